@@ -1,0 +1,37 @@
+"""The `trireme` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import sim_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trireme",
+        description="Trireme: a DynamoDB-compatible database that runs as a real distributed cluster.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sim_cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `trireme sim --trace | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

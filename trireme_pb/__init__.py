@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC modules (built from proto/ by `make proto`)."""
