@@ -93,8 +93,10 @@ class Raft:
         self.heartbeat_elapsed = 0
         self._randomized_timeout = cfg.election_tick
         # A restarted replica may have acknowledged a leader's heartbeat just
-        # before it went down: it must respect that leader's lease too.
-        self._fresh = True
+        # before it went down: it must respect that leader's lease too. Only
+        # a replica that has seen a term past bootstrap (1) can have done so,
+        # because it persists a leader's term before answering it.
+        self._fresh = hard_state.term > 1
         self._confs: list[tuple[int, ConfState]] = [(self.log.offset, self.log.snapshot.meta.conf)]
         self._rebuild_conf(self.log.first_index())
         self._prs: dict[str, Progress] = {}

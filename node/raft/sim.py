@@ -527,7 +527,10 @@ class Simulation:
             self.blocked.clear()
             kind = rng.random()
             if kind < 0.4:
-                victim = rng.choice(ids)
+                # Cutting off the leader is the fault that tests leases and
+                # leader completeness hardest: favour it.
+                leader = self._leader()
+                victim = leader.id if leader and rng.random() < 0.6 else rng.choice(ids)
                 for o in ids:
                     if o != victim:
                         self.blocked.add((victim, o))

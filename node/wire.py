@@ -1,0 +1,98 @@
+"""Raft records to and from protobuf, for the transport and the raft log on disk.
+
+The Raft core speaks dataclasses and must not know about protobuf (it
+imports nothing of the project), so the conversion lives here at the edge.
+"""
+
+from __future__ import annotations
+
+from node.raft.messages import (ConfState, Entry, EntryKind, HardState, Message, MsgType, Snapshot,
+                                SnapshotMeta)
+from trireme_pb import raft_pb2 as pb
+
+
+def entry_to_pb(e: Entry, out: pb.Entry | None = None) -> pb.Entry:
+    p = out if out is not None else pb.Entry()
+    p.term = e.term
+    p.index = e.index
+    p.data = e.data
+    p.kind = e.kind
+    return p
+
+
+def entry_from_pb(p: pb.Entry) -> Entry:
+    return Entry(p.term, p.index, p.data, EntryKind(p.kind))
+
+
+def encode_entry(e: Entry) -> bytes:
+    return entry_to_pb(e).SerializeToString()
+
+
+def decode_entry(data: bytes) -> Entry:
+    return entry_from_pb(pb.Entry.FromString(data))
+
+
+def encode_hard_state(hs: HardState) -> bytes:
+    p = pb.HardState(term=hs.term, commit=hs.commit)
+    if hs.vote is not None:
+        p.vote = hs.vote
+    return p.SerializeToString()
+
+
+def decode_hard_state(data: bytes) -> HardState:
+    p = pb.HardState.FromString(data)
+    return HardState(p.term, p.vote if p.HasField("vote") else None, p.commit)
+
+
+def _meta_to_pb(m: SnapshotMeta, out: pb.SnapshotMeta) -> None:
+    out.index = m.index
+    out.term = m.term
+    out.conf.voters.extend(m.conf.voters)
+    out.conf.learners.extend(m.conf.learners)
+
+
+def _meta_from_pb(p: pb.SnapshotMeta) -> SnapshotMeta:
+    return SnapshotMeta(p.index, p.term, ConfState(tuple(p.conf.voters), tuple(p.conf.learners)))
+
+
+def encode_snapshot_meta(m: SnapshotMeta) -> bytes:
+    p = pb.SnapshotMeta()
+    _meta_to_pb(m, p)
+    return p.SerializeToString()
+
+
+def decode_snapshot_meta(data: bytes) -> SnapshotMeta:
+    return _meta_from_pb(pb.SnapshotMeta.FromString(data))
+
+
+def message_to_pb(m: Message, group: str, out: pb.Message | None = None) -> pb.Message:
+    p = out if out is not None else pb.Message()
+    p.group = group
+    p.type = m.type
+    p.to = m.to
+    p.frm = m.frm
+    p.term = m.term
+    p.index = m.index
+    p.log_term = m.log_term
+    for e in m.entries:
+        entry_to_pb(e, p.entries.add())
+    p.commit = m.commit
+    p.reject = m.reject
+    p.reject_hint = m.reject_hint
+    p.seq = m.seq
+    if m.snapshot is not None:
+        _meta_to_pb(m.snapshot.meta, p.snapshot.meta)
+        p.snapshot.data = m.snapshot.data
+    p.force = m.force
+    return p
+
+
+def message_from_pb(p: pb.Message) -> tuple[str, Message]:
+    """The message and the group it belongs to."""
+    snap = None
+    if p.HasField("snapshot"):
+        snap = Snapshot(_meta_from_pb(p.snapshot.meta), p.snapshot.data)
+    m = Message(MsgType(p.type), p.to, p.frm, p.term, index=p.index, log_term=p.log_term,
+                entries=tuple(entry_from_pb(e) for e in p.entries), commit=p.commit,
+                reject=p.reject, reject_hint=p.reject_hint, seq=p.seq, snapshot=snap, force=p.force)
+    return p.group, m
