@@ -663,6 +663,12 @@ class Raft:
             self._bcast_commit = True
 
     # ------------------------------------------------------------------
+    @property
+    def term_start(self) -> int:
+        """Index of the leader's first entry of its term: state is current
+        for evaluating new writes once this is applied."""
+        return self._term_start
+
     def match_of(self, peer: str) -> int:
         """How much of the log the leader knows `peer` holds (0 if unknown)."""
         pr = self._prs.get(peer)

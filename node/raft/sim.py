@@ -175,6 +175,7 @@ class Simulation:
         self.leaders: dict[int, str] = {}
         self.entry_registry: dict[tuple[int, int], tuple[bytes, int, int]] = {}
         self.committed: dict[int, Entry] = {}
+        self.commit_terms: dict[int, int] = {}  # index -> term of the node that first saw it committed
         self.max_commit = 0
         self.chains: dict[int, bytes] = {}
         self.acked: list[tuple[int, int, bytes]] = []
@@ -363,6 +364,7 @@ class Simulation:
             seen = self.committed.get(i)
             if seen is None:
                 self.committed[i] = e
+                self.commit_terms[i] = node.raft.term
                 self.stats["commits"] += 1
                 if e.data == self.PROBE and self.probe_index is None:
                     self.probe_index = i
@@ -385,7 +387,10 @@ class Simulation:
         log = raft.log
         for i in range(log.first_index(), self.max_commit + 1):
             e = self.committed.get(i)
-            if e is not None and log.term(i) != e.term:
+            # Raft promises committed entries to the leaders of *later* terms:
+            # a candidate of an older term may still win with late votes, but
+            # it can neither commit nor serve reads against the newer term.
+            if e is not None and self.commit_terms[i] < term and log.term(i) != e.term:
                 raise Violation(INVARIANTS[2], f"{node.id} became leader of term {term} without "
                                                f"committed entry {e} (it has term {log.term(i)} there)")
 
