@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import sim_cmd
+from . import cluster_cmd, sim_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +13,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trireme",
         description="Trireme: a DynamoDB-compatible database that runs as a real distributed cluster.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from node import main as node_main
+    from router import main as router_main
+    cluster_cmd.add_parsers(sub)
+    node_main.add_parser(sub)
+    router_main.add_parser(sub)
     sim_cmd.add_parser(sub)
     return parser
 

@@ -1,0 +1,91 @@
+"""What `trireme status` shows: nodes, tables and every partition's replicas,
+gathered from the nodes' admin services and printed as readable tables."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from node.rpc import Channels, call_once
+
+
+async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout: float = 2.0) -> dict:
+    """Metadata from the first node that answers; replica states from all."""
+    channels = Channels()
+    try:
+        async def ask(addr: str, op: str) -> Any:
+            try:
+                return await call_once(channels, addr, "admin", op, timeout=timeout)
+            except Exception as exc:  # noqa: BLE001 (a down node is a status, not an error)
+                return {"error": str(exc).splitlines()[0][:120]}
+
+        replicas = await asyncio.gather(*(ask(a, "replicas") for a in addrs))
+        meta = None
+        for addr in addrs:
+            m = await ask(addr, "meta")
+            if m and "error" not in m and (meta is None or m.get("version", 0) > meta.get("version", 0)):
+                meta = m
+        by_node = {}
+        for addr, r in zip(addrs, replicas):
+            if r and "replicas" in r:
+                by_node[r["node"]] = {"addr": addr, "replicas": r["replicas"]}
+            else:
+                by_node[addr] = {"addr": addr, "error": (r or {}).get("error", "no answer")}
+        return {"meta": meta, "nodes": by_node}
+    finally:
+        await channels.close()
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
+    return "\n".join(out)
+
+
+def _hash(x: int) -> str:
+    return f"{x:016x}"
+
+
+def render(report: dict) -> str:
+    meta = report.get("meta")
+    if not meta:
+        return "no node answered with the cluster metadata: is the cluster running? (trireme up)"
+    live = {n: v for n, v in report["nodes"].items() if "replicas" in v}
+    parts = [f"metadata version {meta.get('version')}", ""]
+    nodes = meta.get("nodes", {})
+    parts.append(table(["NODE", "AZ", "ADDRESS", "STATE", "REPLICAS"], [
+        [n["id"], n["az"], n["addr"], n.get("state", "?") + ("" if n["id"] in live else " (no answer)"),
+         len(live[n["id"]]["replicas"]) if n["id"] in live else "-"]
+        for n in sorted(nodes.values(), key=lambda n: n["id"])]))
+    tables = meta.get("tables", {})
+    parts.append("")
+    if tables:
+        parts.append(table(["TABLE", "ID", "STATUS", "PARTITIONS"], [
+            [t["name"], t["id"], t["status"], len(t.get("partitions", []))]
+            for t in sorted(tables.values(), key=lambda t: t["name"])]))
+    else:
+        parts.append("no tables")
+    states: dict[str, dict[str, dict]] = {}
+    for node_id, v in live.items():
+        for r in v["replicas"]:
+            states.setdefault(r["group"], {})[node_id] = r
+    rows = []
+    names = {t["id"]: t["name"] for t in tables.values()}
+    for p in sorted(meta.get("partitions", {}).values(), key=lambda p: (p.get("table_id", -1), p.get("lo", 0))):
+        seen = states.get(p["id"], {})
+        leader = next((n for n, r in seen.items() if r["role"] == "LEADER"), "-")
+        reps = []
+        for n in list(p["voters"]) + [f"{x}" for x in p.get("learners", [])]:
+            r = seen.get(n)
+            tag = "" if n in p["voters"] else "(learner)"
+            reps.append(f"{n}{tag}:{r['applied'] if r else 'down'}")
+        table_name = names.get(p.get("table_id"), "(meta)" if p["id"] == "meta" else "?")
+        rows.append([p["id"], table_name, f"{_hash(p.get('lo', 0))}-{_hash(p.get('hi', (1 << 64) - 1))}",
+                     p.get("epoch", "-"), leader, " ".join(reps)])
+    parts.append("")
+    parts.append(table(["PARTITION", "TABLE", "HASH RANGE", "EPOCH", "LEADER", "REPLICAS (node:applied index)"],
+                       rows))
+    return "\n".join(parts)

@@ -1,0 +1,251 @@
+"""The node's control plane: its view of the metadata, the replicas it should
+host, heartbeats to the controller, and (on the meta leader) the controller.
+
+The view is the local meta replica's state when this node is a meta member,
+else a Watch stream from one that is. Views only move forward through the
+metadata's history, and replicas are created or destroyed only from a view at
+least as new as the newest this node ever acted on (persisted), so a restart
+replaying old metadata cannot resurrect or destroy anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import orjson
+
+from node.meta.state import MetaState
+from node.metareplica import META_GROUP, MetaReplica
+from node.replica import Rejected
+from node.rpc import CallError, Channels, call_once, meta_call
+from node.storage import hash_range_bounds
+from node.storage.keys import u64, read_u64
+from trireme_pb import node_pb2, node_pb2_grpc
+
+if TYPE_CHECKING:
+    from node.server import Node
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 0.5
+PLAN_S = 0.5
+_VIEW_FLOOR_KEY = b"N/view_version"
+
+
+class Control:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.view: MetaState | None = None
+        self._change = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self.channels = Channels()
+        raw = node.storage.get("meta", _VIEW_FLOOR_KEY)
+        self._floor = read_u64(raw) if raw else 0
+        self.controller = None  # node.meta.controller.Controller while we lead meta
+        self._controller_term = -1
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        for coro in (self._watch_loop(), self._heartbeat_loop(), self._reconcile_loop(),
+                     self._controller_loop()):
+            self._tasks.append(asyncio.create_task(coro))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.channels.close()
+
+    # --- the view -------------------------------------------------------------
+
+    def _set_view(self, state: MetaState) -> None:
+        if self.view is not None and state.version < self.view.version and self.view is not state:
+            return
+        self.view = state
+        self._change.set()
+
+    def on_local_meta(self, state: MetaState) -> None:
+        self._set_view(state)
+
+    async def wait_change(self, after: int) -> None:
+        while self.view is None or self.view.version <= after:
+            self._change.clear()
+            await self._change.wait()
+
+    def seed_addrs(self) -> list[str]:
+        addrs = {a for a, _ in self.node.cfg.initial_cluster.values()}
+        addrs.update(self.node.cfg.join)
+        if self.view is not None:
+            addrs.update(n.addr for n in self.view.nodes.values())
+        addrs.discard(self.node.cfg.addr)
+        return sorted(addrs)
+
+    async def _watch_loop(self) -> None:
+        """Follow the metadata from another node while we host no meta replica."""
+        while True:
+            if self.node.meta_replica() is not None:
+                await asyncio.sleep(0.5)
+                continue
+            addrs = self.seed_addrs()
+            if not addrs:
+                await asyncio.sleep(0.5)
+                continue
+            addr = random.choice(addrs)
+            try:
+                stub = node_pb2_grpc.MetaStub(self.channels.get(addr))
+                after = self.view.version if self.view is not None else 0
+                async for snap in stub.Watch(node_pb2.WatchRequest(after_version=after)):
+                    if self.node.meta_replica() is not None:
+                        break
+                    self._set_view(MetaState.from_json(orjson.loads(snap.body)))
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                log.debug("meta watch from %s ended: %s", addr, exc.code().name)
+            except Exception:
+                log.exception("meta watch from %s failed", addr)
+            await asyncio.sleep(0.2 + random.random() * 0.3)
+
+    # --- replicas this node should host ---------------------------------------
+
+    async def _reconcile_loop(self) -> None:
+        seen = -1
+        while True:
+            try:
+                await asyncio.wait_for(self.wait_change(seen), 1.0)
+            except TimeoutError:
+                pass
+            view = self.view
+            if view is None or view.version < self._floor:
+                continue
+            seen = view.version
+            try:
+                self.reconcile(view)
+            except Exception:
+                log.exception("reconcile failed")
+
+    def reconcile(self, view: MetaState) -> None:
+        me = self.node.cfg.id
+        engine = self.node.engine
+        if view.version > self._floor:
+            batch = self.node.storage.batch()
+            batch.put("meta", _VIEW_FLOOR_KEY, u64(view.version))
+            self.node.storage.write(batch, sync=True)
+            self._floor = view.version
+        wanted = {}
+        for p in view.partitions.values():
+            if me in p.voters or me in p.learners:
+                wanted[p.id] = p
+        for gid, p in wanted.items():
+            if gid in engine.replicas:
+                continue
+            founding = list(p.voters) if p.epoch == 1 and me in p.voters else None
+            if gid == META_GROUP:
+                config = {"kind": "meta", "replay": True}
+            else:
+                config = {"kind": "partition", "table_id": p.table_id, "lo": p.lo, "hi": p.hi}
+            log.info("%s: creating replica %s (%s)", me, gid, "founding" if founding else "empty")
+            engine.create(gid, config, founding)
+        for gid in list(engine.replicas):
+            if gid in wanted:
+                continue
+            replica = engine.replicas[gid]
+            rng = None
+            if replica.config.get("kind") == "partition":
+                c = replica.config
+                rng = hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)
+            log.info("%s: destroying replica %s", me, gid)
+            engine.destroy(gid, rng)
+
+    # --- heartbeats to the controller -------------------------------------------
+
+    def report(self) -> dict:
+        groups = {}
+        for r in self.node.engine.replicas.values():
+            s = r.status()
+            groups[r.group] = {k: s[k] for k in ("role", "leader", "term", "commit", "applied",
+                                                  "voters", "learners", "match")}
+        return {"node": self.node.cfg.id, "addr": self.node.cfg.addr, "az": self.node.cfg.az,
+                "groups": groups}
+
+    async def _heartbeat_loop(self) -> None:
+        joined = False
+        while True:
+            try:
+                if not joined:
+                    await self.meta_request("join", {"id": self.node.cfg.id, "addr": self.node.cfg.addr,
+                                                     "az": self.node.cfg.az})
+                    joined = True
+                await self.meta_request("heartbeat", self.report(), deadline_s=2.0)
+            except asyncio.CancelledError:
+                raise
+            except (CallError, Rejected) as exc:
+                log.debug("heartbeat: %s", exc)
+            except Exception:
+                log.exception("heartbeat failed")
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def meta_request(self, op: str, body: Any, deadline_s: float = 10.0) -> Any:
+        """A metadata call from this node: handled here when we lead meta."""
+        mr = self.node.meta_replica()
+        if mr is not None and mr.is_leader:
+            return await self.handle_meta_call(op, body)
+        return await meta_call(self.channels, self.meta_addrs(), op, body, deadline_s=deadline_s)
+
+    def meta_addrs(self) -> list[str]:
+        view = self.view
+        addrs: list[str] = []
+        if view is not None and META_GROUP in view.partitions:
+            for n in view.partitions[META_GROUP].voters:
+                if n in view.nodes:
+                    addrs.append(view.nodes[n].addr)
+        return addrs or self.seed_addrs() or [self.node.cfg.addr]
+
+    # --- the controller (meta leader only) ------------------------------------------
+
+    def _leading(self) -> MetaReplica | None:
+        mr = self.node.meta_replica()
+        if mr is None or not mr.is_leader:
+            return None
+        return mr
+
+    async def handle_meta_call(self, op: str, body: dict) -> Any:
+        mr = self._leading()
+        if mr is None:
+            mr_any = self.node.meta_replica()
+            raise Rejected("NOT_LEADER", f"{self.node.cfg.id} does not lead the metadata",
+                           mr_any.leader if mr_any is not None else None)
+        mr.check_leader()
+        from node.control_ops import meta_op
+        return await meta_op(self, mr, op, body)
+
+    async def _controller_loop(self) -> None:
+        from node.control_ops import controller_tick
+        while True:
+            await asyncio.sleep(PLAN_S)
+            mr = self._leading()
+            if mr is None or not mr.writable():
+                self.controller = None
+                continue
+            try:
+                await controller_tick(self, mr)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("controller tick failed")
+
+    async def admin(self, node_id: str, op: str, body: Any, timeout: float = 3.0) -> Any:
+        addr = self.node.address_of(node_id)
+        if addr is None:
+            raise CallError("UNAVAILABLE", "", f"no address for {node_id}")
+        return await call_once(self.channels, addr, "admin", op, body, timeout=timeout)
+
+
+def monotonic() -> float:
+    return time.monotonic()

@@ -1,0 +1,199 @@
+"""What the meta leader does: answer metadata calls and run the controller.
+
+The controller keeps only soft state in memory (heartbeats); every decision it
+acts on is first written to the metadata, so a new meta leader picks up where
+the old one stopped. Each tick it checks: founding, node liveness, table
+lifecycle, and replica placement (replace dead nodes, move replicas toward the
+consistent-hashing placement after joins), one membership step at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ddb.errors import from_wire
+from node.meta.placement import place, replacement
+from node.meta.state import META_GROUP, MetaState, PartitionInfo
+
+if TYPE_CHECKING:
+    from node.control import Control
+    from node.metareplica import MetaReplica
+
+log = logging.getLogger(__name__)
+
+DOWN_AFTER_S = 3.0
+MAX_MOVES = 2
+
+
+@dataclass
+class ControllerMemory:
+    term: int
+    started: float
+    seen: dict[str, float] = field(default_factory=dict)
+    reports: dict[str, dict] = field(default_factory=dict)
+
+
+def _memory(control: Control, mr: MetaReplica) -> ControllerMemory:
+    mem = control.controller
+    if mem is None or mem.term != mr.raft.term:
+        # A new controller gives every node a grace period from now.
+        mem = control.controller = ControllerMemory(mr.raft.term, time.monotonic())
+    return mem
+
+
+async def _propose(mr: MetaReplica, cmd: dict) -> dict:
+    result = await mr.run(cmd)
+    if not result.get("ok") and result.get("error"):
+        raise from_wire({"__type": result["error"], "message": result.get("message", "")})
+    return result
+
+
+async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any:
+    state = mr.state
+    if op == "heartbeat":
+        mem = _memory(control, mr)
+        mem.seen[body["node"]] = time.monotonic()
+        mem.reports[body["node"]] = body
+        return {"ok": True}
+    if not state.nodes:
+        from node.replica import Rejected
+        raise Rejected("UNAVAILABLE", "the cluster metadata is not founded yet")
+    if op == "join":
+        return await mr.run({"op": "add_node", "id": body["id"], "addr": body["addr"], "az": body["az"],
+                             "now": time.time()})
+    if op == "create_table":
+        count = int(body.get("partitions") or control.node.cfg.partitions_per_table)
+        live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
+        placements = [place(pid, live) for pid in state.next_partition_ids(count)]
+        return await _propose(mr, {"op": "create_table", "name": body["name"], "spec": body["spec"],
+                                   "uuid": str(uuid.uuid4()), "now": time.time(),
+                                   "placements": placements})
+    if op == "update_table":
+        return await _propose(mr, {"op": "update_table", "name": body["name"], "spec": body["spec"],
+                                  "updated": body.get("updated", {})})
+    if op == "delete_table":
+        return await _propose(mr, {"op": "delete_table", "name": body["name"]})
+    raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
+
+
+async def controller_tick(control: Control, mr: MetaReplica) -> None:
+    state = mr.state
+    node = control.node
+    if not state.nodes:
+        founders = [{"id": i, "addr": a, "az": z, "since": time.time()}
+                    for i, (a, z) in sorted(node.cfg.initial_cluster.items())]
+        if founders:
+            await mr.run({"op": "bootstrap", "nodes": founders})
+        return
+    mem = _memory(control, mr)
+    now = time.monotonic()
+    # Liveness.
+    for n in list(state.nodes.values()):
+        last = mem.seen.get(n.id, mem.started)
+        if n.state == "up" and now - last > DOWN_AFTER_S:
+            log.warning("node %s is down (no heartbeat for %.1fs)", n.id, now - last)
+            await mr.run({"op": "set_node_state", "id": n.id, "state": "down", "now": time.time()})
+        elif n.state == "down" and now - last <= DOWN_AFTER_S:
+            log.info("node %s is up again", n.id)
+            await mr.run({"op": "set_node_state", "id": n.id, "state": "up", "now": time.time()})
+    leaders = _leaders(mem, now)
+    # Table lifecycle.
+    for t in list(state.tables.values()):
+        if t.status == "CREATING" and all(p in leaders for p in t.partitions):
+            await mr.run({"op": "set_table_status", "name": t.name, "status": "ACTIVE", "expect": "CREATING"})
+        elif t.status == "UPDATING":
+            await mr.run({"op": "set_table_status", "name": t.name, "status": "ACTIVE", "expect": "UPDATING"})
+        elif t.status == "DELETING":
+            await mr.run({"op": "drop_table", "name": t.name})
+    # Placement.
+    dead_after = node.cfg.dead_after_s
+    dead = {n.id for n in state.nodes.values()
+            if n.state == "down" and now - mem.seen.get(n.id, mem.started) > dead_after}
+    live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
+    moving = sum(1 for p in state.partitions.values() if p.learners)
+    for p in list(state.partitions.values()):
+        if p.learners:
+            await _continue_move(control, mr, p, dead, live, leaders)
+            continue
+        lost = next((m for m in p.voters if m in dead), None)
+        if lost is not None:
+            new = replacement(p.id, p.voters, lost, live, state.nodes[lost].az)
+            if new is not None:
+                log.info("%s: replacing dead %s with %s", p.id, lost, new)
+                await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": [new],
+                              "expect_epoch": p.epoch})
+            continue
+        if moving >= MAX_MOVES or any(m not in live for m in p.voters) or len(live) <= len(p.voters) \
+                and set(p.voters) <= set(live):
+            continue
+        desired = place(p.id, live, len(p.voters))
+        add = [n for n in desired if n not in p.voters]
+        if add and len(desired) == len(p.voters):
+            log.info("%s: rebalancing toward %s", p.id, desired)
+            moving += 1
+            await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": add[:1],
+                          "expect_epoch": p.epoch})
+
+
+def _leaders(mem: ControllerMemory, now: float) -> dict[str, str]:
+    out = {}
+    for node_id, report in mem.reports.items():
+        if now - mem.seen.get(node_id, 0) > DOWN_AFTER_S:
+            continue
+        for group, g in report.get("groups", {}).items():
+            if g.get("role") == "LEADER":
+                out[group] = node_id
+    return out
+
+
+def _target(p: PartitionInfo, dead: set[str], live: dict[str, str]) -> list[str]:
+    """The voters a move in progress is heading for: its learners plus the
+    best of the current voters, dead ones and misplaced ones dropped first."""
+    size = len(p.voters)
+    keep = [v for v in p.voters if v not in dead]
+    out = [n for n in p.learners if n not in keep] + keep
+    if len(out) > size:
+        desired = set(place(p.id, live, size)) if live else set()
+        extra = len(out) - size
+        for v in sorted(keep, key=lambda v: (v in desired, v in live)):
+            if extra == 0:
+                break
+            out.remove(v)
+            extra -= 1
+    return out
+
+
+async def _continue_move(control: Control, mr: MetaReplica, p: PartitionInfo, dead: set[str],
+                         live: dict[str, str], leaders: dict[str, str]) -> None:
+    target = _target(p, dead, live)
+    if any(n not in live for n in p.learners):
+        # The new member died before it caught up: give up this move.
+        await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": [],
+                      "expect_epoch": p.epoch})
+        return
+    leader = control.node.cfg.id if p.id == META_GROUP else leaders.get(p.id)
+    if leader is None:
+        return
+    try:
+        if leader == control.node.cfg.id:
+            replica = control.node.engine.replicas.get(p.id)
+            if replica is None:
+                return
+            status = replica.reconfigure_step(target, [])
+        else:
+            status = await control.admin(leader, "reconfigure", {"group": p.id, "voters": target,
+                                                                 "learners": []})
+    except Exception as exc:  # noqa: BLE001 (retried next tick)
+        log.info("%s: reconfigure step at %s: %s", p.id, leader, exc)
+        return
+    if status.get("done"):
+        log.info("%s: replicas now %s", p.id, target)
+        await mr.run({"op": "set_replicas", "id": p.id, "voters": target, "learners": [],
+                      "expect_epoch": p.epoch})
+
+
+__all__ = ["MetaState", "controller_tick", "meta_op"]

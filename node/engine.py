@@ -1,0 +1,227 @@
+"""The multi-Raft driver: every replica on this node, one loop.
+
+Each turn of the loop ticks the cores by wall-clock time, feeds them what
+arrived (messages, proposals, reads), then handles all their Readies together:
+one RocksDB write batch holding every group's new log entries, hard states and
+applied data, one fsync for all of it (group commit), then the messages to
+each peer in one frame, then the answers. Requests that arrive during the
+fsync ride the next turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from node.raft.core import Config, Raft, bootstrap
+from node.raft.messages import HardState, Message, Ready, Role
+from node.replica import Replica
+from node.storage import Storage
+from node.transport import Transport
+from node.wire import decode_entry, decode_hard_state
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.1          # one Raft tick
+ELECTION_TICKS = 10   # election timeout 1-2 s
+MAX_CATCH_UP = 3 * ELECTION_TICKS
+
+
+class Engine:
+    def __init__(self, node_id: str, storage: Storage, address_of: Callable[[str], str | None],
+                 *, tick_s: float = TICK_S, election_ticks: int = ELECTION_TICKS,
+                 seed: int | None = None) -> None:
+        self.node_id = node_id
+        self.storage = storage
+        self.tick_s = tick_s
+        self.election_ticks = election_ticks
+        self.replicas: dict[str, Replica] = {}
+        self.transport = Transport(node_id, address_of, self._deliver)
+        self._inbox: dict[str, list[Message]] = {}
+        self._wake = asyncio.Event()
+        self._rng = random.Random(seed)
+        self._last_tick = time.monotonic()
+        self._task: asyncio.Task | None = None
+        self.factories: dict[str, Callable[..., Replica]] = {}
+        self.on_unknown_group: Callable[[str, Message], None] | None = None
+        self.meta_changed: Callable[[Any], None] = lambda state: None
+        self.loop_turns = 0
+        self.fsyncs = 0
+
+    # --- lifecycle --------------------------------------------------------
+
+    def start(self) -> None:
+        self._last_tick = time.monotonic()
+        self._task = asyncio.create_task(self._run(), name="engine")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for r in self.replicas.values():
+            r.close("node stopping")
+        await self.transport.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def clock_fresh(self) -> bool:
+        """Has the loop ticked the cores within the last tick? Lease reads
+        trust the cores' clocks only then (a stalled loop means stale ticks)."""
+        return time.monotonic() - self._last_tick < self.tick_s
+
+    # --- replicas -----------------------------------------------------------
+
+    def _raft_config(self) -> Config:
+        return Config(id=self.node_id, election_tick=self.election_ticks, heartbeat_tick=1,
+                      max_msg_entries=256, max_inflight=512)
+
+    def recover(self) -> None:
+        """Recreate every replica this node's storage holds."""
+        for group in self.storage.list_groups():
+            raw = self.storage.group_config(group)
+            config = orjson.loads(raw) if raw else {}
+            self._load(group, config)
+
+    def _load(self, group: str, config: dict) -> Replica:
+        log_ = self.storage.raft
+        hs_raw = log_.hard_state(group)
+        hs = decode_hard_state(hs_raw) if hs_raw else HardState()
+        first, last = log_.first_index(group), log_.last_index(group)
+        entries = [decode_entry(b) for b in log_.entries(group, first, last + 1)] if last >= first else []
+        factory = self.factories[config.get("kind", "partition")]
+        applied = 0 if config.get("replay") else self.storage.applied_index(group)
+        raft = Raft(self._raft_config(), random.Random(self._rng.random()), entries=entries,
+                    hard_state=hs, applied=applied)
+        replica = factory(self, group, raft, config)
+        self.replicas[group] = replica
+        self.wake()
+        return replica
+
+    def create(self, group: str, config: dict, voters: list[str] | None) -> Replica:
+        """Create a replica: a founding member (with `voters`) or an empty one
+        that learns everything from its group's leader."""
+        if group in self.replicas:
+            return self.replicas[group]
+        batch = self.storage.batch()
+        batch.set_group_config(group, orjson.dumps(config))
+        if voters:
+            entries, hs = bootstrap(voters)
+            from node.wire import encode_entry, encode_hard_state
+            self.storage.raft.append_entries(batch, group, [(e.index, encode_entry(e)) for e in entries])
+            self.storage.raft.save_hard_state(batch, group, encode_hard_state(hs))
+        self.storage.write(batch, sync=True)
+        return self._load(group, config)
+
+    def destroy(self, group: str, data_range: tuple[bytes, bytes] | None = None) -> None:
+        replica = self.replicas.pop(group, None)
+        if replica is not None:
+            replica.close(f"replica {group} removed from {self.node_id}")
+        self._inbox.pop(group, None)
+        batch = self.storage.batch()
+        self.storage.drop_group(batch, group, data_range=data_range)
+        self.storage.write(batch, sync=True)
+
+    def _deliver(self, group: str, m: Message) -> None:
+        if group not in self.replicas:
+            if self.on_unknown_group is not None:
+                self.on_unknown_group(group, m)
+            if group not in self.replicas:
+                return
+        self._inbox.setdefault(group, []).append(m)
+        self._wake.set()
+
+    # --- the loop -------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_expire = time.monotonic()
+        while True:
+            delay = self._last_tick + self.tick_s - time.monotonic()
+            if delay > 0 and not self._wake.is_set():
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    pass
+            self._wake.clear()
+            try:
+                await self._turn(loop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug in one turn must not kill the node silently; the next
+                # turn retries with the state the cores still hold.
+                log.exception("engine turn failed")
+                await asyncio.sleep(0.05)
+            now = time.monotonic()
+            if now - last_expire >= 1.0:
+                last_expire = now
+                for r in list(self.replicas.values()):
+                    r.expire(now)
+
+    async def _turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop_turns += 1
+        now = time.monotonic()
+        ticks = int((now - self._last_tick) / self.tick_s)
+        if ticks:
+            self._last_tick += ticks * self.tick_s
+            # After a stall (GC, SIGSTOP) tick enough for leases and election
+            # timers to see the time that passed, not every missed tick.
+            for r in self.replicas.values():
+                raft = r.raft
+                for _ in range(min(ticks, MAX_CATCH_UP)):
+                    raft.tick()
+        inbox, self._inbox = self._inbox, {}
+        for group, msgs in inbox.items():
+            r = self.replicas.get(group)
+            if r is None:
+                continue
+            for m in msgs:
+                try:
+                    r.raft.step(m)
+                except Exception:
+                    log.exception("%s: step %s failed", group, m)
+        readies: list[tuple[Replica, Ready]] = []
+        for r in list(self.replicas.values()):
+            r.feed(now)
+            if r.raft.has_ready():
+                readies.append((r, r.raft.ready()))
+        if not readies:
+            return
+        batch = self.storage.batch()
+        must_sync = False
+        results = []
+        for r, rd in readies:
+            r.persist(batch, rd)
+            results.append(r.apply(batch, rd))
+            must_sync = must_sync or rd.must_sync
+        self.storage.write(batch, sync=False)
+        if must_sync:
+            self.fsyncs += 1
+            await loop.run_in_executor(None, self.storage.flush_wal, True)
+        for r, rd in readies:
+            if rd.messages and r.group in self.replicas:
+                self.transport.send(r.group, rd.messages)
+        now = time.monotonic()
+        for (r, rd), res in zip(readies, results):
+            r.after(rd, res, now)
+            r.raft.advance(rd)
+        if any(r.raft.has_ready() for r, _ in readies):
+            self._wake.set()
+
+    # --- introspection ----------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        return [r.status() for r in sorted(self.replicas.values(), key=lambda r: r.group)]
+
+    def leader_of(self, group: str) -> str | None:
+        r = self.replicas.get(group)
+        if r is None:
+            return None
+        return r.raft.lead if r.raft.role != Role.LEADER else self.node_id

@@ -1,0 +1,233 @@
+"""The cluster metadata as a deterministic state machine (the `meta` group's).
+
+Commands are JSON dicts with an "op"; `apply` validates each against the
+current state and either changes it (bumping `version`) or answers an error
+without touching it. Everything time- or placement-dependent (timestamps,
+replica sets, uuids) comes inside the command, so every replica computes the
+same state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+HASH_SPACE = 1 << 64
+LAST_HASH = HASH_SPACE - 1  # ranges are inclusive: JSON has no 2**64
+META_GROUP = "meta"
+
+
+@dataclass
+class NodeInfo:
+    id: str
+    addr: str
+    az: str
+    state: str = "up"  # up | down
+    since: float = 0.0
+
+
+@dataclass
+class TableInfo:
+    name: str
+    id: int
+    uuid: str
+    status: str  # CREATING | ACTIVE | UPDATING | DELETING
+    created: float
+    spec: dict[str, Any]
+    partitions: list[str] = field(default_factory=list)
+    item_count: int = 0
+    size_bytes: int = 0
+    updated: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PartitionInfo:
+    id: str
+    table_id: int
+    index: int
+    lo: int
+    hi: int  # inclusive
+    voters: list[str]
+    learners: list[str] = field(default_factory=list)
+    epoch: int = 1
+
+    @property
+    def members(self) -> list[str]:
+        return self.voters + [n for n in self.learners if n not in self.voters]
+
+
+def partition_id(table_id: int, index: int) -> str:
+    return f"t{table_id}.p{index}"
+
+
+def split_range(count: int) -> list[tuple[int, int]]:
+    """`count` even, inclusive hash ranges covering [0, 2**64 - 1]."""
+    step = HASH_SPACE // count
+    return [(i * step, LAST_HASH if i == count - 1 else (i + 1) * step - 1) for i in range(count)]
+
+
+def _err(error: str, message: str) -> dict:
+    return {"ok": False, "error": error, "message": message}
+
+
+def _not_found(name: str) -> dict:
+    return _err("ResourceNotFoundException", f"Requested resource not found: Table: {name} not found")
+
+
+@dataclass
+class MetaState:
+    version: int = 0
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    tables: dict[str, TableInfo] = field(default_factory=dict)
+    partitions: dict[str, PartitionInfo] = field(default_factory=dict)
+    next_table_id: int = 1
+    settings: dict[str, Any] = field(default_factory=lambda: {"partitions_per_table": 2})
+
+    @classmethod
+    def bootstrap(cls, nodes: list[dict]) -> MetaState:
+        """The state a new cluster starts from: its founding nodes host `meta`."""
+        s = cls()
+        for n in nodes:
+            s.nodes[n["id"]] = NodeInfo(n["id"], n["addr"], n["az"], "up", n.get("since", 0.0))
+        s.partitions[META_GROUP] = PartitionInfo(META_GROUP, -1, 0, 0, LAST_HASH,
+                                                 sorted(n["id"] for n in nodes))
+        return s
+
+    # --- queries ------------------------------------------------------------
+
+    def next_partition_ids(self, count: int) -> list[str]:
+        """Ids the next create_table will give its partitions (for placement)."""
+        return [partition_id(self.next_table_id, i) for i in range(count)]
+
+    def table_by_id(self, table_id: int) -> TableInfo | None:
+        return next((t for t in self.tables.values() if t.id == table_id), None)
+
+    def replicas_on(self, node_id: str) -> list[PartitionInfo]:
+        return [p for p in self.partitions.values() if node_id in p.members]
+
+    # --- commands -----------------------------------------------------------
+
+    def apply(self, cmd: dict) -> dict:
+        handler = getattr(self, "_op_" + str(cmd.get("op")), None)
+        if handler is None:
+            return _err("ValidationException", f"unknown metadata command {cmd.get('op')!r}")
+        result = handler(cmd)
+        if result.get("ok"):
+            self.version += 1
+        return result
+
+    def _op_add_node(self, c: dict) -> dict:
+        n = self.nodes.get(c["id"])
+        if n is not None and (n.addr, n.az) == (c["addr"], c["az"]):
+            return {"ok": False, "error": "", "message": "unchanged"}
+        if n is not None and n.az != c["az"]:
+            return _err("ValidationException", f"node {c['id']} is already in {n.az}, not {c['az']}")
+        self.nodes[c["id"]] = NodeInfo(c["id"], c["addr"], c["az"], "up", c.get("now", 0.0))
+        return {"ok": True}
+
+    def _op_set_node_state(self, c: dict) -> dict:
+        n = self.nodes.get(c["id"])
+        if n is None or n.state == c["state"]:
+            return {"ok": False, "error": "", "message": "unchanged"}
+        n.state = c["state"]
+        n.since = c.get("now", 0.0)
+        return {"ok": True}
+
+    def _op_create_table(self, c: dict) -> dict:
+        name = c["name"]
+        if name in self.tables:
+            return _err("ResourceInUseException", f"Table already exists: {name}")
+        tid = self.next_table_id
+        placements = c["placements"]
+        ids = []
+        for i, ((lo, hi), voters) in enumerate(zip(split_range(len(placements)), placements)):
+            pid = partition_id(tid, i)
+            self.partitions[pid] = PartitionInfo(pid, tid, i, lo, hi, list(voters))
+            ids.append(pid)
+        self.tables[name] = TableInfo(name, tid, c["uuid"], "CREATING", c["now"], c["spec"], ids)
+        self.next_table_id += 1
+        return {"ok": True, "table": asdict(self.tables[name])}
+
+    def _op_set_table_status(self, c: dict) -> dict:
+        t = self.tables.get(c["name"])
+        if t is None:
+            return _not_found(c["name"])
+        if c.get("expect") and t.status != c["expect"]:
+            return {"ok": False, "error": "", "message": "status moved"}
+        t.status = c["status"]
+        return {"ok": True}
+
+    def _op_update_table(self, c: dict) -> dict:
+        t = self.tables.get(c["name"])
+        if t is None:
+            return _not_found(c["name"])
+        if t.status != "ACTIVE":
+            return _err("ResourceInUseException",
+                        f"Attempt to change a resource which is still in use: Table is being "
+                        f"{'deleted' if t.status == 'DELETING' else 'updated'}: {t.name}")
+        t.spec = c["spec"]
+        t.updated.update(c.get("updated", {}))
+        return {"ok": True, "table": asdict(t)}
+
+    def _op_delete_table(self, c: dict) -> dict:
+        t = self.tables.get(c["name"])
+        if t is None:
+            return _not_found(c["name"])
+        if t.status == "DELETING":
+            return _err("ResourceInUseException",
+                        f"Attempt to change a resource which is still in use: Table is being deleted: {t.name}")
+        t.status = "DELETING"
+        return {"ok": True, "table": asdict(t)}
+
+    def _op_drop_table(self, c: dict) -> dict:
+        t = self.tables.get(c["name"])
+        if t is None or t.status != "DELETING":
+            return {"ok": False, "error": "", "message": "not deleting"}
+        for pid in t.partitions:
+            self.partitions.pop(pid, None)
+        del self.tables[c["name"]]
+        return {"ok": True}
+
+    def _op_set_table_stats(self, c: dict) -> dict:
+        changed = False
+        for name, (count, size) in c["stats"].items():
+            t = self.tables.get(name)
+            if t is not None and (t.item_count, t.size_bytes) != (count, size):
+                t.item_count, t.size_bytes = count, size
+                changed = True
+        return {"ok": changed, "error": "", "message": "" if changed else "unchanged"}
+
+    def _op_set_replicas(self, c: dict) -> dict:
+        """Change a partition's replica set (intent or final), guarded by its epoch."""
+        p = self.partitions.get(c["id"])
+        if p is None:
+            return _err("ResourceNotFoundException", f"no partition {c['id']}")
+        if p.epoch != c["expect_epoch"]:
+            return {"ok": False, "error": "", "message": f"epoch moved to {p.epoch}"}
+        p.voters = list(c["voters"])
+        p.learners = list(c.get("learners", []))
+        p.epoch += 1
+        return {"ok": True, "epoch": p.epoch}
+
+    # --- snapshots ------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        return {
+            "version": self.version,
+            "nodes": {k: asdict(v) for k, v in self.nodes.items()},
+            "tables": {k: asdict(v) for k, v in self.tables.items()},
+            "partitions": {k: asdict(v) for k, v in self.partitions.items()},
+            "next_table_id": self.next_table_id,
+            "settings": dict(self.settings),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> MetaState:
+        return cls(
+            version=d["version"],
+            nodes={k: NodeInfo(**v) for k, v in d["nodes"].items()},
+            tables={k: TableInfo(**v) for k, v in d["tables"].items()},
+            partitions={k: PartitionInfo(**v) for k, v in d["partitions"].items()},
+            next_table_id=d["next_table_id"],
+            settings=d.get("settings", {}),
+        )

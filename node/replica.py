@@ -1,0 +1,319 @@
+"""One replica of one Raft group on this node: the core plus what the driver
+needs around it (durable state, proposals waiting for their outcome, reads
+waiting for their index, membership steps).
+
+Subclasses say what applying an entry means (`apply_entry`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from node.raft.core import Raft
+from node.raft.messages import (ConfChange, ConfChangeType, Entry, EntryKind, NotLeader,
+                                ProposalDropped, Ready, Role)
+from node.storage import Batch
+from node.wire import encode_entry, encode_hard_state
+
+if TYPE_CHECKING:
+    from node.engine import Engine
+
+PROPOSAL_TIMEOUT_S = 8.0
+
+
+class Rejected(Exception):
+    """The request was not applied and may be retried elsewhere or later.
+
+    `status` is a node_pb2.Status name: NOT_LEADER or UNAVAILABLE.
+    """
+
+    def __init__(self, status: str, message: str, leader: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.leader = leader
+
+
+class UnknownOutcome(Exception):
+    """A proposal whose fate this replica cannot tell (leadership lost and the
+    index not yet reached before the deadline)."""
+
+
+@dataclass(slots=True)
+class _Proposal:
+    term: int
+    future: asyncio.Future
+    deadline: float
+    on_done: Callable[[bool], None] | None
+
+
+class Replica:
+    kind = "replica"
+
+    def __init__(self, engine: Engine, group: str, raft: Raft, config: dict) -> None:
+        self.engine = engine
+        self.group = group
+        self.raft = raft
+        self.config = config  # kind, table id, hash range... (persisted)
+        self._queued: list[tuple[bytes | ConfChange, asyncio.Future, Callable[[bool], None] | None]] = []
+        self._proposals: dict[int, _Proposal] = {}
+        self._read_queue: list[tuple[bytes, asyncio.Future]] = []
+        self._reads: dict[bytes, asyncio.Future] = {}
+        self._reads_at: list[tuple[int, asyncio.Future]] = []
+        self._read_seq = 0
+        self._msgs: list = []
+
+    # --- state the handlers look at ------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        return self.raft.role == Role.LEADER
+
+    @property
+    def leader(self) -> str | None:
+        return self.raft.lead
+
+    @property
+    def applied(self) -> int:
+        return self.raft.log.applied
+
+    def writable(self) -> bool:
+        """Leader whose state includes every entry of earlier terms."""
+        r = self.raft
+        return r.role == Role.LEADER and r.lead_transferee is None and r.log.applied >= r.term_start
+
+    def check_leader(self) -> None:
+        if self.raft.role != Role.LEADER:
+            raise Rejected("NOT_LEADER", f"{self.engine.node_id} is not the leader of {self.group}",
+                           self.raft.lead)
+        if not self.writable():
+            raise Rejected("UNAVAILABLE", f"leader of {self.group} is not ready yet", self.raft.lead)
+
+    # --- inputs (queued; the engine feeds them to the core) ----------------
+
+    def propose(self, data: bytes | ConfChange,
+                on_done: Callable[[bool], None] | None = None) -> asyncio.Future:
+        """Queue a proposal. The future resolves to `apply_entry`'s result once
+        applied, or fails with Rejected (never applied) or UnknownOutcome.
+        `on_done(applied)` runs first, when the outcome is known."""
+        fut = asyncio.get_running_loop().create_future()
+        self._queued.append((data, fut, on_done))
+        self.engine.wake()
+        return fut
+
+    def linearizable_read(self) -> asyncio.Future:
+        """Resolves when this leader's applied state reflects every write
+        acknowledged before the call (lease or ReadIndex)."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        r = self.raft
+        if (r.role == Role.LEADER and r.lease_valid() and self.engine.clock_fresh()
+                and r.log.applied >= r.log.commit and r.log.applied >= r.term_start):
+            fut.set_result(r.log.applied)
+            return fut
+        self._read_seq += 1
+        self._read_queue.append((self._read_seq.to_bytes(8, "big"), fut))
+        self.engine.wake()
+        return fut
+
+    # --- engine hooks ----------------------------------------------------
+
+    def feed(self, now: float) -> None:
+        """Hand queued proposals and reads to the core (between readies)."""
+        r = self.raft
+        queued, self._queued = self._queued, []
+        for i, (data, fut, on_done) in enumerate(queued):
+            try:
+                if isinstance(data, ConfChange):
+                    term, index = r.propose_conf_change(data)
+                else:
+                    term, index = r.propose(data)
+            except (NotLeader, ProposalDropped) as exc:
+                # This and everything queued after it was evaluated on state
+                # that will not be: none of it was proposed.
+                err = Rejected("NOT_LEADER" if isinstance(exc, NotLeader) else "UNAVAILABLE",
+                               str(exc), r.lead)
+                for _, f, cb in queued[i:]:
+                    if cb is not None:
+                        cb(False)
+                    if not f.done():
+                        f.set_exception(err)
+                break
+            self._proposals[index] = _Proposal(term, fut, now + PROPOSAL_TIMEOUT_S, on_done)
+        reads, self._read_queue = self._read_queue, []
+        for ctx, fut in reads:
+            try:
+                r.read_index(ctx)
+                self._reads[ctx] = fut
+            except NotLeader as exc:
+                if not fut.done():
+                    fut.set_exception(Rejected("NOT_LEADER", str(exc), exc.leader))
+
+    def persist(self, batch: Batch, rd: Ready) -> None:
+        log = self.engine.storage.raft
+        if rd.snapshot is not None:
+            raise RuntimeError(f"{self.group}: snapshots are not supported by this node yet")
+        if rd.entries:
+            log.truncate_suffix(batch, self.group, rd.entries[0].index)
+            log.append_entries(batch, self.group, [(e.index, encode_entry(e)) for e in rd.entries])
+        if rd.hard_state is not None:
+            log.save_hard_state(batch, self.group, encode_hard_state(rd.hard_state))
+
+    def apply(self, batch: Batch, rd: Ready) -> list[tuple[Entry, Any]]:
+        """Apply committed entries into `batch`; returns results to hand out."""
+        out = []
+        for e in rd.committed:
+            result = None
+            if e.kind == EntryKind.NORMAL and e.data:
+                result = self.apply_entry(batch, e)
+            out.append((e, result))
+        if rd.committed:
+            batch.set_applied_index(self.group, rd.committed[-1].index)
+        return out
+
+    def after(self, rd: Ready, results: list[tuple[Entry, Any]], now: float) -> None:
+        """After the batch is durable: answer proposals and reads."""
+        for e, result in results:
+            p = self._proposals.pop(e.index, None)
+            if p is None:
+                continue
+            ok = p.term == e.term
+            if p.on_done is not None:
+                p.on_done(ok)
+            if p.future.done():
+                continue
+            if ok:
+                p.future.set_result(result)
+            else:
+                p.future.set_exception(Rejected("NOT_LEADER", "leadership changed before commit",
+                                                self.raft.lead))
+        if rd.soft_state is not None:
+            self.on_role(rd.soft_state.role)
+        applied = rd.committed[-1].index if rd.committed else self.raft.log.applied
+        for rs in rd.read_states:
+            fut = self._reads.pop(rs.ctx, None)
+            if fut is not None and not fut.done():
+                self._reads_at.append((rs.index, fut))
+        for ctx in rd.dropped_reads:
+            fut = self._reads.pop(ctx, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(Rejected("NOT_LEADER", "leadership changed during the read",
+                                           self.raft.lead))
+        if self._reads_at:
+            waiting = []
+            for index, fut in self._reads_at:
+                if fut.done():
+                    continue
+                if index <= applied:
+                    fut.set_result(applied)
+                else:
+                    waiting.append((index, fut))
+            self._reads_at = waiting
+
+    def on_role(self, role: Role) -> None:
+        if role != Role.LEADER:
+            for fut in self._reads.values():
+                if not fut.done():
+                    fut.set_exception(Rejected("NOT_LEADER", "no longer the leader", self.raft.lead))
+            self._reads.clear()
+
+    def expire(self, now: float) -> None:
+        """Give up on proposals past their deadline: their outcome is unknown."""
+        for index in [i for i, p in self._proposals.items() if p.deadline <= now]:
+            p = self._proposals.pop(index)
+            if p.on_done is not None:
+                p.on_done(False)
+            if not p.future.done():
+                p.future.set_exception(UnknownOutcome(
+                    f"{self.group}: entry {index} not applied within {PROPOSAL_TIMEOUT_S:.0f}s"))
+
+    def close(self, reason: str) -> None:
+        err = Rejected("UNAVAILABLE", reason)
+        for _, fut, cb in self._queued:
+            if cb is not None:
+                cb(False)
+            if not fut.done():
+                fut.set_exception(err)
+        for p in self._proposals.values():
+            if p.on_done is not None:
+                p.on_done(False)
+            if not p.future.done():
+                p.future.set_exception(UnknownOutcome(reason))
+        for fut in list(self._reads.values()) + [f for _, f in self._reads_at] + [f for _, f in self._read_queue]:
+            if not fut.done():
+                fut.set_exception(err)
+        self._queued.clear()
+        self._proposals.clear()
+        self._reads.clear()
+        self._reads_at.clear()
+        self._read_queue.clear()
+
+    def apply_entry(self, batch: Batch, entry: Entry) -> Any:
+        raise NotImplementedError
+
+    # --- membership -------------------------------------------------------
+
+    def reconfigure_step(self, voters: list[str], learners: list[str]) -> dict:
+        """Take one safe step toward the target membership; report where we are.
+
+        Called repeatedly by the controller: add missing members as learners,
+        promote learners that caught up, then remove members not in the target
+        (handing leadership away first if that is us).
+        """
+        r = self.raft
+        if r.role != Role.LEADER:
+            raise Rejected("NOT_LEADER", f"not the leader of {self.group}", r.lead)
+        conf = r.conf
+        target_v, target_l = list(voters), [n for n in learners if n not in voters]
+        status = {"voters": list(conf.voters), "learners": list(conf.learners)}
+        pending = r._confs[-1][0] > r.log.commit  # noqa: SLF001 (the one pending change)
+        if sorted(conf.voters) == sorted(target_v) and sorted(conf.learners) == sorted(target_l):
+            return {**status, "done": True}
+        if pending or self._queued:
+            return {**status, "done": False, "step": "waiting for the previous change"}
+        step: ConfChange | None = None
+        for n in target_v + target_l:
+            if n not in conf.members():
+                step = ConfChange(ConfChangeType.ADD_LEARNER, n)
+                break
+        if step is None:
+            for n in target_v:
+                if n in conf.learners:
+                    if r.match_of(n) + 16 >= r.log.last_index():
+                        step = ConfChange(ConfChangeType.PROMOTE, n)
+                        break
+                    return {**status, "done": False, "step": f"{n} catching up",
+                            "match": r.match_of(n), "last": r.log.last_index()}
+        if step is None:
+            for n in conf.members():
+                if n not in target_v and n not in target_l:
+                    if n == r.id:
+                        others = [v for v in target_v if v in conf.voters and v != r.id]
+                        best = max(others, key=r.match_of, default=None)
+                        if best is None:
+                            return {**status, "done": False, "step": "no voter to hand leadership to"}
+                        r.transfer_leadership(best)
+                        self.engine.wake()
+                        return {**status, "done": False, "step": f"transferring leadership to {best}"}
+                    step = ConfChange(ConfChangeType.REMOVE, n)
+                    break
+        if step is not None:
+            self.propose(step)
+            return {**status, "done": False, "step": str(step)}
+        return {**status, "done": False}
+
+    def status(self) -> dict:
+        r = self.raft
+        return {"group": self.group, "kind": self.kind, "role": r.role.name, "leader": r.lead,
+                "term": r.term, "commit": r.log.commit, "applied": r.log.applied,
+                "last_index": r.log.last_index(), "voters": list(r.conf.voters),
+                "learners": list(r.conf.learners), "lease": r.lease_valid(),
+                "match": {p: r.match_of(p) for p in r.conf.members() if p != r.id}
+                if r.role == Role.LEADER else {}}
+
+
+def now() -> float:
+    return time.monotonic()

@@ -1,0 +1,95 @@
+"""Small client helpers for the node's low-rate JSON services (meta, admin),
+shared by nodes, routers and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import grpc
+import orjson
+
+from node.transport import GRPC_OPTIONS
+from trireme_pb import node_pb2, node_pb2_grpc
+
+
+class CallError(Exception):
+    """A call that got an answer other than OK; carries the reply's fields."""
+
+    def __init__(self, status: str, error_type: str, message: str, leader_addr: str = "") -> None:
+        super().__init__(f"{error_type or status}: {message}")
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.leader_addr = leader_addr
+
+
+def reply(body: Any = None, status: int = node_pb2.OK, error_type: str = "", message: str = "",
+          leader: str = "", leader_addr: str = "") -> node_pb2.Reply:
+    return node_pb2.Reply(status=status, error_type=error_type, message=message, leader=leader or "",
+                          leader_addr=leader_addr or "",
+                          body=orjson.dumps(body) if body is not None else b"")
+
+
+class Channels:
+    """One cached channel per address."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def get(self, addr: str) -> grpc.aio.Channel:
+        ch = self._channels.get(addr)
+        if ch is None:
+            ch = self._channels[addr] = grpc.aio.insecure_channel(addr, options=GRPC_OPTIONS)
+        return ch
+
+    async def close(self) -> None:
+        for ch in self._channels.values():
+            await ch.close()
+        self._channels.clear()
+
+
+async def call_once(channels: Channels, addr: str, service: str, op: str, body: Any = None,
+                    timeout: float = 5.0) -> Any:
+    ch = channels.get(addr)
+    stub = node_pb2_grpc.MetaStub(ch) if service == "meta" else node_pb2_grpc.AdminStub(ch)
+    r = await stub.Call(node_pb2.Call(op=op, body=orjson.dumps(body) if body is not None else b""),
+                        timeout=timeout)
+    if r.status != node_pb2.OK:
+        raise CallError(node_pb2.Status.Name(r.status), r.error_type, r.message, r.leader_addr)
+    return orjson.loads(r.body) if r.body else None
+
+
+async def meta_call(channels: Channels, addrs: list[str], op: str, body: Any = None,
+                    deadline_s: float = 10.0) -> Any:
+    """Call the meta leader: try the known addresses, follow leader hints,
+    back off while there is no leader, give up at the deadline."""
+    deadline = time.monotonic() + deadline_s
+    hint: str | None = None
+    backoff = 0.05
+    last: Exception | None = None
+    while True:
+        candidates = ([hint] if hint else []) + random.sample(addrs, len(addrs))
+        for addr in candidates:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise last or CallError("UNAVAILABLE", "", "no meta leader reachable")
+            try:
+                return await call_once(channels, addr, "meta", op, body, timeout=min(left, 5.0))
+            except CallError as exc:
+                if exc.status in ("NOT_LEADER", "UNAVAILABLE"):
+                    last = exc
+                    if exc.leader_addr and exc.leader_addr != addr:
+                        hint = exc.leader_addr
+                        break
+                    continue
+                raise
+            except grpc.aio.AioRpcError as exc:
+                last = CallError("UNAVAILABLE", "", f"{addr}: {exc.code().name} {exc.details()}")
+                if hint == addr:
+                    hint = None
+                continue
+        await asyncio.sleep(backoff * (1 + random.random()))
+        backoff = min(backoff * 2, 0.5)

@@ -1,0 +1,286 @@
+"""The storage node process: engine, gRPC services, metadata view, controller.
+
+Services: Data (router requests on batched streams), RaftTransport, Meta
+(metadata calls answered by the meta leader, and Watch), Admin (health,
+replica states, faults, raw reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import orjson
+
+from ddb.errors import ConditionalCheckFailedException, DynamoDBError
+from node.control import Control
+from node.engine import Engine
+from node.metareplica import META_GROUP, MetaReplica
+from node.partition import PartitionReplica
+from node.replica import Rejected, UnknownOutcome
+from node.rpc import reply
+from node.storage import Storage
+from node.transport import GRPC_OPTIONS, Faults, RaftTransportServicer
+from trireme_pb import node_pb2, node_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeConfig:
+    id: str
+    az: str
+    listen: str  # host:port to bind
+    data_dir: Path
+    advertise: str = ""  # host:port peers use; defaults to listen
+    initial_cluster: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (addr, az)
+    join: list[str] = field(default_factory=list)  # addresses of existing nodes
+    dead_after_s: float = 30.0
+    partitions_per_table: int = 2
+
+    @property
+    def addr(self) -> str:
+        return self.advertise or self.listen
+
+
+def parse_initial_cluster(text: str) -> dict[str, tuple[str, str]]:
+    """`n1=127.0.0.1:7101@us-east-1a,n2=...` -> {id: (addr, az)}."""
+    out: dict[str, tuple[str, str]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            node_id, rest = part.split("=", 1)
+            addr, az = rest.rsplit("@", 1)
+        except ValueError:
+            raise ValueError(f"bad --initial-cluster member {part!r}: expected ID=HOST:PORT@AZ") from None
+        out[node_id] = (addr, az)
+    return out
+
+
+class Node:
+    def __init__(self, cfg: NodeConfig) -> None:
+        self.cfg = cfg
+        self.storage = Storage.open(cfg.data_dir / "db")
+        self.engine = Engine(cfg.id, self.storage, self.address_of)
+        self.engine.factories = {"partition": PartitionReplica, "meta": MetaReplica}
+        self.engine.meta_changed = self._meta_changed
+        self.control = Control(self)
+        self.server: grpc.aio.Server | None = None
+        self.started = time.time()
+        self._meta_version = asyncio.Event()
+
+    # --- addresses and metadata -------------------------------------------
+
+    def address_of(self, node_id: str) -> str | None:
+        state = self.control.view
+        if state is not None:
+            info = state.nodes.get(node_id)
+            if info is not None:
+                return info.addr
+        member = self.cfg.initial_cluster.get(node_id)
+        return member[0] if member else None
+
+    def meta_replica(self) -> MetaReplica | None:
+        r = self.engine.replicas.get(META_GROUP)
+        return r if isinstance(r, MetaReplica) else None
+
+    def _meta_changed(self, state: Any) -> None:
+        self.control.on_local_meta(state)
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.engine.recover()
+        if META_GROUP not in self.engine.replicas and self.cfg.id in self.cfg.initial_cluster \
+                and not self.storage.list_groups():
+            # A founding member's first start: found the meta group.
+            self.engine.create(META_GROUP, {"kind": "meta", "replay": True},
+                               sorted(self.cfg.initial_cluster))
+        self.engine.start()
+        server = grpc.aio.server(options=GRPC_OPTIONS)
+        node_pb2_grpc.add_DataServicer_to_server(DataServicer(self), server)
+        node_pb2_grpc.add_RaftTransportServicer_to_server(RaftTransportServicer(self.engine.transport), server)
+        node_pb2_grpc.add_MetaServicer_to_server(MetaServicer(self), server)
+        node_pb2_grpc.add_AdminServicer_to_server(AdminServicer(self), server)
+        if server.add_insecure_port(self.cfg.listen) == 0:
+            raise OSError(f"cannot listen on {self.cfg.listen}")
+        await server.start()
+        self.server = server
+        self.control.start()
+        log.info("node %s (%s) serving on %s", self.cfg.id, self.cfg.az, self.cfg.listen)
+
+    async def stop(self) -> None:
+        await self.control.stop()
+        if self.server is not None:
+            await self.server.stop(0.5)
+        await self.engine.stop()
+        self.storage.close()
+
+
+# ------------------------------------------------------------------ data
+
+
+def _error_response(req_id: int, exc: BaseException) -> node_pb2.DataResponse:
+    if isinstance(exc, DynamoDBError):
+        resp = node_pb2.DataResponse(id=req_id, status=node_pb2.DDB_ERROR, error_type=exc.type_name.split("#")[-1],
+                                     message=exc.message or "")
+        if isinstance(exc, ConditionalCheckFailedException) and getattr(exc, "item", None):
+            resp.item = orjson.dumps(exc.item)
+        return resp
+    if isinstance(exc, Rejected):
+        return node_pb2.DataResponse(id=req_id, status=node_pb2.Status.Value(exc.status),
+                                     message=str(exc), leader=exc.leader or "")
+    if isinstance(exc, UnknownOutcome):
+        return node_pb2.DataResponse(id=req_id, status=node_pb2.UNKNOWN, message=str(exc))
+    log.error("request %s failed", req_id, exc_info=exc)
+    return node_pb2.DataResponse(id=req_id, status=node_pb2.UNAVAILABLE,
+                                 message=f"internal error: {type(exc).__name__}: {exc}")
+
+
+class DataServicer(node_pb2_grpc.DataServicer):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def Batch(self, request_iterator, context):  # noqa: N802
+        out: asyncio.Queue[node_pb2.DataResponse | None] = asyncio.Queue()
+        node = self.node
+
+        async def handle(req: node_pb2.DataRequest) -> None:
+            try:
+                resp = await self._handle(req)
+            except BaseException as exc:  # noqa: BLE001 (every failure becomes an answer)
+                resp = _error_response(req.id, exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            if resp.status in (node_pb2.NOT_LEADER,) and resp.leader:
+                resp.leader_addr = node.address_of(resp.leader) or ""
+            out.put_nowait(resp)
+
+        async def reader() -> None:
+            try:
+                async for batch in request_iterator:
+                    for req in batch.requests:
+                        asyncio.create_task(handle(req))
+            finally:
+                out.put_nowait(None)
+
+        task = asyncio.create_task(reader())
+        try:
+            while True:
+                first = await out.get()
+                if first is None:
+                    break
+                resps = [first]
+                while not out.empty():
+                    nxt = out.get_nowait()
+                    if nxt is None:
+                        yield node_pb2.DataResponses(responses=resps)
+                        return
+                    resps.append(nxt)
+                yield node_pb2.DataResponses(responses=resps)
+        finally:
+            task.cancel()
+
+    async def _handle(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
+        replica = self.node.engine.replicas.get(req.group)
+        if not isinstance(replica, PartitionReplica):
+            return node_pb2.DataResponse(id=req.id, status=node_pb2.WRONG_GROUP,
+                                         message=f"no replica of {req.group} on {self.node.cfg.id}")
+        if req.op == "get":
+            item, body = await replica.get(req)
+        else:
+            item, body = await replica.write_checked(req)
+        return node_pb2.DataResponse(id=req.id, status=node_pb2.OK, item=item, body=body)
+
+
+# ------------------------------------------------------------------ meta
+
+
+class MetaServicer(node_pb2_grpc.MetaServicer):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def Call(self, request, context):  # noqa: N802
+        body = orjson.loads(request.body) if request.body else {}
+        control = self.node.control
+        try:
+            result = await control.handle_meta_call(request.op, body)
+        except Rejected as exc:
+            return reply(status=node_pb2.Status.Value(exc.status), message=str(exc), leader=exc.leader or "",
+                         leader_addr=self.node.address_of(exc.leader) or "" if exc.leader else "")
+        except DynamoDBError as exc:
+            return reply(status=node_pb2.DDB_ERROR, error_type=exc.type_name.split("#")[-1],
+                         message=exc.message or "")
+        except UnknownOutcome as exc:
+            return reply(status=node_pb2.UNKNOWN, message=str(exc))
+        return reply(result)
+
+    async def Watch(self, request, context):  # noqa: N802
+        control = self.node.control
+        after = request.after_version
+        while True:
+            state = control.view
+            if state is not None and state.version > after:
+                after = state.version
+                yield node_pb2.MetaSnapshot(version=state.version, body=orjson.dumps(state.to_json()))
+            await control.wait_change(after)
+
+
+# ------------------------------------------------------------------ admin
+
+
+class AdminServicer(node_pb2_grpc.AdminServicer):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def Call(self, request, context):  # noqa: N802
+        body = orjson.loads(request.body) if request.body else {}
+        node = self.node
+        op = request.op
+        try:
+            if op == "health":
+                return reply({"id": node.cfg.id, "az": node.cfg.az, "addr": node.cfg.addr,
+                              "uptime_s": time.time() - node.started, "replicas": len(node.engine.replicas),
+                              "meta_version": node.control.view.version if node.control.view else 0,
+                              "loop_turns": node.engine.loop_turns, "fsyncs": node.engine.fsyncs})
+            if op == "replicas":
+                return reply({"node": node.cfg.id, "replicas": node.engine.status()})
+            if op == "meta":
+                view = node.control.view
+                return reply(view.to_json() if view is not None else None)
+            if op == "fault":
+                faults = Faults() if body.get("heal") else Faults.from_json(body)
+                node.engine.transport.faults = faults
+                return reply(faults.to_json())
+            if op == "faults":
+                return reply(node.engine.transport.faults.to_json())
+            if op == "read_raw":
+                replica = node.engine.replicas.get(body.get("group", ""))
+                if not isinstance(replica, PartitionReplica):
+                    return reply(status=node_pb2.WRONG_GROUP, message=f"no replica of {body.get('group')}")
+                items = [[base64.b64encode(k).decode(), v.decode()] for k, v in replica.read_raw()]
+                return reply({"group": replica.group, "applied": replica.applied, "items": items})
+            if op == "reconfigure":
+                replica = node.engine.replicas.get(body["group"])
+                if replica is None:
+                    return reply(status=node_pb2.WRONG_GROUP, message=f"no replica of {body['group']}")
+                return reply(replica.reconfigure_step(body["voters"], body.get("learners", [])))
+            if op == "transfer_leader":
+                replica = node.engine.replicas.get(body["group"])
+                if replica is None:
+                    return reply(status=node_pb2.WRONG_GROUP, message=f"no replica of {body['group']}")
+                replica.raft.transfer_leadership(body["to"])
+                node.engine.wake()
+                return reply({"ok": True})
+        except Rejected as exc:
+            return reply(status=node_pb2.Status.Value(exc.status), message=str(exc), leader=exc.leader or "")
+        except Exception as exc:  # noqa: BLE001 (admin errors are answers, not crashes)
+            log.exception("admin %s failed", op)
+            return reply(status=node_pb2.UNAVAILABLE, message=f"{type(exc).__name__}: {exc}")
+        return reply(status=node_pb2.DDB_ERROR, error_type="UnknownOperationException",
+                     message=f"unknown admin op {op!r}")

@@ -1,0 +1,215 @@
+"""The router's picture of the cluster and how it reaches a partition.
+
+It watches the metadata (a stream of versioned snapshots from any node),
+finds a key's partition by hash, and sends a request to the right replica:
+writes and strongly consistent reads to the leader, eventually consistent
+reads to a replica in the router's own AZ first. Stale routing (not the
+leader, no such replica, node down) is retried with backoff until the
+request's deadline; then the request fails with a 5xx that says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import grpc
+import orjson
+
+from ddb.errors import DynamoDBError, InternalServerError, ServiceUnavailable, from_wire
+from node.meta.state import MetaState
+from node.rpc import CallError, Channels, meta_call
+from router.nodes import NodeClients, NodeDown
+from trireme_pb import node_pb2, node_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+DEADLINE_S = 8.0
+
+
+@dataclass(slots=True)
+class _TableMap:
+    los: list[int]
+    groups: list[str]
+
+
+class Cluster:
+    def __init__(self, seeds: list[str], az: str, *, deadline_s: float = DEADLINE_S) -> None:
+        self.seeds = seeds
+        self.az = az
+        self.deadline_s = deadline_s
+        self.state: MetaState | None = None
+        self._maps: dict[str, _TableMap] = {}
+        self._leaders: dict[str, str] = {}  # group -> node id
+        self._changed = asyncio.Event()
+        self.nodes = NodeClients()
+        self.channels = Channels()
+        self._task: asyncio.Task | None = None
+
+    # --- metadata ------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.nodes.close()
+        await self.channels.close()
+
+    def _addrs(self) -> list[str]:
+        addrs = set(self.seeds)
+        if self.state is not None:
+            addrs.update(n.addr for n in self.state.nodes.values())
+        return sorted(addrs)
+
+    async def _watch(self) -> None:
+        while True:
+            addrs = self._addrs()
+            addr = random.choice(addrs)
+            try:
+                stub = node_pb2_grpc.MetaStub(self.channels.get(addr))
+                after = self.state.version if self.state is not None else 0
+                async for snap in stub.Watch(node_pb2.WatchRequest(after_version=after)):
+                    self._install(MetaState.from_json(orjson.loads(snap.body)))
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                log.debug("meta watch from %s: %s", addr, exc.code().name)
+            except Exception:
+                log.exception("meta watch from %s failed", addr)
+            await asyncio.sleep(0.2 + random.random() * 0.3)
+
+    def _install(self, state: MetaState) -> None:
+        if self.state is not None and state.version <= self.state.version:
+            return
+        maps: dict[str, _TableMap] = {}
+        for name, t in state.tables.items():
+            parts = sorted((state.partitions[g] for g in t.partitions if g in state.partitions),
+                           key=lambda p: p.lo)
+            maps[name] = _TableMap([p.lo for p in parts], [p.id for p in parts])
+        self.state = state
+        self._maps = maps
+        self._changed.set()
+
+    async def wait_for(self, predicate, timeout: float) -> bool:
+        """Wait until `predicate(state)` holds or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.state is not None and predicate(self.state):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                pass
+
+    async def ready(self, timeout: float) -> bool:
+        return await self.wait_for(lambda s: bool(s.nodes), timeout)
+
+    async def meta(self, op: str, body: dict) -> dict:
+        """A metadata call to the meta leader; DynamoDB errors come back raised."""
+        try:
+            return await meta_call(self.channels, self._addrs(), op, body, deadline_s=self.deadline_s)
+        except CallError as exc:
+            if exc.status == "DDB_ERROR":
+                raise from_wire({"__type": exc.error_type, "message": exc.message}) from None
+            raise ServiceUnavailable(
+                f"The metadata service did not answer within {self.deadline_s:.0f}s: {exc.message}. "
+                "Check that a majority of the metadata nodes is up (trireme status).") from None
+
+    # --- data ------------------------------------------------------------------
+
+    def group_for(self, table: str, hash64: int) -> str | None:
+        m = self._maps.get(table)
+        if m is None or not m.los:
+            return None
+        return m.groups[bisect.bisect_right(m.los, hash64) - 1]
+
+    def _targets(self, group: str, leader_first: bool) -> list[str]:
+        state = self.state
+        p = state.partitions.get(group) if state is not None else None
+        if p is None:
+            return []
+        voters = list(p.voters)
+        random.shuffle(voters)
+        local = [v for v in voters if v in state.nodes and state.nodes[v].az == self.az]
+        order = local + [v for v in voters if v not in local]
+        if leader_first:
+            lead = self._leaders.get(group)
+            if lead in voters:
+                order.remove(lead)
+                order.insert(0, lead)
+        return order
+
+    async def send(self, table: str, hash64: int, req: node_pb2.DataRequest, *,
+                   to_leader: bool) -> node_pb2.DataResponse:
+        """Send `req` to the partition of `hash64`; retry stale routing until the deadline."""
+        deadline = time.monotonic() + self.deadline_s
+        backoff = 0.02
+        tried: list[str] = []
+        last = "no attempt"
+        group = None
+        while True:
+            group = self.group_for(table, hash64)
+            if group is None:
+                raise ServiceUnavailable(f"No partition of table {table} is known to this router.")
+            req.group = group
+            targets = self._targets(group, to_leader)
+            progressed = False
+            for node_id in targets:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                addr = self.state.nodes[node_id].addr if node_id in self.state.nodes else None
+                if addr is None:
+                    continue
+                tried.append(node_id)
+                try:
+                    resp = await self.nodes.get(addr).call(req, timeout=min(left, 3.0))
+                except (NodeDown, TimeoutError) as exc:
+                    last = f"{node_id} unreachable ({exc or 'timeout'})"
+                    if self._leaders.get(group) == node_id:
+                        del self._leaders[group]
+                    continue
+                st = resp.status
+                if st == node_pb2.OK:
+                    if to_leader:
+                        self._leaders[group] = node_id
+                    return resp
+                if st == node_pb2.DDB_ERROR:
+                    body = {"__type": resp.error_type, "message": resp.message}
+                    if resp.item:
+                        body["Item"] = orjson.loads(resp.item)
+                    raise from_wire(body)
+                if st == node_pb2.UNKNOWN:
+                    raise InternalServerError(
+                        f"The outcome of this write is unknown: partition {group} lost its leader "
+                        "before the write was confirmed. Read the item to see whether it was applied.")
+                last = f"{node_id}: {node_pb2.Status.Name(st)} {resp.message}"
+                if st == node_pb2.NOT_LEADER and resp.leader and resp.leader != node_id:
+                    if self._leaders.get(group) != resp.leader:
+                        self._leaders[group] = resp.leader
+                        progressed = True
+                        break
+                elif self._leaders.get(group) == node_id:
+                    del self._leaders[group]
+            if time.monotonic() >= deadline:
+                raise ServiceUnavailable(
+                    f"Partition {group} of table {table} did not answer within {self.deadline_s:.0f}s "
+                    f"(last: {last}). A majority of its replicas may be down or partitioned; "
+                    "see `trireme status`.")
+            if not progressed:
+                await asyncio.sleep(min(backoff * (1 + random.random()), max(0.0, deadline - time.monotonic())))
+                backoff = min(backoff * 2, 0.5)
+
+
+__all__ = ["Cluster", "DynamoDBError"]

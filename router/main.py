@@ -1,0 +1,53 @@
+"""`trireme router`: serve the DynamoDB API until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+DEFAULT_REGION = "us-east-1"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("router", help="run a request router (the DynamoDB endpoint)",
+                       description="Serve the DynamoDB JSON protocol over HTTP and route requests to "
+                                   "the storage nodes.")
+    p.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT (default 127.0.0.1:8000)")
+    p.add_argument("--az", required=True, help="the router's availability zone: eventually consistent "
+                                                "reads prefer replicas there")
+    p.add_argument("--seeds", required=True, help="HOST:PORT,... of storage nodes")
+    p.add_argument("--region", default=DEFAULT_REGION)
+    p.add_argument("--deadline", type=float, default=8.0,
+                   help="seconds a request may spend retrying before it fails (default 8)")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s router %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(_serve(args))
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from router.api import Api
+    from router.cluster import Cluster
+    from router.http import serve
+    from router.protocol import Dispatcher
+
+    host, _, port = args.listen.rpartition(":")
+    cluster = Cluster([s for s in args.seeds.split(",") if s], args.az, deadline_s=args.deadline)
+    cluster.start()
+    api = Api(cluster, region=args.region)
+    server = await serve(Dispatcher(api.operations()), host or "127.0.0.1", int(port))
+    logging.getLogger(__name__).info("router serving DynamoDB on http://%s", args.listen)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.close()
+    await cluster.close()
+    return 0
