@@ -170,7 +170,8 @@ class LocalCluster:
             self.save()
 
     def wait_ready(self, timeout: float) -> None:
-        """Until the router answers ListTables (the metadata is up and watched)."""
+        """Until the router answers ListTables (the metadata is up and watched),
+        or without routers, until every node is in the metadata."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -178,14 +179,35 @@ class LocalCluster:
                 if p.pid and not alive(p.pid):
                     raise RuntimeError(f"{p.name} exited during start-up; see {p.log}")
             try:
-                status, body = post(self.endpoint, "ListTables", {}, timeout=2.0)
-                if status == 200:
+                if self.routers:
+                    status, body = post(self.endpoint, "ListTables", {}, timeout=2.0)
+                    if status == 200:
+                        return
+                    last = body.decode(errors="replace")
+                elif self._nodes_joined():
                     return
-                last = body.decode(errors="replace")
             except OSError as exc:
                 last = str(exc)
             time.sleep(0.1)
         raise TimeoutError(f"cluster not ready after {timeout:.0f}s (last: {last}); logs in {self.data_dir}")
+
+
+    def _nodes_joined(self) -> bool:
+        import asyncio
+
+        from node.rpc import Channels, call_once
+
+        async def ask() -> bool:
+            ch = Channels()
+            try:
+                addr = next(p.addr for p in self.procs.values() if p.kind == "node")
+                m = await call_once(ch, addr, "admin", "meta", timeout=1.0)
+                return bool(m) and set(m["nodes"]) >= set(self.node_ids())
+            except Exception:  # noqa: BLE001 (not up yet)
+                return False
+            finally:
+                await ch.close()
+        return asyncio.run(ask())
 
 
 def post(endpoint: str, op: str, body: dict, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -79,7 +79,7 @@ class Engine:
     # --- replicas -----------------------------------------------------------
 
     def _raft_config(self) -> Config:
-        return Config(id=self.node_id, election_tick=self.election_ticks, heartbeat_tick=1,
+        return Config(id=self.node_id, election_tick=self.election_ticks, heartbeat_tick=2,
                       max_msg_entries=256, max_inflight=512)
 
     def recover(self) -> None:

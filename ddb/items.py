@@ -1,0 +1,224 @@
+"""Item requests (PutItem, GetItem, DeleteItem, UpdateItem): validation in
+DynamoDB's order, and the evaluation the partition leader runs.
+
+Validation has two phases, as DynamoDB's: `parse_*` checks the request on
+its own; `bind(schema)` checks it against the table's key schema once the
+table is known (so a missing table wins over a bad key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddb.errors import ConditionalCheckFailedException, ValidationException, constraint_failure
+from ddb.expressions import Context, apply_update, evaluate, parse_condition, parse_projection, parse_update
+from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
+from ddb.size import UPDATE_TOO_LARGE, check_item_size
+from ddb.values import validate_expression_attribute_values, validate_item
+
+RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+
+
+@dataclass
+class WriteOutcome:
+    new_item: dict | None
+    returned: dict | None
+
+
+@dataclass
+class ItemRequest:
+    table_name: str
+    key: dict | None = None
+    item: dict | None = None
+    condition: dict | None = None
+    update: dict | None = None
+    projection: list | None = None
+    return_values: str = "NONE"
+    return_on_failure: str = "NONE"
+    consistent_read: bool = False
+    key_names: tuple[str, ...] = field(default_factory=tuple)
+
+    def bind(self, schema: KeySchema) -> dict:
+        """The item's key, checked against the table's schema."""
+        self.key_names = schema.names
+        if self.item is not None:
+            key = extract_key(schema, self.item)
+            check_item_size(self.item)
+        else:
+            key = validate_key(schema, self.key)
+        return key
+
+    def node_args(self) -> dict:
+        args: dict[str, Any] = {}
+        if self.condition is not None:
+            args["cond"] = self.condition
+        if self.update is not None:
+            args["update"] = self.update
+            args["keys"] = list(self.key_names)
+        if self.projection is not None:
+            args["proj"] = self.projection
+        if self.return_values != "NONE":
+            args["rv"] = self.return_values
+        if self.return_on_failure != "NONE":
+            args["rvf"] = self.return_on_failure
+        return args
+
+
+def _common(body: dict, errors: list[str], allowed_rv: tuple[str, ...]) -> ItemRequest:
+    errors += table_name_errors(body.get("TableName"))
+    rv = body.get("ReturnValues", "NONE")
+    if rv not in RETURN_VALUES:
+        errors.append(f"Value '{rv}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum "
+                      "value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]")
+    rvf = body.get("ReturnValuesOnConditionCheckFailure", "NONE")
+    if rvf not in ("NONE", "ALL_OLD"):
+        errors.append(f"Value '{rvf}' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: "
+                      "Member must satisfy enum value set: [ALL_OLD, NONE]")
+    if errors:
+        raise constraint_failure(errors)
+    if rv not in allowed_rv:
+        raise ValidationException("ReturnValues can only be ALL_OLD or NONE" if allowed_rv == ("NONE", "ALL_OLD")
+                                  else f"ReturnValues {rv} is not valid here")
+    return ItemRequest(body["TableName"], return_values=rv, return_on_failure=rvf)
+
+
+def _context(body: dict, has_expression: bool) -> Context:
+    names = body.get("ExpressionAttributeNames")
+    values = body.get("ExpressionAttributeValues")
+    if names is not None and not has_expression:
+        raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
+    if values is not None and not has_expression:
+        raise ValidationException("ExpressionAttributeValues can only be specified when using expressions")
+    if values is not None:
+        if not values:
+            raise ValidationException("ExpressionAttributeValues must not be empty")
+        values = validate_expression_attribute_values(values)
+    if names is not None and not names:
+        raise ValidationException("ExpressionAttributeNames must not be empty")
+    return Context(names, values)
+
+
+def _no_legacy(body: dict, *params: str) -> None:
+    for p in params:
+        if p in body:
+            raise ValidationException(f"The legacy parameter {p} is not supported yet; use the expression "
+                                      "parameters instead")
+
+
+def parse_put_item(body: dict) -> ItemRequest:
+    errors: list[str] = []
+    if body.get("Item") is None:
+        errors.append("Value null at 'item' failed to satisfy constraint: Member must not be null")
+    req = _common(body, errors, ("NONE", "ALL_OLD"))
+    _no_legacy(body, "Expected", "ConditionalOperator")
+    req.item = validate_item(body["Item"])
+    ctx = _context(body, "ConditionExpression" in body)
+    if "ConditionExpression" in body:
+        req.condition = parse_condition(body["ConditionExpression"], ctx)
+    ctx.check_unused()
+    return req
+
+
+def parse_delete_item(body: dict) -> ItemRequest:
+    errors: list[str] = []
+    if body.get("Key") is None:
+        errors.append("Value null at 'key' failed to satisfy constraint: Member must not be null")
+    req = _common(body, errors, ("NONE", "ALL_OLD"))
+    _no_legacy(body, "Expected", "ConditionalOperator")
+    req.key = validate_item(body["Key"])
+    ctx = _context(body, "ConditionExpression" in body)
+    if "ConditionExpression" in body:
+        req.condition = parse_condition(body["ConditionExpression"], ctx)
+    ctx.check_unused()
+    return req
+
+
+def parse_get_item(body: dict) -> ItemRequest:
+    errors: list[str] = []
+    if body.get("Key") is None:
+        errors.append("Value null at 'key' failed to satisfy constraint: Member must not be null")
+    errors += table_name_errors(body.get("TableName"))
+    cr = body.get("ConsistentRead", False)
+    if errors:
+        raise constraint_failure(errors)
+    if not isinstance(cr, bool):
+        from ddb.serialization import boolean_error
+        raise boolean_error(cr)
+    _no_legacy(body, "AttributesToGet")
+    req = ItemRequest(body["TableName"], consistent_read=cr)
+    req.key = validate_item(body["Key"])
+    ctx = _context(body, "ProjectionExpression" in body)
+    if "ProjectionExpression" in body:
+        req.projection = parse_projection(body["ProjectionExpression"], ctx)
+    if body.get("ExpressionAttributeValues") is not None:
+        raise ValidationException("ExpressionAttributeValues can only be specified when using expressions: "
+                                  "ProjectionExpression does not use values")
+    ctx.check_unused()
+    return req
+
+
+def parse_update_item(body: dict) -> ItemRequest:
+    errors: list[str] = []
+    if body.get("Key") is None:
+        errors.append("Value null at 'key' failed to satisfy constraint: Member must not be null")
+    req = _common(body, errors, RETURN_VALUES)
+    _no_legacy(body, "AttributeUpdates", "Expected", "ConditionalOperator")
+    req.key = validate_item(body["Key"])
+    has = "UpdateExpression" in body or "ConditionExpression" in body
+    ctx = _context(body, has)
+    if "UpdateExpression" in body:
+        req.update = parse_update(body["UpdateExpression"], ctx)
+    else:
+        req.update = {}
+    if "ConditionExpression" in body:
+        req.condition = parse_condition(body["ConditionExpression"], ctx)
+    ctx.check_unused()
+    return req
+
+
+# --- evaluation on the partition leader ------------------------------------------
+
+
+def _check(args: dict, old: dict | None) -> None:
+    cond = args.get("cond")
+    if cond is not None and not evaluate(cond, old):
+        item = old if args.get("rvf") == "ALL_OLD" and old is not None else None
+        raise ConditionalCheckFailedException(item=item)
+
+
+def evaluate_put(args: dict, old: dict | None, item: dict) -> WriteOutcome:
+    _check(args, old)
+    return WriteOutcome(item, old if args.get("rv") == "ALL_OLD" and old else None)
+
+
+def evaluate_delete(args: dict, old: dict | None) -> WriteOutcome:
+    _check(args, old)
+    return WriteOutcome(None, old if args.get("rv") == "ALL_OLD" and old else None)
+
+
+def evaluate_update(args: dict, old: dict | None, key: dict) -> WriteOutcome:
+    _check(args, old)
+    base = old if old is not None else dict(key)
+    new = apply_update(args.get("update") or {}, base, tuple(args.get("keys", ())))
+    check_item_size(new, message=UPDATE_TOO_LARGE)
+    rv = args.get("rv", "NONE")
+    returned: dict | None = None
+    if rv == "ALL_OLD":
+        returned = old or None
+    elif rv == "ALL_NEW":
+        returned = new
+    elif rv in ("UPDATED_OLD", "UPDATED_NEW"):
+        src = (old or {}) if rv == "UPDATED_OLD" else new
+        touched = {p[0] for p, _ in args.get("update", {}).get("set", [])}
+        touched |= {p[0] for p in args.get("update", {}).get("remove", [])}
+        returned = {k: v for k, v in src.items() if k in touched} or None
+    return WriteOutcome(new, returned)
+
+
+def evaluate_get(args: dict, item: dict) -> dict | None:
+    proj = args.get("proj")
+    if proj is None:
+        return item
+    from ddb.expressions import project
+    return project(item, proj)

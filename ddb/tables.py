@@ -1,0 +1,199 @@
+"""Table-level requests: CreateTable, DescribeTable, ListTables, UpdateTable,
+DeleteTable validation, and the TableDescription built from metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ddb.errors import ValidationException, constraint_failure
+from ddb.keys import KeySchema, validate_table_name
+
+BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
+MAX_CAPACITY = 40_000  # default account table quota per dimension
+
+
+def parse_table_name(body: dict) -> str:
+    return validate_table_name(body.get("TableName"))
+
+
+def _throughput(pt: Any, errors: list[str], param: str = "provisionedThroughput") -> dict | None:
+    if pt is None:
+        return None
+    if not isinstance(pt, dict):
+        raise ValidationException(f"1 validation error detected: Value '{pt}' at '{param}' failed to satisfy "
+                                  "constraint: Member must be a structure")
+    out = {}
+    for member, wire in (("readCapacityUnits", "ReadCapacityUnits"), ("writeCapacityUnits", "WriteCapacityUnits")):
+        v = pt.get(wire)
+        if v is None:
+            errors.append(f"Value null at '{param}.{member}' failed to satisfy constraint: "
+                          "Member must not be null")
+        elif not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            errors.append(f"Value '{v}' at '{param}.{member}' failed to satisfy constraint: "
+                          "Member must have value greater than or equal to 1")
+        else:
+            out[wire] = v
+    return out
+
+
+def parse_create_table(body: dict) -> dict:
+    errors: list[str] = []
+    name = body.get("TableName")
+    from ddb.keys import table_name_errors
+    errors += table_name_errors(name)
+    billing = body.get("BillingMode")
+    if billing is not None and billing not in BILLING_MODES:
+        errors.append(f"Value '{billing}' at 'billingMode' failed to satisfy constraint: Member must "
+                      "satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]")
+    pt = _throughput(body.get("ProvisionedThroughput"), errors)
+    if errors:
+        raise constraint_failure(errors)
+    has_indexes = bool(body.get("LocalSecondaryIndexes") or body.get("GlobalSecondaryIndexes"))
+    schema = KeySchema.from_wire(body.get("KeySchema"), body.get("AttributeDefinitions"),
+                                 has_indexes=has_indexes)
+    billing = billing or "PROVISIONED"
+    if billing == "PROVISIONED":
+        if pt is None:
+            raise ValidationException("One or more parameter values were invalid: ReadCapacityUnits and "
+                                      "WriteCapacityUnits must both be specified when BillingMode is PROVISIONED")
+        for k, v in pt.items():
+            if v > MAX_CAPACITY:
+                raise ValidationException(f"One or more parameter values were invalid: {k} for table "
+                                          f"exceeds the maximum allowed value of {MAX_CAPACITY}")
+    elif pt is not None:
+        raise ValidationException("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+                                  "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
+    tags = body.get("Tags") or []
+    if not isinstance(tags, list) or len(tags) > 50:
+        raise ValidationException("One or more parameter values were invalid: Too many tags")
+    for t in tags:
+        if not isinstance(t, dict) or not isinstance(t.get("Key"), str) or not 1 <= len(t["Key"]) <= 128 \
+                or not isinstance(t.get("Value", ""), str) or len(t.get("Value", "")) > 256:
+            raise ValidationException("One or more parameter values were invalid: invalid tag "
+                                      f"{t!r}: Key must be 1-128 characters, Value at most 256")
+    return {
+        "TableName": name,
+        "KeySchema": schema.key_schema_wire(),
+        "AttributeDefinitions": body.get("AttributeDefinitions"),
+        "BillingMode": billing,
+        "ProvisionedThroughput": pt,
+        "Tags": tags,
+        "LocalSecondaryIndexes": body.get("LocalSecondaryIndexes"),
+        "GlobalSecondaryIndexes": body.get("GlobalSecondaryIndexes"),
+        "StreamSpecification": body.get("StreamSpecification"),
+        "DeletionProtectionEnabled": bool(body.get("DeletionProtectionEnabled", False)),
+    }
+
+
+def describe_table(record: dict, *, region: str, account: str = "000000000000") -> dict:
+    spec = record["spec"]
+    changed = record.get("throughput_changed") or record.get("updated") or {}
+    name = record["name"]
+    arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+    pt = spec.get("ProvisionedThroughput") or {}
+    out: dict[str, Any] = {
+        "AttributeDefinitions": spec["AttributeDefinitions"],
+        "TableName": name,
+        "KeySchema": spec["KeySchema"],
+        "TableStatus": record["status"],
+        "CreationDateTime": record["created"],
+        "ProvisionedThroughput": {
+            "NumberOfDecreasesToday": 0,
+            "ReadCapacityUnits": pt.get("ReadCapacityUnits", 0),
+            "WriteCapacityUnits": pt.get("WriteCapacityUnits", 0),
+        },
+        "TableSizeBytes": record.get("size_bytes", 0),
+        "ItemCount": record.get("item_count", 0),
+        "TableArn": arn,
+        "TableId": record["uuid"],
+        "DeletionProtectionEnabled": bool(spec.get("DeletionProtectionEnabled", False)),
+    }
+    if "LastIncreaseDateTime" in changed:
+        out["ProvisionedThroughput"]["LastIncreaseDateTime"] = changed["LastIncreaseDateTime"]
+    if "LastDecreaseDateTime" in changed:
+        out["ProvisionedThroughput"]["LastDecreaseDateTime"] = changed["LastDecreaseDateTime"]
+    if spec.get("BillingMode") == "PAY_PER_REQUEST":
+        out["BillingModeSummary"] = {"BillingMode": "PAY_PER_REQUEST",
+                                     "LastUpdateToPayPerRequestDateTime":
+                                         changed.get("LastUpdateToPayPerRequestDateTime", record["created"])}
+    elif "LastUpdateToPayPerRequestDateTime" in changed:
+        out["BillingModeSummary"] = {"BillingMode": "PROVISIONED"}
+    return out
+
+
+def parse_list_tables(body: dict) -> tuple[int, str | None]:
+    errors: list[str] = []
+    limit = body.get("Limit", 100)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+        if isinstance(limit, int) and limit > 100:
+            errors.append(f"Value '{limit}' at 'limit' failed to satisfy constraint: "
+                          "Member must have value less than or equal to 100")
+        else:
+            errors.append(f"Value '{limit}' at 'limit' failed to satisfy constraint: "
+                          "Member must have value greater than or equal to 1")
+    start = body.get("ExclusiveStartTableName")
+    if start is not None:
+        from ddb.keys import table_name_errors
+        errors += table_name_errors(start, "exclusiveStartTableName")
+    if errors:
+        raise constraint_failure(errors)
+    return limit, start
+
+
+def list_tables_page(names: list[str], limit: int, start: str | None) -> dict:
+    if start is not None:
+        names = [n for n in names if n > start]
+    page = names[:limit]
+    out: dict[str, Any] = {"TableNames": page}
+    if len(names) > limit:
+        out["LastEvaluatedTableName"] = page[-1]
+    return out
+
+
+def parse_update_table(body: dict, record: dict, *, now: float) -> tuple[dict, dict]:
+    spec = dict(record["spec"])
+    errors: list[str] = []
+    billing = body.get("BillingMode")
+    if billing is not None and billing not in BILLING_MODES:
+        errors.append(f"Value '{billing}' at 'billingMode' failed to satisfy constraint: Member must "
+                      "satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]")
+    pt = _throughput(body.get("ProvisionedThroughput"), errors)
+    if errors:
+        raise constraint_failure(errors)
+    updated: dict[str, float] = {}
+    old_billing = spec.get("BillingMode", "PROVISIONED")
+    new_billing = billing or old_billing
+    if new_billing == "PAY_PER_REQUEST":
+        if pt is not None:
+            raise ValidationException("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+                                      "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
+        if old_billing != "PAY_PER_REQUEST":
+            updated["LastUpdateToPayPerRequestDateTime"] = now
+        spec["ProvisionedThroughput"] = None
+    else:
+        if old_billing == "PAY_PER_REQUEST" and pt is None:
+            raise ValidationException("One or more parameter values were invalid: ProvisionedThroughput must be "
+                                      "specified when BillingMode is PROVISIONED")
+        if pt is not None:
+            old = spec.get("ProvisionedThroughput") or {}
+            if old_billing == "PROVISIONED" and old == pt and billing is None:
+                raise ValidationException(
+                    "The provisioned throughput for the table will not change. The requested value equals the "
+                    "current value. Current ReadCapacityUnits provisioned for the table: "
+                    f"{old.get('ReadCapacityUnits')}. Requested ReadCapacityUnits: {pt['ReadCapacityUnits']}. "
+                    "Current WriteCapacityUnits provisioned for the table: "
+                    f"{old.get('WriteCapacityUnits')}. Requested WriteCapacityUnits: {pt['WriteCapacityUnits']}. "
+                    "Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher "
+                    "limits.")
+            if any(pt[k] > old.get(k, 0) for k in pt):
+                updated["LastIncreaseDateTime"] = now
+            if any(pt[k] < old.get(k, 0) for k in pt):
+                updated["LastDecreaseDateTime"] = now
+            spec["ProvisionedThroughput"] = pt
+    if billing is None and pt is None and "DeletionProtectionEnabled" not in body:
+        raise ValidationException("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
+                                  "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required")
+    if "DeletionProtectionEnabled" in body:
+        spec["DeletionProtectionEnabled"] = bool(body["DeletionProtectionEnabled"])
+    spec["BillingMode"] = new_billing
+    return spec, updated

@@ -1,0 +1,174 @@
+"""The DynamoDB operations the router serves, on top of the cluster.
+
+Validation and evaluation rules live in `ddb` (pure, shared with the nodes);
+this module resolves tables from the metadata, turns a key into its storage
+key and partition, and relays to the partition's replicas. Items travel as
+DynamoDB JSON bytes end to end: a GetItem answer is spliced into the
+response without being parsed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Awaitable, Callable
+
+import orjson
+
+from ddb import items as ddb_items
+from ddb import tables as ddb_tables
+from ddb.encoding import encode_key, encode_partition_key, hash64
+from ddb.errors import ResourceNotFoundException, ValidationException
+from ddb.keys import KeySchema
+from node.meta.state import TableInfo
+from node.storage.keys import item_key
+from router.cluster import Cluster
+from trireme_pb import node_pb2
+
+Op = Callable[[dict], Awaitable[Any]]
+
+CREATE_WAIT_S = 5.0
+
+
+def _not_found(name: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
+
+
+class Api:
+    def __init__(self, cluster: Cluster, region: str) -> None:
+        self.cluster = cluster
+        self.region = region
+        self._schemas: dict[tuple[str, int], KeySchema] = {}
+
+    def operations(self) -> dict[str, Op]:
+        return {
+            "CreateTable": self.create_table,
+            "DescribeTable": self.describe_table,
+            "ListTables": self.list_tables,
+            "UpdateTable": self.update_table,
+            "DeleteTable": self.delete_table,
+            "PutItem": self.put_item,
+            "GetItem": self.get_item,
+            "DeleteItem": self.delete_item,
+            "UpdateItem": self.update_item,
+        }
+
+    # --- tables ---------------------------------------------------------------
+
+    def _table(self, name: str, *, any_status: bool = False) -> TableInfo:
+        state = self.cluster.state
+        t = state.tables.get(name) if state is not None else None
+        if t is None or (not any_status and t.status in ("CREATING", "DELETING")):
+            raise _not_found(name)
+        return t
+
+    def _describe(self, t: TableInfo) -> dict:
+        return ddb_tables.describe_table(_record(t), region=self.region)
+
+    async def create_table(self, body: dict) -> dict:
+        spec = ddb_tables.parse_create_table(body)
+        name = spec["TableName"]
+        result = await self.cluster.meta("create_table", {"name": name, "spec": spec})
+        # DynamoDB answers CREATING; waiting here until the partitions have
+        # leaders lets clients that write right away (as they do against
+        # emulators) and waiters that poll every 20 s both work.
+        await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].status == "ACTIVE",
+                                    CREATE_WAIT_S)
+        record = result["table"]
+        return {"TableDescription": ddb_tables.describe_table(record, region=self.region)}
+
+    async def describe_table(self, body: dict) -> dict:
+        name = ddb_tables.parse_table_name(body)
+        return {"Table": self._describe(self._table(name, any_status=True))}
+
+    async def list_tables(self, body: dict) -> dict:
+        limit, start = ddb_tables.parse_list_tables(body)
+        state = self.cluster.state
+        names = sorted(state.tables) if state is not None else []
+        return ddb_tables.list_tables_page(names, limit, start)
+
+    async def update_table(self, body: dict) -> dict:
+        name = ddb_tables.parse_table_name(body)
+        t = self._table(name, any_status=True)
+        spec, updated = ddb_tables.parse_update_table(body, _record(t), now=time.time())
+        result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
+        return {"TableDescription": ddb_tables.describe_table(result["table"], region=self.region)}
+
+    async def delete_table(self, body: dict) -> dict:
+        name = ddb_tables.parse_table_name(body)
+        self._table(name, any_status=True)
+        result = await self.cluster.meta("delete_table", {"name": name})
+        await self.cluster.wait_for(lambda s: name not in s.tables, CREATE_WAIT_S)
+        return {"TableDescription": ddb_tables.describe_table(result["table"], region=self.region)}
+
+    # --- items ----------------------------------------------------------------
+
+    def _schema(self, t: TableInfo) -> KeySchema:
+        key = (t.name, t.id)
+        schema = self._schemas.get(key)
+        if schema is None:
+            schema = self._schemas[key] = KeySchema.from_wire(t.spec["KeySchema"], t.spec["AttributeDefinitions"],
+                                                              has_indexes=True)
+        return schema
+
+    def _locate(self, t: TableInfo, key: dict) -> tuple[int, bytes]:
+        schema = self._schema(t)
+        h = hash64(encode_partition_key(schema, key))
+        return h, item_key(t.id, h, encode_key(schema, key))
+
+    async def _send(self, t: TableInfo, h: int, req: node_pb2.DataRequest, to_leader: bool):
+        return await self.cluster.send(t.name, h, req, to_leader=to_leader)
+
+    async def put_item(self, body: dict) -> Any:
+        req = ddb_items.parse_put_item(body)
+        t = self._table(req.table_name)
+        key = req.bind(self._schema(t))
+        h, skey = self._locate(t, key)
+        args = req.node_args()
+        resp = await self._send(t, h, node_pb2.DataRequest(
+            op="put", key=skey, item=orjson.dumps(req.item), args=orjson.dumps(args) if args else b""), True)
+        return _attributes(resp.item)
+
+    async def get_item(self, body: dict) -> Any:
+        req = ddb_items.parse_get_item(body)
+        t = self._table(req.table_name)
+        key = req.bind(self._schema(t))
+        h, skey = self._locate(t, key)
+        args = req.node_args()
+        resp = await self._send(t, h, node_pb2.DataRequest(
+            op="get", key=skey, consistent=bool(req.consistent_read),
+            args=orjson.dumps(args) if args else b""), bool(req.consistent_read))
+        if not resp.item:
+            return b"{}"
+        return b'{"Item":' + resp.item + b"}"
+
+    async def delete_item(self, body: dict) -> Any:
+        req = ddb_items.parse_delete_item(body)
+        t = self._table(req.table_name)
+        key = req.bind(self._schema(t))
+        h, skey = self._locate(t, key)
+        args = req.node_args()
+        resp = await self._send(t, h, node_pb2.DataRequest(
+            op="delete", key=skey, args=orjson.dumps(args) if args else b""), True)
+        return _attributes(resp.item)
+
+    async def update_item(self, body: dict) -> Any:
+        req = ddb_items.parse_update_item(body)
+        t = self._table(req.table_name)
+        key = req.bind(self._schema(t))
+        h, skey = self._locate(t, key)
+        resp = await self._send(t, h, node_pb2.DataRequest(
+            op="update", key=skey, item=orjson.dumps(key), args=orjson.dumps(req.node_args())), True)
+        return _attributes(resp.item)
+
+
+def _attributes(item: bytes) -> bytes:
+    return b'{"Attributes":' + item + b"}" if item else b"{}"
+
+
+def _record(t: TableInfo) -> dict:
+    return {"name": t.name, "id": t.id, "uuid": t.uuid, "status": t.status, "created": t.created,
+            "spec": t.spec, "item_count": t.item_count, "size_bytes": t.size_bytes,
+            "throughput_changed": t.updated}
+
+
+__all__ = ["Api", "ValidationException"]

@@ -1,0 +1,55 @@
+"""The DynamoDB JSON protocol on top of HTTP: target header, content type,
+JSON body, operation dispatch, and errors rendered as DynamoDB renders them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+
+from ddb.errors import (DynamoDBError, InternalServerError, SerializationException,
+                        UnknownOperationException)
+
+log = logging.getLogger(__name__)
+
+Op = Callable[[dict], Awaitable[Any]]
+PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
+CONTENT_TYPES = ("application/x-amz-json-1.0", "application/x-amz-json-1.1")
+
+
+class Dispatcher:
+    """`(target, body, headers) -> (status, body)`: the router's HTTP handler."""
+
+    def __init__(self, operations: Mapping[str, Op], streams: Mapping[str, Op] | None = None) -> None:
+        self.ops = {PREFIXES[0] + name: op for name, op in operations.items()}
+        self.ops.update({PREFIXES[1] + name: op for name, op in (streams or {}).items()})
+
+    async def __call__(self, target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        try:
+            op = self.ops.get(target or "")
+            if op is None:
+                # Real DynamoDB answers a missing or unknown target, and a body
+                # that is not the JSON content type, with UnknownOperation.
+                raise UnknownOperationException()
+            ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if ctype not in CONTENT_TYPES:
+                raise UnknownOperationException()
+            try:
+                request = orjson.loads(body) if body else {}
+            except orjson.JSONDecodeError:
+                raise SerializationException() from None
+            if type(request) is not dict:
+                raise SerializationException("Start of structure or map found where not expected")
+            result = await op(request)
+        except DynamoDBError as exc:
+            status, wire = exc.to_wire()
+            return status, orjson.dumps(wire)
+        except Exception:  # noqa: BLE001 (a bug answers 500, never a stack trace to the client)
+            log.exception("%s failed", target)
+            status, wire = InternalServerError().to_wire()
+            return status, orjson.dumps(wire)
+        if type(result) is bytes:
+            return 200, result
+        return 200, orjson.dumps(result)
