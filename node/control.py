@@ -46,8 +46,9 @@ class Control:
         self.channels = Channels()
         raw = node.storage.get("meta", _VIEW_FLOOR_KEY)
         self._floor = read_u64(raw) if raw else 0
-        self.controller = None  # node.meta.controller.Controller while we lead meta
-        self._controller_term = -1
+        self.controller = None  # ControllerMemory while we lead meta
+        self._report_now = asyncio.Event()  # a replica changed role: tell the controller at once
+        self.plan_now = asyncio.Event()  # the controller has news: plan without waiting
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -72,6 +73,11 @@ class Control:
 
     def on_local_meta(self, state: MetaState) -> None:
         self._set_view(state)
+        self.plan_now.set()
+
+    def poke(self) -> None:
+        """A replica's role changed: report it without waiting for the period."""
+        self._report_now.set()
 
     async def wait_change(self, after: int) -> None:
         while self.view is None or self.view.version <= after:
@@ -182,6 +188,7 @@ class Control:
                     await self.meta_request("join", {"id": self.node.cfg.id, "addr": self.node.cfg.addr,
                                                      "az": self.node.cfg.az})
                     joined = True
+                self._report_now.clear()
                 await self.meta_request("heartbeat", self.report(), deadline_s=2.0)
             except asyncio.CancelledError:
                 raise
@@ -189,7 +196,11 @@ class Control:
                 log.debug("heartbeat: %s", exc)
             except Exception:
                 log.exception("heartbeat failed")
-            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await asyncio.wait_for(self._report_now.wait(), HEARTBEAT_S)
+                await asyncio.sleep(0.02)  # let a burst of role changes settle into one report
+            except TimeoutError:
+                pass
 
     async def meta_request(self, op: str, body: Any, deadline_s: float = 10.0) -> Any:
         """A metadata call from this node: handled here when we lead meta."""
@@ -228,7 +239,11 @@ class Control:
     async def _controller_loop(self) -> None:
         from node.control_ops import controller_tick
         while True:
-            await asyncio.sleep(PLAN_S)
+            try:
+                await asyncio.wait_for(self.plan_now.wait(), PLAN_S)
+            except TimeoutError:
+                pass
+            self.plan_now.clear()
             mr = self._leading()
             if mr is None or not mr.writable():
                 self.controller = None

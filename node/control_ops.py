@@ -57,7 +57,10 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
     if op == "heartbeat":
         mem = _memory(control, mr)
         mem.seen[body["node"]] = time.monotonic()
+        old = mem.reports.get(body["node"])
         mem.reports[body["node"]] = body
+        if old is None or _roles(old) != _roles(body):
+            control.plan_now.set()
         return {"ok": True}
     if not state.nodes:
         from node.replica import Rejected
@@ -137,6 +140,10 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
             moving += 1
             await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": add[:1],
                           "expect_epoch": p.epoch})
+
+
+def _roles(report: dict) -> dict[str, str]:
+    return {g: r.get("role") for g, r in report.get("groups", {}).items()}
 
 
 def _leaders(mem: ControllerMemory, now: float) -> dict[str, str]:

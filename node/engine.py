@@ -51,6 +51,7 @@ class Engine:
         self.factories: dict[str, Callable[..., Replica]] = {}
         self.on_unknown_group: Callable[[str, Message], None] | None = None
         self.meta_changed: Callable[[Any], None] = lambda state: None
+        self.role_changed: Callable[[Replica], None] = lambda replica: None
         self.loop_turns = 0
         self.fsyncs = 0
 

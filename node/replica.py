@@ -214,6 +214,7 @@ class Replica:
             self._reads_at = waiting
 
     def on_role(self, role: Role) -> None:
+        self.engine.role_changed(self)
         if role != Role.LEADER:
             for fut in self._reads.values():
                 if not fut.done():

@@ -69,6 +69,7 @@ class Node:
         self.engine = Engine(cfg.id, self.storage, self.address_of)
         self.engine.factories = {"partition": PartitionReplica, "meta": MetaReplica}
         self.engine.meta_changed = self._meta_changed
+        self.engine.role_changed = lambda replica: self.control.poke()
         self.control = Control(self)
         self.server: grpc.aio.Server | None = None
         self.started = time.time()

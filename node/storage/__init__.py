@@ -1,0 +1,30 @@
+"""The node's storage: one RocksDB (rocksdict, raw bytes) with column families for
+the raft log, table items, stream records and local metadata."""
+
+from .batch import Batch
+from .db import Storage
+from .errors import LogCompacted, LogUnavailable, StorageClosed, StorageError
+from .families import DATA, FAMILIES, META, RAFT, STREAMS
+from .keys import hash_range_bounds, item_key, item_prefix, table_bounds
+from .options import StorageConfig
+from .raftlog import RaftLog
+
+__all__ = [
+    "DATA",
+    "FAMILIES",
+    "META",
+    "RAFT",
+    "STREAMS",
+    "Batch",
+    "LogCompacted",
+    "LogUnavailable",
+    "RaftLog",
+    "Storage",
+    "StorageClosed",
+    "StorageConfig",
+    "StorageError",
+    "hash_range_bounds",
+    "item_key",
+    "item_prefix",
+    "table_bounds",
+]

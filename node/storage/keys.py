@@ -1,0 +1,165 @@
+"""Byte layouts of every key this node stores, per column family.
+
+All keys compare bytewise (RocksDB's default comparator in raw mode), so each
+layout is chosen so that the ranges we scan are contiguous:
+
+``data``    ``table_id u32 BE | hash u64 BE | encoded pk | encoded sk``.
+            The pk/sk encodings come from the caller (``ddb.encoding``); they are
+            self-delimiting and order-preserving, so one partition key's items are
+            one contiguous range in sort-key order and a table's items are in hash
+            order. Table id ``0xFFFFFFFF`` is reserved so that every table's range
+            has a finite end (``delete_range`` needs one).
+``raft``    ``group | tag | [index u64 BE]`` where ``group`` is length-prefixed
+            (see :func:`encode_group`), so no group's keys prefix another's.
+``meta``    ``tag | group``.
+``streams`` opaque keys chosen by the stream writer.
+"""
+
+from __future__ import annotations
+
+import struct
+
+U64_LIMIT = 1 << 64
+MAX_TABLE_ID = (1 << 32) - 2
+
+_HEADER = struct.Struct(">IQ")
+_TABLE = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
+# raft family tags (one byte after the encoded group)
+RAFT_HARD_STATE = b"H"
+RAFT_LOG = b"L"
+RAFT_SNAPSHOT_META = b"S"
+RAFT_COMPACTED = b"T"
+_RAFT_LOG_END = b"M"  # RAFT_LOG + 1: exclusive end of a group's log
+_RAFT_GROUP_END = b"\xff"  # above every tag: exclusive end of a group's keys
+
+# meta family tags (first byte)
+META_APPLIED = b"A"
+META_GROUP = b"G"
+_META_GROUP_END = b"H"
+
+
+def u64(value: int) -> bytes:
+    """8-byte big-endian encoding (sorts like the integer)."""
+    return _U64.pack(value)
+
+
+def read_u64(data: bytes, offset: int = 0) -> int:
+    return _U64.unpack_from(data, offset)[0]
+
+
+def prefix_successor(prefix: bytes) -> bytes | None:
+    """Smallest key greater than every key starting with ``prefix``.
+
+    None when there is none (empty prefix or all 0xFF bytes): the range is
+    unbounded above.
+    """
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes((stripped[-1] + 1,))
+
+
+# --- data family --------------------------------------------------------
+
+
+def _check_table(table_id: int) -> None:
+    if not 0 <= table_id <= MAX_TABLE_ID:
+        raise ValueError(f"table id {table_id} out of range 0..{MAX_TABLE_ID}")
+
+
+def item_key(table_id: int, hash64: int, pk_bytes: bytes, sk_bytes: bytes = b"") -> bytes:
+    """Full data key of one item."""
+    _check_table(table_id)
+    return b"".join((_HEADER.pack(table_id, hash64), pk_bytes, sk_bytes))
+
+
+def item_prefix(table_id: int, hash64: int, pk_bytes: bytes) -> bytes:
+    """Prefix shared by every item of one partition key (a Query range)."""
+    _check_table(table_id)
+    return _HEADER.pack(table_id, hash64) + pk_bytes
+
+
+def table_prefix(table_id: int) -> bytes:
+    _check_table(table_id)
+    return _TABLE.pack(table_id)
+
+
+def table_bounds(table_id: int) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` holding every item of a table."""
+    _check_table(table_id)
+    return _TABLE.pack(table_id), _TABLE.pack(table_id + 1)
+
+
+def hash_range_bounds(table_id: int, lo_hash: int, hi_hash: int) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` holding a table's items whose hash is in ``[lo_hash, hi_hash)``.
+
+    ``hi_hash`` may be ``2**64`` (the end of the hash space).
+    """
+    _check_table(table_id)
+    if not 0 <= lo_hash <= hi_hash <= U64_LIMIT:
+        raise ValueError(f"bad hash range [{lo_hash}, {hi_hash})")
+    lo = _HEADER.pack(table_id, lo_hash)
+    if hi_hash == U64_LIMIT:
+        return lo, _TABLE.pack(table_id + 1)
+    return lo, _HEADER.pack(table_id, hi_hash)
+
+
+def split_item_key(key: bytes) -> tuple[int, int, bytes]:
+    """``(table_id, hash64, encoded pk + sk)``; the caller splits pk from sk."""
+    table_id, hash64 = _HEADER.unpack_from(key)
+    return table_id, hash64, key[_HEADER.size :]
+
+
+# --- raft and meta families --------------------------------------------
+
+
+def encode_group(group: str | bytes) -> bytes:
+    """Length-prefixed group id: ``len u8 | utf-8 bytes``."""
+    raw = group.encode() if isinstance(group, str) else bytes(group)
+    if not 1 <= len(raw) <= 255:
+        raise ValueError(f"group id must be 1..255 bytes, got {len(raw)}")
+    return bytes((len(raw),)) + raw
+
+
+def raft_key(group_enc: bytes, tag: bytes) -> bytes:
+    return group_enc + tag
+
+
+def raft_log_key(group_enc: bytes, index: int) -> bytes:
+    return group_enc + RAFT_LOG + _U64.pack(index)
+
+
+def raft_log_bound(group_enc: bytes, index: int) -> bytes:
+    """Log key of ``index``, or the log's end when ``index`` is past the u64 space."""
+    if index >= U64_LIMIT:
+        return group_enc + _RAFT_LOG_END
+    return raft_log_key(group_enc, max(index, 0))
+
+
+def raft_log_bounds(group_enc: bytes) -> tuple[bytes, bytes]:
+    return group_enc + RAFT_LOG, group_enc + _RAFT_LOG_END
+
+
+def raft_log_index(key: bytes) -> int:
+    """Index of a raft log key (the trailing 8 bytes)."""
+    return _U64.unpack_from(key, len(key) - 8)[0]
+
+
+def raft_group_bounds(group_enc: bytes) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` holding every raft-family key of one group."""
+    return group_enc, group_enc + _RAFT_GROUP_END
+
+
+def meta_key(tag: bytes, group_enc: bytes) -> bytes:
+    return tag + group_enc
+
+
+def meta_group_bounds() -> tuple[bytes, bytes]:
+    return META_GROUP, _META_GROUP_END
+
+
+def decode_meta_group(key: bytes) -> str:
+    """Group id of a ``tag | group`` meta key."""
+    return key[2 : 2 + key[1]].decode()

@@ -1,0 +1,56 @@
+"""RocksDB options for a small server node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rocksdict import (
+    BlockBasedOptions,
+    Cache,
+    DBCompressionType,
+    DBRecoveryMode,
+    Options,
+)
+
+from .families import DATA, META
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """Tunables; the defaults suit a node sharing a machine with others."""
+
+    block_cache_bytes: int = 64 << 20  # shared by all families
+    write_buffer_bytes: int = 16 << 20  # memtable size per family
+    db_write_buffer_bytes: int = 128 << 20  # cap on all memtables together
+    # Families share one WAL; a rarely written family (meta) would pin old WAL
+    # files forever unless this forces it to flush.
+    max_total_wal_bytes: int = 128 << 20
+    max_background_jobs: int = 4
+    bloom_bits_per_key: float = 10.0
+
+
+def db_options(config: StorageConfig) -> Options:
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    opts.create_missing_column_families(True)
+    opts.set_max_background_jobs(config.max_background_jobs)
+    opts.set_max_total_wal_size(config.max_total_wal_bytes)
+    opts.set_db_write_buffer_size(config.db_write_buffer_bytes)
+    opts.set_bytes_per_sync(1 << 20)  # smooth SST writeback
+    # After a machine crash, recover a consistent prefix of the WAL.
+    opts.set_wal_recovery_mode(DBRecoveryMode.point_in_time())
+    opts.set_keep_log_file_num(4)  # RocksDB's info LOG files
+    return opts
+
+
+def family_options(name: str, config: StorageConfig, cache: Cache) -> Options:
+    opts = Options(raw_mode=True)  # must match the DB's raw_mode
+    table = BlockBasedOptions()
+    table.set_block_cache(cache)
+    if name in (DATA, META):  # point lookups: GetItem, applied index
+        table.set_bloom_filter(config.bloom_bits_per_key, False)
+    opts.set_block_based_table_factory(table)
+    opts.set_write_buffer_size(config.write_buffer_bytes)
+    opts.set_compression_type(DBCompressionType.lz4())
+    opts.set_level_compaction_dynamic_level_bytes(True)
+    return opts
