@@ -50,6 +50,7 @@ class LocalCluster:
     routers: int = 1
     dead_after_s: float = 30.0
     partitions_per_table: int = 2
+    router_deadline_s: float = 8.0
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
 
@@ -98,7 +99,8 @@ class LocalCluster:
             az = AZS[i % 3]
             name = f"router{i + 1}"
             addr = f"{self.host}:{port}"
-            argv = py + ["router", "--listen", addr, "--az", az, "--seeds", seeds]
+            argv = py + ["router", "--listen", addr, "--az", az, "--seeds", seeds,
+                         "--deadline", str(self.router_deadline_s)]
             self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"))
 
     def save(self) -> None:

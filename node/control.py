@@ -1,8 +1,8 @@
 """The node's control plane: its view of the metadata, the replicas it should
 host, heartbeats to the controller, and (on the meta leader) the controller.
 
-The view is the local meta replica's state when this node is a meta member,
-else a Watch stream from one that is. Views only move forward through the
+The view is the local meta replica's state while that replica is in touch
+with its group, else a Watch stream from a meta member that is. Views only move forward through the
 metadata's history, and replicas are created or destroyed only from a view at
 least as new as the newest this node ever acted on (persisted), so a restart
 replaying old metadata cannot resurrect or destroy anything.
@@ -92,13 +92,25 @@ class Control:
         addrs.discard(self.node.cfg.addr)
         return sorted(addrs)
 
+    def local_meta(self) -> MetaReplica | None:
+        """The local meta replica, if it is in touch with its group."""
+        mr = self.node.meta_replica()
+        return mr if mr is not None and mr.in_touch() else None
+
+    def watch_addrs(self) -> list[str]:
+        """Where to follow the metadata from: the meta members of our view first."""
+        me = self.node.cfg.addr
+        members = [a for a in self.meta_addrs() if a != me]
+        return members or self.seed_addrs()
+
     async def _watch_loop(self) -> None:
-        """Follow the metadata from another node while we host no meta replica."""
+        """Follow the metadata from a meta member while no local meta replica is
+        in touch (none hosted, still catching up, or removed from the group)."""
         while True:
-            if self.node.meta_replica() is not None:
-                await asyncio.sleep(0.5)
+            if self.local_meta() is not None:
+                await asyncio.sleep(0.2)
                 continue
-            addrs = self.seed_addrs()
+            addrs = self.watch_addrs()
             if not addrs:
                 await asyncio.sleep(0.5)
                 continue
@@ -107,9 +119,9 @@ class Control:
                 stub = node_pb2_grpc.MetaStub(self.channels.get(addr))
                 after = self.view.version if self.view is not None else 0
                 async for snap in stub.Watch(node_pb2.WatchRequest(after_version=after)):
-                    if self.node.meta_replica() is not None:
-                        break
                     self._set_view(MetaState.from_json(orjson.loads(snap.body)))
+                    if self.local_meta() is not None:
+                        break
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:

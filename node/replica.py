@@ -85,6 +85,19 @@ class Replica:
         r = self.raft
         return r.role == Role.LEADER and r.lead_transferee is None and r.log.applied >= r.term_start
 
+    def in_touch(self) -> bool:
+        """Leader, or a follower that heard from its leader within an election
+        timeout and applied all it knows committed: its state is current.
+
+        A replica removed from its group never hears of its removal; it drops
+        out of touch instead, which is how the node learns not to trust it.
+        """
+        r = self.raft
+        if r.role == Role.LEADER:
+            return self.writable()
+        return (r.role == Role.FOLLOWER and r.lead is not None
+                and r.election_elapsed < r.cfg.election_tick and r.log.applied >= r.log.commit)
+
     def check_leader(self) -> None:
         if self.raft.role != Role.LEADER:
             raise Rejected("NOT_LEADER", f"{self.engine.node_id} is not the leader of {self.group}",

@@ -225,11 +225,19 @@ class MetaServicer(node_pb2_grpc.MetaServicer):
         control = self.node.control
         after = request.after_version
         while True:
+            if control.local_meta() is None:
+                # Only a meta member in touch with its group serves the metadata:
+                # a removed or lagging one would feed its watchers a stale history.
+                await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                    f"{self.node.cfg.id} holds no current metadata replica")
             state = control.view
             if state is not None and state.version > after:
                 after = state.version
                 yield node_pb2.MetaSnapshot(version=state.version, body=orjson.dumps(state.to_json()))
-            await control.wait_change(after)
+            try:  # wake now and then to notice losing touch
+                await asyncio.wait_for(control.wait_change(after), 1.0)
+            except TimeoutError:
+                pass
 
 
 # ------------------------------------------------------------------ admin

@@ -21,7 +21,7 @@ import grpc
 import orjson
 
 from ddb.errors import DynamoDBError, InternalServerError, ServiceUnavailable, from_wire
-from node.meta.state import MetaState
+from node.meta.state import META_GROUP, MetaState
 from node.rpc import CallError, Channels, meta_call
 from router.nodes import NodeClients, NodeDown
 from trireme_pb import node_pb2, node_pb2_grpc
@@ -62,20 +62,28 @@ class Cluster:
         await self.nodes.close()
         await self.channels.close()
 
-    def _addrs(self) -> list[str]:
+    def _addrs(self, everyone: bool = False) -> list[str]:
+        """The meta members we know of (only they serve Watch and metadata
+        calls); every known node and seed when `everyone` (our view may be stale)."""
+        st = self.state
+        if not everyone and st is not None and META_GROUP in st.partitions:
+            members = [st.nodes[n].addr for n in st.partitions[META_GROUP].voters if n in st.nodes]
+            if members:
+                return members
         addrs = set(self.seeds)
-        if self.state is not None:
-            addrs.update(n.addr for n in self.state.nodes.values())
+        if st is not None:
+            addrs.update(n.addr for n in st.nodes.values())
         return sorted(addrs)
 
     async def _watch(self) -> None:
+        failures = 0
         while True:
-            addrs = self._addrs()
-            addr = random.choice(addrs)
+            addr = random.choice(self._addrs(everyone=failures >= 3))
             try:
                 stub = node_pb2_grpc.MetaStub(self.channels.get(addr))
                 after = self.state.version if self.state is not None else 0
                 async for snap in stub.Watch(node_pb2.WatchRequest(after_version=after)):
+                    failures = 0
                     self._install(MetaState.from_json(orjson.loads(snap.body)))
             except asyncio.CancelledError:
                 raise
@@ -83,6 +91,7 @@ class Cluster:
                 log.debug("meta watch from %s: %s", addr, exc.code().name)
             except Exception:
                 log.exception("meta watch from %s failed", addr)
+            failures += 1
             await asyncio.sleep(0.2 + random.random() * 0.3)
 
     def _install(self, state: MetaState) -> None:

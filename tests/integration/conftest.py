@@ -17,7 +17,7 @@ def make_client(endpoint: str, retries: int = 0, read_timeout: float = 30.0):
     return boto3.client(
         "dynamodb", endpoint_url=endpoint, region_name="us-east-1",
         aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": retries + 1, "mode": "standard"},
+        config=Config(retries={"total_max_attempts": retries + 1, "mode": "standard"},
                       read_timeout=read_timeout, connect_timeout=5))
 
 
