@@ -7,7 +7,7 @@ PROTOS := $(wildcard proto/trireme_pb/*.proto)
 PB_OUT := $(patsubst proto/trireme_pb/%.proto,trireme_pb/%_pb2.py,$(PROTOS))
 PYTEST_ARGS ?=
 
-.PHONY: all install proto test cov sim run bench clean
+.PHONY: all install proto test cov sim run bench image compose-up compose-down clean
 
 all: test
 
@@ -38,9 +38,19 @@ sim: install
 run: install
 	$(VENV)/bin/trireme up --data-dir data --port 8000
 
+# The same topology in containers (deploy/): an image built from local wheels, then compose.
+image: install
+	$(PY) -m deploy.containers image $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE))
+
+compose-up: install
+	$(PY) -m deploy.containers compose up -d
+
+compose-down: install
+	$(PY) -m deploy.containers compose down
+
 bench: install
 	@echo "trireme: the benchmark is not built yet; see the open issues." >&2
 	@exit 2
 
 clean:
-	rm -rf $(VENV) trireme_pb/*_pb2*.py trireme_pb/*_pb2.pyi .pytest_cache .coverage
+	rm -rf $(VENV) build trireme_pb/*_pb2*.py trireme_pb/*_pb2.pyi .pytest_cache .coverage
