@@ -75,6 +75,10 @@ def _common(body: dict, errors: list[str], allowed_rv: tuple[str, ...]) -> ItemR
     if rvf not in ("NONE", "ALL_OLD"):
         errors.append(f"Value '{rvf}' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: "
                       "Member must satisfy enum value set: [ALL_OLD, NONE]")
+    ricm = body.get("ReturnItemCollectionMetrics", "NONE")
+    if ricm not in ("NONE", "SIZE"):
+        errors.append(f"Value '{ricm}' at 'returnItemCollectionMetrics' failed to satisfy constraint: "
+                      "Member must satisfy enum value set: [SIZE, NONE]")
     if errors:
         raise constraint_failure(errors)
     if rv not in allowed_rv:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ddb.errors import ValidationException, constraint_failure
+from ddb.indexes import check_local_indexes, indexes_of
 from ddb.keys import KeySchema, validate_table_name
 
 BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
@@ -48,9 +49,13 @@ def parse_create_table(body: dict) -> dict:
     pt = _throughput(body.get("ProvisionedThroughput"), errors)
     if errors:
         raise constraint_failure(errors)
-    has_indexes = bool(body.get("LocalSecondaryIndexes") or body.get("GlobalSecondaryIndexes"))
+    has_indexes = body.get("LocalSecondaryIndexes") is not None or body.get("GlobalSecondaryIndexes") is not None
     schema = KeySchema.from_wire(body.get("KeySchema"), body.get("AttributeDefinitions"),
                                  has_indexes=has_indexes)
+    lsis = check_local_indexes(body, schema)
+    if body.get("GlobalSecondaryIndexes") is not None:
+        raise ValidationException("GlobalSecondaryIndexes are not supported yet by Trireme; use a "
+                                  "LocalSecondaryIndex or a second table")
     billing = billing or "PROVISIONED"
     if billing == "PROVISIONED":
         if pt is None:
@@ -78,8 +83,7 @@ def parse_create_table(body: dict) -> dict:
         "BillingMode": billing,
         "ProvisionedThroughput": pt,
         "Tags": tags,
-        "LocalSecondaryIndexes": body.get("LocalSecondaryIndexes"),
-        "GlobalSecondaryIndexes": body.get("GlobalSecondaryIndexes"),
+        "LocalSecondaryIndexes": lsis,
         "StreamSpecification": body.get("StreamSpecification"),
         "DeletionProtectionEnabled": bool(body.get("DeletionProtectionEnabled", False)),
     }
@@ -108,6 +112,9 @@ def describe_table(record: dict, *, region: str, account: str = "000000000000") 
         "TableId": record["uuid"],
         "DeletionProtectionEnabled": bool(spec.get("DeletionProtectionEnabled", False)),
     }
+    lsis = [i.describe(record["id"], arn) for i in indexes_of(spec) if i.local]
+    if lsis:
+        out["LocalSecondaryIndexes"] = lsis
     if "LastIncreaseDateTime" in changed:
         out["ProvisionedThroughput"]["LastIncreaseDateTime"] = changed["LastIncreaseDateTime"]
     if "LastDecreaseDateTime" in changed:

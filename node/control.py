@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import orjson
 
+from ddb.indexes import local_spaces
 from node.meta.state import MetaState
 from node.metareplica import META_GROUP, MetaReplica
 from node.replica import Rejected
@@ -174,12 +175,13 @@ class Control:
             if gid in wanted:
                 continue
             replica = engine.replicas[gid]
-            rng = None
+            ranges = []
             if replica.config.get("kind") == "partition":
                 c = replica.config
-                rng = hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)
+                # The table's items and every local index's entries in this hash range.
+                ranges = [hash_range_bounds(space, c["lo"], c["hi"] + 1) for space in local_spaces(c["table_id"])]
             log.info("%s: destroying replica %s", me, gid)
-            engine.destroy(gid, rng)
+            engine.destroy(gid, ranges)
 
     # --- heartbeats to the controller -------------------------------------------
 

@@ -22,7 +22,7 @@ import orjson
 from node.raft.core import Config, Raft, bootstrap
 from node.raft.messages import HardState, Message, Ready, Role
 from node.replica import Replica
-from node.storage import Storage
+from node.storage import DATA, Storage
 from node.transport import Transport
 from node.wire import decode_entry, decode_hard_state
 
@@ -120,13 +120,16 @@ class Engine:
         self.storage.write(batch, sync=True)
         return self._load(group, config)
 
-    def destroy(self, group: str, data_range: tuple[bytes, bytes] | None = None) -> None:
+    def destroy(self, group: str, data_ranges: list[tuple[bytes, bytes]] = ()) -> None:
+        """Remove a replica: its raft state and the data key ranges it owned."""
         replica = self.replicas.pop(group, None)
         if replica is not None:
             replica.close(f"replica {group} removed from {self.node_id}")
         self._inbox.pop(group, None)
         batch = self.storage.batch()
-        self.storage.drop_group(batch, group, data_range=data_range)
+        self.storage.drop_group(batch, group)
+        for lo, hi in data_ranges:
+            batch.delete_range(DATA, lo, hi)
         self.storage.write(batch, sync=True)
 
     def _deliver(self, group: str, m: Message) -> None:

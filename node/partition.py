@@ -14,10 +14,13 @@ from typing import Any
 
 import orjson
 
-from ddb.errors import DynamoDBError
+from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException
 from node.raft.messages import Entry, Role
+from node.indexing import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
+                           index_mutations)
 from node.replica import Rejected, Replica
-from node.storage import Batch
+from node.storage import DATA, Batch
+from node.storage.keys import read_u64, u64
 from trireme_pb import node_pb2
 
 WriteResult = tuple[bytes, bytes]  # (item bytes to return, body JSON)
@@ -48,13 +51,16 @@ class PartitionReplica(Replica):
         r = self.raft
         return r.id in r.conf.voters and (r.lead is not None or r.role == Role.LEADER)
 
-    async def get(self, req: node_pb2.DataRequest) -> WriteResult:
-        if req.consistent:
+    async def _ready_to_read(self, consistent: bool) -> None:
+        if consistent:
             if self.raft.role != Role.LEADER:
                 raise Rejected("NOT_LEADER", f"not the leader of {self.group}", self.raft.lead)
             await self.linearizable_read()
         elif not self.serves_eventual_reads():
             raise Rejected("UNAVAILABLE", f"replica of {self.group} is not caught up", self.raft.lead)
+
+    async def get(self, req: node_pb2.DataRequest) -> WriteResult:
+        await self._ready_to_read(req.consistent)
         value = self.engine.storage.get_item(req.key)
         if value is None:
             return b"", b""
@@ -63,6 +69,64 @@ class PartitionReplica(Replica):
             projected = ddb_items.evaluate_get(orjson.loads(req.args), orjson.loads(value))
             return (orjson.dumps(projected) if projected is not None else b""), b""
         return value, b""
+
+    async def read_range(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
+        """One page of a Query or Scan: items with keys in ``[start, end)``.
+
+        ``limit`` counts items evaluated (before the filter) and ``max_bytes``
+        the item data read, as DynamoDB's Limit and 1 MB page do; when either
+        stops the page, ``last_key`` is the last key evaluated. Items travel
+        as stored unless a filter or projection needs them parsed.
+        """
+        await self._ready_to_read(req.consistent)
+        lo, hi = self._clamp(req.start, req.end)
+        if req.exclusive:
+            if req.reverse:
+                hi = min(hi, req.exclusive)
+            else:
+                lo = max(lo, req.exclusive + b"\x00")
+        args = orjson.loads(req.args) if req.args else {}
+        filt, proj, count_only = args.get("filter"), args.get("proj"), args.get("count", False)
+        fetch = args.get("fetch")  # a local index entry stands for its base item (this table id)
+        if filt is not None or proj is not None:
+            from ddb.expressions import evaluate, project
+        limit, max_bytes = req.limit or None, req.max_bytes or None
+        out: list[bytes] = []
+        scanned = size = 0
+        last = b""
+        full = False
+        storage = self.engine.storage
+        for key, value in storage.iter_range(DATA, lo, hi, req.reverse):
+            scanned += 1
+            size += len(value)
+            if fetch is not None:
+                value = storage.get_item(base_key_of(key, fetch)) or value
+            if filt is None and proj is None:
+                out.append(value)
+            else:
+                item = orjson.loads(value)
+                if filt is None or evaluate(filt, item):
+                    out.append(value if proj is None else orjson.dumps(project(item, proj)))
+            if (limit is not None and scanned >= limit) or (max_bytes is not None and size >= max_bytes):
+                last, full = key, True
+                break
+        resp = node_pb2.DataResponse(status=node_pb2.OK, count=len(out), scanned=scanned,
+                                     last_key=last if full else b"", bytes_read=size)
+        if not count_only:
+            resp.item = b"[" + b",".join(out) + b"]"
+        return resp
+
+    def _clamp(self, start: bytes, end: bytes) -> tuple[bytes, bytes]:
+        """Never read outside this partition's hash range, whatever the router
+        believed (its map may be stale)."""
+        from node.storage.keys import hash_range_bounds, split_item_key
+        c = self.config
+        if len(start) < 12:
+            raise Rejected("WRONG_GROUP", f"range start outside {self.group}")
+        table_id, h, _ = split_item_key(start)
+        if not c["lo"] <= h <= c["hi"]:
+            raise Rejected("WRONG_GROUP", f"range start outside {self.group}")
+        return start, min(end, hash_range_bounds(table_id, c["lo"], c["hi"] + 1)[1])
 
     # --- writes -------------------------------------------------------------
 
@@ -90,6 +154,8 @@ class PartitionReplica(Replica):
         key = req.key
         args = orjson.loads(req.args) if req.args else None
         op = req.op
+        extra: list = []
+        body = b""
         if op == "put" and args is None:
             new: bytes | None = req.item
             returned = b""
@@ -109,21 +175,43 @@ class PartitionReplica(Replica):
             else:
                 raise Rejected("UNAVAILABLE", f"unknown write op {op!r}")
             returned = orjson.dumps(outcome.returned) if outcome.returned else b""
+            ix = args.get("ix") if args else None
+            if ix is not None:
+                extra = index_mutations(key, ix, old, outcome.new_item)
+                counter, total = collection_key(key, ix), 0
+                current = self.current(counter)
+                before = read_u64(current) if current else 0
+                total = before - collection_bytes(old, ix) + collection_bytes(outcome.new_item, ix)
+                if total > before and total > ITEM_COLLECTION_LIMIT:
+                    raise ItemCollectionSizeLimitExceededException(
+                        f"Item collection size limit exceeded: this partition key's items and local index "
+                        f"entries would take {total} bytes, over the limit of {ITEM_COLLECTION_LIMIT}")
+                extra.append(node_pb2.Mutation(key=counter, value=u64(total)) if total > 0
+                             else node_pb2.Mutation(key=counter, delete=True))
+                body = b'{"collection":%d}' % total
         cmd = node_pb2.WriteCommand(mutations=[node_pb2.Mutation(
             key=key, value=new or b"", delete=new is None)])
-        slot = self._overlay.get(key)
-        if slot is None:
-            self._overlay[key] = [new, 1]
-        else:
-            slot[0] = new
-            slot[1] += 1
+        if extra:
+            cmd.mutations.extend(extra)
+        # Later writes evaluate against these values until they apply.
+        overlay = self._overlay
+        for m in cmd.mutations:
+            slot = overlay.get(m.key)
+            value = None if m.delete else m.value
+            if slot is None:
+                overlay[m.key] = [value, 1]
+            else:
+                slot[0] = value
+                slot[1] += 1
+        keys = [m.key for m in cmd.mutations]
 
-        def done(_applied: bool, key: bytes = key) -> None:
-            s = self._overlay.get(key)
-            if s is not None:
-                s[1] -= 1
-                if s[1] <= 0:
-                    del self._overlay[key]
+        def done(_applied: bool) -> None:
+            for k in keys:
+                s = overlay.get(k)
+                if s is not None:
+                    s[1] -= 1
+                    if s[1] <= 0:
+                        del overlay[k]
 
         fut = self.propose(cmd.SerializeToString(), done)
         result: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -135,7 +223,7 @@ class PartitionReplica(Replica):
             if exc is not None:
                 result.set_exception(exc)
             else:
-                result.set_result((returned, b""))
+                result.set_result((returned, body))
 
         fut.add_done_callback(finish)
         return result

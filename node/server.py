@@ -192,6 +192,10 @@ class DataServicer(node_pb2_grpc.DataServicer):
         if not isinstance(replica, PartitionReplica):
             return node_pb2.DataResponse(id=req.id, status=node_pb2.WRONG_GROUP,
                                          message=f"no replica of {req.group} on {self.node.cfg.id}")
+        if req.op == "range":
+            resp = await replica.read_range(req)
+            resp.id = req.id
+            return resp
         if req.op == "get":
             item, body = await replica.get(req)
         else:

@@ -16,11 +16,13 @@ import orjson
 
 from ddb import items as ddb_items
 from ddb import tables as ddb_tables
-from ddb.encoding import encode_key, encode_partition_key, hash64
+from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
+from ddb.indexes import Index, indexes_of
 from ddb.errors import ResourceNotFoundException, ValidationException
 from ddb.keys import KeySchema
 from node.meta.state import TableInfo
 from node.storage.keys import item_key
+from router import batches, reads
 from router.cluster import Cluster
 from trireme_pb import node_pb2
 
@@ -38,6 +40,7 @@ class Api:
         self.cluster = cluster
         self.region = region
         self._schemas: dict[tuple[str, int], KeySchema] = {}
+        self._indexes: dict[tuple[str, int], list[Index]] = {}
 
     def operations(self) -> dict[str, Op]:
         return {
@@ -50,11 +53,15 @@ class Api:
             "GetItem": self.get_item,
             "DeleteItem": self.delete_item,
             "UpdateItem": self.update_item,
+            "Query": lambda body: reads.query(self, body),
+            "Scan": lambda body: reads.scan(self, body),
+            "BatchGetItem": lambda body: batches.batch_get_item(self, body),
+            "BatchWriteItem": lambda body: batches.batch_write_item(self, body),
         }
 
     # --- tables ---------------------------------------------------------------
 
-    def _table(self, name: str, *, any_status: bool = False) -> TableInfo:
+    def table(self, name: str, *, any_status: bool = False) -> TableInfo:
         state = self.cluster.state
         t = state.tables.get(name) if state is not None else None
         if t is None or (not any_status and t.status in ("CREATING", "DELETING")):
@@ -78,7 +85,7 @@ class Api:
 
     async def describe_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
-        return {"Table": self._describe(self._table(name, any_status=True))}
+        return {"Table": self._describe(self.table(name, any_status=True))}
 
     async def list_tables(self, body: dict) -> dict:
         limit, start = ddb_tables.parse_list_tables(body)
@@ -88,21 +95,21 @@ class Api:
 
     async def update_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
-        t = self._table(name, any_status=True)
+        t = self.table(name, any_status=True)
         spec, updated = ddb_tables.parse_update_table(body, _record(t), now=time.time())
         result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
         return {"TableDescription": ddb_tables.describe_table(result["table"], region=self.region)}
 
     async def delete_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
-        self._table(name, any_status=True)
+        self.table(name, any_status=True)
         result = await self.cluster.meta("delete_table", {"name": name})
         await self.cluster.wait_for(lambda s: name not in s.tables, CREATE_WAIT_S)
         return {"TableDescription": ddb_tables.describe_table(result["table"], region=self.region)}
 
     # --- items ----------------------------------------------------------------
 
-    def _schema(self, t: TableInfo) -> KeySchema:
+    def schema(self, t: TableInfo) -> KeySchema:
         key = (t.name, t.id)
         schema = self._schemas.get(key)
         if schema is None:
@@ -110,8 +117,25 @@ class Api:
                                                               has_indexes=True)
         return schema
 
-    def _locate(self, t: TableInfo, key: dict) -> tuple[int, bytes]:
-        schema = self._schema(t)
+    def indexes(self, t: TableInfo) -> list[Index]:
+        key = (t.name, t.id)
+        found = self._indexes.get(key)
+        if found is None:
+            found = self._indexes[key] = indexes_of(t.spec)
+        return found
+
+    def with_indexes(self, t: TableInfo, key: dict, args: dict) -> dict:
+        """Writes to a table with local indexes carry their definitions (the
+        leader maintains the entries in the same log entry)."""
+        indexes = self.indexes(t)
+        if indexes:
+            schema = self.schema(t)
+            args["ix"] = {"pkl": len(encode_key_value(key[schema.hash_key])),
+                          "idx": [i.to_wire(schema) for i in indexes if i.local]}
+        return args
+
+    def locate(self, t: TableInfo, key: dict) -> tuple[int, bytes]:
+        schema = self.schema(t)
         h = hash64(encode_partition_key(schema, key))
         return h, item_key(t.id, h, encode_key(schema, key))
 
@@ -120,19 +144,19 @@ class Api:
 
     async def put_item(self, body: dict) -> Any:
         req = ddb_items.parse_put_item(body)
-        t = self._table(req.table_name)
-        key = req.bind(self._schema(t))
-        h, skey = self._locate(t, key)
-        args = req.node_args()
+        t = self.table(req.table_name)
+        key = req.bind(self.schema(t))
+        h, skey = self.locate(t, key)
+        args = self.with_indexes(t, key, req.node_args())
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="put", key=skey, item=orjson.dumps(req.item), args=orjson.dumps(args) if args else b""), True)
-        return _attributes(resp.item)
+        return _write_response(body, self.schema(t), key, resp)
 
     async def get_item(self, body: dict) -> Any:
         req = ddb_items.parse_get_item(body)
-        t = self._table(req.table_name)
-        key = req.bind(self._schema(t))
-        h, skey = self._locate(t, key)
+        t = self.table(req.table_name)
+        key = req.bind(self.schema(t))
+        h, skey = self.locate(t, key)
         args = req.node_args()
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="get", key=skey, consistent=bool(req.consistent_read),
@@ -143,22 +167,35 @@ class Api:
 
     async def delete_item(self, body: dict) -> Any:
         req = ddb_items.parse_delete_item(body)
-        t = self._table(req.table_name)
-        key = req.bind(self._schema(t))
-        h, skey = self._locate(t, key)
-        args = req.node_args()
+        t = self.table(req.table_name)
+        key = req.bind(self.schema(t))
+        h, skey = self.locate(t, key)
+        args = self.with_indexes(t, key, req.node_args())
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="delete", key=skey, args=orjson.dumps(args) if args else b""), True)
-        return _attributes(resp.item)
+        return _write_response(body, self.schema(t), key, resp)
 
     async def update_item(self, body: dict) -> Any:
         req = ddb_items.parse_update_item(body)
-        t = self._table(req.table_name)
-        key = req.bind(self._schema(t))
-        h, skey = self._locate(t, key)
+        t = self.table(req.table_name)
+        key = req.bind(self.schema(t))
+        h, skey = self.locate(t, key)
         resp = await self._send(t, h, node_pb2.DataRequest(
-            op="update", key=skey, item=orjson.dumps(key), args=orjson.dumps(req.node_args())), True)
-        return _attributes(resp.item)
+            op="update", key=skey, item=orjson.dumps(key),
+            args=orjson.dumps(self.with_indexes(t, key, req.node_args()))), True)
+        return _write_response(body, self.schema(t), key, resp)
+
+
+def _write_response(body: dict, schema: KeySchema, key: dict, resp: node_pb2.DataResponse) -> bytes:
+    """Attributes (ReturnValues) and, when asked for on a table with local
+    indexes, ItemCollectionMetrics."""
+    out = _attributes(resp.item)
+    if body.get("ReturnItemCollectionMetrics") != "SIZE" or not resp.body:
+        return out
+    gb = orjson.loads(resp.body)["collection"] / (1 << 30)
+    metrics = orjson.dumps({"ItemCollectionKey": {schema.hash_key: key[schema.hash_key]},
+                            "SizeEstimateRangeGB": [float(int(gb)), float(int(gb) + 1)]})
+    return (out[:-1] + b"," if out != b"{}" else b"{") + b'"ItemCollectionMetrics":' + metrics + b"}"
 
 
 def _attributes(item: bytes) -> bytes:

@@ -34,6 +34,7 @@ DEADLINE_S = 8.0
 @dataclass(slots=True)
 class _TableMap:
     los: list[int]
+    ends: list[int]  # exclusive: hi + 1
     groups: list[str]
 
 
@@ -101,7 +102,7 @@ class Cluster:
         for name, t in state.tables.items():
             parts = sorted((state.partitions[g] for g in t.partitions if g in state.partitions),
                            key=lambda p: p.lo)
-            maps[name] = _TableMap([p.lo for p in parts], [p.id for p in parts])
+            maps[name] = _TableMap([p.lo for p in parts], [p.hi + 1 for p in parts], [p.id for p in parts])
         self.state = state
         self._maps = maps
         self._changed.set()
@@ -142,6 +143,14 @@ class Cluster:
         if m is None or not m.los:
             return None
         return m.groups[bisect.bisect_right(m.los, hash64) - 1]
+
+    def partition_end(self, table: str, hash64: int) -> int:
+        """Exclusive end of the hash range of the partition holding `hash64`
+        (the end of the hash space when the table is unknown: `send` says why)."""
+        m = self._maps.get(table)
+        if m is None or not m.los:
+            return 1 << 64
+        return m.ends[bisect.bisect_right(m.los, hash64) - 1]
 
     def _targets(self, group: str, leader_first: bool) -> list[str]:
         state = self.state

@@ -1,0 +1,93 @@
+"""BatchGetItem and BatchWriteItem: many single-item requests at once.
+
+Every key goes to its own partition concurrently. A key whose partition cannot
+answer within the deadline comes back in UnprocessedKeys / UnprocessedItems
+instead of failing the call, as DynamoDB does under throttling; the client
+retries just those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import orjson
+
+from ddb import batches as ddb_batches
+from ddb.errors import InternalServerError, ServiceUnavailable
+from trireme_pb import node_pb2
+
+if TYPE_CHECKING:
+    from router.api import Api
+
+# Failures that leave a key unprocessed rather than failing the whole batch.
+RETRYABLE = (ServiceUnavailable, InternalServerError)
+
+
+async def batch_get_item(api: Api, body: dict) -> bytes:
+    entries = ddb_batches.parse_batch_get(body)
+    tables = [api.table(e.name) for e in entries]
+    calls = []
+    for entry, t in zip(entries, tables):
+        schema = api.schema(t)
+        ddb_batches.bind_gets(entry, schema)
+        args = orjson.dumps({"proj": entry.projection}) if entry.projection is not None else b""
+        for key in entry.keys:
+            h, skey = api.locate(t, key)
+            req = node_pb2.DataRequest(op="get", key=skey, consistent=entry.consistent_read, args=args)
+            calls.append(api.cluster.send(t.name, h, req, to_leader=entry.consistent_read))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    responses: dict[str, list[bytes]] = {}
+    unprocessed: dict[str, dict] = {}
+    size = 0
+    i = 0
+    for entry in entries:
+        found = responses.setdefault(entry.name, [])
+        left: list[dict] = []
+        for key in entry.keys:
+            r = results[i]
+            i += 1
+            if isinstance(r, RETRYABLE) or (not isinstance(r, BaseException) and
+                                            size + len(r.item) > ddb_batches.MAX_GET_RESPONSE_BYTES):
+                left.append(key)
+            elif isinstance(r, BaseException):
+                raise r
+            elif r.item:
+                size += len(r.item)
+                found.append(r.item)
+        if left:
+            unprocessed[entry.name] = entry.unprocessed(left)
+    out = b'{"Responses":{' + b",".join(
+        orjson.dumps(name) + b":[" + b",".join(items) + b"]" for name, items in responses.items()) + b"}"
+    return out + b',"UnprocessedKeys":' + orjson.dumps(unprocessed) + b"}"
+
+
+async def batch_write_item(api: Api, body: dict) -> dict:
+    entries = ddb_batches.parse_batch_write(body)
+    by_table: dict[str, list[ddb_batches.WriteEntry]] = {}
+    for e in entries:
+        by_table.setdefault(e.table, []).append(e)
+    calls = []
+    order: list[ddb_batches.WriteEntry] = []
+    tables = {name: api.table(name) for name in by_table}
+    for name, group in by_table.items():
+        t = tables[name]
+        keys = ddb_batches.bind_writes(group, api.schema(t))
+        for e, key in zip(group, keys):
+            h, skey = api.locate(t, key)
+            args = api.with_indexes(t, key, {})
+            args_bytes = orjson.dumps(args) if args else b""
+            if e.put is not None:
+                req = node_pb2.DataRequest(op="put", key=skey, item=orjson.dumps(e.put), args=args_bytes)
+            else:
+                req = node_pb2.DataRequest(op="delete", key=skey, args=args_bytes)
+            calls.append(api.cluster.send(t.name, h, req, to_leader=True))
+            order.append(e)
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    unprocessed: dict[str, list[dict]] = {}
+    for e, r in zip(order, results):
+        if isinstance(r, RETRYABLE):
+            unprocessed.setdefault(e.table, []).append(e.raw)
+        elif isinstance(r, BaseException):
+            raise r
+    return {"UnprocessedItems": unprocessed}

@@ -1,0 +1,164 @@
+"""Query and Scan: pages of items read from partitions, filtered and projected
+on the replicas, assembled here without parsing the items.
+
+A Query reads one partition key's range of one partition. A Scan walks the
+partitions in hash order (the storage key order), one page possibly spanning
+several partitions; a parallel scan's segment is an equal slice of the hash
+space, so segments are disjoint and together complete.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+
+from ddb import reads as ddb_reads
+from ddb.encoding import decode_key, decode_key_value, encode_key, encode_key_value, hash64
+from ddb.indexes import Index
+from ddb.errors import ValidationException
+from ddb.keys import validate_key
+from node.storage.keys import hash_range_bounds, item_key, item_prefix, split_item_key
+from trireme_pb import node_pb2
+
+if TYPE_CHECKING:
+    from router.api import Api
+
+BAD_START = "The provided starting key is invalid: The provided key element does not match the schema"
+OUTSIDE = "The provided starting key is outside query boundaries based on provided conditions"
+HASH_SPACE = 1 << 64
+
+
+class Target:
+    """What a Query or Scan reads: a table, or one of its local indexes."""
+
+    def __init__(self, api: Api, req: ddb_reads.ReadRequest) -> None:
+        self.table = api.table(req.table_name)
+        self.base = api.schema(self.table)
+        self.index: Index | None = None
+        self.schema, self.space = self.base, self.table.id
+        if req.index_name is not None:
+            self.index = next((i for i in api.indexes(self.table) if i.name == req.index_name), None)
+            if self.index is None:
+                raise ValidationException(f"The table does not have the specified index: {req.index_name}")
+            self.schema, self.space = self.index.schema, self.index.space(self.table.id)
+
+    def encoded(self, key: dict) -> bytes:
+        """Encoded key of an entry: an index entry carries the table's sort key after its own."""
+        out = encode_key(self.schema, key)
+        if self.index is not None and self.base.range_key is not None:
+            out += encode_key_value(key[self.base.range_key])
+        return out
+
+    def start_key(self, start: dict) -> tuple[int, bytes]:
+        """Hash and storage key of an ExclusiveStartKey (the table's key, plus the index's)."""
+        names = set(self.base.names) | set(self.schema.names)
+        try:
+            validate_key(self.base, {n: start[n] for n in self.base.names if n in start})
+            if set(start) != names:
+                raise ValidationException(BAD_START)
+            if self.index is not None:
+                self.index.check_types(start)
+        except ValidationException:
+            raise ValidationException(BAD_START) from None
+        h = hash64(encode_key_value(start[self.schema.hash_key]))
+        return h, item_key(self.space, h, self.encoded(start))
+
+    def decode(self, storage_key: bytes) -> dict:
+        """LastEvaluatedKey of an entry's storage key."""
+        _, _, rest = split_item_key(storage_key)
+        key, pos = decode_key(self.schema, rest)
+        if self.index is not None and self.base.range_key is not None:
+            key[self.base.range_key], _ = decode_key_value(rest, pos)
+        return key
+
+    def node_args(self, req: ddb_reads.ReadRequest) -> bytes:
+        args = req.node_args()
+        idx = self.index
+        if idx is not None and idx.projection != "ALL" and (
+                req.select == "ALL_ATTRIBUTES" or req.filter is not None or req.projection is not None):
+            args["fetch"] = self.table.id  # what the entry lacks comes from the base item
+        return orjson.dumps(args) if args else b""
+
+
+class Page:
+    """Items (JSON array bodies, unparsed) and counts gathered from partitions."""
+
+    __slots__ = ("parts", "count", "scanned", "last_key", "bytes_read")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.count = self.scanned = self.bytes_read = 0
+        self.last_key = b""
+
+    def add(self, resp: node_pb2.DataResponse) -> None:
+        if len(resp.item) > 2:  # "[]" holds nothing
+            self.parts.append(resp.item[1:-1])
+        self.count += resp.count
+        self.scanned += resp.scanned
+        self.bytes_read += resp.bytes_read
+        self.last_key = resp.last_key
+
+    def body(self, req: ddb_reads.ReadRequest, target: Target) -> bytes:
+        out = b'{"Count":%d,"ScannedCount":%d' % (self.count, self.scanned)
+        if req.select != "COUNT":
+            out += b',"Items":[' + b",".join(self.parts) + b"]"
+        if self.last_key:
+            out += b',"LastEvaluatedKey":' + orjson.dumps(target.decode(self.last_key))
+        return out + b"}"
+
+
+def _range_request(req: ddb_reads.ReadRequest, start: bytes, end: bytes, exclusive: bytes,
+                   limit: int | None, max_bytes: int, args: bytes) -> node_pb2.DataRequest:
+    return node_pb2.DataRequest(op="range", start=start, end=end, exclusive=exclusive, reverse=not req.forward,
+                                limit=limit or 0, max_bytes=max(max_bytes, 1), consistent=req.consistent_read,
+                                args=args)
+
+
+async def query(api: Api, body: dict) -> bytes:
+    req = ddb_reads.parse_query(body)
+    target = Target(api, req)
+    req.bind(target.schema)
+    assert req.key_condition is not None
+    pk = encode_key_value(req.key_condition["hash"][1])
+    h = hash64(pk)
+    prefix = item_prefix(target.space, h, pk)
+    lo, hi = ddb_reads.sort_bounds(prefix, req.key_condition.get("range"))
+    exclusive = b""
+    if req.exclusive_start_key is not None:
+        sh, exclusive = target.start_key(req.exclusive_start_key)
+        if sh != h or not exclusive.startswith(prefix):
+            raise ValidationException(OUTSIDE)
+    resp = await api.cluster.send(target.table.name, h, _range_request(
+        req, lo, hi, exclusive, req.limit, ddb_reads.PAGE_BYTES, target.node_args(req)),
+        to_leader=req.consistent_read)
+    page = Page()
+    page.add(resp)
+    return page.body(req, target)
+
+
+async def scan(api: Api, body: dict) -> bytes:
+    req = ddb_reads.parse_scan(body)
+    target = Target(api, req)
+    req.bind(target.schema)
+    seg_lo, seg_hi = (0, HASH_SPACE) if req.segment is None else \
+        ddb_reads.segment_bounds(req.segment, req.total_segments or 1)
+    cur, exclusive = seg_lo, b""
+    if req.exclusive_start_key is not None:
+        cur, exclusive = target.start_key(req.exclusive_start_key)
+        if not seg_lo <= cur < seg_hi:
+            raise ValidationException("The provided Exclusive start key does not map to the provided segment")
+    args = target.node_args(req)
+    name = target.table.name
+    page = Page()
+    while True:
+        stop = min(api.cluster.partition_end(name, cur), seg_hi)
+        lo, hi = hash_range_bounds(target.space, cur, stop)
+        left = None if req.limit is None else req.limit - page.scanned
+        resp = await api.cluster.send(name, cur, _range_request(
+            req, lo, hi, exclusive, left, ddb_reads.PAGE_BYTES - page.bytes_read, args),
+            to_leader=req.consistent_read)
+        page.add(resp)
+        if page.last_key or stop >= seg_hi:
+            return page.body(req, target)
+        cur, exclusive = stop, b""
