@@ -12,15 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ddb.errors import ValidationException, constraint_failure
+from ddb.errors import LimitExceededException, ResourceNotFoundException, ValidationException, constraint_failure
 from ddb.keys import KeySchema, table_name_errors
 
 MAX_LSI = 5
+MAX_GSI = 20
 MAX_PROJECTED = 100  # NonKeyAttributes over all of a table's indexes
 PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
 _INVALID = "One or more parameter values were invalid: "
 SPACE_SHIFT = 24  # table ids stay below 2**24; index numbers go above
 COLLECTION_NUMBER = 31  # the space of item collection size counters (tables with local indexes)
+FENCE_NUMBER = 30  # the space where an index table's partitions keep base leaders' terms
 
 
 def index_space(table_id: int, number: int) -> int:
@@ -28,9 +30,30 @@ def index_space(table_id: int, number: int) -> int:
     return table_id | (number << SPACE_SHIFT)
 
 
+def index_table_name(table: str, index: str) -> str:
+    """The hidden table that holds a global secondary index ('#' is not allowed
+    in table names, so no user table can collide)."""
+    return f"{table}#{index}"
+
+
+def index_table_spec(table: str, gsi: dict, table_spec: dict) -> dict:
+    """The hidden table's spec: the index's keys and projection, the base
+    table's key schema, and which base partitions have backfilled it. Every
+    index is backfilled, even one created with its table: it becomes ACTIVE
+    only once each base partition runs with it configured, so no write can
+    slip past it."""
+    names = {k["AttributeName"] for k in gsi["KeySchema"]}
+    return {"IndexOf": table, "IndexName": gsi["IndexName"], "KeySchema": gsi["KeySchema"],
+            "AttributeDefinitions": [d for d in table_spec["AttributeDefinitions"] if d["AttributeName"] in names],
+            "Projection": gsi["Projection"], "BaseKeySchema": table_spec["KeySchema"],
+            "BaseAttributeDefinitions": [d for d in table_spec["AttributeDefinitions"]
+                                         if d["AttributeName"] in {k["AttributeName"] for k in table_spec["KeySchema"]}],
+            "Backfill": True, "Backfilled": []}
+
+
 def local_spaces(table_id: int) -> list[int]:
     """Every key space a table's partitions hold: items, local index entries, collection sizes."""
-    return [table_id] + [index_space(table_id, n) for n in (*range(1, MAX_LSI + 1), COLLECTION_NUMBER)]
+    return [table_id] + [index_space(table_id, n) for n in (*range(1, MAX_LSI + 1), FENCE_NUMBER, COLLECTION_NUMBER)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +112,8 @@ def indexes_of(spec: dict) -> list[Index]:
     out = []
     for number, lsi in enumerate(spec.get("LocalSecondaryIndexes") or [], start=1):
         out.append(_index(lsi, number, defs, local=True))
+    for gsi in spec.get("GlobalSecondaryIndexes") or []:
+        out.append(_index(gsi, 0, defs, local=False))
     return out
 
 
@@ -100,62 +125,169 @@ def _index(raw: dict, number: int, defs: dict[str, str], *, local: bool) -> Inde
                  tuple(proj.get("NonKeyAttributes") or ()), local)
 
 
-def check_local_indexes(body: dict, table: KeySchema) -> list[dict] | None:
-    """CreateTable's checks of LocalSecondaryIndexes, in DynamoDB's order; the
-    list as stored (None when absent)."""
-    lsis = body.get("LocalSecondaryIndexes")
-    if lsis is None:
-        return None
-    if type(lsis) is not list:
-        raise ValidationException("LocalSecondaryIndexes must be a list")
+def check_indexes(body: dict, table: KeySchema) -> tuple[list[dict] | None, list[dict] | None]:
+    """CreateTable's checks of LocalSecondaryIndexes and GlobalSecondaryIndexes,
+    in DynamoDB's order; both lists as stored (None when absent)."""
+    lsis, gsis = body.get("LocalSecondaryIndexes"), body.get("GlobalSecondaryIndexes")
     errors: list[str] = []
-    for i, lsi in enumerate(lsis, start=1):
-        errors += _shape_errors(lsi, f"localSecondaryIndexes.{i}.member")
+    for param, indexes in (("localSecondaryIndexes", lsis), ("globalSecondaryIndexes", gsis)):
+        if indexes is not None and type(indexes) is not list:
+            errors.append(f"Value at '{param}' failed to satisfy constraint: Member must be a list")
+        for i, index in enumerate(indexes if type(indexes) is list else [], start=1):
+            errors += _shape_errors(index, f"{param}.{i}.member")
     if errors:
         raise constraint_failure(errors)
     defs = [d["AttributeName"] for d in body["AttributeDefinitions"]]
-    if not lsis:
-        raise ValidationException(f"{_INVALID}List of LocalSecondaryIndexes is empty")
-    if table.range_key is None:
-        raise ValidationException(f"{_INVALID}Table KeySchema does not have a range key, which is required when "
-                                  "specifying a LocalSecondaryIndex")
     seen: set[str] = set()
     projected = 0
-    for lsi in lsis:
-        keys = lsi["KeySchema"]
-        names = [k["AttributeName"] for k in keys]
-        if any(n not in defs for n in names):
-            raise ValidationException(f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. "
-                                      f"Keys: [{', '.join(names)}], AttributeDefinitions: [{', '.join(defs)}]")
-        if len(names) == 2 and names[0] == names[1]:
-            raise ValidationException("Both the Hash Key and the Range Key element in the KeySchema have the same "
-                                      "name")
-        if keys[0]["KeyType"] != "HASH":
-            raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
-        if len(keys) == 2 and keys[1]["KeyType"] != "RANGE":
-            raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
-        if len(keys) != 2:
-            raise ValidationException(f"{_INVALID}Index KeySchema does not have a range key for index: "
-                                      f"{lsi['IndexName']}")
-        if names[0] != table.hash_key:
-            raise ValidationException(f"{_INVALID}Index KeySchema does not have the same leading hash key as table "
-                                      f"KeySchema for index: {lsi['IndexName']}. index hash key: {names[0]}, "
-                                      f"table hash key: {table.hash_key}")
-        projected += _check_projection(lsi)
-        if lsi["IndexName"] in seen:
-            raise ValidationException(f"{_INVALID}Duplicate index name: {lsi['IndexName']}")
-        seen.add(lsi["IndexName"])
-    if len(lsis) > MAX_LSI:
-        raise ValidationException(f"{_INVALID}Number of LocalSecondaryIndexes exceeds per-table limit of {MAX_LSI}")
+    if lsis is not None:
+        if not lsis:
+            raise ValidationException(f"{_INVALID}List of LocalSecondaryIndexes is empty")
+        if table.range_key is None:
+            raise ValidationException(f"{_INVALID}Table KeySchema does not have a range key, which is required "
+                                      "when specifying a LocalSecondaryIndex")
+        for lsi in lsis:
+            _check_keys(lsi, defs)
+            names = [k["AttributeName"] for k in lsi["KeySchema"]]
+            if len(names) != 2:
+                raise ValidationException(f"{_INVALID}Index KeySchema does not have a range key for index: "
+                                          f"{lsi['IndexName']}")
+            if names[0] != table.hash_key:
+                raise ValidationException(f"{_INVALID}Index KeySchema does not have the same leading hash key as "
+                                          f"table KeySchema for index: {lsi['IndexName']}. index hash key: "
+                                          f"{names[0]}, table hash key: {table.hash_key}")
+            projected += _check_projection(lsi)
+            _check_unique(lsi, seen)
+        if len(lsis) > MAX_LSI:
+            raise ValidationException(f"{_INVALID}Number of LocalSecondaryIndexes exceeds per-table limit of "
+                                      f"{MAX_LSI}")
+    if gsis is not None:
+        if not gsis:
+            raise ValidationException(f"{_INVALID}List of GlobalSecondaryIndexes is empty")
+        for gsi in gsis:
+            _check_keys(gsi, defs)
+            projected += _check_projection(gsi)
+            _check_unique(gsi, seen)
+            _check_index_throughput(gsi, body.get("BillingMode") or "PROVISIONED")
+        if len(gsis) > MAX_GSI:
+            raise ValidationException(f"{_INVALID}GlobalSecondaryIndex count exceeds the per-table limit of "
+                                      f"{MAX_GSI}")
     if projected > MAX_PROJECTED:
         raise ValidationException(f"{_INVALID}The number of attributes in key schema and projection of all indexes "
                                   f"exceeds the limit of {MAX_PROJECTED}")
-    used = set(table.names) | {k["AttributeName"] for lsi in lsis for k in lsi["KeySchema"]}
-    if set(defs) - used and not body.get("GlobalSecondaryIndexes"):
+    used = set(table.names) | {k["AttributeName"] for ix in (lsis or []) + (gsis or []) for k in ix["KeySchema"]}
+    if set(defs) - used:
         raise ValidationException(f"{_INVALID}Some AttributeDefinitions are not used. AttributeDefinitions: "
                                   f"[{', '.join(defs)}], keys used: [{', '.join(sorted(used))}]")
-    return [{"IndexName": lsi["IndexName"], "KeySchema": lsi["KeySchema"], "Projection": lsi["Projection"]}
-            for lsi in lsis]
+    return _stored(lsis), _stored(gsis)
+
+
+def with_index_throughput(spec: dict, update: dict) -> dict:
+    """The spec with one global index's ProvisionedThroughput replaced."""
+    gsis = [dict(g, ProvisionedThroughput=update["ProvisionedThroughput"]) if g["IndexName"] == update["IndexName"]
+            else g for g in spec.get("GlobalSecondaryIndexes") or []]
+    return {**spec, "GlobalSecondaryIndexes": gsis}
+
+
+def without_index(spec: dict, name: str) -> dict:
+    """The spec without one global index, and without definitions no key uses any more."""
+    gsis = [g for g in spec.get("GlobalSecondaryIndexes") or [] if g["IndexName"] != name]
+    used = {k["AttributeName"] for ix in [*gsis, *(spec.get("LocalSecondaryIndexes") or [])]
+            for k in ix["KeySchema"]} | {k["AttributeName"] for k in spec["KeySchema"]}
+    return {**spec, "GlobalSecondaryIndexes": gsis or None,
+            "AttributeDefinitions": [d for d in spec["AttributeDefinitions"] if d["AttributeName"] in used]}
+
+
+def _stored(indexes: list[dict] | None) -> list[dict] | None:
+    if indexes is None:
+        return None
+    return [{k: ix[k] for k in ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput") if k in ix}
+            for ix in indexes]
+
+
+def _check_keys(index: dict, defs: list[str]) -> None:
+    keys = index["KeySchema"]
+    names = [k["AttributeName"] for k in keys]
+    if any(n not in defs for n in names):
+        raise ValidationException(f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. "
+                                  f"Keys: [{', '.join(names)}], AttributeDefinitions: [{', '.join(defs)}]")
+    if len(names) == 2 and names[0] == names[1]:
+        raise ValidationException("Both the Hash Key and the Range Key element in the KeySchema have the same name")
+    if keys[0]["KeyType"] != "HASH":
+        raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    if len(keys) == 2 and keys[1]["KeyType"] != "RANGE":
+        raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
+
+
+def _check_unique(index: dict, seen: set[str]) -> None:
+    if index["IndexName"] in seen:
+        raise ValidationException(f"{_INVALID}Duplicate index name: {index['IndexName']}")
+    seen.add(index["IndexName"])
+
+
+def _check_index_throughput(index: dict, billing: str) -> None:
+    pt = index.get("ProvisionedThroughput")
+    if billing == "PAY_PER_REQUEST" and pt is not None:
+        raise ValidationException(f"{_INVALID}ProvisionedThroughput should not be specified for index: "
+                                  f"{index['IndexName']} when BillingMode is PAY_PER_REQUEST")
+    if billing == "PROVISIONED" and pt is None:
+        raise ValidationException(f"{_INVALID}ProvisionedThroughput is not specified for index: "
+                                  f"{index['IndexName']}")
+
+
+def parse_index_updates(body: dict, spec: dict) -> tuple[str, dict] | None:
+    """UpdateTable's GlobalSecondaryIndexUpdates: ``("create", index)``,
+    ``("delete", {"IndexName": ...})`` or ``("update", ...)``; None when absent.
+    ``spec`` (the table's stored spec) gains the new attribute definitions."""
+    updates = body.get("GlobalSecondaryIndexUpdates")
+    if updates is None:
+        return None
+    if type(updates) is not list or not updates:
+        raise ValidationException(f"{_INVALID}GlobalSecondaryIndexUpdates must not be empty")
+    online = [u for u in updates if type(u) is dict and ("Create" in u or "Delete" in u)]
+    if len(online) > 1:
+        raise LimitExceededException("Subscriber limit exceeded: Only 1 online index can be created or deleted "
+                                     "simultaneously per table")
+    update = updates[0]
+    if type(update) is not dict or len(update) != 1:
+        raise ValidationException(f"{_INVALID}One of Create, Update or Delete must be given in each "
+                                  "GlobalSecondaryIndexUpdate")
+    (action, detail), = update.items()
+    existing = {ix["IndexName"]: ix for ix in (spec.get("GlobalSecondaryIndexes") or [])}
+    lsis = {ix["IndexName"] for ix in (spec.get("LocalSecondaryIndexes") or [])}
+    name = detail.get("IndexName") if type(detail) is dict else None
+    if action == "Delete":
+        if name not in existing:
+            raise ResourceNotFoundException(f"Requested resource not found: Index: {name} not found")
+        return "delete", {"IndexName": name}
+    if action == "Update":
+        if name not in existing:
+            raise ResourceNotFoundException(f"Requested resource not found: Index: {name} not found")
+        return "update", {"IndexName": name, "ProvisionedThroughput": detail.get("ProvisionedThroughput")}
+    if action != "Create":
+        raise ValidationException(f"{_INVALID}Unknown GlobalSecondaryIndexUpdate action: {action}")
+    errors = _shape_errors(detail, "globalSecondaryIndexUpdates.1.member.create")
+    if errors:
+        raise constraint_failure(errors)
+    if name in existing or name in lsis:
+        raise ValidationException(f"{_INVALID}Attempting to create an index which already exists")
+    if len(existing) >= MAX_GSI:
+        raise LimitExceededException(f"{_INVALID}GlobalSecondaryIndex count exceeds the per-table limit of "
+                                     f"{MAX_GSI}")
+    defs = {d["AttributeName"]: d["AttributeType"] for d in spec["AttributeDefinitions"]}
+    for d in body.get("AttributeDefinitions") or []:
+        if type(d) is dict and d.get("AttributeName") in defs and defs[d["AttributeName"]] != d.get("AttributeType"):
+            raise ValidationException(f"{_INVALID}Cannot change the type of attribute {d['AttributeName']}")
+        if type(d) is dict and d.get("AttributeType") in ("S", "N", "B") and isinstance(d.get("AttributeName"), str):
+            defs[d["AttributeName"]] = d["AttributeType"]
+    _check_keys(detail, list(defs))
+    _check_projection(detail)
+    _check_index_throughput(detail, spec.get("BillingMode") or "PROVISIONED")
+    used = {k["AttributeName"] for ix in [*existing.values(), *(spec.get("LocalSecondaryIndexes") or []), detail]
+            for k in ix["KeySchema"]} | {k["AttributeName"] for k in spec["KeySchema"]}
+    spec["AttributeDefinitions"] = [{"AttributeName": n, "AttributeType": t} for n, t in defs.items() if n in used]
+    (index,) = _stored([detail]) or []
+    return "create", index
 
 
 def _shape_errors(index: Any, path: str) -> list[str]:

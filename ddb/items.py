@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ddb.errors import ConditionalCheckFailedException, ValidationException, constraint_failure
-from ddb.expressions import Context, apply_update, evaluate, parse_condition, parse_projection, parse_update
+from ddb.expressions import (Context, apply_update, evaluate, parse_condition, parse_projection, parse_update,
+                             updated_attributes, updated_paths)
 from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
 from ddb.size import UPDATE_TOO_LARGE, check_item_size
 from ddb.values import validate_expression_attribute_values, validate_item
@@ -42,6 +43,10 @@ class ItemRequest:
     def bind(self, schema: KeySchema) -> dict:
         """The item's key, checked against the table's schema."""
         self.key_names = schema.names
+        for path in updated_paths(self.update or {}):
+            if path[0] in schema.names:
+                raise ValidationException(f"One or more parameter values were invalid: Cannot update attribute "
+                                          f"{path[0]}. This attribute is part of the key")
         if self.item is not None:
             key = extract_key(schema, self.item)
             check_item_size(self.item)
@@ -213,10 +218,7 @@ def evaluate_update(args: dict, old: dict | None, key: dict) -> WriteOutcome:
     elif rv == "ALL_NEW":
         returned = new
     elif rv in ("UPDATED_OLD", "UPDATED_NEW"):
-        src = (old or {}) if rv == "UPDATED_OLD" else new
-        touched = {p[0] for p, _ in args.get("update", {}).get("set", [])}
-        touched |= {p[0] for p in args.get("update", {}).get("remove", [])}
-        returned = {k: v for k, v in src.items() if k in touched} or None
+        returned = updated_attributes(args.get("update") or {}, (old or {}) if rv == "UPDATED_OLD" else new) or None
     return WriteOutcome(new, returned)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ddb.errors import ValidationException, constraint_failure
-from ddb.indexes import check_local_indexes, indexes_of
+from ddb.indexes import check_indexes, indexes_of
 from ddb.keys import KeySchema, validate_table_name
 
 BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
@@ -52,10 +52,7 @@ def parse_create_table(body: dict) -> dict:
     has_indexes = body.get("LocalSecondaryIndexes") is not None or body.get("GlobalSecondaryIndexes") is not None
     schema = KeySchema.from_wire(body.get("KeySchema"), body.get("AttributeDefinitions"),
                                  has_indexes=has_indexes)
-    lsis = check_local_indexes(body, schema)
-    if body.get("GlobalSecondaryIndexes") is not None:
-        raise ValidationException("GlobalSecondaryIndexes are not supported yet by Trireme; use a "
-                                  "LocalSecondaryIndex or a second table")
+    lsis, gsis = check_indexes(body, schema)
     billing = billing or "PROVISIONED"
     if billing == "PROVISIONED":
         if pt is None:
@@ -84,6 +81,7 @@ def parse_create_table(body: dict) -> dict:
         "ProvisionedThroughput": pt,
         "Tags": tags,
         "LocalSecondaryIndexes": lsis,
+        "GlobalSecondaryIndexes": gsis,
         "StreamSpecification": body.get("StreamSpecification"),
         "DeletionProtectionEnabled": bool(body.get("DeletionProtectionEnabled", False)),
     }
@@ -115,6 +113,9 @@ def describe_table(record: dict, *, region: str, account: str = "000000000000") 
     lsis = [i.describe(record["id"], arn) for i in indexes_of(spec) if i.local]
     if lsis:
         out["LocalSecondaryIndexes"] = lsis
+    gsis = _global_indexes(spec, record.get("indexes", {}), arn, backfilling=record["status"] != "CREATING")
+    if gsis:
+        out["GlobalSecondaryIndexes"] = gsis
     if "LastIncreaseDateTime" in changed:
         out["ProvisionedThroughput"]["LastIncreaseDateTime"] = changed["LastIncreaseDateTime"]
     if "LastDecreaseDateTime" in changed:
@@ -125,6 +126,29 @@ def describe_table(record: dict, *, region: str, account: str = "000000000000") 
                                          changed.get("LastUpdateToPayPerRequestDateTime", record["created"])}
     elif "LastUpdateToPayPerRequestDateTime" in changed:
         out["BillingModeSummary"] = {"BillingMode": "PROVISIONED"}
+    return out
+
+
+def _global_indexes(spec: dict, states: dict, arn: str, *, backfilling: bool) -> list[dict]:
+    """GlobalSecondaryIndexes of a TableDescription: the spec's, with the
+    status of each hidden index table (an index being deleted is still shown)."""
+    out = []
+    listed = spec.get("GlobalSecondaryIndexes") or []
+    deleting = [st["spec"] for name, st in states.items()
+                if st["status"] == "DELETING" and all(g["IndexName"] != name for g in listed)]
+    for gsi in [*listed, *deleting]:
+        name = gsi["IndexName"]
+        st = states.get(name, {"status": "CREATING", "spec": {}})
+        pt = gsi.get("ProvisionedThroughput") or {}
+        desc = {"IndexName": name, "KeySchema": gsi["KeySchema"], "Projection": gsi["Projection"],
+                "IndexStatus": st["status"],
+                "ProvisionedThroughput": {"NumberOfDecreasesToday": 0,
+                                          "ReadCapacityUnits": pt.get("ReadCapacityUnits", 0),
+                                          "WriteCapacityUnits": pt.get("WriteCapacityUnits", 0)},
+                "IndexSizeBytes": 0, "ItemCount": 0, "IndexArn": f"{arn}/index/{name}"}
+        if backfilling and st["status"] == "CREATING":
+            desc["Backfilling"] = True
+        out.append(desc)
     return out
 
 
@@ -157,7 +181,7 @@ def list_tables_page(names: list[str], limit: int, start: str | None) -> dict:
     return out
 
 
-def parse_update_table(body: dict, record: dict, *, now: float) -> tuple[dict, dict]:
+def parse_update_table(body: dict, record: dict, *, now: float, index_update: bool = False) -> tuple[dict, dict]:
     spec = dict(record["spec"])
     errors: list[str] = []
     billing = body.get("BillingMode")
@@ -197,7 +221,7 @@ def parse_update_table(body: dict, record: dict, *, now: float) -> tuple[dict, d
             if any(pt[k] < old.get(k, 0) for k in pt):
                 updated["LastDecreaseDateTime"] = now
             spec["ProvisionedThroughput"] = pt
-    if billing is None and pt is None and "DeletionProtectionEnabled" not in body:
+    if billing is None and pt is None and "DeletionProtectionEnabled" not in body and not index_update:
         raise ValidationException("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
                                   "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required")
     if "DeletionProtectionEnabled" in body:

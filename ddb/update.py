@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ddb import expression_eval as values
 from ddb.errors import ValidationException
 from ddb.numbers import add, sub
 
@@ -46,7 +47,7 @@ def updated_attributes(update: dict, item: dict | None) -> dict | None:
     item, or None when that leaves nothing."""
     if not item:
         return None
-    return expressions.project(item, updated_paths(update)) or None
+    return values.project(item, updated_paths(update)) or None
 
 
 def apply_update(update: dict, item: dict, key_names: tuple[str, ...] = ()) -> dict:
@@ -80,7 +81,10 @@ def apply_update(update: dict, item: dict, key_names: tuple[str, ...] = ()) -> d
                 nxt = node[step] = {}
             node = nxt
         node[path[-1]] = (kind, payload)
-    return _apply_map(item, tree)
+    try:
+        return _apply_map(item, tree)
+    except (TypeError, AttributeError, KeyError) as e:  # malformed stored data, never a crash
+        raise ValidationException(WRONG_TYPE) from e
 
 
 def _value(item: dict, expr: dict) -> dict:
@@ -88,13 +92,13 @@ def _value(item: dict, expr: dict) -> dict:
     if "value" in expr:
         return expr["value"]
     if "path" in expr:
-        found = expressions.resolve(item, expr["path"])
+        found = values.resolve(item, expr["path"])
         if found is None:
             raise ValidationException(MISSING)
         return found
     if "if_not_exists" in expr:
         path, fallback = expr["if_not_exists"]
-        found = expressions.resolve(item, path)
+        found = values.resolve(item, path)
         return found if found is not None else _value(item, fallback)
     if "op" in expr:
         left = _value(item, expr["l"])
@@ -119,7 +123,7 @@ def _value(item: dict, expr: dict) -> dict:
 def _check_parent(item: dict, path: list) -> None:
     if len(path) == 1:
         return
-    parent = expressions.resolve(item, path[:-1])
+    parent = values.resolve(item, path[:-1])
     container = "L" if isinstance(path[-1], int) else "M"
     if parent is None or container not in parent:
         raise ValidationException(INVALID_PATH)
@@ -176,11 +180,11 @@ def _leaf(current: dict | None, kind: str, payload: Any) -> dict | None:
         return payload
     if kind == "remove":
         return None
-    t = expressions._type_of(payload)
+    t = values.type_of(payload)
     if kind == "add":
         if current is None:
             return payload
-        if expressions._type_of(current) != t:
+        if values.type_of(current) != t:
             raise ValidationException(WRONG_TYPE)
         if t == "N":
             return {"N": add(current["N"], payload["N"])}
@@ -188,24 +192,19 @@ def _leaf(current: dict | None, kind: str, payload: Any) -> dict | None:
     # delete
     if current is None:
         return None
-    if expressions._type_of(current) != t:
+    if values.type_of(current) != t:
         raise ValidationException(WRONG_TYPE)
-    drop = {expressions._scalar_key(t, e) for e in payload[t]}
-    kept = [e for e in current[t] if expressions._scalar_key(t, e) not in drop]
+    drop = {values.scalar_key(t, e) for e in payload[t]}
+    kept = [e for e in current[t] if values.scalar_key(t, e) not in drop]
     return {t: kept} if kept else None
 
 
 def _union(t: str, current: list, extra: list) -> list:
     out = list(current)
-    seen = {expressions._scalar_key(t, e) for e in current}
+    seen = {values.scalar_key(t, e) for e in current}
     for e in extra:
-        key = expressions._scalar_key(t, e)
+        key = values.scalar_key(t, e)
         if key not in seen:
             seen.add(key)
             out.append(e)
     return out
-
-
-# Imported last: ddb.expressions imports this module at its end, so either
-# module may be imported first.
-from ddb import expressions  # noqa: E402

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from ddb.errors import from_wire
 from node.meta.placement import place, replacement
-from node.meta.state import META_GROUP, MetaState, PartitionInfo
+from ddb.indexes import index_table_name, index_table_spec
+from node.meta.state import META_GROUP, MetaState, PartitionInfo, TableInfo
 
 if TYPE_CHECKING:
     from node.control import Control
@@ -72,15 +73,50 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         count = int(body.get("partitions") or control.node.cfg.partitions_per_table)
         live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
         placements = [place(pid, live) for pid in state.next_partition_ids(count)]
+        indexes = []
+        for k, gsi in enumerate(body["spec"].get("GlobalSecondaryIndexes") or [], start=1):
+            indexes.append({"name": index_table_name(body["name"], gsi["IndexName"]),
+                            "spec": index_table_spec(body["name"], gsi, body["spec"]),
+                            "placements": [place(pid, live) for pid in state.next_partition_ids(count, k)]})
         return await _propose(mr, {"op": "create_table", "name": body["name"], "spec": body["spec"],
                                    "uuid": str(uuid.uuid4()), "now": time.time(),
-                                   "placements": placements})
+                                   "placements": placements, "indexes": indexes})
+    if op == "create_index":
+        base = state.tables.get(body["name"])
+        count = len(base.partitions) if base is not None else control.node.cfg.partitions_per_table
+        live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
+        gsi = body["index"]
+        return await _propose(mr, {"op": "create_index", "name": body["name"], "spec": body["spec"],
+                                   "now": time.time(), "index": {
+                                       "name": index_table_name(body["name"], gsi["IndexName"]),
+                                       "spec": index_table_spec(body["name"], gsi, body["spec"]),
+                                       "placements": [place(pid, live) for pid in state.next_partition_ids(count)]}})
+    if op == "delete_index":
+        return await _propose(mr, {"op": "delete_index", "name": body["name"], "spec": body["spec"],
+                                   "index": index_table_name(body["name"], body["index"])})
+    if op == "backfilled":
+        return await mr.run({"op": "backfilled", "index": body["index"], "group": body["group"]})
     if op == "update_table":
         return await _propose(mr, {"op": "update_table", "name": body["name"], "spec": body["spec"],
                                   "updated": body.get("updated", {})})
     if op == "delete_table":
         return await _propose(mr, {"op": "delete_table", "name": body["name"]})
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
+
+
+def _serving(state: MetaState, t: TableInfo, leaders: dict) -> bool:
+    """A table is ACTIVE once every partition has a leader, with its indexes'
+    partitions too; a new index of a live table, once every base partition
+    has backfilled it."""
+    if not all(p in leaders for p in t.partitions):
+        return False
+    base = t.spec.get("IndexOf")
+    if base is None:
+        return all(_serving(state, ix, leaders) for ix in state.index_tables(t.name))
+    if t.spec.get("Backfill"):
+        base_table = state.tables.get(base)
+        return base_table is not None and set(base_table.partitions) <= set(t.spec.get("Backfilled", []))
+    return True
 
 
 async def controller_tick(control: Control, mr: MetaReplica) -> None:
@@ -106,9 +142,9 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
     leaders = _leaders(mem, now)
     # Table lifecycle.
     for t in list(state.tables.values()):
-        if t.status == "CREATING" and all(p in leaders for p in t.partitions):
+        if t.status == "CREATING" and _serving(state, t, leaders):
             await mr.run({"op": "set_table_status", "name": t.name, "status": "ACTIVE", "expect": "CREATING"})
-        elif t.status == "UPDATING":
+        elif t.status == "UPDATING" and all(ix.status == "ACTIVE" for ix in state.index_tables(t.name)):
             await mr.run({"op": "set_table_status", "name": t.name, "status": "ACTIVE", "expect": "UPDATING"})
         elif t.status == "DELETING":
             await mr.run({"op": "drop_table", "name": t.name})

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException
+from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
+from node.gsi_replica import GsiReplicaMixin
 from node.raft.messages import Entry, Role
 from node.indexing import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
@@ -28,13 +29,14 @@ WriteResult = tuple[bytes, bytes]  # (item bytes to return, body JSON)
 _MISSING = object()
 
 
-class PartitionReplica(Replica):
+class PartitionReplica(GsiReplicaMixin, Replica):
     kind = "partition"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # key -> [pending value (None: delete), number of pending proposals]
         self._overlay: dict[bytes, list] = {}
+        self._init_gsi()
 
     # --- reads ------------------------------------------------------------
 
@@ -156,7 +158,7 @@ class PartitionReplica(Replica):
         op = req.op
         extra: list = []
         body = b""
-        if op == "put" and args is None:
+        if op == "put" and args is None and not self.globals:
             new: bytes | None = req.item
             returned = b""
         else:
@@ -164,7 +166,7 @@ class PartitionReplica(Replica):
             old_raw = self.current(key)
             old = orjson.loads(old_raw) if old_raw is not None else None
             if op == "put":
-                outcome = ddb_items.evaluate_put(args, old, orjson.loads(req.item))
+                outcome = ddb_items.evaluate_put(args or {}, old, orjson.loads(req.item))
                 new = req.item
             elif op == "delete":
                 outcome = ddb_items.evaluate_delete(args or {}, old)
@@ -175,6 +177,11 @@ class PartitionReplica(Replica):
             else:
                 raise Rejected("UNAVAILABLE", f"unknown write op {op!r}")
             returned = orjson.dumps(outcome.returned) if outcome.returned else b""
+            if outcome.new_item is not None:
+                for g in self.globals:
+                    problem = g.type_error(outcome.new_item)
+                    if problem is not None:
+                        raise ValidationException(problem)
             ix = args.get("ix") if args else None
             if ix is not None:
                 extra = index_mutations(key, ix, old, outcome.new_item)
@@ -228,14 +235,12 @@ class PartitionReplica(Replica):
         fut.add_done_callback(finish)
         return result
 
+    def apply(self, batch: Batch, rd: Any) -> list:
+        self._applying.clear()  # the previous batch is durable: storage has it all
+        return super().apply(batch, rd)
+
     def apply_entry(self, batch: Batch, entry: Entry) -> Any:
-        cmd = node_pb2.WriteCommand.FromString(entry.data)
-        for m in cmd.mutations:
-            if m.delete:
-                batch.delete_item(m.key)
-            else:
-                batch.put_item(m.key, m.value)
-        return None
+        return self.apply_command(batch, entry.index, node_pb2.WriteCommand.FromString(entry.data))
 
     def on_role(self, role: Role) -> None:
         super().on_role(role)

@@ -22,6 +22,7 @@ from ddb.errors import ConditionalCheckFailedException, DynamoDBError
 from node.control import Control
 from node.engine import Engine
 from node.metareplica import META_GROUP, MetaReplica
+from node.gsi_ship import IndexShipper
 from node.partition import PartitionReplica
 from node.replica import Rejected, UnknownOutcome
 from node.rpc import reply
@@ -71,6 +72,7 @@ class Node:
         self.engine.meta_changed = self._meta_changed
         self.engine.role_changed = lambda replica: self.control.poke()
         self.control = Control(self)
+        self.shipper = IndexShipper(self)
         self.server: grpc.aio.Server | None = None
         self.started = time.time()
         self._meta_version = asyncio.Event()
@@ -113,9 +115,11 @@ class Node:
         await server.start()
         self.server = server
         self.control.start()
+        self.shipper.start()
         log.info("node %s (%s) serving on %s", self.cfg.id, self.cfg.az, self.cfg.listen)
 
     async def stop(self) -> None:
+        await self.shipper.stop()
         await self.control.stop()
         if self.server is not None:
             await self.server.stop(0.5)
@@ -196,6 +200,8 @@ class DataServicer(node_pb2_grpc.DataServicer):
             resp = await replica.read_range(req)
             resp.id = req.id
             return resp
+        if req.op == "gsi":
+            return node_pb2.DataResponse(id=req.id, status=node_pb2.OK, body=await replica.write_index(req))
         if req.op == "get":
             item, body = await replica.get(req)
         else:

@@ -17,7 +17,7 @@ import orjson
 from ddb import items as ddb_items
 from ddb import tables as ddb_tables
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
-from ddb.indexes import Index, indexes_of
+from ddb.indexes import Index, indexes_of, parse_index_updates, with_index_throughput, without_index
 from ddb.errors import ResourceNotFoundException, ValidationException
 from ddb.keys import KeySchema
 from node.meta.state import TableInfo
@@ -40,7 +40,7 @@ class Api:
         self.cluster = cluster
         self.region = region
         self._schemas: dict[tuple[str, int], KeySchema] = {}
-        self._indexes: dict[tuple[str, int], list[Index]] = {}
+        self._indexes: dict[str, tuple[dict, list[Index]]] = {}
 
     def operations(self) -> dict[str, Op]:
         return {
@@ -69,7 +69,16 @@ class Api:
         return t
 
     def _describe(self, t: TableInfo) -> dict:
-        return ddb_tables.describe_table(_record(t), region=self.region)
+        return ddb_tables.describe_table(self._record(t), region=self.region)
+
+    def _record(self, t: TableInfo) -> dict:
+        """What DescribeTable needs: the table, and the state of its global indexes."""
+        record = _record(t)
+        state = self.cluster.state
+        if state is not None:
+            record["indexes"] = {ix.spec["IndexName"]: {"status": ix.status, "spec": ix.spec}
+                                 for ix in state.index_tables(t.name)}
+        return record
 
     async def create_table(self, body: dict) -> dict:
         spec = ddb_tables.parse_create_table(body)
@@ -80,7 +89,8 @@ class Api:
         # emulators) and waiters that poll every 20 s both work.
         await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].status == "ACTIVE",
                                     CREATE_WAIT_S)
-        record = result["table"]
+        t = self.cluster.state.tables.get(name) if self.cluster.state is not None else None
+        record = self._record(t) if t is not None and t.id == result["table"]["id"] else result["table"]
         return {"TableDescription": ddb_tables.describe_table(record, region=self.region)}
 
     async def describe_table(self, body: dict) -> dict:
@@ -90,15 +100,34 @@ class Api:
     async def list_tables(self, body: dict) -> dict:
         limit, start = ddb_tables.parse_list_tables(body)
         state = self.cluster.state
-        names = sorted(state.tables) if state is not None else []
+        names = sorted(n for n, t in state.tables.items() if "IndexOf" not in t.spec) if state is not None else []
         return ddb_tables.list_tables_page(names, limit, start)
 
     async def update_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
         t = self.table(name, any_status=True)
-        spec, updated = ddb_tables.parse_update_table(body, _record(t), now=time.time())
-        result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
-        return {"TableDescription": ddb_tables.describe_table(result["table"], region=self.region)}
+        spec = dict(t.spec)
+        change = parse_index_updates(body, spec)
+        if change is None or change[0] == "update":
+            spec, updated = ddb_tables.parse_update_table(body, {**self._record(t), "spec": spec}, now=time.time(),
+                                                          index_update=change is not None)
+            if change is not None:
+                spec = with_index_throughput(spec, change[1])
+            result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
+            return {"TableDescription": ddb_tables.describe_table(result["table"], region=self.region)}
+        if any(k in body for k in ("BillingMode", "ProvisionedThroughput", "StreamSpecification")):
+            raise ValidationException("One or more parameter values were invalid: Only one of table throughput, "
+                                      "billing mode, stream settings or one global secondary index can be changed "
+                                      "by one UpdateTable call")
+        action, index = change
+        if action == "create":
+            spec["GlobalSecondaryIndexes"] = [*(spec.get("GlobalSecondaryIndexes") or []), index]
+            await self.cluster.meta("create_index", {"name": name, "spec": spec, "index": index})
+        else:
+            spec = without_index(spec, index["IndexName"])
+            await self.cluster.meta("delete_index", {"name": name, "spec": spec, "index": index["IndexName"]})
+        await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].spec == spec, CREATE_WAIT_S)
+        return {"TableDescription": self._describe(self.table(name, any_status=True))}
 
     async def delete_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
@@ -118,11 +147,11 @@ class Api:
         return schema
 
     def indexes(self, t: TableInfo) -> list[Index]:
-        key = (t.name, t.id)
-        found = self._indexes.get(key)
-        if found is None:
-            found = self._indexes[key] = indexes_of(t.spec)
-        return found
+        """The table's indexes, recomputed whenever its spec changes (UpdateTable)."""
+        cached = self._indexes.get(t.name)
+        if cached is None or cached[0] is not t.spec:
+            cached = self._indexes[t.name] = (t.spec, indexes_of(t.spec))
+        return cached[1]
 
     def with_indexes(self, t: TableInfo, key: dict, args: dict) -> dict:
         """Writes to a table with local indexes carry their definitions (the
@@ -130,8 +159,9 @@ class Api:
         indexes = self.indexes(t)
         if indexes:
             schema = self.schema(t)
-            args["ix"] = {"pkl": len(encode_key_value(key[schema.hash_key])),
-                          "idx": [i.to_wire(schema) for i in indexes if i.local]}
+            local = [i.to_wire(schema) for i in indexes if i.local]
+            if local:
+                args["ix"] = {"pkl": len(encode_key_value(key[schema.hash_key])), "idx": local}
         return args
 
     def locate(self, t: TableInfo, key: dict) -> tuple[int, bytes]:

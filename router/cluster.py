@@ -85,7 +85,7 @@ class Cluster:
                 after = self.state.version if self.state is not None else 0
                 async for snap in stub.Watch(node_pb2.WatchRequest(after_version=after)):
                     failures = 0
-                    self._install(MetaState.from_json(orjson.loads(snap.body)))
+                    self.install(MetaState.from_json(orjson.loads(snap.body)))
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:
@@ -95,7 +95,7 @@ class Cluster:
             failures += 1
             await asyncio.sleep(0.2 + random.random() * 0.3)
 
-    def _install(self, state: MetaState) -> None:
+    def install(self, state: MetaState) -> None:
         if self.state is not None and state.version <= self.state.version:
             return
         maps: dict[str, _TableMap] = {}

@@ -15,7 +15,7 @@ import orjson
 
 from ddb import reads as ddb_reads
 from ddb.encoding import decode_key, decode_key_value, encode_key, encode_key_value, hash64
-from ddb.indexes import Index
+from ddb.indexes import Index, index_table_name
 from ddb.errors import ValidationException
 from ddb.keys import validate_key
 from node.storage.keys import hash_range_bounds, item_key, item_prefix, split_item_key
@@ -36,16 +36,34 @@ class Target:
         self.table = api.table(req.table_name)
         self.base = api.schema(self.table)
         self.index: Index | None = None
-        self.schema, self.space = self.base, self.table.id
-        if req.index_name is not None:
-            self.index = next((i for i in api.indexes(self.table) if i.name == req.index_name), None)
-            if self.index is None:
-                raise ValidationException(f"The table does not have the specified index: {req.index_name}")
-            self.schema, self.space = self.index.schema, self.index.space(self.table.id)
+        self.schema, self.space, self.route = self.base, self.table.id, self.table.name
+        if req.index_name is None:
+            return
+        self.index = idx = next((i for i in api.indexes(self.table) if i.name == req.index_name), None)
+        if idx is None:
+            raise ValidationException(f"The table does not have the specified index: {req.index_name}")
+        self.schema = idx.schema
+        if idx.local:
+            self.space = idx.space(self.table.id)
+            return
+        if req.consistent_read:
+            raise ValidationException("Consistent reads are not supported on global secondary indexes")
+        if req.select == "ALL_ATTRIBUTES" and idx.projection != "ALL":
+            raise ValidationException(f"One or more parameter values were invalid: Select type ALL_ATTRIBUTES is "
+                                      f"not supported for global secondary index {idx.name} because its "
+                                      "projection type is not ALL")
+        state = api.cluster.state
+        hidden = state.tables.get(index_table_name(self.table.name, idx.name)) if state is not None else None
+        if hidden is None or hidden.status != "ACTIVE":
+            raise ValidationException(f"Cannot read from backfilling global secondary index: {idx.name}")
+        self.space, self.route = hidden.id, hidden.name
 
     def encoded(self, key: dict) -> bytes:
-        """Encoded key of an entry: an index entry carries the table's sort key after its own."""
+        """Encoded key of an entry: an index entry carries the table's key after its own
+        (a local index entry only the sort key: the partition key is shared)."""
         out = encode_key(self.schema, key)
+        if self.index is not None and not self.index.local:
+            return out + encode_key(self.base, key)
         if self.index is not None and self.base.range_key is not None:
             out += encode_key_value(key[self.base.range_key])
         return out
@@ -68,6 +86,9 @@ class Target:
         """LastEvaluatedKey of an entry's storage key."""
         _, _, rest = split_item_key(storage_key)
         key, pos = decode_key(self.schema, rest)
+        if self.index is not None and not self.index.local:
+            base, _ = decode_key(self.base, rest, pos)
+            return {**base, **key}
         if self.index is not None and self.base.range_key is not None:
             key[self.base.range_key], _ = decode_key_value(rest, pos)
         return key
@@ -75,7 +96,7 @@ class Target:
     def node_args(self, req: ddb_reads.ReadRequest) -> bytes:
         args = req.node_args()
         idx = self.index
-        if idx is not None and idx.projection != "ALL" and (
+        if idx is not None and idx.local and idx.projection != "ALL" and (
                 req.select == "ALL_ATTRIBUTES" or req.filter is not None or req.projection is not None):
             args["fetch"] = self.table.id  # what the entry lacks comes from the base item
         return orjson.dumps(args) if args else b""
@@ -129,7 +150,7 @@ async def query(api: Api, body: dict) -> bytes:
         sh, exclusive = target.start_key(req.exclusive_start_key)
         if sh != h or not exclusive.startswith(prefix):
             raise ValidationException(OUTSIDE)
-    resp = await api.cluster.send(target.table.name, h, _range_request(
+    resp = await api.cluster.send(target.route, h, _range_request(
         req, lo, hi, exclusive, req.limit, ddb_reads.PAGE_BYTES, target.node_args(req)),
         to_leader=req.consistent_read)
     page = Page()
@@ -149,7 +170,7 @@ async def scan(api: Api, body: dict) -> bytes:
         if not seg_lo <= cur < seg_hi:
             raise ValidationException("The provided Exclusive start key does not map to the provided segment")
     args = target.node_args(req)
-    name = target.table.name
+    name = target.route
     page = Page()
     while True:
         stop = min(api.cluster.partition_end(name, cur), seg_hi)

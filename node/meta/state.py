@@ -95,9 +95,14 @@ class MetaState:
 
     # --- queries ------------------------------------------------------------
 
-    def next_partition_ids(self, count: int) -> list[str]:
-        """Ids the next create_table will give its partitions (for placement)."""
-        return [partition_id(self.next_table_id, i) for i in range(count)]
+    def next_partition_ids(self, count: int, offset: int = 0) -> list[str]:
+        """Ids the next create_table will give its partitions (for placement);
+        ``offset`` for the index tables created with it."""
+        return [partition_id(self.next_table_id + offset, i) for i in range(count)]
+
+    def index_tables(self, base: str) -> list[TableInfo]:
+        """The hidden tables holding a table's global secondary indexes."""
+        return [t for t in self.tables.values() if t.spec.get("IndexOf") == base]
 
     def table_by_id(self, table_id: int) -> TableInfo | None:
         return next((t for t in self.tables.values() if t.id == table_id), None)
@@ -137,16 +142,62 @@ class MetaState:
         name = c["name"]
         if name in self.tables:
             return _err("ResourceInUseException", f"Table already exists: {name}")
+        t = self._new_table(name, c["uuid"], c["now"], c["spec"], c["placements"])
+        for ix in c.get("indexes", []):
+            self._new_table(ix["name"], c["uuid"], c["now"], ix["spec"], ix["placements"])
+        return {"ok": True, "table": asdict(t)}
+
+    def _new_table(self, name: str, uid: str, now: float, spec: dict, placements: list) -> TableInfo:
         tid = self.next_table_id
-        placements = c["placements"]
         ids = []
         for i, ((lo, hi), voters) in enumerate(zip(split_range(len(placements)), placements)):
             pid = partition_id(tid, i)
             self.partitions[pid] = PartitionInfo(pid, tid, i, lo, hi, list(voters))
             ids.append(pid)
-        self.tables[name] = TableInfo(name, tid, c["uuid"], "CREATING", c["now"], c["spec"], ids)
+        t = self.tables[name] = TableInfo(name, tid, uid, "CREATING", now, spec, ids)
         self.next_table_id += 1
-        return {"ok": True, "table": asdict(self.tables[name])}
+        return t
+
+    def _op_create_index(self, c: dict) -> dict:
+        """A global secondary index added to a live table: its hidden table
+        starts CREATING and becomes ACTIVE once every base partition has
+        backfilled it."""
+        t = self.tables.get(c["name"])
+        if t is None:
+            return _not_found(c["name"])
+        if t.status != "ACTIVE":
+            return _err("ResourceInUseException", f"Attempt to change a resource which is still in use: Table is "
+                                                  f"being {'deleted' if t.status == 'DELETING' else 'updated'}: "
+                                                  f"{t.name}")
+        if c["index"]["name"] in self.tables:
+            return _err("ResourceInUseException", "Attempt to change a resource which is still in use: index "
+                                                  "is still being deleted")
+        t.spec = c["spec"]
+        t.status = "UPDATING"
+        self._new_table(c["index"]["name"], t.uuid, c["now"], c["index"]["spec"], c["index"]["placements"])
+        return {"ok": True, "table": asdict(t)}
+
+    def _op_delete_index(self, c: dict) -> dict:
+        t = self.tables.get(c["name"])
+        if t is None:
+            return _not_found(c["name"])
+        if t.status != "ACTIVE":
+            return _err("ResourceInUseException", f"Attempt to change a resource which is still in use: Table is "
+                                                  f"being updated: {t.name}")
+        t.spec = c["spec"]
+        t.status = "UPDATING"
+        hidden = self.tables.get(c["index"])
+        if hidden is not None:
+            hidden.status = "DELETING"
+        return {"ok": True, "table": asdict(t)}
+
+    def _op_backfilled(self, c: dict) -> dict:
+        """A base partition has sent every existing item to a new index."""
+        t = self.tables.get(c["index"])
+        if t is None or c["group"] in t.spec.get("Backfilled", []):
+            return {"ok": False, "error": "", "message": "unchanged"}
+        t.spec = {**t.spec, "Backfilled": [*t.spec.get("Backfilled", []), c["group"]]}
+        return {"ok": True}
 
     def _op_set_table_status(self, c: dict) -> dict:
         t = self.tables.get(c["name"])
@@ -177,6 +228,8 @@ class MetaState:
             return _err("ResourceInUseException",
                         f"Attempt to change a resource which is still in use: Table is being deleted: {t.name}")
         t.status = "DELETING"
+        for ix in self.index_tables(t.name):
+            ix.status = "DELETING"
         return {"ok": True, "table": asdict(t)}
 
     def _op_drop_table(self, c: dict) -> dict:

@@ -1,0 +1,122 @@
+"""Global secondary indexes, the pure part: which index entries a base item
+has, and what changes when it does.
+
+A global index lives in partitions of its own (a hidden table). Every replica
+of a base partition derives the index changes of each applied write from the
+item's old and new images and its applied index configuration (both the same
+on every replica at that log position), and writes them to an outbox in the
+same batch. The partition leader ships the outbox in log order
+(``node.gsi_ship``); index partitions apply what they receive, ignoring
+shipments from a base leader older than one they already heard from.
+
+Entry keys: ``index table id | hash(index pk) | index pk | [index sk] | base
+pk | [base sk]``, so one index partition key's entries sort by the index sort
+key and every base item has at most one entry per index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from ddb.encoding import encode_key_value, hash64
+from ddb.indexes import FENCE_NUMBER, index_space
+from node.storage.keys import item_key
+from trireme_pb import node_pb2
+
+_HEADER = 12
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalIndex:
+    """One global index as a base partition applies it (from its applied config)."""
+
+    name: str  # the hidden table
+    tid: int
+    hk: str
+    ht: str
+    rk: str | None
+    rt: str | None
+    keep: tuple[str, ...] | None  # None: every attribute
+
+    @classmethod
+    def from_config(cls, c: dict) -> GlobalIndex:
+        keep = c.get("keep")
+        return cls(c["name"], c["tid"], c["hk"], c["ht"], c.get("rk"), c.get("rt"),
+                   None if keep is None else tuple(keep))
+
+    def entry(self, item: dict | None, base_tail: bytes) -> tuple[int, bytes, dict] | None:
+        """``(hash, key, entry)`` of a base item in this index; None when the
+        item lacks an index key or has one of the wrong type (not indexed)."""
+        if item is None:
+            return None
+        hv = item.get(self.hk)
+        if hv is None or self.ht not in hv:
+            return None
+        enc = encode_key_value(hv)
+        h = hash64(enc)
+        if self.rk is not None:
+            rv = item.get(self.rk)
+            if rv is None or self.rt not in rv:
+                return None
+            enc += encode_key_value(rv)
+        entry = item if self.keep is None else {k: v for k, v in item.items() if k in self.keep}
+        return h, item_key(self.tid, h, enc + base_tail), entry
+
+    def type_error(self, item: dict) -> str | None:
+        """DynamoDB refuses a write whose item has an index key of the wrong type."""
+        for name, kind in ((self.hk, self.ht), (self.rk, self.rt)):
+            value = item.get(name) if name is not None else None
+            if value is not None and kind not in value:
+                return (f"One or more parameter values were invalid: Type mismatch for Index Key {name} "
+                        f"Expected: {kind} Actual: {next(iter(value))} IndexName: {self.name.split('#', 1)[1]}")
+        return None
+
+
+def config_entry(hidden: str, tid: int, spec: dict, *, backfill: bool) -> dict:
+    """A partition's config record of one index, from the hidden table's spec."""
+    defs = {d["AttributeName"]: d["AttributeType"] for d in spec["AttributeDefinitions"]}
+    keys = [k["AttributeName"] for k in spec["KeySchema"]]
+    proj = spec["Projection"]
+    keep = None
+    if proj["ProjectionType"] != "ALL":
+        base_keys = [k["AttributeName"] for k in spec["BaseKeySchema"]]
+        keep = sorted(set(keys) | set(base_keys) | set(proj.get("NonKeyAttributes") or ()))
+    return {"name": hidden, "tid": tid, "hk": keys[0], "ht": defs[keys[0]],
+            "rk": keys[1] if len(keys) > 1 else None, "rt": defs[keys[1]] if len(keys) > 1 else None,
+            "keep": keep, "backfill": backfill, "cursor": None}
+
+
+def changes(indexes: list[GlobalIndex], base_key: bytes, old: dict | None,
+            new: dict | None) -> list[node_pb2.GsiChange]:
+    """Index changes of one base item going from ``old`` to ``new``."""
+    tail = base_key[_HEADER:]
+    out: list[node_pb2.GsiChange] = []
+    for ix in indexes:
+        before = ix.entry(old, tail)
+        after = ix.entry(new, tail)
+        if before is not None and (after is None or before[1] != after[1]):
+            out.append(node_pb2.GsiChange(table=ix.name, hash=before[0], key=before[1], delete=True))
+        if after is not None and (before is None or before[2] != after[2] or before[1] != after[1]):
+            out.append(node_pb2.GsiChange(table=ix.name, hash=after[0], key=after[1], value=orjson.dumps(after[2])))
+    return out
+
+
+def fence_key(tid: int, lo: int, source: str) -> bytes:
+    """Where an index partition keeps the newest term it heard from a base partition."""
+    return item_key(index_space(tid, FENCE_NUMBER), lo, source.encode())
+
+
+def outbox_bounds(group: str) -> tuple[bytes, bytes]:
+    enc = group.encode()
+    prefix = b"O" + bytes((len(enc),)) + enc
+    return prefix, prefix + b"\xff" * 9
+
+
+def outbox_key(group: str, index: int) -> bytes:
+    return outbox_bounds(group)[0] + index.to_bytes(8, "big")
+
+
+def outbox_index(key: bytes) -> int:
+    return int.from_bytes(key[-8:], "big")

@@ -1,0 +1,143 @@
+"""The global-index side of a partition replica, in its log and state machine.
+
+As a base partition: an applied index configuration (a log entry, so every
+replica switches at the same position), the outbox records every applied
+write leaves for its indexes, and backfill chunks that send existing items
+to a new index. As an index partition: shipped changes, applied unless their
+base leader's term is older than one already seen (a deposed leader that
+still ships must not undo what its successor shipped).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from node import gsi
+from node.storage import DATA, STREAMS, Batch
+from node.storage.keys import hash_range_bounds, read_u64, split_item_key, u64
+from trireme_pb import node_pb2
+
+_ABSENT = object()
+
+
+class GsiReplicaMixin:
+    """Mixed into PartitionReplica; uses its engine, group, config and proposals."""
+
+    def _init_gsi(self) -> None:
+        # Values written by entries of the batch being applied (not yet readable from storage).
+        self._applying: dict[bytes, bytes | None] = {}
+        self._fences: dict[str, int] = {}
+        self.globals = [gsi.GlobalIndex.from_config(c) for c in self.config.get("gsi", [])]
+        self.outbox_last = 0  # highest log index with an outbox record (0: look in storage)
+
+    # --- applying ----------------------------------------------------------------
+
+    def applied_value(self, key: bytes) -> bytes | None:
+        value = self._applying.get(key, _ABSENT)
+        if value is _ABSENT:
+            return self.engine.storage.get_item(key)
+        return value  # type: ignore[return-value]
+
+    def apply_command(self, batch: Batch, index: int, cmd: node_pb2.WriteCommand) -> Any:
+        if cmd.config:
+            self._apply_config(batch, orjson.loads(cmd.config))
+            return None
+        if cmd.fence_source and not self._fence_ok(batch, cmd.fence_source, cmd.fence_term):
+            return "fenced"
+        changes: list[node_pb2.GsiChange] = []
+        table = self.config["table_id"].to_bytes(4, "big")
+        for m in cmd.mutations:
+            value = None if m.delete else m.value
+            if self.globals and m.key.startswith(table):
+                old = self.applied_value(m.key)
+                changes += gsi.changes(self.globals, m.key, orjson.loads(old) if old else None,
+                                       orjson.loads(value) if value is not None else None)
+            self._applying[m.key] = value
+            if value is None:
+                batch.delete_item(m.key)
+            else:
+                batch.put_item(m.key, value)
+        result = None
+        if cmd.HasField("backfill"):
+            result = self._apply_backfill(batch, cmd.backfill, changes)
+        if cmd.trim_outbox:
+            lo, _ = gsi.outbox_bounds(self.group)
+            batch.delete_range(STREAMS, lo, gsi.outbox_key(self.group, cmd.trim_outbox + 1))
+        if changes:
+            batch.put(STREAMS, gsi.outbox_key(self.group, index),
+                      node_pb2.GsiChanges(changes=changes).SerializeToString())
+            self.outbox_last = index
+        return result
+
+    def _apply_config(self, batch: Batch, wanted: list[dict]) -> None:
+        """Switch to a new set of global indexes, keeping backfill progress of those that stay."""
+        have = {(c["name"], c["tid"]): c for c in self.config.get("gsi", [])}
+        self._set_config(batch, [have.get((c["name"], c["tid"]), c) for c in wanted])
+
+    def _set_config(self, batch: Batch, indexes: list[dict]) -> None:
+        self.config = {**self.config, "gsi": indexes}
+        batch.set_group_config(self.group, orjson.dumps(self.config))
+        self.globals = [gsi.GlobalIndex.from_config(c) for c in indexes]
+
+    def _base_bounds(self) -> tuple[bytes, bytes]:
+        c = self.config
+        return hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)
+
+    def _apply_backfill(self, batch: Batch, bf: node_pb2.GsiBackfill,
+                        changes: list[node_pb2.GsiChange]) -> dict:
+        """Send the next ``bf.limit`` existing items to a new index (the same on every replica)."""
+        conf = next((c for c in self.config.get("gsi", []) if c["name"] == bf.index), None)
+        if conf is None or not conf["backfill"]:
+            return {"done": True}
+        index = gsi.GlobalIndex.from_config(conf)
+        lo, hi = self._base_bounds()
+        if conf["cursor"] is not None:
+            lo = bytes.fromhex(conf["cursor"]) + b"\x00"
+        scanned = dict(self.engine.storage.iter_range(DATA, lo, hi, limit=bf.limit))
+        done = len(scanned) < bf.limit
+        upto = hi if done else max(scanned)
+        for key, value in self._applying.items():  # this batch's writes, not in storage yet
+            if lo <= key < hi and (done or key <= upto):
+                scanned[key] = value
+        for key in sorted(scanned):
+            value = scanned[key]
+            if value is not None:
+                changes += gsi.changes([index], key, None, orjson.loads(value))
+        conf = {**conf, "cursor": None if done else upto.hex(), "backfill": not done}
+        self._set_config(batch, [conf if c["name"] == bf.index else c for c in self.config["gsi"]])
+        return {"done": done}
+
+    def _fence_ok(self, batch: Batch, source: str, term: int) -> bool:
+        known = self._fences.get(source)
+        key = gsi.fence_key(self.config["table_id"], self.config["lo"], source)
+        if known is None:
+            stored = self.applied_value(key)
+            known = read_u64(stored) if stored else 0
+        if term < known:
+            return False
+        if term > known:
+            batch.put_item(key, u64(term))
+            self._applying[key] = u64(term)
+        self._fences[source] = term
+        return True
+
+    # --- as an index partition's leader -------------------------------------------
+
+    async def write_index(self, req: node_pb2.DataRequest) -> bytes:
+        """Apply shipped index changes; answers ``"fenced"`` when the shipper's term is stale."""
+        self.check_leader()  # type: ignore[attr-defined]
+        args = orjson.loads(req.args)
+        shipped = node_pb2.GsiChanges.FromString(req.item)
+        c = self.config
+        for ch in shipped.changes:
+            table_id, h, _ = split_item_key(ch.key)
+            if table_id != c["table_id"] or not c["lo"] <= h <= c["hi"]:
+                from node.replica import Rejected
+                raise Rejected("WRONG_GROUP", f"index entry outside {self.group}")
+        cmd = node_pb2.WriteCommand(
+            mutations=[node_pb2.Mutation(key=ch.key, value=ch.value, delete=ch.delete) for ch in shipped.changes],
+            fence_source=args["src"], fence_term=args["term"])
+        result = await self.propose(cmd.SerializeToString())  # type: ignore[attr-defined]
+        return b'"fenced"' if result == "fenced" else b""

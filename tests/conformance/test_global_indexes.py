@@ -1,0 +1,198 @@
+"""Global secondary indexes: partitioned like tables, fed asynchronously from
+the base table's committed writes; Query and Scan read them eventually
+consistently."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conformance.conftest import create_table, error_of
+from tests.integration.conftest import wait_until
+
+
+def gsi(name, hash_attr, range_attr=None, projection=None):
+    keys = [{"AttributeName": hash_attr, "KeyType": "HASH"}]
+    if range_attr:
+        keys.append({"AttributeName": range_attr, "KeyType": "RANGE"})
+    return {"IndexName": name, "KeySchema": keys, "Projection": projection or {"ProjectionType": "ALL"}}
+
+
+@pytest.fixture(scope="module")
+def table(ddb):
+    name = create_table(ddb, "gsi_t", ("pk", "S"), more_definitions={"city": "S", "age": "N"},
+                        GlobalSecondaryIndexes=[
+                            gsi("by_city", "city", "age"),
+                            gsi("by_age", "age", projection={"ProjectionType": "KEYS_ONLY"}),
+                        ])
+    people = [("ann", "Oslo", 31), ("bob", "Oslo", 25), ("cyd", "Rome", 40), ("dee", "Oslo", 52),
+              ("eve", None, 31), ("fay", "Rome", None)]
+    for pk, city, age in people:
+        item = {"pk": {"S": pk}, "note": {"S": f"about {pk}"}}
+        if city:
+            item["city"] = {"S": city}
+        if age:
+            item["age"] = {"N": str(age)}
+        ddb.put_item(TableName=name, Item=item)
+    return name
+
+
+def city_query(ddb, table, city, **kw):
+    return ddb.query(TableName=table, IndexName="by_city", KeyConditionExpression="city = :c",
+                     ExpressionAttributeValues={":c": {"S": city}}, **kw)
+
+
+def names(resp):
+    return [i["pk"]["S"] for i in resp["Items"]]
+
+
+def eventually(fn, expected, what):
+    seen = []
+
+    def check():
+        seen[:] = [fn()]
+        return seen[0] == expected
+
+    try:
+        wait_until(check, 20, what, interval=0.1)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: last {seen[0] if seen else None!r}, expected {expected!r}") from None
+
+
+def test_describe_shows_active_indexes(ddb, table):
+    desc = ddb.describe_table(TableName=table)["Table"]
+    got = {g["IndexName"]: g for g in desc["GlobalSecondaryIndexes"]}
+    assert set(got) == {"by_city", "by_age"}
+    assert got["by_city"]["IndexStatus"] == "ACTIVE"
+    assert got["by_age"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert got["by_city"]["IndexArn"].endswith(f"table/{table}/index/by_city")
+    assert "gsi_t#by_city" not in ddb.list_tables()["TableNames"]
+
+
+def test_query_by_index_key_sorted_by_index_sort_key(ddb, table):
+    eventually(lambda: names(city_query(ddb, table, "Oslo")), ["bob", "ann", "dee"], "Oslo in the index")
+    r = city_query(ddb, table, "Oslo", ScanIndexForward=False, Limit=2)
+    assert names(r) == ["dee", "ann"]
+    assert r["LastEvaluatedKey"] == {"city": {"S": "Oslo"}, "age": {"N": "31"}, "pk": {"S": "ann"}}
+    rest = city_query(ddb, table, "Oslo", ScanIndexForward=False, ExclusiveStartKey=r["LastEvaluatedKey"])
+    assert names(rest) == ["bob"]
+
+
+def test_sparse_and_non_unique(ddb, table):
+    eventually(lambda: names(city_query(ddb, table, "Rome")), ["cyd"], "Rome needs an age")  # fay has none
+    def by_age():
+        return ddb.query(TableName=table, IndexName="by_age", KeyConditionExpression="age = :a",
+                         ExpressionAttributeValues={":a": {"N": "31"}})
+    eventually(lambda: sorted(names(by_age())), ["ann", "eve"], "both of age 31")
+    assert all(set(i) == {"pk", "age"} for i in by_age()["Items"])  # KEYS_ONLY
+
+
+def test_range_condition_on_index(ddb, table):
+    eventually(lambda: names(ddb.query(
+        TableName=table, IndexName="by_city", KeyConditionExpression="city = :c AND age > :a",
+        ExpressionAttributeValues={":c": {"S": "Oslo"}, ":a": {"N": "30"}})), ["ann", "dee"], "age > 30")
+
+
+def test_updates_and_deletes_reach_the_index(ddb, table):
+    ddb.put_item(TableName=table, Item={"pk": {"S": "gus"}, "city": {"S": "Lima"}, "age": {"N": "7"}})
+    eventually(lambda: names(city_query(ddb, table, "Lima")), ["gus"], "gus in Lima")
+    ddb.update_item(TableName=table, Key={"pk": {"S": "gus"}}, UpdateExpression="SET city = :c",
+                    ExpressionAttributeValues={":c": {"S": "Kyiv"}})
+    eventually(lambda: (names(city_query(ddb, table, "Lima")), names(city_query(ddb, table, "Kyiv"))),
+               ([], ["gus"]), "gus moved to Kyiv")
+    ddb.update_item(TableName=table, Key={"pk": {"S": "gus"}}, UpdateExpression="REMOVE age")
+    eventually(lambda: names(city_query(ddb, table, "Kyiv")), [], "gus left the index")
+    ddb.put_item(TableName=table, Item={"pk": {"S": "gus"}, "city": {"S": "Kyiv"}, "age": {"N": "8"}})
+    eventually(lambda: names(city_query(ddb, table, "Kyiv")), ["gus"], "gus back")
+    ddb.delete_item(TableName=table, Key={"pk": {"S": "gus"}})
+    eventually(lambda: names(city_query(ddb, table, "Kyiv")), [], "gus deleted")
+
+
+def test_scan_index(ddb, table):
+    eventually(lambda: sorted(names(ddb.scan(TableName=table, IndexName="by_age"))),
+               ["ann", "bob", "cyd", "dee", "eve"], "every item with an age")
+
+
+def test_batch_writes_reach_the_index(ddb, table):
+    ddb.batch_write_item(RequestItems={table: [
+        {"PutRequest": {"Item": {"pk": {"S": f"b{i}"}, "city": {"S": "Bern"}, "age": {"N": str(i)}}}}
+        for i in range(10)]})
+    eventually(lambda: names(city_query(ddb, table, "Bern")), [f"b{i}" for i in range(10)], "batch in Bern")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"ConsistentRead": True}, "Consistent reads are not supported on global secondary indexes"),
+    ({"Select": "ALL_ATTRIBUTES", "IndexName": "by_age"},
+     "Select type ALL_ATTRIBUTES is not supported for global secondary index by_age because its projection "
+     "type is not ALL"),
+])
+def test_read_validation(ddb, table, kwargs, message):
+    args = {"TableName": table, "IndexName": "by_city", "KeyConditionExpression": "#k = :v",
+            "ExpressionAttributeNames": {"#k": "city" if kwargs.get("IndexName") != "by_age" else "age"},
+            "ExpressionAttributeValues": {":v": {"S": "Oslo"} if kwargs.get("IndexName") != "by_age"
+                                          else {"N": "1"}}, **kwargs}
+    code, msg = error_of(ddb.query, **args)
+    assert code == "ValidationException" and message in msg, msg
+
+
+def test_wrong_index_key_type_rejected(ddb, table):
+    code, msg = error_of(ddb.put_item, TableName=table, Item={"pk": {"S": "x"}, "age": {"S": "old"}})
+    assert code == "ValidationException" and "Type mismatch for Index Key age" in msg
+
+
+def test_create_index_on_a_live_table_backfills(ddb):
+    name = create_table(ddb, "gsi_live", ("pk", "S"))
+    for i in range(300):
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "color": {"S": ["red", "blue"][i % 2]}})
+    desc = ddb.update_table(TableName=name, AttributeDefinitions=[{"AttributeName": "color", "AttributeType": "S"}],
+                            GlobalSecondaryIndexUpdates=[{"Create": gsi("by_color", "color")}])["TableDescription"]
+    assert desc["GlobalSecondaryIndexes"][0]["IndexName"] == "by_color"
+    ddb.put_item(TableName=name, Item={"pk": {"S": "during"}, "color": {"S": "red"}})
+
+    def status():
+        d = ddb.describe_table(TableName=name)["Table"]
+        return d["TableStatus"], d["GlobalSecondaryIndexes"][0]["IndexStatus"]
+
+    wait_until(lambda: status() == ("ACTIVE", "ACTIVE"), 60, "the index to be backfilled", interval=0.2)
+
+    def reds():
+        items, start = [], None
+        while True:
+            r = ddb.query(TableName=name, IndexName="by_color", KeyConditionExpression="color = :c",
+                          ExpressionAttributeValues={":c": {"S": "red"}}, **({"ExclusiveStartKey": start} if start else {}))
+            items += names(r)
+            start = r.get("LastEvaluatedKey")
+            if not start:
+                return sorted(items)
+
+    eventually(reds, sorted([f"k{i}" for i in range(0, 300, 2)] + ["during"]), "every red item")
+
+
+def test_delete_index(ddb):
+    name = create_table(ddb, "gsi_drop", ("pk", "S"), more_definitions={"c": "S"},
+                        GlobalSecondaryIndexes=[gsi("by_c", "c")])
+    ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "c": {"S": "x"}})
+    ddb.update_table(TableName=name, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by_c"}}])
+    wait_until(lambda: "GlobalSecondaryIndexes" not in ddb.describe_table(TableName=name)["Table"], 30,
+               "the index to go", interval=0.2)
+    code, msg = error_of(ddb.query, TableName=name, IndexName="by_c", KeyConditionExpression="c = :c",
+                         ExpressionAttributeValues={":c": {"S": "x"}})
+    assert msg == "The table does not have the specified index: by_c"
+    assert "c" not in {d["AttributeName"] for d in ddb.describe_table(TableName=name)["Table"]["AttributeDefinitions"]}
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"GlobalSecondaryIndexes": []}, "List of GlobalSecondaryIndexes is empty"),
+    ({"GlobalSecondaryIndexes": [gsi("gx1", "nope")]}, "Some index key attributes are not defined"),
+    ({"GlobalSecondaryIndexes": [gsi("gx1", "c"), gsi("gx1", "c")]}, "Duplicate index name: gx1"),
+    ({"GlobalSecondaryIndexes": [gsi(f"gx{i}", "c") for i in range(21)]},
+     "GlobalSecondaryIndex count exceeds the per-table limit of 20"),
+    ({"GlobalSecondaryIndexes": [gsi("gx1", "c", projection={"ProjectionType": "KEYS_ONLY",
+                                                            "NonKeyAttributes": ["x"]})]},
+     "ProjectionType is KEYS_ONLY, but NonKeyAttributes is specified"),
+])
+def test_create_table_validation(raw_ddb, kwargs, message):
+    code, msg = error_of(raw_ddb.create_table, TableName="gsi_bad", BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "c", "AttributeType": "S"}], **kwargs)
+    assert code == "ValidationException" and message in msg, msg
