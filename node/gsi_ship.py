@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from node import gsi
+from node.meta.state import MetaState
 from node.partition import PartitionReplica
 from node.storage import STREAMS
 from router.cluster import Cluster
@@ -37,6 +38,8 @@ class IndexShipper:
         self.node = node
         self.cluster: Cluster | None = None
         self._version = -1
+        self._plan: dict[int, tuple[str, list]] = {}
+        self._plan_version = -1
         self._drivers: dict[str, asyncio.Task] = {}
         self._task: asyncio.Task | None = None
 
@@ -57,6 +60,9 @@ class IndexShipper:
             view = self.node.control.view
             if view is None:
                 continue
+            if view.version != self._plan_version:
+                self._plan = self._plan_for(view)
+                self._plan_version = view.version
             for group, replica in list(self.node.engine.replicas.items()):
                 if not isinstance(replica, PartitionReplica) or not replica.is_leader:
                     continue
@@ -66,15 +72,26 @@ class IndexShipper:
                 if replica.config.get("gsi") or self._wanted(replica) or replica.outbox_last:
                     self._drivers[group] = asyncio.create_task(self._drive(replica))
 
+    @staticmethod
+    def _plan_for(view: MetaState) -> dict[int, tuple[str, list]]:
+        """For each base table id with global indexes: its name and live index tables."""
+        plan: dict[int, tuple[str, list]] = {}
+        for t in view.tables.values():
+            base = t.spec.get("IndexOf")
+            if base is None or t.status == "DELETING" or base not in view.tables:
+                continue
+            b = view.tables[base]
+            plan.setdefault(b.id, (b.name, []))[1].append(t)
+        return plan
+
     def _wanted(self, replica: PartitionReplica) -> list[dict]:
         """The index configuration the metadata asks of this base partition."""
-        view = self.node.control.view
-        table = view.table_by_id(replica.config["table_id"]) if view is not None else None
-        if table is None or "IndexOf" in table.spec:
+        entry = self._plan.get(replica.config["table_id"])
+        if entry is None:
             return []
         return [gsi.config_entry(ix.name, ix.id, ix.spec, backfill=bool(ix.spec.get("Backfill")) and
                                  replica.group not in ix.spec.get("Backfilled", []))
-                for ix in view.index_tables(table.name) if ix.status != "DELETING"]
+                for ix in entry[1]]
 
     def _router(self) -> Cluster:
         if self.cluster is None:
@@ -102,7 +119,8 @@ class IndexShipper:
                         index=conf["name"], limit=BACKFILL_CHUNK)).SerializeToString())
                     return
             await self._report_backfills(replica, wanted)
-            await self._ship(replica)
+            while await self._ship(replica):
+                pass
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 (retried next round; leadership may have moved)
@@ -115,12 +133,13 @@ class IndexShipper:
             if conf["backfill"] and conf["name"] in done:
                 await self.node.control.meta_request("backfilled", {"index": conf["name"], "group": replica.group})
 
-    async def _ship(self, replica: PartitionReplica) -> None:
+    async def _ship(self, replica: PartitionReplica) -> bool:
+        """Ship the oldest outbox records; True when more are waiting."""
         lo, hi = gsi.outbox_bounds(replica.group)
         records = list(self.node.storage.iter_range(STREAMS, lo, hi, limit=SHIP_RECORDS))
         if not records:
             replica.outbox_last = 0
-            return
+            return False
         cluster = self._router()
         live = {c["name"] for c in replica.config.get("gsi", [])}
         batches: dict[str, list[node_pb2.GsiChange]] = {}  # index partition -> changes in log order
@@ -140,6 +159,7 @@ class IndexShipper:
                 op="gsi", item=node_pb2.GsiChanges(changes=chs).SerializeToString(), args=args), to_leader=True)
             for part, chs in batches.items()))
         if any(r.body == b'"fenced"' for r in results):
-            return  # a newer leader of this partition ships now
+            return False  # a newer leader of this partition ships now
         last = gsi.outbox_index(records[-1][0])
         await replica.propose(node_pb2.WriteCommand(trim_outbox=last).SerializeToString())
+        return len(records) == SHIP_RECORDS and replica.is_leader
