@@ -22,7 +22,7 @@ from ddb.errors import ResourceNotFoundException, ValidationException
 from ddb.keys import KeySchema
 from node.meta.state import TableInfo
 from node.storage.keys import item_key
-from router import batches, reads
+from router import batches, capacity, reads
 from router.cluster import Cluster
 from trireme_pb import node_pb2
 
@@ -43,12 +43,7 @@ class Api:
         self._indexes: dict[str, tuple[dict, list[Index]]] = {}
 
     def operations(self) -> dict[str, Op]:
-        return {
-            "CreateTable": self.create_table,
-            "DescribeTable": self.describe_table,
-            "ListTables": self.list_tables,
-            "UpdateTable": self.update_table,
-            "DeleteTable": self.delete_table,
+        data: dict[str, Op] = {
             "PutItem": self.put_item,
             "GetItem": self.get_item,
             "DeleteItem": self.delete_item,
@@ -57,6 +52,14 @@ class Api:
             "Scan": lambda body: reads.scan(self, body),
             "BatchGetItem": lambda body: batches.batch_get_item(self, body),
             "BatchWriteItem": lambda body: batches.batch_write_item(self, body),
+        }
+        return {
+            "CreateTable": self.create_table,
+            "DescribeTable": self.describe_table,
+            "ListTables": self.list_tables,
+            "UpdateTable": self.update_table,
+            "DeleteTable": self.delete_table,
+            **{name: _capacity_checked(op) for name, op in data.items()},
         }
 
     # --- tables ---------------------------------------------------------------
@@ -178,9 +181,11 @@ class Api:
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
         args = self.with_indexes(t, key, req.node_args())
+        item = orjson.dumps(req.item)
         resp = await self._send(t, h, node_pb2.DataRequest(
-            op="put", key=skey, item=orjson.dumps(req.item), args=orjson.dumps(args) if args else b""), True)
-        return _write_response(body, self.schema(t), key, resp)
+            op="put", key=skey, item=item, args=orjson.dumps(args) if args else b""), True)
+        return capacity.add(_write_response(body, self.schema(t), key, resp), body,
+                            capacity.entry(t.name, capacity.write_units(len(item)), capacity.mode(body)))
 
     async def get_item(self, body: dict) -> Any:
         req = ddb_items.parse_get_item(body)
@@ -191,9 +196,9 @@ class Api:
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="get", key=skey, consistent=bool(req.consistent_read),
             args=orjson.dumps(args) if args else b""), bool(req.consistent_read))
-        if not resp.item:
-            return b"{}"
-        return b'{"Item":' + resp.item + b"}"
+        out = b'{"Item":' + resp.item + b"}" if resp.item else b"{}"
+        return capacity.add(out, body, capacity.entry(
+            t.name, capacity.read_units(len(resp.item), bool(req.consistent_read)), capacity.mode(body)))
 
     async def delete_item(self, body: dict) -> Any:
         req = ddb_items.parse_delete_item(body)
@@ -203,7 +208,8 @@ class Api:
         args = self.with_indexes(t, key, req.node_args())
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="delete", key=skey, args=orjson.dumps(args) if args else b""), True)
-        return _write_response(body, self.schema(t), key, resp)
+        return capacity.add(_write_response(body, self.schema(t), key, resp), body,
+                            capacity.entry(t.name, capacity.write_units(len(resp.item)), capacity.mode(body)))
 
     async def update_item(self, body: dict) -> Any:
         req = ddb_items.parse_update_item(body)
@@ -213,7 +219,16 @@ class Api:
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="update", key=skey, item=orjson.dumps(key),
             args=orjson.dumps(self.with_indexes(t, key, req.node_args()))), True)
-        return _write_response(body, self.schema(t), key, resp)
+        return capacity.add(_write_response(body, self.schema(t), key, resp), body,
+                            capacity.entry(t.name, capacity.write_units(len(resp.item)), capacity.mode(body)))
+
+
+def _capacity_checked(op: Op) -> Op:
+    """Reject a bad ReturnConsumedCapacity before the operation does anything."""
+    async def run(body: dict) -> Any:
+        capacity.mode(body)
+        return await op(body)
+    return run
 
 
 def _write_response(body: dict, schema: KeySchema, key: dict, resp: node_pb2.DataResponse) -> bytes:

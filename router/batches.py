@@ -15,6 +15,7 @@ import orjson
 
 from ddb import batches as ddb_batches
 from ddb.errors import InternalServerError, ServiceUnavailable
+from router import capacity
 from trireme_pb import node_pb2
 
 if TYPE_CHECKING:
@@ -59,7 +60,11 @@ async def batch_get_item(api: Api, body: dict) -> bytes:
             unprocessed[entry.name] = entry.unprocessed(left)
     out = b'{"Responses":{' + b",".join(
         orjson.dumps(name) + b":[" + b",".join(items) + b"]" for name, items in responses.items()) + b"}"
-    return out + b',"UnprocessedKeys":' + orjson.dumps(unprocessed) + b"}"
+    out += b',"UnprocessedKeys":' + orjson.dumps(unprocessed) + b"}"
+    how = capacity.mode(body)
+    consistent = {e.name: e.consistent_read for e in entries}
+    return capacity.add(out, body, [capacity.entry(name, capacity.read_units(sum(map(len, items)), consistent[name]),
+                                                   how) for name, items in responses.items()])
 
 
 async def batch_write_item(api: Api, body: dict) -> dict:
@@ -90,4 +95,8 @@ async def batch_write_item(api: Api, body: dict) -> dict:
             unprocessed.setdefault(e.table, []).append(e.raw)
         elif isinstance(r, BaseException):
             raise r
-    return {"UnprocessedItems": unprocessed}
+    out: dict = {"UnprocessedItems": unprocessed}
+    how = capacity.mode(body)
+    if how != "NONE":
+        out["ConsumedCapacity"] = [capacity.entry(name, float(len(group)), how) for name, group in by_table.items()]
+    return out

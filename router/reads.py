@@ -15,10 +15,11 @@ import orjson
 
 from ddb import reads as ddb_reads
 from ddb.encoding import decode_key, decode_key_value, encode_key, encode_key_value, hash64
-from ddb.indexes import Index, index_table_name
 from ddb.errors import ValidationException
+from ddb.indexes import Index, index_table_name
 from ddb.keys import validate_key
 from node.storage.keys import hash_range_bounds, item_key, item_prefix, split_item_key
+from router import capacity
 from trireme_pb import node_pb2
 
 if TYPE_CHECKING:
@@ -105,9 +106,10 @@ class Target:
 class Page:
     """Items (JSON array bodies, unparsed) and counts gathered from partitions."""
 
-    __slots__ = ("parts", "count", "scanned", "last_key", "bytes_read")
+    __slots__ = ("parts", "count", "scanned", "last_key", "bytes_read", "body_request")
 
-    def __init__(self) -> None:
+    def __init__(self, body_request: dict) -> None:
+        self.body_request = body_request
         self.parts: list[bytes] = []
         self.count = self.scanned = self.bytes_read = 0
         self.last_key = b""
@@ -126,7 +128,9 @@ class Page:
             out += b',"Items":[' + b",".join(self.parts) + b"]"
         if self.last_key:
             out += b',"LastEvaluatedKey":' + orjson.dumps(target.decode(self.last_key))
-        return out + b"}"
+        return capacity.add(out + b"}", self.body_request, capacity.entry(
+            target.table.name, capacity.read_units(self.bytes_read, req.consistent_read),
+            capacity.mode(self.body_request)))
 
 
 def _range_request(req: ddb_reads.ReadRequest, start: bytes, end: bytes, exclusive: bytes,
@@ -153,7 +157,7 @@ async def query(api: Api, body: dict) -> bytes:
     resp = await api.cluster.send(target.route, h, _range_request(
         req, lo, hi, exclusive, req.limit, ddb_reads.PAGE_BYTES, target.node_args(req)),
         to_leader=req.consistent_read)
-    page = Page()
+    page = Page(body)
     page.add(resp)
     return page.body(req, target)
 
@@ -171,7 +175,7 @@ async def scan(api: Api, body: dict) -> bytes:
             raise ValidationException("The provided Exclusive start key does not map to the provided segment")
     args = target.node_args(req)
     name = target.route
-    page = Page()
+    page = Page(body)
     while True:
         stop = min(api.cluster.partition_end(name, cur), seg_hi)
         lo, hi = hash_range_bounds(target.space, cur, stop)
