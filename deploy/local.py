@@ -172,8 +172,8 @@ class LocalCluster:
             self.save()
 
     def wait_ready(self, timeout: float) -> None:
-        """Until the router answers ListTables (the metadata is up and watched),
-        or without routers, until every node is in the metadata."""
+        """Until every node is in the metadata, the metadata has a leader, and
+        the router answers ListTables (it watches the metadata)."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -183,9 +183,9 @@ class LocalCluster:
             try:
                 if self.routers:
                     status, body = post(self.endpoint, "ListTables", {}, timeout=2.0)
-                    if status == 200:
+                    if status == 200 and self._nodes_joined():
                         return
-                    last = body.decode(errors="replace")
+                    last = body.decode(errors="replace") if status != 200 else "metadata not settled"
                 elif self._nodes_joined():
                     return
             except OSError as exc:
@@ -195,6 +195,8 @@ class LocalCluster:
 
 
     def _nodes_joined(self) -> bool:
+        """Every node is in the metadata and the metadata group has a leader,
+        so a table created now is placed on all nodes and answered at once."""
         import asyncio
 
         from node.rpc import Channels, call_once
@@ -202,9 +204,15 @@ class LocalCluster:
         async def ask() -> bool:
             ch = Channels()
             try:
-                addr = next(p.addr for p in self.procs.values() if p.kind == "node")
-                m = await call_once(ch, addr, "admin", "meta", timeout=1.0)
-                return bool(m) and set(m["nodes"]) >= set(self.node_ids())
+                addrs = [p.addr for p in self.procs.values() if p.kind == "node"]
+                m = await call_once(ch, addrs[0], "admin", "meta", timeout=1.0)
+                if not m or not set(m["nodes"]) >= set(self.node_ids()):
+                    return False
+                for addr in addrs:
+                    r = await call_once(ch, addr, "admin", "replicas", timeout=1.0)
+                    if any(x["group"] == "meta" and x["role"] == "LEADER" for x in r["replicas"]):
+                        return True
+                return False
             except Exception:  # noqa: BLE001 (not up yet)
                 return False
             finally:
