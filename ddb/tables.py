@@ -145,7 +145,8 @@ def _global_indexes(spec: dict, states: dict, arn: str, *, backfilling: bool) ->
                 "ProvisionedThroughput": {"NumberOfDecreasesToday": 0,
                                           "ReadCapacityUnits": pt.get("ReadCapacityUnits", 0),
                                           "WriteCapacityUnits": pt.get("WriteCapacityUnits", 0)},
-                "IndexSizeBytes": 0, "ItemCount": 0, "IndexArn": f"{arn}/index/{name}"}
+                "IndexSizeBytes": st.get("size_bytes", 0), "ItemCount": st.get("item_count", 0),
+                "IndexArn": f"{arn}/index/{name}"}
         if backfilling and st["status"] == "CREATING":
             desc["Backfilling"] = True
         out.append(desc)

@@ -192,7 +192,7 @@ class Control:
             groups[r.group] = {k: s[k] for k in ("role", "leader", "term", "commit", "applied",
                                                   "voters", "learners", "match")}
         return {"node": self.node.cfg.id, "addr": self.node.cfg.addr, "az": self.node.cfg.az,
-                "groups": groups}
+                "groups": groups, "stats": self.node.stats.latest}
 
     async def _heartbeat_loop(self) -> None:
         joined = False

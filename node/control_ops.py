@@ -104,6 +104,20 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
 
 
+async def _table_stats(mr: MetaReplica, state: MetaState, mem: ControllerMemory, leaders: dict) -> None:
+    """Sum the partition counts the leaders report into each table's ItemCount and size."""
+    changed = {}
+    for t in state.tables.values():
+        parts = [mem.reports.get(leaders.get(p, ""), {}).get("stats", {}).get(p) for p in t.partitions]
+        if not parts or any(x is None for x in parts):
+            continue
+        totals = (sum(x[0] for x in parts), sum(x[1] for x in parts))
+        if totals != (t.item_count, t.size_bytes):
+            changed[t.name] = totals
+    if changed:
+        await mr.run({"op": "set_table_stats", "stats": changed})
+
+
 def _serving(state: MetaState, t: TableInfo, leaders: dict) -> bool:
     """A table is ACTIVE once every partition has a leader, with its indexes'
     partitions too; a new index of a live table, once every base partition
@@ -148,6 +162,7 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
             await mr.run({"op": "set_table_status", "name": t.name, "status": "ACTIVE", "expect": "UPDATING"})
         elif t.status == "DELETING":
             await mr.run({"op": "drop_table", "name": t.name})
+    await _table_stats(mr, state, mem, leaders)
     # Placement.
     dead_after = node.cfg.dead_after_s
     dead = {n.id for n in state.nodes.values()

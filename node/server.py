@@ -24,6 +24,7 @@ from node.engine import Engine
 from node.metareplica import META_GROUP, MetaReplica
 from node.gsi_ship import IndexShipper
 from node.partition import PartitionReplica
+from node.stats import PartitionStats
 from node.replica import Rejected, UnknownOutcome
 from node.rpc import reply
 from node.storage import Storage
@@ -73,6 +74,7 @@ class Node:
         self.engine.role_changed = lambda replica: self.control.poke()
         self.control = Control(self)
         self.shipper = IndexShipper(self)
+        self.stats = PartitionStats(self)
         self.server: grpc.aio.Server | None = None
         self.started = time.time()
         self._meta_version = asyncio.Event()
@@ -116,10 +118,12 @@ class Node:
         self.server = server
         self.control.start()
         self.shipper.start()
+        self.stats.start()
         log.info("node %s (%s) serving on %s", self.cfg.id, self.cfg.az, self.cfg.listen)
 
     async def stop(self) -> None:
         await self.shipper.stop()
+        await self.stats.stop()
         await self.control.stop()
         if self.server is not None:
             await self.server.stop(0.5)

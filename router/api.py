@@ -79,7 +79,8 @@ class Api:
         record = _record(t)
         state = self.cluster.state
         if state is not None:
-            record["indexes"] = {ix.spec["IndexName"]: {"status": ix.status, "spec": ix.spec}
+            record["indexes"] = {ix.spec["IndexName"]: {"status": ix.status, "spec": ix.spec,
+                                                        "item_count": ix.item_count, "size_bytes": ix.size_bytes}
                                  for ix in state.index_tables(t.name)}
         return record
 

@@ -1,0 +1,62 @@
+"""Item counts and sizes of the partitions this node leads, for DescribeTable.
+
+DynamoDB refreshes ItemCount and TableSizeBytes about every six hours; here a
+leader counts its partition's items every few seconds, off the write path (a
+range scan in a worker thread), and the controller sums them per table from
+the heartbeats into the metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from node.partition import PartitionReplica
+from node.storage import DATA, Storage
+
+if TYPE_CHECKING:
+    from node.server import Node
+
+log = logging.getLogger(__name__)
+
+STATS_S = 5.0
+
+
+def count_range(storage: Storage, lo: bytes, hi: bytes) -> tuple[int, int]:
+    """(items, bytes of their DynamoDB JSON) in ``[lo, hi)``."""
+    count = size = 0
+    for _, value in storage.iter_range(DATA, lo, hi):
+        count += 1
+        size += len(value)
+    return count, size
+
+
+class PartitionStats:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.latest: dict[str, list[int]] = {}  # group -> [items, bytes]
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(STATS_S)
+            latest: dict[str, list[int]] = {}
+            for group, replica in list(self.node.engine.replicas.items()):
+                if not isinstance(replica, PartitionReplica) or not replica.is_leader:
+                    continue
+                lo, hi = replica.data_range()
+                try:
+                    latest[group] = list(await loop.run_in_executor(None, count_range, self.node.storage, lo, hi))
+                except Exception as exc:  # noqa: BLE001 (the storage may be closing)
+                    log.debug("stats of %s: %r", group, exc)
+            self.latest = latest
