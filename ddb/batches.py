@@ -8,6 +8,8 @@ a key that does not match it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from ddb import legacy
 from ddb.encoding import encode_key
 from ddb.errors import ValidationException, constraint_failure
 from ddb.expressions import Context, parse_projection
@@ -86,9 +88,10 @@ def parse_batch_get(body: dict) -> list[TableGets]:
         cr = spec.get("ConsistentRead", False)
         if not isinstance(cr, bool):
             raise boolean_error(cr)
-        if "AttributesToGet" in spec:
-            raise ValidationException("The legacy parameter AttributesToGet is not supported yet; use "
-                                      "ProjectionExpression instead")
+        errors = legacy.constraint_errors(spec, ("AttributesToGet",), f"requestItems.{name}.member.")
+        if errors:
+            raise constraint_failure(errors)
+        legacy.check_params(spec, ("AttributesToGet",), ("ProjectionExpression",))
         entry = TableGets(name, [validate_item(k) for k in keys], consistent_read=cr, raw=spec)
         names = spec.get("ExpressionAttributeNames")
         if names is not None and "ProjectionExpression" not in spec:
@@ -97,6 +100,8 @@ def parse_batch_get(body: dict) -> list[TableGets]:
             ctx = Context(names, None)
             entry.projection = parse_projection(spec["ProjectionExpression"], ctx)
             ctx.check_unused()
+        else:
+            entry.projection = legacy.attributes_to_get(spec.get("AttributesToGet"))
         out.append(entry)
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ddb import legacy
 from ddb.errors import ConditionalCheckFailedException, ValidationException, constraint_failure
 from ddb.expressions import (Context, apply_update, evaluate, parse_condition, parse_projection, parse_update,
                              updated_attributes, updated_paths)
@@ -70,7 +71,12 @@ class ItemRequest:
         return args
 
 
-def _common(body: dict, errors: list[str], allowed_rv: tuple[str, ...]) -> ItemRequest:
+_PUT_LEGACY = ("Expected", "ConditionalOperator")
+_UPDATE_LEGACY = ("AttributeUpdates", "Expected", "ConditionalOperator")
+
+
+def _common(body: dict, errors: list[str], allowed_rv: tuple[str, ...],
+            legacy_params: tuple[str, ...] = _PUT_LEGACY) -> ItemRequest:
     errors += table_name_errors(body.get("TableName"))
     rv = body.get("ReturnValues", "NONE")
     if rv not in RETURN_VALUES:
@@ -84,6 +90,7 @@ def _common(body: dict, errors: list[str], allowed_rv: tuple[str, ...]) -> ItemR
     if ricm not in ("NONE", "SIZE"):
         errors.append(f"Value '{ricm}' at 'returnItemCollectionMetrics' failed to satisfy constraint: "
                       "Member must satisfy enum value set: [SIZE, NONE]")
+    errors += legacy.constraint_errors(body, legacy_params)
     if errors:
         raise constraint_failure(errors)
     if rv not in allowed_rv:
@@ -108,23 +115,18 @@ def _context(body: dict, has_expression: bool) -> Context:
     return Context(names, values)
 
 
-def _no_legacy(body: dict, *params: str) -> None:
-    for p in params:
-        if p in body:
-            raise ValidationException(f"The legacy parameter {p} is not supported yet; use the expression "
-                                      "parameters instead")
-
-
 def parse_put_item(body: dict) -> ItemRequest:
     errors: list[str] = []
     if body.get("Item") is None:
         errors.append("Value null at 'item' failed to satisfy constraint: Member must not be null")
     req = _common(body, errors, ("NONE", "ALL_OLD"))
-    _no_legacy(body, "Expected", "ConditionalOperator")
+    legacy.check_params(body, _PUT_LEGACY, ("ConditionExpression",), "Expected")
     req.item = validate_item(body["Item"])
     ctx = _context(body, "ConditionExpression" in body)
     if "ConditionExpression" in body:
         req.condition = parse_condition(body["ConditionExpression"], ctx)
+    else:
+        req.condition = legacy.expected(body)
     ctx.check_unused()
     return req
 
@@ -134,11 +136,13 @@ def parse_delete_item(body: dict) -> ItemRequest:
     if body.get("Key") is None:
         errors.append("Value null at 'key' failed to satisfy constraint: Member must not be null")
     req = _common(body, errors, ("NONE", "ALL_OLD"))
-    _no_legacy(body, "Expected", "ConditionalOperator")
+    legacy.check_params(body, _PUT_LEGACY, ("ConditionExpression",), "Expected")
     req.key = validate_item(body["Key"])
     ctx = _context(body, "ConditionExpression" in body)
     if "ConditionExpression" in body:
         req.condition = parse_condition(body["ConditionExpression"], ctx)
+    else:
+        req.condition = legacy.expected(body)
     ctx.check_unused()
     return req
 
@@ -149,17 +153,20 @@ def parse_get_item(body: dict) -> ItemRequest:
         errors.append("Value null at 'key' failed to satisfy constraint: Member must not be null")
     errors += table_name_errors(body.get("TableName"))
     cr = body.get("ConsistentRead", False)
+    errors += legacy.constraint_errors(body, ("AttributesToGet",))
     if errors:
         raise constraint_failure(errors)
     if not isinstance(cr, bool):
         from ddb.serialization import boolean_error
         raise boolean_error(cr)
-    _no_legacy(body, "AttributesToGet")
+    legacy.check_params(body, ("AttributesToGet",), ("ProjectionExpression",))
     req = ItemRequest(body["TableName"], consistent_read=cr)
     req.key = validate_item(body["Key"])
     ctx = _context(body, "ProjectionExpression" in body)
     if "ProjectionExpression" in body:
         req.projection = parse_projection(body["ProjectionExpression"], ctx)
+    else:
+        req.projection = legacy.attributes_to_get(body.get("AttributesToGet"))
     if body.get("ExpressionAttributeValues") is not None:
         raise ValidationException("ExpressionAttributeValues can only be specified when using expressions: "
                                   "ProjectionExpression does not use values")
@@ -171,17 +178,19 @@ def parse_update_item(body: dict) -> ItemRequest:
     errors: list[str] = []
     if body.get("Key") is None:
         errors.append("Value null at 'key' failed to satisfy constraint: Member must not be null")
-    req = _common(body, errors, RETURN_VALUES)
-    _no_legacy(body, "AttributeUpdates", "Expected", "ConditionalOperator")
+    req = _common(body, errors, RETURN_VALUES, _UPDATE_LEGACY)
+    legacy.check_params(body, _UPDATE_LEGACY, ("UpdateExpression", "ConditionExpression"), "Expected")
     req.key = validate_item(body["Key"])
     has = "UpdateExpression" in body or "ConditionExpression" in body
     ctx = _context(body, has)
     if "UpdateExpression" in body:
         req.update = parse_update(body["UpdateExpression"], ctx)
     else:
-        req.update = {}
+        req.update = legacy.attribute_updates(body.get("AttributeUpdates"))
     if "ConditionExpression" in body:
         req.condition = parse_condition(body["ConditionExpression"], ctx)
+    else:
+        req.condition = legacy.expected(body)
     ctx.check_unused()
     return req
 

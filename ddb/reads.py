@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ddb import legacy
 from ddb.encoding import encode_key_value
 from ddb.errors import ValidationException, constraint_failure
 from ddb.expressions import Context, parse_condition, parse_key_condition, parse_projection
@@ -21,6 +22,11 @@ from ddb.values import validate_expression_attribute_values, validate_item
 SELECTS = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
 PAGE_BYTES = 1 << 20  # Query and Scan read at most 1 MB per call
 MAX_TOTAL_SEGMENTS = 1_000_000
+# Each operation's legacy and expression parameters, in the order DynamoDB names them.
+_LEGACY = {"Query": ("AttributesToGet", "QueryFilter", "ConditionalOperator", "KeyConditions"),
+           "Scan": ("AttributesToGet", "ScanFilter", "ConditionalOperator")}
+_EXPRESSIONS = {"Query": ("ProjectionExpression", "FilterExpression", "KeyConditionExpression"),
+                "Scan": ("ProjectionExpression", "FilterExpression")}
 
 
 @dataclass
@@ -41,6 +47,8 @@ class ReadRequest:
     key_condition: dict | None = None  # Query, after bind
     _key_text: str | None = field(default=None, repr=False)
     _ctx: Context | None = field(default=None, repr=False)
+    _key_conditions: dict | None = field(default=None, repr=False)  # legacy KeyConditions, checked
+    _query_filter: dict | None = field(default=None, repr=False)  # legacy QueryFilter as sent
 
     def bind(self, schema: KeySchema) -> None:
         """Parse the key condition against the schema read (Query), then
@@ -48,6 +56,10 @@ class ReadRequest:
         if self._key_text is not None and self._ctx is not None:
             self.key_condition = parse_key_condition(self._key_text, self._ctx, schema.hash_key, schema.range_key)
             _check_key_types(self.key_condition, schema)
+        elif self._key_conditions is not None:
+            self.key_condition = legacy.bind_key_conditions(self._key_conditions, schema.hash_key, schema.range_key)
+            _check_key_types(self.key_condition, schema)
+        legacy.check_query_filter(self._query_filter, schema.hash_key, schema.range_key)
         if self._ctx is not None:
             self._ctx.check_unused()
 
@@ -98,20 +110,27 @@ def _common(body: dict, errors: list[str], op: str) -> ReadRequest:
     if op == "Scan":
         req.segment = _number(body, "Segment", "segment", 0, MAX_TOTAL_SEGMENTS - 1, errors)
         req.total_segments = _number(body, "TotalSegments", "totalSegments", 1, MAX_TOTAL_SEGMENTS, errors)
+    errors += legacy.constraint_errors(body, _LEGACY[op])
     if errors:
         raise constraint_failure(errors)
-    for legacy in ("AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter", "ConditionalOperator"):
-        if legacy in body:
-            raise ValidationException(f"The legacy parameter {legacy} is not supported yet; use the expression "
-                                      "parameters instead")
+    filter_param = "QueryFilter" if op == "Query" else "ScanFilter"
+    legacy.check_params(body, _LEGACY[op], _EXPRESSIONS[op], filter_param)
+    # DynamoDB checks a Query's filter before its AttributesToGet, a Scan's after.
+    if op == "Query":
+        req.filter = legacy.filter_condition(body.get(filter_param), body.get("ConditionalOperator"))
+    req.projection = legacy.attributes_to_get(body.get("AttributesToGet"))
+    if op == "Scan":
+        req.filter = legacy.filter_condition(body.get(filter_param), body.get("ConditionalOperator"))
     projection_text = body.get("ProjectionExpression")
+    specific = "ProjectionExpression" if projection_text is not None else \
+        "AttributesToGet" if req.projection is not None else None
     if select is None:
-        select = "SPECIFIC_ATTRIBUTES" if projection_text is not None else \
+        select = "SPECIFIC_ATTRIBUTES" if specific is not None else \
             ("ALL_PROJECTED_ATTRIBUTES" if index is not None else "ALL_ATTRIBUTES")
-    elif projection_text is not None and select != "SPECIFIC_ATTRIBUTES":
+    elif specific is not None and select != "SPECIFIC_ATTRIBUTES":
         what = "only the Count" if select == "COUNT" else select
-        raise ValidationException(f"Cannot specify the ProjectionExpression when choosing to get {what}")
-    elif select == "SPECIFIC_ATTRIBUTES" and projection_text is None:
+        raise ValidationException(f"Cannot specify the {specific} when choosing to get {what}")
+    elif select == "SPECIFIC_ATTRIBUTES" and specific is None:
         raise ValidationException("Must specify the AttributesToGet or ProjectionExpression when choosing to get "
                                   "SPECIFIC_ATTRIBUTES")
     if select == "ALL_PROJECTED_ATTRIBUTES" and index is None:
@@ -121,6 +140,10 @@ def _common(body: dict, errors: list[str], op: str) -> ReadRequest:
     if start is not None:
         req.exclusive_start_key = validate_item(start)
     key_text = body.get("KeyConditionExpression") if op == "Query" else None
+    if op == "Query":
+        req._query_filter = body.get("QueryFilter")
+        if key_text is None and body.get("KeyConditions") is not None:
+            req._key_conditions = legacy.key_conditions(body["KeyConditions"])
     has_expr = any(body.get(p) is not None for p in ("FilterExpression", "ProjectionExpression")) or \
         key_text is not None
     ctx = _context(body, has_expr)
@@ -151,7 +174,7 @@ def _context(body: dict, has_expression: bool) -> Context:
 
 def parse_query(body: dict) -> ReadRequest:
     req = _common(body, [], "Query")
-    if req._key_text is None:
+    if req._key_text is None and req._key_conditions is None:
         raise ValidationException("Either the KeyConditions or KeyConditionExpression parameter must be "
                                   "specified in the request.")
     forward = body.get("ScanIndexForward", True)

@@ -21,7 +21,8 @@ def test_write_25_then_get_them_back(ddb, tables):
     a, _ = tables
     r = ddb.batch_write_item(RequestItems={a: [put(f"w{i}", n={"N": str(i)}) for i in range(25)]})
     assert r["UnprocessedItems"] == {}
-    got = ddb.batch_get_item(RequestItems={a: {"Keys": [{"pk": {"S": f"w{i}"}} for i in range(25)]}})
+    got = ddb.batch_get_item(RequestItems={a: {"Keys": [{"pk": {"S": f"w{i}"}} for i in range(25)],
+                                               "ConsistentRead": True}})
     assert sorted(int(i["n"]["N"]) for i in got["Responses"][a]) == list(range(25))
     assert got["UnprocessedKeys"] == {}
 
@@ -45,7 +46,7 @@ def test_get_missing_keys_are_simply_absent(ddb, tables):
     r = ddb.batch_get_item(RequestItems={
         a: {"Keys": [{"pk": {"S": "here"}}, {"pk": {"S": "absent"}}], "ProjectionExpression": "#y",
             "ExpressionAttributeNames": {"#y": "y"}, "ConsistentRead": True},
-        b: {"Keys": [{"pk": {"S": "nobody"}, "sk": {"N": "9"}}]},
+        b: {"Keys": [{"pk": {"S": "nobody"}, "sk": {"N": "9"}}], "ConsistentRead": True},
     })
     assert r["Responses"] == {a: [{"y": {"S": "2"}}], b: []}
 
@@ -54,7 +55,8 @@ def test_get_100_keys(ddb, tables):
     a, _ = tables
     for start in range(0, 100, 25):
         ddb.batch_write_item(RequestItems={a: [put(f"h{i}") for i in range(start, start + 25)]})
-    r = ddb.batch_get_item(RequestItems={a: {"Keys": [{"pk": {"S": f"h{i}"}} for i in range(100)]}})
+    r = ddb.batch_get_item(RequestItems={a: {"Keys": [{"pk": {"S": f"h{i}"}} for i in range(100)],
+                                             "ConsistentRead": True}})
     assert len(r["Responses"][a]) == 100
 
 

@@ -27,6 +27,7 @@ def strings(ddb):
 
 
 def q(ddb, table, cond, values, **kw):
+    kw.setdefault("ConsistentRead", True)  # the fixture's writes were just acknowledged
     return ddb.query(TableName=table, KeyConditionExpression=cond, ExpressionAttributeValues=values, **kw)
 
 

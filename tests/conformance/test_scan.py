@@ -24,6 +24,7 @@ def ns(items):
 
 
 def scan_all(ddb, table, **kw):
+    kw.setdefault("ConsistentRead", True)  # the fixture's writes were just acknowledged
     items, start, pages = [], None, 0
     while True:
         r = ddb.scan(TableName=table, **kw, **({"ExclusiveStartKey": start} if start else {}))
@@ -35,7 +36,7 @@ def scan_all(ddb, table, **kw):
 
 
 def test_scan_reads_every_item_of_every_partition(ddb, table):
-    r = ddb.scan(TableName=table)
+    r = ddb.scan(TableName=table, ConsistentRead=True)
     assert ns(r["Items"]) == list(range(N))
     assert r["Count"] == N and r["ScannedCount"] == N and "LastEvaluatedKey" not in r
 
@@ -47,7 +48,7 @@ def test_pages_are_stable_and_complete(ddb, table):
 
 
 def test_limit_page_sizes(ddb, table):
-    r = ddb.scan(TableName=table, Limit=5)
+    r = ddb.scan(TableName=table, Limit=5, ConsistentRead=True)
     assert r["Count"] == 5 and r["ScannedCount"] == 5 and "LastEvaluatedKey" in r
     assert set(r["LastEvaluatedKey"]) == {"pk"}
 
@@ -69,12 +70,13 @@ def test_filter_and_projection(ddb, table):
 
 
 def test_filter_counts(ddb, table):
-    r = ddb.scan(TableName=table, FilterExpression="n < :x", ExpressionAttributeValues={":x": {"N": "10"}})
+    r = ddb.scan(TableName=table, FilterExpression="n < :x", ExpressionAttributeValues={":x": {"N": "10"}},
+                 ConsistentRead=True)
     assert r["Count"] == 10 and r["ScannedCount"] == N
 
 
 def test_select_count(ddb, table):
-    r = ddb.scan(TableName=table, Select="COUNT")
+    r = ddb.scan(TableName=table, Select="COUNT", ConsistentRead=True)
     assert r["Count"] == N and "Items" not in r
 
 
@@ -97,7 +99,7 @@ def test_one_megabyte_pages(ddb):
     name = create_table(ddb, "scan_big", ("pk", "S"))
     for i in range(8):
         ddb.put_item(TableName=name, Item={"pk": {"S": f"b{i}"}, "blob": {"S": "x" * 300_000}})
-    r = ddb.scan(TableName=name, ProjectionExpression="pk")
+    r = ddb.scan(TableName=name, ProjectionExpression="pk", ConsistentRead=True)
     assert r["Count"] < 8 and "LastEvaluatedKey" in r
     items, pages = scan_all(ddb, name, ProjectionExpression="pk")
     assert sorted(i["pk"]["S"] for i in items) == [f"b{i}" for i in range(8)] and pages >= 2
@@ -127,7 +129,7 @@ def test_validation_errors(raw_ddb, table, kwargs, message):
 
 def test_start_key_from_another_segment_rejected(ddb, table):
     for seg in range(4):
-        r = ddb.scan(TableName=table, Segment=seg, TotalSegments=4, Limit=1)
+        r = ddb.scan(TableName=table, Segment=seg, TotalSegments=4, Limit=1, ConsistentRead=True)
         if "LastEvaluatedKey" in r:
             other = (seg + 2) % 4
             code, msg = error_of(ddb.scan, TableName=table, Segment=other, TotalSegments=4,
