@@ -58,6 +58,7 @@ from ddb.expression_syntax import (COMPARATORS, CONDITION_FUNCTIONS, MAX_EXPRESS
                                    MAX_OPERATORS, MAX_PATH_DEPTH, UPDATE_FUNCTIONS)
 from ddb.reserved import RESERVED
 from ddb.update import apply_update, updated_attributes, updated_paths
+from ddb.values import validate_expression_attribute_values
 
 __all__ = [
     "ATTRIBUTE_TYPES", "COMPARATORS", "CONDITION_FUNCTIONS", "Context", "MAX_EXPRESSION_BYTES", "MAX_IN_OPERANDS",
@@ -102,6 +103,24 @@ class Context:
 
 
 # --- public parsers ------------------------------------------------------------------
+
+
+def request_context(body: dict, has_expression: bool) -> Context:
+    """The placeholders of a request, checked as DynamoDB checks them before
+    parsing any expression."""
+    names = body.get("ExpressionAttributeNames")
+    values = body.get("ExpressionAttributeValues")
+    if names is not None and not has_expression:
+        raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
+    if values is not None and not has_expression:
+        raise ValidationException("ExpressionAttributeValues can only be specified when using expressions")
+    if values is not None:
+        if not values:
+            raise ValidationException("ExpressionAttributeValues must not be empty")
+        values = validate_expression_attribute_values(values)
+    if names is not None and not names:
+        raise ValidationException("ExpressionAttributeNames must not be empty")
+    return Context(names, values)
 
 
 def parse_condition(text: str, ctx: Context, kind: str = "ConditionExpression") -> dict:

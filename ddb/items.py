@@ -13,11 +13,11 @@ from typing import Any
 
 from ddb import legacy
 from ddb.errors import ConditionalCheckFailedException, ValidationException, constraint_failure
-from ddb.expressions import (Context, apply_update, evaluate, parse_condition, parse_projection, parse_update,
-                             updated_attributes, updated_paths)
+from ddb.expressions import (apply_update, evaluate, parse_condition, parse_projection, parse_update,
+                             request_context, updated_attributes, updated_paths)
 from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
 from ddb.size import UPDATE_TOO_LARGE, check_item_size
-from ddb.values import validate_expression_attribute_values, validate_item
+from ddb.values import validate_item
 
 RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 
@@ -99,22 +99,6 @@ def _common(body: dict, errors: list[str], allowed_rv: tuple[str, ...],
     return ItemRequest(body["TableName"], return_values=rv, return_on_failure=rvf)
 
 
-def _context(body: dict, has_expression: bool) -> Context:
-    names = body.get("ExpressionAttributeNames")
-    values = body.get("ExpressionAttributeValues")
-    if names is not None and not has_expression:
-        raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
-    if values is not None and not has_expression:
-        raise ValidationException("ExpressionAttributeValues can only be specified when using expressions")
-    if values is not None:
-        if not values:
-            raise ValidationException("ExpressionAttributeValues must not be empty")
-        values = validate_expression_attribute_values(values)
-    if names is not None and not names:
-        raise ValidationException("ExpressionAttributeNames must not be empty")
-    return Context(names, values)
-
-
 def parse_put_item(body: dict) -> ItemRequest:
     errors: list[str] = []
     if body.get("Item") is None:
@@ -122,7 +106,7 @@ def parse_put_item(body: dict) -> ItemRequest:
     req = _common(body, errors, ("NONE", "ALL_OLD"))
     legacy.check_params(body, _PUT_LEGACY, ("ConditionExpression",), "Expected")
     req.item = validate_item(body["Item"])
-    ctx = _context(body, "ConditionExpression" in body)
+    ctx = request_context(body, "ConditionExpression" in body)
     if "ConditionExpression" in body:
         req.condition = parse_condition(body["ConditionExpression"], ctx)
     else:
@@ -138,7 +122,7 @@ def parse_delete_item(body: dict) -> ItemRequest:
     req = _common(body, errors, ("NONE", "ALL_OLD"))
     legacy.check_params(body, _PUT_LEGACY, ("ConditionExpression",), "Expected")
     req.key = validate_item(body["Key"])
-    ctx = _context(body, "ConditionExpression" in body)
+    ctx = request_context(body, "ConditionExpression" in body)
     if "ConditionExpression" in body:
         req.condition = parse_condition(body["ConditionExpression"], ctx)
     else:
@@ -162,7 +146,7 @@ def parse_get_item(body: dict) -> ItemRequest:
     legacy.check_params(body, ("AttributesToGet",), ("ProjectionExpression",))
     req = ItemRequest(body["TableName"], consistent_read=cr)
     req.key = validate_item(body["Key"])
-    ctx = _context(body, "ProjectionExpression" in body)
+    ctx = request_context(body, "ProjectionExpression" in body)
     if "ProjectionExpression" in body:
         req.projection = parse_projection(body["ProjectionExpression"], ctx)
     else:
@@ -182,7 +166,7 @@ def parse_update_item(body: dict) -> ItemRequest:
     legacy.check_params(body, _UPDATE_LEGACY, ("UpdateExpression", "ConditionExpression"), "Expected")
     req.key = validate_item(body["Key"])
     has = "UpdateExpression" in body or "ConditionExpression" in body
-    ctx = _context(body, has)
+    ctx = request_context(body, has)
     if "UpdateExpression" in body:
         req.update = parse_update(body["UpdateExpression"], ctx)
     else:

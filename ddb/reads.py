@@ -14,10 +14,10 @@ from typing import Any
 from ddb import legacy
 from ddb.encoding import encode_key_value
 from ddb.errors import ValidationException, constraint_failure
-from ddb.expressions import Context, parse_condition, parse_key_condition, parse_projection
+from ddb.expressions import Context, parse_condition, parse_key_condition, parse_projection, request_context
 from ddb.keys import KeySchema, table_name_errors
 from ddb.serialization import boolean_error
-from ddb.values import validate_expression_attribute_values, validate_item
+from ddb.values import validate_item
 
 SELECTS = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
 PAGE_BYTES = 1 << 20  # Query and Scan read at most 1 MB per call
@@ -146,7 +146,7 @@ def _common(body: dict, errors: list[str], op: str) -> ReadRequest:
             req._key_conditions = legacy.key_conditions(body["KeyConditions"])
     has_expr = any(body.get(p) is not None for p in ("FilterExpression", "ProjectionExpression")) or \
         key_text is not None
-    ctx = _context(body, has_expr)
+    ctx = request_context(body, has_expr)
     if body.get("FilterExpression") is not None:
         req.filter = parse_condition(body["FilterExpression"], ctx, "FilterExpression")
     if projection_text is not None:
@@ -154,22 +154,6 @@ def _common(body: dict, errors: list[str], op: str) -> ReadRequest:
     req._ctx = ctx
     req._key_text = key_text
     return req
-
-
-def _context(body: dict, has_expression: bool) -> Context:
-    names = body.get("ExpressionAttributeNames")
-    values = body.get("ExpressionAttributeValues")
-    if names is not None and not has_expression:
-        raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
-    if values is not None and not has_expression:
-        raise ValidationException("ExpressionAttributeValues can only be specified when using expressions")
-    if values is not None:
-        if not values:
-            raise ValidationException("ExpressionAttributeValues must not be empty")
-        values = validate_expression_attribute_values(values)
-    if names is not None and not names:
-        raise ValidationException("ExpressionAttributeNames must not be empty")
-    return Context(names, values)
 
 
 def parse_query(body: dict) -> ReadRequest:
