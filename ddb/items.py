@@ -201,6 +201,10 @@ def evaluate_delete(args: dict, old: dict | None) -> WriteOutcome:
 
 def evaluate_update(args: dict, old: dict | None, key: dict) -> WriteOutcome:
     _check(args, old)
+    update = args.get("update") or {}
+    if old is None and update and not update.get("set") and not update.get("add"):
+        # Only removals on an item that does not exist: DynamoDB creates nothing.
+        return WriteOutcome(None, None)
     base = old if old is not None else dict(key)
     new = apply_update(args.get("update") or {}, base, tuple(args.get("keys", ())))
     check_item_size(new, message=UPDATE_TOO_LARGE)

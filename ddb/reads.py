@@ -60,6 +60,11 @@ class ReadRequest:
             self.key_condition = legacy.bind_key_conditions(self._key_conditions, schema.hash_key, schema.range_key)
             _check_key_types(self.key_condition, schema)
         legacy.check_query_filter(self._query_filter, schema.hash_key, schema.range_key)
+        if self.key_condition is not None and self.filter is not None and self._query_filter is None:
+            for name in _top_level_names(self.filter):
+                if name in schema.names:
+                    raise ValidationException("Filter Expression can only contain non-primary key attributes: "
+                                              f"Primary key attribute: {name}")
         if self._ctx is not None:
             self._ctx.check_unused()
 
@@ -73,6 +78,23 @@ class ReadRequest:
         if self.select == "COUNT":
             args["count"] = True
         return args
+
+
+def _top_level_names(node: Any) -> list[str]:
+    """The first element of every document path in an expression tree, in order."""
+    out: list[str] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            path = n.get("path")
+            if isinstance(path, list) and path and isinstance(path[0], str):
+                out.append(path[0])
+                continue
+            stack.extend(reversed(list(n.values())))
+        elif isinstance(n, list):
+            stack.extend(reversed(n))
+    return out
 
 
 def _number(body: dict, name: str, param: str, lo: int, hi: int | None, errors: list[str]) -> int | None:
