@@ -15,10 +15,11 @@ from typing import Any
 import orjson
 
 from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
+from ddb.size import item_size
 from node.gsi_replica import GsiReplicaMixin
-from node.raft.messages import Entry, Role
 from node.indexing import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
+from node.raft.messages import Entry, Role
 from node.replica import Rejected, Replica
 from node.storage import DATA, Batch
 from node.storage.keys import read_u64, u64
@@ -68,8 +69,11 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             return b"", b""
         if req.args:
             from ddb import items as ddb_items
-            projected = ddb_items.evaluate_get(orjson.loads(req.args), orjson.loads(value))
-            return (orjson.dumps(projected) if projected is not None else b""), b""
+            args, item = orjson.loads(req.args), orjson.loads(value)
+            body = b'{"size":%d}' % item_size(item) if args.get("cap") else b""
+            if "proj" in args:
+                return orjson.dumps(ddb_items.evaluate_get(args, item)), body
+            return value, body
         return value, b""
 
     async def read_range(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
@@ -89,6 +93,8 @@ class PartitionReplica(GsiReplicaMixin, Replica):
                 lo = max(lo, req.exclusive + b"\x00")
         args = orjson.loads(req.args) if req.args else {}
         filt, proj, count_only = args.get("filter"), args.get("proj"), args.get("count", False)
+        cap = args.get("cap", False)
+        read_size = 0  # DynamoDB's size of the items read, for ConsumedCapacity
         fetch = args.get("fetch")  # a local index entry stands for its base item (this table id)
         if filt is not None or proj is not None:
             from ddb.expressions import evaluate, project
@@ -103,6 +109,8 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             size += len(value)
             if fetch is not None:
                 value = storage.get_item(base_key_of(key, fetch)) or value
+            if cap:
+                read_size += item_size(orjson.loads(value))
             if filt is None and proj is None:
                 out.append(value)
             else:
@@ -116,6 +124,8 @@ class PartitionReplica(GsiReplicaMixin, Replica):
                                      last_key=last if full else b"", bytes_read=size)
         if not count_only:
             resp.item = b"[" + b",".join(out) + b"]"
+        if cap:
+            resp.body = b'{"size":%d}' % read_size
         return resp
 
     def _clamp(self, start: bytes, end: bytes) -> tuple[bytes, bytes]:
@@ -158,6 +168,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         op = req.op
         extra: list = []
         body = b""
+        info: dict[str, int] = {}
         if op == "put" and args is None and not self.globals:
             new: bytes | None = req.item
             returned = b""
@@ -195,7 +206,13 @@ class PartitionReplica(GsiReplicaMixin, Replica):
                         f"entries would take {total} bytes, over the limit of {ITEM_COLLECTION_LIMIT}")
                 extra.append(node_pb2.Mutation(key=counter, value=u64(total)) if total > 0
                              else node_pb2.Mutation(key=counter, delete=True))
-                body = b'{"collection":%d}' % total
+                info["collection"] = total
+            if args and args.get("cap"):
+                # DynamoDB charges a write by the larger of the item before and after.
+                info["size"] = max(item_size(old) if old else 0,
+                                   item_size(outcome.new_item) if outcome.new_item else 0)
+            if info:
+                body = orjson.dumps(info)
         cmd = node_pb2.WriteCommand(mutations=[node_pb2.Mutation(
             key=key, value=new or b"", delete=new is None)])
         if extra:

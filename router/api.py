@@ -168,6 +168,18 @@ class Api:
                 args["ix"] = {"pkl": len(encode_key_value(key[schema.hash_key])), "idx": local}
         return args
 
+    @staticmethod
+    def _with_capacity(body: dict, args: dict) -> dict:
+        """Ask the node for the item sizes ConsumedCapacity is computed from."""
+        if capacity.wanted(body):
+            args["cap"] = True
+        return args
+
+    def _written(self, body: dict, t: TableInfo, key: dict, resp: node_pb2.DataResponse) -> bytes:
+        out = _write_response(body, self.schema(t), key, resp)
+        return capacity.add(out, body, capacity.entry(t.name, capacity.write_units(capacity.size_of(resp.body)),
+                                                      capacity.mode(body)))
+
     def locate(self, t: TableInfo, key: dict) -> tuple[int, bytes]:
         schema = self.schema(t)
         h = hash64(encode_partition_key(schema, key))
@@ -181,36 +193,33 @@ class Api:
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = self.with_indexes(t, key, req.node_args())
-        item = orjson.dumps(req.item)
+        args = self._with_capacity(body, self.with_indexes(t, key, req.node_args()))
         resp = await self._send(t, h, node_pb2.DataRequest(
-            op="put", key=skey, item=item, args=orjson.dumps(args) if args else b""), True)
-        return capacity.add(_write_response(body, self.schema(t), key, resp), body,
-                            capacity.entry(t.name, capacity.write_units(len(item)), capacity.mode(body)))
+            op="put", key=skey, item=orjson.dumps(req.item), args=orjson.dumps(args) if args else b""), True)
+        return self._written(body, t, key, resp)
 
     async def get_item(self, body: dict) -> Any:
         req = ddb_items.parse_get_item(body)
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = req.node_args()
+        args = self._with_capacity(body, req.node_args())
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="get", key=skey, consistent=bool(req.consistent_read),
             args=orjson.dumps(args) if args else b""), bool(req.consistent_read))
         out = b'{"Item":' + resp.item + b"}" if resp.item else b"{}"
         return capacity.add(out, body, capacity.entry(
-            t.name, capacity.read_units(len(resp.item), bool(req.consistent_read)), capacity.mode(body)))
+            t.name, capacity.read_units(capacity.size_of(resp.body), bool(req.consistent_read)), capacity.mode(body)))
 
     async def delete_item(self, body: dict) -> Any:
         req = ddb_items.parse_delete_item(body)
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = self.with_indexes(t, key, req.node_args())
+        args = self._with_capacity(body, self.with_indexes(t, key, req.node_args()))
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="delete", key=skey, args=orjson.dumps(args) if args else b""), True)
-        return capacity.add(_write_response(body, self.schema(t), key, resp), body,
-                            capacity.entry(t.name, capacity.write_units(len(resp.item)), capacity.mode(body)))
+        return self._written(body, t, key, resp)
 
     async def update_item(self, body: dict) -> Any:
         req = ddb_items.parse_update_item(body)
@@ -219,9 +228,8 @@ class Api:
         h, skey = self.locate(t, key)
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="update", key=skey, item=orjson.dumps(key),
-            args=orjson.dumps(self.with_indexes(t, key, req.node_args()))), True)
-        return capacity.add(_write_response(body, self.schema(t), key, resp), body,
-                            capacity.entry(t.name, capacity.write_units(len(resp.item)), capacity.mode(body)))
+            args=orjson.dumps(self._with_capacity(body, self.with_indexes(t, key, req.node_args())))), True)
+        return self._written(body, t, key, resp)
 
 
 def _capacity_checked(op: Op) -> Op:
@@ -236,9 +244,10 @@ def _write_response(body: dict, schema: KeySchema, key: dict, resp: node_pb2.Dat
     """Attributes (ReturnValues) and, when asked for on a table with local
     indexes, ItemCollectionMetrics."""
     out = _attributes(resp.item)
-    if body.get("ReturnItemCollectionMetrics") != "SIZE" or not resp.body:
+    info = orjson.loads(resp.body) if resp.body else {}
+    if body.get("ReturnItemCollectionMetrics") != "SIZE" or "collection" not in info:
         return out
-    gb = orjson.loads(resp.body)["collection"] / (1 << 30)
+    gb = info["collection"] / (1 << 30)
     metrics = orjson.dumps({"ItemCollectionKey": {schema.hash_key: key[schema.hash_key]},
                             "SizeEstimateRangeGB": [float(int(gb)), float(int(gb) + 1)]})
     return (out[:-1] + b"," if out != b"{}" else b"{") + b'"ItemCollectionMetrics":' + metrics + b"}"

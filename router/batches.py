@@ -32,13 +32,17 @@ async def batch_get_item(api: Api, body: dict) -> bytes:
     for entry, t in zip(entries, tables):
         schema = api.schema(t)
         ddb_batches.bind_gets(entry, schema)
-        args = orjson.dumps({"proj": entry.projection}) if entry.projection is not None else b""
+        args_d: dict = {"proj": entry.projection} if entry.projection is not None else {}
+        if capacity.wanted(body):
+            args_d["cap"] = True
+        args = orjson.dumps(args_d) if args_d else b""
         for key in entry.keys:
             h, skey = api.locate(t, key)
             req = node_pb2.DataRequest(op="get", key=skey, consistent=entry.consistent_read, args=args)
             calls.append(api.cluster.send(t.name, h, req, to_leader=entry.consistent_read))
     results = await asyncio.gather(*calls, return_exceptions=True)
     responses: dict[str, list[bytes]] = {}
+    units: dict[str, float] = {}
     unprocessed: dict[str, dict] = {}
     size = 0
     i = 0
@@ -53,18 +57,19 @@ async def batch_get_item(api: Api, body: dict) -> bytes:
                 left.append(key)
             elif isinstance(r, BaseException):
                 raise r
-            elif r.item:
-                size += len(r.item)
-                found.append(r.item)
+            else:
+                units[entry.name] = units.get(entry.name, 0.0) + capacity.read_units(
+                    capacity.size_of(r.body), entry.consistent_read)
+                if r.item:
+                    size += len(r.item)
+                    found.append(r.item)
         if left:
             unprocessed[entry.name] = entry.unprocessed(left)
     out = b'{"Responses":{' + b",".join(
         orjson.dumps(name) + b":[" + b",".join(items) + b"]" for name, items in responses.items()) + b"}"
     out += b',"UnprocessedKeys":' + orjson.dumps(unprocessed) + b"}"
     how = capacity.mode(body)
-    consistent = {e.name: e.consistent_read for e in entries}
-    return capacity.add(out, body, [capacity.entry(name, capacity.read_units(sum(map(len, items)), consistent[name]),
-                                                   how) for name, items in responses.items()])
+    return capacity.add(out, body, [capacity.entry(name, units.get(name, 0.0), how) for name in responses])
 
 
 async def batch_write_item(api: Api, body: dict) -> dict:
@@ -80,7 +85,7 @@ async def batch_write_item(api: Api, body: dict) -> dict:
         keys = ddb_batches.bind_writes(group, api.schema(t))
         for e, key in zip(group, keys):
             h, skey = api.locate(t, key)
-            args = api.with_indexes(t, key, {})
+            args = api.with_indexes(t, key, {"cap": True} if capacity.wanted(body) else {})
             args_bytes = orjson.dumps(args) if args else b""
             if e.put is not None:
                 req = node_pb2.DataRequest(op="put", key=skey, item=orjson.dumps(e.put), args=args_bytes)
@@ -90,13 +95,16 @@ async def batch_write_item(api: Api, body: dict) -> dict:
             order.append(e)
     results = await asyncio.gather(*calls, return_exceptions=True)
     unprocessed: dict[str, list[dict]] = {}
+    units: dict[str, float] = {}
     for e, r in zip(order, results):
         if isinstance(r, RETRYABLE):
             unprocessed.setdefault(e.table, []).append(e.raw)
         elif isinstance(r, BaseException):
             raise r
+        else:
+            units[e.table] = units.get(e.table, 0.0) + capacity.write_units(capacity.size_of(r.body))
     out: dict = {"UnprocessedItems": unprocessed}
     how = capacity.mode(body)
     if how != "NONE":
-        out["ConsumedCapacity"] = [capacity.entry(name, float(len(group)), how) for name, group in by_table.items()]
+        out["ConsumedCapacity"] = [capacity.entry(name, units.get(name, 0.0), how) for name in by_table]
     return out

@@ -94,8 +94,10 @@ class Target:
             key[self.base.range_key], _ = decode_key_value(rest, pos)
         return key
 
-    def node_args(self, req: ddb_reads.ReadRequest) -> bytes:
+    def node_args(self, req: ddb_reads.ReadRequest, body: dict) -> bytes:
         args = req.node_args()
+        if capacity.wanted(body):
+            args["cap"] = True
         idx = self.index
         if idx is not None and idx.local and idx.projection != "ALL" and (
                 req.select == "ALL_ATTRIBUTES" or req.filter is not None or req.projection is not None):
@@ -106,12 +108,12 @@ class Target:
 class Page:
     """Items (JSON array bodies, unparsed) and counts gathered from partitions."""
 
-    __slots__ = ("parts", "count", "scanned", "last_key", "bytes_read", "body_request")
+    __slots__ = ("parts", "count", "scanned", "last_key", "bytes_read", "read_size", "body_request")
 
     def __init__(self, body_request: dict) -> None:
         self.body_request = body_request
         self.parts: list[bytes] = []
-        self.count = self.scanned = self.bytes_read = 0
+        self.count = self.scanned = self.bytes_read = self.read_size = 0
         self.last_key = b""
 
     def add(self, resp: node_pb2.DataResponse) -> None:
@@ -120,6 +122,7 @@ class Page:
         self.count += resp.count
         self.scanned += resp.scanned
         self.bytes_read += resp.bytes_read
+        self.read_size += capacity.size_of(resp.body)
         self.last_key = resp.last_key
 
     def body(self, req: ddb_reads.ReadRequest, target: Target) -> bytes:
@@ -129,7 +132,7 @@ class Page:
         if self.last_key:
             out += b',"LastEvaluatedKey":' + orjson.dumps(target.decode(self.last_key))
         return capacity.add(out + b"}", self.body_request, capacity.entry(
-            target.table.name, capacity.read_units(self.bytes_read, req.consistent_read),
+            target.table.name, capacity.read_units(self.read_size, req.consistent_read),
             capacity.mode(self.body_request)))
 
 
@@ -155,7 +158,7 @@ async def query(api: Api, body: dict) -> bytes:
         if sh != h or not exclusive.startswith(prefix):
             raise ValidationException(OUTSIDE)
     resp = await api.cluster.send(target.route, h, _range_request(
-        req, lo, hi, exclusive, req.limit, ddb_reads.PAGE_BYTES, target.node_args(req)),
+        req, lo, hi, exclusive, req.limit, ddb_reads.PAGE_BYTES, target.node_args(req, body)),
         to_leader=req.consistent_read)
     page = Page(body)
     page.add(resp)
@@ -173,7 +176,7 @@ async def scan(api: Api, body: dict) -> bytes:
         cur, exclusive = target.start_key(req.exclusive_start_key)
         if not seg_lo <= cur < seg_hi:
             raise ValidationException("The provided Exclusive start key does not map to the provided segment")
-    args = target.node_args(req)
+    args = target.node_args(req, body)
     name = target.route
     page = Page(body)
     while True:
