@@ -90,12 +90,13 @@ class Index:
                     f"{_INVALID}Type mismatch for Index Key {name} Expected: {kind} Actual: {next(iter(value))} "
                     f"IndexName: {self.name}")
 
-    def describe(self, table_id: int, table_arn: str) -> dict:
+    def describe(self, table_arn: str, stats: dict[str, list[int]]) -> dict:
         projection: dict[str, Any] = {"ProjectionType": self.projection}
         if self.non_key:
             projection["NonKeyAttributes"] = list(self.non_key)
+        count, size = stats.get(str(self.number), (0, 0))
         return {"IndexName": self.name, "KeySchema": self.schema.key_schema_wire(), "Projection": projection,
-                "IndexSizeBytes": 0, "ItemCount": 0, "IndexArn": f"{table_arn}/index/{self.name}"}
+                "IndexSizeBytes": size, "ItemCount": count, "IndexArn": f"{table_arn}/index/{self.name}"}
 
     def to_wire(self, table: KeySchema) -> list:
         """Compact form for the node (shipped with writes to tables that have

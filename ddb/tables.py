@@ -110,7 +110,7 @@ def describe_table(record: dict, *, region: str, account: str = "000000000000") 
         "TableId": record["uuid"],
         "DeletionProtectionEnabled": bool(spec.get("DeletionProtectionEnabled", False)),
     }
-    lsis = [i.describe(record["id"], arn) for i in indexes_of(spec) if i.local]
+    lsis = [i.describe(arn, record.get("index_stats") or {}) for i in indexes_of(spec) if i.local]
     if lsis:
         out["LocalSecondaryIndexes"] = lsis
     gsis = _global_indexes(spec, record.get("indexes", {}), arn, backfilling=record["status"] != "CREATING")

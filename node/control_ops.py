@@ -111,8 +111,14 @@ async def _table_stats(mr: MetaReplica, state: MetaState, mem: ControllerMemory,
         parts = [mem.reports.get(leaders.get(p, ""), {}).get("stats", {}).get(p) for p in t.partitions]
         if not parts or any(x is None for x in parts):
             continue
-        totals = (sum(x[0] for x in parts), sum(x[1] for x in parts))
-        if totals != (t.item_count, t.size_bytes):
+        local: dict[str, list[int]] = {}
+        for x in parts:
+            for n, (count, size) in (x[2] if len(x) > 2 else {}).items():
+                acc = local.setdefault(n, [0, 0])
+                acc[0] += count
+                acc[1] += size
+        totals = (sum(x[0] for x in parts), sum(x[1] for x in parts), local)
+        if totals != (t.item_count, t.size_bytes, t.index_stats):
             changed[t.name] = totals
     if changed:
         await mr.run({"op": "set_table_stats", "stats": changed})

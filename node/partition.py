@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 
+from ddb import items as ddb_items
 from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
+from ddb.expressions import evaluate, project
 from ddb.size import item_size
 from node.gsi_replica import GsiReplicaMixin
 from node.indexing import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
@@ -22,7 +24,7 @@ from node.indexing import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes,
 from node.raft.messages import Entry, Role
 from node.replica import Rejected, Replica
 from node.storage import DATA, Batch
-from node.storage.keys import read_u64, u64
+from node.storage.keys import hash_range_bounds, read_u64, split_item_key, u64
 from trireme_pb import node_pb2
 
 WriteResult = tuple[bytes, bytes]  # (item bytes to return, body JSON)
@@ -68,7 +70,6 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         if value is None:
             return b"", b""
         if req.args:
-            from ddb import items as ddb_items
             args, item = orjson.loads(req.args), orjson.loads(value)
             body = b'{"size":%d}' % item_size(item) if args.get("cap") else b""
             if "proj" in args:
@@ -96,8 +97,6 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         cap = args.get("cap", False)
         read_size = 0  # DynamoDB's size of the items read, for ConsumedCapacity
         fetch = args.get("fetch")  # a local index entry stands for its base item (this table id)
-        if filt is not None or proj is not None:
-            from ddb.expressions import evaluate, project
         limit, max_bytes = req.limit or None, req.max_bytes or None
         out: list[bytes] = []
         scanned = size = 0
@@ -131,7 +130,6 @@ class PartitionReplica(GsiReplicaMixin, Replica):
     def _clamp(self, start: bytes, end: bytes) -> tuple[bytes, bytes]:
         """Never read outside this partition's hash range, whatever the router
         believed (its map may be stale)."""
-        from node.storage.keys import hash_range_bounds, split_item_key
         c = self.config
         if len(start) < 12:
             raise Rejected("WRONG_GROUP", f"range start outside {self.group}")
@@ -173,7 +171,6 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             new: bytes | None = req.item
             returned = b""
         else:
-            from ddb import items as ddb_items
             old_raw = self.current(key)
             old = orjson.loads(old_raw) if old_raw is not None else None
             if op == "put":
@@ -195,18 +192,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
                         raise ValidationException(problem)
             ix = args.get("ix") if args else None
             if ix is not None:
-                extra = index_mutations(key, ix, old, outcome.new_item)
-                counter, total = collection_key(key, ix), 0
-                current = self.current(counter)
-                before = read_u64(current) if current else 0
-                total = before - collection_bytes(old, ix) + collection_bytes(outcome.new_item, ix)
-                if total > before and total > ITEM_COLLECTION_LIMIT:
-                    raise ItemCollectionSizeLimitExceededException(
-                        f"Item collection size limit exceeded: this partition key's items and local index "
-                        f"entries would take {total} bytes, over the limit of {ITEM_COLLECTION_LIMIT}")
-                extra.append(node_pb2.Mutation(key=counter, value=u64(total)) if total > 0
-                             else node_pb2.Mutation(key=counter, delete=True))
-                info["collection"] = total
+                extra, info["collection"] = self._local_indexes(key, ix, old, outcome.new_item)
             if args and args.get("cap"):
                 # DynamoDB charges a write by the larger of the item before and after.
                 info["size"] = max(item_size(old) if old else 0,
@@ -252,6 +238,23 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         fut.add_done_callback(finish)
         return result
 
+    def _local_indexes(self, key: bytes, ix: dict, old: dict | None,
+                       new: dict | None) -> tuple[list[node_pb2.Mutation], int]:
+        """The item's local index entries and its collection's new size, refusing
+        growth past the item collection limit."""
+        mutations = index_mutations(key, ix, old, new)
+        counter = collection_key(key, ix)
+        current = self.current(counter)
+        before = read_u64(current) if current else 0
+        total = before - collection_bytes(old, ix) + collection_bytes(new, ix)
+        if total > before and total > ITEM_COLLECTION_LIMIT:
+            raise ItemCollectionSizeLimitExceededException(
+                f"Item collection size limit exceeded: this partition key's items and local index "
+                f"entries would take {total} bytes, over the limit of {ITEM_COLLECTION_LIMIT}")
+        mutations.append(node_pb2.Mutation(key=counter, value=u64(total)) if total > 0
+                         else node_pb2.Mutation(key=counter, delete=True))
+        return mutations, total
+
     def apply(self, batch: Batch, rd: Any) -> list:
         self._applying.clear()  # the previous batch is durable: storage has it all
         return super().apply(batch, rd)
@@ -269,7 +272,6 @@ class PartitionReplica(GsiReplicaMixin, Replica):
     # --- raw access for tests and convergence checks --------------------------
 
     def data_range(self) -> tuple[bytes, bytes]:
-        from node.storage import hash_range_bounds
         c = self.config
         return hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)
 

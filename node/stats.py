@@ -12,8 +12,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ddb.indexes import index_space
 from node.partition import PartitionReplica
-from node.storage import DATA, Storage
+from node.storage import DATA, Storage, hash_range_bounds
 
 if TYPE_CHECKING:
     from node.server import Node
@@ -46,6 +47,19 @@ class PartitionStats:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    def _count(self, replica: PartitionReplica) -> list:
+        """[items, bytes, {local index number: [entries, bytes]}] of one partition."""
+        c = replica.config
+        view = self.node.control.view
+        table = view.table_by_id(c["table_id"]) if view is not None else None
+        lsis = len(table.spec.get("LocalSecondaryIndexes") or []) if table is not None else 0
+        out: list = list(count_range(self.node.storage, *replica.data_range()))
+        local = {}
+        for n in range(1, lsis + 1):
+            lo, hi = hash_range_bounds(index_space(c["table_id"], n), c["lo"], c["hi"] + 1)
+            local[str(n)] = list(count_range(self.node.storage, lo, hi))
+        return out + [local]
+
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -54,9 +68,8 @@ class PartitionStats:
             for group, replica in list(self.node.engine.replicas.items()):
                 if not isinstance(replica, PartitionReplica) or not replica.is_leader:
                     continue
-                lo, hi = replica.data_range()
                 try:
-                    latest[group] = list(await loop.run_in_executor(None, count_range, self.node.storage, lo, hi))
+                    latest[group] = await loop.run_in_executor(None, self._count, replica)
                 except Exception as exc:  # noqa: BLE001 (the storage may be closing)
                     log.debug("stats of %s: %r", group, exc)
             self.latest = latest

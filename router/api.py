@@ -260,7 +260,7 @@ def _attributes(item: bytes) -> bytes:
 def _record(t: TableInfo) -> dict:
     return {"name": t.name, "id": t.id, "uuid": t.uuid, "status": t.status, "created": t.created,
             "spec": t.spec, "item_count": t.item_count, "size_bytes": t.size_bytes,
-            "throughput_changed": t.updated}
+            "throughput_changed": t.updated, "index_stats": t.index_stats}
 
 
 __all__ = ["Api", "ValidationException"]

@@ -38,6 +38,7 @@ class TableInfo:
     item_count: int = 0
     size_bytes: int = 0
     updated: dict[str, float] = field(default_factory=dict)
+    index_stats: dict[str, list[int]] = field(default_factory=dict)  # local index number -> [items, bytes]
 
 
 @dataclass
@@ -243,10 +244,11 @@ class MetaState:
 
     def _op_set_table_stats(self, c: dict) -> dict:
         changed = False
-        for name, (count, size) in c["stats"].items():
+        for name, (count, size, *local) in c["stats"].items():
             t = self.tables.get(name)
-            if t is not None and (t.item_count, t.size_bytes) != (count, size):
-                t.item_count, t.size_bytes = count, size
+            index_stats = local[0] if local else t.index_stats if t is not None else {}
+            if t is not None and (t.item_count, t.size_bytes, t.index_stats) != (count, size, index_stats):
+                t.item_count, t.size_bytes, t.index_stats = count, size, index_stats
                 changed = True
         return {"ok": changed, "error": "", "message": "" if changed else "unchanged"}
 
