@@ -96,6 +96,30 @@ class LocalChaos:
                 faults[key] = value
         self._set_faults(name, faults)
 
+    def _ask_any(self, op: str) -> Any:
+        for name in sorted(self.nodes()):
+            try:
+                return asyncio.run(self._admin(name, op))
+            except Exception:  # noqa: BLE001 (down or paused: ask the next)
+                continue
+        raise RuntimeError("no node answered")
+
+    def partitions(self, table: str) -> list[str]:
+        """The partition (Raft group) ids of a table."""
+        meta = self._ask_any("meta")
+        tid = meta["tables"][table]["id"]
+        return sorted(g for g, p in meta["partitions"].items() if p["table_id"] == tid)
+
+    def leader_of(self, group: str) -> str | None:
+        for name in sorted(self.nodes()):
+            try:
+                reps = asyncio.run(self._admin(name, "replicas"))["replicas"]
+            except Exception:  # noqa: BLE001
+                continue
+            if any(r["group"] == group and r["role"] == "LEADER" for r in reps):
+                return name
+        return None
+
     # --- processes ------------------------------------------------------------
 
     def kill(self, name: str) -> Event:

@@ -185,8 +185,9 @@ class Api:
         h = hash64(encode_partition_key(schema, key))
         return h, item_key(t.id, h, encode_key(schema, key))
 
-    async def _send(self, t: TableInfo, h: int, req: node_pb2.DataRequest, to_leader: bool):
-        return await self.cluster.send(t.name, h, req, to_leader=to_leader)
+    async def _send(self, t: TableInfo, h: int, req: node_pb2.DataRequest, to_leader: bool,
+                    idempotent: bool = True):
+        return await self.cluster.send(t.name, h, req, to_leader=to_leader, idempotent=idempotent)
 
     async def put_item(self, body: dict) -> Any:
         req = ddb_items.parse_put_item(body)
@@ -195,7 +196,8 @@ class Api:
         h, skey = self.locate(t, key)
         args = self._with_capacity(body, self.with_indexes(t, key, req.node_args()))
         resp = await self._send(t, h, node_pb2.DataRequest(
-            op="put", key=skey, item=orjson.dumps(req.item), args=orjson.dumps(args) if args else b""), True)
+            op="put", key=skey, item=orjson.dumps(req.item), args=orjson.dumps(args) if args else b""), True,
+            idempotent=False)
         return self._written(body, t, key, resp)
 
     async def get_item(self, body: dict) -> Any:
@@ -218,7 +220,7 @@ class Api:
         h, skey = self.locate(t, key)
         args = self._with_capacity(body, self.with_indexes(t, key, req.node_args()))
         resp = await self._send(t, h, node_pb2.DataRequest(
-            op="delete", key=skey, args=orjson.dumps(args) if args else b""), True)
+            op="delete", key=skey, args=orjson.dumps(args) if args else b""), True, idempotent=False)
         return self._written(body, t, key, resp)
 
     async def update_item(self, body: dict) -> Any:
@@ -228,7 +230,8 @@ class Api:
         h, skey = self.locate(t, key)
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="update", key=skey, item=orjson.dumps(key),
-            args=orjson.dumps(self._with_capacity(body, self.with_indexes(t, key, req.node_args())))), True)
+            args=orjson.dumps(self._with_capacity(body, self.with_indexes(t, key, req.node_args())))), True,
+            idempotent=False)
         return self._written(body, t, key, resp)
 
 

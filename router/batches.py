@@ -91,7 +91,7 @@ async def batch_write_item(api: Api, body: dict) -> dict:
                 req = node_pb2.DataRequest(op="put", key=skey, item=orjson.dumps(e.put), args=args_bytes)
             else:
                 req = node_pb2.DataRequest(op="delete", key=skey, args=args_bytes)
-            calls.append(api.cluster.send(t.name, h, req, to_leader=True))
+            calls.append(api.cluster.send(t.name, h, req, to_leader=True, idempotent=False))
             order.append(e)
     results = await asyncio.gather(*calls, return_exceptions=True)
     unprocessed: dict[str, list[dict]] = {}

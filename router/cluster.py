@@ -169,8 +169,16 @@ class Cluster:
         return order
 
     async def send(self, table: str, hash64: int, req: node_pb2.DataRequest, *,
-                   to_leader: bool) -> node_pb2.DataResponse:
-        """Send `req` to the partition of `hash64`; retry stale routing until the deadline."""
+                   to_leader: bool, idempotent: bool = True) -> node_pb2.DataResponse:
+        """Send `req` to the partition of `hash64`; retry stale routing until the deadline.
+
+        A request that may have reached a node that then went silent is only
+        retried when doing it again later is harmless (`idempotent`: reads,
+        index shipments). A write is not: applied once before the node went
+        silent, a second copy would land after newer writes and undo them.
+        The caller learns instead that the outcome is unknown, a 500 as
+        DynamoDB answers.
+        """
         deadline = time.monotonic() + self.deadline_s
         backoff = 0.02
         tried: list[str] = []
@@ -197,6 +205,11 @@ class Cluster:
                     last = f"{node_id} unreachable ({exc or 'timeout'})"
                     if self._leaders.get(group) == node_id:
                         del self._leaders[group]
+                    if not idempotent and getattr(exc, "sent", True):
+                        raise InternalServerError(
+                            f"The outcome of this write is unknown: {node_id}, leading partition {group}, stopped "
+                            "answering after the write was sent. Read the item to see whether it was applied."
+                        ) from None
                     continue
                 st = resp.status
                 if st == node_pb2.OK:

@@ -21,7 +21,12 @@ log = logging.getLogger(__name__)
 
 
 class NodeDown(Exception):
-    """The stream to the node broke or could not be opened."""
+    """The stream to the node broke or could not be opened. ``sent``: the
+    request had already gone out, so the node may have acted on it."""
+
+    def __init__(self, message: str, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class NodeClient:
@@ -40,18 +45,24 @@ class NodeClient:
 
     async def call(self, req: node_pb2.DataRequest, timeout: float) -> node_pb2.DataResponse:
         self._ensure()
-        req.id = next(self._ids)
+        # A copy of its own: the caller may retry `req` elsewhere while this
+        # one still waits in our queue or in a stalled stream, and the answer
+        # must come back under the id it went out with.
+        msg = node_pb2.DataRequest()
+        msg.CopyFrom(req)
+        rid = msg.id = next(self._ids)
         fut = asyncio.get_running_loop().create_future()
-        self._pending[req.id] = fut
-        self._queue.append(req)
+        self._pending[rid] = fut
+        self._queue.append(msg)
         self._ready.set()
         try:
             return await asyncio.wait_for(fut, timeout)
         finally:
-            self._pending.pop(req.id, None)
+            self._pending.pop(rid, None)
 
     async def _run(self) -> None:
         channel = grpc.aio.insecure_channel(self.addr, options=GRPC_OPTIONS)
+        writing: list[node_pb2.DataRequest] = []
         try:
             call = node_pb2_grpc.DataStub(channel).Batch()
 
@@ -74,7 +85,9 @@ class NodeClient:
                             break
                     reqs, self._queue = self._queue, []
                     if reqs:
+                        writing = reqs  # not sent if the write fails (e.g. the node is gone)
                         await call.write(node_pb2.DataRequests(requests=reqs))
+                        writing = []
                 read_task.result()  # surface the reader's error
                 raise NodeDown(f"{self.addr}: stream closed")
             finally:
@@ -83,10 +96,11 @@ class NodeClient:
             raise
         except Exception as exc:
             self.failures += 1
-            err = exc if isinstance(exc, NodeDown) else NodeDown(f"{self.addr}: {_describe(exc)}")
-            for fut in self._pending.values():
+            message = str(exc) if isinstance(exc, NodeDown) else f"{self.addr}: {_describe(exc)}"
+            unsent = {r.id for r in self._queue} | {r.id for r in writing}
+            for rid, fut in self._pending.items():
                 if not fut.done():
-                    fut.set_exception(err)
+                    fut.set_exception(NodeDown(message, sent=rid not in unsent))
             self._pending.clear()
             self._queue.clear()
         finally:

@@ -1,0 +1,316 @@
+"""`trireme check`: concurrent clients against a cluster while a nemesis breaks
+it on a schedule, a recorded history, and a verdict.
+
+This is the I/O side of `chaos`: real boto3 clients (one attempt per
+operation, so a retry can never turn an applied write into a "failed" one),
+real faults through `chaos.faults`, and the pure checkers on the history.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chaos import history as h
+from chaos.faults import LocalChaos
+from deploy.local import LocalCluster
+
+TABLE = "jepsen"
+WORKLOADS = ("register", "set", "counter")
+FAULTS = ("kill", "pause", "isolate", "partition", "leader-kill")
+
+
+@dataclass
+class CheckConfig:
+    workload: str = "register"
+    nemesis: tuple[str, ...] = ("kill",)
+    duration: float = 30.0
+    clients: int = 5
+    seed: int = 0
+    keys: int = 4
+    interval: float = 4.0  # seconds a fault lasts, and between faults
+    out_dir: Path = Path("check")
+
+
+@dataclass
+class Report:
+    valid: bool | None
+    summary: str
+    explanation: str
+    history: list[h.Event] = field(default_factory=list)
+
+
+class Recorder:
+    """The history, appended to by every client thread and the nemesis."""
+
+    def __init__(self) -> None:
+        self.events: list[h.Event] = []
+        self._lock = threading.Lock()
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def add(self, event: h.Event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+
+def _client(endpoint: str) -> Any:
+    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="check",
+                        aws_secret_access_key="check",
+                        config=Config(retries={"total_max_attempts": 1}, read_timeout=15, connect_timeout=3))
+
+
+def _error(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "ClientError")
+    return type(exc).__name__
+
+
+class Workload:
+    """One client's operations; subclasses say what to do and how to record it."""
+
+    def __init__(self, cfg: CheckConfig, rec: Recorder, values: itertools.count) -> None:
+        self.cfg = cfg
+        self.rec = rec
+        self.values = values
+
+    def step(self, ddb: Any, process: int, rng: random.Random) -> None:
+        raise NotImplementedError
+
+    def final(self, ddb: Any) -> None:
+        """Strongly consistent reads after the faults are healed (set, counter)."""
+
+
+class RegisterWorkload(Workload):
+    """Reads, writes of unique values, and compare-and-set from a value this
+    client last saw (so that some succeed), on a few keys."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.seen: dict[tuple[int, str], int] = {}
+
+    def step(self, ddb: Any, process: int, rng: random.Random) -> None:
+        key = f"r{rng.randrange(self.cfg.keys)}"
+        pick = rng.random()
+        rec = self.rec
+        if pick < 0.5:
+            rec.add(h.invoke(process, "read", key, None, rec.now()))
+            try:
+                item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+            except (ClientError, BotoCoreError) as exc:
+                rec.add(h.fail(process, "read", key, None, rec.now(), _error(exc)))  # a read has no effect
+                return
+            value = int(item["v"]["N"]) if item else None
+            rec.add(h.ok(process, "read", key, value, rec.now()))
+            if value is not None:
+                self.seen[(process, key)] = value
+        elif pick < 0.8:
+            v = next(self.values)
+            rec.add(h.invoke(process, "write", key, v, rec.now()))
+            try:
+                ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "v": {"N": str(v)}})
+            except (ClientError, BotoCoreError) as exc:
+                rec.add(h.info(process, "write", key, v, rec.now(), _error(exc)))
+                return
+            rec.add(h.ok(process, "write", key, v, rec.now()))
+            self.seen[(process, key)] = v
+        else:
+            expected, new = self.seen.get((process, key), 0), next(self.values)
+            rec.add(h.invoke(process, "cas", key, (expected, new), rec.now()))
+            try:
+                ddb.update_item(TableName=TABLE, Key={"pk": {"S": key}}, UpdateExpression="SET v = :new",
+                                ConditionExpression="v = :old",
+                                ExpressionAttributeValues={":new": {"N": str(new)}, ":old": {"N": str(expected)}})
+            except ClientError as exc:
+                code = _error(exc)
+                done = h.fail if code == "ConditionalCheckFailedException" else h.info
+                rec.add(done(process, "cas", key, (expected, new), rec.now(), code))
+                return
+            except BotoCoreError as exc:
+                rec.add(h.info(process, "cas", key, (expected, new), rec.now(), _error(exc)))
+                return
+            rec.add(h.ok(process, "cas", key, (expected, new), rec.now()))
+            self.seen[(process, key)] = new
+
+
+class Nemesis:
+    """Faults on a schedule: one at a time, each held for `interval`, then healed."""
+
+    def __init__(self, cfg: CheckConfig, chaos: LocalChaos, rec: Recorder, rng: random.Random) -> None:
+        self.cfg = cfg
+        self.chaos = chaos
+        self.rec = rec
+        self.rng = rng
+        self.stop = threading.Event()
+        self.injected: Counter[str] = Counter()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.cfg.interval):
+            fault = self.rng.choice(self.cfg.nemesis)
+            try:
+                undo = self._inject(fault)
+            except Exception as exc:  # noqa: BLE001 (a fault that cannot be injected now is skipped)
+                self.rec.add(h.nemesis("skip", f"{fault}: {exc}", self.rec.now()))
+                continue
+            self.injected[fault] += 1
+            self.stop.wait(self.cfg.interval)
+            undo()
+
+    def _inject(self, fault: str):
+        nodes = sorted(self.chaos.nodes())
+        chaos, rec = self.chaos, self.rec
+        if fault in ("kill", "leader-kill", "pause"):
+            victim = self._leader() if fault == "leader-kill" else self.rng.choice(nodes)
+            action = chaos.pause if fault == "pause" else chaos.kill
+            action(victim)
+            rec.add(h.nemesis(fault, victim, rec.now()))
+
+            def undo() -> None:
+                (chaos.resume if fault == "pause" else chaos.restart)(victim)
+                rec.add(h.nemesis("resume" if fault == "pause" else "restart", victim, rec.now()))
+            return undo
+        if fault == "isolate":
+            az = self.rng.choice(sorted({az for _, az in chaos.nodes().values()}))
+            chaos.isolate_az(az)
+        elif fault == "partition":
+            shuffled = self.rng.sample(nodes, len(nodes))
+            cut = self.rng.randrange(1, len(nodes))
+            chaos.split(shuffled[:cut], shuffled[cut:])
+            az = f"{','.join(sorted(shuffled[:cut]))} | {','.join(sorted(shuffled[cut:]))}"
+        else:
+            raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
+        rec.add(h.nemesis(fault, az, rec.now()))
+
+        def heal() -> None:
+            chaos.heal()
+            rec.add(h.nemesis("heal", "all", rec.now()))
+        return heal
+
+    def _leader(self) -> str:
+        group = self.rng.choice(self.chaos.partitions(TABLE))
+        leader = self.chaos.leader_of(group)
+        if leader is None:
+            raise RuntimeError(f"{group} has no leader right now")
+        return leader
+
+
+def _make_table(ddb: Any) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        except ClientError as exc:
+            if _error(exc) != "ResourceInUseException" and time.monotonic() > deadline:
+                raise
+            if _error(exc) != "ResourceInUseException":
+                time.sleep(0.5)
+                continue
+        try:
+            if ddb.describe_table(TableName=TABLE)["Table"]["TableStatus"] == "ACTIVE":
+                return
+        except ClientError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"table {TABLE} did not become ACTIVE within 60 s")
+        time.sleep(0.2)
+
+
+WORKLOAD_CLASSES: dict[str, type[Workload]] = {"register": RegisterWorkload}
+
+
+def run_check(cluster: LocalCluster, cfg: CheckConfig) -> Report:
+    """Run the workload for `cfg.duration` seconds under the nemesis, heal,
+    check the history, and write history.jsonl, timeline.txt and summary.txt."""
+    if cfg.workload not in WORKLOAD_CLASSES:
+        raise ValueError(f"unknown workload {cfg.workload!r}; workloads: {', '.join(WORKLOAD_CLASSES)}")
+    for fault in cfg.nemesis:
+        if fault not in FAULTS and fault != "none":
+            raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
+    rng = random.Random(cfg.seed)
+    rec = Recorder()
+    setup = _client(cluster.endpoint)
+    _make_table(setup)
+    workload = WORKLOAD_CLASSES[cfg.workload](cfg, rec, itertools.count(1))
+    stop = threading.Event()
+
+    def client(process: int, seed: int) -> None:
+        local = random.Random(seed)
+        ddb = _client(cluster.endpoint)
+        while not stop.is_set():
+            workload.step(ddb, process, local)
+
+    threads = [threading.Thread(target=client, args=(p, rng.randrange(1 << 30)), daemon=True)
+               for p in range(cfg.clients)]
+    faults = [f for f in cfg.nemesis if f != "none"]
+    nemesis = Nemesis(CheckConfig(**{**cfg.__dict__, "nemesis": tuple(faults)}), LocalChaos(cluster), rec,
+                      random.Random(rng.randrange(1 << 30)))
+    nemesis_thread = threading.Thread(target=nemesis.run, daemon=True) if faults else None
+    for t in threads:
+        t.start()
+    if nemesis_thread is not None:
+        nemesis_thread.start()
+    time.sleep(cfg.duration)  # the run itself: a duration, not a wait for a condition
+    nemesis.stop.set()
+    if nemesis_thread is not None:
+        nemesis_thread.join(cfg.interval + 60)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    _recover(cluster, rec)
+    workload.final(setup)
+    return _judge(cfg, rec, nemesis)
+
+
+def _recover(cluster: LocalCluster, rec: Recorder) -> None:
+    """Everything healed and restarted, and the cluster serving again."""
+    chaos = LocalChaos(cluster)
+    chaos.heal()
+    for name in chaos.nodes():
+        chaos.cluster.start_proc(name)
+    rec.add(h.nemesis("heal", "all", rec.now()))
+    ddb = _client(cluster.endpoint)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            ddb.get_item(TableName=TABLE, Key={"pk": {"S": "probe"}}, ConsistentRead=True)
+            return
+        except (ClientError, BotoCoreError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _judge(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> Report:
+    from chaos.linear import check_register
+    events = sorted(rec.events, key=lambda e: e.time)
+    result = check_register(events)
+    ops = h.operations(events)
+    outcomes = Counter(f"{op.f} {op.status}" for op in ops)
+    verdict = {True: "VALID (linearizable)", False: "INVALID: not linearizable", None: "UNKNOWN"}[result.valid]
+    summary = "\n".join([
+        f"workload {cfg.workload}, {cfg.clients} clients, {cfg.duration:g} s, seed {cfg.seed}",
+        f"operations: {len(ops)} ({', '.join(f'{k}: {v}' for k, v in sorted(outcomes.items()))})",
+        f"faults injected: {', '.join(f'{k} x{v}' for k, v in sorted(nemesis.injected.items())) or 'none'}",
+        f"verdict: {verdict}",
+    ])
+    explanation = result.explain()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "history.jsonl").write_text(h.to_jsonl(events))
+    (out / "timeline.txt").write_text(h.render_timeline(events))
+    (out / "summary.txt").write_text(summary + "\n\n" + explanation + "\n")
+    return Report(result.valid, summary, explanation, events)
