@@ -19,19 +19,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conformance.conftest import create_table, error_of
+from tests.conformance.values import B, BS, L, M, N, NS, S, SS
 
 _seq = itertools.count()
 FAILED = "The conditional request failed"
-
-
-def S(v): return {"S": v}
-def N(v): return {"N": str(v)}
-def B(v): return {"B": v}
-def L(*v): return {"L": list(v)}
-def M(**v): return {"M": v}
-def SS(*v): return {"SS": list(v)}
-def NS(*v): return {"NS": [str(x) for x in v]}
-def BS(*v): return {"BS": list(v)}
 
 
 BOOL_T = {"BOOL": True}

@@ -16,6 +16,7 @@ import itertools
 import pytest
 
 from tests.conformance.conftest import create_table, error_of
+from tests.conformance.values import B, BS, L, M, N, NS, S, SS
 
 _seq = itertools.count()
 
@@ -28,19 +29,6 @@ OVERLAP = ("Invalid UpdateExpression: Two document paths overlap with each other
            "these paths; path one: {}, path two: {}")
 CONFLICT = ("Invalid UpdateExpression: Two document paths conflict with each other; must remove or rewrite one of "
             "these paths; path one: {}, path two: {}")
-
-
-# --- value shorthands
-
-
-def S(v): return {"S": v}
-def N(v): return {"N": str(v)}
-def B(v): return {"B": v}
-def L(*v): return {"L": list(v)}
-def M(**v): return {"M": v}
-def SS(*v): return {"SS": list(v)}
-def NS(*v): return {"NS": [str(x) for x in v]}
-def BS(*v): return {"BS": list(v)}
 
 
 @pytest.fixture(scope="module")
