@@ -173,7 +173,7 @@ class Operation:
     def __str__(self) -> str:
         end = "..." if self.complete_time is None else f"{self.complete_time:.6f}"
         outcome = self.status + (f" ({self.error})" if self.error else "")
-        key = "" if self.key is None else f" {_fmt(self.key)}"
+        key = "" if self.key is None else f" {format_value(self.key)}"
         return (f"#{self.index} p{self.process}{key} {self.describe()} "
                 f"{outcome} [{self.invoke_time:.6f} .. {end}]")
 
@@ -252,8 +252,12 @@ def to_jsonl(history: Iterable[Event]) -> str:
 
 
 def from_jsonl(text: str | Iterable[str]) -> list[Event]:
-    """Parse JSON lines (a string or an iterable of lines); blank lines are skipped."""
-    lines = text.splitlines() if isinstance(text, str) else text
+    """Parse JSON lines (a string or an iterable of lines); blank lines are skipped.
+
+    A string is split on ``\n`` only: `str.splitlines` would also split on
+    characters such as U+2028 that JSON strings may contain unescaped.
+    """
+    lines = text.split("\n") if isinstance(text, str) else text
     out = []
     for n, line in enumerate(lines, 1):
         line = line.strip()
@@ -275,12 +279,12 @@ def from_jsonl(text: str | Iterable[str]) -> list[Event]:
 # ------------------------------------------------------------------ timeline
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
     """Format a value for people: None is an absent item, tuples are lists."""
     if v is None:
         return "absent"
     if isinstance(v, tuple):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+        return "[" + ", ".join(format_value(x) for x in v) + "]"
     if isinstance(v, str):
         return v if v and v.isprintable() and " " not in v else repr(v)
     return str(v)
@@ -288,14 +292,14 @@ def _fmt(v: Any) -> str:
 
 def _op_text(f: str, value: Any, completed: bool) -> str:
     if f == "read":
-        return f"read -> {_fmt(value)}" if completed else "read ?"
+        return f"read -> {format_value(value)}" if completed else "read ?"
     if f == "cas" and isinstance(value, tuple) and len(value) == 2:
-        return f"cas {_fmt(value[0])} -> {_fmt(value[1])}"
+        return f"cas {format_value(value[0])} -> {format_value(value[1])}"
     if f == "incr" and isinstance(value, (int, float, Decimal)) and value >= 0:
         return f"incr +{value}"
     if value is None:
         return f
-    return f"{f} {_fmt(value)}"
+    return f"{f} {format_value(value)}"
 
 
 _LEGEND = """\
@@ -363,7 +367,7 @@ def render_timeline(
             mark = {INVOKE: "[", OK: "]", FAIL: "x", INFO: "?"}[ev.type]
             lane = " ".join(mark if p == ev.process else ("|" if p in open_at else " ")
                             for p in procs)
-        rows.append((t, lane, f"p{ev.process}", "" if ev.key is None else _fmt(ev.key), op,
+        rows.append((t, lane, f"p{ev.process}", "" if ev.key is None else format_value(ev.key), op,
                      outcome, note))
 
     header = ("time(s)" if relative else "time", "lanes", "process", "key", "operation",

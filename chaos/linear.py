@@ -15,11 +15,10 @@ it (https://github.com/anishathalye/porcupine):
   *candidates* to take effect next are the operations invoked before the first
   completion still in the list; the operation owning that completion must be
   placed before anything invoked later.  The search tries a candidate against
-  the model, removes ("lifts") it from the list and recurses; when no
+  the model, removes ("lifts") it from the list and goes on; when no
   candidate fits it backtracks.
-* A set of (operations placed so far, register value) pairs already explored
-  is memoised: two paths reaching the same pair have the same future, so the
-  search is polynomial in practice for modest concurrency.
+* (Operations placed so far, register value) pairs already explored are
+  memoised: two paths reaching the same pair have the same future.
 
 Outcomes:
 
@@ -28,28 +27,45 @@ Outcomes:
   cannot catch a system that wrongly rejects a cas.)
 * ``info`` operations may take effect at any instant after their invoke, or
   never: they are optional candidates with no completion.  An ``info`` read
-  constrains nothing and is dropped.  An ``info`` write or cas matters only if
-  some operation *observes* the value it would install (a read returning it,
-  a cas expecting it, transitively through info cas chains); one with no
-  observer is dropped, and one is no longer offered once every operation that
-  could observe it must already have taken effect.  Both cuts are exact:
-  placing such an operation can only be undone by not placing it.
+  constrains nothing and is dropped.
 
-Limits: the problem is NP-complete; many concurrent operations whose outcome
-is unknown and whose values were observed, or many concurrent writes of the
-same value, can make the search exponential.  `max_steps` bounds the work and
-yields the verdict ``None`` (unknown) instead of running forever.  Values are
-compared with ``==`` (so ``1 == 1.0``); the register starts at `initial`
-(None = the item is absent).
+Reductions on top of Porcupine, each of which keeps the verdict exact (every
+one is an exchange argument: if some valid order exists, one exists that the
+reduced search explores; `tests/chaos/reference.py` is the naive oracle the
+property tests hold it to):
+
+* a pre-check rejects any read or cas that saw a value no operation invoked
+  before it completed could have written -- instant, and the clearest
+  explanation of a phantom value;
+* values that no read returns and no cas expects are merged into one
+  (`_DEAD`): the future depends only on observed values;
+* a read matching the register, or an unobserved write over an unobserved
+  value, goes next without branching; of finite candidates with the same
+  effect only the one completing soonest is tried;
+* an info write/cas is dropped when nothing observes its value, offered only
+  right before an operation that observes it, and no longer once every such
+  operation must have taken effect; of interchangeable ones only the earliest
+  is offered;
+* the memo treats a state reached with fewer info operations used as
+  covering the same state with more used.
+
+Limits: the problem is NP-complete.  Many concurrent info operations whose
+values were observed, especially with few distinct values (every write
+observed by some read), can make the search exponential; so can very many
+clients all concurrent.  `max_steps` bounds the work and yields the verdict
+``None`` (unknown) instead of running forever.  Unique written values keep
+the search near linear.  Values are compared with ``==`` (so ``1 == 1.0``);
+the register starts at `initial` (None = the item is absent).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from chaos.history import FAIL, INFO, OK, Event, Operation, _fmt, freeze, operations
+from chaos.history import FAIL, INFO, OK, Event, Operation, format_value, freeze, operations
 
 READ, WRITE, CAS = 0, 1, 2
 _KINDS = {"read": READ, "write": WRITE, "cas": CAS}
@@ -128,7 +144,9 @@ class KeyResult:
     real time and the register's rules, ``value_after_prefix`` the register
     value after it, and ``unplaced`` the operations that were candidates to go
     next yet none of which could (``blocking`` is the one whose completion
-    forced the decision).
+    forced the decision).  ``impossible`` lists operations rejected before
+    any search: they saw a value that nothing invoked before they completed
+    could have written (the clearest kind of violation, e.g. a phantom read).
     """
 
     key: Any
@@ -144,6 +162,7 @@ class KeyResult:
     unplaced: list[Operation] = field(default_factory=list)
     blocking: Operation | None = None
     reasons: dict[int, str] = field(default_factory=dict)
+    impossible: list[Operation] = field(default_factory=list)
 
     def explain(self, context: int = 8) -> str:
         """A readable account; only the last `context` placed operations are shown."""
@@ -156,11 +175,17 @@ class KeyResult:
             dropped.append(f"{self.dropped_info_reads} unknown-outcome reads")
         if self.dropped_info_unobserved:
             dropped.append(f"{self.dropped_info_unobserved} unknown-outcome writes nobody observed")
-        head = (f"key {_fmt(self.key)}: {verdict}; {self.checked} operations searched"
+        head = (f"key {format_value(self.key)}: {verdict}; {self.checked} operations searched"
                 + (f" (ignored: {', '.join(dropped)})" if dropped else "")
                 + f"; {self.steps} search steps")
         if self.linearizable is not False:
             return head
+        if self.impossible:
+            lines = [head, "  These operations saw a value that no operation invoked before they "
+                           "completed writes (nor is it the initial value):"]
+            for op in self.impossible:
+                lines.append(f"    - {op}")
+            return "\n".join(lines)
         lines = [head,
                  f"  Longest order found that fits real time and the register's rules: "
                  f"{len(self.prefix)} operation(s).",]
@@ -170,7 +195,7 @@ class KeyResult:
         first = len(self.prefix) - len(shown) + 1
         for n, op in enumerate(shown, first):
             lines.append(f"    {n:>5}. {op}")
-        lines.append(f"  After them the register holds: {_fmt(self.value_after_prefix)}.")
+        lines.append(f"  After them the register holds: {format_value(self.value_after_prefix)}.")
         if self.blocking is not None:
             end = self.blocking.complete_time
             lines.append(f"  Next, operation #{self.blocking.index} must take effect before it "
@@ -232,8 +257,16 @@ def check_register(
         if op.f not in _KINDS:
             raise ValueError(f"register checker: unsupported function {op.f!r} in {op}")
         per_key.setdefault(op.key, []).append(op)
-    initial = freeze(initial)
-    return LinearResult({k: _check_key(k, ops, initial, max_steps) for k, ops in per_key.items()})
+    # The memo holds millions of small tuples that are never garbage; the
+    # cyclic collector would rescan them over and over (quadratic time).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return LinearResult({k: _check_key(k, ops, initial, max_steps)
+                             for k, ops in per_key.items()})
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _prepare(ops: list[Operation], res: KeyResult, initial: Any) -> tuple[list[_Op], list[_Op], Any]:
@@ -308,11 +341,41 @@ def _prepare(ops: list[Operation], res: KeyResult, initial: Any) -> tuple[list[_
     return finite, kept, (_h(initial) if _h(initial) in observed else _DEAD)
 
 
+def _impossible(ops: list[Operation], initial: Any) -> list[Operation]:
+    """Ok reads and cas that observed a value nothing could have written by then.
+
+    A cheap, certain verdict before any search, and the clearest explanation
+    there is for phantom values.  A value can be installed by any write or
+    cas that did not fail, from its invoke on.
+    """
+    initial = _h(initial)
+    first_write: dict[Any, float] = {}
+    for op in ops:
+        if op.status == FAIL or op.f == "read":
+            continue
+        v = _h(op.value if op.f == "write" else freeze(op.value)[1])
+        if op.invoke_time < first_write.get(v, _INF):
+            first_write[v] = op.invoke_time
+    out = []
+    for op in ops:
+        if op.status != OK or op.complete_time is None or op.f == "write":
+            continue
+        v = _h(op.result if op.f == "read" else freeze(op.value)[0])
+        if v != initial and first_write.get(v, _INF) > op.complete_time:
+            out.append(op)
+    return out
+
+
 def _check_key(key: Any, ops: list[Operation], initial: Any, max_steps: int | None) -> KeyResult:
     res = KeyResult(key=key, linearizable=None, checked=0)
     initial_value = initial
     finite, optional, initial = _prepare(ops, res, initial)
+    impossible = _impossible(ops, initial_value)
     res.checked = len(finite) + len(optional)
+    if impossible:
+        res.linearizable = False
+        res.impossible = impossible
+        return res
 
     # Finite ops get ids in call order so that the placed set is mostly a
     # prefix: the memo key stores (prefix length, small window bitset).
@@ -326,6 +389,10 @@ def _check_key(key: Any, ops: list[Operation], initial: Any, max_steps: int | No
     for n, o in enumerate(optional):
         o.id = n
         o.cls = classes.setdefault((o.kind, o.a, o.b, o.deadline), len(classes))
+    # Optional ops in blocks of call order, each with its latest deadline, so
+    # that finding those eligible at a given instant skips expired blocks.
+    blocks = [(chunk[0].call, max(o.deadline for o in chunk), chunk)
+              for chunk in (optional[i:i + 32] for i in range(0, len(optional), 32))]
 
     # Time-ordered entry list; on equal times calls come first, so operations
     # that touch at an instant count as concurrent (the permissive reading).
@@ -406,11 +473,16 @@ def _check_key(key: Any, ops: list[Operation], initial: Any, max_steps: int | No
             return cands, node.op
         bound = node.time
         eligible = []
-        for o in optional:
-            if o.call > bound:
+        for first_call, last_deadline, block in blocks:
+            if first_call > bound:
                 break
-            if o.deadline >= bound and not (ibits >> o.id) & 1:
-                eligible.append(o)
+            if last_deadline < bound:
+                continue
+            for o in block:
+                if o.call > bound:
+                    break
+                if o.deadline >= bound and not (ibits >> o.id) & 1:
+                    eligible.append(o)
         if not eligible:
             return cands, node.op
         offered: set[int] = set()
@@ -437,9 +509,11 @@ def _check_key(key: Any, ops: list[Operation], initial: Any, max_steps: int | No
     w = 0  # bit i set: finite op p+i placed
     ib = 0  # bit i set: optional op i placed
     stack: list[tuple] = []
-    seen: dict[tuple, list[tuple[int, bool]]] = {}
+    plain: set[tuple] = set()  # explored (placed set, value), when there are no optional ops
+    seen: dict[tuple, list[tuple[int, bool]]] = {}  # with optional ops: (placed, value) -> [(optional used, restricted)]
     steps = 0
     best_depth = -1
+    best: tuple = (None, state, [], None)
     limit = max_steps if max_steps is not None else -1
 
     cands, blocking = candidates(ib, state, False)
@@ -478,23 +552,32 @@ def _check_key(key: Any, ops: list[Operation], initial: Any, max_steps: int | No
                 while nw & 1:
                     nw >>= 1
                     np_ += 1
-            # Memo with dominance: a state already explored with a subset of
-            # the optional ops used had at least the same futures available.
             memo = (np_, nw, new)
-            tried = seen.get(memo)
-            if tried is None:
-                seen[memo] = [(nib, o.info)]
-            else:
-                restricted = o.info
-                for tib, trestricted in tried:
-                    if not tib & ~nib and (restricted or not trestricted):
-                        break
-                else:
-                    tried.append((nib, restricted))
-                    tried = None
-                if tried is not None:
+            if not optional:
+                if memo in plain:
                     continue
-            stack.append((o, state, p, w, ib, cands, i, blocking))
+                plain.add(memo)
+            else:
+                # Memo with dominance: a state already explored with a subset
+                # of the optional ops used (and no more restricted) had at
+                # least the same futures available.
+                tried = seen.get(memo)
+                if tried is None:
+                    seen[memo] = [(nib, o.info)]
+                else:
+                    restricted = o.info
+                    steps += len(tried)  # the scan is work too: count it against the budget
+                    for tib, trestricted in tried:
+                        if not tib & ~nib and (restricted or not trestricted):
+                            break
+                    else:
+                        tried.append((nib, restricted))
+                        tried = None
+                    if tried is not None:
+                        continue
+            # Each frame links its parent, so the deepest dead end can be
+            # remembered in O(1) and its path rebuilt only if needed.
+            stack.append((o, state, p, w, ib, cands, i, blocking, stack[-1] if stack else None))
             if not o.info:
                 lift(o.node)
             state, p, w, ib = new, np_, nw, nib
@@ -508,32 +591,34 @@ def _check_key(key: Any, ops: list[Operation], initial: Any, max_steps: int | No
             continue
         if len(stack) > best_depth:
             best_depth = len(stack)
-            calls, _ = frontier()
-            res.prefix = [f[0].op for f in stack]
-            res.value_after_prefix = _replay(stack, initial_value)
-            res.unplaced = [c.op for c in calls]
-            res.blocking = blocking.op
-            res.reasons = {c.op.index: _reason(c, state, res.value_after_prefix) for c in calls}
+            best = (stack[-1] if stack else None, state, frontier()[0], blocking)
         if not stack:
             res.linearizable = False
             break
         if steps > limit >= 0:
             break
-        o, state, p, w, ib, cands, i, blocking = stack.pop()
+        o, state, p, w, ib, cands, i, blocking, _ = stack.pop()
         if not o.info:
             unlift(o.node)
     res.steps = steps
-    if res.linearizable is not False:
-        res.prefix, res.unplaced, res.reasons, res.blocking = [], [], {}, None
-        res.value_after_prefix = None
+    if res.linearizable is False:
+        top, state, calls, blocking = best
+        path = []
+        while top is not None:
+            path.append(top[0].op)
+            top = top[8]
+        res.prefix = path[::-1]
+        res.value_after_prefix = _replay(res.prefix, initial_value)
+        res.unplaced = [c.op for c in calls]
+        res.blocking = blocking.op
+        res.reasons = {c.op.index: _reason(c, state, res.value_after_prefix) for c in calls}
     return res
 
 
-def _replay(stack: list[tuple], initial: Any) -> Any:
+def _replay(prefix: list[Operation], initial: Any) -> Any:
     """The real register value after the placed ops (the search may hold `_DEAD`)."""
     value = initial
-    for f in stack:
-        op = f[0].op
+    for op in prefix:
         if op.f == "write":
             value = op.value
         elif op.f == "cas":
@@ -544,13 +629,13 @@ def _replay(stack: list[tuple], initial: Any) -> Any:
 def _reason(o: _Op, state: Any, shown: Any) -> str:
     """Why candidate `o` cannot go next when the register holds `state` (shown as `shown`)."""
     if o.kind == READ and state != o.a:
-        return f"read returned {_fmt(o.op.result)}, but the register holds {_fmt(shown)}"
+        return f"read returned {format_value(o.op.result)}, but the register holds {format_value(shown)}"
     if o.kind == CAS and state != o.a:
         expected = o.op.value[0]
         if o.info:
-            return (f"(outcome unknown) expects {_fmt(expected)}, but the register holds "
-                    f"{_fmt(shown)}: it cannot have applied here")
-        return f"cas succeeded expecting {_fmt(expected)}, but the register holds {_fmt(shown)}"
+            return (f"(outcome unknown) expects {format_value(expected)}, but the register holds "
+                    f"{format_value(shown)}: it cannot have applied here")
+        return f"cas succeeded expecting {format_value(expected)}, but the register holds {format_value(shown)}"
     if o.info and (o.a if o.kind == WRITE else o.b) == state:
         return "(outcome unknown) would change nothing here"
     if o.info:

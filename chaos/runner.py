@@ -145,6 +145,66 @@ class RegisterWorkload(Workload):
             self.seen[(process, key)] = new
 
 
+class SetWorkload(Workload):
+    """Unique inserts (an item each); at the end one strongly consistent Scan
+    must hold every acknowledged insert and nothing never attempted."""
+
+    def step(self, ddb: Any, process: int, rng: random.Random) -> None:
+        e = next(self.values)
+        rec = self.rec
+        rec.add(h.invoke(process, "add", "set", e, rec.now()))
+        try:
+            ddb.put_item(TableName=TABLE, Item={"pk": {"S": f"e{e}"}})
+        except (ClientError, BotoCoreError) as exc:
+            rec.add(h.info(process, "add", "set", e, rec.now(), _error(exc)))
+            return
+        rec.add(h.ok(process, "add", "set", e, rec.now()))
+
+    def final(self, ddb: Any) -> None:
+        rec = self.rec
+        rec.add(h.invoke("final", "read", "set", None, rec.now()))
+        seen, start = [], None
+        while True:
+            page = ddb.scan(TableName=TABLE, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
+            seen += [int(i["pk"]["S"][1:]) for i in page["Items"] if i["pk"]["S"].startswith("e")]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        rec.add(h.ok("final", "read", "set", sorted(seen), rec.now()))
+
+
+class CounterWorkload(Workload):
+    """Increments by one (UpdateItem ADD) and strongly consistent reads; each
+    read must lie between the increments certainly and possibly applied."""
+
+    def step(self, ddb: Any, process: int, rng: random.Random) -> None:
+        if rng.random() < 0.2:
+            self._read(ddb, process)
+            return
+        rec = self.rec
+        rec.add(h.invoke(process, "incr", "counter", 1, rec.now()))
+        try:
+            ddb.update_item(TableName=TABLE, Key={"pk": {"S": "counter"}}, UpdateExpression="ADD n :one",
+                            ExpressionAttributeValues={":one": {"N": "1"}})
+        except (ClientError, BotoCoreError) as exc:
+            rec.add(h.info(process, "incr", "counter", 1, rec.now(), _error(exc)))
+            return
+        rec.add(h.ok(process, "incr", "counter", 1, rec.now()))
+
+    def _read(self, ddb: Any, process: int | str) -> None:
+        rec = self.rec
+        rec.add(h.invoke(process, "read", "counter", None, rec.now()))
+        try:
+            item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": "counter"}}, ConsistentRead=True).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            rec.add(h.fail(process, "read", "counter", None, rec.now(), _error(exc)))
+            return
+        rec.add(h.ok(process, "read", "counter", int(item["n"]["N"]) if item else 0, rec.now()))
+
+    def final(self, ddb: Any) -> None:
+        self._read(ddb, "final")
+
+
 class Nemesis:
     """Faults on a schedule: one at a time, each held for `interval`, then healed."""
 
@@ -229,7 +289,8 @@ def _make_table(ddb: Any) -> None:
         time.sleep(0.2)
 
 
-WORKLOAD_CLASSES: dict[str, type[Workload]] = {"register": RegisterWorkload}
+WORKLOAD_CLASSES: dict[str, type[Workload]] = {
+    "register": RegisterWorkload, "set": SetWorkload, "counter": CounterWorkload}
 
 
 def run_check(cluster: LocalCluster, cfg: CheckConfig) -> Report:
@@ -295,12 +356,16 @@ def _recover(cluster: LocalCluster, rec: Recorder) -> None:
 
 
 def _judge(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> Report:
+    from chaos.checks import check_counter, check_set
     from chaos.linear import check_register
     events = sorted(rec.events, key=lambda e: e.time)
-    result = check_register(events)
+    checker = {"register": check_register, "set": check_set, "counter": check_counter}[cfg.workload]
+    result = checker(events)
     ops = h.operations(events)
     outcomes = Counter(f"{op.f} {op.status}" for op in ops)
-    verdict = {True: "VALID (linearizable)", False: "INVALID: not linearizable", None: "UNKNOWN"}[result.valid]
+    what = "linearizable" if cfg.workload == "register" else "no lost or phantom elements" \
+        if cfg.workload == "set" else "every read within the increments' bounds"
+    verdict = {True: f"VALID ({what})", False: f"INVALID: not {what}", None: "UNKNOWN"}[result.valid]
     summary = "\n".join([
         f"workload {cfg.workload}, {cfg.clients} clients, {cfg.duration:g} s, seed {cfg.seed}",
         f"operations: {len(ops)} ({', '.join(f'{k}: {v}' for k, v in sorted(outcomes.items()))})",

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.history import FAIL, INFO, INVOKE, OK, Event
+from chaos.history import FAIL, INFO, INVOKE, OK, Event, pair_operations
 
 
 @dataclass
@@ -51,11 +51,13 @@ def _schedule(
 def _events(sim: list[_SimOp]) -> list[Event]:
     evs = []
     for n, o in enumerate(sim):
-        evs.append((o.start, 0, n, Event(INVOKE, o.process, o.f, o.key,
+        evs.append((o.start, 1, n, Event(INVOKE, o.process, o.f, o.key,
                                          None if o.f == "read" else o.arg, o.start)))
         value = o.result if o.f == "read" else (None if o.status == INFO else o.arg)
         err = "timeout" if o.status == INFO else ("rejected" if o.status == FAIL else None)
-        evs.append((o.end, 1, n, Event(o.status, o.process, o.f, o.key, value, o.end, err)))
+        evs.append((o.end, 0, n, Event(o.status, o.process, o.f, o.key, value, o.end, err)))
+    # At equal times completions go first, so that a process that invokes
+    # again the instant its previous operation completed stays well-formed.
     evs.sort(key=lambda e: (e[0], e[1], e[2]))
     return [e[3] for e in evs]
 
@@ -139,6 +141,47 @@ def corrupt_one_read(rng: random.Random, history: list[Event], value: Any = "nev
     out = list(history)
     out[i] = Event(e.type, e.process, e.f, e.key, value, e.time, e.error)
     return out
+
+
+def corrupt_stale_read(rng: random.Random, history: list[Event], late: float = 0.9) -> list[Event] | None:
+    """Copy of `history` where one late ok read returns a value already overwritten.
+
+    The read (chosen among the last ``1 - late`` of reads) returns the value
+    of a write that completed before another write of a different value
+    began, which itself completed before the read began: a stale read, the
+    typical bug of a deposed leader serving reads.  With unique written
+    values the result is certainly not linearizable, and the search has to
+    rule out every order of the history before the read, which makes this
+    the worst case for the checker.  Returns None if no read qualifies.
+    """
+    ops = pair_operations(history)
+    setters = sorted((o for o in ops if o.status == OK and o.f in ("write", "cas")),
+                     key=lambda o: o.complete_time)
+    reads = sorted((o for o in ops if o.status == OK and o.f == "read"), key=lambda o: o.invoke_time)
+    pool = reads[int(len(reads) * late):]
+    rng.shuffle(pool)
+
+    def written(o):
+        return o.value if o.f == "write" else o.value[1]
+
+    for r in pool:
+        done = [s for s in setters if s.key == r.key and s.complete_time < r.invoke_time]
+        for new in reversed(done):
+            older = [s for s in done if s.complete_time < new.invoke_time
+                     and written(s) != written(new) and written(s) != r.result]
+            if older:
+                value = written(older[-1])
+                break
+        else:
+            continue
+        # The read's completion is the next event of its process after its invoke.
+        for i in range(r.index + 1, len(history)):
+            e = history[i]
+            if e.process == r.process and e.type != INVOKE:
+                out = list(history)
+                out[i] = Event(e.type, e.process, e.f, e.key, value, e.time, e.error)
+                return out
+    return None
 
 
 def set_history(
