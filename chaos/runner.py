@@ -355,6 +355,31 @@ def _recover(cluster: LocalCluster, rec: Recorder) -> None:
             time.sleep(0.2)
 
 
+WRITES = ("write", "cas", "add", "incr")
+
+
+def _gaps(events: list[h.Event], ops: list[h.Operation]) -> str:
+    """The longest stretch without an acknowledged write while each fault
+    lasted: how long clients saw writes stall (a stall can hit one partition
+    while others go on, so this is the worst any client saw)."""
+    done = sorted(op.complete_time for op in ops if op.f in WRITES and op.status == h.OK
+                  and op.complete_time is not None)
+    faults = [e for e in events if e.is_nemesis and e.f in FAULTS]
+    gaps: dict[str, list[float]] = {}
+    for fault in faults:
+        after = next((t for t in done if t >= fault.time), None)
+        before = max((t for t in done if t < fault.time), default=fault.time)
+        if after is not None:
+            gaps.setdefault(fault.f, []).append(after - before)
+    if not gaps:
+        return "write stalls: none measured"
+    parts = []
+    for f, xs in sorted(gaps.items()):
+        xs.sort()
+        parts.append(f"{f} p50 {xs[len(xs) // 2]:.2f}s max {xs[-1]:.2f}s (n={len(xs)})")
+    return "write stalls at each fault (last ack before it to first ack after): " + "; ".join(parts)
+
+
 def _judge(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> Report:
     from chaos.checks import check_counter, check_set
     from chaos.linear import check_register
@@ -370,6 +395,7 @@ def _judge(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> Report:
         f"workload {cfg.workload}, {cfg.clients} clients, {cfg.duration:g} s, seed {cfg.seed}",
         f"operations: {len(ops)} ({', '.join(f'{k}: {v}' for k, v in sorted(outcomes.items()))})",
         f"faults injected: {', '.join(f'{k} x{v}' for k, v in sorted(nemesis.injected.items())) or 'none'}",
+        _gaps(events, ops),
         f"verdict: {verdict}",
     ])
     explanation = result.explain()
