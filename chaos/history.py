@@ -333,7 +333,6 @@ def render_timeline(
     procs = sorted({e.process for e in events if not e.is_nemesis}, key=lambda p: (str(type(p)), p))
     if lanes is None:
         lanes = 0 < len(procs) <= 16
-    lane_of = {p: n for n, p in enumerate(procs)}
     t0 = events[order[0]].time if (events and relative) else 0.0
 
     # Build rows first so columns can be sized to fit.

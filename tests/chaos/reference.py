@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Sequence
 
-from chaos.history import FAIL, INFO, OK, Operation
+from chaos.history import INFO, OK, Operation
 
 
 def brute_linearizable(ops: Sequence[Operation], initial: Any = None) -> bool:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chaos import history as h
-from chaos.history import Event, HistoryError, Operation
+from chaos.history import Event, HistoryError
 
 
 def sample() -> list[Event]:
