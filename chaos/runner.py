@@ -267,23 +267,30 @@ class Nemesis:
 
 
 def _make_table(ddb: Any) -> None:
+    """A fresh, empty table (the checkers assume every key starts absent):
+    one left by an earlier run is deleted first."""
     deadline = time.monotonic() + 60
+    state = "create"
     while True:
         try:
-            ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-        except ClientError as exc:
-            if _error(exc) != "ResourceInUseException" and time.monotonic() > deadline:
-                raise
-            if _error(exc) != "ResourceInUseException":
-                time.sleep(0.5)
-                continue
-        try:
+            if state == "create":
+                ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+                state = "wait"
             if ddb.describe_table(TableName=TABLE)["Table"]["TableStatus"] == "ACTIVE":
                 return
-        except ClientError:
-            pass
+        except ClientError as exc:
+            code = _error(exc)
+            if code == "ResourceInUseException" and state == "create":
+                try:
+                    ddb.delete_table(TableName=TABLE)
+                except ClientError:
+                    pass  # already being deleted: create again once it is gone
+            elif code != "ResourceNotFoundException" and time.monotonic() > deadline:
+                raise
+        except BotoCoreError:
+            pass  # the router is still starting: try again
         if time.monotonic() > deadline:
             raise TimeoutError(f"table {TABLE} did not become ACTIVE within 60 s")
         time.sleep(0.2)
