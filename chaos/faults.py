@@ -11,6 +11,7 @@ signals to the node's PID (SIGKILL, SIGSTOP, SIGCONT).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -109,6 +110,25 @@ class LocalChaos:
         meta = self._ask_any("meta")
         tid = meta["tables"][table]["id"]
         return sorted(g for g, p in meta["partitions"].items() if p["table_id"] == tid)
+
+    def replica_digests(self, table: str) -> dict[str, dict[str, str]]:
+        """For each partition of `table`: node -> digest of its replica's items
+        (the key/value pairs in key order), from every node that answers."""
+        meta = self._ask_any("meta")
+        tid = meta["tables"][table]["id"]
+        out: dict[str, dict[str, str]] = {}
+        for group, p in meta["partitions"].items():
+            if p["table_id"] != tid:
+                continue
+            out[group] = {}
+            for node in p["voters"]:
+                try:
+                    raw = asyncio.run(self._admin(node, "read_raw", {"group": group}))
+                except Exception:  # noqa: BLE001 (down: no digest)
+                    continue
+                digest = hashlib.sha256(json.dumps(raw["items"]).encode()).hexdigest()[:16]
+                out[group][node] = digest
+        return out
 
     def leader_of(self, group: str) -> str | None:
         for name in sorted(self.nodes()):

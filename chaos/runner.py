@@ -340,7 +340,28 @@ def run_check(cluster: LocalCluster, cfg: CheckConfig) -> Report:
         t.join(30)
     _recover(cluster, rec)
     workload.final(setup)
-    return _judge(cfg, rec, nemesis)
+    converged = _converge(LocalChaos(cluster))
+    return _judge(cfg, rec, nemesis, converged)
+
+
+def _converge(chaos: LocalChaos, timeout: float = 60.0) -> tuple[bool, str]:
+    """After healing, every replica of every partition must hold identical
+    items (eventually consistent reads converge); how long it took."""
+    t0 = time.monotonic()
+    last = ""
+    while True:
+        try:
+            digests = chaos.replica_digests(TABLE)
+            differ = [g for g, d in digests.items() if len(d) < 3 or len(set(d.values())) != 1]
+            if not differ:
+                return True, (f"replicas converged: {len(digests)} partition(s) identical on every replica "
+                              f"{time.monotonic() - t0:.1f} s after healing")
+            last = f"differ or missing: {', '.join(sorted(differ))}"
+        except Exception as exc:  # noqa: BLE001 (nodes still starting)
+            last = repr(exc)
+        if time.monotonic() - t0 > timeout:
+            return False, f"replicas did NOT converge within {timeout:.0f} s ({last})"
+        time.sleep(0.5)
 
 
 def _recover(cluster: LocalCluster, rec: Recorder) -> None:
@@ -366,28 +387,33 @@ WRITES = ("write", "cas", "add", "incr")
 
 
 def _gaps(events: list[h.Event], ops: list[h.Operation]) -> str:
-    """The longest stretch without an acknowledged write while each fault
-    lasted: how long clients saw writes stall (a stall can hit one partition
-    while others go on, so this is the worst any client saw)."""
-    done = sorted(op.complete_time for op in ops if op.f in WRITES and op.status == h.OK
-                  and op.complete_time is not None)
-    faults = [e for e in events if e.is_nemesis and e.f in FAULTS]
+    """How long writes stalled at each fault: per key, from the last write
+    acknowledged before the fault to the first after it; the worst key counts
+    (keys on partitions the fault did not touch go on meanwhile)."""
+    done: dict[Any, list[float]] = {}
+    for op in ops:
+        if op.f in WRITES and op.status == h.OK and op.complete_time is not None:
+            done.setdefault(op.key, []).append(op.complete_time)
     gaps: dict[str, list[float]] = {}
-    for fault in faults:
-        after = next((t for t in done if t >= fault.time), None)
-        before = max((t for t in done if t < fault.time), default=fault.time)
-        if after is not None:
-            gaps.setdefault(fault.f, []).append(after - before)
+    for fault in (e for e in events if e.is_nemesis and e.f in FAULTS):
+        worst = None
+        for times in done.values():
+            after = next((t for t in sorted(times) if t >= fault.time), None)
+            before = max((t for t in times if t < fault.time), default=None)
+            if after is not None and before is not None:
+                worst = max(worst or 0.0, after - before)
+        if worst is not None:
+            gaps.setdefault(fault.f, []).append(worst)
     if not gaps:
         return "write stalls: none measured"
     parts = []
     for f, xs in sorted(gaps.items()):
         xs.sort()
         parts.append(f"{f} p50 {xs[len(xs) // 2]:.2f}s max {xs[-1]:.2f}s (n={len(xs)})")
-    return "write stalls at each fault (last ack before it to first ack after): " + "; ".join(parts)
+    return "write stalls per fault (worst key: last ack before it to first ack after): " + "; ".join(parts)
 
 
-def _judge(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> Report:
+def _judge(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis, converged: tuple[bool, str]) -> Report:
     from chaos.checks import check_counter, check_set
     from chaos.linear import check_register
     events = sorted(rec.events, key=lambda e: e.time)
@@ -397,12 +423,16 @@ def _judge(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> Report:
     outcomes = Counter(f"{op.f} {op.status}" for op in ops)
     what = "linearizable" if cfg.workload == "register" else "no lost or phantom elements" \
         if cfg.workload == "set" else "every read within the increments' bounds"
+    valid = result.valid if converged[0] else False
     verdict = {True: f"VALID ({what})", False: f"INVALID: not {what}", None: "UNKNOWN"}[result.valid]
+    if not converged[0]:
+        verdict = "INVALID: replicas did not converge" + ("" if result.valid else f"; {verdict}")
     summary = "\n".join([
         f"workload {cfg.workload}, {cfg.clients} clients, {cfg.duration:g} s, seed {cfg.seed}",
         f"operations: {len(ops)} ({', '.join(f'{k}: {v}' for k, v in sorted(outcomes.items()))})",
         f"faults injected: {', '.join(f'{k} x{v}' for k, v in sorted(nemesis.injected.items())) or 'none'}",
         _gaps(events, ops),
+        converged[1],
         f"verdict: {verdict}",
     ])
     explanation = result.explain()
@@ -411,4 +441,4 @@ def _judge(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> Report:
     (out / "history.jsonl").write_text(h.to_jsonl(events))
     (out / "timeline.txt").write_text(h.render_timeline(events))
     (out / "summary.txt").write_text(summary + "\n\n" + explanation + "\n")
-    return Report(result.valid, summary, explanation, events)
+    return Report(valid, summary, explanation, events)
