@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import accumulate
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from chaos.history import FAIL, INFO, OK, Event, Operation, format_value, operations
 
@@ -96,20 +96,35 @@ class SetKeyResult:
 
 
 @dataclass
-class SetResult:
-    keys: dict[Any, SetKeyResult] = field(default_factory=dict)
+class _Results:
+    """Per-key verdicts: invalid if any key is, unknown if any is undecided (or none was checked)."""
+
+    keys: dict[Any, Any] = field(default_factory=dict)
+    title: ClassVar[str] = ""
+    noun: ClassVar[str] = ""
+    limit: ClassVar[int] = 10
 
     @property
     def valid(self) -> bool | None:
         vs = [r.valid for r in self.keys.values()]
         return False if False in vs else (None if None in vs or not vs else True)
 
-    def explain(self, limit: int = 20) -> str:
+    def explain(self, limit: int | None = None) -> str:
         verdict = {True: "valid", False: "INVALID", None: "unknown"}[self.valid]
-        return "\n".join([f"Set history: {verdict} ({len(self.keys)} set(s))"]
-                         + [r.explain(limit) for r in self.keys.values()])
+        shown = self.limit if limit is None else limit
+        return "\n".join([f"{self.title} history: {verdict} ({len(self.keys)} {self.noun}(s))"]
+                         + [r.explain(shown) for r in self.keys.values()])
 
-    __str__ = explain
+    def __str__(self) -> str:
+        return self.explain()
+
+
+@dataclass
+class SetResult(_Results):
+    keys: dict[Any, SetKeyResult] = field(default_factory=dict)
+    title: ClassVar[str] = "Set"
+    noun: ClassVar[str] = "set"
+    limit: ClassVar[int] = 20
 
 
 def check_set(history: Sequence[Event] | Sequence[Operation]) -> SetResult:
@@ -232,20 +247,10 @@ class CounterKeyResult:
 
 
 @dataclass
-class CounterResult:
+class CounterResult(_Results):
     keys: dict[Any, CounterKeyResult] = field(default_factory=dict)
-
-    @property
-    def valid(self) -> bool | None:
-        vs = [r.valid for r in self.keys.values()]
-        return False if False in vs else (None if None in vs or not vs else True)
-
-    def explain(self, limit: int = 10) -> str:
-        verdict = {True: "valid", False: "INVALID", None: "unknown"}[self.valid]
-        return "\n".join([f"Counter history: {verdict} ({len(self.keys)} counter(s))"]
-                         + [r.explain(limit) for r in self.keys.values()])
-
-    __str__ = explain
+    title: ClassVar[str] = "Counter"
+    noun: ClassVar[str] = "counter"
 
 
 def check_counter(history: Sequence[Event] | Sequence[Operation]) -> CounterResult:

@@ -8,6 +8,8 @@ real faults through `chaos.faults`, and the pure checkers on the history.
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import itertools
 import random
 import threading
@@ -324,7 +326,7 @@ def run_check(cluster: LocalCluster, cfg: CheckConfig) -> Report:
     threads = [threading.Thread(target=client, args=(p, rng.randrange(1 << 30)), daemon=True)
                for p in range(cfg.clients)]
     faults = [f for f in cfg.nemesis if f != "none"]
-    nemesis = Nemesis(CheckConfig(**{**cfg.__dict__, "nemesis": tuple(faults)}), LocalChaos(cluster), rec,
+    nemesis = Nemesis(dataclasses.replace(cfg, nemesis=tuple(faults)), LocalChaos(cluster), rec,
                       random.Random(rng.randrange(1 << 30)))
     nemesis_thread = threading.Thread(target=nemesis.run, daemon=True) if faults else None
     for t in threads:
@@ -394,14 +396,15 @@ def _gaps(events: list[h.Event], ops: list[h.Operation]) -> str:
     for op in ops:
         if op.f in WRITES and op.status == h.OK and op.complete_time is not None:
             done.setdefault(op.key, []).append(op.complete_time)
+    for times in done.values():
+        times.sort()
     gaps: dict[str, list[float]] = {}
     for fault in (e for e in events if e.is_nemesis and e.f in FAULTS):
         worst = None
         for times in done.values():
-            after = next((t for t in sorted(times) if t >= fault.time), None)
-            before = max((t for t in times if t < fault.time), default=None)
-            if after is not None and before is not None:
-                worst = max(worst or 0.0, after - before)
+            i = bisect.bisect_left(times, fault.time)
+            if 0 < i < len(times):
+                worst = max(worst or 0.0, times[i] - times[i - 1])
         if worst is not None:
             gaps.setdefault(fault.f, []).append(worst)
     if not gaps:

@@ -108,12 +108,12 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             size += len(value)
             if fetch is not None:
                 value = storage.get_item(base_key_of(key, fetch)) or value
+            item = orjson.loads(value) if cap or filt is not None or proj is not None else None
             if cap:
-                read_size += item_size(orjson.loads(value))
+                read_size += item_size(item)
             if filt is None and proj is None:
                 out.append(value)
             else:
-                item = orjson.loads(value)
                 if filt is None or evaluate(filt, item):
                     out.append(value if proj is None else orjson.dumps(project(item, proj)))
             if (limit is not None and scanned >= limit) or (max_bytes is not None and size >= max_bytes):
