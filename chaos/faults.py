@@ -1,11 +1,14 @@
-"""Faults against the local cluster: processes (kill, restart, pause, resume)
-and links (cut, isolate an AZ, split in two, latency, loss), each logged with a
-timestamp so a history can be read against it, and all healed with one call.
+"""Faults against a cluster: processes (kill, restart, stop, pause, resume),
+links (cut, isolate an AZ, split in two, latency, loss) and clocks (a skewed
+rate), each logged with a timestamp so a history can be read against it, and
+all healed with one call.
 
-Link faults go through every node's transport fault layer (the admin RPC
-``fault``), which drops or delays Raft messages; both ends of a cut link are
-told, so a symmetric cut holds whichever side sends. Process faults are
-signals to the node's PID (SIGKILL, SIGSTOP, SIGCONT).
+Link and clock faults go through every node's fault layer (the admin RPC
+``fault``), which drops or delays Raft messages and sets the rate of the
+node's Raft clock; both ends of a cut link are told, so a symmetric cut holds
+whichever side sends. On the local cluster process faults are signals to the
+node's PID (SIGKILL, SIGTERM, SIGSTOP, SIGCONT); `chaos.containers` does the
+same to containers, with kernel-level partitions.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.local import LocalCluster, alive
+from node.raft.core import Config
 from node.rpc import Channels, call_once
 
 
@@ -39,16 +43,38 @@ class Event:
         return f"{stamp}  {self.action:<10} {self.target}  {extra}".rstrip()
 
 
-class LocalChaos:
-    """The nemesis of a local cluster (``trireme up`` or a test's cluster)."""
+class Chaos:
+    """What every nemesis shares: the fault log, link faults in the nodes'
+    transports, clock skew, and questions about the cluster (partitions,
+    leaders, replica digests). Subclasses say how processes are killed,
+    paused and started (signals or containers) and may cut links lower down
+    (iptables), through `_block` and `_unblock_all`."""
 
-    def __init__(self, cluster: LocalCluster) -> None:
-        self.cluster = cluster
-        self.log_path = Path(cluster.data_dir) / "chaos.log"
+    log_path: Path
+    endpoint: str
 
-    @classmethod
-    def load(cls, data_dir: Path) -> LocalChaos:
-        return cls(LocalCluster.load(data_dir))
+    def nodes(self) -> dict[str, tuple[str, str]]:
+        """Node id -> (address, AZ)."""
+        raise NotImplementedError
+
+    def process_state(self, name: str) -> str:
+        """'up', 'paused' or 'down'."""
+        raise NotImplementedError
+
+    def _kill(self, name: str) -> None:
+        raise NotImplementedError
+
+    def _start(self, name: str) -> None:
+        raise NotImplementedError
+
+    def _stop(self, name: str) -> None:
+        raise NotImplementedError
+
+    def _pause(self, name: str) -> None:
+        raise NotImplementedError
+
+    def _resume(self, name: str) -> None:
+        raise NotImplementedError
 
     # --- bookkeeping ----------------------------------------------------------
 
@@ -66,10 +92,6 @@ class LocalChaos:
             d = json.loads(raw)
             out.append(Event(d["at"], d["action"], d["target"], d["detail"]))
         return out
-
-    def nodes(self) -> dict[str, tuple[str, str]]:
-        """Node id -> (address, AZ)."""
-        return {p.name: (p.addr, p.az) for p in self.cluster.procs.values() if p.kind == "node"}
 
     def _node(self, name: str) -> None:
         if name not in self.nodes():
@@ -144,35 +166,72 @@ class LocalChaos:
 
     def kill(self, name: str) -> Event:
         self._node(name)
-        self.cluster.kill(name)
+        self._kill(name)
         return self._record("kill", name, signal="SIGKILL")
 
     def restart(self, name: str) -> Event:
+        """Start a killed or stopped node again."""
         self._node(name)
-        p = self.cluster.start_proc(name)
-        return self._record("restart", name, pid=p.pid)
+        self._start(name)
+        return self._record("restart", name)
+
+    def stop(self, name: str) -> Event:
+        """A graceful stop (SIGTERM), as a deploy does."""
+        self._node(name)
+        self._stop(name)
+        return self._record("stop", name, signal="SIGTERM")
 
     def pause(self, name: str) -> Event:
         self._node(name)
-        self.cluster.kill(name, signal.SIGSTOP)
+        self._pause(name)
         return self._record("pause", name, signal="SIGSTOP")
 
     def resume(self, name: str) -> Event:
         self._node(name)
-        self.cluster.kill(name, signal.SIGCONT)
+        self._resume(name)
         return self._record("resume", name, signal="SIGCONT")
+
+    def start_all(self) -> None:
+        """Every node running and unpaused (after a run, before the final reads)."""
+        for name in self.nodes():
+            state = self.process_state(name)
+            if state == "paused":
+                self._resume(name)
+            elif state == "down":
+                self._start(name)
+
+    def caught_up(self, name: str) -> bool:
+        """Whether a node answers and each of its replicas knows a leader and
+        has applied everything it knows to be committed (a rolling restart
+        moves on only then)."""
+        try:
+            reps = asyncio.run(self._admin(name, "replicas"))["replicas"]
+        except Exception:  # noqa: BLE001 (still starting)
+            return False
+        return bool(reps) and all(r["leader"] and r["applied"] >= r["commit"] for r in reps)
 
     # --- links ----------------------------------------------------------------
 
+    def _block(self, pairs: list[tuple[str, str]]) -> None:
+        """Drop everything sent from the first node of each pair to the second.
+        Here: in the nodes' transports (both ends told, so the cut holds
+        whichever side sends)."""
+        drop_to: dict[str, set[str]] = {}
+        drop_from: dict[str, set[str]] = {}
+        for frm, to in pairs:
+            drop_to.setdefault(frm, set()).add(to)
+            drop_from.setdefault(to, set()).add(frm)
+        for name in sorted(set(drop_to) | set(drop_from)):
+            self._change(name, drop_to=drop_to.get(name, set()), drop_from=drop_from.get(name, set()))
+
+    def _unblock_all(self) -> None:
+        """Clear what `_block` did beyond the transports (nothing here)."""
+
     def cut(self, frm: str, to: str, *, both: bool = False) -> Event:
-        """Drop the Raft messages from ``frm`` to ``to`` (and back with ``both``)."""
+        """Drop the messages from ``frm`` to ``to`` (and back with ``both``)."""
         self._node(frm)
         self._node(to)
-        self._change(frm, drop_to=[to])
-        self._change(to, drop_from=[frm])
-        if both:
-            self._change(to, drop_to=[frm])
-            self._change(frm, drop_from=[to])
+        self._block([(frm, to), (to, frm)] if both else [(frm, to)])
         return self._record("cut", f"{frm}->{to}" + (" and back" if both else ""))
 
     def split(self, side_a: list[str], side_b: list[str]) -> Event:
@@ -183,10 +242,7 @@ class LocalChaos:
     def _split(self, side_a: list[str], side_b: list[str]) -> None:
         for n in side_a + side_b:
             self._node(n)
-        for a in side_a:
-            self._change(a, drop_to=side_b, drop_from=side_b)
-        for b in side_b:
-            self._change(b, drop_to=side_a, drop_from=side_a)
+        self._block([(a, b) for a in side_a for b in side_b] + [(b, a) for a in side_a for b in side_b])
 
     def isolate_az(self, az: str) -> Event:
         inside = [n for n, (_, z) in self.nodes().items() if z == az]
@@ -211,38 +267,94 @@ class LocalChaos:
             self._change(n, loss=percent / 100)
         return self._record("loss", ",".join(names), percent=percent)
 
+    # --- clocks ---------------------------------------------------------------
+
+    def clock(self, names: list[str], rate: float) -> Event:
+        """Run the nodes' Raft clocks at `rate` times real time. Leases stay
+        safe while rates differ by at most the drift bound (DRIFT_BOUND);
+        beyond it a deposed leader may serve stale strongly consistent reads."""
+        if not 0 < rate <= 100:
+            raise ValueError("clock rate must be in (0, 100]")
+        for n in names:
+            self._node(n)
+            self._change(n, clock_rate=rate)
+        return self._record("clock", ",".join(names), rate=rate)
+
     # --- all of it ------------------------------------------------------------
 
     def heal(self) -> Event:
-        """Resume paused nodes and clear every link fault (killed nodes stay down:
-        ``restart`` brings them back)."""
+        """Resume paused nodes and clear every link and clock fault (killed
+        nodes stay down: ``restart`` brings them back)."""
         healed = []
-        for name, p in ((p.name, p) for p in self.cluster.procs.values() if p.kind == "node"):
-            if p.pid and alive(p.pid):
-                os.kill(p.pid, signal.SIGCONT)
-                try:
-                    self._set_faults(name, {"heal": True})
-                    healed.append(name)
-                except Exception:  # noqa: BLE001 (a node that cannot answer has no faults to clear)
-                    pass
+        self._unblock_all()
+        for name in sorted(self.nodes()):
+            state = self.process_state(name)
+            if state == "down":
+                continue
+            if state == "paused":
+                self._resume(name)
+            try:
+                self._set_faults(name, {"heal": True})
+                healed.append(name)
+            except Exception:  # noqa: BLE001 (a node that cannot answer has no faults to clear)
+                pass
         return self._record("heal", "all", nodes=",".join(healed))
 
     def in_effect(self) -> list[dict]:
-        """Per node: process state and the link faults its transport applies."""
+        """Per node: process state and the faults its transport and clock have."""
         out = []
         for name, (addr, az) in sorted(self.nodes().items()):
-            p = self.cluster.procs[name]
-            state = "down"
+            state = self.process_state(name)
             faults: dict = {}
-            if p.pid and alive(p.pid):
-                state = "paused" if _stopped(p.pid) else "up"
-                if state == "up":
-                    try:
-                        faults = self._faults_of(name)
-                    except Exception:  # noqa: BLE001
-                        state = "up (no answer)"
+            if state == "up":
+                try:
+                    faults = self._faults_of(name)
+                except Exception:  # noqa: BLE001
+                    state = "up (no answer)"
             out.append({"node": name, "az": az, "addr": addr, "state": state, "faults": faults})
         return out
+
+
+DRIFT_BOUND = Config("bound").max_clock_drift
+
+
+class LocalChaos(Chaos):
+    """The nemesis of a local cluster (``trireme up`` or a test's cluster):
+    signals to the node processes, link faults in their transports."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.log_path = Path(cluster.data_dir) / "chaos.log"
+        self.endpoint = cluster.endpoint
+
+    @classmethod
+    def load(cls, data_dir: Path) -> LocalChaos:
+        return cls(LocalCluster.load(data_dir))
+
+    def nodes(self) -> dict[str, tuple[str, str]]:
+        return {p.name: (p.addr, p.az) for p in self.cluster.procs.values() if p.kind == "node"}
+
+    def process_state(self, name: str) -> str:
+        pid = self.cluster.procs[name].pid
+        if not pid or not alive(pid):
+            return "down"
+        return "paused" if _stopped(pid) else "up"
+
+    def _kill(self, name: str) -> None:
+        self.cluster.kill(name)
+
+    def _start(self, name: str) -> None:
+        self.cluster.start_proc(name)
+
+    def _stop(self, name: str) -> None:
+        self.cluster.kill(name, signal.SIGCONT)
+        self.cluster.kill(name, signal.SIGTERM)
+
+    def _pause(self, name: str) -> None:
+        self.cluster.kill(name, signal.SIGSTOP)
+
+    def _resume(self, name: str) -> None:
+        self.cluster.kill(name, signal.SIGCONT)
 
 
 def _stopped(pid: int) -> bool:

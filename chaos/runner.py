@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -24,12 +25,26 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chaos import history as h
-from chaos.faults import LocalChaos
-from deploy.local import LocalCluster
+from chaos.faults import DRIFT_BOUND, Chaos
 
 TABLE = "jepsen"
 WORKLOADS = ("register", "set", "counter")
-FAULTS = ("kill", "pause", "isolate", "partition", "leader-kill")
+FAULTS = ("kill", "leader-kill", "pause", "pause-leader", "rolling-restart", "isolate", "partition", "minority",
+          "majority", "bridge", "clock", "disconnect")
+FAULT_HELP = """faults:
+  kill             SIGKILL a random node; restart it after the interval
+  leader-kill      the same to the leader of a random partition of the table
+  pause            SIGSTOP a random node; SIGCONT after the interval
+  pause-leader     pause a partition's leader well past its lease, so it wakes deposed
+  rolling-restart  stop and restart every node in turn, each once caught up (a deploy)
+  isolate          cut one AZ off from the others
+  partition        two random sides that cannot talk
+  minority         one node cut off from the other two (the majority goes on)
+  majority         every node cut off from every other (no majority anywhere)
+  bridge           A <-> B <-> C with A and C cut: two overlapping majorities
+  clock            every node's Raft clock at a random rate within the drift bound, and a
+                   partition's leader paused meanwhile
+  disconnect       (compose) a node's container off the network"""
 
 
 @dataclass
@@ -210,7 +225,7 @@ class CounterWorkload(Workload):
 class Nemesis:
     """Faults on a schedule: one at a time, each held for `interval`, then healed."""
 
-    def __init__(self, cfg: CheckConfig, chaos: LocalChaos, rec: Recorder, rng: random.Random) -> None:
+    def __init__(self, cfg: CheckConfig, chaos: Chaos, rec: Recorder, rng: random.Random) -> None:
         self.cfg = cfg
         self.chaos = chaos
         self.rec = rec
@@ -227,37 +242,74 @@ class Nemesis:
                 self.rec.add(h.nemesis("skip", f"{fault}: {exc}", self.rec.now()))
                 continue
             self.injected[fault] += 1
-            self.stop.wait(self.cfg.interval)
-            undo()
+            if undo is not None:
+                self.stop.wait(self.cfg.interval)
+                undo()
 
-    def _inject(self, fault: str):
+    def _note(self, fault: str, target: str) -> None:
+        self.rec.add(h.nemesis(fault, target, self.rec.now()))
+
+    def _inject(self, fault: str) -> Callable[[], None] | None:
+        """Inject `fault`; return how to undo it (None: over already)."""
         nodes = sorted(self.chaos.nodes())
-        chaos, rec = self.chaos, self.rec
-        if fault in ("kill", "leader-kill", "pause"):
-            victim = self._leader() if fault == "leader-kill" else self.rng.choice(nodes)
-            action = chaos.pause if fault == "pause" else chaos.kill
-            action(victim)
-            rec.add(h.nemesis(fault, victim, rec.now()))
+        chaos, rng = self.chaos, self.rng
+        if fault in ("kill", "leader-kill", "pause", "pause-leader"):
+            victim = self._leader() if fault in ("leader-kill", "pause-leader") else rng.choice(nodes)
+            paused = fault.startswith("pause")
+            (chaos.pause if paused else chaos.kill)(victim)
+            self._note(fault, victim)
 
             def undo() -> None:
-                (chaos.resume if fault == "pause" else chaos.restart)(victim)
-                rec.add(h.nemesis("resume" if fault == "pause" else "restart", victim, rec.now()))
+                (chaos.resume if paused else chaos.restart)(victim)
+                self._note("resume" if paused else "restart", victim)
             return undo
+        if fault == "rolling-restart":
+            for name in rng.sample(nodes, len(nodes)):
+                chaos.stop(name)
+                self._note(fault, f"{name} stopped")
+                chaos.restart(name)
+                self._note("restart", name)
+                _wait(lambda name=name: chaos.caught_up(name), 60, f"{name} to catch up after its restart")
+            return None
         if fault == "isolate":
-            az = self.rng.choice(sorted({az for _, az in chaos.nodes().values()}))
+            az = rng.choice(sorted({az for _, az in chaos.nodes().values()}))
             chaos.isolate_az(az)
-        elif fault == "partition":
-            shuffled = self.rng.sample(nodes, len(nodes))
-            cut = self.rng.randrange(1, len(nodes))
+            target = az
+        elif fault in ("partition", "minority"):
+            shuffled = rng.sample(nodes, len(nodes))
+            cut = 1 if fault == "minority" else rng.randrange(1, len(nodes))
             chaos.split(shuffled[:cut], shuffled[cut:])
-            az = f"{','.join(sorted(shuffled[:cut]))} | {','.join(sorted(shuffled[cut:]))}"
+            target = f"{','.join(sorted(shuffled[:cut]))} | {','.join(sorted(shuffled[cut:]))}"
+        elif fault == "majority":
+            for a, b in itertools.combinations(nodes, 2):
+                chaos.split([a], [b])
+            target = " | ".join(nodes)
+        elif fault == "bridge":
+            shuffled = rng.sample(nodes, len(nodes))
+            a, bridge, rest = shuffled[0], shuffled[1], shuffled[2:]
+            chaos.split([a], rest)
+            target = f"{a} <-> {bridge} <-> {','.join(rest)}"
+        elif fault == "clock":
+            bound = DRIFT_BOUND * 0.9  # rates differ by less than the bound the leases assume
+            rates = {n: round(1 + rng.uniform(-bound, bound) / 2, 4) for n in nodes}
+            for n, rate in rates.items():
+                chaos.clock([n], rate)
+            victim = self._leader()
+            chaos.pause(victim)  # so a new leader is elected, and the old one wakes, on skewed clocks
+            target = " ".join(f"{n}x{r}" for n, r in rates.items()) + f", {victim} paused"
+        elif fault == "disconnect":
+            if not hasattr(chaos, "disconnect"):
+                raise ValueError("disconnect needs the compose cluster")
+            victim = rng.choice(nodes)
+            chaos.disconnect(victim)
+            target = victim
         else:
             raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
-        rec.add(h.nemesis(fault, az, rec.now()))
+        self._note(fault, target)
 
         def heal() -> None:
             chaos.heal()
-            rec.add(h.nemesis("heal", "all", rec.now()))
+            self._note("heal", "all")
         return heal
 
     def _leader(self) -> str:
@@ -266,6 +318,14 @@ class Nemesis:
         if leader is None:
             raise RuntimeError(f"{group} has no leader right now")
         return leader
+
+
+def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
 
 
 def _make_table(ddb: Any) -> None:
@@ -302,7 +362,7 @@ WORKLOAD_CLASSES: dict[str, type[Workload]] = {
     "register": RegisterWorkload, "set": SetWorkload, "counter": CounterWorkload}
 
 
-def run_check(cluster: LocalCluster, cfg: CheckConfig) -> Report:
+def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
     """Run the workload for `cfg.duration` seconds under the nemesis, heal,
     check the history, and write history.jsonl, timeline.txt and summary.txt."""
     if cfg.workload not in WORKLOAD_CLASSES:
@@ -312,21 +372,21 @@ def run_check(cluster: LocalCluster, cfg: CheckConfig) -> Report:
             raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
     rng = random.Random(cfg.seed)
     rec = Recorder()
-    setup = _client(cluster.endpoint)
+    setup = _client(chaos.endpoint)
     _make_table(setup)
     workload = WORKLOAD_CLASSES[cfg.workload](cfg, rec, itertools.count(1))
     stop = threading.Event()
 
     def client(process: int, seed: int) -> None:
         local = random.Random(seed)
-        ddb = _client(cluster.endpoint)
+        ddb = _client(chaos.endpoint)
         while not stop.is_set():
             workload.step(ddb, process, local)
 
     threads = [threading.Thread(target=client, args=(p, rng.randrange(1 << 30)), daemon=True)
                for p in range(cfg.clients)]
     faults = [f for f in cfg.nemesis if f != "none"]
-    nemesis = Nemesis(dataclasses.replace(cfg, nemesis=tuple(faults)), LocalChaos(cluster), rec,
+    nemesis = Nemesis(dataclasses.replace(cfg, nemesis=tuple(faults)), chaos, rec,
                       random.Random(rng.randrange(1 << 30)))
     nemesis_thread = threading.Thread(target=nemesis.run, daemon=True) if faults else None
     for t in threads:
@@ -340,13 +400,13 @@ def run_check(cluster: LocalCluster, cfg: CheckConfig) -> Report:
     stop.set()
     for t in threads:
         t.join(30)
-    _recover(cluster, rec)
+    _recover(chaos, rec)
     workload.final(setup)
-    converged = _converge(LocalChaos(cluster))
+    converged = _converge(chaos)
     return _judge(cfg, rec, nemesis, converged)
 
 
-def _converge(chaos: LocalChaos, timeout: float = 60.0) -> tuple[bool, str]:
+def _converge(chaos: Chaos, timeout: float = 60.0) -> tuple[bool, str]:
     """After healing, every replica of every partition must hold identical
     items (eventually consistent reads converge); how long it took."""
     t0 = time.monotonic()
@@ -366,14 +426,12 @@ def _converge(chaos: LocalChaos, timeout: float = 60.0) -> tuple[bool, str]:
         time.sleep(0.5)
 
 
-def _recover(cluster: LocalCluster, rec: Recorder) -> None:
+def _recover(chaos: Chaos, rec: Recorder) -> None:
     """Everything healed and restarted, and the cluster serving again."""
-    chaos = LocalChaos(cluster)
     chaos.heal()
-    for name in chaos.nodes():
-        chaos.cluster.start_proc(name)
+    chaos.start_all()
     rec.add(h.nemesis("heal", "all", rec.now()))
-    ddb = _client(cluster.endpoint)
+    ddb = _client(chaos.endpoint)
     deadline = time.monotonic() + 60
     while True:
         try:

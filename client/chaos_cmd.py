@@ -12,47 +12,72 @@ ACTIONS = """actions:
   list                          what is in effect on each node (the default)
   log                           every fault and heal so far, with timestamps
   kill NODE | restart NODE      SIGKILL a node / start it again
+  stop NODE                     stop a node gracefully (SIGTERM); restart brings it back
   pause NODE | resume NODE      SIGSTOP / SIGCONT a node (a paused leader wakes up deposed)
   isolate AZ                    cut every link between the AZ and the rest
   split A,B C                   two sides that cannot talk to each other
-  cut FROM TO [--both]          drop the Raft messages on one link (one way unless --both)
+  cut FROM TO [--both]          drop the messages on one link (one way unless --both)
   latency --ms N [--jitter N] [NODE ...]   add delay to outgoing messages (all nodes if none given)
   loss --percent P [NODE ...]   drop that share of messages
-  heal                          resume paused nodes and clear every link fault"""
+  clock --rate R [NODE ...]     run the nodes' Raft clocks at R times real time (leases are
+                                safe while rates differ by at most the drift bound, 5%)
+  disconnect NODE               (--compose) take the node's container off the network
+  heal                          resume paused nodes, clear every link and clock fault
+
+With --compose the faults hit the compose cluster (make compose-up): docker
+kill/stop/pause, and kernel-level partitions (iptables DROP rules in the
+DOCKER-USER chain) for isolate, split and cut."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("chaos", help="inject faults into the local cluster (kill, pause, partitions, latency)",
-                       description="Inject faults into the local cluster started by `trireme up`.",
+    p = sub.add_parser("chaos", help="inject faults into the cluster (kill, pause, partitions, latency, clocks)",
+                       description="Inject faults into the local cluster started by `trireme up` "
+                                   "(or the compose cluster with --compose).",
                        epilog=ACTIONS, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", nargs="?", default="list")
     p.add_argument("args", nargs="*")
     p.add_argument("--data-dir", type=Path, default=Path("data"))
+    p.add_argument("--compose", action="store_true", help="the compose cluster instead of the local one")
     p.add_argument("--both", action="store_true", help="cut: both directions")
     p.add_argument("--ms", type=float, default=None, help="latency: added delay in milliseconds")
     p.add_argument("--jitter", type=float, default=0.0, help="latency: random extra delay up to this many ms")
     p.add_argument("--percent", type=float, default=None, help="loss: share of messages dropped")
+    p.add_argument("--rate", type=float, default=None, help="clock: rate of the nodes' Raft clocks (1 = real time)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from chaos.faults import LocalChaos
-    try:
-        chaos = LocalChaos.load(args.data_dir)
-    except (FileNotFoundError, OSError):
-        print(f"trireme chaos: no local cluster in {args.data_dir} (start one with `trireme up`)", file=sys.stderr)
-        return 2
+    from chaos.faults import DRIFT_BOUND, LocalChaos
+    if args.compose:
+        from chaos.containers import load_compose
+        try:
+            chaos = load_compose()
+            chaos.nodes()
+        except Exception as exc:  # noqa: BLE001 (no engine, no cluster)
+            print(f"trireme chaos: cannot reach the compose cluster ({exc}); start it with `make compose-up`",
+                  file=sys.stderr)
+            return 2
+    else:
+        try:
+            chaos = LocalChaos.load(args.data_dir)
+        except (FileNotFoundError, OSError):
+            print(f"trireme chaos: no local cluster in {args.data_dir} (start one with `trireme up`)",
+                  file=sys.stderr)
+            return 2
     a, rest = args.action, args.args
     try:
         if a == "list":
             print(_render(chaos.in_effect()))
+            blocked = chaos.blocked() if hasattr(chaos, "blocked") else []
+            if blocked:
+                print("kernel DROP rules (iptables DOCKER-USER): " + "; ".join(blocked))
             return 0
         if a == "log":
             events = chaos.events()
             print("\n".join(e.line() for e in events) if events else "no faults injected yet")
             return 0
         nodes = rest or sorted(chaos.nodes())
-        if a in ("kill", "restart", "pause", "resume"):
+        if a in ("kill", "restart", "stop", "pause", "resume"):
             _need(rest, 1, f"{a} NODE")
             event = getattr(chaos, a)(rest[0])
         elif a == "isolate":
@@ -72,6 +97,20 @@ def run(args: argparse.Namespace) -> int:
             if args.percent is None:
                 raise ValueError("loss needs --percent P")
             event = chaos.loss(nodes, args.percent)
+        elif a == "clock":
+            if args.rate is None:
+                raise ValueError("clock needs --rate R (1 = real time)")
+            event = chaos.clock(nodes, args.rate)
+            rates = [s["faults"].get("clock_rate", 1.0) for s in chaos.in_effect() if s["faults"]]
+            spread = max(rates) / min(rates) - 1 if rates else 0.0
+            if spread > DRIFT_BOUND:
+                print(f"note: clock rates now differ by {spread:.0%}, beyond the {DRIFT_BOUND:.0%} drift bound "
+                      "the leases assume: a deposed leader may serve stale strongly consistent reads")
+        elif a == "disconnect":
+            _need(rest, 1, "disconnect NODE")
+            if not hasattr(chaos, "disconnect"):
+                raise ValueError("disconnect works on the compose cluster (--compose)")
+            event = chaos.disconnect(rest[0])
         elif a == "heal":
             event = chaos.heal()
         else:
@@ -101,5 +140,7 @@ def _render(state: list[dict]) -> str:
             parts.append(f"+{f.get('delay_ms', 0):g}ms (jitter {f.get('jitter_ms', 0):g}ms)")
         if f.get("loss"):
             parts.append(f"loses {f['loss'] * 100:g}%")
+        if f.get("clock_rate", 1.0) != 1.0:
+            parts.append(f"clock x{f['clock_rate']:g}")
         rows.append([s["node"], s["az"], s["state"], "; ".join(parts) or "-"])
-    return table(["NODE", "AZ", "PROCESS", "LINK FAULTS"], rows)
+    return table(["NODE", "AZ", "PROCESS", "FAULTS"], rows)

@@ -10,13 +10,15 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from chaos.runner import FAULTS, WORKLOADS
+    from chaos.runner import FAULT_HELP, FAULTS, WORKLOADS
     p = sub.add_parser(
         "check", help="run concurrent clients under injected faults and check the history (Jepsen-style)",
         description="Run concurrent clients against a cluster while faults are injected on a schedule, "
                     "record every operation, and check the history: linearizability for `register`, "
                     "no lost or phantom elements for `set`, bounds for `counter`. By default a temporary "
-                    "local cluster is started and stopped; --data-dir uses a running `trireme up` cluster.")
+                    "local cluster is started and stopped; --data-dir uses a running `trireme up` cluster, "
+                    "--compose the compose cluster (`make compose-up`).",
+        epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workload", choices=WORKLOADS, default="register")
     p.add_argument("--nemesis", default="kill,pause",
                    help=f"comma-separated faults from: {', '.join(FAULTS)}, or none (default kill,pause)")
@@ -27,27 +29,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("check"), help="where history and timeline go")
     p.add_argument("--data-dir", type=Path, default=None, help="check a running local cluster instead")
+    p.add_argument("--compose", action="store_true", help="check the running compose cluster instead")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from chaos.faults import LocalChaos
     from chaos.runner import CheckConfig, run_check
     from deploy.local import LocalCluster
     cfg = CheckConfig(workload=args.workload, nemesis=tuple(x for x in args.nemesis.split(",") if x),
                       duration=args.duration, clients=args.clients, seed=args.seed, keys=args.keys,
                       interval=args.interval, out_dir=args.out)
-    own = args.data_dir is None
-    if own:
+    own = args.data_dir is None and not args.compose
+    if args.compose:
+        from chaos.containers import load_compose
+        try:
+            chaos = load_compose()
+            chaos.nodes()
+        except Exception as exc:  # noqa: BLE001 (no engine, no cluster)
+            print(f"trireme check: cannot reach the compose cluster ({exc}); start it with `make compose-up`",
+                  file=sys.stderr)
+            return 2
+    elif own:
         cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="trireme-check-")), router_port=0, node_base_port=0,
                                router_deadline_s=3.0)
         cluster.plan()
         print(f"starting a temporary cluster in {cluster.data_dir} ...", flush=True)
         cluster.start(wait_s=90)
+        chaos = LocalChaos(cluster)
     else:
-        cluster = LocalCluster.load(args.data_dir)
+        chaos = LocalChaos.load(args.data_dir)
     try:
         print(f"running {cfg.workload} for {cfg.duration:g} s under {args.nemesis} ...", flush=True)
-        report = run_check(cluster, cfg)
+        report = run_check(chaos, cfg)
     except ValueError as exc:
         print(f"trireme check: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from node.clock import Clock
 from node.raft.core import Config, Raft, bootstrap
 from node.raft.messages import HardState, Message, Ready, Role
 from node.replica import Replica
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 TICK_S = 0.1          # one Raft tick
 ELECTION_TICKS = 10   # election timeout 1-2 s
 MAX_CATCH_UP = 3 * ELECTION_TICKS
+EXPIRE_EVERY_S = 0.25  # how often proposals past their deadline are answered
 
 
 class Engine:
@@ -46,7 +48,8 @@ class Engine:
         self._inbox: dict[str, list[Message]] = {}
         self._wake = asyncio.Event()
         self._rng = random.Random(seed)
-        self._last_tick = time.monotonic()
+        self.clock = Clock()
+        self._last_tick = self.clock.now()
         self._task: asyncio.Task | None = None
         self.factories: dict[str, Callable[..., Replica]] = {}
         self.on_unknown_group: Callable[[str, Message], None] | None = None
@@ -58,7 +61,7 @@ class Engine:
     # --- lifecycle --------------------------------------------------------
 
     def start(self) -> None:
-        self._last_tick = time.monotonic()
+        self._last_tick = self.clock.now()
         self._task = asyncio.create_task(self._run(), name="engine")
 
     async def stop(self) -> None:
@@ -75,7 +78,7 @@ class Engine:
     def clock_fresh(self) -> bool:
         """Has the loop ticked the cores within the last tick? Lease reads
         trust the cores' clocks only then (a stalled loop means stale ticks)."""
-        return time.monotonic() - self._last_tick < self.tick_s
+        return self.clock.now() - self._last_tick < self.tick_s
 
     # --- replicas -----------------------------------------------------------
 
@@ -147,7 +150,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         last_expire = time.monotonic()
         while True:
-            delay = self._last_tick + self.tick_s - time.monotonic()
+            delay = (self._last_tick + self.tick_s - self.clock.now()) / self.clock.rate
             if delay > 0 and not self._wake.is_set():
                 try:
                     await asyncio.wait_for(self._wake.wait(), delay)
@@ -164,15 +167,16 @@ class Engine:
                 log.exception("engine turn failed")
                 await asyncio.sleep(0.05)
             now = time.monotonic()
-            if now - last_expire >= 1.0:
+            if now - last_expire >= EXPIRE_EVERY_S:
                 last_expire = now
                 for r in list(self.replicas.values()):
                     r.expire(now)
 
     async def _turn(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop_turns += 1
+        ticked = self.clock.now()
         now = time.monotonic()
-        ticks = int((now - self._last_tick) / self.tick_s)
+        ticks = int((ticked - self._last_tick) / self.tick_s)
         if ticks:
             self._last_tick += ticks * self.tick_s
             # After a stall (GC, SIGSTOP) tick enough for leases and election

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from node.engine import Engine
 
 PROPOSAL_TIMEOUT_S = 8.0
+STEP_DOWN_GRACE_S = 0.5  # after losing leadership, see on_role
 
 
 class Rejected(Exception):
@@ -229,6 +230,12 @@ class Replica:
     def on_role(self, role: Role) -> None:
         self.engine.role_changed(self)
         if role != Role.LEADER:
+            # A deposed leader learns its proposals' fate only from the new
+            # leader's log; cut off, it never will. Wait briefly, then answer
+            # "unknown" rather than hold clients until the full timeout.
+            soon = now() + STEP_DOWN_GRACE_S
+            for p in self._proposals.values():
+                p.deadline = min(p.deadline, soon)
             for fut in self._reads.values():
                 if not fut.done():
                     fut.set_exception(Rejected("NOT_LEADER", "no longer the leader", self.raft.lead))
@@ -242,7 +249,7 @@ class Replica:
                 p.on_done(False)
             if not p.future.done():
                 p.future.set_exception(UnknownOutcome(
-                    f"{self.group}: entry {index} not applied within {PROPOSAL_TIMEOUT_S:.0f}s"))
+                    f"{self.group}: entry {index} not applied in time (leadership lost, or no quorum)"))
 
     def close(self, reason: str) -> None:
         err = Rejected("UNAVAILABLE", reason)

@@ -278,6 +278,7 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                 return reply(view.to_json() if view is not None else None)
             if op == "fault":
                 faults = Faults() if body.get("heal") else Faults.from_json(body)
+                node.engine.clock.set_rate(faults.clock_rate)  # ValueError when out of range
                 node.engine.transport.faults = faults
                 return reply(faults.to_json())
             if op == "faults":
@@ -302,6 +303,8 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                 return reply({"ok": True})
         except Rejected as exc:
             return reply(status=node_pb2.Status.Value(exc.status), message=str(exc), leader=exc.leader or "")
+        except ValueError as exc:
+            return reply(status=node_pb2.DDB_ERROR, error_type="ValidationException", message=str(exc))
         except Exception as exc:  # noqa: BLE001 (admin errors are answers, not crashes)
             log.exception("admin %s failed", op)
             return reply(status=node_pb2.UNAVAILABLE, message=f"{type(exc).__name__}: {exc}")

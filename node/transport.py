@@ -44,7 +44,8 @@ class Faults:
 
     `drop_to` / `drop_from`: peer ids whose links are cut in that direction;
     `loss`: probability of dropping any message; `delay_ms` and `jitter_ms`:
-    added latency on outgoing batches.
+    added latency on outgoing batches; `clock_rate`: how fast the node's
+    Raft clock runs (applied by the node to its engine's clock, not here).
     """
 
     drop_to: set[str] = field(default_factory=set)
@@ -52,15 +53,18 @@ class Faults:
     loss: float = 0.0
     delay_ms: float = 0.0
     jitter_ms: float = 0.0
+    clock_rate: float = 1.0
 
     def to_json(self) -> dict:
         return {"drop_to": sorted(self.drop_to), "drop_from": sorted(self.drop_from),
-                "loss": self.loss, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms}
+                "loss": self.loss, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms,
+                "clock_rate": self.clock_rate}
 
     @classmethod
     def from_json(cls, d: dict) -> Faults:
         return cls(set(d.get("drop_to", ())), set(d.get("drop_from", ())), float(d.get("loss", 0)),
-                   float(d.get("delay_ms", 0)), float(d.get("jitter_ms", 0)))
+                   float(d.get("delay_ms", 0)), float(d.get("jitter_ms", 0)),
+                   float(d.get("clock_rate", 1.0)))
 
     def active(self) -> bool:
         return bool(self.drop_to or self.drop_from or self.loss or self.delay_ms or self.jitter_ms)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from chaos.faults import LocalChaos
 from chaos.runner import CheckConfig, run_check
 from tests.integration.conftest import own_cluster  # noqa: F401 (fixture)
 
@@ -17,10 +18,15 @@ pytestmark = pytest.mark.slow
     ("register", ("isolate", "partition"), 12),
     ("set", ("kill", "pause", "isolate"), 13),
     ("counter", ("partition", "leader-kill", "pause"), 14),
+    ("register", ("minority",), 15),
+    ("register", ("majority", "bridge"), 16),
+    ("register", ("pause-leader",), 17),
+    ("set", ("rolling-restart",), 18),
+    ("register", ("clock",), 19),
 ])
 def test_histories_check_out_under_faults(own_cluster, tmp_path, workload, nemesis, seed):
     cluster = own_cluster(router_deadline_s=3.0)
-    report = run_check(cluster, CheckConfig(workload=workload, nemesis=nemesis, duration=20, clients=5,
+    report = run_check(LocalChaos(cluster), CheckConfig(workload=workload, nemesis=nemesis, duration=20, clients=5,
                                             seed=seed, interval=2.5, out_dir=tmp_path / "check"))
     print("\n" + report.summary)
     assert report.valid is True, report.explanation

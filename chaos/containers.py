@@ -1,0 +1,149 @@
+"""Faults against the compose cluster, with the same commands as the local
+one: `docker kill` / `start` / `stop` / `pause` / `unpause` for processes,
+and kernel-level partitions (iptables DROP rules between container addresses
+in the DOCKER-USER chain, so packets are lost on the wire rather than by the
+node's own code). `disconnect` takes a container off the network entirely.
+Latency, loss and clock skew go through the nodes' fault layer as on the
+local cluster. Every rule carries the comment RULE_TAG so `heal` removes
+exactly ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+
+from chaos.faults import Chaos, Event
+from deploy.containers import CACHE, Compose, ensure_engine
+from node.rpc import Channels, call_once
+
+RULE_TAG = "trireme-chaos"
+CHAIN = "DOCKER-USER"
+
+
+class ComposeChaos(Chaos):
+    """The nemesis of a cluster started from deploy/docker-compose.yml."""
+
+    def __init__(self, compose: Compose) -> None:
+        self.compose = compose
+        net = compose.settings.get("TRIREME_NET", "10.213.7")
+        self.seeds = [f"{net}.{i}:7101" for i in (11, 12, 13)]
+        self.endpoint = f"http://127.0.0.1:{compose.settings.get('TRIREME_PORT', '8000')}"
+        self.log_path = CACHE / f"chaos-{compose.project}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._nodes: dict[str, tuple[str, str]] | None = None
+
+    def nodes(self) -> dict[str, tuple[str, str]]:
+        if self._nodes is None:
+            meta = asyncio.run(_meta(self.seeds))
+            self._nodes = {n: (v["addr"], v["az"]) for n, v in meta["nodes"].items()}
+        return self._nodes
+
+    def _container(self, name: str) -> str:
+        return f"{self.compose.project}-{name}-1"
+
+    def _docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        return self.compose.engine.docker(*args, timeout=120, check=check)
+
+    def process_state(self, name: str) -> str:
+        r = self._docker("inspect", "-f", "{{.State.Status}}", self._container(name), check=False)
+        status = r.stdout.decode().strip()
+        return {"running": "up", "paused": "paused"}.get(status, "down")
+
+    def _kill(self, name: str) -> None:
+        self._docker("kill", self._container(name))
+
+    def _start(self, name: str) -> None:
+        if self.process_state(name) == "down":
+            self._docker("start", self._container(name))
+
+    def _stop(self, name: str) -> None:
+        self._docker("stop", "-t", "10", self._container(name))
+
+    def _pause(self, name: str) -> None:
+        self._docker("pause", self._container(name))
+
+    def _resume(self, name: str) -> None:
+        self._docker("unpause", self._container(name))
+
+    # --- the network, in the kernel -------------------------------------------
+
+    def _ip(self, name: str) -> str:
+        return self.nodes()[name][0].rsplit(":", 1)[0]
+
+    def _block(self, pairs: list[tuple[str, str]]) -> None:
+        for frm, to in pairs:
+            _iptables("-I", CHAIN, "-s", self._ip(frm), "-d", self._ip(to), "-j", "DROP",
+                      "-m", "comment", "--comment", RULE_TAG)
+
+    def _unblock_all(self) -> None:
+        rules = _iptables("-S", CHAIN).stdout.decode().splitlines()
+        for rule in rules:
+            if RULE_TAG in rule and rule.startswith("-A "):
+                _iptables("-D", *rule.split()[1:])
+        for name in self.nodes():
+            if self._network_of(name) is None:
+                self._reconnect(name)
+
+    def blocked(self) -> list[str]:
+        """Our DROP rules, as 'source -> destination' lines."""
+        out = []
+        ips = {self._ip(n): n for n in self.nodes()}
+        for rule in _iptables("-S", CHAIN).stdout.decode().splitlines():
+            if RULE_TAG in rule:
+                words = rule.split()
+                src, dst = words[words.index("-s") + 1], words[words.index("-d") + 1]
+                out.append(f"{ips.get(src.split('/')[0], src)} -> {ips.get(dst.split('/')[0], dst)}")
+        return out
+
+    def _network(self) -> str:
+        return f"{self.compose.project}_cluster"
+
+    def _network_of(self, name: str) -> str | None:
+        r = self._docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+                         self._container(name), check=False)
+        nets = r.stdout.decode().split()
+        return self._network() if self._network() in nets else None
+
+    def disconnect(self, name: str) -> Event:
+        """Take the node's container off the cluster network (nothing in, nothing out)."""
+        self._node(name)
+        self._docker("network", "disconnect", self._network(), self._container(name))
+        return self._record("disconnect", name)
+
+    def _reconnect(self, name: str) -> None:
+        self._docker("network", "connect", "--ip", self._ip(name), "--alias", name, self._network(),
+                     self._container(name))
+
+
+def _iptables(*args: str) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(["iptables", "-w", "5", *args], check=True, capture_output=True, timeout=30)
+    except FileNotFoundError as exc:
+        raise RuntimeError("kernel-level partitions need iptables (apt-get install iptables) and root") from exc
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"iptables {' '.join(args)}: {exc.stderr.decode().strip()}") from exc
+
+
+async def _meta(seeds: list[str]) -> dict:
+    ch = Channels()
+    try:
+        for addr in seeds:
+            try:
+                meta = await call_once(ch, addr, "admin", "meta", timeout=3.0)
+            except Exception:  # noqa: BLE001 (down, paused or cut off: ask the next)
+                continue
+            if meta:
+                return meta
+        raise RuntimeError(f"no node of the compose cluster answered ({', '.join(seeds)}): is it up?")
+    finally:
+        await ch.close()
+
+
+def load_compose(project: str = "trireme", settings: dict[str, str] | None = None) -> ComposeChaos:
+    """The compose cluster `make compose-up` started (settings from TRIREME_* in the environment)."""
+    engine = ensure_engine(install=False)
+    env = {k: v for k, v in os.environ.items() if k.startswith("TRIREME_")}
+    return ComposeChaos(Compose(engine, project=project, settings={**env, **(settings or {})}))
+
