@@ -40,6 +40,9 @@ class ComposeChaos(Chaos):
             self._nodes = {n: (v["addr"], v["az"]) for n, v in meta["nodes"].items()}
         return self._nodes
 
+    def routers(self) -> dict[str, str]:
+        return {"router": self.endpoint} if self.process_state("router") == "up" else {}
+
     def _container(self, name: str) -> str:
         return f"{self.compose.project}-{name}-1"
 

@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,10 @@ class Chaos:
     def process_state(self, name: str) -> str:
         """'up', 'paused' or 'down'."""
         raise NotImplementedError
+
+    def routers(self) -> dict[str, str]:
+        """Router name -> its endpoint URL."""
+        return {}
 
     def _kill(self, name: str) -> None:
         raise NotImplementedError
@@ -104,11 +109,27 @@ class Chaos:
         finally:
             await ch.close()
 
+    def _router_call(self, name: str, op: str, body: dict | None = None) -> dict:
+        req = urllib.request.Request(self.routers()[name], data=json.dumps(body or {}).encode(), headers={
+            "X-Amz-Target": f"TriremeAdmin_1.{op}", "Content-Type": "application/x-amz-json-1.0"})
+        with urllib.request.urlopen(req, timeout=3) as resp:
+            return json.loads(resp.read())
+
     def _faults_of(self, name: str) -> dict:
+        if name in self.routers():
+            return self._router_call(name, "Faults")
         return asyncio.run(self._admin(name, "faults"))
 
     def _set_faults(self, name: str, faults: dict) -> None:
-        asyncio.run(self._admin(name, "fault", faults))
+        if name in self.routers():
+            self._router_call(name, "SetFaults", faults)
+        else:
+            asyncio.run(self._admin(name, "fault", faults))
+
+    def _endpoint(self, name: str) -> None:
+        """A node or a router (link faults apply to both)."""
+        if name not in self.routers():
+            self._node(name)
 
     def _change(self, name: str, **changes: Any) -> None:
         faults = self._faults_of(name)
@@ -228,9 +249,14 @@ class Chaos:
         """Clear what `_block` did beyond the transports (nothing here)."""
 
     def cut(self, frm: str, to: str, *, both: bool = False) -> Event:
-        """Drop the messages from ``frm`` to ``to`` (and back with ``both``)."""
-        self._node(frm)
+        """Drop the messages from ``frm`` to ``to`` (and back with ``both``).
+        ``frm`` may be a router: its requests to node ``to`` then fail as if
+        the node were unreachable."""
         self._node(to)
+        if frm in self.routers():
+            self._change(frm, drop_to=[to])
+            return self._record("cut", f"{frm}->{to}")
+        self._node(frm)
         self._block([(frm, to), (to, frm)] if both else [(frm, to)])
         return self._record("cut", f"{frm}->{to}" + (" and back" if both else ""))
 
@@ -255,7 +281,7 @@ class Chaos:
 
     def latency(self, names: list[str], delay_ms: float, jitter_ms: float = 0.0) -> Event:
         for n in names:
-            self._node(n)
+            self._endpoint(n)
             self._change(n, delay_ms=delay_ms, jitter_ms=jitter_ms)
         return self._record("latency", ",".join(names), delay_ms=delay_ms, jitter_ms=jitter_ms)
 
@@ -263,7 +289,7 @@ class Chaos:
         if not 0 <= percent <= 100:
             raise ValueError("loss is a percentage between 0 and 100")
         for n in names:
-            self._node(n)
+            self._endpoint(n)
             self._change(n, loss=percent / 100)
         return self._record("loss", ",".join(names), percent=percent)
 
@@ -298,6 +324,12 @@ class Chaos:
                 healed.append(name)
             except Exception:  # noqa: BLE001 (a node that cannot answer has no faults to clear)
                 pass
+        for name in sorted(self.routers()):
+            try:
+                self._set_faults(name, {"heal": True})
+                healed.append(name)
+            except Exception:  # noqa: BLE001 (a router that is down has no faults either)
+                pass
         return self._record("heal", "all", nodes=",".join(healed))
 
     def in_effect(self) -> list[dict]:
@@ -312,6 +344,12 @@ class Chaos:
                 except Exception:  # noqa: BLE001
                     state = "up (no answer)"
             out.append({"node": name, "az": az, "addr": addr, "state": state, "faults": faults})
+        for name, url in sorted(self.routers().items()):
+            try:
+                faults, state = self._faults_of(name), "up"
+            except Exception:  # noqa: BLE001
+                faults, state = {}, "no answer"
+            out.append({"node": name, "az": "-", "addr": url, "state": state, "faults": faults})
         return out
 
 
@@ -333,6 +371,10 @@ class LocalChaos(Chaos):
 
     def nodes(self) -> dict[str, tuple[str, str]]:
         return {p.name: (p.addr, p.az) for p in self.cluster.procs.values() if p.kind == "node"}
+
+    def routers(self) -> dict[str, str]:
+        return {p.name: f"http://{p.addr}" for p in self.cluster.procs.values()
+                if p.kind == "router" and p.pid and alive(p.pid)}
 
     def process_state(self, name: str) -> str:
         pid = self.cluster.procs[name].pid

@@ -30,7 +30,7 @@ from chaos.faults import DRIFT_BOUND, Chaos
 TABLE = "jepsen"
 WORKLOADS = ("register", "set", "counter")
 FAULTS = ("kill", "leader-kill", "pause", "pause-leader", "rolling-restart", "isolate", "partition", "minority",
-          "majority", "bridge", "clock", "disconnect")
+          "majority", "bridge", "router-cut", "clock", "disconnect")
 FAULT_HELP = """faults:
   kill             SIGKILL a random node; restart it after the interval
   leader-kill      the same to the leader of a random partition of the table
@@ -42,6 +42,7 @@ FAULT_HELP = """faults:
   minority         one node cut off from the other two (the majority goes on)
   majority         every node cut off from every other (no majority anywhere)
   bridge           A <-> B <-> C with A and C cut: two overlapping majorities
+  router-cut       a router loses its link to the leader of a random partition
   clock            every node's Raft clock at a random rate within the drift bound, and a
                    partition's leader paused meanwhile
   disconnect       (compose) a node's container off the network"""
@@ -223,19 +224,21 @@ class CounterWorkload(Workload):
 
 
 class Nemesis:
-    """Faults on a schedule: one at a time, each held for `interval`, then healed."""
+    """Faults on a schedule: one at a time, each held for `interval`, then
+    healed; the kinds in a seeded shuffled rotation, so a short run has each."""
 
     def __init__(self, cfg: CheckConfig, chaos: Chaos, rec: Recorder, rng: random.Random) -> None:
         self.cfg = cfg
         self.chaos = chaos
         self.rec = rec
         self.rng = rng
+        self._order = itertools.cycle(rng.sample(cfg.nemesis, len(cfg.nemesis)))
         self.stop = threading.Event()
         self.injected: Counter[str] = Counter()
 
     def run(self) -> None:
         while not self.stop.wait(self.cfg.interval):
-            fault = self.rng.choice(self.cfg.nemesis)
+            fault = next(self._order)
             try:
                 undo = self._inject(fault)
             except Exception as exc:  # noqa: BLE001 (a fault that cannot be injected now is skipped)
@@ -289,6 +292,13 @@ class Nemesis:
             a, bridge, rest = shuffled[0], shuffled[1], shuffled[2:]
             chaos.split([a], rest)
             target = f"{a} <-> {bridge} <-> {','.join(rest)}"
+        elif fault == "router-cut":
+            routers = sorted(chaos.routers())
+            if not routers:
+                raise RuntimeError("no router is up")
+            router, victim = rng.choice(routers), self._leader()
+            chaos.cut(router, victim)
+            target = f"{router} -> {victim}"
         elif fault == "clock":
             bound = DRIFT_BOUND * 0.9  # rates differ by less than the bound the leases assume
             rates = {n: round(1 + rng.uniform(-bound, bound) / 2, 4) for n in nodes}

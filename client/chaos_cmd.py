@@ -16,7 +16,8 @@ ACTIONS = """actions:
   pause NODE | resume NODE      SIGSTOP / SIGCONT a node (a paused leader wakes up deposed)
   isolate AZ                    cut every link between the AZ and the rest
   split A,B C                   two sides that cannot talk to each other
-  cut FROM TO [--both]          drop the messages on one link (one way unless --both)
+  cut FROM TO [--both]          drop the messages on one link (one way unless --both);
+                                FROM may be a router: its requests to node TO fail
   latency --ms N [--jitter N] [NODE ...]   add delay to outgoing messages (all nodes if none given)
   loss --percent P [NODE ...]   drop that share of messages
   clock --rate R [NODE ...]     run the nodes' Raft clocks at R times real time (leases are
@@ -143,4 +144,4 @@ def _render(state: list[dict]) -> str:
         if f.get("clock_rate", 1.0) != 1.0:
             parts.append(f"clock x{f['clock_rate']:g}")
         rows.append([s["node"], s["az"], s["state"], "; ".join(parts) or "-"])
-    return table(["NODE", "AZ", "PROCESS", "FAULTS"], rows)
+    return table(["NODE / ROUTER", "AZ", "PROCESS", "FAULTS"], rows)

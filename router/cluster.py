@@ -23,6 +23,7 @@ import orjson
 from ddb.errors import DynamoDBError, InternalServerError, ServiceUnavailable, from_wire
 from node.meta.state import META_GROUP, MetaState
 from node.rpc import CallError, Channels, meta_call
+from node.transport import Faults
 from router.nodes import NodeClients, NodeDown
 from trireme_pb import node_pb2, node_pb2_grpc
 
@@ -50,6 +51,8 @@ class Cluster:
         self.nodes = NodeClients()
         self.channels = Channels()
         self._task: asyncio.Task | None = None
+        # Chaos on this router's links to the nodes (`trireme chaos cut ROUTER NODE`).
+        self.faults = Faults()
 
     # --- metadata ------------------------------------------------------------
 
@@ -200,6 +203,8 @@ class Cluster:
                     continue
                 tried.append(node_id)
                 try:
+                    if self.faults.active():
+                        await self._impair(node_id)
                     resp = await self.nodes.get(addr).call(req, timeout=min(left, 3.0))
                 except (NodeDown, TimeoutError) as exc:
                     last = f"{node_id} unreachable ({exc or 'timeout'})"
@@ -241,6 +246,15 @@ class Cluster:
             if not progressed:
                 await asyncio.sleep(min(backoff * (1 + random.random()), max(0.0, deadline - time.monotonic())))
                 backoff = min(backoff * 2, 0.5)
+
+    async def _impair(self, node_id: str) -> None:
+        """Apply the chaos faults to one attempt: a cut link or a lost request
+        fails as an unreachable node would (before sending); latency waits."""
+        f = self.faults
+        if node_id in f.drop_to or (f.loss and random.random() < f.loss):
+            raise NodeDown(f"link to {node_id} cut (chaos)", sent=False)
+        if f.delay_ms or f.jitter_ms:
+            await asyncio.sleep((f.delay_ms + random.random() * f.jitter_ms) / 1000)
 
 
 __all__ = ["Cluster", "DynamoDBError"]

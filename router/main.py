@@ -41,7 +41,7 @@ async def _serve(args: argparse.Namespace) -> int:
     cluster = Cluster([s for s in args.seeds.split(",") if s], args.az, deadline_s=args.deadline)
     cluster.start()
     api = Api(cluster, region=args.region)
-    server = await serve(Dispatcher(api.operations()), host or "127.0.0.1", int(port))
+    server = await serve(Dispatcher(api.operations(), admin=_admin_ops(cluster)), host or "127.0.0.1", int(port))
     logging.getLogger(__name__).info("router serving DynamoDB on http://%s", args.listen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -51,3 +51,16 @@ async def _serve(args: argparse.Namespace) -> int:
     server.close()
     await cluster.close()
     return 0
+
+
+def _admin_ops(cluster):
+    """The chaos tooling's handle on this router (target prefix TriremeAdmin_1.)."""
+    from node.transport import Faults
+
+    async def faults(body: dict) -> dict:
+        return cluster.faults.to_json()
+
+    async def set_faults(body: dict) -> dict:
+        cluster.faults = Faults() if body.get("heal") else Faults.from_json(body)
+        return cluster.faults.to_json()
+    return {"Faults": faults, "SetFaults": set_faults}

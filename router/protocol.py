@@ -15,16 +15,18 @@ from ddb.errors import (DynamoDBError, InternalServerError, SerializationExcepti
 log = logging.getLogger(__name__)
 
 Op = Callable[[dict], Awaitable[Any]]
-PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
+PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.", "TriremeAdmin_1.")
 CONTENT_TYPES = ("application/x-amz-json-1.0", "application/x-amz-json-1.1")
 
 
 class Dispatcher:
     """`(target, body, headers) -> (status, body)`: the router's HTTP handler."""
 
-    def __init__(self, operations: Mapping[str, Op], streams: Mapping[str, Op] | None = None) -> None:
+    def __init__(self, operations: Mapping[str, Op], streams: Mapping[str, Op] | None = None,
+                 admin: Mapping[str, Op] | None = None) -> None:
         self.ops = {PREFIXES[0] + name: op for name, op in operations.items()}
         self.ops.update({PREFIXES[1] + name: op for name, op in (streams or {}).items()})
+        self.ops.update({PREFIXES[2] + name: op for name, op in (admin or {}).items()})
 
     async def __call__(self, target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         try:

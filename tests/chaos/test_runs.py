@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
     ("set", ("kill", "pause", "isolate"), 13),
     ("counter", ("partition", "leader-kill", "pause"), 14),
     ("register", ("minority",), 15),
-    ("register", ("majority", "bridge"), 16),
+    ("register", ("majority", "bridge", "router-cut"), 16),
     ("register", ("pause-leader",), 17),
     ("set", ("rolling-restart",), 18),
     ("register", ("clock",), 19),

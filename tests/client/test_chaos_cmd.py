@@ -79,3 +79,25 @@ def test_clock_skew_is_listed_and_healed(own_cluster, capsys):
     assert "clock rate must be in (0, 100]" in capsys.readouterr().err
     chaos(cluster, capsys, "heal")
     assert "clock x" not in chaos(cluster, capsys, "list")
+
+
+def test_router_link_cut(own_cluster, capsys):
+    """A router cut off from every node cannot write (503, never sent, so
+    nothing applied); after heal it can."""
+    cluster = own_cluster(router_deadline_s=1.5)
+    ddb = make_client(cluster.endpoint)
+    ddb.create_table(TableName="cut", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    wait_until(lambda: ddb.describe_table(TableName="cut")["Table"]["TableStatus"] == "ACTIVE", 30, "ACTIVE")
+    ddb.put_item(TableName="cut", Item={"pk": {"S": "k"}})
+    for n in ("n1", "n2", "n3"):
+        chaos(cluster, capsys, "cut", "router1", n)
+    listing = chaos(cluster, capsys, "list")
+    assert "router1" in listing and "drops to n1,n2,n3" in listing
+    with pytest.raises(Exception) as err:
+        ddb.put_item(TableName="cut", Item={"pk": {"S": "k"}, "v": {"S": "cut"}})
+    assert "ServiceUnavailable" in str(err.value) and "link to" in str(err.value)
+    chaos(cluster, capsys, "heal")
+    assert "drops to" not in chaos(cluster, capsys, "list")
+    assert "v" not in ddb.get_item(TableName="cut", Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]

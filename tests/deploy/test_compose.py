@@ -1,6 +1,6 @@
 """The compose cluster for real: build the image, bring deploy/docker-compose.yml
-up, use it with boto3, kill a node container, restart the whole cluster, take
-it down.
+up, use it with boto3, kill a node container, restart the whole cluster, run
+a Jepsen-style check under container faults, take it down.
 
 Runs in CI (``CI=true``) and wherever ``TRIREME_COMPOSE_TEST=1``; it may
 install and start a Docker engine (root on Debian), so elsewhere it skips.
@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from chaos.containers import ComposeChaos
+from chaos.runner import CheckConfig, run_check
 from deploy.containers import Compose, ContainerError, build_image, ensure_engine, ensure_local_base
 from deploy.local import free_port
 from tests.integration.conftest import make_client, wait_until
@@ -99,3 +101,17 @@ def test_compose_cluster_serves_survives_a_node_kill_and_a_restart(compose, ddb)
     wait_until(lambda: ddb.get_item(TableName="compose", Key={"pk": {"S": "k0"}}, ConsistentRead=True),
                60, "strongly consistent reads after a restart", interval=0.5)
     _assert_all(ddb, 70)
+
+
+def test_histories_check_out_under_container_faults(compose, ddb, tmp_path):
+    """The Jepsen-style check against the containers: docker kill and pause,
+    kernel-level partitions (iptables DROP between container addresses) and a
+    container taken off the network."""
+    chaos = ComposeChaos(compose)
+    report = run_check(chaos, CheckConfig(workload="register", nemesis=("kill", "pause", "isolate", "disconnect"),
+                                          duration=24, clients=4, seed=21, interval=2.5, out_dir=tmp_path / "check"))
+    print("\n" + report.summary)
+    assert report.valid is True, report.explanation
+    assert sum(1 for e in report.history if e.is_nemesis and e.f in ("kill", "pause", "isolate", "disconnect")) >= 3
+    assert chaos.blocked() == [], "heal must remove every DROP rule it added"
+    assert all(s["state"] == "up" for s in chaos.in_effect())
