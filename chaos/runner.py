@@ -480,7 +480,8 @@ def _gaps(events: list[h.Event], ops: list[h.Operation]) -> str:
     parts = []
     for f, xs in sorted(gaps.items()):
         xs.sort()
-        parts.append(f"{f} p50 {xs[len(xs) // 2]:.2f}s max {xs[-1]:.2f}s (n={len(xs)})")
+        parts.append(f"{f} p50 {xs[len(xs) // 2]:.2f}s p99 {xs[int(0.99 * (len(xs) - 1))]:.2f}s "
+                     f"max {xs[-1]:.2f}s (n={len(xs)})")
     return "write stalls per fault (worst key: last ack before it to first ack after): " + "; ".join(parts)
 
 
