@@ -390,7 +390,8 @@ class LocalChaos(Chaos):
 
     def _stop(self, name: str) -> None:
         self.cluster.kill(name, signal.SIGCONT)
-        self.cluster.kill(name, signal.SIGTERM)
+        self.cluster.kill(name, signal.SIGTERM)  # waits up to 10 s for the exit
+        self.cluster.kill(name)  # SIGKILL if it is still there, as a deploy tool would
 
     def _pause(self, name: str) -> None:
         self.cluster.kill(name, signal.SIGSTOP)

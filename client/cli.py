@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import chaos_cmd, check_cmd, cluster_cmd, sim_cmd
+from . import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, sim_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cmd.add_parser(sub)
     chaos_cmd.add_parser(sub)
     check_cmd.add_parser(sub)
+    bench_cmd.add_parser(sub)
     return parser
 
 

@@ -165,6 +165,8 @@ class Engine:
                 # A bug in one turn must not kill the node silently; the next
                 # turn retries with the state the cores still hold.
                 log.exception("engine turn failed")
+                for r in self.replicas.values():
+                    r.log_last_unknown()  # the failed batch may not have been written
                 await asyncio.sleep(0.05)
             now = time.monotonic()
             if now - last_expire >= EXPIRE_EVERY_S:

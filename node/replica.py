@@ -66,6 +66,7 @@ class Replica:
         self._reads_at: list[tuple[int, asyncio.Future]] = []
         self._read_seq = 0
         self._msgs: list = []
+        self._log_last: int | None = None  # last index in the stored log (None: not read yet)
 
     # --- state the handlers look at ------------------------------------
 
@@ -171,10 +172,20 @@ class Replica:
         if rd.snapshot is not None:
             raise RuntimeError(f"{self.group}: snapshots are not supported by this node yet")
         if rd.entries:
-            log.truncate_suffix(batch, self.group, rd.entries[0].index)
+            if self._log_last is None:
+                self._log_last = log.last_index(self.group)
+            # Only a conflicting tail needs a range delete: one per append would
+            # pile range tombstones into the memtable, which every read of the
+            # family and every flush must fragment again.
+            if rd.entries[0].index <= self._log_last:
+                log.truncate_suffix(batch, self.group, rd.entries[0].index)
             log.append_entries(batch, self.group, [(e.index, encode_entry(e)) for e in rd.entries])
+            self._log_last = rd.entries[-1].index
         if rd.hard_state is not None:
             log.save_hard_state(batch, self.group, encode_hard_state(rd.hard_state))
+
+    def log_last_unknown(self) -> None:
+        self._log_last = None
 
     def apply(self, batch: Batch, rd: Ready) -> list[tuple[Entry, Any]]:
         """Apply committed entries into `batch`; returns results to hand out."""

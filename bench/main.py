@@ -1,0 +1,216 @@
+"""`trireme bench`: YCSB-style workloads against a fresh Trireme cluster and,
+when asked, the peers (dynalite, moto), interleaved, with a readable table
+and a JSON file.
+
+The machines this runs on are shared and noisy, so every figure is the
+median of several repetitions (with min and max), the systems take turns
+(A, B, A, B ...), and Trireme's ratio to each peer is taken per repetition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import run as runner
+
+DEFAULT_WORKLOADS = "C,B,A,Q"
+TARGETS = {  # (workload, consistent) -> Trireme's wanted median ratio to dynalite in memory
+    ("C", False): 1.0, ("C", True): 0.8, ("A", False): 0.5, ("Q", False): 1.0}
+
+
+@dataclass
+class System:
+    name: str
+    endpoint: str
+    endpoints: list[str]  # clients spread over these (Trireme's routers)
+    pids: dict[str, int]
+    stop: object  # () -> None
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def start_trireme(data_dir: Path, routers: int = 1) -> System:
+    from deploy.local import LocalCluster
+    cluster = LocalCluster(data_dir, router_port=0, node_base_port=0, routers=routers)
+    cluster.plan()
+    cluster.start(wait_s=90)
+    pids = {p.name: p.pid for p in cluster.procs.values()}
+    endpoints = [f"http://{p.addr}" for p in cluster.procs.values() if p.kind == "router"]
+    return System("trireme", cluster.endpoint, endpoints, pids, cluster.stop)
+
+
+def start_peer(name: str, data_dir: Path) -> System:
+    from bench.peers import start_peer as start
+    from deploy.local import free_port
+    peer = start(name, free_port("127.0.0.1"), data_dir / name, log=_say)
+    return System(name, peer.endpoint, [peer.endpoint], {f"{name}:{pid}": pid for pid in peer.pids()}, peer.stop)
+
+
+def start_trivial() -> System:
+    """The trivial server, in its own process (so it has a core of its own)."""
+    from deploy.local import free_port
+    port = free_port("127.0.0.1")
+    proc = subprocess.Popen([sys.executable, "-m", "bench.trivial", str(port)])
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("the trivial server did not start") from None
+            time.sleep(0.05)
+
+    def stop() -> None:
+        proc.terminate()
+        proc.wait(10)
+    return System("trivial", endpoint, [endpoint], {"trivial": proc.pid}, stop)
+
+
+def _progress(system: str):
+    last = [0.0]
+
+    def show(done: int, total: int, elapsed: float) -> None:
+        if elapsed - last[0] >= 2 or done == total:
+            last[0] = elapsed
+            _say(f"  {system}: loaded {done:,}/{total:,} items ({done / max(elapsed, 1e-9):,.0f}/s)")
+    return show
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="trireme bench", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workloads", default=DEFAULT_WORKLOADS,
+                   help="comma-separated from " + ", ".join(f"{k} ({v})" for k, v in runner.WORKLOADS.items())
+                   + f"; default {DEFAULT_WORKLOADS}")
+    p.add_argument("--peers", default="", help="compare against: dynalite-mem, dynalite-leveldb, moto "
+                                               "(comma-separated; installed on first use)")
+    p.add_argument("--clients", default="64", help="concurrency levels, comma-separated (default 64)")
+    p.add_argument("--records", type=int, default=20_000, help="items loaded (default 20,000)")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run (default 10)")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring (default 3)")
+    p.add_argument("--reps", type=int, default=3, help="repetitions of every run (default 3)")
+    p.add_argument("--distribution", choices=("zipfian", "uniform"), default="zipfian")
+    p.add_argument("--consistent", choices=("no", "yes", "both"), default="no",
+                   help="strongly consistent reads (default no; both runs each read workload twice)")
+    p.add_argument("--routers", type=int, default=1, help="Trireme routers (default 1)")
+    p.add_argument("--ceiling", action="store_true",
+                   help="also run the workloads against a trivial server: the load generator's own limit")
+    p.add_argument("--out", type=Path, default=Path("bench-results.json"))
+
+
+def run(args: argparse.Namespace) -> int:
+    workloads = [w for w in args.workloads.split(",") if w]
+    bad = [w for w in workloads if w not in runner.WORKLOADS]
+    if bad:
+        _say(f"trireme bench: unknown workload(s) {', '.join(bad)}; workloads: {', '.join(runner.WORKLOADS)}")
+        return 2
+    peers = [x for x in args.peers.split(",") if x]
+    clients = [int(x) for x in args.clients.split(",")]
+    modes = {"no": [False], "yes": [True], "both": [False, True]}[args.consistent]
+    tmp = Path(tempfile.mkdtemp(prefix="trireme-bench-"))
+    systems: list[System] = []
+    results: list[runner.Result] = []
+    load_rates: dict[str, float] = {}
+    try:
+        if args.ceiling:
+            systems.append(start_trivial())
+        _say(f"starting trireme (3 nodes, {args.routers} router(s)) in {tmp} ...")
+        systems.append(start_trireme(tmp / "trireme", args.routers))
+        for name in peers:
+            _say(f"starting {name} ...")
+            systems.append(start_peer(name, tmp))
+        for s in systems:
+            if s.name == "trivial":
+                continue
+            asyncio.run(runner.create_tables(s.endpoint))
+            _say(f"loading {args.records:,} records into {s.name} ...")
+            load_rates[s.name] = asyncio.run(runner.load(s.endpoint, args.records, progress=_progress(s.name)))
+        plan = [(w, c, m) for w in workloads for c in clients
+                for m in (modes if w in ("C", "B", "A", "Q", "S") else [False])]
+        total = len(plan) * args.reps * len(systems)
+        step = 0
+        for rep in range(args.reps):
+            for w, c, consistent in plan:
+                for s in systems:
+                    step += 1
+                    _say(f"[{step}/{total}] rep {rep + 1}: {s.name} {w} clients={c}"
+                         f"{' consistent' if consistent else ''} ...")
+                    r = asyncio.run(runner.run(s.name, s.endpoints, s.pids, w, clients=c, seconds=args.seconds,
+                                               warmup=args.warmup, records=args.records,
+                                               distribution=args.distribution, consistent=consistent,
+                                               seed=rep + 1))
+                    _say(f"    {r.ops_per_s:,.0f} ops/s, p99 {r.p99_ms:.1f} ms, errors {r.errors}")
+                    results.append(r)
+    finally:
+        for s in systems:
+            s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(render(results, load_rates, [s.name for s in systems]))
+    args.out.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": _args_json(args),
+                                    "load_items_per_s": load_rates,
+                                    "results": [r.to_json() for r in results]}, indent=1))
+    print(f"\nraw results in {args.out}")
+    return 0
+
+
+def _args_json(args: argparse.Namespace) -> dict:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "func"}
+
+
+def _fmt(xs: list[float], digits: int = 0) -> str:
+    med = statistics.median(xs)
+    if len(xs) == 1:
+        return f"{med:,.{digits}f}"
+    return f"{med:,.{digits}f} ({min(xs):,.{digits}f}-{max(xs):,.{digits}f})"
+
+
+def render(results: list[runner.Result], load_rates: dict[str, float], systems: list[str]) -> str:
+    """One row per workload, concurrency, read mode and system: medians
+    (min-max) over repetitions, and Trireme's ratio to each peer."""
+    from client.status import table
+    groups: dict[tuple, list[runner.Result]] = {}
+    for r in results:
+        groups.setdefault((r.workload, r.clients, r.consistent, r.system), []).append(r)
+    rows = []
+    for (w, c, cons, system), rs in groups.items():
+        ratio = "-"
+        if system != "trireme":
+            mine = groups.get((w, c, cons, "trireme"), [])
+            pairs = [a.ops_per_s / b.ops_per_s for a, b in zip(mine, rs) if b.ops_per_s]
+            if pairs:
+                ratio = f"{statistics.median(pairs):.2f}"
+                target = TARGETS.get((w, cons)) if system == "dynalite-mem" else None
+                if target is not None:
+                    ratio += f" ({'meets' if statistics.median(pairs) >= target else 'below'} {target:g})"
+        cpu = statistics.median(sum(r.cpu.values()) for r in rs)
+        rows.append([w + (" SC" if cons else ""), str(c), system, _fmt([r.ops_per_s for r in rs]),
+                     _fmt([r.p50_ms for r in rs], 1), _fmt([r.p99_ms for r in rs], 1),
+                     f"{max(r.max_ms for r in rs):.0f}", str(sum(r.errors for r in rs)), f"{cpu:.2f}", ratio])
+    out = table(["WORKLOAD", "CLIENTS", "SYSTEM", "OPS/S median (min-max)", "P50 MS", "P99 MS", "MAX MS",
+                 "ERRORS", "CPU CORES", "TRIREME / THIS"], rows)
+    loads = ", ".join(f"{s} {load_rates[s]:,.0f} items/s" for s in systems if s in load_rates)
+    return out + f"\n\nloading with BatchWriteItem: {loads}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

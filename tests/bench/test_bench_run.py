@@ -1,0 +1,31 @@
+"""`trireme bench` end to end, tiny: every workload against a real cluster
+(and the trivial server), no errors, a table and a JSON file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from client.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--workloads", "C,B,A,Q,W,S", "--clients", "4", "--records", "300", "--seconds", "1",
+                 "--warmup", "0.5", "--reps", "1", "--consistent", "both", "--ceiling", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "OPS/S" in table and "trireme" in table and "trivial" in table
+    data = json.loads(out.read_text())
+    results = [r for r in data["results"] if r["system"] == "trireme"]
+    assert {(r["workload"], r["consistent"]) for r in results} == {
+        ("C", False), ("C", True), ("B", False), ("B", True), ("A", False), ("A", True), ("Q", False), ("Q", True),
+        ("W", False), ("S", False), ("S", True)}
+    for r in results:
+        assert r["ops"] > 0 and r["errors"] == 0, r
+        assert set(r["cpu"]) == {"n1", "n2", "n3", "router1"}
+    scan = next(r for r in results if r["workload"] == "S" and not r["consistent"])
+    assert scan["items_per_s"] > 0
+    assert data["load_items_per_s"]["trireme"] > 0

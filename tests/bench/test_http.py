@@ -1,0 +1,45 @@
+"""The load generator's HTTP client against the trivial server, in process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from bench.http import Client
+from bench.trivial import RESPONSE, _Proto
+
+
+async def _with_server(fn):
+    server = await asyncio.get_running_loop().create_server(_Proto, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        return await fn(f"http://127.0.0.1:{port}", server)
+    finally:
+        server.close()
+
+
+def test_keep_alive_requests_and_reconnect():
+    async def go(endpoint, server):
+        c = Client(endpoint)
+        answers = [await c.call("GetItem", b'{"TableName":"t"}') for _ in range(200)]
+        assert {status for status, _ in answers} == {200}
+        assert orjson.loads(answers[0][1])["Item"]["key"] == {"S": "user1"}
+        conn = c._conn
+        assert conn is not None
+        conn.transport.close()  # the server side would do the same on restart
+        await asyncio.sleep(0.01)
+        status, body = await c.call("GetItem", b"{}")
+        assert status == 200 and body == RESPONSE.split(b"\r\n\r\n", 1)[1]
+        c.close()
+    asyncio.run(_with_server(go))
+
+
+def test_many_clients_at_once():
+    async def go(endpoint, server):
+        clients = [Client(endpoint) for _ in range(32)]
+        results = await asyncio.gather(*(c.call("GetItem", b"{}") for c in clients for _ in range(1)))
+        assert len(results) == 32 and all(s == 200 for s, _ in results)
+        for c in clients:
+            c.close()
+    asyncio.run(_with_server(go))
