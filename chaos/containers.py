@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 
 from chaos.faults import Chaos, Event
 from deploy.containers import CACHE, Compose, ensure_engine
@@ -142,6 +143,17 @@ async def _meta(seeds: list[str]) -> dict:
         raise RuntimeError(f"no node of the compose cluster answered ({', '.join(seeds)}): is it up?")
     finally:
         await ch.close()
+
+
+def reach_compose(prog: str) -> ComposeChaos | None:
+    """The running compose cluster, or None after telling the user what to do."""
+    try:
+        chaos = load_compose()
+        chaos.nodes()
+        return chaos
+    except Exception as exc:  # noqa: BLE001 (no engine, no cluster)
+        print(f"{prog}: cannot reach the compose cluster ({exc}); start it with `make compose-up`", file=sys.stderr)
+        return None
 
 
 def load_compose(project: str = "trireme", settings: dict[str, str] | None = None) -> ComposeChaos:

@@ -50,13 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from chaos.faults import DRIFT_BOUND, LocalChaos
     if args.compose:
-        from chaos.containers import load_compose
-        try:
-            chaos = load_compose()
-            chaos.nodes()
-        except Exception as exc:  # noqa: BLE001 (no engine, no cluster)
-            print(f"trireme chaos: cannot reach the compose cluster ({exc}); start it with `make compose-up`",
-                  file=sys.stderr)
+        from chaos.containers import reach_compose
+        chaos = reach_compose("trireme chaos")
+        if chaos is None:
             return 2
     else:
         try:

@@ -42,13 +42,9 @@ def run(args: argparse.Namespace) -> int:
                       interval=args.interval, out_dir=args.out)
     own = args.data_dir is None and not args.compose
     if args.compose:
-        from chaos.containers import load_compose
-        try:
-            chaos = load_compose()
-            chaos.nodes()
-        except Exception as exc:  # noqa: BLE001 (no engine, no cluster)
-            print(f"trireme check: cannot reach the compose cluster ({exc}); start it with `make compose-up`",
-                  file=sys.stderr)
+        from chaos.containers import reach_compose
+        chaos = reach_compose("trireme check")
+        if chaos is None:
             return 2
     elif own:
         cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="trireme-check-")), router_port=0, node_base_port=0,
