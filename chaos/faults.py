@@ -21,6 +21,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from deploy.local import LocalCluster, alive
@@ -210,6 +211,20 @@ class Chaos:
         self._node(name)
         self._resume(name)
         return self._record("resume", name, signal="SIGCONT")
+
+    def crash_loop(self, name: str, times: int, every: float,
+                   report: Callable[[Event], None] = lambda e: None) -> list[Event]:
+        """Kill and restart a node `times` times, `every` seconds apart (a
+        process that keeps crashing, as under a bad deploy or an OOM loop)."""
+        if times < 1 or every <= 0:
+            raise ValueError("crashloop needs --times of at least 1 and --every above 0 seconds")
+        events = []
+        for _ in range(times):
+            for action in (self.kill, self.restart):
+                events.append(action(name))
+                report(events[-1])
+                time.sleep(every)  # the fault's own schedule, not a wait for a condition
+        return events
 
     def start_all(self) -> None:
         """Every node running and unpaused (after a run, before the final reads)."""

@@ -13,6 +13,7 @@ ACTIONS = """actions:
   log                           every fault and heal so far, with timestamps
   kill NODE | restart NODE      SIGKILL a node / start it again
   stop NODE                     stop a node gracefully (SIGTERM); restart brings it back
+  crashloop NODE [--times N] [--every S]   kill and restart it N times (default 5), S s apart (default 2)
   pause NODE | resume NODE      SIGSTOP / SIGCONT a node (a paused leader wakes up deposed)
   isolate AZ                    cut every link between the AZ and the rest
   split A,B C                   two sides that cannot talk to each other
@@ -43,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ms", type=float, default=None, help="latency: added delay in milliseconds")
     p.add_argument("--jitter", type=float, default=0.0, help="latency: random extra delay up to this many ms")
     p.add_argument("--percent", type=float, default=None, help="loss: share of messages dropped")
+    p.add_argument("--times", type=int, default=5, help="crashloop: how many crashes")
+    p.add_argument("--every", type=float, default=2.0, help="crashloop: seconds between a crash and the restart")
     p.add_argument("--rate", type=float, default=None, help="clock: rate of the nodes' Raft clocks (1 = real time)")
     p.set_defaults(func=run)
 
@@ -77,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
         if a in ("kill", "restart", "stop", "pause", "resume"):
             _need(rest, 1, f"{a} NODE")
             event = getattr(chaos, a)(rest[0])
+        elif a == "crashloop":
+            _need(rest, 1, "crashloop NODE [--times N] [--every S]")
+            chaos.crash_loop(rest[0], args.times, args.every, lambda e: print(e.line(), flush=True))
+            return 0
         elif a == "isolate":
             _need(rest, 1, "isolate AZ")
             event = chaos.isolate_az(rest[0])

@@ -61,8 +61,13 @@ def test_isolate_pause_heal(own_cluster, capsys):
                for i in range(30))
 
 
-def test_usage_errors(own_cluster, capsys):
+def test_usage_errors_and_a_crash_loop(own_cluster, capsys):
     cluster = own_cluster()
+    out = chaos(cluster, capsys, "crashloop", "n3", "--times", "2", "--every", "0.3")
+    assert [line.split()[1] for line in out.splitlines()] == ["kill", "restart", "kill", "restart"]
+    ddb = make_client(cluster.endpoint, retries=5)
+    wait_until(lambda: ddb.list_tables() is not None, 30, "the cluster to serve after the crash loop")
+    assert main(["chaos", "crashloop", "n3", "--times", "0", "--data-dir", str(cluster.data_dir)]) == 2
     assert main(["chaos", "kill", "--data-dir", str(cluster.data_dir)]) == 2
     assert main(["chaos", "isolate", "mars-1a", "--data-dir", str(cluster.data_dir)]) == 2
     assert "no node in AZ" in capsys.readouterr().err
