@@ -152,6 +152,14 @@ class LocalCluster:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM everything, then SIGKILL what is left after `timeout`."""
+        if self.layout_file.exists():
+            # Another command (`trireme start`, `trireme chaos restart`) may have
+            # started a process since: stop the one running now.
+            saved = json.loads(self.layout_file.read_text())["procs"]
+            for name, p in self.procs.items():
+                pid = saved.get(name, {}).get("pid", 0)
+                if pid and pid != p.pid and alive(pid):
+                    p.pid = pid
         for p in self.procs.values():
             if p.pid and alive(p.pid):
                 try:
