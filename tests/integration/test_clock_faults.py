@@ -1,14 +1,13 @@
 """Clock skew against a real cluster: leader leases are safe while clock rates
-stay within the drift bound, and this test shows what goes wrong beyond it.
+stay within the drift bound. (What goes wrong beyond it is shown
+deterministically by the Raft simulator: tests/node/raft/test_sim.py.)
 
 The scenario: the leader L of a partition gets a slow clock, then is cut off
 from its followers (node-to-node links only, so the test can still reach it).
 The followers elect a new leader F, which takes a new write. A strongly
 consistent read sent straight to L then must not return the old value.
-Within the bound L's lease has run out before F could be elected, so L cannot
-serve the read (it has no quorum for a ReadIndex either). With a clock ten
-times slow, L still believes in its lease and serves the stale value: the
-reason leases assume bounded drift, and the reason clock faults exist.
+Within the bound L's lease has run out before F could be elected, so L
+cannot serve the read (it has no quorum for a ReadIndex either).
 """
 
 from __future__ import annotations
@@ -65,8 +64,11 @@ def _skewed_leader_read(cluster, rate: float) -> tuple[str, str | None]:
     others = [n for n in m["partitions"][group]["voters"] if n != old]
 
     chaos = LocalChaos(cluster)
-    chaos.clock([old], rate)
+    # Cut first, then slow the clock at once (well inside the 0.8 s the lease
+    # has left): slowed first, its sparse heartbeats would let the followers
+    # elect someone else before the cut, deposing it.
     chaos.split([old], others)
+    chaos.clock([old], rate)
     wait_until(lambda: leader_of(cluster, group, live=others), 15, f"a new leader of {group} among {others}")
     new = leader_of(cluster, group, live=others)
 
@@ -76,7 +78,8 @@ def _skewed_leader_read(cluster, rate: float) -> tuple[str, str | None]:
         return r is not None and r.status == node_pb2.OK
     wait_until(write_new, 10, f"the new leader {new} to take a write")
 
-    r = _call(node_addr(cluster, old), node_pb2.DataRequest(op="get", group=group, key=skey, consistent=True))
+    r = _call(node_addr(cluster, old), node_pb2.DataRequest(op="get", group=group, key=skey, consistent=True),
+              timeout=3.0)
     status = "no answer" if r is None else node_pb2.Status.Name(r.status)
     value = orjson.loads(r.item)["v"]["S"] if r is not None and r.status == node_pb2.OK and r.item else None
 
@@ -92,10 +95,3 @@ def test_within_the_drift_bound_a_cut_off_leader_serves_no_stale_read(own_cluste
     status, value = _skewed_leader_read(cluster, rate)
     assert value != "old", "stale strongly consistent read within the drift bound"
     assert value is None and status != "OK"
-
-
-def test_beyond_the_drift_bound_a_cut_off_leader_serves_a_stale_read(own_cluster):
-    cluster = own_cluster()
-    status, value = _skewed_leader_read(cluster, 0.1)
-    # This is the documented failure the drift bound exists to exclude.
-    assert (status, value) == ("OK", "old")
