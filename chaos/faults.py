@@ -18,13 +18,12 @@ import hashlib
 import json
 import signal
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-from deploy.local import LocalCluster, alive
+from deploy.local import LocalCluster, alive, post
 from node.raft.core import Config
 from node.rpc import Channels, call_once
 
@@ -110,10 +109,10 @@ class Chaos:
             await ch.close()
 
     def _router_call(self, name: str, op: str, body: dict | None = None) -> dict:
-        req = urllib.request.Request(self.routers()[name], data=json.dumps(body or {}).encode(), headers={
-            "X-Amz-Target": f"TriremeAdmin_1.{op}", "Content-Type": "application/x-amz-json-1.0"})
-        with urllib.request.urlopen(req, timeout=3) as resp:
-            return json.loads(resp.read())
+        status, answer = post(self.routers()[name], op, body or {}, timeout=3, prefix="TriremeAdmin_1")
+        if status != 200:
+            raise RuntimeError(f"{name} answered {op} with {status}: {answer[:200]!r}")
+        return json.loads(answer)
 
     def _faults_of(self, name: str) -> dict:
         if name in self.routers():

@@ -228,10 +228,12 @@ class LocalCluster:
         return asyncio.run(ask())
 
 
-def post(endpoint: str, op: str, body: dict, timeout: float = 5.0) -> tuple[int, bytes]:
-    """One raw DynamoDB call, without boto3 (readiness checks)."""
+def post(endpoint: str, op: str, body: dict, timeout: float = 5.0,
+         prefix: str = "DynamoDB_20120810") -> tuple[int, bytes]:
+    """One raw call, without boto3 (readiness checks; a router's admin ops
+    with prefix TriremeAdmin_1)."""
     req = urllib.request.Request(endpoint, data=json.dumps(body).encode(), method="POST", headers={
-        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{op}"})
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"{prefix}.{op}"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()
