@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workloads", default=DEFAULT_WORKLOADS,
-                   help="comma-separated from " + ", ".join(f"{k} ({v})" for k, v in runner.WORKLOADS.items())
+                   help="comma-separated from " + ", ".join(f"{k} ({v})" for k, v in runner.WORKLOADS.items()).replace("%", "%%")
                    + f"; default {DEFAULT_WORKLOADS}")
     p.add_argument("--peers", default="", help="compare against: dynalite-mem, dynalite-leveldb, moto "
                                                "(comma-separated; installed on first use)")
