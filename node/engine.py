@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from node.clock import Clock
+from node.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
 from node.raft.messages import HardState, Message, Ready, Role
 from node.replica import Replica
@@ -98,11 +99,13 @@ class Engine:
         hs_raw = log_.hard_state(group)
         hs = decode_hard_state(hs_raw) if hs_raw else HardState()
         first, last = log_.first_index(group), log_.last_index(group)
-        entries = [decode_entry(b) for b in log_.entries(group, first, last + 1)] if last >= first else []
         factory = self.factories[config.get("kind", "partition")]
         applied = 0 if config.get("replay") else self.storage.applied_index(group)
+        # Only the tail goes back into memory; older entries stay on disk.
+        base = max(first - 1, min(applied, last) - MEMORY_ENTRIES)
+        entries = [decode_entry(b) for b in log_.entries(group, base + 1, last + 1)] if last > base else []
         raft = Raft(self._raft_config(), random.Random(self._rng.random()), entries=entries,
-                    hard_state=hs, applied=applied)
+                    hard_state=hs, applied=applied, reader=DiskLog(self.storage, group), base=base)
         replica = factory(self, group, raft, config)
         self.replicas[group] = replica
         self.wake()
@@ -222,6 +225,7 @@ class Engine:
         for (r, rd), res in zip(readies, results):
             r.after(rd, res, now)
             r.raft.advance(rd)
+            trim(r.raft.log)
         if any(r.raft.has_ready() for r, _ in readies):
             self._wake.set()
 

@@ -21,7 +21,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-from .log import RaftLog
+from .log import LogReader, RaftLog
 from .messages import (ConfChange, ConfChangeType, ConfState, Entry, EntryKind, HardState,
                        Message, MsgType, NotLeader, ProposalDropped, Ready, ReadState, Role,
                        Snapshot, SnapshotMeta, SoftState)
@@ -72,18 +72,20 @@ def bootstrap(voters: list[str] | tuple[str, ...]) -> tuple[list[Entry], HardSta
 class Raft:
     def __init__(self, cfg: Config, rng: random.Random, *, snapshot: Snapshot | None = None,
                  entries: list[Entry] | None = None, hard_state: HardState = HardState(),
-                 applied: int = 0) -> None:
+                 applied: int = 0, reader: LogReader | None = None, base: int | None = None) -> None:
         """Start (or restart) a replica from its durable state.
 
         A founding member starts from `bootstrap(voters)`; a replica joining
         an existing group starts empty and learns everything from the leader.
+        A restart may hold only the entries after `base` in memory; `reader`
+        serves the older ones from the driver's storage (see RaftLog.evict).
         """
         if cfg.heartbeat_tick >= cfg.election_tick:
             raise ValueError("heartbeat_tick must be smaller than election_tick")
         self.cfg = cfg
         self.id = cfg.id
         self._rng = rng
-        self.log = RaftLog(snapshot, entries, hard_state.commit, applied)
+        self.log = RaftLog(snapshot, entries, hard_state.commit, applied, reader=reader, base=base)
         self.term = hard_state.term
         self.vote = hard_state.vote
         self.role = Role.FOLLOWER
@@ -131,9 +133,8 @@ class Raft:
         """Re-derive the configuration after the log changed at `changed_from`."""
         while len(self._confs) > 1 and self._confs[-1][0] >= changed_from:
             self._confs.pop()
-        for e in self.log.slice(max(changed_from, self.log.first_index()), self.log.last_index() + 1):
-            if e.kind == EntryKind.CONF:
-                self._confs.append((e.index, ConfChange.decode(e.data).apply(self.conf)))
+        for e in self.log.conf_entries(max(changed_from, self.log.first_index()), self.log.last_index() + 1):
+            self._confs.append((e.index, ConfChange.decode(e.data).apply(self.conf)))
         if self.role == Role.LEADER:
             self._sync_progress()
 
