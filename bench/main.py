@@ -25,6 +25,8 @@ from pathlib import Path
 from bench import run as runner
 
 DEFAULT_WORKLOADS = "C,B,A,Q"
+DEFAULT_CLIENTS = {"B": 16}  # the rest: 64
+READS = ("C", "B", "A", "Q", "S")
 TARGETS = {  # (workload, consistent) -> Trireme's wanted median ratio to dynalite in memory
     ("C", False): 1.0, ("C", True): 0.8, ("A", False): 0.5, ("Q", False): 1.0}
 
@@ -104,14 +106,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    + f"; default {DEFAULT_WORKLOADS}")
     p.add_argument("--peers", default="", help="compare against: dynalite-mem, dynalite-leveldb, moto "
                                                "(comma-separated; installed on first use)")
-    p.add_argument("--clients", default="64", help="concurrency levels, comma-separated (default 64)")
+    p.add_argument("--clients", default="",
+                   help="concurrency levels, comma-separated (default: the issue's targets, B at 16, the rest at 64)")
     p.add_argument("--records", type=int, default=20_000, help="items loaded (default 20,000)")
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run (default 10)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring (default 3)")
     p.add_argument("--reps", type=int, default=3, help="repetitions of every run (default 3)")
     p.add_argument("--distribution", choices=("zipfian", "uniform"), default="zipfian")
-    p.add_argument("--consistent", choices=("no", "yes", "both"), default="no",
-                   help="strongly consistent reads (default no; both runs each read workload twice)")
+    p.add_argument("--consistent", choices=("no", "yes", "both"), default="",
+                   help="strongly consistent reads: no, yes, or both (each read workload twice); "
+                        "default: C both, the others no")
     p.add_argument("--routers", type=int, default=1, help="Trireme routers (default 1)")
     p.add_argument("--ceiling", action="store_true",
                    help="also run the workloads against a trivial server: the load generator's own limit")
@@ -125,8 +129,6 @@ def run(args: argparse.Namespace) -> int:
         _say(f"trireme bench: unknown workload(s) {', '.join(bad)}; workloads: {', '.join(runner.WORKLOADS)}")
         return 2
     peers = [x for x in args.peers.split(",") if x]
-    clients = [int(x) for x in args.clients.split(",")]
-    modes = {"no": [False], "yes": [True], "both": [False, True]}[args.consistent]
     tmp = Path(tempfile.mkdtemp(prefix="trireme-bench-"))
     systems: list[System] = []
     results: list[runner.Result] = []
@@ -145,8 +147,7 @@ def run(args: argparse.Namespace) -> int:
             asyncio.run(runner.create_tables(s.endpoint))
             _say(f"loading {args.records:,} records into {s.name} ...")
             load_rates[s.name] = asyncio.run(runner.load(s.endpoint, args.records, progress=_progress(s.name)))
-        plan = [(w, c, m) for w in workloads for c in clients
-                for m in (modes if w in ("C", "B", "A", "Q", "S") else [False])]
+        plan = run_plan(workloads, args.clients, args.consistent)
         total = len(plan) * args.reps * len(systems)
         step = 0
         for rep in range(args.reps):
@@ -171,6 +172,18 @@ def run(args: argparse.Namespace) -> int:
                                     "results": [r.to_json() for r in results]}, indent=1))
     print(f"\nraw results in {args.out}")
     return 0
+
+
+def run_plan(workloads: list[str], clients: str, consistent: str) -> list[tuple[str, int, bool]]:
+    """(workload, clients, consistent) runs. By default the ones the targets
+    are set for: B at 16 clients (its p99), C eventually and strongly consistent."""
+    plan = []
+    for w in workloads:
+        levels = [int(x) for x in clients.split(",")] if clients else [DEFAULT_CLIENTS.get(w, 64)]
+        mode = consistent or ("both" if w == "C" else "no")
+        modes = {"no": [False], "yes": [True], "both": [False, True]}[mode] if w in READS else [False]
+        plan += [(w, c, m) for c in levels for m in modes]
+    return plan
 
 
 def _args_json(args: argparse.Namespace) -> dict:
