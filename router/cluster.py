@@ -39,6 +39,19 @@ class _TableMap:
     groups: list[str]
 
 
+Order = tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Route:
+    """A partition's replica orders for one metadata state: local-AZ replicas
+    first, one order per rotation of the local and of the other replicas (a
+    random pick spreads reads, and retries, like a shuffle would)."""
+    orders: list[Order]
+    lead: str | None = None  # the leader `lead_orders` were built for
+    lead_orders: list[Order] | None = None  # `orders` with `lead` moved first
+
+
 class Cluster:
     def __init__(self, seeds: list[str], az: str, *, deadline_s: float = DEADLINE_S) -> None:
         self.seeds = seeds
@@ -47,6 +60,8 @@ class Cluster:
         self.state: MetaState | None = None
         self._maps: dict[str, _TableMap] = {}
         self._leaders: dict[str, str] = {}  # group -> node id
+        self._routes: dict[str, _Route] = {}  # group -> orders, for `_routes_of`
+        self._routes_of: tuple[MetaState | None, int] = (None, 0)  # state and version
         self._changed = asyncio.Event()
         self.nodes = NodeClients()
         self.channels = Channels()
@@ -108,6 +123,7 @@ class Cluster:
             maps[name] = _TableMap([p.lo for p in parts], [p.hi + 1 for p in parts], [p.id for p in parts])
         self.state = state
         self._maps = maps
+        self._routes = {}
         self._changed.set()
 
     async def wait_for(self, predicate, timeout: float) -> bool:
@@ -155,21 +171,38 @@ class Cluster:
             return 1 << 64
         return m.ends[bisect.bisect_right(m.los, hash64) - 1]
 
-    def _targets(self, group: str, leader_first: bool) -> list[str]:
+    def _targets(self, group: str, leader_first: bool) -> Order:
+        """The replicas of `group` to try in turn: local-AZ ones first, in a
+        random rotation; the known leader first when `leader_first`."""
         state = self.state
-        p = state.partitions.get(group) if state is not None else None
-        if p is None:
-            return []
-        voters = list(p.voters)
-        random.shuffle(voters)
-        local = [v for v in voters if v in state.nodes and state.nodes[v].az == self.az]
-        order = local + [v for v in voters if v not in local]
+        if state is None:
+            return ()
+        # The state may also be changed in place (a node's own view): its version tells.
+        if self._routes_of[0] is not state or self._routes_of[1] != state.version:
+            self._routes = {}
+            self._routes_of = (state, state.version)
+        route = self._routes.get(group)
+        if route is None:
+            p = state.partitions.get(group)
+            if p is None:
+                return ()
+            route = self._routes[group] = _Route(self._orders(state, p.voters))
+        orders = route.orders
         if leader_first:
             lead = self._leaders.get(group)
-            if lead in voters:
-                order.remove(lead)
-                order.insert(0, lead)
-        return order
+            if lead is not None:
+                if lead != route.lead:
+                    route.lead = lead
+                    route.lead_orders = list(dict.fromkeys(
+                        (lead, *(v for v in o if v != lead)) for o in orders)) if lead in orders[0] else orders
+                orders = route.lead_orders
+        return orders[0] if len(orders) == 1 else orders[int(random.random() * len(orders))]
+
+    def _orders(self, state: MetaState, voters: list[str]) -> list[Order]:
+        local = [v for v in voters if v in state.nodes and state.nodes[v].az == self.az]
+        rest = [v for v in voters if v not in local]
+        return [(*local[i:], *local[:i], *rest[j:], *rest[:j])
+                for i in range(max(1, len(local))) for j in range(max(1, len(rest)))]
 
     async def send(self, table: str, hash64: int, req: node_pb2.DataRequest, *,
                    to_leader: bool, idempotent: bool = True) -> node_pb2.DataResponse:
@@ -180,32 +213,40 @@ class Cluster:
         index shipments). A write is not: applied once before the node went
         silent, a second copy would land after newer writes and undo them.
         The caller learns instead that the outcome is unknown, a 500 as
-        DynamoDB answers.
+        DynamoDB answers. `req` itself goes out (with id and group set) and
+        may stay queued after a timeout: the caller must not reuse it.
         """
         deadline = time.monotonic() + self.deadline_s
         backoff = 0.02
-        tried: list[str] = []
         last = "no attempt"
+        handed = False  # `req` went to a node client: later attempts send copies
         group = None
         while True:
             group = self.group_for(table, hash64)
             if group is None:
                 raise ServiceUnavailable(f"No partition of table {table} is known to this router.")
-            req.group = group
             targets = self._targets(group, to_leader)
             progressed = False
             for node_id in targets:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                addr = self.state.nodes[node_id].addr if node_id in self.state.nodes else None
-                if addr is None:
+                node = self.state.nodes.get(node_id)
+                if node is None:
                     continue
-                tried.append(node_id)
                 try:
                     if self.faults.active():
                         await self._impair(node_id)
-                    resp = await self.nodes.get(addr).call(req, timeout=min(left, 3.0))
+                    # The first attempt's message may still wait in that node's
+                    # queue (after a timeout), where changing its id or group would
+                    # garble it: only the first attempt sends `req` itself.
+                    if handed:
+                        msg = node_pb2.DataRequest()
+                        msg.CopyFrom(req)
+                    else:
+                        msg, handed = req, True
+                    msg.group = group
+                    resp = await self.nodes.get(node.addr).call(msg, timeout=min(left, 3.0))
                 except (NodeDown, TimeoutError) as exc:
                     last = f"{node_id} unreachable ({exc or 'timeout'})"
                     if self._leaders.get(group) == node_id:

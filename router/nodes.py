@@ -19,6 +19,8 @@ from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+SWEEP_S = 0.05  # how often timed-out calls are failed: a call may wait this much past its timeout
+
 
 class NodeDown(Exception):
     """The stream to the node broke or could not be opened. ``sent``: the
@@ -33,32 +35,52 @@ class NodeClient:
     def __init__(self, addr: str) -> None:
         self.addr = addr
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future] = {}
+        self._pending: dict[int, tuple[asyncio.Future, float]] = {}  # id -> (answer, deadline)
         self._queue: list[node_pb2.DataRequest] = []
-        self._ready = asyncio.Event()
+        self._wake: asyncio.Future | None = None  # the writer waits on it for a request or the reader's end
         self._task: asyncio.Task | None = None
+        self._sweeper: asyncio.Task | None = None
         self.failures = 0
 
     def _ensure(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=f"data-{self.addr}")
 
+    def _wake_up(self, _=None) -> None:
+        w = self._wake
+        if w is not None and not w.done():
+            w.set_result(None)
+
     async def call(self, req: node_pb2.DataRequest, timeout: float) -> node_pb2.DataResponse:
+        """Send `req` and wait up to `timeout` (+ up to SWEEP_S) for its answer; TimeoutError after.
+
+        `req` goes out as is, with its id set here, and may still wait in the
+        queue after a timeout: the caller must not change or send it again
+        (send a copy instead)."""
         self._ensure()
-        # A copy of its own: the caller may retry `req` elsewhere while this
-        # one still waits in our queue or in a stalled stream, and the answer
-        # must come back under the id it went out with.
-        msg = node_pb2.DataRequest()
-        msg.CopyFrom(req)
-        rid = msg.id = next(self._ids)
-        fut = asyncio.get_running_loop().create_future()
-        self._pending[rid] = fut
-        self._queue.append(msg)
-        self._ready.set()
+        loop = asyncio.get_running_loop()
+        rid = req.id = next(self._ids)
+        fut = loop.create_future()
+        self._pending[rid] = (fut, loop.time() + timeout)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep(), name=f"timeouts-{self.addr}")
+        self._queue.append(req)
+        self._wake_up()
         try:
-            return await asyncio.wait_for(fut, timeout)
+            return await fut
         finally:
             self._pending.pop(rid, None)
+
+    async def _sweep(self) -> None:
+        """Fail calls past their deadline: one periodic check is much cheaper
+        than a timer per call (asyncio.wait_for)."""
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            await asyncio.sleep(SWEEP_S)
+            now = loop.time()
+            for fut, deadline in self._pending.values():
+                if deadline <= now and not fut.done():
+                    fut.set_exception(TimeoutError())
 
     async def _run(self) -> None:
         channel = grpc.aio.insecure_channel(self.addr, options=GRPC_OPTIONS)
@@ -69,19 +91,24 @@ class NodeClient:
             async def reader() -> None:
                 async for batch in call:
                     for resp in batch.responses:
-                        fut = self._pending.get(resp.id)
-                        if fut is not None and not fut.done():
-                            fut.set_result(resp)
+                        entry = self._pending.get(resp.id)
+                        if entry is not None and not entry[0].done():
+                            entry[0].set_result(resp)
 
             read_task = asyncio.create_task(reader())
+            read_task.add_done_callback(self._wake_up)
+            loop = asyncio.get_running_loop()
             try:
                 while True:
                     if not self._queue:
-                        self._ready.clear()
-                        waiter = asyncio.create_task(self._ready.wait())
-                        done, _ = await asyncio.wait({waiter, read_task}, return_when=asyncio.FIRST_COMPLETED)
-                        if read_task in done:
-                            waiter.cancel()
+                        if read_task.done():
+                            break
+                        self._wake = loop.create_future()
+                        try:
+                            await self._wake
+                        finally:
+                            self._wake = None
+                        if read_task.done():
                             break
                     reqs, self._queue = self._queue, []
                     if reqs:
@@ -98,18 +125,23 @@ class NodeClient:
             self.failures += 1
             message = str(exc) if isinstance(exc, NodeDown) else f"{self.addr}: {_describe(exc)}"
             unsent = {r.id for r in self._queue} | {r.id for r in writing}
-            for rid, fut in self._pending.items():
+            for rid, (fut, _) in self._pending.items():
                 if not fut.done():
                     fut.set_exception(NodeDown(message, sent=rid not in unsent))
             self._pending.clear()
             self._queue.clear()
         finally:
+            # Calls made while the channel closes must open a new stream, not
+            # wait in the queue of this finished one until they time out.
+            if self._task is asyncio.current_task():
+                self._task = None
             await channel.close()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in (self._task, self._sweeper) if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _describe(exc: Exception) -> str:

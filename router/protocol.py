@@ -35,8 +35,8 @@ class Dispatcher:
                 # Real DynamoDB answers a missing or unknown target, and a body
                 # that is not the JSON content type, with UnknownOperation.
                 raise UnknownOperationException()
-            ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-            if ctype not in CONTENT_TYPES:
+            ctype = headers.get("content-type", "")
+            if ctype not in CONTENT_TYPES and ctype.split(";", 1)[0].strip().lower() not in CONTENT_TYPES:
                 raise UnknownOperationException()
             try:
                 request = orjson.loads(body) if body else {}

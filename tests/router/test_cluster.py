@@ -1,0 +1,126 @@
+"""Replica choice and retries of the router's cluster client, without nodes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from ddb.errors import InternalServerError
+from node.meta.state import MetaState, NodeInfo, PartitionInfo, TableInfo
+from router.cluster import Cluster
+from router.nodes import NodeDown
+from trireme_pb import node_pb2
+
+AZ = {"a1": "az-a", "a2": "az-a", "b1": "az-b", "c1": "az-c", "c2": "az-c"}
+
+
+def _state(voters: dict[str, list[str]], version: int = 1) -> MetaState:
+    s = MetaState(version=version)
+    for n, az in AZ.items():
+        s.nodes[n] = NodeInfo(n, f"addr-{n}", az)
+    for g, vs in voters.items():
+        s.partitions[g] = PartitionInfo(g, 1, 0, 0, (1 << 64) - 1, vs)
+    s.tables["t"] = TableInfo("t", 1, "u", "ACTIVE", 0.0, {}, partitions=["g"])
+    return s
+
+
+def _cluster(voters: dict[str, list[str]]) -> Cluster:
+    c = Cluster([], "az-a")
+    c.install(_state(voters))
+    return c
+
+
+def test_eventual_reads_go_local_first_and_spread_over_local_replicas():
+    c = _cluster({"g": ["b1", "a1", "c1", "a2", "c2"]})
+    orders = [c._targets("g", False) for _ in range(2000)]
+    assert all(sorted(o) == sorted(["a1", "a2", "b1", "c1", "c2"]) for o in orders)
+    assert all(set(o[:2]) == {"a1", "a2"} for o in orders)
+    firsts = Counter(o[0] for o in orders)
+    assert firsts["a1"] > 800 and firsts["a2"] > 800
+    assert {o[2] for o in orders} == {"b1", "c1", "c2"}  # failing over spreads too
+
+
+def test_without_local_replicas_every_replica_comes_first_sometimes():
+    c = _cluster({"g": ["b1", "c1", "c2"]})
+    assert Counter(c._targets("g", False)[0] for _ in range(600)).keys() == {"b1", "c1", "c2"}
+
+
+def test_leader_first_follows_the_known_leader_at_once():
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    assert all(c._targets("g", True)[0] == "a1" for _ in range(50))  # no leader known: local first
+    c._leaders["g"] = "c1"
+    for _ in range(50):
+        o = c._targets("g", True)
+        assert o[0] == "c1" and sorted(o) == ["a1", "b1", "c1"]
+        assert c._targets("g", False)[0] == "a1"
+    c._leaders["g"] = "b1"
+    assert all(c._targets("g", True)[0] == "b1" for _ in range(50))
+    c._leaders["g"] = "x9"  # not a voter: ignored
+    assert all(c._targets("g", True)[0] == "a1" for _ in range(50))
+    del c._leaders["g"]
+    assert all(c._targets("g", True)[0] == "a1" for _ in range(50))
+
+
+def test_orders_follow_metadata_changes():
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    assert c._targets("g", False)[0] == "a1"
+    c._leaders["g"] = "b1"
+    assert c._targets("g", True)[0] == "b1"
+    c.install(_state({"g": ["a2", "b1", "c1"]}, version=2))
+    assert c._targets("g", False)[0] == "a2"
+    assert sorted(c._targets("g", True)) == ["a2", "b1", "c1"]
+    # A state changed in place (a node's own view) is noticed by its version.
+    c.state.partitions["g"].voters = ["b1", "c1", "c2"]
+    c.state.version += 1
+    assert sorted(c._targets("g", False)) == ["b1", "c1", "c2"]
+    assert c._targets("nope", False) == ()
+
+
+class _FakeNode:
+    def __init__(self, calls: list, outcome) -> None:
+        self.calls, self.outcome = calls, outcome
+
+    async def call(self, req, timeout):
+        self.calls.append((req, req.group))
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+def _with_fakes(c: Cluster, outcomes: dict) -> list:
+    calls: list = []
+    fakes = {f"addr-{n}": _FakeNode(calls, o) for n, o in outcomes.items()}
+    c.nodes.get = fakes.__getitem__
+    return calls
+
+
+def test_a_retry_sends_a_copy_and_leaves_the_first_message_alone():
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    c._leaders["g"] = "a1"
+    calls = _with_fakes(c, {"a1": TimeoutError(), "b1": node_pb2.DataResponse(status=node_pb2.OK),
+                            "c1": node_pb2.DataResponse(status=node_pb2.OK)})
+    req = node_pb2.DataRequest(op="get", key=b"k", consistent=True)
+    resp = asyncio.run(c.send("t", 5, req, to_leader=True))
+    assert resp.status == node_pb2.OK
+    assert calls[0][0] is req and len(calls) == 2
+    assert calls[1][0] is not req and calls[1][0].key == b"k" and calls[1][1] == "g"
+    assert "g" in c._leaders and c._leaders["g"] != "a1"
+
+
+def test_a_write_whose_node_went_silent_is_not_retried():
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    c._leaders["g"] = "a1"
+    ok = node_pb2.DataResponse(status=node_pb2.OK)
+    for exc in (TimeoutError(), NodeDown("gone", sent=True)):
+        c._leaders["g"] = "a1"
+        calls = _with_fakes(c, {"a1": exc, "b1": ok, "c1": ok})
+        with pytest.raises(InternalServerError, match="outcome of this write is unknown"):
+            asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="put", key=b"k"), to_leader=True, idempotent=False))
+        assert len(calls) == 1 and "g" not in c._leaders
+    # Not sent: safe to send elsewhere.
+    c._leaders["g"] = "a1"
+    calls = _with_fakes(c, {"a1": NodeDown("refused", sent=False), "b1": ok, "c1": ok})
+    asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="put", key=b"k"), to_leader=True, idempotent=False))
+    assert len(calls) == 2

@@ -1,0 +1,113 @@
+"""The router's stream client to a node, against a fake node."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+import pytest
+
+from router.nodes import SWEEP_S, NodeClient, NodeDown
+from trireme_pb import node_pb2, node_pb2_grpc
+
+
+class _Node(node_pb2_grpc.DataServicer):
+    """Answers `get` at once, never answers `hang`, ends the stream on `bye`."""
+
+    def __init__(self) -> None:
+        self.seen: list[node_pb2.DataRequest] = []
+
+    async def Batch(self, request_iterator, context):
+        async for batch in request_iterator:
+            out = []
+            for r in batch.requests:
+                self.seen.append(r)
+                if r.op == "bye":
+                    return
+                if r.op == "get":
+                    out.append(node_pb2.DataResponse(id=r.id, item=r.key))
+            if out:
+                yield node_pb2.DataResponses(responses=out)
+
+
+async def _serve(node: _Node) -> tuple[grpc.aio.Server, str]:
+    server = grpc.aio.server()
+    node_pb2_grpc.add_DataServicer_to_server(node, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+def _run(fn):
+    async def go():
+        node = _Node()
+        server, addr = await _serve(node)
+        client = NodeClient(addr)
+        try:
+            return await fn(node, client)
+        finally:
+            await client.close()
+            await server.stop(None)
+    return asyncio.run(go())
+
+
+def test_answers_come_back_to_their_callers():
+    async def go(node, client):
+        reqs = [node_pb2.DataRequest(op="get", key=b"k%d" % i) for i in range(50)]
+        resps = await asyncio.gather(*(client.call(r, 2.0) for r in reqs))
+        assert [r.item for r in resps] == [r.key for r in reqs]
+        assert not client._pending and not client._queue
+    _run(go)
+
+
+def test_a_call_times_out_and_leaves_nothing_pending():
+    async def go(node, client):
+        t = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await client.call(node_pb2.DataRequest(op="hang"), 0.2)
+        assert 0.2 <= time.monotonic() - t < 0.2 + SWEEP_S + 0.5
+        assert not client._pending
+        # The stream still serves.
+        assert (await client.call(node_pb2.DataRequest(op="get", key=b"x"), 2.0)).item == b"x"
+    _run(go)
+
+
+def test_a_cancelled_call_leaves_nothing_pending():
+    async def go(node, client):
+        task = asyncio.create_task(client.call(node_pb2.DataRequest(op="hang"), 5.0))
+        await asyncio.sleep(0.2)
+        assert len(client._pending) == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not client._pending
+    _run(go)
+
+
+def test_a_closed_stream_fails_the_calls_it_carried():
+    async def go(node, client):
+        hung = asyncio.create_task(client.call(node_pb2.DataRequest(op="hang"), 5.0))
+        await asyncio.sleep(0.2)
+        with pytest.raises(NodeDown) as bye:
+            await client.call(node_pb2.DataRequest(op="bye"), 5.0)
+        assert bye.value.sent
+        with pytest.raises(NodeDown) as exc:
+            await hung
+        assert exc.value.sent
+        assert not client._pending
+    _run(go)
+
+
+def test_an_unreachable_node_fails_fast_and_says_nothing_was_sent():
+    async def go():
+        server, addr = await _serve(_Node())
+        await server.stop(None)  # a free port, most likely
+        client = NodeClient(addr)
+        try:
+            with pytest.raises(NodeDown) as exc:
+                await client.call(node_pb2.DataRequest(op="get"), 5.0)
+            assert not exc.value.sent
+        finally:
+            await client.close()
+    asyncio.run(go())
