@@ -56,16 +56,30 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         r = self.raft
         return r.id in r.conf.voters and (r.lead is not None or r.role == Role.LEADER)
 
-    async def _ready_to_read(self, consistent: bool) -> None:
+    def _read_ready(self, consistent: bool) -> bool:
+        """May this replica serve the read now? False: a strongly consistent
+        read must first confirm leadership (ReadIndex). Raises Rejected."""
         if consistent:
             if self.raft.role != Role.LEADER:
                 raise Rejected("NOT_LEADER", f"not the leader of {self.group}", self.raft.lead)
-            await self.linearizable_read()
-        elif not self.serves_eventual_reads():
+            return self.lease_read_ok()
+        if not self.serves_eventual_reads():
             raise Rejected("UNAVAILABLE", f"replica of {self.group} is not caught up", self.raft.lead)
+        return True
+
+    async def _ready_to_read(self, consistent: bool) -> None:
+        if not self._read_ready(consistent):
+            await self.linearizable_read()
 
     async def get(self, req: node_pb2.DataRequest) -> WriteResult:
         await self._ready_to_read(req.consistent)
+        return self.read_item(req)
+
+    def get_now(self, req: node_pb2.DataRequest) -> WriteResult | None:
+        """`get` without a task when no wait is needed (None: it is)."""
+        return self.read_item(req) if self._read_ready(req.consistent) else None
+
+    def read_item(self, req: node_pb2.DataRequest) -> WriteResult:
         value = self.engine.storage.get_item(req.key)
         if value is None:
             return b"", b""

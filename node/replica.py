@@ -119,15 +119,19 @@ class Replica:
         self.engine.wake()
         return fut
 
+    def lease_read_ok(self) -> bool:
+        """Can this leader read its own state now, without a quorum round?"""
+        r = self.raft
+        return (r.role == Role.LEADER and r.lease_valid() and self.engine.clock_fresh()
+                and r.log.applied >= r.log.commit and r.log.applied >= r.term_start)
+
     def linearizable_read(self) -> asyncio.Future:
         """Resolves when this leader's applied state reflects every write
         acknowledged before the call (lease or ReadIndex)."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        r = self.raft
-        if (r.role == Role.LEADER and r.lease_valid() and self.engine.clock_fresh()
-                and r.log.applied >= r.log.commit and r.log.applied >= r.term_start):
-            fut.set_result(r.log.applied)
+        if self.lease_read_ok():
+            fut.set_result(self.raft.log.applied)
             return fut
         self._read_seq += 1
         self._read_queue.append((self._read_seq.to_bytes(8, "big"), fut))
@@ -341,7 +345,7 @@ class Replica:
         r = self.raft
         return {"group": self.group, "kind": self.kind, "role": r.role.name, "leader": r.lead,
                 "term": r.term, "commit": r.log.commit, "applied": r.log.applied,
-                "last_index": r.log.last_index(), "voters": list(r.conf.voters),
+                "last_index": r.log.last_index(), "in_memory": len(r.log.entries), "voters": list(r.conf.voters),
                 "learners": list(r.conf.learners), "lease": r.lease_valid(),
                 "match": {p: r.match_of(p) for p in r.conf.members() if p != r.id}
                 if r.role == Role.LEADER else {}}

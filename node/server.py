@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -151,6 +152,9 @@ def _error_response(req_id: int, exc: BaseException) -> node_pb2.DataResponse:
                                  message=f"internal error: {type(exc).__name__}: {exc}")
 
 
+_FAST_OPS = frozenset(("get", "put", "delete", "update"))
+
+
 class DataServicer(node_pb2_grpc.DataServicer):
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -159,6 +163,11 @@ class DataServicer(node_pb2_grpc.DataServicer):
         out: asyncio.Queue[node_pb2.DataResponse | None] = asyncio.Queue()
         node = self.node
 
+        def answer(resp: node_pb2.DataResponse) -> None:
+            if resp.status == node_pb2.NOT_LEADER and resp.leader:
+                resp.leader_addr = node.address_of(resp.leader) or ""
+            out.put_nowait(resp)
+
         async def handle(req: node_pb2.DataRequest) -> None:
             try:
                 resp = await self._handle(req)
@@ -166,15 +175,48 @@ class DataServicer(node_pb2_grpc.DataServicer):
                 resp = _error_response(req.id, exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
-            if resp.status in (node_pb2.NOT_LEADER,) and resp.leader:
-                resp.leader_addr = node.address_of(resp.leader) or ""
-            out.put_nowait(resp)
+            answer(resp)
+
+        def written(rid: int, fut: asyncio.Future) -> None:
+            if fut.cancelled():
+                return
+            exc = fut.exception()
+            if exc is not None:
+                answer(_error_response(rid, exc))
+            else:
+                item, body = fut.result()
+                answer(node_pb2.DataResponse(id=rid, status=node_pb2.OK, item=item, body=body))
+
+        def start(req: node_pb2.DataRequest) -> None:
+            """Answer gets and start writes right here when nothing needs
+            waiting for (the common case): a task per request costs more."""
+            replica = node.engine.replicas.get(req.group)
+            op = req.op
+            if isinstance(replica, PartitionReplica) and op in _FAST_OPS:
+                try:
+                    if op == "get":
+                        got = replica.get_now(req)
+                        if got is not None:
+                            answer(node_pb2.DataResponse(id=req.id, status=node_pb2.OK, item=got[0], body=got[1]))
+                            return
+                    else:
+                        replica.write(req).add_done_callback(functools.partial(written, req.id))
+                        return
+                except DynamoDBError as exc:
+                    if op == "get":
+                        answer(_error_response(req.id, exc))
+                        return
+                    # A refused write is answered only after a ReadIndex: see write_checked.
+                except Exception as exc:  # noqa: BLE001 (every failure becomes an answer)
+                    answer(_error_response(req.id, exc))
+                    return
+            asyncio.create_task(handle(req))
 
         async def reader() -> None:
             try:
                 async for batch in request_iterator:
                     for req in batch.requests:
-                        asyncio.create_task(handle(req))
+                        start(req)
             finally:
                 out.put_nowait(None)
 
