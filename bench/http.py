@@ -3,8 +3,9 @@
 The load generator must not be the bottleneck on a 2-core machine that also
 runs the servers, so each connection is a bare asyncio.Protocol: requests are
 pre-built byte strings (only the body changes), responses are split on
-Content-Length without a general HTTP parser, and one request is in flight
-per connection, as a YCSB client thread does.
+Content-Length without a general HTTP parser (a `Connection: close` answer
+makes the next call reconnect), and one request is in flight per
+connection, as a YCSB client thread does.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class _Conn(asyncio.Protocol):
         self.waiter: asyncio.Future | None = None
         self.need = -1  # total bytes of the response once its headers are in
         self.head = 0
+        self.close_after = False  # the server said Connection: close
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -54,11 +56,16 @@ class _Conn(asyncio.Protocol):
                 return
             j = buf.find(b"\r\n", i)
             self.need = self.head + int(buf[i + 14:j])
+            # moto's server closes after each answer: the next call reconnects.
+            self.close_after = buf.find(b"onnection: close", 0, end) >= 0 or buf.find(b"onnection: Close", 0, end) >= 0
         if len(buf) >= self.need:
             status = int(buf[9:12])
             body = bytes(buf[self.head:self.need])
             del buf[:self.need]
             self.need = -1
+            if self.close_after and self.transport is not None:
+                self.transport.close()
+                self.transport = None
             w, self.waiter = self.waiter, None
             if w is not None and not w.done():
                 w.set_result((status, body))

@@ -43,3 +43,37 @@ def test_many_clients_at_once():
         for c in clients:
             c.close()
     asyncio.run(_with_server(go))
+
+
+class _ClosingProto(asyncio.Protocol):
+    """Answers one request with `Connection: close` and closes, as moto's server does."""
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buf = b""
+
+    def data_received(self, data):
+        self.buf += data
+        head, sep, rest = self.buf.partition(b"\r\n\r\n")
+        if not sep:
+            return
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        if len(rest) < length:
+            return
+        body = b'{"n":%d}' % length
+        self.transport.write(b"HTTP/1.1 400 BAD REQUEST\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                             % (len(body), body))
+        self.transport.close()
+
+
+def test_a_server_that_closes_after_each_answer():
+    async def go():
+        server = await asyncio.get_running_loop().create_server(_ClosingProto, "127.0.0.1", 0)
+        c = Client(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        try:
+            answers = [await asyncio.wait_for(c.call("DeleteTable", b"x" * i), 5) for i in range(1, 6)]
+            assert answers == [(400, b'{"n":%d}' % i) for i in range(1, 6)]
+        finally:
+            c.close()
+            server.close()
+    asyncio.run(go())
