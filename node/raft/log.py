@@ -25,7 +25,8 @@ class LogReader(Protocol):
 
 
 class RaftLog:
-    __slots__ = ("snapshot", "entries", "base", "base_term", "reader", "commit", "applied", "stable", "pending_snapshot")
+    __slots__ = ("snapshot", "entries", "base", "base_term", "reader", "commit", "applied", "stable",
+                 "pending_snapshot")
 
     def __init__(self, snapshot: Snapshot | None = None, entries: list[Entry] | None = None,
                  commit: int = 0, applied: int = 0, *, reader: LogReader | None = None,

@@ -73,6 +73,18 @@ def live_nodes(cluster: LocalCluster, dead: set[str]) -> list[str]:
     return [n for n in cluster.node_ids() if n not in dead]
 
 
+def busiest_node(cluster: LocalCluster) -> tuple[int, dict[str, list[str]], str]:
+    """The table's id, the partitions each node holds a replica of, and the
+    node holding the most."""
+    m = meta(cluster)
+    tid = m["tables"]["tbl"]["id"]
+    hosted = {n: [p["id"] for p in m["partitions"].values() if p["table_id"] == tid and n in p["voters"]]
+              for n in cluster.node_ids()}
+    victim = max(hosted, key=lambda n: len(hosted[n]))
+    assert hosted[victim], "some node hosts a replica of the table"
+    return tid, hosted, victim
+
+
 def test_one_az_lost_keeps_writes_and_strong_reads_then_the_node_catches_up(own_cluster):
     cluster = own_cluster()
     # A write sent to n2 just as it dies answers 500 "outcome unknown" (the
@@ -222,12 +234,7 @@ def test_a_node_lost_for_good_is_replaced_in_its_az(own_cluster):
     create(ddb)
     for i in range(50):
         put(ddb, f"k{i}", i)
-    m = meta(cluster)
-    tid = m["tables"]["tbl"]["id"]
-    hosted = {n: [p["id"] for p in m["partitions"].values() if p["table_id"] == tid and n in p["voters"]]
-              for n in cluster.node_ids()}
-    victim = max(hosted, key=lambda n: len(hosted[n]))
-    assert hosted[victim], "some node hosts a replica of the table"
+    tid, hosted, victim = busiest_node(cluster)
     az = cluster.procs[victim].az
     cluster.kill(victim)
     t0 = time.monotonic()

@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.admin import meta, replicas
 from tests.integration.conftest import make_client, wait_until
-from tests.integration.test_faults import create, live_nodes, put, replicas_agree, strong
+from tests.integration.test_faults import busiest_node, create, live_nodes, put, replicas_agree, strong
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +23,7 @@ def test_catch_up_restart_and_replacement_from_evicted_entries(own_cluster):
     create(ddb)
     for i in range(60):
         put(ddb, f"k{i}", i)
-    m = meta(cluster)
-    tid = m["tables"]["tbl"]["id"]
-    hosted = {n: [p["id"] for p in m["partitions"].values() if p["table_id"] == tid and n in p["voters"]]
-              for n in cluster.node_ids()}
-    victim = max(hosted, key=lambda n: len(hosted[n]))
+    tid, _, victim = busiest_node(cluster)
     cluster.kill(victim)
     for i in range(60, 120):
         put(ddb, f"k{i}", i)

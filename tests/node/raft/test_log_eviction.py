@@ -104,12 +104,18 @@ def test_lagging_follower_catches_up_from_evicted_entries_without_a_snapshot():
     assert c.data("c")[-1] == b"after"
 
 
-def test_evicted_leader_keeps_voting_rules_and_hands_over():
+def _written(n: int) -> tuple[Cluster, Raft]:
+    """Three replicas, "a" leading, `n` entries committed everywhere."""
     c = Cluster(ABC)
     a = c.elect("a")
-    for i in range(10):
+    for i in range(n):
         a.propose(b"v%d" % i)
     c.deliver()
+    return c, a
+
+
+def test_evicted_leader_keeps_voting_rules_and_hands_over():
+    c, _ = _written(10)
     for nid in ABC:
         _replica_reader(c, nid)
         c[nid].log.evict(c[nid].log.applied)
@@ -127,11 +133,7 @@ def test_evicted_leader_keeps_voting_rules_and_hands_over():
 
 
 def test_restart_with_only_the_tail_in_memory():
-    c = Cluster(ABC)
-    a = c.elect("a")
-    for i in range(30):
-        a.propose(b"v%d" % i)
-    c.deliver()
+    c, _ = _written(30)
     rep = c.replicas["a"]
     persisted = list(rep.entries)
     base = persisted[-1].index - 5
