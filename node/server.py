@@ -1,8 +1,9 @@
 """The storage node process: engine, gRPC services, metadata view, controller.
 
-Services: Data (router requests on batched streams), RaftTransport, Meta
-(metadata calls answered by the meta leader, and Watch), Admin (health,
-replica states, faults, raw reads).
+gRPC services: Data (router requests on batched streams), Meta (metadata
+calls answered by the meta leader, and Watch), Admin (health, replica
+states, faults, raw reads). Raft messages have their own TCP port
+(node/transport.py), announced in the health answer.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from node.stats import PartitionStats
 from node.replica import Rejected, UnknownOutcome
 from node.rpc import reply
 from node.storage import Storage
-from node.transport import GRPC_OPTIONS, Faults, RaftTransportServicer
+from node.transport import GRPC_OPTIONS, Faults
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -108,9 +109,9 @@ class Node:
             self.engine.create(META_GROUP, {"kind": "meta", "replay": True},
                                sorted(self.cfg.initial_cluster))
         self.engine.start()
+        await self.engine.transport.serve(self.cfg.listen.rpartition(":")[0])
         server = grpc.aio.server(options=GRPC_OPTIONS)
         node_pb2_grpc.add_DataServicer_to_server(DataServicer(self), server)
-        node_pb2_grpc.add_RaftTransportServicer_to_server(RaftTransportServicer(self.engine.transport), server)
         node_pb2_grpc.add_MetaServicer_to_server(MetaServicer(self), server)
         node_pb2_grpc.add_AdminServicer_to_server(AdminServicer(self), server)
         if server.add_insecure_port(self.cfg.listen) == 0:
@@ -312,7 +313,8 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                 return reply({"id": node.cfg.id, "az": node.cfg.az, "addr": node.cfg.addr,
                               "uptime_s": time.time() - node.started, "replicas": len(node.engine.replicas),
                               "meta_version": node.control.view.version if node.control.view else 0,
-                              "loop_turns": node.engine.loop_turns, "fsyncs": node.engine.fsyncs})
+                              "loop_turns": node.engine.loop_turns, "fsyncs": node.engine.fsyncs,
+                              "raft_port": node.engine.transport.port})
             if op == "replicas":
                 return reply({"node": node.cfg.id, "replicas": node.engine.status()})
             if op == "meta":
