@@ -1,8 +1,8 @@
 """The storage node process: engine, gRPC services, metadata view, controller.
 
-gRPC services: Data (router requests on batched streams), Meta (metadata
-calls answered by the meta leader, and Watch), Admin (health, replica
-states, faults, raw reads). Raft messages have their own TCP port
+gRPC services: Meta (metadata calls answered by the meta leader, and
+Watch) and Admin (health, replica states, faults, raw reads). Raft messages
+and routers' data requests travel as frames on the node's own TCP port
 (node/transport.py), announced in the health answer.
 """
 
@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -109,9 +110,9 @@ class Node:
             self.engine.create(META_GROUP, {"kind": "meta", "replay": True},
                                sorted(self.cfg.initial_cluster))
         self.engine.start()
+        self.engine.transport.open_data = lambda send: DataSession(self, send)
         await self.engine.transport.serve(self.cfg.listen.rpartition(":")[0])
         server = grpc.aio.server(options=GRPC_OPTIONS)
-        node_pb2_grpc.add_DataServicer_to_server(DataServicer(self), server)
         node_pb2_grpc.add_MetaServicer_to_server(MetaServicer(self), server)
         node_pb2_grpc.add_AdminServicer_to_server(AdminServicer(self), server)
         if server.add_insecure_port(self.cfg.listen) == 0:
@@ -156,87 +157,86 @@ def _error_response(req_id: int, exc: BaseException) -> node_pb2.DataResponse:
 _FAST_OPS = frozenset(("get", "put", "delete", "update"))
 
 
-class DataServicer(node_pb2_grpc.DataServicer):
-    def __init__(self, node: Node) -> None:
+class DataSession:
+    """The requests of one router connection (node/transport.py frames them).
+
+    Answers come back out of order, by id; all that are ready in one turn of
+    the event loop go out in one frame (`send`).
+    """
+
+    def __init__(self, node: Node, send: Callable[[list[node_pb2.DataResponse]], None]) -> None:
         self.node = node
+        self.send = send
+        self._out: list[node_pb2.DataResponse] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._closed = False
 
-    async def Batch(self, request_iterator, context):  # noqa: N802
-        out: asyncio.Queue[node_pb2.DataResponse | None] = asyncio.Queue()
-        node = self.node
+    def feed(self, batch: node_pb2.DataRequests) -> None:
+        for req in batch.requests:
+            self.start(req)
 
-        def answer(resp: node_pb2.DataResponse) -> None:
-            if resp.status == node_pb2.NOT_LEADER and resp.leader:
-                resp.leader_addr = node.address_of(resp.leader) or ""
-            out.put_nowait(resp)
+    def close(self) -> None:
+        self._closed = True
+        for t in self._tasks:
+            t.cancel()
 
-        async def handle(req: node_pb2.DataRequest) -> None:
+    def answer(self, resp: node_pb2.DataResponse) -> None:
+        if resp.status == node_pb2.NOT_LEADER and resp.leader:
+            resp.leader_addr = self.node.address_of(resp.leader) or ""
+        self._out.append(resp)
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if out and not self._closed:
+            self.send(out)
+
+    def start(self, req: node_pb2.DataRequest) -> None:
+        """Answer gets and start writes right here when nothing needs
+        waiting for (the common case): a task per request costs more."""
+        replica = self.node.engine.replicas.get(req.group)
+        op = req.op
+        if isinstance(replica, PartitionReplica) and op in _FAST_OPS:
             try:
-                resp = await self._handle(req)
-            except BaseException as exc:  # noqa: BLE001 (every failure becomes an answer)
-                resp = _error_response(req.id, exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-            answer(resp)
-
-        def written(rid: int, fut: asyncio.Future) -> None:
-            if fut.cancelled():
-                return
-            exc = fut.exception()
-            if exc is not None:
-                answer(_error_response(rid, exc))
-            else:
-                item, body = fut.result()
-                answer(node_pb2.DataResponse(id=rid, status=node_pb2.OK, item=item, body=body))
-
-        def start(req: node_pb2.DataRequest) -> None:
-            """Answer gets and start writes right here when nothing needs
-            waiting for (the common case): a task per request costs more."""
-            replica = node.engine.replicas.get(req.group)
-            op = req.op
-            if isinstance(replica, PartitionReplica) and op in _FAST_OPS:
-                try:
-                    if op == "get":
-                        got = replica.get_now(req)
-                        if got is not None:
-                            answer(node_pb2.DataResponse(id=req.id, status=node_pb2.OK, item=got[0], body=got[1]))
-                            return
-                    else:
-                        replica.write(req).add_done_callback(functools.partial(written, req.id))
+                if op == "get":
+                    got = replica.get_now(req)
+                    if got is not None:
+                        self.answer(node_pb2.DataResponse(id=req.id, status=node_pb2.OK, item=got[0], body=got[1]))
                         return
-                except DynamoDBError as exc:
-                    if op == "get":
-                        answer(_error_response(req.id, exc))
-                        return
-                    # A refused write is answered only after a ReadIndex: see write_checked.
-                except Exception as exc:  # noqa: BLE001 (every failure becomes an answer)
-                    answer(_error_response(req.id, exc))
+                else:
+                    replica.write(req).add_done_callback(functools.partial(self._written, req.id))
                     return
-            asyncio.create_task(handle(req))
+            except DynamoDBError as exc:
+                if op == "get":
+                    self.answer(_error_response(req.id, exc))
+                    return
+                # A refused write is answered only after a ReadIndex: see write_checked.
+            except Exception as exc:  # noqa: BLE001 (every failure becomes an answer)
+                self.answer(_error_response(req.id, exc))
+                return
+        task = asyncio.create_task(self._handle_task(req))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-        async def reader() -> None:
-            try:
-                async for batch in request_iterator:
-                    for req in batch.requests:
-                        start(req)
-            finally:
-                out.put_nowait(None)
+    def _written(self, rid: int, fut: asyncio.Future) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.answer(_error_response(rid, exc))
+        else:
+            item, body = fut.result()
+            self.answer(node_pb2.DataResponse(id=rid, status=node_pb2.OK, item=item, body=body))
 
-        task = asyncio.create_task(reader())
+    async def _handle_task(self, req: node_pb2.DataRequest) -> None:
         try:
-            while True:
-                first = await out.get()
-                if first is None:
-                    break
-                resps = [first]
-                while not out.empty():
-                    nxt = out.get_nowait()
-                    if nxt is None:
-                        yield node_pb2.DataResponses(responses=resps)
-                        return
-                    resps.append(nxt)
-                yield node_pb2.DataResponses(responses=resps)
-        finally:
-            task.cancel()
+            resp = await self._handle(req)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (every failure becomes an answer)
+            resp = _error_response(req.id, exc)
+        self.answer(resp)
 
     async def _handle(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
         replica = self.node.engine.replicas.get(req.group)
@@ -314,7 +314,7 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                               "uptime_s": time.time() - node.started, "replicas": len(node.engine.replicas),
                               "meta_version": node.control.view.version if node.control.view else 0,
                               "loop_turns": node.engine.loop_turns, "fsyncs": node.engine.fsyncs,
-                              "raft_port": node.engine.transport.port})
+                              "tcp_port": node.engine.transport.port})
             if op == "replicas":
                 return reply({"node": node.cfg.id, "replicas": node.engine.status()})
             if op == "meta":

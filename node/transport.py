@@ -2,11 +2,14 @@
 messages of every group, batched per loop iteration, plus the fault-injection
 layer.
 
-Frames are length-prefixed `RaftFrame`s over plain asyncio TCP, not a gRPC
+Frames are length-prefixed protobufs over plain asyncio TCP, not a gRPC
 stream: a grpc.aio stream message costs about 150 us of CPU per send and
 receive on these machines, a raw frame about 30, and a write moves a dozen
-Raft messages. Each node listens for Raft on its own port next to gRPC; a
-peer learns it from the node's admin `health` answer (gRPC) when it dials.
+Raft messages. Each node listens on its own TCP port next to gRPC, and a
+peer or router learns it from the node's admin `health` answer (gRPC) when
+it dials. A connection's first byte says what it carries: `R`, Raft frames
+from a peer; `D`, a router's data requests (answered on the same connection,
+see router/nodes.py and node/server.py's DataSession).
 
 Raft tolerates lost messages, so the transport never retries a message: when
 a connection breaks, what was queued is dropped and the connection is
@@ -23,6 +26,7 @@ import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from node.raft.messages import Message
 from node.wire import message_from_pb, message_to_pb
@@ -108,7 +112,7 @@ class _Peer:
                 _tune(writer)
                 closed = asyncio.ensure_future(reader.read())  # the peer sends nothing: EOF or an error
                 closed.add_done_callback(lambda _: self.ready.set())
-                writer.write(frame(node_pb2.RaftFrame(hello=node_pb2.RaftHello(frm=self.t.node_id))))
+                writer.write(RAFT + frame(node_pb2.RaftFrame(hello=node_pb2.RaftHello(frm=self.t.node_id))))
                 backoff = 0.05
                 try:
                     while not closed.done():
@@ -163,8 +167,10 @@ class Transport:
         self._deliver = deliver
         self._peers: dict[str, _Peer] = {}
         self.faults = Faults()
-        self.port = 0  # where this node listens for Raft (see serve)
+        self.port = 0  # where this node listens for Raft and data frames (see serve)
         self._server: asyncio.Server | None = None
+        # A router's connection: returns a session taking DataRequests, given how to send answers.
+        self.open_data: Callable[[Callable[[list], None]], Any] | None = None
         self._channels = None  # for asking peers where they listen
 
     def send(self, group: str, messages: list[Message]) -> None:
@@ -175,12 +181,10 @@ class Transport:
             peer.push(message_to_pb(m, group))
 
     async def raft_endpoint(self, addr: str) -> tuple[str, int]:
-        """Where the node at gRPC address `addr` listens for Raft."""
-        from node.rpc import Channels, call_once  # node.rpc imports this module
         if self._channels is None:
+            from node.rpc import Channels  # node.rpc imports this module
             self._channels = Channels()
-        health = await call_once(self._channels, addr, "admin", "health", timeout=2.0)
-        return addr.rpartition(":")[0], int(health["raft_port"])
+        return await tcp_endpoint(self._channels, addr)
 
     async def close(self) -> None:
         for p in self._peers.values():
@@ -212,9 +216,27 @@ class Transport:
             self._deliver(group, m)
 
 
-def frame(msg: node_pb2.RaftFrame) -> bytes:
+RAFT, DATA = b"R", b"D"  # a connection's first byte
+
+
+async def tcp_endpoint(channels, addr: str) -> tuple[str, int]:
+    """Where the node at gRPC address `addr` listens for frames."""
+    from node.rpc import call_once  # node.rpc imports this module
+    health = await call_once(channels, addr, "admin", "health", timeout=2.0)
+    return addr.rpartition(":")[0], int(health["tcp_port"])
+
+
+def frame(msg: Any) -> bytes:
+    """A protobuf message, length-prefixed."""
     body = msg.SerializeToString()
     return len(body).to_bytes(4, "big") + body
+
+
+async def read_frame(reader: asyncio.StreamReader) -> bytes:
+    n = int.from_bytes(await reader.readexactly(4), "big")
+    if n > MAX_FRAME:
+        raise ValueError(f"frame of {n} bytes")
+    return await reader.readexactly(n)
 
 
 def _tune(writer: asyncio.StreamWriter) -> None:
@@ -224,20 +246,39 @@ def _tune(writer: asyncio.StreamWriter) -> None:
 
 
 class _Inbound(asyncio.Protocol):
-    """One peer's connection: length-prefixed frames, a hello then batches."""
+    """One connection: a peer's Raft frames (a hello, then batches) or a
+    router's data requests."""
 
     def __init__(self, transport: Transport) -> None:
         self.t = transport
         self.buf = bytearray()
+        self.kind = b""
         self.frm: str | None = None
         self.conn: asyncio.Transport | None = None
+        self.session: Any = None
 
     def connection_made(self, conn: asyncio.BaseTransport) -> None:
         self.conn = conn  # type: ignore[assignment]
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.session is not None:
+            self.session.close()
+
+    def _send(self, responses: list) -> None:
+        if self.conn is not None and not self.conn.is_closing():
+            self.conn.write(frame(node_pb2.DataResponses(responses=responses)))
+
     def data_received(self, data: bytes) -> None:
         buf = self.buf
         buf += data
+        if not self.kind:
+            self.kind = bytes(buf[:1])
+            del buf[:1]
+            if self.kind == DATA and self.t.open_data is not None:
+                self.session = self.t.open_data(self._send)
+            elif self.kind != RAFT:
+                self.conn.close()  # type: ignore[union-attr]
+                return
         while len(buf) >= 4:
             n = int.from_bytes(buf[:4], "big")
             if n > MAX_FRAME:
@@ -246,8 +287,12 @@ class _Inbound(asyncio.Protocol):
                 return
             if len(buf) < 4 + n:
                 return
-            f = node_pb2.RaftFrame.FromString(bytes(buf[4:4 + n]))
+            body = bytes(buf[4:4 + n])
             del buf[:4 + n]
+            if self.session is not None:
+                self.session.feed(node_pb2.DataRequests.FromString(body))
+                continue
+            f = node_pb2.RaftFrame.FromString(body)
             if f.HasField("hello"):
                 self.frm = f.hello.frm
             else:

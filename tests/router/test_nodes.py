@@ -1,54 +1,64 @@
-"""The router's stream client to a node, against a fake node."""
+"""The router's connection to a node, against a fake node speaking the frames."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-import grpc
 import pytest
 
+from node.transport import DATA, frame, read_frame
 from router.nodes import SWEEP_S, NodeClient, NodeDown
-from trireme_pb import node_pb2, node_pb2_grpc
+from trireme_pb import node_pb2
 
 
-class _Node(node_pb2_grpc.DataServicer):
-    """Answers `get` at once, never answers `hang`, ends the stream on `bye`."""
+class _Node:
+    """Answers `get` at once, never answers `hang`, closes the connection on `bye`."""
 
     def __init__(self) -> None:
         self.seen: list[node_pb2.DataRequest] = []
 
-    async def Batch(self, request_iterator, context):
-        async for batch in request_iterator:
-            out = []
-            for r in batch.requests:
-                self.seen.append(r)
-                if r.op == "bye":
-                    return
-                if r.op == "get":
-                    out.append(node_pb2.DataResponse(id=r.id, item=r.key))
-            if out:
-                yield node_pb2.DataResponses(responses=out)
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            assert await reader.readexactly(1) == DATA
+            while True:
+                batch = node_pb2.DataRequests.FromString(await read_frame(reader))
+                out = []
+                for r in batch.requests:
+                    self.seen.append(r)
+                    if r.op == "bye":
+                        return
+                    if r.op == "get":
+                        out.append(node_pb2.DataResponse(id=r.id, item=r.key))
+                if out:
+                    writer.write(frame(node_pb2.DataResponses(responses=out)))
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            writer.close()
 
 
-async def _serve(node: _Node) -> tuple[grpc.aio.Server, str]:
-    server = grpc.aio.server()
-    node_pb2_grpc.add_DataServicer_to_server(node, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    return server, f"127.0.0.1:{port}"
+async def _serve(node: _Node) -> tuple[asyncio.Server, int]:
+    server = await asyncio.start_server(node.serve, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def _client(port: int) -> NodeClient:
+    async def endpoint() -> tuple[str, int]:
+        return "127.0.0.1", port
+    return NodeClient(f"127.0.0.1:{port}", endpoint)
 
 
 def _run(fn):
     async def go():
         node = _Node()
-        server, addr = await _serve(node)
-        client = NodeClient(addr)
+        server, port = await _serve(node)
+        client = _client(port)
         try:
             return await fn(node, client)
         finally:
             await client.close()
-            await server.stop(None)
+            server.close()
     return asyncio.run(go())
 
 
@@ -101,9 +111,10 @@ def test_a_closed_stream_fails_the_calls_it_carried():
 
 def test_an_unreachable_node_fails_fast_and_says_nothing_was_sent():
     async def go():
-        server, addr = await _serve(_Node())
-        await server.stop(None)  # a free port, most likely
-        client = NodeClient(addr)
+        server, port = await _serve(_Node())
+        server.close()  # a free port, most likely
+        await server.wait_closed()
+        client = _client(port)
         try:
             with pytest.raises(NodeDown) as exc:
                 await client.call(node_pb2.DataRequest(op="get"), 5.0)
