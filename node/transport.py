@@ -282,7 +282,7 @@ class _Inbound(asyncio.Protocol):
         while len(buf) >= 4:
             n = int.from_bytes(buf[:4], "big")
             if n > MAX_FRAME:
-                log.warning("raft frame of %d bytes from %s: closing", n, self.frm)
+                log.warning("frame of %d bytes on a %s connection: closing", n, self.kind.decode())
                 self.conn.close()  # type: ignore[union-attr]
                 return
             if len(buf) < 4 + n:
