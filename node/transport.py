@@ -109,7 +109,7 @@ class _Peer:
             try:
                 host, port = await self.t.raft_endpoint(addr)
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3.0)
-                _tune(writer)
+                tune(writer)
                 closed = asyncio.ensure_future(reader.read())  # the peer sends nothing: EOF or an error
                 closed.add_done_callback(lambda _: self.ready.set())
                 writer.write(RAFT + frame(node_pb2.RaftFrame(hello=node_pb2.RaftHello(frm=self.t.node_id))))
@@ -239,7 +239,8 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(n)
 
 
-def _tune(writer: asyncio.StreamWriter) -> None:
+def tune(writer: asyncio.StreamWriter) -> None:
+    """Data unacknowledged for USER_TIMEOUT_MS breaks the connection (as gRPC's keepalive did)."""
     sock = writer.get_extra_info("socket")
     if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from node.rpc import Channels
-from node.transport import DATA, frame, read_frame, tcp_endpoint
+from node.transport import DATA, frame, read_frame, tcp_endpoint, tune
 from trireme_pb import node_pb2
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ class NodeClient:
         try:
             host, port = await self._endpoint()
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3.0)
+            tune(writer)  # a partitioned node's connection breaks instead of queueing for ever
             writer.write(DATA)
 
             async def read() -> None:
