@@ -136,13 +136,12 @@ class _Peer:
                     if closed.done() and not closed.cancelled():
                         closed.exception()  # seen: a reset connection is an expected end
             except asyncio.CancelledError:
-                if writer is not None:
-                    writer.close()
                 raise
             except Exception as exc:  # broken connection, peer down: drop and re-dial
                 log.debug("raft connection to %s (%s) failed: %s", self.peer, addr, exc)
-            if writer is not None:
-                writer.close()
+            finally:
+                if writer is not None:
+                    writer.close()
             self.queue.clear()
             await asyncio.sleep(backoff * (1 + random.random()))
             backoff = min(backoff * 2, 1.0)
@@ -199,7 +198,8 @@ class Transport:
     # --- server side ----------------------------------------------------
 
     async def serve(self, host: str) -> int:
-        """Listen for peers' Raft connections on an ephemeral port of `host`."""
+        """Listen for peers' Raft connections and routers' data connections
+        on an ephemeral port of `host`."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Inbound(self), host, 0)
         self.port = self._server.sockets[0].getsockname()[1]

@@ -60,7 +60,7 @@ class Cluster:
         self.state: MetaState | None = None
         self._maps: dict[str, _TableMap] = {}
         self._leaders: dict[str, str] = {}  # group -> node id
-        self._routes: dict[str, _Route] = {}  # group -> orders, for `_routes_of`
+        self._routes: dict[str, _Route] = {}  # group -> orders, for `_routes_of` (see _targets)
         self._routes_of: tuple[MetaState | None, int] = (None, 0)  # state and version
         self._changed = asyncio.Event()
         self.nodes = NodeClients()
@@ -123,7 +123,6 @@ class Cluster:
             maps[name] = _TableMap([p.lo for p in parts], [p.hi + 1 for p in parts], [p.id for p in parts])
         self.state = state
         self._maps = maps
-        self._routes = {}
         self._changed.set()
 
     async def wait_for(self, predicate, timeout: float) -> bool:
