@@ -28,6 +28,7 @@ class ComposeChaos(Chaos):
 
     def __init__(self, compose: Compose) -> None:
         self.compose = compose
+        self.cluster_id = compose.cluster_id
         net = compose.settings.get("TRIREME_NET", "10.213.7")
         self.seeds = [f"{net}.{i}:7101" for i in (11, 12, 13)]
         self.endpoint = f"http://127.0.0.1:{compose.settings.get('TRIREME_PORT', '8000')}"

@@ -52,6 +52,7 @@ class Chaos:
 
     log_path: Path
     endpoint: str
+    cluster_id: str = ""  # stated to the nodes and routers (they refuse other clusters)
 
     def nodes(self) -> dict[str, tuple[str, str]]:
         """Node id -> (address, AZ)."""
@@ -102,7 +103,7 @@ class Chaos:
             raise ValueError(f"no node {name!r}; nodes: {', '.join(sorted(self.nodes()))}")
 
     async def _admin(self, name: str, op: str, body: Any = None) -> Any:
-        ch = Channels()
+        ch = Channels(self.cluster_id)
         try:
             return await call_once(ch, self.nodes()[name][0], "admin", op, body, timeout=3.0)
         finally:
@@ -121,7 +122,7 @@ class Chaos:
 
     def _set_faults(self, name: str, faults: dict) -> None:
         if name in self.routers():
-            self._router_call(name, "SetFaults", faults)
+            self._router_call(name, "SetFaults", dict(faults, ClusterId=self.cluster_id))
         else:
             asyncio.run(self._admin(name, "fault", faults))
 
@@ -375,6 +376,7 @@ class LocalChaos(Chaos):
 
     def __init__(self, cluster: LocalCluster) -> None:
         self.cluster = cluster
+        self.cluster_id = cluster.cluster_id
         self.log_path = Path(cluster.data_dir) / "chaos.log"
         self.endpoint = cluster.endpoint
 

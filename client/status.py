@@ -9,9 +9,11 @@ from typing import Any
 from node.rpc import Channels, call_once
 
 
-async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout: float = 2.0) -> dict:
-    """Metadata from the first node that answers; replica states from all."""
-    channels = Channels()
+async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout: float = 2.0,
+                 cluster_id: str = "") -> dict:
+    """Metadata from the first node that answers; replica states from all
+    (a node of another cluster on one of `addrs` refuses: shown as an error)."""
+    channels = Channels(cluster_id)
     try:
         async def ask(addr: str, op: str) -> Any:
             try:
@@ -31,7 +33,7 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
                 by_node[r["node"]] = {"addr": addr, "replicas": r["replicas"]}
             else:
                 by_node[addr] = {"addr": addr, "error": (r or {}).get("error", "no answer")}
-        return {"meta": meta, "nodes": by_node}
+        return {"cluster_id": cluster_id, "meta": meta, "nodes": by_node}
     finally:
         await channels.close()
 
@@ -54,7 +56,7 @@ def render(report: dict) -> str:
     if not meta:
         return "no node answered with the cluster metadata: is the cluster running? (trireme up)"
     live = {n: v for n, v in report["nodes"].items() if "replicas" in v}
-    parts = [f"metadata version {meta.get('version')}", ""]
+    parts = [f"cluster {report.get('cluster_id') or '?'}, metadata version {meta.get('version')}", ""]
     nodes = meta.get("nodes", {})
     parts.append(table(["NODE", "AZ", "ADDRESS", "STATE", "REPLICAS"], [
         [n["id"], n["az"], n["addr"], n.get("state", "?") + ("" if n["id"] in live else " (no answer)"),

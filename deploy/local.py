@@ -2,7 +2,10 @@
 
 `LocalCluster` is what `trireme up` runs and what the integration tests start.
 Its layout is written to `DATA_DIR/cluster.json` so that other commands
-(`trireme kill`, `trireme start`, `trireme status`) find the processes.
+(`trireme kill`, `trireme start`, `trireme status`, `trireme stop`) find the
+processes. It also holds the cluster's id (stated on every connection, see
+node/identity.py) and the pid of the owner (`trireme up`, or a test): every
+node and router watches it and stops when it is gone (node/lifetime.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from node.identity import new_cluster_id
+from node.lifetime import start_time
+
 REGION = "us-east-1"
 AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
 
@@ -27,6 +33,10 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+class LayoutConflict(ValueError):
+    """A flag of `trireme up` contradicts the saved cluster; the message says what to do."""
 
 
 @dataclass
@@ -51,8 +61,12 @@ class LocalCluster:
     dead_after_s: float = 30.0
     partitions_per_table: int = 2
     router_deadline_s: float = 8.0
+    log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
+    cluster_id: str = ""  # made by plan() when the cluster is founded
+    owner_pid: int = 0  # the process its nodes and routers live no longer than
+    owner_started: int = 0  # and its start time (a pid may be reused)
 
     # --- layout -----------------------------------------------------------
 
@@ -73,10 +87,21 @@ class LocalCluster:
         if self.layout_file.exists():
             saved = json.loads(self.layout_file.read_text())
             self.procs = {name: Proc(**p) for name, p in saved["procs"].items()}
+            self.owner_pid = saved.get("owner_pid", 0)
+            self.owner_started = saved.get("owner_started", 0)
+            self.log_level = saved.get("log_level", self.log_level)
+            self.cluster_id = saved.get("cluster_id", "")
+            if not self.cluster_id:  # saved before clusters had ids: the nodes adopt this one
+                self.cluster_id = new_cluster_id()
+                for p in self.procs.values():
+                    p.argv += ["--cluster-id", self.cluster_id]
             routers = [p for p in self.procs.values() if p.kind == "router"]
             if routers:
                 self.router_port = int(routers[0].addr.rsplit(":", 1)[1])
+            self.nodes_per_az = len(self.node_ids()) // 3
+            self.node_base_port = int(self.procs["n1"].addr.rsplit(":", 1)[1]) if "n1" in self.procs else 0
             return
+        self.cluster_id = self.cluster_id or new_cluster_id()
         count = 3 * self.nodes_per_az
         nodes = []
         for i in range(1, count + 1):
@@ -87,7 +112,7 @@ class LocalCluster:
         seeds = ",".join(addr for _, _, addr in founders)
         py = [sys.executable, "-m", "client.cli"]
         for name, az, addr in nodes:
-            argv = py + ["node", "--id", name, "--az", az, "--listen", addr,
+            argv = py + ["node", "--id", name, "--az", az, "--listen", addr, "--cluster-id", self.cluster_id,
                          "--data-dir", str(self.data_dir / name), "--dead-after", str(self.dead_after_s),
                          "--partitions-per-table", str(self.partitions_per_table)]
             argv += ["--initial-cluster", initial] if (name, az, addr) in founders else ["--join", seeds]
@@ -99,14 +124,43 @@ class LocalCluster:
             az = AZS[i % 3]
             name = f"router{i + 1}"
             addr = f"{self.host}:{port}"
-            argv = py + ["router", "--listen", addr, "--az", az, "--seeds", seeds,
+            argv = py + ["router", "--listen", addr, "--az", az, "--seeds", seeds, "--cluster-id", self.cluster_id,
                          "--deadline", str(self.router_deadline_s)]
             self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"))
+
+    def apply(self, router_port: int | None = None, node_base_port: int | None = None,
+              nodes_per_az: int | None = None, dead_after_s: float | None = None) -> None:
+        """Flags given to `trireme up` on a saved layout: the router port and
+        --dead-after are applied; node ports and counts are part of the
+        cluster's metadata, so a change is refused (LayoutConflict)."""
+        where = self.layout_file
+        if node_base_port is not None and node_base_port != self.node_base_port:
+            raise LayoutConflict(
+                f"--node-base-port {node_base_port} conflicts with the cluster saved in {where} (its nodes "
+                f"listen from port {self.node_base_port}; node addresses are part of the cluster's metadata). "
+                f"Leave out --node-base-port to start it as saved, or give a new --data-dir for a new cluster")
+        if nodes_per_az is not None and nodes_per_az != self.nodes_per_az:
+            raise LayoutConflict(
+                f"--nodes-per-az {nodes_per_az} conflicts with the cluster saved in {where} (it has "
+                f"{self.nodes_per_az} node(s) per AZ). Leave out --nodes-per-az to start it as saved, "
+                f"or give a new --data-dir for a new cluster")
+        for p in self.procs.values():
+            if router_port is not None and p.kind == "router":
+                addr = f"{self.host}:{router_port + int(p.name.removeprefix('router')) - 1}"
+                p.argv[p.argv.index(p.addr)] = p.addr = addr
+            if dead_after_s is not None and p.kind == "node":
+                p.argv[p.argv.index("--dead-after") + 1] = str(dead_after_s)
+        if router_port is not None:
+            self.router_port = router_port
+        if dead_after_s is not None:
+            self.dead_after_s = dead_after_s
 
     def save(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.layout_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"region": REGION, "endpoint": self.endpoint,
+        tmp.write_text(json.dumps({"region": REGION, "endpoint": self.endpoint, "cluster_id": self.cluster_id,
+                                   "owner_pid": self.owner_pid, "owner_started": self.owner_started,
+                                   "log_level": self.log_level,
                                    "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
         tmp.replace(self.layout_file)
 
@@ -121,8 +175,10 @@ class LocalCluster:
     # --- processes ------------------------------------------------------------
 
     def start(self, wait_s: float = 60.0) -> None:
+        """Start every process, owned by this one (they stop when it ends)."""
         if not self.procs:
             self.plan()
+        self.owner_pid, self.owner_started = os.getpid(), start_time(os.getpid()) or 0
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for name in self.procs:
             self.start_proc(name)
@@ -130,22 +186,32 @@ class LocalCluster:
 
     def start_proc(self, name: str) -> Proc:
         p = self.procs[name]
-        if p.pid and alive(p.pid):
+        if self.running(p):
             return p
         Path(p.log).parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        argv = p.argv + ["--log-level", self.log_level] + (
+            ["--parent-pid", str(self.owner_pid)] if self.owner_pid else [])
         with open(p.log, "ab") as logf:
-            proc = subprocess.Popen(p.argv, stdout=logf, stderr=subprocess.STDOUT, env=env,
+            proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
         p.pid = proc.pid
         self.save()
         return p
 
+    def owner_alive(self) -> bool:
+        """Whether the process that started the cluster (`trireme up`) still runs."""
+        return bool(self.owner_pid) and start_time(self.owner_pid) == self.owner_started
+
+    def running(self, p: Proc) -> bool:
+        """Whether `p.pid` is alive and still this process (not a reused pid)."""
+        return bool(p.pid) and alive(p.pid) and ours(p.pid, p.addr, self.cluster_id)
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         p = self.procs[name]
-        if p.pid and alive(p.pid):
+        if self.running(p):
             os.kill(p.pid, sig)
             if sig in (signal.SIGKILL, signal.SIGTERM):
                 wait_exit(p.pid, 10.0)
@@ -158,15 +224,17 @@ class LocalCluster:
             saved = json.loads(self.layout_file.read_text())["procs"]
             for name, p in self.procs.items():
                 pid = saved.get(name, {}).get("pid", 0)
-                if pid and pid != p.pid and alive(pid):
+                if pid and pid != p.pid and alive(pid) and ours(pid, p.addr, self.cluster_id):
                     p.pid = pid
         for p in self.procs.values():
-            if p.pid and alive(p.pid):
-                try:
-                    os.kill(p.pid, signal.SIGCONT)
-                    os.kill(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+            if not self.running(p):
+                p.pid = 0
+                continue
+            try:
+                os.kill(p.pid, signal.SIGCONT)
+                os.kill(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + timeout
         for p in self.procs.values():
             if p.pid and not wait_exit(p.pid, max(0.0, deadline - time.monotonic())):
@@ -187,7 +255,9 @@ class LocalCluster:
         while time.monotonic() < deadline:
             for p in self.procs.values():
                 if p.pid and not alive(p.pid):
-                    raise RuntimeError(f"{p.name} exited during start-up; see {p.log}")
+                    cause = exit_cause(p.log)
+                    raise RuntimeError(f"{p.name} exited during start-up" + (f": {cause}" if cause else "")
+                                       + f"; see {p.log}")
             try:
                 if self.routers:
                     status, body = post(self.endpoint, "ListTables", {}, timeout=2.0)
@@ -210,7 +280,7 @@ class LocalCluster:
         from node.rpc import Channels, call_once
 
         async def ask() -> bool:
-            ch = Channels()
+            ch = Channels(self.cluster_id)
             try:
                 addrs = [p.addr for p in self.procs.values() if p.kind == "node"]
                 m = await call_once(ch, addrs[0], "admin", "meta", timeout=1.0)
@@ -239,6 +309,31 @@ def post(endpoint: str, op: str, body: dict, timeout: float = 5.0,
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def ours(pid: int, addr: str, cluster_id: str) -> bool:
+    """Whether process `pid` is a node or router of cluster `cluster_id`
+    serving `addr` (checked before signalling a pid read from cluster.json:
+    the process may be gone and its pid reused)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    return "client.cli" in args and addr in args and cluster_id in args
+
+
+def exit_cause(log: str) -> str:
+    """The one-line error a node or router printed before exiting at start-up."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((ln.split(": ", 1)[1] for ln in reversed(lines)
+                 if ln.startswith(("trireme node: ", "trireme router: "))), "")
 
 
 def alive(pid: int) -> bool:

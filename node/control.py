@@ -119,7 +119,8 @@ class Control:
             try:
                 stub = node_pb2_grpc.MetaStub(self.channels.get(addr))
                 after = self.view.version if self.view is not None else 0
-                async for snap in stub.Watch(node_pb2.WatchRequest(after_version=after)):
+                async for snap in stub.Watch(node_pb2.WatchRequest(after_version=after),
+                                             metadata=self.channels.metadata()):
                     self._set_view(MetaState.from_json(orjson.loads(snap.body)))
                     if self.local_meta() is not None:
                         break

@@ -6,18 +6,23 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("node", help="run a storage node",
                        description="Run a storage node: raft replicas of partitions, the data, raft, "
-                                   "meta and admin gRPC services.")
+                                   "meta and admin services.")
     p.add_argument("--id", required=True, help="node id, unique in the cluster (e.g. n1)")
     p.add_argument("--az", required=True, help="availability zone (e.g. us-east-1a)")
     p.add_argument("--listen", required=True, help="HOST:PORT for gRPC (e.g. 127.0.0.1:7101)")
     p.add_argument("--advertise", default="", help="HOST:PORT peers dial (default: --listen)")
     p.add_argument("--data-dir", required=True, type=Path, help="directory for this node's data")
+    p.add_argument("--cluster-id", default="",
+                   help="the cluster this node belongs to: required to found a cluster (the same on every "
+                        "founding node); a joining node learns it from --join. Stored in --data-dir; "
+                        "nodes and routers of other clusters are refused")
     p.add_argument("--initial-cluster", default="",
                    help="founding members of the metadata group: ID=HOST:PORT@AZ,... "
                         "(the same on each founding node)")
@@ -26,11 +31,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seconds a node may be down before its replicas move elsewhere (default 30)")
     p.add_argument("--partitions-per-table", type=int, default=2,
                    help="partitions a new table starts with (default 2)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--parent-pid", type=int, default=0,
+                   help="stop when the process with this pid ends (`trireme up` passes its own)")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from node.identity import IdentityError, settle
     from node.server import NodeConfig, parse_initial_cluster
 
     logging.basicConfig(level=args.log_level.upper(),
@@ -38,28 +46,56 @@ def run(args: argparse.Namespace) -> int:
     try:
         initial = parse_initial_cluster(args.initial_cluster)
     except ValueError as exc:
-        print(f"trireme node: {exc}")
-        return 2
+        return _fail(str(exc), 2)
     if not initial and not args.join:
-        print("trireme node: give --initial-cluster (to found a cluster) or --join (to join one)")
-        return 2
+        return _fail("give --initial-cluster (to found a cluster) or --join (to join one)", 2)
     args.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cluster_id = settle(args.data_dir, args.cluster_id)
+    except IdentityError as exc:
+        return _fail(str(exc), 2)
+    if not cluster_id and not args.join:
+        return _fail("founding a cluster needs --cluster-id (any string, the same on every founding node; "
+                     "`trireme up` makes one)", 2)
     cfg = NodeConfig(id=args.id, az=args.az, listen=args.listen, advertise=args.advertise,
-                     data_dir=args.data_dir, initial_cluster=initial,
+                     data_dir=args.data_dir, cluster_id=cluster_id, initial_cluster=initial,
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
                      partitions_per_table=args.partitions_per_table)
-    return asyncio.run(_serve(cfg))
+    try:
+        return asyncio.run(_serve(cfg, args.parent_pid))
+    except (OSError, TimeoutError) as exc:
+        return _fail(str(exc), 1)
 
 
-async def _serve(cfg) -> int:
+def _fail(message: str, code: int) -> int:
+    """One line that says what is wrong (`trireme up` shows it)."""
+    print(f"trireme node: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+async def _serve(cfg, parent_pid: int) -> int:
+    from node.identity import store
+    from node.lifetime import watch_parent
+    from node.rpc import learn_cluster_id
     from node.server import Node
 
-    node = Node(cfg)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await node.start()
+    if parent_pid:
+        asyncio.create_task(watch_parent(parent_pid, stop))
+    if not cfg.cluster_id:  # a joining node's first start: its cluster is the one it joins
+        try:
+            cfg.cluster_id = await learn_cluster_id(cfg.join)
+        except TimeoutError as exc:
+            raise TimeoutError(f"cannot learn the cluster id from --join: {exc}") from None
+        store(cfg.data_dir, cfg.cluster_id)
+    node = Node(cfg)
+    try:
+        await node.start()
+    except OSError as exc:
+        raise OSError(f"{exc}; choose another port with --listen") from None
     await stop.wait()
     await node.stop()
     return 0

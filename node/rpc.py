@@ -4,6 +4,7 @@ shared by nodes, routers and the CLI."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from typing import Any
@@ -11,8 +12,12 @@ from typing import Any
 import grpc
 import orjson
 
+from node.identity import METADATA_KEY, Throttled
 from node.transport import GRPC_OPTIONS
 from trireme_pb import node_pb2, node_pb2_grpc
+
+log = logging.getLogger(__name__)
+_refusals = Throttled(log)
 
 
 class CallError(Exception):
@@ -34,10 +39,15 @@ def reply(body: Any = None, status: int = node_pb2.OK, error_type: str = "", mes
 
 
 class Channels:
-    """One cached channel per address."""
+    """One cached channel per address, and the cluster id every call states
+    ("" only for the read-only admin calls a cluster answers anyone)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cluster_id: str = "") -> None:
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self.cluster_id = cluster_id
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return ((METADATA_KEY, self.cluster_id),) if self.cluster_id else ()
 
     def get(self, addr: str) -> grpc.aio.Channel:
         ch = self._channels.get(addr)
@@ -55,11 +65,44 @@ async def call_once(channels: Channels, addr: str, service: str, op: str, body: 
                     timeout: float = 5.0) -> Any:
     ch = channels.get(addr)
     stub = node_pb2_grpc.MetaStub(ch) if service == "meta" else node_pb2_grpc.AdminStub(ch)
-    r = await stub.Call(node_pb2.Call(op=op, body=orjson.dumps(body) if body is not None else b""),
-                        timeout=timeout)
+    try:
+        r = await stub.Call(node_pb2.Call(op=op, body=orjson.dumps(body) if body is not None else b""),
+                            timeout=timeout, metadata=channels.metadata())
+    except grpc.aio.AioRpcError as exc:
+        if refused(exc):
+            _refusals.warning(addr, f"{addr} refused our {service} call {op}: {exc.details()}")
+            raise CallError("UNAVAILABLE", "WrongCluster", f"{addr}: {exc.details()}") from None
+        raise
     if r.status != node_pb2.OK:
         raise CallError(node_pb2.Status.Name(r.status), r.error_type, r.message, r.leader_addr)
     return orjson.loads(r.body) if r.body else None
+
+
+def refused(exc: grpc.aio.AioRpcError) -> bool:
+    """The node refused the call: it belongs to another cluster (see node/identity.py)."""
+    return exc.code() == grpc.StatusCode.FAILED_PRECONDITION and "cluster id mismatch" in (exc.details() or "")
+
+
+async def learn_cluster_id(addrs: list[str], deadline_s: float = 60.0) -> str:
+    """The cluster id of the first of `addrs` that answers (its health
+    answer names it): how a joining node or a router without --cluster-id
+    learns which cluster it belongs to, once, before it states it anywhere."""
+    channels = Channels()
+    deadline = time.monotonic() + deadline_s
+    try:
+        while True:
+            for addr in addrs:
+                try:
+                    health = await call_once(channels, addr, "admin", "health", timeout=2.0)
+                    if health.get("cluster_id"):
+                        return health["cluster_id"]
+                except (CallError, grpc.aio.AioRpcError):
+                    continue
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"none of {', '.join(addrs)} answered within {deadline_s:.0f}s")
+            await asyncio.sleep(0.5)
+    finally:
+        await channels.close()
 
 
 async def meta_call(channels: Channels, addrs: list[str], op: str, body: Any = None,

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import functools
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from node.control import Control
 from node.engine import Engine
 from node.metareplica import META_GROUP, MetaReplica
 from node.gsi_ship import IndexShipper
+from node.identity import METADATA_KEY, Throttled, mismatch
 from node.partition import PartitionReplica
 from node.stats import PartitionStats
 from node.replica import Rejected, UnknownOutcome
@@ -44,6 +46,7 @@ class NodeConfig:
     listen: str  # host:port to bind
     data_dir: Path
     advertise: str = ""  # host:port peers use; defaults to listen
+    cluster_id: str = ""  # settled before the node starts (node/identity.py)
     initial_cluster: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (addr, az)
     join: list[str] = field(default_factory=list)  # addresses of existing nodes
     dead_after_s: float = 30.0
@@ -75,7 +78,10 @@ class Node:
         self.engine.factories = {"partition": PartitionReplica, "meta": MetaReplica}
         self.engine.meta_changed = self._meta_changed
         self.engine.role_changed = lambda replica: self.control.poke()
+        self.engine.transport.cluster_id = cfg.cluster_id
         self.control = Control(self)
+        self.control.channels.cluster_id = cfg.cluster_id
+        self.refusals = Throttled(log)
         self.shipper = IndexShipper(self)
         self.stats = PartitionStats(self)
         self.server: grpc.aio.Server | None = None
@@ -103,6 +109,17 @@ class Node:
     # --- lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
+        # Bind first: a node whose port is taken (another cluster's node, say)
+        # must fail before it founds or joins anything.
+        server = grpc.aio.server(options=GRPC_OPTIONS)
+        try:
+            bound = server.add_insecure_port(self.cfg.listen)
+        except RuntimeError:
+            bound = 0
+        if bound == 0:
+            raise OSError(f"cannot listen on {self.cfg.listen}: {_bind_error(self.cfg.listen)}")
+        node_pb2_grpc.add_MetaServicer_to_server(MetaServicer(self), server)
+        node_pb2_grpc.add_AdminServicer_to_server(AdminServicer(self), server)
         self.engine.recover()
         if META_GROUP not in self.engine.replicas and self.cfg.id in self.cfg.initial_cluster \
                 and not self.storage.list_groups():
@@ -112,17 +129,24 @@ class Node:
         self.engine.start()
         self.engine.transport.open_data = lambda send: DataSession(self, send)
         await self.engine.transport.serve(self.cfg.listen.rpartition(":")[0])
-        server = grpc.aio.server(options=GRPC_OPTIONS)
-        node_pb2_grpc.add_MetaServicer_to_server(MetaServicer(self), server)
-        node_pb2_grpc.add_AdminServicer_to_server(AdminServicer(self), server)
-        if server.add_insecure_port(self.cfg.listen) == 0:
-            raise OSError(f"cannot listen on {self.cfg.listen}")
         await server.start()
         self.server = server
         self.control.start()
         self.shipper.start()
         self.stats.start()
-        log.info("node %s (%s) serving on %s", self.cfg.id, self.cfg.az, self.cfg.listen)
+        log.info("node %s (%s) of cluster %s serving on %s", self.cfg.id, self.cfg.az, self.cfg.cluster_id,
+                 self.cfg.listen)
+
+    async def admit(self, context: grpc.aio.ServicerContext, op: str | None = None) -> None:
+        """Refuse (FAILED_PRECONDITION) a call that states another cluster's
+        id, or none for anything but a read-only admin op."""
+        stated = next((v for k, v in context.invocation_metadata() or () if k == METADATA_KEY), "")
+        if stated == self.cfg.cluster_id or (not stated and op in _ANONYMOUS_OPS):
+            return
+        message = mismatch(self.cfg.cluster_id, stated, f"node {self.cfg.id} ({self.cfg.addr})",
+                           f"the caller at {context.peer()}")
+        self.refusals.warning(f"grpc {stated}", message)
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, message)
 
     async def stop(self) -> None:
         await self.shipper.stop()
@@ -132,6 +156,22 @@ class Node:
             await self.server.stop(0.5)
         await self.engine.stop()
         self.storage.close()
+
+
+# Admin ops that change nothing: answered to tools that state no cluster id.
+_ANONYMOUS_OPS = frozenset(("health", "replicas", "meta", "faults", "read_raw"))
+
+
+def _bind_error(addr: str) -> str:
+    """Why gRPC could not bind `addr`, in words (it only says that it failed)."""
+    host, _, port = addr.rpartition(":")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host.strip("[]"), int(port)))
+    except (OSError, ValueError) as exc:
+        return getattr(exc, "strerror", None) or str(exc)
+    return "gRPC could not bind it"
 
 
 # ------------------------------------------------------------------ data
@@ -264,6 +304,7 @@ class MetaServicer(node_pb2_grpc.MetaServicer):
         self.node = node
 
     async def Call(self, request, context):  # noqa: N802
+        await self.node.admit(context)
         body = orjson.loads(request.body) if request.body else {}
         control = self.node.control
         try:
@@ -279,6 +320,7 @@ class MetaServicer(node_pb2_grpc.MetaServicer):
         return reply(result)
 
     async def Watch(self, request, context):  # noqa: N802
+        await self.node.admit(context)
         control = self.node.control
         after = request.after_version
         while True:
@@ -305,12 +347,14 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
         self.node = node
 
     async def Call(self, request, context):  # noqa: N802
+        await self.node.admit(context, request.op)
         body = orjson.loads(request.body) if request.body else {}
         node = self.node
         op = request.op
         try:
             if op == "health":
                 return reply({"id": node.cfg.id, "az": node.cfg.az, "addr": node.cfg.addr,
+                              "cluster_id": node.cfg.cluster_id,
                               "uptime_s": time.time() - node.started, "replicas": len(node.engine.replicas),
                               "meta_version": node.control.view.version if node.control.view else 0,
                               "loop_turns": node.engine.loop_turns, "fsyncs": node.engine.fsyncs,
@@ -321,7 +365,9 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                 view = node.control.view
                 return reply(view.to_json() if view is not None else None)
             if op == "fault":
-                faults = Faults() if body.get("heal") else Faults.from_json(body)
+                faults = Faults.from_json(body)  # ValueError naming the bad field
+                if body.get("heal") is True:
+                    faults = Faults()
                 node.engine.clock.set_rate(faults.clock_rate)  # ValueError when out of range
                 node.engine.transport.faults = faults
                 return reply(faults.to_json())

@@ -9,7 +9,8 @@ Raft messages. Each node listens on its own TCP port next to gRPC, and a
 peer or router learns it from the node's admin `health` answer (gRPC) when
 it dials. A connection's first byte says what it carries: `R`, Raft frames
 from a peer; `D`, a router's data requests (answered on the same connection,
-see router/nodes.py and node/server.py's DataSession).
+see router/nodes.py and node/server.py's DataSession). Its first frame, a
+hello, states the sender's cluster id: a node refuses any other cluster.
 
 Raft tolerates lost messages, so the transport never retries a message: when
 a connection breaks, what was queued is dropped and the connection is
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from node.identity import Throttled, mismatch
 from node.raft.messages import Message
 from node.wire import message_from_pb, message_to_pb
 from trireme_pb import node_pb2, raft_pb2
@@ -38,6 +40,7 @@ MAX_QUEUE = 20_000
 MAX_FRAME = 64 << 20
 USER_TIMEOUT_MS = 5_000  # unacknowledged data this long (a partition) breaks the connection
 GRPC_OPTIONS = [
+    ("grpc.so_reuseport", 0),  # a taken port is an error, never a port shared with another cluster
     ("grpc.max_send_message_length", 64 << 20),
     ("grpc.max_receive_message_length", 64 << 20),
     ("grpc.keepalive_time_ms", 2_000),
@@ -74,13 +77,44 @@ class Faults:
                 "clock_rate": self.clock_rate}
 
     @classmethod
-    def from_json(cls, d: dict) -> Faults:
-        return cls(set(d.get("drop_to", ())), set(d.get("drop_from", ())), float(d.get("loss", 0)),
-                   float(d.get("delay_ms", 0)), float(d.get("jitter_ms", 0)),
-                   float(d.get("clock_rate", 1.0)))
+    def from_json(cls, d: Any) -> Faults:
+        """Faults from a chaos tool's JSON; ValueError naming the field when malformed."""
+        if not isinstance(d, dict):
+            raise ValueError(f"faults must be a JSON object, not {type(d).__name__}")
+        unknown = set(d) - _FAULT_FIELDS
+        if unknown:
+            raise ValueError(f"unknown fault field {sorted(unknown)[0]!r}; known: {', '.join(sorted(_FAULT_FIELDS))}")
+        if not isinstance(d.get("heal", False), bool):
+            raise ValueError(f"heal must be true or false, not {d['heal']!r}")
+        f = cls(_ids(d, "drop_to"), _ids(d, "drop_from"), _number(d, "loss", 0.0, 0.0, 1.0),
+                _number(d, "delay_ms", 0.0, 0.0, 600_000.0), _number(d, "jitter_ms", 0.0, 0.0, 600_000.0),
+                _number(d, "clock_rate", 1.0, 0.0, 100.0))
+        if f.clock_rate <= 0:
+            raise ValueError("clock_rate must be greater than 0")
+        return f
 
     def active(self) -> bool:
         return bool(self.drop_to or self.drop_from or self.loss or self.delay_ms or self.jitter_ms)
+
+
+# Accepted in a fault body besides the faults: `heal` (clear them all) and the
+# caller's cluster id (routers' TriremeAdmin_1.SetFaults).
+_FAULT_FIELDS = frozenset(("drop_to", "drop_from", "loss", "delay_ms", "jitter_ms", "clock_rate", "heal",
+                           "ClusterId"))
+
+
+def _ids(d: dict, name: str) -> set[str]:
+    v = d.get(name, [])
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError(f"{name} must be a list of node ids (strings)")
+    return set(v)
+
+
+def _number(d: dict, name: str, default: float, lo: float, hi: float) -> float:
+    v = d.get(name, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}, not {v!r}")
+    return float(v)
 
 
 class _Peer:
@@ -110,9 +144,11 @@ class _Peer:
                 host, port = await self.t.raft_endpoint(addr)
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3.0)
                 tune(writer)
-                closed = asyncio.ensure_future(reader.read())  # the peer sends nothing: EOF or an error
+                # The peer sends nothing but a refusal (its own hello) before it closes.
+                closed = asyncio.ensure_future(reader.read())
                 closed.add_done_callback(lambda _: self.ready.set())
-                writer.write(RAFT + frame(node_pb2.RaftFrame(hello=node_pb2.RaftHello(frm=self.t.node_id))))
+                writer.write(RAFT + frame(node_pb2.RaftFrame(hello=node_pb2.RaftHello(
+                    frm=self.t.node_id, cluster_id=self.t.cluster_id))))
                 backoff = 0.05
                 try:
                     while not closed.done():
@@ -133,8 +169,8 @@ class _Peer:
                             break  # the peer moved: re-dial
                 finally:
                     closed.cancel()
-                    if closed.done() and not closed.cancelled():
-                        closed.exception()  # seen: a reset connection is an expected end
+                    if closed.done() and not closed.cancelled() and closed.exception() is None:
+                        self.t.refused_by(self.peer, addr, closed.result())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broken connection, peer down: drop and re-dial
@@ -171,6 +207,8 @@ class Transport:
         # A router's connection: returns a session taking DataRequests, given how to send answers.
         self.open_data: Callable[[Callable[[list], None]], Any] | None = None
         self._channels = None  # for asking peers where they listen
+        self.cluster_id = ""  # stated to peers, required of them (node/identity.py)
+        self.refusals = Throttled(log)
 
     def send(self, group: str, messages: list[Message]) -> None:
         for m in messages:
@@ -182,7 +220,7 @@ class Transport:
     async def raft_endpoint(self, addr: str) -> tuple[str, int]:
         if self._channels is None:
             from node.rpc import Channels  # node.rpc imports this module
-            self._channels = Channels()
+            self._channels = Channels(self.cluster_id)
         return await tcp_endpoint(self._channels, addr)
 
     async def close(self) -> None:
@@ -201,9 +239,28 @@ class Transport:
         """Listen for peers' Raft connections and routers' data connections
         on an ephemeral port of `host`."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Inbound(self), host, 0)
+        self._server = await loop.create_server(lambda: _Inbound(self), host, 0, reuse_port=False)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
+
+    def refused_by(self, peer: str, addr: str, answer: bytes) -> None:
+        """Log the refusal a peer sent before closing our Raft connection."""
+        try:
+            hello = node_pb2.RaftFrame.FromString(answer[4:]).hello
+        except Exception:  # noqa: BLE001 (not a refusal: nothing to say)
+            return
+        if hello.cluster_id and hello.cluster_id != self.cluster_id:
+            self.refusals.warning(f"raft {addr}", mismatch(
+                hello.cluster_id, self.cluster_id, f"peer {peer} ({addr}, node {hello.frm})",
+                f"our node {self.node_id}"))
+
+    def admit(self, stated: str, kind: str, peer: Any) -> bool:
+        """Whether a connection stating cluster `stated` may go on; logs a refusal."""
+        if stated == self.cluster_id and stated:
+            return True
+        self.refusals.warning(f"{kind} {stated}", mismatch(
+            self.cluster_id, stated, f"node {self.node_id}", f"the {kind} connection from {peer}"))
+        return False
 
     def receive(self, frm: str | None, batch: raft_pb2.MessageBatch) -> None:
         faults = self.faults
@@ -248,12 +305,15 @@ def tune(writer: asyncio.StreamWriter) -> None:
 
 class _Inbound(asyncio.Protocol):
     """One connection: a peer's Raft frames (a hello, then batches) or a
-    router's data requests."""
+    router's data requests (a hello, then requests). The hello must name
+    this node's cluster, or the connection is refused with an answer that
+    says why (see Transport.admit)."""
 
     def __init__(self, transport: Transport) -> None:
         self.t = transport
         self.buf = bytearray()
         self.kind = b""
+        self.admitted = False
         self.frm: str | None = None
         self.conn: asyncio.Transport | None = None
         self.session: Any = None
@@ -269,15 +329,41 @@ class _Inbound(asyncio.Protocol):
         if self.conn is not None and not self.conn.is_closing():
             self.conn.write(frame(node_pb2.DataResponses(responses=responses)))
 
+    def _hello(self, body: bytes) -> bool:
+        """Admit the connection on its first frame, or refuse and close it."""
+        conn = self.conn
+        assert conn is not None
+        try:
+            if self.kind == RAFT:
+                hello = node_pb2.RaftFrame.FromString(body).hello
+                self.frm, stated = hello.frm, hello.cluster_id
+            else:
+                stated = node_pb2.DataHello.FromString(body).cluster_id
+        except Exception:  # noqa: BLE001 (garbage is refused like a stranger)
+            stated = ""
+        peer = conn.get_extra_info("peername")
+        kind = "raft" if self.kind == RAFT else "data"
+        if not self.t.admit(stated, kind, f"{self.frm or 'a router'} at {peer}" if peer else kind):
+            if self.kind == RAFT:
+                conn.write(frame(node_pb2.RaftFrame(hello=node_pb2.RaftHello(
+                    frm=self.t.node_id, cluster_id=self.t.cluster_id))))
+            else:
+                conn.write(frame(node_pb2.DataResponses(refused=mismatch(
+                    self.t.cluster_id, stated, f"node {self.t.node_id}", "this router"))))
+            conn.close()
+            return False
+        self.admitted = True
+        if self.kind == DATA:
+            self.session = self.t.open_data(self._send)  # type: ignore[misc]
+        return True
+
     def data_received(self, data: bytes) -> None:
         buf = self.buf
         buf += data
         if not self.kind:
             self.kind = bytes(buf[:1])
             del buf[:1]
-            if self.kind == DATA and self.t.open_data is not None:
-                self.session = self.t.open_data(self._send)
-            elif self.kind != RAFT:
+            if self.kind not in (RAFT, DATA) or (self.kind == DATA and self.t.open_data is None):
                 self.conn.close()  # type: ignore[union-attr]
                 return
         while len(buf) >= 4:
@@ -290,14 +376,16 @@ class _Inbound(asyncio.Protocol):
                 return
             body = bytes(buf[4:4 + n])
             del buf[:4 + n]
+            if not self.admitted:
+                if not self._hello(body):
+                    buf.clear()
+                    return
+                continue
             if self.session is not None:
                 self.session.feed(node_pb2.DataRequests.FromString(body))
                 continue
             f = node_pb2.RaftFrame.FromString(body)
-            if f.HasField("hello"):
-                self.frm = f.hello.frm
-            else:
-                try:
-                    self.t.receive(self.frm, f.batch)
-                except Exception:  # noqa: BLE001 (a bad message must not kill the connection)
-                    log.exception("raft frame from %s", self.frm)
+            try:
+                self.t.receive(self.frm, f.batch)
+            except Exception:  # noqa: BLE001 (a bad message must not kill the connection)
+                log.exception("raft frame from %s", self.frm)

@@ -22,12 +22,14 @@ import orjson
 
 from ddb.errors import DynamoDBError, InternalServerError, ServiceUnavailable, from_wire
 from node.meta.state import META_GROUP, MetaState
-from node.rpc import CallError, Channels, meta_call
+from node.identity import Throttled
+from node.rpc import CallError, Channels, meta_call, refused
 from node.transport import Faults
 from router.nodes import NodeClients, NodeDown
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
+_refusals = Throttled(log)
 
 DEADLINE_S = 8.0
 
@@ -53,7 +55,7 @@ class _Route:
 
 
 class Cluster:
-    def __init__(self, seeds: list[str], az: str, *, deadline_s: float = DEADLINE_S) -> None:
+    def __init__(self, seeds: list[str], az: str, *, deadline_s: float = DEADLINE_S, cluster_id: str = "") -> None:
         self.seeds = seeds
         self.az = az
         self.deadline_s = deadline_s
@@ -63,8 +65,8 @@ class Cluster:
         self._routes: dict[str, _Route] = {}  # group -> orders, for `_routes_of` (see _targets)
         self._routes_of: tuple[MetaState | None, int] = (None, 0)  # state and version
         self._changed = asyncio.Event()
-        self.nodes = NodeClients()
-        self.channels = Channels()
+        self.nodes = NodeClients(cluster_id)  # every connection states the cluster id
+        self.channels = Channels(cluster_id)
         self._task: asyncio.Task | None = None
         # Chaos on this router's links to the nodes (`trireme chaos cut ROUTER NODE`).
         self.faults = Faults()
@@ -101,12 +103,15 @@ class Cluster:
             try:
                 stub = node_pb2_grpc.MetaStub(self.channels.get(addr))
                 after = self.state.version if self.state is not None else 0
-                async for snap in stub.Watch(node_pb2.WatchRequest(after_version=after)):
+                async for snap in stub.Watch(node_pb2.WatchRequest(after_version=after),
+                                             metadata=self.channels.metadata()):
                     failures = 0
                     self.install(MetaState.from_json(orjson.loads(snap.body)))
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:
+                if refused(exc):
+                    _refusals.warning(addr, f"{addr} refused our metadata watch: {exc.details()}")
                 log.debug("meta watch from %s: %s", addr, exc.code().name)
             except Exception:
                 log.exception("meta watch from %s failed", addr)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 DEFAULT_REGION = "us-east-1"
 
@@ -18,49 +19,86 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--az", required=True, help="the router's availability zone: eventually consistent "
                                                 "reads prefer replicas there")
     p.add_argument("--seeds", required=True, help="HOST:PORT,... of storage nodes")
-    p.add_argument("--region", default=DEFAULT_REGION)
+    p.add_argument("--cluster-id", default="",
+                   help="the cluster this router serves (default: learned from the first seed that "
+                        "answers); nodes of other clusters are refused")
+    p.add_argument("--region", default=DEFAULT_REGION, help=f"region in table ARNs (default {DEFAULT_REGION})")
     p.add_argument("--deadline", type=float, default=8.0,
                    help="seconds a request may spend retrying before it fails (default 8)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--parent-pid", type=int, default=0,
+                   help="stop when the process with this pid ends (`trireme up` passes its own)")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s router %(levelname)s %(name)s: %(message)s")
-    return asyncio.run(_serve(args))
+    try:
+        return asyncio.run(_serve(args))
+    except (OSError, TimeoutError) as exc:
+        print(f"trireme router: {exc}", file=sys.stderr, flush=True)
+        return 1
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    from node.lifetime import watch_parent
+    from node.rpc import learn_cluster_id
     from router.api import Api
     from router.cluster import Cluster
     from router.http import serve
     from router.protocol import Dispatcher
 
-    host, _, port = args.listen.rpartition(":")
-    cluster = Cluster([s for s in args.seeds.split(",") if s], args.az, deadline_s=args.deadline)
-    cluster.start()
-    api = Api(cluster, region=args.region)
-    server = await serve(Dispatcher(api.operations(), admin=_admin_ops(cluster)), host or "127.0.0.1", int(port))
-    logging.getLogger(__name__).info("router serving DynamoDB on http://%s", args.listen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if args.parent_pid:
+        asyncio.create_task(watch_parent(args.parent_pid, stop))
+    seeds = [s for s in args.seeds.split(",") if s]
+    cluster_id = args.cluster_id
+    if not cluster_id:  # pinned from now on: nodes of any other cluster are refused
+        try:
+            cluster_id = await learn_cluster_id(seeds)
+        except TimeoutError as exc:
+            raise TimeoutError(f"cannot learn the cluster id from --seeds: {exc}") from None
+    host, _, port = args.listen.rpartition(":")
+    cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
+    api = Api(cluster, region=args.region)
+    try:
+        server = await serve(Dispatcher(api.operations(), admin=_admin_ops(cluster, cluster_id)),
+                             host or "127.0.0.1", int(port))
+    except OSError as exc:
+        raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
+                      "choose another port with --listen") from None
+    cluster.start()
+    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on http://%s", cluster_id, args.listen)
     await stop.wait()
     server.close()
     await cluster.close()
     return 0
 
 
-def _admin_ops(cluster):
-    """The chaos tooling's handle on this router (target prefix TriremeAdmin_1.)."""
+def _admin_ops(cluster, cluster_id: str):
+    """The chaos tooling's handle on this router (target prefix TriremeAdmin_1.).
+
+    SetFaults must state the cluster (`ClusterId`, from cluster.json) and
+    name its faults correctly: a malformed body is a 400 that names the field."""
+    from ddb.errors import ValidationException
+    from node.identity import mismatch
     from node.transport import Faults
 
     async def faults(body: dict) -> dict:
         return cluster.faults.to_json()
 
     async def set_faults(body: dict) -> dict:
-        cluster.faults = Faults() if body.get("heal") else Faults.from_json(body)
+        stated = body.get("ClusterId")
+        if stated != cluster_id:
+            raise ValidationException(mismatch(cluster_id, str(stated or ""), "this router", "the request"))
+        try:
+            faults = Faults.from_json(body)
+            cluster.faults = Faults() if body.get("heal") is True else faults
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None
         return cluster.faults.to_json()
     return {"Faults": faults, "SetFaults": set_faults}

@@ -4,7 +4,8 @@ Requests carry ids and are answered out of order; everything queued while the
 previous frame was being written goes out in the next frame. Frames are
 length-prefixed protobufs on the node's own TCP port (node/transport.py),
 learned from its admin `health` answer: a grpc.aio stream message costs
-about five times the CPU of a raw frame on these machines.
+about five times the CPU of a raw frame on these machines. The first frame
+states the router's cluster id; a node of another cluster refuses it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
+from node.identity import Throttled
 from node.rpc import Channels
 from node.transport import DATA, frame, read_frame, tcp_endpoint, tune
 from trireme_pb import node_pb2
 
 log = logging.getLogger(__name__)
+_refusals = Throttled(log)
 
 SWEEP_S = 0.05  # how often timed-out calls are failed: a call may wait this much past its timeout
 
@@ -39,10 +42,11 @@ Endpoint = Callable[[], Awaitable[tuple[str, int]]]
 
 
 class NodeClient:
-    def __init__(self, addr: str, endpoint: Endpoint | None = None) -> None:
+    def __init__(self, addr: str, endpoint: Endpoint | None = None, cluster_id: str = "") -> None:
         """`addr`: the node's gRPC address; `endpoint`: how to learn its TCP
-        port (by default, ask the node)."""
+        port (by default, ask the node); `cluster_id`: the router's cluster."""
         self.addr = addr
+        self.cluster_id = cluster_id
         self._endpoint = endpoint or self._ask_endpoint
         self._channels: Channels | None = None
         self._ids = itertools.count(1)
@@ -95,7 +99,7 @@ class NodeClient:
 
     async def _ask_endpoint(self) -> tuple[str, int]:
         if self._channels is None:
-            self._channels = Channels()
+            self._channels = Channels(self.cluster_id)
         return await tcp_endpoint(self._channels, self.addr)
 
     async def _run(self) -> None:
@@ -104,11 +108,15 @@ class NodeClient:
             host, port = await self._endpoint()
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3.0)
             tune(writer)  # a partitioned node's connection breaks instead of queueing for ever
-            writer.write(DATA)
+            writer.write(DATA + frame(node_pb2.DataHello(cluster_id=self.cluster_id)))
 
             async def read() -> None:
                 while True:
-                    for resp in node_pb2.DataResponses.FromString(await read_frame(reader)).responses:
+                    batch = node_pb2.DataResponses.FromString(await read_frame(reader))
+                    if batch.refused:
+                        _refusals.warning(self.addr, f"{self.addr} refused our data connection: {batch.refused}")
+                        raise NodeDown(f"{self.addr}: {batch.refused}")
+                    for resp in batch.responses:
                         entry = self._pending.get(resp.id)
                         if entry is not None and not entry[0].done():
                             entry[0].set_result(resp)
@@ -173,13 +181,14 @@ def _describe(exc: Exception) -> str:
 
 
 class NodeClients:
-    def __init__(self) -> None:
+    def __init__(self, cluster_id: str = "") -> None:
         self._clients: dict[str, NodeClient] = {}
+        self.cluster_id = cluster_id
 
     def get(self, addr: str) -> NodeClient:
         c = self._clients.get(addr)
         if c is None:
-            c = self._clients[addr] = NodeClient(addr)
+            c = self._clients[addr] = NodeClient(addr, cluster_id=self.cluster_id)
         return c
 
     async def close(self) -> None:

@@ -32,7 +32,7 @@ def seeds(c: LocalCluster) -> list[str]:
 
 
 async def _with_cluster(c: LocalCluster, fn, deadline_s: float = 10.0):
-    cl = Cluster(seeds(c), "us-east-1a", deadline_s=deadline_s)
+    cl = Cluster(seeds(c), "us-east-1a", deadline_s=deadline_s, cluster_id=c.cluster_id)
     cl.start()
     try:
         assert await cl.ready(10)

@@ -21,6 +21,7 @@ class _Node:
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             assert await reader.readexactly(1) == DATA
+            assert node_pb2.DataHello.FromString(await read_frame(reader)).cluster_id == "c1"
             while True:
                 batch = node_pb2.DataRequests.FromString(await read_frame(reader))
                 out = []
@@ -46,7 +47,7 @@ async def _serve(node: _Node) -> tuple[asyncio.Server, int]:
 def _client(port: int) -> NodeClient:
     async def endpoint() -> tuple[str, int]:
         return "127.0.0.1", port
-    return NodeClient(f"127.0.0.1:{port}", endpoint)
+    return NodeClient(f"127.0.0.1:{port}", endpoint, cluster_id="c1")
 
 
 def _run(fn):
