@@ -107,19 +107,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peers", default="", help="compare against: dynalite-mem, dynalite-leveldb, moto "
                                                "(comma-separated; installed on first use)")
     p.add_argument("--clients", default="",
-                   help="concurrency levels, comma-separated (default: the issue's targets, B at 16, the rest at 64)")
+                   help="concurrent clients per run, comma-separated to run each level in turn "
+                        "(default: 16 for workload B, 64 for the others)")
     p.add_argument("--records", type=int, default=20_000, help="items loaded (default 20,000)")
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run (default 10)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring (default 3)")
     p.add_argument("--reps", type=int, default=3, help="repetitions of every run (default 3)")
-    p.add_argument("--distribution", choices=("zipfian", "uniform"), default="zipfian")
+    p.add_argument("--distribution", choices=("zipfian", "uniform"), default="zipfian",
+                   help="which keys the workloads pick: zipfian (a few hot keys, as YCSB does; the default) "
+                        "or uniform")
     p.add_argument("--consistent", choices=("no", "yes", "both"), default="",
                    help="strongly consistent reads: no, yes, or both (each read workload twice); "
                         "default: C both, the others no")
     p.add_argument("--routers", type=int, default=1, help="Trireme routers (default 1)")
     p.add_argument("--ceiling", action="store_true",
                    help="also run the workloads against a trivial server: the load generator's own limit")
-    p.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    p.add_argument("--out", type=Path, default=Path("bench-results.json"),
+                   help="where to write every run's results as JSON (default bench-results.json)")
 
 
 def run(args: argparse.Namespace) -> int:
