@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,9 +31,31 @@ AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port free now, below the kernel's ephemeral range: the ports of
+    outgoing connections and of the nodes' own frame listeners come from
+    that range and could take it before the process that is told to use it
+    binds it (then it fails to start: no listener shares a port)."""
+    lo, _ = _ephemeral_range()
+    for _ in range(100):
+        port = random.randrange(10_000, max(lo, 10_001))
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 class LayoutConflict(ValueError):

@@ -193,3 +193,19 @@ async def _admin_call(cluster: LocalCluster, op: str, body):
         return await call_once(ch, cluster.procs["n1"].addr, "admin", op, body, timeout=3)
     finally:
         await ch.close()
+
+
+def test_a_router_without_cluster_id_learns_it_from_its_seeds(first, tmp_path):
+    addr = f"127.0.0.1:{free_port()}"
+    log = tmp_path / "router.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(TRIREME + ["router", "--listen", addr, "--az", "us-east-1b",
+                                           "--seeds", first.procs["n2"].addr],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        ddb = make_client(f"http://{addr}", retries=3)
+        assert wait_until(lambda: ddb.list_tables()["TableNames"], 20, "the router to serve") == ["only_in_a"]
+        assert f"router of cluster {first.cluster_id}" in log_text(log)
+    finally:
+        proc.terminate()
+        proc.wait(10)
