@@ -95,7 +95,7 @@ class IndexShipper:
 
     def _router(self) -> Cluster:
         if self.cluster is None:
-            self.cluster = Cluster([], self.node.cfg.az)
+            self.cluster = Cluster([], self.node.cfg.az, cluster_id=self.node.cfg.cluster_id)
         view = self.node.control.view
         if view is not None and view.version != self._version:
             # The local view may be the meta replica's own state, changed in

@@ -55,7 +55,8 @@ class _Route:
 
 
 class Cluster:
-    def __init__(self, seeds: list[str], az: str, *, deadline_s: float = DEADLINE_S, cluster_id: str = "") -> None:
+    def __init__(self, seeds: list[str], az: str, *, cluster_id: str, deadline_s: float = DEADLINE_S) -> None:
+        """`cluster_id`: stated on every connection to a node (required: a node refuses any other)."""
         self.seeds = seeds
         self.az = az
         self.deadline_s = deadline_s

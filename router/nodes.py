@@ -42,7 +42,7 @@ Endpoint = Callable[[], Awaitable[tuple[str, int]]]
 
 
 class NodeClient:
-    def __init__(self, addr: str, endpoint: Endpoint | None = None, cluster_id: str = "") -> None:
+    def __init__(self, addr: str, endpoint: Endpoint | None = None, *, cluster_id: str) -> None:
         """`addr`: the node's gRPC address; `endpoint`: how to learn its TCP
         port (by default, ask the node); `cluster_id`: the router's cluster."""
         self.addr = addr
@@ -181,7 +181,7 @@ def _describe(exc: Exception) -> str:
 
 
 class NodeClients:
-    def __init__(self, cluster_id: str = "") -> None:
+    def __init__(self, cluster_id: str) -> None:
         self._clients: dict[str, NodeClient] = {}
         self.cluster_id = cluster_id
 

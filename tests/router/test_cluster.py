@@ -27,7 +27,7 @@ def _state(voters: dict[str, list[str]], version: int = 1) -> MetaState:
 
 
 def _cluster(voters: dict[str, list[str]]) -> Cluster:
-    c = Cluster([], "az-a")
+    c = Cluster([], "az-a", cluster_id="c1")
     c.install(_state(voters))
     return c
 
