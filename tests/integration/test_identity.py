@@ -209,3 +209,30 @@ def test_a_router_without_cluster_id_learns_it_from_its_seeds(first, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_node_joining_without_cluster_id_learns_and_stores_it(tmp_path):
+    c = LocalCluster(tmp_path / "data", router_port=0, node_base_port=0, routers=0)
+    c.plan()
+    try:
+        c.start(wait_s=60)
+        me = f"127.0.0.1:{free_port()}"
+        data = tmp_path / "n4"
+        with open(tmp_path / "n4.log", "wb") as out:
+            proc = subprocess.Popen(TRIREME + ["node", "--id", "n4", "--az", "us-east-1a", "--listen", me,
+                                               "--data-dir", str(data), "--join", c.procs["n1"].addr],
+                                    stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            wait_until(lambda: "n4" in meta(c)["nodes"], 30, "n4 to join")
+            assert (data / "cluster-id").read_text().strip() == c.cluster_id
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        # Its data now belongs to that cluster: another id is refused at start.
+        bad = subprocess.run(TRIREME + ["node", "--id", "n4", "--az", "us-east-1a", "--listen", me,
+                                        "--data-dir", str(data), "--cluster-id", "other", "--join", me],
+                             capture_output=True, text=True, timeout=30, cwd=ROOT)
+        assert bad.returncode == 2
+        assert f"holds data of cluster {c.cluster_id}, but --cluster-id says other" in bad.stderr
+    finally:
+        c.stop()

@@ -76,24 +76,45 @@ def test_trireme_stop_stops_a_cluster_left_behind_and_up_refuses_conflicting_fla
     assert out.returncode == 2 and "--nodes-per-az 2 conflicts" in out.stderr and "it has 1 node" in out.stderr
 
 
+def run_up(*args: str) -> tuple[subprocess.Popen, str]:
+    """`trireme up` in a session of its own, and what it printed until the cluster ran."""
+    up = subprocess.Popen(TRIREME + ["up", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          cwd=ROOT, start_new_session=True)
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = up.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Trireme is running" in line:
+            return up, "".join(lines)
+    os.killpg(up.pid, signal.SIGKILL)
+    up.wait(10)
+    raise AssertionError("trireme up did not start:\n" + "".join(lines))
+
+
+def test_trireme_stop_stops_a_running_trireme_up(data_dir):
+    up, _ = run_up("--data-dir", str(data_dir), "--port", str(free_port()), "--node-base-port", str(free_ports(3)))
+    try:
+        started = pids(data_dir)
+        out = trireme("stop", "--data-dir", str(data_dir))
+        assert out.returncode == 0, out.stderr
+        assert up.wait(30) == 0
+        assert not any(alive(pid) for pid in started.values())
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait(10)
+
+
 def test_killing_trireme_up_stops_its_cluster_and_up_stops_one_left_behind(data_dir):
     start(data_dir)
     orphan(data_dir)
     left = pids(data_dir)
     port = free_port()  # the router moves (safe); the nodes keep their saved ports
-    up = subprocess.Popen(TRIREME + ["up", "--data-dir", str(data_dir), "--port", str(port), "--log-level", "debug"],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                          start_new_session=True)
+    up, text = run_up("--data-dir", str(data_dir), "--port", str(port), "--log-level", "debug")
     try:
-        lines = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = up.stdout.readline()
-            assert line, "".join(lines)
-            lines.append(line)
-            if "Trireme is running" in line:
-                break
-        text = "".join(lines)
         assert "left running by a `trireme up` that is gone: stopping them first" in text
         assert f"http://127.0.0.1:{port}" in text
         assert not any(alive(pid) for pid in left.values())
