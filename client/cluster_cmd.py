@@ -175,11 +175,17 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stop(args: argparse.Namespace) -> int:
+def _load(command: str, data_dir: Path) -> LocalCluster | None:
     try:
-        cluster = LocalCluster.load(args.data_dir)
+        return LocalCluster.load(data_dir)
     except FileNotFoundError as exc:
-        print(f"trireme stop: {exc}", file=sys.stderr)
+        print(f"trireme {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    cluster = _load("stop", args.data_dir)
+    if cluster is None:
         return 1
     owner = cluster.owner_pid
     if cluster.owner_alive() and owner != os.getpid():
@@ -206,8 +212,8 @@ def _taken_port(cluster: LocalCluster, saved: bool) -> str:
             if p.kind == "router":
                 flag = "choose another with --port"
             elif saved:
-                flag = (f"node ports are fixed once the cluster exists: stop what holds it, or give a new "
-                        f"--data-dir and --node-base-port for a new cluster")
+                flag = ("node ports are fixed once the cluster exists: stop what holds it, or give a new "
+                        "--data-dir and --node-base-port for a new cluster")
             else:
                 flag = "choose other node ports with --node-base-port"
             return f"port {port} of {p.name} is taken ({exc.strerror}), perhaps by another cluster; {flag}"
@@ -215,10 +221,8 @@ def _taken_port(cluster: LocalCluster, saved: bool) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    try:
-        cluster = LocalCluster.load(args.data_dir)
-    except FileNotFoundError as exc:
-        print(f"trireme status: {exc}", file=sys.stderr)
+    cluster = _load("status", args.data_dir)
+    if cluster is None:
         return 1
     from client.status import gather, render
     report = asyncio.run(gather([p.addr for p in cluster.procs.values() if p.kind == "node"],

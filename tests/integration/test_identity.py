@@ -49,6 +49,18 @@ def log_text(path: str | Path) -> str:
     return Path(path).read_text(errors="replace")
 
 
+def start_fails(data_dir: Path, **ports: int) -> str:
+    """Start a cluster that must fail; what its start-up error says."""
+    c = LocalCluster(data_dir, **ports)
+    c.plan()
+    try:
+        with pytest.raises(RuntimeError) as err:
+            c.start(wait_s=30)
+    finally:
+        c.stop()
+    return str(err.value)
+
+
 @pytest.fixture(scope="module")
 def first(tmp_path_factory):
     """A cluster on a known node port range, with a table (the tests leave it intact)."""
@@ -75,30 +87,18 @@ def test_a_second_cluster_on_taken_node_ports_fails_at_start_and_the_first_is_un
     assert f"port {base} of n1 is taken" in up.stderr and "--node-base-port" in up.stderr, up.stderr
     # Started without that check (as a test or a script would), the node itself
     # fails at once with its own one-line error, which the starter shows.
-    second = LocalCluster(tmp_path / "c", router_port=0, node_base_port=base)
-    second.plan()
-    try:
-        with pytest.raises(RuntimeError) as err:
-            second.start(wait_s=30)
-    finally:
-        second.stop()
-    assert "exited during start-up: cannot listen on 127.0.0.1:" in str(err.value)
-    assert "Address already in use; choose another port with --listen" in str(err.value)
+    err = start_fails(tmp_path / "c", router_port=0, node_base_port=base)
+    assert "exited during start-up: cannot listen on 127.0.0.1:" in err
+    assert "Address already in use; choose another port with --listen" in err
     ddb = make_client(first.endpoint)
     assert ddb.list_tables()["TableNames"] == ["only_in_a"]
     assert set(meta(first)["nodes"]) == {"n1", "n2", "n3"}
 
 
 def test_a_taken_router_port_names_the_cause(first, tmp_path):
-    second = LocalCluster(tmp_path / "b", router_port=first.router_port, node_base_port=0)
-    second.plan()
-    try:
-        with pytest.raises(RuntimeError) as err:
-            second.start(wait_s=30)
-    finally:
-        second.stop()
-    assert f"router1 exited during start-up: cannot listen on 127.0.0.1:{first.router_port}" in str(err.value)
-    assert "choose another port with --listen" in str(err.value)
+    err = start_fails(tmp_path / "b", router_port=first.router_port, node_base_port=0)
+    assert f"router1 exited during start-up: cannot listen on 127.0.0.1:{first.router_port}" in err
+    assert "choose another port with --listen" in err
     assert make_client(first.endpoint).list_tables()["TableNames"] == ["only_in_a"]
 
 
