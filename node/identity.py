@@ -72,4 +72,4 @@ class Throttled:
         now = time.monotonic()
         if now - self._last.get(key, -self.every_s) >= self.every_s:
             self._last[key] = now
-            self.log.warning("%s", message)
+            self.log.warning("%s", message, stacklevel=2)
