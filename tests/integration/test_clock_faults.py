@@ -20,6 +20,7 @@ import pytest
 from chaos.faults import DRIFT_BOUND, LocalChaos
 from ddb.encoding import encode_key, encode_partition_key, hash64
 from ddb.keys import KeySchema
+from deploy.local import LocalCluster
 from node.storage import item_key
 from router.nodes import NodeClient
 from tests.integration.admin import leader_of, meta, node_addr
@@ -31,9 +32,10 @@ pytestmark = pytest.mark.slow
 KEY = {"pk": {"S": "k"}}
 
 
-def _call(addr: str, req: node_pb2.DataRequest, timeout: float = 1.0) -> node_pb2.DataResponse | None:
+def _call(cluster: LocalCluster, node: str, req: node_pb2.DataRequest,
+          timeout: float = 1.0) -> node_pb2.DataResponse | None:
     async def go() -> node_pb2.DataResponse | None:
-        client = NodeClient(addr)
+        client = NodeClient(node_addr(cluster, node), cluster_id=cluster.cluster_id)
         try:
             return await client.call(req, timeout)
         except Exception:  # noqa: BLE001 (no answer in time: the node could not serve it)
@@ -73,12 +75,12 @@ def _skewed_leader_read(cluster, rate: float) -> tuple[str, str | None]:
     new = leader_of(cluster, group, live=others)
 
     def write_new() -> bool:
-        r = _call(node_addr(cluster, new), node_pb2.DataRequest(
+        r = _call(cluster, new, node_pb2.DataRequest(
             op="put", group=group, key=skey, item=orjson.dumps({**KEY, "v": {"S": "new"}})), timeout=2.0)
         return r is not None and r.status == node_pb2.OK
     wait_until(write_new, 10, f"the new leader {new} to take a write")
 
-    r = _call(node_addr(cluster, old), node_pb2.DataRequest(op="get", group=group, key=skey, consistent=True),
+    r = _call(cluster, old, node_pb2.DataRequest(op="get", group=group, key=skey, consistent=True),
               timeout=3.0)
     status = "no answer" if r is None else node_pb2.Status.Name(r.status)
     value = orjson.loads(r.item)["v"]["S"] if r is not None and r.status == node_pb2.OK and r.item else None
