@@ -41,3 +41,14 @@ def test_sim_prints_seed_trace_and_reproducer_on_violation(monkeypatch, capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "usage" in capsys.readouterr().out
+
+
+def test_every_flag_of_the_cluster_commands_is_explained():
+    from client.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name in ("up", "stop", "status", "kill", "start", "node", "router", "bench"):
+        for action in sub.choices[name]._actions:
+            assert action.help and len(action.help) > 10, f"trireme {name} {action.option_strings or action.dest}"
+    bench_help = sub.choices["bench"].format_help()
+    assert "issue" not in bench_help
