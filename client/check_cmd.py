@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
                       duration=args.duration, clients=args.clients, seed=args.seed, keys=args.keys,
                       interval=args.interval, out_dir=args.out, progress_s=args.progress, leave_clean=not own)
     cluster = None
+    interrupted = False
     # SIGTERM and SIGHUP (a closed terminal) end the check as Ctrl-C does, so
     # that the `finally` blocks stop the cluster it started (or heal the one
     # it borrowed and delete its table) instead of leaving them behind.
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"trireme check: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        interrupted = True
         print(f"trireme check: interrupted; the history so far is in {cfg.out_dir}/history.jsonl",
               file=sys.stderr)
         return 130
@@ -79,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
             cluster.stop()
+            if interrupted:
+                shutil.rmtree(cluster.data_dir, ignore_errors=True)
     if cluster is not None and report.valid:
         shutil.rmtree(cluster.data_dir, ignore_errors=True)  # kept (with the node logs) when something is wrong
     print(report.summary)

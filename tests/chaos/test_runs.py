@@ -76,6 +76,7 @@ def test_check_interrupted_by_sigterm_stops_the_cluster_it_started(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 130, "".join(lines)
         wait_until(lambda: not any(alive(pid) for pid in pids), 30, "the cluster's processes to exit")
+        assert not data_dir.exists()
         reader.join(5)
         assert "interrupted" in "".join(lines)
         assert (tmp_path / "check" / "history.jsonl").stat().st_size > 0
