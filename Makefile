@@ -7,7 +7,7 @@ PROTOS := $(wildcard proto/trireme_pb/*.proto)
 PB_OUT := $(patsubst proto/trireme_pb/%.proto,trireme_pb/%_pb2.py,$(PROTOS))
 PYTEST_ARGS ?=
 
-.PHONY: all install proto test cov sim run bench image compose-up compose-down clean
+.PHONY: all install proto test cov sim run bench soak image compose-up compose-down clean
 
 all: test
 
@@ -50,6 +50,12 @@ compose-down: install
 
 bench: install
 	$(VENV)/bin/trireme bench $(if $(PEERS),--peers $(PEERS)) $(BENCH_ARGS)
+
+# 60 s and 300 s `trireme check` runs of every workload under every fault (hours): peak RSS and
+# runtime of each, as a table and in soak/results.json. Narrow it with SOAK_ARGS, e.g.
+# SOAK_ARGS="--durations 60 --workloads set --nemeses kill+partition".
+soak: install
+	$(PY) -m chaos.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) build trireme_pb/*_pb2*.py trireme_pb/*_pb2.pyi .pytest_cache .coverage

@@ -127,6 +127,35 @@ class SetResult(_Results):
     limit: ClassVar[int] = 20
 
 
+class SetChecker:
+    """The set check, fed one operation at a time (in any order).
+
+    Memory: one small record per attempted element (its tries' outcomes and
+    times) and the last ok read -- never the operations themselves -- so a
+    history streamed from disk is checked in memory proportional to the
+    number of elements.
+    """
+
+    def __init__(self) -> None:
+        self._tries: dict[Any, dict[Any, list[tuple[str, float, float | None]]]] = {}
+        self._final: dict[Any, Operation] = {}
+
+    def feed(self, op: Operation) -> None:
+        if op.f not in ("add", "read"):
+            raise ValueError(f"set checker: unsupported function {op.f!r} in {op}")
+        tries = self._tries.setdefault(op.key, {})
+        if op.f == "add":
+            tries.setdefault(op.value, []).append((op.status, op.invoke_time, op.complete_time))
+        elif op.status == OK and op.complete_time is not None:
+            last = self._final.get(op.key)
+            if last is None or (op.complete_time, op.index) > (last.complete_time, last.index):
+                self._final[op.key] = op  # the last by completion: the run's final read
+
+    def result(self) -> SetResult:
+        return SetResult({key: _check_set_key(key, tries, self._final.get(key))
+                          for key, tries in self._tries.items()})
+
+
 def check_set(history: Sequence[Event] | Sequence[Operation]) -> SetResult:
     """Check ``add`` operations against the last ok ``read`` of each key.
 
@@ -134,50 +163,43 @@ def check_set(history: Sequence[Event] | Sequence[Operation]) -> SetResult:
     Elements are compared with ``==``; adds are assumed unique (adding the
     same element twice makes the later add's outcome indistinguishable).
     """
-    by_key: dict[Any, list[Operation]] = {}
+    checker = SetChecker()
     for op in operations(history):
-        if op.f not in ("add", "read"):
-            raise ValueError(f"set checker: unsupported function {op.f!r} in {op}")
-        by_key.setdefault(op.key, []).append(op)
-    result = SetResult()
-    for key, ops in by_key.items():
-        result.keys[key] = _check_set_key(key, ops)
-    return result
+        checker.feed(op)
+    return checker.result()
 
 
-def _check_set_key(key: Any, ops: list[Operation]) -> SetKeyResult:
-    adds = [o for o in ops if o.f == "add"]
+def _check_set_key(key: Any, by_element: dict[Any, list[tuple[str, float, float | None]]],
+                   final: Operation | None) -> SetKeyResult:
+    """`by_element`: each element's adds as (status, invoke time, completion time)."""
+    adds = [t for tries in by_element.values() for t in tries]
     res = SetKeyResult(key, None, attempted=len(adds),
-                       acknowledged=sum(o.status == OK for o in adds),
-                       failed=sum(o.status == FAIL for o in adds),
-                       unknown=sum(o.status == INFO or o.complete_time is None for o in adds))
-    reads = [o for o in ops if o.f == "read" and o.status == OK and o.complete_time is not None]
-    if not reads:
+                       acknowledged=sum(st == OK for st, _, _ in adds),
+                       failed=sum(st == FAIL for st, _, _ in adds),
+                       unknown=sum(st == INFO or done is None for st, _, done in adds))
+    del adds
+    if final is None:
         return res
-    final = max(reads, key=lambda o: (o.complete_time, o.index))
     res.final_read = final
     seen = Counter(final.result or ())
     present = set(seen)
-    by_element: dict[Any, list[Operation]] = {}
-    for o in adds:
-        by_element.setdefault(o.value, []).append(o)
 
-    lost, phantom, unexpected, recovered, not_recovered, late = [], [], [], [], [], []
+    lost, unexpected, recovered, not_recovered, late = [], [], [], [], []
     for element, tries in by_element.items():
         here = element in present
         # The most favourable add explains the element; only if none can is it a violation.
-        before = [o for o in tries if o.status != FAIL and o.invoke_time <= final.complete_time]
+        before = [st for st, start, _ in tries if st != FAIL and start <= final.complete_time]
         if here:
             if not before:
                 unexpected.append(element)
-            elif all(o.status != OK for o in before):
+            elif all(st != OK for st in before):
                 recovered.append(element)
             continue
-        if any(o.status == OK and o.complete_time < final.invoke_time for o in tries):
+        if any(st == OK and done < final.invoke_time for st, _, done in tries):
             lost.append(element)
-        elif any(o.status == OK for o in tries):
+        elif any(st == OK for st, _, _ in tries):
             late.append(element)
-        elif any(o.status == INFO or o.complete_time is None for o in tries):
+        elif any(st == INFO or done is None for st, _, done in tries):
             not_recovered.append(element)
     phantom = [e for e in present if e not in by_element]
     res.lost = _sorted(lost)
@@ -253,6 +275,32 @@ class CounterResult(_Results):
     noun: ClassVar[str] = "counter"
 
 
+class CounterChecker:
+    """The counter check, fed one operation at a time (in any order).
+
+    Memory: an (outcome, delta, times) record per increment and the ok reads.
+    """
+
+    def __init__(self) -> None:
+        self._incrs: dict[Any, list[tuple[str, Any, float, float | None]]] = {}
+        self._reads: dict[Any, list[Operation]] = {}
+
+    def feed(self, op: Operation) -> None:
+        if op.f not in ("incr", "read"):
+            raise ValueError(f"counter checker: unsupported function {op.f!r} in {op}")
+        incrs = self._incrs.setdefault(op.key, [])
+        reads = self._reads.setdefault(op.key, [])
+        if op.f == "incr":
+            if not isinstance(op.value, (int, float, Decimal)):
+                raise ValueError(f"counter checker: increment must be a number in {op}")
+            incrs.append((op.status, op.value, op.invoke_time, op.complete_time))
+        elif op.status == OK and op.complete_time is not None:
+            reads.append(op)
+
+    def result(self) -> CounterResult:
+        return CounterResult({k: _check_counter_key(k, incrs, self._reads[k]) for k, incrs in self._incrs.items()})
+
+
 def check_counter(history: Sequence[Event] | Sequence[Operation]) -> CounterResult:
     """Check every ok ``read`` of each counter against the ``incr`` ops around it.
 
@@ -262,39 +310,36 @@ def check_counter(history: Sequence[Event] | Sequence[Operation]) -> CounterResu
     deltas, and certain sum + the positive possible deltas.  (This checks
     each read alone; it does not check that successive reads agree.)
     """
-    by_key: dict[Any, list[Operation]] = {}
+    checker = CounterChecker()
     for op in operations(history):
-        if op.f not in ("incr", "read"):
-            raise ValueError(f"counter checker: unsupported function {op.f!r} in {op}")
-        if op.f == "incr" and not isinstance(op.value, (int, float, Decimal)):
-            raise ValueError(f"counter checker: increment must be a number in {op}")
-        by_key.setdefault(op.key, []).append(op)
-    return CounterResult({k: _check_counter_key(k, ops) for k, ops in by_key.items()})
+        checker.feed(op)
+    return checker.result()
 
 
-def _check_counter_key(key: Any, ops: list[Operation]) -> CounterKeyResult:
-    incs = [o for o in ops if o.f == "incr"]
-    okays = [o for o in incs if o.status == OK]
-    maybes = [o for o in incs if o.status != FAIL]  # ok or unknown: may have happened
-    unknown = [o for o in incs if o.status != OK and o.status != FAIL]
+def _check_counter_key(key: Any, incs: list[tuple[str, Any, float, float | None]],
+                       reads: list[Operation]) -> CounterKeyResult:
+    """`incs`: every increment as (status, delta, invoke time, completion time)."""
+    okays = [(done, d) for st, d, _, done in incs if st == OK]
+    maybes = [(start, d) for st, d, start, _ in incs if st != FAIL]  # ok or unknown: may have happened
+    unknown = [d for st, d, _, _ in incs if st != OK and st != FAIL]
     res = CounterKeyResult(
         key, None, increments=len(incs), acknowledged=len(okays),
-        failed=sum(o.status == FAIL for o in incs), unknown=len(unknown),
-        ok_sum=sum(o.value for o in okays), info_sum=sum(o.value for o in unknown))
+        failed=sum(st == FAIL for st, _, _, _ in incs), unknown=len(unknown),
+        ok_sum=sum(d for _, d in okays), info_sum=sum(unknown))
 
     # Certain: ok increments by completion time, with prefix sums of the
     # deltas and of their positive/negative parts.
-    okays.sort(key=lambda o: o.complete_time)
-    ok_done = [o.complete_time for o in okays]
-    ok_pos = [0, *accumulate(max(o.value, 0) for o in okays)]
-    ok_neg = [0, *accumulate(min(o.value, 0) for o in okays)]
+    okays.sort(key=lambda o: o[0])
+    ok_done = [t for t, _ in okays]
+    ok_pos = [0, *accumulate(max(d, 0) for _, d in okays)]
+    ok_neg = [0, *accumulate(min(d, 0) for _, d in okays)]
     # Possible: not-failed increments by invoke time.
-    maybes.sort(key=lambda o: o.invoke_time)
-    m_start = [o.invoke_time for o in maybes]
-    m_pos = [0, *accumulate(max(o.value, 0) for o in maybes)]
-    m_neg = [0, *accumulate(min(o.value, 0) for o in maybes)]
+    maybes.sort(key=lambda o: o[0])
+    m_start = [t for t, _ in maybes]
+    m_pos = [0, *accumulate(max(d, 0) for _, d in maybes)]
+    m_neg = [0, *accumulate(min(d, 0) for _, d in maybes)]
+    del okays, maybes
 
-    reads = [o for o in ops if o.f == "read" and o.status == OK and o.complete_time is not None]
     reads.sort(key=lambda o: (o.complete_time, o.index))
     for r in reads:
         value = 0 if r.result is None else r.result

@@ -28,7 +28,8 @@ import json
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 INVOKE = "invoke"
 OK = "ok"
@@ -178,44 +179,80 @@ class Operation:
                 f"{outcome} [{self.invoke_time:.6f} .. {end}]")
 
 
-def pair_operations(history: Iterable[Event]) -> list[Operation]:
-    """Pair every invoke with the next completion of the same process.
+class Pairer:
+    """Pairs invokes with completions one event at a time, keeping only the
+    pending invokes (one per process) in memory.
 
-    Returns operations in invoke order.  Raises `HistoryError` when a
-    process completes without an outstanding invoke, invokes twice without
-    completing, or completes a different function/key than it invoked --
-    checking a malformed history would give verdicts that mean nothing.
-    Nemesis events are skipped.  An invoke never completed becomes ``info``
-    with ``complete_time=None``.
+    Why: a long run's history is streamed from disk; the checkers consume
+    operations as they complete instead of a list of every event.
+    Operations come out in completion order; `finish` returns those never
+    completed, as ``info`` with ``complete_time=None``.
     """
-    pending: dict[Any, tuple[int, Event]] = {}
-    done: list[Operation] = []
-    for i, ev in enumerate(history):
+
+    def __init__(self) -> None:
+        self._pending: dict[Any, tuple[int, Event]] = {}
+        self._i = -1
+
+    def feed(self, ev: Event) -> Operation | None:
+        """Take the next event; return the operation it completes, if any.
+
+        Raises `HistoryError` when a process completes without an outstanding
+        invoke, invokes twice without completing, or completes a different
+        function/key than it invoked -- checking a malformed history would
+        give verdicts that mean nothing.  Nemesis events are skipped.
+        """
+        self._i += 1
+        i = self._i
         if ev.is_nemesis:
-            continue
+            return None
         if ev.type == INVOKE:
-            if ev.process in pending:
-                j, _ = pending[ev.process]
+            if ev.process in self._pending:
+                j, _ = self._pending[ev.process]
                 raise HistoryError(
                     f"event {i}: process {ev.process!r} invokes again while event {j} is still pending")
-            pending[ev.process] = (i, ev)
-            continue
-        if ev.process not in pending:
+            self._pending[ev.process] = (i, ev)
+            return None
+        if ev.process not in self._pending:
             raise HistoryError(f"event {i}: {ev.type} by process {ev.process!r} with no pending invoke")
-        j, inv = pending.pop(ev.process)
+        j, inv = self._pending.pop(ev.process)
         if ev.f != inv.f or ev.key != inv.key:
             raise HistoryError(
                 f"event {i}: process {ev.process!r} completes {ev.f} {ev.key!r} "
                 f"but invoked {inv.f} {inv.key!r} (event {j})")
         if ev.time < inv.time:
             raise HistoryError(f"event {i}: completes at {ev.time} before its invoke at {inv.time}")
-        done.append(Operation(j, inv.process, inv.f, inv.key, inv.value, ev.value, ev.type,
-                              inv.time, ev.time, ev.error))
-    for j, inv in pending.values():
-        done.append(Operation(j, inv.process, inv.f, inv.key, inv.value, None, INFO,
-                              inv.time, None, "no completion recorded"))
-    done.sort(key=lambda o: o.index)
-    return done
+        return Operation(j, inv.process, inv.f, inv.key, inv.value, ev.value, ev.type,
+                         inv.time, ev.time, ev.error)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def finish(self) -> list[Operation]:
+        """The operations still pending at the end of the history, as ``info``."""
+        return [Operation(j, inv.process, inv.f, inv.key, inv.value, None, INFO, inv.time, None,
+                          "no completion recorded")
+                for j, inv in sorted(self._pending.values(), key=lambda p: p[0])]
+
+
+def iter_operations(history: Iterable[Event]) -> Iterator[Operation]:
+    """Operations in completion order, then those never completed (see `Pairer`)."""
+    pairer = Pairer()
+    for ev in history:
+        op = pairer.feed(ev)
+        if op is not None:
+            yield op
+    yield from pairer.finish()
+
+
+def pair_operations(history: Iterable[Event]) -> list[Operation]:
+    """Pair every invoke with the next completion of the same process.
+
+    Returns operations in invoke order; raises `HistoryError` on a malformed
+    history (see `Pairer.feed`).  An invoke never completed becomes ``info``
+    with ``complete_time=None``.
+    """
+    return sorted(iter_operations(history), key=lambda o: o.index)
 
 
 def operations(history: Sequence[Event] | Sequence[Operation]) -> list[Operation]:
@@ -239,26 +276,22 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"value of type {type(obj).__name__} is not JSON serialisable")
 
 
+def event_line(ev: Event) -> str:
+    """One event as a JSON line (newline-terminated)."""
+    return json.dumps(ev.to_dict(), ensure_ascii=False, separators=(",", ":"), default=_json_default) + "\n"
+
+
 def to_jsonl(history: Iterable[Event]) -> str:
     """Serialise events as JSON lines (one object per line, newline-terminated).
 
     Why JSON lines: a history can be appended to while a run is going and
     read back, grepped or diffed line by line afterwards.
     """
-    return "".join(
-        json.dumps(ev.to_dict(), ensure_ascii=False, separators=(",", ":"),
-                   default=_json_default) + "\n"
-        for ev in history)
+    return "".join(event_line(ev) for ev in history)
 
 
-def from_jsonl(text: str | Iterable[str]) -> list[Event]:
-    """Parse JSON lines (a string or an iterable of lines); blank lines are skipped.
-
-    A string is split on ``\n`` only: `str.splitlines` would also split on
-    characters such as U+2028 that JSON strings may contain unescaped.
-    """
-    lines = text.split("\n") if isinstance(text, str) else text
-    out = []
+def iter_jsonl(lines: Iterable[str]) -> Iterator[Event]:
+    """Parse JSON lines one at a time; blank lines are skipped."""
     for n, line in enumerate(lines, 1):
         line = line.strip()
         if not line:
@@ -270,24 +303,53 @@ def from_jsonl(text: str | Iterable[str]) -> list[Event]:
         if not isinstance(d, dict):
             raise HistoryError(f"line {n}: expected a JSON object")
         try:
-            out.append(Event.from_dict(d))
+            yield Event.from_dict(d)
         except HistoryError as e:
             raise HistoryError(f"line {n}: {e}") from None
-    return out
+
+
+def from_jsonl(text: str | Iterable[str]) -> list[Event]:
+    """Parse JSON lines (a string or an iterable of lines); blank lines are skipped.
+
+    A string is split on ``\n`` only: `str.splitlines` would also split on
+    characters such as U+2028 that JSON strings may contain unescaped.
+    """
+    return list(iter_jsonl(text.split("\n") if isinstance(text, str) else text))
+
+
+def read_jsonl(path: Path) -> Iterator[Event]:
+    """Stream the events of a history file, without loading it whole."""
+    with open(path, encoding="utf-8", newline="\n") as f:
+        yield from iter_jsonl(f)
 
 
 # ------------------------------------------------------------------ timeline
 
 
+#: Longest list shown whole, and widest timeline cell: a set's final read
+#: holds every element, and a table padded to its width grows with the
+#: square of the run's length.
+MAX_SHOWN = 12
+MAX_CELL = 100
+
+
 def format_value(v: Any) -> str:
-    """Format a value for people: None is an absent item, tuples are lists."""
+    """Format a value for people: None is an absent item, tuples are lists
+    (a long one abbreviated, with its length)."""
     if v is None:
         return "absent"
     if isinstance(v, tuple):
+        if len(v) > MAX_SHOWN:
+            head = ", ".join(format_value(x) for x in v[:MAX_SHOWN - 2])
+            return f"[{head}, ..., {format_value(v[-1])}] ({len(v)} elements)"
         return "[" + ", ".join(format_value(x) for x in v) + "]"
     if isinstance(v, str):
         return v if v and v.isprintable() and " " not in v else repr(v)
     return str(v)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 3] + "..."
 
 
 def _op_text(f: str, value: Any, completed: bool) -> str:
@@ -320,30 +382,82 @@ def render_timeline(
     legend: bool = True,
     lanes: bool | None = None,
 ) -> str:
-    """Render events as a plain-text table, one line per event, in time order.
+    """Render events as a plain-text table, one line per event, in time order
+    (ties keep history order); see `timeline_lines`."""
+    events = sorted(history, key=lambda e: e.time)  # stable: ties keep history order
+    return "".join(timeline_lines(lambda: events, relative=relative, legend=legend, lanes=lanes))
+
+
+def timeline_lines(
+    events: Callable[[], Iterable[Event]],
+    *,
+    relative: bool = True,
+    legend: bool = True,
+    lanes: bool | None = None,
+) -> Iterator[str]:
+    """The timeline table, line by line (each newline-terminated).
 
     Columns: time (seconds since the first event when `relative`), optional
     lanes (one per process, showing which operations overlap -- overlap is
     what makes concurrency hard), process, key, operation and outcome, with
-    the latency on completions.  Ties in time keep history order.  `lanes`
-    defaults to on for at most 16 processes.
+    the latency on completions.  `lanes` defaults to on for at most 16
+    processes.
+
+    `events` is called twice and must give the events in time order each
+    time: a first pass sizes the columns, the second yields the lines, so a
+    history streamed from disk is never held in memory.  Cells are clipped
+    to `MAX_CELL` characters.
     """
-    events = list(history)
-    order = sorted(range(len(events)), key=lambda i: (events[i].time, i))
-    procs = sorted({e.process for e in events if not e.is_nemesis}, key=lambda p: (str(type(p)), p))
+    procs_seen: set[Any] = set()
+    keys: set[Any] = set()
+    nevents = nops = nfaults = 0
+    header = ("time(s)" if relative else "time", "lanes", "process", "key", "operation", "outcome", "note")
+    widths = [len(x) for x in header]
+    for ev, row in _timeline_rows(events(), None, relative):
+        nevents += 1
+        if ev.is_nemesis:
+            nfaults += 1
+        else:
+            procs_seen.add(ev.process)
+            keys.add(ev.key)
+            nops += ev.type == INVOKE
+        for c, cell in enumerate(row):
+            widths[c] = max(widths[c], len(cell))
+    procs = sorted(procs_seen, key=lambda p: (str(type(p)), p))
     if lanes is None:
         lanes = 0 < len(procs) <= 16
-    t0 = events[order[0]].time if (events and relative) else 0.0
+    widths[1] = max(widths[1], 2 * len(procs) - 1) if lanes else 0
+    shown = [c for c in range(len(header)) if c != 1 or lanes]
 
-    # Build rows first so columns can be sized to fit.
-    rows: list[tuple[str, ...]] = []
+    def line(r: Sequence[str]) -> str:
+        cells = [r[c].rjust(widths[c]) if c == 0 else r[c].ljust(widths[c]) for c in shown]
+        return "  ".join(cells).rstrip() + "\n"
+
+    if legend:
+        yield (f"Timeline: {nevents} events, {nops} operations by {len(procs)} processes "
+               f"on {len(keys)} key(s), {nfaults} fault event(s)\n")
+        yield _LEGEND + "\n"
+        if lanes and procs:
+            yield "Lane order: " + " ".join(f"p{p}" for p in procs) + "\n"
+        yield "\n"
+    yield line(header)
+    yield line(tuple("-" * w for w in widths))
+    for _, row in _timeline_rows(events(), procs if lanes else None, relative):
+        yield line(row)
+
+
+def _timeline_rows(events: Iterable[Event], procs: list[Any] | None,
+                   relative: bool) -> Iterator[tuple[Event, tuple[str, ...]]]:
+    """Each event with its table row; the lanes cell is empty when `procs` is None."""
     open_at: dict[Any, Event] = {}
-    for i in order:
-        ev = events[i]
-        t = f"{ev.time - t0:.6f}" if relative else f"{ev.time:.6f}"
+    t0: float | None = None
+    for ev in events:
+        if t0 is None:
+            t0 = ev.time if relative else 0.0
+        t = f"{ev.time - t0:.6f}"
         if ev.is_nemesis:
-            lane = " ".join("|" if p in open_at else " " for p in procs) if lanes else ""
-            rows.append((t, lane, "nemesis", "", _op_text(ev.f, ev.value, True), "fault", ""))
+            lane = " ".join("|" if p in open_at else " " for p in procs) if procs else ""
+            yield ev, (t, lane, "nemesis", "", _clip(_op_text(ev.f, ev.value, True)), "fault", "")
             continue
         note = ""
         if ev.type == INVOKE:
@@ -362,35 +476,8 @@ def render_timeline(
             if ev.error:
                 note = f"{note}; {ev.error}" if note else ev.error
         lane = ""
-        if lanes:
+        if procs:
             mark = {INVOKE: "[", OK: "]", FAIL: "x", INFO: "?"}[ev.type]
-            lane = " ".join(mark if p == ev.process else ("|" if p in open_at else " ")
-                            for p in procs)
-        rows.append((t, lane, f"p{ev.process}", "" if ev.key is None else format_value(ev.key), op,
-                     outcome, note))
-
-    header = ("time(s)" if relative else "time", "lanes", "process", "key", "operation",
-              "outcome", "note")
-    ncol = len(header)
-    widths = [max([len(header[c])] + [len(r[c]) for r in rows]) for c in range(ncol)]
-    shown = [c for c in range(ncol) if c != 1 or lanes]
-
-    def line(r: Sequence[str]) -> str:
-        cells = [r[c].rjust(widths[c]) if c == 0 else r[c].ljust(widths[c]) for c in shown]
-        return "  ".join(cells).rstrip()
-
-    out = []
-    if legend:
-        nops = sum(1 for e in events if e.type == INVOKE and not e.is_nemesis)
-        nfaults = sum(1 for e in events if e.is_nemesis)
-        keys = {e.key for e in events if not e.is_nemesis}
-        out.append(f"Timeline: {len(events)} events, {nops} operations by {len(procs)} processes "
-                   f"on {len(keys)} key(s), {nfaults} fault event(s)")
-        out.append(_LEGEND)
-        if lanes and procs:
-            out.append("Lane order: " + " ".join(f"p{p}" for p in procs))
-        out.append("")
-    out.append(line(header))
-    out.append(line(tuple("-" * w for w in widths)))
-    out.extend(line(r) for r in rows)
-    return "\n".join(out) + "\n"
+            lane = " ".join(mark if p == ev.process else ("|" if p in open_at else " ") for p in procs)
+        key = "" if ev.key is None else _clip(format_value(ev.key))
+        yield ev, (t, lane, f"p{ev.process}", key, _clip(op), outcome, _clip(note))

@@ -252,21 +252,40 @@ def check_register(
     the verdict None.  Raises ValueError on a function other than read,
     write or cas, since silently skipping it could hide a bug.
     """
-    per_key: dict[Any, list[Operation]] = {}
+    checker = RegisterChecker(initial=initial, max_steps=max_steps)
     for op in operations(history):
+        checker.feed(op)
+    return checker.result()
+
+
+class RegisterChecker:
+    """The register check, fed one operation at a time (in any order).
+
+    The search needs every operation of a key at once, so the operations are
+    kept (per key, without their events) until `result`.
+    """
+
+    def __init__(self, *, initial: Any = None, max_steps: int | None = DEFAULT_MAX_STEPS) -> None:
+        self.initial = initial
+        self.max_steps = max_steps
+        self._per_key: dict[Any, list[Operation]] = {}
+
+    def feed(self, op: Operation) -> None:
         if op.f not in _KINDS:
             raise ValueError(f"register checker: unsupported function {op.f!r} in {op}")
-        per_key.setdefault(op.key, []).append(op)
-    # The memo holds millions of small tuples that are never garbage; the
-    # cyclic collector would rescan them over and over (quadratic time).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return LinearResult({k: _check_key(k, ops, initial, max_steps)
-                             for k, ops in per_key.items()})
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+        self._per_key.setdefault(op.key, []).append(op)
+
+    def result(self) -> LinearResult:
+        # The memo holds millions of small tuples that are never garbage; the
+        # cyclic collector would rescan them over and over (quadratic time).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return LinearResult({k: _check_key(k, sorted(ops, key=lambda o: o.index), self.initial, self.max_steps)
+                                 for k, ops in self._per_key.items()})
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
 
 def _prepare(ops: list[Operation], res: KeyResult, initial: Any) -> tuple[list[_Op], list[_Op], Any]:

@@ -8,16 +8,16 @@ real faults through `chaos.faults`, and the pure checkers on the history.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import itertools
 import random
+import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -58,6 +58,10 @@ class CheckConfig:
     keys: int = 4
     interval: float = 4.0  # seconds a fault lasts, and between faults
     out_dir: Path = Path("check")
+    progress_s: float = 5.0  # seconds between progress lines on stderr (0: none)
+    # The cluster outlives the check (`--data-dir`, `--compose`): whatever
+    # happens, heal it and delete the table the check created.
+    leave_clean: bool = False
 
 
 @dataclass
@@ -65,23 +69,84 @@ class Report:
     valid: bool | None
     summary: str
     explanation: str
-    history: list[h.Event] = field(default_factory=list)
+    history_path: Path
+    operations: int = 0
+
+    def events(self) -> Iterator[h.Event]:
+        """The recorded history, streamed from disk."""
+        return h.read_jsonl(self.history_path)
+
+    @property
+    def history(self) -> list[h.Event]:
+        """The whole history in memory (for tests of short runs)."""
+        return list(self.events())
 
 
 class Recorder:
-    """The history, appended to by every client thread and the nemesis."""
+    """The history, appended to by every client thread and the nemesis, and
+    streamed to a JSON-lines file as it is recorded: memory stays flat however
+    long the run.
 
-    def __init__(self) -> None:
-        self.events: list[h.Event] = []
+    Timestamps are taken under the lock that orders the writes, so the file
+    is in time order and can be analysed in one streaming pass.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = open(path, "w", encoding="utf-8", newline="\n")
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
+        self.invoked = 0
+        self.completed: Counter[str] = Counter()
 
     def now(self) -> float:
         return time.monotonic() - self._t0
 
-    def add(self, event: h.Event) -> None:
+    def _add(self, type_: str, process: int | str, f: str, key: Any, value: Any, error: str | None = None) -> None:
         with self._lock:
-            self.events.append(event)
+            if self._file.closed:
+                return  # a client that outlived the run: its invoke stays pending (unknown outcome)
+            ev = h.Event(type_, process, f, key, value, self.now(), error)
+            self._file.write(h.event_line(ev))
+            if ev.is_nemesis:
+                return
+            if type_ == h.INVOKE:
+                self.invoked += 1
+            else:
+                self.completed[type_] += 1
+
+    def invoke(self, process: int | str, f: str, key: Any, value: Any) -> None:
+        self._add(h.INVOKE, process, f, key, value)
+
+    def ok(self, process: int | str, f: str, key: Any, value: Any) -> None:
+        self._add(h.OK, process, f, key, value)
+
+    def fail(self, process: int | str, f: str, key: Any, value: Any, error: str | None = None) -> None:
+        self._add(h.FAIL, process, f, key, value, error)
+
+    def info(self, process: int | str, f: str, key: Any, value: Any, error: str | None = None) -> None:
+        self._add(h.INFO, process, f, key, value, error)
+
+    def nemesis(self, f: str, value: Any) -> None:
+        """A fault-injection step, kept in the history next to the operations."""
+        self._add(h.INFO, h.NEMESIS, f, None, value)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def progress(self) -> str:
+        """Operations so far, by outcome (for the progress line)."""
+        with self._lock:
+            done = dict(self.completed)
+            pending = self.invoked - sum(done.values())
+        return (f"{self.invoked} operations ({done.get(h.OK, 0)} ok, {done.get(h.FAIL, 0)} fail, "
+                f"{done.get(h.INFO, 0)} unknown, {pending} in flight)")
 
 
 def _client(endpoint: str) -> Any:
@@ -124,42 +189,42 @@ class RegisterWorkload(Workload):
         pick = rng.random()
         rec = self.rec
         if pick < 0.5:
-            rec.add(h.invoke(process, "read", key, None, rec.now()))
+            rec.invoke(process, "read", key, None)
             try:
                 item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
             except (ClientError, BotoCoreError) as exc:
-                rec.add(h.fail(process, "read", key, None, rec.now(), _error(exc)))  # a read has no effect
+                rec.fail(process, "read", key, None, _error(exc))  # a read has no effect
                 return
             value = int(item["v"]["N"]) if item else None
-            rec.add(h.ok(process, "read", key, value, rec.now()))
+            rec.ok(process, "read", key, value)
             if value is not None:
                 self.seen[(process, key)] = value
         elif pick < 0.8:
             v = next(self.values)
-            rec.add(h.invoke(process, "write", key, v, rec.now()))
+            rec.invoke(process, "write", key, v)
             try:
                 ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "v": {"N": str(v)}})
             except (ClientError, BotoCoreError) as exc:
-                rec.add(h.info(process, "write", key, v, rec.now(), _error(exc)))
+                rec.info(process, "write", key, v, _error(exc))
                 return
-            rec.add(h.ok(process, "write", key, v, rec.now()))
+            rec.ok(process, "write", key, v)
             self.seen[(process, key)] = v
         else:
             expected, new = self.seen.get((process, key), 0), next(self.values)
-            rec.add(h.invoke(process, "cas", key, (expected, new), rec.now()))
+            rec.invoke(process, "cas", key, (expected, new))
             try:
                 ddb.update_item(TableName=TABLE, Key={"pk": {"S": key}}, UpdateExpression="SET v = :new",
                                 ConditionExpression="v = :old",
                                 ExpressionAttributeValues={":new": {"N": str(new)}, ":old": {"N": str(expected)}})
             except ClientError as exc:
                 code = _error(exc)
-                done = h.fail if code == "ConditionalCheckFailedException" else h.info
-                rec.add(done(process, "cas", key, (expected, new), rec.now(), code))
+                done = rec.fail if code == "ConditionalCheckFailedException" else rec.info
+                done(process, "cas", key, (expected, new), code)
                 return
             except BotoCoreError as exc:
-                rec.add(h.info(process, "cas", key, (expected, new), rec.now(), _error(exc)))
+                rec.info(process, "cas", key, (expected, new), _error(exc))
                 return
-            rec.add(h.ok(process, "cas", key, (expected, new), rec.now()))
+            rec.ok(process, "cas", key, (expected, new))
             self.seen[(process, key)] = new
 
 
@@ -170,17 +235,17 @@ class SetWorkload(Workload):
     def step(self, ddb: Any, process: int, rng: random.Random) -> None:
         e = next(self.values)
         rec = self.rec
-        rec.add(h.invoke(process, "add", "set", e, rec.now()))
+        rec.invoke(process, "add", "set", e)
         try:
             ddb.put_item(TableName=TABLE, Item={"pk": {"S": f"e{e}"}})
         except (ClientError, BotoCoreError) as exc:
-            rec.add(h.info(process, "add", "set", e, rec.now(), _error(exc)))
+            rec.info(process, "add", "set", e, _error(exc))
             return
-        rec.add(h.ok(process, "add", "set", e, rec.now()))
+        rec.ok(process, "add", "set", e)
 
     def final(self, ddb: Any) -> None:
         rec = self.rec
-        rec.add(h.invoke("final", "read", "set", None, rec.now()))
+        rec.invoke("final", "read", "set", None)
         seen, start = [], None
         while True:
             page = ddb.scan(TableName=TABLE, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
@@ -188,7 +253,7 @@ class SetWorkload(Workload):
             start = page.get("LastEvaluatedKey")
             if not start:
                 break
-        rec.add(h.ok("final", "read", "set", sorted(seen), rec.now()))
+        rec.ok("final", "read", "set", sorted(seen))
 
 
 class CounterWorkload(Workload):
@@ -200,24 +265,24 @@ class CounterWorkload(Workload):
             self._read(ddb, process)
             return
         rec = self.rec
-        rec.add(h.invoke(process, "incr", "counter", 1, rec.now()))
+        rec.invoke(process, "incr", "counter", 1)
         try:
             ddb.update_item(TableName=TABLE, Key={"pk": {"S": "counter"}}, UpdateExpression="ADD n :one",
                             ExpressionAttributeValues={":one": {"N": "1"}})
         except (ClientError, BotoCoreError) as exc:
-            rec.add(h.info(process, "incr", "counter", 1, rec.now(), _error(exc)))
+            rec.info(process, "incr", "counter", 1, _error(exc))
             return
-        rec.add(h.ok(process, "incr", "counter", 1, rec.now()))
+        rec.ok(process, "incr", "counter", 1)
 
     def _read(self, ddb: Any, process: int | str) -> None:
         rec = self.rec
-        rec.add(h.invoke(process, "read", "counter", None, rec.now()))
+        rec.invoke(process, "read", "counter", None)
         try:
             item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": "counter"}}, ConsistentRead=True).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            rec.add(h.fail(process, "read", "counter", None, rec.now(), _error(exc)))
+            rec.fail(process, "read", "counter", None, _error(exc))
             return
-        rec.add(h.ok(process, "read", "counter", int(item["n"]["N"]) if item else 0, rec.now()))
+        rec.ok(process, "read", "counter", int(item["n"]["N"]) if item else 0)
 
     def final(self, ddb: Any) -> None:
         self._read(ddb, "final")
@@ -235,6 +300,7 @@ class Nemesis:
         self._order = itertools.cycle(rng.sample(cfg.nemesis, len(cfg.nemesis)))
         self.stop = threading.Event()
         self.injected: Counter[str] = Counter()
+        self.current: str | None = None  # the fault in force, for the progress line
 
     def run(self) -> None:
         while not self.stop.wait(self.cfg.interval):
@@ -242,7 +308,7 @@ class Nemesis:
             try:
                 undo = self._inject(fault)
             except Exception as exc:  # noqa: BLE001 (a fault that cannot be injected now is skipped)
-                self.rec.add(h.nemesis("skip", f"{fault}: {exc}", self.rec.now()))
+                self.rec.nemesis("skip", f"{fault}: {exc}")
                 continue
             self.injected[fault] += 1
             if undo is not None:
@@ -250,7 +316,8 @@ class Nemesis:
                 undo()
 
     def _note(self, fault: str, target: str) -> None:
-        self.rec.add(h.nemesis(fault, target, self.rec.now()))
+        self.rec.nemesis(fault, target)
+        self.current = f"{fault} {target}" if fault in FAULTS else None
 
     def _inject(self, fault: str) -> Callable[[], None] | None:
         """Inject `fault`; return how to undo it (None: over already)."""
@@ -374,16 +441,17 @@ WORKLOAD_CLASSES: dict[str, type[Workload]] = {
 
 def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
     """Run the workload for `cfg.duration` seconds under the nemesis, heal,
-    check the history, and write history.jsonl, timeline.txt and summary.txt."""
+    check the history, and write history.jsonl (as it is recorded),
+    timeline.txt and summary.txt to `cfg.out_dir`; progress goes to stderr."""
     if cfg.workload not in WORKLOAD_CLASSES:
         raise ValueError(f"unknown workload {cfg.workload!r}; workloads: {', '.join(WORKLOAD_CLASSES)}")
     for fault in cfg.nemesis:
         if fault not in FAULTS and fault != "none":
             raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
     rng = random.Random(cfg.seed)
-    rec = Recorder()
     setup = _client(chaos.endpoint)
     _make_table(setup)
+    rec = Recorder(Path(cfg.out_dir) / "history.jsonl")
     workload = WORKLOAD_CLASSES[cfg.workload](cfg, rec, itertools.count(1))
     stop = threading.Event()
 
@@ -399,21 +467,77 @@ def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
     nemesis = Nemesis(dataclasses.replace(cfg, nemesis=tuple(faults)), chaos, rec,
                       random.Random(rng.randrange(1 << 30)))
     nemesis_thread = threading.Thread(target=nemesis.run, daemon=True) if faults else None
-    for t in threads:
-        t.start()
+    try:
+        for t in threads:
+            t.start()
+        if nemesis_thread is not None:
+            nemesis_thread.start()
+        _load(cfg, rec, nemesis)
+        nemesis.stop.set()
+        if nemesis_thread is not None:
+            nemesis_thread.join(cfg.interval + 60)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        _say("load done; healing every fault and waiting for the cluster to serve ...")
+        _recover(chaos, rec)
+        workload.final(setup)
+        _say("checking that the replicas converged ...")
+        converged = _converge(chaos)
+    finally:  # also when interrupted or failing: no fault and no client outlives the run
+        nemesis.stop.set()
+        stop.set()
+        rec.close()
+        if cfg.leave_clean:
+            _leave_clean(chaos, setup, nemesis_thread)
+    _say(f"checking the history ({rec.invoked} operations) ...")
+    return judge(cfg, rec.path, nemesis.injected, converged)
+
+
+def _say(line: str) -> None:
+    print(f"check: {line}", file=sys.stderr, flush=True)
+
+
+def _load(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> None:
+    """The run itself: a duration (not a wait for a condition), with a
+    progress line every `cfg.progress_s` seconds."""
+    start = time.monotonic()
+    end = start + cfg.duration
+    every = cfg.progress_s if cfg.progress_s > 0 else cfg.duration
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(every, left))
+        rec.flush()  # a run cut short keeps its history so far
+        if cfg.progress_s > 0:
+            faults = ", ".join(f"{k} x{v}" for k, v in sorted(nemesis.injected.copy().items())) or "none"
+            now = f" (now: {nemesis.current})" if nemesis.current else ""
+            _say(f"{time.monotonic() - start:.0f}/{cfg.duration:g} s: {rec.progress()}; "
+                 f"faults: {faults}{now}; {max(0.0, end - time.monotonic()):.0f} s left")
+
+
+def _leave_clean(chaos: Chaos, ddb: Any, nemesis_thread: threading.Thread | None) -> None:
+    """Heal a cluster the check does not own and delete the table it created
+    (best effort: this runs on failure and interruption too)."""
+    _say(f"healing the cluster and deleting table {TABLE} ...")
     if nemesis_thread is not None:
-        nemesis_thread.start()
-    time.sleep(cfg.duration)  # the run itself: a duration, not a wait for a condition
-    nemesis.stop.set()
-    if nemesis_thread is not None:
-        nemesis_thread.join(cfg.interval + 60)
-    stop.set()
-    for t in threads:
-        t.join(30)
-    _recover(chaos, rec)
-    workload.final(setup)
-    converged = _converge(chaos)
-    return _judge(cfg, rec, nemesis, converged)
+        nemesis_thread.join(60)  # it undoes the fault it holds as soon as it sees the stop
+    try:
+        chaos.heal()
+        chaos.start_all()
+    except Exception as exc:  # noqa: BLE001 (report it and go on to the table)
+        _say(f"could not heal the cluster: {exc!r}")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            ddb.delete_table(TableName=TABLE)
+        except ClientError as exc:
+            if _error(exc) == "ResourceNotFoundException":
+                return
+        except BotoCoreError:
+            pass  # a router still recovering from a fault
+        if time.monotonic() > deadline:
+            _say(f"could not delete table {TABLE}; delete it with DeleteTable")
+            return
+        time.sleep(0.5)
 
 
 def _converge(chaos: Chaos, timeout: float = 60.0) -> tuple[bool, str]:
@@ -440,7 +564,7 @@ def _recover(chaos: Chaos, rec: Recorder) -> None:
     """Everything healed and restarted, and the cluster serving again."""
     chaos.heal()
     chaos.start_all()
-    rec.add(h.nemesis("heal", "all", rec.now()))
+    rec.nemesis("heal", "all")
     ddb = _client(chaos.endpoint)
     deadline = time.monotonic() + 60
     while True:
@@ -456,61 +580,92 @@ def _recover(chaos: Chaos, rec: Recorder) -> None:
 WRITES = ("write", "cas", "add", "incr")
 
 
-def _gaps(events: list[h.Event], ops: list[h.Operation]) -> str:
+class _Stalls:
     """How long writes stalled at each fault: per key, from the last write
     acknowledged before the fault to the first after it; the worst key counts
-    (keys on partitions the fault did not touch go on meanwhile)."""
-    done: dict[Any, list[float]] = {}
-    for op in ops:
-        if op.f in WRITES and op.status == h.OK and op.complete_time is not None:
-            done.setdefault(op.key, []).append(op.complete_time)
-    for times in done.values():
-        times.sort()
-    gaps: dict[str, list[float]] = {}
-    for fault in (e for e in events if e.is_nemesis and e.f in FAULTS):
-        worst = None
-        for times in done.values():
-            i = bisect.bisect_left(times, fault.time)
-            if 0 < i < len(times):
-                worst = max(worst or 0.0, times[i] - times[i - 1])
-        if worst is not None:
-            gaps.setdefault(fault.f, []).append(worst)
-    if not gaps:
-        return "write stalls: none measured"
-    parts = []
-    for f, xs in sorted(gaps.items()):
-        xs.sort()
-        parts.append(f"{f} p50 {xs[len(xs) // 2]:.2f}s p99 {xs[int(0.99 * (len(xs) - 1))]:.2f}s "
-                     f"max {xs[-1]:.2f}s (n={len(xs)})")
-    return "write stalls per fault (worst key: last ack before it to first ack after): " + "; ".join(parts)
+    (keys on partitions the fault did not touch go on meanwhile).  Fed the
+    events in time order; memory: the last ack per key and the open faults."""
+
+    def __init__(self) -> None:
+        self._last: dict[Any, float] = {}
+        self._open: list[tuple[str, dict[Any, float], list[float]]] = []  # fault, last ack per key, worst gap
+        self.gaps: dict[str, list[float]] = {}
+
+    def feed(self, ev: h.Event) -> None:
+        if ev.is_nemesis:
+            if ev.f in FAULTS and self._last:
+                self._open.append((ev.f, dict(self._last), []))
+            return
+        if ev.type != h.OK or ev.f not in WRITES:
+            return
+        self._last[ev.key] = ev.time
+        for fault, before, worst in self._open:
+            if ev.key in before:
+                worst.append(ev.time - before.pop(ev.key))
+        if any(not before for _, before, _ in self._open):
+            for fault, before, worst in self._open:
+                if not before:
+                    self.gaps.setdefault(fault, []).append(max(worst))
+            self._open = [o for o in self._open if o[1]]
+
+    def text(self) -> str:
+        gaps = {f: list(xs) for f, xs in self.gaps.items()}
+        for fault, _, worst in self._open:  # keys that never acked again do not count
+            if worst:
+                gaps.setdefault(fault, []).append(max(worst))
+        if not gaps:
+            return "write stalls: none measured"
+        parts = []
+        for f, xs in sorted(gaps.items()):
+            xs.sort()
+            parts.append(f"{f} p50 {xs[len(xs) // 2]:.2f}s p99 {xs[int(0.99 * (len(xs) - 1))]:.2f}s "
+                         f"max {xs[-1]:.2f}s (n={len(xs)})")
+        return "write stalls per fault (worst key: last ack before it to first ack after): " + "; ".join(parts)
 
 
-def _judge(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis, converged: tuple[bool, str]) -> Report:
-    from chaos.checks import check_counter, check_set
-    from chaos.linear import check_register
-    events = sorted(rec.events, key=lambda e: e.time)
-    checker = {"register": check_register, "set": check_set, "counter": check_counter}[cfg.workload]
-    result = checker(events)
-    ops = h.operations(events)
-    outcomes = Counter(f"{op.f} {op.status}" for op in ops)
+def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converged: tuple[bool, str]) -> Report:
+    """Check a recorded history in one streaming pass, and write the
+    timeline and summary next to it.
+
+    Memory: the checker's own state (per element for `set`, per increment
+    for `counter`, the operations for `register`, whose search needs them)
+    -- never the events, whose history file can be any length.
+    """
+    from chaos.checks import CounterChecker, SetChecker
+    from chaos.linear import RegisterChecker
+    checker = {"register": RegisterChecker, "set": SetChecker, "counter": CounterChecker}[cfg.workload]()
+    pairer = h.Pairer()
+    stalls = _Stalls()
+    outcomes: Counter[str] = Counter()
+    for ev in h.read_jsonl(history_path):
+        stalls.feed(ev)
+        op = pairer.feed(ev)
+        if op is not None:
+            checker.feed(op)
+            outcomes[f"{op.f} {op.status}"] += 1
+    for op in pairer.finish():
+        checker.feed(op)
+        outcomes[f"{op.f} {op.status}"] += 1
+    result = checker.result()
     what = "linearizable" if cfg.workload == "register" else "no lost or phantom elements" \
         if cfg.workload == "set" else "every read within the increments' bounds"
     valid = result.valid if converged[0] else False
     verdict = {True: f"VALID ({what})", False: f"INVALID: not {what}", None: "UNKNOWN"}[result.valid]
     if not converged[0]:
         verdict = "INVALID: replicas did not converge" + ("" if result.valid else f"; {verdict}")
+    nops = sum(outcomes.values())
     summary = "\n".join([
         f"workload {cfg.workload}, {cfg.clients} clients, {cfg.duration:g} s, seed {cfg.seed}",
-        f"operations: {len(ops)} ({', '.join(f'{k}: {v}' for k, v in sorted(outcomes.items()))})",
-        f"faults injected: {', '.join(f'{k} x{v}' for k, v in sorted(nemesis.injected.items())) or 'none'}",
-        _gaps(events, ops),
+        f"operations: {nops} ({', '.join(f'{k}: {v}' for k, v in sorted(outcomes.items()))})",
+        f"faults injected: {', '.join(f'{k} x{v}' for k, v in sorted(injected.items())) or 'none'}",
+        stalls.text(),
         converged[1],
         f"verdict: {verdict}",
     ])
     explanation = result.explain()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "history.jsonl").write_text(h.to_jsonl(events))
-    (out / "timeline.txt").write_text(h.render_timeline(events))
+    with open(out / "timeline.txt", "w", encoding="utf-8") as f:
+        f.writelines(h.timeline_lines(lambda: h.read_jsonl(history_path)))
     (out / "summary.txt").write_text(summary + "\n\n" + explanation + "\n")
-    return Report(valid, summary, explanation, events)
+    return Report(valid, summary, explanation, history_path, nops)
