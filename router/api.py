@@ -9,6 +9,7 @@ response without being parsed.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from typing import Any, Awaitable, Callable
 
@@ -22,13 +23,17 @@ from ddb.errors import ResourceNotFoundException, ValidationException
 from ddb.keys import KeySchema
 from node.meta.state import TableInfo
 from node.storage.keys import item_key
-from router import batches, capacity, reads
+from router import batches, capacity, reads, tags
 from router.cluster import Cluster
 from trireme_pb import node_pb2
 
 Op = Callable[[dict], Awaitable[Any]]
 
 CREATE_WAIT_S = 5.0
+# The Host header of the request being served: DescribeEndpoints answers the
+# address the client reached this router by.
+HOST: contextvars.ContextVar[str | None] = contextvars.ContextVar("host", default=None)
+Handler = Callable[[str | None, bytes, dict[str, str]], Awaitable[tuple[int, bytes]]]
 
 
 def _not_found(name: str) -> ResourceNotFoundException:
@@ -36,9 +41,10 @@ def _not_found(name: str) -> ResourceNotFoundException:
 
 
 class Api:
-    def __init__(self, cluster: Cluster, region: str) -> None:
+    def __init__(self, cluster: Cluster, region: str, endpoint: str = "localhost:8000") -> None:
         self.cluster = cluster
         self.region = region
+        self.endpoint = endpoint  # the listen address, for a request without a Host header
         self._schemas: dict[tuple[str, int], KeySchema] = {}
         self._indexes: dict[str, tuple[dict, list[Index]]] = {}
 
@@ -59,8 +65,33 @@ class Api:
             "ListTables": self.list_tables,
             "UpdateTable": self.update_table,
             "DeleteTable": self.delete_table,
+            "DescribeEndpoints": self.describe_endpoints,
+            "DescribeLimits": self.describe_limits,
+            "TagResource": lambda body: tags.tag_resource(self, body),
+            "UntagResource": lambda body: tags.untag_resource(self, body),
+            "ListTagsOfResource": lambda body: tags.list_tags_of_resource(self, body),
             **{name: _capacity_checked(op) for name, op in data.items()},
         }
+
+    @staticmethod
+    def with_host(handler: Handler) -> Handler:
+        """The HTTP handler, noting each request's Host header for DescribeEndpoints
+        (each request runs in a task of its own, so the note is the request's)."""
+        async def handle(target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+            HOST.set(headers.get("host"))
+            return await handler(target, body, headers)
+        return handle
+
+    # --- the service ----------------------------------------------------------
+
+    async def describe_endpoints(self, body: dict) -> dict:
+        """This router's own address as the client reached it, never AWS's: SDKs
+        that discover endpoints keep talking to it."""
+        return {"Endpoints": [{"Address": HOST.get() or self.endpoint,
+                               "CachePeriodInMinutes": ddb_tables.ENDPOINT_CACHE_MINUTES}]}
+
+    async def describe_limits(self, body: dict) -> dict:
+        return dict(ddb_tables.LIMITS)
 
     # --- tables ---------------------------------------------------------------
 
@@ -134,11 +165,14 @@ class Api:
         return {"TableDescription": self._describe(self.table(name, any_status=True))}
 
     async def delete_table(self, body: dict) -> dict:
+        """The deleted table's description as DynamoDB gives it: DELETING, with
+        its indexes (each DELETING too)."""
         name = ddb_tables.parse_table_name(body)
-        self.table(name, any_status=True)
+        record = self._record(self.table(name, any_status=True))
         result = await self.cluster.meta("delete_table", {"name": name})
         await self.cluster.wait_for(lambda s: name not in s.tables, CREATE_WAIT_S)
-        return {"TableDescription": ddb_tables.describe_table(result["table"], region=self.region)}
+        return {"TableDescription": ddb_tables.describe_table(ddb_tables.deleting(record, result["table"]),
+                                                              region=self.region)}
 
     # --- items ----------------------------------------------------------------
 

@@ -40,8 +40,9 @@ async def _serve(args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     cluster = Cluster([s for s in args.seeds.split(",") if s], args.az, deadline_s=args.deadline)
     cluster.start()
-    api = Api(cluster, region=args.region)
-    server = await serve(Dispatcher(api.operations(), admin=_admin_ops(cluster)), host or "127.0.0.1", int(port))
+    api = Api(cluster, region=args.region, endpoint=args.listen)
+    server = await serve(Api.with_host(Dispatcher(api.operations(), admin=_admin_ops(cluster))),
+                         host or "127.0.0.1", int(port))
     logging.getLogger(__name__).info("router serving DynamoDB on http://%s", args.listen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
