@@ -17,7 +17,7 @@ from ddb import reads as ddb_reads
 from ddb.encoding import decode_key, decode_key_value, encode_key, encode_key_value, hash64
 from ddb.errors import ValidationException
 from ddb.indexes import Index, index_table_name
-from ddb.keys import validate_key
+from ddb.keys import KeySchema, validate_key
 from node.storage.keys import hash_range_bounds, item_key, item_prefix, split_item_key
 from router import capacity
 from trireme_pb import node_pb2
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 BAD_START = "The provided starting key is invalid: The provided key element does not match the schema"
 OUTSIDE = "The provided starting key is outside query boundaries based on provided conditions"
+OFF_PREDICATE = "The provided starting key does not match the range key predicate"
+ONE_ROW = "The query can return at most one row and cannot be restarted"
 HASH_SPACE = 1 << 64
 
 
@@ -154,15 +156,32 @@ async def query(api: Api, body: dict) -> bytes:
     lo, hi = ddb_reads.sort_bounds(prefix, req.key_condition.get("range"))
     exclusive = b""
     if req.exclusive_start_key is not None:
-        sh, exclusive = target.start_key(req.exclusive_start_key)
-        if sh != h or not exclusive.startswith(prefix):
-            raise ValidationException(OUTSIDE)
+        _, exclusive = target.start_key(req.exclusive_start_key)
+        check_start(req.exclusive_start_key, target.schema, prefix, pk, req.key_condition.get("range"))
     resp = await api.cluster.send(target.route, h, _range_request(
         req, lo, hi, exclusive, req.limit, ddb_reads.PAGE_BYTES, target.node_args(req, body)),
         to_leader=req.consistent_read)
     page = Page(body)
     page.add(resp)
     return page.body(req, target)
+
+
+def check_start(start: dict, schema: KeySchema, prefix: bytes, pk: bytes, sort_condition: dict | None) -> None:
+    """A Query's ExclusiveStartKey must lie within its key condition, checked
+    in DynamoDB's order and words (dynalite's query tests, run against
+    DynamoDB): without a sort key condition only the partition key can be
+    out of bounds (a table without a sort key included); with one, the sort
+    key is checked first."""
+    same_partition = encode_key_value(start[schema.hash_key]) == pk
+    if sort_condition is None:
+        if not same_partition:
+            raise ValidationException(OUTSIDE)
+        return
+    lo, hi = ddb_reads.sort_bounds(prefix, sort_condition)  # the query's own partition's bounds
+    if not lo <= prefix + encode_key_value(start[schema.range_key]) < hi:
+        raise ValidationException(OFF_PREDICATE)
+    if not same_partition:
+        raise ValidationException(ONE_ROW)
 
 
 async def scan(api: Api, body: dict) -> bytes:
