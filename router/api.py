@@ -17,6 +17,7 @@ import orjson
 
 from ddb import items as ddb_items
 from ddb import tables as ddb_tables
+from ddb.capacity import index_defs
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
 from ddb.indexes import Index, indexes_of, parse_index_updates, with_index_throughput, without_index
 from ddb.errors import ResourceNotFoundException, ValidationException
@@ -202,19 +203,21 @@ class Api:
                 args["ix"] = {"pkl": len(encode_key_value(key[schema.hash_key])), "idx": local}
         return args
 
-    @staticmethod
-    def _with_capacity(body: dict, args: dict) -> dict:
-        """Ask the node for the item sizes ConsumedCapacity is computed from."""
+    def with_capacity(self, body: dict, args: dict, t: TableInfo | None = None) -> dict:
+        """Ask the node for the item sizes ConsumedCapacity is computed from (and,
+        for a write to a table with indexes, for the index writes it causes)."""
         if capacity.wanted(body):
             args["cap"] = True
+            indexes = self.indexes(t) if t is not None else []
+            if indexes:
+                args["capix"] = index_defs(indexes, self.schema(t))
         return args
 
     def _written(self, body: dict, t: TableInfo, key: dict, resp: node_pb2.DataResponse) -> bytes:
         out = _write_response(body, self.schema(t), key, resp)
         if not capacity.wanted(body):
             return out
-        return capacity.add(out, body, capacity.entry(t.name, capacity.write_units(capacity.size_of(resp.body)),
-                                                      capacity.mode(body)))
+        return capacity.add(out, body, capacity.written(t.name, resp.body, capacity.mode(body)))
 
     def locate(self, t: TableInfo, key: dict) -> tuple[int, bytes]:
         schema = self.schema(t)
@@ -230,7 +233,7 @@ class Api:
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = self._with_capacity(body, self.with_indexes(t, key, req.node_args()))
+        args = self.with_capacity(body, self.with_indexes(t, key, req.node_args()), t)
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="put", key=skey, item=orjson.dumps(req.item), args=orjson.dumps(args) if args else b""), True,
             idempotent=False)
@@ -241,7 +244,7 @@ class Api:
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = self._with_capacity(body, req.node_args())
+        args = self.with_capacity(body, req.node_args())
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="get", key=skey, consistent=bool(req.consistent_read),
             args=orjson.dumps(args) if args else b""), bool(req.consistent_read))
@@ -256,7 +259,7 @@ class Api:
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = self._with_capacity(body, self.with_indexes(t, key, req.node_args()))
+        args = self.with_capacity(body, self.with_indexes(t, key, req.node_args()), t)
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="delete", key=skey, args=orjson.dumps(args) if args else b""), True, idempotent=False)
         return self._written(body, t, key, resp)
@@ -268,7 +271,7 @@ class Api:
         h, skey = self.locate(t, key)
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="update", key=skey, item=orjson.dumps(key),
-            args=orjson.dumps(self._with_capacity(body, self.with_indexes(t, key, req.node_args())))), True,
+            args=orjson.dumps(self.with_capacity(body, self.with_indexes(t, key, req.node_args()), t))), True,
             idempotent=False)
         return self._written(body, t, key, resp)
 

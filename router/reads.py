@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ddb import reads as ddb_reads
+from ddb.capacity import consumed
 from ddb.encoding import decode_key, decode_key_value, encode_key, encode_key_value, hash64
 from ddb.errors import ValidationException
 from ddb.indexes import Index, index_table_name
@@ -110,12 +111,12 @@ class Target:
 class Page:
     """Items (JSON array bodies, unparsed) and counts gathered from partitions."""
 
-    __slots__ = ("parts", "count", "scanned", "last_key", "bytes_read", "read_size", "body_request")
+    __slots__ = ("parts", "count", "scanned", "last_key", "bytes_read", "read_size", "fetched", "body_request")
 
     def __init__(self, body_request: dict) -> None:
         self.body_request = body_request
         self.parts: list[bytes] = []
-        self.count = self.scanned = self.bytes_read = self.read_size = 0
+        self.count = self.scanned = self.bytes_read = self.read_size = self.fetched = 0
         self.last_key = b""
 
     def add(self, resp: node_pb2.DataResponse) -> None:
@@ -124,7 +125,9 @@ class Page:
         self.count += resp.count
         self.scanned += resp.scanned
         self.bytes_read += resp.bytes_read
-        self.read_size += capacity.size_of(resp.body)
+        measured = capacity.info(resp.body)
+        self.read_size += measured.get("size", 0)
+        self.fetched += measured.get("fetched", 0)
         self.last_key = resp.last_key
 
     def body(self, req: ddb_reads.ReadRequest, target: Target) -> bytes:
@@ -133,9 +136,20 @@ class Page:
             out += b',"Items":[' + b",".join(self.parts) + b"]"
         if self.last_key:
             out += b',"LastEvaluatedKey":' + orjson.dumps(target.decode(self.last_key))
-        return capacity.add(out + b"}", self.body_request, capacity.entry(
-            target.table.name, capacity.read_units(self.read_size, req.consistent_read),
-            capacity.mode(self.body_request)))
+        if not capacity.wanted(self.body_request):
+            return out + b"}"
+        return capacity.add(out + b"}", self.body_request, self.consumed(req, target))
+
+    def consumed(self, req: ddb_reads.ReadRequest, target: Target) -> dict:
+        """A read of the table is the table's; a read of an index is the index's,
+        and the base items a local index read fetched are the table's."""
+        units = capacity.read_units(self.read_size, req.consistent_read)
+        how = capacity.mode(self.body_request)
+        idx = target.index
+        if idx is None:
+            return capacity.entry(target.table.name, units, how)
+        fetched = capacity.read_units(self.fetched, req.consistent_read) if self.fetched else 0.0
+        return consumed(target.table.name, fetched, {idx.name: [idx.local, units]}, how)
 
 
 def _range_request(req: ddb_reads.ReadRequest, start: bytes, end: bytes, exclusive: bytes,
