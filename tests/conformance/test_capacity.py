@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conformance.conftest import create_table, error_of
+from tests.integration.conftest import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,14 @@ def indexed(ddb):
                                               {"AttributeName": "l", "KeyType": "RANGE"}]}])
 
 
+@pytest.fixture(scope="module")
+def indexed_active(ddb, indexed):
+    wait_until(lambda: all(g["IndexStatus"] == "ACTIVE" for g in
+                           ddb.describe_table(TableName=indexed)["Table"]["GlobalSecondaryIndexes"]), 30,
+               "by_g to become ACTIVE")
+    return indexed
+
+
 def indexes_cost(table, table_units, local=None, global_=None):
     out = {"TableName": table, "Table": {"CapacityUnits": table_units},
            "CapacityUnits": table_units + sum((local or {}).values()) + sum((global_ or {}).values())}
@@ -103,7 +112,8 @@ def test_batch_writes_add_up_index_writes(ddb, indexed):
     assert r["ConsumedCapacity"] == [indexes_cost(indexed, 3.0, global_={"by_g": 3.0})]
 
 
-def test_index_reads_are_the_index_s(ddb, indexed):
+def test_index_reads_are_the_index_s(ddb, indexed_active):
+    indexed = indexed_active
     for i in range(3):
         ddb.put_item(TableName=indexed, Item={"pk": {"S": "r"}, "sk": {"S": str(i)}, "g": {"S": "q"},
                                               "l": {"S": str(i)}, "blob": {"S": "x" * 3000}})
