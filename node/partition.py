@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 
 from ddb import items as ddb_items
+from ddb.capacity import index_write_units
 from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
 from ddb.expressions import evaluate, project
-from ddb.capacity import index_write_units
 from ddb.size import item_size
 from node.gsi_replica import GsiReplicaMixin
 from node.indexing import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
