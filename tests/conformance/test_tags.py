@@ -63,7 +63,8 @@ def test_fifty_tags_at_most_and_all_or_nothing(ddb, raw_ddb):
 @pytest.mark.parametrize("kwargs,expected", [
     ({"Tags": [{"Key": "k" * 129, "Value": "v"}]},
      ("ValidationException", "The Tag Key provided is invalid, Key: " + "k" * 129)),
-    ({"Tags": [{"Key": "k", "Value": "a,b"}]}, ("ValidationException", "The Tag Value provided is invalid, Value: a,b")),
+    ({"Tags": [{"Key": "k", "Value": "a,b"}]},
+     ("ValidationException", "The Tag Value provided is invalid, Value: a,b")),
     ({"Tags": []}, ("ValidationException", "Atleast one Tag needs to be provided as Input.")),
 ])
 def test_bad_tags(raw_ddb, tagged, kwargs, expected):
