@@ -106,6 +106,29 @@ def parse_tag_keys(keys: Any) -> list[str]:
     return out
 
 
+def tag_request(body: dict, *, region: str, account: str) -> tuple[str, list[dict]]:
+    """TagResource's table and tags, checked in DynamoDB's order: a missing
+    ARN, missing Tags, the ARN, then each tag."""
+    arn = body.get("ResourceArn")
+    if arn is None:
+        raise ValidationException("Invalid TableArn")
+    if body.get("Tags") is None:
+        parse_tags(None, required=True)
+    return (table_of_arn(arn, region=region, account=account, operation="TagResource"),
+            parse_tags(body["Tags"], required=True))
+
+
+def untag_request(body: dict, *, region: str, account: str) -> tuple[str, list[str]]:
+    """UntagResource's table and tag keys, in the same order."""
+    arn = body.get("ResourceArn")
+    if arn is None:
+        raise ValidationException("Invalid TableArn")
+    if body.get("TagKeys") is None:
+        parse_tag_keys(None)
+    return (table_of_arn(arn, region=region, account=account, operation="UntagResource"),
+            parse_tag_keys(body["TagKeys"]))
+
+
 def merged(current: list[dict], add: list[dict], remove: list[str]) -> list[dict]:
     """A table's tags after a TagResource (``add``: new keys appended, existing
     ones take the new value) or an UntagResource (``remove``; unknown keys are

@@ -6,7 +6,7 @@ import pytest
 
 from ddb.errors import AccessDeniedException, DynamoDBError, ValidationException
 from ddb.tables import parse_create_table
-from ddb.tags import merged, parse_tag_keys, parse_tags, table_of_arn, tags_page
+from ddb.tags import merged, parse_tag_keys, parse_tags, table_of_arn, tag_request, tags_page, untag_request
 
 ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/"
 
@@ -109,3 +109,19 @@ def test_pages():
     assert tags_page(tags, None) == {"Tags": tags}
     assert tags_page(tags, "50") == {"Tags": []}
     assert error(tags_page, tags, "garbage")[1] == "Invalid NextToken provided: garbage"
+
+
+def test_requests_check_in_dynamodb_s_order():
+    where = {"region": "us-east-1", "account": "000000000000"}
+    assert error(tag_request, {}, **where)[1] == "Invalid TableArn"
+    assert error(tag_request, {"ResourceArn": "a:b:c:d:e:f/g"}, **where)[1] == \
+        "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null"
+    assert error(tag_request, {"ResourceArn": ARN + "ab", "Tags": []}, **where)[1] == \
+        f"Invalid TableArn: Invalid ResourceArn provided as input {ARN}ab"
+    assert error(tag_request, {"ResourceArn": ARN + "abc", "Tags": []}, **where)[1] == \
+        "Atleast one Tag needs to be provided as Input."
+    assert tag_request({"ResourceArn": ARN + "abc", "Tags": [{"Key": "k", "Value": ""}]}, **where) == \
+        ("abc", [{"Key": "k", "Value": ""}])
+    assert error(untag_request, {"ResourceArn": "a:b:c:d:e:f/g"}, **where)[1] == \
+        "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null"
+    assert untag_request({"ResourceArn": ARN + "abc", "TagKeys": ["k"]}, **where) == ("abc", ["k"])
