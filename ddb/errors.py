@@ -12,7 +12,9 @@ suite runs against it: architect/dynalite test/helpers.js, index.js, db/index.js
 * ``com.amazon.coral.service#SerializationException`` with capital ``Message``
   (no message at all when the body is not JSON).
 * ``com.amazon.coral.service#`` for the framework's auth and routing errors:
-  UnknownOperationException (no message), MissingAuthenticationTokenException,
+  UnknownOperationException (``message``: DynamoDB's "Unknown operation
+  exception", which Trireme follows with the operation's name),
+  MissingAuthenticationTokenException,
   IncompleteSignatureException, InvalidSignatureException,
   UnrecognizedClientException (``message``) and AccessDeniedException
   (``Message``).

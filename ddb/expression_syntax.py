@@ -57,7 +57,7 @@ _TOKEN = re.compile(
     r"(?P<ws>[ \t\r\n]+)"
     r"|(?P<name>#[A-Za-z0-9_]+)"
     r"|(?P<value>:[A-Za-z0-9_]+)"
-    r"|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<ident>[A-Za-z][A-Za-z0-9_]*)"  # a name starts with a letter: "_" alone is a bad token
     r"|(?P<num>[0-9]+)"
     r"|(?P<op><>|<=|>=|[=<>(),.\[\]+\-])")
 

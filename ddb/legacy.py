@@ -440,6 +440,8 @@ def attribute_updates(updates: dict | None) -> dict:
             out.setdefault("delete", []).append([path, value])
         else:
             out.setdefault("remove", []).append(path)
+    if out:
+        out["legacy"] = True  # apply_update answers a type clash in AttributeUpdates' words
     return out
 
 

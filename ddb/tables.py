@@ -8,9 +8,14 @@ from typing import Any
 from ddb.errors import ValidationException, constraint_failure
 from ddb.indexes import check_indexes, indexes_of
 from ddb.keys import KeySchema, validate_table_name
+from ddb.tags import parse_tags
 
 BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
 MAX_CAPACITY = 40_000  # default account table quota per dimension
+ENDPOINT_CACHE_MINUTES = 1440  # DescribeEndpoints' CachePeriodInMinutes, as DynamoDB answers
+# DescribeLimits: DynamoDB's default quotas (a table's include its global indexes').
+LIMITS = {"AccountMaxReadCapacityUnits": 80_000, "AccountMaxWriteCapacityUnits": 80_000,
+          "TableMaxReadCapacityUnits": MAX_CAPACITY, "TableMaxWriteCapacityUnits": MAX_CAPACITY}
 
 
 def parse_table_name(body: dict) -> str:
@@ -65,14 +70,7 @@ def parse_create_table(body: dict) -> dict:
     elif pt is not None:
         raise ValidationException("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
                                   "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
-    tags = body.get("Tags") or []
-    if not isinstance(tags, list) or len(tags) > 50:
-        raise ValidationException("One or more parameter values were invalid: Too many tags")
-    for t in tags:
-        if not isinstance(t, dict) or not isinstance(t.get("Key"), str) or not 1 <= len(t["Key"]) <= 128 \
-                or not isinstance(t.get("Value", ""), str) or len(t.get("Value", "")) > 256:
-            raise ValidationException("One or more parameter values were invalid: invalid tag "
-                                      f"{t!r}: Key must be 1-128 characters, Value at most 256")
+    tags = parse_tags(body.get("Tags"), required=False)
     return {
         "TableName": name,
         "KeySchema": schema.key_schema_wire(),
@@ -127,6 +125,16 @@ def describe_table(record: dict, *, region: str, account: str = "000000000000") 
     elif "LastUpdateToPayPerRequestDateTime" in changed:
         out["BillingModeSummary"] = {"BillingMode": "PROVISIONED"}
     return out
+
+
+def deleting(record: dict, deleted: dict) -> dict:
+    """What DeleteTable describes: the table as it was (``record``, with its
+    indexes' states), its counts as the metadata last had them (``deleted``),
+    the table and every index DELETING."""
+    indexes = {name: {**st, "status": "DELETING"} for name, st in (record.get("indexes") or {}).items()}
+    return {**record, "item_count": deleted.get("item_count", record.get("item_count", 0)),
+            "size_bytes": deleted.get("size_bytes", record.get("size_bytes", 0)),
+            "status": "DELETING", "indexes": indexes}
 
 
 def _global_indexes(spec: dict, states: dict, arn: str, *, backfilling: bool) -> list[dict]:

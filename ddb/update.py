@@ -17,6 +17,9 @@ Semantics, as DynamoDB applies an update:
 * ADD: numbers add (a missing attribute counts as 0), sets take the union (a
   missing attribute becomes the set). DELETE: set difference; a set left
   empty is removed, since DynamoDB keeps no empty sets.
+* AttributeUpdates (``"legacy"`` in the AST) clash with the stored type in
+  other words than an expression: "Type mismatch for attribute to update"
+  (dynalite's AttributeUpdates tests, run against DynamoDB).
 * UPDATED_OLD / UPDATED_NEW return only what the update touched, projected
   like a ProjectionExpression of the updated paths (``updated_attributes``):
   ``SET b.c = ..`` returns ``{"b": {"M": {"c": ..}}}``, not all of ``b``.
@@ -33,6 +36,7 @@ from ddb.numbers import add, sub
 INVALID_PATH = "The document path provided in the update expression is invalid for update"
 WRONG_TYPE = "An operand in the update expression has an incorrect data type"
 MISSING = "The provided expression refers to an attribute that does not exist in the item"
+LEGACY_MISMATCH = "Type mismatch for attribute to update"
 
 
 def updated_paths(update: dict) -> list[list]:
@@ -56,6 +60,15 @@ def apply_update(update: dict, item: dict, key_names: tuple[str, ...] = ()) -> d
     Raises ValidationException as DynamoDB does: updating a key attribute,
     an operand that does not exist or has the wrong type, an invalid path,
     or a number out of range."""
+    try:
+        return _apply_update(update, item, key_names)
+    except ValidationException as e:
+        if update.get("legacy") and e.message == WRONG_TYPE:
+            raise ValidationException(LEGACY_MISMATCH) from None
+        raise
+
+
+def _apply_update(update: dict, item: dict, key_names: tuple[str, ...]) -> dict:
     actions: list[tuple[list, str, Any]] = []
     for path, expr in update.get("set", []):
         actions.append((path, "set", expr))

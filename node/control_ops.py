@@ -101,6 +101,10 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                                   "updated": body.get("updated", {})})
     if op == "delete_table":
         return await _propose(mr, {"op": "delete_table", "name": body["name"]})
+    if op == "tag_table":
+        result = await _propose(mr, {"op": "tag_table", "name": body["name"], "add": body.get("add", []),
+                                     "remove": body.get("remove", []), "missing": body.get("missing")})
+        return {"ok": True, "version": result.get("version", 0)}
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from ddb import items as ddb_items
+from ddb.capacity import index_write_units
 from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
 from ddb.expressions import evaluate, project
 from ddb.size import item_size
@@ -109,7 +110,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         args = orjson.loads(req.args) if req.args else {}
         filt, proj, count_only = args.get("filter"), args.get("proj"), args.get("count", False)
         cap = args.get("cap", False)
-        read_size = 0  # DynamoDB's size of the items read, for ConsumedCapacity
+        read_size = fetched = 0  # DynamoDB's size of the items (entries) read and fetched, for ConsumedCapacity
         fetch = args.get("fetch")  # a local index entry stands for its base item (this table id)
         limit, max_bytes = req.limit or None, req.max_bytes or None
         out: list[bytes] = []
@@ -120,11 +121,16 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         for key, value in storage.iter_range(DATA, lo, hi, req.reverse):
             scanned += 1
             size += len(value)
+            entry = value
             if fetch is not None:
                 value = storage.get_item(base_key_of(key, fetch)) or value
             item = orjson.loads(value) if cap or filt is not None or proj is not None else None
             if cap:
-                read_size += item_size(item)
+                if fetch is None:
+                    read_size += item_size(item)
+                else:  # the index entry read, and the table item fetched for it
+                    read_size += item_size(orjson.loads(entry))
+                    fetched += item_size(item)
             if filt is None and proj is None:
                 out.append(value)
             else:
@@ -138,7 +144,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         if not count_only:
             resp.item = b"[" + b",".join(out) + b"]"
         if cap:
-            resp.body = b'{"size":%d}' % read_size
+            resp.body = b'{"size":%d,"fetched":%d}' % (read_size, fetched)
         return resp
 
     def _clamp(self, start: bytes, end: bytes) -> tuple[bytes, bytes]:
@@ -211,6 +217,8 @@ class PartitionReplica(GsiReplicaMixin, Replica):
                 # DynamoDB charges a write by the larger of the item before and after.
                 info["size"] = max(item_size(old) if old else 0,
                                    item_size(outcome.new_item) if outcome.new_item else 0)
+                if args.get("capix"):
+                    info["ix"] = index_write_units(args["capix"], old, outcome.new_item)
             if info:
                 body = orjson.dumps(info)
         cmd = node_pb2.WriteCommand(mutations=[node_pb2.Mutation(

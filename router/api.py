@@ -9,6 +9,7 @@ response without being parsed.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from typing import Any, Awaitable, Callable
 
@@ -16,19 +17,24 @@ import orjson
 
 from ddb import items as ddb_items
 from ddb import tables as ddb_tables
+from ddb.capacity import index_defs
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
 from ddb.indexes import Index, indexes_of, parse_index_updates, with_index_throughput, without_index
 from ddb.errors import ResourceNotFoundException, ValidationException
 from ddb.keys import KeySchema
 from node.meta.state import TableInfo
 from node.storage.keys import item_key
-from router import batches, capacity, reads
+from router import batches, capacity, reads, tags
 from router.cluster import Cluster
 from trireme_pb import node_pb2
 
 Op = Callable[[dict], Awaitable[Any]]
 
 CREATE_WAIT_S = 5.0
+# The Host header of the request being served: DescribeEndpoints answers the
+# address the client reached this router by.
+HOST: contextvars.ContextVar[str | None] = contextvars.ContextVar("host", default=None)
+Handler = Callable[[str | None, bytes, dict[str, str]], Awaitable[tuple[int, bytes]]]
 
 
 def _not_found(name: str) -> ResourceNotFoundException:
@@ -36,9 +42,10 @@ def _not_found(name: str) -> ResourceNotFoundException:
 
 
 class Api:
-    def __init__(self, cluster: Cluster, region: str) -> None:
+    def __init__(self, cluster: Cluster, region: str, endpoint: str = "localhost:8000") -> None:
         self.cluster = cluster
         self.region = region
+        self.endpoint = endpoint  # the listen address, for a request without a Host header
         self._schemas: dict[tuple[str, int], KeySchema] = {}
         self._indexes: dict[str, tuple[dict, list[Index]]] = {}
 
@@ -59,8 +66,33 @@ class Api:
             "ListTables": self.list_tables,
             "UpdateTable": self.update_table,
             "DeleteTable": self.delete_table,
+            "DescribeEndpoints": self.describe_endpoints,
+            "DescribeLimits": self.describe_limits,
+            "TagResource": lambda body: tags.tag_resource(self, body),
+            "UntagResource": lambda body: tags.untag_resource(self, body),
+            "ListTagsOfResource": lambda body: tags.list_tags_of_resource(self, body),
             **{name: _capacity_checked(op) for name, op in data.items()},
         }
+
+    @staticmethod
+    def with_host(handler: Handler) -> Handler:
+        """The HTTP handler, noting each request's Host header for DescribeEndpoints
+        (each request runs in a task of its own, so the note is the request's)."""
+        async def handle(target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+            HOST.set(headers.get("host"))
+            return await handler(target, body, headers)
+        return handle
+
+    # --- the service ----------------------------------------------------------
+
+    async def describe_endpoints(self, body: dict) -> dict:
+        """This router's own address as the client reached it, never AWS's: SDKs
+        that discover endpoints keep talking to it."""
+        return {"Endpoints": [{"Address": HOST.get() or self.endpoint,
+                               "CachePeriodInMinutes": ddb_tables.ENDPOINT_CACHE_MINUTES}]}
+
+    async def describe_limits(self, body: dict) -> dict:
+        return dict(ddb_tables.LIMITS)
 
     # --- tables ---------------------------------------------------------------
 
@@ -134,11 +166,14 @@ class Api:
         return {"TableDescription": self._describe(self.table(name, any_status=True))}
 
     async def delete_table(self, body: dict) -> dict:
+        """The deleted table's description as DynamoDB gives it: DELETING, with
+        its indexes (each DELETING too)."""
         name = ddb_tables.parse_table_name(body)
-        self.table(name, any_status=True)
+        record = self._record(self.table(name, any_status=True))
         result = await self.cluster.meta("delete_table", {"name": name})
         await self.cluster.wait_for(lambda s: name not in s.tables, CREATE_WAIT_S)
-        return {"TableDescription": ddb_tables.describe_table(result["table"], region=self.region)}
+        return {"TableDescription": ddb_tables.describe_table(ddb_tables.deleting(record, result["table"]),
+                                                              region=self.region)}
 
     # --- items ----------------------------------------------------------------
 
@@ -168,19 +203,21 @@ class Api:
                 args["ix"] = {"pkl": len(encode_key_value(key[schema.hash_key])), "idx": local}
         return args
 
-    @staticmethod
-    def _with_capacity(body: dict, args: dict) -> dict:
-        """Ask the node for the item sizes ConsumedCapacity is computed from."""
+    def with_capacity(self, body: dict, args: dict, t: TableInfo | None = None) -> dict:
+        """Ask the node for the item sizes ConsumedCapacity is computed from (and,
+        for a write to a table with indexes, for the index writes it causes)."""
         if capacity.wanted(body):
             args["cap"] = True
+            indexes = self.indexes(t) if t is not None else []
+            if indexes:
+                args["capix"] = index_defs(indexes, self.schema(t))
         return args
 
     def _written(self, body: dict, t: TableInfo, key: dict, resp: node_pb2.DataResponse) -> bytes:
         out = _write_response(body, self.schema(t), key, resp)
         if not capacity.wanted(body):
             return out
-        return capacity.add(out, body, capacity.entry(t.name, capacity.write_units(capacity.size_of(resp.body)),
-                                                      capacity.mode(body)))
+        return capacity.add(out, body, capacity.written(t.name, resp.body, capacity.mode(body)))
 
     def locate(self, t: TableInfo, key: dict) -> tuple[int, bytes]:
         schema = self.schema(t)
@@ -196,7 +233,7 @@ class Api:
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = self._with_capacity(body, self.with_indexes(t, key, req.node_args()))
+        args = self.with_capacity(body, self.with_indexes(t, key, req.node_args()), t)
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="put", key=skey, item=orjson.dumps(req.item), args=orjson.dumps(args) if args else b""), True,
             idempotent=False)
@@ -207,7 +244,7 @@ class Api:
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = self._with_capacity(body, req.node_args())
+        args = self.with_capacity(body, req.node_args())
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="get", key=skey, consistent=bool(req.consistent_read),
             args=orjson.dumps(args) if args else b""), bool(req.consistent_read))
@@ -222,7 +259,7 @@ class Api:
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = self._with_capacity(body, self.with_indexes(t, key, req.node_args()))
+        args = self.with_capacity(body, self.with_indexes(t, key, req.node_args()), t)
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="delete", key=skey, args=orjson.dumps(args) if args else b""), True, idempotent=False)
         return self._written(body, t, key, resp)
@@ -234,7 +271,7 @@ class Api:
         h, skey = self.locate(t, key)
         resp = await self._send(t, h, node_pb2.DataRequest(
             op="update", key=skey, item=orjson.dumps(key),
-            args=orjson.dumps(self._with_capacity(body, self.with_indexes(t, key, req.node_args())))), True,
+            args=orjson.dumps(self.with_capacity(body, self.with_indexes(t, key, req.node_args()), t))), True,
             idempotent=False)
         return self._written(body, t, key, resp)
 

@@ -85,7 +85,7 @@ async def batch_write_item(api: Api, body: dict) -> dict:
         keys = ddb_batches.bind_writes(group, api.schema(t))
         for e, key in zip(group, keys):
             h, skey = api.locate(t, key)
-            args = api.with_indexes(t, key, {"cap": True} if capacity.wanted(body) else {})
+            args = api.with_capacity(body, api.with_indexes(t, key, {}), t)
             args_bytes = orjson.dumps(args) if args else b""
             if e.put is not None:
                 req = node_pb2.DataRequest(op="put", key=skey, item=orjson.dumps(e.put), args=args_bytes)
@@ -95,16 +95,17 @@ async def batch_write_item(api: Api, body: dict) -> dict:
             order.append(e)
     results = await asyncio.gather(*calls, return_exceptions=True)
     unprocessed: dict[str, list[dict]] = {}
-    units: dict[str, float] = {}
+    tally = capacity.Tally()
     for e, r in zip(order, results):
         if isinstance(r, RETRYABLE):
             unprocessed.setdefault(e.table, []).append(e.raw)
         elif isinstance(r, BaseException):
             raise r
         else:
-            units[e.table] = units.get(e.table, 0.0) + capacity.write_units(capacity.size_of(r.body))
+            measured = capacity.info(r.body)
+            tally.add(e.table, capacity.write_units(measured.get("size", 0)), measured.get("ix"))
     out: dict = {"UnprocessedItems": unprocessed}
     how = capacity.mode(body)
     if how != "NONE":
-        out["ConsumedCapacity"] = [capacity.entry(name, units.get(name, 0.0), how) for name in by_table]
+        out["ConsumedCapacity"] = tally.consumed(list(by_table), how)
     return out

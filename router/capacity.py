@@ -1,21 +1,24 @@
 """ReturnConsumedCapacity: what a call would cost in DynamoDB's capacity units.
 
 Trireme does not meter or throttle; this reports the units DynamoDB would
-charge (reads by 4 KB of item size, half for eventually consistent reads;
-writes by 1 KB of the larger of the item before and after), so code that logs
-or asserts on ConsumedCapacity runs unchanged. Nodes measure item sizes only
-for calls that ask (``cap`` in the request's args).
+charge (``ddb.capacity``: reads by 4 KB, writes by 1 KB, index writes and
+index reads as DynamoDB documents them), so code that logs or asserts on
+ConsumedCapacity runs unchanged. Nodes measure item sizes only for calls that
+ask (``cap`` in the request's args; ``capix``: the table's indexes, for the
+index writes a write causes).
 """
 
 from __future__ import annotations
 
-import math
-
 import orjson
 
+from ddb.capacity import consumed, read_units, write_units
 from ddb.errors import constraint_failure
 
 MODES = ("INDEXES", "TOTAL", "NONE")
+
+__all__ = ["MODES", "Tally", "add", "entry", "info", "mode", "read_units", "size_of", "wanted", "write_units",
+           "written"]
 
 
 def mode(body: dict) -> str:
@@ -30,30 +33,47 @@ def wanted(body: dict) -> bool:
     return body.get("ReturnConsumedCapacity", "NONE") != "NONE"
 
 
+def info(resp_body: bytes) -> dict:
+    """What a node measured for a call made with ``cap``: ``size`` (DynamoDB's
+    item size), ``fetched`` (base items a local index read fetched), ``ix``
+    (index writes, ``{name: [local?, units]}``)."""
+    return orjson.loads(resp_body) if resp_body else {}
+
+
 def size_of(resp_body: bytes) -> int:
-    """The item size (DynamoDB's count) a node reported for a call made with ``cap``."""
-    return orjson.loads(resp_body).get("size", 0) if resp_body else 0
-
-
-def read_units(nbytes: int, consistent: bool) -> float:
-    units = max(1, math.ceil(nbytes / 4096))
-    return float(units if consistent else units / 2)
-
-
-def write_units(nbytes: int) -> float:
-    return float(max(1, math.ceil(nbytes / 1024)))
+    return info(resp_body).get("size", 0)
 
 
 def entry(table: str, units: float, how: str) -> dict:
-    out: dict = {"TableName": table, "CapacityUnits": units}
-    if how == "INDEXES":
-        out["Table"] = {"CapacityUnits": units}
-    return out
+    return consumed(table, units, {}, how)
 
 
-def add(out: bytes, body: dict, consumed: dict | list) -> bytes:
+def written(table: str, resp_body: bytes, how: str) -> dict:
+    """The ConsumedCapacity of one write: the item's units and its index writes'."""
+    measured = info(resp_body)
+    return consumed(table, write_units(measured.get("size", 0)), measured.get("ix", {}), how)
+
+
+class Tally:
+    """Units summed per table (and index) over the calls of a batch."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, float] = {}
+        self.indexes: dict[str, dict[str, list]] = {}
+
+    def add(self, table: str, units: float, indexes: dict[str, list] | None = None) -> None:
+        self.tables[table] = self.tables.get(table, 0.0) + units
+        mine = self.indexes.setdefault(table, {})
+        for name, (local, u) in (indexes or {}).items():
+            mine[name] = [local, mine.get(name, [local, 0.0])[1] + u]
+
+    def consumed(self, names: list[str], how: str) -> list[dict]:
+        return [consumed(n, self.tables.get(n, 0.0), self.indexes.get(n, {}), how) for n in names]
+
+
+def add(out: bytes, body: dict, consumed_capacity: dict | list) -> bytes:
     """Splice ConsumedCapacity into a JSON object response when the caller asked for it."""
     if not wanted(body):
         return out
     sep = b"," if len(out) > 2 else b""
-    return out[:-1] + sep + b'"ConsumedCapacity":' + orjson.dumps(consumed) + b"}"
+    return out[:-1] + sep + b'"ConsumedCapacity":' + orjson.dumps(consumed_capacity) + b"}"

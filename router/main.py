@@ -64,9 +64,9 @@ async def _serve(args: argparse.Namespace) -> int:
             raise TimeoutError(f"cannot learn the cluster id from --seeds: {exc}") from None
     host, _, port = args.listen.rpartition(":")
     cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
-    api = Api(cluster, region=args.region)
+    api = Api(cluster, region=args.region, endpoint=args.listen)
     try:
-        server = await serve(Dispatcher(api.operations(), admin=_admin_ops(cluster, cluster_id)),
+        server = await serve(Api.with_host(Dispatcher(api.operations(), admin=_admin_ops(cluster, cluster_id))),
                              host or "127.0.0.1", int(port))
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "

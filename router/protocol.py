@@ -34,10 +34,12 @@ class Dispatcher:
             if op is None:
                 # Real DynamoDB answers a missing or unknown target, and a body
                 # that is not the JSON content type, with UnknownOperation.
-                raise UnknownOperationException()
+                raise UnknownOperationException(f"Unknown operation exception: {target} is not supported" if target
+                                                else "Unknown operation exception: no X-Amz-Target header")
             ctype = headers.get("content-type", "")
             if ctype not in CONTENT_TYPES and ctype.split(";", 1)[0].strip().lower() not in CONTENT_TYPES:
-                raise UnknownOperationException()
+                raise UnknownOperationException(f"Unknown operation exception: {target} needs Content-Type "
+                                                f"{CONTENT_TYPES[0]}, not {ctype!r}")
             try:
                 request = orjson.loads(body) if body else {}
             except orjson.JSONDecodeError:

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ddb import reads as ddb_reads
+from ddb.capacity import consumed
 from ddb.encoding import decode_key, decode_key_value, encode_key, encode_key_value, hash64
 from ddb.errors import ValidationException
 from ddb.indexes import Index, index_table_name
-from ddb.keys import validate_key
+from ddb.keys import KeySchema, validate_key
 from node.storage.keys import hash_range_bounds, item_key, item_prefix, split_item_key
 from router import capacity
 from trireme_pb import node_pb2
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 BAD_START = "The provided starting key is invalid: The provided key element does not match the schema"
 OUTSIDE = "The provided starting key is outside query boundaries based on provided conditions"
+OFF_PREDICATE = "The provided starting key does not match the range key predicate"
+ONE_ROW = "The query can return at most one row and cannot be restarted"
 HASH_SPACE = 1 << 64
 
 
@@ -108,12 +111,12 @@ class Target:
 class Page:
     """Items (JSON array bodies, unparsed) and counts gathered from partitions."""
 
-    __slots__ = ("parts", "count", "scanned", "last_key", "bytes_read", "read_size", "body_request")
+    __slots__ = ("parts", "count", "scanned", "last_key", "bytes_read", "read_size", "fetched", "body_request")
 
     def __init__(self, body_request: dict) -> None:
         self.body_request = body_request
         self.parts: list[bytes] = []
-        self.count = self.scanned = self.bytes_read = self.read_size = 0
+        self.count = self.scanned = self.bytes_read = self.read_size = self.fetched = 0
         self.last_key = b""
 
     def add(self, resp: node_pb2.DataResponse) -> None:
@@ -122,7 +125,9 @@ class Page:
         self.count += resp.count
         self.scanned += resp.scanned
         self.bytes_read += resp.bytes_read
-        self.read_size += capacity.size_of(resp.body)
+        measured = capacity.info(resp.body)
+        self.read_size += measured.get("size", 0)
+        self.fetched += measured.get("fetched", 0)
         self.last_key = resp.last_key
 
     def body(self, req: ddb_reads.ReadRequest, target: Target) -> bytes:
@@ -131,9 +136,20 @@ class Page:
             out += b',"Items":[' + b",".join(self.parts) + b"]"
         if self.last_key:
             out += b',"LastEvaluatedKey":' + orjson.dumps(target.decode(self.last_key))
-        return capacity.add(out + b"}", self.body_request, capacity.entry(
-            target.table.name, capacity.read_units(self.read_size, req.consistent_read),
-            capacity.mode(self.body_request)))
+        if not capacity.wanted(self.body_request):
+            return out + b"}"
+        return capacity.add(out + b"}", self.body_request, self.consumed(req, target))
+
+    def consumed(self, req: ddb_reads.ReadRequest, target: Target) -> dict:
+        """A read of the table is the table's; a read of an index is the index's,
+        and the base items a local index read fetched are the table's."""
+        units = capacity.read_units(self.read_size, req.consistent_read)
+        how = capacity.mode(self.body_request)
+        idx = target.index
+        if idx is None:
+            return capacity.entry(target.table.name, units, how)
+        fetched = capacity.read_units(self.fetched, req.consistent_read) if self.fetched else 0.0
+        return consumed(target.table.name, fetched, {idx.name: [idx.local, units]}, how)
 
 
 def _range_request(req: ddb_reads.ReadRequest, start: bytes, end: bytes, exclusive: bytes,
@@ -154,15 +170,32 @@ async def query(api: Api, body: dict) -> bytes:
     lo, hi = ddb_reads.sort_bounds(prefix, req.key_condition.get("range"))
     exclusive = b""
     if req.exclusive_start_key is not None:
-        sh, exclusive = target.start_key(req.exclusive_start_key)
-        if sh != h or not exclusive.startswith(prefix):
-            raise ValidationException(OUTSIDE)
+        _, exclusive = target.start_key(req.exclusive_start_key)
+        check_start(req.exclusive_start_key, target.schema, prefix, pk, req.key_condition.get("range"))
     resp = await api.cluster.send(target.route, h, _range_request(
         req, lo, hi, exclusive, req.limit, ddb_reads.PAGE_BYTES, target.node_args(req, body)),
         to_leader=req.consistent_read)
     page = Page(body)
     page.add(resp)
     return page.body(req, target)
+
+
+def check_start(start: dict, schema: KeySchema, prefix: bytes, pk: bytes, sort_condition: dict | None) -> None:
+    """A Query's ExclusiveStartKey must lie within its key condition, checked
+    in DynamoDB's order and words (dynalite's query tests, run against
+    DynamoDB): without a sort key condition only the partition key can be
+    out of bounds (a table without a sort key included); with one, the sort
+    key is checked first."""
+    same_partition = encode_key_value(start[schema.hash_key]) == pk
+    if sort_condition is None:
+        if not same_partition:
+            raise ValidationException(OUTSIDE)
+        return
+    lo, hi = ddb_reads.sort_bounds(prefix, sort_condition)  # the query's own partition's bounds
+    if not lo <= prefix + encode_key_value(start[schema.range_key]) < hi:
+        raise ValidationException(OFF_PREDICATE)
+    if not same_partition:
+        raise ValidationException(ONE_ROW)
 
 
 async def scan(api: Api, body: dict) -> bytes:

@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ddb.errors import ValidationException
+from ddb.tags import merged
+
 HASH_SPACE = 1 << 64
 LAST_HASH = HASH_SPACE - 1  # ranges are inclusive: JSON has no 2**64
 META_GROUP = "meta"
@@ -39,6 +42,7 @@ class TableInfo:
     size_bytes: int = 0
     updated: dict[str, float] = field(default_factory=dict)
     index_stats: dict[str, list[int]] = field(default_factory=dict)  # local index number -> [items, bytes]
+    tags: list[dict[str, str]] = field(default_factory=list)  # [{"Key", "Value"}] in the order they were added
 
 
 @dataclass
@@ -144,6 +148,7 @@ class MetaState:
         if name in self.tables:
             return _err("ResourceInUseException", f"Table already exists: {name}")
         t = self._new_table(name, c["uuid"], c["now"], c["spec"], c["placements"])
+        t.tags = list(c["spec"].get("Tags") or [])
         for ix in c.get("indexes", []):
             self._new_table(ix["name"], c["uuid"], c["now"], ix["spec"], ix["placements"])
         return {"ok": True, "table": asdict(t)}
@@ -233,6 +238,22 @@ class MetaState:
             ix.status = "DELETING"
         return {"ok": True, "table": asdict(t)}
 
+    def _op_tag_table(self, c: dict) -> dict:
+        """TagResource (``add``) or UntagResource (``remove``), merged here so
+        that concurrent calls never lose each other's tags."""
+        t = self.tables.get(c["name"])
+        if t is None or "IndexOf" in t.spec:
+            return _err("ResourceNotFoundException", c.get("missing") or f"Requested resource not found: "
+                                                                       f"Table: {c['name']} not found")
+        try:
+            tags = merged(t.tags, c.get("add", []), c.get("remove", []))
+        except ValidationException as e:
+            return _err("ValidationException", e.message or "")
+        if tags == t.tags:
+            return {"ok": False, "error": "", "message": "unchanged", "version": self.version}
+        t.tags = tags
+        return {"ok": True, "version": self.version + 1}  # apply() bumps it
+
     def _op_drop_table(self, c: dict) -> dict:
         t = self.tables.get(c["name"])
         if t is None or t.status != "DELETING":
@@ -281,7 +302,8 @@ class MetaState:
         return cls(
             version=d["version"],
             nodes={k: NodeInfo(**v) for k, v in d["nodes"].items()},
-            tables={k: TableInfo(**v) for k, v in d["tables"].items()},
+            tables={k: TableInfo(**{"tags": list(v["spec"].get("Tags") or []), **v})
+                    for k, v in d["tables"].items()},  # (snapshots from before tags had a field of their own)
             partitions={k: PartitionInfo(**v) for k, v in d["partitions"].items()},
             next_table_id=d["next_table_id"],
             settings=d.get("settings", {}),

@@ -138,6 +138,40 @@ def test_attribute_updates_put_add_delete(ddb, items):
     assert get(ddb, items, "u1") == {"pk": S("u1"), "n": N("2.5"), "list": {"L": [N("1"), S("2")]}}
 
 
+def test_attribute_updates_on_a_missing_item_and_attribute(ddb, items):
+    # ADD creates the item and the attribute; DELETE of a value or an attribute that is not there does nothing,
+    # and an item only removed from is not created.
+    key = {"pk": S("edge")}
+    ddb.update_item(TableName=items, Key={"pk": S("edge-none")}, AttributeUpdates={
+        "a": {"Action": "DELETE"}, "b": {"Action": "DELETE", "Value": {"NS": ["1"]}}})
+    assert get(ddb, items, "edge-none") is None
+    ddb.update_item(TableName=items, Key=key, AttributeUpdates={
+        "n": {"Action": "ADD", "Value": N("-1")}, "ns": {"Action": "ADD", "Value": {"NS": ["1", "2"]}},
+        "b": {"Action": "DELETE", "Value": {"SS": ["x"]}}})
+    assert get(ddb, items, "edge") == {"pk": S("edge"), "n": N("-1"), "ns": {"NS": ["1", "2"]}}
+    # Deleting every member removes the attribute: DynamoDB keeps no empty sets.
+    r = ddb.update_item(TableName=items, Key=key, ReturnValues="UPDATED_NEW",
+                        AttributeUpdates={"ns": {"Action": "DELETE", "Value": {"NS": ["2", "1"]}}})
+    assert "Attributes" not in r and get(ddb, items, "edge") == {"pk": S("edge"), "n": N("-1")}
+
+
+@pytest.mark.parametrize("update", [
+    {"n": {"Action": "ADD", "Value": {"NS": ["1"]}}},  # a set onto a number
+    {"n": {"Action": "DELETE", "Value": {"NS": ["1"]}}},  # a set out of a number
+    {"ss": {"Action": "ADD", "Value": {"NS": ["1"]}}},  # a number set onto a string set
+    {"ss": {"Action": "DELETE", "Value": {"NS": ["1"]}}},
+    {"ns": {"Action": "ADD", "Value": N("1")}},  # a number onto a number set
+    {"s": {"Action": "ADD", "Value": {"L": [N("1")]}}},  # a list onto a string
+])
+def test_attribute_updates_type_mismatch(ddb, items, update):
+    key = {"pk": S("clash")}
+    before = {"pk": S("clash"), "n": N("1"), "s": S("x"), "ss": {"SS": ["a"]}, "ns": {"NS": ["5"]}}
+    ddb.put_item(TableName=items, Item=before)
+    assert error_of(ddb.update_item, TableName=items, Key=key, AttributeUpdates=update) == \
+        ("ValidationException", "Type mismatch for attribute to update")
+    assert get(ddb, items, "clash") == before
+
+
 def test_attribute_updates_with_expected(ddb, items):
     key = {"pk": S("u2")}
     ddb.update_item(TableName=items, Key=key, AttributeUpdates={"v": {"Value": N("1")}},

@@ -207,3 +207,50 @@ def test_begins_with_on_number_sort_key_rejected(ddb, table):
                          ExpressionAttributeValues={**A, ":v": {"N": "1"}})
     assert code == "ValidationException"
 
+
+
+# --- ExclusiveStartKey against the key condition (dynalite's query tests, run against DynamoDB) ---------
+
+
+@pytest.fixture(scope="module")
+def hash_only(ddb):
+    name = create_table(ddb, "query_h", ("pk", "N"))
+    for pk in range(5):
+        ddb.put_item(TableName=name, Item={"pk": {"N": str(pk)}, "v": {"S": "x"}})
+    return name
+
+
+def test_hash_only_table_pages_and_resumes(ddb, hash_only):
+    one = {":p": {"N": "3"}}
+    r = q(ddb, hash_only, "pk = :p", one, Limit=1)
+    assert r["Items"] == [{"pk": {"N": "3"}, "v": {"S": "x"}}]
+    r = q(ddb, hash_only, "pk = :p", one, ExclusiveStartKey=r.get("LastEvaluatedKey") or {"pk": {"N": "3"}})
+    assert (r["Items"], r["Count"], r.get("LastEvaluatedKey")) == ([], 0, None)
+    # A start key of another partition key: outside the query (numbers compare by value: 3.0 is 3).
+    r = q(ddb, hash_only, "pk = :p", one, ExclusiveStartKey={"pk": {"N": "3.0"}})
+    assert r["Items"] == []
+    assert error_of(ddb.query, TableName=hash_only, KeyConditionExpression="pk = :p", ExpressionAttributeValues=one,
+                    ExclusiveStartKey={"pk": {"N": "4"}}) == ("ValidationException", OUTSIDE_MSG)
+
+
+OUTSIDE_MSG = "The provided starting key is outside query boundaries based on provided conditions"
+
+
+@pytest.mark.parametrize("cond,values,start,message", [
+    ("pk = :p AND sk > :s", {":s": {"N": "5"}}, {"pk": {"S": "a"}, "sk": {"N": "2"}},
+     "The provided starting key does not match the range key predicate"),
+    ("pk = :p AND sk BETWEEN :s AND :t", {":s": {"N": "2"}, ":t": {"N": "4"}}, {"pk": {"S": "a"}, "sk": {"N": "9"}},
+     "The provided starting key does not match the range key predicate"),
+    ("pk = :p AND sk < :s", {":s": {"N": "5"}}, {"pk": {"S": "b"}, "sk": {"N": "2"}},
+     "The query can return at most one row and cannot be restarted"),
+    ("pk = :p", {}, {"pk": {"S": "b"}, "sk": {"N": "2"}}, OUTSIDE_MSG),
+])
+def test_start_key_outside_the_key_condition(ddb, table, cond, values, start, message):
+    assert error_of(ddb.query, TableName=table, KeyConditionExpression=cond, ExpressionAttributeValues={**A, **values},
+                    ExclusiveStartKey=start) == ("ValidationException", message)
+
+
+def test_start_key_inside_a_sort_key_condition_resumes(ddb, table):
+    r = q(ddb, table, "pk = :p AND sk BETWEEN :s AND :t", {**A, ":s": {"N": "2"}, ":t": {"N": "6"}},
+          ExclusiveStartKey={"pk": {"S": "a"}, "sk": {"N": "4"}})
+    assert sks(r) == [5, 6]

@@ -300,7 +300,7 @@ def test_attribute_updates_ast():
     ast = legacy.attribute_updates({"a": {"Value": S("x")}, "b": {"Action": "ADD", "Value": N("1")},
                                     "c": {"Action": "DELETE", "Value": {"SS": ["x"]}}, "d": {"Action": "DELETE"}})
     assert ast == {"set": [[["a"], {"value": S("x")}]], "add": [[["b"], N("1")]],
-                   "delete": [[["c"], {"SS": ["x"]}]], "remove": [["d"]]}
+                   "delete": [[["c"], {"SS": ["x"]}]], "remove": [["d"]], "legacy": True}
     assert legacy.attribute_updates(None) == {} and legacy.attribute_updates({"a": None}) == {}
 
 
@@ -333,10 +333,25 @@ def test_attribute_updates_errors(updates, msg):
     assert message(legacy.attribute_updates, updates) == msg
 
 
-def test_attribute_updates_type_mismatch_at_apply():
-    ast = legacy.attribute_updates({"s": {"Action": "ADD", "Value": N("1")}})
-    with pytest.raises(ValidationException):
-        apply_update(ast, OLD, ("pk",))
+@pytest.mark.parametrize("updates", [
+    {"s": {"Action": "ADD", "Value": N("1")}},
+    {"n": {"Action": "ADD", "Value": {"NS": ["1"]}}},
+    {"ss": {"Action": "ADD", "Value": {"NS": ["1"]}}},
+    {"ns": {"Action": "ADD", "Value": N("1")}},
+    {"ss": {"Action": "DELETE", "Value": {"NS": ["1"]}}},
+    {"n": {"Action": "DELETE", "Value": {"NS": ["1"]}}},
+    {"s": {"Action": "ADD", "Value": {"L": [N("1")]}}},
+])
+def test_attribute_updates_type_mismatch_at_apply(updates):
+    # AttributeUpdates name the clash as DynamoDB does for them (dynalite's tests, run against DynamoDB) ...
+    ast = legacy.attribute_updates(updates)
+    assert message(apply_update, ast, OLD, ("pk",)) == "Type mismatch for attribute to update"
+
+
+def test_update_expression_type_mismatch_keeps_its_message():
+    # ... while the same clash in an UpdateExpression is an operand of the wrong type.
+    ast = {"add": [[["s"], N("1")]]}
+    assert message(apply_update, ast, OLD, ("pk",)) == "An operand in the update expression has an incorrect data type"
 
 
 # --- KeyConditions ----------------------------------------------------------------------------
@@ -614,7 +629,7 @@ def test_delete_with_expected():
 def test_update_with_attribute_updates_and_expected():
     req = parse_update_item({**KEY, "AttributeUpdates": {"a": {"Value": S("x")}},
                              "Expected": {"a": {"ComparisonOperator": "NULL"}}, "ReturnValues": "UPDATED_NEW"})
-    assert req.update == {"set": [[["a"], {"value": S("x")}]]}
+    assert req.update == {"set": [[["a"], {"value": S("x")}]], "legacy": True}
     assert req.condition == {"fn": "attribute_not_exists", "args": [{"path": ["a"]}]}
     assert parse_update_item(dict(KEY)).update == {}
 
