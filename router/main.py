@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--deadline", type=float, default=8.0,
                    help="seconds a request may spend retrying before it fails (default 8)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--access-log", action="store_true",
+                   help="log one line per request: operation, table, status, latency and request id")
     p.set_defaults(func=run)
 
 
@@ -41,7 +43,8 @@ async def _serve(args: argparse.Namespace) -> int:
     cluster = Cluster([s for s in args.seeds.split(",") if s], args.az, deadline_s=args.deadline)
     cluster.start()
     api = Api(cluster, region=args.region)
-    server = await serve(Dispatcher(api.operations(), admin=_admin_ops(cluster)), host or "127.0.0.1", int(port))
+    server = await serve(Dispatcher(api.operations(), admin=_admin_ops(cluster)), host or "127.0.0.1", int(port),
+                         region=args.region, access_log=args.access_log)
     logging.getLogger(__name__).info("router serving DynamoDB on http://%s", args.listen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
