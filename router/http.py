@@ -57,6 +57,7 @@ _CORS = (b"Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: "
          b"x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amz-crc32,Date\r\n")
 _PREFLIGHT_MAX_AGE = b"172800"  # seconds, as DynamoDB
 _SERIALIZATION = "com.amazon.coral.service#SerializationException"
+_COMPRESS_MIN = codings.COMPRESS_MIN
 _INTERNAL = "com.amazonaws.dynamodb.v20120810#InternalServerError"
 
 
@@ -113,7 +114,7 @@ def _error_body(type_name: str, message: str, key: str = "message") -> bytes:
 # --- logging of failures and of every request (--access-log) -----------------
 
 _TABLE_NAME = re.compile(rb'"TableName"\s*:\s*"((?:[^"\\]|\\.){0,1024})"')
-_PARTITION = re.compile(r"\b[Pp]artition ([\w.]+\w)")
+_PARTITION = re.compile(r"\b[Pp]artition (t\d+\.p\d+|meta)\b")  # node.meta.state.partition_id
 
 
 def _operation(target: str | None) -> str:
@@ -133,7 +134,7 @@ def _tables(request: bytes) -> str:
     return "-"
 
 
-def log_failure(rid: bytes, target: str | None, request: bytes, status: int, answer: bytes) -> None:
+def _log_failure(rid: bytes, target: str | None, request: bytes, status: int, answer: bytes) -> None:
     """One line per 5xx: request id (as sent to the client), operation, table,
     the partition when the error names one, and the cause."""
     try:
@@ -432,10 +433,10 @@ class _Conn(asyncio.Protocol):
     def _answer(self, job: _Job, status: int, body: bytes) -> bytes:
         rid = request_id()
         if status >= 500:
-            log_failure(rid, job[0], job[1], status, body)
+            _log_failure(rid, job[0], job[1], status, body)
         headers = job[2]
         extra = b""
-        if len(body) >= codings.COMPRESS_MIN:
+        if len(body) >= _COMPRESS_MIN:
             accept = headers.get("accept-encoding")
             coding = codings.choose(accept) if accept else None
             if coding is not None:
