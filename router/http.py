@@ -182,7 +182,7 @@ class _Conn(asyncio.Protocol):
         self.body_len = 0
         self.url = b""
         # Answers not yet written, in request order: rendered bytes, or a job;
-        # the first job in the queue is the one running (`_task`).
+        # the first job in the queue is the one running (`_task`, held: the loop keeps only weak references).
         self._queue: deque[bytes | _Job] = deque()
         self._task: asyncio.Task | None = None
         self._closing = False
@@ -209,8 +209,8 @@ class _Conn(asyncio.Protocol):
         self.transport = None
         if self._idle is not None:
             self._idle.cancel()
-        if self._task is not None:
-            self._task.cancel()
+        # The running request finishes (a write may be under way: cancelling it
+        # would only make its outcome harder to know); those not started are dropped.
         self._queue.clear()
 
     def pause_writing(self) -> None:
