@@ -280,6 +280,8 @@ class _Conn(asyncio.Protocol):
     # --- httptools callbacks -----------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self._closing:  # a request after `Connection: close`: parse no further
+            raise _Stop
         self.headers = {}
         self.body = []
         self.body_len = 0
@@ -323,8 +325,6 @@ class _Conn(asyncio.Protocol):
         raise _Stop
 
     def on_message_complete(self) -> None:
-        if self._closing:  # after `Connection: close`, nothing more is answered
-            return
         self._in_head = True
         self._recv = self._slack = self._chunk
         keep_alive = self.parser.should_keep_alive()

@@ -333,6 +333,13 @@ def test_connection_close_answers_the_pending_requests_then_closes(client):
     assert client.closed()
 
 
+def test_nothing_after_connection_close_is_parsed(client):
+    client.send(request("Echo", {"n": 1}, headers={"Connection": "close"})
+                + request("Echo", b"x" * (MAX_BODY + 1)) + b"GET / HTTP/1.1\r\n\r\n")
+    assert client.read().json() == {"n": 1}
+    assert client.closed()
+
+
 def test_many_pipelined_requests_are_all_answered(client):
     """Reading pauses while many requests wait, and resumes."""
     client.send(b"".join(request("Echo", {"n": i}) for i in range(500)))
