@@ -258,7 +258,9 @@ class _Conn(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(400, "protocol upgrades are not supported")
         except httptools.HttpParserError as exc:
-            if not self._closing:  # else a callback stopped the parser and answered
+            # Else a callback stopped the parser and answered, or data followed a
+            # request with `Connection: close` (llhttp refuses it): nothing to add.
+            if not self._closing:
                 self._fail(400, f"malformed HTTP request: {exc}")
         else:
             # httptools keeps a header that has not ended yet to itself: stop
@@ -280,8 +282,6 @@ class _Conn(asyncio.Protocol):
     # --- httptools callbacks -----------------------------------------------
 
     def on_message_begin(self) -> None:
-        if self._closing:  # a request after `Connection: close`: parse no further
-            raise _Stop
         self.headers = {}
         self.body = []
         self.body_len = 0

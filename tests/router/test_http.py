@@ -334,8 +334,8 @@ def test_connection_close_answers_the_pending_requests_then_closes(client):
 
 
 def test_nothing_after_connection_close_is_parsed(client):
-    client.send(request("Echo", {"n": 1}, headers={"Connection": "close"})
-                + request("Echo", b"x" * (MAX_BODY + 1)) + b"GET / HTTP/1.1\r\n\r\n")
+    too_large = request("Echo", headers={"Content-Length": str(MAX_BODY + 1)})  # (its body never sent)
+    client.send(request("Echo", {"n": 1}, headers={"Connection": "close"}) + too_large)
     assert client.read().json() == {"n": 1}
     assert client.closed()
 
