@@ -258,8 +258,8 @@ class _Conn(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(400, "protocol upgrades are not supported")
         except httptools.HttpParserError as exc:
-            # Else a callback stopped the parser and answered, or data followed a
-            # request with `Connection: close` (llhttp refuses it): nothing to add.
+            # Closing already: a callback stopped the parser after answering, or
+            # data followed a request with `Connection: close` (llhttp refuses it).
             if not self._closing:
                 self._fail(400, f"malformed HTTP request: {exc}")
         else:
