@@ -20,7 +20,7 @@ from ddb import tables as ddb_tables
 from ddb.capacity import index_defs
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
 from ddb.indexes import Index, indexes_of, parse_index_updates, with_index_throughput, without_index
-from ddb.errors import ResourceNotFoundException, ValidationException
+from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
 from node.meta.state import TableInfo
 from node.storage.keys import item_key
@@ -39,6 +39,11 @@ Handler = Callable[[str | None, bytes, dict[str, str]], Awaitable[tuple[int, byt
 
 def _not_found(name: str) -> ResourceNotFoundException:
     return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
+
+
+def _no_metadata() -> ServiceUnavailable:
+    return ServiceUnavailable("This router has not received the cluster's metadata yet (it has just started "
+                              "or cannot reach the metadata nodes); retry shortly.")
 
 
 class Api:
@@ -60,7 +65,7 @@ class Api:
             "BatchGetItem": lambda body: batches.batch_get_item(self, body),
             "BatchWriteItem": lambda body: batches.batch_write_item(self, body),
         }
-        return {
+        ops = {
             "CreateTable": self.create_table,
             "DescribeTable": self.describe_table,
             "ListTables": self.list_tables,
@@ -73,6 +78,23 @@ class Api:
             "ListTagsOfResource": lambda body: tags.list_tags_of_resource(self, body),
             **{name: _capacity_checked(op) for name, op in data.items()},
         }
+        return {name: self._with_metadata(op) for name, op in ops.items()}
+
+    def _with_metadata(self, op: Op) -> Op:
+        """Hold a request that arrives before the first metadata (just after a
+        start) until the metadata is in, within the request's deadline: until
+        then the router cannot tell whether a table exists, and must not claim
+        it does not (an application would create it again)."""
+        cluster = self.cluster
+
+        async def held(body: dict) -> Any:
+            if not await cluster.wait_for(lambda s: True, cluster.deadline_s):
+                raise _no_metadata()
+            return await op(body)
+
+        def run(body: dict) -> Awaitable[Any]:
+            return op(body) if cluster.state is not None else held(body)
+        return run
 
     @staticmethod
     def with_host(handler: Handler) -> Handler:
@@ -98,7 +120,9 @@ class Api:
 
     def table(self, name: str, *, any_status: bool = False) -> TableInfo:
         state = self.cluster.state
-        t = state.tables.get(name) if state is not None else None
+        if state is None:
+            raise _no_metadata()
+        t = state.tables.get(name)
         if t is None or (not any_status and t.status in ("CREATING", "DELETING")):
             raise _not_found(name)
         return t
@@ -136,7 +160,9 @@ class Api:
     async def list_tables(self, body: dict) -> dict:
         limit, start = ddb_tables.parse_list_tables(body)
         state = self.cluster.state
-        names = sorted(n for n, t in state.tables.items() if "IndexOf" not in t.spec) if state is not None else []
+        if state is None:
+            raise _no_metadata()
+        names = sorted(n for n, t in state.tables.items() if "IndexOf" not in t.spec)
         return ddb_tables.list_tables_page(names, limit, start)
 
     async def update_table(self, body: dict) -> dict:

@@ -2,9 +2,16 @@
 
 An asyncio Protocol with httptools (the C parser uvicorn uses) instead of a
 framework: per request it allocates the body and one task, nothing else.
-Keep-alive and pipelining (answers in request order), `Expect:
-100-continue`, chunked bodies, a body size cap enforced while reading, and
-DynamoDB's response headers (`x-amzn-RequestId`, `x-amz-crc32`).
+Keep-alive and pipelining, `Expect: 100-continue`, chunked bodies, caps on
+the head and the body enforced while reading, compressed bodies both ways
+(`router.codings`), the health answer and CORS as DynamoDB's endpoint gives
+them, and DynamoDB's response headers (`x-amzn-RequestId`, `x-amz-crc32`)
+on every answer.
+
+The requests of one connection run one after the other, each after the
+previous one finished: a client that pipelines expects each request to see
+the effects of those before it (HTTP/1.1 answers in order anyway).
+Different connections run concurrently.
 """
 
 from __future__ import annotations
@@ -13,28 +20,45 @@ import asyncio
 import itertools
 import logging
 import os
+import re
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 
 import httptools
+import orjson
+
+from router import codings
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("router.access")
 
 Handler = Callable[[str | None, bytes, dict[str, str]], Awaitable[tuple[int, bytes]]]
 
 MAX_BODY = 16 * 1024 * 1024
-MAX_HEADERS = 64 * 1024
+MAX_HEADERS = 64 * 1024  # bytes of request line and headers
+MAX_HEADER_COUNT = 100
+MAX_QUEUED = 16  # requests parsed ahead of the running one: reading pauses beyond
 IDLE_TIMEOUT_S = 300.0
-_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
-            413: b"Request Entity Too Large", 500: b"Internal Server Error", 503: b"Service Unavailable"}
+_REASONS = {100: b"Continue", 200: b"OK", 400: b"Bad Request", 404: b"Not Found", 413: b"Request Entity Too Large",
+            431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 503: b"Service Unavailable"}
 _STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in _REASONS.items()}
 _ID_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _TO_ID_CHARS = bytes.maketrans(bytes(range(256)), bytes(_ID_CHARS[b % 36] for b in range(256)))
 _RESPONSE = (b"%sx-amzn-RequestId: %s\r\nx-amz-crc32: %d\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-             b"Date: %s\r\n%s\r\n%s")
-HEALTH = b"healthy: dynamodb.us-east-1.amazonaws.com "
+             b"Date: %s\r\n%s%s\r\n%s")
+_JSON = b"application/x-amz-json-1.0"
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# What DynamoDB answers to other methods, and to a body that is not JSON.
+_UNKNOWN_OPERATION = b"<UnknownOperationException/>\n"
+# Browsers let a page read only the response headers named here.
+_CORS = (b"Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: "
+         b"x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amz-crc32,Date\r\n")
+_PREFLIGHT_MAX_AGE = b"172800"  # seconds, as DynamoDB
+_SERIALIZATION = "com.amazon.coral.service#SerializationException"
+_COMPRESS_MIN = codings.COMPRESS_MIN
+_INTERNAL = "com.amazonaws.dynamodb.v20120810#InternalServerError"
 
 
 def _new_id_prefix() -> None:
@@ -54,6 +78,11 @@ def request_id() -> bytes:
     return b"%s%012X" % (_id_prefix, next(_id_counter))
 
 
+def health_body(region: str) -> bytes:
+    """What DynamoDB's endpoint answers to `GET /` (trailing space included)."""
+    return b"healthy: dynamodb.%s.amazonaws.com " % region.encode()
+
+
 class _Date:
     """The Date header, formatted at most once per second."""
 
@@ -69,26 +98,82 @@ class _Date:
         return cls.value
 
 
-def render(status: int, body: bytes, *, keep_alive: bool, content_type: bytes = b"application/x-amz-json-1.0",
-           date: bytes = b"") -> bytes:
-    # One formatting: cheaper than joining a list of pieces.
-    return _RESPONSE % (_STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status, request_id(),
-                        zlib.crc32(body), content_type, len(body), date,
+def render(status: int, body: bytes, *, keep_alive: bool, content_type: bytes = _JSON, date: bytes = b"",
+           extra: bytes = b"", rid: bytes | None = None) -> bytes:
+    """The response; `extra` holds further header lines (each ending in CRLF).
+    One formatting: cheaper than joining a list of pieces."""
+    return _RESPONSE % (_STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status, rid or request_id(),
+                        zlib.crc32(body), content_type, len(body), date, extra,
                         b"" if keep_alive else b"Connection: close\r\n", body)
 
 
-def _error_body(type_name: str, message: str) -> bytes:
-    import orjson
-    return orjson.dumps({"__type": type_name, "message": message})
+def _error_body(type_name: str, message: str, key: str = "message") -> bytes:
+    return orjson.dumps({"__type": type_name, key: message})
+
+
+# --- logging of failures and of every request (--access-log) -----------------
+
+_TABLE_NAME = re.compile(rb'"TableName"\s*:\s*"((?:[^"\\]|\\.){0,1024})"')
+_PARTITION = re.compile(r"\b[Pp]artition (t\d+\.p\d+|meta)\b")  # node.meta.state.partition_id
+
+
+def _operation(target: str | None) -> str:
+    return (target or "-").rpartition(".")[2] or "-"
+
+
+def _tables(request: bytes) -> str:
+    """The table(s) a request names, cheaply: a pattern, JSON only for batches."""
+    m = _TABLE_NAME.search(request)
+    if m is not None:
+        return m.group(1).decode(errors="replace")
+    if b'"RequestItems"' in request:
+        try:
+            return ",".join(orjson.loads(request)["RequestItems"]) or "-"
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            pass
+    return "-"
+
+
+def _log_failure(rid: bytes, target: str | None, request: bytes, status: int, answer: bytes) -> None:
+    """One line per 5xx: request id (as sent to the client), operation, table,
+    the partition when the error names one, and the cause."""
+    try:
+        err = orjson.loads(answer)
+        cause = f"{err.get('__type', '').rpartition('#')[2]}: {err.get('message') or err.get('Message') or ''}"
+    except (orjson.JSONDecodeError, AttributeError):
+        cause = answer[:500].decode(errors="replace")
+    m = _PARTITION.search(cause)
+    log.error("%d request_id=%s operation=%s table=%s partition=%s cause=%s", status, rid.decode(),
+              _operation(target), _tables(request), m.group(1) if m else "-", cause)
+
+
+class _Stop(Exception):
+    """Raised from a parser callback after a failure was answered: stops parsing."""
+
+
+class _Config:
+    __slots__ = ("handler", "max_body", "health", "access_log")
+
+    def __init__(self, handler: Handler, max_body: int, region: str, access_log: bool) -> None:
+        self.handler = handler
+        self.max_body = max_body
+        self.health = health_body(region)
+        self.access_log = access_log
+
+
+# A request waiting to run (or running: the first in the queue):
+# (target, body, headers, keep_alive, start time or 0.0)
+_Job = tuple
 
 
 class _Conn(asyncio.Protocol):
-    __slots__ = ("handler", "max_body", "loop", "transport", "parser", "headers", "body", "body_len",
-                 "url", "_pending", "_closing", "_idle", "_last_data", "_hname", "_too_big", "_paused")
+    __slots__ = ("cfg", "handler", "loop", "transport", "parser", "headers", "body", "body_len", "url",
+                 "_queue", "_task", "_closing", "_idle", "_last_data", "_in_head", "_chunk", "_recv", "_slack",
+                 "_read_paused", "_write_paused")
 
-    def __init__(self, handler: Handler, max_body: int) -> None:
-        self.handler = handler
-        self.max_body = max_body
+    def __init__(self, cfg: _Config) -> None:
+        self.cfg = cfg
+        self.handler = cfg.handler
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
@@ -96,11 +181,23 @@ class _Conn(asyncio.Protocol):
         self.body: list[bytes] = []
         self.body_len = 0
         self.url = b""
-        self._pending: deque[asyncio.Future] = deque()
+        # Answers not yet written, in request order: rendered bytes, or a job;
+        # the first job in the queue is the one running (`_task`, held: the loop keeps only weak references).
+        self._queue: deque[bytes | _Job] = deque()
+        self._task: asyncio.Task | None = None
         self._closing = False
         self._idle: asyncio.TimerHandle | None = None
         self._last_data = 0.0
-        self._too_big = False
+        # The head cap, checked per chunk of data rather than per header (the
+        # hot path): `_recv` counts the bytes received since the chunk in which
+        # the previous request ended, and `_slack` the part of that chunk that
+        # may not belong to the current head.
+        self._in_head = True  # parsing a request line or headers (or waiting for one)
+        self._chunk = 0  # length of the data being parsed
+        self._recv = 0
+        self._slack = 0
+        self._read_paused = False
+        self._write_paused = False
 
     # --- connection -------------------------------------------------------
 
@@ -112,8 +209,27 @@ class _Conn(asyncio.Protocol):
         self.transport = None
         if self._idle is not None:
             self._idle.cancel()
-        for fut in self._pending:
-            fut.cancel()
+        # The running request finishes (a write may be under way: cancelling it
+        # would only make its outcome harder to know); those not started are dropped.
+        self._queue.clear()
+
+    def pause_writing(self) -> None:
+        # A client that sends without reading answers: stop reading its requests.
+        self._write_paused = True
+        self._flow()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._flow()
+
+    def _flow(self) -> None:
+        pause = self._write_paused or len(self._queue) > MAX_QUEUED
+        if pause != self._read_paused and self.transport is not None:
+            self._read_paused = pause
+            if pause:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     def _arm_idle(self) -> None:
         # Data only notes the time (a new timer per request would cost more);
@@ -128,30 +244,40 @@ class _Conn(asyncio.Protocol):
             self._idle = self.loop.call_at(due, self._on_idle)
             return
         self._idle = None  # busy: the next data arms it again
-        if self.transport is not None and not self._pending:
+        if self.transport is not None and not self._queue:
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
         self._arm_idle()
+        self._chunk = n = len(data)
+        self._recv += n
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, "protocol upgrades are not supported")
         except httptools.HttpParserError as exc:
-            if self._too_big:
-                return
-            self._fail(400, f"malformed HTTP request: {exc}")
+            # Closing already: a callback stopped the parser after answering, or
+            # data followed a request with `Connection: close` (llhttp refuses it).
+            if not self._closing:
+                self._fail(400, f"malformed HTTP request: {exc}")
+        else:
+            # httptools keeps a header that has not ended yet to itself: stop
+            # a head that keeps growing after each chunk (memory and CPU stay
+            # bounded by the cap plus one chunk).
+            if self._in_head and self._recv - self._slack > MAX_HEADERS:
+                self._head_too_large()
 
     def _fail(self, status: int, message: str) -> None:
         """Answer (after what is already pending) and close the connection."""
         self._closing = True
-        fut = self.loop.create_future()
-        fut.set_result(render(status, _error_body("com.amazon.coral.service#SerializationException", message),
-                              keep_alive=False, date=_Date.get(self.loop)))
-        self._pending.append(fut)
-        self._flush()
+        self._push(render(status, _error_body(_SERIALIZATION, message, "Message"), keep_alive=False,
+                          date=_Date.get(self.loop)))
+
+    def _head_too_large(self) -> None:
+        self._fail(431, f"The request line and headers exceed the maximum of {MAX_HEADERS} bytes "
+                        f"or {MAX_HEADER_COUNT} header fields")
 
     # --- httptools callbacks -----------------------------------------------
 
@@ -168,83 +294,176 @@ class _Conn(asyncio.Protocol):
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        if self._recv > MAX_HEADERS or len(self.headers) > MAX_HEADER_COUNT:
+            self._check_head()
         length = self.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            self._too_big_answer()
-            return
+        if length is not None and length.isdigit() and int(length) > self.cfg.max_body:
+            self._body_too_large()
         if self.headers.get("expect", "").lower() == "100-continue" and self.transport is not None:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if self._queue:
+                self._queue.append(_CONTINUE)
+            else:
+                self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
-        if self._too_big:
-            return
         self.body_len += len(body)
-        if self.body_len > self.max_body:
-            self._too_big_answer()
-            return
+        if self.body_len > self.cfg.max_body:
+            self._body_too_large()
         self.body.append(body)
 
-    def _too_big_answer(self) -> None:
-        self._too_big = True
-        self._closing = True
-        fut = self.loop.create_future()
-        fut.set_result(render(413, _error_body(
-            "com.amazon.coral.service#SerializationException",
-            f"Request body exceeds the maximum of {self.max_body} bytes"), keep_alive=False,
-            date=_Date.get(self.loop)))
-        self._pending.append(fut)
-        self._flush()
-        # Stop parsing: raising from a callback makes httptools abort feed_data.
-        raise httptools.HttpParserError("body too large")
+    def _check_head(self) -> None:
+        """The exact size of a head that may be too large (rarely computed: only
+        when more than the cap arrived since the previous request)."""
+        size = len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+        if size > MAX_HEADERS or len(self.headers) > MAX_HEADER_COUNT:
+            self._head_too_large()
+            raise _Stop
+
+    def _body_too_large(self) -> None:
+        self._fail(413, f"Request body exceeds the maximum of {self.cfg.max_body} bytes")
+        raise _Stop
 
     def on_message_complete(self) -> None:
-        if self._closing:
-            return
+        self._in_head = True
+        self._recv = self._slack = self._chunk
         keep_alive = self.parser.should_keep_alive()
-        method = self.parser.get_method()
-        body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
-        headers = self.headers
-        fut = self.loop.create_future()
-        self._pending.append(fut)
-        if method == b"GET":
-            fut.set_result(render(200, HEALTH, keep_alive=keep_alive, content_type=b"text/plain",
-                                  date=_Date.get(self.loop)))
-        elif method != b"POST":
-            fut.set_result(render(405, _error_body("com.amazon.coral.service#UnknownOperationException",
-                                                   "Only POST is supported"), keep_alive=keep_alive,
-                                  date=_Date.get(self.loop)))
-        else:
-            task = self.loop.create_task(self.handler(headers.get("x-amz-target"), body, headers))
-            task.add_done_callback(lambda t, f=fut, k=keep_alive: self._done(t, f, k))
         if not keep_alive:
             self._closing = True
-        if fut.done():
-            self._flush()
-
-    def _done(self, task: asyncio.Task, fut: asyncio.Future, keep_alive: bool) -> None:
-        if fut.done():
+        body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
+        headers = self.headers
+        method = self.parser.get_method()
+        if method != b"POST":
+            self._push(self._other(method, headers, keep_alive))
             return
+        encoding = headers.get("content-encoding")
+        if encoding is not None:
+            body = self._decode(body, encoding, headers, keep_alive)
+            if body is None:
+                return
+        self._push((headers.get("x-amz-target"), body, headers, keep_alive, self._started()))
+
+    def _started(self) -> float:
+        """The start time the access log measures latency from (0.0: no access log)."""
+        return self.loop.time() if self.cfg.access_log else 0.0
+
+    def _decode(self, body: bytes, encoding: str, headers: dict[str, str], keep_alive: bool) -> bytes | None:
+        """The body without its Content-Encoding, or None when an error was
+        answered instead. DynamoDB answers an unknown or corrupt coding with a
+        500 InternalServerError."""
+        try:
+            return codings.decode(body, encoding, self.cfg.max_body)
+        except codings.BodyTooLarge:
+            status, message = 413, f"Decompressed request body exceeds the maximum of {self.cfg.max_body} bytes"
+        except codings.UnsupportedEncoding as exc:
+            status, message = 500, (f"Content-Encoding {str(exc)!r} is not supported; "
+                                    "send gzip, deflate or identity")
+        except codings.CorruptBody as exc:
+            status, message = 500, f"The request body is not valid {encoding.strip()} data: {exc}"
+        job = (headers.get("x-amz-target"), body, headers, keep_alive, self._started())
+        self._push(self._answer(job, status, _error_body(
+            _INTERNAL if status == 500 else _SERIALIZATION, message, "message" if status == 500 else "Message")))
+        return None
+
+    def _other(self, method: bytes, headers: dict[str, str], keep_alive: bool) -> bytes:
+        """Answers to methods other than POST, as DynamoDB's endpoint gives them:
+        the health text to `GET /`, CORS preflights, 404 to anything else."""
+        date = _Date.get(self.loop)
+        origin = "origin" in headers
+        path = self.url.partition(b"?")[0]
+        if method == b"OPTIONS" and origin:
+            extra = b"Access-Control-Allow-Origin: *\r\nAccess-Control-Max-Age: %s\r\n" % _PREFLIGHT_MAX_AGE
+            for asked, allowed in (("access-control-request-headers", b"Headers"),
+                                   ("access-control-request-method", b"Methods")):
+                if asked in headers:
+                    extra += b"Access-Control-Allow-%s: %s\r\n" % (allowed, headers[asked].encode("latin-1"))
+            return render(200, b"", keep_alive=keep_alive, date=date, extra=extra)
+        if method in (b"GET", b"HEAD") and path == b"/":
+            status, body, ctype = 200, self.cfg.health, b"text/plain"
+        else:
+            status, body, ctype = 404, _UNKNOWN_OPERATION, b"text/xml"
+        out = render(status, body, keep_alive=keep_alive, content_type=ctype, date=date,
+                     extra=_CORS if origin else b"")
+        return out[:len(out) - len(body)] if method == b"HEAD" else out
+
+    # --- running requests in order ---------------------------------------------
+
+    def _push(self, item: bytes | _Job) -> None:
+        """Queue an answer (bytes) or a request (a job) behind the ones before it."""
+        queue = self._queue
+        if queue:
+            queue.append(item)
+            if len(queue) > MAX_QUEUED:
+                self._flow()
+        elif type(item) is bytes:
+            self._write(item)
+        else:
+            queue.append(item)
+            self._start(item)
+
+    def _start(self, job: _Job) -> None:
+        self._task = self.loop.create_task(self.handler(job[0], job[1], job[2]))
+        self._task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._task = None
+        if self.transport is None:  # connection lost: the queue is gone
+            return
+        job = self._queue.popleft()
         try:
             status, body = task.result()
+        except asyncio.CancelledError:  # the router is shutting down
+            status, body = 503, _error_body("com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
+                                            "The router is shutting down; retry the request.")
         except Exception:  # noqa: BLE001 (a handler bug becomes a 500, never a dropped connection)
             log.exception("request handler failed")
-            status, body = 500, _error_body("com.amazonaws.dynamodb.v20120810#InternalServerError",
-                                            "Internal server error")
-        fut.set_result(render(status, body, keep_alive=keep_alive, date=_Date.get(self.loop)))
-        self._flush()
+            status, body = 500, _error_body(_INTERNAL, "Internal server error")
+        self._write(self._answer(job, status, body))
+        queue = self._queue
+        while queue:
+            item = queue[0]
+            if type(item) is not bytes:
+                self._start(item)
+                break
+            queue.popleft()
+            self._write(item)
+        if self._read_paused:
+            self._flow()
 
-    def _flush(self) -> None:
+    def _answer(self, job: _Job, status: int, body: bytes) -> bytes:
+        rid = request_id()
+        if status >= 500:
+            _log_failure(rid, job[0], job[1], status, body)
+        headers = job[2]
+        extra = b""
+        if len(body) >= _COMPRESS_MIN:
+            accept = headers.get("accept-encoding")
+            coding = codings.choose(accept) if accept else None
+            if coding is not None:
+                # x-amz-crc32 is then of the compressed bytes, as DynamoDB sends
+                # it and as the SDKs check it (before decompressing).
+                body = codings.compress(body, coding)
+                extra = b"Content-Encoding: %s\r\n" % coding.encode()
+        if "origin" in headers:
+            extra += _CORS
+        if job[4]:
+            access_log.info("operation=%s table=%s status=%d latency_ms=%.1f request_id=%s", _operation(job[0]),
+                            _tables(job[1]), status, (self.loop.time() - job[4]) * 1000, rid.decode())
+        return render(status, body, keep_alive=job[3], date=_Date.get(self.loop), extra=extra, rid=rid)
+
+    def _write(self, data: bytes) -> None:
         t = self.transport
-        while self._pending and self._pending[0].done():
-            fut = self._pending.popleft()
-            if t is not None and not fut.cancelled():
-                t.write(fut.result())
-        if self._closing and not self._pending and t is not None:
+        if t is None:
+            return
+        t.write(data)
+        if self._closing and not self._queue:
             t.close()
 
 
-async def serve(handler: Handler, host: str, port: int, *, reuse_port: bool = False,
-                max_body: int = MAX_BODY) -> asyncio.Server:
+async def serve(handler: Handler, host: str, port: int, *, reuse_port: bool = False, max_body: int = MAX_BODY,
+                region: str = "us-east-1", access_log: bool = False) -> asyncio.Server:
+    """Serve `handler` on host:port. `access_log`: one line per request to the
+    `router.access` logger (operation, table, status, latency, request id)."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: _Conn(handler, max_body), host, port, reuse_port=reuse_port,
-                                    backlog=1024)
+    cfg = _Config(handler, max_body, region, access_log)
+    return await loop.create_server(lambda: _Conn(cfg), host, port, reuse_port=reuse_port, backlog=1024)

@@ -28,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parent-pid", type=int, default=0,
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    p.add_argument("--access-log", action="store_true",
+                   help="log one line per request: operation, table, status, latency and request id")
     p.set_defaults(func=run)
 
 
@@ -67,7 +69,7 @@ async def _serve(args: argparse.Namespace) -> int:
     api = Api(cluster, region=args.region, endpoint=args.listen)
     try:
         server = await serve(Api.with_host(Dispatcher(api.operations(), admin=_admin_ops(cluster, cluster_id))),
-                             host or "127.0.0.1", int(port))
+                             host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log)
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None

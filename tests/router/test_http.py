@@ -1,13 +1,36 @@
-"""The HTTP layer's response rendering and request ids."""
+"""The router's HTTP layer: a real server on a free port, spoken to over raw
+sockets (head caps, pipelining, content codings, health, CORS, headers and
+the failure and access logs). The handler is a Dispatcher with a few test
+operations; the cluster behind the real router is covered in tests/integration."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import logging
 import os
+import random
 import re
+import socket
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Iterator
 
-from router.http import render, request_id
+import orjson
+import pytest
+
+from ddb.errors import InternalServerError
+from router import codings
+from router.http import MAX_HEADER_COUNT, MAX_HEADERS, render, request_id, serve
+from router.protocol import Dispatcher
 
 ID = re.compile(rb"[A-Z0-9]{52}")
+MAX_BODY = 1 << 20
+
+
+# --- rendering and ids -------------------------------------------------------------
 
 
 def test_request_ids_look_like_dynamodb_ones_and_are_unique():
@@ -40,8 +63,516 @@ def test_render():
 
 
 def test_render_closing_and_unknown_status():
-    out = render(418, b"", keep_alive=False, content_type=b"text/plain", date=b"D")
+    out = render(418, b"", keep_alive=False, content_type=b"text/plain", date=b"D", extra=b"X: y\r\n")
     lines = out.split(b"\r\n")
     assert lines[0] == b"HTTP/1.1 418 Unknown"
-    assert lines[3:] == [b"Content-Type: text/plain", b"Content-Length: 0", b"Date: D",
+    assert lines[3:] == [b"Content-Type: text/plain", b"Content-Length: 0", b"Date: D", b"X: y",
                          b"Connection: close", b"", b""]
+
+
+# --- a server and a raw client --------------------------------------------------
+
+
+class _Ops:
+    """Test operations. `Put`/`Get` hold a store; `Put` takes a random while,
+    so a `Get` running concurrently with the `Put` before it misses it."""
+
+    def __init__(self) -> None:
+        self.store: dict[str, str] = {}
+        self.running = 0
+        self.max_running = 0
+
+    def operations(self) -> dict:
+        async def echo(body: dict) -> dict:
+            return body
+
+        async def put(body: dict) -> dict:
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+            try:
+                await asyncio.sleep(random.random() * 0.005)
+                self.store[body["k"]] = body["v"]
+            finally:
+                self.running -= 1
+            return {}
+
+        async def get(body: dict) -> dict:
+            return {"v": self.store.get(body["k"])}
+
+        async def sleep(body: dict) -> dict:
+            await asyncio.sleep(body["s"])
+            return {}
+
+        async def fail(body: dict) -> dict:
+            raise InternalServerError("The outcome of this write is unknown: n2, leading partition t7.p1, "
+                                      "stopped answering after the write was sent.")
+
+        async def big(body: dict) -> bytes:
+            return orjson.dumps({"Items": [{"k": {"S": "x" * 100}}] * body["n"]})
+
+        return {"Echo": echo, "Put": put, "Get": get, "Sleep": sleep, "Fail": fail, "Big": big}
+
+
+class Server:
+    """`router.http.serve` on a free port, its loop in a thread of its own."""
+
+    def __init__(self, **kwargs) -> None:
+        self.ops = _Ops()
+        self.loop = asyncio.new_event_loop()
+
+        async def start() -> None:
+            self.server = await serve(Dispatcher(self.ops.operations()), "127.0.0.1", 0,
+                                      max_body=MAX_BODY, **kwargs)
+            self.port = self.server.sockets[0].getsockname()[1]
+
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    def close(self) -> None:
+        async def stop() -> None:
+            self.server.close()
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    def connect(self) -> Client:
+        return Client(socket.create_connection(("127.0.0.1", self.port), timeout=10))
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self) -> dict:
+        return orjson.loads(self.body)
+
+
+class Client:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(65536)
+        self.buf += data
+        return bool(data)
+
+    def read(self, head_only: bool = False) -> Response:
+        while b"\r\n\r\n" not in self.buf:
+            if not self._fill():
+                raise ConnectionError("closed before an answer")
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+        length = 0 if head_only else int(headers["content-length"])
+        while len(self.buf) < length:
+            if not self._fill():
+                raise ConnectionError("closed in the body")
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return Response(int(status_line.split()[1]), headers, body)
+
+    def closed(self) -> bool:
+        """Whether the server closed the connection (after the answers read)."""
+        try:
+            return not self._fill() and not self.buf
+        except ConnectionResetError:
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def request(op: str, body: bytes | dict = b"{}", *, headers: dict[str, str | None] | None = None,
+            method: str = "POST", path: str = "/") -> bytes:
+    if isinstance(body, dict):
+        body = orjson.dumps(body)
+    h = {"Host": "localhost", "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{op}",
+         "Content-Length": str(len(body)), **(headers or {})}
+    return (f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items() if v is not None)
+            + "\r\n").encode("latin-1") + body
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[Client]:
+    c = server.connect()
+    yield c
+    c.close()
+
+
+def assert_dynamodb_headers(r: Response) -> None:
+    """Every answer carries a request id and the CRC32 of the body as sent."""
+    assert ID.fullmatch(r.headers["x-amzn-requestid"].encode())
+    assert int(r.headers["x-amz-crc32"]) == zlib.crc32(r.body)
+
+
+# --- caps on the head --------------------------------------------------------------
+
+
+def test_a_huge_header_is_refused_with_431_and_the_connection_closed(client):
+    client.send(request("Echo", headers={"X-Big": "a" * (MAX_HEADERS + 10)}))
+    r = client.read()
+    assert r.status == 431 and r.headers["connection"] == "close"
+    assert "exceed the maximum" in r.json()["Message"]
+    assert_dynamodb_headers(r)
+    assert client.closed()
+
+
+def test_a_header_streamed_without_end_is_cut_off_early(client):
+    """A 200 MB header once cost 315 MB and 98 s of CPU: the server now
+    answers once the cap (plus one read) has arrived and closes, long before
+    the client is done sending, holding little memory meanwhile."""
+    tracemalloc.start()
+    try:
+        client.send(b"POST / HTTP/1.1\r\nX-Big: ")
+        sent = 0
+        with pytest.raises(OSError):
+            for _ in range(2000):  # up to 200 MB
+                client.send(b"a" * 100_000)
+                sent += 100_000
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sent < 20_000_000  # what the socket buffers took before the server closed
+    assert peak < 3_000_000
+    assert client.read().status == 431
+
+
+def test_a_long_request_line_is_refused(client):
+    client.send(request("Echo", path="/" + "a" * (MAX_HEADERS + 10)))
+    assert client.read().status == 431
+    assert client.closed()
+
+
+def test_too_many_headers_are_refused(client):
+    client.send(request("Echo", headers={f"X-H{i}": "1" for i in range(MAX_HEADER_COUNT + 1)}))
+    assert client.read().status == 431
+
+
+def test_a_head_just_under_the_caps_is_served(client):
+    headers: dict[str, str | None] = {f"X-H{i}": "1" for i in range(MAX_HEADER_COUNT - 10)}
+    headers["X-Big"] = "a" * (MAX_HEADERS - 4096)
+    client.send(request("Echo", {"a": 1}, headers=headers))
+    r = client.read()
+    assert r.status == 200 and r.json() == {"a": 1}
+
+
+def test_an_oversized_head_after_a_good_request_is_refused_after_its_answer(client):
+    client.send(request("Echo", {"n": 1}) + request("Echo", headers={"X-Big": "a" * (2 * MAX_HEADERS)}))
+    assert client.read().json() == {"n": 1}
+    assert client.read().status == 431
+    assert client.closed()
+
+
+def test_a_body_over_the_limit_is_refused_with_413(client):
+    client.send(request("Echo", b"x" * (MAX_BODY + 1)))
+    r = client.read()
+    assert r.status == 413
+    assert_dynamodb_headers(r)
+
+
+def test_a_malformed_request_is_answered_400_and_closed(client):
+    client.send(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+    r = client.read()
+    assert r.status == 400
+    assert_dynamodb_headers(r)
+    assert client.closed()
+
+
+# --- pipelining ------------------------------------------------------------------
+
+
+def test_pipelined_requests_run_in_order_and_see_each_others_effects(server, client):
+    puts = b"".join(request("Put", {"k": f"k{i}", "v": f"v{i}"}) for i in range(50))
+    gets = b"".join(request("Get", {"k": f"k{i}"}) for i in range(50))
+    client.send(puts + gets)
+    assert [client.read().json() for _ in range(50)] == [{}] * 50
+    assert [client.read().json()["v"] for _ in range(50)] == [f"v{i}" for i in range(50)]
+    assert server.ops.max_running == 1
+
+
+def test_answers_keep_request_order_when_later_ones_are_ready_first(client):
+    client.send(request("Sleep", {"s": 0.2}) + request("Echo", {"n": 2})
+                + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + request("Echo", {"n": 3}))
+    assert client.read().json() == {}
+    assert client.read().json() == {"n": 2}
+    assert client.read().body.startswith(b"healthy")
+    assert client.read().json() == {"n": 3}
+
+
+def test_connections_run_concurrently(server):
+    slow, fast = server.connect(), server.connect()
+    try:
+        slow.send(request("Sleep", {"s": 5.0}))
+        start = time.monotonic()
+        fast.send(request("Echo", {"n": 1}))
+        assert fast.read().json() == {"n": 1}
+        assert time.monotonic() - start < 2.0
+    finally:
+        slow.close()
+        fast.close()
+
+
+def test_connection_close_answers_the_pending_requests_then_closes(client):
+    client.send(request("Sleep", {"s": 0.05}) + request("Echo", {"n": 1}, headers={"Connection": "close"})
+                + request("Echo", {"n": 2}))
+    assert client.read().status == 200
+    last = client.read()
+    assert last.json() == {"n": 1} and last.headers["connection"] == "close"
+    assert client.closed()
+
+
+def test_nothing_after_connection_close_is_parsed(client):
+    too_large = request("Echo", headers={"Content-Length": str(MAX_BODY + 1)})  # (its body never sent)
+    client.send(request("Echo", {"n": 1}, headers={"Connection": "close"}) + too_large)
+    assert client.read().json() == {"n": 1}
+    assert client.closed()
+
+
+def test_many_pipelined_requests_are_all_answered(client):
+    """Reading pauses while many requests wait, and resumes."""
+    client.send(b"".join(request("Echo", {"n": i}) for i in range(500)))
+    assert [client.read().json()["n"] for _ in range(500)] == list(range(500))
+
+
+def test_expect_100_continue(client):
+    body = b'{"a":1}'
+    client.send(request("Echo", b"", headers={"Expect": "100-continue", "Content-Length": str(len(body))}))
+    interim = client.read(head_only=True)
+    assert interim.status == 100
+    client.send(body)
+    assert client.read().json() == {"a": 1}
+
+
+# --- request bodies: chunked and compressed -------------------------------------------
+
+
+def _chunked(body: bytes, size: int = 7) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size])
+                    for i in range(0, len(body), size)) + b"0\r\n\r\n"
+
+
+def test_chunked_request_bodies(client):
+    body = orjson.dumps({"a": "b" * 100})
+    client.send(request("Echo", _chunked(body), headers={"Transfer-Encoding": "chunked", "Content-Length": None}))
+    assert client.read().json() == {"a": "b" * 100}
+
+
+def test_a_chunked_body_over_the_limit_is_refused(client):
+    client.send(request("Echo", _chunked(b"x" * (MAX_BODY + 1), 65536),
+                        headers={"Transfer-Encoding": "chunked", "Content-Length": None}))
+    assert client.read().status == 413
+
+
+@pytest.mark.parametrize("encoding, compress", [
+    ("gzip", gzip.compress),
+    ("deflate", zlib.compress),
+    ("GZip", gzip.compress),
+    ("identity", lambda b: b),
+    ("gzip, deflate", lambda b: zlib.compress(gzip.compress(b))),
+])
+def test_compressed_request_bodies(client, encoding, compress):
+    body = orjson.dumps({"a": "b" * 5000})
+    client.send(request("Echo", compress(body), headers={"Content-Encoding": encoding}))
+    r = client.read()
+    assert r.status == 200 and r.json() == {"a": "b" * 5000}
+
+
+def test_gzip_members_may_follow_each_other(client):
+    body = orjson.dumps({"a": "b" * 50})
+    client.send(request("Echo", gzip.compress(body[:10]) + gzip.compress(body[10:]),
+                        headers={"Content-Encoding": "gzip"}))
+    assert client.read().json() == {"a": "b" * 50}
+
+
+def test_compressed_and_chunked(client):
+    body = orjson.dumps({"a": "b" * 5000})
+    client.send(request("Echo", _chunked(gzip.compress(body), 100),
+                        headers={"Content-Encoding": "gzip", "Transfer-Encoding": "chunked", "Content-Length": None}))
+    assert client.read().json() == {"a": "b" * 5000}
+
+
+@pytest.mark.parametrize("encoding, body", [
+    ("br", b"{}"),  # an encoding DynamoDB does not take
+    ("gzip", b'{"a":1}'),  # not gzip data
+    ("deflate", b'{"a":1}'),
+    ("gzip", b""),
+    ("deflate", b""),
+    ("gzip", gzip.compress(b'{"a":1}')[:-1]),  # truncated
+    ("gzip", gzip.compress(b'{"a":1}') + b"junk"),
+    ("deflate", zlib.compress(b'{"a":1}') + zlib.compress(b"{}")),  # one zlib stream only
+])
+def test_unknown_or_corrupt_encodings_answer_500_as_dynamodb(server, client, encoding, body):
+    client.send(request("Put", body, headers={"Content-Encoding": encoding}))
+    r = client.read()
+    assert r.status == 500
+    assert r.json()["__type"] == "com.amazonaws.dynamodb.v20120810#InternalServerError"
+    assert r.json()["message"]
+    assert_dynamodb_headers(r)
+    assert server.ops.store == {}
+    client.send(request("Echo", {"still": "open"}))
+    assert client.read().json() == {"still": "open"}
+
+
+def test_a_compression_bomb_is_refused_without_allocating_its_size(client):
+    bomb = gzip.compress(b" " * (64 * MAX_BODY), 9)
+    assert len(bomb) < MAX_BODY // 10
+    tracemalloc.start()
+    try:
+        client.send(request("Echo", bomb, headers={"Content-Encoding": "gzip"}))
+        r = client.read()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.status == 413 and "Decompressed request body" in r.json()["Message"]
+    assert peak < 4 * MAX_BODY
+
+
+# --- compressed answers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("coding, decompress", [("gzip", gzip.decompress), ("deflate", zlib.decompress)])
+def test_large_answers_are_compressed_when_accepted(client, coding, decompress):
+    client.send(request("Big", {"n": 100}, headers={"Accept-Encoding": coding}))
+    r = client.read()
+    assert r.headers["content-encoding"] == coding
+    assert_dynamodb_headers(r)  # the CRC of the compressed bytes, as DynamoDB and the SDKs
+    assert len(decompress(r.body)) > 10 * len(r.body)
+    assert orjson.loads(decompress(r.body))["Items"][0] == {"k": {"S": "x" * 100}}
+
+
+def test_small_or_unaccepted_answers_are_not_compressed(client):
+    for n, accept in ((1, "gzip"), (100, "identity"), (100, None), (100, "br")):
+        client.send(request("Big", {"n": n}, headers={"Accept-Encoding": accept}))
+        r = client.read()
+        assert "content-encoding" not in r.headers
+        assert len(r.json()["Items"]) == n
+
+
+# DynamoDB's choices, as recorded by ScyllaDB Alternator's test_compressed_response.py.
+@pytest.mark.parametrize("header, expected", [
+    ("gzip", "gzip"), ("deflate", "deflate"), ("identity", None), ("", None), ("br", None), ("zstd", None),
+    ("x-gzip", None), ("gzip, deflate", "gzip"), ("br, identity, deflate, gzip", "deflate"),
+    ("GZIP, identity", "gzip"), ("dog, gzip ,, cat", "gzip"), ("gzip;q=0.8, deflate;q=0.5", "gzip"),
+    ("br, gzip;q=0, deflate; q = 0.5 , identity;q=0", "deflate"), ("*", "gzip"), ("*, deflate;q=0.5", "gzip"),
+    ("*, deflate", "deflate"), ("*, identity", "gzip"), ("*, gzip;q=0.5", "deflate"), ("gzip ;q=0", None),
+    ("identity;q=0", None), ("*;q=0", None), ("*;q=0.5,identity", "gzip"), ("gzip;q=0.5,identity;q=0.8", "gzip"),
+    ("br;q=0.8,identity;q=0.5,*;q=0", None), ('"gzip"', None), ("gzip br", None), ("gzip:q=1", None),
+    ("deflate;q=0.5, gzip;q=31", "gzip"), ("gzip;q=31,deflate;q=51", "gzip"), ("deflate;q=0.5, gzip;q=0.2", "deflate"),
+    ("deflate;q=0.5, gzip;q=1;q=0.2", "gzip"), ("deflate;q=0.5,gzip;q=0.", "deflate"),
+    ("deflate;q=0.5,gzip;q=0.x", "gzip"), ("deflate;q=-0.5,gzip;q=0.2", "gzip"), ("gzip;nq=1;q=0 ", None),
+    ("gzip;q=0, gzip;q=1, gzip;q=0", "gzip"), ("br,identity;q=0.5,gzip;q=0.0001", "gzip"),
+])
+def test_accept_encoding_choice_matches_dynamodb(header, expected):
+    assert codings.choose(header) == expected
+
+
+# --- health, other methods, CORS --------------------------------------------------------
+
+
+def test_health_answer_on_the_root_path():
+    s = Server(region="eu-west-2")
+    c = s.connect()
+    try:
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /?probe=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(2):
+            r = c.read()
+            assert r.status == 200 and r.body == b"healthy: dynamodb.eu-west-2.amazonaws.com "
+            assert_dynamodb_headers(r)
+    finally:
+        c.close()
+        s.close()
+
+
+def test_head_of_the_health_answer_has_no_body(client):
+    client.send(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + request("Echo", {"n": 1}))
+    r = client.read(head_only=True)
+    assert r.status == 200 and int(r.headers["content-length"]) == 42
+    assert client.read().json() == {"n": 1}
+
+
+@pytest.mark.parametrize("head", [b"GET /other HTTP/1.1", b"PUT / HTTP/1.1", b"DELETE / HTTP/1.1",
+                                  b"OPTIONS / HTTP/1.1", b"PATCH /x HTTP/1.1"])
+def test_other_paths_and_methods_answer_unknown_operation_404(client, head):
+    client.send(head + b"\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    r = client.read()
+    assert r.status == 404 and r.body == b"<UnknownOperationException/>\n"
+    assert_dynamodb_headers(r)
+
+
+def test_cors_preflight(client):
+    client.send(b"OPTIONS / HTTP/1.1\r\nHost: x\r\nOrigin: http://app.example\r\n"
+                b"Access-Control-Request-Method: POST\r\n"
+                b"Access-Control-Request-Headers: content-type, x-amz-target, x-amz-date, authorization\r\n\r\n")
+    r = client.read()
+    assert r.status == 200 and r.body == b""
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert r.headers["access-control-allow-methods"] == "POST"
+    assert r.headers["access-control-allow-headers"] == "content-type, x-amz-target, x-amz-date, authorization"
+    assert r.headers["access-control-max-age"] == "172800"
+    assert_dynamodb_headers(r)
+
+
+def test_cors_headers_on_answers_to_pages(client):
+    origin = {"Origin": "http://app.example"}
+    client.send(request("Echo", {"n": 1}, headers=origin) + request("Fail", headers=origin)
+                + request("Echo", {"n": 2}))
+    for _ in range(2):
+        r = client.read()
+        assert r.headers["access-control-allow-origin"] == "*"
+        exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+        assert {"x-amzn-requestid", "x-amz-crc32", "x-amzn-errortype"} <= exposed
+    assert "access-control-allow-origin" not in client.read().headers  # no Origin: no CORS
+
+
+# --- logs ------------------------------------------------------------------------------
+
+
+def test_every_5xx_is_logged_with_its_request_id(client, caplog):
+    caplog.set_level(logging.ERROR, logger="router.http")
+    client.send(request("Fail", {"TableName": "orders", "Item": {}})
+                + request("Put", b"x", headers={"Content-Encoding": "gzip"}) + request("Echo", {"TableName": "t"}))
+    first, second, ok = client.read(), client.read(), client.read()
+    assert (first.status, second.status, ok.status) == (500, 500, 200)
+    lines = {m.group(1): r.getMessage() for r in caplog.records if r.name == "router.http"
+             for m in [re.search(r"request_id=(\w+)", r.getMessage())] if m}
+    assert len(lines) == 2
+    assert lines[first.headers["x-amzn-requestid"]].startswith(
+        "500 request_id=%s operation=Fail table=orders partition=t7.p1 cause=InternalServerError: The outcome"
+        % first.headers["x-amzn-requestid"])
+    assert "operation=Put" in lines[second.headers["x-amzn-requestid"]]
+    assert "not valid gzip data" in lines[second.headers["x-amzn-requestid"]]
+
+
+def test_access_log(caplog):
+    caplog.set_level(logging.INFO, logger="router.access")
+    s = Server(access_log=True)
+    c = s.connect()
+    try:
+        c.send(request("Echo", {"TableName": "orders"}) + request("Echo", {"RequestItems": {"a": [], "b": []}}))
+        ids = [c.read().headers["x-amzn-requestid"], c.read().headers["x-amzn-requestid"]]
+    finally:
+        c.close()
+        s.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "router.access"]
+    assert len(lines) == 2
+    assert re.fullmatch(rf"operation=Echo table=orders status=200 latency_ms=\d+\.\d request_id={ids[0]}", lines[0])
+    assert "table=a,b" in lines[1] and ids[1] in lines[1]
+
+
+def test_no_access_log_unless_asked(client, caplog):
+    caplog.set_level(logging.INFO, logger="router.access")
+    client.send(request("Echo", {"TableName": "orders"}))
+    client.read()
+    assert not [r for r in caplog.records if r.name == "router.access"]
