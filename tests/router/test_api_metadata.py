@@ -24,7 +24,7 @@ def _state() -> MetaState:
 
 def test_requests_wait_for_the_first_metadata():
     async def go():
-        cluster = Cluster([], "az-a", deadline_s=5.0)
+        cluster = Cluster([], "az-a", deadline_s=5.0, cluster_id="c1")
         ops = Api(cluster, region="us-east-1").operations()
         listing = asyncio.ensure_future(ops["ListTables"]({}))
         describe = asyncio.ensure_future(ops["DescribeTable"]({"TableName": "orders"}))
@@ -40,7 +40,7 @@ def test_requests_wait_for_the_first_metadata():
 
 def test_without_metadata_within_the_deadline_the_answer_is_503_not_not_found():
     async def go():
-        ops = Api(Cluster([], "az-a", deadline_s=0.1), region="us-east-1").operations()
+        ops = Api(Cluster([], "az-a", deadline_s=0.1, cluster_id="c1"), region="us-east-1").operations()
         for op, body in (("ListTables", {}), ("GetItem", {"TableName": "orders", "Key": {"pk": {"S": "a"}}})):
             with pytest.raises(ServiceUnavailable, match="not received the cluster's metadata"):
                 await ops[op](body)
