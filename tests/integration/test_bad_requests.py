@@ -110,3 +110,21 @@ def test_a_request_a_node_fails_to_evaluate_is_answered_once(cluster, raw):
     time.sleep(0.5)  # any retry would log more tracebacks within this time
     assert tracebacks(cluster) == before + 1
     assert raw.get_item(TableName=TABLE, Key=KEY)["Item"] == {"k": {"S": "a"}, "v": {"N": "1"}}
+
+
+def test_an_empty_name_from_expression_attribute_names_is_not_stored(raw):
+    with pytest.raises(ClientError) as exc:
+        raw.update_item(TableName=TABLE, Key=KEY, UpdateExpression="SET #a = :v", ExpressionAttributeNames={"#a": ""},
+                        ExpressionAttributeValues={":v": {"S": "x"}})
+    assert exc.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "ExpressionAttributeNames contains invalid value: Empty attribute name for key #a"}
+    assert raw.get_item(TableName=TABLE, Key=KEY, ConsistentRead=True)["Item"] == {"k": {"S": "a"}, "v": {"N": "1"}}
+
+
+def test_an_attribute_name_of_70000_characters_is_refused(raw):
+    with pytest.raises(ClientError) as exc:
+        raw.put_item(TableName=TABLE, Item={"k": {"S": "long"}, "n" * 70_000: {"S": "x"}})
+    assert exc.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "1 validation error detected: Attribute name is too large, must be less than 65536 bytes"}
