@@ -27,7 +27,6 @@ from typing import Any, Callable, Mapping
 from ddb.errors import SerializationException
 from ddb.serialization import (
     MODEL,
-    START_OF_MAP,
     blob_error,
     boolean_error,
     integer_error,
@@ -204,4 +203,4 @@ def compile_model(model: Mapping[str, Any]) -> dict[str, Check]:
     return out
 
 
-__all__ = ["CAST", "START_OF_MAP", "Check", "compile_model"]
+__all__ = ["CAST", "Check", "compile_model"]

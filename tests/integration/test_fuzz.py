@@ -216,19 +216,19 @@ def fuzz_tables(cluster):
 
 def _post(conn: http.client.HTTPConnection, op: str, body: dict) -> tuple[int, bytes, float]:
     data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{op}"}
     start = time.monotonic()
-    try:
-        conn.request("POST", "/", body=data, headers={"Content-Type": "application/x-amz-json-1.0",
-                                                        "X-Amz-Target": f"DynamoDB_20120810.{op}"})
-        resp = conn.getresponse()
-        out = resp.read()
-    except (http.client.HTTPException, OSError):
-        conn.close()  # the router closed the connection: reconnect once and send again
-        conn.request("POST", "/", body=data, headers={"Content-Type": "application/x-amz-json-1.0",
-                                                        "X-Amz-Target": f"DynamoDB_20120810.{op}"})
-        resp = conn.getresponse()
-        out = resp.read()
-    return resp.status, out, time.monotonic() - start
+    for attempt in (1, 2):
+        try:
+            conn.request("POST", "/", body=data, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read(), time.monotonic() - start
+        except (http.client.HTTPException, OSError):
+            conn.close()  # the router closed the connection: reconnect once and send again
+            if attempt == 2:
+                raise
+            start = time.monotonic()
+    raise AssertionError("unreachable")
 
 
 def _tracebacks(cluster) -> list[str]:
