@@ -1,5 +1,6 @@
 """Micro-benchmark of the router's per-request type check (ddb.shapes):
-microseconds per PutItem and GetItem request body, as the router sees them.
+microseconds per PutItem (an item of 10 attributes, some nested) and GetItem
+request body, as the router sees them.
 
     .venv/bin/python -m bench.validator
 """
@@ -27,7 +28,7 @@ def main() -> None:
         check = checks["DynamoDB_20120810." + name]
         n = 200_000
         best = min(timeit.repeat(lambda: check(body), number=n, repeat=5))
-        print(f"{name}: {best / n * 1e6:.2f} us per request ({len(body)} members)")
+        print(f"{name}: {best / n * 1e6:.2f} us per request")
 
 
 if __name__ == "__main__":
