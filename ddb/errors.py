@@ -273,6 +273,13 @@ class InternalServerError(DynamoDBError):
     default_message = "Internal server error"
 
 
+class EvaluationFailed(InternalServerError):
+    """A node raised while evaluating the request (a bug, or input the router
+    missed). Deterministic: the same request fails the same way again, so it
+    is answered once and never retried, not even as a batch's unprocessed
+    entry. The wire form is DynamoDB's plain InternalServerError."""
+
+
 class ServiceUnavailable(DynamoDBError):
     code = "ServiceUnavailable"
     status = 503

@@ -58,7 +58,8 @@ from ddb.expression_syntax import (COMPARATORS, CONDITION_FUNCTIONS, MAX_EXPRESS
                                    MAX_OPERATORS, MAX_PATH_DEPTH, UPDATE_FUNCTIONS)
 from ddb.reserved import RESERVED
 from ddb.update import apply_update, updated_attributes, updated_paths
-from ddb.values import validate_expression_attribute_values
+from ddb.serialization import string_error
+from ddb.values import check_name_size, validate_expression_attribute_values
 
 __all__ = [
     "ATTRIBUTE_TYPES", "COMPARATORS", "CONDITION_FUNCTIONS", "Context", "MAX_EXPRESSION_BYTES", "MAX_IN_OPERANDS",
@@ -82,12 +83,20 @@ class Context:
     used_values: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        """Placeholder keys must be ``#`` or ``:`` and then ``[A-Za-z0-9_]+``."""
+        """Placeholder keys must be ``#`` or ``:`` and then ``[A-Za-z0-9_]+``;
+        names must be attribute names (not empty, at most 65,535 bytes)."""
         for param, keys, pattern in (("ExpressionAttributeNames", self.names, _NAME_KEY),
                                      ("ExpressionAttributeValues", self.values, _VALUE_KEY)):
             for key in keys or {}:
                 if not isinstance(key, str) or not pattern.fullmatch(key):
                     raise ValidationException(f'{param} contains invalid key: Syntax error; key: "{key}"')
+        for key, name in (self.names or {}).items():
+            if name is None or name == "":  # the service's message (AWS SDK users quote it verbatim)
+                raise ValidationException(f"ExpressionAttributeNames contains invalid value: Empty attribute name "
+                                          f"for key {key}")
+            if type(name) is not str:
+                raise string_error(name)
+            check_name_size(name)
 
     def check_unused(self) -> None:
         unused = sorted(set(self.names or {}) - self.used_names)

@@ -12,12 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ddb.errors import LimitExceededException, ResourceNotFoundException, ValidationException, constraint_failure
-from ddb.keys import KeySchema, table_name_errors
+from ddb.errors import (LimitExceededException, ResourceNotFoundException, ValidationException, constraint_failure,
+                        render_value)
+from ddb.keys import MAX_KEY_NAME_BYTES, KeySchema, key_name_errors, table_name_errors
+from ddb.size import utf8_length
 
 MAX_LSI = 5
 MAX_GSI = 20
 MAX_PROJECTED = 100  # NonKeyAttributes over all of a table's indexes
+MAX_NON_KEY = 20  # NonKeyAttributes of one index (the model's constraint)
 PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
 _INVALID = "One or more parameter values were invalid: "
 SPACE_SHIFT = 24  # table ids stay below 2**24; index numbers go above
@@ -267,7 +270,9 @@ def parse_index_updates(body: dict, spec: dict) -> tuple[str, dict] | None:
         return "update", {"IndexName": name, "ProvisionedThroughput": detail.get("ProvisionedThroughput")}
     if action != "Create":
         raise ValidationException(f"{_INVALID}Unknown GlobalSecondaryIndexUpdate action: {action}")
-    errors = _shape_errors(detail, "globalSecondaryIndexUpdates.1.member.create")
+    errors = [e for i, d in enumerate(body.get("AttributeDefinitions") or [], 1) if type(d) is dict
+              for e in key_name_errors(d.get("AttributeName"), f"attributeDefinitions.{i}.member.attributeName")]
+    errors += _shape_errors(detail, "globalSecondaryIndexUpdates.1.member.create")
     if errors:
         raise constraint_failure(errors)
     if name in existing or name in lsis:
@@ -303,14 +308,38 @@ def _shape_errors(index: Any, path: str) -> list[str]:
             ("HASH", "RANGE") for k in keys):
         errors.append(f"Value at '{path}.keySchema' failed to satisfy constraint: Member must have length between "
                       "1 and 2, with AttributeName and KeyType (HASH or RANGE)")
+    else:
+        for i, k in enumerate(keys, 1):
+            errors += key_name_errors(k["AttributeName"], f"{path}.keySchema.{i}.member.attributeName")
     proj = index.get("Projection")
     if proj is None:
         errors.append(f"Value null at '{path}.projection' failed to satisfy constraint: Member must not be null")
     elif type(proj) is not dict:
         errors.append(f"Value at '{path}.projection' failed to satisfy constraint: Member must be a structure")
-    elif proj.get("ProjectionType") is not None and proj["ProjectionType"] not in PROJECTIONS:
-        errors.append(f"Value '{proj['ProjectionType']}' at '{path}.projection.projectionType' failed to satisfy "
-                      "constraint: Member must satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]")
+    else:
+        if proj.get("ProjectionType") is not None and proj["ProjectionType"] not in PROJECTIONS:
+            errors.append(f"Value '{proj['ProjectionType']}' at '{path}.projection.projectionType' failed to "
+                          "satisfy constraint: Member must satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]")
+        errors += _non_key_errors(proj.get("NonKeyAttributes"), f"{path}.projection.nonKeyAttributes")
+    return errors
+
+
+def _non_key_errors(names: Any, path: str) -> list[str]:
+    """Coral's constraints on NonKeyAttributes: 1 to 20 names of 1 to 255 bytes each."""
+    if type(names) is not list:
+        return []
+    shown = render_value(names)
+    if not names:
+        return [f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length greater than "
+                "or equal to 1"]
+    errors = []
+    if len(names) > MAX_NON_KEY:
+        errors.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length less than "
+                      f"or equal to {MAX_NON_KEY}")
+    if any(type(n) is str and (not n or utf8_length(n) > MAX_KEY_NAME_BYTES) for n in names):
+        errors.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must satisfy constraint: "
+                      f"[Member must have length less than or equal to {MAX_KEY_NAME_BYTES}, Member must have length "
+                      "greater than or equal to 1]")
     return errors
 
 

@@ -17,7 +17,7 @@ from ddb.expressions import (apply_update, evaluate, parse_condition, parse_proj
                              request_context, updated_attributes, updated_paths)
 from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
 from ddb.size import UPDATE_TOO_LARGE, check_item_size
-from ddb.values import validate_item
+from ddb.values import EMPTY_NAME, check_name_size, check_nesting, validate_item
 
 RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 
@@ -171,6 +171,10 @@ def parse_update_item(body: dict) -> ItemRequest:
         req.update = parse_update(body["UpdateExpression"], ctx)
     else:
         req.update = legacy.attribute_updates(body.get("AttributeUpdates"))
+        for name in body.get("AttributeUpdates") or ():  # names it would store, as PutItem's
+            if not name:
+                raise ValidationException(EMPTY_NAME)
+            check_name_size(name)
     if "ConditionExpression" in body:
         req.condition = parse_condition(body["ConditionExpression"], ctx)
     else:
@@ -207,6 +211,7 @@ def evaluate_update(args: dict, old: dict | None, key: dict) -> WriteOutcome:
         return WriteOutcome(None, None)
     base = old if old is not None else dict(key)
     new = apply_update(args.get("update") or {}, base, tuple(args.get("keys", ())))
+    check_nesting(new, {path[0] for path in updated_paths(update)})
     check_item_size(new, message=UPDATE_TOO_LARGE)
     rv = args.get("rv", "NONE")
     returned: dict | None = None

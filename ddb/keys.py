@@ -156,7 +156,7 @@ def key_schema_constraint_errors(
         else:
             for i, d in enumerate(attribute_definitions, 1):
                 path = f"attributeDefinitions.{i}.member."
-                errors += _name_errors(d.get("AttributeName"), path + "attributeName")
+                errors += key_name_errors(d.get("AttributeName"), path + "attributeName")
                 kind = d.get("AttributeType")
                 if kind is None:
                     errors.append(constraint_error(None, path + "attributeType", "Member must not be null"))
@@ -176,7 +176,7 @@ def key_schema_constraint_errors(
         errors.append(constraint_error(key_schema, path, "Member must have length less than or equal to 2"))
     for i, element in enumerate(key_schema, 1):
         member = f"{path}.{i}.member."
-        errors += _name_errors(element.get("AttributeName"), member + "attributeName")
+        errors += key_name_errors(element.get("AttributeName"), member + "attributeName")
         key_type = element.get("KeyType")
         if key_type is None:
             errors.append(constraint_error(None, member + "keyType", "Member must not be null"))
@@ -187,7 +187,8 @@ def key_schema_constraint_errors(
     return errors
 
 
-def _name_errors(name: str | None, path: str) -> list[str]:
+def key_name_errors(name: str | None, path: str) -> list[str]:
+    """Coral's violations for a key attribute name (1 to 255 bytes) at `path`."""
     if name is None:
         return [constraint_error(None, path, "Member must not be null")]
     if not name:

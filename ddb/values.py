@@ -35,6 +35,7 @@ from typing import Any, Callable
 from ddb.binary import b64_length, b64decode_strict
 from ddb.errors import ValidationException, render_value
 from ddb.numbers import format_number, parse_number
+from ddb.size import utf8_length
 from ddb.serialization import (
     boolean_error,
     list_error,
@@ -64,6 +65,12 @@ NESTING = (
     "Attributes in the item have nested levels beyond supported limit"
 )
 EMPTY_NAME = "One or more parameter values were invalid: An attribute name cannot be empty"
+# Names of attributes, nested map keys included: at most 65,535 UTF-8 bytes. The
+# service's own message, for PutItem, UpdateItem and expression attribute names
+# alike (measured: ExtendDB/extenddb issue 365).
+MAX_NAME_BYTES = 65_535
+NAME_TOO_LARGE = "1 validation error detected: Attribute name is too large, must be less than 65536 bytes"
+_SHORT_NAME = MAX_NAME_BYTES // 4  # no name of this many characters or fewer can be too large
 NULL_IN_SS = "One or more parameter values were invalid: An string set may not have a null member"
 NULL_IN_NS = "The parameter cannot be converted to a numeric value"
 NULL_IN_BS = "One or more parameter values were invalid: Binary sets may not contain null or empty values"
@@ -72,9 +79,16 @@ TYPES = ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")
 KEY_TYPES = frozenset(("S", "N", "B"))
 
 __all__ = [  # b64decode_strict and b64_length live in ddb.binary; re-exported for callers
-    "attribute_type", "b64_length", "b64decode_strict", "nesting_depth",
+    "attribute_type", "b64_length", "b64decode_strict", "check_name_size", "check_nesting", "nesting_depth",
     "validate_expression_attribute_values", "validate_item", "validate_value",
 ]
+
+
+def check_name_size(name: str) -> None:
+    """Refuse an attribute name over 65,535 bytes, at once (a request error
+    that no later check may hide); a length test is all most names cost."""
+    if len(name) > _SHORT_NAME and utf8_length(name) > MAX_NAME_BYTES:
+        raise ValidationException(NAME_TOO_LARGE)
 
 
 # ---------------------------------------------------------------- the walk
@@ -203,7 +217,9 @@ def _check_l(x: Any, depth: int, walk: _Walk) -> Any:
 def _check_m(x: Any, depth: int, walk: _Walk) -> Any:
     if type(x) is not dict:
         raise map_error(x)
-    for element in x.values():
+    for name, element in x.items():
+        if len(name) > _SHORT_NAME:
+            check_name_size(name)
         _value(element, depth + 1, walk)
     return x
 
@@ -286,6 +302,8 @@ def validate_item(item: Any) -> dict[str, Any]:
     for name, value in item.items():
         if not name:
             walk.fail(EMPTY_NAME)
+        elif len(name) > _SHORT_NAME:
+            check_name_size(name)
         _value(value, 1, walk)
     if walk.error is not None:
         raise ValidationException(walk.error)
@@ -316,6 +334,15 @@ def attribute_type(value: dict[str, Any]) -> str:
     for kind in value:
         return kind
     raise ValueError("empty AttributeValue")
+
+
+def check_nesting(item: dict[str, Any], names: Any) -> None:
+    """Refuse an item whose attributes `names` nest deeper than DynamoDB's 32
+    levels (an update can nest a value into a deep path: both may be legal)."""
+    for name in names:
+        value = item.get(name)
+        if value is not None and nesting_depth(value) > MAX_DEPTH:
+            raise ValidationException(NESTING)
 
 
 def nesting_depth(value: dict[str, Any]) -> int:

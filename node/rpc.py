@@ -130,6 +130,8 @@ async def meta_call(channels: Channels, addrs: list[str], op: str, body: Any = N
                     continue
                 raise
             except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNKNOWN:  # the handler raised: deterministic, never retried
+                    raise CallError("INTERNAL", "", f"{addr}: {exc.details()}") from None
                 last = CallError("UNAVAILABLE", "", f"{addr}: {exc.code().name} {exc.details()}")
                 if hint == addr:
                     hint = None

@@ -189,8 +189,10 @@ def _error_response(req_id: int, exc: BaseException) -> node_pb2.DataResponse:
                                      message=str(exc), leader=exc.leader or "")
     if isinstance(exc, UnknownOutcome):
         return node_pb2.DataResponse(id=req_id, status=node_pb2.UNKNOWN, message=str(exc))
+    # Deterministic: the same request would fail again, so it is logged once
+    # here and answered INTERNAL, which the router never retries.
     log.error("request %s failed", req_id, exc_info=exc)
-    return node_pb2.DataResponse(id=req_id, status=node_pb2.UNAVAILABLE,
+    return node_pb2.DataResponse(id=req_id, status=node_pb2.INTERNAL,
                                  message=f"internal error: {type(exc).__name__}: {exc}")
 
 
@@ -317,6 +319,9 @@ class MetaServicer(node_pb2_grpc.MetaServicer):
                          message=exc.message or "")
         except UnknownOutcome as exc:
             return reply(status=node_pb2.UNKNOWN, message=str(exc))
+        except Exception as exc:  # noqa: BLE001 (deterministic: logged once, answered, never retried)
+            log.exception("meta %s failed", request.op)
+            return reply(status=node_pb2.INTERNAL, message=f"internal error: {type(exc).__name__}: {exc}")
         return reply(result)
 
     async def Watch(self, request, context):  # noqa: N802

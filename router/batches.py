@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ddb import batches as ddb_batches
-from ddb.errors import InternalServerError, ServiceUnavailable
+from ddb.errors import EvaluationFailed, InternalServerError, ServiceUnavailable
 from router import capacity
 from trireme_pb import node_pb2
 
@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from router.api import Api
 
 # Failures that leave a key unprocessed rather than failing the whole batch.
-RETRYABLE = (ServiceUnavailable, InternalServerError)
+RETRYABLE = (ServiceUnavailable, InternalServerError)  # but never EvaluationFailed: see retryable()
+
+
+def retryable(result: object) -> bool:
+    """An entry the client may send again (UnprocessedKeys/Items): one that
+    hit an unavailable partition or an unknown outcome, not one that failed
+    deterministically on its node."""
+    return isinstance(result, RETRYABLE) and not isinstance(result, EvaluationFailed)
 
 
 async def batch_get_item(api: Api, body: dict) -> bytes:
@@ -52,7 +59,7 @@ async def batch_get_item(api: Api, body: dict) -> bytes:
         for key in entry.keys:
             r = results[i]
             i += 1
-            if isinstance(r, RETRYABLE) or (not isinstance(r, BaseException) and
+            if retryable(r) or (not isinstance(r, BaseException) and
                                             size + len(r.item) > ddb_batches.MAX_GET_RESPONSE_BYTES):
                 left.append(key)
             elif isinstance(r, BaseException):
@@ -97,7 +104,7 @@ async def batch_write_item(api: Api, body: dict) -> dict:
     unprocessed: dict[str, list[dict]] = {}
     tally = capacity.Tally()
     for e, r in zip(order, results):
-        if isinstance(r, RETRYABLE):
+        if retryable(r):
             unprocessed.setdefault(e.table, []).append(e.raw)
         elif isinstance(r, BaseException):
             raise r

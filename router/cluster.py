@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import grpc
 import orjson
 
-from ddb.errors import DynamoDBError, InternalServerError, ServiceUnavailable, from_wire
+from ddb.errors import DynamoDBError, EvaluationFailed, InternalServerError, ServiceUnavailable, from_wire
 from node.meta.state import META_GROUP, MetaState
 from node.identity import Throttled
 from node.rpc import CallError, Channels, meta_call, refused
@@ -156,6 +156,8 @@ class Cluster:
         except CallError as exc:
             if exc.status == "DDB_ERROR":
                 raise from_wire({"__type": exc.error_type, "message": exc.message}) from None
+            if exc.status == "INTERNAL":
+                raise EvaluationFailed() from None
             raise ServiceUnavailable(
                 f"The metadata service did not answer within {self.deadline_s:.0f}s: {exc.message}. "
                 "Check that a majority of the metadata nodes is up (trireme status).") from None
@@ -272,6 +274,8 @@ class Cluster:
                     if resp.item:
                         body["Item"] = orjson.loads(resp.item)
                     raise from_wire(body)
+                if st == node_pb2.INTERNAL:  # deterministic: the node logged it; again would fail again
+                    raise EvaluationFailed()
                 if st == node_pb2.UNKNOWN:
                     raise InternalServerError(
                         f"The outcome of this write is unknown: partition {group} lost its leader "

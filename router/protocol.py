@@ -1,5 +1,6 @@
 """The DynamoDB JSON protocol on top of HTTP: target header, content type,
-JSON body, operation dispatch, and errors rendered as DynamoDB renders them."""
+JSON body, the request's types checked against DynamoDB's service model,
+operation dispatch, and errors rendered as DynamoDB renders them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import orjson
 
 from ddb.errors import (DynamoDBError, InternalServerError, SerializationException,
                         UnknownOperationException)
+from ddb.shapes import Check, compile_model
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +21,28 @@ PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.", "TriremeAdmin_1."
 CONTENT_TYPES = ("application/x-amz-json-1.0", "application/x-amz-json-1.1")
 
 
+def service_checks() -> dict[str, Check]:
+    """Target -> type checker of its input, from the DynamoDB and DynamoDB
+    Streams models that botocore ships (the models the SDKs are built from)."""
+    from botocore.loaders import Loader  # read once, at start-up
+
+    loader = Loader()
+    checks: dict[str, Check] = {}
+    for prefix, service in zip(PREFIXES, ("dynamodb", "dynamodbstreams")):
+        model = loader.load_service_model(service, "service-2")
+        checks.update({prefix + op: check for op, check in compile_model(model).items()})
+    return checks
+
+
 class Dispatcher:
     """`(target, body, headers) -> (status, body)`: the router's HTTP handler."""
 
     def __init__(self, operations: Mapping[str, Op], streams: Mapping[str, Op] | None = None,
-                 admin: Mapping[str, Op] | None = None) -> None:
+                 admin: Mapping[str, Op] | None = None, checks: Mapping[str, Check] | None = None) -> None:
         self.ops = {PREFIXES[0] + name: op for name, op in operations.items()}
         self.ops.update({PREFIXES[1] + name: op for name, op in (streams or {}).items()})
         self.ops.update({PREFIXES[2] + name: op for name, op in (admin or {}).items()})
+        self.checks = service_checks() if checks is None else checks
 
     async def __call__(self, target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         try:
@@ -46,6 +62,9 @@ class Dispatcher:
                 raise SerializationException() from None
             if type(request) is not dict:
                 raise SerializationException("Start of structure or map found where not expected")
+            check = self.checks.get(target)  # type: ignore[arg-type]
+            if check is not None:
+                check(request)
             result = await op(request)
         except DynamoDBError as exc:
             status, wire = exc.to_wire()

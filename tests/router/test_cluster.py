@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 
-from ddb.errors import InternalServerError
+from ddb.errors import EvaluationFailed, InternalServerError, ServiceUnavailable
 from node.meta.state import MetaState, NodeInfo, PartitionInfo, TableInfo
+from router.batches import retryable
 from router.cluster import Cluster
 from router.nodes import NodeDown
 from trireme_pb import node_pb2
@@ -124,3 +125,24 @@ def test_a_write_whose_node_went_silent_is_not_retried():
     calls = _with_fakes(c, {"a1": NodeDown("refused", sent=False), "b1": ok, "c1": ok})
     asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="put", key=b"k"), to_leader=True, idempotent=False))
     assert len(calls) == 2
+
+
+def test_a_node_that_failed_evaluating_the_request_is_asked_once():
+    """INTERNAL (the node raised while evaluating) is deterministic: retrying
+    would fail the same way until the deadline, so it is answered at once."""
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    for op, to_leader, idempotent in (("get", False, True), ("get", True, True), ("put", True, False)):
+        c._leaders["g"] = "a1"
+        internal = node_pb2.DataResponse(status=node_pb2.INTERNAL, message="internal error: TypeError: boom")
+        calls = _with_fakes(c, {"a1": internal, "b1": internal, "c1": internal})
+        with pytest.raises(EvaluationFailed) as exc:
+            asyncio.run(c.send("t", 5, node_pb2.DataRequest(op=op, key=b"k"), to_leader=to_leader,
+                               idempotent=idempotent))
+        assert len(calls) == 1
+        assert exc.value.to_wire() == (500, {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                                             "message": "Internal server error"})
+
+
+def test_a_batch_entry_that_failed_on_its_node_is_not_unprocessed():
+    assert retryable(ServiceUnavailable()) and retryable(InternalServerError("outcome unknown"))
+    assert not retryable(EvaluationFailed()) and not retryable(ValueError())
