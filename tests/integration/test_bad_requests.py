@@ -89,7 +89,7 @@ def test_a_request_a_node_fails_to_evaluate_is_answered_once(cluster, raw):
     seeds = [p.addr for p in cluster.procs.values() if p.kind == "node"]
 
     async def send() -> float:
-        c = Cluster(seeds, "az-a")
+        c = Cluster(seeds, "az-a", cluster_id=cluster.cluster_id)
         c.start()
         try:
             assert await c.wait_for(lambda s: TABLE in s.tables and s.tables[TABLE].status == "ACTIVE", 20)
