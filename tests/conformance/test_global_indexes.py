@@ -139,32 +139,40 @@ def test_wrong_index_key_type_rejected(ddb, table):
     assert code == "ValidationException" and "Type mismatch for Index Key age" in msg
 
 
-def test_create_index_on_a_live_table_backfills(ddb):
-    name = create_table(ddb, "gsi_live", ("pk", "S"))
+def _all_in_index(ddb, table, index):
+    items, start = [], None
+    while True:
+        r = ddb.scan(TableName=table, IndexName=index, **({"ExclusiveStartKey": start} if start else {}))
+        items += names(r)
+        start = r.get("LastEvaluatedKey")
+        if not start:
+            return sorted(items)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_index_is_complete_once_active(ddb, round_):
+    """ACTIVE means backfilled: every item written before it is readable in
+    the index at once (until then the index is CREATING and Backfilling)."""
+    name = create_table(ddb, f"gsi_live{round_}", ("pk", "S"))
     for i in range(300):
         ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "color": {"S": ["red", "blue"][i % 2]}})
     desc = ddb.update_table(TableName=name, AttributeDefinitions=[{"AttributeName": "color", "AttributeType": "S"}],
                             GlobalSecondaryIndexUpdates=[{"Create": gsi("by_color", "color")}])["TableDescription"]
     assert desc["GlobalSecondaryIndexes"][0]["IndexName"] == "by_color"
+    assert desc["GlobalSecondaryIndexes"][0]["IndexStatus"] == "CREATING"
     ddb.put_item(TableName=name, Item={"pk": {"S": "during"}, "color": {"S": "red"}})
 
-    def status():
-        d = ddb.describe_table(TableName=name)["Table"]
-        return d["TableStatus"], d["GlobalSecondaryIndexes"][0]["IndexStatus"]
+    def active():
+        index = ddb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"][0]
+        assert index["IndexStatus"] == "ACTIVE" or index.get("Backfilling") is True, index
+        return index["IndexStatus"] == "ACTIVE"
 
-    wait_until(lambda: status() == ("ACTIVE", "ACTIVE"), 60, "the index to be backfilled", interval=0.2)
-
-    def reds():
-        items, start = [], None
-        while True:
-            r = ddb.query(TableName=name, IndexName="by_color", KeyConditionExpression="color = :c",
-                          ExpressionAttributeValues={":c": {"S": "red"}}, **({"ExclusiveStartKey": start} if start else {}))
-            items += names(r)
-            start = r.get("LastEvaluatedKey")
-            if not start:
-                return sorted(items)
-
-    eventually(reds, sorted([f"k{i}" for i in range(0, 300, 2)] + ["during"]), "every red item")
+    wait_until(active, 60, "the index to be backfilled", interval=0.02)
+    assert _all_in_index(ddb, name, "by_color") == sorted([f"k{i}" for i in range(300)] + ["during"])
+    reds = ddb.query(TableName=name, IndexName="by_color", KeyConditionExpression="color = :c",
+                     ExpressionAttributeValues={":c": {"S": "red"}})
+    assert len(reds["Items"]) == 151
+    ddb.delete_table(TableName=name)
 
 
 def test_delete_index(ddb):
