@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ddb.binary import b64_length
 from ddb.errors import LimitExceededException, ResourceNotFoundException, ValidationException, constraint_failure
-from ddb.keys import KeySchema, table_name_errors
+from ddb.keys import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES, KeySchema, table_name_errors
+from ddb.size import utf8_length
 
 MAX_LSI = 5
 MAX_GSI = 20
@@ -23,6 +25,45 @@ _INVALID = "One or more parameter values were invalid: "
 SPACE_SHIFT = 24  # table ids stay below 2**24; index numbers go above
 COLLECTION_NUMBER = 31  # the space of item collection size counters (tables with local indexes)
 FENCE_NUMBER = 30  # the space where an index table's partitions keep base leaders' terms
+
+
+# DynamoDB's refusals of an index key value (messages as the service sends them).
+EMPTY_INDEX_KEY = ("One or more parameter values are not valid. A value specified for a secondary index key is not "
+                   "supported. The AttributeValue for a key attribute cannot contain an empty {kind} value. "
+                   "IndexName: {index}, IndexKey: {name}")
+INDEX_KEY_TOO_BIG = (_INVALID + "Size limit exceeded for Index Key {name} Actual Size: {size} bytes "
+                     "Max Size: {limit} bytes IndexName: {index}")
+INDEX_KEY_TYPE = _INVALID + "Type mismatch for Index Key {name} Expected: {kind} Actual: {actual} IndexName: {index}"
+
+
+def index_key_error(index: str, name: str, kind: str, value: dict, is_hash: bool) -> str | None:
+    """Why DynamoDB refuses ``value`` as key attribute ``name`` of an index (None:
+    it does not): a wrong type, an empty string or binary, or more than 2,048
+    (partition key) or 1,024 (sort key) bytes."""
+    if kind not in value:
+        return INDEX_KEY_TYPE.format(name=name, kind=kind, actual=next(iter(value), ""), index=index)
+    if kind == "N":
+        return None  # at most 38 digits: never empty, never too long
+    size = utf8_length(value[kind]) if kind == "S" else b64_length(value[kind])
+    if size == 0:
+        return EMPTY_INDEX_KEY.format(kind="string" if kind == "S" else "binary", index=index, name=name)
+    limit = MAX_HASH_KEY_BYTES if is_hash else MAX_RANGE_KEY_BYTES
+    if size > limit:
+        return INDEX_KEY_TOO_BIG.format(name=name, size=size, limit=limit, index=index)
+    return None
+
+
+def check_index_keys(indexes: list[Index], *items: dict) -> None:
+    """Refuse items whose index key values an index cannot hold (PutItem,
+    BatchWriteItem: the router sees the whole item), indexes in name order."""
+    ordered = sorted(indexes, key=lambda i: i.name)
+    for item in items:
+        for ix in ordered:
+            for name, kind, is_hash in ix.key_attributes():
+                value = item.get(name)
+                problem = None if value is None else index_key_error(ix.name, name, kind, value, is_hash)
+                if problem is not None:
+                    raise ValidationException(problem)
 
 
 def index_space(table_id: int, number: int) -> int:
@@ -80,15 +121,13 @@ class Index:
         keep = set(table.names) | set(self.schema.names) | set(self.non_key)
         return {k: v for k, v in item.items() if k in keep}
 
-    def check_types(self, item: dict) -> None:
-        """An item's index key attributes must have the index's key types."""
-        for name, kind in ((self.schema.hash_key, self.schema.hash_type),
-                           (self.schema.range_key, self.schema.range_type)):
-            value = item.get(name) if name is not None else None
-            if value is not None and kind not in value:
-                raise ValidationException(
-                    f"{_INVALID}Type mismatch for Index Key {name} Expected: {kind} Actual: {next(iter(value))} "
-                    f"IndexName: {self.name}")
+    def key_attributes(self) -> list[tuple[str, str, bool]]:
+        """(name, type, is the partition key) of each index key attribute."""
+        s = self.schema
+        out = [(s.hash_key, s.hash_type, True)]
+        if s.range_key is not None and s.range_type is not None:
+            out.append((s.range_key, s.range_type, False))
+        return out
 
     def describe(self, table_arn: str, stats: dict[str, list[int]]) -> dict:
         projection: dict[str, Any] = {"ProjectionType": self.projection}
@@ -101,10 +140,10 @@ class Index:
     def to_wire(self, table: KeySchema) -> list:
         """Compact form for the node (shipped with writes to tables that have
         indexes): number, key names and types, and the attributes an entry keeps
-        (None: all)."""
+        (None: all), and its name for error messages."""
         s = self.schema
         keep = None if self.projection == "ALL" else sorted(set(self.non_key) | set(table.names) | set(s.names))
-        return [self.number, s.hash_key, s.hash_type, s.range_key, s.range_type, keep]
+        return [self.number, s.hash_key, s.hash_type, s.range_key, s.range_type, keep, self.name]
 
 
 def indexes_of(spec: dict) -> list[Index]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import orjson
 
 from ddb.encoding import encode_key_value, hash64
-from ddb.indexes import FENCE_NUMBER, index_space
+from ddb.indexes import FENCE_NUMBER, index_key_error, index_space
 from node.storage.keys import item_key
 from trireme_pb import node_pb2
 
@@ -46,31 +46,43 @@ class GlobalIndex:
         return cls(c["name"], c["tid"], c["hk"], c["ht"], c.get("rk"), c.get("rt"),
                    None if keep is None else tuple(keep))
 
+    @property
+    def index_name(self) -> str:
+        return self.name.split("#", 1)[1]
+
+    def _keys(self) -> list[tuple[str, str, bool]]:
+        out = [(self.hk, self.ht, True)]
+        if self.rk is not None and self.rt is not None:
+            out.append((self.rk, self.rt, False))
+        return out
+
     def entry(self, item: dict | None, base_tail: bytes) -> tuple[int, bytes, dict] | None:
         """``(hash, key, entry)`` of a base item in this index; None when the
-        item lacks an index key or has one of the wrong type (not indexed)."""
+        item lacks an index key or has one the index cannot hold (wrong type,
+        empty, too long: an item stored before the index existed)."""
         if item is None:
             return None
-        hv = item.get(self.hk)
-        if hv is None or self.ht not in hv:
-            return None
-        enc = encode_key_value(hv)
-        h = hash64(enc)
-        if self.rk is not None:
-            rv = item.get(self.rk)
-            if rv is None or self.rt not in rv:
+        enc = b""
+        for name, kind, is_hash in self._keys():
+            value = item.get(name)
+            if value is None or index_key_error("", name, kind, value, is_hash) is not None:
                 return None
-            enc += encode_key_value(rv)
+            enc += encode_key_value(value)
+        h = hash64(encode_key_value(item[self.hk]))
         entry = item if self.keep is None else {k: v for k, v in item.items() if k in self.keep}
         return h, item_key(self.tid, h, enc + base_tail), entry
 
-    def type_error(self, item: dict) -> str | None:
-        """DynamoDB refuses a write whose item has an index key of the wrong type."""
-        for name, kind in ((self.hk, self.ht), (self.rk, self.rt)):
-            value = item.get(name) if name is not None else None
-            if value is not None and kind not in value:
-                return (f"One or more parameter values were invalid: Type mismatch for Index Key {name} "
-                        f"Expected: {kind} Actual: {next(iter(value))} IndexName: {self.name.split('#', 1)[1]}")
+    def key_error(self, old: dict | None, new: dict) -> str | None:
+        """DynamoDB refuses a write that gives an index key attribute a value the
+        index cannot hold; values the write leaves unchanged are not checked
+        again (an item may predate its index)."""
+        for name, kind, is_hash in self._keys():
+            value = new.get(name)
+            if value is None or (old is not None and old.get(name) == value):
+                continue
+            problem = index_key_error(self.index_name, name, kind, value, is_hash)
+            if problem is not None:
+                return problem
         return None
 
 

@@ -16,7 +16,7 @@ import orjson
 from ddb import reads as ddb_reads
 from ddb.encoding import decode_key, decode_key_value, encode_key, encode_key_value, hash64
 from ddb.errors import ValidationException
-from ddb.indexes import Index, index_table_name
+from ddb.indexes import Index, check_index_keys, index_table_name
 from ddb.keys import validate_key
 from node.storage.keys import hash_range_bounds, item_key, item_prefix, split_item_key
 from router import capacity
@@ -77,7 +77,7 @@ class Target:
             if set(start) != names:
                 raise ValidationException(BAD_START)
             if self.index is not None:
-                self.index.check_types(start)
+                check_index_keys([self.index], start)
         except ValidationException:
             raise ValidationException(BAD_START) from None
         h = hash64(encode_key_value(start[self.schema.hash_key]))
