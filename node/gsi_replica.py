@@ -87,7 +87,7 @@ class GsiReplicaMixin:
         c = self.config
         return hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)
 
-    def _apply_backfill(self, batch: Batch, index: int, bf: node_pb2.GsiBackfill,
+    def _apply_backfill(self, batch: Batch, log_index: int, bf: node_pb2.GsiBackfill,
                         changes: list[node_pb2.GsiChange]) -> dict:
         """Send the next ``bf.limit`` existing items to a new index (the same on every replica).
         The last chunk records its log index: the backfill is complete once the
@@ -109,7 +109,7 @@ class GsiReplicaMixin:
             value = scanned[key]
             if value is not None:
                 changes += gsi.changes([index], key, None, orjson.loads(value))
-        conf = {**conf, "cursor": None if done else upto.hex(), "backfill": not done, "done_at": index}
+        conf = {**conf, "cursor": None if done else upto.hex(), "backfill": not done, "done_at": log_index}
         self._set_config(batch, [conf if c["name"] == bf.index else c for c in self.config["gsi"]])
         return {"done": done}
 

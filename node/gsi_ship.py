@@ -48,6 +48,9 @@ class IndexShipper:
         self._drivers: dict[str, tuple[asyncio.Task, frozenset[str]]] = {}
         self._due: set[str] = set()
         self._wake = asyncio.Event()
+        # group -> (leader term, highest outbox index shipped and acknowledged in it): the
+        # next shipment starts after it without waiting for the trim entry to apply.
+        self._shipped: dict[str, tuple[int, int]] = {}
         self._task: asyncio.Task | None = None
         node.engine.outbox_filled = self.notify
 
@@ -181,24 +184,33 @@ class IndexShipper:
 
     async def _report_backfills(self, replica: PartitionReplica, wanted: list[dict]) -> None:
         """Tell the metadata which indexes this partition has backfilled: every
-        existing item sent and acknowledged by the index (no outbox record at
-        or before the last backfill chunk is left), so ACTIVE means complete."""
-        first = self._first_record(replica)
+        existing item sent and acknowledged by the index (the last backfill
+        chunk's changes are shipped), so ACTIVE means complete."""
+        shipped = self._watermark(replica)
         done = {c["name"] for c in replica.config.get("gsi", [])
-                if not c["backfill"] and (first is None or first > c.get("done_at", 0))}
+                if not c["backfill"] and shipped >= c.get("done_at", 0)}
         for conf in wanted:
             if conf["backfill"] and conf["name"] in done:
                 await self.node.control.meta_request("backfilled", {"index": conf["name"], "group": replica.group})
 
-    def _first_record(self, replica: PartitionReplica) -> int | None:
+    def _watermark(self, replica: PartitionReplica) -> int:
+        """Highest log index whose index changes are known shipped: this term's
+        shipments, or everything before the oldest record left in the outbox."""
+        term, shipped = self._shipped.get(replica.group, (-1, 0))
+        if term == replica.raft.term:
+            return shipped
         lo, hi = gsi.outbox_bounds(replica.group)
         for key, _ in self.node.storage.iter_range(STREAMS, lo, hi, limit=1):
-            return gsi.outbox_index(key)
-        return None
+            return gsi.outbox_index(key) - 1
+        return replica.applied
 
     async def _ship(self, replica: PartitionReplica) -> bool:
-        """Ship the oldest outbox records; True when more are waiting."""
+        """Ship the oldest unshipped outbox records; True when more are waiting."""
+        term = replica.raft.term
         lo, hi = gsi.outbox_bounds(replica.group)
+        shipped = self._shipped.get(replica.group)
+        if shipped is not None and shipped[0] == term:
+            lo = gsi.outbox_key(replica.group, shipped[1] + 1)
         records = list(self.node.storage.iter_range(STREAMS, lo, hi, limit=SHIP_RECORDS))
         if not records:
             replica.outbox_last = 0
@@ -216,7 +228,7 @@ class IndexShipper:
                     raise RuntimeError(f"no partition of {ch.table} known yet")
                 batches.setdefault(part, []).append(ch)
                 first_hash.setdefault(part, (ch.table, ch.hash))
-        args = orjson.dumps({"src": replica.group, "term": replica.raft.term})
+        args = orjson.dumps({"src": replica.group, "term": term})
         results = await asyncio.gather(*(
             cluster.send(first_hash[part][0], first_hash[part][1], node_pb2.DataRequest(
                 op="gsi", item=node_pb2.GsiChanges(changes=chs).SerializeToString(), args=args), to_leader=True)
@@ -224,6 +236,16 @@ class IndexShipper:
         if any(r.body == b'"fenced"' for r in results):
             return False  # a newer leader of this partition ships now
         last = gsi.outbox_index(records[-1][0])
-        await replica.propose(node_pb2.WriteCommand(trim_outbox=last).SerializeToString())
+        self._shipped[replica.group] = (term, last)
+        # The records leave the outbox through the log; the next shipment does
+        # not wait for that (a new leader ships again what is left: at least once).
+        trim = replica.propose(node_pb2.WriteCommand(trim_outbox=last).SerializeToString())
+        trim.add_done_callback(_quiet)
         # Records applied while this shipment was in flight go out next, now.
         return replica.outbox_last > last
+
+
+def _quiet(fut: asyncio.Future) -> None:
+    """A trim lost with the leadership is harmless: the next leader trims."""
+    if not fut.cancelled():
+        fut.exception()
