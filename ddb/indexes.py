@@ -15,6 +15,7 @@ from typing import Any
 from ddb.binary import b64_length
 from ddb.errors import LimitExceededException, ResourceNotFoundException, ValidationException, constraint_failure
 from ddb.keys import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES, KeySchema, table_name_errors
+from ddb.multikeys import MAX_KEY_PARTS, IndexKeys
 from ddb.size import utf8_length
 
 MAX_LSI = 5
@@ -103,38 +104,46 @@ class Index:
 
     name: str
     number: int
-    schema: KeySchema
+    schema: KeySchema  # the first partition-key and sort-key attributes
     projection: str  # ALL, KEYS_ONLY or INCLUDE
     non_key: tuple[str, ...] = ()
     local: bool = True
+    keys: IndexKeys | None = None  # every key attribute (a global index may have several of each)
+
+    def __post_init__(self) -> None:
+        if self.keys is None:
+            s = self.schema
+            object.__setattr__(self, "keys", IndexKeys(((s.hash_key, s.hash_type),),
+                                                       () if s.range_key is None else ((s.range_key, s.range_type),)))
 
     def space(self, table_id: int) -> int:
         return index_space(table_id, self.number)
 
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return self.keys.names  # type: ignore[union-attr]
+
     def entry(self, item: dict, table: KeySchema) -> dict | None:
         """The index entry of a base item; None when the item lacks an index key (sparse)."""
-        for name in self.schema.names:
+        for name in self.key_names:
             if name not in item:
                 return None
         if self.projection == "ALL":
             return item
-        keep = set(table.names) | set(self.schema.names) | set(self.non_key)
+        keep = set(table.names) | set(self.key_names) | set(self.non_key)
         return {k: v for k, v in item.items() if k in keep}
 
     def key_attributes(self) -> list[tuple[str, str, bool]]:
-        """(name, type, is the partition key) of each index key attribute."""
-        s = self.schema
-        out = [(s.hash_key, s.hash_type, True)]
-        if s.range_key is not None and s.range_type is not None:
-            out.append((s.range_key, s.range_type, False))
-        return out
+        """(name, type, is a partition-key attribute) of each index key attribute."""
+        return self.keys.attributes()  # type: ignore[union-attr]
 
     def describe(self, table_arn: str, stats: dict[str, list[int]]) -> dict:
         projection: dict[str, Any] = {"ProjectionType": self.projection}
         if self.non_key:
             projection["NonKeyAttributes"] = list(self.non_key)
         count, size = stats.get(str(self.number), (0, 0))
-        return {"IndexName": self.name, "KeySchema": self.schema.key_schema_wire(), "Projection": projection,
+        return {"IndexName": self.name, "KeySchema": self.keys.key_schema_wire(),  # type: ignore[union-attr]
+                "Projection": projection,
                 "IndexSizeBytes": size, "ItemCount": count, "IndexArn": f"{table_arn}/index/{self.name}"}
 
     def to_wire(self, table: KeySchema) -> list:
@@ -158,11 +167,11 @@ def indexes_of(spec: dict) -> list[Index]:
 
 
 def _index(raw: dict, number: int, defs: dict[str, str], *, local: bool) -> Index:
-    names = [e["AttributeName"] for e in raw["KeySchema"]]
-    schema = KeySchema(names[0], defs[names[0]], *((names[1], defs[names[1]]) if len(names) > 1 else ()))
+    keys = IndexKeys.from_key_schema(raw["KeySchema"], defs)
+    schema = KeySchema(*keys.hash[0], *(keys.range[0] if keys.range else ()))
     proj = raw["Projection"]
     return Index(raw["IndexName"], number, schema, proj["ProjectionType"],
-                 tuple(proj.get("NonKeyAttributes") or ()), local)
+                 tuple(proj.get("NonKeyAttributes") or ()), local, keys)
 
 
 def check_indexes(body: dict, table: KeySchema) -> tuple[list[dict] | None, list[dict] | None]:
@@ -174,7 +183,7 @@ def check_indexes(body: dict, table: KeySchema) -> tuple[list[dict] | None, list
         if indexes is not None and type(indexes) is not list:
             errors.append(f"Value at '{param}' failed to satisfy constraint: Member must be a list")
         for i, index in enumerate(indexes if type(indexes) is list else [], start=1):
-            errors += _shape_errors(index, f"{param}.{i}.member")
+            errors += _shape_errors(index, f"{param}.{i}.member", global_=param.startswith("global"))
     if errors:
         raise constraint_failure(errors)
     defs = [d["AttributeName"] for d in body["AttributeDefinitions"]]
@@ -205,7 +214,7 @@ def check_indexes(body: dict, table: KeySchema) -> tuple[list[dict] | None, list
         if not gsis:
             raise ValidationException(f"{_INVALID}List of GlobalSecondaryIndexes is empty")
         for gsi in gsis:
-            _check_keys(gsi, defs)
+            _check_global_keys(gsi, defs)
             projected += _check_projection(gsi)
             _check_unique(gsi, seen)
             _check_index_throughput(gsi, body.get("BillingMode") or "PROVISIONED")
@@ -259,6 +268,32 @@ def _check_keys(index: dict, defs: list[str]) -> None:
         raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
 
 
+def _check_global_keys(index: dict, defs: list[str]) -> None:
+    """A global index's KeySchema: a classic one (one HASH, an optional RANGE),
+    or multi-attribute keys: up to four HASH attributes, then up to four RANGE."""
+    keys = index["KeySchema"]
+    kinds = [k["KeyType"] for k in keys]
+    if len(keys) == 1 or (len(keys) == 2 and kinds != ["HASH", "HASH"]):
+        return _check_keys(index, defs)
+    names = [k["AttributeName"] for k in keys]
+    if any(n not in defs for n in names):
+        raise ValidationException(f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. "
+                                  f"Keys: [{', '.join(names)}], AttributeDefinitions: [{', '.join(defs)}]")
+    duplicate = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if duplicate is not None:
+        raise ValidationException(f"{_INVALID}Duplicate key attribute name in KeySchema: {duplicate}")
+    if kinds[0] != "HASH":
+        raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    if "RANGE" in kinds and "HASH" in kinds[kinds.index("RANGE"):]:
+        raise ValidationException("Invalid KeySchema: All HASH key attributes must precede RANGE key attributes "
+                                  "in the KeySchema")
+    for kind in ("HASH", "RANGE"):
+        if kinds.count(kind) > MAX_KEY_PARTS:
+            raise ValidationException(f"Invalid KeySchema: The KeySchema exceeds the maximum allowed number of "
+                                      f"{kind} key attributes")
+    return None
+
+
 def _check_unique(index: dict, seen: set[str]) -> None:
     if index["IndexName"] in seen:
         raise ValidationException(f"{_INVALID}Duplicate index name: {index['IndexName']}")
@@ -306,7 +341,7 @@ def parse_index_updates(body: dict, spec: dict) -> tuple[str, dict] | None:
         return "update", {"IndexName": name, "ProvisionedThroughput": detail.get("ProvisionedThroughput")}
     if action != "Create":
         raise ValidationException(f"{_INVALID}Unknown GlobalSecondaryIndexUpdate action: {action}")
-    errors = _shape_errors(detail, "globalSecondaryIndexUpdates.1.member.create")
+    errors = _shape_errors(detail, "globalSecondaryIndexUpdates.1.member.create", global_=True)
     if errors:
         raise constraint_failure(errors)
     if name in existing or name in lsis:
@@ -320,7 +355,7 @@ def parse_index_updates(body: dict, spec: dict) -> tuple[str, dict] | None:
             raise ValidationException(f"{_INVALID}Cannot change the type of attribute {d['AttributeName']}")
         if type(d) is dict and d.get("AttributeType") in ("S", "N", "B") and isinstance(d.get("AttributeName"), str):
             defs[d["AttributeName"]] = d["AttributeType"]
-    _check_keys(detail, list(defs))
+    _check_global_keys(detail, list(defs))
     _check_projection(detail)
     _check_index_throughput(detail, spec.get("BillingMode") or "PROVISIONED")
     used = {k["AttributeName"] for ix in [*existing.values(), *(spec.get("LocalSecondaryIndexes") or []), detail]
@@ -330,18 +365,19 @@ def parse_index_updates(body: dict, spec: dict) -> tuple[str, dict] | None:
     return "create", index
 
 
-def _shape_errors(index: Any, path: str) -> list[str]:
+def _shape_errors(index: Any, path: str, *, global_: bool = False) -> list[str]:
     if type(index) is not dict:
         return [f"Value at '{path}' failed to satisfy constraint: Member must be a structure"]
     errors = table_name_errors(index.get("IndexName"), f"{path}.indexName")
     keys = index.get("KeySchema")
+    most = 2 * MAX_KEY_PARTS if global_ else 2  # global indexes may have multi-attribute keys
     if keys is None:
         errors.append(f"Value null at '{path}.keySchema' failed to satisfy constraint: Member must not be null")
-    elif type(keys) is not list or not 1 <= len(keys) <= 2 or any(
+    elif type(keys) is not list or not 1 <= len(keys) <= most or any(
             type(k) is not dict or not isinstance(k.get("AttributeName"), str) or k.get("KeyType") not in
             ("HASH", "RANGE") for k in keys):
         errors.append(f"Value at '{path}.keySchema' failed to satisfy constraint: Member must have length between "
-                      "1 and 2, with AttributeName and KeyType (HASH or RANGE)")
+                      f"1 and {most}, with AttributeName and KeyType (HASH or RANGE)")
     proj = index.get("Projection")
     if proj is None:
         errors.append(f"Value null at '{path}.projection' failed to satisfy constraint: Member must not be null")
