@@ -83,6 +83,11 @@ class GlobalIndex:
         return None
 
 
+def global_indexes(configs: list[dict]) -> list[GlobalIndex]:
+    """A partition's global indexes, in name order (the order writes are checked in)."""
+    return sorted((GlobalIndex.from_config(c) for c in configs), key=lambda g: g.name)
+
+
 def config_entry(hidden: str, tid: int, spec: dict, *, backfill: bool) -> dict:
     """A partition's config record of one index, from the hidden table's spec."""
     defs = {d["AttributeName"]: d["AttributeType"] for d in spec["AttributeDefinitions"]}

@@ -29,7 +29,7 @@ class GsiReplicaMixin:
         # Values written by entries of the batch being applied (not yet readable from storage).
         self._applying: dict[bytes, bytes | None] = {}
         self._fences: dict[str, int] = {}
-        self.globals = [gsi.GlobalIndex.from_config(c) for c in self.config.get("gsi", [])]
+        self.globals = gsi.global_indexes(self.config.get("gsi", []))
         self.outbox_last = 0  # highest log index with an outbox record (0: look in storage)
 
     # --- applying ----------------------------------------------------------------
@@ -81,7 +81,7 @@ class GsiReplicaMixin:
     def _set_config(self, batch: Batch, indexes: list[dict]) -> None:
         self.config = {**self.config, "gsi": indexes}
         batch.set_group_config(self.group, orjson.dumps(self.config))
-        self.globals = [gsi.GlobalIndex.from_config(c) for c in indexes]
+        self.globals = gsi.global_indexes(indexes)
 
     def _base_bounds(self) -> tuple[bytes, bytes]:
         c = self.config

@@ -200,7 +200,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
                 raise Rejected("UNAVAILABLE", f"unknown write op {op!r}")
             returned = orjson.dumps(outcome.returned) if outcome.returned else b""
             if outcome.new_item is not None:
-                for g in sorted(self.globals, key=lambda g: g.name):
+                for g in self.globals:
                     problem = g.key_error(old, outcome.new_item)
                     if problem is not None:
                         raise ValidationException(problem)
