@@ -266,3 +266,23 @@ def test_backfill_skips_values_an_index_cannot_hold(ddb):
                          UpdateExpression="SET c = :c", ExpressionAttributeValues={":c": {"S": ""}})
     assert msg.endswith("IndexName: by_c, IndexKey: c"), msg
     ddb.delete_table(TableName=name)
+
+
+def test_a_new_table_is_active_with_its_indexes(ddb):
+    """CreateTable with indexes: once the table is ACTIVE its indexes are too,
+    and a Query on them answers at once."""
+    for round_ in range(3):
+        name = f"gsi_new{round_}"
+        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "c", "AttributeType": "S"}],
+                         GlobalSecondaryIndexes=[gsi("by_c", "c")])
+        while True:
+            desc = ddb.describe_table(TableName=name)["Table"]
+            if desc["TableStatus"] == "ACTIVE":
+                break
+        assert desc["GlobalSecondaryIndexes"][0]["IndexStatus"] == "ACTIVE"
+        ddb.query(TableName=name, IndexName="by_c", KeyConditionExpression="c = :c",
+                  ExpressionAttributeValues={":c": {"S": "x"}})
+        ddb.delete_table(TableName=name)
