@@ -58,11 +58,15 @@ async def _create(c: Client) -> None:
         await _wait_gone(c, TABLE)
     await _call_ok(c, "CreateTable", _spec())
     deadline = time.monotonic() + 60
-    while orjson.loads(await _call_ok(c, "DescribeTable", orjson.dumps({"TableName": TABLE})))[
-            "Table"]["TableStatus"] != "ACTIVE":
+    while not _active(orjson.loads(await _call_ok(c, "DescribeTable", orjson.dumps({"TableName": TABLE})))):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{TABLE} not ACTIVE after 60 s")
         await asyncio.sleep(0.1)
+
+
+def _active(desc: dict) -> bool:
+    t = desc["Table"]
+    return t["TableStatus"] == "ACTIVE" and all(i["IndexStatus"] == "ACTIVE" for i in t["GlobalSecondaryIndexes"])
 
 
 def _put(pk: str, g: str) -> bytes:
