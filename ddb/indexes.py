@@ -105,45 +105,34 @@ class Index:
     name: str
     number: int
     schema: KeySchema  # the first partition-key and sort-key attributes
+    keys: IndexKeys  # every key attribute (a global index may have several of each)
     projection: str  # ALL, KEYS_ONLY or INCLUDE
     non_key: tuple[str, ...] = ()
     local: bool = True
-    keys: IndexKeys | None = None  # every key attribute (a global index may have several of each)
-
-    def __post_init__(self) -> None:
-        if self.keys is None:
-            s = self.schema
-            object.__setattr__(self, "keys", IndexKeys(((s.hash_key, s.hash_type),),
-                                                       () if s.range_key is None else ((s.range_key, s.range_type),)))
 
     def space(self, table_id: int) -> int:
         return index_space(table_id, self.number)
 
-    @property
-    def key_names(self) -> tuple[str, ...]:
-        return self.keys.names  # type: ignore[union-attr]
-
     def entry(self, item: dict, table: KeySchema) -> dict | None:
         """The index entry of a base item; None when the item lacks an index key (sparse)."""
-        for name in self.key_names:
+        for name in self.keys.names:
             if name not in item:
                 return None
         if self.projection == "ALL":
             return item
-        keep = set(table.names) | set(self.key_names) | set(self.non_key)
+        keep = set(table.names) | set(self.keys.names) | set(self.non_key)
         return {k: v for k, v in item.items() if k in keep}
 
     def key_attributes(self) -> list[tuple[str, str, bool]]:
         """(name, type, is a partition-key attribute) of each index key attribute."""
-        return self.keys.attributes()  # type: ignore[union-attr]
+        return self.keys.attributes()
 
     def describe(self, table_arn: str, stats: dict[str, list[int]]) -> dict:
         projection: dict[str, Any] = {"ProjectionType": self.projection}
         if self.non_key:
             projection["NonKeyAttributes"] = list(self.non_key)
         count, size = stats.get(str(self.number), (0, 0))
-        return {"IndexName": self.name, "KeySchema": self.keys.key_schema_wire(),  # type: ignore[union-attr]
-                "Projection": projection,
+        return {"IndexName": self.name, "KeySchema": self.keys.key_schema_wire(), "Projection": projection,
                 "IndexSizeBytes": size, "ItemCount": count, "IndexArn": f"{table_arn}/index/{self.name}"}
 
     def to_wire(self, table: KeySchema) -> list:
@@ -170,8 +159,8 @@ def _index(raw: dict, number: int, defs: dict[str, str], *, local: bool) -> Inde
     keys = IndexKeys.from_key_schema(raw["KeySchema"], defs)
     schema = KeySchema(*keys.hash[0], *(keys.range[0] if keys.range else ()))
     proj = raw["Projection"]
-    return Index(raw["IndexName"], number, schema, proj["ProjectionType"],
-                 tuple(proj.get("NonKeyAttributes") or ()), local, keys)
+    return Index(raw["IndexName"], number, schema, keys, proj["ProjectionType"],
+                 tuple(proj.get("NonKeyAttributes") or ()), local)
 
 
 def check_indexes(body: dict, table: KeySchema) -> tuple[list[dict] | None, list[dict] | None]:

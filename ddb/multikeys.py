@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ddb.encoding import decode_key_value, encode_key_value
 from ddb.errors import ValidationException
+from ddb.expressions import key_conditions
 
 if TYPE_CHECKING:
     from ddb.expressions import Context
@@ -74,7 +75,6 @@ class IndexKeys:
         ``{"hash": [[name, value], ...], "eq": [[name, value], ...], "range": None | {...}}``:
         equality on every partition-key attribute, then sort-key attributes left
         to right, equalities first and at most one other condition, last."""
-        from ddb.expressions import key_conditions
         conditions = key_conditions(text, ctx)
         hash_names = [n for n, _ in self.hash]
         range_names = [n for n, _ in self.range]

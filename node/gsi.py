@@ -51,16 +51,13 @@ class GlobalIndex:
     def index_name(self) -> str:
         return self.name.split("#", 1)[1]
 
-    def _keys(self) -> list[tuple[str, str, bool]]:
-        return self.keys.attributes()
-
     def entry(self, item: dict | None, base_tail: bytes) -> tuple[int, bytes, dict] | None:
         """``(hash, key, entry)`` of a base item in this index; None when the
         item lacks an index key or has one the index cannot hold (wrong type,
         empty, too long: an item stored before the index existed)."""
         if item is None:
             return None
-        for name, kind, is_hash in self._keys():
+        for name, kind, is_hash in self.keys.attributes():
             value = item.get(name)
             if value is None or index_key_error("", name, kind, value, is_hash) is not None:
                 return None
@@ -73,7 +70,7 @@ class GlobalIndex:
         """DynamoDB refuses a write that gives an index key attribute a value the
         index cannot hold; values the write leaves unchanged are not checked
         again (an item may predate its index)."""
-        for name, kind, is_hash in self._keys():
+        for name, kind, is_hash in self.keys.attributes():
             value = new.get(name)
             if value is None or (old is not None and old.get(name) == value):
                 continue

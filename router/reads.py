@@ -65,6 +65,12 @@ class Target:
         """A global index's key attributes (several each with multi-attribute keys)."""
         return self.index.keys if self.index is not None and not self.index.local else None
 
+    @property
+    def multi(self) -> IndexKeys | None:
+        """The keys of a global index with multi-attribute keys (their own key conditions)."""
+        keys = self.keys
+        return keys if keys is not None and keys.multi else None
+
     def encoded(self, key: dict) -> bytes:
         """Encoded key of an entry: an index entry carries the table's key after its own
         (a local index entry only the sort key: the partition key is shared)."""
@@ -153,8 +159,7 @@ def _range_request(req: ddb_reads.ReadRequest, start: bytes, end: bytes, exclusi
 async def query(api: Api, body: dict) -> bytes:
     req = ddb_reads.parse_query(body)
     target = Target(api, req)
-    keys = target.keys
-    req.bind(target.schema, keys if keys is not None and keys.multi else None)
+    req.bind(target.schema, target.multi)
     cond = req.key_condition
     assert cond is not None
     if "eq" in cond:  # multi-attribute keys: equal sort-key attributes narrow the prefix
@@ -181,8 +186,7 @@ async def query(api: Api, body: dict) -> bytes:
 async def scan(api: Api, body: dict) -> bytes:
     req = ddb_reads.parse_scan(body)
     target = Target(api, req)
-    keys = target.keys
-    req.bind(target.schema, keys if keys is not None and keys.multi else None)
+    req.bind(target.schema, target.multi)
     seg_lo, seg_hi = (0, HASH_SPACE) if req.segment is None else \
         ddb_reads.segment_bounds(req.segment, req.total_segments or 1)
     cur, exclusive = seg_lo, b""
