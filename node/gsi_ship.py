@@ -90,6 +90,8 @@ class IndexShipper:
             if sweep:
                 next_sweep = loop.time() + SWEEP_S
                 groups = list(self.node.engine.replicas)
+                for gone in self._shipped.keys() - set(groups):
+                    del self._shipped[gone]
             else:
                 groups = list(self._due)
             self._due.clear()
