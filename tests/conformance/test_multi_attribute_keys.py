@@ -142,8 +142,7 @@ def test_local_indexes_keep_one_sort_key(raw_ddb):
     code, msg = error_of(raw_ddb.create_table, TableName="mak_bad", BillingMode="PAY_PER_REQUEST",
                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
                                     {"AttributeName": "a", "KeyType": "RANGE"}],
-                         AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in "pkabc"[1:]]
-                         + [{"AttributeName": "pk", "AttributeType": "S"}],
+                         AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "a", "b", "c")],
                          LocalSecondaryIndexes=[{"IndexName": "l", "KeySchema": key_schema(
                              [("pk", "S")], [("b", "S"), ("c", "S")]), "Projection": {"ProjectionType": "ALL"}}])
     assert code == "ValidationException" and "localSecondaryIndexes.1.member.keySchema" in msg, msg
