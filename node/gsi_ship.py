@@ -215,7 +215,11 @@ class IndexShipper:
             lo = gsi.outbox_key(replica.group, shipped[1] + 1)
         records = list(self.node.storage.iter_range(STREAMS, lo, hi, limit=SHIP_RECORDS))
         if not records:
+            # Everything applied so far is shipped (an entry's records are stored
+            # when it applies), also entries that left none, like a backfill chunk
+            # with nothing to index.
             replica.outbox_last = 0
+            self._shipped[replica.group] = (term, replica.applied)
             return False
         cluster = self._router()
         live = {c["name"] for c in replica.config.get("gsi", [])} & self._live(replica)
