@@ -247,8 +247,9 @@ class IndexShipper:
         # not wait for that (a new leader ships again what is left: at least once).
         trim = replica.propose(node_pb2.WriteCommand(trim_outbox=last).SerializeToString())
         trim.add_done_callback(_quiet)
-        # Records applied while this shipment was in flight go out next, now.
-        return replica.outbox_last > last
+        # A full page left more behind (after a restart or a change of leader);
+        # records applied while this shipment was in flight go out next, now.
+        return len(records) == SHIP_RECORDS or replica.outbox_last > last
 
 
 def _quiet(fut: asyncio.Future) -> None:
