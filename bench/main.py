@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import index_lag
 from bench import run as runner
 
 DEFAULT_WORKLOADS = "C,B,A,Q"
@@ -122,6 +123,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--routers", type=int, default=1, help="Trireme routers (default 1)")
     p.add_argument("--ceiling", action="store_true",
                    help="also run the workloads against a trivial server: the load generator's own limit")
+    p.add_argument("--index-probes", type=int, default=200,
+                   help="global index propagation lag: probes on an idle cluster and again under write load "
+                        "(Trireme only; default 200 each, 0 skips)")
     p.add_argument("--out", type=Path, default=Path("bench-results.json"),
                    help="where to write every run's results as JSON (default bench-results.json)")
 
@@ -136,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="trireme-bench-"))
     systems: list[System] = []
     results: list[runner.Result] = []
+    lags: list[index_lag.LagResult] = []
     load_rates: dict[str, float] = {}
     try:
         if args.ceiling:
@@ -166,14 +171,21 @@ def run(args: argparse.Namespace) -> int:
                                                seed=rep + 1))
                     _say(f"    {r.ops_per_s:,.0f} ops/s, p99 {r.p99_ms:.1f} ms, errors {r.errors}")
                     results.append(r)
+        if args.index_probes > 0:
+            trireme = next(s for s in systems if s.name == "trireme")
+            _say(f"global index lag: {args.index_probes} probes idle, then under write load ...")
+            lags = asyncio.run(index_lag.measure(trireme.endpoint, args.index_probes))
     finally:
         for s in systems:
             s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(render(results, load_rates, [s.name for s in systems]))
+    if lags:
+        print("\n" + index_lag.render(lags))
     args.out.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": _args_json(args),
                                     "load_items_per_s": load_rates,
-                                    "results": [r.to_json() for r in results]}, indent=1))
+                                    "results": [r.to_json() for r in results],
+                                    "index_lag": [r.to_json() for r in lags]}, indent=1))
     print(f"\nraw results in {args.out}")
     return 0
 

@@ -158,18 +158,7 @@ def parse_key_condition(text: str, ctx: Context, hash_key: str, range_key: str |
     Errors follow DynamoDB: first the condition grammar's own (prefixed
     "Invalid KeyConditionExpression: "), then what a key condition may not
     contain, then the key schema checks."""
-    ast = parse_condition(text, ctx, "KeyConditionExpression")
-    conditions: dict[str, tuple[str, list]] = {}
-    pending = [ast]
-    while pending:  # depth-first, left to right
-        node = pending.pop()
-        if "and" in node:
-            pending.extend(reversed(node["and"]))
-            continue
-        name, values, op = _key_term(node)
-        if name in conditions:
-            raise ValidationException("KeyConditionExpressions must only contain one condition per key")
-        conditions[name] = (op, values)
+    conditions = key_conditions(text, ctx)
     if len(conditions) > 2:
         raise ValidationException("Conditions can be of length 1 or 2 only")
     if hash_key not in conditions:
@@ -187,6 +176,23 @@ def parse_key_condition(text: str, ctx: Context, hash_key: str, range_key: str |
         op, values = conditions[range_key]
         out["range"] = {"op": op, "name": range_key, "values": values}
     return out
+
+
+def key_conditions(text: str, ctx: Context) -> dict[str, tuple[str, list]]:
+    """The conditions of a KeyConditionExpression by attribute: ``{name: (operator, values)}``."""
+    ast = parse_condition(text, ctx, "KeyConditionExpression")
+    conditions: dict[str, tuple[str, list]] = {}
+    pending = [ast]
+    while pending:  # depth-first, left to right
+        node = pending.pop()
+        if "and" in node:
+            pending.extend(reversed(node["and"]))
+            continue
+        name, values, op = _key_term(node)
+        if name in conditions:
+            raise ValidationException("KeyConditionExpressions must only contain one condition per key")
+        conditions[name] = (op, values)
+    return conditions
 
 
 def _key_term(node: dict) -> tuple[str, list, str]:

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ddb.binary import b64_length
 from ddb.errors import (LimitExceededException, ResourceNotFoundException, ValidationException, constraint_failure,
                         render_value)
-from ddb.keys import MAX_KEY_NAME_BYTES, KeySchema, key_name_errors, table_name_errors
+from ddb.keys import MAX_HASH_KEY_BYTES, MAX_KEY_NAME_BYTES, MAX_RANGE_KEY_BYTES, KeySchema, key_name_errors, table_name_errors
+from ddb.multikeys import MAX_KEY_PARTS, IndexKeys
 from ddb.size import utf8_length
 
 MAX_LSI = 5
@@ -26,6 +28,45 @@ _INVALID = "One or more parameter values were invalid: "
 SPACE_SHIFT = 24  # table ids stay below 2**24; index numbers go above
 COLLECTION_NUMBER = 31  # the space of item collection size counters (tables with local indexes)
 FENCE_NUMBER = 30  # the space where an index table's partitions keep base leaders' terms
+
+
+# DynamoDB's refusals of an index key value (messages as the service sends them).
+EMPTY_INDEX_KEY = ("One or more parameter values are not valid. A value specified for a secondary index key is not "
+                   "supported. The AttributeValue for a key attribute cannot contain an empty {kind} value. "
+                   "IndexName: {index}, IndexKey: {name}")
+INDEX_KEY_TOO_BIG = (_INVALID + "Size limit exceeded for Index Key {name} Actual Size: {size} bytes "
+                     "Max Size: {limit} bytes IndexName: {index}")
+INDEX_KEY_TYPE = _INVALID + "Type mismatch for Index Key {name} Expected: {kind} Actual: {actual} IndexName: {index}"
+
+
+def index_key_error(index: str, name: str, kind: str, value: dict, is_hash: bool) -> str | None:
+    """Why DynamoDB refuses ``value`` as key attribute ``name`` of an index (None:
+    it does not): a wrong type, an empty string or binary, or more than 2,048
+    (partition key) or 1,024 (sort key) bytes."""
+    if kind not in value:
+        return INDEX_KEY_TYPE.format(name=name, kind=kind, actual=next(iter(value), ""), index=index)
+    if kind == "N":
+        return None  # at most 38 digits: never empty, never too long
+    size = utf8_length(value[kind]) if kind == "S" else b64_length(value[kind])
+    if size == 0:
+        return EMPTY_INDEX_KEY.format(kind="string" if kind == "S" else "binary", index=index, name=name)
+    limit = MAX_HASH_KEY_BYTES if is_hash else MAX_RANGE_KEY_BYTES
+    if size > limit:
+        return INDEX_KEY_TOO_BIG.format(name=name, size=size, limit=limit, index=index)
+    return None
+
+
+def check_index_keys(indexes: list[Index], *items: dict) -> None:
+    """Refuse items whose index key values an index cannot hold (PutItem,
+    BatchWriteItem: the router sees the whole item), indexes in name order."""
+    ordered = sorted(indexes, key=lambda i: i.name)
+    for item in items:
+        for ix in ordered:
+            for name, kind, is_hash in ix.key_attributes():
+                value = item.get(name)
+                problem = None if value is None else index_key_error(ix.name, name, kind, value, is_hash)
+                if problem is not None:
+                    raise ValidationException(problem)
 
 
 def index_space(table_id: int, number: int) -> int:
@@ -65,7 +106,8 @@ class Index:
 
     name: str
     number: int
-    schema: KeySchema
+    schema: KeySchema  # the first partition-key and sort-key attributes
+    keys: IndexKeys  # every key attribute (a global index may have several of each)
     projection: str  # ALL, KEYS_ONLY or INCLUDE
     non_key: tuple[str, ...] = ()
     local: bool = True
@@ -75,39 +117,33 @@ class Index:
 
     def entry(self, item: dict, table: KeySchema) -> dict | None:
         """The index entry of a base item; None when the item lacks an index key (sparse)."""
-        for name in self.schema.names:
+        for name in self.keys.names:
             if name not in item:
                 return None
         if self.projection == "ALL":
             return item
-        keep = set(table.names) | set(self.schema.names) | set(self.non_key)
+        keep = set(table.names) | set(self.keys.names) | set(self.non_key)
         return {k: v for k, v in item.items() if k in keep}
 
-    def check_types(self, item: dict) -> None:
-        """An item's index key attributes must have the index's key types."""
-        for name, kind in ((self.schema.hash_key, self.schema.hash_type),
-                           (self.schema.range_key, self.schema.range_type)):
-            value = item.get(name) if name is not None else None
-            if value is not None and kind not in value:
-                raise ValidationException(
-                    f"{_INVALID}Type mismatch for Index Key {name} Expected: {kind} Actual: {next(iter(value))} "
-                    f"IndexName: {self.name}")
+    def key_attributes(self) -> list[tuple[str, str, bool]]:
+        """(name, type, is a partition-key attribute) of each index key attribute."""
+        return self.keys.attributes()
 
     def describe(self, table_arn: str, stats: dict[str, list[int]]) -> dict:
         projection: dict[str, Any] = {"ProjectionType": self.projection}
         if self.non_key:
             projection["NonKeyAttributes"] = list(self.non_key)
         count, size = stats.get(str(self.number), (0, 0))
-        return {"IndexName": self.name, "KeySchema": self.schema.key_schema_wire(), "Projection": projection,
+        return {"IndexName": self.name, "KeySchema": self.keys.key_schema_wire(), "Projection": projection,
                 "IndexSizeBytes": size, "ItemCount": count, "IndexArn": f"{table_arn}/index/{self.name}"}
 
     def to_wire(self, table: KeySchema) -> list:
         """Compact form for the node (shipped with writes to tables that have
         indexes): number, key names and types, and the attributes an entry keeps
-        (None: all)."""
+        (None: all), and its name for error messages."""
         s = self.schema
         keep = None if self.projection == "ALL" else sorted(set(self.non_key) | set(table.names) | set(s.names))
-        return [self.number, s.hash_key, s.hash_type, s.range_key, s.range_type, keep]
+        return [self.number, s.hash_key, s.hash_type, s.range_key, s.range_type, keep, self.name]
 
 
 def indexes_of(spec: dict) -> list[Index]:
@@ -122,10 +158,10 @@ def indexes_of(spec: dict) -> list[Index]:
 
 
 def _index(raw: dict, number: int, defs: dict[str, str], *, local: bool) -> Index:
-    names = [e["AttributeName"] for e in raw["KeySchema"]]
-    schema = KeySchema(names[0], defs[names[0]], *((names[1], defs[names[1]]) if len(names) > 1 else ()))
+    keys = IndexKeys.from_key_schema(raw["KeySchema"], defs)
+    schema = KeySchema(*keys.hash[0], *(keys.range[0] if keys.range else ()))
     proj = raw["Projection"]
-    return Index(raw["IndexName"], number, schema, proj["ProjectionType"],
+    return Index(raw["IndexName"], number, schema, keys, proj["ProjectionType"],
                  tuple(proj.get("NonKeyAttributes") or ()), local)
 
 
@@ -138,7 +174,7 @@ def check_indexes(body: dict, table: KeySchema) -> tuple[list[dict] | None, list
         if indexes is not None and type(indexes) is not list:
             errors.append(f"Value at '{param}' failed to satisfy constraint: Member must be a list")
         for i, index in enumerate(indexes if type(indexes) is list else [], start=1):
-            errors += _shape_errors(index, f"{param}.{i}.member")
+            errors += _shape_errors(index, f"{param}.{i}.member", global_=param.startswith("global"))
     if errors:
         raise constraint_failure(errors)
     defs = [d["AttributeName"] for d in body["AttributeDefinitions"]]
@@ -169,7 +205,7 @@ def check_indexes(body: dict, table: KeySchema) -> tuple[list[dict] | None, list
         if not gsis:
             raise ValidationException(f"{_INVALID}List of GlobalSecondaryIndexes is empty")
         for gsi in gsis:
-            _check_keys(gsi, defs)
+            _check_global_keys(gsi, defs)
             projected += _check_projection(gsi)
             _check_unique(gsi, seen)
             _check_index_throughput(gsi, body.get("BillingMode") or "PROVISIONED")
@@ -223,6 +259,32 @@ def _check_keys(index: dict, defs: list[str]) -> None:
         raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
 
 
+def _check_global_keys(index: dict, defs: list[str]) -> None:
+    """A global index's KeySchema: a classic one (one HASH, an optional RANGE),
+    or multi-attribute keys: up to four HASH attributes, then up to four RANGE."""
+    keys = index["KeySchema"]
+    kinds = [k["KeyType"] for k in keys]
+    if len(keys) == 1 or (len(keys) == 2 and kinds != ["HASH", "HASH"]):
+        return _check_keys(index, defs)
+    names = [k["AttributeName"] for k in keys]
+    if any(n not in defs for n in names):
+        raise ValidationException(f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. "
+                                  f"Keys: [{', '.join(names)}], AttributeDefinitions: [{', '.join(defs)}]")
+    duplicate = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if duplicate is not None:
+        raise ValidationException(f"{_INVALID}Duplicate key attribute name in KeySchema: {duplicate}")
+    if kinds[0] != "HASH":
+        raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    if "RANGE" in kinds and "HASH" in kinds[kinds.index("RANGE"):]:
+        raise ValidationException("Invalid KeySchema: All HASH key attributes must precede RANGE key attributes "
+                                  "in the KeySchema")
+    for kind in ("HASH", "RANGE"):
+        if kinds.count(kind) > MAX_KEY_PARTS:
+            raise ValidationException(f"Invalid KeySchema: The KeySchema exceeds the maximum allowed number of "
+                                      f"{kind} key attributes")
+    return None
+
+
 def _check_unique(index: dict, seen: set[str]) -> None:
     if index["IndexName"] in seen:
         raise ValidationException(f"{_INVALID}Duplicate index name: {index['IndexName']}")
@@ -272,7 +334,7 @@ def parse_index_updates(body: dict, spec: dict) -> tuple[str, dict] | None:
         raise ValidationException(f"{_INVALID}Unknown GlobalSecondaryIndexUpdate action: {action}")
     errors = [e for i, d in enumerate(body.get("AttributeDefinitions") or [], 1) if type(d) is dict
               for e in key_name_errors(d.get("AttributeName"), f"attributeDefinitions.{i}.member.attributeName")]
-    errors += _shape_errors(detail, "globalSecondaryIndexUpdates.1.member.create")
+    errors += _shape_errors(detail, "globalSecondaryIndexUpdates.1.member.create", global_=True)
     if errors:
         raise constraint_failure(errors)
     if name in existing or name in lsis:
@@ -286,7 +348,7 @@ def parse_index_updates(body: dict, spec: dict) -> tuple[str, dict] | None:
             raise ValidationException(f"{_INVALID}Cannot change the type of attribute {d['AttributeName']}")
         if type(d) is dict and d.get("AttributeType") in ("S", "N", "B") and isinstance(d.get("AttributeName"), str):
             defs[d["AttributeName"]] = d["AttributeType"]
-    _check_keys(detail, list(defs))
+    _check_global_keys(detail, list(defs))
     _check_projection(detail)
     _check_index_throughput(detail, spec.get("BillingMode") or "PROVISIONED")
     used = {k["AttributeName"] for ix in [*existing.values(), *(spec.get("LocalSecondaryIndexes") or []), detail]
@@ -296,18 +358,19 @@ def parse_index_updates(body: dict, spec: dict) -> tuple[str, dict] | None:
     return "create", index
 
 
-def _shape_errors(index: Any, path: str) -> list[str]:
+def _shape_errors(index: Any, path: str, *, global_: bool = False) -> list[str]:
     if type(index) is not dict:
         return [f"Value at '{path}' failed to satisfy constraint: Member must be a structure"]
     errors = table_name_errors(index.get("IndexName"), f"{path}.indexName")
     keys = index.get("KeySchema")
+    most = 2 * MAX_KEY_PARTS if global_ else 2  # global indexes may have multi-attribute keys
     if keys is None:
         errors.append(f"Value null at '{path}.keySchema' failed to satisfy constraint: Member must not be null")
-    elif type(keys) is not list or not 1 <= len(keys) <= 2 or any(
+    elif type(keys) is not list or not 1 <= len(keys) <= most or any(
             type(k) is not dict or not isinstance(k.get("AttributeName"), str) or k.get("KeyType") not in
             ("HASH", "RANGE") for k in keys):
         errors.append(f"Value at '{path}.keySchema' failed to satisfy constraint: Member must have length between "
-                      "1 and 2, with AttributeName and KeyType (HASH or RANGE)")
+                      f"1 and {most}, with AttributeName and KeyType (HASH or RANGE)")
     else:
         for i, k in enumerate(keys, 1):
             errors += key_name_errors(k["AttributeName"], f"{path}.keySchema.{i}.member.attributeName")

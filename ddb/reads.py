@@ -9,7 +9,7 @@ table or index it reads, once that is known.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddb import legacy
 from ddb.encoding import encode_key_value
@@ -18,6 +18,9 @@ from ddb.expressions import Context, parse_condition, parse_key_condition, parse
 from ddb.keys import KeySchema, table_name_errors
 from ddb.serialization import boolean_error
 from ddb.values import validate_item
+
+if TYPE_CHECKING:
+    from ddb.multikeys import IndexKeys
 
 SELECTS = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
 PAGE_BYTES = 1 << 20  # Query and Scan read at most 1 MB per call
@@ -50,19 +53,28 @@ class ReadRequest:
     _key_conditions: dict | None = field(default=None, repr=False)  # legacy KeyConditions, checked
     _query_filter: dict | None = field(default=None, repr=False)  # legacy QueryFilter as sent
 
-    def bind(self, schema: KeySchema) -> None:
-        """Parse the key condition against the schema read (Query), then
-        reject placeholders no expression used."""
+    def bind(self, schema: KeySchema, keys: IndexKeys | None = None) -> None:
+        """Parse the key condition against the schema read (Query; ``keys``
+        for an index with multi-attribute keys), then reject placeholders no
+        expression used."""
+        names = schema.names if keys is None else keys.names
+        if keys is not None and self._key_conditions is not None:
+            raise ValidationException("KeyConditions cannot be used on an index with multi-attribute keys: "
+                                      "use KeyConditionExpression")
         if self._key_text is not None and self._ctx is not None:
-            self.key_condition = parse_key_condition(self._key_text, self._ctx, schema.hash_key, schema.range_key)
-            _check_key_types(self.key_condition, schema)
+            if keys is not None:
+                self.key_condition = keys.parse_condition(self._key_text, self._ctx)
+            else:
+                self.key_condition = parse_key_condition(self._key_text, self._ctx, schema.hash_key,
+                                                         schema.range_key)
+                _check_key_types(self.key_condition, schema)
         elif self._key_conditions is not None:
             self.key_condition = legacy.bind_key_conditions(self._key_conditions, schema.hash_key, schema.range_key)
             _check_key_types(self.key_condition, schema)
         legacy.check_query_filter(self._query_filter, schema.hash_key, schema.range_key)
         if self.key_condition is not None and self.filter is not None and self._query_filter is None:
             for name in _top_level_names(self.filter):
-                if name in schema.names:
+                if name in names:
                     raise ValidationException("Filter Expression can only contain non-primary key attributes: "
                                               f"Primary key attribute: {name}")
         if self._ctx is not None:

@@ -167,6 +167,11 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
     # Table lifecycle.
     for t in list(state.tables.values()):
         if t.status == "CREATING" and _serving(state, t, leaders):
+            # Indexes first: a table seen ACTIVE has every index it was created with ACTIVE.
+            for ix in state.index_tables(t.name):
+                if ix.status == "CREATING":
+                    await mr.run({"op": "set_table_status", "name": ix.name, "status": "ACTIVE",
+                                  "expect": "CREATING"})
             await mr.run({"op": "set_table_status", "name": t.name, "status": "ACTIVE", "expect": "CREATING"})
         elif t.status == "UPDATING" and all(ix.status == "ACTIVE" for ix in state.index_tables(t.name)):
             await mr.run({"op": "set_table_status", "name": t.name, "status": "ACTIVE", "expect": "UPDATING"})

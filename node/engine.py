@@ -56,6 +56,8 @@ class Engine:
         self.on_unknown_group: Callable[[str, Message], None] | None = None
         self.meta_changed: Callable[[Any], None] = lambda state: None
         self.role_changed: Callable[[Replica], None] = lambda replica: None
+        # A leader applied writes that leave global-index changes to ship (node.gsi_ship).
+        self.outbox_filled: Callable[[str], None] = lambda group: None
         self.loop_turns = 0
         self.fsyncs = 0
 

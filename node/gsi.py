@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from ddb.encoding import encode_key_value, hash64
-from ddb.indexes import FENCE_NUMBER, index_space
+from ddb.encoding import hash64
+from ddb.indexes import FENCE_NUMBER, index_key_error, index_space
+from ddb.multikeys import IndexKeys
 from node.storage.keys import item_key
 from trireme_pb import node_pb2
 
@@ -34,57 +35,66 @@ class GlobalIndex:
 
     name: str  # the hidden table
     tid: int
-    hk: str
-    ht: str
-    rk: str | None
-    rt: str | None
+    keys: IndexKeys
     keep: tuple[str, ...] | None  # None: every attribute
 
     @classmethod
     def from_config(cls, c: dict) -> GlobalIndex:
         keep = c.get("keep")
-        return cls(c["name"], c["tid"], c["hk"], c["ht"], c.get("rk"), c.get("rt"),
-                   None if keep is None else tuple(keep))
+        if "hash" in c:
+            keys = IndexKeys(tuple(map(tuple, c["hash"])), tuple(map(tuple, c["range"])))  # type: ignore[arg-type]
+        else:  # a configuration written before multi-attribute keys
+            keys = IndexKeys(((c["hk"], c["ht"]),), () if c.get("rk") is None else ((c["rk"], c["rt"]),))
+        return cls(c["name"], c["tid"], keys, None if keep is None else tuple(keep))
+
+    @property
+    def index_name(self) -> str:
+        return self.name.split("#", 1)[1]
 
     def entry(self, item: dict | None, base_tail: bytes) -> tuple[int, bytes, dict] | None:
         """``(hash, key, entry)`` of a base item in this index; None when the
-        item lacks an index key or has one of the wrong type (not indexed)."""
+        item lacks an index key or has one the index cannot hold (wrong type,
+        empty, too long: an item stored before the index existed)."""
         if item is None:
             return None
-        hv = item.get(self.hk)
-        if hv is None or self.ht not in hv:
-            return None
-        enc = encode_key_value(hv)
-        h = hash64(enc)
-        if self.rk is not None:
-            rv = item.get(self.rk)
-            if rv is None or self.rt not in rv:
+        for name, kind, is_hash in self.keys.attributes():
+            value = item.get(name)
+            if value is None or index_key_error("", name, kind, value, is_hash) is not None:
                 return None
-            enc += encode_key_value(rv)
+        enc = self.keys.encode(item)
+        h = hash64(self.keys.encode_hash(item))
         entry = item if self.keep is None else {k: v for k, v in item.items() if k in self.keep}
         return h, item_key(self.tid, h, enc + base_tail), entry
 
-    def type_error(self, item: dict) -> str | None:
-        """DynamoDB refuses a write whose item has an index key of the wrong type."""
-        for name, kind in ((self.hk, self.ht), (self.rk, self.rt)):
-            value = item.get(name) if name is not None else None
-            if value is not None and kind not in value:
-                return (f"One or more parameter values were invalid: Type mismatch for Index Key {name} "
-                        f"Expected: {kind} Actual: {next(iter(value))} IndexName: {self.name.split('#', 1)[1]}")
+    def key_error(self, old: dict | None, new: dict) -> str | None:
+        """DynamoDB refuses a write that gives an index key attribute a value the
+        index cannot hold; values the write leaves unchanged are not checked
+        again (an item may predate its index)."""
+        for name, kind, is_hash in self.keys.attributes():
+            value = new.get(name)
+            if value is None or (old is not None and old.get(name) == value):
+                continue
+            problem = index_key_error(self.index_name, name, kind, value, is_hash)
+            if problem is not None:
+                return problem
         return None
+
+
+def global_indexes(configs: list[dict]) -> list[GlobalIndex]:
+    """A partition's global indexes, in name order (the order writes are checked in)."""
+    return sorted((GlobalIndex.from_config(c) for c in configs), key=lambda g: g.name)
 
 
 def config_entry(hidden: str, tid: int, spec: dict, *, backfill: bool) -> dict:
     """A partition's config record of one index, from the hidden table's spec."""
     defs = {d["AttributeName"]: d["AttributeType"] for d in spec["AttributeDefinitions"]}
-    keys = [k["AttributeName"] for k in spec["KeySchema"]]
+    keys = IndexKeys.from_key_schema(spec["KeySchema"], defs)
     proj = spec["Projection"]
     keep = None
     if proj["ProjectionType"] != "ALL":
         base_keys = [k["AttributeName"] for k in spec["BaseKeySchema"]]
-        keep = sorted(set(keys) | set(base_keys) | set(proj.get("NonKeyAttributes") or ()))
-    return {"name": hidden, "tid": tid, "hk": keys[0], "ht": defs[keys[0]],
-            "rk": keys[1] if len(keys) > 1 else None, "rt": defs[keys[1]] if len(keys) > 1 else None,
+        keep = sorted(set(keys.names) | set(base_keys) | set(proj.get("NonKeyAttributes") or ()))
+    return {"name": hidden, "tid": tid, "hash": [list(k) for k in keys.hash], "range": [list(k) for k in keys.range],
             "keep": keep, "backfill": backfill, "cursor": None}
 
 

@@ -29,7 +29,7 @@ class GsiReplicaMixin:
         # Values written by entries of the batch being applied (not yet readable from storage).
         self._applying: dict[bytes, bytes | None] = {}
         self._fences: dict[str, int] = {}
-        self.globals = [gsi.GlobalIndex.from_config(c) for c in self.config.get("gsi", [])]
+        self.globals = gsi.global_indexes(self.config.get("gsi", []))
         self.outbox_last = 0  # highest log index with an outbox record (0: look in storage)
 
     # --- applying ----------------------------------------------------------------
@@ -61,7 +61,7 @@ class GsiReplicaMixin:
                 batch.put_item(m.key, value)
         result = None
         if cmd.HasField("backfill"):
-            result = self._apply_backfill(batch, cmd.backfill, changes)
+            result = self._apply_backfill(batch, index, cmd.backfill, changes)
         if cmd.trim_outbox:
             lo, _ = gsi.outbox_bounds(self.group)
             batch.delete_range(STREAMS, lo, gsi.outbox_key(self.group, cmd.trim_outbox + 1))
@@ -69,6 +69,8 @@ class GsiReplicaMixin:
             batch.put(STREAMS, gsi.outbox_key(self.group, index),
                       node_pb2.GsiChanges(changes=changes).SerializeToString())
             self.outbox_last = index
+            if self.is_leader:  # type: ignore[attr-defined]
+                self.engine.outbox_filled(self.group)  # type: ignore[attr-defined]
         return result
 
     def _apply_config(self, batch: Batch, wanted: list[dict]) -> None:
@@ -79,15 +81,17 @@ class GsiReplicaMixin:
     def _set_config(self, batch: Batch, indexes: list[dict]) -> None:
         self.config = {**self.config, "gsi": indexes}
         batch.set_group_config(self.group, orjson.dumps(self.config))
-        self.globals = [gsi.GlobalIndex.from_config(c) for c in indexes]
+        self.globals = gsi.global_indexes(indexes)
 
     def _base_bounds(self) -> tuple[bytes, bytes]:
         c = self.config
         return hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)
 
-    def _apply_backfill(self, batch: Batch, bf: node_pb2.GsiBackfill,
+    def _apply_backfill(self, batch: Batch, log_index: int, bf: node_pb2.GsiBackfill,
                         changes: list[node_pb2.GsiChange]) -> dict:
-        """Send the next ``bf.limit`` existing items to a new index (the same on every replica)."""
+        """Send the next ``bf.limit`` existing items to a new index (the same on every replica).
+        The last chunk records its log index: the backfill is complete once the
+        outbox has shipped everything up to it."""
         conf = next((c for c in self.config.get("gsi", []) if c["name"] == bf.index), None)
         if conf is None or not conf["backfill"]:
             return {"done": True}
@@ -105,7 +109,7 @@ class GsiReplicaMixin:
             value = scanned[key]
             if value is not None:
                 changes += gsi.changes([index], key, None, orjson.loads(value))
-        conf = {**conf, "cursor": None if done else upto.hex(), "backfill": not done}
+        conf = {**conf, "cursor": None if done else upto.hex(), "backfill": not done, "done_at": log_index}
         self._set_config(batch, [conf if c["name"] == bf.index else c for c in self.config["gsi"]])
         return {"done": done}
 

@@ -28,61 +28,112 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.05
+SWEEP_S = 0.1  # how often every leader is looked at (index configuration, backfills)
 SHIP_RECORDS = 64
 BACKFILL_CHUNK = 200
 
 
 class IndexShipper:
+    """Runs one driver task per base-partition leader with index work. A
+    leader that applies writes with index changes wakes its driver at once
+    (``Engine.outbox_filled``); what applies while a shipment is in flight
+    goes out in the next one, without waiting."""
+
     def __init__(self, node: Node) -> None:
         self.node = node
         self.cluster: Cluster | None = None
         self._version = -1
         self._plan: dict[int, tuple[str, list]] = {}
         self._plan_version = -1
-        self._drivers: dict[str, asyncio.Task] = {}
+        self._drivers: dict[str, tuple[asyncio.Task, frozenset[str]]] = {}
+        self._due: set[str] = set()
+        self._wake = asyncio.Event()
+        # group -> (leader term, highest outbox index shipped and acknowledged in it): the
+        # next shipment starts after it without waiting for the trim entry to apply.
+        self._shipped: dict[str, tuple[int, int]] = {}
         self._task: asyncio.Task | None = None
+        node.engine.outbox_filled = self.notify
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._task, *self._drivers.values()] if t is not None]
+        tasks = [t for t in [self._task, *(d[0] for d in self._drivers.values())] if t is not None]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.cluster is not None:
             await self.cluster.close()
 
+    def notify(self, group: str) -> None:
+        self._due.add(group)
+        self._wake.set()
+
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = 0.0
         while True:
-            await asyncio.sleep(TICK_S)
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_sweep - loop.time()))
+            except TimeoutError:
+                pass
+            self._wake.clear()
             view = self.node.control.view
             if view is None:
+                next_sweep = loop.time() + SWEEP_S
                 continue
+            sweep = loop.time() >= next_sweep or view.version != self._plan_version
             if view.version != self._plan_version:
                 self._plan = self._plan_for(view)
                 self._plan_version = view.version
-            for group, replica in list(self.node.engine.replicas.items()):
+                self._stop_stale_drivers()
+            if sweep:
+                next_sweep = loop.time() + SWEEP_S
+                groups = list(self.node.engine.replicas)
+                for gone in self._shipped.keys() - set(groups):
+                    del self._shipped[gone]
+            else:
+                groups = list(self._due)
+            self._due.clear()
+            for group in groups:
+                replica = self.node.engine.replicas.get(group)
                 if not isinstance(replica, PartitionReplica) or not replica.is_leader:
                     continue
-                task = self._drivers.get(group)
-                if task is not None and not task.done():
-                    continue
-                if replica.config.get("gsi") or self._wanted(replica) or replica.outbox_last:
-                    self._drivers[group] = asyncio.create_task(self._drive(replica))
+                running = self._drivers.get(group)
+                if running is not None and not running[0].done():
+                    continue  # it ships what is waiting before it stops
+                if replica.config["table_id"] in self._plan and (
+                        replica.config.get("gsi") or self._wanted(replica) or replica.outbox_last):
+                    self._drivers[group] = (asyncio.create_task(self._drive(replica)), self._live(replica))
+                else:
+                    self._drivers.pop(group, None)
+
+    def _stop_stale_drivers(self) -> None:
+        """A table or index was deleted: work for it stops now (a shipment to
+        its partitions would only retry until its deadline)."""
+        for group, (task, live) in list(self._drivers.items()):
+            replica = self.node.engine.replicas.get(group)
+            if replica is None or not live <= self._live(replica):  # type: ignore[arg-type]
+                task.cancel()
+                del self._drivers[group]
 
     @staticmethod
     def _plan_for(view: MetaState) -> dict[int, tuple[str, list]]:
-        """For each base table id with global indexes: its name and live index tables."""
+        """For each live base table id with global indexes: its name and live index tables."""
         plan: dict[int, tuple[str, list]] = {}
         for t in view.tables.values():
             base = t.spec.get("IndexOf")
             if base is None or t.status == "DELETING" or base not in view.tables:
                 continue
             b = view.tables[base]
-            plan.setdefault(b.id, (b.name, []))[1].append(t)
+            if b.status != "DELETING":
+                plan.setdefault(b.id, (b.name, []))[1].append(t)
         return plan
+
+    def _live(self, replica: PartitionReplica) -> frozenset[str]:
+        """The index tables this base partition may still ship to."""
+        entry = self._plan.get(replica.config["table_id"])
+        return frozenset(ix.name for ix in entry[1]) if entry is not None else frozenset()
 
     def _wanted(self, replica: PartitionReplica) -> list[dict]:
         """The index configuration the metadata asks of this base partition."""
@@ -106,20 +157,9 @@ class IndexShipper:
         return self.cluster
 
     async def _drive(self, replica: PartitionReplica) -> None:
-        """One round of index work for a leader replica; the loop starts the next."""
+        """Index work for a leader replica until none is left."""
         try:
-            wanted = self._wanted(replica)
-            have = [(c["name"], c["tid"]) for c in replica.config.get("gsi", [])]
-            if [(c["name"], c["tid"]) for c in wanted] != have:
-                await replica.propose(node_pb2.WriteCommand(config=orjson.dumps(wanted)).SerializeToString())
-                return
-            for conf in replica.config.get("gsi", []):
-                if conf["backfill"]:
-                    await replica.propose(node_pb2.WriteCommand(backfill=node_pb2.GsiBackfill(
-                        index=conf["name"], limit=BACKFILL_CHUNK)).SerializeToString())
-                    return
-            await self._report_backfills(replica, wanted)
-            while await self._ship(replica):
+            while replica.is_leader and await self._step(replica):
                 pass
         except asyncio.CancelledError:
             raise
@@ -127,33 +167,74 @@ class IndexShipper:
             log.warning("%s: index work failed (retrying): %r", replica.group, exc)
             await asyncio.sleep(0.2)
 
+    async def _step(self, replica: PartitionReplica) -> bool:
+        """One step of index work; True when more is waiting."""
+        wanted = self._wanted(replica)
+        have = [(c["name"], c["tid"]) for c in replica.config.get("gsi", [])]
+        if [(c["name"], c["tid"]) for c in wanted] != have:
+            await replica.propose(node_pb2.WriteCommand(config=orjson.dumps(wanted)).SerializeToString())
+            return True
+        more = await self._ship(replica)
+        for conf in replica.config.get("gsi", []):
+            if conf["backfill"]:
+                await replica.propose(node_pb2.WriteCommand(backfill=node_pb2.GsiBackfill(
+                    index=conf["name"], limit=BACKFILL_CHUNK)).SerializeToString())
+                return True
+        if not more:
+            await self._report_backfills(replica, wanted)
+        return more
+
     async def _report_backfills(self, replica: PartitionReplica, wanted: list[dict]) -> None:
-        done = {c["name"] for c in replica.config.get("gsi", []) if not c["backfill"]}
+        """Tell the metadata which indexes this partition has backfilled: every
+        existing item sent and acknowledged by the index (the last backfill
+        chunk's changes are shipped), so ACTIVE means complete."""
+        shipped = self._watermark(replica)
+        done = {c["name"] for c in replica.config.get("gsi", [])
+                if not c["backfill"] and shipped >= c.get("done_at", 0)}
         for conf in wanted:
             if conf["backfill"] and conf["name"] in done:
                 await self.node.control.meta_request("backfilled", {"index": conf["name"], "group": replica.group})
 
-    async def _ship(self, replica: PartitionReplica) -> bool:
-        """Ship the oldest outbox records; True when more are waiting."""
+    def _watermark(self, replica: PartitionReplica) -> int:
+        """Highest log index whose index changes are known shipped: this term's
+        shipments, or everything before the oldest record left in the outbox."""
+        term, shipped = self._shipped.get(replica.group, (-1, 0))
+        if term == replica.raft.term:
+            return shipped
         lo, hi = gsi.outbox_bounds(replica.group)
+        for key, _ in self.node.storage.iter_range(STREAMS, lo, hi, limit=1):
+            return gsi.outbox_index(key) - 1
+        return replica.applied
+
+    async def _ship(self, replica: PartitionReplica) -> bool:
+        """Ship the oldest unshipped outbox records; True when more are waiting."""
+        term = replica.raft.term
+        lo, hi = gsi.outbox_bounds(replica.group)
+        shipped = self._shipped.get(replica.group)
+        if shipped is not None and shipped[0] == term:
+            lo = gsi.outbox_key(replica.group, shipped[1] + 1)
         records = list(self.node.storage.iter_range(STREAMS, lo, hi, limit=SHIP_RECORDS))
         if not records:
+            # Everything applied so far is shipped (an entry's records are stored
+            # when it applies), also entries that left none, like a backfill chunk
+            # with nothing to index.
             replica.outbox_last = 0
+            self._shipped[replica.group] = (term, replica.applied)
             return False
         cluster = self._router()
-        live = {c["name"] for c in replica.config.get("gsi", [])}
+        live = {c["name"] for c in replica.config.get("gsi", [])} & self._live(replica)
         batches: dict[str, list[node_pb2.GsiChange]] = {}  # index partition -> changes in log order
         first_hash: dict[str, tuple[str, int]] = {}
         for _, raw in records:
             for ch in node_pb2.GsiChanges.FromString(raw).changes:
                 if ch.table not in live:
-                    continue  # the index was deleted
+                    continue  # the index (or its table) was deleted
                 part = cluster.group_for(ch.table, ch.hash)
                 if part is None:
                     raise RuntimeError(f"no partition of {ch.table} known yet")
                 batches.setdefault(part, []).append(ch)
                 first_hash.setdefault(part, (ch.table, ch.hash))
-        args = orjson.dumps({"src": replica.group, "term": replica.raft.term})
+        args = orjson.dumps({"src": replica.group, "term": term})
         results = await asyncio.gather(*(
             cluster.send(first_hash[part][0], first_hash[part][1], node_pb2.DataRequest(
                 op="gsi", item=node_pb2.GsiChanges(changes=chs).SerializeToString(), args=args), to_leader=True)
@@ -161,5 +242,17 @@ class IndexShipper:
         if any(r.body == b'"fenced"' for r in results):
             return False  # a newer leader of this partition ships now
         last = gsi.outbox_index(records[-1][0])
-        await replica.propose(node_pb2.WriteCommand(trim_outbox=last).SerializeToString())
-        return len(records) == SHIP_RECORDS and replica.is_leader
+        self._shipped[replica.group] = (term, last)
+        # The records leave the outbox through the log; the next shipment does
+        # not wait for that (a new leader ships again what is left: at least once).
+        trim = replica.propose(node_pb2.WriteCommand(trim_outbox=last).SerializeToString())
+        trim.add_done_callback(_quiet)
+        # A full page left more behind (after a restart or a change of leader);
+        # records applied while this shipment was in flight go out next, now.
+        return len(records) == SHIP_RECORDS or replica.outbox_last > last
+
+
+def _quiet(fut: asyncio.Future) -> None:
+    """A trim lost with the leadership is harmless: the next leader trims."""
+    if not fut.cancelled():
+        fut.exception()

@@ -20,7 +20,7 @@ import orjson
 
 from ddb.encoding import decode_key_value, encode_key_value
 from ddb.errors import ValidationException
-from ddb.indexes import COLLECTION_NUMBER, SPACE_SHIFT
+from ddb.indexes import COLLECTION_NUMBER, SPACE_SHIFT, index_key_error
 from ddb.size import item_size
 from trireme_pb import node_pb2
 
@@ -38,17 +38,19 @@ def index_mutations(base_key: bytes, ix: dict, old: dict | None, new: dict | Non
     pk_end = _HEADER + ix["pkl"]
     pk, sk = base_key[_HEADER:pk_end], base_key[pk_end:]
     out: list[node_pb2.Mutation] = []
-    for number, _hk, _ht, rk, rt, keep in ix["idx"]:
+    for number, _hk, _ht, rk, rt, keep, name in sorted(ix["idx"], key=lambda i: i[6]):
         space = (table_id | (number << SPACE_SHIFT)).to_bytes(4, "big") + hash_bytes + pk
         old_key = _entry_key(space, sk, old, rk)
         new_key = None
         if new is not None and rk in new:
             value = new[rk]
-            if rt not in value:
-                raise ValidationException(
-                    f"One or more parameter values were invalid: Type mismatch for Index Key {rk} Expected: {rt} "
-                    f"Actual: {next(iter(value))}")
-            new_key = space + encode_key_value(value) + sk
+            # A value the write leaves unchanged is not checked again (it may predate the index).
+            problem = None if old is not None and old.get(rk) == value else \
+                index_key_error(name, rk, rt, value, is_hash=False)
+            if problem is not None:
+                raise ValidationException(problem)
+            if rt in value:
+                new_key = space + encode_key_value(value) + sk
         if old_key is not None and old_key != new_key:
             out.append(node_pb2.Mutation(key=old_key, delete=True))
         if new_key is not None:
@@ -89,7 +91,7 @@ def collection_bytes(item: dict | None, ix: dict) -> int:
     if item is None:
         return 0
     size = total = item_size(item)
-    for _number, _hk, _ht, rk, _rt, keep in ix["idx"]:
+    for _number, _hk, _ht, rk, _rt, keep, _name in ix["idx"]:
         if rk in item:
             total += size if keep is None else item_size({k: v for k, v in item.items() if k in keep})
     return total

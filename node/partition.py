@@ -207,7 +207,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             returned = orjson.dumps(outcome.returned) if outcome.returned else b""
             if outcome.new_item is not None:
                 for g in self.globals:
-                    problem = g.type_error(outcome.new_item)
+                    problem = g.key_error(old, outcome.new_item)
                     if problem is not None:
                         raise ValidationException(problem)
             ix = args.get("ix") if args else None

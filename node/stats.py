@@ -65,9 +65,13 @@ class PartitionStats:
         while True:
             await asyncio.sleep(STATS_S)
             latest: dict[str, list[int]] = {}
+            view = self.node.control.view
             for group, replica in list(self.node.engine.replicas.items()):
                 if not isinstance(replica, PartitionReplica) or not replica.is_leader:
                     continue
+                table = view.table_by_id(replica.config["table_id"]) if view is not None else None
+                if table is None or table.status == "DELETING":
+                    continue  # its replicas are going: nothing to count
                 try:
                     latest[group] = await loop.run_in_executor(None, self._count, replica)
                 except Exception as exc:  # noqa: BLE001 (the storage may be closing)

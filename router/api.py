@@ -19,7 +19,8 @@ from ddb import items as ddb_items
 from ddb import tables as ddb_tables
 from ddb.capacity import index_defs
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
-from ddb.indexes import Index, indexes_of, parse_index_updates, with_index_throughput, without_index
+from ddb.indexes import (Index, check_index_keys, indexes_of, parse_index_updates, with_index_throughput,
+                         without_index)
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
 from node.meta.state import TableInfo
@@ -258,6 +259,7 @@ class Api:
         req = ddb_items.parse_put_item(body)
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
+        check_index_keys(self.indexes(t), req.item)
         h, skey = self.locate(t, key)
         args = self.with_capacity(body, self.with_indexes(t, key, req.node_args()), t)
         resp = await self._send(t, h, node_pb2.DataRequest(

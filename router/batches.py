@@ -15,6 +15,7 @@ import orjson
 
 from ddb import batches as ddb_batches
 from ddb.errors import EvaluationFailed, InternalServerError, ServiceUnavailable
+from ddb.indexes import check_index_keys
 from router import capacity
 from trireme_pb import node_pb2
 
@@ -87,9 +88,12 @@ async def batch_write_item(api: Api, body: dict) -> dict:
     calls = []
     order: list[ddb_batches.WriteEntry] = []
     tables = {name: api.table(name) for name in by_table}
+    bound = {name: ddb_batches.bind_writes(group, api.schema(tables[name])) for name, group in by_table.items()}
+    for name, group in by_table.items():  # the whole batch is refused before anything is written
+        check_index_keys(api.indexes(tables[name]), *(e.put for e in group if e.put is not None))
     for name, group in by_table.items():
         t = tables[name]
-        keys = ddb_batches.bind_writes(group, api.schema(t))
+        keys = bound[name]
         for e, key in zip(group, keys):
             h, skey = api.locate(t, key)
             args = api.with_capacity(body, api.with_indexes(t, key, {}), t)

@@ -17,8 +17,9 @@ from ddb import reads as ddb_reads
 from ddb.capacity import consumed
 from ddb.encoding import decode_key, decode_key_value, encode_key, encode_key_value, hash64
 from ddb.errors import ValidationException
-from ddb.indexes import Index, index_table_name
+from ddb.indexes import Index, check_index_keys, index_table_name
 from ddb.keys import KeySchema, validate_key
+from ddb.multikeys import IndexKeys
 from node.storage.keys import hash_range_bounds, item_key, item_prefix, split_item_key
 from router import capacity
 from trireme_pb import node_pb2
@@ -62,37 +63,49 @@ class Target:
             raise ValidationException(f"Cannot read from backfilling global secondary index: {idx.name}")
         self.space, self.route = hidden.id, hidden.name
 
+    @property
+    def keys(self) -> IndexKeys | None:
+        """A global index's key attributes (several each with multi-attribute keys)."""
+        return self.index.keys if self.index is not None and not self.index.local else None
+
+    @property
+    def multi(self) -> IndexKeys | None:
+        """The keys of a global index with multi-attribute keys (their own key conditions)."""
+        keys = self.keys
+        return keys if keys is not None and keys.multi else None
+
     def encoded(self, key: dict) -> bytes:
         """Encoded key of an entry: an index entry carries the table's key after its own
         (a local index entry only the sort key: the partition key is shared)."""
+        if self.keys is not None:
+            return self.keys.encode(key) + encode_key(self.base, key)
         out = encode_key(self.schema, key)
-        if self.index is not None and not self.index.local:
-            return out + encode_key(self.base, key)
         if self.index is not None and self.base.range_key is not None:
             out += encode_key_value(key[self.base.range_key])
         return out
 
     def start_key(self, start: dict) -> tuple[int, bytes]:
         """Hash and storage key of an ExclusiveStartKey (the table's key, plus the index's)."""
-        names = set(self.base.names) | set(self.schema.names)
+        names = set(self.base.names) | set(self.schema.names if self.keys is None else self.keys.names)
         try:
             validate_key(self.base, {n: start[n] for n in self.base.names if n in start})
             if set(start) != names:
                 raise ValidationException(BAD_START)
             if self.index is not None:
-                self.index.check_types(start)
+                check_index_keys([self.index], start)
         except ValidationException:
             raise ValidationException(BAD_START) from None
-        h = hash64(encode_key_value(start[self.schema.hash_key]))
+        h = hash64(encode_key_value(start[self.schema.hash_key]) if self.keys is None else self.keys.encode_hash(start))
         return h, item_key(self.space, h, self.encoded(start))
 
     def decode(self, storage_key: bytes) -> dict:
         """LastEvaluatedKey of an entry's storage key."""
         _, _, rest = split_item_key(storage_key)
-        key, pos = decode_key(self.schema, rest)
-        if self.index is not None and not self.index.local:
+        if self.keys is not None:
+            key, pos = self.keys.decode(rest, 0)
             base, _ = decode_key(self.base, rest, pos)
             return {**base, **key}
+        key, pos = decode_key(self.schema, rest)
         if self.index is not None and self.base.range_key is not None:
             key[self.base.range_key], _ = decode_key_value(rest, pos)
         return key
@@ -162,16 +175,25 @@ def _range_request(req: ddb_reads.ReadRequest, start: bytes, end: bytes, exclusi
 async def query(api: Api, body: dict) -> bytes:
     req = ddb_reads.parse_query(body)
     target = Target(api, req)
-    req.bind(target.schema)
-    assert req.key_condition is not None
-    pk = encode_key_value(req.key_condition["hash"][1])
+    req.bind(target.schema, target.multi)
+    cond = req.key_condition
+    assert cond is not None
+    if "eq" in cond:  # multi-attribute keys: equal sort-key attributes narrow the prefix
+        pk = b"".join(encode_key_value(v) for _, v in cond["hash"])
+        fixed = b"".join(encode_key_value(v) for _, v in cond["eq"])
+    else:
+        pk, fixed = encode_key_value(cond["hash"][1]), b""
     h = hash64(pk)
     prefix = item_prefix(target.space, h, pk)
-    lo, hi = ddb_reads.sort_bounds(prefix, req.key_condition.get("range"))
+    lo, hi = ddb_reads.sort_bounds(prefix + fixed, cond.get("range"))
     exclusive = b""
     if req.exclusive_start_key is not None:
-        _, exclusive = target.start_key(req.exclusive_start_key)
-        check_start(req.exclusive_start_key, target.schema, prefix, pk, req.key_condition.get("range"))
+        sh, exclusive = target.start_key(req.exclusive_start_key)
+        if "eq" in cond:  # multi-attribute keys: the start key's entry lies in the query's range
+            if sh != h or not lo <= exclusive < hi:
+                raise ValidationException(OUTSIDE)
+        else:
+            check_start(req.exclusive_start_key, target.schema, prefix, pk, cond.get("range"))
     resp = await api.cluster.send(target.route, h, _range_request(
         req, lo, hi, exclusive, req.limit, ddb_reads.PAGE_BYTES, target.node_args(req, body)),
         to_leader=req.consistent_read)
@@ -201,7 +223,7 @@ def check_start(start: dict, schema: KeySchema, prefix: bytes, pk: bytes, sort_c
 async def scan(api: Api, body: dict) -> bytes:
     req = ddb_reads.parse_scan(body)
     target = Target(api, req)
-    req.bind(target.schema)
+    req.bind(target.schema, target.multi)
     seg_lo, seg_hi = (0, HASH_SPACE) if req.segment is None else \
         ddb_reads.segment_bounds(req.segment, req.total_segments or 1)
     cur, exclusive = seg_lo, b""

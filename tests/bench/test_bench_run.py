@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--workloads", "C,B,A,Q,W,S", "--clients", "4", "--records", "300", "--seconds", "1",
-                 "--warmup", "0.5", "--reps", "1", "--consistent", "both", "--ceiling", "--out", str(out)]) == 0
+                 "--warmup", "0.5", "--reps", "1", "--consistent", "both", "--ceiling", "--index-probes", "5",
+                 "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "OPS/S" in table and "trireme" in table and "trivial" in table
     data = json.loads(out.read_text())
@@ -29,3 +30,6 @@ def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):
     scan = next(r for r in results if r["workload"] == "S" and not r["consistent"])
     assert scan["items_per_s"] > 0
     assert data["load_items_per_s"]["trireme"] > 0
+    assert "INDEX LAG" in table
+    assert [(r["phase"], r["probes"], r["missing"]) for r in data["index_lag"]] == [("idle", 5, 0), ("under load", 5, 0)]
+    assert data["index_lag"][1]["load_writes_per_s"] > 0

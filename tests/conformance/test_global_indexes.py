@@ -139,32 +139,40 @@ def test_wrong_index_key_type_rejected(ddb, table):
     assert code == "ValidationException" and "Type mismatch for Index Key age" in msg
 
 
-def test_create_index_on_a_live_table_backfills(ddb):
-    name = create_table(ddb, "gsi_live", ("pk", "S"))
+def _all_in_index(ddb, table, index):
+    items, start = [], None
+    while True:
+        r = ddb.scan(TableName=table, IndexName=index, **({"ExclusiveStartKey": start} if start else {}))
+        items += names(r)
+        start = r.get("LastEvaluatedKey")
+        if not start:
+            return sorted(items)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_index_is_complete_once_active(ddb, round_):
+    """ACTIVE means backfilled: every item written before it is readable in
+    the index at once (until then the index is CREATING and Backfilling)."""
+    name = create_table(ddb, f"gsi_live{round_}", ("pk", "S"))
     for i in range(300):
         ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "color": {"S": ["red", "blue"][i % 2]}})
     desc = ddb.update_table(TableName=name, AttributeDefinitions=[{"AttributeName": "color", "AttributeType": "S"}],
                             GlobalSecondaryIndexUpdates=[{"Create": gsi("by_color", "color")}])["TableDescription"]
     assert desc["GlobalSecondaryIndexes"][0]["IndexName"] == "by_color"
+    assert desc["GlobalSecondaryIndexes"][0]["IndexStatus"] == "CREATING"
     ddb.put_item(TableName=name, Item={"pk": {"S": "during"}, "color": {"S": "red"}})
 
-    def status():
-        d = ddb.describe_table(TableName=name)["Table"]
-        return d["TableStatus"], d["GlobalSecondaryIndexes"][0]["IndexStatus"]
+    def active():
+        index = ddb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"][0]
+        assert index["IndexStatus"] == "ACTIVE" or index.get("Backfilling") is True, index
+        return index["IndexStatus"] == "ACTIVE"
 
-    wait_until(lambda: status() == ("ACTIVE", "ACTIVE"), 60, "the index to be backfilled", interval=0.2)
-
-    def reds():
-        items, start = [], None
-        while True:
-            r = ddb.query(TableName=name, IndexName="by_color", KeyConditionExpression="color = :c",
-                          ExpressionAttributeValues={":c": {"S": "red"}}, **({"ExclusiveStartKey": start} if start else {}))
-            items += names(r)
-            start = r.get("LastEvaluatedKey")
-            if not start:
-                return sorted(items)
-
-    eventually(reds, sorted([f"k{i}" for i in range(0, 300, 2)] + ["during"]), "every red item")
+    wait_until(active, 60, "the index to be backfilled", interval=0.02)
+    assert _all_in_index(ddb, name, "by_color") == sorted([f"k{i}" for i in range(300)] + ["during"])
+    reds = ddb.query(TableName=name, IndexName="by_color", KeyConditionExpression="color = :c",
+                     ExpressionAttributeValues={":c": {"S": "red"}})
+    assert len(reds["Items"]) == 151
+    ddb.delete_table(TableName=name)
 
 
 def test_delete_index(ddb):
@@ -196,3 +204,85 @@ def test_create_table_validation(raw_ddb, kwargs, message):
                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                                {"AttributeName": "c", "AttributeType": "S"}], **kwargs)
     assert code == "ValidationException" and message in msg, msg
+
+
+EMPTY_CITY = ("One or more parameter values are not valid. A value specified for a secondary index key is not "
+              "supported. The AttributeValue for a key attribute cannot contain an empty string value. "
+              "IndexName: by_city, IndexKey: city")
+LONG_CITY = ("One or more parameter values were invalid: Size limit exceeded for Index Key city Actual Size: 2049 "
+             "bytes Max Size: 2048 bytes IndexName: by_city")
+EMPTY_AGE_SORT = "Type mismatch for Index Key age Expected: N Actual: S IndexName: by_age"
+
+
+def _write_paths(ddb, table, pk, attrs):
+    """The same item written by PutItem, UpdateItem and BatchWriteItem (with a valid neighbour)."""
+    values = {f":v{i}": v for i, v in enumerate(attrs.values())}
+    sets = ", ".join(f"#a{i} = :v{i}" for i in range(len(attrs)))
+    return {
+        "put": lambda: ddb.put_item(TableName=table, Item={"pk": {"S": pk}, **attrs}),
+        "update": lambda: ddb.update_item(
+            TableName=table, Key={"pk": {"S": pk}}, UpdateExpression=f"SET {sets}",
+            ExpressionAttributeNames={f"#a{i}": a for i, a in enumerate(attrs)}, ExpressionAttributeValues=values),
+        "batch": lambda: ddb.batch_write_item(RequestItems={table: [
+            {"PutRequest": {"Item": {"pk": {"S": pk + "-ok"}, "city": {"S": "Ok"}, "age": {"N": "1"}}}},
+            {"PutRequest": {"Item": {"pk": {"S": pk}, **attrs}}}]}),
+    }
+
+
+@pytest.mark.parametrize("path", ["put", "update", "batch"])
+@pytest.mark.parametrize("attrs,message", [
+    ({"city": {"S": ""}, "age": {"N": "3"}}, EMPTY_CITY),
+    ({"city": {"S": "x" * 2049}, "age": {"N": "3"}}, LONG_CITY),
+    ({"city": {"S": "x" * 2048}, "age": {"S": "old"}}, EMPTY_AGE_SORT),
+])
+def test_index_key_values_refused_on_every_write_path(ddb, table, path, attrs, message):
+    pk = f"bad-{path}-{len(attrs['city']['S'])}-{next(iter(attrs['age']))}"
+    code, msg = error_of(_write_paths(ddb, table, pk, attrs)[path])
+    assert code == "ValidationException" and msg.endswith(message), msg
+    # Nothing half-applied: neither the item nor a batch neighbour was written.
+    assert "Item" not in ddb.get_item(TableName=table, Key={"pk": {"S": pk}}, ConsistentRead=True)
+    assert "Item" not in ddb.get_item(TableName=table, Key={"pk": {"S": pk + "-ok"}}, ConsistentRead=True)
+
+
+def test_index_key_limits_are_inclusive(ddb, table):
+    ddb.put_item(TableName=table, Item={"pk": {"S": "long"}, "city": {"S": "c" * 2048}, "age": {"N": "1"}})
+    eventually(lambda: names(city_query(ddb, table, "c" * 2048)), ["long"], "a 2,048-byte index key")
+
+
+def test_backfill_skips_values_an_index_cannot_hold(ddb):
+    """Items written before the index existed may hold values it refuses:
+    they stay out of the index, and writes that leave them unchanged succeed."""
+    name = create_table(ddb, "gsi_viol", ("pk", "S"))
+    ddb.put_item(TableName=name, Item={"pk": {"S": "empty"}, "c": {"S": ""}})
+    ddb.put_item(TableName=name, Item={"pk": {"S": "fine"}, "c": {"S": "x"}})
+    ddb.update_table(TableName=name, AttributeDefinitions=[{"AttributeName": "c", "AttributeType": "S"}],
+                     GlobalSecondaryIndexUpdates=[{"Create": gsi("by_c", "c")}])
+    wait_until(lambda: ddb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"][0]["IndexStatus"]
+               == "ACTIVE", 60, "the index to be backfilled", interval=0.1)
+    assert _all_in_index(ddb, name, "by_c") == ["fine"]
+    ddb.update_item(TableName=name, Key={"pk": {"S": "empty"}}, UpdateExpression="SET n = :n",
+                    ExpressionAttributeValues={":n": {"N": "1"}})
+    code, msg = error_of(ddb.update_item, TableName=name, Key={"pk": {"S": "fine"}},
+                         UpdateExpression="SET c = :c", ExpressionAttributeValues={":c": {"S": ""}})
+    assert msg.endswith("IndexName: by_c, IndexKey: c"), msg
+    ddb.delete_table(TableName=name)
+
+
+def test_a_new_table_is_active_with_its_indexes(ddb):
+    """CreateTable with indexes: once the table is ACTIVE its indexes are too,
+    and a Query on them answers at once."""
+    for round_ in range(3):
+        name = f"gsi_new{round_}"
+        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "c", "AttributeType": "S"}],
+                         GlobalSecondaryIndexes=[gsi("by_c", "c")])
+        while True:
+            desc = ddb.describe_table(TableName=name)["Table"]
+            if desc["TableStatus"] == "ACTIVE":
+                break
+        assert desc["GlobalSecondaryIndexes"][0]["IndexStatus"] == "ACTIVE"
+        ddb.query(TableName=name, IndexName="by_c", KeyConditionExpression="c = :c",
+                  ExpressionAttributeValues={":c": {"S": "x"}})
+        ddb.delete_table(TableName=name)

@@ -156,3 +156,22 @@ def test_create_table_validation(raw_ddb, kwargs, message):
             "BillingMode": "PAY_PER_REQUEST", **kwargs}
     code, msg = error_of(raw_ddb.create_table, **args)
     assert code == "ValidationException" and message in msg, msg
+
+
+@pytest.mark.parametrize("value,message", [
+    ({"S": ""}, "The AttributeValue for a key attribute cannot contain an empty string value. "
+                "IndexName: by_tag, IndexKey: tag"),
+    ({"S": "t" * 1025}, "Size limit exceeded for Index Key tag Actual Size: 1025 bytes Max Size: 1024 bytes "
+                        "IndexName: by_tag"),
+])
+def test_index_sort_key_values_refused(ddb, table, value, message):
+    key = {"pk": {"S": "u"}, "sk": {"S": "bad-tag"}}
+    for call, kwargs in [
+        (ddb.put_item, {"TableName": table, "Item": {**key, "tag": value}}),
+        (ddb.update_item, {"TableName": table, "Key": key, "UpdateExpression": "SET tag = :t",
+                           "ExpressionAttributeValues": {":t": value}}),
+        (ddb.batch_write_item, {"RequestItems": {table: [{"PutRequest": {"Item": {**key, "tag": value}}}]}}),
+    ]:
+        code, msg = error_of(call, **kwargs)
+        assert code == "ValidationException" and msg.endswith(message), msg
+    assert "Item" not in ddb.get_item(TableName=table, Key=key, ConsistentRead=True)

@@ -1,0 +1,93 @@
+"""Global index timing: entries are visible right after the write (no shipping
+timer), an update's old entry goes as fast, and deleting a table stops all
+index work for it at once."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from tests.integration.conftest import make_client, wait_until
+
+WRITES = 50
+
+
+def _create(ddb, name: str) -> None:
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "g", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by_g", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}]}])
+    wait_until(lambda: ddb.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE", 30, "ACTIVE")
+
+
+def _in_index(ddb, table: str, g: str) -> list[str]:
+    r = ddb.query(TableName=table, IndexName="by_g", KeyConditionExpression="g = :g",
+                  ExpressionAttributeValues={":g": {"S": g}})
+    return [i["pk"]["S"] for i in r["Items"]]
+
+
+def _lag(ddb, table: str, g: str, pk: str, present: bool) -> float:
+    """Seconds from now until the index shows (or no longer shows) ``pk`` under ``g``."""
+    start = time.monotonic()
+    while (pk in _in_index(ddb, table, g)) != present:
+        if time.monotonic() - start > 5:
+            raise AssertionError(f"{pk} {'never reached' if present else 'never left'} {g}")
+    return time.monotonic() - start
+
+
+def test_index_entries_visible_right_after_write(cluster, ddb):
+    _create(ddb, "gsi_lag")
+    lags, stale = [], []
+    for i in range(WRITES):
+        ddb.put_item(TableName="gsi_lag", Item={"pk": {"S": f"k{i}"}, "g": {"S": f"a{i}"}})
+        lags.append(_lag(ddb, "gsi_lag", f"a{i}", f"k{i}", True))
+        ddb.update_item(TableName="gsi_lag", Key={"pk": {"S": f"k{i}"}}, UpdateExpression="SET g = :g",
+                        ExpressionAttributeValues={":g": {"S": f"b{i}"}})
+        stale.append(_lag(ddb, "gsi_lag", f"a{i}", f"k{i}", False))
+    # A 50 ms shipping timer made both about 45 ms, median and max alike.
+    assert statistics.median(lags) < 0.025, sorted(lags)
+    assert statistics.median(stale) < 0.025, sorted(stale)
+
+
+def _log_lines(cluster) -> dict[str, list[str]]:
+    return {name: Path(p.log).read_text(errors="replace").splitlines()
+            for name, p in cluster.procs.items() if p.kind == "node"}
+
+
+def test_delete_table_stops_index_work(cluster, ddb):
+    """No node keeps shipping to (or retrying) a deleted table's index partitions."""
+    _create(ddb, "gsi_gone")
+    before = {n: len(lines) for n, lines in _log_lines(cluster).items()}
+    stop = threading.Event()
+    writer_client = make_client(cluster.endpoint)
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                writer_client.put_item(TableName="gsi_gone", Item={"pk": {"S": f"w{i}"}, "g": {"S": f"g{i % 7}"}})
+            except ClientError:
+                return  # the table is gone
+            i += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        time.sleep(1.0)  # writes flowing into the index
+        ddb.delete_table(TableName="gsi_gone")
+    finally:
+        stop.set()
+        t.join()
+    # A shipment still retrying would give up and log when the 8 s deadline passes.
+    time.sleep(9.0)
+    for node, lines in _log_lines(cluster).items():
+        new = lines[before[node]:]
+        bad = [line for line in new if "WARNING" in line or "ERROR" in line or "Traceback" in line]
+        assert not bad, f"{node}: {bad[:5]}"
