@@ -41,6 +41,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                     type=str.upper, help="how much the nodes and routers write to their logs in --data-dir "
                                          "(default INFO)")
+    up.add_argument("--access-log", action="store_true",
+                    help="routers log one line per request (operation, table, status, latency, request id)")
     up.set_defaults(func=cmd_up)
 
     stop = sub.add_parser("stop", help="stop the local cluster (also one left behind by a killed `trireme up`)",
@@ -96,6 +98,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"trireme up: {exc}", file=sys.stderr)
             return 2
     cluster.log_level = args.log_level
+    cluster.access_log = args.access_log
     taken = _taken_port(cluster, saved)
     if taken:
         print(f"trireme up: {taken}", file=sys.stderr)

@@ -85,6 +85,7 @@ class LocalCluster:
     partitions_per_table: int = 2
     router_deadline_s: float = 8.0
     log_level: str = "INFO"
+    access_log: bool = False  # routers log one line per request
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
     cluster_id: str = ""  # made by plan() when the cluster is founded
@@ -113,6 +114,7 @@ class LocalCluster:
             self.owner_pid = saved.get("owner_pid", 0)
             self.owner_started = saved.get("owner_started", 0)
             self.log_level = saved.get("log_level", self.log_level)
+            self.access_log = saved.get("access_log", self.access_log)
             self.cluster_id = saved.get("cluster_id", "")
             if not self.cluster_id:  # saved before clusters had ids: the nodes adopt this one
                 self.cluster_id = new_cluster_id()
@@ -183,7 +185,7 @@ class LocalCluster:
         tmp = self.layout_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"region": REGION, "endpoint": self.endpoint, "cluster_id": self.cluster_id,
                                    "owner_pid": self.owner_pid, "owner_started": self.owner_started,
-                                   "log_level": self.log_level,
+                                   "log_level": self.log_level, "access_log": self.access_log,
                                    "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
         tmp.replace(self.layout_file)
 
@@ -216,7 +218,8 @@ class LocalCluster:
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         argv = p.argv + ["--log-level", self.log_level] + (
-            ["--parent-pid", str(self.owner_pid)] if self.owner_pid else [])
+            ["--parent-pid", str(self.owner_pid)] if self.owner_pid else []) + (
+            ["--access-log"] if self.access_log and p.kind == "router" else [])
         with open(p.log, "ab") as logf:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)

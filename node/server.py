@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 import orjson
 
-from ddb.errors import ConditionalCheckFailedException, DynamoDBError
+from ddb.errors import ConditionalCheckFailedException, DynamoDBError, ValidationException
 from node.control import Control
 from node.engine import Engine
 from node.metareplica import META_GROUP, MetaReplica
@@ -301,15 +301,26 @@ class DataSession:
 # ------------------------------------------------------------------ meta
 
 
+def _json_body(raw: bytes) -> dict:
+    """A meta or admin call's JSON object; anything else is the caller's error."""
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError as exc:
+        raise ValidationException(f"the body is not JSON: {exc}") from None
+    if type(body) is not dict:
+        raise ValidationException("the body must be a JSON object")
+    return body
+
+
 class MetaServicer(node_pb2_grpc.MetaServicer):
     def __init__(self, node: Node) -> None:
         self.node = node
 
     async def Call(self, request, context):  # noqa: N802
         await self.node.admit(context)
-        body = orjson.loads(request.body) if request.body else {}
         control = self.node.control
         try:
+            body = _json_body(request.body)
             result = await control.handle_meta_call(request.op, body)
         except Rejected as exc:
             return reply(status=node_pb2.Status.Value(exc.status), message=str(exc), leader=exc.leader or "",
@@ -353,10 +364,10 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
 
     async def Call(self, request, context):  # noqa: N802
         await self.node.admit(context, request.op)
-        body = orjson.loads(request.body) if request.body else {}
         node = self.node
         op = request.op
         try:
+            body = _json_body(request.body)
             if op == "health":
                 return reply({"id": node.cfg.id, "az": node.cfg.az, "addr": node.cfg.addr,
                               "cluster_id": node.cfg.cluster_id,
@@ -398,6 +409,8 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                 return reply({"ok": True})
         except Rejected as exc:
             return reply(status=node_pb2.Status.Value(exc.status), message=str(exc), leader=exc.leader or "")
+        except ValidationException as exc:
+            return reply(status=node_pb2.DDB_ERROR, error_type="ValidationException", message=exc.message or "")
         except ValueError as exc:
             return reply(status=node_pb2.DDB_ERROR, error_type="ValidationException", message=str(exc))
         except Exception as exc:  # noqa: BLE001 (admin errors are answers, not crashes)

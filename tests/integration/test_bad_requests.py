@@ -128,3 +128,28 @@ def test_an_attribute_name_of_70000_characters_is_refused(raw):
     assert exc.value.response["Error"] == {
         "Code": "ValidationException",
         "Message": "1 validation error detected: Attribute name is too large, must be less than 65536 bytes"}
+
+
+@pytest.mark.parametrize("service", ["meta", "admin"])
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]"])
+def test_a_node_call_with_a_malformed_body_is_a_validation_error(cluster, service, body):
+    """A meta or admin call whose body is not a JSON object is the caller's
+    error, answered as one: never a gRPC failure or a logged traceback."""
+    from node.rpc import Channels
+    from trireme_pb import node_pb2_grpc
+
+    addr = next(p.addr for p in cluster.procs.values() if p.kind == "node")
+
+    async def call() -> node_pb2.Reply:
+        ch = Channels(cluster.cluster_id)
+        try:
+            stub = (node_pb2_grpc.MetaStub if service == "meta" else node_pb2_grpc.AdminStub)(ch.get(addr))
+            return await stub.Call(node_pb2.Call(op="fault", body=body), timeout=5, metadata=ch.metadata())
+        finally:
+            await ch.close()
+
+    before = tracebacks(cluster)
+    r = asyncio.run(call())
+    assert (r.status, r.error_type) == (node_pb2.DDB_ERROR, "ValidationException"), r
+    assert "JSON" in r.message
+    assert tracebacks(cluster) == before

@@ -147,7 +147,7 @@ def test_router_restart_access_log_and_failure_log(own_cluster):
     for name in names:
         ddb.create_table(TableName=name, **KEYS)
         ddb.put_item(TableName=name, Item={"pk": {"S": "k"}})
-    cluster.procs["router1"].argv.append("--access-log")
+    cluster.access_log = True  # what `trireme up --access-log` sets
     for _ in range(3):
         assert _restart_router(cluster).list_tables()["TableNames"] == names
         assert _restart_router(cluster).describe_table(TableName="tbl1")["Table"]["TableStatus"] == "ACTIVE"
