@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_S = 0.1  # how often every leader is looked at (index configuration, backfills)
+MAX_RETRY_S = 2.0  # the longest wait between attempts of failing index work
 SHIP_RECORDS = 64
 BACKFILL_CHUNK = 200
 
@@ -51,6 +52,7 @@ class IndexShipper:
         # group -> (leader term, highest outbox index shipped and acknowledged in it): the
         # next shipment starts after it without waiting for the trim entry to apply.
         self._shipped: dict[str, tuple[int, int]] = {}
+        self._failures: dict[str, int] = {}  # group -> index work failures in a row
         self._task: asyncio.Task | None = None
         node.engine.outbox_filled = self.notify
 
@@ -92,6 +94,8 @@ class IndexShipper:
                 groups = list(self.node.engine.replicas)
                 for gone in self._shipped.keys() - set(groups):
                     del self._shipped[gone]
+                for gone in self._failures.keys() - set(groups):
+                    del self._failures[gone]
             else:
                 groups = list(self._due)
             self._due.clear()
@@ -158,14 +162,21 @@ class IndexShipper:
 
     async def _drive(self, replica: PartitionReplica) -> None:
         """Index work for a leader replica until none is left."""
+        group = replica.group
         try:
             while replica.is_leader and await self._step(replica):
-                pass
+                self._failures.pop(group, None)
+            self._failures.pop(group, None)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 (retried next round; leadership may have moved)
-            log.warning("%s: index work failed (retrying): %r", replica.group, exc)
-            await asyncio.sleep(0.2)
+        except Exception as exc:  # noqa: BLE001 (retried; leadership may have moved)
+            # Index changes are never dropped, so a failure that repeats (an
+            # index partition without a majority, or a bug) is retried with
+            # backoff and logged now and then, not five times a second.
+            n = self._failures[group] = self._failures.get(group, 0) + 1
+            if n & (n - 1) == 0:
+                log.warning("%s: index work failed %d time(s) in a row (retrying): %r", group, n, exc)
+            await asyncio.sleep(min(0.2 * 2 ** (n - 1), MAX_RETRY_S))
 
     async def _step(self, replica: PartitionReplica) -> bool:
         """One step of index work; True when more is waiting."""
