@@ -16,8 +16,8 @@ import subprocess
 import sys
 
 from chaos.faults import Chaos, Event
+from cluster.rpc import Channels, call_once
 from deploy.containers import CACHE, Compose, ensure_engine
-from node.rpc import Channels, call_once
 
 RULE_TAG = "trireme-chaos"
 CHAIN = "DOCKER-USER"

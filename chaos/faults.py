@@ -23,9 +23,9 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
+from cluster.rpc import Channels, call_once
 from deploy.local import LocalCluster, alive, post
 from node.raft.core import Config
-from node.rpc import Channels, call_once
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from node.rpc import Channels, call_once
+from cluster.rpc import Channels, call_once
 
 
 async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout: float = 2.0,

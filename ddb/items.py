@@ -13,9 +13,10 @@ from typing import Any
 
 from ddb import legacy
 from ddb.errors import ConditionalCheckFailedException, ValidationException, constraint_failure
-from ddb.expressions import (apply_update, evaluate, parse_condition, parse_projection, parse_update,
+from ddb.expressions import (apply_update, evaluate, parse_condition, parse_projection, parse_update, project,
                              request_context, updated_attributes, updated_paths)
 from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
+from ddb.serialization import boolean_error
 from ddb.size import UPDATE_TOO_LARGE, check_item_size
 from ddb.values import EMPTY_NAME, check_name_size, check_nesting, validate_item
 
@@ -141,7 +142,6 @@ def parse_get_item(body: dict) -> ItemRequest:
     if errors:
         raise constraint_failure(errors)
     if not isinstance(cr, bool):
-        from ddb.serialization import boolean_error
         raise boolean_error(cr)
     legacy.check_params(body, ("AttributesToGet",), ("ProjectionExpression",))
     req = ItemRequest(body["TableName"], consistent_read=cr)
@@ -228,5 +228,4 @@ def evaluate_get(args: dict, item: dict) -> dict | None:
     proj = args.get("proj")
     if proj is None:
         return item
-    from ddb.expressions import project
     return project(item, proj)

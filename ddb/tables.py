@@ -7,7 +7,7 @@ from typing import Any
 
 from ddb.errors import ValidationException, constraint_failure
 from ddb.indexes import check_indexes, indexes_of
-from ddb.keys import KeySchema, validate_table_name
+from ddb.keys import KeySchema, table_name_errors, validate_table_name
 from ddb.tags import parse_tags
 
 BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
@@ -45,7 +45,6 @@ def _throughput(pt: Any, errors: list[str], param: str = "provisionedThroughput"
 def parse_create_table(body: dict) -> dict:
     errors: list[str] = []
     name = body.get("TableName")
-    from ddb.keys import table_name_errors
     errors += table_name_errors(name)
     billing = body.get("BillingMode")
     if billing is not None and billing not in BILLING_MODES:
@@ -173,7 +172,6 @@ def parse_list_tables(body: dict) -> tuple[int, str | None]:
                           "Member must have value greater than or equal to 1")
     start = body.get("ExclusiveStartTableName")
     if start is not None:
-        from ddb.keys import table_name_errors
         errors += table_name_errors(start, "exclusiveStartTableName")
     if errors:
         raise constraint_failure(errors)

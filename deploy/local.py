@@ -4,8 +4,8 @@
 Its layout is written to `DATA_DIR/cluster.json` so that other commands
 (`trireme kill`, `trireme start`, `trireme status`, `trireme stop`) find the
 processes. It also holds the cluster's id (stated on every connection, see
-node/identity.py) and the pid of the owner (`trireme up`, or a test): every
-node and router watches it and stops when it is gone (node/lifetime.py).
+cluster/identity.py) and the pid of the owner (`trireme up`, or a test): every
+node and router watches it and stops when it is gone (cluster/lifetime.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from node.identity import new_cluster_id
-from node.lifetime import start_time
+from cluster.identity import new_cluster_id
+from cluster.lifetime import start_time
 
 REGION = "us-east-1"
 AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
@@ -303,7 +303,7 @@ class LocalCluster:
         so a table created now is placed on all nodes and answered at once."""
         import asyncio
 
-        from node.rpc import Channels, call_once
+        from cluster.rpc import Channels, call_once
 
         async def ask() -> bool:
             ch = Channels(self.cluster_id)

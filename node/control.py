@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import orjson
 
+from cluster.keys import hash_range_bounds, read_u64, u64
+from cluster.meta import MetaState
+from cluster.rpc import CallError, Channels, call_once, meta_call
 from ddb.indexes import local_spaces
-from node.meta.state import MetaState
+from node.control_ops import controller_tick, meta_op
 from node.metareplica import META_GROUP, MetaReplica
 from node.replica import Rejected
-from node.rpc import CallError, Channels, call_once, meta_call
-from node.storage import hash_range_bounds
-from node.storage.keys import u64, read_u64
 from trireme_pb import node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
@@ -248,11 +248,9 @@ class Control:
             raise Rejected("NOT_LEADER", f"{self.node.cfg.id} does not lead the metadata",
                            mr_any.leader if mr_any is not None else None)
         mr.check_leader()
-        from node.control_ops import meta_op
         return await meta_op(self, mr, op, body)
 
     async def _controller_loop(self) -> None:
-        from node.control_ops import controller_tick
         while True:
             try:
                 await asyncio.wait_for(self.plan_now.wait(), PLAN_S)

@@ -15,10 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
 from ddb.errors import from_wire
-from node.meta.placement import place, replacement
 from ddb.indexes import index_table_name, index_table_spec
-from node.meta.state import META_GROUP, MetaState, PartitionInfo, TableInfo
+from node.meta.placement import place, replacement
+from node.replica import Rejected
 
 if TYPE_CHECKING:
     from node.control import Control
@@ -64,7 +65,6 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
             control.plan_now.set()
         return {"ok": True}
     if not state.nodes:
-        from node.replica import Rejected
         raise Rejected("UNAVAILABLE", "the cluster metadata is not founded yet")
     if op == "join":
         return await mr.run({"op": "add_node", "id": body["id"], "addr": body["addr"], "az": body["az"],

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 
+from cluster import keys
 from node.raft.messages import Entry, EntryKind
-from node.storage import RAFT, Storage, keys
+from node.storage import RAFT, Storage
 from node.wire import decode_entry
 
 # Entries kept in memory per group: enough for followers a few round trips

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from cluster.keys import item_key
 from ddb.encoding import hash64
 from ddb.indexes import FENCE_NUMBER, index_key_error, index_space
 from ddb.multikeys import IndexKeys
-from node.storage.keys import item_key
 from trireme_pb import node_pb2
 
 _HEADER = 12

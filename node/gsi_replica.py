@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 
+from cluster.keys import hash_range_bounds, read_u64, split_item_key, u64
 from node import gsi
+from node.replica import Rejected
 from node.storage import DATA, STREAMS, Batch
-from node.storage.keys import hash_range_bounds, read_u64, split_item_key, u64
 from trireme_pb import node_pb2
 
 _ABSENT = object()
@@ -138,7 +139,6 @@ class GsiReplicaMixin:
         for ch in shipped.changes:
             table_id, h, _ = split_item_key(ch.key)
             if table_id != c["table_id"] or not c["lo"] <= h <= c["hi"]:
-                from node.replica import Rejected
                 raise Rejected("WRONG_GROUP", f"index entry outside {self.group}")
         cmd = node_pb2.WriteCommand(
             mutations=[node_pb2.Mutation(key=ch.key, value=ch.value, delete=ch.delete) for ch in shipped.changes],

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from cluster.meta import MetaState
+from cluster.partitions import Cluster
 from node import gsi
-from node.meta.state import MetaState
 from node.partition import PartitionReplica
 from node.storage import STREAMS
-from router.cluster import Cluster
 from trireme_pb import node_pb2
 
 if TYPE_CHECKING:

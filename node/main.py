@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from node.identity import IdentityError, settle
+    from cluster.identity import IdentityError, settle
     from node.server import NodeConfig, parse_initial_cluster
 
     logging.basicConfig(level=args.log_level.upper(),
@@ -74,9 +74,9 @@ def _fail(message: str, code: int) -> int:
 
 
 async def _serve(cfg, parent_pid: int) -> int:
-    from node.identity import store
-    from node.lifetime import watch_parent
-    from node.rpc import learn_cluster_id
+    from cluster.identity import store
+    from cluster.lifetime import watch_parent
+    from cluster.rpc import learn_cluster_id
     from node.server import Node
 
     stop = asyncio.Event()

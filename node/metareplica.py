@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from node.meta.state import MetaState
+from cluster.meta import MetaState
 from node.raft.messages import Entry
 from node.replica import Replica
 from node.storage import Batch

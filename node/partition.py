@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from cluster.keys import hash_range_bounds, read_u64, split_item_key, u64
 from ddb import items as ddb_items
 from ddb.capacity import index_write_units
 from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
@@ -25,7 +26,6 @@ from node.indexing import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes,
 from node.raft.messages import Entry, Role
 from node.replica import Rejected, Replica
 from node.storage import DATA, Batch
-from node.storage.keys import hash_range_bounds, read_u64, split_item_key, u64
 from trireme_pb import node_pb2
 
 WriteResult = tuple[bytes, bytes]  # (item bytes to return, body JSON)

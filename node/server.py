@@ -22,18 +22,19 @@ from typing import Any
 import grpc
 import orjson
 
+from cluster.faults import Faults
+from cluster.frames import GRPC_OPTIONS
+from cluster.identity import METADATA_KEY, Throttled, mismatch
+from cluster.rpc import reply
 from ddb.errors import ConditionalCheckFailedException, DynamoDBError, ValidationException
 from node.control import Control
 from node.engine import Engine
-from node.metareplica import META_GROUP, MetaReplica
 from node.gsi_ship import IndexShipper
-from node.identity import METADATA_KEY, Throttled, mismatch
+from node.metareplica import META_GROUP, MetaReplica
 from node.partition import PartitionReplica
-from node.stats import PartitionStats
 from node.replica import Rejected, UnknownOutcome
-from node.rpc import reply
+from node.stats import PartitionStats
 from node.storage import Storage
-from node.transport import GRPC_OPTIONS, Faults
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class NodeConfig:
     listen: str  # host:port to bind
     data_dir: Path
     advertise: str = ""  # host:port peers use; defaults to listen
-    cluster_id: str = ""  # settled before the node starts (node/identity.py)
+    cluster_id: str = ""  # settled before the node starts (cluster/identity.py)
     initial_cluster: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (addr, az)
     join: list[str] = field(default_factory=list)  # addresses of existing nodes
     dead_after_s: float = 30.0

@@ -12,9 +12,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from cluster.keys import hash_range_bounds
 from ddb.indexes import index_space
 from node.partition import PartitionReplica
-from node.storage import DATA, Storage, hash_range_bounds
+from node.storage import DATA, Storage
 
 if TYPE_CHECKING:
     from node.server import Node

@@ -9,7 +9,7 @@ Raft messages. Each node listens on its own TCP port next to gRPC, and a
 peer or router learns it from the node's admin `health` answer (gRPC) when
 it dials. A connection's first byte says what it carries: `R`, Raft frames
 from a peer; `D`, a router's data requests (answered on the same connection,
-see router/nodes.py and node/server.py's DataSession). Its first frame, a
+see cluster/nodes.py and node/server.py's DataSession). Its first frame, a
 hello, states the sender's cluster id: a node refuses any other cluster.
 
 Raft tolerates lost messages, so the transport never retries a message: when
@@ -23,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from node.identity import Throttled, mismatch
+from cluster.faults import Faults
+from cluster.frames import DATA, MAX_FRAME, RAFT, frame, tune
+from cluster.identity import Throttled, mismatch
+from cluster.rpc import Channels, tcp_endpoint
 from node.raft.messages import Message
 from node.wire import message_from_pb, message_to_pb
 from trireme_pb import node_pb2, raft_pb2
@@ -37,84 +38,6 @@ from trireme_pb import node_pb2, raft_pb2
 log = logging.getLogger(__name__)
 
 MAX_QUEUE = 20_000
-MAX_FRAME = 64 << 20
-USER_TIMEOUT_MS = 5_000  # unacknowledged data this long (a partition) breaks the connection
-GRPC_OPTIONS = [
-    ("grpc.so_reuseport", 0),  # a taken port is an error, never a port shared with another cluster
-    ("grpc.max_send_message_length", 64 << 20),
-    ("grpc.max_receive_message_length", 64 << 20),
-    ("grpc.keepalive_time_ms", 2_000),
-    ("grpc.keepalive_timeout_ms", 2_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 1_000),
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1_000),
-]
-
-
-@dataclass
-class Faults:
-    """What the chaos tooling asked this node's transport to break.
-
-    `drop_to` / `drop_from`: peer ids whose links are cut in that direction;
-    `loss`: probability of dropping any message; `delay_ms` and `jitter_ms`:
-    added latency on outgoing batches; `clock_rate`: how fast the node's
-    Raft clock runs (applied by the node to its engine's clock, not here).
-    """
-
-    drop_to: set[str] = field(default_factory=set)
-    drop_from: set[str] = field(default_factory=set)
-    loss: float = 0.0
-    delay_ms: float = 0.0
-    jitter_ms: float = 0.0
-    clock_rate: float = 1.0
-
-    def to_json(self) -> dict:
-        return {"drop_to": sorted(self.drop_to), "drop_from": sorted(self.drop_from),
-                "loss": self.loss, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms,
-                "clock_rate": self.clock_rate}
-
-    @classmethod
-    def from_json(cls, d: Any) -> Faults:
-        """Faults from a chaos tool's JSON; ValueError naming the field when malformed."""
-        if not isinstance(d, dict):
-            raise ValueError(f"faults must be a JSON object, not {type(d).__name__}")
-        unknown = set(d) - _FAULT_FIELDS
-        if unknown:
-            raise ValueError(f"unknown fault field {sorted(unknown)[0]!r}; known: {', '.join(sorted(_FAULT_FIELDS))}")
-        if not isinstance(d.get("heal", False), bool):
-            raise ValueError(f"heal must be true or false, not {d['heal']!r}")
-        f = cls(_ids(d, "drop_to"), _ids(d, "drop_from"), _number(d, "loss", 0.0, 0.0, 1.0),
-                _number(d, "delay_ms", 0.0, 0.0, 600_000.0), _number(d, "jitter_ms", 0.0, 0.0, 600_000.0),
-                _number(d, "clock_rate", 1.0, 0.0, 100.0))
-        if f.clock_rate <= 0:
-            raise ValueError("clock_rate must be greater than 0")
-        return f
-
-    def active(self) -> bool:
-        return bool(self.drop_to or self.drop_from or self.loss or self.delay_ms or self.jitter_ms)
-
-
-# Accepted in a fault body besides the faults: `heal` (clear them all) and the
-# caller's cluster id (routers' TriremeAdmin_1.SetFaults).
-_FAULT_FIELDS = frozenset(("drop_to", "drop_from", "loss", "delay_ms", "jitter_ms", "clock_rate", "heal",
-                           "ClusterId"))
-
-
-def _ids(d: dict, name: str) -> set[str]:
-    v = d.get(name, [])
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise ValueError(f"{name} must be a list of node ids (strings)")
-    return set(v)
-
-
-def _number(d: dict, name: str, default: float, lo: float, hi: float) -> float:
-    v = d.get(name, default)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-        raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}, not {v!r}")
-    return float(v)
 
 
 class _Peer:
@@ -207,7 +130,7 @@ class Transport:
         # A router's connection: returns a session taking DataRequests, given how to send answers.
         self.open_data: Callable[[Callable[[list], None]], Any] | None = None
         self._channels = None  # for asking peers where they listen
-        self.cluster_id = ""  # stated to peers, required of them (node/identity.py)
+        self.cluster_id = ""  # stated to peers, required of them (cluster/identity.py)
         self.refusals = Throttled(log)
 
     def send(self, group: str, messages: list[Message]) -> None:
@@ -219,7 +142,6 @@ class Transport:
 
     async def raft_endpoint(self, addr: str) -> tuple[str, int]:
         if self._channels is None:
-            from node.rpc import Channels  # node.rpc imports this module
             self._channels = Channels(self.cluster_id)
         return await tcp_endpoint(self._channels, addr)
 
@@ -271,36 +193,6 @@ class Transport:
                 continue
             group, m = message_from_pb(pm)
             self._deliver(group, m)
-
-
-RAFT, DATA = b"R", b"D"  # a connection's first byte
-
-
-async def tcp_endpoint(channels, addr: str) -> tuple[str, int]:
-    """Where the node at gRPC address `addr` listens for frames."""
-    from node.rpc import call_once  # node.rpc imports this module
-    health = await call_once(channels, addr, "admin", "health", timeout=2.0)
-    return addr.rpartition(":")[0], int(health["tcp_port"])
-
-
-def frame(msg: Any) -> bytes:
-    """A protobuf message, length-prefixed."""
-    body = msg.SerializeToString()
-    return len(body).to_bytes(4, "big") + body
-
-
-async def read_frame(reader: asyncio.StreamReader) -> bytes:
-    n = int.from_bytes(await reader.readexactly(4), "big")
-    if n > MAX_FRAME:
-        raise ValueError(f"frame of {n} bytes")
-    return await reader.readexactly(n)
-
-
-def tune(writer: asyncio.StreamWriter) -> None:
-    """Data unacknowledged for USER_TIMEOUT_MS breaks the connection (as gRPC's keepalive did)."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
 
 
 class _Inbound(asyncio.Protocol):

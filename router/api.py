@@ -21,12 +21,12 @@ from ddb.capacity import index_defs
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
 from ddb.indexes import (Index, check_index_keys, indexes_of, parse_index_updates, with_index_throughput,
                          without_index)
+from cluster.keys import item_key
+from cluster.meta import TableInfo
+from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
-from node.meta.state import TableInfo
-from node.storage.keys import item_key
 from router import batches, capacity, reads, tags
-from router.cluster import Cluster
 from trireme_pb import node_pb2
 
 Op = Callable[[dict], Awaitable[Any]]

@@ -9,7 +9,6 @@ retries just those.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import orjson
 
@@ -17,10 +16,8 @@ from ddb import batches as ddb_batches
 from ddb.errors import EvaluationFailed, InternalServerError, ServiceUnavailable
 from ddb.indexes import check_index_keys
 from router import capacity
+from router.context import Tables
 from trireme_pb import node_pb2
-
-if TYPE_CHECKING:
-    from router.api import Api
 
 # Failures that leave a key unprocessed rather than failing the whole batch.
 RETRYABLE = (ServiceUnavailable, InternalServerError)  # but never EvaluationFailed: see retryable()
@@ -33,7 +30,7 @@ def retryable(result: object) -> bool:
     return isinstance(result, RETRYABLE) and not isinstance(result, EvaluationFailed)
 
 
-async def batch_get_item(api: Api, body: dict) -> bytes:
+async def batch_get_item(api: Tables, body: dict) -> bytes:
     entries = ddb_batches.parse_batch_get(body)
     tables = [api.table(e.name) for e in entries]
     calls = []
@@ -80,7 +77,7 @@ async def batch_get_item(api: Api, body: dict) -> bytes:
     return capacity.add(out, body, [capacity.entry(name, units.get(name, 0.0), how) for name in responses])
 
 
-async def batch_write_item(api: Api, body: dict) -> dict:
+async def batch_write_item(api: Tables, body: dict) -> dict:
     entries = ddb_batches.parse_batch_write(body)
     by_table: dict[str, list[ddb_batches.WriteEntry]] = {}
     for e in entries:

@@ -114,7 +114,7 @@ def _error_body(type_name: str, message: str, key: str = "message") -> bytes:
 # --- logging of failures and of every request (--access-log) -----------------
 
 _TABLE_NAME = re.compile(rb'"TableName"\s*:\s*"((?:[^"\\]|\\.){0,1024})"')
-_PARTITION = re.compile(r"\b[Pp]artition (t\d+\.p\d+|meta)\b")  # node.meta.state.partition_id
+_PARTITION = re.compile(r"\b[Pp]artition (t\d+\.p\d+|meta)\b")  # cluster.meta.partition_id
 
 
 def _operation(target: str | None) -> str:

@@ -44,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from node.lifetime import watch_parent
-    from node.rpc import learn_cluster_id
+    from cluster.lifetime import watch_parent
+    from cluster.partitions import Cluster
+    from cluster.rpc import learn_cluster_id
     from router.api import Api
-    from router.cluster import Cluster
     from router.http import serve
     from router.protocol import Dispatcher
 
@@ -86,9 +86,9 @@ def _admin_ops(cluster, cluster_id: str):
 
     SetFaults must state the cluster (`ClusterId`, from cluster.json) and
     name its faults correctly: a malformed body is a 400 that names the field."""
+    from cluster.faults import Faults
+    from cluster.identity import mismatch
     from ddb.errors import ValidationException
-    from node.identity import mismatch
-    from node.transport import Faults
 
     async def faults(body: dict) -> dict:
         return cluster.faults.to_json()

@@ -9,10 +9,9 @@ space, so segments are disjoint and together complete.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import orjson
 
+from cluster.keys import hash_range_bounds, item_key, item_prefix, split_item_key
 from ddb import reads as ddb_reads
 from ddb.capacity import consumed
 from ddb.encoding import decode_key, decode_key_value, encode_key, encode_key_value, hash64
@@ -20,12 +19,9 @@ from ddb.errors import ValidationException
 from ddb.indexes import Index, check_index_keys, index_table_name
 from ddb.keys import KeySchema, validate_key
 from ddb.multikeys import IndexKeys
-from node.storage.keys import hash_range_bounds, item_key, item_prefix, split_item_key
 from router import capacity
+from router.context import Tables
 from trireme_pb import node_pb2
-
-if TYPE_CHECKING:
-    from router.api import Api
 
 BAD_START = "The provided starting key is invalid: The provided key element does not match the schema"
 OUTSIDE = "The provided starting key is outside query boundaries based on provided conditions"
@@ -37,7 +33,7 @@ HASH_SPACE = 1 << 64
 class Target:
     """What a Query or Scan reads: a table, or one of its local indexes."""
 
-    def __init__(self, api: Api, req: ddb_reads.ReadRequest) -> None:
+    def __init__(self, api: Tables, req: ddb_reads.ReadRequest) -> None:
         self.table = api.table(req.table_name)
         self.base = api.schema(self.table)
         self.index: Index | None = None
@@ -172,7 +168,7 @@ def _range_request(req: ddb_reads.ReadRequest, start: bytes, end: bytes, exclusi
                                 args=args)
 
 
-async def query(api: Api, body: dict) -> bytes:
+async def query(api: Tables, body: dict) -> bytes:
     req = ddb_reads.parse_query(body)
     target = Target(api, req)
     req.bind(target.schema, target.multi)
@@ -220,7 +216,7 @@ def check_start(start: dict, schema: KeySchema, prefix: bytes, pk: bytes, sort_c
         raise ValidationException(ONE_ROW)
 
 
-async def scan(api: Api, body: dict) -> bytes:
+async def scan(api: Tables, body: dict) -> bytes:
     req = ddb_reads.parse_scan(body)
     target = Target(api, req)
     req.bind(target.schema, target.multi)

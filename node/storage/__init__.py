@@ -1,11 +1,10 @@
 """The node's storage: one RocksDB (rocksdict, raw bytes) with column families for
-the raft log, table items, stream records and local metadata."""
+the raft log, table items, stream records and local metadata (keys: cluster/keys.py)."""
 
 from .batch import Batch
 from .db import Storage
 from .errors import LogCompacted, LogUnavailable, StorageClosed, StorageError
 from .families import DATA, FAMILIES, META, RAFT, STREAMS
-from .keys import hash_range_bounds, item_key, item_prefix, table_bounds
 from .options import StorageConfig
 from .raftlog import RaftLog
 
@@ -23,8 +22,4 @@ __all__ = [
     "StorageClosed",
     "StorageConfig",
     "StorageError",
-    "hash_range_bounds",
-    "item_key",
-    "item_prefix",
-    "table_bounds",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from rocksdict import ColumnFamily, WriteBatch
 
-from . import keys
+from cluster import keys
 from .errors import StorageClosed, StorageError
 from .families import DATA, META, STREAMS
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rocksdict import Cache, ColumnFamily, Options, Rdict, WriteOptions
 
-from . import keys
+from cluster import keys
 from .batch import Batch
 from .errors import StorageClosed, StorageError
 from .families import DATA, FAMILIES, META, RAFT, STREAMS

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import keys
+from cluster import keys
 from .batch import Batch
 from .errors import LogCompacted, LogUnavailable
 from .families import RAFT

@@ -6,8 +6,8 @@ import asyncio
 import base64
 from typing import Any
 
+from cluster.rpc import Channels, call_once
 from deploy.local import LocalCluster
-from node.rpc import Channels, call_once
 
 
 def admin(addr: str, op: str, body: Any = None, timeout: float = 3.0) -> Any:

@@ -14,9 +14,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from cluster.partitions import Cluster
 from ddb.errors import EvaluationFailed
 from router.api import Api
-from router.cluster import Cluster
 from tests.integration.conftest import wait_until
 from trireme_pb import node_pb2
 
@@ -135,7 +135,7 @@ def test_an_attribute_name_of_70000_characters_is_refused(raw):
 def test_a_node_call_with_a_malformed_body_is_a_validation_error(cluster, service, body):
     """A meta or admin call whose body is not a JSON object is the caller's
     error, answered as one: never a gRPC failure or a logged traceback."""
-    from node.rpc import Channels
+    from cluster.rpc import Channels
     from trireme_pb import node_pb2_grpc
 
     addr = next(p.addr for p in cluster.procs.values() if p.kind == "node")

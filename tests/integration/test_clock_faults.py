@@ -18,11 +18,11 @@ import orjson
 import pytest
 
 from chaos.faults import DRIFT_BOUND, LocalChaos
+from cluster.keys import item_key
+from cluster.nodes import NodeClient
 from ddb.encoding import encode_key, encode_partition_key, hash64
 from ddb.keys import KeySchema
 from deploy.local import LocalCluster
-from node.storage import item_key
-from router.nodes import NodeClient
 from tests.integration.admin import leader_of, meta, node_addr
 from tests.integration.conftest import make_client, own_cluster, wait_until  # noqa: F401 (fixture)
 from trireme_pb import node_pb2

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from cluster.frames import DATA, RAFT, frame, read_frame
+from cluster.rpc import CallError, Channels, call_once
 from deploy.local import LocalCluster, free_port, post
-from node.rpc import CallError, Channels, call_once
-from node.transport import DATA, RAFT, frame, read_frame
 from tests.integration.admin import admin, meta
 from tests.integration.conftest import make_client, wait_until
 from trireme_pb import node_pb2

@@ -9,9 +9,9 @@ import time
 import orjson
 import pytest
 
+from cluster.keys import item_key
+from cluster.partitions import Cluster
 from deploy.local import LocalCluster
-from node.storage import item_key
-from router.cluster import Cluster
 from tests.integration.admin import leader_of, meta, raw_items
 from trireme_pb import node_pb2
 

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
+from cluster.meta import MetaState, TableInfo
+from cluster.partitions import Cluster
 from ddb.errors import ServiceUnavailable
-from node.meta.state import MetaState, TableInfo
 from router.api import Api
-from router.cluster import Cluster
 
 SPEC = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}

@@ -19,7 +19,8 @@ from node.storage import STREAMS, Storage
 CHILD = textwrap.dedent(
     """
     import sys
-    from node.storage import Storage, keys
+    from cluster import keys
+    from node.storage import Storage
     s = Storage.open(sys.argv[1])
     i = s.applied_index("g")
     while True:

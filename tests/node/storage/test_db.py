@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cluster import keys
 from ddb.encoding import encode_key_value, hash64
-from node.storage import DATA, META, RAFT, STREAMS, Storage, StorageClosed, StorageError, keys
+from node.storage import DATA, META, RAFT, STREAMS, Storage, StorageClosed, StorageError
 
 TABLE = 7
 

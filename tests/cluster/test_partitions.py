@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
+from cluster.meta import MetaState, NodeInfo, PartitionInfo, TableInfo
+from cluster.nodes import NodeDown
+from cluster.partitions import Cluster
 from ddb.errors import EvaluationFailed, InternalServerError, ServiceUnavailable
-from node.meta.state import MetaState, NodeInfo, PartitionInfo, TableInfo
 from router.batches import retryable
-from router.cluster import Cluster
-from router.nodes import NodeDown
 from trireme_pb import node_pb2
 
 AZ = {"a1": "az-a", "a2": "az-a", "b1": "az-b", "c1": "az-c", "c2": "az-c"}

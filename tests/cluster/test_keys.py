@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cluster import keys
 from ddb.encoding import encode_key_value
-from node.storage import keys
 
 U64 = st.integers(0, (1 << 64) - 1)
 TABLE = st.integers(0, keys.MAX_TABLE_ID)

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from node.transport import DATA, frame, read_frame
-from router.nodes import SWEEP_S, NodeClient, NodeDown
+from cluster.frames import DATA, frame, read_frame
+from cluster.nodes import SWEEP_S, NodeClient, NodeDown
 from trireme_pb import node_pb2
 
 

@@ -1,4 +1,5 @@
-"""The router's picture of the cluster and how it reaches a partition.
+"""A client's picture of the cluster and how it reaches a partition (used by
+routers, and by nodes shipping index entries to other partitions).
 
 It watches the metadata (a stream of versioned snapshots from any node),
 finds a key's partition by hash, and sends a request to the right replica:
@@ -20,12 +21,12 @@ from dataclasses import dataclass
 import grpc
 import orjson
 
+from cluster.faults import Faults
+from cluster.identity import Throttled
+from cluster.meta import META_GROUP, MetaState
+from cluster.nodes import NodeClients, NodeDown
+from cluster.rpc import CallError, Channels, meta_call, refused
 from ddb.errors import DynamoDBError, EvaluationFailed, InternalServerError, ServiceUnavailable, from_wire
-from node.meta.state import META_GROUP, MetaState
-from node.identity import Throttled
-from node.rpc import CallError, Channels, meta_call, refused
-from node.transport import Faults
-from router.nodes import NodeClients, NodeDown
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)

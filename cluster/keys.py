@@ -1,4 +1,5 @@
-"""Byte layouts of every key this node stores, per column family.
+"""Byte layouts of every key a node stores, per column family: shared with the
+routers, which compute an item's key (and so its partition) and a query's range.
 
 All keys compare bytewise (RocksDB's default comparator in raw mode), so each
 layout is chosen so that the ranges we scan are contiguous:

@@ -1,4 +1,5 @@
-"""Router-to-node data calls on one long-lived TCP connection per node.
+"""Data calls to nodes (a router's, or a node shipping index entries) on one
+long-lived TCP connection per node.
 
 Requests carry ids and are answered out of order; everything queued while the
 previous frame was being written goes out in the next frame. Frames are
@@ -18,9 +19,9 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from node.identity import Throttled
-from node.rpc import Channels
-from node.transport import DATA, frame, read_frame, tcp_endpoint, tune
+from cluster.frames import DATA, frame, read_frame, tune
+from cluster.identity import Throttled
+from cluster.rpc import Channels, tcp_endpoint
 from trireme_pb import node_pb2
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import time
 import grpc
 import pytest
 
-from node.rpc import CallError, Channels, meta_call, reply
+from cluster.rpc import CallError, Channels, meta_call, reply
 from trireme_pb import node_pb2, node_pb2_grpc
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 import orjson
 
-from node.identity import METADATA_KEY, Throttled
-from node.transport import GRPC_OPTIONS
+from cluster.frames import GRPC_OPTIONS
+from cluster.identity import METADATA_KEY, Throttled
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,14 @@ async def call_once(channels: Channels, addr: str, service: str, op: str, body: 
 
 
 def refused(exc: grpc.aio.AioRpcError) -> bool:
-    """The node refused the call: it belongs to another cluster (see node/identity.py)."""
+    """The node refused the call: it belongs to another cluster (see cluster/identity.py)."""
     return exc.code() == grpc.StatusCode.FAILED_PRECONDITION and "cluster id mismatch" in (exc.details() or "")
+
+
+async def tcp_endpoint(channels: Channels, addr: str) -> tuple[str, int]:
+    """Where the node at gRPC address `addr` listens for frames (its health answer says)."""
+    health = await call_once(channels, addr, "admin", "health", timeout=2.0)
+    return addr.rpartition(":")[0], int(health["tcp_port"])
 
 
 async def learn_cluster_id(addrs: list[str], deadline_s: float = 60.0) -> str:

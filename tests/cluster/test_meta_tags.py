@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.meta.state import MetaState
+from cluster.meta import MetaState
 
 
 def _state() -> MetaState:
