@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -29,7 +30,9 @@ from node.replica import Rejected
 from trireme_pb import node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
-    from node.server import Node
+    from node.config import NodeConfig
+    from node.engine import Engine
+    from node.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +42,17 @@ _VIEW_FLOOR_KEY = b"N/view_version"
 
 
 class Control:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, cfg: NodeConfig, engine: Engine, storage: Storage,
+                 stats: Callable[[], dict[str, list[int]]]) -> None:
+        self.cfg = cfg
+        self.engine = engine
+        self.storage = storage
+        self.stats = stats  # the item counts of the partitions this node leads, for heartbeats
         self.view: MetaState | None = None
         self._change = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.channels = Channels()
-        raw = node.storage.get("meta", _VIEW_FLOOR_KEY)
+        raw = storage.get("meta", _VIEW_FLOOR_KEY)
         self._floor = read_u64(raw) if raw else 0
         self.controller = None  # ControllerMemory while we lead meta
         self._report_now = asyncio.Event()  # a replica changed role: tell the controller at once
@@ -85,22 +92,36 @@ class Control:
             self._change.clear()
             await self._change.wait()
 
+    def address_of(self, node_id: str) -> str | None:
+        """A node's address: from the metadata, else from --initial-cluster."""
+        state = self.view
+        if state is not None:
+            info = state.nodes.get(node_id)
+            if info is not None:
+                return info.addr
+        member = self.cfg.initial_cluster.get(node_id)
+        return member[0] if member else None
+
+    def meta_replica(self) -> MetaReplica | None:
+        r = self.engine.replicas.get(META_GROUP)
+        return r if isinstance(r, MetaReplica) else None
+
     def seed_addrs(self) -> list[str]:
-        addrs = {a for a, _ in self.node.cfg.initial_cluster.values()}
-        addrs.update(self.node.cfg.join)
+        addrs = {a for a, _ in self.cfg.initial_cluster.values()}
+        addrs.update(self.cfg.join)
         if self.view is not None:
             addrs.update(n.addr for n in self.view.nodes.values())
-        addrs.discard(self.node.cfg.addr)
+        addrs.discard(self.cfg.addr)
         return sorted(addrs)
 
     def local_meta(self) -> MetaReplica | None:
         """The local meta replica, if it is in touch with its group."""
-        mr = self.node.meta_replica()
+        mr = self.meta_replica()
         return mr if mr is not None and mr.in_touch() else None
 
     def watch_addrs(self) -> list[str]:
         """Where to follow the metadata from: the meta members of our view first."""
-        me = self.node.cfg.addr
+        me = self.cfg.addr
         members = [a for a in self.meta_addrs() if a != me]
         return members or self.seed_addrs()
 
@@ -151,12 +172,12 @@ class Control:
                 log.exception("reconcile failed")
 
     def reconcile(self, view: MetaState) -> None:
-        me = self.node.cfg.id
-        engine = self.node.engine
+        me = self.cfg.id
+        engine = self.engine
         if view.version > self._floor:
-            batch = self.node.storage.batch()
+            batch = self.storage.batch()
             batch.put("meta", _VIEW_FLOOR_KEY, u64(view.version))
-            self.node.storage.write(batch, sync=True)
+            self.storage.write(batch, sync=True)
             self._floor = view.version
         wanted = {}
         for p in view.partitions.values():
@@ -188,20 +209,20 @@ class Control:
 
     def report(self) -> dict:
         groups = {}
-        for r in self.node.engine.replicas.values():
+        for r in self.engine.replicas.values():
             s = r.status()
             groups[r.group] = {k: s[k] for k in ("role", "leader", "term", "commit", "applied",
                                                   "voters", "learners", "match")}
-        return {"node": self.node.cfg.id, "addr": self.node.cfg.addr, "az": self.node.cfg.az,
-                "groups": groups, "stats": self.node.stats.latest}
+        return {"node": self.cfg.id, "addr": self.cfg.addr, "az": self.cfg.az,
+                "groups": groups, "stats": self.stats()}
 
     async def _heartbeat_loop(self) -> None:
         joined = False
         while True:
             try:
                 if not joined:
-                    await self.meta_request("join", {"id": self.node.cfg.id, "addr": self.node.cfg.addr,
-                                                     "az": self.node.cfg.az})
+                    await self.meta_request("join", {"id": self.cfg.id, "addr": self.cfg.addr,
+                                                     "az": self.cfg.az})
                     joined = True
                 self._report_now.clear()
                 await self.meta_request("heartbeat", self.report(), deadline_s=2.0)
@@ -219,7 +240,7 @@ class Control:
 
     async def meta_request(self, op: str, body: Any, deadline_s: float = 10.0) -> Any:
         """A metadata call from this node: handled here when we lead meta."""
-        mr = self.node.meta_replica()
+        mr = self.meta_replica()
         if mr is not None and mr.is_leader:
             return await self.handle_meta_call(op, body)
         return await meta_call(self.channels, self.meta_addrs(), op, body, deadline_s=deadline_s)
@@ -231,12 +252,12 @@ class Control:
             for n in view.partitions[META_GROUP].voters:
                 if n in view.nodes:
                     addrs.append(view.nodes[n].addr)
-        return addrs or self.seed_addrs() or [self.node.cfg.addr]
+        return addrs or self.seed_addrs() or [self.cfg.addr]
 
     # --- the controller (meta leader only) ------------------------------------------
 
     def _leading(self) -> MetaReplica | None:
-        mr = self.node.meta_replica()
+        mr = self.meta_replica()
         if mr is None or not mr.is_leader:
             return None
         return mr
@@ -244,8 +265,8 @@ class Control:
     async def handle_meta_call(self, op: str, body: dict) -> Any:
         mr = self._leading()
         if mr is None:
-            mr_any = self.node.meta_replica()
-            raise Rejected("NOT_LEADER", f"{self.node.cfg.id} does not lead the metadata",
+            mr_any = self.meta_replica()
+            raise Rejected("NOT_LEADER", f"{self.cfg.id} does not lead the metadata",
                            mr_any.leader if mr_any is not None else None)
         mr.check_leader()
         return await meta_op(self, mr, op, body)
@@ -269,7 +290,7 @@ class Control:
                 log.exception("controller tick failed")
 
     async def admin(self, node_id: str, op: str, body: Any, timeout: float = 3.0) -> Any:
-        addr = self.node.address_of(node_id)
+        addr = self.address_of(node_id)
         if addr is None:
             raise CallError("UNAVAILABLE", "", f"no address for {node_id}")
         return await call_once(self.channels, addr, "admin", op, body, timeout=timeout)

@@ -9,11 +9,12 @@ consistent-hashing placement after joins), one membership step at a time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
 from ddb.errors import from_wire
@@ -22,13 +23,25 @@ from node.meta.placement import place, replacement
 from node.replica import Rejected
 
 if TYPE_CHECKING:
-    from node.control import Control
+    from node.config import NodeConfig
+    from node.engine import Engine
     from node.metareplica import MetaReplica
 
 log = logging.getLogger(__name__)
 
 DOWN_AFTER_S = 3.0
 MAX_MOVES = 2
+
+
+class Control(Protocol):
+    """What the controller needs of the node's control plane (node/control.py)."""
+
+    cfg: NodeConfig
+    engine: Engine
+    controller: ControllerMemory | None
+    plan_now: asyncio.Event
+
+    async def admin(self, node_id: str, op: str, body: Any, timeout: float = 3.0) -> Any: ...
 
 
 @dataclass
@@ -70,7 +83,7 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         return await mr.run({"op": "add_node", "id": body["id"], "addr": body["addr"], "az": body["az"],
                              "now": time.time()})
     if op == "create_table":
-        count = int(body.get("partitions") or control.node.cfg.partitions_per_table)
+        count = int(body.get("partitions") or control.cfg.partitions_per_table)
         live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
         placements = [place(pid, live) for pid in state.next_partition_ids(count)]
         indexes = []
@@ -83,7 +96,7 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                                    "placements": placements, "indexes": indexes})
     if op == "create_index":
         base = state.tables.get(body["name"])
-        count = len(base.partitions) if base is not None else control.node.cfg.partitions_per_table
+        count = len(base.partitions) if base is not None else control.cfg.partitions_per_table
         live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
         gsi = body["index"]
         return await _propose(mr, {"op": "create_index", "name": body["name"], "spec": body["spec"],
@@ -145,10 +158,10 @@ def _serving(state: MetaState, t: TableInfo, leaders: dict) -> bool:
 
 async def controller_tick(control: Control, mr: MetaReplica) -> None:
     state = mr.state
-    node = control.node
+    cfg = control.cfg
     if not state.nodes:
         founders = [{"id": i, "addr": a, "az": z, "since": time.time()}
-                    for i, (a, z) in sorted(node.cfg.initial_cluster.items())]
+                    for i, (a, z) in sorted(cfg.initial_cluster.items())]
         if founders:
             await mr.run({"op": "bootstrap", "nodes": founders})
         return
@@ -179,7 +192,7 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
             await mr.run({"op": "drop_table", "name": t.name})
     await _table_stats(mr, state, mem, leaders)
     # Placement.
-    dead_after = node.cfg.dead_after_s
+    dead_after = cfg.dead_after_s
     dead = {n.id for n in state.nodes.values()
             if n.state == "down" and now - mem.seen.get(n.id, mem.started) > dead_after}
     live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
@@ -248,12 +261,12 @@ async def _continue_move(control: Control, mr: MetaReplica, p: PartitionInfo, de
         await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": [],
                       "expect_epoch": p.epoch})
         return
-    leader = control.node.cfg.id if p.id == META_GROUP else leaders.get(p.id)
+    leader = control.cfg.id if p.id == META_GROUP else leaders.get(p.id)
     if leader is None:
         return
     try:
-        if leader == control.node.cfg.id:
-            replica = control.node.engine.replicas.get(p.id)
+        if leader == control.cfg.id:
+            replica = control.engine.replicas.get(p.id)
             if replica is None:
                 return
             status = replica.reconfigure_step(target, [])

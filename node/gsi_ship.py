@@ -20,11 +20,12 @@ from cluster.meta import MetaState
 from cluster.partitions import Cluster
 from node import gsi
 from node.partition import PartitionReplica
-from node.storage import STREAMS
+from node.storage import STREAMS, Storage
 from trireme_pb import node_pb2
 
 if TYPE_CHECKING:
-    from node.server import Node
+    from node.control import Control
+    from node.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,12 @@ class IndexShipper:
     (``Engine.outbox_filled``); what applies while a shipment is in flight
     goes out in the next one, without waiting."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, az: str, cluster_id: str, engine: Engine, storage: Storage, control: Control) -> None:
+        self.az = az
+        self.cluster_id = cluster_id
+        self.engine = engine
+        self.storage = storage
+        self.control = control  # the metadata view, and metadata requests (backfill done)
         self.cluster: Cluster | None = None
         self._version = -1
         self._plan: dict[int, tuple[str, list]] = {}
@@ -54,7 +59,7 @@ class IndexShipper:
         self._shipped: dict[str, tuple[int, int]] = {}
         self._failures: dict[str, int] = {}  # group -> index work failures in a row
         self._task: asyncio.Task | None = None
-        node.engine.outbox_filled = self.notify
+        engine.outbox_filled = self.notify
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -80,7 +85,7 @@ class IndexShipper:
             except TimeoutError:
                 pass
             self._wake.clear()
-            view = self.node.control.view
+            view = self.control.view
             if view is None:
                 next_sweep = loop.time() + SWEEP_S
                 continue
@@ -91,7 +96,7 @@ class IndexShipper:
                 self._stop_stale_drivers()
             if sweep:
                 next_sweep = loop.time() + SWEEP_S
-                groups = list(self.node.engine.replicas)
+                groups = list(self.engine.replicas)
                 for gone in self._shipped.keys() - set(groups):
                     del self._shipped[gone]
                 for gone in self._failures.keys() - set(groups):
@@ -100,7 +105,7 @@ class IndexShipper:
                 groups = list(self._due)
             self._due.clear()
             for group in groups:
-                replica = self.node.engine.replicas.get(group)
+                replica = self.engine.replicas.get(group)
                 if not isinstance(replica, PartitionReplica) or not replica.is_leader:
                     continue
                 running = self._drivers.get(group)
@@ -116,7 +121,7 @@ class IndexShipper:
         """A table or index was deleted: work for it stops now (a shipment to
         its partitions would only retry until its deadline)."""
         for group, (task, live) in list(self._drivers.items()):
-            replica = self.node.engine.replicas.get(group)
+            replica = self.engine.replicas.get(group)
             if replica is None or not live <= self._live(replica):  # type: ignore[arg-type]
                 task.cancel()
                 del self._drivers[group]
@@ -150,8 +155,8 @@ class IndexShipper:
 
     def _router(self) -> Cluster:
         if self.cluster is None:
-            self.cluster = Cluster([], self.node.cfg.az, cluster_id=self.node.cfg.cluster_id)
-        view = self.node.control.view
+            self.cluster = Cluster([], self.az, cluster_id=self.cluster_id)
+        view = self.control.view
         if view is not None and view.version != self._version:
             # The local view may be the meta replica's own state, changed in
             # place: rebuild the routing maps whenever its version moves.
@@ -204,7 +209,7 @@ class IndexShipper:
                 if not c["backfill"] and shipped >= c.get("done_at", 0)}
         for conf in wanted:
             if conf["backfill"] and conf["name"] in done:
-                await self.node.control.meta_request("backfilled", {"index": conf["name"], "group": replica.group})
+                await self.control.meta_request("backfilled", {"index": conf["name"], "group": replica.group})
 
     def _watermark(self, replica: PartitionReplica) -> int:
         """Highest log index whose index changes are known shipped: this term's
@@ -213,7 +218,7 @@ class IndexShipper:
         if term == replica.raft.term:
             return shipped
         lo, hi = gsi.outbox_bounds(replica.group)
-        for key, _ in self.node.storage.iter_range(STREAMS, lo, hi, limit=1):
+        for key, _ in self.storage.iter_range(STREAMS, lo, hi, limit=1):
             return gsi.outbox_index(key) - 1
         return replica.applied
 
@@ -224,7 +229,7 @@ class IndexShipper:
         shipped = self._shipped.get(replica.group)
         if shipped is not None and shipped[0] == term:
             lo = gsi.outbox_key(replica.group, shipped[1] + 1)
-        records = list(self.node.storage.iter_range(STREAMS, lo, hi, limit=SHIP_RECORDS))
+        records = list(self.storage.iter_range(STREAMS, lo, hi, limit=SHIP_RECORDS))
         if not records:
             # Everything applied so far is shipped (an entry's records are stored
             # when it applies), also entries that left none, like a backfill chunk

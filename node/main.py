@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cluster.identity import IdentityError, settle
-    from node.server import NodeConfig, parse_initial_cluster
+    from node.config import NodeConfig, parse_initial_cluster
 
     logging.basicConfig(level=args.log_level.upper(),
                         format=f"%(asctime)s {args.id} %(levelname)s %(name)s: %(message)s")

@@ -1,4 +1,6 @@
-"""The storage node process: engine, gRPC services, metadata view, controller.
+"""The storage node process and its composition root: `Node` builds the
+engine, the control plane (metadata view, controller), partition statistics
+and the index shipper, and hands each only what it uses.
 
 gRPC services: Meta (metadata calls answered by the meta leader, and
 Watch) and Admin (health, replica states, faults, raw reads). Raft messages
@@ -15,8 +17,6 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -27,6 +27,7 @@ from cluster.frames import GRPC_OPTIONS
 from cluster.identity import METADATA_KEY, Throttled, mismatch
 from cluster.rpc import reply
 from ddb.errors import ConditionalCheckFailedException, DynamoDBError, ValidationException
+from node.config import NodeConfig
 from node.control import Control
 from node.engine import Engine
 from node.gsi_ship import IndexShipper
@@ -40,37 +41,6 @@ from trireme_pb import node_pb2, node_pb2_grpc
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class NodeConfig:
-    id: str
-    az: str
-    listen: str  # host:port to bind
-    data_dir: Path
-    advertise: str = ""  # host:port peers use; defaults to listen
-    cluster_id: str = ""  # settled before the node starts (cluster/identity.py)
-    initial_cluster: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (addr, az)
-    join: list[str] = field(default_factory=list)  # addresses of existing nodes
-    dead_after_s: float = 30.0
-    partitions_per_table: int = 2
-
-    @property
-    def addr(self) -> str:
-        return self.advertise or self.listen
-
-
-def parse_initial_cluster(text: str) -> dict[str, tuple[str, str]]:
-    """`n1=127.0.0.1:7101@us-east-1a,n2=...` -> {id: (addr, az)}."""
-    out: dict[str, tuple[str, str]] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        try:
-            node_id, rest = part.split("=", 1)
-            addr, az = rest.rsplit("@", 1)
-        except ValueError:
-            raise ValueError(f"bad --initial-cluster member {part!r}: expected ID=HOST:PORT@AZ") from None
-        out[node_id] = (addr, az)
-    return out
-
-
 class Node:
     def __init__(self, cfg: NodeConfig) -> None:
         self.cfg = cfg
@@ -80,11 +50,11 @@ class Node:
         self.engine.meta_changed = self._meta_changed
         self.engine.role_changed = lambda replica: self.control.poke()
         self.engine.transport.cluster_id = cfg.cluster_id
-        self.control = Control(self)
+        self.stats = PartitionStats(self.engine, self.storage, lambda: self.control.view)
+        self.control = Control(cfg, self.engine, self.storage, lambda: self.stats.latest)
         self.control.channels.cluster_id = cfg.cluster_id
         self.refusals = Throttled(log)
-        self.shipper = IndexShipper(self)
-        self.stats = PartitionStats(self)
+        self.shipper = IndexShipper(cfg.az, cfg.cluster_id, self.engine, self.storage, self.control)
         self.server: grpc.aio.Server | None = None
         self.started = time.time()
         self._meta_version = asyncio.Event()
@@ -92,17 +62,10 @@ class Node:
     # --- addresses and metadata -------------------------------------------
 
     def address_of(self, node_id: str) -> str | None:
-        state = self.control.view
-        if state is not None:
-            info = state.nodes.get(node_id)
-            if info is not None:
-                return info.addr
-        member = self.cfg.initial_cluster.get(node_id)
-        return member[0] if member else None
+        return self.control.address_of(node_id)
 
     def meta_replica(self) -> MetaReplica | None:
-        r = self.engine.replicas.get(META_GROUP)
-        return r if isinstance(r, MetaReplica) else None
+        return self.control.meta_replica()
 
     def _meta_changed(self, state: Any) -> None:
         self.control.on_local_meta(state)

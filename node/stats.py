@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cluster.keys import hash_range_bounds
@@ -18,7 +19,8 @@ from node.partition import PartitionReplica
 from node.storage import DATA, Storage
 
 if TYPE_CHECKING:
-    from node.server import Node
+    from cluster.meta import MetaState
+    from node.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,10 @@ def count_range(storage: Storage, lo: bytes, hi: bytes) -> tuple[int, int]:
 
 
 class PartitionStats:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, engine: Engine, storage: Storage, view: Callable[[], MetaState | None]) -> None:
+        self.engine = engine
+        self.storage = storage
+        self.view = view  # the node's view of the metadata (node/control.py)
         self.latest: dict[str, list[int]] = {}  # group -> [items, bytes]
         self._task: asyncio.Task | None = None
 
@@ -51,14 +55,14 @@ class PartitionStats:
     def _count(self, replica: PartitionReplica) -> list:
         """[items, bytes, {local index number: [entries, bytes]}] of one partition."""
         c = replica.config
-        view = self.node.control.view
+        view = self.view()
         table = view.table_by_id(c["table_id"]) if view is not None else None
         lsis = len(table.spec.get("LocalSecondaryIndexes") or []) if table is not None else 0
-        out: list = list(count_range(self.node.storage, *replica.data_range()))
+        out: list = list(count_range(self.storage, *replica.data_range()))
         local = {}
         for n in range(1, lsis + 1):
             lo, hi = hash_range_bounds(index_space(c["table_id"], n), c["lo"], c["hi"] + 1)
-            local[str(n)] = list(count_range(self.node.storage, lo, hi))
+            local[str(n)] = list(count_range(self.storage, lo, hi))
         return out + [local]
 
     async def _loop(self) -> None:
@@ -66,8 +70,8 @@ class PartitionStats:
         while True:
             await asyncio.sleep(STATS_S)
             latest: dict[str, list[int]] = {}
-            view = self.node.control.view
-            for group, replica in list(self.node.engine.replicas.items()):
+            view = self.view()
+            for group, replica in list(self.engine.replicas.items()):
                 if not isinstance(replica, PartitionReplica) or not replica.is_leader:
                     continue
                 table = view.table_by_id(replica.config["table_id"]) if view is not None else None

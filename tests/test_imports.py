@@ -1,8 +1,10 @@
 """The project's import graph, read from the source with `ast`: no circles,
 and the package boundaries the architecture states (ARCHITECTURE.md).
 
-Every import counts, at module level or inside a function, except those
-under `if TYPE_CHECKING:` (annotations only: they never run).
+Every import counts, at module level or inside a function. Imports under
+`if TYPE_CHECKING:` (annotations only: they never run) are left out of the
+main graph; counted too, they may close only the circles listed in
+TYPE_ONLY_CIRCLES.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def _modules() -> dict[str, Path]:
     return mods
 
 
+# Circles closed only by annotations, in modules that issue 14's log-compaction
+# work is rewriting (a replica names its engine, the raft log its database).
+TYPE_ONLY_CIRCLES = [["node.engine", "node.replica"], ["node.storage.db", "node.storage.raftlog"]]
+
+
 def _type_checking_only(tree: ast.AST) -> set[int]:
     """ids of the import nodes inside `if TYPE_CHECKING:` blocks."""
     skip: set[int] = set()
@@ -39,10 +46,10 @@ def _type_checking_only(tree: ast.AST) -> set[int]:
     return skip
 
 
-def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
+def _imports(name: str, path: Path, mods: dict[str, Path], annotations: bool = False) -> set[str]:
     """Every module `name` imports (project modules and third-party top-level names)."""
     tree = ast.parse(path.read_text(), str(path))
-    skip = _type_checking_only(tree)
+    skip = set() if annotations else _type_checking_only(tree)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
     for node in ast.walk(tree):
@@ -72,7 +79,7 @@ def _project(targets: set[str]) -> set[str]:
     return {t for t in targets if t in MODULES}
 
 
-def _cycles() -> list[list[str]]:
+def _cycles(graph: dict[str, set[str]] = GRAPH) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -84,7 +91,7 @@ def _cycles() -> list[list[str]]:
         index[v] = low[v] = len(index)
         stack.append(v)
         on.add(v)
-        for w in sorted(_project(GRAPH[v])):
+        for w in sorted(_project(graph[v])):
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -101,7 +108,7 @@ def _cycles() -> list[list[str]]:
             if len(comp) > 1:
                 found.append(sorted(comp))
 
-    for v in sorted(GRAPH):
+    for v in sorted(graph):
         if v not in index:
             visit(v)
     return found
@@ -126,6 +133,11 @@ def test_the_graph_sees_the_packages():
 
 def test_no_import_circles():
     assert _cycles() == []
+
+
+def test_annotations_close_no_other_circle():
+    with_annotations = {m: _imports(m, p, MODULES, annotations=True) for m, p in MODULES.items()}
+    assert sorted(_cycles(with_annotations)) == sorted(TYPE_ONLY_CIRCLES)
 
 
 def test_router_and_node_meet_only_in_the_shared_package():

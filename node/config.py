@@ -1,0 +1,38 @@
+"""A storage node's settings (`trireme node`'s flags), read by the subsystems
+the composition root (node/server.py) wires together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class NodeConfig:
+    id: str
+    az: str
+    listen: str  # host:port to bind
+    data_dir: Path
+    advertise: str = ""  # host:port peers use; defaults to listen
+    cluster_id: str = ""  # settled before the node starts (cluster/identity.py)
+    initial_cluster: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (addr, az)
+    join: list[str] = field(default_factory=list)  # addresses of existing nodes
+    dead_after_s: float = 30.0
+    partitions_per_table: int = 2
+
+    @property
+    def addr(self) -> str:
+        return self.advertise or self.listen
+
+
+def parse_initial_cluster(text: str) -> dict[str, tuple[str, str]]:
+    """`n1=127.0.0.1:7101@us-east-1a,n2=...` -> {id: (addr, az)}."""
+    out: dict[str, tuple[str, str]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            node_id, rest = part.split("=", 1)
+            addr, az = rest.rsplit("@", 1)
+        except ValueError:
+            raise ValueError(f"bad --initial-cluster member {part!r}: expected ID=HOST:PORT@AZ") from None
+        out[node_id] = (addr, az)
+    return out
