@@ -22,11 +22,11 @@ import orjson
 from node.clock import Clock
 from node.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
-from node.raft.messages import HardState, Message, Ready, Role
+from node.raft.messages import HardState, Message, MsgType, Ready, Role
 from node.replica import Replica
 from node.storage import DATA, Storage
 from node.transport import Transport
-from node.wire import decode_entry, decode_hard_state
+from node.wire import decode_entry, decode_hard_state, decode_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,17 @@ class Engine:
         log_ = self.storage.raft
         hs_raw = log_.hard_state(group)
         hs = decode_hard_state(hs_raw) if hs_raw else HardState()
+        snap_raw = log_.snapshot(group)
+        snap = decode_snapshot(snap_raw) if snap_raw else None
         first, last = log_.first_index(group), log_.last_index(group)
         factory = self.factories[config.get("kind", "partition")]
-        applied = 0 if config.get("replay") else self.storage.applied_index(group)
+        # A replica whose state lives in memory (`replay`) starts from its
+        # snapshot's state; one whose state is in storage from its applied index.
+        applied = (snap.meta.index if snap else 0) if config.get("replay") else self.storage.applied_index(group)
         # Only the tail goes back into memory; older entries stay on disk.
         base = max(first - 1, min(applied, last) - MEMORY_ENTRIES)
         entries = [decode_entry(b) for b in log_.entries(group, base + 1, last + 1)] if last > base else []
-        raft = Raft(self._raft_config(), random.Random(self._rng.random()), entries=entries,
+        raft = Raft(self._raft_config(), random.Random(self._rng.random()), snapshot=snap, entries=entries,
                     hard_state=hs, applied=applied, reader=DiskLog(self.storage, group), base=base)
         replica = factory(self, group, raft, config)
         self.replicas[group] = replica
@@ -222,14 +226,31 @@ class Engine:
             await loop.run_in_executor(None, self.storage.flush_wal, True)
         for r, rd in readies:
             if rd.messages and r.group in self.replicas:
-                self.transport.send(r.group, rd.messages)
+                self.transport.send(r.group, self._sendable(r, rd.messages))
         now = time.monotonic()
+        compacted = self.storage.batch()
         for (r, rd), res in zip(readies, results):
             r.after(rd, res, now)
             r.raft.advance(rd)
+            if rd.committed and r.group in self.replicas:
+                r.maybe_compact(compacted)
             trim(r.raft.log)
+        if len(compacted):
+            self.storage.write(compacted, sync=False)
         if any(r.raft.has_ready() for r, _ in readies):
             self._wake.set()
+
+    def _sendable(self, r: Replica, msgs: list[Message]) -> list[Message]:
+        """A replica whose state cannot travel in a snapshot never compacts
+        past a member, but a member added later may still need entries it
+        compacted: that member waits (the core re-probes), told in the log."""
+        if r.snapshots or not any(m.type == MsgType.SNAP for m in msgs):
+            return msgs
+        for m in msgs:
+            if m.type == MsgType.SNAP:
+                log.warning("%s: %s needs entries compacted away; snapshots of this group cannot be sent",
+                            r.group, m.to)
+        return [m for m in msgs if m.type != MsgType.SNAP]
 
     # --- introspection ----------------------------------------------------------
 

@@ -8,6 +8,8 @@ Subclasses say what applying an entry means (`apply_entry`).
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,14 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 from node.raft.core import Raft
 from node.raft.messages import (ConfChange, ConfChangeType, Entry, EntryKind, NotLeader,
-                                ProposalDropped, Ready, Role)
+                                ProposalDropped, Ready, Role, Snapshot)
 from node.storage import Batch
-from node.wire import encode_entry, encode_hard_state
+from node.wire import encode_entry, encode_hard_state, encode_snapshot
 
 if TYPE_CHECKING:
     from node.engine import Engine
 
+log = logging.getLogger(__name__)
+
 PROPOSAL_TIMEOUT_S = 8.0
+# A group compacts its stored log once this many entries lie behind the point
+# it may compact to: the log on disk stays within about this many entries.
+COMPACT_EVERY = int(os.environ.get("TRIREME_RAFT_COMPACT_EVERY", "2000"))
 STEP_DOWN_GRACE_S = 0.5  # after losing leadership, see on_role
 
 
@@ -53,6 +60,10 @@ class _Proposal:
 
 class Replica:
     kind = "replica"
+    # Can this replica's state travel inside a snapshot message? A replica
+    # that cannot compacts only what every member of its group holds.
+    snapshots = False
+    compact_every = COMPACT_EVERY
 
     def __init__(self, engine: Engine, group: str, raft: Raft, config: dict) -> None:
         self.engine = engine
@@ -174,7 +185,15 @@ class Replica:
     def persist(self, batch: Batch, rd: Ready) -> None:
         log = self.engine.storage.raft
         if rd.snapshot is not None:
-            raise RuntimeError(f"{self.group}: snapshots are not supported by this node yet")
+            if not self.snapshots:
+                raise RuntimeError(f"{self.group}: snapshots are not supported by this replica")
+            # The snapshot replaces the whole log, in the batch that installs it.
+            index = rd.snapshot.meta.index
+            log.save_snapshot(batch, self.group, encode_snapshot(rd.snapshot))
+            log.compact(batch, self.group, index)
+            log.truncate_suffix(batch, self.group, index + 1)
+            batch.set_applied_index(self.group, index)
+            self._log_last = index
         if rd.entries:
             if self._log_last is None:
                 self._log_last = log.last_index(self.group)
@@ -194,6 +213,8 @@ class Replica:
     def apply(self, batch: Batch, rd: Ready) -> list[tuple[Entry, Any]]:
         """Apply committed entries into `batch`; returns results to hand out."""
         out = []
+        if rd.snapshot is not None:
+            self.install_snapshot(rd.snapshot)
         for e in rd.committed:
             result = None
             if e.kind == EntryKind.NORMAL and e.data:
@@ -290,6 +311,34 @@ class Replica:
     def apply_entry(self, batch: Batch, entry: Entry) -> Any:
         raise NotImplementedError
 
+    # --- compaction ---------------------------------------------------------
+
+    def snapshot_data(self) -> bytes:
+        """The state machine at the applied index, for a snapshot (only
+        replicas with `snapshots`; others keep their state in storage)."""
+        return b""
+
+    def install_snapshot(self, snap: Snapshot) -> None:
+        raise RuntimeError(f"{self.group}: cannot install a snapshot")
+
+    def compact_to(self) -> int:
+        """The index this replica may compact its log to now."""
+        return self.raft.log.applied if self.snapshots else self.raft.compactable()
+
+    def maybe_compact(self, batch: Batch) -> bool:
+        """Drop the stored log up to `compact_to` once `compact_every` entries
+        lie behind it; records the snapshot (its metadata, and the state when
+        it travels in it) so a restart starts from there."""
+        r = self.raft
+        index = self.compact_to()
+        if index - r.log.offset < self.compact_every:
+            return False
+        snap = r.compact(index, self.snapshot_data())
+        log_ = self.engine.storage.raft
+        log_.save_snapshot(batch, self.group, encode_snapshot(snap))
+        log_.compact(batch, self.group, index)
+        return True
+
     # --- membership -------------------------------------------------------
 
     def reconfigure_step(self, voters: list[str], learners: list[str]) -> dict:
@@ -345,7 +394,7 @@ class Replica:
         r = self.raft
         return {"group": self.group, "kind": self.kind, "role": r.role.name, "leader": r.lead,
                 "term": r.term, "commit": r.log.commit, "applied": r.log.applied,
-                "last_index": r.log.last_index(), "in_memory": len(r.log.entries), "voters": list(r.conf.voters),
+                "last_index": r.log.last_index(), "snapshot_index": r.log.offset, "in_memory": len(r.log.entries), "voters": list(r.conf.voters),
                 "learners": list(r.conf.learners), "lease": r.lease_valid(),
                 "match": {p: r.match_of(p) for p in r.conf.members() if p != r.id}
                 if r.role == Role.LEADER else {}}

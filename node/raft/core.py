@@ -119,6 +119,7 @@ class Raft:
         self._bcast = False
         self._bcast_commit = False
         self._hb_needed = False
+        self._compact_hint = 0  # follower: the leader's word on what every member holds
         self._prev_hs = HardState(self.term, self.vote, self.log.commit)
         self._prev_ss = SoftState(None, Role.FOLLOWER)
         self._reset_timeout()
@@ -362,6 +363,7 @@ class Raft:
                 self._handle_append(m)
             elif m.type == MsgType.HEARTBEAT:
                 self.log.commit_to(min(m.commit, self.log.last_index()))
+                self._compact_hint = max(self._compact_hint, m.compact)
                 self._msgs.append(Message(MsgType.HEARTBEAT_RESP, m.frm, self.id, self.term, seq=m.seq))
             else:
                 self._handle_snapshot(m)
@@ -537,6 +539,20 @@ class Raft:
         self._lease_broken = True
         self._msgs.append(Message(MsgType.TIMEOUT_NOW, target, self.id, self.term))
 
+    def held_by_all(self) -> int:
+        """Leader: the highest index every member holds, committed (a member
+        never loses a committed entry); 0 when not the leader."""
+        if self.role != Role.LEADER:
+            return 0
+        return min([self.log.commit] + [pr.match for pr in self._prs.values()])
+
+    def compactable(self) -> int:
+        """How far this replica may compact its log without any current member
+        ever needing a snapshot from it: applied entries that every member
+        holds (the leader knows; a follower has the leader's word for it)."""
+        held = self.held_by_all() if self.role == Role.LEADER else self._compact_hint
+        return min(self.log.applied, held)
+
     def compact(self, index: int, data: bytes) -> Snapshot:
         """Record a snapshot of the state machine at applied `index` and drop
         the log before it. The driver persists the returned snapshot."""
@@ -579,9 +595,10 @@ class Raft:
         seq = self._read_seq
         self._seq_sent[seq] = self.now
         commit = self.log.commit
+        held = self.held_by_all()
         for peer, pr in self._prs.items():
             self._msgs.append(Message(MsgType.HEARTBEAT, peer, self.id, self.term,
-                                      commit=min(pr.match, commit), seq=seq))
+                                      commit=min(pr.match, commit), seq=seq, compact=held))
         if len(self.conf.voters) == 1:
             self._ack_read(self.id, seq)
 

@@ -151,6 +151,7 @@ class Message:
     seq: int = 0  # HEARTBEAT(_RESP): read-index / lease round
     snapshot: Snapshot | None = None
     force: bool = False  # VOTE during leadership transfer: ignore leader leases
+    compact: int = 0  # HEARTBEAT: every member holds the log up to here (followers may compact to it)
 
     def __str__(self) -> str:
         t = self.type
