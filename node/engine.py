@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ import orjson
 from node.clock import Clock
 from node.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
-from node.raft.messages import HardState, Message, MsgType, Ready, Role
+from node.raft.messages import HardState, Message, MsgType, Ready, Role, Snapshot
 from node.replica import Replica
 from node.storage import DATA, Storage
 from node.transport import Transport
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 TICK_S = 0.1          # one Raft tick
 ELECTION_TICKS = 10   # election timeout 1-2 s
 MAX_CATCH_UP = 3 * ELECTION_TICKS
+# Compaction leaves a member that lags this far behind to a snapshot.
+COMPACT_LAG = int(os.environ.get("TRIREME_RAFT_COMPACT_LAG", "20000"))
 EXPIRE_EVERY_S = 0.25  # how often proposals past their deadline are answered
 
 
@@ -87,7 +90,7 @@ class Engine:
 
     def _raft_config(self) -> Config:
         return Config(id=self.node_id, election_tick=self.election_ticks, heartbeat_tick=2,
-                      max_msg_entries=256, max_inflight=512)
+                      max_msg_entries=256, max_inflight=512, compact_lag=COMPACT_LAG)
 
     def recover(self) -> None:
         """Recreate every replica this node's storage holds."""
@@ -150,6 +153,9 @@ class Engine:
                 self.on_unknown_group(group, m)
             if group not in self.replicas:
                 return
+        if m.type in (MsgType.SNAP_CHUNK, MsgType.SNAP_ACK):
+            self._stream_message(self.replicas[group], m)
+            return
         self._inbox.setdefault(group, []).append(m)
         self._wake.set()
 
@@ -182,6 +188,7 @@ class Engine:
                 last_expire = now
                 for r in list(self.replicas.values()):
                     r.expire(now)
+                    r.streams.expire(now)
 
     async def _turn(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop_turns += 1
@@ -241,16 +248,41 @@ class Engine:
             self._wake.set()
 
     def _sendable(self, r: Replica, msgs: list[Message]) -> list[Message]:
-        """A replica whose state cannot travel in a snapshot never compacts
-        past a member, but a member added later may still need entries it
-        compacted: that member waits (the core re-probes), told in the log."""
-        if r.snapshots or not any(m.type == MsgType.SNAP for m in msgs):
+        """SNAP messages as the replica's snapshots travel: inline as they
+        are; streamed (node/snapshots.py) by starting a stream to that member
+        unless one runs; never (the member waits; the core probes again)."""
+        if r.snapshot_mode == "inline" or not any(m.type == MsgType.SNAP for m in msgs):
             return msgs
+        out = []
         for m in msgs:
-            if m.type == MsgType.SNAP:
-                log.warning("%s: %s needs entries compacted away; snapshots of this group cannot be sent",
+            if m.type != MsgType.SNAP:
+                out.append(m)
+            elif r.snapshot_mode != "stream":
+                log.warning("%s: %s needs entries compacted away; this group cannot send snapshots",
                             r.group, m.to)
-        return [m for m in msgs if m.type != MsgType.SNAP]
+            elif m.to not in r.streams.out:
+                meta, records = r.snapshot_state()
+                stream = r.streams.start(m.to, meta, records)
+                log.info("%s: streaming a snapshot at %d to %s (%d chunks)", r.group, meta.index, m.to,
+                         len(stream.chunks))
+                out.extend(stream.next_messages(m.to, self.node_id, r.raft.term))
+        return out
+
+    def _stream_message(self, r: Replica, m: Message) -> None:
+        """A chunk of a snapshot stream, or its acknowledgement."""
+        if m.type == MsgType.SNAP_ACK:
+            stream = r.streams.on_ack(m)
+            if stream is not None and r.is_leader:
+                self.transport.send(r.group, stream.next_messages(m.frm, self.node_id, r.raft.term))
+            return
+        ack, complete = r.streams.on_chunk(m)
+        self.transport.send(r.group, [ack])
+        if complete:
+            log.info("%s: snapshot at %d received from %s", r.group, m.snapshot.meta.index, m.frm)
+            # The core sees an ordinary snapshot; the replica installs the staged state.
+            self._inbox.setdefault(r.group, []).append(
+                Message(MsgType.SNAP, m.to, m.frm, m.term, snapshot=Snapshot(m.snapshot.meta)))
+            self._wake.set()
 
     # --- introspection ----------------------------------------------------------
 

@@ -26,7 +26,7 @@ META_COMPACT_EVERY = int(os.environ.get("TRIREME_META_COMPACT_EVERY", "200"))
 
 class MetaReplica(Replica):
     kind = "meta"
-    snapshots = True
+    snapshot_mode = "inline"
     compact_every = META_COMPACT_EVERY
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -11,13 +11,14 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from node.raft.core import Raft
 from node.raft.messages import (ConfChange, ConfChangeType, Entry, EntryKind, NotLeader,
-                                ProposalDropped, Ready, Role, Snapshot)
+                                ProposalDropped, Ready, Role, Snapshot, SnapshotMeta)
+from node.snapshots import Streams
 from node.storage import Batch
 from node.wire import encode_entry, encode_hard_state, encode_snapshot
 
@@ -60,9 +61,10 @@ class _Proposal:
 
 class Replica:
     kind = "replica"
-    # Can this replica's state travel inside a snapshot message? A replica
-    # that cannot compacts only what every member of its group holds.
-    snapshots = False
+    # How this replica's state reaches a member behind the compacted log:
+    # "inline" (small, inside the SNAP message), "stream" (node/snapshots.py),
+    # or "none" (it compacts only what every member holds).
+    snapshot_mode = "none"
     compact_every = COMPACT_EVERY
 
     def __init__(self, engine: Engine, group: str, raft: Raft, config: dict) -> None:
@@ -78,6 +80,7 @@ class Replica:
         self._read_seq = 0
         self._msgs: list = []
         self._log_last: int | None = None  # last index in the stored log (None: not read yet)
+        self.streams = Streams()
 
     # --- state the handlers look at ------------------------------------
 
@@ -185,10 +188,15 @@ class Replica:
     def persist(self, batch: Batch, rd: Ready) -> None:
         log = self.engine.storage.raft
         if rd.snapshot is not None:
-            if not self.snapshots:
-                raise RuntimeError(f"{self.group}: snapshots are not supported by this replica")
-            # The snapshot replaces the whole log, in the batch that installs it.
+            # The snapshot replaces the whole log and the state, in one batch.
             index = rd.snapshot.meta.index
+            if self.snapshot_mode == "stream":
+                staged = self.streams.staged
+                if staged is None or staged[0] != rd.snapshot.meta:
+                    raise RuntimeError(f"{self.group}: snapshot {rd.snapshot.meta} was not staged")
+                self.write_state(batch, staged[1])
+            elif self.snapshot_mode != "inline":
+                raise RuntimeError(f"{self.group}: this replica cannot install snapshots")
             log.save_snapshot(batch, self.group, encode_snapshot(rd.snapshot))
             log.compact(batch, self.group, index)
             log.truncate_suffix(batch, self.group, index + 1)
@@ -314,16 +322,25 @@ class Replica:
     # --- compaction ---------------------------------------------------------
 
     def snapshot_data(self) -> bytes:
-        """The state machine at the applied index, for a snapshot (only
-        replicas with `snapshots`; others keep their state in storage)."""
+        """The state machine at the applied index, for an "inline" snapshot
+        (others keep their state in storage)."""
         return b""
 
+    def snapshot_state(self) -> tuple[SnapshotMeta, Iterable[tuple[str, bytes, bytes]]]:
+        """A "stream" snapshot: the metadata at the stored applied index and
+        the (family, key, value) records of the state at it, read now."""
+        raise RuntimeError(f"{self.group}: cannot stream a snapshot")
+
+    def write_state(self, batch: Batch, chunks: list[bytes]) -> None:
+        """Replace this replica's stored state with a streamed snapshot's."""
+        raise RuntimeError(f"{self.group}: cannot install a streamed snapshot")
+
     def install_snapshot(self, snap: Snapshot) -> None:
-        raise RuntimeError(f"{self.group}: cannot install a snapshot")
+        """The snapshot is in the batch: refresh what is held in memory."""
 
     def compact_to(self) -> int:
         """The index this replica may compact its log to now."""
-        return self.raft.log.applied if self.snapshots else self.raft.compactable()
+        return self.raft.log.applied if self.snapshot_mode == "inline" else self.raft.compactable()
 
     def maybe_compact(self, batch: Batch) -> bool:
         """Drop the stored log up to `compact_to` once `compact_every` entries

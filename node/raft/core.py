@@ -40,6 +40,9 @@ class Config:
     lease_reads: bool = True
     # Bound on how much two replicas' tick rates may differ (0.05 = 5%).
     max_clock_drift: float = 0.05
+    # Compaction may leave a member this many committed entries behind (it
+    # then needs a snapshot); 0: never compact past what a member holds.
+    compact_lag: int = 0
 
     @property
     def lease_ticks(self) -> int:
@@ -541,10 +544,13 @@ class Raft:
 
     def held_by_all(self) -> int:
         """Leader: the highest index every member holds, committed (a member
-        never loses a committed entry); 0 when not the leader."""
+        never loses a committed entry), or past a member that lags more than
+        `compact_lag`; 0 when not the leader."""
         if self.role != Role.LEADER:
             return 0
-        return min([self.log.commit] + [pr.match for pr in self._prs.values()])
+        commit = self.log.commit
+        held = min([commit] + [pr.match for pr in self._prs.values()])
+        return max(held, commit - self.cfg.compact_lag) if self.cfg.compact_lag else held
 
     def compactable(self) -> int:
         """How far this replica may compact its log without any current member
@@ -553,13 +559,17 @@ class Raft:
         held = self.held_by_all() if self.role == Role.LEADER else self._compact_hint
         return min(self.log.applied, held)
 
+    def conf_at(self, index: int) -> ConfState:
+        """The membership as of `index` (at or after the snapshot)."""
+        return next(c for i, c in reversed(self._confs) if i <= index)
+
     def compact(self, index: int, data: bytes) -> Snapshot:
         """Record a snapshot of the state machine at applied `index` and drop
         the log before it. The driver persists the returned snapshot."""
         log = self.log
         if index <= log.offset:
             return log.snapshot
-        conf = next(c for i, c in reversed(self._confs) if i <= index)
+        conf = self.conf_at(index)
         snap = Snapshot(SnapshotMeta(index, log.term(index) or 0, conf), data)
         log.compact(snap)
         keep = [(i, c) for i, c in self._confs if i > index]

@@ -5,14 +5,16 @@ snapshot instead of replaying its log from index 1."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.integration.admin import replicas
+from tests.integration.admin import raw_items, replicas
 from tests.integration.conftest import make_client, wait_until
 from tests.integration.test_faults import create
 
@@ -31,19 +33,19 @@ DATA_DIR_BOUND = 40 << 20
 LOG_BOUND = 3 * COMPACT_EVERY
 
 
-def write_batches(ddb, start: int, count: int) -> None:
+def write_batches(ddb, start: int, count: int, keys: int) -> None:
     for lo in range(start, start + count, 25):
-        items = [{"PutRequest": {"Item": {"pk": {"S": f"k{i % KEYS}"}, "n": {"N": str(i)}, "b": {"S": os.urandom(BODY_BYTES).hex()}}}}
+        items = [{"PutRequest": {"Item": {"pk": {"S": f"k{i % keys}"}, "n": {"N": str(i)}, "b": {"S": os.urandom(BODY_BYTES).hex()}}}}
                  for i in range(lo, min(lo + 25, start + count))]
         while items:
             out = ddb.batch_write_item(RequestItems={"tbl": items})
             items = out.get("UnprocessedItems", {}).get("tbl", [])
 
 
-def overwrite(endpoint: str, start: int, count: int, threads: int = 4) -> None:
+def overwrite(endpoint: str, start: int, count: int, keys: int = KEYS, threads: int = 4) -> None:
     share = count // threads
     with ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(write_batches, make_client(endpoint, retries=5), start + t * share, share)
+        futures = [pool.submit(write_batches, make_client(endpoint, retries=5), start + t * share, share, keys)
                    for t in range(threads)]
         for f in futures:
             f.result()
@@ -106,3 +108,62 @@ def test_logs_stay_bounded_and_restarts_do_not_replay(own_cluster):
     assert [t for t in ddb.list_tables()["TableNames"]] == ["tbl"]
     print(f"restart after {KEYS} writes {few:.2f}s, after {WRITES + KEYS} {many:.2f}s; data dirs "
           + ", ".join(f"{n} {size / 2**20:.1f} MiB" for n, size in sizes.items()))
+
+
+ITEMS = 20_000
+SNAP_LAG = 300
+
+
+def digest(cluster, node: str, group: str) -> str:
+    return hashlib.sha256(b"".join(k + v.encode() for k, v in sorted(raw_items(cluster, node, group).items()))
+                          ).hexdigest()
+
+
+def test_member_behind_the_compacted_log_catches_up_from_a_snapshot(own_cluster):
+    cluster = own_cluster(extra_env={"TRIREME_RAFT_COMPACT_EVERY": str(COMPACT_EVERY),
+                                     "TRIREME_RAFT_COMPACT_LAG": str(SNAP_LAG)})
+    ddb = make_client(cluster.endpoint, retries=5)
+    create(ddb)
+    victim = "n3"
+    before = {g: r["last_index"] for g, r in replicas(cluster, victim).items() if g != "meta"}
+    cluster.kill(victim)
+    overwrite(cluster.endpoint, 0, ITEMS, keys=ITEMS)  # ITEMS distinct items, far past the victim's log
+    live = ["n1", "n2"]
+    leaders = {g: next(n for n in live if replicas(cluster, n)[g]["role"] == "LEADER") for g in before}
+    for g, n in leaders.items():
+        assert replicas(cluster, n)[g]["snapshot_index"] > before[g], f"{g} compacted past {victim}"
+
+    stop = threading.Event()
+    written = [0]
+
+    def background() -> None:
+        client = make_client(cluster.endpoint, retries=5)
+        i = 0
+        while not stop.is_set():
+            client.put_item(TableName="tbl", Item={"pk": {"S": f"bg{i % 50}"}, "n": {"N": str(i)}})
+            i += 1
+        written[0] = i
+
+    writer = threading.Thread(target=background)
+    writer.start()
+    t0 = time.monotonic()
+    try:
+        cluster.start_proc(victim)
+
+        def caught_up() -> bool:
+            mine = replicas(cluster, victim)
+            return all(g in mine and mine[g]["snapshot_index"] > before[g]
+                       and mine[g]["applied"] >= replicas(cluster, leaders[g])[g]["commit"] - 50 for g in before)
+        wait_until(caught_up, 50, f"{victim} to catch up from snapshots", interval=0.2)
+        caught = time.monotonic() - t0
+    finally:
+        stop.set()
+        writer.join()
+    assert written[0] > 0
+
+    def agree() -> bool:
+        return all(len({digest(cluster, n, g) for n in cluster.node_ids()}) == 1 for g in before)
+    wait_until(agree, 30, "every partition's replicas to hold identical items", interval=0.5)
+    got = ddb.get_item(TableName="tbl", Key={"pk": {"S": "k12345"}}, ConsistentRead=True)["Item"]
+    assert got["n"]["N"] == "12345"
+    print(f"{victim} caught up from snapshots of {ITEMS} items in {caught:.2f}s with {written[0]} writes going on")
