@@ -235,14 +235,15 @@ class Engine:
             if rd.messages and r.group in self.replicas:
                 self.transport.send(r.group, self._sendable(r, rd.messages))
         now = time.monotonic()
-        compacted = self.storage.batch()
+        compacted = None
         for (r, rd), res in zip(readies, results):
             r.after(rd, res, now)
             r.raft.advance(rd)
-            if rd.committed and r.group in self.replicas:
-                r.maybe_compact(compacted)
+            if rd.committed and r.compact_due() and r.group in self.replicas:
+                compacted = compacted or self.storage.batch()
+                r.compact(compacted)
             trim(r.raft.log)
-        if len(compacted):
+        if compacted is not None:
             self.storage.write(compacted, sync=False)
         if any(r.raft.has_ready() for r, _ in readies):
             self._wake.set()

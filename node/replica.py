@@ -8,7 +8,6 @@ Subclasses say what applying an entry means (`apply_entry`).
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -24,8 +23,6 @@ from node.wire import encode_entry, encode_hard_state, encode_snapshot
 
 if TYPE_CHECKING:
     from node.engine import Engine
-
-log = logging.getLogger(__name__)
 
 PROPOSAL_TIMEOUT_S = 8.0
 # A group compacts its stored log once this many entries lie behind the point
@@ -342,19 +339,19 @@ class Replica:
         """The index this replica may compact its log to now."""
         return self.raft.log.applied if self.snapshot_mode == "inline" else self.raft.compactable()
 
-    def maybe_compact(self, batch: Batch) -> bool:
-        """Drop the stored log up to `compact_to` once `compact_every` entries
-        lie behind it; records the snapshot (its metadata, and the state when
-        it travels in it) so a restart starts from there."""
+    def compact_due(self) -> bool:
+        """Do `compact_every` entries lie behind the point we may compact to?"""
+        return self.compact_to() - self.raft.log.offset >= self.compact_every
+
+    def compact(self, batch: Batch) -> None:
+        """Drop the stored log up to `compact_to`, recording the snapshot (its
+        metadata, and the state when it travels in it) so a restart starts there."""
         r = self.raft
         index = self.compact_to()
-        if index - r.log.offset < self.compact_every:
-            return False
         snap = r.compact(index, self.snapshot_data())
         log_ = self.engine.storage.raft
         log_.save_snapshot(batch, self.group, encode_snapshot(snap))
         log_.compact(batch, self.group, index)
-        return True
 
     # --- membership -------------------------------------------------------
 
@@ -411,7 +408,8 @@ class Replica:
         r = self.raft
         return {"group": self.group, "kind": self.kind, "role": r.role.name, "leader": r.lead,
                 "term": r.term, "commit": r.log.commit, "applied": r.log.applied,
-                "last_index": r.log.last_index(), "snapshot_index": r.log.offset, "in_memory": len(r.log.entries), "voters": list(r.conf.voters),
+                "last_index": r.log.last_index(), "snapshot_index": r.log.offset,
+                "in_memory": len(r.log.entries), "voters": list(r.conf.voters),
                 "learners": list(r.conf.learners), "lease": r.lease_valid(),
                 "match": {p: r.match_of(p) for p in r.conf.members() if p != r.id}
                 if r.role == Role.LEADER else {}}

@@ -1,7 +1,8 @@
 """Raft logs are compacted: under sustained overwrites every node's data
 directory and every group's stored log stay bounded, a restart after many
 writes takes about as long as after few, and the meta group restarts from its
-snapshot instead of replaying its log from index 1."""
+snapshot instead of replaying its log from index 1; a member the log was
+compacted past catches up from a streamed snapshot while writes go on."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ LOG_BOUND = 3 * COMPACT_EVERY
 
 def write_batches(ddb, start: int, count: int, keys: int) -> None:
     for lo in range(start, start + count, 25):
-        items = [{"PutRequest": {"Item": {"pk": {"S": f"k{i % keys}"}, "n": {"N": str(i)}, "b": {"S": os.urandom(BODY_BYTES).hex()}}}}
+        items = [{"PutRequest": {"Item": {"pk": {"S": f"k{i % keys}"}, "n": {"N": str(i)},
+                                          "b": {"S": os.urandom(BODY_BYTES).hex()}}}}
                  for i in range(lo, min(lo + 25, start + count))]
         while items:
             out = ddb.batch_write_item(RequestItems={"tbl": items})
