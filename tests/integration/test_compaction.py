@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.admin import raw_items, replicas
+from tests.integration.admin import meta, raw_items, replicas
 from tests.integration.conftest import make_client, wait_until
-from tests.integration.test_faults import create
+from tests.integration.test_faults import busiest_node, create, live_nodes, replicas_agree
 
 pytestmark = pytest.mark.slow
 
@@ -112,7 +112,7 @@ def test_logs_stay_bounded_and_restarts_do_not_replay(own_cluster):
           + ", ".join(f"{n} {size / 2**20:.1f} MiB" for n, size in sizes.items()))
 
 
-ITEMS = 20_000
+ITEMS = int(os.environ.get("TRIREME_TEST_SNAPSHOT_ITEMS", "20000"))  # `make snapshot-catch-up`: 200,000
 SNAP_LAG = 300
 
 
@@ -156,7 +156,7 @@ def test_member_behind_the_compacted_log_catches_up_from_a_snapshot(own_cluster)
             mine = replicas(cluster, victim)
             return all(g in mine and mine[g]["snapshot_index"] > before[g]
                        and mine[g]["applied"] >= replicas(cluster, leaders[g])[g]["commit"] - 50 for g in before)
-        wait_until(caught_up, 50, f"{victim} to catch up from snapshots", interval=0.2)
+        wait_until(caught_up, 50 + ITEMS / 1000, f"{victim} to catch up from snapshots", interval=0.2)
         caught = time.monotonic() - t0
     finally:
         stop.set()
@@ -165,7 +165,33 @@ def test_member_behind_the_compacted_log_catches_up_from_a_snapshot(own_cluster)
 
     def agree() -> bool:
         return all(len({digest(cluster, n, g) for n in cluster.node_ids()}) == 1 for g in before)
-    wait_until(agree, 30, "every partition's replicas to hold identical items", interval=0.5)
+    wait_until(agree, 30 + ITEMS / 2000, "every partition's replicas to hold identical items", interval=0.5)
     got = ddb.get_item(TableName="tbl", Key={"pk": {"S": "k12345"}}, ConsistentRead=True)["Item"]
     assert got["n"]["N"] == "12345"
     print(f"{victim} caught up from snapshots of {ITEMS} items in {caught:.2f}s with {written[0]} writes going on")
+
+
+def test_replacement_replicas_start_from_a_snapshot(own_cluster):
+    """A node lost for good: its replicas are replaced on spare nodes, which
+    start empty behind the compacted log and catch up from snapshots."""
+    cluster = own_cluster(nodes_per_az=2, dead_after_s=3.0,
+                          extra_env={"TRIREME_RAFT_COMPACT_EVERY": str(COMPACT_EVERY)})
+    ddb = make_client(cluster.endpoint, retries=5)
+    create(ddb)
+    overwrite(cluster.endpoint, 0, 4000, keys=4000)
+    tid, _, victim = busiest_node(cluster)
+    live = live_nodes(cluster, {victim})
+    assert all(r["snapshot_index"] > 0 for n in live for g, r in replicas(cluster, n).items()
+               if g.startswith(f"t{tid}.")), "the logs were compacted"
+    cluster.kill(victim)
+
+    def replaced() -> bool:
+        m = meta(cluster, live)
+        parts = [p for p in m["partitions"].values() if p["table_id"] == tid]
+        return all(victim not in p["voters"] and not p["learners"] and len(p["voters"]) == 3 for p in parts)
+    wait_until(replaced, 60, f"the replicas of {victim} to be replaced")
+    for p in meta(cluster, live)["partitions"].values():
+        if p["table_id"] == tid:
+            wait_until(lambda p=p: replicas_agree(cluster, p), 30, f"{p['id']} copies to agree")
+    got = ddb.get_item(TableName="tbl", Key={"pk": {"S": "k3999"}}, ConsistentRead=True)["Item"]
+    assert got["n"]["N"] == "3999"
