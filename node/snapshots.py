@@ -118,10 +118,9 @@ class Streams:
             return None
         s.acked = max(s.acked, m.seq + 1)
         s.last_ack = time.monotonic()
-        if s.done():
-            del self.out[m.frm]
-            return None
-        return s
+        # A finished stream stays (until it expires) so the core's next probe,
+        # sent before the member's answer arrives, does not start another.
+        return None if s.done() else s
 
     def on_chunk(self, m: Message) -> tuple[Message, bool]:
         """The answer to a chunk, and whether the stream is now complete (staged)."""
