@@ -43,6 +43,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         super().__init__(*args, **kwargs)
         # key -> [pending value (None: delete), number of pending proposals]
         self._overlay: dict[bytes, list] = {}
+        self._installed_config: dict | None = None  # from a snapshot being installed
         self._init_gsi()
 
     # --- reads ------------------------------------------------------------
@@ -321,15 +322,14 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             for cf, key, value in decode_records(chunk):
                 if cf == META:
                     batch.set_group_config(self.group, value)
+                    self._installed_config = orjson.loads(value)
                 else:
                     batch.put(cf, key, value)
 
     def install_snapshot(self, snap: Any) -> None:
-        staged, self.streams.staged = self.streams.staged, None
-        for chunk in staged[1] if staged else ():
-            for cf, key, value in decode_records(chunk):
-                if cf == META and key == self._CONFIG:
-                    self.config = orjson.loads(value)
+        self.streams.staged = None
+        if self._installed_config is not None:
+            self.config, self._installed_config = self._installed_config, None
         self._init_gsi()
 
     # --- raw access for tests and convergence checks --------------------------
