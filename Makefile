@@ -7,7 +7,7 @@ PROTOS := $(wildcard proto/trireme_pb/*.proto)
 PB_OUT := $(patsubst proto/trireme_pb/%.proto,trireme_pb/%_pb2.py,$(PROTOS))
 PYTEST_ARGS ?=
 
-.PHONY: all install proto test cov sim run bench soak image compose-up compose-down clean
+.PHONY: all install proto test cov sim snapshot-catch-up run bench soak image compose-up compose-down clean
 
 all: test
 
@@ -33,6 +33,10 @@ cov: install
 
 sim: install
 	$(VENV)/bin/trireme sim --seeds 20000
+
+# A node compacted past catches up from snapshots of a 200,000-item table, with writes going on.
+snapshot-catch-up: install
+	TRIREME_TEST_SNAPSHOT_ITEMS=200000 $(PY) -m pytest -q -s tests/integration/test_compaction.py -k snapshot
 
 # Three storage nodes in three AZs and a router on http://localhost:8000; data in ./data.
 run: install

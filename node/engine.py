@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -22,17 +23,19 @@ import orjson
 from node.clock import Clock
 from node.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
-from node.raft.messages import HardState, Message, Ready, Role
+from node.raft.messages import HardState, Message, MsgType, Ready, Role, Snapshot
 from node.replica import Replica
 from node.storage import DATA, Storage
 from node.transport import Transport
-from node.wire import decode_entry, decode_hard_state
+from node.wire import decode_entry, decode_hard_state, decode_snapshot
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1          # one Raft tick
 ELECTION_TICKS = 10   # election timeout 1-2 s
 MAX_CATCH_UP = 3 * ELECTION_TICKS
+# Compaction leaves a member that lags this far behind to a snapshot.
+COMPACT_LAG = int(os.environ.get("TRIREME_RAFT_COMPACT_LAG", "20000"))
 EXPIRE_EVERY_S = 0.25  # how often proposals past their deadline are answered
 
 
@@ -87,7 +90,7 @@ class Engine:
 
     def _raft_config(self) -> Config:
         return Config(id=self.node_id, election_tick=self.election_ticks, heartbeat_tick=2,
-                      max_msg_entries=256, max_inflight=512)
+                      max_msg_entries=256, max_inflight=512, compact_lag=COMPACT_LAG)
 
     def recover(self) -> None:
         """Recreate every replica this node's storage holds."""
@@ -100,13 +103,17 @@ class Engine:
         log_ = self.storage.raft
         hs_raw = log_.hard_state(group)
         hs = decode_hard_state(hs_raw) if hs_raw else HardState()
+        snap_raw = log_.snapshot(group)
+        snap = decode_snapshot(snap_raw) if snap_raw else None
         first, last = log_.first_index(group), log_.last_index(group)
         factory = self.factories[config.get("kind", "partition")]
-        applied = 0 if config.get("replay") else self.storage.applied_index(group)
+        # A replica whose state lives in memory (`replay`) starts from its
+        # snapshot's state; one whose state is in storage from its applied index.
+        applied = (snap.meta.index if snap else 0) if config.get("replay") else self.storage.applied_index(group)
         # Only the tail goes back into memory; older entries stay on disk.
         base = max(first - 1, min(applied, last) - MEMORY_ENTRIES)
         entries = [decode_entry(b) for b in log_.entries(group, base + 1, last + 1)] if last > base else []
-        raft = Raft(self._raft_config(), random.Random(self._rng.random()), entries=entries,
+        raft = Raft(self._raft_config(), random.Random(self._rng.random()), snapshot=snap, entries=entries,
                     hard_state=hs, applied=applied, reader=DiskLog(self.storage, group), base=base)
         replica = factory(self, group, raft, config)
         self.replicas[group] = replica
@@ -146,6 +153,9 @@ class Engine:
                 self.on_unknown_group(group, m)
             if group not in self.replicas:
                 return
+        if m.type in (MsgType.SNAP_CHUNK, MsgType.SNAP_ACK):
+            self._stream_message(self.replicas[group], m)
+            return
         self._inbox.setdefault(group, []).append(m)
         self._wake.set()
 
@@ -178,6 +188,7 @@ class Engine:
                 last_expire = now
                 for r in list(self.replicas.values()):
                     r.expire(now)
+                    r.streams.expire(now)
 
     async def _turn(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop_turns += 1
@@ -222,13 +233,56 @@ class Engine:
             await loop.run_in_executor(None, self.storage.flush_wal, True)
         for r, rd in readies:
             if rd.messages and r.group in self.replicas:
-                self.transport.send(r.group, rd.messages)
+                self.transport.send(r.group, self._sendable(r, rd.messages))
         now = time.monotonic()
+        compacted = None
         for (r, rd), res in zip(readies, results):
             r.after(rd, res, now)
             r.raft.advance(rd)
+            if rd.committed and r.compact_due() and r.group in self.replicas:
+                compacted = compacted or self.storage.batch()
+                r.compact(compacted)
             trim(r.raft.log)
+        if compacted is not None:
+            self.storage.write(compacted, sync=False)
         if any(r.raft.has_ready() for r, _ in readies):
+            self._wake.set()
+
+    def _sendable(self, r: Replica, msgs: list[Message]) -> list[Message]:
+        """SNAP messages as the replica's snapshots travel: inline as they
+        are; streamed (node/snapshots.py) by starting a stream to that member
+        unless one runs; never (the member waits; the core probes again)."""
+        if r.snapshot_mode == "inline" or not any(m.type == MsgType.SNAP for m in msgs):
+            return msgs
+        out = []
+        for m in msgs:
+            if m.type != MsgType.SNAP:
+                out.append(m)
+            elif r.snapshot_mode != "stream":
+                log.warning("%s: %s needs entries compacted away; this group cannot send snapshots",
+                            r.group, m.to)
+            elif m.to not in r.streams.out:
+                meta, records = r.snapshot_state()
+                stream = r.streams.start(m.to, meta, records)
+                log.info("%s: streaming a snapshot at %d to %s (%d chunks)", r.group, meta.index, m.to,
+                         len(stream.chunks))
+                out.extend(stream.next_messages(m.to, self.node_id, r.raft.term))
+        return out
+
+    def _stream_message(self, r: Replica, m: Message) -> None:
+        """A chunk of a snapshot stream, or its acknowledgement."""
+        if m.type == MsgType.SNAP_ACK:
+            stream = r.streams.on_ack(m)
+            if stream is not None and r.is_leader:
+                self.transport.send(r.group, stream.next_messages(m.frm, self.node_id, r.raft.term))
+            return
+        ack, complete = r.streams.on_chunk(m)
+        self.transport.send(r.group, [ack])
+        if complete:
+            log.info("%s: snapshot at %d received from %s", r.group, m.snapshot.meta.index, m.frm)
+            # The core sees an ordinary snapshot; the replica installs the staged state.
+            self._inbox.setdefault(r.group, []).append(
+                Message(MsgType.SNAP, m.to, m.frm, m.term, snapshot=Snapshot(m.snapshot.meta)))
             self._wake.set()
 
     # --- introspection ----------------------------------------------------------

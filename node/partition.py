@@ -19,13 +19,16 @@ from ddb import items as ddb_items
 from ddb.capacity import index_write_units
 from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
 from ddb.expressions import evaluate, project
+from ddb.indexes import local_spaces
 from ddb.size import item_size
+from node import gsi
 from node.gsi_replica import GsiReplicaMixin
 from node.indexing import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
-from node.raft.messages import Entry, Role
+from node.raft.messages import Entry, Role, SnapshotMeta
 from node.replica import Rejected, Replica
-from node.storage import DATA, Batch
+from node.snapshots import decode_records
+from node.storage import DATA, META, STREAMS, Batch
 from trireme_pb import node_pb2
 
 WriteResult = tuple[bytes, bytes]  # (item bytes to return, body JSON)
@@ -40,6 +43,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         super().__init__(*args, **kwargs)
         # key -> [pending value (None: delete), number of pending proposals]
         self._overlay: dict[bytes, list] = {}
+        self._installed_config: dict | None = None  # from a snapshot being installed
         self._init_gsi()
 
     # --- reads ------------------------------------------------------------
@@ -290,6 +294,43 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             # Pending proposals resolve when their index applies; what the
             # next leader decides does not go through our overlay.
             self._overlay.clear()
+
+    # --- snapshots (node/snapshots.py) -------------------------------------------
+
+    snapshot_mode = "stream"
+    _CONFIG = b"config"  # the META record of a snapshot: the partition's configuration
+
+    def state_ranges(self) -> list[tuple[str, bytes, bytes]]:
+        """Where this partition's state lives: its items, local index entries
+        and collection sizes in its hash range, and its index outbox."""
+        c = self.config
+        return ([(DATA, *hash_range_bounds(space, c["lo"], c["hi"] + 1)) for space in local_spaces(c["table_id"])]
+                + [(STREAMS, *gsi.outbox_bounds(self.group))])
+
+    def snapshot_state(self) -> tuple[SnapshotMeta, list[tuple[str, bytes, bytes]]]:
+        storage = self.engine.storage
+        index = storage.applied_index(self.group)
+        meta = SnapshotMeta(index, self.raft.log.term(index) or 0, self.raft.conf_at(index))
+        records = [(cf, k, v) for cf, lo, hi in self.state_ranges() for k, v in storage.iter_range(cf, lo, hi)]
+        records.append((META, self._CONFIG, orjson.dumps(self.config)))
+        return meta, records
+
+    def write_state(self, batch: Batch, chunks: list[bytes]) -> None:
+        for cf, lo, hi in self.state_ranges():
+            batch.delete_range(cf, lo, hi)
+        for chunk in chunks:
+            for cf, key, value in decode_records(chunk):
+                if cf == META:
+                    batch.set_group_config(self.group, value)
+                    self._installed_config = orjson.loads(value)
+                else:
+                    batch.put(cf, key, value)
+
+    def install_snapshot(self, snap: Any) -> None:
+        self.streams.staged = None
+        if self._installed_config is not None:
+            self.config, self._installed_config = self._installed_config, None
+        self._init_gsi()
 
     # --- raw access for tests and convergence checks --------------------------
 

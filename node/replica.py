@@ -8,21 +8,26 @@ Subclasses say what applying an entry means (`apply_entry`).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from node.raft.core import Raft
 from node.raft.messages import (ConfChange, ConfChangeType, Entry, EntryKind, NotLeader,
-                                ProposalDropped, Ready, Role)
+                                ProposalDropped, Ready, Role, Snapshot, SnapshotMeta)
+from node.snapshots import Streams
 from node.storage import Batch
-from node.wire import encode_entry, encode_hard_state
+from node.wire import encode_entry, encode_hard_state, encode_snapshot
 
 if TYPE_CHECKING:
     from node.engine import Engine
 
 PROPOSAL_TIMEOUT_S = 8.0
+# A group compacts its stored log once this many entries lie behind the point
+# it may compact to: the log on disk stays within about this many entries.
+COMPACT_EVERY = int(os.environ.get("TRIREME_RAFT_COMPACT_EVERY", "2000"))
 STEP_DOWN_GRACE_S = 0.5  # after losing leadership, see on_role
 
 
@@ -53,6 +58,11 @@ class _Proposal:
 
 class Replica:
     kind = "replica"
+    # How this replica's state reaches a member behind the compacted log:
+    # "inline" (small, inside the SNAP message), "stream" (node/snapshots.py),
+    # or "none" (it compacts only what every member holds).
+    snapshot_mode = "none"
+    compact_every = COMPACT_EVERY
 
     def __init__(self, engine: Engine, group: str, raft: Raft, config: dict) -> None:
         self.engine = engine
@@ -67,6 +77,7 @@ class Replica:
         self._read_seq = 0
         self._msgs: list = []
         self._log_last: int | None = None  # last index in the stored log (None: not read yet)
+        self.streams = Streams()
 
     # --- state the handlers look at ------------------------------------
 
@@ -174,7 +185,20 @@ class Replica:
     def persist(self, batch: Batch, rd: Ready) -> None:
         log = self.engine.storage.raft
         if rd.snapshot is not None:
-            raise RuntimeError(f"{self.group}: snapshots are not supported by this node yet")
+            # The snapshot replaces the whole log and the state, in one batch.
+            index = rd.snapshot.meta.index
+            if self.snapshot_mode == "stream":
+                staged = self.streams.staged
+                if staged is None or staged[0] != rd.snapshot.meta:
+                    raise RuntimeError(f"{self.group}: snapshot {rd.snapshot.meta} was not staged")
+                self.write_state(batch, staged[1])
+            elif self.snapshot_mode != "inline":
+                raise RuntimeError(f"{self.group}: this replica cannot install snapshots")
+            log.save_snapshot(batch, self.group, encode_snapshot(rd.snapshot))
+            log.compact(batch, self.group, index)
+            log.truncate_suffix(batch, self.group, index + 1)
+            batch.set_applied_index(self.group, index)
+            self._log_last = index
         if rd.entries:
             if self._log_last is None:
                 self._log_last = log.last_index(self.group)
@@ -194,6 +218,8 @@ class Replica:
     def apply(self, batch: Batch, rd: Ready) -> list[tuple[Entry, Any]]:
         """Apply committed entries into `batch`; returns results to hand out."""
         out = []
+        if rd.snapshot is not None:
+            self.install_snapshot(rd.snapshot)
         for e in rd.committed:
             result = None
             if e.kind == EntryKind.NORMAL and e.data:
@@ -290,6 +316,43 @@ class Replica:
     def apply_entry(self, batch: Batch, entry: Entry) -> Any:
         raise NotImplementedError
 
+    # --- compaction ---------------------------------------------------------
+
+    def snapshot_data(self) -> bytes:
+        """The state machine at the applied index, for an "inline" snapshot
+        (others keep their state in storage)."""
+        return b""
+
+    def snapshot_state(self) -> tuple[SnapshotMeta, Iterable[tuple[str, bytes, bytes]]]:
+        """A "stream" snapshot: the metadata at the stored applied index and
+        the (family, key, value) records of the state at it, read now."""
+        raise RuntimeError(f"{self.group}: cannot stream a snapshot")
+
+    def write_state(self, batch: Batch, chunks: list[bytes]) -> None:
+        """Replace this replica's stored state with a streamed snapshot's."""
+        raise RuntimeError(f"{self.group}: cannot install a streamed snapshot")
+
+    def install_snapshot(self, snap: Snapshot) -> None:
+        """The snapshot is in the batch: refresh what is held in memory."""
+
+    def compact_to(self) -> int:
+        """The index this replica may compact its log to now."""
+        return self.raft.log.applied if self.snapshot_mode == "inline" else self.raft.compactable()
+
+    def compact_due(self) -> bool:
+        """Do `compact_every` entries lie behind the point we may compact to?"""
+        return self.compact_to() - self.raft.log.offset >= self.compact_every
+
+    def compact(self, batch: Batch) -> None:
+        """Drop the stored log up to `compact_to`, recording the snapshot (its
+        metadata, and the state when it travels in it) so a restart starts there."""
+        r = self.raft
+        index = self.compact_to()
+        snap = r.compact(index, self.snapshot_data())
+        log_ = self.engine.storage.raft
+        log_.save_snapshot(batch, self.group, encode_snapshot(snap))
+        log_.compact(batch, self.group, index)
+
     # --- membership -------------------------------------------------------
 
     def reconfigure_step(self, voters: list[str], learners: list[str]) -> dict:
@@ -345,7 +408,8 @@ class Replica:
         r = self.raft
         return {"group": self.group, "kind": self.kind, "role": r.role.name, "leader": r.lead,
                 "term": r.term, "commit": r.log.commit, "applied": r.log.applied,
-                "last_index": r.log.last_index(), "in_memory": len(r.log.entries), "voters": list(r.conf.voters),
+                "last_index": r.log.last_index(), "snapshot_index": r.log.offset,
+                "in_memory": len(r.log.entries), "voters": list(r.conf.voters),
                 "learners": list(r.conf.learners), "lease": r.lease_valid(),
                 "match": {p: r.match_of(p) for p in r.conf.members() if p != r.id}
                 if r.role == Role.LEADER else {}}

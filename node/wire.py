@@ -65,6 +65,17 @@ def decode_snapshot_meta(data: bytes) -> SnapshotMeta:
     return _meta_from_pb(pb.SnapshotMeta.FromString(data))
 
 
+def encode_snapshot(s: Snapshot) -> bytes:
+    p = pb.Snapshot(data=s.data)
+    _meta_to_pb(s.meta, p.meta)
+    return p.SerializeToString()
+
+
+def decode_snapshot(data: bytes) -> Snapshot:
+    p = pb.Snapshot.FromString(data)
+    return Snapshot(_meta_from_pb(p.meta), p.data)
+
+
 def message_to_pb(m: Message, group: str, out: pb.Message | None = None) -> pb.Message:
     p = out if out is not None else pb.Message()
     p.group = group
@@ -84,6 +95,7 @@ def message_to_pb(m: Message, group: str, out: pb.Message | None = None) -> pb.M
         _meta_to_pb(m.snapshot.meta, p.snapshot.meta)
         p.snapshot.data = m.snapshot.data
     p.force = m.force
+    p.compact = m.compact
     return p
 
 
@@ -94,5 +106,6 @@ def message_from_pb(p: pb.Message) -> tuple[str, Message]:
         snap = Snapshot(_meta_from_pb(p.snapshot.meta), p.snapshot.data)
     m = Message(MsgType(p.type), p.to, p.frm, p.term, index=p.index, log_term=p.log_term,
                 entries=tuple(entry_from_pb(e) for e in p.entries), commit=p.commit,
-                reject=p.reject, reject_hint=p.reject_hint, seq=p.seq, snapshot=snap, force=p.force)
+                reject=p.reject, reject_hint=p.reject_hint, seq=p.seq, snapshot=snap, force=p.force,
+                compact=p.compact)
     return p.group, m

@@ -40,6 +40,9 @@ class Config:
     lease_reads: bool = True
     # Bound on how much two replicas' tick rates may differ (0.05 = 5%).
     max_clock_drift: float = 0.05
+    # Compaction may leave a member this many committed entries behind (it
+    # then needs a snapshot); 0: never compact past what a member holds.
+    compact_lag: int = 0
 
     @property
     def lease_ticks(self) -> int:
@@ -119,6 +122,7 @@ class Raft:
         self._bcast = False
         self._bcast_commit = False
         self._hb_needed = False
+        self._compact_hint = 0  # follower: the leader's word on what every member holds
         self._prev_hs = HardState(self.term, self.vote, self.log.commit)
         self._prev_ss = SoftState(None, Role.FOLLOWER)
         self._reset_timeout()
@@ -362,6 +366,7 @@ class Raft:
                 self._handle_append(m)
             elif m.type == MsgType.HEARTBEAT:
                 self.log.commit_to(min(m.commit, self.log.last_index()))
+                self._compact_hint = max(self._compact_hint, m.compact)
                 self._msgs.append(Message(MsgType.HEARTBEAT_RESP, m.frm, self.id, self.term, seq=m.seq))
             else:
                 self._handle_snapshot(m)
@@ -537,13 +542,34 @@ class Raft:
         self._lease_broken = True
         self._msgs.append(Message(MsgType.TIMEOUT_NOW, target, self.id, self.term))
 
+    def held_by_all(self) -> int:
+        """Leader: the highest index every member holds, committed (a member
+        never loses a committed entry), or past a member that lags more than
+        `compact_lag`; 0 when not the leader."""
+        if self.role != Role.LEADER:
+            return 0
+        commit = self.log.commit
+        held = min([commit] + [pr.match for pr in self._prs.values()])
+        return max(held, commit - self.cfg.compact_lag) if self.cfg.compact_lag else held
+
+    def compactable(self) -> int:
+        """How far this replica may compact its log without any current member
+        ever needing a snapshot from it: applied entries that every member
+        holds (the leader knows; a follower has the leader's word for it)."""
+        held = self.held_by_all() if self.role == Role.LEADER else self._compact_hint
+        return min(self.log.applied, held)
+
+    def conf_at(self, index: int) -> ConfState:
+        """The membership as of `index` (at or after the snapshot)."""
+        return next(c for i, c in reversed(self._confs) if i <= index)
+
     def compact(self, index: int, data: bytes) -> Snapshot:
         """Record a snapshot of the state machine at applied `index` and drop
         the log before it. The driver persists the returned snapshot."""
         log = self.log
         if index <= log.offset:
             return log.snapshot
-        conf = next(c for i, c in reversed(self._confs) if i <= index)
+        conf = self.conf_at(index)
         snap = Snapshot(SnapshotMeta(index, log.term(index) or 0, conf), data)
         log.compact(snap)
         keep = [(i, c) for i, c in self._confs if i > index]
@@ -579,9 +605,10 @@ class Raft:
         seq = self._read_seq
         self._seq_sent[seq] = self.now
         commit = self.log.commit
+        held = self.held_by_all()
         for peer, pr in self._prs.items():
             self._msgs.append(Message(MsgType.HEARTBEAT, peer, self.id, self.term,
-                                      commit=min(pr.match, commit), seq=seq))
+                                      commit=min(pr.match, commit), seq=seq, compact=held))
         if len(self.conf.voters) == 1:
             self._ack_read(self.id, seq)
 

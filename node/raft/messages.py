@@ -24,6 +24,12 @@ class MsgType(enum.IntEnum):
     HEARTBEAT_RESP = 8
     SNAP = 9  # InstallSnapshot
     TIMEOUT_NOW = 10  # leadership transfer: campaign now, skipping PreVote
+    # Driver-level, never stepped into the core (node/snapshots.py): a chunk
+    # of a streamed snapshot (index = stream id, seq = chunk number, snapshot =
+    # its metadata and the chunk, force = the last one) and its acknowledgement
+    # (index = stream id, seq = chunk number, reject = out of order: start over).
+    SNAP_CHUNK = 11
+    SNAP_ACK = 12
 
 
 class EntryKind(enum.IntEnum):
@@ -151,6 +157,7 @@ class Message:
     seq: int = 0  # HEARTBEAT(_RESP): read-index / lease round
     snapshot: Snapshot | None = None
     force: bool = False  # VOTE during leadership transfer: ignore leader leases
+    compact: int = 0  # HEARTBEAT: every member holds the log up to here (followers may compact to it)
 
     def __str__(self) -> str:
         t = self.type

@@ -133,6 +133,7 @@ class _Node:
         self.incarnation = 0
         self.raft: Raft | None = None
         self.sm = _StateMachine()
+        self.past: dict[int, bytes] = {}  # applied index -> state then (compacting behind applied)
         self.rate = 1.0
         self.reads: list[tuple[int, bytes]] = []  # ReadStates waiting for apply
         self.recorded_commit = 0
@@ -161,6 +162,10 @@ class Simulation:
         self.dup = rng.choice((0.0, 0.0, 0.02, 0.05))
         self.long_delay = rng.choice((0.0, 0.02, 0.1))
         self.compact_every = rng.choice((5, 10, 25, 1000)) if opts.snapshots else 0
+        # As the node's partitions do: compact only what every member holds
+        # (as the leader says), or past a member lagging more than compact_lag.
+        self.compact_behind = rng.random() < 0.5
+        self.compact_lag = rng.choice((0, 0, 15, 60))
         self.blocked: set[tuple[str, str]] = set()
         self.now = 0
         self._seq = 0
@@ -201,12 +206,14 @@ class Simulation:
         node.up = True
         node.rate = 1.0 + self.rng.uniform(-self.drift, self.drift)
         node.sm = _StateMachine()
+        node.past = {}
         if d.snapshot is not None and d.snapshot.data:
             node.sm.restore(d.snapshot.data)
         node.reads = []
         cfg = Config(node.id, election_tick=self.opts.election_tick,
                      heartbeat_tick=self.opts.heartbeat_tick, lease_reads=self.opts.lease_reads,
-                     max_clock_drift=self.opts.max_clock_drift, max_msg_entries=8, max_inflight=16)
+                     max_clock_drift=self.opts.max_clock_drift, max_msg_entries=8, max_inflight=16,
+                     compact_lag=self.compact_lag)
         node.raft = Raft(cfg, random.Random(self.rng.getrandbits(32)), snapshot=d.snapshot,
                          entries=list(d.entries), hard_state=d.hard_state, applied=node.sm.applied)
         node.recorded_commit = 0
@@ -311,8 +318,13 @@ class Simulation:
 
     def _maybe_compact(self, node: _Node) -> None:
         sm = node.sm
-        if self.compact_every and sm.applied - node.raft.log.offset >= self.compact_every:
-            snap = node.raft.compact(sm.applied, sm.snapshot())
+        index = node.raft.compactable() if self.compact_behind else sm.applied
+        if not self.compact_every or index - node.raft.log.offset < self.compact_every:
+            return
+        data = sm.snapshot() if index == sm.applied else node.past.get(index)
+        if data is not None:
+            node.past = {i: d for i, d in node.past.items() if i > index}
+            snap = node.raft.compact(index, data)
             node.disk.snapshot = snap
             node.disk.entries = [e for e in node.disk.entries if e.index > snap.meta.index]
             self._log(f"{node.id} compacted its log up to {snap.meta.index}")
@@ -410,6 +422,8 @@ class Simulation:
             if seen is not None and seen != e:
                 raise Violation(INVARIANTS[3], f"{node.id} applied {e} but {seen} was committed there")
             sm.apply(e)
+            if self.compact_behind and self.compact_every:
+                node.past[e.index] = sm.snapshot()
             want = self.chains.setdefault(e.index, sm.chain)
             if want != sm.chain:
                 raise Violation(INVARIANTS[3], f"{node.id} state after applying {e} differs from others'")

@@ -59,7 +59,7 @@ class Storage:
     @classmethod
     def open(cls, path: str | os.PathLike[str], config: StorageConfig | None = None) -> Storage:
         """Open (creating if missing) the node's database and all its families."""
-        return cls(Path(path), config or StorageConfig())
+        return cls(Path(path), config or StorageConfig.from_env())
 
     def close(self) -> None:
         """Close the database; idempotent. Open scans are ended, batches disowned."""

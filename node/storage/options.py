@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from rocksdict import (
@@ -27,6 +28,15 @@ class StorageConfig:
     max_total_wal_bytes: int = 128 << 20
     max_background_jobs: int = 4
     bloom_bits_per_key: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> StorageConfig:
+        """Defaults, with the memtable and WAL caps (which bound the data
+        directory) taken from TRIREME_WRITE_BUFFER_MB and TRIREME_WAL_MB."""
+        mb = {name: int(os.environ[var]) << 20 for name, var in
+              (("write_buffer_bytes", "TRIREME_WRITE_BUFFER_MB"), ("max_total_wal_bytes", "TRIREME_WAL_MB"))
+              if os.environ.get(var)}
+        return cls(**mb)
 
 
 def db_options(config: StorageConfig) -> Options:

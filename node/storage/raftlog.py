@@ -60,7 +60,9 @@ class RaftLog:
     def save_hard_state(self, batch: Batch, group: str | bytes, data: bytes) -> None:
         batch.put(RAFT, keys.raft_key(keys.encode_group(group), keys.RAFT_HARD_STATE), data)
 
-    def save_snapshot_meta(self, batch: Batch, group: str | bytes, data: bytes) -> None:
+    def save_snapshot(self, batch: Batch, group: str | bytes, data: bytes) -> None:
+        """The group's latest snapshot (its metadata, and the state when the
+        state travels in it): where a restart's log begins."""
         batch.put(RAFT, keys.raft_key(keys.encode_group(group), keys.RAFT_SNAPSHOT_META), data)
 
     # --- reads ----------------------------------------------------------
@@ -68,7 +70,7 @@ class RaftLog:
     def hard_state(self, group: str | bytes) -> bytes | None:
         return self._storage.get(RAFT, keys.raft_key(keys.encode_group(group), keys.RAFT_HARD_STATE))
 
-    def snapshot_meta(self, group: str | bytes) -> bytes | None:
+    def snapshot(self, group: str | bytes) -> bytes | None:
         return self._storage.get(RAFT, keys.raft_key(keys.encode_group(group), keys.RAFT_SNAPSHOT_META))
 
     def compacted_index(self, group: str | bytes) -> int:

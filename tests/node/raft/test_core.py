@@ -508,3 +508,32 @@ def test_bootstrap_writes_the_founding_configuration_into_the_log():
         ConfChange(ConfChangeType.ADD_VOTER, "x"), ConfChange(ConfChangeType.ADD_VOTER, "y")]
     assert all(e.kind == EntryKind.CONF and e.term == 1 for e in entries)
     assert hs == HardState(term=1, vote=None, commit=2)
+
+
+def test_compactable_stops_at_what_every_member_holds_and_followers_learn_it():
+    c = Cluster(ABC)
+    a = c.elect("a")
+    for i in range(10):
+        a.propose(b"v%d" % i)
+    c.deliver()
+    c.tick_all(3)  # heartbeats carry the leader's word to the followers
+    top = a.log.applied
+    assert a.held_by_all() == top and a.compactable() == top
+    assert c["b"].compactable() == top
+    c.isolate("c")
+    for i in range(10):
+        a.propose(b"w%d" % i)
+    c.deliver()
+    c.tick_all(3)
+    assert a.compactable() == top < a.log.applied  # c holds nothing newer
+    assert c["b"].compactable() == top
+
+
+def test_compact_lag_lets_the_log_go_past_a_member_far_behind():
+    c = Cluster(ABC, compact_lag=5)
+    a = c.elect("a")
+    c.isolate("c")
+    for i in range(20):
+        a.propose(b"v%d" % i)
+    c.deliver()
+    assert a.compactable() == a.log.commit - 5 > c["c"].log.last_index()

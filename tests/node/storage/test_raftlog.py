@@ -73,8 +73,8 @@ def test_compact(db):
 def test_hard_state_and_snapshot_meta(db):
     b = db.batch()
     db.raft.save_hard_state(b, "g", b"term=3")
-    db.raft.save_snapshot_meta(b, "g", b"snap")
+    db.raft.save_snapshot(b, "g", b"snap")
     db.write(b)
     assert db.raft.hard_state("g") == b"term=3"
-    assert db.raft.snapshot_meta("g") == b"snap"
+    assert db.raft.snapshot("g") == b"snap"
     assert db.raft.hard_state("h") is None
