@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from node.storage import DATA, Storage
-from tests.integration.admin import meta, replicas
+from tests.integration.admin import replicas
 from tests.integration.conftest import make_client, wait_until
-from tests.integration.test_faults import busiest_node, create, live_nodes, replicas_agree
+from tests.integration.test_faults import busiest_node, create, live_nodes, wait_replaced
 
 pytestmark = pytest.mark.slow
 
@@ -199,13 +199,6 @@ def test_replacement_replicas_start_from_a_snapshot(own_cluster):
                if g.startswith(f"t{tid}.")), "the logs were compacted"
     cluster.kill(victim)
 
-    def replaced() -> bool:
-        m = meta(cluster, live)
-        parts = [p for p in m["partitions"].values() if p["table_id"] == tid]
-        return all(victim not in p["voters"] and not p["learners"] and len(p["voters"]) == 3 for p in parts)
-    wait_until(replaced, 60, f"the replicas of {victim} to be replaced")
-    for p in meta(cluster, live)["partitions"].values():
-        if p["table_id"] == tid:
-            wait_until(lambda p=p: replicas_agree(cluster, p), 30, f"{p['id']} copies to agree")
+    wait_replaced(cluster, tid, victim, live, 30)
     got = ddb.get_item(TableName="tbl", Key={"pk": {"S": "k3999"}}, ConsistentRead=True)["Item"]
     assert got["n"]["N"] == "3999"

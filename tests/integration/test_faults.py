@@ -85,6 +85,18 @@ def busiest_node(cluster: LocalCluster) -> tuple[int, dict[str, list[str]], str]
     return tid, hosted, victim
 
 
+def wait_replaced(cluster: LocalCluster, tid: int, victim: str, live: list[str], agree_s: float) -> None:
+    """Until every partition of table `tid` has three voters without `victim`
+    and no learners, and each partition's copies agree."""
+    def replaced() -> bool:
+        parts = [p for p in meta(cluster, live)["partitions"].values() if p["table_id"] == tid]
+        return all(victim not in p["voters"] and not p["learners"] and len(p["voters"]) == 3 for p in parts)
+    wait_until(replaced, 60, f"the replicas of {victim} to be replaced")
+    for p in meta(cluster, live)["partitions"].values():
+        if p["table_id"] == tid:
+            wait_until(lambda p=p: replicas_agree(cluster, p), agree_s, f"{p['id']} copies to agree")
+
+
 def test_one_az_lost_keeps_writes_and_strong_reads_then_the_node_catches_up(own_cluster):
     cluster = own_cluster()
     # A write sent to n2 just as it dies answers 500 "outcome unknown" (the

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.admin import meta, replicas
+from tests.integration.admin import replicas
 from tests.integration.conftest import make_client, wait_until
-from tests.integration.test_faults import busiest_node, create, live_nodes, put, replicas_agree, strong
+from tests.integration.test_faults import busiest_node, create, live_nodes, put, strong, wait_replaced
 
 pytestmark = pytest.mark.slow
 
@@ -29,16 +29,8 @@ def test_catch_up_restart_and_replacement_from_evicted_entries(own_cluster):
         put(ddb, f"k{i}", i)
     live = live_nodes(cluster, {victim})
 
-    def replaced() -> bool:
-        m = meta(cluster, live)
-        parts = [p for p in m["partitions"].values() if p["table_id"] == tid]
-        return all(victim not in p["voters"] and not p["learners"] and len(p["voters"]) == 3 for p in parts)
-
     # The newcomers start from index 1, long evicted from the leaders' memory.
-    wait_until(replaced, 60, f"the replicas of {victim} to be replaced")
-    for p in meta(cluster, live)["partitions"].values():
-        if p["table_id"] == tid:
-            wait_until(lambda p=p: replicas_agree(cluster, p), 20, f"{p['id']} copies to agree")
+    wait_replaced(cluster, tid, victim, live, 20)
     assert [strong(ddb, f"k{i}") for i in range(120)] == list(range(120))
 
     # A whole-cluster crash: every replica restarts from the tail plus the disk.
