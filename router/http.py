@@ -460,10 +460,11 @@ class _Conn(asyncio.Protocol):
             t.close()
 
 
-async def serve(handler: Handler, host: str, port: int, *, reuse_port: bool = False, max_body: int = MAX_BODY,
+async def serve(handler: Handler, host: str, port: int, *, max_body: int = MAX_BODY,
                 region: str = "us-east-1", access_log: bool = False) -> asyncio.Server:
     """Serve `handler` on host:port. `access_log`: one line per request to the
-    `router.access` logger (operation, table, status, latency, request id)."""
+    `router.access` logger (operation, table, status, latency, request id).
+    The port is never shared (no SO_REUSEPORT): a second router on it fails."""
     loop = asyncio.get_running_loop()
     cfg = _Config(handler, max_body, region, access_log)
-    return await loop.create_server(lambda: _Conn(cfg), host, port, reuse_port=reuse_port, backlog=1024)
+    return await loop.create_server(lambda: _Conn(cfg), host, port, reuse_port=False, backlog=1024)
