@@ -3,7 +3,7 @@ long-lived TCP connection per node.
 
 Requests carry ids and are answered out of order; everything queued while the
 previous frame was being written goes out in the next frame. Frames are
-length-prefixed protobufs on the node's own TCP port (node/transport.py),
+length-prefixed protobufs on the node's own TCP port (node/net/peers.py),
 learned from its admin `health` answer: a grpc.aio stream message costs
 about five times the CPU of a raw frame on these machines. The first frame
 states the router's cluster id; a node of another cluster refuses it.

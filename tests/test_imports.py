@@ -33,7 +33,7 @@ def _modules() -> dict[str, Path]:
 
 # Circles closed only by annotations, in modules that issue 14's log-compaction
 # work is rewriting (a replica names its engine, the raft log its database).
-TYPE_ONLY_CIRCLES = [["node.engine", "node.replica"], ["node.storage.db", "node.storage.raftlog"]]
+TYPE_ONLY_CIRCLES = [["node.groups.engine", "node.groups.replica"], ["node.storage.db", "node.storage.raftlog"]]
 
 
 def _type_checking_only(tree: ast.AST) -> set[int]:
@@ -128,7 +128,7 @@ def test_the_graph_sees_the_packages():
     # A guard against a test that passes by reading nothing.
     assert {"router.api", "node.server", "cluster.partitions", "ddb.items", "node.raft.core"} <= set(MODULES)
     assert "cluster.partitions" in GRAPH["router.api"]
-    assert "node.raft.core" in GRAPH["node.replica"]
+    assert "node.raft.core" in GRAPH["node.groups.replica"]
 
 
 def test_no_import_circles():
@@ -173,3 +173,20 @@ def test_a_cycle_is_found():
 def test_the_router_loads_no_storage_engine(module):
     code = f"import {module}, sys; assert 'rocksdict' not in sys.modules, 'rocksdict loaded'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+# The node's subsystems, top to bottom: each imports only those below it (the
+# direction of the data: a request enters at the services and ends in storage).
+NODE_LAYERS = ["node.services", "node.feed", "node.control", "node.partition", "node.groups", "node.net",
+               "node.raft", "node.storage"]
+
+
+def test_node_subsystems_import_downwards_only():
+    shared = ("cluster", "ddb", "node.config")
+    for i, layer in enumerate(NODE_LAYERS):
+        assert _crossing(layer, (layer, *NODE_LAYERS[i + 1:], *shared)) == [], layer
+
+
+def test_every_node_module_belongs_to_a_subsystem():
+    loose = {m for m, path in MODULES.items() if path.parent.name == "node" and path.name != "__init__.py"}
+    assert loose == {"node.config", "node.main", "node.server"}  # settings, the command, the composition root

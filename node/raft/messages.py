@@ -24,7 +24,7 @@ class MsgType(enum.IntEnum):
     HEARTBEAT_RESP = 8
     SNAP = 9  # InstallSnapshot
     TIMEOUT_NOW = 10  # leadership transfer: campaign now, skipping PreVote
-    # Driver-level, never stepped into the core (node/snapshots.py): a chunk
+    # Driver-level, never stepped into the core (node/groups/snapshots.py): a chunk
     # of a streamed snapshot (index = stream id, seq = chunk number, snapshot =
     # its metadata and the chunk, force = the last one) and its acknowledgement
     # (index = stream id, seq = chunk number, reject = out of order: start over).

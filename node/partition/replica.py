@@ -21,13 +21,13 @@ from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, 
 from ddb.expressions import evaluate, project
 from ddb.indexes import local_spaces
 from ddb.size import item_size
-from node import gsi
-from node.gsi_replica import GsiReplicaMixin
-from node.indexing import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
+from node.partition import global_indexes as gsi
+from node.partition.index_writes import GsiReplicaMixin
+from node.partition.local_indexes import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
 from node.raft.messages import Entry, Role, SnapshotMeta
-from node.replica import Rejected, Replica
-from node.snapshots import decode_records
+from node.groups.replica import Rejected, Replica
+from node.groups.snapshots import decode_records
 from node.storage import DATA, META, STREAMS, Batch
 from trireme_pb import node_pb2
 
@@ -295,7 +295,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             # next leader decides does not go through our overlay.
             self._overlay.clear()
 
-    # --- snapshots (node/snapshots.py) -------------------------------------------
+    # --- snapshots (node/groups/snapshots.py) -------------------------------------------
 
     snapshot_mode = "stream"
     _CONFIG = b"config"  # the META record of a snapshot: the partition's configuration

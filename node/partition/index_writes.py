@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from cluster.keys import hash_range_bounds, read_u64, split_item_key, u64
-from node import gsi
-from node.replica import Rejected
+from node.partition import global_indexes as gsi
+from node.groups.replica import Rejected
 from node.storage import DATA, STREAMS, Batch
 from trireme_pb import node_pb2
 

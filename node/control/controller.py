@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
 from ddb.errors import from_wire
 from ddb.indexes import index_table_name, index_table_spec
-from node.meta.placement import place, replacement
-from node.replica import Rejected
+from node.control.placement import place, replacement
+from node.groups.replica import Rejected
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
-    from node.engine import Engine
-    from node.metareplica import MetaReplica
+    from node.groups.engine import Engine
+    from node.control.metareplica import MetaReplica
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ MAX_MOVES = 2
 
 
 class Control(Protocol):
-    """What the controller needs of the node's control plane (node/control.py)."""
+    """What the controller needs of the node's control plane (node/control/view.py)."""
 
     cfg: NodeConfig
     engine: Engine

@@ -16,7 +16,7 @@ import orjson
 
 from cluster.meta import MetaState
 from node.raft.messages import Entry, Snapshot
-from node.replica import Replica
+from node.groups.replica import Replica
 from node.storage import Batch
 
 META_GROUP = "meta"

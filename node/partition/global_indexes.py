@@ -6,7 +6,7 @@ of a base partition derives the index changes of each applied write from the
 item's old and new images and its applied index configuration (both the same
 on every replica at that log position), and writes them to an outbox in the
 same batch. The partition leader ships the outbox in log order
-(``node.gsi_ship``); index partitions apply what they receive, ignoring
+(``node.feed.index_shipper``); index partitions apply what they receive, ignoring
 shipments from a base leader older than one they already heard from.
 
 Entry keys: ``index table id | hash(index pk) | index pk | [index sk] | base

@@ -24,14 +24,14 @@ from cluster.keys import hash_range_bounds, read_u64, u64
 from cluster.meta import MetaState
 from cluster.rpc import CallError, Channels, call_once, meta_call
 from ddb.indexes import local_spaces
-from node.control_ops import controller_tick, meta_op
-from node.metareplica import META_GROUP, MetaReplica
-from node.replica import Rejected
+from node.control.controller import controller_tick, meta_op
+from node.control.metareplica import META_GROUP, MetaReplica
+from node.groups.replica import Rejected
 from trireme_pb import node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
-    from node.engine import Engine
+    from node.groups.engine import Engine
     from node.storage import Storage
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import os
 from cluster import keys
 from node.raft.messages import Entry, EntryKind
 from node.storage import RAFT, Storage
-from node.wire import decode_entry
+from node.net.raft_codec import decode_entry
 
 # Entries kept in memory per group: enough for followers a few round trips
 # behind. Past twice this many, the oldest durable and applied ones go.

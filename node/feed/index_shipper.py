@@ -18,14 +18,14 @@ import orjson
 
 from cluster.meta import MetaState
 from cluster.partitions import Cluster
-from node import gsi
-from node.partition import PartitionReplica
+from node.partition import global_indexes as gsi
+from node.partition.replica import PartitionReplica
 from node.storage import STREAMS, Storage
 from trireme_pb import node_pb2
 
 if TYPE_CHECKING:
-    from node.control import Control
-    from node.engine import Engine
+    from node.control.view import Control
+    from node.groups.engine import Engine
 
 log = logging.getLogger(__name__)
 

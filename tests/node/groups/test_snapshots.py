@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.raft.messages import ConfState, Message, MsgType, SnapshotMeta
-from node.snapshots import CHUNK_BYTES, FAMILIES, WINDOW, Streams, decode_records, encode_records
+from node.groups.snapshots import CHUNK_BYTES, FAMILIES, WINDOW, Streams, decode_records, encode_records
 
 META = SnapshotMeta(42, 3, ConfState(("a", "b", "c")))
 records = st.lists(st.tuples(st.sampled_from(FAMILIES), st.binary(max_size=40), st.binary(max_size=3000)),

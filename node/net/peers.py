@@ -32,7 +32,7 @@ from cluster.frames import DATA, MAX_FRAME, RAFT, frame, tune
 from cluster.identity import Throttled, mismatch
 from cluster.rpc import Channels, tcp_endpoint
 from node.raft.messages import Message
-from node.wire import message_from_pb, message_to_pb
+from node.net.raft_codec import message_from_pb, message_to_pb
 from trireme_pb import node_pb2, raft_pb2
 
 log = logging.getLogger(__name__)

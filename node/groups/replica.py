@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from node.raft.core import Raft
 from node.raft.messages import (ConfChange, ConfChangeType, Entry, EntryKind, NotLeader,
                                 ProposalDropped, Ready, Role, Snapshot, SnapshotMeta)
-from node.snapshots import Streams
+from node.groups.snapshots import Streams
 from node.storage import Batch
-from node.wire import encode_entry, encode_hard_state, encode_snapshot
+from node.net.raft_codec import encode_entry, encode_hard_state, encode_snapshot
 
 if TYPE_CHECKING:
-    from node.engine import Engine
+    from node.groups.engine import Engine
 
 PROPOSAL_TIMEOUT_S = 8.0
 # A group compacts its stored log once this many entries lie behind the point
@@ -59,7 +59,7 @@ class _Proposal:
 class Replica:
     kind = "replica"
     # How this replica's state reaches a member behind the compacted log:
-    # "inline" (small, inside the SNAP message), "stream" (node/snapshots.py),
+    # "inline" (small, inside the SNAP message), "stream" (node/groups/snapshots.py),
     # or "none" (it compacts only what every member holds).
     snapshot_mode = "none"
     compact_every = COMPACT_EVERY

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from node import wire
+from node.net import raft_codec as wire
 from node.raft.messages import (ConfState, Entry, EntryKind, HardState, Message, MsgType, Snapshot,
                                 SnapshotMeta)
 

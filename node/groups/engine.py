@@ -20,14 +20,14 @@ from typing import Any
 
 import orjson
 
-from node.clock import Clock
-from node.disk_log import MEMORY_ENTRIES, DiskLog, trim
+from node.groups.clock import Clock
+from node.groups.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
 from node.raft.messages import HardState, Message, MsgType, Ready, Role, Snapshot
-from node.replica import Replica
+from node.groups.replica import Replica
 from node.storage import DATA, Storage
-from node.transport import Transport
-from node.wire import decode_entry, decode_hard_state, decode_snapshot
+from node.net.peers import Transport
+from node.net.raft_codec import decode_entry, decode_hard_state, decode_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Engine:
         self.on_unknown_group: Callable[[str, Message], None] | None = None
         self.meta_changed: Callable[[Any], None] = lambda state: None
         self.role_changed: Callable[[Replica], None] = lambda replica: None
-        # A leader applied writes that leave global-index changes to ship (node.gsi_ship).
+        # A leader applied writes that leave global-index changes to ship (node.feed.index_shipper).
         self.outbox_filled: Callable[[str], None] = lambda group: None
         self.loop_turns = 0
         self.fsyncs = 0
@@ -129,7 +129,7 @@ class Engine:
         batch.set_group_config(group, orjson.dumps(config))
         if voters:
             entries, hs = bootstrap(voters)
-            from node.wire import encode_entry, encode_hard_state
+            from node.net.raft_codec import encode_entry, encode_hard_state
             self.storage.raft.append_entries(batch, group, [(e.index, encode_entry(e)) for e in entries])
             self.storage.raft.save_hard_state(batch, group, encode_hard_state(hs))
         self.storage.write(batch, sync=True)
@@ -250,7 +250,7 @@ class Engine:
 
     def _sendable(self, r: Replica, msgs: list[Message]) -> list[Message]:
         """SNAP messages as the replica's snapshots travel: inline as they
-        are; streamed (node/snapshots.py) by starting a stream to that member
+        are; streamed (node/groups/snapshots.py) by starting a stream to that member
         unless one runs; never (the member waits; the core probes again)."""
         if r.snapshot_mode == "inline" or not any(m.type == MsgType.SNAP for m in msgs):
             return msgs

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from cluster.keys import hash_range_bounds
 from ddb.indexes import index_space
-from node.partition import PartitionReplica
+from node.partition.replica import PartitionReplica
 from node.storage import DATA, Storage
 
 if TYPE_CHECKING:
     from cluster.meta import MetaState
-    from node.engine import Engine
+    from node.groups.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class PartitionStats:
     def __init__(self, engine: Engine, storage: Storage, view: Callable[[], MetaState | None]) -> None:
         self.engine = engine
         self.storage = storage
-        self.view = view  # the node's view of the metadata (node/control.py)
+        self.view = view  # the node's view of the metadata (node/control/view.py)
         self.latest: dict[str, list[int]] = {}  # group -> [items, bytes]
         self._task: asyncio.Task | None = None
 

@@ -1,0 +1,90 @@
+"""The node's `Admin` gRPC service."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+
+from cluster.faults import Faults
+from cluster.rpc import reply
+from ddb.errors import ValidationException
+from node.config import NodeConfig
+from node.control.view import Control
+from node.groups.engine import Engine
+from node.groups.replica import Rejected
+from node.partition.replica import PartitionReplica
+from node.services.admission import Admission
+from node.services.bodies import json_body
+from trireme_pb import node_pb2, node_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+class AdminServicer(node_pb2_grpc.AdminServicer):
+    """Operators' and tools' calls: health, replica states, faults, raw reads,
+    membership steps and leadership transfer."""
+
+    def __init__(self, cfg: NodeConfig, engine: Engine, control: Control, admission: Admission) -> None:
+        self.cfg = cfg
+        self.engine = engine
+        self.control = control
+        self.admission = admission
+        self.started = time.time()
+
+    async def Call(self, request, context):  # noqa: N802
+        await self.admission.admit(context, request.op)
+        cfg, engine = self.cfg, self.engine
+        op = request.op
+        try:
+            body = json_body(request.body)
+            if op == "health":
+                return reply({"id": cfg.id, "az": cfg.az, "addr": cfg.addr,
+                              "cluster_id": cfg.cluster_id,
+                              "uptime_s": time.time() - self.started, "replicas": len(engine.replicas),
+                              "meta_version": self.control.view.version if self.control.view else 0,
+                              "loop_turns": engine.loop_turns, "fsyncs": engine.fsyncs,
+                              "tcp_port": engine.transport.port})
+            if op == "replicas":
+                return reply({"node": cfg.id, "replicas": engine.status()})
+            if op == "meta":
+                view = self.control.view
+                return reply(view.to_json() if view is not None else None)
+            if op == "fault":
+                faults = Faults.from_json(body)  # ValueError naming the bad field
+                if body.get("heal") is True:
+                    faults = Faults()
+                engine.clock.set_rate(faults.clock_rate)  # ValueError when out of range
+                engine.transport.faults = faults
+                return reply(faults.to_json())
+            if op == "faults":
+                return reply(engine.transport.faults.to_json())
+            if op == "read_raw":
+                replica = engine.replicas.get(body.get("group", ""))
+                if not isinstance(replica, PartitionReplica):
+                    return reply(status=node_pb2.WRONG_GROUP, message=f"no replica of {body.get('group')}")
+                items = [[base64.b64encode(k).decode(), v.decode()] for k, v in replica.read_raw()]
+                return reply({"group": replica.group, "applied": replica.applied, "items": items})
+            if op == "reconfigure":
+                replica = engine.replicas.get(body["group"])
+                if replica is None:
+                    return reply(status=node_pb2.WRONG_GROUP, message=f"no replica of {body['group']}")
+                return reply(replica.reconfigure_step(body["voters"], body.get("learners", [])))
+            if op == "transfer_leader":
+                replica = engine.replicas.get(body["group"])
+                if replica is None:
+                    return reply(status=node_pb2.WRONG_GROUP, message=f"no replica of {body['group']}")
+                replica.raft.transfer_leadership(body["to"])
+                engine.wake()
+                return reply({"ok": True})
+        except Rejected as exc:
+            return reply(status=node_pb2.Status.Value(exc.status), message=str(exc), leader=exc.leader or "")
+        except ValidationException as exc:
+            return reply(status=node_pb2.DDB_ERROR, error_type="ValidationException", message=exc.message or "")
+        except ValueError as exc:
+            return reply(status=node_pb2.DDB_ERROR, error_type="ValidationException", message=str(exc))
+        except Exception as exc:  # noqa: BLE001 (admin errors are answers, not crashes)
+            log.exception("admin %s failed", op)
+            return reply(status=node_pb2.UNAVAILABLE, message=f"{type(exc).__name__}: {exc}")
+        return reply(status=node_pb2.DDB_ERROR, error_type="UnknownOperationException",
+                     message=f"unknown admin op {op!r}")

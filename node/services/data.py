@@ -1,0 +1,143 @@
+"""Routers' data requests to this node's partition replicas: one session per
+router connection, answering by request id, out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Mapping
+
+import orjson
+
+from ddb.errors import ConditionalCheckFailedException, DynamoDBError
+from node.groups.replica import Rejected, UnknownOutcome
+from node.partition.replica import PartitionReplica
+from trireme_pb import node_pb2
+
+log = logging.getLogger(__name__)
+
+
+def _error_response(req_id: int, exc: BaseException) -> node_pb2.DataResponse:
+    if isinstance(exc, DynamoDBError):
+        resp = node_pb2.DataResponse(id=req_id, status=node_pb2.DDB_ERROR, error_type=exc.type_name.split("#")[-1],
+                                     message=exc.message or "")
+        if isinstance(exc, ConditionalCheckFailedException) and getattr(exc, "item", None):
+            resp.item = orjson.dumps(exc.item)
+        return resp
+    if isinstance(exc, Rejected):
+        return node_pb2.DataResponse(id=req_id, status=node_pb2.Status.Value(exc.status),
+                                     message=str(exc), leader=exc.leader or "")
+    if isinstance(exc, UnknownOutcome):
+        return node_pb2.DataResponse(id=req_id, status=node_pb2.UNKNOWN, message=str(exc))
+    # Deterministic: the same request would fail again, so it is logged once
+    # here and answered INTERNAL, which the router never retries.
+    log.error("request %s failed", req_id, exc_info=exc)
+    return node_pb2.DataResponse(id=req_id, status=node_pb2.INTERNAL,
+                                 message=f"internal error: {type(exc).__name__}: {exc}")
+
+
+_FAST_OPS = frozenset(("get", "put", "delete", "update"))
+
+
+class DataSession:
+    """The requests of one router connection (node/net/peers.py frames them).
+
+    Answers come back out of order, by id; all that are ready in one turn of
+    the event loop go out in one frame (`send`).
+    """
+
+    def __init__(self, replicas: Mapping[str, object], address_of: Callable[[str], str | None], node_id: str,
+                 send: Callable[[list[node_pb2.DataResponse]], None]) -> None:
+        self.replicas = replicas  # group id -> replica (the engine's)
+        self.address_of = address_of  # node id -> its gRPC address, for NOT_LEADER hints
+        self.node_id = node_id
+        self.send = send
+        self._out: list[node_pb2.DataResponse] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._closed = False
+
+    def feed(self, batch: node_pb2.DataRequests) -> None:
+        for req in batch.requests:
+            self.start(req)
+
+    def close(self) -> None:
+        self._closed = True
+        for t in self._tasks:
+            t.cancel()
+
+    def answer(self, resp: node_pb2.DataResponse) -> None:
+        if resp.status == node_pb2.NOT_LEADER and resp.leader:
+            resp.leader_addr = self.address_of(resp.leader) or ""
+        self._out.append(resp)
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if out and not self._closed:
+            self.send(out)
+
+    def start(self, req: node_pb2.DataRequest) -> None:
+        """Answer gets and start writes right here when nothing needs
+        waiting for (the common case): a task per request costs more."""
+        replica = self.replicas.get(req.group)
+        op = req.op
+        if isinstance(replica, PartitionReplica) and op in _FAST_OPS:
+            try:
+                if op == "get":
+                    got = replica.get_now(req)
+                    if got is not None:
+                        self.answer(node_pb2.DataResponse(id=req.id, status=node_pb2.OK, item=got[0], body=got[1]))
+                        return
+                else:
+                    replica.write(req).add_done_callback(functools.partial(self._written, req.id))
+                    return
+            except DynamoDBError as exc:
+                if op == "get":
+                    self.answer(_error_response(req.id, exc))
+                    return
+                # A refused write is answered only after a ReadIndex: see write_checked.
+            except Exception as exc:  # noqa: BLE001 (every failure becomes an answer)
+                self.answer(_error_response(req.id, exc))
+                return
+        task = asyncio.create_task(self._handle_task(req))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _written(self, rid: int, fut: asyncio.Future) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.answer(_error_response(rid, exc))
+        else:
+            item, body = fut.result()
+            self.answer(node_pb2.DataResponse(id=rid, status=node_pb2.OK, item=item, body=body))
+
+    async def _handle_task(self, req: node_pb2.DataRequest) -> None:
+        try:
+            resp = await self._handle(req)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (every failure becomes an answer)
+            resp = _error_response(req.id, exc)
+        self.answer(resp)
+
+    async def _handle(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
+        replica = self.replicas.get(req.group)
+        if not isinstance(replica, PartitionReplica):
+            return node_pb2.DataResponse(id=req.id, status=node_pb2.WRONG_GROUP,
+                                         message=f"no replica of {req.group} on {self.node_id}")
+        if req.op == "range":
+            resp = await replica.read_range(req)
+            resp.id = req.id
+            return resp
+        if req.op == "gsi":
+            return node_pb2.DataResponse(id=req.id, status=node_pb2.OK, body=await replica.write_index(req))
+        if req.op == "get":
+            item, body = await replica.get(req)
+        else:
+            item, body = await replica.write_checked(req)
+        return node_pb2.DataResponse(id=req.id, status=node_pb2.OK, item=item, body=body)
