@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("ddb", "cluster", "node", "router", "client", "chaos", "bench", "deploy")
+PACKAGES = ("ddb", "cluster", "node", "router", "client", "chaos", "bench", "deploy", "functions")
 
 
 def _modules() -> dict[str, Path]:
@@ -153,6 +153,13 @@ def test_the_shared_package_depends_on_no_process():
 
 def test_ddb_is_pure():
     assert _crossing("ddb", ("ddb",)) == []
+
+
+def test_functions_run_apart_from_the_cluster():
+    # The function runtime is joined to the router and nodes from their side only:
+    # a handler's worker never loads a router or node module.
+    assert {"functions.model", "functions.errors"} <= set(MODULES)
+    assert _crossing("functions", ("functions", "ddb", "cluster")) == []
 
 
 def test_raft_core_imports_only_itself():
