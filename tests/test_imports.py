@@ -158,7 +158,7 @@ def test_ddb_is_pure():
 def test_functions_run_apart_from_the_cluster():
     # The function runtime is joined to the router and nodes from their side only:
     # a handler's worker never loads a router or node module.
-    assert {"functions.model", "functions.errors"} <= set(MODULES)
+    assert {"functions.model", "functions.runtime", "functions.worker"} <= set(MODULES)
     assert _crossing("functions", ("functions", "ddb", "cluster")) == []
 
 
