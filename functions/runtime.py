@@ -41,6 +41,7 @@ from functions.model import DEFAULT_ACCOUNT, LATEST, Function, log_group
 
 INIT_TIMEOUT = 10.0  # Lambda's bound on the init phase
 TAIL_BYTES = 4096
+LINE_MAX = 256 * 1024  # CloudWatch's largest log event
 DRAIN_AFTER_KILL = 1.0
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # where ``-m functions.worker`` is found
 
@@ -72,6 +73,8 @@ class _Log:
         self.partial = data[cut:]
         if cut:
             self._write(data[:cut])
+        if len(self.partial) >= LINE_MAX:  # one endless line is cut into CloudWatch-sized events
+            self.flush()
 
     def line(self, text: str) -> None:
         self.flush()
@@ -315,15 +318,23 @@ class FunctionRuntime:
         task_root = await self._code(fn, zip_bytes)
         log = _Log(self.log_path(fn.name))
         async with self._slot(fn.name):
-            worker = await self._take_idle(fn)
-            init_ms = None
-            if worker is None:
-                worker, init_ms, failed = await self._cold_start(fn, task_root, log, request_id)
-                if failed is not None:
-                    return failed
-            assert worker is not None
-            self._busy.add(worker)
-            result, keep = await self._run(fn, worker, payload, request_id, log, init_ms)
+            while True:
+                worker = await self._take_idle(fn)
+                init_ms = None
+                if worker is None:
+                    worker, init_ms, failed = await self._cold_start(fn, task_root, log, request_id)
+                    if failed is not None:
+                        return failed
+                self._busy.add(worker)
+                outcome = await self._run(fn, worker, payload, request_id, log, init_ms)
+                if outcome is not None or init_ms is not None:
+                    break
+                # A warm worker that died idle never saw the request: run it on a fresh one.
+                self._busy.discard(worker)
+                await worker.stop()
+            if outcome is None:
+                outcome = await self._exited(fn, worker, request_id, log, init_ms, 0.0)
+            result, keep = outcome
             if keep:
                 await self._release(fn.name, worker)
             else:
@@ -357,15 +368,22 @@ class FunctionRuntime:
         return worker, init_ms, None
 
     async def _run(self, fn: Function, worker: _Worker, payload: bytes, request_id: str, log: _Log,
-                   init_ms: float | None) -> tuple[InvokeResult, bool]:
-        """One invocation on a ready worker; whether the worker may be kept."""
-        log.line(f"START RequestId: {request_id} Version: {LATEST}")
+                   init_ms: float | None) -> tuple[InvokeResult, bool] | None:
+        """One invocation on a ready worker, and whether the worker may be kept; None if it was gone."""
         started = time.monotonic()
         deadline_ms = int(time.time() * 1000) + fn.timeout * 1000
-        await worker.send({"request_id": request_id, "event": payload.decode(), "deadline_ms": deadline_ms,
-                           "invoked_function_arn": fn.arn(self.region, self.account)})
+        try:
+            await worker.send({"request_id": request_id, "event": payload.decode(), "deadline_ms": deadline_ms,
+                               "invoked_function_arn": fn.arn(self.region, self.account)})
+        except (BrokenPipeError, ConnectionResetError):
+            return None
         try:
             async with asyncio.timeout(fn.timeout):
+                try:
+                    await worker.frame(log)  # the worker's receipt: from here on, the handler runs
+                except _WorkerGone:
+                    return None  # it died idle: the request never reached a handler
+                log.line(f"START RequestId: {request_id} Version: {LATEST}")
                 frame = await worker.frame(log)
         except TimeoutError:
             duration = (time.monotonic() - started) * 1000
@@ -375,12 +393,7 @@ class FunctionRuntime:
                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after {fn.timeout:.2f} seconds"}
             return self._report(fn, worker, log, request_id, err, duration, init_ms, status="timeout"), False
         except _WorkerGone:
-            duration = (time.monotonic() - started) * 1000
-            status = await worker.exit_status(log)
-            err = {"errorType": "Runtime.ExitError",
-                   "errorMessage": f"RequestId: {request_id} Error: {_exit_message(status)}"}
-            log.line(f"RequestId: {request_id} Error: {_exit_message(status)}\nRuntime.ExitError")
-            return self._report(fn, worker, log, request_id, err, duration, init_ms), False
+            return await self._exited(fn, worker, request_id, log, init_ms, (time.monotonic() - started) * 1000)
         duration = (time.monotonic() - started) * 1000
         if frame["ok"]:
             return self._report(fn, worker, log, request_id, None, duration, init_ms,
@@ -389,6 +402,15 @@ class FunctionRuntime:
         if frame.get("exit"):
             await worker.exit_status(log)
         return self._report(fn, worker, log, request_id, err, duration, init_ms), not frame.get("exit")
+
+    async def _exited(self, fn: Function, worker: _Worker, request_id: str, log: _Log, init_ms: float | None,
+                      duration: float) -> tuple[InvokeResult, bool]:
+        """The worker ended during the invocation (sys.exit, os._exit, a signal): Runtime.ExitError."""
+        status = await worker.exit_status(log)
+        message = f"RequestId: {request_id} Error: {_exit_message(status)}"
+        log.line(f"{message}\nRuntime.ExitError")
+        err = {"errorType": "Runtime.ExitError", "errorMessage": message}
+        return self._report(fn, worker, log, request_id, err, duration, init_ms), False
 
     def _finish(self, fn: Function, worker: _Worker, log: _Log, request_id: str, err: dict[str, Any],
                 duration: float, init_ms: float) -> InvokeResult:

@@ -9,7 +9,8 @@ Wire (with the host, `functions/runtime.py`): requests are JSON lines on stdin;
 everything the process writes to stdout and stderr is the function's log, and
 each answer is a frame in that same stream, ``\\x1e<token> <length>\\n<json>``,
 written after the handler's output is flushed, so the host knows which output
-belongs to which request. The token is random per worker and comes in the first
+belongs to which request. A request is acknowledged (a frame) before the
+handler runs: a worker that died idle is told apart from a handler that exited. The token is random per worker and comes in the first
 line, not in the environment the handler reads.
 
 Memory: RLIMIT_AS is the address space mapped once the interpreter is up, plus
@@ -191,7 +192,9 @@ class Worker:
         if err is not None:
             return  # Lambda starts a fresh environment after a failed init
         for line in self.control_in:
-            frame = self.invoke(json.loads(line))
+            request = json.loads(line)
+            self.answer({"received": request["request_id"]})
+            frame = self.invoke(request)
             frame["max_memory_mb"] = _max_memory_mb()
             self.answer(frame)
             if frame.get("exit"):

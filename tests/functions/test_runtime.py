@@ -117,6 +117,20 @@ def test_a_warm_worker_is_reused_and_a_new_revision_gets_a_fresh_one(tmp_path):
     assert not alive(first) and not alive(third)  # stopped: retired, then closed
 
 
+def test_a_worker_that_died_idle_is_replaced_without_an_error(tmp_path):
+    fn, zb = make_function(PID_HANDLER)
+
+    async def go():
+        async with runtime(tmp_path) as rt:
+            pid = json.loads((await rt.invoke(fn, b"{}", zip_bytes=zb)).payload)
+            os.kill(pid, 9)
+            again = await rt.invoke(fn, b"{}")
+            return pid, again
+
+    pid, again = run(go())
+    assert again.function_error is None and json.loads(again.payload) != pid
+
+
 def test_a_raising_handler_answers_aws_error_payload(tmp_path):
     fn, zb = make_function("""
         def handler(event, context):
@@ -174,12 +188,14 @@ def test_a_handler_exhausting_memory_fails_and_its_worker_is_replaced(tmp_path):
         def handler(event, context):
             if event.get("hog"):
                 hog = [bytearray(16 * 1024 * 1024) for _ in range(1000)]  # 16 GB, far past 128 MB
+            if event.get("fits"):
+                fits = bytearray(100 * 1024 * 1024)  # within the function's MemorySize
             return os.getpid()
     """)
 
     async def go():
         async with runtime(tmp_path) as rt:
-            pid = json.loads((await rt.invoke(fn, b"{}", zip_bytes=zb)).payload)
+            pid = json.loads((await rt.invoke(fn, b'{"fits": true}', zip_bytes=zb)).payload)
             hog = await rt.invoke(fn, b'{"hog": true}')
             after = json.loads((await rt.invoke(fn, b"{}")).payload)
             return pid, hog, after
