@@ -352,14 +352,17 @@ class FunctionRuntime:
         try:
             async with asyncio.timeout(INIT_TIMEOUT):
                 frame = await worker.frame(log)
-        except (TimeoutError, _WorkerGone) as e:
-            status = await worker.exit_status(log)
+        except _WorkerGone:  # the module exited while imported
             init_ms = (time.monotonic() - started) * 1000
-            err = ({"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: "
-                    + _exit_message(status)} if isinstance(e, _WorkerGone) else
-                   {"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: "
-                    f"Task timed out after {INIT_TIMEOUT:.2f} seconds"})
-            return worker, init_ms, self._finish(fn, worker, log, request_id, err, init_ms, init_ms)
+            log.line(f"START RequestId: {request_id} Version: {LATEST}")
+            result, _ = await self._exited(fn, worker, request_id, log, init_ms, init_ms)
+            return worker, init_ms, result
+        except TimeoutError:
+            await worker.exit_status(log)
+            err = {"errorType": "Sandbox.Timedout",
+                   "errorMessage": f"RequestId: {request_id} Error: Task timed out after {INIT_TIMEOUT:.2f} seconds"}
+            return worker, INIT_TIMEOUT * 1000, self._finish(fn, worker, log, request_id, err, INIT_TIMEOUT * 1000,
+                                                             INIT_TIMEOUT * 1000)
         init_ms = (time.monotonic() - started) * 1000
         if frame["error"] is not None:
             await worker.exit_status(log)

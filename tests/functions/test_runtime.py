@@ -298,6 +298,25 @@ def test_init_and_marshal_errors(tmp_path, source, handler, error_type, message)
     assert f"[ERROR] {error_type}: {message}" in result.log_tail.decode()
 
 
+def test_a_module_that_exits_while_imported_answers_exit_error(tmp_path):
+    fn, zb = make_function("""
+        import os
+        print("importing", flush=True)
+        os._exit(2)
+    """)
+
+    async def go():
+        async with runtime(tmp_path) as rt:
+            return await rt.invoke(fn, b"{}", zip_bytes=zb)
+
+    result = run(go())
+    err = json.loads(result.payload)
+    assert result.function_error == "Unhandled" and err["errorType"] == "Runtime.ExitError"
+    assert err["errorMessage"] == f"RequestId: {result.request_id} Error: Runtime exited with error: exit status 2"
+    tail = result.log_tail.decode()
+    assert tail.index("importing") < tail.index("START RequestId") < tail.index("REPORT RequestId")
+
+
 def test_concurrent_invocations_use_several_workers_within_the_bound(tmp_path):
     # Each invocation waits (up to 5 s) until two are running at once: run one at a time, they would fail.
     barrier = tmp_path / "barrier"
