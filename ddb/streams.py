@@ -290,10 +290,13 @@ def build_record(*, stream: str, keys: dict, old: dict | None, new: dict | None,
 
 
 def lambda_event_record(record: dict[str, Any], stream: str) -> dict[str, Any]:
-    """A record as Lambda hands it to a function: ``eventSourceARN`` added and
-    ``userIdentity`` in the event's lower-case spelling (the TTL docs' sample,
-    howitworks-ttl / time-to-live-ttl-streams)."""
+    """A record as Lambda hands it to a function (and as filters see it):
+    ``eventSourceARN`` added, ApproximateCreationDateTime a float (AWS-validated
+    localstack test_dynamodb_event_filter asserts a float), ``userIdentity`` in
+    the event's lower-case spelling (the TTL guide's sample record)."""
     out = {k: v for k, v in record.items() if k != "userIdentity"}
+    out["dynamodb"] = {**record["dynamodb"],
+                       "ApproximateCreationDateTime": float(record["dynamodb"]["ApproximateCreationDateTime"])}
     out["eventSourceARN"] = stream
     ident = record.get("userIdentity")
     if ident is not None:

@@ -198,6 +198,15 @@ def test_a_record_as_getrecords_returns_it():
                      "StreamViewType": "NEW_IMAGE"}}
 
 
+def test_size_bytes_as_aws_counted_a_record_with_a_binary():
+    # localstack test_lambda_integration_dynamodbstreams.snapshot.json, recorded against AWS: SizeBytes 70
+    keys = {"my_partition_key": {"S": "hello world"}}
+    new = {"binary_key": {"B": "Zm9vYmFy"}, **keys}
+    r = build_record(stream=ARN, keys=keys, old=None, new=new, view_type="NEW_IMAGE", position=Position(0, 1),
+                     created_ms=0, region="r")
+    assert r["dynamodb"]["SizeBytes"] == 70
+
+
 @pytest.mark.parametrize("view,images", [
     ("KEYS_ONLY", set()), ("NEW_IMAGE", {"NewImage"}), ("OLD_IMAGE", {"OldImage"}),
     ("NEW_AND_OLD_IMAGES", {"NewImage", "OldImage"}),
@@ -225,7 +234,9 @@ def test_ttl_deletes_carry_the_service_identity():
     assert "userIdentity" not in record(OLD, None)
     event = lambda_event_record(r, ARN)
     assert event["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
-    assert event["eventSourceARN"] == ARN and event["dynamodb"] == r["dynamodb"]
+    assert event["eventSourceARN"] == ARN
+    assert event["dynamodb"] == {**r["dynamodb"], "ApproximateCreationDateTime": 1796535752.0}
+    assert isinstance(event["dynamodb"]["ApproximateCreationDateTime"], float)
     assert "userIdentity" not in lambda_event_record(record(OLD, None), ARN)
 
 
