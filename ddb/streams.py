@@ -160,6 +160,19 @@ def parse_update_stream(body: dict, table: str, current: StreamSpec | None) -> S
     return parsed if parsed.enabled else None
 
 
+def table_stream_fields(current: StreamSpec | None, latest_arn: str | None) -> dict[str, Any]:
+    """DescribeTable's stream members: StreamSpecification only while a stream
+    is enabled; LatestStreamArn and LatestStreamLabel for the newest stream,
+    kept after it is disabled (DDB-TABLE-050)."""
+    out: dict[str, Any] = {}
+    if current is not None:
+        out["StreamSpecification"] = current.to_wire()
+    if latest_arn is not None:
+        out["LatestStreamArn"] = latest_arn
+        out["LatestStreamLabel"] = latest_arn.rsplit("/", 1)[1]
+    return out
+
+
 # ---------------------------------------------------------------- names
 
 
@@ -213,10 +226,6 @@ class Position:
     generation: int
     index: int
     offset: int = 0
-
-    GEN_DIGITS = 4
-    INDEX_DIGITS = 20
-    OFFSET_DIGITS = 5
 
     def sequence_number(self) -> str:
         """``1`` + generation (4) + index (20) + offset (5): 30 digits, so

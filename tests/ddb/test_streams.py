@@ -16,7 +16,7 @@ from ddb.streams import (ITERATOR_TTL_MS, MAX_PAGE_BYTES, Position, Shard, Shard
                          parse_create_stream, parse_describe_stream, parse_get_records,
                          parse_get_shard_iterator, parse_list_streams, parse_sequence_number,
                          parse_stream_arn, parse_update_stream, record_size, shard_id, stream_arn,
-                         stream_description, stream_label)
+                         stream_description, stream_label, table_stream_fields)
 from ddb.size import item_size
 from ddb.tables import parse_create_table
 
@@ -107,8 +107,12 @@ def test_update_table_stream_errors(spec, current, more, msg):
     assert error(update, spec, current, **more) == (ValidationException, msg)
 
 
-def test_describe_table_shows_only_an_enabled_stream():
-    assert ENABLED.to_wire() == {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
+def test_describe_table_shows_only_an_enabled_stream_but_keeps_the_latest_arn():
+    assert table_stream_fields(ENABLED, ARN) == {
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+        "LatestStreamArn": ARN, "LatestStreamLabel": LABEL}
+    assert table_stream_fields(None, ARN) == {"LatestStreamArn": ARN, "LatestStreamLabel": LABEL}
+    assert table_stream_fields(None, None) == {}
 
 
 # ---------------------------------------------------------------- names
