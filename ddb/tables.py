@@ -8,6 +8,7 @@ from typing import Any
 from ddb.errors import ValidationException, constraint_failure
 from ddb.indexes import check_indexes, indexes_of
 from ddb.keys import KeySchema, table_name_errors, validate_table_name
+from ddb.streams import parse_create_stream
 from ddb.tags import parse_tags
 
 BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
@@ -70,6 +71,7 @@ def parse_create_table(body: dict) -> dict:
         raise ValidationException("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
                                   "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
     tags = parse_tags(body.get("Tags"), required=False)
+    stream = parse_create_stream(body.get("StreamSpecification"))
     return {
         "TableName": name,
         "KeySchema": schema.key_schema_wire(),
@@ -79,7 +81,7 @@ def parse_create_table(body: dict) -> dict:
         "Tags": tags,
         "LocalSecondaryIndexes": lsis,
         "GlobalSecondaryIndexes": gsis,
-        "StreamSpecification": body.get("StreamSpecification"),
+        "StreamSpecification": stream.to_wire() if stream else None,
         "DeletionProtectionEnabled": bool(body.get("DeletionProtectionEnabled", False)),
     }
 
