@@ -7,6 +7,7 @@ storage keys; and what a router builds for each operation survives the wire.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import orjson
 from google.protobuf.descriptor import FieldDescriptor
@@ -51,8 +52,9 @@ def test_every_bytes_field_of_the_data_messages_has_a_documented_encoding():
     found = {f.full_name for m in _messages(node_pb2.DataRequests.DESCRIPTOR) + _messages(
         node_pb2.DataResponses.DESCRIPTOR) for f in m.fields if f.type == FieldDescriptor.TYPE_BYTES}
     assert found == set(BYTES_FIELDS)
-    proto = open("proto/trireme_pb/node.proto").read()
-    assert "an item: DynamoDB JSON" in proto and "an expression: the JSON of the tree ddb/expressions.py" in proto
+    proto = (Path(__file__).resolve().parent.parent / "proto/trireme_pb/node.proto").read_text()
+    for kind in ("an item: DynamoDB JSON", "an expression: the JSON of the tree ddb/expressions.py", "a storage key"):
+        assert kind in proto
 
 
 def test_the_data_messages_carry_no_untyped_fields():
@@ -93,7 +95,9 @@ class _Recording(Cluster):
 
 def _sent(op: str, body: dict) -> list[node_pb2.DataRequest]:
     cluster = _Recording()
-    asyncio.run(Api(cluster, region="us-east-1").operations()[op]({"TableName": "things", **body} if "RequestItems" not in body else body))
+    if "RequestItems" not in body:
+        body = {"TableName": "things", **body}
+    asyncio.run(Api(cluster, region="us-east-1").operations()[op](body))
     return cluster.sent
 
 
