@@ -16,17 +16,21 @@ project is charged to the table.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Sequence
+from typing import Protocol
 
 from ddb.size import item_size
 
-if TYPE_CHECKING:
-    from ddb.indexes import Index
-    from ddb.keys import KeySchema
 
-# One index, as a node needs it to price a write: name, local?, key attribute
-# names, the attributes its entries keep (None: all).
-IndexDef = list
+class IndexDef(Protocol):
+    """One index, as a node needs it to price a write (the SecondaryIndex
+    message of node.proto has this shape)."""
+
+    name: str
+    local: bool
+    key_attributes: Sequence[str]  # an item lacking one is not in the index
+    projects_all: bool  # an entry is the whole item
+    projected: Collection[str]  # otherwise the attributes an entry keeps
 
 
 def read_units(nbytes: int, consistent: bool) -> float:
@@ -38,26 +42,21 @@ def write_units(nbytes: int) -> float:
     return float(max(1, math.ceil(nbytes / 1024)))
 
 
-def index_defs(indexes: list[Index], table: KeySchema) -> list[IndexDef]:
-    out = []
-    for ix in indexes:
-        names = list(ix.schema.names)
-        keep = None if ix.projection == "ALL" else sorted(set(ix.non_key) | set(table.names) | set(names))
-        out.append([ix.name, ix.local, names, keep])
-    return out
-
-
-def _entry(item: dict | None, keys: list[str], keep: list[str] | None) -> dict | None:
-    if item is None or any(k not in item for k in keys):
+def _entry(item: dict | None, ix: IndexDef) -> dict | None:
+    if item is None or any(k not in item for k in ix.key_attributes):
         return None
-    return item if keep is None else {k: v for k, v in item.items() if k in keep}
+    if ix.projects_all:
+        return item
+    keep = ix.projected
+    return {k: v for k, v in item.items() if k in keep}
 
 
-def index_write_units(defs: list[IndexDef], old: dict | None, new: dict | None) -> dict[str, list]:
+def index_write_units(defs: Sequence[IndexDef], old: dict | None, new: dict | None) -> dict[str, list]:
     """``{index name: [local?, units]}`` for the indexes a write ``old -> new`` changes."""
     out: dict[str, list] = {}
-    for name, local, keys, keep in defs:
-        before, after = _entry(old, keys, keep), _entry(new, keys, keep)
+    for ix in defs:
+        keys = ix.key_attributes
+        before, after = _entry(old, ix), _entry(new, ix)
         if before is None and after is None or before == after:
             continue
         if before is None or after is None:
@@ -66,7 +65,7 @@ def index_write_units(defs: list[IndexDef], old: dict | None, new: dict | None) 
             units = write_units(item_size(before)) + write_units(item_size(after))
         else:
             units = write_units(max(item_size(before), item_size(after)))
-        out[name] = [local, units]
+        out[ix.name] = [ix.local, units]
     return out
 
 

@@ -137,13 +137,12 @@ class Index:
         return {"IndexName": self.name, "KeySchema": self.keys.key_schema_wire(), "Projection": projection,
                 "IndexSizeBytes": size, "ItemCount": count, "IndexArn": f"{table_arn}/index/{self.name}"}
 
-    def to_wire(self, table: KeySchema) -> list:
-        """Compact form for the node (shipped with writes to tables that have
-        indexes): number, key names and types, and the attributes an entry keeps
-        (None: all), and its name for error messages."""
-        s = self.schema
-        keep = None if self.projection == "ALL" else sorted(set(self.non_key) | set(table.names) | set(s.names))
-        return [self.number, s.hash_key, s.hash_type, s.range_key, s.range_type, keep, self.name]
+    def projected(self, table: KeySchema) -> list[str] | None:
+        """The attributes an entry keeps, sorted (the table's and the index's
+        keys included); None: the whole item (projection ALL)."""
+        if self.projection == "ALL":
+            return None
+        return sorted(set(self.non_key) | set(table.names) | set(self.keys.names))
 
 
 def indexes_of(spec: dict) -> list[Index]:

@@ -9,11 +9,10 @@ table is known (so a missing table wins over a bad key).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ddb import legacy
 from ddb.errors import ConditionalCheckFailedException, ValidationException, constraint_failure
-from ddb.expressions import (apply_update, evaluate, parse_condition, parse_projection, parse_update, project,
+from ddb.expressions import (apply_update, evaluate, parse_condition, parse_projection, parse_update,
                              request_context, updated_attributes, updated_paths)
 from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
 from ddb.serialization import boolean_error
@@ -55,21 +54,6 @@ class ItemRequest:
         else:
             key = validate_key(schema, self.key)
         return key
-
-    def node_args(self) -> dict:
-        args: dict[str, Any] = {}
-        if self.condition is not None:
-            args["cond"] = self.condition
-        if self.update is not None:
-            args["update"] = self.update
-            args["keys"] = list(self.key_names)
-        if self.projection is not None:
-            args["proj"] = self.projection
-        if self.return_values != "NONE":
-            args["rv"] = self.return_values
-        if self.return_on_failure != "NONE":
-            args["rvf"] = self.return_on_failure
-        return args
 
 
 _PUT_LEGACY = ("Expected", "ConditionalOperator")
@@ -186,46 +170,41 @@ def parse_update_item(body: dict) -> ItemRequest:
 # --- evaluation on the partition leader ------------------------------------------
 
 
-def _check(args: dict, old: dict | None) -> None:
-    cond = args.get("cond")
-    if cond is not None and not evaluate(cond, old):
-        item = old if args.get("rvf") == "ALL_OLD" and old is not None else None
-        raise ConditionalCheckFailedException(item=item)
+def _check(old: dict | None, condition: dict | None, return_old_on_failure: bool) -> None:
+    if condition is not None and not evaluate(condition, old):
+        raise ConditionalCheckFailedException(item=old if return_old_on_failure and old is not None else None)
 
 
-def evaluate_put(args: dict, old: dict | None, item: dict) -> WriteOutcome:
-    _check(args, old)
-    return WriteOutcome(item, old if args.get("rv") == "ALL_OLD" and old else None)
+def evaluate_put(old: dict | None, item: dict, condition: dict | None = None, return_values: str = "NONE",
+                 return_old_on_failure: bool = False) -> WriteOutcome:
+    _check(old, condition, return_old_on_failure)
+    return WriteOutcome(item, old if return_values == "ALL_OLD" and old else None)
 
 
-def evaluate_delete(args: dict, old: dict | None) -> WriteOutcome:
-    _check(args, old)
-    return WriteOutcome(None, old if args.get("rv") == "ALL_OLD" and old else None)
+def evaluate_delete(old: dict | None, condition: dict | None = None, return_values: str = "NONE",
+                    return_old_on_failure: bool = False) -> WriteOutcome:
+    _check(old, condition, return_old_on_failure)
+    return WriteOutcome(None, old if return_values == "ALL_OLD" and old else None)
 
 
-def evaluate_update(args: dict, old: dict | None, key: dict) -> WriteOutcome:
-    _check(args, old)
-    update = args.get("update") or {}
+def evaluate_update(old: dict | None, key: dict, update: dict, key_names: tuple[str, ...] = (),
+                    condition: dict | None = None, return_values: str = "NONE",
+                    return_old_on_failure: bool = False) -> WriteOutcome:
+    """The item ``update`` makes of ``old`` (``key``: the item's key, the start
+    of an item it creates), refused if it would change a key attribute."""
+    _check(old, condition, return_old_on_failure)
     if old is None and update and not update.get("set") and not update.get("add"):
         # Only removals on an item that does not exist: DynamoDB creates nothing.
         return WriteOutcome(None, None)
     base = old if old is not None else dict(key)
-    new = apply_update(args.get("update") or {}, base, tuple(args.get("keys", ())))
+    new = apply_update(update, base, key_names)
     check_nesting(new, {path[0] for path in updated_paths(update)})
     check_item_size(new, message=UPDATE_TOO_LARGE)
-    rv = args.get("rv", "NONE")
     returned: dict | None = None
-    if rv == "ALL_OLD":
+    if return_values == "ALL_OLD":
         returned = old or None
-    elif rv == "ALL_NEW":
+    elif return_values == "ALL_NEW":
         returned = new
-    elif rv in ("UPDATED_OLD", "UPDATED_NEW"):
-        returned = updated_attributes(args.get("update") or {}, (old or {}) if rv == "UPDATED_OLD" else new) or None
+    elif return_values in ("UPDATED_OLD", "UPDATED_NEW"):
+        returned = updated_attributes(update, (old or {}) if return_values == "UPDATED_OLD" else new) or None
     return WriteOutcome(new, returned)
-
-
-def evaluate_get(args: dict, item: dict) -> dict | None:
-    proj = args.get("proj")
-    if proj is None:
-        return item
-    return project(item, proj)

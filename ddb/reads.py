@@ -80,17 +80,6 @@ class ReadRequest:
         if self._ctx is not None:
             self._ctx.check_unused()
 
-    def node_args(self) -> dict:
-        """What the partition needs to evaluate a page: filter, projection, count only."""
-        args: dict[str, Any] = {}
-        if self.filter is not None:
-            args["filter"] = self.filter
-        if self.projection is not None:
-            args["proj"] = self.projection
-        if self.select == "COUNT":
-            args["count"] = True
-        return args
-
 
 def _top_level_names(node: Any) -> list[str]:
     """The first element of every document path in an expression tree, in order."""

@@ -17,7 +17,6 @@ import orjson
 
 from ddb import items as ddb_items
 from ddb import tables as ddb_tables
-from ddb.capacity import index_defs
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
 from ddb.indexes import (Index, check_index_keys, indexes_of, parse_index_updates, with_index_throughput,
                          without_index)
@@ -27,9 +26,12 @@ from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
 from router import batches, capacity, reads, tags
+from router.node_requests import item_fields, secondary_index
 from trireme_pb import node_pb2
 
 Op = Callable[[dict], Awaitable[Any]]
+GET, PUT, DELETE, UPDATE = (node_pb2.DataRequest.GET, node_pb2.DataRequest.PUT, node_pb2.DataRequest.DELETE,
+                            node_pb2.DataRequest.UPDATE)
 
 CREATE_WAIT_S = 5.0
 # The Host header of the request being served: DescribeEndpoints answers the
@@ -53,7 +55,9 @@ class Api:
         self.region = region
         self.endpoint = endpoint  # the listen address, for a request without a Host header
         self._schemas: dict[tuple[str, int], KeySchema] = {}
-        self._indexes: dict[str, tuple[dict, list[Index]]] = {}
+        # table name -> (its spec, its indexes, their messages for the node: the local ones, all)
+        self._indexes: dict[str, tuple[dict, list[Index], list[node_pb2.SecondaryIndex],
+                                       list[node_pb2.SecondaryIndex]]] = {}
 
     def operations(self) -> dict[str, Op]:
         data: dict[str, Op] = {
@@ -212,39 +216,44 @@ class Api:
                                                               has_indexes=True)
         return schema
 
-    def indexes(self, t: TableInfo) -> list[Index]:
+    def _cached_indexes(self, t: TableInfo) -> tuple:
         """The table's indexes, recomputed whenever its spec changes (UpdateTable)."""
         cached = self._indexes.get(t.name)
         if cached is None or cached[0] is not t.spec:
-            cached = self._indexes[t.name] = (t.spec, indexes_of(t.spec))
-        return cached[1]
+            indexes = indexes_of(t.spec)
+            schema = self.schema(t)
+            wire = [secondary_index(i, schema) for i in indexes]
+            cached = self._indexes[t.name] = (t.spec, indexes, [w for w in wire if w.local], wire)
+        return cached
 
-    def with_indexes(self, t: TableInfo, key: dict, args: dict) -> dict:
+    def indexes(self, t: TableInfo) -> list[Index]:
+        return self._cached_indexes(t)[1]
+
+    def with_indexes(self, t: TableInfo, key: dict, fields: dict) -> dict:
         """Writes to a table with local indexes carry their definitions (the
         leader maintains the entries in the same log entry)."""
-        indexes = self.indexes(t)
-        if indexes:
-            schema = self.schema(t)
-            local = [i.to_wire(schema) for i in indexes if i.local]
-            if local:
-                args["ix"] = {"pkl": len(encode_key_value(key[schema.hash_key])), "idx": local}
-        return args
+        local = self._cached_indexes(t)[2]
+        if local:
+            fields["partition_key_length"] = len(encode_key_value(key[self.schema(t).hash_key]))
+            fields["local_indexes"] = local
+        return fields
 
-    def with_capacity(self, body: dict, args: dict, t: TableInfo | None = None) -> dict:
+    def with_capacity(self, body: dict, fields: dict, t: TableInfo | None = None) -> dict:
         """Ask the node for the item sizes ConsumedCapacity is computed from (and,
         for a write to a table with indexes, for the index writes it causes)."""
         if capacity.wanted(body):
-            args["cap"] = True
-            indexes = self.indexes(t) if t is not None else []
-            if indexes:
-                args["capix"] = index_defs(indexes, self.schema(t))
-        return args
+            fields["measure_capacity"] = True
+            if t is not None:
+                every = self._cached_indexes(t)[3]
+                if every:
+                    fields["capacity_indexes"] = every
+        return fields
 
     def _written(self, body: dict, t: TableInfo, key: dict, resp: node_pb2.DataResponse) -> bytes:
         out = _write_response(body, self.schema(t), key, resp)
         if not capacity.wanted(body):
             return out
-        return capacity.add(out, body, capacity.written(t.name, resp.body, capacity.mode(body)))
+        return capacity.add(out, body, capacity.written(t.name, resp, capacity.mode(body)))
 
     def locate(self, t: TableInfo, key: dict) -> tuple[int, bytes]:
         schema = self.schema(t)
@@ -261,10 +270,9 @@ class Api:
         key = req.bind(self.schema(t))
         check_index_keys(self.indexes(t), req.item)
         h, skey = self.locate(t, key)
-        args = self.with_capacity(body, self.with_indexes(t, key, req.node_args()), t)
+        fields = self.with_capacity(body, self.with_indexes(t, key, item_fields(req)), t)
         resp = await self._send(t, h, node_pb2.DataRequest(
-            op="put", key=skey, item=orjson.dumps(req.item), args=orjson.dumps(args) if args else b""), True,
-            idempotent=False)
+            op=PUT, key=skey, item=orjson.dumps(req.item), **fields), True, idempotent=False)
         return self._written(body, t, key, resp)
 
     async def get_item(self, body: dict) -> Any:
@@ -272,24 +280,22 @@ class Api:
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = self.with_capacity(body, req.node_args())
+        fields = self.with_capacity(body, item_fields(req))
         resp = await self._send(t, h, node_pb2.DataRequest(
-            op="get", key=skey, consistent=bool(req.consistent_read),
-            args=orjson.dumps(args) if args else b""), bool(req.consistent_read))
+            op=GET, key=skey, consistent=bool(req.consistent_read), **fields), bool(req.consistent_read))
         out = b'{"Item":' + resp.item + b"}" if resp.item else b"{}"
         if not capacity.wanted(body):
             return out
         return capacity.add(out, body, capacity.entry(
-            t.name, capacity.read_units(capacity.size_of(resp.body), bool(req.consistent_read)), capacity.mode(body)))
+            t.name, capacity.read_units(resp.size, bool(req.consistent_read)), capacity.mode(body)))
 
     async def delete_item(self, body: dict) -> Any:
         req = ddb_items.parse_delete_item(body)
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
-        args = self.with_capacity(body, self.with_indexes(t, key, req.node_args()), t)
-        resp = await self._send(t, h, node_pb2.DataRequest(
-            op="delete", key=skey, args=orjson.dumps(args) if args else b""), True, idempotent=False)
+        fields = self.with_capacity(body, self.with_indexes(t, key, item_fields(req)), t)
+        resp = await self._send(t, h, node_pb2.DataRequest(op=DELETE, key=skey, **fields), True, idempotent=False)
         return self._written(body, t, key, resp)
 
     async def update_item(self, body: dict) -> Any:
@@ -297,10 +303,9 @@ class Api:
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
         h, skey = self.locate(t, key)
+        fields = self.with_capacity(body, self.with_indexes(t, key, item_fields(req)), t)
         resp = await self._send(t, h, node_pb2.DataRequest(
-            op="update", key=skey, item=orjson.dumps(key),
-            args=orjson.dumps(self.with_capacity(body, self.with_indexes(t, key, req.node_args()), t))), True,
-            idempotent=False)
+            op=UPDATE, key=skey, item=orjson.dumps(key), **fields), True, idempotent=False)
         return self._written(body, t, key, resp)
 
 
@@ -318,10 +323,9 @@ def _write_response(body: dict, schema: KeySchema, key: dict, resp: node_pb2.Dat
     out = _attributes(resp.item)
     if body.get("ReturnItemCollectionMetrics") != "SIZE":
         return out
-    info = orjson.loads(resp.body) if resp.body else {}
-    if "collection" not in info:
+    if not resp.HasField("item_collection_size"):
         return out
-    gb = info["collection"] / (1 << 30)
+    gb = resp.item_collection_size / (1 << 30)
     metrics = orjson.dumps({"ItemCollectionKey": {schema.hash_key: key[schema.hash_key]},
                             "SizeEstimateRangeGB": [float(int(gb)), float(int(gb) + 1)]})
     return (out[:-1] + b"," if out != b"{}" else b"{") + b'"ItemCollectionMetrics":' + metrics + b"}"

@@ -19,6 +19,7 @@ from router import capacity
 from router.context import Tables
 from trireme_pb import node_pb2
 
+GET, PUT, DELETE = node_pb2.DataRequest.GET, node_pb2.DataRequest.PUT, node_pb2.DataRequest.DELETE
 # Failures that leave a key unprocessed rather than failing the whole batch.
 RETRYABLE = (ServiceUnavailable, InternalServerError)  # but never EvaluationFailed: see retryable()
 
@@ -37,13 +38,11 @@ async def batch_get_item(api: Tables, body: dict) -> bytes:
     for entry, t in zip(entries, tables):
         schema = api.schema(t)
         ddb_batches.bind_gets(entry, schema)
-        args_d: dict = {"proj": entry.projection} if entry.projection is not None else {}
-        if capacity.wanted(body):
-            args_d["cap"] = True
-        args = orjson.dumps(args_d) if args_d else b""
+        fields: dict = {"projection": orjson.dumps(entry.projection)} if entry.projection is not None else {}
+        api.with_capacity(body, fields)
         for key in entry.keys:
             h, skey = api.locate(t, key)
-            req = node_pb2.DataRequest(op="get", key=skey, consistent=entry.consistent_read, args=args)
+            req = node_pb2.DataRequest(op=GET, key=skey, consistent=entry.consistent_read, **fields)
             calls.append(api.cluster.send(t.name, h, req, to_leader=entry.consistent_read))
     results = await asyncio.gather(*calls, return_exceptions=True)
     responses: dict[str, list[bytes]] = {}
@@ -64,7 +63,7 @@ async def batch_get_item(api: Tables, body: dict) -> bytes:
                 raise r
             else:
                 units[entry.name] = units.get(entry.name, 0.0) + capacity.read_units(
-                    capacity.size_of(r.body), entry.consistent_read)
+                    r.size, entry.consistent_read)
                 if r.item:
                     size += len(r.item)
                     found.append(r.item)
@@ -93,12 +92,11 @@ async def batch_write_item(api: Tables, body: dict) -> dict:
         keys = bound[name]
         for e, key in zip(group, keys):
             h, skey = api.locate(t, key)
-            args = api.with_capacity(body, api.with_indexes(t, key, {}), t)
-            args_bytes = orjson.dumps(args) if args else b""
+            fields = api.with_capacity(body, api.with_indexes(t, key, {}), t)
             if e.put is not None:
-                req = node_pb2.DataRequest(op="put", key=skey, item=orjson.dumps(e.put), args=args_bytes)
+                req = node_pb2.DataRequest(op=PUT, key=skey, item=orjson.dumps(e.put), **fields)
             else:
-                req = node_pb2.DataRequest(op="delete", key=skey, args=args_bytes)
+                req = node_pb2.DataRequest(op=DELETE, key=skey, **fields)
             calls.append(api.cluster.send(t.name, h, req, to_leader=True, idempotent=False))
             order.append(e)
     results = await asyncio.gather(*calls, return_exceptions=True)
@@ -110,8 +108,7 @@ async def batch_write_item(api: Tables, body: dict) -> dict:
         elif isinstance(r, BaseException):
             raise r
         else:
-            measured = capacity.info(r.body)
-            tally.add(e.table, capacity.write_units(measured.get("size", 0)), measured.get("ix"))
+            tally.add(e.table, capacity.write_units(r.size), capacity.index_units(r))
     out: dict = {"UnprocessedItems": unprocessed}
     how = capacity.mode(body)
     if how != "NONE":

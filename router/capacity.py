@@ -4,8 +4,9 @@ Trireme does not meter or throttle; this reports the units DynamoDB would
 charge (``ddb.capacity``: reads by 4 KB, writes by 1 KB, index writes and
 index reads as DynamoDB documents them), so code that logs or asserts on
 ConsumedCapacity runs unchanged. Nodes measure item sizes only for calls that
-ask (``cap`` in the request's args; ``capix``: the table's indexes, for the
-index writes a write causes).
+ask (a DataRequest's ``measure_capacity``, with ``capacity_indexes`` for the
+index writes a write causes) and answer them in typed DataResponse fields
+(``size``, ``fetched_size``, ``index_writes``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import orjson
 
 from ddb.capacity import consumed, read_units, write_units
 from ddb.errors import constraint_failure
+from trireme_pb import node_pb2
 
 MODES = ("INDEXES", "TOTAL", "NONE")
 
-__all__ = ["MODES", "Tally", "add", "entry", "info", "mode", "read_units", "size_of", "wanted", "write_units",
+__all__ = ["MODES", "Tally", "add", "entry", "index_units", "mode", "read_units", "wanted", "write_units",
            "written"]
 
 
@@ -33,25 +35,18 @@ def wanted(body: dict) -> bool:
     return body.get("ReturnConsumedCapacity", "NONE") != "NONE"
 
 
-def info(resp_body: bytes) -> dict:
-    """What a node measured for a call made with ``cap``: ``size`` (DynamoDB's
-    item size), ``fetched`` (base items a local index read fetched), ``ix``
-    (index writes, ``{name: [local?, units]}``)."""
-    return orjson.loads(resp_body) if resp_body else {}
-
-
-def size_of(resp_body: bytes) -> int:
-    return info(resp_body).get("size", 0)
+def index_units(resp: node_pb2.DataResponse) -> dict[str, list]:
+    """The index writes a node measured for a write, ``{name: [local?, units]}``."""
+    return {w.index: [w.local, w.units] for w in resp.index_writes}
 
 
 def entry(table: str, units: float, how: str) -> dict:
     return consumed(table, units, {}, how)
 
 
-def written(table: str, resp_body: bytes, how: str) -> dict:
+def written(table: str, resp: node_pb2.DataResponse, how: str) -> dict:
     """The ConsumedCapacity of one write: the item's units and its index writes'."""
-    measured = info(resp_body)
-    return consumed(table, write_units(measured.get("size", 0)), measured.get("ix", {}), how)
+    return consumed(table, write_units(resp.size), index_units(resp), how)
 
 
 class Tally:

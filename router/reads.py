@@ -21,6 +21,7 @@ from ddb.keys import KeySchema, validate_key
 from ddb.multikeys import IndexKeys
 from router import capacity
 from router.context import Tables
+from router.node_requests import read_fields
 from trireme_pb import node_pb2
 
 BAD_START = "The provided starting key is invalid: The provided key element does not match the schema"
@@ -106,15 +107,16 @@ class Target:
             key[self.base.range_key], _ = decode_key_value(rest, pos)
         return key
 
-    def node_args(self, req: ddb_reads.ReadRequest, body: dict) -> bytes:
-        args = req.node_args()
+    def fields(self, req: ddb_reads.ReadRequest, body: dict) -> dict:
+        """The DataRequest fields that evaluate a page of this read."""
+        fields = read_fields(req)
         if capacity.wanted(body):
-            args["cap"] = True
+            fields["measure_capacity"] = True
         idx = self.index
         if idx is not None and idx.local and idx.projection != "ALL" and (
                 req.select == "ALL_ATTRIBUTES" or req.filter is not None or req.projection is not None):
-            args["fetch"] = self.table.id  # what the entry lacks comes from the base item
-        return orjson.dumps(args) if args else b""
+            fields["fetch_table"] = self.table.id  # what the entry lacks comes from the base item
+        return fields
 
 
 class Page:
@@ -134,9 +136,8 @@ class Page:
         self.count += resp.count
         self.scanned += resp.scanned
         self.bytes_read += resp.bytes_read
-        measured = capacity.info(resp.body)
-        self.read_size += measured.get("size", 0)
-        self.fetched += measured.get("fetched", 0)
+        self.read_size += resp.size
+        self.fetched += resp.fetched_size
         self.last_key = resp.last_key
 
     def body(self, req: ddb_reads.ReadRequest, target: Target) -> bytes:
@@ -162,10 +163,10 @@ class Page:
 
 
 def _range_request(req: ddb_reads.ReadRequest, start: bytes, end: bytes, exclusive: bytes,
-                   limit: int | None, max_bytes: int, args: bytes) -> node_pb2.DataRequest:
-    return node_pb2.DataRequest(op="range", start=start, end=end, exclusive=exclusive, reverse=not req.forward,
-                                limit=limit or 0, max_bytes=max(max_bytes, 1), consistent=req.consistent_read,
-                                args=args)
+                   limit: int | None, max_bytes: int, fields: dict) -> node_pb2.DataRequest:
+    return node_pb2.DataRequest(op=node_pb2.DataRequest.RANGE, start=start, end=end, exclusive=exclusive,
+                                reverse=not req.forward, limit=limit or 0, max_bytes=max(max_bytes, 1),
+                                consistent=req.consistent_read, **fields)
 
 
 async def query(api: Tables, body: dict) -> bytes:
@@ -191,7 +192,7 @@ async def query(api: Tables, body: dict) -> bytes:
         else:
             check_start(req.exclusive_start_key, target.schema, prefix, pk, cond.get("range"))
     resp = await api.cluster.send(target.route, h, _range_request(
-        req, lo, hi, exclusive, req.limit, ddb_reads.PAGE_BYTES, target.node_args(req, body)),
+        req, lo, hi, exclusive, req.limit, ddb_reads.PAGE_BYTES, target.fields(req, body)),
         to_leader=req.consistent_read)
     page = Page(body)
     page.add(resp)
@@ -227,7 +228,7 @@ async def scan(api: Tables, body: dict) -> bytes:
         cur, exclusive = target.start_key(req.exclusive_start_key)
         if not seg_lo <= cur < seg_hi:
             raise ValidationException("The provided Exclusive start key does not map to the provided segment")
-    args = target.node_args(req, body)
+    fields = target.fields(req, body)
     name = target.route
     page = Page(body)
     while True:
@@ -235,7 +236,7 @@ async def scan(api: Tables, body: dict) -> bytes:
         lo, hi = hash_range_bounds(target.space, cur, stop)
         left = None if req.limit is None else req.limit - page.scanned
         resp = await api.cluster.send(name, cur, _range_request(
-            req, lo, hi, exclusive, left, ddb_reads.PAGE_BYTES - page.bytes_read, args),
+            req, lo, hi, exclusive, left, ddb_reads.PAGE_BYTES - page.bytes_read, fields),
             to_leader=req.consistent_read)
         page.add(resp)
         if page.last_key or stop >= seg_hi:

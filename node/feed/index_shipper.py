@@ -250,12 +250,11 @@ class IndexShipper:
                     raise RuntimeError(f"no partition of {ch.table} known yet")
                 batches.setdefault(part, []).append(ch)
                 first_hash.setdefault(part, (ch.table, ch.hash))
-        args = orjson.dumps({"src": replica.group, "term": term})
         results = await asyncio.gather(*(
-            cluster.send(first_hash[part][0], first_hash[part][1], node_pb2.DataRequest(
-                op="gsi", item=node_pb2.GsiChanges(changes=chs).SerializeToString(), args=args), to_leader=True)
+            cluster.send(first_hash[part][0], first_hash[part][1], index_write(chs, replica.group, term),
+                         to_leader=True)
             for part, chs in batches.items()))
-        if any(r.body == b'"fenced"' for r in results):
+        if any(r.fenced for r in results):
             return False  # a newer leader of this partition ships now
         last = gsi.outbox_index(records[-1][0])
         self._shipped[replica.group] = (term, last)
@@ -266,6 +265,14 @@ class IndexShipper:
         # A full page left more behind (after a restart or a change of leader);
         # records applied while this shipment was in flight go out next, now.
         return len(records) == SHIP_RECORDS or replica.outbox_last > last
+
+
+def index_write(changes: list[node_pb2.GsiChange], source: str, term: int) -> node_pb2.DataRequest:
+    """The INDEX_WRITE request of one shipment to an index partition, fenced by
+    the shipping leader's partition and term."""
+    return node_pb2.DataRequest(op=node_pb2.DataRequest.INDEX_WRITE,
+                                index_changes=node_pb2.GsiChanges(changes=changes), fence_source=source,
+                                fence_term=term)
 
 
 def _quiet(fut: asyncio.Future) -> None:

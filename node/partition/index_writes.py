@@ -130,18 +130,17 @@ class GsiReplicaMixin:
 
     # --- as an index partition's leader -------------------------------------------
 
-    async def write_index(self, req: node_pb2.DataRequest) -> bytes:
-        """Apply shipped index changes; answers ``"fenced"`` when the shipper's term is stale."""
+    async def write_index(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
+        """Apply shipped index changes (INDEX_WRITE); answers ``fenced`` when the shipper's term is stale."""
         self.check_leader()  # type: ignore[attr-defined]
-        args = orjson.loads(req.args)
-        shipped = node_pb2.GsiChanges.FromString(req.item)
+        changes = req.index_changes.changes
         c = self.config
-        for ch in shipped.changes:
+        for ch in changes:
             table_id, h, _ = split_item_key(ch.key)
             if table_id != c["table_id"] or not c["lo"] <= h <= c["hi"]:
                 raise Rejected("WRONG_GROUP", f"index entry outside {self.group}")
         cmd = node_pb2.WriteCommand(
-            mutations=[node_pb2.Mutation(key=ch.key, value=ch.value, delete=ch.delete) for ch in shipped.changes],
-            fence_source=args["src"], fence_term=args["term"])
+            mutations=[node_pb2.Mutation(key=ch.key, value=ch.value, delete=ch.delete) for ch in changes],
+            fence_source=req.fence_source, fence_term=req.fence_term)
         result = await self.propose(cmd.SerializeToString())  # type: ignore[attr-defined]
-        return b'"fenced"' if result == "fenced" else b""
+        return node_pb2.DataResponse(fenced=result == "fenced")

@@ -4,7 +4,7 @@ The leader knows an item's old and new images when it evaluates a write, so
 it adds the index changes to the same log entry: base item and index entries
 commit in one batch on every replica, and an index never disagrees with its
 table. The router ships the index definitions with each write
-(``ddb.indexes.Index.to_wire``) so the node needs no schema of its own.
+(``DataRequest.local_indexes``, node.proto) so the node needs no schema of its own.
 
 The leader also keeps the size of each item collection (a partition key's
 items and their index entries) in a counter written with the same entry, and
@@ -15,6 +15,7 @@ refuses a write that would take it past DynamoDB's 10 GB limit
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import orjson
 
@@ -28,18 +29,18 @@ _HEADER = 12  # table id u32 | hash u64
 ITEM_COLLECTION_LIMIT = int(os.environ.get("TRIREME_ITEM_COLLECTION_LIMIT", 10 << 30))
 
 
-def index_mutations(base_key: bytes, ix: dict, old: dict | None, new: dict | None) -> list[node_pb2.Mutation]:
-    """Mutations that keep every index of the table in step with ``old -> new``.
-
-    ``ix`` is ``{"pkl": length of the encoded partition key, "idx": [Index.to_wire(), ...]}``.
-    """
+def index_mutations(base_key: bytes, pk_length: int, indexes: Sequence[node_pb2.SecondaryIndex], old: dict | None,
+                    new: dict | None) -> list[node_pb2.Mutation]:
+    """Mutations that keep every local index of the table in step with ``old -> new``
+    (``pk_length``: bytes of the encoded partition key in ``base_key``)."""
     table_id = int.from_bytes(base_key[:4], "big")
     hash_bytes = base_key[4:_HEADER]
-    pk_end = _HEADER + ix["pkl"]
+    pk_end = _HEADER + pk_length
     pk, sk = base_key[_HEADER:pk_end], base_key[pk_end:]
     out: list[node_pb2.Mutation] = []
-    for number, _hk, _ht, rk, rt, keep, name in sorted(ix["idx"], key=lambda i: i[6]):
-        space = (table_id | (number << SPACE_SHIFT)).to_bytes(4, "big") + hash_bytes + pk
+    for ix in sorted(indexes, key=lambda i: i.name):
+        name, rk, rt = ix.name, ix.sort_key, ix.sort_key_type
+        space = (table_id | (ix.number << SPACE_SHIFT)).to_bytes(4, "big") + hash_bytes + pk
         old_key = _entry_key(space, sk, old, rk)
         new_key = None
         if new is not None and rk in new:
@@ -54,7 +55,7 @@ def index_mutations(base_key: bytes, ix: dict, old: dict | None, new: dict | Non
         if old_key is not None and old_key != new_key:
             out.append(node_pb2.Mutation(key=old_key, delete=True))
         if new_key is not None:
-            entry = new if keep is None else {k: v for k, v in new.items() if k in keep}
+            entry = new if ix.projects_all else _kept(new, ix)
             out.append(node_pb2.Mutation(key=new_key, value=orjson.dumps(entry)))
     return out
 
@@ -79,19 +80,25 @@ def base_key_of(entry_key: bytes, table_id: int) -> bytes:
     return table_id.to_bytes(4, "big") + entry_key[4:pk_end] + entry_key[isk_end:]
 
 
-def collection_key(base_key: bytes, ix: dict) -> bytes:
+def _kept(item: dict, ix: node_pb2.SecondaryIndex) -> dict:
+    """The attributes of ``item`` that an entry of ``ix`` keeps (projection not ALL)."""
+    keep = set(ix.projected)
+    return {k: v for k, v in item.items() if k in keep}
+
+
+def collection_key(base_key: bytes, pk_length: int) -> bytes:
     """Storage key of the size counter of the base item's collection."""
     table_id = int.from_bytes(base_key[:4], "big")
     space = (table_id | (COLLECTION_NUMBER << SPACE_SHIFT)).to_bytes(4, "big")
-    return space + base_key[4:_HEADER + ix["pkl"]]
+    return space + base_key[4:_HEADER + pk_length]
 
 
-def collection_bytes(item: dict | None, ix: dict) -> int:
+def collection_bytes(item: dict | None, indexes: Sequence[node_pb2.SecondaryIndex]) -> int:
     """What one item adds to its collection: its size and its index entries' sizes."""
     if item is None:
         return 0
     size = total = item_size(item)
-    for _number, _hk, _ht, rk, _rt, keep, _name in ix["idx"]:
-        if rk in item:
-            total += size if keep is None else item_size({k: v for k, v in item.items() if k in keep})
+    for ix in indexes:
+        if ix.sort_key in item:
+            total += size if ix.projects_all else item_size(_kept(item, ix))
     return total

@@ -31,9 +31,10 @@ from node.groups.snapshots import decode_records
 from node.storage import DATA, META, STREAMS, Batch
 from trireme_pb import node_pb2
 
-WriteResult = tuple[bytes, bytes]  # (item bytes to return, body JSON)
-
-_MISSING = object()
+Req = node_pb2.DataRequest
+Resp = node_pb2.DataResponse
+GET, PUT, DELETE, UPDATE = Req.GET, Req.PUT, Req.DELETE, Req.UPDATE
+RETURN_VALUES = {v.number: v.name for v in Req.ReturnValues.DESCRIPTOR.values}  # as ddb.items names them
 
 
 class PartitionReplica(GsiReplicaMixin, Replica):
@@ -76,25 +77,27 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         if not self._read_ready(consistent):
             await self.linearizable_read()
 
-    async def get(self, req: node_pb2.DataRequest) -> WriteResult:
+    async def get(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
         await self._ready_to_read(req.consistent)
         return self.read_item(req)
 
-    def get_now(self, req: node_pb2.DataRequest) -> WriteResult | None:
+    def get_now(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse | None:
         """`get` without a task when no wait is needed (None: it is)."""
         return self.read_item(req) if self._read_ready(req.consistent) else None
 
-    def read_item(self, req: node_pb2.DataRequest) -> WriteResult:
+    def read_item(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
+        """A GET's answer (without its id)."""
         value = self.engine.storage.get_item(req.key)
         if value is None:
-            return b"", b""
-        if req.args:
-            args, item = orjson.loads(req.args), orjson.loads(value)
-            body = b'{"size":%d}' % item_size(item) if args.get("cap") else b""
-            if "proj" in args:
-                return orjson.dumps(ddb_items.evaluate_get(args, item)), body
-            return value, body
-        return value, b""
+            return Resp()
+        proj, measure = req.projection, req.measure_capacity
+        if not (proj or measure):
+            return Resp(item=value)
+        item = orjson.loads(value)
+        resp = Resp(item=orjson.dumps(project(item, orjson.loads(proj))) if proj else value)
+        if measure:
+            resp.size = item_size(item)
+        return resp
 
     async def read_range(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
         """One page of a Query or Scan: items with keys in ``[start, end)``.
@@ -111,11 +114,11 @@ class PartitionReplica(GsiReplicaMixin, Replica):
                 hi = min(hi, req.exclusive)
             else:
                 lo = max(lo, req.exclusive + b"\x00")
-        args = orjson.loads(req.args) if req.args else {}
-        filt, proj, count_only = args.get("filter"), args.get("proj"), args.get("count", False)
-        cap = args.get("cap", False)
+        filt = orjson.loads(req.filter) if req.filter else None
+        proj = orjson.loads(req.projection) if req.projection else None
+        cap = req.measure_capacity
         read_size = fetched = 0  # DynamoDB's size of the items (entries) read and fetched, for ConsumedCapacity
-        fetch = args.get("fetch")  # a local index entry stands for its base item (this table id)
+        fetch = req.fetch_table or None  # a local index entry stands for its base item (this table id)
         limit, max_bytes = req.limit or None, req.max_bytes or None
         out: list[bytes] = []
         scanned = size = 0
@@ -143,12 +146,10 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             if (limit is not None and scanned >= limit) or (max_bytes is not None and size >= max_bytes):
                 last, full = key, True
                 break
-        resp = node_pb2.DataResponse(status=node_pb2.OK, count=len(out), scanned=scanned,
-                                     last_key=last if full else b"", bytes_read=size)
-        if not count_only:
+        resp = Resp(count=len(out), scanned=scanned, last_key=last if full else b"", bytes_read=size,
+                    size=read_size, fetched_size=fetched)
+        if not req.count_only:
             resp.item = b"[" + b",".join(out) + b"]"
-        if cap:
-            resp.body = b'{"size":%d,"fetched":%d}' % (read_size, fetched)
         return resp
 
     def _clamp(self, start: bytes, end: bytes) -> tuple[bytes, bytes]:
@@ -164,7 +165,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
 
     # --- writes -------------------------------------------------------------
 
-    async def write_checked(self, req: node_pb2.DataRequest) -> WriteResult:
+    async def write_checked(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
         """`write`, but a refusal (a failed condition) is only answered once a
         linearizable read confirms this leader's state is current: a deposed
         leader must not fail a condition that the real state satisfies."""
@@ -182,49 +183,48 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         """Evaluate a put/delete/update now and propose its result.
 
         Raises DynamoDBError (a failed condition, a bad update) or Rejected
-        synchronously; otherwise returns a future of the response.
+        synchronously; otherwise returns a future of the response (without its id).
         """
         self.check_leader()
         key = req.key
-        args = orjson.loads(req.args) if req.args else None
         op = req.op
         extra: list = []
-        body = b""
-        info: dict[str, int] = {}
-        if op == "put" and args is None and not self.globals:
+        resp = Resp()
+        if op == PUT and not (self.globals or req.condition or req.return_values or req.local_indexes
+                              or req.measure_capacity):
             new: bytes | None = req.item
-            returned = b""
         else:
             old_raw = self.current(key)
             old = orjson.loads(old_raw) if old_raw is not None else None
-            if op == "put":
-                outcome = ddb_items.evaluate_put(args or {}, old, orjson.loads(req.item))
+            cond = orjson.loads(req.condition) if req.condition else None
+            rv, rvf = RETURN_VALUES[req.return_values], req.return_old_on_condition_failure
+            if op == PUT:
+                outcome = ddb_items.evaluate_put(old, orjson.loads(req.item), cond, rv, rvf)
                 new = req.item
-            elif op == "delete":
-                outcome = ddb_items.evaluate_delete(args or {}, old)
+            elif op == DELETE:
+                outcome = ddb_items.evaluate_delete(old, cond, rv, rvf)
                 new = None
-            elif op == "update":
-                outcome = ddb_items.evaluate_update(args, old, orjson.loads(req.item))
+            elif op == UPDATE:
+                outcome = ddb_items.evaluate_update(
+                    old, orjson.loads(req.item), orjson.loads(req.update) if req.update else {},
+                    tuple(req.key_names), cond, rv, rvf)
                 new = orjson.dumps(outcome.new_item) if outcome.new_item is not None else None
             else:
-                raise Rejected("UNAVAILABLE", f"unknown write op {op!r}")
-            returned = orjson.dumps(outcome.returned) if outcome.returned else b""
+                raise ValueError(f"not a write: {Req.Op.Name(op)}")
+            if outcome.returned:
+                resp.item = orjson.dumps(outcome.returned)
             if outcome.new_item is not None:
                 for g in self.globals:
                     problem = g.key_error(old, outcome.new_item)
                     if problem is not None:
                         raise ValidationException(problem)
-            ix = args.get("ix") if args else None
-            if ix is not None:
-                extra, info["collection"] = self._local_indexes(key, ix, old, outcome.new_item)
-            if args and args.get("cap"):
+            if req.local_indexes:
+                extra, resp.item_collection_size = self._local_indexes(key, req, old, outcome.new_item)
+            if req.measure_capacity:
                 # DynamoDB charges a write by the larger of the item before and after.
-                info["size"] = max(item_size(old) if old else 0,
-                                   item_size(outcome.new_item) if outcome.new_item else 0)
-                if args.get("capix"):
-                    info["ix"] = index_write_units(args["capix"], old, outcome.new_item)
-            if info:
-                body = orjson.dumps(info)
+                resp.size = max(item_size(old) if old else 0, item_size(outcome.new_item) if outcome.new_item else 0)
+                for name, (local, units) in index_write_units(req.capacity_indexes, old, outcome.new_item).items():
+                    resp.index_writes.add(index=name, local=local, units=units)
         cmd = node_pb2.WriteCommand(mutations=[node_pb2.Mutation(
             key=key, value=new or b"", delete=new is None)])
         if extra:
@@ -259,20 +259,21 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             if exc is not None:
                 result.set_exception(exc)
             else:
-                result.set_result((returned, body))
+                result.set_result(resp)
 
         fut.add_done_callback(finish)
         return result
 
-    def _local_indexes(self, key: bytes, ix: dict, old: dict | None,
+    def _local_indexes(self, key: bytes, req: node_pb2.DataRequest, old: dict | None,
                        new: dict | None) -> tuple[list[node_pb2.Mutation], int]:
         """The item's local index entries and its collection's new size, refusing
         growth past the item collection limit."""
-        mutations = index_mutations(key, ix, old, new)
-        counter = collection_key(key, ix)
+        pkl, indexes = req.partition_key_length, req.local_indexes
+        mutations = index_mutations(key, pkl, indexes, old, new)
+        counter = collection_key(key, pkl)
         current = self.current(counter)
         before = read_u64(current) if current else 0
-        total = before - collection_bytes(old, ix) + collection_bytes(new, ix)
+        total = before - collection_bytes(old, indexes) + collection_bytes(new, indexes)
         if total > before and total > ITEM_COLLECTION_LIMIT:
             raise ItemCollectionSizeLimitExceededException(
                 f"Item collection size limit exceeded: this partition key's items and local index "

@@ -38,7 +38,8 @@ def _error_response(req_id: int, exc: BaseException) -> node_pb2.DataResponse:
                                  message=f"internal error: {type(exc).__name__}: {exc}")
 
 
-_FAST_OPS = frozenset(("get", "put", "delete", "update"))
+Req = node_pb2.DataRequest
+_FAST_OPS = frozenset((Req.GET, Req.PUT, Req.DELETE, Req.UPDATE))
 
 
 class DataSession:
@@ -86,16 +87,17 @@ class DataSession:
         op = req.op
         if isinstance(replica, PartitionReplica) and op in _FAST_OPS:
             try:
-                if op == "get":
+                if op == Req.GET:
                     got = replica.get_now(req)
                     if got is not None:
-                        self.answer(node_pb2.DataResponse(id=req.id, status=node_pb2.OK, item=got[0], body=got[1]))
+                        got.id = req.id
+                        self.answer(got)
                         return
                 else:
                     replica.write(req).add_done_callback(functools.partial(self._written, req.id))
                     return
             except DynamoDBError as exc:
-                if op == "get":
+                if op == Req.GET:
                     self.answer(_error_response(req.id, exc))
                     return
                 # A refused write is answered only after a ReadIndex: see write_checked.
@@ -113,8 +115,9 @@ class DataSession:
         if exc is not None:
             self.answer(_error_response(rid, exc))
         else:
-            item, body = fut.result()
-            self.answer(node_pb2.DataResponse(id=rid, status=node_pb2.OK, item=item, body=body))
+            resp = fut.result()
+            resp.id = rid
+            self.answer(resp)
 
     async def _handle_task(self, req: node_pb2.DataRequest) -> None:
         try:
@@ -130,14 +133,16 @@ class DataSession:
         if not isinstance(replica, PartitionReplica):
             return node_pb2.DataResponse(id=req.id, status=node_pb2.WRONG_GROUP,
                                          message=f"no replica of {req.group} on {self.node_id}")
-        if req.op == "range":
+        op = req.op
+        if op == Req.RANGE:
             resp = await replica.read_range(req)
-            resp.id = req.id
-            return resp
-        if req.op == "gsi":
-            return node_pb2.DataResponse(id=req.id, status=node_pb2.OK, body=await replica.write_index(req))
-        if req.op == "get":
-            item, body = await replica.get(req)
+        elif op == Req.INDEX_WRITE:
+            resp = await replica.write_index(req)
+        elif op == Req.GET:
+            resp = await replica.get(req)
+        elif op in _FAST_OPS:
+            resp = await replica.write_checked(req)
         else:
-            item, body = await replica.write_checked(req)
-        return node_pb2.DataResponse(id=req.id, status=node_pb2.OK, item=item, body=body)
+            raise ValueError(f"unknown operation {op}")
+        resp.id = req.id
+        return resp

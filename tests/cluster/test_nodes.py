@@ -13,7 +13,7 @@ from trireme_pb import node_pb2
 
 
 class _Node:
-    """Answers `get` at once, never answers `hang`, closes the connection on `bye`."""
+    """Answers at once, except requests to group `hang` (never) and `bye` (closes the connection)."""
 
     def __init__(self) -> None:
         self.seen: list[node_pb2.DataRequest] = []
@@ -27,9 +27,9 @@ class _Node:
                 out = []
                 for r in batch.requests:
                     self.seen.append(r)
-                    if r.op == "bye":
+                    if r.group == "bye":
                         return
-                    if r.op == "get":
+                    if r.group != "hang":
                         out.append(node_pb2.DataResponse(id=r.id, item=r.key))
                 if out:
                     writer.write(frame(node_pb2.DataResponses(responses=out)))
@@ -65,7 +65,7 @@ def _run(fn):
 
 def test_answers_come_back_to_their_callers():
     async def go(node, client):
-        reqs = [node_pb2.DataRequest(op="get", key=b"k%d" % i) for i in range(50)]
+        reqs = [node_pb2.DataRequest(op="GET", key=b"k%d" % i) for i in range(50)]
         resps = await asyncio.gather(*(client.call(r, 2.0) for r in reqs))
         assert [r.item for r in resps] == [r.key for r in reqs]
         assert not client._pending and not client._queue
@@ -76,17 +76,17 @@ def test_a_call_times_out_and_leaves_nothing_pending():
     async def go(node, client):
         t = time.monotonic()
         with pytest.raises(TimeoutError):
-            await client.call(node_pb2.DataRequest(op="hang"), 0.2)
+            await client.call(node_pb2.DataRequest(group="hang"), 0.2)
         assert 0.2 <= time.monotonic() - t < 0.2 + SWEEP_S + 0.5
         assert not client._pending
         # The stream still serves.
-        assert (await client.call(node_pb2.DataRequest(op="get", key=b"x"), 2.0)).item == b"x"
+        assert (await client.call(node_pb2.DataRequest(op="GET", key=b"x"), 2.0)).item == b"x"
     _run(go)
 
 
 def test_a_cancelled_call_leaves_nothing_pending():
     async def go(node, client):
-        task = asyncio.create_task(client.call(node_pb2.DataRequest(op="hang"), 5.0))
+        task = asyncio.create_task(client.call(node_pb2.DataRequest(group="hang"), 5.0))
         await asyncio.sleep(0.2)
         assert len(client._pending) == 1
         task.cancel()
@@ -98,10 +98,10 @@ def test_a_cancelled_call_leaves_nothing_pending():
 
 def test_a_closed_stream_fails_the_calls_it_carried():
     async def go(node, client):
-        hung = asyncio.create_task(client.call(node_pb2.DataRequest(op="hang"), 5.0))
+        hung = asyncio.create_task(client.call(node_pb2.DataRequest(group="hang"), 5.0))
         await asyncio.sleep(0.2)
         with pytest.raises(NodeDown) as bye:
-            await client.call(node_pb2.DataRequest(op="bye"), 5.0)
+            await client.call(node_pb2.DataRequest(group="bye"), 5.0)
         assert bye.value.sent
         with pytest.raises(NodeDown) as exc:
             await hung
@@ -118,7 +118,7 @@ def test_an_unreachable_node_fails_fast_and_says_nothing_was_sent():
         client = _client(port)
         try:
             with pytest.raises(NodeDown) as exc:
-                await client.call(node_pb2.DataRequest(op="get"), 5.0)
+                await client.call(node_pb2.DataRequest(op="GET"), 5.0)
             assert not exc.value.sent
         finally:
             await client.close()

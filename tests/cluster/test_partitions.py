@@ -102,7 +102,7 @@ def test_a_retry_sends_a_copy_and_leaves_the_first_message_alone():
     c._leaders["g"] = "a1"
     calls = _with_fakes(c, {"a1": TimeoutError(), "b1": node_pb2.DataResponse(status=node_pb2.OK),
                             "c1": node_pb2.DataResponse(status=node_pb2.OK)})
-    req = node_pb2.DataRequest(op="get", key=b"k", consistent=True)
+    req = node_pb2.DataRequest(op="GET", key=b"k", consistent=True)
     resp = asyncio.run(c.send("t", 5, req, to_leader=True))
     assert resp.status == node_pb2.OK
     assert calls[0][0] is req and len(calls) == 2
@@ -118,12 +118,12 @@ def test_a_write_whose_node_went_silent_is_not_retried():
         c._leaders["g"] = "a1"
         calls = _with_fakes(c, {"a1": exc, "b1": ok, "c1": ok})
         with pytest.raises(InternalServerError, match="outcome of this write is unknown"):
-            asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="put", key=b"k"), to_leader=True, idempotent=False))
+            asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True, idempotent=False))
         assert len(calls) == 1 and "g" not in c._leaders
     # Not sent: safe to send elsewhere.
     c._leaders["g"] = "a1"
     calls = _with_fakes(c, {"a1": NodeDown("refused", sent=False), "b1": ok, "c1": ok})
-    asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="put", key=b"k"), to_leader=True, idempotent=False))
+    asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True, idempotent=False))
     assert len(calls) == 2
 
 
@@ -131,7 +131,7 @@ def test_a_node_that_failed_evaluating_the_request_is_asked_once():
     """INTERNAL (the node raised while evaluating) is deterministic: retrying
     would fail the same way until the deadline, so it is answered at once."""
     c = _cluster({"g": ["a1", "b1", "c1"]})
-    for op, to_leader, idempotent in (("get", False, True), ("get", True, True), ("put", True, False)):
+    for op, to_leader, idempotent in (("GET", False, True), ("GET", True, True), ("PUT", True, False)):
         c._leaders["g"] = "a1"
         internal = node_pb2.DataResponse(status=node_pb2.INTERNAL, message="internal error: TypeError: boom")
         calls = _with_fakes(c, {"a1": internal, "b1": internal, "c1": internal})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ddb.capacity import consumed, index_defs, index_write_units
+from types import SimpleNamespace
+
+from ddb.capacity import consumed, index_write_units
 from ddb.indexes import indexes_of
 from ddb.keys import KeySchema
 
@@ -13,7 +15,10 @@ SPEC = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeNam
         "LocalSecondaryIndexes": [{"IndexName": "by_l", "Projection": {"ProjectionType": "ALL"},
                                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
                                                  {"AttributeName": "l", "KeyType": "RANGE"}]}]}
-DEFS = index_defs(indexes_of(SPEC), KeySchema("pk", "S", "sk", "S"))
+TABLE = KeySchema("pk", "S", "sk", "S")
+# Shaped as the SecondaryIndex messages a router sends (router/node_requests.py).
+DEFS = [SimpleNamespace(name=i.name, local=i.local, key_attributes=i.keys.names, projects_all=i.projection == "ALL",
+                        projected=i.projected(TABLE) or ()) for i in indexes_of(SPEC)]
 KEY = {"pk": {"S": "p"}, "sk": {"S": "s"}}
 
 

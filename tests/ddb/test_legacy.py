@@ -623,7 +623,7 @@ def test_put_with_expected():
 
 def test_delete_with_expected():
     req = parse_delete_item({**KEY, "Expected": {"a": {"Value": S("x")}}})
-    assert req.node_args()["cond"] == {"cmp": "=", "l": {"path": ["a"]}, "r": {"value": S("x")}}
+    assert req.condition == {"cmp": "=", "l": {"path": ["a"]}, "r": {"value": S("x")}}
 
 
 def test_update_with_attribute_updates_and_expected():
@@ -661,7 +661,6 @@ def test_scan_with_filter_and_attributes_to_get():
     assert req.select == "SPECIFIC_ATTRIBUTES" and req.projection == [["a"]]
     assert req.filter == {"or": [{"cmp": "=", "l": {"path": ["a"]}, "r": {"value": S("x")}},
                                  {"fn": "attribute_exists", "args": [{"path": ["b"]}]}]}
-    assert req.node_args() == {"filter": req.filter, "proj": [["a"]]}
 
 
 def test_scan_attributes_to_get_with_specific_select():

@@ -74,7 +74,7 @@ def test_an_update_cannot_nest_an_item_deeper_than_32_levels() -> None:
         req = items.parse_update_item({"TableName": "ttt", "Key": KEY, "UpdateExpression": f"SET {path} = :v",
                                        "ExpressionAttributeValues": {":v": _nested(value_levels)}})
         req.bind(SCHEMA)
-        items.evaluate_update(req.node_args(), {**KEY, "a": _nested(path_levels + 1)}, KEY)
+        items.evaluate_update({**KEY, "a": _nested(path_levels + 1)}, KEY, req.update, req.key_names)
 
     run(16, 17)  # the value sits at level 16 of the path, its 17 levels end at level 32
     with pytest.raises(ValidationException, match=NESTING):

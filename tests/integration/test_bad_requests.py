@@ -98,7 +98,7 @@ def test_a_request_a_node_fails_to_evaluate_is_answered_once(cluster, raw):
             h, skey = api.locate(t, KEY)
             start = time.monotonic()
             with pytest.raises(EvaluationFailed):
-                await c.send(TABLE, h, node_pb2.DataRequest(op="update", key=skey, item=b"{}", args=b"{not json"),
+                await c.send(TABLE, h, node_pb2.DataRequest(op="UPDATE", key=skey, item=b"{}", update=b"{not json"),
                              to_leader=True, idempotent=False)
             return time.monotonic() - start
         finally:

@@ -76,11 +76,11 @@ def _skewed_leader_read(cluster, rate: float) -> tuple[str, str | None]:
 
     def write_new() -> bool:
         r = _call(cluster, new, node_pb2.DataRequest(
-            op="put", group=group, key=skey, item=orjson.dumps({**KEY, "v": {"S": "new"}})), timeout=2.0)
+            op="PUT", group=group, key=skey, item=orjson.dumps({**KEY, "v": {"S": "new"}})), timeout=2.0)
         return r is not None and r.status == node_pb2.OK
     wait_until(write_new, 10, f"the new leader {new} to take a write")
 
-    r = _call(cluster, old, node_pb2.DataRequest(op="get", group=group, key=skey, consistent=True),
+    r = _call(cluster, old, node_pb2.DataRequest(op="GET", group=group, key=skey, consistent=True),
               timeout=3.0)
     status = "no answer" if r is None else node_pb2.Status.Name(r.status)
     value = orjson.loads(r.item)["v"]["S"] if r is not None and r.status == node_pb2.OK and r.item else None

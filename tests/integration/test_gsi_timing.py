@@ -1,17 +1,25 @@
 """Global index timing: entries are visible right after the write (no shipping
 timer), an update's old entry goes as fast, and deleting a table stops all
-index work for it at once."""
+index work for it at once. And the index partitions' fence: a shipment from a
+deposed leader (an older term) is refused."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import threading
 import time
 from pathlib import Path
 
+import orjson
 from botocore.exceptions import ClientError
 
+from cluster.keys import item_key
+from cluster.partitions import Cluster
+from ddb.indexes import index_table_name
+from node.feed.index_shipper import index_write
 from tests.integration.conftest import make_client, wait_until
+from trireme_pb import node_pb2
 
 WRITES = 50
 
@@ -91,3 +99,37 @@ def test_delete_table_stops_index_work(cluster, ddb):
         new = lines[before[node]:]
         bad = [line for line in new if "WARNING" in line or "ERROR" in line or "Traceback" in line]
         assert not bad, f"{node}: {bad[:5]}"
+
+
+def test_an_index_partition_fences_a_stale_shipper(cluster, ddb):
+    """INDEX_WRITE is fenced per shipping partition by its leader's term: once
+    a shipment of term 5 applied, one of term 3 is answered `fenced` and
+    changes nothing."""
+    _create(ddb, "gsi_fence")
+    hidden = index_table_name("gsi_fence", "by_g")
+    seeds = [p.addr for p in cluster.procs.values() if p.kind == "node"]
+
+    async def go() -> None:
+        c = Cluster(seeds, "az-a", cluster_id=cluster.cluster_id)
+        c.start()
+        try:
+            assert await c.wait_for(lambda s: hidden in s.tables, 20)
+            h = 12345
+            key = item_key(c.state.tables[hidden].id, h, b"entry")
+
+            async def ship(term: int, value: str) -> bool:
+                change = node_pb2.GsiChange(table=hidden, hash=h, key=key, value=orjson.dumps({"v": {"S": value}}))
+                return (await c.send(hidden, h, index_write([change], "test-shipper", term), to_leader=True)).fenced
+
+            async def stored() -> dict:
+                r = await c.send(hidden, h, node_pb2.DataRequest(op="GET", key=key, consistent=True), to_leader=True)
+                return orjson.loads(r.item)
+
+            assert not await ship(5, "new")
+            assert await ship(3, "stale")
+            assert await stored() == {"v": {"S": "new"}}
+            assert not await ship(6, "newer")
+            assert await stored() == {"v": {"S": "newer"}}
+        finally:
+            await c.close()
+    asyncio.run(go())

@@ -54,14 +54,14 @@ def _key(table_id: int, i: int) -> tuple[int, bytes]:
 
 async def _put(cl: Cluster, name: str, table_id: int, i: int) -> None:
     h, key = _key(table_id, i)
-    r = await cl.send(name, h, node_pb2.DataRequest(op="put", key=key, item=orjson.dumps({"v": {"N": str(i)}})),
+    r = await cl.send(name, h, node_pb2.DataRequest(op="PUT", key=key, item=orjson.dumps({"v": {"N": str(i)}})),
                       to_leader=True)
     assert r.status == node_pb2.OK
 
 
 async def _get(cl: Cluster, name: str, table_id: int, i: int) -> dict | None:
     h, key = _key(table_id, i)
-    r = await cl.send(name, h, node_pb2.DataRequest(op="get", key=key, consistent=True), to_leader=True)
+    r = await cl.send(name, h, node_pb2.DataRequest(op="GET", key=key, consistent=True), to_leader=True)
     return orjson.loads(r.item) if r.item else None
 
 
