@@ -8,7 +8,7 @@ its applied index and opens RocksDB iterators over the partition's state
 it was when it was opened, so the stream holds the state at that index
 however long it takes. The engine reads the chunks (about CHUNK_BYTES each,
 the configuration last) from those iterators in a worker thread, only as the
-window opens: at most WINDOW chunks unacknowledged or read ahead, so a
+window opens: at most HELD chunks unacknowledged or read ahead, so a
 leader's memory for a stream stays bounded and its loop keeps ticking every
 group. Chunks travel as SNAP_CHUNK messages on the Raft connection. The
 receiver stages them in memory; with the last one it hands the core an
@@ -24,11 +24,11 @@ election timeout and asks for a fresh snapshot, which starts a new stream.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import struct
 import time
 from collections import deque
-import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -38,7 +38,8 @@ from node.storage import DATA, META, STREAMS
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 256 << 10
-WINDOW = 4
+WINDOW = 4  # chunks in flight
+HELD = 2 * WINDOW  # chunks a stream holds: those in flight, and as many read ahead to send at the next ack
 STALL_S = 5.0
 
 FAMILIES = (DATA, STREAMS, META)  # a record's family, by its position here
@@ -99,9 +100,9 @@ class Outgoing:
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # the window opened, or the stream was dropped
 
     def wants_chunk(self) -> bool:
-        """Whether the next chunk may be read: at most WINDOW chunks are
+        """Whether the next chunk may be read: at most HELD chunks are
         held, in flight or read ahead, at any time."""
-        return not self.closed and not self.reading and self.total is None and self.read - self.acked < WINDOW
+        return not self.closed and not self.reading and self.total is None and self.read - self.acked < HELD
 
     def add(self, chunk: bytes, last: bool) -> None:
         self.pending.append(chunk)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.raft.messages import ConfState, Message, MsgType, SnapshotMeta
-from node.groups.snapshots import CHUNK_BYTES, FAMILIES, WINDOW, Streams, decode_records, encode_records, pump
+from node.groups.snapshots import CHUNK_BYTES, FAMILIES, HELD, WINDOW, Streams, decode_records, encode_records, pump
 from node.storage import DATA, Storage
 
 META = SnapshotMeta(42, 3, ConfState(("a", "b", "c")))
@@ -33,7 +33,7 @@ def transfer(sender: Streams, receiver: Streams, drop: set[int] = frozenset()) -
     while inflight:
         m = inflight.pop(0)
         sent += 1
-        assert m.seq - stream.acked < WINDOW and stream.read - stream.acked <= WINDOW
+        assert m.seq - stream.acked < WINDOW and stream.read - stream.acked <= HELD
         if m.seq in drop:
             drop = drop - {m.seq}
             continue
@@ -85,7 +85,7 @@ def test_a_stalled_stream_expires():
 
 
 def test_chunks_are_read_only_as_the_window_opens():
-    """A leader holds at most WINDOW chunks of a stream (plus the one read
+    """A leader holds at most HELD chunks of a stream (plus the one read
     ahead to know the last), however large the state."""
     taken = [0]
 
@@ -100,19 +100,19 @@ def test_chunks_are_read_only_as_the_window_opens():
     s.fill()
     msgs = s.next_messages("b", "a", 1)
     s.fill()
-    assert len(msgs) == WINDOW and s.read == WINDOW and not s.pending
-    assert taken[0] <= (WINDOW + 2) * per_chunk
+    assert len(msgs) == WINDOW and s.read == HELD and len(s.pending) == HELD - WINDOW
+    assert taken[0] <= (HELD + 2) * per_chunk
     for m in msgs[:2]:
         a.on_ack(b.on_chunk(m)[0])
     s.fill()
-    assert s.read == WINDOW + 2 and taken[0] <= (WINDOW + 4) * per_chunk
+    assert s.read == HELD + 2 and taken[0] <= (HELD + 4) * per_chunk
     msgs = msgs[2:] + s.next_messages("b", "a", 1)
     while msgs:
         more = a.on_ack(b.on_chunk(msgs.pop(0))[0])
         if more is not None:
             more.fill()
             msgs += more.next_messages("b", "a", 1)
-        assert s.read - s.acked <= WINDOW
+        assert s.read - s.acked <= HELD
     assert s.done() and taken[0] == 20_000
     assert sum(1 for c in b.staged[1] for _ in decode_records(c)) == 20_000
 
@@ -150,7 +150,7 @@ def test_the_pump_reads_in_a_worker_thread_while_the_loop_runs(tmp_path):
                 ticks += 1
                 await asyncio.sleep(0)
             await task
-            assert max(held) <= WINDOW
+            assert max(held) <= HELD
             assert [k for c in b.staged[1] for _, k, _ in decode_records(c)][:1] == [b"k00000"]
             return ticks
 
