@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 COMPACT_EVERY = 100
 META_COMPACT_EVERY = 10
 KEYS = 1000
-WRITES = int(os.environ.get("TRIREME_TEST_OVERWRITES", "30000"))  # `make compaction-bound`: 300,000
+WRITES = int(os.environ.get("TRIREME_TEST_OVERWRITES", "30000"))  # compaction-bound: 299,000 (+ 1,000)
 BODY_BYTES = 500  # hex: ~1 KB items that do not compress away
 WAL_MB, WRITE_BUFFER_MB = 8, 4
 # The README's bound: the WAL cap, a few memtable-sized files per family and
