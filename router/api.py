@@ -53,9 +53,9 @@ class Api:
         self.cluster = cluster
         self.region = region
         self.endpoint = endpoint  # the listen address, for a request without a Host header
+        self.stats = TableStats(cluster)  # ItemCount and sizes, asked of the meta leader (router/stats.py)
         self._schemas: dict[tuple[str, int], KeySchema] = {}
         self._indexes: dict[str, tuple[dict, list[Index]]] = {}
-        self.stats = TableStats(cluster)
 
     def operations(self) -> dict[str, Op]:
         data: dict[str, Op] = {
