@@ -10,6 +10,7 @@ proposal happen in one step of the event loop. The entry carries the result
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -308,13 +309,21 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         return ([(DATA, *hash_range_bounds(space, c["lo"], c["hi"] + 1)) for space in local_spaces(c["table_id"])]
                 + [(STREAMS, *gsi.outbox_bounds(self.group))])
 
-    def snapshot_state(self) -> tuple[SnapshotMeta, list[tuple[str, bytes, bytes]]]:
+    def snapshot_state(self) -> tuple[SnapshotMeta, Iterator[tuple[str, bytes, bytes]]]:
         storage = self.engine.storage
         index = storage.applied_index(self.group)
         meta = SnapshotMeta(index, self.raft.log.term(index) or 0, self.raft.conf_at(index))
-        records = [(cf, k, v) for cf, lo, hi in self.state_ranges() for k, v in storage.iter_range(cf, lo, hi)]
-        records.append((META, self._CONFIG, orjson.dumps(self.config)))
-        return meta, records
+        # Opened now, between two writes: the scans read the state at `index`
+        # however long the stream takes (Storage.iter_range_fixed).
+        scans = [(cf, storage.iter_range_fixed(cf, lo, hi)) for cf, lo, hi in self.state_ranges()]
+        config = orjson.dumps(self.config)
+
+        def records() -> Iterator[tuple[str, bytes, bytes]]:
+            for cf, scan in scans:
+                for key, value in scan:
+                    yield cf, key, value
+            yield META, self._CONFIG, config
+        return meta, records()
 
     def write_state(self, batch: Batch, chunks: list[bytes]) -> None:
         for cf, lo, hi in self.state_ranges():
