@@ -14,6 +14,7 @@ from typing import Any
 
 from ddb.errors import ValidationException
 from ddb.tags import merged
+from ddb.ttl import TtlState, update_ttl
 
 HASH_SPACE = 1 << 64
 LAST_HASH = HASH_SPACE - 1  # ranges are inclusive: JSON has no 2**64
@@ -40,6 +41,10 @@ class TableInfo:
     partitions: list[str] = field(default_factory=list)
     updated: dict[str, float] = field(default_factory=dict)
     tags: list[dict[str, str]] = field(default_factory=list)  # [{"Key", "Value"}] in the order they were added
+    ttl: dict[str, Any] = field(default_factory=dict)  # Time to Live: TtlState's fields (ddb/ttl.py); {}: never set
+
+    def ttl_state(self) -> TtlState:
+        return TtlState(**self.ttl)
 
 
 @dataclass
@@ -249,6 +254,25 @@ class MetaState:
         if tags == t.tags:
             return {"ok": False, "error": "", "message": "unchanged", "version": self.version}
         t.tags = tags
+        return {"ok": True, "version": self.version + 1}  # apply() bumps it
+
+    def _op_update_ttl(self, c: dict) -> dict:
+        """UpdateTimeToLive, checked here against the current setting so that
+        concurrent calls see each other (``now_ms`` and ``cooldown_ms`` come
+        in the command: every replica decides alike)."""
+        t = self.tables.get(c["name"])
+        if t is None or "IndexOf" in t.spec:
+            return _not_found(c["name"])
+        if t.status in ("CREATING", "DELETING"):
+            return _err("ResourceInUseException", f"Attempt to change a resource which is still in use: Table is "
+                                                  f"being {'deleted' if t.status == 'DELETING' else 'created'}: "
+                                                  f"{t.name}")
+        try:
+            ttl = update_ttl(t.ttl_state(), c["enabled"], c["attribute"], now_ms=c["now_ms"],
+                             cooldown_ms=c["cooldown_ms"])
+        except ValidationException as e:
+            return _err("ValidationException", e.message or "")
+        t.ttl = asdict(ttl)
         return {"ok": True, "version": self.version + 1}  # apply() bumps it
 
     def _op_drop_table(self, c: dict) -> dict:

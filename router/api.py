@@ -20,13 +20,14 @@ from ddb import tables as ddb_tables
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
 from ddb.indexes import (Index, check_index_keys, indexes_of, parse_index_updates, with_index_throughput,
                          without_index)
+from cluster.index_defs import secondary_index
 from cluster.keys import item_key
 from cluster.meta import TableInfo
 from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
-from router import batches, capacity, reads, tags
-from router.node_requests import item_fields, secondary_index
+from router import batches, capacity, reads, tags, ttl
+from router.node_requests import item_fields
 from router.stats import TableStats
 from trireme_pb import node_pb2
 
@@ -83,6 +84,8 @@ class Api:
             "TagResource": lambda body: tags.tag_resource(self, body),
             "UntagResource": lambda body: tags.untag_resource(self, body),
             "ListTagsOfResource": lambda body: tags.list_tags_of_resource(self, body),
+            "UpdateTimeToLive": lambda body: ttl.update_time_to_live(self, body),
+            "DescribeTimeToLive": lambda body: ttl.describe_time_to_live(self, body),
             **{name: _capacity_checked(op) for name, op in data.items()},
         }
         return {name: self._with_metadata(op) for name, op in ops.items()}

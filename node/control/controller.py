@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
+from ddb import ttl as ddb_ttl
 from ddb.errors import from_wire
 from ddb.indexes import index_table_name, index_table_spec
 from node.control.placement import place, replacement
@@ -125,7 +127,19 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         result = await _propose(mr, {"op": "tag_table", "name": body["name"], "add": body.get("add", []),
                                      "remove": body.get("remove", []), "missing": body.get("missing")})
         return {"ok": True, "version": result.get("version", 0)}
+    if op == "update_ttl":
+        result = await _propose(mr, {"op": "update_ttl", "name": body["name"], "enabled": bool(body["enabled"]),
+                                     "attribute": body["attribute"], "now_ms": int(time.time() * 1000),
+                                     "cooldown_ms": ttl_cooldown_ms()})
+        return {"ok": True, "version": result.get("version", 0)}
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
+
+
+def ttl_cooldown_ms() -> int:
+    """How long after a change UpdateTimeToLive refuses another:
+    ``TRIREME_TTL_COOLDOWN_S`` (tests shorten it), else DynamoDB's."""
+    value = os.environ.get("TRIREME_TTL_COOLDOWN_S")
+    return int(float(value) * 1000) if value else ddb_ttl.COOLDOWN_MS
 
 
 def _serving(state: MetaState, t: TableInfo, leaders: dict) -> bool:

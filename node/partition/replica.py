@@ -221,13 +221,13 @@ class PartitionReplica(GsiReplicaMixin, Replica):
                         raise ValidationException(problem)
             if req.local_indexes:
                 extra, resp.item_collection_size = self._local_indexes(key, req, old, outcome.new_item)
-            if req.measure_capacity:
+            if req.measure_capacity and not req.ttl_delete:  # TTL deletes consume no capacity
                 # DynamoDB charges a write by the larger of the item before and after.
                 resp.size = max(item_size(old) if old else 0, item_size(outcome.new_item) if outcome.new_item else 0)
                 for name, (local, units) in index_write_units(req.capacity_indexes, old, outcome.new_item).items():
                     resp.index_writes.add(index=name, local=local, units=units)
         cmd = node_pb2.WriteCommand(mutations=[node_pb2.Mutation(
-            key=key, value=new or b"", delete=new is None)])
+            key=key, value=new or b"", delete=new is None, by_ttl=req.ttl_delete and new is None)])
         if extra:
             cmd.mutations.extend(extra)
         # Later writes evaluate against these values until they apply.
