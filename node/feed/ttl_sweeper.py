@@ -37,13 +37,13 @@ from ddb.indexes import indexes_of
 from ddb.keys import KeySchema
 from ddb.ttl import expiry_condition, is_expired
 from node.groups.replica import Rejected
+from node.partition.replica import PartitionReplica
 from node.raft.messages import Role
 from node.storage import DATA
 from trireme_pb import node_pb2
 
 if TYPE_CHECKING:
     from node.groups.engine import Engine
-    from node.partition.replica import PartitionReplica
 
 log = logging.getLogger(__name__)
 
@@ -92,26 +92,27 @@ class TtlSweeper:
             if task.done():
                 del self._drivers[group]
         for group, replica in list(self.engine.replicas.items()):
-            if group not in self._drivers and self._table_of(replica) is not None:
+            if group not in self._drivers and isinstance(replica, PartitionReplica) \
+                    and self._table_of(replica) is not None:
                 self._drivers[group] = asyncio.create_task(self._drive(group))
 
-    def _table_of(self, replica: object) -> TableInfo | None:
-        """The table to sweep for this replica: it leads a partition of a
-        table with TTL enabled."""
-        if getattr(replica, "kind", None) != "partition" or replica.raft.role != Role.LEADER:  # type: ignore[attr-defined]
+    def _table_of(self, replica: PartitionReplica) -> TableInfo | None:
+        """The table to sweep while this replica leads its partition and the
+        table has TTL enabled (else None)."""
+        if replica.raft.role != Role.LEADER:
             return None
         state = self.view()
-        t = state.table_by_id(replica.config["table_id"]) if state is not None else None  # type: ignore[attr-defined]
+        t = state.table_by_id(replica.config["table_id"]) if state is not None else None
         return t if t is not None and t.ttl.get("enabled") and t.status != "DELETING" else None
 
     async def _drive(self, group: str) -> None:
         while True:
             replica = self.engine.replicas.get(group)
-            if replica is None or self._table_of(replica) is None:
+            if not isinstance(replica, PartitionReplica) or self._table_of(replica) is None:
                 return
             started = time.monotonic()
             try:
-                await self.sweep(replica)  # type: ignore[arg-type]
+                await self.sweep(replica)
             except Rejected:
                 return  # no longer the leader: the next one sweeps
             except Exception:  # noqa: BLE001
@@ -134,7 +135,8 @@ class TtlSweeper:
             needle = orjson.dumps(attribute) + b":"
             step = list(islice(storage.iter_range(DATA, cursor, hi), SCAN_STEP))
             now = int(time.time())
-            pending = []
+            pending: list[asyncio.Future] = []
+            lost: Rejected | None = None
             for key, value in step:
                 if needle not in value:  # cheap: most items have no such top-level attribute at all
                     continue
@@ -149,14 +151,19 @@ class TtlSweeper:
                     pending.append(replica.write(self.delete_request(t, key, item, now)))
                 except DynamoDBError:
                     continue  # no longer expired (updated meanwhile): it stays
+                except Rejected as exc:
+                    lost = exc
+                    break
             for outcome in await asyncio.gather(*pending, return_exceptions=True):
                 if isinstance(outcome, Rejected):
-                    raise outcome
-                if isinstance(outcome, BaseException):
+                    lost = outcome
+                elif isinstance(outcome, BaseException):
                     log.debug("TTL delete in %s did not apply: %s", replica.group, outcome)
                 else:
                     deleted += 1
                     self.deleted += 1
+            if lost is not None:
+                raise lost
             if len(step) < SCAN_STEP:
                 return deleted
             cursor = step[-1][0] + b"\x00"
