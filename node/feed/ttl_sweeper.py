@@ -66,7 +66,6 @@ class TtlSweeper:
         self._drivers: dict[str, asyncio.Task] = {}
         self._requests: dict[str, tuple[dict, KeySchema, list[node_pb2.SecondaryIndex]]] = {}
         self._task: asyncio.Task | None = None
-        self.deleted = 0  # items deleted by this node's sweeps (for tests and logs)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -161,7 +160,6 @@ class TtlSweeper:
                     log.debug("TTL delete in %s did not apply: %s", replica.group, outcome)
                 else:
                     deleted += 1
-                    self.deleted += 1
             if lost is not None:
                 raise lost
             if len(step) < SCAN_STEP:
