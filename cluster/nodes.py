@@ -3,9 +3,9 @@ long-lived gRPC stream per node (the `Data` service, proto/trireme_pb/node.proto
 
 Requests carry ids and are answered out of order. A grpc.aio stream message
 costs about 150 us of CPU on each side whatever its size, so messages carry
-batches: one message is in flight at a time, and everything queued while it
-was being written goes out in the next (ack-clocked, like group commit: alone
-when idle, deep batches under load). The stream states the router's cluster
+batches, clocked by the answers: a message leaves once the previous one got
+its first answer (or HOLD_S after it left), with everything queued meanwhile
+(like group commit: alone when idle, deep batches under load). The stream states the router's cluster
 id in its metadata; a node of another cluster refuses it.
 """
 
@@ -38,6 +38,7 @@ class NodeDown(Exception):
 
 
 OPEN_TIMEOUT_S = 3.0  # to connect and be admitted
+HOLD_S = 0.002  # longest a message waits for the previous one's first answer
 
 
 class NodeClient:
@@ -49,7 +50,8 @@ class NodeClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[asyncio.Future, float]] = {}  # id -> (answer, deadline)
         self._queue: list[node_pb2.DataRequest] = []
-        self._wake: asyncio.Future | None = None  # the writer waits on it for a request or the reader's end
+        self._wake: asyncio.Future | None = None  # the writer waits on it for a request, an answer or the reader's end
+        self._sent_at: float | None = None  # when the last message left, until an answer came
         self._task: asyncio.Task | None = None
         self._sweeper: asyncio.Task | None = None
         self.failures = 0
@@ -77,7 +79,8 @@ class NodeClient:
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep(), name=f"timeouts-{self.addr}")
         self._queue.append(req)
-        self._wake_up()
+        if len(self._queue) == 1:  # the writer sets its own timer for the rest
+            self._wake_up()
         try:
             return await fut
         finally:
@@ -109,8 +112,34 @@ class NodeClient:
             raise
         return call
 
+    def _hold(self, now: float) -> float | None:
+        """Seconds to wait before the queue goes out (0: now; None: it is empty).
+
+        A message goes out when the previous one got its first answer (or
+        HOLD_S after it left): the answer's round trip paces the messages, so
+        under load each carries what queued meanwhile, and when idle a
+        request leaves at once."""
+        if not self._queue:
+            return None
+        if self._sent_at is None:
+            return 0.0
+        return max(0.0, self._sent_at + HOLD_S - now)
+
+    async def _nap(self, delay: float | None) -> None:
+        """Until woken (a request queued, an answer, the reader's end) or `delay` passed."""
+        loop = asyncio.get_running_loop()
+        self._wake = loop.create_future()
+        timer = loop.call_later(delay, self._wake_up) if delay is not None else None
+        try:
+            await self._wake
+        finally:
+            self._wake = None
+            if timer is not None:
+                timer.cancel()
+
     async def _run(self) -> None:
         call: grpc.aio.StreamStreamCall | None = None
+        self._sent_at = None
         try:
             call = await self._open()
 
@@ -119,30 +148,28 @@ class NodeClient:
                     batch = await call.read()
                     if batch is grpc.aio.EOF:
                         return
+                    self._sent_at = None
                     pending = self._pending
                     for resp in batch.responses:
                         entry = pending.get(resp.id)
                         if entry is not None and not entry[0].done():
                             entry[0].set_result(resp)
+                    if self._queue:
+                        self._wake_up()
 
             read_task = asyncio.create_task(read())
             read_task.add_done_callback(self._wake_up)
             loop = asyncio.get_running_loop()
             try:
-                while True:
-                    if not self._queue:
-                        if read_task.done():
-                            break
-                        self._wake = loop.create_future()
-                        try:
-                            await self._wake
-                        finally:
-                            self._wake = None
-                        if read_task.done():
-                            break
+                while not read_task.done():
+                    delay = self._hold(loop.time())
+                    if delay != 0.0:
+                        await self._nap(delay)
+                        continue
                     reqs, self._queue = self._queue, []
-                    if reqs:  # once handed to gRPC they may reach the node, whatever happens next
-                        await call.write(node_pb2.DataRequests(requests=reqs))
+                    self._sent_at = loop.time()
+                    # Once handed to gRPC they may reach the node, whatever happens next.
+                    await call.write(node_pb2.DataRequests(requests=reqs))
                 read_task.result()  # surface the reader's error
                 raise NodeDown(f"{self.addr}: stream closed by the node")
             finally:

@@ -11,7 +11,7 @@ import pytest
 
 from cluster.frames import GRPC_OPTIONS
 from cluster.identity import METADATA_KEY
-from cluster.nodes import SWEEP_S, NodeClient, NodeDown
+from cluster.nodes import HOLD_S, SWEEP_S, NodeClient, NodeDown
 from trireme_pb import node_pb2, node_pb2_grpc
 
 
@@ -71,6 +71,29 @@ def test_answers_come_back_to_their_callers_in_batches():
         assert [r.item for r in resps] == [r.key for r in reqs]
         assert not client._pending and not client._queue
         assert node.messages < 20  # requests queued meanwhile share a message
+    _run(go)
+
+
+def test_requests_wait_for_an_answer_to_the_previous_message_but_not_long():
+    async def go(node, client):
+        # Requests that arrive while a message is unanswered ride together in the next one.
+        await client.call(node_pb2.DataRequest(op="get", key=b"open"), 5.0)
+        node.messages = 0
+        first = asyncio.create_task(client.call(node_pb2.DataRequest(op="get", key=b"first"), 5.0))
+        await asyncio.sleep(0)
+        rest = []
+        for i in range(30):
+            rest.append(asyncio.create_task(client.call(node_pb2.DataRequest(op="get", key=b"%d" % i), 5.0)))
+            await asyncio.sleep(0)
+        await asyncio.gather(first, *rest)
+        assert node.messages <= 12  # sent as soon as written, they took about 22 messages
+        # A message nobody answers holds the next one back for HOLD_S at most.
+        hung = asyncio.create_task(client.call(node_pb2.DataRequest(op="hang"), 5.0))
+        await asyncio.sleep(0.05)
+        t = time.monotonic()
+        assert (await client.call(node_pb2.DataRequest(op="get", key=b"x"), 2.0)).item == b"x"
+        assert time.monotonic() - t < HOLD_S + 0.2
+        hung.cancel()
     _run(go)
 
 
