@@ -5,8 +5,9 @@ Requests carry ids and are answered out of order. A grpc.aio stream message
 costs about 150 us of CPU on each side whatever its size, so messages carry
 batches, clocked by the answers: a message leaves once the previous one got
 its first answer (or HOLD_S after it left), with everything queued meanwhile
-(like group commit: alone when idle, deep batches under load). The stream states the router's cluster
-id in its metadata; a node of another cluster refuses it.
+(like group commit: alone when idle, deep batches under load). The stream
+states the caller's cluster id in its metadata; a node of another cluster
+refuses it.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class NodeClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[asyncio.Future, float]] = {}  # id -> (answer, deadline)
         self._queue: list[node_pb2.DataRequest] = []
-        self._wake: asyncio.Future | None = None  # the writer waits on it for a request, an answer or the reader's end
+        self._wake: asyncio.Future | None = None  # the writer waits on it (see _nap)
         self._sent_at: float | None = None  # when the last message left, until an answer came
         self._task: asyncio.Task | None = None
         self._sweeper: asyncio.Task | None = None

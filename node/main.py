@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if not cluster_id and not args.join:
         return _fail("founding a cluster needs --cluster-id (any string, the same on every founding node; "
                      "`trireme up` makes one)", 2)
-    cfg = NodeConfig(id=args.id, az=args.az, listen=args.listen, advertise=args.advertise, peer_listen=args.peer_listen,
+    cfg = NodeConfig(id=args.id, az=args.az, listen=args.listen, advertise=args.advertise,
+                     peer_listen=args.peer_listen,
                      data_dir=args.data_dir, cluster_id=cluster_id, initial_cluster=initial,
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
                      partitions_per_table=args.partitions_per_table)
