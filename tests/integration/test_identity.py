@@ -170,7 +170,7 @@ def test_frames_and_calls_stating_another_cluster_are_refused(first):
         client = NodeClient(node.addr, cluster_id=cluster_id)
         try:
             with pytest.raises(NodeDown) as refusal:
-                await client.call(node_pb2.DataRequest(op="get", group="nope"), 5)
+                await client.call(node_pb2.DataRequest(op="GET", group="nope"), 5)
             return refusal.value
         finally:
             await client.close()
