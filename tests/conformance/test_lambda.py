@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import textwrap
 import urllib.request
 import uuid
@@ -247,3 +248,23 @@ def test_an_event_invocation_is_retried_twice_after_a_function_error(lam, ddb, c
         return int(item["n"]["N"]) if item else 0
     wait_until(lambda: runs() == 3, 60, "three attempts")
     lam.delete_function(FunctionName=name)
+
+
+def test_delete_function_stops_its_warm_workers(lam):
+    name = fname()
+    create(lam, name, code=zipped("""
+        import os
+        def handler(event, context):
+            return os.getpid()
+    """))
+    pid = json.load(lam.invoke(FunctionName=name)["Payload"])
+    assert json.load(lam.invoke(FunctionName=name)["Payload"]) == pid  # warm: the same worker
+    lam.delete_function(FunctionName=name)
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    wait_until(gone, 10, "the worker to stop")
