@@ -42,6 +42,7 @@ Handler = Callable[[str | None, bytes, dict[str, str]], Awaitable[tuple[int, byt
 RestHandler = Callable[[str, str, dict[str, str], bytes], Awaitable[Any]]
 
 MAX_BODY = 16 * 1024 * 1024
+REST_MAX_BODY = 72 * 1024 * 1024  # a CreateFunction's 50 MB zip, in base64 in JSON
 MAX_HEADERS = 64 * 1024  # bytes of request line and headers
 MAX_HEADER_COUNT = 100
 MAX_QUEUED = 16  # requests parsed ahead of the running one: reading pauses beyond
@@ -159,29 +160,33 @@ class _Stop(Exception):
 
 
 class _Config:
-    __slots__ = ("handler", "max_body", "health", "access_log", "rest", "rest_prefixes")
+    __slots__ = ("handler", "max_body", "health", "access_log", "rest", "rest_prefixes", "rest_max_body")
 
     def __init__(self, handler: Handler, max_body: int, region: str, access_log: bool,
-                 rest: RestHandler | None = None, rest_prefixes: tuple[bytes, ...] = ()) -> None:
+                 rest: RestHandler | None = None, rest_prefixes: tuple[bytes, ...] = (),
+                 rest_max_body: int = REST_MAX_BODY) -> None:
         self.handler = handler
         self.max_body = max_body
         self.health = health_body(region)
         self.access_log = access_log
         self.rest = rest
         self.rest_prefixes = rest_prefixes if rest is not None else ()
+        self.rest_max_body = rest_max_body
 
 
 class _Rest:
     """A request for the REST handler (DynamoDB's requests are plain tuples, `_Job`)."""
 
-    __slots__ = ("method", "url", "headers", "body", "keep_alive")
+    __slots__ = ("method", "url", "headers", "body", "keep_alive", "started")
 
-    def __init__(self, method: bytes, url: bytes, headers: dict[str, str], body: bytes, keep_alive: bool) -> None:
+    def __init__(self, method: bytes, url: bytes, headers: dict[str, str], body: bytes, keep_alive: bool,
+                 started: float) -> None:
         self.method = method.decode("latin-1")
         self.url = url.decode("latin-1")
         self.headers = headers
         self.body = body
         self.keep_alive = keep_alive
+        self.started = started
 
 
 # A request waiting to run (or running: the first in the queue):
@@ -321,7 +326,8 @@ class _Conn(asyncio.Protocol):
         if self._recv > MAX_HEADERS or len(self.headers) > MAX_HEADER_COUNT:
             self._check_head()
         length = self.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.cfg.max_body:
+        if length is not None and length.isdigit() and int(length) > self.cfg.max_body \
+                and int(length) > self._max_body():
             self._body_too_large()
         if self.headers.get("expect", "").lower() == "100-continue" and self.transport is not None:
             if self._queue:
@@ -331,7 +337,7 @@ class _Conn(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.body_len += len(body)
-        if self.body_len > self.cfg.max_body:
+        if self.body_len > self.cfg.max_body and self.body_len > self._max_body():
             self._body_too_large()
         self.body.append(body)
 
@@ -343,8 +349,13 @@ class _Conn(asyncio.Protocol):
             self._head_too_large()
             raise _Stop
 
+    def _max_body(self) -> int:
+        """The body cap of this request (asked only past DynamoDB's): a REST API's is larger."""
+        url = self.url
+        return self.cfg.rest_max_body if url != b"/" and url.startswith(self.cfg.rest_prefixes) else self.cfg.max_body
+
     def _body_too_large(self) -> None:
-        self._fail(413, f"Request body exceeds the maximum of {self.cfg.max_body} bytes")
+        self._fail(413, f"Request body exceeds the maximum of {self._max_body()} bytes")
         raise _Stop
 
     def on_message_complete(self) -> None:
@@ -358,7 +369,7 @@ class _Conn(asyncio.Protocol):
         method = self.parser.get_method()
         url = self.url
         if url != b"/" and url.startswith(self.cfg.rest_prefixes):  # DynamoDB's requests all go to "/"
-            self._push(_Rest(method, url, headers, body, keep_alive))
+            self._push(_Rest(method, url, headers, body, keep_alive, self._started()))
             return
         if method != b"POST":
             self._push(self._other(method, headers, keep_alive))
@@ -479,13 +490,17 @@ class _Conn(asyncio.Protocol):
             status, body, headers, rid = 500, b'{"Type":"Service","Message":"Internal server error"}', {
                 "x-amzn-ErrorType": "ServiceException"}, None
         ctype = headers.pop("Content-Type", "application/json").encode("latin-1")
+        rid_bytes = rid.encode("latin-1") if rid else request_id()
         extra = b"".join(b"%s: %s\r\n" % (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
         if "origin" in job.headers:
             extra += _CORS
         if status >= 500:
             log.error("%d %s %s: %s", status, job.method, job.url, body[:500].decode(errors="replace"))
+        if job.started:
+            access_log.info("operation=%s %s status=%d latency_ms=%.1f request_id=%s", job.method,
+                            job.url.partition("?")[0], status, (self.loop.time() - job.started) * 1000, rid_bytes.decode())
         return render(status, body, keep_alive=job.keep_alive, content_type=ctype, date=_Date.get(self.loop),
-                      extra=extra, rid=rid.encode() if rid else None)
+                      extra=extra, rid=rid_bytes)
 
     def _answer(self, job: _Job, status: int, body: bytes) -> bytes:
         rid = request_id()
@@ -519,11 +534,11 @@ class _Conn(asyncio.Protocol):
 
 async def serve(handler: Handler, host: str, port: int, *, max_body: int = MAX_BODY,
                 region: str = "us-east-1", access_log: bool = False, rest: RestHandler | None = None,
-                rest_prefixes: tuple[bytes, ...] = ()) -> asyncio.Server:
+                rest_prefixes: tuple[bytes, ...] = (), rest_max_body: int = REST_MAX_BODY) -> asyncio.Server:
     """Serve `handler` on host:port. `access_log`: one line per request to the
     `router.access` logger (operation, table, status, latency, request id).
     The port is never shared (no SO_REUSEPORT): a second router on it fails.
     `rest` serves the requests whose path starts with one of `rest_prefixes`."""
     loop = asyncio.get_running_loop()
-    cfg = _Config(handler, max_body, region, access_log, rest, rest_prefixes)
+    cfg = _Config(handler, max_body, region, access_log, rest, rest_prefixes, rest_max_body)
     return await loop.create_server(lambda: _Conn(cfg), host, port, reuse_port=False, backlog=1024)

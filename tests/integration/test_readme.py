@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -29,3 +30,19 @@ def test_readme_ttl_example_runs(cluster):
     assert ddb.describe_time_to_live(TableName="users")["TimeToLiveDescription"] == {
         "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
     assert "expires" in ddb.get_item(TableName="users", Key={"id": {"S": "session-1"}})["Item"]
+
+
+def test_readme_functions_example_runs(cluster):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    example = next(b for b in blocks if 'boto3.client("lambda"' in b)
+    ddb = make_client(cluster.endpoint)
+    if "users" not in ddb.list_tables()["TableNames"]:  # the first example makes it
+        exec(compile(blocks[0].replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), {})
+    before = ddb.get_item(TableName="users", Key={"id": {"S": "ada"}}, ConsistentRead=True)["Item"]
+    scope: dict = {}
+    exec(compile(example.replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), scope)
+    out = scope["out"]
+    assert out["StatusCode"] == 200 and "FunctionError" not in out
+    assert "counting a visit of ada" in base64.b64decode(out["LogResult"]).decode()
+    after = ddb.get_item(TableName="users", Key={"id": {"S": "ada"}}, ConsistentRead=True)["Item"]
+    assert int(after["visits"]["N"]) == int(before["visits"]["N"]) + 1

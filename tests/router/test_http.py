@@ -616,3 +616,30 @@ def test_paths_with_a_rest_prefix_go_to_the_rest_handler_in_order_with_dynamodb_
         c.close()
     finally:
         s.close()
+
+
+def test_a_rest_request_may_carry_a_larger_body_than_a_dynamodb_one(caplog):
+    sizes = []
+
+    async def rest(method: str, url: str, headers: dict[str, str], body: bytes):
+        sizes.append(len(body))
+        return _RestAnswer(200, b"{}", {})
+
+    big = b"x" * (MAX_BODY + 1000)
+    s = Server(rest=rest, rest_prefixes=(b"/2015-03-31/functions",), rest_max_body=2 * MAX_BODY, access_log=True)
+    try:
+        c = s.connect()
+        with caplog.at_level(logging.INFO, logger="router.access"):
+            c.send(b"POST /2015-03-31/functions HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big))
+            assert c.read().status == 200 and sizes == [len(big)]
+        assert any("operation=POST /2015-03-31/functions status=200" in r.getMessage() for r in caplog.records)
+        c.send(request("Put", big))  # DynamoDB's cap stays
+        assert c.read().status == 413
+        c.close()
+        c = s.connect()
+        too_big = b"x" * (2 * MAX_BODY + 1)
+        c.send(b"POST /2015-03-31/functions HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(too_big))
+        assert c.read().status == 413
+        c.close()
+    finally:
+        s.close()
