@@ -12,6 +12,11 @@ The requests of one connection run one after the other, each after the
 previous one finished: a client that pipelines expects each request to see
 the effects of those before it (HTTP/1.1 answers in order anyway).
 Different connections run concurrently.
+
+A REST API may share the port (the Lambda API, `router/lambda_api.py`): a
+request whose path starts with one of its prefixes goes to its handler, and
+its answer is sent with the status and headers it gives; DynamoDB's
+requests, all to `/`, pay one comparison for it.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ import re
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
 from email.utils import formatdate
+from typing import Any
 
 import httptools
 import orjson

@@ -20,12 +20,18 @@ def test_readme_boto3_example_runs(cluster):
     assert item == {"id": {"S": "ada"}, "visits": {"N": "2"}}
 
 
-def test_readme_ttl_example_runs(cluster):
+def _example(cluster, marker: str):
+    """The README's python block containing ``marker``, and a client, with the
+    first example's table made if no test made it yet."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    ttl = next(b for b in blocks if "update_time_to_live" in b)
     ddb = make_client(cluster.endpoint)
     if "users" not in ddb.list_tables()["TableNames"]:  # the first example makes it
         exec(compile(blocks[0].replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), {})
+    return next(b for b in blocks if marker in b), ddb
+
+
+def test_readme_ttl_example_runs(cluster):
+    ttl, ddb = _example(cluster, "update_time_to_live")
     exec(compile(ttl, "README.md", "exec"), {"ddb": ddb})
     assert ddb.describe_time_to_live(TableName="users")["TimeToLiveDescription"] == {
         "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
@@ -33,11 +39,7 @@ def test_readme_ttl_example_runs(cluster):
 
 
 def test_readme_functions_example_runs(cluster):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    example = next(b for b in blocks if 'boto3.client("lambda"' in b)
-    ddb = make_client(cluster.endpoint)
-    if "users" not in ddb.list_tables()["TableNames"]:  # the first example makes it
-        exec(compile(blocks[0].replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), {})
+    example, ddb = _example(cluster, 'boto3.client("lambda"')
     before = ddb.get_item(TableName="users", Key={"id": {"S": "ada"}}, ConsistentRead=True)["Item"]
     scope: dict = {}
     exec(compile(example.replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), scope)
