@@ -11,6 +11,7 @@ import textwrap
 import urllib.request
 import uuid
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -268,3 +269,19 @@ def test_delete_function_stops_its_warm_workers(lam):
             return True
         return False
     wait_until(gone, 10, "the worker to stop")
+
+
+def test_concurrent_updates_of_different_settings_lose_none(lam):
+    """Each update is computed from the revision it read and redone when another came first."""
+    name = fname()
+    create(lam, name)
+    changes = [{"Timeout": 9}, {"MemorySize": 512}, {"Description": "concurrent"},
+               {"Environment": {"Variables": {"STAGE": "test"}}}, {"Handler": "app.handler2"}]
+    with ThreadPoolExecutor(len(changes)) as pool:
+        answers = list(pool.map(lambda change: lam.update_function_configuration(FunctionName=name, **change),
+                                changes))
+    assert len({a["RevisionId"] for a in answers}) == len(changes)
+    final = lam.get_function_configuration(FunctionName=name)
+    assert (final["Timeout"], final["MemorySize"], final["Description"], final["Environment"], final["Handler"]) == (
+        9, 512, "concurrent", {"Variables": {"STAGE": "test"}}, "app.handler2")
+    lam.delete_function(FunctionName=name)

@@ -5,6 +5,7 @@ logs`` reads the logs every router wrote."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 from cluster.meta import FUNCTION_CODE_TABLE
 from deploy.local import LocalCluster
 from router.function_code import CHUNK
-from tests.conformance.test_lambda import ROLE, lambda_client, zipped
+from tests.conformance.test_lambda import ROLE, lambda_client
 from tests.integration.admin import leader_of, meta, raw_items
 from tests.integration.conftest import start_cluster, wait_until
 
@@ -36,13 +38,11 @@ def handler(event, context):
 """
 
 
-def package() -> bytes:
-    import io
-    import zipfile
+def package(with_filler: bool = True) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("app.py", HANDLER)
-        zf.writestr("filler.txt", FILLER)
+        zf.writestr("filler.txt", FILLER if with_filler else "")
     return buf.getvalue()
 
 
@@ -67,8 +67,7 @@ def test_trireme_logs_reads_the_log_of_every_router(two_routers):
     first, second = (lambda_client(e) for e in endpoints(two_routers))
     name = f"logs-{uuid.uuid4().hex[:6]}"
     first.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
-                          Code={"ZipFile": zipped(HANDLER.replace('open(os.path.join(os.path.dirname(__file__), '
-                                                                  '"filler.txt")).read()', '""'))})
+                          Code={"ZipFile": package(with_filler=False)})
     invoke(first, name, 1)
     invoke(second, name, 2)
     logs = [*TRIREME, "logs", name, "--data-dir", str(two_routers.data_dir)]
