@@ -43,6 +43,7 @@ def package(with_filler: bool = True) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("app.py", HANDLER)
         zf.writestr("filler.txt", FILLER if with_filler else "")
+        zf.writestr("id.txt", uuid.uuid4().hex)  # every package (and its CodeSha256) is its own
     return buf.getvalue()
 
 
@@ -92,6 +93,29 @@ def test_trireme_logs_reads_the_log_of_every_router(two_routers):
     finally:
         follow.send_signal(signal.SIGINT)
         follow.wait(10)
+
+
+def chunks_of(cluster: LocalCluster, sha: str) -> int:
+    """How many chunks of code with this CodeSha256 the code table's partition leaders hold."""
+    count = 0
+    for group in meta(cluster)["tables"][FUNCTION_CODE_TABLE]["partitions"]:
+        leader = leader_of(cluster, group)
+        assert leader is not None
+        count += sum(sha in v for v in raw_items(cluster, leader, group).values())
+    return count
+
+
+def test_code_no_function_references_is_dropped(two_routers):
+    lam = lambda_client(endpoints(two_routers)[0])
+    name = f"drop-{uuid.uuid4().hex[:6]}"
+    first = lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                                Code={"ZipFile": package()})["CodeSha256"]
+    assert chunks_of(two_routers, first) == 3
+    second = lam.update_function_code(FunctionName=name, ZipFile=package(with_filler=False))["CodeSha256"]
+    wait_until(lambda: chunks_of(two_routers, first) == 0, 20, "the replaced code's chunks to go")
+    assert chunks_of(two_routers, second) == 1
+    lam.delete_function(FunctionName=name)
+    wait_until(lambda: chunks_of(two_routers, second) == 0, 20, "the deleted function's chunks to go")
 
 
 def test_a_function_survives_the_loss_of_the_node_leading_its_code(two_routers):
