@@ -74,7 +74,8 @@ def render(report: dict) -> str:
     parts.append("")
     if tables:
         parts.append(table(["TABLE", "ID", "STATUS", "PARTITIONS", "ITEMS", "BYTES"], [
-            [t["name"] + (" (global index)" if "IndexOf" in t.get("spec", {}) else ""), t["id"], t["status"],
+            [t["name"] + (" (global index)" if "IndexOf" in t.get("spec", {}) else
+                          " (system)" if "System" in t.get("spec", {}) else ""), t["id"], t["status"],
              len(t.get("partitions", [])), t.get("item_count", 0), t.get("size_bytes", 0)]
             for t in sorted(tables.values(), key=lambda t: t["name"])]))
     else:

@@ -89,6 +89,9 @@ class MetaState:
     partitions: dict[str, PartitionInfo] = field(default_factory=dict)
     next_table_id: int = 1
     settings: dict[str, Any] = field(default_factory=lambda: {"partitions_per_table": 2})
+    # Lambda-compatible functions: name -> {"record": functions.model.Function's record, "code": the key of its
+    # zip's chunks in the FUNCTION_CODE_TABLE}; see the "functions" block below.
+    functions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def bootstrap(cls, nodes: list[dict]) -> MetaState:
@@ -302,6 +305,30 @@ class MetaState:
         p.epoch += 1
         return {"ok": True, "epoch": p.epoch}
 
+    # --- functions (the Lambda API's records; router/lambda_api.py) ----------------
+
+    def _op_put_function(self, c: dict) -> dict:
+        """Create (``create``) or replace a function's record; a replacement is
+        guarded by the RevisionId it was computed from, so concurrent updates
+        never lose each other. Answers the record it replaced (its code may be
+        unreferenced now)."""
+        old = self.functions.get(c["name"])
+        if c.get("create"):
+            if old is not None:
+                return _err("ResourceConflictException", f"Function already exist: {c['name']}")
+        elif old is None:
+            return _err("ResourceNotFoundException", "function gone")
+        elif old["record"]["revision_id"] != c["expect_revision"]:
+            return {"ok": False, "error": "", "message": "revision moved"}
+        self.functions[c["name"]] = {"record": c["record"], "code": c["code"]}
+        return {"ok": True, "replaced": old, "version": self.version + 1}  # apply() bumps it
+
+    def _op_delete_function(self, c: dict) -> dict:
+        old = self.functions.pop(c["name"], None)
+        if old is None:
+            return _err("ResourceNotFoundException", "function gone")
+        return {"ok": True, "replaced": old, "version": self.version + 1}
+
     # --- snapshots ------------------------------------------------------------
 
     def to_json(self) -> dict:
@@ -312,6 +339,7 @@ class MetaState:
             "partitions": {k: asdict(v) for k, v in self.partitions.items()},
             "next_table_id": self.next_table_id,
             "settings": dict(self.settings),
+            "functions": dict(self.functions),
         }
 
     @classmethod
@@ -323,7 +351,18 @@ class MetaState:
             partitions={k: PartitionInfo(**v) for k, v in d["partitions"].items()},
             next_table_id=d["next_table_id"],
             settings=d.get("settings", {}),
+            functions=d.get("functions", {}),
         )
+
+
+# The hidden table holding functions' zips in chunks ('#' is not allowed in a
+# table name a user gives, so no user table collides and no user call reaches it).
+FUNCTION_CODE_TABLE = "trireme#function-code"
+
+
+def hidden(t: TableInfo) -> bool:
+    """A table the user never sees: a global index's or a system table."""
+    return "IndexOf" in t.spec or "System" in t.spec
 
 
 _STATS = ("item_count", "size_bytes", "index_stats")  # soft state now (node/control/stats.py), not metadata

@@ -237,7 +237,8 @@ class LocalCluster:
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         argv = p.argv + ["--log-level", self.log_level] + (
             ["--parent-pid", str(self.owner_pid)] if self.owner_pid else []) + (
-            ["--access-log"] if self.access_log and p.kind == "router" else [])
+            ["--access-log"] if self.access_log and p.kind == "router" else []) + (
+            ["--functions-dir", str(self.data_dir / p.name / "functions")] if p.kind == "router" else [])
         with open(p.log, "ab") as logf:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)

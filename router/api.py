@@ -22,7 +22,7 @@ from ddb.indexes import (Index, check_index_keys, indexes_of, parse_index_update
                          without_index)
 from cluster.index_defs import secondary_index
 from cluster.keys import item_key
-from cluster.meta import TableInfo
+from cluster.meta import TableInfo, hidden
 from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
@@ -179,7 +179,7 @@ class Api:
         state = self.cluster.state
         if state is None:
             raise _no_metadata()
-        names = sorted(n for n, t in state.tables.items() if "IndexOf" not in t.spec)
+        names = sorted(n for n, t in state.tables.items() if not hidden(t))
         return ddb_tables.list_tables_page(names, limit, start)
 
     async def update_table(self, body: dict) -> dict:

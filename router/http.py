@@ -12,6 +12,11 @@ The requests of one connection run one after the other, each after the
 previous one finished: a client that pipelines expects each request to see
 the effects of those before it (HTTP/1.1 answers in order anyway).
 Different connections run concurrently.
+
+A REST API may share the port (the Lambda API, `router/lambda_api.py`): a
+request whose path starts with one of its prefixes goes to its handler, and
+its answer is sent with the status and headers it gives; DynamoDB's
+requests, all to `/`, pay one comparison for it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from typing import Any
 
 import httptools
 import orjson
@@ -35,14 +41,21 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("router.access")
 
 Handler = Callable[[str | None, bytes, dict[str, str]], Awaitable[tuple[int, bytes]]]
+# A REST API beside DynamoDB's (the Lambda API, router/lambda_api.py): requests
+# whose path starts with one of its prefixes go to it as (method, url, headers,
+# body) and it answers an object with status, body, headers and request_id.
+RestHandler = Callable[[str, str, dict[str, str], bytes], Awaitable[Any]]
 
 MAX_BODY = 16 * 1024 * 1024
+REST_MAX_BODY = 72 * 1024 * 1024  # a CreateFunction's 50 MB zip, in base64 in JSON
 MAX_HEADERS = 64 * 1024  # bytes of request line and headers
 MAX_HEADER_COUNT = 100
 MAX_QUEUED = 16  # requests parsed ahead of the running one: reading pauses beyond
 IDLE_TIMEOUT_S = 300.0
-_REASONS = {100: b"Continue", 200: b"OK", 400: b"Bad Request", 404: b"Not Found", 413: b"Request Entity Too Large",
-            431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 503: b"Service Unavailable"}
+_REASONS = {100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204: b"No Content",
+            400: b"Bad Request", 404: b"Not Found", 409: b"Conflict", 412: b"Precondition Failed",
+            413: b"Request Entity Too Large", 429: b"Too Many Requests", 431: b"Request Header Fields Too Large",
+            500: b"Internal Server Error", 503: b"Service Unavailable"}
 _STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in _REASONS.items()}
 _ID_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _TO_ID_CHARS = bytes.maketrans(bytes(range(256)), bytes(_ID_CHARS[b % 36] for b in range(256)))
@@ -152,13 +165,33 @@ class _Stop(Exception):
 
 
 class _Config:
-    __slots__ = ("handler", "max_body", "health", "access_log")
+    __slots__ = ("handler", "max_body", "health", "access_log", "rest", "rest_prefixes", "rest_max_body")
 
-    def __init__(self, handler: Handler, max_body: int, region: str, access_log: bool) -> None:
+    def __init__(self, handler: Handler, max_body: int, region: str, access_log: bool,
+                 rest: RestHandler | None = None, rest_prefixes: tuple[bytes, ...] = (),
+                 rest_max_body: int = REST_MAX_BODY) -> None:
         self.handler = handler
         self.max_body = max_body
         self.health = health_body(region)
         self.access_log = access_log
+        self.rest = rest
+        self.rest_prefixes = rest_prefixes if rest is not None else ()
+        self.rest_max_body = rest_max_body
+
+
+class _Rest:
+    """A request for the REST handler (DynamoDB's requests are plain tuples, `_Job`)."""
+
+    __slots__ = ("method", "url", "headers", "body", "keep_alive", "started")
+
+    def __init__(self, method: bytes, url: bytes, headers: dict[str, str], body: bytes, keep_alive: bool,
+                 started: float) -> None:
+        self.method = method.decode("latin-1")
+        self.url = url.decode("latin-1")
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.started = started
 
 
 # A request waiting to run (or running: the first in the queue):
@@ -298,7 +331,8 @@ class _Conn(asyncio.Protocol):
         if self._recv > MAX_HEADERS or len(self.headers) > MAX_HEADER_COUNT:
             self._check_head()
         length = self.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.cfg.max_body:
+        if length is not None and length.isdigit() and int(length) > self.cfg.max_body \
+                and int(length) > self._max_body():
             self._body_too_large()
         if self.headers.get("expect", "").lower() == "100-continue" and self.transport is not None:
             if self._queue:
@@ -308,7 +342,7 @@ class _Conn(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.body_len += len(body)
-        if self.body_len > self.cfg.max_body:
+        if self.body_len > self.cfg.max_body and self.body_len > self._max_body():
             self._body_too_large()
         self.body.append(body)
 
@@ -320,8 +354,13 @@ class _Conn(asyncio.Protocol):
             self._head_too_large()
             raise _Stop
 
+    def _max_body(self) -> int:
+        """The body cap of this request (asked only past DynamoDB's): a REST API's is larger."""
+        url = self.url
+        return self.cfg.rest_max_body if url != b"/" and url.startswith(self.cfg.rest_prefixes) else self.cfg.max_body
+
     def _body_too_large(self) -> None:
-        self._fail(413, f"Request body exceeds the maximum of {self.cfg.max_body} bytes")
+        self._fail(413, f"Request body exceeds the maximum of {self._max_body()} bytes")
         raise _Stop
 
     def on_message_complete(self) -> None:
@@ -333,6 +372,10 @@ class _Conn(asyncio.Protocol):
         body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
         headers = self.headers
         method = self.parser.get_method()
+        url = self.url
+        if url != b"/" and url.startswith(self.cfg.rest_prefixes):  # DynamoDB's requests all go to "/"
+            self._push(_Rest(method, url, headers, body, keep_alive, self._started()))
+            return
         if method != b"POST":
             self._push(self._other(method, headers, keep_alive))
             return
@@ -401,8 +444,11 @@ class _Conn(asyncio.Protocol):
             queue.append(item)
             self._start(item)
 
-    def _start(self, job: _Job) -> None:
-        self._task = self.loop.create_task(self.handler(job[0], job[1], job[2]))
+    def _start(self, job: _Job | _Rest) -> None:
+        if type(job) is _Rest:
+            self._task = self.loop.create_task(self.cfg.rest(job.method, job.url, job.headers, job.body))
+        else:
+            self._task = self.loop.create_task(self.handler(job[0], job[1], job[2]))
         self._task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task) -> None:
@@ -410,15 +456,10 @@ class _Conn(asyncio.Protocol):
         if self.transport is None:  # connection lost: the queue is gone
             return
         job = self._queue.popleft()
-        try:
-            status, body = task.result()
-        except asyncio.CancelledError:  # the router is shutting down
-            status, body = 503, _error_body("com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
-                                            "The router is shutting down; retry the request.")
-        except Exception:  # noqa: BLE001 (a handler bug becomes a 500, never a dropped connection)
-            log.exception("request handler failed")
-            status, body = 500, _error_body(_INTERNAL, "Internal server error")
-        self._write(self._answer(job, status, body))
+        if type(job) is _Rest:
+            self._write(self._rest_answer(job, task))
+        else:
+            self._write(self._answered(job, task))
         queue = self._queue
         while queue:
             item = queue[0]
@@ -429,6 +470,42 @@ class _Conn(asyncio.Protocol):
             self._write(item)
         if self._read_paused:
             self._flow()
+
+    def _answered(self, job: _Job, task: asyncio.Task) -> bytes:
+        try:
+            status, body = task.result()
+        except asyncio.CancelledError:  # the router is shutting down
+            status, body = 503, _error_body("com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
+                                            "The router is shutting down; retry the request.")
+        except Exception:  # noqa: BLE001 (a handler bug becomes a 500, never a dropped connection)
+            log.exception("request handler failed")
+            status, body = 500, _error_body(_INTERNAL, "Internal server error")
+        return self._answer(job, status, body)
+
+    def _rest_answer(self, job: _Rest, task: asyncio.Task) -> bytes:
+        """The REST handler's answer: its status, headers and body as they are."""
+        try:
+            out = task.result()
+            status, body, headers, rid = out.status, out.body, dict(out.headers), out.request_id
+        except asyncio.CancelledError:
+            status, body, headers, rid = 503, b'{"Type":"Service","Message":"The router is shutting down"}', {
+                "x-amzn-ErrorType": "ServiceException"}, None
+        except Exception:  # noqa: BLE001 (a handler bug becomes a 500, never a dropped connection)
+            log.exception("REST handler failed on %s %s", job.method, job.url)
+            status, body, headers, rid = 500, b'{"Type":"Service","Message":"Internal server error"}', {
+                "x-amzn-ErrorType": "ServiceException"}, None
+        ctype = headers.pop("Content-Type", "application/json").encode("latin-1")
+        rid_bytes = rid.encode("latin-1") if rid else request_id()
+        extra = b"".join(b"%s: %s\r\n" % (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+        if "origin" in job.headers:
+            extra += _CORS
+        if status >= 500:
+            log.error("%d %s %s: %s", status, job.method, job.url, body[:500].decode(errors="replace"))
+        if job.started:
+            access_log.info("operation=%s %s status=%d latency_ms=%.1f request_id=%s", job.method,
+                            job.url.partition("?")[0], status, (self.loop.time() - job.started) * 1000, rid_bytes.decode())
+        return render(status, body, keep_alive=job.keep_alive, content_type=ctype, date=_Date.get(self.loop),
+                      extra=extra, rid=rid_bytes)
 
     def _answer(self, job: _Job, status: int, body: bytes) -> bytes:
         rid = request_id()
@@ -461,10 +538,12 @@ class _Conn(asyncio.Protocol):
 
 
 async def serve(handler: Handler, host: str, port: int, *, max_body: int = MAX_BODY,
-                region: str = "us-east-1", access_log: bool = False) -> asyncio.Server:
+                region: str = "us-east-1", access_log: bool = False, rest: RestHandler | None = None,
+                rest_prefixes: tuple[bytes, ...] = (), rest_max_body: int = REST_MAX_BODY) -> asyncio.Server:
     """Serve `handler` on host:port. `access_log`: one line per request to the
     `router.access` logger (operation, table, status, latency, request id).
-    The port is never shared (no SO_REUSEPORT): a second router on it fails."""
+    The port is never shared (no SO_REUSEPORT): a second router on it fails.
+    `rest` serves the requests whose path starts with one of `rest_prefixes`."""
     loop = asyncio.get_running_loop()
-    cfg = _Config(handler, max_body, region, access_log)
+    cfg = _Config(handler, max_body, region, access_log, rest, rest_prefixes, rest_max_body)
     return await loop.create_server(lambda: _Conn(cfg), host, port, reuse_port=False, backlog=1024)

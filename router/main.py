@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+import tempfile
 
 DEFAULT_REGION = "us-east-1"
 
@@ -30,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     p.add_argument("--access-log", action="store_true",
                    help="log one line per request: operation, table, status, latency and request id")
+    p.add_argument("--functions-dir", default="",
+                   help="where this router unpacks functions' code and writes the logs of the invocations "
+                        "it runs (default: a new temporary directory; `trireme up` gives DATA_DIR/ROUTER/functions)")
     p.set_defaults(func=run)
 
 
@@ -49,6 +53,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from cluster.rpc import learn_cluster_id
     from router.api import Api
     from router.http import serve
+    from router.lambda_api import PREFIXES, LambdaApi
     from router.protocol import Dispatcher
 
     stop = asyncio.Event()
@@ -67,9 +72,12 @@ async def _serve(args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
     api = Api(cluster, region=args.region, endpoint=args.listen)
+    functions = LambdaApi(cluster, region=args.region, endpoint=args.listen,
+                          functions_dir=args.functions_dir or tempfile.mkdtemp(prefix="trireme-functions-"))
     try:
         server = await serve(Api.with_host(Dispatcher(api.operations(), admin=_admin_ops(cluster, cluster_id))),
-                             host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log)
+                             host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
+                             rest=functions, rest_prefixes=PREFIXES)
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None
@@ -77,6 +85,7 @@ async def _serve(args: argparse.Namespace) -> int:
     logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on http://%s", cluster_id, args.listen)
     await stop.wait()
     server.close()
+    await functions.close()
     await cluster.close()
     return 0
 

@@ -132,7 +132,21 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                                      "attribute": body["attribute"], "now_ms": int(time.time() * 1000),
                                      "cooldown_ms": ttl_cooldown_ms()})
         return {"ok": True, "version": result.get("version", 0)}
+    if op in FUNCTION_OPS:
+        return await function_op(mr, op, body)
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
+
+
+# --- functions (the Lambda API's records, router/lambda_api.py) --------------------
+
+FUNCTION_OPS = ("put_function", "delete_function")
+
+
+async def function_op(mr: MetaReplica, op: str, body: dict) -> dict:
+    """A function's record written through the log; its outcome (also a
+    refusal: the router answers it in the Lambda API's own errors) comes back
+    as the state machine's answer, never raised as a DynamoDB error."""
+    return await mr.run({**body, "op": op})
 
 
 def ttl_cooldown_ms() -> int:

@@ -18,12 +18,15 @@ from tests.integration.conftest import make_client, start_cluster, wait_until
 # minutes) and the interval of the partition leaders' expiry sweeps.
 TTL_COOLDOWN_S = 2.0
 TTL_SWEEP_S = 0.3
+# The delays before Lambda's two retries of a failed asynchronous invocation (AWS: about 1 and 2 minutes).
+LAMBDA_RETRY_DELAYS = "0.2,0.2"
 
 
 @pytest.fixture(scope="session")
 def conformance_cluster(tmp_path_factory) -> Iterator[LocalCluster]:
     c = start_cluster(tmp_path_factory.mktemp("conformance"), extra_env={
-        "TRIREME_TTL_COOLDOWN_S": str(TTL_COOLDOWN_S), "TRIREME_TTL_SWEEP_S": str(TTL_SWEEP_S)})
+        "TRIREME_TTL_COOLDOWN_S": str(TTL_COOLDOWN_S), "TRIREME_TTL_SWEEP_S": str(TTL_SWEEP_S),
+        "TRIREME_LAMBDA_RETRY_DELAYS": LAMBDA_RETRY_DELAYS})
     yield c
     c.stop()
 

@@ -576,3 +576,70 @@ def test_no_access_log_unless_asked(client, caplog):
     client.send(request("Echo", {"TableName": "orders"}))
     client.read()
     assert not [r for r in caplog.records if r.name == "router.access"]
+
+
+# --- the REST API beside DynamoDB's (the Lambda API) ---------------------------------
+
+
+class _RestAnswer:
+    def __init__(self, status: int, body: bytes, headers: dict[str, str], request_id: str | None = None) -> None:
+        self.status, self.body, self.headers, self.request_id = status, body, headers, request_id
+
+
+def test_paths_with_a_rest_prefix_go_to_the_rest_handler_in_order_with_dynamodb_requests():
+    seen = []
+
+    async def rest(method: str, url: str, headers: dict[str, str], body: bytes):
+        seen.append((method, url, body))
+        if url.endswith("/boom"):
+            raise RuntimeError("a bug")
+        return _RestAnswer(201, b'{"ok":1}', {"X-Amz-Function-Error": "Unhandled"}, request_id="rid-1")
+
+    s = Server(rest=rest, rest_prefixes=(b"/2015-03-31/functions",))
+    try:
+        c = s.connect()
+        c.send(request("Put", {"k": "a", "v": 1})
+               + b"PUT /2015-03-31/functions/f/code?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+               + request("Get", {"k": "a"})
+               + b"GET /2015-03-31/functions/boom HTTP/1.1\r\nHost: h\r\n\r\n"
+               + b"GET /other HTTP/1.1\r\nHost: h\r\n\r\n")
+        put, rest_answer, get, boom, other = (c.read() for _ in range(5))
+        assert put.status == 200 and get.json() == {"v": 1}
+        assert (rest_answer.status, rest_answer.body) == (201, b'{"ok":1}')
+        assert rest_answer.headers["x-amz-function-error"] == "Unhandled"
+        assert rest_answer.headers["x-amzn-requestid"] == "rid-1"
+        assert rest_answer.headers["content-type"] == "application/json"
+        assert boom.status == 500 and boom.headers["x-amzn-errortype"] == "ServiceException"
+        assert other.status == 404  # no REST prefix: DynamoDB's endpoint's answer
+        assert seen == [("PUT", "/2015-03-31/functions/f/code?x=1", b"abc"),
+                        ("GET", "/2015-03-31/functions/boom", b"")]
+        c.close()
+    finally:
+        s.close()
+
+
+def test_a_rest_request_may_carry_a_larger_body_than_a_dynamodb_one(caplog):
+    sizes = []
+
+    async def rest(method: str, url: str, headers: dict[str, str], body: bytes):
+        sizes.append(len(body))
+        return _RestAnswer(200, b"{}", {})
+
+    big = b"x" * (MAX_BODY + 1000)
+    s = Server(rest=rest, rest_prefixes=(b"/2015-03-31/functions",), rest_max_body=2 * MAX_BODY, access_log=True)
+    try:
+        c = s.connect()
+        with caplog.at_level(logging.INFO, logger="router.access"):
+            c.send(b"POST /2015-03-31/functions HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big))
+            assert c.read().status == 200 and sizes == [len(big)]
+        assert any("operation=POST /2015-03-31/functions status=200" in r.getMessage() for r in caplog.records)
+        c.send(request("Put", big))  # DynamoDB's cap stays
+        assert c.read().status == 413
+        c.close()
+        c = s.connect()
+        too_big = b"x" * (2 * MAX_BODY + 1)
+        c.send(b"POST /2015-03-31/functions HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(too_big))
+        assert c.read().status == 413
+        c.close()
+    finally:
+        s.close()
