@@ -6,7 +6,7 @@ subsystem and hands it only the parts it uses.
 - `node/partition/`: the partition state machine with its indexes;
 - `node/control/`: the metadata view, the meta group and its controller,
   partition statistics;
-- `node/feed/`: readers of applied changes (the index shipper);
+- `node/feed/`: readers of applied changes (the index shipper, the stream keeper);
 - `node/services/`: the gRPC services (Meta, Admin) and the data sessions of
   routers' connections.
 """
@@ -24,6 +24,7 @@ from node.control.metareplica import META_GROUP, MetaReplica
 from node.control.stats import PartitionStats
 from node.control.view import Control
 from node.feed.index_shipper import IndexShipper
+from node.feed.streams import StreamKeeper
 from node.groups.engine import Engine
 from node.partition.replica import PartitionReplica
 from node.services.admin import AdminServicer
@@ -49,6 +50,7 @@ class Node:
         self.engine.meta_changed = self.control.on_local_meta
         self.engine.role_changed = lambda replica: self.control.poke()
         self.shipper = IndexShipper(cfg.az, cfg.cluster_id, self.engine, self.storage, self.control)
+        self.stream_keeper = StreamKeeper(self.engine, self.control)
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")
         self.server: grpc.aio.Server | None = None
 
@@ -79,12 +81,14 @@ class Node:
         self.server = server
         self.control.start()
         self.shipper.start()
+        self.stream_keeper.start()
         self.stats.start()
         log.info("node %s (%s) of cluster %s serving on %s", self.cfg.id, self.cfg.az, self.cfg.cluster_id,
                  self.cfg.listen)
 
     async def stop(self) -> None:
         await self.shipper.stop()
+        await self.stream_keeper.stop()
         await self.stats.stop()
         await self.control.stop()
         if self.server is not None:

@@ -25,7 +25,9 @@ from cluster.meta import TableInfo
 from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
+from ddb.streams import StreamSpec, parse_update_stream
 from router import batches, capacity, reads, tags
+from router.streams import table_stream_fields
 from router.node_requests import item_fields, secondary_index
 from trireme_pb import node_pb2
 
@@ -83,9 +85,9 @@ class Api:
             "ListTagsOfResource": lambda body: tags.list_tags_of_resource(self, body),
             **{name: _capacity_checked(op) for name, op in data.items()},
         }
-        return {name: self._with_metadata(op) for name, op in ops.items()}
+        return {name: self.with_metadata(op) for name, op in ops.items()}
 
-    def _with_metadata(self, op: Op) -> Op:
+    def with_metadata(self, op: Op) -> Op:
         """Hold a request that arrives before the first metadata (just after a
         start) until the metadata is in, within the request's deadline: until
         then the router cannot tell whether a table exists, and must not claim
@@ -133,7 +135,8 @@ class Api:
         return t
 
     def _describe(self, t: TableInfo) -> dict:
-        return ddb_tables.describe_table(self._record(t), region=self.region)
+        return {**ddb_tables.describe_table(self._record(t), region=self.region),
+                **table_stream_fields(self.region, t)}
 
     def _record(self, t: TableInfo) -> dict:
         """What DescribeTable needs: the table, and the state of its global indexes."""
@@ -155,8 +158,9 @@ class Api:
         await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].status == "ACTIVE",
                                     CREATE_WAIT_S)
         t = self.cluster.state.tables.get(name) if self.cluster.state is not None else None
-        record = self._record(t) if t is not None and t.id == result["table"]["id"] else result["table"]
-        return {"TableDescription": ddb_tables.describe_table(record, region=self.region)}
+        if t is None or t.id != result["table"]["id"]:
+            t = TableInfo(**result["table"])
+        return {"TableDescription": self._describe(t)}
 
     async def describe_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
@@ -173,6 +177,8 @@ class Api:
     async def update_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
         t = self.table(name, any_status=True)
+        if body.get("StreamSpecification") is not None:
+            return await self._update_stream(body, t)
         spec = dict(t.spec)
         change = parse_index_updates(body, spec)
         if change is None or change[0] == "update":
@@ -181,8 +187,8 @@ class Api:
             if change is not None:
                 spec = with_index_throughput(spec, change[1])
             result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
-            return {"TableDescription": ddb_tables.describe_table(result["table"], region=self.region)}
-        if any(k in body for k in ("BillingMode", "ProvisionedThroughput", "StreamSpecification")):
+            return {"TableDescription": self._describe(TableInfo(**result["table"]))}
+        if any(k in body for k in ("BillingMode", "ProvisionedThroughput")):
             raise ValidationException("One or more parameter values were invalid: Only one of table throughput, "
                                       "billing mode, stream settings or one global secondary index can be changed "
                                       "by one UpdateTable call")
@@ -195,6 +201,19 @@ class Api:
             await self.cluster.meta("delete_index", {"name": name, "spec": spec, "index": index["IndexName"]})
         await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].spec == spec, CREATE_WAIT_S)
         return {"TableDescription": self._describe(self.table(name, any_status=True))}
+
+    async def _update_stream(self, body: dict, t: TableInfo) -> dict:
+        """UpdateTable with a StreamSpecification: enable a new stream or
+        disable the current one (with BillingMode or DeletionProtectionEnabled
+        changed first when they are asked for too)."""
+        current = t.enabled_stream()
+        spec = parse_update_stream(body, t.name, None if current is None else StreamSpec(True, current["view"]))
+        if any(k in body for k in ("BillingMode", "DeletionProtectionEnabled")):
+            new_spec, updated = ddb_tables.parse_update_table(body, self._record(t), now=time.time())
+            await self.cluster.meta("update_table", {"name": t.name, "spec": new_spec, "updated": updated})
+        result = await self.cluster.meta("update_stream", {"name": t.name, "enabled": spec is not None,
+                                                           "view": spec.view_type if spec else None})
+        return {"TableDescription": self._describe(TableInfo(**result["table"]))}
 
     async def delete_table(self, body: dict) -> dict:
         """The deleted table's description as DynamoDB gives it: DELETING, with

@@ -50,6 +50,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from router.api import Api
     from router.http import serve
     from router.protocol import Dispatcher
+    from router.streams import StreamsApi
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -68,7 +69,10 @@ async def _serve(args: argparse.Namespace) -> int:
     cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
     api = Api(cluster, region=args.region, endpoint=args.listen)
     try:
-        server = await serve(Api.with_host(Dispatcher(api.operations(), admin=_admin_ops(cluster, cluster_id))),
+        streams = {name: api.with_metadata(op)
+                   for name, op in StreamsApi(cluster, args.region, cluster_id).operations().items()}
+        server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
+                                                      admin=_admin_ops(cluster, cluster_id))),
                              host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log)
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "

@@ -1,0 +1,132 @@
+"""Streams on this node: partition leaders keep their partition's stream
+settings in step with the metadata and report where each stream's shard
+starts and ends; every replica trims its records past the retention.
+
+The settings go through the partition's log (``WriteCommand.stream_config``)
+so every replica starts and stops recording at the same entry. The table
+stays CREATING or UPDATING until every partition has reported (the
+controller watches `TableInfo.streams_settled`), so a write acknowledged
+after UpdateTable's table is ACTIVE again has its record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from cluster.meta import MetaState
+from node.partition import streams
+from node.partition.replica import PartitionReplica
+from trireme_pb import node_pb2
+
+if TYPE_CHECKING:
+    from node.control.view import Control
+    from node.groups.engine import Engine
+
+log = logging.getLogger(__name__)
+
+SWEEP_S = 0.1
+# Records are kept this long (DynamoDB: 24 hours); shorter for tests.
+RETENTION_S = float(os.environ.get("TRIREME_STREAM_RETENTION_S", str(24 * 3600)))
+TRIM_EVERY_S = min(60.0, max(0.5, RETENTION_S / 10))
+TRIM_MOST = 500  # records one replica drops per pass: trimming never holds the loop long
+
+
+def wanted_streams(view: MetaState, table_id: int) -> list[dict] | None:
+    """The stream settings the metadata asks of a table's partitions (None:
+    the table is not in the metadata)."""
+    t = view.table_by_id(table_id)
+    if t is None:
+        return None
+    keys = [k["AttributeName"] for k in t.spec["KeySchema"]]
+    return [{"label": s["label"], "view": s["view"], "keys": keys, "enabled": s["status"] == "ENABLED"}
+            for s in t.streams]
+
+
+def _applied(config: dict) -> list[tuple[str, bool]]:
+    return [(s["label"], s["end"] is None) for s in config.get("streams", [])]
+
+
+class StreamKeeper:
+    def __init__(self, engine: Engine, control: Control) -> None:
+        self.engine = engine
+        self.control = control
+        self._task: asyncio.Task | None = None
+        self._busy: dict[str, asyncio.Task] = {}  # group -> its settings or report in flight
+        self._next_trim = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._task, *self._busy.values()] if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            try:
+                self._sweep()
+            except Exception:  # noqa: BLE001 (the next sweep retries)
+                log.exception("stream sweep failed")
+
+    def _sweep(self) -> None:
+        view = self.control.view
+        if view is None:
+            return
+        now = time.monotonic()
+        trim = now >= self._next_trim
+        if trim:
+            self._next_trim = now + TRIM_EVERY_S
+        cutoff = int((time.time() - RETENTION_S) * 1000)
+        for group, replica in list(self.engine.replicas.items()):
+            if not isinstance(replica, PartitionReplica) or replica.config.get("kind") != "partition":
+                continue
+            if trim and replica.config.get("streams"):
+                streams.trim(self.engine.storage, group, cutoff, TRIM_MOST)
+            if not replica.is_leader:
+                continue
+            busy = self._busy.get(group)
+            if busy is not None and not busy.done():
+                continue
+            work = self._work(view, replica)
+            if work is not None:
+                self._busy[group] = asyncio.create_task(self._run(group, work))
+            else:
+                self._busy.pop(group, None)
+
+    def _work(self, view: MetaState, replica: PartitionReplica):  # -> awaitable or None
+        """What this leader must do for its streams now, if anything."""
+        wanted = wanted_streams(view, replica.config["table_id"])
+        if wanted is None:
+            return None
+        if [(w["label"], w["enabled"]) for w in wanted] != _applied(replica.config):
+            cmd = node_pb2.WriteCommand(stream_config=orjson.dumps(wanted), timestamp_ms=int(time.time() * 1000))
+            return replica.propose(cmd.SerializeToString())
+        t = view.table_by_id(replica.config["table_id"])
+        for s in replica.config.get("streams", []):
+            meta = t.stream(s["label"]) if t is not None else None
+            if meta is None:
+                continue
+            shard = meta["shards"].get(replica.group, {})
+            report = {k: s[k] for k in ("start", "end") if s[k] is not None and k not in shard}
+            if report:
+                return self.control.meta_request("stream_shard", {"name": t.name, "label": s["label"],
+                                                                  "group": replica.group, **report})
+        return None
+
+    async def _run(self, group: str, work) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (retried at the next sweep; leadership may have moved)
+            log.info("%s: stream settings or report failed (retrying): %r", group, exc)
+            await asyncio.sleep(0.5)
