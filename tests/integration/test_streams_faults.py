@@ -97,3 +97,30 @@ def test_leader_kills_leave_exactly_one_record_per_acknowledged_write(own_cluste
         total += len(acked[w])
     assert total > 100, "the writers made progress"
     print(f"\n{total} acknowledged writes, {len(records)} records across {KILLS} leader kills")
+
+
+def test_records_past_the_retention_are_trimmed_and_reads_behind_them_refused(own_cluster):
+    cluster = own_cluster(extra_env={"TRIREME_STREAM_RETENTION_S": "4"})
+    ddb = make_client(cluster.endpoint, retries=3)
+    ddb.create_table(TableName="tbl", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST",
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    wait_until(lambda: ddb.describe_table(TableName="tbl")["Table"]["TableStatus"] == "ACTIVE", 30, "ACTIVE")
+    arn = ddb.describe_table(TableName="tbl")["Table"]["LatestStreamArn"]
+    streams = boto3.client("dynamodbstreams", endpoint_url=cluster.endpoint, region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+    ddb.put_item(TableName="tbl", Item={"pk": {"S": "old"}})
+    sid = next(s["ShardId"] for s in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+               if streams.get_records(ShardIterator=streams.get_shard_iterator(
+                   StreamArn=arn, ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"])["Records"])
+    old_it = streams.get_shard_iterator(StreamArn=arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+    def trimmed() -> bool:
+        try:
+            streams.get_records(ShardIterator=old_it)
+        except streams.exceptions.TrimmedDataAccessException:
+            return True
+        return False
+    wait_until(trimmed, 30, "the old record to be trimmed", interval=0.3)
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in read_shards(streams, arn)] == []
