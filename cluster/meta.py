@@ -244,14 +244,21 @@ class MetaState:
         t.status = c["status"]
         return {"ok": True}
 
-    def _op_update_table(self, c: dict) -> dict:
-        t = self.tables.get(c["name"])
+    def _active(self, name: str) -> TableInfo | dict:
+        """The table to change, or the error when it is missing or not ACTIVE."""
+        t = self.tables.get(name)
         if t is None:
-            return _not_found(c["name"])
+            return _not_found(name)
         if t.status != "ACTIVE":
             return _err("ResourceInUseException",
                         f"Attempt to change a resource which is still in use: Table is being "
                         f"{'deleted' if t.status == 'DELETING' else 'updated'}: {t.name}")
+        return t
+
+    def _op_update_table(self, c: dict) -> dict:
+        t = self._active(c["name"])
+        if isinstance(t, dict):
+            return t
         t.spec = c["spec"]
         t.updated.update(c.get("updated", {}))
         return {"ok": True, "table": asdict(t)}
@@ -260,13 +267,9 @@ class MetaState:
         """UpdateTable's StreamSpecification: enable a new stream (a new
         label) or disable the enabled one, which stays readable. The table is
         UPDATING until every partition applied the change."""
-        t = self.tables.get(c["name"])
-        if t is None:
-            return _not_found(c["name"])
-        if t.status != "ACTIVE":
-            return _err("ResourceInUseException",
-                        f"Attempt to change a resource which is still in use: Table is being "
-                        f"{'deleted' if t.status == 'DELETING' else 'updated'}: {t.name}")
+        t = self._active(c["name"])
+        if isinstance(t, dict):
+            return t
         current = t.enabled_stream()
         now_ms = int(c["now"] * 1000)
         if c["enabled"]:

@@ -194,10 +194,34 @@ def test_stream_specification_errors(ddb, streams):
     code, msg = error_of(ddb.update_table, TableName="st_twice",
                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
     assert (code, msg) == ("ValidationException", "Table already has an enabled stream: TableName: st_twice")
+    code, msg = error_of(ddb.update_table, TableName="st_plain", BillingMode="PROVISIONED",
+                         ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
+                         StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    assert (code, msg) == ("ValidationException", "One or more parameter values were invalid: "
+                                                  "You cannot modify stream status while updating table IOPS")
+    code, msg = error_of(ddb.update_table, TableName="st_plain",
+                         AttributeDefinitions=[{"AttributeName": "g", "AttributeType": "S"}],
+                         GlobalSecondaryIndexUpdates=[{"Create": {
+                             "IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                             "Projection": {"ProjectionType": "ALL"}}}],
+                         StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    assert (code, msg) == ("ValidationException", "One or more parameter values were invalid: "
+                                                  "You cannot create or delete index while changing stream status")
     code, _ = error_of(streams.describe_stream,
                        StreamArn="arn:aws:dynamodb:us-east-1:000000000000:table/nope/stream/2020-01-01T00:00:00.000")
     assert code == "ResourceNotFoundException"
     code, _ = error_of(streams.get_records, ShardIterator="garbage-iterator")
+    assert code == "ValidationException"
+    arn = ddb.describe_table(TableName="st_twice")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+    code, _ = error_of(streams.get_records, ShardIterator=it, Limit=1001)
+    assert code == "LimitExceededException"
+    code, _ = error_of(streams.get_shard_iterator, StreamArn=arn, ShardId="shardId-00000000000000000000-00000000",
+                       ShardIteratorType="LATEST")
+    assert code == "ResourceNotFoundException"
+    forged = it[:-3] + ("AAA" if not it.endswith("AAA") else "BBB")
+    code, _ = error_of(streams.get_records, ShardIterator=forged)
     assert code == "ValidationException"
     code, _ = error_of(streams.list_streams, TableName="no_such_table")
     assert code == "ResourceNotFoundException"

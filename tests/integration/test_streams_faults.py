@@ -35,15 +35,20 @@ def read_shards(streams, arn: str) -> list[dict]:
     return out
 
 
-def test_leader_kills_leave_exactly_one_record_per_acknowledged_write(own_cluster):
-    cluster = own_cluster()
+def with_stream(cluster, view: str):
+    """A client, and the ARN of the stream of a new table "tbl"."""
     ddb = make_client(cluster.endpoint, retries=3)
     ddb.create_table(TableName="tbl", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                      BillingMode="PAY_PER_REQUEST",
-                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": view})
     wait_until(lambda: ddb.describe_table(TableName="tbl")["Table"]["TableStatus"] == "ACTIVE", 30, "ACTIVE")
-    arn = ddb.describe_table(TableName="tbl")["Table"]["LatestStreamArn"]
+    return ddb, ddb.describe_table(TableName="tbl")["Table"]["LatestStreamArn"]
+
+
+def test_leader_kills_leave_exactly_one_record_per_acknowledged_write(own_cluster):
+    cluster = own_cluster()
+    ddb, arn = with_stream(cluster, "NEW_IMAGE")
 
     stop = threading.Event()
     acked: list[list[int]] = [[] for _ in range(WRITERS)]
@@ -101,13 +106,7 @@ def test_leader_kills_leave_exactly_one_record_per_acknowledged_write(own_cluste
 
 def test_records_past_the_retention_are_trimmed_and_reads_behind_them_refused(own_cluster):
     cluster = own_cluster(extra_env={"TRIREME_STREAM_RETENTION_S": "4"})
-    ddb = make_client(cluster.endpoint, retries=3)
-    ddb.create_table(TableName="tbl", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST",
-                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
-    wait_until(lambda: ddb.describe_table(TableName="tbl")["Table"]["TableStatus"] == "ACTIVE", 30, "ACTIVE")
-    arn = ddb.describe_table(TableName="tbl")["Table"]["LatestStreamArn"]
+    ddb, arn = with_stream(cluster, "KEYS_ONLY")
     streams = boto3.client("dynamodbstreams", endpoint_url=cluster.endpoint, region_name="us-east-1",
                            aws_access_key_id="test", aws_secret_access_key="test")
     ddb.put_item(TableName="tbl", Item={"pk": {"S": "old"}})
