@@ -21,7 +21,7 @@ from ddb.encoding import encode_key, encode_key_value, encode_partition_key, has
 from ddb.indexes import (Index, check_index_keys, indexes_of, parse_index_updates, with_index_throughput,
                          without_index)
 from cluster.keys import item_key
-from cluster.meta import TableInfo
+from cluster.meta import MetaState, TableInfo
 from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
@@ -213,6 +213,8 @@ class Api:
             await self.cluster.meta("update_table", {"name": t.name, "spec": new_spec, "updated": updated})
         result = await self.cluster.meta("update_stream", {"name": t.name, "enabled": spec is not None,
                                                            "view": spec.view_type if spec else None})
+        # Read your writes: what this router answers next shows the change.
+        await self.cluster.wait_for(lambda st: _newest_stream(st, t.name) == _newest_stream(result), CREATE_WAIT_S)
         return {"TableDescription": self._describe(TableInfo(**result["table"]))}
 
     async def delete_table(self, body: dict) -> dict:
@@ -326,6 +328,17 @@ class Api:
         resp = await self._send(t, h, node_pb2.DataRequest(
             op=UPDATE, key=skey, item=orjson.dumps(key), **fields), True, idempotent=False)
         return self._written(body, t, key, resp)
+
+
+def _newest_stream(state: MetaState | dict, name: str = "") -> tuple | None:
+    """(label, status) of a table's newest stream, in a metadata state or in
+    a metadata call's answer (its "table")."""
+    if isinstance(state, dict):
+        streams = state["table"]["streams"]
+    else:
+        t = state.tables.get(name)
+        streams = t.streams if t is not None else []
+    return (streams[-1]["label"], streams[-1]["status"]) if streams else None
 
 
 def _capacity_checked(op: Op) -> Op:

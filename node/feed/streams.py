@@ -15,11 +15,11 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Awaitable
 
 import orjson
 
-from cluster.meta import MetaState
+from cluster.meta import TableInfo
 from node.partition import streams
 from node.partition.replica import PartitionReplica
 from trireme_pb import node_pb2
@@ -37,12 +37,8 @@ TRIM_EVERY_S = min(60.0, max(0.5, RETENTION_S / 10))
 TRIM_MOST = 500  # records one replica drops per pass: trimming never holds the loop long
 
 
-def wanted_streams(view: MetaState, table_id: int) -> list[dict] | None:
-    """The stream settings the metadata asks of a table's partitions (None:
-    the table is not in the metadata)."""
-    t = view.table_by_id(table_id)
-    if t is None:
-        return None
+def wanted_streams(t: TableInfo) -> list[dict]:
+    """The stream settings the metadata asks of a table's partitions."""
     keys = [k["AttributeName"] for k in t.spec["KeySchema"]]
     return [{"label": s["label"], "view": s["view"], "keys": keys, "enabled": s["status"] == "ENABLED"}
             for s in t.streams]
@@ -53,12 +49,14 @@ def _applied(config: dict) -> list[tuple[str, bool]]:
 
 
 class StreamKeeper:
+    """Runs on every node: one sweep task for the leaders' settings and
+    reports, and the periodic trim of every replica's records."""
+
     def __init__(self, engine: Engine, control: Control) -> None:
         self.engine = engine
         self.control = control
         self._task: asyncio.Task | None = None
         self._busy: dict[str, asyncio.Task] = {}  # group -> its settings or report in flight
-        self._next_trim = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -70,49 +68,58 @@ class StreamKeeper:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _loop(self) -> None:
+        next_trim = 0.0
         while True:
             await asyncio.sleep(SWEEP_S)
             try:
                 self._sweep()
+                if time.monotonic() >= next_trim:
+                    next_trim = time.monotonic() + TRIM_EVERY_S
+                    await self._trim()
+            except asyncio.CancelledError:
+                raise
             except Exception:  # noqa: BLE001 (the next sweep retries)
                 log.exception("stream sweep failed")
 
+    async def _trim(self) -> None:
+        """Drop every replica's records past the retention, a few hundred at a
+        time with the loop free in between."""
+        cutoff = int((time.time() - RETENTION_S) * 1000)
+        for group, replica in list(self.engine.replicas.items()):
+            if isinstance(replica, PartitionReplica) and replica.config.get("streams"):
+                while streams.trim(self.engine.storage, group, cutoff, TRIM_MOST) == TRIM_MOST:
+                    await asyncio.sleep(0)
+                    if self.engine.replicas.get(group) is not replica:
+                        break  # removed meanwhile
+
     def _sweep(self) -> None:
+        """Start the settings and reports each leader owes, one at a time per partition."""
         view = self.control.view
         if view is None:
             return
-        now = time.monotonic()
-        trim = now >= self._next_trim
-        if trim:
-            self._next_trim = now + TRIM_EVERY_S
-        cutoff = int((time.time() - RETENTION_S) * 1000)
+        tables = {t.id: t for t in view.tables.values()}
         for group, replica in list(self.engine.replicas.items()):
-            if not isinstance(replica, PartitionReplica) or replica.config.get("kind") != "partition":
-                continue
-            if trim and replica.config.get("streams"):
-                streams.trim(self.engine.storage, group, cutoff, TRIM_MOST)
-            if not replica.is_leader:
+            if not isinstance(replica, PartitionReplica) or not replica.is_leader:
                 continue
             busy = self._busy.get(group)
             if busy is not None and not busy.done():
                 continue
-            work = self._work(view, replica)
+            t = tables.get(replica.config.get("table_id"))
+            work = self._work(t, replica) if t is not None else None
             if work is not None:
                 self._busy[group] = asyncio.create_task(self._run(group, work))
             else:
                 self._busy.pop(group, None)
 
-    def _work(self, view: MetaState, replica: PartitionReplica):  # -> awaitable or None
-        """What this leader must do for its streams now, if anything."""
-        wanted = wanted_streams(view, replica.config["table_id"])
-        if wanted is None:
-            return None
+    def _work(self, t: TableInfo, replica: PartitionReplica) -> Awaitable | None:
+        """What this leader must do for its table's streams now, if anything:
+        propose the settings the metadata asks for, or report a start or end."""
+        wanted = wanted_streams(t)
         if [(w["label"], w["enabled"]) for w in wanted] != _applied(replica.config):
             cmd = node_pb2.WriteCommand(stream_config=orjson.dumps(wanted), timestamp_ms=int(time.time() * 1000))
             return replica.propose(cmd.SerializeToString())
-        t = view.table_by_id(replica.config["table_id"])
         for s in replica.config.get("streams", []):
-            meta = t.stream(s["label"]) if t is not None else None
+            meta = t.stream(s["label"])
             if meta is None:
                 continue
             shard = meta["shards"].get(replica.group, {})
@@ -122,7 +129,7 @@ class StreamKeeper:
                                                                   "group": replica.group, **report})
         return None
 
-    async def _run(self, group: str, work) -> None:
+    async def _run(self, group: str, work: Awaitable) -> None:
         try:
             await work
         except asyncio.CancelledError:
