@@ -1,9 +1,15 @@
-"""The README's boto3 example runs as written against a real cluster."""
+"""The README's boto3 examples run as written against a real cluster."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from pathlib import Path
+
+import boto3
+
+from tests.integration.conftest import make_client
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -15,3 +21,16 @@ def test_readme_boto3_example_runs(cluster):
     exec(compile(code.replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), scope)
     item = scope["ddb"].get_item(TableName="users", Key={"id": {"S": "ada"}}, ConsistentRead=True)["Item"]
     assert item == {"id": {"S": "ada"}, "visits": {"N": "2"}}
+
+
+def test_readme_streams_example_runs(cluster):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(b for b in blocks if "dynamodbstreams" in b)
+    ddb = make_client(cluster.endpoint)
+    if "users" not in ddb.list_tables()["TableNames"]:  # the first example makes it
+        exec(compile(blocks[0].replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), {})
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code.replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"),
+             {"ddb": ddb, "boto3": boto3})
+    assert out.getvalue() == "INSERT {'id': {'S': 'bob'}}\n"
