@@ -7,7 +7,7 @@ PROTOS := $(wildcard proto/trireme_pb/*.proto)
 PB_OUT := $(patsubst proto/trireme_pb/%.proto,trireme_pb/%_pb2.py,$(PROTOS))
 PYTEST_ARGS ?=
 
-.PHONY: all install proto test cov sim snapshot-catch-up run bench soak image compose-up compose-down clean
+.PHONY: all install proto test cov sim snapshot-catch-up compaction-bound run bench soak image compose-up compose-down clean
 
 all: test
 
@@ -37,6 +37,10 @@ sim: install
 # A node compacted past catches up from snapshots of a 200,000-item table, with writes going on.
 snapshot-catch-up: install
 	TRIREME_TEST_SNAPSHOT_ITEMS=200000 $(PY) -m pytest -q -s tests/integration/test_compaction.py -k snapshot
+
+# Data directories and restart times under 300,000 overwrites of 1,000 keys (make test: 30,000).
+compaction-bound: install
+	TRIREME_TEST_OVERWRITES=299000 $(PY) -m pytest -q -s tests/integration/test_compaction.py -k bounded
 
 # Three storage nodes in three AZs and a router on http://localhost:8000; data in ./data.
 run: install

@@ -28,7 +28,7 @@ from chaos import history as h
 from chaos.faults import DRIFT_BOUND, Chaos
 
 TABLE = "jepsen"
-WORKLOADS = ("register", "set", "counter", "stream")
+WORKLOADS = ("register", "set", "counter", "ttl", "stream")
 FAULTS = ("kill", "leader-kill", "pause", "pause-leader", "rolling-restart", "isolate", "partition", "minority",
           "majority", "bridge", "router-cut", "clock", "disconnect")
 FAULT_HELP = """faults:
@@ -172,8 +172,11 @@ class Workload:
     def step(self, ddb: Any, process: int, rng: random.Random) -> None:
         raise NotImplementedError
 
+    def prepare(self, ddb: Any) -> None:
+        """Set the fresh table up before the load (ttl)."""
+
     def final(self, ddb: Any) -> None:
-        """Strongly consistent reads after the faults are healed (set, counter)."""
+        """Strongly consistent reads after the faults are healed (set, counter, ttl)."""
 
 
 class RegisterWorkload(Workload):
@@ -246,14 +249,7 @@ class SetWorkload(Workload):
     def final(self, ddb: Any) -> None:
         rec = self.rec
         rec.invoke("final", "read", "set", None)
-        seen, start = [], None
-        while True:
-            page = ddb.scan(TableName=TABLE, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
-            seen += [int(i["pk"]["S"][1:]) for i in page["Items"] if i["pk"]["S"].startswith("e")]
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                break
-        rec.ok("final", "read", "set", sorted(seen))
+        rec.ok("final", "read", "set", sorted(int(k[1:]) for k in _keys(ddb) if k.startswith("e")))
 
 
 class CounterWorkload(Workload):
@@ -286,6 +282,80 @@ class CounterWorkload(Workload):
 
     def final(self, ddb: Any) -> None:
         self._read(ddb, "final")
+
+
+class TtlWorkload(Workload):
+    """Items that expire in a day (``k<n>``) or expired a minute ago
+    (``d<n>``) on a table with Time to Live on, and rescues of expired items
+    this client saw written (their expiry moved a day ahead if they still
+    exist). Checked by chaos/ttl_check.py."""
+
+    DAY_S = 24 * 3600
+    SETTLE_S = 120.0  # after healing, how long the sweeps get to delete what expired
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.doomed: dict[int, list[str]] = {}  # process -> expired keys it wrote
+        self.rescue_tried: set[str] = set()
+
+    def prepare(self, ddb: Any) -> None:
+        ddb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+
+    def step(self, ddb: Any, process: int, rng: random.Random) -> None:
+        rec, pick = self.rec, rng.random()
+        mine = self.doomed.setdefault(process, [])
+        if pick < 0.2 and mine:
+            key = mine.pop(rng.randrange(len(mine)))
+            self.rescue_tried.add(key)
+            rec.invoke(process, "rescue", "ttl", key)
+            try:
+                ddb.update_item(TableName=TABLE, Key={"pk": {"S": key}}, UpdateExpression="SET #t = :t",
+                                ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames={"#t": "ttl"},
+                                ExpressionAttributeValues={":t": {"N": str(int(time.time()) + self.DAY_S)}})
+            except ClientError as exc:
+                code = _error(exc)
+                done = rec.fail if code == "ConditionalCheckFailedException" else rec.info
+                done(process, "rescue", "ttl", key, code)
+                return
+            except BotoCoreError as exc:
+                rec.info(process, "rescue", "ttl", key, _error(exc))
+                return
+            rec.ok(process, "rescue", "ttl", key)
+            return
+        doomed = pick < 0.6
+        key = f"{'d' if doomed else 'k'}{next(self.values)}"
+        expiry = int(time.time()) + (-60 if doomed else self.DAY_S)
+        rec.invoke(process, "add", "ttl", key)
+        try:
+            ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "ttl": {"N": str(expiry)}})
+        except (ClientError, BotoCoreError) as exc:
+            rec.info(process, "add", "ttl", key, _error(exc))
+            return
+        rec.ok(process, "add", "ttl", key)
+        if doomed:
+            mine.append(key)
+
+    def final(self, ddb: Any) -> None:
+        """Wait (up to SETTLE_S) until no expired item that no rescue may have
+        reached is left, then read what is there."""
+        deadline = time.monotonic() + self.SETTLE_S
+        while time.monotonic() < deadline:
+            if not any(k.startswith("d") and k not in self.rescue_tried for k in _keys(ddb)):
+                break
+            time.sleep(0.5)
+        self.rec.invoke("final", "read", "ttl", None)
+        self.rec.ok("final", "read", "ttl", sorted(_keys(ddb)))
+
+
+def _keys(ddb: Any) -> list[str]:
+    """Every key of the table (strongly consistent scan)."""
+    keys, start = [], None
+    while True:
+        page = ddb.scan(TableName=TABLE, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
+        keys += [i["pk"]["S"] for i in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return keys
 
 
 class StreamWorkload(Workload):
@@ -496,7 +566,8 @@ def _make_table(ddb: Any, stream: bool = False) -> None:
 
 
 WORKLOAD_CLASSES: dict[str, type[Workload]] = {
-    "register": RegisterWorkload, "set": SetWorkload, "counter": CounterWorkload, "stream": StreamWorkload}
+    "register": RegisterWorkload, "set": SetWorkload, "counter": CounterWorkload, "ttl": TtlWorkload,
+    "stream": StreamWorkload}
 
 
 def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
@@ -513,6 +584,7 @@ def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
     _make_table(setup, stream=cfg.workload == "stream")
     rec = Recorder(Path(cfg.out_dir) / "history.jsonl")
     workload = WORKLOAD_CLASSES[cfg.workload](cfg, rec, itertools.count(1))
+    workload.prepare(setup)
     stop = threading.Event()
 
     def client(process: int, seed: int) -> None:
@@ -694,8 +766,9 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
     from chaos.checks import CounterChecker, SetChecker
     from chaos.linear import RegisterChecker
     from chaos.stream_check import StreamChecker
+    from chaos.ttl_check import TtlChecker
     checker = {"register": RegisterChecker, "set": SetChecker, "counter": CounterChecker,
-               "stream": StreamChecker}[cfg.workload]()
+               "ttl": TtlChecker, "stream": StreamChecker}[cfg.workload]()
     pairer = h.Pairer()
     stalls = _Stalls()
     outcomes: Counter[str] = Counter()
@@ -711,6 +784,7 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
     result = checker.result()
     what = {"register": "linearizable", "set": "no lost or phantom elements",
             "counter": "every read within the increments' bounds",
+            "ttl": "every unrescued expired item deleted, nothing else lost or invented",
             "stream": "one record per write, in order, matching the items"}[cfg.workload]
     valid = result.valid if converged[0] else False
     verdict = {True: f"VALID ({what})", False: f"INVALID: not {what}", None: "UNKNOWN"}[result.valid]

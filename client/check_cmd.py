@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "check", help="run concurrent clients under injected faults and check the history (Jepsen-style)",
         description="Run concurrent clients against a cluster while faults are injected on a schedule, "
                     "record every operation, and check the history: linearizability for `register`, "
-                    "no lost or phantom elements for `set`, bounds for `counter`. By default a temporary "
+                    "no lost or phantom elements for `set`, bounds for `counter`, for `ttl` that Time to Live "
+                    "deleted every expired item nobody rescued and nothing else. By default a temporary "
                     "local cluster is started and stopped; --data-dir uses a running `trireme up` cluster, "
                     "--compose the compose cluster (`make compose-up`).",
         epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
                 return 2
         elif own:
             cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="trireme-check-")), router_port=0,
-                                   node_base_port=0, router_deadline_s=3.0)
+                                   node_base_port=0, router_deadline_s=3.0,
+                                   extra_env={"TRIREME_TTL_SWEEP_S": "1"} if args.workload == "ttl" else {})
             cluster.plan()
             print(f"starting a temporary cluster in {cluster.data_dir} ...", flush=True)
             cluster.start(wait_s=90)

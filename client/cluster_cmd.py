@@ -33,7 +33,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                          "may change between runs)")
     up.add_argument("--node-base-port", type=int, default=None,
                     help="port of the first storage node; the others use the next ports (default 7101, "
-                         "so 7101-7103); fixed once the cluster exists. Give each cluster on one machine "
+                         "so 7101-7103), and their peer (Raft) ports are 100 above (7201-7203); fixed once "
+                         "the cluster exists. Give each cluster on one machine "
                          "its own --port and --node-base-port")
     up.add_argument("--dead-after", type=float, default=None,
                     help="seconds a node may be down before its replicas are rebuilt on other nodes "
@@ -205,8 +206,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def _taken_port(cluster: LocalCluster, saved: bool) -> str:
     """Why a port of the cluster cannot be used (in use), or ""."""
-    for p in cluster.procs.values():
-        host, _, port = p.addr.rpartition(":")
+    for p, addr in [(p, a) for p in cluster.procs.values() for a in (p.addr, p.peer_addr) if a]:
+        host, _, port = addr.rpartition(":")
         try:
             with socket.socket() as s:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from cluster.rpc import Channels, call_once
+from cluster.rpc import Channels, call_once, meta_call
 
 
 async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout: float = 2.0,
@@ -27,6 +27,14 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
             m = await ask(addr, "meta")
             if m and "error" not in m and (meta is None or m.get("version", 0) > meta.get("version", 0)):
                 meta = m
+        if meta:
+            try:  # the tables' counts: soft state of the meta leader (node/control/stats.py)
+                counts = (await meta_call(channels, addrs, "table_stats", {}, deadline_s=timeout))["tables"]
+            except Exception:  # noqa: BLE001 (no meta leader: the counts are left out)
+                counts = {}
+            for name, c in counts.items():
+                if name in meta.get("tables", {}):
+                    meta["tables"][name].update(item_count=c["item_count"], size_bytes=c["size_bytes"])
         by_node = {}
         for addr, r in zip(addrs, replicas):
             if r and "replicas" in r:

@@ -1,15 +1,15 @@
-"""Length-prefixed protobuf frames on a node's TCP port, and the gRPC
-channel options every process uses: the byte-level contract routers and
-nodes share, with no I/O beyond reading one frame from a stream.
+"""Length-prefixed protobuf frames on a node's peer port, and the gRPC
+channel options every process uses: the byte-level contract nodes share.
+The codec does no I/O (feed it bytes, get frames), so it is tested without
+sockets; node/net/peers.py drives it.
 
-A connection's first byte says what it carries (`RAFT`: a peer's Raft frames;
-`DATA`: a router's data requests); its first frame, a hello, states the
-sender's cluster id. Each frame is a 4-byte big-endian length and a protobuf.
+A connection's first byte says what it carries (`RAFT`: a peer's Raft
+frames); its first frame, a hello, states the sender's cluster id. Each frame
+is a 4-byte big-endian length and a protobuf.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from typing import Any
 
@@ -29,7 +29,11 @@ GRPC_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 1_000),
 ]
 
-RAFT, DATA = b"R", b"D"  # a connection's first byte
+RAFT = b"R"  # a connection's first byte
+
+
+class FrameTooLarge(ValueError):
+    """A frame announced more than the decoder's limit: the stream is garbage or hostile."""
 
 
 def frame(msg: Any) -> bytes:
@@ -38,11 +42,36 @@ def frame(msg: Any) -> bytes:
     return len(body).to_bytes(4, "big") + body
 
 
-async def read_frame(reader: asyncio.StreamReader) -> bytes:
-    n = int.from_bytes(await reader.readexactly(4), "big")
-    if n > MAX_FRAME:
-        raise ValueError(f"frame of {n} bytes")
-    return await reader.readexactly(n)
+class FrameDecoder:
+    """Bytes in, whole frame bodies out: partial frames wait in the buffer
+    for the rest; a frame longer than `max_frame` raises FrameTooLarge
+    (before its body arrives)."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self._buf = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received that are not part of a returned frame yet."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self._buf
+        buf += data
+        out: list[bytes] = []
+        start = 0
+        while len(buf) - start >= 4:
+            n = int.from_bytes(buf[start:start + 4], "big")
+            if n > self.max_frame:
+                raise FrameTooLarge(f"frame of {n} bytes (at most {self.max_frame})")
+            if len(buf) - start < 4 + n:
+                break
+            out.append(bytes(buf[start + 4:start + 4 + n]))
+            start += 4 + n
+        if start:
+            del buf[:start]
+        return out
 
 
 def tune(writer: asyncio.StreamWriter) -> None:

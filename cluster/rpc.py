@@ -83,12 +83,6 @@ def refused(exc: grpc.aio.AioRpcError) -> bool:
     return exc.code() == grpc.StatusCode.FAILED_PRECONDITION and "cluster id mismatch" in (exc.details() or "")
 
 
-async def tcp_endpoint(channels: Channels, addr: str) -> tuple[str, int]:
-    """Where the node at gRPC address `addr` listens for frames (its health answer says)."""
-    health = await call_once(channels, addr, "admin", "health", timeout=2.0)
-    return addr.rpartition(":")[0], int(health["tcp_port"])
-
-
 async def learn_cluster_id(addrs: list[str], deadline_s: float = 60.0) -> str:
     """The cluster id of the first of `addrs` that answers (its health
     answer names it): how a joining node or a router without --cluster-id

@@ -27,6 +27,7 @@ from cluster.identity import new_cluster_id
 from cluster.lifetime import start_time
 
 REGION = "us-east-1"
+PEER_PORT_OFFSET = 100  # a node's peer (Raft) port is its gRPC port + this, with a fixed --node-base-port
 AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
 
 
@@ -67,10 +68,11 @@ class Proc:
     name: str
     kind: str  # node | router
     az: str
-    addr: str  # host:port it serves
+    addr: str  # host:port it serves (gRPC for a node, HTTP for a router)
     argv: list[str]
     log: str
     pid: int = 0
+    peer_addr: str = ""  # a node's Raft port (--peer-listen)
 
 
 @dataclass
@@ -125,6 +127,11 @@ class LocalCluster:
                 self.router_port = int(routers[0].addr.rsplit(":", 1)[1])
             self.nodes_per_az = len(self.node_ids()) // 3
             self.node_base_port = int(self.procs["n1"].addr.rsplit(":", 1)[1]) if "n1" in self.procs else 0
+            for p in self.procs.values():
+                if p.kind == "node" and "--peer-listen" not in p.argv:  # saved before nodes had peer ports
+                    host, _, port = p.addr.rpartition(":")
+                    p.peer_addr = f"{host}:{int(port) + PEER_PORT_OFFSET}"
+                    p.argv += ["--peer-listen", p.peer_addr]
             return
         self.cluster_id = self.cluster_id or new_cluster_id()
         count = 3 * self.nodes_per_az
@@ -132,16 +139,27 @@ class LocalCluster:
         for i in range(1, count + 1):
             port = self.node_base_port + i - 1 if self.node_base_port else free_port(self.host)
             nodes.append((f"n{i}", AZS[(i - 1) % 3], f"{self.host}:{port}"))
+        taken = {int(addr.rpartition(":")[2]) for _, _, addr in nodes}
+        peers = {}
+        for name, _, addr in nodes:
+            port = int(addr.rpartition(":")[2]) + PEER_PORT_OFFSET if self.node_base_port else 0
+            while not port or port in taken:
+                port = free_port(self.host)
+            taken.add(port)
+            peers[name] = port
         founders = nodes[:3]
         initial = ",".join(f"{n}={addr}@{az}" for n, az, addr in founders)
         seeds = ",".join(addr for _, _, addr in founders)
         py = [sys.executable, "-m", "client.cli"]
         for name, az, addr in nodes:
-            argv = py + ["node", "--id", name, "--az", az, "--listen", addr, "--cluster-id", self.cluster_id,
+            peer_addr = f"{self.host}:{peers[name]}"
+            argv = py + ["node", "--id", name, "--az", az, "--listen", addr, "--peer-listen", peer_addr,
+                         "--cluster-id", self.cluster_id,
                          "--data-dir", str(self.data_dir / name), "--dead-after", str(self.dead_after_s),
                          "--partitions-per-table", str(self.partitions_per_table)]
             argv += ["--initial-cluster", initial] if (name, az, addr) in founders else ["--join", seeds]
-            self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"))
+            self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
+                                    peer_addr=peer_addr)
         for i in range(self.routers):
             port = self.router_port + i if self.router_port else free_port(self.host)
             if i == 0:

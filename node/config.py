@@ -11,9 +11,10 @@ from pathlib import Path
 class NodeConfig:
     id: str
     az: str
-    listen: str  # host:port to bind
+    listen: str  # host:port to bind for gRPC
     data_dir: Path
     advertise: str = ""  # host:port peers use; defaults to listen
+    peer_listen: str = ""  # host:port to bind for Raft (the peer port)
     cluster_id: str = ""  # settled before the node starts (cluster/identity.py)
     initial_cluster: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (addr, az)
     join: list[str] = field(default_factory=list)  # addresses of existing nodes
@@ -23,6 +24,11 @@ class NodeConfig:
     @property
     def addr(self) -> str:
         return self.advertise or self.listen
+
+    @property
+    def peer_addr(self) -> str:
+        """Where peers dial this node's Raft port: the advertised host, the --peer-listen port."""
+        return f"{self.addr.rpartition(':')[0]}:{self.peer_listen.rpartition(':')[2]}"
 
 
 def parse_initial_cluster(text: str) -> dict[str, tuple[str, str]]:

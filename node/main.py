@@ -17,7 +17,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--id", required=True, help="node id, unique in the cluster (e.g. n1)")
     p.add_argument("--az", required=True, help="availability zone (e.g. us-east-1a)")
     p.add_argument("--listen", required=True, help="HOST:PORT for gRPC (e.g. 127.0.0.1:7101)")
-    p.add_argument("--advertise", default="", help="HOST:PORT peers dial (default: --listen)")
+    p.add_argument("--peer-listen", required=True,
+                   help="HOST:PORT for Raft between nodes, the peer port (e.g. 127.0.0.1:7201; `trireme up` "
+                        "uses the --listen port + 100). Peers dial the host of --advertise at this port")
+    p.add_argument("--advertise", default="", help="HOST:PORT routers and peers dial for gRPC (default: --listen)")
     p.add_argument("--data-dir", required=True, type=Path, help="directory for this node's data")
     p.add_argument("--cluster-id", default="",
                    help="the cluster this node belongs to: required to found a cluster (the same on every "
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail("founding a cluster needs --cluster-id (any string, the same on every founding node; "
                      "`trireme up` makes one)", 2)
     cfg = NodeConfig(id=args.id, az=args.az, listen=args.listen, advertise=args.advertise,
+                     peer_listen=args.peer_listen,
                      data_dir=args.data_dir, cluster_id=cluster_id, initial_cluster=initial,
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
                      partitions_per_table=args.partitions_per_table)
@@ -92,10 +96,7 @@ async def _serve(cfg, parent_pid: int) -> int:
             raise TimeoutError(f"cannot learn the cluster id from --join: {exc}") from None
         store(cfg.data_dir, cfg.cluster_id)
     node = Node(cfg)
-    try:
-        await node.start()
-    except OSError as exc:
-        raise OSError(f"{exc}; choose another port with --listen") from None
+    await node.start()  # OSError: a port is taken (the message names the flag)
     await stop.wait()
     await node.stop()
     return 0

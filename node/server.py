@@ -6,14 +6,15 @@ subsystem and hands it only the parts it uses.
 - `node/partition/`: the partition state machine with its indexes;
 - `node/control/`: the metadata view, the meta group and its controller,
   partition statistics;
-- `node/feed/`: readers of applied changes (the index shipper, the stream keeper);
-- `node/services/`: the gRPC services (Meta, Admin) and the data sessions of
-  routers' connections.
+- `node/feed/`: readers of applied changes (the index shipper, the TTL
+  sweeper, the stream keeper);
+- `node/services/`: the gRPC services (Data, Meta, Admin).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 
 import grpc
@@ -24,12 +25,13 @@ from node.control.metareplica import META_GROUP, MetaReplica
 from node.control.stats import PartitionStats
 from node.control.view import Control
 from node.feed.index_shipper import IndexShipper
+from node.feed.ttl_sweeper import TtlSweeper
 from node.feed.streams import StreamKeeper
 from node.groups.engine import Engine
 from node.partition.replica import PartitionReplica
 from node.services.admin import AdminServicer
 from node.services.admission import Admission
-from node.services.data import DataSession
+from node.services.data import DataServicer
 from node.services.meta import MetaServicer
 from node.storage import Storage
 from trireme_pb import node_pb2_grpc
@@ -50,6 +52,7 @@ class Node:
         self.engine.meta_changed = self.control.on_local_meta
         self.engine.role_changed = lambda replica: self.control.poke()
         self.shipper = IndexShipper(cfg.az, cfg.cluster_id, self.engine, self.storage, self.control)
+        self.ttl = TtlSweeper(self.engine, lambda: self.control.view)
         self.stream_keeper = StreamKeeper(self.engine, self.control)
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")
         self.server: grpc.aio.Server | None = None
@@ -63,10 +66,20 @@ class Node:
         except RuntimeError:
             bound = 0
         if bound == 0:
-            raise OSError(f"cannot listen on {self.cfg.listen}: {_bind_error(self.cfg.listen)}")
+            raise OSError(f"cannot listen on {self.cfg.listen}: {_bind_error(self.cfg.listen)}; "
+                          f"choose another port with --listen")
+        host, _, port = self.cfg.peer_listen.rpartition(":")
+        try:
+            await self.engine.transport.bind(host.strip("[]"), int(port))
+        except (OSError, ValueError) as exc:
+            why = os.strerror(exc.errno) if getattr(exc, "errno", None) else str(exc)
+            raise OSError(f"cannot listen on {self.cfg.peer_listen}: {why}; "
+                          f"choose another port with --peer-listen") from None
         node_pb2_grpc.add_MetaServicer_to_server(MetaServicer(self.control, self.admission), server)
         node_pb2_grpc.add_AdminServicer_to_server(
             AdminServicer(self.cfg, self.engine, self.control, self.admission), server)
+        node_pb2_grpc.add_DataServicer_to_server(
+            DataServicer(self.engine.replicas, self.control.address_of, self.cfg.id, self.admission), server)
         self.engine.recover()
         if META_GROUP not in self.engine.replicas and self.cfg.id in self.cfg.initial_cluster \
                 and not self.storage.list_groups():
@@ -74,20 +87,20 @@ class Node:
             self.engine.create(META_GROUP, {"kind": "meta", "replay": True},
                                sorted(self.cfg.initial_cluster))
         self.engine.start()
-        self.engine.transport.open_data = lambda send: DataSession(
-            self.engine.replicas, self.control.address_of, self.cfg.id, send)
-        await self.engine.transport.serve(self.cfg.listen.rpartition(":")[0])
+        await self.engine.transport.serve()
         await server.start()
         self.server = server
         self.control.start()
         self.shipper.start()
+        self.ttl.start()
         self.stream_keeper.start()
         self.stats.start()
-        log.info("node %s (%s) of cluster %s serving on %s", self.cfg.id, self.cfg.az, self.cfg.cluster_id,
-                 self.cfg.listen)
+        log.info("node %s (%s) of cluster %s serving gRPC on %s, Raft on %s", self.cfg.id, self.cfg.az,
+                 self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen)
 
     async def stop(self) -> None:
         await self.shipper.stop()
+        await self.ttl.stop()
         await self.stream_keeper.stop()
         await self.stats.stop()
         await self.control.stop()

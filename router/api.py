@@ -20,15 +20,17 @@ from ddb import tables as ddb_tables
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
 from ddb.indexes import (Index, check_index_keys, indexes_of, parse_index_updates, with_index_throughput,
                          without_index)
+from cluster.index_defs import secondary_index
 from cluster.keys import item_key
 from cluster.meta import MetaState, TableInfo
 from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
 from ddb.streams import StreamSpec, parse_update_stream
-from router import batches, capacity, reads, tags
+from router import batches, capacity, reads, tags, ttl
+from router.node_requests import item_fields
+from router.stats import TableStats
 from router.streams import table_stream_fields
-from router.node_requests import item_fields, secondary_index
 from trireme_pb import node_pb2
 
 Op = Callable[[dict], Awaitable[Any]]
@@ -56,6 +58,7 @@ class Api:
         self.cluster = cluster
         self.region = region
         self.endpoint = endpoint  # the listen address, for a request without a Host header
+        self.stats = TableStats(cluster)  # ItemCount and sizes, asked of the meta leader (router/stats.py)
         self._schemas: dict[tuple[str, int], KeySchema] = {}
         # table name -> (its spec, its indexes, their messages for the node: the local ones, all)
         self._indexes: dict[str, tuple[dict, list[Index], list[node_pb2.SecondaryIndex],
@@ -83,6 +86,8 @@ class Api:
             "TagResource": lambda body: tags.tag_resource(self, body),
             "UntagResource": lambda body: tags.untag_resource(self, body),
             "ListTagsOfResource": lambda body: tags.list_tags_of_resource(self, body),
+            "UpdateTimeToLive": lambda body: ttl.update_time_to_live(self, body),
+            "DescribeTimeToLive": lambda body: ttl.describe_time_to_live(self, body),
             **{name: _capacity_checked(op) for name, op in data.items()},
         }
         return {name: self.with_metadata(op) for name, op in ops.items()}
@@ -134,19 +139,26 @@ class Api:
             raise _not_found(name)
         return t
 
-    def _describe(self, t: TableInfo) -> dict:
-        return {**ddb_tables.describe_table(self._record(t), region=self.region),
+    async def _describe(self, t: TableInfo) -> dict:
+        return {**ddb_tables.describe_table(await self._counted(t), region=self.region),
                 **table_stream_fields(self.region, t)}
 
-    def _record(self, t: TableInfo) -> dict:
-        """What DescribeTable needs: the table, and the state of its global indexes."""
-        record = _record(t)
+    def _record(self, t: TableInfo, stats: dict[str, dict] | None = None) -> dict:
+        """What DescribeTable needs: the table, the state of its global
+        indexes, and their counts when given (``stats``, by table name)."""
+        stats = stats or {}
+        record = {**_record(t), **stats.get(t.name, {})}
         state = self.cluster.state
         if state is not None:
             record["indexes"] = {ix.spec["IndexName"]: {"status": ix.status, "spec": ix.spec,
-                                                        "item_count": ix.item_count, "size_bytes": ix.size_bytes}
+                                                        **stats.get(ix.name, {})}
                                  for ix in state.index_tables(t.name)}
         return record
+
+    async def _counted(self, t: TableInfo) -> dict:
+        """The record with the table's and its indexes' current counts."""
+        state = self.cluster.state
+        return self._record(t, await self.stats.of([t, *(state.index_tables(t.name) if state else [])]))
 
     async def create_table(self, body: dict) -> dict:
         spec = ddb_tables.parse_create_table(body)
@@ -160,11 +172,12 @@ class Api:
         t = self.cluster.state.tables.get(name) if self.cluster.state is not None else None
         if t is None or t.id != result["table"]["id"]:
             t = TableInfo(**result["table"])
-        return {"TableDescription": self._describe(t)}
+        return {"TableDescription": {**ddb_tables.describe_table(self._record(t), region=self.region),
+                                     **table_stream_fields(self.region, t)}}
 
     async def describe_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
-        return {"Table": self._describe(self.table(name, any_status=True))}
+        return {"Table": await self._describe(self.table(name, any_status=True))}
 
     async def list_tables(self, body: dict) -> dict:
         limit, start = ddb_tables.parse_list_tables(body)
@@ -187,7 +200,7 @@ class Api:
             if change is not None:
                 spec = with_index_throughput(spec, change[1])
             result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
-            return {"TableDescription": self._describe(TableInfo(**result["table"]))}
+            return {"TableDescription": await self._describe(TableInfo(**result["table"]))}
         if any(k in body for k in ("BillingMode", "ProvisionedThroughput")):
             raise ValidationException("One or more parameter values were invalid: Only one of table throughput, "
                                       "billing mode, stream settings or one global secondary index can be changed "
@@ -200,7 +213,7 @@ class Api:
             spec = without_index(spec, index["IndexName"])
             await self.cluster.meta("delete_index", {"name": name, "spec": spec, "index": index["IndexName"]})
         await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].spec == spec, CREATE_WAIT_S)
-        return {"TableDescription": self._describe(self.table(name, any_status=True))}
+        return {"TableDescription": await self._describe(self.table(name, any_status=True))}
 
     async def _update_stream(self, body: dict, t: TableInfo) -> dict:
         """UpdateTable with a StreamSpecification: enable a new stream or
@@ -215,13 +228,13 @@ class Api:
                                                            "view": spec.view_type if spec else None})
         # Read your writes: what this router answers next shows the change.
         await self.cluster.wait_for(lambda st: _newest_stream(st, t.name) == _newest_stream(result), CREATE_WAIT_S)
-        return {"TableDescription": self._describe(TableInfo(**result["table"]))}
+        return {"TableDescription": await self._describe(TableInfo(**result["table"]))}
 
     async def delete_table(self, body: dict) -> dict:
         """The deleted table's description as DynamoDB gives it: DELETING, with
         its indexes (each DELETING too)."""
         name = ddb_tables.parse_table_name(body)
-        record = self._record(self.table(name, any_status=True))
+        record = await self._counted(self.table(name, any_status=True))
         result = await self.cluster.meta("delete_table", {"name": name})
         await self.cluster.wait_for(lambda s: name not in s.tables, CREATE_WAIT_S)
         return {"TableDescription": ddb_tables.describe_table(ddb_tables.deleting(record, result["table"]),
@@ -369,8 +382,7 @@ def _attributes(item: bytes) -> bytes:
 
 def _record(t: TableInfo) -> dict:
     return {"name": t.name, "id": t.id, "uuid": t.uuid, "status": t.status, "created": t.created,
-            "spec": t.spec, "item_count": t.item_count, "size_bytes": t.size_bytes,
-            "throughput_changed": t.updated, "index_stats": t.index_stats}
+            "spec": t.spec, "throughput_changed": t.updated}
 
 
 __all__ = ["Api", "ValidationException"]

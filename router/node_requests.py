@@ -13,9 +13,7 @@ from typing import Any
 
 import orjson
 
-from ddb.indexes import Index
 from ddb.items import ItemRequest
-from ddb.keys import KeySchema
 from ddb.reads import ReadRequest
 from trireme_pb import node_pb2
 
@@ -51,12 +49,3 @@ def read_fields(req: ReadRequest) -> dict[str, Any]:
     if req.select == "COUNT":
         out["count_only"] = True
     return out
-
-
-def secondary_index(ix: Index, table: KeySchema) -> node_pb2.SecondaryIndex:
-    """An index as a node maintains (local) and prices (all) it."""
-    kept = ix.projected(table)
-    s = ix.schema
-    return node_pb2.SecondaryIndex(
-        name=ix.name, local=ix.local, number=ix.number, key_attributes=ix.keys.names,
-        sort_key=s.range_key or "", sort_key_type=s.range_type or "", projects_all=kept is None, projected=kept or ())

@@ -1,8 +1,8 @@
 """What the meta leader does: answer metadata calls and run the controller.
 
-The controller keeps only soft state in memory (heartbeats); every decision it
-acts on is first written to the metadata, so a new meta leader picks up where
-the old one stopped. Each tick it checks: founding, node liveness, table
+The controller keeps only soft state in memory (heartbeats, the partitions'
+item counts); every decision it acts on is first written to the metadata, so
+a new meta leader picks up where the old one stopped. Each tick it checks: founding, node liveness, table
 lifecycle, and replica placement (replace dead nodes, move replicas toward the
 consistent-hashing placement after joins), one membership step at a time.
 """
@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
+from ddb import ttl as ddb_ttl
 from ddb.errors import from_wire
 from ddb.indexes import index_table_name, index_table_spec
 from node.control.placement import place, replacement
+from node.control.stats import table_totals
 from node.groups.replica import Rejected
 
 if TYPE_CHECKING:
@@ -50,6 +53,7 @@ class ControllerMemory:
     started: float
     seen: dict[str, float] = field(default_factory=dict)
     reports: dict[str, dict] = field(default_factory=dict)
+    stats: dict[str, list] = field(default_factory=dict)  # partition -> its latest counts (node/control/stats.py)
 
 
 def _memory(control: Control, mr: MetaReplica) -> ControllerMemory:
@@ -74,9 +78,14 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         mem.seen[body["node"]] = time.monotonic()
         old = mem.reports.get(body["node"])
         mem.reports[body["node"]] = body
+        mem.stats.update(body.get("stats") or {})
         if old is None or _roles(old) != _roles(body):
             control.plan_now.set()
         return {"ok": True}
+    if op == "table_stats":
+        # Soft state, never in the log: a new meta leader relearns it from the
+        # next heartbeats (every HEARTBEAT_S), and its answers are partial until then.
+        return {"tables": table_totals(state, _memory(control, mr).stats, body.get("names"))}
     if not state.nodes:
         raise Rejected("UNAVAILABLE", "the cluster metadata is not founded yet")
     if op == "join":
@@ -124,27 +133,19 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         result = await _propose(mr, {"op": "tag_table", "name": body["name"], "add": body.get("add", []),
                                      "remove": body.get("remove", []), "missing": body.get("missing")})
         return {"ok": True, "version": result.get("version", 0)}
+    if op == "update_ttl":
+        result = await _propose(mr, {"op": "update_ttl", "name": body["name"], "enabled": bool(body["enabled"]),
+                                     "attribute": body["attribute"], "now_ms": int(time.time() * 1000),
+                                     "cooldown_ms": ttl_cooldown_ms()})
+        return {"ok": True, "version": result.get("version", 0)}
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
 
 
-async def _table_stats(mr: MetaReplica, state: MetaState, mem: ControllerMemory, leaders: dict) -> None:
-    """Sum the partition counts the leaders report into each table's ItemCount and size."""
-    changed = {}
-    for t in state.tables.values():
-        parts = [mem.reports.get(leaders.get(p, ""), {}).get("stats", {}).get(p) for p in t.partitions]
-        if not parts or any(x is None for x in parts):
-            continue
-        local: dict[str, list[int]] = {}
-        for x in parts:
-            for n, (count, size) in (x[2] if len(x) > 2 else {}).items():
-                acc = local.setdefault(n, [0, 0])
-                acc[0] += count
-                acc[1] += size
-        totals = (sum(x[0] for x in parts), sum(x[1] for x in parts), local)
-        if totals != (t.item_count, t.size_bytes, t.index_stats):
-            changed[t.name] = totals
-    if changed:
-        await mr.run({"op": "set_table_stats", "stats": changed})
+def ttl_cooldown_ms() -> int:
+    """How long after a change UpdateTimeToLive refuses another:
+    ``TRIREME_TTL_COOLDOWN_S`` (tests shorten it), else DynamoDB's."""
+    value = os.environ.get("TRIREME_TTL_COOLDOWN_S")
+    return int(float(value) * 1000) if value else ddb_ttl.COOLDOWN_MS
 
 
 def _serving(state: MetaState, t: TableInfo, leaders: dict) -> bool:
@@ -197,7 +198,8 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
             await mr.run({"op": "set_table_status", "name": t.name, "status": "ACTIVE", "expect": "UPDATING"})
         elif t.status == "DELETING":
             await mr.run({"op": "drop_table", "name": t.name})
-    await _table_stats(mr, state, mem, leaders)
+    for group in [g for g in mem.stats if g not in state.partitions]:
+        del mem.stats[group]  # a dropped table's
     # Placement.
     dead_after = cfg.dead_after_s
     dead = {n.id for n in state.nodes.values()

@@ -2,8 +2,9 @@
 
 DynamoDB refreshes ItemCount and TableSizeBytes about every six hours; here a
 leader counts its partition's items every few seconds, off the write path (a
-range scan in a worker thread), and the controller sums them per table from
-the heartbeats into the metadata.
+range scan in a worker thread), and reports them in its heartbeats. The meta
+leader keeps the latest counts in memory and sums them per table when a
+router asks (DescribeTable): soft state that never enters the metadata log.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from node.partition.replica import PartitionReplica
 from node.storage import DATA, Storage
 
 if TYPE_CHECKING:
-    from cluster.meta import MetaState
+    from cluster.meta import MetaState, TableInfo
     from node.groups.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,34 @@ def count_range(storage: Storage, lo: bytes, hi: bytes) -> tuple[int, int]:
         count += 1
         size += len(value)
     return count, size
+
+
+def table_totals(state: MetaState, reported: dict[str, list], names: list[str] | None = None) -> dict[str, dict]:
+    """Each named table's (every table's) counts summed over its partitions'
+    reports ``[items, bytes, {local index: [entries, bytes]}]``; a table some
+    partition of which has not reported yet is left out."""
+    out = {}
+    for name in state.tables if names is None else names:
+        t = state.tables.get(name)
+        if t is not None:
+            totals = _sum(t, reported)
+            if totals is not None:
+                out[name] = totals
+    return out
+
+
+def _sum(t: TableInfo, reported: dict[str, list]) -> dict | None:
+    parts = [reported.get(p) for p in t.partitions]
+    if not parts or any(x is None for x in parts):
+        return None
+    local: dict[str, list[int]] = {}
+    for x in parts:
+        for n, (count, size) in (x[2] if len(x) > 2 else {}).items():
+            acc = local.setdefault(n, [0, 0])
+            acc[0] += count
+            acc[1] += size
+    return {"id": t.id, "item_count": sum(x[0] for x in parts), "size_bytes": sum(x[1] for x in parts),
+            "index_stats": local}
 
 
 class PartitionStats:

@@ -25,6 +25,7 @@ from node.groups.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
 from node.raft.messages import HardState, Message, MsgType, Ready, Role, Snapshot
 from node.groups.replica import Replica
+from node.groups.snapshots import pump
 from node.storage import DATA, Storage
 from node.net.peers import Transport
 from node.net.raft_codec import decode_entry, decode_hard_state, decode_snapshot
@@ -55,6 +56,7 @@ class Engine:
         self.clock = Clock()
         self._last_tick = self.clock.now()
         self._task: asyncio.Task | None = None
+        self._pumps: set[asyncio.Task] = set()  # snapshot streams being read (node/groups/snapshots.py)
         self.factories: dict[str, Callable[..., Replica]] = {}
         self.on_unknown_group: Callable[[str, Message], None] | None = None
         self.meta_changed: Callable[[Any], None] = lambda state: None
@@ -74,6 +76,9 @@ class Engine:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        for t in list(self._pumps):
+            t.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
         for r in self.replicas.values():
             r.close("node stopping")
         await self.transport.close()
@@ -262,12 +267,22 @@ class Engine:
                 log.warning("%s: %s needs entries compacted away; this group cannot send snapshots",
                             r.group, m.to)
             elif m.to not in r.streams.out:
-                meta, records = r.snapshot_state()
-                stream = r.streams.start(m.to, meta, records)
-                log.info("%s: streaming a snapshot at %d to %s (%d chunks)", r.group, meta.index, m.to,
-                         len(stream.chunks))
-                out.extend(stream.next_messages(m.to, self.node_id, r.raft.term))
+                self._start_stream(r, m.to)
         return out
+
+    def _start_stream(self, r: Replica, to: str) -> None:
+        """A snapshot stream to ``to``, its chunks read off the loop (snapshots.pump)."""
+        meta, records = r.snapshot_state()
+        stream = r.streams.start(to, meta, records)
+        log.info("%s: streaming a snapshot at %d to %s", r.group, meta.index, to)
+
+        def send() -> None:
+            self.transport.send(r.group, stream.next_messages(to, self.node_id, r.raft.term))
+
+        task = asyncio.create_task(pump(stream, send, lambda: self.replicas.get(r.group) is r and r.is_leader),
+                                   name=f"snapshot {r.group} to {to}")
+        self._pumps.add(task)
+        task.add_done_callback(self._pumps.discard)
 
     def _stream_message(self, r: Replica, m: Message) -> None:
         """A chunk of a snapshot stream, or its acknowledgement."""

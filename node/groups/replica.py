@@ -312,6 +312,7 @@ class Replica:
         self._reads.clear()
         self._reads_at.clear()
         self._read_queue.clear()
+        self.streams.close()
 
     def apply_entry(self, batch: Batch, entry: Entry) -> Any:
         raise NotImplementedError
@@ -325,7 +326,8 @@ class Replica:
 
     def snapshot_state(self) -> tuple[SnapshotMeta, Iterable[tuple[str, bytes, bytes]]]:
         """A "stream" snapshot: the metadata at the stored applied index and
-        the (family, key, value) records of the state at it, read now."""
+        the (family, key, value) records of the state at it, fixed now (between
+        two writes) and read lazily, from another thread."""
         raise RuntimeError(f"{self.group}: cannot stream a snapshot")
 
     def write_state(self, batch: Batch, chunks: list[bytes]) -> None:

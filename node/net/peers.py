@@ -5,12 +5,11 @@ layer.
 Frames are length-prefixed protobufs over plain asyncio TCP, not a gRPC
 stream: a grpc.aio stream message costs about 150 us of CPU per send and
 receive on these machines, a raw frame about 30, and a write moves a dozen
-Raft messages. Each node listens on its own TCP port next to gRPC, and a
-peer or router learns it from the node's admin `health` answer (gRPC) when
-it dials. A connection's first byte says what it carries: `R`, Raft frames
-from a peer; `D`, a router's data requests (answered on the same connection,
-see cluster/nodes.py and node/server.py's DataSession). Its first frame, a
-hello, states the sender's cluster id: a node refuses any other cluster.
+Raft messages. Each node listens on its fixed peer port (--peer-listen)
+next to gRPC, and a peer learns it from the node's admin `health` answer
+(`peer_addr`) when it dials.
+A connection's first byte is `R`; its first frame, a hello, states the
+sender's cluster id: a node refuses any other cluster.
 
 Raft tolerates lost messages, so the transport never retries a message: when
 a connection breaks, what was queued is dropped and the connection is
@@ -28,9 +27,10 @@ from collections.abc import Callable
 from typing import Any
 
 from cluster.faults import Faults
-from cluster.frames import DATA, MAX_FRAME, RAFT, frame, tune
+from cluster.frames import frame, tune
 from cluster.identity import Throttled, mismatch
-from cluster.rpc import Channels, tcp_endpoint
+from cluster.rpc import Channels, call_once
+from node.net.hello import Admitted, Closed, PeerHandshake, Refused, opening, refusal
 from node.raft.messages import Message
 from node.net.raft_codec import message_from_pb, message_to_pb
 from trireme_pb import node_pb2, raft_pb2
@@ -70,8 +70,7 @@ class _Peer:
                 # The peer sends nothing but a refusal (its own hello) before it closes.
                 closed = asyncio.ensure_future(reader.read())
                 closed.add_done_callback(lambda _: self.ready.set())
-                writer.write(RAFT + frame(node_pb2.RaftFrame(hello=node_pb2.RaftHello(
-                    frm=self.t.node_id, cluster_id=self.t.cluster_id))))
+                writer.write(opening(self.t.node_id, self.t.cluster_id))
                 backoff = 0.05
                 try:
                     while not closed.done():
@@ -125,10 +124,7 @@ class Transport:
         self._deliver = deliver
         self._peers: dict[str, _Peer] = {}
         self.faults = Faults()
-        self.port = 0  # where this node listens for Raft and data frames (see serve)
         self._server: asyncio.Server | None = None
-        # A router's connection: returns a session taking DataRequests, given how to send answers.
-        self.open_data: Callable[[Callable[[list], None]], Any] | None = None
         self._channels = None  # for asking peers where they listen
         self.cluster_id = ""  # stated to peers, required of them (cluster/identity.py)
         self.refusals = Throttled(log)
@@ -141,9 +137,13 @@ class Transport:
             peer.push(message_to_pb(m, group))
 
     async def raft_endpoint(self, addr: str) -> tuple[str, int]:
+        """Where the node at gRPC address `addr` listens for Raft: its Admin
+        `health` answer says (its --peer-listen port, at its advertised host)."""
         if self._channels is None:
             self._channels = Channels(self.cluster_id)
-        return await tcp_endpoint(self._channels, addr)
+        health = await call_once(self._channels, addr, "admin", "health", timeout=2.0)
+        host, _, port = health["peer_addr"].rpartition(":")
+        return host.strip("[]"), int(port)
 
     async def close(self) -> None:
         for p in self._peers.values():
@@ -157,32 +157,29 @@ class Transport:
 
     # --- server side ----------------------------------------------------
 
-    async def serve(self, host: str) -> int:
-        """Listen for peers' Raft connections and routers' data connections
-        on an ephemeral port of `host`."""
+    async def bind(self, host: str, port: int) -> None:
+        """Take the peer port (OSError when it is taken); serve() starts accepting."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Inbound(self), host, 0, reuse_port=False)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self.port
+        self._server = await loop.create_server(lambda: _Inbound(self), host, port, reuse_port=False,
+                                                start_serving=False)
+
+    async def serve(self) -> None:
+        """Accept peers' Raft connections on the bound port."""
+        assert self._server is not None
+        await self._server.start_serving()
 
     def refused_by(self, peer: str, addr: str, answer: bytes) -> None:
         """Log the refusal a peer sent before closing our Raft connection."""
-        try:
-            hello = node_pb2.RaftFrame.FromString(answer[4:]).hello
-        except Exception:  # noqa: BLE001 (not a refusal: nothing to say)
-            return
-        if hello.cluster_id and hello.cluster_id != self.cluster_id:
+        hello = refusal(answer)
+        if hello is not None and hello.cluster_id and hello.cluster_id != self.cluster_id:
             self.refusals.warning(f"raft {addr}", mismatch(
                 hello.cluster_id, self.cluster_id, f"peer {peer} ({addr}, node {hello.frm})",
                 f"our node {self.node_id}"))
 
-    def admit(self, stated: str, kind: str, peer: Any) -> bool:
-        """Whether a connection stating cluster `stated` may go on; logs a refusal."""
-        if stated == self.cluster_id and stated:
-            return True
-        self.refusals.warning(f"{kind} {stated}", mismatch(
-            self.cluster_id, stated, f"node {self.node_id}", f"the {kind} connection from {peer}"))
-        return False
+    def refused(self, stated: str, peer: Any) -> None:
+        """Log a peer connection refused for the cluster it stated."""
+        self.refusals.warning(f"raft {stated}", mismatch(
+            self.cluster_id, stated, f"node {self.node_id}", f"the raft connection from {peer}"))
 
     def receive(self, frm: str | None, batch: raft_pb2.MessageBatch) -> None:
         faults = self.faults
@@ -196,88 +193,34 @@ class Transport:
 
 
 class _Inbound(asyncio.Protocol):
-    """One connection: a peer's Raft frames (a hello, then batches) or a
-    router's data requests (a hello, then requests). The hello must name
-    this node's cluster, or the connection is refused with an answer that
-    says why (see Transport.admit)."""
+    """One peer's Raft connection, driven through its handshake
+    (node/net/hello.py): admitted, its frames go to the transport; refused
+    (another cluster), it gets this node's hello and is closed."""
 
     def __init__(self, transport: Transport) -> None:
         self.t = transport
-        self.buf = bytearray()
-        self.kind = b""
-        self.admitted = False
-        self.frm: str | None = None
+        self.shake = PeerHandshake(transport.node_id, transport.cluster_id)
         self.conn: asyncio.Transport | None = None
-        self.session: Any = None
 
     def connection_made(self, conn: asyncio.BaseTransport) -> None:
         self.conn = conn  # type: ignore[assignment]
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.session is not None:
-            self.session.close()
-
-    def _send(self, responses: list) -> None:
-        if self.conn is not None and not self.conn.is_closing():
-            self.conn.write(frame(node_pb2.DataResponses(responses=responses)))
-
-    def _hello(self, body: bytes) -> bool:
-        """Admit the connection on its first frame, or refuse and close it."""
+    def data_received(self, data: bytes) -> None:
         conn = self.conn
         assert conn is not None
-        try:
-            if self.kind == RAFT:
-                hello = node_pb2.RaftFrame.FromString(body).hello
-                self.frm, stated = hello.frm, hello.cluster_id
-            else:
-                stated = node_pb2.DataHello.FromString(body).cluster_id
-        except Exception:  # noqa: BLE001 (garbage is refused like a stranger)
-            stated = ""
-        peer = conn.get_extra_info("peername")
-        kind = "raft" if self.kind == RAFT else "data"
-        if not self.t.admit(stated, kind, f"{self.frm or 'a router'} at {peer}" if peer else kind):
-            if self.kind == RAFT:
-                conn.write(frame(node_pb2.RaftFrame(hello=node_pb2.RaftHello(
-                    frm=self.t.node_id, cluster_id=self.t.cluster_id))))
-            else:
-                conn.write(frame(node_pb2.DataResponses(refused=mismatch(
-                    self.t.cluster_id, stated, f"node {self.t.node_id}", "this router"))))
-            conn.close()
-            return False
-        self.admitted = True
-        if self.kind == DATA:
-            self.session = self.t.open_data(self._send)  # type: ignore[misc]
-        return True
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        if not self.kind:
-            self.kind = bytes(buf[:1])
-            del buf[:1]
-            if self.kind not in (RAFT, DATA) or (self.kind == DATA and self.t.open_data is None):
-                self.conn.close()  # type: ignore[union-attr]
-                return
-        while len(buf) >= 4:
-            n = int.from_bytes(buf[:4], "big")
-            if n > MAX_FRAME:
-                log.warning("frame of %d bytes on a %s connection: closing", n, self.kind.decode())
-                self.conn.close()  # type: ignore[union-attr]
-                return
-            if len(buf) < 4 + n:
-                return
-            body = bytes(buf[4:4 + n])
-            del buf[:4 + n]
-            if not self.admitted:
-                if not self._hello(body):
-                    buf.clear()
-                    return
+        for event in self.shake.feed(data):
+            if isinstance(event, Admitted):
                 continue
-            if self.session is not None:
-                self.session.feed(node_pb2.DataRequests.FromString(body))
-                continue
-            f = node_pb2.RaftFrame.FromString(body)
-            try:
-                self.t.receive(self.frm, f.batch)
-            except Exception:  # noqa: BLE001 (a bad message must not kill the connection)
-                log.exception("raft frame from %s", self.frm)
+            if isinstance(event, bytes):
+                try:
+                    self.t.receive(self.shake.frm, node_pb2.RaftFrame.FromString(event).batch)
+                except Exception:  # noqa: BLE001 (a bad message must not kill the connection)
+                    log.exception("raft frame from %s", self.shake.frm)
+            elif isinstance(event, Refused):
+                peer = conn.get_extra_info("peername")
+                self.t.refused(event.stated, f"{event.frm} at {peer}")
+                conn.write(event.answer)
+                conn.close()
+            elif isinstance(event, Closed):
+                log.warning("raft connection from %s: %s; closing", conn.get_extra_info("peername"), event.reason)
+                conn.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -239,13 +240,13 @@ class PartitionReplica(GsiReplicaMixin, Replica):
                         raise ValidationException(problem)
             if req.local_indexes:
                 extra, resp.item_collection_size = self._local_indexes(key, req, old, outcome.new_item)
-            if req.measure_capacity:
+            if req.measure_capacity and not req.ttl_delete:  # TTL deletes consume no capacity
                 # DynamoDB charges a write by the larger of the item before and after.
                 resp.size = max(item_size(old) if old else 0, item_size(outcome.new_item) if outcome.new_item else 0)
                 for name, (local, units) in index_write_units(req.capacity_indexes, old, outcome.new_item).items():
                     resp.index_writes.add(index=name, local=local, units=units)
         cmd = node_pb2.WriteCommand(mutations=[node_pb2.Mutation(
-            key=key, value=new or b"", delete=new is None)])
+            key=key, value=new or b"", delete=new is None, by_ttl=req.ttl_delete and new is None)])
         if extra:
             cmd.mutations.extend(extra)
         if self.stream is not None:
@@ -330,13 +331,21 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         return ([(DATA, *hash_range_bounds(space, c["lo"], c["hi"] + 1)) for space in local_spaces(c["table_id"])]
                 + [(STREAMS, *gsi.outbox_bounds(self.group)), (STREAMS, *stream_bounds(self.group))])
 
-    def snapshot_state(self) -> tuple[SnapshotMeta, list[tuple[str, bytes, bytes]]]:
+    def snapshot_state(self) -> tuple[SnapshotMeta, Iterator[tuple[str, bytes, bytes]]]:
         storage = self.engine.storage
         index = storage.applied_index(self.group)
         meta = SnapshotMeta(index, self.raft.log.term(index) or 0, self.raft.conf_at(index))
-        records = [(cf, k, v) for cf, lo, hi in self.state_ranges() for k, v in storage.iter_range(cf, lo, hi)]
-        records.append((META, self._CONFIG, orjson.dumps(self.config)))
-        return meta, records
+        # Opened now, between two writes: the scans read the state at `index`
+        # however long the stream takes (Storage.iter_range_fixed).
+        scans = [(cf, storage.iter_range_fixed(cf, lo, hi)) for cf, lo, hi in self.state_ranges()]
+        config = orjson.dumps(self.config)
+
+        def records() -> Iterator[tuple[str, bytes, bytes]]:
+            for cf, scan in scans:
+                for key, value in scan:
+                    yield cf, key, value
+            yield META, self._CONFIG, config
+        return meta, records()
 
     def write_state(self, batch: Batch, chunks: list[bytes]) -> None:
         for cf, lo, hi in self.state_ranges():

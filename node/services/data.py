@@ -1,5 +1,6 @@
-"""Routers' data requests to this node's partition replicas: one session per
-router connection, answering by request id, out of order.
+"""The node's `Data` gRPC service: routers' and index shippers' requests to
+this node's partition replicas, one session per stream, answered by request
+id, out of order, in batches (see proto/trireme_pb/node.proto).
 """
 
 from __future__ import annotations
@@ -7,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
+import grpc
 import orjson
 
 from ddb.errors import ConditionalCheckFailedException, DynamoDBError
 from node.groups.replica import Rejected, UnknownOutcome
 from node.partition.replica import PartitionReplica
-from trireme_pb import node_pb2
+from node.services.admission import Admission
+from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +46,19 @@ _FAST_OPS = frozenset((Req.GET, Req.PUT, Req.DELETE, Req.UPDATE))
 
 
 class DataSession:
-    """The requests of one router connection (node/net/peers.py frames them).
+    """The requests of one stream.
 
-    Answers come back out of order, by id; all that are ready in one turn of
-    the event loop go out in one frame (`send`).
+    Answers come back out of order, by id. One response message is in flight
+    at a time (`pump`); every answer ready meanwhile goes into the next one.
     """
 
-    def __init__(self, replicas: Mapping[str, object], address_of: Callable[[str], str | None], node_id: str,
-                 send: Callable[[list[node_pb2.DataResponse]], None]) -> None:
+    def __init__(self, replicas: Mapping[str, object], address_of: Callable[[str], str | None],
+                 node_id: str) -> None:
         self.replicas = replicas  # group id -> replica (the engine's)
         self.address_of = address_of  # node id -> its gRPC address, for NOT_LEADER hints
         self.node_id = node_id
-        self.send = send
         self._out: list[node_pb2.DataResponse] = []
+        self._wake: asyncio.Future | None = None  # the pump waits on it for answers
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
 
@@ -65,20 +68,36 @@ class DataSession:
 
     def close(self) -> None:
         self._closed = True
+        self._wake_up()
         for t in self._tasks:
             t.cancel()
 
+    def _wake_up(self, _=None) -> None:
+        w = self._wake
+        if w is not None and not w.done():
+            w.set_result(None)
+
     def answer(self, resp: node_pb2.DataResponse) -> None:
+        if self._closed:
+            return
         if resp.status == node_pb2.NOT_LEADER and resp.leader:
             resp.leader_addr = self.address_of(resp.leader) or ""
         self._out.append(resp)
-        if len(self._out) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
+        self._wake_up()
 
-    def _flush(self) -> None:
-        out, self._out = self._out, []
-        if out and not self._closed:
-            self.send(out)
+    async def pump(self, write: Callable[[node_pb2.DataResponses], Awaitable[None]]) -> None:
+        """Send the answers until the session closes: all that are ready in one message."""
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            if not self._out:
+                self._wake = loop.create_future()
+                try:
+                    await self._wake
+                finally:
+                    self._wake = None
+                continue
+            out, self._out = self._out, []
+            await write(node_pb2.DataResponses(responses=out))
 
     def start(self, req: node_pb2.DataRequest) -> None:
         """Answer gets and start writes right here when nothing needs
@@ -148,3 +167,37 @@ class DataSession:
             raise ValueError(f"unknown operation {op}")
         resp.id = req.id
         return resp
+
+
+class DataServicer(node_pb2_grpc.DataServicer):
+    """One `DataSession` per admitted stream: requests are read in a task,
+    answers written by the handler (grpc.aio allows one of each at a time)."""
+
+    def __init__(self, replicas: Mapping[str, object], address_of: Callable[[str], str | None], node_id: str,
+                 admission: Admission) -> None:
+        self.replicas = replicas
+        self.address_of = address_of
+        self.node_id = node_id
+        self.admission = admission
+
+    async def Stream(self, request_iterator, context):  # noqa: N802
+        await self.admission.admit(context)
+        await context.send_initial_metadata(())  # admitted: the caller may send
+        session = DataSession(self.replicas, self.address_of, self.node_id)
+
+        async def read() -> None:
+            try:
+                while True:
+                    batch = await context.read()
+                    if batch is grpc.aio.EOF:
+                        return
+                    session.feed(batch)
+            finally:
+                session.close()
+
+        reader = asyncio.create_task(read())
+        try:
+            await session.pump(context.write)
+        finally:
+            reader.cancel()
+            session.close()

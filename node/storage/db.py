@@ -144,6 +144,15 @@ class Storage:
         """Yield ``(key, value)`` for keys in ``[lo, hi)`` (``hi=None``: unbounded), in key order or reversed."""
         return self._track(self._scan(self._view(cf), lo, hi, reverse, limit))
 
+    def iter_range_fixed(self, cf: str, lo: bytes, hi: bytes) -> Iterator[Item]:
+        """``iter_range`` forward over the family as it is at this call, however
+        long the scan lasts and whatever is written meanwhile: the RocksDB
+        iterator, which reads from an implicit snapshot taken when it is
+        created, is created here rather than at the first ``next``. (rocksdict
+        0.3.29's ``Snapshot`` objects cannot serve: their iterators read the
+        live database.)"""
+        return self._track(_until(self._view(cf).items(from_key=lo), hi))
+
     def _track(self, scan: Iterator[Item]) -> Iterator[Item]:
         self._scans.add(scan)
         return scan
@@ -263,6 +272,13 @@ class Storage:
             batch.delete_range(DATA, *data_range)
         if stream_range is not None:
             batch.delete_range(STREAMS, *stream_range)
+
+
+def _until(items: Iterator[Item], hi: bytes) -> Iterator[Item]:
+    for kv in items:
+        if kv[0] >= hi:
+            return
+        yield kv
 
 
 def _existing_families(path: Path) -> list[str]:

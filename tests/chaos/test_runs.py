@@ -47,6 +47,18 @@ def test_histories_check_out_under_faults(own_cluster, tmp_path, workload, nemes
     assert (tmp_path / "check" / "timeline.txt").stat().st_size > 0
 
 
+def test_ttl_deletes_every_unrescued_expired_item_under_leader_kills_and_pauses(own_cluster, tmp_path):
+    cluster = own_cluster(router_deadline_s=3.0, extra_env={"TRIREME_TTL_SWEEP_S": "1"})
+    report = run_check(LocalChaos(cluster), CheckConfig(workload="ttl", nemesis=("leader-kill", "pause"), duration=15,
+                                                        clients=4, seed=21, interval=2.5, out_dir=tmp_path / "check"))
+    print("\n" + report.summary + "\n" + report.explanation)
+    assert report.valid is True, report.explanation
+    assert "faults injected: none" not in report.summary
+    deleted, rescued = (int(re.search(rf"(\d+) {what}", report.explanation).group(1))
+                        for what in ("items deleted by TTL", "rescues acknowledged"))
+    assert deleted > 50 and rescued > 0
+
+
 def test_check_of_a_borrowed_cluster_heals_it_and_deletes_its_table(own_cluster, tmp_path):
     cluster = own_cluster(router_deadline_s=3.0)
     chaos = LocalChaos(cluster)

@@ -1,74 +1,99 @@
-"""The router's connection to a node, against a fake node speaking the frames."""
+"""The router's stream to a node (cluster/nodes.py), against a fake node
+serving the `Data` gRPC service."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+import grpc
 import pytest
 
-from cluster.frames import DATA, frame, read_frame
-from cluster.nodes import SWEEP_S, NodeClient, NodeDown
-from trireme_pb import node_pb2
+from cluster.frames import GRPC_OPTIONS
+from cluster.identity import METADATA_KEY
+from cluster.nodes import HOLD_S, SWEEP_S, NodeClient, NodeDown
+from trireme_pb import node_pb2, node_pb2_grpc
 
 
-class _Node:
-    """Answers at once, except requests to group `hang` (never) and `bye` (closes the connection)."""
+class _Node(node_pb2_grpc.DataServicer):
+    """Answers at once, except requests to group `hang` (never) and `bye` (ends the stream);
+    refuses streams that state another cluster than c1."""
 
     def __init__(self) -> None:
         self.seen: list[node_pb2.DataRequest] = []
+        self.messages = 0
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            assert await reader.readexactly(1) == DATA
-            assert node_pb2.DataHello.FromString(await read_frame(reader)).cluster_id == "c1"
-            while True:
-                batch = node_pb2.DataRequests.FromString(await read_frame(reader))
-                out = []
-                for r in batch.requests:
-                    self.seen.append(r)
-                    if r.group == "bye":
-                        return
-                    if r.group != "hang":
-                        out.append(node_pb2.DataResponse(id=r.id, item=r.key))
-                if out:
-                    writer.write(frame(node_pb2.DataResponses(responses=out)))
-        except asyncio.IncompleteReadError:
-            pass
-        finally:
-            writer.close()
-
-
-async def _serve(node: _Node) -> tuple[asyncio.Server, int]:
-    server = await asyncio.start_server(node.serve, "127.0.0.1", 0)
-    return server, server.sockets[0].getsockname()[1]
+    async def Stream(self, request_iterator, context):  # noqa: N802
+        if dict(context.invocation_metadata()).get(METADATA_KEY) != "c1":
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "cluster id mismatch: not c1")
+        await context.send_initial_metadata(())
+        while True:
+            batch = await context.read()
+            if batch is grpc.aio.EOF:
+                return
+            self.messages += 1
+            out = []
+            for r in batch.requests:
+                self.seen.append(r)
+                if r.group == "bye":
+                    return
+                if r.group != "hang":
+                    out.append(node_pb2.DataResponse(id=r.id, item=r.key))
+            if out:
+                await context.write(node_pb2.DataResponses(responses=out))
 
 
-def _client(port: int) -> NodeClient:
-    async def endpoint() -> tuple[str, int]:
-        return "127.0.0.1", port
-    return NodeClient(f"127.0.0.1:{port}", endpoint, cluster_id="c1")
+async def _serve(node: _Node) -> tuple[grpc.aio.Server, int]:
+    server = grpc.aio.server(options=GRPC_OPTIONS)
+    node_pb2_grpc.add_DataServicer_to_server(node, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
 
 
-def _run(fn):
+def _run(fn, cluster_id: str = "c1"):
     async def go():
         node = _Node()
         server, port = await _serve(node)
-        client = _client(port)
+        client = NodeClient(f"127.0.0.1:{port}", cluster_id=cluster_id)
         try:
             return await fn(node, client)
         finally:
             await client.close()
-            server.close()
+            await server.stop(0)
     return asyncio.run(go())
 
 
-def test_answers_come_back_to_their_callers():
+def test_answers_come_back_to_their_callers_in_batches():
     async def go(node, client):
-        reqs = [node_pb2.DataRequest(op="GET", key=b"k%d" % i) for i in range(50)]
-        resps = await asyncio.gather(*(client.call(r, 2.0) for r in reqs))
+        reqs = [node_pb2.DataRequest(op="GET", key=b"k%d" % i) for i in range(200)]
+        resps = await asyncio.gather(*(client.call(r, 5.0) for r in reqs))
         assert [r.item for r in resps] == [r.key for r in reqs]
         assert not client._pending and not client._queue
+        assert node.messages < 20  # requests queued meanwhile share a message
+    _run(go)
+
+
+def test_requests_wait_for_an_answer_to_the_previous_message_but_not_long():
+    async def go(node, client):
+        # Requests that arrive while a message is unanswered ride together in the next one.
+        await client.call(node_pb2.DataRequest(op="GET", key=b"open"), 5.0)
+        node.messages = 0
+        first = asyncio.create_task(client.call(node_pb2.DataRequest(op="GET", key=b"first"), 5.0))
+        await asyncio.sleep(0)
+        rest = []
+        for i in range(30):
+            rest.append(asyncio.create_task(client.call(node_pb2.DataRequest(op="GET", key=b"%d" % i), 5.0)))
+            await asyncio.sleep(0)
+        await asyncio.gather(first, *rest)
+        assert node.messages <= 12  # sent as soon as written, they took about 22 messages
+        # A message nobody answers holds the next one back for HOLD_S at most.
+        hung = asyncio.create_task(client.call(node_pb2.DataRequest(op="GET", group="hang"), 5.0))
+        await asyncio.sleep(0.05)
+        t = time.monotonic()
+        assert (await client.call(node_pb2.DataRequest(op="GET", key=b"x"), 2.0)).item == b"x"
+        assert time.monotonic() - t < HOLD_S + 0.2
+        hung.cancel()
     _run(go)
 
 
@@ -76,7 +101,7 @@ def test_a_call_times_out_and_leaves_nothing_pending():
     async def go(node, client):
         t = time.monotonic()
         with pytest.raises(TimeoutError):
-            await client.call(node_pb2.DataRequest(group="hang"), 0.2)
+            await client.call(node_pb2.DataRequest(op="GET", group="hang"), 0.2)
         assert 0.2 <= time.monotonic() - t < 0.2 + SWEEP_S + 0.5
         assert not client._pending
         # The stream still serves.
@@ -86,7 +111,7 @@ def test_a_call_times_out_and_leaves_nothing_pending():
 
 def test_a_cancelled_call_leaves_nothing_pending():
     async def go(node, client):
-        task = asyncio.create_task(client.call(node_pb2.DataRequest(group="hang"), 5.0))
+        task = asyncio.create_task(client.call(node_pb2.DataRequest(op="GET", group="hang"), 5.0))
         await asyncio.sleep(0.2)
         assert len(client._pending) == 1
         task.cancel()
@@ -96,30 +121,41 @@ def test_a_cancelled_call_leaves_nothing_pending():
     _run(go)
 
 
-def test_a_closed_stream_fails_the_calls_it_carried():
+def test_a_closed_stream_fails_the_calls_it_carried_and_the_next_call_reconnects():
     async def go(node, client):
-        hung = asyncio.create_task(client.call(node_pb2.DataRequest(group="hang"), 5.0))
+        hung = asyncio.create_task(client.call(node_pb2.DataRequest(op="GET", group="hang"), 5.0))
         await asyncio.sleep(0.2)
         with pytest.raises(NodeDown) as bye:
-            await client.call(node_pb2.DataRequest(group="bye"), 5.0)
+            await client.call(node_pb2.DataRequest(op="GET", group="bye"), 5.0)
         assert bye.value.sent
         with pytest.raises(NodeDown) as exc:
             await hung
         assert exc.value.sent
         assert not client._pending
+        assert (await client.call(node_pb2.DataRequest(op="GET", key=b"y"), 2.0)).item == b"y"
     _run(go)
+
+
+def test_a_refused_stream_sends_nothing():
+    async def go(node, client):
+        with pytest.raises(NodeDown) as exc:
+            await client.call(node_pb2.DataRequest(op="GET", key=b"x"), 5.0)
+        assert not exc.value.sent and "cluster id mismatch" in str(exc.value)
+        assert not node.seen
+    _run(go, cluster_id="other")
 
 
 def test_an_unreachable_node_fails_fast_and_says_nothing_was_sent():
     async def go():
         server, port = await _serve(_Node())
-        server.close()  # a free port, most likely
-        await server.wait_closed()
-        client = _client(port)
+        await server.stop(0)  # a free port, most likely
+        client = NodeClient(f"127.0.0.1:{port}", cluster_id="c1")
         try:
+            t = time.monotonic()
             with pytest.raises(NodeDown) as exc:
                 await client.call(node_pb2.DataRequest(op="GET"), 5.0)
             assert not exc.value.sent
+            assert time.monotonic() - t < 2.0
         finally:
             await client.close()
     asyncio.run(go())

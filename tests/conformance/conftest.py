@@ -14,9 +14,16 @@ from deploy.local import LocalCluster
 from tests.integration.conftest import make_client, start_cluster, wait_until
 
 
+# Time to Live at test speed: UpdateTimeToLive's cooldown (DynamoDB: ~31
+# minutes) and the interval of the partition leaders' expiry sweeps.
+TTL_COOLDOWN_S = 2.0
+TTL_SWEEP_S = 0.3
+
+
 @pytest.fixture(scope="session")
 def conformance_cluster(tmp_path_factory) -> Iterator[LocalCluster]:
-    c = start_cluster(tmp_path_factory.mktemp("conformance"))
+    c = start_cluster(tmp_path_factory.mktemp("conformance"), extra_env={
+        "TRIREME_TTL_COOLDOWN_S": str(TTL_COOLDOWN_S), "TRIREME_TTL_SWEEP_S": str(TTL_SWEEP_S)})
     yield c
     c.stop()
 

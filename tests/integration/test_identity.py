@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from cluster.frames import DATA, RAFT, frame, read_frame
+from cluster.nodes import NodeClient, NodeDown
 from cluster.rpc import CallError, Channels, call_once
-from deploy.local import LocalCluster, free_port, post
+from deploy.local import PEER_PORT_OFFSET, LocalCluster, free_port, post
+from node.net.hello import opening, refusal
 from tests.integration.admin import admin, meta
 from tests.integration.conftest import make_client, wait_until
 from trireme_pb import node_pb2
@@ -25,14 +27,16 @@ ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def free_ports(count: int) -> int:
-    """A base port with `count` free ports from it (for --node-base-port)."""
+    """A base port with `count` free ports from it, and as many from its
+    peer ports (for --node-base-port)."""
     for _ in range(50):
         base = free_port()
-        if base + count > 65535:
+        if base + PEER_PORT_OFFSET + count > 65535:
             continue
         try:
             socks = []
-            for port in range(base, base + count):
+            peers = base + PEER_PORT_OFFSET
+            for port in [*range(base, base + count), *range(peers, peers + count)]:
                 s = socket.socket()
                 socks.append(s)
                 s.bind(("127.0.0.1", port))
@@ -95,6 +99,28 @@ def test_a_second_cluster_on_taken_node_ports_fails_at_start_and_the_first_is_un
     assert set(meta(first)["nodes"]) == {"n1", "n2", "n3"}
 
 
+def test_a_taken_peer_port_is_a_one_line_error_naming_its_flag(first, tmp_path):
+    taken = first.procs["n1"].peer_addr
+    assert taken == f"127.0.0.1:{first.node_base_port + PEER_PORT_OFFSET}"
+    me = f"127.0.0.1:{free_port()}"
+    out = subprocess.run(TRIREME + ["node", "--id", "n9", "--az", "us-east-1a", "--listen", me, "--peer-listen", taken,
+                                    "--data-dir", str(tmp_path / "n9"), "--cluster-id", "c9",
+                                    "--initial-cluster", f"n9={me}@us-east-1a"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 1
+    assert out.stderr == (f"trireme node: cannot listen on {taken}: Address already in use; "
+                          f"choose another port with --peer-listen\n"), out.stderr
+    # `trireme up` checks peer ports too, before it starts anything: these
+    # nodes' peer ports would be the first cluster's gRPC ports.
+    base = first.node_base_port
+    up = subprocess.run(TRIREME + ["up", "--data-dir", str(tmp_path / "b"), "--port", str(free_port()),
+                                   "--node-base-port", str(base - PEER_PORT_OFFSET)],
+                        capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert up.returncode == 1 and up.stderr.count("\n") == 1, up.stderr
+    assert f"port {base} of n1 is taken" in up.stderr and "--node-base-port" in up.stderr, up.stderr
+    assert make_client(first.endpoint).list_tables()["TableNames"] == ["only_in_a"]
+
+
 def test_a_taken_router_port_names_the_cause(first, tmp_path):
     err = start_fails(tmp_path / "b", router_port=first.router_port, node_base_port=0)
     assert f"router1 exited during start-up: cannot listen on 127.0.0.1:{first.router_port}" in err
@@ -108,6 +134,7 @@ def test_a_node_of_another_cluster_is_refused_and_logged_on_both_sides(first, tm
     mine = tmp_path / "stranger.log"
     with open(mine, "wb") as out:
         proc = subprocess.Popen(TRIREME + ["node", "--id", "n9", "--az", "us-east-1a", "--listen", me,
+                                           "--peer-listen", f"127.0.0.1:{free_port()}",
                                            "--data-dir", str(tmp_path / "n9"), "--cluster-id", "someone-else",
                                            "--join", target.addr], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
@@ -125,22 +152,34 @@ def test_a_node_of_another_cluster_is_refused_and_logged_on_both_sides(first, tm
 
 def test_frames_and_calls_stating_another_cluster_are_refused(first):
     node = first.procs["n1"]
-    port = admin(node.addr, "health")["tcp_port"]
+    assert admin(node.addr, "health")["peer_addr"] == node.peer_addr
+    host, _, port = node.peer_addr.rpartition(":")
 
-    async def hello(kind: bytes, body) -> bytes:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def raft_hello() -> bytes:
+        reader, writer = await asyncio.open_connection(host, int(port))
         try:
-            writer.write(kind + frame(body))
-            return await asyncio.wait_for(read_frame(reader), 5)
+            writer.write(opening("n1", "x"))
+            return await asyncio.wait_for(reader.read(), 5)  # the node answers, then closes
         finally:
             writer.close()
 
-    answer = asyncio.run(hello(RAFT, node_pb2.RaftFrame(hello=node_pb2.RaftHello(frm="n1", cluster_id="x"))))
-    assert node_pb2.RaftFrame.FromString(answer).hello.cluster_id == first.cluster_id
-    answer = asyncio.run(hello(DATA, node_pb2.DataHello(cluster_id="x")))
-    assert "cluster id mismatch" in node_pb2.DataResponses.FromString(answer).refused
+    answer = refusal(asyncio.run(raft_hello()))
+    assert answer is not None and (answer.frm, answer.cluster_id) == ("n1", first.cluster_id)
+
+    async def data(cluster_id: str) -> NodeDown:
+        client = NodeClient(node.addr, cluster_id=cluster_id)
+        try:
+            with pytest.raises(NodeDown) as refusal:
+                await client.call(node_pb2.DataRequest(op="get", group="nope"), 5)
+            return refusal.value
+        finally:
+            await client.close()
+
+    down = asyncio.run(data("x"))
+    assert "cluster id mismatch" in str(down) and not down.sent
     wait_until(lambda: "the raft connection from n1" in log_text(node.log)
-               and "the data connection from" in log_text(node.log), 10, "the node to log both refusals")
+               and re.search(r"the caller at \S+ states cluster x: refused", log_text(node.log)), 10,
+               "the node to log both refusals")
 
     async def call(cluster_id: str, service: str, op: str):
         ch = Channels(cluster_id)
@@ -220,6 +259,7 @@ def test_a_node_joining_without_cluster_id_learns_and_stores_it(tmp_path):
         data = tmp_path / "n4"
         with open(tmp_path / "n4.log", "wb") as out:
             proc = subprocess.Popen(TRIREME + ["node", "--id", "n4", "--az", "us-east-1a", "--listen", me,
+                                               "--peer-listen", f"127.0.0.1:{free_port()}",
                                                "--data-dir", str(data), "--join", c.procs["n1"].addr],
                                     stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
@@ -230,6 +270,7 @@ def test_a_node_joining_without_cluster_id_learns_and_stores_it(tmp_path):
             proc.wait(10)
         # Its data now belongs to that cluster: another id is refused at start.
         bad = subprocess.run(TRIREME + ["node", "--id", "n4", "--az", "us-east-1a", "--listen", me,
+                                        "--peer-listen", f"127.0.0.1:{free_port()}",
                                         "--data-dir", str(data), "--cluster-id", "other", "--join", me],
                              capture_output=True, text=True, timeout=30, cwd=ROOT)
         assert bad.returncode == 2

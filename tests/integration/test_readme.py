@@ -1,4 +1,4 @@
-"""The README's boto3 examples run as written against a real cluster."""
+"""The README's boto3 example runs as written against a real cluster."""
 
 from __future__ import annotations
 
@@ -21,6 +21,18 @@ def test_readme_boto3_example_runs(cluster):
     exec(compile(code.replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), scope)
     item = scope["ddb"].get_item(TableName="users", Key={"id": {"S": "ada"}}, ConsistentRead=True)["Item"]
     assert item == {"id": {"S": "ada"}, "visits": {"N": "2"}}
+
+
+def test_readme_ttl_example_runs(cluster):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    ttl = next(b for b in blocks if "update_time_to_live" in b)
+    ddb = make_client(cluster.endpoint)
+    if "users" not in ddb.list_tables()["TableNames"]:  # the first example makes it
+        exec(compile(blocks[0].replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), {})
+    exec(compile(ttl, "README.md", "exec"), {"ddb": ddb})
+    assert ddb.describe_time_to_live(TableName="users")["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
+    assert "expires" in ddb.get_item(TableName="users", Key={"id": {"S": "session-1"}})["Item"]
 
 
 def test_readme_streams_example_runs(cluster):

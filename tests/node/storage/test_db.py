@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from cluster import keys
@@ -123,6 +125,22 @@ def test_iter_range_bounds(db):
     assert [k for k, _ in db.iter_range(DATA, b"b", None, reverse=True)] == [b"d", b"c", b"b"]
     assert list(db.iter_range(DATA, b"c", b"b")) == []
     assert list(db.iter_range(DATA, b"a", None, limit=0)) == []
+
+
+def test_a_fixed_scan_reads_the_family_as_it_was_when_opened(db):
+    """Snapshot streams read this way from a worker thread while writes go on."""
+    for k in (b"a", b"b", b"c", b"d"):
+        db.put_item(k, b"old", sync=False)
+    scan = db.iter_range_fixed(DATA, b"b", b"z")
+    db.put_item(b"bb", b"new", sync=False)
+    db.put_item(b"c", b"new", sync=False)
+    db.delete_item(b"d", sync=False)
+    batch = db.batch()
+    batch.delete_range(DATA, b"a", b"z")
+    db.write(batch)
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(list, scan).result() == [(b"b", b"old"), (b"c", b"old"), (b"d", b"old")]
+    assert list(db.iter_range(DATA, b"a", b"z")) == []
 
 
 def test_batch_spans_families_and_is_atomic(db):
