@@ -5,6 +5,8 @@ and the Streams API's errors."""
 
 from __future__ import annotations
 
+import time
+
 import boto3
 import pytest
 from botocore.config import Config
@@ -225,3 +227,18 @@ def test_stream_specification_errors(ddb, streams):
     assert code == "ValidationException"
     code, _ = error_of(streams.list_streams, TableName="no_such_table")
     assert code == "ResourceNotFoundException"
+
+
+def test_a_delete_by_ttl_is_a_remove_record_naming_the_service(ddb, streams):
+    arn = _with_stream(ddb, "st_ttl", "NEW_AND_OLD_IMAGES")
+    ddb.update_time_to_live(TableName="st_ttl", TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"})
+    gone = {"pk": {"S": "gone"}, "exp": {"N": str(int(time.time()) - 60)}}
+    ddb.put_item(TableName="st_ttl", Item=gone)
+    ddb.put_item(TableName="st_ttl", Item={"pk": {"S": "mine"}})
+    ddb.delete_item(TableName="st_ttl", Key={"pk": {"S": "mine"}})  # a user's delete: no userIdentity
+    wait_until(lambda: "Item" not in ddb.get_item(TableName="st_ttl", Key={"pk": {"S": "gone"}},
+                                                  ConsistentRead=True), 30, "the TTL sweep to delete the item")
+    removes = {r["dynamodb"]["Keys"]["pk"]["S"]: r for r in _read_all(streams, arn) if r["eventName"] == "REMOVE"}
+    assert removes["gone"]["userIdentity"] == {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
+    assert removes["gone"]["dynamodb"]["OldImage"] == gone
+    assert "userIdentity" not in removes["mine"]
