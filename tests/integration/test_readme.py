@@ -23,12 +23,18 @@ def test_readme_boto3_example_runs(cluster):
     assert item == {"id": {"S": "ada"}, "visits": {"N": "2"}}
 
 
-def test_readme_ttl_example_runs(cluster):
+def _example(cluster, word: str):
+    """A client, and the README's example that uses ``word`` (pointed at the
+    cluster), after the first example made its table."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    ttl = next(b for b in blocks if "update_time_to_live" in b)
     ddb = make_client(cluster.endpoint)
     if "users" not in ddb.list_tables()["TableNames"]:  # the first example makes it
         exec(compile(blocks[0].replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), {})
+    return ddb, next(b for b in blocks if word in b).replace("http://localhost:8000", cluster.endpoint)
+
+
+def test_readme_ttl_example_runs(cluster):
+    ddb, ttl = _example(cluster, "update_time_to_live")
     exec(compile(ttl, "README.md", "exec"), {"ddb": ddb})
     assert ddb.describe_time_to_live(TableName="users")["TimeToLiveDescription"] == {
         "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
@@ -36,13 +42,8 @@ def test_readme_ttl_example_runs(cluster):
 
 
 def test_readme_streams_example_runs(cluster):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    code = next(b for b in blocks if "dynamodbstreams" in b)
-    ddb = make_client(cluster.endpoint)
-    if "users" not in ddb.list_tables()["TableNames"]:  # the first example makes it
-        exec(compile(blocks[0].replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), {})
+    ddb, code = _example(cluster, "dynamodbstreams")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code.replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"),
-             {"ddb": ddb, "boto3": boto3})
+        exec(compile(code, "README.md", "exec"), {"ddb": ddb, "boto3": boto3})
     assert out.getvalue() == "INSERT {'id': {'S': 'bob'}}\n"
