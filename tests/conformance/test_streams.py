@@ -170,6 +170,11 @@ def test_disable_then_enable_makes_a_new_stream_and_the_old_one_stays_readable(d
     new = _read_all(streams, new_arn)
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in new] == ["after"]
     assert {s["StreamArn"] for s in streams.list_streams(TableName="st_cycle")["Streams"]} == {old_arn, new_arn}
+    first = streams.list_streams(TableName="st_cycle", Limit=1)
+    second = streams.list_streams(TableName="st_cycle", Limit=1,
+                                  ExclusiveStartStreamArn=first["LastEvaluatedStreamArn"])
+    assert {first["Streams"][0]["StreamArn"], second["Streams"][0]["StreamArn"]} == {old_arn, new_arn}
+    assert "LastEvaluatedStreamArn" not in second
     # A closed shard read to its end has no next iterator.
     for shard in _shards(streams, old_arn):
         cur = streams.get_shard_iterator(StreamArn=old_arn, ShardId=shard["ShardId"],
