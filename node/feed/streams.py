@@ -57,6 +57,9 @@ class StreamKeeper:
         self.control = control
         self._task: asyncio.Task | None = None
         self._busy: dict[str, asyncio.Task] = {}  # group -> its settings or report in flight
+        # (metadata version, leaders) of the last sweep that found nothing to do: a sweep is
+        # only needed when the metadata or leadership changed, or work finished or failed.
+        self._idle: tuple | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -97,10 +100,13 @@ class StreamKeeper:
         view = self.control.view
         if view is None:
             return
+        leaders = [(g, r) for g, r in self.engine.replicas.items() if isinstance(r, PartitionReplica) and r.is_leader]
+        state = (view.version, frozenset(g for g, _ in leaders))
+        if state == self._idle:
+            return
         tables = {t.id: t for t in view.tables.values()}
-        for group, replica in list(self.engine.replicas.items()):
-            if not isinstance(replica, PartitionReplica) or not replica.is_leader:
-                continue
+        started = False
+        for group, replica in leaders:
             busy = self._busy.get(group)
             if busy is not None and not busy.done():
                 continue
@@ -108,8 +114,11 @@ class StreamKeeper:
             work = self._work(t, replica) if t is not None else None
             if work is not None:
                 self._busy[group] = asyncio.create_task(self._run(group, work))
+                started = True
             else:
                 self._busy.pop(group, None)
+        self._busy = {g: task for g, task in self._busy.items() if not task.done()}
+        self._idle = None if started or self._busy else state
 
     def _work(self, t: TableInfo, replica: PartitionReplica) -> Awaitable | None:
         """What this leader must do for its table's streams now, if anything:
@@ -137,3 +146,5 @@ class StreamKeeper:
         except Exception as exc:  # noqa: BLE001 (retried at the next sweep; leadership may have moved)
             log.info("%s: stream settings or report failed (retrying): %r", group, exc)
             await asyncio.sleep(0.5)
+        finally:
+            self._idle = None  # what comes next (a report after the settings applied) needs a sweep
