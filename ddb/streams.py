@@ -517,9 +517,9 @@ class ShardIterator:
         arn, sep, rest = text.partition("|1|")
         try:
             raw = base64.urlsafe_b64decode(rest + "=" * (-len(rest) % 4))
-            fields, mac = raw[:-17], raw[-16:]  # the MAC is 16 raw bytes, which may hold a "|"
+            fields, bar, mac = raw[:-17], raw[-17:-16], raw[-16:]  # the MAC is 16 raw bytes, which may hold a "|"
             want = hmac.new(key, f"{arn}|".encode() + fields, hashlib.sha256).digest()[:16]
-            if not sep or not hmac.compare_digest(mac, want):
+            if not sep or bar != b"|" or not hmac.compare_digest(mac, want):
                 raise ValueError("bad mac")
             shard, gen, index, offset, issued = fields.decode().split("|")
             it = cls(arn, shard, Position(int(gen), int(index), int(offset)), int(issued))
