@@ -28,7 +28,7 @@ from chaos import history as h
 from chaos.faults import DRIFT_BOUND, Chaos
 
 TABLE = "jepsen"
-WORKLOADS = ("register", "set", "counter", "ttl")
+WORKLOADS = ("register", "set", "counter", "ttl", "stream")
 FAULTS = ("kill", "leader-kill", "pause", "pause-leader", "rolling-restart", "isolate", "partition", "minority",
           "majority", "bridge", "router-cut", "clock", "disconnect")
 FAULT_HELP = """faults:
@@ -358,6 +358,63 @@ def _keys(ddb: Any) -> list[str]:
             return keys
 
 
+class StreamWorkload(Workload):
+    """Writes of unique values to a few keys of a table with a stream; after
+    the faults heal, a consumer reads every shard (chaos/stream_check.py)."""
+
+    def step(self, ddb: Any, process: int, rng: random.Random) -> None:
+        key = f"s{rng.randrange(self.cfg.keys)}"
+        v = next(self.values)
+        rec = self.rec
+        rec.invoke(process, "write", key, v)
+        try:
+            ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "v": {"N": str(v)}})
+        except (ClientError, BotoCoreError) as exc:
+            rec.info(process, "write", key, v, _error(exc))
+            return
+        rec.ok(process, "write", key, v)
+
+    def final(self, ddb: Any) -> None:
+        rec = self.rec
+        rec.invoke("final", "read", "stream", None)
+        try:
+            records, items = _read_stream(ddb)
+        except (ClientError, BotoCoreError) as exc:
+            rec.fail("final", "read", "stream", None, _error(exc))
+            return
+        rec.ok("final", "read", "stream", {"records": records, "items": items})
+
+
+def _read_stream(ddb: Any) -> tuple[list[list[Any]], dict[str, int]]:
+    """Every record of the table's stream, shard by shard (each read until a
+    page comes back empty), and every item, read strongly."""
+    cfg = Config(retries={"total_max_attempts": 10, "mode": "standard"}, read_timeout=15, connect_timeout=3)
+    streams = boto3.client("dynamodbstreams", endpoint_url=ddb.meta.endpoint_url, region_name="us-east-1",
+                           aws_access_key_id="check", aws_secret_access_key="check", config=cfg)
+    reader = boto3.client("dynamodb", endpoint_url=ddb.meta.endpoint_url, region_name="us-east-1",
+                          aws_access_key_id="check", aws_secret_access_key="check", config=cfg)
+    arn = reader.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+    records: list[list[Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while it:
+            page = streams.get_records(ShardIterator=it)
+            records += [[r["dynamodb"]["Keys"]["pk"]["S"], int(r["dynamodb"]["NewImage"]["v"]["N"])]
+                        for r in page["Records"] if "NewImage" in r["dynamodb"]]
+            it = page.get("NextShardIterator")
+            if not page["Records"]:
+                break
+    items: dict[str, int] = {}
+    start = None
+    while True:
+        page = reader.scan(TableName=TABLE, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
+        items.update({i["pk"]["S"]: int(i["v"]["N"]) for i in page["Items"]})
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return records, items
+
+
 class Nemesis:
     """Faults on a schedule: one at a time, each held for `interval`, then
     healed; the kinds in a seeded shuffled rotation, so a short run has each."""
@@ -475,9 +532,10 @@ def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _make_table(ddb: Any) -> None:
+def _make_table(ddb: Any, stream: bool = False) -> None:
     """A fresh, empty table (the checkers assume every key starts absent):
-    one left by an earlier run is deleted first."""
+    one left by an earlier run is deleted first. ``stream``: with a stream
+    of new images."""
     deadline = time.monotonic() + 60
     state = "create"
     while True:
@@ -485,7 +543,9 @@ def _make_table(ddb: Any) -> None:
             if state == "create":
                 ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
                                  KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                                 **({"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}}
+                                    if stream else {}))
                 state = "wait"
             if ddb.describe_table(TableName=TABLE)["Table"]["TableStatus"] == "ACTIVE":
                 return
@@ -506,7 +566,8 @@ def _make_table(ddb: Any) -> None:
 
 
 WORKLOAD_CLASSES: dict[str, type[Workload]] = {
-    "register": RegisterWorkload, "set": SetWorkload, "counter": CounterWorkload, "ttl": TtlWorkload}
+    "register": RegisterWorkload, "set": SetWorkload, "counter": CounterWorkload, "ttl": TtlWorkload,
+    "stream": StreamWorkload}
 
 
 def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
@@ -520,7 +581,7 @@ def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
             raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
     rng = random.Random(cfg.seed)
     setup = _client(chaos.endpoint)
-    _make_table(setup)
+    _make_table(setup, stream=cfg.workload == "stream")
     rec = Recorder(Path(cfg.out_dir) / "history.jsonl")
     workload = WORKLOAD_CLASSES[cfg.workload](cfg, rec, itertools.count(1))
     workload.prepare(setup)
@@ -704,9 +765,10 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
     """
     from chaos.checks import CounterChecker, SetChecker
     from chaos.linear import RegisterChecker
+    from chaos.stream_check import StreamChecker
     from chaos.ttl_check import TtlChecker
     checker = {"register": RegisterChecker, "set": SetChecker, "counter": CounterChecker,
-               "ttl": TtlChecker}[cfg.workload]()
+               "ttl": TtlChecker, "stream": StreamChecker}[cfg.workload]()
     pairer = h.Pairer()
     stalls = _Stalls()
     outcomes: Counter[str] = Counter()
@@ -722,7 +784,8 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
     result = checker.result()
     what = {"register": "linearizable", "set": "no lost or phantom elements",
             "counter": "every read within the increments' bounds",
-            "ttl": "every unrescued expired item deleted, nothing else lost or invented"}[cfg.workload]
+            "ttl": "every unrescued expired item deleted, nothing else lost or invented",
+            "stream": "one record per write, in order, matching the items"}[cfg.workload]
     valid = result.valid if converged[0] else False
     verdict = {True: f"VALID ({what})", False: f"INVALID: not {what}", None: "UNKNOWN"}[result.valid]
     if not converged[0]:

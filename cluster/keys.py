@@ -13,7 +13,11 @@ layout is chosen so that the ranges we scan are contiguous:
 ``raft``    ``group | tag | [index u64 BE]`` where ``group`` is length-prefixed
             (see :func:`encode_group`), so no group's keys prefix another's.
 ``meta``    ``tag | group``.
-``streams`` opaque keys chosen by the stream writer.
+``streams`` a base partition's global-index outbox (``O | group | index``,
+            node/partition/global_indexes.py) and its stream records:
+            ``R | group | r | index u64 BE | offset u32 BE`` in log order,
+            and ``R | group | t`` the position trimming reached (see
+            :func:`stream_record_key`).
 """
 
 from __future__ import annotations
@@ -164,3 +168,39 @@ def meta_group_bounds() -> tuple[bytes, bytes]:
 def decode_meta_group(key: bytes) -> str:
     """Group id of a ``tag | group`` meta key."""
     return key[2 : 2 + key[1]].decode()
+
+
+# --- streams family: stream records ----------------------------------------
+
+_U32 = struct.Struct(">I")
+_STREAM_RECORD = b"r"
+_STREAM_TRIM = b"t"
+
+
+def stream_prefix(group: str) -> bytes:
+    return b"R" + encode_group(group)
+
+
+def stream_bounds(group: str) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` of every stream key of one partition (records and trim mark)."""
+    prefix = stream_prefix(group)
+    return prefix, prefix + b"\xff"
+
+
+def stream_record_key(group: str, index: int, offset: int) -> bytes:
+    """Key of the record ``offset`` of log entry ``index``: records sort in log order."""
+    return stream_prefix(group) + _STREAM_RECORD + _U64.pack(index) + _U32.pack(offset)
+
+
+def stream_records_end(group: str) -> bytes:
+    return stream_prefix(group) + bytes((_STREAM_RECORD[0] + 1,))
+
+
+def stream_record_position(key: bytes) -> tuple[int, int]:
+    """``(index, offset)`` of a record key."""
+    return _U64.unpack_from(key, len(key) - 12)[0], _U32.unpack_from(key, len(key) - 4)[0]
+
+
+def stream_trim_key(group: str) -> bytes:
+    """Where a replica keeps the first position its trimming left (u64 index, u32 offset)."""
+    return stream_prefix(group) + _STREAM_TRIM

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ddb.errors import ValidationException
+from ddb.streams import already_enabled, nothing_to_disable, stream_label
 from ddb.tags import merged
 from ddb.ttl import TtlState, update_ttl
 
@@ -45,6 +46,23 @@ class TableInfo:
 
     def ttl_state(self) -> TtlState:
         return TtlState(**self.ttl)
+    # Every stream of the table, oldest first (see `new_stream`); at most the last is ENABLED.
+    streams: list[dict[str, Any]] = field(default_factory=list)
+
+    def stream(self, label: str) -> dict[str, Any] | None:
+        return next((s for s in self.streams if s["label"] == label), None)
+
+    def enabled_stream(self) -> dict[str, Any] | None:
+        return self.streams[-1] if self.streams and self.streams[-1]["status"] == "ENABLED" else None
+
+    def streams_settled(self) -> bool:
+        """Has every partition applied the stream settings: the enabled
+        stream started, every disabled one ended?"""
+        for s in self.streams:
+            want = "start" if s["status"] == "ENABLED" else "end"
+            if any(want not in s["shards"].get(p, {}) for p in self.partitions):
+                return False
+        return True
 
 
 @dataclass
@@ -71,6 +89,14 @@ def split_range(count: int) -> list[tuple[int, int]]:
     """`count` even, inclusive hash ranges covering [0, 2**64 - 1]."""
     step = HASH_SPACE // count
     return [(i * step, LAST_HASH if i == count - 1 else (i + 1) * step - 1) for i in range(count)]
+
+
+def new_stream(view_type: str, created_ms: int) -> dict[str, Any]:
+    """A stream's metadata: its label (the creation time, ddb/streams.py),
+    view type, status, and per partition (its shard) the log index where the
+    partition started and ended it, as the partition leaders report them."""
+    return {"label": stream_label(created_ms), "created_ms": created_ms, "view": view_type,
+            "status": "ENABLED", "disabled_ms": None, "shards": {}}
 
 
 def _err(error: str, message: str) -> dict:
@@ -152,8 +178,12 @@ class MetaState:
         name = c["name"]
         if name in self.tables:
             return _err("ResourceInUseException", f"Table already exists: {name}")
-        t = self._new_table(name, c["uuid"], c["now"], c["spec"], c["placements"])
+        spec = dict(c["spec"])
+        stream = spec.pop("StreamSpecification", None)  # the table's streams hold it from now on
+        t = self._new_table(name, c["uuid"], c["now"], spec, c["placements"])
         t.tags = list(c["spec"].get("Tags") or [])
+        if stream and stream.get("StreamEnabled"):
+            t.streams.append(new_stream(stream["StreamViewType"], int(c["now"] * 1000)))
         for ix in c.get("indexes", []):
             self._new_table(ix["name"], c["uuid"], c["now"], ix["spec"], ix["placements"])
         return {"ok": True, "table": asdict(t)}
@@ -219,17 +249,61 @@ class MetaState:
         t.status = c["status"]
         return {"ok": True}
 
-    def _op_update_table(self, c: dict) -> dict:
-        t = self.tables.get(c["name"])
+    def _active(self, name: str) -> TableInfo | dict:
+        """The table to change, or the error when it is missing or not ACTIVE."""
+        t = self.tables.get(name)
         if t is None:
-            return _not_found(c["name"])
+            return _not_found(name)
         if t.status != "ACTIVE":
             return _err("ResourceInUseException",
                         f"Attempt to change a resource which is still in use: Table is being "
                         f"{'deleted' if t.status == 'DELETING' else 'updated'}: {t.name}")
+        return t
+
+    def _op_update_table(self, c: dict) -> dict:
+        t = self._active(c["name"])
+        if isinstance(t, dict):
+            return t
         t.spec = c["spec"]
         t.updated.update(c.get("updated", {}))
         return {"ok": True, "table": asdict(t)}
+
+    def _op_update_stream(self, c: dict) -> dict:
+        """UpdateTable's StreamSpecification: enable a new stream (a new
+        label) or disable the enabled one, which stays readable. The table is
+        UPDATING until every partition applied the change."""
+        t = self._active(c["name"])
+        if isinstance(t, dict):
+            return t
+        current = t.enabled_stream()
+        now_ms = int(c["now"] * 1000)
+        if c["enabled"]:
+            if current is not None:
+                return _err("ValidationException", already_enabled(t.name))
+            if t.streams:  # labels name streams: never reuse one
+                now_ms = max(now_ms, t.streams[-1]["created_ms"] + 1)
+            t.streams.append(new_stream(c["view"], now_ms))
+        else:
+            if current is None:
+                return _err("ValidationException", nothing_to_disable(t.name))
+            current["status"] = "DISABLED"
+            current["disabled_ms"] = now_ms
+        t.status = "UPDATING"
+        return {"ok": True, "table": asdict(t)}
+
+    def _op_stream_shard(self, c: dict) -> dict:
+        """A partition leader reports the log index where its partition
+        started (``start``) or ended (``end``) a stream."""
+        t = self.tables.get(c["name"])
+        s = t.stream(c["label"]) if t is not None else None
+        if s is None or c["group"] not in t.partitions:
+            return {"ok": False, "error": "", "message": "unknown stream or partition"}
+        shard = s["shards"].setdefault(c["group"], {})
+        new = {k: c[k] for k in ("start", "end") if c.get(k) is not None and k not in shard}
+        if not new:
+            return {"ok": False, "error": "", "message": "unchanged"}
+        shard.update(new)
+        return {"ok": True}
 
     def _op_delete_table(self, c: dict) -> dict:
         t = self.tables.get(c["name"])

@@ -274,11 +274,14 @@ def event_id(stream: str, sequence_number: str) -> str:
 
 
 def build_record(*, stream: str, keys: dict, old: dict | None, new: dict | None, view_type: str,
-                 position: Position, created_ms: int, region: str, by_ttl: bool = False) -> dict[str, Any] | None:
+                 position: Position, created_ms: int, region: str, by_ttl: bool = False,
+                 event: str | None = None) -> dict[str, Any] | None:
     """One GetRecords ``Record`` for a write of the item with ``keys`` from
     ``old`` to ``new`` (None: absent), as the stream's ``view_type`` shows it;
-    None when the write is not recorded (see ``event_name``)."""
-    name = event_name(old, new)
+    None when the write is not recorded (see ``event_name``). ``event``: the
+    event name decided when the write applied, for a record that kept only
+    the images its view type shows (they may not tell it)."""
+    name = event or event_name(old, new)
     if name is None:
         return None
     body: dict[str, Any] = {"ApproximateCreationDateTime": created_ms // 1000, "Keys": keys}
@@ -514,9 +517,9 @@ class ShardIterator:
         arn, sep, rest = text.partition("|1|")
         try:
             raw = base64.urlsafe_b64decode(rest + "=" * (-len(rest) % 4))
-            fields, _, mac = raw.rpartition(b"|")
+            fields, bar, mac = raw[:-17], raw[-17:-16], raw[-16:]  # the MAC is 16 raw bytes, which may hold a "|"
             want = hmac.new(key, f"{arn}|".encode() + fields, hashlib.sha256).digest()[:16]
-            if not sep or not hmac.compare_digest(mac, want):
+            if not sep or bar != b"|" or not hmac.compare_digest(mac, want):
                 raise ValueError("bad mac")
             shard, gen, index, offset, issued = fields.decode().split("|")
             it = cls(arn, shard, Position(int(gen), int(index), int(offset)), int(issued))

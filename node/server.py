@@ -6,7 +6,8 @@ subsystem and hands it only the parts it uses.
 - `node/partition/`: the partition state machine with its indexes;
 - `node/control/`: the metadata view, the meta group and its controller,
   partition statistics;
-- `node/feed/`: readers of applied changes (the index shipper, the TTL sweeper);
+- `node/feed/`: readers of applied changes (the index shipper, the TTL
+  sweeper, the stream keeper);
 - `node/services/`: the gRPC services (Data, Meta, Admin).
 """
 
@@ -25,6 +26,7 @@ from node.control.stats import PartitionStats
 from node.control.view import Control
 from node.feed.index_shipper import IndexShipper
 from node.feed.ttl_sweeper import TtlSweeper
+from node.feed.streams import StreamKeeper
 from node.groups.engine import Engine
 from node.partition.replica import PartitionReplica
 from node.services.admin import AdminServicer
@@ -51,6 +53,7 @@ class Node:
         self.engine.role_changed = lambda replica: self.control.poke()
         self.shipper = IndexShipper(cfg.az, cfg.cluster_id, self.engine, self.storage, self.control)
         self.ttl = TtlSweeper(self.engine, lambda: self.control.view)
+        self.stream_keeper = StreamKeeper(self.engine, self.control)
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")
         self.server: grpc.aio.Server | None = None
 
@@ -90,6 +93,7 @@ class Node:
         self.control.start()
         self.shipper.start()
         self.ttl.start()
+        self.stream_keeper.start()
         self.stats.start()
         log.info("node %s (%s) of cluster %s serving gRPC on %s, Raft on %s", self.cfg.id, self.cfg.az,
                  self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen)
@@ -97,6 +101,7 @@ class Node:
     async def stop(self) -> None:
         await self.shipper.stop()
         await self.ttl.stop()
+        await self.stream_keeper.stop()
         await self.stats.stop()
         await self.control.stop()
         if self.server is not None:

@@ -22,13 +22,15 @@ from ddb.indexes import (Index, check_index_keys, indexes_of, parse_index_update
                          without_index)
 from cluster.index_defs import secondary_index
 from cluster.keys import item_key
-from cluster.meta import TableInfo, hidden
+from cluster.meta import MetaState, TableInfo, hidden
 from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
+from ddb.streams import StreamSpec, parse_update_stream
 from router import batches, capacity, reads, tags, ttl
 from router.node_requests import item_fields
 from router.stats import TableStats
+from router.streams import table_stream_fields
 from trireme_pb import node_pb2
 
 Op = Callable[[dict], Awaitable[Any]]
@@ -88,9 +90,9 @@ class Api:
             "DescribeTimeToLive": lambda body: ttl.describe_time_to_live(self, body),
             **{name: _capacity_checked(op) for name, op in data.items()},
         }
-        return {name: self._with_metadata(op) for name, op in ops.items()}
+        return {name: self.with_metadata(op) for name, op in ops.items()}
 
-    def _with_metadata(self, op: Op) -> Op:
+    def with_metadata(self, op: Op) -> Op:
         """Hold a request that arrives before the first metadata (just after a
         start) until the metadata is in, within the request's deadline: until
         then the router cannot tell whether a table exists, and must not claim
@@ -138,7 +140,8 @@ class Api:
         return t
 
     async def _describe(self, t: TableInfo) -> dict:
-        return ddb_tables.describe_table(await self._counted(t), region=self.region)
+        return {**ddb_tables.describe_table(await self._counted(t), region=self.region),
+                **table_stream_fields(self.region, t)}
 
     def _record(self, t: TableInfo, stats: dict[str, dict] | None = None) -> dict:
         """What DescribeTable needs: the table, the state of its global
@@ -167,8 +170,10 @@ class Api:
         await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].status == "ACTIVE",
                                     CREATE_WAIT_S)
         t = self.cluster.state.tables.get(name) if self.cluster.state is not None else None
-        record = self._record(t) if t is not None and t.id == result["table"]["id"] else result["table"]
-        return {"TableDescription": ddb_tables.describe_table(record, region=self.region)}
+        if t is None or t.id != result["table"]["id"]:
+            t = TableInfo(**result["table"])
+        return {"TableDescription": {**ddb_tables.describe_table(self._record(t), region=self.region),
+                                     **table_stream_fields(self.region, t)}}
 
     async def describe_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
@@ -185,6 +190,8 @@ class Api:
     async def update_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
         t = self.table(name, any_status=True)
+        if body.get("StreamSpecification") is not None:
+            return await self._update_stream(body, t)
         spec = dict(t.spec)
         change = parse_index_updates(body, spec)
         if change is None or change[0] == "update":
@@ -193,9 +200,8 @@ class Api:
             if change is not None:
                 spec = with_index_throughput(spec, change[1])
             result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
-            record = {**result["table"], **(await self.stats.of([t])).get(name, {})}
-            return {"TableDescription": ddb_tables.describe_table(record, region=self.region)}
-        if any(k in body for k in ("BillingMode", "ProvisionedThroughput", "StreamSpecification")):
+            return {"TableDescription": await self._describe(TableInfo(**result["table"]))}
+        if any(k in body for k in ("BillingMode", "ProvisionedThroughput")):
             raise ValidationException("One or more parameter values were invalid: Only one of table throughput, "
                                       "billing mode, stream settings or one global secondary index can be changed "
                                       "by one UpdateTable call")
@@ -208,6 +214,21 @@ class Api:
             await self.cluster.meta("delete_index", {"name": name, "spec": spec, "index": index["IndexName"]})
         await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].spec == spec, CREATE_WAIT_S)
         return {"TableDescription": await self._describe(self.table(name, any_status=True))}
+
+    async def _update_stream(self, body: dict, t: TableInfo) -> dict:
+        """UpdateTable with a StreamSpecification: enable a new stream or
+        disable the current one (with BillingMode or DeletionProtectionEnabled
+        changed first when they are asked for too)."""
+        current = t.enabled_stream()
+        spec = parse_update_stream(body, t.name, None if current is None else StreamSpec(True, current["view"]))
+        if any(k in body for k in ("BillingMode", "DeletionProtectionEnabled")):
+            new_spec, updated = ddb_tables.parse_update_table(body, self._record(t), now=time.time())
+            await self.cluster.meta("update_table", {"name": t.name, "spec": new_spec, "updated": updated})
+        result = await self.cluster.meta("update_stream", {"name": t.name, "enabled": spec is not None,
+                                                           "view": spec.view_type if spec else None})
+        # Read your writes: what this router answers next shows the change.
+        await self.cluster.wait_for(lambda st: _newest_stream(st, t.name) == _newest_stream(result), CREATE_WAIT_S)
+        return {"TableDescription": await self._describe(TableInfo(**result["table"]))}
 
     async def delete_table(self, body: dict) -> dict:
         """The deleted table's description as DynamoDB gives it: DELETING, with
@@ -320,6 +341,17 @@ class Api:
         resp = await self._send(t, h, node_pb2.DataRequest(
             op=UPDATE, key=skey, item=orjson.dumps(key), **fields), True, idempotent=False)
         return self._written(body, t, key, resp)
+
+
+def _newest_stream(state: MetaState | dict, name: str = "") -> tuple | None:
+    """(label, status) of a table's newest stream, in a metadata state or in
+    a metadata call's answer (its "table")."""
+    if isinstance(state, dict):
+        streams = state["table"]["streams"]
+    else:
+        t = state.tables.get(name)
+        streams = t.streams if t is not None else []
+    return (streams[-1]["label"], streams[-1]["status"]) if streams else None
 
 
 def _capacity_checked(op: Op) -> Op:

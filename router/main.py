@@ -55,6 +55,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from router.http import serve
     from router.lambda_api import PREFIXES, LambdaApi
     from router.protocol import Dispatcher
+    from router.streams import StreamsApi
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -75,7 +76,10 @@ async def _serve(args: argparse.Namespace) -> int:
     functions = LambdaApi(cluster, region=args.region, endpoint=args.listen,
                           functions_dir=args.functions_dir or tempfile.mkdtemp(prefix="trireme-functions-"))
     try:
-        server = await serve(Api.with_host(Dispatcher(api.operations(), admin=_admin_ops(cluster, cluster_id))),
+        streams = {name: api.with_metadata(op)
+                   for name, op in StreamsApi(cluster, args.region, cluster_id).operations().items()}
+        server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
+                                                      admin=_admin_ops(cluster, cluster_id))),
                              host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
                              rest=functions, rest_prefixes=PREFIXES)
     except OSError as exc:

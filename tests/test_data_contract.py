@@ -35,6 +35,9 @@ BYTES_FIELDS = {
     "trireme.node.DataResponse.last_key": "storage key",
     "trireme.node.GsiChange.key": "storage key",
     "trireme.node.GsiChange.value": "item",
+    "trireme.node.StreamRecord.keys": "item",
+    "trireme.node.StreamRecord.old_image": "item",
+    "trireme.node.StreamRecord.new_image": "item",
 }
 
 

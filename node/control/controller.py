@@ -118,6 +118,12 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                                    "index": index_table_name(body["name"], body["index"])})
     if op == "backfilled":
         return await mr.run({"op": "backfilled", "index": body["index"], "group": body["group"]})
+    if op == "update_stream":
+        return await _propose(mr, {"op": "update_stream", "name": body["name"], "enabled": body["enabled"],
+                                   "view": body.get("view"), "now": time.time()})
+    if op == "stream_shard":
+        return await mr.run({"op": "stream_shard", **{k: body.get(k) for k in ("name", "label", "group",
+                                                                                  "start", "end")}})
     if op == "update_table":
         return await _propose(mr, {"op": "update_table", "name": body["name"], "spec": body["spec"],
                                   "updated": body.get("updated", {})})
@@ -159,8 +165,8 @@ def ttl_cooldown_ms() -> int:
 def _serving(state: MetaState, t: TableInfo, leaders: dict) -> bool:
     """A table is ACTIVE once every partition has a leader, with its indexes'
     partitions too; a new index of a live table, once every base partition
-    has backfilled it."""
-    if not all(p in leaders for p in t.partitions):
+    has backfilled it; with its stream started on every partition."""
+    if not all(p in leaders for p in t.partitions) or not t.streams_settled():
         return False
     base = t.spec.get("IndexOf")
     if base is None:
@@ -201,7 +207,8 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
                     await mr.run({"op": "set_table_status", "name": ix.name, "status": "ACTIVE",
                                   "expect": "CREATING"})
             await mr.run({"op": "set_table_status", "name": t.name, "status": "ACTIVE", "expect": "CREATING"})
-        elif t.status == "UPDATING" and all(ix.status == "ACTIVE" for ix in state.index_tables(t.name)):
+        elif t.status == "UPDATING" and all(ix.status == "ACTIVE" for ix in state.index_tables(t.name)) \
+                and t.streams_settled():
             await mr.run({"op": "set_table_status", "name": t.name, "status": "ACTIVE", "expect": "UPDATING"})
         elif t.status == "DELETING":
             await mr.run({"op": "drop_table", "name": t.name})

@@ -16,6 +16,7 @@ import orjson
 
 from cluster.keys import hash_range_bounds, read_u64, split_item_key, u64
 from node.partition import global_indexes as gsi
+from node.partition import streams
 from node.groups.replica import Rejected
 from node.storage import DATA, STREAMS, Batch
 from trireme_pb import node_pb2
@@ -32,6 +33,7 @@ class GsiReplicaMixin:
         self._fences: dict[str, int] = {}
         self.globals = gsi.global_indexes(self.config.get("gsi", []))
         self.outbox_last = 0  # highest log index with an outbox record (0: look in storage)
+        self.stream = streams.open_stream(self.config)  # the enabled stream's settings, or None
 
     # --- applying ----------------------------------------------------------------
 
@@ -45,16 +47,31 @@ class GsiReplicaMixin:
         if cmd.config:
             self._apply_config(batch, orjson.loads(cmd.config))
             return None
+        if cmd.stream_config:
+            self._set_streams(batch, streams.applied_settings(
+                self.config.get("streams", []), orjson.loads(cmd.stream_config), index, cmd.timestamp_ms))
+            return None
         if cmd.fence_source and not self._fence_ok(batch, cmd.fence_source, cmd.fence_term):
             return "fenced"
         changes: list[node_pb2.GsiChange] = []
         table = self.config["table_id"].to_bytes(4, "big")
+        stream = self.stream
+        recorded = 0
         for m in cmd.mutations:
             value = None if m.delete else m.value
-            if self.globals and m.key.startswith(table):
-                old = self.applied_value(m.key)
-                changes += gsi.changes(self.globals, m.key, orjson.loads(old) if old else None,
-                                       orjson.loads(value) if value is not None else None)
+            if (self.globals or stream is not None) and m.key.startswith(table):
+                raw = self.applied_value(m.key)
+                old = orjson.loads(raw) if raw else None
+                new = orjson.loads(value) if value is not None else None
+                if self.globals:
+                    changes += gsi.changes(self.globals, m.key, old, new)
+                if stream is not None:
+                    # A write proposed just before the stream's settings applied carries no
+                    # time of its own: the enabling entry's is as close as any replica knows.
+                    rec = streams.stream_record(stream, old, new, cmd.timestamp_ms or stream["start_ms"], m.by_ttl)
+                    if rec is not None:
+                        streams.put_record(batch, self.group, index, recorded, rec)
+                        recorded += 1
             self._applying[m.key] = value
             if value is None:
                 batch.delete_item(m.key)
@@ -83,6 +100,11 @@ class GsiReplicaMixin:
         self.config = {**self.config, "gsi": indexes}
         batch.set_group_config(self.group, orjson.dumps(self.config))
         self.globals = gsi.global_indexes(indexes)
+
+    def _set_streams(self, batch: Batch, settings: list[dict]) -> None:
+        self.config = {**self.config, "streams": settings}
+        batch.set_group_config(self.group, orjson.dumps(self.config))
+        self.stream = streams.open_stream(self.config)
 
     def _base_bounds(self) -> tuple[bytes, bytes]:
         c = self.config

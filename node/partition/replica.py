@@ -10,12 +10,13 @@ proposal happen in one step of the event loop. The entry carries the result
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-from cluster.keys import hash_range_bounds, read_u64, split_item_key, u64
+from cluster.keys import hash_range_bounds, read_u64, split_item_key, stream_bounds, u64
 from ddb import items as ddb_items
 from ddb.capacity import index_write_units
 from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
@@ -23,6 +24,7 @@ from ddb.expressions import evaluate, project
 from ddb.indexes import local_spaces
 from ddb.size import item_size
 from node.partition import global_indexes as gsi
+from node.partition import streams
 from node.partition.index_writes import GsiReplicaMixin
 from node.partition.local_indexes import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
@@ -164,6 +166,23 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             raise Rejected("WRONG_GROUP", f"range start outside {self.group}")
         return start, min(end, hash_range_bounds(table_id, c["lo"], c["hi"] + 1)[1])
 
+    # --- stream records (node/partition/streams.py) ----------------------------
+
+    def read_stream(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
+        """STREAM_READ or STREAM_SHARD. Any voter may answer: it holds only
+        applied (so committed) records, and positions are log positions, so a
+        lagging replica answers fewer records, never other ones. Routers ask
+        the leader, which holds the newest."""
+        if not self.serves_eventual_reads():
+            raise Rejected("UNAVAILABLE", f"replica of {self.group} is not caught up", self.raft.lead)
+        storage = self.engine.storage
+        stream = streams.find(self.config, req.stream_label)
+        if req.op == Req.STREAM_SHARD:
+            horizon, latest = streams.shard_positions(storage, self.group, stream)
+            return Resp(horizon=horizon, latest=latest)
+        frm = (req.stream_from.index, req.stream_from.offset)
+        return streams.read(storage, self.group, stream, frm, req.limit or 1000, req.max_bytes or (1 << 20))
+
     # --- writes -------------------------------------------------------------
 
     async def write_checked(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
@@ -230,6 +249,8 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             key=key, value=new or b"", delete=new is None, by_ttl=req.ttl_delete and new is None)])
         if extra:
             cmd.mutations.extend(extra)
+        if self.stream is not None:
+            cmd.timestamp_ms = int(time.time() * 1000)  # the records' ApproximateCreationDateTime
         # Later writes evaluate against these values until they apply.
         overlay = self._overlay
         for m in cmd.mutations:
@@ -304,10 +325,11 @@ class PartitionReplica(GsiReplicaMixin, Replica):
 
     def state_ranges(self) -> list[tuple[str, bytes, bytes]]:
         """Where this partition's state lives: its items, local index entries
-        and collection sizes in its hash range, and its index outbox."""
+        and collection sizes in its hash range, its index outbox and its
+        stream records (a member caught up from a snapshot serves the same)."""
         c = self.config
         return ([(DATA, *hash_range_bounds(space, c["lo"], c["hi"] + 1)) for space in local_spaces(c["table_id"])]
-                + [(STREAMS, *gsi.outbox_bounds(self.group))])
+                + [(STREAMS, *gsi.outbox_bounds(self.group)), (STREAMS, *stream_bounds(self.group))])
 
     def snapshot_state(self) -> tuple[SnapshotMeta, Iterator[tuple[str, bytes, bytes]]]:
         storage = self.engine.storage
@@ -340,7 +362,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         self.streams.staged = None
         if self._installed_config is not None:
             self.config, self._installed_config = self._installed_config, None
-        self._init_gsi()
+        self._init_gsi()  # (and the stream settings)
 
     # --- raw access for tests and convergence checks --------------------------
 

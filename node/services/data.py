@@ -157,6 +157,8 @@ class DataSession:
             resp = await replica.read_range(req)
         elif op == Req.INDEX_WRITE:
             resp = await replica.write_index(req)
+        elif op in (Req.STREAM_READ, Req.STREAM_SHARD):
+            resp = replica.read_stream(req)
         elif op == Req.GET:
             resp = await replica.get(req)
         elif op in _FAST_OPS:

@@ -1,6 +1,7 @@
 """Bounded Jepsen-style runs against a real cluster: concurrent clients under
 scheduled faults; every history must check out (registers linearizable, no
-lost or phantom set element, counter reads within their bounds)."""
+lost or phantom set element, counter reads within their bounds, one stream
+record per write in write order)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.slow
     ("register", ("pause-leader",), 17),
     ("set", ("rolling-restart",), 18),
     ("register", ("clock",), 19),
+    ("stream", ("leader-kill", "kill", "pause", "partition"), 20),
 ])
 def test_histories_check_out_under_faults(own_cluster, tmp_path, workload, nemesis, seed):
     cluster = own_cluster(router_deadline_s=3.0)

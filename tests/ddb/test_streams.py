@@ -423,3 +423,20 @@ def test_get_records_requests():
     assert error(parse_get_records, {}, KEY, now_ms=0) == (
         ValidationException, "1 validation error detected: Value null at 'shardIterator' failed to satisfy "
                              "constraint: Member must not be null")
+
+
+def test_iterators_round_trip_whatever_bytes_their_mac_holds():
+    # The MAC is raw bytes: one in about 16 holds a "|" (0x7c), which once
+    # cut the token at the wrong place.
+    for n in range(300):
+        it = ShardIterator(ARN, SHARD, Position(0, n, n % 3), issued_ms=1_000)
+        assert ShardIterator.decode(it.encode(KEY), KEY, now_ms=1_000) == it
+
+
+def test_an_iterator_with_its_mac_separator_edited_is_refused():
+    text = ShardIterator(ARN, SHARD, Position(0, 5), issued_ms=0).encode(KEY)
+    token = text.rsplit("|", 1)[1]
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[-17] = 0  # the "|" before the 16-byte MAC
+    forged = text.rsplit("|", 1)[0] + "|" + base64.urlsafe_b64encode(bytes(raw)).decode()
+    assert error(ShardIterator.decode, forged, KEY, now_ms=0) == (ValidationException, "Invalid ShardIterator")

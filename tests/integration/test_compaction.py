@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from node.storage import DATA, Storage
+from node.storage import DATA, STREAMS, Storage
 from tests.integration.admin import replicas
 from tests.integration.conftest import make_client, wait_until
 from tests.integration.test_faults import busiest_node, create, live_nodes, wait_replaced
@@ -120,13 +120,16 @@ SNAP_LAG = 300
 
 
 def digests(cluster) -> dict[str, str]:
-    """Each stopped node's items, hashed straight from its database (every
-    node holds a replica of every partition in a three-node cluster)."""
+    """Each stopped node's items and stream records, hashed straight from its
+    database (every node holds a replica of every partition in a three-node
+    cluster)."""
     out = {}
     for name in cluster.node_ids():
         h = hashlib.sha256()
         with Storage.open(Path(cluster.data_dir) / name / "db") as db:
             for key, value in db.iter_range(DATA, b"", None):
+                h.update(key + b"\0" + value)
+            for key, value in db.iter_range(STREAMS, b"R", b"S"):  # stream records (cluster/keys.py)
                 h.update(key + b"\0" + value)
         out[name] = h.hexdigest()
     return out
@@ -137,6 +140,9 @@ def test_member_behind_the_compacted_log_catches_up_from_a_snapshot(own_cluster)
                                      "TRIREME_RAFT_COMPACT_LAG": str(SNAP_LAG)})
     ddb = make_client(cluster.endpoint, retries=5)
     create(ddb)
+    # With a stream: the snapshot carries the stream records too.
+    ddb.update_table(TableName="tbl", StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    wait_until(lambda: ddb.describe_table(TableName="tbl")["Table"]["TableStatus"] == "ACTIVE", 30, "stream on")
     victim = "n3"
     before = {g: r["last_index"] for g, r in replicas(cluster, victim).items() if g != "meta"}
     cluster.kill(victim)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import re
 from pathlib import Path
+
+import boto3
 
 from tests.integration.conftest import make_client
 
@@ -20,18 +24,18 @@ def test_readme_boto3_example_runs(cluster):
     assert item == {"id": {"S": "ada"}, "visits": {"N": "2"}}
 
 
-def _example(cluster, marker: str):
-    """The README's python block containing ``marker``, and a client, with the
-    first example's table made if no test made it yet."""
+def _example(cluster, word: str):
+    """A client, and the README's example that uses ``word`` (pointed at the
+    cluster), after the first example made its table."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     ddb = make_client(cluster.endpoint)
     if "users" not in ddb.list_tables()["TableNames"]:  # the first example makes it
         exec(compile(blocks[0].replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), {})
-    return next(b for b in blocks if marker in b), ddb
+    return ddb, next(b for b in blocks if word in b).replace("http://localhost:8000", cluster.endpoint)
 
 
 def test_readme_ttl_example_runs(cluster):
-    ttl, ddb = _example(cluster, "update_time_to_live")
+    ddb, ttl = _example(cluster, "update_time_to_live")
     exec(compile(ttl, "README.md", "exec"), {"ddb": ddb})
     assert ddb.describe_time_to_live(TableName="users")["TimeToLiveDescription"] == {
         "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
@@ -39,12 +43,20 @@ def test_readme_ttl_example_runs(cluster):
 
 
 def test_readme_functions_example_runs(cluster):
-    example, ddb = _example(cluster, 'boto3.client("lambda"')
+    ddb, example = _example(cluster, 'boto3.client("lambda"')
     before = ddb.get_item(TableName="users", Key={"id": {"S": "ada"}}, ConsistentRead=True)["Item"]
     scope: dict = {}
-    exec(compile(example.replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), scope)
+    exec(compile(example, "README.md", "exec"), scope)
     out = scope["out"]
     assert out["StatusCode"] == 200 and "FunctionError" not in out
     assert "counting a visit of ada" in base64.b64decode(out["LogResult"]).decode()
     after = ddb.get_item(TableName="users", Key={"id": {"S": "ada"}}, ConsistentRead=True)["Item"]
     assert int(after["visits"]["N"]) == int(before["visits"]["N"]) + 1
+
+
+def test_readme_streams_example_runs(cluster):
+    ddb, code = _example(cluster, "dynamodbstreams")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {"ddb": ddb, "boto3": boto3})
+    assert out.getvalue() == "INSERT {'id': {'S': 'bob'}}\n"
