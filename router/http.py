@@ -55,7 +55,7 @@ IDLE_TIMEOUT_S = 300.0
 _REASONS = {100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204: b"No Content",
             400: b"Bad Request", 404: b"Not Found", 409: b"Conflict", 412: b"Precondition Failed",
             413: b"Request Entity Too Large", 429: b"Too Many Requests", 431: b"Request Header Fields Too Large",
-            500: b"Internal Server Error", 503: b"Service Unavailable"}
+            500: b"Internal Server Error", 502: b"Bad Gateway", 503: b"Service Unavailable"}
 _STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in _REASONS.items()}
 _ID_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _TO_ID_CHARS = bytes.maketrans(bytes(range(256)), bytes(_ID_CHARS[b % 36] for b in range(256)))
@@ -484,6 +484,7 @@ class _Conn(asyncio.Protocol):
 
     def _rest_answer(self, job: _Rest, task: asyncio.Task) -> bytes:
         """The REST handler's answer: its status, headers and body as they are."""
+        out = None
         try:
             out = task.result()
             status, body, headers, rid = out.status, out.body, dict(out.headers), out.request_id
@@ -496,8 +497,9 @@ class _Conn(asyncio.Protocol):
                 "x-amzn-ErrorType": "ServiceException"}, None
         ctype = headers.pop("Content-Type", "application/json").encode("latin-1")
         rid_bytes = rid.encode("latin-1") if rid else request_id()
-        extra = b"".join(b"%s: %s\r\n" % (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
-        if "origin" in job.headers:
+        extra = b"".join(b"%s: %s\r\n" % (k.encode("latin-1"), v.encode("latin-1"))
+                         for k, v in [*headers.items(), *getattr(out, "lines", ())])
+        if "origin" in job.headers and getattr(out, "cors", True):
             extra += _CORS
         if status >= 500:
             log.error("%d %s %s: %s", status, job.method, job.url, body[:500].decode(errors="replace"))
