@@ -231,8 +231,8 @@ def http_response(payload: bytes, function_error: str | None) -> tuple[int, dict
         status = int(status)
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         return bad
-    raw_headers = value.get("headers") or {}
-    cookies = value.get("cookies") or []
+    raw_headers = {} if value.get("headers") is None else value["headers"]
+    cookies = [] if value.get("cookies") is None else value["cookies"]
     if not isinstance(raw_headers, dict) or not isinstance(cookies, list):
         return bad
     headers = {k: _header_value(v) for k, v in raw_headers.items() if _TOKEN.fullmatch(str(k))}
