@@ -32,16 +32,13 @@ import secrets
 import string
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 from urllib.parse import parse_qsl, unquote
 
 import orjson
 
 from functions import model
 from functions.errors import ResourceConflictException, ResourceNotFoundException, ValidationException
-
-if TYPE_CHECKING:
-    from router.lambda_api import LambdaApi, RestResponse
 
 CONFIG_PREFIX = "/2021-10-31/functions/"
 SERVE_PREFIX = "/trireme/url/"
@@ -290,7 +287,9 @@ def cors_headers(cors: Mapping[str, Any] | None, request_headers: Mapping[str, s
 class FunctionUrls:
     """The URL config API and the URLs themselves, on the Lambda API's records."""
 
-    def __init__(self, api: LambdaApi) -> None:
+    def __init__(self, api: Any) -> None:
+        """``api``: the `router.lambda_api.LambdaApi` (which imports this module):
+        its records, commits, runtime and answers (``api.json``, ``api.rest``)."""
         self.api = api
         self._by_id: dict[str, str] = {}
         self._by_id_version = -1
@@ -329,7 +328,7 @@ class FunctionUrls:
         return config_view(config, name=name, region=self.api.region,
                            host=headers.get("host") or self.api.endpoint, created_only=created_only)
 
-    async def create(self, given: str, query: dict, headers: dict, raw: bytes) -> RestResponse:
+    async def create(self, given: str, query: dict, headers: dict, raw: bytes) -> Any:
         name = self.api._name(given, query)
         body = self.api._body(raw)
         config = check_config(body)
@@ -341,11 +340,11 @@ class FunctionUrls:
         await self._write(name, "create", config)
         return self.api.json(201, self._view(name, config, headers, created_only=True))
 
-    async def get(self, given: str, query: dict, headers: dict, raw: bytes) -> RestResponse:
+    async def get(self, given: str, query: dict, headers: dict, raw: bytes) -> Any:
         name = self.api._name(given, query)
         return self.api.json(200, self._view(name, self._config(name), headers))
 
-    async def update(self, given: str, query: dict, headers: dict, raw: bytes) -> RestResponse:
+    async def update(self, given: str, query: dict, headers: dict, raw: bytes) -> Any:
         name = self.api._name(given, query)
         body = self.api._body(raw)
         config = check_config(body, self._config(name))
@@ -353,13 +352,13 @@ class FunctionUrls:
         await self._write(name, "update", config)
         return self.api.json(200, self._view(name, config, headers))
 
-    async def delete(self, given: str, query: dict, headers: dict, raw: bytes) -> RestResponse:
+    async def delete(self, given: str, query: dict, headers: dict, raw: bytes) -> Any:
         name = self.api._name(given, query)
         self._config(name)
         await self._write(name, "delete", None)
         return self.api.rest(204)
 
-    async def list(self, given: str, query: dict, headers: dict, raw: bytes) -> RestResponse:
+    async def list(self, given: str, query: dict, headers: dict, raw: bytes) -> Any:
         name = self.api._name(given, query)
         self.api._entry(name)
         entry = self.api.cluster.state.functions[name]
@@ -375,7 +374,7 @@ class FunctionUrls:
             self._by_id_version = state.version
         return self._by_id.get(url_id)
 
-    async def serve(self, method: str, url: str, headers: dict[str, str], body: bytes) -> RestResponse:
+    async def serve(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Any:
         """A request to a function's URL: the function's answer as HTTP."""
         api = self.api
         url_id, slash, rest = url[len(SERVE_PREFIX):].partition("/")
