@@ -17,7 +17,10 @@ Two halves, on the router's port (`router/lambda_api.py` hands them over):
   event Lambda gives function URLs; ``rawPath`` is ``/PATH``) and turns its
   answer into the HTTP response (`http_response`). AWS's URL is
   ``https://URL_ID.lambda-url.REGION.on.aws/``: locally the id is a path
-  segment, so plain HTTP clients reach it on the router's one port.
+  segment, so plain HTTP clients reach it on the router's one port. The
+  host form works too: ``http://URL_ID.lambda-url.REGION.localhost:PORT/PATH``
+  (`router/http.py` hands a non-DynamoDB request whose Host has
+  ``.lambda-url.`` in it here; curl resolves ``*.localhost`` to 127.0.0.1).
 
 The event builder and the response mapping are pure (`build_event`,
 `http_response`, `cors_headers`); `FunctionUrls` does the I/O.

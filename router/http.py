@@ -72,6 +72,9 @@ _PREFLIGHT_MAX_AGE = b"172800"  # seconds, as DynamoDB
 _SERIALIZATION = "com.amazon.coral.service#SerializationException"
 _COMPRESS_MIN = codings.COMPRESS_MIN
 _INTERNAL = "com.amazonaws.dynamodb.v20120810#InternalServerError"
+# Function URLs by host, URL_ID.lambda-url.REGION.localhost[:PORT]: served as /trireme/url/URL_ID/...
+_URL_HOST = ".lambda-url."
+_URL_PATH = b"/trireme/url/"
 
 
 def _new_id_prefix() -> None:
@@ -375,6 +378,12 @@ class _Conn(asyncio.Protocol):
         url = self.url
         if url != b"/" and url.startswith(self.cfg.rest_prefixes):  # DynamoDB's requests all go to "/"
             self._push(_Rest(method, url, headers, body, keep_alive, self._started()))
+            return
+        if (method != b"POST" or "x-amz-target" not in headers) and _URL_HOST in headers.get("host", "") \
+                and self.cfg.rest_prefixes:
+            # A function URL by its host name (router/function_urls.py): never a DynamoDB request.
+            url_id = headers["host"].partition(".")[0].encode("latin-1")
+            self._push(_Rest(method, _URL_PATH + url_id + url, headers, body, keep_alive, self._started()))
             return
         if method != b"POST":
             self._push(self._other(method, headers, keep_alive))

@@ -125,3 +125,16 @@ def test_cors(lam, fn):  # noqa: F811
     assert headers.get_all("Access-Control-Allow-Origin") == ["https://app.example"]
     _, headers, _ = http("GET", url, headers={"Origin": "https://other.example"})
     assert headers.get("Access-Control-Allow-Origin") is None
+
+
+def test_url_by_host_name(lam, fn, conformance_cluster):  # noqa: F811
+    url = lam.create_function_url_config(FunctionName=fn, AuthType="NONE")["FunctionUrl"]
+    url_id = url.rstrip("/").rsplit("/", 1)[1]
+    host = f"{url_id}.lambda-url.us-east-1.localhost:{conformance_cluster.endpoint.rsplit(':', 1)[1]}"
+    for method, body in (("GET", None), ("POST", b"{}")):
+        status, _, answer = http(method, conformance_cluster.endpoint + "/items?q=1", body, {"Host": host})
+        event = json.loads(answer)
+        assert status == 201 and (event["rawPath"], event["rawQueryString"]) == ("/items", "q=1")
+        assert event["requestContext"]["http"]["method"] == method
+    # DynamoDB's own requests are untouched by the host check
+    assert http("GET", conformance_cluster.endpoint + "/")[0] == 200
