@@ -394,7 +394,7 @@ class MetaState:
             return _err("ResourceNotFoundException", "function gone")
         elif old["record"]["revision_id"] != c["expect_revision"]:
             return {"ok": False, "error": "", "message": "revision moved"}
-        self.functions[c["name"]] = {"record": c["record"], "code": c["code"]}
+        self.functions[c["name"]] = {**(old or {}), "record": c["record"], "code": c["code"]}  # keeps its URL
         return {"ok": True, "replaced": old, "version": self.version + 1}  # apply() bumps it
 
     def _op_delete_function(self, c: dict) -> dict:
@@ -402,6 +402,22 @@ class MetaState:
         if old is None:
             return _err("ResourceNotFoundException", "function gone")
         return {"ok": True, "replaced": old, "version": self.version + 1}
+
+    # --- function URLs (the config in the function's entry, "url"; router/function_urls.py) ---
+
+    def _op_put_function_url(self, c: dict) -> dict:
+        """Create, update or delete (``mode``) a function's URL config: one per
+        function, created only where none is, changed only where one is."""
+        entry = self.functions.get(c["name"])
+        if entry is None:
+            return _err("NoFunction", "function gone")
+        if c["mode"] == "create" and entry.get("url"):
+            return _err("ResourceConflictException", "FunctionUrlConfig exists for this Lambda function")
+        if c["mode"] != "create" and not entry.get("url"):
+            return _err("ResourceNotFoundException", "no FunctionUrlConfig")
+        rest = {k: v for k, v in entry.items() if k != "url"}  # a new entry: a snapshot may share the old
+        self.functions[c["name"]] = rest if c["mode"] == "delete" else {**rest, "url": c["url"]}
+        return {"ok": True, "version": self.version + 1}
 
     # --- snapshots ------------------------------------------------------------
 

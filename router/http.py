@@ -55,7 +55,7 @@ IDLE_TIMEOUT_S = 300.0
 _REASONS = {100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204: b"No Content",
             400: b"Bad Request", 404: b"Not Found", 409: b"Conflict", 412: b"Precondition Failed",
             413: b"Request Entity Too Large", 429: b"Too Many Requests", 431: b"Request Header Fields Too Large",
-            500: b"Internal Server Error", 503: b"Service Unavailable"}
+            500: b"Internal Server Error", 502: b"Bad Gateway", 503: b"Service Unavailable"}
 _STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in _REASONS.items()}
 _ID_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _TO_ID_CHARS = bytes.maketrans(bytes(range(256)), bytes(_ID_CHARS[b % 36] for b in range(256)))
@@ -72,6 +72,9 @@ _PREFLIGHT_MAX_AGE = b"172800"  # seconds, as DynamoDB
 _SERIALIZATION = "com.amazon.coral.service#SerializationException"
 _COMPRESS_MIN = codings.COMPRESS_MIN
 _INTERNAL = "com.amazonaws.dynamodb.v20120810#InternalServerError"
+# Function URLs by host, URL_ID.lambda-url.REGION.localhost[:PORT]: served as /trireme/url/URL_ID/...
+_URL_HOST = ".lambda-url."
+_URL_PATH = b"/trireme/url/"
 
 
 def _new_id_prefix() -> None:
@@ -376,6 +379,12 @@ class _Conn(asyncio.Protocol):
         if url != b"/" and url.startswith(self.cfg.rest_prefixes):  # DynamoDB's requests all go to "/"
             self._push(_Rest(method, url, headers, body, keep_alive, self._started()))
             return
+        if (method != b"POST" or "x-amz-target" not in headers) and _URL_HOST in headers.get("host", "") \
+                and self.cfg.rest_prefixes:
+            # A function URL by its host name (router/function_urls.py): never a DynamoDB request.
+            url_id = headers["host"].partition(".")[0].encode("latin-1")
+            self._push(_Rest(method, _URL_PATH + url_id + url, headers, body, keep_alive, self._started()))
+            return
         if method != b"POST":
             self._push(self._other(method, headers, keep_alive))
             return
@@ -484,6 +493,7 @@ class _Conn(asyncio.Protocol):
 
     def _rest_answer(self, job: _Rest, task: asyncio.Task) -> bytes:
         """The REST handler's answer: its status, headers and body as they are."""
+        out = None
         try:
             out = task.result()
             status, body, headers, rid = out.status, out.body, dict(out.headers), out.request_id
@@ -496,8 +506,9 @@ class _Conn(asyncio.Protocol):
                 "x-amzn-ErrorType": "ServiceException"}, None
         ctype = headers.pop("Content-Type", "application/json").encode("latin-1")
         rid_bytes = rid.encode("latin-1") if rid else request_id()
-        extra = b"".join(b"%s: %s\r\n" % (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
-        if "origin" in job.headers:
+        extra = b"".join(b"%s: %s\r\n" % (k.encode("latin-1"), v.encode("latin-1"))
+                         for k, v in [*headers.items(), *getattr(out, "lines", ())])
+        if "origin" in job.headers and getattr(out, "cors", True):
             extra += _CORS
         if status >= 500:
             log.error("%d %s %s: %s", status, job.method, job.url, body[:500].decode(errors="replace"))

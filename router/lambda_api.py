@@ -43,11 +43,12 @@ from functions import model
 from functions.errors import (InvalidParameterValueException, InvalidRequestContentException, LambdaError,
                               ResourceNotFoundException, ServiceException)
 from functions.runtime import FunctionRuntime
+from router import function_urls
 from router.function_code import CodeStore
 
 log = logging.getLogger(__name__)
 
-PREFIXES = (b"/2015-03-31/functions", b"/trireme/functions/")
+PREFIXES = (b"/2015-03-31/functions", b"/trireme/functions/", *function_urls.PREFIXES)
 API = "/2015-03-31/functions"
 EVENT_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda retries a failed asynchronous invocation twice
 WAIT_S = 5.0
@@ -61,6 +62,8 @@ class RestResponse:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     request_id: str | None = None
+    cors: bool = True  # the router's own CORS headers when the request has an Origin (not on a function URL's)
+    lines: list[tuple[str, str]] = field(default_factory=list)  # repeated headers (Set-Cookie)
 
 
 def _json(status: int, value: Any) -> RestResponse:
@@ -88,6 +91,10 @@ class LambdaApi:
         self.runtime = FunctionRuntime(code_dir=functions_dir / "code", log_dir=functions_dir / "logs",
                                        endpoint_url=f"http://{endpoint}", region=region)
         self._background: set[asyncio.Task] = set()
+        self.urls = function_urls.FunctionUrls(self)
+
+    json = staticmethod(_json)
+    rest = RestResponse
 
     async def close(self) -> None:
         for task in list(self._background):
@@ -101,20 +108,28 @@ class LambdaApi:
         path, _, qs = url.partition("?")
         query = {k: v[-1] for k, v in parse_qs(qs, keep_blank_values=True).items()}
         try:
+            if path.startswith(function_urls.SERVE_PREFIX):
+                await self._metadata()
+                return await self.urls.serve(method, url, headers, body)
             route = self._route(method, path)
             if route is None:
                 return RestResponse(404, orjson.dumps({"message": f"No route for {method} {path}"}),
                                     {"Content-Type": "application/json", "x-amzn-ErrorType": "UnknownOperationException"})
             handler, name = route
-            if self.cluster.state is None and not await self.cluster.wait_for(lambda s: True, self.cluster.deadline_s):
-                raise ServiceException("This router has not received the cluster's metadata yet; retry shortly.")
+            await self._metadata()
             return await handler(name, query, headers, body)
         except LambdaError as exc:
             return _error(exc)
         except DynamoDBError as exc:  # the cluster's answer (unavailable, unknown outcome): a service error
             return _error(ServiceException(exc.message or type(exc).__name__))
 
+    async def _metadata(self) -> None:
+        if self.cluster.state is None and not await self.cluster.wait_for(lambda s: True, self.cluster.deadline_s):
+            raise ServiceException("This router has not received the cluster's metadata yet; retry shortly.")
+
     def _route(self, method: str, path: str) -> tuple[Callable[..., Awaitable[RestResponse]], str] | None:
+        if path.startswith(function_urls.CONFIG_PREFIX):
+            return self.urls.route(method, path)
         if path.startswith("/trireme/functions/"):
             name, _, what = path[len("/trireme/functions/"):].partition("/")
             handler = {("GET", "logs"): self.logs, ("GET", "code"): self.zip_file}.get((method, what))

@@ -140,6 +140,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         return {"ok": True, "version": result.get("version", 0)}
     if op in FUNCTION_OPS:
         return await function_op(mr, op, body)
+    if op == "put_function_url":  # a function's URL config (router/function_urls.py)
+        return await function_op(mr, op, {k: body.get(k) for k in ("name", "mode", "url")})
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
 
 

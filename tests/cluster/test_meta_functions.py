@@ -45,3 +45,25 @@ def test_system_and_index_tables_are_hidden():
     assert hidden(table({"System": "function-code", "TableName": FUNCTION_CODE_TABLE}))
     assert hidden(table({"IndexOf": "t"}))
     assert not hidden(table({"TableName": "t"}))
+
+
+def test_a_function_url_config_is_created_once_kept_by_updates_and_deleted():
+    s = MetaState()
+    url = {"UrlId": "u1", "AuthType": "NONE"}
+    assert s.apply({"op": "put_function_url", "name": "f", "mode": "create", "url": url})["error"] == "NoFunction"
+    s.apply({"op": "put_function", "name": "f", "record": record("r1"), "code": "c1", "create": True})
+    assert s.apply({"op": "put_function_url", "name": "f", "mode": "update", "url": url})["error"] == \
+        "ResourceNotFoundException"
+    snapshot = s.to_json()
+    assert s.apply({"op": "put_function_url", "name": "f", "mode": "create", "url": url})["ok"]
+    assert "url" not in snapshot["functions"]["f"]  # the entry is replaced, never changed under a snapshot
+    assert s.apply({"op": "put_function_url", "name": "f", "mode": "create", "url": url})["error"] == \
+        "ResourceConflictException"
+    s.apply({"op": "put_function", "name": "f", "record": record("r2"), "code": "c2", "expect_revision": "r1"})
+    assert MetaState.from_json(s.to_json()).functions["f"]["url"] == url  # a code or config update keeps it
+    assert s.apply({"op": "put_function_url", "name": "f", "mode": "update", "url": {**url, "AuthType": "AWS_IAM"}})[
+        "ok"] and s.functions["f"]["url"]["AuthType"] == "AWS_IAM"
+    assert s.apply({"op": "put_function_url", "name": "f", "mode": "delete", "url": None})["ok"]
+    assert s.functions["f"] == {"record": record("r2"), "code": "c2"}
+    assert s.apply({"op": "put_function_url", "name": "f", "mode": "delete", "url": None})["error"] == \
+        "ResourceNotFoundException"

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import io
 import re
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -60,3 +61,12 @@ def test_readme_streams_example_runs(cluster):
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {"ddb": ddb, "boto3": boto3})
     assert out.getvalue() == "INSERT {'id': {'S': 'bob'}}\n"
+
+
+def test_readme_function_url_example_runs(cluster):
+    _, example = _example(cluster, "create_function_url_config")
+    scope: dict = {}
+    exec(compile(example, "README.md", "exec"), scope)
+    assert scope["url"].startswith(cluster.endpoint + "/trireme/url/")
+    with urllib.request.urlopen(scope["url"] + "world", timeout=60) as resp:
+        assert resp.read() == b"hello from /world"
