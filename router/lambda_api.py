@@ -44,10 +44,11 @@ from functions.errors import (InvalidParameterValueException, InvalidRequestCont
                               ResourceNotFoundException, ServiceException)
 from functions.runtime import FunctionRuntime
 from router.function_code import CodeStore
+from router.mappings_api import PREFIX as MAPPINGS_PREFIX, MappingsApi
 
 log = logging.getLogger(__name__)
 
-PREFIXES = (b"/2015-03-31/functions", b"/trireme/functions/")
+PREFIXES = (b"/2015-03-31/functions", b"/trireme/functions/", MAPPINGS_PREFIX)
 API = "/2015-03-31/functions"
 EVENT_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda retries a failed asynchronous invocation twice
 WAIT_S = 5.0
@@ -88,6 +89,7 @@ class LambdaApi:
         self.runtime = FunctionRuntime(code_dir=functions_dir / "code", log_dir=functions_dir / "logs",
                                        endpoint_url=f"http://{endpoint}", region=region)
         self._background: set[asyncio.Task] = set()
+        self.mappings = MappingsApi(self, _json)
 
     async def close(self) -> None:
         for task in list(self._background):
@@ -115,6 +117,8 @@ class LambdaApi:
             return _error(ServiceException(exc.message or type(exc).__name__))
 
     def _route(self, method: str, path: str) -> tuple[Callable[..., Awaitable[RestResponse]], str] | None:
+        if path.startswith(self.mappings.PATH):
+            return self.mappings.route(method, path)
         if path.startswith("/trireme/functions/"):
             name, _, what = path[len("/trireme/functions/"):].partition("/")
             handler = {("GET", "logs"): self.logs, ("GET", "code"): self.zip_file}.get((method, what))
