@@ -20,6 +20,8 @@ class NodeConfig:
     join: list[str] = field(default_factory=list)  # addresses of existing nodes
     dead_after_s: float = 30.0
     partitions_per_table: int = 2
+    # A router nodes point functions' AWS_ENDPOINT_URL at (event source mappings run handlers here).
+    router_endpoint: str = ""
 
     @property
     def addr(self) -> str:

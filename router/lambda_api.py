@@ -43,7 +43,7 @@ from functions import model
 from functions.errors import (InvalidParameterValueException, InvalidRequestContentException, LambdaError,
                               ResourceNotFoundException, ServiceException)
 from functions.runtime import FunctionRuntime
-from router.function_code import CodeStore
+from cluster.function_code import CodeStore
 from router.mappings_api import PREFIX as MAPPINGS_PREFIX, MappingsApi
 
 log = logging.getLogger(__name__)

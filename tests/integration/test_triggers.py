@@ -1,0 +1,134 @@
+"""Event source mappings delivering a table's stream to a function, end to
+end: real nodes polling their shards, real worker processes, boto3 inside
+the handler writing back into the cluster."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from deploy.local import LocalCluster
+from tests.conformance.test_lambda import ROLE, lambda_client, zipped
+from tests.integration.conftest import make_client, start_cluster, wait_until
+
+ENV = {"TRIREME_TRIGGER_POLL_S": "0.1", "TRIREME_TRIGGER_RETRY_S": "0.1"}
+
+# Writes each record's key (and event) into TARGET: idempotent, so a record
+# delivered twice leaves the same state. FAIL_ON: keys whose records fail
+# (raising, or reported as batch item failures with MODE=report).
+COPIER = zipped("""
+    import json, os
+    import boto3
+
+    ddb = boto3.client("dynamodb")
+
+    def handler(event, context):
+        failures = []
+        for r in event["Records"]:
+            key = r["dynamodb"]["Keys"]["pk"]["S"]
+            if key in os.environ.get("FAIL_ON", "").split(","):
+                if os.environ.get("MODE") == "report":
+                    failures.append({"itemIdentifier": r["dynamodb"]["SequenceNumber"]})
+                    continue
+                raise RuntimeError("failing on " + key)
+            ddb.update_item(TableName=os.environ["TARGET"], Key={"pk": {"S": key}},
+                            UpdateExpression="SET ev = :e ADD n :one",
+                            ExpressionAttributeValues={":e": {"S": r["eventName"]}, ":one": {"N": "1"}})
+        if os.environ.get("MODE") == "report":
+            return {"batchItemFailures": failures}
+""")
+
+
+@pytest.fixture(scope="module")
+def tcluster(tmp_path_factory) -> Iterator[LocalCluster]:
+    c = start_cluster(tmp_path_factory.mktemp("triggers"), extra_env=ENV)
+    yield c
+    c.stop()
+
+
+def tables(ddb) -> tuple[str, str, str]:
+    """(source table with a stream, its stream ARN, target table)."""
+    src, dst = f"src-{uuid.uuid4().hex[:8]}", f"dst-{uuid.uuid4().hex[:8]}"
+    for name, stream in ((src, True), (dst, False)):
+        extra = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}} \
+            if stream else {}
+        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], **extra)
+    for name in (src, dst):
+        wait_until(lambda: ddb.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE", 30, name)
+    return src, ddb.describe_table(TableName=src)["Table"]["LatestStreamArn"], dst
+
+
+def function(lam, target: str, **env: str) -> str:
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": COPIER}, Timeout=30,
+                        Environment={"Variables": {"TARGET": target, **env}})
+    return name
+
+
+def delivered(ddb, target: str) -> dict[str, dict]:
+    items = ddb.scan(TableName=target, ConsistentRead=True)["Items"]
+    return {i["pk"]["S"]: i for i in items}
+
+
+def test_records_reach_the_function_in_order_once_each(tcluster):
+    ddb, lam = make_client(tcluster.endpoint, retries=2), lambda_client(tcluster.endpoint)
+    src, arn, dst = tables(ddb)
+    ddb.put_item(TableName=src, Item={"pk": {"S": "before"}})  # TRIM_HORIZON: delivered too
+    fn = function(lam, dst)
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON",
+                                        BatchSize=5)
+    keys = [f"k{i}" for i in range(20)]
+    for k in keys:
+        ddb.put_item(TableName=src, Item={"pk": {"S": k}})
+    ddb.delete_item(TableName=src, Key={"pk": {"S": "k0"}})
+    wait_until(lambda: set(delivered(ddb, dst)) >= {"before", *keys}
+               and delivered(ddb, dst)["k0"]["ev"]["S"] == "REMOVE", 60, "every record delivered")
+    got = delivered(ddb, dst)
+    assert all(got[k]["n"]["N"] == "1" for k in keys[1:])  # each once: no failure happened
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_filter_criteria_drop_records(tcluster):
+    ddb, lam = make_client(tcluster.endpoint, retries=2), lambda_client(tcluster.endpoint)
+    src, arn, dst = tables(ddb)
+    fn = function(lam, dst)
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON",
+                                    FilterCriteria={"Filters": [{"Pattern": '{"dynamodb": {"Keys": {"pk": '
+                                                                            '{"S": [{"prefix": "keep"}]}}}}'}]})
+    for k in ("keep1", "drop1", "keep2", "drop2"):
+        ddb.put_item(TableName=src, Item={"pk": {"S": k}})
+    wait_until(lambda: set(delivered(ddb, dst)) >= {"keep1", "keep2"}, 60, "the kept records")
+    assert set(delivered(ddb, dst)) == {"keep1", "keep2"}
+
+
+def test_batch_item_failures_retry_from_the_lowest_then_go_to_on_failure(tcluster):
+    ddb, lam = make_client(tcluster.endpoint, retries=2), lambda_client(tcluster.endpoint)
+    src, arn, dst = tables(ddb)
+    _, _, failures = tables(ddb)
+    fn = function(lam, dst, FAIL_ON="bad", MODE="report")
+    sink = function(lam, failures)  # records the on-failure invocation: its payload has no Records ...
+    lam.update_function_code(FunctionName=sink, ZipFile=zipped("""
+        import os, boto3, json
+        def handler(event, context):
+            info = event["DDBStreamBatchInfo"]
+            boto3.client("dynamodb").put_item(TableName=os.environ["TARGET"], Item={
+                "pk": {"S": info["startSequenceNumber"]}, "size": {"N": str(info["batchSize"])},
+                "condition": {"S": event["requestContext"]["condition"]}})
+    """))
+    lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON", BatchSize=10,
+        MaximumBatchingWindowInSeconds=1, MaximumRetryAttempts=1, FunctionResponseTypes=["ReportBatchItemFailures"],
+        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:lambda:us-east-1:000000000000:function:{sink}"}})
+    for k in ("a", "bad", "c"):
+        ddb.put_item(TableName=src, Item={"pk": {"S": k}})
+    wait_until(lambda: len(delivered(ddb, failures)) == 1, 60, "the on-failure destination's invocation")
+    [(_, info)] = delivered(ddb, failures).items()
+    assert info["condition"]["S"] == "RetryAttemptsExhausted" and info["size"]["N"] in ("1", "2")
+    got = delivered(ddb, dst)
+    # "a" succeeded before the lowest failure and is not retried; the batch from "bad" on was.
+    assert got["a"]["n"]["N"] == "1" and "bad" not in got
