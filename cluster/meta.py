@@ -120,6 +120,8 @@ class MetaState:
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Event source mappings (functions/mappings.py records) by UUID; see the "functions" block below.
     mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What the mappings' pollers reported: UUID -> {"last_result": LastProcessingResult, "discarded": records}.
+    mapping_status: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def bootstrap(cls, nodes: list[dict]) -> MetaState:
@@ -422,7 +424,17 @@ class MetaState:
         self.mappings[record["uuid"]] = record
         return {"ok": True, "version": self.version + 1}
 
+    def _op_mapping_result(self, c: dict) -> dict:
+        """A poller's report: the mapping's LastProcessingResult, and records it gave up on."""
+        if c["uuid"] not in self.mappings:
+            return _err("ResourceNotFoundException", "mapping gone")
+        status = self.mapping_status.setdefault(c["uuid"], {"last_result": "No records processed", "discarded": 0})
+        status["last_result"] = c["result"]
+        status["discarded"] += int(c.get("discarded", 0))
+        return {"ok": True}
+
     def _op_delete_mapping(self, c: dict) -> dict:
+        self.mapping_status.pop(c["uuid"], None)
         old = self.mappings.pop(c["uuid"], None)
         if old is None:
             return _err("ResourceNotFoundException", "mapping gone")
@@ -440,6 +452,7 @@ class MetaState:
             "settings": dict(self.settings),
             "functions": dict(self.functions),
             "mappings": dict(self.mappings),
+            "mapping_status": dict(self.mapping_status),
         }
 
     @classmethod
@@ -453,6 +466,7 @@ class MetaState:
             settings=d.get("settings", {}),
             functions=d.get("functions", {}),
             mappings=d.get("mappings", {}),
+            mapping_status=d.get("mapping_status", {}),
         )
 
 

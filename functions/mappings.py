@@ -141,6 +141,8 @@ def configuration(record: dict[str, Any], *, state: str | None = None,
         "ParallelizationFactor": record["parallelization"], "EventSourceArn": record["source"],
         "FunctionArn": record["function_arn"], "LastModified": record["modified"],
         "LastProcessingResult": (status or {}).get("last_result", "No records processed"),
+        # Trireme's own: records given up on (retries exhausted or too old), counted by the pollers.
+        "TriremeDiscardedRecords": (status or {}).get("discarded", 0),
         "State": state or record["state"], "StateTransitionReason": "User action",
         "DestinationConfig": {"OnFailure": {"Destination": record["on_failure"]} if record["on_failure"] else {}},
         "MaximumRecordAgeInSeconds": record["max_age_s"], "BisectBatchOnFunctionError": record["bisect"],

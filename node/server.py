@@ -56,6 +56,7 @@ class Node:
         self.ttl = TtlSweeper(self.engine, lambda: self.control.view)
         self.stream_keeper = StreamKeeper(self.engine, self.control)
         self.triggers = Triggers(self.engine, lambda: self.control.view, self.shipper.partition_client,
+                                 self.control.meta_request,
                                  functions_dir=cfg.data_dir / "functions",
                                  endpoint_url=cfg.router_endpoint or "http://127.0.0.1:8000")
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")

@@ -83,7 +83,8 @@ class MappingsApi:
         return record
 
     def _answer(self, status: int, record: dict, state: str | None = None):
-        return self.answer(status, fm.configuration(record, state=state))
+        return self.answer(status, fm.configuration(record, state=state,
+                                                    status=self._state.mapping_status.get(record["uuid"])))
 
     # --- operations -----------------------------------------------------------
 
@@ -113,7 +114,8 @@ class MappingsApi:
         except ValueError:
             raise InvalidParameterValueException(f"Invalid MaxItems: {query['MaxItems']}") from None
         page, marker = fm.list_page(records, marker=query.get("Marker"), max_items=max_items)
-        out: dict[str, Any] = {"EventSourceMappings": [fm.configuration(r) for r in page]}
+        out: dict[str, Any] = {"EventSourceMappings": [
+            fm.configuration(r, status=self._state.mapping_status.get(r["uuid"])) for r in page]}
         if marker:
             out["NextMarker"] = marker
         return self.answer(200, out)

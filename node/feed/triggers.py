@@ -22,7 +22,10 @@ first with BisectBatchOnFunctionError; with ReportBatchItemFailures the
 checkpoint moves to the lowest failed record's SequenceNumber; records older
 than MaximumRecordAgeInSeconds are discarded unprocessed. A discarded batch
 goes to DestinationConfig.OnFailure (a function, invoked with Lambda's
-DDBStreamBatchInfo record) and is counted in the poller's log.
+DDBStreamBatchInfo record) and counted in the mapping's status (the meta
+call ``mapping_result``: LastProcessingResult when it changes, and the
+records given up, which GetEventSourceMapping answers as Trireme's own
+``TriremeDiscardedRecords``).
 
 ParallelizationFactor is accepted but each shard is delivered by one batch at
 a time (per-item order is kept either way).
@@ -35,7 +38,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,10 +75,12 @@ class Triggers:
     partition's table's stream."""
 
     def __init__(self, engine: Engine, view: Callable[[], MetaState | None], cluster: Callable[[], Cluster],
-                 *, functions_dir: str | Path, endpoint_url: str) -> None:
+                 report: Callable[[str, dict], Awaitable[Any]], *, functions_dir: str | Path,
+                 endpoint_url: str) -> None:
         self.engine = engine
         self.view = view
         self.cluster = cluster
+        self.report = report  # a metadata call (the mapping's LastProcessingResult and discarded records)
         self.functions_dir = Path(functions_dir)
         self.endpoint_url = endpoint_url
         self._runtimes: dict[str, FunctionRuntime] = {}
@@ -168,7 +173,8 @@ class ShardPoller:
         self.t = triggers
         self.uuid = uuid_
         self.group = group
-        self.discarded = 0
+        state = triggers.view()
+        self.last_result = (state.mapping_status.get(uuid_, {}).get("last_result") if state is not None else None)
 
     async def run(self) -> None:
         while True:
@@ -289,17 +295,27 @@ class ShardPoller:
         """Run the function on ``part``: (success, index of the lowest reported failure)."""
         fn, code = self._function(mapping["function_arn"])
         if fn is None:
+            await self._result("PROBLEM: Function not found")
             return False, None
         payload = orjson.dumps({"Records": [{k: v for k, v in r.items() if k != "_created_ms"} for r in part]})
         result = await self._run(mapping, fn, code, payload)
-        if result is None or result.function_error is not None:
-            return False, None
-        if "ReportBatchItemFailures" not in mapping["response_types"]:
-            return True, None
-        failed = batch_item_failures(result.payload, [r["dynamodb"]["SequenceNumber"] for r in part])
-        if failed is None:
-            return True, None
-        return False, failed
+        failed: int | None = 0
+        if result is not None and result.function_error is None:
+            failed = None
+            if "ReportBatchItemFailures" in mapping["response_types"]:
+                failed = batch_item_failures(result.payload, [r["dynamodb"]["SequenceNumber"] for r in part])
+        await self._result("OK" if failed is None else "PROBLEM: Function call failed")
+        return failed is None, failed
+
+    async def _result(self, result: str, discarded: int = 0) -> None:
+        """Tell the metadata how the mapping fares: when its LastProcessingResult changes, or records were lost."""
+        if result == self.last_result and not discarded:
+            return
+        try:
+            await self.t.report("mapping_result", {"uuid": self.uuid, "result": result, "discarded": discarded})
+            self.last_result = result
+        except Exception as exc:  # noqa: BLE001 (status only: delivery goes on)
+            log.info("trigger %s: could not report its status: %r", self.uuid, exc)
 
     def _function(self, arn: str) -> tuple[Function | None, str | None]:
         state = self.t.view()
@@ -322,9 +338,8 @@ class ShardPoller:
 
     async def _discard(self, mapping: dict, part: list[dict], reason: str) -> None:
         """Records given up on: counted, and described to the on-failure destination."""
-        self.discarded += len(part)
-        log.warning("trigger %s on %s: %d record(s) discarded (%s; %d in all)", self.uuid, self.group, len(part),
-                    reason, self.discarded)
+        log.warning("trigger %s on %s: %d record(s) discarded (%s)", self.uuid, self.group, len(part), reason)
+        await self._result(self.last_result or "PROBLEM: Function call failed", discarded=len(part))
         target = mapping.get("on_failure")
         if not target or ":function:" not in target:
             return
