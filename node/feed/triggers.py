@@ -188,10 +188,10 @@ class ShardPoller:
                 continue
             at = replica.checkpoint(self.uuid)
             if at is None:
-                at = self._start(replica, stream, mapping)
+                at = self._start(stream, mapping)
                 await self._checkpoint(replica, at)
                 continue
-            batch, nxt = await self._gather(replica, stream, mapping, at)
+            batch, nxt = await self._gather(stream, mapping, at)
             if not batch:
                 if nxt != at:
                     await self._checkpoint(replica, nxt)  # only filtered-out records
@@ -201,7 +201,8 @@ class ShardPoller:
             await self._deliver(mapping, batch)
             await self._checkpoint(replica, nxt)
 
-    def _start(self, replica: PartitionReplica, stream: dict, mapping: dict) -> tuple[int, int]:
+    def _start(self, stream: dict, mapping: dict) -> tuple[int, int]:
+        """Where a new mapping starts: the shard's oldest record, or what comes next (LATEST)."""
         horizon, latest = streams.shard_positions(self.t.engine.storage, self.group, stream)
         at = latest if mapping["starting_position"] == "LATEST" else horizon
         return at.index, at.offset
@@ -221,8 +222,7 @@ class ShardPoller:
             return streams.read(self.t.engine.storage, self.group, stream, (horizon.index, horizon.offset),
                                 limit, MAX_BATCH_BYTES)
 
-    async def _gather(self, replica: PartitionReplica, stream: dict, mapping: dict,
-                      at: tuple[int, int]) -> tuple[list[dict], tuple[int, int]]:
+    async def _gather(self, stream: dict, mapping: dict, at: tuple[int, int]) -> tuple[list[dict], tuple[int, int]]:
         """The next batch (Lambda's records, filtered) and the position after it."""
         deadline = time.monotonic() + mapping["window_s"]
         while True:
@@ -245,9 +245,8 @@ class ShardPoller:
                                                                                  r.position.offset),
                                   created_ms=r.created_ms, region=region, by_ttl=r.by_ttl, event=EVENTS[r.event])
             event = ds.lambda_event_record(rec, arn)
-            event["_created_ms"] = r.created_ms
             if not patterns or passes(patterns, event):
-                batch.append(event)
+                batch.append({**event, "_created_ms": r.created_ms})  # (for the age limit; not sent)
         return batch, nxt
 
     # --- delivery ---------------------------------------------------------------
@@ -272,7 +271,6 @@ class ShardPoller:
                 if mapping["bisect"] and len(part) > 1:
                     half = len(part) // 2
                     pending[:0] = [part[:half], part[half:]]
-                    part = []
                     break
                 if mapping["max_retries"] != -1 and attempts > mapping["max_retries"]:
                     await self._discard(mapping, part, "RetryAttemptsExhausted")

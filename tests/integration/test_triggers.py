@@ -98,6 +98,24 @@ def test_records_reach_the_function_in_order_once_each(tcluster):
     lam.delete_event_source_mapping(UUID=m["UUID"])
 
 
+def test_latest_starts_after_the_records_already_there(tcluster):
+    ddb, lam = make_client(tcluster.endpoint, retries=2), lambda_client(tcluster.endpoint)
+    src, arn, dst = tables(ddb)
+    ddb.put_item(TableName=src, Item={"pk": {"S": "old"}})
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function(lam, dst),
+                                        StartingPosition="LATEST")
+    # The poller fixes LATEST in its first checkpoint, some time after the create: keep writing
+    # new items until one arrives; "old" never does.
+    written = iter(range(1000))
+
+    def a_new_one_arrived() -> bool:
+        ddb.put_item(TableName=src, Item={"pk": {"S": f"new{next(written)}"}})
+        return any(k.startswith("new") for k in delivered(ddb, dst))
+    wait_until(a_new_one_arrived, 30, "a record written after the mapping", interval=0.3)
+    assert "old" not in delivered(ddb, dst)
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
 def test_filter_criteria_drop_records(tcluster):
     ddb, lam = make_client(tcluster.endpoint, retries=2), lambda_client(tcluster.endpoint)
     src, arn, dst = tables(ddb)
