@@ -24,6 +24,11 @@ class NodeConfig:
     router_endpoint: str = ""
 
     @property
+    def functions_dir(self) -> Path:
+        """Where the event source mappings' handlers run: unpacked code, and logs (``logs/NAME.log``)."""
+        return self.data_dir / "functions"
+
+    @property
     def addr(self) -> str:
         return self.advertise or self.listen
 

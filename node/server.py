@@ -57,7 +57,7 @@ class Node:
         self.stream_keeper = StreamKeeper(self.engine, self.control)
         self.triggers = Triggers(self.engine, lambda: self.control.view, self.shipper.partition_client,
                                  self.control.meta_request,
-                                 functions_dir=cfg.data_dir / "functions",
+                                 functions_dir=cfg.functions_dir,
                                  endpoint_url=cfg.router_endpoint or "http://127.0.0.1:8000")
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")
         self.server: grpc.aio.Server | None = None

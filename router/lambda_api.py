@@ -42,7 +42,7 @@ from ddb.errors import DynamoDBError
 from functions import model
 from functions.errors import (InvalidParameterValueException, InvalidRequestContentException, LambdaError,
                               ResourceNotFoundException, ServiceException)
-from functions.runtime import FunctionRuntime
+from functions.runtime import FunctionRuntime, read_log
 from cluster.function_code import CodeStore
 from router.mappings_api import PREFIX as MAPPINGS_PREFIX, MappingsApi
 
@@ -52,7 +52,6 @@ PREFIXES = (b"/2015-03-31/functions", b"/trireme/functions/", MAPPINGS_PREFIX)
 API = "/2015-03-31/functions"
 EVENT_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda retries a failed asynchronous invocation twice
 WAIT_S = 5.0
-LOG_PAGE = 1 << 20
 UPDATE_ATTEMPTS = 5
 
 
@@ -316,7 +315,7 @@ class LambdaApi:
     # --- logs -------------------------------------------------------------------
 
     async def logs(self, name: str, query: dict, headers: dict, raw: bytes) -> RestResponse:
-        """This router's log of a function from byte ``offset``: at most `LOG_PAGE`
+        """This router's log of a function from byte ``offset``: at most `functions.runtime.LOG_PAGE`
         bytes, whole lines, and the offset to ask for next (``x-trireme-next-offset``)."""
         path = self.runtime.log_path(name)
         if name not in self.cluster.state.functions and not path.exists():
@@ -325,16 +324,6 @@ class LambdaApi:
             offset = max(0, int(query.get("offset") or 0))
         except ValueError:
             raise InvalidParameterValueException(f"Invalid offset: {query.get('offset')}") from None
-        data = await asyncio.to_thread(_read_lines, path, offset)
+        data = await asyncio.to_thread(read_log, path, offset)
         return RestResponse(200, data, {"Content-Type": "text/plain; charset=utf-8",
                                         "x-trireme-next-offset": str(offset + len(data))})
-
-
-def _read_lines(path: Path, offset: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read(LOG_PAGE)
-    except FileNotFoundError:
-        return b""
-    return data[:data.rfind(b"\n") + 1]

@@ -5,9 +5,12 @@ the handler writing back into the cluster."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +39,7 @@ COPIER = zipped("""
                     failures.append({"itemIdentifier": r["dynamodb"]["SequenceNumber"]})
                     continue
                 raise RuntimeError("failing on " + key)
+            print("copying", key)
             ddb.update_item(TableName=os.environ["TARGET"], Key={"pk": {"S": key}},
                             UpdateExpression="SET ev = :e ADD n :one",
                             ExpressionAttributeValues={":e": {"S": r["eventName"]}, ":one": {"N": "1"}})
@@ -127,6 +131,11 @@ def test_filter_criteria_drop_records(tcluster):
         ddb.put_item(TableName=src, Item={"pk": {"S": k}})
     wait_until(lambda: set(delivered(ddb, dst)) >= {"keep1", "keep2"}, 60, "the kept records")
     assert set(delivered(ddb, dst)) == {"keep1", "keep2"}
+    # The handler ran on the partition leader's node: `trireme logs` reads the nodes' logs too.
+    out = subprocess.run([str(Path(sys.executable).with_name("trireme")), "logs", fn, "--data-dir",
+                          str(tcluster.data_dir)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "copying keep1" in out.stdout and "copying keep2" in out.stdout and "drop1" not in out.stdout
 
 
 def test_batch_item_failures_retry_from_the_lowest_then_go_to_on_failure(tcluster):
