@@ -434,7 +434,7 @@ def handler(event, context):
         deadline = time.monotonic() + self.SETTLE_S
         while True:
             try:
-                _, items = _read_stream(ddb, records=False)
+                items = {k: int(i["v"]["N"]) for k, i in _scan(ddb, TABLE).items()}
                 copies = _scan(ddb, self.TARGET)
             except (ClientError, BotoCoreError) as exc:
                 if time.monotonic() > deadline:
@@ -451,6 +451,7 @@ def handler(event, context):
 
 
 def _scan(ddb: Any, table: str) -> dict[str, dict]:
+    """Every item of ``table`` by key, read strongly."""
     out, start = {}, None
     while True:
         page = ddb.scan(TableName=table, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
@@ -460,22 +461,22 @@ def _scan(ddb: Any, table: str) -> dict[str, dict]:
             return out
 
 
-def _read_stream(ddb: Any, records: bool = True) -> tuple[list[list[Any]], dict[str, int]]:
+def _read_stream(ddb: Any) -> tuple[list[list[Any]], dict[str, int]]:
     """Every record of the table's stream, shard by shard (each read until a
-    page comes back empty; none with ``records=False``), and every item, read strongly."""
+    page comes back empty), and every item, read strongly."""
     cfg = Config(retries={"total_max_attempts": 10, "mode": "standard"}, read_timeout=15, connect_timeout=3)
     streams = boto3.client("dynamodbstreams", endpoint_url=ddb.meta.endpoint_url, region_name="us-east-1",
                            aws_access_key_id="check", aws_secret_access_key="check", config=cfg)
     reader = boto3.client("dynamodb", endpoint_url=ddb.meta.endpoint_url, region_name="us-east-1",
                           aws_access_key_id="check", aws_secret_access_key="check", config=cfg)
     arn = reader.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-    out: list[list[Any]] = []
-    for shard in (streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"] if records else []):
+    records: list[list[Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
         it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
                                         ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         while it:
             page = streams.get_records(ShardIterator=it)
-            out += [[r["dynamodb"]["Keys"]["pk"]["S"], int(r["dynamodb"]["NewImage"]["v"]["N"])]
+            records += [[r["dynamodb"]["Keys"]["pk"]["S"], int(r["dynamodb"]["NewImage"]["v"]["N"])]
                         for r in page["Records"] if "NewImage" in r["dynamodb"]]
             it = page.get("NextShardIterator")
             if not page["Records"]:
@@ -487,7 +488,7 @@ def _read_stream(ddb: Any, records: bool = True) -> tuple[list[list[Any]], dict[
         items.update({i["pk"]["S"]: int(i["v"]["N"]) for i in page["Items"]})
         start = page.get("LastEvaluatedKey")
         if not start:
-            return out, items
+            return records, items
 
 
 class Nemesis:
