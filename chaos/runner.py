@@ -28,7 +28,7 @@ from chaos import history as h
 from chaos.faults import DRIFT_BOUND, Chaos
 
 TABLE = "jepsen"
-WORKLOADS = ("register", "set", "counter", "ttl", "stream")
+WORKLOADS = ("register", "set", "counter", "ttl", "stream", "trigger")
 FAULTS = ("kill", "leader-kill", "pause", "pause-leader", "rolling-restart", "isolate", "partition", "minority",
           "majority", "bridge", "router-cut", "clock", "disconnect")
 FAULT_HELP = """faults:
@@ -385,6 +385,82 @@ class StreamWorkload(Workload):
         rec.ok("final", "read", "stream", {"records": records, "items": items})
 
 
+class TriggerWorkload(StreamWorkload):
+    """The stream workload's writes, delivered by an event source mapping to a
+    function that copies each record into a second table; after the faults
+    heal, delivery is awaited and both tables read (chaos/trigger_check.py)."""
+
+    TARGET = TABLE + "-trigger"
+    FUNCTION = "jepsen-trigger"
+    SETTLE_S = 120.0
+    HANDLER = """
+import boto3
+ddb = boto3.client("dynamodb")
+def handler(event, context):
+    for r in event["Records"]:
+        new = r["dynamodb"].get("NewImage")
+        if new is not None:
+            ddb.update_item(TableName="%s", Key={"pk": new["pk"]}, UpdateExpression="ADD seen :v SET lastv = :n",
+                            ExpressionAttributeValues={":v": {"NS": [new["v"]["N"]]}, ":n": new["v"]})
+"""
+
+    def prepare(self, ddb: Any) -> None:
+        import io
+        import zipfile
+        lam = boto3.client("lambda", endpoint_url=ddb.meta.endpoint_url, region_name="us-east-1",
+                           aws_access_key_id="check", aws_secret_access_key="check",
+                           config=Config(retries={"total_max_attempts": 10, "mode": "standard"}))
+        for m in lam.list_event_source_mappings(FunctionName=self.FUNCTION)["EventSourceMappings"] \
+                if self.FUNCTION in {f["FunctionName"] for f in lam.list_functions()["Functions"]} else []:
+            lam.delete_event_source_mapping(UUID=m["UUID"])  # an earlier run's
+        try:
+            lam.delete_function(FunctionName=self.FUNCTION)
+        except ClientError:
+            pass
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as zf:
+            zf.writestr("app.py", self.HANDLER % self.TARGET)
+        _make_table(ddb, name=self.TARGET)
+        lam.create_function(FunctionName=self.FUNCTION, Runtime="python3.11", Handler="app.handler", Timeout=60,
+                            Role="arn:aws:iam::000000000000:role/check", Code={"ZipFile": code.getvalue()})
+        arn = ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=self.FUNCTION, BatchSize=50,
+                                        StartingPosition="TRIM_HORIZON")
+
+    def final(self, ddb: Any) -> None:
+        """Wait (up to SETTLE_S) for the handler's copy to match the items, then read both."""
+        rec = self.rec
+        rec.invoke("final", "read", "trigger", None)
+        deadline = time.monotonic() + self.SETTLE_S
+        while True:
+            try:
+                items = {k: int(i["v"]["N"]) for k, i in _scan(ddb, TABLE).items()}
+                copies = _scan(ddb, self.TARGET)
+            except (ClientError, BotoCoreError) as exc:
+                if time.monotonic() > deadline:
+                    rec.fail("final", "read", "trigger", None, _error(exc))
+                    return
+                time.sleep(1.0)
+                continue
+            last = {k: int(i["lastv"]["N"]) for k, i in copies.items()}
+            if last == items or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        seen = {k: sorted(int(v) for v in i["seen"]["NS"]) for k, i in copies.items()}
+        rec.ok("final", "read", "trigger", {"items": items, "seen": seen, "last": last})
+
+
+def _scan(ddb: Any, table: str) -> dict[str, dict]:
+    """Every item of ``table`` by key, read strongly."""
+    out, start = {}, None
+    while True:
+        page = ddb.scan(TableName=table, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
+        out.update({i["pk"]["S"]: i for i in page["Items"]})
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return out
+
+
 def _read_stream(ddb: Any) -> tuple[list[list[Any]], dict[str, int]]:
     """Every record of the table's stream, shard by shard (each read until a
     page comes back empty), and every item, read strongly."""
@@ -532,7 +608,7 @@ def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _make_table(ddb: Any, stream: bool = False) -> None:
+def _make_table(ddb: Any, stream: bool = False, name: str = TABLE) -> None:
     """A fresh, empty table (the checkers assume every key starts absent):
     one left by an earlier run is deleted first. ``stream``: with a stream
     of new images."""
@@ -541,19 +617,19 @@ def _make_table(ddb: Any, stream: bool = False) -> None:
     while True:
         try:
             if state == "create":
-                ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
                                  KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                                  AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                                  **({"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}}
                                     if stream else {}))
                 state = "wait"
-            if ddb.describe_table(TableName=TABLE)["Table"]["TableStatus"] == "ACTIVE":
+            if ddb.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE":
                 return
         except ClientError as exc:
             code = _error(exc)
             if code == "ResourceInUseException" and state == "create":
                 try:
-                    ddb.delete_table(TableName=TABLE)
+                    ddb.delete_table(TableName=name)
                 except ClientError:
                     pass  # already being deleted: create again once it is gone
             elif code != "ResourceNotFoundException" and time.monotonic() > deadline:
@@ -561,13 +637,13 @@ def _make_table(ddb: Any, stream: bool = False) -> None:
         except BotoCoreError:
             pass  # the router is still starting: try again
         if time.monotonic() > deadline:
-            raise TimeoutError(f"table {TABLE} did not become ACTIVE within 60 s")
+            raise TimeoutError(f"table {name} did not become ACTIVE within 60 s")
         time.sleep(0.2)
 
 
 WORKLOAD_CLASSES: dict[str, type[Workload]] = {
     "register": RegisterWorkload, "set": SetWorkload, "counter": CounterWorkload, "ttl": TtlWorkload,
-    "stream": StreamWorkload}
+    "stream": StreamWorkload, "trigger": TriggerWorkload}
 
 
 def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
@@ -581,7 +657,7 @@ def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
             raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
     rng = random.Random(cfg.seed)
     setup = _client(chaos.endpoint)
-    _make_table(setup, stream=cfg.workload == "stream")
+    _make_table(setup, stream=cfg.workload in ("stream", "trigger"))
     rec = Recorder(Path(cfg.out_dir) / "history.jsonl")
     workload = WORKLOAD_CLASSES[cfg.workload](cfg, rec, itertools.count(1))
     workload.prepare(setup)
@@ -766,9 +842,10 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
     from chaos.checks import CounterChecker, SetChecker
     from chaos.linear import RegisterChecker
     from chaos.stream_check import StreamChecker
+    from chaos.trigger_check import TriggerChecker
     from chaos.ttl_check import TtlChecker
     checker = {"register": RegisterChecker, "set": SetChecker, "counter": CounterChecker,
-               "ttl": TtlChecker, "stream": StreamChecker}[cfg.workload]()
+               "ttl": TtlChecker, "stream": StreamChecker, "trigger": TriggerChecker}[cfg.workload]()
     pairer = h.Pairer()
     stalls = _Stalls()
     outcomes: Counter[str] = Counter()
@@ -785,7 +862,8 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
     what = {"register": "linearizable", "set": "no lost or phantom elements",
             "counter": "every read within the increments' bounds",
             "ttl": "every unrescued expired item deleted, nothing else lost or invented",
-            "stream": "one record per write, in order, matching the items"}[cfg.workload]
+            "stream": "one record per write, in order, matching the items",
+            "trigger": "every write delivered, the handler's copy equal to the items"}[cfg.workload]
     valid = result.valid if converged[0] else False
     verdict = {True: f"VALID ({what})", False: f"INVALID: not {what}", None: "UNKNOWN"}[result.valid]
     if not converged[0]:

@@ -4,7 +4,9 @@ Each router writes the log of the invocations it ran (the handler's output
 and logging, START/END/REPORT lines) under its ``--functions-dir`` and serves
 it at ``GET /trireme/functions/NAME/logs?offset=N`` (router/lambda_api.py).
 This command reads it from every router of the local cluster (or the
-``--endpoint`` URLs given), one router's log after the other; with
+``--endpoint`` URLs given), one router's log after the other, then from each
+storage node of the local cluster the log of what its event source mappings
+ran there (the node's ``Admin`` call ``function_log``); with
 ``--follow`` it then polls each from where it stopped and prints new lines as
 they come, as ``aws logs tail --follow`` does.
 """
@@ -12,6 +14,8 @@ they come, as ``aws logs tail --follow`` does.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import base64
 import json
 import sys
 import time
@@ -36,11 +40,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_logs)
 
 
-def _routers(args: argparse.Namespace) -> list[str]:
+def _sources(args: argparse.Namespace) -> tuple[list[str], list[str], str]:
+    """(router URLs, node gRPC addresses, the cluster's id)."""
     if args.endpoint:
-        return [e.rstrip("/") for e in args.endpoint]
+        return [e.rstrip("/") for e in args.endpoint], [], ""
     layout = json.loads((args.data_dir / "cluster.json").read_text())
-    return [f"http://{p['addr']}" for p in layout["procs"].values() if p["kind"] == "router"]
+    procs = layout["procs"].values()
+    return ([f"http://{p['addr']}" for p in procs if p["kind"] == "router"],
+            [p["addr"] for p in procs if p["kind"] == "node"], layout.get("cluster_id", ""))
+
+
+def fetch_node(addr: str, cluster_id: str, name: str, offset: int, timeout: float = 10.0) -> tuple[bytes, int]:
+    """New log bytes of ``name`` from one storage node (its triggers' invocations) and the next offset."""
+    from cluster.rpc import Channels, call_once
+
+    async def go() -> dict:
+        ch = Channels(cluster_id)
+        try:
+            return await call_once(ch, addr, "admin", "function_log", {"name": name, "offset": offset},
+                                   timeout=timeout)
+        finally:
+            await ch.close()
+    answer = asyncio.run(go())
+    return base64.b64decode(answer["data"]), answer["next"]
 
 
 def fetch(endpoint: str, name: str, offset: int, timeout: float = 10.0) -> tuple[bytes, int] | None:
@@ -57,11 +79,11 @@ def fetch(endpoint: str, name: str, offset: int, timeout: float = 10.0) -> tuple
 
 def cmd_logs(args: argparse.Namespace) -> int:
     try:
-        routers = _routers(args)
+        routers, nodes, cluster_id = _sources(args)
     except FileNotFoundError:
         print(f"trireme logs: no cluster in {args.data_dir} (give --endpoint or --data-dir)", file=sys.stderr)
         return 1
-    offsets = dict.fromkeys(routers, 0)
+    offsets = dict.fromkeys([*routers, *nodes], 0)
     unreachable: set[str] = set()
     first = True
     while True:
@@ -79,6 +101,14 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 continue
             found = True
             data, offsets[endpoint] = got
+            if data:
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
+        for addr in nodes:
+            try:
+                data, offsets[addr] = fetch_node(addr, cluster_id, args.function, offsets[addr])
+            except Exception:  # noqa: BLE001 (a node down: its log is read when it is back)
+                continue
             if data:
                 sys.stdout.buffer.write(data)
                 sys.stdout.flush()

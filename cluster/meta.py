@@ -118,6 +118,10 @@ class MetaState:
     # Lambda-compatible functions: name -> {"record": functions.model.Function's record, "code": the key of its
     # zip's chunks in the FUNCTION_CODE_TABLE}; see the "functions" block below.
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Event source mappings (functions/mappings.py records) by UUID; see the "functions" block below.
+    mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What the mappings' pollers reported: UUID -> {"last_result": LastProcessingResult, "discarded": records}.
+    mapping_status: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def bootstrap(cls, nodes: list[dict]) -> MetaState:
@@ -419,6 +423,39 @@ class MetaState:
         self.functions[c["name"]] = rest if c["mode"] == "delete" else {**rest, "url": c["url"]}
         return {"ok": True, "version": self.version + 1}
 
+    def _op_put_mapping(self, c: dict) -> dict:
+        """Create (``create``: refused when the function already has a mapping
+        from that source, as Lambda does) or replace an event source mapping,
+        a replacement guarded by the LastModified it was computed from."""
+        record, old = c["record"], self.mappings.get(c["record"]["uuid"])
+        if c.get("create"):
+            same = next((m for m in self.mappings.values() if m["source"] == record["source"]
+                         and m["function_arn"] == record["function_arn"]), None)
+            if same is not None:
+                return {**_err("ResourceConflictException", "duplicate"), "existing": same}
+        elif old is None:
+            return _err("ResourceNotFoundException", "mapping gone")
+        elif old["modified"] != c["expect_modified"]:
+            return {"ok": False, "error": "", "message": "mapping moved"}
+        self.mappings[record["uuid"]] = record
+        return {"ok": True, "version": self.version + 1}
+
+    def _op_mapping_result(self, c: dict) -> dict:
+        """A poller's report: the mapping's LastProcessingResult, and records it gave up on."""
+        if c["uuid"] not in self.mappings:
+            return _err("ResourceNotFoundException", "mapping gone")
+        status = self.mapping_status.setdefault(c["uuid"], {"last_result": "No records processed", "discarded": 0})
+        status["last_result"] = c["result"]
+        status["discarded"] += int(c.get("discarded", 0))
+        return {"ok": True}
+
+    def _op_delete_mapping(self, c: dict) -> dict:
+        self.mapping_status.pop(c["uuid"], None)
+        old = self.mappings.pop(c["uuid"], None)
+        if old is None:
+            return _err("ResourceNotFoundException", "mapping gone")
+        return {"ok": True, "replaced": old, "version": self.version + 1}
+
     # --- snapshots ------------------------------------------------------------
 
     def to_json(self) -> dict:
@@ -430,6 +467,8 @@ class MetaState:
             "next_table_id": self.next_table_id,
             "settings": dict(self.settings),
             "functions": dict(self.functions),
+            "mappings": dict(self.mappings),
+            "mapping_status": dict(self.mapping_status),
         }
 
     @classmethod
@@ -442,6 +481,8 @@ class MetaState:
             next_table_id=d["next_table_id"],
             settings=d.get("settings", {}),
             functions=d.get("functions", {}),
+            mappings=d.get("mappings", {}),
+            mapping_status=d.get("mapping_status", {}),
         )
 
 

@@ -460,3 +460,18 @@ def _unpack(zip_bytes: bytes, path: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
+
+
+LOG_PAGE = 1 << 20
+
+
+def read_log(path: Path, offset: int, limit: int = LOG_PAGE) -> bytes:
+    """A function log's whole lines from byte ``offset``: at most ``limit`` bytes
+    (what `trireme logs` pages through; b"" when there is no log)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(limit)
+    except FileNotFoundError:
+        return b""
+    return data[:data.rfind(b"\n") + 1]

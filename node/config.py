@@ -20,6 +20,13 @@ class NodeConfig:
     join: list[str] = field(default_factory=list)  # addresses of existing nodes
     dead_after_s: float = 30.0
     partitions_per_table: int = 2
+    # A router nodes point functions' AWS_ENDPOINT_URL at (event source mappings run handlers here).
+    router_endpoint: str = ""
+
+    @property
+    def functions_dir(self) -> Path:
+        """Where the event source mappings' handlers run: unpacked code, and logs (``logs/NAME.log``)."""
+        return self.data_dir / "functions"
 
     @property
     def addr(self) -> str:

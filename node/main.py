@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seconds a node may be down before its replicas move elsewhere (default 30)")
     p.add_argument("--partitions-per-table", type=int, default=2,
                    help="partitions a new table starts with (default 2)")
+    p.add_argument("--router-endpoint", default="",
+                   help="http://HOST:PORT of a router: AWS_ENDPOINT_URL for the handlers of event source "
+                        "mappings run on this node (`trireme up` sets it)")
     p.add_argument("--parent-pid", type=int, default=0,
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                      peer_listen=args.peer_listen,
                      data_dir=args.data_dir, cluster_id=cluster_id, initial_cluster=initial,
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
-                     partitions_per_table=args.partitions_per_table)
+                     partitions_per_table=args.partitions_per_table, router_endpoint=args.router_endpoint)
     try:
         return asyncio.run(_serve(cfg, args.parent_pid))
     except (OSError, TimeoutError) as exc:

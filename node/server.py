@@ -27,6 +27,7 @@ from node.control.view import Control
 from node.feed.index_shipper import IndexShipper
 from node.feed.ttl_sweeper import TtlSweeper
 from node.feed.streams import StreamKeeper
+from node.feed.triggers import Triggers
 from node.groups.engine import Engine
 from node.partition.replica import PartitionReplica
 from node.services.admin import AdminServicer
@@ -54,6 +55,10 @@ class Node:
         self.shipper = IndexShipper(cfg.az, cfg.cluster_id, self.engine, self.storage, self.control)
         self.ttl = TtlSweeper(self.engine, lambda: self.control.view)
         self.stream_keeper = StreamKeeper(self.engine, self.control)
+        self.triggers = Triggers(self.engine, lambda: self.control.view, self.shipper.partition_client,
+                                 self.control.meta_request,
+                                 functions_dir=cfg.functions_dir,
+                                 endpoint_url=cfg.router_endpoint or "http://127.0.0.1:8000")
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")
         self.server: grpc.aio.Server | None = None
 
@@ -94,6 +99,7 @@ class Node:
         self.shipper.start()
         self.ttl.start()
         self.stream_keeper.start()
+        self.triggers.start()
         self.stats.start()
         log.info("node %s (%s) of cluster %s serving gRPC on %s, Raft on %s", self.cfg.id, self.cfg.az,
                  self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen)
@@ -102,6 +108,7 @@ class Node:
         await self.shipper.stop()
         await self.ttl.stop()
         await self.stream_keeper.stop()
+        await self.triggers.stop()
         await self.stats.stop()
         await self.control.stop()
         if self.server is not None:

@@ -8,7 +8,7 @@ cluster and runs the code:
 - a function's record is in the cluster metadata (``MetaState.functions``,
   written through the meta group's log by the ``put_function`` and
   ``delete_function`` calls), so every router sees it and it survives node
-  failures; its zip is in a hidden table of chunks (`router/function_code.py`);
+  failures; its zip is in a hidden table of chunks (`cluster/function_code.py`);
 - Invoke runs the handler in this router's own `FunctionRuntime` (worker
   processes; ``AWS_ENDPOINT_URL`` is this router), fetching and unpacking the
   code the first time it runs here. ``Event`` invocations run in the
@@ -42,17 +42,17 @@ from ddb.errors import DynamoDBError
 from functions import model
 from functions.errors import (InvalidParameterValueException, InvalidRequestContentException, LambdaError,
                               ResourceNotFoundException, ServiceException)
-from functions.runtime import FunctionRuntime
+from functions.runtime import FunctionRuntime, read_log
+from cluster.function_code import CodeStore
 from router import function_urls
-from router.function_code import CodeStore
+from router.mappings_api import PREFIX as MAPPINGS_PREFIX, MappingsApi
 
 log = logging.getLogger(__name__)
 
-PREFIXES = (b"/2015-03-31/functions", b"/trireme/functions/", *function_urls.PREFIXES)
+PREFIXES = (b"/2015-03-31/functions", b"/trireme/functions/", MAPPINGS_PREFIX, *function_urls.PREFIXES)
 API = "/2015-03-31/functions"
 EVENT_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda retries a failed asynchronous invocation twice
 WAIT_S = 5.0
-LOG_PAGE = 1 << 20
 UPDATE_ATTEMPTS = 5
 
 
@@ -92,6 +92,7 @@ class LambdaApi:
                                        endpoint_url=f"http://{endpoint}", region=region)
         self._background: set[asyncio.Task] = set()
         self.urls = function_urls.FunctionUrls(self)
+        self.mappings = MappingsApi(self, _json)
 
     json = staticmethod(_json)
     rest = RestResponse
@@ -130,6 +131,8 @@ class LambdaApi:
     def _route(self, method: str, path: str) -> tuple[Callable[..., Awaitable[RestResponse]], str] | None:
         if path.startswith(function_urls.CONFIG_PREFIX):
             return self.urls.route(method, path)
+        if path.startswith(self.mappings.PATH):
+            return self.mappings.route(method, path)
         if path.startswith("/trireme/functions/"):
             name, _, what = path[len("/trireme/functions/"):].partition("/")
             handler = {("GET", "logs"): self.logs, ("GET", "code"): self.zip_file}.get((method, what))
@@ -327,7 +330,7 @@ class LambdaApi:
     # --- logs -------------------------------------------------------------------
 
     async def logs(self, name: str, query: dict, headers: dict, raw: bytes) -> RestResponse:
-        """This router's log of a function from byte ``offset``: at most `LOG_PAGE`
+        """This router's log of a function from byte ``offset``: at most `functions.runtime.LOG_PAGE`
         bytes, whole lines, and the offset to ask for next (``x-trireme-next-offset``)."""
         path = self.runtime.log_path(name)
         if name not in self.cluster.state.functions and not path.exists():
@@ -336,16 +339,6 @@ class LambdaApi:
             offset = max(0, int(query.get("offset") or 0))
         except ValueError:
             raise InvalidParameterValueException(f"Invalid offset: {query.get('offset')}") from None
-        data = await asyncio.to_thread(_read_lines, path, offset)
+        data = await asyncio.to_thread(read_log, path, offset)
         return RestResponse(200, data, {"Content-Type": "text/plain; charset=utf-8",
                                         "x-trireme-next-offset": str(offset + len(data))})
-
-
-def _read_lines(path: Path, offset: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read(LOG_PAGE)
-    except FileNotFoundError:
-        return b""
-    return data[:data.rfind(b"\n") + 1]

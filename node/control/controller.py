@@ -147,7 +147,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
 
 # --- functions (the Lambda API's records, router/lambda_api.py) --------------------
 
-FUNCTION_OPS = ("put_function", "delete_function")
+FUNCTION_OPS = ("put_function", "delete_function", "put_mapping", "delete_mapping",
+                "mapping_result")
 
 
 async def function_op(mr: MetaReplica, op: str, body: dict) -> dict:

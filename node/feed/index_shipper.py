@@ -153,6 +153,10 @@ class IndexShipper:
                                  replica.group not in ix.spec.get("Backfilled", []))
                 for ix in entry[1]]
 
+    def partition_client(self) -> Cluster:
+        """The node's shared partition client (cluster/partitions.py), following its metadata view."""
+        return self._router()
+
     def _router(self) -> Cluster:
         if self.cluster is None:
             self.cluster = Cluster([], self.az, cluster_id=self.cluster_id)

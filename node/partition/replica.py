@@ -309,7 +309,26 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         return super().apply(batch, rd)
 
     def apply_entry(self, batch: Batch, entry: Entry) -> Any:
-        return self.apply_command(batch, entry.index, node_pb2.WriteCommand.FromString(entry.data))
+        cmd = node_pb2.WriteCommand.FromString(entry.data)
+        if cmd.HasField("checkpoint"):
+            return self._apply_checkpoint(batch, cmd.checkpoint)
+        return self.apply_command(batch, entry.index, cmd)
+
+    def _apply_checkpoint(self, batch: Batch, cp: node_pb2.TriggerCheckpoint) -> None:
+        """An event source mapping's place in this partition's stream, in the
+        configuration (snapshots carry it); it never moves back, so a deposed
+        poller's late checkpoint cannot undo its successor's."""
+        have = self.config.get("checkpoints", {})
+        at = [cp.index, cp.offset]
+        if cp.mapping in have and have[cp.mapping] >= at:
+            return
+        self.config = {**self.config, "checkpoints": {**have, cp.mapping: at}}
+        batch.set_group_config(self.group, orjson.dumps(self.config))
+
+    def checkpoint(self, mapping: str) -> tuple[int, int] | None:
+        """Where a mapping resumes in this partition's stream (None: it has not started)."""
+        at = self.config.get("checkpoints", {}).get(mapping)
+        return (at[0], at[1]) if at is not None else None
 
     def on_role(self, role: Role) -> None:
         super().on_role(role)

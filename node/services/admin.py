@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import re
 import time
 
 from cluster.faults import Faults
 from cluster.rpc import reply
+from functions.runtime import read_log
 from ddb.errors import ValidationException
 from node.config import NodeConfig
 from node.control.view import Control
@@ -19,6 +22,8 @@ from node.services.bodies import json_body
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a log file's name: never a path
 
 
 class AdminServicer(node_pb2_grpc.AdminServicer):
@@ -57,6 +62,12 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                 engine.clock.set_rate(faults.clock_rate)  # ValueError when out of range
                 engine.transport.faults = faults
                 return reply(faults.to_json())
+            if op == "function_log":  # `trireme logs`: what event source mappings ran here
+                name, offset = str(body.get("name", "")), max(0, int(body.get("offset", 0)))
+                if not FUNCTION_NAME.fullmatch(name):
+                    raise ValidationException(f"invalid function name {name!r}")
+                data = await asyncio.to_thread(read_log, cfg.functions_dir / "logs" / f"{name}.log", offset)
+                return reply({"data": base64.b64encode(data).decode(), "next": offset + len(data)})
             if op == "faults":
                 return reply(engine.transport.faults.to_json())
             if op == "read_raw":

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
     ("set", ("rolling-restart",), 18),
     ("register", ("clock",), 19),
     ("stream", ("leader-kill", "kill", "pause", "partition"), 20),
+    ("trigger", ("leader-kill", "kill", "pause"), 21),
 ])
 def test_histories_check_out_under_faults(own_cluster, tmp_path, workload, nemesis, seed):
     cluster = own_cluster(router_deadline_s=3.0)

@@ -21,7 +21,7 @@ import pytest
 
 from cluster.meta import FUNCTION_CODE_TABLE
 from deploy.local import LocalCluster
-from router.function_code import CHUNK
+from cluster.function_code import CHUNK
 from tests.conformance.test_lambda import ROLE, lambda_client
 from tests.integration.admin import leader_of, meta, raw_items
 from tests.integration.conftest import start_cluster, wait_until

@@ -1,0 +1,58 @@
+"""Event source mapping rules (functions/mappings.py): defaults, checks, the
+states an update answers, and list pages."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions import mappings as fm
+from functions.errors import InvalidParameterValueException, ValidationException
+
+ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2026-01-01T00:00:00.000"
+FN = "arn:aws:lambda:us-east-1:000000000000:function:f"
+
+
+def new(**body):
+    return fm.new_mapping({"EventSourceArn": ARN, "StartingPosition": "LATEST", **body}, uuid="u1",
+                          function_arn=FN, now=1.0)
+
+
+def test_defaults_and_the_configuration():
+    out = fm.configuration(new())
+    assert (out["BatchSize"], out["MaximumRetryAttempts"], out["MaximumRecordAgeInSeconds"], out["State"],
+            out["ParallelizationFactor"], out["FunctionResponseTypes"], "FilterCriteria" in out) == (
+        100, -1, -1, "Enabled", 1, [], False)
+    assert out["EventSourceMappingArn"] == "arn:aws:lambda:us-east-1:000000000000:event-source-mapping:u1"
+    assert fm.configuration(new(Enabled=False))["State"] == "Disabled"
+
+
+@pytest.mark.parametrize("body,error", [
+    ({"BatchSize": 0}, ValidationException), ({"BatchSize": 10_001}, ValidationException),
+    ({"ParallelizationFactor": 11}, ValidationException), ({"MaximumRetryAttempts": -2}, ValidationException),
+    ({"MaximumRecordAgeInSeconds": 59}, InvalidParameterValueException),
+    ({"FunctionResponseTypes": ["Other"]}, InvalidParameterValueException),
+    ({"StartingPosition": "AT_TIMESTAMP"}, InvalidParameterValueException),
+    ({"BatchSize": "5"}, InvalidParameterValueException),
+    ({"FilterCriteria": {"Filters": [{"Pattern": "[]"}]}}, InvalidParameterValueException),
+])
+def test_bad_settings_are_refused(body, error):
+    with pytest.raises(error):
+        new(**body)
+
+
+def test_an_update_answers_the_state_it_moves_through():
+    record = new()
+    disabled, state = fm.update_mapping(record, {"Enabled": False}, function_arn=None, now=2.0)
+    assert (state, disabled["state"]) == ("Disabling", "Disabled")
+    enabled, state = fm.update_mapping(disabled, {"Enabled": True}, function_arn=None, now=3.0)
+    assert (state, enabled["state"]) == ("Enabling", "Enabled")
+    assert fm.update_mapping(enabled, {"BatchSize": 5}, function_arn=None, now=4.0)[1] == "Updating"
+    assert fm.update_mapping(enabled, {}, function_arn=None, now=4.0)[1] == "Enabled"
+
+
+def test_list_pages_follow_creation_order():
+    records = [{**new(), "uuid": f"u{i}", "created_ms": i} for i in (3, 1, 2)]
+    page, marker = fm.list_page(records, marker=None, max_items=2)
+    assert [r["uuid"] for r in page] == ["u1", "u2"] and marker
+    page, marker = fm.list_page(records, marker=marker, max_items=2)
+    assert [r["uuid"] for r in page] == ["u3"] and marker is None
