@@ -92,11 +92,17 @@ def test_logs_stay_bounded_and_restarts_do_not_replay(own_cluster):
     overwrite(cluster.endpoint, KEYS, WRITES)
     took = time.monotonic() - t0
     sizes = {}
+
+    def over_bound() -> list[str]:
+        return [f"{name}/{group}: {r['last_index'] - r['snapshot_index']} entries stored ({r})"
+                for name in cluster.node_ids() for group, r in replicas(cluster, name).items()
+                if r["last_index"] - r["snapshot_index"] > LOG_BOUND]
+
+    # A follower compacts to the point its leader's next heartbeat says every
+    # member holds: right after the last write it may still keep a batch or two more.
+    wait_until(lambda: not over_bound(), 15, "every group's stored log within the bound")
     for name in cluster.node_ids():
         rs = replicas(cluster, name)
-        for group, r in rs.items():
-            stored = r["last_index"] - r["snapshot_index"]
-            assert stored <= LOG_BOUND, f"{name}/{group}: {stored} entries stored ({r})"
         parts = [r for g, r in rs.items() if g != "meta"]
         assert sum(r["last_index"] for r in parts) >= WRITES // 25, "the writes went through the logs"
         assert all(r["snapshot_index"] > 0 for r in parts), f"{name}: every partition compacted"
