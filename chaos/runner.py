@@ -172,6 +172,18 @@ class Workload:
     def step(self, ddb: Any, process: int, rng: random.Random) -> None:
         raise NotImplementedError
 
+    def write(self, ddb: Any, process: int, key: str, v: int) -> bool:
+        """Put `v` under `key`, recorded: False when the outcome is unknown."""
+        rec = self.rec
+        rec.invoke(process, "write", key, v)
+        try:
+            ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "v": {"N": str(v)}})
+        except (ClientError, BotoCoreError) as exc:
+            rec.info(process, "write", key, v, _error(exc))
+            return False
+        rec.ok(process, "write", key, v)
+        return True
+
     def prepare(self, ddb: Any) -> None:
         """Set the fresh table up before the load (ttl)."""
 
@@ -204,14 +216,8 @@ class RegisterWorkload(Workload):
                 self.seen[(process, key)] = value
         elif pick < 0.8:
             v = next(self.values)
-            rec.invoke(process, "write", key, v)
-            try:
-                ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "v": {"N": str(v)}})
-            except (ClientError, BotoCoreError) as exc:
-                rec.info(process, "write", key, v, _error(exc))
-                return
-            rec.ok(process, "write", key, v)
-            self.seen[(process, key)] = v
+            if self.write(ddb, process, key, v):
+                self.seen[(process, key)] = v
         else:
             expected, new = self.seen.get((process, key), 0), next(self.values)
             rec.invoke(process, "cas", key, (expected, new))
@@ -364,15 +370,7 @@ class StreamWorkload(Workload):
 
     def step(self, ddb: Any, process: int, rng: random.Random) -> None:
         key = f"s{rng.randrange(self.cfg.keys)}"
-        v = next(self.values)
-        rec = self.rec
-        rec.invoke(process, "write", key, v)
-        try:
-            ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "v": {"N": str(v)}})
-        except (ClientError, BotoCoreError) as exc:
-            rec.info(process, "write", key, v, _error(exc))
-            return
-        rec.ok(process, "write", key, v)
+        self.write(ddb, process, key, next(self.values))
 
     def final(self, ddb: Any) -> None:
         rec = self.rec
