@@ -21,6 +21,7 @@ import grpc
 from cluster.frames import GRPC_OPTIONS
 from cluster.identity import METADATA_KEY, Throttled
 from cluster.rpc import refused
+from cluster.tasks import cancel
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -197,10 +198,7 @@ class NodeClient:
                 call.cancel()
 
     async def close(self) -> None:
-        tasks = [t for t in (self._task, self._sweeper) if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel((self._task, self._sweeper))
         if self._channel is not None:
             await self._channel.close()
             self._channel = None

@@ -18,6 +18,7 @@ import orjson
 
 from cluster.meta import MetaState
 from cluster.partitions import Cluster
+from cluster.tasks import cancel
 from node.partition import global_indexes as gsi
 from node.partition.replica import PartitionReplica
 from node.storage import STREAMS, Storage
@@ -65,10 +66,7 @@ class IndexShipper:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._task, *(d[0] for d in self._drivers.values())] if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel([self._task, *(d[0] for d in self._drivers.values())])
         if self.cluster is not None:
             await self.cluster.close()
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Awaitable
 import orjson
 
 from cluster.meta import TableInfo
+from cluster.tasks import cancel
 from node.partition import streams
 from node.partition.replica import PartitionReplica
 from trireme_pb import node_pb2
@@ -65,10 +66,7 @@ class StreamKeeper:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._task, *self._busy.values()] if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel([self._task, *self._busy.values()])
 
     async def _loop(self) -> None:
         next_trim = 0.0

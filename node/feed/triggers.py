@@ -47,6 +47,7 @@ import orjson
 from cluster.function_code import CodeStore
 from cluster.meta import MetaState
 from cluster.partitions import Cluster
+from cluster.tasks import cancel
 from ddb import streams as ds
 from ddb.errors import DynamoDBError, TrimmedDataAccessException
 from ddb.event_filter import parse_filter_criteria, passes
@@ -91,10 +92,7 @@ class Triggers:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._task, *self._pollers.values()] if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel([self._task, *self._pollers.values()])
         for rt in self._runtimes.values():
             await rt.close()
 

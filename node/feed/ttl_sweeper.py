@@ -30,6 +30,7 @@ import orjson
 
 from cluster.index_defs import secondary_index
 from cluster.meta import MetaState, TableInfo
+from cluster.tasks import cancel
 from ddb.encoding import encode_key_value
 from ddb.errors import DynamoDBError
 from ddb.expressions import parse_condition, request_context
@@ -71,10 +72,7 @@ class TtlSweeper:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._task, *self._drivers.values()] if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel([self._task, *self._drivers.values()])
 
     async def _loop(self) -> None:
         while True:
