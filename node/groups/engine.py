@@ -225,6 +225,11 @@ class Engine:
                 readies.append((r, r.raft.ready()))
         if not readies:
             return
+        # Leaders' appends leave first, so the followers' fsyncs overlap this
+        # node's own (the core counts the leader's entries only once stable).
+        for r, rd in readies:
+            if rd.send_first:
+                self._send(r, rd)
         batch = self.storage.batch()
         must_sync = False
         results = []
@@ -237,8 +242,8 @@ class Engine:
             self.fsyncs += 1
             await loop.run_in_executor(None, self.storage.flush_wal, True)
         for r, rd in readies:
-            if rd.messages and r.group in self.replicas:
-                self.transport.send(r.group, self._sendable(r, rd.messages))
+            if not rd.send_first:
+                self._send(r, rd)
         now = time.monotonic()
         compacted = None
         for (r, rd), res in zip(readies, results):
@@ -252,6 +257,10 @@ class Engine:
             self.storage.write(compacted, sync=False)
         if any(r.raft.has_ready() for r, _ in readies):
             self._wake.set()
+
+    def _send(self, r: Replica, rd: Ready) -> None:
+        if rd.messages and r.group in self.replicas:
+            self.transport.send(r.group, self._sendable(r, rd.messages))
 
     def _sendable(self, r: Replica, msgs: list[Message]) -> list[Message]:
         """SNAP messages as the replica's snapshots travel: inline as they

@@ -669,6 +669,13 @@ class Raft:
         prev = self._prev_hs
         rd.must_sync = bool(rd.entries) or rd.snapshot is not None or (
             hs.term != prev.term or hs.vote != prev.vote)
+        # A leader's messages are appends, heartbeats and answers that vouch
+        # for nothing it has yet to persist (its commit quorum counts its own
+        # log only up to `stable`), so they may travel while it writes: the
+        # followers' fsyncs overlap its own. Not when its term or vote is new:
+        # those must be durable before anyone hears of them.
+        rd.send_first = (self.role == Role.LEADER and hs.term == prev.term and hs.vote == prev.vote
+                         and rd.snapshot is None)
         return rd
 
     def advance(self, rd: Ready) -> None:

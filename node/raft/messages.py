@@ -203,7 +203,9 @@ class Ready:
 
     1. persist `snapshot`, then `entries` (replacing any persisted entries at or
        after `entries[0].index`), then `hard_state` (fsync if `must_sync`);
-    2. send `messages`;
+    2. send `messages` (when `send_first`, they may go before or while step 1
+       runs: a leader's appends, whose entries count towards its own commit
+       quorum only once `advance` says they are stable; Raft thesis 10.2.1);
     3. install `snapshot` into the state machine, then apply `committed`;
        serve `read_states` once applied reaches their index; fail
        `dropped_reads`;
@@ -219,6 +221,7 @@ class Ready:
     read_states: list[ReadState] = field(default_factory=list)
     dropped_reads: list[bytes] = field(default_factory=list)
     must_sync: bool = False
+    send_first: bool = False
 
 
 class NotLeader(Exception):

@@ -308,13 +308,30 @@ class Simulation:
         raft = node.raft
         while raft.has_ready():
             rd = raft.ready()
+            if rd.send_first:  # the engine sends a leader's appends while it fsyncs
+                for m in rd.messages:
+                    self._send(m)
+                if self._crash_mid_write(node, rd):
+                    return
             self._persist(node, rd)
-            for m in rd.messages:
-                self._send(m)
+            if not rd.send_first:
+                for m in rd.messages:
+                    self._send(m)
             self._apply(node, rd)
             raft.advance(rd)
             self._maybe_compact(node)
         self._serve_reads(node)
+
+    def _crash_mid_write(self, node: _Node, rd: Ready) -> bool:
+        """Sometimes a leader dies after its appends left and before its own
+        write finished: followers then hold entries its disk never got."""
+        if not (self.opts.crashes and not self.healed and rd.entries and self.rng.random() < 0.03):
+            return False
+        node.up = False
+        self.stats["crashes"] += 1
+        self._log(f"NEMESIS crash {node.id} while writing {rd.entries[0].index}..{rd.entries[-1].index} "
+                  f"(sent, not durable)")
+        return True
 
     def _maybe_compact(self, node: _Node) -> None:
         sm = node.sm

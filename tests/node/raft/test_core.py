@@ -537,3 +537,38 @@ def test_compact_lag_lets_the_log_go_past_a_member_far_behind():
         a.propose(b"v%d" % i)
     c.deliver()
     assert a.compactable() == a.log.commit - 5 > c["c"].log.last_index()
+
+
+def test_a_leader_sends_appends_before_its_own_write_and_counts_itself_once_stable():
+    c = Cluster(ABC)
+    a = c["a"]
+    a.campaign()
+    rd = a.ready()
+    assert not rd.send_first  # a new term and vote must be durable before anyone hears of them
+    c.queue.extend(rd.messages)
+    a.advance(rd)
+    c.deliver()
+    assert a.role == Role.LEADER
+    c.isolate("c")
+    _, index = a.propose(b"x")
+    rd = a.ready()
+    assert rd.send_first and [e.index for e in rd.entries] == [index]
+    for m in rd.messages:  # the appends travel while a is still writing
+        if m.to == "b":
+            c["b"].step(m)
+    c.process("b")
+    for m in [m for m in c.queue if m.to == "a"]:
+        a.step(m)
+    assert c["b"].log.stable >= index and a.log.commit < index  # b alone is not a quorum of 3
+    a.advance(rd)  # a's own write is durable now
+    assert a.log.commit == index
+
+
+def test_followers_answer_only_after_their_write():
+    c = Cluster(ABC)
+    a = c.elect("a")
+    a.propose(b"x")
+    rd = a.ready()
+    for m in rd.messages:
+        c[m.to].step(m)
+    assert not any(c[n].ready().send_first for n in ("b", "c"))
