@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from deploy.local import REGION, LayoutConflict, LocalCluster, wait_exit
+from deploy.local import LayoutConflict, LocalCluster, wait_exit
 
 
 DATA_DIR_HELP = "the cluster's directory: cluster.json, logs and each node's data (default ./data)"
@@ -122,20 +122,20 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"trireme up: {exc}{hint}", file=sys.stderr)
         cluster.stop()
         return 1
-    ep = cluster.endpoint
+    ep, region = cluster.endpoint, cluster.region
     print(f"""
-Trireme is running: DynamoDB endpoint {ep} (region {REGION}, any credentials)
+Trireme is running: DynamoDB endpoint {ep} (region {region}, any credentials)
 
   nodes: {', '.join(f'{p.name} {p.az} {p.addr}' for p in cluster.procs.values() if p.kind == 'node')}
 
   boto3:
     import boto3
-    ddb = boto3.client("dynamodb", endpoint_url="{ep}", region_name="{REGION}",
+    ddb = boto3.client("dynamodb", endpoint_url="{ep}", region_name="{region}",
                        aws_access_key_id="x", aws_secret_access_key="x")
     ddb.list_tables()
 
   AWS CLI:
-    aws dynamodb list-tables --endpoint-url {ep} --region {REGION}
+    aws dynamodb list-tables --endpoint-url {ep} --region {region}
 
   trireme status | trireme kill n2 | trireme start n2      Ctrl-C or `trireme stop` stops the cluster
   cluster id {cluster.cluster_id}; logs: --log-level {cluster.log_level} in {cluster.data_dir}

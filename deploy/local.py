@@ -25,10 +25,9 @@ from pathlib import Path
 
 from cluster.identity import new_cluster_id
 from cluster.lifetime import start_time
+from cluster.regions import DEFAULT_REGION, azs_of, format_remote_regions
 
-REGION = "us-east-1"
 PEER_PORT_OFFSET = 100  # a node's peer (Raft) port is its gRPC port + this, with a fixed --node-base-port
-AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -89,6 +88,8 @@ class LocalCluster:
     log_level: str = "INFO"
     access_log: bool = False  # routers log one line per request
     extra_env: dict[str, str] = field(default_factory=dict)
+    region: str = DEFAULT_REGION
+    remote_regions: dict[str, str] = field(default_factory=dict)  # other regions' routers, via the link
     procs: dict[str, Proc] = field(default_factory=dict)
     cluster_id: str = ""  # made by plan() when the cluster is founded
     owner_pid: int = 0  # the process its nodes and routers live no longer than
@@ -118,6 +119,8 @@ class LocalCluster:
             self.log_level = saved.get("log_level", self.log_level)
             self.access_log = saved.get("access_log", self.access_log)
             self.cluster_id = saved.get("cluster_id", "")
+            self.region = saved.get("region", self.region)
+            self.remote_regions = saved.get("remote_regions", self.remote_regions)
             if not self.cluster_id:  # saved before clusters had ids: the nodes adopt this one
                 self.cluster_id = new_cluster_id()
                 for p in self.procs.values():
@@ -135,10 +138,13 @@ class LocalCluster:
             return
         self.cluster_id = self.cluster_id or new_cluster_id()
         count = 3 * self.nodes_per_az
+        azs = azs_of(self.region)
+        regional = ["--region", self.region] + (
+            ["--remote-regions", format_remote_regions(self.remote_regions)] if self.remote_regions else [])
         nodes = []
         for i in range(1, count + 1):
             port = self.node_base_port + i - 1 if self.node_base_port else free_port(self.host)
-            nodes.append((f"n{i}", AZS[(i - 1) % 3], f"{self.host}:{port}"))
+            nodes.append((f"n{i}", azs[(i - 1) % 3], f"{self.host}:{port}"))
         taken = {int(addr.rpartition(":")[2]) for _, _, addr in nodes}
         peers = {}
         for name, _, addr in nodes:
@@ -156,7 +162,7 @@ class LocalCluster:
             argv = py + ["node", "--id", name, "--az", az, "--listen", addr, "--peer-listen", peer_addr,
                          "--cluster-id", self.cluster_id,
                          "--data-dir", str(self.data_dir / name), "--dead-after", str(self.dead_after_s),
-                         "--partitions-per-table", str(self.partitions_per_table)]
+                         "--partitions-per-table", str(self.partitions_per_table)] + regional
             argv += ["--initial-cluster", initial] if (name, az, addr) in founders else ["--join", seeds]
             self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
                                     peer_addr=peer_addr)
@@ -164,11 +170,11 @@ class LocalCluster:
             port = self.router_port + i if self.router_port else free_port(self.host)
             if i == 0:
                 self.router_port = port
-            az = AZS[i % 3]
+            az = azs[i % 3]
             name = f"router{i + 1}"
             addr = f"{self.host}:{port}"
             argv = py + ["router", "--listen", addr, "--az", az, "--seeds", seeds, "--cluster-id", self.cluster_id,
-                         "--deadline", str(self.router_deadline_s)]
+                         "--deadline", str(self.router_deadline_s)] + regional
             self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"))
 
     def apply(self, router_port: int | None = None, node_base_port: int | None = None,
@@ -201,7 +207,7 @@ class LocalCluster:
     def save(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.layout_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"region": REGION, "endpoint": self.endpoint, "cluster_id": self.cluster_id,
+        tmp.write_text(json.dumps({"region": self.region, "remote_regions": self.remote_regions, "endpoint": self.endpoint, "cluster_id": self.cluster_id,
                                    "owner_pid": self.owner_pid, "owner_started": self.owner_started,
                                    "log_level": self.log_level, "access_log": self.access_log,
                                    "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))

@@ -22,6 +22,8 @@ class NodeConfig:
     partitions_per_table: int = 2
     # A router nodes point functions' AWS_ENDPOINT_URL at (event source mappings run handlers here).
     router_endpoint: str = ""
+    region: str = "us-east-1"
+    remote_regions: dict[str, str] = field(default_factory=dict)  # region -> its router URL via the link
 
     @property
     def functions_dir(self) -> Path:

@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from cluster.regions import DEFAULT_REGION
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("node", help="run a storage node",
@@ -37,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--router-endpoint", default="",
                    help="http://HOST:PORT of a router: AWS_ENDPOINT_URL for the handlers of event source "
                         "mappings run on this node (`trireme up` sets it)")
+    p.add_argument("--region", default=DEFAULT_REGION, help=f"this cluster's region (default {DEFAULT_REGION})")
+    p.add_argument("--remote-regions", default="",
+                   help="REGION=URL,...: other regions' router endpoints, through the cross-region link "
+                        "(global tables replicate there)")
     p.add_argument("--parent-pid", type=int, default=0,
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
@@ -45,12 +51,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cluster.identity import IdentityError, settle
+    from cluster.regions import parse_remote_regions
     from node.config import NodeConfig, parse_initial_cluster
 
     logging.basicConfig(level=args.log_level.upper(),
                         format=f"%(asctime)s {args.id} %(levelname)s %(name)s: %(message)s")
     try:
         initial = parse_initial_cluster(args.initial_cluster)
+        remote_regions = parse_remote_regions(args.remote_regions)
     except ValueError as exc:
         return _fail(str(exc), 2)
     if not initial and not args.join:
@@ -67,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
                      peer_listen=args.peer_listen,
                      data_dir=args.data_dir, cluster_id=cluster_id, initial_cluster=initial,
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
-                     partitions_per_table=args.partitions_per_table, router_endpoint=args.router_endpoint)
+                     partitions_per_table=args.partitions_per_table, router_endpoint=args.router_endpoint,
+                     region=args.region, remote_regions=remote_regions)
     try:
         return asyncio.run(_serve(cfg, args.parent_pid))
     except (OSError, TimeoutError) as exc:

@@ -54,9 +54,11 @@ def _no_metadata() -> ServiceUnavailable:
 
 
 class Api:
-    def __init__(self, cluster: Cluster, region: str, endpoint: str = "localhost:8000") -> None:
+    def __init__(self, cluster: Cluster, region: str, endpoint: str = "localhost:8000",
+                 remote_regions: dict[str, str] | None = None) -> None:
         self.cluster = cluster
         self.region = region
+        self.remote_regions = remote_regions or {}  # other regions' router URLs, through the link
         self.endpoint = endpoint  # the listen address, for a request without a Host header
         self.stats = TableStats(cluster)  # ItemCount and sizes, asked of the meta leader (router/stats.py)
         self._schemas: dict[tuple[str, int], KeySchema] = {}

@@ -9,7 +9,7 @@ import signal
 import sys
 import tempfile
 
-DEFAULT_REGION = "us-east-1"
+from cluster.regions import DEFAULT_REGION
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the cluster this router serves (default: learned from the first seed that "
                         "answers); nodes of other clusters are refused")
     p.add_argument("--region", default=DEFAULT_REGION, help=f"region in table ARNs (default {DEFAULT_REGION})")
+    p.add_argument("--remote-regions", default="",
+                   help="REGION=URL,...: other regions' router endpoints, through the cross-region link "
+                        "(global tables' replicas live there)")
     p.add_argument("--deadline", type=float, default=8.0,
                    help="seconds a request may spend retrying before it fails (default 8)")
     p.add_argument("--parent-pid", type=int, default=0,
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s router %(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(_serve(args))
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:
         print(f"trireme router: {exc}", file=sys.stderr, flush=True)
         return 1
 
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     from cluster.lifetime import watch_parent
     from cluster.partitions import Cluster
+    from cluster.regions import parse_remote_regions
     from cluster.rpc import learn_cluster_id
     from router.api import Api
     from router.http import serve
@@ -72,7 +76,8 @@ async def _serve(args: argparse.Namespace) -> int:
             raise TimeoutError(f"cannot learn the cluster id from --seeds: {exc}") from None
     host, _, port = args.listen.rpartition(":")
     cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
-    api = Api(cluster, region=args.region, endpoint=args.listen)
+    api = Api(cluster, region=args.region, endpoint=args.listen,
+              remote_regions=parse_remote_regions(args.remote_regions))
     functions = LambdaApi(cluster, region=args.region, endpoint=args.listen,
                           functions_dir=args.functions_dir or tempfile.mkdtemp(prefix="trireme-functions-"))
     try:
