@@ -48,6 +48,14 @@ class TableInfo:
         return TtlState(**self.ttl)
     # Every stream of the table, oldest first (see `new_stream`); at most the last is ENABLED.
     streams: list[dict[str, Any]] = field(default_factory=list)
+    # Global tables: the OTHER regions holding a replica, [{"region", "status"}] (ReplicaStatus);
+    # non-empty means its writes are versioned and replicated there. global_version: "2019.11.21"
+    # or "2017.11.29" (the API that made it global), None while it is a regional table.
+    replicas: list[dict[str, Any]] = field(default_factory=list)
+    global_version: str | None = None
+
+    def replica(self, region: str) -> dict[str, Any] | None:
+        return next((r for r in self.replicas if r["region"] == region), None)
 
     def stream(self, label: str) -> dict[str, Any] | None:
         return next((s for s in self.streams if s["label"] == label), None)
@@ -308,6 +316,16 @@ class MetaState:
             return {"ok": False, "error": "", "message": "unchanged"}
         shard.update(new)
         return {"ok": True}
+
+    def _op_set_table_replicas(self, c: dict) -> dict:
+        """A global table's replica regions and their statuses, as a whole
+        (the router that runs ReplicaUpdates decides them)."""
+        t = self.tables.get(c["name"])
+        if t is None or t.status == "DELETING":
+            return _not_found(c["name"])
+        t.replicas = [{"region": r["region"], "status": r["status"]} for r in c["replicas"]]
+        t.global_version = c.get("global_version", t.global_version) if t.replicas else None
+        return {"ok": True, "table": asdict(t)}
 
     def _op_delete_table(self, c: dict) -> dict:
         t = self.tables.get(c["name"])
