@@ -6,7 +6,7 @@ mapping's source (a live stream of a table of this cluster) and function
 against the metadata and stores the record through the meta group's log
 (``put_mapping``, ``delete_mapping``: ``MetaState.mappings``), where every
 node's metadata view sees it: the pollers run at the source partitions'
-leaders (`node/feed/triggers.py`).
+leaders (`node/feed/triggers/`).
 """
 
 from __future__ import annotations
