@@ -73,11 +73,22 @@ def tables(ddb) -> tuple[str, str, str]:
     return src, ddb.describe_table(TableName=src)["Table"]["LatestStreamArn"], dst
 
 
-def function(lam, target: str, **env: str) -> str:
+# An on-failure destination function: records the invocation (its payload has no Records, only
+# the batch's description) in TARGET.
+SINK = zipped("""
+    import os, boto3
+    def handler(event, context):
+        info = event["DDBStreamBatchInfo"]
+        boto3.client("dynamodb").put_item(TableName=os.environ["TARGET"], Item={
+            "pk": {"S": info["startSequenceNumber"]}, "size": {"N": str(info["batchSize"])},
+            "condition": {"S": event["requestContext"]["condition"]}})
+""")
+
+
+def function(lam, target: str, code: bytes = COPIER, **env: str) -> str:
     name = f"fn-{uuid.uuid4().hex[:8]}"
     lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
-                        Code={"ZipFile": COPIER}, Timeout=30,
-                        Environment={"Variables": {"TARGET": target, **env}})
+                        Code={"ZipFile": code}, Timeout=30, Environment={"Variables": {"TARGET": target, **env}})
     return name
 
 
@@ -146,15 +157,7 @@ def test_batch_item_failures_retry_from_the_lowest_then_go_to_on_failure(tcluste
     src, arn, dst = tables(ddb)
     _, _, failures = tables(ddb)
     fn = function(lam, dst, FAIL_ON="bad", MODE="report")
-    sink = function(lam, failures)  # records the on-failure invocation: its payload has no Records ...
-    lam.update_function_code(FunctionName=sink, ZipFile=zipped("""
-        import os, boto3, json
-        def handler(event, context):
-            info = event["DDBStreamBatchInfo"]
-            boto3.client("dynamodb").put_item(TableName=os.environ["TARGET"], Item={
-                "pk": {"S": info["startSequenceNumber"]}, "size": {"N": str(info["batchSize"])},
-                "condition": {"S": event["requestContext"]["condition"]}})
-    """))
+    sink = function(lam, failures, code=SINK)
     for k in ("a", "bad", "c"):  # before the mapping: one batch from TRIM_HORIZON
         ddb.put_item(TableName=src, Item={"pk": {"S": k}})
     m = lam.create_event_source_mapping(
@@ -181,14 +184,7 @@ def test_bisect_isolates_the_failing_record(tcluster):
     src, arn, dst = tables(ddb)
     _, _, failures = tables(ddb)
     fn = function(lam, dst, FAIL_ON="bad")
-    sink = function(lam, failures, FAIL_ON="none")
-    lam.update_function_code(FunctionName=sink, ZipFile=zipped("""
-        import os, boto3
-        def handler(event, context):
-            info = event["DDBStreamBatchInfo"]
-            boto3.client("dynamodb").put_item(TableName=os.environ["TARGET"], Item={
-                "pk": {"S": info["startSequenceNumber"]}, "size": {"N": str(info["batchSize"])}})
-    """))
+    sink = function(lam, failures, code=SINK)
     for k in ("a", "b", "bad", "c", "d"):
         ddb.put_item(TableName=src, Item={"pk": {"S": k}})
     lam.create_event_source_mapping(
@@ -233,12 +229,8 @@ def test_parallelization_factor_runs_lanes_concurrently_in_order_per_item(tclust
     for version in range(3):  # before the mapping: windows of 8 records from TRIM_HORIZON
         for k in keys:
             ddb.put_item(TableName=src, Item={"pk": {"S": k}, "v": {"N": str(version)}})
-    name = f"fn-{uuid.uuid4().hex[:8]}"
-    lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
-                        Code={"ZipFile": RECORDER}, Timeout=60,
-                        Environment={"Variables": {"TARGET": dst, "SLEEP_S": "1.5"}})
-    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON",
-                                        BatchSize=2, ParallelizationFactor=4)
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function(lam, dst, RECORDER, SLEEP_S="1.5"),
+                                        StartingPosition="TRIM_HORIZON", BatchSize=2, ParallelizationFactor=4)
     wait_until(lambda: all(len(delivered(ddb, dst).get(k, {}).get("seen", {}).get("L", [])) >= 3 for k in keys),
                120, "every version of every item delivered")
     got = delivered(ddb, dst)
