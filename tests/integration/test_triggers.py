@@ -81,7 +81,8 @@ SINK = zipped("""
         info = event["DDBStreamBatchInfo"]
         boto3.client("dynamodb").put_item(TableName=os.environ["TARGET"], Item={
             "pk": {"S": info["startSequenceNumber"]}, "size": {"N": str(info["batchSize"])},
-            "condition": {"S": event["requestContext"]["condition"]}})
+            "condition": {"S": event["requestContext"]["condition"]},
+            "count": {"N": str(event["requestContext"]["approximateInvokeCount"])}})
 """)
 
 
@@ -167,6 +168,7 @@ def test_batch_item_failures_retry_from_the_lowest_then_go_to_on_failure(tcluste
     wait_until(lambda: len(delivered(ddb, failures)) == 1, 60, "the on-failure destination's invocation")
     [(_, info)] = delivered(ddb, failures).items()
     assert info["condition"]["S"] == "RetryAttemptsExhausted" and info["size"]["N"] == "2"
+    assert info["count"]["N"] == "2"  # from "bad" on: the first invocation and one retry
     got = delivered(ddb, dst)
     # "a" came before the lowest failure and is not retried; from "bad" on the batch is retried once
     # (MaximumRetryAttempts=1: "c", which the handler copies, twice in all), then given up.
@@ -268,7 +270,7 @@ def test_a_discarded_batch_lands_in_the_on_failure_table(tcluster):
     [item] = ddb.scan(TableName=failures, ConsistentRead=True)["Items"]
     context, info = item["requestContext"]["M"], item["DDBStreamBatchInfo"]["M"]
     assert item["id"]["S"] == context["requestId"]["S"]
-    assert context["condition"]["S"] == "RetryAttemptsExhausted"
+    assert (context["condition"]["S"], context["approximateInvokeCount"]["N"]) == ("RetryAttemptsExhausted", "1")
     assert context["functionArn"]["S"].endswith(f":function:{fn}")
     assert (info["streamArn"]["S"], info["batchSize"]["N"]) == (arn, "1")
     assert info["startSequenceNumber"] == info["endSequenceNumber"]

@@ -63,13 +63,14 @@ def _utc(seconds: float, ms: bool) -> str:
     return f"{text}.{int(seconds * 1000) % 1000:03d}Z" if ms else f"{text}Z"
 
 
-def failure_record(mapping: dict, shard: str, part: list[dict], reason: str,
+def failure_record(mapping: dict, shard: str, part: list[dict], reason: str, *, invocations: int = 1,
                    now: float | None = None) -> dict[str, Any]:
-    """The invocation record Lambda sends an on-failure destination for a stream batch."""
+    """The invocation record Lambda sends an on-failure destination for a
+    stream batch given up after ``invocations`` invocations of the function."""
     first, last = part[0], part[-1]
     return {
         "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": mapping["function_arn"],
-                           "condition": reason, "approximateInvokeCount": 1},
+                           "condition": reason, "approximateInvokeCount": invocations},
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
         "version": "1.0",
         "timestamp": _utc(time.time() if now is None else now, ms=True),

@@ -141,7 +141,7 @@ class ShardPoller:
             part = pending.pop(0)
             attempts = 0
             while part:
-                part = await self._fresh(mapping, part)
+                part = await self._fresh(mapping, part, attempts)
                 if not part:
                     break
                 ok, failed_from = await self._invoke(mapping, part)
@@ -155,20 +155,21 @@ class ShardPoller:
                     pending[:0] = [part[:half], part[half:]]
                     break
                 if mapping["max_retries"] != -1 and attempts > mapping["max_retries"]:
-                    await self._discard(mapping, part, "RetryAttemptsExhausted")
+                    await self._discard(mapping, part, "RetryAttemptsExhausted", attempts)
                     break
                 await asyncio.sleep(RETRY_S)
                 if self.t.live(self.uuid, self.group) is None:
                     raise Rejected("NOT_LEADER", f"{self.group}: no longer delivering {self.uuid}")
 
-    async def _fresh(self, mapping: dict, part: list[dict]) -> list[dict]:
-        """The records young enough to deliver; older ones are discarded (MaximumRecordAgeInSeconds)."""
+    async def _fresh(self, mapping: dict, part: list[dict], attempts: int) -> list[dict]:
+        """The records young enough to deliver; older ones are discarded (MaximumRecordAgeInSeconds)
+        after ``attempts`` invocations."""
         if mapping["max_age_s"] == -1:
             return part
         oldest_ms = time.time() * 1000 - mapping["max_age_s"] * 1000
         old = [r for r in part if r["_created_ms"] < oldest_ms]
         if old:
-            await self._discard(mapping, old, "RecordAgeExceeded")
+            await self._discard(mapping, old, "RecordAgeExceeded", attempts)
         return [r for r in part if r["_created_ms"] >= oldest_ms]
 
     async def _invoke(self, mapping: dict, part: list[dict]) -> tuple[bool, int | None]:
@@ -203,14 +204,15 @@ class ShardPoller:
 
     # --- records given up on -----------------------------------------------------
 
-    async def _discard(self, mapping: dict, part: list[dict], reason: str) -> None:
-        """Records given up on: counted, and described to the on-failure destination."""
+    async def _discard(self, mapping: dict, part: list[dict], reason: str, attempts: int) -> None:
+        """Records given up on after ``attempts`` invocations: counted, and
+        described to the on-failure destination."""
         log.warning("trigger %s on %s: %d record(s) discarded (%s)", self.uuid, self.group, len(part), reason)
         await self._result(self.last_result or "PROBLEM: Function call failed", discarded=len(part))
         target = mapping.get("on_failure")
         if not target:
             return
-        record = failure_record(mapping, self._shard_id(mapping), part, reason)
+        record = failure_record(mapping, self._shard_id(mapping), part, reason, invocations=attempts)
         if ":function:" in target:
             fn, code = self.t.function(target)
             if fn is None:

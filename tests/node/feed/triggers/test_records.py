@@ -75,6 +75,9 @@ def test_the_on_failure_record_describes_the_batch():
             info["endSequenceNumber"]) == ("shardId-1", "arn:stream", 3, "100", "300")
     assert out["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert out["requestContext"]["functionArn"] == mapping["function_arn"]
+    assert out["requestContext"]["approximateInvokeCount"] == 1
+    assert failure_record(mapping, "shardId-1", part, "RecordAgeExceeded", invocations=3)["requestContext"][
+        "approximateInvokeCount"] == 3
 
 
 def test_the_failure_record_becomes_an_item_keyed_by_request_and_time():
