@@ -149,10 +149,13 @@ class Recorder:
                 f"{done.get(h.INFO, 0)} unknown, {pending} in flight)")
 
 
-def _client(endpoint: str) -> Any:
-    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="check",
+def _client(endpoint: str, service: str = "dynamodb", attempts: int = 1, read_timeout: int = 15) -> Any:
+    """A boto3 client of the cluster: one attempt for the recorded operations
+    (each outcome is the history's), more for setup and final reads."""
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="check",
                         aws_secret_access_key="check",
-                        config=Config(retries={"total_max_attempts": 1}, read_timeout=15, connect_timeout=3))
+                        config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
+                                      read_timeout=read_timeout, connect_timeout=3))
 
 
 def _error(exc: Exception) -> str:
@@ -355,13 +358,18 @@ class TtlWorkload(Workload):
 
 def _keys(ddb: Any) -> list[str]:
     """Every key of the table (strongly consistent scan)."""
-    keys, start = [], None
+    return list(_scan(ddb, TABLE))
+
+
+def _scan(ddb: Any, table: str) -> dict[str, dict]:
+    """Every item of ``table`` by key, read strongly."""
+    out, start = {}, None
     while True:
-        page = ddb.scan(TableName=TABLE, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
-        keys += [i["pk"]["S"] for i in page["Items"]]
+        page = ddb.scan(TableName=table, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
+        out.update({i["pk"]["S"]: i for i in page["Items"]})
         start = page.get("LastEvaluatedKey")
         if not start:
-            return keys
+            return out
 
 
 class StreamWorkload(Workload):
@@ -385,8 +393,9 @@ class StreamWorkload(Workload):
 
 class TriggerWorkload(StreamWorkload):
     """The stream workload's writes, delivered by an event source mapping to a
-    function that copies each record into a second table; after the faults
-    heal, delivery is awaited and both tables read (chaos/trigger_check.py)."""
+    function that copies each record into a second table (ParallelizationFactor
+    3: concurrent lanes per shard, in order per key); after the faults heal,
+    delivery is awaited and both tables read (chaos/trigger_check.py)."""
 
     TARGET = TABLE + "-trigger"
     FUNCTION = "jepsen-trigger"
@@ -405,9 +414,7 @@ def handler(event, context):
     def prepare(self, ddb: Any) -> None:
         import io
         import zipfile
-        lam = boto3.client("lambda", endpoint_url=ddb.meta.endpoint_url, region_name="us-east-1",
-                           aws_access_key_id="check", aws_secret_access_key="check",
-                           config=Config(retries={"total_max_attempts": 10, "mode": "standard"}))
+        lam = _client(ddb.meta.endpoint_url, "lambda", attempts=10, read_timeout=60)
         for m in lam.list_event_source_mappings(FunctionName=self.FUNCTION)["EventSourceMappings"] \
                 if self.FUNCTION in {f["FunctionName"] for f in lam.list_functions()["Functions"]} else []:
             lam.delete_event_source_mapping(UUID=m["UUID"])  # an earlier run's
@@ -422,8 +429,8 @@ def handler(event, context):
         lam.create_function(FunctionName=self.FUNCTION, Runtime="python3.11", Handler="app.handler", Timeout=60,
                             Role="arn:aws:iam::000000000000:role/check", Code={"ZipFile": code.getvalue()})
         arn = ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=self.FUNCTION, BatchSize=50,
-                                        StartingPosition="TRIM_HORIZON")
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=self.FUNCTION, BatchSize=20,
+                                        ParallelizationFactor=3, StartingPosition="TRIM_HORIZON")
 
     def final(self, ddb: Any) -> None:
         """Wait (up to SETTLE_S) for the handler's copy to match the items, then read both."""
@@ -432,7 +439,7 @@ def handler(event, context):
         deadline = time.monotonic() + self.SETTLE_S
         while True:
             try:
-                items = {k: int(i["v"]["N"]) for k, i in _scan(ddb, TABLE).items()}
+                items = _values(ddb, TABLE)
                 copies = _scan(ddb, self.TARGET)
             except (ClientError, BotoCoreError) as exc:
                 if time.monotonic() > deadline:
@@ -448,25 +455,11 @@ def handler(event, context):
         rec.ok("final", "read", "trigger", {"items": items, "seen": seen, "last": last})
 
 
-def _scan(ddb: Any, table: str) -> dict[str, dict]:
-    """Every item of ``table`` by key, read strongly."""
-    out, start = {}, None
-    while True:
-        page = ddb.scan(TableName=table, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
-        out.update({i["pk"]["S"]: i for i in page["Items"]})
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return out
-
-
 def _read_stream(ddb: Any) -> tuple[list[list[Any]], dict[str, int]]:
     """Every record of the table's stream, shard by shard (each read until a
     page comes back empty), and every item, read strongly."""
-    cfg = Config(retries={"total_max_attempts": 10, "mode": "standard"}, read_timeout=15, connect_timeout=3)
-    streams = boto3.client("dynamodbstreams", endpoint_url=ddb.meta.endpoint_url, region_name="us-east-1",
-                           aws_access_key_id="check", aws_secret_access_key="check", config=cfg)
-    reader = boto3.client("dynamodb", endpoint_url=ddb.meta.endpoint_url, region_name="us-east-1",
-                          aws_access_key_id="check", aws_secret_access_key="check", config=cfg)
+    streams = _client(ddb.meta.endpoint_url, "dynamodbstreams", attempts=10)
+    reader = _client(ddb.meta.endpoint_url, attempts=10)
     arn = reader.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
     records: list[list[Any]] = []
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
@@ -479,14 +472,12 @@ def _read_stream(ddb: Any) -> tuple[list[list[Any]], dict[str, int]]:
             it = page.get("NextShardIterator")
             if not page["Records"]:
                 break
-    items: dict[str, int] = {}
-    start = None
-    while True:
-        page = reader.scan(TableName=TABLE, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
-        items.update({i["pk"]["S"]: int(i["v"]["N"]) for i in page["Items"]})
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return records, items
+    return records, _values(reader, TABLE)
+
+
+def _values(ddb: Any, table: str) -> dict[str, int]:
+    """Each item's value ``v`` by key, read strongly."""
+    return {k: int(i["v"]["N"]) for k, i in _scan(ddb, table).items()}
 
 
 class Nemesis:

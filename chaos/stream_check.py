@@ -34,10 +34,12 @@ class StreamResult:
         return "\n".join([head, *(f"  {p}" for p in self.problems[:limit])])
 
 
-class StreamChecker:
-    """Fed one operation at a time: ``write`` (key, value) and the final
-    ``read`` of the stream, whose result is {"records": [[key, value], ...]
-    in shard order, "items": {key: value}}."""
+class WritesThenRead:
+    """A checker fed ``write`` (key, value) operations and one final ``read``
+    (the stream and the trigger checks): each write's (status, invoke time,
+    completion time), and the final read if it succeeded."""
+
+    name = "stream"
 
     def __init__(self) -> None:
         self._writes: dict[Any, dict[int, tuple[str, float, float | None]]] = {}
@@ -50,12 +52,22 @@ class StreamChecker:
             if op.status == OK:
                 self._final = op
         else:
-            raise ValueError(f"stream checker: unsupported function {op.f!r} in {op}")
+            raise ValueError(f"{self.name} checker: unsupported function {op.f!r} in {op}")
+
+    def _counted(self) -> StreamResult:
+        """The result's counts, its verdict still unknown."""
+        return StreamResult(None, sum(map(len, self._writes.values())),
+                            sum(st == OK for w in self._writes.values() for st, _, _ in w.values()))
+
+
+class StreamChecker(WritesThenRead):
+    """Fed one operation at a time: ``write`` (key, value) and the final
+    ``read`` of the stream, whose result is {"records": [[key, value], ...]
+    in shard order, "items": {key: value}}."""
 
     def result(self) -> StreamResult:
         writes = self._writes
-        res = StreamResult(None, sum(map(len, writes.values())),
-                           sum(st == OK for w in writes.values() for st, _, _ in w.values()))
+        res = self._counted()
         if self._final is None:
             return res
         records: list[list[Any]] = self._final.result["records"]

@@ -13,33 +13,19 @@ faults heal and delivery catches up, valid when
 
 from __future__ import annotations
 
-from typing import Any
-
-from chaos.history import OK, Operation
-from chaos.stream_check import StreamResult
+from chaos.history import OK
+from chaos.stream_check import StreamResult, WritesThenRead
 
 
-class TriggerChecker:
+class TriggerChecker(WritesThenRead):
     """Fed ``write`` (key, value) operations and the final ``read`` whose result is
     {"items": {key: value}, "seen": {key: [values]}, "last": {key: value}}."""
 
-    def __init__(self) -> None:
-        self._writes: dict[Any, dict[int, str]] = {}
-        self._final: Operation | None = None
-
-    def feed(self, op: Operation) -> None:
-        if op.f == "write":
-            self._writes.setdefault(op.key, {})[op.value] = op.status
-        elif op.f == "read":
-            if op.status == OK:
-                self._final = op
-        else:
-            raise ValueError(f"trigger checker: unsupported function {op.f!r} in {op}")
+    name = "trigger"
 
     def result(self) -> StreamResult:
         writes = self._writes
-        res = StreamResult(None, sum(map(len, writes.values())),
-                           sum(st == OK for w in writes.values() for st in w.values()))
+        res = self._counted()
         if self._final is None:
             return res
         items, seen, last = (self._final.result[k] for k in ("items", "seen", "last"))
@@ -47,7 +33,7 @@ class TriggerChecker:
         for key in sorted(set(writes) | set(seen) | set(items)):
             mine, got = writes.get(key, {}), set(seen.get(key, []))
             res.problems += [f"{key}: acknowledged write {v} never reached the handler"
-                             for v, st in sorted(mine.items()) if st == OK and v not in got]
+                             for v, (st, _, _) in sorted(mine.items()) if st == OK and v not in got]
             res.problems += [f"{key}: the handler saw {v}, a value never written" for v in sorted(got - set(mine))]
             if items.get(key) != last.get(key):
                 res.problems.append(f"{key}: final value {items.get(key)} but the handler's last {last.get(key)}")

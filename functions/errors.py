@@ -15,12 +15,17 @@ from typing import Any, ClassVar
 
 
 class LambdaError(Exception):
-    """Base of the errors the Lambda API may answer."""
+    """Base of the errors the Lambda API may answer; a subclass's name is its
+    error code, its class members what else differs from a 400 ``User`` error."""
 
     code: ClassVar[str] = "ServiceException"
     status: ClassVar[int] = 400
     message_key: ClassVar[str] = "message"
     kind: ClassVar[str | None] = "User"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.code = cls.__name__
 
     def __init__(self, message: str) -> None:
         self.message = message
@@ -36,57 +41,46 @@ class LambdaError(Exception):
 
 
 class ValidationException(LambdaError):
-    code = "ValidationException"
     kind = None
 
 
 class InvalidParameterValueException(LambdaError):
-    code = "InvalidParameterValueException"
+    pass
 
 
 class InvalidRequestContentException(LambdaError):
-    code = "InvalidRequestContentException"
+    pass
 
 
 class ResourceNotFoundException(LambdaError):
-    code = "ResourceNotFoundException"
-    status = 404
-    message_key = "Message"
+    status, message_key = 404, "Message"
 
 
 class ResourceConflictException(LambdaError):
-    code = "ResourceConflictException"
     status = 409
 
 
 class RequestTooLargeException(LambdaError):
     """An Invoke payload over its limit."""
 
-    code = "RequestTooLargeException"
     status = 413
 
 
 class RequestEntityTooLargeException(LambdaError):
     """A CreateFunction or UpdateFunctionCode body over the direct-upload limit."""
 
-    code = "RequestEntityTooLargeException"
     status = 413
 
 
 class PreconditionFailedException(LambdaError):
     """A RevisionId that is not the function's latest."""
 
-    code = "PreconditionFailedException"
     status = 412
 
 
 class TooManyRequestsException(LambdaError):
-    code = "TooManyRequestsException"
     status = 429
 
 
 class ServiceException(LambdaError):
-    code = "ServiceException"
-    status = 500
-    message_key = "Message"
-    kind = "Service"
+    status, message_key, kind = 500, "Message", "Service"

@@ -6,7 +6,8 @@ most 10,000; MaximumBatchingWindowInSeconds 0-300; StartingPosition required,
 TRIM_HORIZON or LATEST; MaximumRetryAttempts -1 = infinite, up to 10,000;
 MaximumRecordAgeInSeconds -1 = infinite, up to 604,800; ParallelizationFactor
 1-10; FunctionResponseTypes only ReportBatchItemFailures; FilterCriteria in
-the event-filtering language, `ddb/event_filter.py`). A mapping is stored as
+the event-filtering language, `ddb/event_filter.py`; DestinationConfig.OnFailure
+a function's or a table's ARN of this region and account). A mapping is stored as
 the JSON record `new_mapping` builds (in ``MetaState.mappings``, by UUID);
 `configuration` renders it as Lambda's EventSourceMappingConfiguration.
 Lambda settles Creating/Updating/Disabling quickly; Trireme applies a change
@@ -18,6 +19,7 @@ show the settled ``Enabled`` or ``Disabled``.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any, Mapping
 
 from ddb.errors import DynamoDBError
@@ -36,6 +38,10 @@ LIST_MAX = 10_000
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 RESPONSE_TYPES = ("ReportBatchItemFailures",)
 NOT_FOUND = "The resource you requested does not exist."
+# On-failure destinations Trireme has: a function, or a table (no SQS, SNS, S3 or Kafka here).
+DESTINATION_RE = re.compile(r"arn:aws[a-zA-Z-]*:(?:lambda:(?P<fregion>[a-z0-9-]+):(?P<faccount>\d{12}):function:"
+                            r"[a-zA-Z0-9-_]{1,64}|dynamodb:(?P<tregion>[a-z0-9-]+):(?P<taccount>\d{12}):table/"
+                            r"[a-zA-Z0-9_.-]{3,255})")
 
 # (request member, record field, wire name for the errors, low, high)
 _NUMBERS = (("BatchSize", "batch_size", "batchSize", 1, BATCH_MAX),
@@ -82,10 +88,25 @@ def _settings(body: Mapping[str, Any], record: dict[str, Any]) -> dict[str, Any]
         on_failure = (destination.get("OnFailure") or {}).get("Destination")
         if on_failure is not None and not isinstance(on_failure, str):
             raise InvalidParameterValueException("Invalid type for parameter DestinationConfig.OnFailure.Destination")
+        if on_failure:
+            _check_destination(on_failure, out["function_arn"])
         out["on_failure"] = on_failure or None
     if body.get("TumblingWindowInSeconds"):
         raise InvalidParameterValueException("TumblingWindowInSeconds is not supported by Trireme.")
     return out
+
+
+def _check_destination(arn: str, function_arn: str) -> None:
+    """An OnFailure destination Trireme can deliver to: a function's ARN or
+    a table's, in the mapping's region and account."""
+    m = DESTINATION_RE.fullmatch(arn)
+    here = function_arn.split(":")[3:5]
+    if m is None or [m["fregion"] or m["tregion"], m["faccount"] or m["taccount"]] != here:
+        raise InvalidParameterValueException(
+            f"The provided destination config DestinationConfig(onFailure=OnFailure(destination={arn})) is "
+            f"invalid: Trireme delivers failed batches to a function (arn:aws:lambda:{here[0]}:{here[1]}:"
+            f"function:NAME) or a table (arn:aws:dynamodb:{here[0]}:{here[1]}:table/NAME) of this region and "
+            "account; it has no SQS, SNS, S3 or Kafka destinations.")
 
 
 def new_mapping(body: Mapping[str, Any], *, uuid: str, function_arn: str, now: float) -> dict[str, Any]:

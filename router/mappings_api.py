@@ -6,7 +6,7 @@ mapping's source (a live stream of a table of this cluster) and function
 against the metadata and stores the record through the meta group's log
 (``put_mapping``, ``delete_mapping``: ``MetaState.mappings``), where every
 node's metadata view sees it: the pollers run at the source partitions'
-leaders (`node/feed/triggers.py`).
+leaders (`node/feed/triggers/`).
 """
 
 from __future__ import annotations
@@ -55,9 +55,10 @@ class MappingsApi:
 
     # --- lookups --------------------------------------------------------------
 
-    def _function_arn(self, given: Any) -> str:
+    def _function_arn(self, given: Any, *, exists: bool = True) -> str:
+        """The ARN a FunctionName names (``exists``: of a function there is)."""
         name = model.latest_only(model.parse_function_name(given, self.api.region), self.api.region)
-        if name not in self._state.functions:
+        if exists and name not in self._state.functions:
             raise model.not_found(name, self.api.region)
         return model.function_arn(name, self.api.region)
 
@@ -106,9 +107,8 @@ class MappingsApi:
         if query.get("EventSourceArn"):
             records = [r for r in records if r["source"] == query["EventSourceArn"]]
         if query.get("FunctionName"):
-            name = model.latest_only(model.parse_function_name(query["FunctionName"], self.api.region),
-                                     self.api.region)
-            records = [r for r in records if r["function_arn"] == model.function_arn(name, self.api.region)]
+            arn = self._function_arn(query["FunctionName"], exists=False)
+            records = [r for r in records if r["function_arn"] == arn]
         try:
             max_items = int(query["MaxItems"]) if query.get("MaxItems") is not None else None
         except ValueError:

@@ -142,7 +142,7 @@ def test_annotations_close_no_other_circle():
 
 def test_router_and_node_meet_only_in_the_shared_package():
     # Both run functions in the function runtime: the router for Invoke (router/lambda_api.py),
-    # nodes for event source mappings (node/feed/triggers.py).
+    # nodes for event source mappings (node/feed/triggers/).
     assert _crossing("router", ("router", "cluster", "ddb", "functions")) == []
     assert _crossing("node", ("node", "cluster", "ddb", "functions")) == []
 

@@ -117,4 +117,14 @@ def test_errors(lam, raw_lam, source):
     assert (code, status) == ("ResourceConflictException", 409) and made["UUID"] in message
     assert error(lam.update_event_source_mapping, UUID=str(uuid.uuid4()), BatchSize=5)[0] == \
         "ResourceNotFoundException"
+    # OnFailure: a function or a table of Trireme's; an SQS queue (there is none here) is refused,
+    # at Update as at Create, and the mapping keeps its destination.
+    queue = {"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:000000000000:failures"}}
+    code, message, _ = error(lam.update_event_source_mapping, UUID=made["UUID"], DestinationConfig=queue)
+    assert code == "InvalidParameterValueException" and "arn:aws:dynamodb:us-east-1:000000000000:table/" in message
+    assert error(lam.create_event_source_mapping, EventSourceArn=source, FunctionName=fn,
+                 StartingPosition="LATEST", DestinationConfig=queue)[0] == "InvalidParameterValueException"
+    table = "arn:aws:dynamodb:us-east-1:000000000000:table/failures"
+    assert lam.update_event_source_mapping(UUID=made["UUID"], DestinationConfig={"OnFailure": {
+        "Destination": table}})["DestinationConfig"] == {"OnFailure": {"Destination": table}}
     lam.delete_event_source_mapping(UUID=made["UUID"])

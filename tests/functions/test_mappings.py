@@ -56,3 +56,19 @@ def test_list_pages_follow_creation_order():
     assert [r["uuid"] for r in page] == ["u1", "u2"] and marker
     page, marker = fm.list_page(records, marker=marker, max_items=2)
     assert [r["uuid"] for r in page] == ["u3"] and marker is None
+
+
+def test_on_failure_is_a_function_or_a_table_of_this_region_and_account():
+    for ok in (FN + "2", "arn:aws:dynamodb:us-east-1:000000000000:table/failures"):
+        assert fm.configuration(new(DestinationConfig={"OnFailure": {"Destination": ok}}))[
+            "DestinationConfig"] == {"OnFailure": {"Destination": ok}}
+    assert new(DestinationConfig={"OnFailure": {}})["on_failure"] is None
+    for bad in ("arn:aws:sqs:us-east-1:000000000000:queue", "arn:aws:sns:us-east-1:000000000000:topic",
+                "arn:aws:dynamodb:eu-west-1:000000000000:table/failures",  # another region
+                "arn:aws:lambda:us-east-1:111111111111:function:f",  # another account
+                "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2026-01-01T00:00:00.000", "failures"):
+        with pytest.raises(InvalidParameterValueException, match="a function .* or a table .* no SQS"):
+            new(DestinationConfig={"OnFailure": {"Destination": bad}})
+    with pytest.raises(InvalidParameterValueException):
+        fm.update_mapping(new(), {"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:x"}}},
+                          function_arn=None, now=2.0)

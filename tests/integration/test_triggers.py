@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from deploy.local import LocalCluster
+from node.feed.triggers.records import lane_of
 from tests.conformance.test_lambda import ROLE, lambda_client, zipped
 from tests.integration.admin import leader_of, meta
 from tests.integration.conftest import make_client, start_cluster, wait_until
@@ -70,11 +73,23 @@ def tables(ddb) -> tuple[str, str, str]:
     return src, ddb.describe_table(TableName=src)["Table"]["LatestStreamArn"], dst
 
 
-def function(lam, target: str, **env: str) -> str:
+# An on-failure destination function: records the invocation (its payload has no Records, only
+# the batch's description) in TARGET.
+SINK = zipped("""
+    import os, boto3
+    def handler(event, context):
+        info = event["DDBStreamBatchInfo"]
+        boto3.client("dynamodb").put_item(TableName=os.environ["TARGET"], Item={
+            "pk": {"S": info["startSequenceNumber"]}, "size": {"N": str(info["batchSize"])},
+            "condition": {"S": event["requestContext"]["condition"]},
+            "count": {"N": str(event["requestContext"]["approximateInvokeCount"])}})
+""")
+
+
+def function(lam, target: str, code: bytes = COPIER, **env: str) -> str:
     name = f"fn-{uuid.uuid4().hex[:8]}"
     lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
-                        Code={"ZipFile": COPIER}, Timeout=30,
-                        Environment={"Variables": {"TARGET": target, **env}})
+                        Code={"ZipFile": code}, Timeout=30, Environment={"Variables": {"TARGET": target, **env}})
     return name
 
 
@@ -143,15 +158,7 @@ def test_batch_item_failures_retry_from_the_lowest_then_go_to_on_failure(tcluste
     src, arn, dst = tables(ddb)
     _, _, failures = tables(ddb)
     fn = function(lam, dst, FAIL_ON="bad", MODE="report")
-    sink = function(lam, failures)  # records the on-failure invocation: its payload has no Records ...
-    lam.update_function_code(FunctionName=sink, ZipFile=zipped("""
-        import os, boto3, json
-        def handler(event, context):
-            info = event["DDBStreamBatchInfo"]
-            boto3.client("dynamodb").put_item(TableName=os.environ["TARGET"], Item={
-                "pk": {"S": info["startSequenceNumber"]}, "size": {"N": str(info["batchSize"])},
-                "condition": {"S": event["requestContext"]["condition"]}})
-    """))
+    sink = function(lam, failures, code=SINK)
     for k in ("a", "bad", "c"):  # before the mapping: one batch from TRIM_HORIZON
         ddb.put_item(TableName=src, Item={"pk": {"S": k}})
     m = lam.create_event_source_mapping(
@@ -161,6 +168,7 @@ def test_batch_item_failures_retry_from_the_lowest_then_go_to_on_failure(tcluste
     wait_until(lambda: len(delivered(ddb, failures)) == 1, 60, "the on-failure destination's invocation")
     [(_, info)] = delivered(ddb, failures).items()
     assert info["condition"]["S"] == "RetryAttemptsExhausted" and info["size"]["N"] == "2"
+    assert info["count"]["N"] == "2"  # from "bad" on: the first invocation and one retry
     got = delivered(ddb, dst)
     # "a" came before the lowest failure and is not retried; from "bad" on the batch is retried once
     # (MaximumRetryAttempts=1: "c", which the handler copies, twice in all), then given up.
@@ -178,14 +186,7 @@ def test_bisect_isolates_the_failing_record(tcluster):
     src, arn, dst = tables(ddb)
     _, _, failures = tables(ddb)
     fn = function(lam, dst, FAIL_ON="bad")
-    sink = function(lam, failures, FAIL_ON="none")
-    lam.update_function_code(FunctionName=sink, ZipFile=zipped("""
-        import os, boto3
-        def handler(event, context):
-            info = event["DDBStreamBatchInfo"]
-            boto3.client("dynamodb").put_item(TableName=os.environ["TARGET"], Item={
-                "pk": {"S": info["startSequenceNumber"]}, "size": {"N": str(info["batchSize"])}})
-    """))
+    sink = function(lam, failures, code=SINK)
     for k in ("a", "b", "bad", "c", "d"):
         ddb.put_item(TableName=src, Item={"pk": {"S": k}})
     lam.create_event_source_mapping(
@@ -195,6 +196,97 @@ def test_bisect_isolates_the_failing_record(tcluster):
     wait_until(lambda: set(delivered(ddb, dst)) == {"a", "b", "c", "d"} and len(delivered(ddb, failures)) == 1,
                60, "every good record delivered, the bad one given up")
     assert [i["size"]["N"] for i in delivered(ddb, failures).values()] == ["1"]
+
+
+# Records each invocation's handling time (an item "inv#<request id>") and, per item, the
+# versions it saw in delivery order (a list): sleeps so that concurrent lanes overlap.
+RECORDER = zipped("""
+    import os, time
+    import boto3
+
+    ddb = boto3.client("dynamodb")
+
+    def handler(event, context):
+        start = time.time()
+        time.sleep(float(os.environ["SLEEP_S"]))
+        ddb.put_item(TableName=os.environ["TARGET"], Item={
+            "pk": {"S": "inv#" + context.aws_request_id}, "start": {"N": repr(start)},
+            "end": {"N": repr(time.time())}})
+        for r in event["Records"]:
+            ddb.update_item(TableName=os.environ["TARGET"], Key={"pk": r["dynamodb"]["Keys"]["pk"]},
+                            UpdateExpression="SET seen = list_append(if_not_exists(seen, :none), :v)",
+                            ExpressionAttributeValues={":none": {"L": []},
+                                                       ":v": {"L": [r["dynamodb"]["NewImage"]["v"]]}})
+""")
+
+
+def test_parallelization_factor_runs_lanes_concurrently_in_order_per_item(tcluster):
+    """PF 4: a window of 4 x BatchSize records is split into lanes by item
+    key and the lanes' invocations overlap in time; each item still sees its
+    versions in write order."""
+    ddb, lam = make_client(tcluster.endpoint, retries=2), lambda_client(tcluster.endpoint)
+    src, arn, dst = tables(ddb)
+    keys = [f"k{i}" for i in range(8)]
+    assert len({lane_of({"pk": {"S": k}}, 4) for k in keys}) >= 2  # the keys take several lanes
+    for version in range(3):  # before the mapping: windows of 8 records from TRIM_HORIZON
+        for k in keys:
+            ddb.put_item(TableName=src, Item={"pk": {"S": k}, "v": {"N": str(version)}})
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function(lam, dst, RECORDER, SLEEP_S="1.5"),
+                                        StartingPosition="TRIM_HORIZON", BatchSize=2, ParallelizationFactor=4)
+    wait_until(lambda: all(len(delivered(ddb, dst).get(k, {}).get("seen", {}).get("L", [])) >= 3 for k in keys),
+               120, "every version of every item delivered")
+    got = delivered(ddb, dst)
+    for k in keys:  # in write order (a redelivery would repeat a suffix, never reorder)
+        seen = [int(v["N"]) for v in got[k]["seen"]["L"]]
+        assert list(dict.fromkeys(seen)) == [0, 1, 2], (k, seen)
+    spans = [(float(i["start"]["N"]), float(i["end"]["N"])) for k, i in got.items() if k.startswith("inv#")]
+    overlapping = [(a, b) for a in spans for b in spans if a < b and a[0] < b[1] and b[0] < a[1]]
+    assert overlapping, f"no two invocations ran at once: {sorted(spans)}"
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_a_discarded_batch_lands_in_the_on_failure_table(tcluster):
+    """A handler that always raises, no retries, a table as the OnFailure
+    destination: the batch's DDBStreamBatchInfo record becomes one item,
+    keyed by its request id and time, and the table's index sees it (the
+    write went through the router)."""
+    ddb, lam = make_client(tcluster.endpoint, retries=2), lambda_client(tcluster.endpoint)
+    src, arn, dst = tables(ddb)
+    failures = f"failures-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(TableName=failures, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"},
+                                {"AttributeName": "at", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": a, "AttributeType": t}
+                                           for a, t in (("id", "S"), ("at", "N"), ("version", "S"))],
+                     GlobalSecondaryIndexes=[{"IndexName": "by-version", "Projection": {"ProjectionType": "ALL"},
+                                              "KeySchema": [{"AttributeName": "version", "KeyType": "HASH"}]}])
+    wait_until(lambda: ddb.describe_table(TableName=failures)["Table"]["TableStatus"] == "ACTIVE", 30, failures)
+    fn = function(lam, dst, FAIL_ON="bad")
+    ddb.put_item(TableName=src, Item={"pk": {"S": "bad"}})
+    m = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON", MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:dynamodb:us-east-1:000000000000:table/{failures}"}})
+    wait_until(lambda: ddb.scan(TableName=failures, ConsistentRead=True)["Items"], 60, "the failure record")
+    [item] = ddb.scan(TableName=failures, ConsistentRead=True)["Items"]
+    context, info = item["requestContext"]["M"], item["DDBStreamBatchInfo"]["M"]
+    assert item["id"]["S"] == context["requestId"]["S"]
+    assert (context["condition"]["S"], context["approximateInvokeCount"]["N"]) == ("RetryAttemptsExhausted", "1")
+    assert context["functionArn"]["S"].endswith(f":function:{fn}")
+    assert (info["streamArn"]["S"], info["batchSize"]["N"]) == (arn, "1")
+    assert info["startSequenceNumber"] == info["endSequenceNumber"]
+    streams = boto3.client("dynamodbstreams", endpoint_url=tcluster.endpoint, region_name="us-east-1",
+                           aws_access_key_id="x", aws_secret_access_key="x")
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    assert info["shardId"]["S"] == shard["ShardId"]
+    seq = streams.get_records(ShardIterator=streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"])["Records"][0]
+    assert info["startSequenceNumber"]["S"] == seq["dynamodb"]["SequenceNumber"]
+    assert abs(int(item["at"]["N"]) / 1000 - time.time()) < 120
+    wait_until(lambda: ddb.query(TableName=failures, IndexName="by-version", KeyConditionExpression="version = :v",
+                                 ExpressionAttributeValues={":v": {"S": "1.0"}})["Items"] == [item],
+               30, "the failure record in the table's index")
+    assert delivered(ddb, dst) == {}
+    lam.delete_event_source_mapping(UUID=m["UUID"])
 
 
 def test_a_leader_kill_skips_no_record(own_cluster):

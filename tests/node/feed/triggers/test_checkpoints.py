@@ -1,6 +1,6 @@
 """Trigger checkpoints on a real one-node partition (engine, Raft group,
 storage; no sockets): proposed through the log, never moved back, kept over
-a restart and carried by snapshots; and the ReportBatchItemFailures rules."""
+a restart and carried by snapshots."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import time
 import orjson
 
 from cluster.meta import LAST_HASH
-from node.feed.triggers import batch_item_failures, failure_record
 from node.groups.engine import Engine
 from node.partition.replica import PartitionReplica
 from node.storage import META, Storage
@@ -63,30 +62,3 @@ def test_checkpoints_go_through_the_log_never_back_and_survive_restarts_and_snap
             await engine.stop()
             storage.close()
     asyncio.run(go())
-
-
-SEQS = ["100", "200", "300"]
-
-
-def test_batch_item_failures_name_the_lowest_failed_record():
-    assert batch_item_failures(b'{"batchItemFailures": [{"itemIdentifier": "300"}, {"itemIdentifier": "200"}]}',
-                               SEQS) == 1
-    # Success: an empty or null list, a null answer, no answer.
-    for ok in (b'{"batchItemFailures": []}', b'{"batchItemFailures": null}', b"null", b"", b"{}"):
-        assert batch_item_failures(ok, SEQS) is None, ok
-    # The whole batch failed: an empty or null identifier, one not in the batch, another shape.
-    for bad in (b'{"batchItemFailures": [{"itemIdentifier": ""}]}', b'{"batchItemFailures": [{"id": "200"}]}',
-                b'{"batchItemFailures": [{"itemIdentifier": "999"}]}', b'[1]', b'{"batchItemFailures": "x"}',
-                b"not json"):
-        assert batch_item_failures(bad, SEQS) == 0, bad
-
-
-def test_the_on_failure_record_describes_the_batch():
-    part = [{"dynamodb": {"SequenceNumber": s, "ApproximateCreationDateTime": 1700000000.0}} for s in SEQS]
-    mapping = {"function_arn": "arn:aws:lambda:us-east-1:000000000000:function:f", "source": "arn:stream"}
-    out = failure_record(mapping, "shardId-1", part, "RetryAttemptsExhausted")
-    info = out["DDBStreamBatchInfo"]
-    assert (info["shardId"], info["streamArn"], info["batchSize"], info["startSequenceNumber"],
-            info["endSequenceNumber"]) == ("shardId-1", "arn:stream", 3, "100", "300")
-    assert out["requestContext"]["condition"] == "RetryAttemptsExhausted"
-    assert out["requestContext"]["functionArn"] == mapping["function_arn"]
