@@ -214,6 +214,12 @@ def shard_id(created_ms: int, seed: str) -> str:
     return f"shardId-{created_ms:020d}-{hashlib.sha256(seed.encode()).hexdigest()[:8]}"
 
 
+def partition_shard_id(table_uuid: str, stream: dict, partition: str) -> str:
+    """The id of a partition's shard of a table's stream (metadata ``streams``
+    entry), as DescribeStream shows it and on-failure records name it."""
+    return shard_id(stream["created_ms"], f"{table_uuid}|{stream['label']}|{partition}")
+
+
 # ---------------------------------------------------------------- sequence numbers
 
 

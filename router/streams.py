@@ -95,7 +95,7 @@ class StreamsApi:
             rng = s["shards"].get(group)
             if rng is None or "start" not in rng:
                 continue
-            sid = ds.shard_id(s["created_ms"], f"{t.uuid}|{s['label']}|{group}")
+            sid = ds.partition_shard_id(t.uuid, s, group)
             end = rng.get("end")
             out.append((ds.Shard(sid, ds.Position(0, rng["start"] + 1, 0),
                                  ds.Position(0, end, 0) if end is not None else None), group))

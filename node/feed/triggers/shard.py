@@ -243,4 +243,4 @@ class ShardPoller:
         state = self.t.view()
         t = state.tables.get(name.table) if state is not None else None
         s = t.stream(name.label) if t is not None else None
-        return ds.shard_id(s["created_ms"], f"{t.uuid}|{s['label']}|{self.group}") if s is not None else self.group
+        return ds.partition_shard_id(t.uuid, s, self.group) if s is not None else self.group
