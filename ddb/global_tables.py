@@ -1,0 +1,313 @@
+"""Global tables, pure: request validation and response shapes.
+
+Two APIs make a table global. The current one (version 2019.11.21) is
+UpdateTable's ``ReplicaUpdates``; the legacy one (2017.11.29) is
+CreateGlobalTable / UpdateGlobalTable and friends, which join existing empty
+tables of the same name. Either way a table's metadata lists the OTHER
+regions holding a replica, ``[{"region", "status", ...}]`` (cluster/meta.py);
+the router (router/global_tables.py) does the cross-region calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ddb.errors import (GlobalTableAlreadyExistsException, GlobalTableNotFoundException, ResourceInUseException,
+                        TableNotFoundException, ValidationException)
+from ddb.keys import validate_table_name
+
+CURRENT = "2019.11.21"
+LEGACY = "2017.11.29"
+# Replica statuses while a replica action runs: the table shows UPDATING meanwhile.
+IN_PROGRESS = ("CREATING", "UPDATING", "DELETING")
+LIST_LIMIT = 100
+
+LOCAL_REGION = ("Cannot add, delete, or update the local region through ReplicaUpdates. "
+                "Use CreateTable, DeleteTable, or UpdateTable as required.")
+REPLICA_MISSING = "Replica specified in the Replica Update or Replica Delete action of the request was not found."
+ONE_ACTION = ("One or more parameter values were invalid: Only one replica action (Create, Update or Delete) "
+              "can be made by one UpdateTable call")
+ONLY_REPLICAS = ("One or more parameter values were invalid: ReplicaUpdates cannot be combined with other "
+                 "changes in one UpdateTable call")
+
+
+def replica_exists(name: str) -> str:
+    return (f"Failed to create a the new replica of table with name: '{name}' because one or more replicas "
+            "already existed as tables.")  # sic: DynamoDB's wording
+
+
+def unknown_region(region: str, known: list[str]) -> str:
+    return (f"One or more parameter values were invalid: Region {region} cannot be reached from this region "
+            f"(the regions it knows: {', '.join(sorted(known)) or 'none'})")
+
+
+def global_table_missing(name: str) -> GlobalTableNotFoundException:
+    return GlobalTableNotFoundException(f"Global table not found: Global table with name: '{name}' does not exist.")
+
+
+# --- UpdateTable ReplicaUpdates (2019.11.21) ---------------------------------
+
+
+@dataclass(frozen=True)
+class ReplicaAction:
+    kind: str  # Create | Update | Delete
+    region: str
+    read_override: int | None = None  # ProvisionedThroughputOverride.ReadCapacityUnits
+
+
+def parse_replica_updates(body: dict, *, own_region: str, known_regions: list[str], table: str,
+                          replicas: list[dict], billing: str, global_version: str | None) -> ReplicaAction:
+    """The one replica action of an UpdateTable call, checked against the
+    table's replicas (``replicas``: the other regions') and the regions this
+    deployment reaches (``known_regions``)."""
+    others = [k for k in ("BillingMode", "ProvisionedThroughput", "GlobalSecondaryIndexUpdates",
+                          "StreamSpecification", "SSESpecification", "TableClass") if body.get(k) is not None]
+    if others:
+        raise ValidationException(ONLY_REPLICAS)
+    updates = body["ReplicaUpdates"]
+    if not isinstance(updates, list) or not updates:
+        raise ValidationException("1 validation error detected: Value '[]' at 'replicaUpdates' failed to satisfy "
+                                  "constraint: Member must have length greater than or equal to 1")
+    if len(updates) > 1:
+        raise ValidationException(ONE_ACTION)
+    update = updates[0] if isinstance(updates[0], dict) else {}
+    kinds = [k for k in ("Create", "Update", "Delete", "Disassociate") if update.get(k) is not None]
+    if len(kinds) != 1:
+        raise ValidationException("One or more parameter values were invalid: A replica update must hold exactly "
+                                  "one of Create, Update or Delete")
+    kind = kinds[0]
+    if kind == "Disassociate":
+        raise ValidationException("One or more parameter values were invalid: Disassociate applies only to "
+                                  "multi-account global tables, which Trireme does not have")
+    action = update[kind]
+    region = action.get("RegionName")
+    if not isinstance(region, str) or not region:
+        raise ValidationException(f"1 validation error detected: Value '{region or ''}' at "
+                                  f"'replicaUpdates.1.member.{kind.lower()}.regionName' failed to satisfy "
+                                  "constraint: Member must have length greater than or equal to 1")
+    if region == own_region:
+        raise ValidationException(LOCAL_REGION)
+    if global_version == LEGACY:
+        raise ValidationException(f"One or more parameter values were invalid: Table {table} is a replica of a "
+                                  f"version {LEGACY} global table: change its replicas with UpdateGlobalTable")
+    if action.get("KMSMasterKeyId") is not None:
+        raise ValidationException("One or more parameter values were invalid: KMSMasterKeyId is not supported: "
+                                  "Trireme has no KMS keys")
+    current = next((r for r in replicas if r["region"] == region), None)
+    if kind == "Create":
+        if region not in known_regions:
+            raise ValidationException(unknown_region(region, known_regions))
+        if current is not None and current["status"] != "CREATION_FAILED":  # a failed one may be retried
+            raise ValidationException(replica_exists(table))
+    elif current is None:
+        raise ValidationException(REPLICA_MISSING)
+    read = None
+    if kind != "Delete" and action.get("ProvisionedThroughputOverride") is not None:
+        if billing == "PAY_PER_REQUEST":
+            raise ValidationException("One or more parameter values were invalid: ProvisionedThroughputOverride "
+                                      "cannot be specified when BillingMode is PAY_PER_REQUEST")
+        read = action["ProvisionedThroughputOverride"].get("ReadCapacityUnits")
+        if not isinstance(read, int) or isinstance(read, bool) or read < 1:
+            raise ValidationException("One or more parameter values were invalid: ProvisionedThroughputOverride "
+                                      "ReadCapacityUnits must be a number of at least 1")
+    return ReplicaAction(kind, region, read)
+
+
+def check_changeable(name: str, status: str) -> None:
+    """A replica action needs the table ACTIVE (as every table change does)."""
+    if status != "ACTIVE":
+        doing = {"CREATING": "created", "DELETING": "deleted"}.get(status, "updated")
+        raise ResourceInUseException(f"Attempt to change a resource which is still in use: Table is being "
+                                     f"{doing}: {name}")
+
+
+def table_status(status: str, replicas: list[dict]) -> str:
+    """What DescribeTable shows: UPDATING while a replica is being created,
+    updated or deleted."""
+    if status == "ACTIVE" and any(r["status"] in IN_PROGRESS for r in replicas):
+        return "UPDATING"
+    return status
+
+
+def replica_description(r: dict) -> dict:
+    out: dict[str, Any] = {"RegionName": r["region"], "ReplicaStatus": r["status"]}
+    if r.get("description"):
+        out["ReplicaStatusDescription"] = r["description"]
+    if r["status"] == "CREATING":
+        out["ReplicaStatusPercentProgress"] = "0"
+    if r.get("read_override"):
+        out["ProvisionedThroughputOverride"] = {"ReadCapacityUnits": r["read_override"]}
+    return out
+
+
+def table_fields(status: str, replicas: list[dict], global_version: str | None) -> dict:
+    """TableDescription's global table fields: TableStatus (see table_status),
+    and Replicas and GlobalTableVersion only for a global table."""
+    out: dict[str, Any] = {"TableStatus": table_status(status, replicas)}
+    if replicas or global_version:
+        out["Replicas"] = [replica_description(r) for r in sorted(replicas, key=lambda r: r["region"])]
+        out["GlobalTableVersion"] = global_version or CURRENT
+    return out
+
+
+def group(own_region: str, replicas: list[dict]) -> list[dict]:
+    """Every region of a global table with its status, the own one ACTIVE:
+    what a region tells the others (each keeps the rest, `others`)."""
+    return [{"region": own_region, "status": "ACTIVE"}, *replicas]
+
+
+def others(members: list[dict], region: str) -> list[dict]:
+    return [dict(r) for r in members if r["region"] != region]
+
+
+def replica_spec(spec: dict) -> dict:
+    """The spec a new replica table is created with: the table's keys,
+    indexes and capacity; tags and deletion protection stay per region."""
+    out = {k: v for k, v in spec.items() if k not in ("Tags", "DeletionProtectionEnabled", "StreamSpecification")}
+    out["DeletionProtectionEnabled"] = False
+    return out
+
+
+# --- the legacy operations (2017.11.29) ----------------------------------------
+
+
+def global_table_arn(name: str, account: str) -> str:
+    return f"arn:aws:dynamodb::{account}:global-table/{name}"
+
+
+def parse_regions(body: dict, key: str = "ReplicationGroup") -> list[str]:
+    """CreateGlobalTable's ReplicationGroup: its regions, in order, once each."""
+    regions: list[str] = []
+    for r in body.get(key) or []:
+        region = r.get("RegionName") if isinstance(r, dict) else None
+        if not isinstance(region, str) or not region:
+            raise ValidationException("One or more parameter values were invalid: Every replica of the "
+                                      "ReplicationGroup needs a RegionName")
+        if region in regions:
+            raise ValidationException(f"One or more parameter values were invalid: Region {region} is listed "
+                                      "more than once in the ReplicationGroup")
+        regions.append(region)
+    if not regions:
+        raise ValidationException("One or more parameter values were invalid: The ReplicationGroup must list "
+                                  "at least one region")
+    return regions
+
+
+def parse_global_updates(body: dict) -> list[tuple[str, str]]:
+    """UpdateGlobalTable's ReplicaUpdates: (Create | Delete, region) in order."""
+    out: list[tuple[str, str]] = []
+    for u in body.get("ReplicaUpdates") or []:
+        kinds = [k for k in ("Create", "Delete") if isinstance(u, dict) and u.get(k) is not None]
+        if len(kinds) != 1:
+            raise ValidationException("One or more parameter values were invalid: A replica update must hold "
+                                      "exactly one of Create or Delete")
+        region = u[kinds[0]].get("RegionName")
+        if not isinstance(region, str) or not region:
+            raise ValidationException("One or more parameter values were invalid: Every replica update needs "
+                                      "a RegionName")
+        if any(r == region for _, r in out):
+            raise ValidationException(f"One or more parameter values were invalid: Region {region} is named by "
+                                      "more than one replica update")
+        out.append((kinds[0], region))
+    if not out:
+        raise ValidationException("One or more parameter values were invalid: ReplicaUpdates must hold at least "
+                                  "one replica update")
+    return out
+
+
+def check_legacy_member(name: str, region: str, table: dict | None, *, reference: dict | None,
+                        empty: bool) -> None:
+    """Can a region's table (its TableDescription, None: none) join a legacy
+    global table? It must exist, be ACTIVE, regional, empty, stream
+    NEW_AND_OLD_IMAGES, and have the key schema of the others (``reference``)."""
+    if table is None:
+        raise TableNotFoundException(f"Table not found: {name} does not exist in region {region}")
+    if table.get("Replicas") or table.get("GlobalTableVersion"):
+        raise GlobalTableAlreadyExistsException(f"Global table already exists: the table {name} in region "
+                                                f"{region} is already a replica of a global table")
+    invalid = "One or more parameter values were invalid: "
+    if table["TableStatus"] != "ACTIVE":
+        raise ValidationException(f"{invalid}The table {name} in region {region} is {table['TableStatus']}, "
+                                  "not ACTIVE")
+    stream = table.get("StreamSpecification") or {}
+    if not stream.get("StreamEnabled") or stream.get("StreamViewType") != "NEW_AND_OLD_IMAGES":
+        raise ValidationException(f"{invalid}The table {name} in region {region} must have DynamoDB Streams "
+                                  "enabled with StreamViewType NEW_AND_OLD_IMAGES")
+    if reference is not None and _keys(table) != _keys(reference):
+        raise ValidationException(f"{invalid}The table {name} in region {region} has a key schema other than "
+                                  "the other replicas'")
+    if not empty:
+        raise ValidationException(f"{invalid}The table {name} in region {region} is not empty: a new replica "
+                                  "of a global table must be empty")
+
+
+def _keys(table: dict) -> list:
+    types = {a["AttributeName"]: a["AttributeType"] for a in table.get("AttributeDefinitions") or []}
+    return [(k["AttributeName"], k["KeyType"], types.get(k["AttributeName"])) for k in table["KeySchema"]]
+
+
+def global_table_description(name: str, regions: list[str], *, created: float, status: str,
+                             account: str) -> dict:
+    return {"ReplicationGroup": [{"RegionName": r} for r in sorted(regions)],
+            "GlobalTableArn": global_table_arn(name, account), "CreationDateTime": created,
+            "GlobalTableStatus": status, "GlobalTableName": name}
+
+
+def parse_list_global_tables(body: dict) -> tuple[int, str | None, str | None]:
+    """(limit, exclusive start name, region filter) of ListGlobalTables."""
+    limit = body.get("Limit")
+    if limit is None:
+        limit = LIST_LIMIT
+    elif not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValidationException(f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
+                                  "constraint: Member must have value greater than or equal to 1")
+    start = body.get("ExclusiveStartGlobalTableName")
+    if start is not None:
+        validate_table_name(start, "exclusiveStartGlobalTableName")
+    return min(limit, LIST_LIMIT), start, body.get("RegionName") or None
+
+
+def list_global_tables_page(tables: dict[str, list[str]], limit: int, start: str | None) -> dict:
+    """``tables``: global table name -> its regions."""
+    names = sorted(n for n in tables if start is None or n > start)
+    page = names[:limit]
+    out: dict[str, Any] = {"GlobalTables": [{"GlobalTableName": n,
+                                             "ReplicationGroup": [{"RegionName": r} for r in sorted(tables[n])]}
+                                            for n in page]}
+    if len(names) > limit:
+        out["LastEvaluatedGlobalTableName"] = page[-1]
+    return out
+
+
+def replica_settings(region: str, table: dict, status: str = "ACTIVE") -> dict:
+    """DescribeGlobalTableSettings' entry for a region, from its table's description."""
+    billing = (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
+    pt = table.get("ProvisionedThroughput") or {}
+    out: dict[str, Any] = {"RegionName": region, "ReplicaStatus": status,
+                           "ReplicaBillingModeSummary": {"BillingMode": billing},
+                           "ReplicaProvisionedReadCapacityUnits": pt.get("ReadCapacityUnits", 0),
+                           "ReplicaProvisionedWriteCapacityUnits": pt.get("WriteCapacityUnits", 0)}
+    gsis = [{"IndexName": g["IndexName"], "IndexStatus": g.get("IndexStatus", "ACTIVE"),
+             "ProvisionedReadCapacityUnits": (g.get("ProvisionedThroughput") or {}).get("ReadCapacityUnits", 0),
+             "ProvisionedWriteCapacityUnits": (g.get("ProvisionedThroughput") or {}).get("WriteCapacityUnits", 0)}
+            for g in table.get("GlobalSecondaryIndexes") or []]
+    if gsis:
+        out["ReplicaGlobalSecondaryIndexSettings"] = gsis
+    return out
+
+
+def auto_scaling_description(name: str, status: str, own_region: str, replicas: list[dict],
+                             indexes: dict[str, str]) -> dict:
+    """DescribeTableReplicaAutoScaling: every region's replica (this one's
+    included) with its global indexes; Trireme has no auto scaling, so no
+    scaling settings are shown."""
+    def entry(region: str, replica_status: str) -> dict:
+        out: dict[str, Any] = {"RegionName": region, "ReplicaStatus": replica_status}
+        if indexes:
+            out["GlobalSecondaryIndexes"] = [{"IndexName": i, "IndexStatus": s} for i, s in sorted(indexes.items())]
+        return out
+    everyone = [{"region": own_region, "status": "ACTIVE"}, *replicas] if replicas else []
+    members = [entry(r["region"], r["status"]) for r in sorted(everyone, key=lambda r: r["region"])]
+    return {"TableAutoScalingDescription": {"TableName": name, "TableStatus": table_status(status, replicas),
+                                            "Replicas": members}}
