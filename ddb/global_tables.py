@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ddb.errors import (GlobalTableAlreadyExistsException, GlobalTableNotFoundException, ResourceInUseException,
-                        TableNotFoundException, ValidationException)
+from ddb.errors import (GlobalTableAlreadyExistsException, GlobalTableNotFoundException, IndexNotFoundException,
+                        ReplicaNotFoundException, ResourceInUseException, TableNotFoundException,
+                        ValidationException)
 from ddb.keys import validate_table_name
 
 CURRENT = "2019.11.21"
@@ -311,3 +312,79 @@ def auto_scaling_description(name: str, status: str, own_region: str, replicas: 
     members = [entry(r["region"], r["status"]) for r in sorted(everyone, key=lambda r: r["region"])]
     return {"TableAutoScalingDescription": {"TableName": name, "TableStatus": table_status(status, replicas),
                                             "Replicas": members}}
+
+
+# --- UpdateGlobalTableSettings --------------------------------------------------
+
+
+def _no_auto_scaling(update: dict, keys: tuple[str, ...]) -> None:
+    if any(update.get(k) is not None for k in keys):
+        raise ValidationException("One or more parameter values were invalid: Trireme has no auto scaling: "
+                                  f"{', '.join(k for k in keys if update.get(k) is not None)} cannot be applied")
+
+
+def check_settings_update(body: dict, regions: list[str], indexes: list[str]) -> None:
+    """UpdateGlobalTableSettings against the group's regions and the table's
+    global indexes: what Trireme can apply (capacity and billing mode)."""
+    _no_auto_scaling(body, ("GlobalTableProvisionedWriteCapacityAutoScalingSettingsUpdate",))
+    for u in body.get("GlobalTableGlobalSecondaryIndexSettingsUpdate") or []:
+        _no_auto_scaling(u, ("ProvisionedWriteCapacityAutoScalingSettingsUpdate",))
+        if u.get("IndexName") not in indexes:
+            raise IndexNotFoundException(f"Index not found: {u.get('IndexName')}")
+    for r in body.get("ReplicaSettingsUpdate") or []:
+        if r.get("RegionName") not in regions:
+            raise ReplicaNotFoundException(f"Replica not found: region {r.get('RegionName')} is not in the "
+                                           "global table")
+        _no_auto_scaling(r, ("ReplicaProvisionedReadCapacityAutoScalingSettingsUpdate",))
+        if r.get("ReplicaTableClass") is not None:
+            raise ValidationException("One or more parameter values were invalid: Trireme has one table class: "
+                                      "ReplicaTableClass cannot be applied")
+        for i in r.get("ReplicaGlobalSecondaryIndexSettingsUpdate") or []:
+            _no_auto_scaling(i, ("ProvisionedReadCapacityAutoScalingSettingsUpdate",))
+            if i.get("IndexName") not in indexes:
+                raise IndexNotFoundException(f"Index not found: {i.get('IndexName')}")
+
+
+def settings_requests(name: str, body: dict, region: str, table: dict) -> list[dict]:
+    """The UpdateTable calls that apply UpdateGlobalTableSettings to one
+    region's table (its TableDescription ``table``): the table's billing
+    mode and capacity in one, then one per global index (an UpdateTable
+    changes one index); none when nothing changes there."""
+    billing_now = (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
+    billing = body.get("GlobalTableBillingMode") or billing_now
+    replica = next((r for r in body.get("ReplicaSettingsUpdate") or [] if r.get("RegionName") == region), {})
+    write = body.get("GlobalTableProvisionedWriteCapacityUnits")
+    read = replica.get("ReplicaProvisionedReadCapacityUnits")
+    index_write = {u["IndexName"]: u.get("ProvisionedWriteCapacityUnits")
+                   for u in body.get("GlobalTableGlobalSecondaryIndexSettingsUpdate") or []}
+    index_read = {u["IndexName"]: u.get("ProvisionedReadCapacityUnits")
+                  for u in replica.get("ReplicaGlobalSecondaryIndexSettingsUpdate") or []}
+    if billing == "PAY_PER_REQUEST" and any(v is not None for v in (write, read, *index_write.values(),
+                                                                     *index_read.values())):
+        raise ValidationException("One or more parameter values were invalid: Provisioned capacity cannot be "
+                                  "specified when BillingMode is PAY_PER_REQUEST")
+    out: list[dict] = []
+    change: dict[str, Any] = {}
+    if billing != billing_now:
+        change["BillingMode"] = billing
+    if billing == "PROVISIONED":
+        now = {k: (table.get("ProvisionedThroughput") or {}).get(k) or None
+               for k in ("ReadCapacityUnits", "WriteCapacityUnits")}
+        pt = {"ReadCapacityUnits": read or now["ReadCapacityUnits"],
+              "WriteCapacityUnits": write or now["WriteCapacityUnits"]}
+        if pt != now or change:
+            change["ProvisionedThroughput"] = pt if all(pt.values()) else None
+    if change:
+        out.append({"TableName": name, **{k: v for k, v in change.items() if v is not None}})
+    if billing == "PROVISIONED":
+        for gsi in table.get("GlobalSecondaryIndexes") or []:
+            i = gsi["IndexName"]
+            if index_write.get(i) is None and index_read.get(i) is None:
+                continue
+            now = gsi.get("ProvisionedThroughput") or {}
+            pt = {"ReadCapacityUnits": index_read.get(i) or now.get("ReadCapacityUnits"),
+                  "WriteCapacityUnits": index_write.get(i) or now.get("WriteCapacityUnits")}
+            if pt != {k: now.get(k) for k in pt}:
+                out.append({"TableName": name, "GlobalSecondaryIndexUpdates": [
+                    {"Update": {"IndexName": i, "ProvisionedThroughput": pt}}]})
+    return out

@@ -478,6 +478,32 @@ async def describe_global_table_settings(api: Regions, body: dict) -> dict:
     return {"GlobalTableName": name, "ReplicaSettings": sorted(settings, key=lambda s: s["RegionName"])}
 
 
+async def update_global_table_settings(api: Regions, body: dict) -> dict:
+    """The billing mode and capacities of every member, applied through each
+    region's UpdateTable (this region's first: it refuses what they all would)."""
+    name = validate_table_name(body.get("GlobalTableName"), "globalTableName")
+    t = _legacy(api, name)
+    regions = _regions_of(api, t)
+    gt.check_settings_update(body, regions, [g["IndexName"] for g in t.spec.get("GlobalSecondaryIndexes") or []])
+    tables = {}
+    for region in regions:  # every member answers before any is changed
+        try:
+            tables[region] = (await _call(api, region, "DescribeTable", {"TableName": name}))["Table"]
+        except RegionUnreachable as exc:
+            raise _unreachable(f"The settings of the replica in region {region} cannot be changed", exc) from None
+    plans = {region: gt.settings_requests(name, body, region, tables[region]) for region in regions}
+    done: list[str] = []
+    for region in regions:
+        try:
+            for request in plans[region]:
+                await _call(api, region, "UpdateTable", request)
+        except RegionUnreachable as exc:
+            raise InternalServerError(f"The settings were changed in {', '.join(done) or 'no region'} but not in "
+                                      f"region {region}: {exc}. Retry to apply them there.") from None
+        done.append(region)
+    return await describe_global_table_settings(api, {"GlobalTableName": name})
+
+
 async def describe_table_replica_auto_scaling(api: Regions, body: dict) -> dict:
     name = validate_table_name(body.get("TableName"))
     t = api.table(name, any_status=True)
@@ -493,6 +519,7 @@ def operations(api: Regions) -> dict[str, Callable[[dict], Awaitable[Any]]]:
     ops = {"CreateGlobalTable": create_global_table, "DescribeGlobalTable": describe_global_table,
            "UpdateGlobalTable": update_global_table, "ListGlobalTables": list_global_tables,
            "DescribeGlobalTableSettings": describe_global_table_settings,
+           "UpdateGlobalTableSettings": update_global_table_settings,
            "DescribeTableReplicaAutoScaling": describe_table_replica_auto_scaling}
     return {name: (lambda op: lambda body: op(api, body))(op) for name, op in ops.items()}
 

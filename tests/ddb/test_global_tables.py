@@ -186,3 +186,45 @@ def test_settings_and_auto_scaling_shapes():
     assert [(r["RegionName"], r["ReplicaStatus"]) for r in out["TableAutoScalingDescription"]["Replicas"]] == [
         (OTHER, "CREATING"), (OWN, "ACTIVE")]
     assert gt.auto_scaling_description("t", "ACTIVE", OWN, [], {})["TableAutoScalingDescription"]["Replicas"] == []
+
+
+def _provisioned(read=1, write=1, index=None) -> dict:
+    table = {"BillingModeSummary": {"BillingMode": "PROVISIONED"},
+             "ProvisionedThroughput": {"ReadCapacityUnits": read, "WriteCapacityUnits": write}}
+    if index:
+        table["GlobalSecondaryIndexes"] = [{"IndexName": index, "ProvisionedThroughput": {
+            "ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}]
+    return table
+
+
+def test_settings_become_update_table_calls_per_region():
+    body = {"GlobalTableProvisionedWriteCapacityUnits": 5,
+            "ReplicaSettingsUpdate": [{"RegionName": OTHER, "ReplicaProvisionedReadCapacityUnits": 7,
+                                       "ReplicaGlobalSecondaryIndexSettingsUpdate": [
+                                           {"IndexName": "g", "ProvisionedReadCapacityUnits": 3}]}]}
+    assert gt.settings_requests("t", body, OWN, _provisioned()) == [
+        {"TableName": "t", "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 5}}]
+    assert gt.settings_requests("t", body, OTHER, _provisioned(index="g")) == [
+        {"TableName": "t", "ProvisionedThroughput": {"ReadCapacityUnits": 7, "WriteCapacityUnits": 5}},
+        {"TableName": "t", "GlobalSecondaryIndexUpdates": [{"Update": {"IndexName": "g", "ProvisionedThroughput": {
+            "ReadCapacityUnits": 3, "WriteCapacityUnits": 1}}}]}]
+    assert gt.settings_requests("t", {"GlobalTableProvisionedWriteCapacityUnits": 1}, OWN, _provisioned()) == []
+    assert gt.settings_requests("t", {"GlobalTableBillingMode": "PAY_PER_REQUEST"}, OWN, _provisioned()) == [
+        {"TableName": "t", "BillingMode": "PAY_PER_REQUEST"}]
+    with pytest.raises(ValidationException, match="PAY_PER_REQUEST"):
+        gt.settings_requests("t", {"GlobalTableBillingMode": "PAY_PER_REQUEST",
+                                   "GlobalTableProvisionedWriteCapacityUnits": 2}, OWN, _provisioned())
+
+
+def test_settings_that_cannot_apply():
+    from ddb.errors import IndexNotFoundException, ReplicaNotFoundException
+    with pytest.raises(ReplicaNotFoundException):
+        gt.check_settings_update({"ReplicaSettingsUpdate": [{"RegionName": THIRD}]}, [OWN, OTHER], [])
+    with pytest.raises(IndexNotFoundException):
+        gt.check_settings_update({"GlobalTableGlobalSecondaryIndexSettingsUpdate": [{"IndexName": "x"}]}, [OWN], [])
+    with pytest.raises(ValidationException, match="auto scaling"):
+        gt.check_settings_update({"GlobalTableProvisionedWriteCapacityAutoScalingSettingsUpdate": {
+            "MinimumUnits": 1}}, [OWN], [])
+    with pytest.raises(ValidationException, match="table class"):
+        gt.check_settings_update({"ReplicaSettingsUpdate": [{"RegionName": OWN, "ReplicaTableClass": "STANDARD"}]},
+                                 [OWN], [])

@@ -203,6 +203,23 @@ def test_legacy_global_tables(regions):
     for op in (east.describe_global_table, east.describe_global_table_settings):
         assert refused(op, GlobalTableName=_name())[0] == "GlobalTableNotFoundException"
 
+    out = east.update_global_table_settings(
+        GlobalTableName=name, GlobalTableBillingMode="PROVISIONED", GlobalTableProvisionedWriteCapacityUnits=5,
+        ReplicaSettingsUpdate=[{"RegionName": EAST, "ReplicaProvisionedReadCapacityUnits": 3},
+                               {"RegionName": WEST, "ReplicaProvisionedReadCapacityUnits": 4}])
+    assert [(s["RegionName"], s["ReplicaBillingModeSummary"]["BillingMode"], s["ReplicaProvisionedReadCapacityUnits"],
+             s["ReplicaProvisionedWriteCapacityUnits"]) for s in out["ReplicaSettings"]] == [
+        (WEST, "PROVISIONED", 4, 5), (EAST, "PROVISIONED", 3, 5)]
+    assert west.describe_table(TableName=name)["Table"]["ProvisionedThroughput"]["ReadCapacityUnits"] == 4
+    assert refused(east.update_global_table_settings, GlobalTableName=name, ReplicaSettingsUpdate=[
+        {"RegionName": DEAD, "ReplicaProvisionedReadCapacityUnits": 3}])[0] == "ReplicaNotFoundException"
+    assert refused(east.update_global_table_settings, GlobalTableName=name,
+                   GlobalTableGlobalSecondaryIndexSettingsUpdate=[{"IndexName": "nope",
+                                                                   "ProvisionedWriteCapacityUnits": 2}])[0] == \
+        "IndexNotFoundException"
+    out = east.update_global_table_settings(GlobalTableName=name, GlobalTableBillingMode="PAY_PER_REQUEST")
+    assert {s["ReplicaBillingModeSummary"]["BillingMode"] for s in out["ReplicaSettings"]} == {"PAY_PER_REQUEST"}
+
     # eu-west-1 leaves the group: its table stays, regional again.
     out = east.update_global_table(GlobalTableName=name, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
     assert out["GlobalTableDescription"]["ReplicationGroup"] == [{"RegionName": EAST}]
@@ -248,3 +265,19 @@ def test_legacy_members_must_exist_be_empty_and_stream_both_images(regions):
     with pytest.raises(ClientError) as e:
         east.update_table(TableName=full, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
     assert _error(e)[0] == "ValidationException"  # the table exists there: no replica over it
+
+
+def test_a_replicas_read_capacity_override(regions):
+    east, west = regions[EAST], regions[WEST]
+    name = _name()
+    east.create_table(TableName=name, KeySchema=KEYS["KeySchema"], AttributeDefinitions=KEYS["AttributeDefinitions"],
+                      ProvisionedThroughput={"ReadCapacityUnits": 2, "WriteCapacityUnits": 2},
+                      StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    out = east.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])["TableDescription"]
+    assert out["StreamSpecification"]["StreamViewType"] == "KEYS_ONLY"  # an enabled stream keeps its view type
+    assert west.describe_table(TableName=name)["Table"]["ProvisionedThroughput"]["WriteCapacityUnits"] == 2
+    out = east.update_table(TableName=name, ReplicaUpdates=[{"Update": {
+        "RegionName": WEST, "ProvisionedThroughputOverride": {"ReadCapacityUnits": 9}}}])["TableDescription"]
+    assert out["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "ACTIVE",
+                                "ProvisionedThroughputOverride": {"ReadCapacityUnits": 9}}]
+    east.update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
