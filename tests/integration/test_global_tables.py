@@ -1,4 +1,4 @@
-"""Global tables across two real regions (two LocalClusters whose routers know
+"""Global tables across three real regions (LocalClusters whose routers know
 each other), driven with boto3 clients per region: UpdateTable ReplicaUpdates,
 DescribeTable's Replicas, DeleteTable of a replica, the legacy 2017.11.29
 operations, DescribeTableReplicaAutoScaling, and their errors. Replication
@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from deploy.local import LocalCluster, free_port
 from tests.integration.conftest import wait_until
 
-EAST, WEST, DEAD = "us-east-1", "eu-west-1", "ap-south-1"
+EAST, WEST, SOUTH, DEAD = "us-east-1", "eu-west-1", "ap-south-1", "sa-east-1"
 KEYS = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
         "BillingMode": "PAY_PER_REQUEST"}
@@ -31,20 +31,20 @@ def client(endpoint: str, region: str):
 
 @pytest.fixture(scope="module")
 def regions(tmp_path_factory):
-    """us-east-1 and eu-west-1, each knowing the other; us-east-1 also knows
-    ap-south-1, whose router never answers (nothing listens there)."""
-    east_port, west_port, dead_port = free_port(), free_port(), free_port()
-    url = "http://127.0.0.1:{}".format
+    """us-east-1, eu-west-1 and ap-south-1, each knowing the others; us-east-1
+    also knows sa-east-1, whose router never answers (nothing listens there)."""
+    ports = {r: free_port() for r in (EAST, WEST, SOUTH, DEAD)}
+    urls = {r: f"http://127.0.0.1:{port}" for r, port in ports.items()}
     started = []
     try:
-        for region, port, remote in ((EAST, east_port, {WEST: url(west_port), DEAD: url(dead_port)}),
-                                     (WEST, west_port, {EAST: url(east_port)})):
-            c = LocalCluster(tmp_path_factory.mktemp(region) / "data", router_port=port, node_base_port=0,
+        for region in (EAST, WEST, SOUTH):
+            remote = {r: url for r, url in urls.items() if r != region and (r != DEAD or region == EAST)}
+            c = LocalCluster(tmp_path_factory.mktemp(region) / "data", router_port=ports[region], node_base_port=0,
                              region=region, remote_regions=remote)
             started.append(c)
             c.plan()
             c.start(wait_s=60)
-        yield {EAST: client(started[0].endpoint, EAST), WEST: client(started[1].endpoint, WEST)}
+        yield {c.region: client(c.endpoint, c.region) for c in started}
     finally:
         for c in started:
             c.stop()
@@ -159,6 +159,32 @@ def test_deleting_a_replica_table_removes_it_from_the_other_regions_list(regions
     wait_until(lambda: _missing(west, name), 30, "the eu-west-1 replica to be gone")
     table = east.describe_table(TableName=name)["Table"]
     assert table["TableStatus"] == "ACTIVE" and "Replicas" not in table and "GlobalTableVersion" not in table
+
+
+def _replicas(ddb, name: str) -> list[tuple[str, str]]:
+    return [(r["RegionName"], r["ReplicaStatus"]) for r in ddb.describe_table(TableName=name)["Table"]["Replicas"]]
+
+
+def test_three_regions_agree_on_the_group(regions):
+    east, west, south = regions[EAST], regions[WEST], regions[SOUTH]
+    name = _name()
+    east.create_table(TableName=name, **KEYS)
+    east.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
+    east.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": SOUTH}}])
+    assert _replicas(east, name) == [(SOUTH, "ACTIVE"), (WEST, "ACTIVE")]
+    assert _replicas(west, name) == [(SOUTH, "ACTIVE"), (EAST, "ACTIVE")]
+    assert _replicas(south, name) == [(WEST, "ACTIVE"), (EAST, "ACTIVE")]
+
+    # Any member may remove another: eu-west-1 removes ap-south-1's replica.
+    west.update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": SOUTH}}])
+    wait_until(lambda: _missing(south, name), 30, "the ap-south-1 replica to be deleted")
+    assert _replicas(east, name) == [(WEST, "ACTIVE")]
+    assert _replicas(west, name) == [(EAST, "ACTIVE")]
+
+    # Deleting the table in us-east-1 leaves eu-west-1's, no longer global.
+    east.delete_table(TableName=name)
+    wait_until(lambda: _missing(east, name), 30, "the us-east-1 replica to be deleted")
+    assert "Replicas" not in west.describe_table(TableName=name)["Table"]
 
 
 def _legacy_table(ddb, name: str, **extra) -> None:
