@@ -6,7 +6,9 @@ of items is another slice's: nothing here looks at replicated items."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from pathlib import Path
 
 import boto3
 import pytest
@@ -20,6 +22,7 @@ EAST, WEST, SOUTH, DEAD = "us-east-1", "eu-west-1", "ap-south-1", "sa-east-1"
 KEYS = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
         "BillingMode": "PAY_PER_REQUEST"}
+README = Path(__file__).resolve().parents[2] / "README.md"
 NEW_AND_OLD = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 
@@ -307,3 +310,13 @@ def test_a_replicas_read_capacity_override(regions):
     assert out["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "ACTIVE",
                                 "ProvisionedThroughputOverride": {"ReadCapacityUnits": 9}}]
     east.update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
+
+
+def test_the_readme_example_runs(regions):
+    east, west = regions[EAST], regions[WEST]
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(b for b in blocks if "ReplicaUpdates" in b)
+    east.create_table(TableName="users", **KEYS)
+    exec(compile(code.replace("http://localhost:8000", east.meta.endpoint_url), "README.md", "exec"), {"boto3": boto3})
+    assert "Replicas" not in east.describe_table(TableName="users")["Table"]
+    wait_until(lambda: _missing(west, "users"), 30, "the README's replica to be deleted")
