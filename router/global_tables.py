@@ -23,7 +23,8 @@ from cluster.meta import TableInfo, hidden
 from cluster.partitions import Cluster
 from ddb import global_tables as gt
 from ddb.errors import (DynamoDBError, InternalServerError, ReplicaAlreadyExistsException, ReplicaNotFoundException,
-                        ResourceInUseException,                        ResourceNotFoundException, TableNotFoundException, ValidationException)
+                        ResourceInUseException, ResourceNotFoundException, ServiceUnavailable, TableNotFoundException,
+                        ValidationException)
 from ddb.keys import validate_table_name
 from router import region_calls
 from router.region_calls import RegionUnreachable
@@ -134,7 +135,10 @@ async def _with_stream(api: Regions, t: TableInfo) -> TableInfo:
     await api.cluster.meta("update_stream", {"name": name, "enabled": True, "view": STREAM_VIEW})
     await api.cluster.wait_for(lambda s: name in s.tables and s.tables[name].status == "ACTIVE"
                                and s.tables[name].enabled_stream() is not None, WAIT_S)
-    return api.table(name, any_status=True)
+    t = api.table(name, any_status=True)
+    if t.enabled_stream() is None:  # this router has not seen it yet: nothing else was changed
+        raise ServiceUnavailable(f"The stream of table {name} is being enabled; retry the replica creation.")
+    return t
 
 
 async def _create_replica(api: Regions, t: TableInfo, action: gt.ReplicaAction) -> TableInfo:
