@@ -154,11 +154,11 @@ async def _create_replica(api: Regions, t: TableInfo, action: gt.ReplicaAction) 
     t = await _set_local(api, name, mid, version, expect=before)
     peers = [r["region"] for r in mid if r["region"] != region]
     members = gt.group(api.region, mid)
-    told: list[str] = []
+    told: list[str] = []  # asked, answered or not: a call without an answer may have been applied
     try:
         for peer in peers:
-            await _remote(api, peer, "SetReplicas", {"TableName": name, "Group": members, "GlobalVersion": version})
             told.append(peer)
+            await _remote(api, peer, "SetReplicas", {"TableName": name, "Group": members, "GlobalVersion": version})
         await _remote(api, region, "CreateReplica", {
             "TableName": name, "Spec": gt.replica_spec(t.spec), "StreamViewType": t.enabled_stream()["view"],
             "Group": members, "GlobalVersion": version})
@@ -238,6 +238,7 @@ async def leave(api: Regions, t: TableInfo) -> None:
     for r in t.replicas:
         if r["status"] == "CREATION_FAILED":
             continue
+        told.append(r["region"])
         try:
             await _remote(api, r["region"], "RemoveReplica", {"TableName": t.name, "Region": api.region})
         except (DynamoDBError, RegionUnreachable) as exc:
@@ -246,7 +247,6 @@ async def leave(api: Regions, t: TableInfo) -> None:
                 raise _unreachable(f"The replica table {t.name} was not deleted: the replica in region "
                                    f"{r['region']} must drop it from its list first", exc) from None
             raise
-        told.append(r["region"])
 
 
 # --- the internal operations other regions call -------------------------------------------
@@ -395,18 +395,20 @@ async def _set_group(api: Regions, name: str, regions: list[str], previous: list
     """Every member's list of a legacy global table: ``regions`` are its
     members from now on (``previous``: before; those not in ``regions``
     leave it). A member that cannot be reached undoes the change."""
-    done: list[str] = []
+    done: list[str] = []  # asked, answered or not
     try:
         for region in dict.fromkeys([*regions, *previous]):
-            await _set_member(api, name, region, regions)
             done.append(region)
-    except RegionUnreachable as exc:
+            await _set_member(api, name, region, regions)
+    except (DynamoDBError, RegionUnreachable) as exc:
         for region in done:
             try:
                 await _set_member(api, name, region, previous)
-            except RegionUnreachable:
+            except (DynamoDBError, RegionUnreachable):
                 log.warning("global table %s: could not undo its change in region %s", name, region)
-        raise _unreachable(f"The replica in region {exc.region} cannot be reached", exc) from None
+        if isinstance(exc, RegionUnreachable):
+            raise _unreachable(f"The replica in region {exc.region} cannot be reached", exc) from None
+        raise
 
 
 async def _set_member(api: Regions, name: str, region: str, regions: list[str]) -> None:
