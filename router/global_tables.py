@@ -143,6 +143,8 @@ async def _with_stream(api: Regions, t: TableInfo) -> TableInfo:
 
 async def _create_replica(api: Regions, t: TableInfo, action: gt.ReplicaAction) -> TableInfo:
     name, region = t.name, action.region
+    if t.replica(region) is not None:  # CREATION_FAILED: first what that attempt may have left there
+        await _delete_there(api, region, name, "was not created")
     await _check_absent(api, region, name)
     t = await _with_stream(api, t)
     before = t.replicas
@@ -187,6 +189,16 @@ async def _check_absent(api: Regions, region: str, name: str) -> None:
     raise ValidationException(gt.replica_exists(name))
 
 
+async def _delete_there(api: Regions, region: str, name: str, what: str) -> None:
+    """Delete ``region``'s replica of the table (gone already is done)."""
+    try:
+        await _remote(api, region, "DeleteReplica", {"TableName": name, "SourceRegion": api.region})
+    except ResourceNotFoundException:
+        pass
+    except RegionUnreachable as exc:
+        raise _unreachable(f"The replica in region {region} {what}", exc) from None
+
+
 async def _undo_create(api: Regions, name: str, before: list[dict], mid: list[dict], version: str,
                        region: str, told: list[str], exc: Exception) -> bool:
     """Take back a replica creation that failed. True when it cannot be
@@ -215,14 +227,10 @@ async def _delete_replica(api: Regions, t: TableInfo, region: str) -> TableInfo:
     peers = [r["region"] for r in before if r["region"] != region]
     await _tell(api, name, mid, version, peers)
     try:
-        await _remote(api, region, "DeleteReplica", {"TableName": name, "SourceRegion": api.region})
-    except ResourceNotFoundException:
-        pass  # gone already (a deletion whose answer was lost)
-    except (DynamoDBError, RegionUnreachable) as exc:
+        await _delete_there(api, region, name, "was not deleted")
+    except DynamoDBError:
         await _set_local(api, name, before, version)
         await _tell(api, name, before, version, peers)
-        if isinstance(exc, RegionUnreachable):
-            raise _unreachable(f"The replica in region {region} was not deleted", exc) from None
         raise
     final = [r for r in before if r["region"] != region]
     t = await _set_local(api, name, final, version if final else None)

@@ -87,17 +87,21 @@ class Region:
 
 class Network:
     """Delivers region_calls.call to the region named, unless it is cut:
-    ``down``: refused (never sent); ``silent``: sent, never answered (a
-    target or its prefix, e.g. "TriremeReplication_1.CreateReplica")."""
+    ``down``: refused (never sent); per region, targets (e.g.
+    "TriremeReplication_1.CreateReplica") ``silent``: applied there but never
+    answered, ``lost``: sent but neither applied nor answered."""
 
     def __init__(self) -> None:
         self.regions: dict[str, Region] = {}
         self.down: set[str] = set()
         self.silent: dict[str, set[str]] = {}
+        self.lost: dict[str, set[str]] = {}
 
     async def call(self, region: str, url: str, target: str, body: dict, timeout: float) -> dict:
         if region in self.down:
             raise RegionUnreachable(region, "connection refused", sent=False)
+        if target in self.lost.get(region, set()):
+            raise RegionUnreachable(region, "timed out")
         to = self.regions[region]
         prefix, _, op = target.partition(".")
         ops = global_tables.internal_operations(to) if prefix + "." == region_calls.REPLICATION else to.operations()
@@ -147,6 +151,20 @@ def test_an_unanswered_creation_that_cannot_be_taken_back_is_marked_creation_fai
     assert "tbl" not in west.cluster.state.tables  # the DeleteReplica that got no answer did delete it there
     net.silent.clear()
     update(east, "Create", WEST)  # a failed creation may be retried
+    assert east.replicas() == [(WEST, "ACTIVE")] and west.replicas() == [(EAST, "ACTIVE")]
+
+
+def test_a_retried_creation_first_deletes_what_the_failed_one_left(net):
+    east, west = net.regions[EAST], net.regions[WEST]
+    east.create()
+    net.silent[WEST] = {"TriremeReplication_1.CreateReplica"}
+    net.lost[WEST] = {"TriremeReplication_1.DeleteReplica"}
+    with pytest.raises(InternalServerError, match="CREATION_FAILED"):
+        update(east, "Create", WEST)
+    assert west.replicas() == [(EAST, "ACTIVE")]  # the table the failed creation left there
+    net.silent.clear()
+    net.lost.clear()
+    update(east, "Create", WEST)
     assert east.replicas() == [(WEST, "ACTIVE")] and west.replicas() == [(EAST, "ACTIVE")]
 
 
