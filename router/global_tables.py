@@ -13,6 +13,7 @@ and shapes are pure, in ddb/global_tables.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any, Awaitable, Callable, Protocol
@@ -86,18 +87,16 @@ async def _set_local(api: Regions, name: str, replicas: list[dict], version: str
     return TableInfo(**result["table"])
 
 
-async def _tell(api: Regions, name: str, replicas: list[dict], version: str | None, regions: list[str]) -> list[str]:
+async def _tell(api: Regions, name: str, replicas: list[dict], version: str | None, regions: list[str]) -> None:
     """Tell other members the table's group as this region sees it
-    (``replicas`` plus itself); the regions that could not be told."""
-    failed = []
+    (``replicas`` plus itself). One that cannot be told keeps the statuses
+    it had (a replica it lists as CREATING or DELETING shows it)."""
     members = gt.group(api.region, replicas)
     for region in regions:
         try:
             await _remote(api, region, "SetReplicas", {"TableName": name, "Group": members, "GlobalVersion": version})
         except (DynamoDBError, RegionUnreachable) as exc:
             log.warning("global table %s: could not tell region %s its replicas: %s", name, region, exc)
-            failed.append(region)
-    return failed
 
 
 def _unreachable(what: str, exc: RegionUnreachable) -> InternalServerError:
@@ -206,10 +205,8 @@ async def _undo_create(api: Regions, name: str, before: list[dict], mid: list[di
     stays listed, CREATION_FAILED, with the reason."""
     if isinstance(exc, RegionUnreachable) and exc.region == region and exc.sent:
         try:
-            await _remote(api, region, "DeleteReplica", {"TableName": name, "SourceRegion": api.region})
-        except ResourceNotFoundException:
-            pass
-        except (DynamoDBError, RegionUnreachable):
+            await _delete_there(api, region, name, "was not created")
+        except DynamoDBError:
             failed = [{**r, "status": "CREATION_FAILED", "description": f"Replica creation failed: {exc}"}
                       if r["region"] == region else r for r in mid]
             await _set_local(api, name, failed, version)
@@ -304,7 +301,9 @@ async def _create_replica_here(api: Regions, body: dict) -> dict:
 
 async def _delete_replica_here(api: Regions, body: dict) -> dict:
     name = validate_table_name(body.get("TableName"))
-    t = api.table(name)  # ResourceNotFoundException when gone (the source takes it as done)
+    t = api.table(name, any_status=True)  # ResourceNotFoundException when gone (the source takes it as done)
+    if t.status == "DELETING":
+        return {}
     if t.replica(str(body.get("SourceRegion"))) is None:
         raise ValidationException(f"One or more parameter values were invalid: Table {name} in region "
                                   f"{api.region} is not a replica of the global table in region "
@@ -318,8 +317,12 @@ async def _set_replicas_here(api: Regions, body: dict) -> dict:
     """Another member's view of the group: keep the other regions'."""
     name = validate_table_name(body.get("TableName"))
     members = _group(body)
+    inside = any(r["region"] == api.region for r in members)
+    state = api.cluster.state
+    if not inside and (state is None or name not in state.tables):
+        return {}  # left the group, and its table is gone already
     api.table(name, any_status=True)
-    if any(r["region"] == api.region for r in members):
+    if inside:
         await _set_local(api, name, gt.others(members, api.region), body.get("GlobalVersion"))
     else:  # this region left the group
         await _set_local(api, name, [], None)
@@ -370,11 +373,16 @@ def _check_region(api: Regions, region: str) -> None:
 async def _table_in(api: Regions, region: str, name: str) -> tuple[dict | None, bool]:
     """A region's table (its TableDescription, None when missing) and whether it is empty."""
     try:
+        return await _look(api, region, name)
+    except RegionUnreachable as exc:
+        raise _unreachable(f"The table {name} in region {region} cannot be checked", exc) from None
+
+
+async def _look(api: Regions, region: str, name: str) -> tuple[dict | None, bool]:
+    try:
         table = (await _call(api, region, "DescribeTable", {"TableName": name}))["Table"]
     except ResourceNotFoundException:
         return None, True
-    except RegionUnreachable as exc:
-        raise _unreachable(f"The table {name} in region {region} cannot be checked", exc) from None
     if table.get("TableStatus") != "ACTIVE":
         return table, True
     start = None
@@ -389,14 +397,15 @@ async def _table_in(api: Regions, region: str, name: str) -> tuple[dict | None, 
     return table, False
 
 
-async def _check_members(api: Regions, name: str, regions: list[str], reference: dict | None) -> dict | None:
+async def _check_members(api: Regions, name: str, regions: list[str], reference: dict | None) -> None:
+    """Each region's table may join the legacy global table (``reference``:
+    a member's table, whose keys the others must have)."""
     for region in regions:
         _check_region(api, region)
     for region in regions:
         table, empty = await _table_in(api, region, name)
         gt.check_legacy_member(name, region, table, reference=reference, empty=empty)
         reference = reference or table
-    return reference
 
 
 async def _set_group(api: Regions, name: str, regions: list[str], previous: list[str]) -> None:
@@ -481,15 +490,20 @@ async def describe_global_table_settings(api: Regions, body: dict) -> dict:
     t = _legacy(api, name)
     settings = []
     for region in _regions_of(api, t):
-        try:
-            table = (await _call(api, region, "DescribeTable", {"TableName": name}))["Table"]
-        except RegionUnreachable as exc:
-            raise _unreachable(f"The settings of the replica in region {region} cannot be read", exc) from None
-        except ResourceNotFoundException:
-            raise TableNotFoundException(f"Table not found: {name} does not exist in region {region}") from None
+        table = await _member_table(api, region, name, "cannot be read")
         replica = t.replica(region)
         settings.append(gt.replica_settings(region, table, replica["status"] if replica else "ACTIVE"))
     return {"GlobalTableName": name, "ReplicaSettings": sorted(settings, key=lambda s: s["RegionName"])}
+
+
+async def _member_table(api: Regions, region: str, name: str, what: str) -> dict:
+    """A member region's table (its TableDescription), for its settings."""
+    try:
+        return (await _call(api, region, "DescribeTable", {"TableName": name}))["Table"]
+    except RegionUnreachable as exc:
+        raise _unreachable(f"The settings of the replica in region {region} {what}", exc) from None
+    except ResourceNotFoundException:
+        raise TableNotFoundException(f"Table not found: {name} does not exist in region {region}") from None
 
 
 async def update_global_table_settings(api: Regions, body: dict) -> dict:
@@ -499,12 +513,8 @@ async def update_global_table_settings(api: Regions, body: dict) -> dict:
     t = _legacy(api, name)
     regions = _regions_of(api, t)
     gt.check_settings_update(body, regions, [g["IndexName"] for g in t.spec.get("GlobalSecondaryIndexes") or []])
-    tables = {}
-    for region in regions:  # every member answers before any is changed
-        try:
-            tables[region] = (await _call(api, region, "DescribeTable", {"TableName": name}))["Table"]
-        except RegionUnreachable as exc:
-            raise _unreachable(f"The settings of the replica in region {region} cannot be changed", exc) from None
+    tables = {region: await _member_table(api, region, name, "cannot be changed")
+              for region in regions}  # every member answers before any is changed
     plans = {region: gt.settings_requests(name, body, region, tables[region]) for region in regions}
     done: list[str] = []
     for region in regions:
@@ -535,7 +545,7 @@ def operations(api: Regions) -> dict[str, Callable[[dict], Awaitable[Any]]]:
            "DescribeGlobalTableSettings": describe_global_table_settings,
            "UpdateGlobalTableSettings": update_global_table_settings,
            "DescribeTableReplicaAutoScaling": describe_table_replica_auto_scaling}
-    return {name: (lambda op: lambda body: op(api, body))(op) for name, op in ops.items()}
+    return {name: functools.partial(op, api) for name, op in ops.items()}
 
 
 __all__ = ["internal_operations", "leave", "operations", "update_replicas"]

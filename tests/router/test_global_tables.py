@@ -259,3 +259,16 @@ def test_a_legacy_group_change_a_member_does_not_answer_is_undone_everywhere(net
         "GlobalTableName": "tbl", "ReplicationGroup": [{"RegionName": r} for r in (EAST, WEST, SOUTH)]}))
     assert [r.table("tbl").global_version for r in regions] == [gt.LEGACY] * 3
     assert regions[2].replicas() == [(WEST, "ACTIVE"), (EAST, "ACTIVE")]
+
+
+def test_a_legacy_member_whose_table_is_gone_can_be_removed(net):
+    east, west = net.regions[EAST], net.regions[WEST]
+    for r in (east, west):
+        r.create(StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    group = {"GlobalTableName": "tbl", "ReplicationGroup": [{"RegionName": EAST}, {"RegionName": WEST}]}
+    asyncio.run(global_tables.create_global_table(east, group))
+    asyncio.run(west.cluster.meta("delete_table", {"name": "tbl"}))
+    out = asyncio.run(global_tables.update_global_table(east, {"GlobalTableName": "tbl", "ReplicaUpdates": [
+        {"Delete": {"RegionName": WEST}}]}))
+    assert out["GlobalTableDescription"]["ReplicationGroup"] == [{"RegionName": EAST}]
+    assert east.replicas() == [] and east.table("tbl").global_version == gt.LEGACY
