@@ -9,6 +9,7 @@ two-region integration test covers the answers of real clusters)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 import pytest
 
@@ -96,8 +97,10 @@ class Network:
         self.down: set[str] = set()
         self.silent: dict[str, set[str]] = {}
         self.lost: dict[str, set[str]] = {}
+        self.watch: Callable[[str, str], None] = lambda region, target: None  # sees each call before it goes
 
     async def call(self, region: str, url: str, target: str, body: dict, timeout: float) -> dict:
+        self.watch(region, target)
         if region in self.down:
             raise RegionUnreachable(region, "connection refused", sent=False)
         if target in self.lost.get(region, set()):
@@ -138,6 +141,22 @@ def test_create_and_delete_keep_every_member_in_step(net):
     update(west, "Delete", EAST)
     assert "tbl" not in east.cluster.state.tables
     assert west.replicas() == [(SOUTH, "ACTIVE")] and south.replicas() == [(WEST, "ACTIVE")]
+
+
+def test_a_replica_is_creating_until_its_region_confirms(net):
+    east = net.regions[EAST]
+    east.create()
+    seen = []
+    net.watch = lambda region, target: seen.append(
+        (target, east.replicas(),
+         gt.table_status(east.table("tbl").status, east.table("tbl").replicas)))
+    out = update(east, "Create", WEST)
+    assert (f"{region_calls.REPLICATION}CreateReplica", [(WEST, "CREATING")], "UPDATING") in seen
+    assert out["TableDescription"]["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "ACTIVE"}]
+    assert out["TableDescription"]["TableStatus"] == "ACTIVE"
+    seen.clear()
+    update(east, "Delete", WEST)
+    assert (f"{region_calls.REPLICATION}DeleteReplica", [(WEST, "DELETING")], "UPDATING") in seen
 
 
 def test_an_unanswered_creation_that_cannot_be_taken_back_is_marked_creation_failed(net):
