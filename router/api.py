@@ -28,7 +28,7 @@ from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
 from ddb.streams import StreamSpec, parse_update_stream
-from router import batches, capacity, global_tables, reads, tags, ttl
+from router import batches, capacity, global_table_legacy, global_tables, reads, tags, ttl
 from router.node_requests import item_fields
 from router.stats import TableStats
 from router.streams import table_stream_fields
@@ -92,6 +92,7 @@ class Api:
             "UpdateTimeToLive": lambda body: ttl.update_time_to_live(self, body),
             "DescribeTimeToLive": lambda body: ttl.describe_time_to_live(self, body),
             **global_tables.operations(self),
+            **global_table_legacy.operations(self),
             **{name: _capacity_checked(op) for name, op in data.items()},
         }
         return {name: self.with_metadata(op) for name, op in ops.items()}

@@ -1,6 +1,7 @@
-"""Global tables: UpdateTable's ReplicaUpdates (version 2019.11.21), the
-legacy operations (2017.11.29), DescribeTableReplicaAutoScaling, and the
-internal operations other regions' routers call (``TriremeReplication_1.*``).
+"""Global tables: UpdateTable's ReplicaUpdates (version 2019.11.21),
+DescribeTableReplicaAutoScaling, the internal operations other regions'
+routers call (``TriremeReplication_1.*``), and the calls to other regions
+that the legacy operations (router/global_table_legacy.py) share.
 
 The region where a replica action is asked for runs it: it marks the replica
 in its own metadata (CREATING, DELETING), tells the other members, has the
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from typing import Any, Awaitable, Callable, Protocol
 
 import orjson
@@ -23,21 +23,18 @@ import orjson
 from cluster.meta import TableInfo, hidden
 from cluster.partitions import Cluster
 from ddb import global_tables as gt
-from ddb.errors import (DynamoDBError, InternalServerError, ReplicaAlreadyExistsException, ReplicaNotFoundException,
-                        ResourceInUseException, ResourceNotFoundException, ServiceUnavailable, TableNotFoundException,
-                        ValidationException)
+from ddb.errors import (DynamoDBError, InternalServerError, ResourceInUseException, ResourceNotFoundException,
+                        ServiceUnavailable, ValidationException)
 from ddb.keys import validate_table_name
 from router import region_calls
 from router.region_calls import RegionUnreachable
 
 log = logging.getLogger(__name__)
 
-ACCOUNT = "000000000000"
 WAIT_S = 5.0  # for this router's metadata to show a change it made
 CREATE_WAIT_S = 15.0  # for a new replica table to become ACTIVE in its region
 REMOTE_TIMEOUT_S = 30.0
 STREAM_VIEW = "NEW_AND_OLD_IMAGES"
-MAX_EMPTY_PAGES = 64
 
 
 class Regions(Protocol):
@@ -57,7 +54,7 @@ class Regions(Protocol):
 # --- calls to other regions and to this region's metadata ----------------------------
 
 
-async def _remote(api: Regions, region: str, op: str, body: dict, *, internal: bool = True) -> dict:
+async def remote(api: Regions, region: str, op: str, body: dict, *, internal: bool = True) -> dict:
     url = api.remote_regions.get(region)
     if url is None:
         raise ValidationException(gt.unknown_region(region, list(api.remote_regions)))
@@ -65,15 +62,15 @@ async def _remote(api: Regions, region: str, op: str, body: dict, *, internal: b
     return await region_calls.call(region, url, target, body, REMOTE_TIMEOUT_S)
 
 
-async def _call(api: Regions, region: str, op: str, body: dict) -> dict:
+async def call_region(api: Regions, region: str, op: str, body: dict) -> dict:
     """A DynamoDB operation in ``region``: this router's own, or another region's router."""
     if region == api.region:
         out = await api.operations()[op](body)
         return orjson.loads(out) if isinstance(out, bytes) else out
-    return await _remote(api, region, op, body, internal=False)
+    return await remote(api, region, op, body, internal=False)
 
 
-async def _set_local(api: Regions, name: str, replicas: list[dict], version: str | None,
+async def set_local(api: Regions, name: str, replicas: list[dict], version: str | None,
                      expect: list[dict] | None = None) -> TableInfo:
     """This region's list of a table's other replicas, set as a whole (and
     seen by this router's metadata before it answers)."""
@@ -87,19 +84,19 @@ async def _set_local(api: Regions, name: str, replicas: list[dict], version: str
     return TableInfo(**result["table"])
 
 
-async def _tell(api: Regions, name: str, replicas: list[dict], version: str | None, regions: list[str]) -> None:
+async def tell(api: Regions, name: str, replicas: list[dict], version: str | None, regions: list[str]) -> None:
     """Tell other members the table's group as this region sees it
     (``replicas`` plus itself). One that cannot be told keeps the statuses
     it had (a replica it lists as CREATING or DELETING shows it)."""
     members = gt.group(api.region, replicas)
     for region in regions:
         try:
-            await _remote(api, region, "SetReplicas", {"TableName": name, "Group": members, "GlobalVersion": version})
+            await remote(api, region, "SetReplicas", {"TableName": name, "Group": members, "GlobalVersion": version})
         except (DynamoDBError, RegionUnreachable) as exc:
             log.warning("global table %s: could not tell region %s its replicas: %s", name, region, exc)
 
 
-def _unreachable(what: str, exc: RegionUnreachable) -> InternalServerError:
+def unreachable(what: str, exc: RegionUnreachable) -> InternalServerError:
     return InternalServerError(f"{what}: {exc}. Nothing was changed; retry when the region can be reached.")
 
 
@@ -120,8 +117,8 @@ async def update_replicas(api: Regions, body: dict, t: TableInfo) -> dict:
     else:
         replicas = [{**r, "read_override": action.read_override} if r["region"] == action.region
                     and action.read_override else r for r in t.replicas]
-        t = await _set_local(api, t.name, replicas, t.global_version, expect=t.replicas)
-        await _tell(api, t.name, replicas, t.global_version, [r["region"] for r in replicas])
+        t = await set_local(api, t.name, replicas, t.global_version, expect=t.replicas)
+        await tell(api, t.name, replicas, t.global_version, [r["region"] for r in replicas])
     return {"TableDescription": await api.describe(t)}
 
 
@@ -152,15 +149,15 @@ async def _create_replica(api: Regions, t: TableInfo, action: gt.ReplicaAction) 
     if action.read_override:
         entry["read_override"] = action.read_override
     mid = [r for r in before if r["region"] != region] + [entry]  # replaces a CREATION_FAILED one
-    t = await _set_local(api, name, mid, version, expect=before)
+    t = await set_local(api, name, mid, version, expect=before)
     peers = [r["region"] for r in mid if r["region"] != region]
     members = gt.group(api.region, mid)
     told: list[str] = []  # asked, answered or not: a call without an answer may have been applied
     try:
         for peer in peers:
             told.append(peer)
-            await _remote(api, peer, "SetReplicas", {"TableName": name, "Group": members, "GlobalVersion": version})
-        await _remote(api, region, "CreateReplica", {
+            await remote(api, peer, "SetReplicas", {"TableName": name, "Group": members, "GlobalVersion": version})
+        await remote(api, region, "CreateReplica", {
             "TableName": name, "Spec": gt.replica_spec(t.spec), "StreamViewType": t.enabled_stream()["view"],
             "Group": members, "GlobalVersion": version})
     except (DynamoDBError, RegionUnreachable) as exc:
@@ -169,33 +166,33 @@ async def _create_replica(api: Regions, t: TableInfo, action: gt.ReplicaAction) 
                                       f"was left there is unknown: {exc}. The replica is marked CREATION_FAILED; "
                                       "delete it or create it again.") from None
         if isinstance(exc, RegionUnreachable):
-            raise _unreachable(f"The replica in region {region} was not created", exc) from None
+            raise unreachable(f"The replica in region {region} was not created", exc) from None
         raise
     final = [{**r, "status": "ACTIVE"} if r["region"] == region else r for r in mid]
-    t = await _set_local(api, name, final, version)
-    await _tell(api, name, final, version, peers)
+    t = await set_local(api, name, final, version)
+    await tell(api, name, final, version, peers)
     return t
 
 
 async def _check_absent(api: Regions, region: str, name: str) -> None:
     """Before changing anything: the new region answers, and has no such table."""
     try:
-        await _remote(api, region, "DescribeTable", {"TableName": name}, internal=False)
+        await remote(api, region, "DescribeTable", {"TableName": name}, internal=False)
     except ResourceNotFoundException:
         return
     except RegionUnreachable as exc:
-        raise _unreachable(f"The replica in region {region} was not created", exc) from None
+        raise unreachable(f"The replica in region {region} was not created", exc) from None
     raise ValidationException(gt.replica_exists(name))
 
 
 async def _delete_there(api: Regions, region: str, name: str, what: str) -> None:
     """Delete ``region``'s replica of the table (gone already is done)."""
     try:
-        await _remote(api, region, "DeleteReplica", {"TableName": name, "SourceRegion": api.region})
+        await remote(api, region, "DeleteReplica", {"TableName": name, "SourceRegion": api.region})
     except ResourceNotFoundException:
         pass
     except RegionUnreachable as exc:
-        raise _unreachable(f"The replica in region {region} {what}", exc) from None
+        raise unreachable(f"The replica in region {region} {what}", exc) from None
 
 
 async def _undo_create(api: Regions, name: str, before: list[dict], mid: list[dict], version: str,
@@ -209,29 +206,29 @@ async def _undo_create(api: Regions, name: str, before: list[dict], mid: list[di
         except DynamoDBError:
             failed = [{**r, "status": "CREATION_FAILED", "description": f"Replica creation failed: {exc}"}
                       if r["region"] == region else r for r in mid]
-            await _set_local(api, name, failed, version)
-            await _tell(api, name, failed, version, told)
+            await set_local(api, name, failed, version)
+            await tell(api, name, failed, version, told)
             return True
-    await _set_local(api, name, before, version if before else None)
-    await _tell(api, name, before, version, told)
+    await set_local(api, name, before, version if before else None)
+    await tell(api, name, before, version, told)
     return False
 
 
 async def _delete_replica(api: Regions, t: TableInfo, region: str) -> TableInfo:
     name, before, version = t.name, t.replicas, t.global_version
     mid = [{"region": r["region"], "status": "DELETING"} if r["region"] == region else r for r in before]
-    await _set_local(api, name, mid, version, expect=before)
+    await set_local(api, name, mid, version, expect=before)
     peers = [r["region"] for r in before if r["region"] != region]
-    await _tell(api, name, mid, version, peers)
+    await tell(api, name, mid, version, peers)
     try:
         await _delete_there(api, region, name, "was not deleted")
     except DynamoDBError:
-        await _set_local(api, name, before, version)
-        await _tell(api, name, before, version, peers)
+        await set_local(api, name, before, version)
+        await tell(api, name, before, version, peers)
         raise
     final = [r for r in before if r["region"] != region]
-    t = await _set_local(api, name, final, version if final else None)
-    await _tell(api, name, final, version, peers)
+    t = await set_local(api, name, final, version if final else None)
+    await tell(api, name, final, version, peers)
     return t
 
 
@@ -245,11 +242,11 @@ async def leave(api: Regions, t: TableInfo) -> None:
             continue
         told.append(r["region"])
         try:
-            await _remote(api, r["region"], "RemoveReplica", {"TableName": t.name, "Region": api.region})
+            await remote(api, r["region"], "RemoveReplica", {"TableName": t.name, "Region": api.region})
         except (DynamoDBError, RegionUnreachable) as exc:
-            await _tell(api, t.name, t.replicas, t.global_version, told)
+            await tell(api, t.name, t.replicas, t.global_version, told)
             if isinstance(exc, RegionUnreachable):
-                raise _unreachable(f"The replica table {t.name} was not deleted: the replica in region "
+                raise unreachable(f"The replica table {t.name} was not deleted: the replica in region "
                                    f"{r['region']} must drop it from its list first", exc) from None
             raise
 
@@ -291,7 +288,7 @@ async def _create_replica_here(api: Regions, body: dict) -> dict:
     except ResourceInUseException:
         raise ValidationException(gt.replica_exists(name)) from None
     try:
-        await _set_local(api, name, gt.others(members, api.region), body.get("GlobalVersion") or gt.CURRENT)
+        await set_local(api, name, gt.others(members, api.region), body.get("GlobalVersion") or gt.CURRENT)
     except DynamoDBError:
         await api.cluster.meta("delete_table", {"name": name})
         raise
@@ -323,9 +320,9 @@ async def _set_replicas_here(api: Regions, body: dict) -> dict:
         return {}  # left the group, and its table is gone already
     api.table(name, any_status=True)
     if inside:
-        await _set_local(api, name, gt.others(members, api.region), body.get("GlobalVersion"))
+        await set_local(api, name, gt.others(members, api.region), body.get("GlobalVersion"))
     else:  # this region left the group
-        await _set_local(api, name, [], None)
+        await set_local(api, name, [], None)
     return {}
 
 
@@ -340,192 +337,13 @@ async def _remove_replica_here(api: Regions, body: dict) -> dict:
             return {}
         rest = [r for r in t.replicas if r["region"] != region]
         try:
-            await _set_local(api, name, rest, t.global_version if rest or t.global_version == gt.LEGACY else None,
+            await set_local(api, name, rest, t.global_version if rest or t.global_version == gt.LEGACY else None,
                              expect=t.replicas)
             return {}
         except ResourceInUseException:
             continue  # changed meanwhile: look again
     raise ResourceInUseException(f"Attempt to change a resource which is still in use: Table is being updated: "
                                  f"{name}")
-
-
-# --- the legacy operations (2017.11.29) -----------------------------------------------
-
-
-def _legacy(api: Regions, name: str) -> TableInfo:
-    """This region's replica of a legacy global table, or GlobalTableNotFoundException."""
-    state = api.cluster.state
-    t = state.tables.get(name) if state is not None else None
-    if t is None or hidden(t) or t.global_version != gt.LEGACY or t.status == "DELETING":
-        raise gt.global_table_missing(name)
-    return t
-
-
-def _regions_of(api: Regions, t: TableInfo) -> list[str]:
-    return [api.region, *(r["region"] for r in t.replicas)]
-
-
-def _check_region(api: Regions, region: str) -> None:
-    if region != api.region and region not in api.remote_regions:
-        raise ValidationException(gt.unknown_region(region, [api.region, *api.remote_regions]))
-
-
-async def _table_in(api: Regions, region: str, name: str) -> tuple[dict | None, bool]:
-    """A region's table (its TableDescription, None when missing) and whether it is empty."""
-    try:
-        return await _look(api, region, name)
-    except RegionUnreachable as exc:
-        raise _unreachable(f"The table {name} in region {region} cannot be checked", exc) from None
-
-
-async def _look(api: Regions, region: str, name: str) -> tuple[dict | None, bool]:
-    try:
-        table = (await _call(api, region, "DescribeTable", {"TableName": name}))["Table"]
-    except ResourceNotFoundException:
-        return None, True
-    if table.get("TableStatus") != "ACTIVE":
-        return table, True
-    start = None
-    for _ in range(MAX_EMPTY_PAGES):  # one item is enough; a page may be empty (an empty partition)
-        page = await _call(api, region, "Scan", {"TableName": name, "Limit": 1,
-                                                 **({"ExclusiveStartKey": start} if start else {})})
-        if page.get("Count"):
-            return table, False
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return table, True
-    return table, False
-
-
-async def _check_members(api: Regions, name: str, regions: list[str], reference: dict | None) -> None:
-    """Each region's table may join the legacy global table (``reference``:
-    a member's table, whose keys the others must have)."""
-    for region in regions:
-        _check_region(api, region)
-    for region in regions:
-        table, empty = await _table_in(api, region, name)
-        gt.check_legacy_member(name, region, table, reference=reference, empty=empty)
-        reference = reference or table
-
-
-async def _set_group(api: Regions, name: str, regions: list[str], previous: list[str]) -> None:
-    """Every member's list of a legacy global table: ``regions`` are its
-    members from now on (``previous``: before; those not in ``regions``
-    leave it). A member that cannot be reached undoes the change."""
-    done: list[str] = []  # asked, answered or not
-    try:
-        for region in dict.fromkeys([*regions, *previous]):
-            done.append(region)
-            await _set_member(api, name, region, regions)
-    except (DynamoDBError, RegionUnreachable) as exc:
-        for region in done:
-            try:
-                await _set_member(api, name, region, previous)
-            except (DynamoDBError, RegionUnreachable):
-                log.warning("global table %s: could not undo its change in region %s", name, region)
-        if isinstance(exc, RegionUnreachable):
-            raise _unreachable(f"The replica in region {exc.region} cannot be reached", exc) from None
-        raise
-
-
-async def _set_member(api: Regions, name: str, region: str, regions: list[str]) -> None:
-    members = [{"region": r, "status": "ACTIVE"} for r in regions]
-    if region == api.region:
-        inside = region in regions
-        await _set_local(api, name, gt.others(members, region) if inside else [], gt.LEGACY if inside else None)
-    else:
-        await _remote(api, region, "SetReplicas", {"TableName": name, "Group": members, "GlobalVersion": gt.LEGACY})
-
-
-async def create_global_table(api: Regions, body: dict) -> dict:
-    name = validate_table_name(body.get("GlobalTableName"), "globalTableName")
-    regions = gt.parse_regions(body)
-    await _check_members(api, name, regions, None)
-    await _set_group(api, name, regions, [])
-    return {"GlobalTableDescription": gt.global_table_description(
-        name, regions, created=time.time(), status="ACTIVE", account=ACCOUNT)}
-
-
-async def describe_global_table(api: Regions, body: dict) -> dict:
-    name = validate_table_name(body.get("GlobalTableName"), "globalTableName")
-    t = _legacy(api, name)
-    return {"GlobalTableDescription": gt.global_table_description(
-        name, _regions_of(api, t), created=t.created,
-        status=gt.table_status(t.status, t.replicas), account=ACCOUNT)}
-
-
-async def update_global_table(api: Regions, body: dict) -> dict:
-    name = validate_table_name(body.get("GlobalTableName"), "globalTableName")
-    updates = gt.parse_global_updates(body)
-    t = _legacy(api, name)
-    regions = _regions_of(api, t)
-    added = [r for kind, r in updates if kind == "Create"]
-    removed = [r for kind, r in updates if kind == "Delete"]
-    for region in added:
-        if region in regions:
-            raise ReplicaAlreadyExistsException(f"Replica already exists: {name} in region {region}")
-    for region in removed:
-        if region not in regions:
-            raise ReplicaNotFoundException(f"Replica not found: {name} in region {region}")
-    reference = (await _call(api, api.region, "DescribeTable", {"TableName": name}))["Table"]
-    await _check_members(api, name, added, reference)
-    new = [r for r in regions if r not in removed] + added
-    await _set_group(api, name, new, regions)
-    return {"GlobalTableDescription": gt.global_table_description(
-        name, new, created=t.created, status="ACTIVE", account=ACCOUNT)}
-
-
-async def list_global_tables(api: Regions, body: dict) -> dict:
-    limit, start, region = gt.parse_list_global_tables(body)
-    state = api.cluster.state
-    tables = {t.name: _regions_of(api, t) for t in (state.tables.values() if state else [])
-              if t.global_version == gt.LEGACY and not hidden(t) and t.status != "DELETING"}
-    if region is not None:
-        tables = {n: rs for n, rs in tables.items() if region in rs}
-    return gt.list_global_tables_page(tables, limit, start)
-
-
-async def describe_global_table_settings(api: Regions, body: dict) -> dict:
-    name = validate_table_name(body.get("GlobalTableName"), "globalTableName")
-    t = _legacy(api, name)
-    settings = []
-    for region in _regions_of(api, t):
-        table = await _member_table(api, region, name, "cannot be read")
-        replica = t.replica(region)
-        settings.append(gt.replica_settings(region, table, replica["status"] if replica else "ACTIVE"))
-    return {"GlobalTableName": name, "ReplicaSettings": sorted(settings, key=lambda s: s["RegionName"])}
-
-
-async def _member_table(api: Regions, region: str, name: str, what: str) -> dict:
-    """A member region's table (its TableDescription), for its settings."""
-    try:
-        return (await _call(api, region, "DescribeTable", {"TableName": name}))["Table"]
-    except RegionUnreachable as exc:
-        raise _unreachable(f"The settings of the replica in region {region} {what}", exc) from None
-    except ResourceNotFoundException:
-        raise TableNotFoundException(f"Table not found: {name} does not exist in region {region}") from None
-
-
-async def update_global_table_settings(api: Regions, body: dict) -> dict:
-    """The billing mode and capacities of every member, applied through each
-    region's UpdateTable (this region's first: it refuses what they all would)."""
-    name = validate_table_name(body.get("GlobalTableName"), "globalTableName")
-    t = _legacy(api, name)
-    regions = _regions_of(api, t)
-    gt.check_settings_update(body, regions, [g["IndexName"] for g in t.spec.get("GlobalSecondaryIndexes") or []])
-    tables = {region: await _member_table(api, region, name, "cannot be changed")
-              for region in regions}  # every member answers before any is changed
-    plans = {region: gt.settings_requests(name, body, region, tables[region]) for region in regions}
-    done: list[str] = []
-    for region in regions:
-        try:
-            for request in plans[region]:
-                await _call(api, region, "UpdateTable", request)
-        except RegionUnreachable as exc:
-            raise InternalServerError(f"The settings were changed in {', '.join(done) or 'no region'} but not in "
-                                      f"region {region}: {exc}. Retry to apply them there.") from None
-        done.append(region)
-    return await describe_global_table_settings(api, {"GlobalTableName": name})
 
 
 async def describe_table_replica_auto_scaling(api: Regions, body: dict) -> dict:
@@ -539,13 +357,9 @@ async def describe_table_replica_auto_scaling(api: Regions, body: dict) -> dict:
 
 
 def operations(api: Regions) -> dict[str, Callable[[dict], Awaitable[Any]]]:
-    """The DynamoDB operations of this module."""
-    ops = {"CreateGlobalTable": create_global_table, "DescribeGlobalTable": describe_global_table,
-           "UpdateGlobalTable": update_global_table, "ListGlobalTables": list_global_tables,
-           "DescribeGlobalTableSettings": describe_global_table_settings,
-           "UpdateGlobalTableSettings": update_global_table_settings,
-           "DescribeTableReplicaAutoScaling": describe_table_replica_auto_scaling}
-    return {name: functools.partial(op, api) for name, op in ops.items()}
+    """The DynamoDB operations of this module (UpdateTable's ReplicaUpdates go through update_replicas)."""
+    return {"DescribeTableReplicaAutoScaling": functools.partial(describe_table_replica_auto_scaling, api)}
 
 
-__all__ = ["internal_operations", "leave", "operations", "update_replicas"]
+__all__ = ["Regions", "call_region", "internal_operations", "leave", "operations", "remote", "set_local", "unreachable",
+           "update_replicas"]

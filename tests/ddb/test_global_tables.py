@@ -7,8 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ddb import global_tables as gt
-from ddb.errors import (GlobalTableAlreadyExistsException, ResourceInUseException, TableNotFoundException,
-                        ValidationException)
+from ddb.errors import ResourceInUseException, ValidationException
 
 OWN, OTHER, THIRD = "us-east-1", "eu-west-1", "ap-south-1"
 
@@ -114,117 +113,9 @@ def test_a_replica_is_created_with_the_tables_keys_and_indexes_but_not_its_tags(
                                      "GlobalSecondaryIndexes": [{"IndexName": "i"}]}
 
 
-# --- legacy ------------------------------------------------------------------
-
-
-def test_legacy_requests():
-    assert gt.parse_regions({"ReplicationGroup": [{"RegionName": OWN}, {"RegionName": OTHER}]}) == [OWN, OTHER]
-    for bad in ([], [{"RegionName": OWN}, {"RegionName": OWN}], [{}]):
-        with pytest.raises(ValidationException):
-            gt.parse_regions({"ReplicationGroup": bad})
-    assert gt.parse_global_updates({"ReplicaUpdates": [{"Create": {"RegionName": OTHER}},
-                                                       {"Delete": {"RegionName": THIRD}}]}) == [
-        ("Create", OTHER), ("Delete", THIRD)]
-    for bad in ([], [{"Create": {"RegionName": OTHER}}, {"Delete": {"RegionName": OTHER}}], [{"Create": {}}]):
-        with pytest.raises(ValidationException):
-            gt.parse_global_updates({"ReplicaUpdates": bad})
-
-
-def _table(**extra) -> dict:
-    return {"TableStatus": "ACTIVE", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-            "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}, **extra}
-
-
-def test_legacy_members():
-    gt.check_legacy_member("t", OTHER, _table(), reference=_table(), empty=True)
-    with pytest.raises(TableNotFoundException):
-        gt.check_legacy_member("t", OTHER, None, reference=None, empty=True)
-    with pytest.raises(GlobalTableAlreadyExistsException):
-        gt.check_legacy_member("t", OTHER, _table(GlobalTableVersion=gt.LEGACY, Replicas=[]), reference=None,
-                               empty=True)
-    refusals = {"not empty": (_table(), True, False),
-                "NEW_AND_OLD_IMAGES": (_table(StreamSpecification={"StreamEnabled": True,
-                                                                   "StreamViewType": "KEYS_ONLY"}), True, True),
-                "key schema": (_table(AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "N"}]),
-                               True, True),
-                "not ACTIVE": (_table(TableStatus="UPDATING"), True, True)}
-    for why, (table, with_reference, empty) in refusals.items():
-        with pytest.raises(ValidationException, match=why):
-            gt.check_legacy_member("t", OTHER, table, reference=_table() if with_reference else None, empty=empty)
-
-
-def test_legacy_shapes():
-    assert gt.global_table_description("t", [OWN, OTHER], created=1.5, status="ACTIVE", account="1") == {
-        "ReplicationGroup": [{"RegionName": OTHER}, {"RegionName": OWN}],
-        "GlobalTableArn": "arn:aws:dynamodb::1:global-table/t", "CreationDateTime": 1.5,
-        "GlobalTableStatus": "ACTIVE", "GlobalTableName": "t"}
-    tables = {"b": [OWN], "a": [OWN, OTHER], "c": [OWN]}
-    page = gt.list_global_tables_page(tables, 2, None)
-    assert [g["GlobalTableName"] for g in page["GlobalTables"]] == ["a", "b"]
-    assert page["LastEvaluatedGlobalTableName"] == "b"
-    assert gt.list_global_tables_page(tables, 2, "b") == {"GlobalTables": [
-        {"GlobalTableName": "c", "ReplicationGroup": [{"RegionName": OWN}]}]}
-    assert gt.parse_list_global_tables({}) == (gt.LIST_LIMIT, None, None)
-    assert gt.parse_list_global_tables({"Limit": 500, "RegionName": OTHER}) == (gt.LIST_LIMIT, None, OTHER)
-    with pytest.raises(ValidationException):
-        gt.parse_list_global_tables({"Limit": 0})
-
-
-def test_settings_and_auto_scaling_shapes():
-    table = {"BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
-             "ProvisionedThroughput": {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0},
-             "GlobalSecondaryIndexes": [{"IndexName": "g", "IndexStatus": "ACTIVE"}]}
-    assert gt.replica_settings(OTHER, table) == {
-        "RegionName": OTHER, "ReplicaStatus": "ACTIVE", "ReplicaBillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
-        "ReplicaProvisionedReadCapacityUnits": 0, "ReplicaProvisionedWriteCapacityUnits": 0,
-        "ReplicaGlobalSecondaryIndexSettings": [{"IndexName": "g", "IndexStatus": "ACTIVE",
-                                                 "ProvisionedReadCapacityUnits": 0,
-                                                 "ProvisionedWriteCapacityUnits": 0}]}
+def test_auto_scaling_shapes():
     out = gt.auto_scaling_description("t", "ACTIVE", OWN, [{"region": OTHER, "status": "CREATING"}], {"g": "ACTIVE"})
     assert out["TableAutoScalingDescription"]["TableStatus"] == "UPDATING"
     assert [(r["RegionName"], r["ReplicaStatus"]) for r in out["TableAutoScalingDescription"]["Replicas"]] == [
         (OTHER, "CREATING"), (OWN, "ACTIVE")]
     assert gt.auto_scaling_description("t", "ACTIVE", OWN, [], {})["TableAutoScalingDescription"]["Replicas"] == []
-
-
-def _provisioned(read=1, write=1, index=None) -> dict:
-    table = {"BillingModeSummary": {"BillingMode": "PROVISIONED"},
-             "ProvisionedThroughput": {"ReadCapacityUnits": read, "WriteCapacityUnits": write}}
-    if index:
-        table["GlobalSecondaryIndexes"] = [{"IndexName": index, "ProvisionedThroughput": {
-            "ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}]
-    return table
-
-
-def test_settings_become_update_table_calls_per_region():
-    body = {"GlobalTableProvisionedWriteCapacityUnits": 5,
-            "ReplicaSettingsUpdate": [{"RegionName": OTHER, "ReplicaProvisionedReadCapacityUnits": 7,
-                                       "ReplicaGlobalSecondaryIndexSettingsUpdate": [
-                                           {"IndexName": "g", "ProvisionedReadCapacityUnits": 3}]}]}
-    assert gt.settings_requests("t", body, OWN, _provisioned()) == [
-        {"TableName": "t", "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 5}}]
-    assert gt.settings_requests("t", body, OTHER, _provisioned(index="g")) == [
-        {"TableName": "t", "ProvisionedThroughput": {"ReadCapacityUnits": 7, "WriteCapacityUnits": 5}},
-        {"TableName": "t", "GlobalSecondaryIndexUpdates": [{"Update": {"IndexName": "g", "ProvisionedThroughput": {
-            "ReadCapacityUnits": 3, "WriteCapacityUnits": 1}}}]}]
-    assert gt.settings_requests("t", {"GlobalTableProvisionedWriteCapacityUnits": 1}, OWN, _provisioned()) == []
-    assert gt.settings_requests("t", {"GlobalTableBillingMode": "PAY_PER_REQUEST"}, OWN, _provisioned()) == [
-        {"TableName": "t", "BillingMode": "PAY_PER_REQUEST"}]
-    with pytest.raises(ValidationException, match="PAY_PER_REQUEST"):
-        gt.settings_requests("t", {"GlobalTableBillingMode": "PAY_PER_REQUEST",
-                                   "GlobalTableProvisionedWriteCapacityUnits": 2}, OWN, _provisioned())
-
-
-def test_settings_that_cannot_apply():
-    from ddb.errors import IndexNotFoundException, ReplicaNotFoundException
-    with pytest.raises(ReplicaNotFoundException):
-        gt.check_settings_update({"ReplicaSettingsUpdate": [{"RegionName": THIRD}]}, [OWN, OTHER], [])
-    with pytest.raises(IndexNotFoundException):
-        gt.check_settings_update({"GlobalTableGlobalSecondaryIndexSettingsUpdate": [{"IndexName": "x"}]}, [OWN], [])
-    with pytest.raises(ValidationException, match="auto scaling"):
-        gt.check_settings_update({"GlobalTableProvisionedWriteCapacityAutoScalingSettingsUpdate": {
-            "MinimumUnits": 1}}, [OWN], [])
-    with pytest.raises(ValidationException, match="table class"):
-        gt.check_settings_update({"ReplicaSettingsUpdate": [{"RegionName": OWN, "ReplicaTableClass": "STANDARD"}]},
-                                 [OWN], [])

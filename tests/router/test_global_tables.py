@@ -17,7 +17,7 @@ from cluster.meta import MetaState, TableInfo
 from ddb import global_tables as gt
 from ddb.errors import (DynamoDBError, InternalServerError, ResourceNotFoundException, ValidationException,
                         from_wire)
-from router import global_tables, region_calls
+from router import global_table_legacy, global_tables, region_calls
 from router.region_calls import RegionUnreachable
 
 EAST, WEST, SOUTH = "us-east-1", "eu-west-1", "ap-south-1"
@@ -259,7 +259,7 @@ def test_errors_answered_by_a_region_keep_their_type(net):
     east = net.regions[EAST]
     east.create()
     with pytest.raises(DynamoDBError) as e:
-        asyncio.run(global_tables._remote(east, WEST, "DeleteReplica", {"TableName": "tbl", "SourceRegion": EAST}))
+        asyncio.run(global_tables.remote(east, WEST, "DeleteReplica", {"TableName": "tbl", "SourceRegion": EAST}))
     assert isinstance(e.value, ResourceNotFoundException)
 
 
@@ -269,12 +269,12 @@ def test_a_legacy_group_change_a_member_does_not_answer_is_undone_everywhere(net
         r.create(StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
     net.silent[SOUTH] = {"TriremeReplication_1.SetReplicas"}  # applied there, no answer
     with pytest.raises(InternalServerError, match=SOUTH):
-        asyncio.run(global_tables.create_global_table(regions[0], {
+        asyncio.run(global_table_legacy.create_global_table(regions[0], {
             "GlobalTableName": "tbl", "ReplicationGroup": [{"RegionName": r} for r in (EAST, WEST, SOUTH)]}))
     for r in regions:
         assert r.replicas() == [] and r.table("tbl").global_version is None
     net.silent.clear()
-    asyncio.run(global_tables.create_global_table(regions[0], {
+    asyncio.run(global_table_legacy.create_global_table(regions[0], {
         "GlobalTableName": "tbl", "ReplicationGroup": [{"RegionName": r} for r in (EAST, WEST, SOUTH)]}))
     assert [r.table("tbl").global_version for r in regions] == [gt.LEGACY] * 3
     assert regions[2].replicas() == [(WEST, "ACTIVE"), (EAST, "ACTIVE")]
@@ -285,9 +285,9 @@ def test_a_legacy_member_whose_table_is_gone_can_be_removed(net):
     for r in (east, west):
         r.create(StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
     group = {"GlobalTableName": "tbl", "ReplicationGroup": [{"RegionName": EAST}, {"RegionName": WEST}]}
-    asyncio.run(global_tables.create_global_table(east, group))
+    asyncio.run(global_table_legacy.create_global_table(east, group))
     asyncio.run(west.cluster.meta("delete_table", {"name": "tbl"}))
-    out = asyncio.run(global_tables.update_global_table(east, {"GlobalTableName": "tbl", "ReplicaUpdates": [
+    out = asyncio.run(global_table_legacy.update_global_table(east, {"GlobalTableName": "tbl", "ReplicaUpdates": [
         {"Delete": {"RegionName": WEST}}]}))
     assert out["GlobalTableDescription"]["ReplicationGroup"] == [{"RegionName": EAST}]
     assert east.replicas() == [] and east.table("tbl").global_version == gt.LEGACY
