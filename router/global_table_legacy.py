@@ -66,7 +66,7 @@ async def _look(api: Regions, region: str, name: str) -> tuple[dict | None, bool
     start = None
     for _ in range(MAX_EMPTY_PAGES):  # one item is enough; a page may be empty (an empty partition)
         page = await call_region(api, region, "Scan", {"TableName": name, "Limit": 1,
-                                                 **({"ExclusiveStartKey": start} if start else {})})
+                                                        **({"ExclusiveStartKey": start} if start else {})})
         if page.get("Count"):
             return table, False
         start = page.get("LastEvaluatedKey")

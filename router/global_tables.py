@@ -55,6 +55,7 @@ class Regions(Protocol):
 
 
 async def remote(api: Regions, region: str, op: str, body: dict, *, internal: bool = True) -> dict:
+    """An operation of another region's router: an internal one (TriremeReplication_1.) or DynamoDB's."""
     url = api.remote_regions.get(region)
     if url is None:
         raise ValidationException(gt.unknown_region(region, list(api.remote_regions)))
@@ -71,7 +72,7 @@ async def call_region(api: Regions, region: str, op: str, body: dict) -> dict:
 
 
 async def set_local(api: Regions, name: str, replicas: list[dict], version: str | None,
-                     expect: list[dict] | None = None) -> TableInfo:
+                    expect: list[dict] | None = None) -> TableInfo:
     """This region's list of a table's other replicas, set as a whole (and
     seen by this router's metadata before it answers)."""
     args: dict[str, Any] = {"name": name, "replicas": replicas, "global_version": version}
@@ -338,7 +339,7 @@ async def _remove_replica_here(api: Regions, body: dict) -> dict:
         rest = [r for r in t.replicas if r["region"] != region]
         try:
             await set_local(api, name, rest, t.global_version if rest or t.global_version == gt.LEGACY else None,
-                             expect=t.replicas)
+                            expect=t.replicas)
             return {}
         except ResourceInUseException:
             continue  # changed meanwhile: look again
