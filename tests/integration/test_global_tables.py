@@ -139,6 +139,11 @@ def test_replica_updates_are_validated_before_anything_changes(regions):
     with pytest.raises(ClientError) as e:
         east.update_table(TableName=_name(), ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
     assert _error(e)[0] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as e:
+        east.describe_table_replica_auto_scaling(TableName=_name())
+    assert _error(e)[0] == "ResourceNotFoundException"
+    regional = east.describe_table_replica_auto_scaling(TableName=name)["TableAutoScalingDescription"]
+    assert regional["Replicas"] == [] and regional["TableStatus"] == "ACTIVE"
 
 
 def test_a_region_that_does_not_answer_fails_the_call_and_changes_nothing(regions):
@@ -231,6 +236,12 @@ def test_legacy_global_tables(regions):
         {"Delete": {"RegionName": DEAD}}])[0] == "ReplicaNotFoundException"
     for op in (east.describe_global_table, east.describe_global_table_settings):
         assert refused(op, GlobalTableName=_name())[0] == "GlobalTableNotFoundException"
+    assert refused(east.update_global_table, GlobalTableName=_name(), ReplicaUpdates=[
+        {"Create": {"RegionName": WEST}}])[0] == "GlobalTableNotFoundException"
+    assert refused(east.update_global_table_settings, GlobalTableName=_name(),
+                   GlobalTableBillingMode="PAY_PER_REQUEST")[0] == "GlobalTableNotFoundException"
+    page = east.list_global_tables(Limit=1)
+    assert len(page["GlobalTables"]) == 1
 
     out = east.update_global_table_settings(
         GlobalTableName=name, GlobalTableBillingMode="PROVISIONED", GlobalTableProvisionedWriteCapacityUnits=5,
