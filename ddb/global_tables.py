@@ -73,7 +73,7 @@ def parse_replica_updates(body: dict, *, own_region: str, known_regions: list[st
     if kind == "Disassociate":
         raise ValidationException("One or more parameter values were invalid: Disassociate applies only to "
                                   "multi-account global tables, which Trireme does not have")
-    action = update[kind]
+    action = update[kind] if isinstance(update[kind], dict) else {}
     region = action.get("RegionName")
     if not isinstance(region, str) or not region:
         raise ValidationException(f"1 validation error detected: Value '{region or ''}' at "
@@ -100,7 +100,8 @@ def parse_replica_updates(body: dict, *, own_region: str, known_regions: list[st
         if billing == "PAY_PER_REQUEST":
             raise ValidationException("One or more parameter values were invalid: ProvisionedThroughputOverride "
                                       "cannot be specified when BillingMode is PAY_PER_REQUEST")
-        read = action["ProvisionedThroughputOverride"].get("ReadCapacityUnits")
+        override = action["ProvisionedThroughputOverride"]
+        read = override.get("ReadCapacityUnits") if isinstance(override, dict) else None
         if not isinstance(read, int) or isinstance(read, bool) or read < 1:
             raise ValidationException("One or more parameter values were invalid: ProvisionedThroughputOverride "
                                       "ReadCapacityUnits must be a number of at least 1")
@@ -154,11 +155,14 @@ def others(members: list[dict], region: str) -> list[dict]:
     return [dict(r) for r in members if r["region"] != region]
 
 
-def replica_spec(spec: dict) -> dict:
+def replica_spec(spec: dict, read_override: int | None = None) -> dict:
     """The spec a new replica table is created with: the table's keys,
-    indexes and capacity; tags and deletion protection stay per region."""
+    indexes and capacity (its read capacity overridden when asked); tags and
+    deletion protection stay per region."""
     out = {k: v for k, v in spec.items() if k not in ("Tags", "DeletionProtectionEnabled", "StreamSpecification")}
     out["DeletionProtectionEnabled"] = False
+    if read_override and out.get("ProvisionedThroughput"):
+        out["ProvisionedThroughput"] = {**out["ProvisionedThroughput"], "ReadCapacityUnits": read_override}
     return out
 
 

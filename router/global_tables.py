@@ -115,12 +115,27 @@ async def update_replicas(api: Regions, body: dict, t: TableInfo) -> dict:
         t = await _create_replica(api, t, action)
     elif action.kind == "Delete":
         t = await _delete_replica(api, t, action.region)
-    else:
-        replicas = [{**r, "read_override": action.read_override} if r["region"] == action.region
-                    and action.read_override else r for r in t.replicas]
-        t = await set_local(api, t.name, replicas, t.global_version, expect=t.replicas)
-        await tell(api, t.name, replicas, t.global_version, [r["region"] for r in replicas])
+    elif action.read_override:
+        t = await _override_read(api, t, action.region, action.read_override)
     return {"TableDescription": await api.describe(t)}
+
+
+async def _override_read(api: Regions, t: TableInfo, region: str, read: int) -> TableInfo:
+    """Update's ProvisionedThroughputOverride: that region's table gets the
+    read capacity (first: a region that does not answer changes nothing),
+    then every member's list shows the override."""
+    try:
+        there = (await remote(api, region, "DescribeTable", {"TableName": t.name}, internal=False))["Table"]
+        pt = there["ProvisionedThroughput"]
+        if pt["ReadCapacityUnits"] != read:
+            await remote(api, region, "UpdateTable", {"TableName": t.name, "ProvisionedThroughput": {
+                "ReadCapacityUnits": read, "WriteCapacityUnits": pt["WriteCapacityUnits"]}}, internal=False)
+    except RegionUnreachable as exc:
+        raise unreachable(f"The replica in region {region} was not updated", exc) from None
+    replicas = [{**r, "read_override": read} if r["region"] == region else r for r in t.replicas]
+    t = await set_local(api, t.name, replicas, t.global_version, expect=t.replicas)
+    await tell(api, t.name, replicas, t.global_version, [r["region"] for r in replicas])
+    return t
 
 
 async def _with_stream(api: Regions, t: TableInfo) -> TableInfo:
@@ -159,7 +174,7 @@ async def _create_replica(api: Regions, t: TableInfo, action: gt.ReplicaAction) 
             told.append(peer)
             await remote(api, peer, "SetReplicas", {"TableName": name, "Group": members, "GlobalVersion": version})
         await remote(api, region, "CreateReplica", {
-            "TableName": name, "Spec": gt.replica_spec(t.spec), "StreamViewType": t.enabled_stream()["view"],
+            "TableName": name, "Spec": gt.replica_spec(t.spec, action.read_override), "StreamViewType": t.enabled_stream()["view"],
             "Group": members, "GlobalVersion": version})
     except (DynamoDBError, RegionUnreachable) as exc:
         if await _undo_create(api, name, before, mid, version, region, told, exc):

@@ -111,6 +111,10 @@ def test_a_replica_is_created_with_the_tables_keys_and_indexes_but_not_its_tags(
             "DeletionProtectionEnabled": True, "GlobalSecondaryIndexes": [{"IndexName": "i"}]}
     assert gt.replica_spec(spec) == {"TableName": "t", "KeySchema": [], "DeletionProtectionEnabled": False,
                                      "GlobalSecondaryIndexes": [{"IndexName": "i"}]}
+    provisioned = {"ProvisionedThroughput": {"ReadCapacityUnits": 2, "WriteCapacityUnits": 3}}
+    assert gt.replica_spec(provisioned, 9)["ProvisionedThroughput"] == {"ReadCapacityUnits": 9,
+                                                                        "WriteCapacityUnits": 3}
+    assert gt.replica_spec(provisioned)["ProvisionedThroughput"] == provisioned["ProvisionedThroughput"]
 
 
 def test_auto_scaling_shapes():

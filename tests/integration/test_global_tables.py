@@ -313,13 +313,19 @@ def test_a_replicas_read_capacity_override(regions):
     east.create_table(TableName=name, KeySchema=KEYS["KeySchema"], AttributeDefinitions=KEYS["AttributeDefinitions"],
                       ProvisionedThroughput={"ReadCapacityUnits": 2, "WriteCapacityUnits": 2},
                       StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
-    out = east.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])["TableDescription"]
+    out = east.update_table(TableName=name, ReplicaUpdates=[{"Create": {
+        "RegionName": WEST, "ProvisionedThroughputOverride": {"ReadCapacityUnits": 5}}}])["TableDescription"]
     assert out["StreamSpecification"]["StreamViewType"] == "KEYS_ONLY"  # an enabled stream keeps its view type
-    assert west.describe_table(TableName=name)["Table"]["ProvisionedThroughput"]["WriteCapacityUnits"] == 2
+
+    def capacity() -> tuple[int, int]:
+        pt = west.describe_table(TableName=name)["Table"]["ProvisionedThroughput"]
+        return pt["ReadCapacityUnits"], pt["WriteCapacityUnits"]
+    assert capacity() == (5, 2)
     out = east.update_table(TableName=name, ReplicaUpdates=[{"Update": {
         "RegionName": WEST, "ProvisionedThroughputOverride": {"ReadCapacityUnits": 9}}}])["TableDescription"]
     assert out["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "ACTIVE",
                                 "ProvisionedThroughputOverride": {"ReadCapacityUnits": 9}}]
+    assert capacity() == (9, 2)
     east.update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
 
 
