@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import orjson
 
 from ddb.errors import from_wire
+from router.protocol import PREFIXES
 
-DYNAMODB = "DynamoDB_20120810."
-REPLICATION = "TriremeReplication_1."
+DYNAMODB, REPLICATION = PREFIXES[0], PREFIXES[3]  # DynamoDB's operations; those regions call on each other
 
 
 class RegionUnreachable(Exception):

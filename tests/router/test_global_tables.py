@@ -4,7 +4,7 @@ CREATION_FAILED when the outcome there is unknown, never half-applied.
 Each region here is the real metadata state machine (cluster/meta.py) behind
 the real operations of router/global_tables.py; only the network between
 regions is simulated, so that a region can fail at a chosen call (the
-two-region integration test covers the answers of real clusters)."""
+three-region integration test covers the answers of real clusters)."""
 
 from __future__ import annotations
 
