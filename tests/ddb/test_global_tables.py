@@ -55,6 +55,11 @@ def test_refusals():
     assert "regionName" in message([{"Create": {"RegionName": ""}}])
     assert message([{"Create": {"RegionName": OTHER}}], BillingMode="PROVISIONED") == gt.ONLY_REPLICAS
     assert "KMS" in message([{"Create": {"RegionName": OTHER, "KMSMasterKeyId": "k"}}])
+    assert "not available in Trireme yet" in message([{"Create": {"RegionName": OTHER}}],
+                                                     MultiRegionConsistency="STRONG")
+    assert message([{"Create": {"RegionName": OTHER}}], GlobalTableWitnessUpdates=[{"Create": {
+        "RegionName": THIRD}}]).startswith("MultiRegionConsistency must be set as STRONG")
+    assert parse([{"Create": {"RegionName": OTHER}}], MultiRegionConsistency="EVENTUAL").kind == "Create"
     assert "UpdateGlobalTable" in message([{"Create": {"RegionName": OTHER}}], version=gt.LEGACY)
     assert "PAY_PER_REQUEST" in message([{"Create": {"RegionName": OTHER, "ProvisionedThroughputOverride": {
         "ReadCapacityUnits": 5}}}])
