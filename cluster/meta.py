@@ -31,6 +31,12 @@ class NodeInfo:
     since: float = 0.0
 
 
+# What a replica's entry keeps: its region and ReplicaStatus, and optionally
+# why (ReplicaStatusDescription, e.g. of CREATION_FAILED) and its read capacity
+# override (ProvisionedThroughputOverride.ReadCapacityUnits).
+REPLICA_FIELDS = ("region", "status", "description", "read_override")
+
+
 @dataclass
 class TableInfo:
     name: str
@@ -48,7 +54,7 @@ class TableInfo:
         return TtlState(**self.ttl)
     # Every stream of the table, oldest first (see `new_stream`); at most the last is ENABLED.
     streams: list[dict[str, Any]] = field(default_factory=list)
-    # Global tables: the OTHER regions holding a replica, [{"region", "status"}] (ReplicaStatus);
+    # Global tables: the OTHER regions holding a replica, [{"region", "status"}] (ReplicaStatus; see REPLICA_FIELDS);
     # non-empty means its writes are versioned and replicated there. global_version: "2019.11.21"
     # or "2017.11.29" (the API that made it global), None while it is a regional table.
     replicas: list[dict[str, Any]] = field(default_factory=list)
@@ -319,12 +325,19 @@ class MetaState:
 
     def _op_set_table_replicas(self, c: dict) -> dict:
         """A global table's replica regions and their statuses, as a whole
-        (the router that runs ReplicaUpdates decides them)."""
+        (the router that runs ReplicaUpdates decides them). With ``expect``
+        (the list the caller read) it applies only if the list is still that
+        one: two routers changing replicas at once never lose a change."""
         t = self.tables.get(c["name"])
         if t is None or t.status == "DELETING":
             return _not_found(c["name"])
-        t.replicas = [{"region": r["region"], "status": r["status"]} for r in c["replicas"]]
-        t.global_version = c.get("global_version", t.global_version) if t.replicas else None
+        if "expect" in c and t.replicas != c["expect"]:
+            return _err("ResourceInUseException", f"Attempt to change a resource which is still in use: "
+                                                  f"Table is being updated: {t.name}")
+        t.replicas = [{k: r[k] for k in REPLICA_FIELDS if k in r} for r in c["replicas"]]
+        # A legacy (2017.11.29) global table may be a group of one region; a current one needs a replica.
+        version = c.get("global_version", t.global_version)
+        t.global_version = version if t.replicas or version == "2017.11.29" and "global_version" in c else None
         return {"ok": True, "table": asdict(t)}
 
     def _op_delete_table(self, c: dict) -> dict:

@@ -223,6 +223,39 @@ class ReplicatedWriteConflictException(DynamoDBError):
     )
 
 
+# Global tables (the 2017.11.29 operations; router/global_tables.py).
+
+
+class GlobalTableAlreadyExistsException(DynamoDBError):
+    code = "GlobalTableAlreadyExistsException"
+    default_message = "Global table already exists"
+
+
+class GlobalTableNotFoundException(DynamoDBError):
+    code = "GlobalTableNotFoundException"
+    default_message = "Global table not found"
+
+
+class ReplicaAlreadyExistsException(DynamoDBError):
+    code = "ReplicaAlreadyExistsException"
+    default_message = "Replica already exists"
+
+
+class ReplicaNotFoundException(DynamoDBError):
+    code = "ReplicaNotFoundException"
+    default_message = "Replica not found"
+
+
+class TableNotFoundException(DynamoDBError):
+    code = "TableNotFoundException"
+    default_message = "Table not found"
+
+
+class IndexNotFoundException(DynamoDBError):
+    code = "IndexNotFoundException"
+    default_message = "Index not found"
+
+
 @dataclass(frozen=True, slots=True)
 class CancellationReason:
     """One entry of TransactionCanceledException.CancellationReasons, in request order."""

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 
+from ddb import global_tables as ddb_global_tables
 from ddb import items as ddb_items
 from ddb import tables as ddb_tables
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
@@ -27,7 +28,7 @@ from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
 from ddb.streams import StreamSpec, parse_update_stream
-from router import batches, capacity, reads, tags, ttl
+from router import batches, capacity, global_table_legacy, global_tables, reads, tags, ttl
 from router.node_requests import item_fields
 from router.stats import TableStats
 from router.streams import table_stream_fields
@@ -90,6 +91,8 @@ class Api:
             "ListTagsOfResource": lambda body: tags.list_tags_of_resource(self, body),
             "UpdateTimeToLive": lambda body: ttl.update_time_to_live(self, body),
             "DescribeTimeToLive": lambda body: ttl.describe_time_to_live(self, body),
+            **global_tables.operations(self),
+            **global_table_legacy.operations(self),
             **{name: _capacity_checked(op) for name, op in data.items()},
         }
         return {name: self.with_metadata(op) for name, op in ops.items()}
@@ -141,9 +144,11 @@ class Api:
             raise _not_found(name)
         return t
 
-    async def _describe(self, t: TableInfo) -> dict:
+    async def describe(self, t: TableInfo) -> dict:
+        """The table's TableDescription (with its counts, stream and global table fields)."""
         return {**ddb_tables.describe_table(await self._counted(t), region=self.region),
-                **table_stream_fields(self.region, t)}
+                **table_stream_fields(self.region, t),
+                **ddb_global_tables.table_fields(t.status, t.replicas, t.global_version)}
 
     def _record(self, t: TableInfo, stats: dict[str, dict] | None = None) -> dict:
         """What DescribeTable needs: the table, the state of its global
@@ -179,7 +184,7 @@ class Api:
 
     async def describe_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
-        return {"Table": await self._describe(self.table(name, any_status=True))}
+        return {"Table": await self.describe(self.table(name, any_status=True))}
 
     async def list_tables(self, body: dict) -> dict:
         limit, start = ddb_tables.parse_list_tables(body)
@@ -192,6 +197,8 @@ class Api:
     async def update_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
         t = self.table(name, any_status=True)
+        if body.get("ReplicaUpdates") is not None:
+            return await global_tables.update_replicas(self, body, t)
         if body.get("StreamSpecification") is not None:
             return await self._update_stream(body, t)
         spec = dict(t.spec)
@@ -202,7 +209,7 @@ class Api:
             if change is not None:
                 spec = with_index_throughput(spec, change[1])
             result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
-            return {"TableDescription": await self._describe(TableInfo(**result["table"]))}
+            return {"TableDescription": await self.describe(TableInfo(**result["table"]))}
         if any(k in body for k in ("BillingMode", "ProvisionedThroughput")):
             raise ValidationException("One or more parameter values were invalid: Only one of table throughput, "
                                       "billing mode, stream settings or one global secondary index can be changed "
@@ -215,7 +222,7 @@ class Api:
             spec = without_index(spec, index["IndexName"])
             await self.cluster.meta("delete_index", {"name": name, "spec": spec, "index": index["IndexName"]})
         await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].spec == spec, CREATE_WAIT_S)
-        return {"TableDescription": await self._describe(self.table(name, any_status=True))}
+        return {"TableDescription": await self.describe(self.table(name, any_status=True))}
 
     async def _update_stream(self, body: dict, t: TableInfo) -> dict:
         """UpdateTable with a StreamSpecification: enable a new stream or
@@ -230,13 +237,16 @@ class Api:
                                                            "view": spec.view_type if spec else None})
         # Read your writes: what this router answers next shows the change.
         await self.cluster.wait_for(lambda st: _newest_stream(st, t.name) == _newest_stream(result), CREATE_WAIT_S)
-        return {"TableDescription": await self._describe(TableInfo(**result["table"]))}
+        return {"TableDescription": await self.describe(TableInfo(**result["table"]))}
 
     async def delete_table(self, body: dict) -> dict:
         """The deleted table's description as DynamoDB gives it: DELETING, with
         its indexes (each DELETING too)."""
         name = ddb_tables.parse_table_name(body)
-        record = await self._counted(self.table(name, any_status=True))
+        t = self.table(name, any_status=True)
+        record = await self._counted(t)
+        if t.replicas and t.status != "DELETING":  # a replica: only this region's goes
+            await global_tables.leave(self, t)
         result = await self.cluster.meta("delete_table", {"name": name})
         await self.cluster.wait_for(lambda s: name not in s.tables, CREATE_WAIT_S)
         return {"TableDescription": ddb_tables.describe_table(ddb_tables.deleting(record, result["table"]),

@@ -56,6 +56,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from cluster.regions import parse_remote_regions
     from cluster.rpc import learn_cluster_id
     from router.api import Api
+    from router.global_tables import internal_operations
     from router.http import serve
     from router.lambda_api import PREFIXES, LambdaApi
     from router.protocol import Dispatcher
@@ -83,8 +84,10 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         streams = {name: api.with_metadata(op)
                    for name, op in StreamsApi(cluster, args.region, cluster_id).operations().items()}
+        replication = {name: api.with_metadata(op) for name, op in internal_operations(api).items()}
         server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
-                                                      admin=_admin_ops(cluster, cluster_id))),
+                                                      admin=_admin_ops(cluster, cluster_id),
+                                                      replication=replication)),
                              host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
                              rest=functions, rest_prefixes=PREFIXES)
     except OSError as exc:

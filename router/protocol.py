@@ -17,7 +17,8 @@ from ddb.shapes import Check, compile_model
 log = logging.getLogger(__name__)
 
 Op = Callable[[dict], Awaitable[Any]]
-PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.", "TriremeAdmin_1.")
+# The last: operations regions call on each other (global tables; router/global_tables.py).
+PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.", "TriremeAdmin_1.", "TriremeReplication_1.")
 CONTENT_TYPES = ("application/x-amz-json-1.0", "application/x-amz-json-1.1")
 
 
@@ -38,10 +39,12 @@ class Dispatcher:
     """`(target, body, headers) -> (status, body)`: the router's HTTP handler."""
 
     def __init__(self, operations: Mapping[str, Op], streams: Mapping[str, Op] | None = None,
-                 admin: Mapping[str, Op] | None = None, checks: Mapping[str, Check] | None = None) -> None:
+                 admin: Mapping[str, Op] | None = None, checks: Mapping[str, Check] | None = None,
+                 replication: Mapping[str, Op] | None = None) -> None:
         self.ops = {PREFIXES[0] + name: op for name, op in operations.items()}
         self.ops.update({PREFIXES[1] + name: op for name, op in (streams or {}).items()})
         self.ops.update({PREFIXES[2] + name: op for name, op in (admin or {}).items()})
+        self.ops.update({PREFIXES[3] + name: op for name, op in (replication or {}).items()})
         self.checks = service_checks() if checks is None else checks
 
     async def __call__(self, target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:

@@ -33,3 +33,29 @@ def test_replicas_are_set_as_a_whole_and_survive_snapshots():
 def test_unknown_table():
     r = _state().apply({"op": "set_table_replicas", "name": "nope", "replicas": []})
     assert r["ok"] is False and r["error"] == "ResourceNotFoundException"
+
+
+def test_expect_guards_against_a_concurrent_change():
+    s = _state()
+    creating = [{"region": "eu-west-1", "status": "CREATING"}]
+    assert s.apply({"op": "set_table_replicas", "name": "t1", "replicas": creating, "global_version": "2019.11.21",
+                    "expect": []})["ok"]
+    r = s.apply({"op": "set_table_replicas", "name": "t1", "replicas": [], "expect": []})
+    assert r["ok"] is False and r["error"] == "ResourceInUseException"
+    assert s.tables["t1"].replicas == creating
+
+
+def test_a_replica_keeps_its_description_and_read_override_only():
+    s = _state()
+    s.apply({"op": "set_table_replicas", "name": "t1", "global_version": "2019.11.21", "replicas": [
+        {"region": "eu-west-1", "status": "CREATION_FAILED", "description": "why", "read_override": 5, "x": 1}]})
+    assert s.tables["t1"].replicas == [{"region": "eu-west-1", "status": "CREATION_FAILED", "description": "why",
+                                        "read_override": 5}]
+
+
+def test_a_legacy_global_table_may_be_a_group_of_one_region():
+    s = _state()
+    s.apply({"op": "set_table_replicas", "name": "t1", "replicas": [], "global_version": "2017.11.29"})
+    assert s.tables["t1"].global_version == "2017.11.29"
+    s.apply({"op": "set_table_replicas", "name": "t1", "replicas": [], "global_version": None})
+    assert s.tables["t1"].global_version is None

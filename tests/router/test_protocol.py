@@ -41,3 +41,14 @@ def test_operations_outside_the_model_are_not_checked() -> None:
     d = Dispatcher({}, admin={"Anything": op})
     status, out = asyncio.run(d("TriremeAdmin_1.Anything", b'{"ReadCapacityUnits": "5"}', HEADERS))
     assert (status, orjson.loads(out)) == (200, {"got": {"ReadCapacityUnits": "5"}})
+
+
+def test_operations_regions_call_on_each_other_have_their_own_prefix() -> None:
+    async def op(body: dict) -> dict:
+        return {"got": body}
+
+    d = Dispatcher({}, replication={"SetReplicas": op})
+    status, out = asyncio.run(d("TriremeReplication_1.SetReplicas", b'{"TableName": "t"}', HEADERS))
+    assert (status, orjson.loads(out)) == (200, {"got": {"TableName": "t"}})
+    status, out = asyncio.run(d("DynamoDB_20120810.SetReplicas", b"{}", HEADERS))
+    assert status == 400 and b"UnknownOperationException" in out
