@@ -1,0 +1,190 @@
+"""The global-table side of a partition replica: item versions, replicated
+applies and the change log the replicator sends to the other regions.
+
+While its table is global, a partition's configuration holds
+``config["replication"]`` (set through its log, ``WriteCommand.replication_config``,
+proposed by node/feed/replicator.py from the metadata, so every replica
+switches at the same entry):
+
+- ``region``: this region (the versions its local writes carry);
+- ``regions``: the replica regions changes go to (status not DELETING);
+- ``keys``: the table's key attribute names (the changes carry the item's keys);
+- ``start``: the log index of the entry that made the partition global;
+- ``checkpoints``: region -> ``[index, offset]``, the next change to send there
+  (moved by ``WriteCommand.replication_checkpoint`` once the region acknowledged).
+  A region added later starts after the entry that added it (older items reach
+  it by the replicator's backfill, which is not built yet).
+
+Every applied write then stamps the item with a version in the ``versions``
+family (cluster/versions.py): a local write takes the leader's hybrid logical
+clock at proposal time (and, should an applied version be newer, that one's
+timestamp + 1: a local write is never dropped), a delete leaves a tombstone.
+A local write also appends a ``ReplicationChange`` to the partition's change
+log (cluster/keys.py ``change_key``, by log position); a replicated change
+(``WriteCommand.replicated``) is applied iff its version is newer than the
+stored one, and is not logged again. The decision is made at apply time from
+the applied state, so every replica decides alike; the leader checks first
+too, so it answers Superseded without a log round in the common case.
+
+A partition that is not global carries no version, reads none and writes
+none: non-global tables pay nothing. Tombstones are kept (their collection
+after the stream retention is not built yet).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from cluster.keys import change_bounds, change_key, change_position
+from cluster.versions import BASE, HybridClock, Version, pack, unpack
+from node.storage import STREAMS, VERSIONS, Batch, Storage
+from trireme_pb import node_pb2
+
+_ABSENT = object()
+
+
+def applied_settings(have: dict | None, wanted: dict, index: int) -> dict | None:
+    """The replication settings after the entry at ``index`` asked for
+    ``wanted`` (region, regions, keys; no regions: not global)."""
+    if not wanted.get("regions"):
+        return None
+    old = (have or {}).get("checkpoints", {})
+    return {"region": wanted["region"], "regions": list(wanted["regions"]), "keys": list(wanted["keys"]),
+            "start": have["start"] if have else index,
+            "checkpoints": {r: old.get(r, [index + 1, 0]) for r in wanted["regions"]}}
+
+
+def wanted_of(settings: dict | None) -> dict:
+    """What a partition's settings hold, as the replicator asks for them."""
+    if settings is None:
+        return {}
+    return {k: settings[k] for k in ("region", "regions", "keys")}
+
+
+def change_record(keys: list[str], old: dict | None, new: dict | None, version: Version,
+                  by_ttl: bool) -> node_pb2.ReplicationChange | None:
+    """The change of one item going from ``old`` to ``new`` (None: nothing to send)."""
+    item = new if new is not None else old
+    if item is None:
+        return None
+    rec = node_pb2.ReplicationChange(keys=orjson.dumps({k: item[k] for k in keys if k in item}),
+                                     version=node_pb2.Version(ts=version.ts, region=version.region),
+                                     by_ttl=by_ttl and new is None)
+    if new is not None:
+        rec.new_image = orjson.dumps(new)
+    return rec
+
+
+def read_changes(storage: Storage, group: str, frm: tuple[int, int],
+                 limit: int) -> list[tuple[tuple[int, int], node_pb2.ReplicationChange]]:
+    """Up to ``limit`` changes of the log from position ``frm``, in order."""
+    lo, hi = change_bounds(group)
+    out = []
+    for key, value in storage.iter_range(STREAMS, max(lo, change_key(group, *frm)), hi, limit=limit):
+        out.append((change_position(key), node_pb2.ReplicationChange.FromString(value)))
+    return out
+
+
+class VersionsMixin:
+    """Mixed into PartitionReplica; uses its engine, group, config and proposals."""
+
+    def _init_versions(self) -> None:
+        self.hlc = HybridClock()
+        self._versions_applying: dict[bytes, bytes | None] = {}  # this batch's versions (not in storage yet)
+        self._pending_versions: dict[bytes, list] = {}  # leader: key -> [newest proposed version, proposals]
+
+    @property
+    def replication(self) -> dict | None:
+        return self.config.get("replication")  # type: ignore[attr-defined]
+
+    # --- versions -----------------------------------------------------------------
+
+    def stored_version(self, key: bytes) -> tuple[Version, bool]:
+        """The applied (version, tombstone) of an item (BASE: none)."""
+        raw = self._versions_applying.get(key, _ABSENT)
+        if raw is _ABSENT:
+            raw = self.engine.storage.get(VERSIONS, key)  # type: ignore[attr-defined]
+        return (BASE, False) if raw is None else unpack(raw)  # type: ignore[arg-type]
+
+    def newest_version(self, key: bytes) -> Version:
+        """The version an item will have once the leader's proposals apply (at least)."""
+        pending = self._pending_versions.get(key)
+        stored = self.stored_version(key)[0]
+        return max(stored, pending[0]) if pending is not None else stored
+
+    def pend_version(self, key: bytes, version: Version) -> None:
+        slot = self._pending_versions.get(key)
+        if slot is None:
+            self._pending_versions[key] = [version, 1]
+        else:
+            slot[0] = max(slot[0], version)
+            slot[1] += 1
+
+    def unpend_version(self, key: bytes) -> None:
+        slot = self._pending_versions.get(key)
+        if slot is not None:
+            slot[1] -= 1
+            if slot[1] <= 0:
+                del self._pending_versions[key]
+
+    # --- applying -------------------------------------------------------------------
+
+    def superseded(self, cmd: node_pb2.WriteCommand, key: bytes) -> bool:
+        """Is a replicated change as old as or older than the item's applied version?"""
+        return Version(cmd.replicated.ts, cmd.replicated.region) <= self.stored_version(key)[0]
+
+    def apply_version(self, batch: Batch, index: int, offset: int, cmd: node_pb2.WriteCommand,
+                      m: node_pb2.Mutation, old: dict | None, new: dict | None) -> int:
+        """Stamp one item mutation of a versioned entry; a local one also goes
+        to the change log (at ``offset`` among the entry's). Returns the changes logged."""
+        if cmd.HasField("replicated"):
+            version = Version(cmd.replicated.ts, cmd.replicated.region)
+        else:
+            settings = self.replication
+            region = settings["region"] if settings is not None else ""
+            stored = self.stored_version(m.key)[0]
+            version = Version(max(cmd.version_ts, stored.ts + 1), region)
+        value = pack(version, new is None)
+        self._versions_applying[m.key] = value
+        batch.put(VERSIONS, m.key, value)
+        self.hlc.observe(version.ts)
+        settings = self.replication
+        if cmd.HasField("replicated") or settings is None:
+            return 0
+        rec = change_record(settings["keys"], old, new, version, m.by_ttl)
+        if rec is None:
+            return 0
+        batch.put(STREAMS, change_key(self.group, index, offset), rec.SerializeToString())  # type: ignore[attr-defined]
+        return 1
+
+    def apply_replication_config(self, batch: Batch, index: int, wanted: dict) -> None:
+        self._set_replication(batch, applied_settings(self.replication, wanted, index))
+
+    def apply_replication_checkpoint(self, batch: Batch, cp: node_pb2.ReplicationCheckpoint) -> None:
+        """A region acknowledged the changes before ``cp``: it never moves back;
+        the log is trimmed up to the least acknowledged position of all regions."""
+        settings = self.replication
+        at = [cp.index, cp.offset]
+        if settings is None or cp.region not in settings["checkpoints"] or settings["checkpoints"][cp.region] >= at:
+            return
+        self._set_replication(batch, {**settings, "checkpoints": {**settings["checkpoints"], cp.region: at}})
+
+    def _set_replication(self, batch: Batch, settings: dict | None) -> None:
+        self.config = {**self.config, "replication": settings}  # type: ignore[attr-defined]
+        batch.set_group_config(self.group, orjson.dumps(self.config))  # type: ignore[attr-defined]
+        lo, hi = change_bounds(self.group)  # type: ignore[attr-defined]
+        if settings is None:
+            batch.delete_range(STREAMS, lo, hi)
+        else:
+            least = min(settings["checkpoints"].values())
+            batch.delete_range(STREAMS, lo, change_key(self.group, *least))  # type: ignore[attr-defined]
+
+    def checkpoint_of(self, region: str) -> tuple[int, int] | None:
+        settings = self.replication
+        at = settings["checkpoints"].get(region) if settings is not None else None
+        return (at[0], at[1]) if at is not None else None
+
+    def replicate_result(self, result: Any) -> node_pb2.DataResponse:
+        return node_pb2.DataResponse(superseded=result == "superseded")
