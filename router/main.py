@@ -58,6 +58,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from router.api import Api
     from router.http import serve
     from router.lambda_api import PREFIXES, LambdaApi
+    from router import replication
     from router.protocol import Dispatcher
     from router.streams import StreamsApi
 
@@ -83,8 +84,10 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         streams = {name: api.with_metadata(op)
                    for name, op in StreamsApi(cluster, args.region, cluster_id).operations().items()}
-        server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
-                                                      admin=_admin_ops(cluster, cluster_id))),
+        dispatcher = Dispatcher(api.operations(), streams=streams, admin=_admin_ops(cluster, cluster_id))
+        dispatcher.ops.update({replication.TARGET_PREFIX + name: op  # internal: regions call each other
+                               for name, op in replication.operations(api).items()})
+        server = await serve(Api.with_host(dispatcher),
                              host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
                              rest=functions, rest_prefixes=PREFIXES)
     except OSError as exc:

@@ -129,6 +129,9 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                                   "updated": body.get("updated", {})})
     if op == "delete_table":
         return await _propose(mr, {"op": "delete_table", "name": body["name"]})
+    if op == "set_table_replicas":  # a global table's replica regions (router/global_tables.py)
+        return await _propose(mr, {"op": "set_table_replicas", **{k: body[k] for k in (
+            "name", "replicas", "global_version", "expect") if k in body}})
     if op == "tag_table":
         result = await _propose(mr, {"op": "tag_table", "name": body["name"], "add": body.get("add", []),
                                      "remove": body.get("remove", []), "missing": body.get("missing")})

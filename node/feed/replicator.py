@@ -1,0 +1,180 @@
+"""Global tables (MREC): each partition leader sends its local changes to the
+table's other regions.
+
+Per partition led here, the replicator first keeps the partition's
+replication settings in step with the metadata (``TableInfo.replicas``: the
+regions whose replica is not DELETING; proposed through the log as
+``WriteCommand.replication_config``, node/partition/versions.py). Then, per
+replica region this node can reach (``NodeConfig.remote_regions``), one
+sender reads the partition's change log after that region's checkpoint (local
+writes only: replicated-in changes are never logged), posts them in batches
+to the region's router (``TriremeReplication_1.Replicate``, router/replication.py),
+and, once the region acknowledged, moves the checkpoint through the log, so a
+new leader resumes where the last acknowledgment left (changes after it may
+be sent twice; the receiver's version check makes that harmless). One batch is
+in flight per (partition, region), so changes to one item arrive in order. An
+unreachable region is retried with backoff; nothing here holds up writes.
+
+Replication lag per (table, region): the age of the oldest change not yet
+acknowledged (0 when all are), as this node's leaders see it; `status()`
+answers it (the Admin call ``replication``).
+
+Backfill (sending a new replica region the items written before it was added)
+is not built yet: a region added later receives the changes from then on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import orjson
+
+from cluster.meta import MetaState, TableInfo
+from cluster.tasks import cancel
+from cluster.versions import ms_of
+from node.feed.remote import RemoteError, post_json
+from node.partition.replica import PartitionReplica
+from node.partition.versions import read_changes, wanted_of
+from trireme_pb import node_pb2
+
+if TYPE_CHECKING:
+    from node.groups.engine import Engine
+
+log = logging.getLogger(__name__)
+
+CHECK_S = 0.2  # how often leaderships and the metadata are looked at
+POLL_S = float(os.environ.get("TRIREME_REPLICATION_POLL_S", "0.05"))  # an idle sender looks for changes
+BATCH = 500  # changes per request
+TIMEOUT_S = 5.0  # per request: a region that does not answer in time is retried
+BACKOFF_S = (0.1, 5.0)  # first and longest wait after a failed request
+TARGET = "TriremeReplication_1.Replicate"
+
+
+def wanted_settings(t: TableInfo, region: str) -> dict:
+    """The replication settings the metadata asks of a table's partitions ({}: not global)."""
+    regions = sorted(r["region"] for r in t.replicas if r["status"] != "DELETING" and r["region"] != region)
+    if not regions or t.status == "DELETING":
+        return {}
+    return {"region": region, "regions": regions, "keys": [k["AttributeName"] for k in t.spec["KeySchema"]]}
+
+
+def request_body(table: str, source: str, changes: list[node_pb2.ReplicationChange]) -> bytes:
+    """A Replicate request carrying ``changes`` (their stored JSON spliced in, not parsed)."""
+    return orjson.dumps({"TableName": table, "SourceRegion": source, "Changes": [
+        {"Keys": orjson.Fragment(c.keys), "NewImage": orjson.Fragment(c.new_image) if c.new_image else None,
+         "Version": {"Ts": c.version.ts, "Region": c.version.region}, "ByTtl": c.by_ttl} for c in changes]})
+
+
+class Replicator:
+    """Runs on every node; acts for the partitions it leads."""
+
+    def __init__(self, engine: Engine, view: Callable[[], MetaState | None], region: str,
+                 remote_regions: dict[str, str]) -> None:
+        self.engine = engine
+        self.view = view
+        self.region = region
+        self.remote_regions = remote_regions
+        self._task: asyncio.Task | None = None
+        self._settings: dict[str, asyncio.Task] = {}  # group -> its settings proposal in flight
+        self._senders: dict[tuple[str, str], asyncio.Task] = {}  # (group, region) -> sender
+        # (group, region) -> (table, wall ms of the oldest unacknowledged change, or None: none)
+        self._oldest: dict[tuple[str, str], tuple[str, int | None]] = {}
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        await cancel([self._task, *self._settings.values(), *self._senders.values()])
+
+    def status(self) -> list[dict]:
+        """Replication lag per (table, destination region) over the partitions led here."""
+        now = time.time() * 1000
+        out: dict[tuple[str, str], dict] = {}
+        for (group, region), (table, oldest) in self._oldest.items():
+            if self._senders.get((group, region)) is None:
+                continue
+            row = out.setdefault((table, region), {"table": table, "region": region, "lag_ms": 0, "partitions": 0})
+            row["partitions"] += 1
+            if oldest is not None:
+                row["lag_ms"] = max(row["lag_ms"], int(max(0.0, now - oldest)))
+        return sorted(out.values(), key=lambda r: (r["table"], r["region"]))
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                self._plan()
+            except Exception:  # noqa: BLE001 (a bug here must not end replication for the node's life)
+                log.exception("replication planning failed")
+            await asyncio.sleep(CHECK_S)
+
+    def _plan(self) -> None:
+        self._senders = {k: t for k, t in self._senders.items() if not t.done()}
+        self._settings = {g: t for g, t in self._settings.items() if not t.done()}
+        self._oldest = {k: v for k, v in self._oldest.items() if k in self._senders}
+        state = self.view()
+        if state is None:
+            return
+        for group, replica in list(self.engine.replicas.items()):
+            if not isinstance(replica, PartitionReplica) or not replica.is_leader:
+                continue
+            t = state.table_by_id(replica.config.get("table_id", -1))
+            if t is None:
+                continue
+            wanted = wanted_settings(t, self.region)
+            if wanted != wanted_of(replica.replication):
+                if group not in self._settings:
+                    cmd = node_pb2.WriteCommand(replication_config=orjson.dumps(wanted))
+                    self._settings[group] = asyncio.create_task(self._propose(replica, cmd))
+                continue
+            for region in wanted.get("regions", []):
+                if region in self.remote_regions and (group, region) not in self._senders:
+                    self._senders[(group, region)] = asyncio.create_task(self._send(group, region, t.name))
+
+    async def _propose(self, replica: PartitionReplica, cmd: node_pb2.WriteCommand) -> None:
+        try:
+            await replica.propose(cmd.SerializeToString())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (retried at the next plan; leadership may have moved)
+            log.info("%s: replication settings not applied (retrying): %r", replica.group, exc)
+
+    def _live(self, group: str, region: str) -> PartitionReplica | None:
+        replica = self.engine.replicas.get(group)
+        if (not isinstance(replica, PartitionReplica) or not replica.is_leader or replica.replication is None
+                or region not in replica.replication["regions"] or region not in self.remote_regions):
+            return None
+        return replica
+
+    async def _send(self, group: str, region: str, table: str) -> None:
+        """Deliver one partition's changes to one region until this node stops leading it."""
+        backoff = BACKOFF_S[0]
+        try:
+            while (replica := self._live(group, region)) is not None:
+                at = replica.checkpoint_of(region)
+                changes = read_changes(self.engine.storage, group, at, BATCH) if at is not None else []
+                if not changes:
+                    self._oldest[(group, region)] = (table, None)
+                    await asyncio.sleep(POLL_S)
+                    continue
+                self._oldest[(group, region)] = (table, ms_of(changes[0][1].version.ts))
+                body = request_body(table, self.region, [c for _, c in changes])
+                try:
+                    await post_json(self.remote_regions[region], TARGET, body, TIMEOUT_S)
+                except (OSError, TimeoutError, RemoteError, ValueError) as exc:
+                    log.info("%s: replication to %s failed (retrying in %.1fs): %r", group, region, backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, BACKOFF_S[1])
+                    continue
+                backoff = BACKOFF_S[0]
+                index, offset = changes[-1][0]
+                cp = node_pb2.ReplicationCheckpoint(region=region, index=index, offset=offset + 1)
+                await replica.propose(node_pb2.WriteCommand(replication_checkpoint=cp).SerializeToString())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (restarted at the next plan, from the checkpoint)
+            log.info("%s: replication to %s stopped: %r", group, region, exc)
