@@ -5,8 +5,11 @@ A timestamp is 64 bits, ``physical ms << 16 | logical counter``, so timestamps
 compare as integers and a counter overflow carries into the milliseconds. A
 version is ``(ts, region)``: ties between regions (the same timestamp) are
 broken by the region name, so every region orders any two versions alike.
-``BASE`` is the version of an item that has none stored (written before its
-table went global): every real version is newer.
+``BASE`` is the version of an item that has none stored. An item written
+before its table went global has none; it counts as ``base_version(region)``
+(timestamp 1, its own region) wherever it is compared or sent (the backfill
+of a new replica region): older than every versioned write, and the same
+order in every region should two regions hold such an item.
 
 Stored (the partition's versions column family, keyed like the item):
 ``ts u64 BE | flags u8 | region UTF-8``; flag 1 marks a tombstone (the item
@@ -31,6 +34,11 @@ class Version(NamedTuple):
 
 
 BASE = Version(0, "")
+
+
+def base_version(region: str) -> Version:
+    """The version of an item written before its table went global, in ``region``."""
+    return Version(1, region)
 
 
 def make_ts(ms: int, logical: int = 0) -> int:

@@ -15,12 +15,18 @@ be sent twice; the receiver's version check makes that harmless). One batch is
 in flight per (partition, region), so changes to one item arrive in order. An
 unreachable region is retried with backoff; nothing here holds up writes.
 
-Replication lag per (table, region): the age of the oldest change not yet
-acknowledged (0 when all are), as this node's leaders see it; `status()`
-answers it (the Admin call ``replication``).
+Backfill: a region added while its replica is being created (status
+CREATING) first receives every item the partition holds, in key order and in
+batches, each with its version (an item written before the table went global
+has the base version, cluster/versions.py), while writes go on; the position
+reached moves through the log like the checkpoint (a new leader resumes it).
+Then the changes follow from the region's checkpoint, which was set when the
+region was added, so a write made during the backfill arrives after it (or is
+superseded there by the newer copy the backfill sent).
 
-Backfill (sending a new replica region the items written before it was added)
-is not built yet: a region added later receives the changes from then on.
+Replication lag per (table, region): the age of the oldest change not yet
+acknowledged (0 when all are), as this node's leaders see it; with the
+backfill's progress, `status()` answers it (the Admin call ``replication``).
 """
 
 from __future__ import annotations
@@ -60,7 +66,8 @@ def wanted_settings(t: TableInfo, region: str) -> dict:
     regions = sorted(r["region"] for r in t.replicas if r["status"] != "DELETING" and r["region"] != region)
     if not regions or t.status == "DELETING":
         return {}
-    return {"region": region, "regions": regions, "keys": [k["AttributeName"] for k in t.spec["KeySchema"]]}
+    return {"region": region, "regions": regions, "keys": [k["AttributeName"] for k in t.spec["KeySchema"]],
+            "creating": sorted(r["region"] for r in t.replicas if r["status"] == "CREATING")}
 
 
 def request_body(table: str, source: str, changes: list[node_pb2.ReplicationChange]) -> bytes:
@@ -84,6 +91,7 @@ class Replicator:
         self._senders: dict[tuple[str, str], asyncio.Task] = {}  # (group, region) -> sender
         # (group, region) -> (table, wall ms of the oldest unacknowledged change, or None: none)
         self._oldest: dict[tuple[str, str], tuple[str, int | None]] = {}
+        self._backfilled: dict[tuple[str, str], int | None] = {}  # items a backfill sent here (None: done)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -98,10 +106,15 @@ class Replicator:
         for (group, region), (table, oldest) in self._oldest.items():
             if self._senders.get((group, region)) is None:
                 continue
-            row = out.setdefault((table, region), {"table": table, "region": region, "lag_ms": 0, "partitions": 0})
+            row = out.setdefault((table, region), {"table": table, "region": region, "lag_ms": 0, "partitions": 0,
+                                                   "backfilling": 0, "backfilled_items": 0})
             row["partitions"] += 1
             if oldest is not None:
                 row["lag_ms"] = max(row["lag_ms"], int(max(0.0, now - oldest)))
+            sent = self._backfilled.get((group, region))
+            if sent is not None:
+                row["backfilling"] += 1
+                row["backfilled_items"] += sent
         return sorted(out.values(), key=lambda r: (r["table"], r["region"]))
 
     async def _loop(self) -> None:
@@ -116,6 +129,7 @@ class Replicator:
         self._senders = {k: t for k, t in self._senders.items() if not t.done()}
         self._settings = {g: t for g, t in self._settings.items() if not t.done()}
         self._oldest = {k: v for k, v in self._oldest.items() if k in self._senders}
+        self._backfilled = {k: v for k, v in self._backfilled.items() if k in self._senders}
         state = self.view()
         if state is None:
             return
@@ -153,26 +167,40 @@ class Replicator:
     async def _send(self, group: str, region: str, table: str) -> None:
         """Deliver one partition's changes to one region until this node stops leading it."""
         backoff = BACKOFF_S[0]
+        key = (group, region)
         try:
             while (replica := self._live(group, region)) is not None:
-                at = replica.checkpoint_of(region)
-                changes = read_changes(self.engine.storage, group, at, BATCH) if at is not None else []
-                if not changes:
-                    self._oldest[(group, region)] = (table, None)
-                    await asyncio.sleep(POLL_S)
-                    continue
-                self._oldest[(group, region)] = (table, ms_of(changes[0][1].version.ts))
-                body = request_body(table, self.region, [c for _, c in changes])
-                try:
-                    await post_json(self.remote_regions[region], TARGET, body, TIMEOUT_S)
-                except (OSError, TimeoutError, RemoteError, ValueError) as exc:
-                    log.info("%s: replication to %s failed (retrying in %.1fs): %r", group, region, backoff, exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, BACKOFF_S[1])
-                    continue
-                backoff = BACKOFF_S[0]
-                index, offset = changes[-1][0]
-                cp = node_pb2.ReplicationCheckpoint(region=region, index=index, offset=offset + 1)
+                after = replica.backfill_of(region)
+                if after is not None:  # a new region: the existing items first
+                    changes, last = replica.backfill_changes(after, BATCH)
+                    cp = node_pb2.ReplicationCheckpoint(region=region, backfilled=last or b"",
+                                                        backfill_done=len(changes) < BATCH)
+                    self._backfilled.setdefault(key, 0)
+                else:
+                    self._backfilled[key] = None
+                    at = replica.checkpoint_of(region)
+                    logged = read_changes(self.engine.storage, group, at, BATCH) if at is not None else []
+                    if not logged:
+                        self._oldest[key] = (table, None)
+                        await asyncio.sleep(POLL_S)
+                        continue
+                    changes = [c for _, c in logged]
+                    index, offset = logged[-1][0]
+                    cp = node_pb2.ReplicationCheckpoint(region=region, index=index, offset=offset + 1)
+                    self._oldest[key] = (table, ms_of(changes[0].version.ts))
+                if changes:
+                    try:
+                        await post_json(self.remote_regions[region], TARGET,
+                                        request_body(table, self.region, changes), TIMEOUT_S)
+                    except (OSError, TimeoutError, RemoteError, ValueError) as exc:
+                        log.info("%s: replication to %s failed (retrying in %.1fs): %r", group, region, backoff,
+                                 exc)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, BACKOFF_S[1])
+                        continue
+                    backoff = BACKOFF_S[0]
+                if after is not None:
+                    self._backfilled[key] = (self._backfilled.get(key) or 0) + len(changes)
                 await replica.propose(node_pb2.WriteCommand(replication_checkpoint=cp).SerializeToString())
         except asyncio.CancelledError:
             raise

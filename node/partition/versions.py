@@ -9,11 +9,15 @@ switches at the same entry):
 - ``region``: this region (the versions its local writes carry);
 - ``regions``: the replica regions changes go to (status not DELETING);
 - ``keys``: the table's key attribute names (the changes carry the item's keys);
+- ``creating``: the regions whose replica is being created (status CREATING);
 - ``start``: the log index of the entry that made the partition global;
 - ``checkpoints``: region -> ``[index, offset]``, the next change to send there
   (moved by ``WriteCommand.replication_checkpoint`` once the region acknowledged).
-  A region added later starts after the entry that added it (older items reach
-  it by the replicator's backfill, which is not built yet).
+  A region added later starts after the entry that added it;
+- ``backfills``: region -> the storage key (hex; "": none yet) up to which
+  every item was sent to a region added while CREATING: the replicator sends
+  the existing items first (their versions, or the base version), then the
+  changes from its checkpoint on. Removed once done.
 
 Every applied write then stamps the item with a version in the ``versions``
 family (cluster/versions.py): a local write takes the leader's hybrid logical
@@ -38,29 +42,37 @@ from typing import Any
 import orjson
 
 from cluster.keys import change_bounds, change_key, change_position
-from cluster.versions import BASE, HybridClock, Version, pack, unpack
-from node.storage import STREAMS, VERSIONS, Batch, Storage
+from cluster.versions import BASE, HybridClock, Version, base_version, pack, unpack
+from node.storage import DATA, STREAMS, VERSIONS, Batch, Storage
 from trireme_pb import node_pb2
 
 _ABSENT = object()
 
 
+WANTED = ("region", "regions", "keys", "creating")
+
+
 def applied_settings(have: dict | None, wanted: dict, index: int) -> dict | None:
     """The replication settings after the entry at ``index`` asked for
-    ``wanted`` (region, regions, keys; no regions: not global)."""
+    ``wanted`` (region, regions, keys, creating; no regions: not global).
+    A region new here starts at the next entry, and is backfilled first if
+    its replica is being created."""
     if not wanted.get("regions"):
         return None
     old = (have or {}).get("checkpoints", {})
-    return {"region": wanted["region"], "regions": list(wanted["regions"]), "keys": list(wanted["keys"]),
-            "start": have["start"] if have else index,
-            "checkpoints": {r: old.get(r, [index + 1, 0]) for r in wanted["regions"]}}
+    backfills = (have or {}).get("backfills", {})
+    new = [r for r in wanted["regions"] if r not in old]
+    return {**{k: wanted[k] for k in WANTED}, "start": have["start"] if have else index,
+            "checkpoints": {r: old.get(r, [index + 1, 0]) for r in wanted["regions"]},
+            "backfills": {r: backfills[r] if r in backfills else "" for r in wanted["regions"]
+                          if r in backfills or (r in new and r in wanted["creating"])}}
 
 
 def wanted_of(settings: dict | None) -> dict:
     """What a partition's settings hold, as the replicator asks for them."""
     if settings is None:
         return {}
-    return {k: settings[k] for k in ("region", "regions", "keys")}
+    return {k: settings[k] for k in WANTED}
 
 
 def change_record(keys: list[str], old: dict | None, new: dict | None, version: Version,
@@ -108,10 +120,18 @@ class VersionsMixin:
             raw = self.engine.storage.get(VERSIONS, key)  # type: ignore[attr-defined]
         return (BASE, False) if raw is None else unpack(raw)  # type: ignore[arg-type]
 
+    def item_version(self, key: bytes) -> Version:
+        """The applied version of an item, an unversioned one's being the base version."""
+        version = self.stored_version(key)[0]
+        if version == BASE and self.applied_value(key) is not None:  # type: ignore[attr-defined]
+            settings = self.replication
+            return base_version(settings["region"] if settings is not None else "")
+        return version
+
     def newest_version(self, key: bytes) -> Version:
         """The version an item will have once the leader's proposals apply (at least)."""
         pending = self._pending_versions.get(key)
-        stored = self.stored_version(key)[0]
+        stored = self.item_version(key)
         return max(stored, pending[0]) if pending is not None else stored
 
     def pend_version(self, key: bytes, version: Version) -> None:
@@ -133,7 +153,7 @@ class VersionsMixin:
 
     def superseded(self, cmd: node_pb2.WriteCommand, key: bytes) -> bool:
         """Is a replicated change as old as or older than the item's applied version?"""
-        return Version(cmd.replicated.ts, cmd.replicated.region) <= self.stored_version(key)[0]
+        return Version(cmd.replicated.ts, cmd.replicated.region) <= self.item_version(key)
 
     def apply_version(self, batch: Batch, index: int, offset: int, cmd: node_pb2.WriteCommand,
                       m: node_pb2.Mutation, old: dict | None, new: dict | None) -> int:
@@ -166,8 +186,23 @@ class VersionsMixin:
         """A region acknowledged the changes before ``cp``: it never moves back;
         the log is trimmed up to the least acknowledged position of all regions."""
         settings = self.replication
+        if settings is None or cp.region not in settings["checkpoints"]:
+            return
+        if cp.backfilled or cp.backfill_done:
+            backfills = dict(settings["backfills"])
+            at = backfills.get(cp.region)
+            if at is None:
+                return  # done already
+            if cp.backfill_done:
+                del backfills[cp.region]
+            elif at and bytes.fromhex(at) >= cp.backfilled:
+                return  # past there already (a deposed leader's late word)
+            else:
+                backfills[cp.region] = cp.backfilled.hex()
+            self._set_replication(batch, {**settings, "backfills": backfills})
+            return
         at = [cp.index, cp.offset]
-        if settings is None or cp.region not in settings["checkpoints"] or settings["checkpoints"][cp.region] >= at:
+        if settings["checkpoints"][cp.region] >= at:
             return
         self._set_replication(batch, {**settings, "checkpoints": {**settings["checkpoints"], cp.region: at}})
 
@@ -185,6 +220,35 @@ class VersionsMixin:
         settings = self.replication
         at = settings["checkpoints"].get(region) if settings is not None else None
         return (at[0], at[1]) if at is not None else None
+
+    def backfill_of(self, region: str) -> bytes | None:
+        """Where a region's backfill goes on (after this key; b"": from the start), or None: none due."""
+        settings = self.replication
+        at = settings["backfills"].get(region) if settings is not None else None
+        return bytes.fromhex(at) if at is not None else None
+
+    def backfill_changes(self, after: bytes | None,
+                         limit: int) -> tuple[list[node_pb2.ReplicationChange], bytes | None]:
+        """The next ``limit`` existing items after the key ``after`` (None: from the
+        start) as changes with their versions, and the last key (None: no more)."""
+        storage = self.engine.storage  # type: ignore[attr-defined]
+        lo, hi = self.data_range()  # type: ignore[attr-defined]
+        if after:
+            lo = after + b"\x00"
+        rows = list(storage.iter_range(DATA, lo, hi, limit=limit))
+        if not rows:
+            return [], None
+        settings = self.replication
+        keys, region = (settings["keys"], settings["region"]) if settings is not None else ([], "")
+        versions = storage.multi_get(VERSIONS, [k for k, _ in rows])
+        out = []
+        for (key, value), raw in zip(rows, versions):
+            version = unpack(raw)[0] if raw is not None else base_version(region)
+            item = orjson.loads(value)
+            out.append(node_pb2.ReplicationChange(keys=orjson.dumps({k: item[k] for k in keys if k in item}),
+                                                  new_image=value,
+                                                  version=node_pb2.Version(ts=version.ts, region=version.region)))
+        return out, rows[-1][0]
 
     def replicate_result(self, result: Any) -> node_pb2.DataResponse:
         return node_pb2.DataResponse(superseded=result == "superseded")

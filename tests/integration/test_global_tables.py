@@ -27,45 +27,45 @@ US, EU = "us-east-1", "eu-west-1"
 TABLE = "glob"
 
 
-def set_replicas(cluster, replicas: list[dict]) -> None:
+def set_replicas(cluster, replicas: list[dict], table: str = TABLE) -> None:
     async def go():
         ch = Channels()
         ch.cluster_id = cluster.cluster_id
         try:
             return await meta_call(ch, [node_addr(cluster, n) for n in cluster.node_ids()], "set_table_replicas",
-                                   {"name": TABLE, "replicas": replicas, "global_version": "2019.11.21"})
+                                   {"name": table, "replicas": replicas, "global_version": "2019.11.21"})
         finally:
             await ch.close()
     asyncio.run(go())
 
 
-def create_table(client) -> None:
+def create_table(client, table: str = TABLE) -> None:
     client.create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        TableName=table, BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "g")],
         GlobalSecondaryIndexes=[{"IndexName": "by_g", "Projection": {"ProjectionType": "ALL"},
                                  "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}]}],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
-    wait_until(lambda: client.describe_table(TableName=TABLE)["Table"]["TableStatus"] == "ACTIVE", 60, "ACTIVE")
+    wait_until(lambda: client.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE", 60, "ACTIVE")
 
 
-def items(client) -> list[dict]:
+def items(client, table: str = TABLE) -> list[dict]:
     out, start = [], None
     while True:
-        page = client.scan(TableName=TABLE, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
+        page = client.scan(TableName=table, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
         out += page["Items"]
         start = page.get("LastEvaluatedKey")
         if not start:
             return sorted(out, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 
-def digest(client) -> str:
-    return hashlib.sha256(json.dumps(items(client), sort_keys=True).encode()).hexdigest()
+def digest(client, table: str = TABLE) -> str:
+    return hashlib.sha256(json.dumps(items(client, table), sort_keys=True).encode()).hexdigest()
 
 
-def converged(a, b) -> bool:
-    return digest(a) == digest(b)
+def converged(a, b, table: str = TABLE) -> bool:
+    return digest(a, table) == digest(b, table)
 
 
 def stream_records(cluster) -> list[dict]:
@@ -206,3 +206,45 @@ def test_a_partition_leader_killed_while_changes_flow_loses_none(regions):
     wait_until(lambda: converged(a, b), 90, "both regions to hold the same items after the kill", interval=0.5)
     present = {int(i["n"]["N"]) for i in items(b) if i["sk"]["S"] == "kill"}
     assert set(acked) <= present, f"acknowledged writes missing in eu-west-1: {sorted(set(acked) - present)[:10]}"
+
+
+def test_a_new_replica_region_is_backfilled_while_writes_go_on(regions):
+    us, eu = regions
+    a, b = make_client(us.endpoint, retries=5), make_client(eu.endpoint, retries=5)
+    table = "back"
+    create_table(a, table)
+    for i in range(300):  # before the table is global: no versions yet
+        a.put_item(TableName=table, Item={"pk": {"S": f"old{i}"}, "sk": {"S": "x"}, "g": {"S": "old"}})
+    create_table(b, table)
+    stop = threading.Event()
+    written: list[int] = []
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            # New items, and changes to a few of the old ones (their newer versions win over the backfilled).
+            pk = f"new{i}" if i % 2 else f"old{i % 40}"
+            a.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": "x"}, "n": {"N": str(i)}})
+            written.append(i)
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    try:
+        set_replicas(eu, [{"region": US, "status": "ACTIVE"}], table)
+        set_replicas(us, [{"region": EU, "status": "CREATING"}], table)  # eu-west-1's replica is new: backfill it
+        wait_until(lambda: len(written) > 50 and any(r["table"] == table and r["backfilled_items"] > 0
+                                                     for r in lag_rows(us)) or done(us, table), 60,
+                   "the backfill to start")
+        wait_until(lambda: done(us, table), 60, "the backfill to finish", interval=0.2)
+    finally:
+        stop.set()
+        t.join(60)
+    wait_until(lambda: converged(a, b, table), 60, "the new replica to hold the same items", interval=0.5)
+    got = items(b, table)
+    assert {i["pk"]["S"] for i in got} == {f"old{i}" for i in range(300)} | {f"new{i}" for i in written if i % 2}
+
+
+def done(cluster, table: str) -> bool:
+    rows = [r for r in lag_rows(cluster) if r["table"] == table]
+    return bool(rows) and sum(r["partitions"] for r in rows) == len(meta(cluster)["tables"][table]["partitions"]) \
+        and all(r["backfilling"] == 0 for r in rows)

@@ -17,14 +17,14 @@ from hypothesis import strategies as st
 from cluster.index_defs import secondary_index
 from cluster.keys import change_bounds, hash_range_bounds, item_key
 from cluster.meta import LAST_HASH
-from cluster.versions import Version, make_ts, unpack
+from cluster.versions import Version, base_version, make_ts, unpack
 from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
 from ddb.indexes import indexes_of
 from ddb.keys import KeySchema
 from node.groups.engine import Engine
 from node.partition import streams
 from node.partition.replica import PartitionReplica
-from node.partition.versions import read_changes
+from node.partition.versions import applied_settings, read_changes, wanted_of
 from node.storage import DATA, STREAMS, VERSIONS, Storage
 from trireme_pb import node_pb2
 
@@ -39,7 +39,7 @@ SCHEMA = KeySchema.from_wire(SPEC["KeySchema"], SPEC["AttributeDefinitions"], ha
 LOCAL = [secondary_index(ix, SCHEMA) for ix in indexes_of(SPEC) if ix.local]
 PKL = len(encode_key_value({"S": "p"}))
 Req = node_pb2.DataRequest
-GLOBAL = {"region": "us-east-1", "regions": ["eu-west-1"], "keys": ["pk", "sk"]}
+GLOBAL = {"region": "us-east-1", "regions": ["eu-west-1"], "keys": ["pk", "sk"], "creating": []}
 
 
 def key_of(sk: str) -> bytes:
@@ -248,4 +248,58 @@ def test_a_snapshot_carries_the_versions_and_the_change_log(tmp_path):
         _, records = replica.snapshot_state()
         families = {cf for cf, _, _ in records}
         assert VERSIONS in families and STREAMS in families
+    run(tmp_path, test)
+
+
+def test_settings_start_new_regions_after_their_entry_and_backfill_those_being_created():
+    s1 = applied_settings(None, GLOBAL, 7)
+    assert s1["start"] == 7 and s1["checkpoints"] == {"eu-west-1": [8, 0]} and s1["backfills"] == {}
+    assert wanted_of(s1) == GLOBAL
+    s1["checkpoints"]["eu-west-1"] = [20, 1]
+    more = {**GLOBAL, "regions": ["ap-south-1", "eu-west-1"], "creating": ["ap-south-1"]}
+    s2 = applied_settings(s1, more, 30)
+    assert s2["start"] == 7 and s2["checkpoints"] == {"eu-west-1": [20, 1], "ap-south-1": [31, 0]}
+    assert s2["backfills"] == {"ap-south-1": ""}
+    s2["backfills"]["ap-south-1"] = "ab"
+    s3 = applied_settings(s2, {**more, "creating": []}, 40)  # ACTIVE now: the backfill goes on where it was
+    assert s3["backfills"] == {"ap-south-1": "ab"} and s3["checkpoints"] == s2["checkpoints"]
+    assert applied_settings(s3, {}, 50) is None
+
+
+def test_a_backfill_sends_every_item_with_its_version_then_the_changes(tmp_path):
+    async def test(replica):
+        for i in range(5):  # before the table is global: no versions
+            await replica.write(put_req(f"old{i}", i))
+        await make_global(replica)
+        await replica.write(put_req("new", 9))
+        await make_global(replica, {**GLOBAL, "regions": ["ap-south-1", "eu-west-1"], "creating": ["ap-south-1"]})
+        assert replica.backfill_of("ap-south-1") == b"" and replica.backfill_of("eu-west-1") is None
+        await replica.write(put_req("during", 10))  # written during the backfill: a change after it
+        sent = []
+        after = b""
+        while (after := replica.backfill_of("ap-south-1")) is not None:
+            changes, last = replica.backfill_changes(after, 2)
+            sent += changes
+            cp = node_pb2.ReplicationCheckpoint(region="ap-south-1", backfilled=last or b"",
+                                                backfill_done=len(changes) < 2)
+            await replica.propose(node_pb2.WriteCommand(replication_checkpoint=cp).SerializeToString())
+        by_key = {orjson.loads(c.keys)["sk"]["S"]: c for c in sent}
+        assert sorted(by_key) == ["during", "new", "old0", "old1", "old2", "old3", "old4"]
+        old = by_key["old0"].version
+        assert Version(old.ts, old.region) == base_version("us-east-1")
+        assert by_key["new"].version.ts > 1 and orjson.loads(by_key["new"].new_image)["v"] == {"N": "9"}
+        # The region's changes start after the entry that added it: the write made during the backfill.
+        changes = read_changes(replica.engine.storage, GROUP, replica.checkpoint_of("ap-south-1"), 10)
+        assert [orjson.loads(c.keys)["sk"]["S"] for _, c in changes] == ["during"]
+    run(tmp_path, test)
+
+
+def test_an_item_written_before_the_table_went_global_counts_as_the_base_version(tmp_path):
+    async def test(replica):
+        await replica.write(put_req("a", 1))
+        await make_global(replica)
+        # Another region's base-versioned copy: ordered against ours by region.
+        assert (await replica.replicate(replicate_req("a", 2, 1, "eu-west-1"))).superseded  # eu < us
+        assert not (await replica.replicate(replicate_req("a", 3, 1, "zz-south-1"))).superseded
+        assert value_of(replica, "a")["v"] == {"N": "3"}
     run(tmp_path, test)
