@@ -24,6 +24,9 @@ Then the changes follow from the region's checkpoint, which was set when the
 region was added, so a write made during the backfill arrives after it (or is
 superseded there by the newer copy the backfill sent).
 
+The leader also collects its partition's tombstones once they are older than
+the stream retention (node/partition/versions.py), looking every tenth of it.
+
 Replication lag per (table, region): the age of the oldest change not yet
 acknowledged (0 when all are), as this node's leaders see it; with the
 backfill's progress, `status()` answers it (the Admin call ``replication``).
@@ -42,8 +45,9 @@ import orjson
 
 from cluster.meta import MetaState, TableInfo
 from cluster.tasks import cancel
-from cluster.versions import ms_of
+from cluster.versions import make_ts, ms_of
 from node.feed.remote import RemoteError, post_json
+from node.feed.streams import RETENTION_S
 from node.partition.replica import PartitionReplica
 from node.partition.versions import read_changes, wanted_of
 from trireme_pb import node_pb2
@@ -59,6 +63,7 @@ BATCH = 500  # changes per request
 TIMEOUT_S = 5.0  # per request: a region that does not answer in time is retried
 BACKOFF_S = (0.1, 5.0)  # first and longest wait after a failed request
 TARGET = "TriremeReplication_1.Replicate"
+COLLECT_EVERY_S = min(60.0, max(0.5, RETENTION_S / 10))
 
 
 def wanted_settings(t: TableInfo, region: str) -> dict:
@@ -87,7 +92,8 @@ class Replicator:
         self.region = region
         self.remote_regions = remote_regions
         self._task: asyncio.Task | None = None
-        self._settings: dict[str, asyncio.Task] = {}  # group -> its settings proposal in flight
+        self._upkeep: dict[str, asyncio.Task] = {}  # group -> its settings (or tombstone collection) in flight
+        self._next_collect = 0.0  # (monotonic) when tombstones are looked at next
         self._senders: dict[tuple[str, str], asyncio.Task] = {}  # (group, region) -> sender
         # (group, region) -> (table, wall ms of the oldest unacknowledged change, or None: none)
         self._oldest: dict[tuple[str, str], tuple[str, int | None]] = {}
@@ -97,7 +103,7 @@ class Replicator:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        await cancel([self._task, *self._settings.values(), *self._senders.values()])
+        await cancel([self._task, *self._upkeep.values(), *self._senders.values()])
 
     def status(self) -> list[dict]:
         """Replication lag per (table, destination region) over the partitions led here."""
@@ -127,23 +133,30 @@ class Replicator:
 
     def _plan(self) -> None:
         self._senders = {k: t for k, t in self._senders.items() if not t.done()}
-        self._settings = {g: t for g, t in self._settings.items() if not t.done()}
+        self._upkeep = {g: t for g, t in self._upkeep.items() if not t.done()}
         self._oldest = {k: v for k, v in self._oldest.items() if k in self._senders}
         self._backfilled = {k: v for k, v in self._backfilled.items() if k in self._senders}
         state = self.view()
         if state is None:
             return
+        collect = time.monotonic() >= self._next_collect
+        if collect:
+            self._next_collect = time.monotonic() + COLLECT_EVERY_S
+        cutoff = make_ts(int((time.time() - RETENTION_S) * 1000))
         for group, replica in list(self.engine.replicas.items()):
             if not isinstance(replica, PartitionReplica) or not replica.is_leader:
                 continue
+            if collect and group not in self._upkeep and (replica.oldest_tombstone() or cutoff) < cutoff:
+                cmd = node_pb2.WriteCommand(collect_tombstones=cutoff)
+                self._upkeep[group] = asyncio.create_task(self._propose(replica, cmd))
             t = state.table_by_id(replica.config.get("table_id", -1))
             if t is None:
                 continue
             wanted = wanted_settings(t, self.region)
             if wanted != wanted_of(replica.replication):
-                if group not in self._settings:
+                if group not in self._upkeep:
                     cmd = node_pb2.WriteCommand(replication_config=orjson.dumps(wanted))
-                    self._settings[group] = asyncio.create_task(self._propose(replica, cmd))
+                    self._upkeep[group] = asyncio.create_task(self._propose(replica, cmd))
                 continue
             for region in wanted.get("regions", []):
                 if region in self.remote_regions and (group, region) not in self._senders:
@@ -155,7 +168,7 @@ class Replicator:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 (retried at the next plan; leadership may have moved)
-            log.info("%s: replication settings not applied (retrying): %r", replica.group, exc)
+            log.info("%s: replication upkeep not applied (retrying): %r", replica.group, exc)
 
     def _live(self, group: str, region: str) -> PartitionReplica | None:
         replica = self.engine.replicas.get(group)

@@ -57,6 +57,9 @@ class GsiReplicaMixin:
         if cmd.HasField("replication_checkpoint"):
             self.apply_replication_checkpoint(batch, cmd.replication_checkpoint)  # type: ignore[attr-defined]
             return None
+        if cmd.collect_tombstones:
+            self.apply_collect(batch, cmd.collect_tombstones)  # type: ignore[attr-defined]
+            return None
         if cmd.fence_source and not self._fence_ok(batch, cmd.fence_source, cmd.fence_term):
             return "fenced"
         replicated = cmd.HasField("replicated")

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from cluster.keys import change_bounds, hash_range_bounds, read_u64, split_item_key, stream_bounds, u64
+from cluster.keys import (change_bounds, hash_range_bounds, read_u64, split_item_key, stream_bounds,
+                          tombstone_bounds, u64)
 from cluster.versions import Version
 from ddb import items as ddb_items
 from ddb.capacity import index_write_units
@@ -387,13 +388,13 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def state_ranges(self) -> list[tuple[str, bytes, bytes]]:
         """Where this partition's state lives: its items, local index entries
         and collection sizes in its hash range, its items' versions, its index
-        outbox, its stream records and its change log (a member caught up from
-        a snapshot serves the same)."""
+        outbox, its stream records, its change log and tombstones (a member
+        caught up from a snapshot serves the same)."""
         c = self.config
         return ([(DATA, *hash_range_bounds(space, c["lo"], c["hi"] + 1)) for space in local_spaces(c["table_id"])]
                 + [(VERSIONS, *hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)),
                    (STREAMS, *gsi.outbox_bounds(self.group)), (STREAMS, *stream_bounds(self.group)),
-                   (STREAMS, *change_bounds(self.group))])
+                   (STREAMS, *change_bounds(self.group)), (STREAMS, *tombstone_bounds(self.group))])
 
     def snapshot_state(self) -> tuple[SnapshotMeta, Iterator[tuple[str, bytes, bytes]]]:
         storage = self.engine.storage

@@ -31,8 +31,12 @@ the applied state, so every replica decides alike; the leader checks first
 too, so it answers Superseded without a log round in the common case.
 
 A partition that is not global carries no version, reads none and writes
-none: non-global tables pay nothing. Tombstones are kept (their collection
-after the stream retention is not built yet).
+none: non-global tables pay nothing. A tombstone is also listed by age
+(cluster/keys.py ``tombstone_key``); once older than the stream retention the
+leader collects it through the log (``WriteCommand.collect_tombstones``), a
+bounded number per entry, unless a newer write replaced it meanwhile. (A
+change delayed past the retention could then bring a deleted item back, as
+it could on DynamoDB.)
 """
 
 from __future__ import annotations
@@ -41,12 +45,13 @@ from typing import Any
 
 import orjson
 
-from cluster.keys import change_bounds, change_key, change_position
+from cluster.keys import change_bounds, change_key, change_position, tombstone_bounds, tombstone_entry, tombstone_key
 from cluster.versions import BASE, HybridClock, Version, base_version, pack, unpack
 from node.storage import DATA, STREAMS, VERSIONS, Batch, Storage
 from trireme_pb import node_pb2
 
 _ABSENT = object()
+COLLECT_MOST = 1000  # tombstones one collect entry drops: its apply stays short
 
 
 WANTED = ("region", "regions", "keys", "creating")
@@ -169,6 +174,8 @@ class VersionsMixin:
         value = pack(version, new is None)
         self._versions_applying[m.key] = value
         batch.put(VERSIONS, m.key, value)
+        if new is None:
+            batch.put(STREAMS, tombstone_key(self.group, version.ts, m.key), b"")  # type: ignore[attr-defined]
         self.hlc.observe(version.ts)
         settings = self.replication
         if cmd.HasField("replicated") or settings is None:
@@ -178,6 +185,30 @@ class VersionsMixin:
             return 0
         batch.put(STREAMS, change_key(self.group, index, offset), rec.SerializeToString())  # type: ignore[attr-defined]
         return 1
+
+    def oldest_tombstone(self) -> int | None:
+        """The timestamp of this partition's oldest tombstone entry (None: none)."""
+        lo, hi = tombstone_bounds(self.group)  # type: ignore[attr-defined]
+        for entry, _ in self.engine.storage.iter_range(STREAMS, lo, hi, limit=1):  # type: ignore[attr-defined]
+            return tombstone_entry(self.group, entry)[0]  # type: ignore[attr-defined]
+        return None
+
+    def apply_collect(self, batch: Batch, cutoff: int) -> None:
+        """Drop up to COLLECT_MOST tombstones older than ``cutoff`` (a timestamp),
+        except those a newer write replaced (only their entry goes)."""
+        group = self.group  # type: ignore[attr-defined]
+        lo, _ = tombstone_bounds(group)
+        last = None
+        for entry, _ in self.engine.storage.iter_range(STREAMS, lo, tombstone_key(group, cutoff),  # type: ignore[attr-defined]
+                                                       limit=COLLECT_MOST):
+            ts, key = tombstone_entry(group, entry)
+            version, tombstone = self.stored_version(key)
+            if tombstone and version.ts == ts:
+                batch.delete(VERSIONS, key)
+                self._versions_applying[key] = None
+            last = entry
+        if last is not None:
+            batch.delete_range(STREAMS, lo, last + b"\x00")
 
     def apply_replication_config(self, batch: Batch, index: int, wanted: dict) -> None:
         self._set_replication(batch, applied_settings(self.replication, wanted, index))

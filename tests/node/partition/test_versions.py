@@ -10,7 +10,6 @@ import itertools
 import time
 
 import orjson
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -302,4 +301,23 @@ def test_an_item_written_before_the_table_went_global_counts_as_the_base_version
         assert (await replica.replicate(replicate_req("a", 2, 1, "eu-west-1"))).superseded  # eu < us
         assert not (await replica.replicate(replicate_req("a", 3, 1, "zz-south-1"))).superseded
         assert value_of(replica, "a")["v"] == {"N": "3"}
+    run(tmp_path, test)
+
+
+def test_tombstones_are_collected_once_old_unless_a_write_replaced_them(tmp_path):
+    async def test(replica):
+        await make_global(replica)
+        for sk in ("gone", "back", "young"):
+            await replica.write(put_req(sk, 1))
+        for sk in ("gone", "back"):
+            await replica.write(Req(op=Req.DELETE, key=key_of(sk), partition_key_length=PKL, local_indexes=LOCAL))
+        await replica.write(put_req("back", 2))  # replaces its tombstone
+        cutoff = replica.hlc.now()
+        await replica.write(Req(op=Req.DELETE, key=key_of("young"), partition_key_length=PKL, local_indexes=LOCAL))
+        assert replica.oldest_tombstone() < cutoff
+        await replica.propose(node_pb2.WriteCommand(collect_tombstones=cutoff).SerializeToString())
+        assert version_of(replica, "gone") is None
+        assert version_of(replica, "back")[1] is False and value_of(replica, "back")["v"] == {"N": "2"}
+        assert version_of(replica, "young")[1] is True  # newer than the cutoff: kept
+        assert replica.oldest_tombstone() > cutoff
     run(tmp_path, test)
