@@ -189,6 +189,8 @@ class Replicator:
                     cp = node_pb2.ReplicationCheckpoint(region=region, backfilled=last or b"",
                                                         backfill_done=len(changes) < BATCH)
                     self._backfilled.setdefault(key, 0)
+                    waiting = read_changes(self.engine.storage, group, replica.checkpoint_of(region) or (0, 0), 1)
+                    self._oldest[key] = (table, ms_of(waiting[0][1].version.ts) if waiting else None)
                 else:
                     self._backfilled[key] = None
                     at = replica.checkpoint_of(region)

@@ -164,21 +164,21 @@ class VersionsMixin:
                       m: node_pb2.Mutation, old: dict | None, new: dict | None) -> int:
         """Stamp one item mutation of a versioned entry; a local one also goes
         to the change log (at ``offset`` among the entry's). Returns the changes logged."""
-        if cmd.HasField("replicated"):
+        settings = self.replication
+        replicated = cmd.HasField("replicated")
+        if replicated:
             version = Version(cmd.replicated.ts, cmd.replicated.region)
+        elif settings is None:
+            return 0  # proposed while the table was global, applied after it stopped being
         else:
-            settings = self.replication
-            region = settings["region"] if settings is not None else ""
-            stored = self.stored_version(m.key)[0]
-            version = Version(max(cmd.version_ts, stored.ts + 1), region)
+            version = Version(max(cmd.version_ts, self.stored_version(m.key)[0].ts + 1), settings["region"])
         value = pack(version, new is None)
         self._versions_applying[m.key] = value
         batch.put(VERSIONS, m.key, value)
         if new is None:
             batch.put(STREAMS, tombstone_key(self.group, version.ts, m.key), b"")  # type: ignore[attr-defined]
         self.hlc.observe(version.ts)
-        settings = self.replication
-        if cmd.HasField("replicated") or settings is None:
+        if replicated or settings is None:
             return 0
         rec = change_record(settings["keys"], old, new, version, m.by_ttl)
         if rec is None:

@@ -34,6 +34,8 @@ class Remote:
     def __init__(self) -> None:
         self.bodies: list[dict] = []
         self.refuse = False
+        self.gate = asyncio.Event()  # cleared: requests wait for it before they are answered
+        self.gate.set()
         self.server: asyncio.Server | None = None
 
     async def start(self) -> str:
@@ -45,6 +47,7 @@ class Remote:
         length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
         body = orjson.loads(await reader.readexactly(length))
         assert b"X-Amz-Target: TriremeReplication_1.Replicate" in head
+        await self.gate.wait()
         if self.refuse:
             out = b'{"__type": "ServiceUnavailable"}'
             writer.write(b"HTTP/1.1 503 Unavailable\r\nContent-Length: %d\r\n\r\n%s" % (len(out), out))
@@ -70,12 +73,14 @@ async def until(predicate, timeout: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-def run(tmp_path, test):
+def run(tmp_path, test, status: str = "ACTIVE", before=None):
     async def go():
         storage, engine, replica = await started(tmp_path)
+        if before is not None:
+            await before(replica)
         remote = Remote()
         url = await remote.start()
-        state = MetaState(tables={"t": table([{"region": "eu-west-1", "status": "ACTIVE"}])})
+        state = MetaState(tables={"t": table([{"region": "eu-west-1", "status": status}])})
         replicator = Replicator(engine, lambda: state, "us-east-1", {"eu-west-1": url})
         replicator.start()
         try:
@@ -146,3 +151,26 @@ def test_old_tombstones_are_collected(tmp_path, monkeypatch):
         await until(lambda: replica.engine.storage.get(VERSIONS, key_of("a")) is None, 10, "the tombstone to go")
         assert replica.oldest_tombstone() is None
     run(tmp_path, test)
+
+
+def test_a_region_being_created_is_backfilled_first_with_its_progress_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr(rep, "BATCH", 2)
+
+    async def before(replica):  # items written before the table went global
+        for i in range(5):
+            await replica.write(put_req(f"old{i}", i))
+
+    async def test(replica, replicator, remote, state):
+        remote.gate.clear()
+        await until(lambda: replica.replication is not None, 10, "the settings")
+        await replica.write(put_req("during", 9))
+        await until(lambda: replicator.status() and replicator.status()[0]["backfilling"] == 1, 10, "the backfill")
+        remote.gate.set()
+        await until(lambda: replicator.status()[0]["backfilled_items"] >= 2 or replica.backfill_of("eu-west-1")
+                    is None, 10, "progress")
+        await until(lambda: replica.backfill_of("eu-west-1") is None and len(remote.sent()) == 7, 10, "the end")
+        sent = remote.sent()
+        assert sorted(sent[:6]) == ["during", "old0", "old1", "old2", "old3", "old4"]  # every item, then
+        assert sent[6:] == ["during"]  # the change made during the backfill
+        assert replicator.status()[0]["backfilling"] == 0
+    run(tmp_path, test, status="CREATING", before=before)
