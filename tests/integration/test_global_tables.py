@@ -22,6 +22,7 @@ from cluster.rpc import Channels, meta_call
 from deploy.local import LocalCluster, free_port
 from tests.integration.admin import admin, leader_of, meta, node_addr
 from tests.integration.conftest import make_client, wait_until
+from tests.integration.test_streams_faults import read_shards
 
 US, EU = "us-east-1", "eu-west-1"
 TABLE = "glob"
@@ -73,18 +74,7 @@ def stream_records(cluster) -> list[dict]:
                            aws_access_key_id="test", aws_secret_access_key="test",
                            config=Config(retries={"total_max_attempts": 5, "mode": "standard"}))
     ddb = make_client(cluster.endpoint, retries=3)
-    arn = ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-    out = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        while it:
-            page = streams.get_records(ShardIterator=it)
-            out += page["Records"]
-            it = page.get("NextShardIterator")
-            if not page["Records"]:
-                break
-    return out
+    return read_shards(streams, ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"])
 
 
 def lag_rows(cluster) -> list[dict]:

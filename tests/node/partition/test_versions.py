@@ -13,37 +13,21 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cluster.index_defs import secondary_index
-from cluster.keys import change_bounds, hash_range_bounds, item_key
+from cluster.keys import change_bounds, hash_range_bounds
 from cluster.meta import LAST_HASH
 from cluster.versions import Version, base_version, make_ts, unpack
-from ddb.encoding import encode_key, encode_key_value, encode_partition_key, hash64
-from ddb.indexes import indexes_of
-from ddb.keys import KeySchema
+from ddb.encoding import encode_key_value
 from node.groups.engine import Engine
 from node.partition import streams
 from node.partition.replica import PartitionReplica
 from node.partition.versions import applied_settings, read_changes, wanted_of
 from node.storage import DATA, STREAMS, VERSIONS, Storage
+from tests.node.feed.test_ttl_sweeper import GROUP, LOCAL, key_of
 from trireme_pb import node_pb2
 
-GROUP = "t1.p0"
-SPEC = {"TableName": "t",
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "lsk")],
-        "LocalSecondaryIndexes": [{"IndexName": "by_lsk", "Projection": {"ProjectionType": "ALL"},
-                                   "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
-                                                 {"AttributeName": "lsk", "KeyType": "RANGE"}]}]}
-SCHEMA = KeySchema.from_wire(SPEC["KeySchema"], SPEC["AttributeDefinitions"], has_indexes=True)
-LOCAL = [secondary_index(ix, SCHEMA) for ix in indexes_of(SPEC) if ix.local]
 PKL = len(encode_key_value({"S": "p"}))
 Req = node_pb2.DataRequest
 GLOBAL = {"region": "us-east-1", "regions": ["eu-west-1"], "keys": ["pk", "sk"], "creating": []}
-
-
-def key_of(sk: str) -> bytes:
-    key = {"pk": {"S": "p"}, "sk": {"S": sk}}
-    return item_key(1, hash64(encode_partition_key(SCHEMA, key)), encode_key(SCHEMA, key))
 
 
 def item(sk: str, v: int) -> dict:
