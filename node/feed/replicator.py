@@ -180,29 +180,13 @@ class Replicator:
     async def _send(self, group: str, region: str, table: str) -> None:
         """Deliver one partition's changes to one region until this node stops leading it."""
         backoff = BACKOFF_S[0]
-        key = (group, region)
         try:
             while (replica := self._live(group, region)) is not None:
-                after = replica.backfill_of(region)
-                if after is not None:  # a new region: the existing items first
-                    changes, last = replica.backfill_changes(after, BATCH)
-                    cp = node_pb2.ReplicationCheckpoint(region=region, backfilled=last or b"",
-                                                        backfill_done=len(changes) < BATCH)
-                    self._backfilled.setdefault(key, 0)
-                    waiting = read_changes(self.engine.storage, group, replica.checkpoint_of(region) or (0, 0), 1)
-                    self._oldest[key] = (table, ms_of(waiting[0][1].version.ts) if waiting else None)
-                else:
-                    self._backfilled[key] = None
-                    at = replica.checkpoint_of(region)
-                    logged = read_changes(self.engine.storage, group, at, BATCH) if at is not None else []
-                    if not logged:
-                        self._oldest[key] = (table, None)
-                        await asyncio.sleep(POLL_S)
-                        continue
-                    changes = [c for _, c in logged]
-                    index, offset = logged[-1][0]
-                    cp = node_pb2.ReplicationCheckpoint(region=region, index=index, offset=offset + 1)
-                    self._oldest[key] = (table, ms_of(changes[0].version.ts))
+                batch = self._next_batch(replica, region, table)
+                if batch is None:
+                    await asyncio.sleep(POLL_S)
+                    continue
+                changes, cp = batch
                 if changes:
                     try:
                         await post_json(self.remote_regions[region], TARGET,
@@ -214,10 +198,31 @@ class Replicator:
                         backoff = min(backoff * 2, BACKOFF_S[1])
                         continue
                     backoff = BACKOFF_S[0]
-                if after is not None:
-                    self._backfilled[key] = (self._backfilled.get(key) or 0) + len(changes)
+                if cp.backfilled or cp.backfill_done:
+                    self._backfilled[(group, region)] = (self._backfilled.get((group, region)) or 0) + len(changes)
                 await replica.propose(node_pb2.WriteCommand(replication_checkpoint=cp).SerializeToString())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 (restarted at the next plan, from the checkpoint)
             log.info("%s: replication to %s stopped: %r", group, region, exc)
+
+    def _next_batch(self, replica: PartitionReplica, region: str, table: str
+                    ) -> tuple[list[node_pb2.ReplicationChange], node_pb2.ReplicationCheckpoint] | None:
+        """What to send ``region`` next (the backfill's next items, else the
+        changes after its checkpoint) and where its acknowledgment moves the
+        checkpoint to; None: nothing yet. Notes the lag on the way."""
+        key = (replica.group, region)
+        at = replica.checkpoint_of(region) or (0, 0)
+        after = replica.backfill_of(region)
+        logged = read_changes(self.engine.storage, replica.group, at, 1 if after is not None else BATCH)
+        self._oldest[key] = (table, ms_of(logged[0][1].version.ts) if logged else None)
+        if after is not None:  # a new region: the existing items first
+            self._backfilled.setdefault(key, 0)
+            changes, last = replica.backfill_changes(after, BATCH)
+            return changes, node_pb2.ReplicationCheckpoint(region=region, backfilled=last or b"",
+                                                           backfill_done=len(changes) < BATCH)
+        self._backfilled[key] = None
+        if not logged:
+            return None
+        index, offset = logged[-1][0]
+        return [c for _, c in logged], node_pb2.ReplicationCheckpoint(region=region, index=index, offset=offset + 1)
