@@ -235,3 +235,17 @@ def done(cluster, table: str) -> bool:
     rows = [r for r in lag_rows(cluster) if r["table"] == table]
     return bool(rows) and sum(r["partitions"] for r in rows) == len(meta(cluster)["tables"][table]["partitions"]) \
         and all(r["backfilling"] == 0 for r in rows)
+
+
+def test_a_region_out_of_reach_catches_up_and_its_lag_shows_meanwhile(regions):
+    us, eu = regions
+    a, b = make_client(us.endpoint, retries=3), make_client(eu.endpoint, retries=5)
+    eu.kill("router1")  # us-east-1's replicators find nobody at eu-west-1's endpoint
+    try:
+        for i in range(30):
+            a.put_item(TableName=TABLE, Item={"pk": {"S": f"cut{i}"}, "sk": {"S": "x"}})
+        wait_until(lambda: max(r["lag_ms"] for r in lag_rows(us)) > 1000, 30, "the lag to show")
+    finally:
+        eu.start_proc("router1")
+    wait_until(lambda: converged(a, b), 60, "eu-west-1 to catch up", interval=0.5)
+    wait_until(lambda: all(r["lag_ms"] == 0 for r in lag_rows(us)), 30, "the lag to go")
