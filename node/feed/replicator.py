@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -58,7 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECK_S = 0.2  # how often leaderships and the metadata are looked at
-POLL_S = float(os.environ.get("TRIREME_REPLICATION_POLL_S", "0.05"))  # an idle sender looks for changes
+IDLE_S = 1.0  # an idle sender looks again this often (else a logged change wakes it)
 BATCH = 500  # changes per request
 TIMEOUT_S = 5.0  # per request: a region that does not answer in time is retried
 BACKOFF_S = (0.1, 5.0)  # first and longest wait after a failed request
@@ -182,9 +181,13 @@ class Replicator:
         backoff = BACKOFF_S[0]
         try:
             while (replica := self._live(group, region)) is not None:
+                logged = replica.changes_logged()  # (taken before the read: a change logged after it sets this)
                 batch = self._next_batch(replica, region, table)
                 if batch is None:
-                    await asyncio.sleep(POLL_S)
+                    try:
+                        await asyncio.wait_for(logged.wait(), IDLE_S)
+                    except TimeoutError:
+                        pass
                     continue
                 changes, cp = batch
                 if changes:

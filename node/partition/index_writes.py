@@ -104,6 +104,8 @@ class GsiReplicaMixin:
             self.outbox_last = index
             if self.is_leader:  # type: ignore[attr-defined]
                 self.engine.outbox_filled(self.group)  # type: ignore[attr-defined]
+        if logged:
+            self.note_logged()  # type: ignore[attr-defined]
         return "applied" if replicated else result
 
     def _apply_config(self, batch: Batch, wanted: list[dict]) -> None:

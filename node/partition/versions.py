@@ -41,6 +41,7 @@ it could on DynamoDB.)
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -111,6 +112,15 @@ class VersionsMixin:
         self.hlc = HybridClock()
         self._versions_applying: dict[bytes, bytes | None] = {}  # this batch's versions (not in storage yet)
         self._pending_versions: dict[bytes, list] = {}  # leader: key -> [newest proposed version, proposals]
+        self._logged = asyncio.Event()  # set (and replaced) when changes are logged: wakes the replicator
+
+    def changes_logged(self) -> asyncio.Event:
+        """An event set once changes are logged after this call (the replicator waits on it when idle)."""
+        return self._logged
+
+    def note_logged(self) -> None:
+        logged, self._logged = self._logged, asyncio.Event()
+        logged.set()
 
     @property
     def replication(self) -> dict | None:
