@@ -14,6 +14,8 @@ switches at the same entry):
 - ``checkpoints``: region -> ``[index, offset]``, the next change to send there
   (moved by ``WriteCommand.replication_checkpoint`` once the region acknowledged).
   A region added later starts after the entry that added it;
+- ``trimmed``: the log index the change log was trimmed to (every region
+  acknowledged what lies before it);
 - ``backfills``: region -> the storage key (hex; "": none yet) up to which
   every item was sent to a region added while CREATING: the replicator sends
   the existing items first (their versions, or the base version), then the
@@ -53,6 +55,9 @@ from trireme_pb import node_pb2
 
 _ABSENT = object()
 COLLECT_MOST = 1000  # tombstones one collect entry drops: its apply stays short
+# The change log is trimmed once every region acknowledged this many entries
+# more: one range delete per batch sent would pile range tombstones up.
+TRIM_EVERY = 256
 
 
 WANTED = ("region", "regions", "keys", "creating")
@@ -69,6 +74,7 @@ def applied_settings(have: dict | None, wanted: dict, index: int) -> dict | None
     backfills = (have or {}).get("backfills", {})
     new = [r for r in wanted["regions"] if r not in old]
     return {**{k: wanted[k] for k in WANTED}, "start": have["start"] if have else index,
+            "trimmed": (have or {}).get("trimmed", 0),
             "checkpoints": {r: old.get(r, [index + 1, 0]) for r in wanted["regions"]},
             "backfills": {r: backfills[r] if r in backfills else "" for r in wanted["regions"]
                           if r in backfills or (r in new and r in wanted["creating"])}}
@@ -248,14 +254,16 @@ class VersionsMixin:
         self._set_replication(batch, {**settings, "checkpoints": {**settings["checkpoints"], cp.region: at}})
 
     def _set_replication(self, batch: Batch, settings: dict | None) -> None:
-        self.config = {**self.config, "replication": settings}  # type: ignore[attr-defined]
-        batch.set_group_config(self.group, orjson.dumps(self.config))  # type: ignore[attr-defined]
         lo, hi = change_bounds(self.group)  # type: ignore[attr-defined]
         if settings is None:
             batch.delete_range(STREAMS, lo, hi)
         else:
             least = min(settings["checkpoints"].values())
-            batch.delete_range(STREAMS, lo, change_key(self.group, *least))  # type: ignore[attr-defined]
+            if least[0] - settings.get("trimmed", 0) >= TRIM_EVERY:
+                batch.delete_range(STREAMS, lo, change_key(self.group, *least))  # type: ignore[attr-defined]
+                settings = {**settings, "trimmed": least[0]}
+        self.config = {**self.config, "replication": settings}  # type: ignore[attr-defined]
+        batch.set_group_config(self.group, orjson.dumps(self.config))  # type: ignore[attr-defined]
 
     def checkpoint_of(self, region: str) -> tuple[int, int] | None:
         settings = self.replication

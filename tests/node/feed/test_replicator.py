@@ -15,6 +15,7 @@ import orjson
 from cluster.meta import MetaState, TableInfo
 from node.feed import replicator as rep
 from node.feed.replicator import Replicator, request_body, wanted_settings
+from node.partition import versions
 from node.partition.versions import read_changes
 from node.storage import VERSIONS
 from tests.node.partition.test_versions import GROUP, Req, key_of, put_req, started, stopped
@@ -110,7 +111,9 @@ def test_a_request_body_splices_the_stored_json():
                      "ByTtl": True}]}
 
 
-def test_changes_are_sent_in_order_and_the_checkpoint_follows_the_acknowledgment(tmp_path):
+def test_changes_are_sent_in_order_and_the_checkpoint_follows_the_acknowledgment(tmp_path, monkeypatch):
+    monkeypatch.setattr(versions, "TRIM_EVERY", 1)
+
     async def test(replica, replicator, remote, state):
         await until(lambda: replica.replication is not None, 10, "the settings")
         for i in range(5):
