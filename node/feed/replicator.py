@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 CHECK_S = 0.2  # how often leaderships and the metadata are looked at
 IDLE_S = 1.0  # an idle sender looks again this often (else a logged change wakes it)
 BATCH = 500  # changes per request
+BATCH_BYTES = 4 << 20  # and about this much of them (a router takes a body of up to 16 MB)
 TIMEOUT_S = 5.0  # per request: a region that does not answer in time is retried
 BACKOFF_S = (0.1, 5.0)  # first and longest wait after a failed request
 TARGET = "TriremeReplication_1.Replicate"
@@ -217,13 +218,13 @@ class Replicator:
         key = (replica.group, region)
         at = replica.checkpoint_of(region) or (0, 0)
         after = replica.backfill_of(region)
-        logged = read_changes(self.engine.storage, replica.group, at, 1 if after is not None else BATCH)
+        logged = read_changes(self.engine.storage, replica.group, at, 1 if after is not None else BATCH, BATCH_BYTES)
         self._oldest[key] = (table, ms_of(logged[0][1].version.ts) if logged else None)
         if after is not None:  # a new region: the existing items first
             self._backfilled.setdefault(key, 0)
-            changes, last = replica.backfill_changes(after, BATCH)
+            changes, last = replica.backfill_changes(after, BATCH, BATCH_BYTES)
             return changes, node_pb2.ReplicationCheckpoint(region=region, backfilled=last or b"",
-                                                           backfill_done=len(changes) < BATCH)
+                                                           backfill_done=last is None)
         self._backfilled[key] = None
         if not logged:
             return None

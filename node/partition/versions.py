@@ -101,13 +101,18 @@ def change_record(keys: list[str], old: dict | None, new: dict | None, version: 
     return rec
 
 
-def read_changes(storage: Storage, group: str, frm: tuple[int, int],
-                 limit: int) -> list[tuple[tuple[int, int], node_pb2.ReplicationChange]]:
-    """Up to ``limit`` changes of the log from position ``frm``, in order."""
+def read_changes(storage: Storage, group: str, frm: tuple[int, int], limit: int,
+                 max_bytes: int = 1 << 62) -> list[tuple[tuple[int, int], node_pb2.ReplicationChange]]:
+    """Up to ``limit`` changes of the log from position ``frm``, in order,
+    stopping once they reach ``max_bytes``."""
     lo, hi = change_bounds(group)
     out = []
+    size = 0
     for key, value in storage.iter_range(STREAMS, max(lo, change_key(group, *frm)), hi, limit=limit):
         out.append((change_position(key), node_pb2.ReplicationChange.FromString(value)))
+        size += len(value)
+        if size >= max_bytes:
+            break
     return out
 
 
@@ -276,15 +281,22 @@ class VersionsMixin:
         at = settings["backfills"].get(region) if settings is not None else None
         return bytes.fromhex(at) if at is not None else None
 
-    def backfill_changes(self, after: bytes | None,
-                         limit: int) -> tuple[list[node_pb2.ReplicationChange], bytes | None]:
-        """The next ``limit`` existing items after the key ``after`` (None: from the
-        start) as changes with their versions, and the last key (None: no more)."""
+    def backfill_changes(self, after: bytes | None, limit: int,
+                         max_bytes: int = 1 << 62) -> tuple[list[node_pb2.ReplicationChange], bytes | None]:
+        """The next ``limit`` existing items (stopping once they reach
+        ``max_bytes``) after the key ``after`` (None: from the start) as
+        changes with their versions, and the last key (None: no more)."""
         storage = self.engine.storage  # type: ignore[attr-defined]
         lo, hi = self.data_range()  # type: ignore[attr-defined]
         if after:
             lo = after + b"\x00"
-        rows = list(storage.iter_range(DATA, lo, hi, limit=limit))
+        rows = []
+        size = 0
+        for row in storage.iter_range(DATA, lo, hi, limit=limit):
+            rows.append(row)
+            size += len(row[1])
+            if size >= max_bytes:
+                break
         if not rows:
             return [], None
         settings = self.replication

@@ -142,6 +142,7 @@ def test_a_global_tables_writes_carry_versions_and_fill_the_change_log_in_order(
         # From a position on: only what follows it.
         assert [p for p, _ in read_changes(replica.engine.storage, GROUP, changes[1][0], 2)] == [
             p for p, _ in changes[1:]]
+        assert len(read_changes(replica.engine.storage, GROUP, (0, 0), 10, max_bytes=1)) == 1  # a byte cap
     run(tmp_path, test)
 
 
@@ -265,10 +266,11 @@ def test_a_backfill_sends_every_item_with_its_version_then_the_changes(tmp_path)
         sent = []
         after = b""
         while (after := replica.backfill_of("ap-south-1")) is not None:
-            changes, last = replica.backfill_changes(after, 2)
+            changes, last = replica.backfill_changes(after, 3, max_bytes=100)  # (about 60 bytes an item)
+            assert len(changes) <= 2
             sent += changes
             cp = node_pb2.ReplicationCheckpoint(region="ap-south-1", backfilled=last or b"",
-                                                backfill_done=len(changes) < 2)
+                                                backfill_done=last is None)
             await replica.propose(node_pb2.WriteCommand(replication_checkpoint=cp).SerializeToString())
         by_key = {orjson.loads(c.keys)["sk"]["S"]: c for c in sent}
         assert sorted(by_key) == ["during", "new", "old0", "old1", "old2", "old3", "old4"]
