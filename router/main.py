@@ -58,7 +58,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from router.api import Api
     from router.http import serve
     from router.lambda_api import PREFIXES, LambdaApi
-    from router import replication
+    from router.replication import TARGET_PREFIX, operations as replication_operations
     from router.protocol import Dispatcher
     from router.streams import StreamsApi
 
@@ -85,8 +85,8 @@ async def _serve(args: argparse.Namespace) -> int:
         streams = {name: api.with_metadata(op)
                    for name, op in StreamsApi(cluster, args.region, cluster_id).operations().items()}
         dispatcher = Dispatcher(api.operations(), streams=streams, admin=_admin_ops(cluster, cluster_id))
-        dispatcher.ops.update({replication.TARGET_PREFIX + name: op  # internal: regions call each other
-                               for name, op in replication.operations(api).items()})
+        dispatcher.ops.update({TARGET_PREFIX + name: op  # internal: regions call each other (router/replication.py)
+                               for name, op in replication_operations(api).items()})
         server = await serve(Api.with_host(dispatcher),
                              host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
                              rest=functions, rest_prefixes=PREFIXES)
