@@ -17,7 +17,10 @@ layout is chosen so that the ranges we scan are contiguous:
             node/partition/global_indexes.py) and its stream records:
             ``R | group | r | index u64 BE | offset u32 BE`` in log order,
             and ``R | group | t`` the position trimming reached (see
-            :func:`stream_record_key`).
+            :func:`stream_record_key`); a global table partition's change
+            log ``C | group | index | offset`` (:func:`change_key`) and its
+            tombstones by age ``D | group | ts | item key`` (:func:`tombstone_key`).
+``versions`` item versions of global tables, keyed like the items (``data``).
 """
 
 from __future__ import annotations
@@ -204,3 +207,44 @@ def stream_record_position(key: bytes) -> tuple[int, int]:
 def stream_trim_key(group: str) -> bytes:
     """Where a replica keeps the first position its trimming left (u64 index, u32 offset)."""
     return stream_prefix(group) + _STREAM_TRIM
+
+
+# --- streams family: a global table partition's change log -----------------
+
+_CHANGES = b"C"
+
+
+def change_bounds(group: str) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` of a partition's change log: ``C | group | index u64 BE | offset u32 BE``,
+    its local writes to a global table in log order (node/partition/versions.py)."""
+    prefix = _CHANGES + encode_group(group)
+    return prefix, prefix + b"\xff" * 13
+
+
+def change_key(group: str, index: int, offset: int) -> bytes:
+    return change_bounds(group)[0] + _U64.pack(index) + _U32.pack(offset)
+
+
+def change_position(key: bytes) -> tuple[int, int]:
+    """``(index, offset)`` of a change key."""
+    return _U64.unpack_from(key, len(key) - 12)[0], _U32.unpack_from(key, len(key) - 4)[0]
+
+
+_TOMBSTONES = b"D"
+
+
+def tombstone_bounds(group: str) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` of a partition's tombstones by age: ``D | group | ts u64 BE | item key``."""
+    prefix = _TOMBSTONES + encode_group(group)
+    return prefix, prefix + b"\xff" * 9
+
+
+def tombstone_key(group: str, ts: int, key: bytes = b"") -> bytes:
+    """The entry of the tombstone of item ``key`` with timestamp ``ts`` (no key: where ``ts`` starts)."""
+    return tombstone_bounds(group)[0] + _U64.pack(ts) + key
+
+
+def tombstone_entry(group: str, entry: bytes) -> tuple[int, bytes]:
+    """``(ts, item key)`` of a tombstone entry."""
+    at = len(tombstone_bounds(group)[0])
+    return _U64.unpack_from(entry, at)[0], entry[at + 8:]

@@ -7,7 +7,7 @@ subsystem and hands it only the parts it uses.
 - `node/control/`: the metadata view, the meta group and its controller,
   partition statistics;
 - `node/feed/`: readers of applied changes (the index shipper, the TTL
-  sweeper, the stream keeper);
+  sweeper, the stream keeper, the triggers, the global tables' replicator);
 - `node/services/`: the gRPC services (Data, Meta, Admin).
 """
 
@@ -25,6 +25,7 @@ from node.control.metareplica import META_GROUP, MetaReplica
 from node.control.stats import PartitionStats
 from node.control.view import Control
 from node.feed.index_shipper import IndexShipper
+from node.feed.replicator import Replicator
 from node.feed.ttl_sweeper import TtlSweeper
 from node.feed.streams import StreamKeeper
 from node.feed.triggers import Triggers
@@ -59,6 +60,7 @@ class Node:
                                  self.control.meta_request,
                                  functions_dir=cfg.functions_dir,
                                  endpoint_url=cfg.router_endpoint or "http://127.0.0.1:8000")
+        self.replicator = Replicator(self.engine, lambda: self.control.view, cfg.region, cfg.remote_regions)
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")
         self.server: grpc.aio.Server | None = None
 
@@ -82,7 +84,7 @@ class Node:
                           f"choose another port with --peer-listen") from None
         node_pb2_grpc.add_MetaServicer_to_server(MetaServicer(self.control, self.admission), server)
         node_pb2_grpc.add_AdminServicer_to_server(
-            AdminServicer(self.cfg, self.engine, self.control, self.admission), server)
+            AdminServicer(self.cfg, self.engine, self.control, self.admission, self.replicator.status), server)
         node_pb2_grpc.add_DataServicer_to_server(
             DataServicer(self.engine.replicas, self.control.address_of, self.cfg.id, self.admission), server)
         self.engine.recover()
@@ -100,6 +102,7 @@ class Node:
         self.ttl.start()
         self.stream_keeper.start()
         self.triggers.start()
+        self.replicator.start()
         self.stats.start()
         log.info("node %s (%s) of cluster %s serving gRPC on %s, Raft on %s", self.cfg.id, self.cfg.az,
                  self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen)
@@ -109,6 +112,7 @@ class Node:
         await self.ttl.stop()
         await self.stream_keeper.stop()
         await self.triggers.stop()
+        await self.replicator.stop()
         await self.stats.stop()
         await self.control.stop()
         if self.server is not None:

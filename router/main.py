@@ -59,6 +59,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from router.global_tables import internal_operations
     from router.http import serve
     from router.lambda_api import PREFIXES, LambdaApi
+    from router.replication import operations as replication_operations
     from router.protocol import Dispatcher
     from router.streams import StreamsApi
 
@@ -85,6 +86,7 @@ async def _serve(args: argparse.Namespace) -> int:
         streams = {name: api.with_metadata(op)
                    for name, op in StreamsApi(cluster, args.region, cluster_id).operations().items()}
         replication = {name: api.with_metadata(op) for name, op in internal_operations(api).items()}
+        replication.update(replication_operations(api))  # Replicate (router/replication.py)
         server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
                                                       admin=_admin_ops(cluster, cluster_id),
                                                       replication=replication)),

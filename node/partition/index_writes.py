@@ -51,18 +51,33 @@ class GsiReplicaMixin:
             self._set_streams(batch, streams.applied_settings(
                 self.config.get("streams", []), orjson.loads(cmd.stream_config), index, cmd.timestamp_ms))
             return None
+        if cmd.replication_config:
+            self.apply_replication_config(batch, index, orjson.loads(cmd.replication_config))  # type: ignore[attr-defined]
+            return None
+        if cmd.HasField("replication_checkpoint"):
+            self.apply_replication_checkpoint(batch, cmd.replication_checkpoint)  # type: ignore[attr-defined]
+            return None
+        if cmd.collect_tombstones:
+            self.apply_collect(batch, cmd.collect_tombstones)  # type: ignore[attr-defined]
+            return None
         if cmd.fence_source and not self._fence_ok(batch, cmd.fence_source, cmd.fence_term):
             return "fenced"
+        replicated = cmd.HasField("replicated")
+        if replicated and self.superseded(cmd, cmd.mutations[0].key):  # type: ignore[attr-defined]
+            return "superseded"
+        versioned = replicated or cmd.version_ts != 0
         changes: list[node_pb2.GsiChange] = []
         table = self.config["table_id"].to_bytes(4, "big")
         stream = self.stream
-        recorded = 0
+        recorded = logged = 0
         for m in cmd.mutations:
             value = None if m.delete else m.value
-            if (self.globals or stream is not None) and m.key.startswith(table):
+            if (self.globals or stream is not None or versioned) and m.key.startswith(table):
                 raw = self.applied_value(m.key)
                 old = orjson.loads(raw) if raw else None
                 new = orjson.loads(value) if value is not None else None
+                if versioned:
+                    logged += self.apply_version(batch, index, logged, cmd, m, old, new)  # type: ignore[attr-defined]
                 if self.globals:
                     changes += gsi.changes(self.globals, m.key, old, new)
                 if stream is not None:
@@ -89,7 +104,9 @@ class GsiReplicaMixin:
             self.outbox_last = index
             if self.is_leader:  # type: ignore[attr-defined]
                 self.engine.outbox_filled(self.group)  # type: ignore[attr-defined]
-        return result
+        if logged:
+            self.note_logged()  # type: ignore[attr-defined]
+        return "applied" if replicated else result
 
     def _apply_config(self, batch: Batch, wanted: list[dict]) -> None:
         """Switch to a new set of global indexes, keeping backfill progress of those that stay."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 
-from cluster.keys import hash_range_bounds, read_u64, split_item_key, stream_bounds, u64
+from cluster.keys import (change_bounds, hash_range_bounds, read_u64, split_item_key, stream_bounds,
+                          tombstone_bounds, u64)
+from cluster.versions import Version
 from ddb import items as ddb_items
 from ddb.capacity import index_write_units
 from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
@@ -26,12 +28,13 @@ from ddb.size import item_size
 from node.partition import global_indexes as gsi
 from node.partition import streams
 from node.partition.index_writes import GsiReplicaMixin
+from node.partition.versions import VersionsMixin
 from node.partition.local_indexes import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
 from node.raft.messages import Entry, Role, SnapshotMeta
 from node.groups.replica import Rejected, Replica
 from node.groups.snapshots import decode_records
-from node.storage import DATA, META, STREAMS, Batch
+from node.storage import DATA, META, STREAMS, VERSIONS, Batch
 from trireme_pb import node_pb2
 
 Req = node_pb2.DataRequest
@@ -40,7 +43,7 @@ GET, PUT, DELETE, UPDATE = Req.GET, Req.PUT, Req.DELETE, Req.UPDATE
 RETURN_VALUES = {v.number: v.name for v in Req.ReturnValues.DESCRIPTOR.values}  # as ddb.items names them
 
 
-class PartitionReplica(GsiReplicaMixin, Replica):
+class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     kind = "partition"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -49,6 +52,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
         self._overlay: dict[bytes, list] = {}
         self._installed_config: dict | None = None  # from a snapshot being installed
         self._init_gsi()
+        self._init_versions()
 
     # --- reads ------------------------------------------------------------
 
@@ -249,8 +253,43 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             key=key, value=new or b"", delete=new is None, by_ttl=req.ttl_delete and new is None)])
         if extra:
             cmd.mutations.extend(extra)
+        version = None
+        settings = self.replication
+        if settings is not None:  # a global table: the item's version (node/partition/versions.py)
+            cmd.version_ts = self.hlc.now()
+            version = Version(cmd.version_ts, settings["region"])
+        return self._propose_write(cmd, version, lambda _result: resp)
+
+    def replicate(self, req: node_pb2.DataRequest) -> asyncio.Future:
+        """Apply another region's change (REPLICATE) iff its version is newer
+        than the item's: answered ``superseded`` otherwise. Raises Rejected or
+        DynamoDBError synchronously, like `write`."""
+        self.check_leader()
+        key = req.key
+        version = Version(req.version.ts, req.version.region)
+        self.hlc.observe(version.ts)
+        if version <= self.newest_version(key):
+            done: asyncio.Future = asyncio.get_running_loop().create_future()
+            done.set_result(Resp(superseded=True))
+            return done
+        new = req.item or None
+        cmd = node_pb2.WriteCommand(mutations=[node_pb2.Mutation(key=key, value=new or b"", delete=new is None)],
+                                    replicated=req.version)
+        if req.local_indexes:
+            old_raw = self.current(key)
+            extra, _ = self._local_indexes(key, req, orjson.loads(old_raw) if old_raw is not None else None,
+                                           orjson.loads(new) if new is not None else None)
+            cmd.mutations.extend(extra)
+        return self._propose_write(cmd, version, self.replicate_result)
+
+    def _propose_write(self, cmd: node_pb2.WriteCommand, version: Version | None,
+                       answer: Callable[[Any], node_pb2.DataResponse]) -> asyncio.Future:
+        """Propose an evaluated write; the future answers ``answer(applied result)``."""
         if self.stream is not None:
             cmd.timestamp_ms = int(time.time() * 1000)  # the records' ApproximateCreationDateTime
+        item_key = cmd.mutations[0].key
+        if version is not None:
+            self.pend_version(item_key, version)
         # Later writes evaluate against these values until they apply.
         overlay = self._overlay
         for m in cmd.mutations:
@@ -270,6 +309,8 @@ class PartitionReplica(GsiReplicaMixin, Replica):
                     s[1] -= 1
                     if s[1] <= 0:
                         del overlay[k]
+            if version is not None:
+                self.unpend_version(item_key)
 
         fut = self.propose(cmd.SerializeToString(), done)
         result: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -281,7 +322,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             if exc is not None:
                 result.set_exception(exc)
             else:
-                result.set_result(resp)
+                result.set_result(answer(f.result()))
 
         fut.add_done_callback(finish)
         return result
@@ -306,6 +347,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
 
     def apply(self, batch: Batch, rd: Any) -> list:
         self._applying.clear()  # the previous batch is durable: storage has it all
+        self._versions_applying.clear()
         return super().apply(batch, rd)
 
     def apply_entry(self, batch: Batch, entry: Entry) -> Any:
@@ -336,6 +378,7 @@ class PartitionReplica(GsiReplicaMixin, Replica):
             # Pending proposals resolve when their index applies; what the
             # next leader decides does not go through our overlay.
             self._overlay.clear()
+            self._pending_versions.clear()
 
     # --- snapshots (node/groups/snapshots.py) -------------------------------------------
 
@@ -344,11 +387,14 @@ class PartitionReplica(GsiReplicaMixin, Replica):
 
     def state_ranges(self) -> list[tuple[str, bytes, bytes]]:
         """Where this partition's state lives: its items, local index entries
-        and collection sizes in its hash range, its index outbox and its
-        stream records (a member caught up from a snapshot serves the same)."""
+        and collection sizes in its hash range, its items' versions, its index
+        outbox, its stream records, its change log and tombstones (a member
+        caught up from a snapshot serves the same)."""
         c = self.config
         return ([(DATA, *hash_range_bounds(space, c["lo"], c["hi"] + 1)) for space in local_spaces(c["table_id"])]
-                + [(STREAMS, *gsi.outbox_bounds(self.group)), (STREAMS, *stream_bounds(self.group))])
+                + [(VERSIONS, *hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)),
+                   (STREAMS, *gsi.outbox_bounds(self.group)), (STREAMS, *stream_bounds(self.group)),
+                   (STREAMS, *change_bounds(self.group)), (STREAMS, *tombstone_bounds(self.group))])
 
     def snapshot_state(self) -> tuple[SnapshotMeta, Iterator[tuple[str, bytes, bytes]]]:
         storage = self.engine.storage

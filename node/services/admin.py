@@ -7,6 +7,7 @@ import base64
 import logging
 import re
 import time
+from collections.abc import Callable
 
 from cluster.faults import Faults
 from cluster.rpc import reply
@@ -30,11 +31,13 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
     """Operators' and tools' calls: health, replica states, faults, raw reads,
     membership steps and leadership transfer."""
 
-    def __init__(self, cfg: NodeConfig, engine: Engine, control: Control, admission: Admission) -> None:
+    def __init__(self, cfg: NodeConfig, engine: Engine, control: Control, admission: Admission,
+                 replication: Callable[[], list[dict]] = list) -> None:
         self.cfg = cfg
         self.engine = engine
         self.control = control
         self.admission = admission
+        self.replication = replication  # global tables' replication lag from here (node/feed/replicator.py)
         self.started = time.time()
 
     async def Call(self, request, context):  # noqa: N802
@@ -52,6 +55,8 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                               "peer_addr": cfg.peer_addr})
             if op == "replicas":
                 return reply({"node": cfg.id, "replicas": engine.status()})
+            if op == "replication":  # per (table, region) of the partitions led here: lag of the oldest unsent change
+                return reply({"node": cfg.id, "region": cfg.region, "replication": self.replication()})
             if op == "meta":
                 view = self.control.view
                 return reply(view.to_json() if view is not None else None)

@@ -14,7 +14,7 @@ from cluster.identity import METADATA_KEY, Throttled, mismatch
 log = logging.getLogger(__name__)
 
 # Admin ops that change nothing: answered to tools that state no cluster id.
-ANONYMOUS_OPS = frozenset(("health", "replicas", "meta", "faults", "read_raw"))
+ANONYMOUS_OPS = frozenset(("health", "replicas", "meta", "faults", "read_raw", "replication"))
 
 
 class Admission:

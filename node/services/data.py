@@ -159,6 +159,8 @@ class DataSession:
             resp = await replica.write_index(req)
         elif op in (Req.STREAM_READ, Req.STREAM_SHARD):
             resp = replica.read_stream(req)
+        elif op == Req.REPLICATE:
+            resp = await replica.replicate(req)
         elif op == Req.GET:
             resp = await replica.get(req)
         elif op in _FAST_OPS:

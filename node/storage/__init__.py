@@ -4,7 +4,7 @@ the raft log, table items, stream records and local metadata (keys: cluster/keys
 from .batch import Batch
 from .db import Storage
 from .errors import LogCompacted, LogUnavailable, StorageClosed, StorageError
-from .families import DATA, FAMILIES, META, RAFT, STREAMS
+from .families import DATA, FAMILIES, META, RAFT, STREAMS, VERSIONS
 from .options import StorageConfig
 from .raftlog import RaftLog
 
@@ -14,6 +14,7 @@ __all__ = [
     "META",
     "RAFT",
     "STREAMS",
+    "VERSIONS",
     "Batch",
     "LogCompacted",
     "LogUnavailable",

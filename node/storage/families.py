@@ -6,5 +6,8 @@ RAFT = "raft"  # raft log entries, hard state, snapshot metadata, per group
 DATA = "data"  # table items
 STREAMS = "streams"  # stream records
 META = "meta"  # local metadata: applied index and config of each group
+# Item versions of global tables, keyed like the items (cluster/versions.py):
+# apart from the data, so reads never pay for them.
+VERSIONS = "versions"
 
-FAMILIES = (RAFT, DATA, STREAMS, META)
+FAMILIES = (RAFT, DATA, STREAMS, META, VERSIONS)

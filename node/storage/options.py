@@ -13,7 +13,7 @@ from rocksdict import (
     Options,
 )
 
-from .families import DATA, META
+from .families import DATA, META, VERSIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ def family_options(name: str, config: StorageConfig, cache: Cache) -> Options:
     opts = Options(raw_mode=True)  # must match the DB's raw_mode
     table = BlockBasedOptions()
     table.set_block_cache(cache)
-    if name in (DATA, META):  # point lookups: GetItem, applied index
+    if name in (DATA, META, VERSIONS):  # point lookups: GetItem, applied index, an item's version
         table.set_bloom_filter(config.bloom_bits_per_key, False)
     opts.set_block_based_table_factory(table)
     opts.set_write_buffer_size(config.write_buffer_bytes)
