@@ -92,13 +92,7 @@ def render_regions(report: dict) -> str:
     for region, r in report["regions"].items():
         parts += [f"=== region {region}: {r.get('endpoint', '?')}", render(r), ""]
     link = report["link"]
-    parts.append("=== cross-region link")
-    if "error" in link:
-        parts.append(link["error"])
-    else:
-        parts.append(table(["FROM", "TO", "PORT", "FORWARDS TO", "LATENCY (one way)", "STATE"], [
-            [p["src"], p["dst"], p["port"], p["target"], f"{p['latency_ms']:g} ms", "CUT" if p["cut"] else "open"]
-            for p in link["pairs"]]))
+    parts += ["=== cross-region link", link["error"] if "error" in link else render_link(link)]
     parts += ["", "=== replica tables and replication lag"]
     rows = report["replication"]
     parts.append(table(["TABLE", "REGION", "REPLICA", "REPLICA STATUS", "REPLICATION LAG"], [
@@ -106,6 +100,13 @@ def render_regions(report: dict) -> str:
          "not measured" if x["lag_s"] is None else f"{x['lag_s'] * 1000:.0f} ms"] for x in rows])
                  if rows else "no replica tables (global tables)")
     return "\n".join(parts)
+
+
+def render_link(state: dict) -> str:
+    """The link's pairs: ports, latency, cut or open."""
+    return table(["LINK FROM", "TO", "PORT", "FORWARDS TO", "LATENCY (one way)", "STATE"], [
+        [p["src"], p["dst"], p["port"], p["target"], f"{p['latency_ms']:g} ms", "CUT" if p["cut"] else "open"]
+        for p in state["pairs"]])
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
