@@ -148,3 +148,20 @@ def test_stop_stops_every_region_and_the_link(regions):
     assert out.returncode == 0 and "stopped the regions" in out.stdout, out.stderr
     assert not any(alive(pid) for pid in pids)
     assert MultiRegion.load(data_dir).running() == []
+
+
+def test_up_again_starts_the_saved_regions_with_their_data(regions):
+    _, _, data_dir = regions
+    up, banner = run_up("--data-dir", str(data_dir))  # no --regions: the saved ones
+    try:
+        assert "Trireme is running 2 regions" in banner
+        m = MultiRegion.load(data_dir)
+        for region in (US, EU):
+            item = client(m, region).get_item(TableName="tbl", Key={"pk": {"S": f"written in {region}"}},
+                                              ConsistentRead=True)
+            assert "Item" in item
+        assert through_link(m, US, EU)[1]["Table"]["TableArn"].startswith(f"arn:aws:dynamodb:{EU}:")
+    finally:
+        out = trireme("stop", "--data-dir", str(data_dir))
+        assert out.returncode == 0, out.stderr
+        assert up.wait(30) == 0
