@@ -101,16 +101,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                            dead_after_s=30.0 if args.dead_after is None else args.dead_after)
     saved = cluster.layout_file.resolve().exists()
     cluster.plan()
-    running = [p.name for p in cluster.procs.values() if cluster.running(p)]
-    if running and cluster.owner_alive():
-        print(f"trireme up: a cluster is already running from {cluster.data_dir} ({', '.join(running)}; "
-              f"`trireme up` pid {cluster.owner_pid}); stop it first: Ctrl-C in its terminal, or "
-              f"`trireme stop --data-dir {args.data_dir}`", file=sys.stderr)
+    if _still_running(cluster, args):
         return 1
-    if running:
-        print(f"found {', '.join(running)} of {cluster.data_dir} left running by a `trireme up` that is gone: "
-              "stopping them first", flush=True)
-        cluster.stop()
     if saved:
         try:
             cluster.apply(router_port=args.port, node_base_port=args.node_base_port,
@@ -127,6 +119,28 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"starting {len(cluster.node_ids())} nodes and a router (data in {cluster.data_dir}) ...",
           flush=True)
     return _serve(cluster, lambda: _banner(cluster), lambda: LocalCluster.load(cluster.data_dir))
+
+
+def _running(target: LocalCluster | MultiRegion) -> list[str]:
+    if isinstance(target, MultiRegion):
+        return target.running()
+    return [p.name for p in target.procs.values() if target.running(p)]
+
+
+def _still_running(target: LocalCluster | MultiRegion, args: argparse.Namespace) -> bool:
+    """Whether its `trireme up` still runs it (said on stderr); processes a
+    gone `trireme up` left behind are stopped."""
+    running = _running(target)
+    if running and target.owner_alive():
+        print(f"trireme up: already running from {target.data_dir} ({', '.join(running)}; `trireme up` pid "
+              f"{target.owner_pid}); stop it first: Ctrl-C in its terminal, or "
+              f"`trireme stop --data-dir {args.data_dir}`", file=sys.stderr)
+        return True
+    if running:
+        print(f"found {', '.join(running)} of {target.data_dir} left running by a `trireme up` that is gone: "
+              "stopping them first", flush=True)
+        target.stop()
+    return False
 
 
 def _serve(target: LocalCluster | MultiRegion, banner, reload) -> int:
@@ -199,16 +213,8 @@ def _up_regions(args: argparse.Namespace) -> int:
     saved = m.layout_file.resolve().exists()
     try:
         m.plan()
-        running = m.running()
-        if running and m.owner_alive():
-            print(f"trireme up: regions are already running from {m.data_dir} (`trireme up` pid "
-                  f"{m.owner_pid()}); stop them first: Ctrl-C in its terminal, or "
-                  f"`trireme stop --data-dir {args.data_dir}`", file=sys.stderr)
+        if _still_running(m, args):
             return 1
-        if running:
-            print(f"found {', '.join(running)} of {m.data_dir} left running by a `trireme up` that is gone: "
-                  "stopping them first", flush=True)
-            m.stop()
         if saved:
             m.apply(router_port=args.port, node_base_port=args.node_base_port, nodes_per_az=args.nodes_per_az,
                     dead_after_s=args.dead_after, latency_ms=args.region_latency_ms)
@@ -325,17 +331,16 @@ def cmd_stop(args: argparse.Namespace) -> int:
     target = _load("stop", args.data_dir)
     if target is None:
         return 1
-    multi = isinstance(target, MultiRegion)
-    owner = target.owner_pid() if multi else target.owner_pid
+    owner = target.owner_pid
     if target.owner_alive() and owner != os.getpid():
         os.kill(owner, signal.SIGTERM)  # it stops its cluster in order, then exits
         if not wait_exit(owner, 30.0):
             print(f"trireme stop: `trireme up` (pid {owner}) did not stop within 30 s; stopping its processes",
                   file=sys.stderr)
         target = _load("stop", args.data_dir)
-    running = target.running() if multi else [p.name for p in target.procs.values() if target.running(p)]
+    running = _running(target)
     target.stop()
-    what = "regions" if multi else "cluster"
+    what = "regions" if isinstance(target, MultiRegion) else "cluster"
     print(f"stopped the {what} in {target.data_dir}" + (f" ({', '.join(running)})" if running else ""))
     return 0
 

@@ -220,6 +220,7 @@ class MultiRegion:
     def owner_alive(self) -> bool:
         return any(c.owner_alive() for c in self.clusters.values())
 
+    @property
     def owner_pid(self) -> int:
         return next(iter(self.clusters.values())).owner_pid
 
