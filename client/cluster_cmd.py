@@ -227,6 +227,13 @@ def _up_regions(args: argparse.Namespace) -> int:
         if taken:
             print(f"trireme up: {c.region}: {taken}", file=sys.stderr)
             return 1
+    for what, addr in [("the link's control endpoint", m.control)] + [
+            (f"the link's pair {p.src}->{p.dst}", f"127.0.0.1:{p.port}") for p in m.link_pairs()]:
+        why = _in_use(addr)
+        if why:
+            print(f"trireme up: port {addr.rpartition(':')[2]} of {what} is taken ({why}), perhaps by another "
+                  f"cluster; the link's ports follow --port (--port + 99 and up)", file=sys.stderr)
+            return 1
     nodes = sum(len(c.node_ids()) for c in m.clusters.values())
     print(f"starting {len(m.regions)} regions ({nodes} nodes, a router each) and the cross-region link "
           f"(data in {m.data_dir}) ...", flush=True)
@@ -348,12 +355,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def _taken_port(cluster: LocalCluster, saved: bool) -> str:
     """Why a port of the cluster cannot be used (in use), or ""."""
     for p, addr in [(p, a) for p in cluster.procs.values() for a in (p.addr, p.peer_addr) if a]:
-        host, _, port = addr.rpartition(":")
-        try:
-            with socket.socket() as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((host, int(port)))
-        except OSError as exc:
+        port = addr.rpartition(":")[2]
+        why = _in_use(addr)
+        if why:
             if p.kind == "router":
                 flag = "choose another with --port"
             elif saved:
@@ -361,7 +365,19 @@ def _taken_port(cluster: LocalCluster, saved: bool) -> str:
                         "--data-dir and --node-base-port for a new cluster")
             else:
                 flag = "choose other node ports with --node-base-port"
-            return f"port {port} of {p.name} is taken ({exc.strerror}), perhaps by another cluster; {flag}"
+            return f"port {port} of {p.name} is taken ({why}), perhaps by another cluster; {flag}"
+    return ""
+
+
+def _in_use(addr: str) -> str:
+    """Why nothing can listen on `addr` (host:port) now, or ""."""
+    host, _, port = addr.rpartition(":")
+    try:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, int(port)))
+    except OSError as exc:
+        return exc.strerror or str(exc)
     return ""
 
 

@@ -105,11 +105,26 @@ class MultiRegion:
         if self.nodes_per_az * 3 > NODE_PORT_STEP and self.node_base_port:
             raise LayoutConflict(f"with --regions and fixed node ports a region has at most "
                                  f"{NODE_PORT_STEP // 3} nodes per AZ (or use --node-base-port 0 for free ports)")
+        for _ in range(50):  # free ports are picked one by one: until no two processes got the same
+            ports = self._plan_new()
+            used = [int(a.rpartition(":")[2]) for c in self.clusters.values() for p in c.procs.values()
+                    for a in (p.addr, p.peer_addr) if a] + list(ports.values()) + [int(self.control.split(":")[1])]
+            if len(set(used)) == len(used):
+                break
+        pairs = []
+        for (i, j), port in ports.items():
+            dst = self.regions[j]
+            pairs.append(Pair(self.regions[i], dst, port, self._target(dst), self.latency_ms))
+        write_config(self.link_config, self.control, pairs)
+
+    def _plan_new(self) -> dict[tuple[int, int], int]:
+        """Every region's cluster planned; the link's port for each pair (i, j)."""
         free = not self.router_port
         n = len(self.regions)
         ports = {(i, j): free_port() if free else self.router_port + LINK_PORT_OFFSET + 10 * i + j
                  for i in range(n) for j in range(n) if i != j}
         self.control = f"127.0.0.1:{free_port() if free else self.router_port + CONTROL_PORT_OFFSET}"
+        self.clusters = {}
         for i, region in enumerate(self.regions):
             remote = {o: f"http://127.0.0.1:{ports[i, j]}" for j, o in enumerate(self.regions) if j != i}
             c = LocalCluster(self.data_dir / region, nodes_per_az=self.nodes_per_az,
@@ -118,11 +133,7 @@ class MultiRegion:
                              region=region, remote_regions=remote, **self.cluster_args)
             c.plan()
             self.clusters[region] = c
-        pairs = []
-        for (i, j), port in ports.items():
-            dst = self.regions[j]
-            pairs.append(Pair(self.regions[i], dst, port, self._target(dst), self.latency_ms))
-        write_config(self.link_config, self.control, pairs)
+        return ports
 
     def _target(self, region: str) -> str:
         """Where the link forwards to: the region's (first) router."""

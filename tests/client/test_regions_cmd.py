@@ -47,3 +47,20 @@ def test_process_commands_need_the_region(tmp_path, capsys):
     assert code == 2 and "the cross-region link does not answer" in out
     code, out = run(capsys, "up", "--regions", "us-east-1,ap-south-1", "--data-dir", d)
     assert code == 2 and "conflicts with the regions saved" in out
+
+
+def test_up_names_a_taken_link_port_before_starting_anything(tmp_path, capsys):
+    import socket
+
+    m = MultiRegion(tmp_path / "multi", ["us-east-1", "eu-west-1"], router_port=0, node_base_port=0)
+    m.plan()
+    for c in m.clusters.values():
+        c.save()
+    m.save()
+    port = int(m.control.rpartition(":")[2])
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        code, out = run(capsys, "up", "--data-dir", str(tmp_path / "multi"))
+    assert code == 1 and f"port {port} of the link's control endpoint is taken" in out
+    assert MultiRegion.load(tmp_path / "multi").running() == []

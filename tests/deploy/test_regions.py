@@ -78,3 +78,21 @@ def test_free_ports_and_a_saved_layout(tmp_path):
 def test_fixed_node_ports_leave_room_for_three_nodes_per_az(tmp_path):
     with pytest.raises(LayoutConflict, match="at most 3 nodes per AZ"):
         MultiRegion(tmp_path / "data", REGIONS, nodes_per_az=4).plan()
+
+
+def test_free_ports_are_never_given_to_two_processes(tmp_path, monkeypatch):
+    """free_port answers a port free now, so two picks may coincide: the plan picks again."""
+    import itertools
+
+    import deploy.local
+    import deploy.regions
+
+    picks = itertools.chain([20000] * 5, itertools.count(20001))
+    monkeypatch.setattr(deploy.local, "free_port", lambda host="127.0.0.1": next(picks))
+    monkeypatch.setattr(deploy.regions, "free_port", lambda host="127.0.0.1": next(picks))
+    m = MultiRegion(tmp_path / "data", REGIONS[:2], router_port=0, node_base_port=0)
+    m.plan()
+    ports = [int(a.rpartition(":")[2]) for c in m.clusters.values() for p in c.procs.values()
+             for a in (p.addr, p.peer_addr) if a]
+    ports += [p.port for p in read_config(m.link_config)[1]] + [int(m.control.rpartition(":")[2])]
+    assert len(ports) == 17 and len(set(ports)) == 17
