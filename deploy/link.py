@@ -151,12 +151,12 @@ async def carry(reader: asyncio.StreamReader, writer: Any, pair: Pair, gate: asy
 class Link:
     """The running link: a listener per pair, and the control endpoint."""
 
-    def __init__(self, pairs: list[Pair], control: str) -> None:
+    def __init__(self, pairs: list[Pair], control: str, host: str = "127.0.0.1") -> None:
         self.gates = {(p.src, p.dst): asyncio.Event() for p in pairs}
         self.state = LinkState(pairs, changed=self._changed)
         for p in pairs:
             self._changed(p)
-        self.control = control
+        self.control, self.host = control, host
         self.connections: set[asyncio.Task] = set()
         self.servers: list[asyncio.base_events.Server] = []
 
@@ -167,7 +167,7 @@ class Link:
     async def start(self) -> None:
         for p in self.state.pairs:
             self.servers.append(await asyncio.start_server(
-                lambda r, w, p=p: self._track(self._forward(p, r, w)), "127.0.0.1", p.port))
+                lambda r, w, p=p: self._track(self._forward(p, r, w)), self.host, p.port))
         host, _, port = self.control.rpartition(":")
         self.servers.append(await asyncio.start_server(self._control, host, int(port)))
         log.info("link up: %s; control on %s", ", ".join(
@@ -253,11 +253,29 @@ def read_config(path: Path) -> tuple[str, list[Pair]]:
     return config["control"], [Pair(**p) for p in config["pairs"]]
 
 
+def parse_pair(text: str, latency_ms: float = DEFAULT_LATENCY_MS) -> Pair:
+    """``us-east-1,eu-west-1,8101,10.0.0.20:8000`` -> a Pair."""
+    parts = text.split(",")
+    if len(parts) != 4 or not parts[2].isdigit() or ":" not in parts[3]:
+        raise ValueError(f"bad --pair {text!r}: expected SRC,DST,PORT,HOST:PORT")
+    return Pair(parts[0], parts[1], int(parts[2]), parts[3], latency_ms)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("link", help="run the cross-region link (`trireme up --regions` starts it)",
                        description="Forward each ordered pair of regions to the other region's router, "
                                    "with latency, and cut pairs on command (`trireme chaos isolate-region`).")
-    p.add_argument("--config", type=Path, required=True, help="the link's JSON file (pairs, ports, control)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="the link's JSON file (pairs, ports, control), as `trireme up --regions` writes it")
+    p.add_argument("--pair", action="append", default=[], metavar="SRC,DST,PORT,HOST:PORT",
+                   help="instead of --config (containers): listen on PORT for region SRC and forward to "
+                        "region DST's router at HOST:PORT; once per ordered pair")
+    p.add_argument("--control", default="127.0.0.1:8099",
+                   help="with --pair: HOST:PORT of the control endpoint (default 127.0.0.1:8099)")
+    p.add_argument("--listen-host", default="127.0.0.1",
+                   help="address the pairs' ports listen on (default 127.0.0.1; 0.0.0.0 in a container)")
+    p.add_argument("--latency-ms", type=float, default=DEFAULT_LATENCY_MS,
+                   help=f"with --pair: one-way latency of every pair to begin with (default {DEFAULT_LATENCY_MS:g})")
     p.add_argument("--parent-pid", type=int, default=0, help="stop when the process with this pid ends")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     p.set_defaults(func=main)
@@ -276,8 +294,13 @@ def main(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace) -> int:
     from cluster.lifetime import watch_parent
 
-    control, pairs = read_config(args.config)
-    link = Link(pairs, control)
+    if args.config:
+        control, pairs = read_config(args.config)
+    elif args.pair:
+        control, pairs = args.control, [parse_pair(text, args.latency_ms) for text in args.pair]
+    else:
+        raise ValueError("give --config FILE or --pair SRC,DST,PORT,HOST:PORT (once per ordered region pair)")
+    link = Link(pairs, control, args.listen_host)
     await link.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

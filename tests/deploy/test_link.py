@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from deploy.link import Link, LinkState, Pair, call, carry
+from deploy.link import Link, LinkState, Pair, call, carry, parse_pair
 from deploy.local import free_port
 
 
@@ -152,3 +152,11 @@ def test_the_link_over_sockets_latency_cut_and_heal():
             server.close()
 
     asyncio.run(run())
+
+
+def test_pairs_from_the_command_line():
+    assert parse_pair("us-east-1,eu-west-1,8101,10.213.12.20:8000", 40) == Pair(
+        "us-east-1", "eu-west-1", 8101, "10.213.12.20:8000", 40)
+    for bad in ("us-east-1,eu-west-1,8101", "us-east-1,eu-west-1,port,10.0.0.1:8000", "a,b,1,nohost"):
+        with pytest.raises(ValueError, match="expected SRC,DST,PORT,HOST:PORT"):
+            parse_pair(bad)
