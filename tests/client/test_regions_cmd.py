@@ -28,12 +28,18 @@ def test_up_refuses_bad_region_lists_and_a_one_region_data_dir(tmp_path, capsys)
     assert code == 2 and "holds a one-region cluster; give a new --data-dir" in out
 
 
-def test_process_commands_need_the_region(tmp_path, capsys):
-    m = MultiRegion(tmp_path / "multi", ["us-east-1", "eu-west-1"], router_port=0, node_base_port=0)
+def saved_regions(data_dir) -> MultiRegion:
+    """A planned and saved two-region layout, nothing started."""
+    m = MultiRegion(data_dir, ["us-east-1", "eu-west-1"], router_port=0, node_base_port=0)
     m.plan()
     for c in m.clusters.values():
         c.save()
     m.save()
+    return m
+
+
+def test_process_commands_need_the_region(tmp_path, capsys):
+    saved_regions(tmp_path / "multi")
     d = str(tmp_path / "multi")
     code, out = run(capsys, "kill", "n1", "--data-dir", d)
     assert code == 2 and "holds regions us-east-1, eu-west-1: say which with --region" in out
@@ -52,11 +58,7 @@ def test_process_commands_need_the_region(tmp_path, capsys):
 def test_up_names_a_taken_link_port_before_starting_anything(tmp_path, capsys):
     import socket
 
-    m = MultiRegion(tmp_path / "multi", ["us-east-1", "eu-west-1"], router_port=0, node_base_port=0)
-    m.plan()
-    for c in m.clusters.values():
-        c.save()
-    m.save()
+    m = saved_regions(tmp_path / "multi")
     port = int(m.control.rpartition(":")[2])
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", port))
