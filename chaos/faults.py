@@ -434,40 +434,51 @@ def _stopped(pid: int) -> bool:
 
 
 class RegionChaos(EventLog):
-    """Faults between the regions of `trireme up --regions`: the cross-region
-    link's pairs cut or slowed through its control endpoint (deploy/link.py),
-    and every process of a region killed or started. Each region's own
-    nodes are `LocalChaos(regions.cluster(R))`."""
+    """Faults between regions: the cross-region link's pairs cut or slowed
+    through its control endpoint (deploy/link.py), and every process of a
+    region killed or started. Subclasses say where the link is and how a
+    region's processes are killed and started (signals or containers)."""
 
-    def __init__(self, regions: MultiRegion) -> None:
-        self.regions = regions
-        self.log_path = Path(regions.data_dir) / "chaos.log"
+    control: str  # the link's control endpoint, host:port
 
-    @classmethod
-    def load(cls, data_dir: Path) -> RegionChaos:
-        return cls(MultiRegion.load(data_dir))
+    def region_names(self) -> list[str]:
+        raise NotImplementedError
 
-    def region(self, name: str) -> LocalChaos:
-        return LocalChaos(self.regions.cluster(name))
+    def region_chaos(self) -> dict[str, Chaos]:
+        """Each region's own nemesis (its nodes' faults), where there is one."""
+        return {}
+
+    def _not_answering(self) -> str:
+        """What to check when the link does not answer."""
+        raise NotImplementedError
+
+    def _kill_region(self, region: str) -> list[str]:
+        raise NotImplementedError
+
+    def _start_region(self, region: str, wait_s: float) -> None:
+        raise NotImplementedError
+
+    def _region(self, region: str) -> str:
+        if region not in self.region_names():
+            raise ValueError(f"no region {region!r}; regions: {', '.join(self.region_names())}")
+        return region
 
     def link_state(self) -> dict:
         try:
-            return link.call(self.regions.control)
+            return link.call(self.control)
         except OSError as exc:
-            raise RuntimeError(f"the cross-region link does not answer on {self.regions.control} ({exc}); "
-                               f"is `trireme up --data-dir {self.regions.data_dir}` running? "
-                               f"(link log: {self.regions.link_log})") from None
+            raise RuntimeError(f"the cross-region link does not answer on {self.control} ({exc}); "
+                               f"{self._not_answering()}") from None
 
     def _link(self, command: dict) -> dict:
         try:
-            return link.call(self.regions.control, command)
+            return link.call(self.control, command)
         except OSError:
             return self.link_state()  # raises the explanation
 
     def isolate_region(self, region: str) -> Event:
         """Cut every pair involving `region`, both ways: it still serves its own clients."""
-        self.regions.cluster(region)
-        self._link({"op": "isolate", "region": region})
+        self._link({"op": "isolate", "region": self._region(region)})
         return self._record("isolate-region", region)
 
     def heal_regions(self) -> Event:
@@ -482,14 +493,46 @@ class RegionChaos(EventLog):
 
     def kill_region(self, region: str) -> Event:
         """SIGKILL every node and router of the region at once."""
-        killed = self.regions.kill_region(region)
+        killed = self._kill_region(self._region(region))
         return self._record("kill-region", region, processes=",".join(killed) or "none running")
 
     def start_region(self, region: str, wait_s: float = 60.0) -> Event:
         """Start every process of the region again (with its data); returns once it serves."""
-        c = self.regions.cluster(region)
-        if not c.owner_alive():
+        self._start_region(self._region(region), wait_s)
+        return self._record("start-region", region)
+
+
+class LocalRegionChaos(RegionChaos):
+    """The regions of `trireme up --regions`: signals to their processes;
+    each region's nodes are `LocalChaos(regions.cluster(R))`."""
+
+    def __init__(self, regions: MultiRegion) -> None:
+        self.regions = regions
+        self.control = regions.control
+        self.log_path = Path(regions.data_dir) / "chaos.log"
+
+    @classmethod
+    def load(cls, data_dir: Path) -> LocalRegionChaos:
+        return cls(MultiRegion.load(data_dir))
+
+    def region_names(self) -> list[str]:
+        return list(self.regions.regions)
+
+    def region(self, name: str) -> LocalChaos:
+        return LocalChaos(self.regions.cluster(name))
+
+    def region_chaos(self) -> dict[str, Chaos]:
+        return {r: self.region(r) for r in self.regions.regions}
+
+    def _not_answering(self) -> str:
+        return (f"is `trireme up --data-dir {self.regions.data_dir}` running? "
+                f"(link log: {self.regions.link_log})")
+
+    def _kill_region(self, region: str) -> list[str]:
+        return self.regions.kill_region(region)
+
+    def _start_region(self, region: str, wait_s: float) -> None:
+        if not self.regions.cluster(region).owner_alive():
             raise RuntimeError(f"the regions in {self.regions.data_dir} are not running (their `trireme up` "
                                f"is gone); start them with `trireme up --data-dir {self.regions.data_dir}`")
         self.regions.start_region(region, wait_s)
-        return self._record("start-region", region)

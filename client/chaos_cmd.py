@@ -33,6 +33,7 @@ between regions (`trireme up --regions`; node actions above then need --region R
   region-latency R1 R2 MS       one-way latency between two regions, both directions
   kill-region R | start-region R   SIGKILL every node and router of R / start them again
   list, log, heal               without --region: the link and every region
+  (with --compose: the two regions of deploy/docker-compose.regions.yml)
 
 With --compose the faults hit the compose cluster (make compose-up): docker
 kill/stop/pause, and kernel-level partitions (iptables DROP rules in the
@@ -60,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chaos.faults import DRIFT_BOUND, LocalChaos, RegionChaos
+    from chaos.faults import DRIFT_BOUND, LocalChaos, LocalRegionChaos
     multi = not args.compose and is_multi_region(args.data_dir)
     if args.action in REGION_ACTIONS or (multi and not args.region):
         return _run_regions(args)
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
     else:
         try:
-            chaos = RegionChaos.load(args.data_dir).region(args.region) if multi else LocalChaos.load(args.data_dir)
+            chaos = LocalRegionChaos.load(args.data_dir).region(args.region) if multi \
+                else LocalChaos.load(args.data_dir)
         except (FileNotFoundError, OSError):
             print(f"trireme chaos: no local cluster in {args.data_dir} (start one with `trireme up`)",
                   file=sys.stderr)
@@ -146,27 +148,33 @@ REGION_ACTIONS = ("isolate-region", "heal-regions", "region-latency", "kill-regi
 
 def _run_regions(args: argparse.Namespace) -> int:
     """Faults between regions, and list/log/heal of the link and every region."""
-    from chaos.faults import RegionChaos
+    from chaos.faults import LocalRegionChaos
     a, rest = args.action, args.args
-    if args.compose or not is_multi_region(args.data_dir):
-        where = "the compose cluster" if args.compose else f"{args.data_dir}"
-        print(f"trireme chaos: {a} needs regions, and {where} has none: start some with "
+    if args.compose:
+        from chaos.containers import reach_compose_regions
+        chaos = reach_compose_regions("trireme chaos")
+        if chaos is None:
+            return 2
+    elif is_multi_region(args.data_dir):
+        chaos = LocalRegionChaos.load(args.data_dir)
+    else:
+        print(f"trireme chaos: {a} needs regions, and {args.data_dir} has none: start some with "
               f"`trireme up --regions us-east-1,eu-west-1 --data-dir DIR`", file=sys.stderr)
         return 2
-    chaos = RegionChaos.load(args.data_dir)
+    regions = chaos.region_chaos()
     try:
         if a == "list":
             print(render_link(chaos.link_state()))
-            for region in chaos.regions.regions:
-                print(f"\nregion {region}:\n" + _render(chaos.region(region).in_effect()))
+            for region, nemesis in regions.items():
+                print(f"\nregion {region}:\n" + _render(nemesis.in_effect()))
             return 0
         if a == "log":
-            events = sorted([*chaos.events(), *(e for r in chaos.regions.regions for e in chaos.region(r).events())],
+            events = sorted([*chaos.events(), *(e for n in regions.values() for e in n.events())],
                             key=lambda e: e.at)
             print("\n".join(e.line() for e in events) if events else "no faults injected yet")
             return 0
         if a == "heal":
-            events = [chaos.heal_regions()] + [chaos.region(r).heal() for r in chaos.regions.regions]
+            events = [chaos.heal_regions()] + [n.heal() for n in regions.values()]
         elif a == "isolate-region":
             _need(rest, 1, "isolate-region REGION")
             events = [chaos.isolate_region(rest[0])]
@@ -186,8 +194,9 @@ def _run_regions(args: argparse.Namespace) -> int:
                 print(f"starting every process of {rest[0]} ...", flush=True)
             events = [getattr(chaos, a.replace("-", "_"))(rest[0])]
         else:
-            raise ValueError(f"{args.data_dir} holds regions {', '.join(chaos.regions.regions)}: say whose "
-                             f"nodes with --region (e.g. trireme chaos {a} ... --region {chaos.regions.regions[0]})")
+            names = chaos.region_names()
+            raise ValueError(f"{args.data_dir} holds regions {', '.join(names)}: say whose "
+                             f"nodes with --region (e.g. trireme chaos {a} ... --region {names[0]})")
     except (ValueError, RuntimeError, TimeoutError) as exc:
         print(f"trireme chaos: {exc}", file=sys.stderr)
         return 2

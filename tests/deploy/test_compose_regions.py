@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from chaos.containers import ComposeRegionChaos
 from deploy.containers import (REGIONS_COMPOSE_FILE, Compose, ContainerError, build_image, ensure_engine,
                                 ensure_local_base)
 from deploy.link import call
@@ -106,17 +107,23 @@ def test_two_regions_joined_only_by_the_link(regions):
         direct = probe(regions, src, f"http://{NET[dst]}.20:8000", timeout=3)  # no other path
         assert "error" in direct, direct
 
-    call(control, {"op": "isolate", "region": EU})
+    chaos = ComposeRegionChaos(regions)  # what `trireme chaos ... --compose` drives
+    chaos.region_latency(US, EU, 100)
+    assert probe(regions, US, via_link(US, EU))["seconds"] >= 0.2
+    chaos.isolate_region(EU)
     assert "timed out" in probe(regions, US, via_link(US, EU), timeout=2)["error"]
     assert client(regions, EU).get_item(TableName="regional", Key={"pk": {"S": EU}})["Item"]
-    call(control, {"op": "heal"})
+    assert {p["cut"] for p in call(control)["pairs"]} == {True}
+    chaos.heal_regions()
     assert "table" in probe(regions, US, via_link(US, EU))
 
-    regions("kill", "eu-n1", "eu-n2", "eu-n3", "eu-router")
+    assert chaos.kill_region(EU).detail["processes"] == "eu-n1,eu-n2,eu-n3,eu-router"
     assert "error" in probe(regions, US, via_link(US, EU), timeout=3)
     assert client(regions, US).get_item(TableName="regional", Key={"pk": {"S": US}}, ConsistentRead=True)["Item"]
-    regions("start", "eu-n1", "eu-n2", "eu-n3", "eu-router")
+    chaos.start_region(EU, wait_s=120)
     eu = client(regions, EU)
     wait_until(lambda: eu.get_item(TableName="regional", Key={"pk": {"S": EU}}, ConsistentRead=True).get("Item"),
                120, "eu-west-1 to serve its data again", interval=0.5)
     wait_until(lambda: "table" in probe(regions, US, via_link(US, EU)), 60, "the link to reach eu-west-1 again")
+    assert [e.action for e in chaos.events()][-5:] == [
+        "region-latency", "isolate-region", "heal-regions", "kill-region", "start-region"]
