@@ -5,7 +5,8 @@ in the DOCKER-USER chain, so packets are lost on the wire rather than by the
 node's own code). `disconnect` takes a container off the network entirely.
 Latency, loss and clock skew go through the nodes' fault layer as on the
 local cluster. Every rule carries the comment RULE_TAG so `heal` removes
-exactly ours.
+exactly ours. `ComposeRegionChaos`: the two regions of
+deploy/docker-compose.regions.yml, through their link container.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 
-from chaos.faults import Chaos, Event
+from chaos.faults import Chaos, Event, RegionChaos
 from cluster.rpc import Channels, call_once
-from deploy.containers import CACHE, Compose, ensure_engine
+from deploy.containers import CACHE, COMPOSE_REGIONS, REGIONS_COMPOSE_FILE, Compose, ensure_engine
+from deploy.local import post
 
 RULE_TAG = "trireme-chaos"
 CHAIN = "DOCKER-USER"
@@ -163,3 +166,58 @@ def load_compose(project: str = "trireme", settings: dict[str, str] | None = Non
     env = {k: v for k, v in os.environ.items() if k.startswith("TRIREME_")}
     return ComposeChaos(Compose(engine, project=project, settings={**env, **(settings or {})}))
 
+
+
+class ComposeRegionChaos(RegionChaos):
+    """The regions of deploy/docker-compose.regions.yml: the link container's
+    control endpoint (published on the host) and `docker compose kill` /
+    `start` of every container of a region."""
+
+    def __init__(self, compose: Compose) -> None:
+        self.compose = compose
+        self.control = f"127.0.0.1:{compose.settings.get('TRIREME_LINK_PORT', '8099')}"
+        self.log_path = CACHE / f"chaos-{compose.project}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def region_names(self) -> list[str]:
+        return list(COMPOSE_REGIONS)
+
+    def _not_answering(self) -> str:
+        return "start the regions with `python -m deploy.containers compose --regions up -d`"
+
+    def _services(self, region: str) -> list[str]:
+        prefix = COMPOSE_REGIONS[region][0]
+        return [f"{prefix}-n1", f"{prefix}-n2", f"{prefix}-n3", f"{prefix}-router"]
+
+    def _kill_region(self, region: str) -> list[str]:
+        self.compose("kill", *self._services(region))
+        return self._services(region)
+
+    def _start_region(self, region: str, wait_s: float) -> None:
+        self.compose("start", *self._services(region))
+        _, setting, default = COMPOSE_REGIONS[region]
+        endpoint = f"http://127.0.0.1:{self.compose.settings.get(setting, default)}"
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                if post(endpoint, "ListTables", {}, timeout=2.0)[0] == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{region} did not serve on {endpoint} within {wait_s:.0f}s after its start")
+            time.sleep(0.5)
+
+
+def reach_compose_regions(prog: str) -> ComposeRegionChaos | None:
+    """The running regions compose deployment (settings from TRIREME_* in the
+    environment), or None after telling the user what to do."""
+    try:
+        env = {k: v for k, v in os.environ.items() if k.startswith("TRIREME_")}
+        chaos = ComposeRegionChaos(Compose(ensure_engine(install=False), project="trireme-regions",
+                                           file=REGIONS_COMPOSE_FILE, settings=env))
+        chaos.link_state()
+        return chaos
+    except Exception as exc:  # noqa: BLE001 (no engine, no regions)
+        print(f"{prog}: cannot reach the compose regions ({exc})", file=sys.stderr)
+        return None

@@ -1,7 +1,9 @@
 """Faults against a cluster: processes (kill, restart, stop, pause, resume),
 links (cut, isolate an AZ, split in two, latency, loss) and clocks (a skewed
 rate), each logged with a timestamp so a history can be read against it, and
-all healed with one call.
+all healed with one call. Between regions (`trireme up --regions`),
+`RegionChaos` cuts and slows the cross-region link and kills or starts whole
+regions.
 
 Link and clock faults go through every node's fault layer (the admin RPC
 ``fault``), which drops or delays Raft messages and sets the rate of the
@@ -24,7 +26,9 @@ from collections.abc import Callable
 from typing import Any
 
 from cluster.rpc import Channels, call_once
+from deploy import link
 from deploy.local import LocalCluster, alive, post
+from deploy.regions import MultiRegion
 from node.raft.core import Config
 
 
@@ -43,14 +47,34 @@ class Event:
         return f"{stamp}  {self.action:<10} {self.target}  {extra}".rstrip()
 
 
-class Chaos:
+class EventLog:
+    """The chaos log: one JSON line per fault or heal, in `log_path`."""
+
+    log_path: Path
+
+    def _record(self, action: str, target: str, **detail: Any) -> Event:
+        event = Event(time.time(), action, target, detail)
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps({"at": event.at, "action": action, "target": target, "detail": detail}) + "\n")
+        return event
+
+    def events(self) -> list[Event]:
+        if not self.log_path.exists():
+            return []
+        out = []
+        for raw in self.log_path.read_text().splitlines():
+            d = json.loads(raw)
+            out.append(Event(d["at"], d["action"], d["target"], d["detail"]))
+        return out
+
+
+class Chaos(EventLog):
     """What every nemesis shares: the fault log, link faults in the nodes'
     transports, clock skew, and questions about the cluster (partitions,
     leaders, replica digests). Subclasses say how processes are killed,
     paused and started (signals or containers) and may cut links lower down
     (iptables), through `_block` and `_unblock_all`."""
 
-    log_path: Path
     endpoint: str
     cluster_id: str = ""  # stated to the nodes and routers (they refuse other clusters)
 
@@ -82,21 +106,6 @@ class Chaos:
         raise NotImplementedError
 
     # --- bookkeeping ----------------------------------------------------------
-
-    def _record(self, action: str, target: str, **detail: Any) -> Event:
-        event = Event(time.time(), action, target, detail)
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps({"at": event.at, "action": action, "target": target, "detail": detail}) + "\n")
-        return event
-
-    def events(self) -> list[Event]:
-        if not self.log_path.exists():
-            return []
-        out = []
-        for raw in self.log_path.read_text().splitlines():
-            d = json.loads(raw)
-            out.append(Event(d["at"], d["action"], d["target"], d["detail"]))
-        return out
 
     def _node(self, name: str) -> None:
         if name not in self.nodes():
@@ -422,3 +431,108 @@ def _stopped(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "T"
     except OSError:
         return False
+
+
+class RegionChaos(EventLog):
+    """Faults between regions: the cross-region link's pairs cut or slowed
+    through its control endpoint (deploy/link.py), and every process of a
+    region killed or started. Subclasses say where the link is and how a
+    region's processes are killed and started (signals or containers)."""
+
+    control: str  # the link's control endpoint, host:port
+
+    def region_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def region_chaos(self) -> dict[str, Chaos]:
+        """Each region's own nemesis (its nodes' faults), where there is one."""
+        return {}
+
+    def _not_answering(self) -> str:
+        """What to check when the link does not answer."""
+        raise NotImplementedError
+
+    def _kill_region(self, region: str) -> list[str]:
+        raise NotImplementedError
+
+    def _start_region(self, region: str, wait_s: float) -> None:
+        raise NotImplementedError
+
+    def _region(self, region: str) -> str:
+        if region not in self.region_names():
+            raise ValueError(f"no region {region!r}; regions: {', '.join(self.region_names())}")
+        return region
+
+    def link_state(self) -> dict:
+        try:
+            return link.call(self.control)
+        except OSError as exc:
+            raise RuntimeError(f"the cross-region link does not answer on {self.control} ({exc}); "
+                               f"{self._not_answering()}") from None
+
+    def _link(self, command: dict) -> dict:
+        try:
+            return link.call(self.control, command)
+        except OSError:
+            return self.link_state()  # raises the explanation
+
+    def isolate_region(self, region: str) -> Event:
+        """Cut every pair involving `region`, both ways: it still serves its own clients."""
+        self._link({"op": "isolate", "region": self._region(region)})
+        return self._record("isolate-region", region)
+
+    def heal_regions(self) -> Event:
+        """Every cut pair of the link healed (latencies stay as set)."""
+        self._link({"op": "heal"})
+        return self._record("heal-regions", "all")
+
+    def region_latency(self, a: str, b: str, ms: float) -> Event:
+        """One-way latency between two regions, in both directions."""
+        self._link({"op": "latency", "regions": [a, b], "ms": ms})
+        return self._record("region-latency", f"{a}<->{b}", ms=ms)
+
+    def kill_region(self, region: str) -> Event:
+        """SIGKILL every node and router of the region at once."""
+        killed = self._kill_region(self._region(region))
+        return self._record("kill-region", region, processes=",".join(killed) or "none running")
+
+    def start_region(self, region: str, wait_s: float = 60.0) -> Event:
+        """Start every process of the region again (with its data); returns once it serves."""
+        self._start_region(self._region(region), wait_s)
+        return self._record("start-region", region)
+
+
+class LocalRegionChaos(RegionChaos):
+    """The regions of `trireme up --regions`: signals to their processes;
+    each region's nodes are `LocalChaos(regions.cluster(R))`."""
+
+    def __init__(self, regions: MultiRegion) -> None:
+        self.regions = regions
+        self.control = regions.control
+        self.log_path = Path(regions.data_dir) / "chaos.log"
+
+    @classmethod
+    def load(cls, data_dir: Path) -> LocalRegionChaos:
+        return cls(MultiRegion.load(data_dir))
+
+    def region_names(self) -> list[str]:
+        return list(self.regions.regions)
+
+    def region(self, name: str) -> LocalChaos:
+        return LocalChaos(self.regions.cluster(name))
+
+    def region_chaos(self) -> dict[str, Chaos]:
+        return {r: self.region(r) for r in self.regions.regions}
+
+    def _not_answering(self) -> str:
+        return (f"is `trireme up --data-dir {self.regions.data_dir}` running? "
+                f"(link log: {self.regions.link_log})")
+
+    def _kill_region(self, region: str) -> list[str]:
+        return self.regions.kill_region(region)
+
+    def _start_region(self, region: str, wait_s: float) -> None:
+        if not self.regions.cluster(region).owner_alive():
+            raise RuntimeError(f"the regions in {self.regions.data_dir} are not running (their `trireme up` "
+                               f"is gone); start them with `trireme up --data-dir {self.regions.data_dir}`")
+        self.regions.start_region(region, wait_s)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from client.status import table
+from client.status import render_link, table
+from deploy.regions import is_multi_region
 
 ACTIONS = """actions:
   list                          what is in effect on each node (the default)
@@ -25,6 +26,14 @@ ACTIONS = """actions:
                                 safe while rates differ by at most the drift bound, 5%)
   disconnect NODE               (--compose) take the node's container off the network
   heal                          resume paused nodes, clear every link and clock fault
+
+between regions (`trireme up --regions`; node actions above then need --region R):
+  isolate-region R              cut every link pair between R and the other regions (both ways)
+  heal-regions                  heal every cut pair of the cross-region link (latencies stay)
+  region-latency R1 R2 MS       one-way latency between two regions, both directions
+  kill-region R | start-region R   SIGKILL every node and router of R / start them again
+  list, log, heal               without --region: the link and every region
+  (with --compose: the two regions of deploy/docker-compose.regions.yml)
 
 With --compose the faults hit the compose cluster (make compose-up): docker
 kill/stop/pause, and kernel-level partitions (iptables DROP rules in the
@@ -47,11 +56,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--times", type=int, default=5, help="crashloop: how many crashes")
     p.add_argument("--every", type=float, default=2.0, help="crashloop: seconds between a crash and the restart")
     p.add_argument("--rate", type=float, default=None, help="clock: rate of the nodes' Raft clocks (1 = real time)")
+    p.add_argument("--region", default=None, help="with `trireme up --regions`: the region whose nodes to break")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from chaos.faults import DRIFT_BOUND, LocalChaos
+    from chaos.faults import DRIFT_BOUND, LocalChaos, LocalRegionChaos
+    multi = not args.compose and is_multi_region(args.data_dir)
+    if args.action in REGION_ACTIONS or (multi and not args.region):
+        return _run_regions(args)
     if args.compose:
         from chaos.containers import reach_compose
         chaos = reach_compose("trireme chaos")
@@ -59,10 +72,14 @@ def run(args: argparse.Namespace) -> int:
             return 2
     else:
         try:
-            chaos = LocalChaos.load(args.data_dir)
+            chaos = LocalRegionChaos.load(args.data_dir).region(args.region) if multi \
+                else LocalChaos.load(args.data_dir)
         except (FileNotFoundError, OSError):
             print(f"trireme chaos: no local cluster in {args.data_dir} (start one with `trireme up`)",
                   file=sys.stderr)
+            return 2
+        except ValueError as exc:
+            print(f"trireme chaos: {exc}", file=sys.stderr)
             return 2
     a, rest = args.action, args.args
     try:
@@ -123,6 +140,67 @@ def run(args: argparse.Namespace) -> int:
         print(f"trireme chaos: {exc}", file=sys.stderr)
         return 2
     print(event.line())
+    return 0
+
+
+REGION_ACTIONS = ("isolate-region", "heal-regions", "region-latency", "kill-region", "start-region")
+
+
+def _run_regions(args: argparse.Namespace) -> int:
+    """Faults between regions, and list/log/heal of the link and every region."""
+    from chaos.faults import LocalRegionChaos
+    a, rest = args.action, args.args
+    if args.compose:
+        from chaos.containers import reach_compose_regions
+        chaos = reach_compose_regions("trireme chaos")
+        if chaos is None:
+            return 2
+    elif is_multi_region(args.data_dir):
+        chaos = LocalRegionChaos.load(args.data_dir)
+    else:
+        print(f"trireme chaos: {a} needs regions, and {args.data_dir} has none: start some with "
+              f"`trireme up --regions us-east-1,eu-west-1 --data-dir DIR`", file=sys.stderr)
+        return 2
+    regions = chaos.region_chaos()
+    try:
+        if a == "list":
+            print(render_link(chaos.link_state()))
+            for region, nemesis in regions.items():
+                print(f"\nregion {region}:\n" + _render(nemesis.in_effect()))
+            return 0
+        if a == "log":
+            events = sorted([*chaos.events(), *(e for n in regions.values() for e in n.events())],
+                            key=lambda e: e.at)
+            print("\n".join(e.line() for e in events) if events else "no faults injected yet")
+            return 0
+        if a == "heal":
+            events = [chaos.heal_regions()] + [n.heal() for n in regions.values()]
+        elif a == "isolate-region":
+            _need(rest, 1, "isolate-region REGION")
+            events = [chaos.isolate_region(rest[0])]
+        elif a == "heal-regions":
+            _need(rest, 0, "heal-regions")
+            events = [chaos.heal_regions()]
+        elif a == "region-latency":
+            _need(rest, 3, "region-latency REGION1 REGION2 MS")
+            try:
+                ms = float(rest[2])
+            except ValueError:
+                raise ValueError(f"region-latency: MS is a number of milliseconds, not {rest[2]!r}") from None
+            events = [chaos.region_latency(rest[0], rest[1], ms)]
+        elif a in ("kill-region", "start-region"):
+            _need(rest, 1, f"{a} REGION")
+            if a == "start-region":
+                print(f"starting every process of {rest[0]} ...", flush=True)
+            events = [getattr(chaos, a.replace("-", "_"))(rest[0])]
+        else:
+            names = chaos.region_names()
+            raise ValueError(f"{args.data_dir} holds regions {', '.join(names)}: say whose "
+                             f"nodes with --region (e.g. trireme chaos {a} ... --region {names[0]})")
+    except (ValueError, RuntimeError, TimeoutError) as exc:
+        print(f"trireme chaos: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(e.line() for e in events))
     return 0
 
 

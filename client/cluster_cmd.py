@@ -12,10 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+from client.status import gather_cluster, gather_regions, render, render_regions, table
+from deploy.link import DEFAULT_LATENCY_MS
+from deploy.link import add_parser as link_add_parser
 from deploy.local import LayoutConflict, LocalCluster, wait_exit
+from deploy.regions import MultiRegion, is_multi_region, parse_regions
 
 
 DATA_DIR_HELP = "the cluster's directory: cluster.json, logs and each node's data (default ./data)"
+REGION_HELP = "with `trireme up --regions`: the region the process belongs to"
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +49,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                          "(default INFO)")
     up.add_argument("--access-log", action="store_true",
                     help="routers log one line per request (operation, table, status, latency, request id)")
+    up.add_argument("--regions", default="",
+                    help="REGION,REGION[,...]: one cluster per region (in DATA_DIR/REGION), joined by a "
+                         "cross-region link; region i's router listens on --port + i (8000, 8001, ...), its "
+                         "nodes from --node-base-port + 10*i (7101, 7111, ...); fixed once the regions exist")
+    up.add_argument("--region-latency-ms", type=float, default=None,
+                    help=f"with --regions: one-way latency of the cross-region link (default "
+                         f"{DEFAULT_LATENCY_MS:g}; a request and its answer cost twice this)")
     up.set_defaults(func=cmd_up)
 
     stop = sub.add_parser("stop", help="stop the local cluster (also one left behind by a killed `trireme up`)",
@@ -64,6 +76,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "would; `trireme start NODE` brings it back with its data.")
     k.add_argument("node", help="the node or router to kill (n1, n2, ... or router1; see `trireme status`)")
     k.add_argument("--data-dir", type=Path, default=Path("data"), help=DATA_DIR_HELP)
+    k.add_argument("--region", default=None, help=REGION_HELP)
     k.set_defaults(func=cmd_kill)
 
     s = sub.add_parser("start", help="start a stopped node of the local cluster again",
@@ -71,26 +84,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "its data; it stops with the cluster's `trireme up`.")
     s.add_argument("node", help="the node or router to start (n1, n2, ... or router1)")
     s.add_argument("--data-dir", type=Path, default=Path("data"), help=DATA_DIR_HELP)
+    s.add_argument("--region", default=None, help=REGION_HELP)
     s.set_defaults(func=cmd_start)
+    link_add_parser(sub)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.regions or is_multi_region(args.data_dir):
+        return _up_regions(args)
+    if args.region_latency_ms is not None:
+        print("trireme up: --region-latency-ms goes with --regions", file=sys.stderr)
+        return 2
     cluster = LocalCluster(args.data_dir, nodes_per_az=args.nodes_per_az or 1,
                            router_port=8000 if args.port is None else args.port,
                            node_base_port=7101 if args.node_base_port is None else args.node_base_port,
                            dead_after_s=30.0 if args.dead_after is None else args.dead_after)
     saved = cluster.layout_file.resolve().exists()
     cluster.plan()
-    running = [p.name for p in cluster.procs.values() if cluster.running(p)]
-    if running and cluster.owner_alive():
-        print(f"trireme up: a cluster is already running from {cluster.data_dir} ({', '.join(running)}; "
-              f"`trireme up` pid {cluster.owner_pid}); stop it first: Ctrl-C in its terminal, or "
-              f"`trireme stop --data-dir {args.data_dir}`", file=sys.stderr)
+    if _still_running(cluster, args):
         return 1
-    if running:
-        print(f"found {', '.join(running)} of {cluster.data_dir} left running by a `trireme up` that is gone: "
-              "stopping them first", flush=True)
-        cluster.stop()
     if saved:
         try:
             cluster.apply(router_port=args.port, node_base_port=args.node_base_port,
@@ -104,6 +116,36 @@ def cmd_up(args: argparse.Namespace) -> int:
     if taken:
         print(f"trireme up: {taken}", file=sys.stderr)
         return 1
+    print(f"starting {len(cluster.node_ids())} nodes and a router (data in {cluster.data_dir}) ...",
+          flush=True)
+    return _serve(cluster, lambda: _banner(cluster), lambda: LocalCluster.load(cluster.data_dir))
+
+
+def _running(target: LocalCluster | MultiRegion) -> list[str]:
+    if isinstance(target, MultiRegion):
+        return target.running()
+    return [p.name for p in target.procs.values() if target.running(p)]
+
+
+def _still_running(target: LocalCluster | MultiRegion, args: argparse.Namespace) -> bool:
+    """Whether its `trireme up` still runs it (said on stderr); processes a
+    gone `trireme up` left behind are stopped."""
+    running = _running(target)
+    if running and target.owner_alive():
+        print(f"trireme up: already running from {target.data_dir} ({', '.join(running)}; `trireme up` pid "
+              f"{target.owner_pid}); stop it first: Ctrl-C in its terminal, or "
+              f"`trireme stop --data-dir {args.data_dir}`", file=sys.stderr)
+        return True
+    if running:
+        print(f"found {', '.join(running)} of {target.data_dir} left running by a `trireme up` that is gone: "
+              "stopping them first", flush=True)
+        target.stop()
+    return False
+
+
+def _serve(target: LocalCluster | MultiRegion, banner, reload) -> int:
+    """Start `target`, print the banner, run until Ctrl-C or SIGTERM, then stop
+    what is running then (`reload` picks up processes restarted meanwhile)."""
     stopping = False
 
     def on_signal(signum, frame):  # noqa: ARG001
@@ -112,18 +154,28 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(f"starting {len(cluster.node_ids())} nodes and a router (data in {cluster.data_dir}) ...",
-          flush=True)
     try:
-        cluster.start(wait_s=90)
+        target.start(wait_s=90)
     except (TimeoutError, RuntimeError) as exc:
         hint = " (trireme up: --port moves the router, --node-base-port the nodes)" \
             if "cannot listen" in str(exc) else ""
         print(f"trireme up: {exc}{hint}", file=sys.stderr)
-        cluster.stop()
+        target.stop()
         return 1
+    print(banner(), flush=True)
+    try:
+        while not stopping:
+            time.sleep(0.2)
+    finally:
+        print("stopping ...", flush=True)
+        reload().stop()
+        print("stopped", flush=True)
+    return 0
+
+
+def _banner(cluster: LocalCluster) -> str:
     ep, region = cluster.endpoint, cluster.region
-    print(f"""
+    return f"""
 Trireme is running: DynamoDB endpoint {ep} (region {region}, any credentials)
 
   nodes: {', '.join(f'{p.name} {p.az} {p.addr}' for p in cluster.procs.values() if p.kind == 'node')}
@@ -139,20 +191,113 @@ Trireme is running: DynamoDB endpoint {ep} (region {region}, any credentials)
 
   trireme status | trireme kill n2 | trireme start n2      Ctrl-C or `trireme stop` stops the cluster
   cluster id {cluster.cluster_id}; logs: --log-level {cluster.log_level} in {cluster.data_dir}
-""", flush=True)
+"""
+
+
+def _up_regions(args: argparse.Namespace) -> int:
+    """`trireme up --regions A,B,...` (or `trireme up` on a data dir that holds regions)."""
     try:
-        while not stopping:
-            time.sleep(0.2)
-    finally:
-        print("stopping ...", flush=True)
-        cluster = LocalCluster.load(cluster.data_dir)  # pick up nodes restarted by `trireme start`
-        cluster.stop()
-        print("stopped", flush=True)
-    return 0
+        regions = parse_regions(args.regions) if args.regions else []
+    except ValueError as exc:
+        print(f"trireme up: {exc}", file=sys.stderr)
+        return 2
+    if (args.data_dir / "cluster.json").exists():
+        print(f"trireme up: {args.data_dir} holds a one-region cluster; give a new --data-dir for --regions",
+              file=sys.stderr)
+        return 2
+    m = MultiRegion(args.data_dir, regions, nodes_per_az=args.nodes_per_az or 1,
+                    router_port=8000 if args.port is None else args.port,
+                    node_base_port=7101 if args.node_base_port is None else args.node_base_port,
+                    latency_ms=DEFAULT_LATENCY_MS if args.region_latency_ms is None else args.region_latency_ms,
+                    cluster_args={"dead_after_s": 30.0 if args.dead_after is None else args.dead_after})
+    saved = m.layout_file.resolve().exists()
+    try:
+        m.plan()
+        if _still_running(m, args):
+            return 1
+        if saved:
+            m.apply(router_port=args.port, node_base_port=args.node_base_port, nodes_per_az=args.nodes_per_az,
+                    dead_after_s=args.dead_after, latency_ms=args.region_latency_ms)
+    except LayoutConflict as exc:
+        print(f"trireme up: {exc}", file=sys.stderr)
+        return 2
+    for c in m.clusters.values():
+        c.log_level, c.access_log = args.log_level, args.access_log
+        taken = _taken_port(c, saved)
+        if taken:
+            print(f"trireme up: {c.region}: {taken}", file=sys.stderr)
+            return 1
+    for what, addr in [("the link's control endpoint", m.control)] + [
+            (f"the link's pair {p.src}->{p.dst}", f"127.0.0.1:{p.port}") for p in m.link_pairs()]:
+        why = _in_use(addr)
+        if why:
+            print(f"trireme up: port {addr.rpartition(':')[2]} of {what} is taken ({why}), perhaps by another "
+                  f"cluster; the link's ports follow --port (--port + 99 and up)", file=sys.stderr)
+            return 1
+    nodes = sum(len(c.node_ids()) for c in m.clusters.values())
+    print(f"starting {len(m.regions)} regions ({nodes} nodes, a router each) and the cross-region link "
+          f"(data in {m.data_dir}) ...", flush=True)
+    return _serve(m, lambda: _regions_banner(m), lambda: MultiRegion.load(m.data_dir))
+
+
+def _regions_banner(m: MultiRegion) -> str:
+    latency = sorted({p.latency_ms for p in m.link_pairs()})
+    rows = [[r, c.endpoint, ", ".join(f"{p.name} {p.az} {p.addr}" for p in c.procs.values() if p.kind == "node")]
+            for r, c in m.clusters.items()]
+    clients = "\n".join(
+        f'    {r.replace("-", "_")} = boto3.client("dynamodb", endpoint_url="{ep}", region_name="{r}",\n'
+        f'    {" " * len(r)}{" " * len(" = boto3.client(")}aws_access_key_id="x", aws_secret_access_key="x")'
+        for r, ep in m.endpoints().items())
+    first, second = m.regions[0], m.regions[1]
+    return f"""
+Trireme is running {len(m.regions)} regions, joined by a cross-region link \
+({"/".join(f"{x:g}" for x in latency)} ms one way):
+
+{_indent(table(["REGION", "DYNAMODB ENDPOINT", "NODES"], rows))}
+
+  boto3 (one client per region; the endpoint picks the region, region_name must match it):
+    import boto3
+{clients}
+
+  trireme status                              every region, the link, replica tables
+  trireme chaos isolate-region {second:<14} cut it off (then: trireme chaos heal-regions)
+  trireme chaos region-latency {first} {second} 100   one-way ms between two regions
+  trireme chaos kill-region {second:<17} every process of it (then: start-region {second})
+  trireme kill n2 --region {second:<18} one process of a region (trireme start n2 --region ...)
+  Ctrl-C or `trireme stop` stops everything; logs in {m.data_dir}/REGION/ and {m.link_log}
+"""
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _cluster_of(command: str, args: argparse.Namespace) -> LocalCluster | None:
+    """The cluster a per-process command acts on: the one in --data-dir, or
+    with regions the one of --region. Prints what to do when there is none."""
+    try:
+        if is_multi_region(args.data_dir):
+            m = MultiRegion.load(args.data_dir)
+            if not getattr(args, "region", None):
+                raise ValueError(f"{args.data_dir} holds regions {', '.join(m.regions)}: say which with --region")
+            return m.cluster(args.region)
+        cluster = LocalCluster.load(args.data_dir)
+        if getattr(args, "region", None) not in (None, cluster.region):
+            raise ValueError(f"the cluster in {args.data_dir} is region {cluster.region}, not {args.region}")
+        return cluster
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"trireme {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _where(args: argparse.Namespace) -> str:
+    return f" --region {args.region}" if getattr(args, "region", None) else ""
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    cluster = LocalCluster.load(args.data_dir)
+    cluster = _cluster_of("kill", args)
+    if cluster is None:
+        return 2
     if args.node not in cluster.procs:
         print(f"trireme kill: no process {args.node!r}; known: {', '.join(cluster.procs)}", file=sys.stderr)
         return 2
@@ -161,12 +306,14 @@ def cmd_kill(args: argparse.Namespace) -> int:
         print(f"{args.node} is not running")
         return 0
     cluster.kill(args.node)
-    print(f"killed {args.node} (pid {p.pid}); `trireme start {args.node}` brings it back")
+    print(f"killed {args.node} (pid {p.pid}); `trireme start {args.node}{_where(args)}` brings it back")
     return 0
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    cluster = LocalCluster.load(args.data_dir)
+    cluster = _cluster_of("start", args)
+    if cluster is None:
+        return 2
     if args.node not in cluster.procs:
         print(f"trireme start: no process {args.node!r}; known: {', '.join(cluster.procs)}", file=sys.stderr)
         return 2
@@ -179,40 +326,38 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(command: str, data_dir: Path) -> LocalCluster | None:
+def _load(command: str, data_dir: Path) -> LocalCluster | MultiRegion | None:
     try:
-        return LocalCluster.load(data_dir)
+        return MultiRegion.load(data_dir) if is_multi_region(data_dir) else LocalCluster.load(data_dir)
     except FileNotFoundError as exc:
         print(f"trireme {command}: {exc}", file=sys.stderr)
         return None
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    cluster = _load("stop", args.data_dir)
-    if cluster is None:
+    target = _load("stop", args.data_dir)
+    if target is None:
         return 1
-    owner = cluster.owner_pid
-    if cluster.owner_alive() and owner != os.getpid():
+    owner = target.owner_pid
+    if target.owner_alive() and owner != os.getpid():
         os.kill(owner, signal.SIGTERM)  # it stops its cluster in order, then exits
         if not wait_exit(owner, 30.0):
             print(f"trireme stop: `trireme up` (pid {owner}) did not stop within 30 s; stopping its processes",
                   file=sys.stderr)
-        cluster = LocalCluster.load(args.data_dir)
-    running = [p.name for p in cluster.procs.values() if cluster.running(p)]
-    cluster.stop()
-    print(f"stopped the cluster in {cluster.data_dir}" + (f" ({', '.join(running)})" if running else ""))
+        target = _load("stop", args.data_dir)
+    running = _running(target)
+    target.stop()
+    what = "regions" if isinstance(target, MultiRegion) else "cluster"
+    print(f"stopped the {what} in {target.data_dir}" + (f" ({', '.join(running)})" if running else ""))
     return 0
 
 
 def _taken_port(cluster: LocalCluster, saved: bool) -> str:
     """Why a port of the cluster cannot be used (in use), or ""."""
     for p, addr in [(p, a) for p in cluster.procs.values() for a in (p.addr, p.peer_addr) if a]:
-        host, _, port = addr.rpartition(":")
-        try:
-            with socket.socket() as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((host, int(port)))
-        except OSError as exc:
+        port = addr.rpartition(":")[2]
+        why = _in_use(addr)
+        if why:
             if p.kind == "router":
                 flag = "choose another with --port"
             elif saved:
@@ -220,19 +365,34 @@ def _taken_port(cluster: LocalCluster, saved: bool) -> str:
                         "--data-dir and --node-base-port for a new cluster")
             else:
                 flag = "choose other node ports with --node-base-port"
-            return f"port {port} of {p.name} is taken ({exc.strerror}), perhaps by another cluster; {flag}"
+            return f"port {port} of {p.name} is taken ({why}), perhaps by another cluster; {flag}"
+    return ""
+
+
+def _in_use(addr: str) -> str:
+    """Why nothing can listen on `addr` (host:port) now, or ""."""
+    host, _, port = addr.rpartition(":")
+    try:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, int(port)))
+    except OSError as exc:
+        return exc.strerror or str(exc)
     return ""
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    cluster = _load("status", args.data_dir)
-    if cluster is None:
+    target = _load("status", args.data_dir)
+    if target is None:
         return 1
-    from client.status import gather, render
-    report = asyncio.run(gather([p.addr for p in cluster.procs.values() if p.kind == "node"],
-                                {p.name: p for p in cluster.procs.values()}, cluster_id=cluster.cluster_id))
+    if isinstance(target, MultiRegion):
+        report = gather_regions(target)
+        ok = all(r.get("meta") for r in report["regions"].values())
+    else:
+        report = asyncio.run(gather_cluster(target))
+        ok = bool(report.get("meta"))
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
-        print(render(report))
-    return 0 if report.get("meta") else 1
+        print(render_regions(report) if isinstance(target, MultiRegion) else render(report))
+    return 0 if ok else 1

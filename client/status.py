@@ -1,5 +1,7 @@
 """What `trireme status` shows: nodes, tables and every partition's replicas,
-gathered from the nodes' admin services and printed as readable tables."""
+gathered from the nodes' admin services and printed as readable tables; with
+regions (`trireme up --regions`), that for every region, then the
+cross-region link's pairs and every replica table."""
 
 from __future__ import annotations
 
@@ -7,6 +9,9 @@ import asyncio
 from typing import Any
 
 from cluster.rpc import Channels, call_once, meta_call
+from deploy.link import call as link_call
+from deploy.local import LocalCluster
+from deploy.regions import MultiRegion
 
 
 async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout: float = 2.0,
@@ -44,6 +49,64 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
         return {"cluster_id": cluster_id, "meta": meta, "nodes": by_node}
     finally:
         await channels.close()
+
+
+async def gather_cluster(cluster: LocalCluster) -> dict:
+    return await gather([p.addr for p in cluster.procs.values() if p.kind == "node"],
+                        {p.name: p for p in cluster.procs.values()}, cluster_id=cluster.cluster_id)
+
+
+def gather_regions(m: MultiRegion) -> dict:
+    """Every region's report (as `gather`), the link's pairs, and the replica tables."""
+    async def all_regions() -> list[dict]:
+        return await asyncio.gather(*(gather_cluster(c) for c in m.clusters.values()))
+
+    reports = dict(zip(m.clusters, asyncio.run(all_regions())))
+    for region, c in m.clusters.items():
+        reports[region]["endpoint"] = c.endpoint
+    try:
+        link = link_call(m.control)
+    except (OSError, ValueError) as exc:
+        link = {"error": f"the link does not answer on {m.control} ({exc}); see {m.link_log}"}
+    return {"regions": reports, "link": link, "replication": replication(reports)}
+
+
+def replication(reports: dict[str, dict]) -> list[dict]:
+    """One row per replica table and (region, replica region): the replica's
+    status in that region's metadata, and the replication lag from the region
+    to its replica. The lag is reported by global-table replication in each
+    region's report under "replication_lag" ({table: {replica region:
+    seconds}}); None (shown as "not measured") until it is."""
+    rows = []
+    for region, report in sorted(reports.items()):
+        lag = report.get("replication_lag", {})
+        for t in sorted(((report.get("meta") or {}).get("tables") or {}).values(), key=lambda t: t["name"]):
+            for r in t.get("replicas", []):
+                rows.append({"table": t["name"], "region": region, "replica": r["region"], "status": r["status"],
+                             "lag_s": lag.get(t["name"], {}).get(r["region"])})
+    return rows
+
+
+def render_regions(report: dict) -> str:
+    parts = []
+    for region, r in report["regions"].items():
+        parts += [f"=== region {region}: {r.get('endpoint', '?')}", render(r), ""]
+    link = report["link"]
+    parts += ["=== cross-region link", link["error"] if "error" in link else render_link(link)]
+    parts += ["", "=== replica tables and replication lag"]
+    rows = report["replication"]
+    parts.append(table(["TABLE", "REGION", "REPLICA", "REPLICA STATUS", "REPLICATION LAG"], [
+        [x["table"], x["region"], x["replica"], x["status"],
+         "not measured" if x["lag_s"] is None else f"{x['lag_s'] * 1000:.0f} ms"] for x in rows])
+                 if rows else "no replica tables (global tables)")
+    return "\n".join(parts)
+
+
+def render_link(state: dict) -> str:
+    """The link's pairs: ports, latency, cut or open."""
+    return table(["LINK FROM", "TO", "PORT", "FORWARDS TO", "LATENCY (one way)", "STATE"], [
+        [p["src"], p["dst"], p["port"], p["target"], f"{p['latency_ms']:g} ms", "CUT" if p["cut"] else "open"]
+        for p in state["pairs"]])
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:

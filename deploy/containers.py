@@ -23,6 +23,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "deploy" / "docker-compose.yml"
+REGIONS_COMPOSE_FILE = REPO / "deploy" / "docker-compose.regions.yml"  # two regions and the link
+# Its regions: region -> (prefix of its services, the setting of its router's host port, its default).
+COMPOSE_REGIONS = {"us-east-1": ("us", "TRIREME_PORT_A", "8000"), "eu-west-1": ("eu", "TRIREME_PORT_B", "8001")}
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "trireme" / "containers"
 ENGINE_PACKAGES = ("docker.io", "iptables", "debootstrap")
@@ -206,11 +209,13 @@ def build_image(engine: Engine, tag: str, base_image: str) -> None:
 
 @dataclass
 class Compose:
-    """``docker compose`` on deploy/docker-compose.yml under one project name."""
+    """``docker compose`` on deploy/docker-compose.yml (or another compose
+    file: the two regions') under one project name."""
 
     engine: Engine
     project: str = "trireme"
     settings: dict[str, str] = field(default_factory=dict)  # TRIREME_* variables
+    file: Path = COMPOSE_FILE
 
     @property
     def cluster_id(self) -> str:
@@ -219,7 +224,7 @@ class Compose:
 
     def __call__(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         env = dict(self.engine.env, **self.settings)
-        return _run(["docker", "compose", "-f", str(COMPOSE_FILE), "-p", self.project, *args],
+        return _run(["docker", "compose", "-f", str(self.file), "-p", self.project, *args],
                     env=env, timeout=timeout, check=check)
 
 
@@ -246,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help=f"auto (default: {REGISTRY_BASE} if it can be pulled, else local), "
                           f"local ({LOCAL_BASE} made with debootstrap), or any image with Python 3.11")
     comp = sub.add_parser("compose", help="docker compose on deploy/docker-compose.yml (project trireme)")
+    comp.add_argument("--regions", action="store_true",
+                      help="deploy/docker-compose.regions.yml instead: two regions joined by a link container "
+                           "(project trireme-regions)")
     comp.add_argument("args", nargs=argparse.REMAINDER, help="e.g. up -d, ps, logs n1, kill n2, down -v")
     args = p.parse_args(argv)
     try:
@@ -253,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if engine.dockerd is not None:
             _say(f"started dockerd (pid {engine.dockerd.pid}); it keeps running after this command")
         if args.cmd == "compose":
-            compose_cmd = ["docker", "compose", "-f", str(COMPOSE_FILE), "-p", "trireme", *args.args]
+            file, project = (REGIONS_COMPOSE_FILE, "trireme-regions") if args.regions else (COMPOSE_FILE, "trireme")
+            compose_cmd = ["docker", "compose", "-f", str(file), "-p", project, *args.args]
             return subprocess.call(compose_cmd, env=engine.env)
         build_image(engine, args.tag, choose_base(engine, args.base_image))
     except ContainerError as exc:

@@ -225,13 +225,18 @@ class LocalCluster:
 
     def start(self, wait_s: float = 60.0) -> None:
         """Start every process, owned by this one (they stop when it ends)."""
+        self.launch()
+        self.wait_ready(wait_s)
+
+    def launch(self) -> None:
+        """Start every process without waiting for them (`deploy.regions`
+        launches every region's, then waits)."""
         if not self.procs:
             self.plan()
         self.owner_pid, self.owner_started = os.getpid(), start_time(os.getpid()) or 0
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for name in self.procs:
             self.start_proc(name)
-        self.wait_ready(wait_s)
 
     def start_proc(self, name: str) -> Proc:
         p = self.procs[name]

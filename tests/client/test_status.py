@@ -1,0 +1,40 @@
+"""`trireme status` with regions: the link's pairs and one row per replica
+table and region pair, its lag shown only once replication reports one."""
+
+from __future__ import annotations
+
+from client.status import render_regions, replication
+
+
+def region_report(tables: dict, lag: dict | None = None) -> dict:
+    report = {"cluster_id": "c1", "endpoint": "http://127.0.0.1:8000", "nodes": {},
+              "meta": {"version": 3, "nodes": {}, "partitions": {}, "tables": tables}}
+    if lag is not None:
+        report["replication_lag"] = lag
+    return report
+
+
+def table_meta(name: str, replicas: list[dict]) -> dict:
+    return {"name": name, "id": 1, "status": "ACTIVE", "partitions": [], "spec": {}, "replicas": replicas}
+
+
+def test_replica_tables_per_region_pair_with_lag_only_when_measured():
+    reports = {
+        "us-east-1": region_report({"orders": table_meta("orders", [{"region": "eu-west-1", "status": "ACTIVE"}]),
+                                    "local": table_meta("local", [])}),
+        "eu-west-1": region_report({"orders": table_meta("orders", [{"region": "us-east-1", "status": "ACTIVE"}])},
+                                   lag={"orders": {"us-east-1": 0.25}}),
+    }
+    rows = replication(reports)
+    assert rows == [
+        {"table": "orders", "region": "eu-west-1", "replica": "us-east-1", "status": "ACTIVE", "lag_s": 0.25},
+        {"table": "orders", "region": "us-east-1", "replica": "eu-west-1", "status": "ACTIVE", "lag_s": None}]
+    link = {"pairs": [{"src": "us-east-1", "dst": "eu-west-1", "port": 8101, "target": "127.0.0.1:8001",
+                       "latency_ms": 30.0, "cut": True}]}
+    text = render_regions({"regions": reports, "link": link, "replication": rows})
+    assert "=== region us-east-1: http://127.0.0.1:8000" in text
+    assert "8101" in text and "30 ms" in text and "CUT" in text
+    assert "250 ms" in text and "not measured" in text
+    down = render_regions({"regions": {"us-east-1": region_report({})}, "replication": [],
+                           "link": {"error": "the link does not answer"}})
+    assert "the link does not answer" in down and "no replica tables" in down

@@ -1,0 +1,129 @@
+"""Two regions in containers for real (deploy/docker-compose.regions.yml): one
+endpoint per region answering with its own ARNs, the regions' networks kept
+apart by Docker with the link container the only path between them, its
+latency, isolation and heal, and a whole region killed and started again.
+
+Runs in CI (``CI=true``) and wherever ``TRIREME_COMPOSE_TEST=1``, like
+tests/deploy/test_compose.py; elsewhere it skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from chaos.containers import ComposeRegionChaos
+from deploy.containers import (REGIONS_COMPOSE_FILE, Compose, ContainerError, build_image, ensure_engine,
+                                ensure_local_base)
+from deploy.link import call
+from deploy.local import free_port
+from tests.deploy.test_compose import TAG, WANTED
+from tests.integration.conftest import make_client, wait_until
+
+pytestmark = pytest.mark.slow
+
+NET = {"us-east-1": "10.213.21", "eu-west-1": "10.213.22"}
+SHORT = {"us-east-1": "us", "eu-west-1": "eu"}
+PAIR_PORT = {("us-east-1", "eu-west-1"): 8101, ("eu-west-1", "us-east-1"): 8110}
+US, EU = "us-east-1", "eu-west-1"
+
+PROBE = """
+import json, sys, time, urllib.request
+req = urllib.request.Request(sys.argv[1], data=json.dumps({"TableName": "regional"}).encode(), method="POST",
+    headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.DescribeTable"})
+start = time.monotonic()
+try:
+    with urllib.request.urlopen(req, timeout=float(sys.argv[2])) as resp:
+        print(json.dumps({"seconds": time.monotonic() - start, "table": json.loads(resp.read())["Table"]}))
+except Exception as exc:
+    print(json.dumps({"error": repr(exc)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def regions() -> Iterator[Compose]:
+    if not WANTED:
+        pytest.skip("the compose test installs and starts a Docker engine: it runs with CI=true "
+                    "or TRIREME_COMPOSE_TEST=1 (root on Debian, or a running engine)")
+    try:
+        engine = ensure_engine()
+    except ContainerError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Docker engine could be started: {exc}")
+    try:
+        build_image(engine, TAG, os.environ.get("TRIREME_BASE_IMAGE") or ensure_local_base(engine))
+        c = Compose(engine, project="trireme-regions-test", file=REGIONS_COMPOSE_FILE,
+                    settings={"TRIREME_IMAGE": TAG, "TRIREME_PORT_A": str(free_port()),
+                              "TRIREME_PORT_B": str(free_port()), "TRIREME_LINK_PORT": str(free_port()),
+                              "TRIREME_NET_A": NET[US], "TRIREME_NET_B": NET[EU], "TRIREME_LATENCY_MS": "40"})
+        c("down", "-v", "--remove-orphans", check=False)  # leftovers of an interrupted run
+        try:
+            c("up", "-d")
+            yield c
+        finally:
+            c("down", "-v", "--remove-orphans", timeout=120)
+    finally:
+        engine.stop()
+
+
+def client(compose: Compose, region: str):
+    port = compose.settings["TRIREME_PORT_A" if region == US else "TRIREME_PORT_B"]
+    ddb = make_client(f"http://127.0.0.1:{port}", retries=3)
+    ddb.meta.config.region_name = region
+    return ddb
+
+
+def probe(compose: Compose, src: str, url: str, timeout: float = 5.0) -> dict:
+    """DescribeTable `regional` at `url`, asked from inside region `src`'s router container."""
+    done = compose("exec", "-T", f"{SHORT[src]}-router", "python", "-c", PROBE, url, str(timeout), timeout=60)
+    return json.loads(done.stdout.decode().strip().splitlines()[-1])
+
+
+def via_link(src: str, dst: str) -> str:
+    return f"http://{NET[src]}.30:{PAIR_PORT[src, dst]}"
+
+
+def test_two_regions_joined_only_by_the_link(regions):
+    control = f"127.0.0.1:{regions.settings['TRIREME_LINK_PORT']}"
+    for region in (US, EU):
+        ddb = client(regions, region)
+        wait_until(lambda: ddb.list_tables() is not None, 120, f"{region} to serve", interval=0.5)
+        arn = ddb.create_table(TableName="regional", BillingMode="PAY_PER_REQUEST",
+                               KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                               AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                               )["TableDescription"]["TableArn"]
+        assert arn.startswith(f"arn:aws:dynamodb:{region}:")
+        wait_until(lambda: ddb.describe_table(TableName="regional")["Table"]["TableStatus"] == "ACTIVE", 60,
+                   "ACTIVE", interval=0.2)
+        ddb.put_item(TableName="regional", Item={"pk": {"S": region}})
+
+    for src, dst in ((US, EU), (EU, US)):  # through the link: the other region, two one-way latencies
+        got = probe(regions, src, via_link(src, dst))
+        assert got["table"]["TableArn"].startswith(f"arn:aws:dynamodb:{dst}:") and got["seconds"] >= 0.08, got
+        direct = probe(regions, src, f"http://{NET[dst]}.20:8000", timeout=3)  # no other path
+        assert "error" in direct, direct
+
+    chaos = ComposeRegionChaos(regions)  # what `trireme chaos ... --compose` drives
+    chaos.region_latency(US, EU, 100)
+    assert probe(regions, US, via_link(US, EU))["seconds"] >= 0.2
+    chaos.isolate_region(EU)
+    assert "timed out" in probe(regions, US, via_link(US, EU), timeout=2)["error"]
+    assert client(regions, EU).get_item(TableName="regional", Key={"pk": {"S": EU}})["Item"]
+    assert {p["cut"] for p in call(control)["pairs"]} == {True}
+    chaos.heal_regions()
+    assert "table" in probe(regions, US, via_link(US, EU))
+
+    assert chaos.kill_region(EU).detail["processes"] == "eu-n1,eu-n2,eu-n3,eu-router"
+    assert "error" in probe(regions, US, via_link(US, EU), timeout=3)
+    assert client(regions, US).get_item(TableName="regional", Key={"pk": {"S": US}}, ConsistentRead=True)["Item"]
+    chaos.start_region(EU, wait_s=120)
+    eu = client(regions, EU)
+    wait_until(lambda: eu.get_item(TableName="regional", Key={"pk": {"S": EU}}, ConsistentRead=True).get("Item"),
+               120, "eu-west-1 to serve its data again", interval=0.5)
+    wait_until(lambda: "table" in probe(regions, US, via_link(US, EU)), 60, "the link to reach eu-west-1 again")
+    assert [e.action for e in chaos.events()][-5:] == [
+        "region-latency", "isolate-region", "heal-regions", "kill-region", "start-region"]
