@@ -30,7 +30,7 @@ import orjson
 
 from cluster.index_defs import secondary_index
 from cluster.meta import MetaState, TableInfo
-from cluster.tasks import cancel
+from cluster.tasks import cancel, every
 from ddb.encoding import encode_key_value
 from ddb.errors import DynamoDBError
 from ddb.expressions import parse_condition, request_context
@@ -69,18 +69,10 @@ class TtlSweeper:
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
+        self._task = asyncio.create_task(every(CHECK_S, self._plan, "TTL sweeper planning", log))
 
     async def stop(self) -> None:
         await cancel([self._task, *self._drivers.values()])
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                self._plan()
-            except Exception:  # noqa: BLE001 (a bug here must not end TTL for the node's life)
-                log.exception("TTL sweeper planning failed")
-            await asyncio.sleep(CHECK_S)
 
     def _plan(self) -> None:
         """Start a driver for each partition led here with TTL on; drivers

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from cluster.meta import MetaState
 from cluster.partitions import Cluster
-from cluster.tasks import cancel
+from cluster.tasks import cancel, every
 from node.feed.triggers.context import TriggerContext, mappings_of
 from node.feed.triggers.shard import RETRY_S, ShardPoller
 from node.groups.replica import Rejected
@@ -39,19 +39,11 @@ class Triggers:
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
+        self._task = asyncio.create_task(every(CHECK_S, self._plan, "trigger planning", log))
 
     async def stop(self) -> None:
         await cancel([self._task, *self._pollers.values()])
         await self.context.close()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                self._plan()
-            except Exception:  # noqa: BLE001 (a bug here must not end delivery for the node's life)
-                log.exception("trigger planning failed")
-            await asyncio.sleep(CHECK_S)
 
     def _plan(self) -> None:
         self._pollers = {k: t for k, t in self._pollers.items() if not t.done()}
