@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import index_lag
+from bench import index_lag, replication
 from bench import run as runner
 
 DEFAULT_WORKLOADS = "C,B,A,Q"
@@ -126,6 +126,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-probes", type=int, default=200,
                    help="global index propagation lag: probes on an idle cluster and again under write load "
                         "(Trireme only; default 200 each, 0 skips)")
+    p.add_argument("--replication-probes", type=int, default=100,
+                   help="global table replication: two regions behind the cross-region link, probes of the "
+                        "lag idle and under write load, and the writes per second replicated (default 100 "
+                        "each, 0 skips)")
+    p.add_argument("--region-latency-ms", type=float, default=30.0,
+                   help="the link's one-way latency for the replication run (default 30)")
     p.add_argument("--out", type=Path, default=Path("bench-results.json"),
                    help="where to write every run's results as JSON (default bench-results.json)")
 
@@ -179,15 +185,36 @@ def run(args: argparse.Namespace) -> int:
         for s in systems:
             s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    repl = _replication(args) if args.replication_probes > 0 else []
     print(render(results, load_rates, [s.name for s in systems]))
     if lags:
         print("\n" + index_lag.render(lags))
+    if repl:
+        print("\n" + replication.render(repl))
     args.out.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": _args_json(args),
                                     "load_items_per_s": load_rates,
                                     "results": [r.to_json() for r in results],
-                                    "index_lag": [r.to_json() for r in lags]}, indent=1))
+                                    "index_lag": [r.to_json() for r in lags],
+                                    "replication": [r.to_json() for r in repl]}, indent=1))
     print(f"\nraw results in {args.out}")
     return 0
+
+
+def _replication(args: argparse.Namespace) -> list[replication.ReplResult]:
+    """Two fresh regions behind the link, measured, stopped."""
+    from deploy.regions import MultiRegion
+    tmp = Path(tempfile.mkdtemp(prefix="trireme-bench-regions-"))
+    regions = MultiRegion(tmp, ["us-east-1", "eu-west-1"], router_port=0, node_base_port=0,
+                          latency_ms=args.region_latency_ms)
+    try:
+        _say(f"replication: two regions, link {args.region_latency_ms:g} ms each way, "
+             f"{args.replication_probes} probes idle and under load ...")
+        regions.start()
+        return asyncio.run(replication.measure(regions.endpoints(), args.replication_probes,
+                                               args.region_latency_ms))
+    finally:
+        regions.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_plan(workloads: list[str], clients: str, consistent: str) -> list[tuple[str, int, bool]]:

@@ -16,6 +16,7 @@ def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--workloads", "C,B,A,Q,W,S", "--clients", "4", "--records", "300", "--seconds", "1",
                  "--warmup", "0.5", "--reps", "1", "--consistent", "both", "--ceiling", "--index-probes", "5",
+                 "--replication-probes", "3", "--region-latency-ms", "10",
                  "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "OPS/S" in table and "trireme" in table and "trivial" in table
@@ -33,3 +34,8 @@ def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):
     assert "INDEX LAG" in table
     assert [(r["phase"], r["probes"], r["missing"]) for r in data["index_lag"]] == [("idle", 5, 0), ("under load", 5, 0)]
     assert data["index_lag"][1]["load_writes_per_s"] > 0
+    assert "REPLICATION" in table
+    repl = data["replication"]
+    assert [(r["phase"], r["probes"], r["missing"]) for r in repl] == [("idle", 3, 0), ("under load", 3, 0)]
+    assert all(r["p50_ms"] >= 10 for r in repl)  # at least the link's one-way latency
+    assert repl[1]["writes_per_s"] > 0 and repl[1]["replicated_per_s"] > 0
