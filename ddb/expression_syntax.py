@@ -21,6 +21,7 @@ dynalite's parsers encode, which its test suite pins against the real service:
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, NamedTuple
 
@@ -403,6 +404,15 @@ def _check_text(text: Any, kind: str) -> None:
 def _parse(text: Any, kind: str, keywords: frozenset[str], max_parens: int,
            rule: Callable[[_Parser], Any]) -> Any:
     _check_text(text, kind)
+    return _parse_text(text, kind, keywords, max_parens, rule)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(text: str, kind: str, keywords: frozenset[str], max_parens: int,
+                rule: Callable[[_Parser], Any]) -> Any:
+    """The raw tree of an expression text. Cached: clients send the same few
+    expressions over and over with other values, and the checker only reads
+    raw trees (placeholders are resolved into new nodes), so sharing is safe."""
     p = _Parser(text, keywords, max_parens)
     try:
         raw = rule(p)

@@ -947,3 +947,16 @@ def test_key_conditions(text, rng):
 ])
 def test_key_condition_errors(text, message, range_key):
     assert error(key, text, range_key) == message
+
+
+def test_a_cached_parse_is_bound_afresh_to_each_requests_names_and_values():
+    text = "SET #a = :v, n = n + :one"
+    first = parse_update(text, Context({"#a": "x"}, {":v": {"S": "1"}, ":one": {"N": "1"}}))
+    second = parse_update(text, Context({"#a": "y"}, {":v": {"S": "2"}, ":one": {"N": "2"}}))
+    assert first != second and "1" in orjson.dumps(first).decode() and '"y"' in orjson.dumps(second).decode()
+    assert parse_update(text, Context({"#a": "x"}, {":v": {"S": "1"}, ":one": {"N": "1"}})) == first
+    for _ in range(2):  # errors are found every time, not cached away
+        with pytest.raises(ValidationException, match="attribute value: :one"):
+            parse_update(text, Context({"#a": "x"}, {":v": {"S": "1"}}))
+        with pytest.raises(ValidationException, match="Syntax error"):
+            parse_update("SET = :v", Context(None, {":v": {"S": "1"}}))
