@@ -8,7 +8,6 @@ install and start a Docker engine (root on Debian), so elsewhere it skips.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
@@ -16,40 +15,17 @@ import pytest
 
 from chaos.containers import ComposeChaos
 from chaos.runner import CheckConfig, run_check
-from deploy.containers import Compose, ContainerError, build_image, ensure_engine, ensure_local_base
+from deploy.containers import Compose
 from deploy.local import free_port
+from tests.deploy.compose_support import running
 from tests.integration.conftest import make_client, wait_until
 
 pytestmark = pytest.mark.slow
 
-WANTED = os.environ.get("CI", "").lower() in ("1", "true") or os.environ.get("TRIREME_COMPOSE_TEST") == "1"
-TAG = "trireme:test"
-
-
 @pytest.fixture(scope="module")
 def compose() -> Iterator[Compose]:
-    if not WANTED:
-        pytest.skip("the compose test installs and starts a Docker engine: it runs with CI=true "
-                    "or TRIREME_COMPOSE_TEST=1 (root on Debian, or a running engine)")
-    try:
-        engine = ensure_engine()
-    except ContainerError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Docker engine could be started: {exc}")
-    try:
-        base = os.environ.get("TRIREME_BASE_IMAGE") or ensure_local_base(engine)
-        build_image(engine, TAG, base)
-        c = Compose(engine, project="trireme-test", settings={
-            "TRIREME_IMAGE": TAG, "TRIREME_PORT": str(free_port("127.0.0.1")), "TRIREME_NET": "10.213.9"})
-        c("down", "-v", "--remove-orphans", check=False)  # leftovers of an interrupted run
-        try:
-            c("up", "-d")
-            yield c
-        finally:
-            c("down", "-v", "--remove-orphans", timeout=120)
-    finally:
-        engine.stop()
+    yield from running("trireme-test", lambda: {"TRIREME_PORT": str(free_port("127.0.0.1")),
+                                                "TRIREME_NET": "10.213.9"})
 
 
 @pytest.fixture(scope="module")

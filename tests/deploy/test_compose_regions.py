@@ -10,17 +10,15 @@ tests/deploy/test_compose.py; elsewhere it skips.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from chaos.containers import ComposeRegionChaos
-from deploy.containers import (REGIONS_COMPOSE_FILE, Compose, ContainerError, build_image, ensure_engine,
-                                ensure_local_base)
+from deploy.containers import REGIONS_COMPOSE_FILE, Compose
 from deploy.link import call
 from deploy.local import free_port
-from tests.deploy.test_compose import TAG, WANTED
+from tests.deploy.compose_support import running
 from tests.integration.conftest import make_client, wait_until
 
 pytestmark = pytest.mark.slow
@@ -45,29 +43,9 @@ except Exception as exc:
 
 @pytest.fixture(scope="module")
 def regions() -> Iterator[Compose]:
-    if not WANTED:
-        pytest.skip("the compose test installs and starts a Docker engine: it runs with CI=true "
-                    "or TRIREME_COMPOSE_TEST=1 (root on Debian, or a running engine)")
-    try:
-        engine = ensure_engine()
-    except ContainerError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Docker engine could be started: {exc}")
-    try:
-        build_image(engine, TAG, os.environ.get("TRIREME_BASE_IMAGE") or ensure_local_base(engine))
-        c = Compose(engine, project="trireme-regions-test", file=REGIONS_COMPOSE_FILE,
-                    settings={"TRIREME_IMAGE": TAG, "TRIREME_PORT_A": str(free_port()),
-                              "TRIREME_PORT_B": str(free_port()), "TRIREME_LINK_PORT": str(free_port()),
-                              "TRIREME_NET_A": NET[US], "TRIREME_NET_B": NET[EU], "TRIREME_LATENCY_MS": "40"})
-        c("down", "-v", "--remove-orphans", check=False)  # leftovers of an interrupted run
-        try:
-            c("up", "-d")
-            yield c
-        finally:
-            c("down", "-v", "--remove-orphans", timeout=120)
-    finally:
-        engine.stop()
+    yield from running("trireme-regions-test", lambda: {
+        "TRIREME_PORT_A": str(free_port()), "TRIREME_PORT_B": str(free_port()), "TRIREME_LINK_PORT": str(free_port()),
+        "TRIREME_NET_A": NET[US], "TRIREME_NET_B": NET[EU], "TRIREME_LATENCY_MS": "40"}, file=REGIONS_COMPOSE_FILE)
 
 
 def client(compose: Compose, region: str):
