@@ -135,8 +135,8 @@ def replica_description(r: dict) -> dict:
     out: dict[str, Any] = {"RegionName": r["region"], "ReplicaStatus": r["status"]}
     if r.get("description"):
         out["ReplicaStatusDescription"] = r["description"]
-    if r["status"] == "CREATING":
-        out["ReplicaStatusPercentProgress"] = "0"
+    if r["status"] == "CREATING":  # the share of partitions that finished its backfill
+        out["ReplicaStatusPercentProgress"] = str(r.get("progress", 0))
     if r.get("read_override"):
         out["ProvisionedThroughputOverride"] = {"ReadCapacityUnits": r["read_override"]}
     return out

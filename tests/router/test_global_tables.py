@@ -15,8 +15,8 @@ import pytest
 
 from cluster.meta import MetaState, TableInfo
 from ddb import global_tables as gt
-from ddb.errors import (DynamoDBError, InternalServerError, ResourceNotFoundException, ValidationException,
-                        from_wire)
+from ddb.errors import (DynamoDBError, InternalServerError, ResourceInUseException, ResourceNotFoundException,
+                        ValidationException, from_wire)
 from router import global_table_legacy, global_tables, region_calls
 from router.region_calls import RegionUnreachable
 
@@ -123,9 +123,20 @@ def net(monkeypatch) -> Network:
     return network
 
 
-def update(region: Region, kind: str, target: str) -> dict:
-    return asyncio.run(global_tables.update_replicas(region, {"TableName": "tbl", "ReplicaUpdates": [
+def update(region: Region, kind: str, target: str, backfill: bool = True) -> dict:
+    """A replica action; a created replica's backfill then done (``backfill``)."""
+    out = asyncio.run(global_tables.update_replicas(region, {"TableName": "tbl", "ReplicaUpdates": [
         {kind: {"RegionName": target}}]}, region.table("tbl")))
+    if kind == "Create" and backfill:
+        backfilled(region, target)
+    return out
+
+
+def backfilled(region: Region, target: str) -> None:
+    """What the region's partition leaders do once they sent the new replica every item."""
+    for group in region.table("tbl").partitions:
+        asyncio.run(region.cluster.meta("replica_backfilled", {"name": "tbl", "region": target, "group": group}))
+    asyncio.run(global_tables.announce_active(region, "tbl", target))
 
 
 def test_create_and_delete_keep_every_member_in_step(net):
@@ -143,17 +154,24 @@ def test_create_and_delete_keep_every_member_in_step(net):
     assert west.replicas() == [(SOUTH, "ACTIVE")] and south.replicas() == [(WEST, "ACTIVE")]
 
 
-def test_a_replica_is_creating_until_its_region_confirms(net):
-    east = net.regions[EAST]
+def test_a_replica_is_creating_until_its_region_confirms_and_its_backfill_is_done(net):
+    east, west = net.regions[EAST], net.regions[WEST]
     east.create()
     seen = []
     net.watch = lambda region, target: seen.append(
         (target, east.replicas(),
          gt.table_status(east.table("tbl").status, east.table("tbl").replicas)))
-    out = update(east, "Create", WEST)
+    out = update(east, "Create", WEST, backfill=False)
     assert (f"{region_calls.REPLICATION}CreateReplica", [(WEST, "CREATING")], "UPDATING") in seen
-    assert out["TableDescription"]["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "ACTIVE"}]
-    assert out["TableDescription"]["TableStatus"] == "ACTIVE"
+    # Created there, but CREATING until this region's partitions have backfilled it.
+    assert out["TableDescription"]["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "CREATING",
+                                                    "ReplicaStatusPercentProgress": "0"}]
+    assert out["TableDescription"]["TableStatus"] == "UPDATING"
+    assert west.replicas() == [(EAST, "ACTIVE")]
+    with pytest.raises(ResourceInUseException):  # no other replica action meanwhile
+        update(east, "Create", SOUTH)
+    backfilled(east, WEST)
+    assert east.replicas() == [(WEST, "ACTIVE")] and gt.table_status(east.table("tbl").status, []) == "ACTIVE"
     seen.clear()
     update(east, "Delete", WEST)
     assert (f"{region_calls.REPLICATION}DeleteReplica", [(WEST, "DELETING")], "UPDATING") in seen
