@@ -129,12 +129,11 @@ async def _override_read(api: Regions, t: TableInfo, region: str, read: int) -> 
     """Update's ProvisionedThroughputOverride: that region's table gets the
     read capacity (first: a region that does not answer changes nothing),
     then every member's list shows the override."""
-    try:
-        there = (await remote(api, region, "DescribeTable", {"TableName": t.name}, internal=False))["Table"]
-        pt = there["ProvisionedThroughput"]
-        if pt["ReadCapacityUnits"] != read:
-            await remote(api, region, "UpdateTable", {"TableName": t.name, "ProvisionedThroughput": {
-                "ReadCapacityUnits": read, "WriteCapacityUnits": pt["WriteCapacityUnits"]}}, internal=False)
+    write = (t.spec.get("ProvisionedThroughput") or {}).get("WriteCapacityUnits")
+    try:  # (the settings call: a replica's read capacity is its own, not passed on to the others)
+        await remote(api, region, "SyncSettings", {"TableName": t.name, "SourceRegion": api.region,
+                                                   "Operation": "UpdateTable", "Request": {"ProvisionedThroughput": {
+                                                       "ReadCapacityUnits": read, "WriteCapacityUnits": write}}})
     except RegionUnreachable as exc:
         raise unreachable(f"The replica in region {region} was not updated", exc) from None
     replicas = [{**r, "read_override": read} if r["region"] == region else r for r in t.replicas]

@@ -389,3 +389,48 @@ def test_a_new_replica_is_creating_until_every_item_is_copied_then_active(region
     wait_until(lambda: _replicas(west, name) == [(EAST, "ACTIVE")], 10, "eu-west-1's list")
     wait_until(lambda: len(_items(west, name)) == len(before) + 1, 30, "the write made during the backfill")
     east.update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
+
+
+def test_ttl_billing_capacity_and_indexes_follow_on_every_replica(regions):
+    east, west = regions[EAST], regions[WEST]
+    name = _name()
+    attributes = [*KEYS["AttributeDefinitions"], {"AttributeName": "g", "AttributeType": "S"}]
+    east.create_table(TableName=name, KeySchema=KEYS["KeySchema"], AttributeDefinitions=KEYS["AttributeDefinitions"],
+                      ProvisionedThroughput={"ReadCapacityUnits": 2, "WriteCapacityUnits": 2})
+    _active(east, name)
+    east.update_table(TableName=name, ReplicaUpdates=[{"Create": {
+        "RegionName": WEST, "ProvisionedThroughputOverride": {"ReadCapacityUnits": 7}}}])
+    _active(east, name)
+
+    def throughput(ddb) -> tuple[int, int]:
+        pt = ddb.describe_table(TableName=name)["Table"]["ProvisionedThroughput"]
+        return pt["ReadCapacityUnits"], pt["WriteCapacityUnits"]
+
+    # Time to Live, changed in either region, is changed in both.
+    west.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"})
+    assert east.describe_time_to_live(TableName=name)["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "exp"}
+    # Capacity: the write capacity everywhere, the read capacity where the replica does not override it.
+    east.update_table(TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 4, "WriteCapacityUnits": 6})
+    assert throughput(east) == (4, 6) and throughput(west) == (7, 6)
+    # A global index created in one region is created in the other; deleted likewise.
+    east.update_table(TableName=name, AttributeDefinitions=attributes, GlobalSecondaryIndexUpdates=[{"Create": {
+        "IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "ALL"},
+        "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}}])
+    assert [g["IndexName"] for g in west.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]] == ["by-g"]
+    _active(east, name)
+    _active(west, name)
+    west.update_table(TableName=name, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by-g"}}])
+    wait_until(lambda: "GlobalSecondaryIndexes" not in east.describe_table(TableName=name)["Table"], 30,
+               "the index to go in us-east-1")
+    _active(east, name)
+    _active(west, name)
+    # The billing mode, switched in one region, is switched in both.
+    west.update_table(TableName=name, BillingMode="PAY_PER_REQUEST")
+    assert east.describe_table(TableName=name)["Table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    # Deletion protection stays per region, as on DynamoDB.
+    east.update_table(TableName=name, DeletionProtectionEnabled=True)
+    assert west.describe_table(TableName=name)["Table"]["DeletionProtectionEnabled"] is False
+    east.update_table(TableName=name, DeletionProtectionEnabled=False)
+    east.update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
