@@ -352,7 +352,7 @@ class MetaState:
         if r is None or r["status"] != "CREATING" or c["group"] not in t.partitions \
                 or c["group"] in r.get("backfilled", []):
             return {"ok": False, "error": "", "message": "unchanged"}
-        done = sorted({*r.get("backfilled", []), c["group"]})
+        done = sorted({*r.get("backfilled", []), c["group"]} & set(t.partitions))  # (another region's told: not ours)
         if set(done) >= set(t.partitions):
             new = {k: v for k, v in r.items() if k not in ("backfilled", "progress")} | {"status": "ACTIVE"}
         else:
