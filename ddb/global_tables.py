@@ -221,8 +221,8 @@ def pending_settings(op: str, request: dict, spec: dict, ttl: Any) -> dict | Non
     ``ttl``) does not have yet; None: it has all of it."""
     if op == "UpdateTimeToLive":
         want = request["TimeToLiveSpecification"]
-        have = ttl.enabled == bool(want.get("Enabled")) and (not ttl.enabled or ttl.attribute == want.get("AttributeName"))
-        return None if have else request
+        same = ttl.enabled == bool(want.get("Enabled"))
+        return None if same and (not ttl.enabled or ttl.attribute == want.get("AttributeName")) else request
     out: dict[str, Any] = {}
     if request.get("BillingMode") not in (None, spec.get("BillingMode", "PROVISIONED")):
         out["BillingMode"] = request["BillingMode"]

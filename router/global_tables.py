@@ -7,11 +7,14 @@ The region where a replica action is asked for runs it: it marks the replica
 in its own metadata (CREATING, DELETING), tells the other members, has the
 target region create or delete its table through that region's router, and
 then settles every member's list. A new replica stays CREATING until this
-region's partitions have sent it every item (the backfill, node/feed/replicator.py;
-the metadata turns it ACTIVE when the last partition reports): then the
-router that created it tells the other members (``announce_active``). A region that does not answer makes the
-action fail, undone where it can be, and otherwise marked on the replica
-(CREATION_FAILED, with the reason): never half-applied silently. Validation
+region's partitions have sent it every item (the backfill,
+node/feed/replicator.py; the metadata turns it ACTIVE when the last
+partition reports): then the router that created it tells the other members
+(``announce_active``; a third region's own partitions backfill the new
+replica too, and its metadata settles the same way without being told).
+A region that does not answer makes the action fail, undone where it can
+be, and otherwise marked on the replica (CREATION_FAILED, with the reason):
+never half-applied silently. Validation
 and shapes are pure, in ddb/global_tables.py.
 """
 
@@ -403,5 +406,5 @@ def operations(api: Regions) -> dict[str, Callable[[dict], Awaitable[Any]]]:
     return {"DescribeTableReplicaAutoScaling": functools.partial(describe_table_replica_auto_scaling, api)}
 
 
-__all__ = ["Regions", "announce_active", "call_region", "internal_operations", "leave", "operations", "remote", "set_local", "unreachable",
-           "update_replicas"]
+__all__ = ["Regions", "announce_active", "call_region", "internal_operations", "leave", "operations", "remote",
+           "set_local", "unreachable", "update_replicas"]

@@ -69,7 +69,8 @@ def test_a_new_replica_turns_active_once_every_partition_finished_its_backfill()
              "placements": [["n1"], ["n1"]]})
     p1, p2 = s.tables["t1"].partitions
     s.apply({"op": "set_table_replicas", "name": "t1", "global_version": "2019.11.21", "replicas": [
-        {"region": "eu-west-1", "status": "CREATING", "read_override": 5}, {"region": "ap-south-1", "status": "ACTIVE"}]})
+        {"region": "eu-west-1", "status": "CREATING", "read_override": 5},
+        {"region": "ap-south-1", "status": "ACTIVE"}]})
 
     def done(group: str, region: str = "eu-west-1") -> dict:
         return s.apply({"op": "replica_backfilled", "name": "t1", "region": region, "group": group})
