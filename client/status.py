@@ -1,7 +1,8 @@
 """What `trireme status` shows: nodes, tables and every partition's replicas,
-gathered from the nodes' admin services and printed as readable tables; with
-regions (`trireme up --regions`), that for every region, then the
-cross-region link's pairs and every replica table."""
+gathered from the nodes' admin services and printed as readable tables, and
+each replica table (global tables) with its replication lag per destination
+region; with regions (`trireme up --regions`), that for every region, then
+the cross-region link's pairs and every replica table of every region."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
                 return {"error": str(exc).splitlines()[0][:120]}
 
         replicas = await asyncio.gather(*(ask(a, "replicas") for a in addrs))
+        senders = await asyncio.gather(*(ask(a, "replication") for a in addrs))
         meta = None
         for addr in addrs:
             m = await ask(addr, "meta")
@@ -46,7 +48,13 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
                 by_node[r["node"]] = {"addr": addr, "replicas": r["replicas"]}
             else:
                 by_node[addr] = {"addr": addr, "error": (r or {}).get("error", "no answer")}
-        return {"cluster_id": cluster_id, "meta": meta, "nodes": by_node}
+        report = {"cluster_id": cluster_id, "meta": meta, "nodes": by_node,
+                  "replication_lag": replication_lag([r for r in senders if r and "replication" in r])}
+        region = next((r["region"] for r in senders if r and r.get("region")), None)
+        if region is not None:
+            report["region"] = region
+        report["replication"] = replication({region or "": report})
+        return report
     finally:
         await channels.close()
 
@@ -71,6 +79,19 @@ def gather_regions(m: MultiRegion) -> dict:
     return {"regions": reports, "link": link, "replication": replication(reports)}
 
 
+def replication_lag(answers: list[dict]) -> dict[str, dict[str, float]]:
+    """{table: {destination region: seconds}} from the nodes' Admin
+    ``replication`` answers: each node reports the partitions it leads, so a
+    replica's lag is the largest over them (the age of the oldest change not
+    yet acknowledged there; 0 when every change is)."""
+    out: dict[str, dict[str, float]] = {}
+    for answer in answers:
+        for row in answer["replication"]:
+            lags = out.setdefault(row["table"], {})
+            lags[row["region"]] = max(lags.get(row["region"], 0.0), row["lag_ms"] / 1000)
+    return out
+
+
 def replication(reports: dict[str, dict]) -> list[dict]:
     """One row per replica table and (region, replica region): the replica's
     status in that region's metadata, and the replication lag from the region
@@ -90,16 +111,20 @@ def replication(reports: dict[str, dict]) -> list[dict]:
 def render_regions(report: dict) -> str:
     parts = []
     for region, r in report["regions"].items():
-        parts += [f"=== region {region}: {r.get('endpoint', '?')}", render(r), ""]
+        parts += [f"=== region {region}: {r.get('endpoint', '?')}", render(r, with_replication=False), ""]
     link = report["link"]
     parts += ["=== cross-region link", link["error"] if "error" in link else render_link(link)]
-    parts += ["", "=== replica tables and replication lag"]
-    rows = report["replication"]
-    parts.append(table(["TABLE", "REGION", "REPLICA", "REPLICA STATUS", "REPLICATION LAG"], [
-        [x["table"], x["region"], x["replica"], x["status"],
-         "not measured" if x["lag_s"] is None else f"{x['lag_s'] * 1000:.0f} ms"] for x in rows])
-                 if rows else "no replica tables (global tables)")
+    parts += ["", "=== replica tables and replication lag", render_replication(report["replication"])]
     return "\n".join(parts)
+
+
+def render_replication(rows: list[dict]) -> str:
+    """Each replica table and (region, replica region) with its status and replication lag."""
+    if not rows:
+        return "no replica tables (global tables)"
+    return table(["TABLE", "REGION", "REPLICA", "REPLICA STATUS", "REPLICATION LAG"], [
+        [x["table"], x["region"] or "-", x["replica"], x["status"],
+         "not measured" if x["lag_s"] is None else f"{x['lag_s'] * 1000:.0f} ms"] for x in rows])
 
 
 def render_link(state: dict) -> str:
@@ -122,7 +147,7 @@ def _hash(x: int) -> str:
     return f"{x:016x}"
 
 
-def render(report: dict) -> str:
+def render(report: dict, with_replication: bool = True) -> str:
     meta = report.get("meta")
     if not meta:
         return "no node answered with the cluster metadata: is the cluster running? (trireme up)"
@@ -163,4 +188,6 @@ def render(report: dict) -> str:
     parts.append("")
     parts.append(table(["PARTITION", "TABLE", "HASH RANGE", "EPOCH", "LEADER", "REPLICAS (node:applied index)"],
                        rows))
+    if with_replication and report.get("replication"):
+        parts += ["", render_replication(report["replication"])]
     return "\n".join(parts)

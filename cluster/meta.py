@@ -33,8 +33,10 @@ class NodeInfo:
 
 # What a replica's entry keeps: its region and ReplicaStatus, and optionally
 # why (ReplicaStatusDescription, e.g. of CREATION_FAILED) and its read capacity
-# override (ProvisionedThroughputOverride.ReadCapacityUnits).
-REPLICA_FIELDS = ("region", "status", "description", "read_override")
+# override (ProvisionedThroughputOverride.ReadCapacityUnits); while CREATING, the
+# partitions that finished its backfill and the percentage they make
+# (ReplicaStatusPercentProgress), see `_op_replica_backfilled`.
+REPLICA_FIELDS = ("region", "status", "description", "read_override", "backfilled", "progress")
 
 
 @dataclass
@@ -339,6 +341,24 @@ class MetaState:
         version = c.get("global_version", t.global_version)
         t.global_version = version if t.replicas or version == "2017.11.29" and "global_version" in c else None
         return {"ok": True, "table": asdict(t)}
+
+    def _op_replica_backfilled(self, c: dict) -> dict:
+        """A partition leader sent every item of partition ``group`` to the
+        replica in ``region`` being created (CREATING). Once every partition
+        of the table has, the replica is ACTIVE in this region's list (the
+        router that created it tells the other regions, router/global_tables.py)."""
+        t = self.tables.get(c["name"])
+        r = t.replica(c["region"]) if t is not None else None
+        if r is None or r["status"] != "CREATING" or c["group"] not in t.partitions \
+                or c["group"] in r.get("backfilled", []):
+            return {"ok": False, "error": "", "message": "unchanged"}
+        done = sorted({*r.get("backfilled", []), c["group"]} & set(t.partitions))  # (another region's told: not ours)
+        if set(done) >= set(t.partitions):
+            new = {k: v for k, v in r.items() if k not in ("backfilled", "progress")} | {"status": "ACTIVE"}
+        else:
+            new = {**r, "backfilled": done, "progress": 100 * len(done) // len(t.partitions)}
+        t.replicas = [new if x is r else x for x in t.replicas]
+        return {"ok": True, "status": new["status"]}
 
     def _op_delete_table(self, c: dict) -> dict:
         t = self.tables.get(c["name"])

@@ -135,8 +135,8 @@ def replica_description(r: dict) -> dict:
     out: dict[str, Any] = {"RegionName": r["region"], "ReplicaStatus": r["status"]}
     if r.get("description"):
         out["ReplicaStatusDescription"] = r["description"]
-    if r["status"] == "CREATING":
-        out["ReplicaStatusPercentProgress"] = "0"
+    if r["status"] == "CREATING":  # the share of partitions that finished its backfill
+        out["ReplicaStatusPercentProgress"] = str(r.get("progress", 0))
     if r.get("read_override"):
         out["ProvisionedThroughputOverride"] = {"ReadCapacityUnits": r["read_override"]}
     return out
@@ -187,3 +187,65 @@ def auto_scaling_description(name: str, status: str, own_region: str, replicas: 
     members = [entry(r["region"], r["status"]) for r in sorted(everyone, key=lambda r: r["region"])]
     return {"TableAutoScalingDescription": {"TableName": name, "TableStatus": table_status(status, replicas),
                                             "Replicas": members}}
+
+
+# --- settings kept in step across the replicas (router/global_settings.py) -------
+
+SYNCED_OPERATIONS = ("UpdateTimeToLive", "UpdateTable")
+# UpdateTable's parameters every replica gets (AttributeDefinitions: those a new index needs).
+SYNCED_UPDATE = ("BillingMode", "ProvisionedThroughput", "OnDemandThroughput", "GlobalSecondaryIndexUpdates")
+
+
+def synced_request(op: str, body: dict, read_override: int | None = None) -> dict | None:
+    """What of a successful ``op`` call every other replica of a global table
+    gets (its read capacity kept at ``read_override`` when the replica has
+    one); None: nothing of it is synced (a replica action, deletion
+    protection, table class, the stream: per region)."""
+    if op == "UpdateTimeToLive":
+        return {"TimeToLiveSpecification": body["TimeToLiveSpecification"]}
+    if op != "UpdateTable" or body.get("ReplicaUpdates") is not None:
+        return None
+    out = {k: body[k] for k in SYNCED_UPDATE if body.get(k) is not None}
+    if not out:
+        return None
+    if out.get("GlobalSecondaryIndexUpdates") and body.get("AttributeDefinitions") is not None:
+        out["AttributeDefinitions"] = body["AttributeDefinitions"]
+    pt = out.get("ProvisionedThroughput")
+    if read_override and isinstance(pt, dict):
+        out["ProvisionedThroughput"] = {**pt, "ReadCapacityUnits": read_override}
+    return out
+
+
+def pending_settings(op: str, request: dict, spec: dict, ttl: Any) -> dict | None:
+    """The part of a synced ``request`` a replica (its ``spec``, its TtlState
+    ``ttl``) does not have yet; None: it has all of it."""
+    if op == "UpdateTimeToLive":
+        want = request["TimeToLiveSpecification"]
+        same = ttl.enabled == bool(want.get("Enabled"))
+        return None if same and (not ttl.enabled or ttl.attribute == want.get("AttributeName")) else request
+    out: dict[str, Any] = {}
+    if request.get("BillingMode") not in (None, spec.get("BillingMode", "PROVISIONED")):
+        out["BillingMode"] = request["BillingMode"]
+    current = spec.get("ProvisionedThroughput") or {}
+    pt = request.get("ProvisionedThroughput")
+    if pt is not None and (out or any(current.get(k) != v for k, v in pt.items())):
+        out["ProvisionedThroughput"] = pt
+    if request.get("OnDemandThroughput") not in (None, spec.get("OnDemandThroughput")):
+        out["OnDemandThroughput"] = request["OnDemandThroughput"]
+    indexes = {g["IndexName"]: g for g in spec.get("GlobalSecondaryIndexes") or []}
+    updates = [u for u in request.get("GlobalSecondaryIndexUpdates") or [] if _index_pending(u, indexes)]
+    if updates:
+        out["GlobalSecondaryIndexUpdates"] = updates
+        if request.get("AttributeDefinitions") is not None:
+            out["AttributeDefinitions"] = request["AttributeDefinitions"]
+    return out or None
+
+
+def _index_pending(update: dict, indexes: dict[str, dict]) -> bool:
+    if update.get("Create") is not None:
+        return update["Create"].get("IndexName") not in indexes
+    if update.get("Delete") is not None:
+        return update["Delete"].get("IndexName") in indexes
+    change = update.get("Update") or {}
+    index = indexes.get(change.get("IndexName"))
+    return index is not None and any(index.get(k) != change.get(k) for k in change if k != "IndexName")

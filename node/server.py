@@ -60,7 +60,8 @@ class Node:
                                  self.control.meta_request,
                                  functions_dir=cfg.functions_dir,
                                  endpoint_url=cfg.router_endpoint or "http://127.0.0.1:8000")
-        self.replicator = Replicator(self.engine, lambda: self.control.view, cfg.region, cfg.remote_regions)
+        self.replicator = Replicator(self.engine, lambda: self.control.view, cfg.region, cfg.remote_regions,
+                                     self.control.meta_request)
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")
         self.server: grpc.aio.Server | None = None
 

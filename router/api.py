@@ -28,7 +28,7 @@ from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
 from ddb.streams import StreamSpec, parse_update_stream
-from router import batches, capacity, global_table_legacy, global_tables, reads, tags, ttl
+from router import batches, capacity, global_settings, global_table_legacy, global_tables, reads, tags, ttl
 from router.node_requests import item_fields
 from router.stats import TableStats
 from router.streams import table_stream_fields
@@ -82,14 +82,15 @@ class Api:
             "CreateTable": self.create_table,
             "DescribeTable": self.describe_table,
             "ListTables": self.list_tables,
-            "UpdateTable": self.update_table,
+            "UpdateTable": lambda body: global_settings.synced(self, "UpdateTable", body, self.update_table),
             "DeleteTable": self.delete_table,
             "DescribeEndpoints": self.describe_endpoints,
             "DescribeLimits": self.describe_limits,
             "TagResource": lambda body: tags.tag_resource(self, body),
             "UntagResource": lambda body: tags.untag_resource(self, body),
             "ListTagsOfResource": lambda body: tags.list_tags_of_resource(self, body),
-            "UpdateTimeToLive": lambda body: ttl.update_time_to_live(self, body),
+            "UpdateTimeToLive": lambda body: global_settings.synced(
+                self, "UpdateTimeToLive", body, lambda b: ttl.update_time_to_live(self, b)),
             "DescribeTimeToLive": lambda body: ttl.describe_time_to_live(self, body),
             **global_tables.operations(self),
             **global_table_legacy.operations(self),

@@ -6,14 +6,21 @@ that the legacy operations (router/global_table_legacy.py) share.
 The region where a replica action is asked for runs it: it marks the replica
 in its own metadata (CREATING, DELETING), tells the other members, has the
 target region create or delete its table through that region's router, and
-then settles every member's list. A region that does not answer makes the
-action fail, undone where it can be, and otherwise marked on the replica
-(CREATION_FAILED, with the reason): never half-applied silently. Validation
+then settles every member's list. A new replica stays CREATING until this
+region's partitions have sent it every item (the backfill,
+node/feed/replicator.py; the metadata turns it ACTIVE when the last
+partition reports): then the router that created it tells the other members
+(``announce_active``; a third region's own partitions backfill the new
+replica too, and its metadata settles the same way without being told).
+A region that does not answer makes the action fail, undone where it can
+be, and otherwise marked on the replica (CREATION_FAILED, with the reason):
+never half-applied silently. Validation
 and shapes are pure, in ddb/global_tables.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any, Awaitable, Callable, Protocol
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 
 WAIT_S = 5.0  # for this router's metadata to show a change it made
 CREATE_WAIT_S = 15.0  # for a new replica table to become ACTIVE in its region
+BACKFILL_WAIT_S = 24 * 3600.0  # for this region's partitions to backfill a new replica
 REMOTE_TIMEOUT_S = 30.0
 STREAM_VIEW = "NEW_AND_OLD_IMAGES"
 
@@ -124,12 +132,11 @@ async def _override_read(api: Regions, t: TableInfo, region: str, read: int) -> 
     """Update's ProvisionedThroughputOverride: that region's table gets the
     read capacity (first: a region that does not answer changes nothing),
     then every member's list shows the override."""
-    try:
-        there = (await remote(api, region, "DescribeTable", {"TableName": t.name}, internal=False))["Table"]
-        pt = there["ProvisionedThroughput"]
-        if pt["ReadCapacityUnits"] != read:
-            await remote(api, region, "UpdateTable", {"TableName": t.name, "ProvisionedThroughput": {
-                "ReadCapacityUnits": read, "WriteCapacityUnits": pt["WriteCapacityUnits"]}}, internal=False)
+    write = (t.spec.get("ProvisionedThroughput") or {}).get("WriteCapacityUnits")
+    try:  # (the settings call: a replica's read capacity is its own, not passed on to the others)
+        await remote(api, region, "SyncSettings", {"TableName": t.name, "SourceRegion": api.region,
+                                                   "Operation": "UpdateTable", "Request": {"ProvisionedThroughput": {
+                                                       "ReadCapacityUnits": read, "WriteCapacityUnits": write}}})
     except RegionUnreachable as exc:
         raise unreachable(f"The replica in region {region} was not updated", exc) from None
     replicas = [{**r, "read_override": read} if r["region"] == region else r for r in t.replicas]
@@ -184,10 +191,32 @@ async def _create_replica(api: Regions, t: TableInfo, action: gt.ReplicaAction) 
         if isinstance(exc, RegionUnreachable):
             raise unreachable(f"The replica in region {region} was not created", exc) from None
         raise
-    final = [{**r, "status": "ACTIVE"} if r["region"] == region else r for r in mid]
-    t = await set_local(api, name, final, version)
-    await tell(api, name, final, version, peers)
-    return t
+    _background(announce_active(api, name, region))
+    return api.table(name, any_status=True)
+
+
+_TASKS: set[asyncio.Task] = set()
+
+
+def _background(work: Awaitable[None]) -> None:
+    task = asyncio.ensure_future(work)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+
+
+async def announce_active(api: Regions, name: str, region: str) -> None:
+    """Once this region's metadata turned a new replica ACTIVE (every
+    partition finished its backfill), tell every other member the group."""
+    def settled(state: Any) -> bool:
+        t = state.tables.get(name)
+        r = t.replica(region) if t is not None else None
+        return r is None or r["status"] != "CREATING"
+    if not await api.cluster.wait_for(settled, BACKFILL_WAIT_S):
+        return
+    t = api.cluster.state.tables.get(name) if api.cluster.state is not None else None
+    r = t.replica(region) if t is not None else None
+    if r is not None and r["status"] == "ACTIVE":
+        await tell(api, name, t.replicas, t.global_version, [x["region"] for x in t.replicas])
 
 
 async def _check_absent(api: Regions, region: str, name: str) -> None:
@@ -377,5 +406,5 @@ def operations(api: Regions) -> dict[str, Callable[[dict], Awaitable[Any]]]:
     return {"DescribeTableReplicaAutoScaling": functools.partial(describe_table_replica_auto_scaling, api)}
 
 
-__all__ = ["Regions", "call_region", "internal_operations", "leave", "operations", "remote", "set_local", "unreachable",
-           "update_replicas"]
+__all__ = ["Regions", "announce_active", "call_region", "internal_operations", "leave", "operations", "remote",
+           "set_local", "unreachable", "update_replicas"]

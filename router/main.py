@@ -56,6 +56,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from cluster.regions import parse_remote_regions
     from cluster.rpc import learn_cluster_id
     from router.api import Api
+    from router.global_settings import internal_operations as settings_operations
     from router.global_tables import internal_operations
     from router.http import serve
     from router.lambda_api import PREFIXES, LambdaApi
@@ -86,6 +87,7 @@ async def _serve(args: argparse.Namespace) -> int:
         streams = {name: api.with_metadata(op)
                    for name, op in StreamsApi(cluster, args.region, cluster_id).operations().items()}
         replication = {name: api.with_metadata(op) for name, op in internal_operations(api).items()}
+        replication.update({name: api.with_metadata(op) for name, op in settings_operations(api).items()})
         replication.update(replication_operations(api))  # Replicate (router/replication.py)
         server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
                                                       admin=_admin_ops(cluster, cluster_id),

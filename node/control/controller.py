@@ -132,6 +132,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
     if op == "set_table_replicas":  # a global table's replica regions (router/global_tables.py)
         return await _propose(mr, {"op": "set_table_replicas", **{k: body[k] for k in (
             "name", "replicas", "global_version", "expect") if k in body}})
+    if op == "replica_backfilled":  # a partition finished a new replica's backfill (node/feed/replicator.py)
+        return await mr.run({"op": "replica_backfilled", **{k: body[k] for k in ("name", "region", "group")}})
     if op == "tag_table":
         result = await _propose(mr, {"op": "tag_table", "name": body["name"], "add": body.get("add", []),
                                      "remove": body.get("remove", []), "missing": body.get("missing")})

@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import orjson
 
-from cluster.keys import hash_range_bounds, read_u64, u64
+from cluster.keys import read_u64, u64
 from cluster.meta import MetaState
 from cluster.rpc import CallError, Channels, call_once, meta_call
-from ddb.indexes import local_spaces
 from node.control.controller import controller_tick, meta_op
 from node.control.metareplica import META_GROUP, MetaReplica
 from node.groups.replica import Rejected
@@ -196,14 +195,8 @@ class Control:
         for gid in list(engine.replicas):
             if gid in wanted:
                 continue
-            replica = engine.replicas[gid]
-            ranges = []
-            if replica.config.get("kind") == "partition":
-                c = replica.config
-                # The table's items and every local index's entries in this hash range.
-                ranges = [hash_range_bounds(space, c["lo"], c["hi"] + 1) for space in local_spaces(c["table_id"])]
             log.info("%s: destroying replica %s", me, gid)
-            engine.destroy(gid, ranges)
+            engine.destroy(gid)
 
     # --- heartbeats to the controller -------------------------------------------
 

@@ -22,7 +22,11 @@ has the base version, cluster/versions.py), while writes go on; the position
 reached moves through the log like the checkpoint (a new leader resumes it).
 Then the changes follow from the region's checkpoint, which was set when the
 region was added, so a write made during the backfill arrives after it (or is
-superseded there by the newer copy the backfill sent).
+superseded there by the newer copy the backfill sent). Once a partition's
+backfill is acknowledged, its leader tells the metadata (the meta call
+``replica_backfilled``); the replica turns ACTIVE when every partition has.
+A replica whose creation failed (CREATION_FAILED) gets nothing: a retried
+creation starts it afresh, backfill included.
 
 The leader also collects its partition's tombstones once they are older than
 the stream retention (node/partition/versions.py), looking every tenth of it.
@@ -37,8 +41,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -68,7 +72,8 @@ COLLECT_EVERY_S = min(60.0, max(0.5, RETENTION_S / 10))
 
 def wanted_settings(t: TableInfo, region: str) -> dict:
     """The replication settings the metadata asks of a table's partitions ({}: not global)."""
-    regions = sorted(r["region"] for r in t.replicas if r["status"] != "DELETING" and r["region"] != region)
+    regions = sorted(r["region"] for r in t.replicas
+                     if r["status"] not in ("DELETING", "CREATION_FAILED") and r["region"] != region)
     if not regions or t.status == "DELETING":
         return {}
     return {"region": region, "regions": regions, "keys": [k["AttributeName"] for k in t.spec["KeySchema"]],
@@ -86,13 +91,15 @@ class Replicator:
     """Runs on every node; acts for the partitions it leads."""
 
     def __init__(self, engine: Engine, view: Callable[[], MetaState | None], region: str,
-                 remote_regions: dict[str, str]) -> None:
+                 remote_regions: dict[str, str], report: Callable[[str, dict], Awaitable[Any]]) -> None:
         self.engine = engine
+        self.report = report  # a metadata call (a partition's backfill of a new replica is done)
         self.view = view
         self.region = region
         self.remote_regions = remote_regions
         self._task: asyncio.Task | None = None
         self._upkeep: dict[str, asyncio.Task] = {}  # group -> its settings (or tombstone collection) in flight
+        self._reports: dict[tuple[str, str], asyncio.Task] = {}  # (group, region) -> its backfill's end told
         self._next_collect = 0.0  # (monotonic) when tombstones are looked at next
         self._senders: dict[tuple[str, str], asyncio.Task] = {}  # (group, region) -> sender
         # (group, region) -> (table, wall ms of the oldest unacknowledged change, or None: none)
@@ -103,7 +110,7 @@ class Replicator:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        await cancel([self._task, *self._upkeep.values(), *self._senders.values()])
+        await cancel([self._task, *self._upkeep.values(), *self._senders.values(), *self._reports.values()])
 
     def status(self) -> list[dict]:
         """Replication lag per (table, destination region) over the partitions led here."""
@@ -134,6 +141,7 @@ class Replicator:
     def _plan(self) -> None:
         self._senders = {k: t for k, t in self._senders.items() if not t.done()}
         self._upkeep = {g: t for g, t in self._upkeep.items() if not t.done()}
+        self._reports = {k: t for k, t in self._reports.items() if not t.done()}
         self._oldest = {k: v for k, v in self._oldest.items() if k in self._senders}
         self._backfilled = {k: v for k, v in self._backfilled.items() if k in self._senders}
         state = self.view()
@@ -161,6 +169,26 @@ class Replicator:
             for region in wanted.get("regions", []):
                 if region in self.remote_regions and (group, region) not in self._senders:
                     self._senders[(group, region)] = asyncio.create_task(self._send(group, region, t.name))
+            self._report_backfills(replica, t, wanted)
+
+    def _report_backfills(self, replica: PartitionReplica, t: TableInfo, wanted: dict) -> None:
+        """Tell the metadata of every replica being created whose backfill
+        this partition has finished (acknowledged) and the metadata does not list yet."""
+        for region in wanted.get("creating", []):
+            key = (replica.group, region)
+            entry = t.replica(region)
+            if (replica.backfill_of(region) is None and key not in self._reports and entry is not None
+                    and replica.group not in entry.get("backfilled", [])):
+                self._reports[key] = asyncio.create_task(self._report(t.name, region, replica.group))
+
+    async def _report(self, table: str, region: str, group: str) -> None:
+        try:
+            await self.report("replica_backfilled", {"name": table, "region": region, "group": group})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (told again at a later plan)
+            log.info("%s: the end of %s's backfill not reported yet: %r", group, region, exc)
+        await asyncio.sleep(IDLE_S)  # (not again before this node's view of the metadata shows it)
 
     async def _propose(self, replica: PartitionReplica, cmd: node_pb2.WriteCommand) -> None:
         try:

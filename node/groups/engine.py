@@ -26,7 +26,7 @@ from node.raft.core import Config, Raft, bootstrap
 from node.raft.messages import HardState, Message, MsgType, Ready, Role, Snapshot
 from node.groups.replica import Replica
 from node.groups.snapshots import pump
-from node.storage import DATA, Storage
+from node.storage import Storage
 from node.net.peers import Transport
 from node.net.raft_codec import decode_entry, decode_hard_state, decode_snapshot
 
@@ -140,16 +140,19 @@ class Engine:
         self.storage.write(batch, sync=True)
         return self._load(group, config)
 
-    def destroy(self, group: str, data_ranges: list[tuple[bytes, bytes]] = ()) -> None:
-        """Remove a replica: its raft state and the data key ranges it owned."""
+    def destroy(self, group: str) -> None:
+        """Remove a replica: its Raft state and every key range its state
+        occupies (a partition's items, index entries, versions, stream, change
+        log, tombstones: ``Replica.state_ranges``), so nothing of it lingers."""
         replica = self.replicas.pop(group, None)
+        ranges = replica.state_ranges() if replica is not None else []
         if replica is not None:
             replica.close(f"replica {group} removed from {self.node_id}")
         self._inbox.pop(group, None)
         batch = self.storage.batch()
         self.storage.drop_group(batch, group)
-        for lo, hi in data_ranges:
-            batch.delete_range(DATA, lo, hi)
+        for cf, lo, hi in ranges:
+            batch.delete_range(cf, lo, hi)
         self.storage.write(batch, sync=True)
 
     def _deliver(self, group: str, m: Message) -> None:

@@ -324,6 +324,11 @@ class Replica:
         (others keep their state in storage)."""
         return b""
 
+    def state_ranges(self) -> list[tuple[str, bytes, bytes]]:
+        """The (family, lo, hi) key ranges this replica's state occupies outside
+        its Raft log: removed with the replica (Engine.destroy)."""
+        return []
+
     def snapshot_state(self) -> tuple[SnapshotMeta, Iterable[tuple[str, bytes, bytes]]]:
         """A "stream" snapshot: the metadata at the stored applied index and
         the (family, key, value) records of the state at it, fixed now (between

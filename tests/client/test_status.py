@@ -3,7 +3,7 @@ table and region pair, its lag shown only once replication reports one."""
 
 from __future__ import annotations
 
-from client.status import render_regions, replication
+from client.status import render, render_regions, replication, replication_lag
 
 
 def region_report(tables: dict, lag: dict | None = None) -> dict:
@@ -38,3 +38,22 @@ def test_replica_tables_per_region_pair_with_lag_only_when_measured():
     down = render_regions({"regions": {"us-east-1": region_report({})}, "replication": [],
                            "link": {"error": "the link does not answer"}})
     assert "the link does not answer" in down and "no replica tables" in down
+
+
+def test_a_replicas_lag_is_the_largest_its_partition_leaders_report():
+    answers = [{"node": "n1", "region": "us-east-1", "replication": [
+                   {"table": "orders", "region": "eu-west-1", "lag_ms": 1500, "partitions": 2},
+                   {"table": "orders", "region": "ap-south-1", "lag_ms": 0, "partitions": 2}]},
+               {"node": "n2", "region": "us-east-1", "replication": [
+                   {"table": "orders", "region": "eu-west-1", "lag_ms": 4000, "partitions": 1}]},
+               {"node": "n3", "region": "us-east-1", "replication": []}]
+    assert replication_lag(answers) == {"orders": {"eu-west-1": 4.0, "ap-south-1": 0.0}}
+
+
+def test_one_regions_status_lists_its_replica_tables_and_their_lag():
+    report = region_report({"orders": table_meta("orders", [{"region": "eu-west-1", "status": "CREATING"}])},
+                           lag={"orders": {"eu-west-1": 0.04}})
+    report["replication"] = replication({"us-east-1": report})
+    text = render(report)
+    assert "REPLICATION LAG" in text and "eu-west-1" in text and "CREATING" in text and "40 ms" in text
+    assert "REPLICATION LAG" not in render(region_report({"local": table_meta("local", [])}))

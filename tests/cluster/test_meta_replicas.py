@@ -59,3 +59,29 @@ def test_a_legacy_global_table_may_be_a_group_of_one_region():
     assert s.tables["t1"].global_version == "2017.11.29"
     s.apply({"op": "set_table_replicas", "name": "t1", "replicas": [], "global_version": None})
     assert s.tables["t1"].global_version is None
+
+
+def test_a_new_replica_turns_active_once_every_partition_finished_its_backfill():
+    s = MetaState.bootstrap([{"id": "n1", "addr": "a:1", "az": "z1"}])
+    spec = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}
+    s.apply({"op": "create_table", "name": "t1", "uuid": "u", "now": 1.0, "spec": spec,
+             "placements": [["n1"], ["n1"]]})
+    p1, p2 = s.tables["t1"].partitions
+    s.apply({"op": "set_table_replicas", "name": "t1", "global_version": "2019.11.21", "replicas": [
+        {"region": "eu-west-1", "status": "CREATING", "read_override": 5},
+        {"region": "ap-south-1", "status": "ACTIVE"}]})
+
+    def done(group: str, region: str = "eu-west-1") -> dict:
+        return s.apply({"op": "replica_backfilled", "name": "t1", "region": region, "group": group})
+    # (Another region's list, as it told it, may name its own partitions: they do not count here.)
+    s.tables["t1"].replicas[0] = {**s.tables["t1"].replicas[0], "backfilled": ["theirs1", "theirs2"]}
+    assert done(p1) == {"ok": True, "status": "CREATING"}
+    assert s.tables["t1"].replica("eu-west-1") == {"region": "eu-west-1", "status": "CREATING", "read_override": 5,
+                                                   "backfilled": [p1], "progress": 50}
+    assert MetaState.from_json(s.to_json()).tables["t1"].replica("eu-west-1")["progress"] == 50
+    assert not done(p1)["ok"] and not done("other")["ok"] and not done(p1, "ap-south-1")["ok"]  # told twice, ...
+    assert done(p2) == {"ok": True, "status": "ACTIVE"}
+    assert s.tables["t1"].replicas == [{"region": "eu-west-1", "status": "ACTIVE", "read_override": 5},
+                                       {"region": "ap-south-1", "status": "ACTIVE"}]
+    assert not done(p1)["ok"]  # ACTIVE stays ACTIVE

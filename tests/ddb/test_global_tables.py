@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from ddb import global_tables as gt
 from ddb.errors import ResourceInUseException, ValidationException
+from ddb.ttl import TtlState
 
 OWN, OTHER, THIRD = "us-east-1", "eu-west-1", "ap-south-1"
 
@@ -128,3 +129,43 @@ def test_auto_scaling_shapes():
     assert [(r["RegionName"], r["ReplicaStatus"]) for r in out["TableAutoScalingDescription"]["Replicas"]] == [
         (OTHER, "CREATING"), (OWN, "ACTIVE")]
     assert gt.auto_scaling_description("t", "ACTIVE", OWN, [], {})["TableAutoScalingDescription"]["Replicas"] == []
+
+
+def test_synced_settings_are_ttl_billing_throughput_and_indexes_only():
+    ttl = {"TableName": "t", "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "exp"}}
+    assert gt.synced_request("UpdateTimeToLive", ttl) == {"TimeToLiveSpecification": ttl["TimeToLiveSpecification"]}
+    pt = {"TableName": "t", "ProvisionedThroughput": {"ReadCapacityUnits": 4, "WriteCapacityUnits": 6},
+          "DeletionProtectionEnabled": True}
+    assert gt.synced_request("UpdateTable", pt) == {"ProvisionedThroughput": pt["ProvisionedThroughput"]}
+    assert gt.synced_request("UpdateTable", pt, read_override=9) == {
+        "ProvisionedThroughput": {"ReadCapacityUnits": 9, "WriteCapacityUnits": 6}}
+    gsi = {"TableName": "t", "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "S"}],
+           "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "x"}}]}
+    assert gt.synced_request("UpdateTable", gsi) == {k: gsi[k] for k in ("AttributeDefinitions",
+                                                                         "GlobalSecondaryIndexUpdates")}
+    for per_region in ({"DeletionProtectionEnabled": True}, {"TableClass": "STANDARD_INFREQUENT_ACCESS"},
+                       {"StreamSpecification": {"StreamEnabled": False}},
+                       {"ReplicaUpdates": [{"Delete": {"RegionName": "eu-west-1"}}]}):
+        assert gt.synced_request("UpdateTable", {"TableName": "t", **per_region}) is None
+    assert gt.synced_request("TagResource", {}) is None
+
+
+def test_a_replica_gets_only_what_it_lacks():
+    spec = {"BillingMode": "PROVISIONED", "ProvisionedThroughput": {"ReadCapacityUnits": 7, "WriteCapacityUnits": 2},
+            "GlobalSecondaryIndexes": [{"IndexName": "x", "ProvisionedThroughput": {"ReadCapacityUnits": 1}}]}
+    pt = {"ProvisionedThroughput": {"ReadCapacityUnits": 7, "WriteCapacityUnits": 6}}
+    assert gt.pending_settings("UpdateTable", pt, spec, None) == pt
+    assert gt.pending_settings("UpdateTable", pt, {**spec, **pt}, None) is None
+    assert gt.pending_settings("UpdateTable", {"BillingMode": "PROVISIONED"}, spec, None) is None
+    assert gt.pending_settings("UpdateTable", {"BillingMode": "PAY_PER_REQUEST"}, spec, None) == {
+        "BillingMode": "PAY_PER_REQUEST"}
+    create = {"Create": {"IndexName": "x"}}
+    delete = {"Delete": {"IndexName": "y"}}
+    assert gt.pending_settings("UpdateTable", {"GlobalSecondaryIndexUpdates": [create, delete]}, spec, None) is None
+    assert gt.pending_settings("UpdateTable", {"GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "x"}}]},
+                               spec, None) == {"GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "x"}}]}
+    on = {"TimeToLiveSpecification": {"Enabled": True, "AttributeName": "exp"}}
+    assert gt.pending_settings("UpdateTimeToLive", on, spec, TtlState()) == on
+    assert gt.pending_settings("UpdateTimeToLive", on, spec, TtlState("exp", True)) is None
+    off = {"TimeToLiveSpecification": {"Enabled": False, "AttributeName": "exp"}}
+    assert gt.pending_settings("UpdateTimeToLive", off, spec, TtlState("exp", False)) is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import threading
 
 import boto3
@@ -20,6 +21,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from client.status import gather_cluster, render
 from cluster.rpc import Channels, meta_call
 from deploy.local import LocalCluster, free_port
 from tests.integration.admin import admin, leader_of, meta, node_addr
@@ -252,7 +254,13 @@ def test_a_region_out_of_reach_catches_up_and_its_lag_shows_meanwhile(glob):
         for i in range(30):
             a.put_item(TableName=TABLE, Item={"pk": {"S": f"cut{i}"}, "sk": {"S": "cut"}})
         wait_until(lambda: max(r["lag_ms"] for r in lag_rows(us)) > 1000, 30, "the lag to show")
+        # `trireme status` of the region (one region: no --regions) shows it per replica table.
+        report = asyncio.run(gather_cluster(us))
+        row = next(r for r in report["replication"] if r["table"] == TABLE)
+        assert (row["region"], row["replica"], row["status"]) == (US, EU, "ACTIVE") and row["lag_s"] > 1.0
+        assert re.search(rf"{TABLE}\s+{US}\s+{EU}\s+ACTIVE\s+\d+ ms", render(report))
     finally:
         eu.start_proc("router1")
     wait_until(lambda: converged(a, b), 60, "eu-west-1 to catch up", interval=0.5)
     wait_until(lambda: all(r["lag_ms"] == 0 for r in lag_rows(us)), 30, "the lag to go")
+    assert next(r for r in asyncio.run(gather_cluster(us))["replication"] if r["table"] == TABLE)["lag_s"] < 0.5

@@ -62,6 +62,11 @@ def _error(exc_info) -> tuple[str, str]:
     return err["Code"], err["Message"]
 
 
+def _active(ddb, name: str) -> None:
+    """Waits, as a user would, for the table (UPDATING while a new replica is backfilled) to be ACTIVE."""
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+
+
 def _missing(ddb, name: str) -> bool:
     try:
         ddb.describe_table(TableName=name)
@@ -80,9 +85,10 @@ def test_a_replica_is_created_described_in_both_regions_and_deleted(regions):
     assert "Replicas" not in east.describe_table(TableName=name)["Table"]  # regional so far
 
     out = east.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])["TableDescription"]
-    assert out["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "ACTIVE"}]
     assert out["GlobalTableVersion"] == "2019.11.21"
     assert out["StreamSpecification"] == NEW_AND_OLD  # made global: a stream where there was none
+    _active(east, name)
+    assert east.describe_table(TableName=name)["Table"]["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "ACTIVE"}]
 
     there = west.describe_table(TableName=name)["Table"]
     assert there["Replicas"] == [{"RegionName": EAST, "ReplicaStatus": "ACTIVE"}]
@@ -163,6 +169,7 @@ def test_deleting_a_replica_table_removes_it_from_the_other_regions_list(regions
     name = _name()
     east.create_table(TableName=name, **KEYS)
     east.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
+    _active(east, name)
     west.delete_table(TableName=name)  # the eu-west-1 replica only
     wait_until(lambda: _missing(west, name), 30, "the eu-west-1 replica to be gone")
     table = east.describe_table(TableName=name)["Table"]
@@ -178,7 +185,10 @@ def test_three_regions_agree_on_the_group(regions):
     name = _name()
     east.create_table(TableName=name, **KEYS)
     east.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
+    _active(east, name)
     east.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": SOUTH}}])
+    _active(east, name)
+    wait_until(lambda: _replicas(west, name) == [(SOUTH, "ACTIVE"), (EAST, "ACTIVE")], 30, "eu-west-1 told")
     assert _replicas(east, name) == [(SOUTH, "ACTIVE"), (WEST, "ACTIVE")]
     assert _replicas(west, name) == [(SOUTH, "ACTIVE"), (EAST, "ACTIVE")]
     assert _replicas(south, name) == [(WEST, "ACTIVE"), (EAST, "ACTIVE")]
@@ -316,6 +326,7 @@ def test_a_replicas_read_capacity_override(regions):
     out = east.update_table(TableName=name, ReplicaUpdates=[{"Create": {
         "RegionName": WEST, "ProvisionedThroughputOverride": {"ReadCapacityUnits": 5}}}])["TableDescription"]
     assert out["StreamSpecification"]["StreamViewType"] == "KEYS_ONLY"  # an enabled stream keeps its view type
+    _active(east, name)
 
     def capacity() -> tuple[int, int]:
         pt = west.describe_table(TableName=name)["Table"]["ProvisionedThroughput"]
@@ -337,3 +348,89 @@ def test_the_readme_example_runs(regions):
     exec(compile(code.replace("http://localhost:8000", east.meta.endpoint_url), "README.md", "exec"), {"boto3": boto3})
     assert "Replicas" not in east.describe_table(TableName="users")["Table"]
     wait_until(lambda: _missing(west, "users"), 30, "the README's replica to be deleted")
+
+
+def _items(ddb, name: str) -> list[dict]:
+    out, start = [], None
+    while True:
+        page = ddb.scan(TableName=name, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}))
+        out += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return sorted(out, key=lambda i: i["pk"]["S"])
+
+
+def test_a_new_replica_is_creating_until_every_item_is_copied_then_active(regions):
+    east, west = regions[EAST], regions[WEST]
+    name = _name()
+    east.create_table(TableName=name, **KEYS)
+    _active(east, name)
+    for i in range(300):
+        east.put_item(TableName=name, Item={"pk": {"S": f"k{i:03}"}, "v": {"N": str(i)}, "pad": {"S": "x" * 200}})
+    before = _items(east, name)
+    out = east.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])["TableDescription"]
+    assert out["TableStatus"] == "UPDATING"
+    assert [(r["RegionName"], r["ReplicaStatus"]) for r in out["Replicas"]] == [(WEST, "CREATING")]
+    assert int(out["Replicas"][0]["ReplicaStatusPercentProgress"]) < 100
+    east.put_item(TableName=name, Item={"pk": {"S": "during"}, "v": {"N": "1"}})  # writes go on meanwhile
+
+    seen = []
+
+    def active() -> bool:
+        table = east.describe_table(TableName=name)["Table"]
+        replica = table["Replicas"][0]
+        seen.append((table["TableStatus"], replica["ReplicaStatus"], replica.get("ReplicaStatusPercentProgress")))
+        return replica["ReplicaStatus"] == "ACTIVE"
+    wait_until(active, 90, "the new replica to turn ACTIVE")
+    there = _items(west, name)  # right when it turned ACTIVE: every item the table held is there
+    assert [i for i in there if i["pk"]["S"] != "during"] == before
+    assert seen[-1] == ("ACTIVE", "ACTIVE", None)
+    assert all(s[:2] == ("UPDATING", "CREATING") and 0 <= int(s[2]) < 100 for s in seen[:-1])
+    wait_until(lambda: _replicas(west, name) == [(EAST, "ACTIVE")], 10, "eu-west-1's list")
+    wait_until(lambda: len(_items(west, name)) == len(before) + 1, 30, "the write made during the backfill")
+    east.update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
+
+
+def test_ttl_billing_capacity_and_indexes_follow_on_every_replica(regions):
+    east, west = regions[EAST], regions[WEST]
+    name = _name()
+    attributes = [*KEYS["AttributeDefinitions"], {"AttributeName": "g", "AttributeType": "S"}]
+    east.create_table(TableName=name, KeySchema=KEYS["KeySchema"], AttributeDefinitions=KEYS["AttributeDefinitions"],
+                      ProvisionedThroughput={"ReadCapacityUnits": 2, "WriteCapacityUnits": 2})
+    _active(east, name)
+    east.update_table(TableName=name, ReplicaUpdates=[{"Create": {
+        "RegionName": WEST, "ProvisionedThroughputOverride": {"ReadCapacityUnits": 7}}}])
+    _active(east, name)
+
+    def throughput(ddb) -> tuple[int, int]:
+        pt = ddb.describe_table(TableName=name)["Table"]["ProvisionedThroughput"]
+        return pt["ReadCapacityUnits"], pt["WriteCapacityUnits"]
+
+    # Time to Live, changed in either region, is changed in both.
+    west.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"})
+    assert east.describe_time_to_live(TableName=name)["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "exp"}
+    # Capacity: the write capacity everywhere, the read capacity where the replica does not override it.
+    east.update_table(TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 4, "WriteCapacityUnits": 6})
+    assert throughput(east) == (4, 6) and throughput(west) == (7, 6)
+    # A global index created in one region is created in the other; deleted likewise.
+    east.update_table(TableName=name, AttributeDefinitions=attributes, GlobalSecondaryIndexUpdates=[{"Create": {
+        "IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "ALL"},
+        "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}}])
+    assert [g["IndexName"] for g in west.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]] == ["by-g"]
+    _active(east, name)
+    _active(west, name)
+    west.update_table(TableName=name, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by-g"}}])
+    wait_until(lambda: "GlobalSecondaryIndexes" not in east.describe_table(TableName=name)["Table"], 30,
+               "the index to go in us-east-1")
+    _active(east, name)
+    _active(west, name)
+    # The billing mode, switched in one region, is switched in both.
+    west.update_table(TableName=name, BillingMode="PAY_PER_REQUEST")
+    assert east.describe_table(TableName=name)["Table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    # Deletion protection stays per region, as on DynamoDB.
+    east.update_table(TableName=name, DeletionProtectionEnabled=True)
+    assert west.describe_table(TableName=name)["Table"]["DeletionProtectionEnabled"] is False
+    east.update_table(TableName=name, DeletionProtectionEnabled=False)
+    east.update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])

@@ -121,6 +121,42 @@ def test_region_latency_isolation_and_heal_through_the_cli(regions, capsys):
     assert "restart" in chaos(m, capsys, "restart", "n3", "--region", EU)
 
 
+def test_status_shows_the_replication_lag_growing_while_cut_and_gone_after_heal(regions, capsys):
+    m, _, data_dir = regions
+    us = client(m, US)
+    us.create_table(TableName="lagged", BillingMode="PAY_PER_REQUEST",
+                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    us.get_waiter("table_exists").wait(TableName="lagged", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    us.update_table(TableName="lagged", ReplicaUpdates=[{"Create": {"RegionName": EU}}])
+    us.get_waiter("table_exists").wait(TableName="lagged", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+    def status(*flags: str) -> str:
+        capsys.readouterr()
+        assert main(["status", *flags, "--data-dir", str(data_dir)]) == 0
+        return capsys.readouterr().out
+
+    def lag() -> float | None:  # us-east-1's replication to eu-west-1, as `trireme status --json` reports it
+        rows = json.loads(status("--json"))["replication"]
+        return next(r["lag_s"] for r in rows if (r["table"], r["region"], r["replica"]) == ("lagged", US, EU))
+    wait_until(lambda: lag() is not None, 30, "the lag to be measured")
+    assert chaos(m, capsys, "isolate-region", EU)
+    try:
+        for i in range(5):
+            us.put_item(TableName="lagged", Item={"pk": {"S": f"cut{i}"}})
+        wait_until(lambda: lag() > 1.0, 30, "the lag to show")
+        first = lag()
+        wait_until(lambda: lag() > first + 1.0, 30, "the lag to grow while the link is cut")
+        text = status()
+        row = next(line.rstrip() for line in text.splitlines() if line.startswith("lagged") and line.split()[1] == US)
+        assert row.split()[2:4] == [EU, "ACTIVE"] and row.endswith(" ms") and int(row.split()[-2]) > 1000
+    finally:
+        chaos(m, capsys, "heal-regions")
+    wait_until(lambda: lag() < 0.5, 60, "the lag to return near zero after the heal")
+    assert client(m, EU).get_item(TableName="lagged", Key={"pk": {"S": "cut4"}}, ConsistentRead=True)["Item"]
+    us.update_table(TableName="lagged", ReplicaUpdates=[{"Delete": {"RegionName": EU}}])
+
+
 def test_kill_region_and_start_region(regions, capsys):
     m, _, _ = regions
     pids = {p.name: p.pid for p in MultiRegion.load(m.data_dir).clusters[EU].procs.values()}

@@ -15,9 +15,9 @@ import pytest
 
 from cluster.meta import MetaState, TableInfo
 from ddb import global_tables as gt
-from ddb.errors import (DynamoDBError, InternalServerError, ResourceNotFoundException, ValidationException,
-                        from_wire)
-from router import global_table_legacy, global_tables, region_calls
+from ddb.errors import (DynamoDBError, InternalServerError, ResourceInUseException, ResourceNotFoundException,
+                        ValidationException, from_wire)
+from router import global_settings, global_table_legacy, global_tables, region_calls, ttl
 from router.region_calls import RegionUnreachable
 
 EAST, WEST, SOUTH = "us-east-1", "eu-west-1", "ap-south-1"
@@ -35,7 +35,7 @@ class Metadata:
 
     async def meta(self, op: str, body: dict) -> dict:
         extra = {"create_table": {"uuid": "u", "now": 1.0, "placements": [["n1"]]},
-                 "update_stream": {"now": 2.0}}.get(op, {})
+                 "update_stream": {"now": 2.0}, "update_ttl": {"now_ms": 3000, "cooldown_ms": 0}}.get(op, {})
         result = self.state.apply({"op": op, **body, **extra})
         if not result.get("ok"):
             raise from_wire({"__type": result["error"], "message": result["message"]})
@@ -77,7 +77,9 @@ class Region:
         async def scan(body: dict) -> dict:  # the tables here hold no items
             self.table(body["TableName"])
             return {"Count": 0, "Items": []}
-        return {"DescribeTable": describe_table, "Scan": scan}
+        return {"DescribeTable": describe_table, "Scan": scan,
+                "UpdateTimeToLive": lambda body: global_settings.synced(
+                    self, "UpdateTimeToLive", body, lambda b: ttl.update_time_to_live(self, b))}
 
     def create(self, name: str = "tbl", **spec) -> None:
         asyncio.run(self.cluster.meta("create_table", {"name": name, "spec": {**SPEC, **spec}}))
@@ -107,7 +109,8 @@ class Network:
             raise RegionUnreachable(region, "timed out")
         to = self.regions[region]
         prefix, _, op = target.partition(".")
-        ops = global_tables.internal_operations(to) if prefix + "." == region_calls.REPLICATION else to.operations()
+        ops = {**global_tables.internal_operations(to), **global_settings.internal_operations(to)} \
+            if prefix + "." == region_calls.REPLICATION else to.operations()
         answer = await ops[op](body)
         if target in self.silent.get(region, set()):
             raise RegionUnreachable(region, "timed out")  # applied there, but no answer came back
@@ -123,9 +126,20 @@ def net(monkeypatch) -> Network:
     return network
 
 
-def update(region: Region, kind: str, target: str) -> dict:
-    return asyncio.run(global_tables.update_replicas(region, {"TableName": "tbl", "ReplicaUpdates": [
+def update(region: Region, kind: str, target: str, backfill: bool = True) -> dict:
+    """A replica action; a created replica's backfill then done (``backfill``)."""
+    out = asyncio.run(global_tables.update_replicas(region, {"TableName": "tbl", "ReplicaUpdates": [
         {kind: {"RegionName": target}}]}, region.table("tbl")))
+    if kind == "Create" and backfill:
+        backfilled(region, target)
+    return out
+
+
+def backfilled(region: Region, target: str) -> None:
+    """What the region's partition leaders do once they sent the new replica every item."""
+    for group in region.table("tbl").partitions:
+        asyncio.run(region.cluster.meta("replica_backfilled", {"name": "tbl", "region": target, "group": group}))
+    asyncio.run(global_tables.announce_active(region, "tbl", target))
 
 
 def test_create_and_delete_keep_every_member_in_step(net):
@@ -143,17 +157,24 @@ def test_create_and_delete_keep_every_member_in_step(net):
     assert west.replicas() == [(SOUTH, "ACTIVE")] and south.replicas() == [(WEST, "ACTIVE")]
 
 
-def test_a_replica_is_creating_until_its_region_confirms(net):
-    east = net.regions[EAST]
+def test_a_replica_is_creating_until_its_region_confirms_and_its_backfill_is_done(net):
+    east, west = net.regions[EAST], net.regions[WEST]
     east.create()
     seen = []
     net.watch = lambda region, target: seen.append(
         (target, east.replicas(),
          gt.table_status(east.table("tbl").status, east.table("tbl").replicas)))
-    out = update(east, "Create", WEST)
+    out = update(east, "Create", WEST, backfill=False)
     assert (f"{region_calls.REPLICATION}CreateReplica", [(WEST, "CREATING")], "UPDATING") in seen
-    assert out["TableDescription"]["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "ACTIVE"}]
-    assert out["TableDescription"]["TableStatus"] == "ACTIVE"
+    # Created there, but CREATING until this region's partitions have backfilled it.
+    assert out["TableDescription"]["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "CREATING",
+                                                    "ReplicaStatusPercentProgress": "0"}]
+    assert out["TableDescription"]["TableStatus"] == "UPDATING"
+    assert west.replicas() == [(EAST, "ACTIVE")]
+    with pytest.raises(ResourceInUseException):  # no other replica action meanwhile
+        update(east, "Create", SOUTH)
+    backfilled(east, WEST)
+    assert east.replicas() == [(WEST, "ACTIVE")] and gt.table_status(east.table("tbl").status, []) == "ACTIVE"
     seen.clear()
     update(east, "Delete", WEST)
     assert (f"{region_calls.REPLICATION}DeleteReplica", [(WEST, "DELETING")], "UPDATING") in seen
@@ -291,3 +312,24 @@ def test_a_legacy_member_whose_table_is_gone_can_be_removed(net):
         {"Delete": {"RegionName": WEST}}]}))
     assert out["GlobalTableDescription"]["ReplicationGroup"] == [{"RegionName": EAST}]
     assert east.replicas() == [] and east.table("tbl").global_version == gt.LEGACY
+
+
+def test_a_synced_setting_a_region_misses_fails_the_call_and_a_repeat_there_completes_it(net):
+    east, west, south = (net.regions[r] for r in (EAST, WEST, SOUTH))
+    east.create()
+    update(east, "Create", WEST)
+    update(east, "Create", SOUTH)
+    enable = {"TableName": "tbl", "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "exp"}}
+    seen = []
+    net.watch = lambda region, target: seen.append((region, target))
+    net.down.add(SOUTH)
+    with pytest.raises(InternalServerError, match=f"made to the replicas in {EAST}, {WEST} but not to the "
+                                                  f"replica in region {SOUTH}"):
+        asyncio.run(east.operations()["UpdateTimeToLive"](enable))
+    assert [r.table("tbl").ttl_state().enabled for r in (east, west, south)] == [True, True, False]
+    assert seen == [(WEST, "TriremeReplication_1.SyncSettings"), (SOUTH, "TriremeReplication_1.SyncSettings")]
+    net.down.clear()
+    seen.clear()
+    asyncio.run(south.operations()["UpdateTimeToLive"](enable))  # the repeat there: the others have it already
+    assert [r.table("tbl").ttl_state().enabled for r in (east, west, south)] == [True, True, True]
+    assert sorted(seen) == [(WEST, "TriremeReplication_1.SyncSettings"), (EAST, "TriremeReplication_1.SyncSettings")]

@@ -82,7 +82,9 @@ def run(tmp_path, test, status: str = "ACTIVE", before=None):
         remote = Remote()
         url = await remote.start()
         state = MetaState(tables={"t": table([{"region": "eu-west-1", "status": status}])})
-        replicator = Replicator(engine, lambda: state, "us-east-1", {"eu-west-1": url})
+        async def report(op: str, body: dict) -> dict:  # the metadata's own state machine answers
+            return state.apply({"op": op, **body})
+        replicator = Replicator(engine, lambda: state, "us-east-1", {"eu-west-1": url}, report)
         replicator.start()
         try:
             return await test(replica, replicator, remote, state)
@@ -100,6 +102,8 @@ def test_wanted_settings_follow_the_replicas_not_being_deleted():
                                                "keys": ["pk", "sk"], "creating": ["ap-south-1"]}
     assert wanted_settings(table([]), "us-east-1") == {}
     assert wanted_settings(table([{"region": "sa-east-1", "status": "DELETING"}]), "us-east-1") == {}
+    # A failed creation gets nothing: retried (CREATING again), the region is new, so backfilled afresh.
+    assert wanted_settings(table([{"region": "sa-east-1", "status": "CREATION_FAILED"}]), "us-east-1") == {}
 
 
 def test_a_request_body_splices_the_stored_json():
@@ -156,7 +160,7 @@ def test_old_tombstones_are_collected(tmp_path, monkeypatch):
     run(tmp_path, test)
 
 
-def test_a_region_being_created_is_backfilled_first_with_its_progress_reported(tmp_path, monkeypatch):
+def test_a_region_being_created_is_backfilled_first_then_turns_active(tmp_path, monkeypatch):
     monkeypatch.setattr(rep, "BATCH", 2)
 
     async def before(replica):  # items written before the table went global
@@ -168,6 +172,7 @@ def test_a_region_being_created_is_backfilled_first_with_its_progress_reported(t
         await until(lambda: replica.replication is not None, 10, "the settings")
         await replica.write(put_req("during", 9))
         await until(lambda: replicator.status() and replicator.status()[0]["backfilling"] == 1, 10, "the backfill")
+        assert state.tables["t"].replica("eu-west-1")["status"] == "CREATING"
         remote.gate.set()
         await until(lambda: replicator.status()[0]["backfilled_items"] >= 2 or replica.backfill_of("eu-west-1")
                     is None, 10, "progress")
@@ -176,4 +181,7 @@ def test_a_region_being_created_is_backfilled_first_with_its_progress_reported(t
         assert sorted(sent[:6]) == ["during", "old0", "old1", "old2", "old3", "old4"]  # every item, then
         assert sent[6:] == ["during"]  # the change made during the backfill
         assert replicator.status()[0]["backfilling"] == 0
+        # The partition told the metadata its backfill is done: the only partition, so the replica is ACTIVE.
+        await until(lambda: state.tables["t"].replica("eu-west-1")["status"] == "ACTIVE", 10, "ACTIVE")
+        assert state.tables["t"].replica("eu-west-1") == {"region": "eu-west-1", "status": "ACTIVE"}
     run(tmp_path, test, status="CREATING", before=before)

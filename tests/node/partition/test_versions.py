@@ -13,7 +13,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cluster.keys import change_bounds, hash_range_bounds
+from cluster.keys import change_bounds, hash_range_bounds, stream_bounds, tombstone_bounds
 from cluster.meta import LAST_HASH
 from cluster.versions import Version, base_version, make_ts, unpack
 from ddb.encoding import encode_key_value
@@ -310,4 +310,21 @@ def test_tombstones_are_collected_once_old_unless_a_write_replaced_them(tmp_path
         assert version_of(replica, "back")[1] is False and value_of(replica, "back")["v"] == {"N": "2"}
         assert version_of(replica, "young")[1] is True  # newer than the cutoff: kept
         assert replica.oldest_tombstone() > cutoff
+    run(tmp_path, test)
+
+
+def test_destroying_a_replica_leaves_none_of_its_state_behind(tmp_path):
+    async def test(replica):
+        await make_global(replica)
+        await enable_stream(replica)
+        await replica.write(put_req("a", 1))
+        await replica.write(put_req("b", 1))
+        await replica.write(Req(op=Req.DELETE, key=key_of("b"), partition_key_length=PKL, local_indexes=LOCAL))
+        storage, ranges = replica.engine.storage, replica.state_ranges()
+        held = {cf for cf, lo, hi in ranges for _ in storage.iter_range(cf, lo, hi, limit=1)}
+        assert held == {DATA, VERSIONS, STREAMS}  # items and index entries, versions, stream/changes/tombstones
+        for bounds in (change_bounds(GROUP), tombstone_bounds(GROUP), stream_bounds(GROUP)):
+            assert list(storage.iter_range(STREAMS, *bounds, limit=1))
+        replica.engine.destroy(GROUP)
+        assert [(cf, k) for cf, lo, hi in ranges for k, _ in storage.iter_range(cf, lo, hi)] == []
     run(tmp_path, test)
