@@ -149,10 +149,11 @@ class Recorder:
                 f"{done.get(h.INFO, 0)} unknown, {pending} in flight)")
 
 
-def _client(endpoint: str, service: str = "dynamodb", attempts: int = 1, read_timeout: int = 15) -> Any:
+def _client(endpoint: str, service: str = "dynamodb", attempts: int = 1, read_timeout: int = 15,
+            region: str = "us-east-1") -> Any:
     """A boto3 client of the cluster: one attempt for the recorded operations
     (each outcome is the history's), more for setup and final reads."""
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="check",
+    return boto3.client(service, endpoint_url=endpoint, region_name=region, aws_access_key_id="check",
                         aws_secret_access_key="check",
                         config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
                                       read_timeout=read_timeout, connect_timeout=3))
@@ -783,17 +784,18 @@ class _Stalls:
     (keys on partitions the fault did not touch go on meanwhile).  Fed the
     events in time order; memory: the last ack per key and the open faults."""
 
-    def __init__(self) -> None:
+    def __init__(self, faults: tuple[str, ...] = FAULTS, writes: tuple[str, ...] = WRITES) -> None:
+        self.faults, self.writes = faults, writes
         self._last: dict[Any, float] = {}
         self._open: list[tuple[str, dict[Any, float], list[float]]] = []  # fault, last ack per key, worst gap
         self.gaps: dict[str, list[float]] = {}
 
     def feed(self, ev: h.Event) -> None:
         if ev.is_nemesis:
-            if ev.f in FAULTS and self._last:
+            if ev.f in self.faults and self._last:
                 self._open.append((ev.f, dict(self._last), []))
             return
-        if ev.type != h.OK or ev.f not in WRITES:
+        if ev.type != h.OK or ev.f not in self.writes:
             return
         self._last[ev.key] = ev.time
         for fault, before, worst in self._open:
@@ -820,7 +822,8 @@ class _Stalls:
         return "write stalls per fault (worst key: last ack before it to first ack after): " + "; ".join(parts)
 
 
-def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converged: tuple[bool, str]) -> Report:
+def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converged: tuple[bool, str],
+          checker: Any = None, what: str = "", stalls: _Stalls | None = None) -> Report:
     """Check a recorded history in one streaming pass, and write the
     timeline and summary next to it.
 
@@ -833,10 +836,10 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
     from chaos.stream_check import StreamChecker
     from chaos.trigger_check import TriggerChecker
     from chaos.ttl_check import TtlChecker
-    checker = {"register": RegisterChecker, "set": SetChecker, "counter": CounterChecker,
+    checker = checker or {"register": RegisterChecker, "set": SetChecker, "counter": CounterChecker,
                "ttl": TtlChecker, "stream": StreamChecker, "trigger": TriggerChecker}[cfg.workload]()
     pairer = h.Pairer()
-    stalls = _Stalls()
+    stalls = stalls or _Stalls()
     outcomes: Counter[str] = Counter()
     for ev in h.read_jsonl(history_path):
         stalls.feed(ev)
@@ -848,11 +851,11 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
         checker.feed(op)
         outcomes[f"{op.f} {op.status}"] += 1
     result = checker.result()
-    what = {"register": "linearizable", "set": "no lost or phantom elements",
+    what = what or {"register": "linearizable", "set": "no lost or phantom elements",
             "counter": "every read within the increments' bounds",
             "ttl": "every unrescued expired item deleted, nothing else lost or invented",
             "stream": "one record per write, in order, matching the items",
-            "trigger": "every write delivered, the handler's copy equal to the items"}[cfg.workload]
+            "trigger": "every write delivered, the handler's copy equal to the items"}.get(cfg.workload, "")
     valid = result.valid if converged[0] else False
     verdict = {True: f"VALID ({what})", False: f"INVALID: not {what}", None: "UNKNOWN"}[result.valid]
     if not converged[0]:
