@@ -19,9 +19,9 @@ None for a REMOVE).
 Verdicts:
 
 * ``diverged``: the regions' final reads differ (they must be identical);
-* ``phantom``: a final item no put or update (ok or of unknown outcome)
+* ``phantom`` (in any region's final read): an item no put or update (ok or of unknown outcome)
   wrote, as it is (value, region and operation);
-* ``lost``: the final state of a key is explained by no write that could be
+* ``lost`` (in any region's final read): the final state of a key is explained by no write that could be
   the newest: a write W is *superseded* when an acknowledged write B on the
   key started after W was acknowledged (in W's region, or ``skew_s`` later in
   another), since B then carries the higher version and was applied. The
@@ -30,6 +30,7 @@ Verdicts:
 * ``missing from stream``: an acknowledged put or update absent from its
   region's stream, or a final value absent from some region's stream (it was
   applied there, locally or replicated), or a stream value nobody wrote.
+  (Streams are checked only when read.)
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ from typing import Any
 from chaos.history import FAIL, OK, Operation, format_value
 
 WRITES = ("put", "update", "delete")
+
+
+def _frozen(item: Any) -> tuple | None:
+    return None if item is None else tuple(item)
 
 
 def region_of(process: Any) -> str:
@@ -67,7 +72,7 @@ class LwwResult:
                 ("DIVERGED", self.diverged, "the regions' final items differ"),
                 ("PHANTOM", self.phantom, "a final item no put or update wrote"),
                 ("LOST", self.lost, "the final state is older than an acknowledged write"),
-                ("STREAM", self.stream, "a change applied in a region is missing from its stream")):
+                ("STREAM", self.stream, "a region's stream does not hold the changes applied there")):
             if xs:
                 lines.append(f"  {name} ({len(xs)}): {why}")
                 lines += [f"    {x}" for x in xs[:limit]]
@@ -125,41 +130,45 @@ class LwwChecker:
                 a, b = final.get(key), self.reads[r].get(key)
                 if a != b:
                     res.diverged.append(f"{key}: {regions[0]} holds {format_value(a)}, {r} holds {format_value(b)}")
-        keys = sorted(set(self.writes) | set(final), key=str)
-        res.keys = len(keys)
-        for key in keys:
-            ops = self.writes.get(key, [])
-            acked = [o for o in ops if o.status == OK]
-            item = final.get(key)
-            if item is not None:
-                v, region, kind = item
-                w = self.by_value.get(v)
-                if w is None or w.key != key or region_of(w.process) != region or w.f != kind:
-                    res.phantom.append(f"{key} = {format_value(item)}: " + (
-                        "never written" if w is None else f"written as {w}"))
-                    continue
-                newer = self._superseded(w, acked)
-                if newer is not None:
-                    res.lost.append(f"{key}: final value from {w}, but {newer} started after it was acknowledged")
-                continue
-            if not any(o.f != "delete" for o in acked):
-                continue  # nothing certainly written: absent is fine
-            deletes = [o for o in ops if o.f == "delete"]
-            if not deletes:
-                res.lost.append(f"{key}: absent, but never deleted; acknowledged: "
-                                f"{', '.join(str(o) for o in acked if o.f != 'delete')[:300]}")
-                continue
-            blocking = [self._superseded(d, acked) for d in deletes]
-            if all(b is not None for b in blocking):
-                last = max(deletes, key=lambda d: d.complete_time or 0.0)
-                res.lost.append(f"{key}: absent, but every delete was followed by an acknowledged write, "
-                                f"e.g. {last} then {blocking[deletes.index(last)]}")
-        self._check_streams(res, final)
+        states = {(key, _frozen(items.get(key))) for items in self.reads.values()
+                  for key in set(self.writes) | set(items)}  # each region's final state of each key, once
+        res.keys = len({key for key, _ in states})
+        for key, item in sorted(states, key=str):
+            self._check_key(res, key, item)
+        self._check_streams(res)
         if res.diverged or res.phantom or res.lost or res.stream:
             res.valid = False
         return res
 
-    def _check_streams(self, res: LwwResult, final: dict) -> None:
+    def _check_key(self, res: LwwResult, key: Any, item: tuple | None) -> None:
+        """One final state of a key (a region's): written by someone, and by a write not superseded."""
+        ops = self.writes.get(key, [])
+        acked = [o for o in ops if o.status == OK]
+        if item is not None:
+            v, region, kind = item
+            w = self.by_value.get(v)
+            if w is None or w.key != key or region_of(w.process) != region or w.f != kind:
+                res.phantom.append(f"{key} = {format_value(item)}: " + (
+                    "never written" if w is None else f"written as {w}"))
+                return
+            newer = self._superseded(w, acked)
+            if newer is not None:
+                res.lost.append(f"{key}: final value from {w}, but {newer} started after it was acknowledged")
+            return
+        if not any(o.f != "delete" for o in acked):
+            return  # nothing certainly written: absent is fine
+        deletes = [o for o in ops if o.f == "delete"]
+        if not deletes:
+            res.lost.append(f"{key}: absent, but never deleted; acknowledged: "
+                            f"{', '.join(str(o) for o in acked if o.f != 'delete')[:300]}")
+            return
+        blocking = [self._superseded(d, acked) for d in deletes]
+        if all(b is not None for b in blocking):
+            last = max(deletes, key=lambda d: d.complete_time or 0.0)
+            res.lost.append(f"{key}: absent, but every delete was followed by an acknowledged write, "
+                            f"e.g. {last} then {blocking[deletes.index(last)]}")
+
+    def _check_streams(self, res: LwwResult) -> None:
         if not self.streams:
             return
         res.streams_checked = True
@@ -173,6 +182,6 @@ class LwwChecker:
                     if o.status == OK and o.f != "delete" and region_of(o.process) == region \
                             and (o.key, o.value) not in seen:
                         res.stream.append(f"{region}: no record of {o}")
-            for key, item in sorted(final.items(), key=lambda kv: str(kv[0])):
+            for key, item in sorted(self.reads.get(region, {}).items(), key=lambda kv: str(kv[0])):
                 if (key, item[0]) not in seen:
                     res.stream.append(f"{region}: no record of the final {key} = {format_value(item)}")

@@ -859,7 +859,8 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
     valid = result.valid if converged[0] else False
     verdict = {True: f"VALID ({what})", False: f"INVALID: not {what}", None: "UNKNOWN"}[result.valid]
     if not converged[0]:
-        verdict = "INVALID: replicas did not converge" + ("" if result.valid else f"; {verdict}")
+        what_differs = "regions" if cfg.workload == "global" else "replicas"
+        verdict = f"INVALID: {what_differs} did not converge" + ("" if result.valid else f"; {verdict}")
     nops = sum(outcomes.values())
     summary = "\n".join([
         f"workload {cfg.workload}, {cfg.clients} clients, {cfg.duration:g} s, seed {cfg.seed}",

@@ -112,6 +112,12 @@ def test_phantoms_and_diverged_regions_are_caught():
     h.final({"k": [2, EU, "put"]}, regions=(EU,))
     res = h.check()
     assert res.valid is False and res.diverged and "DIVERGED" in res.explain()
+    h = H()
+    h.w(US, "put", "k", 1, 0.0, 0.1)
+    h.final({"k": [1, US, "put"]}, regions=(EU,))
+    h.final({"k": [1, US, "put"], "x": [5, US, "put"]}, regions=(US,))  # a phantom in one region only
+    res = h.check()
+    assert res.diverged and len(res.phantom) == 1 and "never written" in res.phantom[0]
 
 
 def test_streams_hold_every_local_write_and_every_final_value():
