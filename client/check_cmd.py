@@ -7,7 +7,12 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaos.runner import CheckConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -46,18 +51,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chaos.faults import LocalChaos
-    from chaos.runner import CheckConfig, run_check
-    from deploy.local import LocalCluster
     from deploy.regions import is_multi_region
-    if args.regions is not None or args.workload == "global" or (
-            args.data_dir is not None and is_multi_region(args.data_dir)):
-        return run_regions(args)
-    own = args.data_dir is None and not args.compose
-    cfg = CheckConfig(workload=args.workload or "register", nemesis=_nemesis(args.nemesis or "kill,pause"),
-                      duration=args.duration, clients=args.clients, seed=args.seed, keys=args.keys,
-                      interval=args.interval, out_dir=args.out, progress_s=args.progress, leave_clean=not own)
-    cluster = None
+    regional = args.regions is not None or args.workload == "global" or (
+        args.data_dir is not None and is_multi_region(args.data_dir))
+    try:
+        cfg, start, check = (_regions if regional else _single)(args)
+    except ValueError as exc:
+        print(f"trireme check: {exc}", file=sys.stderr)
+        return 2
+    owned = None  # the temporary cluster or regions the check started
     interrupted = False
     # SIGTERM and SIGHUP (a closed terminal) end the check as Ctrl-C does, so
     # that the `finally` blocks stop the cluster it started (or heal the one
@@ -65,91 +67,10 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     try:
-        if args.compose:
-            from chaos.containers import reach_compose
-            chaos = reach_compose("trireme check")
-            if chaos is None:
-                return 2
-        elif own:
-            cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="trireme-check-")), router_port=0,
-                                   node_base_port=0, router_deadline_s=3.0,
-                                   extra_env={"TRIREME_TTL_SWEEP_S": "1"} if args.workload == "ttl" else {})
-            cluster.plan()
-            print(f"starting a temporary cluster in {cluster.data_dir} ...", flush=True)
-            cluster.start(wait_s=90)
-            chaos = LocalChaos(cluster)
-        else:
-            chaos = LocalChaos.load(args.data_dir)
-        print(f"running {cfg.workload} for {cfg.duration:g} s under {','.join(cfg.nemesis)} ...", flush=True)
-        report = run_check(chaos, cfg)
-    except ValueError as exc:
-        print(f"trireme check: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        interrupted = True
-        print(f"trireme check: interrupted; the history so far is in {cfg.out_dir}/history.jsonl",
-              file=sys.stderr)
-        return 130
-    finally:
-        if cluster is not None:
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
-            cluster.stop()
-            if interrupted:
-                shutil.rmtree(cluster.data_dir, ignore_errors=True)
-    if cluster is not None and report.valid:
-        shutil.rmtree(cluster.data_dir, ignore_errors=True)  # kept (with the node logs) when something is wrong
-    print(report.summary)
-    print(report.explanation)
-    print(f"history, timeline and summary in {cfg.out_dir}/")
-    return {True: 0, False: 1, None: 3}[report.valid]
-
-
-def _nemesis(text: str) -> tuple[str, ...]:
-    return tuple(x for x in text.split(",") if x)
-
-
-def run_regions(args: argparse.Namespace) -> int:
-    """The global workload: on temporary regions (--regions), or on a running
-    `trireme up --regions` layout (--data-dir)."""
-    from chaos.faults import LocalRegionChaos
-    from chaos.global_check import DEFAULT_NEMESIS, REGIONS, run_global_check
-    from chaos.runner import CheckConfig
-    from deploy.regions import MultiRegion, parse_regions
-    if args.workload not in (None, "global") or args.compose:
-        print("trireme check: --regions runs the global workload (on local regions only)", file=sys.stderr)
-        return 2
-    own = args.data_dir is None
-    regions = None
-    try:
-        if own:
-            text = args.regions or "2"
-            regions = list(REGIONS[:int(text)]) if text.isdigit() else parse_regions(text)
-            parse_regions(",".join(regions))  # 2 to 10 regions
-    except ValueError as exc:
-        print(f"trireme check: --regions: {exc}", file=sys.stderr)
-        return 2
-    cfg = CheckConfig(workload="global", nemesis=_nemesis(args.nemesis or ",".join(DEFAULT_NEMESIS)),
-                      duration=args.duration, clients=args.clients, seed=args.seed, keys=args.keys,
-                      interval=args.interval, out_dir=args.out, progress_s=args.progress, leave_clean=not own)
-    multi = None
-    interrupted = False
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
-    try:
-        if own:
-            multi = MultiRegion(Path(tempfile.mkdtemp(prefix="trireme-check-")), regions, router_port=0,
-                                node_base_port=0, cluster_args={"router_deadline_s": 3.0})
-            multi.plan()
-            print(f"starting {len(regions)} temporary regions ({', '.join(regions)}) in {multi.data_dir} ...",
-                  flush=True)
-            multi.start(wait_s=120)
-            chaos = LocalRegionChaos(multi)
-        else:
-            chaos = LocalRegionChaos.load(args.data_dir)
-        print(f"running global across {', '.join(chaos.region_names())} for {cfg.duration:g} s under "
-              f"{','.join(cfg.nemesis)} ...", flush=True)
-        report = run_global_check(chaos, cfg)
+        chaos, owned = start()
+        if chaos is None:
+            return 2
+        report = check(chaos, cfg)
     except (ValueError, FileNotFoundError) as exc:
         print(f"trireme check: {exc}", file=sys.stderr)
         return 2
@@ -159,18 +80,100 @@ def run_regions(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     finally:
-        if multi is not None:
+        if owned is not None:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_IGN)
-            multi.stop()
+                signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+            owned.stop()
             if interrupted:
-                shutil.rmtree(multi.data_dir, ignore_errors=True)
-    if multi is not None and report.valid:
-        shutil.rmtree(multi.data_dir, ignore_errors=True)  # kept (with the logs) when something is wrong
+                shutil.rmtree(owned.data_dir, ignore_errors=True)
+    if owned is not None and report.valid:
+        shutil.rmtree(owned.data_dir, ignore_errors=True)  # kept (with the node logs) when something is wrong
     print(report.summary)
     print(report.explanation)
     print(f"history, timeline and summary in {cfg.out_dir}/")
     return {True: 0, False: 1, None: 3}[report.valid]
+
+
+def _config(args: argparse.Namespace, workload: str, nemesis: str, own: bool) -> CheckConfig:
+    from chaos.runner import CheckConfig
+    return CheckConfig(workload=workload, nemesis=tuple(x for x in (args.nemesis or nemesis).split(",") if x),
+                       duration=args.duration, clients=args.clients, seed=args.seed, keys=args.keys,
+                       interval=args.interval, out_dir=args.out, progress_s=args.progress, leave_clean=not own)
+
+
+def _single(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]:
+    """One cluster: a temporary one, a running `trireme up` (--data-dir), or the compose cluster."""
+    from chaos.faults import LocalChaos
+    from chaos.runner import run_check
+    from deploy.local import LocalCluster
+    own = args.data_dir is None and not args.compose
+    cfg = _config(args, args.workload or "register", "kill,pause", own)
+
+    def start() -> tuple[Any, Any]:
+        if args.compose:
+            from chaos.containers import reach_compose
+            return reach_compose("trireme check"), None
+        if not own:
+            return LocalChaos.load(args.data_dir), None
+        cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="trireme-check-")), router_port=0,
+                               node_base_port=0, router_deadline_s=3.0,
+                               extra_env={"TRIREME_TTL_SWEEP_S": "1"} if cfg.workload == "ttl" else {})
+        cluster.plan()
+        print(f"starting a temporary cluster in {cluster.data_dir} ...", flush=True)
+        try:
+            cluster.start(wait_s=90)
+        except BaseException:
+            cluster.stop()
+            raise
+        return LocalChaos(cluster), cluster
+
+    def check(chaos: Any, cfg: CheckConfig) -> Any:
+        print(f"running {cfg.workload} for {cfg.duration:g} s under {','.join(cfg.nemesis)} ...", flush=True)
+        return run_check(chaos, cfg)
+    return cfg, start, check
+
+
+def _regions(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]:
+    """The global workload: on temporary regions (--regions N or R1,R2,...),
+    or on a running `trireme up --regions` layout (--data-dir)."""
+    from chaos.faults import LocalRegionChaos
+    from chaos.global_check import DEFAULT_NEMESIS, GLOBAL_FAULTS, REGIONS, run_global_check
+    from deploy.regions import MultiRegion, parse_regions
+    if args.workload not in (None, "global") or args.compose:
+        raise ValueError("--regions runs the global workload (--workload global), on local regions")
+    own = args.data_dir is None
+    cfg = _config(args, "global", ",".join(DEFAULT_NEMESIS), own)
+    bad = [f for f in cfg.nemesis if f not in GLOBAL_FAULTS and f != "none"]
+    if bad:
+        raise ValueError(f"unknown fault {bad[0]!r} for the global workload; faults: {', '.join(GLOBAL_FAULTS)}")
+    text = args.regions or "2"
+    if text.isdigit():
+        if not 2 <= int(text) <= len(REGIONS):
+            raise ValueError(f"--regions takes 2 to {len(REGIONS)} (or the regions' names, like us-east-1,eu-west-1)")
+        regions = list(REGIONS[:int(text)])
+    else:
+        regions = parse_regions(text)
+
+    def start() -> tuple[Any, Any]:
+        if not own:
+            return LocalRegionChaos.load(args.data_dir), None
+        multi = MultiRegion(Path(tempfile.mkdtemp(prefix="trireme-check-")), regions, router_port=0,
+                            node_base_port=0, cluster_args={"router_deadline_s": 3.0})
+        multi.plan()
+        print(f"starting {len(regions)} temporary regions ({', '.join(regions)}) in {multi.data_dir} ...",
+              flush=True)
+        try:
+            multi.start(wait_s=120)
+        except BaseException:
+            multi.stop()
+            raise
+        return LocalRegionChaos(multi), multi
+
+    def check(chaos: Any, cfg: CheckConfig) -> Any:
+        print(f"running global across {', '.join(chaos.region_names())} for {cfg.duration:g} s under "
+              f"{','.join(cfg.nemesis)} ...", flush=True)
+        return run_global_check(chaos, cfg)
+    return cfg, start, check
 
 
 def _interrupt(signum: int, frame: object) -> None:
