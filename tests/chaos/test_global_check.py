@@ -20,6 +20,7 @@ from chaos.runner import CheckConfig
 from cluster.versions import make_ts, wall_ms
 from deploy.local import post
 from deploy.regions import MultiRegion
+from tests.integration.conftest import make_client
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,7 @@ def regions(tmp_path_factory):
 def test_writers_in_both_regions_under_region_faults_check_out(regions, tmp_path):
     cfg = CheckConfig(workload="global", nemesis=("isolate-region", "region-latency", "kill-region", "kill"),
                       duration=24, clients=3, seed=5, keys=6, interval=2.5, out_dir=tmp_path / "check",
-                      progress_s=5)
+                      progress_s=5, leave_clean=True)  # as on a `trireme up --regions` layout (--data-dir)
     report = run_global_check(regions, cfg)
     print("\n" + report.summary + "\n" + report.explanation)
     assert report.valid is True, report.summary + "\n" + report.explanation
@@ -48,6 +49,12 @@ def test_writers_in_both_regions_under_region_faults_check_out(regions, tmp_path
     assert "every applied change found in each region's stream" in report.explanation
     ops = [e for e in report.events() if e.type == OK and e.f in ("put", "update", "delete")]
     assert {e.process.split("/")[0] for e in ops} == {US, EU} and len(ops) > 500
+    # Left clean: every process of both regions up, the link healed, the table gone everywhere.
+    assert sorted(regions.regions.running()) == sorted(
+        [f"{r}/{p}" for r, c in regions.regions.clusters.items() for p in c.procs] + ["link"])
+    assert not any(p["cut"] for p in regions.link_state()["pairs"])
+    for region, c in regions.regions.clusters.items():
+        assert TABLE not in make_client(c.endpoint).list_tables()["TableNames"]
 
 
 def _replicate(endpoint: str, source: str, key: str, image: dict | None, ts: int) -> None:
