@@ -14,7 +14,6 @@ applied change in its region's stream).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -29,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from chaos.faults import RegionChaos
 from chaos.lww_check import LwwChecker
-from chaos.runner import (CheckConfig, Nemesis, Recorder, Report, _client, _error, _load, _say, _Stalls, _wait,
+from chaos.runner import (CheckConfig, Nemesis, Recorder, Report, _client, _error, _say, _Stalls, _wait, drive,
                           judge)
 
 TABLE = "jepsen-global"
@@ -74,22 +73,9 @@ def run_global_check(chaos: RegionChaos, cfg: CheckConfig, table: str = TABLE, c
 
     threads = [threading.Thread(target=client, args=(f"{r}/{p}", r, rng.randrange(1 << 30)), daemon=True)
                for r in regions for p in range(cfg.clients)]
-    faults = tuple(f for f in cfg.nemesis if f != "none")
-    nemesis = RegionNemesis(dataclasses.replace(cfg, nemesis=faults), chaos, rec,
-                            random.Random(rng.randrange(1 << 30)))
-    nemesis_thread = threading.Thread(target=nemesis.run, daemon=True) if faults else None
+    nemesis = RegionNemesis(cfg, chaos, rec, random.Random(rng.randrange(1 << 30)))
     try:
-        for t in threads:
-            t.start()
-        if nemesis_thread is not None:
-            nemesis_thread.start()
-        _load(cfg, rec, nemesis)
-        nemesis.stop.set()
-        if nemesis_thread is not None:
-            nemesis_thread.join(cfg.interval + 120)
-        stop.set()
-        for t in threads:
-            t.join(30)
+        drive(cfg, rec, nemesis, threads, stop, undo_s=120)
         _say("load done; healing every fault and waiting for every region to serve ...")
         nemesis.recover()
         if tamper is not None:
@@ -112,8 +98,8 @@ def run_global_check(chaos: RegionChaos, cfg: CheckConfig, table: str = TABLE, c
         stop.set()
         rec.close()
         if cfg.leave_clean:
-            if nemesis_thread is not None:
-                nemesis_thread.join(cfg.interval + 120)
+            if nemesis.thread is not None and nemesis.thread.is_alive():
+                nemesis.thread.join(cfg.interval + 120)
             nemesis.recover()
             drop_global_table(setup, table)
     _say(f"checking the history ({rec.invoked} operations) ...")

@@ -486,6 +486,7 @@ class Nemesis:
     healed; the kinds in a seeded shuffled rotation, so a short run has each."""
 
     def __init__(self, cfg: CheckConfig, chaos: Chaos, rec: Recorder, rng: random.Random) -> None:
+        cfg = dataclasses.replace(cfg, nemesis=tuple(f for f in cfg.nemesis if f != "none"))
         self.cfg = cfg
         self.chaos = chaos
         self.rec = rec
@@ -494,6 +495,7 @@ class Nemesis:
         self.stop = threading.Event()
         self.injected: Counter[str] = Counter()
         self.current: str | None = None  # the fault in force, for the progress line
+        self.thread = threading.Thread(target=self.run, daemon=True) if cfg.nemesis else None
 
     def run(self) -> None:
         while not self.stop.wait(self.cfg.interval):
@@ -661,22 +663,9 @@ def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
 
     threads = [threading.Thread(target=client, args=(p, rng.randrange(1 << 30)), daemon=True)
                for p in range(cfg.clients)]
-    faults = [f for f in cfg.nemesis if f != "none"]
-    nemesis = Nemesis(dataclasses.replace(cfg, nemesis=tuple(faults)), chaos, rec,
-                      random.Random(rng.randrange(1 << 30)))
-    nemesis_thread = threading.Thread(target=nemesis.run, daemon=True) if faults else None
+    nemesis = Nemesis(cfg, chaos, rec, random.Random(rng.randrange(1 << 30)))
     try:
-        for t in threads:
-            t.start()
-        if nemesis_thread is not None:
-            nemesis_thread.start()
-        _load(cfg, rec, nemesis)
-        nemesis.stop.set()
-        if nemesis_thread is not None:
-            nemesis_thread.join(cfg.interval + 60)
-        stop.set()
-        for t in threads:
-            t.join(30)
+        drive(cfg, rec, nemesis, threads, stop)
         _say("load done; healing every fault and waiting for the cluster to serve ...")
         _recover(chaos, rec)
         workload.final(setup)
@@ -687,13 +676,30 @@ def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
         stop.set()
         rec.close()
         if cfg.leave_clean:
-            _leave_clean(chaos, setup, nemesis_thread)
+            _leave_clean(chaos, setup, nemesis.thread)
     _say(f"checking the history ({rec.invoked} operations) ...")
     return judge(cfg, rec.path, nemesis.injected, converged)
 
 
 def _say(line: str) -> None:
     print(f"check: {line}", file=sys.stderr, flush=True)
+
+
+def drive(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis, clients: list[threading.Thread],
+          stop: threading.Event, undo_s: float = 60.0) -> None:
+    """Start the clients and the nemesis, run the load for its duration, then
+    stop the nemesis (it undoes the fault it holds, within `undo_s`) and the clients."""
+    for t in clients:
+        t.start()
+    if nemesis.thread is not None:
+        nemesis.thread.start()
+    _load(cfg, rec, nemesis)
+    nemesis.stop.set()
+    if nemesis.thread is not None:
+        nemesis.thread.join(cfg.interval + undo_s)
+    stop.set()
+    for t in clients:
+        t.join(30)
 
 
 def _load(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> None:
@@ -716,7 +722,7 @@ def _leave_clean(chaos: Chaos, ddb: Any, nemesis_thread: threading.Thread | None
     """Heal a cluster the check does not own and delete the table it created
     (best effort: this runs on failure and interruption too)."""
     _say(f"healing the cluster and deleting table {TABLE} ...")
-    if nemesis_thread is not None:
+    if nemesis_thread is not None and nemesis_thread.is_alive():
         nemesis_thread.join(60)  # it undoes the fault it holds as soon as it sees the stop
     try:
         chaos.heal()
