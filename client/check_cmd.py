@@ -23,11 +23,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Run concurrent clients against a cluster while faults are injected on a schedule, "
                     "record every operation, and check the history: linearizability for `register`, "
                     "no lost or phantom elements for `set`, bounds for `counter`, for `ttl` that Time to Live "
-                    "deleted every expired item nobody rescued and nothing else; `global` (with --regions) writes one global "
-                    "table from every region under region faults and checks that the regions converge to identical "
-                    "items with no phantom and no write lost under last writer wins. By default a temporary "
-                    "local cluster is started and stopped; --data-dir uses a running `trireme up` cluster, "
-                    "--compose the compose cluster (`make compose-up`).",
+                    "deleted every expired item nobody rescued and nothing else; `global` (with --regions) "
+                    "writes one global table from every region under region faults and checks that the regions "
+                    "converge to identical items with no phantom and no write lost under last writer wins. "
+                    "By default a temporary local cluster (or regions) is started and stopped; --data-dir uses "
+                    "a running `trireme up` cluster (or `trireme up --regions` layout), --compose the compose "
+                    "cluster (`make compose-up`).",
         epilog=FAULT_HELP + "\n\n" + GLOBAL_FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workload", choices=WORKLOADS + ("global",), default=None,
                    help="default register (global with --regions)")
@@ -118,14 +119,7 @@ def _single(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]:
         cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="trireme-check-")), router_port=0,
                                node_base_port=0, router_deadline_s=3.0,
                                extra_env={"TRIREME_TTL_SWEEP_S": "1"} if cfg.workload == "ttl" else {})
-        cluster.plan()
-        print(f"starting a temporary cluster in {cluster.data_dir} ...", flush=True)
-        try:
-            cluster.start(wait_s=90)
-        except BaseException:
-            cluster.stop()
-            raise
-        return LocalChaos(cluster), cluster
+        return LocalChaos(_launch(cluster, "a temporary cluster", 90)), cluster
 
     def check(chaos: Any, cfg: CheckConfig) -> Any:
         print(f"running {cfg.workload} for {cfg.duration:g} s under {','.join(cfg.nemesis)} ...", flush=True)
@@ -159,21 +153,25 @@ def _regions(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]
             return LocalRegionChaos.load(args.data_dir), None
         multi = MultiRegion(Path(tempfile.mkdtemp(prefix="trireme-check-")), regions, router_port=0,
                             node_base_port=0, cluster_args={"router_deadline_s": 3.0})
-        multi.plan()
-        print(f"starting {len(regions)} temporary regions ({', '.join(regions)}) in {multi.data_dir} ...",
-              flush=True)
-        try:
-            multi.start(wait_s=120)
-        except BaseException:
-            multi.stop()
-            raise
-        return LocalRegionChaos(multi), multi
+        return LocalRegionChaos(_launch(multi, f"{len(regions)} temporary regions ({', '.join(regions)})", 120)), multi
 
     def check(chaos: Any, cfg: CheckConfig) -> Any:
         print(f"running global across {', '.join(chaos.region_names())} for {cfg.duration:g} s under "
               f"{','.join(cfg.nemesis)} ...", flush=True)
         return run_global_check(chaos, cfg)
     return cfg, start, check
+
+
+def _launch(owned: Any, what: str, wait_s: float) -> Any:
+    """Start a temporary LocalCluster or MultiRegion; stopped again if it cannot start (or Ctrl-C)."""
+    owned.plan()
+    print(f"starting {what} in {owned.data_dir} ...", flush=True)
+    try:
+        owned.start(wait_s=wait_s)
+    except BaseException:
+        owned.stop()
+        raise
+    return owned
 
 
 def _interrupt(signum: int, frame: object) -> None:
