@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import random
 import sys
 import threading
@@ -823,9 +824,14 @@ class _Stalls:
         parts = []
         for f, xs in sorted(gaps.items()):
             xs.sort()
-            parts.append(f"{f} p50 {xs[len(xs) // 2]:.2f}s p99 {xs[int(0.99 * (len(xs) - 1))]:.2f}s "
+            parts.append(f"{f} p50 {_rank(xs, 0.5):.2f}s p99 {_rank(xs, 0.99):.2f}s "
                          f"max {xs[-1]:.2f}s (n={len(xs)})")
         return "write stalls per fault (worst key: last ack before it to first ack after): " + "; ".join(parts)
+
+
+def _rank(xs: list[float], q: float) -> float:
+    """The `q` quantile of sorted `xs` by nearest rank (p99 of two values is the larger)."""
+    return xs[max(0, math.ceil(q * len(xs)) - 1)]
 
 
 def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converged: tuple[bool, str],
