@@ -5,7 +5,9 @@ A table made global with UpdateTable ReplicaUpdates in every region, clients
 in EVERY region writing the same few items at once (PutItem, UpdateItem and
 DeleteItem, one attempt each, every outcome recorded), while a nemesis
 isolates a region, slows the link between two, kills a whole region, or
-kills or pauses a node inside one. After healing, every region must converge
+kills or pauses a node inside one. Once healed, a few rounds in which every
+region writes every key at the same moment end the load in conflicts
+(`race`). Then every region must converge
 to identical items (a digest per region, awaited up to a deadline); then
 each region's items and stream are read and the history is checked by
 `chaos.lww_check` (no phantom, no write lost under last writer wins, every
@@ -42,14 +44,17 @@ GLOBAL_FAULT_HELP = """faults of --workload global (between and inside regions):
   kill, pause      a random node of a random region killed (restarted) or paused (resumed)"""
 CONVERGE_S = 120.0  # after healing, how long the regions get to hold identical items
 SKEW_S = 1.0  # the regions' clocks: the same host's wall clock, with margin
+RACE_ROUNDS = 3  # at the end of the load: rounds of every region writing every key at once
 
 
 def run_global_check(chaos: RegionChaos, cfg: CheckConfig, table: str = TABLE, converge_s: float = CONVERGE_S,
-                     tamper: Callable[[dict[str, Any], Path], None] | None = None) -> Report:
+                     tamper: Callable[[dict[str, Any], Path], None] | None = None,
+                     race_rounds: int = RACE_ROUNDS) -> Report:
     """Run the workload in every region for `cfg.duration` seconds under the
     region nemesis, heal, wait for convergence, read, check; the files and
     progress lines are the single-region check's (chaos.runner.run_check).
 
+    ``race_rounds``: rounds of `race` once healed (0: none).
     ``tamper(clients by region, history path)``, called once healed, breaks
     the system on purpose (the tests prove that the check then fails)."""
     for fault in cfg.nemesis:
@@ -78,6 +83,9 @@ def run_global_check(chaos: RegionChaos, cfg: CheckConfig, table: str = TABLE, c
         drive(cfg, rec, nemesis, threads, stop, undo_s=120)
         _say("load done; healing every fault and waiting for every region to serve ...")
         nemesis.recover()
+        if race_rounds:
+            _say(f"racing: {race_rounds} rounds of every region writing every key at the same moment ...")
+            race(writer, {r: _client(endpoints[r], region=r) for r in regions}, race_rounds, rng)
         if tamper is not None:
             rec.flush()
             tamper(setup, rec.path)
@@ -116,11 +124,12 @@ class GlobalWriter:
     def __init__(self, cfg: CheckConfig, rec: Recorder, values: itertools.count, table: str) -> None:
         self.cfg, self.rec, self.values, self.table = cfg, rec, values, table
 
-    def step(self, ddb: Any, process: str, rng: random.Random) -> None:
-        key = f"g{rng.randrange(self.cfg.keys)}"
+    def step(self, ddb: Any, process: str, rng: random.Random, key: str | None = None,
+             delete_p: float = 0.15) -> None:
+        key = key or f"g{rng.randrange(self.cfg.keys)}"
         v = next(self.values)
         pick = rng.random()
-        f = "put" if pick < 0.45 else "update" if pick < 0.85 else "delete"
+        f = "delete" if pick < delete_p else "put" if pick < (1 + delete_p) / 2 else "update"
         region = process.rpartition("/")[0]
         self.rec.invoke(process, f, key, v)
         pk = {"pk": {"S": key}}
@@ -140,6 +149,28 @@ class GlobalWriter:
                 time.sleep(0.05)  # the region is down: do not spin
             return
         self.rec.ok(process, f, key, v)
+
+
+def race(writer: GlobalWriter, clients: dict[str, Any], rounds: int, rng: random.Random) -> None:
+    """The end of the load, made to conflict: in each round every region
+    writes every key at once (half of them deletes), so that the last
+    changes of each key cross on the link (a run's end decides what the
+    regions must converge to, and a continuous load rarely ends in a race)."""
+    barrier = threading.Barrier(len(clients))
+
+    def go(region: str, ddb: Any, seed: int) -> None:
+        local = random.Random(seed)
+        for _ in range(rounds):
+            barrier.wait(60)
+            for k in range(writer.cfg.keys):
+                writer.step(ddb, f"{region}/race", local, key=f"g{k}", delete_p=0.5)
+
+    threads = [threading.Thread(target=go, args=(r, c, rng.randrange(1 << 30)), daemon=True)
+               for r, c in clients.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
 
 
 class RegionNemesis(Nemesis):
