@@ -848,8 +848,9 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
     from chaos.stream_check import StreamChecker
     from chaos.trigger_check import TriggerChecker
     from chaos.ttl_check import TtlChecker
-    checker = checker or {"register": RegisterChecker, "set": SetChecker, "counter": CounterChecker,
-               "ttl": TtlChecker, "stream": StreamChecker, "trigger": TriggerChecker}[cfg.workload]()
+    if checker is None:
+        checker = {"register": RegisterChecker, "set": SetChecker, "counter": CounterChecker,
+                   "ttl": TtlChecker, "stream": StreamChecker, "trigger": TriggerChecker}[cfg.workload]()
     pairer = h.Pairer()
     stalls = stalls or _Stalls()
     outcomes: Counter[str] = Counter()
@@ -864,10 +865,10 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
         outcomes[f"{op.f} {op.status}"] += 1
     result = checker.result()
     what = what or {"register": "linearizable", "set": "no lost or phantom elements",
-            "counter": "every read within the increments' bounds",
-            "ttl": "every unrescued expired item deleted, nothing else lost or invented",
-            "stream": "one record per write, in order, matching the items",
-            "trigger": "every write delivered, the handler's copy equal to the items"}.get(cfg.workload, "")
+                    "counter": "every read within the increments' bounds",
+                    "ttl": "every unrescued expired item deleted, nothing else lost or invented",
+                    "stream": "one record per write, in order, matching the items",
+                    "trigger": "every write delivered, the handler's copy equal to the items"}.get(cfg.workload, "")
     valid = result.valid if converged[0] else False
     verdict = {True: f"VALID ({what})", False: f"INVALID: not {what}", None: "UNKNOWN"}[result.valid]
     if not converged[0]:

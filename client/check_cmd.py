@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"for global: isolate-region,region-latency,kill-region,kill)")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
     p.add_argument("--clients", type=int, default=5)
-    p.add_argument("--keys", type=int, default=4, help="register keys (default 4)")
+    p.add_argument("--keys", type=int, default=4, help="keys the register and global clients write (default 4)")
     p.add_argument("--interval", type=float, default=4.0, help="seconds each fault lasts and between faults")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("check"), help="where history and timeline go")
