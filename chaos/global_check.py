@@ -44,6 +44,7 @@ GLOBAL_FAULT_HELP = """faults of --workload global (between and inside regions):
 CONVERGE_S = 120.0  # after healing, how long the regions get to hold identical items
 SKEW_S = 1.0  # the regions' clocks: the same host's wall clock, with margin
 RACE_ROUNDS = 3  # at the end of the load: rounds of every region writing every key at once
+RACE_KEYS = 32  # keys the race writes at least (each is one more chance of a conflict gone wrong)
 
 
 def run_global_check(chaos: RegionChaos, cfg: CheckConfig, table: str = TABLE, converge_s: float = CONVERGE_S,
@@ -155,7 +156,7 @@ class GlobalWriter:
 
 def race(writer: GlobalWriter, clients: dict[str, Any], rounds: int, rng: random.Random) -> None:
     """The end of the load, made to conflict: in each round every region
-    writes every key at once (half of them deletes), so that the last
+    writes every key (at least RACE_KEYS) at once, half of them deletes, so that the last
     changes of each key cross on the link (a run's end decides what the
     regions must converge to, and a continuous load rarely ends in a race)."""
     barrier = threading.Barrier(len(clients))
@@ -164,7 +165,7 @@ def race(writer: GlobalWriter, clients: dict[str, Any], rounds: int, rng: random
         local = random.Random(seed)
         for _ in range(rounds):
             barrier.wait(60)
-            for k in range(writer.cfg.keys):
+            for k in range(max(writer.cfg.keys, RACE_KEYS)):
                 writer.step(ddb, f"{region}/race", local, key=f"g{k}", delete_p=0.5)
 
     threads = [threading.Thread(target=go, args=(r, c, rng.randrange(1 << 30)), daemon=True)
