@@ -7,7 +7,7 @@ PROTOS := $(wildcard proto/trireme_pb/*.proto)
 PB_OUT := $(patsubst proto/trireme_pb/%.proto,trireme_pb/%_pb2.py,$(PROTOS))
 PYTEST_ARGS ?=
 
-.PHONY: all install proto test cov sim snapshot-catch-up compaction-bound run bench soak image compose-up compose-down clean
+.PHONY: all install proto test cov sim snapshot-catch-up compaction-bound run bench soak check-global image compose-up compose-down clean
 
 all: test
 
@@ -64,6 +64,11 @@ bench: install
 # SOAK_ARGS="--durations 60 --workloads set --nemeses kill+partition".
 soak: install
 	$(PY) -m chaos.soak $(SOAK_ARGS)
+
+# The long global-table check: three temporary regions, writers in each, every region fault, 300 s.
+check-global: install
+	$(VENV)/bin/trireme check --regions 3 --duration 300 --keys 8 --clients 4 \
+		--nemesis isolate-region,region-latency,kill-region,kill,pause --out check-global $(CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) build trireme_pb/*_pb2*.py trireme_pb/*_pb2.pyi .pytest_cache .coverage

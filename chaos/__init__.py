@@ -9,6 +9,8 @@ never).  Checkers then judge the history without touching the cluster:
   a WGL search in the style of Porcupine;
 * `chaos.checks` -- the ``set`` (no lost or phantom inserts) and ``counter``
   (final value within the bounds the increments allow) checkers;
+* `chaos.lww_check` -- global tables (``trireme check --regions``): regions
+  identical, no phantom, no write lost under last writer wins, streams complete;
 * `chaos.simulate` -- seeded generators of valid histories, for tests, demos
   and benchmarks.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import random
 import sys
 import threading
@@ -149,10 +150,11 @@ class Recorder:
                 f"{done.get(h.INFO, 0)} unknown, {pending} in flight)")
 
 
-def _client(endpoint: str, service: str = "dynamodb", attempts: int = 1, read_timeout: int = 15) -> Any:
+def _client(endpoint: str, service: str = "dynamodb", attempts: int = 1, read_timeout: int = 15,
+            region: str = "us-east-1") -> Any:
     """A boto3 client of the cluster: one attempt for the recorded operations
     (each outcome is the history's), more for setup and final reads."""
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="check",
+    return boto3.client(service, endpoint_url=endpoint, region_name=region, aws_access_key_id="check",
                         aws_secret_access_key="check",
                         config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
                                       read_timeout=read_timeout, connect_timeout=3))
@@ -485,6 +487,7 @@ class Nemesis:
     healed; the kinds in a seeded shuffled rotation, so a short run has each."""
 
     def __init__(self, cfg: CheckConfig, chaos: Chaos, rec: Recorder, rng: random.Random) -> None:
+        cfg = dataclasses.replace(cfg, nemesis=tuple(f for f in cfg.nemesis if f != "none"))
         self.cfg = cfg
         self.chaos = chaos
         self.rec = rec
@@ -493,6 +496,7 @@ class Nemesis:
         self.stop = threading.Event()
         self.injected: Counter[str] = Counter()
         self.current: str | None = None  # the fault in force, for the progress line
+        self.thread = threading.Thread(target=self.run, daemon=True) if cfg.nemesis else None
 
     def run(self) -> None:
         while not self.stop.wait(self.cfg.interval):
@@ -660,22 +664,9 @@ def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
 
     threads = [threading.Thread(target=client, args=(p, rng.randrange(1 << 30)), daemon=True)
                for p in range(cfg.clients)]
-    faults = [f for f in cfg.nemesis if f != "none"]
-    nemesis = Nemesis(dataclasses.replace(cfg, nemesis=tuple(faults)), chaos, rec,
-                      random.Random(rng.randrange(1 << 30)))
-    nemesis_thread = threading.Thread(target=nemesis.run, daemon=True) if faults else None
+    nemesis = Nemesis(cfg, chaos, rec, random.Random(rng.randrange(1 << 30)))
     try:
-        for t in threads:
-            t.start()
-        if nemesis_thread is not None:
-            nemesis_thread.start()
-        _load(cfg, rec, nemesis)
-        nemesis.stop.set()
-        if nemesis_thread is not None:
-            nemesis_thread.join(cfg.interval + 60)
-        stop.set()
-        for t in threads:
-            t.join(30)
+        drive(cfg, rec, nemesis, threads, stop)
         _say("load done; healing every fault and waiting for the cluster to serve ...")
         _recover(chaos, rec)
         workload.final(setup)
@@ -686,13 +677,30 @@ def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
         stop.set()
         rec.close()
         if cfg.leave_clean:
-            _leave_clean(chaos, setup, nemesis_thread)
+            _leave_clean(chaos, setup, nemesis.thread)
     _say(f"checking the history ({rec.invoked} operations) ...")
     return judge(cfg, rec.path, nemesis.injected, converged)
 
 
 def _say(line: str) -> None:
     print(f"check: {line}", file=sys.stderr, flush=True)
+
+
+def drive(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis, clients: list[threading.Thread],
+          stop: threading.Event, undo_s: float = 60.0) -> None:
+    """Start the clients and the nemesis, run the load for its duration, then
+    stop the nemesis (it undoes the fault it holds, within `undo_s`) and the clients."""
+    for t in clients:
+        t.start()
+    if nemesis.thread is not None:
+        nemesis.thread.start()
+    _load(cfg, rec, nemesis)
+    nemesis.stop.set()
+    if nemesis.thread is not None:
+        nemesis.thread.join(cfg.interval + undo_s)
+    stop.set()
+    for t in clients:
+        t.join(30)
 
 
 def _load(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> None:
@@ -715,7 +723,7 @@ def _leave_clean(chaos: Chaos, ddb: Any, nemesis_thread: threading.Thread | None
     """Heal a cluster the check does not own and delete the table it created
     (best effort: this runs on failure and interruption too)."""
     _say(f"healing the cluster and deleting table {TABLE} ...")
-    if nemesis_thread is not None:
+    if nemesis_thread is not None and nemesis_thread.is_alive():
         nemesis_thread.join(60)  # it undoes the fault it holds as soon as it sees the stop
     try:
         chaos.heal()
@@ -783,17 +791,18 @@ class _Stalls:
     (keys on partitions the fault did not touch go on meanwhile).  Fed the
     events in time order; memory: the last ack per key and the open faults."""
 
-    def __init__(self) -> None:
+    def __init__(self, faults: tuple[str, ...] = FAULTS, writes: tuple[str, ...] = WRITES) -> None:
+        self.faults, self.writes = faults, writes
         self._last: dict[Any, float] = {}
         self._open: list[tuple[str, dict[Any, float], list[float]]] = []  # fault, last ack per key, worst gap
         self.gaps: dict[str, list[float]] = {}
 
     def feed(self, ev: h.Event) -> None:
         if ev.is_nemesis:
-            if ev.f in FAULTS and self._last:
+            if ev.f in self.faults and self._last:
                 self._open.append((ev.f, dict(self._last), []))
             return
-        if ev.type != h.OK or ev.f not in WRITES:
+        if ev.type != h.OK or ev.f not in self.writes:
             return
         self._last[ev.key] = ev.time
         for fault, before, worst in self._open:
@@ -815,12 +824,18 @@ class _Stalls:
         parts = []
         for f, xs in sorted(gaps.items()):
             xs.sort()
-            parts.append(f"{f} p50 {xs[len(xs) // 2]:.2f}s p99 {xs[int(0.99 * (len(xs) - 1))]:.2f}s "
+            parts.append(f"{f} p50 {_rank(xs, 0.5):.2f}s p99 {_rank(xs, 0.99):.2f}s "
                          f"max {xs[-1]:.2f}s (n={len(xs)})")
         return "write stalls per fault (worst key: last ack before it to first ack after): " + "; ".join(parts)
 
 
-def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converged: tuple[bool, str]) -> Report:
+def _rank(xs: list[float], q: float) -> float:
+    """The `q` quantile of sorted `xs` by nearest rank (p99 of two values is the larger)."""
+    return xs[max(0, math.ceil(q * len(xs)) - 1)]
+
+
+def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converged: tuple[bool, str],
+          checker: Any = None, what: str = "", stalls: _Stalls | None = None) -> Report:
     """Check a recorded history in one streaming pass, and write the
     timeline and summary next to it.
 
@@ -833,10 +848,11 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
     from chaos.stream_check import StreamChecker
     from chaos.trigger_check import TriggerChecker
     from chaos.ttl_check import TtlChecker
-    checker = {"register": RegisterChecker, "set": SetChecker, "counter": CounterChecker,
-               "ttl": TtlChecker, "stream": StreamChecker, "trigger": TriggerChecker}[cfg.workload]()
+    if checker is None:
+        checker = {"register": RegisterChecker, "set": SetChecker, "counter": CounterChecker,
+                   "ttl": TtlChecker, "stream": StreamChecker, "trigger": TriggerChecker}[cfg.workload]()
     pairer = h.Pairer()
-    stalls = _Stalls()
+    stalls = stalls or _Stalls()
     outcomes: Counter[str] = Counter()
     for ev in h.read_jsonl(history_path):
         stalls.feed(ev)
@@ -848,15 +864,16 @@ def judge(cfg: CheckConfig, history_path: Path, injected: Counter[str], converge
         checker.feed(op)
         outcomes[f"{op.f} {op.status}"] += 1
     result = checker.result()
-    what = {"register": "linearizable", "set": "no lost or phantom elements",
-            "counter": "every read within the increments' bounds",
-            "ttl": "every unrescued expired item deleted, nothing else lost or invented",
-            "stream": "one record per write, in order, matching the items",
-            "trigger": "every write delivered, the handler's copy equal to the items"}[cfg.workload]
+    what = what or {"register": "linearizable", "set": "no lost or phantom elements",
+                    "counter": "every read within the increments' bounds",
+                    "ttl": "every unrescued expired item deleted, nothing else lost or invented",
+                    "stream": "one record per write, in order, matching the items",
+                    "trigger": "every write delivered, the handler's copy equal to the items"}.get(cfg.workload, "")
     valid = result.valid if converged[0] else False
     verdict = {True: f"VALID ({what})", False: f"INVALID: not {what}", None: "UNKNOWN"}[result.valid]
     if not converged[0]:
-        verdict = "INVALID: replicas did not converge" + ("" if result.valid else f"; {verdict}")
+        what_differs = "regions" if cfg.workload == "global" else "replicas"
+        verdict = f"INVALID: {what_differs} did not converge" + ("" if result.valid else f"; {verdict}")
     nops = sum(outcomes.values())
     summary = "\n".join([
         f"workload {cfg.workload}, {cfg.clients} clients, {cfg.duration:g} s, seed {cfg.seed}",

@@ -64,6 +64,16 @@ def test_judge_reads_the_history_back_and_measures_stalls(tmp_path):
     assert (tmp_path / "summary.txt").read_text().startswith(report.summary)
 
 
+def test_stall_quantiles_by_nearest_rank(tmp_path):
+    path = tmp_path / "history.jsonl"
+    evs = [*_write(0, "a", 1, 0.0, 1.0), h.nemesis("kill", "n1", 1.5), *_write(0, "a", 2, 2.0, 2.5),
+           h.nemesis("kill", "n2", 3.0), *_write(0, "a", 3, 3.5, 6.5)]
+    path.write_text(h.to_jsonl(evs))
+    report = judge(CheckConfig(workload="register", out_dir=tmp_path), path, Counter(kill=2), (True, "ok"))
+    # Gaps 1.5 s and 4 s: p99 of two stalls is the larger one (it was the smaller, below the p50).
+    assert "kill p50 1.50s p99 4.00s max 4.00s (n=2)" in report.summary
+
+
 def test_judge_of_a_run_cut_short_counts_pending_operations_as_unknown(tmp_path):
     path = tmp_path / "history.jsonl"
     path.write_text(h.to_jsonl([*_write(0, "a", 1, 0.0, 1.0), h.invoke(1, "write", "a", 2, 1.5),
