@@ -48,8 +48,10 @@ from typing import Any
 
 import orjson
 
-from cluster.keys import change_bounds, change_key, change_position, tombstone_bounds, tombstone_entry, tombstone_key
+from cluster.keys import (change_bounds, change_key, change_position, split_item_key, tombstone_bounds,
+                          tombstone_entry, tombstone_key)
 from cluster.versions import BASE, HybridClock, Version, base_version, pack, unpack
+from ddb.encoding import decode_key_value
 from node.storage import DATA, STREAMS, VERSIONS, Batch, Storage
 from trireme_pb import node_pb2
 
@@ -87,18 +89,30 @@ def wanted_of(settings: dict | None) -> dict:
     return {k: settings[k] for k in WANTED}
 
 
-def change_record(keys: list[str], old: dict | None, new: dict | None, version: Version,
-                  by_ttl: bool) -> node_pb2.ReplicationChange | None:
-    """The change of one item going from ``old`` to ``new`` (None: nothing to send)."""
+def change_record(keys: list[str], key: bytes, old: dict | None, new: dict | None, version: Version,
+                  by_ttl: bool) -> node_pb2.ReplicationChange:
+    """The change of the item at storage key ``key`` going from ``old`` to
+    ``new``. A delete that found nothing here is sent too: the item may be on
+    its way from another region, and this delete's tombstone is newer than
+    it there as it is here, so every region ends without it."""
     item = new if new is not None else old
-    if item is None:
-        return None
-    rec = node_pb2.ReplicationChange(keys=orjson.dumps({k: item[k] for k in keys if k in item}),
-                                     version=node_pb2.Version(ts=version.ts, region=version.region),
-                                     by_ttl=by_ttl and new is None)
+    rec = node_pb2.ReplicationChange(
+        keys=orjson.dumps({k: item[k] for k in keys if k in item} if item is not None else key_attributes(key, keys)),
+        version=node_pb2.Version(ts=version.ts, region=version.region), by_ttl=by_ttl and new is None)
     if new is not None:
         rec.new_image = orjson.dumps(new)
     return rec
+
+
+def key_attributes(key: bytes, names: list[str]) -> dict:
+    """The key attributes (DynamoDB JSON) of an item's storage key (cluster/keys.py layout)."""
+    _, _, rest = split_item_key(key)
+    out, pos = {}, 0
+    for name in names:
+        if pos >= len(rest):
+            break
+        out[name], pos = decode_key_value(rest, pos)
+    return out
 
 
 def read_changes(storage: Storage, group: str, frm: tuple[int, int], limit: int,
@@ -201,9 +215,7 @@ class VersionsMixin:
         self.hlc.observe(version.ts)
         if replicated or settings is None:
             return 0
-        rec = change_record(settings["keys"], old, new, version, m.by_ttl)
-        if rec is None:
-            return 0
+        rec = change_record(settings["keys"], m.key, old, new, version, m.by_ttl)
         batch.put(STREAMS, change_key(self.group, index, offset), rec.SerializeToString())  # type: ignore[attr-defined]
         return 1
 

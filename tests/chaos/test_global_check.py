@@ -42,8 +42,7 @@ def test_writers_in_both_regions_under_region_faults_check_out(regions, tmp_path
     cfg = CheckConfig(workload="global", nemesis=("isolate-region", "region-latency", "kill-region", "kill"),
                       duration=24, clients=3, seed=5, keys=6, interval=2.5, out_dir=tmp_path / "check",
                       progress_s=5, leave_clean=True)  # as on a `trireme up --regions` layout (--data-dir)
-    # Without the closing race: it finds the bug of the xfail test below (the regions diverge).
-    report = run_global_check(regions, cfg, race_rounds=0)
+    report = run_global_check(regions, cfg)
     print("\n" + report.summary + "\n" + report.explanation)
     assert report.valid is True, report.summary + "\n" + report.explanation
     assert "faults injected: none" not in report.summary and "regions converged" in report.summary
@@ -93,9 +92,6 @@ def test_the_check_fails_on_a_broken_system(regions, tmp_path):
         assert finding in report.explanation, report.explanation
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a delete of an item its region has not received yet leaves a tombstone "
-                   "newer than the item but sends nothing (node/partition/versions.py change_record has no old or "
-                   "new image), so the item's region keeps it and the other refuses it: they never converge")
 def test_a_delete_racing_a_put_from_another_region_converges(regions, tmp_path):
     """What `trireme check --regions 2` (its closing race) found: eu-west-1 puts an item, us-east-1
     deletes it before the put arrived there. Last writer wins: both must end without it."""

@@ -125,14 +125,18 @@ def test_a_global_tables_writes_carry_versions_and_fill_the_change_log_in_order(
         await replica.write(put_req("a", 1))
         await replica.write(put_req("a", 2))
         await replica.write(Req(op=Req.DELETE, key=key_of("a"), partition_key_length=PKL, local_indexes=LOCAL))
-        await replica.write(Req(op=Req.DELETE, key=key_of("b")))  # nothing to delete: a tombstone, no change
+        # Nothing to delete here: a tombstone, and a change all the same (the item may be on its way
+        # from another region, where this newer delete must win too).
+        await replica.write(Req(op=Req.DELETE, key=key_of("b")))
         await replica.write(put_req("t", 1))
         await replica.write(Req(op=Req.DELETE, key=key_of("t"), ttl_delete=True))  # by TTL: sent marked so
         (v, tombstone) = version_of(replica, "a")
         assert tombstone and v.region == "us-east-1" and v.ts > make_ts(int(time.time() * 1000) - 60_000)
         assert version_of(replica, "b")[1]
         changes = read_changes(replica.engine.storage, GROUP, (0, 0), 10)
-        *changes, (_, put_t), (_, ttl_t) = changes
+        *changes, (_, gone_b), (_, put_t), (_, ttl_t) = changes
+        assert orjson.loads(gone_b.keys) == {"pk": {"S": "p"}, "sk": {"S": "b"}} and not gone_b.new_image
+        assert gone_b.version == node_pb2.Version(ts=version_of(replica, "b")[0].ts, region="us-east-1")
         assert not put_t.by_ttl and ttl_t.by_ttl and not ttl_t.new_image
         assert [orjson.loads(c.keys) for _, c in changes] == [{"pk": {"S": "p"}, "sk": {"S": "a"}}] * 3
         assert [orjson.loads(c.new_image)["v"]["N"] if c.new_image else None for _, c in changes] == ["1", "2", None]
