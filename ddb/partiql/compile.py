@@ -1,0 +1,314 @@
+"""PartiQL statements to the request bodies of the existing operations:
+SELECT to Query (an equality on the partition key, a sort key condition) or
+Scan (anything else), INSERT to a PutItem that must not overwrite, UPDATE to
+an UpdateItem of an item that must exist, DELETE to a DeleteItem; the rest
+of a WHERE clause becomes the FilterExpression or ConditionExpression, as
+text the expression parsers of `ddb/expressions.py` read, so the one
+evaluator decides every condition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ddb.errors import ValidationException
+from ddb.partiql.ast import (And, Arith, Between, Call, Cmp, Cond, Delete, Expr, In, Insert, Is, ListV, Lit, MapV,
+                             Not, Or, Param, Path, Select, SetV, Statement, Update)
+from ddb.partiql.parser import param_count
+
+# (partition key, sort key) of a table or index; None: an index with
+# multi-attribute keys, read by Scan only.
+KeysOf = Callable[[str, "str | None"], "tuple[str, str | None] | None"]
+
+WRONG_PARAMETER_COUNT = "Number of parameters in request and statement don't match."
+NOT_FULL_KEY = "Where clause does not contain a mandatory equality on all key attributes"
+_SORT_OPS = ("=", "<", "<=", ">", ">=")
+_FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<=", "<>": "<>"}
+_SET_TYPES = {"S": "SS", "N": "NS", "B": "BS"}
+
+
+@dataclass
+class Plan:
+    """One operation and its request body."""
+    operation: str  # Query, Scan, PutItem, UpdateItem, DeleteItem
+    body: dict
+    table: str
+    write: bool
+    insert: bool = False  # a PutItem whose condition failing means DuplicateItem
+    key: dict | None = None  # UPDATE and DELETE: the item's key
+
+
+def compile_statement(stmt: Statement, params: list[dict] | None, keys_of: KeysOf, *,
+                      full_key: bool = False) -> Plan:
+    """The operation that runs ``stmt`` with ``params`` bound to its ``?``s.
+    ``full_key``: a SELECT must name one item (BatchExecuteStatement)."""
+    if param_count(stmt) != len(params or []):
+        raise ValidationException(WRONG_PARAMETER_COUNT)
+    e = _Emitter(list(params or []))
+    if isinstance(stmt, Select):
+        return _select(stmt, e, keys_of, full_key)
+    if isinstance(stmt, Insert):
+        item = e.bind(stmt.value)
+        if "M" not in item:
+            raise ValidationException("Unexpected value type in INSERT: the VALUE must be a map of attributes")
+        hash_key = _table_keys(keys_of, stmt.table)[0]
+        body = {"TableName": stmt.table, "Item": item,
+                "ConditionExpression": f"attribute_not_exists({e.name(hash_key)})", **e.placeholders()}
+        body["Item"] = item["M"]
+        return Plan("PutItem", body, stmt.table, True, insert=True)
+    if isinstance(stmt, Update):
+        key, rest = _full_key(stmt.where, _table_keys(keys_of, stmt.table), e)
+        update = _update_text(stmt.actions, e)
+        exists = f"attribute_exists({e.name(next(iter(key)))})"
+        condition = " AND ".join([exists, *(_grouped(e.cond(c), c) for c in rest)])
+        body = {"TableName": stmt.table, "Key": key, "UpdateExpression": update, "ConditionExpression": condition}
+        return Plan("UpdateItem", {**body, **e.placeholders()}, stmt.table, True, key=key)
+    if isinstance(stmt, Delete):
+        key, rest = _full_key(stmt.where, _table_keys(keys_of, stmt.table), e)
+        body = {"TableName": stmt.table, "Key": key}
+        if rest:
+            body["ConditionExpression"] = " AND ".join(_grouped(e.cond(c), c) for c in rest)
+        return Plan("DeleteItem", {**body, **e.placeholders()}, stmt.table, True, key=key)
+    raise TypeError(f"not a statement: {stmt!r}")
+
+
+def _table_keys(keys_of: KeysOf, table: str) -> tuple[str, str | None]:
+    keys = keys_of(table, None)
+    assert keys is not None  # a table's key always has one partition key attribute
+    return keys
+
+
+def _conjuncts(c: Cond | None) -> list[Cond]:
+    if c is None:
+        return []
+    return [x for i in c.items for x in _conjuncts(i)] if isinstance(c, And) else [c]
+
+
+def _is_value(e: Expr) -> bool:
+    return isinstance(e, (Lit, Param, ListV, MapV, SetV))
+
+
+def _key_term(c: Cond, attr: str, ops: tuple[str, ...]) -> tuple[str, Expr] | None:
+    """(op, value) when ``c`` compares the top-level attribute ``attr`` with a value."""
+    if not isinstance(c, Cmp) or c.op not in ops:
+        return None
+    if c.left == Path((attr,)) and _is_value(c.right):
+        return c.op, c.right
+    if c.right == Path((attr,)) and _is_value(c.left):
+        return _FLIPPED[c.op], c.left
+    return None
+
+
+def _full_key(where: Cond, keys: tuple[str, str | None], e: _Emitter) -> tuple[dict, list[Cond]]:
+    """The key a WHERE clause names by equalities on every key attribute, and its other conditions."""
+    rest = _conjuncts(where)
+    key: dict = {}
+    for attr in keys:
+        if attr is None:
+            continue
+        for c in rest:
+            term = _key_term(c, attr, ("=",))
+            if term is not None:
+                key[attr] = e.bind(term[1])
+                rest.remove(c)
+                break
+        else:
+            raise ValidationException(NOT_FULL_KEY)
+    return key, rest
+
+
+def _select(s: Select, e: _Emitter, keys_of: KeysOf, full_key: bool) -> Plan:
+    body: dict[str, Any] = {"TableName": s.table}
+    if s.index is not None:
+        body["IndexName"] = s.index
+    keys = keys_of(s.table, s.index)
+    rest = _conjuncts(s.where)
+    key_text: list[str] = []
+    if keys is not None:
+        hash_key, range_key = keys
+        for c in rest:
+            term = _key_term(c, hash_key, ("=",))
+            if term is not None:
+                key_text.append(f"{e.name(hash_key)} = {e.value(term[1])}")
+                rest.remove(c)
+                break
+        if key_text and range_key is not None:
+            for c in rest:
+                sort = _sort_condition(c, range_key, e)
+                if sort is not None:
+                    key_text.append(sort)
+                    rest.remove(c)
+                    break
+        if key_text and _names(rest) & {hash_key, range_key}:
+            key_text = []  # a filter may not name a key attribute: Scan it all
+            e = _Emitter(e.params)
+            rest = _conjuncts(s.where)
+    if full_key and (keys is None or len(key_text) != (1 if keys[1] is None else 2)
+                     or any(" = " not in k for k in key_text) or s.index is not None):
+        raise ValidationException(NOT_FULL_KEY)
+    if s.projection is not None:
+        body["ProjectionExpression"] = ", ".join(e.path(p) for p in s.projection)
+    if key_text:
+        body["KeyConditionExpression"] = " AND ".join(key_text)
+    if rest:
+        body["FilterExpression"] = " AND ".join(_grouped(e.cond(c), c) for c in rest)
+    if s.order:
+        if not key_text or len(s.order) != 1 or keys is None or s.order[0][0] not in (
+                Path((keys[0],)), *((Path((keys[1],)),) if keys[1] else ())):
+            raise ValidationException("ORDER BY is supported only on the key of a table or index whose partition "
+                                      "key the WHERE clause names by an equality")
+        body["ScanIndexForward"] = not s.order[0][1]
+    body.update(e.placeholders())
+    return Plan("Query" if key_text else "Scan", body, s.table, False)
+
+
+def _sort_condition(c: Cond, attr: str, e: _Emitter) -> str | None:
+    term = _key_term(c, attr, _SORT_OPS)
+    if term is not None:
+        return f"{e.name(attr)} {term[0]} {e.value(term[1])}"
+    if isinstance(c, Between) and c.operand == Path((attr,)) and _is_value(c.low) and _is_value(c.high):
+        return f"{e.name(attr)} BETWEEN {e.value(c.low)} AND {e.value(c.high)}"
+    if (isinstance(c, Call) and c.name == "begins_with" and len(c.args) == 2 and c.args[0] == Path((attr,))
+            and _is_value(c.args[1])):
+        return f"begins_with({e.name(attr)}, {e.value(c.args[1])})"
+    return None
+
+
+def _names(conds: list[Cond]) -> set[str]:
+    """The top-level attributes the conditions read."""
+    out: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, Path):
+            out.add(node.steps[0])  # type: ignore[arg-type]
+        elif isinstance(node, (tuple, list)):
+            for n in node:
+                walk(n)
+        elif hasattr(node, "__dataclass_fields__"):
+            for f in node.__dataclass_fields__:
+                walk(getattr(node, f))
+    walk(conds)
+    return out
+
+
+def _grouped(text: str, c: Cond) -> str:
+    return f"({text})" if isinstance(c, Or) else text
+
+
+def _update_text(actions: tuple[tuple, ...], e: _Emitter) -> str:
+    clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": [], "DELETE": []}
+    for action in actions:
+        if action[0] == "REMOVE":
+            clauses["REMOVE"].append(e.path(action[1]))
+            continue
+        _, target, value = action
+        if isinstance(value, Call) and value.name in ("set_add", "set_delete"):
+            if len(value.args) != 2 or value.args[0] != target or not _is_value(value.args[1]):
+                raise ValidationException(f"{value.name} takes the attribute it sets and a set of values to "
+                                          f"{'add' if value.name == 'set_add' else 'delete'}")
+            clause = "ADD" if value.name == "set_add" else "DELETE"
+            clauses[clause].append(f"{e.path(target)} {e.value(value.args[1])}")
+            continue
+        clauses["SET"].append(f"{e.path(target)} = {e.update_operand(value)}")
+    return " ".join(f"{k} " + ", ".join(v) for k, v in clauses.items() if v)
+
+
+@dataclass
+class _Emitter:
+    """Expression text with placeholders: one ``#nK`` per attribute name,
+    one ``:vK`` per value (the parameters bound)."""
+    params: list[dict]
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict] = field(default_factory=dict)
+
+    def placeholders(self) -> dict:
+        out: dict[str, Any] = {}
+        if self.names:
+            out["ExpressionAttributeNames"] = {v: k for k, v in self.names.items()}
+        if self.values:
+            out["ExpressionAttributeValues"] = dict(self.values)
+        return out
+
+    def name(self, attr: str) -> str:
+        if attr not in self.names:
+            self.names[attr] = f"#n{len(self.names)}"
+        return self.names[attr]
+
+    def value(self, v: Expr) -> str:
+        key = f":v{len(self.values)}"
+        self.values[key] = self.bind(v)
+        return key
+
+    def path(self, p: Path) -> str:
+        out = self.name(p.steps[0])  # type: ignore[arg-type]
+        for step in p.steps[1:]:
+            out += f"[{step}]" if isinstance(step, int) else "." + self.name(step)
+        return out
+
+    def bind(self, v: Expr) -> dict:
+        """A value as a DynamoDB AttributeValue."""
+        if isinstance(v, Param):
+            return self.params[v.index]
+        if isinstance(v, Lit):
+            if v.kind == "NULL":
+                return {"NULL": True}
+            return {v.kind: v.value}
+        if isinstance(v, ListV):
+            return {"L": [self.bind(i) for i in v.items]}
+        if isinstance(v, MapV):
+            return {"M": {k: self.bind(i) for k, i in v.pairs}}
+        if isinstance(v, SetV):
+            members = [self.bind(i) for i in v.items]
+            kinds = {next(iter(m)) for m in members if isinstance(m, dict) and len(m) == 1}
+            if len(kinds) != 1 or next(iter(kinds)) not in _SET_TYPES or len(members) != len(
+                    [m for m in members if isinstance(m, dict) and len(m) == 1]):
+                raise ValidationException("A set must hold members of one type: strings, numbers or binaries")
+            kind = next(iter(kinds))
+            return {_SET_TYPES[kind]: [m[kind] for m in members]}
+        raise ValidationException("Unexpected path where a value is expected")
+
+    def operand(self, x: Expr) -> str:
+        if isinstance(x, Path):
+            return self.path(x)
+        if isinstance(x, Call):
+            if x.name != "size" or len(x.args) != 1 or not isinstance(x.args[0], Path):
+                raise ValidationException(f"Unsupported function in this position: {x.name}")
+            return f"size({self.path(x.args[0])})"
+        if isinstance(x, Arith):
+            raise ValidationException("Arithmetic is supported only in the SET clause of UPDATE")
+        return self.value(x)
+
+    def update_operand(self, x: Expr) -> str:
+        if isinstance(x, Arith):
+            return f"{self.update_operand(x.left)} {x.op} {self.update_operand(x.right)}"
+        if isinstance(x, Call) and x.name in ("list_append", "if_not_exists"):
+            return f"{x.name}(" + ", ".join(self.update_operand(a) for a in x.args) + ")"
+        return self.operand(x)
+
+    def cond(self, c: Cond) -> str:
+        if isinstance(c, Cmp):
+            return f"{self.operand(c.left)} {c.op} {self.operand(c.right)}"
+        if isinstance(c, Between):
+            return f"{self.operand(c.operand)} BETWEEN {self.operand(c.low)} AND {self.operand(c.high)}"
+        if isinstance(c, In):
+            return f"{self.operand(c.operand)} IN (" + ", ".join(self.operand(i) for i in c.items) + ")"
+        if isinstance(c, Is):
+            p = self.path(c.operand)
+            if c.what == "MISSING":
+                return f"attribute_exists({p})" if c.negated else f"attribute_not_exists({p})"
+            null = self.value(Lit("S", "NULL"))
+            if c.negated:
+                return f"(attribute_exists({p}) AND NOT attribute_type({p}, {null}))"
+            return f"(attribute_not_exists({p}) OR attribute_type({p}, {null}))"
+        if isinstance(c, Not):
+            inner = self.cond(c.cond)
+            return f"NOT ({inner})" if isinstance(c.cond, (And, Or)) else f"NOT {inner}"
+        if isinstance(c, And):
+            return " AND ".join(_grouped(self.cond(i), i) for i in c.items)
+        if isinstance(c, Or):
+            return " OR ".join(self.cond(i) for i in c.items)
+        if isinstance(c, Call):
+            if c.name not in ("begins_with", "contains", "attribute_type") or len(c.args) != 2:
+                raise ValidationException(f"Unsupported function in a condition: {c.name}")
+            return f"{c.name}({self.operand(c.args[0])}, {self.operand(c.args[1])})"
+        raise ValidationException("Unsupported condition")

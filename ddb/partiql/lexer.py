@@ -1,0 +1,55 @@
+"""PartiQL tokens: keywords and identifiers, "quoted identifiers",
+'strings' (a doubled quote escapes one), numbers, `?` and punctuation."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from ddb.errors import ValidationException
+
+MALFORMED = "Statement wasn't well formed, can't be processed: "
+
+
+class Tok(NamedTuple):
+    kind: str  # word, qname, str, num, param, op, end
+    text: str
+    pos: int
+
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<qname>"(?:[^"]|"")*")
+  | (?P<str>'(?:[^']|'')*')
+  | (?P<param>\?)
+  | (?P<op><<|>>|<>|!=|<=|>=|[=<>()\[\]{},.:*+\-;])
+""", re.VERBOSE)
+
+
+def malformed(detail: str) -> ValidationException:
+    return ValidationException(MALFORMED + detail)
+
+
+def tokenize(text: str) -> list[Tok]:
+    """The tokens of ``text``, then an ``end`` token."""
+    out: list[Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            what = text[pos]
+            if what in "'\"":
+                raise malformed(f"Unterminated quoted text at position {pos + 1}")
+            raise malformed(f"Unexpected character '{what}' at position {pos + 1}")
+        kind = m.lastgroup
+        if kind == "qname":
+            out.append(Tok("qname", m.group()[1:-1].replace('""', '"'), pos))
+        elif kind == "str":
+            out.append(Tok("str", m.group()[1:-1].replace("''", "'"), pos))
+        elif kind != "ws":
+            out.append(Tok(kind, m.group(), pos))  # type: ignore[arg-type]
+        pos = m.end()
+    out.append(Tok("end", "", len(text)))
+    return out
