@@ -1,0 +1,93 @@
+"""The PartiQL parser: DynamoDB's statements as the Developer Guide writes
+them, printed statements parse back to themselves, and malformed ones are
+DynamoDB's ValidationException."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+
+from ddb.errors import ValidationException
+from ddb.partiql import parse, to_text
+from ddb.partiql.ast import (And, Arith, Between, Call, Cmp, Delete, In, Insert, Is, ListV, Lit, MapV, Not, Or, Param,
+                             Path, Select, SetV, Update)
+from ddb.partiql.parser import param_count
+from tests.ddb.partiql.strategies import statements
+
+P = Path
+
+
+def _strip(node):
+    """The node with every parameter numbered 0."""
+    if isinstance(node, Param):
+        return Param(0)
+    if isinstance(node, tuple):
+        return tuple(_strip(n) for n in node)
+    if dataclasses.is_dataclass(node):
+        return type(node)(*(_strip(getattr(node, f.name)) for f in dataclasses.fields(node)))
+    return node
+
+
+@given(statements)
+@settings(max_examples=300, deadline=None)
+def test_printed_statements_parse_back(stmt):
+    text = to_text(stmt)
+    parsed = parse(text)
+    assert _strip(parsed) == stmt
+    assert to_text(parsed) == text
+    assert [p.index for p in _params(parsed)] == list(range(param_count(parsed)))
+
+
+def _params(node):
+    if isinstance(node, Param):
+        return [node]
+    if isinstance(node, tuple):
+        return [p for n in node for p in _params(n)]
+    if dataclasses.is_dataclass(node):
+        return [p for f in dataclasses.fields(node) for p in _params(getattr(node, f.name))]
+    return []
+
+
+def test_developer_guide_statements():
+    assert parse('SELECT OrderID, Total FROM "Orders" WHERE OrderID IN [1, 2, 3] ORDER BY OrderID DESC') == Select(
+        "Orders", None, (P(("OrderID",)), P(("Total",))), In(P(("OrderID",)), (Lit("N", "1"), Lit("N", "2"),
+                                                                               Lit("N", "3"))),
+        ((P(("OrderID",)), True),))
+    assert parse("select * from Orders.\"idx\" where Address.city = 'x' and not Total < 5;") == Select(
+        "Orders", "idx", None, And((Cmp("=", P(("Address", "city")), Lit("S", "x")),
+                                    Not(Cmp("<", P(("Total",)), Lit("N", "5"))))))
+    assert parse("INSERT INTO Music VALUE {'Artist': ?, 'Awards': -1.5e2, 'Tags': <<'a'>>, 'L': [TRUE, NULL]}") == \
+        Insert("Music", MapV((("Artist", Param(0)), ("Awards", Lit("N", "-1.5e2")), ("Tags", SetV((Lit("S", "a"),))),
+                              ("L", ListV((Lit("BOOL", True), Lit("NULL", None)))))))
+    assert parse("UPDATE Music SET AwardsWon = AwardsWon + 1 REMOVE a.b[2] WHERE Artist = ? AND x IS NOT MISSING") \
+        == Update("Music", (("SET", P(("AwardsWon",)), Arith("+", P(("AwardsWon",)), Lit("N", "1"))),
+                            ("REMOVE", P(("a", "b", 2)))),
+                  And((Cmp("=", P(("Artist",)), Param(0)), Is(P(("x",)), "MISSING", True))))
+    assert parse("DELETE FROM Music WHERE a = ? OR a BETWEEN ? AND ? OR begins_with(b, 'x') OR size(c) != 2") == \
+        Delete("Music", Or((Cmp("=", P(("a",)), Param(0)), Between(P(("a",)), Param(1), Param(2)),
+                            Call("begins_with", (P(("b",)), Lit("S", "x"))),
+                            Cmp("<>", Call("size", (P(("c",)),)), Lit("N", "2")))))
+    assert parse("SELECT * FROM t WHERE 'it''s' = \"we\"\"ird\"") == Select(
+        "t", None, None, Cmp("=", Lit("S", "it's"), P(('we"ird',))))
+
+
+@pytest.mark.parametrize("text, detail", [
+    ("", "Expected data manipulation"),
+    ("CREATE TABLE t", "Expected data manipulation"),
+    ("SELECT * FROM", "Unexpected end of statement at position 14, expected a name"),
+    ("SELECT * FROM t WHERE", "Unexpected end of statement at position 22, expected a value"),
+    ("SELECT * FROM t WHERE a = 'x", "Unterminated quoted text at position 27"),
+    ("SELECT * FROM t WHERE a = 1 b", "Unexpected 'b' at position 29, expected end of statement"),
+    ("SELECT * FROM t WHERE a IS 1", "Unexpected '1' at position 28, expected MISSING or NULL"),
+    ("UPDATE t WHERE a = 1", "Unexpected 'WHERE' at position 10, expected SET or REMOVE"),
+    ("DELETE FROM t", "Unexpected end of statement at position 14, expected WHERE"),
+    ("INSERT INTO t VALUE {a: 1}", "Unexpected 'a' at position 22, expected a quoted attribute name"),
+    ("SELECT * FROM t WHERE a[x] = 1", "Unexpected 'x' at position 25, expected a list index"),
+    ("SELECT * FROM t WHERE a = 1 # c", "Unexpected character '#' at position 29"),
+])
+def test_malformed(text, detail):
+    with pytest.raises(ValidationException) as exc:
+        parse(text)
+    assert exc.value.message == "Statement wasn't well formed, can't be processed: " + detail
