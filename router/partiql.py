@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -18,9 +18,17 @@ from ddb.partiql.ast import Select
 from ddb.partiql.requests import (StatementRequest, decode_token, encode_token, parse_batch,
                                   parse_execute_statement)
 from router import capacity, reads
+from router.context import Tables
 
-if TYPE_CHECKING:
-    from router.api import Api
+
+class Api(Tables, Protocol):
+    """What the statements need of `router.api.Api`: its tables and its item writes."""
+
+    async def put_item(self, body: dict) -> Any: ...
+
+    async def update_item(self, body: dict) -> Any: ...
+
+    async def delete_item(self, body: dict) -> Any: ...
 
 MIXED_BATCH = "Supplied BatchExecuteStatement must contain either all reads or all writes"
 # BatchStatementError codes, by exception.
