@@ -30,6 +30,7 @@ class Api(Tables, Protocol):
 
     async def delete_item(self, body: dict) -> Any: ...
 
+
 MIXED_BATCH = "Supplied BatchExecuteStatement must contain either all reads or all writes"
 # BatchStatementError codes, by exception.
 _CODES = {"ConditionalCheckFailedException": "ConditionalCheckFailed", "DuplicateItemException": "DuplicateItem",
@@ -47,8 +48,7 @@ def operations(api: Api) -> dict[str, Any]:
 
 def _token_key(api: Api) -> bytes:
     """The NextToken key: from the cluster id, so any router of the cluster takes another's tokens."""
-    cluster_id = getattr(getattr(api.cluster, "nodes", None), "cluster_id", "")
-    return hashlib.sha256(b"trireme partiql tokens|" + cluster_id.encode()).digest()
+    return hashlib.sha256(b"trireme partiql tokens|" + api.cluster.nodes.cluster_id.encode()).digest()
 
 
 def _keys_of(api: Api):
@@ -101,10 +101,10 @@ async def _run(api: Api, plan: Plan, req: StatementRequest, return_capacity: str
     op = {"PutItem": api.put_item, "UpdateItem": api.update_item, "DeleteItem": api.delete_item}[plan.operation]
     try:
         result = await op(body)
-    except ConditionalCheckFailedException as exc:
+    except ConditionalCheckFailedException:
         if plan.insert:
             raise DuplicateItemException() from None
-        raise exc
+        raise
     result = orjson.loads(result) if isinstance(result, bytes) else result
     out = {"Items": []}
     if "ConsumedCapacity" in result:

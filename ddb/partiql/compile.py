@@ -52,9 +52,8 @@ def compile_statement(stmt: Statement, params: list[dict] | None, keys_of: KeysO
         if "M" not in item:
             raise ValidationException("Unexpected value type in INSERT: the VALUE must be a map of attributes")
         hash_key = _table_keys(keys_of, stmt.table)[0]
-        body = {"TableName": stmt.table, "Item": item,
+        body = {"TableName": stmt.table, "Item": item["M"],
                 "ConditionExpression": f"attribute_not_exists({e.name(hash_key)})", **e.placeholders()}
-        body["Item"] = item["M"]
         return Plan("PutItem", body, stmt.table, True, insert=True)
     if isinstance(stmt, Update):
         key, rest = _full_key(stmt.where, _table_keys(keys_of, stmt.table), e)
@@ -106,14 +105,10 @@ def _full_key(where: Cond, keys: tuple[str, str | None], e: _Emitter) -> tuple[d
     for attr in keys:
         if attr is None:
             continue
-        for c in rest:
-            term = _key_term(c, attr, ("=",))
-            if term is not None:
-                key[attr] = e.bind(term[1])
-                rest.remove(c)
-                break
-        else:
+        term = _take(rest, lambda c: _key_term(c, attr, ("=",)))
+        if term is None:
             raise ValidationException(NOT_FULL_KEY)
+        key[attr] = e.bind(term[1])
     return key, rest
 
 
@@ -124,27 +119,19 @@ def _select(s: Select, e: _Emitter, keys_of: KeysOf, full_key: bool) -> Plan:
     keys = keys_of(s.table, s.index)
     rest = _conjuncts(s.where)
     key_text: list[str] = []
+    one_item = False  # an equality on every key attribute
     if keys is not None:
         hash_key, range_key = keys
-        for c in rest:
-            term = _key_term(c, hash_key, ("=",))
-            if term is not None:
-                key_text.append(f"{e.name(hash_key)} = {e.value(term[1])}")
-                rest.remove(c)
-                break
-        if key_text and range_key is not None:
-            for c in rest:
-                sort = _sort_condition(c, range_key, e)
-                if sort is not None:
-                    key_text.append(sort)
-                    rest.remove(c)
-                    break
-        if key_text and _names(rest) & {hash_key, range_key}:
-            key_text = []  # a filter may not name a key attribute: Scan it all
-            e = _Emitter(e.params)
-            rest = _conjuncts(s.where)
-    if full_key and (keys is None or len(key_text) != (1 if keys[1] is None else 2)
-                     or any(" = " not in k for k in key_text) or s.index is not None):
+        hash_term = _take(rest, lambda c: _key_term(c, hash_key, ("=",)))
+        if hash_term is not None:
+            key_text.append(f"{e.name(hash_key)} = {e.value(hash_term[1])}")
+            sort = None if range_key is None else _take(rest, lambda c: _sort_condition(c, range_key, e))
+            if sort is not None:
+                key_text.append(sort[0])
+            one_item = range_key is None or (sort is not None and sort[1])
+            if _names(rest) & {hash_key, range_key}:  # a filter may not name a key attribute: Scan it all
+                key_text, one_item, e, rest = [], False, _Emitter(e.params), _conjuncts(s.where)
+    if full_key and (not one_item or s.index is not None):
         raise ValidationException(NOT_FULL_KEY)
     if s.projection is not None:
         body["ProjectionExpression"] = ", ".join(e.path(p) for p in s.projection)
@@ -153,8 +140,8 @@ def _select(s: Select, e: _Emitter, keys_of: KeysOf, full_key: bool) -> Plan:
     if rest:
         body["FilterExpression"] = " AND ".join(_grouped(e.cond(c), c) for c in rest)
     if s.order:
-        if not key_text or len(s.order) != 1 or keys is None or s.order[0][0] not in (
-                Path((keys[0],)), *((Path((keys[1],)),) if keys[1] else ())):
+        key_paths = [Path((k,)) for k in keys or () if k is not None]
+        if not key_text or len(s.order) != 1 or s.order[0][0] not in key_paths:
             raise ValidationException("ORDER BY is supported only on the key of a table or index whose partition "
                                       "key the WHERE clause names by an equality")
         body["ScanIndexForward"] = not s.order[0][1]
@@ -162,15 +149,26 @@ def _select(s: Select, e: _Emitter, keys_of: KeysOf, full_key: bool) -> Plan:
     return Plan("Query" if key_text else "Scan", body, s.table, False)
 
 
-def _sort_condition(c: Cond, attr: str, e: _Emitter) -> str | None:
+def _take(conds: list[Cond], match: Callable[[Cond], Any]) -> Any:
+    """The first match of the conditions, removed from them (None: none matches)."""
+    for c in conds:
+        found = match(c)
+        if found is not None:
+            conds.remove(c)
+            return found
+    return None
+
+
+def _sort_condition(c: Cond, attr: str, e: _Emitter) -> tuple[str, bool] | None:
+    """A sort key condition's text, and whether it is an equality."""
     term = _key_term(c, attr, _SORT_OPS)
     if term is not None:
-        return f"{e.name(attr)} {term[0]} {e.value(term[1])}"
+        return f"{e.name(attr)} {term[0]} {e.value(term[1])}", term[0] == "="
     if isinstance(c, Between) and c.operand == Path((attr,)) and _is_value(c.low) and _is_value(c.high):
-        return f"{e.name(attr)} BETWEEN {e.value(c.low)} AND {e.value(c.high)}"
+        return f"{e.name(attr)} BETWEEN {e.value(c.low)} AND {e.value(c.high)}", False
     if (isinstance(c, Call) and c.name == "begins_with" and len(c.args) == 2 and c.args[0] == Path((attr,))
             and _is_value(c.args[1])):
-        return f"begins_with({e.name(attr)}, {e.value(c.args[1])})"
+        return f"begins_with({e.name(attr)}, {e.value(c.args[1])})", False
     return None
 
 
