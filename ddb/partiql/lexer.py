@@ -1,5 +1,6 @@
 """PartiQL tokens: keywords and identifiers, "quoted identifiers",
-'strings' (a doubled quote escapes one), numbers, `?` and punctuation."""
+'strings' (a doubled quote escapes one), numbers, `?` and punctuation;
+`-- line` and `/* block */` comments are whitespace."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class Tok(NamedTuple):
 
 
 _TOKEN = re.compile(r"""
-    (?P<ws>\s+)
+    (?P<ws>\s+|--[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<qname>"(?:[^"]|"")*")
@@ -38,11 +39,8 @@ def tokenize(text: str) -> list[Tok]:
     pos = 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
-        if m is None:
-            what = text[pos]
-            if what in "'\"":
-                raise malformed(f"Unterminated quoted text at position {pos + 1}")
-            raise malformed(f"Unexpected character '{what}' at position {pos + 1}")
+        if m is None:  # DynamoDB says no more of an unreadable character, comment or quote
+            raise malformed("")
         kind = m.lastgroup
         if kind == "qname":
             out.append(Tok("qname", m.group()[1:-1].replace('""', '"'), pos))

@@ -4,11 +4,14 @@ answers: "Statement wasn't well formed, can't be processed: ..."."""
 
 from __future__ import annotations
 
+from ddb.errors import ValidationException
 from ddb.partiql.ast import (And, Arith, Between, Call, Cmp, Cond, Delete, Expr, In, Insert, Is, ListV, Lit, MapV,
                              Not, Or, Param, Path, Select, SetV, Statement, Update, Value)
 from ddb.partiql.lexer import Tok, malformed, tokenize
 
 COMPARATORS = ("=", "<>", "!=", "<", "<=", ">", ">=")
+LEFTOVER = "Unexpected token after expression"
+ALIASING = "Aliasing is not supported"
 PREDICATES = ("begins_with", "contains", "attribute_type")
 OPERAND_FUNCTIONS = ("size",)
 UPDATE_FUNCTIONS = ("list_append", "if_not_exists", "set_add", "set_delete")
@@ -71,6 +74,12 @@ class _Parser:
             raise self.fail(f"'{op}'")
         self.i += 1
 
+    def no_alias(self) -> None:
+        """DynamoDB refuses a table alias (``FROM "t" x``, ``FROM "t" AS x``) by its own message."""
+        if self.tok.kind == "qname" or (self.tok.kind == "word" and (
+                self.tok.text.upper() == "AS" or self.tok.text.upper() not in KEYWORDS)):
+            raise ValidationException(ALIASING)
+
     def name(self) -> str:
         t = self.tok
         if t.kind == "qname" or (t.kind == "word" and t.text.upper() not in KEYWORDS):
@@ -94,7 +103,7 @@ class _Parser:
         if self.is_op(";"):
             self.i += 1
         if self.tok.kind != "end":
-            raise self.fail("end of statement")
+            raise malformed(LEFTOVER)
         return stmt
 
     def select(self) -> Select:
@@ -114,6 +123,7 @@ class _Parser:
         if self.is_op("."):
             self.i += 1
             index = self.name()
+        self.no_alias()
         where = self.where() if self.is_word("WHERE") else None
         order: list[tuple[Path, bool]] = []
         if self.is_word("ORDER"):
@@ -134,12 +144,15 @@ class _Parser:
         self.take_word("INSERT")
         self.take_word("INTO")
         table = self.name()
+        if self.tok.kind in ("word", "qname") and not self.is_word("VALUE"):
+            raise malformed(LEFTOVER)  # DynamoDB reads an alias here as a token too many
         self.take_word("VALUE")
         return Insert(table, self.value())
 
     def update(self) -> Update:
         self.take_word("UPDATE")
         table = self.name()
+        self.no_alias()
         actions: list[tuple] = []
         while self.is_word("SET", "REMOVE"):
             clause = self.tok.text.upper()
@@ -162,6 +175,7 @@ class _Parser:
         self.take_word("DELETE")
         self.take_word("FROM")
         table = self.name()
+        self.no_alias()
         return Delete(table, self.where())
 
     def where(self) -> Cond:

@@ -190,13 +190,27 @@ def test_delete_with_and_without_condition(ddb):
     ("SELECT * FROM", None),
     ("SELECT * FROM t WHERE a = 'open", None),
     ("UPDATE t WHERE pk = 1", None),
-    ("SELECT * FROM t WHERE a = 1 extra", None),
+    ("SELECT * FROM t WHERE a = 1 extra", MALFORMED + "Unexpected token after expression"),
+    ("SELECT * FROM t WHERE a = 1 # note", MALFORMED),
 ])
 def test_malformed_statements(ddb, statement, message):
     code, got = error_of(ddb.execute_statement, Statement=statement)
     assert code == "ValidationException" and got.startswith(MALFORMED)
     if message is not None:
         assert got == message
+
+
+def test_aliases_are_refused(ddb, music):
+    assert error_of(ddb.execute_statement, Statement=f"SELECT * FROM \"{music}\" m WHERE Artist = 'Acme'") == (
+        "ValidationException", "Aliasing is not supported")
+
+
+def test_number_literals_and_comments(ddb):
+    t = create_table(ddb, f"pq_num_{next(_seq)}", ("pk", "N"))
+    run(ddb, f"INSERT INTO \"{t}\" VALUE {{'pk': 7.32e6}} -- a note")
+    assert ddb.get_item(TableName=t, Key={"pk": N(7320000)})["Item"] == {"pk": N(7320000)}
+    for literal in ("7320000", "7.32E6", "732e4", "/* x */ .732e7"):
+        assert run(ddb, f"SELECT * FROM \"{t}\" WHERE pk = {literal}")["Items"] == [{"pk": N(7320000)}]
 
 
 def test_parameter_count_must_match(ddb, music):
