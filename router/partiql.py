@@ -106,7 +106,7 @@ async def _run(api: Api, plan: Plan, req: StatementRequest, return_capacity: str
             raise DuplicateItemException() from None
         raise
     result = orjson.loads(result) if isinstance(result, bytes) else result
-    out = {"Items": []}
+    out = {"Items": [result["Attributes"]] if result.get("Attributes") else []}  # RETURNING
     if "ConsumedCapacity" in result:
         out["ConsumedCapacity"] = result["ConsumedCapacity"]
     return out

@@ -129,12 +129,14 @@ class Update:
     table: str
     actions: tuple[tuple, ...]  # ("SET", Path, Expr) or ("REMOVE", Path)
     where: Cond
+    returning: str | None = None  # RETURNING as ReturnValues: ALL_OLD, ALL_NEW, UPDATED_OLD, UPDATED_NEW
 
 
 @dataclass(frozen=True)
 class Delete:
     table: str
     where: Cond
+    returning: str | None = None
 
 
 Statement = Union[Select, Insert, Update, Delete]

@@ -22,6 +22,8 @@ KeysOf = Callable[[str, "str | None"], "tuple[str, str | None] | None"]
 
 WRONG_PARAMETER_COUNT = "Number of parameters in request and statement don't match."
 NOT_FULL_KEY = "Where clause does not contain a mandatory equality on all key attributes"
+BATCH_READ_KEY = "Select statements within BatchExecuteStatement must specify the primary key in the where clause."
+DELETE_RETURNING = "Only RETURNING ALL OLD * is allowed in DELETE statements."
 _SORT_OPS = ("=", "<", "<=", ">", ">=")
 _FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<=", "<>": "<>"}
 _SET_TYPES = {"S": "SS", "N": "NS", "B": "BS"}
@@ -61,10 +63,16 @@ def compile_statement(stmt: Statement, params: list[dict] | None, keys_of: KeysO
         exists = f"attribute_exists({e.name(next(iter(key)))})"
         condition = " AND ".join([exists, *(_grouped(e.cond(c), c) for c in rest)])
         body = {"TableName": stmt.table, "Key": key, "UpdateExpression": update, "ConditionExpression": condition}
+        if stmt.returning is not None:
+            body["ReturnValues"] = stmt.returning
         return Plan("UpdateItem", {**body, **e.placeholders()}, stmt.table, True, key=key)
     if isinstance(stmt, Delete):
         key, rest = _full_key(stmt.where, _table_keys(keys_of, stmt.table), e)
         body = {"TableName": stmt.table, "Key": key}
+        if stmt.returning is not None:
+            if stmt.returning != "ALL_OLD":
+                raise ValidationException(DELETE_RETURNING)
+            body["ReturnValues"] = "ALL_OLD"
         if rest:
             body["ConditionExpression"] = " AND ".join(_grouped(e.cond(c), c) for c in rest)
         return Plan("DeleteItem", {**body, **e.placeholders()}, stmt.table, True, key=key)
@@ -132,7 +140,7 @@ def _select(s: Select, e: _Emitter, keys_of: KeysOf, full_key: bool) -> Plan:
             if _names(rest) & {hash_key, range_key}:  # a filter may not name a key attribute: Scan it all
                 key_text, one_item, e, rest = [], False, _Emitter(e.params), _conjuncts(s.where)
     if full_key and (not one_item or s.index is not None):
-        raise ValidationException(NOT_FULL_KEY)
+        raise ValidationException(BATCH_READ_KEY)
     if s.projection is not None:
         body["ProjectionExpression"] = ", ".join(e.path(p) for p in s.projection)
     if key_text:
@@ -256,6 +264,8 @@ class _Emitter:
         if isinstance(v, MapV):
             return {"M": {k: self.bind(i) for k, i in v.pairs}}
         if isinstance(v, SetV):
+            if not v.items:
+                raise ValidationException("Empty bags are not supported")
             members = [self.bind(i) for i in v.items]
             kinds = {next(iter(m)) for m in members if isinstance(m, dict) and len(m) == 1}
             if len(kinds) != 1 or next(iter(kinds)) not in _SET_TYPES or len(members) != len(
@@ -306,7 +316,15 @@ class _Emitter:
         if isinstance(c, Or):
             return " OR ".join(self.cond(i) for i in c.items)
         if isinstance(c, Call):
-            if c.name not in ("begins_with", "contains", "attribute_type") or len(c.args) != 2:
+            arity = {"begins_with": 2, "contains": 2, "attribute_type": 2, "attribute_exists": 1,
+                     "attribute_not_exists": 1}.get(c.name)
+            if arity is None:
                 raise ValidationException(f"Unsupported function in a condition: {c.name}")
-            return f"{c.name}({self.operand(c.args[0])}, {self.operand(c.args[1])})"
+            if len(c.args) != arity:
+                raise ValidationException(f"Incorrect number of operands for operator or function; operator or "
+                                          f"function: {c.name}, number of operands: {len(c.args)}")
+            if arity == 1 and not isinstance(c.args[0], Path):
+                raise ValidationException(f"Operator or function requires a document path; operator or function: "
+                                          f"{c.name}")
+            return f"{c.name}(" + ", ".join(self.operand(a) for a in c.args) + ")"
         raise ValidationException("Unsupported condition")

@@ -12,13 +12,15 @@ from ddb.partiql.lexer import Tok, malformed, tokenize
 COMPARATORS = ("=", "<>", "!=", "<", "<=", ">", ">=")
 LEFTOVER = "Unexpected token after expression"
 ALIASING = "Aliasing is not supported"
-PREDICATES = ("begins_with", "contains", "attribute_type")
+PREDICATES = ("begins_with", "contains", "attribute_type", "attribute_exists", "attribute_not_exists")
 OPERAND_FUNCTIONS = ("size",)
 UPDATE_FUNCTIONS = ("list_append", "if_not_exists", "set_add", "set_delete")
 # Words that end an expression, so they cannot start a path without quotes.
 KEYWORDS = frozenset({"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "BETWEEN", "IS", "MISSING", "NULL",
                       "TRUE", "FALSE", "INSERT", "INTO", "VALUE", "UPDATE", "SET", "REMOVE", "DELETE", "ORDER",
-                      "BY", "ASC", "DESC"})
+                      "BY", "ASC", "DESC", "RETURNING"})
+RETURNING = {("ALL", "OLD"): "ALL_OLD", ("ALL", "NEW"): "ALL_NEW", ("MODIFIED", "OLD"): "UPDATED_OLD",
+             ("MODIFIED", "NEW"): "UPDATED_NEW"}
 
 
 def parse(text: str) -> Statement:
@@ -98,6 +100,8 @@ class _Parser:
             stmt = self.update()
         elif self.is_word("DELETE"):
             stmt = self.delete()
+        elif self.is_word("FROM"):
+            stmt = self.from_first_update()
         else:
             raise malformed("Expected data manipulation")
         if self.is_op(";"):
@@ -153,6 +157,18 @@ class _Parser:
         self.take_word("UPDATE")
         table = self.name()
         self.no_alias()
+        actions = self.actions()
+        return Update(table, actions, self.where(), self.returning())
+
+    def from_first_update(self) -> Update:
+        """PartiQL's other UPDATE: ``FROM "t" WHERE <key> SET ... REMOVE ...``."""
+        self.take_word("FROM")
+        table = self.name()
+        self.no_alias()
+        where = self.where()
+        return Update(table, self.actions(), where, self.returning())
+
+    def actions(self) -> tuple[tuple, ...]:
         actions: list[tuple] = []
         while self.is_word("SET", "REMOVE"):
             clause = self.tok.text.upper()
@@ -169,14 +185,30 @@ class _Parser:
                 self.i += 1
         if not actions:
             raise self.fail("SET or REMOVE")
-        return Update(table, tuple(actions), self.where())
+        return tuple(actions)
+
+    def returning(self) -> str | None:
+        """``RETURNING (ALL|MODIFIED) (OLD|NEW) *``, as the ReturnValues it asks for."""
+        if not self.is_word("RETURNING"):
+            return None
+        self.i += 1
+        which = self.tok.text.upper()
+        if not self.is_word("ALL", "MODIFIED"):
+            raise self.fail("ALL or MODIFIED")
+        self.i += 1
+        when = self.tok.text.upper()
+        if not self.is_word("OLD", "NEW"):
+            raise self.fail("OLD or NEW")
+        self.i += 1
+        self.take_op("*")
+        return RETURNING[(which, when)]
 
     def delete(self) -> Delete:
         self.take_word("DELETE")
         self.take_word("FROM")
         table = self.name()
         self.no_alias()
-        return Delete(table, self.where())
+        return Delete(table, self.where(), self.returning())
 
     def where(self) -> Cond:
         self.take_word("WHERE")

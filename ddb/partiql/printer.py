@@ -82,7 +82,14 @@ def to_text(s: Statement) -> str:
         return f"INSERT INTO {name(s.table)} VALUE {expr(s.value)}"
     if isinstance(s, Update):
         parts = [f"SET {path(a[1])} = {expr(a[2])}" if a[0] == "SET" else f"REMOVE {path(a[1])}" for a in s.actions]
-        return f"UPDATE {name(s.table)} " + " ".join(parts) + " WHERE " + cond(s.where)
+        return f"UPDATE {name(s.table)} " + " ".join(parts) + " WHERE " + cond(s.where) + _returning(s.returning)
     if isinstance(s, Delete):
-        return f"DELETE FROM {name(s.table)} WHERE " + cond(s.where)
+        return f"DELETE FROM {name(s.table)} WHERE " + cond(s.where) + _returning(s.returning)
     raise TypeError(f"not a statement: {s!r}")
+
+
+def _returning(values: str | None) -> str:
+    if values is None:
+        return ""
+    which, when = values.split("_")
+    return f" RETURNING {'MODIFIED' if which == 'UPDATED' else which} {when} *"

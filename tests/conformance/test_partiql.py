@@ -154,6 +154,21 @@ def test_update_set_arithmetic_list_append_nested_and_remove(ddb):
                     "s": SS("a", "b")}
 
 
+def test_returning_and_the_from_first_update(ddb):
+    t = fresh(ddb)
+    ddb.put_item(TableName=t, Item={"pk": S("r"), "sk": N(1), "n": N(1), "m": S("x")})
+    out = run(ddb, f"UPDATE \"{t}\" SET n = n + 1 WHERE pk = 'r' AND sk = 1 RETURNING MODIFIED NEW *")
+    assert out["Items"] == [{"n": N(2)}]
+    out = run(ddb, f"FROM \"{t}\" WHERE pk = 'r' AND sk = 1 AND attribute_exists(m) REMOVE m RETURNING ALL NEW *")
+    assert out["Items"] == [{"pk": S("r"), "sk": N(1), "n": N(2)}]
+    assert run(ddb, f"DELETE FROM \"{t}\" WHERE pk = 'r' AND sk = 1 RETURNING ALL OLD *")["Items"] == [
+        {"pk": S("r"), "sk": N(1), "n": N(2)}]
+    assert run(ddb, f"DELETE FROM \"{t}\" WHERE pk = 'r' AND sk = 1 RETURNING ALL OLD *")["Items"] == []
+    assert error_of(ddb.execute_statement, Statement=f"DELETE FROM \"{t}\" WHERE pk = 'r' AND sk = 1 "
+                                                     "RETURNING ALL NEW *") == (
+        "ValidationException", "Only RETURNING ALL OLD * is allowed in DELETE statements.")
+
+
 def test_update_condition_failure_returns_the_item_when_asked(ddb):
     t = fresh(ddb)
     ddb.put_item(TableName=t, Item={"pk": S("c"), "sk": N(1), "n": N(1)})
@@ -258,7 +273,8 @@ def test_batch_reads_answer_items_in_order(ddb, music):
     assert out[0]["TableName"] == music and out[0]["Item"]["SongTitle"] == S("song2")
     assert out[1] == {"TableName": music, "Item": {"Year": N(2009)}}
     assert out[2] == {"TableName": music}
-    assert out[3]["Error"]["Code"] == "ValidationError" and out[3]["TableName"] == music
+    assert out[3]["Error"] == {"Code": "ValidationError", "Message": "Select statements within "
+                               "BatchExecuteStatement must specify the primary key in the where clause."}
     assert out[4]["Error"]["Code"] == "ValidationError" and out[4]["Error"]["Message"].startswith(MALFORMED)
 
 

@@ -26,7 +26,8 @@ leaves = st.one_of(
     st.builds(lambda x, xs: In(x, tuple(xs)), operands, st.lists(operands, min_size=1, max_size=3)),
     st.builds(Is, paths, st.sampled_from(["MISSING", "NULL"]), st.booleans()),
     st.builds(lambda f, p, v: Call(f, (p, v)), st.sampled_from(["begins_with", "contains", "attribute_type"]),
-              paths, values))
+              paths, values),
+    st.builds(lambda f, p: Call(f, (p,)), st.sampled_from(["attribute_exists", "attribute_not_exists"]), paths))
 conditions = st.recursive(leaves, lambda inner: st.one_of(
     st.builds(Not, inner),
     st.builds(lambda xs: And(tuple(xs)), st.lists(inner, min_size=2, max_size=3)),
@@ -41,5 +42,6 @@ statements = st.one_of(
     st.builds(Select, names, st.none() | names, st.none() | st.lists(paths, min_size=1, max_size=3).map(tuple),
               st.none() | conditions, st.lists(st.tuples(paths, st.booleans()), max_size=2).map(tuple)),
     st.builds(Insert, names, values),
-    st.builds(lambda t, a, w: Update(t, tuple(a), w), names, st.lists(actions, min_size=1, max_size=3), conditions),
-    st.builds(Delete, names, conditions))
+    st.builds(lambda t, a, w, r: Update(t, tuple(a), w, r), names, st.lists(actions, min_size=1, max_size=3),
+              conditions, st.none() | st.sampled_from(["ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"])),
+    st.builds(Delete, names, conditions, st.none() | st.just("ALL_OLD")))

@@ -17,7 +17,7 @@ from ddb.expression_eval import evaluate
 from ddb.expressions import Context, parse_condition
 from ddb.partiql import compile_statement, parse, to_text
 from ddb.partiql.ast import Select
-from ddb.partiql.compile import NOT_FULL_KEY, WRONG_PARAMETER_COUNT
+from ddb.partiql.compile import BATCH_READ_KEY, DELETE_RETURNING, NOT_FULL_KEY, WRONG_PARAMETER_COUNT
 from ddb.partiql.parser import param_count
 from tests.ddb.partiql.strategies import statements
 
@@ -84,8 +84,32 @@ def test_update_needs_the_full_key_and_the_item():
             plan(f"UPDATE t SET n = 1 WHERE {where}")
 
 
+def test_returning_is_return_values_and_from_first_update_is_an_update():
+    p = plan("FROM t WHERE pk = 'a' AND sk = 1 SET n = 1 REMOVE m RETURNING MODIFIED OLD *")
+    assert p.operation == "UpdateItem" and p.body["ReturnValues"] == "UPDATED_OLD"
+    assert p.body["UpdateExpression"] == "SET #n0 = :v0 REMOVE #n1"
+    assert plan("DELETE FROM t WHERE pk = 'a' AND sk = 1 RETURNING ALL OLD *").body["ReturnValues"] == "ALL_OLD"
+    with pytest.raises(ValidationException) as exc:
+        plan("DELETE FROM t WHERE pk = 'a' AND sk = 1 RETURNING ALL NEW *")
+    assert exc.value.message == DELETE_RETURNING
+
+
+@pytest.mark.parametrize("where, message", [
+    ("attribute_exists('a')", "Operator or function requires a document path; operator or function: "
+                              "attribute_exists"),
+    ("attribute_not_exists(a, b)", "Incorrect number of operands for operator or function; operator or function: "
+                                   "attribute_not_exists, number of operands: 2"),
+    ("a = <<>>", "Empty bags are not supported"),
+])
+def test_function_and_value_errors(where, message):
+    with pytest.raises(ValidationException) as exc:
+        plan(f"SELECT * FROM t WHERE pk = 1 AND {where}")
+    assert exc.value.message == message
+
+
 def test_delete_conditions_evaluate_with_the_one_evaluator():
-    p = plan("DELETE FROM t WHERE pk = 'a' AND sk = 1 AND size(l) BETWEEN 1 AND 2 AND NOT contains(l, 'x')")
+    p = plan("DELETE FROM t WHERE pk = 'a' AND sk = 1 AND size(l) BETWEEN 1 AND 2 AND NOT contains(l, 'x') "
+             "AND attribute_exists(l) AND attribute_not_exists(z)")
     assert p.operation == "DeleteItem"
     cond = parse_condition(p.body["ConditionExpression"],
                            Context(p.body["ExpressionAttributeNames"], p.body["ExpressionAttributeValues"]))
@@ -103,8 +127,9 @@ def test_parameters_must_match_the_placeholders():
 def test_a_batch_read_names_one_item():
     assert plan("SELECT * FROM t WHERE pk = 1 AND sk = 2", full_key=True).operation == "Query"
     for where in ("pk = 1", "pk = 1 AND sk > 2", "a = 1"):
-        with pytest.raises(ValidationException, match=NOT_FULL_KEY):
+        with pytest.raises(ValidationException) as exc:
             plan(f"SELECT * FROM t WHERE {where}", full_key=True)
+        assert exc.value.message == BATCH_READ_KEY
 
 
 PARSERS = {"Query": ddb_reads.parse_query, "Scan": ddb_reads.parse_scan, "PutItem": ddb_items.parse_put_item,
