@@ -3,7 +3,7 @@ a printed statement that parses back compares equal)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 
@@ -51,6 +51,9 @@ class Call:
     list_append, if_not_exists, set_add, set_delete (UPDATE's SET)."""
     name: str
     args: tuple[Expr, ...]
+    # Where the name and the first argument are (line:column:length), for
+    # DynamoDB's messages; not part of the statement's meaning.
+    at: tuple[str, str] = field(default=("", ""), compare=False)
 
 
 @dataclass(frozen=True)

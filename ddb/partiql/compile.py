@@ -209,14 +209,25 @@ def _update_text(actions: tuple[tuple, ...], e: _Emitter) -> str:
             continue
         _, target, value = action
         if isinstance(value, Call) and value.name in ("set_add", "set_delete"):
-            if len(value.args) != 2 or value.args[0] != target or not _is_value(value.args[1]):
-                raise ValidationException(f"{value.name} takes the attribute it sets and a set of values to "
-                                          f"{'add' if value.name == 'set_add' else 'delete'}")
             clause = "ADD" if value.name == "set_add" else "DELETE"
-            clauses[clause].append(f"{e.path(target)} {e.value(value.args[1])}")
+            clauses[clause].append(f"{e.path(target)} {e.value(_set_operand(value, target, e))}")
             continue
         clauses["SET"].append(f"{e.path(target)} = {e.update_operand(value)}")
     return " ".join(f"{k} " + ", ".join(v) for k, v in clauses.items() if v)
+
+
+def _set_operand(call: Call, target: Path, e: _Emitter) -> Expr:
+    """set_add's or set_delete's set, checked as DynamoDB checks it."""
+    name, (name_at, first_at) = call.name.upper(), call.at
+    if len(call.args) != 2:
+        raise ValidationException(f"{name} must have exactly two arguments at {name_at}")
+    if call.args[0] != target:
+        raise ValidationException(f"The first argument to {name} must equal the assignment value at {name_at}")
+    value = call.args[1]
+    if not (isinstance(value, SetV) or isinstance(value, Param) and next(iter(e.params[value.index]), "")
+            in _SET_TYPES.values()):
+        raise ValidationException(f"The second argument to {name} must be a value with type SET at {first_at}")
+    return value
 
 
 @dataclass

@@ -16,6 +16,12 @@ class Tok(NamedTuple):
     kind: str  # word, qname, str, num, param, op, end
     text: str
     pos: int
+    at: str = ""  # where, as DynamoDB's messages say it: line:column:length
+
+
+def _at(text: str, start: int, end: int) -> str:
+    line = text.count("\n", 0, start) + 1
+    return f"{line}:{start - (text.rfind(chr(10), 0, start) + 1) + 1}:{end - start}"
 
 
 _TOKEN = re.compile(r"""
@@ -42,12 +48,13 @@ def tokenize(text: str) -> list[Tok]:
         if m is None:  # DynamoDB says no more of an unreadable character, comment or quote
             raise malformed("")
         kind = m.lastgroup
+        at = _at(text, pos, m.end())
         if kind == "qname":
-            out.append(Tok("qname", m.group()[1:-1].replace('""', '"'), pos))
+            out.append(Tok("qname", m.group()[1:-1].replace('""', '"'), pos, at))
         elif kind == "str":
-            out.append(Tok("str", m.group()[1:-1].replace("''", "'"), pos))
+            out.append(Tok("str", m.group()[1:-1].replace("''", "'"), pos, at))
         elif kind != "ws":
-            out.append(Tok(kind, m.group(), pos))  # type: ignore[arg-type]
+            out.append(Tok(kind, m.group(), pos, at))  # type: ignore[arg-type]
         pos = m.end()
     out.append(Tok("end", "", len(text)))
     return out

@@ -281,18 +281,23 @@ class _Parser:
         raise self.fail("a comparison")
 
     def call(self, name: str) -> Call:
+        name_at = self.tok.at
         self.i += 2  # the name and "("
-        args = [self.set_value() if name in UPDATE_FUNCTIONS else self.operand()]
-        while self.is_op(","):
-            self.i += 1
+        first_at = self.tok.at
+        args: list[Expr] = []
+        while not self.is_op(")"):
+            if args:
+                self.take_op(",")
             args.append(self.set_value() if name in UPDATE_FUNCTIONS else self.operand())
-        self.take_op(")")
-        return Call(name, tuple(args))
+        self.i += 1
+        return Call(name, tuple(args), (name_at, first_at))
 
     def operand(self) -> Expr:
         t = self.tok
         if t.kind == "word" and t.text.lower() in OPERAND_FUNCTIONS and self.toks[self.i + 1].text == "(":
             return self.call(t.text.lower())
+        if t.kind == "word" and self.toks[self.i + 1].text == "(":
+            raise ValidationException(f"Unrecognized function: {t.text.lower()} at {t.at}")
         if t.kind == "qname" or (t.kind == "word" and t.text.upper() not in KEYWORDS):
             return self.path()
         return self.value()

@@ -215,6 +215,16 @@ def test_malformed_statements(ddb, statement, message):
         assert got == message
 
 
+def test_function_errors_name_the_place(ddb, music):
+    stmt = f"SELECT * FROM \"{music}\" WHERE Artist = 'Acme' AND EXISTS(Year)"
+    column = stmt.index("EXISTS") + 1
+    assert error_of(ddb.execute_statement, Statement=stmt) == (
+        "ValidationException", f"Unrecognized function: exists at 1:{column}:6")
+    stmt = f"UPDATE \"{music}\" SET Tags = set_add(Other, <<'x'>>) WHERE Artist = 'Acme' AND SongTitle = 'song1'"
+    assert error_of(ddb.execute_statement, Statement=stmt)[1] == (
+        f"The first argument to SET_ADD must equal the assignment value at 1:{stmt.index('set_add') + 1}:7")
+
+
 def test_aliases_are_refused(ddb, music):
     assert error_of(ddb.execute_statement, Statement=f"SELECT * FROM \"{music}\" m WHERE Artist = 'Acme'") == (
         "ValidationException", "Aliasing is not supported")

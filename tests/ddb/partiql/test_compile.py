@@ -147,3 +147,31 @@ def test_compiled_bodies_are_valid_requests_or_validation_errors(stmt, param):
         PARSERS[compiled.operation](compiled.body)
     except ValidationException:
         pass  # a DynamoDB error, never another exception
+
+
+def _at(text: str, token: str, after: str = "") -> str:
+    """line:column:length of ``token``'s first occurrence after ``after``."""
+    start = text.index(token, text.index(after) + len(after) if after else 0)
+    return f"1:{start + 1}:{len(token)}"
+
+
+@pytest.mark.parametrize("set_clause, message, token, after", [
+    ("t = set_add(ss, <<'x'>>)", "The first argument to SET_ADD must equal the assignment value", "set_add", ""),
+    ("ss = set_add(<<'a'>>, <<'b'>>)", "The first argument to SET_ADD must equal the assignment value", "set_add",
+     ""),
+    ("ss = set_add(ss, 'x')", "The second argument to SET_ADD must be a value with type SET", "ss", "set_add("),
+    ("ss = SET_DELETE(ss, ['x'])", "The second argument to SET_DELETE must be a value with type SET", "ss",
+     "SET_DELETE("),
+    ("ss = set_add(ss)", "SET_ADD must have exactly two arguments", "set_add", ""),
+    ("ss = set_add(ss, ?)", "The second argument to SET_ADD must be a value with type SET", "ss", "set_add("),
+])
+def test_set_function_errors_say_where(set_clause, message, token, after):
+    text = f"UPDATE h SET {set_clause} WHERE id = 'a'"
+    with pytest.raises(ValidationException) as exc:
+        compile_statement(parse(text), [{"L": []}] * text.count("?"), keys_of)
+    assert exc.value.message == f"{message} at {_at(text, token, after)}"
+
+
+def test_set_functions_take_a_set_parameter():
+    p = compile_statement(parse("UPDATE h SET ss = set_delete(ss, ?) WHERE id = 'a'"), [{"BS": ["AQ=="]}], keys_of)
+    assert p.body["UpdateExpression"] == "DELETE #n0 :v0"

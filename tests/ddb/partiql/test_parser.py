@@ -110,3 +110,13 @@ def test_aliases_are_refused_by_their_own_message(text):
 def test_comments_and_number_forms():
     assert parse("-- note\nSELECT * FROM t /* a\n note */ -- more\nWHERE a = .73e1 AND b = -.5E+2 -- end") == Select(
         "t", None, None, And((Cmp("=", P(("a",)), Lit("N", ".73e1")), Cmp("=", P(("b",)), Lit("N", "-.5E+2")))))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("SELECT * FROM t WHERE pk = 1 AND EXISTS(ss)", "Unrecognized function: exists at 1:34:6"),
+    ("SELECT * FROM t WHERE pk = 1 AND\n set_add(ss, <<'x'>>) = ss", "Unrecognized function: set_add at 2:2:7"),
+])
+def test_unknown_functions_say_where(text, message):
+    with pytest.raises(ValidationException) as exc:
+        parse(text)
+    assert exc.value.message == message
