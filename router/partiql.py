@@ -15,6 +15,7 @@ from ddb.errors import (ConditionalCheckFailedException, DuplicateItemException,
                         ValidationException)
 from ddb.partiql import Plan, compile_statement, parse
 from ddb.partiql.ast import Select
+from ddb.partiql.compile import check_projected
 from ddb.partiql.requests import (StatementRequest, decode_token, encode_token, parse_batch,
                                   parse_execute_statement)
 from router import capacity, reads
@@ -66,9 +67,21 @@ def _keys_of(api: Api):
     return keys_of
 
 
+def _check_index_projection(api: Api, stmt: Any) -> None:
+    """A global index with a partial projection serves only what it projects."""
+    if not isinstance(stmt, Select) or stmt.index is None or stmt.projection is None:
+        return
+    t = api.table(stmt.table)
+    for ix in api.indexes(t):
+        if ix.name == stmt.index and not ix.local and ix.projection != "ALL":
+            check_projected(stmt, frozenset((*api.schema(t).names, *ix.keys.names, *ix.non_key)))
+
+
 async def execute_statement(api: Api, body: dict) -> dict:
     req, limit = parse_execute_statement(body)
-    plan = compile_statement(parse(req.statement), req.parameters, _keys_of(api))
+    stmt = parse(req.statement)
+    _check_index_projection(api, stmt)
+    plan = compile_statement(stmt, req.parameters, _keys_of(api))
     extra: dict[str, Any] = {}
     if not plan.write:
         if limit is not None:

@@ -79,6 +79,15 @@ def compile_statement(stmt: Statement, params: list[dict] | None, keys_of: KeysO
     raise TypeError(f"not a statement: {stmt!r}")
 
 
+def check_projected(stmt: Select, projected: frozenset[str]) -> None:
+    """A SELECT from a global index may name only the attributes it projects
+    (DynamoDB lists the others, in statement order)."""
+    missing = list(dict.fromkeys(str(p.steps[0]) for p in stmt.projection or () if p.steps[0] not in projected))
+    if missing:
+        raise ValidationException(f"One or more parameter values were invalid: Global secondary index {stmt.index} "
+                                  f"does not project [{', '.join(missing)}]")
+
+
 def _table_keys(keys_of: KeysOf, table: str) -> tuple[str, str | None]:
     keys = keys_of(table, None)
     assert keys is not None  # a table's key always has one partition key attribute

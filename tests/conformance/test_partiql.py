@@ -91,6 +91,19 @@ def test_select_from_an_index(ddb, music):
     assert titles(out["Items"]) == ["song0", "song2", "song4"]
 
 
+def test_a_global_index_serves_only_what_it_projects(ddb):
+    t = create_table(ddb, f"pq_proj_{next(_seq)}", ("pk", "S"), more_definitions={"g": "S"},
+                     GlobalSecondaryIndexes=[{"IndexName": "gix", "KeySchema": [{"AttributeName": "g",
+                                                                                  "KeyType": "HASH"}],
+                                              "Projection": {"ProjectionType": "INCLUDE",
+                                                             "NonKeyAttributes": ["kept"]}}])
+    assert error_of(ddb.execute_statement, Statement=f"SELECT kept, other, pk, mymap.x, other FROM \"{t}\".\"gix\" "
+                                                     "WHERE g = 'a'") == (
+        "ValidationException", "One or more parameter values were invalid: Global secondary index gix does not "
+                               "project [other, mymap]")
+    assert run(ddb, f"SELECT kept, pk, g FROM \"{t}\".\"gix\"")["Items"] == []
+
+
 def test_order_by_sort_key_descending(ddb, music):
     out = run(ddb, f"SELECT SongTitle FROM \"{music}\" WHERE Artist = 'Acme' ORDER BY SongTitle DESC")
     assert [i["SongTitle"]["S"] for i in out["Items"]] == [f"song{i}" for i in range(5, -1, -1)]

@@ -17,7 +17,8 @@ from ddb.expression_eval import evaluate
 from ddb.expressions import Context, parse_condition
 from ddb.partiql import compile_statement, parse, to_text
 from ddb.partiql.ast import Select
-from ddb.partiql.compile import BATCH_READ_KEY, DELETE_RETURNING, NOT_FULL_KEY, WRONG_PARAMETER_COUNT
+from ddb.partiql.compile import (BATCH_READ_KEY, DELETE_RETURNING, NOT_FULL_KEY, WRONG_PARAMETER_COUNT,
+                                  check_projected)
 from ddb.partiql.parser import param_count
 from tests.ddb.partiql.strategies import statements
 
@@ -175,3 +176,11 @@ def test_set_function_errors_say_where(set_clause, message, token, after):
 def test_set_functions_take_a_set_parameter():
     p = compile_statement(parse("UPDATE h SET ss = set_delete(ss, ?) WHERE id = 'a'"), [{"BS": ["AQ=="]}], keys_of)
     assert p.body["UpdateExpression"] == "DELETE #n0 :v0"
+
+
+def test_check_projected_lists_what_a_global_index_lacks_in_statement_order():
+    check_projected(parse("SELECT a, b.c FROM t.ix"), frozenset({"a", "b"}))
+    with pytest.raises(ValidationException) as exc:
+        check_projected(parse("SELECT z, a, y.q, z FROM t.ix"), frozenset({"a"}))
+    assert exc.value.message == ("One or more parameter values were invalid: Global secondary index ix does not "
+                                 "project [z, y]")
