@@ -8,12 +8,15 @@ evaluator decides every condition."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ddb.errors import ValidationException
+from ddb.numbers import NOT_NUMERIC, parse_number
 from ddb.partiql.ast import (And, Arith, Between, Call, Cmp, Cond, Delete, Expr, In, Insert, Is, ListV, Lit, MapV,
                              Not, Or, Param, Path, Select, SetV, Statement, Update)
+from ddb.partiql.lexer import malformed
 from ddb.partiql.parser import param_count
 
 # (partition key, sort key) of a table or index; None: an index with
@@ -50,7 +53,9 @@ def compile_statement(stmt: Statement, params: list[dict] | None, keys_of: KeysO
     if isinstance(stmt, Select):
         return _select(stmt, e, keys_of, full_key)
     if isinstance(stmt, Insert):
-        item = e.bind(stmt.value)
+        # Each attribute's value is a root of its own in DynamoDB's messages.
+        value = stmt.value
+        item = {"M": {k: e.bind(x) for k, x in value.pairs}} if isinstance(value, MapV) else e.bind(value)
         if "M" not in item:
             raise ValidationException("Unexpected value type in INSERT: the VALUE must be a map of attributes")
         hash_key = _table_keys(keys_of, stmt.table)[0]
@@ -225,6 +230,42 @@ def _update_text(actions: tuple[tuple, ...], e: _Emitter) -> str:
     return " ".join(f"{k} " + ", ".join(v) for k, v in clauses.items() if v)
 
 
+_EXPONENT = re.compile(r"[eE]([+-]?[0-9]+)$")
+
+
+def _readable(text: object) -> bool:
+    """Whether Java's BigDecimal reads the number: its exponent is a 32-bit integer."""
+    exponent = _EXPONENT.search(text) if isinstance(text, str) else None
+    return exponent is None or -(1 << 31) <= int(exponent.group(1)) < 1 << 31
+
+
+def _check_literal(text: str, at: str) -> None:
+    """A number literal DynamoDB can read and store; the message names where it sits."""
+    if not _readable(text):
+        raise malformed("")
+    try:
+        parse_number(text)
+    except ValidationException as exc:
+        raise ValidationException(f"{exc.message} under {at}") from None
+
+
+def _check_parameter(value: Any) -> None:
+    """A parameter's numbers, read as DynamoDB reads them (one it cannot read is its own message)."""
+    if not isinstance(value, dict):
+        return
+    for kind, inner in value.items():
+        if kind in ("N", "NS"):
+            for text in [inner] if kind == "N" else inner if isinstance(inner, list) else []:
+                if not _readable(text):
+                    raise ValidationException(f"{NOT_NUMERIC}: {text}")
+        elif kind == "L" and isinstance(inner, list):
+            for child in inner:
+                _check_parameter(child)
+        elif kind == "M" and isinstance(inner, dict):
+            for child in inner.values():
+                _check_parameter(child)
+
+
 def _set_operand(call: Call, target: Path, e: _Emitter) -> Expr:
     """set_add's or set_delete's set, checked as DynamoDB checks it."""
     name, (name_at, first_at) = call.name.upper(), call.at
@@ -271,18 +312,22 @@ class _Emitter:
             out += f"[{step}]" if isinstance(step, int) else "." + self.name(step)
         return out
 
-    def bind(self, v: Expr) -> dict:
-        """A value as a DynamoDB AttributeValue."""
+    def bind(self, v: Expr, at: str = "root") -> dict:
+        """A value as a DynamoDB AttributeValue (``at``: where it sits in the
+        literal, which DynamoDB names when a number is out of range)."""
         if isinstance(v, Param):
+            _check_parameter(self.params[v.index])
             return self.params[v.index]
         if isinstance(v, Lit):
             if v.kind == "NULL":
                 return {"NULL": True}
+            if v.kind == "N":
+                _check_literal(str(v.value), at)
             return {v.kind: v.value}
         if isinstance(v, ListV):
-            return {"L": [self.bind(i) for i in v.items]}
+            return {"L": [self.bind(x, f"{at}[{i}]") for i, x in enumerate(v.items)]}
         if isinstance(v, MapV):
-            return {"M": {k: self.bind(i) for k, i in v.pairs}}
+            return {"M": {k: self.bind(x, f"{at}.{k}") for k, x in v.pairs}}
         if isinstance(v, SetV):
             if not v.items:
                 raise ValidationException("Empty bags are not supported")

@@ -184,3 +184,26 @@ def test_check_projected_lists_what_a_global_index_lacks_in_statement_order():
         check_projected(parse("SELECT z, a, y.q, z FROM t.ix"), frozenset({"a"}))
     assert exc.value.message == ("One or more parameter values were invalid: Global secondary index ix does not "
                                  "project [z, y]")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("SELECT * FROM h WHERE id = 1e126", "Number overflow. Attempting to store a number with magnitude larger than "
+                                        "supported range under root"),
+    ("INSERT INTO h VALUE {'id': 1, 'm': {'x': 1e-131}}", "Number underflow. Attempting to store a number with "
+                                                          "magnitude smaller than supported range under root.x"),
+    ("INSERT INTO h VALUE {'id': 1, 'l': [1, 123456789012345678901234567890123456789]}",
+     "Attempting to store more than 38 significant digits in a Number under root[1]"),
+    ("SELECT * FROM h WHERE id = 1e2147483648", "Statement wasn't well formed, can't be processed: "),
+])
+def test_number_literals_out_of_range_say_where(text, message):
+    with pytest.raises(ValidationException) as exc:
+        plan(text)
+    assert exc.value.message == message
+
+
+@pytest.mark.parametrize("param", [{"N": "1e99999999999"}, {"L": [{"N": "1"}, {"N": "1e99999999999"}]},
+                                   {"M": {"x": {"N": "1e99999999999"}}}, {"NS": ["1", "1e99999999999"]}])
+def test_parameters_whose_numbers_cannot_be_read(param):
+    with pytest.raises(ValidationException) as exc:
+        plan("SELECT * FROM h WHERE id = ?", param)
+    assert exc.value.message == "The parameter cannot be converted to a numeric value: 1e99999999999"
