@@ -28,7 +28,7 @@ NOT_FULL_KEY = "Where clause does not contain a mandatory equality on all key at
 BATCH_READ_KEY = "Select statements within BatchExecuteStatement must specify the primary key in the where clause."
 DELETE_RETURNING = "Only RETURNING ALL OLD * is allowed in DELETE statements."
 _SORT_OPS = ("=", "<", "<=", ">", ">=")
-_FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<=", "<>": "<>"}
+_FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}  # `value op key` as `key op' value`
 _SET_TYPES = {"S": "SS", "N": "NS", "B": "BS"}
 
 
@@ -40,7 +40,6 @@ class Plan:
     table: str
     write: bool
     insert: bool = False  # a PutItem whose condition failing means DuplicateItem
-    key: dict | None = None  # UPDATE and DELETE: the item's key
 
 
 def compile_statement(stmt: Statement, params: list[dict] | None, keys_of: KeysOf, *,
@@ -70,7 +69,7 @@ def compile_statement(stmt: Statement, params: list[dict] | None, keys_of: KeysO
         body = {"TableName": stmt.table, "Key": key, "UpdateExpression": update, "ConditionExpression": condition}
         if stmt.returning is not None:
             body["ReturnValues"] = stmt.returning
-        return Plan("UpdateItem", {**body, **e.placeholders()}, stmt.table, True, key=key)
+        return Plan("UpdateItem", {**body, **e.placeholders()}, stmt.table, True)
     if isinstance(stmt, Delete):
         key, rest = _full_key(stmt.where, _table_keys(keys_of, stmt.table), e)
         body = {"TableName": stmt.table, "Key": key}
@@ -80,7 +79,7 @@ def compile_statement(stmt: Statement, params: list[dict] | None, keys_of: KeysO
             body["ReturnValues"] = "ALL_OLD"
         if rest:
             body["ConditionExpression"] = " AND ".join(_grouped(e.cond(c), c) for c in rest)
-        return Plan("DeleteItem", {**body, **e.placeholders()}, stmt.table, True, key=key)
+        return Plan("DeleteItem", {**body, **e.placeholders()}, stmt.table, True)
     raise TypeError(f"not a statement: {stmt!r}")
 
 

@@ -76,7 +76,7 @@ def test_insert_is_a_put_that_must_not_overwrite():
 def test_update_needs_the_full_key_and_the_item():
     p = plan("UPDATE t SET n = n - 1, l = list_append(l, ?) SET s = set_delete(s, <<'x'>>) REMOVE r "
              "WHERE sk = 2 AND pk = 'a' AND (n > 0 OR n IS NULL)", {"L": []})
-    assert p.operation == "UpdateItem" and p.key == {"pk": {"S": "a"}, "sk": {"N": "2"}}
+    assert p.operation == "UpdateItem" and p.body["Key"] == {"pk": {"S": "a"}, "sk": {"N": "2"}}
     assert p.body["UpdateExpression"] == "SET #n0 = #n0 - :v0, #n1 = list_append(#n1, :v1) REMOVE #n3 DELETE #n2 :v2"
     assert p.body["ConditionExpression"] == ("attribute_exists(#n4) AND (#n0 > :v3 OR (attribute_not_exists(#n0) "
                                              "OR attribute_type(#n0, :v4)))")
