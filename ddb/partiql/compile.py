@@ -235,7 +235,10 @@ _EXPONENT = re.compile(r"[eE]([+-]?[0-9]+)$")
 def _readable(text: object) -> bool:
     """Whether Java's BigDecimal reads the number: its exponent is a 32-bit integer."""
     exponent = _EXPONENT.search(text) if isinstance(text, str) else None
-    return exponent is None or -(1 << 31) <= int(exponent.group(1)) < 1 << 31
+    if exponent is None:
+        return True
+    digits = exponent.group(1).lstrip("+-").lstrip("0")
+    return len(digits) <= 10 and -(1 << 31) <= int(exponent.group(1)) < 1 << 31
 
 
 def _check_literal(text: str, at: str) -> None:

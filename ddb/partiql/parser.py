@@ -328,7 +328,7 @@ class _Parser:
                 steps.append(self.name())
             elif self.is_op("["):
                 self.i += 1
-                if self.tok.kind != "num" or not self.tok.text.isdigit():
+                if self.tok.kind != "num" or not self.tok.text.isdigit() or len(self.tok.text) > 9:
                     raise self.fail("a list index")
                 steps.append(int(self.tok.text))
                 self.i += 1

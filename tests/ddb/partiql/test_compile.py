@@ -194,6 +194,7 @@ def test_check_projected_lists_what_a_global_index_lacks_in_statement_order():
     ("INSERT INTO h VALUE {'id': 1, 'l': [1, 123456789012345678901234567890123456789]}",
      "Attempting to store more than 38 significant digits in a Number under root[1]"),
     ("SELECT * FROM h WHERE id = 1e2147483648", "Statement wasn't well formed, can't be processed: "),
+    ("SELECT * FROM h WHERE id = 1e" + "9" * 5000, "Statement wasn't well formed, can't be processed: "),
 ])
 def test_number_literals_out_of_range_say_where(text, message):
     with pytest.raises(ValidationException) as exc:

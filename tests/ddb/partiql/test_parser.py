@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ddb.errors import ValidationException
 from ddb.partiql import parse, to_text
@@ -91,6 +92,8 @@ def test_developer_guide_statements():
     ("DELETE FROM t", "Unexpected end of statement at position 14, expected WHERE"),
     ("INSERT INTO t VALUE {a: 1}", "Unexpected 'a' at position 22, expected a quoted attribute name"),
     ("SELECT * FROM t WHERE a[x] = 1", "Unexpected 'x' at position 25, expected a list index"),
+    ("SELECT * FROM t WHERE a[" + "9" * 5000 + "] = 1", "Unexpected '" + "9" * 5000 + "' at position 25, "
+                                                        "expected a list index"),
     ("SELECT * FROM t WHERE a = 1 # c", ""),
 ])
 def test_malformed(text, detail):
@@ -120,3 +123,15 @@ def test_unknown_functions_say_where(text, message):
     with pytest.raises(ValidationException) as exc:
         parse(text)
     assert exc.value.message == message
+
+
+@given(st.text(max_size=60) | st.lists(st.sampled_from(
+    ["SELECT", "*", "FROM", "t", ".", "WHERE", "a", "=", "?", "AND", "OR", "NOT", "(", ")", "[", "]", "{", "}",
+     "<<", ">>", "'s'", "1", ",", ":", "IN", "BETWEEN", "IS", "MISSING", "UPDATE", "SET", "REMOVE", "DELETE",
+     "INSERT", "INTO", "VALUE", "size", "set_add", "RETURNING", "ALL", "OLD", "+"]), max_size=14).map(" ".join))
+@settings(max_examples=500, deadline=None)
+def test_any_text_parses_or_is_a_validation_error(text):
+    try:
+        parse(text)
+    except ValidationException:
+        pass
