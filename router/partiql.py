@@ -6,6 +6,7 @@ transactions and is not served yet (UnknownOperationException)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from typing import Any, Protocol
 
@@ -82,15 +83,43 @@ async def execute_statement(api: Api, body: dict) -> dict:
     stmt = parse(req.statement)
     _check_index_projection(api, stmt)
     plan = compile_statement(stmt, req.parameters, _keys_of(api))
-    extra: dict[str, Any] = {}
-    if not plan.write:
+    if plan.write:
+        return await _run(api, plan, req, body.get("ReturnConsumedCapacity"), {})
+    return await _read(api, plan, req, body, limit)
+
+
+async def _read(api: Api, plan: Plan, req: StatementRequest, body: dict, limit: int | None) -> dict:
+    """A SELECT's page: its Query (or each of its Queries in turn, for
+    ``pk IN [...]``) or Scan, from where the NextToken says, up to Limit."""
+    key = _token_key(api)
+    bodies = [plan.body, *plan.more]
+    index, start = 0, None
+    if body.get("NextToken") is not None:
+        index, start = decode_token(key, req.statement, body["NextToken"], len(bodies))
+    out: dict[str, Any] = {"Items": []}
+    consumed: list[dict] = []
+    while index < len(bodies):
+        extra: dict[str, Any] = {}
+        if start is not None:
+            extra["ExclusiveStartKey"] = start
         if limit is not None:
             extra["Limit"] = limit
-        if body.get("NextToken") is not None:
-            extra["ExclusiveStartKey"] = decode_token(_token_key(api), req.statement, body["NextToken"])
-    out = await _run(api, plan, req, body.get("ReturnConsumedCapacity"), extra)
-    if "LastEvaluatedKey" in out:
-        out["NextToken"] = encode_token(_token_key(api), req.statement, out["LastEvaluatedKey"])
+        page = await _run(api, dataclasses.replace(plan, body=bodies[index]), req,
+                          body.get("ReturnConsumedCapacity"), extra)
+        out["Items"] += page["Items"]
+        consumed += [page["ConsumedCapacity"]] if "ConsumedCapacity" in page else []
+        if limit is not None:
+            limit -= page["ScannedCount"]
+        if "LastEvaluatedKey" in page:
+            out["LastEvaluatedKey"] = page["LastEvaluatedKey"]
+            out["NextToken"] = encode_token(key, req.statement, index, page["LastEvaluatedKey"])
+            break
+        index, start = index + 1, None
+        if limit == 0 and index < len(bodies):
+            out["NextToken"] = encode_token(key, req.statement, index, None)
+            break
+    if consumed:
+        out["ConsumedCapacity"] = _merged(consumed)[0]
     return out
 
 
@@ -105,7 +134,7 @@ async def _run(api: Api, plan: Plan, req: StatementRequest, return_capacity: str
             body["ConsistentRead"] = True
         result = orjson.loads(await (reads.query if plan.operation == "Query" else reads.scan)(api, body))
         out = {"Items": result.get("Items", [])}
-        for name in ("LastEvaluatedKey", "ConsumedCapacity"):
+        for name in ("LastEvaluatedKey", "ConsumedCapacity", "ScannedCount"):
             if name in result:
                 out[name] = result[name]
         return out

@@ -8,6 +8,7 @@ evaluator decides every condition."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -40,6 +41,7 @@ class Plan:
     table: str
     write: bool
     insert: bool = False  # a PutItem whose condition failing means DuplicateItem
+    more: list[dict] = field(default_factory=list)  # `pk IN [...]`: the Queries after the first, run in turn
 
 
 def compile_statement(stmt: Statement, params: list[dict] | None, keys_of: KeysOf, *,
@@ -134,10 +136,40 @@ def _full_key(where: Cond, keys: tuple[str, str | None], e: _Emitter) -> tuple[d
 
 
 def _select(s: Select, e: _Emitter, keys_of: KeysOf, full_key: bool) -> Plan:
+    keys = keys_of(s.table, s.index)
+    if keys is not None and not full_key and not s.order:
+        queries = _partition_key_in(s, e, keys)
+        if queries is not None:
+            return queries
+    return _one_read(s, e, keys, full_key)
+
+
+def _partition_key_in(s: Select, e: _Emitter, keys: tuple[str, str | None]) -> Plan | None:
+    """``pk IN [a, b]`` (and no equality on pk): one Query per value, as
+    DynamoDB reads it, instead of a Scan of the whole table."""
+    conds = _conjuncts(s.where)
+    pk = Path((keys[0],))
+    if any(_key_term(c, keys[0], ("=",)) for c in conds):
+        return None
+    found = next((c for c in conds if isinstance(c, In) and c.operand == pk and all(map(_is_value, c.items))), None)
+    if found is None:
+        return None
+    rest = [c for c in conds if c is not found]
+    bodies: list[dict] = []
+    for value in found.items:
+        where = And((*rest, Cmp("=", pk, value))) if rest else Cmp("=", pk, value)
+        plan = _one_read(dataclasses.replace(s, where=where), _Emitter(e.params), keys, False)
+        if plan.operation != "Query":
+            return None
+        if plan.body not in bodies:  # a value named twice is read once
+            bodies.append(plan.body)
+    return Plan("Query", bodies[0], s.table, False, more=bodies[1:])
+
+
+def _one_read(s: Select, e: _Emitter, keys: tuple[str, str | None] | None, full_key: bool) -> Plan:
     body: dict[str, Any] = {"TableName": s.table}
     if s.index is not None:
         body["IndexName"] = s.index
-    keys = keys_of(s.table, s.index)
     rest = _conjuncts(s.where)
     key_text: list[str] = []
     one_item = False  # an equality on every key attribute

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -75,22 +74,28 @@ def _mac(key: bytes, statement: str, payload: bytes) -> bytes:
     return hmac.new(key, statement.encode() + b"\0" + payload, hashlib.sha256).digest()[:16]
 
 
-def encode_token(key: bytes, statement: str, last_key: dict) -> str:
-    """An opaque NextToken: the page's LastEvaluatedKey, bound by an HMAC to
-    the statement it continues, so an edited or borrowed token is refused."""
-    payload = orjson.dumps(last_key, option=orjson.OPT_SORT_KEYS)
+def encode_token(key: bytes, statement: str, index: int, last_key: dict | None) -> str:
+    """An opaque NextToken: which of the statement's reads to go on with and
+    its LastEvaluatedKey (None: from its start), bound by an HMAC to the
+    statement it continues, so an edited or borrowed token is refused."""
+    payload = orjson.dumps({"i": index, "k": last_key}, option=orjson.OPT_SORT_KEYS)
     return base64.urlsafe_b64encode(_mac(key, statement, payload) + payload).decode()
 
 
-def decode_token(key: bytes, statement: str, token: str) -> dict[str, Any]:
+def decode_token(key: bytes, statement: str, token: str, reads: int) -> tuple[int, dict | None]:
+    """(index, LastEvaluatedKey) of a token ``encode_token`` made for the
+    statement, which has ``reads`` reads."""
     try:
         raw = base64.urlsafe_b64decode(token.encode())
         mac, payload = raw[:16], raw[16:]
         if len(mac) != 16 or not hmac.compare_digest(mac, _mac(key, statement, payload)):
             raise ValueError("bad mac")
-        last_key = orjson.loads(payload)
+        position = orjson.loads(payload)
     except ValueError:  # binascii.Error and orjson.JSONDecodeError are ValueErrors
         raise ValidationException(INVALID_TOKEN) from None
-    if type(last_key) is not dict:
+    if type(position) is not dict:
         raise ValidationException(INVALID_TOKEN)
-    return last_key
+    index, last_key = position.get("i"), position.get("k")
+    if type(index) is not int or not 0 <= index < reads or not (last_key is None or type(last_key) is dict):
+        raise ValidationException(INVALID_TOKEN)
+    return index, last_key

@@ -123,6 +123,23 @@ def test_limit_and_next_token_page_through_every_item_once(ddb, music):
     assert titles(seen) == [f"song{i}" for i in range(6)] and pages >= 2
 
 
+def test_partition_key_in_reads_each_partition_and_pages_across_them(ddb, music):
+    stmt = f"SELECT SongTitle FROM \"{music}\" WHERE Artist IN ['Zed', 'Nobody', 'Acme', 'Zed'] AND Year <> 2003"
+    out = run(ddb, stmt, ReturnConsumedCapacity="TOTAL")
+    assert titles(out["Items"]) == ["song0", "song1", "song2", "song4", "song5", "song6", "song7", "song8", "song9"]
+    assert out["ConsumedCapacity"]["TableName"] == music and "NextToken" not in out
+    seen, token, pages = [], None, 0
+    while True:
+        out = run(ddb, stmt, Limit=4, **({"NextToken": token} if token else {}))
+        seen += out["Items"]
+        pages += 1
+        token = out.get("NextToken")
+        if token is None:
+            break
+    assert titles(seen) == ["song0", "song1", "song2", "song4", "song5", "song6", "song7", "song8", "song9"]
+    assert pages >= 3
+
+
 def test_next_token_is_bound_to_its_statement_and_not_forgeable(ddb, music):
     stmt = f'SELECT * FROM "{music}"'
     token = run(ddb, stmt, Limit=2)["NextToken"]

@@ -43,11 +43,21 @@ def test_partition_key_equality_and_sort_key_condition_are_a_query():
         "ExpressionAttributeValues": {":v0": {"S": "k"}, ":v1": {"N": "3"}, ":v2": {"S": "x"}}}
 
 
-@pytest.mark.parametrize("where", ["sk = 1", "pk <> 'a'", "pk = 'a' OR sk = 1", "pk IN ['a', 'b']",
+@pytest.mark.parametrize("where", ["sk = 1", "pk <> 'a'", "pk = 'a' OR sk = 1", "pk IN ['a', b]",
+                                   "pk IN ['a', 'b'] AND pk <> 'c'",
                                    "NOT pk = 'a'", "pk = 'a' AND pk = 'b'", "pk = 'a' AND sk = 1 AND sk = 2"])
 def test_anything_else_is_a_scan_with_the_whole_filter(where):
     p = plan(f"SELECT * FROM t WHERE {where}")
     assert p.operation == "Scan" and "KeyConditionExpression" not in p.body and "FilterExpression" in p.body
+
+
+def test_partition_key_in_is_one_query_per_value():
+    p = plan("SELECT * FROM t WHERE pk IN ['a', ?, 'a'] AND sk > 1 AND c = 2", {"S": "b"})
+    assert p.operation == "Query" and len(p.more) == 1
+    assert [b["ExpressionAttributeValues"][":v0"] for b in (p.body, *p.more)] == [{"S": "a"}, {"S": "b"}]
+    assert p.body["KeyConditionExpression"] == "#n0 = :v0 AND #n1 > :v1"
+    assert p.body["FilterExpression"] == "#n2 = :v2"
+    assert len(plan("SELECT * FROM t WHERE pk IN ['a', 'b']").more) == 1
 
 
 def test_index_reads_use_the_index_key_and_multi_attribute_indexes_scan():

@@ -13,13 +13,14 @@ LAST = {"pk": {"S": "a"}, "sk": {"N": "2"}}
 
 
 def test_token_round_trip_and_refusals():
-    token = encode_token(KEY, "SELECT * FROM t", LAST)
-    assert decode_token(KEY, "SELECT * FROM t", token) == LAST
-    for key, statement, text in ((KEY, "SELECT * FROM u", token), (b"x" * 32, "SELECT * FROM t", token),
-                                 (KEY, "SELECT * FROM t", token[:-2]), (KEY, "SELECT * FROM t", "%%%"),
-                                 (KEY, "SELECT * FROM t", "")):
+    token = encode_token(KEY, "SELECT * FROM t", 1, LAST)
+    assert decode_token(KEY, "SELECT * FROM t", token, 2) == (1, LAST)
+    assert decode_token(KEY, "q", encode_token(KEY, "q", 0, None), 1) == (0, None)
+    for key, statement, text, reads in ((KEY, "SELECT * FROM u", token, 2), (b"x" * 32, "SELECT * FROM t", token, 2),
+                                        (KEY, "SELECT * FROM t", token[:-2], 2), (KEY, "SELECT * FROM t", "%%%", 2),
+                                        (KEY, "SELECT * FROM t", "", 2), (KEY, "SELECT * FROM t", token, 1)):
         with pytest.raises(ValidationException, match=INVALID_TOKEN):
-            decode_token(key, statement, text)
+            decode_token(key, statement, text, reads)
 
 
 @pytest.mark.parametrize("body, message", [
