@@ -166,6 +166,13 @@ class ConditionalCheckFailedException(DynamoDBError):
         return body
 
 
+class DuplicateItemException(DynamoDBError):
+    """A PartiQL INSERT of an item whose key is taken (INSERT never overwrites)."""
+
+    code = "DuplicateItemException"
+    default_message = "Duplicate primary key exists in table"
+
+
 class ItemCollectionSizeLimitExceededException(DynamoDBError):
     code = "ItemCollectionSizeLimitExceededException"
     retryable = True

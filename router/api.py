@@ -30,6 +30,7 @@ from ddb.keys import KeySchema
 from ddb.streams import StreamSpec, parse_update_stream
 from router import batches, capacity, global_settings, global_table_legacy, global_tables, reads, tags, ttl
 from router.node_requests import item_fields
+from router.partiql import operations as partiql_operations
 from router.stats import TableStats
 from router.streams import table_stream_fields
 from trireme_pb import node_pb2
@@ -77,6 +78,7 @@ class Api:
             "Scan": lambda body: reads.scan(self, body),
             "BatchGetItem": lambda body: batches.batch_get_item(self, body),
             "BatchWriteItem": lambda body: batches.batch_write_item(self, body),
+            **partiql_operations(self),
         }
         ops = {
             "CreateTable": self.create_table,

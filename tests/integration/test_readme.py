@@ -70,3 +70,24 @@ def test_readme_function_url_example_runs(cluster):
     assert scope["url"].startswith(cluster.endpoint + "/trireme/url/")
     with urllib.request.urlopen(scope["url"] + "world", timeout=60) as resp:
         assert resp.read() == b"hello from /world"
+
+
+def test_readme_partiql_cli_session_runs(cluster):
+    """The PartiQL session runs as written with the AWS CLI (each command, in order)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    _example(cluster, "create_table")  # the users table
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S) if "execute-statement" in b)
+    commands = [c for c in re.sub(r"\\\n\s*", "", block).splitlines() if c.startswith("aws ")]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}
+    aws = str(Path(sys.executable).with_name("aws"))
+    results = [subprocess.run(["bash", "-c", c.replace("http://localhost:8000", cluster.endpoint)
+                               .replace("aws ", aws + " ", 1)], env=env, capture_output=True, text=True, timeout=120)
+               for c in commands]
+    assert [r.returncode for r in results[:3]] == [0, 0, 0], [r.stderr for r in results]
+    assert json.loads(results[2].stdout) == {"Items": [{"id": {"S": "carol"}, "visits": {"N": "2"}}]}
+    assert results[3].returncode != 0 and "DuplicateItemException" in results[3].stderr
+    assert "Duplicate primary key exists in table" in results[3].stderr
