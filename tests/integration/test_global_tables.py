@@ -7,6 +7,7 @@ of items is another slice's: nothing here looks at replicated items."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -345,7 +346,11 @@ def test_the_readme_example_runs(regions):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     code = next(b for b in blocks if "ReplicaUpdates" in b)
     east.create_table(TableName="users", **KEYS)
-    exec(compile(code.replace("http://localhost:8000", east.meta.endpoint_url), "README.md", "exec"), {"boto3": boto3})
+    code = code.replace("http://localhost:8000", east.meta.endpoint_url).replace(
+        "http://localhost:8001", west.meta.endpoint_url)
+    scope = {"boto3": boto3, "time": time}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["item"] == {"pk": {"S": "grace"}, "visits": {"N": "1"}}  # read in the other region
     assert "Replicas" not in east.describe_table(TableName="users")["Table"]
     wait_until(lambda: _missing(west, "users"), 30, "the README's replica to be deleted")
 
