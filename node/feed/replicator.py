@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cluster.meta import MetaState, TableInfo
-from cluster.tasks import cancel
+from cluster.tasks import cancel, every
 from cluster.versions import make_ts, ms_of
 from node.feed.remote import RemoteError, post_json
 from node.feed.streams import RETENTION_S
@@ -107,7 +107,7 @@ class Replicator:
         self._backfilled: dict[tuple[str, str], int | None] = {}  # items a backfill sent here (None: done)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
+        self._task = asyncio.create_task(every(CHECK_S, self._plan, "replication planning", log))
 
     async def stop(self) -> None:
         await cancel([self._task, *self._upkeep.values(), *self._senders.values(), *self._reports.values()])
@@ -129,14 +129,6 @@ class Replicator:
                 row["backfilling"] += 1
                 row["backfilled_items"] += sent
         return sorted(out.values(), key=lambda r: (r["table"], r["region"]))
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                self._plan()
-            except Exception:  # noqa: BLE001 (a bug here must not end replication for the node's life)
-                log.exception("replication planning failed")
-            await asyncio.sleep(CHECK_S)
 
     def _plan(self) -> None:
         self._senders = {k: t for k, t in self._senders.items() if not t.done()}
