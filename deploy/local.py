@@ -208,7 +208,8 @@ class LocalCluster:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.layout_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"region": self.region, "remote_regions": self.remote_regions,
-                                   "endpoint": self.endpoint, "cluster_id": self.cluster_id, "owner_pid": self.owner_pid, "owner_started": self.owner_started,
+                                   "endpoint": self.endpoint, "cluster_id": self.cluster_id,
+                                   "owner_pid": self.owner_pid, "owner_started": self.owner_started,
                                    "log_level": self.log_level, "access_log": self.access_log,
                                    "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
         tmp.replace(self.layout_file)
