@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.lifetime import CHECK_S, HARD_EXIT_S
 from deploy.local import LocalCluster, alive, free_port
 from tests.integration.conftest import make_client, wait_until
 from tests.integration.test_identity import free_ports
@@ -123,7 +124,8 @@ def test_killing_trireme_up_stops_its_cluster_and_up_stops_one_left_behind(data_
         assert set(started) == {"n1", "n2", "n3", "router1"}
         os.killpg(up.pid, signal.SIGKILL)
         up.wait(10)
-        wait_until(lambda: not any(alive(pid) for pid in started.values()), 15,
+        # They notice within CHECK_S and stop gracefully, or exit hard after HARD_EXIT_S.
+        wait_until(lambda: not any(alive(pid) for pid in started.values()), CHECK_S + HARD_EXIT_S + 5,
                    "the nodes and router to exit after their `trireme up` was killed")
         assert "DEBUG" in Path(LocalCluster.load(data_dir).procs["n1"].log).read_text()
     finally:
