@@ -147,7 +147,7 @@ def test_majority_lost_answers_a_clear_error_in_bounded_time_and_recovers(own_cl
 
 
 def test_leader_kills_lose_nothing_and_strong_reads_see_every_ack(own_cluster):
-    """Kill the leader of the written partition five times under a steady write
+    """Kill the leader of the written partition three times under a steady write
     load; a checking writer reads each acknowledged write back strongly at once.
     (`trireme check --nemesis leader-kill` runs longer histories of the same.)"""
     cluster = own_cluster()
@@ -190,7 +190,7 @@ def test_leader_kills_lose_nothing_and_strong_reads_see_every_ack(own_cluster):
     for t in loaders:
         t.start()
     try:
-        for _ in range(5):
+        for _ in range(3):
             for i in range(5):
                 write_until_acked(f"k{i}")
             part = partition_of(cluster, "k0")
