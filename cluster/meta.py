@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ddb.errors import ValidationException
-from ddb.streams import already_enabled, nothing_to_disable, stream_label
+from ddb.streams import GLOBAL_STREAM_STAYS, already_enabled, nothing_to_disable, stream_label
 from ddb.tags import merged
 from ddb.ttl import TtlState, update_ttl
 
@@ -306,6 +306,8 @@ class MetaState:
         else:
             if current is None:
                 return _err("ValidationException", nothing_to_disable(t.name))
+            if t.replicas:  # its replication reads the stream; also the view type stays (disable first)
+                return _err("ValidationException", GLOBAL_STREAM_STAYS)
             current["status"] = "DISABLED"
             current["disabled_ms"] = now_ms
         t.status = "UPDATING"

@@ -85,3 +85,21 @@ def test_a_new_replica_turns_active_once_every_partition_finished_its_backfill()
     assert s.tables["t1"].replicas == [{"region": "eu-west-1", "status": "ACTIVE", "read_override": 5},
                                        {"region": "ap-south-1", "status": "ACTIVE"}]
     assert not done(p1)["ok"]  # ACTIVE stays ACTIVE
+
+
+def test_a_global_tables_stream_cannot_be_disabled():
+    s = _state()
+    s.tables["t1"].status = "ACTIVE"
+    assert s.apply({"op": "update_stream", "name": "t1", "enabled": True, "view": "NEW_AND_OLD_IMAGES",
+                    "now": 2.0})["ok"]
+    s.tables["t1"].status = "ACTIVE"
+    s.apply({"op": "set_table_replicas", "name": "t1", "global_version": "2019.11.21",
+             "replicas": [{"region": "eu-west-1", "status": "ACTIVE"}]})
+    r = s.apply({"op": "update_stream", "name": "t1", "enabled": False, "now": 3.0})
+    assert (r["ok"], r["error"]) == (False, "ValidationException")
+    assert r["message"] == ("One or more parameter values were invalid: Disabling Stream is not allowed for a "
+                            "Global Table replica.")
+    assert s.tables["t1"].enabled_stream() is not None
+    s.apply({"op": "set_table_replicas", "name": "t1", "replicas": []})  # regional again: it may
+    s.tables["t1"].status = "ACTIVE"
+    assert s.apply({"op": "update_stream", "name": "t1", "enabled": False, "now": 4.0})["ok"]
