@@ -26,6 +26,7 @@ from cluster.identity import Throttled
 from cluster.meta import META_GROUP, MetaState
 from cluster.nodes import NodeClients, NodeDown
 from cluster.rpc import CallError, Channels, meta_call, refused
+from cluster.tasks import within
 from ddb.errors import DynamoDBError, EvaluationFailed, InternalServerError, ServiceUnavailable, from_wire
 from trireme_pb import node_pb2, node_pb2_grpc
 
@@ -143,7 +144,7 @@ class Cluster:
                 return False
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), left)
+                await within(self._changed.wait(), left)
             except TimeoutError:
                 pass
 

@@ -23,6 +23,7 @@ import orjson
 from cluster.keys import read_u64, u64
 from cluster.meta import MetaState
 from cluster.rpc import CallError, Channels, call_once, meta_call
+from cluster.tasks import within
 from node.control.controller import controller_tick, meta_op
 from node.control.metareplica import META_GROUP, MetaReplica
 from node.groups.replica import Rejected
@@ -158,7 +159,7 @@ class Control:
         seen = -1
         while True:
             try:
-                await asyncio.wait_for(self.wait_change(seen), 1.0)
+                await within(self.wait_change(seen), 1.0)
             except TimeoutError:
                 pass
             view = self.view
@@ -226,7 +227,7 @@ class Control:
             except Exception:
                 log.exception("heartbeat failed")
             try:
-                await asyncio.wait_for(self._report_now.wait(), HEARTBEAT_S)
+                await within(self._report_now.wait(), HEARTBEAT_S)
                 await asyncio.sleep(0.02)  # let a burst of role changes settle into one report
             except TimeoutError:
                 pass
@@ -267,7 +268,7 @@ class Control:
     async def _controller_loop(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self.plan_now.wait(), PLAN_S)
+                await within(self.plan_now.wait(), PLAN_S)
             except TimeoutError:
                 pass
             self.plan_now.clear()

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cluster.meta import MetaState, TableInfo
-from cluster.tasks import cancel, every
+from cluster.tasks import cancel, every, within
 from cluster.versions import make_ts, ms_of
 from node.feed.remote import RemoteError, post_json
 from node.feed.streams import RETENTION_S
@@ -206,7 +206,7 @@ class Replicator:
                 batch = self._next_batch(replica, region, table)
                 if batch is None:
                     try:
-                        await asyncio.wait_for(logged.wait(), IDLE_S)
+                        await within(logged.wait(), IDLE_S)
                     except TimeoutError:
                         pass
                     continue

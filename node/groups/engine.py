@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from cluster.tasks import within
 from node.groups.clock import Clock
 from node.groups.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
@@ -176,7 +177,7 @@ class Engine:
             delay = (self._last_tick + self.tick_s - self.clock.now()) / self.clock.rate
             if delay > 0 and not self._wake.is_set():
                 try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    await within(self._wake.wait(), delay)
                 except TimeoutError:
                     pass
             self._wake.clear()

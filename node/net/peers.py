@@ -30,6 +30,7 @@ from cluster.faults import Faults
 from cluster.frames import frame, tune
 from cluster.identity import Throttled, mismatch
 from cluster.rpc import Channels, call_once
+from cluster.tasks import within
 from node.net.hello import Admitted, Closed, PeerHandshake, Refused, opening, refusal
 from node.raft.messages import Message
 from node.net.raft_codec import message_from_pb, message_to_pb
@@ -65,7 +66,7 @@ class _Peer:
             writer = None
             try:
                 host, port = await self.t.raft_endpoint(addr)
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3.0)
+                reader, writer = await within(asyncio.open_connection(host, port), 3.0)
                 tune(writer)
                 # The peer sends nothing but a refusal (its own hello) before it closes.
                 closed = asyncio.ensure_future(reader.read())

@@ -277,8 +277,10 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                                     replicated=req.version)
         if req.local_indexes:
             old_raw = self.current(key)
+            # Not refused at the limit: the origin region accepted the write, and
+            # the regions converge to its collection (refusing would stall the feed).
             extra, _ = self._local_indexes(key, req, orjson.loads(old_raw) if old_raw is not None else None,
-                                           orjson.loads(new) if new is not None else None)
+                                           orjson.loads(new) if new is not None else None, enforce_limit=False)
             cmd.mutations.extend(extra)
         return self._propose_write(cmd, version, self.replicate_result)
 
@@ -328,7 +330,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         return result
 
     def _local_indexes(self, key: bytes, req: node_pb2.DataRequest, old: dict | None,
-                       new: dict | None) -> tuple[list[node_pb2.Mutation], int]:
+                       new: dict | None, enforce_limit: bool = True) -> tuple[list[node_pb2.Mutation], int]:
         """The item's local index entries and its collection's new size, refusing
         growth past the item collection limit."""
         pkl, indexes = req.partition_key_length, req.local_indexes
@@ -337,7 +339,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         current = self.current(counter)
         before = read_u64(current) if current else 0
         total = before - collection_bytes(old, indexes) + collection_bytes(new, indexes)
-        if total > before and total > ITEM_COLLECTION_LIMIT:
+        if enforce_limit and total > before and total > ITEM_COLLECTION_LIMIT:
             raise ItemCollectionSizeLimitExceededException(
                 f"Item collection size limit exceeded: this partition key's items and local index "
                 f"entries would take {total} bytes, over the limit of {ITEM_COLLECTION_LIMIT}")
