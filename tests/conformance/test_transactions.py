@@ -248,6 +248,7 @@ def test_indexes_and_stream_see_all_or_nothing(ddb, tables):
 
 
 def test_execute_transaction_writes_and_reads(ddb, tables):
+    ddb.put_item(TableName="tx_b", Item={"id": {"N": "7"}, "sk": {"S": "s"}})
     ddb.execute_transaction(TransactStatements=[
         {"Statement": "INSERT INTO tx_a VALUE {'pk': 'pq1', 'n': 1}"},
         {"Statement": "UPDATE tx_b SET v = ? WHERE id = 7 AND sk = 's'", "Parameters": [{"S": "seven"}]}])
