@@ -18,7 +18,7 @@ from tests.integration.conftest import make_client, wait_until
 
 ACCOUNTS = 8
 START = 100
-TXN_TIMEOUT_S = 2.0
+TXN_TIMEOUT_S = 4.0  # long enough for the checks below while the lock is held
 
 
 def _accounts(ddb, table: str) -> list[dict]:
@@ -123,6 +123,17 @@ def test_a_dead_coordinators_transaction_is_in_progress_until_recovered(own_clus
     with pytest.raises(ClientError) as exc:
         live.transact_write_items(TransactItems=action, ClientRequestToken=token)
     assert exc.value.response["Error"]["Code"] == "TransactionInProgressException"
+    with pytest.raises(ClientError) as exc:  # another transaction on the item
+        live.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "y"}}}},
+            {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "x"}},
+                                "ConditionExpression": "attribute_exists(pk)"}}])
+    assert exc.value.response["CancellationReasons"] == [
+        {"Code": "None"}, {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+    with pytest.raises(ClientError) as exc:  # a transactional read of it
+        live.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": {"pk": {"S": "x"}}}}])
+    assert [r["Code"] for r in exc.value.response["CancellationReasons"]] == ["TransactionConflict"]
+    assert "Item" not in live.get_item(TableName=table, Key={"pk": {"S": "y"}}, ConsistentRead=True)
     # Reads see the committed item, never the prepared one.
     assert live.get_item(TableName=table, Key={"pk": {"S": "x"}}, ConsistentRead=True)["Item"]["v"] == {"S": "before"}
 
