@@ -167,13 +167,10 @@ class Transactions:
                                           "decided. Read the items to see whether it was applied.") from None
             return rec
 
-    def _located(self, t: TableInfo, a: tx.Action) -> tuple[int, bytes]:
-        return self.api.locate(t, a.key)
-
     async def _prepare(self, body: dict, tables: dict[str, TableInfo], a: tx.Action, ref: dict,
                        crash: Crash) -> node_pb2.DataResponse:
         t = tables[a.req.table_name]
-        h, skey = self._located(t, a)
+        h, skey = self.api.locate(t, a.key)
         fields = item_fields(a.req)
         fields.pop("return_values", None)
         if a.kind == "Put":
@@ -195,7 +192,7 @@ class Transactions:
         A release goes to every item, prepared or not: a prepare whose answer was lost may have locked it."""
         async def one(a: tx.Action) -> None:
             t = tables[a.req.table_name]
-            h, skey = self._located(t, a)
+            h, skey = self.api.locate(t, a.key)
             for i in range(COMMIT_TRIES):
                 try:
                     await self.api.cluster.send(t.name, h, Req(op=op, key=skey, txn=node_pb2.TxnRef(**ref)),
@@ -299,7 +296,7 @@ class Transactions:
                           gets: list[tx.Action]) -> list[node_pb2.DataResponse]:
         async def one(g: tx.Action) -> node_pb2.DataResponse:
             t = tables[g.req.table_name]
-            h, skey = self._located(t, g)
+            h, skey = self.api.locate(t, g.key)
             fields = self.api.with_capacity(body, item_fields(g.req))
             return await self.api.cluster.send(t.name, h, Req(op=Req.GET, key=skey, consistent=True, txn_read=True,
                                                               **fields), to_leader=True)
