@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import orjson
 
 from ddb.errors import ValidationException, constraint_error, constraint_failure
+from ddb.transactions import token_and_capacity_errors
 
 MAX_STATEMENT = 8192
 MAX_BATCH = 25
+MAX_TRANSACTION = 100
 RETURN_VALUES_ON_FAILURE = ("ALL_OLD", "NONE")
 INVALID_TOKEN = "The provided NextToken is not valid for this statement"
 
@@ -65,6 +67,23 @@ def parse_batch(body: dict) -> list[StatementRequest]:
         bound = "greater than or equal to 1" if not statements else f"less than or equal to {MAX_BATCH}"
         raise constraint_failure([constraint_error(statements, "statements", f"Member must have length {bound}")])
     out = [_statement(m, f"statements.{i + 1}.member.", errors) for i, m in enumerate(statements)]
+    if errors:
+        raise constraint_failure(errors)
+    return out
+
+
+def parse_transaction(body: dict) -> list[StatementRequest]:
+    """ExecuteTransaction's TransactStatements (1 to 100), ClientRequestToken and ReturnConsumedCapacity."""
+    statements = body.get("TransactStatements")
+    errors = token_and_capacity_errors(body)
+    if statements is None:
+        errors.append(constraint_error(None, "transactStatements", "Member must not be null"))
+    elif not 1 <= len(statements) <= MAX_TRANSACTION:
+        bound = "greater than or equal to 1" if not statements else f"less than or equal to {MAX_TRANSACTION}"
+        errors.append(constraint_error(statements, "transactStatements", f"Member must have length {bound}"))
+    if errors:
+        raise constraint_failure(errors)
+    out = [_statement(m, f"transactStatements.{i + 1}.member.", errors) for i, m in enumerate(statements)]
     if errors:
         raise constraint_failure(errors)
     return out
