@@ -21,7 +21,8 @@ from cluster.keys import (change_bounds, hash_range_bounds, read_u64, split_item
 from cluster.versions import Version
 from ddb import items as ddb_items
 from ddb.capacity import index_write_units
-from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
+from ddb.errors import (DynamoDBError, ItemCollectionSizeLimitExceededException, ReplicatedWriteConflictException,
+                        ValidationException)
 from ddb.expressions import evaluate, project
 from ddb.indexes import local_spaces
 from ddb.size import item_size
@@ -48,7 +49,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # key -> [pending value (None: delete), number of pending proposals]
+        # key -> [pending value (None: delete), number of pending proposals, their origin region]
         self._overlay: dict[bytes, list] = {}
         self._installed_config: dict | None = None  # from a snapshot being installed
         self._init_gsi()
@@ -212,6 +213,12 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         self.check_leader()
         key = req.key
         op = req.op
+        if req.origin_region:  # a strongly consistent global table: one region's write of an item at a time
+            pending = self._overlay.get(key)
+            if pending is not None and pending[2] and pending[2] != req.origin_region:
+                raise ReplicatedWriteConflictException(
+                    "The request was rejected because one or more items in the request are being modified by "
+                    "a request in another Region.")
         extra: list = []
         resp = Resp()
         if op == PUT and not (self.globals or req.condition or req.return_values or req.local_indexes
@@ -258,7 +265,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         if settings is not None:  # a global table: the item's version (node/partition/versions.py)
             cmd.version_ts = self.hlc.now()
             version = Version(cmd.version_ts, settings["region"])
-        return self._propose_write(cmd, version, lambda _result: resp)
+        return self._propose_write(cmd, version, lambda _result: resp, req.origin_region)
 
     def replicate(self, req: node_pb2.DataRequest) -> asyncio.Future:
         """Apply another region's change (REPLICATE) iff its version is newer
@@ -283,7 +290,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         return self._propose_write(cmd, version, self.replicate_result)
 
     def _propose_write(self, cmd: node_pb2.WriteCommand, version: Version | None,
-                       answer: Callable[[Any], node_pb2.DataResponse]) -> asyncio.Future:
+                       answer: Callable[[Any], node_pb2.DataResponse], origin: str = "") -> asyncio.Future:
         """Propose an evaluated write; the future answers ``answer(applied result)``."""
         if self.stream is not None:
             cmd.timestamp_ms = int(time.time() * 1000)  # the records' ApproximateCreationDateTime
@@ -296,10 +303,11 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             slot = overlay.get(m.key)
             value = None if m.delete else m.value
             if slot is None:
-                overlay[m.key] = [value, 1]
+                overlay[m.key] = [value, 1, origin]
             else:
                 slot[0] = value
                 slot[1] += 1
+                slot[2] = slot[2] or origin
         keys = [m.key for m in cmd.mutations]
 
         def done(_applied: bool) -> None:
