@@ -269,6 +269,7 @@ class Cluster:
                     req.origin_region = ORIGIN_REGION.get() or self.region
             targets = self._targets(group, to_leader)
             progressed = False
+            down = 0  # of `targets`, unreachable
             for node_id in targets:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -291,6 +292,7 @@ class Cluster:
                     resp = await self.nodes.get(node.addr).call(msg, timeout=min(left, 3.0))
                 except (NodeDown, TimeoutError) as exc:
                     last = f"{node_id} unreachable ({exc or 'timeout'})"
+                    down += 1
                     if self._leaders.get(group) == node_id:
                         del self._leaders[group]
                     if not idempotent and getattr(exc, "sent", True):
@@ -327,6 +329,8 @@ class Cluster:
                         break
                 elif self._leaders.get(group) == node_id:
                     del self._leaders[group]
+            if down and down == len(targets) and self.region:
+                self._elsewhere(group)  # a group spanning regions whose member here is down: another region's
             if time.monotonic() >= deadline:
                 raise ServiceUnavailable(
                     f"Partition {group} of table {table} did not answer within {self.deadline_s:.0f}s "
@@ -335,6 +339,15 @@ class Cluster:
             if not progressed:
                 await asyncio.sleep(min(backoff * (1 + random.random()), max(0.0, deadline - time.monotonic())))
                 backoff = min(backoff * 2, 0.5)
+
+    def _elsewhere(self, group: str) -> None:
+        """Raise LeaderElsewhere for another serving region of a group that spans regions (none: return)."""
+        p = self.state.partitions.get(group) if self.state is not None else None
+        if p is None or not p.cross_region:
+            return
+        regions = [r for r, _ in map(split_qualified, p.voters) if r and r not in (self.region, p.witness)]
+        if regions:
+            raise LeaderElsewhere(random.choice(regions), group)
 
     def forget_leader(self, group: str) -> None:
         """The leader noted for ``group`` did not answer (another region's, cut off, say): ask again."""

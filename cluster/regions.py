@@ -79,7 +79,7 @@ def parse_remote_peers(text: str) -> dict[str, str]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         region, sep, addr = part.partition("=")
         host, colon, port = addr.rpartition(":")
-        if not sep or not region or not colon or not host or not port.isdigit():
+        if not sep or not region or not colon or not host or "/" in host or not port.isdigit():
             raise ValueError(f"bad --remote-peers member {part!r}: expected REGION=HOST:PORT")
         out[region] = addr
     return out

@@ -11,6 +11,9 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from chaos.faults import LocalRegionChaos
+from chaos.runner import CheckConfig
+from chaos.strong_check import run_strong_check
 from deploy.regions import MultiRegion
 from tests.integration.conftest import make_client, wait_until
 
@@ -75,6 +78,25 @@ def test_a_write_in_one_region_is_read_strongly_in_every_other(regions):
     # Eventually consistent reads are served in the region: they catch up.
     wait_until(lambda: ddb(m, AP).get_item(TableName=name, Key={"pk": {"S": "k"}}).get("Item", {}).get("v")
                == {"N": "3"}, 10, "the eventually consistent read in ap-southeast-1")
+
+
+def test_two_replicas_and_a_witness(regions):
+    m = regions
+    name = _strong_table(m, witness=True)
+    desc = ddb(m, US).describe_table(TableName=name)["Table"]
+    assert desc["GlobalTableWitnesses"] == [{"RegionName": AP, "WitnessStatus": "ACTIVE"}]
+    assert [r["RegionName"] for r in desc["Replicas"]] == [EU]
+    with pytest.raises(ClientError) as e:  # a witness serves no reads or writes: it has no table
+        ddb(m, AP).describe_table(TableName=name)
+    assert _error(e)[0] == "ResourceNotFoundException"
+    ddb(m, EU).put_item(TableName=name, Item={"pk": {"S": "w"}, "v": {"N": "1"}})
+    assert ddb(m, US).get_item(TableName=name, Key={"pk": {"S": "w"}}, ConsistentRead=True)["Item"]["v"] == {"N": "1"}
+    m.kill_region(EU)  # the witness and one replica are a majority: still writable
+    try:
+        wait_until(lambda: _put(ddb(m, US), name, "w2"), 30, "a write with eu-west-1 down")
+    finally:
+        m.start_region(EU)
+    wait_until(lambda: _has(ddb(m, EU), name, "w2"), 60, "eu-west-1 catching up")
 
 
 def test_making_a_table_strong_is_checked_as_dynamodb_does(regions):
@@ -163,3 +185,15 @@ def _has(c, name: str, key: str) -> bool:
         return "Item" in c.get_item(TableName=name, Key={"pk": {"S": key}}, ConsistentRead=True)
     except ClientError:
         return False
+
+
+def test_the_register_across_the_three_regions_is_linearizable_under_region_faults(regions, tmp_path):
+    """`trireme check --regions 3 --consistency strong`, bounded (its regions shared with the tests above)."""
+    cfg = CheckConfig(workload="register", nemesis=("isolate-region", "kill-region", "region-latency"),
+                      duration=10, clients=2, seed=3, keys=3, interval=2.0, out_dir=tmp_path / "check",
+                      progress_s=5, leave_clean=True)
+    report = run_strong_check(LocalRegionChaos(regions), cfg)
+    print("\n" + report.summary + "\n" + report.explanation)
+    assert report.valid is True, report.summary + "\n" + report.explanation
+    assert "faults injected: none" not in report.summary
+    assert "write ok" in report.summary and "read ok" in report.summary
