@@ -169,6 +169,8 @@ def _error(exc: Exception) -> str:
 class Workload:
     """One client's operations; subclasses say what to do and how to record it."""
 
+    not_applied: tuple[str, ...] = ()  # error codes of a write known not to have been applied (recorded failed)
+
     def __init__(self, cfg: CheckConfig, rec: Recorder, values: itertools.count) -> None:
         self.cfg = cfg
         self.rec = rec
@@ -184,7 +186,8 @@ class Workload:
         try:
             ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "v": {"N": str(v)}})
         except (ClientError, BotoCoreError) as exc:
-            rec.info(process, "write", key, v, _error(exc))
+            code = _error(exc)
+            (rec.fail if code in self.not_applied else rec.info)(process, "write", key, v, code)
             return False
         rec.ok(process, "write", key, v)
         return True

@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError
 
 from chaos.faults import RegionChaos
-from chaos.global_check import GLOBAL_FAULTS, RegionNemesis
-from chaos.runner import (TABLE, CheckConfig, Recorder, RegisterWorkload, Report, _client, _error, _say, _Stalls,
-                          drive, judge)
+from chaos.global_check import GLOBAL_FAULTS, RegionNemesis, wind_down
+from chaos.runner import (TABLE, CheckConfig, Recorder, RegisterWorkload, Report, _client, _say, _Stalls, drive,
+                          judge)
 
 # A write refused before it was applied: nothing reached the region, or the
 # leader turned it away for another region's uncommitted write of the item.
@@ -37,18 +37,7 @@ IDLE_S = 0.05  # after an answer that came at once (a region down): do not spin
 class StrongRegisterWorkload(RegisterWorkload):
     """The register workload; a write known not to have been applied is recorded as failed."""
 
-    def write(self, ddb: Any, process: int, key: str, v: int) -> bool:
-        rec = self.rec
-        rec.invoke(process, "write", key, v)
-        try:
-            ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "v": {"N": str(v)}})
-        except (ClientError, BotoCoreError) as exc:
-            code = _error(exc)
-            (rec.fail if code in NOT_APPLIED or isinstance(exc, EndpointConnectionError) else rec.info)(
-                process, "write", key, v, code)
-            return False
-        rec.ok(process, "write", key, v)
-        return True
+    not_applied = NOT_APPLIED
 
 
 def make_strong_table(setup: dict[str, Any], table: str = TABLE) -> None:
@@ -114,17 +103,7 @@ def run_strong_check(chaos: RegionChaos, cfg: CheckConfig) -> Report:
         _say("load done; healing every fault and waiting for every region to serve ...")
         nemesis.recover()
     finally:  # also when interrupted or failing: no fault and no client outlives the run
-        nemesis.stop.set()
-        stop.set()
-        rec.close()
-        if cfg.leave_clean:
-            if nemesis.thread is not None and nemesis.thread.is_alive():
-                nemesis.thread.join(cfg.interval + 120)
-            try:
-                nemesis.recover()
-            except Exception as exc:  # noqa: BLE001 (report it and go on to the table)
-                _say(f"could not heal the regions: {exc!r}")
-            drop_strong_table(setup)
+        wind_down(cfg, nemesis, stop, rec, lambda: drop_strong_table(setup))
     _say(f"checking the history ({rec.invoked} operations) ...")
     return judge(cfg, rec.path, nemesis.injected, (True, "one log for every region: nothing to converge"),
                  what="linearizable across regions", stalls=_Stalls(GLOBAL_FAULTS, ("write", "cas")))

@@ -154,6 +154,8 @@ def _regions(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]
         regions = list(REGIONS[:int(text)])
     else:
         regions = parse_regions(text)
+    if strong and len(regions) != 3:
+        raise ValueError("--consistency strong runs across exactly three regions (--regions 3)")
 
     def start() -> tuple[Any, Any]:
         if not own:

@@ -190,7 +190,7 @@ def _has(c, name: str, key: str) -> bool:
 def test_the_register_across_the_three_regions_is_linearizable_under_region_faults(regions, tmp_path):
     """`trireme check --regions 3 --consistency strong`, bounded (its regions shared with the tests above)."""
     cfg = CheckConfig(workload="register", nemesis=("isolate-region", "kill-region", "region-latency"),
-                      duration=10, clients=2, seed=3, keys=3, interval=2.0, out_dir=tmp_path / "check",
+                      duration=12, clients=2, seed=3, keys=3, interval=2.0, out_dir=tmp_path / "check",
                       progress_s=5, leave_clean=True)
     report = run_strong_check(LocalRegionChaos(regions), cfg)
     print("\n" + report.summary + "\n" + report.explanation)
