@@ -87,7 +87,8 @@ class Cluster:
         self.deadline_s = deadline_s
         self.state: MetaState | None = None
         self._maps: dict[str, _TableMap] = {}
-        self._leaders: dict[str, str] = {}  # group -> node id
+        self._leaders: dict[str, str] = {}  # group -> node id (`REGION/NODE`: another region's)
+        self._cross_region: frozenset[str] = frozenset()  # groups spanning regions (MRSC tables')
         self._routes: dict[str, _Route] = {}  # group -> orders, for `_routes_of` (see _targets)
         self._routes_of: tuple[MetaState | None, int] = (None, 0)  # state and version
         self._changed = asyncio.Event()
@@ -154,6 +155,7 @@ class Cluster:
             maps[name] = _TableMap([p.lo for p in parts], [p.hi + 1 for p in parts], [p.id for p in parts])
         self.state = state
         self._maps = maps
+        self._cross_region = frozenset(g for g, p in state.partitions.items() if p.cross_region)
         self._changed.set()
 
     async def wait_for(self, predicate, timeout: float) -> bool:
@@ -263,10 +265,8 @@ class Cluster:
             lead = self._leaders.get(group)
             if to_leader and lead is not None and "/" in lead:
                 raise LeaderElsewhere(split_qualified(lead)[0] or "", group)
-            if self.region and not req.origin_region:
-                p = self.state.partitions.get(group) if self.state is not None else None
-                if p is not None and p.cross_region:
-                    req.origin_region = ORIGIN_REGION.get() or self.region
+            if group in self._cross_region and not req.origin_region:
+                req.origin_region = ORIGIN_REGION.get() or self.region
             targets = self._targets(group, to_leader)
             progressed = False
             down = 0  # of `targets`, unreachable
@@ -329,7 +329,7 @@ class Cluster:
                         break
                 elif self._leaders.get(group) == node_id:
                     del self._leaders[group]
-            if down and down == len(targets) and self.region:
+            if down and down == len(targets) and group in self._cross_region:
                 self._elsewhere(group)  # a group spanning regions whose member here is down: another region's
             if time.monotonic() >= deadline:
                 raise ServiceUnavailable(
@@ -343,7 +343,7 @@ class Cluster:
     def _elsewhere(self, group: str) -> None:
         """Raise LeaderElsewhere for another serving region of a group that spans regions (none: return)."""
         p = self.state.partitions.get(group) if self.state is not None else None
-        if p is None or not p.cross_region:
+        if p is None:
             return
         regions = [r for r, _ in map(split_qualified, p.voters) if r and r not in (self.region, p.witness)]
         if regions:

@@ -137,9 +137,13 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
             if isinstance(exc, RegionUnreachable):
                 raise gt.unreachable(f"Region {region} did not answer", exc) from None
             raise
-    result = await api.cluster.meta("make_strong", {
-        "name": t.name, "table_id": table_id, "partitions": partitions,
-        "replicas": [r for r in serving if r != api.region], "witness": plan.witness})
+    try:
+        result = await api.cluster.meta("make_strong", {
+            "name": t.name, "table_id": table_id, "partitions": partitions,
+            "replicas": [r for r in serving if r != api.region], "witness": plan.witness})
+    except DynamoDBError:
+        await _undo(api, t.name, plan.witness, created)
+        raise
     await api.cluster.wait_for(lambda s: t.name in s.tables and s.tables[t.name].consistency == st.STRONG,
                                READY_WAIT_S)
     return {"TableDescription": await api.describe(TableInfo(**result["table"]))}
