@@ -252,7 +252,7 @@ class Api:
         name = ddb_tables.parse_table_name(body)
         t = self.table(name, any_status=True)
         record = await self._counted(t)
-        if t.replicas and t.status != "DELETING" and not t.consistency:  # a replica: only this region's goes
+        if t.replicas and t.status != "DELETING":  # a replica: only this region's goes
             await global_tables.leave(self, t)
         result = await self.cluster.meta("delete_table", {"name": name})
         await self.cluster.wait_for(lambda s: name not in s.tables, CREATE_WAIT_S)

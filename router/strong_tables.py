@@ -37,7 +37,8 @@ from cluster.partitions import ORIGIN_REGION, LeaderElsewhere
 from cluster.regions import qualify
 from ddb import global_tables as gt
 from ddb import strong_tables as st
-from ddb.errors import DynamoDBError, InternalServerError, ServiceUnavailable, ValidationException
+from ddb.errors import (DynamoDBError, InternalServerError, ResourceNotFoundException, ServiceUnavailable,
+                        ValidationException)
 from router import region_calls
 from router.global_tables import Regions as Api
 from router.region_calls import RegionUnreachable
@@ -221,8 +222,10 @@ def forwarding(api: Api, name: str, op: Op) -> Op:
                     return await _remote(api, e.region, "Forward", {
                         "Operation": name, "Body": body, "SourceRegion": ORIGIN_REGION.get() or api.region},
                         timeout=max(1.0, left))
-                except (RegionUnreachable, ServiceUnavailable) as exc:
-                    cluster.forget_leader(e.group)  # ask this region's member again: a new leader, maybe
+                except (RegionUnreachable, ServiceUnavailable, ResourceNotFoundException) as exc:
+                    # Ask this region's member again: a new leader, maybe (that region may also have
+                    # deleted its replica: ResourceNotFound there).
+                    cluster.forget_leader(e.group)
                     if isinstance(exc, RegionUnreachable) and exc.sent and name not in READS:
                         raise InternalServerError(
                             f"The outcome of this write is unknown: region {e.region}, where partition {e.group} "

@@ -78,6 +78,11 @@ def test_a_write_in_one_region_is_read_strongly_in_every_other(regions):
     # Eventually consistent reads are served in the region: they catch up.
     wait_until(lambda: ddb(m, AP).get_item(TableName=name, Key={"pk": {"S": "k"}}).get("Item", {}).get("v")
                == {"N": "3"}, 10, "the eventually consistent read in ap-southeast-1")
+    # DeleteTable in a region deletes its replica only: the others drop it, and go on with two of three.
+    ddb(m, AP).delete_table(TableName=name)
+    assert [r["RegionName"] for r in ddb(m, EU).describe_table(TableName=name)["Table"]["Replicas"]] == [US]
+    ddb(m, EU).put_item(TableName=name, Item={"pk": {"S": "k"}, "v": {"N": "4"}})
+    assert ddb(m, US).get_item(TableName=name, Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]["v"] == {"N": "4"}
 
 
 def test_two_replicas_and_a_witness(regions):
