@@ -235,11 +235,12 @@ class RegisterWorkload(Workload):
                                 ExpressionAttributeValues={":new": {"N": str(new)}, ":old": {"N": str(expected)}})
             except ClientError as exc:
                 code = _error(exc)
-                done = rec.fail if code == "ConditionalCheckFailedException" else rec.info
+                done = rec.fail if code == "ConditionalCheckFailedException" or code in self.not_applied else rec.info
                 done(process, "cas", key, (expected, new), code)
                 return
             except BotoCoreError as exc:
-                rec.info(process, "cas", key, (expected, new), _error(exc))
+                code = _error(exc)
+                (rec.fail if code in self.not_applied else rec.info)(process, "cas", key, (expected, new), code)
                 return
             rec.ok(process, "cas", key, (expected, new))
             self.seen[(process, key)] = new
