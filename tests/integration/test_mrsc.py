@@ -110,7 +110,8 @@ def test_making_a_table_strong_is_checked_as_dynamodb_does(regions):
     name = f"mrsc-{uuid.uuid4().hex[:8]}"
     us.create_table(TableName=name, **KEYS)
     with pytest.raises(ClientError) as e:
-        us.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": EU}}], MultiRegionConsistency="STRONG")
+        us.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": EU}}],
+                        MultiRegionConsistency="STRONG")
     assert _error(e)[0] == "ValidationException" and "exactly three Regions" in _error(e)[1]
     us.put_item(TableName=name, Item={"pk": {"S": "x"}})
     with pytest.raises(ClientError) as e:
