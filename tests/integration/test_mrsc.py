@@ -78,6 +78,10 @@ def test_a_write_in_one_region_is_read_strongly_in_every_other(regions):
     # Eventually consistent reads are served in the region: they catch up.
     wait_until(lambda: ddb(m, AP).get_item(TableName=name, Key={"pk": {"S": "k"}}).get("Item", {}).get("v")
                == {"N": "3"}, 10, "the eventually consistent read in ap-southeast-1")
+    # Every region counts its own copy (wherever the leaders are).
+    for region in (US, EU, AP):
+        wait_until(lambda: ddb(m, region).describe_table(TableName=name)["Table"]["ItemCount"] == 1, 30,
+                   f"the item count in {region}")
     # DeleteTable in a region deletes its replica only: the others drop it, and go on with two of three.
     ddb(m, AP).delete_table(TableName=name)
     assert [r["RegionName"] for r in ddb(m, EU).describe_table(TableName=name)["Table"]["Replicas"]] == [US]
