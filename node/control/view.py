@@ -22,6 +22,7 @@ import orjson
 
 from cluster.keys import read_u64, u64
 from cluster.meta import MetaState
+from cluster.regions import qualify
 from cluster.rpc import CallError, Channels, call_once, meta_call
 from cluster.tasks import within
 from node.control.controller import controller_tick, meta_op
@@ -180,17 +181,21 @@ class Control:
             self.storage.write(batch, sync=True)
             self._floor = view.version
         wanted = {}
+        qualified = qualify(self.cfg.region, me)  # this node in a group that spans regions (MRSC)
         for p in view.partitions.values():
-            if me in p.voters or me in p.learners:
+            if me in p.voters or me in p.learners or qualified in p.voters:
                 wanted[p.id] = p
         for gid, p in wanted.items():
             if gid in engine.replicas:
                 continue
-            founding = list(p.voters) if p.epoch == 1 and me in p.voters else None
+            member = qualified if qualified in p.voters else me
+            founding = list(p.voters) if p.epoch == 1 and member in p.voters else None
             if gid == META_GROUP:
                 config = {"kind": "meta", "replay": True}
             else:
                 config = {"kind": "partition", "table_id": p.table_id, "lo": p.lo, "hi": p.hi}
+                if member != me:
+                    config.update(member=member, witness=p.witness == self.cfg.region)
             log.info("%s: creating replica %s (%s)", me, gid, "founding" if founding else "empty")
             engine.create(gid, config, founding)
         for gid in list(engine.replicas):

@@ -74,7 +74,7 @@ def wanted_settings(t: TableInfo, region: str) -> dict:
     """The replication settings the metadata asks of a table's partitions ({}: not global)."""
     regions = sorted(r["region"] for r in t.replicas
                      if r["status"] not in ("DELETING", "CREATION_FAILED") and r["region"] != region)
-    if not regions or t.status == "DELETING":
+    if not regions or t.status == "DELETING" or t.consistency == "STRONG":  # MRSC: one log for every region
         return {}
     return {"region": region, "regions": regions, "keys": [k["AttributeName"] for k in t.spec["KeySchema"]],
             "creating": sorted(r["region"] for r in t.replicas if r["status"] == "CREATING")}
