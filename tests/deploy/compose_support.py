@@ -5,8 +5,11 @@ on Debian), so elsewhere they skip."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,12 +20,29 @@ WANTED = os.environ.get("CI", "").lower() in ("1", "true") or os.environ.get("TR
 TAG = "trireme:test"
 
 
+@contextmanager
+def _one_at_a_time() -> Iterator[None]:
+    """The compose tests share one Docker engine, which each starts and stops:
+    under pytest-xdist (make test runs two workers) they take turns."""
+    with open(Path(tempfile.gettempdir()) / "trireme-compose-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def running(project: str, settings: Callable[[], dict[str, str]], file: Path | None = None) -> Iterator[Compose]:
     """A fixture's body: the engine, the test image, the project up (after
     clearing an interrupted run's leftovers); down and the engine stopped after."""
     if not WANTED:
         pytest.skip("the compose test installs and starts a Docker engine: it runs with CI=true "
                     "or TRIREME_COMPOSE_TEST=1 (root on Debian, or a running engine)")
+    with _one_at_a_time():
+        yield from _running(project, settings, file)
+
+
+def _running(project: str, settings: Callable[[], dict[str, str]], file: Path | None) -> Iterator[Compose]:
     try:
         engine = ensure_engine()
     except ContainerError as exc:
