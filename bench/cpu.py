@@ -10,7 +10,8 @@ over them. On a machine loaded well past its cores repetitions still differ
 by a quarter (batches thin out as throughput falls): `--against TREE` runs a
 second cluster from another source tree and alternates the repetitions, so
 each pair sees the same moment's machine. With `--profile DIR`, one more
-repetition runs under py-spy on the router and on the busiest node.
+repetition runs under py-spy on the router, the busiest node and the
+quietest (a follower).
 
     python -m bench.cpu --ops 20000 --reps 3 --profile /tmp/prof
     git archive main | tar -x -C /tmp/base && cp trireme_pb/*_pb2* /tmp/base/trireme_pb/
@@ -233,12 +234,14 @@ def report(label: str, rows: list[dict[str, float]], args: argparse.Namespace) -
 
 
 def profile(cluster: Cluster, rows: list[dict[str, float]], args: argparse.Namespace) -> None:
-    """One more repetition under py-spy: the router and the busiest node."""
+    """One more repetition under py-spy: the router, the busiest node and the quietest."""
     args.profile.mkdir(parents=True, exist_ok=True)
     nodes = [n for n in cluster.pids if not n.startswith("router") and "." not in n]
     busiest = max(nodes, key=lambda n: min(r[n] for r in rows))
     router = next(n for n in cluster.pids if n.startswith("router"))
-    targets = {"router": (router, cluster.pids[router]), "leader": (busiest, cluster.pids[busiest])}
+    quietest = min(nodes, key=lambda n: min(r[n] for r in rows))
+    targets = {"router": (router, cluster.pids[router]), "leader": (busiest, cluster.pids[busiest]),
+               "follower": (quietest, cluster.pids[quietest])}
     spies = [py_spy(pid, args.profile / f"{k}.txt") for k, (_, pid) in targets.items()]
     time.sleep(1)
     asyncio.run(fixed_ops(cluster.endpoint, args.workload, args.ops, args.clients, args.records, 99))
