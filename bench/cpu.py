@@ -41,11 +41,12 @@ from bench.http import Client
 
 
 async def fixed_ops(endpoint: str, workload: str, ops: int, clients: int, records: int, seed: int,
-                    rate: float = 0.0) -> float:
+                    rate: float = 0.0, latencies: list[int] | None = None) -> float:
     """Run exactly `ops` operations of `workload` (A: 50% GetItem, 50%
-    UpdateItem; W: PutItem; C: GetItem) over `clients` connections, as fast
-    as they answer or, with `rate`, started at that many per second (when
-    the system keeps up); wall seconds."""
+    UpdateItem; B: 95% GetItem, 5% PutItem; W: PutItem; C: GetItem) over
+    `clients` connections, as fast as they answer or, with `rate`, started
+    at that many per second (when the system keeps up); wall seconds. Each
+    answer's latency (ns) goes into `latencies` when given."""
     keys = [ycsb.key_name(k).encode() for k in range(records)]
     master = random.Random(seed)
     left = [ops]
@@ -66,13 +67,17 @@ async def fixed_ops(endpoint: str, workload: str, ops: int, clients: int, record
                     delay = start + (ops - left[0]) / rate - loop.time()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                if workload == "C" or (workload == "A" and rng.random() < 0.5):
+                r = rng.random()
+                if workload == "C" or (workload == "A" and r < 0.5) or (workload == "B" and r < 0.95):
                     op, body = "GetItem", bodies.get(pick())
                 elif workload == "A":
                     op, body = "UpdateItem", bodies.update(pick())
                 else:
                     op, body = "PutItem", bodies.put(pick(), blob)
+                t = time.perf_counter_ns()
                 status, resp = await c.call(op, body)
+                if latencies is not None:
+                    latencies.append(time.perf_counter_ns() - t)
                 if status != 200:
                     failed[runner._error_kind(status, resp)] += 1
         finally:
@@ -214,22 +219,26 @@ async def place_leaders(cluster: Cluster, to: str, timeout: float = 60.0) -> Non
 
 def rep_row(cluster: Cluster, args: argparse.Namespace, seed: int) -> dict[str, float]:
     """One measured repetition: CPU us per operation by process, its main
-    thread (`.loop`), the nodes together and in all; and ops/s."""
+    thread (`.loop`), the nodes together and in all; ops/s and latency."""
+    lat: list[int] = []
     wall, cpu = measure(cluster.pids, lambda: asyncio.run(
-        fixed_ops(cluster.endpoint, args.workload, args.ops, args.clients, args.records, seed, args.rate)))
+        fixed_ops(cluster.endpoint, args.workload, args.ops, args.clients, args.records, seed, args.rate, lat)))
     row = {name: 1e6 * s / args.ops for name, s in cpu.items()}
     row["nodes"] = sum(v for k, v in row.items() if not k.startswith("router") and not k.endswith(".loop"))
     row["total"] = row["nodes"] + sum(v for k, v in row.items() if k.startswith("router") and not k.endswith(".loop"))
     row["ops/s"] = args.ops / wall
+    lat.sort()
+    row["p50 ms"] = lat[len(lat) // 2] / 1e6
+    row["p99 ms"] = lat[min(len(lat) - 1, int(0.99 * len(lat)))] / 1e6
     return row
 
 
 def report(label: str, rows: list[dict[str, float]], args: argparse.Namespace) -> None:
     print(f"\n{label}: YCSB-{args.workload}, {args.clients} clients, {args.ops:,} ops x {len(rows)}: "
-          f"CPU us per operation (min over reps)")
+          f"CPU us per operation (min over reps; latency: median)")
     for name in rows[0]:
         vals = [r[name] for r in rows]
-        best = max(vals) if name == "ops/s" else min(vals)
+        best = max(vals) if name == "ops/s" else statistics.median(vals) if name.endswith(" ms") else min(vals)
         print(f"  {name:13s} {best:7.1f}   (reps: {', '.join(f'{v:.1f}' for v in vals)})")
 
 
@@ -256,7 +265,7 @@ def profile(cluster: Cluster, rows: list[dict[str, float]], args: argparse.Names
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__.split("\n\n")[0])
-    p.add_argument("--workload", default="A", choices=("A", "W", "C"))
+    p.add_argument("--workload", default="A", choices=("A", "B", "W", "C"))
     p.add_argument("--ops", type=int, default=20_000, help="operations per repetition (default 20,000)")
     p.add_argument("--clients", type=int, default=64)
     p.add_argument("--records", type=int, default=5_000)
@@ -296,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             report(f"{k} ({trees[k]})", rows[k], args)
         if args.against:
             print("\nthis / against, per repetition (paired: the same moment's machine), median:")
-            for name in ("router1", "nodes", "total", "ops/s"):
+            for name in ("router1", "nodes", "total", "ops/s", "p99 ms"):
                 ratios = [a[name] / b[name] for a, b in zip(rows["this"], rows["against"]) if b.get(name)]
                 print(f"  {name:13s} {statistics.median(ratios):.3f}   ({', '.join(f'{r:.2f}' for r in ratios)})")
         if args.json:

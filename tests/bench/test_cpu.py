@@ -29,8 +29,9 @@ def test_a_run_reports_every_process_per_operation(tmp_path, capsys):
     rows = json.loads(out.read_text())["reps"]["this"]
     assert len(rows) == 2
     for row in rows:
-        assert {"n1", "n2", "n3", "router1", "router1.loop", "nodes", "total", "ops/s"} <= set(row)
+        assert {"n1", "n2", "n3", "router1", "router1.loop", "nodes", "total", "ops/s", "p50 ms", "p99 ms"} <= set(row)
         assert row["total"] > 0 and row["router1"] >= row["router1.loop"] > 0
+        assert 0 < row["p50 ms"] <= row["p99 ms"]
     # --leader n1 (the default) made n1 lead every partition: it works hardest.
     assert sum(r["n1"] for r in rows) > max(sum(r["n2"] for r in rows), sum(r["n3"] for r in rows))
     assert "CPU us per operation" in capsys.readouterr().out
