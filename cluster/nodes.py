@@ -150,7 +150,7 @@ class NodeClient:
 
     async def _run(self) -> None:
         call: grpc.aio.StreamStreamCall | None = None
-        self._sent_at = None
+        self._sent_at, self._unanswered = None, None
         try:
             call = await self._open()
 
