@@ -53,9 +53,10 @@ class Result:
         return asdict(self)
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, stat: str = "") -> float:
+    """User + system CPU of process `pid` (or of the thread whose `stat` file is given)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(stat or f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / TICKS
     except (OSError, IndexError, ValueError):

@@ -5,7 +5,11 @@ Requests carry ids and are answered out of order. A grpc.aio stream message
 costs about 150 us of CPU on each side whatever its size, so messages carry
 batches, clocked by the answers: a message leaves once the previous one got
 its first answer (or HOLD_S after it left), with everything queued meanwhile
-(like group commit: alone when idle, deep batches under load). The stream
+(like group commit: alone when idle, deep batches under load). Once a
+message carries DEEP requests or more (the router is loaded), the next one
+waits for all of its answers (or DEEP_HOLD_S): writes answer only after
+their commit, so the cadence becomes the commit's and the messages half as
+many, where the first (read) answer would clock thin messages. The stream
 states the caller's cluster id in its metadata; a node of another cluster
 refuses it.
 """
@@ -41,6 +45,8 @@ class NodeDown(Exception):
 
 OPEN_TIMEOUT_S = 3.0  # to connect and be admitted
 HOLD_S = 0.002  # longest a message waits for the previous one's first answer
+DEEP = 8  # a message of this many requests or more: the next waits for all its answers ...
+DEEP_HOLD_S = 0.005  # ... this long at most
 
 
 class NodeClient:
@@ -53,7 +59,9 @@ class NodeClient:
         self._pending: dict[int, tuple[asyncio.Future, float]] = {}  # id -> (answer, deadline)
         self._queue: list[node_pb2.DataRequest] = []
         self._wake: asyncio.Future | None = None  # the writer waits on it (see _nap)
-        self._sent_at: float | None = None  # when the last message left, until an answer came
+        self._sent_at: float | None = None  # when the last message left, until it was answered
+        self._unanswered: set[int] | None = None  # a deep last message's ids not answered yet
+        self._hold_s = HOLD_S
         self._task: asyncio.Task | None = None
         self._sweeper: asyncio.Task | None = None
         self.failures = 0
@@ -118,14 +126,15 @@ class NodeClient:
         """Seconds to wait before the queue goes out (0: now; None: it is empty).
 
         A message goes out when the previous one got its first answer (or
-        HOLD_S after it left): the answer's round trip paces the messages, so
-        under load each carries what queued meanwhile, and when idle a
-        request leaves at once."""
+        HOLD_S after it left), or all of them if it was deep (or DEEP_HOLD_S
+        after it left): the answers' round trip paces the messages, so under
+        load each carries what queued meanwhile, and when idle a request
+        leaves at once."""
         if not self._queue:
             return None
         if self._sent_at is None:
             return 0.0
-        return max(0.0, self._sent_at + HOLD_S - now)
+        return max(0.0, self._sent_at + self._hold_s - now)
 
     async def _nap(self, delay: float | None) -> None:
         """Until woken (a request queued, an answer, the reader's end) or `delay` passed."""
@@ -141,7 +150,7 @@ class NodeClient:
 
     async def _run(self) -> None:
         call: grpc.aio.StreamStreamCall | None = None
-        self._sent_at = None
+        self._sent_at, self._unanswered = None, None
         try:
             call = await self._open()
 
@@ -150,14 +159,18 @@ class NodeClient:
                     batch = await call.read()
                     if batch is grpc.aio.EOF:
                         return
-                    self._sent_at = None
                     pending = self._pending
+                    unanswered = self._unanswered
                     for resp in batch.responses:
+                        if unanswered:
+                            unanswered.discard(resp.id)
                         entry = pending.get(resp.id)
                         if entry is not None and not entry[0].done():
                             entry[0].set_result(resp)
-                    if self._queue:
-                        self._wake_up()
+                    if not unanswered:  # a thin message's first answer, or a deep one's last
+                        self._sent_at = None
+                        if self._queue:
+                            self._wake_up()
 
             read_task = asyncio.create_task(read())
             read_task.add_done_callback(self._wake_up)
@@ -170,6 +183,9 @@ class NodeClient:
                         continue
                     reqs, self._queue = self._queue, []
                     self._sent_at = loop.time()
+                    deep = len(reqs) >= DEEP
+                    self._unanswered = {r.id for r in reqs} if deep else None
+                    self._hold_s = DEEP_HOLD_S if deep else HOLD_S
                     # Once handed to gRPC they may reach the node, whatever happens next.
                     await call.write(node_pb2.DataRequests(requests=reqs))
                 read_task.result()  # surface the reader's error

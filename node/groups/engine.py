@@ -20,13 +20,13 @@ from typing import Any
 
 import orjson
 
-from cluster.tasks import within
 from node.groups.clock import Clock
 from node.groups.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
 from node.raft.messages import HardState, Message, MsgType, Ready, Role, Snapshot
 from node.groups.replica import Replica
 from node.groups.snapshots import pump
+from node.groups.syncer import Syncer
 from node.storage import Storage
 from node.net.peers import Transport
 from node.net.raft_codec import decode_entry, decode_hard_state, decode_snapshot
@@ -66,6 +66,7 @@ class Engine:
         self.outbox_filled: Callable[[str], None] = lambda group: None
         self.loop_turns = 0
         self.fsyncs = 0
+        self._syncer = Syncer(lambda: self.storage.flush_wal(True), name=f"wal-sync-{node_id}")
 
     # --- lifecycle --------------------------------------------------------
 
@@ -83,6 +84,7 @@ class Engine:
         for r in self.replicas.values():
             r.close("node stopping")
         await self.transport.close()
+        await asyncio.get_running_loop().run_in_executor(None, self._syncer.close)
 
     def wake(self) -> None:
         self._wake.set()
@@ -180,10 +182,12 @@ class Engine:
         while True:
             delay = (self._last_tick + self.tick_s - self.clock.now()) / self.clock.rate
             if delay > 0 and not self._wake.is_set():
+                # A timer, not wait_for (a task and a timer every turn).
+                timer = loop.call_later(delay, self._wake.set)
                 try:
-                    await within(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass
+                    await self._wake.wait()
+                finally:
+                    timer.cancel()
             self._wake.clear()
             try:
                 await self._turn(loop)
@@ -248,7 +252,7 @@ class Engine:
         self.storage.write(batch, sync=False)
         if must_sync:
             self.fsyncs += 1
-            await loop.run_in_executor(None, self.storage.flush_wal, True)
+            await self._syncer.sync()
         for r, rd in readies:
             if not rd.send_first:
                 self._send(r, rd)

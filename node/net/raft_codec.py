@@ -20,8 +20,15 @@ def entry_to_pb(e: Entry, out: pb.Entry | None = None) -> pb.Entry:
     return p
 
 
+# Enum lookups by value: calling the enum class costs more than the rest of a
+# small message's decoding (an unknown value still raises ValueError).
+_KINDS = {k.value: k for k in EntryKind}
+_TYPES = {t.value: t for t in MsgType}
+
+
 def entry_from_pb(p: pb.Entry) -> Entry:
-    return Entry(p.term, p.index, p.data, EntryKind(p.kind))
+    kind = _KINDS.get(p.kind)
+    return Entry(p.term, p.index, p.data, kind if kind is not None else EntryKind(p.kind))
 
 
 def encode_entry(e: Entry) -> bytes:
@@ -104,8 +111,9 @@ def message_from_pb(p: pb.Message) -> tuple[str, Message]:
     snap = None
     if p.HasField("snapshot"):
         snap = Snapshot(_meta_from_pb(p.snapshot.meta), p.snapshot.data)
-    m = Message(MsgType(p.type), p.to, p.frm, p.term, index=p.index, log_term=p.log_term,
-                entries=tuple(entry_from_pb(e) for e in p.entries), commit=p.commit,
+    t = _TYPES.get(p.type)
+    m = Message(t if t is not None else MsgType(p.type), p.to, p.frm, p.term, index=p.index, log_term=p.log_term,
+                entries=tuple(map(entry_from_pb, p.entries)) if p.entries else (), commit=p.commit,
                 reject=p.reject, reject_hint=p.reject_hint, seq=p.seq, snapshot=snap, force=p.force,
                 compact=p.compact)
     return p.group, m

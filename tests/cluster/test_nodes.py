@@ -11,7 +11,7 @@ import pytest
 
 from cluster.frames import GRPC_OPTIONS
 from cluster.identity import METADATA_KEY
-from cluster.nodes import HOLD_S, SWEEP_S, NodeClient, NodeDown
+from cluster.nodes import DEEP, HOLD_S, SWEEP_S, NodeClient, NodeDown
 from trireme_pb import node_pb2, node_pb2_grpc
 
 
@@ -94,6 +94,26 @@ def test_requests_wait_for_an_answer_to_the_previous_message_but_not_long():
         assert (await client.call(node_pb2.DataRequest(op="GET", key=b"x"), 2.0)).item == b"x"
         assert time.monotonic() - t < HOLD_S + 0.2
         hung.cancel()
+    _run(go)
+
+
+def test_after_a_deep_message_the_next_waits_for_all_its_answers_after_a_thin_one_for_the_first():
+    async def go(node, client):
+        await client.call(node_pb2.DataRequest(op="GET", key=b"open"), 5.0)
+        for n in (DEEP - 1, DEEP):  # thin, then deep: one request of each never answered
+            calls = [asyncio.create_task(client.call(node_pb2.DataRequest(op="GET", key=b"%d" % i), 5.0))
+                     for i in range(n - 1)]
+            hung = asyncio.create_task(client.call(node_pb2.DataRequest(op="GET", group="hang"), 5.0))
+            await asyncio.gather(*calls)
+            assert node.messages == (2 if n < DEEP else 3)  # each batch went in one message
+            if n < DEEP:
+                assert client._sent_at is None  # released by the first answer
+            else:
+                assert client._sent_at is not None  # held for the unanswered one (DEEP_HOLD_S at most)
+                t = time.monotonic()
+                assert (await client.call(node_pb2.DataRequest(op="GET", key=b"x"), 2.0)).item == b"x"
+                assert time.monotonic() - t < 0.2
+            hung.cancel()
     _run(go)
 
 

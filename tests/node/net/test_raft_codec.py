@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, strategies as st
 
 from node.net import raft_codec as wire
@@ -46,3 +47,12 @@ def test_message_round_trip(m, group):
     from trireme_pb import raft_pb2
     got_group, got = wire.message_from_pb(raft_pb2.Message.FromString(p.SerializeToString()))
     assert got_group == group and got == m
+    assert type(got.type) is MsgType and all(type(e.kind) is EntryKind for e in got.entries)
+
+
+def test_unknown_message_type_or_entry_kind_is_refused():
+    from trireme_pb import raft_pb2
+    with pytest.raises(ValueError):
+        wire.message_from_pb(raft_pb2.Message(type=99))
+    with pytest.raises(ValueError):
+        wire.entry_from_pb(raft_pb2.Entry(kind=7))
