@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import orjson
 
-from bench import ycsb
+from bench import transfers, ycsb
 from bench.http import Client, HttpError
 
 WORKLOADS = {
@@ -27,6 +27,7 @@ WORKLOADS = {
     "Q": f"Query of one {ycsb.QITEMS}-item partition",
     "W": "100% PutItem",
     "S": "parallel Scan of the whole table (one segment per client)",
+    **transfers.WORKLOADS,
 }
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -48,9 +49,15 @@ class Result:
     cpu: dict[str, float] = field(default_factory=dict)  # process -> cores used (1.0 = one core busy)
     items_per_s: float = 0.0  # Scan: items returned per second
     error_kinds: dict[str, int] = field(default_factory=dict)
+    cancelled: int = 0  # transactions: TransactionCanceledException answers (not errors, not operations)
+
+    @property
+    def cancel_rate(self) -> float:
+        """Cancelled transactions as a share of those answered."""
+        return self.cancelled / max(1, self.cancelled + self.ops)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"cancel_rate": round(self.cancel_rate, 4)}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -180,7 +187,7 @@ async def run(system: str, endpoint: str | list[str], pids: dict[str, int], work
     master = random.Random(seed)
     lat: list[int] = []
     errors: Counter[str] = Counter()
-    state = {"measuring": False, "stop": False, "ops": 0, "items": 0}
+    state = {"measuring": False, "stop": False, "ops": 0, "items": 0, "cancelled": 0}
 
     async def client(i: int) -> None:
         rng = random.Random(master.randrange(1 << 30))
@@ -200,6 +207,8 @@ async def run(system: str, endpoint: str | list[str], pids: dict[str, int], work
                     op, body = "UpdateItem", bodies.update(pick())
                 elif workload == "Q":
                     op, body = "Query", bodies.query(pick())
+                elif workload in transfers.WORKLOADS:
+                    op, body = "TransactWriteItems", transfers.body(keys, transfers.accounts(workload, records), rng)
                 else:
                     op = "Scan"
                     body = (b'{"TableName":"' + ycsb.TABLE.encode() + b'","Segment":%d,"TotalSegments":%d' % (i, clients)
@@ -215,7 +224,11 @@ async def run(system: str, endpoint: str | list[str], pids: dict[str, int], work
                 t1 = time.perf_counter_ns()
                 if status != 200:
                     if state["measuring"]:
-                        errors[_error_kind(status, resp)] += 1
+                        kind = _error_kind(status, resp)
+                        if kind == "TransactionCanceledException":
+                            state["cancelled"] += 1
+                        else:
+                            errors[kind] += 1
                     continue
                 if op == "Scan":
                     scan_start = _last_key(resp)
@@ -240,7 +253,8 @@ async def run(system: str, endpoint: str | list[str], pids: dict[str, int], work
     lat.sort()
     return Result(system, workload, clients, consistent, round(elapsed, 2), len(lat), round(len(lat) / elapsed, 1),
                   sum(errors.values()), _percentile(lat, 0.5), _percentile(lat, 0.95), _percentile(lat, 0.99),
-                  lat[-1] / 1e6 if lat else 0.0, cpu, round(state["items"] / elapsed, 1), dict(errors))
+                  lat[-1] / 1e6 if lat else 0.0, cpu, round(state["items"] / elapsed, 1), dict(errors),
+                  state["cancelled"])
 
 
 def _last_key(resp: bytes) -> bytes | None:
