@@ -23,11 +23,14 @@ class Faults:
     delay_ms: float = 0.0
     jitter_ms: float = 0.0
     clock_rate: float = 1.0
+    # Routers only: the step of a transaction at which the router exits at once
+    # (router/transactions.py; the coordinator-kill tests), see `parse_crash_at`.
+    txn_crash_at: str = ""
 
     def to_json(self) -> dict:
         return {"drop_to": sorted(self.drop_to), "drop_from": sorted(self.drop_from),
                 "loss": self.loss, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms,
-                "clock_rate": self.clock_rate}
+                "clock_rate": self.clock_rate, "txn_crash_at": self.txn_crash_at}
 
     @classmethod
     def from_json(cls, d: Any) -> Faults:
@@ -44,6 +47,12 @@ class Faults:
                 _number(d, "clock_rate", 1.0, 0.0, 100.0))
         if f.clock_rate <= 0:
             raise ValueError("clock_rate must be greater than 0")
+        crash = d.get("txn_crash_at", "")
+        if not isinstance(crash, str):
+            raise ValueError(f"txn_crash_at must be a string, not {crash!r}")
+        if crash:
+            parse_crash_at(crash)
+        f.txn_crash_at = crash
         return f
 
     def active(self) -> bool:
@@ -53,7 +62,19 @@ class Faults:
 # Accepted in a fault body besides the faults: `heal` (clear them all) and the
 # caller's cluster id (routers' TriremeAdmin_1.SetFaults).
 _FAULT_FIELDS = frozenset(("drop_to", "drop_from", "loss", "delay_ms", "jitter_ms", "clock_rate", "heal",
-                           "ClusterId"))
+                           "ClusterId", "txn_crash_at"))
+CRASH_STEPS = ("after_begin", "after_prepare", "after_decide", "after_commit")
+
+
+def parse_crash_at(value: str) -> tuple[str, int]:
+    """`txn_crash_at`: a step, and for the counted steps (after_prepare:N,
+    after_commit:N) how many acknowledgements come first."""
+    step, _, count = value.partition(":")
+    counted = step in ("after_prepare", "after_commit")
+    if step not in CRASH_STEPS or counted != bool(count) or (count and not count.isdigit()):
+        raise ValueError("txn_crash_at must be one of after_begin, after_prepare:N, after_decide, after_commit:N; "
+                         f"not {value!r}")
+    return step, int(count or 0)
 
 
 def _ids(d: dict, name: str) -> set[str]:

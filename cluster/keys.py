@@ -248,3 +248,20 @@ def tombstone_entry(group: str, entry: bytes) -> tuple[int, bytes]:
     """``(ts, item key)`` of a tombstone entry."""
     at = len(tombstone_bounds(group)[0])
     return _U64.unpack_from(entry, at)[0], entry[at + 8:]
+
+
+# --- streams family: a partition's transaction locks -----------------------
+
+_TXN_LOCKS = b"X"
+
+
+def txn_lock_bounds(group: str) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` of a partition's transaction locks: ``X | group | item key``
+    (node/partition/txn_locks.py)."""
+    prefix = _TXN_LOCKS + encode_group(group)
+    return prefix, prefix + b"\xff" * 5
+
+
+def txn_lock_key(group: str, key: bytes) -> bytes:
+    """Where the lock on item ``key`` lives."""
+    return txn_lock_bounds(group)[0] + key

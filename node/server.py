@@ -7,7 +7,8 @@ subsystem and hands it only the parts it uses.
 - `node/control/`: the metadata view, the meta group and its controller,
   partition statistics;
 - `node/feed/`: readers of applied changes (the index shipper, the TTL
-  sweeper, the stream keeper, the triggers, the global tables' replicator);
+  sweeper, the stream keeper, the triggers, the global tables' replicator,
+  the transaction recovery);
 - `node/services/`: the gRPC services (Data, Meta, Admin).
 """
 
@@ -29,6 +30,7 @@ from node.feed.replicator import Replicator
 from node.feed.ttl_sweeper import TtlSweeper
 from node.feed.streams import StreamKeeper
 from node.feed.triggers import Triggers
+from node.feed.txn_recovery import TxnRecovery
 from node.groups.engine import Engine
 from node.partition.replica import PartitionReplica
 from node.services.admin import AdminServicer
@@ -62,6 +64,7 @@ class Node:
                                  endpoint_url=cfg.router_endpoint or "http://127.0.0.1:8000")
         self.replicator = Replicator(self.engine, lambda: self.control.view, cfg.region, cfg.remote_regions,
                                      self.control.meta_request)
+        self.txn_recovery = TxnRecovery(self.engine, self.shipper.partition_client)
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")
         self.server: grpc.aio.Server | None = None
 
@@ -104,6 +107,7 @@ class Node:
         self.stream_keeper.start()
         self.triggers.start()
         self.replicator.start()
+        self.txn_recovery.start()
         self.stats.start()
         log.info("node %s (%s) of cluster %s serving gRPC on %s, Raft on %s", self.cfg.id, self.cfg.az,
                  self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen)
@@ -114,6 +118,7 @@ class Node:
         await self.stream_keeper.stop()
         await self.triggers.stop()
         await self.replicator.stop()
+        await self.txn_recovery.stop()
         await self.stats.stop()
         await self.control.stop()
         if self.server is not None:

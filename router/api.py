@@ -32,6 +32,7 @@ from router import batches, capacity, global_settings, global_table_legacy, glob
 from router.node_requests import item_fields
 from router.partiql import operations as partiql_operations
 from router.stats import TableStats
+from router.transactions import Transactions
 from router.streams import table_stream_fields
 from trireme_pb import node_pb2
 
@@ -67,6 +68,7 @@ class Api:
         # table name -> (its spec, its indexes, their messages for the node: the local ones, all)
         self._indexes: dict[str, tuple[dict, list[Index], list[node_pb2.SecondaryIndex],
                                        list[node_pb2.SecondaryIndex]]] = {}
+        self.transactions = Transactions(self)  # TransactWriteItems, TransactGetItems (router/transactions.py)
 
     def operations(self) -> dict[str, Op]:
         data: dict[str, Op] = {
@@ -97,6 +99,8 @@ class Api:
             **global_tables.operations(self),
             **global_table_legacy.operations(self),
             **{name: _capacity_checked(op) for name, op in data.items()},
+            # Their ReturnConsumedCapacity is one of their members' constraints, reported with the others.
+            **self.transactions.operations(),
         }
         return {name: self.with_metadata(op) for name, op in ops.items()}
 

@@ -1,24 +1,27 @@
-"""ExecuteStatement and BatchExecuteStatement: a PartiQL statement parsed and
-compiled (`ddb/partiql`) to one call of the existing operations, whose
-answer is reshaped as PartiQL's (Items, NextToken). ExecuteTransaction needs
-transactions and is not served yet (UnknownOperationException)."""
+"""ExecuteStatement, BatchExecuteStatement and ExecuteTransaction: a PartiQL
+statement parsed and compiled (`ddb/partiql`) to one call of the existing
+operations, whose answer is reshaped as PartiQL's (Items, NextToken); a
+transaction's statements become the actions of one TransactGetItems or
+TransactWriteItems (`router/transactions.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import hashlib
+import re
 from typing import Any, Protocol
 
 import orjson
 
-from ddb.errors import (ConditionalCheckFailedException, DuplicateItemException, DynamoDBError,
-                        ValidationException)
+from ddb.errors import (CancellationReason, ConditionalCheckFailedException, DuplicateItemException,
+                        DynamoDBError, TransactionCanceledException, ValidationException)
+from ddb.expressions import Context, key_conditions
 from ddb.partiql import Plan, compile_statement, parse
 from ddb.partiql.ast import Select
 from ddb.partiql.compile import check_projected
 from ddb.partiql.requests import (StatementRequest, decode_token, encode_token, parse_batch,
-                                  parse_execute_statement)
+                                  parse_execute_statement, parse_transaction)
 from router import capacity, reads
 from router.context import Tables
 
@@ -32,8 +35,14 @@ class Api(Tables, Protocol):
 
     async def delete_item(self, body: dict) -> Any: ...
 
+    transactions: Any  # router.transactions.Transactions
+
 
 MIXED_BATCH = "Supplied BatchExecuteStatement must contain either all reads or all writes"
+# No capture of DynamoDB's wording is known; this follows BatchExecuteStatement's.
+MIXED_TRANSACTION = "Supplied ExecuteTransaction must contain either all reads or all writes"
+READ_FILTER = "A read statement of a transaction can name only the key attributes in its WHERE clause"
+_ACTIONS = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}
 # BatchStatementError codes, by exception.
 _CODES = {"ConditionalCheckFailedException": "ConditionalCheckFailed", "DuplicateItemException": "DuplicateItem",
           "ValidationException": "ValidationError", "ResourceNotFoundException": "ResourceNotFound",
@@ -45,7 +54,8 @@ _CODES = {"ConditionalCheckFailedException": "ConditionalCheckFailed", "Duplicat
 
 def operations(api: Api) -> dict[str, Any]:
     return {"ExecuteStatement": lambda body: execute_statement(api, body),
-            "BatchExecuteStatement": lambda body: batch_execute_statement(api, body)}
+            "BatchExecuteStatement": lambda body: batch_execute_statement(api, body),
+            "ExecuteTransaction": lambda body: execute_transaction(api, body)}
 
 
 def _token_key(api: Api) -> bytes:
@@ -196,6 +206,54 @@ async def _one(api: Api, req: StatementRequest, stmt: Any, return_capacity: str 
     if result["Items"]:
         response["Item"] = result["Items"][0]
     return response, result.get("ConsumedCapacity")
+
+
+async def execute_transaction(api: Api, body: dict) -> Any:
+    """Up to 100 statements, all reads (a TransactGetItems) or all writes (a
+    TransactWriteItems, with the ClientRequestToken), all or nothing."""
+    reqs = parse_transaction(body)
+    stmts = [parse(r.statement) for r in reqs]
+    if len({isinstance(s, Select) for s in stmts}) > 1:
+        raise ValidationException(MIXED_TRANSACTION)
+    plans = [compile_statement(s, r.parameters, _keys_of(api), full_key=True) for s, r in zip(stmts, reqs)]
+    extra = {k: body[k] for k in ("ReturnConsumedCapacity",) if body.get(k) is not None}
+    if not plans[0].write:
+        return await api.transactions.transact_get_items({"TransactItems": [{"Get": _get(p)} for p in plans],
+                                                          **extra})
+    items = []
+    for plan, req in zip(plans, reqs):
+        action = dict(plan.body)
+        if req.return_on_failure != "NONE":
+            action["ReturnValuesOnConditionCheckFailure"] = req.return_on_failure
+        items.append({_ACTIONS[plan.operation]: action})
+    if body.get("ClientRequestToken") is not None:
+        extra["ClientRequestToken"] = body["ClientRequestToken"]
+    try:
+        return await api.transactions.transact_write_items({"TransactItems": items, **extra})
+    except TransactionCanceledException as exc:
+        # An INSERT whose item exists is a DuplicateItem, as ExecuteStatement's.
+        reasons = [CancellationReason("DuplicateItem", DuplicateItemException.default_message, r.item)
+                   if plan.insert and r.code == "ConditionalCheckFailed" else r
+                   for plan, r in zip(plans, exc.reasons)]
+        raise TransactionCanceledException(reasons) from None
+
+
+def _get(plan: Plan) -> dict:
+    """A single-item SELECT's Query as the Get of a TransactGetItems."""
+    body = plan.body
+    if "FilterExpression" in body:
+        raise ValidationException(READ_FILTER)
+    names = body.get("ExpressionAttributeNames") or {}
+    ctx = Context(names, body.get("ExpressionAttributeValues"))
+    key = {name: values[0] for name, (_, values) in key_conditions(body["KeyConditionExpression"], ctx).items()}
+    out = {"TableName": body["TableName"], "Key": key}
+    if "ProjectionExpression" in body:
+        text = body["ProjectionExpression"]
+        out["ProjectionExpression"] = text
+        used = {n: v for n, v in names.items() if n in set(re.findall(r"#[A-Za-z0-9_]+", text))}
+        if used:
+            out["ExpressionAttributeNames"] = used
+    return out
 
 
 def _merged(entries: list[dict]) -> list[dict]:

@@ -15,6 +15,8 @@ from ddb.errors import ValidationException, constraint_error, constraint_failure
 
 MAX_STATEMENT = 8192
 MAX_BATCH = 25
+MAX_TRANSACTION = 100
+MAX_TOKEN = 36
 RETURN_VALUES_ON_FAILURE = ("ALL_OLD", "NONE")
 INVALID_TOKEN = "The provided NextToken is not valid for this statement"
 
@@ -65,6 +67,31 @@ def parse_batch(body: dict) -> list[StatementRequest]:
         bound = "greater than or equal to 1" if not statements else f"less than or equal to {MAX_BATCH}"
         raise constraint_failure([constraint_error(statements, "statements", f"Member must have length {bound}")])
     out = [_statement(m, f"statements.{i + 1}.member.", errors) for i, m in enumerate(statements)]
+    if errors:
+        raise constraint_failure(errors)
+    return out
+
+
+def parse_transaction(body: dict) -> list[StatementRequest]:
+    """ExecuteTransaction's TransactStatements (1 to 100), ClientRequestToken and ReturnConsumedCapacity."""
+    statements = body.get("TransactStatements")
+    errors: list[str] = []
+    token = body.get("ClientRequestToken")
+    if token is not None and not 1 <= len(token) <= MAX_TOKEN:
+        bound = "greater than or equal to 1" if not token else f"less than or equal to {MAX_TOKEN}"
+        errors.append(constraint_error(token, "clientRequestToken", f"Member must have length {bound}"))
+    rcc = body.get("ReturnConsumedCapacity", "NONE")
+    if rcc not in ("INDEXES", "TOTAL", "NONE"):
+        errors.append(constraint_error(rcc, "returnConsumedCapacity",
+                                       "Member must satisfy enum value set: [INDEXES, TOTAL, NONE]"))
+    if statements is None:
+        errors.append(constraint_error(None, "transactStatements", "Member must not be null"))
+    elif not 1 <= len(statements) <= MAX_TRANSACTION:
+        bound = "greater than or equal to 1" if not statements else f"less than or equal to {MAX_TRANSACTION}"
+        errors.append(constraint_error(statements, "transactStatements", f"Member must have length {bound}"))
+    if errors:
+        raise constraint_failure(errors)
+    out = [_statement(m, f"transactStatements.{i + 1}.member.", errors) for i, m in enumerate(statements)]
     if errors:
         raise constraint_failure(errors)
     return out

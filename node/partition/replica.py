@@ -17,17 +17,19 @@ from typing import Any
 import orjson
 
 from cluster.keys import (change_bounds, hash_range_bounds, read_u64, split_item_key, stream_bounds,
-                          tombstone_bounds, u64)
+                          tombstone_bounds, txn_lock_bounds, u64)
 from cluster.versions import Version
 from ddb import items as ddb_items
 from ddb.capacity import index_write_units
-from ddb.errors import DynamoDBError, ItemCollectionSizeLimitExceededException, ValidationException
+from ddb.errors import (DynamoDBError, ItemCollectionSizeLimitExceededException, TransactionConflictException,
+                        ValidationException)
 from ddb.expressions import evaluate, project
 from ddb.indexes import local_spaces
 from ddb.size import item_size
 from node.partition import global_indexes as gsi
 from node.partition import streams
 from node.partition.index_writes import GsiReplicaMixin
+from node.partition.txn_locks import TxnLocks, same_attempt
 from node.partition.versions import VersionsMixin
 from node.partition.local_indexes import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
@@ -40,6 +42,11 @@ from trireme_pb import node_pb2
 Req = node_pb2.DataRequest
 Resp = node_pb2.DataResponse
 GET, PUT, DELETE, UPDATE = Req.GET, Req.PUT, Req.DELETE, Req.UPDATE
+CHECK = -1  # a ConditionCheck's evaluation: the condition only (not a DataRequest op)
+TXN_KINDS = {node_pb2.TxnRef.PUT: PUT, node_pb2.TxnRef.UPDATE: UPDATE, node_pb2.TxnRef.DELETE: DELETE,
+             node_pb2.TxnRef.CHECK: CHECK}
+CONFLICT, ABSENT = "conflict", "absent"  # apply results of transaction entries that changed nothing
+STAMP_KEYS = 100_000  # keys whose last write index a leader keeps for TransactGetItems' stamps
 RETURN_VALUES = {v.number: v.name for v in Req.ReturnValues.DESCRIPTOR.values}  # as ddb.items names them
 
 
@@ -51,6 +58,13 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         # key -> [pending value (None: delete), number of pending proposals]
         self._overlay: dict[bytes, list] = {}
         self._installed_config: dict | None = None  # from a snapshot being installed
+        self.locks = TxnLocks(self.engine.storage, self.group)
+        self._installed_locks: dict | None = None  # from a snapshot being installed
+        self._txn_inflight: dict[tuple, asyncio.Future] = {}  # (key, id, attempt, op) -> its proposal's answer
+        # Leader, once a TransactGetItems read came: key -> index of its last
+        # applied write; keys not in it were last written at or before the floor.
+        self._stamps: dict[bytes, int] | None = None
+        self._stamp_floor = 0
         self._init_gsi()
         self._init_versions()
 
@@ -95,6 +109,16 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def read_item(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
         """A GET's answer (without its id)."""
         value = self.engine.storage.get_item(req.key)
+        if req.txn_read:
+            resp = self._item_answer(req, value)
+            key = req.key
+            # Held also while its commit or release is only proposed: the item may change any moment.
+            resp.txn_locked = key in self.locks.applied or self.locks.holder(key) is not None
+            resp.item_stamp = self.item_stamp(key)
+            return resp
+        return self._item_answer(req, value)
+
+    def _item_answer(self, req: node_pb2.DataRequest, value: bytes | None) -> node_pb2.DataResponse:
         if value is None:
             return Resp()
         proj, measure = req.projection, req.measure_capacity
@@ -170,6 +194,24 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             raise Rejected("WRONG_GROUP", f"range start outside {self.group}")
         return start, min(end, hash_range_bounds(table_id, c["lo"], c["hi"] + 1)[1])
 
+    def item_stamp(self, key: bytes) -> int:
+        """A number that changes whenever the item may have changed (at this
+        leader: its last write's index; another leader: another term)."""
+        if self.raft.role != Role.LEADER:
+            raise Rejected("NOT_LEADER", f"not the leader of {self.group}", self.raft.lead)
+        stamps = self._stamps
+        if stamps is None:
+            stamps = self._stamps = {}
+            self._stamp_floor = self.raft.log.applied
+        return (self.raft.term << 40) ^ stamps.get(key, self._stamp_floor)
+
+    def _note_stamps(self, stamps: dict[bytes, int], cmd: node_pb2.WriteCommand, index: int) -> None:
+        for m in cmd.mutations:
+            stamps[m.key] = index
+        if len(stamps) > STAMP_KEYS:
+            stamps.clear()
+            self._stamp_floor = index
+
     # --- stream records (node/partition/streams.py) ----------------------------
 
     def read_stream(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
@@ -189,68 +231,96 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     # --- writes -------------------------------------------------------------
 
-    async def write_checked(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
-        """`write`, but a refusal (a failed condition) is only answered once a
-        linearizable read confirms this leader's state is current: a deposed
-        leader must not fail a condition that the real state satisfies."""
+    async def write_checked(self, req: node_pb2.DataRequest,
+                            write: Callable[[node_pb2.DataRequest], asyncio.Future] | None = None
+                            ) -> node_pb2.DataResponse:
+        """`write` (or ``write``: `prepare`), but a refusal (a failed condition)
+        is only answered once a linearizable read confirms this leader's state
+        is current: a deposed leader must not fail a condition that the real
+        state satisfies."""
+        write = write or self.write
         try:
-            fut = self.write(req)
+            fut = write(req)
         except DynamoDBError:
             r = self.raft
             if r.lease_valid() and self.engine.clock_fresh():
                 raise
             await self.linearizable_read()
-            fut = self.write(req)
+            fut = write(req)
         return await fut
 
     def write(self, req: node_pb2.DataRequest) -> asyncio.Future:
         """Evaluate a put/delete/update now and propose its result.
 
-        Raises DynamoDBError (a failed condition, a bad update) or Rejected
-        synchronously; otherwise returns a future of the response (without its id).
+        Raises DynamoDBError (a failed condition, a bad update, an item a
+        transaction holds) or Rejected synchronously; otherwise returns a
+        future of the response (without its id).
         """
         self.check_leader()
+        locks = self.locks
+        if locks.applied or locks.pending:  # the one check a write pays while no transaction runs
+            locks.check_free(req.key)
+        new, extra, resp = self._evaluate(req, req.op)
+        cmd, version = self._command(req.key, new, extra, req.ttl_delete)
+        return self._propose_write(cmd, version, lambda _result: resp)
+
+    def _evaluate(self, req: node_pb2.DataRequest, op: int, *,
+                  commit: bool = False) -> tuple[bytes | None, list[node_pb2.Mutation], node_pb2.DataResponse]:
+        """Evaluate ``req`` as the write ``op`` (or CHECK: the condition only)
+        against the newest state: the item's new value (None: deleted), the
+        local index mutations and the answer. ``commit``: a prepared
+        transaction's write, checked at its prepare, so no limit refuses it.
+        Raises DynamoDBError."""
         key = req.key
-        op = req.op
         extra: list = []
         resp = Resp()
         if op == PUT and not (self.globals or req.condition or req.return_values or req.local_indexes
                               or req.measure_capacity):
-            new: bytes | None = req.item
+            return req.item, extra, resp
+        old_raw = self.current(key)
+        old = orjson.loads(old_raw) if old_raw is not None else None
+        cond = orjson.loads(req.condition) if req.condition else None
+        rv, rvf = RETURN_VALUES[req.return_values], req.return_old_on_condition_failure
+        if op == PUT:
+            outcome = ddb_items.evaluate_put(old, orjson.loads(req.item), cond, rv, rvf)
+            new = req.item
+        elif op == DELETE:
+            outcome = ddb_items.evaluate_delete(old, cond, rv, rvf)
+            new = None
+        elif op == UPDATE:
+            outcome = ddb_items.evaluate_update(
+                old, orjson.loads(req.item), orjson.loads(req.update) if req.update else {},
+                tuple(req.key_names), cond, rv, rvf)
+            new = orjson.dumps(outcome.new_item) if outcome.new_item is not None else None
+        elif op == CHECK:
+            ddb_items.evaluate_delete(old, cond, "NONE", rvf)  # the condition, nothing changed
+            if req.measure_capacity:
+                resp.size = item_size(old) if old else 0
+            return old_raw, extra, resp
         else:
-            old_raw = self.current(key)
-            old = orjson.loads(old_raw) if old_raw is not None else None
-            cond = orjson.loads(req.condition) if req.condition else None
-            rv, rvf = RETURN_VALUES[req.return_values], req.return_old_on_condition_failure
-            if op == PUT:
-                outcome = ddb_items.evaluate_put(old, orjson.loads(req.item), cond, rv, rvf)
-                new = req.item
-            elif op == DELETE:
-                outcome = ddb_items.evaluate_delete(old, cond, rv, rvf)
-                new = None
-            elif op == UPDATE:
-                outcome = ddb_items.evaluate_update(
-                    old, orjson.loads(req.item), orjson.loads(req.update) if req.update else {},
-                    tuple(req.key_names), cond, rv, rvf)
-                new = orjson.dumps(outcome.new_item) if outcome.new_item is not None else None
-            else:
-                raise ValueError(f"not a write: {Req.Op.Name(op)}")
-            if outcome.returned:
-                resp.item = orjson.dumps(outcome.returned)
-            if outcome.new_item is not None:
-                for g in self.globals:
-                    problem = g.key_error(old, outcome.new_item)
-                    if problem is not None:
-                        raise ValidationException(problem)
-            if req.local_indexes:
-                extra, resp.item_collection_size = self._local_indexes(key, req, old, outcome.new_item)
-            if req.measure_capacity and not req.ttl_delete:  # TTL deletes consume no capacity
-                # DynamoDB charges a write by the larger of the item before and after.
-                resp.size = max(item_size(old) if old else 0, item_size(outcome.new_item) if outcome.new_item else 0)
-                for name, (local, units) in index_write_units(req.capacity_indexes, old, outcome.new_item).items():
-                    resp.index_writes.add(index=name, local=local, units=units)
+            raise ValueError(f"not a write: {Req.Op.Name(op)}")
+        if outcome.returned:
+            resp.item = orjson.dumps(outcome.returned)
+        if outcome.new_item is not None and not commit:
+            for g in self.globals:
+                problem = g.key_error(old, outcome.new_item)
+                if problem is not None:
+                    raise ValidationException(problem)
+        if req.local_indexes:
+            extra, resp.item_collection_size = self._local_indexes(key, req, old, outcome.new_item,
+                                                                   limit=not commit)
+        if req.measure_capacity and not req.ttl_delete:  # TTL deletes consume no capacity
+            # DynamoDB charges a write by the larger of the item before and after.
+            resp.size = max(item_size(old) if old else 0, item_size(outcome.new_item) if outcome.new_item else 0)
+            for name, (local, units) in index_write_units(req.capacity_indexes, old, outcome.new_item).items():
+                resp.index_writes.add(index=name, local=local, units=units)
+        return new, extra, resp
+
+    def _command(self, key: bytes, new: bytes | None, extra: list[node_pb2.Mutation],
+                 by_ttl: bool) -> tuple[node_pb2.WriteCommand, Version | None]:
+        """The entry of an evaluated write, and the item's version (global tables)."""
         cmd = node_pb2.WriteCommand(mutations=[node_pb2.Mutation(
-            key=key, value=new or b"", delete=new is None, by_ttl=req.ttl_delete and new is None)])
+            key=key, value=new or b"", delete=new is None, by_ttl=by_ttl and new is None)])
         if extra:
             cmd.mutations.extend(extra)
         version = None
@@ -258,7 +328,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         if settings is not None:  # a global table: the item's version (node/partition/versions.py)
             cmd.version_ts = self.hlc.now()
             version = Version(cmd.version_ts, settings["region"])
-        return self._propose_write(cmd, version, lambda _result: resp)
+        return cmd, version
 
     def replicate(self, req: node_pb2.DataRequest) -> asyncio.Future:
         """Apply another region's change (REPLICATE) iff its version is newer
@@ -269,9 +339,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         version = Version(req.version.ts, req.version.region)
         self.hlc.observe(version.ts)
         if version <= self.newest_version(key):
-            done: asyncio.Future = asyncio.get_running_loop().create_future()
-            done.set_result(Resp(superseded=True))
-            return done
+            return _answered(Resp(superseded=True))
         new = req.item or None
         cmd = node_pb2.WriteCommand(mutations=[node_pb2.Mutation(key=key, value=new or b"", delete=new is None)],
                                     replicated=req.version)
@@ -282,14 +350,98 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             cmd.mutations.extend(extra)
         return self._propose_write(cmd, version, self.replicate_result)
 
+    # --- transactions (node/partition/txn_locks.py) ----------------------------------
+
+    def prepare(self, req: node_pb2.DataRequest) -> asyncio.Future:
+        """TXN_PREPARE: evaluate the action ``req.txn.kind`` names as `write`
+        does, then lock the item for the attempt with the write its commit
+        applies. Again for a held lock: answered OK. Raises DynamoDBError
+        (TransactionConflictException: another attempt holds the item) or
+        Rejected synchronously, like `write`."""
+        self.check_leader()
+        key, ref = req.key, req.txn
+        tag = (key, ref.id, ref.attempt, Req.TXN_PREPARE)
+        again = self._txn_inflight.get(tag)
+        if again is not None:
+            return _follow(again)
+        held = self.locks.holder(key)
+        if held is not None:
+            if same_attempt(held.txn, ref):
+                return _answered(Resp())
+            raise TransactionConflictException()
+        if self.locks.ended(key, ref):  # a late duplicate: the attempt is over here
+            raise TransactionConflictException()
+        op = TXN_KINDS.get(ref.kind)
+        if op is None:
+            raise ValueError("TXN_PREPARE names no action (txn.kind)")
+        new, extra, resp = self._evaluate(req, op)
+        lock = node_pb2.TxnLock(key=key, txn=ref, prepared_ms=int(time.time() * 1000))
+        if op != CHECK:
+            lock.commit.CopyFrom(Req(op=PUT if new is not None else DELETE, key=key, item=new or b"",
+                                     local_indexes=req.local_indexes,
+                                     partition_key_length=req.partition_key_length))
+
+        def answer(result: Any) -> node_pb2.DataResponse:
+            if result == CONFLICT:
+                raise TransactionConflictException()
+            return resp
+        return self._track(tag, self._propose_write(node_pb2.WriteCommand(txn_lock=lock), None, answer,
+                                                    (key, lock)))
+
+    def txn_commit(self, req: node_pb2.DataRequest) -> asyncio.Future:
+        """TXN_COMMIT: apply the attempt's prepared write as `write` would
+        (local indexes, GSI outbox, stream record, version: once, at apply)
+        and unlock the item in the same entry."""
+        return self._end_txn(req, commit=True)
+
+    def txn_release(self, req: node_pb2.DataRequest) -> asyncio.Future:
+        """TXN_RELEASE: unlock the item, changing nothing."""
+        return self._end_txn(req, commit=False)
+
+    def _end_txn(self, req: node_pb2.DataRequest, commit: bool) -> asyncio.Future:
+        """Answered ``txn_absent`` when the attempt holds no lock on the key (done already)."""
+        self.check_leader()
+        key, ref = req.key, req.txn
+        tag = (key, ref.id, ref.attempt, req.op)
+        again = self._txn_inflight.get(tag)
+        if again is not None:
+            return _follow(again)
+        held = self.locks.holder(key)
+        if held is None or not same_attempt(held.txn, ref):
+            return _answered(Resp(txn_absent=True))
+        version = None
+        if commit and held.HasField("commit"):
+            new, extra, _ = self._evaluate(held.commit, held.commit.op, commit=True)
+            cmd, version = self._command(key, new, extra, False)
+        else:
+            cmd = node_pb2.WriteCommand()
+        cmd.txn_unlock.CopyFrom(node_pb2.TxnLock(key=key, txn=ref))
+        return self._track(tag, self._propose_write(cmd, version, lambda result: Resp(txn_absent=result == ABSENT),
+                                                    (key, None)))
+
+    def _track(self, tag: tuple, fut: asyncio.Future) -> asyncio.Future:
+        """Remember a transaction step in flight: the same request again follows it."""
+        inflight = self._txn_inflight
+        inflight[tag] = fut
+
+        def gone(_f: asyncio.Future) -> None:
+            if inflight.get(tag) is fut:
+                del inflight[tag]
+        fut.add_done_callback(gone)
+        return fut
+
     def _propose_write(self, cmd: node_pb2.WriteCommand, version: Version | None,
-                       answer: Callable[[Any], node_pb2.DataResponse]) -> asyncio.Future:
-        """Propose an evaluated write; the future answers ``answer(applied result)``."""
+                       answer: Callable[[Any], node_pb2.DataResponse],
+                       lock: tuple[bytes, node_pb2.TxnLock | None] | None = None) -> asyncio.Future:
+        """Propose an evaluated write; the future answers ``answer(applied result)``
+        (or fails with the DynamoDBError it raises). ``lock``: the (key, lock
+        or None) the entry leaves, for later evaluations to see meanwhile."""
         if self.stream is not None:
             cmd.timestamp_ms = int(time.time() * 1000)  # the records' ApproximateCreationDateTime
-        item_key = cmd.mutations[0].key
+        item_key = cmd.mutations[0].key if cmd.mutations else b""
         if version is not None:
             self.pend_version(item_key, version)
+        unlock = self.locks.pend(*lock) if lock is not None else None
         # Later writes evaluate against these values until they apply.
         overlay = self._overlay
         for m in cmd.mutations:
@@ -311,6 +463,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                         del overlay[k]
             if version is not None:
                 self.unpend_version(item_key)
+            if unlock is not None:
+                unlock(_applied)
 
         fut = self.propose(cmd.SerializeToString(), done)
         result: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -321,23 +475,26 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             exc = f.exception()
             if exc is not None:
                 result.set_exception(exc)
-            else:
+                return
+            try:
                 result.set_result(answer(f.result()))
+            except DynamoDBError as refused:
+                result.set_exception(refused)
 
         fut.add_done_callback(finish)
         return result
 
     def _local_indexes(self, key: bytes, req: node_pb2.DataRequest, old: dict | None,
-                       new: dict | None) -> tuple[list[node_pb2.Mutation], int]:
+                       new: dict | None, limit: bool = True) -> tuple[list[node_pb2.Mutation], int]:
         """The item's local index entries and its collection's new size, refusing
-        growth past the item collection limit."""
+        growth past the item collection limit (if ``limit``)."""
         pkl, indexes = req.partition_key_length, req.local_indexes
         mutations = index_mutations(key, pkl, indexes, old, new)
         counter = collection_key(key, pkl)
         current = self.current(counter)
         before = read_u64(current) if current else 0
         total = before - collection_bytes(old, indexes) + collection_bytes(new, indexes)
-        if total > before and total > ITEM_COLLECTION_LIMIT:
+        if limit and total > before and total > ITEM_COLLECTION_LIMIT:
             raise ItemCollectionSizeLimitExceededException(
                 f"Item collection size limit exceeded: this partition key's items and local index "
                 f"entries would take {total} bytes, over the limit of {ITEM_COLLECTION_LIMIT}")
@@ -354,7 +511,18 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         cmd = node_pb2.WriteCommand.FromString(entry.data)
         if cmd.HasField("checkpoint"):
             return self._apply_checkpoint(batch, cmd.checkpoint)
-        return self.apply_command(batch, entry.index, cmd)
+        if cmd.HasField("txn_lock"):
+            return None if self.locks.apply_lock(batch, cmd.txn_lock) else CONFLICT
+        if cmd.HasField("txn_unlock"):
+            if not self.locks.apply_unlock(batch, cmd.txn_unlock):
+                return ABSENT  # the commit's write goes with its lock only
+            if not cmd.mutations:
+                return None
+        result = self.apply_command(batch, entry.index, cmd)
+        stamps = self._stamps
+        if stamps is not None:
+            self._note_stamps(stamps, cmd, entry.index)
+        return result
 
     def _apply_checkpoint(self, batch: Batch, cp: node_pb2.TriggerCheckpoint) -> None:
         """An event source mapping's place in this partition's stream, in the
@@ -379,6 +547,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             # next leader decides does not go through our overlay.
             self._overlay.clear()
             self._pending_versions.clear()
+            self.locks.pending.clear()
+            self._stamps = None
 
     # --- snapshots (node/groups/snapshots.py) -------------------------------------------
 
@@ -388,13 +558,15 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def state_ranges(self) -> list[tuple[str, bytes, bytes]]:
         """Where this partition's state lives: its items, local index entries
         and collection sizes in its hash range, its items' versions, its index
-        outbox, its stream records, its change log and tombstones (a member
+        outbox, its stream records, its change log, tombstones and
+        transaction locks (a member
         caught up from a snapshot serves the same)."""
         c = self.config
         return ([(DATA, *hash_range_bounds(space, c["lo"], c["hi"] + 1)) for space in local_spaces(c["table_id"])]
                 + [(VERSIONS, *hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)),
                    (STREAMS, *gsi.outbox_bounds(self.group)), (STREAMS, *stream_bounds(self.group)),
-                   (STREAMS, *change_bounds(self.group)), (STREAMS, *tombstone_bounds(self.group))])
+                   (STREAMS, *change_bounds(self.group)), (STREAMS, *tombstone_bounds(self.group)),
+                   (STREAMS, *txn_lock_bounds(self.group))])
 
     def snapshot_state(self) -> tuple[SnapshotMeta, Iterator[tuple[str, bytes, bytes]]]:
         storage = self.engine.storage
@@ -415,6 +587,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def write_state(self, batch: Batch, chunks: list[bytes]) -> None:
         for cf, lo, hi in self.state_ranges():
             batch.delete_range(cf, lo, hi)
+        locks: list[tuple[bytes, bytes]] = []
         for chunk in chunks:
             for cf, key, value in decode_records(chunk):
                 if cf == META:
@@ -422,11 +595,17 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                     self._installed_config = orjson.loads(value)
                 else:
                     batch.put(cf, key, value)
+                    if cf == STREAMS:
+                        locks.append((key, value))
+        self._installed_locks = self.locks.decode(locks)
 
     def install_snapshot(self, snap: Any) -> None:
         self.streams.staged = None
         if self._installed_config is not None:
             self.config, self._installed_config = self._installed_config, None
+        if self._installed_locks is not None:
+            self.locks.applied, self._installed_locks = self._installed_locks, None
+        self._stamps = None
         self._init_gsi()  # (and the stream settings)
 
     # --- raw access for tests and convergence checks --------------------------
@@ -439,3 +618,27 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         c = self.config
         return list(self.engine.storage.iter_hash_range(c["table_id"], c["lo"], c["hi"] + 1))
 
+
+def _answered(resp: node_pb2.DataResponse) -> asyncio.Future:
+    done: asyncio.Future = asyncio.get_running_loop().create_future()
+    done.set_result(resp)
+    return done
+
+
+def _follow(fut: asyncio.Future) -> asyncio.Future:
+    """A future with ``fut``'s outcome (a repeated request's answer)."""
+    out: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def copy(f: asyncio.Future) -> None:
+        if out.done():
+            return
+        if f.cancelled():
+            out.cancel()
+        elif f.exception() is not None:
+            out.set_exception(f.exception())
+        else:
+            resp = Resp()
+            resp.CopyFrom(f.result())  # each answer gets its own id
+            out.set_result(resp)
+    fut.add_done_callback(copy)
+    return out

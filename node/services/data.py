@@ -165,6 +165,12 @@ class DataSession:
             resp = await replica.get(req)
         elif op in _FAST_OPS:
             resp = await replica.write_checked(req)
+        elif op == Req.TXN_PREPARE:
+            resp = await replica.write_checked(req, replica.prepare)
+        elif op == Req.TXN_COMMIT:
+            resp = await replica.txn_commit(req)
+        elif op == Req.TXN_RELEASE:
+            resp = await replica.txn_release(req)
         else:
             raise ValueError(f"unknown operation {op}")
         resp.id = req.id

@@ -253,7 +253,10 @@ def _check(conn: http.client.HTTPConnection, op: str, body: dict) -> None:
             # the global table operations' and PartiQL's own, as DynamoDB declares them
             "GlobalTableNotFoundException", "GlobalTableAlreadyExistsException", "ReplicaNotFoundException",
             "ReplicaAlreadyExistsException", "TableNotFoundException", "IndexNotFoundException",
-            "DuplicateItemException"), out
+            "DuplicateItemException",
+            # transactions: cancellations, conflicts and ClientRequestToken reuse
+            "TransactionCanceledException", "TransactionConflictException", "TransactionInProgressException",
+            "IdempotentParameterMismatchException"), out
 
 
 @pytest.mark.parametrize("op", OPS)
