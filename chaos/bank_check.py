@@ -15,20 +15,16 @@ call of the history is one transfer id, so its outcome is the last answer.
 
 from __future__ import annotations
 
-import itertools
 import random
-import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chaos.bank_checker import BankChecker
 from chaos.faults import Chaos
-from chaos.runner import (FAULTS, TABLE, CheckConfig, Nemesis, Recorder, Report, _client, _converge, _error,
-                          _leave_clean, _make_table, _recover, _say, _Stalls, drive, judge)
+from chaos.runner import TABLE, CheckConfig, Report, Workload, _client, _error, _make_table, run_check
 
 TABLES = (TABLE, f"{TABLE}-bank1", f"{TABLE}-bank2")
 INITIAL = 100  # each account's balance at the start
@@ -57,20 +53,22 @@ def _parse(item: dict | None) -> list | None:
     return [int(item["balance"]["N"]), [int(x["N"]) for x in item["log"]["L"]]]
 
 
-class BankClients:
+class BankWorkload(Workload):
     """What every client thread does, and the setup and final reads."""
 
-    def __init__(self, cfg: CheckConfig, rec: Recorder) -> None:
-        self.cfg = cfg
-        self.rec = rec
-        self.accounts = accounts_of(cfg)
-        self.ids = itertools.count(1)
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.accounts = accounts_of(self.cfg)
         self.run = uuid.uuid4().hex[:12]  # tokens of this run never match an earlier run's
 
+    def tables(self) -> tuple[str, ...]:
+        return TABLES
+
     def prepare(self, ddb: Any) -> None:
-        """Fresh tables and accounts, recorded as the history's ``init``."""
-        for table in TABLES:
+        """Fresh tables (the first one run_check made) and accounts, recorded as the history's ``init``."""
+        for table in TABLES[1:]:
             _make_table(ddb, name=table)
+        ddb = _client(ddb.meta.endpoint_url, attempts=10)  # puts are idempotent: retried through a slow start
         balances = {}
         for table, key in self.accounts:
             ddb.put_item(TableName=table, Item={"pk": {"S": key}, "balance": {"N": str(INITIAL)}, "log": {"L": []}})
@@ -102,7 +100,7 @@ class BankClients:
     def transfer(self, ddb: Any, process: int, src: tuple[str, str], dst: tuple[str, str], amount: int) -> bool:
         """One transfer (one id and token, resent while its outcome is unknown);
         True when a conflict cancelled it (worth another transaction)."""
-        tid = next(self.ids)
+        tid = next(self.values)
         value = {"id": tid, "from": account_name(*src), "to": account_name(*dst), "amount": amount}
         entry = {"L": [{"N": str(tid)}]}
         amt = {"N": str(amount)}
@@ -208,48 +206,6 @@ class BankClients:
 
 
 def run_bank_check(chaos: Chaos, cfg: CheckConfig) -> Report:
-    """Run the bank workload for `cfg.duration` seconds under the nemesis,
-    heal, read the final state, check; the files and progress lines are
-    run_check's (chaos.runner)."""
-    for fault in cfg.nemesis:
-        if fault not in FAULTS and fault != "none":
-            raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
-    rng = random.Random(cfg.seed)
-    setup = _client(chaos.endpoint, attempts=10, read_timeout=30)
-    rec = Recorder(Path(cfg.out_dir) / "history.jsonl")
-    bank = BankClients(cfg, rec)
-    stop = threading.Event()
-    nemesis = Nemesis(cfg, chaos, rec, random.Random(rng.randrange(1 << 30)))
-    converged = (False, "replicas not compared (the run did not finish)")
-    try:
-        bank.prepare(setup)
-
-        def client(process: int, seed: int) -> None:
-            local = random.Random(seed)
-            ddb = _client(chaos.endpoint)
-            while not stop.is_set():
-                bank.step(ddb, process, local)
-
-        threads = [threading.Thread(target=client, args=(p, rng.randrange(1 << 30)), daemon=True)
-                   for p in range(cfg.clients)]
-        drive(cfg, rec, nemesis, threads, stop)
-        _say("load done; healing every fault and waiting for the cluster to serve ...")
-        _recover(chaos, rec)
-        bank.final(setup)
-        _say("checking that the replicas converged ...")
-        converged = _converge(chaos)
-    finally:  # also when interrupted or failing: no fault and no client outlives the run
-        nemesis.stop.set()
-        stop.set()
-        rec.close()
-        if cfg.leave_clean:
-            _leave_clean(chaos, setup, nemesis.thread)
-            for table in TABLES[1:]:
-                try:
-                    setup.delete_table(TableName=table)
-                except (ClientError, BotoCoreError) as exc:
-                    _say(f"could not delete table {table} ({_error(exc)}); delete it with DeleteTable")
-    _say(f"checking the history ({rec.invoked} operations) ...")
-    return judge(cfg, rec.path, nemesis.injected, converged, checker=BankChecker(),
-                 what="every transfer all or nothing and exactly once, totals kept, serializable",
-                 stalls=_Stalls(FAULTS, ("transfer",)))
+    """run_check (chaos.runner) with the bank workload and its checker."""
+    return run_check(chaos, cfg, BankWorkload, BankChecker(),
+                     "every transfer all or nothing and exactly once, totals kept, serializable")
