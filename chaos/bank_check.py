@@ -9,8 +9,10 @@ and an empty log. Clients behave as SDK users do: a call whose outcome is
 unknown (timeout, 500) is sent again with the same ClientRequestToken (so
 DynamoDB answers a transaction that committed meanwhile with success, once),
 as is one answered TransactionInProgressException; a transfer cancelled by a
-conflict is tried again as a new transaction (a new id and token). Each
-call of the history is one transfer id, so its outcome is the last answer.
+conflict is tried again as a new transaction (a new id and token). A
+transfer of the history is one id and token: ok once a call succeeded, fail
+when a definite answer (a cancellation) came before any unknown one, else
+unknown (a cancellation after an unknown call says nothing of that call).
 """
 
 from __future__ import annotations

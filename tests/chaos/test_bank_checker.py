@@ -240,3 +240,19 @@ def serial_histories(draw: Any) -> list[Event]:
 def test_random_serializable_histories_pass(history):
     res = check_bank(history)
     assert res.valid is True, res.explain()
+
+
+@settings(max_examples=100, deadline=None)
+@given(serial_histories(), st.randoms(use_true_random=False))
+def test_an_acknowledged_transfer_taken_out_of_the_final_state_is_caught(history, rnd):
+    final = history[-1]
+    acked = [e.value for e in history if e.f == "transfer" and e.type == "invoke"
+             and any(c.process == e.process and c.type == OK for c in history if c.f == "transfer")]
+    if not acked:
+        return
+    gone = rnd.choice(acked)
+    state = {a: [b - (0 if gone["id"] not in log else gone["amount"] * (1 if a == gone["to"] else -1)),
+                 [t for t in log if t != gone["id"]]] for a, (b, log) in final.value.items()}
+    tampered = history[:-1] + [ok("final", "final", KEY, state, final.time)]
+    res = check_bank(tampered)
+    assert res.valid is False and "lost" in res.anomalies, res.explain()
