@@ -679,7 +679,7 @@ def run_check(chaos: Chaos, cfg: CheckConfig, workload_class: type[Workload] | N
         _recover(chaos, rec)
         workload.final(setup)
         _say("checking that the replicas converged ...")
-        converged = _converge(chaos)
+        converged = _converge(chaos, tables=workload.tables())
     finally:  # also when interrupted or failing: no fault and no client outlives the run
         nemesis.stop.set()
         stop.set()
@@ -755,14 +755,14 @@ def _leave_clean(chaos: Chaos, ddb: Any, nemesis_thread: threading.Thread | None
             time.sleep(0.5)
 
 
-def _converge(chaos: Chaos, timeout: float = 60.0) -> tuple[bool, str]:
-    """After healing, every replica of every partition must hold identical
-    items (eventually consistent reads converge); how long it took."""
+def _converge(chaos: Chaos, timeout: float = 60.0, tables: tuple[str, ...] = (TABLE,)) -> tuple[bool, str]:
+    """After healing, every replica of every partition of the tables must hold
+    identical items (eventually consistent reads converge); how long it took."""
     t0 = time.monotonic()
     last = ""
     while True:
         try:
-            digests = chaos.replica_digests(TABLE)
+            digests = {g: d for t in tables for g, d in chaos.replica_digests(t).items()}
             differ = [g for g, d in digests.items() if len(d) < 3 or len(set(d.values())) != 1]
             if not differ:
                 return True, (f"replicas converged: {len(digests)} partition(s) identical on every replica "
