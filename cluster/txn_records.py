@@ -19,7 +19,9 @@ ClientRequestToken (DynamoDB's 10-minute idempotency window).
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -140,7 +142,7 @@ class TxnRecords:
             {":p": {"S": PENDING}, ":one": {"N": "1"}, ":fp": {"S": fingerprint}, ":now": {"N": str(now)}})
         if rec is not None:
             return True, rec
-        return False, await self._must_read(txn_id)
+        return False, await self._read_after_refusal(txn_id, lambda r: r is None)
 
     async def restart(self, old: Record) -> Record | None:
         """The next attempt of an ABORTED transaction (a retried token after a
@@ -157,7 +159,10 @@ class TxnRecords:
         call, whoever decided (check its state and attempt)."""
         rec = await self._update(txn_id, "SET #s = :to", "#s = :p AND #a = :a",
                                  {":to": {"S": state}, ":p": {"S": PENDING}, ":a": {"N": str(attempt)}})
-        return rec if rec is not None else await self._must_read(txn_id)
+        if rec is not None:
+            return rec
+        return await self._read_after_refusal(
+            txn_id, lambda r: r is not None and r.state == PENDING and r.attempt == attempt)
 
     async def finish(self, txn_id: str, attempt: int) -> None:
         """Every participant acknowledged: the record may expire after the
@@ -166,8 +171,20 @@ class TxnRecords:
         await self._update(txn_id, "SET #e = :x", "#a = :a AND #s <> :p",
                            {":x": {"N": str(expires)}, ":a": {"N": str(attempt)}, ":p": {"S": PENDING}})
 
-    async def _must_read(self, txn_id: str) -> Record:
-        rec = await self.read(txn_id)
+    async def _read_after_refusal(self, txn_id: str, unsettled: Callable[[Record | None], bool]) -> Record:
+        """The record that made a compare-and-set fail. The leader evaluates
+        conditions against writes it has proposed but not yet applied, and
+        reads answer applied state only: a read may still show what the
+        condition required (``unsettled``) until the winner applies, so it is
+        read again until it does."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            rec = await self.read(txn_id)
+            if not unsettled(rec):
+                break
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(f"Transaction record {txn_id} did not settle; retry the request.")
+            await asyncio.sleep(0.02)
         if rec is None:  # only `finish`ed records expire, and nothing asks for those but a token
             raise ServiceUnavailable(f"Transaction record {txn_id} vanished; retry the request.")
         return rec

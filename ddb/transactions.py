@@ -77,17 +77,25 @@ class WriteTransaction:
     tables: list[str] = field(default_factory=list)  # in order of first appearance
 
 
-def _member_errors(body: dict, items: object, *, write: bool) -> list[str]:
-    """Coral's constraint violations of the top-level members, in its order."""
+def token_and_capacity_errors(body: dict) -> list[str]:
+    """Coral's violations of ClientRequestToken (1 to 36 characters) and
+    ReturnConsumedCapacity, in its order (ExecuteTransaction's too)."""
     errors: list[str] = []
     token = body.get("ClientRequestToken")
-    if write and token is not None and not 1 <= len(token) <= MAX_TOKEN:
+    if token is not None and not 1 <= len(token) <= MAX_TOKEN:
         bound = "greater than or equal to 1" if not token else f"less than or equal to {MAX_TOKEN}"
         errors.append(constraint_error(token, "clientRequestToken", f"Member must have length {bound}"))
     rcc = body.get("ReturnConsumedCapacity", "NONE")
     if rcc not in ("INDEXES", "TOTAL", "NONE"):
         errors.append(constraint_error(rcc, "returnConsumedCapacity",
                                        "Member must satisfy enum value set: [INDEXES, TOTAL, NONE]"))
+    return errors
+
+
+def _member_errors(body: dict, items: object, *, write: bool) -> list[str]:
+    """Coral's constraint violations of the top-level members, in its order."""
+    errors = token_and_capacity_errors(body if write else {k: v for k, v in body.items()
+                                                           if k != "ClientRequestToken"})
     if write:
         ricm = body.get("ReturnItemCollectionMetrics", "NONE")
         if ricm not in ("SIZE", "NONE"):

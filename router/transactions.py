@@ -53,7 +53,7 @@ class Crash:
 
     def __init__(self, cluster) -> None:
         self.cluster = cluster
-        self.acks = 0
+        self.acks: dict[str, int] = {}  # acknowledgements per counted step
 
     def at(self, step: str, acked: bool = False) -> None:
         where = self.cluster.faults.txn_crash_at
@@ -61,8 +61,8 @@ class Crash:
             return
         want, count = parse_crash_at(where)
         if acked:
-            self.acks += 1
-        if want == step and (not count or self.acks >= count):
+            self.acks[step] = self.acks.get(step, 0) + 1
+        if want == step and self.acks.get(step, 0) >= count:
             log.warning("txn_crash_at %s: the router exits now", where)
             os._exit(17)
 
@@ -107,9 +107,12 @@ class Transactions:
         self._bound(txn.actions, tables)
         txn_id = tx.transaction_id(txn.token, uuid.uuid4().hex)
         rec = await self._begin(txn_id, txn)
-        if rec is None:
-            return self._replayed(txn, body)
         crash = Crash(self.api.cluster)
+        if rec.state == COMMITTED:  # the token's transaction committed already: nothing changes
+            if not rec.done:  # its coordinator may still be committing (or dead): the write is visible on return
+                await self._finish_all(Req.TXN_COMMIT, tables, txn.actions, dict(id=txn_id, attempt=rec.attempt),
+                                       crash)
+            return self._replayed(txn)
         crash.at("after_begin")
         ref = dict(id=txn_id, attempt=rec.attempt)
         outcomes = await asyncio.gather(*(self._prepare(body, tables, a, ref, crash) for a in txn.actions),
@@ -119,7 +122,7 @@ class Transactions:
         crash.at("after_decide")
         ours = decided.attempt == rec.attempt and decided.state == COMMITTED
         if not ours:
-            await self._finish_all(Req.TXN_RELEASE, tables, txn.actions, ref, outcomes, crash)
+            await self._finish_all(Req.TXN_RELEASE, tables, txn.actions, ref, crash)
             self._background_finish(txn_id, rec.attempt)
             if not failed:  # recovery took the transaction for dead and aborted it
                 raise tx.cancelled([TransactionConflictException() for _ in txn.actions])
@@ -127,25 +130,25 @@ class Transactions:
                 if not tx.has_reason(o):
                     raise o  # unavailable, outcome unknown: not a cancellation
             raise tx.cancelled([o if isinstance(o, BaseException) else None for o in outcomes])
-        await self._finish_all(Req.TXN_COMMIT, tables, txn.actions, ref, outcomes, crash)
+        await self._finish_all(Req.TXN_COMMIT, tables, txn.actions, ref, crash)
         self._background_finish(txn_id, rec.attempt)
         return self._written(txn, tables, outcomes, body)
 
-    async def _begin(self, txn_id: str, txn: tx.WriteTransaction) -> Record | None:
-        """This attempt's record; None when the token's transaction committed already."""
+    async def _begin(self, txn_id: str, txn: tx.WriteTransaction) -> Record:
+        """This attempt's PENDING record, or the COMMITTED one of the token's earlier call."""
         started, rec = await self.records.begin(txn_id, txn.fingerprint)
         if started:
             return rec
         if rec.fingerprint != txn.fingerprint:
             raise IdempotentParameterMismatchException()
         if rec.state == COMMITTED:
-            return None
+            return rec
         if rec.state == PENDING:
             if time.time() * 1000 - rec.started_ms < TXN_TIMEOUT_S * 1000:
                 raise TransactionInProgressException()
             rec = await self.records.decide(txn_id, rec.attempt, ABORTED)
             if rec.state == COMMITTED:
-                return None
+                return rec
             if rec.state == PENDING:  # another router restarted it meanwhile
                 raise TransactionInProgressException()
         restarted = await self.records.restart(rec)
@@ -164,13 +167,10 @@ class Transactions:
                                           "decided. Read the items to see whether it was applied.") from None
             return rec
 
-    def _located(self, t: TableInfo, a: tx.Action) -> tuple[int, bytes]:
-        return self.api.locate(t, a.key)
-
     async def _prepare(self, body: dict, tables: dict[str, TableInfo], a: tx.Action, ref: dict,
                        crash: Crash) -> node_pb2.DataResponse:
         t = tables[a.req.table_name]
-        h, skey = self._located(t, a)
+        h, skey = self.api.locate(t, a.key)
         fields = item_fields(a.req)
         fields.pop("return_values", None)
         if a.kind == "Put":
@@ -187,12 +187,12 @@ class Transactions:
         return resp
 
     async def _finish_all(self, op: int, tables: dict[str, TableInfo], actions: list[tx.Action], ref: dict,
-                          outcomes: list, crash: Crash) -> None:
+                          crash: Crash) -> None:
         """TXN_COMMIT (or TXN_RELEASE) every action's lock, retried until each is acknowledged.
         A release goes to every item, prepared or not: a prepare whose answer was lost may have locked it."""
         async def one(a: tx.Action) -> None:
             t = tables[a.req.table_name]
-            h, skey = self._located(t, a)
+            h, skey = self.api.locate(t, a.key)
             for i in range(COMMIT_TRIES):
                 try:
                     await self.api.cluster.send(t.name, h, Req(op=op, key=skey, txn=node_pb2.TxnRef(**ref)),
@@ -248,7 +248,7 @@ class Transactions:
             out["ItemCollectionMetrics"] = metrics
         return out
 
-    def _replayed(self, txn: tx.WriteTransaction, body: dict) -> dict:
+    def _replayed(self, txn: tx.WriteTransaction) -> dict:
         """A repeated token of a committed transaction: success again, nothing changed.
         DynamoDB then reports the read units of reading the items (one each, here)."""
         out: dict[str, Any] = {}
@@ -296,7 +296,7 @@ class Transactions:
                           gets: list[tx.Action]) -> list[node_pb2.DataResponse]:
         async def one(g: tx.Action) -> node_pb2.DataResponse:
             t = tables[g.req.table_name]
-            h, skey = self._located(t, g)
+            h, skey = self.api.locate(t, g.key)
             fields = self.api.with_capacity(body, item_fields(g.req))
             return await self.api.cluster.send(t.name, h, Req(op=Req.GET, key=skey, consistent=True, txn_read=True,
                                                               **fields), to_leader=True)

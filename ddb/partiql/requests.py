@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import orjson
 
 from ddb.errors import ValidationException, constraint_error, constraint_failure
+from ddb.transactions import token_and_capacity_errors
 
 MAX_STATEMENT = 8192
 MAX_BATCH = 25
 MAX_TRANSACTION = 100
-MAX_TOKEN = 36
 RETURN_VALUES_ON_FAILURE = ("ALL_OLD", "NONE")
 INVALID_TOKEN = "The provided NextToken is not valid for this statement"
 
@@ -75,15 +75,7 @@ def parse_batch(body: dict) -> list[StatementRequest]:
 def parse_transaction(body: dict) -> list[StatementRequest]:
     """ExecuteTransaction's TransactStatements (1 to 100), ClientRequestToken and ReturnConsumedCapacity."""
     statements = body.get("TransactStatements")
-    errors: list[str] = []
-    token = body.get("ClientRequestToken")
-    if token is not None and not 1 <= len(token) <= MAX_TOKEN:
-        bound = "greater than or equal to 1" if not token else f"less than or equal to {MAX_TOKEN}"
-        errors.append(constraint_error(token, "clientRequestToken", f"Member must have length {bound}"))
-    rcc = body.get("ReturnConsumedCapacity", "NONE")
-    if rcc not in ("INDEXES", "TOTAL", "NONE"):
-        errors.append(constraint_error(rcc, "returnConsumedCapacity",
-                                       "Member must satisfy enum value set: [INDEXES, TOTAL, NONE]"))
+    errors = token_and_capacity_errors(body)
     if statements is None:
         errors.append(constraint_error(None, "transactStatements", "Member must not be null"))
     elif not 1 <= len(statements) <= MAX_TRANSACTION:

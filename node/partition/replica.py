@@ -358,12 +358,10 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         applies. Again for a held lock: answered OK. Raises DynamoDBError
         (TransactionConflictException: another attempt holds the item) or
         Rejected synchronously, like `write`."""
-        self.check_leader()
-        key, ref = req.key, req.txn
-        tag = (key, ref.id, ref.attempt, Req.TXN_PREPARE)
-        again = self._txn_inflight.get(tag)
+        tag, again = self._txn_step(req)
         if again is not None:
-            return _follow(again)
+            return again
+        key, ref = req.key, req.txn
         held = self.locks.holder(key)
         if held is not None:
             if same_attempt(held.txn, ref):
@@ -400,12 +398,10 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def _end_txn(self, req: node_pb2.DataRequest, commit: bool) -> asyncio.Future:
         """Answered ``txn_absent`` when the attempt holds no lock on the key (done already)."""
-        self.check_leader()
-        key, ref = req.key, req.txn
-        tag = (key, ref.id, ref.attempt, req.op)
-        again = self._txn_inflight.get(tag)
+        tag, again = self._txn_step(req)
         if again is not None:
-            return _follow(again)
+            return again
+        key, ref = req.key, req.txn
         held = self.locks.holder(key)
         if held is None or not same_attempt(held.txn, ref):
             return _answered(Resp(txn_absent=True))
@@ -418,6 +414,15 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         cmd.txn_unlock.CopyFrom(node_pb2.TxnLock(key=key, txn=ref))
         return self._track(tag, self._propose_write(cmd, version, lambda result: Resp(txn_absent=result == ABSENT),
                                                     (key, None)))
+
+    def _txn_step(self, req: node_pb2.DataRequest) -> tuple[tuple, asyncio.Future | None]:
+        """A transaction step's tag, and (for the same step in flight) the
+        answer to follow. Raises Rejected when not the leader."""
+        self.check_leader()
+        ref = req.txn
+        tag = (req.key, ref.id, ref.attempt, req.op)
+        again = self._txn_inflight.get(tag)
+        return tag, (_follow(again) if again is not None else None)
 
     def _track(self, tag: tuple, fut: asyncio.Future) -> asyncio.Future:
         """Remember a transaction step in flight: the same request again follows it."""

@@ -64,7 +64,8 @@ class TxnLocks:
             raise TransactionConflictException()
 
     def ended(self, key: bytes, ref: node_pb2.TxnRef) -> bool:
-        """Did this attempt's lock on ``key`` commit or release (recently)?"""
+        """Did this attempt's lock on ``key`` commit or release (recently, as
+        far as this replica remembers: the leader's check, never an apply's)?"""
         return (key, ref.id, ref.attempt) in self._ended
 
     def pend(self, key: bytes, lock: node_pb2.TxnLock | None) -> Callable[[bool], None]:
@@ -98,9 +99,7 @@ class TxnLocks:
         (the leader checked first, so only a deposed leader's entry does)."""
         held = self.applied.get(lock.key)
         if held is not None and not same_attempt(held.txn, lock.txn):
-            return False
-        if self.ended(lock.key, lock.txn):
-            return False
+            return False  # (decided from the stored state only: every replica decides alike)
         batch.put(STREAMS, txn_lock_key(self.group, lock.key), lock.SerializeToString())
         self.applied[lock.key] = lock
         return True

@@ -271,3 +271,21 @@ def test_execute_transaction_duplicate_insert_and_mixing(ddb, tables):
         {"Statement": "DELETE FROM tx_a WHERE pk = 'pq-dup'"}]) == (
         "ValidationException", "Supplied ExecuteTransaction must contain either all reads or all writes")
     assert item(ddb, "pq-dup") is not None
+
+
+def test_execute_transaction_members_and_token(ddb, raw_ddb, tables):
+    assert error_of(raw_ddb.execute_transaction, TransactStatements=[]) == ("ValidationException", (
+        "1 validation error detected: Value '[]' at 'transactStatements' failed to satisfy constraint: Member must "
+        "have length greater than or equal to 1"))
+    code, msg = error_of(raw_ddb.execute_transaction, ClientRequestToken="t" * 37, TransactStatements=[
+        {"Statement": f"INSERT INTO tx_a VALUE {{'pk': 'pq-many{i}'}}"} for i in range(101)])
+    assert code == "ValidationException" and msg.startswith("2 validation errors detected: Value 'ttt")
+    assert "Member must have length less than or equal to 100" in msg
+    token = str(uuid.uuid4())
+    statement = [{"Statement": "UPDATE tx_a SET n = n + 1 WHERE pk = 'pq-idem'"}]
+    ddb.put_item(TableName="tx_a", Item={"pk": {"S": "pq-idem"}, "n": {"N": "0"}})
+    for _ in range(2):
+        ddb.execute_transaction(TransactStatements=statement, ClientRequestToken=token)
+    assert item(ddb, "pq-idem")["n"] == {"N": "1"}
+    assert error_of(ddb.execute_transaction, ClientRequestToken=token, TransactStatements=[
+        {"Statement": "UPDATE tx_a SET n = n + 2 WHERE pk = 'pq-idem'"}])[0] == "IdempotentParameterMismatchException"

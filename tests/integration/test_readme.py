@@ -72,22 +72,51 @@ def test_readme_function_url_example_runs(cluster):
         assert resp.read() == b"hello from /world"
 
 
-def test_readme_partiql_cli_session_runs(cluster):
-    """The PartiQL session runs as written with the AWS CLI (each command, in order)."""
-    import json
+def _cli_session(cluster, word: str) -> list:
+    """Each AWS CLI command of the README's shell block that uses ``word``, run in order."""
     import os
     import subprocess
     import sys
 
-    _example(cluster, "create_table")  # the users table
-    block = next(b for b in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S) if "execute-statement" in b)
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S) if word in b)
     commands = [c for c in re.sub(r"\\\n\s*", "", block).splitlines() if c.startswith("aws ")]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}
     aws = str(Path(sys.executable).with_name("aws"))
-    results = [subprocess.run(["bash", "-c", c.replace("http://localhost:8000", cluster.endpoint)
-                               .replace("aws ", aws + " ", 1)], env=env, capture_output=True, text=True, timeout=120)
-               for c in commands]
+    return [subprocess.run(["bash", "-c", c.replace("http://localhost:8000", cluster.endpoint)
+                            .replace("aws ", aws + " ", 1)], env=env, capture_output=True, text=True, timeout=120)
+            for c in commands]
+
+
+def test_readme_partiql_cli_session_runs(cluster):
+    """The PartiQL session runs as written with the AWS CLI (each command, in order)."""
+    import json
+
+    _example(cluster, "create_table")  # the users table
+    results = _cli_session(cluster, "execute-statement")
     assert [r.returncode for r in results[:3]] == [0, 0, 0], [r.stderr for r in results]
     assert json.loads(results[2].stdout) == {"Items": [{"id": {"S": "carol"}, "visits": {"N": "2"}}]}
     assert results[3].returncode != 0 and "DuplicateItemException" in results[3].stderr
     assert "Duplicate primary key exists in table" in results[3].stderr
+
+
+def test_readme_transactions_example_runs(cluster):
+    ddb, code = _example(cluster, "transact_write_items")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {"ddb": ddb})
+    printed = re.search(r"prints\n\n```\n(.*?)```", README.read_text(), re.S).group(1)
+    assert out.getvalue() == printed
+
+
+def test_readme_execute_transaction_session_runs(cluster):
+    """The ExecuteTransaction commands run as written with the AWS CLI, after the boto3 example."""
+    import json
+
+    ddb, code = _example(cluster, "transact_write_items")
+    if "eve" not in str(ddb.get_item(TableName="users", Key={"id": {"S": "eve"}}, ConsistentRead=True)):
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(code, "README.md", "exec"), {"ddb": ddb})
+    results = _cli_session(cluster, "execute-transaction")
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    shown = json.loads(re.search(r"# (\{\"Responses\".*)", README.read_text()).group(1))
+    assert json.loads(results[1].stdout) == shown

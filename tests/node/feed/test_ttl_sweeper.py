@@ -166,3 +166,18 @@ def test_the_driver_sweeps_what_this_node_leads(tmp_path):
             assert time.monotonic() < deadline, "the driver deleted nothing"
             await asyncio.sleep(0.05)
     run(tmp_path, test, sweep_s=0.1)
+
+
+def test_an_item_a_transaction_holds_is_skipped_until_released(tmp_path):
+    async def test(replica, sweeper, state):
+        now = int(time.time())
+        for sk in ("held", "free"):
+            await put(replica, sk, {"N": str(now - 10)})
+        ref = node_pb2.TxnRef(id="t1", attempt=1, kind=node_pb2.TxnRef.CHECK)
+        await replica.prepare(Req(op=Req.TXN_PREPARE, key=key_of("held"), txn=ref))
+        assert await sweeper.sweep(replica) == 1  # the held item waits for the next pass
+        assert stored(replica) == {"held"}
+        await replica.txn_release(Req(op=Req.TXN_RELEASE, key=key_of("held"), txn=ref))
+        assert await sweeper.sweep(replica) == 1
+        assert stored(replica) == set()
+    run(tmp_path, test)
