@@ -127,13 +127,12 @@ def test_a_transfer_whose_coordinator_dies_at_any_step_ends_all_or_nothing_and_u
                        f"{table}/{key} writable after the coordinator died {step}")
 
 
-@pytest.mark.xfail(strict=True, reason="router/transactions.py answers a replayed ClientRequestToken of a COMMITTED "
-                                       "record with success before its items are committed (found by the bank check)")
 def test_a_replayed_token_of_a_decided_transfer_answers_only_once_its_writes_are_visible(cluster):
     """The SDK resends a call whose answer it lost with the same token. Here
     the first coordinator died right after deciding COMMITTED: the success the
     replay gets back must mean what any success means, the writes visible to
-    a strongly consistent read (not only once recovery commits the locks)."""
+    a strongly consistent read (not only once recovery commits the locks).
+    The bank check found this (a Scan missed a transfer acknowledged by a replay)."""
     survivor = make_client(cluster.endpoint)
     _accounts(survivor, "carol", "dave")
     request = _transfer("replayed", "carol", "dave") | {"ClientRequestToken": "replayed-after-decide"}
