@@ -52,8 +52,10 @@ def test_histories_check_out_under_faults(own_cluster, tmp_path, workload, nemes
 def test_bank_transfers_are_atomic_exactly_once_and_serializable_under_faults(own_cluster, tmp_path):
     cluster = own_cluster(router_deadline_s=3.0)
     nemesis = ("kill", "leader-kill", "pause", "partition")
+    # Seed 26 orders them partition first (a partition needs every node's admin port: right after a
+    # kill's restart it may be skipped), then leader-kill, kill, pause.
     report = run_bank_check(LocalChaos(cluster), CheckConfig(workload="bank", nemesis=nemesis, duration=22, clients=5,
-                                                             seed=22, interval=2.5, out_dir=tmp_path / "check"))
+                                                             seed=26, interval=2.5, out_dir=tmp_path / "check"))
     print("\n" + report.summary + "\n" + report.explanation)
     assert report.valid is True, report.explanation
     assert all(re.search(rf"(?<![\w-]){kind} x", report.summary) for kind in nemesis), report.summary
