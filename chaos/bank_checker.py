@@ -155,7 +155,8 @@ class BankResult:
 
 
 class BankChecker:
-    """The bank check, fed one operation at a time (in any order)."""
+    """The bank check, fed one operation at a time (in any order): reads keep
+    references into each account's logs, everything else is judged in `result`."""
 
     def __init__(self) -> None:
         self.initial: dict[str, int] | None = None
@@ -207,14 +208,7 @@ class BankChecker:
         self.reads.append(_Read(what, op.f, op.invoke_time, op.complete_time, refs))
 
     def _whole(self, what: str, seen: dict[str, Any]) -> None:
-        """What one snapshot of every account must show at once."""
-        total = sum(int(b) for b, _ in seen.values())
-        if self.initial is not None:
-            missing = sorted(set(self.initial) - set(seen))
-            if missing:
-                self.anomalies["missing-account"].append(f"{what}: {', '.join(missing)} absent")
-            elif total != sum(self.initial.values()):
-                self.anomalies["total"].append(f"{what}: total {total}, initially {sum(self.initial.values())}")
+        """What one snapshot of every account must show at once (the total: in `_check_reads_alone`)."""
         where: dict[int, list[str]] = defaultdict(list)
         for account, (_, log) in seen.items():
             for t in set(log):
@@ -265,7 +259,15 @@ class BankChecker:
                     elif first is None and tr.status == FAIL:
                         first = (i, "dirty-read", f"cancelled transfer {t} in {account}'s log")
                 prefix[account, b], bad[account, b] = run, first
+        initial = sum(self.initial.values())
         for r in self.reads:
+            if r.f == "txn-read":
+                missing = sorted(set(self.initial) - set(r.refs))
+                total = sum(int(balance) for _, _, balance in r.refs.values())
+                if missing:
+                    self.anomalies["missing-account"].append(f"{r.what}: {', '.join(missing)} absent")
+                elif total != initial:
+                    self.anomalies["total"].append(f"{r.what}: total {total}, initially {initial}")
             for account, (b, n, balance) in r.refs.items():
                 expect = prefix[account, b][n]
                 if int(balance) != expect:

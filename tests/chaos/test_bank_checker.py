@@ -256,3 +256,18 @@ def test_an_acknowledged_transfer_taken_out_of_the_final_state_is_caught(history
     tampered = history[:-1] + [ok("final", "final", KEY, state, final.time)]
     res = check_bank(tampered)
     assert res.valid is False and "lost" in res.anomalies, res.explain()
+
+
+def test_the_verdict_does_not_depend_on_the_order_operations_are_fed():
+    from chaos.bank_checker import BankChecker
+    from chaos.history import pair_operations
+    b = base()
+    b.read("txn-read", 3.5, 5, a=(7, [1]), b=(8, [1, 2]), c=(10, []))
+    b.read("final", 10, 11, a=(7, [1]), b=(8, [1, 2]), c=(15, [2]))
+    forward = b.check()
+    checker = BankChecker()
+    for op in reversed(pair_operations(sorted(b.events, key=lambda e: e.time))):
+        checker.feed(op)
+    backward = checker.result()
+    assert {k: len(v) for k, v in backward.anomalies.items()} == {k: len(v) for k, v in forward.anomalies.items()}
+    assert set(forward.anomalies) == {"half-visible", "total", "cycle"}
