@@ -102,17 +102,7 @@ def run_global_check(chaos: RegionChaos, cfg: CheckConfig, table: str = TABLE, c
             except (ClientError, BotoCoreError) as exc:
                 rec.fail("final", "stream", region, None, _error(exc))
     finally:  # also when interrupted or failing: no fault and no client outlives the run
-        nemesis.stop.set()
-        stop.set()
-        rec.close()
-        if cfg.leave_clean:
-            if nemesis.thread is not None and nemesis.thread.is_alive():
-                nemesis.thread.join(cfg.interval + 120)
-            try:
-                nemesis.recover()
-            except Exception as exc:  # noqa: BLE001 (report it and go on to the table)
-                _say(f"could not heal the regions: {exc!r}")
-            drop_global_table(setup, table)
+        wind_down(cfg, nemesis, stop, rec, lambda: drop_global_table(setup, table))
     _say(f"checking the history ({rec.invoked} operations) ...")
     return judge(cfg, rec.path, nemesis.injected, converged, checker=LwwChecker(SKEW_S),
                  what="regions identical, no phantom, no lost write under last writer wins, streams complete",
@@ -226,6 +216,24 @@ class RegionNemesis(Nemesis):
             chaos.start_region(region, 90)  # every stopped process started again, then it serves
             inner.start_all()
         self.rec.nemesis("heal", "all")
+
+
+def wind_down(cfg: CheckConfig, nemesis: RegionNemesis, stop: threading.Event, rec: Recorder,
+              drop: Callable[[], None]) -> None:
+    """The end of a region check, also when interrupted or failing: the
+    nemesis and the clients stopped, the history closed; on a cluster that
+    outlives the check, every fault healed and the table dropped (``drop``)."""
+    nemesis.stop.set()
+    stop.set()
+    rec.close()
+    if cfg.leave_clean:
+        if nemesis.thread is not None and nemesis.thread.is_alive():
+            nemesis.thread.join(cfg.interval + 120)
+        try:
+            nemesis.recover()
+        except Exception as exc:  # noqa: BLE001 (report it and go on to the table)
+            _say(f"could not heal the regions: {exc!r}")
+        drop()
 
 
 def make_global_table(setup: dict[str, Any], chaos: RegionChaos, table: str) -> None:

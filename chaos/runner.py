@@ -169,6 +169,8 @@ def _error(exc: Exception) -> str:
 class Workload:
     """One client's operations; subclasses say what to do and how to record it."""
 
+    not_applied: tuple[str, ...] = ()  # error codes of a write known not to have been applied (recorded failed)
+
     def __init__(self, cfg: CheckConfig, rec: Recorder, values: itertools.count) -> None:
         self.cfg = cfg
         self.rec = rec
@@ -184,7 +186,8 @@ class Workload:
         try:
             ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "v": {"N": str(v)}})
         except (ClientError, BotoCoreError) as exc:
-            rec.info(process, "write", key, v, _error(exc))
+            code = _error(exc)
+            (rec.fail if code in self.not_applied else rec.info)(process, "write", key, v, code)
             return False
         rec.ok(process, "write", key, v)
         return True
@@ -236,11 +239,12 @@ class RegisterWorkload(Workload):
                                 ExpressionAttributeValues={":new": {"N": str(new)}, ":old": {"N": str(expected)}})
             except ClientError as exc:
                 code = _error(exc)
-                done = rec.fail if code == "ConditionalCheckFailedException" else rec.info
+                done = rec.fail if code == "ConditionalCheckFailedException" or code in self.not_applied else rec.info
                 done(process, "cas", key, (expected, new), code)
                 return
             except BotoCoreError as exc:
-                rec.info(process, "cas", key, (expected, new), _error(exc))
+                code = _error(exc)
+                (rec.fail if code in self.not_applied else rec.info)(process, "cas", key, (expected, new), code)
                 return
             rec.ok(process, "cas", key, (expected, new))
             self.seen[(process, key)] = new

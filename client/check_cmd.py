@@ -38,6 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regions", default=None, metavar="N|R1,R2",
                    help="the global workload across N (2 to 5) temporary regions, or the regions named; "
                         "with --data-dir, the regions of that `trireme up --regions` layout")
+    p.add_argument("--consistency", choices=("eventual", "strong"), default="eventual",
+                   help="with --regions: eventual (the global workload on an MREC table, the default) or strong "
+                        "(the register workload on an MRSC table, clients in all three regions, checked "
+                        "linearizable; --regions 3)")
     p.add_argument("--nemesis", default=None,
                    help=f"comma-separated faults from: {', '.join(FAULTS)}, or none (default kill,pause; "
                         f"for global: isolate-region,region-latency,kill-region,kill)")
@@ -57,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from deploy.regions import is_multi_region
-    regional = args.regions is not None or args.workload == "global" or (
+    regional = args.regions is not None or args.workload == "global" or args.consistency == "strong" or (
         args.data_dir is not None and is_multi_region(args.data_dir))
     try:
         cfg, start, check = (_regions if regional else _single)(args)
@@ -139,21 +143,26 @@ def _regions(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]
     or on a running `trireme up --regions` layout (--data-dir)."""
     from chaos.faults import LocalRegionChaos
     from chaos.global_check import DEFAULT_NEMESIS, GLOBAL_FAULTS, REGIONS, run_global_check
+    from chaos.strong_check import run_strong_check
     from deploy.regions import MultiRegion, parse_regions
-    if args.workload not in (None, "global") or args.compose:
-        raise ValueError("--regions runs the global workload (--workload global), on local regions")
+    strong = args.consistency == "strong"
+    if args.workload not in ((None, "register") if strong else (None, "global")) or args.compose:
+        raise ValueError("--regions runs the global workload (--workload global), or with --consistency strong "
+                         "the register workload, on local regions")
     own = args.data_dir is None
-    cfg = _config(args, "global", ",".join(DEFAULT_NEMESIS), own)
+    cfg = _config(args, "register" if strong else "global", ",".join(DEFAULT_NEMESIS), own)
     bad = [f for f in cfg.nemesis if f not in GLOBAL_FAULTS and f != "none"]
     if bad:
         raise ValueError(f"unknown fault {bad[0]!r} for the global workload; faults: {', '.join(GLOBAL_FAULTS)}")
-    text = args.regions or "2"
+    text = args.regions or ("3" if strong else "2")
     if text.isdigit():
         if not 2 <= int(text) <= len(REGIONS):
             raise ValueError(f"--regions takes 2 to {len(REGIONS)} (or the regions' names, like us-east-1,eu-west-1)")
         regions = list(REGIONS[:int(text)])
     else:
         regions = parse_regions(text)
+    if strong and len(regions) != 3:
+        raise ValueError("--consistency strong runs across exactly three regions (--regions 3)")
 
     def start() -> tuple[Any, Any]:
         if not own:
@@ -163,9 +172,9 @@ def _regions(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]
         return LocalRegionChaos(_launch(multi, f"{len(regions)} temporary regions ({', '.join(regions)})", 120)), multi
 
     def check(chaos: Any, cfg: CheckConfig) -> Any:
-        print(f"running global across {', '.join(chaos.region_names())} for {cfg.duration:g} s under "
+        print(f"running {cfg.workload} across {', '.join(chaos.region_names())} for {cfg.duration:g} s under "
               f"{','.join(cfg.nemesis)} ...", flush=True)
-        return run_global_check(chaos, cfg)
+        return (run_strong_check if strong else run_global_check)(chaos, cfg)
     return cfg, start, check
 
 

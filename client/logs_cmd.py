@@ -8,7 +8,9 @@ This command reads it from every router of the local cluster (or the
 storage node of the local cluster the log of what its event source mappings
 ran there (the node's ``Admin`` call ``function_log``); with
 ``--follow`` it then polls each from where it stopped and prints new lines as
-they come, as ``aws logs tail --follow`` does.
+they come, as ``aws logs tail --follow`` does. Functions are regional, as in
+AWS: in a multi-region layout (`trireme up --regions`) it reads ``--region``'s
+cluster (default: the first region).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until interrupted")
     p.add_argument("--data-dir", type=Path, default=Path("data"),
                    help="the local cluster's directory, for its routers' addresses (default ./data)")
+    p.add_argument("--region", default=None,
+                   help="with `trireme up --regions`: the region whose function it is (default: the first)")
     p.add_argument("--endpoint", action="append", default=[],
                    help="a router's URL (http://HOST:PORT) instead of the local cluster's; may repeat")
     p.set_defaults(func=cmd_logs)
@@ -44,10 +48,23 @@ def _sources(args: argparse.Namespace) -> tuple[list[str], list[str], str]:
     """(router URLs, node gRPC addresses, the cluster's id)."""
     if args.endpoint:
         return [e.rstrip("/") for e in args.endpoint], [], ""
-    layout = json.loads((args.data_dir / "cluster.json").read_text())
+    layout = json.loads((_cluster_dir(args.data_dir, args.region) / "cluster.json").read_text())
     procs = layout["procs"].values()
     return ([f"http://{p['addr']}" for p in procs if p["kind"] == "router"],
             [p["addr"] for p in procs if p["kind"] == "node"], layout.get("cluster_id", ""))
+
+
+def _cluster_dir(data_dir: Path, region: str | None) -> Path:
+    """The one cluster's directory, or in a multi-region layout the region's
+    (ValueError naming the regions when there is no such region)."""
+    from deploy.regions import MultiRegion, is_multi_region
+
+    if not is_multi_region(data_dir):
+        if region is not None:
+            raise ValueError(f"{data_dir} holds a one-region cluster; leave out --region")
+        return data_dir
+    m = MultiRegion.load(data_dir)
+    return m.cluster(region or m.regions[0]).data_dir
 
 
 def fetch_node(addr: str, cluster_id: str, name: str, offset: int, timeout: float = 10.0) -> tuple[bytes, int]:
@@ -82,6 +99,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
         routers, nodes, cluster_id = _sources(args)
     except FileNotFoundError:
         print(f"trireme logs: no cluster in {args.data_dir} (give --endpoint or --data-dir)", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"trireme logs: {exc}", file=sys.stderr)
         return 1
     offsets = dict.fromkeys([*routers, *nodes], 0)
     unreachable: set[str] = set()

@@ -104,7 +104,8 @@ def replication(reports: dict[str, dict]) -> list[dict]:
         for t in sorted(((report.get("meta") or {}).get("tables") or {}).values(), key=lambda t: t["name"]):
             for r in t.get("replicas", []):
                 rows.append({"table": t["name"], "region": region, "replica": r["region"], "status": r["status"],
-                             "lag_s": lag.get(t["name"], {}).get(r["region"])})
+                             "lag_s": lag.get(t["name"], {}).get(r["region"]),
+                             **({"strong": True} if t.get("consistency") == "STRONG" else {})})
     return rows
 
 
@@ -124,7 +125,8 @@ def render_replication(rows: list[dict]) -> str:
         return "no replica tables (global tables)"
     return table(["TABLE", "REGION", "REPLICA", "REPLICA STATUS", "REPLICATION LAG"], [
         [x["table"], x["region"] or "-", x["replica"], x["status"],
-         "not measured" if x["lag_s"] is None else f"{x['lag_s'] * 1000:.0f} ms"] for x in rows])
+         "none: strong (one log)" if x.get("strong") else "not measured" if x["lag_s"] is None
+         else f"{x['lag_s'] * 1000:.0f} ms"] for x in rows])
 
 
 def render_link(state: dict) -> str:

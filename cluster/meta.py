@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ddb.errors import ValidationException
-from ddb.streams import already_enabled, nothing_to_disable, stream_label
+from ddb.streams import GLOBAL_STREAM_STAYS, already_enabled, nothing_to_disable, stream_label
 from ddb.tags import merged
 from ddb.ttl import TtlState, update_ttl
 
@@ -61,6 +61,11 @@ class TableInfo:
     # or "2017.11.29" (the API that made it global), None while it is a regional table.
     replicas: list[dict[str, Any]] = field(default_factory=list)
     global_version: str | None = None
+    # MultiRegionConsistency: "STRONG" for a strongly consistent (MRSC) global
+    # table, whose partitions are Raft groups spanning its three regions (see
+    # `_op_make_strong`); "" otherwise. witness: its witness region, if any.
+    consistency: str = ""
+    witness: str = ""
 
     def replica(self, region: str) -> dict[str, Any] | None:
         return next((r for r in self.replicas if r["region"] == region), None)
@@ -91,6 +96,14 @@ class PartitionInfo:
     voters: list[str]
     learners: list[str] = field(default_factory=list)
     epoch: int = 1
+    # A strongly consistent global table's group spans regions: its voters are
+    # `REGION/NODE`, the same list in every region; `witness` names the region
+    # whose member only keeps the log and votes ("": none).
+    witness: str = ""
+
+    @property
+    def cross_region(self) -> bool:
+        return any("/" in v for v in self.voters)
 
     @property
     def members(self) -> list[str]:
@@ -306,6 +319,8 @@ class MetaState:
         else:
             if current is None:
                 return _err("ValidationException", nothing_to_disable(t.name))
+            if t.replicas:  # its replication reads the stream; also the view type stays (disable first)
+                return _err("ValidationException", GLOBAL_STREAM_STAYS)
             current["status"] = "DISABLED"
             current["disabled_ms"] = now_ms
         t.status = "UPDATING"
@@ -359,6 +374,38 @@ class MetaState:
             new = {**r, "backfilled": done, "progress": 100 * len(done) // len(t.partitions)}
         t.replicas = [new if x is r else x for x in t.replicas]
         return {"ok": True, "status": new["status"]}
+
+    def _op_make_strong(self, c: dict) -> dict:
+        """A strongly consistent global table (MRSC) in this region: the empty
+        table ``name`` (or a new one with ``spec``; ``hidden`` for a witness
+        region's log-only copy) gets the table id ``table_id`` and the
+        partitions every region of the group shares (``partitions``: lo, hi,
+        voters as `REGION/NODE`), replacing its own. The id is the same in
+        every region, so the storage keys in the shared log mean the same
+        table everywhere."""
+        name, tid = c["name"], c["table_id"]
+        other = self.table_by_id(tid)
+        if other is not None and other.name != name:
+            return _err("ResourceInUseException", f"table id {tid} is taken by {other.name} in this region")
+        t = self.tables.get(name)
+        if t is None:
+            if "spec" not in c:
+                return _not_found(name)
+            t = self.tables[name] = TableInfo(name, tid, c["uuid"], "CREATING", c["now"], dict(c["spec"]))
+        elif t.status != "ACTIVE" or t.replicas:
+            return _err("ResourceInUseException", f"Attempt to change a resource which is still in use: "
+                                                  f"Table is being updated: {name}")
+        for pid in t.partitions:
+            self.partitions.pop(pid, None)
+        t.id, t.partitions = tid, []
+        for i, part in enumerate(c["partitions"]):
+            pid = partition_id(tid, i)
+            self.partitions[pid] = PartitionInfo(pid, tid, i, part["lo"], part["hi"], list(part["voters"]),
+                                                 witness=c.get("witness", ""))
+            t.partitions.append(pid)
+        t.replicas = [{"region": r, "status": "ACTIVE"} for r in c["replicas"]]
+        t.global_version, t.consistency, t.witness = "2019.11.21", "STRONG", c.get("witness", "")
+        return {"ok": True, "table": asdict(t)}
 
     def _op_delete_table(self, c: dict) -> dict:
         t = self.tables.get(c["name"])

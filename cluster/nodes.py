@@ -21,7 +21,7 @@ import grpc
 from cluster.frames import GRPC_OPTIONS
 from cluster.identity import METADATA_KEY, Throttled
 from cluster.rpc import refused
-from cluster.tasks import cancel
+from cluster.tasks import cancel, within
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class NodeClient:
             self._channel = grpc.aio.insecure_channel(self.addr, options=GRPC_OPTIONS)
         call = node_pb2_grpc.DataStub(self._channel).Stream(metadata=((METADATA_KEY, self.cluster_id),))
         try:
-            await asyncio.wait_for(call.initial_metadata(), OPEN_TIMEOUT_S)
+            await within(call.initial_metadata(), OPEN_TIMEOUT_S)
             if call.done():
                 await call.read()  # raises the refusal (AioRpcError)
         except BaseException:

@@ -7,6 +7,12 @@ writes and strongly consistent reads to the leader, eventually consistent
 reads to a replica in the router's own AZ first. Stale routing (not the
 leader, no such replica, node down) is retried with backoff until the
 request's deadline; then the request fails with a 5xx that says why.
+
+A strongly consistent global table's partition is one Raft group whose
+members are in three regions (`REGION/NODE`): the client reaches this
+region's member; when the group's leader is in another region, a request for
+the leader raises LeaderElsewhere, and the router forwards the whole call to
+that region (router/strong_tables.py).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import bisect
 import logging
 import random
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import grpc
@@ -25,7 +32,9 @@ from cluster.faults import Faults
 from cluster.identity import Throttled
 from cluster.meta import META_GROUP, MetaState
 from cluster.nodes import NodeClients, NodeDown
+from cluster.regions import split_qualified
 from cluster.rpc import CallError, Channels, meta_call, refused
+from cluster.tasks import within
 from ddb.errors import DynamoDBError, EvaluationFailed, InternalServerError, ServiceUnavailable, from_wire
 from trireme_pb import node_pb2, node_pb2_grpc
 
@@ -33,6 +42,21 @@ log = logging.getLogger(__name__)
 _refusals = Throttled(log)
 
 DEADLINE_S = 8.0
+
+
+# The region a request came from (a call forwarded from another region's
+# router names it): writes to groups spanning regions carry it, and a leader
+# refuses one region's write of an item while another's is uncommitted.
+ORIGIN_REGION: ContextVar[str] = ContextVar("origin_region", default="")
+
+
+class LeaderElsewhere(Exception):
+    """The leader of ``group`` (a group spanning regions) is in ``region``."""
+
+    def __init__(self, region: str, group: str) -> None:
+        super().__init__(f"the leader of partition {group} is in region {region}")
+        self.region = region
+        self.group = group
 
 
 @dataclass(slots=True)
@@ -60,10 +84,12 @@ class Cluster:
         """`cluster_id`: stated on every connection to a node (required: a node refuses any other)."""
         self.seeds = seeds
         self.az = az
+        self.region = ""  # this router's region: members `REGION/NODE` of others are reached through them
         self.deadline_s = deadline_s
         self.state: MetaState | None = None
         self._maps: dict[str, _TableMap] = {}
-        self._leaders: dict[str, str] = {}  # group -> node id
+        self._leaders: dict[str, str] = {}  # group -> node id (`REGION/NODE`: another region's)
+        self._cross_region: frozenset[str] = frozenset()  # groups spanning regions (MRSC tables')
         self._routes: dict[str, _Route] = {}  # group -> orders, for `_routes_of` (see _targets)
         self._routes_of: tuple[MetaState | None, int] = (None, 0)  # state and version
         self._changed = asyncio.Event()
@@ -130,6 +156,7 @@ class Cluster:
             maps[name] = _TableMap([p.lo for p in parts], [p.hi + 1 for p in parts], [p.id for p in parts])
         self.state = state
         self._maps = maps
+        self._cross_region = frozenset(g for g, p in state.partitions.items() if p.cross_region)
         self._changed.set()
 
     async def wait_for(self, predicate, timeout: float) -> bool:
@@ -143,7 +170,7 @@ class Cluster:
                 return False
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), left)
+                await within(self._changed.wait(), left)
             except TimeoutError:
                 pass
 
@@ -194,7 +221,10 @@ class Cluster:
             p = state.partitions.get(group)
             if p is None:
                 return ()
-            route = self._routes[group] = _Route(self._orders(state, p.voters))
+            voters = p.voters
+            if p.cross_region:  # this region's members, as its nodes are named here
+                voters = [node for region, node in map(split_qualified, voters) if region == self.region]
+            route = self._routes[group] = _Route(self._orders(state, voters))
         orders = route.orders
         if leader_first:
             lead = self._leaders.get(group)
@@ -233,8 +263,14 @@ class Cluster:
             group = self.group_for(table, hash64)
             if group is None:
                 raise ServiceUnavailable(f"No partition of table {table} is known to this router.")
+            lead = self._leaders.get(group)
+            if to_leader and lead is not None and "/" in lead:
+                raise LeaderElsewhere(split_qualified(lead)[0] or "", group)
+            if group in self._cross_region and not req.origin_region:
+                req.origin_region = ORIGIN_REGION.get() or self.region
             targets = self._targets(group, to_leader)
             progressed = False
+            down = 0  # of `targets`, unreachable
             for node_id in targets:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -257,6 +293,7 @@ class Cluster:
                     resp = await self.nodes.get(node.addr).call(msg, timeout=min(left, 3.0))
                 except (NodeDown, TimeoutError) as exc:
                     last = f"{node_id} unreachable ({exc or 'timeout'})"
+                    down += 1
                     if self._leaders.get(group) == node_id:
                         del self._leaders[group]
                     if not idempotent and getattr(exc, "sent", True):
@@ -282,13 +319,19 @@ class Cluster:
                         f"The outcome of this write is unknown: partition {group} lost its leader "
                         "before the write was confirmed. Read the item to see whether it was applied.")
                 last = f"{node_id}: {node_pb2.Status.Name(st)} {resp.message}"
-                if st == node_pb2.NOT_LEADER and resp.leader and resp.leader != node_id:
-                    if self._leaders.get(group) != resp.leader:
-                        self._leaders[group] = resp.leader
+                leader = resp.leader
+                if "/" in leader:  # a group spanning regions
+                    region, node = split_qualified(leader)
+                    leader = node if region == self.region else leader
+                if st == node_pb2.NOT_LEADER and leader and leader != node_id:
+                    if self._leaders.get(group) != leader:
+                        self._leaders[group] = leader
                         progressed = True
                         break
                 elif self._leaders.get(group) == node_id:
                     del self._leaders[group]
+            if down and down == len(targets) and group in self._cross_region:
+                self._elsewhere(group)  # a group spanning regions whose member here is down: another region's
             if time.monotonic() >= deadline:
                 raise ServiceUnavailable(
                     f"Partition {group} of table {table} did not answer within {self.deadline_s:.0f}s "
@@ -297,6 +340,19 @@ class Cluster:
             if not progressed:
                 await asyncio.sleep(min(backoff * (1 + random.random()), max(0.0, deadline - time.monotonic())))
                 backoff = min(backoff * 2, 0.5)
+
+    def _elsewhere(self, group: str) -> None:
+        """Raise LeaderElsewhere for another serving region of a group that spans regions (none: return)."""
+        p = self.state.partitions.get(group) if self.state is not None else None
+        if p is None:
+            return
+        regions = [r for r, _ in map(split_qualified, p.voters) if r and r not in (self.region, p.witness)]
+        if regions:
+            raise LeaderElsewhere(random.choice(regions), group)
+
+    def forget_leader(self, group: str) -> None:
+        """The leader noted for ``group`` did not answer (another region's, cut off, say): ask again."""
+        self._leaders.pop(group, None)
 
     async def _impair(self, node_id: str) -> None:
         """Apply the chaos faults to one attempt: a cut link or a lost request
@@ -308,4 +364,4 @@ class Cluster:
             await asyncio.sleep((f.delay_ms + random.random() * f.jitter_ms) / 1000)
 
 
-__all__ = ["Cluster", "DynamoDBError"]
+__all__ = ["Cluster", "DynamoDBError", "LeaderElsewhere"]

@@ -5,7 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def within(aw: Awaitable[T], timeout: float) -> T:
+    """``await aw``, or TimeoutError after ``timeout`` seconds: what
+    ``asyncio.wait_for`` does, without its Python 3.11 flaw. There, a task
+    cancelled in the same loop turn that its awaitable completes (an event set
+    as the node stops) loses the cancellation (CPython gh-86296), so a loop
+    around the wait never ends and the process hangs on stop. ``asyncio.timeout``
+    tells its own cancellation from anyone else's."""
+    async with asyncio.timeout(timeout):
+        return await aw
 
 
 async def cancel(tasks: Iterable[asyncio.Task | None]) -> None:

@@ -24,6 +24,12 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 LOGICAL_BITS = 16
+# How far another region's timestamps may run ahead of this region's wall
+# clock. Further ahead, a change would win every conflict until the clocks
+# meet and drag this region's clock along; it is refused instead (and
+# accepted once it is no longer that far ahead), as CockroachDB refuses peers
+# past its maximum clock offset.
+MAX_OFFSET_MS = 60_000
 _HEAD = struct.Struct(">QB")
 _TOMBSTONE = 1
 
@@ -52,6 +58,11 @@ def ms_of(ts: int) -> int:
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+def ahead_ms(ts: int, now_ms: int | None = None) -> int:
+    """How far a timestamp is ahead of the wall clock here (0: not ahead)."""
+    return max(0, ms_of(ts) - (wall_ms() if now_ms is None else now_ms))
 
 
 class HybridClock:

@@ -57,10 +57,6 @@ def parse_replica_updates(body: dict, *, own_region: str, known_regions: list[st
     if body.get("GlobalTableWitnessUpdates") is not None and body.get("MultiRegionConsistency") != "STRONG":
         raise ValidationException("MultiRegionConsistency must be set as STRONG when GlobalTableWitnessUpdates "
                                   "parameter is present")
-    if body.get("MultiRegionConsistency") == "STRONG" or body.get("GlobalTableWitnessUpdates") is not None:
-        raise ValidationException("One or more parameter values were invalid: Multi-Region strong consistency "
-                                  "(MultiRegionConsistency STRONG, witnesses) is not available in Trireme yet; "
-                                  "replicas are eventually consistent (EVENTUAL)")
     others = [k for k in ("BillingMode", "ProvisionedThroughput", "GlobalSecondaryIndexUpdates",
                           "StreamSpecification", "SSESpecification", "TableClass") if body.get(k) is not None]
     if others:

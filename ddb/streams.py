@@ -93,6 +93,11 @@ def nothing_to_disable(table: str) -> str:
     return f"Table has no stream to disable: TableName: {table}"
 
 
+# A global table replicates from its stream (DynamoDB's message, as users quote it).
+GLOBAL_STREAM_STAYS = ("One or more parameter values were invalid: Disabling Stream is not allowed for a Global "
+                       "Table replica.")
+
+
 def _enum_error(value: Any, path: str, allowed: Iterable[str]) -> str:
     return constraint_error(value, path, f"Member must satisfy enum value set: [{', '.join(allowed)}]")
 

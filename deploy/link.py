@@ -15,6 +15,12 @@ loopback (`GET /` the state, `POST /` a command; `call` below is its client),
 used by `trireme chaos` and `trireme status`. `LinkState` (the pairs and their
 faults) and `carry` (one direction of one connection, over asyncio streams)
 hold the logic; `serve` only wires them to sockets.
+
+A pair may also carry Raft traffic between nodes (the groups of strongly
+consistent global tables span regions): on its `peer_port` each connection
+starts with a header naming the destination node (`cluster/regions.py`
+`peer_header`), which the link maps to that node's peer port (`peers`) and
+then carries like any other connection, with the same latency and cuts.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cluster.regions import parse_peer_header
+from cluster.tasks import within
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,8 @@ class Pair:
     target: str
     latency_ms: float = DEFAULT_LATENCY_MS
     cut: bool = False
+    peer_port: int = 0  # Raft connections to `dst`'s nodes (0: none)
+    peers: dict[str, str] = field(default_factory=dict)  # dst's node id -> its peer port, host:port
 
 
 @dataclass
@@ -168,6 +179,9 @@ class Link:
         for p in self.state.pairs:
             self.servers.append(await asyncio.start_server(
                 lambda r, w, p=p: self._track(self._forward(p, r, w)), self.host, p.port))
+            if p.peer_port:
+                self.servers.append(await asyncio.start_server(
+                    lambda r, w, p=p: self._track(self._forward(p, r, w, peer=True)), self.host, p.peer_port))
         host, _, port = self.control.rpartition(":")
         self.servers.append(await asyncio.start_server(self._control, host, int(port)))
         log.info("link up: %s; control on %s", ", ".join(
@@ -178,15 +192,21 @@ class Link:
         self.connections.add(task)
         task.add_done_callback(self.connections.discard)
 
-    async def _forward(self, p: Pair, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _forward(self, p: Pair, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       peer: bool = False) -> None:
         gate = self.gates[(p.src, p.dst)]
         try:
             await gate.wait()  # a new connection over a cut pair waits for the heal
-            host, _, port = p.target.rpartition(":")
+            target = p.target
+            if peer:
+                target = await _peer_target(p, reader)
+                if target is None:
+                    return
+            host, _, port = target.rpartition(":")
             try:
                 up_reader, up_writer = await asyncio.open_connection(host, int(port))
             except OSError as exc:  # the region's router is down: the caller learns one round trip later
-                log.info("%s->%s: %s unreachable (%s)", p.src, p.dst, p.target, exc)
+                log.info("%s->%s: %s unreachable (%s)", p.src, p.dst, target, exc)
                 await asyncio.sleep(2 * p.latency_ms / 1000)
                 return
             try:
@@ -224,6 +244,23 @@ class Link:
         for task in list(self.connections):
             task.cancel()
         await asyncio.gather(*self.connections, return_exceptions=True)
+
+
+async def _peer_target(p: Pair, reader: asyncio.StreamReader) -> str | None:
+    """The peer port a Raft connection is for, read from its header (None: no
+    header or an unknown node; the connection is dropped)."""
+    try:
+        head = await within(reader.readexactly(2), 10.0)
+        head += await within(reader.readexactly(head[1]), 10.0)
+        parsed = parse_peer_header(head)
+    except (ValueError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+        log.info("%s->%s peer connection without a header: %s", p.src, p.dst, exc)
+        return None
+    node = parsed[0] if parsed else ""
+    target = p.peers.get(node)
+    if target is None:
+        log.info("%s->%s peer connection for unknown node %r", p.src, p.dst, node)
+    return target
 
 
 def call(control: str, command: dict | None = None, timeout: float = 3.0) -> dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cluster.identity import new_cluster_id
 from cluster.lifetime import start_time
-from cluster.regions import DEFAULT_REGION, azs_of, format_remote_regions
+from cluster.regions import DEFAULT_REGION, azs_of, format_remote_peers, format_remote_regions
 
 PEER_PORT_OFFSET = 100  # a node's peer (Raft) port is its gRPC port + this, with a fixed --node-base-port
 
@@ -90,6 +90,8 @@ class LocalCluster:
     extra_env: dict[str, str] = field(default_factory=dict)
     region: str = DEFAULT_REGION
     remote_regions: dict[str, str] = field(default_factory=dict)  # other regions' routers, via the link
+    remote_peers: dict[str, str] = field(default_factory=dict)  # the link's peer port per other region (nodes)
+    peer_clusters: list[str] = field(default_factory=list)  # other regions' cluster ids, admitted by the nodes
     procs: dict[str, Proc] = field(default_factory=dict)
     cluster_id: str = ""  # made by plan() when the cluster is founded
     owner_pid: int = 0  # the process its nodes and routers live no longer than
@@ -163,6 +165,9 @@ class LocalCluster:
                          "--cluster-id", self.cluster_id,
                          "--data-dir", str(self.data_dir / name), "--dead-after", str(self.dead_after_s),
                          "--partitions-per-table", str(self.partitions_per_table)] + regional
+            if self.remote_peers:
+                argv += ["--remote-peers", format_remote_peers(self.remote_peers),
+                         "--peer-clusters", ",".join(self.peer_clusters)]
             argv += ["--initial-cluster", initial] if (name, az, addr) in founders else ["--join", seeds]
             self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
                                     peer_addr=peer_addr)

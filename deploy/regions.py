@@ -14,6 +14,7 @@ for region number i in the order given (0, 1, 2 ...):
   nodes            B + 10*i, +1, +2 ...  7101-7103, 7111-7113, 7121-7123
   nodes' peers     the node's port + 100 7201-7203, 7211-7213, ...
   link pair i->j   P + 100 + 10*i + j    8101 (0->1), 8110 (1->0), ...
+  its Raft peers   P + 300 + 10*i + j    8301 (0->1), 8310 (1->0), ... (to j's nodes' peer ports)
   link control     P + 99                8099
 Port 0 for both (tests) picks free ports for everything.
 """
@@ -32,12 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from deploy.link import DEFAULT_LATENCY_MS, Pair, call, read_config, write_config
+from cluster.identity import new_cluster_id
 from deploy.local import LayoutConflict, LocalCluster, alive, free_port, wait_exit
 
 LAYOUT = "regions.json"
 MAX_REGIONS = 10
 NODE_PORT_STEP = 10  # region i's nodes start 10*i above the base: up to 3 nodes per AZ
 LINK_PORT_OFFSET = 100
+PEER_LINK_PORT_OFFSET = 300
 CONTROL_PORT_OFFSET = 99
 REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
@@ -108,29 +111,35 @@ class MultiRegion:
         for _ in range(50):  # free ports are picked one by one: until no two processes got the same
             ports = self._plan_new()
             used = [int(a.rpartition(":")[2]) for c in self.clusters.values() for p in c.procs.values()
-                    for a in (p.addr, p.peer_addr) if a] + list(ports.values()) + [int(self.control.split(":")[1])]
+                    for a in (p.addr, p.peer_addr) if a] + [n for pp in ports.values() for n in pp] + [
+                int(self.control.split(":")[1])]
             if len(set(used)) == len(used):
                 break
         pairs = []
-        for (i, j), port in ports.items():
+        for (i, j), (port, peer_port) in ports.items():
             dst = self.regions[j]
-            pairs.append(Pair(self.regions[i], dst, port, self._target(dst), self.latency_ms))
+            pairs.append(Pair(self.regions[i], dst, port, self._target(dst), self.latency_ms,
+                              peer_port=peer_port, peers=self._peers(dst)))
         write_config(self.link_config, self.control, pairs)
 
-    def _plan_new(self) -> dict[tuple[int, int], int]:
-        """Every region's cluster planned; the link's port for each pair (i, j)."""
+    def _plan_new(self) -> dict[tuple[int, int], tuple[int, int]]:
+        """Every region's cluster planned; the link's ports (routers, Raft peers) for each pair (i, j)."""
         free = not self.router_port
         n = len(self.regions)
-        ports = {(i, j): free_port() if free else self.router_port + LINK_PORT_OFFSET + 10 * i + j
+        ports = {(i, j): (free_port(), free_port()) if free else
+                 tuple(self.router_port + offset + 10 * i + j for offset in (LINK_PORT_OFFSET, PEER_LINK_PORT_OFFSET))
                  for i in range(n) for j in range(n) if i != j}
         self.control = f"127.0.0.1:{free_port() if free else self.router_port + CONTROL_PORT_OFFSET}"
         self.clusters = {}
+        ids = [new_cluster_id() for _ in self.regions]  # each region admits the others' nodes on its peer port
         for i, region in enumerate(self.regions):
-            remote = {o: f"http://127.0.0.1:{ports[i, j]}" for j, o in enumerate(self.regions) if j != i}
+            remote = {o: f"http://127.0.0.1:{ports[i, j][0]}" for j, o in enumerate(self.regions) if j != i}
+            remote_peers = {o: f"127.0.0.1:{ports[i, j][1]}" for j, o in enumerate(self.regions) if j != i}
             c = LocalCluster(self.data_dir / region, nodes_per_az=self.nodes_per_az,
                              router_port=self.router_port + i if self.router_port else 0,
                              node_base_port=self.node_base_port + NODE_PORT_STEP * i if self.node_base_port else 0,
-                             region=region, remote_regions=remote, **self.cluster_args)
+                             region=region, remote_regions=remote, cluster_id=ids[i], remote_peers=remote_peers,
+                             peer_clusters=[c for c in ids if c != ids[i]], **self.cluster_args)
             c.plan()
             self.clusters[region] = c
         return ports
@@ -138,6 +147,10 @@ class MultiRegion:
     def _target(self, region: str) -> str:
         """Where the link forwards to: the region's (first) router."""
         return self.clusters[region].endpoint.removeprefix("http://")
+
+    def _peers(self, region: str) -> dict[str, str]:
+        """Where the link forwards Raft connections for the region's nodes: their peer ports."""
+        return {p.name: p.peer_addr for p in self.clusters[region].procs.values() if p.kind == "node"}
 
     def apply(self, router_port: int | None = None, node_base_port: int | None = None,
               latency_ms: float | None = None, **changes: Any) -> None:
@@ -150,7 +163,7 @@ class MultiRegion:
                     **changes)
         control, pairs = read_config(self.link_config)
         for p in pairs:
-            p.target = self._target(p.dst)
+            p.target, p.peers = self._target(p.dst), self._peers(p.dst) if p.peer_port else p.peers
             p.latency_ms = p.latency_ms if latency_ms is None else latency_ms
         write_config(self.link_config, control, pairs)
 

@@ -24,6 +24,8 @@ class NodeConfig:
     router_endpoint: str = ""
     region: str = "us-east-1"
     remote_regions: dict[str, str] = field(default_factory=dict)  # region -> its router URL via the link
+    remote_peers: dict[str, str] = field(default_factory=dict)  # region -> the link's peer port for it
+    peer_clusters: list[str] = field(default_factory=list)  # other regions' cluster ids, admitted on the peer port
 
     @property
     def functions_dir(self) -> Path:

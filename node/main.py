@@ -43,6 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--remote-regions", default="",
                    help="REGION=URL,...: other regions' router endpoints, through the cross-region link "
                         "(global tables replicate there)")
+    p.add_argument("--remote-peers", default="",
+                   help="REGION=HOST:PORT,...: the cross-region link's peer port for each other region "
+                        "(Raft of strongly consistent global tables)")
+    p.add_argument("--peer-clusters", default="",
+                   help="ID,...: the other regions' cluster ids, whose nodes this node admits on its peer port")
     p.add_argument("--parent-pid", type=int, default=0,
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
@@ -51,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cluster.identity import IdentityError, settle
-    from cluster.regions import parse_remote_regions
+    from cluster.regions import parse_remote_peers, parse_remote_regions
     from node.config import NodeConfig, parse_initial_cluster
 
     logging.basicConfig(level=args.log_level.upper(),
@@ -59,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         initial = parse_initial_cluster(args.initial_cluster)
         remote_regions = parse_remote_regions(args.remote_regions)
+        remote_peers = parse_remote_peers(args.remote_peers)
     except ValueError as exc:
         return _fail(str(exc), 2)
     if not initial and not args.join:
@@ -76,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
                      data_dir=args.data_dir, cluster_id=cluster_id, initial_cluster=initial,
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
                      partitions_per_table=args.partitions_per_table, router_endpoint=args.router_endpoint,
-                     region=args.region, remote_regions=remote_regions)
+                     region=args.region, remote_regions=remote_regions, remote_peers=remote_peers,
+                     peer_clusters=[c for c in args.peer_clusters.split(",") if c])
     try:
         return asyncio.run(_serve(cfg, args.parent_pid))
     except (OSError, TimeoutError) as exc:

@@ -50,6 +50,9 @@ class Node:
         self.engine = Engine(cfg.id, self.storage, lambda node_id: self.control.address_of(node_id))
         self.engine.factories = {"partition": PartitionReplica, "meta": MetaReplica}
         self.engine.transport.cluster_id = cfg.cluster_id
+        self.engine.transport.region = cfg.region
+        self.engine.transport.remote_peers = cfg.remote_peers
+        self.engine.transport.peer_clusters = frozenset(cfg.peer_clusters)
         self.stats = PartitionStats(self.engine, self.storage, lambda: self.control.view)
         self.control = Control(cfg, self.engine, self.storage, lambda: self.stats.latest)
         self.control.channels.cluster_id = cfg.cluster_id

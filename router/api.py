@@ -28,7 +28,8 @@ from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
 from ddb.streams import StreamSpec, parse_update_stream
-from router import batches, capacity, global_settings, global_table_legacy, global_tables, reads, tags, ttl
+from router import (batches, capacity, global_settings, global_table_legacy, global_tables, reads, strong_tables, tags,
+                    ttl)
 from router.node_requests import item_fields
 from router.partiql import operations as partiql_operations
 from router.stats import TableStats
@@ -94,11 +95,11 @@ class Api:
             "UntagResource": lambda body: tags.untag_resource(self, body),
             "ListTagsOfResource": lambda body: tags.list_tags_of_resource(self, body),
             "UpdateTimeToLive": lambda body: global_settings.synced(
-                self, "UpdateTimeToLive", body, lambda b: ttl.update_time_to_live(self, b)),
+                self, "UpdateTimeToLive", body, lambda b: ttl.update_time_to_live(self, strong_tables.no_ttl(self, b))),
             "DescribeTimeToLive": lambda body: ttl.describe_time_to_live(self, body),
             **global_tables.operations(self),
             **global_table_legacy.operations(self),
-            **{name: _capacity_checked(op) for name, op in data.items()},
+            **{name: _capacity_checked(strong_tables.forwarding(self, name, op)) for name, op in data.items()},
             # Their ReturnConsumedCapacity is one of their members' constraints, reported with the others.
             **self.transactions.operations(),
         }
@@ -155,7 +156,8 @@ class Api:
         """The table's TableDescription (with its counts, stream and global table fields)."""
         return {**ddb_tables.describe_table(await self._counted(t), region=self.region),
                 **table_stream_fields(self.region, t),
-                **ddb_global_tables.table_fields(t.status, t.replicas, t.global_version)}
+                **ddb_global_tables.table_fields(t.status, t.replicas, t.global_version),
+                **strong_tables.describe_fields(t)}
 
     def _record(self, t: TableInfo, stats: dict[str, dict] | None = None) -> dict:
         """What DescribeTable needs: the table, the state of its global
@@ -204,6 +206,8 @@ class Api:
     async def update_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
         t = self.table(name, any_status=True)
+        if strong_tables.applies(body, t):
+            return await strong_tables.make_strong(self, body, t)
         if body.get("ReplicaUpdates") is not None:
             return await global_tables.update_replicas(self, body, t)
         if body.get("StreamSpecification") is not None:

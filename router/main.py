@@ -61,6 +61,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from router.http import serve
     from router.lambda_api import PREFIXES, LambdaApi
     from router.replication import operations as replication_operations
+    from router.strong_tables import operations as strong_operations
     from router.protocol import Dispatcher
     from router.streams import StreamsApi
 
@@ -79,6 +80,7 @@ async def _serve(args: argparse.Namespace) -> int:
             raise TimeoutError(f"cannot learn the cluster id from --seeds: {exc}") from None
     host, _, port = args.listen.rpartition(":")
     cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
+    cluster.region = args.region  # MRSC groups name members REGION/NODE
     api = Api(cluster, region=args.region, endpoint=args.listen,
               remote_regions=parse_remote_regions(args.remote_regions))
     functions = LambdaApi(cluster, region=args.region, endpoint=args.listen,
@@ -89,6 +91,7 @@ async def _serve(args: argparse.Namespace) -> int:
         replication = {name: api.with_metadata(op) for name, op in internal_operations(api).items()}
         replication.update({name: api.with_metadata(op) for name, op in settings_operations(api).items()})
         replication.update(replication_operations(api))  # Replicate (router/replication.py)
+        replication.update({name: api.with_metadata(op) for name, op in strong_operations(api).items()})
         server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
                                                       admin=_admin_ops(cluster, cluster_id),
                                                       replication=replication)),

@@ -6,7 +6,9 @@ Body ``{"TableName", "SourceRegion", "Changes": [{"Keys", "NewImage" | null,
 "Superseded": m}``. Each change goes to its partition's leader as a
 REPLICATE request, applied iff its version is newer than the item's (or its
 tombstone's): idempotent and order-independent, so the sender may resend a
-batch after a timeout. ``ByTtl`` is accepted and not passed on: a TTL delete
+batch after a timeout. A batch with a change stamped more than
+`MAX_OFFSET_MS` ahead of this region's clock is refused whole (503, which the
+sender retries): the regions' clocks drifted apart. ``ByTtl`` is accepted and not passed on: a TTL delete
 is marked as such only in the region where it happened. Changes to one item
 within a batch may apply in any order (the newest version wins either way).
 """
@@ -18,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from cluster.versions import from_wire
-from ddb.errors import ResourceNotFoundException, ValidationException
+from cluster.versions import MAX_OFFSET_MS, ahead_ms, from_wire
+from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import extract_key, validate_key
 from ddb.values import validate_item
 from trireme_pb import node_pb2
@@ -53,6 +55,12 @@ def _requests(api: Api, body: dict) -> tuple[Any, list[tuple[int, node_pb2.DataR
             version = from_wire(change.get("Version"))
         except ValueError as exc:
             raise ValidationException(str(exc)) from None
+        ahead = ahead_ms(version.ts)
+        if ahead > MAX_OFFSET_MS:
+            raise ServiceUnavailable(
+                f"A change from {source} is stamped {ahead} ms ahead of this region's clock (at most "
+                f"{MAX_OFFSET_MS} ms): the regions' clocks drifted apart. Fix the clock of {source} or of "
+                f"{api.region} (NTP); the change is taken once it is no longer that far ahead.")
         key = validate_key(schema, validate_item(change.get("Keys")))
         new = change.get("NewImage")
         if new is not None:

@@ -10,10 +10,9 @@ router last saw for the table stand in, else zeros.
 
 from __future__ import annotations
 
-import asyncio
-
 from cluster.meta import TableInfo
 from cluster.partitions import Cluster
+from cluster.tasks import within
 from ddb.errors import DynamoDBError
 
 ASK_S = 2.0
@@ -28,7 +27,7 @@ class TableStats:
         """Table name -> {"item_count", "size_bytes", "index_stats"} (the
         ddb/tables.py record fields) of each of ``tables``."""
         try:
-            got = (await asyncio.wait_for(self.cluster.meta("table_stats", {"names": [t.name for t in tables]}),
+            got = (await within(self.cluster.meta("table_stats", {"names": [t.name for t in tables]}),
                                           ASK_S))["tables"]
         except (TimeoutError, DynamoDBError):
             got = {}

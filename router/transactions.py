@@ -32,6 +32,7 @@ from ddb import transactions as tx
 from ddb.errors import (DynamoDBError, IdempotentParameterMismatchException, InternalServerError,
                         ResourceNotFoundException, TransactionConflictException, TransactionInProgressException)
 from ddb.keys import KeySchema
+from ddb.strong_tables import check_transaction
 from router import capacity
 from router.context import Tables
 from router.node_requests import item_fields
@@ -87,6 +88,7 @@ class Transactions:
                 out[name] = self.api.table(name)
             except ResourceNotFoundException:
                 raise _not_found() from None
+            check_transaction(name, out[name].consistency)  # MRSC tables refuse transactions
         return out
 
     def _bound(self, actions: list[tx.Action], tables: dict[str, TableInfo]) -> dict[str, KeySchema]:

@@ -132,6 +132,9 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
     if op == "set_table_replicas":  # a global table's replica regions (router/global_tables.py)
         return await _propose(mr, {"op": "set_table_replicas", **{k: body[k] for k in (
             "name", "replicas", "global_version", "expect") if k in body}})
+    if op == "make_strong":  # an MRSC table on groups spanning regions (router/strong_tables.py)
+        return await _propose(mr, {"op": "make_strong", **{k: body[k] for k in (
+            "name", "spec", "table_id", "uuid", "now", "partitions", "replicas", "witness") if k in body}})
     if op == "replica_backfilled":  # a partition finished a new replica's backfill (node/feed/replicator.py)
         return await mr.run({"op": "replica_backfilled", **{k: body[k] for k in ("name", "region", "group")}})
     if op == "tag_table":
@@ -229,6 +232,8 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
     live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
     moving = sum(1 for p in state.partitions.values() if p.learners)
     for p in list(state.partitions.values()):
+        if p.cross_region:  # an MRSC group: its members in each region stay where they were placed
+            continue
         if p.learners:
             await _continue_move(control, mr, p, dead, live, leaders)
             continue
@@ -264,6 +269,8 @@ def _leaders(mem: ControllerMemory, now: float) -> dict[str, str]:
         for group, g in report.get("groups", {}).items():
             if g.get("role") == "LEADER":
                 out[group] = node_id
+            elif "/" in (g.get("leader") or "") and group not in out:
+                out[group] = g["leader"]  # an MRSC group led from another region (REGION/NODE)
     return out
 
 

@@ -101,7 +101,8 @@ class PartitionStats:
             latest: dict[str, list[int]] = {}
             view = self.view()
             for group, replica in list(self.engine.replicas.items()):
-                if not isinstance(replica, PartitionReplica) or not replica.is_leader:
+                # A partition's leader counts it; an MRSC group's (`member`) one member per region, each its region's.
+                if not isinstance(replica, PartitionReplica) or not (replica.is_leader or replica.config.get("member")):
                     continue
                 table = view.table_by_id(replica.config["table_id"]) if view is not None else None
                 if table is None or table.status == "DELETING":

@@ -22,7 +22,9 @@ import orjson
 
 from cluster.keys import read_u64, u64
 from cluster.meta import MetaState
+from cluster.regions import qualify
 from cluster.rpc import CallError, Channels, call_once, meta_call
+from cluster.tasks import within
 from node.control.controller import controller_tick, meta_op
 from node.control.metareplica import META_GROUP, MetaReplica
 from node.groups.replica import Rejected
@@ -158,7 +160,7 @@ class Control:
         seen = -1
         while True:
             try:
-                await asyncio.wait_for(self.wait_change(seen), 1.0)
+                await within(self.wait_change(seen), 1.0)
             except TimeoutError:
                 pass
             view = self.view
@@ -179,17 +181,21 @@ class Control:
             self.storage.write(batch, sync=True)
             self._floor = view.version
         wanted = {}
+        qualified = qualify(self.cfg.region, me)  # this node in a group that spans regions (MRSC)
         for p in view.partitions.values():
-            if me in p.voters or me in p.learners:
+            if me in p.voters or me in p.learners or qualified in p.voters:
                 wanted[p.id] = p
         for gid, p in wanted.items():
             if gid in engine.replicas:
                 continue
-            founding = list(p.voters) if p.epoch == 1 and me in p.voters else None
+            member = qualified if qualified in p.voters else me
+            founding = list(p.voters) if p.epoch == 1 and member in p.voters else None
             if gid == META_GROUP:
                 config = {"kind": "meta", "replay": True}
             else:
                 config = {"kind": "partition", "table_id": p.table_id, "lo": p.lo, "hi": p.hi}
+                if member != me:
+                    config.update(member=member, witness=p.witness == self.cfg.region)
             log.info("%s: creating replica %s (%s)", me, gid, "founding" if founding else "empty")
             engine.create(gid, config, founding)
         for gid in list(engine.replicas):
@@ -226,7 +232,7 @@ class Control:
             except Exception:
                 log.exception("heartbeat failed")
             try:
-                await asyncio.wait_for(self._report_now.wait(), HEARTBEAT_S)
+                await within(self._report_now.wait(), HEARTBEAT_S)
                 await asyncio.sleep(0.02)  # let a burst of role changes settle into one report
             except TimeoutError:
                 pass
@@ -267,7 +273,7 @@ class Control:
     async def _controller_loop(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self.plan_now.wait(), PLAN_S)
+                await within(self.plan_now.wait(), PLAN_S)
             except TimeoutError:
                 pass
             self.plan_now.clear()

@@ -18,7 +18,7 @@ import orjson
 
 from cluster.meta import MetaState
 from cluster.partitions import Cluster
-from cluster.tasks import cancel
+from cluster.tasks import cancel, within
 from node.partition import global_indexes as gsi
 from node.partition.replica import PartitionReplica
 from node.storage import STREAMS, Storage
@@ -79,7 +79,7 @@ class IndexShipper:
         next_sweep = 0.0
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_sweep - loop.time()))
+                await within(self._wake.wait(), max(0.0, next_sweep - loop.time()))
             except TimeoutError:
                 pass
             self._wake.clear()

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cluster.meta import MetaState, TableInfo
-from cluster.tasks import cancel, every
+from cluster.tasks import cancel, every, within
 from cluster.versions import make_ts, ms_of
 from node.feed.remote import RemoteError, post_json
 from node.feed.streams import RETENTION_S
@@ -74,7 +74,7 @@ def wanted_settings(t: TableInfo, region: str) -> dict:
     """The replication settings the metadata asks of a table's partitions ({}: not global)."""
     regions = sorted(r["region"] for r in t.replicas
                      if r["status"] not in ("DELETING", "CREATION_FAILED") and r["region"] != region)
-    if not regions or t.status == "DELETING":
+    if not regions or t.status == "DELETING" or t.consistency == "STRONG":  # MRSC: one log for every region
         return {}
     return {"region": region, "regions": regions, "keys": [k["AttributeName"] for k in t.spec["KeySchema"]],
             "creating": sorted(r["region"] for r in t.replicas if r["status"] == "CREATING")}
@@ -206,7 +206,7 @@ class Replicator:
                 batch = self._next_batch(replica, region, table)
                 if batch is None:
                     try:
-                        await asyncio.wait_for(logged.wait(), IDLE_S)
+                        await within(logged.wait(), IDLE_S)
                     except TimeoutError:
                         pass
                     continue

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from cluster.tasks import within
 from node.groups.clock import Clock
 from node.groups.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
@@ -93,8 +94,12 @@ class Engine:
 
     # --- replicas -----------------------------------------------------------
 
-    def _raft_config(self) -> Config:
-        return Config(id=self.node_id, election_tick=self.election_ticks, heartbeat_tick=2,
+    def _raft_config(self, config: dict) -> Config:
+        """A group's Raft settings: its member id is this node's id, or for a
+        group spanning regions the `REGION/NODE` it has there (`member`); a
+        `witness` member never campaigns."""
+        return Config(id=config.get("member") or self.node_id, campaigns=not config.get("witness"),
+                      election_tick=self.election_ticks, heartbeat_tick=2,
                       max_msg_entries=256, max_inflight=512, compact_lag=COMPACT_LAG)
 
     def recover(self) -> None:
@@ -118,7 +123,7 @@ class Engine:
         # Only the tail goes back into memory; older entries stay on disk.
         base = max(first - 1, min(applied, last) - MEMORY_ENTRIES)
         entries = [decode_entry(b) for b in log_.entries(group, base + 1, last + 1)] if last > base else []
-        raft = Raft(self._raft_config(), random.Random(self._rng.random()), snapshot=snap, entries=entries,
+        raft = Raft(self._raft_config(config), random.Random(self._rng.random()), snapshot=snap, entries=entries,
                     hard_state=hs, applied=applied, reader=DiskLog(self.storage, group), base=base)
         replica = factory(self, group, raft, config)
         self.replicas[group] = replica
@@ -176,7 +181,7 @@ class Engine:
             delay = (self._last_tick + self.tick_s - self.clock.now()) / self.clock.rate
             if delay > 0 and not self._wake.is_set():
                 try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    await within(self._wake.wait(), delay)
                 except TimeoutError:
                     pass
             self._wake.clear()
@@ -289,7 +294,7 @@ class Engine:
         log.info("%s: streaming a snapshot at %d to %s", r.group, meta.index, to)
 
         def send() -> None:
-            self.transport.send(r.group, stream.next_messages(to, self.node_id, r.raft.term))
+            self.transport.send(r.group, stream.next_messages(to, r.raft.id, r.raft.term))
 
         task = asyncio.create_task(pump(stream, send, lambda: self.replicas.get(r.group) is r and r.is_leader),
                                    name=f"snapshot {r.group} to {to}")
@@ -301,7 +306,7 @@ class Engine:
         if m.type == MsgType.SNAP_ACK:
             stream = r.streams.on_ack(m)
             if stream is not None and r.is_leader:
-                self.transport.send(r.group, stream.next_messages(m.frm, self.node_id, r.raft.term))
+                self.transport.send(r.group, stream.next_messages(m.frm, r.raft.id, r.raft.term))
             return
         ack, complete = r.streams.on_chunk(m)
         self.transport.send(r.group, [ack])
@@ -321,4 +326,4 @@ class Engine:
         r = self.replicas.get(group)
         if r is None:
             return None
-        return r.raft.lead if r.raft.role != Role.LEADER else self.node_id
+        return r.raft.lead if r.raft.role != Role.LEADER else r.raft.id

@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from cluster.tasks import within
 from node.raft.messages import Message, MsgType, Snapshot, SnapshotMeta
 from node.storage import DATA, META, STREAMS
 
@@ -157,7 +158,7 @@ async def pump(s: Outgoing, send: Callable[[], None], alive: Callable[[], bool])
             else:
                 s.wake.clear()
                 try:
-                    await asyncio.wait_for(s.wake.wait(), STALL_S)
+                    await within(s.wake.wait(), STALL_S)
                 except TimeoutError:
                     pass
     except asyncio.CancelledError:

@@ -4,8 +4,10 @@ on the events it returns; tests drive it without sockets.
 
 A peer connection opens with the byte `R`, then a RaftFrame holding only a
 hello (the sender's node id and cluster id), then RaftFrames of messages.
-A node admits a hello that states its own cluster; otherwise it answers with
-its own hello (so the dialler can say whom it reached) and closes.
+A node admits a hello that states its own cluster or one of its peer
+clusters (the other regions', whose nodes share Raft groups of strongly
+consistent global tables with it); otherwise it answers with its own hello
+(so the dialler can say whom it reached) and closes.
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ def refusal(answer: bytes) -> node_pb2.RaftHello | None:
 class PeerHandshake:
     """The accepting side of one peer connection."""
 
-    def __init__(self, node_id: str, cluster_id: str, max_frame: int | None = None) -> None:
+    def __init__(self, node_id: str, cluster_id: str, max_frame: int | None = None,
+                 peer_clusters: frozenset[str] = frozenset()) -> None:
         self.node_id = node_id
         self.cluster_id = cluster_id
+        self.peer_clusters = peer_clusters
         self.decoder = FrameDecoder(max_frame) if max_frame is not None else FrameDecoder()
         self.state = "kind"  # kind -> hello -> open, or closed
         self.frm = ""
@@ -94,7 +98,7 @@ class PeerHandshake:
             self.frm, stated = h.frm, h.cluster_id
         except Exception:  # noqa: BLE001 (garbage is refused like a stranger)
             stated = ""
-        if stated and stated == self.cluster_id:
+        if stated and (stated == self.cluster_id or stated in self.peer_clusters):
             self.state = "open"
             return Admitted(self.frm)
         self.state = "closed"

@@ -11,6 +11,14 @@ next to gRPC, and a peer learns it from the node's admin `health` answer
 A connection's first byte is `R`; its first frame, a hello, states the
 sender's cluster id: a node refuses any other cluster.
 
+Members of a group that spans regions (a strongly consistent global table's)
+are named `REGION/NODE` (cluster/regions.py): a member of this node's region
+is dialled as its plain id, another region's through the cross-region link's
+peer port for that region (`remote_peers`), the connection opening with a
+header that names the node, and this node stating itself as
+`OWN_REGION/ID` in its hello. The other regions' cluster ids are admitted
+(`peer_clusters`); strangers are still refused.
+
 Raft tolerates lost messages, so the transport never retries a message: when
 a connection breaks, what was queued is dropped and the connection is
 re-dialled with backoff. A full queue (a paused or slow peer) drops the
@@ -29,7 +37,9 @@ from typing import Any
 from cluster.faults import Faults
 from cluster.frames import frame, tune
 from cluster.identity import Throttled, mismatch
+from cluster.regions import peer_header, qualify, split_qualified
 from cluster.rpc import Channels, call_once
+from cluster.tasks import within
 from node.net.hello import Admitted, Closed, PeerHandshake, Refused, opening, refusal
 from node.raft.messages import Message
 from node.net.raft_codec import message_from_pb, message_to_pb
@@ -56,21 +66,28 @@ class _Peer:
 
     async def _run(self) -> None:
         backoff = 0.05
+        region, node = split_qualified(self.peer)
+        remote = region is not None and region != self.t.region
         while True:
-            addr = self.t.address_of(self.peer)
+            addr = self.t.remote_peers.get(region or "") if remote else self.t.address_of(node)
             if addr is None:
                 self.queue.clear()
                 await asyncio.sleep(0.5)
                 continue
             writer = None
             try:
-                host, port = await self.t.raft_endpoint(addr)
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3.0)
+                if remote:  # through the link: its peer port for that region, then a header naming the node
+                    host, _, port_text = addr.rpartition(":")
+                    host, port, header = host.strip("[]"), int(port_text), peer_header(node)
+                    me = qualify(self.t.region, self.t.node_id)
+                else:
+                    (host, port), header, me = await self.t.raft_endpoint(addr), b"", self.t.node_id
+                reader, writer = await within(asyncio.open_connection(host, port), 3.0)
                 tune(writer)
                 # The peer sends nothing but a refusal (its own hello) before it closes.
                 closed = asyncio.ensure_future(reader.read())
                 closed.add_done_callback(lambda _: self.ready.set())
-                writer.write(opening(self.t.node_id, self.t.cluster_id))
+                writer.write(header + opening(me, self.t.cluster_id))
                 backoff = 0.05
                 try:
                     while not closed.done():
@@ -87,7 +104,7 @@ class _Peer:
                                 continue
                         writer.write(frame(node_pb2.RaftFrame(batch=raft_pb2.MessageBatch(messages=msgs))))
                         await writer.drain()
-                        if addr != self.t.address_of(self.peer):
+                        if not remote and addr != self.t.address_of(node):
                             break  # the peer moved: re-dial
                 finally:
                     closed.cancel()
@@ -127,6 +144,9 @@ class Transport:
         self._server: asyncio.Server | None = None
         self._channels = None  # for asking peers where they listen
         self.cluster_id = ""  # stated to peers, required of them (cluster/identity.py)
+        self.peer_clusters: frozenset[str] = frozenset()  # the other regions' clusters, admitted too
+        self.region = ""  # this node's region: members `REGION/NODE` of another region go through the link
+        self.remote_peers: dict[str, str] = {}  # region -> the link's peer port for it, host:port
         self.refusals = Throttled(log)
 
     def send(self, group: str, messages: list[Message]) -> None:
@@ -199,7 +219,8 @@ class _Inbound(asyncio.Protocol):
 
     def __init__(self, transport: Transport) -> None:
         self.t = transport
-        self.shake = PeerHandshake(transport.node_id, transport.cluster_id)
+        self.shake = PeerHandshake(transport.node_id, transport.cluster_id,
+                                   peer_clusters=transport.peer_clusters)
         self.conn: asyncio.Transport | None = None
 
     def connection_made(self, conn: asyncio.BaseTransport) -> None:

@@ -21,8 +21,8 @@ from cluster.keys import (change_bounds, hash_range_bounds, read_u64, split_item
 from cluster.versions import Version
 from ddb import items as ddb_items
 from ddb.capacity import index_write_units
-from ddb.errors import (DynamoDBError, ItemCollectionSizeLimitExceededException, TransactionConflictException,
-                        ValidationException)
+from ddb.errors import (DynamoDBError, ItemCollectionSizeLimitExceededException, ReplicatedWriteConflictException,
+                        TransactionConflictException, ValidationException)
 from ddb.expressions import evaluate, project
 from ddb.indexes import local_spaces
 from ddb.size import item_size
@@ -55,7 +55,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # key -> [pending value (None: delete), number of pending proposals]
+        # key -> [pending value (None: delete), number of pending proposals, their origin region]
         self._overlay: dict[bytes, list] = {}
         self._installed_config: dict | None = None  # from a snapshot being installed
         self.locks = TxnLocks(self.engine.storage, self.group)
@@ -260,9 +260,16 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         locks = self.locks
         if locks.applied or locks.pending:  # the one check a write pays while no transaction runs
             locks.check_free(req.key)
+        origin = req.origin_region
+        if origin:  # a strongly consistent global table: one region's write of an item at a time
+            pending = self._overlay.get(req.key)
+            if pending is not None and pending[2] and pending[2] != origin:
+                raise ReplicatedWriteConflictException(
+                    "The request was rejected because one or more items in the request are being modified by "
+                    "a request in another Region.")
         new, extra, resp = self._evaluate(req, req.op)
         cmd, version = self._command(req.key, new, extra, req.ttl_delete)
-        return self._propose_write(cmd, version, lambda _result: resp)
+        return self._propose_write(cmd, version, lambda _result: resp, origin=origin)
 
     def _evaluate(self, req: node_pb2.DataRequest, op: int, *,
                   commit: bool = False) -> tuple[bytes | None, list[node_pb2.Mutation], node_pb2.DataResponse]:
@@ -345,8 +352,10 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                                     replicated=req.version)
         if req.local_indexes:
             old_raw = self.current(key)
+            # Not refused at the limit: the origin region accepted the write, and
+            # the regions converge to its collection (refusing would stall the feed).
             extra, _ = self._local_indexes(key, req, orjson.loads(old_raw) if old_raw is not None else None,
-                                           orjson.loads(new) if new is not None else None)
+                                           orjson.loads(new) if new is not None else None, limit=False)
             cmd.mutations.extend(extra)
         return self._propose_write(cmd, version, self.replicate_result)
 
@@ -437,10 +446,12 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def _propose_write(self, cmd: node_pb2.WriteCommand, version: Version | None,
                        answer: Callable[[Any], node_pb2.DataResponse],
-                       lock: tuple[bytes, node_pb2.TxnLock | None] | None = None) -> asyncio.Future:
+                       lock: tuple[bytes, node_pb2.TxnLock | None] | None = None,
+                       origin: str = "") -> asyncio.Future:
         """Propose an evaluated write; the future answers ``answer(applied result)``
         (or fails with the DynamoDBError it raises). ``lock``: the (key, lock
-        or None) the entry leaves, for later evaluations to see meanwhile."""
+        or None) the entry leaves, for later evaluations to see meanwhile.
+        ``origin``: the region a strongly consistent global table's write came from."""
         if self.stream is not None:
             cmd.timestamp_ms = int(time.time() * 1000)  # the records' ApproximateCreationDateTime
         item_key = cmd.mutations[0].key if cmd.mutations else b""
@@ -453,10 +464,11 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             slot = overlay.get(m.key)
             value = None if m.delete else m.value
             if slot is None:
-                overlay[m.key] = [value, 1]
+                overlay[m.key] = [value, 1, origin]
             else:
                 slot[0] = value
                 slot[1] += 1
+                slot[2] = slot[2] or origin
         keys = [m.key for m in cmd.mutations]
 
         def done(_applied: bool) -> None:

@@ -43,6 +43,9 @@ class Config:
     # Compaction may leave a member this many committed entries behind (it
     # then needs a snapshot); 0: never compact past what a member holds.
     compact_lag: int = 0
+    # False: a voter that never campaigns, so never leads (a witness region's
+    # member of a strongly consistent global table: it holds the log and votes).
+    campaigns: bool = True
 
     @property
     def lease_ticks(self) -> int:
@@ -161,7 +164,7 @@ class Raft:
             self.lead_transferee = None
 
     def _promotable(self) -> bool:
-        return self.id in self.conf.voters and self.log.pending_snapshot is None
+        return self.cfg.campaigns and self.id in self.conf.voters and self.log.pending_snapshot is None
 
     def _quorum(self) -> int:
         return len(self.conf.voters) // 2 + 1

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import grpc
 import orjson
 
 from cluster.rpc import reply
+from cluster.tasks import within
 from ddb.errors import DynamoDBError
 from node.control.view import Control
 from node.groups.replica import Rejected, UnknownOutcome
@@ -61,6 +61,6 @@ class MetaServicer(node_pb2_grpc.MetaServicer):
                 after = state.version
                 yield node_pb2.MetaSnapshot(version=state.version, body=orjson.dumps(state.to_json()))
             try:  # wake now and then to notice losing touch
-                await asyncio.wait_for(control.wait_change(after), 1.0)
+                await within(control.wait_change(after), 1.0)
             except TimeoutError:
                 pass

@@ -14,6 +14,9 @@ from client.cli import main
     (["--regions", "us-east-1,us-east-1"], "names a region twice"),
     (["--regions", "2", "--workload", "set"], "--regions runs the global workload"),
     (["--regions", "2", "--compose"], "--regions runs the global workload"),
+    (["--regions", "2", "--consistency", "strong"], "exactly three regions"),
+    (["--consistency", "strong", "--workload", "set"], "with --consistency strong the register workload"),
+    (["--consistency", "strong", "--nemesis", "leader-kill"], "unknown fault 'leader-kill' for the global"),
     (["--regions", "2", "--nemesis", "isolate-region,leader-kill"], "unknown fault 'leader-kill' for the global"),
     (["--workload", "global", "--data-dir", "/nonexistent/trireme-check"], "no regions in /nonexistent"),
 ])

@@ -3,7 +3,7 @@ table and region pair, its lag shown only once replication reports one."""
 
 from __future__ import annotations
 
-from client.status import render, render_regions, replication, replication_lag
+from client.status import render, render_regions, render_replication, replication, replication_lag
 
 
 def region_report(tables: dict, lag: dict | None = None) -> dict:
@@ -35,6 +35,9 @@ def test_replica_tables_per_region_pair_with_lag_only_when_measured():
     assert "=== region us-east-1: http://127.0.0.1:8000" in text
     assert "8101" in text and "30 ms" in text and "CUT" in text
     assert "250 ms" in text and "not measured" in text
+    strong = {**table_meta("acct", [{"region": "eu-west-1", "status": "ACTIVE"}]), "consistency": "STRONG"}
+    strong_rows = replication({"us-east-1": region_report({"acct": strong})})
+    assert strong_rows[0]["strong"] is True and "strong (one log)" in render_replication(strong_rows)
     down = render_regions({"regions": {"us-east-1": region_report({})}, "replication": [],
                            "link": {"error": "the link does not answer"}})
     assert "the link does not answer" in down and "no replica tables" in down

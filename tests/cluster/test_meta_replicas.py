@@ -85,3 +85,51 @@ def test_a_new_replica_turns_active_once_every_partition_finished_its_backfill()
     assert s.tables["t1"].replicas == [{"region": "eu-west-1", "status": "ACTIVE", "read_override": 5},
                                        {"region": "ap-south-1", "status": "ACTIVE"}]
     assert not done(p1)["ok"]  # ACTIVE stays ACTIVE
+
+
+def test_a_global_tables_stream_cannot_be_disabled():
+    s = _state()
+    s.tables["t1"].status = "ACTIVE"
+    assert s.apply({"op": "update_stream", "name": "t1", "enabled": True, "view": "NEW_AND_OLD_IMAGES",
+                    "now": 2.0})["ok"]
+    s.tables["t1"].status = "ACTIVE"
+    s.apply({"op": "set_table_replicas", "name": "t1", "global_version": "2019.11.21",
+             "replicas": [{"region": "eu-west-1", "status": "ACTIVE"}]})
+    r = s.apply({"op": "update_stream", "name": "t1", "enabled": False, "now": 3.0})
+    assert (r["ok"], r["error"]) == (False, "ValidationException")
+    assert r["message"] == ("One or more parameter values were invalid: Disabling Stream is not allowed for a "
+                            "Global Table replica.")
+    assert s.tables["t1"].enabled_stream() is not None
+    s.apply({"op": "set_table_replicas", "name": "t1", "replicas": []})  # regional again: it may
+    s.tables["t1"].status = "ACTIVE"
+    assert s.apply({"op": "update_stream", "name": "t1", "enabled": False, "now": 4.0})["ok"]
+
+
+def test_make_strong_moves_the_table_onto_the_shared_groups():
+    s = _state()
+    assert s.apply({"op": "set_table_status", "name": "t1", "status": "ACTIVE", "expect": "CREATING"})["ok"]
+    old = list(s.tables["t1"].partitions)
+    voters = ["us-east-1/n1", "eu-west-1/n2", "ap-southeast-1/n3"]
+    parts = [{"lo": 0, "hi": 99, "voters": voters}, {"lo": 100, "hi": 2**64 - 1, "voters": voters}]
+    r = s.apply({"op": "make_strong", "name": "t1", "table_id": 3 << 30, "partitions": parts,
+                 "replicas": ["eu-west-1", "ap-southeast-1"], "witness": ""})
+    assert r["ok"]
+    t = s.tables["t1"]
+    assert (t.id, t.consistency, t.global_version) == (3 << 30, "STRONG", "2019.11.21")
+    assert not set(old) & set(s.partitions) and len(t.partitions) == 2
+    assert all(s.partitions[p].cross_region and s.partitions[p].voters == voters for p in t.partitions)
+    assert [x["region"] for x in t.replicas] == ["eu-west-1", "ap-southeast-1"]
+    again = MetaState.from_json(s.to_json())
+    assert again.tables["t1"].consistency == "STRONG" and again.partitions[t.partitions[0]].cross_region
+    # Once STRONG, a second conversion is refused; another region's new copy (with a spec) is created as is.
+    assert s.apply({"op": "make_strong", "name": "t1", "table_id": 3 << 30, "partitions": parts,
+                    "replicas": []})["error"] == "ResourceInUseException"
+    w = _state()
+    r = w.apply({"op": "make_strong", "name": "trireme#witness#t1", "spec": {"System": "witness"}, "uuid": "u",
+                 "now": 2.0, "table_id": 3 << 30, "partitions": parts, "replicas": ["us-east-1", "eu-west-1"],
+                 "witness": "ap-southeast-1"})
+    assert r["ok"] and w.tables["trireme#witness#t1"].status == "CREATING"
+    assert all(w.partitions[p].witness == "ap-southeast-1" for p in w.tables["trireme#witness#t1"].partitions)
+    # A taken id is refused.
+    assert w.apply({"op": "make_strong", "name": "t2", "spec": {}, "uuid": "v", "now": 3.0, "table_id": 3 << 30,
+                    "partitions": parts, "replicas": []})["error"] == "ResourceInUseException"

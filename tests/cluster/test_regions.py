@@ -19,3 +19,12 @@ def test_bad_remote_regions_name_the_expected_form(bad):
 
 def test_a_region_has_three_azs():
     assert azs_of("eu-west-1") == ("eu-west-1a", "eu-west-1b", "eu-west-1c")
+
+
+def test_qualified_member_ids_and_remote_peers():
+    from cluster.regions import format_remote_peers, parse_remote_peers, qualify, split_qualified
+    assert split_qualified(qualify("eu-west-1", "n2")) == ("eu-west-1", "n2")
+    peers = {"eu-west-1": "127.0.0.1:8301", "ap-southeast-1": "127.0.0.1:8302"}
+    assert parse_remote_peers(format_remote_peers(peers)) == peers
+    with pytest.raises(ValueError, match="REGION=HOST:PORT"):
+        parse_remote_peers("eu-west-1=http://x:1")

@@ -56,8 +56,6 @@ def test_refusals():
     assert "regionName" in message([{"Create": {"RegionName": ""}}])
     assert message([{"Create": {"RegionName": OTHER}}], BillingMode="PROVISIONED") == gt.ONLY_REPLICAS
     assert "KMS" in message([{"Create": {"RegionName": OTHER, "KMSMasterKeyId": "k"}}])
-    assert "not available in Trireme yet" in message([{"Create": {"RegionName": OTHER}}],
-                                                     MultiRegionConsistency="STRONG")
     assert message([{"Create": {"RegionName": OTHER}}], GlobalTableWitnessUpdates=[{"Create": {
         "RegionName": THIRD}}]).startswith("MultiRegionConsistency must be set as STRONG")
     assert parse([{"Create": {"RegionName": OTHER}}], MultiRegionConsistency="EVENTUAL").kind == "Create"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.regions import parse_remote_regions
+from cluster.regions import parse_remote_peers, parse_remote_regions
 from deploy.link import read_config
 from deploy.local import LayoutConflict
 from deploy.regions import MultiRegion, parse_regions
@@ -51,8 +51,18 @@ def test_the_fixed_port_plan(tmp_path):
     assert (by_pair["eu-west-1", "us-east-1"].port, by_pair["eu-west-1", "us-east-1"].target) == (8110, "127.0.0.1:8000")
     assert by_pair["us-east-1", "ap-southeast-1"].port == 8102 and all(p.latency_ms == 30 for p in pairs)
     assert len({p.port for p in pairs} | {8000, 8001, 8002, 8099}) == 10
-    # Cluster ids differ: a region's nodes refuse another region's.
+    # Cluster ids differ: a region's nodes refuse strangers, but admit the other regions' nodes on the peer port.
     assert len({c.cluster_id for c in m.clusters.values()}) == 3
+    others = {c.cluster_id for r, c in m.clusters.items() if r != "eu-west-1"}
+    for p in eu.procs.values():
+        if p.kind == "node":
+            assert set(arg(p.argv, "--peer-clusters").split(",")) == others
+            assert parse_remote_peers(arg(p.argv, "--remote-peers")) == {
+                "us-east-1": "127.0.0.1:8310", "ap-southeast-1": "127.0.0.1:8312"}
+    # Raft to region 0's nodes: the link's peer port 8310 maps each node id to its peer port.
+    assert by_pair["eu-west-1", "us-east-1"].peer_port == 8310
+    assert by_pair["eu-west-1", "us-east-1"].peers == {"n1": "127.0.0.1:7201", "n2": "127.0.0.1:7202",
+                                                       "n3": "127.0.0.1:7203"}
 
 
 def test_free_ports_and_a_saved_layout(tmp_path):
@@ -94,5 +104,6 @@ def test_free_ports_are_never_given_to_two_processes(tmp_path, monkeypatch):
     m.plan()
     ports = [int(a.rpartition(":")[2]) for c in m.clusters.values() for p in c.procs.values()
              for a in (p.addr, p.peer_addr) if a]
-    ports += [p.port for p in read_config(m.link_config)[1]] + [int(m.control.rpartition(":")[2])]
-    assert len(ports) == 17 and len(set(ports)) == 17
+    ports += [n for p in read_config(m.link_config)[1] for n in (p.port, p.peer_port)]
+    ports += [int(m.control.rpartition(":")[2])]
+    assert len(ports) == 19 and len(set(ports)) == 19

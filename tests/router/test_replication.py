@@ -13,7 +13,7 @@ import pytest
 
 from cluster.meta import MetaState, TableInfo
 from cluster.partitions import Cluster
-from ddb.errors import ResourceNotFoundException, ValidationException
+from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from router import replication
 from router.api import Api
 from trireme_pb import node_pb2
@@ -100,3 +100,17 @@ def test_malformed_requests_are_refused_before_anything_is_sent(body):
 def test_a_missing_or_deleting_table_is_not_found(table, status):
     with pytest.raises(ResourceNotFoundException):
         _replicate({"TableName": table, "SourceRegion": "eu-west-1", "Changes": []}, status=status)
+
+
+def test_a_change_from_a_clock_far_ahead_is_refused_until_the_clocks_meet():
+    from cluster.versions import MAX_OFFSET_MS, make_ts, wall_ms
+    cluster = _Partitions()
+    far = {"Ts": make_ts(wall_ms() + MAX_OFFSET_MS + 5_000), "Region": "eu-west-1"}
+    body = {"TableName": "things", "SourceRegion": "eu-west-1",
+            "Changes": [{"Keys": KEYS, "NewImage": None, "Version": V}, {"Keys": KEYS, "NewImage": None, "Version": far}]}
+    with pytest.raises(ServiceUnavailable, match="ms ahead of this region's clock.*Fix the clock of eu-west-1"):
+        asyncio.run(replication.operations(Api(cluster, region="us-east-1"))["Replicate"](body))
+    assert cluster.sent == []  # the whole batch, nothing half-applied
+    near = {"Ts": make_ts(wall_ms() + MAX_OFFSET_MS - 5_000), "Region": "eu-west-1"}
+    answer, _ = _replicate({**body, "Changes": [{"Keys": KEYS, "NewImage": None, "Version": near}]})
+    assert answer == {"Applied": 1, "Superseded": 0}

@@ -64,3 +64,10 @@ def test_refusal_of_bytes_that_are_no_hello_is_none():
     assert refusal(b"") is None
     assert refusal(b"\x00\x00\x00\x05ab") is None  # partial
     assert FrameDecoder().feed(hello("n1", "c1"))  # a hello is one frame
+
+
+def test_the_other_regions_clusters_are_admitted_strangers_still_refused():
+    shake = PeerHandshake("n1", "c1", peer_clusters=frozenset({"c-eu", "c-ap"}))
+    assert shake.feed(opening("eu-west-1/n2", "c-eu")) == [Admitted("eu-west-1/n2")]
+    assert isinstance(PeerHandshake("n1", "c1", peer_clusters=frozenset({"c-eu"})).feed(opening("n9", "c2"))[0],
+                      Refused)

@@ -332,3 +332,24 @@ def test_destroying_a_replica_leaves_none_of_its_state_behind(tmp_path):
         replica.engine.destroy(GROUP)
         assert [(cf, k) for cf, lo, hi in ranges for k, _ in storage.iter_range(cf, lo, hi)] == []
     run(tmp_path, test)
+
+
+def test_a_replicated_change_is_not_refused_at_the_item_collection_limit(tmp_path, monkeypatch):
+    """The origin region accepted it and the regions converge to its
+    collection: refusing it would stall the partition's replication for good."""
+    from ddb.errors import ItemCollectionSizeLimitExceededException
+    from node.partition import replica as replica_module
+    monkeypatch.setattr(replica_module, "ITEM_COLLECTION_LIMIT", 40)  # one item and its entry: 28 bytes
+
+    async def test(replica):
+        await make_global(replica)
+        await replica.write(put_req("a", 1))
+        try:
+            replica.write(put_req("b", 2))
+            raise AssertionError("a local write past the limit must be refused")
+        except ItemCollectionSizeLimitExceededException:
+            pass
+        now = make_ts(int(time.time() * 1000)) + 1_000
+        assert not (await replica.replicate(replicate_req("b", 2, now, "eu-west-1"))).superseded
+        assert value_of(replica, "b")["v"] == {"N": "2"} and len(local_entries(replica)) == 2
+    run(tmp_path, test)

@@ -572,3 +572,24 @@ def test_followers_answer_only_after_their_write():
     for m in rd.messages:
         c[m.to].step(m)
     assert not any(c[n].ready().send_first for n in ("b", "c"))
+
+
+def test_a_member_that_does_not_campaign_votes_and_replicates_but_never_leads():
+    """A witness region's member of an MRSC group: it holds the log and votes, and never leads."""
+    from .harness import Replica
+    c = Cluster(ABC)
+    entries, hs = bootstrap(ABC)
+    c.replicas["c"] = Replica(Raft(Config("c", campaigns=False), random.Random(3), entries=entries, hard_state=hs))
+    c.tick_all(60)
+    assert c.leader() in ("a", "b")
+    first = c.leader()
+    c[first].propose(b"x")
+    c.deliver()
+    assert c.data("c") == [b"x"]
+    c.isolate(first)  # the other campaigning member and the witness elect a new leader: never the witness
+    c.tick_all(60)
+    assert c["c"].role != Role.LEADER and c.leader() not in ("c", None)
+    c["c"].campaign()
+    c.process("c")
+    c.deliver()
+    assert c["c"].role != Role.LEADER

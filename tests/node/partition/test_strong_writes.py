@@ -1,0 +1,55 @@
+"""A strongly consistent global table's partition (MRSC) on a real one-node
+group: the member is named REGION/NODE, and the leader refuses one region's
+write of an item while another region's write of it is uncommitted."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+
+from cluster.meta import LAST_HASH
+from ddb.errors import ReplicatedWriteConflictException
+from node.groups.engine import Engine
+from node.partition.replica import PartitionReplica
+from node.storage import Storage
+from tests.node.feed.test_ttl_sweeper import GROUP, key_of
+from trireme_pb import node_pb2
+
+Req = node_pb2.DataRequest
+
+
+def put(sk: str, origin: str) -> node_pb2.DataRequest:
+    return Req(op=Req.PUT, key=key_of(sk), item=orjson.dumps({"pk": {"S": "p"}, "sk": {"S": sk}}),
+               origin_region=origin)
+
+
+def test_a_write_of_an_item_another_region_is_writing_conflicts(tmp_path):
+    async def go() -> None:
+        storage = Storage.open(tmp_path / "db")
+        engine = Engine("n1", storage, lambda node_id: None)
+        engine.factories = {"partition": PartitionReplica}
+        replica = engine.create(GROUP, {"kind": "partition", "table_id": 1, "lo": 0, "hi": LAST_HASH,
+                                        "member": "us-east-1/n1"}, ["us-east-1/n1"])
+        engine.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not (replica.raft.role.name == "LEADER" and replica.writable()):
+                assert time.monotonic() < deadline, "the one-node group elected no leader"
+                await asyncio.sleep(0.02)
+            assert replica.raft.id == "us-east-1/n1" and engine.leader_of(GROUP) == "us-east-1/n1"
+            first = replica.write(put("a", "eu-west-1"))
+            same = replica.write(put("a", "eu-west-1"))  # the same region's writes queue up behind each other
+            other_item = replica.write(put("b", "ap-southeast-1"))
+            with pytest.raises(ReplicatedWriteConflictException, match="another Region"):
+                replica.write(put("a", "ap-southeast-1"))
+            await asyncio.gather(first, same, other_item)
+            await replica.write(put("a", "ap-southeast-1"))  # committed meanwhile: no conflict
+            await asyncio.gather(replica.write(put("c", "")), replica.write(put("c", "")))  # not MRSC: never
+        finally:
+            await engine.stop()
+            storage.close()
+
+    asyncio.run(go())
