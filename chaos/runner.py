@@ -29,7 +29,7 @@ from chaos import history as h
 from chaos.faults import DRIFT_BOUND, Chaos
 
 TABLE = "jepsen"
-WORKLOADS = ("register", "set", "counter", "ttl", "stream", "trigger")
+WORKLOADS = ("register", "set", "counter", "ttl", "stream", "trigger", "bank")  # bank: chaos/bank_check.py
 FAULTS = ("kill", "leader-kill", "pause", "pause-leader", "rolling-restart", "isolate", "partition", "minority",
           "majority", "bridge", "router-cut", "clock", "disconnect")
 FAULT_HELP = """faults:

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "a running `trireme up` cluster (or `trireme up --regions` layout), --compose the compose "
                     "cluster (`make compose-up`).",
         epilog=FAULT_HELP + "\n\n" + GLOBAL_FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workload", choices=WORKLOADS + ("bank", "global"), default=None,
+    p.add_argument("--workload", choices=WORKLOADS + ("global",), default=None,
                    help="default register (global with --regions)")
     p.add_argument("--regions", default=None, metavar="N|R1,R2",
                    help="the global workload across N (2 to 5) temporary regions, or the regions named; "
