@@ -7,7 +7,7 @@ PROTOS := $(wildcard proto/trireme_pb/*.proto)
 PB_OUT := $(patsubst proto/trireme_pb/%.proto,trireme_pb/%_pb2.py,$(PROTOS))
 PYTEST_ARGS ?=
 
-.PHONY: all install proto test cov sim snapshot-catch-up compaction-bound run bench soak check-global image compose-up compose-down clean
+.PHONY: all install proto test cov sim snapshot-catch-up compaction-bound run bench soak check-global check-bank image compose-up compose-down clean
 
 all: test
 
@@ -69,6 +69,12 @@ soak: install
 check-global: install
 	$(VENV)/bin/trireme check --regions 3 --duration 300 --keys 8 --clients 4 \
 		--nemesis isolate-region,region-latency,kill-region,kill,pause --out check-global $(CHECK_ARGS)
+
+# The long bank check: transfers by TransactWriteItems between 16 accounts on three tables, transactional
+# and plain reads of every balance, nodes killed, paused and partitioned, 300 s.
+check-bank: install
+	$(VENV)/bin/trireme check --workload bank --duration 300 --keys 8 --clients 6 \
+		--nemesis kill,leader-kill,pause,partition,minority,router-cut --out check-bank $(CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) build trireme_pb/*_pb2*.py trireme_pb/*_pb2.pyi .pytest_cache .coverage

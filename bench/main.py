@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import index_lag, replication
+from bench import index_lag, replication, transfers
 from bench import run as runner
 
-DEFAULT_WORKLOADS = "C,B,A,Q"
-DEFAULT_CLIENTS = {"B": 16}  # the rest: 64
+DEFAULT_WORKLOADS = "C,B,A,Q,T,H"
+DEFAULT_CLIENTS = {"B": 16, "T": 16, "H": 16}  # the rest: 64
 READS = ("C", "B", "A", "Q", "S")
 TARGETS = {  # (workload, consistent) -> Trireme's wanted median ratio to dynalite in memory
     ("C", False): 1.0, ("C", True): 0.8, ("A", False): 0.5, ("Q", False): 1.0}
@@ -162,12 +162,14 @@ def run(args: argparse.Namespace) -> int:
             asyncio.run(runner.create_tables(s.endpoint))
             _say(f"loading {args.records:,} records into {s.name} ...")
             load_rates[s.name] = asyncio.run(runner.load(s.endpoint, args.records, progress=_progress(s.name)))
+            if s.name == "trireme" and any(w in transfers.WORKLOADS for w in workloads):
+                asyncio.run(runner.prime_transactions(s.endpoint, args.records))
         plan = run_plan(workloads, args.clients, args.consistent)
-        total = len(plan) * args.reps * len(systems)
+        total = args.reps * sum(len(_runs_on(systems, w)) for w, _, _ in plan)
         step = 0
         for rep in range(args.reps):
             for w, c, consistent in plan:
-                for s in systems:
+                for s in _runs_on(systems, w):
                     step += 1
                     _say(f"[{step}/{total}] rep {rep + 1}: {s.name} {w} clients={c}"
                          f"{' consistent' if consistent else ''} ...")
@@ -187,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     repl = _replication(args) if args.replication_probes > 0 else []
     print(render(results, load_rates, [s.name for s in systems]))
+    if any(r.workload in transfers.WORKLOADS for r in results):
+        print("\n" + render_transactions(results, args.records))
     if lags:
         print("\n" + index_lag.render(lags))
     if repl:
@@ -215,6 +219,14 @@ def _replication(args: argparse.Namespace) -> list[replication.ReplResult]:
     finally:
         regions.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _runs_on(systems: list[System], workload: str) -> list[System]:
+    """The peers have no transactions (dynalite) or no atomic ones (moto),
+    and the trivial server answers none: the transactions workloads run on Trireme only."""
+    if workload not in transfers.WORKLOADS:
+        return systems
+    return [s for s in systems if s.name == "trireme"]
 
 
 def run_plan(workloads: list[str], clients: str, consistent: str) -> list[tuple[str, int, bool]]:
@@ -266,6 +278,22 @@ def render(results: list[runner.Result], load_rates: dict[str, float], systems: 
                  "ERRORS", "CPU CORES", "TRIREME / THIS"], rows)
     loads = ", ".join(f"{s} {load_rates[s]:,.0f} items/s" for s in systems if s in load_rates)
     return out + f"\n\nloading with BatchWriteItem: {loads}"
+
+
+def render_transactions(results: list[runner.Result], records: int) -> str:
+    """Transfers committed per second, their latency, and how many were cancelled (conflicts)."""
+    from client.status import table
+    groups: dict[tuple, list[runner.Result]] = {}
+    for r in results:
+        if r.workload in transfers.WORKLOADS and r.system == "trireme":
+            groups.setdefault((r.workload, r.clients), []).append(r)
+    rows = [[w, f"{transfers.accounts(w, records):,}", str(c), _fmt([r.ops_per_s for r in rs]),
+             _fmt([r.p50_ms for r in rs], 1), _fmt([r.p99_ms for r in rs], 1),
+             _fmt([100 * r.cancel_rate for r in rs], 1), str(sum(r.errors for r in rs))]
+            for (w, c), rs in groups.items()]
+    return "TRANSACTIONS (2-item transfers by TransactWriteItems)\n" + table(
+        ["WORKLOAD", "ACCOUNTS", "CLIENTS", "COMMITTED/S median (min-max)", "P50 MS", "P99 MS", "CANCELLED %",
+         "ERRORS"], rows)
 
 
 if __name__ == "__main__":

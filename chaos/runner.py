@@ -29,7 +29,7 @@ from chaos import history as h
 from chaos.faults import DRIFT_BOUND, Chaos
 
 TABLE = "jepsen"
-WORKLOADS = ("register", "set", "counter", "ttl", "stream", "trigger")
+WORKLOADS = ("register", "set", "counter", "ttl", "stream", "trigger", "bank")  # bank: chaos/bank_check.py
 FAULTS = ("kill", "leader-kill", "pause", "pause-leader", "rolling-restart", "isolate", "partition", "minority",
           "majority", "bridge", "router-cut", "clock", "disconnect")
 FAULT_HELP = """faults:
@@ -197,6 +197,10 @@ class Workload:
 
     def final(self, ddb: Any) -> None:
         """Strongly consistent reads after the faults are healed (set, counter, ttl)."""
+
+    def tables(self) -> tuple[str, ...]:
+        """The tables the workload uses (deleted when the check leaves a borrowed cluster clean)."""
+        return (TABLE,)
 
 
 class RegisterWorkload(Workload):
@@ -643,11 +647,15 @@ WORKLOAD_CLASSES: dict[str, type[Workload]] = {
     "stream": StreamWorkload, "trigger": TriggerWorkload}
 
 
-def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
+def run_check(chaos: Chaos, cfg: CheckConfig, workload_class: type[Workload] | None = None, checker: Any = None,
+              what: str = "") -> Report:
     """Run the workload for `cfg.duration` seconds under the nemesis, heal,
     check the history, and write history.jsonl (as it is recorded),
-    timeline.txt and summary.txt to `cfg.out_dir`; progress goes to stderr."""
-    if cfg.workload not in WORKLOAD_CLASSES:
+    timeline.txt and summary.txt to `cfg.out_dir`; progress goes to stderr.
+
+    ``workload_class``, ``checker`` and ``what``: a workload defined
+    elsewhere (chaos.bank_check), its checker and what a valid verdict means."""
+    if workload_class is None and cfg.workload not in WORKLOAD_CLASSES:
         raise ValueError(f"unknown workload {cfg.workload!r}; workloads: {', '.join(WORKLOAD_CLASSES)}")
     for fault in cfg.nemesis:
         if fault not in FAULTS and fault != "none":
@@ -656,7 +664,7 @@ def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
     setup = _client(chaos.endpoint)
     _make_table(setup, stream=cfg.workload in ("stream", "trigger"))
     rec = Recorder(Path(cfg.out_dir) / "history.jsonl")
-    workload = WORKLOAD_CLASSES[cfg.workload](cfg, rec, itertools.count(1))
+    workload = (workload_class or WORKLOAD_CLASSES[cfg.workload])(cfg, rec, itertools.count(1))
     workload.prepare(setup)
     stop = threading.Event()
 
@@ -675,15 +683,15 @@ def run_check(chaos: Chaos, cfg: CheckConfig) -> Report:
         _recover(chaos, rec)
         workload.final(setup)
         _say("checking that the replicas converged ...")
-        converged = _converge(chaos)
+        converged = _converge(chaos, tables=workload.tables())
     finally:  # also when interrupted or failing: no fault and no client outlives the run
         nemesis.stop.set()
         stop.set()
         rec.close()
         if cfg.leave_clean:
-            _leave_clean(chaos, setup, nemesis.thread)
+            _leave_clean(chaos, setup, nemesis.thread, workload.tables())
     _say(f"checking the history ({rec.invoked} operations) ...")
-    return judge(cfg, rec.path, nemesis.injected, converged)
+    return judge(cfg, rec.path, nemesis.injected, converged, checker, what)
 
 
 def _say(line: str) -> None:
@@ -723,10 +731,11 @@ def _load(cfg: CheckConfig, rec: Recorder, nemesis: Nemesis) -> None:
                  f"faults: {faults}{now}; {max(0.0, end - time.monotonic()):.0f} s left")
 
 
-def _leave_clean(chaos: Chaos, ddb: Any, nemesis_thread: threading.Thread | None) -> None:
-    """Heal a cluster the check does not own and delete the table it created
+def _leave_clean(chaos: Chaos, ddb: Any, nemesis_thread: threading.Thread | None,
+                 tables: tuple[str, ...] = (TABLE,)) -> None:
+    """Heal a cluster the check does not own and delete the tables it created
     (best effort: this runs on failure and interruption too)."""
-    _say(f"healing the cluster and deleting table {TABLE} ...")
+    _say(f"healing the cluster and deleting {', '.join(tables)} ...")
     if nemesis_thread is not None and nemesis_thread.is_alive():
         nemesis_thread.join(60)  # it undoes the fault it holds as soon as it sees the stop
     try:
@@ -735,28 +744,29 @@ def _leave_clean(chaos: Chaos, ddb: Any, nemesis_thread: threading.Thread | None
     except Exception as exc:  # noqa: BLE001 (report it and go on to the table)
         _say(f"could not heal the cluster: {exc!r}")
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            ddb.delete_table(TableName=TABLE)
-        except ClientError as exc:
-            if _error(exc) == "ResourceNotFoundException":
-                return
-        except BotoCoreError:
-            pass  # a router still recovering from a fault
-        if time.monotonic() > deadline:
-            _say(f"could not delete table {TABLE}; delete it with DeleteTable")
-            return
-        time.sleep(0.5)
+    for table in tables:
+        while True:
+            try:
+                ddb.delete_table(TableName=table)
+            except ClientError as exc:
+                if _error(exc) == "ResourceNotFoundException":
+                    break
+            except BotoCoreError:
+                pass  # a router still recovering from a fault
+            if time.monotonic() > deadline:
+                _say(f"could not delete table {table}; delete it with DeleteTable")
+                break
+            time.sleep(0.5)
 
 
-def _converge(chaos: Chaos, timeout: float = 60.0) -> tuple[bool, str]:
-    """After healing, every replica of every partition must hold identical
-    items (eventually consistent reads converge); how long it took."""
+def _converge(chaos: Chaos, timeout: float = 60.0, tables: tuple[str, ...] = (TABLE,)) -> tuple[bool, str]:
+    """After healing, every replica of every partition of the tables must hold
+    identical items (eventually consistent reads converge); how long it took."""
     t0 = time.monotonic()
     last = ""
     while True:
         try:
-            digests = chaos.replica_digests(TABLE)
+            digests = {g: d for t in tables for g, d in chaos.replica_digests(t).items()}
             differ = [g for g, d in digests.items() if len(d) < 3 or len(set(d.values())) != 1]
             if not differ:
                 return True, (f"replicas converged: {len(digests)} partition(s) identical on every replica "
@@ -786,7 +796,7 @@ def _recover(chaos: Chaos, rec: Recorder) -> None:
             time.sleep(0.2)
 
 
-WRITES = ("write", "cas", "add", "incr")
+WRITES = ("write", "cas", "add", "incr", "transfer")
 
 
 class _Stalls:

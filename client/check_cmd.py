@@ -23,7 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Run concurrent clients against a cluster while faults are injected on a schedule, "
                     "record every operation, and check the history: linearizability for `register`, "
                     "no lost or phantom elements for `set`, bounds for `counter`, for `ttl` that Time to Live "
-                    "deleted every expired item nobody rescued and nothing else; `global` (with --regions) "
+                    "deleted every expired item nobody rescued and nothing else; `bank` moves money between accounts "
+                    "with TransactWriteItems and reads every balance, transactionally and not, and checks "
+                    "that every transfer is all or nothing and exactly once, no read sees money made or lost, "
+                    "and the history is serializable; `global` (with --regions) "
                     "writes one global table from every region under region faults and checks that the regions "
                     "converge to identical items with no phantom and no write lost under last writer wins. "
                     "By default a temporary local cluster (or regions) is started and stopped; --data-dir uses "
@@ -44,7 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"for global: isolate-region,region-latency,kill-region,kill)")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
     p.add_argument("--clients", type=int, default=5)
-    p.add_argument("--keys", type=int, default=4, help="keys the register and global clients write (default 4)")
+    p.add_argument("--keys", type=int, default=4,
+                   help="keys the register and global clients write (default 4; bank: twice as many accounts)")
     p.add_argument("--interval", type=float, default=4.0, help="seconds each fault lasts and between faults")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("check"), help="where history and timeline go")
@@ -127,6 +131,9 @@ def _single(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]:
 
     def check(chaos: Any, cfg: CheckConfig) -> Any:
         print(f"running {cfg.workload} for {cfg.duration:g} s under {','.join(cfg.nemesis)} ...", flush=True)
+        if cfg.workload == "bank":
+            from chaos.bank_check import run_bank_check
+            return run_bank_check(chaos, cfg)
         return run_check(chaos, cfg)
     return cfg, start, check
 

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 
 def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--workloads", "C,B,A,Q,W,S", "--clients", "4", "--records", "300", "--seconds", "1",
-                 "--warmup", "0.5", "--reps", "1", "--consistent", "both", "--ceiling", "--index-probes", "5",
+    assert main(["bench", "--workloads", "C,B,A,Q,W,S,T,H", "--clients", "4", "--records", "300", "--seconds", "0.7",
+                 "--warmup", "0.3", "--reps", "1", "--consistent", "both", "--ceiling", "--index-probes", "5",
                  "--replication-probes", "3", "--region-latency-ms", "10",
                  "--out", str(out)]) == 0
     table = capsys.readouterr().out
@@ -24,13 +24,15 @@ def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):
     results = [r for r in data["results"] if r["system"] == "trireme"]
     assert {(r["workload"], r["consistent"]) for r in results} == {
         ("C", False), ("C", True), ("B", False), ("B", True), ("A", False), ("A", True), ("Q", False), ("Q", True),
-        ("W", False), ("S", False), ("S", True)}
+        ("W", False), ("S", False), ("S", True), ("T", False), ("H", False)}
     for r in results:
         assert r["ops"] > 0 and r["errors"] == 0, r
         assert set(r["cpu"]) == {"n1", "n2", "n3", "router1"}
     scan = next(r for r in results if r["workload"] == "S" and not r["consistent"])
     assert scan["items_per_s"] > 0
     assert data["load_items_per_s"]["trireme"] > 0
+    assert "TRANSACTIONS" in table and "CANCELLED %" in table
+    assert all(0 <= r["cancel_rate"] < 1 for r in results if r["workload"] in "TH")
     assert "INDEX LAG" in table
     assert [(r["phase"], r["probes"], r["missing"]) for r in data["index_lag"]] == [("idle", 5, 0), ("under load", 5, 0)]
     assert data["index_lag"][1]["load_writes_per_s"] > 0
