@@ -490,6 +490,9 @@ def _values(ddb: Any, table: str) -> dict[str, int]:
     return {k: int(i["v"]["N"]) for k, i in _scan(ddb, table).items()}
 
 
+RETRY_SKIPPED = 3  # turns a fault that could not be injected keeps
+
+
 class Nemesis:
     """Faults on a schedule: one at a time, each held for `interval`, then
     healed; the kinds in a seeded shuffled rotation, so a short run has each."""
@@ -507,13 +510,19 @@ class Nemesis:
         self.thread = threading.Thread(target=self.run, daemon=True) if cfg.nemesis else None
 
     def run(self) -> None:
+        retry: tuple[str, int] | None = None  # a fault that could not be injected, and its attempts
         while not self.stop.wait(self.cfg.interval):
-            fault = next(self._order)
+            fault = retry[0] if retry is not None else next(self._order)
             try:
                 undo = self._inject(fault)
-            except Exception as exc:  # noqa: BLE001 (a fault that cannot be injected now is skipped)
+            except Exception as exc:  # noqa: BLE001 (a fault that cannot be injected now: its turn again next)
                 self.rec.nemesis("skip", f"{fault}: {exc}")
+                # A node still restarting after a kill cannot be partitioned yet: keep the
+                # kind's turn (up to three times), so a short run still gets every kind.
+                attempts = retry[1] + 1 if retry is not None else 1
+                retry = (fault, attempts) if attempts < RETRY_SKIPPED else None
                 continue
+            retry = None
             self.injected[fault] += 1
             if undo is not None:
                 self.stop.wait(self.cfg.interval)

@@ -3,12 +3,14 @@ streamed to disk, analysed in one pass, in memory that stays bounded."""
 
 from __future__ import annotations
 
+import random
 import threading
 import tracemalloc
 from collections import Counter
 
 from chaos import history as h
-from chaos.runner import CheckConfig, Recorder, judge
+from chaos.runner import CheckConfig, Nemesis, Recorder, judge
+from tests.integration.conftest import wait_until
 
 
 def write_set_history(path, n: int) -> None:
@@ -108,3 +110,44 @@ def test_recorder_streams_events_in_time_order_from_many_threads(tmp_path):
 
 def _write(p: int, key: str, v: int, start: float, end: float) -> list[h.Event]:
     return [h.invoke(p, "write", key, v, start), h.ok(p, "write", key, v, end)]
+
+
+class _Refusing:
+    """A cluster whose nodes cannot be split for the first two tries (a node
+    still restarting after a kill), killed and restarted at once."""
+
+    def __init__(self) -> None:
+        self.split_tries = 0
+
+    def nodes(self) -> list[str]:
+        return ["n1", "n2", "n3"]
+
+    def kill(self, node: str) -> None:
+        pass
+
+    def restart(self, node: str) -> None:
+        pass
+
+    def split(self, a, b) -> None:
+        self.split_tries += 1
+        if self.split_tries <= 2:
+            raise RuntimeError("admin port of n2 not up yet")
+
+    def heal(self) -> None:
+        pass
+
+
+def test_a_fault_that_cannot_be_injected_keeps_its_turn(tmp_path):
+    rec = Recorder(tmp_path / "history.jsonl")
+    cfg = CheckConfig(workload="set", nemesis=("partition", "kill"), duration=1, interval=0.01, seed=1)
+    nemesis = Nemesis(cfg, _Refusing(), rec, random.Random(2))
+    nemesis._order = iter(["partition", "kill", "kill", "kill", "kill", "kill", "partition"])  # partition, then kills
+    nemesis.thread.start()
+    wait_until(lambda: nemesis.injected["partition"] and nemesis.injected["kill"], 10, "both kinds injected")
+    nemesis.stop.set()
+    nemesis.thread.join(5)
+    # The partition was refused twice and taken at its third try, before any kill.
+    assert nemesis.injected["partition"] >= 1 and nemesis.injected["kill"] >= 1
+    rec.close()
+    kinds = [e.f for e in h.read_jsonl(rec.path) if e.process == "nemesis"]
+    assert kinds[:3] == ["skip", "skip", "partition"], kinds
