@@ -232,11 +232,14 @@ def _post(conn: http.client.HTTPConnection, op: str, body: dict) -> tuple[int, b
 
 
 def _tracebacks(cluster) -> list[str]:
+    """Each log holding a traceback, with the lines around the first (what to fix)."""
     found = []
     for p in cluster.procs.values():
         log = Path(p.log)
-        if log.exists() and TRACEBACK in log.read_text(errors="replace"):
-            found.append(p.log)
+        text = log.read_text(errors="replace") if log.exists() else ""
+        at = text.find(TRACEBACK)
+        if at >= 0:
+            found.append(f"{p.log}:\n{text[max(0, at - 600):at + 2500]}")
     return found
 
 
