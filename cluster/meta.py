@@ -91,6 +91,7 @@ class PartitionInfo:
     voters: list[str]
     learners: list[str] = field(default_factory=list)
     epoch: int = 1
+    parent: str | None = None  # the partition this one split from (its replicas made it, not founded)
 
     @property
     def members(self) -> list[str]:
@@ -99,6 +100,12 @@ class PartitionInfo:
 
 def partition_id(table_id: int, index: int) -> str:
     return f"t{table_id}.p{index}"
+
+
+def split_child_id(table_id: int, mid: int) -> str:
+    """The id of the partition a split creates at hash ``mid``: unique for
+    ever, since partitions never merge and so no other ever starts there."""
+    return f"t{table_id}.h{mid:016x}"
 
 
 def split_range(count: int) -> list[tuple[int, int]]:
@@ -435,6 +442,27 @@ class MetaState:
         p.learners = list(c.get("learners", []))
         p.epoch += 1
         return {"ok": True, "epoch": p.epoch}
+
+    def _op_split_partition(self, c: dict) -> dict:
+        """Record a split that the partition's replicas applied (node/partition/split.py):
+        ``parent`` keeps [lo, mid - 1], ``child`` (with the members the split
+        gave it) takes [mid, hi]. Never refused once the parent covers ``mid``:
+        the data is split already, the map only catches up."""
+        p, child, mid = self.partitions.get(c["parent"]), c["child"], c["mid"]
+        if child in self.partitions:
+            return {"ok": False, "error": "", "message": "unchanged"}
+        if p is None or not p.lo < mid <= p.hi:
+            return _err("ValidationException", f"{c['parent']} does not hold hash {mid}")
+        t = self.table_by_id(p.table_id)
+        index = 1 + max((self.partitions[g].index for g in t.partitions if g in self.partitions), default=0) \
+            if t is not None else 0
+        self.partitions[child] = PartitionInfo(child, p.table_id, index, mid, p.hi, list(c["voters"]),
+                                               list(c.get("learners", [])), 1, p.id)
+        p.hi = mid - 1
+        p.epoch += 1
+        if t is not None:
+            t.partitions.insert(t.partitions.index(p.id) + 1, child)
+        return {"ok": True}
 
     # --- functions (the Lambda API's records; router/lambda_api.py) ----------------
 

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
+from cluster.rpc import CallError
 from ddb import ttl as ddb_ttl
 from ddb.errors import from_wire
 from ddb.indexes import index_table_name, index_table_spec
 from node.control.placement import place, replacement
 from node.control.stats import table_totals
 from node.groups.replica import Rejected
+from node.partition.split import splittable
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DOWN_AFTER_S = 3.0
 MAX_MOVES = 2
+EVENTS_KEPT = 20
 
 
 class Control(Protocol):
@@ -54,6 +57,7 @@ class ControllerMemory:
     seen: dict[str, float] = field(default_factory=dict)
     reports: dict[str, dict] = field(default_factory=dict)
     stats: dict[str, list] = field(default_factory=dict)  # partition -> its latest counts (node/control/stats.py)
+    events: list[tuple[float, str]] = field(default_factory=list)  # recent splits and moves, for `trireme status`
 
 
 def _memory(control: Control, mr: MetaReplica) -> ControllerMemory:
@@ -143,11 +147,59 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                                      "attribute": body["attribute"], "now_ms": int(time.time() * 1000),
                                      "cooldown_ms": ttl_cooldown_ms()})
         return {"ok": True, "version": result.get("version", 0)}
+    if op == "split_partition":  # replicas applied a split (node/partition/split.py): the map catches up
+        return await mr.run({"op": "split_partition", **{k: body[k] for k in (
+            "parent", "child", "mid", "voters", "learners")}})
+    if op == "split_table":  # `trireme split TABLE`
+        return await split_table(control, mr, body)
+    if op == "events":  # recent splits and moves (soft state, like table_stats), for `trireme status`
+        return {"events": _memory(control, mr).events}
     if op in FUNCTION_OPS:
         return await function_op(mr, op, body)
     if op == "put_function_url":  # a function's URL config (router/function_urls.py)
         return await function_op(mr, op, {k: body.get(k) for k in ("name", "mode", "url")})
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
+
+
+# --- splits (node/partition/split.py) ------------------------------------------------
+
+async def split_table(control: Control, mr: MetaReplica, body: dict) -> dict:
+    """Split one partition of a table (``partition``, else its largest by the
+    latest statistics) at ``mid`` (else its median item): its leader proposes
+    the split; the answer comes once the metadata records it."""
+    state, mem = mr.state, _memory(control, mr)
+    t = state.tables.get(body.get("name", ""))
+    why = splittable(t)
+    if why is not None:
+        raise from_wire({"__type": "ResourceNotFoundException" if t is None else "ValidationException",
+                         "message": f"Cannot split {body.get('name')}: {why}"})
+    assert t is not None
+    pid = body.get("partition") or max(t.partitions, key=lambda g: (mem.stats.get(g) or [0, 0])[1])
+    if pid not in t.partitions:
+        raise from_wire({"__type": "ValidationException", "message": f"{pid} is not a partition of {t.name}"})
+    return await _split(control, mr, pid, body.get("mid"))
+
+
+def _event(mem: ControllerMemory, text: str) -> None:
+    mem.events.append((time.time(), text))
+    del mem.events[:-EVENTS_KEPT]
+
+
+async def _split(control: Control, mr: MetaReplica, pid: str, mid: int | None) -> dict:
+    leader = _leaders(_memory(control, mr), time.monotonic()).get(pid)
+    if leader is None:
+        raise Rejected("UNAVAILABLE", f"{pid} has no leader right now")
+    try:
+        done = await control.admin(leader, "split", {"group": pid, "mid": mid}, timeout=10.0)
+    except CallError as exc:
+        if exc.status == "DDB_ERROR":
+            raise from_wire({"__type": exc.error_type, "message": exc.message}) from None
+        raise Rejected("UNAVAILABLE", f"splitting {pid} at {leader}: {exc.message}") from None
+    await mr.run({"op": "split_partition", "parent": pid, **{k: done[k] for k in (
+        "child", "mid", "voters", "learners")}})
+    _event(_memory(control, mr), f"split {pid} at {done['mid']:#018x}: {done['child']} takes the upper half")
+    log.info("%s split at %#x: %s", pid, done["mid"], done["child"])
+    return {"ok": True, "parent": pid, **done}
 
 
 # --- functions (the Lambda API's records, router/lambda_api.py) --------------------
