@@ -23,6 +23,7 @@ from ddb import ttl as ddb_ttl
 from ddb.errors import from_wire
 from ddb.indexes import index_table_name, index_table_spec
 from node.control.placement import place, replacement
+from node.control.splits import SplitPlanner
 from node.control.stats import table_totals
 from node.groups.replica import Rejected
 from node.partition.split import splittable
@@ -58,6 +59,7 @@ class ControllerMemory:
     reports: dict[str, dict] = field(default_factory=dict)
     stats: dict[str, list] = field(default_factory=dict)  # partition -> its latest counts (node/control/stats.py)
     events: list[tuple[float, str]] = field(default_factory=list)  # recent splits and moves, for `trireme status`
+    splits: SplitPlanner = field(default_factory=SplitPlanner)  # sizes and heat: when to split by itself
 
 
 def _memory(control: Control, mr: MetaReplica) -> ControllerMemory:
@@ -83,6 +85,10 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         old = mem.reports.get(body["node"])
         mem.reports[body["node"]] = body
         mem.stats.update(body.get("stats") or {})
+        at = time.monotonic()
+        for group, g in (body.get("groups") or {}).items():
+            if g.get("role") == "LEADER" and group != META_GROUP:
+                mem.splits.observe(group, g.get("applied", 0), at)
         if old is None or _roles(old) != _roles(body):
             control.plan_now.set()
         return {"ok": True}
@@ -185,19 +191,39 @@ def _event(mem: ControllerMemory, text: str) -> None:
     del mem.events[:-EVENTS_KEPT]
 
 
-async def _split(control: Control, mr: MetaReplica, pid: str, mid: int | None) -> dict:
-    leader = _leaders(_memory(control, mr), time.monotonic()).get(pid)
+async def _auto_split(control: Control, mr: MetaReplica, state: MetaState, mem: ControllerMemory,
+                      now: float) -> None:
+    """Split (one partition a tick) what grew past the size or heat limit."""
+    for p in list(state.partitions.values()):
+        t = state.table_by_id(p.table_id)
+        if p.id == META_GROUP or p.learners or t is None or t.status != "ACTIVE" or splittable(t):
+            continue
+        why = mem.splits.due(p.id, mem.stats.get(p.id), now)
+        if why is None:
+            continue
+        try:
+            await _split(control, mr, p.id, None, by=why)
+        except Exception as exc:  # noqa: BLE001 (tried again after the cooldown)
+            log.info("%s: split for %s failed: %r", p.id, why, exc)
+            mem.splits.last_split[p.id] = now
+        return
+
+
+async def _split(control: Control, mr: MetaReplica, pid: str, mid: int | None, by: str = "request") -> dict:
+    mem = _memory(control, mr)
+    leader = _leaders(mem, time.monotonic()).get(pid)
     if leader is None:
         raise Rejected("UNAVAILABLE", f"{pid} has no leader right now")
     try:
-        done = await control.admin(leader, "split", {"group": pid, "mid": mid}, timeout=10.0)
+        done = await control.admin(leader, "split", {"group": pid, "mid": mid, "by": by}, timeout=10.0)
     except CallError as exc:
         if exc.status == "DDB_ERROR":
             raise from_wire({"__type": exc.error_type, "message": exc.message}) from None
         raise Rejected("UNAVAILABLE", f"splitting {pid} at {leader}: {exc.message}") from None
     await mr.run({"op": "split_partition", "parent": pid, **{k: done[k] for k in (
         "child", "mid", "voters", "learners")}})
-    _event(_memory(control, mr), f"split {pid} at {done['mid']:#018x}: {done['child']} takes the upper half")
+    mem.splits.split(pid, done["child"], time.monotonic())
+    _event(mem, f"split {pid} ({by}) at {done['mid']:016x}: {done['child']} takes the upper half")
     log.info("%s split at %#x: %s", pid, done["mid"], done["child"])
     return {"ok": True, "parent": pid, **done}
 
@@ -274,6 +300,8 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
             await mr.run({"op": "drop_table", "name": t.name})
     for group in [g for g in mem.stats if g not in state.partitions]:
         del mem.stats[group]  # a dropped table's
+    mem.splits.forget(set(state.partitions))
+    await _auto_split(control, mr, state, mem, now)
     # Placement.
     dead_after = cfg.dead_after_s
     dead = {n.id for n in state.nodes.values()

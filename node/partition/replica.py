@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,7 +29,7 @@ from ddb.indexes import local_spaces
 from ddb.size import item_size
 from node.partition import global_indexes as gsi
 from node.partition import streams
-from node.partition.split import WRONG_GROUP, apply_split, key_hash, split_command
+from node.partition.split import WRONG_GROUP, apply_split, key_hash, median_of, split_command
 from node.partition.index_writes import GsiReplicaMixin
 from node.partition.txn_locks import TxnLocks, same_attempt
 from node.partition.versions import VersionsMixin
@@ -47,6 +48,7 @@ CHECK = -1  # a ConditionCheck's evaluation: the condition only (not a DataReque
 TXN_KINDS = {node_pb2.TxnRef.PUT: PUT, node_pb2.TxnRef.UPDATE: UPDATE, node_pb2.TxnRef.DELETE: DELETE,
              node_pb2.TxnRef.CHECK: CHECK}
 CONFLICT, ABSENT = "conflict", "absent"  # apply results of transaction entries that changed nothing
+HOT_KEYS = 512  # written keys a leader remembers, to split a hot partition where its writes divide
 STAMP_KEYS = 100_000  # keys whose last write index a leader keeps for TransactGetItems' stamps
 RETURN_VALUES = {v.number: v.name for v in Req.ReturnValues.DESCRIPTOR.values}  # as ddb.items names them
 
@@ -67,6 +69,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         self._stamps: dict[bytes, int] | None = None
         self._stamp_floor = 0
         self.split_pending: tuple[str, dict] | None = None  # a split applied in the batch being written
+        self.hot_keys: deque[bytes] = deque(maxlen=HOT_KEYS)  # the leader's latest written keys: heat splits
         self._init_gsi()
         self._init_versions()
 
@@ -113,8 +116,12 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def owns(self, key: bytes) -> bool:
         """Is item ``key`` in this partition's hash range (a split may have given it away)?"""
-        h, c = key_hash(key), self.config
-        return h is None or c["lo"] <= h <= c["hi"]
+        h = key_hash(key)
+        return h is None or self.owns_hash(h)
+
+    def owns_hash(self, h: int) -> bool:
+        c = self.config
+        return c["lo"] <= h <= c["hi"]
 
     def check_owns(self, key: bytes) -> None:
         """Raises WRONG_GROUP for a key this partition does not hold: the
@@ -276,6 +283,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         """
         self.check_leader()
         self.check_owns(req.key)
+        self.hot_keys.append(req.key)
         locks = self.locks
         if locks.applied or locks.pending:  # the one check a write pays while no transaction runs
             locks.check_free(req.key)
@@ -585,6 +593,12 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                 self.engine.wake()
             self.engine.split_applied(self, child)
         super().after(rd, results, now)
+
+    def hot_split_point(self) -> int | None:
+        """Where to split for heat: the median hash of the keys written lately
+        (None: they do not span two hashes)."""
+        return median_of([h for h in map(key_hash, self.hot_keys) if h is not None and self.owns_hash(h)],
+                         self.config["lo"])
 
     def propose_split(self, mid: int) -> asyncio.Future:
         """Propose splitting at hash ``mid``; resolves to the split (the child's

@@ -53,7 +53,13 @@ def median_hash(storage: Storage, lo: bytes, hi: bytes, low_hash: int) -> int | 
     """The hash at which ``[lo, hi)``'s items divide in halves by count (the
     split point for size): the median item's hash, or None when every item
     shares the lowest hash (one partition key cannot be divided)."""
-    hashes = [split_item_key(k)[1] for k, _ in storage.iter_range(DATA, lo, hi)]
+    return median_of([split_item_key(k)[1] for k, _ in storage.iter_range(DATA, lo, hi)], low_hash)
+
+
+def median_of(hashes: list[int], low_hash: int) -> int | None:
+    """The median of ``hashes`` as a split point above ``low_hash`` (the
+    partition's first hash, which cannot start a new partition), or None."""
+    hashes = sorted(hashes)
     if not hashes:
         return None
     mid = hashes[len(hashes) // 2]

@@ -34,6 +34,8 @@ async def split_here(engine: Engine, body: dict) -> dict:
         raise Rejected("WRONG_GROUP", f"no replica of {body.get('group')}")
     replica.check_leader()
     mid = body.get("mid")
+    if mid is None and body.get("by") == "heat":
+        mid = replica.hot_split_point()
     if mid is None:
         mid = await asyncio.to_thread(median_hash, engine.storage, *replica.data_range(), replica.config["lo"])
     if mid is None:

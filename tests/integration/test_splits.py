@@ -164,3 +164,22 @@ def test_split_refuses_what_it_cannot_split(own_cluster):
     assert out.returncode == 1 and "stream" in out.stderr
     out = cli(cluster, "split", "nope")
     assert out.returncode == 1 and "no such table" in out.stderr
+
+
+def test_a_partition_past_the_size_limit_splits_by_itself(own_cluster):
+    cluster = own_cluster(extra_env={"TRIREME_SPLIT_BYTES": "3000"})
+    ddb = make_client(cluster.endpoint, retries=3)
+    ddb.create_table(TableName="grows", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    ddb.get_waiter("table_exists").wait(TableName="grows", WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    for i in range(80):  # ~100 bytes each: 8,000 bytes over two partitions, each past 3,000
+        ddb.put_item(TableName="grows", Item={"pk": {"S": f"k{i}"}, "pad": {"S": "x" * 80}})
+    m = wait_until(lambda: (lambda m: len(m["tables"]["grows"]["partitions"]) > 2 and m)(meta(cluster)), 60,
+                   "a split for size")
+    assert any(p.get("parent") for p in m["partitions"].values() if p["table_id"] == m["tables"]["grows"]["id"])
+    for i in range(80, 100):  # the table keeps serving across it
+        ddb.put_item(TableName="grows", Item={"pk": {"S": f"k{i}"}, "pad": {"S": "x" * 80}})
+    assert len(paginate(ddb, "scan", TableName="grows", ConsistentRead=True)) == 100
+    status = cli(cluster, "status")
+    assert "(size)" in status.stdout, status.stdout
