@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["node"] and args_in[1:2] in (["add"], ["remove"]):  # not `trireme node --id ...`
+        return elastic_cmd.node_main(args_in[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

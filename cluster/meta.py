@@ -29,6 +29,7 @@ class NodeInfo:
     az: str
     state: str = "up"  # up | down
     since: float = 0.0
+    draining: bool = False  # being removed: the controller moves its replicas away (`trireme node remove`)
 
 
 # What a replica's entry keeps: its region and ReplicaStatus, and optionally
@@ -200,6 +201,30 @@ class MetaState:
         n.state = c["state"]
         n.since = c.get("now", 0.0)
         return {"ok": True}
+
+    def _op_drain_node(self, c: dict) -> dict:
+        n = self.nodes.get(c["id"])
+        if n is None:
+            return _err("ResourceNotFoundException", f"no node {c['id']}")
+        if n.draining:
+            return {"ok": False, "error": "", "message": "unchanged"}
+        n.draining = True
+        return {"ok": True}
+
+    def _op_forget_node(self, c: dict) -> dict:
+        """Remove a drained node from the cluster (refused while it holds a replica)."""
+        n = self.nodes.get(c["id"])
+        if n is None:
+            return {"ok": False, "error": "", "message": "unchanged"}
+        held = [p.id for p in self.replicas_on(n.id)]
+        if held:
+            return _err("ValidationException", f"node {n.id} still holds replicas of {', '.join(sorted(held))}")
+        del self.nodes[n.id]
+        return {"ok": True}
+
+    def placeable(self) -> dict[str, str]:
+        """The nodes new replicas may go to ({id: az}): up and not draining."""
+        return {n.id: n.az for n in self.nodes.values() if n.state == "up" and not n.draining}
 
     def _op_create_table(self, c: dict) -> dict:
         name = c["name"]

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
@@ -103,7 +103,7 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                              "now": time.time()})
     if op == "create_table":
         count = int(body.get("partitions") or control.cfg.partitions_per_table)
-        live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
+        live = state.placeable()
         placements = [place(pid, live) for pid in state.next_partition_ids(count)]
         indexes = []
         for k, gsi in enumerate(body["spec"].get("GlobalSecondaryIndexes") or [], start=1):
@@ -116,7 +116,7 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
     if op == "create_index":
         base = state.tables.get(body["name"])
         count = len(base.partitions) if base is not None else control.cfg.partitions_per_table
-        live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
+        live = state.placeable()
         gsi = body["index"]
         return await _propose(mr, {"op": "create_index", "name": body["name"], "spec": body["spec"],
                                    "now": time.time(), "index": {
@@ -158,6 +158,11 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
             "parent", "child", "mid", "voters", "learners")}})
     if op == "split_table":  # `trireme split TABLE`
         return await split_table(control, mr, body)
+    if op == "nodes":  # `trireme node add/remove` follow the nodes and the replica sets
+        return {"nodes": {n.id: asdict(n) for n in state.nodes.values()},
+                "partitions": {p.id: asdict(p) for p in state.partitions.values()}}
+    if op in ("drain_node", "forget_node"):  # `trireme node remove`
+        return await _propose(mr, {"op": op, "id": body["id"]})
     if op == "events":  # recent splits and moves (soft state, like table_stats), for `trireme status`
         return {"events": _memory(control, mr).events}
     if op in FUNCTION_OPS:
@@ -306,17 +311,23 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
     dead_after = cfg.dead_after_s
     dead = {n.id for n in state.nodes.values()
             if n.state == "down" and now - mem.seen.get(n.id, mem.started) > dead_after}
-    live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
+    live = state.placeable()
+    draining = {n.id for n in state.nodes.values() if n.draining}
     moving = sum(1 for p in state.partitions.values() if p.learners)
     for p in list(state.partitions.values()):
         if p.learners:
             await _continue_move(control, mr, p, dead, live, leaders)
             continue
         lost = next((m for m in p.voters if m in dead), None)
+        if lost is None and moving < MAX_MOVES:
+            lost = next((m for m in p.voters if m in draining), None)
         if lost is not None:
             new = replacement(p.id, p.voters, lost, live, state.nodes[lost].az)
             if new is not None:
-                log.info("%s: replacing dead %s with %s", p.id, lost, new)
+                why = "draining" if lost in draining else "dead"
+                log.info("%s: replacing %s %s with %s", p.id, why, lost, new)
+                moving += 1
+                _event(mem, f"{p.id}: moving from {why} {lost} to {new}")
                 await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": [new],
                               "expect_epoch": p.epoch})
             continue
@@ -327,6 +338,7 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
         add = [n for n in desired if n not in p.voters]
         if add and len(desired) == len(p.voters):
             log.info("%s: rebalancing toward %s", p.id, desired)
+            _event(mem, f"{p.id}: moving a replica to {add[0]} (rebalancing toward {', '.join(desired)})")
             moving += 1
             await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": add[:1],
                           "expect_epoch": p.epoch})
@@ -389,6 +401,7 @@ async def _continue_move(control: Control, mr: MetaReplica, p: PartitionInfo, de
         return
     if status.get("done"):
         log.info("%s: replicas now %s", p.id, target)
+        _event(_memory(control, mr), f"{p.id}: moved, replicas now {', '.join(target)}")
         await mr.run({"op": "set_replicas", "id": p.id, "voters": target, "learners": [],
                       "expect_epoch": p.epoch})
 

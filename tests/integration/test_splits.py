@@ -183,3 +183,32 @@ def test_a_partition_past_the_size_limit_splits_by_itself(own_cluster):
     assert len(paginate(ddb, "scan", TableName="grows", ConsistentRead=True)) == 100
     status = cli(cluster, "status")
     assert "(size)" in status.stdout, status.stdout
+
+
+def test_a_node_added_takes_replicas_and_a_node_removed_is_drained_first(own_cluster):
+    cluster = own_cluster()
+    ddb = make_client(cluster.endpoint, retries=3)
+    for name in ("aaa", "bbb"):
+        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+        for i in range(30):
+            ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+    az = cluster.procs["n1"].az
+    added = cli(cluster, "node", "add", "--az", az)
+    assert added.returncode == 0, added.stderr + added.stdout
+    cluster = type(cluster).load(cluster.data_dir)  # the layout now names n4
+    assert "n4" in cluster.procs
+
+    def held_by(node: str) -> list[str]:
+        return [p["id"] for p in meta(cluster)["partitions"].values() if node in p["voters"]]
+    wait_until(lambda: held_by("n4"), 120, "the controller to move a replica onto n4", interval=0.5)
+    removed = cli(cluster, "node", "remove", "n1")
+    assert removed.returncode == 0, removed.stderr + removed.stdout
+    m = meta(cluster, ["n2", "n3", "n4"])
+    assert "n1" not in m["nodes"] and not [p for p in m["partitions"].values() if "n1" in p["voters"]]
+    for name in ("aaa", "bbb"):  # every item is still there, read strongly consistent from the new replica sets
+        assert len(paginate(ddb, "scan", TableName=name, ConsistentRead=True)) == 30
+    status = cli(cluster, "status")
+    assert "moving from draining n1 to n4" in status.stdout, status.stdout
