@@ -201,7 +201,7 @@ async def _auto_split(control: Control, mr: MetaReplica, state: MetaState, mem: 
     """Split (one partition a tick) what grew past the size or heat limit."""
     for p in list(state.partitions.values()):
         t = state.table_by_id(p.table_id)
-        if p.id == META_GROUP or p.learners or t is None or t.status != "ACTIVE" or splittable(t):
+        if p.id == META_GROUP or p.learners or splittable(t):
             continue
         why = mem.splits.due(p.id, mem.stats.get(p.id), now)
         if why is None:

@@ -76,6 +76,8 @@ def splittable(table: TableInfo | None) -> str | None:
         return "global index partitions do not split"
     if table.streams or table.replicas:
         return "tables with a stream or replicas in other regions do not split yet"
+    if table.status != "ACTIVE":
+        return f"the table is {table.status}, not ACTIVE"
     return None
 
 
