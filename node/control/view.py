@@ -209,7 +209,7 @@ class Control:
             log.info("%s: destroying replica %s", me, gid)
             engine.destroy(gid)
 
-    def register_split(self, child: Any, parent: Any = None) -> None:
+    def register_split(self, child: Any) -> None:
         """Record a split applied here in the metadata (idempotent, so every
         replica may; the leader's call usually lands first), in the background."""
         c, conf = child.config, child.raft.conf

@@ -65,7 +65,7 @@ class Engine:
         # A leader applied writes that leave global-index changes to ship (node.feed.index_shipper).
         self.outbox_filled: Callable[[str], None] = lambda group: None
         # A partition split: its new group's replica was opened here (node.control.view registers it).
-        self.split_applied: Callable[[Replica, Replica], None] = lambda parent, child: None
+        self.split_applied: Callable[[Replica], None] = lambda child: None
         self.loop_turns = 0
         self.fsyncs = 0
 

@@ -591,7 +591,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             if self.is_leader:
                 child.raft.campaign()  # lead it here too, rather than wait out an election timeout
                 self.engine.wake()
-            self.engine.split_applied(self, child)
+            self.engine.split_applied(child)
         super().after(rd, results, now)
 
     def hot_split_point(self) -> int | None:

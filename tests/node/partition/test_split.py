@@ -84,6 +84,8 @@ def test_a_split_narrows_the_parent_and_founds_the_child_on_the_same_storage(tmp
         storage, engine = await start(tmp_path)
         try:
             parent = engine.create(GROUP, CONFIG, ["n1"])
+            opened = []
+            engine.split_applied = opened.append  # (the node's control plane records it in the metadata)
             await leading(parent)
             for i in range(20):
                 await parent.write(put(f"p{i}", i))
@@ -103,6 +105,7 @@ def test_a_split_narrows_the_parent_and_founds_the_child_on_the_same_storage(tmp
             assert split == {"child": child_id, "mid": mid, "voters": ["n1"], "learners": []}
             assert parent.config["hi"] == mid - 1
             child = engine.replicas[child_id]
+            assert opened == [child]
             assert child.config["lo"] == mid and child.config["hi"] == LAST_HASH
             assert child.config["split_from"] == GROUP and child.raft.log.offset == parent.applied
             await leading(child)
