@@ -139,7 +139,8 @@ def test_a_split_under_writes_keeps_every_guarantee(own_cluster):
     wait_until(gsi_exact, 60, "the global index to hold exactly the table's items", interval=0.5)
     # `trireme status` shows the split.
     status = cli(cluster, "status")
-    assert child["id"] in status.stdout and "split" in status.stdout, status.stdout
+    assert f"(split from {parent['id']})" in status.stdout and "RECENT SPLITS AND MOVES" in status.stdout, \
+        status.stdout
 
 
 def paginate(ddb, op: str, **kwargs) -> list[dict]:
@@ -212,3 +213,30 @@ def test_a_node_added_takes_replicas_and_a_node_removed_is_drained_first(own_clu
         assert len(paginate(ddb, "scan", TableName=name, ConsistentRead=True)) == 30
     status = cli(cluster, "status")
     assert "moving from draining n1 to n4" in status.stdout, status.stdout
+
+
+def test_a_partition_kept_hot_splits_by_itself_where_its_writes_divide(own_cluster):
+    cluster = own_cluster(extra_env={"TRIREME_SPLIT_UNITS_PER_S": "15", "TRIREME_SPLIT_HOT_S": "2"})
+    ddb = make_client(cluster.endpoint, retries=3)
+    ddb.create_table(TableName="hot", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    ddb.get_waiter("table_exists").wait(TableName="hot", WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            ddb.put_item(TableName="hot", Item={"pk": {"S": f"k{i % 40}"}, "n": {"N": str(i)}})
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        wait_until(lambda: len(meta(cluster)["tables"]["hot"]["partitions"]) > 2, 60, "a split for heat",
+                   interval=0.5)
+    finally:
+        stop.set()
+        writer.join(30)
+    status = cli(cluster, "status")
+    assert "(heat)" in status.stdout, status.stdout
+    assert len(paginate(ddb, "scan", TableName="hot", ConsistentRead=True)) == 40
