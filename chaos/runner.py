@@ -48,9 +48,12 @@ FAULT_HELP = """faults:
                    partition's leader paused meanwhile
   disconnect       (compose) a node's container off the network
   split            split a random partition of the table (at its median item)
-  add-node         (local) start one more node in a random AZ; the controller moves replicas onto it
+  add-node         (local) start one more node in a random AZ (up to 6); the controller moves replicas onto it
   remove-node      (local) drain a node of an AZ that has another (its replicas move there), then stop
                    and forget it once drained (within 30 s)"""
+
+
+MAX_NODES = 6  # add-node stops there (a long run would otherwise start a node every other interval)
 
 
 @dataclass
@@ -538,6 +541,8 @@ class Nemesis:
             self._note(fault, chaos.split_partition(TABLE, rng.sample(groups, len(groups))).target)
             return None
         if fault == "add-node":
+            if len(chaos.nodes()) >= MAX_NODES:
+                raise RuntimeError(f"the cluster has {MAX_NODES} nodes already")
             az = rng.choice(sorted({az for _, az in chaos.nodes().values()}))
             self._note(fault, chaos.add_node(az).target)
             return None
