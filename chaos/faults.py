@@ -25,7 +25,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-from cluster.rpc import Channels, call_once
+from cluster.rpc import Channels, call_once, meta_call
 from deploy import link
 from deploy.local import LocalCluster, alive, post
 from deploy.regions import MultiRegion
@@ -355,6 +355,49 @@ class Chaos(EventLog):
                 pass
         return self._record("heal", "all", nodes=",".join(healed))
 
+    # --- elastic partitions (node/partition/split.py, `trireme node add/remove`) -----
+
+    def _meta(self, op: str, body: dict, deadline_s: float = 15.0) -> Any:
+        async def go() -> Any:
+            ch = Channels(self.cluster_id)
+            try:
+                return await meta_call(ch, [a for a, _ in self.nodes().values()], op, body, deadline_s=deadline_s)
+            finally:
+                await ch.close()
+        return asyncio.run(go())
+
+    def split_partition(self, table: str, groups: list[str]) -> Event:
+        """Split the first of ``groups`` (partitions of ``table``) that can split now."""
+        errors = []
+        for group in groups:
+            try:
+                done = self._meta("split_table", {"name": table, "partition": group})
+            except Exception as exc:  # noqa: BLE001 (one partition key, or no leader: the next)
+                errors.append(f"{group}: {exc}")
+                continue
+            return self._record("split", group, child=done["child"])
+        raise RuntimeError("no partition could split: " + "; ".join(errors))
+
+    def add_node(self, az: str) -> Event:
+        raise ValueError("add-node needs the local cluster (`trireme up`)")
+
+    def drain(self, name: str) -> Event:
+        """Start removing a node: the controller moves its replicas away."""
+        self._node(name)
+        self._meta("drain_node", {"id": name})
+        return self._record("drain", name)
+
+    def joined(self, name: str) -> bool:
+        return name in self._meta("nodes", {})["nodes"]
+
+    def drained(self, name: str) -> bool:
+        state = self._meta("nodes", {})
+        return not any(name in p["voters"] + p.get("learners", []) for p in state["partitions"].values())
+
+    def remove(self, name: str) -> Event:
+        """Stop a drained node and forget it."""
+        raise ValueError("remove-node needs the local cluster (`trireme up`)")
+
     def in_effect(self) -> list[dict]:
         """Per node: process state and the faults its transport and clock have."""
         out = []
@@ -422,6 +465,17 @@ class LocalChaos(Chaos):
 
     def _resume(self, name: str) -> None:
         self.cluster.kill(name, signal.SIGCONT)
+
+    def add_node(self, az: str) -> Event:
+        p = self.cluster.add_node(az)
+        self.cluster.start_proc(p.name)
+        return self._record("add-node", p.name, az=az)
+
+    def remove(self, name: str) -> Event:
+        self._stop(name)
+        self._meta("forget_node", {"id": name})
+        self.cluster.forget(name)
+        return self._record("remove-node", name)
 
 
 def _stopped(pid: int) -> bool:

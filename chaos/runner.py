@@ -31,7 +31,7 @@ from chaos.faults import DRIFT_BOUND, Chaos
 TABLE = "jepsen"
 WORKLOADS = ("register", "set", "counter", "ttl", "stream", "trigger", "bank")  # bank: chaos/bank_check.py
 FAULTS = ("kill", "leader-kill", "pause", "pause-leader", "rolling-restart", "isolate", "partition", "minority",
-          "majority", "bridge", "router-cut", "clock", "disconnect")
+          "majority", "bridge", "router-cut", "clock", "disconnect", "split", "add-node", "remove-node")
 FAULT_HELP = """faults:
   kill             SIGKILL a random node; restart it after the interval
   leader-kill      the same to the leader of a random partition of the table
@@ -46,7 +46,14 @@ FAULT_HELP = """faults:
   router-cut       a router loses its link to the leader of a random partition
   clock            every node's Raft clock at a random rate within the drift bound, and a
                    partition's leader paused meanwhile
-  disconnect       (compose) a node's container off the network"""
+  disconnect       (compose) a node's container off the network
+  split            split a random partition of the table (at its median item)
+  add-node         (local) start one more node in a random AZ (up to 6); the controller moves replicas onto it
+  remove-node      (local) drain a node of an AZ that has another (its replicas move there), then stop
+                   and forget it once drained (within 30 s)"""
+
+
+MAX_NODES = 6  # add-node stops there (a long run would otherwise start a node every other interval)
 
 
 @dataclass
@@ -546,6 +553,18 @@ class Nemesis:
                 (chaos.resume if paused else chaos.restart)(victim)
                 self._note("resume" if paused else "restart", victim)
             return undo
+        if fault == "split":
+            groups = chaos.partitions(TABLE)
+            self._note(fault, chaos.split_partition(TABLE, rng.sample(groups, len(groups))).target)
+            return None
+        if fault == "add-node":
+            if len(chaos.nodes()) >= MAX_NODES:
+                raise RuntimeError(f"the cluster has {MAX_NODES} nodes already")
+            az = rng.choice(sorted({az for _, az in chaos.nodes().values()}))
+            self._note(fault, chaos.add_node(az).target)
+            return None
+        if fault == "remove-node":
+            return self._remove_node()
         if fault == "rolling-restart":
             for name in rng.sample(nodes, len(nodes)):
                 chaos.stop(name)
@@ -601,6 +620,32 @@ class Nemesis:
             chaos.heal()
             self._note("heal", "all")
         return heal
+
+    def _remove_node(self) -> Callable[[], None]:
+        """Drain a node whose AZ has another (where its replicas go); the undo
+        stops and forgets it once drained."""
+        chaos = self.chaos
+        nodes = chaos.nodes()
+        spare = sorted(n for n, (_, az) in nodes.items()
+                       if sum(1 for _, (_, z) in nodes.items() if z == az) > 1 and chaos.process_state(n) == "up")
+        if not spare:  # one more node first, so that an AZ has two
+            added = chaos.add_node(self.rng.choice(sorted({az for _, az in nodes.values()}))).target
+            self._note("add-node", added)
+            _wait(lambda: chaos.joined(added), 30, f"{added} to join")
+            spare = [added]
+        victim = max(spare, key=lambda n: int(n[1:]) if n[1:].isdigit() else 0)  # the newest: founders stay
+        chaos.drain(victim)
+        self._note("remove-node", f"{victim} draining")
+
+        def undo() -> None:
+            try:
+                _wait(lambda: chaos.drained(victim), 30, f"{victim} to be drained")
+            except Exception as exc:  # noqa: BLE001 (it stays, draining: still a valid cluster)
+                self._note("skip", f"remove-node {victim}: {exc}")
+                return
+            chaos.remove(victim)
+            self._note("removed", victim)
+        return undo
 
     def _leader(self) -> str:
         group = self.rng.choice(self.chaos.partitions(TABLE))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, logs_cmd, sim_cmd
+from . import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, elastic_cmd, logs_cmd, sim_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,10 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.add_parser(sub)
     bench_cmd.add_parser(sub)
     logs_cmd.add_parser(sub)
+    elastic_cmd.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["node"] and args_in[1:2] in (["add"], ["remove"]):  # not `trireme node --id ...`
+        return elastic_cmd.node_main(args_in[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

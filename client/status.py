@@ -7,6 +7,7 @@ the cross-region link's pairs and every replica table of every region."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from cluster.rpc import Channels, call_once, meta_call
@@ -29,7 +30,7 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
 
         replicas = await asyncio.gather(*(ask(a, "replicas") for a in addrs))
         senders = await asyncio.gather(*(ask(a, "replication") for a in addrs))
-        meta = None
+        meta, events = None, []
         for addr in addrs:
             m = await ask(addr, "meta")
             if m and "error" not in m and (meta is None or m.get("version", 0) > meta.get("version", 0)):
@@ -42,13 +43,17 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
             for name, c in counts.items():
                 if name in meta.get("tables", {}):
                     meta["tables"][name].update(item_count=c["item_count"], size_bytes=c["size_bytes"])
+            try:  # recent splits and moves: soft state of the meta leader too (node/control/controller.py)
+                events = (await meta_call(channels, addrs, "events", {}, deadline_s=timeout))["events"]
+            except Exception:  # noqa: BLE001 (no meta leader: none shown)
+                pass
         by_node = {}
         for addr, r in zip(addrs, replicas):
             if r and "replicas" in r:
                 by_node[r["node"]] = {"addr": addr, "replicas": r["replicas"]}
             else:
                 by_node[addr] = {"addr": addr, "error": (r or {}).get("error", "no answer")}
-        report = {"cluster_id": cluster_id, "meta": meta, "nodes": by_node,
+        report = {"cluster_id": cluster_id, "meta": meta, "nodes": by_node, "events": events,
                   "replication_lag": replication_lag([r for r in senders if r and "replication" in r])}
         region = next((r["region"] for r in senders if r and r.get("region")), None)
         if region is not None:
@@ -185,11 +190,16 @@ def render(report: dict, with_replication: bool = True) -> str:
             tag = "" if n in p["voters"] else "(learner)"
             reps.append(f"{n}{tag}:{r['applied'] if r else 'down'}")
         table_name = names.get(p.get("table_id"), "(meta)" if p["id"] == "meta" else "?")
+        if p.get("parent"):
+            table_name += f" (split from {p['parent']})"
         rows.append([p["id"], table_name, f"{_hash(p.get('lo', 0))}-{_hash(p.get('hi', (1 << 64) - 1))}",
                      p.get("epoch", "-"), leader, " ".join(reps)])
     parts.append("")
     parts.append(table(["PARTITION", "TABLE", "HASH RANGE", "EPOCH", "LEADER", "REPLICAS (node:applied index)"],
                        rows))
+    if report.get("events"):
+        parts += ["", table(["TIME", "RECENT SPLITS AND MOVES"], [
+            [time.strftime("%H:%M:%S", time.localtime(at)), text] for at, text in report["events"]])]
     if with_replication and report.get("replication"):
         parts += ["", render_replication(report["replication"])]
     return "\n".join(parts)

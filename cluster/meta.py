@@ -29,6 +29,7 @@ class NodeInfo:
     az: str
     state: str = "up"  # up | down
     since: float = 0.0
+    draining: bool = False  # being removed: the controller moves its replicas away (`trireme node remove`)
 
 
 # What a replica's entry keeps: its region and ReplicaStatus, and optionally
@@ -96,6 +97,7 @@ class PartitionInfo:
     voters: list[str]
     learners: list[str] = field(default_factory=list)
     epoch: int = 1
+    parent: str | None = None  # the partition this one split from (its replicas made it, not founded)
     # A strongly consistent global table's group spans regions: its voters are
     # `REGION/NODE`, the same list in every region; `witness` names the region
     # whose member only keeps the log and votes ("": none).
@@ -112,6 +114,12 @@ class PartitionInfo:
 
 def partition_id(table_id: int, index: int) -> str:
     return f"t{table_id}.p{index}"
+
+
+def split_child_id(table_id: int, mid: int) -> str:
+    """The id of the partition a split creates at hash ``mid``: unique for
+    ever, since partitions never merge and so no other ever starts there."""
+    return f"t{table_id}.h{mid:016x}"
 
 
 def split_range(count: int) -> list[tuple[int, int]]:
@@ -206,6 +214,30 @@ class MetaState:
         n.state = c["state"]
         n.since = c.get("now", 0.0)
         return {"ok": True}
+
+    def _op_drain_node(self, c: dict) -> dict:
+        n = self.nodes.get(c["id"])
+        if n is None:
+            return _err("ResourceNotFoundException", f"no node {c['id']}")
+        if n.draining:
+            return {"ok": False, "error": "", "message": "unchanged"}
+        n.draining = True
+        return {"ok": True}
+
+    def _op_forget_node(self, c: dict) -> dict:
+        """Remove a drained node from the cluster (refused while it holds a replica)."""
+        n = self.nodes.get(c["id"])
+        if n is None:
+            return {"ok": False, "error": "", "message": "unchanged"}
+        held = [p.id for p in self.replicas_on(n.id)]
+        if held:
+            return _err("ValidationException", f"node {n.id} still holds replicas of {', '.join(sorted(held))}")
+        del self.nodes[n.id]
+        return {"ok": True}
+
+    def placeable(self) -> dict[str, str]:
+        """The nodes new replicas may go to ({id: az}): up and not draining."""
+        return {n.id: n.az for n in self.nodes.values() if n.state == "up" and not n.draining}
 
     def _op_create_table(self, c: dict) -> dict:
         name = c["name"]
@@ -480,6 +512,27 @@ class MetaState:
         p.learners = list(c.get("learners", []))
         p.epoch += 1
         return {"ok": True, "epoch": p.epoch}
+
+    def _op_split_partition(self, c: dict) -> dict:
+        """Record a split that the partition's replicas applied (node/partition/split.py):
+        ``parent`` keeps [lo, mid - 1], ``child`` (with the members the split
+        gave it) takes [mid, hi]. Never refused once the parent covers ``mid``:
+        the data is split already, the map only catches up."""
+        p, child, mid = self.partitions.get(c["parent"]), c["child"], c["mid"]
+        if child in self.partitions:
+            return {"ok": False, "error": "", "message": "unchanged"}
+        if p is None or not p.lo < mid <= p.hi:
+            return _err("ValidationException", f"{c['parent']} does not hold hash {mid}")
+        t = self.table_by_id(p.table_id)
+        index = 1 + max((self.partitions[g].index for g in t.partitions if g in self.partitions), default=0) \
+            if t is not None else 0
+        self.partitions[child] = PartitionInfo(child, p.table_id, index, mid, p.hi, list(c["voters"]),
+                                               list(c.get("learners", [])), 1, p.id)
+        p.hi = mid - 1
+        p.epoch += 1
+        if t is not None:
+            t.partitions.insert(t.partitions.index(p.id) + 1, child)
+        return {"ok": True}
 
     # --- functions (the Lambda API's records; router/lambda_api.py) ----------------
 

@@ -59,6 +59,11 @@ class LeaderElsewhere(Exception):
         self.group = group
 
 
+class RangeMoved(Exception):
+    """A range request crossed a partition boundary the map did not know of
+    when it was built (a split): build it again from the current map."""
+
+
 @dataclass(slots=True)
 class _TableMap:
     los: list[int]
@@ -243,7 +248,7 @@ class Cluster:
                 for i in range(max(1, len(local))) for j in range(max(1, len(rest)))]
 
     async def send(self, table: str, hash64: int, req: node_pb2.DataRequest, *,
-                   to_leader: bool, idempotent: bool = True) -> node_pb2.DataResponse:
+                   to_leader: bool, idempotent: bool = True, ranged: bool = False) -> node_pb2.DataResponse:
         """Send `req` to the partition of `hash64`; retry stale routing until the deadline.
 
         A request that may have reached a node that then went silent is only
@@ -253,8 +258,13 @@ class Cluster:
         The caller learns instead that the outcome is unknown, a 500 as
         DynamoDB answers. `req` itself goes out (with id and group set) and
         may stay queued after a timeout: the caller must not reuse it.
+
+        ``ranged``: `req` reads up to its partition's end as this map knows it;
+        once a node refused it (WRONG_GROUP: the partition split) and the map
+        has moved on, `RangeMoved` tells the caller to build it again.
         """
         deadline = time.monotonic() + self.deadline_s
+        version = self.state.version if self.state is not None else -1
         backoff = 0.02
         last = "no attempt"
         handed = False  # `req` went to a node client: later attempts send copies
@@ -319,6 +329,9 @@ class Cluster:
                         f"The outcome of this write is unknown: partition {group} lost its leader "
                         "before the write was confirmed. Read the item to see whether it was applied.")
                 last = f"{node_id}: {node_pb2.Status.Name(st)} {resp.message}"
+                if ranged and st == node_pb2.WRONG_GROUP and self.state is not None \
+                        and self.state.version != version:
+                    raise RangeMoved(last)
                 leader = resp.leader
                 if "/" in leader:  # a group spanning regions
                     region, node = split_qualified(leader)
@@ -364,4 +377,4 @@ class Cluster:
             await asyncio.sleep((f.delay_ms + random.random() * f.jitter_ms) / 1000)
 
 
-__all__ = ["Cluster", "DynamoDBError", "LeaderElsewhere"]
+__all__ = ["Cluster", "DynamoDBError", "LeaderElsewhere", "RangeMoved"]

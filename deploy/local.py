@@ -182,6 +182,40 @@ class LocalCluster:
                          "--deadline", str(self.router_deadline_s)] + regional
             self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"))
 
+    def add_node(self, az: str) -> Proc:
+        """Plan one more storage node in ``az`` (`trireme node add`): the next
+        name, free ports, the founders' command line with ``--join`` instead of
+        ``--initial-cluster``; saved, not started."""
+        if az not in azs_of(self.region):
+            raise ValueError(f"no AZ {az!r} in region {self.region}: one of {', '.join(azs_of(self.region))}")
+        nodes = [p for p in self.procs.values() if p.kind == "node"]
+        name = f"n{1 + max(int(p.name[1:]) for p in nodes)}"
+        taken = {int(a.rpartition(":")[2]) for p in nodes for a in (p.addr, p.peer_addr) if a}
+        ports = []
+        while len(ports) < 2:
+            port = free_port(self.host)
+            if port not in taken:
+                taken.add(port)
+                ports.append(port)
+        addr, peer_addr = f"{self.host}:{ports[0]}", f"{self.host}:{ports[1]}"
+        argv = list(self.procs["n1"].argv)
+        for flag, value in (("--id", name), ("--az", az), ("--listen", addr), ("--peer-listen", peer_addr),
+                            ("--data-dir", str(self.data_dir / name))):
+            argv[argv.index(flag) + 1] = value
+        if "--initial-cluster" in argv:
+            at = argv.index("--initial-cluster")
+            seeds = ",".join(p.addr for p in nodes[:3])
+            argv[at:at + 2] = ["--join", seeds]
+        self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
+                                peer_addr=peer_addr)
+        self.save()
+        return self.procs[name]
+
+    def forget(self, name: str) -> None:
+        """Drop a stopped process from the layout (`trireme node remove`)."""
+        del self.procs[name]
+        self.save()
+
     def apply(self, router_port: int | None = None, node_base_port: int | None = None,
               nodes_per_az: int | None = None, dead_after_s: float | None = None) -> None:
         """Flags given to `trireme up` on a saved layout: the router port and

@@ -12,6 +12,7 @@ from __future__ import annotations
 import orjson
 
 from cluster.keys import hash_range_bounds, item_key, item_prefix, split_item_key
+from cluster.partitions import RangeMoved
 from ddb import reads as ddb_reads
 from ddb.capacity import consumed
 from ddb.encoding import decode_key, decode_key_value, encode_key, encode_key_value, hash64
@@ -235,9 +236,12 @@ async def scan(api: Tables, body: dict) -> bytes:
         stop = min(api.cluster.partition_end(name, cur), seg_hi)
         lo, hi = hash_range_bounds(target.space, cur, stop)
         left = None if req.limit is None else req.limit - page.scanned
-        resp = await api.cluster.send(name, cur, _range_request(
-            req, lo, hi, exclusive, left, ddb_reads.PAGE_BYTES - page.bytes_read, fields),
-            to_leader=req.consistent_read)
+        try:
+            resp = await api.cluster.send(name, cur, _range_request(
+                req, lo, hi, exclusive, left, ddb_reads.PAGE_BYTES - page.bytes_read, fields),
+                to_leader=req.consistent_read, ranged=True)
+        except RangeMoved:
+            continue  # the partition split since `stop` was computed: again, to its new end
         page.add(resp)
         if page.last_key or stop >= seg_hi:
             return page.body(req, target)

@@ -14,16 +14,19 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
+from cluster.rpc import CallError
 from ddb import ttl as ddb_ttl
 from ddb.errors import from_wire
 from ddb.indexes import index_table_name, index_table_spec
 from node.control.placement import place, replacement
+from node.control.splits import SplitPlanner
 from node.control.stats import table_totals
 from node.groups.replica import Rejected
+from node.partition.split import splittable
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 
 DOWN_AFTER_S = 3.0
 MAX_MOVES = 2
+EVENTS_KEPT = 20
 
 
 class Control(Protocol):
@@ -54,6 +58,8 @@ class ControllerMemory:
     seen: dict[str, float] = field(default_factory=dict)
     reports: dict[str, dict] = field(default_factory=dict)
     stats: dict[str, list] = field(default_factory=dict)  # partition -> its latest counts (node/control/stats.py)
+    events: list[tuple[float, str]] = field(default_factory=list)  # recent splits and moves, for `trireme status`
+    splits: SplitPlanner = field(default_factory=SplitPlanner)  # sizes and heat: when to split by itself
 
 
 def _memory(control: Control, mr: MetaReplica) -> ControllerMemory:
@@ -79,6 +85,10 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         old = mem.reports.get(body["node"])
         mem.reports[body["node"]] = body
         mem.stats.update(body.get("stats") or {})
+        at = time.monotonic()
+        for group, g in (body.get("groups") or {}).items():
+            if g.get("role") == "LEADER" and group != META_GROUP:
+                mem.splits.observe(group, g.get("applied", 0), at)
         if old is None or _roles(old) != _roles(body):
             control.plan_now.set()
         return {"ok": True}
@@ -93,7 +103,7 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                              "now": time.time()})
     if op == "create_table":
         count = int(body.get("partitions") or control.cfg.partitions_per_table)
-        live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
+        live = state.placeable()
         placements = [place(pid, live) for pid in state.next_partition_ids(count)]
         indexes = []
         for k, gsi in enumerate(body["spec"].get("GlobalSecondaryIndexes") or [], start=1):
@@ -106,7 +116,7 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
     if op == "create_index":
         base = state.tables.get(body["name"])
         count = len(base.partitions) if base is not None else control.cfg.partitions_per_table
-        live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
+        live = state.placeable()
         gsi = body["index"]
         return await _propose(mr, {"op": "create_index", "name": body["name"], "spec": body["spec"],
                                    "now": time.time(), "index": {
@@ -146,11 +156,84 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                                      "attribute": body["attribute"], "now_ms": int(time.time() * 1000),
                                      "cooldown_ms": ttl_cooldown_ms()})
         return {"ok": True, "version": result.get("version", 0)}
+    if op == "split_partition":  # replicas applied a split (node/partition/split.py): the map catches up
+        return await mr.run({"op": "split_partition", **{k: body[k] for k in (
+            "parent", "child", "mid", "voters", "learners")}})
+    if op == "split_table":  # `trireme split TABLE`
+        return await split_table(control, mr, body)
+    if op == "nodes":  # `trireme node add/remove` follow the nodes and the replica sets
+        return {"nodes": {n.id: asdict(n) for n in state.nodes.values()},
+                "partitions": {p.id: asdict(p) for p in state.partitions.values()}}
+    if op in ("drain_node", "forget_node"):  # `trireme node remove`
+        return await _propose(mr, {"op": op, "id": body["id"]})
+    if op == "events":  # recent splits and moves (soft state, like table_stats), for `trireme status`
+        return {"events": _memory(control, mr).events}
     if op in FUNCTION_OPS:
         return await function_op(mr, op, body)
     if op == "put_function_url":  # a function's URL config (router/function_urls.py)
         return await function_op(mr, op, {k: body.get(k) for k in ("name", "mode", "url")})
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
+
+
+# --- splits (node/partition/split.py) ------------------------------------------------
+
+async def split_table(control: Control, mr: MetaReplica, body: dict) -> dict:
+    """Split one partition of a table (``partition``, else its largest by the
+    latest statistics) at ``mid`` (else its median item): its leader proposes
+    the split; the answer comes once the metadata records it."""
+    state, mem = mr.state, _memory(control, mr)
+    t = state.tables.get(body.get("name", ""))
+    why = splittable(t)
+    if why is not None:
+        raise from_wire({"__type": "ResourceNotFoundException" if t is None else "ValidationException",
+                         "message": f"Cannot split {body.get('name')}: {why}"})
+    assert t is not None
+    pid = body.get("partition") or max(t.partitions, key=lambda g: (mem.stats.get(g) or [0, 0])[1])
+    if pid not in t.partitions:
+        raise from_wire({"__type": "ValidationException", "message": f"{pid} is not a partition of {t.name}"})
+    return await _split(control, mr, pid, body.get("mid"))
+
+
+def _event(mem: ControllerMemory, text: str) -> None:
+    mem.events.append((time.time(), text))
+    del mem.events[:-EVENTS_KEPT]
+
+
+async def _auto_split(control: Control, mr: MetaReplica, state: MetaState, mem: ControllerMemory,
+                      now: float) -> None:
+    """Split (one partition a tick) what grew past the size or heat limit."""
+    for p in list(state.partitions.values()):
+        t = state.table_by_id(p.table_id)
+        if p.id == META_GROUP or p.learners or splittable(t):
+            continue
+        why = mem.splits.due(p.id, mem.stats.get(p.id), now)
+        if why is None:
+            continue
+        try:
+            await _split(control, mr, p.id, None, by=why)
+        except Exception as exc:  # noqa: BLE001 (tried again after the cooldown)
+            log.info("%s: split for %s failed: %r", p.id, why, exc)
+            mem.splits.last_split[p.id] = now
+        return
+
+
+async def _split(control: Control, mr: MetaReplica, pid: str, mid: int | None, by: str = "request") -> dict:
+    mem = _memory(control, mr)
+    leader = _leaders(mem, time.monotonic()).get(pid)
+    if leader is None:
+        raise Rejected("UNAVAILABLE", f"{pid} has no leader right now")
+    try:
+        done = await control.admin(leader, "split", {"group": pid, "mid": mid, "by": by}, timeout=10.0)
+    except CallError as exc:
+        if exc.status == "DDB_ERROR":
+            raise from_wire({"__type": exc.error_type, "message": exc.message}) from None
+        raise Rejected("UNAVAILABLE", f"splitting {pid} at {leader}: {exc.message}") from None
+    await mr.run({"op": "split_partition", "parent": pid, **{k: done[k] for k in (
+        "child", "mid", "voters", "learners")}})
+    mem.splits.split(pid, done["child"], time.monotonic())
+    _event(mem, f"split {pid} ({by}) at {done['mid']:016x}: {done['child']} takes the upper half")
+    log.info("%s split at %#x: %s", pid, done["mid"], done["child"])
+    return {"ok": True, "parent": pid, **done}
 
 
 # --- functions (the Lambda API's records, router/lambda_api.py) --------------------
@@ -225,11 +308,14 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
             await mr.run({"op": "drop_table", "name": t.name})
     for group in [g for g in mem.stats if g not in state.partitions]:
         del mem.stats[group]  # a dropped table's
+    mem.splits.forget(set(state.partitions))
+    await _auto_split(control, mr, state, mem, now)
     # Placement.
     dead_after = cfg.dead_after_s
     dead = {n.id for n in state.nodes.values()
             if n.state == "down" and now - mem.seen.get(n.id, mem.started) > dead_after}
-    live = {n.id: n.az for n in state.nodes.values() if n.state == "up"}
+    live = state.placeable()
+    draining = {n.id for n in state.nodes.values() if n.draining}
     moving = sum(1 for p in state.partitions.values() if p.learners)
     for p in list(state.partitions.values()):
         if p.cross_region:  # an MRSC group: its members in each region stay where they were placed
@@ -238,10 +324,15 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
             await _continue_move(control, mr, p, dead, live, leaders)
             continue
         lost = next((m for m in p.voters if m in dead), None)
+        if lost is None and moving < MAX_MOVES:
+            lost = next((m for m in p.voters if m in draining), None)
         if lost is not None:
             new = replacement(p.id, p.voters, lost, live, state.nodes[lost].az)
             if new is not None:
-                log.info("%s: replacing dead %s with %s", p.id, lost, new)
+                why = "draining" if lost in draining else "dead"
+                log.info("%s: replacing %s %s with %s", p.id, why, lost, new)
+                moving += 1
+                _event(mem, f"{p.id}: moving from {why} {lost} to {new}")
                 await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": [new],
                               "expect_epoch": p.epoch})
             continue
@@ -252,6 +343,7 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
         add = [n for n in desired if n not in p.voters]
         if add and len(desired) == len(p.voters):
             log.info("%s: rebalancing toward %s", p.id, desired)
+            _event(mem, f"{p.id}: moving a replica to {add[0]} (rebalancing toward {', '.join(desired)})")
             moving += 1
             await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": add[:1],
                           "expect_epoch": p.epoch})
@@ -316,6 +408,7 @@ async def _continue_move(control: Control, mr: MetaReplica, p: PartitionInfo, de
         return
     if status.get("done"):
         log.info("%s: replicas now %s", p.id, target)
+        _event(_memory(control, mr), f"{p.id}: moved, replicas now {', '.join(target)}")
         await mr.run({"op": "set_replicas", "id": p.id, "voters": target, "learners": [],
                       "expect_epoch": p.epoch})
 

@@ -58,6 +58,8 @@ class Control:
         self.controller = None  # ControllerMemory while we lead meta
         self._report_now = asyncio.Event()  # a replica changed role: tell the controller at once
         self.plan_now = asyncio.Event()  # the controller has news: plan without waiting
+        self._registering: set[str] = set()  # split children being recorded in the metadata
+        engine.split_applied = self.register_split
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -189,7 +191,11 @@ class Control:
             if gid in engine.replicas:
                 continue
             member = qualified if qualified in p.voters else me
-            founding = list(p.voters) if p.epoch == 1 and member in p.voters else None
+            parent = engine.replicas.get(p.parent) if p.parent else None
+            if parent is not None and (parent.config.get("hi", -1) >= p.lo
+                                       or getattr(parent, "split_pending", None)):
+                continue  # the local parent creates it once its split is written (its data is here then)
+            founding = list(p.voters) if p.epoch == 1 and member in p.voters and not p.parent else None
             if gid == META_GROUP:
                 config = {"kind": "meta", "replay": True}
             else:
@@ -201,8 +207,32 @@ class Control:
         for gid in list(engine.replicas):
             if gid in wanted:
                 continue
+            split_from = engine.replicas[gid].config.get("split_from")
+            if gid not in view.partitions and split_from in view.partitions:
+                self.register_split(engine.replicas[gid])  # a split the metadata has not recorded yet
+                continue
             log.info("%s: destroying replica %s", me, gid)
             engine.destroy(gid)
+
+    def register_split(self, child: Any) -> None:
+        """Record a split applied here in the metadata (idempotent, so every
+        replica may; the leader's call usually lands first), in the background."""
+        c, conf = child.config, child.raft.conf
+        if child.group in self._registering or "split_from" not in c:
+            return
+        body = {"parent": c["split_from"], "child": child.group, "mid": c["lo"], "voters": list(conf.voters),
+                "learners": list(conf.learners)}
+        self._registering.add(child.group)
+
+        async def register() -> None:
+            try:
+                await self.meta_request("split_partition", body)
+            except Exception as exc:  # noqa: BLE001 (reconcile tries again)
+                log.info("%s: recording split of %s: %r", self.cfg.id, body["parent"], exc)
+            finally:
+                self._registering.discard(child.group)
+        self._tasks.append(asyncio.create_task(register()))
+        self._tasks = [t for t in self._tasks if not t.done()]
 
     # --- heartbeats to the controller -------------------------------------------
 

@@ -21,6 +21,7 @@ from cluster.partitions import Cluster
 from cluster.tasks import cancel, within
 from node.partition import global_indexes as gsi
 from node.partition.replica import PartitionReplica
+from node.partition.split import parent_outbox_pending
 from node.storage import STREAMS, Storage
 from trireme_pb import node_pb2
 
@@ -226,6 +227,9 @@ class IndexShipper:
 
     async def _ship(self, replica: PartitionReplica) -> bool:
         """Ship the oldest unshipped outbox records; True when more are waiting."""
+        if parent_outbox_pending(self.storage, replica.config):
+            await asyncio.sleep(SWEEP_S)  # the split's parent ships its older changes of our items first
+            return True
         term = replica.raft.term
         lo, hi = gsi.outbox_bounds(replica.group)
         shipped = self._shipped.get(replica.group)

@@ -64,6 +64,8 @@ class Engine:
         self.role_changed: Callable[[Replica], None] = lambda replica: None
         # A leader applied writes that leave global-index changes to ship (node.feed.index_shipper).
         self.outbox_filled: Callable[[str], None] = lambda group: None
+        # A partition split: its new group's replica was opened here (node.control.view registers it).
+        self.split_applied: Callable[[Replica], None] = lambda child: None
         self.loop_turns = 0
         self.fsyncs = 0
         self._syncer = Syncer(lambda: self.storage.flush_wal(True), name=f"wal-sync-{node_id}")
@@ -131,6 +133,11 @@ class Engine:
         self.replicas[group] = replica
         self.wake()
         return replica
+
+    def open(self, group: str, config: dict) -> Replica:
+        """A replica whose whole state an applied entry wrote to storage
+        (a split's new group, node/partition/split.py)."""
+        return self.replicas.get(group) or self._load(group, config)
 
     def create(self, group: str, config: dict, voters: list[str] | None) -> Replica:
         """Create a replica: a founding member (with `voters`) or an empty one

@@ -137,8 +137,8 @@ class GsiReplicaMixin:
             return {"done": True}
         index = gsi.GlobalIndex.from_config(conf)
         lo, hi = self._base_bounds()
-        if conf["cursor"] is not None:
-            lo = bytes.fromhex(conf["cursor"]) + b"\x00"
+        if conf["cursor"] is not None:  # (a split's child inherits its parent's: start in our range)
+            lo = max(lo, bytes.fromhex(conf["cursor"]) + b"\x00")
         scanned = dict(self.engine.storage.iter_range(DATA, lo, hi, limit=bf.limit))
         done = len(scanned) < bf.limit
         upto = hi if done else max(scanned)

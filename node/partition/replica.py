@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 
-from cluster.keys import (change_bounds, hash_range_bounds, read_u64, split_item_key, stream_bounds,
+from cluster.keys import (change_bounds, hash_range_bounds, read_u64, split_item_key, stream_bounds, table_bounds,
                           tombstone_bounds, txn_lock_bounds, u64)
 from cluster.versions import Version
 from ddb import items as ddb_items
@@ -28,6 +29,7 @@ from ddb.indexes import local_spaces
 from ddb.size import item_size
 from node.partition import global_indexes as gsi
 from node.partition import streams
+from node.partition.split import WRONG_GROUP, apply_split, key_hash, median_of, split_command
 from node.partition.index_writes import GsiReplicaMixin
 from node.partition.txn_locks import TxnLocks, same_attempt
 from node.partition.versions import VersionsMixin
@@ -46,6 +48,7 @@ CHECK = -1  # a ConditionCheck's evaluation: the condition only (not a DataReque
 TXN_KINDS = {node_pb2.TxnRef.PUT: PUT, node_pb2.TxnRef.UPDATE: UPDATE, node_pb2.TxnRef.DELETE: DELETE,
              node_pb2.TxnRef.CHECK: CHECK}
 CONFLICT, ABSENT = "conflict", "absent"  # apply results of transaction entries that changed nothing
+HOT_KEYS = 512  # written keys a leader remembers, to split a hot partition where its writes divide
 STAMP_KEYS = 100_000  # keys whose last write index a leader keeps for TransactGetItems' stamps
 RETURN_VALUES = {v.number: v.name for v in Req.ReturnValues.DESCRIPTOR.values}  # as ddb.items names them
 
@@ -65,6 +68,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         # applied write; keys not in it were last written at or before the floor.
         self._stamps: dict[bytes, int] | None = None
         self._stamp_floor = 0
+        self.split_pending: tuple[str, dict] | None = None  # a split applied in the batch being written
+        self.hot_keys: deque[bytes] = deque(maxlen=HOT_KEYS)  # the leader's latest written keys: heat splits
         self._init_gsi()
         self._init_versions()
 
@@ -99,12 +104,30 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             await self.linearizable_read()
 
     async def get(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
+        self.check_owns(req.key)
         await self._ready_to_read(req.consistent)
+        self.check_owns(req.key)  # (a split may have applied meanwhile)
         return self.read_item(req)
 
     def get_now(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse | None:
         """`get` without a task when no wait is needed (None: it is)."""
+        self.check_owns(req.key)
         return self.read_item(req) if self._read_ready(req.consistent) else None
+
+    def owns(self, key: bytes) -> bool:
+        """Is item ``key`` in this partition's hash range (a split may have given it away)?"""
+        h = key_hash(key)
+        return h is None or self.owns_hash(h)
+
+    def owns_hash(self, h: int) -> bool:
+        c = self.config
+        return c["lo"] <= h <= c["hi"]
+
+    def check_owns(self, key: bytes) -> None:
+        """Raises WRONG_GROUP for a key this partition does not hold: the
+        router's map is older than a split, and it retries with a newer one."""
+        if not self.owns(key):
+            raise Rejected("WRONG_GROUP", f"key outside {self.group} (it split)")
 
     def read_item(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
         """A GET's answer (without its id)."""
@@ -190,9 +213,11 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         if len(start) < 12:
             raise Rejected("WRONG_GROUP", f"range start outside {self.group}")
         table_id, h, _ = split_item_key(start)
-        if not c["lo"] <= h <= c["hi"]:
-            raise Rejected("WRONG_GROUP", f"range start outside {self.group}")
-        return start, min(end, hash_range_bounds(table_id, c["lo"], c["hi"] + 1)[1])
+        own_end = hash_range_bounds(table_id, c["lo"], c["hi"] + 1)[1]
+        if not c["lo"] <= h <= c["hi"] or own_end < end <= table_bounds(table_id)[1]:
+            # (a range past our end in our table: the router's map predates a split)
+            raise Rejected("WRONG_GROUP", f"range outside {self.group}")
+        return start, min(end, own_end)
 
     def item_stamp(self, key: bytes) -> int:
         """A number that changes whenever the item may have changed (at this
@@ -257,6 +282,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         future of the response (without its id).
         """
         self.check_leader()
+        self.check_owns(req.key)
+        self.hot_keys.append(req.key)
         locks = self.locks
         if locks.applied or locks.pending:  # the one check a write pays while no transaction runs
             locks.check_free(req.key)
@@ -343,6 +370,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         DynamoDBError synchronously, like `write`."""
         self.check_leader()
         key = req.key
+        self.check_owns(key)
         version = Version(req.version.ts, req.version.region)
         self.hlc.observe(version.ts)
         if version <= self.newest_version(key):
@@ -428,6 +456,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         """A transaction step's tag, and (for the same step in flight) the
         answer to follow. Raises Rejected when not the leader."""
         self.check_leader()
+        self.check_owns(req.key)
         ref = req.txn
         tag = (req.key, ref.id, ref.attempt, req.op)
         again = self._txn_inflight.get(tag)
@@ -490,6 +519,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             if result.done():
                 return
             exc = f.exception()
+            if exc is None and f.result() == WRONG_GROUP:
+                exc = Rejected("WRONG_GROUP", f"key outside {self.group} (it split before this write applied)")
             if exc is not None:
                 result.set_exception(exc)
                 return
@@ -526,6 +557,12 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def apply_entry(self, batch: Batch, entry: Entry) -> Any:
         cmd = node_pb2.WriteCommand.FromString(entry.data)
+        if cmd.HasField("split"):
+            return apply_split(self, batch, entry, cmd.split)
+        key = (cmd.txn_lock.key if cmd.HasField("txn_lock") else cmd.txn_unlock.key if cmd.HasField("txn_unlock")
+               else cmd.mutations[0].key if cmd.mutations and not cmd.fence_source else None)
+        if key is not None and not self.owns(key):
+            return WRONG_GROUP  # proposed before this replica's split applied: never applied here
         if cmd.HasField("checkpoint"):
             return self._apply_checkpoint(batch, cmd.checkpoint)
         if cmd.HasField("txn_lock"):
@@ -556,6 +593,31 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         """Where a mapping resumes in this partition's stream (None: it has not started)."""
         at = self.config.get("checkpoints", {}).get(mapping)
         return (at[0], at[1]) if at is not None else None
+
+    def after(self, rd: Any, results: list, now: float) -> None:
+        pending, self.split_pending = self.split_pending, None
+        if pending is not None:  # the split's batch is written: its new group's replica opens from it
+            child = self.engine.open(*pending)
+            if self.is_leader:
+                child.raft.campaign()  # lead it here too, rather than wait out an election timeout
+                self.engine.wake()
+            self.engine.split_applied(child)
+        super().after(rd, results, now)
+
+    def hot_split_point(self) -> int | None:
+        """Where to split for heat: the median hash of the keys written lately
+        (None: they do not span two hashes)."""
+        return median_of([h for h in map(key_hash, self.hot_keys) if h is not None and self.owns_hash(h)],
+                         self.config["lo"])
+
+    def propose_split(self, mid: int) -> asyncio.Future:
+        """Propose splitting at hash ``mid``; resolves to the split (the child's
+        id, ``mid`` and membership) once applied, or WRONG_GROUP."""
+        self.check_leader()
+        c = self.config
+        if not c["lo"] < mid <= c["hi"]:
+            raise ValueError(f"hash {mid} does not divide {self.group} [{c['lo']}, {c['hi']}]")
+        return self.propose(split_command(c["table_id"], mid).SerializeToString())
 
     def on_role(self, role: Role) -> None:
         super().on_role(role)

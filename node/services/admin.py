@@ -18,11 +18,33 @@ from node.control.view import Control
 from node.groups.engine import Engine
 from node.groups.replica import Rejected
 from node.partition.replica import PartitionReplica
+from node.partition.split import WRONG_GROUP, median_hash
 from node.services.admission import Admission
 from node.services.bodies import json_body
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+
+async def split_here(engine: Engine, body: dict) -> dict:
+    """Split a partition this node leads at ``mid`` (else at its median
+    item's hash); answers the split once applied here."""
+    replica = engine.replicas.get(body.get("group", ""))
+    if not isinstance(replica, PartitionReplica):
+        raise Rejected("WRONG_GROUP", f"no replica of {body.get('group')}")
+    replica.check_leader()
+    mid = body.get("mid")
+    if mid is None and body.get("by") == "heat":
+        mid = replica.hot_split_point()
+    if mid is None:
+        mid = await asyncio.to_thread(median_hash, engine.storage, *replica.data_range(), replica.config["lo"])
+    if mid is None:
+        raise ValidationException(f"{replica.group} holds the items of one partition key at most: "
+                                  "a split needs two hashes")
+    result = await replica.propose_split(int(mid))
+    if result == WRONG_GROUP:
+        raise Rejected("UNAVAILABLE", f"{replica.group} changed before the split applied")
+    return result
 
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a log file's name: never a path
 
@@ -86,6 +108,8 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                 if replica is None:
                     return reply(status=node_pb2.WRONG_GROUP, message=f"no replica of {body['group']}")
                 return reply(replica.reconfigure_step(body["voters"], body.get("learners", [])))
+            if op == "split":  # the controller's (node/control/controller.py split_table)
+                return reply(await split_here(engine, body))
             if op == "transfer_leader":
                 replica = engine.replicas.get(body["group"])
                 if replica is None:

@@ -26,9 +26,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("workload,nemesis,seed", [
-    ("register", ("kill", "pause", "leader-kill", "pause-leader"), 11),
+    ("register", ("kill", "pause", "leader-kill", "pause-leader", "split"), 11),
     ("register", ("isolate", "partition", "minority"), 12),
-    ("set", ("kill", "pause", "isolate"), 13),
+    ("set", ("kill", "pause", "isolate", "add-node", "remove-node"), 13),
     ("counter", ("partition", "leader-kill", "pause"), 14),
     ("register", ("majority", "bridge", "router-cut", "clock"), 16),
     ("set", ("rolling-restart",), 18),

@@ -60,3 +60,18 @@ def test_one_regions_status_lists_its_replica_tables_and_their_lag():
     text = render(report)
     assert "REPLICATION LAG" in text and "eu-west-1" in text and "CREATING" in text and "40 ms" in text
     assert "REPLICATION LAG" not in render(region_report({"local": table_meta("local", [])}))
+
+
+def test_status_shows_which_partition_split_from_which_and_the_recent_splits_and_moves():
+    report = region_report({"orders": {**table_meta("orders", []), "partitions": ["t1.p0", "t1.h8"]}})
+    report["meta"]["partitions"] = {
+        "t1.p0": {"id": "t1.p0", "table_id": 1, "lo": 0, "hi": 7, "voters": ["n1"], "epoch": 2},
+        "t1.h8": {"id": "t1.h8", "table_id": 1, "lo": 8, "hi": (1 << 64) - 1, "voters": ["n1"], "epoch": 1,
+                  "parent": "t1.p0"}}
+    report["events"] = [[0.0, "split t1.p0 (size) at 0000000000000008: t1.h8 takes the upper half"],
+                        [1.0, "t1.h8: moving a replica to n4 (rebalancing toward n4, n2, n3)"]]
+    text = render(report)
+    assert "orders (split from t1.p0)" in text and "RECENT SPLITS AND MOVES" in text
+    assert "t1.h8 takes the upper half" in text and "moving a replica to n4" in text
+    del report["events"]
+    assert "RECENT SPLITS AND MOVES" not in render(report)

@@ -1,0 +1,124 @@
+"""Splitting a partition in place, as CockroachDB splits ranges.
+
+The leader proposes one SPLIT entry (its hash point and the new group's id);
+every replica applying it narrows the partition to ``[lo, mid - 1]`` and, in
+the same batch, founds the right-hand group ``child`` for ``[mid, hi]``: its
+configuration (the parent's, narrowed), its Raft state as a snapshot at the
+SPLIT entry's index and term with the parent's membership there, and the
+parent's transaction locks on its items. Nothing is copied: the items, local
+index entries, collection sizes and versions of ``[mid, hi]`` are keyed by
+hash and already sit in the same RocksDB, so the child's state ranges cover
+them from that batch on. What stays with the parent, and why:
+
+* the global-index outbox (records of entries up to the split): it ships
+  them; the child's shipper waits until they are gone from the parent's
+  outbox (`parent_outbox_pending`), so an item's index changes keep their order;
+* stream records, the change log, tombstones: splits are refused while the
+  table has a stream or replicas (`splittable`), so there are none;
+* trigger checkpoints: mappings read streams, so the same holds.
+
+Log positions continue across the split (the child's log starts after the
+SPLIT entry's index), so versions and index shipments stay ordered. A write
+the parent's log holds after the SPLIT for a key it gave away is refused at
+apply (WRONG_GROUP: never applied, the router retries with its new map).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from cluster.keys import split_item_key, txn_lock_key
+from cluster.meta import split_child_id
+from node.net.raft_codec import encode_hard_state, encode_snapshot
+from node.partition import global_indexes as gsi
+from node.raft.messages import Entry, HardState, Snapshot, SnapshotMeta
+from node.storage import DATA, STREAMS, Batch, Storage
+from trireme_pb import node_pb2
+
+if TYPE_CHECKING:
+    from cluster.meta import TableInfo
+
+WRONG_GROUP = "wrong_group"  # apply result: the entry's key is no longer this partition's
+_HEADER = 12
+
+
+def key_hash(key: bytes) -> int | None:
+    """The hash of an item key (None: not an item key)."""
+    return split_item_key(key)[1] if len(key) >= _HEADER else None
+
+
+def median_hash(storage: Storage, lo: bytes, hi: bytes, low_hash: int) -> int | None:
+    """The hash at which ``[lo, hi)``'s items divide in halves by count (the
+    split point for size): the median item's hash, or None when every item
+    shares the lowest hash (one partition key cannot be divided)."""
+    return median_of([split_item_key(k)[1] for k, _ in storage.iter_range(DATA, lo, hi)], low_hash)
+
+
+def median_of(hashes: list[int], low_hash: int) -> int | None:
+    """The median of ``hashes`` as a split point above ``low_hash`` (the
+    partition's first hash, which cannot start a new partition), or None."""
+    hashes = sorted(hashes)
+    if not hashes:
+        return None
+    mid = hashes[len(hashes) // 2]
+    if mid <= low_hash:
+        mid = next((h for h in hashes if h > low_hash), None)
+    return mid
+
+
+def splittable(table: TableInfo | None) -> str | None:
+    """Why a table's partitions may not split now (None: they may)."""
+    if table is None:
+        return "no such table"
+    if "IndexOf" in table.spec:
+        return "global index partitions do not split"
+    if table.streams or table.replicas:
+        return "tables with a stream or replicas in other regions do not split yet"
+    if table.status != "ACTIVE":
+        return f"the table is {table.status}, not ACTIVE"
+    return None
+
+
+def split_command(table_id: int, mid: int) -> node_pb2.WriteCommand:
+    return node_pb2.WriteCommand(split=node_pb2.SplitCommand(child=split_child_id(table_id, mid), mid=mid))
+
+
+def apply_split(replica: Any, batch: Batch, entry: Entry, sp: node_pb2.SplitCommand) -> dict | str:
+    """Apply a SPLIT on ``replica`` (a PartitionReplica) into ``batch``; the
+    child replica is created from storage once the batch is written
+    (`PartitionReplica.after`). Answers the child's id and membership."""
+    c = replica.config
+    if not c["lo"] < sp.mid <= c["hi"]:
+        return WRONG_GROUP  # a second split at the same point, or a stale one
+    child, group = sp.child, replica.group
+    conf = replica.raft.conf_at(entry.index)
+    child_config = {k: v for k, v in c.items() if k != "checkpoints"}
+    child_config.update(lo=sp.mid, split_from=group, split_index=entry.index)
+    replica.config = {**c, "hi": sp.mid - 1}
+    batch.set_group_config(group, orjson.dumps(replica.config))
+    batch.set_group_config(child, orjson.dumps(child_config))
+    log = replica.engine.storage.raft
+    log.save_snapshot(batch, child, encode_snapshot(Snapshot(SnapshotMeta(entry.index, entry.term, conf))))
+    log.compact(batch, child, entry.index)
+    log.save_hard_state(batch, child, encode_hard_state(HardState(term=entry.term, commit=entry.index)))
+    batch.set_applied_index(child, entry.index)
+    locks = replica.locks.applied
+    for key in [k for k in locks if not replica.owns(k)]:
+        lock = locks.pop(key)
+        batch.delete(STREAMS, txn_lock_key(group, key))
+        batch.put(STREAMS, txn_lock_key(child, key), lock.SerializeToString())
+    replica.split_pending = (child, child_config)
+    return {"child": child, "mid": sp.mid, "voters": list(conf.voters), "learners": list(conf.learners)}
+
+
+def parent_outbox_pending(storage: Storage, config: dict) -> bool:
+    """Does the partition this one split from still hold index changes of
+    entries up to the split (which must ship before this partition's own)?"""
+    parent = config.get("split_from")
+    if parent is None:
+        return False
+    lo, _ = gsi.outbox_bounds(parent)
+    hi = gsi.outbox_key(parent, config["split_index"] + 1)
+    return any(True for _ in storage.iter_range(STREAMS, lo, hi, limit=1))
