@@ -88,7 +88,7 @@ class _Recording(Cluster):
         state.tables["things"] = TableInfo("things", 7, "u", "ACTIVE", 0.0, SPEC)
         self.install(state)
 
-    async def send(self, table, hash64, req, *, to_leader, idempotent=True):
+    async def send(self, table, hash64, req, *, to_leader, idempotent=True, ranged=False):
         wire = req.SerializeToString()
         back = node_pb2.DataRequest.FromString(wire)
         assert back == req and back.SerializeToString() == wire
