@@ -41,7 +41,7 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
                 counts = {}
             for name, c in counts.items():
                 if name in meta.get("tables", {}):
-                    meta["tables"][name].update(item_count=c["item_count"], size_bytes=c["size_bytes"])
+                    meta["tables"][name].update({k: c[k] for k in ("item_count", "size_bytes", "consumed") if k in c})
         by_node = {}
         for addr, r in zip(addrs, replicas):
             if r and "replicas" in r:
