@@ -153,7 +153,7 @@ class Api:
 
     async def describe(self, t: TableInfo) -> dict:
         """The table's TableDescription (with its counts, stream and global table fields)."""
-        return {**ddb_tables.describe_table(await self._counted(t), region=self.region),
+        return {**ddb_tables.describe_table(await self._counted(t), region=self.region, now=time.time()),
                 **table_stream_fields(self.region, t),
                 **ddb_global_tables.table_fields(t.status, t.replicas, t.global_version)}
 

@@ -171,3 +171,20 @@ def test_table_stats_report_the_units_consumed(throttled):
     c = wait_until(consumed, 15, "the consumed units in table_stats")
     assert c["write_units_total"] == 20 and c["read_units_total"] == 10
     assert c["write_units_per_s"] > 0 and c["throttled_write_units_total"] == 0
+
+
+def test_warm_throughput_is_accepted_and_shown_and_decreases_are_counted(throttled):
+    ddb = make_client(throttled.endpoint)
+    name = create(ddb, rcu=100, wcu=100)
+    desc = ddb.describe_table(TableName=name)["Table"]
+    assert desc["WarmThroughput"] == {"ReadUnitsPerSecond": 12000, "WriteUnitsPerSecond": 4000, "Status": "ACTIVE"}
+    ddb.update_table(TableName=name, WarmThroughput={"ReadUnitsPerSecond": 20000})
+    assert ddb.describe_table(TableName=name)["Table"]["WarmThroughput"]["ReadUnitsPerSecond"] == 20000
+    for i in range(4):
+        ddb.update_table(TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 90 - i, "WriteCapacityUnits": 100})
+    pt = ddb.describe_table(TableName=name)["Table"]["ProvisionedThroughput"]
+    assert pt["NumberOfDecreasesToday"] == 4 and pt["ReadCapacityUnits"] == 87
+    with pytest.raises(ClientError) as e:
+        ddb.update_table(TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 50, "WriteCapacityUnits": 100})
+    assert e.value.response["Error"]["Code"] == "LimitExceededException"
+    ddb.update_table(TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 500, "WriteCapacityUnits": 100})
