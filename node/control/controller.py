@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
 from ddb import ttl as ddb_ttl
+from ddb.autoscaling import Tracking
 from ddb.errors import from_wire
 from ddb.indexes import index_table_name, index_table_spec
+from node.control.autoscaler import autoscale
 from node.control.placement import place, replacement
 from node.control.stats import table_totals
 from node.control.throughput import Consumption, lent_rates
@@ -56,6 +58,7 @@ class ControllerMemory:
     reports: dict[str, dict] = field(default_factory=dict)
     stats: dict[str, list] = field(default_factory=dict)  # partition -> its latest counts (node/control/stats.py)
     consumption: Consumption = field(default_factory=Consumption)  # units metered (node/control/throughput.py)
+    tracking: dict[str, Tracking] = field(default_factory=dict)  # auto scaling policy -> its alarms' state
 
 
 def _memory(control: Control, mr: MetaReplica) -> ControllerMemory:
@@ -157,6 +160,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         return {"ok": True, "version": result.get("version", 0)}
     if op in FUNCTION_OPS:
         return await function_op(mr, op, body)
+    if op == "scaling":  # Application Auto Scaling's records (router/autoscaling_api.py); refusals answered
+        return await mr.run({**body, "op": "scaling"})
     if op == "put_function_url":  # a function's URL config (router/function_urls.py)
         return await function_op(mr, op, {k: body.get(k) for k in ("name", "mode", "url")})
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
@@ -235,6 +240,7 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
     for group in [g for g in mem.stats if g not in state.partitions]:
         del mem.stats[group]  # a dropped table's
     mem.consumption.forget(set(state.partitions))
+    await autoscale(mr, mem.consumption, mem.tracking, now)
     # Placement.
     dead_after = cfg.dead_after_s
     dead = {n.id for n in state.nodes.values()

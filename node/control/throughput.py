@@ -156,7 +156,8 @@ class Consumption:
                 rate[i] += v
         return {"read_units_total": tot[0], "write_units_total": tot[1],
                 "read_units_per_s": rate[0], "write_units_per_s": rate[1],
-                "throttled_read_units_total": tot[2], "throttled_write_units_total": tot[3]}
+                "throttled_read_units_total": tot[2], "throttled_write_units_total": tot[3],
+                "throttled_read_units_per_s": rate[2], "throttled_write_units_per_s": rate[3]}
 
 
 def allocate(total: float, demand: list[float]) -> list[float]:
