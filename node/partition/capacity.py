@@ -7,7 +7,7 @@ bucket holds the units. Limits come from the metadata (node/control sets them
 on every view change and from the meta leader's adaptive boosts).
 
 How units are priced: a request whose size the node measures anyway (the
-caller asked for ConsumedCapacity, or the table is enforced) costs exactly
+caller asked for ConsumedCapacity, or the table is provisioned) costs exactly
 what DynamoDB charges (``ddb.capacity``); otherwise the node prices it by the
 length of the stored item's DynamoDB JSON, which it holds without a walk (an
 overestimate of DynamoDB's item size by the type descriptors), so metering
@@ -120,6 +120,12 @@ class PartitionCapacity:
     def enforced(self) -> bool:
         lim = self.limits
         return lim.read is not None or lim.write is not None or bool(lim.gsi_write)
+
+    @property
+    def exact(self) -> bool:
+        """Price requests exactly (DynamoDB's item size): a provisioned table's
+        limits. An on-demand table's ceilings make do with the stored length."""
+        return self.enforced and not self.limits.on_demand
 
     def configure(self, limits: Limits, now: float) -> None:
         self.limits = limits

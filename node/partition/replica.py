@@ -113,7 +113,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         the partition's read capacity is spent."""
         value = self.engine.storage.get_item(req.key)
         cap = self.capacity
-        if value is None or not (req.measure_capacity or cap.enforced):
+        if value is None or not (req.measure_capacity or cap.exact):
             units = raw_read_units(len(value) if value else 0, req.consistent or req.txn_read)
         else:
             units = raw_read_units(item_size(orjson.loads(value)), req.consistent or req.txn_read)
@@ -156,7 +156,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                 lo = max(lo, req.exclusive + b"\x00")
         filt = orjson.loads(req.filter) if req.filter else None
         proj = orjson.loads(req.projection) if req.projection else None
-        cap = req.measure_capacity or self.capacity.enforced
+        cap = req.measure_capacity or self.capacity.exact
         read_size = fetched = 0  # DynamoDB's size of the items (entries) read and fetched, for ConsumedCapacity
         fetch = req.fetch_table or None  # a local index entry stands for its base item (this table id)
         limit, max_bytes = req.limit or None, req.max_bytes or None
@@ -290,7 +290,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         extra: list = []
         resp = Resp()
         cap = self.capacity
-        measure = req.measure_capacity or cap.enforced
+        measure = req.measure_capacity or cap.exact
         if op == PUT and not (self.globals or req.condition or req.return_values or req.local_indexes or measure):
             if charge:
                 cap.write(charge * raw_write_units(len(req.item)), time.monotonic())
