@@ -51,6 +51,42 @@ def check_decrease(changed: dict, now: float) -> int:
     return n + 1
 
 
+MAX_TABLES = 2500  # tables per account and region (DynamoDB's default quota)
+
+
+def _provisioned_units(spec: dict) -> tuple[int, int]:
+    """A table's provisioned read and write units, its global indexes' included."""
+    if spec.get("BillingMode") == "PAY_PER_REQUEST":
+        return 0, 0
+    r = w = 0
+    for s in [spec, *(spec.get("GlobalSecondaryIndexes") or [])]:
+        pt = s.get("ProvisionedThroughput") or {}
+        r += pt.get("ReadCapacityUnits", 0)
+        w += pt.get("WriteCapacityUnits", 0)
+    return r, w
+
+
+def check_quotas(others: list[dict], spec: dict, creating: bool) -> None:
+    """The account quotas DescribeLimits reports, for a table ``spec`` being
+    created (``creating``) or changed, given every ``other`` user table's spec:
+    the number of tables, and the provisioned units summed over the account
+    (the message of the latter is Trireme's: no capture of DynamoDB's)."""
+    if creating and len(others) >= MAX_TABLES:
+        raise LimitExceededException(f"Subscriber limit exceeded: There is a limit of {MAX_TABLES} tables per "
+                                     "subscriber")
+    r, w = _provisioned_units(spec)
+    for o in others:
+        ro, wo = _provisioned_units(o)
+        r, w = r + ro, w + wo
+    for units, what in ((r, "Read"), (w, "Write")):
+        limit = LIMITS[f"AccountMax{what}CapacityUnits"]
+        if units > limit:
+            raise LimitExceededException(
+                f"Subscriber limit exceeded: the provisioned {what}CapacityUnits of the account's tables and "
+                f"global secondary indexes would total {units}, over the account's maximum of {limit} "
+                f"(DescribeLimits: AccountMax{what}CapacityUnits)")
+
+
 # WarmThroughput: what a new table supports at once (DynamoDB's defaults for a new table)
 WARM_READ, WARM_WRITE = 12_000, 4_000
 

@@ -177,6 +177,7 @@ class Api:
     async def create_table(self, body: dict) -> dict:
         spec = ddb_tables.parse_create_table(body)
         name = spec["TableName"]
+        ddb_tables.check_quotas(self._user_specs(name), spec, creating=name not in self._names())
         result = await self.cluster.meta("create_table", {"name": name, "spec": spec})
         # DynamoDB answers CREATING; waiting here until the partitions have
         # leaders lets clients that write right away (as they do against
@@ -188,6 +189,16 @@ class Api:
             t = TableInfo(**result["table"])
         return {"TableDescription": {**ddb_tables.describe_table(self._record(t), region=self.region),
                                      **table_stream_fields(self.region, t)}}
+
+    def _names(self) -> set[str]:
+        state = self.cluster.state
+        return set(state.tables) if state is not None else set()
+
+    def _user_specs(self, besides: str) -> list[dict]:
+        """Every user table's spec but ``besides``'s, for the account quotas."""
+        state = self.cluster.state
+        return [t.spec for n, t in (state.tables.items() if state is not None else ()) if n != besides
+                and not hidden(t)]
 
     async def describe_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
@@ -215,6 +226,7 @@ class Api:
                                                           index_update=change is not None)
             if change is not None:
                 spec = with_index_throughput(spec, change[1])
+            ddb_tables.check_quotas(self._user_specs(name), spec, creating=False)
             result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
             return {"TableDescription": await self.describe(TableInfo(**result["table"]))}
         if any(k in body for k in ("BillingMode", "ProvisionedThroughput")):

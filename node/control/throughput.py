@@ -69,6 +69,8 @@ def provisioned(state: MetaState, t: TableInfo) -> tuple[float | None, float | N
 
 def limits_of(state: MetaState, t: TableInfo, lent: list[float] | None = None) -> Limits:
     """One partition's limits (``lent``: the meta leader's [read, write] rates for it)."""
+    if "System" in t.spec:
+        return Limits()  # Trireme's own tables (transaction records, function code) are never throttled
     n = max(1, len(t.partitions))
     on_demand = (state.tables.get(t.spec["IndexOf"]) if "IndexOf" in t.spec else t)
     if on_demand is not None and on_demand.spec.get("BillingMode") == "PAY_PER_REQUEST":

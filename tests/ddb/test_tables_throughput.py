@@ -49,3 +49,19 @@ def test_increases_are_not_counted_but_the_table_maximum_holds():
     with pytest.raises(ValidationException, match="exceeds the maximum allowed value of 40000"):
         parse_update_table({"ProvisionedThroughput": {"ReadCapacityUnits": 40001, "WriteCapacityUnits": 5}},
                            record(10, {}), now=DAY)
+
+
+def test_account_quotas_count_tables_and_the_provisioned_units_of_tables_and_indexes():
+    from ddb.tables import check_quotas
+
+    big = {"ProvisionedThroughput": {"ReadCapacityUnits": 30000, "WriteCapacityUnits": 10},
+           "GlobalSecondaryIndexes": [{"ProvisionedThroughput": {"ReadCapacityUnits": 10000,
+                                                                 "WriteCapacityUnits": 10}}]}
+    check_quotas([big], big, creating=True)  # 80,000 read units: at the limit
+    with pytest.raises(LimitExceededException, match="AccountMaxReadCapacityUnits"):
+        check_quotas([big, {"ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}], big,
+                     creating=True)
+    check_quotas([big, {"BillingMode": "PAY_PER_REQUEST"}], big, creating=False)
+    with pytest.raises(LimitExceededException, match="There is a limit of 2500 tables per subscriber"):
+        check_quotas([{"BillingMode": "PAY_PER_REQUEST"}] * 2500, {"BillingMode": "PAY_PER_REQUEST"},
+                     creating=True)

@@ -67,3 +67,9 @@ def test_a_hot_partition_borrows_what_the_cold_one_leaves():
     c.add("n1", {p0: [0, 25, 0, 25], p1: [0, 5, 0, 0]}, 5.0)  # p0 wants 10/s, p1 uses 1/s
     lent = lent_rates(s, c, {p0: [], p1: []}, 5.0)
     assert p1 not in lent and 5 < lent[p0][1] <= 9.0 + 1e-9 and lent[p0][0] == 0
+
+
+def test_trireme_system_tables_are_never_limited():
+    s = state({"BillingMode": "PAY_PER_REQUEST", "System": "transactions"})
+    lim = limits_of(s, s.tables["t"])
+    assert (lim.read, lim.write) == (None, None)
