@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.exceptions import ClientError
@@ -66,14 +67,19 @@ def put(ddb, name: str, i: int, **attrs) -> str:
 
 
 def drive(ddb, name: str, rate: float, seconds: float, **attrs) -> tuple[list[str], float]:
-    """Puts paced at ``rate`` per second for ``seconds``: their outcomes and the time taken."""
+    """Puts sent at ``rate`` per second for ``seconds`` (by four threads, so a
+    slow answer does not slow the schedule): their outcomes and the time taken."""
     start = time.monotonic()
-    out = []
-    for i in range(int(rate * seconds)):
+    count = int(rate * seconds)
+
+    def one(i: int) -> str:
         ahead = start + i / rate - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)  # pacing the load, not waiting for a condition
-        out.append(put(ddb, name, i, **attrs))
+        return put(ddb, name, i, **attrs)
+
+    with ThreadPoolExecutor(4) as pool:
+        out = list(pool.map(one, range(count)))
     return out, time.monotonic() - start
 
 
@@ -91,11 +97,13 @@ def test_a_table_driven_at_twice_its_rate_admits_its_rate_plus_burst(throttled):
     assert admitted + throttled_count == len(outcomes), set(outcomes)
     # DynamoDB's promise: the rate plus the saved burst, no more. At twice the
     # rate about half is throttled: (2R*T - R*T - R*burst) / 2R*T = 37.5% here.
+    # Tolerance: at most 10% (+1) over the bound; at least 75% of it (keys
+    # hash unevenly over the partitions, so one may have spare capacity).
     bound = wcu * elapsed + wcu * BURST_S
     assert admitted <= bound * 1.1 + 1, (admitted, bound)
-    assert admitted >= bound * 0.7, (admitted, bound)
+    assert admitted >= min(bound, len(outcomes)) * 0.75, (admitted, bound)
     fraction = throttled_count / len(outcomes)
-    expected = 1 - bound / len(outcomes)
+    expected = 1 - min(bound, len(outcomes)) / len(outcomes)
     assert abs(fraction - expected) <= 0.15, (fraction, expected)
 
 
