@@ -196,3 +196,39 @@ def test_warm_throughput_is_accepted_and_shown_and_decreases_are_counted(throttl
         ddb.update_table(TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 50, "WriteCapacityUnits": 100})
     assert e.value.response["Error"]["Code"] == "LimitExceededException"
     ddb.update_table(TableName=name, ProvisionedThroughput={"ReadCapacityUnits": 500, "WriteCapacityUnits": 100})
+
+
+def test_a_throttled_transaction_is_cancelled_with_the_reason(throttled):
+    ddb = make_client(throttled.endpoint)
+    name = create(ddb, wcu=2)  # one unit a second per partition; a transaction's write costs two
+    reasons: list = []
+
+    def cancelled() -> bool:
+        for i in range(10):
+            try:
+                ddb.transact_write_items(TransactItems=[{"Put": {"TableName": name, "Item": {"pk": {"S": "k"}}}}])
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "TransactionCanceledException", e.response
+                reasons.extend(r["Code"] for r in e.response["CancellationReasons"])
+                return True
+        return False
+
+    wait_until(cancelled, 15, "a transaction to be throttled")
+    assert reasons == ["ProvisionedThroughputExceeded"]
+
+
+def test_a_batch_returns_its_throttled_items_unprocessed(throttled):
+    ddb = make_client(throttled.endpoint)
+    name = create(ddb, wcu=2)  # a bucket of one unit per partition
+
+    def some_unprocessed() -> int:
+        items = [{"PutRequest": {"Item": {"pk": {"S": f"k{i}"}}}} for i in range(25)]
+        try:
+            left = ddb.batch_write_item(RequestItems={name: items})["UnprocessedItems"].get(name, [])
+        except ClientError as e:  # every entry throttled: the call fails with it, as in DynamoDB
+            assert e.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+            return 0
+        assert len(left) < 25
+        return len(left)
+
+    assert wait_until(some_unprocessed, 15, "a batch with throttled entries") >= 15
