@@ -56,9 +56,9 @@ def create(ddb, *, rcu: int = 100, wcu: int = 100, gsi_wcu: int | None = None, o
     return name
 
 
-def put(ddb, name: str, i: int, **attrs) -> str:
-    """'ok' or the error code of one put."""
-    item = {"pk": {"S": f"k{i}"}, **{k: {"S": v} for k, v in attrs.items()}}
+def put(ddb, name: str, i: int, hot: bool = False, **attrs) -> str:
+    """'ok' or the error code of one put (of item i, or with ``hot`` of one item)."""
+    item = {"pk": {"S": "hot" if hot else f"k{i}"}, **{k: {"S": v} for k, v in attrs.items()}}
     try:
         ddb.put_item(TableName=name, Item=item)
         return "ok"
@@ -66,7 +66,7 @@ def put(ddb, name: str, i: int, **attrs) -> str:
         return e.response["Error"]["Code"]
 
 
-def drive(ddb, name: str, rate: float, seconds: float, **attrs) -> tuple[list[str], float]:
+def drive(ddb, name: str, rate: float, seconds: float, hot: bool = False, **attrs) -> tuple[list[str], float]:
     """Puts sent at ``rate`` per second for ``seconds`` (by four threads, so a
     slow answer does not slow the schedule): their outcomes and the time taken."""
     start = time.monotonic()
@@ -76,7 +76,7 @@ def drive(ddb, name: str, rate: float, seconds: float, **attrs) -> tuple[list[st
         ahead = start + i / rate - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)  # pacing the load, not waiting for a condition
-        return put(ddb, name, i, **attrs)
+        return put(ddb, name, i, hot, **attrs)
 
     with ThreadPoolExecutor(4) as pool:
         out = list(pool.map(one, range(count)))
@@ -232,3 +232,15 @@ def test_a_batch_returns_its_throttled_items_unprocessed(throttled):
         return len(left)
 
     assert wait_until(some_unprocessed, 15, "a batch with throttled entries") >= 15
+
+
+def test_adaptive_capacity_lends_a_hot_partition_what_the_cold_one_leaves(throttled):
+    ddb = make_client(throttled.endpoint)
+    wcu = 10
+    name = create(ddb, wcu=wcu)  # two partitions of 5 units a second each
+    drive(ddb, name, 2 * wcu, 6.0, hot=True)  # one item: its partition is throttled, the other idle
+    outcomes, elapsed = drive(ddb, name, 2 * wcu, 4.0, hot=True)
+    admitted = outcomes.count("ok")
+    even_share = wcu / PARTITIONS * elapsed + wcu / PARTITIONS * BURST_S  # what it could admit alone
+    assert admitted > even_share + 3, (admitted, even_share)
+    assert admitted <= wcu * elapsed + wcu * BURST_S + 1, admitted  # never more than the table's rate
