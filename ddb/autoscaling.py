@@ -51,10 +51,9 @@ def target_id(body: dict) -> tuple[str, str]:
     if ns != NAMESPACE:
         raise AutoScalingValidation(f"Unsupported service namespace: {ns}. Trireme serves the dynamodb namespace")
     resource, dimension = body.get("ResourceId"), body.get("ScalableDimension")
-    if not isinstance(resource, str) or not resource.startswith("table/") or "/index/" in resource \
-            and dimension not in INDEX_DIMENSIONS:
+    if not isinstance(resource, str) or not resource.startswith("table/") or resource == "table/":
         raise AutoScalingValidation(f"Unsupported resource ID: {resource}")
-    if dimension in INDEX_DIMENSIONS:
+    if dimension in INDEX_DIMENSIONS or "/index/" in resource:
         raise AutoScalingValidation("Trireme scales tables' capacity only, not global secondary indexes' "
                                     f"(scalable dimension {dimension})")
     if dimension not in DIMENSIONS:
