@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 ON_DEMAND_READ = float(os.environ.get("TRIREME_ON_DEMAND_READ_UNITS", "3000"))  # per partition per second
 ON_DEMAND_WRITE = float(os.environ.get("TRIREME_ON_DEMAND_WRITE_UNITS", "1000"))
+# What a new on-demand table supports at once (DynamoDB: 12,000 reads, 4,000 writes a second); past that
+# (or its WarmThroughput) up to twice its previous peak.
+WARM_READ = float(os.environ.get("TRIREME_ON_DEMAND_WARM_READ_UNITS", "12000"))
+WARM_WRITE = float(os.environ.get("TRIREME_ON_DEMAND_WARM_WRITE_UNITS", "4000"))
 BURST = float(os.environ.get("TRIREME_BURST_S", str(BURST_S)))
 RATE_WINDOW_S = 5.0
 BOOST_TTL_S = 5.0  # a lent rate lapses unless the meta leader renews it
@@ -74,8 +78,11 @@ def limits_of(state: MetaState, t: TableInfo, lent: list[float] | None = None) -
     n = max(1, len(t.partitions))
     on_demand = (state.tables.get(t.spec["IndexOf"]) if "IndexOf" in t.spec else t)
     if on_demand is not None and on_demand.spec.get("BillingMode") == "PAY_PER_REQUEST":
-        return Limits(read=ON_DEMAND_READ, write=None if "IndexOf" in t.spec else ON_DEMAND_WRITE,
-                      on_demand=True, burst_s=BURST)
+        read, write = ON_DEMAND_READ, None if "IndexOf" in t.spec else ON_DEMAND_WRITE
+        if lent is not None:  # the table's previous-peak ramp, below the partition ceilings
+            read = min(read, lent[0]) if lent[0] else read
+            write = min(write, lent[1]) if write is not None and lent[1] else write
+        return Limits(read=read, write=write, on_demand=True, burst_s=BURST)
     r, w, gsi = provisioned(state, t)
     read = None if r is None else r / n
     write = None if w is None else w / n
@@ -113,6 +120,7 @@ class Consumption:
     last: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (group, node) -> counters seen
     totals: dict[str, list[float]] = field(default_factory=dict)  # group -> [read, write, refused r, refused w]
     samples: dict[str, deque] = field(default_factory=dict)  # group -> (time, totals) within the window
+    peaks: dict[int, list[float]] = field(default_factory=dict)  # table id -> highest [read, write] per second
 
     def add(self, node: str, report: dict[str, list[float]], now: float) -> None:
         for group, counters in report.items():
@@ -183,10 +191,24 @@ def allocate(total: float, demand: list[float]) -> list[float]:
     return [even + lend * e / wanted for e in excess]
 
 
+def on_demand_caps(t: TableInfo, consumption: Consumption, now: float) -> list[float]:
+    """What an on-demand table admits per second, [read, write]: its warm
+    throughput, or twice the previous peak (the highest rate it was served)."""
+    rates = [consumption.rates(g, now) for g in t.partitions if g in consumption.totals]
+    peak = consumption.peaks.setdefault(t.id, [0.0, 0.0])
+    for k in (0, 1):
+        peak[k] = max(peak[k], sum(x[k] for x in rates))
+    wt = t.spec.get("WarmThroughput") or {}
+    return [max(WARM_READ, wt.get("ReadUnitsPerSecond", 0), 2 * peak[0]),
+            max(WARM_WRITE, wt.get("WriteUnitsPerSecond", 0), 2 * peak[1])]
+
+
 def lent_rates(state: MetaState, consumption: Consumption, reported: dict, now: float) -> dict[str, list[float]]:
-    """The rates adaptive capacity lends to the partitions a heartbeat
-    reported: ``{group: [read, write]}`` (0: the even share), only those
-    whose allocation differs from it."""
+    """The rates the meta leader sets for the partitions a heartbeat
+    reported, ``{group: [read, write]}`` (0: the default), only those that
+    differ from it: for a provisioned table what adaptive capacity lends
+    (above the even share); for an on-demand table its share of the
+    previous-peak ramp where that is below the partition ceilings."""
     out: dict[str, list[float]] = {}
     tables: dict[int, TableInfo] = {}
     for group in reported:
@@ -197,6 +219,15 @@ def lent_rates(state: MetaState, consumption: Consumption, reported: dict, now: 
         if t is None:
             continue
         tables[p.table_id] = t
+        if t.spec.get("BillingMode") == "PAY_PER_REQUEST" and "System" not in t.spec:
+            n = max(1, len(t.partitions))
+            for k, (cap, ceiling) in enumerate(zip(on_demand_caps(t, consumption, now),
+                                                   (ON_DEMAND_READ, ON_DEMAND_WRITE))):
+                if cap / n < ceiling:
+                    for g in t.partitions:
+                        if g in reported:
+                            out.setdefault(g, [0.0, 0.0])[k] = cap / n
+            continue
         r, w, _ = provisioned(state, t)
         rates = [consumption.rates(g, now) for g in t.partitions]
         for k, total in ((0, r), (1, w)):

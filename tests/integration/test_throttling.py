@@ -6,8 +6,9 @@ ceiling (made small here), and the meta leader's `table_stats` reports the
 units consumed.
 
 Every node runs with TRIREME_BURST_S=1 (a partition saves one second of unused
-capacity instead of DynamoDB's 300, so a test exhausts it at once) and an
-on-demand ceiling of 5 write units per partition per second."""
+capacity instead of DynamoDB's 300, so a test exhausts it at once), an
+on-demand ceiling of 5 write units per partition per second, and a new
+on-demand table takes 4 write units a second at once (then twice its peak)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.integration.conftest import make_client, start_cluster, wait_until
 
 BURST_S = 1
 ON_DEMAND_WRITE = 5
+WARM_WRITE = 4  # what a new on-demand table takes at once (DynamoDB: 4,000 writes a second)
 PARTITIONS = 2
 
 
@@ -31,7 +33,8 @@ PARTITIONS = 2
 def throttled(tmp_path_factory):
     c = start_cluster(tmp_path_factory.mktemp("throttling"), partitions_per_table=PARTITIONS,
                       extra_env={"TRIREME_BURST_S": str(BURST_S),
-                                 "TRIREME_ON_DEMAND_WRITE_UNITS": str(ON_DEMAND_WRITE)})
+                                 "TRIREME_ON_DEMAND_WRITE_UNITS": str(ON_DEMAND_WRITE),
+                                 "TRIREME_ON_DEMAND_WARM_WRITE_UNITS": str(WARM_WRITE)})
     yield c
     c.stop()
 
@@ -244,3 +247,13 @@ def test_adaptive_capacity_lends_a_hot_partition_what_the_cold_one_leaves(thrott
     even_share = wcu / PARTITIONS * elapsed + wcu / PARTITIONS * BURST_S  # what it could admit alone
     assert admitted > even_share + 3, (admitted, even_share)
     assert admitted <= wcu * elapsed + wcu * BURST_S + 1, admitted  # never more than the table's rate
+
+
+def test_an_on_demand_table_ramps_up_to_twice_its_previous_peak(throttled):
+    ddb = make_client(throttled.endpoint)
+    name = create(ddb, on_demand=True)
+    # 6 writes a second: over the new table's 4, under its partitions' ceilings (2 x 5).
+    first, _ = drive(ddb, name, 6, 3.0)
+    assert "ThrottlingException" in first, first
+    wait_until(lambda: "ThrottlingException" not in drive(ddb, name, 6, 2.0)[0], 30,
+               "the table to ramp up to twice its previous peak")

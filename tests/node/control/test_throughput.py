@@ -73,3 +73,18 @@ def test_trireme_system_tables_are_never_limited():
     s = state({"BillingMode": "PAY_PER_REQUEST", "System": "transactions"})
     lim = limits_of(s, s.tables["t"])
     assert (lim.read, lim.write) == (None, None)
+
+
+def test_an_on_demand_table_admits_its_warm_throughput_then_twice_its_peak(monkeypatch):
+    from node.control import throughput
+
+    monkeypatch.setattr(throughput, "WARM_WRITE", 4.0)
+    s = state({"BillingMode": "PAY_PER_REQUEST"})
+    p0, p1 = s.tables["t"].partitions
+    c = Consumption()
+    c.add("n1", {p0: [0, 0, 0, 0], p1: [0, 0, 0, 0]}, 0.0)
+    assert lent_rates(s, c, {p0: [], p1: []}, 0.0) == {p0: [0.0, 2.0], p1: [0.0, 2.0]}
+    c.add("n1", {p0: [0, 15, 0, 0], p1: [0, 15, 0, 0]}, 5.0)  # served 6 a second
+    assert lent_rates(s, c, {p0: []}, 5.0) == {p0: [0.0, 6.0]}  # twice the peak: 12 a second
+    lim = limits_of(s, s.tables["t"], [0.0, 2.0])
+    assert (lim.write, lim.read, lim.on_demand) == (2.0, 3000, True)
