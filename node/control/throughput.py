@@ -7,7 +7,8 @@ each global index's write units over the base table's partitions (an index
 short of capacity throttles its base table's writes, as in DynamoDB); an
 index's read units over the index's own partitions. An on-demand table's
 partitions are capped at DynamoDB's 3,000 read and 1,000 write units per
-second (TRIREME_ON_DEMAND_READ_UNITS / _WRITE_UNITS make them small in tests).
+second (TRIREME_ON_DEMAND_READ_UNITS / _WRITE_UNITS make them small in tests),
+and below that the table's previous-peak ramp (`on_demand_caps`).
 Adaptive capacity: the meta leader may lend a hot partition what its
 table's other partitions leave unused (`allocate`); its heartbeat answer
 carries those rates, which replace the even share until the next answer.
