@@ -179,8 +179,3 @@ def _bucket(old: TokenBucket | None, rate: float | None, burst_s: float, now: fl
     if old.rate != rate or old.capacity != rate * max(1.0, burst_s):
         old.set_rate(rate, burst_s, now)
     return old
-
-
-def share(total: float, partitions: int) -> float:
-    """A partition's even share of a table's units per second."""
-    return total / max(1, partitions)
