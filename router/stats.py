@@ -34,7 +34,7 @@ class TableStats:
         out = {}
         for t in tables:
             counts = got.get(t.name)
-            if counts is not None and counts["id"] == t.id:
+            if counts is not None and counts["id"] == t.id and "item_count" in counts:  # else: only units consumed
                 self._last[t.name] = counts
             else:
                 counts = self._last.get(t.name)
