@@ -41,7 +41,7 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
                 counts = {}
             for name, c in counts.items():
                 if name in meta.get("tables", {}):
-                    meta["tables"][name].update(item_count=c["item_count"], size_bytes=c["size_bytes"])
+                    meta["tables"][name].update({k: c[k] for k in ("item_count", "size_bytes", "consumed") if k in c})
         by_node = {}
         for addr, r in zip(addrs, replicas):
             if r and "replicas" in r:
@@ -136,6 +136,30 @@ def render_link(state: dict) -> str:
         for p in state["pairs"]])
 
 
+def render_capacity(meta: dict) -> str:
+    """Each user table's capacity: mode, provisioned units, units consumed per
+    second (metered, seconds old) and refused, and its auto scaling range."""
+    scaling = (meta.get("scaling") or {}).get("targets", {})
+    rows = []
+    for t in sorted(meta.get("tables", {}).values(), key=lambda t: t["name"]):
+        spec = t.get("spec", {})
+        if "IndexOf" in spec or "System" in spec:
+            continue
+        pt = spec.get("ProvisionedThroughput") or {}
+        on_demand = spec.get("BillingMode") == "PAY_PER_REQUEST"
+        c = t.get("consumed") or {}
+        auto = [f"{dim.rsplit(':', 1)[1].removesuffix('CapacityUnits').lower()} {x['MinCapacity']}-{x['MaxCapacity']}"
+                for key, x in sorted(scaling.items()) if key.split("|")[0] == f"table/{t['name']}"
+                for dim in [x["ScalableDimension"]]]
+        rows.append([t["name"], "on-demand" if on_demand else "provisioned",
+                     "-" if on_demand else f"{pt.get('ReadCapacityUnits', 0)}/{pt.get('WriteCapacityUnits', 0)}",
+                     f"{c.get('read_units_per_s', 0):.1f}/{c.get('write_units_per_s', 0):.1f}",
+                     f"{c.get('throttled_read_units_total', 0):g}/{c.get('throttled_write_units_total', 0):g}",
+                     ", ".join(auto) or "-"])
+    return table(["TABLE", "CAPACITY MODE", "RCU/WCU", "CONSUMED R/W PER S", "THROTTLED R/W UNITS",
+                  "AUTO SCALING"], rows)
+
+
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[str(c) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
@@ -190,6 +214,8 @@ def render(report: dict, with_replication: bool = True) -> str:
     parts.append("")
     parts.append(table(["PARTITION", "TABLE", "HASH RANGE", "EPOCH", "LEADER", "REPLICAS (node:applied index)"],
                        rows))
+    if tables:
+        parts += ["", render_capacity(meta)]
     if with_replication and report.get("replication"):
         parts += ["", render_replication(report["replication"])]
     return "\n".join(parts)

@@ -151,6 +151,10 @@ class MetaState:
     mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
     # What the mappings' pollers reported: UUID -> {"last_result": LastProcessingResult, "discarded": records}.
     mapping_status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Application Auto Scaling (ddb/autoscaling.py records): {"targets": {resource|dimension: target},
+    # "policies": {resource|dimension|name: policy}, "activities": {resource|dimension: [newest first]}}.
+    scaling: dict[str, dict[str, Any]] = field(default_factory=lambda: {"targets": {}, "policies": {},
+                                                                         "activities": {}})
 
     @classmethod
     def bootstrap(cls, nodes: list[dict]) -> MetaState:
@@ -554,6 +558,41 @@ class MetaState:
             return _err("ResourceNotFoundException", "mapping gone")
         return {"ok": True, "replaced": old, "version": self.version + 1}
 
+    # --- auto scaling (router/autoscaling_api.py, node/control/autoscaler.py) -----------
+
+    def _op_scaling(self, c: dict) -> dict:
+        """Register or deregister a scalable target (with its policies), put or
+        delete a policy, or (``scale``) set a table's provisioned capacity
+        and record the activity, in one entry."""
+        sc, action = self.scaling, c["action"]
+        if action == "put_target":
+            sc["targets"][c["key"]] = c["record"]
+        elif action == "delete_target":
+            if sc["targets"].pop(c["key"], None) is None:
+                return _err("ObjectNotFoundException", "no target")
+            for k in [k for k in sc["policies"] if k.startswith(c["key"] + "|")]:
+                del sc["policies"][k]
+        elif action == "put_policy":
+            if c["record"]["ResourceId"] + "|" + c["record"]["ScalableDimension"] not in sc["targets"]:
+                return _err("ObjectNotFoundException", "no target")
+            sc["policies"][c["key"]] = c["record"]
+        elif action == "delete_policy":
+            if sc["policies"].pop(c["key"], None) is None:
+                return _err("ObjectNotFoundException", "no policy")
+        elif action == "scale":
+            t = self._active(c["name"])
+            if isinstance(t, dict):
+                return t
+            if c.get("spec") is not None:
+                t.spec = c["spec"]
+                t.updated.update(c.get("updated", {}))
+            acts = sc["activities"].setdefault(c["key"], [])
+            acts.insert(0, c["activity"])
+            del acts[c.get("keep", 50):]
+        else:
+            return _err("ValidationException", f"unknown scaling action {action!r}")
+        return {"ok": True, "version": self.version + 1}
+
     # --- snapshots ------------------------------------------------------------
 
     def to_json(self) -> dict:
@@ -567,6 +606,7 @@ class MetaState:
             "functions": dict(self.functions),
             "mappings": dict(self.mappings),
             "mapping_status": dict(self.mapping_status),
+            "scaling": dict(self.scaling),
         }
 
     @classmethod
@@ -581,6 +621,7 @@ class MetaState:
             functions=d.get("functions", {}),
             mappings=d.get("mappings", {}),
             mapping_status=d.get("mapping_status", {}),
+            scaling=d.get("scaling") or {"targets": {}, "policies": {}, "activities": {}},
         )
 
 

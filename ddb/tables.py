@@ -3,9 +3,10 @@ DeleteTable validation, and the TableDescription built from metadata."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from ddb.errors import ValidationException, constraint_failure
+from ddb.errors import LimitExceededException, ValidationException, constraint_failure
 from ddb.indexes import check_indexes, indexes_of
 from ddb.keys import KeySchema, table_name_errors, validate_table_name
 from ddb.streams import parse_create_stream
@@ -17,6 +18,113 @@ ENDPOINT_CACHE_MINUTES = 1440  # DescribeEndpoints' CachePeriodInMinutes, as Dyn
 # DescribeLimits: DynamoDB's default quotas (a table's include its global indexes').
 LIMITS = {"AccountMaxReadCapacityUnits": 80_000, "AccountMaxWriteCapacityUnits": 80_000,
           "TableMaxReadCapacityUnits": MAX_CAPACITY, "TableMaxWriteCapacityUnits": MAX_CAPACITY}
+
+
+DECREASES_ANYTIME = 4  # decreases per UTC day at any time; then one per hour without a decrease (27 at most)
+DECREASE_EVERY_S = 3600
+
+
+def decreases_today(changed: dict, now: float) -> int:
+    """NumberOfDecreasesToday: the decreases made in ``now``'s UTC day."""
+    last = changed.get("LastDecreaseDateTime")
+    if last is None or int(last // 86400) != int(now // 86400):
+        return 0
+    return int(changed.get("DecreasesToday", 1))
+
+
+def _utc(ts: float) -> str:
+    d = dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+    return f"{d:%A, %B} {d.day}, {d.year} {d.hour % 12 or 12}:{d:%M:%S %p} UTC"
+
+
+def check_decrease(changed: dict, now: float) -> int:
+    """The decreases today after one more, or LimitExceededException as
+    DynamoDB refuses one: four at any time in a UTC day, then one an hour."""
+    n = decreases_today(changed, now)
+    last = changed.get("LastDecreaseDateTime")
+    if n >= DECREASES_ANYTIME and last is not None and now - last < DECREASE_EVERY_S:
+        raise LimitExceededException(
+            "Subscriber limit exceeded: Provisioned throughput decreases are limited within a given UTC day. "
+            f"After the first {DECREASES_ANYTIME} decreases, each subsequent decrease in the same UTC day can be "
+            f"performed at most once every {DECREASE_EVERY_S} seconds. Number of decreases today: {n}. "
+            f"Last decrease at {_utc(last)}. Next decrease can be made at {_utc(last + DECREASE_EVERY_S)}")
+    return n + 1
+
+
+MAX_TABLES = 2500  # tables per account and region (DynamoDB's default quota)
+
+
+def _provisioned_units(spec: dict) -> tuple[int, int]:
+    """A table's provisioned read and write units, its global indexes' included."""
+    if spec.get("BillingMode") == "PAY_PER_REQUEST":
+        return 0, 0
+    r = w = 0
+    for s in [spec, *(spec.get("GlobalSecondaryIndexes") or [])]:
+        pt = s.get("ProvisionedThroughput") or {}
+        r += pt.get("ReadCapacityUnits", 0)
+        w += pt.get("WriteCapacityUnits", 0)
+    return r, w
+
+
+def check_quotas(others: list[dict], spec: dict, creating: bool) -> None:
+    """The account quotas DescribeLimits reports, for a table ``spec`` being
+    created (``creating``) or changed, given every ``other`` user table's spec:
+    the number of tables, and the provisioned units summed over the account
+    (the message of the latter is Trireme's: no capture of DynamoDB's)."""
+    if creating and len(others) >= MAX_TABLES:
+        raise LimitExceededException(f"Subscriber limit exceeded: There is a limit of {MAX_TABLES} tables per "
+                                     "subscriber")
+    r, w = _provisioned_units(spec)
+    for o in others:
+        ro, wo = _provisioned_units(o)
+        r, w = r + ro, w + wo
+    for units, what in ((r, "Read"), (w, "Write")):
+        limit = LIMITS[f"AccountMax{what}CapacityUnits"]
+        if units > limit:
+            raise LimitExceededException(
+                f"Subscriber limit exceeded: the provisioned {what}CapacityUnits of the account's tables and "
+                f"global secondary indexes would total {units}, over the account's maximum of {limit} "
+                f"(DescribeLimits: AccountMax{what}CapacityUnits)")
+
+
+# WarmThroughput: what a new table supports at once (DynamoDB's defaults for a new table)
+WARM_READ, WARM_WRITE = 12_000, 4_000
+
+
+def parse_warm_throughput(body: dict, old: dict | None = None) -> dict | None:
+    """A request's WarmThroughput, kept at least the table's current one
+    (warm throughput only grows)."""
+    wt = body.get("WarmThroughput")
+    if wt is None:
+        return old
+    if not isinstance(wt, dict):
+        raise ValidationException(f"1 validation error detected: Value '{wt}' at 'warmThroughput' failed to "
+                                  "satisfy constraint: Member must be a structure")
+    errors = []
+    out = dict(old or {})
+    for member, wire in (("readUnitsPerSecond", "ReadUnitsPerSecond"), ("writeUnitsPerSecond", "WriteUnitsPerSecond")):
+        v = wt.get(wire)
+        if v is None:
+            continue
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            errors.append(f"Value '{v}' at 'warmThroughput.{member}' failed to satisfy constraint: "
+                          "Member must have value greater than or equal to 1")
+        else:
+            out[wire] = max(v, out.get(wire, 0))
+    if errors:
+        raise constraint_failure(errors)
+    return out
+
+
+def warm_throughput(spec: dict) -> dict:
+    """DescribeTable's WarmThroughput: the larger of DynamoDB's new-table
+    defaults, the requested warm throughput and the provisioned capacity."""
+    wt = spec.get("WarmThroughput") or {}
+    pt = spec.get("ProvisionedThroughput") or {}
+    return {"ReadUnitsPerSecond": max(WARM_READ, wt.get("ReadUnitsPerSecond", 0), pt.get("ReadCapacityUnits", 0)),
+            "WriteUnitsPerSecond": max(WARM_WRITE, wt.get("WriteUnitsPerSecond", 0),
+                                       pt.get("WriteCapacityUnits", 0)),
+            "Status": "ACTIVE"}
 
 
 def parse_table_name(body: dict) -> str:
@@ -83,10 +191,11 @@ def parse_create_table(body: dict) -> dict:
         "GlobalSecondaryIndexes": gsis,
         "StreamSpecification": stream.to_wire() if stream else None,
         "DeletionProtectionEnabled": bool(body.get("DeletionProtectionEnabled", False)),
+        "WarmThroughput": parse_warm_throughput(body),
     }
 
 
-def describe_table(record: dict, *, region: str, account: str = "000000000000") -> dict:
+def describe_table(record: dict, *, region: str, account: str = "000000000000", now: float | None = None) -> dict:
     spec = record["spec"]
     changed = record.get("throughput_changed") or record.get("updated") or {}
     name = record["name"]
@@ -99,7 +208,7 @@ def describe_table(record: dict, *, region: str, account: str = "000000000000") 
         "TableStatus": record["status"],
         "CreationDateTime": record["created"],
         "ProvisionedThroughput": {
-            "NumberOfDecreasesToday": 0,
+            "NumberOfDecreasesToday": decreases_today(changed, now) if now is not None else 0,
             "ReadCapacityUnits": pt.get("ReadCapacityUnits", 0),
             "WriteCapacityUnits": pt.get("WriteCapacityUnits", 0),
         },
@@ -108,6 +217,7 @@ def describe_table(record: dict, *, region: str, account: str = "000000000000") 
         "TableArn": arn,
         "TableId": record["uuid"],
         "DeletionProtectionEnabled": bool(spec.get("DeletionProtectionEnabled", False)),
+        "WarmThroughput": warm_throughput(spec),
     }
     lsis = [i.describe(arn, record.get("index_stats") or {}) for i in indexes_of(spec) if i.local]
     if lsis:
@@ -225,12 +335,20 @@ def parse_update_table(body: dict, record: dict, *, now: float, index_update: bo
                     f"{old.get('WriteCapacityUnits')}. Requested WriteCapacityUnits: {pt['WriteCapacityUnits']}. "
                     "Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher "
                     "limits.")
+            for k, v in pt.items():
+                if v > MAX_CAPACITY:
+                    raise ValidationException(f"One or more parameter values were invalid: {k} for table "
+                                              f"exceeds the maximum allowed value of {MAX_CAPACITY}")
             if any(pt[k] > old.get(k, 0) for k in pt):
                 updated["LastIncreaseDateTime"] = now
-            if any(pt[k] < old.get(k, 0) for k in pt):
+            if old_billing == "PROVISIONED" and any(pt[k] < old.get(k, 0) for k in pt):
+                changed = record.get("throughput_changed") or record.get("updated") or {}
+                updated["DecreasesToday"] = check_decrease(changed, now)
                 updated["LastDecreaseDateTime"] = now
             spec["ProvisionedThroughput"] = pt
-    if billing is None and pt is None and "DeletionProtectionEnabled" not in body and not index_update:
+    spec["WarmThroughput"] = parse_warm_throughput(body, spec.get("WarmThroughput"))
+    if billing is None and pt is None and "DeletionProtectionEnabled" not in body and not index_update \
+            and "WarmThroughput" not in body:
         raise ValidationException("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
                                   "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required")
     if "DeletionProtectionEnabled" in body:

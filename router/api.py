@@ -154,7 +154,7 @@ class Api:
 
     async def describe(self, t: TableInfo) -> dict:
         """The table's TableDescription (with its counts, stream and global table fields)."""
-        return {**ddb_tables.describe_table(await self._counted(t), region=self.region),
+        return {**ddb_tables.describe_table(await self._counted(t), region=self.region, now=time.time()),
                 **table_stream_fields(self.region, t),
                 **ddb_global_tables.table_fields(t.status, t.replicas, t.global_version),
                 **strong_tables.describe_fields(t)}
@@ -179,6 +179,7 @@ class Api:
     async def create_table(self, body: dict) -> dict:
         spec = ddb_tables.parse_create_table(body)
         name = spec["TableName"]
+        ddb_tables.check_quotas(self._user_specs(name), spec, creating=name not in self._names())
         result = await self.cluster.meta("create_table", {"name": name, "spec": spec})
         # DynamoDB answers CREATING; waiting here until the partitions have
         # leaders lets clients that write right away (as they do against
@@ -190,6 +191,16 @@ class Api:
             t = TableInfo(**result["table"])
         return {"TableDescription": {**ddb_tables.describe_table(self._record(t), region=self.region),
                                      **table_stream_fields(self.region, t)}}
+
+    def _names(self) -> set[str]:
+        state = self.cluster.state
+        return set(state.tables) if state is not None else set()
+
+    def _user_specs(self, besides: str) -> list[dict]:
+        """Every user table's spec but ``besides``'s, for the account quotas."""
+        state = self.cluster.state
+        return [t.spec for n, t in (state.tables.items() if state is not None else ()) if n != besides
+                and not hidden(t)]
 
     async def describe_table(self, body: dict) -> dict:
         name = ddb_tables.parse_table_name(body)
@@ -219,6 +230,7 @@ class Api:
                                                           index_update=change is not None)
             if change is not None:
                 spec = with_index_throughput(spec, change[1])
+            ddb_tables.check_quotas(self._user_specs(name), spec, creating=False)
             result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
             return {"TableDescription": await self.describe(TableInfo(**result["table"]))}
         if any(k in body for k in ("BillingMode", "ProvisionedThroughput")):

@@ -13,7 +13,8 @@ import asyncio
 import orjson
 
 from ddb import batches as ddb_batches
-from ddb.errors import EvaluationFailed, InternalServerError, ServiceUnavailable
+from ddb.errors import (EvaluationFailed, InternalServerError, ProvisionedThroughputExceededException,
+                        ServiceUnavailable, ThrottlingException)
 from ddb.indexes import check_index_keys
 from router import capacity
 from router.context import Tables
@@ -21,7 +22,15 @@ from trireme_pb import node_pb2
 
 GET, PUT, DELETE = node_pb2.DataRequest.GET, node_pb2.DataRequest.PUT, node_pb2.DataRequest.DELETE
 # Failures that leave a key unprocessed rather than failing the whole batch.
-RETRYABLE = (ServiceUnavailable, InternalServerError)  # but never EvaluationFailed: see retryable()
+RETRYABLE = (ServiceUnavailable, InternalServerError, ProvisionedThroughputExceededException,
+             ThrottlingException)  # but never EvaluationFailed: see retryable()
+THROTTLED = (ProvisionedThroughputExceededException, ThrottlingException)
+
+
+def all_throttled(results: list) -> None:
+    """DynamoDB fails a batch with the throttling error only when every entry was throttled."""
+    if results and all(isinstance(r, THROTTLED) for r in results):
+        raise results[0]
 
 
 def retryable(result: object) -> bool:
@@ -45,6 +54,7 @@ async def batch_get_item(api: Tables, body: dict) -> bytes:
             req = node_pb2.DataRequest(op=GET, key=skey, consistent=entry.consistent_read, **fields)
             calls.append(api.cluster.send(t.name, h, req, to_leader=entry.consistent_read))
     results = await asyncio.gather(*calls, return_exceptions=True)
+    all_throttled(results)
     responses: dict[str, list[bytes]] = {}
     units: dict[str, float] = {}
     unprocessed: dict[str, dict] = {}
@@ -100,6 +110,7 @@ async def batch_write_item(api: Tables, body: dict) -> dict:
             calls.append(api.cluster.send(t.name, h, req, to_leader=True, idempotent=False))
             order.append(e)
     results = await asyncio.gather(*calls, return_exceptions=True)
+    all_throttled(results)
     unprocessed: dict[str, list[dict]] = {}
     tally = capacity.Tally()
     for e, r in zip(order, results):

@@ -1,9 +1,9 @@
 """ReturnConsumedCapacity: what a call would cost in DynamoDB's capacity units.
 
-Trireme does not meter or throttle; this reports the units DynamoDB would
-charge (``ddb.capacity``: reads by 4 KB, writes by 1 KB, index writes and
-index reads as DynamoDB documents them), so code that logs or asserts on
-ConsumedCapacity runs unchanged. Nodes measure item sizes only for calls that
+This reports the units DynamoDB charges (``ddb.capacity``: reads by 4 KB,
+writes by 1 KB, index writes and index reads as DynamoDB documents them), so
+code that logs or asserts on ConsumedCapacity runs unchanged. (The nodes
+meter and throttle on their own: node/partition/capacity.py.) Nodes measure item sizes only for calls that
 ask (a DataRequest's ``measure_capacity``, with ``capacity_indexes`` for the
 index writes a write causes) and answer them in typed DataResponse fields
 (``size``, ``fetched_size``, ``index_writes``).

@@ -56,6 +56,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from cluster.regions import parse_remote_regions
     from cluster.rpc import learn_cluster_id
     from router.api import Api
+    from router.autoscaling_api import AutoScalingApi
     from router.global_settings import internal_operations as settings_operations
     from router.global_tables import internal_operations
     from router.http import serve
@@ -92,9 +93,11 @@ async def _serve(args: argparse.Namespace) -> int:
         replication.update({name: api.with_metadata(op) for name, op in settings_operations(api).items()})
         replication.update(replication_operations(api))  # Replicate (router/replication.py)
         replication.update({name: api.with_metadata(op) for name, op in strong_operations(api).items()})
+        scaling = {name: api.with_metadata(op)
+                   for name, op in AutoScalingApi(api, cluster, args.region).operations().items()}
         server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
                                                       admin=_admin_ops(cluster, cluster_id),
-                                                      replication=replication)),
+                                                      replication=replication, scaling=scaling)),
                              host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
                              rest=functions, rest_prefixes=PREFIXES)
     except OSError as exc:

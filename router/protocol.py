@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 Op = Callable[[dict], Awaitable[Any]]
 # The last: operations regions call on each other (global tables; router/global_tables.py).
-PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.", "TriremeAdmin_1.", "TriremeReplication_1.")
+PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.", "TriremeAdmin_1.", "TriremeReplication_1.",
+            "AnyScaleFrontendService.")  # the last: Application Auto Scaling (router/autoscaling_api.py)
 CONTENT_TYPES = ("application/x-amz-json-1.0", "application/x-amz-json-1.1")
 
 
@@ -40,11 +41,12 @@ class Dispatcher:
 
     def __init__(self, operations: Mapping[str, Op], streams: Mapping[str, Op] | None = None,
                  admin: Mapping[str, Op] | None = None, checks: Mapping[str, Check] | None = None,
-                 replication: Mapping[str, Op] | None = None) -> None:
+                 replication: Mapping[str, Op] | None = None, scaling: Mapping[str, Op] | None = None) -> None:
         self.ops = {PREFIXES[0] + name: op for name, op in operations.items()}
         self.ops.update({PREFIXES[1] + name: op for name, op in (streams or {}).items()})
         self.ops.update({PREFIXES[2] + name: op for name, op in (admin or {}).items()})
         self.ops.update({PREFIXES[3] + name: op for name, op in (replication or {}).items()})
+        self.ops.update({PREFIXES[4] + name: op for name, op in (scaling or {}).items()})
         self.checks = service_checks() if checks is None else checks
 
     async def __call__(self, target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:

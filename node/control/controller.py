@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
 from ddb import ttl as ddb_ttl
+from ddb.autoscaling import Tracking
 from ddb.errors import from_wire
 from ddb.indexes import index_table_name, index_table_spec
+from node.control.autoscaler import autoscale
 from node.control.placement import place, replacement
 from node.control.stats import table_totals
+from node.control.throughput import Consumption, lent_rates
 from node.groups.replica import Rejected
 
 if TYPE_CHECKING:
@@ -54,6 +57,8 @@ class ControllerMemory:
     seen: dict[str, float] = field(default_factory=dict)
     reports: dict[str, dict] = field(default_factory=dict)
     stats: dict[str, list] = field(default_factory=dict)  # partition -> its latest counts (node/control/stats.py)
+    consumption: Consumption = field(default_factory=Consumption)  # units metered (node/control/throughput.py)
+    tracking: dict[str, Tracking] = field(default_factory=dict)  # auto scaling policy -> its alarms' state
 
 
 def _memory(control: Control, mr: MetaReplica) -> ControllerMemory:
@@ -79,13 +84,23 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         old = mem.reports.get(body["node"])
         mem.reports[body["node"]] = body
         mem.stats.update(body.get("stats") or {})
+        consumed = body.get("consumed") or {}
+        now = time.monotonic()
+        mem.consumption.add(body["node"], consumed, now)
         if old is None or _roles(old) != _roles(body):
             control.plan_now.set()
-        return {"ok": True}
+        return {"ok": True, "lent": lent_rates(state, mem.consumption, consumed, now)}
     if op == "table_stats":
         # Soft state, never in the log: a new meta leader relearns it from the
         # next heartbeats (every HEARTBEAT_S), and its answers are partial until then.
-        return {"tables": table_totals(state, _memory(control, mr).stats, body.get("names"))}
+        mem = _memory(control, mr)
+        tables = table_totals(state, mem.stats, body.get("names"))
+        now = time.monotonic()
+        for name in state.tables if body.get("names") is None else body["names"]:
+            t = state.tables.get(name)
+            if t is not None:
+                tables.setdefault(name, {"id": t.id})["consumed"] = mem.consumption.table(t, now)
+        return {"tables": tables}
     if not state.nodes:
         raise Rejected("UNAVAILABLE", "the cluster metadata is not founded yet")
     if op == "join":
@@ -148,6 +163,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         return {"ok": True, "version": result.get("version", 0)}
     if op in FUNCTION_OPS:
         return await function_op(mr, op, body)
+    if op == "scaling":  # Application Auto Scaling's records (router/autoscaling_api.py); refusals answered
+        return await mr.run({**body, "op": "scaling"})
     if op == "put_function_url":  # a function's URL config (router/function_urls.py)
         return await function_op(mr, op, {k: body.get(k) for k in ("name", "mode", "url")})
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
@@ -225,6 +242,8 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
             await mr.run({"op": "drop_table", "name": t.name})
     for group in [g for g in mem.stats if g not in state.partitions]:
         del mem.stats[group]  # a dropped table's
+    mem.consumption.forget(set(state.partitions))
+    await autoscale(mr, mem.consumption, mem.tracking, now)
     # Placement.
     dead_after = cfg.dead_after_s
     dead = {n.id for n in state.nodes.values()

@@ -27,6 +27,7 @@ from cluster.rpc import CallError, Channels, call_once, meta_call
 from cluster.tasks import within
 from node.control.controller import controller_tick, meta_op
 from node.control.metareplica import META_GROUP, MetaReplica
+from node.control.throughput import BOOST_TTL_S, apply_limits, meter_report
 from node.groups.replica import Rejected
 from trireme_pb import node_pb2, node_pb2_grpc
 
@@ -213,10 +214,12 @@ class Control:
             groups[r.group] = {k: s[k] for k in ("role", "leader", "term", "commit", "applied",
                                                   "voters", "learners", "match")}
         return {"node": self.cfg.id, "addr": self.cfg.addr, "az": self.cfg.az,
-                "groups": groups, "stats": self.stats()}
+                "groups": groups, "stats": self.stats(), "consumed": meter_report(self.engine)}
 
     async def _heartbeat_loop(self) -> None:
         joined = False
+        lent: dict[str, list[float]] = {}  # adaptive capacity's rates, from the meta leader's last answer
+        lent_at = 0.0
         while True:
             try:
                 if not joined:
@@ -224,13 +227,16 @@ class Control:
                                                      "az": self.cfg.az})
                     joined = True
                 self._report_now.clear()
-                await self.meta_request("heartbeat", self.report(), deadline_s=2.0)
+                answer = await self.meta_request("heartbeat", self.report(), deadline_s=2.0)
+                lent, lent_at = (answer.get("lent") or {}) if isinstance(answer, dict) else {}, time.monotonic()
             except asyncio.CancelledError:
                 raise
             except (CallError, Rejected) as exc:
                 log.debug("heartbeat: %s", exc)
             except Exception:
                 log.exception("heartbeat failed")
+            # Limits follow the metadata within a heartbeat; lent rates lapse unless renewed.
+            apply_limits(self.engine, self.view, lent if time.monotonic() - lent_at < BOOST_TTL_S else {})
             try:
                 await within(self._report_now.wait(), HEARTBEAT_S)
                 await asyncio.sleep(0.02)  # let a burst of role changes settle into one report

@@ -17,6 +17,7 @@ import orjson
 from cluster.keys import hash_range_bounds, read_u64, split_item_key, u64
 from node.partition import global_indexes as gsi
 from node.partition import streams
+from node.partition.capacity import raw_write_units
 from node.groups.replica import Rejected
 from node.storage import DATA, STREAMS, Batch
 from trireme_pb import node_pb2
@@ -178,6 +179,8 @@ class GsiReplicaMixin:
             table_id, h, _ = split_item_key(ch.key)
             if table_id != c["table_id"] or not c["lo"] <= h <= c["hi"]:
                 raise Rejected("WRONG_GROUP", f"index entry outside {self.group}")
+        # Metered as the index's writes; its limit applies at the base table (index_units in replica.py).
+        self.capacity.count_write(sum(raw_write_units(len(ch.value)) for ch in changes))  # type: ignore[attr-defined]
         cmd = node_pb2.WriteCommand(
             mutations=[node_pb2.Mutation(key=ch.key, value=ch.value, delete=ch.delete) for ch in changes],
             fence_source=req.fence_source, fence_term=req.fence_term)

@@ -27,6 +27,7 @@ from ddb.expressions import evaluate, project
 from ddb.indexes import local_spaces
 from ddb.size import item_size
 from node.partition import global_indexes as gsi
+from node.partition.capacity import THROTTLES, PartitionCapacity, raw_read_units, raw_write_units
 from node.partition import streams
 from node.partition.index_writes import GsiReplicaMixin
 from node.partition.txn_locks import TxnLocks, same_attempt
@@ -65,6 +66,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         # applied write; keys not in it were last written at or before the floor.
         self._stamps: dict[bytes, int] | None = None
         self._stamp_floor = 0
+        self.capacity = PartitionCapacity()  # units metered here and, when limited, its buckets
         self._init_gsi()
         self._init_versions()
 
@@ -107,8 +109,15 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         return self.read_item(req) if self._read_ready(req.consistent) else None
 
     def read_item(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
-        """A GET's answer (without its id)."""
+        """A GET's answer (without its id). Raises the throttling error when
+        the partition's read capacity is spent."""
         value = self.engine.storage.get_item(req.key)
+        cap = self.capacity
+        if value is None or not (req.measure_capacity or cap.exact):
+            units = raw_read_units(len(value) if value else 0, req.consistent or req.txn_read)
+        else:
+            units = raw_read_units(item_size(orjson.loads(value)), req.consistent or req.txn_read)
+        cap.read(units, time.monotonic())
         if req.txn_read:
             resp = self._item_answer(req, value)
             key = req.key
@@ -147,7 +156,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                 lo = max(lo, req.exclusive + b"\x00")
         filt = orjson.loads(req.filter) if req.filter else None
         proj = orjson.loads(req.projection) if req.projection else None
-        cap = req.measure_capacity
+        cap = req.measure_capacity or self.capacity.exact
         read_size = fetched = 0  # DynamoDB's size of the items (entries) read and fetched, for ConsumedCapacity
         fetch = req.fetch_table or None  # a local index entry stands for its base item (this table id)
         limit, max_bytes = req.limit or None, req.max_bytes or None
@@ -177,6 +186,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             if (limit is not None and scanned >= limit) or (max_bytes is not None and size >= max_bytes):
                 last, full = key, True
                 break
+        units = raw_read_units(read_size + fetched if cap else size, req.consistent)
+        self.capacity.read(units, time.monotonic())
         resp = Resp(count=len(out), scanned=scanned, last_key=last if full else b"", bytes_read=size,
                     size=read_size, fetched_size=fetched)
         if not req.count_only:
@@ -241,6 +252,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         write = write or self.write
         try:
             fut = write(req)
+        except THROTTLES:
+            raise
         except DynamoDBError:
             r = self.raft
             if r.lease_valid() and self.engine.clock_fresh():
@@ -271,18 +284,23 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         cmd, version = self._command(req.key, new, extra, req.ttl_delete)
         return self._propose_write(cmd, version, lambda _result: resp, origin=origin)
 
-    def _evaluate(self, req: node_pb2.DataRequest, op: int, *,
-                  commit: bool = False) -> tuple[bytes | None, list[node_pb2.Mutation], node_pb2.DataResponse]:
+    def _evaluate(self, req: node_pb2.DataRequest, op: int, *, commit: bool = False,
+                  charge: int = 1) -> tuple[bytes | None, list[node_pb2.Mutation], node_pb2.DataResponse]:
         """Evaluate ``req`` as the write ``op`` (or CHECK: the condition only)
         against the newest state: the item's new value (None: deleted), the
         local index mutations and the answer. ``commit``: a prepared
         transaction's write, checked at its prepare, so no limit refuses it.
-        Raises DynamoDBError."""
+        ``charge``: the write's units are metered (and admitted by the
+        partition's buckets) this many times: 2 for a transaction's prepare,
+        0 for its commit. Raises DynamoDBError (throttling too)."""
         key = req.key
         extra: list = []
         resp = Resp()
-        if op == PUT and not (self.globals or req.condition or req.return_values or req.local_indexes
-                              or req.measure_capacity):
+        cap = self.capacity
+        measure = req.measure_capacity or cap.exact
+        if op == PUT and not (self.globals or req.condition or req.return_values or req.local_indexes or measure):
+            if charge:
+                cap.write(charge * raw_write_units(len(req.item)), time.monotonic())
             return req.item, extra, resp
         old_raw = self.current(key)
         old = orjson.loads(old_raw) if old_raw is not None else None
@@ -301,8 +319,10 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             new = orjson.dumps(outcome.new_item) if outcome.new_item is not None else None
         elif op == CHECK:
             ddb_items.evaluate_delete(old, cond, "NONE", rvf)  # the condition, nothing changed
-            if req.measure_capacity:
+            if measure:
                 resp.size = item_size(old) if old else 0
+            if charge:
+                cap.write(charge * raw_write_units(resp.size if measure else len(old_raw or b"")), time.monotonic())
             return old_raw, extra, resp
         else:
             raise ValueError(f"not a write: {Req.Op.Name(op)}")
@@ -316,12 +336,33 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         if req.local_indexes:
             extra, resp.item_collection_size = self._local_indexes(key, req, old, outcome.new_item,
                                                                    limit=not commit)
-        if req.measure_capacity and not req.ttl_delete:  # TTL deletes consume no capacity
+        if req.ttl_delete or not charge:  # TTL deletes consume no capacity
+            return new, extra, resp
+        if measure:
             # DynamoDB charges a write by the larger of the item before and after.
             resp.size = max(item_size(old) if old else 0, item_size(outcome.new_item) if outcome.new_item else 0)
             for name, (local, units) in index_write_units(req.capacity_indexes, old, outcome.new_item).items():
                 resp.index_writes.add(index=name, local=local, units=units)
+            units = raw_write_units(resp.size)
+        else:
+            units = raw_write_units(max(len(old_raw or b""), len(new or b"")))
+        cap.write(charge * units, time.monotonic(), self._index_units(cap, resp, old, outcome.new_item, units)
+                  if cap.limits.gsi_write else None)
         return new, extra, resp
+
+    def _index_units(self, cap: PartitionCapacity, resp: Resp, old: dict | None, new: dict | None,
+                     units: int) -> dict[str, float]:
+        """The writes a write causes to each global index, for an index's
+        back-pressure: as measured for ConsumedCapacity, else the item's units
+        for every index whose keys the item has before or after."""
+        if resp.index_writes:
+            return {w.index: w.units for w in resp.index_writes if not w.local}
+        out = {}
+        for g in self.globals:
+            names = [a for a, _, _ in g.keys.attributes()]
+            if any(item is not None and all(a in item for a in names) for item in (old, new)):
+                out[g.index_name] = float(units)
+        return out
 
     def _command(self, key: bytes, new: bytes | None, extra: list[node_pb2.Mutation],
                  by_ttl: bool) -> tuple[node_pb2.WriteCommand, Version | None]:
@@ -381,7 +422,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         op = TXN_KINDS.get(ref.kind)
         if op is None:
             raise ValueError("TXN_PREPARE names no action (txn.kind)")
-        new, extra, resp = self._evaluate(req, op)
+        new, extra, resp = self._evaluate(req, op, charge=2)  # DynamoDB charges a transaction's writes twice
         lock = node_pb2.TxnLock(key=key, txn=ref, prepared_ms=int(time.time() * 1000))
         if op != CHECK:
             lock.commit.CopyFrom(Req(op=PUT if new is not None else DELETE, key=key, item=new or b"",
@@ -416,7 +457,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             return _answered(Resp(txn_absent=True))
         version = None
         if commit and held.HasField("commit"):
-            new, extra, _ = self._evaluate(held.commit, held.commit.op, commit=True)
+            new, extra, _ = self._evaluate(held.commit, held.commit.op, commit=True, charge=0)
             cmd, version = self._command(key, new, extra, False)
         else:
             cmd = node_pb2.WriteCommand()

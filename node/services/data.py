@@ -15,6 +15,7 @@ import orjson
 
 from ddb.errors import ConditionalCheckFailedException, DynamoDBError
 from node.groups.replica import Rejected, UnknownOutcome
+from node.partition.capacity import THROTTLES
 from node.partition.replica import PartitionReplica
 from node.services.admission import Admission
 from trireme_pb import node_pb2, node_pb2_grpc
@@ -116,7 +117,7 @@ class DataSession:
                     replica.write(req).add_done_callback(functools.partial(self._written, req.id))
                     return
             except DynamoDBError as exc:
-                if op == Req.GET:
+                if op == Req.GET or isinstance(exc, THROTTLES):  # a throttled write changed nothing
                     self.answer(_error_response(req.id, exc))
                     return
                 # A refused write is answered only after a ReadIndex: see write_checked.

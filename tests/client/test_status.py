@@ -60,3 +60,18 @@ def test_one_regions_status_lists_its_replica_tables_and_their_lag():
     text = render(report)
     assert "REPLICATION LAG" in text and "eu-west-1" in text and "CREATING" in text and "40 ms" in text
     assert "REPLICATION LAG" not in render(region_report({"local": table_meta("local", [])}))
+
+
+def test_status_shows_each_tables_capacity_consumption_and_auto_scaling():
+    orders = {**table_meta("orders", []), "spec": {"BillingMode": "PROVISIONED", "ProvisionedThroughput": {
+        "ReadCapacityUnits": 10, "WriteCapacityUnits": 5}},
+        "consumed": {"read_units_per_s": 2.5, "write_units_per_s": 4.0, "throttled_read_units_total": 0,
+                     "throttled_write_units_total": 12}}
+    events = {**table_meta("events", []), "spec": {"BillingMode": "PAY_PER_REQUEST"}}
+    report = region_report({"orders": orders, "events": events})
+    report["meta"]["scaling"] = {"targets": {"table/orders|dynamodb:table:WriteCapacityUnits": {
+        "ScalableDimension": "dynamodb:table:WriteCapacityUnits", "MinCapacity": 5, "MaxCapacity": 50}}}
+    text = render(report)
+    row = next(line for line in text.splitlines() if line.startswith("orders") and "provisioned" in line)
+    assert "10/5" in row and "2.5/4.0" in row and "0/12" in row and "write 5-50" in row
+    assert any(line.startswith("events") and "on-demand" in line for line in text.splitlines())

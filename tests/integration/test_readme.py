@@ -120,3 +120,25 @@ def test_readme_execute_transaction_session_runs(cluster):
     assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     shown = json.loads(re.search(r"# (\{\"Responses\".*)", README.read_text()).group(1))
     assert json.loads(results[1].stdout) == shown
+
+
+def test_readme_throttling_example_runs(cluster):
+    ddb, code = _example(cluster, "impatient")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {"ddb": ddb, "boto3": boto3})
+    assert out.getvalue() == "ProvisionedThroughputExceededException\n{'id': {'S': 'm1'}}\n"
+
+
+def test_readme_autoscaling_session_runs(cluster):
+    """The auto scaling commands run as written with the AWS CLI, after the throttling example."""
+    import json
+
+    ddb, code = _example(cluster, "impatient")
+    if "meters" not in ddb.list_tables()["TableNames"]:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(code, "README.md", "exec"), {"ddb": ddb, "boto3": boto3})
+    results = _cli_session(cluster, "register-scalable-target")
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    assert json.loads(results[1].stdout)["PolicyARN"].startswith("arn:aws:application-autoscaling:us-east-1:")
+    assert "ScalingActivities" in json.loads(results[2].stdout)
