@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, logs_cmd, sim_cmd
+from . import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, cost_cmd, logs_cmd, sim_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.add_parser(sub)
     bench_cmd.add_parser(sub)
     logs_cmd.add_parser(sub)
+    cost_cmd.add_parser(sub)
     return parser
 
 
