@@ -145,8 +145,9 @@ def _per(per: float, unit: str) -> str:
 
 def arithmetic(x: dict) -> str:
     """`219,000,000 WRU x $1.25 per 1M WRU = $273.75`."""
+    sign = "-" if x["cost"] < 0 else ""
     return (f"{_num(x['month'])} {x['unit']} x ${x['price']:g} per {_per(x['per'], x['unit'])} "
-            f"= ${x['cost']:,.4f}")
+            f"= {sign}${abs(x['cost']):,.4f}")
 
 
 def window_text(seconds: float) -> str:
@@ -167,7 +168,7 @@ def render(report: dict, prices_path: str) -> str:
         request_based = x["entry"] in ("read_request_units", "write_request_units",
                                        "replicated_write_request_units", "stream_read_requests")
         observed = (f"{_num(x['observed'])} {x['unit']} in {window_text(w)}" if request_based and w is not None
-                    else "-" if x["table"] == "(account)" else "now")
+                    else "-" if x["table"] == "(account)" or x["note"] else "now")
         rows.append([x["table"], x["item"], observed, arithmetic(x) + (f"  ({x['note']})" if x["note"] else "")])
     parts = [f"prices: {prices_path} (edit a copy, use it with --prices FILE)",
              f"a month = {report['hours_per_month']} hours; requests are projected from the rate observed "
