@@ -37,6 +37,7 @@ def usages(meta: dict, stream_reads: dict[str, int], now: float) -> list[Usage]:
     counts merged in, as `trireme status` gathers it); a global index's
     units, capacity and bytes are its base table's."""
     tables = meta.get("tables", {})
+    backups = _backup_bytes(meta)
     out = []
     for t in sorted(tables.values(), key=lambda t: t["name"]):
         spec = t.get("spec", {})
@@ -55,7 +56,22 @@ def usages(meta: dict, stream_reads: dict[str, int], now: float) -> list[Usage]:
             write_units=sum(c.get("write_units_total", 0.0) for c in consumed),
             stream_reads=stream_reads.get(t["name"], 0),
             size_bytes=sum(int(x.get("size_bytes", 0)) for x in parts),
+            backup_bytes=None if backups is None else backups.get(t["name"], 0),
             window_s=max(now - float(t.get("created", now)), 1.0)))
+    return out
+
+
+def _backup_bytes(meta: dict) -> dict[str, int] | None:
+    """The bytes of each table's on-demand backups (the metadata's backup
+    records: ListBackups' BackupSizeBytes); None where the cluster keeps no
+    backup records (a version without backups)."""
+    if "backups" not in meta:
+        return None
+    out: dict[str, int] = {}
+    for b in meta["backups"].values():
+        if b.get("status") == "AVAILABLE":
+            name = b["table"]["name"]
+            out[name] = out.get(name, 0) + int(b.get("size", 0))
     return out
 
 

@@ -88,3 +88,15 @@ def test_usages_fold_a_global_index_into_its_table_and_skip_system_tables():
     [u] = usages(meta, {"t": 7}, now=160.0)
     assert (u.table, u.rcu, u.wcu, u.read_units, u.write_units, u.size_bytes, u.stream_reads, u.window_s,
             u.global_table) == ("t", 6, 7, 5.0, 4.0, 1500, 7, 60.0, True)
+
+
+def test_backups_are_billed_by_their_size_once_the_cluster_keeps_them():
+    table = {"name": "t", "created": 0.0, "spec": {"BillingMode": "PAY_PER_REQUEST"}}
+    [before] = usages({"tables": {"t": table}}, {}, now=10.0)
+    assert before.backup_bytes is None  # a cluster without backup records: "not measured yet"
+    backups = {"a": {"status": "AVAILABLE", "size": 2 * GB, "table": {"name": "t"}},
+               "b": {"status": "AVAILABLE", "size": GB, "table": {"name": "t"}},
+               "c": {"status": "CREATING", "size": 5 * GB, "table": {"name": "t"}}}
+    [u] = usages({"tables": {"t": table}, "backups": backups}, {}, now=10.0)
+    assert u.backup_bytes == 3 * GB
+    assert _line(table_lines(u, PRICES), "backup_gb_months").cost == pytest.approx(3 * 0.10)
