@@ -41,6 +41,9 @@ class Usage:
     size_bytes: int = 0  # table and indexes
     backup_bytes: int | None = None  # None: backups are not measured
     window_s: float = 1.0  # how long the usage was observed
+    # provisioned capacity-hours over the window (table and indexes); None: the current capacity all along
+    rcu_hours: float | None = None
+    wcu_hours: float | None = None
 
 
 @dataclass
@@ -86,10 +89,12 @@ def table_lines(u: Usage, prices: dict) -> list[Line]:
         lines.append(line("on-demand writes" + (" (global table)" if u.global_table else ""), writes,
                           u.write_units, u.write_units * scale))
     else:
-        lines.append(line(f"provisioned reads ({u.rcu} RCU)", "rcu_hours", u.rcu * hours, u.rcu * month / 3600))
+        rcu_h = u.rcu * hours if u.rcu_hours is None else u.rcu_hours
+        wcu_h = u.wcu * hours if u.wcu_hours is None else u.wcu_hours
+        lines.append(line(f"provisioned reads ({u.rcu} RCU)", "rcu_hours", rcu_h, u.rcu * month / 3600))
         writes = "replicated_wcu_hours" if u.global_table else "wcu_hours"
         lines.append(line(f"provisioned writes ({u.wcu} WCU)" + (" (global table)" if u.global_table else ""),
-                          writes, u.wcu * hours, u.wcu * month / 3600))
+                          writes, wcu_h, u.wcu * month / 3600))
     gb = u.size_bytes / GB
     lines.append(line(f"storage ({u.size_bytes:,} bytes with indexes)", "storage_gb_months",
                       gb * window / month, gb))
@@ -102,6 +107,19 @@ def table_lines(u: Usage, prices: dict) -> list[Line]:
         bgb = u.backup_bytes / GB
         lines.append(line("backups", "backup_gb_months", bgb * window / month, bgb, table=prices))
     return lines
+
+
+def capacity_hours(history: list, now: float) -> tuple[float, float]:
+    """(RCU-hours, WCU-hours) provisioned from the first entry of ``history``
+    (ddb/tables.py ``capacity_history``: [since, billing mode, RCU, WCU]) to
+    ``now``; on-demand stretches count none."""
+    rcu_h = wcu_h = 0.0
+    for (since, billing, rcu, wcu), nxt in zip(history, [*history[1:], [now]]):
+        if billing != "PAY_PER_REQUEST":
+            hours = max(nxt[0] - since, 0.0) / 3600
+            rcu_h += rcu * hours
+            wcu_h += wcu * hours
+    return rcu_h, wcu_h
 
 
 def free_tier(lines: list[Line], usages: list[Usage], prices: dict) -> list[Line]:
@@ -165,9 +183,9 @@ def render(report: dict, prices_path: str) -> str:
     rows = []
     for x in report["lines"]:
         w = windows.get(x["table"])
-        request_based = x["entry"] in ("read_request_units", "write_request_units",
-                                       "replicated_write_request_units", "stream_read_requests")
-        observed = (f"{_num(x['observed'])} {x['unit']} in {window_text(w)}" if request_based and w is not None
+        observed_here = x["entry"] in ("read_request_units", "write_request_units", "replicated_write_request_units",
+                                       "stream_read_requests", "rcu_hours", "wcu_hours", "replicated_wcu_hours")
+        observed = (f"{_num(x['observed'])} {x['unit']} in {window_text(w)}" if observed_here and w is not None
                     else "-" if x["table"] == "(account)" or x["note"] else "now")
         rows.append([x["table"], x["item"], observed, arithmetic(x) + (f"  ({x['note']})" if x["note"] else "")])
     parts = [f"prices: {prices_path} (edit a copy, use it with --prices FILE)",

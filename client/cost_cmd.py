@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from client.cost import Usage, estimate, render
+from client.cost import Usage, capacity_hours, estimate, render
 from client.status import gather_cluster
 from deploy.local import LocalCluster, post
 from deploy.regions import MultiRegion, is_multi_region
@@ -47,6 +47,15 @@ def usages(meta: dict, stream_reads: dict[str, int], now: float) -> list[Usage]:
         consumed = [x.get("consumed") or {} for x in parts]
         pts = [spec.get("ProvisionedThroughput") or {}] + [
             g.get("ProvisionedThroughput") or {} for g in spec.get("GlobalSecondaryIndexes") or []]
+        history = (t.get("updated") or {}).get("CapacityHistory")
+        if history:  # the table's own capacity changed: its hours as they were, the indexes' current ones
+            index_pts = pts[1:]
+            rcu_h, wcu_h = capacity_hours(history, now)
+            hours = (now - history[0][0]) / 3600
+            rcu_h += sum(p.get("ReadCapacityUnits", 0) for p in index_pts) * hours
+            wcu_h += sum(p.get("WriteCapacityUnits", 0) for p in index_pts) * hours
+        else:
+            rcu_h = wcu_h = None
         out.append(Usage(
             table=t["name"], billing=spec.get("BillingMode", "PROVISIONED"),
             table_class=spec.get("TableClass") or "STANDARD",
@@ -57,7 +66,7 @@ def usages(meta: dict, stream_reads: dict[str, int], now: float) -> list[Usage]:
             stream_reads=stream_reads.get(t["name"], 0),
             size_bytes=sum(int(x.get("size_bytes", 0)) for x in parts),
             backup_bytes=None if backups is None else backups.get(t["name"], 0),
-            window_s=max(now - float(t.get("created", now)), 1.0)))
+            window_s=max(now - float(t.get("created", now)), 1.0), rcu_hours=rcu_h, wcu_hours=wcu_h))
     return out
 
 

@@ -383,4 +383,25 @@ def parse_update_table(body: dict, record: dict, *, now: float, index_update: bo
     if "DeletionProtectionEnabled" in body:
         spec["DeletionProtectionEnabled"] = bool(body["DeletionProtectionEnabled"])
     spec["BillingMode"] = new_billing
+    updated.update(capacity_history(record, spec, now))
     return spec, updated
+
+
+HISTORY_KEEP = 64  # capacity changes kept per table (`trireme cost`'s capacity-hours)
+
+
+def _capacity(spec: dict) -> list:
+    pt = spec.get("ProvisionedThroughput") or {}
+    return [spec.get("BillingMode", "PROVISIONED"), pt.get("ReadCapacityUnits", 0), pt.get("WriteCapacityUnits", 0)]
+
+
+def capacity_history(record: dict, spec: dict, now: float) -> dict:
+    """The table's capacity over time, for its bill: ``{"CapacityHistory":
+    [[since, billing mode, RCU, WCU], ...]}`` with ``spec``'s capacity from
+    ``now`` (the first entry is the capacity the table was created with);
+    {} when the capacity did not change."""
+    changed = record.get("throughput_changed") or record.get("updated") or {}
+    history = changed.get("CapacityHistory") or [[record.get("created", now), *_capacity(record["spec"])]]
+    if _capacity(spec) == history[-1][1:]:
+        return {}
+    return {"CapacityHistory": [*history, [now, *_capacity(spec)]][-HISTORY_KEEP:]}

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.cost import GB, Usage, arithmetic, estimate, table_lines
+from client.cost import GB, Usage, arithmetic, capacity_hours, estimate, table_lines
 from client.cost_cmd import DEFAULT_PRICES, usages
 
 PRICES = json.loads(DEFAULT_PRICES.read_text())
@@ -100,3 +100,32 @@ def test_backups_are_billed_by_their_size_once_the_cluster_keeps_them():
     [u] = usages({"tables": {"t": table}, "backups": backups}, {}, now=10.0)
     assert u.backup_bytes == 3 * GB
     assert _line(table_lines(u, PRICES), "backup_gb_months").cost == pytest.approx(3 * 0.10)
+
+
+def test_capacity_hours_follow_the_capacity_history():
+    from ddb.tables import capacity_history, parse_update_table
+    created = {"name": "tbl", "created": 0.0, "updated": {},
+               "spec": {"BillingMode": "PROVISIONED", "ProvisionedThroughput": {"ReadCapacityUnits": 10,
+                                                                                "WriteCapacityUnits": 5}}}
+    spec, updated = parse_update_table({"ProvisionedThroughput": {"ReadCapacityUnits": 20, "WriteCapacityUnits": 5}},
+                                       created, now=3600.0)
+    assert updated["CapacityHistory"] == [[0.0, "PROVISIONED", 10, 5], [3600.0, "PROVISIONED", 20, 5]]
+    later = {**created, "spec": spec, "updated": updated}
+    spec2, updated2 = parse_update_table({"BillingMode": "PAY_PER_REQUEST"}, later, now=7200.0)
+    history = updated2["CapacityHistory"]
+    assert history[-1] == [7200.0, "PAY_PER_REQUEST", 0, 0]
+    # 1 h at 10 RCU, 1 h at 20, then on demand: 30 RCU-hours; 5 + 5 WCU-hours
+    assert capacity_hours(history, now=10_800.0) == pytest.approx((30.0, 10.0))
+    assert capacity_history({**later, "spec": spec2, "updated": updated2}, spec2, 9000.0) == {}  # no change
+
+
+@given(st.lists(st.tuples(st.floats(0, 1e5), st.integers(1, 1000), st.integers(1, 1000)), min_size=1, max_size=10))
+def test_capacity_hours_lie_between_the_smallest_and_largest_capacity(steps):
+    history, t = [], 0.0
+    for gap, rcu, wcu in steps:
+        history.append([t, "PROVISIONED", rcu, wcu])
+        t += gap
+    rcu_h, _ = capacity_hours(history, now=t)
+    hours = t / 3600
+    lo, hi = min(s[1] for s in steps), max(s[1] for s in steps)
+    assert lo * hours - 1e-6 <= rcu_h <= hi * hours + 1e-6

@@ -88,6 +88,13 @@ def test_cost_prints_the_arithmetic_and_names_the_price_file(cluster, ddb, tmp_p
     assert f"prices: {mine}" in out.stdout
     assert "1,460 WCU-hours x $1 per WCU-hour = $1,460.0000" in out.stdout  # 2 WCU x 730 h
     assert "2,920 RCU-hours x $0.00016 per RCU-hour" in out.stdout
+    ddb.update_table(TableName="cold", ProvisionedThroughput={"ReadCapacityUnits": 4, "WriteCapacityUnits": 3})
+    report = _cost(cluster, "cold", "--prices", str(mine))
+    [usage] = report["tables"]
+    hours = usage["window_s"] / 3600
+    assert usage["wcu"] == 3
+    assert 2 * hours < _lines(report, "cold")["wcu_hours"]["observed"] < 3 * hours  # 2 WCU, then 3
+    assert _lines(report, "cold")["rcu_hours"]["observed"] == pytest.approx(4 * hours, rel=1e-3)
     missing = subprocess.run([*TRIREME, "cost", "nosuch", "--data-dir", str(cluster.data_dir)],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "no table nosuch" in missing.stderr
