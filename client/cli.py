@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, elastic_cmd, logs_cmd, sim_cmd
+from . import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, cost_cmd, elastic_cmd, logs_cmd, sim_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd.add_parser(sub)
     logs_cmd.add_parser(sub)
     elastic_cmd.add_parser(sub)
+    cost_cmd.add_parser(sub)
     return parser
 
 

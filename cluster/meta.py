@@ -14,6 +14,7 @@ from typing import Any
 
 from ddb.errors import ValidationException
 from ddb.streams import GLOBAL_STREAM_STAYS, already_enabled, nothing_to_disable, stream_label
+from ddb.tables import DELETION_PROTECTED
 from ddb.tags import merged
 from ddb.ttl import TtlState, update_ttl
 
@@ -450,6 +451,8 @@ class MetaState:
         if t.status == "DELETING":
             return _err("ResourceInUseException",
                         f"Attempt to change a resource which is still in use: Table is being deleted: {t.name}")
+        if c.get("unless_protected") and t.spec.get("DeletionProtectionEnabled"):
+            return _err("ValidationException", DELETION_PROTECTED)  # checked here too: a concurrent UpdateTable
         t.status = "DELETING"
         for ix in self.index_tables(t.name):
             ix.status = "DELETING"

@@ -13,7 +13,10 @@ from ddb.streams import parse_create_stream
 from ddb.tags import parse_tags
 
 BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
+TABLE_CLASSES = ("STANDARD", "STANDARD_INFREQUENT_ACCESS")
 MAX_CAPACITY = 40_000  # default account table quota per dimension
+DELETION_PROTECTED = ("Resource cannot be deleted as it is currently protected against deletion. "
+                      "Disable deletion protection first.")  # DeleteTable's ValidationException
 ENDPOINT_CACHE_MINUTES = 1440  # DescribeEndpoints' CachePeriodInMinutes, as DynamoDB answers
 # DescribeLimits: DynamoDB's default quotas (a table's include its global indexes').
 LIMITS = {"AccountMaxReadCapacityUnits": 80_000, "AccountMaxWriteCapacityUnits": 80_000,
@@ -151,6 +154,15 @@ def _throughput(pt: Any, errors: list[str], param: str = "provisionedThroughput"
     return out
 
 
+def _table_class(body: dict, errors: list[str]) -> str | None:
+    """TableClass, when given: DynamoDB prices storage and requests by it."""
+    tc = body.get("TableClass")
+    if tc is not None and tc not in TABLE_CLASSES:
+        errors.append(f"Value '{tc}' at 'tableClass' failed to satisfy constraint: Member must satisfy enum "
+                      f"value set: [{', '.join(TABLE_CLASSES)}]")
+    return tc
+
+
 def parse_create_table(body: dict) -> dict:
     errors: list[str] = []
     name = body.get("TableName")
@@ -160,6 +172,7 @@ def parse_create_table(body: dict) -> dict:
         errors.append(f"Value '{billing}' at 'billingMode' failed to satisfy constraint: Member must "
                       "satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]")
     pt = _throughput(body.get("ProvisionedThroughput"), errors)
+    table_class = _table_class(body, errors)
     if errors:
         raise constraint_failure(errors)
     has_indexes = body.get("LocalSecondaryIndexes") is not None or body.get("GlobalSecondaryIndexes") is not None
@@ -192,7 +205,14 @@ def parse_create_table(body: dict) -> dict:
         "StreamSpecification": stream.to_wire() if stream else None,
         "DeletionProtectionEnabled": bool(body.get("DeletionProtectionEnabled", False)),
         "WarmThroughput": parse_warm_throughput(body),
+        "TableClass": table_class,
     }
+
+
+def check_deletable(spec: dict) -> None:
+    """DeleteTable of a table with DeletionProtectionEnabled fails, as in DynamoDB."""
+    if spec.get("DeletionProtectionEnabled"):
+        raise ValidationException(DELETION_PROTECTED)
 
 
 def describe_table(record: dict, *, region: str, account: str = "000000000000", now: float | None = None) -> dict:
@@ -229,6 +249,10 @@ def describe_table(record: dict, *, region: str, account: str = "000000000000", 
         out["ProvisionedThroughput"]["LastIncreaseDateTime"] = changed["LastIncreaseDateTime"]
     if "LastDecreaseDateTime" in changed:
         out["ProvisionedThroughput"]["LastDecreaseDateTime"] = changed["LastDecreaseDateTime"]
+    if spec.get("TableClass"):  # shown once set, as DynamoDB does
+        out["TableClassSummary"] = {"TableClass": spec["TableClass"],
+                                    **({"LastUpdateDateTime": changed["TableClassUpdateDateTime"]}
+                                       if "TableClassUpdateDateTime" in changed else {})}
     if spec.get("BillingMode") == "PAY_PER_REQUEST":
         out["BillingModeSummary"] = {"BillingMode": "PAY_PER_REQUEST",
                                      "LastUpdateToPayPerRequestDateTime":
@@ -308,9 +332,14 @@ def parse_update_table(body: dict, record: dict, *, now: float, index_update: bo
         errors.append(f"Value '{billing}' at 'billingMode' failed to satisfy constraint: Member must "
                       "satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]")
     pt = _throughput(body.get("ProvisionedThroughput"), errors)
+    table_class = _table_class(body, errors)
     if errors:
         raise constraint_failure(errors)
     updated: dict[str, float] = {}
+    if table_class is not None and table_class != (spec.get("TableClass") or "STANDARD"):
+        updated["TableClassUpdateDateTime"] = now
+    if table_class is not None:
+        spec["TableClass"] = table_class
     old_billing = spec.get("BillingMode", "PROVISIONED")
     new_billing = billing or old_billing
     if new_billing == "PAY_PER_REQUEST":
@@ -348,10 +377,31 @@ def parse_update_table(body: dict, record: dict, *, now: float, index_update: bo
             spec["ProvisionedThroughput"] = pt
     spec["WarmThroughput"] = parse_warm_throughput(body, spec.get("WarmThroughput"))
     if billing is None and pt is None and "DeletionProtectionEnabled" not in body and not index_update \
-            and "WarmThroughput" not in body:
+            and "WarmThroughput" not in body and table_class is None:
         raise ValidationException("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
                                   "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required")
     if "DeletionProtectionEnabled" in body:
         spec["DeletionProtectionEnabled"] = bool(body["DeletionProtectionEnabled"])
     spec["BillingMode"] = new_billing
+    updated.update(capacity_history(record, spec, now))
     return spec, updated
+
+
+HISTORY_KEEP = 64  # capacity changes kept per table (`trireme cost`'s capacity-hours)
+
+
+def _capacity(spec: dict) -> list:
+    pt = spec.get("ProvisionedThroughput") or {}
+    return [spec.get("BillingMode", "PROVISIONED"), pt.get("ReadCapacityUnits", 0), pt.get("WriteCapacityUnits", 0)]
+
+
+def capacity_history(record: dict, spec: dict, now: float) -> dict:
+    """The table's capacity over time, for its bill: ``{"CapacityHistory":
+    [[since, billing mode, RCU, WCU], ...]}`` with ``spec``'s capacity from
+    ``now`` (the first entry is the capacity the table was created with);
+    {} when the capacity did not change."""
+    changed = record.get("throughput_changed") or record.get("updated") or {}
+    history = changed.get("CapacityHistory") or [[record.get("created", now), *_capacity(record["spec"])]]
+    if _capacity(spec) == history[-1][1:]:
+        return {}
+    return {"CapacityHistory": [*history, [now, *_capacity(spec)]][-HISTORY_KEEP:]}

@@ -267,10 +267,11 @@ class Api:
         its indexes (each DELETING too)."""
         name = ddb_tables.parse_table_name(body)
         t = self.table(name, any_status=True)
+        ddb_tables.check_deletable(t.spec)  # before a replica leaves its group
         record = await self._counted(t)
         if t.replicas and t.status != "DELETING":  # a replica: only this region's goes
             await global_tables.leave(self, t)
-        result = await self.cluster.meta("delete_table", {"name": name})
+        result = await self.cluster.meta("delete_table", {"name": name, "unless_protected": True})
         await self.cluster.wait_for(lambda s: name not in s.tables, CREATE_WAIT_S)
         return {"TableDescription": ddb_tables.describe_table(ddb_tables.deleting(record, result["table"]),
                                                               region=self.region)}

@@ -87,8 +87,8 @@ async def _serve(args: argparse.Namespace) -> int:
     functions = LambdaApi(cluster, region=args.region, endpoint=args.listen,
                           functions_dir=args.functions_dir or tempfile.mkdtemp(prefix="trireme-functions-"))
     try:
-        streams = {name: api.with_metadata(op)
-                   for name, op in StreamsApi(cluster, args.region, cluster_id).operations().items()}
+        streams_api = StreamsApi(cluster, args.region, cluster_id)
+        streams = {name: api.with_metadata(op) for name, op in streams_api.operations().items()}
         replication = {name: api.with_metadata(op) for name, op in internal_operations(api).items()}
         replication.update({name: api.with_metadata(op) for name, op in settings_operations(api).items()})
         replication.update(replication_operations(api))  # Replicate (router/replication.py)
@@ -96,7 +96,7 @@ async def _serve(args: argparse.Namespace) -> int:
         scaling = {name: api.with_metadata(op)
                    for name, op in AutoScalingApi(api, cluster, args.region).operations().items()}
         server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
-                                                      admin=_admin_ops(cluster, cluster_id),
+                                                      admin=_admin_ops(cluster, cluster_id, streams_api),
                                                       replication=replication, scaling=scaling)),
                              host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
                              rest=functions, rest_prefixes=PREFIXES)
@@ -112,7 +112,7 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _admin_ops(cluster, cluster_id: str):
+def _admin_ops(cluster, cluster_id: str, streams_api):
     """The chaos tooling's handle on this router (target prefix TriremeAdmin_1.).
 
     SetFaults must state the cluster (`ClusterId`, from cluster.json) and
@@ -134,4 +134,7 @@ def _admin_ops(cluster, cluster_id: str):
         except ValueError as exc:
             raise ValidationException(str(exc)) from None
         return cluster.faults.to_json()
-    return {"Faults": faults, "SetFaults": set_faults}
+    async def usage(body: dict) -> dict:
+        """What this router metered that the nodes do not see (`trireme cost`)."""
+        return {"StreamReadRequests": dict(streams_api.get_records_calls)}
+    return {"Faults": faults, "SetFaults": set_faults, "Usage": usage}

@@ -64,6 +64,9 @@ class StreamsApi:
         self.cluster = cluster
         self.region = region
         self.key = iterator_key(cluster_id)
+        # GetRecords calls per table since this router started: DynamoDB bills
+        # each as one streams read request unit (`trireme cost`, TriremeAdmin_1.Usage).
+        self.get_records_calls: dict[str, int] = {}
 
     def operations(self) -> dict[str, Op]:
         return {"ListStreams": self.list_streams, "DescribeStream": self.describe_stream,
@@ -167,6 +170,7 @@ class StreamsApi:
             op=node_pb2.DataRequest.STREAM_READ, stream_label=s["label"], limit=limit,
             max_bytes=ds.MAX_PAGE_BYTES, stream_from=node_pb2.StreamPosition(
                 index=it.position.index, offset=it.position.offset)))
+        self.get_records_calls[t.name] = self.get_records_calls.get(t.name, 0) + 1
         arn = it.arn
         records = []
         for r in resp.records:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ddb import autoscaling as aas
 from ddb.errors import LimitExceededException
-from ddb.tables import check_decrease
+from ddb.tables import capacity_history, check_decrease
 
 if TYPE_CHECKING:
     from node.control.metareplica import MetaReplica
@@ -69,6 +69,7 @@ async def autoscale(mr: MetaReplica, consumption: Consumption, tracking: dict[st
             updated["LastIncreaseDateTime"] = wall
         pt[field] = new
         spec = {**t.spec, "ProvisionedThroughput": pt}
+        updated.update(capacity_history({"created": t.created, "spec": t.spec, "updated": t.updated}, spec, wall))
         act = aas.activity(target, capacity, new, cause, wall, str(uuid.uuid4()))
         result = await mr.run({"op": "scaling", "action": "scale", "name": t.name, "key": key, "spec": spec,
                                "updated": updated, "activity": act, "keep": aas.MAX_ACTIVITIES})

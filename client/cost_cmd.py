@@ -1,0 +1,141 @@
+"""`trireme cost [TABLE]`: the monthly bill estimated from a running cluster
+(`--data-dir`, as `trireme status`), priced by client/prices.json or a copy
+of it (`--prices FILE`). The arithmetic is client/cost.py's."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from client.cost import Usage, capacity_hours, estimate, render
+from client.status import gather_cluster
+from deploy.local import LocalCluster, post
+from deploy.regions import MultiRegion, is_multi_region
+
+DEFAULT_PRICES = Path(__file__).with_name("prices.json")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cost", help="the monthly bill estimated from what the cluster consumed and stores",
+                       description="Estimates the monthly DynamoDB bill of the running cluster's tables from the "
+                                   "request units they consumed, their provisioned capacity, storage, stream reads "
+                                   "and backups, with the arithmetic of every line.")
+    p.add_argument("table", nargs="?", help="only this table (default: every table)")
+    p.add_argument("--data-dir", type=Path, default=Path("data"), help="the cluster's data directory (./data)")
+    p.add_argument("--prices", type=Path, default=DEFAULT_PRICES,
+                   help=f"a price table in JSON (default: {DEFAULT_PRICES})")
+    p.add_argument("--json", action="store_true", help="the estimate as JSON")
+    p.set_defaults(func=cmd_cost)
+
+
+def usages(meta: dict, stream_reads: dict[str, int], now: float) -> list[Usage]:
+    """One Usage per user table from the metadata (with the meta leader's
+    counts merged in, as `trireme status` gathers it); a global index's
+    units, capacity and bytes are its base table's."""
+    tables = meta.get("tables", {})
+    backups = _backup_bytes(meta)
+    out = []
+    for t in sorted(tables.values(), key=lambda t: t["name"]):
+        spec = t.get("spec", {})
+        if "IndexOf" in spec or "System" in spec:
+            continue
+        parts = [t] + [x for x in tables.values() if x.get("spec", {}).get("IndexOf") == t["name"]]
+        consumed = [x.get("consumed") or {} for x in parts]
+        pts = [spec.get("ProvisionedThroughput") or {}] + [
+            g.get("ProvisionedThroughput") or {} for g in spec.get("GlobalSecondaryIndexes") or []]
+        history = (t.get("updated") or {}).get("CapacityHistory")
+        if history:  # the table's own capacity changed: its hours as they were, the indexes' current ones
+            index_pts = pts[1:]
+            rcu_h, wcu_h = capacity_hours(history, now)
+            hours = (now - history[0][0]) / 3600
+            rcu_h += sum(p.get("ReadCapacityUnits", 0) for p in index_pts) * hours
+            wcu_h += sum(p.get("WriteCapacityUnits", 0) for p in index_pts) * hours
+        else:
+            rcu_h = wcu_h = None
+        out.append(Usage(
+            table=t["name"], billing=spec.get("BillingMode", "PROVISIONED"),
+            table_class=spec.get("TableClass") or "STANDARD",
+            rcu=sum(p.get("ReadCapacityUnits", 0) for p in pts), wcu=sum(p.get("WriteCapacityUnits", 0) for p in pts),
+            global_table=bool(t.get("replicas")),
+            read_units=sum(c.get("read_units_total", 0.0) for c in consumed),
+            write_units=sum(c.get("write_units_total", 0.0) for c in consumed),
+            stream_reads=stream_reads.get(t["name"], 0),
+            size_bytes=sum(int(x.get("size_bytes", 0)) for x in parts),
+            backup_bytes=None if backups is None else backups.get(t["name"], 0),
+            window_s=max(now - float(t.get("created", now)), 1.0), rcu_hours=rcu_h, wcu_hours=wcu_h))
+    return out
+
+
+def _backup_bytes(meta: dict) -> dict[str, int] | None:
+    """The bytes of each table's on-demand backups (the metadata's backup
+    records: ListBackups' BackupSizeBytes); None where the cluster keeps no
+    backup records (a version without backups)."""
+    if "backups" not in meta:
+        return None
+    out: dict[str, int] = {}
+    for b in meta["backups"].values():
+        if b.get("status") == "AVAILABLE":
+            name = b["table"]["name"]
+            out[name] = out.get(name, 0) + int(b.get("size", 0))
+    return out
+
+
+def stream_reads(cluster: LocalCluster) -> dict[str, int]:
+    """GetRecords calls per table, summed over the routers that answer
+    (each counts its own since it started)."""
+    total: dict[str, int] = {}
+    for p in cluster.procs.values():
+        if p.kind != "router":
+            continue
+        try:
+            status, body = post(f"http://{p.addr}", "Usage", {}, timeout=3, prefix="TriremeAdmin_1")
+        except OSError:
+            continue
+        if status == 200:
+            for name, n in json.loads(body).get("StreamReadRequests", {}).items():
+                total[name] = total.get(name, 0) + int(n)
+    return total
+
+
+def region_bill(cluster: LocalCluster, table: str | None, prices: dict) -> dict | str:
+    """One cluster's (region's) estimate, or why there is none."""
+    report = asyncio.run(gather_cluster(cluster))
+    if not report.get("meta"):
+        return "no node answered with the cluster metadata: is the cluster running? (trireme up)"
+    found = usages(report["meta"], stream_reads(cluster), time.time())
+    if table is not None:
+        found = [u for u in found if u.table == table]
+        if not found:
+            return f"no table {table}"
+    return estimate(found, prices)
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    try:
+        target = MultiRegion.load(args.data_dir) if is_multi_region(args.data_dir) else LocalCluster.load(args.data_dir)
+        prices = json.loads(args.prices.read_text())
+    except FileNotFoundError as exc:
+        print(f"trireme cost: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"trireme cost: cannot read the prices in {args.prices}: {exc}", file=sys.stderr)
+        return 1
+    clusters = target.clusters if isinstance(target, MultiRegion) else {"": target}
+    bills = {region: region_bill(c, args.table, prices) for region, c in clusters.items()}
+    failed = [f"{region or 'the cluster'}: {b}" for region, b in bills.items() if isinstance(b, str)]
+    if args.json:
+        shown = {r: b if isinstance(b, dict) else {"error": b} for r, b in bills.items()}
+        out = {"prices": str(args.prices), **({"regions": shown} if isinstance(target, MultiRegion) else shown[""])}
+        print(json.dumps(out, indent=2))
+    else:
+        for region, bill in bills.items():
+            if region:
+                print(f"=== region {region}")
+            print(bill if isinstance(bill, str) else render(bill, str(args.prices)))
+    for why in failed:
+        print(f"trireme cost: {why}", file=sys.stderr)
+    return 1 if failed else 0
