@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/trireme_pb/*.proto)
 PB_OUT := $(patsubst proto/trireme_pb/%.proto,trireme_pb/%_pb2.py,$(PROTOS))
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
 
 .PHONY: all install proto test cov sim snapshot-catch-up compaction-bound run bench soak check-global check-bank image compose-up compose-down clean
 
@@ -24,8 +25,11 @@ trireme_pb/%_pb2.py: proto/trireme_pb/%.proto $(STAMP)
 
 proto: $(PB_OUT)
 
+# Two phases: most suites on PYTEST_WORKERS processes (each file whole on one worker, its
+# clusters on free ports), then the timing- and load-sensitive ones (marker `serial`) alone.
 test: install
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m serial $(PYTEST_ARGS)
 
 # Coverage of the pure cores (the issue's bar: ddb/ and node/raft/ at 90% or more).
 cov: install

@@ -9,7 +9,7 @@ import pytest
 
 from client.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):

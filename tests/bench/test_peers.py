@@ -15,7 +15,7 @@ import pytest
 
 from bench.peers import PEERS, Peer, free_port, start_peer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def client(peer: Peer):

@@ -22,7 +22,7 @@ from chaos.runner import TABLE, CheckConfig, run_check
 from deploy.local import alive
 from tests.integration.conftest import make_client, own_cluster, wait_until  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 @pytest.mark.parametrize("workload,nemesis,seed", [

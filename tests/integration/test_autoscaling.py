@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 
 from tests.integration.conftest import make_client, start_cluster, wait_until
 
+pytestmark = pytest.mark.serial  # rates and latencies: make test runs it alone
+
 DIM = "dynamodb:table:WriteCapacityUnits"
 
 

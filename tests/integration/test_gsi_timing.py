@@ -5,6 +5,8 @@ deposed leader (an older term) is refused."""
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import statistics
 import threading
@@ -20,6 +22,8 @@ from ddb.indexes import index_table_name
 from node.feed.index_shipper import index_write
 from tests.integration.conftest import make_client, wait_until
 from trireme_pb import node_pb2
+
+pytestmark = pytest.mark.serial  # rates and latencies: make test runs it alone
 
 WRITES = 50
 

@@ -17,7 +17,7 @@ from chaos.strong_check import run_strong_check
 from deploy.regions import MultiRegion
 from tests.integration.conftest import make_client, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 US, EU, AP = "us-east-1", "eu-west-1", "ap-southeast-1"
 KEYS = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],

@@ -23,6 +23,8 @@ from botocore.exceptions import ClientError
 from client.status import gather_cluster
 from tests.integration.conftest import make_client, start_cluster, wait_until
 
+pytestmark = pytest.mark.serial  # rates and latencies: make test runs it alone
+
 BURST_S = 1
 ON_DEMAND_WRITE = 5
 WARM_WRITE = 4  # what a new on-demand table takes at once (DynamoDB: 4,000 writes a second)
