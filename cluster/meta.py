@@ -151,6 +151,8 @@ class MetaState:
     mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
     # What the mappings' pollers reported: UUID -> {"last_result": LastProcessingResult, "discarded": records}.
     mapping_status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # On-demand backups by BackupArn (ddb/backups.py records); their data is in BACKUP_TABLE.
+    backups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def bootstrap(cls, nodes: list[dict]) -> MetaState:
@@ -554,6 +556,39 @@ class MetaState:
             return _err("ResourceNotFoundException", "mapping gone")
         return {"ok": True, "replaced": old, "version": self.version + 1}
 
+    # --- backups (router/backups.py) ---------------------------------------------
+
+    def _op_put_backup(self, c: dict) -> dict:
+        """Record a new backup (``create``) or its progress; a record is only
+        replaced while it is still what the writer read (``expect_status``)."""
+        record, old = c["record"], self.backups.get(c["record"]["arn"])
+        if c.get("create"):
+            if old is not None:
+                return _err("BackupInUseException", f"Backup {record['arn']} exists")
+        elif old is None:
+            return _err("BackupNotFoundException", f"Backup not found: {record['arn']}")
+        elif old["status"] != c.get("expect_status", old["status"]):
+            return {"ok": False, "error": "", "message": "backup moved"}
+        self.backups[record["arn"]] = record
+        return {"ok": True, "version": self.version + 1}
+
+    def _op_delete_backup(self, c: dict) -> dict:
+        old = self.backups.get(c["arn"])
+        if old is None:
+            return _err("BackupNotFoundException", f"Backup not found: {c['arn']}")
+        if old["status"] == "CREATING" and not c.get("withdraw"):  # (withdraw: its creator gave up)
+            return _err("BackupInUseException", f"Backup is being created: {c['arn']}")
+        del self.backups[c["arn"]]
+        return {"ok": True, "replaced": old, "version": self.version + 1}
+
+    def _op_restore_done(self, c: dict) -> dict:
+        """A restored table's data is all in: the controller may make it ACTIVE."""
+        t = self.tables.get(c["name"])
+        if t is None or t.uuid != c["uuid"] or not (t.spec.get("RestoreSummary") or {}).get("RestoreInProgress"):
+            return {"ok": False, "error": "", "message": "not restoring"}
+        t.spec = {**t.spec, "RestoreSummary": {**t.spec["RestoreSummary"], "RestoreInProgress": False}}
+        return {"ok": True, "version": self.version + 1}
+
     # --- snapshots ------------------------------------------------------------
 
     def to_json(self) -> dict:
@@ -567,6 +602,7 @@ class MetaState:
             "functions": dict(self.functions),
             "mappings": dict(self.mappings),
             "mapping_status": dict(self.mapping_status),
+            "backups": dict(self.backups),
         }
 
     @classmethod
@@ -581,12 +617,14 @@ class MetaState:
             functions=d.get("functions", {}),
             mappings=d.get("mappings", {}),
             mapping_status=d.get("mapping_status", {}),
+            backups=d.get("backups", {}),
         )
 
 
 # The hidden table holding functions' zips in chunks ('#' is not allowed in a
 # table name a user gives, so no user table collides and no user call reaches it).
 FUNCTION_CODE_TABLE = "trireme#function-code"
+BACKUP_TABLE = "trireme#backups"  # the partitions' data of every backup, in chunks
 
 
 def hidden(t: TableInfo) -> bool:

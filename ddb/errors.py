@@ -263,6 +263,26 @@ class IndexNotFoundException(DynamoDBError):
     default_message = "Index not found"
 
 
+class BackupNotFoundException(DynamoDBError):
+    code = "BackupNotFoundException"
+    default_message = "Backup not found"
+
+
+class BackupInUseException(DynamoDBError):
+    code = "BackupInUseException"
+    default_message = "Backup is in use"
+
+
+class TableAlreadyExistsException(DynamoDBError):
+    code = "TableAlreadyExistsException"
+    default_message = "Table already exists"
+
+
+class TableInUseException(DynamoDBError):
+    code = "TableInUseException"
+    default_message = "Table is in use"
+
+
 @dataclass(frozen=True, slots=True)
 class CancellationReason:
     """One entry of TransactionCanceledException.CancellationReasons, in request order."""

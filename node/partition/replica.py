@@ -631,6 +631,16 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         c = self.config
         return hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)
 
+    def backup_scan(self) -> tuple[int, Iterator[bytes]]:
+        """The partition's items (DynamoDB JSON) as they are at its applied
+        index, which is answered too: one consistent view for a backup, read
+        at the leader (so it holds every write the leader acknowledged),
+        however long the reading takes (Storage.iter_range_fixed)."""
+        self.check_leader()
+        index = self.engine.storage.applied_index(self.group)
+        scan = self.engine.storage.iter_range_fixed(DATA, *self.data_range())
+        return index, (value for _, value in scan)
+
     def read_raw(self) -> list[tuple[bytes, bytes]]:
         c = self.config
         return list(self.engine.storage.iter_hash_range(c["table_id"], c["lo"], c["hi"] + 1))
