@@ -151,7 +151,8 @@ class MetaState:
     mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
     # What the mappings' pollers reported: UUID -> {"last_result": LastProcessingResult, "discarded": records}.
     mapping_status: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # On-demand backups by BackupArn (ddb/backups.py records); their data is in BACKUP_TABLE.
+    # On-demand backups by BackupArn (ddb/backups.py records; their data is in BACKUP_TABLE), and
+    # exports and imports by their ARN (``kind`` "export", "import": router/exports.py).
     backups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -581,12 +582,15 @@ class MetaState:
         del self.backups[c["arn"]]
         return {"ok": True, "replaced": old, "version": self.version + 1}
 
-    def _op_restore_done(self, c: dict) -> dict:
-        """A restored table's data is all in: the controller may make it ACTIVE."""
+    def _op_load_done(self, c: dict) -> dict:
+        """A restored or imported table's data is all in: the controller may make it ACTIVE."""
         t = self.tables.get(c["name"])
-        if t is None or t.uuid != c["uuid"] or not (t.spec.get("RestoreSummary") or {}).get("RestoreInProgress"):
-            return {"ok": False, "error": "", "message": "not restoring"}
-        t.spec = {**t.spec, "RestoreSummary": {**t.spec["RestoreSummary"], "RestoreInProgress": False}}
+        if t is None or t.uuid != c["uuid"] or not t.spec.get("Loading"):
+            return {"ok": False, "error": "", "message": "not loading"}
+        spec = {k: v for k, v in t.spec.items() if k != "Loading"}
+        if spec.get("RestoreSummary"):
+            spec["RestoreSummary"] = {**spec["RestoreSummary"], "RestoreInProgress": False}
+        t.spec = spec
         return {"ok": True, "version": self.version + 1}
 
     # --- snapshots ------------------------------------------------------------

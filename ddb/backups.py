@@ -55,7 +55,7 @@ def parse_backup_arn(body: dict, member: str = "BackupArn") -> str:
 
 def find(backups: dict[str, dict], arn: str) -> dict:
     b = backups.get(arn)
-    if b is None:
+    if b is None or b.get("kind", "backup") != "backup":
         raise BackupNotFoundException(f"Backup not found: {arn}")
     return b
 
@@ -130,7 +130,8 @@ def parse_list_backups(body: dict) -> dict:
 def list_page(backups: list[dict], f: dict, region: str) -> dict:
     """One page of backups matching the filters, oldest first."""
     chosen = [b for b in sorted(backups, key=lambda b: (b["created"], b["arn"]))
-              if (f["table"] is None or b["table"]["name"] == f["table"])
+              if b.get("kind", "backup") == "backup"
+              and (f["table"] is None or b["table"]["name"] == f["table"])
               and f["type"] in ("ALL", "USER")
               and (f["lower"] is None or b["created"] >= f["lower"])
               and (f["upper"] is None or b["created"] <= f["upper"])]

@@ -283,6 +283,31 @@ class TableInUseException(DynamoDBError):
     default_message = "Table is in use"
 
 
+class PointInTimeRecoveryUnavailableException(DynamoDBError):
+    code = "PointInTimeRecoveryUnavailableException"
+    default_message = "Point in time recovery is not enabled for the table"
+
+
+class InvalidExportTimeException(DynamoDBError):
+    code = "InvalidExportTimeException"
+    default_message = "The specified ExportTime is outside of the point in time recovery window"
+
+
+class InvalidRestoreTimeException(DynamoDBError):
+    code = "InvalidRestoreTimeException"
+    default_message = "The specified restore time is outside of the point in time recovery window"
+
+
+class ExportNotFoundException(DynamoDBError):
+    code = "ExportNotFoundException"
+    default_message = "Export not found"
+
+
+class ImportNotFoundException(DynamoDBError):
+    code = "ImportNotFoundException"
+    default_message = "Import not found"
+
+
 @dataclass(frozen=True, slots=True)
 class CancellationReason:
     """One entry of TransactionCanceledException.CancellationReasons, in request order."""

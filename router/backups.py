@@ -19,9 +19,10 @@ the partitions' Raft groups. Both survive the loss of any one node.
 The work runs in this router after the call answered (BackupStatus CREATING,
 then AVAILABLE); a partition read that fails (a leader killed mid-read)
 restarts from a fresh view, within `RETRY_S`. A restore creates the target
-table with a RestoreSummary in progress, which keeps it CREATING (the
-controller does not activate it) until every item is written; writes of a
-restore are plain puts of whole items, so repeating one is harmless.
+table marked ``Loading`` in its spec, which keeps it CREATING (the controller
+does not activate it) until every item is written; writes of a
+restore are plain puts of whole items, so repeating one is harmless. A
+restore that cannot finish deletes its table (the call can be made again).
 """
 
 from __future__ import annotations
@@ -121,9 +122,11 @@ class Backups:
                                                        backup_arn=arn)
         return await self._restore(spec, lambda t: self._fill(t, b))
 
-    async def _restore(self, spec: dict, fill) -> dict:
-        """Create the target table (CREATING until `fill` wrote its data) and start filling it."""
+    async def create_filled(self, spec: dict, fill) -> TableInfo:
+        """Create a table that stays CREATING until `fill(table)` wrote its data
+        (a restore, an import); the filling runs on after this answers."""
         target = spec["TableName"]
+        spec["Loading"] = True
         state = self.cluster.state
         if state is not None and target in state.tables:
             raise TableAlreadyExistsException(f"Table already exists: {target}")
@@ -135,6 +138,10 @@ class Backups:
             raise
         t = TableInfo(**result["table"])
         self._spawn(self._filled(t, fill))
+        return t
+
+    async def _restore(self, spec: dict, fill) -> dict:
+        t = await self.create_filled(spec, fill)
         return {"TableDescription": {**ddb_tables.describe_table(self.api._record(t), region=self.api.region)}}
 
     # --- the work ------------------------------------------------------------------
@@ -219,7 +226,7 @@ class Backups:
             if not await self.cluster.wait_for(lambda s: all(p in s.partitions for p in t.partitions), 10.0):
                 raise ServiceUnavailable(f"the partitions of {t.name} did not appear")
             await fill(t)
-            await self._retrying(lambda: self.cluster.meta("restore_done", {"name": t.name, "uuid": t.uuid}),
+            await self._retrying(lambda: self.cluster.meta("load_done", {"name": t.name, "uuid": t.uuid}),
                                  deadline)
         except Exception as exc:  # noqa: BLE001 (the half-restored table is removed: the restore can be retried)
             log.warning("restore of %s failed, its table is deleted: %s", t.name, exc)

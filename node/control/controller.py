@@ -157,7 +157,7 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
 
 # --- functions (the Lambda API's records, router/lambda_api.py) --------------------
 
-BACKUP_OPS = ("put_backup", "delete_backup", "restore_done")
+BACKUP_OPS = ("put_backup", "delete_backup", "load_done")
 FUNCTION_OPS = ("put_function", "delete_function", "put_mapping", "delete_mapping",
                 "mapping_result")
 
@@ -182,8 +182,8 @@ def _serving(state: MetaState, t: TableInfo, leaders: dict) -> bool:
     has backfilled it; with its stream started on every partition."""
     if not all(p in leaders for p in t.partitions) or not t.streams_settled():
         return False
-    if (t.spec.get("RestoreSummary") or {}).get("RestoreInProgress"):
-        return False  # a restore is writing its data (router/backups.py)
+    if t.spec.get("Loading"):
+        return False  # a restore or an import is writing its data (router/backups.py)
     base = t.spec.get("IndexOf")
     if base is None:
         return all(_serving(state, ix, leaders) for ix in state.index_tables(t.name))
