@@ -109,8 +109,8 @@ def parse_list_backups(body: dict) -> dict:
     errors: list[str] = []
     limit = body.get("Limit", MAX_LIST)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST:
-        errors.append(f"Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value "
-                      f"{'less than or equal to 100' if isinstance(limit, int) and limit > 1 else 'greater than or equal to 1'}")
+        bound = "less than or equal to 100" if isinstance(limit, int) and limit > 1 else "greater than or equal to 1"
+        errors.append(f"Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {bound}")
     kind = body.get("BackupType", "ALL")
     if kind not in BACKUP_TYPES:
         errors.append(f"Value '{kind}' at 'backupType' failed to satisfy constraint: Member must satisfy enum "
