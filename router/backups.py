@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 RETRY_S = 120.0  # how long a backup or restore keeps retrying its partitions before giving up
 PARALLEL_PUTS = 16
+CREATE_WAIT_S = 5.0  # CreateBackup waits this long for its backup to be AVAILABLE
 
 
 class Backups:
@@ -92,7 +93,11 @@ class Backups:
                   "parts": []}
         await self.cluster.meta("put_backup", {"record": record, "create": True})
         self._spawn(self._take(record, t))
-        return {"BackupDetails": model.details(record)}
+        # DynamoDB answers CREATING; a small table's backup is done within
+        # moments, and answering it AVAILABLE then lets scripts restore at once.
+        arn = record["arn"]
+        await self.cluster.wait_for(lambda s: s.backups.get(arn, {}).get("status") != "CREATING", CREATE_WAIT_S)
+        return {"BackupDetails": model.details(self._backups().get(arn, record))}
 
     async def describe_backup(self, body: dict) -> dict:
         arn = model.parse_backup_arn(body)
