@@ -561,14 +561,17 @@ class MetaState:
 
     def _op_put_backup(self, c: dict) -> dict:
         """Record a new backup (``create``) or its progress; a record is only
-        replaced while it is still what the writer read (``expect_status``)."""
+        replaced while it is still what the writer read (``expect_status``,
+        ``expect_lease``: the creator's lease, which another router takes over
+        once it ran out)."""
         record, old = c["record"], self.backups.get(c["record"]["arn"])
         if c.get("create"):
             if old is not None:
                 return _err("BackupInUseException", f"Backup {record['arn']} exists")
         elif old is None:
             return _err("BackupNotFoundException", f"Backup not found: {record['arn']}")
-        elif old["status"] != c.get("expect_status", old["status"]):
+        elif old["status"] != c.get("expect_status", old["status"]) \
+                or old.get("lease") != c.get("expect_lease", old.get("lease")):
             return {"ok": False, "error": "", "message": "backup moved"}
         self.backups[record["arn"]] = record
         return {"ok": True, "version": self.version + 1}

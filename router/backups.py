@@ -50,7 +50,12 @@ log = logging.getLogger(__name__)
 
 RETRY_S = 120.0  # how long a backup or restore keeps retrying its partitions before giving up
 PARALLEL_PUTS = 16
+LEASE_S = 30.0  # a backup's creator renews its lease after every partition; past it, another router takes over
 CREATE_WAIT_S = 5.0  # CreateBackup waits this long for its backup to be AVAILABLE
+
+
+class LeaseLost(Exception):
+    """Another router took over the backup (this one's lease had run out)."""
 
 
 class Backups:
@@ -59,6 +64,7 @@ class Backups:
         self.cluster = api.cluster
         self.store = CodeStore(self.cluster, BACKUP_TABLE, "backups")
         self._tasks: set[asyncio.Task] = set()
+        self._running: set[str] = set()  # the backups this router is taking
 
     def operations(self) -> dict:
         return {"CreateBackup": self.create_backup, "DescribeBackup": self.describe_backup,
@@ -87,7 +93,7 @@ class Backups:
         now = time.time()
         stream = t.enabled_stream()
         record = {"arn": model.new_backup_arn(self.api.region, name, now), "name": backup_name,
-                  "status": "CREATING", "created": now, "size": 0, "items": 0,
+                  "status": "CREATING", "created": now, "size": 0, "items": 0, "lease": now + LEASE_S,
                   "table": {"name": name, "id": t.id, "uuid": t.uuid, "created": t.created, "spec": t.spec,
                             "stream": stream.get("view") if stream else None},
                   "parts": []}
@@ -101,9 +107,11 @@ class Backups:
 
     async def describe_backup(self, body: dict) -> dict:
         arn = model.parse_backup_arn(body)
+        self._sweep()
         return {"BackupDescription": model.description(model.find(self._backups(), arn), self.api.region)}
 
     async def list_backups(self, body: dict) -> dict:
+        self._sweep()
         return model.list_page(list(self._backups().values()), model.parse_list_backups(body), self.api.region)
 
     async def delete_backup(self, body: dict) -> dict:
@@ -151,12 +159,39 @@ class Backups:
 
     # --- the work ------------------------------------------------------------------
 
+    def _sweep(self) -> None:
+        """Take over the backups whose creator's lease ran out (a router that
+        died while it was taking them): another router redoes them."""
+        state, now = self.cluster.state, time.time()
+        for b in list(self._backups().values()):
+            if b.get("kind", "backup") == "backup" and b["status"] == "CREATING" and b.get("lease", now) < now \
+                    and b["arn"] not in self._running:
+                self._running.add(b["arn"])
+                self._spawn(self._take_over(b, state.tables.get(b["table"]["name"])))
+
+    async def _take_over(self, b: dict, t: TableInfo | None) -> None:
+        try:
+            claimed = await self._renew(b)
+            if t is None or t.uuid != b["table"]["uuid"]:
+                log.warning("backup %s: its table is gone, withdrawn", b["arn"])
+                await self._withdraw(claimed, [])
+                return
+            log.info("taking over backup %s of %s", b["arn"], t.name)
+            await self._take(claimed, t)
+        except LeaseLost:
+            pass  # another router took it over first
+        finally:
+            self._running.discard(b["arn"])
+
     async def _take(self, record: dict, t: TableInfo) -> None:
-        """Read every partition of the table and store it; AVAILABLE once all are in."""
+        """Read every partition of the table and store it; AVAILABLE once all
+        are in. The lease is renewed after each partition; losing it (another
+        router took over) stops this run without touching the record."""
         deadline = time.monotonic() + RETRY_S
         parts, size, count = [], 0, 0
         state = self.cluster.state
         bid = record["arn"].rsplit("/", 1)[1]
+        self._running.add(record["arn"])
         try:
             for pid in t.partitions:
                 p = state.partitions[pid]
@@ -168,12 +203,27 @@ class Backups:
                               "items": len(items)})
                 size += sum(len(i) for i in items)
                 count += len(items)
+                record = await self._renew(record)
             done = {**record, "status": "AVAILABLE", "size": size, "items": count, "parts": parts}
-            await self._retrying(lambda: self.cluster.meta("put_backup", {"record": done,
-                                                                          "expect_status": "CREATING"}), deadline)
+            done.pop("lease", None)
+            await self._retrying(lambda: self.cluster.meta("put_backup", {
+                "record": done, "expect_status": "CREATING", "expect_lease": record.get("lease")}), deadline)
+        except LeaseLost:
+            log.info("backup %s was taken over by another router", record["arn"])
         except Exception as exc:  # noqa: BLE001 (the backup is withdrawn, visibly: it is gone from ListBackups)
             log.warning("backup %s of %s failed, withdrawn: %s", record["arn"], t.name, exc)
             await self._withdraw(record, parts)
+        finally:
+            self._running.discard(record["arn"])
+
+    async def _renew(self, record: dict) -> dict:
+        """The record with a new lease, if it still holds the lease we read (else LeaseLost)."""
+        renewed = {**record, "lease": time.time() + LEASE_S}
+        result = await self.cluster.meta("put_backup", {"record": renewed, "expect_status": "CREATING",
+                                                        "expect_lease": record.get("lease")})
+        if not result.get("ok"):
+            raise LeaseLost()
+        return renewed
 
     async def _withdraw(self, record: dict, parts: list[dict]) -> None:
         try:

@@ -42,3 +42,13 @@ def test_load_done_clears_loading_and_ends_the_restore():
     assert s.apply({"op": "load_done", "name": "t", "uuid": "u1"})["ok"]
     assert s.tables["t"].spec == {"RestoreSummary": {"RestoreInProgress": False, "SourceTableArn": "a"}}
     assert not s.apply({"op": "load_done", "name": "t", "uuid": "u1"})["ok"]  # once
+
+
+def test_a_lease_is_taken_over_once():
+    s = MetaState()
+    s.apply({"op": "put_backup", "record": {**record("CREATING"), "lease": 5.0}, "create": True})
+    first = s.apply({"op": "put_backup", "record": {**record("CREATING"), "lease": 50.0},
+                     "expect_status": "CREATING", "expect_lease": 5.0})
+    second = s.apply({"op": "put_backup", "record": {**record("CREATING"), "lease": 60.0},
+                      "expect_status": "CREATING", "expect_lease": 5.0})
+    assert first["ok"] and not second["ok"] and s.backups["arn:b1"]["lease"] == 50.0

@@ -134,3 +134,36 @@ def test_backup_while_a_leader_is_killed(own_cluster):
     ddb.restore_table_from_backup(TargetTableName="bk_kill_copy", BackupArn=arn)
     _restored(ddb, "bk_kill_copy")
     assert digest(_scan(ddb, "bk_kill_copy")) == digest(before)
+
+
+def test_a_backup_left_creating_by_a_dead_router_is_taken_over(cluster, ddb):
+    """A CREATING record whose lease ran out (what a router killed mid-backup
+    leaves) is redone by the router that next describes or lists backups."""
+    import asyncio
+    import time
+
+    from cluster.rpc import Channels, meta_call
+    from tests.integration.admin import meta
+
+    _make_table(ddb, "bk_orphan")
+    for i in range(20):
+        ddb.put_item(TableName="bk_orphan", Item={"pk": {"S": f"p{i}"}, "sk": {"N": "1"}})
+    t = meta(cluster)["tables"]["bk_orphan"]
+    now = time.time()
+    arn = f"arn:aws:dynamodb:us-east-1:000000000000:table/bk_orphan/backup/{int(now * 1000):013d}-0badc0de"
+    record = {"arn": arn, "name": "orphan", "status": "CREATING", "created": now, "size": 0, "items": 0,
+              "lease": now - 1, "parts": [],
+              "table": {"name": "bk_orphan", "id": t["id"], "uuid": t["uuid"], "created": t["created"],
+                        "spec": t["spec"], "stream": None}}
+
+    async def put() -> None:
+        channels = Channels(cluster.cluster_id)
+        try:
+            await meta_call(channels, [cluster.procs[n].addr for n in cluster.node_ids()], "put_backup",
+                            {"record": record, "create": True})
+        finally:
+            await channels.close()
+    asyncio.run(put())
+    assert ddb.list_backups(TableName="bk_orphan")["BackupSummaries"][0]["BackupStatus"] == "CREATING"
+    desc = _available(ddb, arn)
+    assert desc["SourceTableDetails"]["ItemCount"] == 20
