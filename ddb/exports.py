@@ -56,19 +56,13 @@ def parse_update_continuous_backups(body: dict) -> tuple[str, bool, int]:
     return body["TableName"], bool(enabled), days
 
 
-def pitr_window(pitr: dict | None, now: float) -> tuple[float, float] | None:
-    """(earliest, latest) restorable time of a table's settings, None when disabled."""
-    if not pitr:
-        return None
-    return max(pitr["enabled_at"], now - pitr["days"] * 86400), now
-
-
-def continuous_description(pitr: dict | None, now: float) -> dict:
+def continuous_description(pitr: dict | None, window: tuple[float, float] | None) -> dict:
+    """ContinuousBackupsDescription of a table's settings and its restorable window (None: not yet open)."""
     d: dict[str, Any] = {"PointInTimeRecoveryStatus": "ENABLED" if pitr else "DISABLED"}
-    window = pitr_window(pitr, now)
-    if window is not None:
-        d.update({"RecoveryPeriodInDays": pitr["days"], "EarliestRestorableDateTime": window[0],
-                  "LatestRestorableDateTime": window[1]})
+    if pitr:
+        d["RecoveryPeriodInDays"] = pitr["days"]
+    if pitr and window is not None:
+        d.update({"EarliestRestorableDateTime": window[0], "LatestRestorableDateTime": window[1]})
     return {"ContinuousBackupsDescription": {"ContinuousBackupsStatus": "ENABLED",
                                              "PointInTimeRecoveryDescription": d}}
 

@@ -164,7 +164,7 @@ class Backups:
         died while it was taking them): another router redoes them."""
         state, now = self.cluster.state, time.time()
         for b in list(self._backups().values()):
-            if b.get("kind", "backup") == "backup" and b["status"] == "CREATING" and b.get("lease", now) < now \
+            if b.get("kind", "backup") in ("backup", "pitr-base") and b["status"] == "CREATING" and b.get("lease", now) < now \
                     and b["arn"] not in self._running:
                 self._running.add(b["arn"])
                 self._spawn(self._take_over(b, state.tables.get(b["table"]["name"])))
@@ -195,7 +195,7 @@ class Backups:
         try:
             for pid in t.partitions:
                 p = state.partitions[pid]
-                applied, items = await self._read_partition(pid, deadline)
+                applied, items = await self._read_partition(pid, deadline, pitr=record.get("kind") == "pitr-base")
                 blob = gzip.compress(b"\n".join(items), mtime=0)
                 key = f"{bid}/{p.lo:016x}"
                 await self._retrying(lambda: self.store.put(key, blob), deadline)
@@ -204,7 +204,7 @@ class Backups:
                 size += sum(len(i) for i in items)
                 count += len(items)
                 record = await self._renew(record)
-            done = {**record, "status": "AVAILABLE", "size": size, "items": count, "parts": parts}
+            done = {**record, "status": "AVAILABLE", "size": size, "items": count, "parts": parts, "done": time.time()}
             done.pop("lease", None)
             await self._retrying(lambda: self.cluster.meta("put_backup", {
                 "record": done, "expect_status": "CREATING", "expect_lease": record.get("lease")}), deadline)
@@ -248,9 +248,10 @@ class Backups:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    async def _read_partition(self, pid: str, deadline: float) -> tuple[int, list[bytes]]:
+    async def _read_partition(self, pid: str, deadline: float, pitr: bool = False) -> tuple[int, list[bytes]]:
         """Every item of partition `pid` from one view at its leader, and that view's applied index;
-        a view lost midway (a leader change, a killed node) is read again from the start."""
+        a view lost midway (a leader change, a killed node) is read again from the start.
+        `pitr`: a view that includes the start of its point-in-time recovery log (router/pitr.py)."""
         async def attempt() -> tuple[int, list[bytes]]:
             state = self.cluster.state
             p = state.partitions.get(pid)
@@ -269,6 +270,8 @@ class Backups:
                         page = await call_once(self.cluster.channels, node.addr, "admin", "backup_read",
                                                {"cursor": page["cursor"]}, timeout=10.0)
                         items += [i.encode() for i in page["items"]]
+                    if pitr and page.get("pitr_start") is None:
+                        raise ServiceUnavailable(f"partition {pid} has not started its point-in-time log yet")
                     return page["applied"], items
                 except (CallError, grpc.aio.AioRpcError) as exc:
                     last = exc

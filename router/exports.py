@@ -9,13 +9,13 @@ DynamoDB writes it to S3, and an import reads every ``*.json.gz`` (GZIP) or
 exports and imports between Trireme and AWS. The files are on the disk of
 the router that served the call.
 
-Exports read the table like a backup does (router/backups.py: every partition
-from one consistent view at its leader) at the moment of the call; an
-ExportTime or RestoreDateTime before that is refused (InvalidExportTimeException,
-InvalidRestoreTimeException): Trireme keeps no change log to replay to an
-earlier second. The records of exports and imports are cluster metadata, next
-to the backups' (``kind`` "export", "import"); DescribeExport and DescribeImport
-show their progress (ItemCount, ProcessedItemCount) while they run.
+Exports and restores to a point in time read the table like a backup does
+(router/backups.py: every partition from one consistent view at its leader)
+when no time is given, and otherwise rebuild it at that time from the
+point-in-time base and log (router/pitr.py). The records of exports and
+imports are cluster metadata, next to the backups' (``kind`` "export",
+"import"); DescribeExport and DescribeImport show their progress (ItemCount,
+ProcessedItemCount) while they run.
 """
 
 from __future__ import annotations
@@ -33,13 +33,12 @@ from cluster.meta import TableInfo, hidden
 from ddb import backups as backup_model
 from ddb import exports as model
 from ddb.keys import validate_table_name
+from router.pitr import Pitr, window
 from ddb.errors import (ExportNotFoundException, ImportNotFoundException, InvalidExportTimeException,
                         InvalidRestoreTimeException, PointInTimeRecoveryUnavailableException,
                         TableNotFoundException, ValidationException)
 
 log = logging.getLogger(__name__)
-
-RECENT_S = 1.0  # an ExportTime or RestoreDateTime this close to the call counts as its moment
 
 
 class Exports:
@@ -47,6 +46,7 @@ class Exports:
         self.api = api
         self.cluster = api.cluster
         self.backups = api.backups
+        self.pitr = Pitr(api.backups)
         self.dir = exports_dir
 
     def operations(self) -> dict:
@@ -78,36 +78,46 @@ class Exports:
         name, enabled, days = model.parse_update_continuous_backups(body)
         t = self._table(name)
         old = t.spec.get("PointInTimeRecovery")
-        now = time.time()
-        pitr = ({"enabled_at": old["enabled_at"] if old else now, "days": days} if enabled else None)
+        pitr = ({"enabled_at": old["enabled_at"] if old else time.time(), "days": days} if enabled else None)
         spec = {k: v for k, v in t.spec.items() if k != "PointInTimeRecovery"}
         if pitr:
             spec["PointInTimeRecovery"] = pitr
         if pitr != old:
             await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": {}})
-        return model.continuous_description(pitr, now)
+        if pitr and not old:
+            await self.pitr.enabled(t)
+        elif old and not pitr:
+            await self.pitr.disabled(t)
+        return self._describe(name)
+
+    def _describe(self, name: str) -> dict:
+        t = self._table(name)
+        return model.continuous_description(t.spec.get("PointInTimeRecovery"),
+                                            window(self.cluster.state, t, time.time()))
 
     async def describe_continuous_backups(self, body: dict) -> dict:
-        name = validate_table_name(body.get("TableName"))
-        return model.continuous_description(self._table(name).spec.get("PointInTimeRecovery"), time.time())
+        return self._describe(validate_table_name(body.get("TableName")))
 
-    def _check_time(self, t: TableInfo, at: Any, now: float, error: type) -> float:
-        """The moment a point-in-time call reads: now, or a given time within
-        `RECENT_S` of it, inside the table's recovery window."""
-        window = model.pitr_window(t.spec.get("PointInTimeRecovery"), now)
-        if window is None:
+    def _check_time(self, t: TableInfo, at: Any, now: float, error: type) -> float | None:
+        """The moment a point-in-time call reads (None: now, the latest
+        restorable time), which must be inside the table's recovery window."""
+        if not t.spec.get("PointInTimeRecovery"):
             raise PointInTimeRecoveryUnavailableException(
                 f"Point in time recovery is not enabled for table '{t.name}'")
         if at is None:
-            return now
+            return None
         at = float(at)
-        if at < window[0] or at > now:
-            raise error(f"The specified time {at} is outside of the point in time recovery window "
-                        f"[{window[0]}, {window[1]}]")
-        if now - at > RECENT_S:
-            raise error("Trireme restores and exports the latest restorable time only (it keeps no change log "
-                        "to replay to an earlier second); omit the time or use the LatestRestorableDateTime")
-        return now
+        span = window(self.cluster.state, t, now)
+        if span is None or at < span[0] or at > now:
+            shown = f"[{span[0]}, {span[1]}]" if span else "(not open yet: its base snapshot is being taken)"
+            raise error(f"The specified time {at} is outside of the point in time recovery window {shown}")
+        return at
+
+    async def _items(self, t: TableInfo, at: float | None, deadline: float) -> list[list[bytes]]:
+        """The table's items now (`at` None) or at a past moment, one list per partition."""
+        if at is not None:
+            return [[orjson.dumps(i) for i in await self.pitr.items_at(t, at)]]
+        return [(await self.backups._read_partition(pid, deadline))[1] for pid in t.partitions]
 
     # --- restore to a point in time -----------------------------------------------------
 
@@ -121,14 +131,12 @@ class Exports:
         now = time.time()
         if body.get("UseLatestRestorableTime") and body.get("RestoreDateTime") is not None:
             raise ValidationException("Only one of RestoreDateTime or UseLatestRestorableTime can be specified")
-        self._check_time(t, body.get("RestoreDateTime"), now, InvalidRestoreTimeException)
-        spec["RestoreSummary"] = backup_model.restore_summary(backup_model.table_arn(self.api.region, source), now)
-        pids = list(t.partitions)
+        at = self._check_time(t, body.get("RestoreDateTime"), now, InvalidRestoreTimeException)
+        spec["RestoreSummary"] = backup_model.restore_summary(backup_model.table_arn(self.api.region, source),
+                                                              now if at is None else at)
 
         async def fill(target: TableInfo) -> None:
-            deadline = time.monotonic() + 120.0
-            for pid in pids:
-                _, items = await self.backups._read_partition(pid, deadline)
+            for items in await self._items(t, at, time.monotonic() + 120.0):
                 await self.backups.put_items(target, [orjson.loads(i) for i in items])
         target = await self.backups.create_filled(spec, fill)
         return {"TableDescription": await self.api.describe(target)}
@@ -146,22 +154,21 @@ class Exports:
                 return {"ExportDescription": model.export_description(same)}
         table_arn = backup_model.table_arn(self.api.region, t.name)
         rec = {"kind": "export", "arn": f"{table_arn}/export/{model.new_id(now)}", "status": "IN_PROGRESS",
-               "start": now, "time": at, "table_arn": table_arn, "table_id": t.uuid, "bucket": req["bucket"],
+               "start": now, "time": now if at is None else at, "table_arn": table_arn, "table_id": t.uuid, "bucket": req["bucket"],
                "prefix": req["prefix"], "token": req["token"], "items": 0, "size": 0}
         await self._put(rec, create=True)
-        self.backups._spawn(self._export(rec, list(t.partitions)))
+        self.backups._spawn(self._export(rec, t, at))
         return {"ExportDescription": model.export_description(rec)}
 
-    async def _export(self, rec: dict, pids: list[str]) -> None:
+    async def _export(self, rec: dict, t: TableInfo, at: float | None) -> None:
         root = model.export_root(rec)
         base = self.dir / rec["bucket"]
         deadline = time.monotonic() + 120.0
         try:
             files, items_total, size = [], 0, 0
-            for n, pid in enumerate(pids):
-                _, items = await self.backups._read_partition(pid, deadline)
+            for n, items in enumerate(await self._items(t, at, deadline)):
                 data = gzip.compress(model.data_lines(items), mtime=0)
-                key = f"{root}/data/{model.md5(pid.encode() + rec['arn'].encode())[:26]}{n:04d}.json.gz"
+                key = f"{root}/data/{model.md5(rec['arn'].encode())[:26]}{n:04d}.json.gz"
                 await asyncio.to_thread(_write, base / key, data)
                 files.append({"itemCount": len(items), "md5Checksum": model.md5(data), "etag": model.md5(data),
                               "dataFileS3Key": key})

@@ -85,6 +85,8 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                 return reply({"group": replica.group, "applied": replica.applied, "items": items})
             if op == "backup_read":  # a page of a partition's items for a backup (router/backups.py)
                 return reply(self.backup_reads.read(body))
+            if op == "pitr_read":  # a page of a partition's point-in-time recovery log (router/pitr.py)
+                return reply(self.backup_reads.pitr(body))
             if op == "reconfigure":
                 replica = engine.replicas.get(body["group"])
                 if replica is None:

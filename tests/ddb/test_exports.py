@@ -17,9 +17,11 @@ def test_continuous_backups_settings():
                 {"PointInTimeRecoveryEnabled": False, "RecoveryPeriodInDays": 3}, {}):
         with pytest.raises(ValidationException):
             model.parse_update_continuous_backups({"TableName": "tbl", "PointInTimeRecoverySpecification": bad})
-    assert model.pitr_window({"enabled_at": 100.0, "days": 1}, 200.0) == (100.0, 200.0)
-    assert model.pitr_window({"enabled_at": 0.0, "days": 1}, 100_000.0) == (100_000.0 - 86400, 100_000.0)
-    off = model.continuous_description(None, 5.0)["ContinuousBackupsDescription"]
+    on = model.continuous_description({"enabled_at": 1.0, "days": 7}, (2.0, 3.0))["ContinuousBackupsDescription"]
+    assert on["PointInTimeRecoveryDescription"] == {"PointInTimeRecoveryStatus": "ENABLED", "RecoveryPeriodInDays": 7,
+                                                    "EarliestRestorableDateTime": 2.0,
+                                                    "LatestRestorableDateTime": 3.0}
+    off = model.continuous_description(None, None)["ContinuousBackupsDescription"]
     assert off["PointInTimeRecoveryDescription"] == {"PointInTimeRecoveryStatus": "DISABLED"}
 
 
