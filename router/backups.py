@@ -41,7 +41,7 @@ from cluster.meta import BACKUP_TABLE, TableInfo, hidden
 from cluster.rpc import CallError, call_once
 from ddb import backups as model
 from ddb import tables as ddb_tables
-from ddb.errors import (BackupInUseException, ServiceUnavailable, TableAlreadyExistsException,
+from ddb.errors import (BackupInUseException, ResourceInUseException, ServiceUnavailable, TableAlreadyExistsException,
                         TableInUseException, TableNotFoundException)
 from ddb.keys import extract_key
 from trireme_pb import node_pb2
@@ -145,10 +145,8 @@ class Backups:
             raise TableAlreadyExistsException(f"Table already exists: {target}")
         try:
             result = await self.cluster.meta("create_table", {"name": target, "spec": spec})
-        except Exception as exc:
-            if type(exc).__name__ == "ResourceInUseException":
-                raise TableAlreadyExistsException(f"Table already exists: {target}") from None
-            raise
+        except ResourceInUseException:
+            raise TableAlreadyExistsException(f"Table already exists: {target}") from None
         t = TableInfo(**result["table"])
         self._spawn(self._filled(t, fill))
         return t
@@ -164,8 +162,8 @@ class Backups:
         died while it was taking them): another router redoes them."""
         state, now = self.cluster.state, time.time()
         for b in list(self._backups().values()):
-            if b.get("kind", "backup") in ("backup", "pitr-base") and b["status"] == "CREATING" and b.get("lease", now) < now \
-                    and b["arn"] not in self._running:
+            if b.get("kind", "backup") in ("backup", "pitr-base") and b["status"] == "CREATING" \
+                    and b.get("lease", now) < now and b["arn"] not in self._running:
                 self._running.add(b["arn"])
                 self._spawn(self._take_over(b, state.tables.get(b["table"]["name"])))
 

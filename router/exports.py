@@ -36,7 +36,8 @@ from ddb.keys import validate_table_name
 from router.pitr import Pitr, window
 from ddb.errors import (ExportNotFoundException, ImportNotFoundException, InvalidExportTimeException,
                         InvalidRestoreTimeException, PointInTimeRecoveryUnavailableException,
-                        TableNotFoundException, ValidationException)
+                        ResourceInUseException, TableAlreadyExistsException, TableNotFoundException,
+                        ValidationException)
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +155,8 @@ class Exports:
                 return {"ExportDescription": model.export_description(same)}
         table_arn = backup_model.table_arn(self.api.region, t.name)
         rec = {"kind": "export", "arn": f"{table_arn}/export/{model.new_id(now)}", "status": "IN_PROGRESS",
-               "start": now, "time": now if at is None else at, "table_arn": table_arn, "table_id": t.uuid, "bucket": req["bucket"],
-               "prefix": req["prefix"], "token": req["token"], "items": 0, "size": 0}
+               "start": now, "time": now if at is None else at, "table_arn": table_arn, "table_id": t.uuid,
+               "bucket": req["bucket"], "prefix": req["prefix"], "token": req["token"], "items": 0, "size": 0}
         await self._put(rec, create=True)
         self.backups._spawn(self._export(rec, t, at))
         return {"ExportDescription": model.export_description(rec)}
@@ -226,7 +227,10 @@ class Exports:
         async def fill(target: TableInfo) -> None:
             await recorded.wait()
             await self._import(rec, target, files)
-        t = await self.backups.create_filled(req["spec"], fill)
+        try:
+            t = await self.backups.create_filled(req["spec"], fill)
+        except TableAlreadyExistsException:  # ImportTable's own word for it
+            raise ResourceInUseException(f"Table already exists: {name}") from None
         rec["table_id"] = t.uuid
         try:
             await self._put(rec, create=True)
