@@ -129,9 +129,9 @@ def parse_list_backups(body: dict) -> dict:
 
 def list_page(backups: list[dict], f: dict, region: str) -> dict:
     """One page of backups matching the filters, oldest first."""
-    chosen = [b for b in sorted(backups, key=lambda b: (b["created"], b["arn"]))
-              if b.get("kind", "backup") == "backup"
-              and (f["table"] is None or b["table"]["name"] == f["table"])
+    mine = [b for b in backups if b.get("kind", "backup") == "backup"]  # not exports, imports, PITR bases
+    chosen = [b for b in sorted(mine, key=lambda b: (b["created"], b["arn"]))
+              if (f["table"] is None or b["table"]["name"] == f["table"])
               and f["type"] in ("ALL", "USER")
               and (f["lower"] is None or b["created"] >= f["lower"])
               and (f["upper"] is None or b["created"] <= f["upper"])]

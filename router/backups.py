@@ -159,13 +159,27 @@ class Backups:
 
     def _sweep(self) -> None:
         """Take over the backups whose creator's lease ran out (a router that
-        died while it was taking them): another router redoes them."""
+        died while it was taking them): another router redoes them. Delete
+        the point-in-time bases of deleted tables."""
         state, now = self.cluster.state, time.time()
         for b in list(self._backups().values()):
+            if b.get("kind") == "pitr-base" and b["status"] == "AVAILABLE" and b["arn"] not in self._running \
+                    and not any(t.uuid == b["table"]["uuid"] for t in state.tables.values()):
+                self._running.add(b["arn"])  # its table was deleted: the base goes too
+                self._spawn(self._delete_base(b))
             if b.get("kind", "backup") in ("backup", "pitr-base") and b["status"] == "CREATING" \
                     and b.get("lease", now) < now and b["arn"] not in self._running:
                 self._running.add(b["arn"])
                 self._spawn(self._take_over(b, state.tables.get(b["table"]["name"])))
+
+    async def _delete_base(self, b: dict) -> None:
+        try:
+            result = await self.cluster.meta("delete_backup", {"arn": b["arn"]})
+            await self._drop(result["replaced"])
+        except Exception as exc:  # noqa: BLE001 (the next sweep tries again)
+            log.warning("could not delete the point-in-time base %s: %s", b["arn"], exc)
+        finally:
+            self._running.discard(b["arn"])
 
     async def _take_over(self, b: dict, t: TableInfo | None) -> None:
         try:

@@ -50,7 +50,7 @@ def test_arn_and_shapes():
 
 def test_list_pages_filters_and_skips_exports():
     records = [backup(f"a{i}", float(i), table="tbl" if i % 2 else "other") for i in range(6)]
-    records.append(backup("x", 3.5, kind="export"))
+    records.append({"kind": "export", "arn": "x", "status": "COMPLETED", "start": 3.5})  # no backup fields
     f = model.parse_list_backups({"TableName": "tbl", "Limit": 2})
     first = model.list_page(records, f, "r")
     assert [s["BackupArn"] for s in first["BackupSummaries"]] == ["a1", "a3"]

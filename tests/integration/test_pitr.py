@@ -9,6 +9,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.integration.admin import meta
 from tests.integration.conftest import wait_until
 from tests.integration.test_backups import _make_table, _restored, _scan, digest
 
@@ -99,3 +100,12 @@ def test_restore_and_export_to_a_past_second_are_exact(cluster, ddb):
     done = wait_until(lambda: (d := ddb.describe_export(ExportArn=export["ExportDescription"]["ExportArn"])[
         "ExportDescription"])["ExportStatus"] == "COMPLETED" and d, 60, "export completed")
     assert done["ItemCount"] == len(first) and done["ExportTime"].timestamp() == t1
+
+    # Deleting the table deletes its point-in-time base (found by the next ListBackups).
+    uuid = meta(cluster)["tables"]["pitr_past"]["uuid"]
+    ddb.delete_table(TableName="pitr_past")
+
+    def base_gone() -> bool:
+        ddb.list_backups()
+        return not [b for b in meta(cluster)["backups"].values() if b.get("table", {}).get("uuid") == uuid]
+    wait_until(base_gone, 30, "the base of the deleted table deleted", interval=0.5)
