@@ -15,6 +15,8 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from ddb.errors import ValidationException, constraint_failure
 from ddb.keys import table_name_errors
 from ddb.tables import parse_create_table
@@ -217,7 +219,6 @@ def import_summary(rec: dict) -> dict:
 
 def parse_item_line(line: bytes) -> dict | None:
     """The item of one DynamoDB JSON line (``{"Item": {...}}``); None for a bad line (an ErrorCount)."""
-    import orjson
     try:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError:
