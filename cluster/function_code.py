@@ -40,12 +40,12 @@ PARALLEL = 8  # chunks in flight per upload or download
 WAIT_S = 10.0
 
 
-def _spec() -> dict:
+def _spec(table: str, system: str) -> dict:
     spec = ddb_tables.parse_create_table({
-        "TableName": "function-code", "BillingMode": "PAY_PER_REQUEST",
+        "TableName": system, "BillingMode": "PAY_PER_REQUEST",
         "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}]})
-    return {**spec, "TableName": FUNCTION_CODE_TABLE, "System": "function-code"}
+    return {**spec, "TableName": table, "System": system}
 
 
 def chunk_count(size: int) -> int:
@@ -53,25 +53,30 @@ def chunk_count(size: int) -> int:
 
 
 class CodeStore:
-    def __init__(self, cluster: Cluster) -> None:
+    """Blobs in chunks in a hidden table: functions' zips (the default), or
+    another system's (`table`, `system`: e.g. backups, router/backups.py)."""
+
+    def __init__(self, cluster: Cluster, table: str = FUNCTION_CODE_TABLE, system: str = "function-code") -> None:
         self.cluster = cluster
+        self.table, self.system = table, system
         self._schema: tuple[int, KeySchema] | None = None
 
     async def _table(self) -> TableInfo:
         """The chunk table, created on first use (by whichever router gets there first)."""
         def active(state) -> bool:
-            t = state.tables.get(FUNCTION_CODE_TABLE)
+            t = state.tables.get(self.table)
             return t is not None and t.status == "ACTIVE"
         state = self.cluster.state
         if state is None or not active(state):
-            if state is None or FUNCTION_CODE_TABLE not in state.tables:
+            if state is None or self.table not in state.tables:
                 try:
-                    await self.cluster.meta("create_table", {"name": FUNCTION_CODE_TABLE, "spec": _spec()})
+                    await self.cluster.meta("create_table", {"name": self.table,
+                                                             "spec": _spec(self.table, self.system)})
                 except ResourceInUseException:
                     pass  # another router created it
             if not await self.cluster.wait_for(active, WAIT_S):
-                raise ServiceUnavailable("The function code table is not available yet; retry shortly.")
-        return self.cluster.state.tables[FUNCTION_CODE_TABLE]
+                raise ServiceUnavailable(f"The {self.system} table is not available yet; retry shortly.")
+        return self.cluster.state.tables[self.table]
 
     def _locate(self, t: TableInfo, name: str) -> tuple[int, bytes]:
         if self._schema is None or self._schema[0] != t.id:
@@ -110,11 +115,11 @@ class CodeStore:
             resp = await self.cluster.send(t.name, h, node_pb2.DataRequest(
                 op=node_pb2.DataRequest.GET, key=skey, consistent=True), to_leader=True)
             if not resp.item:
-                raise ServiceUnavailable(f"Chunk {i} of function code {key} is missing.")
+                raise ServiceUnavailable(f"Chunk {i} of {self.system} {key} is missing.")
             return base64.b64decode(orjson.loads(resp.item)["b"]["B"])
         data = b"".join(await self._each([lambda i=i: read(i) for i in range(chunk_count(size))]))
         if len(data) != size:
-            raise ServiceUnavailable(f"Function code {key} has {len(data)} bytes, not {size}.")
+            raise ServiceUnavailable(f"{self.system} blob {key} has {len(data)} bytes, not {size}.")
         return data
 
     async def drop(self, key: str, size: int) -> None:

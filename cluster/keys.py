@@ -209,6 +209,26 @@ def stream_trim_key(group: str) -> bytes:
     return stream_prefix(group) + _STREAM_TRIM
 
 
+# --- streams family: a partition's point-in-time recovery log ----------------
+
+_PITR = b"P"
+
+
+def pitr_bounds(group: str) -> tuple[bytes, bytes]:
+    """``[lo, hi)`` of a partition's point-in-time recovery log: ``P | group |
+    index u64 BE | offset u32 BE``, every item write in log order (router/pitr.py)."""
+    prefix = _PITR + encode_group(group)
+    return prefix, prefix + b"\xff" * 13
+
+
+def pitr_key(group: str, index: int, offset: int) -> bytes:
+    return pitr_bounds(group)[0] + _U64.pack(index) + _U32.pack(offset)
+
+
+def pitr_position(key: bytes) -> tuple[int, int]:
+    return _U64.unpack_from(key, len(key) - 12)[0], _U32.unpack_from(key, len(key) - 4)[0]
+
+
 # --- streams family: a global table partition's change log -----------------
 
 _CHANGES = b"C"

@@ -164,6 +164,9 @@ class MetaState:
     # "policies": {resource|dimension|name: policy}, "activities": {resource|dimension: [newest first]}}.
     scaling: dict[str, dict[str, Any]] = field(default_factory=lambda: {"targets": {}, "policies": {},
                                                                          "activities": {}})
+    # On-demand backups by BackupArn (ddb/backups.py records; their data is in BACKUP_TABLE), and
+    # exports and imports by their ARN (``kind`` "export", "import": router/exports.py).
+    backups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def bootstrap(cls, nodes: list[dict]) -> MetaState:
@@ -649,6 +652,45 @@ class MetaState:
             return _err("ValidationException", f"unknown scaling action {action!r}")
         return {"ok": True, "version": self.version + 1}
 
+    # --- backups (router/backups.py) ---------------------------------------------
+
+    def _op_put_backup(self, c: dict) -> dict:
+        """Record a new backup (``create``) or its progress; a record is only
+        replaced while it is still what the writer read (``expect_status``,
+        ``expect_lease``: the creator's lease, which another router takes over
+        once it ran out)."""
+        record, old = c["record"], self.backups.get(c["record"]["arn"])
+        if c.get("create"):
+            if old is not None:
+                return _err("BackupInUseException", f"Backup {record['arn']} exists")
+        elif old is None:
+            return _err("BackupNotFoundException", f"Backup not found: {record['arn']}")
+        elif old["status"] != c.get("expect_status", old["status"]) \
+                or old.get("lease") != c.get("expect_lease", old.get("lease")):
+            return {"ok": False, "error": "", "message": "backup moved"}
+        self.backups[record["arn"]] = record
+        return {"ok": True, "version": self.version + 1}
+
+    def _op_delete_backup(self, c: dict) -> dict:
+        old = self.backups.get(c["arn"])
+        if old is None:
+            return _err("BackupNotFoundException", f"Backup not found: {c['arn']}")
+        if old["status"] == "CREATING" and not c.get("withdraw"):  # (withdraw: its creator gave up)
+            return _err("BackupInUseException", f"Backup is being created: {c['arn']}")
+        del self.backups[c["arn"]]
+        return {"ok": True, "replaced": old, "version": self.version + 1}
+
+    def _op_load_done(self, c: dict) -> dict:
+        """A restored or imported table's data is all in: the controller may make it ACTIVE."""
+        t = self.tables.get(c["name"])
+        if t is None or t.uuid != c["uuid"] or not t.spec.get("Loading"):
+            return {"ok": False, "error": "", "message": "not loading"}
+        spec = {k: v for k, v in t.spec.items() if k != "Loading"}
+        if spec.get("RestoreSummary"):
+            spec["RestoreSummary"] = {**spec["RestoreSummary"], "RestoreInProgress": False}
+        t.spec = spec
+        return {"ok": True, "version": self.version + 1}
+
     # --- snapshots ------------------------------------------------------------
 
     def to_json(self) -> dict:
@@ -663,6 +705,7 @@ class MetaState:
             "mappings": dict(self.mappings),
             "mapping_status": dict(self.mapping_status),
             "scaling": dict(self.scaling),
+            "backups": dict(self.backups),
         }
 
     @classmethod
@@ -678,12 +721,14 @@ class MetaState:
             mappings=d.get("mappings", {}),
             mapping_status=d.get("mapping_status", {}),
             scaling=d.get("scaling") or {"targets": {}, "policies": {}, "activities": {}},
+            backups=d.get("backups", {}),
         )
 
 
 # The hidden table holding functions' zips in chunks ('#' is not allowed in a
 # table name a user gives, so no user table collides and no user call reaches it).
 FUNCTION_CODE_TABLE = "trireme#function-code"
+BACKUP_TABLE = "trireme#backups"  # the partitions' data of every backup, in chunks
 
 
 def hidden(t: TableInfo) -> bool:

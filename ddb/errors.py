@@ -263,6 +263,51 @@ class IndexNotFoundException(DynamoDBError):
     default_message = "Index not found"
 
 
+class BackupNotFoundException(DynamoDBError):
+    code = "BackupNotFoundException"
+    default_message = "Backup not found"
+
+
+class BackupInUseException(DynamoDBError):
+    code = "BackupInUseException"
+    default_message = "Backup is in use"
+
+
+class TableAlreadyExistsException(DynamoDBError):
+    code = "TableAlreadyExistsException"
+    default_message = "Table already exists"
+
+
+class TableInUseException(DynamoDBError):
+    code = "TableInUseException"
+    default_message = "Table is in use"
+
+
+class PointInTimeRecoveryUnavailableException(DynamoDBError):
+    code = "PointInTimeRecoveryUnavailableException"
+    default_message = "Point in time recovery is not enabled for the table"
+
+
+class InvalidExportTimeException(DynamoDBError):
+    code = "InvalidExportTimeException"
+    default_message = "The specified ExportTime is outside of the point in time recovery window"
+
+
+class InvalidRestoreTimeException(DynamoDBError):
+    code = "InvalidRestoreTimeException"
+    default_message = "The specified restore time is outside of the point in time recovery window"
+
+
+class ExportNotFoundException(DynamoDBError):
+    code = "ExportNotFoundException"
+    default_message = "Export not found"
+
+
+class ImportNotFoundException(DynamoDBError):
+    code = "ImportNotFoundException"
+    default_message = "Import not found"
+
+
 @dataclass(frozen=True, slots=True)
 class CancellationReason:
     """One entry of TransactionCanceledException.CancellationReasons, in request order."""

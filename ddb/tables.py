@@ -239,6 +239,8 @@ def describe_table(record: dict, *, region: str, account: str = "000000000000", 
         "DeletionProtectionEnabled": bool(spec.get("DeletionProtectionEnabled", False)),
         "WarmThroughput": warm_throughput(spec),
     }
+    if spec.get("RestoreSummary"):  # a table restored from a backup or a point in time (router/backups.py)
+        out["RestoreSummary"] = spec["RestoreSummary"]
     lsis = [i.describe(arn, record.get("index_stats") or {}) for i in indexes_of(spec) if i.local]
     if lsis:
         out["LocalSecondaryIndexes"] = lsis

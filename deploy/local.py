@@ -289,7 +289,8 @@ class LocalCluster:
         argv = p.argv + ["--log-level", self.log_level] + (
             ["--parent-pid", str(self.owner_pid)] if self.owner_pid else []) + (
             ["--access-log"] if self.access_log and p.kind == "router" else []) + (
-            ["--functions-dir", str(self.data_dir / p.name / "functions")] if p.kind == "router" else
+            ["--functions-dir", str(self.data_dir / p.name / "functions"),
+             "--exports-dir", str(self.data_dir / "exports")] if p.kind == "router" else
             ["--router-endpoint", self.endpoint])  # event source mappings' handlers reach the cluster there
         with open(p.log, "ab") as logf:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env,

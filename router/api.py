@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import orjson
@@ -28,8 +29,8 @@ from cluster.partitions import Cluster
 from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema
 from ddb.streams import StreamSpec, parse_update_stream
-from router import (batches, capacity, global_settings, global_table_legacy, global_tables, reads, strong_tables, tags,
-                    ttl)
+from router import (backups, batches, capacity, exports, global_settings, global_table_legacy, global_tables,
+                    reads, strong_tables, tags, ttl)
 from router.node_requests import item_fields
 from router.partiql import operations as partiql_operations
 from router.stats import TableStats
@@ -59,7 +60,7 @@ def _no_metadata() -> ServiceUnavailable:
 
 class Api:
     def __init__(self, cluster: Cluster, region: str, endpoint: str = "localhost:8000",
-                 remote_regions: dict[str, str] | None = None) -> None:
+                 remote_regions: dict[str, str] | None = None, exports_dir: Path = Path("exports")) -> None:
         self.cluster = cluster
         self.region = region
         self.remote_regions = remote_regions or {}  # other regions' router URLs, through the link
@@ -70,6 +71,8 @@ class Api:
         self._indexes: dict[str, tuple[dict, list[Index], list[node_pb2.SecondaryIndex],
                                        list[node_pb2.SecondaryIndex]]] = {}
         self.transactions = Transactions(self)  # TransactWriteItems, TransactGetItems (router/transactions.py)
+        self.backups = backups.Backups(self)  # on-demand backups and restores (router/backups.py)
+        self.exports = exports.Exports(self, exports_dir)  # PITR settings, exports, imports (router/exports.py)
 
     def operations(self) -> dict[str, Op]:
         data: dict[str, Op] = {
@@ -98,6 +101,8 @@ class Api:
                 self, "UpdateTimeToLive", body, lambda b: ttl.update_time_to_live(self, strong_tables.no_ttl(self, b))),
             "DescribeTimeToLive": lambda body: ttl.describe_time_to_live(self, body),
             **global_tables.operations(self),
+            **self.backups.operations(),
+            **self.exports.operations(),
             **global_table_legacy.operations(self),
             **{name: _capacity_checked(strong_tables.forwarding(self, name, op)) for name, op in data.items()},
             # Their ReturnConsumedCapacity is one of their members' constraints, reported with the others.

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import tempfile
+from pathlib import Path
 
 from cluster.regions import DEFAULT_REGION
 
@@ -37,6 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--functions-dir", default="",
                    help="where this router unpacks functions' code and writes the logs of the invocations "
                         "it runs (default: a new temporary directory; `trireme up` gives DATA_DIR/ROUTER/functions)")
+    p.add_argument("--exports-dir", default="exports",
+                   help="where ExportTableToPointInTime writes and ImportTable reads: an S3 bucket is a directory "
+                        "here (default ./exports; `trireme up` gives DATA_DIR/exports)")
     p.set_defaults(func=run)
 
 
@@ -83,7 +87,7 @@ async def _serve(args: argparse.Namespace) -> int:
     cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
     cluster.region = args.region  # MRSC groups name members REGION/NODE
     api = Api(cluster, region=args.region, endpoint=args.listen,
-              remote_regions=parse_remote_regions(args.remote_regions))
+              remote_regions=parse_remote_regions(args.remote_regions), exports_dir=Path(args.exports_dir))
     functions = LambdaApi(cluster, region=args.region, endpoint=args.listen,
                           functions_dir=args.functions_dir or tempfile.mkdtemp(prefix="trireme-functions-"))
     try:

@@ -186,6 +186,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         return await function_op(mr, op, body)
     if op == "scaling":  # Application Auto Scaling's records (router/autoscaling_api.py); refusals answered
         return await mr.run({**body, "op": "scaling"})
+    if op in BACKUP_OPS:  # router/backups.py
+        return await _propose(mr, {**body, "op": op})
     if op == "put_function_url":  # a function's URL config (router/function_urls.py)
         return await function_op(mr, op, {k: body.get(k) for k in ("name", "mode", "url")})
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})
@@ -254,6 +256,7 @@ async def _split(control: Control, mr: MetaReplica, pid: str, mid: int | None, b
 
 # --- functions (the Lambda API's records, router/lambda_api.py) --------------------
 
+BACKUP_OPS = ("put_backup", "delete_backup", "load_done")
 FUNCTION_OPS = ("put_function", "delete_function", "put_mapping", "delete_mapping",
                 "mapping_result")
 
@@ -278,6 +281,8 @@ def _serving(state: MetaState, t: TableInfo, leaders: dict) -> bool:
     has backfilled it; with its stream started on every partition."""
     if not all(p in leaders for p in t.partitions) or not t.streams_settled():
         return False
+    if t.spec.get("Loading"):
+        return False  # a restore or an import is writing its data (router/backups.py)
     base = t.spec.get("IndexOf")
     if base is None:
         return all(_serving(state, ix, leaders) for ix in state.index_tables(t.name))

@@ -121,6 +121,11 @@ class StreamKeeper:
     def _work(self, t: TableInfo, replica: PartitionReplica) -> Awaitable | None:
         """What this leader must do for its table's streams now, if anything:
         propose the settings the metadata asks for, or report a start or end."""
+        pitr = "PointInTimeRecovery" in t.spec  # point-in-time recovery's log (router/pitr.py) goes the same way
+        if pitr != ("pitr" in replica.config):
+            cmd = node_pb2.WriteCommand(pitr_config=orjson.dumps({"enabled": pitr}),
+                                        timestamp_ms=int(time.time() * 1000))
+            return replica.propose(cmd.SerializeToString())
         wanted = wanted_streams(t)
         if [(w["label"], w["enabled"]) for w in wanted] != _applied(replica.config):
             cmd = node_pb2.WriteCommand(stream_config=orjson.dumps(wanted), timestamp_ms=int(time.time() * 1000))

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from cluster.keys import hash_range_bounds, read_u64, split_item_key, u64
+from cluster.keys import hash_range_bounds, pitr_bounds, pitr_key, read_u64, split_item_key, u64
 from node.partition import global_indexes as gsi
 from node.partition import streams
 from node.partition.capacity import raw_write_units
@@ -52,6 +52,9 @@ class GsiReplicaMixin:
             self._set_streams(batch, streams.applied_settings(
                 self.config.get("streams", []), orjson.loads(cmd.stream_config), index, cmd.timestamp_ms))
             return None
+        if cmd.pitr_config:
+            self._set_pitr(batch, index, cmd.timestamp_ms, orjson.loads(cmd.pitr_config).get("enabled", False))
+            return None
         if cmd.replication_config:
             self.apply_replication_config(batch, index, orjson.loads(cmd.replication_config))  # type: ignore[attr-defined]
             return None
@@ -70,9 +73,15 @@ class GsiReplicaMixin:
         changes: list[node_pb2.GsiChange] = []
         table = self.config["table_id"].to_bytes(4, "big")
         stream = self.stream
+        pitr = self.config.get("pitr")
         recorded = logged = 0
-        for m in cmd.mutations:
+        for offset, m in enumerate(cmd.mutations):
             value = None if m.delete else m.value
+            if pitr is not None and m.key.startswith(table):
+                # Point-in-time recovery: every item write, in log order, with its time (router/pitr.py).
+                batch.put(STREAMS, pitr_key(self.group, index, offset), orjson.dumps(
+                    {"t": cmd.timestamp_ms or pitr["start_ms"], "k": m.key.hex(),
+                     "v": None if value is None else value.decode()}))
             if (self.globals or stream is not None or versioned) and m.key.startswith(table):
                 raw = self.applied_value(m.key)
                 old = orjson.loads(raw) if raw else None
@@ -118,6 +127,18 @@ class GsiReplicaMixin:
         self.config = {**self.config, "gsi": indexes}
         batch.set_group_config(self.group, orjson.dumps(self.config))
         self.globals = gsi.global_indexes(indexes)
+
+    def _set_pitr(self, batch: Batch, index: int, now_ms: int, enabled: bool) -> None:
+        """Start (at ``index``) or stop point-in-time recovery's log; stopping drops it."""
+        if enabled == ("pitr" in self.config):
+            return
+        config = {k: v for k, v in self.config.items() if k != "pitr"}
+        if enabled:
+            config["pitr"] = {"start": index, "start_ms": now_ms}
+        else:
+            batch.delete_range(STREAMS, *pitr_bounds(self.group))
+        self.config = config
+        batch.set_group_config(self.group, orjson.dumps(self.config))
 
     def _set_streams(self, batch: Batch, settings: list[dict]) -> None:
         self.config = {**self.config, "streams": settings}

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from cluster.keys import (change_bounds, hash_range_bounds, read_u64, split_item_key, stream_bounds, table_bounds,
-                          tombstone_bounds, txn_lock_bounds, u64)
+from cluster.keys import (change_bounds, hash_range_bounds, pitr_bounds, pitr_key, pitr_position, read_u64,
+                          split_item_key, stream_bounds, table_bounds, tombstone_bounds, txn_lock_bounds, u64)
 from cluster.versions import Version
 from ddb import items as ddb_items
 from ddb.capacity import index_write_units
@@ -522,8 +522,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         (or fails with the DynamoDBError it raises). ``lock``: the (key, lock
         or None) the entry leaves, for later evaluations to see meanwhile.
         ``origin``: the region a strongly consistent global table's write came from."""
-        if self.stream is not None:
-            cmd.timestamp_ms = int(time.time() * 1000)  # the records' ApproximateCreationDateTime
+        if self.stream is not None or "pitr" in self.config:
+            cmd.timestamp_ms = int(time.time() * 1000)  # the records' ApproximateCreationDateTime, PITR's time
         item_key = cmd.mutations[0].key if cmd.mutations else b""
         if version is not None:
             self.pend_version(item_key, version)
@@ -686,7 +686,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                 + [(VERSIONS, *hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)),
                    (STREAMS, *gsi.outbox_bounds(self.group)), (STREAMS, *stream_bounds(self.group)),
                    (STREAMS, *change_bounds(self.group)), (STREAMS, *tombstone_bounds(self.group)),
-                   (STREAMS, *txn_lock_bounds(self.group))])
+                   (STREAMS, *txn_lock_bounds(self.group)), (STREAMS, *pitr_bounds(self.group))])
 
     def snapshot_state(self) -> tuple[SnapshotMeta, Iterator[tuple[str, bytes, bytes]]]:
         storage = self.engine.storage
@@ -733,6 +733,34 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def data_range(self) -> tuple[bytes, bytes]:
         c = self.config
         return hash_range_bounds(c["table_id"], c["lo"], c["hi"] + 1)
+
+    def backup_scan(self) -> tuple[int, Iterator[bytes]]:
+        """The partition's items (DynamoDB JSON) as they are at its applied
+        index, which is answered too: one consistent view for a backup, read
+        at the leader (so it holds every write the leader acknowledged),
+        however long the reading takes (Storage.iter_range_fixed)."""
+        self.check_leader()
+        index = self.engine.storage.applied_index(self.group)
+        scan = self.engine.storage.iter_range_fixed(DATA, *self.data_range())
+        return index, (value for _, value in scan)
+
+    def pitr_records(self, after: tuple[int, int], most_bytes: int) -> tuple[list[list], bool]:
+        """Point-in-time recovery's log after position ``after``, at the leader:
+        ``[index, offset, time ms, storage key hex, item JSON or None]`` in log
+        order, about ``most_bytes`` of them, and whether that was all."""
+        self.check_leader()
+        lo, hi = pitr_bounds(self.group)
+        out, size = [], 0
+        for key, value in self.engine.storage.iter_range(STREAMS, max(lo, pitr_key(self.group, *after)), hi):
+            index, offset = pitr_position(key)
+            if (index, offset) <= after:
+                continue
+            rec = orjson.loads(value)
+            out.append([index, offset, rec["t"], rec["k"], rec["v"]])
+            size += len(value)
+            if size >= most_bytes:
+                return out, False
+        return out, True
 
     def read_raw(self) -> list[tuple[bytes, bytes]]:
         c = self.config

@@ -20,6 +20,7 @@ from node.groups.replica import Rejected
 from node.partition.replica import PartitionReplica
 from node.partition.split import WRONG_GROUP, median_hash
 from node.services.admission import Admission
+from node.services.backup_reads import BackupReads
 from node.services.bodies import json_body
 from trireme_pb import node_pb2, node_pb2_grpc
 
@@ -61,6 +62,7 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
         self.admission = admission
         self.replication = replication  # global tables' replication lag from here (node/feed/replicator.py)
         self.started = time.time()
+        self.backup_reads = BackupReads(engine)
 
     async def Call(self, request, context):  # noqa: N802
         await self.admission.admit(context, request.op)
@@ -103,6 +105,10 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                     return reply(status=node_pb2.WRONG_GROUP, message=f"no replica of {body.get('group')}")
                 items = [[base64.b64encode(k).decode(), v.decode()] for k, v in replica.read_raw()]
                 return reply({"group": replica.group, "applied": replica.applied, "items": items})
+            if op == "backup_read":  # a page of a partition's items for a backup (router/backups.py)
+                return reply(self.backup_reads.read(body))
+            if op == "pitr_read":  # a page of a partition's point-in-time recovery log (router/pitr.py)
+                return reply(self.backup_reads.pitr(body))
             if op == "reconfigure":
                 replica = engine.replicas.get(body["group"])
                 if replica is None:

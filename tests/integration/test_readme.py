@@ -142,3 +142,29 @@ def test_readme_autoscaling_session_runs(cluster):
     assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
     assert json.loads(results[1].stdout)["PolicyARN"].startswith("arn:aws:application-autoscaling:us-east-1:")
     assert "ScalingActivities" in json.loads(results[2].stdout)
+
+
+def test_readme_backups_cli_session_runs(cluster, tmp_path):
+    """The backup session runs as written with the AWS CLI: the backup restored, the export written."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import wait_until
+
+    ddb, _ = _example(cluster, "create_table")
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S) if "create-backup" in b)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}
+    aws = str(Path(sys.executable).with_name("aws"))
+    for c in [c for c in re.sub(r"\\\n\s*", "", block).splitlines() if c.startswith("aws ")]:
+        r = subprocess.run(["bash", "-c", c.replace("http://localhost:8000", cluster.endpoint)
+                            .replace("aws ", aws + " ", 1)], env=env, capture_output=True, text=True,
+                           timeout=120, cwd=tmp_path)
+        assert r.returncode == 0, (c, r.stderr)
+    wait_until(lambda: ddb.describe_table(TableName="users-restored")["Table"]["TableStatus"] == "ACTIVE", 60,
+               "the restored table")
+    source = ddb.scan(TableName="users", ConsistentRead=True)["Items"]
+    restored = ddb.scan(TableName="users-restored", ConsistentRead=True)["Items"]
+    assert sorted(map(repr, restored)) == sorted(map(repr, source))  # nothing written to users meanwhile
+    wait_until(lambda: list((cluster.data_dir / "exports" / "my-exports").rglob("manifest-summary.json")), 60,
+               "the export's manifest")

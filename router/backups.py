@@ -1,0 +1,327 @@
+"""On-demand backups: CreateBackup, DescribeBackup, ListBackups, DeleteBackup
+and RestoreTableFromBackup.
+
+Consistency, as DynamoDB documents its own: a backup holds every write
+acknowledged before CreateBackup was called and none made after it finished;
+there is no single cross-partition instant (DynamoDB: "On-demand backup does
+not support causal consistency"). Each partition is read from one consistent
+RocksDB view at its leader (node/services/backup_reads.py), so within a
+partition the backup is exactly its state at one applied index, which the
+backup records.
+
+Storage, replicated like any data: the backup's record (status, size, the
+source table's spec, one entry per partition named by its hash range) is
+cluster metadata (`MetaState.backups`, through the meta Raft group); each
+partition's items, gzipped JSON lines, are chunks in the hidden table
+`trireme#backups` (cluster/function_code.py's chunk store), written through
+the partitions' Raft groups. Both survive the loss of any one node.
+
+The work runs in this router after the call answered (BackupStatus CREATING,
+then AVAILABLE); a partition read that fails (a leader killed mid-read)
+restarts from a fresh view, within `RETRY_S`. A restore creates the target
+table marked ``Loading`` in its spec, which keeps it CREATING (the controller
+does not activate it) until every item is written; writes of a
+restore are plain puts of whole items, so repeating one is harmless. A
+restore that cannot finish deletes its table (the call can be made again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import time
+from typing import Any
+
+import grpc
+import orjson
+
+from cluster.function_code import CodeStore
+from cluster.meta import BACKUP_TABLE, TableInfo, hidden
+from cluster.rpc import CallError, call_once
+from ddb import backups as model
+from ddb import tables as ddb_tables
+from ddb.errors import (BackupInUseException, ResourceInUseException, ServiceUnavailable, TableAlreadyExistsException,
+                        TableInUseException, TableNotFoundException)
+from ddb.keys import extract_key
+from trireme_pb import node_pb2
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 120.0  # how long a backup or restore keeps retrying its partitions before giving up
+PARALLEL_PUTS = 16
+LEASE_S = 30.0  # a backup's creator renews its lease after every partition; past it, another router takes over
+CREATE_WAIT_S = 5.0  # CreateBackup waits this long for its backup to be AVAILABLE
+
+
+class LeaseLost(Exception):
+    """Another router took over the backup (this one's lease had run out)."""
+
+
+class Backups:
+    def __init__(self, api: Any) -> None:
+        self.api = api
+        self.cluster = api.cluster
+        self.store = CodeStore(self.cluster, BACKUP_TABLE, "backups")
+        self._tasks: set[asyncio.Task] = set()
+        self._running: set[str] = set()  # the backups this router is taking
+
+    def operations(self) -> dict:
+        return {"CreateBackup": self.create_backup, "DescribeBackup": self.describe_backup,
+                "ListBackups": self.list_backups, "DeleteBackup": self.delete_backup,
+                "RestoreTableFromBackup": self.restore_table_from_backup}
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _backups(self) -> dict[str, dict]:
+        state = self.cluster.state
+        return state.backups if state is not None else {}
+
+    # --- the calls -----------------------------------------------------------------
+
+    async def create_backup(self, body: dict) -> dict:
+        name, backup_name = model.parse_create_backup(body)
+        state = self.cluster.state
+        t = state.tables.get(name) if state is not None else None
+        if t is None or hidden(t) or t.status in ("CREATING", "DELETING"):
+            if t is not None and not hidden(t) and t.status == "CREATING":
+                raise TableInUseException(f"Table is being created: {name}")
+            raise TableNotFoundException(f"Table not found: {name}")
+        now = time.time()
+        stream = t.enabled_stream()
+        record = {"arn": model.new_backup_arn(self.api.region, name, now), "name": backup_name,
+                  "status": "CREATING", "created": now, "size": 0, "items": 0, "lease": now + LEASE_S,
+                  "table": {"name": name, "id": t.id, "uuid": t.uuid, "created": t.created, "spec": t.spec,
+                            "stream": stream.get("view") if stream else None},
+                  "parts": []}
+        await self.cluster.meta("put_backup", {"record": record, "create": True})
+        self._spawn(self._take(record, t))
+        # DynamoDB answers CREATING; a small table's backup is done within
+        # moments, and answering it AVAILABLE then lets scripts restore at once.
+        arn = record["arn"]
+        await self.cluster.wait_for(lambda s: s.backups.get(arn, {}).get("status") != "CREATING", CREATE_WAIT_S)
+        return {"BackupDetails": model.details(self._backups().get(arn, record))}
+
+    async def describe_backup(self, body: dict) -> dict:
+        arn = model.parse_backup_arn(body)
+        self._sweep()
+        return {"BackupDescription": model.description(model.find(self._backups(), arn), self.api.region)}
+
+    async def list_backups(self, body: dict) -> dict:
+        self._sweep()
+        return model.list_page(list(self._backups().values()), model.parse_list_backups(body), self.api.region)
+
+    async def delete_backup(self, body: dict) -> dict:
+        arn = model.parse_backup_arn(body)
+        model.find(self._backups(), arn)
+        result = await self.cluster.meta("delete_backup", {"arn": arn})
+        old = result["replaced"]
+        self._spawn(self._drop(old))
+        desc = model.description(old, self.api.region)
+        desc["BackupDetails"]["BackupStatus"] = "DELETED"
+        return {"BackupDescription": desc}
+
+    async def restore_table_from_backup(self, body: dict) -> dict:
+        arn = model.parse_backup_arn(body)
+        b = model.find(self._backups(), arn)
+        spec = model.restore_spec(body, b["table"]["spec"])
+        if b["status"] != "AVAILABLE":
+            raise BackupInUseException(f"Backup is being created: {arn}")
+        now = time.time()
+        spec["RestoreSummary"] = model.restore_summary(model.table_arn(self.api.region, b["table"]["name"]), now,
+                                                       backup_arn=arn)
+        return await self._restore(spec, lambda t: self._fill(t, b))
+
+    async def create_filled(self, spec: dict, fill) -> TableInfo:
+        """Create a table that stays CREATING until `fill(table)` wrote its data
+        (a restore, an import); the filling runs on after this answers."""
+        target = spec["TableName"]
+        spec["Loading"] = True
+        state = self.cluster.state
+        if state is not None and target in state.tables:
+            raise TableAlreadyExistsException(f"Table already exists: {target}")
+        try:
+            result = await self.cluster.meta("create_table", {"name": target, "spec": spec})
+        except ResourceInUseException:
+            raise TableAlreadyExistsException(f"Table already exists: {target}") from None
+        t = TableInfo(**result["table"])
+        self._spawn(self._filled(t, fill))
+        return t
+
+    async def _restore(self, spec: dict, fill) -> dict:
+        t = await self.create_filled(spec, fill)
+        return {"TableDescription": {**ddb_tables.describe_table(self.api._record(t), region=self.api.region)}}
+
+    # --- the work ------------------------------------------------------------------
+
+    def _sweep(self) -> None:
+        """Take over the backups whose creator's lease ran out (a router that
+        died while it was taking them): another router redoes them. Delete
+        the point-in-time bases of deleted tables."""
+        state, now = self.cluster.state, time.time()
+        for b in list(self._backups().values()):
+            if b.get("kind") == "pitr-base" and b["status"] == "AVAILABLE" and b["arn"] not in self._running \
+                    and not any(t.uuid == b["table"]["uuid"] for t in state.tables.values()):
+                self._running.add(b["arn"])  # its table was deleted: the base goes too
+                self._spawn(self._delete_base(b))
+            if b.get("kind", "backup") in ("backup", "pitr-base") and b["status"] == "CREATING" \
+                    and b.get("lease", now) < now and b["arn"] not in self._running:
+                self._running.add(b["arn"])
+                self._spawn(self._take_over(b, state.tables.get(b["table"]["name"])))
+
+    async def _delete_base(self, b: dict) -> None:
+        try:
+            result = await self.cluster.meta("delete_backup", {"arn": b["arn"]})
+            await self._drop(result["replaced"])
+        except Exception as exc:  # noqa: BLE001 (the next sweep tries again)
+            log.warning("could not delete the point-in-time base %s: %s", b["arn"], exc)
+        finally:
+            self._running.discard(b["arn"])
+
+    async def _take_over(self, b: dict, t: TableInfo | None) -> None:
+        try:
+            claimed = await self._renew(b)
+            if t is None or t.uuid != b["table"]["uuid"]:
+                log.warning("backup %s: its table is gone, withdrawn", b["arn"])
+                await self._withdraw(claimed, [])
+                return
+            log.info("taking over backup %s of %s", b["arn"], t.name)
+            await self._take(claimed, t)
+        except LeaseLost:
+            pass  # another router took it over first
+        finally:
+            self._running.discard(b["arn"])
+
+    async def _take(self, record: dict, t: TableInfo) -> None:
+        """Read every partition of the table and store it; AVAILABLE once all
+        are in. The lease is renewed after each partition; losing it (another
+        router took over) stops this run without touching the record."""
+        deadline = time.monotonic() + RETRY_S
+        parts, size, count = [], 0, 0
+        state = self.cluster.state
+        bid = record["arn"].rsplit("/", 1)[1]
+        self._running.add(record["arn"])
+        try:
+            for pid in t.partitions:
+                p = state.partitions[pid]
+                applied, items = await self._read_partition(pid, deadline, pitr=record.get("kind") == "pitr-base")
+                blob = gzip.compress(b"\n".join(items), mtime=0)
+                key = f"{bid}/{p.lo:016x}"
+                await self._retrying(lambda: self.store.put(key, blob), deadline)
+                parts.append({"lo": p.lo, "hi": p.hi, "applied": applied, "key": key, "bytes": len(blob),
+                              "items": len(items)})
+                size += sum(len(i) for i in items)
+                count += len(items)
+                record = await self._renew(record)
+            done = {**record, "status": "AVAILABLE", "size": size, "items": count, "parts": parts, "done": time.time()}
+            done.pop("lease", None)
+            await self._retrying(lambda: self.cluster.meta("put_backup", {
+                "record": done, "expect_status": "CREATING", "expect_lease": record.get("lease")}), deadline)
+        except LeaseLost:
+            log.info("backup %s was taken over by another router", record["arn"])
+        except Exception as exc:  # noqa: BLE001 (the backup is withdrawn, visibly: it is gone from ListBackups)
+            log.warning("backup %s of %s failed, withdrawn: %s", record["arn"], t.name, exc)
+            await self._withdraw(record, parts)
+        finally:
+            self._running.discard(record["arn"])
+
+    async def _renew(self, record: dict) -> dict:
+        """The record with a new lease, if it still holds the lease we read (else LeaseLost)."""
+        renewed = {**record, "lease": time.time() + LEASE_S}
+        result = await self.cluster.meta("put_backup", {"record": renewed, "expect_status": "CREATING",
+                                                        "expect_lease": record.get("lease")})
+        if not result.get("ok"):
+            raise LeaseLost()
+        return renewed
+
+    async def _withdraw(self, record: dict, parts: list[dict]) -> None:
+        try:
+            await self.cluster.meta("delete_backup", {"arn": record["arn"], "withdraw": True})
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not withdraw backup %s: %s", record["arn"], exc)
+        await self._drop({**record, "parts": parts})
+
+    async def _drop(self, record: dict) -> None:
+        for part in record.get("parts", []):
+            await self.store.drop(part["key"], part["bytes"])
+
+    async def _retrying(self, call, deadline: float):
+        backoff = 0.1
+        while True:
+            try:
+                return await call()
+            except (ServiceUnavailable, CallError, grpc.aio.AioRpcError) as exc:
+                if time.monotonic() + backoff > deadline:
+                    raise
+                log.info("backup step failed, retrying: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _read_partition(self, pid: str, deadline: float, pitr: bool = False) -> tuple[int, list[bytes]]:
+        """Every item of partition `pid` from one view at its leader, and that view's applied index;
+        a view lost midway (a leader change, a killed node) is read again from the start.
+        `pitr`: a view that includes the start of its point-in-time recovery log (router/pitr.py)."""
+        async def attempt() -> tuple[int, list[bytes]]:
+            state = self.cluster.state
+            p = state.partitions.get(pid)
+            if p is None:
+                raise ServiceUnavailable(f"partition {pid} is gone")
+            last: Exception = ServiceUnavailable(f"no leader of {pid} answered")
+            for node_id in p.voters:
+                node = state.nodes.get(node_id)
+                if node is None:
+                    continue
+                try:
+                    page = await call_once(self.cluster.channels, node.addr, "admin", "backup_read",
+                                           {"group": pid}, timeout=10.0)
+                    items = [i.encode() for i in page["items"]]
+                    while page["cursor"]:
+                        page = await call_once(self.cluster.channels, node.addr, "admin", "backup_read",
+                                               {"cursor": page["cursor"]}, timeout=10.0)
+                        items += [i.encode() for i in page["items"]]
+                    if pitr and page.get("pitr_start") is None:
+                        raise ServiceUnavailable(f"partition {pid} has not started its point-in-time log yet")
+                    return page["applied"], items
+                except (CallError, grpc.aio.AioRpcError) as exc:
+                    last = exc
+            raise last
+        return await self._retrying(attempt, deadline)
+
+    async def _filled(self, t: TableInfo, fill) -> None:
+        deadline = time.monotonic() + RETRY_S
+        try:
+            if not await self.cluster.wait_for(lambda s: all(p in s.partitions for p in t.partitions), 10.0):
+                raise ServiceUnavailable(f"the partitions of {t.name} did not appear")
+            await fill(t)
+            await self._retrying(lambda: self.cluster.meta("load_done", {"name": t.name, "uuid": t.uuid}),
+                                 deadline)
+        except Exception as exc:  # noqa: BLE001 (the half-restored table is removed: the restore can be retried)
+            log.warning("restore of %s failed, its table is deleted: %s", t.name, exc)
+            try:
+                await self.cluster.meta("delete_table", {"name": t.name})
+            except Exception as again:  # noqa: BLE001
+                log.warning("could not delete the failed restore %s: %s", t.name, again)
+
+    async def _fill(self, t: TableInfo, b: dict) -> None:
+        deadline = time.monotonic() + RETRY_S
+        for part in b["parts"]:
+            blob = await self._retrying(lambda part=part: self.store.get(part["key"], part["bytes"]), deadline)
+            await self.put_items(t, [orjson.loads(line) for line in gzip.decompress(blob).splitlines() if line])
+
+    async def put_items(self, t: TableInfo, items: list[dict]) -> None:
+        """Write whole items into a table being restored (no condition: a repeated put is harmless)."""
+        api, schema = self.api, self.api.schema(t)
+        gate = asyncio.Semaphore(PARALLEL_PUTS)
+
+        async def put(item: dict) -> None:
+            key = extract_key(schema, item)
+            h, skey = api.locate(t, key)
+            fields = api.with_indexes(t, key, {})
+            async with gate:
+                await self.cluster.send(t.name, h, node_pb2.DataRequest(
+                    op=node_pb2.DataRequest.PUT, key=skey, item=orjson.dumps(item), **fields),
+                    to_leader=True, idempotent=True)
+        await asyncio.gather(*(put(i) for i in items))

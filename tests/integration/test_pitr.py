@@ -1,0 +1,111 @@
+"""Continuous backups settings and RestoreTableToPointInTime at the latest
+restorable time, through boto3 against a real cluster."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.admin import meta
+from tests.integration.conftest import wait_until
+from tests.integration.test_backups import _make_table, _restored, _scan, digest
+
+
+def test_continuous_backups_settings_and_latest_restore(cluster, ddb):
+    _make_table(ddb, "pitr_src")
+    off = ddb.describe_continuous_backups(TableName="pitr_src")["ContinuousBackupsDescription"]
+    assert off["PointInTimeRecoveryDescription"] == {"PointInTimeRecoveryStatus": "DISABLED"}
+    with pytest.raises(ClientError) as e:
+        ddb.restore_table_to_point_in_time(SourceTableName="pitr_src", TargetTableName="pitr_x",
+                                           UseLatestRestorableTime=True)
+    assert e.value.response["Error"]["Code"] == "PointInTimeRecoveryUnavailableException"
+    with pytest.raises(ClientError) as e:
+        ddb.update_continuous_backups(TableName="pitr_src", PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 36})
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+    on = ddb.update_continuous_backups(TableName="pitr_src", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 7})["ContinuousBackupsDescription"]
+    pitr = on["PointInTimeRecoveryDescription"]
+    assert pitr["PointInTimeRecoveryStatus"] == "ENABLED" and pitr["RecoveryPeriodInDays"] == 7
+    assert pitr["EarliestRestorableDateTime"] <= pitr["LatestRestorableDateTime"]
+    described = ddb.describe_continuous_backups(TableName="pitr_src")["ContinuousBackupsDescription"]
+    assert described["PointInTimeRecoveryDescription"]["RecoveryPeriodInDays"] == 7
+
+    for i in range(30):
+        ddb.put_item(TableName="pitr_src", Item={"pk": {"S": f"k{i}"}, "sk": {"N": str(i)}, "v": {"S": "x" * i}})
+    before = _scan(ddb, "pitr_src")
+    out = ddb.restore_table_to_point_in_time(SourceTableName="pitr_src", TargetTableName="pitr_copy",
+                                             UseLatestRestorableTime=True)
+    assert out["TableDescription"]["RestoreSummary"]["SourceTableArn"].endswith(":table/pitr_src")
+    _restored(ddb, "pitr_copy")
+    assert digest(_scan(ddb, "pitr_copy")) == digest(before)
+
+    with pytest.raises(ClientError) as e:  # before the window opened
+        ddb.restore_table_to_point_in_time(SourceTableName="pitr_src", TargetTableName="pitr_y",
+                                           RestoreDateTime=time.time() - 86400)
+    assert e.value.response["Error"]["Code"] == "InvalidRestoreTimeException"
+    with pytest.raises(ClientError) as e:  # in the future
+        ddb.restore_table_to_point_in_time(SourceTableName="pitr_src", TargetTableName="pitr_y",
+                                           RestoreDateTime=time.time() + 3600)
+    assert e.value.response["Error"]["Code"] == "InvalidRestoreTimeException"
+    ddb.update_continuous_backups(TableName="pitr_src", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": False})
+    off = ddb.describe_continuous_backups(TableName="pitr_src")["ContinuousBackupsDescription"]
+    assert off["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "DISABLED"
+
+
+def _next_second() -> int:
+    """The next whole second, once the clock has passed it: writes from now on are later than it."""
+    mark = math.ceil(time.time())
+    wait_until(lambda: time.time() > mark + 0.02, 3, "the clock to pass a second")
+    return mark
+
+
+def test_restore_and_export_to_a_past_second_are_exact(cluster, ddb):
+    _make_table(ddb, "pitr_past")
+    ddb.update_continuous_backups(TableName="pitr_past", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})
+    earliest = ddb.describe_continuous_backups(TableName="pitr_past")["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"]
+    for i in range(20):
+        ddb.put_item(TableName="pitr_past", Item={"pk": {"S": f"k{i}"}, "sk": {"N": "1"}, "v": {"N": "1"},
+                                                  "l": {"S": "a"}})
+    first = _scan(ddb, "pitr_past")
+    t1 = _next_second()
+    for i in range(0, 20, 2):  # change half, delete a quarter, add some
+        ddb.update_item(TableName="pitr_past", Key={"pk": {"S": f"k{i}"}, "sk": {"N": "1"}},
+                        UpdateExpression="SET v = v + :one", ExpressionAttributeValues={":one": {"N": "1"}})
+    for i in range(1, 20, 4):
+        ddb.delete_item(TableName="pitr_past", Key={"pk": {"S": f"k{i}"}, "sk": {"N": "1"}})
+    for i in range(20, 25):
+        ddb.put_item(TableName="pitr_past", Item={"pk": {"S": f"k{i}"}, "sk": {"N": "2"}})
+    second = _scan(ddb, "pitr_past")
+    t2 = _next_second()
+    ddb.delete_item(TableName="pitr_past", Key={"pk": {"S": "k0"}, "sk": {"N": "1"}})
+    assert earliest.timestamp() <= t1 and digest(first) != digest(second)
+
+    for target, at, want in (("pitr_at1", t1, first), ("pitr_at2", t2, second)):
+        out = ddb.restore_table_to_point_in_time(SourceTableName="pitr_past", TargetTableName=target,
+                                                 RestoreDateTime=at)
+        assert out["TableDescription"]["RestoreSummary"]["RestoreDateTime"].timestamp() == at
+        _restored(ddb, target)
+        assert digest(_scan(ddb, target)) == digest(want), target
+
+    arn = ddb.describe_table(TableName="pitr_past")["Table"]["TableArn"]
+    export = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket="pitr-bucket", ExportTime=t1)
+    done = wait_until(lambda: (d := ddb.describe_export(ExportArn=export["ExportDescription"]["ExportArn"])[
+        "ExportDescription"])["ExportStatus"] == "COMPLETED" and d, 60, "export completed")
+    assert done["ItemCount"] == len(first) and done["ExportTime"].timestamp() == t1
+
+    # Deleting the table deletes its point-in-time base (found by the next ListBackups).
+    uuid = meta(cluster)["tables"]["pitr_past"]["uuid"]
+    ddb.delete_table(TableName="pitr_past")
+
+    def base_gone() -> bool:
+        ddb.list_backups()
+        return not [b for b in meta(cluster)["backups"].values() if b.get("table", {}).get("uuid") == uuid]
+    wait_until(base_gone, 30, "the base of the deleted table deleted", interval=0.5)
