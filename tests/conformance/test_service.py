@@ -27,10 +27,10 @@ def test_describe_limits(ddb):
 
 
 def test_unknown_operation_names_itself(ddb):
-    ddb.meta.service_model.operation_model("DescribeBackup")  # a real DynamoDB operation Trireme lacks
-    code, msg = error_of(ddb.describe_backup, BackupArn="arn:aws:dynamodb:us-east-1:000000000000:table/t/backup/1")
+    ddb.meta.service_model.operation_model("DescribeContributorInsights")  # a real DynamoDB operation Trireme lacks
+    code, msg = error_of(ddb.describe_contributor_insights, TableName="t")
     assert code == "UnknownOperationException"
-    assert msg == "Unknown operation exception: DynamoDB_20120810.DescribeBackup is not supported"
+    assert msg == "Unknown operation exception: DynamoDB_20120810.DescribeContributorInsights is not supported"
 
 
 def test_the_cli_prints_the_reason(conformance_cluster):
@@ -38,11 +38,12 @@ def test_the_cli_prints_the_reason(conformance_cluster):
     if not aws.exists():
         pytest.skip("the AWS CLI is not installed in this environment")
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}
-    run = subprocess.run([str(aws), "dynamodb", "list-backups", "--endpoint-url", conformance_cluster.endpoint],
+    run = subprocess.run([str(aws), "dynamodb", "list-contributor-insights", "--endpoint-url",
+                          conformance_cluster.endpoint],
                          capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode != 0
     assert "(UnknownOperationException)" in run.stderr
-    assert "DynamoDB_20120810.ListBackups is not supported" in run.stderr
+    assert "DynamoDB_20120810.ListContributorInsights is not supported" in run.stderr
 
 
 def test_delete_table_describes_the_deleted_table_with_its_indexes(ddb):

@@ -259,7 +259,14 @@ def _check(conn: http.client.HTTPConnection, op: str, body: dict) -> None:
             "DuplicateItemException",
             # transactions: cancellations, conflicts and ClientRequestToken reuse
             "TransactionCanceledException", "TransactionConflictException", "TransactionInProgressException",
-            "IdempotentParameterMismatchException"), out
+            "IdempotentParameterMismatchException",
+            # backups, point-in-time recovery, export and import
+            "BackupNotFoundException", "BackupInUseException", "TableAlreadyExistsException", "TableInUseException",
+            "PointInTimeRecoveryUnavailableException", "ContinuousBackupsUnavailableException",
+            "InvalidExportTimeException", "InvalidRestoreTimeException", "ExportNotFoundException",
+            "ImportNotFoundException", "ExportConflictException", "ImportConflictException",
+            # capacity: a provisioned table's throughput
+            "ProvisionedThroughputExceededException", "ThrottlingException"), out
 
 
 @pytest.mark.parametrize("op", OPS)
