@@ -29,7 +29,10 @@ class StatementRequest:
     return_on_failure: str  # ReturnValuesOnConditionCheckFailure
 
 
-def _statement(member: dict, path: str, errors: list[str]) -> StatementRequest:
+def _statement(member: dict | None, path: str, errors: list[str]) -> StatementRequest:
+    if member is None:  # a null in the list
+        errors.append(constraint_error(None, path.removesuffix("."), "Member must not be null"))
+        return StatementRequest("", None, False, "NONE")
     text = member.get("Statement")
     if text is None:
         errors.append(constraint_error(None, f"{path}statement", "Member must not be null"))

@@ -47,3 +47,13 @@ def test_batch_constraints():
             parse_batch({"Statements": statements})
     with pytest.raises(ValidationException, match="at 'statements.2.member.statement'"):
         parse_batch({"Statements": [{"Statement": "x"}, {}]})
+
+
+def test_a_null_statement_in_a_list_is_a_constraint_error():
+    from ddb.partiql.requests import parse_transaction
+    with pytest.raises(ValidationException) as exc:
+        parse_transaction({"TransactStatements": [{"Statement": "x"}, None]})
+    assert exc.value.message == ("1 validation error detected: Value null at 'transactStatements.2.member' failed "
+                                 "to satisfy constraint: Member must not be null")
+    with pytest.raises(ValidationException, match="Value null at 'statements.1.member'"):
+        parse_batch({"Statements": [None]})
