@@ -20,7 +20,7 @@ from deploy.local import free_port
 from tests.deploy.compose_support import running
 from tests.integration.conftest import make_client, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # containers restarting: alone, as in the serial phase
 
 @pytest.fixture(scope="module")
 def compose() -> Iterator[Compose]:

@@ -21,7 +21,7 @@ from deploy.local import free_port
 from tests.deploy.compose_support import running
 from tests.integration.conftest import make_client, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # containers restarting: alone, as in the serial phase
 
 NET = {"us-east-1": "10.213.21", "eu-west-1": "10.213.22"}
 SHORT = {"us-east-1": "us", "eu-west-1": "eu"}
