@@ -237,6 +237,9 @@ class Api:
                 spec = with_index_throughput(spec, change[1])
             ddb_tables.check_quotas(self._user_specs(name), spec, creating=False)
             result = await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": updated})
+            # A DescribeTable right after, here or through another region's settings call, shows the change.
+            await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].spec == result["table"]["spec"],
+                                        CREATE_WAIT_S)
             return {"TableDescription": await self.describe(TableInfo(**result["table"]))}
         if any(k in body for k in ("BillingMode", "ProvisionedThroughput")):
             raise ValidationException("One or more parameter values were invalid: Only one of table throughput, "
