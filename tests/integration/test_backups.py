@@ -164,6 +164,8 @@ def test_a_backup_left_creating_by_a_dead_router_is_taken_over(cluster, ddb):
         finally:
             await channels.close()
     asyncio.run(put())
+    # The router sees the record once its metadata view has it (a write through another path).
+    wait_until(lambda: ddb.list_backups(TableName="bk_orphan")["BackupSummaries"], 10, "the orphan listed")
     assert ddb.list_backups(TableName="bk_orphan")["BackupSummaries"][0]["BackupStatus"] == "CREATING"
     desc = _available(ddb, arn)
     assert desc["SourceTableDetails"]["ItemCount"] == 20
