@@ -13,10 +13,13 @@ previous one finished: a client that pipelines expects each request to see
 the effects of those before it (HTTP/1.1 answers in order anyway).
 Different connections run concurrently.
 
-A REST API may share the port (the Lambda API, `router/lambda_api.py`): a
-request whose path starts with one of its prefixes goes to its handler, and
-its answer is sent with the status and headers it gives; DynamoDB's
-requests, all to `/`, pay one comparison for it.
+A REST API may share the port (the Lambda API, `router/lambda_api.py`, and
+the console, `router/console/`): a request whose path starts with one of its
+prefixes goes to its handler, and its answer is sent with the status and
+headers it gives; DynamoDB's requests, all to `/`, pay one comparison for it.
+An answer with a `stream` (the console's server-sent events) keeps the
+connection: its chunks are written as they come, and the connection closes
+when the stream ends.
 """
 
 from __future__ import annotations
@@ -205,7 +208,7 @@ _Job = tuple
 class _Conn(asyncio.Protocol):
     __slots__ = ("cfg", "handler", "loop", "transport", "parser", "headers", "body", "body_len", "url",
                  "_queue", "_task", "_closing", "_idle", "_last_data", "_in_head", "_chunk", "_recv", "_slack",
-                 "_read_paused", "_write_paused")
+                 "_read_paused", "_write_paused", "_stream")
 
     def __init__(self, cfg: _Config) -> None:
         self.cfg = cfg
@@ -234,6 +237,7 @@ class _Conn(asyncio.Protocol):
         self._slack = 0
         self._read_paused = False
         self._write_paused = False
+        self._stream: asyncio.Task | None = None  # writing a streamed answer (server-sent events)
 
     # --- connection -------------------------------------------------------
 
@@ -248,6 +252,8 @@ class _Conn(asyncio.Protocol):
         # The running request finishes (a write may be under way: cancelling it
         # would only make its outcome harder to know); those not started are dropped.
         self._queue.clear()
+        if self._stream is not None:  # nobody reads a stream any more: stop it now
+            self._stream.cancel()
 
     def pause_writing(self) -> None:
         # A client that sends without reading answers: stop reading its requests.
@@ -466,6 +472,10 @@ class _Conn(asyncio.Protocol):
             return
         job = self._queue.popleft()
         if type(job) is _Rest:
+            stream = _stream_of(task)
+            if stream is not None:
+                self._open_stream(job, stream)
+                return
             self._write(self._rest_answer(job, task))
         else:
             self._write(self._answered(job, task))
@@ -518,6 +528,36 @@ class _Conn(asyncio.Protocol):
         return render(status, body, keep_alive=job.keep_alive, content_type=ctype, date=_Date.get(self.loop),
                       extra=extra, rid=rid_bytes)
 
+    def _open_stream(self, job: _Rest, answer: Any) -> None:
+        """Send the head of a streamed answer and keep writing its chunks; the
+        connection serves nothing else and closes when the stream ends (the
+        job stays queued meanwhile, so the idle timeout leaves it open)."""
+        self._closing = True
+        self._queue.clear()
+        self._queue.append(job)
+        head = [b"HTTP/1.1 %d OK\r\n" % answer.status, b"x-amzn-RequestId: %s\r\n" % request_id(),
+                b"Date: %s\r\n" % _Date.get(self.loop), b"Cache-Control: no-cache\r\n",
+                b"Connection: close\r\n"]
+        head += [b"%s: %s\r\n" % (k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()]
+        if "origin" in job.headers and answer.cors:
+            head.append(_CORS)
+        self.transport.write(b"".join(head) + b"\r\n")
+        self._stream = self.loop.create_task(self._pump(answer.stream))
+
+    async def _pump(self, stream: Any) -> None:
+        try:
+            async for chunk in stream:
+                if self.transport is None:
+                    break
+                self.transport.write(chunk)
+        except Exception:  # noqa: BLE001 (a failing stream ends its connection, never the router)
+            log.exception("streamed answer failed")
+        finally:
+            await stream.aclose()
+            self._stream = None
+            if self.transport is not None:
+                self.transport.close()
+
     def _answer(self, job: _Job, status: int, body: bytes) -> bytes:
         rid = request_id()
         if status >= 500:
@@ -546,6 +586,14 @@ class _Conn(asyncio.Protocol):
         t.write(data)
         if self._closing and not self._queue:
             t.close()
+
+
+def _stream_of(task: asyncio.Task) -> Any:
+    """The REST handler's answer when it is a stream, else None."""
+    if task.cancelled() or task.exception() is not None:
+        return None
+    answer = task.result()
+    return answer if getattr(answer, "stream", None) is not None else None
 
 
 async def serve(handler: Handler, host: str, port: int, *, max_body: int = MAX_BODY,

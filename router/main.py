@@ -61,6 +61,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from cluster.rpc import learn_cluster_id
     from router.api import Api
     from router.autoscaling_api import AutoScalingApi
+    from router.console.app import PREFIX as CONSOLE_PREFIX, Console, rest_handler
     from router.global_settings import internal_operations as settings_operations
     from router.global_tables import internal_operations
     from router.http import serve
@@ -90,6 +91,7 @@ async def _serve(args: argparse.Namespace) -> int:
               remote_regions=parse_remote_regions(args.remote_regions), exports_dir=Path(args.exports_dir))
     functions = LambdaApi(cluster, region=args.region, endpoint=args.listen,
                           functions_dir=args.functions_dir or tempfile.mkdtemp(prefix="trireme-functions-"))
+    console = Console(cluster, region=args.region, cluster_id=cluster_id)  # /console (router/console/)
     try:
         streams_api = StreamsApi(cluster, args.region, cluster_id)
         streams = {name: api.with_metadata(op) for name, op in streams_api.operations().items()}
@@ -103,14 +105,16 @@ async def _serve(args: argparse.Namespace) -> int:
                                                       admin=_admin_ops(cluster, cluster_id, streams_api),
                                                       replication=replication, scaling=scaling)),
                              host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
-                             rest=functions, rest_prefixes=PREFIXES)
+                             rest=rest_handler(console, functions), rest_prefixes=(*PREFIXES, CONSOLE_PREFIX))
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None
     cluster.start()
-    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on http://%s", cluster_id, args.listen)
+    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on http://%s (console: http://%s/console)",
+                                     cluster_id, args.listen, args.listen)
     await stop.wait()
     server.close()
+    await console.close()
     await functions.close()
     await cluster.close()
     return 0
