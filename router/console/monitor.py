@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import orjson
 
 from cluster.partitions import Cluster
@@ -130,8 +131,11 @@ class Monitor:
             health, replicas, faults = await asyncio.gather(
                 *(call_once(channels, addr, "admin", op, timeout=CALL_TIMEOUT_S)
                   for op in ("health", "replicas", "faults")))
-        except Exception as exc:  # noqa: BLE001 (a node that does not answer is shown as such)
-            return {"error": (str(exc).splitlines() or [type(exc).__name__])[0][:160] or type(exc).__name__}
+        except grpc.aio.AioRpcError as exc:  # a node that does not answer is shown as such
+            details = (exc.details() or "").splitlines()
+            return {"error": f"{exc.code().name}: {details[0][:160] if details else ''}"}
+        except Exception as exc:  # noqa: BLE001 (a refusal, an error answer)
+            return {"error": (str(exc).splitlines() or [""])[0][:160] or type(exc).__name__}
         return {"health": health, "replicas": replicas, "faults": faults}
 
     async def _meta(self, op: str) -> Any:
