@@ -98,9 +98,7 @@ class Console:
         return _json(200, {"nodes": await self.chaos.function_logs(query.get("name", ""))})
 
     async def _state(self, query: dict) -> Answer:
-        if self.monitor.current is None:
-            await self.monitor.look()
-        return _json(200, {**self.monitor.page(), "cluster_id": self.cluster_id})
+        return _json(200, {**self.monitor.page(await self.monitor.fresh()), "cluster_id": self.cluster_id})
 
     async def _events(self, query: dict) -> Answer:
         return Answer(200, headers={"Content-Type": "text/event-stream"}, stream=self.monitor.listen())

@@ -48,6 +48,7 @@ class Monitor:
         self.capacity: dict[str, deque[list[float]]] = {}
         self._seen_events: set[tuple] = set()
         self._changed = asyncio.Condition()
+        self._looking = asyncio.Lock()
         self._poller: asyncio.Task | None = None
         self._sampler: asyncio.Task | None = None
 
@@ -86,13 +87,22 @@ class Monitor:
         """What a page shows: the snapshot and the whole timeline, newest first."""
         return {**(state or self.current or {}), "timeline": list(reversed(self.timeline))}
 
+    async def fresh(self) -> dict:
+        """A snapshot at most one interval old: the last one, or a new look
+        (one at a time: concurrent askers share it)."""
+        async with self._looking:
+            if self.current is None or time.time() - self.current["at"] >= self.interval:
+                await self.look()
+        return self.current
+
     # --- polling ------------------------------------------------------------------
 
     async def _poll(self) -> None:
         while self.viewers > 0:
             started = time.monotonic()
             try:
-                await self.look()
+                async with self._looking:
+                    await self.look()
             except Exception:  # noqa: BLE001 (a failed look is retried at the next tick)
                 log.exception("console: looking at the cluster failed")
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))

@@ -645,3 +645,69 @@ def test_a_rest_request_may_carry_a_larger_body_than_a_dynamodb_one(caplog):
         c.close()
     finally:
         s.close()
+
+
+class _StreamAnswer(_RestAnswer):
+    def __init__(self, stream) -> None:
+        super().__init__(200, b"", {"Content-Type": "text/event-stream"})
+        self.cors = True
+        self.stream = stream
+
+
+def test_a_streamed_rest_answer_is_written_as_it_comes_and_stopped_when_the_client_goes():
+    """The console's server-sent events: the head at once, each chunk when the
+    stream yields it, no Content-Length, the connection closed at the end; a
+    client that goes away stops the stream (no writer left behind)."""
+    step = threading.Event()
+    stopped = threading.Event()
+
+    async def events():
+        try:
+            yield b"data: 1\n\n"
+            while not step.is_set():
+                await asyncio.sleep(0.01)
+            yield b"data: 2\n\n"
+            await asyncio.sleep(3600)  # quiet: only the client going away ends it
+        finally:
+            stopped.set()
+
+    async def rest(method: str, url: str, headers: dict[str, str], body: bytes):
+        return _StreamAnswer(events())
+
+    s = Server(rest=rest, rest_prefixes=(b"/console",))
+    try:
+        c = s.connect()
+        c.send(b"GET /console/api/events HTTP/1.1\r\nHost: h\r\nOrigin: http://x\r\n\r\n")
+        head = c.read(head_only=True)
+        assert head.status == 200 and head.headers["content-type"] == "text/event-stream"
+        assert "content-length" not in head.headers and head.headers["connection"] == "close"
+        assert head.headers["access-control-allow-origin"] == "*"
+        while b"data: 1\n\n" not in c.buf:
+            assert c._fill()
+        assert b"data: 2" not in c.buf  # not before the stream yields it
+        step.set()
+        while b"data: 2\n\n" not in c.buf:
+            assert c._fill()
+        c.close()  # the client goes away: the stream is stopped
+        assert stopped.wait(10)
+    finally:
+        s.close()
+
+
+def test_a_finished_stream_closes_its_connection():
+    async def events():
+        yield b"data: only\n\n"
+
+    async def rest(method: str, url: str, headers: dict[str, str], body: bytes):
+        return _StreamAnswer(events())
+
+    s = Server(rest=rest, rest_prefixes=(b"/console",))
+    try:
+        c = s.connect()
+        c.send(b"GET /console/api/events HTTP/1.1\r\nHost: h\r\n\r\n" + request("Echo", {"a": 1}))
+        assert c.read(head_only=True).status == 200
+        while c._fill():
+            pass
+        assert c.buf == b"data: only\n\n"  # the pipelined request after it is not served: the connection closed
+    finally:
+        s.close()

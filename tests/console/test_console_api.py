@@ -1,0 +1,84 @@
+"""The console's JSON API against a real cluster: the snapshot, the event
+stream, and chaos through the nodes' Admin service (router/console/)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.integration.conftest import make_client, start_cluster, wait_until
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = start_cluster(tmp_path)
+    yield c
+    c.stop()
+
+
+def get(cluster, path: str) -> dict:
+    with urllib.request.urlopen(cluster.endpoint + path, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def post(cluster, path: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(cluster.endpoint + path, data=json.dumps(body).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=15) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def partition(cluster, pid: str) -> dict:
+    return next(p for p in get(cluster, "/console/api/state")["partitions"] if p["id"] == pid)
+
+
+def test_state_events_and_chaos(cluster):
+    ddb = make_client(cluster.endpoint, retries=3)
+    ddb.create_table(TableName="Tab", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    ddb.get_waiter("table_exists").wait(TableName="Tab", WaiterConfig={"Delay": 0.2})
+    state = wait_until(lambda: (s := get(cluster, "/console/api/state"))["tables"] and s, 20, "the table in the state")
+    assert sorted(n["id"] for n in state["nodes"] if n["reachable"]) == sorted(cluster.node_ids())
+    pid = next(p["id"] for p in state["partitions"] if p["table"] == "Tab")
+
+    # One event stream: a state event arrives without asking again.
+    with urllib.request.urlopen(cluster.endpoint + "/console/api/events", timeout=10) as stream:
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        lines = iter(stream)
+        line = next(lines)
+        while not line.startswith(b"data: "):
+            line = next(lines)
+        assert any(p["id"] == pid for p in json.loads(line[6:])["partitions"])
+
+    # Step down: the leadership moves to the voter named.
+    leader = wait_until(lambda: partition(cluster, pid)["leader"], 20, f"a leader of {pid}")
+    to = next(n for n in cluster.node_ids() if n != leader)
+    status, answer = post(cluster, "/console/api/chaos", {"action": "step_down", "partition": pid, "to": to})
+    assert status == 200 and answer == {"action": "step_down", "partition": pid, "from": leader, "to": to}
+    wait_until(lambda: partition(cluster, pid)["leader"] == to, 20, f"{to} leading {pid}")
+
+    # Isolate a node: both ends of each of its links drop; the page's state shows it. Heal clears it.
+    status, answer = post(cluster, "/console/api/chaos", {"action": "isolate", "node": to})
+    assert status == 200 and not any("error" in a for a in answer["nodes"].values())
+    others = sorted(n for n in cluster.node_ids() if n != to)
+    faults = wait_until(lambda: {n["id"]: n["faults"] for n in get(cluster, "/console/api/state")["nodes"]
+                                 if n["faults"]} or None, 10, "the faults in the state")
+    assert faults[to] == {"drop_to": others, "drop_from": others}
+    assert all(faults[o] == {"drop_to": [to], "drop_from": [to]} for o in others)
+    status, _ = post(cluster, "/console/api/chaos", {"action": "heal"})
+    assert status == 200
+    wait_until(lambda: not any(n["faults"] for n in get(cluster, "/console/api/state")["nodes"]), 10, "healed")
+
+    # Bad input: a DynamoDB-style error naming what is wrong.
+    status, err = post(cluster, "/console/api/chaos", {"action": "isolate", "node": "n99"})
+    assert status == 400 and err["__type"] == "ValidationException" and "unknown node 'n99'" in err["message"]
+    status, err = post(cluster, "/console/api/chaos", {"action": "latency", "value": "x"})
+    assert status == 400 and "number" in err["message"]
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        get(cluster, "/console/static/../app.py")
+    assert exc.value.code == 404
