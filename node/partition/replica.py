@@ -630,6 +630,16 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         self.config = {**self.config, "checkpoints": {**have, cp.mapping: at}}
         batch.set_group_config(self.group, orjson.dumps(self.config))
 
+    def status(self) -> dict:
+        """The Admin ``replicas`` row, with each event source mapping's place
+        here (the log index it resumes after): the console shows a trigger's
+        position and lag from it."""
+        out = super().status()
+        checkpoints = self.config.get("checkpoints")
+        if checkpoints:
+            out["checkpoints"] = {m: at[0] for m, at in checkpoints.items()}
+        return out
+
     def checkpoint(self, mapping: str) -> tuple[int, int] | None:
         """Where a mapping resumes in this partition's stream (None: it has not started)."""
         at = self.config.get("checkpoints", {}).get(mapping)

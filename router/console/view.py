@@ -60,6 +60,9 @@ def snapshot(meta: dict | None, answers: dict[str, dict], region: str, at: float
             "lo": f"{p.get('lo', 0):016x}", "hi": f"{p.get('hi', (1 << 64) - 1):016x}", "epoch": p.get("epoch"),
             "parent": p.get("parent"), "voters": sorted(p.get("voters", [])), "learners": sorted(p.get("learners", [])),
             "leader": leader_id, "term": leader["term"] if leader else max(terms, default=None),
+            # event source mappings' places in this partition's stream: UUID -> [log index, entries behind]
+            "triggers": {m: [at, max(0, leader["applied"] - at)] for m, at in leader.get("checkpoints", {}).items()}
+            if leader else {},
             "commit": leader["commit"] if leader else None, "applied": leader["applied"] if leader else None,
             "replicas": replicas})
     return {"at": at, "region": region, "version": meta.get("version", 0), "nodes": nodes,

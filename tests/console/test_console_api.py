@@ -9,12 +9,21 @@ import urllib.request
 
 import pytest
 
+from tests.conformance.test_lambda import ROLE, lambda_client, zipped
 from tests.integration.conftest import make_client, start_cluster, wait_until
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    c = start_cluster(tmp_path)
+PRINTER = zipped("""
+    def handler(event, context):
+        for r in event["Records"]:
+            print("got", r["dynamodb"]["Keys"]["k"]["S"])
+""")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A cluster of the module's own: its tests inject faults (and heal them)."""
+    c = start_cluster(tmp_path_factory.mktemp("console"), extra_env={"TRIREME_TRIGGER_POLL_S": "0.1"})
     yield c
     c.stop()
 
@@ -82,3 +91,30 @@ def test_state_events_and_chaos(cluster):
     with pytest.raises(urllib.error.HTTPError) as exc:
         get(cluster, "/console/static/../app.py")
     assert exc.value.code == 404
+
+
+def test_a_triggers_position_lag_and_log(cluster):
+    ddb, lam = make_client(cluster.endpoint, retries=3), lambda_client(cluster.endpoint)
+    ddb.create_table(TableName="Src", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    ddb.get_waiter("table_exists").wait(TableName="Src", WaiterConfig={"Delay": 0.2})
+    arn = ddb.describe_table(TableName="Src")["Table"]["LatestStreamArn"]
+    lam.create_function(FunctionName="printer", Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": PRINTER}, Timeout=30)
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="printer",
+                                           StartingPosition="TRIM_HORIZON")["UUID"]
+    for i in range(4):
+        ddb.put_item(TableName="Src", Item={"k": {"S": f"key{i}"}})
+
+    def logged() -> bool:
+        logs = get(cluster, "/console/api/function_log?name=printer")["nodes"]
+        return all(f"got key{i}" in "".join(a.get("text", "") for a in logs.values()) for i in range(4))
+    wait_until(logged, 60, "the four records in the function's log on the nodes")
+
+    def positions() -> dict:
+        parts = [p for p in get(cluster, "/console/api/state")["partitions"] if p["table"] == "Src"]
+        return {p["id"]: p["triggers"][uuid] for p in parts if uuid in p.get("triggers", {})}
+    # Every partition that had records checkpointed past them; the leader's applied index is not behind it.
+    got = wait_until(positions, 30, "the mapping's position in the partitions")
+    assert all(index > 0 and behind >= 0 for index, behind in got.values())

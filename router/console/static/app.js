@@ -441,6 +441,7 @@ function renderCluster() {
       r.up ? `${r.node}${r.voter ? "" : " (learner)"}: ${r.role.toLowerCase()} ${r.applied}` + (r.lag ? `, lag ${r.lag}` : "")
         : el("span", { class: "down-text" }, `${r.node}: no answer`)))),
     el("td", {}, p.leader ? el("button", { onclick: () => chaos({ action: "step_down", partition: p.id }) }, "Step down") : ""))));
+  $$(".trigger-position").forEach((td) => { td.textContent = triggerPosition(td.dataset.uuid); });
   $("#timeline").replaceChildren(...(c.timeline || []).slice(0, 200).map((e) => el("li", { class: e.kind },
     el("span", { class: "kind" }, `${new Date(e.at * 1000).toLocaleTimeString()} ${e.kind}`), " ", e.text)));
 }
@@ -486,7 +487,15 @@ async function loadStreams() {
     el("td", {}, el("code", {}, m.UUID)), el("td", {}, m.FunctionArn.split(":").pop()),
     el("td", {}, el("code", {}, m.EventSourceArn.split("/").slice(1, 2).join("") || m.EventSourceArn)),
     el("td", {}, m.State), el("td", {}, m.StartingPosition || "-"), el("td", {}, m.BatchSize),
-    el("td", {}, m.LastProcessingResult || "-"))));
+    el("td", { class: "trigger-position", "data-uuid": m.UUID }, triggerPosition(m.UUID)),
+    el("td", {}, m.LastProcessingResult || "-"), el("td", {}, m.TriremeDiscardedRecords ?? 0))));
+}
+
+// Where a mapping is in each partition's stream, from the live cluster state.
+function triggerPosition(uuid) {
+  const parts = ((state.cluster || {}).partitions || []).filter((p) => p.triggers && p.triggers[uuid]);
+  return parts.length ? parts.map((p) => `${p.id} @${p.triggers[uuid][0]} (${p.triggers[uuid][1]} behind)`).join("; ")
+    : "not started";
 }
 
 async function showStream(arn) {

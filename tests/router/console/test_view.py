@@ -27,7 +27,8 @@ def answers(leader: str = "n1", term: int = 2, down: tuple[str, ...] = ()) -> di
         if n in down:
             out[n] = {"error": "UNAVAILABLE: connection refused"}
             continue
-        r = replica("LEADER", term, match={"n2": 10, "n3": 7}) if n == leader else replica("FOLLOWER", term)
+        r = {**replica("LEADER", term, match={"n2": 10, "n3": 7}), "checkpoints": {"m1": 6}} if n == leader \
+            else replica("FOLLOWER", term)
         out[n] = {"health": {"uptime_s": 5.0}, "replicas": {"replicas": [r]},
                   "faults": {"drop_to": ["n9"] if n == "n3" else [], "drop_from": [], "loss": 0.0, "delay_ms": 0.0,
                              "jitter_ms": 0.0, "clock_rate": 1.0, "txn_crash_at": ""}}
@@ -38,6 +39,7 @@ def test_snapshot_shows_leaders_lag_faults_and_unreachable_nodes():
     s = snapshot(META, answers(down=("n2",)), "us-east-1", 100.0)
     p = s["partitions"][0]
     assert (p["table"], p["leader"], p["term"], p["commit"]) == ("Music", "n1", 2, 10)
+    assert p["triggers"] == {"m1": [6, 4]}  # mapping m1 resumes after index 6; the leader applied 10
     by_node = {r["node"]: r for r in p["replicas"]}
     assert by_node["n1"]["lag"] == 0 and by_node["n3"]["lag"] == 3  # leader's last index 10, n3 matched 7
     assert by_node["n2"] == {"node": "n2", "voter": True, "up": False}

@@ -49,6 +49,7 @@ def test_checkpoints_go_through_the_log_never_back_and_survive_restarts_and_snap
             await replica.propose(checkpoint("m1", 12, 1))  # a deposed poller's late, older checkpoint
             await replica.propose(checkpoint("m2", 5, 0))
             assert (replica.checkpoint("m1"), replica.checkpoint("m2")) == ((12, 3), (5, 0))
+            assert replica.status()["checkpoints"] == {"m1": 12, "m2": 5}  # Admin `replicas` (the console)
             _, records = replica.snapshot_state()
             config = next(orjson.loads(v) for cf, k, v in records if cf == META)
             assert config["checkpoints"] == {"m1": [12, 3], "m2": [5, 0]}
