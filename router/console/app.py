@@ -24,7 +24,7 @@ from cluster.partitions import Cluster
 from cluster.rpc import CallError
 from ddb.errors import DynamoDBError
 from router.console.chaos import Chaos
-from router.console.monitor import Monitor
+from router.console.monitor import CAPACITY_INTERVAL_S, Monitor
 
 PREFIX = b"/console"
 STATIC = Path(__file__).with_name("static")
@@ -104,7 +104,8 @@ class Console:
         return Answer(200, headers={"Content-Type": "text/event-stream"}, stream=self.monitor.listen())
 
     async def _capacity(self, query: dict) -> Answer:
-        return _json(200, {"interval_s": 5.0, "tables": {n: list(s) for n, s in self.monitor.capacity.items()}})
+        return _json(200, {"interval_s": CAPACITY_INTERVAL_S,
+                           "tables": {n: list(s) for n, s in self.monitor.capacity.items()}})
 
     async def _chaos(self, body: bytes) -> Answer:
         try:

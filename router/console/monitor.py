@@ -30,8 +30,8 @@ from router.console import view
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 1.0  # between two looks at the nodes, while someone watches
-CAPACITY_INTERVAL_S = 5.0  # between two capacity samples
-CAPACITY_SAMPLES = 720  # per table: an hour at the rate above
+CAPACITY_INTERVAL_S = 2.0  # between two capacity samples (one metadata call each)
+CAPACITY_SAMPLES = 1800  # per table: an hour at the rate above
 TIMELINE = 500  # entries kept
 HEARTBEAT_S = 15.0  # a comment line on a quiet stream keeps proxies from closing it
 CALL_TIMEOUT_S = 1.5

@@ -6,9 +6,11 @@ screenshots to docs/console/."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,11 @@ def page(chromium):
             assert errors == [], f"the page's JavaScript failed: {errors}"
         finally:
             browser.close()
+
+
+def api(cluster, path: str) -> dict:
+    with urllib.request.urlopen(cluster.endpoint + path, timeout=10) as r:
+        return json.loads(r.read())
 
 
 def leader_of(page, partition: str) -> str:
@@ -119,3 +126,13 @@ def test_console(cluster, page):
     assert new in cluster.node_ids()
     page.wait_for_selector(f"#timeline li >> text={partition}: {new} leads")
     page.screenshot(path=str(DOCS / "cluster.png"), full_page=True)
+
+    # Capacity over time, sampled by the router since the page first loaded.
+    for i in range(20):
+        ddb.put_item(TableName="Music", Item={"Artist": {"S": "Acme"}, "Song": {"S": f"s{i}"}})
+    wait_until(lambda: len(api(cluster, "/console/api/capacity")["tables"].get("Music", [])) >= 4, 30,
+               "capacity samples of Music")
+    page.click("#tabs button[data-tab=capacity]")
+    page.wait_for_selector("#capacity h3:has-text('Music')")
+    assert page.locator("#capacity svg.chart").count() == 3  # read, write, throttled
+    page.screenshot(path=str(DOCS / "capacity.png"))

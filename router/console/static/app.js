@@ -540,6 +540,8 @@ function chart(samples, series, provisioned, title) {
   if (provisioned) add("line", { x1: pad, y1: y(provisioned), x2: w - pad, y2: y(provisioned), stroke: "#cf222e", "stroke-dasharray": "4 3" });
   for (const [i, color] of series) {
     add("polyline", { fill: "none", stroke: color, "stroke-width": 1.5, points: samples.map((s) => `${x(s[0])},${y(s[i])}`).join(" ") });
+    const last = samples[samples.length - 1];
+    if (last) add("circle", { cx: x(last[0]), cy: y(last[i]), r: 2.5, fill: color });
   }
   return svg;
 }
