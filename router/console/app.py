@@ -4,15 +4,15 @@ answer (the cluster's nodes and partitions, the timeline, chaos, capacity
 history). The page sends its DynamoDB, Streams and Lambda requests to the
 router's ordinary endpoints, as any client would.
 
-`Rest` is the router's REST handler (router/http.py): console paths are
-answered here, every other REST path goes on to the Lambda API.
+`rest_handler` is the router's REST handler (router/http.py): console
+paths are answered here, every other REST path goes on to the Lambda API.
 """
 
 from __future__ import annotations
 
 import mimetypes
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,21 +25,19 @@ from cluster.rpc import CallError
 from ddb.errors import DynamoDBError
 from router.console.chaos import Chaos
 from router.console.monitor import CAPACITY_INTERVAL_S, Monitor
+from router.lambda_api import RestResponse
 
 PREFIX = b"/console"
 STATIC = Path(__file__).with_name("static")
-# The files served, read once: a path outside this set is a 404 (never a path on disk).
+# The files served, listed once: a name outside this set is a 404 (never a path on disk).
 FILES = {p.name: p for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else {}
 
 
 @dataclass
-class Answer:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    request_id: str | None = None
-    cors: bool = True
-    stream: AsyncIterator[bytes] | None = None  # server-sent events: written as they come (router/http.py)
+class Answer(RestResponse):
+    """The Lambda API's answer, or a stream: server-sent events written as they come (router/http.py)."""
+
+    stream: AsyncIterator[bytes] | None = None
 
 
 def _json(status: int, value: Any) -> Answer:

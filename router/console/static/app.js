@@ -365,7 +365,8 @@ function readEditor() {
   return plain ? toDdb(value) : value;
 }
 
-async function putItem() {
+// Run `act(schema, item)` with the editor's item, or say why the item cannot be read.
+async function withEditorItem(act) {
   const s = schemaOf();
   if (!s) return;
   let item;
@@ -373,24 +374,20 @@ async function putItem() {
     item = readEditor();
   } catch (e) { return fail(new Error(`The item is not valid JSON: ${e.message}`)); }
   try {
-    await ddb("PutItem", { TableName: s.table.TableName, Item: item });
-    editing = item;
+    await act(s, item);
   } catch (e) { fail(e); }
 }
 
-async function deleteItem() {
-  const s = schemaOf();
-  if (!s) return;
-  let item;
-  try {
-    item = readEditor();
-  } catch (e) { return fail(new Error(`The item is not valid JSON: ${e.message}`)); }
+const putItem = () => withEditorItem(async (s, item) => {
+  await ddb("PutItem", { TableName: s.table.TableName, Item: item });
+  editing = item;
+});
+
+const deleteItem = () => withEditorItem(async (s, item) => {
   const key = Object.fromEntries(s.tableKeys.filter((k) => item[k]).map((k) => [k, item[k]]));
-  try {
-    await ddb("DeleteItem", { TableName: s.table.TableName, Key: key });
-    await runBrowse(null);
-  } catch (e) { fail(e); }
-}
+  await ddb("DeleteItem", { TableName: s.table.TableName, Key: key });
+  await runBrowse(null);
+});
 
 // --- cluster (live) ------------------------------------------------------------------
 
