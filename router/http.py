@@ -535,7 +535,8 @@ class _Conn(asyncio.Protocol):
         self._closing = True
         self._queue.clear()
         self._queue.append(job)
-        head = [b"HTTP/1.1 %d OK\r\n" % answer.status, b"x-amzn-RequestId: %s\r\n" % request_id(),
+        head = [_STATUS_LINES.get(answer.status) or b"HTTP/1.1 %d Unknown\r\n" % answer.status,
+                b"x-amzn-RequestId: %s\r\n" % request_id(),
                 b"Date: %s\r\n" % _Date.get(self.loop), b"Cache-Control: no-cache\r\n",
                 b"Connection: close\r\n"]
         head += [b"%s: %s\r\n" % (k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()]

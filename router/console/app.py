@@ -66,7 +66,7 @@ class Console:
         self.monitor.sample_capacity()  # the capacity history starts when the console is first opened
         if path in ("/console", "/console/"):
             path = "/console/static/index.html"
-        if path.startswith("/console/static/") and method in ("GET", "HEAD"):
+        if path.startswith("/console/static/") and method == "GET":
             return self._file(path[len("/console/static/"):])
         route = {("GET", "/console/api/state"): self._state, ("GET", "/console/api/events"): self._events,
                  ("GET", "/console/api/capacity"): self._capacity,
