@@ -108,7 +108,8 @@ class Monitor:
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
     async def look(self) -> dict:
-        """One look at every node and the meta leader; the new snapshot."""
+        """One look at every node (health, replicas, faults, global tables'
+        replication) and the meta leader; the new snapshot."""
         state = self.cluster.state
         meta = state.to_json() if state is not None else None
         answers: dict[str, dict] = {}
@@ -138,15 +139,15 @@ class Monitor:
     async def _node(self, addr: str) -> dict:
         channels = self.cluster.channels
         try:
-            health, replicas, faults = await asyncio.gather(
+            health, replicas, faults, replication = await asyncio.gather(
                 *(call_once(channels, addr, "admin", op, timeout=CALL_TIMEOUT_S)
-                  for op in ("health", "replicas", "faults")))
+                  for op in ("health", "replicas", "faults", "replication")))
         except grpc.aio.AioRpcError as exc:  # a node that does not answer is shown as such
             details = (exc.details() or "").splitlines()
             return {"error": f"{exc.code().name}: {details[0][:160] if details else ''}"}
         except Exception as exc:  # noqa: BLE001 (a refusal, an error answer)
             return {"error": (str(exc).splitlines() or [""])[0][:160] or type(exc).__name__}
-        return {"health": health, "replicas": replicas, "faults": faults}
+        return {"health": health, "replicas": replicas, "faults": faults, "replication": replication}
 
     async def _meta(self, op: str) -> Any:
         try:

@@ -1,7 +1,8 @@
 """The cluster as the console shows it, and what changed between two looks.
 
 Pure: the router's metadata (``MetaState.to_json()``) and what each node's
-Admin service answered (``health``, ``replicas``, ``faults``) in, one JSON
+Admin service answered (``health``, ``replicas``, ``faults``,
+``replication``) in, one JSON
 snapshot out; `changes` compares two snapshots. The nodes keep no log of
 elections or leader changes, so the console's timeline is derived from
 successive snapshots: a change that starts and ends between two looks (a
@@ -66,7 +67,19 @@ def snapshot(meta: dict | None, answers: dict[str, dict], region: str, at: float
             "commit": leader["commit"] if leader else None, "applied": leader["applied"] if leader else None,
             "replicas": replicas})
     return {"at": at, "region": region, "version": meta.get("version", 0), "nodes": nodes,
-            "partitions": partitions, "tables": _tables(tables)}
+            "partitions": partitions, "tables": _tables(tables), "replication": _replication(answers.values())}
+
+
+def _replication(answers) -> list[dict]:
+    """Global tables' replication lag from this region, per (table, replica
+    region): each node reports the partitions it leads, so a table's lag is
+    the largest over them (the age of the oldest change not yet acknowledged there)."""
+    lags: dict[tuple[str, str], float] = {}
+    for a in answers:
+        for row in (a.get("replication") or {}).get("replication", []):
+            key = (row["table"], row["region"])
+            lags[key] = max(lags.get(key, 0.0), row["lag_ms"])
+    return [{"table": t, "region": r, "lag_ms": lag} for (t, r), lag in sorted(lags.items())]
 
 
 def _active(faults: dict) -> dict:

@@ -438,6 +438,9 @@ function renderCluster() {
       r.up ? `${r.node}${r.voter ? "" : " (learner)"}: ${r.role.toLowerCase()} ${r.applied}` + (r.lag ? `, lag ${r.lag}` : "")
         : el("span", { class: "down-text" }, `${r.node}: no answer`)))),
     el("td", {}, p.leader ? el("button", { onclick: () => chaos({ action: "step_down", partition: p.id }) }, "Step down") : ""))));
+  $("#replication-box").hidden = !(c.replication || []).length;
+  $("#replication tbody").replaceChildren(...(c.replication || []).map((r) => el("tr", {},
+    el("td", {}, r.table), el("td", {}, r.region), el("td", {}, `${Math.round(r.lag_ms)} ms`))));
   $$(".trigger-position").forEach((td) => { td.textContent = triggerPosition(td.dataset.uuid); });
   $("#timeline").replaceChildren(...(c.timeline || []).slice(0, 200).map((e) => el("li", { class: e.kind },
     el("span", { class: "kind" }, `${new Date(e.at * 1000).toLocaleTimeString()} ${e.kind}`), " ", e.text)));

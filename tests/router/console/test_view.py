@@ -47,6 +47,17 @@ def test_snapshot_shows_leaders_lag_faults_and_unreachable_nodes():
     assert not nodes["n2"]["reachable"] and "connection refused" in nodes["n2"]["error"]
     assert nodes["n3"]["faults"] == {"drop_to": ["n9"]} and nodes["n1"]["faults"] == {}
     assert [t["name"] for t in s["tables"]] == ["Music"]  # system tables are not shown
+    assert s["replication"] == []
+
+
+def test_replication_lag_is_the_largest_over_the_partitions_leaders():
+    got = answers()
+    got["n1"]["replication"] = {"replication": [{"table": "Music", "region": "eu-west-1", "lag_ms": 40.0}]}
+    got["n3"]["replication"] = {"replication": [{"table": "Music", "region": "eu-west-1", "lag_ms": 250.0},
+                                                {"table": "Music", "region": "ap-south-1", "lag_ms": 0.0}]}
+    assert snapshot(META, got, "us-east-1", 1.0)["replication"] == [
+        {"table": "Music", "region": "ap-south-1", "lag_ms": 0.0},
+        {"table": "Music", "region": "eu-west-1", "lag_ms": 250.0}]
 
 
 def test_the_timeline_sees_a_failover():
