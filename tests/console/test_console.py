@@ -107,6 +107,31 @@ def test_console(cluster, page):
     assert "--key-condition-expression '#pk = :pk'" in page.inner_text("#code-cli")
     page.screenshot(path=str(DOCS / "items.png"))
 
+    # The editor shows a clicked item in DynamoDB JSON, and in plain JSON.
+    page.check("input[name=format][value=ddb]")
+    page.click("#items tbody tr >> text=Hello")
+    assert json.loads(page.input_value("#editor"))["Year"] == {"N": "2024"}
+    page.check("input[name=format][value=plain]")
+    assert json.loads(page.input_value("#editor"))["Year"] == 2024
+
+    # A Scan a page at a time: Next page sends the LastEvaluatedKey back.
+    page.check("input[name=mode][value=Scan]")
+    page.fill("#browse input[name=limit]", "1")
+    shown = page.inner_text("#page-info")  # the Query's: no LastEvaluatedKey
+    page.click("#run")
+    wait_until(lambda: page.inner_text("#page-info") != shown, 15, "the Scan's first page")
+    seen = []
+    for _ in range(6):  # two items, a page each (a page may come back empty before the last)
+        assert page.locator("#items tbody tr").count() <= 1
+        seen += page.locator("#items tbody tr td:first-child").all_inner_texts()
+        if page.is_disabled("#next-page"):
+            break
+        shown = page.inner_text("#page-info")  # names the LastEvaluatedKey: changes with every page
+        page.click("#next-page")
+        wait_until(lambda: page.inner_text("#page-info") != shown, 15, "the next page")
+        assert "ExclusiveStartKey=" in page.inner_text("#code-boto3")
+    assert sorted(seen) == ["Acme", "Other"]
+
     # The table's stream: its shards and the records of the two puts.
     page.click("#tabs button[data-tab=streams]")
     page.click("#streams tbody tr:has-text('Music') >> text=Shards and records")
@@ -136,3 +161,9 @@ def test_console(cluster, page):
     page.wait_for_selector("#capacity h3:has-text('Music')")
     assert page.locator("#capacity svg.chart").count() == 3  # read, write, throttled
     page.screenshot(path=str(DOCS / "capacity.png"))
+
+    # Delete the table from the list.
+    page.click("#tabs button[data-tab=tables]")
+    page.click("#tables-list tr[data-table=Music] >> text=Delete")
+    page.wait_for_selector("#tables-list tr[data-table=Music]", state="detached")
+    assert ddb.list_tables()["TableNames"] == []
