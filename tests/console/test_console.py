@@ -1,8 +1,9 @@
 """The console in a real browser: Playwright driving Debian's chromium
 against a real cluster. Load the page, create a table, put an item and
-query it (checked with boto3 too), then kill the node process that leads a
-partition and watch the page show the new leader, live. Saves the README's
-screenshots to docs/console/."""
+query it (checked with boto3 too), edit and page through items, read the
+table's stream, kill the node process that leads a partition and watch the
+page show the new leader live, see the capacity sampled, delete the table.
+Saves the README's screenshots to docs/console/."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests.integration.conftest import make_client, start_cluster, wait_until
 
-playwright = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 # As /work/.library/env/machines/python.md gives them: no background connections on a closed network.
@@ -35,13 +36,16 @@ def chromium() -> str:
     if not os.path.exists(CHROMIUM):
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             pytest.skip("chromium is missing and only root can install it (apt-get install chromium)")
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, capture_output=True, timeout=600)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, timeout=600, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, capture_output=True, timeout=600,
+                       env=env)
     return CHROMIUM
 
 
 @pytest.fixture
 def page(chromium):
-    with playwright.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=ARGS)  # a new empty profile each time
         try:
             pg = browser.new_page(viewport={"width": 1500, "height": 950})
