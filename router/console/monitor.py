@@ -14,6 +14,7 @@ on for the router's life, into a bounded history per table.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import deque
@@ -33,6 +34,7 @@ INTERVAL_S = 1.0  # between two looks at the nodes, while someone watches
 CAPACITY_INTERVAL_S = 2.0  # between two capacity samples (one metadata call each)
 CAPACITY_SAMPLES = 1800  # per table: an hour at the rate above
 TIMELINE = 500  # entries kept
+TIMELINE_SHOWN = 200  # entries sent with each snapshot
 HEARTBEAT_S = 15.0  # a comment line on a quiet stream keeps proxies from closing it
 CALL_TIMEOUT_S = 1.5
 
@@ -46,7 +48,7 @@ class Monitor:
         self.current: dict[str, Any] | None = None
         self.timeline: deque[dict] = deque(maxlen=TIMELINE)
         self.capacity: dict[str, deque[list[float]]] = {}
-        self._seen_events: set[tuple] = set()
+        self._controller: set[tuple] = set()  # the meta leader's recent events, as last seen
         self._changed = asyncio.Condition()
         self._looking = asyncio.Lock()
         self._poller: asyncio.Task | None = None
@@ -62,7 +64,8 @@ class Monitor:
 
     async def listen(self) -> AsyncIterator[bytes]:
         """Server-sent events: every new snapshot (with the timeline's newest
-        entries) as one ``state`` event, until the viewer goes away."""
+        entries) as one ``state`` event, a comment when quiet, until the
+        viewer goes away."""
         self.viewers += 1
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll())
@@ -84,8 +87,9 @@ class Monitor:
             self.viewers -= 1
 
     def page(self, state: dict | None = None) -> dict:
-        """What a page shows: the snapshot and the whole timeline, newest first."""
-        return {**(state or self.current or {}), "timeline": list(reversed(self.timeline))}
+        """What a page shows: the snapshot and the timeline's newest entries, newest first."""
+        newest = list(itertools.islice(reversed(self.timeline), TIMELINE_SHOWN))
+        return {**(state or self.current or {}), "timeline": newest}
 
     async def fresh(self) -> dict:
         """A snapshot at most one interval old: the last one, or a new look
@@ -131,10 +135,13 @@ class Monitor:
         return snap
 
     def _controller_events(self, events: list) -> None:
-        for at, text in events:
-            if (at, text) not in self._seen_events:
-                self._seen_events.add((at, text))
-                self.timeline.append({"at": at, "kind": "controller", "subject": "", "text": text})
+        """The meta leader's recent splits and moves not seen before (its list
+        is bounded: an event that left it does not come back)."""
+        now = {(at, text) for at, text in events}
+        for at, text in sorted(now - self._controller):
+            self.timeline.append({"at": at, "kind": "controller", "subject": "", "text": text})
+        if events:  # no answer (no meta leader now) forgets nothing
+            self._controller = now
 
     async def _node(self, addr: str) -> dict:
         channels = self.cluster.channels

@@ -41,3 +41,16 @@ def test_viewers_share_one_poller_which_stops_when_the_last_goes():
         await monitor.close()
         await cluster.close()
     asyncio.run(go())
+
+
+def test_the_meta_leaders_splits_and_moves_join_the_timeline_once():
+    async def go() -> None:
+        cluster = Cluster(["127.0.0.1:1"], "az1", cluster_id="c")
+        monitor = Monitor(cluster, "r")
+        monitor._controller_events([[1.0, "split t1.p0 at 80"]])
+        monitor._controller_events([[1.0, "split t1.p0 at 80"]])
+        monitor._controller_events([])  # no meta leader answered: nothing forgotten, nothing new
+        monitor._controller_events([[1.0, "split t1.p0 at 80"], [2.0, "moved t1.p1 from n1 to n4"]])
+        assert [e["text"] for e in monitor.page()["timeline"]] == ["moved t1.p1 from n1 to n4", "split t1.p0 at 80"]
+        await cluster.close()
+    asyncio.run(go())
