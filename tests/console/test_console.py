@@ -143,8 +143,18 @@ def test_console(cluster, page):
     assert "client.get_records(" in page.inner_text("#code-boto3")
     page.screenshot(path=str(DOCS / "streams.png"))
 
-    # Kill the node leading one of Music's partitions: the page shows another leader, live.
+    # A chaos button: cut one link (through the nodes' Admin service); the page shows the fault, then heals it.
     page.click("#tabs button[data-tab=cluster]")
+    page.select_option("#cut-from", "n1")
+    page.select_option("#cut-to", "n2")
+    page.click("#chaos-cut")
+    page.wait_for_selector("#nodes .node.faulty[data-node=n1] >> text=drops to n2")
+    page.wait_for_selector("#nodes .node.faulty[data-node=n2] >> text=drops from n1")
+    assert "trireme chaos cut n1 n2" in page.inner_text("#request-shown")
+    page.click("button[data-chaos=heal]")
+    page.wait_for_selector("#nodes .node.faulty", state="detached")
+
+    # Kill the node leading one of Music's partitions: the page shows another leader, live.
     partition = page.get_attribute("#partitions tr[data-partition]:has-text('Music')", "data-partition")
     wait_until(lambda: leader_of(page, partition) in cluster.node_ids(), 30, f"a leader of {partition} shown")
     old = leader_of(page, partition)

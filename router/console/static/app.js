@@ -419,6 +419,11 @@ function renderCluster() {
   $("#meta-version").textContent = `region ${c.region}, metadata version ${c.version}, seen ${new Date(c.at * 1000).toLocaleTimeString()}`;
   const byAz = {};
   for (const n of c.nodes) (byAz[`${n.region} / ${n.az}`] ||= []).push(n);
+  for (const sel of ["#cut-from", "#cut-to"]) {
+    const box = $(sel);
+    const ids = c.nodes.map((n) => n.id);
+    if (box.options.length !== ids.length) box.replaceChildren(...ids.map((id) => el("option", { value: id }, id)));
+  }
   $("#nodes").replaceChildren(...Object.entries(byAz).sort().map(([az, nodes]) => el("div", { class: "az" },
     el("h3", {}, az), ...nodes.map((n) => {
       const faults = faultText(n.faults);
@@ -466,6 +471,7 @@ function chaosCli(b) {
     case "latency": return `trireme chaos latency --ms ${b.value}`;
     case "loss": return `trireme chaos loss --percent ${b.value}`;
     case "clock": return `trireme chaos clock --rate ${b.value}`;
+    case "cut": return `trireme chaos cut ${b.from} ${b.to}`;
     case "heal": return "trireme chaos heal";
     default: return "(no CLI equivalent: the Admin service's transfer_leader)";
   }
@@ -518,8 +524,12 @@ async function showStream(arn) {
 
 async function showLog(name) {
   const res = await consoleApi(`function_log?name=${encodeURIComponent(name)}`);
-  $("#log-title").textContent = `Log of ${name} (the nodes run the mappings' batches)`;
-  $("#function-log").textContent = Object.entries(res.nodes).map(([n, a]) => `--- ${n}\n${a.error || a.text || "(empty)"}`).join("\n");
+  // This router's own log (the invocations it ran: Invoke, function URLs), as `trireme logs` reads it.
+  const own = await fetch(`/trireme/functions/${encodeURIComponent(name)}/logs`);
+  const parts = [`--- this router (Invoke)\n${own.ok ? (await own.text()) || "(empty)" : `(${own.status})`}`,
+    ...Object.entries(res.nodes).map(([n, a]) => `--- node ${n} (event source mappings)\n${a.error || a.text || "(empty)"}`)];
+  $("#log-title").textContent = `Log of ${name}`;
+  $("#function-log").textContent = parts.join("\n");
 }
 
 // --- capacity -----------------------------------------------------------------------------
@@ -588,6 +598,7 @@ function start() {
     } catch (e) { /* keep the last good item */ }
     writeEditor(editing);
   }));
+  $("#chaos-cut").addEventListener("click", () => chaos({ action: "cut", from: $("#cut-from").value, to: $("#cut-to").value }));
   $$("[data-chaos]").forEach((b) => b.addEventListener("click", () => {
     const action = b.dataset.chaos;
     const value = action === "heal" ? undefined : Number($(`#chaos-${action}`).value);
