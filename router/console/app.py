@@ -24,6 +24,7 @@ from cluster.partitions import Cluster
 from cluster.rpc import CallError
 from ddb.errors import DynamoDBError
 from router.console.chaos import Chaos
+from router.console.errors import describe
 from router.console.monitor import CAPACITY_INTERVAL_S, Monitor
 from router.lambda_api import RestResponse
 
@@ -79,7 +80,7 @@ class Console:
         except DynamoDBError as exc:
             return _error(exc.status, exc.code, exc.message or "")
         except (CallError, grpc.aio.AioRpcError) as exc:  # a node did not answer a chaos call
-            return _error(503, "ServiceUnavailable", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return _error(503, "ServiceUnavailable", describe(exc))
 
     def _file(self, name: str) -> Answer:
         p = FILES.get(name)

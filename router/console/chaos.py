@@ -24,6 +24,7 @@ from typing import Any
 from cluster.partitions import Cluster
 from cluster.rpc import call_once
 from ddb.errors import ValidationException
+from router.console.errors import describe
 
 TIMEOUT_S = 3.0
 LOG_TAIL = 64 * 1024  # bytes of a function's log shown per node
@@ -55,14 +56,12 @@ class Chaos:
         faults = await self._admin(node, "faults")
         for k, v in changes.items():
             faults[k] = sorted(set(faults.get(k, [])) | set(v)) if isinstance(v, list) else v
-        faults.pop("txn_crash_at", None)
         return await self._admin(node, "fault", faults)
 
     async def _each(self, calls: dict[str, Any]) -> dict[str, Any]:
         """Run one call per node; each node's answer or its error."""
         results = await asyncio.gather(*calls.values(), return_exceptions=True)
-        return {n: ({"error": str(r).splitlines()[0] if str(r) else type(r).__name__}
-                    if isinstance(r, BaseException) else r) for n, r in zip(calls, results)}
+        return {n: {"error": describe(r)} if isinstance(r, BaseException) else r for n, r in zip(calls, results)}
 
     async def run(self, body: dict) -> dict:
         """One action from the page: ``{"action": ..., ...}``; the nodes' answers."""

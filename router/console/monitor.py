@@ -21,12 +21,12 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 import orjson
 
 from cluster.partitions import Cluster
 from cluster.rpc import call_once, meta_call
 from router.console import view
+from router.console.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +149,8 @@ class Monitor:
             health, replicas, faults, replication = await asyncio.gather(
                 *(call_once(channels, addr, "admin", op, timeout=CALL_TIMEOUT_S)
                   for op in ("health", "replicas", "faults", "replication")))
-        except grpc.aio.AioRpcError as exc:  # a node that does not answer is shown as such
-            details = (exc.details() or "").splitlines()
-            return {"error": f"{exc.code().name}: {details[0][:160] if details else ''}"}
-        except Exception as exc:  # noqa: BLE001 (a refusal, an error answer)
-            return {"error": (str(exc).splitlines() or [""])[0][:160] or type(exc).__name__}
+        except Exception as exc:  # noqa: BLE001 (a node that does not answer is shown as such)
+            return {"error": describe(exc)}
         return {"health": health, "replicas": replicas, "faults": faults, "replication": replication}
 
     async def _meta(self, op: str) -> Any:
