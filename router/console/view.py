@@ -106,8 +106,8 @@ def _tables(tables: dict) -> list[dict]:
 def changes(before: dict | None, after: dict) -> list[dict]:
     """Timeline entries for what differs from ``before`` to ``after``:
     elections (a term moved on), leader changes, a partition without a
-    leader, membership changes, partitions new (splits) or gone, and nodes
-    that stopped or started answering."""
+    leader, membership changes, partitions new (splits) or gone, nodes that
+    stopped or started answering, and faults set or healed."""
     if before is None:
         return []
     at = after["at"]
@@ -126,6 +126,8 @@ def changes(before: dict | None, after: dict) -> list[dict]:
                                                        f"stopped answering: {n['error']}"))
         elif o["state"] != n["state"]:
             add("membership", n["id"], f"node {n['id']} is {n['state']} (was {o['state']})")
+        if o is not None and n["reachable"] and o["reachable"] and o["faults"] != n["faults"]:
+            add("fault", n["id"], f"node {n['id']} " + (_faults(n["faults"]) if n["faults"] else "healed"))
     for gone in set(old_nodes) - {n["id"] for n in after["nodes"]}:
         add("membership", gone, f"node {gone} removed")
     old = {p["id"]: p for p in before["partitions"]}
@@ -149,6 +151,10 @@ def changes(before: dict | None, after: dict) -> list[dict]:
     for gone in set(old) - {p["id"] for p in after["partitions"]}:
         add("partition", gone, f"partition {gone} retired")
     return out
+
+
+def _faults(faults: dict) -> str:
+    return ", ".join(f"{k} {','.join(v) if isinstance(v, list) else v}" for k, v in sorted(faults.items()))
 
 
 def _members(p: dict) -> str:

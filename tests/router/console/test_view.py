@@ -85,3 +85,12 @@ def test_the_timeline_sees_re_elections_membership_and_splits():
     kinds = {e["kind"]: e["text"] for e in events}
     assert kinds["membership"] == "t1.p0 members n1,n2,n3 -> n1,n2 + learners n4"
     assert kinds["split"].startswith("partition t1.p1 of Music created (split from t1.p0)")
+
+
+def test_the_timeline_sees_faults_set_and_healed():
+    before = snapshot(META, answers(), "r", 1.0)  # n3 drops to n9 already
+    cut = answers()
+    cut["n1"]["faults"] = {**cut["n1"]["faults"], "drop_to": ["n2"], "delay_ms": 50.0}
+    cut["n3"]["faults"] = {**cut["n3"]["faults"], "drop_to": []}
+    texts = [e["text"] for e in changes(before, snapshot(META, cut, "r", 2.0)) if e["kind"] == "fault"]
+    assert texts == ["node n1 delay_ms 50.0, drop_to n2", "node n3 healed"]
