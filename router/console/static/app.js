@@ -10,7 +10,7 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 const ENDPOINT = location.origin;
 let REGION = "us-east-1";
-const state = { tables: {}, cluster: null, lastKey: null, lastRequest: null, requests: [] };
+const state = { tables: {}, cluster: null, lastKey: null, requests: [] };
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -77,7 +77,6 @@ async function consoleApi(path, body) {
 }
 
 function showRequest(entry) {
-  state.lastRequest = entry;
   const box = $("#request-shown");
   box.replaceChildren();
   const b3 = Codegen.boto3(entry.service, entry.operation, entry.params, ENDPOINT, REGION);
@@ -97,11 +96,11 @@ function renderRequestLog() {
   }, `${r.at.toLocaleTimeString()} ${r.operation}` + (r.params.TableName ? ` ${r.params.TableName}` : ""))));
 }
 
+// A failed request is already shown in the request panel, with its error; anything else is said there too.
 function fail(err) {
-  // The request and its error are already in the request panel; say so where the user looks.
-  if (!(err instanceof RequestError)) console.error(err);
-  const box = $("#request-shown");
-  if (!(err instanceof RequestError)) box.prepend(el("div", { class: "error-text" }, String(err)));
+  if (err instanceof RequestError) return;
+  console.error(err);
+  $("#request-shown").prepend(el("div", { class: "error-text" }, String(err.message || err)));
 }
 
 // --- DynamoDB JSON <-> plain JSON ----------------------------------------------
