@@ -3,13 +3,15 @@ against a real cluster. Load the page, create a table, put an item and
 query it (checked with boto3 too), edit and page through items, read the
 table's stream, kill the node process that leads a partition and watch the
 page show the new leader live, see the capacity sampled, delete the table.
-Saves the README's screenshots to docs/console/."""
+Takes screenshots on the way: into a temporary folder, or into docs/console/
+(the README's) with TRIREME_SCREENSHOTS=1, so `make test` leaves the tree clean."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import tempfile
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -24,7 +26,8 @@ CHROMIUM = "/usr/bin/chromium"
 # As /work/.library/env/machines/python.md gives them: no background connections on a closed network.
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "console"
+DOCS = (Path(__file__).resolve().parents[2] / "docs" / "console" if os.environ.get("TRIREME_SCREENSHOTS")
+        else Path(tempfile.mkdtemp(prefix="trireme-console-shots-")))
 TIMEOUT_MS = 30_000
 
 pytestmark = pytest.mark.serial  # a leader election against the clock, and a browser: alone, not beside other clusters
