@@ -498,8 +498,8 @@ class MetaState:
                                             arn=c["arn"], now_ms=c["now_ms"])
         except DynamoDBError as e:
             return _err(e.code, e.message or "")
-        if entry is None and c["label"] not in t.resource_policies:
-            return {"ok": False, "error": "", "message": "unchanged", "revision": None, "version": self.version}
+        if entry == t.resource_policies.get(c["label"]):
+            return {"ok": False, "error": "", "message": "unchanged", "revision": revision, "version": self.version}
         policies = {k: v for k, v in t.resource_policies.items() if k != c["label"]}
         t.resource_policies = policies if entry is None else {**policies, c["label"]: entry}
         return {"ok": True, "revision": revision, "version": self.version + 1}  # apply() bumps it

@@ -97,7 +97,8 @@ def change(current: dict | None, policy: str | None, expected: str | None, *, ar
     """A put (``policy``) or a delete (None) against the ``current`` entry
     ({"policy", "revision"} or None): the new entry and the RevisionId to
     answer; PolicyNotFoundException when ``expected`` does not hold.
-    Revisions are milliseconds, always increasing."""
+    Revisions are milliseconds, always increasing; putting the document the
+    resource has already is idempotent (its revision stays)."""
     held = current["revision"] if current else None
     if expected is not None:
         if expected == NO_POLICY and policy is not None:
@@ -107,5 +108,7 @@ def change(current: dict | None, policy: str | None, expected: str | None, *, ar
             raise revision_mismatch(arn, expected, held)
     if policy is None:
         return None, held  # deleting nothing answers no RevisionId
+    if current is not None and current["policy"] == policy:
+        return current, held  # idempotent: the same document keeps its revision
     revision = str(max(now_ms, int(held) + 1 if held and held.isdigit() else 0))
     return {"policy": policy, "revision": revision}, revision

@@ -19,12 +19,15 @@ from typing import Callable
 import orjson
 
 from cluster.meta import MetaState
-from ddb.errors import AccessDeniedException
+from ddb.errors import AccessDeniedException, ValidationException
 from ddb.iam import actions
 from ddb.iam.policy import Decision, MalformedPolicyDocument, Policy, Request, evaluate, parse_policy
 from router.auth.caller import ACCOUNT, Caller
 
 log = logging.getLogger(__name__)
+# No capture of DynamoDB's wording is known.
+REMOVES_SELF = ("One or more parameter values were invalid: The policy would remove your permission to change the "
+                "resource's policy; set ConfirmRemoveSelfResourceAccess to true to confirm")
 
 
 def denied_message(principal: str, action: str, resource: str, decision: Decision) -> str:
@@ -105,6 +108,23 @@ class Authorizer:
         state = self.state()
         self._decide(caller, actions.checks(target, request, region=self.region,
                                             partition_key=partition_key(state)), state)
+        if target == actions.DYNAMODB + "PutResourcePolicy" and request.get("ConfirmRemoveSelfResourceAccess") \
+                is not True:
+            self._keeps_own_access(caller, request)
+
+    def _keeps_own_access(self, caller: Caller, request: dict) -> None:
+        """A new policy that would take the caller's own right to change it
+        needs ConfirmRemoveSelfResourceAccess (a malformed one is the
+        operation's to refuse)."""
+        new = _parsed(request["Policy"], True) if isinstance(request.get("Policy"), str) else None
+        arn = request.get("ResourceArn")
+        if new is None or not isinstance(arn, str):
+            return
+        req = Request(principal=caller.arn, action="dynamodb:PutResourcePolicy", resource=arn,
+                      keys=actions.global_keys(username=caller.name, principal=caller.arn, source_ip=caller.source_ip,
+                                               secure=caller.secure, now=self.clock(), region=self.region))
+        if not evaluate(req, identity_policies(caller), new).allowed:
+            raise ValidationException(REMOVES_SELF)
 
     async def rest(self, caller: Caller, method: str, path: str) -> None:
         """The Lambda REST API's check (None: a path it answers itself)."""

@@ -39,6 +39,9 @@ def test_put_replace_and_delete():
     assert put(s, "s", label=label)["ok"]
     assert put(s, "b", expect="5000", now_ms=6000)["revision"] == "6000"
     v = s.version
+    assert put(s, "b", now_ms=7000) == {"ok": False, "error": "", "message": "unchanged", "revision": "6000",
+                                        "version": v}
+    v = s.version
     r = put(s, "c", expect="5000")
     assert r["error"] == "PolicyNotFoundException" and s.version == v
     assert s.tables["t1"].resource_policies[""]["policy"] == "b"

@@ -88,6 +88,7 @@ def test_revisions():
     assert entry == {"policy": "p1", "revision": "1000"} and rev == "1000"
     entry2, rev2 = change(entry, "p2", "1000", arn=ARN, now_ms=1000)  # same millisecond: still a new revision
     assert rev2 == "1001" and entry2["policy"] == "p2"
+    assert change(entry2, "p2", None, arn=ARN, now_ms=5000) == (entry2, "1001")  # idempotent
     with pytest.raises(PolicyNotFoundException, match="revision id 999, but the policy associated to target"):
         change(entry2, "p3", "999", arn=ARN, now_ms=2000)
     with pytest.raises(PolicyNotFoundException):
@@ -102,8 +103,8 @@ def test_revisions():
 @given(st.lists(st.integers(min_value=0, max_value=10), min_size=1, max_size=8))
 def test_revisions_always_increase(clock_steps):
     entry, now, seen = None, 0, []
-    for step in clock_steps:
+    for i, step in enumerate(clock_steps):
         now += step
-        entry, rev = change(entry, "p", None, arn=ARN, now_ms=now)
+        entry, rev = change(entry, f"p{i}", None, arn=ARN, now_ms=now)
         seen.append(int(rev))
     assert seen == sorted(seen) and len(set(seen)) == len(seen)

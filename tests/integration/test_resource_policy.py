@@ -42,6 +42,7 @@ def test_table_policy_round_trip(ddb):
     first = ddb.put_resource_policy(ResourceArn=arn, Policy=policy(arn))["RevisionId"]
     got = ddb.get_resource_policy(ResourceArn=arn)
     assert (got["Policy"], got["RevisionId"]) == (policy(arn), first)
+    assert ddb.put_resource_policy(ResourceArn=arn, Policy=policy(arn))["RevisionId"] == first  # idempotent
     code, msg = error(ddb.put_resource_policy, ResourceArn=arn, Policy=policy(arn), ExpectedRevisionId="1")
     assert code == "PolicyNotFoundException" and f"has revision id {first}" in msg
     assert error(ddb.put_resource_policy, ResourceArn=arn, Policy=policy(arn),

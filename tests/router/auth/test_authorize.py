@@ -10,7 +10,7 @@ import json
 import pytest
 
 from cluster.meta import MetaState
-from ddb.errors import AccessDeniedException
+from ddb.errors import AccessDeniedException, ValidationException
 from router.auth.authorize import Authorizer
 from router.auth.caller import Caller, user_arn
 
@@ -181,3 +181,16 @@ def test_a_malformed_stored_policy_grants_nothing(authz):
     bob = Caller(name="bob", arn=user_arn("bob"), access_key="AKIABOB", enforced=True,
                  policies=({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "x"}},))
     denied(authz, bob, "ListTables", {})
+
+
+def test_a_policy_that_locks_its_author_out_needs_confirmation(authz):
+    owner = user("owner", {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"})
+    lockout = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "dynamodb:PutResourcePolicy", "Resource": ARN + "notes"}]})
+    harmless = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "dynamodb:DeleteTable", "Resource": ARN + "notes"}]})
+    body = {"ResourceArn": ARN + "notes", "Policy": lockout}
+    with pytest.raises(ValidationException, match="ConfirmRemoveSelfResourceAccess"):
+        run(authz, owner, "PutResourcePolicy", body)
+    run(authz, owner, "PutResourcePolicy", {**body, "ConfirmRemoveSelfResourceAccess": True})
+    run(authz, owner, "PutResourcePolicy", {**body, "Policy": harmless})
