@@ -392,3 +392,26 @@ def test_resource_policy_grants_a_user_of_the_account():
     nothing = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}
     assert allowed(nothing, "GetItem", {"TableName": "GameScores", "Key": KEY}, resource_policy=rp)
     assert not allowed(nothing, "GetItem", {"TableName": "GameScores", "Key": KEY}, user="eve", resource_policy=rp)
+
+
+def test_the_readme_policy_does_what_the_readme_says():
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    doc = json.loads(next(b for b in re.findall(r"```json\n(.*?)```", readme, re.S) if "OwnItemsOnly" in b))
+    KEYS[("notes", None)] = "owner"
+    try:
+        key = {"owner": S("bob"), "id": S("1")}
+        get = {"TableName": "notes", "Key": key, "ProjectionExpression": "title, body"}
+        assert allowed(doc, "GetItem", get)
+        assert not allowed(doc, "GetItem", {**get, "Key": {**key, "owner": S("amy")}})
+        assert not allowed(doc, "GetItem", {"TableName": "notes", "Key": key})
+        assert not allowed(doc, "GetItem", {**get, "ProjectionExpression": "title, secret"})
+        put = {"TableName": "notes", "Item": {**key, "title": S("t")}}
+        assert allowed(doc, "PutItem", put)
+        assert not allowed(doc, "PutItem", {**put, "ReturnValues": "ALL_OLD"})
+        assert not allowed(doc, "Scan", {"TableName": "notes", "ProjectionExpression": "title"})
+    finally:
+        del KEYS[("notes", None)]
