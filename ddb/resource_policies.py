@@ -16,6 +16,7 @@ from typing import Any
 from ddb.errors import PolicyNotFoundException, ValidationException
 from ddb.iam.policy import MalformedPolicyDocument, action_matches, parse_policy
 from ddb.keys import table_name_errors
+from ddb.tags import dynamodb_arn
 
 MAX_POLICY_BYTES = 20 * 1024  # DynamoDB counts whitespace too
 NO_POLICY = "NO_POLICY"  # ExpectedRevisionId: attach only where no policy is
@@ -37,12 +38,7 @@ STREAM_ACTIONS = ("DescribeStream", "GetRecords", "GetShardIterator", "GetResour
 
 def parse_resource_arn(arn: Any, *, region: str, account: str) -> tuple[str, str]:
     """(table, stream label or "") of a table's or a stream's ARN."""
-    if not isinstance(arn, str) or not arn.startswith("arn:"):
-        raise ValidationException(f"{_INVALID}ARNs must start with 'arn:': {arn}")
-    parts = arn.split(":", 5)
-    if len(parts) < 6 or parts[2] != "dynamodb":
-        raise ValidationException(f"{_INVALID}Provided Arn is not a DynamoDB resource arn: {arn}")
-    _, _, _, arn_region, arn_account, resource = parts
+    arn_region, arn_account, resource = dynamodb_arn(arn)
     kind, _, rest = resource.partition("/")
     table, _, sub = rest.partition("/")
     what, _, label = sub.partition("/")

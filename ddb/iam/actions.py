@@ -31,7 +31,7 @@ from ddb import legacy
 from ddb.errors import ValidationException
 from ddb.expressions import key_conditions, parse_projection, request_context
 from ddb.items import ItemRequest, parse_delete_item, parse_get_item, parse_put_item, parse_update_item
-from ddb.reads import parse_query, parse_scan
+from ddb.reads import parse_query, parse_scan, top_level_names
 
 ACCOUNT = "000000000000"
 DYNAMODB, STREAMS, ADMIN, REPLICATION, SCALING = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.",
@@ -81,19 +81,8 @@ def value_text(value: Any) -> str | None:
 
 
 def _paths(node: Any, out: set[str]) -> None:
-    """The first element of every document path in a parsed condition (or an
-    update's value expression); operands (``{"value": ...}``) hold none."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, dict):
-            path = n.get("path")
-            if isinstance(path, list) and path and isinstance(path[0], str):
-                out.add(path[0])
-            elif "value" not in n:
-                stack.extend(n.values())
-        elif isinstance(n, list):
-            stack.extend(n)
+    """The attributes a parsed condition (or an update's value expression) names."""
+    out.update(top_level_names(node))
 
 
 def _update_paths(update: dict, out: set[str]) -> None:
