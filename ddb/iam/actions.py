@@ -24,6 +24,7 @@ ValidationException here already.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
@@ -31,6 +32,7 @@ from ddb import legacy
 from ddb.errors import ValidationException
 from ddb.expressions import key_conditions, parse_projection, request_context
 from ddb.items import ItemRequest, parse_delete_item, parse_get_item, parse_put_item, parse_update_item
+from ddb.partiql import parse
 from ddb.reads import parse_query, parse_scan, top_level_names
 
 ACCOUNT = "000000000000"
@@ -122,10 +124,9 @@ def _item_keys(req: ItemRequest, pk: str | None, *, read: bool) -> dict[str, Any
     return keys
 
 
-def _with_request_options(keys: dict[str, Any], body: dict, *, return_values: str | None = None) -> dict[str, Any]:
+def _with_capacity(keys: dict[str, Any], body: dict) -> dict[str, Any]:
+    """dynamodb:ReturnConsumedCapacity: always present (NONE unless asked)."""
     keys["dynamodb:ReturnConsumedCapacity"] = body.get("ReturnConsumedCapacity") or "NONE"
-    if return_values is not None:
-        keys["dynamodb:ReturnValues"] = return_values
     return keys
 
 
@@ -185,7 +186,7 @@ def batch_get_checks(body: dict, arns: Arns, pk: PartitionKey) -> list[Check]:
         key = pk(table, None)
         if key is not None:
             ck["dynamodb:LeadingKeys"] = _leading(k.get(key) for k in keys)
-        out.append(Check("dynamodb:BatchGetItem", arns.table(table), _with_request_options(ck, body)))
+        out.append(Check("dynamodb:BatchGetItem", arns.table(table), _with_capacity(ck, body)))
     return out
 
 
@@ -205,7 +206,7 @@ def batch_write_checks(body: dict, arns: Arns, pk: PartitionKey) -> list[Check]:
         key = pk(table, None)
         if key is not None:
             ck["dynamodb:LeadingKeys"] = _leading(i.get(key) for i in items)
-        out.append(Check("dynamodb:BatchWriteItem", arns.table(table), _with_request_options(ck, body)))
+        out.append(Check("dynamodb:BatchWriteItem", arns.table(table), _with_capacity(ck, body)))
     return out
 
 
@@ -232,8 +233,6 @@ PARTIQL = {"Select": "PartiQLSelect", "Insert": "PartiQLInsert", "Update": "Part
 def partiql_check(statement: Any, arns: Arns) -> Check | None:
     """One statement's check, None when it does not parse (the operation then
     answers its ValidationException)."""
-    from ddb.partiql import parse  # the PartiQL parser only when a statement comes
-
     try:
         stmt = parse(statement) if isinstance(statement, str) else None
     except ValidationException:
@@ -278,10 +277,12 @@ def dynamodb_checks(op: str, body: dict, arns: Arns, pk: PartitionKey) -> list[C
     """The checks of one DynamoDB operation (without the global keys)."""
     if op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
         c = item_check(op, body, arns, pk)
-        return [Check(c.action, c.resource, _with_request_options(dict(c.keys), body))]
+        _with_capacity(c.keys, body)
+        return [c]
     if op in ("Query", "Scan"):
         c = read_check(op, body, arns, pk)
-        return [Check(c.action, c.resource, _with_request_options(dict(c.keys), body))]
+        _with_capacity(c.keys, body)
+        return [c]
     if op == "BatchGetItem":
         return batch_get_checks(body, arns, pk)
     if op == "BatchWriteItem":
@@ -329,15 +330,12 @@ def checks(target: str, body: dict, *, region: str, partition_key: PartitionKey)
         return stream_checks(target[len(STREAMS):], body)
     if target.startswith(SCALING):
         return [Check(f"application-autoscaling:{target[len(SCALING):]}", "*")]
-    service = "trireme"
-    return [Check(f"{service}:{target.rpartition('.')[2]}", "*")]
+    return [Check(f"trireme:{target.rpartition('.')[2]}", "*")]  # the cluster's own operations
 
 
 def global_keys(*, username: str, principal: str, source_ip: str, secure: bool, now: float,
                 session: bool = False, region: str = "") -> dict[str, Any]:
     """The global condition keys of every request (aws:...)."""
-    from datetime import datetime, timezone
-
     keys: dict[str, Any] = {
         "aws:username": username, "aws:userid": username, "aws:PrincipalArn": principal,
         "aws:PrincipalAccount": principal.split(":")[4] if principal.count(":") >= 5 else ACCOUNT,

@@ -113,10 +113,6 @@ class Decision:
     # nothing allowed it (implicit deny).
     denied_by: str = ""
 
-    @property
-    def explicit(self) -> bool:
-        return bool(self.denied_by)
-
 
 # --- parsing and validation ---------------------------------------------------------
 

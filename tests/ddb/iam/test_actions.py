@@ -55,7 +55,8 @@ def S(v):
 
 def test_get_item():
     [c] = checks_of("GetItem", {"TableName": "GameScores", "Key": {"UserId": S("bob"), "GameTitle": S("G")},
-                                "ProjectionExpression": "#w, TopScore.#w[0]", "ExpressionAttributeNames": {"#w": "Wins"}})
+                                "ProjectionExpression": "#w, TopScore.#w[0]",
+                                "ExpressionAttributeNames": {"#w": "Wins"}})
     assert (c.action, c.resource) == ("dynamodb:GetItem", ARN + "table/GameScores")
     assert c.keys["dynamodb:LeadingKeys"] == ["bob"]
     assert c.keys["dynamodb:Attributes"] == ["GameTitle", "TopScore", "UserId", "Wins"]
@@ -163,7 +164,8 @@ def test_partiql_checks_per_statement():
     ("TagResource", {"ResourceArn": ARN + "table/T", "Tags": []}, [("dynamodb:TagResource", ARN + "table/T")]),
     ("PutResourcePolicy", {"ResourceArn": ARN + "table/T/stream/L", "Policy": "{}"},
      [("dynamodb:PutResourcePolicy", ARN + "table/T/stream/L")]),
-    ("DescribeBackup", {"BackupArn": ARN + "table/T/backup/01"}, [("dynamodb:DescribeBackup", ARN + "table/T/backup/01")]),
+    ("DescribeBackup", {"BackupArn": ARN + "table/T/backup/01"},
+     [("dynamodb:DescribeBackup", ARN + "table/T/backup/01")]),
     ("RestoreTableFromBackup", {"BackupArn": ARN + "table/T/backup/01", "TargetTableName": "U"},
      [("dynamodb:RestoreTableFromBackup", ARN + "table/T/backup/01"), ("dynamodb:RestoreTableFromBackup",
                                                                       ARN + "table/U")]),

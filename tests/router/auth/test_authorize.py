@@ -133,8 +133,8 @@ def test_a_table_policy_allows_alone_and_its_deny_wins(authz, state):
     eve = user("eve")
     denied(authz, eve, "GetItem", item())
     put_policy(state, "notes", [{"Effect": "Allow", "Principal": {"AWS": user_arn("eve")},
-                                 "Action": ["dynamodb:GetItem", "dynamodb:Query"], "Resource": [ARN + "notes",
-                                                                                                ARN + "notes/index/*"]}])
+                                 "Action": ["dynamodb:GetItem", "dynamodb:Query"],
+                                 "Resource": [ARN + "notes", ARN + "notes/index/*"]}])
     run(authz, eve, "GetItem", item())
     run(authz, eve, "Query", {"TableName": "notes", "IndexName": "by_tag", "KeyConditionExpression": "tag = :t",
                               "ExpressionAttributeValues": {":t": {"S": "x"}}})  # the index's: in its table's
