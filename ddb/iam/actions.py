@@ -29,10 +29,11 @@ from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
 from ddb import legacy
-from ddb.errors import ValidationException
+from ddb.errors import DynamoDBError, ValidationException
 from ddb.expressions import key_conditions, parse_projection, request_context
 from ddb.items import ItemRequest, parse_delete_item, parse_get_item, parse_put_item, parse_update_item
-from ddb.partiql import parse
+from ddb.partiql import compile_statement, parse
+from ddb.partiql.ast import Select
 from ddb.reads import parse_query, parse_scan, top_level_names
 
 ACCOUNT = "000000000000"
@@ -42,8 +43,13 @@ DYNAMODB, STREAMS, ADMIN, REPLICATION, SCALING = ("DynamoDB_20120810.", "DynamoD
 # Targets only the cluster itself calls (`trireme` tools, other regions' routers): admin credentials only.
 INTERNAL = (ADMIN, REPLICATION)
 
-# (table, index or None) -> the partition key attribute of what is read or written, None if unknown.
-PartitionKey = Callable[[str, "str | None"], "str | None"]
+# (table, index or None) -> the (partition, sort) key attributes of what is read or written, None if unknown.
+KeysOf = Callable[[str, "str | None"], "tuple[str, str | None] | None"]
+
+
+def _pk(keys_of: KeysOf, table: str, index: str | None = None) -> str | None:
+    keys = keys_of(table, index)
+    return keys[0] if keys else None
 
 
 @dataclass(frozen=True)
@@ -134,16 +140,16 @@ ITEM_PARSERS = {"GetItem": parse_get_item, "PutItem": parse_put_item, "UpdateIte
                 "DeleteItem": parse_delete_item, "ConditionCheckItem": parse_delete_item}
 
 
-def item_check(action: str, body: dict, arns: Arns, pk: PartitionKey, **extra: Any) -> Check:
+def item_check(action: str, body: dict, arns: Arns, keys_of: KeysOf, **extra: Any) -> Check:
     """One item operation (alone or as a transaction's action)."""
     req = ITEM_PARSERS[action](body)
-    keys = _item_keys(req, pk(req.table_name, None), read=action == "GetItem")
+    keys = _item_keys(req, _pk(keys_of, req.table_name), read=action == "GetItem")
     if action in ("PutItem", "UpdateItem", "DeleteItem") and not extra:
         keys["dynamodb:ReturnValues"] = req.return_values
     return Check(f"dynamodb:{action}", arns.table(req.table_name), {**keys, **extra})
 
 
-def read_check(action: str, body: dict, arns: Arns, pk: PartitionKey) -> Check:
+def read_check(action: str, body: dict, arns: Arns, keys_of: KeysOf) -> Check:
     """Query or Scan, of a table or of an index (the index's ARN)."""
     req = parse_query(body) if action == "Query" else parse_scan(body)
     names: set[str] = set()
@@ -154,7 +160,7 @@ def read_check(action: str, body: dict, arns: Arns, pk: PartitionKey) -> Check:
     if action == "Query":
         conditions = _query_key_conditions(body)
         names |= set(conditions)
-        key = pk(req.table_name, req.index_name)
+        key = _pk(keys_of, req.table_name, req.index_name)
         if key is not None and key in conditions:
             op, values = conditions[key]
             keys["dynamodb:LeadingKeys"] = _leading(values) if op in ("=", "EQ") else []
@@ -170,7 +176,7 @@ def _query_key_conditions(body: dict) -> dict[str, tuple[str, list]]:
     return legacy.key_conditions(body["KeyConditions"])
 
 
-def batch_get_checks(body: dict, arns: Arns, pk: PartitionKey) -> list[Check]:
+def batch_get_checks(body: dict, arns: Arns, keys_of: KeysOf) -> list[Check]:
     out = []
     for table, entry in (body.get("RequestItems") or {}).items():
         entry = entry if isinstance(entry, dict) else {}
@@ -183,14 +189,14 @@ def batch_get_checks(body: dict, arns: Arns, pk: PartitionKey) -> list[Check]:
         specific = projection is not None or entry.get("AttributesToGet") is not None
         ck: dict[str, Any] = {"dynamodb:Attributes": sorted(names),
                               "dynamodb:Select": "SPECIFIC_ATTRIBUTES" if specific else "ALL_ATTRIBUTES"}
-        key = pk(table, None)
+        key = _pk(keys_of, table)
         if key is not None:
             ck["dynamodb:LeadingKeys"] = _leading(k.get(key) for k in keys)
         out.append(Check("dynamodb:BatchGetItem", arns.table(table), _with_capacity(ck, body)))
     return out
 
 
-def batch_write_checks(body: dict, arns: Arns, pk: PartitionKey) -> list[Check]:
+def batch_write_checks(body: dict, arns: Arns, keys_of: KeysOf) -> list[Check]:
     out = []
     for table, writes in (body.get("RequestItems") or {}).items():
         items = []
@@ -203,7 +209,7 @@ def batch_write_checks(body: dict, arns: Arns, pk: PartitionKey) -> list[Check]:
             if isinstance(delete, dict) and isinstance(delete.get("Key"), dict):
                 items.append(delete["Key"])
         ck: dict[str, Any] = {"dynamodb:Attributes": sorted({n for i in items for n in i})}
-        key = pk(table, None)
+        key = _pk(keys_of, table)
         if key is not None:
             ck["dynamodb:LeadingKeys"] = _leading(i.get(key) for i in items)
         out.append(Check("dynamodb:BatchWriteItem", arns.table(table), _with_capacity(ck, body)))
@@ -214,7 +220,7 @@ TRANSACT_WRITE = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteIte
                   "ConditionCheck": "ConditionCheckItem"}
 
 
-def transact_checks(op: str, body: dict, arns: Arns, pk: PartitionKey) -> list[Check]:
+def transact_checks(op: str, body: dict, arns: Arns, keys_of: KeysOf) -> list[Check]:
     out = []
     kinds = {"Get": "GetItem"} if op == "TransactGetItems" else TRANSACT_WRITE
     for entry in body.get("TransactItems") or []:
@@ -222,7 +228,7 @@ def transact_checks(op: str, body: dict, arns: Arns, pk: PartitionKey) -> list[C
             continue
         for kind, action in kinds.items():
             if isinstance(entry.get(kind), dict):
-                out.append(item_check(action, entry[kind], arns, pk, **{"dynamodb:EnclosingOperation": op}))
+                out.append(item_check(action, entry[kind], arns, keys_of, **{"dynamodb:EnclosingOperation": op}))
     return out
 
 
@@ -230,25 +236,47 @@ PARTIQL = {"Select": "PartiQLSelect", "Insert": "PartiQLInsert", "Update": "Part
            "Delete": "PartiQLDelete"}
 
 
-def partiql_check(statement: Any, arns: Arns) -> Check | None:
-    """One statement's check, None when it does not parse (the operation then
-    answers its ValidationException)."""
+def partiql_check(entry: dict, arns: Arns, keys_of: KeysOf) -> Check | None:
+    """One statement's check, with the condition keys of the operation it
+    compiles to (ddb/partiql: a Query, Scan, PutItem, UpdateItem or
+    DeleteItem). None when it does not parse: the operation then answers
+    its ValidationException; one that does not compile (an unknown table)
+    is checked without them, and the operation fails as it compiles alike."""
     try:
-        stmt = parse(statement) if isinstance(statement, str) else None
+        stmt = parse(entry.get("Statement")) if isinstance(entry.get("Statement"), str) else None
     except ValidationException:
         return None
     if stmt is None:
         return None
-    action = PARTIQL[type(stmt).__name__]
-    index = getattr(stmt, "index", None)
-    return Check(f"dynamodb:{action}", arns.read(stmt.table, index))
+    check = Check(f"dynamodb:{PARTIQL[type(stmt).__name__]}", arns.read(stmt.table, getattr(stmt, "index", None)))
+
+    def known(table: str, index: str | None) -> tuple[str, str | None] | None:
+        keys = keys_of(table, index)
+        if keys is None and index is None:
+            raise ValidationException(f"no table {table}")
+        return keys
+
+    try:
+        plan = compile_statement(stmt, entry.get("Parameters"), known)
+        bodies = [plan.body, *plan.more]
+        found = [item_check(plan.operation, b, arns, keys_of) if plan.operation in ITEM_PARSERS
+                 else read_check(plan.operation, b, arns, keys_of) for b in bodies]
+    except DynamoDBError:
+        return check
+    keys = dict(found[0].keys)
+    if isinstance(stmt, Select):  # AWS's key for denying a SELECT that reads the whole table
+        keys["dynamodb:FullTableScan"] = plan.operation == "Scan"
+    for name in ("dynamodb:LeadingKeys", "dynamodb:Attributes"):  # `pk IN [...]`: one Query per value
+        if any(name in f.keys for f in found):
+            keys[name] = sorted({v for f in found for v in f.keys.get(name, [])})
+    return Check(check.action, check.resource, keys)
 
 
-def _statements(op: str, body: dict) -> list[Any]:
+def _statements(op: str, body: dict) -> list[dict]:
     if op == "ExecuteStatement":
-        return [body.get("Statement")]
+        return [body]
     entries = body.get("Statements") if op == "BatchExecuteStatement" else body.get("TransactStatements")
-    return [e.get("Statement") for e in entries or [] if isinstance(e, dict)]
+    return [e for e in entries or [] if isinstance(e, dict)]
 
 
 def _table_of(arn: Any) -> str:
@@ -273,24 +301,24 @@ GLOBAL_TABLE_OPS = {"CreateGlobalTable", "DescribeGlobalTable", "UpdateGlobalTab
 STREAM_OPS = {"DescribeStream": "StreamArn", "GetShardIterator": "StreamArn", "GetRecords": "ShardIterator"}
 
 
-def dynamodb_checks(op: str, body: dict, arns: Arns, pk: PartitionKey) -> list[Check]:
+def dynamodb_checks(op: str, body: dict, arns: Arns, keys_of: KeysOf) -> list[Check]:
     """The checks of one DynamoDB operation (without the global keys)."""
     if op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
-        c = item_check(op, body, arns, pk)
+        c = item_check(op, body, arns, keys_of)
         _with_capacity(c.keys, body)
         return [c]
     if op in ("Query", "Scan"):
-        c = read_check(op, body, arns, pk)
+        c = read_check(op, body, arns, keys_of)
         _with_capacity(c.keys, body)
         return [c]
     if op == "BatchGetItem":
-        return batch_get_checks(body, arns, pk)
+        return batch_get_checks(body, arns, keys_of)
     if op == "BatchWriteItem":
-        return batch_write_checks(body, arns, pk)
+        return batch_write_checks(body, arns, keys_of)
     if op in ("TransactGetItems", "TransactWriteItems"):
-        return transact_checks(op, body, arns, pk)
+        return transact_checks(op, body, arns, keys_of)
     if op in ("ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"):
-        return [c for c in (partiql_check(s, arns) for s in _statements(op, body)) if c is not None]
+        return [c for c in (partiql_check(e, arns, keys_of) for e in _statements(op, body)) if c is not None]
     action = f"dynamodb:{op}"
     if op in TABLE_OPS:
         checks = [Check(action, arns.table(str(body.get("TableName"))))]
@@ -321,11 +349,11 @@ def stream_checks(op: str, body: dict) -> list[Check]:
     return [Check(f"dynamodb:{op}", arn)]
 
 
-def checks(target: str, body: dict, *, region: str, partition_key: PartitionKey) -> list[Check]:
+def checks(target: str, body: dict, *, region: str, keys_of: KeysOf) -> list[Check]:
     """Every check one X-Amz-Target request needs, without the global keys."""
     arns = Arns(region)
     if target.startswith(DYNAMODB):
-        return dynamodb_checks(target[len(DYNAMODB):], body, arns, partition_key)
+        return dynamodb_checks(target[len(DYNAMODB):], body, arns, keys_of)
     if target.startswith(STREAMS):
         return stream_checks(target[len(STREAMS):], body)
     if target.startswith(SCALING):

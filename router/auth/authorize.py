@@ -53,9 +53,9 @@ def identity_policies(caller: Caller) -> list[Policy]:
     return [p for p in (_parsed(t, False) for t in texts) if p is not None]
 
 
-def partition_key(state: MetaState | None) -> actions.PartitionKey:
-    """(table, index) -> the partition key attribute, from the metadata."""
-    def of(table: str, index: str | None) -> str | None:
+def key_schema(state: MetaState | None) -> actions.KeysOf:
+    """(table, index) -> its (partition, sort) key attributes, from the metadata."""
+    def of(table: str, index: str | None) -> tuple[str, str | None] | None:
         t = state.tables.get(table) if state is not None else None
         if t is None:
             return None
@@ -63,7 +63,9 @@ def partition_key(state: MetaState | None) -> actions.PartitionKey:
         if index is not None:
             specs = [*(t.spec.get("GlobalSecondaryIndexes") or []), *(t.spec.get("LocalSecondaryIndexes") or [])]
             schema = next((ix.get("KeySchema") or [] for ix in specs if ix.get("IndexName") == index), [])
-        return next((k["AttributeName"] for k in schema if k.get("KeyType") == "HASH"), None)
+        hash_key = next((k["AttributeName"] for k in schema if k.get("KeyType") == "HASH"), None)
+        range_key = next((k["AttributeName"] for k in schema if k.get("KeyType") == "RANGE"), None)
+        return (hash_key, range_key) if hash_key is not None else None
     return of
 
 
@@ -107,7 +109,7 @@ class Authorizer:
             raise AccessDeniedException(denied_message(caller.arn, action, "*", Decision(False)))
         state = self.state()
         self._decide(caller, actions.checks(target, request, region=self.region,
-                                            partition_key=partition_key(state)), state)
+                                            keys_of=key_schema(state)), state)
         if target == actions.DYNAMODB + "PutResourcePolicy" and request.get("ConfirmRemoveSelfResourceAccess") \
                 is not True:
             self._keeps_own_access(caller, request)

@@ -18,16 +18,17 @@ from ddb.iam.policy import Request, evaluate, parse_policy
 REGION = "us-east-1"
 ARN = "arn:aws:dynamodb:us-east-1:000000000000:"
 BOB = "arn:aws:iam::000000000000:user/bob"
-KEYS = {("GameScores", None): "UserId", ("GameScores", "TopScoreDateTimeIndex"): "GameTitle", ("Other", None): "pk"}
+KEYS = {("GameScores", None): ("UserId", "GameTitle"),
+        ("GameScores", "TopScoreDateTimeIndex"): ("GameTitle", "TopScoreDateTime"), ("Other", None): ("pk", None)}
 D = "DynamoDB_20120810."
 
 
-def pk(table, index):
+def keys_of(table, index):
     return KEYS.get((table, index))
 
 
 def checks_of(op: str, body: dict, target=D) -> list[Check]:
-    return checks(target + op, body, region=REGION, partition_key=pk)
+    return checks(target + op, body, region=REGION, keys_of=keys_of)
 
 
 def allowed(doc: dict, op: str, body: dict, *, user="bob", target=D, resource_policy=None) -> bool:
@@ -403,7 +404,7 @@ def test_the_readme_policy_does_what_the_readme_says():
 
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     doc = json.loads(next(b for b in re.findall(r"```json\n(.*?)```", readme, re.S) if "OwnItemsOnly" in b))
-    KEYS[("notes", None)] = "owner"
+    KEYS[("notes", None)] = ("owner", "id")
     try:
         key = {"owner": S("bob"), "id": S("1")}
         get = {"TableName": "notes", "Key": key, "ProjectionExpression": "title, body"}
@@ -417,3 +418,40 @@ def test_the_readme_policy_does_what_the_readme_says():
         assert not allowed(doc, "Scan", {"TableName": "notes", "ProjectionExpression": "title"})
     finally:
         del KEYS[("notes", None)]
+
+
+def test_partiql_statements_carry_the_keys_of_what_they_compile_to():
+    [sel] = checks_of("ExecuteStatement", {"Statement": 'SELECT TopScore FROM GameScores WHERE UserId = ?',
+                                           "Parameters": [S("bob")]})
+    assert sel.keys["dynamodb:LeadingKeys"] == ["bob"]
+    assert sel.keys["dynamodb:Attributes"] == ["TopScore", "UserId"]
+    [both] = checks_of("ExecuteStatement", {"Statement": "SELECT * FROM GameScores WHERE UserId IN ['bob', 'amy']"})
+    assert both.keys["dynamodb:LeadingKeys"] == ["amy", "bob"]
+    assert (sel.keys["dynamodb:FullTableScan"], both.keys["dynamodb:FullTableScan"]) == (False, False)
+    [scan] = checks_of("ExecuteStatement", {"Statement": "SELECT * FROM GameScores WHERE Wins > 1"})
+    assert scan.keys["dynamodb:FullTableScan"] is True and "dynamodb:LeadingKeys" not in scan.keys
+    [upd] = checks_of("ExecuteStatement", {"Statement": "UPDATE GameScores SET Wins = 1 WHERE UserId = 'amy' "
+                                                        "AND GameTitle = 'G'"})
+    assert upd.keys["dynamodb:LeadingKeys"] == ["amy"] and "Wins" in upd.keys["dynamodb:Attributes"]
+    [unknown] = checks_of("ExecuteStatement", {"Statement": "SELECT * FROM Nowhere WHERE k = 'a'"})
+    assert (unknown.action, unknown.resource, unknown.keys) == ("dynamodb:PartiQLSelect", ARN + "table/Nowhere", {})
+
+
+def test_partiql_under_a_leading_keys_policy():
+    own = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Resource": GS, "Action": ["dynamodb:PartiQLSelect", "dynamodb:PartiQLUpdate"],
+        "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:username}"]}}}]}
+    assert allowed(own, "ExecuteStatement", {"Statement": "SELECT * FROM GameScores WHERE UserId = 'bob'"})
+    assert not allowed(own, "ExecuteStatement", {"Statement": "SELECT * FROM GameScores WHERE UserId = 'amy'"})
+    assert not allowed(own, "ExecuteStatement", {"Statement": "SELECT * FROM GameScores WHERE UserId IN "
+                                                              "['bob', 'amy']"})
+    assert not allowed(own, "BatchExecuteStatement", {"Statements": [
+        {"Statement": "UPDATE GameScores SET Wins = 1 WHERE UserId = 'bob' AND GameTitle = 'G'"},
+        {"Statement": "UPDATE GameScores SET Wins = 1 WHERE UserId = 'amy' AND GameTitle = 'G'"}]})
+    assert not allowed(own, "ExecuteStatement", {"Statement": "DELETE FROM GameScores WHERE UserId = 'bob' "
+                                                              "AND GameTitle = 'G'"})
+    no_scans = {**own, "Statement": [*own["Statement"], {
+        "Effect": "Deny", "Action": "dynamodb:PartiQLSelect", "Resource": GS,
+        "Condition": {"Bool": {"dynamodb:FullTableScan": "true"}}}]}
+    assert allowed(no_scans, "ExecuteStatement", {"Statement": "SELECT * FROM GameScores WHERE UserId = 'bob'"})
+    assert not allowed(no_scans, "ExecuteStatement", {"Statement": "SELECT * FROM GameScores"})
