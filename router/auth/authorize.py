@@ -11,12 +11,11 @@ first denied check raises AccessDeniedException with AWS's message. Open mode
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from functools import lru_cache
 from typing import Callable
-
-import orjson
 
 from cluster.meta import MetaState
 from ddb.errors import AccessDeniedException, ValidationException
@@ -48,8 +47,8 @@ def _parsed(text: str, resource_based: bool) -> Policy | None:
 
 
 def identity_policies(caller: Caller) -> list[Policy]:
-    texts = (p if isinstance(p, str) else orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode()
-             for p in caller.policies)
+    # As text (the cache's key), with any non-Latin-1 character \u-escaped as IAM's own documents have them.
+    texts = (p if isinstance(p, str) else json.dumps(p, sort_keys=True) for p in caller.policies)
     return [p for p in (_parsed(t, False) for t in texts) if p is not None]
 
 

@@ -194,3 +194,10 @@ def test_a_policy_that_locks_its_author_out_needs_confirmation(authz):
         run(authz, owner, "PutResourcePolicy", body)
     run(authz, owner, "PutResourcePolicy", {**body, "ConfirmRemoveSelfResourceAccess": True})
     run(authz, owner, "PutResourcePolicy", {**body, "Policy": harmless})
+
+
+def test_identity_policies_with_any_unicode_value(authz, state):
+    bob = user("bob", {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*",
+                       "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["日本"]}}})
+    run(authz, bob, "GetItem", item("日本"))
+    denied(authz, bob, "GetItem", item("bob"))
