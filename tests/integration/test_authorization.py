@@ -9,7 +9,8 @@ import asyncio
 import configparser
 import inspect
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -17,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from deploy.local import LocalCluster
-from tests.integration.conftest import start_cluster
+from tests.integration.conftest import start_cluster, wait_until
 
 pytestmark = pytest.mark.skipif("auth" not in inspect.signature(LocalCluster.__init__).parameters,
                                 reason="authentication (LocalCluster(auth=True)) is not in this tree")
@@ -49,13 +50,33 @@ def _meta(cluster: LocalCluster, op: str, body: dict) -> dict:
     return asyncio.run(call())
 
 
-def _user(cluster: LocalCluster, name: str, *statements: dict):
+def _user(cluster: LocalCluster, name: str, *statements: dict, ready: Callable[[Any], object]):
+    """A new user with an identity policy, once the router's metadata view has
+    both (``ready(client)`` passes)."""
     made = _meta(cluster, "create_user", {"name": name, "with_key": True})
     assert made["ok"], made
     if statements:
         doc = json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
         assert _meta(cluster, "put_user_policy", {"name": name, "policy_name": "p", "document": doc})["ok"]
-    return _client(cluster, made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"])
+    client = _client(cluster, made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"])
+
+    def passes() -> bool:
+        try:
+            ready(client)
+            return True
+        except ClientError:
+            return False
+    wait_until(passes, 10, f"the router knows user {name} and their policy")
+    return client
+
+
+def _known(client) -> None:
+    """Passes once the router knows the caller (allowed or denied, not an unknown key)."""
+    try:
+        client.list_tables()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "AccessDeniedException":
+            raise
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +110,7 @@ def key(owner: str) -> dict:
 def test_leading_keys_per_user(cluster, admin):
     own = {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"], "Resource": ARN + "notes",
            "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:username}"]}}}
-    bob = _user(cluster, "bob", own)
+    bob = _user(cluster, "bob", own, ready=lambda c: c.get_item(TableName="notes", Key=key("bob")))
     assert bob.get_item(TableName="notes", Key=key("bob"))["Item"]["title"] == {"S": "bob"}
     assert _denied(bob.get_item, TableName="notes", Key=key("amy")) == (
         "User: arn:aws:iam::000000000000:user/bob is not authorized to perform: dynamodb:GetItem on resource: "
@@ -101,10 +122,11 @@ def test_leading_keys_per_user(cluster, admin):
 
 def test_explicit_deny_and_resource_policy(cluster, admin):
     ops = _user(cluster, "ops", {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"},
-                {"Effect": "Deny", "Action": "dynamodb:DeleteTable", "Resource": "*"})
+                {"Effect": "Deny", "Action": "dynamodb:DeleteTable", "Resource": "*"},
+                ready=lambda c: c.describe_table(TableName="notes"))
     assert "notes" in ops.list_tables()["TableNames"]
     assert _denied(ops.delete_table, TableName="notes").endswith("with an explicit deny in an identity-based policy")
-    carol = _user(cluster, "carol")
+    carol = _user(cluster, "carol", ready=_known)
     _denied(carol.get_item, TableName="notes", Key=key("bob"))
     admin.put_resource_policy(ResourceArn=ARN + "notes", Policy=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:GetItem",
