@@ -23,6 +23,7 @@ ValidationException here already.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
@@ -392,10 +393,11 @@ _URL_ROUTES = {"POST": "CreateFunctionUrlConfig", "GET": "GetFunctionUrlConfig",
                "DELETE": "DeleteFunctionUrlConfig"}
 
 
-def lambda_action(method: str, path: str, *, region: str, account: str = ACCOUNT) -> Check | None:
+def lambda_action(method: str, path: str, *, region: str, account: str = ACCOUNT, body: bytes = b"") -> Check | None:
     """The Lambda action and resource of a Lambda REST request (None for a
     function URL's own invocation, which its AuthType governs, and for a path
-    no route serves: the API answers those itself)."""
+    no route serves: the API answers those itself). CreateFunction's resource
+    is the function its body names."""
     path = path.partition("?")[0]
 
     def function(name: str) -> str:
@@ -423,9 +425,19 @@ def lambda_action(method: str, path: str, *, region: str, account: str = ACCOUNT
     if path.startswith(FUNCTIONS):
         rest = path[len(FUNCTIONS):].strip("/")
         if not rest:
-            action = {"POST": "CreateFunction", "GET": "ListFunctions"}.get(method)
-            return None if action is None else Check(f"lambda:{action}", "*")
+            if method == "POST":
+                return Check("lambda:CreateFunction", function(_function_name(body)) if _function_name(body) else "*")
+            return Check("lambda:ListFunctions", "*") if method == "GET" else None
         name, _, what = rest.partition("/")
         action = _FUNCTION_ROUTES.get((method, what))
         return None if action is None else Check(f"lambda:{action}", function(name))
     return None
+
+
+def _function_name(body: bytes) -> str:
+    """CreateFunction's FunctionName ('' when the body has none: the API refuses it)."""
+    try:
+        name = json.loads(body).get("FunctionName") if body else None
+    except (ValueError, AttributeError):
+        return ""
+    return name if isinstance(name, str) else ""

@@ -127,11 +127,11 @@ class Authorizer:
         if not evaluate(req, identity_policies(caller), new).allowed:
             raise ValidationException(REMOVES_SELF)
 
-    async def rest(self, caller: Caller, method: str, path: str) -> None:
-        """The Lambda REST API's check (None: a path it answers itself)."""
+    async def rest(self, caller: Caller, method: str, path: str, body: bytes = b"") -> None:
+        """The Lambda REST API's check (none for a path it answers itself)."""
         if not caller.enforced or caller.admin:
             return
-        check = actions.lambda_action(method, path, region=self.region)
+        check = actions.lambda_action(method, path, region=self.region, body=body)
         if check is not None:
             self._decide(caller, [check], self.state())
 

@@ -246,6 +246,12 @@ def test_lambda_actions(method, path, action, resource):
     assert (c.action, c.resource) == (action, resource)
 
 
+def test_create_function_names_its_function():
+    c = lambda_action("POST", "/2015-03-31/functions", region=REGION, body=b'{"FunctionName": "hello"}')
+    assert c.resource == "arn:aws:lambda:us-east-1:000000000000:function:hello"
+    assert lambda_action("POST", "/2015-03-31/functions", region=REGION, body=b"not json").resource == "*"
+
+
 def test_lambda_paths_without_a_route_or_with_their_own_auth():
     assert lambda_action("PATCH", "/2015-03-31/functions/f", region=REGION) is None
     assert lambda_action("GET", "/trireme/url/abc/path", region=REGION) is None
