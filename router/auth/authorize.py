@@ -88,11 +88,14 @@ class Authorizer:
         self.region = region
         self.clock = clock
 
+    def _global_keys(self, caller: Caller) -> dict:
+        return actions.global_keys(username=caller.name, principal=caller.arn, source_ip=caller.source_ip,
+                                   secure=caller.secure, now=self.clock(), session=caller.session,
+                                   region=self.region)
+
     def _decide(self, caller: Caller, found: list[actions.Check], state: MetaState | None) -> None:
         identity = identity_policies(caller)
-        base = actions.global_keys(username=caller.name, principal=caller.arn, source_ip=caller.source_ip,
-                                   secure=caller.secure, now=self.clock(),
-                                   session=caller.session, region=self.region)
+        base = self._global_keys(caller)
         for c in found:
             req = Request(principal=caller.arn, action=c.action, resource=c.resource, keys={**base, **c.keys},
                           account=ACCOUNT)
@@ -117,13 +120,15 @@ class Authorizer:
         """A new policy that would take the caller's own right to change it
         needs ConfirmRemoveSelfResourceAccess (a malformed one is the
         operation's to refuse)."""
-        new = _parsed(request["Policy"], True) if isinstance(request.get("Policy"), str) else None
         arn = request.get("ResourceArn")
-        if new is None or not isinstance(arn, str):
+        try:
+            new = parse_policy(request.get("Policy"), resource_based=True)
+        except MalformedPolicyDocument:
+            return
+        if not isinstance(arn, str):
             return
         req = Request(principal=caller.arn, action="dynamodb:PutResourcePolicy", resource=arn,
-                      keys=actions.global_keys(username=caller.name, principal=caller.arn, source_ip=caller.source_ip,
-                                               secure=caller.secure, now=self.clock(), region=self.region))
+                      keys=self._global_keys(caller))
         if not evaluate(req, identity_policies(caller), new).allowed:
             raise ValidationException(REMOVES_SELF)
 
