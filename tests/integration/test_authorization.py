@@ -134,3 +134,27 @@ def test_explicit_deny_and_resource_policy(cluster, admin):
                                                 "Resource": ARN + "notes"}]}))
     assert carol.get_item(TableName="notes", Key=key("bob"))["Item"]["title"] == {"S": "bob"}
     _denied(carol.put_item, TableName="notes", Item=key("carol"))
+
+
+def test_lambda_api_is_authorized_too(cluster, admin):
+    made = _meta(cluster, "create_user", {"name": "dave", "with_key": True})
+    assert made["ok"], made
+    lam = boto3.client("lambda", endpoint_url=cluster.endpoint, region_name="us-east-1",
+                       aws_access_key_id=made["key"]["AccessKeyId"],
+                       aws_secret_access_key=made["key"]["SecretAccessKey"],
+                       config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30))
+
+    def denied_not_unknown() -> bool:
+        try:
+            lam.list_functions()
+        except ClientError as exc:
+            return exc.response["Error"]["Code"] == "AccessDeniedException"
+        return False
+    wait_until(denied_not_unknown, 10, "the router knows user dave")
+    with pytest.raises(ClientError) as exc:
+        lam.get_function(FunctionName="hello")
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert exc.value.response["Error"]["Message"] == (
+        "User: arn:aws:iam::000000000000:user/dave is not authorized to perform: lambda:GetFunction on resource: "
+        "arn:aws:lambda:us-east-1:000000000000:function:hello because no identity-based policy allows the "
+        "lambda:GetFunction action")
