@@ -338,7 +338,9 @@ def dynamodb_checks(op: str, body: dict, arns: Arns, keys_of: KeysOf) -> list[Ch
     if op == "ImportTable":
         params = body.get("TableCreationParameters") or {}
         return [Check(action, arns.table(str(params.get("TableName") if isinstance(params, dict) else "")))]
-    return [Check(action, "*")]  # ListTables, DescribeLimits, DescribeEndpoints, List*: the account
+    if op == "ListTables":  # as AWS's denials name it
+        return [Check(action, arns.table("*"))]
+    return [Check(action, "*")]  # DescribeLimits, DescribeEndpoints, List*: the account
 
 
 def stream_checks(op: str, body: dict) -> list[Check]:

@@ -160,7 +160,7 @@ def test_partiql_checks_per_statement():
     ("CreateTable", {"TableName": "T", "ResourcePolicy": "{}"},
      [("dynamodb:CreateTable", ARN + "table/T"), ("dynamodb:PutResourcePolicy", ARN + "table/T")]),
     ("DeleteTable", {"TableName": "T"}, [("dynamodb:DeleteTable", ARN + "table/T")]),
-    ("ListTables", {}, [("dynamodb:ListTables", "*")]),
+    ("ListTables", {}, [("dynamodb:ListTables", ARN + "table/*")]),
     ("DescribeLimits", {}, [("dynamodb:DescribeLimits", "*")]),
     ("TagResource", {"ResourceArn": ARN + "table/T", "Tags": []}, [("dynamodb:TagResource", ARN + "table/T")]),
     ("PutResourcePolicy", {"ResourceArn": ARN + "table/T/stream/L", "Policy": "{}"},

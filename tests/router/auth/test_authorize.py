@@ -177,6 +177,13 @@ def test_lambda_rest_checks(authz):
     asyncio.run(authz.rest(invoker, "GET", "/trireme/url/abc/"))  # a function URL: its AuthType decides
 
 
+def test_list_tables_is_denied_on_the_accounts_tables(authz):
+    assert denied(authz, user("bob"), "ListTables", {}) == (
+        "User: arn:aws:iam::000000000000:user/bob is not authorized to perform: dynamodb:ListTables on resource: "
+        f"{ARN}* because no identity-based policy allows the dynamodb:ListTables action")
+    run(authz, user("bob", {"Effect": "Allow", "Action": "dynamodb:ListTables", "Resource": "*"}), "ListTables", {})
+
+
 def test_a_malformed_stored_policy_grants_nothing(authz):
     bob = Caller(name="bob", arn=user_arn("bob"), access_key="AKIABOB", enforced=True,
                  policies=({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "x"}},))
