@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ddb.errors import ValidationException
+from ddb.errors import DynamoDBError, ValidationException
+from ddb.resource_policies import change as change_policy
 from ddb.streams import GLOBAL_STREAM_STAYS, already_enabled, nothing_to_disable, stream_label
 from ddb.tables import DELETION_PROTECTED
 from ddb.tags import merged
@@ -68,6 +69,9 @@ class TableInfo:
     # `_op_make_strong`); "" otherwise. witness: its witness region, if any.
     consistency: str = ""
     witness: str = ""
+    # Resource-based policies (ddb/resource_policies.py): "" -> the table's, a stream label -> that stream's;
+    # each {"policy": the JSON text as given, "revision": its RevisionId}.
+    resource_policies: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def replica(self, region: str) -> dict[str, Any] | None:
         return next((r for r in self.replicas if r["region"] == region), None)
@@ -253,8 +257,11 @@ class MetaState:
             return _err("ResourceInUseException", f"Table already exists: {name}")
         spec = dict(c["spec"])
         stream = spec.pop("StreamSpecification", None)  # the table's streams hold it from now on
+        policy = spec.pop("ResourcePolicy", None)  # CreateTable's, checked by the router (ddb/resource_policies.py)
         t = self._new_table(name, c["uuid"], c["now"], spec, c["placements"])
         t.tags = list(c["spec"].get("Tags") or [])
+        if policy:
+            t.resource_policies[""] = {"policy": policy, "revision": str(int(c["now"] * 1000))}
         if stream and stream.get("StreamEnabled"):
             t.streams.append(new_stream(stream["StreamViewType"], int(c["now"] * 1000)))
         for ix in c.get("indexes", []):
@@ -476,6 +483,26 @@ class MetaState:
             return {"ok": False, "error": "", "message": "unchanged", "version": self.version}
         t.tags = tags
         return {"ok": True, "version": self.version + 1}  # apply() bumps it
+
+    def _op_resource_policy(self, c: dict) -> dict:
+        """PutResourcePolicy (``policy``) or DeleteResourcePolicy (None) of a
+        table (``label`` "") or one of its streams, checked here against the
+        current revision (``expect``: ExpectedRevisionId) so that concurrent
+        calls see each other."""
+        t = self.tables.get(c["name"])
+        if t is None or "IndexOf" in t.spec or t.status == "DELETING" \
+                or (c["label"] and t.stream(c["label"]) is None):
+            return _err("ResourceNotFoundException", f"Requested resource not found: ResourceArn: {c['arn']} not found")
+        try:
+            entry, revision = change_policy(t.resource_policies.get(c["label"]), c.get("policy"), c.get("expect"),
+                                            arn=c["arn"], now_ms=c["now_ms"])
+        except DynamoDBError as e:
+            return _err(e.code, e.message or "")
+        if entry == t.resource_policies.get(c["label"]):
+            return {"ok": False, "error": "", "message": "unchanged", "revision": revision, "version": self.version}
+        policies = {k: v for k, v in t.resource_policies.items() if k != c["label"]}
+        t.resource_policies = policies if entry is None else {**policies, c["label"]: entry}
+        return {"ok": True, "revision": revision, "version": self.version + 1}  # apply() bumps it
 
     def _op_update_ttl(self, c: dict) -> dict:
         """UpdateTimeToLive, checked here against the current setting so that

@@ -372,6 +372,13 @@ class ServiceUnavailable(DynamoDBError):
     default_message = "DynamoDB is currently unavailable. (This should be a temporary state.)"
 
 
+class PolicyNotFoundException(DynamoDBError):
+    """A resource-based policy that is not there (or not at the ExpectedRevisionId)."""
+
+    code = "PolicyNotFoundException"
+    default_message = "Resource-based policy not found"
+
+
 class ExpiredIteratorException(DynamoDBError):
     code = "ExpiredIteratorException"
     default_message = "Iterator expired"

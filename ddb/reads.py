@@ -73,7 +73,7 @@ class ReadRequest:
             _check_key_types(self.key_condition, schema)
         legacy.check_query_filter(self._query_filter, schema.hash_key, schema.range_key)
         if self.key_condition is not None and self.filter is not None and self._query_filter is None:
-            for name in _top_level_names(self.filter):
+            for name in top_level_names(self.filter):
                 if name in names:
                     raise ValidationException("Filter Expression can only contain non-primary key attributes: "
                                               f"Primary key attribute: {name}")
@@ -81,7 +81,7 @@ class ReadRequest:
             self._ctx.check_unused()
 
 
-def _top_level_names(node: Any) -> list[str]:
+def top_level_names(node: Any) -> list[str]:
     """The first element of every document path in an expression tree, in order."""
     out: list[str] = []
     stack = [node]

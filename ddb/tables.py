@@ -9,6 +9,7 @@ from typing import Any
 from ddb.errors import LimitExceededException, ValidationException, constraint_failure
 from ddb.indexes import check_indexes, indexes_of
 from ddb.keys import KeySchema, table_name_errors, validate_table_name
+from ddb.resource_policies import check_policy
 from ddb.streams import parse_create_stream
 from ddb.tags import parse_tags
 
@@ -193,6 +194,9 @@ def parse_create_table(body: dict) -> dict:
                                   "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
     tags = parse_tags(body.get("Tags"), required=False)
     stream = parse_create_stream(body.get("StreamSpecification"))
+    policy = body.get("ResourcePolicy")
+    if policy is not None:
+        check_policy(policy, stream=False)
     return {
         "TableName": name,
         "KeySchema": schema.key_schema_wire(),
@@ -206,6 +210,7 @@ def parse_create_table(body: dict) -> dict:
         "DeletionProtectionEnabled": bool(body.get("DeletionProtectionEnabled", False)),
         "WarmThroughput": parse_warm_throughput(body),
         "TableClass": table_class,
+        **({"ResourcePolicy": policy} if policy is not None else {}),  # the metadata keeps it apart (cluster/meta.py)
     }
 
 

@@ -35,16 +35,21 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def table_of_arn(arn: Any, *, region: str, account: str, operation: str) -> str:
-    """The table name a tagging call's ResourceArn names, or DynamoDB's error."""
-    if arn is None:
-        raise ValidationException("Invalid TableArn")
+def dynamodb_arn(arn: Any) -> tuple[str, str, str]:
+    """(region, account, resource) of a DynamoDB ARN, or DynamoDB's error."""
     if not isinstance(arn, str) or not arn.startswith("arn:"):
         raise ValidationException(f"{_INVALID}ARNs must start with 'arn:': {arn}")
     parts = arn.split(":", 5)
     if len(parts) < 6 or parts[2] != "dynamodb":
         raise ValidationException(f"{_INVALID}Provided Arn is not a DynamoDB resource arn: {arn}")
-    _, _, _, arn_region, arn_account, resource = parts
+    return parts[3], parts[4], parts[5]
+
+
+def table_of_arn(arn: Any, *, region: str, account: str, operation: str) -> str:
+    """The table name a tagging call's ResourceArn names, or DynamoDB's error."""
+    if arn is None:
+        raise ValidationException("Invalid TableArn")
+    arn_region, arn_account, resource = dynamodb_arn(arn)
     kind, _, rest = resource.partition("/")
     if kind == "table" and "/index/" in rest:
         raise ValidationException(f"{_INVALID}Invalid resource arn provided, only table or stream is accepted. "

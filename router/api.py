@@ -30,7 +30,7 @@ from ddb.errors import ResourceNotFoundException, ServiceUnavailable, Validation
 from ddb.keys import KeySchema
 from ddb.streams import StreamSpec, parse_update_stream
 from router import (backups, batches, capacity, exports, global_settings, global_table_legacy, global_tables,
-                    reads, strong_tables, tags, ttl)
+                    reads, resource_policies, strong_tables, tags, ttl)
 from router.node_requests import item_fields
 from router.partiql import operations as partiql_operations
 from router.stats import TableStats
@@ -101,6 +101,7 @@ class Api:
                 self, "UpdateTimeToLive", body, lambda b: ttl.update_time_to_live(self, strong_tables.no_ttl(self, b))),
             "DescribeTimeToLive": lambda body: ttl.describe_time_to_live(self, body),
             **global_tables.operations(self),
+            **resource_policies.operations(self),
             **self.backups.operations(),
             **self.exports.operations(),
             **global_table_legacy.operations(self),

@@ -170,6 +170,9 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                                      "attribute": body["attribute"], "now_ms": int(time.time() * 1000),
                                      "cooldown_ms": ttl_cooldown_ms()})
         return {"ok": True, "version": result.get("version", 0)}
+    if op == "resource_policy":  # Put/DeleteResourcePolicy (router/resource_policies.py)
+        return await _propose(mr, {"op": "resource_policy", "now_ms": int(time.time() * 1000),
+                                   **{k: body.get(k) for k in ("name", "label", "arn", "policy", "expect")}})
     if op == "split_partition":  # replicas applied a split (node/partition/split.py): the map catches up
         return await mr.run({"op": "split_partition", **{k: body[k] for k in (
             "parent", "child", "mid", "voters", "learners")}})

@@ -22,6 +22,7 @@ class Caller:
     source_ip: str = ""
     enforced: bool = False
     session: bool = False  # authenticated with temporary (session) credentials
+    secure: bool = False  # the request came over TLS (the aws:SecureTransport condition key)
 
 
 def user_arn(name: str) -> str:
