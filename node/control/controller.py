@@ -17,6 +17,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cluster.kms import new_data_key
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
 from cluster.rpc import CallError
 from ddb import ttl as ddb_ttl
@@ -82,6 +83,13 @@ async def _propose(mr: MetaReplica, cmd: dict) -> dict:
     return result
 
 
+def _data_keys(control: Control, count: int) -> list[str]:
+    """``count`` new data keys wrapped under the master key, for tables a command
+    creates (none on a cluster without a key file: its tables stay unencrypted)."""
+    master = getattr(control, "master", None)
+    return [master.wrap(new_data_key()) for _ in range(count)] if master is not None else []
+
+
 async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any:
     state = mr.state
     if op == "heartbeat":
@@ -126,14 +134,15 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                             "placements": [place(pid, live) for pid in state.next_partition_ids(count, k)]})
         return await _propose(mr, {"op": "create_table", "name": body["name"], "spec": body["spec"],
                                    "uuid": str(uuid.uuid4()), "now": time.time(),
-                                   "placements": placements, "indexes": indexes})
+                                   "placements": placements, "indexes": indexes,
+                                   "data_keys": _data_keys(control, 1 + len(indexes))})
     if op == "create_index":
         base = state.tables.get(body["name"])
         count = len(base.partitions) if base is not None else control.cfg.partitions_per_table
         live = state.placeable()
         gsi = body["index"]
         return await _propose(mr, {"op": "create_index", "name": body["name"], "spec": body["spec"],
-                                   "now": time.time(), "index": {
+                                   "now": time.time(), "data_keys": _data_keys(control, 1), "index": {
                                        "name": index_table_name(body["name"], gsi["IndexName"]),
                                        "spec": index_table_spec(body["name"], gsi, body["spec"]),
                                        "placements": [place(pid, live) for pid in state.next_partition_ids(count)]}})
@@ -157,7 +166,7 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         return await _propose(mr, {"op": "set_table_replicas", **{k: body[k] for k in (
             "name", "replicas", "global_version", "expect") if k in body}})
     if op == "make_strong":  # an MRSC table on groups spanning regions (router/strong_tables.py)
-        return await _propose(mr, {"op": "make_strong", **{k: body[k] for k in (
+        return await _propose(mr, {"op": "make_strong", "data_keys": _data_keys(control, 1), **{k: body[k] for k in (
             "name", "spec", "table_id", "uuid", "now", "partitions", "replicas", "witness") if k in body}})
     if op == "replica_backfilled":  # a partition finished a new replica's backfill (node/feed/replicator.py)
         return await mr.run({"op": "replica_backfilled", **{k: body[k] for k in ("name", "region", "group")}})
