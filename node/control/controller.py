@@ -90,6 +90,43 @@ def _data_keys(control: Control, count: int) -> list[str]:
     return [master.wrap(new_data_key()) for _ in range(count)] if master is not None else []
 
 
+async def rotate_keys(control: Control, mr: MetaReplica, name: str | None) -> dict:
+    """A new data key version for a table and its global indexes' tables (every
+    table when ``name`` is None): new values are sealed with it, older ones
+    still open with theirs."""
+    state = mr.state
+    if name is not None and name not in state.tables:
+        raise from_wire({"__type": "ResourceNotFoundException",
+                         "message": f"Requested resource not found: Table: {name} not found"})
+    if getattr(control, "master", None) is None:
+        return {"ok": True, "rotated": {}, "encryption": False}
+    names = list(state.tables) if name is None else [name, *(ix.name for ix in state.index_tables(name))]
+    rotated = {}
+    for n in names:
+        result = await _propose(mr, {"op": "table_keys", "name": n, "wrapped": _data_keys(control, 1)[0],
+                                     "now": time.time()})
+        rotated[n] = result["key_version"]
+    return {"ok": True, "rotated": rotated, "encryption": True}
+
+
+async def rewrap_keys(control: Control, mr: MetaReplica) -> dict:
+    """Every table's data key versions wrapped again under the key file's
+    current master key (the file re-read first: `trireme keys rotate-master`
+    appended it); the data keys, so every stored value, stay as they are."""
+    master = getattr(control, "master", None)
+    if master is None:
+        return {"ok": True, "rewrapped": 0, "encryption": False}
+    master.reload()
+    count = 0
+    for t in list(mr.state.tables.values()):
+        new = {str(k["id"]): master.wrap(master.unwrap(k["wrapped"])) for k in t.keys
+               if master.wrapped_by(k["wrapped"]) != master.current}
+        if new:
+            await _propose(mr, {"op": "table_keys", "name": t.name, "rewrapped": new})
+            count += len(new)
+    return {"ok": True, "rewrapped": count, "master": master.current, "encryption": True}
+
+
 async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any:
     state = mr.state
     if op == "heartbeat":
@@ -182,6 +219,10 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
     if op == "split_partition":  # replicas applied a split (node/partition/split.py): the map catches up
         return await mr.run({"op": "split_partition", **{k: body[k] for k in (
             "parent", "child", "mid", "voters", "learners")}})
+    if op == "rotate_key":  # UpdateTable with a new KMS key, `trireme keys rotate`
+        return await rotate_keys(control, mr, body.get("name"))
+    if op == "rewrap_keys":  # `trireme keys rotate-master`
+        return await rewrap_keys(control, mr)
     if op == "split_table":  # `trireme split TABLE`
         return await split_table(control, mr, body)
     if op == "nodes":  # `trireme node add/remove` follow the nodes and the replica sets

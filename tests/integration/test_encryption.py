@@ -6,14 +6,18 @@ answers it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import boto3
 import pytest
 
+from cluster import keys
 from cluster.kms import MasterKeys
 from node.storage import DATA, Storage
-from tests.integration.admin import replicas
+from tests.integration.admin import meta, replicas
 from tests.integration.conftest import make_client, wait_until
 
 pytestmark = pytest.mark.slow
@@ -91,3 +95,84 @@ def test_no_file_under_any_node_holds_the_marker(own_cluster):
     assert not files_holding(Path(cluster.data_dir) / "kms", needle)
     with Storage.open(Path(cluster.data_dir) / "n1" / "db") as db:  # without the key file: ciphertext only
         assert not any(needle in v for _, v in db.iter_range(DATA, b"", None))
+
+
+def keys_cli(cluster, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "client.cli", "keys", *args, "--data-dir", str(cluster.data_dir)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_sse_settings_show_and_key_rotation_keeps_reads_working_during_writes(own_cluster):
+    cluster = own_cluster()
+    ddb = make_client(cluster.endpoint, retries=5)
+    schema = dict(KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                  AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(TableName="owned", **schema)
+    assert "SSEDescription" not in ddb.describe_table(TableName="owned")["Table"]
+    with pytest.raises(ddb.exceptions.ClientError, match="The only valid SSEType is KMS"):
+        ddb.create_table(TableName="bad", SSESpecification={"Enabled": True, "SSEType": "AES256"}, **schema)
+    created = ddb.create_table(TableName="kms", SSESpecification={"Enabled": True, "SSEType": "KMS",
+                                                                   "KMSMasterKeyId": "key-1"}, **schema)
+    arn = "arn:aws:kms:us-east-1:000000000000:key/key-1"
+    assert created["TableDescription"]["SSEDescription"] == {"Status": "ENABLED", "SSEType": "KMS",
+                                                             "KMSMasterKeyArn": arn}
+    wait_until(lambda: ddb.describe_table(TableName="kms")["Table"]["TableStatus"] == "ACTIVE", 30, "table")
+
+    errors: list[str] = []
+    written: list[int] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        client = make_client(cluster.endpoint, retries=5)
+        i = 0
+        while not stop.is_set():
+            try:
+                client.put_item(TableName="kms", Item={"pk": {"S": f"k{i}"}, "v": {"S": f"{MARKER}-{i}"}})
+                got = client.get_item(TableName="kms", Key={"pk": {"S": f"k{i // 2}"}}, ConsistentRead=True)
+                if got["Item"]["v"]["S"] != f"{MARKER}-{i // 2}":
+                    errors.append(f"k{i // 2}: {got}")
+            except Exception as exc:  # noqa: BLE001 (every failure is one to report)
+                errors.append(repr(exc))
+            written.append(i)
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        wait_until(lambda: len(written) > 20, 30, "writes before the rotation")
+        updated = ddb.update_table(TableName="kms", SSESpecification={"Enabled": True, "SSEType": "KMS",
+                                                                      "KMSMasterKeyId": "key-2"})
+        assert updated["TableDescription"]["SSEDescription"]["Status"] == "UPDATING"
+        assert ddb.describe_table(TableName="kms")["Table"]["SSEDescription"] == {
+            "Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": "arn:aws:kms:us-east-1:000000000000:key/key-2"}
+        mark = len(written)
+        wait_until(lambda: len(written) > mark + 20, 30, "writes after the rotation")
+        assert "kms: data key version 3" in keys_cli(cluster, "rotate", "kms")
+        assert "rewrapped under it" in keys_cli(cluster, "rotate-master")
+        mark = len(written)
+        wait_until(lambda: len(written) > mark + 20, 30, "writes after the master key rotation")
+        cluster.kill("n1")  # a restart opens what it replays with the keys it kept
+        cluster.start_proc("n1")
+        wait_until(lambda: all(r["applied"] >= r["commit"] and r["leader"] for r in replicas(cluster, "n1").values()),
+                   60, "n1 to serve again")
+        mark = len(written)
+        wait_until(lambda: len(written) > mark + 20, 30, "writes after the restart")
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors[:5]
+    for i in range(0, len(written), 7):
+        got = ddb.get_item(TableName="kms", Key={"pk": {"S": f"k{i}"}}, ConsistentRead=True)["Item"]
+        assert got["v"]["S"] == f"{MARKER}-{i}"
+    table_id = meta(cluster)["tables"]["kms"]["id"]
+
+    cluster.stop()
+    master = MasterKeys.load(cluster.key_file)
+    assert master.current == "m2"
+    with Storage.open(Path(cluster.data_dir) / "n2" / "db", master=master) as db:
+        lo, hi = keys.table_bounds(table_id)
+        versions = {int.from_bytes(v[1:5], "big") for _, v in db._scan(db._view(DATA), lo, hi, False, None)}
+        assert versions == {1, 2, 3}, versions
+        assert sum(1 for _ in db.iter_range(DATA, lo, hi)) == len(written)

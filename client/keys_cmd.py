@@ -1,0 +1,87 @@
+"""Key rotation for encryption at rest, while the cluster runs.
+
+`trireme keys rotate [TABLE]`: a new data key version for TABLE (and its
+global indexes), or for every table: new writes are sealed under it at once,
+values written before still open with their version (kept in the metadata).
+
+`trireme keys rotate-master`: a new master key appended to the key file
+(cluster/kms.py), then every table's data key versions wrapped again under
+it by the meta leader; stored values are untouched (their data keys are the
+same), and the older master key stays in the file for what was wrapped under
+it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from client.elastic_cmd import meta
+from cluster.kms import KeyFileError, MasterKeys
+from cluster.rpc import CallError
+from deploy.local import LocalCluster
+
+DATA_DIR_HELP = "the local cluster's directory (default: data)"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    keys = sub.add_parser("keys", help="rotate encryption-at-rest keys (data keys, the master key)",
+                          description="Rotate the keys tables are encrypted at rest with, without downtime.")
+    ks = keys.add_subparsers(dest="action", required=True)
+    rot = ks.add_parser("rotate", help="a new data key version for TABLE (default: every table)")
+    rot.add_argument("table", nargs="?", default=None)
+    rot.add_argument("--data-dir", type=Path, default=Path("data"), help=DATA_DIR_HELP)
+    rot.set_defaults(func=cmd_rotate)
+    rm = ks.add_parser("rotate-master", help="a new master key; every data key is wrapped again under it")
+    rm.add_argument("--data-dir", type=Path, default=Path("data"), help=DATA_DIR_HELP)
+    rm.set_defaults(func=cmd_rotate_master)
+
+
+def _load(args: argparse.Namespace, what: str) -> LocalCluster | None:
+    try:
+        return LocalCluster.load(args.data_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"trireme keys {what}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    cluster = _load(args, "rotate")
+    if cluster is None:
+        return 2
+    try:
+        done = asyncio.run(meta(cluster, "rotate_key", {"name": args.table}))
+    except CallError as exc:
+        print(f"trireme keys rotate: {exc.message or exc}", file=sys.stderr)
+        return 1
+    if not done.get("encryption"):
+        print("trireme keys rotate: the cluster runs without a key file: nothing is encrypted at rest",
+              file=sys.stderr)
+        return 1
+    for name, version in sorted(done["rotated"].items()):
+        print(f"{name}: data key version {version} (new writes); older versions still read")
+    return 0
+
+
+def cmd_rotate_master(args: argparse.Namespace) -> int:
+    cluster = _load(args, "rotate-master")
+    if cluster is None:
+        return 2
+    if not cluster.key_file:
+        print("trireme keys rotate-master: the cluster runs without a key file", file=sys.stderr)
+        return 1
+    try:
+        new_id = MasterKeys.load(cluster.key_file).add()
+        done = asyncio.run(meta(cluster, "rewrap_keys", {}))
+    except KeyFileError as exc:
+        print(f"trireme keys rotate-master: {exc}", file=sys.stderr)
+        return 1
+    except CallError as exc:
+        print(f"trireme keys rotate-master: {exc.message or exc} (the key file has the new key {new_id}; "
+              f"the data keys are still wrapped under the older one, which stays in the file)", file=sys.stderr)
+        return 1
+    print(f"master key {done['master']} is current in {cluster.key_file}; {done['rewrapped']} data key "
+          f"version(s) rewrapped under it")
+    return 0
