@@ -6,6 +6,7 @@ answers it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from tests.integration.conftest import make_client, wait_until
 
 pytestmark = pytest.mark.slow
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 MARKER = "ZQX-secret-marker-7f3a9c"
 COMPACT_EVERY, COMPACT_LAG = 20, 40
 
@@ -107,6 +109,10 @@ def keys_cli(cluster, *args: str) -> str:
 def test_sse_settings_show_and_key_rotation_keeps_reads_working_during_writes(own_cluster):
     cluster = own_cluster()
     ddb = make_client(cluster.endpoint, retries=5)
+    readme = next(b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if "SSESpecification" in b)
+    exec(compile(readme.replace("http://localhost:8000", cluster.endpoint), "README.md", "exec"), {})
+    assert ddb.describe_table(TableName="vault")["Table"]["SSEDescription"]["KMSMasterKeyArn"] == \
+        "arn:aws:kms:us-east-1:000000000000:key/my-other-key"
     schema = dict(KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                   AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
     ddb.create_table(TableName="owned", **schema)
