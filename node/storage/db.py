@@ -179,6 +179,13 @@ class Storage:
         live database.)"""
         return self._track(self._opened(cf, _until(self._view(cf).items(from_key=lo), hi)))
 
+    def value_sizes(self, cf: str, lo: bytes, hi: bytes | None) -> Iterator[int]:
+        """The plaintext size of each value in ``[lo, hi)``, without opening
+        any (statistics walk whole tables)."""
+        size = self.cipher.plain_size if self._open is not None else len
+        for _, value in self._track(self._scan(self._view(cf), lo, hi, False, None)):
+            yield size(value)
+
     def _track(self, scan: Iterator[Item]) -> Iterator[Item]:
         self._scans.add(scan)
         return scan

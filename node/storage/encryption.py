@@ -48,6 +48,7 @@ MAGIC = 0xE7
 _HEAD = struct.Struct(">BI")
 _NONCE = 12
 _OPEN_AT = _HEAD.size + _NONCE
+OVERHEAD = _OPEN_AT + 16  # header, nonce and the GCM tag
 _TABLE = struct.Struct(">I")
 KEY_RECORD = b"K"  # meta family: K | table id u32 | version u32 -> wrapped data key (utf-8)
 _KEY_RECORD_END = b"L"
@@ -168,6 +169,11 @@ class ValueCipher:
         nonce = os.urandom(_NONCE)
         head = t.head
         return head + nonce + t.aeads[t.current].encrypt(nonce, value, head + _TABLE.pack(tid))
+
+    @staticmethod
+    def plain_size(value: bytes) -> int:
+        """The length a stored value had before it was sealed."""
+        return len(value) - OVERHEAD if value and value[0] == MAGIC else len(value)
 
     def open(self, cf: str, key: bytes, value: bytes) -> bytes:
         if not value or value[0] != MAGIC or self.master is None:

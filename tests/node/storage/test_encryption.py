@@ -170,3 +170,11 @@ def test_group_table():
     assert group_table("t12.h8000000000000000") == 12
     assert group_table("meta") is None
     assert group_table("tx.p0") is None
+
+
+def test_value_sizes_are_the_plaintext_sizes_without_opening(db):
+    db.put_item(_item(7, b"\x01a"), b"x" * 10)
+    db.put_item(_item(99, b"\x01b"), b"y" * 7)  # a table without a key
+    lo, hi = keys.table_bounds(7)
+    assert list(db.value_sizes(DATA, lo, hi)) == [10]
+    assert list(db.value_sizes(DATA, *keys.table_bounds(99))) == [7]
