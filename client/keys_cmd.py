@@ -37,6 +37,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rm = ks.add_parser("rotate-master", help="a new master key; every data key is wrapped again under it")
     rm.add_argument("--data-dir", type=Path, default=Path("data"), help=DATA_DIR_HELP)
     rm.set_defaults(func=cmd_rotate_master)
+    init = ks.add_parser("init", help="write a new master key file (when there is none) for nodes' --key-file")
+    init.add_argument("--key-file", type=Path, required=True)
+    init.set_defaults(func=cmd_init)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """The compose deployment's first step (`trireme up` writes its own)."""
+    try:
+        keys = MasterKeys.create(args.key_file)
+    except (KeyFileError, OSError) as exc:
+        print(f"trireme keys init: {exc}", file=sys.stderr)
+        return 1
+    print(f"master key file {keys.path} (current key {keys.current})")
+    return 0
 
 
 def _load(args: argparse.Namespace, what: str) -> LocalCluster | None:
