@@ -9,8 +9,10 @@ groups are all covered without their writers knowing. Keys stay in the clear
 ``meta`` group (the metadata: table definitions and wrapped keys).
 
 Which table a value belongs to comes from its key: ``data`` and ``versions``
-keys start with the table id; ``raft`` keys with the group, ``streams`` keys
-with a tag and the group, and a partition's group is ``t<table id>.…``.
+keys start with the table id; ``raft`` keys with the group (log entries and
+the snapshot record are sealed; hard states and marks hold no data),
+``streams`` keys with a tag and the group, and a partition's group is
+``t<table id>.…``.
 
 A sealed value is ``0xE7 | key version u32 BE | nonce (12) | ciphertext+tag``;
 the associated data is the header and the table id, so a value moved to
@@ -36,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from cluster.keys import RAFT_LOG, RAFT_SNAPSHOT_META
+
 from .errors import StorageError
 from .families import DATA, RAFT, STREAMS, VERSIONS
 
@@ -50,6 +54,7 @@ _NONCE = 12
 _OPEN_AT = _HEAD.size + _NONCE
 OVERHEAD = _OPEN_AT + 16  # header, nonce and the GCM tag
 _TABLE = struct.Struct(">I")
+_RAFT_SEALED = (RAFT_LOG[0], RAFT_SNAPSHOT_META[0])
 KEY_RECORD = b"K"  # meta family: K | table id u32 | version u32 -> wrapped data key (utf-8)
 _KEY_RECORD_END = b"L"
 
@@ -71,8 +76,10 @@ def table_of(cf: str, key: bytes, groups: dict[bytes, int | None]) -> int | None
     """The table owning a stored key, or None (the meta group, unknown layouts)."""
     if cf == DATA or cf == VERSIONS:
         return _TABLE.unpack_from(key)[0] if len(key) >= 4 else None
-    if cf == RAFT:
-        enc = key[: 1 + key[0]] if key else b""
+    if cf == RAFT:  # log entries and the snapshot record; hard states and marks hold no data
+        if not key or len(key) <= 1 + key[0] or key[1 + key[0]] not in _RAFT_SEALED:
+            return None
+        enc = key[: 1 + key[0]]
     elif cf == STREAMS:
         enc = key[1 : 2 + key[1]] if len(key) > 1 else b""
     else:

@@ -174,6 +174,18 @@ def test_sse_settings_show_and_key_rotation_keeps_reads_working_during_writes(ow
         assert got["v"]["S"] == f"{MARKER}-{i}"
     table_id = meta(cluster)["tables"]["kms"]["id"]
 
+    # A restore takes its own key (SSESpecificationOverride); its items come back readable.
+    arn = ddb.create_backup(TableName="kms", BackupName="kms-backup")["BackupDetails"]["BackupArn"]
+    wait_until(lambda: ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"]
+               == "AVAILABLE", 60, "the backup")
+    ddb.restore_table_from_backup(TargetTableName="kms_copy", BackupArn=arn, SSESpecificationOverride={
+        "Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": "key-3"})
+    copy = wait_until(lambda: (t := ddb.describe_table(TableName="kms_copy")["Table"])["TableStatus"] == "ACTIVE"
+                      and t, 60, "the restore")
+    assert copy["SSEDescription"]["KMSMasterKeyArn"] == "arn:aws:kms:us-east-1:000000000000:key/key-3"
+    got = ddb.get_item(TableName="kms_copy", Key={"pk": {"S": "k3"}}, ConsistentRead=True)["Item"]
+    assert got["v"]["S"] == f"{MARKER}-3"
+
     cluster.stop()
     master = MasterKeys.load(cluster.key_file)
     assert master.current == "m2"

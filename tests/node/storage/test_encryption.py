@@ -63,13 +63,16 @@ def test_every_table_family_is_sealed_and_reads_back(db):
     assert db.raft.entries("t7.h8000000000000000", 3, 4) == [MARKER]
 
 
-def test_metadata_and_the_meta_group_stay_plain(db):
+def test_metadata_the_meta_group_and_raft_hard_states_stay_plain(db):
+    hard_state = keys.raft_key(keys.encode_group("t7.p0"), keys.RAFT_HARD_STATE)
     b = db.batch()
     b.put(RAFT, keys.raft_log_key(keys.encode_group("meta"), 1), MARKER)
     b.put(META, b"Zsomething", MARKER)
+    b.put(RAFT, hard_state, MARKER)
     db.write(b)
     assert _raw(db, RAFT, keys.raft_log_key(keys.encode_group("meta"), 1)) == MARKER
     assert _raw(db, META, b"Zsomething") == MARKER
+    assert _raw(db, RAFT, hard_state) == db.get(RAFT, hard_state) == MARKER
 
 
 def test_a_value_moved_to_another_table_does_not_open(db):
@@ -154,7 +157,7 @@ def test_any_value_round_trips(tmp_path_factory, value, cf):
     try:
         s.learn_keys([_table(master, 7)])
         k = {DATA: _item(), VERSIONS: _item(), STREAMS: keys.txn_lock_key("t7.p1", _item()),
-             RAFT: keys.raft_key(keys.encode_group("t7.p1"), keys.RAFT_HARD_STATE)}[cf]
+             RAFT: keys.raft_key(keys.encode_group("t7.p1"), keys.RAFT_SNAPSHOT_META)}[cf]
         b = s.batch()
         b.put(cf, k, value)
         s.write(b)
