@@ -106,8 +106,6 @@ class ValueCipher:
     values pass as they are.
     """
 
-    SEALED = (DATA, STREAMS, VERSIONS, RAFT)
-
     def __init__(self, master: MasterKeys | None,
                  load: Callable[[], Iterable[tuple[bytes, bytes]]] = tuple) -> None:
         self.master = master
