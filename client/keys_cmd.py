@@ -2,7 +2,10 @@
 
 `trireme keys rotate [TABLE]`: a new data key version for TABLE (and its
 global indexes), or for every table: new writes are sealed under it at once,
-values written before still open with their version (kept in the metadata).
+values written before still open with their version (kept in the metadata);
+with `--reencrypt` every node then seals its older values again under the new
+version, step by step between the writes (node/services/reencrypt.py), and the
+command shows each node's progress until all are done.
 
 `trireme keys rotate-master`: a new master key appended to the key file
 (cluster/kms.py), then every table's data key versions wrapped again under
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from client.elastic_cmd import meta
 from cluster.kms import KeyFileError, MasterKeys
-from cluster.rpc import CallError
+from cluster.rpc import CallError, Channels, call_once
 from deploy.local import LocalCluster
 
 DATA_DIR_HELP = "the local cluster's directory (default: data)"
@@ -32,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ks = keys.add_subparsers(dest="action", required=True)
     rot = ks.add_parser("rotate", help="a new data key version for TABLE (default: every table)")
     rot.add_argument("table", nargs="?", default=None)
+    rot.add_argument("--reencrypt", action="store_true",
+                     help="then seal every value written under an older version again under the new one, on "
+                          "every node, in the background of the writes (progress shown until done)")
     rot.add_argument("--data-dir", type=Path, default=Path("data"), help=DATA_DIR_HELP)
     rot.set_defaults(func=cmd_rotate)
     rm = ks.add_parser("rotate-master", help="a new master key; every data key is wrapped again under it")
@@ -76,7 +82,37 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         return 1
     for name, version in sorted(done["rotated"].items()):
         print(f"{name}: data key version {version} (new writes); older versions still read")
+    if args.reencrypt:
+        jobs = [(done["ids"][n], v) for n, v in sorted(done["rotated"].items())]
+        try:
+            failed = asyncio.run(reencrypt(cluster, jobs))
+        except CallError as exc:
+            failed = [exc.message or str(exc)]
+        if failed:
+            print(f"trireme keys rotate: re-encryption failed: {'; '.join(failed)}", file=sys.stderr)
+            return 1
     return 0
+
+
+async def reencrypt(cluster: LocalCluster, jobs: list[tuple[int, int]], interval_s: float = 0.5) -> list[str]:
+    """Have every node re-encrypt each (table id, version) and show their
+    progress until all are done; answers the failures."""
+    channels = Channels(cluster.cluster_id)
+    nodes = {p.name: p.addr for p in cluster.procs.values() if p.kind == "node"}
+    try:
+        while True:
+            states = {}
+            for name, addr in nodes.items():
+                states[name] = [await call_once(channels, addr, "admin", "reencrypt",
+                                                {"table_id": tid, "version": v}) for tid, v in jobs]
+            print("  ".join(f"{n}: {sum(j['resealed'] for j in js)} resealed of "
+                            f"{sum(j['examined'] for j in js)} examined{'' if all(j['done'] for j in js) else '...'}"
+                            for n, js in states.items()), flush=True)
+            if all(j["done"] for js in states.values() for j in js):
+                return [f"{n}: {j['error']}" for n, js in states.items() for j in js if j["error"]]
+            await asyncio.sleep(interval_s)
+    finally:
+        await channels.close()
 
 
 def cmd_rotate_master(args: argparse.Namespace) -> int:

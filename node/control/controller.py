@@ -101,12 +101,12 @@ async def rotate_keys(control: Control, mr: MetaReplica, name: str | None) -> di
     if getattr(control, "master", None) is None:
         return {"ok": True, "rotated": {}, "encryption": False}
     names = list(state.tables) if name is None else [name, *(ix.name for ix in state.index_tables(name))]
-    rotated = {}
+    rotated, ids = {}, {}
     for n in names:
         result = await _propose(mr, {"op": "table_keys", "name": n, "wrapped": _data_keys(control, 1)[0],
                                      "now": time.time()})
-        rotated[n] = result["key_version"]
-    return {"ok": True, "rotated": rotated, "encryption": True}
+        rotated[n], ids[n] = result["key_version"], mr.state.tables[n].id
+    return {"ok": True, "rotated": rotated, "ids": ids, "encryption": True}
 
 
 async def rewrap_keys(control: Control, mr: MetaReplica) -> dict:

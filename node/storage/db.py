@@ -186,6 +186,27 @@ class Storage:
         for _, value in self._track(self._scan(self._view(cf), lo, hi, False, None)):
             yield size(value)
 
+    def reseal(self, cf: str, lo: bytes, hi: bytes | None, limit: int) -> tuple[int, int, bytes | None]:
+        """Seal again, under its table's current key version, every value in
+        ``[lo, hi)`` sealed under an older one, ``limit`` keys at most: a key
+        rotation's background re-encryption. Reads and writes in one step, so
+        a caller on the thread that applies writes (the engine's loop) never
+        puts back a value a write replaced meanwhile. Answers (keys examined,
+        values resealed, where to go on; None: done)."""
+        if self._open is None:
+            return 0, 0, None
+        batch = self.batch()
+        seen = resealed = 0
+        last = None
+        for k, v in self._scan(self._view(cf), lo, hi, False, limit):
+            seen, last = seen + 1, k
+            if self.cipher.stale(cf, k, v):
+                batch.put(cf, k, self._open(cf, k, v))
+                resealed += 1
+        if resealed:
+            self.write(batch, sync=False)  # a crash before the next fsync leaves the old, still readable
+        return seen, resealed, (last + b"\x00" if seen == limit else None)
+
     def _track(self, scan: Iterator[Item]) -> Iterator[Item]:
         self._scans.add(scan)
         return scan

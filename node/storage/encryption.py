@@ -175,6 +175,14 @@ class ValueCipher:
         head = t.head
         return head + nonce + t.aeads[t.current].encrypt(nonce, value, head + _TABLE.pack(tid))
 
+    def stale(self, cf: str, key: bytes, value: bytes) -> bool:
+        """Is ``value`` sealed under an older key version than its table's current one?"""
+        if not value or value[0] != MAGIC or self.master is None:
+            return False
+        tid = table_of(cf, key, self._groups)
+        t = None if tid is None else self._tables.get(tid)
+        return t is not None and _HEAD.unpack_from(value)[1] < t.current
+
     @staticmethod
     def plain_size(value: bytes) -> int:
         """The length a stored value had before it was sealed."""

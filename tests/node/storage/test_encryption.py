@@ -181,3 +181,23 @@ def test_value_sizes_are_the_plaintext_sizes_without_opening(db):
     lo, hi = keys.table_bounds(7)
     assert list(db.value_sizes(DATA, lo, hi)) == [10]
     assert list(db.value_sizes(DATA, *keys.table_bounds(99))) == [7]
+
+
+def test_reseal_moves_old_versions_to_the_current_one_in_steps(db, master):
+    for i in range(5):
+        db.put_item(_item(7, bytes([1, i])), b"v%d" % i)
+    db.put_item(_item(8, b"\x01z"), b"other")
+    rotated = SimpleNamespace(id=7, keys=[*db_keys(db, master, 7), _table(master, 7).keys[0] | {"id": 2}],
+                              key_version=2)
+    db.learn_keys([rotated])
+    lo, hi = keys.table_bounds(7)
+    total = resealed = 0
+    start = lo
+    while start is not None:
+        seen, n, start = db.reseal(DATA, start, hi, limit=2)
+        total, resealed = total + seen, resealed + n
+    assert (total, resealed) == (5, 5)
+    assert {_raw(db, DATA, k)[1:5] for k, _ in db.iter_range(DATA, lo, hi)} == {(2).to_bytes(4, "big")}
+    assert [v for _, v in db.iter_range(DATA, lo, hi)] == [b"v%d" % i for i in range(5)]
+    assert db.reseal(DATA, lo, hi, limit=100) == (5, 0, None)  # nothing stale any more
+    assert _raw(db, DATA, _item(8, b"\x01z"))[1:5] == (1).to_bytes(4, "big")  # another table's: untouched
