@@ -72,6 +72,11 @@ class TableInfo:
     # Resource-based policies (ddb/resource_policies.py): "" -> the table's, a stream label -> that stream's;
     # each {"policy": the JSON text as given, "revision": its RevisionId}.
     resource_policies: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Encryption at rest (node/storage/encryption.py): the table's data key versions,
+    # [{"id": 1, "wrapped": cluster/kms.py's wrapped key, "created": time}], oldest first, and the
+    # version new values are sealed with (0: none, a cluster without a key file); see `_op_table_keys`.
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    key_version: int = 0
 
     def replica(self, region: str) -> dict[str, Any] | None:
         return next((r for r in self.replicas if r["region"] == region), None)
@@ -258,17 +263,21 @@ class MetaState:
         spec = dict(c["spec"])
         stream = spec.pop("StreamSpecification", None)  # the table's streams hold it from now on
         policy = spec.pop("ResourcePolicy", None)  # CreateTable's, checked by the router (ddb/resource_policies.py)
-        t = self._new_table(name, c["uuid"], c["now"], spec, c["placements"])
+        wrapped = list(c.get("data_keys") or [])
+        t = self._new_table(name, c["uuid"], c["now"], spec, c["placements"], wrapped)
         t.tags = list(c["spec"].get("Tags") or [])
         if policy:
             t.resource_policies[""] = {"policy": policy, "revision": str(int(c["now"] * 1000))}
         if stream and stream.get("StreamEnabled"):
             t.streams.append(new_stream(stream["StreamViewType"], int(c["now"] * 1000)))
         for ix in c.get("indexes", []):
-            self._new_table(ix["name"], c["uuid"], c["now"], ix["spec"], ix["placements"])
+            self._new_table(ix["name"], c["uuid"], c["now"], ix["spec"], ix["placements"], wrapped)
         return {"ok": True, "table": asdict(t)}
 
-    def _new_table(self, name: str, uid: str, now: float, spec: dict, placements: list) -> TableInfo:
+    def _new_table(self, name: str, uid: str, now: float, spec: dict, placements: list,
+                   wrapped: list[str] | None = None) -> TableInfo:
+        """A new table; it takes the first of ``wrapped`` (data keys the leader
+        made, cluster/kms.py) as its key version 1."""
         tid = self.next_table_id
         ids = []
         for i, ((lo, hi), voters) in enumerate(zip(split_range(len(placements)), placements)):
@@ -276,6 +285,8 @@ class MetaState:
             self.partitions[pid] = PartitionInfo(pid, tid, i, lo, hi, list(voters))
             ids.append(pid)
         t = self.tables[name] = TableInfo(name, tid, uid, "CREATING", now, spec, ids)
+        if wrapped:
+            t.keys, t.key_version = [{"id": 1, "wrapped": wrapped.pop(0), "created": now}], 1
         self.next_table_id += 1
         return t
 
@@ -295,7 +306,8 @@ class MetaState:
                                                   "is still being deleted")
         t.spec = c["spec"]
         t.status = "UPDATING"
-        self._new_table(c["index"]["name"], t.uuid, c["now"], c["index"]["spec"], c["index"]["placements"])
+        self._new_table(c["index"]["name"], t.uuid, c["now"], c["index"]["spec"], c["index"]["placements"],
+                        list(c.get("data_keys") or []))
         return {"ok": True, "table": asdict(t)}
 
     def _op_delete_index(self, c: dict) -> dict:
@@ -439,6 +451,8 @@ class MetaState:
             if "spec" not in c:
                 return _not_found(name)
             t = self.tables[name] = TableInfo(name, tid, c["uuid"], "CREATING", c["now"], dict(c["spec"]))
+            if c.get("data_keys"):
+                t.keys, t.key_version = [{"id": 1, "wrapped": c["data_keys"][0], "created": c["now"]}], 1
         elif t.status != "ACTIVE" or t.replicas:
             return _err("ResourceInUseException", f"Attempt to change a resource which is still in use: "
                                                   f"Table is being updated: {name}")
@@ -677,6 +691,27 @@ class MetaState:
             del acts[c.get("keep", 50):]
         else:
             return _err("ValidationException", f"unknown scaling action {action!r}")
+        return {"ok": True, "version": self.version + 1}
+
+    # --- encryption at rest: data key versions (node/storage/encryption.py) ---------
+
+    def _op_table_keys(self, c: dict) -> dict:
+        """Rotate a table's data key (``wrapped``: a new version, current from now
+        on; every older one stays to open what it sealed) or rewrap its versions
+        under a new master key (``rewrapped``: {version: wrapped}, the same keys).
+        ``name`` may be a hidden table (a global index's)."""
+        t = self.tables.get(c["name"])
+        if t is None:
+            return _not_found(c["name"])
+        if c.get("wrapped"):
+            version = 1 + max((k["id"] for k in t.keys), default=0)
+            t.keys = [*t.keys, {"id": version, "wrapped": c["wrapped"], "created": c["now"]}]
+            t.key_version = version
+            return {"ok": True, "version": self.version + 1, "key_version": version}
+        rewrapped = {int(k): v for k, v in (c.get("rewrapped") or {}).items()}
+        if not rewrapped:
+            return {"ok": False, "error": "", "message": "unchanged"}
+        t.keys = [{**k, "wrapped": rewrapped.get(k["id"], k["wrapped"])} for k in t.keys]
         return {"ok": True, "version": self.version + 1}
 
     # --- backups (router/backups.py) ---------------------------------------------

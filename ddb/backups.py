@@ -17,6 +17,7 @@ from typing import Any
 
 from ddb.errors import BackupNotFoundException, ValidationException, constraint_failure
 from ddb.keys import table_name_errors, validate_table_name
+from ddb.sse import parse_sse
 from ddb.tables import BILLING_MODES, parse_create_table
 
 BACKUP_TYPES = ("USER", "SYSTEM", "AWS_BACKUP", "ALL")
@@ -178,8 +179,8 @@ def restore_spec(body: dict, source: dict) -> dict:
             ix.setdefault("ProvisionedThroughput", create.get("ProvisionedThroughput"))
     # Attribute definitions: only those the chosen keys use (an index override may drop some).
     spec = parse_create_table({**create, "AttributeDefinitions": _used_definitions(create)})
-    if body.get("SSESpecificationOverride") is not None:
-        spec["SSESpecification"] = body["SSESpecificationOverride"]
+    if body.get("SSESpecificationOverride") is not None:  # the restored table's own key (ddb/sse.py)
+        spec["SSESpecification"] = parse_sse(body["SSESpecificationOverride"], "sSESpecificationOverride")
     return spec
 
 

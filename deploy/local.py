@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cluster.identity import new_cluster_id
+from cluster.kms import MasterKeys
 from cluster.lifetime import start_time
 from cluster.regions import DEFAULT_REGION, azs_of, format_remote_peers, format_remote_regions
 
@@ -93,6 +94,7 @@ class LocalCluster:
     remote_peers: dict[str, str] = field(default_factory=dict)  # the link's peer port per other region (nodes)
     peer_clusters: list[str] = field(default_factory=list)  # other regions' cluster ids, admitted by the nodes
     procs: dict[str, Proc] = field(default_factory=dict)
+    key_file: str = ""  # the master key file (cluster/kms.py); "": DATA_DIR/kms/master.key, made by plan()
     cluster_id: str = ""  # made by plan() when the cluster is founded
     owner_pid: int = 0  # the process its nodes and routers live no longer than
     owner_started: int = 0  # and its start time (a pid may be reused)
@@ -121,6 +123,7 @@ class LocalCluster:
             self.log_level = saved.get("log_level", self.log_level)
             self.access_log = saved.get("access_log", self.access_log)
             self.cluster_id = saved.get("cluster_id", "")
+            self.key_file = saved.get("key_file", "")
             self.region = saved.get("region", self.region)
             self.remote_regions = saved.get("remote_regions", self.remote_regions)
             if not self.cluster_id:  # saved before clusters had ids: the nodes adopt this one
@@ -159,12 +162,16 @@ class LocalCluster:
         initial = ",".join(f"{n}={addr}@{az}" for n, az, addr in founders)
         seeds = ",".join(addr for _, _, addr in founders)
         py = [sys.executable, "-m", "client.cli"]
+        key_file = Path(self.key_file) if self.key_file else self.data_dir / "kms" / "master.key"
+        MasterKeys.create(key_file)  # outside every node's data directory
+        self.key_file = str(key_file.resolve())
         for name, az, addr in nodes:
             peer_addr = f"{self.host}:{peers[name]}"
             argv = py + ["node", "--id", name, "--az", az, "--listen", addr, "--peer-listen", peer_addr,
                          "--cluster-id", self.cluster_id,
                          "--data-dir", str(self.data_dir / name), "--dead-after", str(self.dead_after_s),
-                         "--partitions-per-table", str(self.partitions_per_table)] + regional
+                         "--partitions-per-table", str(self.partitions_per_table),
+                         "--key-file", self.key_file] + regional
             if self.remote_peers:
                 argv += ["--remote-peers", format_remote_peers(self.remote_peers),
                          "--peer-clusters", ",".join(self.peer_clusters)]
@@ -250,7 +257,7 @@ class LocalCluster:
                                    "endpoint": self.endpoint, "cluster_id": self.cluster_id,
                                    "owner_pid": self.owner_pid, "owner_started": self.owner_started,
                                    "log_level": self.log_level, "access_log": self.access_log,
-                                   "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
+                                   "key_file": self.key_file, "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
         tmp.replace(self.layout_file)
 
     @classmethod

@@ -50,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="ID,...: the other regions' cluster ids, whose nodes this node admits on its peer port")
     p.add_argument("--parent-pid", type=int, default=0,
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
+    p.add_argument("--key-file", type=Path, default=None,
+                   help="the cluster master key file (cluster/kms.py; `trireme up` makes DATA_DIR/kms/master.key): "
+                        "tables' data are encrypted at rest under keys it wraps; without it they are not")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     p.set_defaults(func=run)
 
@@ -77,13 +80,19 @@ def run(args: argparse.Namespace) -> int:
     if not cluster_id and not args.join:
         return _fail("founding a cluster needs --cluster-id (any string, the same on every founding node; "
                      "`trireme up` makes one)", 2)
+    if args.key_file is not None:
+        from cluster.kms import KeyFileError, MasterKeys
+        try:
+            MasterKeys.load(args.key_file)
+        except KeyFileError as exc:
+            return _fail(str(exc), 2)
     cfg = NodeConfig(id=args.id, az=args.az, listen=args.listen, advertise=args.advertise,
                      peer_listen=args.peer_listen,
                      data_dir=args.data_dir, cluster_id=cluster_id, initial_cluster=initial,
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
                      partitions_per_table=args.partitions_per_table, router_endpoint=args.router_endpoint,
                      region=args.region, remote_regions=remote_regions, remote_peers=remote_peers,
-                     peer_clusters=[c for c in args.peer_clusters.split(",") if c])
+                     peer_clusters=[c for c in args.peer_clusters.split(",") if c], key_file=args.key_file)
     try:
         return asyncio.run(_serve(cfg, args.parent_pid))
     except (OSError, TimeoutError) as exc:

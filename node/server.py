@@ -21,6 +21,7 @@ import socket
 import grpc
 
 from cluster.frames import GRPC_OPTIONS
+from cluster.kms import MasterKeys
 from node.config import NodeConfig
 from node.control.metareplica import META_GROUP, MetaReplica
 from node.control.stats import PartitionStats
@@ -46,7 +47,10 @@ log = logging.getLogger(__name__)
 class Node:
     def __init__(self, cfg: NodeConfig) -> None:
         self.cfg = cfg
-        self.storage = Storage.open(cfg.data_dir / "db")
+        master = MasterKeys.load(cfg.key_file) if cfg.key_file else None
+        if master is None:
+            log.warning("no --key-file: tables created now are NOT encrypted at rest")
+        self.storage = Storage.open(cfg.data_dir / "db", master=master)
         self.engine = Engine(cfg.id, self.storage, lambda node_id: self.control.address_of(node_id))
         self.engine.factories = {"partition": PartitionReplica, "meta": MetaReplica}
         self.engine.transport.cluster_id = cfg.cluster_id
@@ -56,6 +60,7 @@ class Node:
         self.stats = PartitionStats(self.engine, self.storage, lambda: self.control.view)
         self.control = Control(cfg, self.engine, self.storage, lambda: self.stats.latest)
         self.control.channels.cluster_id = cfg.cluster_id
+        self.control.master = master  # wraps new tables' data keys while this node leads the metadata
         self.engine.meta_changed = self.control.on_local_meta
         self.engine.role_changed = lambda replica: self.control.poke()
         self.shipper = IndexShipper(cfg.az, cfg.cluster_id, self.engine, self.storage, self.control)

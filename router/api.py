@@ -26,7 +26,8 @@ from cluster.index_defs import secondary_index
 from cluster.keys import item_key
 from cluster.meta import MetaState, TableInfo, hidden
 from cluster.partitions import Cluster
-from ddb.errors import ResourceNotFoundException, ServiceUnavailable, ValidationException
+from ddb.errors import ResourceInUseException, ResourceNotFoundException, ServiceUnavailable, ValidationException
+from ddb.sse import key_changes, parse_sse, sse_description
 from ddb.keys import KeySchema
 from ddb.streams import StreamSpec, parse_update_stream
 from router import (backups, batches, capacity, exports, global_settings, global_table_legacy, global_tables,
@@ -43,6 +44,9 @@ GET, PUT, DELETE, UPDATE = (node_pb2.DataRequest.GET, node_pb2.DataRequest.PUT, 
                             node_pb2.DataRequest.UPDATE)
 
 CREATE_WAIT_S = 5.0
+# UpdateTable members besides SSESpecification that change something else in the same call.
+_OTHER_UPDATES = ("BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled", "WarmThroughput", "TableClass",
+                  "GlobalSecondaryIndexUpdates", "StreamSpecification")
 # The Host header of the request being served: DescribeEndpoints answers the
 # address the client reached this router by.
 HOST: contextvars.ContextVar[str | None] = contextvars.ContextVar("host", default=None)
@@ -163,7 +167,8 @@ class Api:
         return {**ddb_tables.describe_table(await self._counted(t), region=self.region, now=time.time()),
                 **table_stream_fields(self.region, t),
                 **ddb_global_tables.table_fields(t.status, t.replicas, t.global_version),
-                **strong_tables.describe_fields(t)}
+                **strong_tables.describe_fields(t),
+                **sse_description(t.spec, self.region)}
 
     def _record(self, t: TableInfo, stats: dict[str, dict] | None = None) -> dict:
         """What DescribeTable needs: the table, the state of its global
@@ -184,6 +189,7 @@ class Api:
 
     async def create_table(self, body: dict) -> dict:
         spec = ddb_tables.parse_create_table(body)
+        spec["SSESpecification"] = parse_sse(body.get("SSESpecification"))
         name = spec["TableName"]
         ddb_tables.check_quotas(self._user_specs(name), spec, creating=name not in self._names())
         result = await self.cluster.meta("create_table", {"name": name, "spec": spec})
@@ -196,7 +202,7 @@ class Api:
         if t is None or t.id != result["table"]["id"]:
             t = TableInfo(**result["table"])
         return {"TableDescription": {**ddb_tables.describe_table(self._record(t), region=self.region),
-                                     **table_stream_fields(self.region, t)}}
+                                     **table_stream_fields(self.region, t), **sse_description(spec, self.region)}}
 
     def _names(self) -> set[str]:
         state = self.cluster.state
@@ -227,6 +233,11 @@ class Api:
             return await strong_tables.make_strong(self, body, t)
         if body.get("ReplicaUpdates") is not None:
             return await global_tables.update_replicas(self, body, t)
+        if body.get("SSESpecification") is not None:
+            t = await self._update_sse(body, t)
+            if not any(k in body for k in _OTHER_UPDATES):
+                return {"TableDescription": {**await self.describe(t),
+                                             **sse_description(t.spec, self.region, updating=True)}}
         if body.get("StreamSpecification") is not None:
             return await self._update_stream(body, t)
         spec = dict(t.spec)
@@ -255,6 +266,22 @@ class Api:
             await self.cluster.meta("delete_index", {"name": name, "spec": spec, "index": index["IndexName"]})
         await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].spec == spec, CREATE_WAIT_S)
         return {"TableDescription": await self.describe(self.table(name, any_status=True))}
+
+    async def _update_sse(self, body: dict, t: TableInfo) -> TableInfo:
+        """UpdateTable's SSESpecification: keep the new setting; a new KMS key
+        rotates the table's data keys (its indexes' too): new writes are
+        sealed under the new version, older values still open."""
+        sse = parse_sse(body["SSESpecification"])
+        if t.status != "ACTIVE":
+            raise ResourceInUseException(f"Attempt to change a resource which is still in use: Table is being "
+                                         f"updated: {t.name}")
+        spec = {**t.spec, "SSESpecification": sse}
+        if key_changes(t.spec.get("SSESpecification"), sse):
+            await self.cluster.meta("rotate_key", {"name": t.name})
+        result = await self.cluster.meta("update_table", {"name": t.name, "spec": spec, "updated": {}})
+        await self.cluster.wait_for(lambda s: t.name in s.tables and s.tables[t.name].spec == result["table"]["spec"],
+                                    CREATE_WAIT_S)
+        return TableInfo(**result["table"])
 
     async def _update_stream(self, body: dict, t: TableInfo) -> dict:
         """UpdateTable with a StreamSpecification: enable a new stream or

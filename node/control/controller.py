@@ -17,6 +17,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cluster.kms import new_data_key
 from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
 from cluster.rpc import CallError
 from ddb import ttl as ddb_ttl
@@ -82,6 +83,50 @@ async def _propose(mr: MetaReplica, cmd: dict) -> dict:
     return result
 
 
+def _data_keys(control: Control, count: int) -> list[str]:
+    """``count`` new data keys wrapped under the master key, for tables a command
+    creates (none on a cluster without a key file: its tables stay unencrypted)."""
+    master = getattr(control, "master", None)
+    return [master.wrap(new_data_key()) for _ in range(count)] if master is not None else []
+
+
+async def rotate_keys(control: Control, mr: MetaReplica, name: str | None) -> dict:
+    """A new data key version for a table and its global indexes' tables (every
+    table when ``name`` is None): new values are sealed with it, older ones
+    still open with theirs."""
+    state = mr.state
+    if name is not None and name not in state.tables:
+        raise from_wire({"__type": "ResourceNotFoundException",
+                         "message": f"Requested resource not found: Table: {name} not found"})
+    if getattr(control, "master", None) is None:
+        return {"ok": True, "rotated": {}, "encryption": False}
+    names = list(state.tables) if name is None else [name, *(ix.name for ix in state.index_tables(name))]
+    rotated, ids = {}, {}
+    for n in names:
+        result = await _propose(mr, {"op": "table_keys", "name": n, "wrapped": _data_keys(control, 1)[0],
+                                     "now": time.time()})
+        rotated[n], ids[n] = result["key_version"], mr.state.tables[n].id
+    return {"ok": True, "rotated": rotated, "ids": ids, "encryption": True}
+
+
+async def rewrap_keys(control: Control, mr: MetaReplica) -> dict:
+    """Every table's data key versions wrapped again under the key file's
+    current master key (the file re-read first: `trireme keys rotate-master`
+    appended it); the data keys, so every stored value, stay as they are."""
+    master = getattr(control, "master", None)
+    if master is None:
+        return {"ok": True, "rewrapped": 0, "encryption": False}
+    master.reload()
+    count = 0
+    for t in list(mr.state.tables.values()):
+        new = {str(k["id"]): master.wrap(master.unwrap(k["wrapped"])) for k in t.keys
+               if master.wrapped_by(k["wrapped"]) != master.current}
+        if new:
+            await _propose(mr, {"op": "table_keys", "name": t.name, "rewrapped": new})
+            count += len(new)
+    return {"ok": True, "rewrapped": count, "master": master.current, "encryption": True}
+
+
 async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any:
     state = mr.state
     if op == "heartbeat":
@@ -126,14 +171,15 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                             "placements": [place(pid, live) for pid in state.next_partition_ids(count, k)]})
         return await _propose(mr, {"op": "create_table", "name": body["name"], "spec": body["spec"],
                                    "uuid": str(uuid.uuid4()), "now": time.time(),
-                                   "placements": placements, "indexes": indexes})
+                                   "placements": placements, "indexes": indexes,
+                                   "data_keys": _data_keys(control, 1 + len(indexes))})
     if op == "create_index":
         base = state.tables.get(body["name"])
         count = len(base.partitions) if base is not None else control.cfg.partitions_per_table
         live = state.placeable()
         gsi = body["index"]
         return await _propose(mr, {"op": "create_index", "name": body["name"], "spec": body["spec"],
-                                   "now": time.time(), "index": {
+                                   "now": time.time(), "data_keys": _data_keys(control, 1), "index": {
                                        "name": index_table_name(body["name"], gsi["IndexName"]),
                                        "spec": index_table_spec(body["name"], gsi, body["spec"]),
                                        "placements": [place(pid, live) for pid in state.next_partition_ids(count)]}})
@@ -157,7 +203,7 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         return await _propose(mr, {"op": "set_table_replicas", **{k: body[k] for k in (
             "name", "replicas", "global_version", "expect") if k in body}})
     if op == "make_strong":  # an MRSC table on groups spanning regions (router/strong_tables.py)
-        return await _propose(mr, {"op": "make_strong", **{k: body[k] for k in (
+        return await _propose(mr, {"op": "make_strong", "data_keys": _data_keys(control, 1), **{k: body[k] for k in (
             "name", "spec", "table_id", "uuid", "now", "partitions", "replicas", "witness") if k in body}})
     if op == "replica_backfilled":  # a partition finished a new replica's backfill (node/feed/replicator.py)
         return await mr.run({"op": "replica_backfilled", **{k: body[k] for k in ("name", "region", "group")}})
@@ -176,6 +222,10 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
     if op == "split_partition":  # replicas applied a split (node/partition/split.py): the map catches up
         return await mr.run({"op": "split_partition", **{k: body[k] for k in (
             "parent", "child", "mid", "voters", "learners")}})
+    if op == "rotate_key":  # UpdateTable with a new KMS key, `trireme keys rotate`
+        return await rotate_keys(control, mr, body.get("name"))
+    if op == "rewrap_keys":  # `trireme keys rotate-master`
+        return await rewrap_keys(control, mr)
     if op == "split_table":  # `trireme split TABLE`
         return await split_table(control, mr, body)
     if op == "nodes":  # `trireme node add/remove` follow the nodes and the replica sets

@@ -32,6 +32,7 @@ from node.groups.replica import Rejected
 from trireme_pb import node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
+    from cluster.kms import MasterKeys
     from node.config import NodeConfig
     from node.groups.engine import Engine
     from node.storage import Storage
@@ -57,6 +58,7 @@ class Control:
         raw = storage.get("meta", _VIEW_FLOOR_KEY)
         self._floor = read_u64(raw) if raw else 0
         self.controller = None  # ControllerMemory while we lead meta
+        self.master: MasterKeys | None = None  # set by node/server.py from --key-file
         self._report_now = asyncio.Event()  # a replica changed role: tell the controller at once
         self.plan_now = asyncio.Event()  # the controller has news: plan without waiting
         self._registering: set[str] = set()  # split children being recorded in the metadata
@@ -183,6 +185,7 @@ class Control:
             batch.put("meta", _VIEW_FLOOR_KEY, u64(view.version))
             self.storage.write(batch, sync=True)
             self._floor = view.version
+        self.storage.learn_keys(view.tables.values())  # before any replica of a new table writes
         wanted = {}
         qualified = qualify(self.cfg.region, me)  # this node in a group that spans regions (MRSC)
         for p in view.partitions.values():

@@ -22,6 +22,7 @@ from node.partition.split import WRONG_GROUP, median_hash
 from node.services.admission import Admission
 from node.services.backup_reads import BackupReads
 from node.services.bodies import json_body
+from node.services.reencrypt import Reencryption
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
         self.replication = replication  # global tables' replication lag from here (node/feed/replicator.py)
         self.started = time.time()
         self.backup_reads = BackupReads(engine)
+        self.reencryption = Reencryption(engine.storage)
 
     async def Call(self, request, context):  # noqa: N802
         await self.admission.admit(context, request.op)
@@ -114,6 +116,8 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                 if replica is None:
                     return reply(status=node_pb2.WRONG_GROUP, message=f"no replica of {body['group']}")
                 return reply(replica.reconfigure_step(body["voters"], body.get("learners", [])))
+            if op == "reencrypt":  # `trireme keys rotate TABLE --reencrypt`: start, then progress
+                return reply(self.reencryption.start(int(body["table_id"]), int(body["version"])))
             if op == "split":  # the controller's (node/control/controller.py split_table)
                 return reply(await split_here(engine, body))
             if op == "transfer_leader":

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from rocksdict import ColumnFamily, WriteBatch
 
 from cluster import keys
+from .encryption import ValueCipher
 from .errors import StorageClosed, StorageError
 from .families import DATA, META, STREAMS
 
@@ -23,12 +24,14 @@ class Batch:
     survives. Create with ``Storage.batch()``.
     """
 
-    __slots__ = ("_wb", "_handles", "_written")
+    __slots__ = ("_wb", "_handles", "_written", "_seal")
 
-    def __init__(self, handles: Mapping[str, ColumnFamily]) -> None:
+    def __init__(self, handles: Mapping[str, ColumnFamily], cipher: ValueCipher | None = None) -> None:
         # ``handles`` is the storage's own dict, emptied on close, so a batch
         # outliving the storage does not keep the database (and its lock) open.
         self._handles = handles
+        # Values of a table's families are sealed on the way in (encryption.py).
+        self._seal = cipher.seal if cipher is not None and cipher.enabled else None
         self._wb = WriteBatch(raw_mode=True)
         self._written = False
 
@@ -43,6 +46,8 @@ class Batch:
     # --- generic --------------------------------------------------------
 
     def put(self, cf: str, key: bytes, value: bytes) -> None:
+        if self._seal is not None and cf != META:
+            value = self._seal(cf, key, value)
         self._wb.put(key, value, self._cf(cf))
 
     def delete(self, cf: str, key: bytes) -> None:
@@ -56,13 +61,13 @@ class Batch:
     # --- domain conveniences -------------------------------------------
 
     def put_item(self, key: bytes, value: bytes) -> None:
-        self._wb.put(key, value, self._cf(DATA))
+        self.put(DATA, key, value)
 
     def delete_item(self, key: bytes) -> None:
         self._wb.delete(key, self._cf(DATA))
 
     def put_stream_record(self, key: bytes, value: bytes) -> None:
-        self._wb.put(key, value, self._cf(STREAMS))
+        self.put(STREAMS, key, value)
 
     def delete_stream_record(self, key: bytes) -> None:
         self._wb.delete(key, self._cf(STREAMS))

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rocksdict import Cache, ColumnFamily, Options, Rdict, WriteOptions
 
 from cluster import keys
 from .batch import Batch
+from .encryption import ValueCipher, key_record_bounds
 from .errors import StorageClosed, StorageError
 from .families import DATA, FAMILIES, META, RAFT, STREAMS
 from .options import StorageConfig, db_options, family_options
 from .raftlog import RaftLog
+
+if TYPE_CHECKING:
+    from cluster.kms import MasterKeys
 
 Item = tuple[bytes, bytes]
 
@@ -27,11 +32,13 @@ Item = tuple[bytes, bytes]
 class Storage:
     """One RocksDB per node with the ``raft``, ``data``, ``streams`` and ``meta`` families.
 
-    Keys and values are raw bytes. Thread-safe as RocksDB is, except ``close``,
-    which must not race other calls.
+    Keys and values are raw bytes; a table's values are sealed on the way in
+    and opened on the way out by ``cipher`` (encryption.py) when the node has
+    master keys. Thread-safe as RocksDB is, except ``close``, which must not
+    race other calls.
     """
 
-    def __init__(self, path: Path, config: StorageConfig) -> None:
+    def __init__(self, path: Path, config: StorageConfig, master: MasterKeys | None = None) -> None:
         """Use :meth:`open`."""
         self.path = path
         self.config = config
@@ -55,11 +62,26 @@ class Storage:
         # (and its LOCK file) is really released.
         self._scans: weakref.WeakSet[Iterator[Item]] = weakref.WeakSet()
         self.raft = RaftLog(self)
+        meta = self._meta
+        self.cipher = ValueCipher(master, lambda: self._scan(meta, *key_record_bounds(), False, None))
+        self._open = self.cipher.open if self.cipher.enabled else None
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], config: StorageConfig | None = None) -> Storage:
-        """Open (creating if missing) the node's database and all its families."""
-        return cls(Path(path), config or StorageConfig.from_env())
+    def open(cls, path: str | os.PathLike[str], config: StorageConfig | None = None,
+             master: MasterKeys | None = None) -> Storage:
+        """Open (creating if missing) the node's database and all its families;
+        with ``master``, tables' values are encrypted (encryption.py)."""
+        return cls(Path(path), config or StorageConfig.from_env(), master)
+
+    def learn_keys(self, tables: Iterable[Any]) -> None:
+        """Take the tables' data keys from the metadata (``TableInfo``), keeping
+        a copy of each new wrapped key so a restart can open what it replays."""
+        records = self.cipher.learn(tables)
+        if records:
+            batch = self.batch()
+            for k, v in records:
+                batch.put(META, k, v)
+            self.write(batch, sync=True)
 
     def close(self) -> None:
         """Close the database; idempotent. Open scans are ended, batches disowned."""
@@ -103,7 +125,7 @@ class Storage:
     def batch(self) -> Batch:
         if self._db is None:
             raise StorageClosed("storage is closed")
-        return Batch(self._handles)
+        return Batch(self._handles, self.cipher)
 
     def write(self, batch: Batch, sync: bool = True) -> None:
         """Commit ``batch`` atomically.
@@ -125,10 +147,14 @@ class Storage:
     # --- point reads ----------------------------------------------------
 
     def get(self, cf: str, key: bytes) -> bytes | None:
-        return self._view(cf).get(key)
+        value = self._view(cf).get(key)
+        return value if self._open is None or value is None else self._open(cf, key, value)
 
     def multi_get(self, cf: str, keys_: list[bytes]) -> list[bytes | None]:
-        return self._view(cf)[keys_] if keys_ else []
+        values = self._view(cf)[keys_] if keys_ else []
+        if self._open is None:
+            return values
+        return [v if v is None else self._open(cf, k, v) for k, v in zip(keys_, values)]
 
     # --- range scans ----------------------------------------------------
 
@@ -142,7 +168,7 @@ class Storage:
         limit: int | None = None,
     ) -> Iterator[Item]:
         """Yield ``(key, value)`` for keys in ``[lo, hi)`` (``hi=None``: unbounded), in key order or reversed."""
-        return self._track(self._scan(self._view(cf), lo, hi, reverse, limit))
+        return self._track(self._opened(cf, self._scan(self._view(cf), lo, hi, reverse, limit)))
 
     def iter_range_fixed(self, cf: str, lo: bytes, hi: bytes) -> Iterator[Item]:
         """``iter_range`` forward over the family as it is at this call, however
@@ -151,11 +177,45 @@ class Storage:
         created, is created here rather than at the first ``next``. (rocksdict
         0.3.29's ``Snapshot`` objects cannot serve: their iterators read the
         live database.)"""
-        return self._track(_until(self._view(cf).items(from_key=lo), hi))
+        return self._track(self._opened(cf, _until(self._view(cf).items(from_key=lo), hi)))
+
+    def value_sizes(self, cf: str, lo: bytes, hi: bytes | None) -> Iterator[int]:
+        """The plaintext size of each value in ``[lo, hi)``, without opening
+        any (statistics walk whole tables)."""
+        size = self.cipher.plain_size if self._open is not None else len
+        for _, value in self._track(self._scan(self._view(cf), lo, hi, False, None)):
+            yield size(value)
+
+    def reseal(self, cf: str, lo: bytes, hi: bytes | None, limit: int) -> tuple[int, int, bytes | None]:
+        """Seal again, under its table's current key version, every value in
+        ``[lo, hi)`` sealed under an older one, ``limit`` keys at most: a key
+        rotation's background re-encryption. Reads and writes in one step, so
+        a caller on the thread that applies writes (the engine's loop) never
+        puts back a value a write replaced meanwhile. Answers (keys examined,
+        values resealed, where to go on; None: done)."""
+        if self._open is None:
+            return 0, 0, None
+        batch = self.batch()
+        seen = resealed = 0
+        last = None
+        for k, v in self._scan(self._view(cf), lo, hi, False, limit):
+            seen, last = seen + 1, k
+            if self.cipher.stale(cf, k, v):
+                batch.put(cf, k, self._open(cf, k, v))
+                resealed += 1
+        if resealed:
+            self.write(batch, sync=False)  # a crash before the next fsync leaves the old, still readable
+        return seen, resealed, (last + b"\x00" if seen == limit else None)
 
     def _track(self, scan: Iterator[Item]) -> Iterator[Item]:
         self._scans.add(scan)
         return scan
+
+    def _opened(self, cf: str, scan: Iterator[Item]) -> Iterator[Item]:
+        """``scan`` with its values opened (as it is when encryption is off)."""
+        if self._open is None or cf == META:
+            return scan
+        return _open_each(self._open, cf, scan)
 
     @staticmethod
     def _scan(view: Rdict, lo: bytes, hi: bytes | None, reverse: bool, limit: int | None) -> Iterator[Item]:
@@ -189,7 +249,8 @@ class Storage:
     def get_item(self, key: bytes) -> bytes | None:
         if self._data is None:
             raise StorageClosed("storage is closed")
-        return self._data.get(key)
+        value = self._data.get(key)
+        return value if self._open is None or value is None else self._open(DATA, key, value)
 
     def put_item(self, key: bytes, value: bytes, *, sync: bool = True) -> None:
         """Write one item on its own; replicas apply entries through batches instead."""
@@ -220,7 +281,7 @@ class Storage:
                 lo = max(lo, exclusive_start + b"\x00")  # the next key after it
             elif hi is None or exclusive_start < hi:
                 hi = exclusive_start
-        return self._track(self._scan(self._view(DATA), lo, hi, not forward, limit))
+        return self._track(self._opened(DATA, self._scan(self._view(DATA), lo, hi, not forward, limit)))
 
     def iter_hash_range(
         self,
@@ -238,7 +299,7 @@ class Storage:
         lo, hi = keys.hash_range_bounds(table_id, lo_hash, hi_hash)
         if exclusive_start is not None:
             lo = max(lo, exclusive_start + b"\x00")
-        return self._track(self._scan(self._view(DATA), lo, hi, False, limit))
+        return self._track(self._opened(DATA, self._scan(self._view(DATA), lo, hi, False, limit)))
 
     # --- local metadata (meta family) ------------------------------------
 
@@ -272,6 +333,11 @@ class Storage:
             batch.delete_range(DATA, *data_range)
         if stream_range is not None:
             batch.delete_range(STREAMS, *stream_range)
+
+
+def _open_each(open_: Callable[[str, bytes, bytes], bytes], cf: str, scan: Iterator[Item]) -> Iterator[Item]:
+    for k, v in scan:
+        yield k, open_(cf, k, v)
 
 
 def _until(items: Iterator[Item], hi: bytes) -> Iterator[Item]:

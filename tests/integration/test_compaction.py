@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.kms import MasterKeys
 from node.storage import DATA, STREAMS, Storage
 from tests.integration.admin import replicas
 from tests.integration.conftest import make_client, wait_until
@@ -128,11 +129,11 @@ SNAP_LAG = 300
 def digests(cluster) -> dict[str, str]:
     """Each stopped node's items and stream records, hashed straight from its
     database (every node holds a replica of every partition in a three-node
-    cluster)."""
+    cluster). Opened with the master key: stored values are sealed with random nonces."""
     out = {}
     for name in cluster.node_ids():
         h = hashlib.sha256()
-        with Storage.open(Path(cluster.data_dir) / name / "db") as db:
+        with Storage.open(Path(cluster.data_dir) / name / "db", master=MasterKeys.load(cluster.key_file)) as db:
             for key, value in db.iter_range(DATA, b"", None):
                 h.update(key + b"\0" + value)
             for key, value in db.iter_range(STREAMS, b"R", b"S"):  # stream records (cluster/keys.py)
