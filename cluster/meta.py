@@ -261,15 +261,18 @@ class MetaState:
             self._new_table(ix["name"], c["uuid"], c["now"], ix["spec"], ix["placements"])
         return {"ok": True, "table": asdict(t)}
 
-    def _new_table(self, name: str, uid: str, now: float, spec: dict, placements: list) -> TableInfo:
-        tid = self.next_table_id
+    def _new_table(self, name: str, uid: str, now: float, spec: dict, placements: list,
+                   tid: int | None = None) -> TableInfo:
+        """A new table (id ``tid``: one shared with other regions; else the next of this region's)."""
+        own = tid is None
+        tid = self.next_table_id if tid is None else tid
         ids = []
         for i, ((lo, hi), voters) in enumerate(zip(split_range(len(placements)), placements)):
             pid = partition_id(tid, i)
             self.partitions[pid] = PartitionInfo(pid, tid, i, lo, hi, list(voters))
             ids.append(pid)
         t = self.tables[name] = TableInfo(name, tid, uid, "CREATING", now, spec, ids)
-        self.next_table_id += 1
+        self.next_table_id += own
         return t
 
     def _op_create_index(self, c: dict) -> dict:
@@ -424,9 +427,10 @@ class MetaState:
         every region, so the storage keys in the shared log mean the same
         table everywhere."""
         name, tid = c["name"], c["table_id"]
-        other = self.table_by_id(tid)
-        if other is not None and other.name != name:
-            return _err("ResourceInUseException", f"table id {tid} is taken by {other.name} in this region")
+        for ix_name, ix_id in [(name, tid), *((ix["name"], ix["id"]) for ix in c.get("indexes", []))]:
+            other = self.table_by_id(ix_id)
+            if other is not None and other.name != ix_name:
+                return _err("ResourceInUseException", f"table id {ix_id} is taken by {other.name} in this region")
         t = self.tables.get(name)
         if t is None:
             if "spec" not in c:
@@ -445,6 +449,15 @@ class MetaState:
             t.partitions.append(pid)
         t.replicas = [{"region": r, "status": "ACTIVE"} for r in c["replicas"]]
         t.global_version, t.consistency, t.witness = "2019.11.21", "STRONG", c.get("witness", "")
+        # Its global indexes: hidden tables of this region (their partitions are its own),
+        # with ids every region shares, so the index changes in the shared log mean them.
+        for ix in self.index_tables(name):
+            for pid in ix.partitions:
+                self.partitions.pop(pid, None)
+            del self.tables[ix.name]
+        for ix in c.get("indexes", []):
+            self._new_table(ix["name"], t.uuid, t.created, ix["spec"], ix["placements"], tid=ix["id"])
+            self.tables[ix["name"]].status = t.status
         return {"ok": True, "table": asdict(t)}
 
     def _op_delete_table(self, c: dict) -> dict:

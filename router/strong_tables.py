@@ -37,6 +37,7 @@ from cluster.partitions import ORIGIN_REGION, LeaderElsewhere
 from cluster.regions import qualify
 from ddb import global_tables as gt
 from ddb import strong_tables as st
+from ddb.indexes import index_table_name
 from ddb.errors import (DynamoDBError, InternalServerError, ResourceNotFoundException, ServiceUnavailable,
                         ValidationException)
 from router import region_calls
@@ -80,6 +81,11 @@ def no_ttl(api: Api, body: dict) -> dict:
     return body
 
 
+def check_update(body: dict, t: TableInfo) -> None:
+    """UpdateTable's index and stream changes, refused for an MRSC table."""
+    st.check_update(body, t.name, t.consistency)
+
+
 def describe_fields(t: TableInfo) -> dict:
     return st.table_fields(t.consistency, t.witness)
 
@@ -98,7 +104,7 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
     plan = st.parse_strong(
         body, own_region=api.region, known_regions=list(api.remote_regions), table=t.name, replicas=t.replicas,
         consistency=t.consistency, spec=t.spec, ttl_enabled=t.ttl_state().status in ("ENABLED", "ENABLING"),
-        has_stream=bool(t.streams), has_gsi=bool(state is not None and state.index_tables(t.name)))
+        has_stream=bool(t.streams))
     gt.check_changeable(t.name, t.status)
     scan = await api.operations()["Scan"]({"TableName": t.name, "Limit": 1})
     if orjson.loads(scan).get("Count", 0) if isinstance(scan, bytes) else scan.get("Count", 0):
@@ -117,12 +123,15 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
     partitions = [{"lo": lo, "hi": hi, "voters": [qualify(r, members[r][i]) for r in regions]}
                   for i, (lo, hi) in enumerate(split_range(count))]
     serving = [r for r in regions if r != plan.witness]
+    index_ids = {g["IndexName"]: shared_table_id(index_table_name(t.name, g["IndexName"]), t.uuid)
+                 for g in t.spec.get("GlobalSecondaryIndexes") or []}
     created: list[str] = []
     for region in plan.replicas:
         try:
             await _remote(api, region, "CreateStrong", {
                 "TableName": t.name, "Spec": gt.replica_spec(t.spec), "TableId": table_id, "Uuid": t.uuid,
-                "Partitions": partitions, "Replicas": [r for r in serving if r != region], "Witness": plan.witness})
+                "Partitions": partitions, "Replicas": [r for r in serving if r != region], "Witness": plan.witness,
+                "IndexIds": index_ids})
             created.append(region)
         except (DynamoDBError, RegionUnreachable) as exc:
             await _undo(api, t.name, plan.witness, created)
@@ -131,7 +140,7 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
             raise
     try:
         result = await api.cluster.meta("make_strong", {
-            "name": t.name, "table_id": table_id, "partitions": partitions,
+            "name": t.name, "table_id": table_id, "partitions": partitions, "index_ids": index_ids,
             "replicas": [r for r in serving if r != api.region], "witness": plan.witness})
     except DynamoDBError:
         await _undo(api, t.name, plan.witness, created)
@@ -174,11 +183,14 @@ async def create_strong(api: Api, body: dict) -> dict:
     """`CreateStrong`: this region's table on the shared groups (a witness: hidden, log only)."""
     name, witness = body["TableName"], body.get("Witness", "")
     spec = dict(body["Spec"])
-    if witness == api.region:
-        name, spec = WITNESS_PREFIX + name, {**spec, "TableName": WITNESS_PREFIX + name, "System": "witness"}
+    if witness == api.region:  # the log only: no indexes to keep
+        name = WITNESS_PREFIX + name
+        spec = {**{k: v for k, v in spec.items() if k != "GlobalSecondaryIndexes"}, "TableName": name,
+                "System": "witness"}
     await api.cluster.meta("make_strong", {
         "name": name, "spec": spec, "table_id": body["TableId"], "uuid": body["Uuid"], "now": time.time(),
-        "partitions": body["Partitions"], "replicas": body["Replicas"], "witness": witness})
+        "partitions": body["Partitions"], "replicas": body["Replicas"], "witness": witness,
+        "index_ids": body.get("IndexIds") or {}})
     await api.cluster.wait_for(lambda s: name in s.tables, READY_WAIT_S)
     return {}
 
@@ -253,4 +265,4 @@ def operations(api: Api) -> dict[str, Callable[[dict], Awaitable[Any]]]:
             "Forward": forward}
 
 
-__all__ = ["applies", "describe_fields", "forwarding", "make_strong", "operations"]
+__all__ = ["applies", "check_update", "describe_fields", "forwarding", "make_strong", "operations"]

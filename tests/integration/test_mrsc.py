@@ -47,10 +47,18 @@ def _error(exc_info) -> tuple[str, str]:
     return err["Code"], err["Message"]
 
 
-def _strong_table(m: MultiRegion, witness: bool = False) -> str:
+GSI = {"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                 {"AttributeName": "g", "AttributeType": "S"}],
+       "GlobalSecondaryIndexes": [{"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"},
+                                                                       {"AttributeName": "pk", "KeyType": "RANGE"}],
+                                   "Projection": {"ProjectionType": "ALL"}}]}
+
+
+def _strong_table(m: MultiRegion, witness: bool = False, extra_keys: dict | None = None) -> str:
     name = f"mrsc-{uuid.uuid4().hex[:8]}"
     us = ddb(m, US)
-    us.create_table(TableName=name, **KEYS)
+    us.create_table(TableName=name, **{**KEYS, **(extra_keys or {})})
+    us.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     extra = {"GlobalTableWitnessUpdates": [{"Create": {"RegionName": AP}}]} if witness else {}
     replicas = [{"Create": {"RegionName": EU}}] + ([] if witness else [{"Create": {"RegionName": AP}}])
     out = us.update_table(TableName=name, ReplicaUpdates=replicas, MultiRegionConsistency="STRONG", **extra)
@@ -87,6 +95,39 @@ def test_a_write_in_one_region_is_read_strongly_in_every_other(regions):
     assert [r["RegionName"] for r in ddb(m, EU).describe_table(TableName=name)["Table"]["Replicas"]] == [US]
     ddb(m, EU).put_item(TableName=name, Item={"pk": {"S": "k"}, "v": {"N": "4"}})
     assert ddb(m, US).get_item(TableName=name, Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]["v"] == {"N": "4"}
+
+
+def test_a_global_secondary_index_is_kept_in_every_region(regions):
+    """Each region's member of a partition ships the writes it applies to its
+    own region's index partitions: the index converges everywhere, whichever
+    region wrote (eventually consistent, as DynamoDB's index reads)."""
+    m = regions
+    name = _strong_table(m, extra_keys=GSI)
+    for region in (US, EU, AP):
+        desc = ddb(m, region).describe_table(TableName=name)["Table"]
+        assert [ix["IndexName"] for ix in desc["GlobalSecondaryIndexes"]] == ["by-g"], region
+    for i, writer in enumerate([US, EU, AP, EU, US, AP]):
+        ddb(m, writer).put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "g": {"S": "a" if i % 2 else "b"},
+                                                      "v": {"N": str(i)}})
+    ddb(m, EU).update_item(TableName=name, Key={"pk": {"S": "k0"}}, UpdateExpression="SET g = :a",
+                           ExpressionAttributeValues={":a": {"S": "a"}})  # moves from b to a
+    ddb(m, AP).delete_item(TableName=name, Key={"pk": {"S": "k1"}})
+    want = {"a": ["k0", "k3", "k5"], "b": ["k2", "k4"]}
+
+    def index_of(region: str) -> dict[str, list[str]]:
+        c = ddb(m, region)
+        return {g: [it["pk"]["S"] for it in c.query(TableName=name, IndexName="by-g",
+                                                     KeyConditionExpression="g = :g",
+                                                     ExpressionAttributeValues={":g": {"S": g}})["Items"]]
+                for g in want}
+    for region in (US, EU, AP):
+        wait_until(lambda: index_of(region) == want, 30, f"the index in {region}")
+    with pytest.raises(ClientError) as e:  # kept alike in every region: not changed in one
+        ddb(m, US).update_table(TableName=name, AttributeDefinitions=[{"AttributeName": "h", "AttributeType": "S"}],
+                                GlobalSecondaryIndexUpdates=[{"Create": {
+                                    "IndexName": "by-h", "KeySchema": [{"AttributeName": "h", "KeyType": "HASH"}],
+                                    "Projection": {"ProjectionType": "ALL"}}}])
+    assert _error(e)[0] == "ValidationException" and "MultiRegionConsistency STRONG" in _error(e)[1]
 
 
 def test_two_replicas_and_a_witness(regions):
