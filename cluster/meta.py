@@ -436,11 +436,16 @@ class MetaState:
             if "spec" not in c:
                 return _not_found(name)
             t = self.tables[name] = TableInfo(name, tid, c["uuid"], "CREATING", c["now"], dict(c["spec"]))
+            if "stream" in c:  # the converting region's stream, with its label: one stream in every region
+                t.streams = [new_stream(c["stream"]["view"], c["stream"]["created_ms"])]
         elif t.status != "ACTIVE" or t.replicas:
             return _err("ResourceInUseException", f"Attempt to change a resource which is still in use: "
                                                   f"Table is being updated: {name}")
         for pid in t.partitions:
             self.partitions.pop(pid, None)
+        # Its stream goes on, on the new partitions (they report their shards); the records of the
+        # partitions that go, and so any disabled stream, go with them.
+        t.streams = [{**s, "shards": {}} for s in t.streams if s["status"] == "ENABLED"]
         t.id, t.partitions = tid, []
         for i, part in enumerate(c["partitions"]):
             pid = partition_id(tid, i)

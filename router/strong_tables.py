@@ -103,8 +103,7 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
     state = api.cluster.state
     plan = st.parse_strong(
         body, own_region=api.region, known_regions=list(api.remote_regions), table=t.name, replicas=t.replicas,
-        consistency=t.consistency, spec=t.spec, ttl_enabled=t.ttl_state().status in ("ENABLED", "ENABLING"),
-        has_stream=bool(t.streams))
+        consistency=t.consistency, spec=t.spec, ttl_enabled=t.ttl_state().status in ("ENABLED", "ENABLING"))
     gt.check_changeable(t.name, t.status)
     scan = await api.operations()["Scan"]({"TableName": t.name, "Limit": 1})
     if orjson.loads(scan).get("Count", 0) if isinstance(scan, bytes) else scan.get("Count", 0):
@@ -123,6 +122,7 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
     partitions = [{"lo": lo, "hi": hi, "voters": [qualify(r, members[r][i]) for r in regions]}
                   for i, (lo, hi) in enumerate(split_range(count))]
     serving = [r for r in regions if r != plan.witness]
+    stream = t.enabled_stream()  # every serving region gets it, with its label (so its records and shards)
     index_ids = {g["IndexName"]: shared_table_id(index_table_name(t.name, g["IndexName"]), t.uuid)
                  for g in t.spec.get("GlobalSecondaryIndexes") or []}
     created: list[str] = []
@@ -131,7 +131,9 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
             await _remote(api, region, "CreateStrong", {
                 "TableName": t.name, "Spec": gt.replica_spec(t.spec), "TableId": table_id, "Uuid": t.uuid,
                 "Partitions": partitions, "Replicas": [r for r in serving if r != region], "Witness": plan.witness,
-                "IndexIds": index_ids})
+                "IndexIds": index_ids,
+                **({"Stream": {"View": stream["view"], "CreatedMs": stream["created_ms"]}}
+                   if stream is not None and region != plan.witness else {})})
             created.append(region)
         except (DynamoDBError, RegionUnreachable) as exc:
             await _undo(api, t.name, plan.witness, created)
@@ -190,7 +192,9 @@ async def create_strong(api: Api, body: dict) -> dict:
     await api.cluster.meta("make_strong", {
         "name": name, "spec": spec, "table_id": body["TableId"], "uuid": body["Uuid"], "now": time.time(),
         "partitions": body["Partitions"], "replicas": body["Replicas"], "witness": witness,
-        "index_ids": body.get("IndexIds") or {}})
+        "index_ids": body.get("IndexIds") or {},
+        **({"stream": {"view": body["Stream"]["View"], "created_ms": body["Stream"]["CreatedMs"]}}
+           if body.get("Stream") else {})})
     await api.cluster.wait_for(lambda s: name in s.tables, READY_WAIT_S)
     return {}
 

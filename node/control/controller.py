@@ -158,8 +158,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
             "name", "replicas", "global_version", "expect") if k in body}})
     if op == "make_strong":  # an MRSC table on groups spanning regions (router/strong_tables.py)
         return await _propose(mr, {"op": "make_strong", "indexes": _strong_indexes(state, body), **{
-            k: body[k] for k in ("name", "spec", "table_id", "uuid", "now", "partitions", "replicas", "witness")
-            if k in body}})
+            k: body[k] for k in ("name", "spec", "table_id", "uuid", "now", "partitions", "replicas", "witness",
+                                 "stream") if k in body}})
     if op == "replica_backfilled":  # a partition finished a new replica's backfill (node/feed/replicator.py)
         return await mr.run({"op": "replica_backfilled", **{k: body[k] for k in ("name", "region", "group")}})
     if op == "tag_table":

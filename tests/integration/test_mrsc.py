@@ -8,7 +8,9 @@ import threading
 import time
 import uuid
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chaos.faults import LocalRegionChaos
@@ -127,6 +129,51 @@ def test_a_global_secondary_index_is_kept_in_every_region(regions):
                                 GlobalSecondaryIndexUpdates=[{"Create": {
                                     "IndexName": "by-h", "KeySchema": [{"AttributeName": "h", "KeyType": "HASH"}],
                                     "Projection": {"ProjectionType": "ALL"}}}])
+    assert _error(e)[0] == "ValidationException" and "MultiRegionConsistency STRONG" in _error(e)[1]
+
+
+def _stream_changes(m: MultiRegion, region: str, name: str) -> dict[str, list[tuple[str, str | None]]]:
+    """Every record of the table's stream in ``region``: per item, (event, new v) in order."""
+    c = boto3_streams(m, region)
+    arn = ddb(m, region).describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    assert f":{region}:" in arn
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for shard in c.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        it = c.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while it:
+            page = c.get_records(ShardIterator=it)
+            for r in page["Records"]:
+                assert r["awsRegion"] == region
+                new = r["dynamodb"].get("NewImage", {}).get("v", {}).get("N")
+                out.setdefault(r["dynamodb"]["Keys"]["pk"]["S"], []).append((r["eventName"], new))
+            it = page.get("NextShardIterator") if page["Records"] else None
+    return out
+
+
+def boto3_streams(m: MultiRegion, region: str):
+    return boto3.client("dynamodbstreams", endpoint_url=m.clusters[region].endpoint, region_name=region,
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"total_max_attempts": 3, "mode": "standard"}, read_timeout=30))
+
+
+def test_each_region_s_stream_has_every_change_once_in_order(regions):
+    """Every member applies every write of the shared log and records it:
+    each serving region's stream has one record per change, in order per item,
+    wherever the change was written."""
+    m = regions
+    name = _strong_table(m, extra_keys={"StreamSpecification": {"StreamEnabled": True,
+                                                               "StreamViewType": "NEW_AND_OLD_IMAGES"}})
+    writes = [(US, "a", 1), (EU, "a", 2), (AP, "b", 3), (US, "b", 4), (EU, "a", 5)]
+    for region, key, v in writes:
+        ddb(m, region).put_item(TableName=name, Item={"pk": {"S": key}, "v": {"N": str(v)}})
+    ddb(m, AP).delete_item(TableName=name, Key={"pk": {"S": "b"}})
+    want = {"a": [("INSERT", "1"), ("MODIFY", "2"), ("MODIFY", "5")],
+            "b": [("INSERT", "3"), ("MODIFY", "4"), ("REMOVE", None)]}
+    for region in (US, EU, AP):
+        wait_until(lambda: _stream_changes(m, region, name) == want, 30, f"the stream in {region}")
+    with pytest.raises(ClientError) as e:  # the same stream in every region: not changed in one
+        ddb(m, EU).update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
     assert _error(e)[0] == "ValidationException" and "MultiRegionConsistency STRONG" in _error(e)[1]
 
 
