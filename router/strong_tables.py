@@ -43,6 +43,7 @@ from ddb.errors import (DynamoDBError, InternalServerError, ResourceNotFoundExce
 from router import region_calls
 from router.global_tables import Regions as Api
 from router.region_calls import RegionUnreachable
+from trireme_pb import node_pb2
 
 Op = Callable[[dict], Awaitable[Any]]
 
@@ -100,14 +101,26 @@ def applies(body: dict, t: TableInfo) -> bool:
 
 
 async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
-    state = api.cluster.state
     plan = st.parse_strong(
         body, own_region=api.region, known_regions=list(api.remote_regions), table=t.name, replicas=t.replicas,
         consistency=t.consistency, spec=t.spec, ttl_enabled=t.ttl_state().status in ("ENABLED", "ENABLING"))
     gt.check_changeable(t.name, t.status)
-    scan = await api.operations()["Scan"]({"TableName": t.name, "Limit": 1})
-    if orjson.loads(scan).get("Count", 0) if isinstance(scan, bytes) else scan.get("Count", 0):
+    # The fence: the table's item writes stop (through each partition's log) before it is found
+    # empty, so no write can land between that check and the move onto the shared groups; a
+    # write meanwhile is refused (503, retryable) and goes to the new groups when retried.
+    await _freeze(api, t, True)
+    try:
+        return await _convert(api, t, plan)
+    except BaseException:
+        await _freeze(api, t, False)  # still the regional table: its writes resume
+        raise
+
+
+async def _convert(api: Api, t: TableInfo, plan: st.StrongPlan) -> dict:
+    if not await _empty(api, t.name):
         raise ValidationException(st.not_empty(t.name))
+    if api.cluster.faults.strong_pause_s:
+        await asyncio.sleep(api.cluster.faults.strong_pause_s)
     count = len(t.partitions)
     members = {api.region: pick_members(api, t.name, count)}
     for region in plan.replicas:
@@ -150,6 +163,34 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
     await api.cluster.wait_for(lambda s: t.name in s.tables and s.tables[t.name].consistency == st.STRONG,
                                READY_WAIT_S)
     return {"TableDescription": await api.describe(TableInfo(**result["table"]))}
+
+
+async def _freeze(api: Api, t: TableInfo, freeze: bool) -> None:
+    """Stop (or resume) the item writes of every partition of ``t``, each once its leader applied it."""
+    state = api.cluster.state
+    parts = [state.partitions[p] for p in t.partitions if p in state.partitions] if state is not None else []
+    results = await asyncio.gather(*(
+        api.cluster.send(t.name, p.lo, node_pb2.DataRequest(op=node_pb2.DataRequest.FREEZE, freeze=freeze),
+                         to_leader=True) for p in parts), return_exceptions=True)
+    failed = next((r for r in results if isinstance(r, BaseException)), None)
+    if failed is not None:
+        if freeze:
+            await _freeze(api, t, False)
+            raise failed
+        log.warning("table %s: could not resume its writes on every partition: %r", t.name, failed)
+
+
+async def _empty(api: Api, name: str) -> bool:
+    """Does a strongly consistent Scan find no item in table ``name``?"""
+    body: dict = {"TableName": name, "Limit": 1, "ConsistentRead": True}
+    while True:
+        page = await api.operations()["Scan"](body)
+        page = orjson.loads(page) if isinstance(page, bytes) else page
+        if page.get("Count", 0):
+            return False
+        if "LastEvaluatedKey" not in page:
+            return True
+        body["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 async def _undo(api: Api, name: str, witness: str, regions: list[str]) -> None:

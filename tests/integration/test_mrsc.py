@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from chaos.faults import LocalRegionChaos
 from chaos.runner import CheckConfig
 from chaos.strong_check import run_strong_check
+from deploy.local import post
 from deploy.regions import MultiRegion
 from tests.integration.conftest import make_client, wait_until
 
@@ -175,6 +176,73 @@ def test_each_region_s_stream_has_every_change_once_in_order(regions):
     with pytest.raises(ClientError) as e:  # the same stream in every region: not changed in one
         ddb(m, EU).update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
     assert _error(e)[0] == "ValidationException" and "MultiRegionConsistency STRONG" in _error(e)[1]
+
+
+def _router_faults(m: MultiRegion, region: str, faults: dict) -> None:
+    c = m.clusters[region]
+    status, answer = post(c.endpoint, "SetFaults", {"ClusterId": c.cluster_id, **faults}, prefix="TriremeAdmin_1")
+    assert status == 200, answer
+
+
+def test_no_write_is_lost_while_a_table_is_made_strong(regions):
+    """The conversion freezes the table's writes (through each partition's
+    log) before finding it empty: a write meanwhile is refused with a
+    retryable 503, never acknowledged and then dropped with the old partitions.
+    The router pauses after the check (`strong_pause_s`) to hold the window open."""
+    m = regions
+    us = ddb(m, US)
+    _router_faults(m, US, {"strong_pause_s": 4.0})
+    try:
+        for attempt in range(3):  # the writer must start after the check: on a slow machine, again
+            name = f"mrsc-{uuid.uuid4().hex[:8]}"
+            us.create_table(TableName=name, **KEYS)
+            us.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            outcome: list = []
+            converter = threading.Thread(target=lambda: outcome.append(_convert(us, name)))
+            converter.start()
+            time.sleep(1.0 + attempt)  # (into the pause; a bare sleep is the point here: the window's timing)
+            acked, codes = _write_until(m, name, converter)
+            if outcome == ["ok"]:
+                break
+            assert "holds items" in outcome[0], outcome
+    finally:
+        _router_faults(m, US, {"heal": True})
+    assert outcome == ["ok"] and acked, (outcome, codes)
+    for region in (US, EU):
+        c = ddb(m, region)
+        missing = [k for k in acked if "Item" not in c.get_item(TableName=name, Key={"pk": {"S": k}},
+                                                                ConsistentRead=True)]
+        assert not missing, (region, missing, len(acked))
+    assert "ServiceUnavailable" in codes, codes  # writes came during the conversion, and were refused
+
+
+def _convert(c, name: str) -> str:
+    try:
+        c.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": EU}}, {"Create": {"RegionName": AP}}],
+                       MultiRegionConsistency="STRONG")
+        return "ok"
+    except ClientError as exc:
+        return exc.response["Error"]["Message"]
+
+
+def _write_until(m: MultiRegion, name: str, converter: threading.Thread) -> tuple[list[str], list[str]]:
+    """Writes (no retries) while the conversion runs and 1 s after: the keys acknowledged, the errors."""
+    c = make_client(m.clusters[US].endpoint, retries=0, read_timeout=30)
+    acked, codes = [], []
+    end = None
+    i = 0
+    while end is None or time.monotonic() < end:
+        if end is None and not converter.is_alive():
+            end = time.monotonic() + 1.0
+        try:
+            c.put_item(TableName=name, Item={"pk": {"S": f"w{i}"}})
+            acked.append(f"w{i}")
+        except ClientError as exc:
+            codes.append(exc.response["Error"]["Code"])
+            time.sleep(0.05)
+        i += 1
+    converter.join()
+    return acked, codes
 
 
 def test_two_replicas_and_a_witness(regions):
