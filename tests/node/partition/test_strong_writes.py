@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from cluster.meta import LAST_HASH
-from ddb.errors import ReplicatedWriteConflictException
+from ddb.errors import ReplicatedWriteConflictException, ServiceUnavailable
 from node.groups.engine import Engine
 from node.partition.replica import PartitionReplica
 from node.storage import Storage
@@ -48,6 +48,43 @@ def test_a_write_of_an_item_another_region_is_writing_conflicts(tmp_path):
             await asyncio.gather(first, same, other_item)
             await replica.write(put("a", "ap-southeast-1"))  # committed meanwhile: no conflict
             await asyncio.gather(replica.write(put("c", "")), replica.write(put("c", "")))  # not MRSC: never
+        finally:
+            await engine.stop()
+            storage.close()
+
+    asyncio.run(go())
+
+
+def test_a_frozen_partition_applies_no_write_after_the_freeze_until_thawed(tmp_path):
+    """FREEZE goes through the log: a write proposed before it applies, one
+    proposed after it (even if evaluated first) is never applied and answers
+    503; the freeze survives a restart of the replica's config; THAW resumes."""
+    async def go() -> None:
+        storage = Storage.open(tmp_path / "db")
+        engine = Engine("n1", storage, lambda node_id: None)
+        engine.factories = {"partition": PartitionReplica}
+        replica = engine.create(GROUP, {"kind": "partition", "table_id": 1, "lo": 0, "hi": LAST_HASH}, ["n1"])
+        engine.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not (replica.raft.role.name == "LEADER" and replica.writable()):
+                assert time.monotonic() < deadline, "the one-node group elected no leader"
+                await asyncio.sleep(0.02)
+            before = replica.write(put("a", ""))
+            freeze = asyncio.ensure_future(replica.freeze(Req(op=Req.FREEZE, freeze=True)))
+            await asyncio.sleep(0)  # the freeze is queued first
+            after = replica.write(put("b", ""))  # evaluated before the freeze applied: refused at apply
+            await before
+            await freeze
+            with pytest.raises(ServiceUnavailable, match="MultiRegionConsistency STRONG"):
+                await after
+            with pytest.raises(ServiceUnavailable):
+                replica.write(put("c", ""))
+            assert storage.get_item(key_of("a")) is not None and storage.get_item(key_of("b")) is None
+            assert orjson.loads(storage.group_config(GROUP))["frozen"] is True
+            await replica.freeze(Req(op=Req.FREEZE, freeze=False))
+            await replica.write(put("b", ""))
+            assert storage.get_item(key_of("b")) is not None
         finally:
             await engine.stop()
             storage.close()
