@@ -130,9 +130,14 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def check_owns(self, key: bytes) -> None:
         """Raises WRONG_GROUP for a key this partition does not hold: the
-        router's map is older than a split, and it retries with a newer one."""
+        router's map is older than a split, and it retries with a newer one.
+        A key of another table id was built from a map older than its table's
+        move onto new partitions (made MRSC): the caller builds it again."""
         if not self.owns(key):
             raise Rejected("WRONG_GROUP", f"key outside {self.group} (it split)")
+        if len(key) >= 4 and int.from_bytes(key[:4], "big") != self.config["table_id"]:
+            raise ServiceUnavailable("The table moved to new partitions (it was made a global table with "
+                                     "MultiRegionConsistency STRONG). Retry the request.")
 
     def read_item(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
         """A GET's answer (without its id). Raises the throttling error when
