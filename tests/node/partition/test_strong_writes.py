@@ -26,19 +26,28 @@ def put(sk: str, origin: str) -> node_pb2.DataRequest:
                origin_region=origin)
 
 
+async def _leader(tmp_path, member: str) -> tuple[Storage, Engine, PartitionReplica]:
+    """A one-node group of table 1 led by this node (``member``: its id in a group spanning regions)."""
+    storage = Storage.open(tmp_path / "db")
+    engine = Engine("n1", storage, lambda node_id: None)
+    engine.factories = {"partition": PartitionReplica}
+    config = {"kind": "partition", "table_id": 1, "lo": 0, "hi": LAST_HASH, **({"member": member} if member else {})}
+    replica = engine.create(GROUP, config, [member or "n1"])
+    engine.start()
+    deadline = time.monotonic() + 20
+    while not (replica.raft.role.name == "LEADER" and replica.writable()):
+        if time.monotonic() > deadline:
+            await engine.stop()
+            storage.close()
+            raise AssertionError("the one-node group elected no leader")
+        await asyncio.sleep(0.02)
+    return storage, engine, replica
+
+
 def test_a_write_of_an_item_another_region_is_writing_conflicts(tmp_path):
     async def go() -> None:
-        storage = Storage.open(tmp_path / "db")
-        engine = Engine("n1", storage, lambda node_id: None)
-        engine.factories = {"partition": PartitionReplica}
-        replica = engine.create(GROUP, {"kind": "partition", "table_id": 1, "lo": 0, "hi": LAST_HASH,
-                                        "member": "us-east-1/n1"}, ["us-east-1/n1"])
-        engine.start()
+        storage, engine, replica = await _leader(tmp_path, "us-east-1/n1")
         try:
-            deadline = time.monotonic() + 20
-            while not (replica.raft.role.name == "LEADER" and replica.writable()):
-                assert time.monotonic() < deadline, "the one-node group elected no leader"
-                await asyncio.sleep(0.02)
             assert replica.raft.id == "us-east-1/n1" and engine.leader_of(GROUP) == "us-east-1/n1"
             first = replica.write(put("a", "eu-west-1"))
             same = replica.write(put("a", "eu-west-1"))  # the same region's writes queue up behind each other
@@ -60,16 +69,8 @@ def test_a_frozen_partition_applies_no_write_after_the_freeze_until_thawed(tmp_p
     proposed after it (even if evaluated first) is never applied and answers
     503; the freeze is kept in the replica's config; a thaw resumes writes."""
     async def go() -> None:
-        storage = Storage.open(tmp_path / "db")
-        engine = Engine("n1", storage, lambda node_id: None)
-        engine.factories = {"partition": PartitionReplica}
-        replica = engine.create(GROUP, {"kind": "partition", "table_id": 1, "lo": 0, "hi": LAST_HASH}, ["n1"])
-        engine.start()
+        storage, engine, replica = await _leader(tmp_path, "")
         try:
-            deadline = time.monotonic() + 20
-            while not (replica.raft.role.name == "LEADER" and replica.writable()):
-                assert time.monotonic() < deadline, "the one-node group elected no leader"
-                await asyncio.sleep(0.02)
             before = replica.write(put("a", ""))
             freeze = asyncio.ensure_future(replica.freeze(Req(op=Req.FREEZE, freeze=True)))
             await asyncio.sleep(0)  # the freeze is queued first
