@@ -26,11 +26,14 @@ class Faults:
     # Routers only: the step of a transaction at which the router exits at once
     # (router/transactions.py; the coordinator-kill tests), see `parse_crash_at`.
     txn_crash_at: str = ""
+    # Routers only: seconds a conversion to MRSC waits once the table is frozen and found
+    # empty (router/strong_tables.py; the test that writes during a conversion).
+    strong_pause_s: float = 0.0
 
     def to_json(self) -> dict:
         return {"drop_to": sorted(self.drop_to), "drop_from": sorted(self.drop_from),
                 "loss": self.loss, "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms,
-                "clock_rate": self.clock_rate, "txn_crash_at": self.txn_crash_at}
+                "clock_rate": self.clock_rate, "txn_crash_at": self.txn_crash_at, "strong_pause_s": self.strong_pause_s}
 
     @classmethod
     def from_json(cls, d: Any) -> Faults:
@@ -53,6 +56,7 @@ class Faults:
         if crash:
             parse_crash_at(crash)
         f.txn_crash_at = crash
+        f.strong_pause_s = _number(d, "strong_pause_s", 0.0, 0.0, 600.0)
         return f
 
     def active(self) -> bool:
@@ -62,7 +66,7 @@ class Faults:
 # Accepted in a fault body besides the faults: `heal` (clear them all) and the
 # caller's cluster id (routers' TriremeAdmin_1.SetFaults).
 _FAULT_FIELDS = frozenset(("drop_to", "drop_from", "loss", "delay_ms", "jitter_ms", "clock_rate", "heal",
-                           "ClusterId", "txn_crash_at"))
+                           "ClusterId", "txn_crash_at", "strong_pause_s"))
 CRASH_STEPS = ("after_begin", "after_prepare", "after_decide", "after_commit")
 
 

@@ -275,10 +275,12 @@ class MetaState:
         return {"ok": True, "table": asdict(t)}
 
     def _new_table(self, name: str, uid: str, now: float, spec: dict, placements: list,
-                   wrapped: list[str] | None = None) -> TableInfo:
-        """A new table; it takes the first of ``wrapped`` (data keys the leader
+                   wrapped: list[str] | None = None, tid: int | None = None) -> TableInfo:
+        """A new table (id ``tid``: one shared with other regions; else the next of
+        this region's); it takes the first of ``wrapped`` (data keys the leader
         made, cluster/kms.py) as its key version 1."""
-        tid = self.next_table_id
+        own = tid is None
+        tid = self.next_table_id if tid is None else tid
         ids = []
         for i, ((lo, hi), voters) in enumerate(zip(split_range(len(placements)), placements)):
             pid = partition_id(tid, i)
@@ -287,7 +289,7 @@ class MetaState:
         t = self.tables[name] = TableInfo(name, tid, uid, "CREATING", now, spec, ids)
         if wrapped:
             t.keys, t.key_version = [{"id": 1, "wrapped": wrapped.pop(0), "created": now}], 1
-        self.next_table_id += 1
+        self.next_table_id += own
         return t
 
     def _op_create_index(self, c: dict) -> dict:
@@ -443,9 +445,10 @@ class MetaState:
         every region, so the storage keys in the shared log mean the same
         table everywhere."""
         name, tid = c["name"], c["table_id"]
-        other = self.table_by_id(tid)
-        if other is not None and other.name != name:
-            return _err("ResourceInUseException", f"table id {tid} is taken by {other.name} in this region")
+        for ix_name, ix_id in [(name, tid), *((ix["name"], ix["id"]) for ix in c.get("indexes", []))]:
+            other = self.table_by_id(ix_id)
+            if other is not None and other.name != ix_name:
+                return _err("ResourceInUseException", f"table id {ix_id} is taken by {other.name} in this region")
         t = self.tables.get(name)
         if t is None:
             if "spec" not in c:
@@ -453,11 +456,16 @@ class MetaState:
             t = self.tables[name] = TableInfo(name, tid, c["uuid"], "CREATING", c["now"], dict(c["spec"]))
             if c.get("data_keys"):
                 t.keys, t.key_version = [{"id": 1, "wrapped": c["data_keys"][0], "created": c["now"]}], 1
+            if "stream" in c:  # the converting region's stream, with its label: one stream in every region
+                t.streams = [new_stream(c["stream"]["view"], c["stream"]["created_ms"])]
         elif t.status != "ACTIVE" or t.replicas:
             return _err("ResourceInUseException", f"Attempt to change a resource which is still in use: "
                                                   f"Table is being updated: {name}")
         for pid in t.partitions:
             self.partitions.pop(pid, None)
+        # Its stream goes on, on the new partitions (they report their shards); the records of the
+        # partitions that go, and so any disabled stream, go with them.
+        t.streams = [{**s, "shards": {}} for s in t.streams if s["status"] == "ENABLED"]
         t.id, t.partitions = tid, []
         for i, part in enumerate(c["partitions"]):
             pid = partition_id(tid, i)
@@ -466,6 +474,16 @@ class MetaState:
             t.partitions.append(pid)
         t.replicas = [{"region": r, "status": "ACTIVE"} for r in c["replicas"]]
         t.global_version, t.consistency, t.witness = "2019.11.21", "STRONG", c.get("witness", "")
+        # Its global indexes: hidden tables of this region (their partitions are its own),
+        # with ids every region shares, so the index changes in the shared log mean them.
+        for ix in self.index_tables(name):
+            for pid in ix.partitions:
+                self.partitions.pop(pid, None)
+            del self.tables[ix.name]
+        wrapped = list(c.get("data_keys") or [])[1:]  # the first is the table's own
+        for ix in c.get("indexes", []):
+            self._new_table(ix["name"], t.uuid, t.created, ix["spec"], ix["placements"], wrapped, tid=ix["id"])
+            self.tables[ix["name"]].status = t.status
         return {"ok": True, "table": asdict(t)}
 
     def _op_delete_table(self, c: dict) -> dict:

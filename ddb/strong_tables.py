@@ -65,7 +65,7 @@ def _create_regions(updates: object, what: str, path: str) -> list[str]:
 
 
 def parse_strong(body: dict, *, own_region: str, known_regions: list[str], table: str, replicas: list[dict],
-                 consistency: str, spec: dict, ttl_enabled: bool, has_stream: bool, has_gsi: bool) -> StrongPlan:
+                 consistency: str, spec: dict, ttl_enabled: bool) -> StrongPlan:
     """The regions of an UpdateTable that makes ``table`` an MRSC global table,
     checked against what the table is (``replicas``: the other regions it is
     already replicated to; ``consistency``: its mode, "" when regional)."""
@@ -108,10 +108,6 @@ def parse_strong(body: dict, *, own_region: str, known_regions: list[str], table
     if ttl_enabled:
         raise ValidationException(INVALID + "Time to Live is not supported for global tables with "
                                   "MultiRegionConsistency STRONG; disable it first")
-    if has_gsi or has_stream:
-        raise ValidationException(INVALID + "Trireme does not yet support "
-                                  f"{'global secondary indexes' if has_gsi else 'streams'} on global tables "
-                                  "with MultiRegionConsistency STRONG")
     return StrongPlan(new + witnesses, witnesses[0] if witnesses else "")
 
 
@@ -125,6 +121,21 @@ def check_transaction(table: str, consistency: str) -> None:
     if consistency == STRONG:
         raise ValidationException(INVALID + f"Transactions are not supported on global tables with "
                                   f"MultiRegionConsistency STRONG: {table}")
+
+
+def check_update(body: dict, table: str, consistency: str) -> None:
+    """UpdateTable's changes an MRSC table cannot take in one Region alone: its
+    global secondary indexes and its stream are made with it (before it is
+    made STRONG) and kept by every Region alike, so changing them is refused."""
+    if consistency != STRONG:
+        return
+    if any(isinstance(u, dict) and ("Create" in u or "Delete" in u)
+           for u in body.get("GlobalSecondaryIndexUpdates") or []):
+        raise ValidationException(INVALID + "Trireme does not yet support adding or deleting global secondary "
+                                  f"indexes of a global table with MultiRegionConsistency STRONG: {table}")
+    if body.get("StreamSpecification") is not None:
+        raise ValidationException(INVALID + "Trireme does not yet support enabling or disabling the stream of a "
+                                  f"global table with MultiRegionConsistency STRONG: {table}")
 
 
 def check_ttl(table: str, consistency: str) -> None:

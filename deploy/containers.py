@@ -23,9 +23,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "deploy" / "docker-compose.yml"
-REGIONS_COMPOSE_FILE = REPO / "deploy" / "docker-compose.regions.yml"  # two regions and the link
+REGIONS_COMPOSE_FILE = REPO / "deploy" / "docker-compose.regions.yml"  # three regions and the link
 # Its regions: region -> (prefix of its services, the setting of its router's host port, its default).
-COMPOSE_REGIONS = {"us-east-1": ("us", "TRIREME_PORT_A", "8000"), "eu-west-1": ("eu", "TRIREME_PORT_B", "8001")}
+COMPOSE_REGIONS = {"us-east-1": ("us", "TRIREME_PORT_A", "8000"), "eu-west-1": ("eu", "TRIREME_PORT_B", "8001"),
+                   "ap-southeast-1": ("ap", "TRIREME_PORT_C", "8002")}
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "trireme" / "containers"
 ENGINE_PACKAGES = ("docker.io", "iptables", "debootstrap")
@@ -210,7 +211,7 @@ def build_image(engine: Engine, tag: str, base_image: str) -> None:
 @dataclass
 class Compose:
     """``docker compose`` on deploy/docker-compose.yml (or another compose
-    file: the two regions') under one project name."""
+    file: the three regions') under one project name."""
 
     engine: Engine
     project: str = "trireme"
@@ -252,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           f"local ({LOCAL_BASE} made with debootstrap), or any image with Python 3.11")
     comp = sub.add_parser("compose", help="docker compose on deploy/docker-compose.yml (project trireme)")
     comp.add_argument("--regions", action="store_true",
-                      help="deploy/docker-compose.regions.yml instead: two regions joined by a link container "
+                      help="deploy/docker-compose.regions.yml instead: three regions joined by a link container "
                            "(project trireme-regions)")
     comp.add_argument("args", nargs=argparse.REMAINDER, help="e.g. up -d, ps, logs n1, kill n2, down -v")
     args = p.parse_args(argv)

@@ -291,11 +291,16 @@ def read_config(path: Path) -> tuple[str, list[Pair]]:
 
 
 def parse_pair(text: str, latency_ms: float = DEFAULT_LATENCY_MS) -> Pair:
-    """``us-east-1,eu-west-1,8101,10.0.0.20:8000`` -> a Pair."""
+    """``us-east-1,eu-west-1,8101,10.0.0.20:8000`` -> a Pair; with
+    ``,8301,n1=10.0.0.11:7201,n2=...`` after it, also the Raft peer port and
+    where DST's nodes take peer connections (strongly consistent tables)."""
     parts = text.split(",")
-    if len(parts) != 4 or not parts[2].isdigit() or ":" not in parts[3]:
-        raise ValueError(f"bad --pair {text!r}: expected SRC,DST,PORT,HOST:PORT")
-    return Pair(parts[0], parts[1], int(parts[2]), parts[3], latency_ms)
+    peers = dict(p.partition("=")[::2] for p in parts[5:])
+    if len(parts) < 4 or not parts[2].isdigit() or ":" not in parts[3] or len(parts) == 5 \
+            or len(parts) > 5 and (not parts[4].isdigit() or not all(k and ":" in v for k, v in peers.items())):
+        raise ValueError(f"bad --pair {text!r}: expected SRC,DST,PORT,HOST:PORT[,PEER_PORT,NODE=HOST:PORT,...]")
+    return Pair(parts[0], parts[1], int(parts[2]), parts[3], latency_ms,
+                peer_port=int(parts[4]) if len(parts) > 5 else 0, peers=peers)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -304,9 +309,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "with latency, and cut pairs on command (`trireme chaos isolate-region`).")
     p.add_argument("--config", type=Path, default=None,
                    help="the link's JSON file (pairs, ports, control), as `trireme up --regions` writes it")
-    p.add_argument("--pair", action="append", default=[], metavar="SRC,DST,PORT,HOST:PORT",
+    p.add_argument("--pair", action="append", default=[], metavar="SRC,DST,PORT,HOST:PORT[,PEER_PORT,NODE=HOST:PORT,...]",
                    help="instead of --config (containers): listen on PORT for region SRC and forward to "
-                        "region DST's router at HOST:PORT; once per ordered pair")
+                        "region DST's router at HOST:PORT; with PEER_PORT, listen there for SRC's nodes' Raft "
+                        "connections to DST's nodes (their peer ports NODE=HOST:PORT); once per ordered pair")
     p.add_argument("--control", default="127.0.0.1:8099",
                    help="with --pair: HOST:PORT of the control endpoint (default 127.0.0.1:8099)")
     p.add_argument("--listen-host", default="127.0.0.1",

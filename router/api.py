@@ -231,6 +231,7 @@ class Api:
         t = self.table(name, any_status=True)
         if strong_tables.applies(body, t):
             return await strong_tables.make_strong(self, body, t)
+        strong_tables.check_update(body, t)
         if body.get("ReplicaUpdates") is not None:
             return await global_tables.update_replicas(self, body, t)
         if body.get("SSESpecification") is not None:

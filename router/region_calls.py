@@ -1,13 +1,19 @@
 """Calls to another region's router: one JSON request over HTTP/1.1.
 
 Regions reach each other only through their routers' endpoints (through the
-cross-region link). Control calls are rare (replica changes), so each one
-opens its own connection (`Connection: close`) and reads the whole answer.
+cross-region link). Calls reuse connections (HTTP keep-alive): a
+strongly consistent global table forwards every write whose leader is in
+another region (`TriremeReplication_1.Forward`), and a new connection each
+time cost a connection setup through the link per write. Idle connections
+are kept per destination for a while (below the router's idle timeout); one
+the other end closed meanwhile is dropped before it is used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from urllib.parse import urlsplit
 
 import orjson
@@ -16,6 +22,11 @@ from ddb.errors import from_wire
 from router.protocol import PREFIXES
 
 DYNAMODB, REPLICATION = PREFIXES[0], PREFIXES[3]  # DynamoDB's operations; those regions call on each other
+IDLE_KEEP_S = 60.0  # an idle connection is closed after this (routers close theirs after 300 s)
+MAX_IDLE = 16  # idle connections kept per destination
+Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter, float]  # and when it was last used
+# Per event loop (streams belong to one): destination -> idle connections, the newest last.
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, list[Conn]]] = weakref.WeakKeyDictionary()
 
 
 class RegionUnreachable(Exception):
@@ -32,24 +43,32 @@ async def call(region: str, url: str, target: str, body: dict, timeout: float) -
     """POST ``body`` to ``target`` at ``url``; the answer's JSON, or its
     DynamoDB error raised, or RegionUnreachable."""
     u = urlsplit(url)
-    host, port = u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80)
+    host, port, tls = u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80), u.scheme == "https"
     data = orjson.dumps(body)
     head = (f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-amz-json-1.0\r\n"
-            f"X-Amz-Target: {target}\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode()
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port, ssl=u.scheme == "https" or None)
-    except (OSError, TimeoutError) as exc:
-        raise RegionUnreachable(region, str(exc) or type(exc).__name__, sent=False) from None
+            f"X-Amz-Target: {target}\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+    pool = _pools.setdefault(asyncio.get_running_loop(), {}).setdefault((host, port, tls), [])
+    conn = _idle(pool)
+    if conn is None:
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(host, port, ssl=tls or None)
+        except (OSError, TimeoutError) as exc:
+            raise RegionUnreachable(region, str(exc) or type(exc).__name__, sent=False) from None
+    else:
+        reader, writer, _ = conn
+    keep = False
     try:
         async with asyncio.timeout(timeout):
             writer.write(head + data)
-            raw = await reader.read()  # to the end: the router closes after its answer
-    except (OSError, TimeoutError) as exc:
+            status, answer, keep = await _answer(region, reader)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
         raise RegionUnreachable(region, str(exc) or type(exc).__name__) from None
     finally:
-        writer.close()
-    status, answer = _parse(region, raw)
+        if keep and len(pool) < MAX_IDLE:
+            pool.append((reader, writer, time.monotonic()))
+        else:
+            writer.close()
     try:
         out = orjson.loads(answer) if answer else {}
     except orjson.JSONDecodeError:
@@ -60,9 +79,26 @@ async def call(region: str, url: str, target: str, body: dict, timeout: float) -
     return out
 
 
-def _parse(region: str, raw: bytes) -> tuple[int, bytes]:
-    end = raw.find(b"\r\n\r\n")
-    if not raw.startswith(b"HTTP/1.") or end < 0:
-        raise RegionUnreachable(region, "no complete HTTP answer")
-    return int(raw[9:12]), raw[end + 4:]
+def _idle(pool: list[Conn]) -> Conn | None:
+    """The newest idle connection still open and fresh; older or closed ones are closed."""
+    while pool:
+        conn = pool.pop()
+        reader, writer, used = conn
+        if not (reader.at_eof() or writer.is_closing()) and time.monotonic() - used < IDLE_KEEP_S:
+            return conn
+        writer.close()
+    return None
 
+
+async def _answer(region: str, reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """One HTTP answer: its status, body, and whether the connection may carry another call."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1."):
+        raise RegionUnreachable(region, "no complete HTTP answer")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    length = headers.get("content-length")
+    if length is None or not length.isdigit():  # to the end: the router closes after its answer
+        return int(lines[0][9:12]), await reader.read(), False
+    return int(lines[0][9:12]), await reader.readexactly(int(length)), \
+        headers.get("connection", "").lower() != "close" and lines[0].startswith("HTTP/1.1")

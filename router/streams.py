@@ -114,7 +114,9 @@ class StreamsApi:
         p = self._state().partitions.get(group)
         if p is None:
             raise ResourceNotFoundException("Requested resource not found: Shard does not exist")
-        return await self.cluster.send(t.name, p.lo, req, to_leader=True)
+        # A table whose partitions span regions (MRSC) is read at this region's member: its
+        # records are this region's stream (the leader may be in another region).
+        return await self.cluster.send(t.name, p.lo, req, to_leader=not t.consistency)
 
     # --- operations ----------------------------------------------------------
 

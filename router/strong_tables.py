@@ -37,11 +37,13 @@ from cluster.partitions import ORIGIN_REGION, LeaderElsewhere
 from cluster.regions import qualify
 from ddb import global_tables as gt
 from ddb import strong_tables as st
+from ddb.indexes import index_table_name
 from ddb.errors import (DynamoDBError, InternalServerError, ResourceNotFoundException, ServiceUnavailable,
                         ValidationException)
 from router import region_calls
 from router.global_tables import Regions as Api
 from router.region_calls import RegionUnreachable
+from trireme_pb import node_pb2
 
 Op = Callable[[dict], Awaitable[Any]]
 
@@ -80,6 +82,11 @@ def no_ttl(api: Api, body: dict) -> dict:
     return body
 
 
+def check_update(body: dict, t: TableInfo) -> None:
+    """UpdateTable's index and stream changes, refused for an MRSC table."""
+    st.check_update(body, t.name, t.consistency)
+
+
 def describe_fields(t: TableInfo) -> dict:
     return st.table_fields(t.consistency, t.witness)
 
@@ -94,15 +101,26 @@ def applies(body: dict, t: TableInfo) -> bool:
 
 
 async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
-    state = api.cluster.state
     plan = st.parse_strong(
         body, own_region=api.region, known_regions=list(api.remote_regions), table=t.name, replicas=t.replicas,
-        consistency=t.consistency, spec=t.spec, ttl_enabled=t.ttl_state().status in ("ENABLED", "ENABLING"),
-        has_stream=bool(t.streams), has_gsi=bool(state is not None and state.index_tables(t.name)))
+        consistency=t.consistency, spec=t.spec, ttl_enabled=t.ttl_state().status in ("ENABLED", "ENABLING"))
     gt.check_changeable(t.name, t.status)
-    scan = await api.operations()["Scan"]({"TableName": t.name, "Limit": 1})
-    if orjson.loads(scan).get("Count", 0) if isinstance(scan, bytes) else scan.get("Count", 0):
+    # The fence: the table's item writes stop (through each partition's log) before it is found
+    # empty, so no write can land between that check and the move onto the shared groups; a
+    # write meanwhile is refused (503, retryable) and goes to the new groups when retried.
+    await _freeze(api, t, True)
+    try:
+        return await _convert(api, t, plan)
+    except BaseException:
+        await _freeze(api, t, False)  # still the regional table: its writes resume
+        raise
+
+
+async def _convert(api: Api, t: TableInfo, plan: st.StrongPlan) -> dict:
+    if not await _empty(api, t.name):
         raise ValidationException(st.not_empty(t.name))
+    if api.cluster.faults.strong_pause_s:
+        await asyncio.sleep(api.cluster.faults.strong_pause_s)
     count = len(t.partitions)
     members = {api.region: pick_members(api, t.name, count)}
     for region in plan.replicas:
@@ -117,12 +135,18 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
     partitions = [{"lo": lo, "hi": hi, "voters": [qualify(r, members[r][i]) for r in regions]}
                   for i, (lo, hi) in enumerate(split_range(count))]
     serving = [r for r in regions if r != plan.witness]
+    stream = t.enabled_stream()  # every serving region gets it, with its label (so its records and shards)
+    index_ids = {g["IndexName"]: shared_table_id(index_table_name(t.name, g["IndexName"]), t.uuid)
+                 for g in t.spec.get("GlobalSecondaryIndexes") or []}
     created: list[str] = []
     for region in plan.replicas:
         try:
             await _remote(api, region, "CreateStrong", {
                 "TableName": t.name, "Spec": gt.replica_spec(t.spec), "TableId": table_id, "Uuid": t.uuid,
-                "Partitions": partitions, "Replicas": [r for r in serving if r != region], "Witness": plan.witness})
+                "Partitions": partitions, "Replicas": [r for r in serving if r != region], "Witness": plan.witness,
+                "IndexIds": index_ids,
+                **({"Stream": {"View": stream["view"], "CreatedMs": stream["created_ms"]}}
+                   if stream is not None and region != plan.witness else {})})
             created.append(region)
         except (DynamoDBError, RegionUnreachable) as exc:
             await _undo(api, t.name, plan.witness, created)
@@ -131,7 +155,7 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
             raise
     try:
         result = await api.cluster.meta("make_strong", {
-            "name": t.name, "table_id": table_id, "partitions": partitions,
+            "name": t.name, "table_id": table_id, "partitions": partitions, "index_ids": index_ids,
             "replicas": [r for r in serving if r != api.region], "witness": plan.witness})
     except DynamoDBError:
         await _undo(api, t.name, plan.witness, created)
@@ -139,6 +163,34 @@ async def make_strong(api: Api, body: dict, t: TableInfo) -> dict:
     await api.cluster.wait_for(lambda s: t.name in s.tables and s.tables[t.name].consistency == st.STRONG,
                                READY_WAIT_S)
     return {"TableDescription": await api.describe(TableInfo(**result["table"]))}
+
+
+async def _freeze(api: Api, t: TableInfo, freeze: bool) -> None:
+    """Stop (or resume) the item writes of every partition of ``t``, each once its leader applied it."""
+    state = api.cluster.state
+    parts = [state.partitions[p] for p in t.partitions if p in state.partitions] if state is not None else []
+    results = await asyncio.gather(*(
+        api.cluster.send(t.name, p.lo, node_pb2.DataRequest(op=node_pb2.DataRequest.FREEZE, freeze=freeze),
+                         to_leader=True) for p in parts), return_exceptions=True)
+    failed = next((r for r in results if isinstance(r, BaseException)), None)
+    if failed is not None:
+        if freeze:
+            await _freeze(api, t, False)
+            raise failed
+        log.warning("table %s: could not resume its writes on every partition: %r", t.name, failed)
+
+
+async def _empty(api: Api, name: str) -> bool:
+    """Does a strongly consistent Scan find no item in table ``name``?"""
+    body: dict = {"TableName": name, "Limit": 1, "ConsistentRead": True}
+    while True:
+        page = await api.operations()["Scan"](body)
+        page = orjson.loads(page) if isinstance(page, bytes) else page
+        if page.get("Count", 0):
+            return False
+        if "LastEvaluatedKey" not in page:
+            return True
+        body["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 async def _undo(api: Api, name: str, witness: str, regions: list[str]) -> None:
@@ -174,11 +226,16 @@ async def create_strong(api: Api, body: dict) -> dict:
     """`CreateStrong`: this region's table on the shared groups (a witness: hidden, log only)."""
     name, witness = body["TableName"], body.get("Witness", "")
     spec = dict(body["Spec"])
-    if witness == api.region:
-        name, spec = WITNESS_PREFIX + name, {**spec, "TableName": WITNESS_PREFIX + name, "System": "witness"}
+    if witness == api.region:  # the log only: no indexes to keep
+        name = WITNESS_PREFIX + name
+        spec = {**{k: v for k, v in spec.items() if k != "GlobalSecondaryIndexes"}, "TableName": name,
+                "System": "witness"}
     await api.cluster.meta("make_strong", {
         "name": name, "spec": spec, "table_id": body["TableId"], "uuid": body["Uuid"], "now": time.time(),
-        "partitions": body["Partitions"], "replicas": body["Replicas"], "witness": witness})
+        "partitions": body["Partitions"], "replicas": body["Replicas"], "witness": witness,
+        "index_ids": body.get("IndexIds") or {},
+        **({"stream": {"view": body["Stream"]["View"], "created_ms": body["Stream"]["CreatedMs"]}}
+           if body.get("Stream") else {})})
     await api.cluster.wait_for(lambda s: name in s.tables, READY_WAIT_S)
     return {}
 
@@ -253,4 +310,4 @@ def operations(api: Api) -> dict[str, Callable[[dict], Awaitable[Any]]]:
             "Forward": forward}
 
 
-__all__ = ["applies", "describe_fields", "forwarding", "make_strong", "operations"]
+__all__ = ["applies", "check_update", "describe_fields", "forwarding", "make_strong", "operations"]

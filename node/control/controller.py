@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cluster.kms import new_data_key
-from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo
+from cluster.meta import META_GROUP, MetaState, PartitionInfo, TableInfo, partition_id
 from cluster.rpc import CallError
 from ddb import ttl as ddb_ttl
 from ddb.autoscaling import Tracking
@@ -203,8 +203,11 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         return await _propose(mr, {"op": "set_table_replicas", **{k: body[k] for k in (
             "name", "replicas", "global_version", "expect") if k in body}})
     if op == "make_strong":  # an MRSC table on groups spanning regions (router/strong_tables.py)
-        return await _propose(mr, {"op": "make_strong", "data_keys": _data_keys(control, 1), **{k: body[k] for k in (
-            "name", "spec", "table_id", "uuid", "now", "partitions", "replicas", "witness") if k in body}})
+        indexes = _strong_indexes(state, body)
+        return await _propose(mr, {"op": "make_strong", "indexes": indexes,
+                                   "data_keys": _data_keys(control, 1 + len(indexes)), **{
+            k: body[k] for k in ("name", "spec", "table_id", "uuid", "now", "partitions", "replicas", "witness",
+                                 "stream") if k in body}})
     if op == "replica_backfilled":  # a partition finished a new replica's backfill (node/feed/replicator.py)
         return await mr.run({"op": "replica_backfilled", **{k: body[k] for k in ("name", "region", "group")}})
     if op == "tag_table":
@@ -319,6 +322,25 @@ async def function_op(mr: MetaReplica, op: str, body: dict) -> dict:
     refusal: the router answers it in the Lambda API's own errors) comes back
     as the state machine's answer, never raised as a DynamoDB error."""
     return await mr.run({**body, "op": op})
+
+
+def _strong_indexes(state: MetaState, body: dict) -> list[dict]:
+    """The global indexes of an MRSC table in this region: hidden tables with
+    the ids every region shares (``index_ids``), on partitions placed here.
+    Their partitions take every change from the start (each base member has
+    them configured when it is created: node/control/view.py), so nothing is
+    backfilled."""
+    t = state.tables.get(body["name"])
+    spec = body.get("spec") or (t.spec if t is not None else {})
+    ids = body.get("index_ids") or {}
+    live = state.placeable()
+    out = []
+    for gsi in spec.get("GlobalSecondaryIndexes") or []:
+        tid = ids[gsi["IndexName"]]
+        out.append({"name": index_table_name(body["name"], gsi["IndexName"]), "id": tid,
+                    "spec": {**index_table_spec(body["name"], gsi, spec), "Backfill": False},
+                    "placements": [place(partition_id(tid, i), live) for i in range(len(body["partitions"]))]})
+    return out
 
 
 def ttl_cooldown_ms() -> int:

@@ -29,6 +29,7 @@ from node.control.controller import controller_tick, meta_op
 from node.control.metareplica import META_GROUP, MetaReplica
 from node.control.throughput import BOOST_TTL_S, apply_limits, meter_report
 from node.groups.replica import Rejected
+from node.partition.global_indexes import config_entry
 from trireme_pb import node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
@@ -205,7 +206,8 @@ class Control:
             else:
                 config = {"kind": "partition", "table_id": p.table_id, "lo": p.lo, "hi": p.hi}
                 if member != me:
-                    config.update(member=member, witness=p.witness == self.cfg.region)
+                    config.update(member=member, witness=p.witness == self.cfg.region,
+                                  gsi=strong_indexes(view, p.table_id), streams=strong_streams(view, p.table_id))
             log.info("%s: creating replica %s (%s)", me, gid, "founding" if founding else "empty")
             engine.create(gid, config, founding)
         for gid in list(engine.replicas):
@@ -336,3 +338,28 @@ class Control:
 
 def monotonic() -> float:
     return time.monotonic()
+
+
+def strong_indexes(view: MetaState, table_id: int) -> list[dict]:
+    """The global indexes a member of an MRSC table's group starts with: its
+    region's index tables of the table (their ids are the same in every
+    region, router/strong_tables.py), so each member derives every write's
+    index changes from the first entry on, and no index is backfilled."""
+    base = view.table_by_id(table_id)
+    if base is None:
+        return []
+    return [config_entry(ix.name, ix.id, ix.spec, backfill=False)
+            for ix in view.index_tables(base.name)]  # (every region's metadata has them in one order)
+
+
+def strong_streams(view: MetaState, table_id: int) -> list[dict]:
+    """The stream a member of an MRSC table's group starts with (every serving
+    region's table has the same one, router/strong_tables.py): records from
+    the first entry on, on every member, so each region's stream has every
+    change (node/partition/streams.py settings)."""
+    base = view.table_by_id(table_id)
+    s = base.enabled_stream() if base is not None else None
+    if s is None:
+        return []
+    return [{"label": s["label"], "view": s["view"], "keys": [k["AttributeName"] for k in base.spec["KeySchema"]],
+             "start": 0, "start_ms": s["created_ms"], "end": None}]

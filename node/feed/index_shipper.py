@@ -2,6 +2,10 @@
 index configuration in step with the metadata, drive backfills, and ship the
 outbox to the index partitions in log order.
 
+In a group spanning regions (an MRSC table), every member applies every
+write, and each region's member ships its own outbox to its region's index
+partitions, trimming it locally.
+
 Delivery is at least once: records leave the outbox (a trim entry through
 Raft) only after every index partition acknowledged them, and a new leader
 ships again from the oldest record left. Index partitions apply changes as
@@ -105,7 +109,7 @@ class IndexShipper:
             self._due.clear()
             for group in groups:
                 replica = self.engine.replicas.get(group)
-                if not isinstance(replica, PartitionReplica) or not replica.is_leader:
+                if not isinstance(replica, PartitionReplica) or not ships(replica):
                     continue
                 running = self._drivers.get(group)
                 if running is not None and not running[0].done():
@@ -172,7 +176,7 @@ class IndexShipper:
         """Index work for a leader replica until none is left."""
         group = replica.group
         try:
-            while replica.is_leader and await self._step(replica):
+            while ships(replica) and await self._step(replica):
                 self._failures.pop(group, None)
             self._failures.pop(group, None)
         except asyncio.CancelledError:
@@ -188,6 +192,8 @@ class IndexShipper:
 
     async def _step(self, replica: PartitionReplica) -> bool:
         """One step of index work; True when more is waiting."""
+        if not replica.is_leader:  # an MRSC member: the group's leader configures, this region's member ships
+            return await self._ship(replica)
         wanted = self._wanted(replica)
         have = [(c["name"], c["tid"]) for c in replica.config.get("gsi", [])]
         if [(c["name"], c["tid"]) for c in wanted] != have:
@@ -264,13 +270,29 @@ class IndexShipper:
             return False  # a newer leader of this partition ships now
         last = gsi.outbox_index(records[-1][0])
         self._shipped[replica.group] = (term, last)
-        # The records leave the outbox through the log; the next shipment does
-        # not wait for that (a new leader ships again what is left: at least once).
-        trim = replica.propose(node_pb2.WriteCommand(trim_outbox=last).SerializeToString())
-        trim.add_done_callback(_quiet)
+        if "member" in replica.config:
+            # An MRSC member's outbox is its region's alone (each region's member ships to its
+            # own index partitions): trimmed here, not through the log every region shares.
+            batch = self.storage.batch()
+            batch.delete_range(STREAMS, gsi.outbox_bounds(replica.group)[0], gsi.outbox_key(replica.group, last + 1))
+            self.storage.write(batch, sync=False)
+        else:
+            # The records leave the outbox through the log; the next shipment does
+            # not wait for that (a new leader ships again what is left: at least once).
+            trim = replica.propose(node_pb2.WriteCommand(trim_outbox=last).SerializeToString())
+            trim.add_done_callback(_quiet)
         # A full page left more behind (after a restart or a change of leader);
         # records applied while this shipment was in flight go out next, now.
         return len(records) == SHIP_RECORDS or replica.outbox_last > last
+
+
+def ships(replica: PartitionReplica) -> bool:
+    """Does this replica ship its partition's index changes? The leader; in a
+    group spanning regions (MRSC), every region's member (one per region) to
+    its own region's index partitions, a witness (no indexes) excepted."""
+    if "member" in replica.config:
+        return not replica.config.get("witness")
+    return replica.is_leader
 
 
 def index_write(changes: list[node_pb2.GsiChange], source: str, term: int) -> node_pb2.DataRequest:

@@ -98,7 +98,8 @@ class StreamKeeper:
         view = self.control.view
         if view is None:
             return
-        leaders = [(g, r) for g, r in self.engine.replicas.items() if isinstance(r, PartitionReplica) and r.is_leader]
+        leaders = [(g, r) for g, r in self.engine.replicas.items() if isinstance(r, PartitionReplica)
+                   and (r.is_leader or "member" in r.config)]  # (an MRSC member reports to its region)
         state = (view.version, frozenset(g for g, _ in leaders))
         if state == self._idle:
             return
@@ -120,7 +121,12 @@ class StreamKeeper:
 
     def _work(self, t: TableInfo, replica: PartitionReplica) -> Awaitable | None:
         """What this leader must do for its table's streams now, if anything:
-        propose the settings the metadata asks for, or report a start or end."""
+        propose the settings the metadata asks for, or report a start or end.
+        A member of a group spanning regions (MRSC) that is not its leader
+        only reports, to its own region's metadata: the settings are the same
+        in every region and each member starts with them (node/control/view.py)."""
+        if not replica.is_leader:
+            return self._report(t, replica)
         pitr = "PointInTimeRecovery" in t.spec  # point-in-time recovery's log (router/pitr.py) goes the same way
         if pitr != ("pitr" in replica.config):
             cmd = node_pb2.WriteCommand(pitr_config=orjson.dumps({"enabled": pitr}),
@@ -130,6 +136,10 @@ class StreamKeeper:
         if [(w["label"], w["enabled"]) for w in wanted] != _applied(replica.config):
             cmd = node_pb2.WriteCommand(stream_config=orjson.dumps(wanted), timestamp_ms=int(time.time() * 1000))
             return replica.propose(cmd.SerializeToString())
+        return self._report(t, replica)
+
+    def _report(self, t: TableInfo, replica: PartitionReplica) -> Awaitable | None:
+        """Report where this partition started or ended a stream, if the metadata lacks it."""
         for s in replica.config.get("streams", []):
             meta = t.stream(s["label"])
             if meta is None:

@@ -108,11 +108,11 @@ class GsiReplicaMixin:
         if cmd.trim_outbox:
             lo, _ = gsi.outbox_bounds(self.group)
             batch.delete_range(STREAMS, lo, gsi.outbox_key(self.group, cmd.trim_outbox + 1))
-        if changes:
+        if changes and not self.config.get("witness"):  # (a witness region has no indexes to ship to)
             batch.put(STREAMS, gsi.outbox_key(self.group, index),
                       node_pb2.GsiChanges(changes=changes).SerializeToString())
             self.outbox_last = index
-            if self.is_leader:  # type: ignore[attr-defined]
+            if self.is_leader or "member" in self.config:  # type: ignore[attr-defined]
                 self.engine.outbox_filled(self.group)  # type: ignore[attr-defined]
         if logged:
             self.note_logged()  # type: ignore[attr-defined]

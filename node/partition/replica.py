@@ -23,7 +23,7 @@ from cluster.versions import Version
 from ddb import items as ddb_items
 from ddb.capacity import index_write_units
 from ddb.errors import (DynamoDBError, ItemCollectionSizeLimitExceededException, ReplicatedWriteConflictException,
-                        TransactionConflictException, ValidationException)
+                        ServiceUnavailable, TransactionConflictException, ValidationException)
 from ddb.expressions import evaluate, project
 from ddb.indexes import local_spaces
 from ddb.size import item_size
@@ -49,6 +49,9 @@ CHECK = -1  # a ConditionCheck's evaluation: the condition only (not a DataReque
 TXN_KINDS = {node_pb2.TxnRef.PUT: PUT, node_pb2.TxnRef.UPDATE: UPDATE, node_pb2.TxnRef.DELETE: DELETE,
              node_pb2.TxnRef.CHECK: CHECK}
 CONFLICT, ABSENT = "conflict", "absent"  # apply results of transaction entries that changed nothing
+FROZEN = "frozen"  # apply result: item writes are frozen (FREEZE), so this one was not applied
+FROZEN_MESSAGE = ("The table is being made a global table with MultiRegionConsistency STRONG; its writes "
+                  "resume in a moment. Retry the request.")
 HOT_KEYS = 512  # written keys a leader remembers, to split a hot partition where its writes divide
 STAMP_KEYS = 100_000  # keys whose last write index a leader keeps for TransactGetItems' stamps
 RETURN_VALUES = {v.number: v.name for v in Req.ReturnValues.DESCRIPTOR.values}  # as ddb.items names them
@@ -127,9 +130,14 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def check_owns(self, key: bytes) -> None:
         """Raises WRONG_GROUP for a key this partition does not hold: the
-        router's map is older than a split, and it retries with a newer one."""
+        router's map is older than a split, and it retries with a newer one.
+        A key of another table id was built from a map older than its table's
+        move onto new partitions (made MRSC): the caller builds it again."""
         if not self.owns(key):
             raise Rejected("WRONG_GROUP", f"key outside {self.group} (it split)")
+        if len(key) >= 4 and int.from_bytes(key[:4], "big") != self.config["table_id"]:
+            raise ServiceUnavailable("The table moved to new partitions (it was made a global table with "
+                                     "MultiRegionConsistency STRONG). Retry the request.")
 
     def read_item(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
         """A GET's answer (without its id). Raises the throttling error when
@@ -296,6 +304,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         """
         self.check_leader()
         self.check_owns(req.key)
+        if "frozen" in self.config:
+            raise ServiceUnavailable(FROZEN_MESSAGE)
         self.hot_keys.append(req.key)
         locks = self.locks
         if locks.applied or locks.pending:  # the one check a write pays while no transaction runs
@@ -562,6 +572,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             exc = f.exception()
             if exc is None and f.result() == WRONG_GROUP:
                 exc = Rejected("WRONG_GROUP", f"key outside {self.group} (it split before this write applied)")
+            elif exc is None and f.result() == FROZEN:
+                exc = ServiceUnavailable(FROZEN_MESSAGE)
             if exc is not None:
                 result.set_exception(exc)
                 return
@@ -604,6 +616,14 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                else cmd.mutations[0].key if cmd.mutations and not cmd.fence_source else None)
         if key is not None and not self.owns(key):
             return WRONG_GROUP  # proposed before this replica's split applied: never applied here
+        if cmd.freeze or cmd.thaw:
+            self.config = {k: v for k, v in self.config.items() if k != "frozen"}
+            if cmd.freeze:
+                self.config["frozen"] = True
+            batch.set_group_config(self.group, orjson.dumps(self.config))
+            return None
+        if key is not None and "frozen" in self.config and not cmd.HasField("txn_unlock"):
+            return FROZEN  # (a prepared transaction still commits or releases)
         if cmd.HasField("checkpoint"):
             return self._apply_checkpoint(batch, cmd.checkpoint)
         if cmd.HasField("txn_lock"):
@@ -618,6 +638,14 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         if stamps is not None:
             self._note_stamps(stamps, cmd, entry.index)
         return result
+
+    async def freeze(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
+        """FREEZE: stop (or resume) item writes at this point of the log, so
+        whoever reads the partition strongly afterwards has seen its last
+        write until it is thawed. Answers once applied here."""
+        self.check_leader()
+        await self.propose(node_pb2.WriteCommand(freeze=req.freeze, thaw=not req.freeze).SerializeToString())
+        return Resp()
 
     def _apply_checkpoint(self, batch: Batch, cp: node_pb2.TriggerCheckpoint) -> None:
         """An event source mapping's place in this partition's stream, in the

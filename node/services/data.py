@@ -172,6 +172,8 @@ class DataSession:
             resp = await replica.txn_commit(req)
         elif op == Req.TXN_RELEASE:
             resp = await replica.txn_release(req)
+        elif op == Req.FREEZE:
+            resp = await replica.freeze(req)
         else:
             raise ValueError(f"unknown operation {op}")
         resp.id = req.id

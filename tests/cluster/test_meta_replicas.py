@@ -133,3 +133,38 @@ def test_make_strong_moves_the_table_onto_the_shared_groups():
     # A taken id is refused.
     assert w.apply({"op": "make_strong", "name": "t2", "spec": {}, "uuid": "v", "now": 3.0, "table_id": 3 << 30,
                     "partitions": parts, "replicas": []})["error"] == "ResourceInUseException"
+
+
+def test_make_strong_gives_the_global_indexes_the_shared_ids_on_partitions_of_this_region():
+    s = MetaState.bootstrap([{"id": "n1", "addr": "a:1", "az": "z1"}])
+    spec = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}
+    assert s.apply({"op": "create_table", "name": "t1", "uuid": "u", "now": 1.0, "spec": spec,
+                    "placements": [["n1"]], "indexes": [{"name": "t1#g", "spec": {"IndexOf": "t1"},
+                                                         "placements": [["n1"]]}]})["ok"]
+    for name in ("t1#g", "t1"):
+        s.tables[name].status = "ACTIVE"
+    old = list(s.tables["t1#g"].partitions)
+    next_id = s.next_table_id
+    voters = ["us-east-1/n1", "eu-west-1/n2", "ap-southeast-1/n3"]
+    r = s.apply({"op": "make_strong", "name": "t1", "table_id": 3 << 30, "replicas": ["eu-west-1"], "witness": "",
+                 "partitions": [{"lo": 0, "hi": 2**64 - 1, "voters": voters}],
+                 "indexes": [{"name": "t1#g", "id": (3 << 30) + 7, "spec": {"IndexOf": "t1", "Backfill": False},
+                              "placements": [["n1"]]}]})
+    assert r["ok"]
+    ix = s.tables["t1#g"]
+    assert (ix.id, ix.status, ix.spec["Backfill"]) == ((3 << 30) + 7, "ACTIVE", False)
+    assert not set(old) & set(s.partitions)  # the old index partitions are gone
+    assert [s.partitions[p].voters for p in ix.partitions] == [["n1"]]  # region-local, not cross-region
+    assert s.next_table_id == next_id  # a shared id is not one of this region's
+    # Another region's copy is created with its indexes (CREATING with it); a taken index id is refused.
+    w = MetaState.bootstrap([{"id": "n2", "addr": "b:1", "az": "z1"}])
+    body = {"op": "make_strong", "name": "t1", "spec": spec, "uuid": "u", "now": 2.0, "table_id": 3 << 30,
+            "partitions": [{"lo": 0, "hi": 2**64 - 1, "voters": voters}], "replicas": ["us-east-1"],
+            "indexes": [{"name": "t1#g", "id": (3 << 30) + 7, "spec": {"IndexOf": "t1"}, "placements": [["n2"]]}]}
+    assert w.apply(body)["ok"] and w.tables["t1#g"].status == "CREATING" and w.index_tables("t1")
+    taken = MetaState.bootstrap([{"id": "n2", "addr": "b:1", "az": "z1"}])
+    assert taken.apply({"op": "create_table", "name": "x", "uuid": "v", "now": 1.0, "spec": spec,
+                        "placements": [["n2"]]})["ok"]
+    assert taken.apply({**body, "indexes": [{**body["indexes"][0], "id": taken.tables["x"].id}]})["error"] \
+        == "ResourceInUseException"

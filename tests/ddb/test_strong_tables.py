@@ -13,15 +13,14 @@ OWN, EU, AP, FAR = "us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"
 KNOWN = [EU, AP, FAR]
 
 
-def parse(replicas=None, witnesses=None, *, consistency="", table_replicas=(), spec=None, ttl=False, stream=False,
-          gsi=False, **body):
+def parse(replicas=None, witnesses=None, *, consistency="", table_replicas=(), spec=None, ttl=False, **body):
     if replicas is not None:
         body["ReplicaUpdates"] = [{"Create": {"RegionName": r}} for r in replicas]
     if witnesses is not None:
         body["GlobalTableWitnessUpdates"] = [{"Create": {"RegionName": r}} for r in witnesses]
     body.setdefault("MultiRegionConsistency", "STRONG")
     return st.parse_strong(body, own_region=OWN, known_regions=KNOWN, table="t", replicas=list(table_replicas),
-                           consistency=consistency, spec=spec or {}, ttl_enabled=ttl, has_stream=stream, has_gsi=gsi)
+                           consistency=consistency, spec=spec or {}, ttl_enabled=ttl)
 
 
 def message(*args, **kwargs) -> str:
@@ -48,14 +47,14 @@ def test_every_other_shape_is_refused_with_its_reason():
     assert "cannot be combined" in message([EU, AP], BillingMode="PAY_PER_REQUEST")
     assert "Local secondary indexes" in message([EU, AP], spec={"LocalSecondaryIndexes": [{"IndexName": "l"}]})
     assert "Time to Live" in message([EU, AP], ttl=True)
-    assert "streams" in message([EU, AP], stream=True)
-    assert "global secondary indexes" in message([EU, AP], gsi=True)
+    # A table with global secondary indexes (or a stream) can be made STRONG: they are kept in every Region.
+    assert parse([EU, AP], spec={"GlobalSecondaryIndexes": [{"IndexName": "g"}]}).replicas == [EU, AP]
     assert "cannot be changed" in message([EU, AP], table_replicas=[{"region": EU, "status": "ACTIVE"}])
     assert "replicas and witness cannot be changed" in message([EU, AP], consistency="STRONG")
     with pytest.raises(ValidationException, match="only Create actions"):
         st.parse_strong({"MultiRegionConsistency": "STRONG", "ReplicaUpdates": [{"Delete": {"RegionName": EU}}]},
                         own_region=OWN, known_regions=KNOWN, table="t", replicas=[], consistency="", spec={},
-                        ttl_enabled=False, has_stream=False, has_gsi=False)
+                        ttl_enabled=False)
 
 
 @given(hs.lists(hs.sampled_from([OWN, EU, AP, FAR, "", "mars-1"]), max_size=4),
@@ -79,3 +78,13 @@ def test_the_restrictions_and_the_described_fields():
     assert st.table_fields("", "") == {}
     assert st.table_fields("STRONG", AP) == {"MultiRegionConsistency": "STRONG", "GlobalTableWitnesses": [
         {"RegionName": AP, "WitnessStatus": "ACTIVE"}]}
+
+
+def test_an_mrsc_table_refuses_index_and_stream_changes_but_not_other_updates():
+    create = {"GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "g"}}]}
+    for body in (create, {"GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "g"}}]},
+                 {"StreamSpecification": {"StreamEnabled": False}}):
+        with pytest.raises(ValidationException, match="MultiRegionConsistency STRONG: t"):
+            st.check_update(body, "t", st.STRONG)
+        st.check_update(body, "t", "")  # any other table takes them
+    st.check_update({"GlobalSecondaryIndexUpdates": [{"Update": {"IndexName": "g"}}]}, "t", st.STRONG)

@@ -1,7 +1,9 @@
-"""Two regions in containers for real (deploy/docker-compose.regions.yml): one
+"""Three regions in containers for real (deploy/docker-compose.regions.yml): one
 endpoint per region answering with its own ARNs, the regions' networks kept
 apart by Docker with the link container the only path between them, its
-latency, isolation and heal, and a whole region killed and started again.
+latency, isolation and heal, a whole region killed and started again, and a
+strongly consistent (MRSC) table whose Raft groups span the regions through
+the link's peer ports.
 
 Runs in CI (``CI=true``) and wherever ``TRIREME_COMPOSE_TEST=1``, like
 tests/deploy/test_compose.py; elsewhere it skips.
@@ -23,10 +25,11 @@ from tests.integration.conftest import make_client, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]  # containers restarting: alone, as in the serial phase
 
-NET = {"us-east-1": "10.213.21", "eu-west-1": "10.213.22"}
-SHORT = {"us-east-1": "us", "eu-west-1": "eu"}
-PAIR_PORT = {("us-east-1", "eu-west-1"): 8101, ("eu-west-1", "us-east-1"): 8110}
-US, EU = "us-east-1", "eu-west-1"
+US, EU, AP = "us-east-1", "eu-west-1", "ap-southeast-1"
+NET = {US: "10.213.21", EU: "10.213.22", AP: "10.213.23"}
+SHORT = {US: "us", EU: "eu", AP: "ap"}
+PAIR_PORT = {(US, EU): 8101, (EU, US): 8110}
+PORT_SETTING = {US: "TRIREME_PORT_A", EU: "TRIREME_PORT_B", AP: "TRIREME_PORT_C"}
 
 PROBE = """
 import json, sys, time, urllib.request
@@ -44,12 +47,13 @@ except Exception as exc:
 @pytest.fixture(scope="module")
 def regions() -> Iterator[Compose]:
     yield from running("trireme-regions-test", lambda: {
-        "TRIREME_PORT_A": str(free_port()), "TRIREME_PORT_B": str(free_port()), "TRIREME_LINK_PORT": str(free_port()),
-        "TRIREME_NET_A": NET[US], "TRIREME_NET_B": NET[EU], "TRIREME_LATENCY_MS": "40"}, file=REGIONS_COMPOSE_FILE)
+        **{PORT_SETTING[r]: str(free_port()) for r in (US, EU, AP)}, "TRIREME_LINK_PORT": str(free_port()),
+        "TRIREME_NET_A": NET[US], "TRIREME_NET_B": NET[EU], "TRIREME_NET_C": NET[AP], "TRIREME_LATENCY_MS": "40"},
+        file=REGIONS_COMPOSE_FILE)
 
 
 def client(compose: Compose, region: str):
-    port = compose.settings["TRIREME_PORT_A" if region == US else "TRIREME_PORT_B"]
+    port = compose.settings[PORT_SETTING[region]]
     ddb = make_client(f"http://127.0.0.1:{port}", retries=3)
     ddb.meta.config.region_name = region
     return ddb
@@ -91,7 +95,8 @@ def test_two_regions_joined_only_by_the_link(regions):
     chaos.isolate_region(EU)
     assert "timed out" in probe(regions, US, via_link(US, EU), timeout=2)["error"]
     assert client(regions, EU).get_item(TableName="regional", Key={"pk": {"S": EU}})["Item"]
-    assert {p["cut"] for p in call(control)["pairs"]} == {True}
+    assert {p["cut"] for p in call(control)["pairs"] if EU in (p["src"], p["dst"])} == {True}
+    assert {p["cut"] for p in call(control)["pairs"] if EU not in (p["src"], p["dst"])} == {False}
     chaos.heal_regions()
     assert "table" in probe(regions, US, via_link(US, EU))
 
@@ -105,3 +110,24 @@ def test_two_regions_joined_only_by_the_link(regions):
     wait_until(lambda: "table" in probe(regions, US, via_link(US, EU)), 60, "the link to reach eu-west-1 again")
     assert [e.action for e in chaos.events()][-5:] == [
         "region-latency", "isolate-region", "heal-regions", "kill-region", "start-region"]
+
+
+def test_a_strongly_consistent_table_across_the_three_regions(regions):
+    """The link's peer ports carry the shared Raft groups: a write in one
+    region is read strongly in the others."""
+    clients = {r: client(regions, r) for r in (US, EU, AP)}
+    for c in clients.values():
+        wait_until(lambda: c.list_tables() is not None, 120, "every region to serve", interval=0.5)
+    us = clients[US]
+    us.create_table(TableName="strong", BillingMode="PAY_PER_REQUEST",
+                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    wait_until(lambda: us.describe_table(TableName="strong")["Table"]["TableStatus"] == "ACTIVE", 60, "ACTIVE",
+               interval=0.2)
+    out = us.update_table(TableName="strong", MultiRegionConsistency="STRONG",
+                          ReplicaUpdates=[{"Create": {"RegionName": EU}}, {"Create": {"RegionName": AP}}])
+    assert out["TableDescription"]["MultiRegionConsistency"] == "STRONG"
+    for writer, reader in ((EU, AP), (AP, US), (US, EU)):
+        wait_until(lambda: clients[writer].put_item(TableName="strong", Item={"pk": {"S": writer}}) is not None,
+                   60, f"a write in {writer}", interval=0.5)
+        assert clients[reader].get_item(TableName="strong", Key={"pk": {"S": writer}}, ConsistentRead=True)["Item"]

@@ -157,6 +157,11 @@ def test_the_link_over_sockets_latency_cut_and_heal():
 def test_pairs_from_the_command_line():
     assert parse_pair("us-east-1,eu-west-1,8101,10.213.12.20:8000", 40) == Pair(
         "us-east-1", "eu-west-1", 8101, "10.213.12.20:8000", 40)
-    for bad in ("us-east-1,eu-west-1,8101", "us-east-1,eu-west-1,port,10.0.0.1:8000", "a,b,1,nohost"):
+    # With the Raft peer port and DST's nodes' peer ports (strongly consistent tables in containers).
+    assert parse_pair("us-east-1,eu-west-1,8101,10.213.12.20:8000,8301,n1=10.213.12.11:7201,n2=10.213.12.12:7201",
+                      40) == Pair("us-east-1", "eu-west-1", 8101, "10.213.12.20:8000", 40, peer_port=8301,
+                                  peers={"n1": "10.213.12.11:7201", "n2": "10.213.12.12:7201"})
+    for bad in ("us-east-1,eu-west-1,8101", "us-east-1,eu-west-1,port,10.0.0.1:8000", "a,b,1,nohost",
+                "a,b,1,h:1,8301", "a,b,1,h:1,port,n1=h:2", "a,b,1,h:1,8301,n1", "a,b,1,h:1,8301,=h:2"):
         with pytest.raises(ValueError, match="expected SRC,DST,PORT,HOST:PORT"):
             parse_pair(bad)

@@ -8,12 +8,15 @@ import threading
 import time
 import uuid
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chaos.faults import LocalRegionChaos
 from chaos.runner import CheckConfig
 from chaos.strong_check import run_strong_check
+from deploy.local import post
 from deploy.regions import MultiRegion
 from tests.integration.conftest import make_client, wait_until
 
@@ -47,10 +50,18 @@ def _error(exc_info) -> tuple[str, str]:
     return err["Code"], err["Message"]
 
 
-def _strong_table(m: MultiRegion, witness: bool = False) -> str:
+GSI = {"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                 {"AttributeName": "g", "AttributeType": "S"}],
+       "GlobalSecondaryIndexes": [{"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"},
+                                                                       {"AttributeName": "pk", "KeyType": "RANGE"}],
+                                   "Projection": {"ProjectionType": "ALL"}}]}
+
+
+def _strong_table(m: MultiRegion, witness: bool = False, extra_keys: dict | None = None) -> str:
     name = f"mrsc-{uuid.uuid4().hex[:8]}"
     us = ddb(m, US)
-    us.create_table(TableName=name, **KEYS)
+    us.create_table(TableName=name, **{**KEYS, **(extra_keys or {})})
+    us.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     extra = {"GlobalTableWitnessUpdates": [{"Create": {"RegionName": AP}}]} if witness else {}
     replicas = [{"Create": {"RegionName": EU}}] + ([] if witness else [{"Create": {"RegionName": AP}}])
     out = us.update_table(TableName=name, ReplicaUpdates=replicas, MultiRegionConsistency="STRONG", **extra)
@@ -87,6 +98,151 @@ def test_a_write_in_one_region_is_read_strongly_in_every_other(regions):
     assert [r["RegionName"] for r in ddb(m, EU).describe_table(TableName=name)["Table"]["Replicas"]] == [US]
     ddb(m, EU).put_item(TableName=name, Item={"pk": {"S": "k"}, "v": {"N": "4"}})
     assert ddb(m, US).get_item(TableName=name, Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]["v"] == {"N": "4"}
+
+
+def test_a_global_secondary_index_is_kept_in_every_region(regions):
+    """Each region's member of a partition ships the writes it applies to its
+    own region's index partitions: the index converges everywhere, whichever
+    region wrote (eventually consistent, as DynamoDB's index reads)."""
+    m = regions
+    name = _strong_table(m, extra_keys=GSI)
+    for region in (US, EU, AP):
+        desc = ddb(m, region).describe_table(TableName=name)["Table"]
+        assert [ix["IndexName"] for ix in desc["GlobalSecondaryIndexes"]] == ["by-g"], region
+    for i, writer in enumerate([US, EU, AP, EU, US, AP]):
+        ddb(m, writer).put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "g": {"S": "a" if i % 2 else "b"},
+                                                      "v": {"N": str(i)}})
+    ddb(m, EU).update_item(TableName=name, Key={"pk": {"S": "k0"}}, UpdateExpression="SET g = :a",
+                           ExpressionAttributeValues={":a": {"S": "a"}})  # moves from b to a
+    ddb(m, AP).delete_item(TableName=name, Key={"pk": {"S": "k1"}})
+    want = {"a": ["k0", "k3", "k5"], "b": ["k2", "k4"]}
+
+    def index_of(region: str) -> dict[str, list[str]]:
+        c = ddb(m, region)
+        return {g: [it["pk"]["S"] for it in c.query(TableName=name, IndexName="by-g",
+                                                     KeyConditionExpression="g = :g",
+                                                     ExpressionAttributeValues={":g": {"S": g}})["Items"]]
+                for g in want}
+    for region in (US, EU, AP):
+        wait_until(lambda: index_of(region) == want, 30, f"the index in {region}")
+    with pytest.raises(ClientError) as e:  # kept alike in every region: not changed in one
+        ddb(m, US).update_table(TableName=name, AttributeDefinitions=[{"AttributeName": "h", "AttributeType": "S"}],
+                                GlobalSecondaryIndexUpdates=[{"Create": {
+                                    "IndexName": "by-h", "KeySchema": [{"AttributeName": "h", "KeyType": "HASH"}],
+                                    "Projection": {"ProjectionType": "ALL"}}}])
+    assert _error(e)[0] == "ValidationException" and "MultiRegionConsistency STRONG" in _error(e)[1]
+
+
+def _stream_changes(m: MultiRegion, region: str, name: str) -> dict[str, list[tuple[str, str | None]]]:
+    """Every record of the table's stream in ``region``: per item, (event, new v) in order."""
+    c = boto3_streams(m, region)
+    arn = ddb(m, region).describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    assert f":{region}:" in arn
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for shard in c.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        it = c.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while it:
+            page = c.get_records(ShardIterator=it)
+            for r in page["Records"]:
+                assert r["awsRegion"] == region
+                new = r["dynamodb"].get("NewImage", {}).get("v", {}).get("N")
+                out.setdefault(r["dynamodb"]["Keys"]["pk"]["S"], []).append((r["eventName"], new))
+            it = page.get("NextShardIterator") if page["Records"] else None
+    return out
+
+
+def boto3_streams(m: MultiRegion, region: str):
+    return boto3.client("dynamodbstreams", endpoint_url=m.clusters[region].endpoint, region_name=region,
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"total_max_attempts": 3, "mode": "standard"}, read_timeout=30))
+
+
+def test_each_region_s_stream_has_every_change_once_in_order(regions):
+    """Every member applies every write of the shared log and records it:
+    each serving region's stream has one record per change, in order per item,
+    wherever the change was written."""
+    m = regions
+    name = _strong_table(m, extra_keys={"StreamSpecification": {"StreamEnabled": True,
+                                                               "StreamViewType": "NEW_AND_OLD_IMAGES"}})
+    writes = [(US, "a", 1), (EU, "a", 2), (AP, "b", 3), (US, "b", 4), (EU, "a", 5)]
+    for region, key, v in writes:
+        ddb(m, region).put_item(TableName=name, Item={"pk": {"S": key}, "v": {"N": str(v)}})
+    ddb(m, AP).delete_item(TableName=name, Key={"pk": {"S": "b"}})
+    want = {"a": [("INSERT", "1"), ("MODIFY", "2"), ("MODIFY", "5")],
+            "b": [("INSERT", "3"), ("MODIFY", "4"), ("REMOVE", None)]}
+    for region in (US, EU, AP):
+        wait_until(lambda: _stream_changes(m, region, name) == want, 30, f"the stream in {region}")
+    with pytest.raises(ClientError) as e:  # the same stream in every region: not changed in one
+        ddb(m, EU).update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
+    assert _error(e)[0] == "ValidationException" and "MultiRegionConsistency STRONG" in _error(e)[1]
+
+
+def _router_faults(m: MultiRegion, region: str, faults: dict) -> None:
+    c = m.clusters[region]
+    status, answer = post(c.endpoint, "SetFaults", {"ClusterId": c.cluster_id, **faults}, prefix="TriremeAdmin_1")
+    assert status == 200, answer
+
+
+def test_no_write_is_lost_while_a_table_is_made_strong(regions):
+    """The conversion freezes the table's writes (through each partition's
+    log) before finding it empty: a write meanwhile is refused with a
+    retryable 503, never acknowledged and then dropped with the old partitions.
+    The router pauses after the check (`strong_pause_s`) to hold the window open."""
+    m = regions
+    us = ddb(m, US)
+    _router_faults(m, US, {"strong_pause_s": 4.0})
+    try:
+        for attempt in range(3):  # the writer must start after the check: on a slow machine, again
+            name = f"mrsc-{uuid.uuid4().hex[:8]}"
+            us.create_table(TableName=name, **KEYS)
+            us.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            outcome: list = []
+            converter = threading.Thread(target=lambda: outcome.append(_convert(us, name)))
+            converter.start()
+            time.sleep(1.0 + attempt)  # (into the pause; a bare sleep is the point here: the window's timing)
+            acked, codes = _write_until(m, name, converter)
+            if outcome == ["ok"]:
+                break
+            assert "holds items" in outcome[0], outcome
+    finally:
+        _router_faults(m, US, {"heal": True})
+    assert outcome == ["ok"] and acked, (outcome, codes)
+    for region in (US, EU):
+        c = ddb(m, region)
+        missing = [k for k in acked if "Item" not in c.get_item(TableName=name, Key={"pk": {"S": k}},
+                                                                ConsistentRead=True)]
+        assert not missing, (region, missing, len(acked))
+    assert "ServiceUnavailable" in codes, codes  # writes came during the conversion, and were refused
+
+
+def _convert(c, name: str) -> str:
+    try:
+        c.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": EU}}, {"Create": {"RegionName": AP}}],
+                       MultiRegionConsistency="STRONG")
+        return "ok"
+    except ClientError as exc:
+        return exc.response["Error"]["Message"]
+
+
+def _write_until(m: MultiRegion, name: str, converter: threading.Thread) -> tuple[list[str], list[str]]:
+    """Writes (no retries) while the conversion runs and 1 s after: the keys acknowledged, the errors."""
+    c = make_client(m.clusters[US].endpoint, retries=0, read_timeout=30)
+    acked, codes = [], []
+    end = None
+    i = 0
+    while end is None or time.monotonic() < end:
+        if end is None and not converter.is_alive():
+            end = time.monotonic() + 1.0
+        try:
+            c.put_item(TableName=name, Item={"pk": {"S": f"w{i}"}})
+            acked.append(f"w{i}")
+        except ClientError as exc:
+            codes.append(exc.response["Error"]["Code"])
+            time.sleep(0.05)
+        i += 1
+    converter.join()
+    return acked, codes
 
 
 def test_two_replicas_and_a_witness(regions):

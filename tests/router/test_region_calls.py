@@ -64,3 +64,35 @@ def test_a_refused_connection_was_not_sent():
             await call("eu-west-1", f"http://127.0.0.1:{free_port()}", "T", {}, 5.0)
         return e.value
     assert asyncio.run(go()).sent is False
+
+
+def test_calls_reuse_a_kept_alive_connection_and_not_one_the_router_closed():
+    async def go():
+        connections: list[int] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(1)
+            while True:  # keep-alive: answers until the caller asks for "close"
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError:
+                    break
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                close = b'"close"' in await reader.readexactly(length)
+                body = b'{"n": %d}' % len(connections)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (
+                    len(body), b"Connection: close\r\n" if close else b"", body))
+                await writer.drain()
+                if close:
+                    break
+            writer.close()
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            answers = [await call("eu-west-1", url, "T", {"i": i}, 5.0) for i in range(3)]
+            assert answers == [{"n": 1}] * 3 and len(connections) == 1  # one connection for every call
+            await call("eu-west-1", url, "T", {"x": "close"}, 5.0)  # the router closes after this answer
+            assert await call("eu-west-1", url, "T", {}, 5.0) == {"n": 2}  # so the next call opens another
+        finally:
+            server.close()
+    asyncio.run(go())
