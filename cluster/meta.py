@@ -137,6 +137,23 @@ def new_stream(view_type: str, created_ms: int) -> dict[str, Any]:
             "status": "ENABLED", "disabled_ms": None, "shards": {}}
 
 
+def split_shards(stream: dict[str, Any], parent: str, child: str, index: int | None, now_ms: int) -> None:
+    """A stream's shards after ``parent`` split at log ``index``: an open
+    parent shard closes there (``splits`` lists each split's index and time;
+    the parent's next shard follows it) and ``child`` opens a shard whose
+    parent is that closed one (``parent``: [group, generation]); a shard
+    that had ended leaves the child an empty one (ddb/streams.py `shard_lineage`)."""
+    rng = stream["shards"].get(parent)
+    if rng is None or "start" not in rng or index is None:
+        return
+    if "end" in rng:
+        stream["shards"][child] = {"start": rng["end"], "end": rng["end"], "empty": True}
+        return
+    splits = rng.setdefault("splits", [])
+    splits.append([index, now_ms])
+    stream["shards"][child] = {"start": index, "ms": now_ms, "parent": [parent, len(splits) - 1]}
+
+
 def _err(error: str, message: str) -> dict:
     return {"ok": False, "error": error, "message": message}
 
@@ -542,6 +559,8 @@ class MetaState:
         p.epoch += 1
         if t is not None:
             t.partitions.insert(t.partitions.index(p.id) + 1, child)
+            for s in t.streams:
+                split_shards(s, p.id, child, c.get("index"), c.get("now_ms", 0))
         return {"ok": True}
 
     # --- functions (the Lambda API's records; router/lambda_api.py) ----------------

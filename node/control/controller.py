@@ -171,8 +171,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                                      "cooldown_ms": ttl_cooldown_ms()})
         return {"ok": True, "version": result.get("version", 0)}
     if op == "split_partition":  # replicas applied a split (node/partition/split.py): the map catches up
-        return await mr.run({"op": "split_partition", **{k: body[k] for k in (
-            "parent", "child", "mid", "voters", "learners")}})
+        return await mr.run({"op": "split_partition", "now_ms": int(time.time() * 1000), **{k: body[k] for k in (
+            "parent", "child", "mid", "index", "voters", "learners") if k in body}})
     if op == "split_table":  # `trireme split TABLE`
         return await split_table(control, mr, body)
     if op == "nodes":  # `trireme node add/remove` follow the nodes and the replica sets
@@ -246,8 +246,8 @@ async def _split(control: Control, mr: MetaReplica, pid: str, mid: int | None, b
         if exc.status == "DDB_ERROR":
             raise from_wire({"__type": exc.error_type, "message": exc.message}) from None
         raise Rejected("UNAVAILABLE", f"splitting {pid} at {leader}: {exc.message}") from None
-    await mr.run({"op": "split_partition", "parent": pid, **{k: done[k] for k in (
-        "child", "mid", "voters", "learners")}})
+    await mr.run({"op": "split_partition", "parent": pid, "now_ms": int(time.time() * 1000), **{k: done[k] for k in (
+        "child", "mid", "index", "voters", "learners")}})
     mem.splits.split(pid, done["child"], time.monotonic())
     _event(mem, f"split {pid} ({by}) at {done['mid']:016x}: {done['child']} takes the upper half")
     log.info("%s split at %#x: %s", pid, done["mid"], done["child"])

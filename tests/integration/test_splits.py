@@ -155,14 +155,6 @@ def paginate(ddb, op: str, **kwargs) -> list[dict]:
 
 def test_split_refuses_what_it_cannot_split(own_cluster):
     cluster = own_cluster()
-    ddb = make_client(cluster.endpoint)
-    ddb.create_table(TableName="streamed", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
-    ddb.get_waiter("table_exists").wait(TableName="streamed", WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
-    out = cli(cluster, "split", "streamed")
-    assert out.returncode == 1 and "stream" in out.stderr
     out = cli(cluster, "split", "nope")
     assert out.returncode == 1 and "no such table" in out.stderr
 
