@@ -200,6 +200,7 @@ class GsiReplicaMixin:
             table_id, h, _ = split_item_key(ch.key)
             if table_id != c["table_id"] or not c["lo"] <= h <= c["hi"]:
                 raise Rejected("WRONG_GROUP", f"index entry outside {self.group}")
+        self.hot_keys.extend(ch.key for ch in changes)  # type: ignore[attr-defined] (a heat split's point)
         # Metered as the index's writes; its limit applies at the base table (index_units in replica.py).
         self.capacity.count_write(sum(raw_write_units(len(ch.value)) for ch in changes))  # type: ignore[attr-defined]
         cmd = node_pb2.WriteCommand(

@@ -1,4 +1,5 @@
-"""Splitting a partition in place, as CockroachDB splits ranges.
+"""Splitting a partition in place, as CockroachDB splits ranges (a table's or
+a global index's: index partitions are partitions of the index's table).
 
 The leader proposes one SPLIT entry (its hash point and the new group's id);
 every replica applying it narrows the partition to ``[lo, mid - 1]`` and, in
@@ -10,6 +11,9 @@ index entries, collection sizes and versions of ``[mid, hi]`` are keyed by
 hash and already sit in the same RocksDB, so the child's state ranges cover
 them from that batch on. What stays with the parent, and why:
 
+* an index partition's fences (the newest term of each base shipper): the
+  child gets a copy (`copy_fences`); base shippers route their changes by
+  the new map (node/feed/index_shipper.py);
 * the global-index outbox (records of entries up to the split): it ships
   them; the child's shipper waits until they are gone from the parent's
   outbox (`parent_outbox_pending`), so an item's index changes keep their order;
@@ -81,8 +85,6 @@ def splittable(table: TableInfo | None) -> str | None:
     """Why a table's partitions may not split now (None: they may)."""
     if table is None:
         return "no such table"
-    if "IndexOf" in table.spec:
-        return "global index partitions do not split"
     if table.replicas:
         return ("global tables (replicas in other regions) do not split yet: their replication reads each "
                 "partition's change log and does not follow a split")
@@ -118,6 +120,7 @@ def apply_split(replica: Any, batch: Batch, entry: Entry, sp: node_pb2.SplitComm
     log.compact(batch, child, entry.index)
     log.save_hard_state(batch, child, encode_hard_state(HardState(term=entry.term, commit=entry.index)))
     batch.set_applied_index(child, entry.index)
+    copy_fences(replica, batch, sp.mid)
     locks = replica.locks.applied
     for key in [k for k in locks if not replica.owns(k)]:
         lock = locks.pop(key)
@@ -126,6 +129,20 @@ def apply_split(replica: Any, batch: Batch, entry: Entry, sp: node_pb2.SplitComm
     replica.split_pending = (child, child_config)
     return {"child": child, "mid": sp.mid, "index": entry.index, "voters": list(conf.voters),
             "learners": list(conf.learners)}
+
+
+def copy_fences(replica: Any, batch: Batch, mid: int) -> None:
+    """An index partition's child inherits the newest term it heard from
+    each base partition's shipper (keyed by the partition's ``lo``): a deposed
+    shipper must not undo its successor's changes in the child either."""
+    tid, lo = replica.config["table_id"], replica.config["lo"]
+    prefix = gsi.fence_key(tid, lo, "")
+    stored = {k[len(prefix):].decode() for k, _ in replica.engine.storage.iter_range(
+        DATA, prefix, gsi.fence_key(tid, lo + 1, ""))}
+    for source in stored | set(replica._fences):
+        value = replica.applied_value(gsi.fence_key(tid, lo, source))
+        if value is not None:
+            batch.put_item(gsi.fence_key(tid, mid, source), value)
 
 
 def child_stream(s: dict, index: int) -> dict:
