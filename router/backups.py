@@ -31,7 +31,7 @@ import asyncio
 import gzip
 import logging
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 import grpc
 import orjson
@@ -47,6 +47,7 @@ from ddb.keys import extract_key
 from trireme_pb import node_pb2
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRY_S = 120.0  # how long a backup or restore keeps retrying its partitions before giving up
 PARALLEL_PUTS = 16
@@ -260,35 +261,45 @@ class Backups:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    async def _read_partition(self, pid: str, deadline: float, pitr: bool = False) -> tuple[int, list[bytes]]:
-        """Every item of partition `pid` from one view at its leader, and that view's applied index;
-        a view lost midway (a leader change, a killed node) is read again from the start.
-        `pitr`: a view that includes the start of its point-in-time recovery log (router/pitr.py)."""
-        async def attempt() -> tuple[int, list[bytes]]:
+    async def _on_a_voter(self, pid: str, read: Callable[[str], Awaitable[T]], deadline: float) -> T:
+        """``read(addr)`` (paging an admin op of partition `pid` at one node) at
+        the first voter that answers. One error policy for every such read: a
+        node that fails the call (down, no replica there any more, a view lost
+        midway) passes the turn to the next voter; when none answered, or the
+        read found its data not ready (ServiceUnavailable), all is tried again
+        from the first voter, with backoff, until `deadline`."""
+        async def attempt() -> T:
             state = self.cluster.state
             p = state.partitions.get(pid)
             if p is None:
                 raise ServiceUnavailable(f"partition {pid} is gone")
-            last: Exception = ServiceUnavailable(f"no leader of {pid} answered")
+            last: Exception = ServiceUnavailable(f"no replica of {pid} answered")
             for node_id in p.voters:
                 node = state.nodes.get(node_id)
                 if node is None:
                     continue
                 try:
-                    page = await call_once(self.cluster.channels, node.addr, "admin", "backup_read",
-                                           {"group": pid}, timeout=10.0)
-                    items = [i.encode() for i in page["items"]]
-                    while page["cursor"]:
-                        page = await call_once(self.cluster.channels, node.addr, "admin", "backup_read",
-                                               {"cursor": page["cursor"]}, timeout=10.0)
-                        items += [i.encode() for i in page["items"]]
-                    if pitr and page.get("pitr_start") is None:
-                        raise ServiceUnavailable(f"partition {pid} has not started its point-in-time log yet")
-                    return page["applied"], items
+                    return await read(node.addr)
                 except (CallError, grpc.aio.AioRpcError) as exc:
                     last = exc
             raise last
         return await self._retrying(attempt, deadline)
+
+    async def _read_partition(self, pid: str, deadline: float, pitr: bool = False) -> tuple[int, list[bytes]]:
+        """Every item of partition `pid` from one view at its leader, and that view's applied index;
+        a view lost midway (a leader change, a killed node) is read again from the start.
+        `pitr`: a view that includes the start of its point-in-time recovery log (router/pitr.py)."""
+        async def read(addr: str) -> tuple[int, list[bytes]]:
+            page = await call_once(self.cluster.channels, addr, "admin", "backup_read", {"group": pid}, timeout=10.0)
+            items = [i.encode() for i in page["items"]]
+            while page["cursor"]:
+                page = await call_once(self.cluster.channels, addr, "admin", "backup_read",
+                                       {"cursor": page["cursor"]}, timeout=10.0)
+                items += [i.encode() for i in page["items"]]
+            if pitr and page.get("pitr_start") is None:
+                raise ServiceUnavailable(f"partition {pid} has not started its point-in-time log yet")
+            return page["applied"], items
+        return await self._on_a_voter(pid, read, deadline)
 
     async def _filled(self, t: TableInfo, fill) -> None:
         deadline = time.monotonic() + RETRY_S

@@ -10,8 +10,9 @@ this router takes a base snapshot of every partition (a backup record of kind
 ``pitr-base``, router/backups.py), each read at an applied index at or after
 its log's start. The state at time T is, per partition, the base's items
 with the log's records after the base's index replayed in order up to the
-first one later than T: a prefix of the partition's log, so each partition
-is exact and consistent at T (to the millisecond; DynamoDB promises the
+first one later than T: a prefix of the partition's log (and of the logs of
+the partitions split off it since: `lineage`), so each partition is exact
+and consistent at T (to the millisecond; DynamoDB promises the
 second). The window opens when the base is complete and reaches back at most
 ``RecoveryPeriodInDays``; disabling drops the log and the base.
 """
@@ -47,6 +48,20 @@ def window(state: Any, t: TableInfo, now: float) -> tuple[float, float] | None:
     if not pitr or base is None or base["status"] != "AVAILABLE":
         return None
     return max(base["done"], now - pitr["days"] * 86400), now
+
+
+def lineage(state: Any, t: TableInfo, lo: int, hi: int) -> list[str]:
+    """The partitions that hold a base part's hash range ``[lo, hi]`` now:
+    the part's own and those split off it since, each after the one it split
+    from. An item's log records are in its partitions' logs in that order
+    (a split's child logs only what follows the split), so replaying them in
+    this order replays each item's writes in order."""
+    inside = {g: state.partitions[g] for g in t.partitions if lo <= state.partitions[g].lo <= hi}
+
+    def depth(g: str) -> int:
+        parent = inside[g].parent
+        return 1 + depth(parent) if parent in inside else 0
+    return sorted(inside, key=lambda g: (depth(g), inside[g].lo))
 
 
 class Pitr:
@@ -94,41 +109,30 @@ class Pitr:
                 if line:
                     item = orjson.loads(line)
                     items[self.api.locate(t, extract_key(schema, item))[1].hex()] = item
-            pid = next(p for p in t.partitions if self.cluster.state.partitions[p].lo == part["lo"])
-            for _, _, ts, key, value in await self._log(pid, part["applied"], at_ms, deadline):
-                if value is None:
-                    items.pop(key, None)
-                else:
-                    items[key] = orjson.loads(value)
+            for pid in lineage(self.cluster.state, t, part["lo"], part["hi"]):
+                for _, _, ts, key, value in await self._log(pid, part["applied"], at_ms, deadline):
+                    if value is None:
+                        items.pop(key, None)
+                    else:
+                        items[key] = orjson.loads(value)
             out += items.values()
         return out
 
     async def _log(self, pid: str, applied: int, at_ms: int, deadline: float) -> list[list]:
         """The partition's log records after its base's index, up to the first later than `at_ms`."""
-        async def attempt() -> list[list]:
-            state = self.cluster.state
-            p = state.partitions[pid]
-            last: Exception = ServiceUnavailable(f"no leader of {pid} answered")
-            for node_id in p.voters:
-                node = state.nodes.get(node_id)
-                if node is None:
-                    continue
-                try:
-                    out: list[list] = []
-                    after = [applied, (1 << 32) - 1]
-                    while True:
-                        page = await call_once(self.cluster.channels, node.addr, "admin", "pitr_read",
-                                               {"group": pid, "after": after}, timeout=10.0)
-                        if page["start"] is None or page["start"] > applied:
-                            raise ServiceUnavailable(f"the point-in-time log of {pid} does not reach its base")
-                        for rec in page["records"]:
-                            if rec[2] > at_ms:
-                                return out
-                            out.append(rec)
-                        if page["done"] or not page["records"]:
-                            return out
-                        after = page["records"][-1][:2]
-                except Exception as exc:  # noqa: BLE001 (another replica, or a retry, may answer)
-                    last = exc
-            raise last
-        return await self.backups._retrying(attempt, deadline)
+        async def read(addr: str) -> list[list]:
+            out: list[list] = []
+            after = [applied, (1 << 32) - 1]
+            while True:
+                page = await call_once(self.cluster.channels, addr, "admin", "pitr_read",
+                                       {"group": pid, "after": after}, timeout=10.0)
+                if page["start"] is None or page["start"] > applied:
+                    raise ServiceUnavailable(f"the point-in-time log of {pid} does not reach its base")
+                for rec in page["records"]:
+                    if rec[2] > at_ms:
+                        return out
+                    out.append(rec)
+                if page["done"] or not page["records"]:
+                    return out
+                after = page["records"][-1][:2]
+        return await self.backups._on_a_voter(pid, read, deadline)

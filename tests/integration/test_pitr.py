@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from tests.integration.admin import meta
 from tests.integration.conftest import wait_until
 from tests.integration.test_backups import _make_table, _restored, _scan, digest
+from tests.integration.test_splits import cli
 
 
 def test_continuous_backups_settings_and_latest_restore(cluster, ddb):
@@ -109,3 +110,32 @@ def test_restore_and_export_to_a_past_second_are_exact(cluster, ddb):
         ddb.list_backups()
         return not [b for b in meta(cluster)["backups"].values() if b.get("table", {}).get("uuid") == uuid]
     wait_until(base_gone, 30, "the base of the deleted table deleted", interval=0.5)
+
+
+def test_restore_to_points_before_and_after_a_split_is_exact(cluster, ddb):
+    """The base snapshot predates a split of one of the table's partitions:
+    the restore replays the parent's log and then the child's (a base part
+    maps to the partitions now covering its hash range), exact at a second
+    before and after the split."""
+    _make_table(ddb, "pitr_split")
+    ddb.update_continuous_backups(TableName="pitr_split", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})
+    for i in range(40):
+        ddb.put_item(TableName="pitr_split", Item={"pk": {"S": f"k{i}"}, "sk": {"N": "1"}, "v": {"N": "1"}})
+    t1 = _next_second()
+    first = _scan(ddb, "pitr_split")
+    done = cli(cluster, "split", "pitr_split")
+    assert done.returncode == 0, done.stderr
+    for i in range(0, 40, 2):  # on both sides of the new boundary
+        ddb.update_item(TableName="pitr_split", Key={"pk": {"S": f"k{i}"}, "sk": {"N": "1"}},
+                        UpdateExpression="SET v = v + :one", ExpressionAttributeValues={":one": {"N": "1"}})
+    for i in range(1, 40, 4):
+        ddb.delete_item(TableName="pitr_split", Key={"pk": {"S": f"k{i}"}, "sk": {"N": "1"}})
+    second = _scan(ddb, "pitr_split")
+    t2 = _next_second()
+    ddb.put_item(TableName="pitr_split", Item={"pk": {"S": "later"}, "sk": {"N": "1"}})
+    assert len(meta(cluster)["tables"]["pitr_split"]["partitions"]) == 3
+    for target, at, want in (("pitr_split1", t1, first), ("pitr_split2", t2, second)):
+        ddb.restore_table_to_point_in_time(SourceTableName="pitr_split", TargetTableName=target, RestoreDateTime=at)
+        _restored(ddb, target)
+        assert digest(_scan(ddb, target)) == digest(want), target
