@@ -699,6 +699,17 @@ class MetaState:
         del self.backups[c["arn"]]
         return {"ok": True, "replaced": old, "version": self.version + 1}
 
+    def _op_load_lease(self, c: dict) -> dict:
+        """Renew or take over the lease of a table being restored or imported
+        (``Loading``: how to fill it and until when its filler holds it,
+        router/backups.py), if it is still the lease the caller read."""
+        t = self.tables.get(c["name"])
+        loading = t.spec.get("Loading") if t is not None and t.uuid == c["uuid"] else None
+        if not isinstance(loading, dict) or loading.get("lease") != c["expect"]:
+            return {"ok": False, "error": "", "message": "lease moved"}
+        t.spec = {**t.spec, "Loading": {**loading, "lease": c["lease"]}}
+        return {"ok": True, "version": self.version + 1}
+
     def _op_load_done(self, c: dict) -> dict:
         """A restored or imported table's data is all in: the controller may make it ACTIVE."""
         t = self.tables.get(c["name"])

@@ -23,6 +23,11 @@ table marked ``Loading`` in its spec, which keeps it CREATING (the controller
 does not activate it) until every item is written; writes of a
 restore are plain puts of whole items, so repeating one is harmless. A
 restore that cannot finish deletes its table (the call can be made again).
+``Loading`` also says how to fill the table (from a backup, a point in time,
+an import's files) and until when its router holds it (a lease it renews);
+a router that dies midway leaves the lease to run out, and another router
+then fills the table again from the start (`_take_over_loads`), as backups
+are taken over (`_sweep`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import os
 import time
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -39,6 +45,7 @@ import orjson
 from cluster.function_code import CodeStore
 from cluster.meta import BACKUP_TABLE, TableInfo, hidden
 from cluster.rpc import CallError, call_once
+from cluster.tasks import cancel, every
 from ddb import backups as model
 from ddb import tables as ddb_tables
 from ddb.errors import (BackupInUseException, ResourceInUseException, ServiceUnavailable, TableAlreadyExistsException,
@@ -51,6 +58,9 @@ T = TypeVar("T")
 
 RETRY_S = 120.0  # how long a backup or restore keeps retrying its partitions before giving up
 PARALLEL_PUTS = 16
+LOAD_SWEEP_S = 1.0  # how often a router looks for restores and imports to take over
+# A restore's or import's filler renews its lease a few times within it; past it, another router takes over.
+LOAD_LEASE_S = float(os.environ.get("TRIREME_LOAD_LEASE_S", "30"))
 LEASE_S = 30.0  # a backup's creator renews its lease after every partition; past it, another router takes over
 CREATE_WAIT_S = 5.0  # CreateBackup waits this long for its backup to be AVAILABLE
 
@@ -66,6 +76,7 @@ class Backups:
         self.store = CodeStore(self.cluster, BACKUP_TABLE, "backups")
         self._tasks: set[asyncio.Task] = set()
         self._running: set[str] = set()  # the backups this router is taking
+        self._loading: set[str] = set()  # the uuids of the tables this router is filling (restores, imports)
 
     def operations(self) -> dict:
         return {"CreateBackup": self.create_backup, "DescribeBackup": self.describe_backup,
@@ -134,13 +145,16 @@ class Backups:
         now = time.time()
         spec["RestoreSummary"] = model.restore_summary(model.table_arn(self.api.region, b["table"]["name"]), now,
                                                        backup_arn=arn)
-        return await self._restore(spec, lambda t: self._fill(t, b))
+        return await self._restore(spec, {"kind": "backup", "arn": arn})
 
-    async def create_filled(self, spec: dict, fill) -> TableInfo:
-        """Create a table that stays CREATING until `fill(table)` wrote its data
-        (a restore, an import); the filling runs on after this answers."""
+    async def create_filled(self, spec: dict, how: dict) -> TableInfo:
+        """Create a table that stays CREATING until the fill ``how`` describes
+        (a backup's, a point in time's, an import's: `_filler`) wrote its
+        data; the filling runs on after this answers, under a lease (in the
+        table's ``Loading``) that another router takes over if this one dies
+        midway (`_take_over_loads`)."""
         target = spec["TableName"]
-        spec["Loading"] = True
+        spec["Loading"] = {**how, "lease": time.time() + LOAD_LEASE_S}
         state = self.cluster.state
         if state is not None and target in state.tables:
             raise TableAlreadyExistsException(f"Table already exists: {target}")
@@ -149,11 +163,19 @@ class Backups:
         except ResourceInUseException:
             raise TableAlreadyExistsException(f"Table already exists: {target}") from None
         t = TableInfo(**result["table"])
-        self._spawn(self._filled(t, fill))
+        self._loading.add(t.uuid)
+        self._spawn(self._filled(t, spec["Loading"]["lease"], self._filler(how, takeover=False)))
         return t
 
-    async def _restore(self, spec: dict, fill) -> dict:
-        t = await self.create_filled(spec, fill)
+    def _filler(self, how: dict, takeover: bool) -> Callable[[TableInfo], Awaitable[None]]:
+        """The fill a ``Loading`` description asks for (`takeover`: redone by
+        another router; every fill writes whole items, so redoing one is harmless)."""
+        if how["kind"] == "backup":
+            return lambda t: self._fill(t, model.find(self._backups(), how["arn"]))
+        return self.api.exports.filler(how, takeover)
+
+    async def _restore(self, spec: dict, how: dict) -> dict:
+        t = await self.create_filled(spec, how)
         return {"TableDescription": {**ddb_tables.describe_table(self.api._record(t), region=self.api.region)}}
 
     # --- the work ------------------------------------------------------------------
@@ -301,20 +323,70 @@ class Backups:
             return page["applied"], items
         return await self._on_a_voter(pid, read, deadline)
 
-    async def _filled(self, t: TableInfo, fill) -> None:
+    async def _filled(self, t: TableInfo, lease: float, fill: Callable[[TableInfo], Awaitable[None]]) -> None:
+        """Run `fill` on the table being restored, renewing its lease while it
+        runs, then let the table become ACTIVE; a fill that fails deletes the
+        table (the call can be made again), one taken over stops here."""
         deadline = time.monotonic() + RETRY_S
+        work: asyncio.Task | None = None
         try:
             if not await self.cluster.wait_for(lambda s: all(p in s.partitions for p in t.partitions), 10.0):
                 raise ServiceUnavailable(f"the partitions of {t.name} did not appear")
-            await fill(t)
+            work = asyncio.create_task(fill(t))
+            while not work.done():
+                await asyncio.wait({work}, timeout=LOAD_LEASE_S / 3)
+                if not work.done():
+                    lease = await self._renew_load(t, lease)
+            work.result()
             await self._retrying(lambda: self.cluster.meta("load_done", {"name": t.name, "uuid": t.uuid}),
                                  deadline)
+        except LeaseLost:
+            log.info("restore of %s was taken over by another router", t.name)
         except Exception as exc:  # noqa: BLE001 (the half-restored table is removed: the restore can be retried)
             log.warning("restore of %s failed, its table is deleted: %s", t.name, exc)
             try:
                 await self.cluster.meta("delete_table", {"name": t.name})
             except Exception as again:  # noqa: BLE001
                 log.warning("could not delete the failed restore %s: %s", t.name, again)
+        finally:
+            await cancel([work])
+            self._loading.discard(t.uuid)
+
+    async def _renew_load(self, t: TableInfo, lease: float) -> float:
+        """A new lease on a table being filled, if it still holds `lease` (else LeaseLost)."""
+        new = time.time() + LOAD_LEASE_S
+        result = await self._retrying(lambda: self.cluster.meta("load_lease", {
+            "name": t.name, "uuid": t.uuid, "lease": new, "expect": lease}), time.monotonic() + LOAD_LEASE_S / 3)
+        if not result.get("ok"):
+            raise LeaseLost()
+        return new
+
+    def start(self) -> None:
+        """Watch for restores and imports whose router died midway (run by router/main.py)."""
+        self._spawn(every(LOAD_SWEEP_S, self._take_over_loads, "restore takeover", log))
+
+    def _take_over_loads(self) -> None:
+        """Take over the tables being filled whose filler's lease ran out."""
+        state, now = self.cluster.state, time.time()
+        for t in list(state.tables.values()) if state is not None else []:
+            loading = t.spec.get("Loading")
+            if isinstance(loading, dict) and t.status == "CREATING" and loading.get("lease", now) < now \
+                    and t.uuid not in self._loading:
+                self._loading.add(t.uuid)
+                self._spawn(self._take_over_load(t, loading))
+
+    async def _take_over_load(self, t: TableInfo, loading: dict) -> None:
+        try:
+            lease = time.time() + LOAD_LEASE_S
+            result = await self.cluster.meta("load_lease", {"name": t.name, "uuid": t.uuid, "lease": lease,
+                                                            "expect": loading["lease"]})
+            if result.get("ok"):
+                log.info("taking over the %s restore of %s", loading["kind"], t.name)
+                await self._filled(t, lease, self._filler(loading, takeover=True))
+        except Exception as exc:  # noqa: BLE001 (the next sweep tries again)
+            log.warning("could not take over the restore of %s: %s", t.name, exc)
+        finally:
+            self._loading.discard(t.uuid)
 
     async def _fill(self, t: TableInfo, b: dict) -> None:
         deadline = time.monotonic() + RETRY_S

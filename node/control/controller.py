@@ -256,7 +256,7 @@ async def _split(control: Control, mr: MetaReplica, pid: str, mid: int | None, b
 
 # --- functions (the Lambda API's records, router/lambda_api.py) --------------------
 
-BACKUP_OPS = ("put_backup", "delete_backup", "load_done")
+BACKUP_OPS = ("put_backup", "delete_backup", "load_lease", "load_done")
 FUNCTION_OPS = ("put_function", "delete_function", "put_mapping", "delete_mapping",
                 "mapping_result")
 
