@@ -77,6 +77,7 @@ class Backups:
         self._tasks: set[asyncio.Task] = set()
         self._running: set[str] = set()  # the backups this router is taking
         self._loading: set[str] = set()  # the uuids of the tables this router is filling (restores, imports)
+        self._rolling: set[str] = set()  # the uuids of the tables whose point-in-time upkeep runs here
 
     def operations(self) -> dict:
         return {"CreateBackup": self.create_backup, "DescribeBackup": self.describe_backup,
@@ -180,17 +181,19 @@ class Backups:
 
     # --- the work ------------------------------------------------------------------
 
-    def _sweep(self) -> None:
-        """Take over the backups whose creator's lease ran out (a router that
-        died while it was taking them): another router redoes them. Delete
-        the point-in-time bases of deleted tables."""
+    def _sweep(self, kinds: tuple[str, ...] = ("backup", "pitr-base")) -> None:
+        """Take over the backups (of `kinds`) whose creator's lease ran out (a
+        router that died while it was taking them): another router redoes
+        them. Delete the point-in-time bases of deleted tables."""
         state, now = self.cluster.state, time.time()
+        if state is None:
+            return
         for b in list(self._backups().values()):
             if b.get("kind") == "pitr-base" and b["status"] == "AVAILABLE" and b["arn"] not in self._running \
                     and not any(t.uuid == b["table"]["uuid"] for t in state.tables.values()):
                 self._running.add(b["arn"])  # its table was deleted: the base goes too
                 self._spawn(self._delete_base(b))
-            if b.get("kind", "backup") in ("backup", "pitr-base") and b["status"] == "CREATING" \
+            if b.get("kind", "backup") in kinds and b["status"] == "CREATING" \
                     and b.get("lease", now) < now and b["arn"] not in self._running:
                 self._running.add(b["arn"])
                 self._spawn(self._take_over(b, state.tables.get(b["table"]["name"])))
@@ -362,8 +365,29 @@ class Backups:
         return new
 
     def start(self) -> None:
-        """Watch for restores and imports whose router died midway (run by router/main.py)."""
-        self._spawn(every(LOAD_SWEEP_S, self._take_over_loads, "restore takeover", log))
+        """Every second: take over restores, imports and point-in-time bases
+        whose router died midway, and keep point-in-time logs to their window
+        (run by router/main.py)."""
+        self._spawn(every(LOAD_SWEEP_S, self._tick, "backup upkeep", log))
+
+    def _tick(self) -> None:
+        self._take_over_loads()
+        self._sweep(kinds=("pitr-base",))
+        state, now = self.cluster.state, time.time()
+        for t in list(state.tables.values()) if state is not None else []:
+            if not hidden(t) and t.uuid not in self._rolling:  # (a table's indexes share its uuid)
+                work = self.api.exports.pitr.roll(t, now)
+                if work is not None:
+                    self._rolling.add(t.uuid)
+                    self._spawn(self._rolled(t, work))
+
+    async def _rolled(self, t: TableInfo, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception as exc:  # noqa: BLE001 (the next tick tries again)
+            log.info("point-in-time upkeep of %s: %r", t.name, exc)
+        finally:
+            self._rolling.discard(t.uuid)
 
     def _take_over_loads(self) -> None:
         """Take over the tables being filled whose filler's lease ran out."""

@@ -7,9 +7,10 @@ leader (STREAM_SHARD, STREAM_READ); sequence numbers are log positions of the
 partition (ddb/streams.py `Position`, generation 0), so they increase within
 a shard across leader changes. A split closes the partition's shard at the
 SPLIT entry and opens two children (`ds.shard_lineage`); the closed shard is
-read from the same partition's records, cut at that entry. Shard iterators are signed with a key derived
-from the cluster id (`iterator_key`): any router of the cluster accepts an
-iterator another one issued, and no client can forge one.
+read from the same partition's records, cut at that entry. Shard iterators
+are signed with a key derived from the cluster id (`iterator_key`): any
+router of the cluster accepts an iterator another one issued, and no client
+can forge one.
 """
 
 from __future__ import annotations

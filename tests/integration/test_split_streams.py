@@ -8,9 +8,6 @@ ddb/streams.py `shard_lineage`, node/feed/triggers/shard.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
 import time
 import uuid
 
@@ -18,30 +15,25 @@ import boto3
 import pytest
 
 from tests.conformance.test_lambda import lambda_client
+from tests.integration import test_splits as splits
 from tests.integration.conftest import make_client, wait_until
+from tests.integration.test_splits import cli
 from tests.integration.test_triggers import ENV, RECORDER, delivered, function
 
 pytestmark = pytest.mark.slow
 
-WRITERS = 3
 KEYS_PER_WRITER = 6
 
 
-def cli(cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "client.cli", *args, "--data-dir", str(cluster.data_dir)],
-                          capture_output=True, text=True, timeout=60)
-
-
-class Writers:
+class Writers(splits.Writers):
     """Each writer owns its keys and writes rising versions to them; per key,
-    the versions attempted (in order) and the last acknowledged."""
+    the versions attempted (in order) and those acknowledged."""
 
     def __init__(self, endpoint: str, table: str) -> None:
-        self.endpoint, self.table = endpoint, table
+        super().__init__(endpoint)
+        self.table = table
         self.attempted: dict[str, list[int]] = {}
-        self.acked: dict[str, list[int]] = {}
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(w,), daemon=True) for w in range(WRITERS)]
+        self.acked: dict[str, list[int]] = {}  # type: ignore[assignment]
 
     def run(self, w: int) -> None:
         ddb = make_client(self.endpoint, retries=3)
@@ -55,16 +47,6 @@ class Writers:
             except Exception:  # noqa: BLE001 (an unknown outcome: it may or may not have a record)
                 continue
             self.acked.setdefault(pk, []).append(v)
-
-    def __enter__(self) -> Writers:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=60)
 
 
 def read_shard(streams, arn: str, shard: dict) -> tuple[list[dict], bool]:
