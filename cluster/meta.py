@@ -146,6 +146,23 @@ def new_stream(view_type: str, created_ms: int) -> dict[str, Any]:
             "status": "ENABLED", "disabled_ms": None, "shards": {}}
 
 
+def split_shards(stream: dict[str, Any], parent: str, child: str, index: int | None, now_ms: int) -> None:
+    """A stream's shards after ``parent`` split at log ``index``: an open
+    parent shard closes there (``splits`` lists each split's index and time;
+    the parent's next shard follows it) and ``child`` opens a shard whose
+    parent is that closed one (``parent``: [group, generation]); a shard
+    that had ended leaves the child an empty one (ddb/streams.py `shard_lineage`)."""
+    rng = stream["shards"].get(parent)
+    if rng is None or "start" not in rng or index is None:
+        return
+    if "end" in rng:
+        stream["shards"][child] = {"start": rng["end"], "end": rng["end"], "empty": True}
+        return
+    splits = rng.setdefault("splits", [])
+    splits.append([index, now_ms])
+    stream["shards"][child] = {"start": index, "ms": now_ms, "parent": [parent, len(splits) - 1]}
+
+
 def _err(error: str, message: str) -> dict:
     return {"ok": False, "error": error, "message": message}
 
@@ -601,6 +618,8 @@ class MetaState:
         p.epoch += 1
         if t is not None:
             t.partitions.insert(t.partitions.index(p.id) + 1, child)
+            for s in t.streams:
+                split_shards(s, p.id, child, c.get("index"), c.get("now_ms", 0))
         return {"ok": True}
 
     # --- functions (the Lambda API's records; router/lambda_api.py) ----------------
@@ -759,6 +778,17 @@ class MetaState:
             return _err("BackupInUseException", f"Backup is being created: {c['arn']}")
         del self.backups[c["arn"]]
         return {"ok": True, "replaced": old, "version": self.version + 1}
+
+    def _op_load_lease(self, c: dict) -> dict:
+        """Renew or take over the lease of a table being restored or imported
+        (``Loading``: how to fill it and until when its filler holds it,
+        router/backups.py), if it is still the lease the caller read."""
+        t = self.tables.get(c["name"])
+        loading = t.spec.get("Loading") if t is not None and t.uuid == c["uuid"] else None
+        if not isinstance(loading, dict) or loading.get("lease") != c["expect"]:
+            return {"ok": False, "error": "", "message": "lease moved"}
+        t.spec = {**t.spec, "Loading": {**loading, "lease": c["lease"]}}
+        return {"ok": True, "version": self.version + 1}
 
     def _op_load_done(self, c: dict) -> dict:
         """A restored or imported table's data is all in: the controller may make it ACTIVE."""

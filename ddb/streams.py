@@ -250,6 +250,10 @@ class Position:
         """The first position after this one (AFTER_SEQUENCE_NUMBER)."""
         return Position(self.generation, self.index, self.offset + 1)
 
+    def next_index(self) -> Position:
+        """The first position after every record of this one's log entry."""
+        return Position(self.generation, self.index + 1, 0)
+
 
 SEQUENCE_DIGITS = 30
 
@@ -369,6 +373,39 @@ class Shard:
         if self.parent is not None:
             out["ParentShardId"] = self.parent
         return out
+
+
+def shard_lineage(table_uuid: str, stream: dict, partitions: list[str]) -> list[tuple[Shard, str]]:
+    """Every shard of a stream with the partition whose records it holds.
+
+    The metadata keeps per partition (``stream["shards"]``) the log index
+    where it started the stream, the ones where it split (``splits``: index,
+    time) and where it ended it. A partition's shard of generation k holds its
+    records after the k-th split, up to the next: the one before a split is
+    closed there and is the parent of the partition's next shard and of the
+    child partition's first (``parent``: [partition, generation]), as
+    DynamoDB Streams shows a split. A first shard keeps the id it had before
+    any split; a later one is named by the split's time, so ids sort parents
+    before children."""
+    ids: dict[tuple[str, int], str] = {}
+    spans: list[tuple[str, int, int, int | None]] = []  # partition, generation, after index, last index
+    for group in partitions:
+        rng = stream["shards"].get(group)
+        if rng is None or "start" not in rng or rng.get("empty"):
+            continue
+        cuts = [(rng["start"], rng.get("ms")), *((i, ms) for i, ms in rng.get("splits", []))]
+        for gen, (after, ms) in enumerate(cuts):
+            first = gen == 0 and "parent" not in rng
+            ids[group, gen] = (partition_shard_id(table_uuid, stream, group) if first
+                               else shard_id(ms, f"{table_uuid}|{stream['label']}|{group}|{gen}"))
+            spans.append((group, gen, after, cuts[gen + 1][0] if gen + 1 < len(cuts) else rng.get("end")))
+    out = []
+    for group, gen, after, last in spans:
+        up = stream["shards"][group].get("parent")
+        parent = ids.get((group, gen - 1)) if gen else ids.get(tuple(up)) if up else None  # type: ignore[arg-type]
+        out.append((Shard(ids[group, gen], Position(0, after + 1, 0),
+                          Position(0, last, 0) if last is not None else None, parent), group))
+    return out
 
 
 def _limit(body: dict, maximum: int | None, errors: list[str]) -> int | None:

@@ -23,6 +23,11 @@ table marked ``Loading`` in its spec, which keeps it CREATING (the controller
 does not activate it) until every item is written; writes of a
 restore are plain puts of whole items, so repeating one is harmless. A
 restore that cannot finish deletes its table (the call can be made again).
+``Loading`` also says how to fill the table (from a backup, a point in time,
+an import's files) and until when its router holds it (a lease it renews);
+a router that dies midway leaves the lease to run out, and another router
+then fills the table again from the start (`_take_over_loads`), as backups
+are taken over (`_sweep`).
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import os
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 import grpc
 import orjson
@@ -39,6 +45,7 @@ import orjson
 from cluster.function_code import CodeStore
 from cluster.meta import BACKUP_TABLE, TableInfo, hidden
 from cluster.rpc import CallError, call_once
+from cluster.tasks import cancel, every
 from ddb import backups as model
 from ddb import tables as ddb_tables
 from ddb.errors import (BackupInUseException, ResourceInUseException, ServiceUnavailable, TableAlreadyExistsException,
@@ -47,9 +54,13 @@ from ddb.keys import extract_key
 from trireme_pb import node_pb2
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRY_S = 120.0  # how long a backup or restore keeps retrying its partitions before giving up
 PARALLEL_PUTS = 16
+LOAD_SWEEP_S = 1.0  # how often a router looks for restores and imports to take over
+# A restore's or import's filler renews its lease a few times within it; past it, another router takes over.
+LOAD_LEASE_S = float(os.environ.get("TRIREME_LOAD_LEASE_S", "30"))
 LEASE_S = 30.0  # a backup's creator renews its lease after every partition; past it, another router takes over
 CREATE_WAIT_S = 5.0  # CreateBackup waits this long for its backup to be AVAILABLE
 
@@ -65,6 +76,8 @@ class Backups:
         self.store = CodeStore(self.cluster, BACKUP_TABLE, "backups")
         self._tasks: set[asyncio.Task] = set()
         self._running: set[str] = set()  # the backups this router is taking
+        self._loading: set[str] = set()  # the uuids of the tables this router is filling (restores, imports)
+        self._rolling: set[str] = set()  # the uuids of the tables whose point-in-time upkeep runs here
 
     def operations(self) -> dict:
         return {"CreateBackup": self.create_backup, "DescribeBackup": self.describe_backup,
@@ -133,13 +146,16 @@ class Backups:
         now = time.time()
         spec["RestoreSummary"] = model.restore_summary(model.table_arn(self.api.region, b["table"]["name"]), now,
                                                        backup_arn=arn)
-        return await self._restore(spec, lambda t: self._fill(t, b))
+        return await self._restore(spec, {"kind": "backup", "arn": arn})
 
-    async def create_filled(self, spec: dict, fill) -> TableInfo:
-        """Create a table that stays CREATING until `fill(table)` wrote its data
-        (a restore, an import); the filling runs on after this answers."""
+    async def create_filled(self, spec: dict, how: dict) -> TableInfo:
+        """Create a table that stays CREATING until the fill ``how`` describes
+        (a backup's, a point in time's, an import's: `_filler`) wrote its
+        data; the filling runs on after this answers, under a lease (in the
+        table's ``Loading``) that another router takes over if this one dies
+        midway (`_take_over_loads`)."""
         target = spec["TableName"]
-        spec["Loading"] = True
+        spec["Loading"] = {**how, "lease": time.time() + LOAD_LEASE_S}
         state = self.cluster.state
         if state is not None and target in state.tables:
             raise TableAlreadyExistsException(f"Table already exists: {target}")
@@ -148,26 +164,36 @@ class Backups:
         except ResourceInUseException:
             raise TableAlreadyExistsException(f"Table already exists: {target}") from None
         t = TableInfo(**result["table"])
-        self._spawn(self._filled(t, fill))
+        self._loading.add(t.uuid)
+        self._spawn(self._filled(t, spec["Loading"]["lease"], self._filler(how, takeover=False)))
         return t
 
-    async def _restore(self, spec: dict, fill) -> dict:
-        t = await self.create_filled(spec, fill)
+    def _filler(self, how: dict, takeover: bool) -> Callable[[TableInfo], Awaitable[None]]:
+        """The fill a ``Loading`` description asks for (`takeover`: redone by
+        another router; every fill writes whole items, so redoing one is harmless)."""
+        if how["kind"] == "backup":
+            return lambda t: self._fill(t, model.find(self._backups(), how["arn"]))
+        return self.api.exports.filler(how, takeover)
+
+    async def _restore(self, spec: dict, how: dict) -> dict:
+        t = await self.create_filled(spec, how)
         return {"TableDescription": {**ddb_tables.describe_table(self.api._record(t), region=self.api.region)}}
 
     # --- the work ------------------------------------------------------------------
 
-    def _sweep(self) -> None:
-        """Take over the backups whose creator's lease ran out (a router that
-        died while it was taking them): another router redoes them. Delete
-        the point-in-time bases of deleted tables."""
+    def _sweep(self, kinds: tuple[str, ...] = ("backup", "pitr-base")) -> None:
+        """Take over the backups (of `kinds`) whose creator's lease ran out (a
+        router that died while it was taking them): another router redoes
+        them. Delete the point-in-time bases of deleted tables."""
         state, now = self.cluster.state, time.time()
+        if state is None:
+            return
         for b in list(self._backups().values()):
             if b.get("kind") == "pitr-base" and b["status"] == "AVAILABLE" and b["arn"] not in self._running \
                     and not any(t.uuid == b["table"]["uuid"] for t in state.tables.values()):
                 self._running.add(b["arn"])  # its table was deleted: the base goes too
                 self._spawn(self._delete_base(b))
-            if b.get("kind", "backup") in ("backup", "pitr-base") and b["status"] == "CREATING" \
+            if b.get("kind", "backup") in kinds and b["status"] == "CREATING" \
                     and b.get("lease", now) < now and b["arn"] not in self._running:
                 self._running.add(b["arn"])
                 self._spawn(self._take_over(b, state.tables.get(b["table"]["name"])))
@@ -260,50 +286,131 @@ class Backups:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    async def _read_partition(self, pid: str, deadline: float, pitr: bool = False) -> tuple[int, list[bytes]]:
-        """Every item of partition `pid` from one view at its leader, and that view's applied index;
-        a view lost midway (a leader change, a killed node) is read again from the start.
-        `pitr`: a view that includes the start of its point-in-time recovery log (router/pitr.py)."""
-        async def attempt() -> tuple[int, list[bytes]]:
+    async def _on_a_voter(self, pid: str, read: Callable[[str], Awaitable[T]], deadline: float) -> T:
+        """``read(addr)`` (paging an admin op of partition `pid` at one node) at
+        the first voter that answers. One error policy for every such read: a
+        node that fails the call (down, no replica there any more, a view lost
+        midway) passes the turn to the next voter; when none answered, or the
+        read found its data not ready (ServiceUnavailable), all is tried again
+        from the first voter, with backoff, until `deadline`."""
+        async def attempt() -> T:
             state = self.cluster.state
             p = state.partitions.get(pid)
             if p is None:
                 raise ServiceUnavailable(f"partition {pid} is gone")
-            last: Exception = ServiceUnavailable(f"no leader of {pid} answered")
+            last: Exception = ServiceUnavailable(f"no replica of {pid} answered")
             for node_id in p.voters:
                 node = state.nodes.get(node_id)
                 if node is None:
                     continue
                 try:
-                    page = await call_once(self.cluster.channels, node.addr, "admin", "backup_read",
-                                           {"group": pid}, timeout=10.0)
-                    items = [i.encode() for i in page["items"]]
-                    while page["cursor"]:
-                        page = await call_once(self.cluster.channels, node.addr, "admin", "backup_read",
-                                               {"cursor": page["cursor"]}, timeout=10.0)
-                        items += [i.encode() for i in page["items"]]
-                    if pitr and page.get("pitr_start") is None:
-                        raise ServiceUnavailable(f"partition {pid} has not started its point-in-time log yet")
-                    return page["applied"], items
+                    return await read(node.addr)
                 except (CallError, grpc.aio.AioRpcError) as exc:
                     last = exc
             raise last
         return await self._retrying(attempt, deadline)
 
-    async def _filled(self, t: TableInfo, fill) -> None:
+    async def _read_partition(self, pid: str, deadline: float, pitr: bool = False) -> tuple[int, list[bytes]]:
+        """Every item of partition `pid` from one view at its leader, and that view's applied index;
+        a view lost midway (a leader change, a killed node) is read again from the start.
+        `pitr`: a view that includes the start of its point-in-time recovery log (router/pitr.py)."""
+        async def read(addr: str) -> tuple[int, list[bytes]]:
+            page = await call_once(self.cluster.channels, addr, "admin", "backup_read", {"group": pid}, timeout=10.0)
+            items = [i.encode() for i in page["items"]]
+            while page["cursor"]:
+                page = await call_once(self.cluster.channels, addr, "admin", "backup_read",
+                                       {"cursor": page["cursor"]}, timeout=10.0)
+                items += [i.encode() for i in page["items"]]
+            if pitr and page.get("pitr_start") is None:
+                raise ServiceUnavailable(f"partition {pid} has not started its point-in-time log yet")
+            return page["applied"], items
+        return await self._on_a_voter(pid, read, deadline)
+
+    async def _filled(self, t: TableInfo, lease: float, fill: Callable[[TableInfo], Awaitable[None]]) -> None:
+        """Run `fill` on the table being restored, renewing its lease while it
+        runs, then let the table become ACTIVE; a fill that fails deletes the
+        table (the call can be made again), one taken over stops here."""
         deadline = time.monotonic() + RETRY_S
+        work: asyncio.Task | None = None
         try:
             if not await self.cluster.wait_for(lambda s: all(p in s.partitions for p in t.partitions), 10.0):
                 raise ServiceUnavailable(f"the partitions of {t.name} did not appear")
-            await fill(t)
+            work = asyncio.create_task(fill(t))
+            while not work.done():
+                await asyncio.wait({work}, timeout=LOAD_LEASE_S / 3)
+                if not work.done():
+                    lease = await self._renew_load(t, lease)
+            work.result()
             await self._retrying(lambda: self.cluster.meta("load_done", {"name": t.name, "uuid": t.uuid}),
                                  deadline)
+        except LeaseLost:
+            log.info("restore of %s was taken over by another router", t.name)
         except Exception as exc:  # noqa: BLE001 (the half-restored table is removed: the restore can be retried)
             log.warning("restore of %s failed, its table is deleted: %s", t.name, exc)
             try:
                 await self.cluster.meta("delete_table", {"name": t.name})
             except Exception as again:  # noqa: BLE001
                 log.warning("could not delete the failed restore %s: %s", t.name, again)
+        finally:
+            await cancel([work])
+            self._loading.discard(t.uuid)
+
+    async def _renew_load(self, t: TableInfo, lease: float) -> float:
+        """A new lease on a table being filled, if it still holds `lease` (else LeaseLost)."""
+        new = time.time() + LOAD_LEASE_S
+        result = await self._retrying(lambda: self.cluster.meta("load_lease", {
+            "name": t.name, "uuid": t.uuid, "lease": new, "expect": lease}), time.monotonic() + LOAD_LEASE_S / 3)
+        if not result.get("ok"):
+            raise LeaseLost()
+        return new
+
+    def start(self) -> None:
+        """Every second: take over restores, imports and point-in-time bases
+        whose router died midway, and keep point-in-time logs to their window
+        (run by router/main.py)."""
+        self._spawn(every(LOAD_SWEEP_S, self._tick, "backup upkeep", log))
+
+    def _tick(self) -> None:
+        self._take_over_loads()
+        self._sweep(kinds=("pitr-base",))
+        state, now = self.cluster.state, time.time()
+        for t in list(state.tables.values()) if state is not None else []:
+            if not hidden(t) and t.uuid not in self._rolling:  # (a table's indexes share its uuid)
+                work = self.api.exports.pitr.roll(t, now)
+                if work is not None:
+                    self._rolling.add(t.uuid)
+                    self._spawn(self._rolled(t, work))
+
+    async def _rolled(self, t: TableInfo, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception as exc:  # noqa: BLE001 (the next tick tries again)
+            log.info("point-in-time upkeep of %s: %r", t.name, exc)
+        finally:
+            self._rolling.discard(t.uuid)
+
+    def _take_over_loads(self) -> None:
+        """Take over the tables being filled whose filler's lease ran out."""
+        state, now = self.cluster.state, time.time()
+        for t in list(state.tables.values()) if state is not None else []:
+            loading = t.spec.get("Loading")
+            if isinstance(loading, dict) and t.status == "CREATING" and loading.get("lease", now) < now \
+                    and t.uuid not in self._loading:
+                self._loading.add(t.uuid)
+                self._spawn(self._take_over_load(t, loading))
+
+    async def _take_over_load(self, t: TableInfo, loading: dict) -> None:
+        try:
+            lease = time.time() + LOAD_LEASE_S
+            result = await self.cluster.meta("load_lease", {"name": t.name, "uuid": t.uuid, "lease": lease,
+                                                            "expect": loading["lease"]})
+            if result.get("ok"):
+                log.info("taking over the %s restore of %s", loading["kind"], t.name)
+                await self._filled(t, lease, self._filler(loading, takeover=True))
+        except Exception as exc:  # noqa: BLE001 (the next sweep tries again)
+            log.warning("could not take over the restore of %s: %s", t.name, exc)
+        finally:
+            self._loading.discard(t.uuid)
 
     async def _fill(self, t: TableInfo, b: dict) -> None:
         deadline = time.monotonic() + RETRY_S

@@ -25,7 +25,7 @@ import gzip
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import orjson
 
@@ -135,12 +135,30 @@ class Exports:
         at = self._check_time(t, body.get("RestoreDateTime"), now, InvalidRestoreTimeException)
         spec["RestoreSummary"] = backup_model.restore_summary(backup_model.table_arn(self.api.region, source),
                                                               now if at is None else at)
+        target = await self.backups.create_filled(spec, {"kind": "pitr", "source": t.name, "uuid": t.uuid,
+                                                         "at": now if at is None else at, "latest": at is None})
+        return {"TableDescription": await self.api.describe(target)}
 
-        async def fill(target: TableInfo) -> None:
+    def filler(self, how: dict, takeover: bool) -> Callable[[TableInfo], Awaitable[None]]:
+        """The fill of a table restored to a point in time or imported
+        (router/backups.py `create_filled`). A restore to the latest time reads
+        the source now; taken over by another router, it rebuilds the source
+        at the moment the call was made instead (the same state, not a later one)."""
+        async def restore(target: TableInfo) -> None:
+            t = self._table(how["source"])
+            if t.uuid != how["uuid"]:
+                raise TableNotFoundException(f"Table not found: {how['source']}")
+            at = None if how["latest"] and not takeover else how["at"]
             for items in await self._items(t, at, time.monotonic() + 120.0):
                 await self.backups.put_items(target, [orjson.loads(i) for i in items])
-        target = await self.backups.create_filled(spec, fill)
-        return {"TableDescription": await self.api.describe(target)}
+
+        async def load(target: TableInfo) -> None:
+            if not await self.cluster.wait_for(lambda s: how["arn"] in s.backups, 30.0):
+                raise ImportNotFoundException(f"Import not found: {how['arn']}")
+            files = await asyncio.to_thread(_input_files, self.dir / how["bucket"], how["prefix"],
+                                            how["compression"])
+            await self._import(self.cluster.state.backups[how["arn"]], target, files)
+        return restore if how["kind"] == "pitr" else load
 
     # --- exports ------------------------------------------------------------------------
 
@@ -215,27 +233,21 @@ class Exports:
             same = next((r for r in self._records("import") if r.get("token") == req["token"]), None)
             if same is not None:
                 return {"ImportTableDescription": model.import_description(same)}
-        files = await asyncio.to_thread(_input_files, self.dir / req["bucket"], req["prefix"], req["compression"])
+        # Refused now when there is nothing to import (the fill lists the files again).
+        await asyncio.to_thread(_input_files, self.dir / req["bucket"], req["prefix"], req["compression"])
         now = time.time()
         name = req["spec"]["TableName"]
         table_arn = backup_model.table_arn(self.api.region, name)
         rec = {"kind": "import", "arn": f"{table_arn}/import/{model.new_id(now)}", "status": "IN_PROGRESS",
                "start": now, "table_arn": table_arn, "table_id": "", "source": req["source"],
                "compression": req["compression"], "params": req["params"], "token": req["token"]}
-        recorded = asyncio.Event()  # the import's record is in: its progress may be written
-
-        async def fill(target: TableInfo) -> None:
-            await recorded.wait()
-            await self._import(rec, target, files)
-        try:
-            t = await self.backups.create_filled(req["spec"], fill)
+        try:  # (the fill waits for the import's record, written next: its progress goes there)
+            t = await self.backups.create_filled(req["spec"], {
+                "kind": "import", "arn": rec["arn"], **{k: req[k] for k in ("bucket", "prefix", "compression")}})
         except TableAlreadyExistsException:  # ImportTable's own word for it
             raise ResourceInUseException(f"Table already exists: {name}") from None
         rec["table_id"] = t.uuid
-        try:
-            await self._put(rec, create=True)
-        finally:
-            recorded.set()
+        await self._put(rec, create=True)
         return {"ImportTableDescription": model.import_description(rec)}
 
     async def _import(self, rec: dict, target: TableInfo, files: list[Path]) -> None:

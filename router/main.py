@@ -110,6 +110,7 @@ async def _serve(args: argparse.Namespace) -> int:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None
     cluster.start()
+    api.backups.start()  # takes over restores and imports whose router died midway
     logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on http://%s (console: http://%s/console)",
                                      cluster_id, args.listen, args.listen)
     await stop.wait()

@@ -10,35 +10,53 @@ this router takes a base snapshot of every partition (a backup record of kind
 ``pitr-base``, router/backups.py), each read at an applied index at or after
 its log's start. The state at time T is, per partition, the base's items
 with the log's records after the base's index replayed in order up to the
-first one later than T: a prefix of the partition's log, so each partition
-is exact and consistent at T (to the millisecond; DynamoDB promises the
+first one later than T: a prefix of the partition's log (and of the logs of
+the partitions split off it since: `lineage`), so each partition is exact
+and consistent at T (to the millisecond; DynamoDB promises the
 second). The window opens when the base is complete and reaches back at most
-``RecoveryPeriodInDays``; disabling drops the log and the base.
+``RecoveryPeriodInDays``; newer bases are taken as time goes on and the log
+before the oldest one still needed is dropped (`Pitr.roll`); disabling drops
+the log and the bases.
 """
 
 from __future__ import annotations
 
 import gzip
+import os
 import time
-from typing import Any
+from typing import Any, Awaitable
 
 import orjson
 
-from cluster.meta import TableInfo
+from cluster.meta import TableInfo, hidden
 from cluster.rpc import call_once
 from ddb import backups as backup_model
-from ddb.errors import ServiceUnavailable
+from ddb.errors import BackupInUseException, ServiceUnavailable
 from ddb.keys import KeySchema, extract_key
 
 BASE_WAIT_S = 10.0  # UpdateContinuousBackups waits this long for the base snapshot
+DAY_S = float(os.environ.get("TRIREME_PITR_DAY_S", "86400"))  # a day of RecoveryPeriodInDays (tests: seconds)
+
+
+def bases_of(state: Any, t: TableInfo) -> list[dict]:
+    """The table's base snapshot records (any status), oldest first."""
+    if state is None or hidden(t):  # (a global index's table has its table's uuid)
+        return []
+    return sorted((b for b in state.backups.values() if b.get("kind") == "pitr-base"
+                   and b["table"]["uuid"] == t.uuid), key=lambda b: b["created"])
 
 
 def base_of(state: Any, t: TableInfo) -> dict | None:
-    """The table's base snapshot record (any status), None when there is none."""
-    if state is None:
-        return None
-    return next((b for b in state.backups.values() if b.get("kind") == "pitr-base"
-                 and b["table"]["uuid"] == t.uuid), None)
+    """The base restores start from: the oldest complete one (its log is kept
+    from its index on), else the one being taken; None when there is none."""
+    bases = bases_of(state, t)
+    return next((b for b in bases if b["status"] == "AVAILABLE"), bases[0] if bases else None)
+
+
+def period_s(t: TableInfo) -> float:
+    """The recovery window's length: ``RecoveryPeriodInDays`` days (a day is
+    `DAY_S` seconds: shorter in tests)."""
+    return t.spec["PointInTimeRecovery"]["days"] * DAY_S
 
 
 def window(state: Any, t: TableInfo, now: float) -> tuple[float, float] | None:
@@ -46,7 +64,21 @@ def window(state: Any, t: TableInfo, now: float) -> tuple[float, float] | None:
     pitr, base = t.spec.get("PointInTimeRecovery"), base_of(state, t)
     if not pitr or base is None or base["status"] != "AVAILABLE":
         return None
-    return max(base["done"], now - pitr["days"] * 86400), now
+    return max(base["done"], now - period_s(t)), now
+
+
+def lineage(state: Any, t: TableInfo, lo: int, hi: int) -> list[str]:
+    """The partitions that hold a base part's hash range ``[lo, hi]`` now:
+    the part's own and those split off it since, each after the one it split
+    from. An item's log records are in its partitions' logs in that order
+    (a split's child logs only what follows the split), so replaying them in
+    this order replays each item's writes in order."""
+    inside = {g: state.partitions[g] for g in t.partitions if lo <= state.partitions[g].lo <= hi}
+
+    def depth(g: str) -> int:
+        parent = inside[g].parent
+        return 1 + depth(parent) if parent in inside else 0
+    return sorted(inside, key=lambda g: (depth(g), inside[g].lo))
 
 
 class Pitr:
@@ -59,22 +91,86 @@ class Pitr:
         """Start the base snapshot of a table that just got point-in-time recovery."""
         if base_of(self.cluster.state, t) is not None:
             return
+        arn = await self._new_base(t, 0)
+        await self.cluster.wait_for(lambda s: s.backups.get(arn, {}).get("status") == "AVAILABLE", BASE_WAIT_S)
+
+    async def _new_base(self, t: TableInfo, gen: int) -> str:
+        """Record base snapshot number `gen` of `t` and start taking it (router/backups.py
+        `_take`; its chunks are named by the ARN's last part: the table's uuid, and the number)."""
+        arn = f"{backup_model.table_arn(self.api.region, t.name)}/pitr/{t.uuid}" + (f"-{gen}" if gen else "")
         now = time.time()
-        record = {"kind": "pitr-base", "arn": f"{backup_model.table_arn(self.api.region, t.name)}/pitr/{t.uuid}",
-                  "name": "pitr-base", "status": "CREATING", "created": now, "size": 0, "items": 0,
-                  "lease": now + 30.0, "parts": [],
+        record = {"kind": "pitr-base", "arn": arn, "name": "pitr-base", "status": "CREATING", "created": now,
+                  "size": 0, "items": 0, "lease": now + 30.0, "parts": [], "gen": gen,
                   "table": {"name": t.name, "id": t.id, "uuid": t.uuid, "created": t.created, "spec": t.spec,
                             "stream": None}}
         await self.cluster.meta("put_backup", {"record": record, "create": True})
         self.backups._spawn(self.backups._take(record, t))
-        arn = record["arn"]
-        await self.cluster.wait_for(lambda s: s.backups.get(arn, {}).get("status") == "AVAILABLE", BASE_WAIT_S)
+        return arn
 
     async def disabled(self, t: TableInfo) -> None:
-        base = base_of(self.cluster.state, t)
-        if base is not None and base["status"] == "AVAILABLE":
-            result = await self.cluster.meta("delete_backup", {"arn": base["arn"]})
+        for base in bases_of(self.cluster.state, t):
+            await self._retire(base)
+
+    async def _retire(self, base: dict) -> None:
+        """Delete a complete base and its chunks (another router may have just done it)."""
+        if base["status"] == "AVAILABLE":
+            arn = base["arn"]
+            result = await self.cluster.meta("delete_backup", {"arn": arn})
             self.backups._spawn(self.backups._drop(result["replaced"]))
+            await self.cluster.wait_for(lambda s: arn not in s.backups, 5.0)
+
+    # --- keeping the log to the window ------------------------------------------------
+
+    def roll(self, t: TableInfo, now: float) -> Awaitable[None] | None:
+        """What keeps a table's point-in-time log to its window, if anything is
+        due now (every router asks each second, router/backups.py `_tick`; the
+        metadata's conditional writes let one of them do each step):
+
+        * a new base every half window (recorded, then taken like the first);
+        * once the second-oldest base is older than the window, restores need
+          nothing before it: the oldest is deleted;
+        * the oldest base's partitions drop their log up to its index
+          (``pitr_trim``, through each partition's Raft log), then it is marked
+          ``trimmed``.
+
+        So the log spans at most one and a half windows, and the earliest
+        restorable time is the window's start (DynamoDB's 35 days by default)."""
+        bases = bases_of(self.cluster.state, t)
+        ready = [b for b in bases if b["status"] == "AVAILABLE"]
+        if not t.spec.get("PointInTimeRecovery"):
+            return self._retire(ready[0]) if ready else None  # (a base finished after recovery was turned off)
+        if not ready or len(ready) < len(bases):
+            return None  # a base is being taken (a stale one is taken over by the backups' sweep)
+        period = period_s(t)
+        if len(ready) >= 2 and ready[1]["done"] <= now - period:
+            return self._retire(ready[0])
+        if not ready[0].get("trimmed"):
+            return self._trim(t, ready[0])
+        if ready[-1]["created"] <= now - period / 2:
+            return self._next_base(t, 1 + max(b.get("gen", 0) for b in bases))
+        return None
+
+    async def _next_base(self, t: TableInfo, gen: int) -> None:
+        try:
+            arn = await self._new_base(t, gen)
+        except BackupInUseException:
+            return  # another router recorded it first
+        await self.cluster.wait_for(lambda s: arn in s.backups, 5.0)
+
+    async def _trim(self, t: TableInfo, base: dict) -> None:
+        """Drop each base partition's log up to the base's index, then mark the base trimmed."""
+        deadline = time.monotonic() + 60.0
+        for part in base["parts"]:
+            group = next((g for g in t.partitions if self.cluster.state.partitions[g].lo == part["lo"]), None)
+            if group is not None:
+                await self.backups._on_a_voter(group, lambda addr, group=group, part=part: call_once(
+                    self.cluster.channels, addr, "admin", "pitr_trim", {"group": group, "upto": part["applied"]},
+                    timeout=10.0), deadline)
+        result = await self.cluster.meta("put_backup", {"record": {**base, "trimmed": True},
+                                                        "expect_status": "AVAILABLE"})
+        if result.get("ok"):
+            arn = base["arn"]
+            await self.cluster.wait_for(lambda s: s.backups.get(arn, {}).get("trimmed"), 5.0)
 
     async def items_at(self, t: TableInfo, at: float) -> list[dict]:
         """Every item of table `t` as it was at time `at` (epoch seconds)."""
@@ -94,41 +190,30 @@ class Pitr:
                 if line:
                     item = orjson.loads(line)
                     items[self.api.locate(t, extract_key(schema, item))[1].hex()] = item
-            pid = next(p for p in t.partitions if self.cluster.state.partitions[p].lo == part["lo"])
-            for _, _, ts, key, value in await self._log(pid, part["applied"], at_ms, deadline):
-                if value is None:
-                    items.pop(key, None)
-                else:
-                    items[key] = orjson.loads(value)
+            for pid in lineage(self.cluster.state, t, part["lo"], part["hi"]):
+                for _, _, ts, key, value in await self._log(pid, part["applied"], at_ms, deadline):
+                    if value is None:
+                        items.pop(key, None)
+                    else:
+                        items[key] = orjson.loads(value)
             out += items.values()
         return out
 
     async def _log(self, pid: str, applied: int, at_ms: int, deadline: float) -> list[list]:
         """The partition's log records after its base's index, up to the first later than `at_ms`."""
-        async def attempt() -> list[list]:
-            state = self.cluster.state
-            p = state.partitions[pid]
-            last: Exception = ServiceUnavailable(f"no leader of {pid} answered")
-            for node_id in p.voters:
-                node = state.nodes.get(node_id)
-                if node is None:
-                    continue
-                try:
-                    out: list[list] = []
-                    after = [applied, (1 << 32) - 1]
-                    while True:
-                        page = await call_once(self.cluster.channels, node.addr, "admin", "pitr_read",
-                                               {"group": pid, "after": after}, timeout=10.0)
-                        if page["start"] is None or page["start"] > applied:
-                            raise ServiceUnavailable(f"the point-in-time log of {pid} does not reach its base")
-                        for rec in page["records"]:
-                            if rec[2] > at_ms:
-                                return out
-                            out.append(rec)
-                        if page["done"] or not page["records"]:
-                            return out
-                        after = page["records"][-1][:2]
-                except Exception as exc:  # noqa: BLE001 (another replica, or a retry, may answer)
-                    last = exc
-            raise last
-        return await self.backups._retrying(attempt, deadline)
+        async def read(addr: str) -> list[list]:
+            out: list[list] = []
+            after = [applied, (1 << 32) - 1]
+            while True:
+                page = await call_once(self.cluster.channels, addr, "admin", "pitr_read",
+                                       {"group": pid, "after": after}, timeout=10.0)
+                if page["start"] is None or page["start"] > applied:
+                    raise ServiceUnavailable(f"the point-in-time log of {pid} does not reach its base")
+                for rec in page["records"]:
+                    if rec[2] > at_ms:
+                        return out
+                    out.append(rec)
+                if page["done"] or not page["records"]:
+                    return out
+                after = page["records"][-1][:2]
+        return await self.backups._on_a_voter(pid, read, deadline)

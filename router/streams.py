@@ -5,9 +5,12 @@ and GetRecords from the partitions' stream records.
 A stream has one shard per partition of its table, read at the partition's
 leader (STREAM_SHARD, STREAM_READ); sequence numbers are log positions of the
 partition (ddb/streams.py `Position`, generation 0), so they increase within
-a shard across leader changes. Shard iterators are signed with a key derived
-from the cluster id (`iterator_key`): any router of the cluster accepts an
-iterator another one issued, and no client can forge one.
+a shard across leader changes. A split closes the partition's shard at the
+SPLIT entry and opens two children (`ds.shard_lineage`); the closed shard is
+read from the same partition's records, cut at that entry. Shard iterators
+are signed with a key derived from the cluster id (`iterator_key`): any
+router of the cluster accepts an iterator another one issued, and no client
+can forge one.
 """
 
 from __future__ import annotations
@@ -92,17 +95,8 @@ class StreamsApi:
         return t, s
 
     def _shards(self, t: TableInfo, s: dict) -> list[tuple[ds.Shard, str]]:
-        """(shard, partition) for every partition that started the stream."""
-        out = []
-        for group in t.partitions:
-            rng = s["shards"].get(group)
-            if rng is None or "start" not in rng:
-                continue
-            sid = ds.partition_shard_id(t.uuid, s, group)
-            end = rng.get("end")
-            out.append((ds.Shard(sid, ds.Position(0, rng["start"] + 1, 0),
-                                 ds.Position(0, end, 0) if end is not None else None), group))
-        return out
+        """(shard, partition) for every shard of the stream, split ones too."""
+        return ds.shard_lineage(t.uuid, s, t.partitions)
 
     def _shard(self, t: TableInfo, s: dict, shard_id: str) -> tuple[ds.Shard, str]:
         for shard, group in self._shards(t, s):
@@ -146,11 +140,13 @@ class StreamsApi:
         shard, group = self._shard(t, s, req.shard_id)
         resp = await self._ask(t, group, node_pb2.DataRequest(op=node_pb2.DataRequest.STREAM_SHARD,
                                                               stream_label=s["label"]))
-        horizon, latest = _position(resp.horizon), _position(resp.latest)
+        horizon, latest = max(_position(resp.horizon), shard.starting), _position(resp.latest)
+        if shard.ending is not None:  # the partition's records after it belong to its next shards
+            latest = min(latest, shard.ending.next_index())
         if req.kind == "TRIM_HORIZON":
             position = horizon
         elif req.kind == "LATEST":
-            position = latest
+            position = max(latest, horizon)
         else:
             position = req.position
             if position < shard.starting or (shard.ending is not None and position > shard.ending):
@@ -167,15 +163,20 @@ class StreamsApi:
         now_ms = int(time.time() * 1000)
         it, limit = ds.parse_get_records(body, self.key, now_ms=now_ms)
         t, s = self._stream(it.arn)
-        _, group = self._shard(t, s, it.shard_id)
+        shard, group = self._shard(t, s, it.shard_id)
         resp = await self._ask(t, group, node_pb2.DataRequest(
             op=node_pb2.DataRequest.STREAM_READ, stream_label=s["label"], limit=limit,
             max_bytes=ds.MAX_PAGE_BYTES, stream_from=node_pb2.StreamPosition(
                 index=it.position.index, offset=it.position.offset)))
         self.get_records_calls[t.name] = self.get_records_calls.get(t.name, 0) + 1
         arn = it.arn
+        # A shard closed by a split ends at the SPLIT entry: the partition's later records are its next shard's.
+        last = shard.ending.index if shard.ending is not None else None
+        kept = [r for r in resp.records if last is None or r.position.index <= last]
+        closed = resp.shard_end or (last is not None and (len(kept) < len(resp.records)
+                                                          or resp.stream_next.index > last))
         records = []
-        for r in resp.records:
+        for r in kept:
             rec = ds.build_record(stream=arn, keys=orjson.loads(r.keys),
                                   old=orjson.loads(r.old_image) if r.old_image else None,
                                   new=orjson.loads(r.new_image) if r.new_image else None,
@@ -186,7 +187,7 @@ class StreamsApi:
         out: dict[str, Any] = {"Records": page}
         if len(page) < len(records):
             nxt = ds.parse_sequence_number(page[-1]["dynamodb"]["SequenceNumber"]).next()
-        elif resp.shard_end:
+        elif closed:
             return out  # a closed shard read to its end: no NextShardIterator
         else:
             nxt = _position(resp.stream_next)

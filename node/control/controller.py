@@ -223,8 +223,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         return await _propose(mr, {"op": "resource_policy", "now_ms": int(time.time() * 1000),
                                    **{k: body.get(k) for k in ("name", "label", "arn", "policy", "expect")}})
     if op == "split_partition":  # replicas applied a split (node/partition/split.py): the map catches up
-        return await mr.run({"op": "split_partition", **{k: body[k] for k in (
-            "parent", "child", "mid", "voters", "learners")}})
+        return await mr.run({"op": "split_partition", "now_ms": int(time.time() * 1000), **{k: body[k] for k in (
+            "parent", "child", "mid", "index", "voters", "learners") if k in body}})
     if op == "rotate_key":  # UpdateTable with a new KMS key, `trireme keys rotate`
         return await rotate_keys(control, mr, body.get("name"))
     if op == "rewrap_keys":  # `trireme keys rotate-master`
@@ -302,8 +302,8 @@ async def _split(control: Control, mr: MetaReplica, pid: str, mid: int | None, b
         if exc.status == "DDB_ERROR":
             raise from_wire({"__type": exc.error_type, "message": exc.message}) from None
         raise Rejected("UNAVAILABLE", f"splitting {pid} at {leader}: {exc.message}") from None
-    await mr.run({"op": "split_partition", "parent": pid, **{k: done[k] for k in (
-        "child", "mid", "voters", "learners")}})
+    await mr.run({"op": "split_partition", "parent": pid, "now_ms": int(time.time() * 1000), **{k: done[k] for k in (
+        "child", "mid", "index", "voters", "learners")}})
     mem.splits.split(pid, done["child"], time.monotonic())
     _event(mem, f"split {pid} ({by}) at {done['mid']:016x}: {done['child']} takes the upper half")
     log.info("%s split at %#x: %s", pid, done["mid"], done["child"])
@@ -312,7 +312,7 @@ async def _split(control: Control, mr: MetaReplica, pid: str, mid: int | None, b
 
 # --- functions (the Lambda API's records, router/lambda_api.py) --------------------
 
-BACKUP_OPS = ("put_backup", "delete_backup", "load_done")
+BACKUP_OPS = ("put_backup", "delete_backup", "load_lease", "load_done")
 FUNCTION_OPS = ("put_function", "delete_function", "put_mapping", "delete_mapping",
                 "mapping_result")
 

@@ -226,8 +226,8 @@ class Control:
         c, conf = child.config, child.raft.conf
         if child.group in self._registering or "split_from" not in c:
             return
-        body = {"parent": c["split_from"], "child": child.group, "mid": c["lo"], "voters": list(conf.voters),
-                "learners": list(conf.learners)}
+        body = {"parent": c["split_from"], "child": child.group, "mid": c["lo"], "index": c["split_index"],
+                "voters": list(conf.voters), "learners": list(conf.learners)}
         self._registering.add(child.group)
 
         async def register() -> None:

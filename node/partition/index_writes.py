@@ -53,7 +53,11 @@ class GsiReplicaMixin:
                 self.config.get("streams", []), orjson.loads(cmd.stream_config), index, cmd.timestamp_ms))
             return None
         if cmd.pitr_config:
-            self._set_pitr(batch, index, cmd.timestamp_ms, orjson.loads(cmd.pitr_config).get("enabled", False))
+            pitr_config = orjson.loads(cmd.pitr_config)
+            if "trim" in pitr_config:
+                self._trim_pitr(batch, pitr_config["trim"])
+            else:
+                self._set_pitr(batch, index, cmd.timestamp_ms, pitr_config.get("enabled", False))
             return None
         if cmd.replication_config:
             self.apply_replication_config(batch, index, orjson.loads(cmd.replication_config))  # type: ignore[attr-defined]
@@ -140,6 +144,15 @@ class GsiReplicaMixin:
         self.config = config
         batch.set_group_config(self.group, orjson.dumps(self.config))
 
+    def _trim_pitr(self, batch: Batch, upto: int) -> None:
+        """Drop the point-in-time log up to index ``upto``: it now starts there."""
+        pitr = self.config.get("pitr")
+        if pitr is None or upto <= pitr["start"]:
+            return
+        batch.delete_range(STREAMS, pitr_bounds(self.group)[0], pitr_key(self.group, upto + 1, 0))
+        self.config = {**self.config, "pitr": {**pitr, "start": upto}}
+        batch.set_group_config(self.group, orjson.dumps(self.config))
+
     def _set_streams(self, batch: Batch, settings: list[dict]) -> None:
         self.config = {**self.config, "streams": settings}
         batch.set_group_config(self.group, orjson.dumps(self.config))
@@ -200,6 +213,7 @@ class GsiReplicaMixin:
             table_id, h, _ = split_item_key(ch.key)
             if table_id != c["table_id"] or not c["lo"] <= h <= c["hi"]:
                 raise Rejected("WRONG_GROUP", f"index entry outside {self.group}")
+        self.hot_keys.extend(ch.key for ch in changes)  # type: ignore[attr-defined] (a heat split's point)
         # Metered as the index's writes; its limit applies at the base table (index_units in replica.py).
         self.capacity.count_write(sum(raw_write_units(len(ch.value)) for ch in changes))  # type: ignore[attr-defined]
         cmd = node_pb2.WriteCommand(

@@ -1,4 +1,5 @@
-"""Splitting a partition in place, as CockroachDB splits ranges.
+"""Splitting a partition in place, as CockroachDB splits ranges (a table's or
+a global index's: index partitions are partitions of the index's table).
 
 The leader proposes one SPLIT entry (its hash point and the new group's id);
 every replica applying it narrows the partition to ``[lo, mid - 1]`` and, in
@@ -10,12 +11,24 @@ index entries, collection sizes and versions of ``[mid, hi]`` are keyed by
 hash and already sit in the same RocksDB, so the child's state ranges cover
 them from that batch on. What stays with the parent, and why:
 
+* an index partition's fences (the newest term of each base shipper): the
+  child gets a copy (`copy_fences`); base shippers route their changes by
+  the new map (node/feed/index_shipper.py);
 * the global-index outbox (records of entries up to the split): it ships
   them; the child's shipper waits until they are gone from the parent's
   outbox (`parent_outbox_pending`), so an item's index changes keep their order;
-* stream records, the change log, tombstones: splits are refused while the
-  table has a stream or replicas (`splittable`), so there are none;
-* trigger checkpoints: mappings read streams, so the same holds.
+* stream records: the parent's shard closes at the SPLIT entry (its records
+  up to there stay the parent's, read as the closed shard) and both halves
+  open a child shard after it (the metadata records the lineage,
+  cluster/meta.py `_op_split_partition`; router/streams.py serves it): the
+  child's stream settings start at the SPLIT entry;
+* trigger checkpoints: a mapping's poller of the parent goes on (its shard's
+  later records are the lower half's); the child's starts right after the
+  SPLIT entry, once the parent's has delivered up to it
+  (node/feed/triggers/shard.py), so an item's records keep their order;
+* the change log and tombstones of global tables: splits are refused while
+  the table has replicas in other regions (`splittable`): their replicator
+  reads each partition's change log by partition and does not follow a split.
 
 Log positions continue across the split (the child's log starts after the
 SPLIT entry's index), so versions and index shipments stay ordered. A write
@@ -72,10 +85,9 @@ def splittable(table: TableInfo | None) -> str | None:
     """Why a table's partitions may not split now (None: they may)."""
     if table is None:
         return "no such table"
-    if "IndexOf" in table.spec:
-        return "global index partitions do not split"
-    if table.streams or table.replicas:
-        return "tables with a stream or replicas in other regions do not split yet"
+    if table.replicas:
+        return ("global tables (replicas in other regions) do not split yet: their replication reads each "
+                "partition's change log and does not follow a split")
     if table.status != "ACTIVE":
         return f"the table is {table.status}, not ACTIVE"
     return None
@@ -96,6 +108,10 @@ def apply_split(replica: Any, batch: Batch, entry: Entry, sp: node_pb2.SplitComm
     conf = replica.raft.conf_at(entry.index)
     child_config = {k: v for k, v in c.items() if k != "checkpoints"}
     child_config.update(lo=sp.mid, split_from=group, split_index=entry.index)
+    if c.get("streams"):  # the child's shards start after the SPLIT entry (its records follow it)
+        child_config["streams"] = [child_stream(s, entry.index) for s in c["streams"]]
+    if c.get("checkpoints"):  # every mapping resumes the child right after the split (triggers/shard.py)
+        child_config["checkpoints"] = {m: [entry.index + 1, 0] for m in c["checkpoints"]}
     replica.config = {**c, "hi": sp.mid - 1}
     batch.set_group_config(group, orjson.dumps(replica.config))
     batch.set_group_config(child, orjson.dumps(child_config))
@@ -104,13 +120,36 @@ def apply_split(replica: Any, batch: Batch, entry: Entry, sp: node_pb2.SplitComm
     log.compact(batch, child, entry.index)
     log.save_hard_state(batch, child, encode_hard_state(HardState(term=entry.term, commit=entry.index)))
     batch.set_applied_index(child, entry.index)
+    copy_fences(replica, batch, sp.mid)
     locks = replica.locks.applied
     for key in [k for k in locks if not replica.owns(k)]:
         lock = locks.pop(key)
         batch.delete(STREAMS, txn_lock_key(group, key))
         batch.put(STREAMS, txn_lock_key(child, key), lock.SerializeToString())
     replica.split_pending = (child, child_config)
-    return {"child": child, "mid": sp.mid, "voters": list(conf.voters), "learners": list(conf.learners)}
+    return {"child": child, "mid": sp.mid, "index": entry.index, "voters": list(conf.voters),
+            "learners": list(conf.learners)}
+
+
+def copy_fences(replica: Any, batch: Batch, mid: int) -> None:
+    """An index partition's child inherits the newest term it heard from
+    each base partition's shipper (keyed by the partition's ``lo``): a deposed
+    shipper must not undo its successor's changes in the child either."""
+    tid, lo = replica.config["table_id"], replica.config["lo"]
+    prefix = gsi.fence_key(tid, lo, "")
+    stored = {k[len(prefix):].decode() for k, _ in replica.engine.storage.iter_range(
+        DATA, prefix, gsi.fence_key(tid, lo + 1, ""))}
+    for source in stored | set(replica._fences):
+        value = replica.applied_value(gsi.fence_key(tid, lo, source))
+        if value is not None:
+            batch.put_item(gsi.fence_key(tid, mid, source), value)
+
+
+def child_stream(s: dict, index: int) -> dict:
+    """A stream's settings in the child of a split at log ``index``: an open
+    stream starts there, a closed one is empty (it ended before)."""
+    start = index if s["end"] is None else s["end"]
+    return {**s, "start": start, "end": None if s["end"] is None else start}
 
 
 def parent_outbox_pending(storage: Storage, config: dict) -> bool:

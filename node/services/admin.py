@@ -111,6 +111,8 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                 return reply(self.backup_reads.read(body))
             if op == "pitr_read":  # a page of a partition's point-in-time recovery log (router/pitr.py)
                 return reply(self.backup_reads.pitr(body))
+            if op == "pitr_trim":  # drop a partition's point-in-time log up to its oldest base (router/pitr.py)
+                return reply(await self.backup_reads.trim_pitr(body))
             if op == "reconfigure":
                 replica = engine.replicas.get(body["group"])
                 if replica is None:

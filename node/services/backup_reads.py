@@ -8,9 +8,12 @@ import secrets
 import time
 from collections.abc import Iterator
 
+import orjson
+
 from node.groups.engine import Engine
 from node.groups.replica import Rejected
 from node.partition.replica import PartitionReplica
+from trireme_pb import node_pb2
 
 PAGE_BYTES = 1 << 20
 IDLE_S = 60.0
@@ -31,6 +34,20 @@ class BackupReads:
         after = body.get("after") or [0, 0]
         records, done = replica.pitr_records((int(after[0]), int(after[1])), PAGE_BYTES)
         return {"records": records, "done": done, "start": (replica.config.get("pitr") or {}).get("start")}
+
+    async def trim_pitr(self, body: dict) -> dict:
+        """Drop a partition's point-in-time recovery log up to index ``upto``
+        (its oldest base's: router/pitr.py `Pitr.roll`), through the
+        partition's Raft log so every replica drops the same records."""
+        group = str(body.get("group", ""))
+        replica = self.engine.replicas.get(group)
+        if not isinstance(replica, PartitionReplica):
+            raise Rejected("WRONG_GROUP", f"no replica of {group}")
+        replica.check_leader()
+        cmd = node_pb2.WriteCommand(pitr_config=orjson.dumps({"enabled": True, "trim": int(body["upto"])}),
+                                    timestamp_ms=int(time.time() * 1000))
+        await replica.propose(cmd.SerializeToString())
+        return {"ok": True}
 
     def read(self, body: dict) -> dict:
         """One page: ``{"items": [item JSON text], "applied": index, "cursor": next or None,

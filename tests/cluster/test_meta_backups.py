@@ -52,3 +52,17 @@ def test_a_lease_is_taken_over_once():
     second = s.apply({"op": "put_backup", "record": {**record("CREATING"), "lease": 60.0},
                       "expect_status": "CREATING", "expect_lease": 5.0})
     assert first["ok"] and not second["ok"] and s.backups["arn:b1"]["lease"] == 50.0
+
+
+def test_a_restores_lease_is_renewed_or_taken_over_once():
+    """Two routers that both saw a restore's lease run out: one takes it over."""
+    s = MetaState()
+    loading = {"kind": "backup", "arn": "arn:b1", "lease": 5.0}
+    s.tables["t"] = TableInfo("t", 1, "u1", "CREATING", 0.0, {"Loading": loading}, [])
+    assert not s.apply({"op": "load_lease", "name": "t", "uuid": "other", "lease": 50.0, "expect": 5.0})["ok"]
+    first = s.apply({"op": "load_lease", "name": "t", "uuid": "u1", "lease": 50.0, "expect": 5.0})
+    second = s.apply({"op": "load_lease", "name": "t", "uuid": "u1", "lease": 60.0, "expect": 5.0})
+    assert first["ok"] and not second["ok"]
+    assert s.tables["t"].spec["Loading"] == {**loading, "lease": 50.0}
+    assert s.apply({"op": "load_done", "name": "t", "uuid": "u1"})["ok"] and "Loading" not in s.tables["t"].spec
+    assert not s.apply({"op": "load_lease", "name": "t", "uuid": "u1", "lease": 70.0, "expect": 50.0})["ok"]

@@ -40,3 +40,33 @@ def test_a_split_point_outside_the_parent_is_refused():
         r = s.apply({"op": "split_partition", "parent": first.id, "child": split_child_id(1, mid), "mid": mid,
                      "voters": ["n1"]})
         assert r["ok"] is False and r["error"] == "ValidationException"
+
+
+def test_a_split_closes_the_parents_open_shard_and_opens_the_childs():
+    """The stream lineage a split leaves in the metadata: the parent's open
+    shard records the split (index, time), the child's shard starts there
+    with the parent's closed generation as its parent; a shard that had
+    ended leaves the child an empty one (cluster/meta.py `split_shards`)."""
+    s = _state()
+    t = s.tables["t"]
+    pid = t.partitions[1]
+    t.streams = [{"label": "old", "created_ms": 1, "view": "KEYS_ONLY", "status": "DISABLED", "disabled_ms": 2,
+                  "shards": {pid: {"start": 3, "end": 9}}},
+                 {"label": "new", "created_ms": 5, "view": "KEYS_ONLY", "status": "ENABLED", "disabled_ms": None,
+                  "shards": {pid: {"start": 9}}}]
+    p = s.partitions[pid]
+    mid = p.lo + (p.hi - p.lo) // 2
+    child = split_child_id(t.id, mid)
+    assert s.apply({"op": "split_partition", "parent": pid, "child": child, "mid": mid, "index": 40,
+                    "now_ms": 777, "voters": ["n1", "n2", "n3"]})["ok"]
+    old, new = t.streams
+    assert old["shards"] == {pid: {"start": 3, "end": 9}, child: {"start": 9, "end": 9, "empty": True}}
+    assert new["shards"] == {pid: {"start": 9, "splits": [[40, 777]]},
+                             child: {"start": 40, "ms": 777, "parent": [pid, 0]}}
+    c = s.partitions[child]
+    mid2 = c.lo + (c.hi - c.lo) // 2
+    grandchild = split_child_id(t.id, mid2)
+    assert s.apply({"op": "split_partition", "parent": child, "child": grandchild, "mid": mid2, "index": 90,
+                    "now_ms": 888, "voters": ["n1", "n2", "n3"]})["ok"]
+    assert new["shards"][child]["splits"] == [[90, 888]]
+    assert new["shards"][grandchild] == {"start": 90, "ms": 888, "parent": [child, 0]}

@@ -15,8 +15,8 @@ from ddb.streams import (ITERATOR_TTL_MS, MAX_PAGE_BYTES, Position, Shard, Shard
                          build_record, event_name, lambda_event_record, list_streams_page, page_cut,
                          parse_create_stream, parse_describe_stream, parse_get_records,
                          parse_get_shard_iterator, parse_list_streams, parse_sequence_number,
-                         parse_stream_arn, parse_update_stream, record_size, shard_id, stream_arn,
-                         stream_description, stream_label, table_stream_fields)
+                         parse_stream_arn, parse_update_stream, partition_shard_id, record_size, shard_id,
+                         shard_lineage, stream_arn, stream_description, stream_label, table_stream_fields)
 from ddb.size import item_size
 from ddb.tables import parse_create_table
 
@@ -143,6 +143,30 @@ def test_shard_ids_have_dynamodbs_shape_sort_by_creation_and_are_derived():
     assert a.startswith("shardId-00000001796535752345-") and len(a) == 37 and 28 <= len(a) <= 65
     assert int(a.rsplit("-", 1)[1], 16) >= 0 and len(a.rsplit("-", 1)[1]) == 8
     assert a < b
+
+
+def test_a_split_partitions_shards_form_dynamodbs_lineage():
+    """p0 split at 40 (child c1), then at 70 (child c2); p1 never split; an
+    empty shard (a stream that ended before a split) is not listed."""
+    stream = {"label": "L", "created_ms": 1000, "shards": {
+        "p0": {"start": 9, "splits": [[40, 5000], [70, 6000]]}, "p1": {"start": 9, "end": 99},
+        "c1": {"start": 40, "ms": 5000, "parent": ["p0", 0]}, "c2": {"start": 70, "ms": 6000, "parent": ["p0", 1]},
+        "e": {"start": 9, "end": 9, "empty": True}, "unstarted": {}}}
+    got = {group + str(i): shard for i, (shard, group) in enumerate(
+        shard_lineage("u", stream, ["p0", "c2", "c1", "p1", "e", "unstarted"]))}
+    assert [g for g in got] == ["p00", "p01", "p02", "c23", "c14", "p15"]
+    p0, p0b, p0c, c2, c1, p1 = got.values()
+    assert p0 == Shard(partition_shard_id("u", stream, "p0"), Position(0, 10), Position(0, 40))
+    assert (p0b.starting, p0b.ending, p0b.parent) == (Position(0, 41), Position(0, 70), p0.shard_id)
+    assert (p0c.starting, p0c.ending, p0c.parent) == (Position(0, 71), None, p0b.shard_id)
+    assert (c1.starting, c1.ending, c1.parent) == (Position(0, 41), None, p0.shard_id)
+    assert (c2.starting, c2.ending, c2.parent) == (Position(0, 71), None, p0b.shard_id)
+    assert (p1.shard_id, p1.ending, p1.parent) == (partition_shard_id("u", stream, "p1"), Position(0, 99), None)
+    # Ids sort parents before children: a later shard is named by its split's time.
+    assert max(p0.shard_id, p1.shard_id) < min(p0b.shard_id, c1.shard_id)
+    assert max(p0b.shard_id, c1.shard_id) < min(p0c.shard_id, c2.shard_id)
+    assert len({s.shard_id for s in got.values()}) == 6
+    assert p0b.to_wire()["ParentShardId"] == p0.shard_id and "ParentShardId" not in p0.to_wire()
 
 
 # ---------------------------------------------------------------- sequence numbers

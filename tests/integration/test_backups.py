@@ -10,6 +10,7 @@ import hashlib
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.integration.admin import meta
 from tests.integration.conftest import make_client, wait_until
 
 
@@ -143,7 +144,6 @@ def test_a_backup_left_creating_by_a_dead_router_is_taken_over(cluster, ddb):
     import time
 
     from cluster.rpc import Channels, meta_call
-    from tests.integration.admin import meta
 
     _make_table(ddb, "bk_orphan")
     for i in range(20):
@@ -169,3 +169,36 @@ def test_a_backup_left_creating_by_a_dead_router_is_taken_over(cluster, ddb):
     assert ddb.list_backups(TableName="bk_orphan")["BackupSummaries"][0]["BackupStatus"] == "CREATING"
     desc = _available(ddb, arn)
     assert desc["SourceTableDetails"]["ItemCount"] == 20
+
+
+def test_restores_left_creating_by_a_killed_router_are_taken_over(own_cluster):
+    """A router SIGKILLed right after answering RestoreTableFromBackup and
+    RestoreTableToPointInTime leaves both tables CREATING, half written; the
+    other router takes them over once the dead one's lease ran out, and each
+    ends ACTIVE and equal to its source at the restore's moment."""
+    cluster = own_cluster(routers=2, extra_env={"TRIREME_LOAD_LEASE_S": "3"})
+    doomed = cluster.procs["router2"]
+    ddb, ddb2 = make_client(cluster.endpoint, retries=3), make_client(f"http://{doomed.addr}")
+    _make_table(ddb, "tk_src")
+    ddb.update_continuous_backups(TableName="tk_src", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})
+    for start in range(0, 1500, 25):  # enough that a restore takes a while
+        ddb.batch_write_item(RequestItems={"tk_src": [{"PutRequest": {"Item": {
+            "pk": {"S": f"p{i % 50}"}, "sk": {"N": str(i)}, "g": {"S": f"g{i % 3}"}, "l": {"S": f"l{i}"},
+            "blob": {"B": bytes([i % 256]) * 300}}}} for i in range(start, start + 25)]})
+    before = _scan(ddb, "tk_src")
+    arn = _available(ddb, ddb.create_backup(TableName="tk_src", BackupName="tk-backup")["BackupDetails"]["BackupArn"])[
+        "BackupDetails"]["BackupArn"]
+    _available(ddb2, arn)  # (router2's view of the metadata has it)
+    ddb2.restore_table_from_backup(TargetTableName="tk_backup", BackupArn=arn)
+    ddb2.restore_table_to_point_in_time(SourceTableName="tk_src", TargetTableName="tk_pitr",
+                                        UseLatestRestorableTime=True)
+    cluster.kill("router2")
+    ddb.put_item(TableName="tk_src", Item={"pk": {"S": "later"}, "sk": {"N": "0"}})  # after both moments
+    tables = meta(cluster)["tables"]
+    assert tables["tk_backup"]["spec"].get("Loading") and tables["tk_pitr"]["spec"].get("Loading"), \
+        "a restore finished before its router was killed"
+    for name in ("tk_backup", "tk_pitr"):
+        wait_until(lambda name=name: ddb.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE", 120,
+                   f"{name} taken over and restored")
+        assert digest(_scan(ddb, name)) == digest(before), name

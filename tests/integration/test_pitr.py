@@ -3,15 +3,18 @@ restorable time, through boto3 against a real cluster."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.admin import meta
-from tests.integration.conftest import wait_until
+from cluster.rpc import Channels, call_once
+from tests.integration.admin import leader_of, meta, node_addr
+from tests.integration.conftest import make_client, wait_until
 from tests.integration.test_backups import _make_table, _restored, _scan, digest
+from tests.integration.test_splits import cli
 
 
 def test_continuous_backups_settings_and_latest_restore(cluster, ddb):
@@ -109,3 +112,90 @@ def test_restore_and_export_to_a_past_second_are_exact(cluster, ddb):
         ddb.list_backups()
         return not [b for b in meta(cluster)["backups"].values() if b.get("table", {}).get("uuid") == uuid]
     wait_until(base_gone, 30, "the base of the deleted table deleted", interval=0.5)
+
+
+def test_restore_to_points_before_and_after_a_split_is_exact(cluster, ddb):
+    """The base snapshot predates a split of one of the table's partitions:
+    the restore replays the parent's log and then the child's (a base part
+    maps to the partitions now covering its hash range), exact at a second
+    before and after the split."""
+    _make_table(ddb, "pitr_split")
+    ddb.update_continuous_backups(TableName="pitr_split", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})
+    for i in range(40):
+        ddb.put_item(TableName="pitr_split", Item={"pk": {"S": f"k{i}"}, "sk": {"N": "1"}, "v": {"N": "1"}})
+    t1 = _next_second()
+    first = _scan(ddb, "pitr_split")
+    done = cli(cluster, "split", "pitr_split")
+    assert done.returncode == 0, done.stderr
+    for i in range(0, 40, 2):  # on both sides of the new boundary
+        ddb.update_item(TableName="pitr_split", Key={"pk": {"S": f"k{i}"}, "sk": {"N": "1"}},
+                        UpdateExpression="SET v = v + :one", ExpressionAttributeValues={":one": {"N": "1"}})
+    for i in range(1, 40, 4):
+        ddb.delete_item(TableName="pitr_split", Key={"pk": {"S": f"k{i}"}, "sk": {"N": "1"}})
+    second = _scan(ddb, "pitr_split")
+    t2 = _next_second()
+    ddb.put_item(TableName="pitr_split", Item={"pk": {"S": "later"}, "sk": {"N": "1"}})
+    assert len(meta(cluster)["tables"]["pitr_split"]["partitions"]) == 3
+    for target, at, want in (("pitr_split1", t1, first), ("pitr_split2", t2, second)):
+        ddb.restore_table_to_point_in_time(SourceTableName="pitr_split", TargetTableName=target, RestoreDateTime=at)
+        _restored(ddb, target)
+        assert digest(_scan(ddb, target)) == digest(want), target
+
+
+def _log_starts(cluster, table: str) -> dict[str, int]:
+    """Where each partition's point-in-time log starts now (at its leader)."""
+    async def read(addr: str, group: str) -> dict:
+        channels = Channels(cluster.cluster_id)  # (a data read: the node wants the cluster's id)
+        try:
+            return await call_once(channels, addr, "admin", "pitr_read", {"group": group, "after": [0, 0]})
+        finally:
+            await channels.close()
+    out = {}
+    for group in meta(cluster)["tables"][table]["partitions"]:
+        leader = wait_until(lambda group=group: leader_of(cluster, group), 30, f"a leader of {group}")
+        out[group] = asyncio.run(read(node_addr(cluster, leader), group))["start"]
+    return out
+
+
+def test_the_log_is_kept_to_the_window_and_restores_inside_it_stay_exact(own_cluster):
+    """A recovery period of one day, with a day of 4 s: newer bases are taken
+    as time goes on, the oldest is deleted once the next is older than the
+    window, and each partition drops its log up to the oldest base's index;
+    the earliest restorable time follows the window, and a restore inside
+    it is still exact."""
+    cluster = own_cluster(extra_env={"TRIREME_PITR_DAY_S": "4"})
+    ddb = make_client(cluster.endpoint, retries=3)
+    _make_table(ddb, "pitr_win")
+    enabled_at = time.time()
+    ddb.update_continuous_backups(TableName="pitr_win", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 1})
+    uuid = meta(cluster)["tables"]["pitr_win"]["uuid"]
+    first_base = next(a for a, b in meta(cluster)["backups"].items() if b["table"]["uuid"] == uuid)
+    starts = _log_starts(cluster, "pitr_win")
+
+    def earliest() -> float:
+        return ddb.describe_continuous_backups(TableName="pitr_win")["ContinuousBackupsDescription"][
+            "PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"].timestamp()
+    v = 0
+    while not (earliest() > enabled_at + 4 and first_base not in meta(cluster)["backups"]):
+        v += 1
+        assert v < 400, "the window never moved"
+        for i in range(10):
+            ddb.put_item(TableName="pitr_win", Item={"pk": {"S": f"k{i}"}, "sk": {"N": "1"}, "v": {"N": str(v)}})
+    assert earliest() >= time.time() - 4 - 2  # the window's start (the newest base came at most 2 s late)
+    wait_until(lambda: all(b.get("trimmed") for b in meta(cluster)["backups"].values()
+                           if b["table"]["uuid"] == uuid and b["status"] == "AVAILABLE"), 30, "the log trimmed")
+    moved = _log_starts(cluster, "pitr_win")
+    assert all(moved[g] > starts[g] for g in starts), (starts, moved)
+
+    want = _scan(ddb, "pitr_win")
+    at = _next_second()
+    ddb.delete_item(TableName="pitr_win", Key={"pk": {"S": "k0"}, "sk": {"N": "1"}})
+    ddb.restore_table_to_point_in_time(SourceTableName="pitr_win", TargetTableName="pitr_win_at", RestoreDateTime=at)
+    _restored(ddb, "pitr_win_at")
+    assert digest(_scan(ddb, "pitr_win_at")) == digest(want)
+    with pytest.raises(ClientError) as e:  # before the window: its log is gone
+        ddb.restore_table_to_point_in_time(SourceTableName="pitr_win", TargetTableName="pitr_win_old",
+                                           RestoreDateTime=enabled_at + 1)
+    assert e.value.response["Error"]["Code"] == "InvalidRestoreTimeException"

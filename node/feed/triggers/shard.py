@@ -56,6 +56,9 @@ class ShardPoller:
                 at = self._start(stream, mapping)
                 await self._checkpoint(replica, at)
                 continue
+            if self._parent_first(replica, at):
+                await asyncio.sleep(POLL_S)
+                continue
             window, nxt = await self._gather(stream, mapping, at)
             if not window:
                 if nxt != at:
@@ -65,6 +68,30 @@ class ShardPoller:
                 continue
             await self._deliver_window(mapping, window)
             await self._checkpoint(replica, nxt)
+
+    def _parent_first(self, replica: PartitionReplica, at: tuple[int, int]) -> bool:
+        """Must this partition, a split's child still at its first record, wait
+        for the mapping's poller of the partition it split from to deliver every
+        record up to the split (so an item's records keep their order across
+        it, parent shard before child, as Lambda reads DynamoDB Streams)? The
+        parent's checkpoint is read from its replica on this node: a split
+        leaves both on the same nodes; once the controller moved the parent
+        away, the child goes on."""
+        c = replica.config
+        if "split_from" not in c or at > (c["split_index"] + 1, 0):
+            return False
+        parent = self.t.engine.replicas.get(c["split_from"])
+        stream = streams.open_stream(parent.config) if isinstance(parent, PartitionReplica) else None
+        if stream is None:
+            return False
+        done = parent.checkpoint(self.uuid)
+        if done is None:
+            return True  # its poller has not started: it may have records before the split to deliver
+        try:
+            left = streams.read(self.t.engine.storage, parent.group, stream, done, 1, MAX_BATCH_BYTES).records
+        except TrimmedDataAccessException:
+            return False
+        return bool(left) and left[0].position.index <= c["split_index"]
 
     def _start(self, stream: dict, mapping: dict) -> tuple[int, int]:
         """Where a new mapping starts: the shard's oldest record, or what comes next (LATEST)."""

@@ -13,12 +13,13 @@ import orjson
 import pytest
 
 from cluster.keys import item_key, table_bounds, txn_lock_bounds
-from cluster.meta import LAST_HASH, split_child_id
+from cluster.meta import LAST_HASH, TableInfo, split_child_id
 from ddb.encoding import encode_key, encode_partition_key, hash64
 from node.groups.engine import Engine
 from node.groups.replica import Rejected
 from node.partition.replica import PartitionReplica
-from node.partition.split import WRONG_GROUP, median_hash, parent_outbox_pending, split_command
+from node.partition.split import (WRONG_GROUP, child_stream, median_hash, parent_outbox_pending, split_command,
+                                  splittable)
 from node.storage import STREAMS, Storage
 from tests.node.feed.test_ttl_sweeper import GROUP, LOCAL, SCHEMA
 from tests.node.partition.test_versions import PKL
@@ -102,9 +103,10 @@ def test_a_split_narrows_the_parent_and_founds_the_child_on_the_same_storage(tmp
                 await parent.prepare(prep)
             split = await parent.propose_split(mid)
             child_id = split_child_id(1, mid)
-            assert split == {"child": child_id, "mid": mid, "voters": ["n1"], "learners": []}
-            assert parent.config["hi"] == mid - 1
             child = engine.replicas[child_id]
+            assert split == {"child": child_id, "mid": mid, "index": child.config["split_index"], "voters": ["n1"],
+                             "learners": []}
+            assert parent.config["hi"] == mid - 1
             assert opened == [child]
             assert child.config["lo"] == mid and child.config["hi"] == LAST_HASH
             assert child.config["split_from"] == GROUP and child.raft.log.offset == parent.applied
@@ -152,3 +154,18 @@ def test_a_split_narrows_the_parent_and_founds_the_child_on_the_same_storage(tmp
         finally:
             await stop(storage, engine)
     asyncio.run(go())
+
+
+def test_a_split_childs_streams_start_at_the_split_and_global_tables_do_not_split():
+    """The child of a split at log index 40 records its open stream from
+    there (its shard follows the parent's, which closes at 40); a stream
+    that had ended leaves it an empty one. Tables with a stream split;
+    global tables (replicas in other regions) do not, with the reason."""
+    open_ = {"label": "b", "view": "KEYS_ONLY", "keys": ["pk"], "start": 9, "start_ms": 1, "end": None}
+    closed = {**open_, "label": "a", "end": 7, "start": 3}
+    assert child_stream(open_, 40) == {**open_, "start": 40}
+    assert child_stream(closed, 40) == {**closed, "start": 7, "end": 7}
+    table = TableInfo("t", 1, "u", "ACTIVE", 0.0, {}, streams=[{"label": "b"}])
+    assert splittable(table) is None
+    table.replicas = [{"region": "eu-west-1", "status": "ACTIVE"}]
+    assert "global tables" in splittable(table) and "change log" in splittable(table)
