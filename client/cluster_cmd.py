@@ -237,12 +237,16 @@ def _up_regions(args: argparse.Namespace) -> int:
                     router_port=8000 if args.port is None else args.port,
                     node_base_port=7101 if args.node_base_port is None else args.node_base_port,
                     latency_ms=DEFAULT_LATENCY_MS if args.region_latency_ms is None else args.region_latency_ms,
-                    cluster_args={"dead_after_s": 30.0 if args.dead_after is None else args.dead_after})
+                    cluster_args={"dead_after_s": 30.0 if args.dead_after is None else args.dead_after,
+                                  "tls": args.tls})
     saved = m.layout_file.resolve().exists()
     try:
         m.plan()
         if _still_running(m, args):
             return 1
+        if args.tls and not all(c.tls for c in m.clusters.values()):
+            raise LayoutConflict(f"--tls conflicts with the regions saved in {m.layout_file} (started without "
+                                 f"TLS). Leave out --tls, or give a new --data-dir")
         if saved:
             m.apply(router_port=args.port, node_base_port=args.node_base_port, nodes_per_az=args.nodes_per_az,
                     dead_after_s=args.dead_after, latency_ms=args.region_latency_ms)
@@ -286,7 +290,7 @@ Trireme is running {len(m.regions)} regions, joined by a cross-region link \
   boto3 (one client per region; the endpoint picks the region, region_name must match it):
     import boto3
 {clients}
-
+{_tls_note(next(iter(m.clusters.values())))}
   trireme status                              every region, the link, replica tables
   trireme chaos isolate-region {second:<14} cut it off (then: trireme chaos heal-regions)
   trireme chaos region-latency {first} {second} 100   one-way ms between two regions

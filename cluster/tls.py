@@ -370,10 +370,19 @@ def ca_for(endpoint: str) -> str | None:
 
 
 def https_context(url: str) -> ssl.SSLContext | None:
-    """urllib's `context=` for a URL on an endpoint of a cluster this process opened."""
-    base = "/".join(url.split("/", 3)[:3])
-    ca = ca_for(base)
-    return ssl.create_default_context(cafile=ca) if ca else None
+    """How to verify `url` (urllib's `context=`, asyncio's `ssl=`): None for
+    http; for https the CA of the cluster this process opened at that
+    endpoint, else its own cluster's CA (every region of one `trireme up
+    --regions` shares it), else the system's trust."""
+    if not url.startswith("https:"):
+        return None
+    ca = ca_for("/".join(url.split("/", 3)[:3])) or (str(_own.ca_file) if _own is not None else None)
+    return _default_context(ca)
+
+
+@functools.lru_cache(maxsize=16)
+def _default_context(cafile: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
 
 
 def from_flags(tls_dir: Path | None, ca: Path | None, cert: Path | None, key: Path | None, name: str,

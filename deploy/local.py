@@ -125,8 +125,11 @@ class LocalCluster:
         return f"{'https' if self.tls else 'http'}://{p.addr}"
 
     def _issue(self, name: str, role: str) -> None:
+        """`name`'s certificate, valid for the cluster's host and the name
+        (the compose deployment's host names: n1, n2, ..., router)."""
         ca = tls.Authority.ensure(Path(self.ca_dir) if self.ca_dir else self.tls_dir)
-        ca.issue_files(self.tls_dir, tls.Member(self.cluster_id, role, name), [self.host])
+        hosts = [self.host, name] + (["router"] if role == "router" else [])
+        ca.issue_files(self.tls_dir, tls.Member(self.cluster_id, role, name), hosts)
 
     def _trust(self) -> None:
         """Let this process reach the cluster: its admin certificate for the

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from cluster import tls
 from ddb.errors import from_wire
 from router.protocol import PREFIXES
 
@@ -38,7 +39,7 @@ async def call(region: str, url: str, target: str, body: dict, timeout: float) -
             f"X-Amz-Target: {target}\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode()
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port, ssl=u.scheme == "https" or None)
+            reader, writer = await asyncio.open_connection(host, port, ssl=tls.https_context(url))
     except (OSError, TimeoutError) as exc:
         raise RegionUnreachable(region, str(exc) or type(exc).__name__, sent=False) from None
     try:

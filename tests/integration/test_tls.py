@@ -177,3 +177,48 @@ def test_a_node_with_another_ca_or_clusters_certificate_cannot_join(secure, stra
         proc.terminate()
         proc.wait(10)
     assert meta_nodes(secure) == {"n1", "n2", "n3"}
+
+
+@pytest.mark.slow
+def test_regions_share_one_ca_and_replicate_over_tls_through_the_link(tmp_path):
+    """Three regions with TLS: a strongly consistent table's Raft groups
+    span them (peer ports over TLS through the link, the other regions'
+    node certificates admitted), an eventually consistent replica is fed over
+    HTTPS between the routers."""
+    from deploy.regions import MultiRegion
+
+    us, eu, ap = "us-east-1", "eu-west-1", "ap-southeast-1"
+    m = MultiRegion(tmp_path / "data", [us, eu, ap], router_port=0, node_base_port=0, latency_ms=5,
+                    cluster_args={"tls": True})
+    keys = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"}
+
+    def ddb(region: str):
+        c = make_client(m.clusters[region].endpoint, retries=2)
+        c.meta.config.region_name = region
+        return c
+
+    def wait_table(region: str, name: str) -> None:
+        ddb(region).get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+    try:
+        m.start(wait_s=120)
+        assert all(ep.startswith("https://") for ep in m.endpoints().values())
+        assert len({(c.tls_dir / "ca.pem").read_bytes() for c in m.clusters.values()}) == 1
+        ddb(us).create_table(TableName="strong", **keys)
+        ddb(us).update_table(TableName="strong", MultiRegionConsistency="STRONG",
+                             ReplicaUpdates=[{"Create": {"RegionName": eu}}, {"Create": {"RegionName": ap}}])
+        for region in (us, eu, ap):
+            wait_table(region, "strong")
+        ddb(eu).put_item(TableName="strong", Item={"pk": {"S": "k"}, "v": {"N": "1"}})
+        assert ddb(ap).get_item(TableName="strong", Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]["v"] == {
+            "N": "1"}
+        ddb(us).create_table(TableName="eventual", **keys)
+        wait_table(us, "eventual")
+        ddb(us).update_table(TableName="eventual", ReplicaUpdates=[{"Create": {"RegionName": eu}}])
+        wait_table(eu, "eventual")
+        ddb(us).put_item(TableName="eventual", Item={"pk": {"S": "k"}, "v": {"N": "2"}})
+        wait_until(lambda: ddb(eu).get_item(TableName="eventual", Key={"pk": {"S": "k"}}).get("Item"), 30,
+                   "the write replicated to eu-west-1")
+    finally:
+        m.stop()
