@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 import orjson
 
-from cluster.frames import GRPC_OPTIONS
 from cluster import tls as tls_
+from cluster.frames import GRPC_OPTIONS
 from cluster.identity import METADATA_KEY, Throttled
 from trireme_pb import node_pb2, node_pb2_grpc
 

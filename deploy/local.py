@@ -220,8 +220,9 @@ class LocalCluster:
                          "--deadline", str(self.router_deadline_s)] + regional
             if self.tls:
                 self._issue(name, "router")
-                argv += ["--tls-cert", str(self.tls_dir / f"{name}.pem"), "--tls-key", str(self.tls_dir / f"{name}.key"),
-                         "--tls-ca", str(self.tls_dir / "ca.pem")]
+                mine = tls.Identity.in_dir(self.tls_dir, name)
+                argv += ["--tls-cert", str(mine.cert_file), "--tls-key", str(mine.key_file),
+                         "--tls-ca", str(mine.ca_file)]
             self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"))
         if self.tls:
             self._issue("admin", "admin")

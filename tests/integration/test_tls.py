@@ -7,6 +7,7 @@ another cluster, is refused and the refusal logged."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import ssl
 import subprocess
@@ -222,3 +223,32 @@ def test_regions_share_one_ca_and_replicate_over_tls_through_the_link(tmp_path):
                    "the write replicated to eu-west-1")
     finally:
         m.stop()
+
+
+def test_trireme_up_tls_prints_how_to_trust_it_and_the_cli_reaches_it(tmp_path):
+    from tests.integration.test_lifetime import run_up, trireme
+
+    data_dir = tmp_path / "data"
+    up, banner = run_up("--tls", "--data-dir", str(data_dir), "--port", "0", "--node-base-port", "0")
+    try:
+        while "Ctrl-C" not in banner:  # the rest of the banner, printed at once
+            banner += up.stdout.readline()
+        ca = data_dir.resolve() / "tls" / "ca.pem"
+        endpoint = re.search(r"DynamoDB endpoint (\S+)", banner).group(1)
+        assert endpoint.startswith("https://127.0.0.1:")
+        assert f"AWS_CA_BUNDLE={ca}" in banner and f'verify="{ca}"' in banner
+        ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", verify=str(ca),
+                           aws_access_key_id="x", aws_secret_access_key="x")
+        assert ddb.list_tables()["TableNames"] == []
+        status = trireme("status", "--data-dir", str(data_dir), "--json")  # the admin certificate, over mTLS
+        assert status.returncode == 0, status.stderr
+        assert set(json.loads(status.stdout)["nodes"]) >= {"n1", "n2", "n3"}
+        again = trireme("up", "--tls", "--data-dir", str(data_dir))
+        assert again.returncode == 1 and "already running" in again.stderr
+    finally:
+        assert trireme("stop", "--data-dir", str(data_dir)).returncode == 0
+        up.wait(30)
+    plain = tmp_path / "plain"
+    LocalCluster(plain).save()  # a saved cluster without TLS
+    refused = trireme("up", "--tls", "--data-dir", str(plain))
+    assert refused.returncode == 2 and "--tls conflicts with the cluster saved" in refused.stderr
