@@ -181,10 +181,10 @@ class Transport:
 
     def admits(self, peercert: dict | None, who: str) -> bool:
         """Whether a peer's certificate is a node's of this cluster or a peer
-        cluster (logs the refusal otherwise)."""
+        cluster (logs the refusal otherwise, once in a while per reason)."""
         why = tls_.refusal(tls_.member_of_peercert(peercert), {self.cluster_id, *self.peer_clusters}, ("node",))
         if why:
-            self.refusals.warning(f"tls {who}", f"node {self.node_id} of cluster {self.cluster_id} refused the "
+            self.refusals.warning(f"tls {why}", f"node {self.node_id} of cluster {self.cluster_id} refused the "
                                                 f"raft connection with {who}: {why}")
         return not why
 
@@ -278,7 +278,8 @@ class _Inbound(asyncio.Protocol):
             conn = await asyncio.get_running_loop().start_tls(raw, self, self.t.server_context(), server_side=True,
                                                               ssl_handshake_timeout=5.0)
         except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
-            self.t.refusals.warning(f"tls {peer}", f"node {self.t.node_id} refused the raft connection from "
+            host = peer[0] if isinstance(peer, tuple) else peer  # a retrying peer dials from a new port each time
+            self.t.refusals.warning(f"tls {host}", f"node {self.t.node_id} refused the raft connection from "
                                                    f"{peer}: TLS handshake failed: {type(exc).__name__}: {exc}")
             raw.close()
             return

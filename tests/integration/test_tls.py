@@ -118,8 +118,8 @@ def test_a_nodes_grpc_port_admits_only_certificates_of_its_cluster_in_a_role_tha
         return grpc.ssl_channel_credentials(root_certificates=ca, private_key=ident.key,
                                             certificate_chain=ident.cert)
 
-    # No client certificate, or no TLS at all: nothing gets through.
-    for c in (None, creds(None)):
+    # No TLS at all, no client certificate, or another CA's: nothing gets through.
+    for c in (None, creds(None), creds(strangers["other_ca"])):
         answer = asyncio.run(_grpc(n1.addr, c, secure.cluster_id))
         assert isinstance(answer, grpc.aio.AioRpcError) and answer.code() == grpc.StatusCode.UNAVAILABLE
     # The CLI's admin certificate may call Admin, not open the Data stream.
@@ -155,8 +155,9 @@ def test_the_raft_peer_port_refuses_other_certificates_and_plaintext(secure, str
                and "its certificate is of cluster intruders" in log_text(n1.log), 10, "the refusal logged")
     with pytest.raises((ssl.SSLError, ConnectionError)):
         asyncio.run(_peer_port(n1.peer_addr, strangers["other_ca"].client_context(), said))
+    wait_until(lambda: "TLS handshake failed" in log_text(n1.log), 10, "the failed handshake logged")
     assert asyncio.run(_peer_port(n1.peer_addr, None, said)) == b""  # plaintext: no handshake, closed
-    wait_until(lambda: log_text(n1.log).count("TLS handshake failed") >= 2, 10, "the failed handshakes logged")
+    # (logged too, but a host's failed handshakes at most once per 10 s: a retrying stranger dials often)
 
 
 @pytest.mark.parametrize("stranger", ["other_ca", "other_cluster"])
