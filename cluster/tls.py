@@ -238,7 +238,7 @@ def refusal(found: Member | None, clusters: frozenset[str] | set[str], roles: tu
     if found.cluster_id not in clusters:
         return f"its certificate is of cluster {found.cluster_id} ({found.role} {found.name})"
     if found.role not in roles:
-        return f"a {found.role} certificate may not make this call (only {', '.join(roles)})"
+        return f"{found.role} certificates may not make this call (only {', '.join(roles)})"
     return ""
 
 
@@ -403,7 +403,7 @@ def from_flags(tls_dir: Path | None, ca: Path | None, cert: Path | None, key: Pa
     except TlsError as exc:
         raise ValueError(str(exc)) from None
     if member.role != role:
-        raise ValueError(f"{ident.cert_file} is a {member.role}'s certificate, not a {role}'s")
+        raise ValueError(f"{ident.cert_file} is the certificate of {member.role} {member.name}, not of a {role}")
     if cluster_id and cluster_id != member.cluster_id:
         raise ValueError(f"{ident.cert_file} is of cluster {member.cluster_id}, but --cluster-id says {cluster_id}")
     return ident

@@ -69,7 +69,7 @@ def test_refusals_say_why():
     own = {"c1"}
     assert tls.refusal(Member("c1", "node", "n1"), own, ("node",)) == ""
     assert "cluster c2" in tls.refusal(Member("c2", "node", "n1"), own, ("node",))
-    assert "a admin certificate may not" in tls.refusal(Member("c1", "admin", "admin"), own, ("node", "router"))
+    assert "admin certificates may not" in tls.refusal(Member("c1", "admin", "admin"), own, ("node", "router"))
     assert "names no Trireme" in tls.refusal(None, own, ("node",))
 
 
@@ -77,7 +77,7 @@ def test_flags_are_checked(ca, tmp_path):
     ca.issue_files(tmp_path, Member("c1", "node", "n1"))
     assert tls.from_flags(None, None, None, None, "n1", "node") is None
     assert tls.from_flags(tmp_path, None, None, None, "n1", "node", "c1").member.name == "n1"
-    for args, said in [((tmp_path, None, None, None, "n1", "router"), "a node's certificate, not a router's"),
+    for args, said in [((tmp_path, None, None, None, "n1", "router"), "the certificate of node n1, not of a router"),
                        ((tmp_path, None, None, None, "n1", "node", "c9"), "of cluster c1, but --cluster-id says c9"),
                        ((tmp_path, None, None, None, "n2", "node"), "cannot read"),
                        ((None, tmp_path / "ca.pem", None, None, "n1", "node"), "go together"),
