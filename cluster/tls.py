@@ -28,13 +28,13 @@ import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:  # imported where certificates are made or read: processes without TLS never load it
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 DIR = "tls"  # under DATA_DIR
 ROLES = ("node", "router", "admin")
@@ -83,6 +83,8 @@ def _now() -> datetime.datetime:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -103,6 +105,8 @@ def _write_public(path: Path, data: bytes) -> None:
 
 
 def _san(host: str) -> x509.GeneralName:
+    from cryptography import x509
+
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
@@ -118,6 +122,11 @@ class Authority:
 
     @classmethod
     def create(cls, name: str = "Trireme local CA") -> Authority:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = _now()
@@ -136,6 +145,10 @@ class Authority:
 
     @classmethod
     def load(cls, tls_dir: Path) -> Authority:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         try:
             key = serialization.load_pem_private_key((tls_dir / "ca.key").read_bytes(), None)
             cert = x509.load_pem_x509_certificate((tls_dir / "ca.pem").read_bytes())
@@ -160,12 +173,19 @@ class Authority:
 
     @property
     def pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     def issue(self, member: Member, hosts: tuple[str, ...] | list[str] = ()) -> tuple[bytes, bytes]:
         """(certificate PEM, key PEM) for `member`: usable as a TLS server and
         client, valid for `hosts` (plus localhost, 127.0.0.1), the cluster's
         DNS name and the member's URI."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
         key = ec.generate_private_key(ec.SECP256R1())
         names = list(dict.fromkeys([*HOSTS, *hosts, cluster_dns_name(member.cluster_id)]))
         now = _now()
@@ -209,6 +229,8 @@ class Authority:
 @functools.lru_cache(maxsize=256)
 def member_of_pem(pem: bytes) -> Member | None:
     """Who a PEM certificate names (cached: nodes look at each caller's)."""
+    from cryptography import x509
+
     try:
         cert = x509.load_pem_x509_certificate(pem)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
