@@ -11,11 +11,14 @@ by a quarter (batches thin out as throughput falls): `--against TREE` runs a
 second cluster from another source tree and alternates the repetitions, so
 each pair sees the same moment's machine. With `--profile DIR`, one more
 repetition runs under py-spy on the router, the busiest node and the
-quietest (a follower).
+quietest (a follower). `--tls` starts this tree's cluster with TLS (HTTPS
+routers, mutual TLS to and between nodes); with `--against` the same tree it
+measures what TLS costs per operation.
 
     python -m bench.cpu --ops 20000 --reps 3 --profile /tmp/prof
     git archive main | tar -x -C /tmp/base && cp trireme_pb/*_pb2* /tmp/base/trireme_pb/
     python -m bench.cpu --ops 8000 --reps 6 --against /tmp/base
+    python -m bench.cpu --ops 8000 --reps 6 --tls --against .
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pathlib import Path
 from bench import run as runner
 from bench import ycsb
 from bench.http import Client
+from cluster import tls
 
 
 async def fixed_ops(endpoint: str, workload: str, ops: int, clients: int, records: int, seed: int,
@@ -149,13 +153,14 @@ _CLUSTER = """
 import json, sys
 from pathlib import Path
 from deploy.local import LocalCluster
-c = LocalCluster(Path(sys.argv[1]), router_port=0, node_base_port=0)
+c = LocalCluster(Path(sys.argv[1]), router_port=0, node_base_port=0, **({"tls": True} if sys.argv[2:] else {}))
 c.plan()
 try:
     c.start(wait_s=90)
     print(json.dumps({"endpoint": c.endpoint, "pids": {p.name: p.pid for p in c.procs.values()},
                       "nodes": {p.name: p.addr for p in c.procs.values() if p.kind == "node"},
-                      "cluster_id": c.cluster_id}), flush=True)
+                      "cluster_id": c.cluster_id, "tls_dir": str(c.tls_dir) if sys.argv[2:] else ""}),
+          flush=True)
     sys.stdin.read()
 finally:
     c.stop()
@@ -166,9 +171,10 @@ class Cluster:
     """A fresh local cluster running the code of source tree `tree`, owned by
     a child process (its processes end with it); stdin closed stops it."""
 
-    def __init__(self, tree: Path, data_dir: Path) -> None:
+    def __init__(self, tree: Path, data_dir: Path, tls_on: bool = False) -> None:
         self.tree = tree
-        self.proc = subprocess.Popen([sys.executable, "-c", _CLUSTER, str(data_dir)], cwd=tree,
+        self.proc = subprocess.Popen([sys.executable, "-c", _CLUSTER, str(data_dir)] + (["tls"] if tls_on else []),
+                                     cwd=tree,
                                      env={**os.environ, "PYTHONPATH": str(tree)},
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
@@ -180,6 +186,9 @@ class Cluster:
         self.pids: dict[str, int] = info["pids"]
         self.nodes: dict[str, str] = info["nodes"]  # node id -> gRPC address
         self.cluster_id: str = info["cluster_id"]
+        if info.get("tls_dir"):  # reach it as `trireme` does: its CA, its admin certificate
+            tls.trust(self.endpoint, Path(info["tls_dir"]) / "ca.pem")
+            tls.use(tls.Identity.in_dir(Path(info["tls_dir"]), "admin"))
 
     def stop(self) -> None:
         self.proc.stdin.close()  # type: ignore[union-attr]
@@ -281,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                         "cluster runs too, the repetitions alternate, so both see the same machine")
     p.add_argument("--profile", type=Path, help="also profile one repetition with py-spy, output here")
     p.add_argument("--json", type=Path, help="write the measurements here")
+    p.add_argument("--tls", action="store_true",
+                   help="this tree's cluster with TLS (`trireme up --tls`); not the --against one")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="trireme-cpu-"))
     trees = {"this": Path(__file__).resolve().parent.parent}
@@ -290,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
     try:
         for k, tree in trees.items():
-            clusters[k] = c = Cluster(tree, tmp / k)
+            clusters[k] = c = Cluster(tree, tmp / k, tls_on=args.tls and k == "this")
             asyncio.run(runner.create_tables(c.endpoint))
             asyncio.run(runner.load(c.endpoint, args.records))
             asyncio.run(place_leaders(c, args.leader))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
+from cluster import tls
+
 # A SigV4-shaped Authorization that the peers accept without checking the
 # signature. Both need it: dynalite rejects a request without it (or without
 # X-Amz-Date), and moto picks the service from its credential scope
@@ -85,7 +87,8 @@ class Client:
 
     def __init__(self, endpoint: str) -> None:
         u = urlsplit(endpoint)
-        self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
+        self.host, self.port = u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80)
+        self._ssl = tls.https_context(endpoint)  # https: the CA of the cluster this process started
         self._prefix = (f"POST / HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                         "Content-Type: application/x-amz-json-1.0\r\n"
                         + "".join(f"{k}: {v}\r\n" for k, v in AUTH_HEADERS.items())).encode()
@@ -94,7 +97,7 @@ class Client:
 
     async def _connect(self) -> _Conn:
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(_Conn, self.host, self.port)
+        _, conn = await loop.create_connection(_Conn, self.host, self.port, ssl=self._ssl)
         return conn
 
     async def call(self, op: str, body: bytes) -> tuple[int, bytes]:

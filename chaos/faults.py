@@ -440,7 +440,7 @@ class LocalChaos(Chaos):
         return {p.name: (p.addr, p.az) for p in self.cluster.procs.values() if p.kind == "node"}
 
     def routers(self) -> dict[str, str]:
-        return {p.name: f"http://{p.addr}" for p in self.cluster.procs.values()
+        return {p.name: self.cluster.url(p) for p in self.cluster.procs.values()
                 if p.kind == "router" and p.pid and alive(p.pid)}
 
     def process_state(self, name: str) -> str:

@@ -25,6 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cluster import tls
 from chaos import history as h
 from chaos.faults import DRIFT_BOUND, Chaos
 
@@ -162,7 +163,7 @@ def _client(endpoint: str, service: str = "dynamodb", attempts: int = 1, read_ti
     """A boto3 client of the cluster: one attempt for the recorded operations
     (each outcome is the history's), more for setup and final reads."""
     return boto3.client(service, endpoint_url=endpoint, region_name=region, aws_access_key_id="check",
-                        aws_secret_access_key="check",
+                        aws_secret_access_key="check", verify=tls.ca_for(endpoint),
                         config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
                                       read_timeout=read_timeout, connect_timeout=3))
 

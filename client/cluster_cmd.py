@@ -56,6 +56,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--region-latency-ms", type=float, default=None,
                     help=f"with --regions: one-way latency of the cross-region link (default "
                          f"{DEFAULT_LATENCY_MS:g}; a request and its answer cost twice this)")
+    up.add_argument("--tls", action="store_true",
+                    help="HTTPS on the routers and mutual TLS between nodes and routers, with a local CA and "
+                         "certificates made in DATA_DIR/tls (trust DATA_DIR/tls/ca.pem: AWS_CA_BUNDLE, boto3's "
+                         "verify=); fixed once the cluster exists")
     up.set_defaults(func=cmd_up)
 
     stop = sub.add_parser("stop", help="stop the local cluster (also one left behind by a killed `trireme up`)",
@@ -98,11 +102,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     cluster = LocalCluster(args.data_dir, nodes_per_az=args.nodes_per_az or 1,
                            router_port=8000 if args.port is None else args.port,
                            node_base_port=7101 if args.node_base_port is None else args.node_base_port,
-                           dead_after_s=30.0 if args.dead_after is None else args.dead_after)
+                           dead_after_s=30.0 if args.dead_after is None else args.dead_after, tls=args.tls)
     saved = cluster.layout_file.resolve().exists()
     cluster.plan()
     if _still_running(cluster, args):
         return 1
+    if args.tls and not cluster.tls:
+        print(f"trireme up: --tls conflicts with the cluster saved in {cluster.layout_file} (started without "
+              f"TLS; its processes' certificates would not match their data). Leave out --tls, or give a new "
+              f"--data-dir for a new cluster", file=sys.stderr)
+        return 2
     if saved:
         try:
             cluster.apply(router_port=args.port, node_base_port=args.node_base_port,
@@ -183,14 +192,33 @@ Trireme is running: DynamoDB endpoint {ep} (region {region}, any credentials)
   boto3:
     import boto3
     ddb = boto3.client("dynamodb", endpoint_url="{ep}", region_name="{region}",
-                       aws_access_key_id="x", aws_secret_access_key="x")
+                       aws_access_key_id="x", aws_secret_access_key="x"{_verify(cluster)})
     ddb.list_tables()
 
   AWS CLI:
-    aws dynamodb list-tables --endpoint-url {ep} --region {region}
-
+    {_ca_bundle(cluster)}aws dynamodb list-tables --endpoint-url {ep} --region {region}
+{_tls_note(cluster)}
   trireme status | trireme kill n2 | trireme start n2      Ctrl-C or `trireme stop` stops the cluster
   cluster id {cluster.cluster_id}; logs: --log-level {cluster.log_level} in {cluster.data_dir}
+"""
+
+
+def _verify(cluster: LocalCluster) -> str:
+    return f',\n                       verify="{cluster.ca_file}"' if cluster.tls else ""
+
+
+def _ca_bundle(cluster: LocalCluster) -> str:
+    return f"AWS_CA_BUNDLE={cluster.ca_file} " if cluster.tls else ""
+
+
+def _tls_note(cluster: LocalCluster) -> str:
+    """How to trust a TLS cluster's routers (its CA made by `trireme up --tls`)."""
+    if not cluster.tls:
+        return ""
+    return f"""
+  TLS: the routers serve HTTPS with certificates of the cluster's own CA, {cluster.ca_file};
+  trust it with AWS_CA_BUNDLE={cluster.ca_file} (AWS CLI, SDKs) or boto3's verify=.
+  Nodes and routers talk mutual TLS; a node of another cluster is refused.
 """
 
 
@@ -209,12 +237,16 @@ def _up_regions(args: argparse.Namespace) -> int:
                     router_port=8000 if args.port is None else args.port,
                     node_base_port=7101 if args.node_base_port is None else args.node_base_port,
                     latency_ms=DEFAULT_LATENCY_MS if args.region_latency_ms is None else args.region_latency_ms,
-                    cluster_args={"dead_after_s": 30.0 if args.dead_after is None else args.dead_after})
+                    cluster_args={"dead_after_s": 30.0 if args.dead_after is None else args.dead_after,
+                                  "tls": args.tls})
     saved = m.layout_file.resolve().exists()
     try:
         m.plan()
         if _still_running(m, args):
             return 1
+        if args.tls and not all(c.tls for c in m.clusters.values()):
+            raise LayoutConflict(f"--tls conflicts with the regions saved in {m.layout_file} (started without "
+                                 f"TLS). Leave out --tls, or give a new --data-dir")
         if saved:
             m.apply(router_port=args.port, node_base_port=args.node_base_port, nodes_per_az=args.nodes_per_az,
                     dead_after_s=args.dead_after, latency_ms=args.region_latency_ms)
@@ -258,7 +290,7 @@ Trireme is running {len(m.regions)} regions, joined by a cross-region link \
   boto3 (one client per region; the endpoint picks the region, region_name must match it):
     import boto3
 {clients}
-
+{_tls_note(next(iter(m.clusters.values())))}
   trireme status                              every region, the link, replica tables
   trireme chaos isolate-region {second:<14} cut it off (then: trireme chaos heal-regions)
   trireme chaos region-latency {first} {second} 100   one-way ms between two regions

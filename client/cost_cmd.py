@@ -92,7 +92,7 @@ def stream_reads(cluster: LocalCluster) -> dict[str, int]:
         if p.kind != "router":
             continue
         try:
-            status, body = post(f"http://{p.addr}", "Usage", {}, timeout=3, prefix="TriremeAdmin_1")
+            status, body = post(cluster.url(p), "Usage", {}, timeout=3, prefix="TriremeAdmin_1")
         except OSError:
             continue
         if status == 200:

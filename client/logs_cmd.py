@@ -26,6 +26,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
+from cluster import tls
+
 POLL_S = 0.5
 
 
@@ -50,7 +52,13 @@ def _sources(args: argparse.Namespace) -> tuple[list[str], list[str], str]:
         return [e.rstrip("/") for e in args.endpoint], [], ""
     layout = json.loads((_cluster_dir(args.data_dir, args.region) / "cluster.json").read_text())
     procs = layout["procs"].values()
-    return ([f"http://{p['addr']}" for p in procs if p["kind"] == "router"],
+    urls = [f"{'https' if layout.get('tls') else 'http'}://{p['addr']}" for p in procs if p["kind"] == "router"]
+    if layout.get("tls"):  # trust the cluster's CA, and dial its nodes with its admin certificate
+        tls_dir = _cluster_dir(args.data_dir, args.region) / tls.DIR
+        tls.use(tls.Identity.in_dir(tls_dir, "admin"))
+        for url in urls:
+            tls.trust(url, tls_dir / "ca.pem")
+    return (urls,
             [p["addr"] for p in procs if p["kind"] == "node"], layout.get("cluster_id", ""))
 
 
@@ -86,7 +94,7 @@ def fetch(endpoint: str, name: str, offset: int, timeout: float = 10.0) -> tuple
     """New log bytes of ``name`` from one router and the next offset; None if it has no such function."""
     url = f"{endpoint}/trireme/functions/{quote(name, safe='')}/logs?offset={offset}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout, context=tls.https_context(url)) as resp:
             return resp.read(), int(resp.headers["x-trireme-next-offset"])
     except urllib.error.HTTPError as exc:
         if exc.code == 404:

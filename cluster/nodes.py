@@ -22,6 +22,7 @@ import logging
 
 import grpc
 
+from cluster import tls as tls_
 from cluster.frames import GRPC_OPTIONS
 from cluster.identity import METADATA_KEY, Throttled
 from cluster.rpc import refused
@@ -50,10 +51,12 @@ DEEP_HOLD_S = 0.005  # ... this long at most
 
 
 class NodeClient:
-    def __init__(self, addr: str, *, cluster_id: str) -> None:
-        """`addr`: the node's gRPC address; `cluster_id`: the caller's cluster."""
+    def __init__(self, addr: str, *, cluster_id: str, tls: tls_.Identity | None = None) -> None:
+        """`addr`: the node's gRPC address; `cluster_id`: the caller's cluster;
+        `tls`: the certificate to dial with."""
         self.addr = addr
         self.cluster_id = cluster_id
+        self.tls = tls  # None: the one this process dials the cluster's nodes with (cluster/tls.py)
         self._channel: grpc.aio.Channel | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[asyncio.Future, float]] = {}  # id -> (answer, deadline)
@@ -111,7 +114,7 @@ class NodeClient:
         """A stream the node admitted: it sends its initial metadata only
         then, so nothing is sent to a node that is down or refuses us."""
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.addr, options=GRPC_OPTIONS)
+            self._channel = tls_.channel(self.addr, GRPC_OPTIONS, self.tls or tls_.for_cluster(self.cluster_id))
         call = node_pb2_grpc.DataStub(self._channel).Stream(metadata=((METADATA_KEY, self.cluster_id),))
         try:
             await within(call.initial_metadata(), OPEN_TIMEOUT_S)

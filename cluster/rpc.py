@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import orjson
 
+from cluster import tls as tls_
 from cluster.frames import GRPC_OPTIONS
 from cluster.identity import METADATA_KEY, Throttled
 from trireme_pb import node_pb2, node_pb2_grpc
@@ -40,11 +41,18 @@ def reply(body: Any = None, status: int = node_pb2.OK, error_type: str = "", mes
 
 class Channels:
     """One cached channel per address, and the cluster id every call states
-    ("" only for the read-only admin calls a cluster answers anyone)."""
+    ("" only for the read-only admin calls a cluster answers anyone).
+    `tls`: the certificate to dial with (default: see `tls`)."""
 
-    def __init__(self, cluster_id: str = "") -> None:
+    def __init__(self, cluster_id: str = "", tls: tls_.Identity | None = None) -> None:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.cluster_id = cluster_id
+        self._tls = tls
+
+    @property
+    def tls(self) -> tls_.Identity | None:
+        """Given, else the one this process dials the cluster's nodes with (cluster/tls.py)."""
+        return self._tls or tls_.for_cluster(self.cluster_id)
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return ((METADATA_KEY, self.cluster_id),) if self.cluster_id else ()
@@ -52,7 +60,7 @@ class Channels:
     def get(self, addr: str) -> grpc.aio.Channel:
         ch = self._channels.get(addr)
         if ch is None:
-            ch = self._channels[addr] = grpc.aio.insecure_channel(addr, options=GRPC_OPTIONS)
+            ch = self._channels[addr] = tls_.channel(addr, GRPC_OPTIONS, self.tls)
         return ch
 
     async def close(self) -> None:
@@ -72,6 +80,9 @@ async def call_once(channels: Channels, addr: str, service: str, op: str, body: 
         if refused(exc):
             _refusals.warning(addr, f"{addr} refused our {service} call {op}: {exc.details()}")
             raise CallError("UNAVAILABLE", "WrongCluster", f"{addr}: {exc.details()}") from None
+        if exc.code() == grpc.StatusCode.UNAVAILABLE and channels.tls and tls_.handshake_failed(exc.details()):
+            _refusals.warning(f"tls {addr}", f"TLS handshake with {addr} failed (a node of another cluster "
+                                             f"or CA?): {exc.details()}")
         raise
     if r.status != node_pb2.OK:
         raise CallError(node_pb2.Status.Name(r.status), r.error_type, r.message, r.leader_addr)

@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cluster import tls
 from cluster.identity import new_cluster_id
 from cluster.kms import MasterKeys
 from cluster.lifetime import start_time
@@ -98,6 +99,8 @@ class LocalCluster:
     cluster_id: str = ""  # made by plan() when the cluster is founded
     owner_pid: int = 0  # the process its nodes and routers live no longer than
     owner_started: int = 0  # and its start time (a pid may be reused)
+    tls: bool = False  # HTTPS routers, mutual TLS between nodes and routers (cluster/tls.py)
+    ca_dir: Path | None = None  # where the CA is (made if missing): default DATA_DIR/tls
 
     # --- layout -----------------------------------------------------------
 
@@ -107,7 +110,37 @@ class LocalCluster:
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.router_port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.router_port}"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The cluster's certificates: ca.pem, NAME.pem and NAME.key per process, admin.pem for tools."""
+        return self.data_dir / tls.DIR
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA to trust the routers' HTTPS with (AWS_CA_BUNDLE, boto3's verify=); None without TLS."""
+        return self.tls_dir / "ca.pem" if self.tls else None
+
+    def url(self, p: Proc) -> str:
+        """A router's URL (https with TLS)."""
+        return f"{'https' if self.tls else 'http'}://{p.addr}"
+
+    def _issue(self, name: str, role: str) -> None:
+        """`name`'s certificate, valid for the cluster's host and the name
+        (the compose deployment's host names: n1, n2, ..., router)."""
+        ca = tls.Authority.ensure(Path(self.ca_dir) if self.ca_dir else self.tls_dir)
+        hosts = [self.host, name] + (["router"] if role == "router" else [])
+        ca.issue_files(self.tls_dir, tls.Member(self.cluster_id, role, name), hosts)
+
+    def _trust(self) -> None:
+        """Let this process reach the cluster: its admin certificate for the
+        nodes, its CA for the routers (cluster/tls.py)."""
+        if self.tls:
+            tls.use(tls.Identity.in_dir(self.tls_dir, "admin"))
+            for p in self.procs.values():
+                if p.kind == "router":
+                    tls.trust(self.url(p), self.tls_dir / "ca.pem")
 
     def node_ids(self) -> list[str]:
         return [p.name for p in self.procs.values() if p.kind == "node"]
@@ -126,6 +159,7 @@ class LocalCluster:
             self.key_file = saved.get("key_file", "")
             self.region = saved.get("region", self.region)
             self.remote_regions = saved.get("remote_regions", self.remote_regions)
+            self.tls = saved.get("tls", False)
             if not self.cluster_id:  # saved before clusters had ids: the nodes adopt this one
                 self.cluster_id = new_cluster_id()
                 for p in self.procs.values():
@@ -140,6 +174,7 @@ class LocalCluster:
                     host, _, port = p.addr.rpartition(":")
                     p.peer_addr = f"{host}:{int(port) + PEER_PORT_OFFSET}"
                     p.argv += ["--peer-listen", p.peer_addr]
+            self._trust()
             return
         self.cluster_id = self.cluster_id or new_cluster_id()
         count = 3 * self.nodes_per_az
@@ -176,6 +211,9 @@ class LocalCluster:
                 argv += ["--remote-peers", format_remote_peers(self.remote_peers),
                          "--peer-clusters", ",".join(self.peer_clusters)]
             argv += ["--initial-cluster", initial] if (name, az, addr) in founders else ["--join", seeds]
+            if self.tls:
+                self._issue(name, "node")
+                argv += ["--tls-dir", str(self.tls_dir)]
             self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
                                     peer_addr=peer_addr)
         for i in range(self.routers):
@@ -187,7 +225,15 @@ class LocalCluster:
             addr = f"{self.host}:{port}"
             argv = py + ["router", "--listen", addr, "--az", az, "--seeds", seeds, "--cluster-id", self.cluster_id,
                          "--deadline", str(self.router_deadline_s)] + regional
+            if self.tls:
+                self._issue(name, "router")
+                mine = tls.Identity.in_dir(self.tls_dir, name)
+                argv += ["--tls-cert", str(mine.cert_file), "--tls-key", str(mine.key_file),
+                         "--tls-ca", str(mine.ca_file)]
             self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"))
+        if self.tls:
+            self._issue("admin", "admin")
+            self._trust()
 
     def add_node(self, az: str) -> Proc:
         """Plan one more storage node in ``az`` (`trireme node add`): the next
@@ -213,6 +259,8 @@ class LocalCluster:
             at = argv.index("--initial-cluster")
             seeds = ",".join(p.addr for p in nodes[:3])
             argv[at:at + 2] = ["--join", seeds]
+        if self.tls:
+            self._issue(name, "node")
         self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
                                 peer_addr=peer_addr)
         self.save()
@@ -256,7 +304,7 @@ class LocalCluster:
         tmp.write_text(json.dumps({"region": self.region, "remote_regions": self.remote_regions,
                                    "endpoint": self.endpoint, "cluster_id": self.cluster_id,
                                    "owner_pid": self.owner_pid, "owner_started": self.owner_started,
-                                   "log_level": self.log_level, "access_log": self.access_log,
+                                   "log_level": self.log_level, "access_log": self.access_log, "tls": self.tls,
                                    "key_file": self.key_file, "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
         tmp.replace(self.layout_file)
 
@@ -293,6 +341,8 @@ class LocalCluster:
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        if self.tls:  # the handlers of functions and event source mappings call the HTTPS endpoint
+            env["AWS_CA_BUNDLE"] = str(self.ca_file)
         argv = p.argv + ["--log-level", self.log_level] + (
             ["--parent-pid", str(self.owner_pid)] if self.owner_pid else []) + (
             ["--access-log"] if self.access_log and p.kind == "router" else []) + (
@@ -406,11 +456,12 @@ class LocalCluster:
 def post(endpoint: str, op: str, body: dict, timeout: float = 5.0,
          prefix: str = "DynamoDB_20120810") -> tuple[int, bytes]:
     """One raw call, without boto3 (readiness checks; a router's admin ops
-    with prefix TriremeAdmin_1)."""
+    with prefix TriremeAdmin_1). An https endpoint of a cluster this process
+    opened is verified with its CA (cluster/tls.py)."""
     req = urllib.request.Request(endpoint, data=json.dumps(body).encode(), method="POST", headers={
         "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"{prefix}.{op}"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=tls.https_context(endpoint)) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

@@ -17,6 +17,12 @@ for region number i in the order given (0, 1, 2 ...):
   its Raft peers   P + 300 + 10*i + j    8301 (0->1), 8310 (1->0), ... (to j's nodes' peer ports)
   link control     P + 99                8099
 Port 0 for both (tests) picks free ports for everything.
+
+With TLS (`cluster_args={"tls": True}`, `trireme up --regions ... --tls`) one
+CA in DATA_DIR/tls signs every region's certificates (each region's in
+DATA_DIR/REGION/tls, naming its own cluster); the link relays the TLS
+streams as bytes, routers call each other over HTTPS and nodes admit the
+other regions' nodes' certificates on their peer ports (`--peer-clusters`).
 """
 
 from __future__ import annotations
@@ -132,21 +138,23 @@ class MultiRegion:
         self.control = f"127.0.0.1:{free_port() if free else self.router_port + CONTROL_PORT_OFFSET}"
         self.clusters = {}
         ids = [new_cluster_id() for _ in self.regions]  # each region admits the others' nodes on its peer port
+        scheme = "https" if self.cluster_args.get("tls") else "http"
+        extra = {"ca_dir": self.data_dir / "tls"} if self.cluster_args.get("tls") else {}
         for i, region in enumerate(self.regions):
-            remote = {o: f"http://127.0.0.1:{ports[i, j][0]}" for j, o in enumerate(self.regions) if j != i}
+            remote = {o: f"{scheme}://127.0.0.1:{ports[i, j][0]}" for j, o in enumerate(self.regions) if j != i}
             remote_peers = {o: f"127.0.0.1:{ports[i, j][1]}" for j, o in enumerate(self.regions) if j != i}
             c = LocalCluster(self.data_dir / region, nodes_per_az=self.nodes_per_az,
                              router_port=self.router_port + i if self.router_port else 0,
                              node_base_port=self.node_base_port + NODE_PORT_STEP * i if self.node_base_port else 0,
                              region=region, remote_regions=remote, cluster_id=ids[i], remote_peers=remote_peers,
-                             peer_clusters=[c for c in ids if c != ids[i]], **self.cluster_args)
+                             peer_clusters=[c for c in ids if c != ids[i]], **self.cluster_args, **extra)
             c.plan()
             self.clusters[region] = c
         return ports
 
     def _target(self, region: str) -> str:
         """Where the link forwards to: the region's (first) router."""
-        return self.clusters[region].endpoint.removeprefix("http://")
+        return self.clusters[region].endpoint.split("://", 1)[1]
 
     def _peers(self, region: str) -> dict[str, str]:
         """Where the link forwards Raft connections for the region's nodes: their peer ports."""

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cluster.tls import Identity
 
 
 @dataclass
@@ -27,6 +31,7 @@ class NodeConfig:
     remote_peers: dict[str, str] = field(default_factory=dict)  # region -> the link's peer port for it
     peer_clusters: list[str] = field(default_factory=list)  # other regions' cluster ids, admitted on the peer port
     key_file: Path | None = None  # the master key file (cluster/kms.py): encryption at rest; None: off
+    tls: Identity | None = None  # mutual TLS on the gRPC and peer ports (cluster/tls.py)
 
     @property
     def functions_dir(self) -> Path:

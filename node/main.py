@@ -48,6 +48,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(Raft of strongly consistent global tables)")
     p.add_argument("--peer-clusters", default="",
                    help="ID,...: the other regions' cluster ids, whose nodes this node admits on its peer port")
+    p.add_argument("--tls-dir", type=Path, default=None,
+                   help="mutual TLS on the gRPC and peer ports with DIR/ca.pem, DIR/ID.pem and DIR/ID.key "
+                        "(`trireme up --tls` makes them); the certificate names the cluster")
+    p.add_argument("--tls-ca", type=Path, default=None, help="the CA certificate (instead of --tls-dir)")
+    p.add_argument("--tls-cert", type=Path, default=None, help="this node's certificate (instead of --tls-dir)")
+    p.add_argument("--tls-key", type=Path, default=None, help="its private key (instead of --tls-dir)")
     p.add_argument("--parent-pid", type=int, default=0,
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
     p.add_argument("--key-file", type=Path, default=None,
@@ -58,6 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cluster import tls
     from cluster.identity import IdentityError, settle
     from cluster.regions import parse_remote_peers, parse_remote_regions
     from node.config import NodeConfig, parse_initial_cluster
@@ -68,8 +75,13 @@ def run(args: argparse.Namespace) -> int:
         initial = parse_initial_cluster(args.initial_cluster)
         remote_regions = parse_remote_regions(args.remote_regions)
         remote_peers = parse_remote_peers(args.remote_peers)
+        ident = tls.from_flags(args.tls_dir, args.tls_ca, args.tls_cert, args.tls_key, args.id, "node",
+                               args.cluster_id)
     except ValueError as exc:
         return _fail(str(exc), 2)
+    if ident is not None:  # the certificate names the cluster
+        args.cluster_id = ident.member.cluster_id
+        tls.use(ident, own=True)
     if not initial and not args.join:
         return _fail("give --initial-cluster (to found a cluster) or --join (to join one)", 2)
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
                      partitions_per_table=args.partitions_per_table, router_endpoint=args.router_endpoint,
                      region=args.region, remote_regions=remote_regions, remote_peers=remote_peers,
-                     peer_clusters=[c for c in args.peer_clusters.split(",") if c], key_file=args.key_file)
+                     peer_clusters=[c for c in args.peer_clusters.split(",") if c], key_file=args.key_file,
+                     tls=ident)
     try:
         return asyncio.run(_serve(cfg, args.parent_pid))
     except (OSError, TimeoutError) as exc:

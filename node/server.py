@@ -57,6 +57,7 @@ class Node:
         self.engine.transport.region = cfg.region
         self.engine.transport.remote_peers = cfg.remote_peers
         self.engine.transport.peer_clusters = frozenset(cfg.peer_clusters)
+        self.engine.transport.tls = cfg.tls
         self.stats = PartitionStats(self.engine, self.storage, lambda: self.control.view)
         self.control = Control(cfg, self.engine, self.storage, lambda: self.stats.latest)
         self.control.channels.cluster_id = cfg.cluster_id
@@ -73,7 +74,7 @@ class Node:
         self.replicator = Replicator(self.engine, lambda: self.control.view, cfg.region, cfg.remote_regions,
                                      self.control.meta_request)
         self.txn_recovery = TxnRecovery(self.engine, self.shipper.partition_client)
-        self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")
+        self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})", tls_required=cfg.tls is not None)
         self.server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
@@ -81,7 +82,10 @@ class Node:
         # must fail before it founds or joins anything.
         server = grpc.aio.server(options=GRPC_OPTIONS)
         try:
-            bound = server.add_insecure_port(self.cfg.listen)
+            if self.cfg.tls is not None:
+                bound = server.add_secure_port(self.cfg.listen, self.cfg.tls.server_credentials())
+            else:
+                bound = server.add_insecure_port(self.cfg.listen)
         except RuntimeError:
             bound = 0
         if bound == 0:
@@ -117,8 +121,9 @@ class Node:
         self.replicator.start()
         self.txn_recovery.start()
         self.stats.start()
-        log.info("node %s (%s) of cluster %s serving gRPC on %s, Raft on %s", self.cfg.id, self.cfg.az,
-                 self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen)
+        log.info("node %s (%s) of cluster %s serving gRPC on %s, Raft on %s%s", self.cfg.id, self.cfg.az,
+                 self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen,
+                 " (mutual TLS)" if self.cfg.tls is not None else "")
 
     async def stop(self) -> None:
         await self.shipper.stop()

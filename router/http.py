@@ -29,6 +29,7 @@ import itertools
 import logging
 import os
 import re
+import ssl as ssl_
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -599,11 +600,12 @@ def _stream_of(task: asyncio.Task) -> Any:
 
 async def serve(handler: Handler, host: str, port: int, *, max_body: int = MAX_BODY,
                 region: str = "us-east-1", access_log: bool = False, rest: RestHandler | None = None,
-                rest_prefixes: tuple[bytes, ...] = (), rest_max_body: int = REST_MAX_BODY) -> asyncio.Server:
-    """Serve `handler` on host:port. `access_log`: one line per request to the
+                rest_prefixes: tuple[bytes, ...] = (), rest_max_body: int = REST_MAX_BODY,
+                ssl: ssl_.SSLContext | None = None) -> asyncio.Server:
+    """Serve `handler` on host:port (HTTPS with `ssl`). `access_log`: one line per request to the
     `router.access` logger (operation, table, status, latency, request id).
     The port is never shared (no SO_REUSEPORT): a second router on it fails.
     `rest` serves the requests whose path starts with one of `rest_prefixes`."""
     loop = asyncio.get_running_loop()
     cfg = _Config(handler, max_body, region, access_log, rest, rest_prefixes, rest_max_body)
-    return await loop.create_server(lambda: _Conn(cfg), host, port, reuse_port=False, backlog=1024)
+    return await loop.create_server(lambda: _Conn(cfg), host, port, reuse_port=False, backlog=1024, ssl=ssl)

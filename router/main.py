@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exports-dir", default="exports",
                    help="where ExportTableToPointInTime writes and ImportTable reads: an S3 bucket is a directory "
                         "here (default ./exports; `trireme up` gives DATA_DIR/exports)")
+    p.add_argument("--tls-cert", type=Path, default=None,
+                   help="serve HTTPS with this certificate (PEM; `trireme up --tls` makes DATA_DIR/tls/ROUTER.pem)")
+    p.add_argument("--tls-key", type=Path, default=None, help="the certificate's private key (PEM)")
+    p.add_argument("--tls-ca", type=Path, default=None,
+                   help="the cluster's CA: dial the nodes with mutual TLS, presenting --tls-cert (then a "
+                        "certificate of the cluster, made by `trireme up --tls`)")
     p.set_defaults(func=run)
 
 
@@ -78,6 +85,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.parent_pid:
         asyncio.create_task(watch_parent(args.parent_pid, stop))
     seeds = [s for s in args.seeds.split(",") if s]
+    https = _tls(args)
     cluster_id = args.cluster_id
     if not cluster_id:  # pinned from now on: nodes of any other cluster are refused
         try:
@@ -105,20 +113,45 @@ async def _serve(args: argparse.Namespace) -> int:
                                                       admin=_admin_ops(cluster, cluster_id, streams_api),
                                                       replication=replication, scaling=scaling)),
                              host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
-                             rest=rest_handler(console, functions), rest_prefixes=(*PREFIXES, CONSOLE_PREFIX))
+                             rest=rest_handler(console, functions), rest_prefixes=(*PREFIXES, CONSOLE_PREFIX),
+                             ssl=https)
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None
     cluster.start()
     api.backups.start()  # takes over restores and imports whose router died midway
-    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on http://%s (console: http://%s/console)",
-                                     cluster_id, args.listen, args.listen)
+    scheme = "https" if https else "http"
+    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on %s://%s%s (console: %s://%s/console)",
+                                     cluster_id, scheme, args.listen,
+                                     " (mutual TLS to the nodes)" if args.tls_ca else "", scheme, args.listen)
     await stop.wait()
     server.close()
     await console.close()
     await functions.close()
     await cluster.close()
     return 0
+
+
+def _tls(args: argparse.Namespace):
+    """The HTTPS context (None without --tls-cert); with --tls-ca, this
+    router's certificate of the cluster becomes the process's identity for
+    dialling nodes (cluster/tls.py) and names the cluster."""
+    from cluster import tls
+
+    if args.tls_cert is None and args.tls_key is None:
+        if args.tls_ca is not None:
+            raise ValueError("--tls-ca needs --tls-cert and --tls-key (this router's certificate of the cluster)")
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise ValueError("--tls-cert and --tls-key go together")
+    if args.tls_ca is not None:
+        ident = tls.from_flags(None, args.tls_ca, args.tls_cert, args.tls_key, "", "router", args.cluster_id)
+        args.cluster_id = ident.member.cluster_id
+        tls.use(ident, own=True)
+    try:
+        return tls.Identity(args.tls_ca or args.tls_cert, args.tls_cert, args.tls_key).server_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot use --tls-cert {args.tls_cert} with --tls-key {args.tls_key}: {exc}") from None
 
 
 def _admin_ops(cluster, cluster_id: str, streams_api):

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from cluster import tls
 from ddb.errors import from_wire
 from router.protocol import PREFIXES
 
@@ -43,16 +44,16 @@ async def call(region: str, url: str, target: str, body: dict, timeout: float) -
     """POST ``body`` to ``target`` at ``url``; the answer's JSON, or its
     DynamoDB error raised, or RegionUnreachable."""
     u = urlsplit(url)
-    host, port, tls = u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80), u.scheme == "https"
+    host, port, secure = u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80), u.scheme == "https"
     data = orjson.dumps(body)
     head = (f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-amz-json-1.0\r\n"
             f"X-Amz-Target: {target}\r\nContent-Length: {len(data)}\r\n\r\n").encode()
-    pool = _pools.setdefault(asyncio.get_running_loop(), {}).setdefault((host, port, tls), [])
+    pool = _pools.setdefault(asyncio.get_running_loop(), {}).setdefault((host, port, secure), [])
     conn = _idle(pool)
     if conn is None:
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(host, port, ssl=tls or None)
+                reader, writer = await asyncio.open_connection(host, port, ssl=tls.https_context(url))
         except (OSError, TimeoutError) as exc:
             raise RegionUnreachable(region, str(exc) or type(exc).__name__, sent=False) from None
     else:

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from cluster import tls
+
 
 class RemoteError(Exception):
     """The remote router answered, but not 200 (its DynamoDB-style error body in the message)."""
@@ -26,11 +28,11 @@ async def post_json(url: str, target: str, body: bytes, timeout_s: float) -> dic
     """POST ``body`` with ``X-Amz-Target: target``; the answer's JSON. Raises
     OSError, TimeoutError or RemoteError."""
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise OSError(f"cannot reach {url}: only http://HOST:PORT endpoints are supported")
-    host, port = parts.hostname, parts.port or 80
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OSError(f"cannot reach {url}: only http(s)://HOST:PORT endpoints are supported")
+    host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
     async with asyncio.timeout(timeout_s):
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls.https_context(url))
         try:
             writer.write(b"".join((
                 b"POST / HTTP/1.1\r\nHost: ", f"{host}:{port}".encode(),

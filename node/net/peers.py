@@ -9,7 +9,10 @@ Raft messages. Each node listens on its fixed peer port (--peer-listen)
 next to gRPC, and a peer learns it from the node's admin `health` answer
 (`peer_addr`) when it dials.
 A connection's first byte is `R`; its first frame, a hello, states the
-sender's cluster id: a node refuses any other cluster.
+sender's cluster id: a node refuses any other cluster. With TLS
+(cluster/tls.py) the connection is mutual TLS from its first byte (after the
+link's header, see below), and each side refuses a certificate that is not a
+node's of its cluster (or of a peer cluster), logging who it was.
 
 Members of a group that spans regions (a strongly consistent global table's)
 are named `REGION/NODE` (cluster/regions.py): a member of this node's region
@@ -30,10 +33,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from cluster import tls as tls_
 from cluster.faults import Faults
 from cluster.frames import frame, tune
 from cluster.identity import Throttled, mismatch
@@ -84,6 +89,17 @@ class _Peer:
                     (host, port), header, me = await self.t.raft_endpoint(addr), b"", self.t.node_id
                 reader, writer = await within(asyncio.open_connection(host, port), 3.0)
                 tune(writer)
+                if self.t.tls is not None:
+                    writer.write(header)  # the link reads it in the clear, then relays the TLS stream
+                    header = b""
+                    try:
+                        await within(writer.start_tls(self.t.client_context()), 3.0)
+                    except ssl.SSLError as exc:  # another CA's node (or ours is not trusted there)
+                        self.t.refusals.warning(f"tls {addr}", f"node {self.t.node_id}: TLS handshake with peer "
+                                                               f"{self.peer} at {addr} failed: {exc}")
+                        raise
+                    if not self.t.admits(writer.get_extra_info("peercert"), f"peer {self.peer} at {addr}"):
+                        raise ConnectionRefusedError("the peer's certificate is not of our cluster")
                 # The peer sends nothing but a refusal (its own hello) before it closes.
                 closed = asyncio.ensure_future(reader.read())
                 closed.add_done_callback(lambda _: self.ready.set())
@@ -148,6 +164,29 @@ class Transport:
         self.region = ""  # this node's region: members `REGION/NODE` of another region go through the link
         self.remote_peers: dict[str, str] = {}  # region -> the link's peer port for it, host:port
         self.refusals = Throttled(log)
+        self.tls: tls_.Identity | None = None  # set: the peer port is mutual TLS
+        self._contexts: dict[str, ssl.SSLContext] = {}
+
+    def client_context(self) -> ssl.SSLContext:
+        assert self.tls is not None
+        if "client" not in self._contexts:
+            self._contexts["client"] = self.tls.client_context()
+        return self._contexts["client"]
+
+    def server_context(self) -> ssl.SSLContext:
+        assert self.tls is not None
+        if "server" not in self._contexts:
+            self._contexts["server"] = self.tls.server_context(require_client_cert=True)
+        return self._contexts["server"]
+
+    def admits(self, peercert: dict | None, who: str) -> bool:
+        """Whether a peer's certificate is a node's of this cluster or a peer
+        cluster (logs the refusal otherwise, once in a while per reason)."""
+        why = tls_.refusal(tls_.member_of_peercert(peercert), {self.cluster_id, *self.peer_clusters}, ("node",))
+        if why:
+            self.refusals.warning(f"tls {why}", f"node {self.node_id} of cluster {self.cluster_id} refused the "
+                                                f"raft connection with {who}: {why}")
+        return not why
 
     def send(self, group: str, messages: list[Message]) -> None:
         for m in messages:
@@ -222,13 +261,41 @@ class _Inbound(asyncio.Protocol):
         self.shake = PeerHandshake(transport.node_id, transport.cluster_id,
                                    peer_clusters=transport.peer_clusters)
         self.conn: asyncio.Transport | None = None
+        self.early: list[bytes] = []  # TLS: what arrived after the handshake, before its check
+        self.securing: asyncio.Future | None = None  # TLS: the handshake and check (referenced: not collected)
 
     def connection_made(self, conn: asyncio.BaseTransport) -> None:
-        self.conn = conn  # type: ignore[assignment]
+        if self.t.tls is None:
+            self.conn = conn  # type: ignore[assignment]
+            return
+        conn.pause_reading()  # type: ignore[attr-defined]  (start_tls takes the bytes from here)
+        self.securing = asyncio.ensure_future(self._secure(conn))  # type: ignore[arg-type]
+
+    async def _secure(self, raw: asyncio.Transport) -> None:
+        """Mutual TLS over the accepted connection, then the certificate's check."""
+        peer = raw.get_extra_info("peername")
+        try:
+            conn = await asyncio.get_running_loop().start_tls(raw, self, self.t.server_context(), server_side=True,
+                                                              ssl_handshake_timeout=5.0)
+        except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+            host = peer[0] if isinstance(peer, tuple) else peer  # a retrying peer dials from a new port each time
+            self.t.refusals.warning(f"tls {host}", f"node {self.t.node_id} refused the raft connection from "
+                                                   f"{peer}: TLS handshake failed: {type(exc).__name__}: {exc}")
+            raw.close()
+            return
+        if conn is None or not self.t.admits(conn.get_extra_info("peercert"), f"the node at {peer}"):
+            (conn or raw).close()
+            return
+        self.conn = conn
+        early, self.early = self.early, []
+        for data in early:
+            self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
-        assert conn is not None
+        if conn is None:  # TLS: not checked yet
+            self.early.append(data)
+            return
         for event in self.shake.feed(data):
             if isinstance(event, Admitted):
                 continue

@@ -17,7 +17,7 @@ from ddb.errors import ConditionalCheckFailedException, DynamoDBError
 from node.groups.replica import Rejected, UnknownOutcome
 from node.partition.capacity import THROTTLES
 from node.partition.replica import PartitionReplica
-from node.services.admission import Admission
+from node.services.admission import DATA_ROLES, Admission
 from trireme_pb import node_pb2, node_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class DataServicer(node_pb2_grpc.DataServicer):
         self.admission = admission
 
     async def Stream(self, request_iterator, context):  # noqa: N802
-        await self.admission.admit(context)
+        await self.admission.admit(context, roles=DATA_ROLES)
         await context.send_initial_metadata(())  # admitted: the caller may send
         session = DataSession(self.replicas, self.address_of, self.node_id)
 

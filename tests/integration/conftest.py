@@ -10,12 +10,15 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from cluster import tls
 from deploy.local import LocalCluster
 
 
 def make_client(endpoint: str, retries: int = 0, read_timeout: float = 30.0):
+    """boto3's DynamoDB client of `endpoint` (an https one of a TLS cluster
+    the test started trusts its CA)."""
     return boto3.client(
-        "dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+        "dynamodb", endpoint_url=endpoint, region_name="us-east-1", verify=tls.ca_for(endpoint),
         aws_access_key_id="test", aws_secret_access_key="test",
         config=Config(retries={"total_max_attempts": retries + 1, "mode": "standard"},
                       read_timeout=read_timeout, connect_timeout=5))
