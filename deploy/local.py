@@ -28,6 +28,7 @@ from cluster.lifetime import start_time
 from cluster.regions import DEFAULT_REGION, azs_of, format_remote_peers, format_remote_regions
 
 PEER_PORT_OFFSET = 100  # a node's peer (Raft) port is its gRPC port + this, with a fixed --node-base-port
+METRICS_PORT_OFFSET = 200  # and its Prometheus port (--metrics-listen) its gRPC port + this
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -72,6 +73,7 @@ class Proc:
     log: str
     pid: int = 0
     peer_addr: str = ""  # a node's Raft port (--peer-listen)
+    metrics_addr: str = ""  # a node's Prometheus port (--metrics-listen); a router's is its addr
 
 
 @dataclass
@@ -155,6 +157,13 @@ class LocalCluster:
                 port = free_port(self.host)
             taken.add(port)
             peers[name] = port
+        metrics = {}
+        for name, _, addr in nodes:
+            port = int(addr.rpartition(":")[2]) + METRICS_PORT_OFFSET if self.node_base_port else 0
+            while not port or port in taken:
+                port = free_port(self.host)
+            taken.add(port)
+            metrics[name] = f"{self.host}:{port}"
         founders = nodes[:3]
         initial = ",".join(f"{n}={addr}@{az}" for n, az, addr in founders)
         seeds = ",".join(addr for _, _, addr in founders)
@@ -162,7 +171,7 @@ class LocalCluster:
         for name, az, addr in nodes:
             peer_addr = f"{self.host}:{peers[name]}"
             argv = py + ["node", "--id", name, "--az", az, "--listen", addr, "--peer-listen", peer_addr,
-                         "--cluster-id", self.cluster_id,
+                         "--metrics-listen", metrics[name], "--cluster-id", self.cluster_id,
                          "--data-dir", str(self.data_dir / name), "--dead-after", str(self.dead_after_s),
                          "--partitions-per-table", str(self.partitions_per_table)] + regional
             if self.remote_peers:
@@ -170,7 +179,7 @@ class LocalCluster:
                          "--peer-clusters", ",".join(self.peer_clusters)]
             argv += ["--initial-cluster", initial] if (name, az, addr) in founders else ["--join", seeds]
             self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
-                                    peer_addr=peer_addr)
+                                    peer_addr=peer_addr, metrics_addr=metrics[name])
         for i in range(self.routers):
             port = self.router_port + i if self.router_port else free_port(self.host)
             if i == 0:
@@ -190,24 +199,27 @@ class LocalCluster:
             raise ValueError(f"no AZ {az!r} in region {self.region}: one of {', '.join(azs_of(self.region))}")
         nodes = [p for p in self.procs.values() if p.kind == "node"]
         name = f"n{1 + max(int(p.name[1:]) for p in nodes)}"
-        taken = {int(a.rpartition(":")[2]) for p in nodes for a in (p.addr, p.peer_addr) if a}
+        taken = {int(a.rpartition(":")[2]) for p in nodes for a in (p.addr, p.peer_addr, p.metrics_addr) if a}
         ports = []
-        while len(ports) < 2:
+        while len(ports) < 3:
             port = free_port(self.host)
             if port not in taken:
                 taken.add(port)
                 ports.append(port)
-        addr, peer_addr = f"{self.host}:{ports[0]}", f"{self.host}:{ports[1]}"
+        addr, peer_addr, metrics_addr = (f"{self.host}:{p}" for p in ports)
         argv = list(self.procs["n1"].argv)
         for flag, value in (("--id", name), ("--az", az), ("--listen", addr), ("--peer-listen", peer_addr),
-                            ("--data-dir", str(self.data_dir / name))):
-            argv[argv.index(flag) + 1] = value
+                            ("--metrics-listen", metrics_addr), ("--data-dir", str(self.data_dir / name))):
+            if flag in argv:  # (a layout saved before nodes had metrics ports has none)
+                argv[argv.index(flag) + 1] = value
+        if "--metrics-listen" not in argv:
+            metrics_addr = ""
         if "--initial-cluster" in argv:
             at = argv.index("--initial-cluster")
             seeds = ",".join(p.addr for p in nodes[:3])
             argv[at:at + 2] = ["--join", seeds]
         self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
-                                peer_addr=peer_addr)
+                                peer_addr=peer_addr, metrics_addr=metrics_addr)
         self.save()
         return self.procs[name]
 

@@ -22,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--peer-listen", required=True,
                    help="HOST:PORT for Raft between nodes, the peer port (e.g. 127.0.0.1:7201; `trireme up` "
                         "uses the --listen port + 100). Peers dial the host of --advertise at this port")
+    p.add_argument("--metrics-listen", default="",
+                   help="HOST:PORT to serve Prometheus metrics at GET /metrics (default: none; `trireme up` "
+                        "picks a port)")
     p.add_argument("--advertise", default="", help="HOST:PORT routers and peers dial for gRPC (default: --listen)")
     p.add_argument("--data-dir", required=True, type=Path, help="directory for this node's data")
     p.add_argument("--cluster-id", default="",
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail("founding a cluster needs --cluster-id (any string, the same on every founding node; "
                      "`trireme up` makes one)", 2)
     cfg = NodeConfig(id=args.id, az=args.az, listen=args.listen, advertise=args.advertise,
-                     peer_listen=args.peer_listen,
+                     peer_listen=args.peer_listen, metrics_listen=args.metrics_listen,
                      data_dir=args.data_dir, cluster_id=cluster_id, initial_cluster=initial,
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
                      partitions_per_table=args.partitions_per_table, router_endpoint=args.router_endpoint,

@@ -66,6 +66,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from router.global_tables import internal_operations
     from router.http import serve
     from router.lambda_api import PREFIXES, LambdaApi
+    from router.metrics import PATH as METRICS_PATH, Metrics, rest_handler as with_metrics
     from router.replication import operations as replication_operations
     from router.strong_tables import operations as strong_operations
     from router.protocol import Dispatcher
@@ -92,6 +93,7 @@ async def _serve(args: argparse.Namespace) -> int:
     functions = LambdaApi(cluster, region=args.region, endpoint=args.listen,
                           functions_dir=args.functions_dir or tempfile.mkdtemp(prefix="trireme-functions-"))
     console = Console(cluster, region=args.region, cluster_id=cluster_id)  # /console (router/console/)
+    metrics = Metrics(cluster)  # GET /metrics (router/metrics.py)
     try:
         streams_api = StreamsApi(cluster, args.region, cluster_id)
         streams = {name: api.with_metadata(op) for name, op in streams_api.operations().items()}
@@ -101,17 +103,19 @@ async def _serve(args: argparse.Namespace) -> int:
         replication.update({name: api.with_metadata(op) for name, op in strong_operations(api).items()})
         scaling = {name: api.with_metadata(op)
                    for name, op in AutoScalingApi(api, cluster, args.region).operations().items()}
-        server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
-                                                      admin=_admin_ops(cluster, cluster_id, streams_api),
-                                                      replication=replication, scaling=scaling)),
-                             host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
-                             rest=rest_handler(console, functions), rest_prefixes=(*PREFIXES, CONSOLE_PREFIX))
+        handler = metrics.requests.wrap(Api.with_host(Dispatcher(
+            api.operations(), streams=streams, admin=_admin_ops(cluster, cluster_id, streams_api),
+            replication=replication, scaling=scaling)))
+        server = await serve(handler, host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
+                             rest=with_metrics(metrics, rest_handler(console, functions)),
+                             rest_prefixes=(*PREFIXES, CONSOLE_PREFIX, METRICS_PATH.encode()))
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None
     cluster.start()
-    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on http://%s (console: http://%s/console)",
-                                     cluster_id, args.listen, args.listen)
+    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on http://%s (console: "
+                                     "http://%s/console, metrics: http://%s/metrics)",
+                                     cluster_id, args.listen, args.listen, args.listen)
     await stop.wait()
     server.close()
     await console.close()
