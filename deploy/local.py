@@ -89,6 +89,7 @@ class LocalCluster:
     router_deadline_s: float = 8.0
     log_level: str = "INFO"
     access_log: bool = False  # routers log one line per request
+    log_format: str = "text"  # or "json": one JSON object per line (cluster/logs.py)
     extra_env: dict[str, str] = field(default_factory=dict)
     region: str = DEFAULT_REGION
     remote_regions: dict[str, str] = field(default_factory=dict)  # other regions' routers, via the link
@@ -122,6 +123,7 @@ class LocalCluster:
             self.owner_started = saved.get("owner_started", 0)
             self.log_level = saved.get("log_level", self.log_level)
             self.access_log = saved.get("access_log", self.access_log)
+            self.log_format = saved.get("log_format", self.log_format)
             self.cluster_id = saved.get("cluster_id", "")
             self.region = saved.get("region", self.region)
             self.remote_regions = saved.get("remote_regions", self.remote_regions)
@@ -262,6 +264,7 @@ class LocalCluster:
                                    "endpoint": self.endpoint, "cluster_id": self.cluster_id,
                                    "owner_pid": self.owner_pid, "owner_started": self.owner_started,
                                    "log_level": self.log_level, "access_log": self.access_log,
+                                   "log_format": self.log_format,
                                    "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
         tmp.replace(self.layout_file)
 
@@ -298,7 +301,7 @@ class LocalCluster:
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        argv = p.argv + ["--log-level", self.log_level] + (
+        argv = p.argv + ["--log-level", self.log_level, "--log-format", self.log_format] + (
             ["--parent-pid", str(self.owner_pid)] if self.owner_pid else []) + (
             ["--access-log"] if self.access_log and p.kind == "router" else []) + (
             ["--functions-dir", str(self.data_dir / p.name / "functions"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -54,16 +53,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parent-pid", type=int, default=0,
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    p.add_argument("--log-format", default="text", choices=("text", "json"),
+                   help="text (default) or json: one JSON object per line (time, level, logger, message, "
+                        "request_id, ...)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from cluster.identity import IdentityError, settle
+    from cluster.logs import configure
     from cluster.regions import parse_remote_peers, parse_remote_regions
     from node.config import NodeConfig, parse_initial_cluster
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format=f"%(asctime)s {args.id} %(levelname)s %(name)s: %(message)s")
+    configure(args.log_level, args.log_format, args.id)
     try:
         initial = parse_initial_cluster(args.initial_cluster)
         remote_regions = parse_remote_regions(args.remote_regions)

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cluster.logs import configure
 from cluster.regions import DEFAULT_REGION
 
 
@@ -33,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parent-pid", type=int, default=0,
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    p.add_argument("--log-format", default="text", choices=("text", "json"),
+                   help="text (default) or json: one JSON object per line (time, level, logger, message, "
+                        "request_id, ...)")
     p.add_argument("--access-log", action="store_true",
                    help="log one line per request: operation, table, status, latency and request id")
     p.add_argument("--functions-dir", default="",
@@ -45,8 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s router %(levelname)s %(name)s: %(message)s")
+    configure(args.log_level, args.log_format, "router")
     try:
         return asyncio.run(_serve(args))
     except (OSError, TimeoutError, ValueError) as exc:

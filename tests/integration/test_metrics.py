@@ -4,12 +4,15 @@ Prometheus' text format, which prometheus_client's parser reads; a PutItem
 moves the request counter and the latency histograms, an error and a
 throttled write are counted by name, the units consumed reach the table's
 counters, and killing a partition's leader moves the survivors' leader changes.
+The cluster logs JSON lines (`--log-format json`): the router's access line
+of a request carries the request id the client got.
 
 Every node runs with TRIREME_BURST_S=1, so a table of 1 write unit a second
 throttles a quick run of writes at once."""
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 import uuid
@@ -24,7 +27,8 @@ from tests.integration.conftest import make_client, start_cluster, wait_until
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = start_cluster(tmp_path_factory.mktemp("metrics"), extra_env={"TRIREME_BURST_S": "1"})
+    c = start_cluster(tmp_path_factory.mktemp("metrics"), extra_env={"TRIREME_BURST_S": "1"},
+                      log_format="json", access_log=True)
     yield c
     c.stop()
 
@@ -137,6 +141,25 @@ def test_every_node_serves_its_raft_and_process_metrics(cluster, ddb):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(node_url(cluster, "n1").replace("/metrics", "/other"), timeout=10)
     assert err.value.code == 404
+
+
+def test_logs_are_json_lines_with_the_clients_request_id(cluster, ddb):
+    table = create(ddb)
+    rid = ddb.put_item(TableName=table, Item={"pk": {"S": "j"}})["ResponseMetadata"]["RequestId"]
+
+    def access_line() -> dict | None:
+        with open(cluster.procs["router1"].log) as f:
+            lines = [json.loads(ln) for ln in f if ln.startswith("{")]
+        return next((ln for ln in lines if ln.get("request_id") == rid), None)
+    line = wait_until(access_line, 10, "the put's access line")
+    assert (line["logger"], line["process"], line["operation"], line["table"], line["status"]) == \
+        ("router.access", "router", "PutItem", table, "200")
+    for name in cluster.node_ids():
+        with open(cluster.procs[name].log) as f:
+            logged = [ln for ln in f if ln.strip()]
+        records = [json.loads(ln) for ln in logged if ln.startswith("{")]
+        assert records and all(r["process"] == name for r in records)
+        assert any("metrics on http://" in r["message"] for r in records)
 
 
 def test_killing_a_leader_moves_leader_changes(cluster, ddb):
