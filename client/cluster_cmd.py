@@ -39,7 +39,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--node-base-port", type=int, default=None,
                     help="port of the first storage node; the others use the next ports (default 7101, "
                          "so 7101-7103), their peer (Raft) ports are 100 above (7201-7203) and their metrics ports "
-                         "(GET /metrics) 200 above (7301-7303); fixed once "
+                         "(GET /metrics) 2000 above (9101-9103); fixed once "
                          "the cluster exists. Give each cluster on one machine "
                          "its own --port and --node-base-port")
     up.add_argument("--dead-after", type=float, default=None,

@@ -28,7 +28,7 @@ from cluster.lifetime import start_time
 from cluster.regions import DEFAULT_REGION, azs_of, format_remote_peers, format_remote_regions
 
 PEER_PORT_OFFSET = 100  # a node's peer (Raft) port is its gRPC port + this, with a fixed --node-base-port
-METRICS_PORT_OFFSET = 200  # and its Prometheus port (--metrics-listen) its gRPC port + this
+METRICS_PORT_OFFSET = 2000  # and its Prometheus port (--metrics-listen) its gRPC port + this (9101-)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
