@@ -71,7 +71,7 @@ class Node:
                                      self.control.meta_request)
         self.txn_recovery = TxnRecovery(self.engine, self.shipper.partition_client)
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})")
-        self.metrics = NodeCollector(self.engine, cfg.region, self.replicator.status)
+        self.metrics = NodeCollector(self.engine, cfg.region, self.replicator.status, self.triggers.iterator_ages)
         self.server: grpc.aio.Server | None = None
         self.metrics_server = None
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from cluster.histogram import Buckets
@@ -108,11 +108,18 @@ class RouterCollector:
     def __init__(self, requests: RequestMetrics) -> None:
         self.requests = requests
         self.capacity: dict[str, dict] = {}  # table -> the meta leader's `consumed` (set before each scrape)
+        self.stream_ages: dict[str, int] = {}  # table -> ms (router/streams.py's iterator_age_ms)
 
     def collect(self) -> Iterator[Metric]:
         yield from self._requests()
         yield from self._errors()
         yield from self._capacity()
+        age = GaugeMetricFamily("trireme_router_stream_iterator_age_seconds",
+                                "Age of the oldest record of the latest GetRecords page of a table's stream "
+                                "(0: the reader is caught up)", labels=["table"])
+        for table, ms in sorted(self.stream_ages.items()):
+            age.add_metric([table], ms / 1000)
+        yield age
 
     def _requests(self) -> Iterator[Metric]:
         labels = ["operation", "table"]

@@ -4,8 +4,9 @@ its own (`--metrics-listen`).
 Read at scrape time from what the node keeps anyway: its Raft groups (roles,
 terms, commit and apply indexes, pending proposals), the engine's counters
 and histograms of batch writes and fsyncs (node/groups/engine.py), snapshot
-streams, the global tables' replication lag (node/feed/replicator.py), and
-the process's CPU, memory and open files (prometheus_client's process
+streams, the global tables' replication lag (node/feed/replicator.py), the
+event source mappings' iterator age (node/feed/triggers/), and the
+process's CPU, memory and open files (prometheus_client's process
 collector). Groups are aggregated per kind (`meta`, `partition`), so the
 label sets stay few however many partitions a node hosts; only role changes
 are counted as they happen (the engine's role hook).
@@ -34,10 +35,12 @@ READ_S = 10.0  # a scraper that sends no request line in this long is dropped
 
 
 class NodeCollector:
-    def __init__(self, engine: Engine, region: str, replication: Callable[[], list[dict]]) -> None:
+    def __init__(self, engine: Engine, region: str, replication: Callable[[], list[dict]],
+                 trigger_ages: Callable[[], dict[str, float]]) -> None:
         self.engine = engine
         self.region = region
         self.replication = replication  # Replicator.status: lag per (table, destination region)
+        self.trigger_ages = trigger_ages  # Triggers.iterator_ages: mapping uuid -> ms
         self.role_changes: dict[tuple[str, str], int] = {}  # (kind, new role) -> count
 
     def on_role(self, replica: Replica) -> None:
@@ -68,6 +71,12 @@ class NodeCollector:
             changes.add_metric([kind, role], n)
         yield changes
         yield from self._replication()
+        age = GaugeMetricFamily("trireme_node_trigger_iterator_age_seconds",
+                                "Age of the oldest record of the latest batch an event source mapping handed "
+                                "to its function here (Lambda's IteratorAge)", labels=["mapping"])
+        for uuid_, ms in sorted(self.trigger_ages().items()):
+            age.add_metric([uuid_], ms / 1000)
+        yield age
 
     def _groups(self) -> Iterator[Metric]:
         groups = GaugeMetricFamily("trireme_node_raft_groups", "Raft groups hosted here, by role",

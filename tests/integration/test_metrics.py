@@ -17,10 +17,12 @@ import urllib.error
 import urllib.request
 import uuid
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conformance.test_lambda import ROLE, lambda_client, zipped
 from tests.integration.admin import leader_of, meta
 from tests.integration.conftest import make_client, start_cluster, wait_until
 
@@ -141,6 +143,42 @@ def test_every_node_serves_its_raft_and_process_metrics(cluster, ddb):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(node_url(cluster, "n1").replace("/metrics", "/other"), timeout=10)
     assert err.value.code == 404
+
+
+def test_stream_and_trigger_lag(cluster, ddb):
+    """A stream reader's lag (router) and an event source mapping's iterator age (the node delivering it)."""
+    table = f"s{uuid.uuid4().hex[:8]}"
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    ddb.put_item(TableName=table, Item={"pk": {"S": "s"}})
+    s = boto3.client("dynamodbstreams", endpoint_url=cluster.endpoint, region_name="us-east-1",
+                     aws_access_key_id="test", aws_secret_access_key="test")
+    for shard in s.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:  # the one holding the record
+        page = s.get_records(ShardIterator=s.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"])
+        if page["Records"]:
+            break
+    assert page["Records"]
+    assert value(scrape(router_url(cluster)), "trireme_router_stream_iterator_age_seconds", table=table) > 0
+    s.get_records(ShardIterator=page["NextShardIterator"])  # caught up
+    assert value(scrape(router_url(cluster)), "trireme_router_stream_iterator_age_seconds", table=table) == 0
+
+    lam = lambda_client(cluster.endpoint)
+    fn = f"fn-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=fn, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": zipped("def handler(event, context):\n    return None\n")}, Timeout=30)
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn,
+                                              StartingPosition="TRIM_HORIZON")["UUID"]
+
+    def ages() -> list[float]:
+        return [v for n in cluster.node_ids() for (name, ls), v in scrape(node_url(cluster, n)).items()
+                if name == "trireme_node_trigger_iterator_age_seconds" and ("mapping", mapping) in ls]
+    assert wait_until(ages, 60, "the mapping's iterator age")[0] > 0
+    lam.delete_event_source_mapping(UUID=mapping)
 
 
 def test_logs_are_json_lines_with_the_clients_request_id(cluster, ddb):
