@@ -1,7 +1,7 @@
 """A router's Prometheus metrics, served at `GET /metrics` on its DynamoDB port.
 
 Per request the router does only what it must: the operation from the
-target, the table by the pattern the access log uses, a bisect into a
+target, the table by a find and an anchored match, a bisect into a
 latency histogram (cluster/histogram.py) and, for errors only, the
 exception's name from the answer. Everything else is read at scrape time:
 consumed and throttled capacity per table from the meta leader's sums (the
@@ -19,6 +19,7 @@ where CloudWatch reports milliseconds.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -80,7 +81,7 @@ class RequestMetrics:
         return handle
 
     def record(self, target: str | None, body: bytes, status: int, answer: bytes, seconds: float) -> None:
-        key = (_operation(target), _tables(body))
+        key = (_operation(target), table_of(body))
         s = self.series.get(key)
         if s is None:
             if len(self.series) >= MAX_SERIES:
@@ -92,6 +93,21 @@ class RequestMetrics:
         s.failed.observe(seconds)
         ekey = (*key, _error_name(answer) if answer else "InternalServerError", status >= 500)
         self.errors[ekey] = self.errors.get(ekey, 0) + 1
+
+
+# A table name as DynamoDB allows it, after the "TableName" key (JSON with or without spaces).
+_NAME = re.compile(rb'\s*:\s*"([A-Za-z0-9_.\-]{1,255})"')
+
+
+def table_of(body: bytes) -> str:
+    """The table a request names: a find and an anchored match (cheaper than
+    the access log's pattern); batches and odd names go the access log's way."""
+    i = body.find(b'"TableName"')
+    if i >= 0:
+        m = _NAME.match(body, i + 11)
+        if m is not None:
+            return m.group(1).decode()
+    return _tables(body)
 
 
 def _error_name(answer: bytes) -> str:

@@ -101,3 +101,11 @@ def test_consumed_capacity_under_both_names():
     assert got[("dynamodb_ConsumedWriteCapacityUnits_total", (("TableName", "t"),))] == 4.0
     assert got[("trireme_table_consumed_write_units_total", (("table", "t"),))] == 4.0
     assert got[("trireme_table_throttled_write_units_total", (("table", "t"),))] == 1.0
+
+
+def test_the_table_of_a_request():
+    assert m.table_of(b'{"TableName": "t.1-x_Y", "Key": {}}') == "t.1-x_Y"
+    assert m.table_of(b'{"Key":{"TableName":1},"TableName":"t2"}') == "t2"
+    assert m.table_of(b'{"RequestItems": {"a": [], "b": []}}') == "a,b"
+    assert m.table_of(b'{"TableName": "we\\"ird"}') == 'we\\"ird'  # (invalid: the access log's pattern)
+    assert m.table_of(b"{}") == "-"
