@@ -152,26 +152,24 @@ class LocalCluster:
             port = self.node_base_port + i - 1 if self.node_base_port else free_port(self.host)
             nodes.append((f"n{i}", azs[(i - 1) % 3], f"{self.host}:{port}"))
         taken = {int(addr.rpartition(":")[2]) for _, _, addr in nodes}
-        peers = {}
-        for name, _, addr in nodes:
-            port = int(addr.rpartition(":")[2]) + PEER_PORT_OFFSET if self.node_base_port else 0
-            while not port or port in taken:
-                port = free_port(self.host)
-            taken.add(port)
-            peers[name] = port
-        metrics = {}
-        for name, _, addr in nodes:
-            port = int(addr.rpartition(":")[2]) + METRICS_PORT_OFFSET if self.node_base_port else 0
-            while not port or port in taken:
-                port = free_port(self.host)
-            taken.add(port)
-            metrics[name] = f"{self.host}:{port}"
+
+        def ports_at(offset: int) -> dict[str, str]:
+            """Each node's address at its gRPC port + ``offset`` (free ports with no base port)."""
+            out = {}
+            for name, _, addr in nodes:
+                port = int(addr.rpartition(":")[2]) + offset if self.node_base_port else 0
+                while not port or port in taken:
+                    port = free_port(self.host)
+                taken.add(port)
+                out[name] = f"{self.host}:{port}"
+            return out
+        peers, metrics = ports_at(PEER_PORT_OFFSET), ports_at(METRICS_PORT_OFFSET)
         founders = nodes[:3]
         initial = ",".join(f"{n}={addr}@{az}" for n, az, addr in founders)
         seeds = ",".join(addr for _, _, addr in founders)
         py = [sys.executable, "-m", "client.cli"]
         for name, az, addr in nodes:
-            peer_addr = f"{self.host}:{peers[name]}"
+            peer_addr = peers[name]
             argv = py + ["node", "--id", name, "--az", az, "--listen", addr, "--peer-listen", peer_addr,
                          "--metrics-listen", metrics[name], "--cluster-id", self.cluster_id,
                          "--data-dir", str(self.data_dir / name), "--dead-after", str(self.dead_after_s),
