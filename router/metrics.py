@@ -73,7 +73,7 @@ class RequestMetrics:
             start = clock()
             try:
                 status, answer = await handler(target, body, headers)
-            except BaseException:
+            except Exception:  # (router/http.py answers it 500; a cancellation is the router stopping)
                 record(target, body, 500, b"", clock() - start)
                 raise
             record(target, body, status, answer, clock() - start)

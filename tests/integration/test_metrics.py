@@ -12,6 +12,7 @@ throttles a quick run of writes at once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
+from client.status import gather_cluster, render
 from tests.conformance.test_lambda import ROLE, lambda_client, zipped
 from tests.integration.admin import leader_of, meta
 from tests.integration.conftest import make_client, start_cluster, wait_until
@@ -140,6 +142,8 @@ def test_every_node_serves_its_raft_and_process_metrics(cluster, ddb):
         assert value(got, "process_cpu_seconds_total") > 0
     total = sum(value(scrape(node_url(cluster, n)), "trireme_node_raft_proposals_total") for n in cluster.node_ids())
     assert total > 0
+    shown = render(asyncio.run(gather_cluster(cluster)))  # `trireme status`
+    assert all(node_url(cluster, n) in shown for n in cluster.node_ids()) and router_url(cluster) in shown
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(node_url(cluster, "n1").replace("/metrics", "/other"), timeout=10)
     assert err.value.code == 404
