@@ -69,12 +69,13 @@ class Engine:
         self.split_applied: Callable[[Replica], None] = lambda child: None
         self.loop_turns = 0
         self.fsyncs = 0
-        # For /metrics (node/services/metrics_http.py): a turn's batch write and its fsync, snapshot streams.
+        # For /metrics (node/services/metrics_http.py): a turn's batch write and its fsync,
+        # snapshot streams, entries proposed by this node's leaders (node/groups/replica.py).
         self.append_seconds = Buckets()
         self.fsync_seconds = Buckets()
         self.snapshots_sent = 0
-        self.proposals = 0  # entries proposed by this node's leaders (node/groups/replica.py)
         self.snapshots_received = 0
+        self.proposals = 0
         self._syncer = Syncer(lambda: self.storage.flush_wal(True), name=f"wal-sync-{node_id}")
 
     # --- lifecycle --------------------------------------------------------
