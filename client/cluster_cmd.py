@@ -38,7 +38,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                          "may change between runs)")
     up.add_argument("--node-base-port", type=int, default=None,
                     help="port of the first storage node; the others use the next ports (default 7101, "
-                         "so 7101-7103), and their peer (Raft) ports are 100 above (7201-7203); fixed once "
+                         "so 7101-7103), their peer (Raft) ports are 100 above (7201-7203) and their metrics ports "
+                         "(GET /metrics) 2000 above (9101-9103); fixed once "
                          "the cluster exists. Give each cluster on one machine "
                          "its own --port and --node-base-port")
     up.add_argument("--dead-after", type=float, default=None,
@@ -47,6 +48,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                     type=str.upper, help="how much the nodes and routers write to their logs in --data-dir "
                                          "(default INFO)")
+    up.add_argument("--log-format", default="text", choices=("text", "json"),
+                    help="text (default) or json: the nodes' and routers' logs as one JSON object per line "
+                         "(time, level, logger, process, message, request_id, ...)")
     up.add_argument("--access-log", action="store_true",
                     help="routers log one line per request (operation, table, status, latency, request id)")
     up.add_argument("--regions", default="",
@@ -121,6 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             return 2
     cluster.log_level = args.log_level
     cluster.access_log = args.access_log
+    cluster.log_format = args.log_format
     taken = _taken_port(cluster, saved)
     if taken:
         print(f"trireme up: {taken}", file=sys.stderr)
@@ -254,7 +259,7 @@ def _up_regions(args: argparse.Namespace) -> int:
         print(f"trireme up: {exc}", file=sys.stderr)
         return 2
     for c in m.clusters.values():
-        c.log_level, c.access_log = args.log_level, args.access_log
+        c.log_level, c.access_log, c.log_format = args.log_level, args.access_log, args.log_format
         taken = _taken_port(c, saved)
         if taken:
             print(f"trireme up: {c.region}: {taken}", file=sys.stderr)
@@ -386,7 +391,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def _taken_port(cluster: LocalCluster, saved: bool) -> str:
     """Why a port of the cluster cannot be used (in use), or ""."""
-    for p, addr in [(p, a) for p in cluster.procs.values() for a in (p.addr, p.peer_addr) if a]:
+    for p, addr in [(p, a) for p in cluster.procs.values() for a in (p.addr, p.peer_addr, p.metrics_addr) if a]:
         port = addr.rpartition(":")[2]
         why = _in_use(addr)
         if why:

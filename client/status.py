@@ -59,9 +59,20 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
         if region is not None:
             report["region"] = region
         report["replication"] = replication({region or "": report})
+        report["metrics"] = metrics_urls(procs or {})
         return report
     finally:
         await channels.close()
+
+
+def metrics_urls(procs: dict[str, Any]) -> dict[str, str]:
+    """Process name -> its Prometheus endpoint: a router's DynamoDB port, a node's --metrics-listen."""
+    out = {}
+    for name, p in procs.items():
+        addr = p.addr if p.kind == "router" else getattr(p, "metrics_addr", "")
+        if addr:
+            out[name] = f"http://{addr}/metrics"
+    return out
 
 
 async def gather_cluster(cluster: LocalCluster) -> dict:
@@ -185,10 +196,14 @@ def render(report: dict, with_replication: bool = True) -> str:
     live = {n: v for n, v in report["nodes"].items() if "replicas" in v}
     parts = [f"cluster {report.get('cluster_id') or '?'}, metadata version {meta.get('version')}", ""]
     nodes = meta.get("nodes", {})
-    parts.append(table(["NODE", "AZ", "ADDRESS", "STATE", "REPLICAS"], [
+    metrics = report.get("metrics", {})
+    parts.append(table(["NODE", "AZ", "ADDRESS", "STATE", "REPLICAS", "METRICS"], [
         [n["id"], n["az"], n["addr"], n.get("state", "?") + ("" if n["id"] in live else " (no answer)"),
-         len(live[n["id"]]["replicas"]) if n["id"] in live else "-"]
+         len(live[n["id"]]["replicas"]) if n["id"] in live else "-", metrics.get(n["id"], "-")]
         for n in sorted(nodes.values(), key=lambda n: n["id"])]))
+    routers = sorted((name, url) for name, url in metrics.items() if name not in nodes)
+    if routers:
+        parts.append("router metrics: " + ", ".join(f"{name} {url}" for name, url in routers))
     tables = meta.get("tables", {})
     parts.append("")
     if tables:

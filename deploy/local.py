@@ -30,6 +30,7 @@ from cluster.lifetime import start_time
 from cluster.regions import DEFAULT_REGION, azs_of, format_remote_peers, format_remote_regions
 
 PEER_PORT_OFFSET = 100  # a node's peer (Raft) port is its gRPC port + this, with a fixed --node-base-port
+METRICS_PORT_OFFSET = 2000  # and its Prometheus port (--metrics-listen) its gRPC port + this (9101-)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -74,6 +75,7 @@ class Proc:
     log: str
     pid: int = 0
     peer_addr: str = ""  # a node's Raft port (--peer-listen)
+    metrics_addr: str = ""  # a node's Prometheus port (--metrics-listen); a router's is its addr
 
 
 @dataclass
@@ -89,6 +91,7 @@ class LocalCluster:
     router_deadline_s: float = 8.0
     log_level: str = "INFO"
     access_log: bool = False  # routers log one line per request
+    log_format: str = "text"  # or "json": one JSON object per line (cluster/logs.py)
     extra_env: dict[str, str] = field(default_factory=dict)
     region: str = DEFAULT_REGION
     remote_regions: dict[str, str] = field(default_factory=dict)  # other regions' routers, via the link
@@ -155,6 +158,7 @@ class LocalCluster:
             self.owner_started = saved.get("owner_started", 0)
             self.log_level = saved.get("log_level", self.log_level)
             self.access_log = saved.get("access_log", self.access_log)
+            self.log_format = saved.get("log_format", self.log_format)
             self.cluster_id = saved.get("cluster_id", "")
             self.key_file = saved.get("key_file", "")
             self.region = saved.get("region", self.region)
@@ -186,13 +190,18 @@ class LocalCluster:
             port = self.node_base_port + i - 1 if self.node_base_port else free_port(self.host)
             nodes.append((f"n{i}", azs[(i - 1) % 3], f"{self.host}:{port}"))
         taken = {int(addr.rpartition(":")[2]) for _, _, addr in nodes}
-        peers = {}
-        for name, _, addr in nodes:
-            port = int(addr.rpartition(":")[2]) + PEER_PORT_OFFSET if self.node_base_port else 0
-            while not port or port in taken:
-                port = free_port(self.host)
-            taken.add(port)
-            peers[name] = port
+
+        def ports_at(offset: int) -> dict[str, str]:
+            """Each node's address at its gRPC port + ``offset`` (free ports with no base port)."""
+            out = {}
+            for name, _, addr in nodes:
+                port = int(addr.rpartition(":")[2]) + offset if self.node_base_port else 0
+                while not port or port in taken:
+                    port = free_port(self.host)
+                taken.add(port)
+                out[name] = f"{self.host}:{port}"
+            return out
+        peers, metrics = ports_at(PEER_PORT_OFFSET), ports_at(METRICS_PORT_OFFSET)
         founders = nodes[:3]
         initial = ",".join(f"{n}={addr}@{az}" for n, az, addr in founders)
         seeds = ",".join(addr for _, _, addr in founders)
@@ -201,9 +210,9 @@ class LocalCluster:
         MasterKeys.create(key_file)  # outside every node's data directory
         self.key_file = str(key_file.resolve())
         for name, az, addr in nodes:
-            peer_addr = f"{self.host}:{peers[name]}"
+            peer_addr = peers[name]
             argv = py + ["node", "--id", name, "--az", az, "--listen", addr, "--peer-listen", peer_addr,
-                         "--cluster-id", self.cluster_id,
+                         "--metrics-listen", metrics[name], "--cluster-id", self.cluster_id,
                          "--data-dir", str(self.data_dir / name), "--dead-after", str(self.dead_after_s),
                          "--partitions-per-table", str(self.partitions_per_table),
                          "--key-file", self.key_file] + regional
@@ -215,7 +224,7 @@ class LocalCluster:
                 self._issue(name, "node")
                 argv += ["--tls-dir", str(self.tls_dir)]
             self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
-                                    peer_addr=peer_addr)
+                                    peer_addr=peer_addr, metrics_addr=metrics[name])
         for i in range(self.routers):
             port = self.router_port + i if self.router_port else free_port(self.host)
             if i == 0:
@@ -243,18 +252,21 @@ class LocalCluster:
             raise ValueError(f"no AZ {az!r} in region {self.region}: one of {', '.join(azs_of(self.region))}")
         nodes = [p for p in self.procs.values() if p.kind == "node"]
         name = f"n{1 + max(int(p.name[1:]) for p in nodes)}"
-        taken = {int(a.rpartition(":")[2]) for p in nodes for a in (p.addr, p.peer_addr) if a}
+        taken = {int(a.rpartition(":")[2]) for p in nodes for a in (p.addr, p.peer_addr, p.metrics_addr) if a}
         ports = []
-        while len(ports) < 2:
+        while len(ports) < 3:
             port = free_port(self.host)
             if port not in taken:
                 taken.add(port)
                 ports.append(port)
-        addr, peer_addr = f"{self.host}:{ports[0]}", f"{self.host}:{ports[1]}"
+        addr, peer_addr, metrics_addr = (f"{self.host}:{p}" for p in ports)
         argv = list(self.procs["n1"].argv)
         for flag, value in (("--id", name), ("--az", az), ("--listen", addr), ("--peer-listen", peer_addr),
-                            ("--data-dir", str(self.data_dir / name))):
-            argv[argv.index(flag) + 1] = value
+                            ("--metrics-listen", metrics_addr), ("--data-dir", str(self.data_dir / name))):
+            if flag in argv:  # (a layout saved before nodes had metrics ports has none)
+                argv[argv.index(flag) + 1] = value
+        if "--metrics-listen" not in argv:
+            metrics_addr = ""
         if "--initial-cluster" in argv:
             at = argv.index("--initial-cluster")
             seeds = ",".join(p.addr for p in nodes[:3])
@@ -262,7 +274,7 @@ class LocalCluster:
         if self.tls:
             self._issue(name, "node")
         self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
-                                peer_addr=peer_addr)
+                                peer_addr=peer_addr, metrics_addr=metrics_addr)
         self.save()
         return self.procs[name]
 
@@ -305,7 +317,8 @@ class LocalCluster:
                                    "endpoint": self.endpoint, "cluster_id": self.cluster_id,
                                    "owner_pid": self.owner_pid, "owner_started": self.owner_started,
                                    "log_level": self.log_level, "access_log": self.access_log, "tls": self.tls,
-                                   "key_file": self.key_file, "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
+                                   "log_format": self.log_format, "key_file": self.key_file,
+                                   "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
         tmp.replace(self.layout_file)
 
     @classmethod
@@ -343,7 +356,7 @@ class LocalCluster:
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         if self.tls:  # the handlers of functions and event source mappings call the HTTPS endpoint
             env["AWS_CA_BUNDLE"] = str(self.ca_file)
-        argv = p.argv + ["--log-level", self.log_level] + (
+        argv = p.argv + ["--log-level", self.log_level, "--log-format", self.log_format] + (
             ["--parent-pid", str(self.owner_pid)] if self.owner_pid else []) + (
             ["--access-log"] if self.access_log and p.kind == "router" else []) + (
             ["--functions-dir", str(self.data_dir / p.name / "functions"),

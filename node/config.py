@@ -19,6 +19,7 @@ class NodeConfig:
     data_dir: Path
     advertise: str = ""  # host:port peers use; defaults to listen
     peer_listen: str = ""  # host:port to bind for Raft (the peer port)
+    metrics_listen: str = ""  # host:port for GET /metrics (node/services/metrics_http.py); "": none
     cluster_id: str = ""  # settled before the node starts (cluster/identity.py)
     initial_cluster: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (addr, az)
     join: list[str] = field(default_factory=list)  # addresses of existing nodes

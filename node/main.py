@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -22,6 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--peer-listen", required=True,
                    help="HOST:PORT for Raft between nodes, the peer port (e.g. 127.0.0.1:7201; `trireme up` "
                         "uses the --listen port + 100). Peers dial the host of --advertise at this port")
+    p.add_argument("--metrics-listen", default="",
+                   help="HOST:PORT to serve Prometheus metrics at GET /metrics (default: none; `trireme up` "
+                        "picks a port)")
     p.add_argument("--advertise", default="", help="HOST:PORT routers and peers dial for gRPC (default: --listen)")
     p.add_argument("--data-dir", required=True, type=Path, help="directory for this node's data")
     p.add_argument("--cluster-id", default="",
@@ -60,17 +62,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the cluster master key file (cluster/kms.py; `trireme up` makes DATA_DIR/kms/master.key): "
                         "tables' data are encrypted at rest under keys it wraps; without it they are not")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    p.add_argument("--log-format", default="text", choices=("text", "json"),
+                   help="text (default) or json: one JSON object per line (time, level, logger, message, "
+                        "request_id, ...)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from cluster import tls
     from cluster.identity import IdentityError, settle
+    from cluster.logs import configure
     from cluster.regions import parse_remote_peers, parse_remote_regions
     from node.config import NodeConfig, parse_initial_cluster
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format=f"%(asctime)s {args.id} %(levelname)s %(name)s: %(message)s")
+    configure(args.log_level, args.log_format, args.id)
     try:
         initial = parse_initial_cluster(args.initial_cluster)
         remote_regions = parse_remote_regions(args.remote_regions)
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         except KeyFileError as exc:
             return _fail(str(exc), 2)
     cfg = NodeConfig(id=args.id, az=args.az, listen=args.listen, advertise=args.advertise,
-                     peer_listen=args.peer_listen,
+                     peer_listen=args.peer_listen, metrics_listen=args.metrics_listen,
                      data_dir=args.data_dir, cluster_id=cluster_id, initial_cluster=initial,
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
                      partitions_per_table=args.partitions_per_table, router_endpoint=args.router_endpoint,

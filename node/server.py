@@ -33,6 +33,8 @@ from node.feed.streams import StreamKeeper
 from node.feed.triggers import Triggers
 from node.feed.txn_recovery import TxnRecovery
 from node.groups.engine import Engine
+from node.groups.replica import Replica
+from node.services.metrics_http import NodeCollector, registry_of, serve as serve_metrics
 from node.partition.replica import PartitionReplica
 from node.services.admin import AdminServicer
 from node.services.admission import Admission
@@ -63,7 +65,7 @@ class Node:
         self.control.channels.cluster_id = cfg.cluster_id
         self.control.master = master  # wraps new tables' data keys while this node leads the metadata
         self.engine.meta_changed = self.control.on_local_meta
-        self.engine.role_changed = lambda replica: self.control.poke()
+        self.engine.role_changed = self._role_changed
         self.shipper = IndexShipper(cfg.az, cfg.cluster_id, self.engine, self.storage, self.control)
         self.ttl = TtlSweeper(self.engine, lambda: self.control.view)
         self.stream_keeper = StreamKeeper(self.engine, self.control)
@@ -75,7 +77,13 @@ class Node:
                                      self.control.meta_request)
         self.txn_recovery = TxnRecovery(self.engine, self.shipper.partition_client)
         self.admission = Admission(cfg.cluster_id, f"node {cfg.id} ({cfg.addr})", tls_required=cfg.tls is not None)
+        self.metrics = NodeCollector(self.engine, cfg.region, self.replicator.status, self.triggers.iterator_ages)
         self.server: grpc.aio.Server | None = None
+        self.metrics_server = None
+
+    def _role_changed(self, replica: Replica) -> None:
+        self.metrics.on_role(replica)
+        self.control.poke()
 
     async def start(self) -> None:
         # Bind first: a node whose port is taken (another cluster's node, say)
@@ -98,6 +106,13 @@ class Node:
             why = os.strerror(exc.errno) if getattr(exc, "errno", None) else str(exc)
             raise OSError(f"cannot listen on {self.cfg.peer_listen}: {why}; "
                           f"choose another port with --peer-listen") from None
+        if self.cfg.metrics_listen:
+            host, _, port = self.cfg.metrics_listen.rpartition(":")
+            try:
+                self.metrics_server = await serve_metrics(registry_of(self.metrics), host.strip("[]"), int(port))
+            except (OSError, ValueError) as exc:
+                raise OSError(f"cannot listen on {self.cfg.metrics_listen}: {getattr(exc, 'strerror', None) or exc}; "
+                              "choose another port with --metrics-listen") from None
         node_pb2_grpc.add_MetaServicer_to_server(MetaServicer(self.control, self.admission), server)
         node_pb2_grpc.add_AdminServicer_to_server(
             AdminServicer(self.cfg, self.engine, self.control, self.admission, self.replicator.status), server)
@@ -121,11 +136,14 @@ class Node:
         self.replicator.start()
         self.txn_recovery.start()
         self.stats.start()
-        log.info("node %s (%s) of cluster %s serving gRPC on %s, Raft on %s%s", self.cfg.id, self.cfg.az,
-                 self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen,
-                 " (mutual TLS)" if self.cfg.tls is not None else "")
+        log.info("node %s (%s) of cluster %s serving gRPC on %s, Raft on %s%s, metrics on %s", self.cfg.id,
+                 self.cfg.az, self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen,
+                 " (mutual TLS)" if self.cfg.tls is not None else "",
+                 f"http://{self.cfg.metrics_listen}/metrics" if self.cfg.metrics_listen else "none")
 
     async def stop(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         await self.shipper.stop()
         await self.ttl.stop()
         await self.stream_keeper.stop()

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cluster.logs import configure
 from cluster.regions import DEFAULT_REGION
 
 
@@ -34,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parent-pid", type=int, default=0,
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    p.add_argument("--log-format", default="text", choices=("text", "json"),
+                   help="text (default) or json: one JSON object per line (time, level, logger, message, "
+                        "request_id, ...)")
     p.add_argument("--access-log", action="store_true",
                    help="log one line per request: operation, table, status, latency and request id")
     p.add_argument("--functions-dir", default="",
@@ -52,8 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s router %(levelname)s %(name)s: %(message)s")
+    configure(args.log_level, args.log_format, "router")
     try:
         return asyncio.run(_serve(args))
     except (OSError, TimeoutError, ValueError) as exc:
@@ -73,6 +76,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from router.global_tables import internal_operations
     from router.http import serve
     from router.lambda_api import PREFIXES, LambdaApi
+    from router.metrics import PATH as METRICS_PATH, Metrics, rest_handler as with_metrics
     from router.replication import operations as replication_operations
     from router.strong_tables import operations as strong_operations
     from router.protocol import Dispatcher
@@ -100,8 +104,10 @@ async def _serve(args: argparse.Namespace) -> int:
     functions = LambdaApi(cluster, region=args.region, endpoint=args.listen,
                           functions_dir=args.functions_dir or tempfile.mkdtemp(prefix="trireme-functions-"))
     console = Console(cluster, region=args.region, cluster_id=cluster_id)  # /console (router/console/)
+    metrics = Metrics(cluster)  # GET /metrics (router/metrics.py)
     try:
         streams_api = StreamsApi(cluster, args.region, cluster_id)
+        metrics.collector.stream_ages = streams_api.iterator_age_ms
         streams = {name: api.with_metadata(op) for name, op in streams_api.operations().items()}
         replication = {name: api.with_metadata(op) for name, op in internal_operations(api).items()}
         replication.update({name: api.with_metadata(op) for name, op in settings_operations(api).items()})
@@ -109,21 +115,22 @@ async def _serve(args: argparse.Namespace) -> int:
         replication.update({name: api.with_metadata(op) for name, op in strong_operations(api).items()})
         scaling = {name: api.with_metadata(op)
                    for name, op in AutoScalingApi(api, cluster, args.region).operations().items()}
-        server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
-                                                      admin=_admin_ops(cluster, cluster_id, streams_api),
-                                                      replication=replication, scaling=scaling)),
-                             host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
-                             rest=rest_handler(console, functions), rest_prefixes=(*PREFIXES, CONSOLE_PREFIX),
-                             ssl=https)
+        handler = metrics.requests.wrap(Api.with_host(Dispatcher(
+            api.operations(), streams=streams, admin=_admin_ops(cluster, cluster_id, streams_api),
+            replication=replication, scaling=scaling)))
+        server = await serve(handler, host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
+                             rest=with_metrics(metrics, rest_handler(console, functions)),
+                             rest_prefixes=(*PREFIXES, CONSOLE_PREFIX, METRICS_PATH.encode()), ssl=https)
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None
     cluster.start()
     api.backups.start()  # takes over restores and imports whose router died midway
     scheme = "https" if https else "http"
-    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on %s://%s%s (console: %s://%s/console)",
-                                     cluster_id, scheme, args.listen,
-                                     " (mutual TLS to the nodes)" if args.tls_ca else "", scheme, args.listen)
+    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on %s://%s%s (console: %s://%s/console, "
+                                     "metrics: %s://%s/metrics)", cluster_id, scheme, args.listen,
+                                     " (mutual TLS to the nodes)" if args.tls_ca else "", scheme, args.listen,
+                                     scheme, args.listen)
     await stop.wait()
     server.close()
     await console.close()

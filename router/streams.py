@@ -70,6 +70,9 @@ class StreamsApi:
         # GetRecords calls per table since this router started: DynamoDB bills
         # each as one streams read request unit (`trireme cost`, TriremeAdmin_1.Usage).
         self.get_records_calls: dict[str, int] = {}
+        # table -> ms from the oldest record of the latest GetRecords page to its read, 0 when
+        # the reader is caught up (the stream's consumer lag, for /metrics: router/metrics.py).
+        self.iterator_age_ms: dict[str, int] = {}
 
     def operations(self) -> dict[str, Op]:
         return {"ListStreams": self.list_streams, "DescribeStream": self.describe_stream,
@@ -169,6 +172,7 @@ class StreamsApi:
             max_bytes=ds.MAX_PAGE_BYTES, stream_from=node_pb2.StreamPosition(
                 index=it.position.index, offset=it.position.offset)))
         self.get_records_calls[t.name] = self.get_records_calls.get(t.name, 0) + 1
+        self.iterator_age_ms[t.name] = now_ms - resp.records[0].created_ms if resp.records else 0
         arn = it.arn
         # A shard closed by a split ends at the SPLIT entry: the partition's later records are its next shard's.
         last = shard.ending.index if shard.ending is not None else None

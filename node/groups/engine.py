@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from cluster.histogram import Buckets
 from node.groups.clock import Clock
 from node.groups.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
@@ -68,6 +69,13 @@ class Engine:
         self.split_applied: Callable[[Replica], None] = lambda child: None
         self.loop_turns = 0
         self.fsyncs = 0
+        # For /metrics (node/services/metrics_http.py): a turn's batch write and its fsync,
+        # snapshot streams, entries proposed by this node's leaders (node/groups/replica.py).
+        self.append_seconds = Buckets()
+        self.fsync_seconds = Buckets()
+        self.snapshots_sent = 0
+        self.snapshots_received = 0
+        self.proposals = 0
         self._syncer = Syncer(lambda: self.storage.flush_wal(True), name=f"wal-sync-{node_id}")
 
     # --- lifecycle --------------------------------------------------------
@@ -256,10 +264,14 @@ class Engine:
             r.persist(batch, rd)
             results.append(r.apply(batch, rd))
             must_sync = must_sync or rd.must_sync
+        started = time.perf_counter()
         self.storage.write(batch, sync=False)
+        written = time.perf_counter()
+        self.append_seconds.observe(written - started)
         if must_sync:
             self.fsyncs += 1
             await self._syncer.sync()
+            self.fsync_seconds.observe(time.perf_counter() - written)
         for r, rd in readies:
             if not rd.send_first:
                 self._send(r, rd)
@@ -302,6 +314,7 @@ class Engine:
         """A snapshot stream to ``to``, its chunks read off the loop (snapshots.pump)."""
         meta, records = r.snapshot_state()
         stream = r.streams.start(to, meta, records)
+        self.snapshots_sent += 1
         log.info("%s: streaming a snapshot at %d to %s", r.group, meta.index, to)
 
         def send() -> None:
@@ -322,6 +335,7 @@ class Engine:
         ack, complete = r.streams.on_chunk(m)
         self.transport.send(r.group, [ack])
         if complete:
+            self.snapshots_received += 1
             log.info("%s: snapshot at %d received from %s", r.group, m.snapshot.meta.index, m.frm)
             # The core sees an ordinary snapshot; the replica installs the staged state.
             self._inbox.setdefault(r.group, []).append(

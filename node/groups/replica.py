@@ -173,6 +173,7 @@ class Replica:
                         f.set_exception(err)
                 break
             self._proposals[index] = _Proposal(term, fut, now + PROPOSAL_TIMEOUT_S, on_done)
+            self.engine.proposals += 1
         reads, self._read_queue = self._read_queue, []
         for ctx, fut in reads:
             try:

@@ -39,6 +39,7 @@ def test_the_fixed_port_plan(tmp_path):
         "127.0.0.1:7111", "127.0.0.1:7112", "127.0.0.1:7113"]
     assert [p.az for p in eu.procs.values() if p.kind == "node"] == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
     assert eu.procs["n1"].peer_addr == "127.0.0.1:7211"
+    assert eu.procs["n1"].metrics_addr == "127.0.0.1:9111" == arg(eu.procs["n1"].argv, "--metrics-listen")
     assert m.control == "127.0.0.1:8099"
     # Region 1 reaches region 0 on the link's port 8110 and region 2 on 8112; every process of it is told.
     assert eu.remote_regions == {"us-east-1": "http://127.0.0.1:8110", "ap-southeast-1": "http://127.0.0.1:8112"}
@@ -103,7 +104,7 @@ def test_free_ports_are_never_given_to_two_processes(tmp_path, monkeypatch):
     m = MultiRegion(tmp_path / "data", REGIONS[:2], router_port=0, node_base_port=0)
     m.plan()
     ports = [int(a.rpartition(":")[2]) for c in m.clusters.values() for p in c.procs.values()
-             for a in (p.addr, p.peer_addr) if a]
+             for a in (p.addr, p.peer_addr, p.metrics_addr) if a]
     ports += [n for p in read_config(m.link_config)[1] for n in (p.port, p.peer_port)]
     ports += [int(m.control.rpartition(":")[2])]
-    assert len(ports) == 19 and len(set(ports)) == 19
+    assert len(ports) == 25 and len(set(ports)) == 25

@@ -19,6 +19,7 @@ from cluster.kms import MasterKeys
 from node.storage import DATA, STREAMS, Storage
 from tests.integration.admin import replicas
 from tests.integration.conftest import make_client, wait_until
+from tests.integration.test_metrics import node_url, scrape, value
 from tests.integration.test_faults import busiest_node, create, live_nodes, wait_replaced
 
 pytestmark = pytest.mark.slow
@@ -189,6 +190,9 @@ def test_member_behind_the_compacted_log_catches_up_from_a_snapshot(own_cluster)
 
     got = ddb.get_item(TableName="tbl", Key={"pk": {"S": "k12345"}}, ConsistentRead=True)["Item"]
     assert got["n"]["N"] == "12345"
+    # The nodes' /metrics count the streams (the victim's counters started anew with it).
+    assert value(scrape(node_url(cluster, victim)), "trireme_node_snapshots_received_total") >= len(before)
+    assert sum(value(scrape(node_url(cluster, n)), "trireme_node_snapshots_sent_total") for n in live) >= len(before)
 
     def settled() -> bool:
         commits = [{g: r["applied"] for g, r in replicas(cluster, n).items()} for n in cluster.node_ids()]

@@ -44,6 +44,9 @@ class TriggerContext:
         self.endpoint_url = endpoint_url
         self._runtimes: dict[str, FunctionRuntime] = {}
         self._tables: dict[str, Any] = {}  # region -> boto3 DynamoDB client of the router
+        # (mapping uuid, group) -> ms between the oldest record of the latest batch
+        # handed to the function and that moment (Lambda's IteratorAge), for /metrics.
+        self.iterator_age_ms: dict[tuple[str, str], float] = {}
 
     async def close(self) -> None:
         for rt in self._runtimes.values():

@@ -58,6 +58,16 @@ class Triggers:
                 if key not in self._pollers:
                     self._pollers[key] = asyncio.create_task(self._poll(mapping["uuid"], group))
 
+    def iterator_ages(self) -> dict[str, float]:
+        """Mapping uuid -> its IteratorAge in ms, the largest over the partitions it is delivering here."""
+        ages = self.context.iterator_age_ms
+        for key in [k for k in ages if k not in self._pollers or self._pollers[k].done()]:
+            del ages[key]
+        out: dict[str, float] = {}
+        for (uuid_, _), age in ages.items():
+            out[uuid_] = max(out.get(uuid_, 0.0), age)
+        return out
+
     async def _poll(self, uuid_: str, group: str) -> None:
         poller = ShardPoller(self.context, uuid_, group)
         try:

@@ -206,6 +206,7 @@ class ShardPoller:
             await self._result("PROBLEM: Function not found")
             return False, None
         payload = orjson.dumps({"Records": [{k: v for k, v in r.items() if k != "_created_ms"} for r in part]})
+        self.t.iterator_age_ms[(self.uuid, self.group)] = time.time() * 1000 - min(r["_created_ms"] for r in part)
         result = await self.t.invoke(self._region(mapping), fn, code, payload)
         failed: int | None = 0
         if result is not None and result.function_error is None:

@@ -1,0 +1,111 @@
+"""The router's request metrics without a cluster: what a handler answered is
+counted per operation and table, errors by exception name (throttles and
+5xx also under CloudWatch's names), the table label's cardinality is
+bounded, and the exposition parses with prometheus_client's parser."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from router import metrics as m
+
+PREFIX = "DynamoDB_20120810."
+
+
+def answers(status: int, body: bytes):
+    async def handler(target, body_in, headers):
+        return status, body
+    return handler
+
+
+def run(requests: m.RequestMetrics, status: int, answer: bytes, op: str, table: str) -> None:
+    handle = requests.wrap(answers(status, answer))
+    asyncio.run(handle(PREFIX + op, orjson.dumps({"TableName": table}), {}))
+
+
+def scrape(requests: m.RequestMetrics, capacity: dict | None = None) -> dict:
+    collector = m.RouterCollector(requests)
+    collector.capacity = capacity or {}
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    text = generate_latest(registry).decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def error(name: str) -> bytes:
+    return orjson.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{name}", "message": "x"})
+
+
+def test_successes_and_errors_per_operation_and_table():
+    r = m.RequestMetrics()
+    run(r, 200, b"{}", "PutItem", "t1")
+    run(r, 200, b"{}", "PutItem", "t1")
+    run(r, 400, error("ConditionalCheckFailedException"), "PutItem", "t1")
+    run(r, 500, error("InternalServerError"), "GetItem", "t2")
+    got = scrape(r)
+    put = (("operation", "PutItem"), ("table", "t1"))
+    assert got[("trireme_router_requests_total", put)] == 3
+    assert got[("trireme_router_request_duration_seconds_count", put)] == 3
+    assert got[("dynamodb_SuccessfulRequestLatency_seconds_count",
+                (("Operation", "PutItem"), ("TableName", "t1")))] == 2
+    assert got[("trireme_router_errors_total", (("error", "ConditionalCheckFailedException"), *put))] == 1
+    assert got[("dynamodb_UserErrors_total", ())] == 1
+    assert got[("dynamodb_SystemErrors_total", (("Operation", "GetItem"), ("TableName", "t2")))] == 1
+    assert ("dynamodb_SystemErrors_total", (("Operation", "PutItem"), ("TableName", "t1"))) not in got
+
+
+@pytest.mark.parametrize("op,event", [("PutItem", "WriteThrottleEvents"), ("Query", "ReadThrottleEvents")])
+def test_throttles_count_under_their_names(op, event):
+    r = m.RequestMetrics()
+    run(r, 400, error("ProvisionedThroughputExceededException"), op, "t")
+    run(r, 400, error("ThrottlingException"), op, "t")
+    got = scrape(r)
+    assert got[("trireme_router_throttled_requests_total", (("operation", op), ("table", "t")))] == 2
+    assert got[("dynamodb_ThrottledRequests_total", (("Operation", op), ("TableName", "t")))] == 2
+    assert got[(f"dynamodb_{event}_total", (("TableName", "t"),))] == 2
+
+
+def test_a_failing_handler_counts_as_a_system_error():
+    r = m.RequestMetrics()
+
+    async def broken(target, body, headers):
+        raise RuntimeError("bug")
+    with pytest.raises(RuntimeError):
+        asyncio.run(r.wrap(broken)(PREFIX + "Scan", b'{"TableName":"t"}', {}))
+    got = scrape(r)
+    assert got[("trireme_router_errors_total", (("error", "InternalServerError"), ("operation", "Scan"),
+                                                ("table", "t")))] == 1
+
+
+def test_table_labels_are_bounded(monkeypatch):
+    monkeypatch.setattr(m, "MAX_SERIES", 3)
+    r = m.RequestMetrics()
+    for i in range(10):
+        run(r, 400, error("ResourceNotFoundException"), "GetItem", f"missing{i}")
+    got = scrape(r)
+    tables = {dict(ls)["table"] for (name, ls), _ in got.items() if name == "trireme_router_requests_total"}
+    assert tables == {"missing0", "missing1", "missing2", m.OTHER}
+    assert got[("trireme_router_requests_total", (("operation", "GetItem"), ("table", m.OTHER)))] == 7
+
+
+def test_consumed_capacity_under_both_names():
+    got = scrape(m.RequestMetrics(), {"t": {"read_units_total": 2.5, "write_units_total": 4.0,
+                                            "throttled_read_units_total": 0.0, "throttled_write_units_total": 1.0}})
+    assert got[("dynamodb_ConsumedReadCapacityUnits_total", (("TableName", "t"),))] == 2.5
+    assert got[("dynamodb_ConsumedWriteCapacityUnits_total", (("TableName", "t"),))] == 4.0
+    assert got[("trireme_table_consumed_write_units_total", (("table", "t"),))] == 4.0
+    assert got[("trireme_table_throttled_write_units_total", (("table", "t"),))] == 1.0
+
+
+def test_the_table_of_a_request():
+    assert m.table_of(b'{"TableName": "t.1-x_Y", "Key": {}}') == "t.1-x_Y"
+    assert m.table_of(b'{"Key":{"TableName":1},"TableName":"t2"}') == "t2"
+    assert m.table_of(b'{"RequestItems": {"a": [], "b": []}}') == "a,b"
+    assert m.table_of(b'{"TableName": "we\\"ird"}') == 'we\\"ird'  # (invalid: the access log's pattern)
+    assert m.table_of(b"{}") == "-"
