@@ -22,10 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import grpc
     try:
         health = asyncio.run(_health(args.addr, args.timeout))
     except Exception as exc:  # noqa: BLE001 (any failure to answer is "not alive")
-        print(f"trireme probe: {args.addr} does not answer: {exc}", file=sys.stderr)
+        why = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)  # not gRPC's whole debug text
+        print(f"trireme probe: {args.addr} does not answer: {why}", file=sys.stderr)
         return 1
     if args.ready and not health.get("meta_version"):
         print(f"trireme probe: node {health.get('id')} has no cluster metadata yet", file=sys.stderr)

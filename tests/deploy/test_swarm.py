@@ -59,7 +59,7 @@ def test_each_az_gets_a_node_placed_by_its_label_and_every_command_parses():
 def test_the_stack_deploys_on_a_swarm_and_serves_dynamodb():
     port = free_port("127.0.0.1")
     with engine_with_image() as engine:
-        engine.docker("swarm", "leave", "--force", check=False, timeout=60)  # an interrupted run's swarm
+        _remove(engine)  # an interrupted run's stack, volumes and swarm
         engine.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377",
                       timeout=120)
         env = dict(engine.env, TRIREME_IMAGE=TAG, TRIREME_PORT=str(port), TRIREME_PLACE_A=ONE_HOST,
@@ -86,8 +86,19 @@ def test_the_stack_deploys_on_a_swarm_and_serves_dynamodb():
                                   timeout=60).stdout.decode()
             assert all(f"{STACK}_{s}." in tasks for s in ("n1", "n2", "n3", "router")), tasks
         finally:
-            engine.docker("stack", "rm", STACK, check=False, timeout=120)
-            engine.docker("swarm", "leave", "--force", check=False, timeout=120)
+            _remove(engine)
+
+
+def _remove(engine: Engine) -> None:
+    """The stack, then its volumes (once its containers are gone), then the swarm."""
+    engine.docker("stack", "rm", STACK, check=False, timeout=120)
+    label = f"label=com.docker.stack.namespace={STACK}"
+    wait_until(lambda: not engine.docker("ps", "-aq", "--filter", label, check=False, timeout=30).stdout.strip(),
+               60, "the stack's containers to go", interval=1.0)
+    volumes = engine.docker("volume", "ls", "-q", "--filter", label, check=False, timeout=30).stdout.split()
+    if volumes:
+        engine.docker("volume", "rm", *(v.decode() for v in volumes), check=False, timeout=60)
+    engine.docker("swarm", "leave", "--force", check=False, timeout=120)
 
 
 def _answers(predicate):

@@ -69,7 +69,8 @@ def test_a_node_joins_by_dns_name_takes_replicas_and_rejoins_as_itself(own_clust
         assert (data / "cluster-id").read_text().strip() == cluster.cluster_id
         assert meta(cluster)["nodes"]["j1"]["addr"] == f"localhost:{port}"
         ready = probe("--ready", f"localhost:{port}")
-        assert ready.returncode == 0 and f"node j1 ({cluster.procs['n1'].az}) of cluster {cluster.cluster_id}" in ready.stdout, ready.stderr
+        assert ready.returncode == 0, ready.stderr
+        assert f"node j1 ({cluster.procs['n1'].az}) of cluster {cluster.cluster_id}" in ready.stdout
         before = wait_until(held, 120, "the controller to move a replica onto j1", interval=0.5)
     finally:
         stop(proc)
