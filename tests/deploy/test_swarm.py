@@ -1,10 +1,11 @@
-"""The Swarm stack (deploy/swarm/trireme-stack.yml) for real, on a one-host
-swarm: `docker swarm init`, `docker stack deploy` with the documented
-one-host placement, a boto3 put and get through the router, then the stack
-removed and the swarm left.
+"""The Swarm stack (deploy/swarm/trireme-stack.yml): checked offline (its
+command lines parse, each AZ's node is placed by its label), and for real on
+a one-host swarm: `docker swarm init`, `docker stack deploy` with the
+documented one-host placement, a boto3 put and get through the router, then
+the stack removed and the swarm left.
 
-Runs in CI (``CI=true``) and wherever ``TRIREME_COMPOSE_TEST=1``; it may
-install and start a Docker engine (root on Debian), so elsewhere it skips.
+The real one runs in CI (``CI=true``) and wherever ``TRIREME_COMPOSE_TEST=1``;
+it may install and start a Docker engine (root on Debian), so elsewhere it skips.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ import pytest
 import yaml
 
 from client.cli import build_parser
-
 from deploy.containers import Engine
 from deploy.local import free_port
 from tests.deploy.compose_support import TAG, engine_with_image
 from tests.integration.conftest import make_client, wait_until
-
 
 STACK_FILE = Path(__file__).resolve().parents[2] / "deploy" / "swarm" / "trireme-stack.yml"
 STACK = "trireme-swarm-test"
@@ -30,7 +29,8 @@ ONE_HOST = "node.role == manager"  # the stack file's documented placement when 
 
 def stack(env: dict[str, str] | None = None) -> dict:
     """The stack file as `docker stack deploy` reads it: ${VAR:-default} filled in."""
-    text = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: (env or {}).get(m.group(1), m.group(2)), STACK_FILE.read_text())
+    text = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: (env or {}).get(m.group(1), m.group(2)),
+                  STACK_FILE.read_text())
     return yaml.safe_load(text)
 
 
