@@ -145,7 +145,9 @@ def test_pod_zero_of_each_set_founds_the_cluster_and_every_pod_can_join_by_name(
 
 
 def test_a_disruption_budget_keeps_a_quorum_of_every_replica_set():
-    """Replicas span the three AZs: at most one node pod of all sets may be evicted at once."""
+    """Replicas span the three AZs: at most one node pod of all sets may be evicted at once, and
+    a new image restarts no pod by itself (the sets would roll one pod per AZ at once)."""
+    assert all(s["spec"]["updateStrategy"] == {"type": "OnDelete"} for s in of_kind("StatefulSet"))
     (pdb,) = of_kind("PodDisruptionBudget")
     assert pdb["spec"]["maxUnavailable"] == 1
     selector = pdb["spec"]["selector"]["matchLabels"]
