@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, cost_cmd, elastic_cmd, keys_cmd, logs_cmd, sim_cmd
+from . import (bench_cmd, chaos_cmd, check_cmd, cluster_cmd, cost_cmd, elastic_cmd, keys_cmd, logs_cmd,
+               probe_cmd, sim_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     elastic_cmd.add_parser(sub)
     cost_cmd.add_parser(sub)
     keys_cmd.add_parser(sub)
+    probe_cmd.add_parser(sub)
     return parser
 
 

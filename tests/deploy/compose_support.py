@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.containers import Compose, ContainerError, build_image, ensure_engine, ensure_local_base
+from deploy.containers import Compose, ContainerError, Engine, build_image, ensure_engine, ensure_local_base
 
 WANTED = os.environ.get("CI", "").lower() in ("1", "true") or os.environ.get("TRIREME_COMPOSE_TEST") == "1"
 TAG = "trireme:test"
@@ -35,22 +35,7 @@ def _one_at_a_time() -> Iterator[None]:
 def running(project: str, settings: Callable[[], dict[str, str]], file: Path | None = None) -> Iterator[Compose]:
     """A fixture's body: the engine, the test image, the project up (after
     clearing an interrupted run's leftovers); down and the engine stopped after."""
-    if not WANTED:
-        pytest.skip("the compose test installs and starts a Docker engine: it runs with CI=true "
-                    "or TRIREME_COMPOSE_TEST=1 (root on Debian, or a running engine)")
-    with _one_at_a_time():
-        yield from _running(project, settings, file)
-
-
-def _running(project: str, settings: Callable[[], dict[str, str]], file: Path | None) -> Iterator[Compose]:
-    try:
-        engine = ensure_engine()
-    except ContainerError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Docker engine could be started: {exc}")
-    try:
-        build_image(engine, TAG, os.environ.get("TRIREME_BASE_IMAGE") or ensure_local_base(engine))
+    with engine_with_image() as engine:
         c = Compose(engine, project=project, settings={"TRIREME_IMAGE": TAG, **settings()},
                     **({"file": file} if file is not None else {}))
         c("down", "-v", "--remove-orphans", check=False)
@@ -59,5 +44,25 @@ def _running(project: str, settings: Callable[[], dict[str, str]], file: Path | 
             yield c
         finally:
             c("down", "-v", "--remove-orphans", timeout=120)
-    finally:
-        engine.stop()
+
+
+@contextmanager
+def engine_with_image() -> Iterator[Engine]:
+    """The engine (started here if need be, stopped after) with the test
+    image TAG built, held by one test module at a time; skips where the
+    container tests are not wanted or no engine can start."""
+    if not WANTED:
+        pytest.skip("the container tests install and start a Docker engine: they run with CI=true "
+                    "or TRIREME_COMPOSE_TEST=1 (root on Debian, or a running engine)")
+    with _one_at_a_time():
+        try:
+            engine = ensure_engine()
+        except ContainerError as exc:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip(f"no Docker engine could be started: {exc}")
+        try:
+            build_image(engine, TAG, os.environ.get("TRIREME_BASE_IMAGE") or ensure_local_base(engine))
+            yield engine
+        finally:
+            engine.stop()
