@@ -553,25 +553,12 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             if unlock is not None:
                 unlock(_applied)
 
-        fut = self.propose(cmd.SerializeToString(), done)
-        result: asyncio.Future = asyncio.get_running_loop().create_future()
+        def applied(result: Any) -> node_pb2.DataResponse:
+            if result == WRONG_GROUP:
+                raise Rejected("WRONG_GROUP", f"key outside {self.group} (it split before this write applied)")
+            return answer(result)
 
-        def finish(f: asyncio.Future) -> None:
-            if result.done():
-                return
-            exc = f.exception()
-            if exc is None and f.result() == WRONG_GROUP:
-                exc = Rejected("WRONG_GROUP", f"key outside {self.group} (it split before this write applied)")
-            if exc is not None:
-                result.set_exception(exc)
-                return
-            try:
-                result.set_result(answer(f.result()))
-            except DynamoDBError as refused:
-                result.set_exception(refused)
-
-        fut.add_done_callback(finish)
-        return result
+        return self.propose(cmd.SerializeToString(), done, applied)
 
     def _local_indexes(self, key: bytes, req: node_pb2.DataRequest, old: dict | None,
                        new: dict | None, limit: bool = True) -> tuple[list[node_pb2.Mutation], int]:
