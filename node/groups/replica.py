@@ -54,6 +54,7 @@ class _Proposal:
     future: asyncio.Future
     deadline: float
     on_done: Callable[[bool], None] | None
+    answer: Callable[[Any], Any] | None  # the future's value from the applied result
 
 
 class Replica:
@@ -69,7 +70,8 @@ class Replica:
         self.group = group
         self.raft = raft
         self.config = config  # kind, table id, hash range... (persisted)
-        self._queued: list[tuple[bytes | ConfChange, asyncio.Future, Callable[[bool], None] | None]] = []
+        self._queued: list[tuple[bytes | ConfChange, asyncio.Future, Callable[[bool], None] | None,
+                                 Callable[[Any], Any] | None]] = []
         self._proposals: dict[int, _Proposal] = {}
         self._read_queue: list[tuple[bytes, asyncio.Future]] = []
         self._reads: dict[bytes, asyncio.Future] = {}
@@ -120,13 +122,15 @@ class Replica:
 
     # --- inputs (queued; the engine feeds them to the core) ----------------
 
-    def propose(self, data: bytes | ConfChange,
-                on_done: Callable[[bool], None] | None = None) -> asyncio.Future:
+    def propose(self, data: bytes | ConfChange, on_done: Callable[[bool], None] | None = None,
+                answer: Callable[[Any], Any] | None = None) -> asyncio.Future:
         """Queue a proposal. The future resolves to `apply_entry`'s result once
-        applied, or fails with Rejected (never applied) or UnknownOutcome.
-        `on_done(applied)` runs first, when the outcome is known."""
+        applied (to ``answer(result)``, or the exception it raises, when given:
+        one future and one loop callback less than chaining another), or fails
+        with Rejected (never applied) or UnknownOutcome. `on_done(applied)`
+        runs first, when the outcome is known."""
         fut = asyncio.get_running_loop().create_future()
-        self._queued.append((data, fut, on_done))
+        self._queued.append((data, fut, on_done, answer))
         self.engine.wake()
         return fut
 
@@ -155,7 +159,7 @@ class Replica:
         """Hand queued proposals and reads to the core (between readies)."""
         r = self.raft
         queued, self._queued = self._queued, []
-        for i, (data, fut, on_done) in enumerate(queued):
+        for i, (data, fut, on_done, answer) in enumerate(queued):
             try:
                 if isinstance(data, ConfChange):
                     term, index = r.propose_conf_change(data)
@@ -166,13 +170,13 @@ class Replica:
                 # that will not be: none of it was proposed.
                 err = Rejected("NOT_LEADER" if isinstance(exc, NotLeader) else "UNAVAILABLE",
                                str(exc), r.lead)
-                for _, f, cb in queued[i:]:
+                for _, f, cb, _ in queued[i:]:
                     if cb is not None:
                         cb(False)
                     if not f.done():
                         f.set_exception(err)
                 break
-            self._proposals[index] = _Proposal(term, fut, now + PROPOSAL_TIMEOUT_S, on_done)
+            self._proposals[index] = _Proposal(term, fut, now + PROPOSAL_TIMEOUT_S, on_done, answer)
             self.engine.proposals += 1
         reads, self._read_queue = self._read_queue, []
         for ctx, fut in reads:
@@ -242,7 +246,13 @@ class Replica:
             if p.future.done():
                 continue
             if ok:
-                p.future.set_result(result)
+                if p.answer is None:
+                    p.future.set_result(result)
+                    continue
+                try:
+                    p.future.set_result(p.answer(result))
+                except Exception as exc:  # noqa: BLE001 (a refusal, or a bug: the caller hears of it)
+                    p.future.set_exception(exc)
             else:
                 p.future.set_exception(Rejected("NOT_LEADER", "leadership changed before commit",
                                                 self.raft.lead))
@@ -295,7 +305,7 @@ class Replica:
 
     def close(self, reason: str) -> None:
         err = Rejected("UNAVAILABLE", reason)
-        for _, fut, cb in self._queued:
+        for _, fut, cb, _ in self._queued:
             if cb is not None:
                 cb(False)
             if not fut.done():

@@ -1,0 +1,129 @@
+"""A leader's write path in one process, for measuring when the machine is not quiet.
+
+`bench.cpu` measures whole clusters; on a 2-core machine that other tenants
+load 10-30 deep its per-operation CPU swings by a quarter and more, even
+paired, and so do in-process timings. Counted instructions do not: this runs
+YCSB-A's UpdateItem (as a router encodes it) through one node's `Data`
+session into a one-member partition group (evaluate, propose, group commit
+with its fsync, apply, answer), the leader's whole path but the network, and
+under valgrind the difference between two lengths of run is the instructions
+per write (the three repetitions and the warm-up each run every round), a
+count the machine's load hardly moves:
+
+    for R in 20 60; do valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \\
+        python -m bench.leader_path --rounds $R; done    # (refs(60) - refs(20)) / (40 * 16 * 4)
+
+Run it from the source tree to measure (PYTHONPATH), so two trees compare
+with the same driver. Without valgrind it prints the loop thread's CPU per
+write, for a rough look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from cluster.keys import item_key
+from ddb import items as ddb_items
+from ddb.encoding import encode_key, encode_partition_key, hash64
+from ddb.keys import KeySchema
+from node.groups.engine import Engine
+from node.partition.replica import PartitionReplica
+from node.services.data import DataSession
+from node.storage import Storage
+from router.node_requests import item_fields
+from trireme_pb import node_pb2
+
+GROUP = "bench-p0"
+LAST_HASH = (1 << 64) - 1
+SCHEMA = KeySchema.from_wire([{"AttributeName": "key", "KeyType": "HASH"}],
+                             [{"AttributeName": "key", "AttributeType": "S"}], has_indexes=True)
+
+
+def updates(n: int, rng: random.Random, records: int = 1000) -> list[node_pb2.DataRequest]:
+    """YCSB-A's UpdateItem (one of ten fields set to 100 bytes) as the router sends it."""
+    out = []
+    for i in range(n):
+        body = {"TableName": "usertable", "Key": {"key": {"S": f"user{rng.randrange(records)}"}},
+                "UpdateExpression": "SET #f = :v", "ExpressionAttributeNames": {"#f": f"field{rng.randrange(10)}"},
+                "ExpressionAttributeValues": {":v": {"S": "x" * 100}}}
+        req = ddb_items.parse_update_item(body)
+        key = req.bind(SCHEMA)
+        skey = item_key(1, hash64(encode_partition_key(SCHEMA, key)), encode_key(SCHEMA, key))
+        out.append(node_pb2.DataRequest(id=i, group=GROUP, op=node_pb2.DataRequest.UPDATE, key=skey,
+                                        item=orjson.dumps(key), **item_fields(req)))
+    return out
+
+
+async def run(rounds: int, batch: int, reps: int, data_dir: Path) -> list[float]:
+    """Loop-thread CPU µs per write for each repetition (after one warm-up):
+    `rounds` messages of `batch` updates, each message answered before the next."""
+    storage = Storage.open(data_dir / "db")
+    engine = Engine("n1", storage, lambda node_id: None)
+    engine.factories = {"partition": PartitionReplica}
+    replica = engine.create(GROUP, {"kind": "partition", "table_id": 1, "lo": 0, "hi": LAST_HASH}, ["n1"])
+    engine.start()
+    session = DataSession(engine.replicas, lambda node_id: None, "n1")
+    loop = asyncio.get_running_loop()
+    answered: list[node_pb2.DataResponse] = []
+    waiting: list = [None, 0]  # (future, answers it waits for)
+
+    async def write(msg: node_pb2.DataResponses) -> None:
+        answered.extend(msg.responses)
+        fut, want = waiting
+        if fut is not None and len(answered) >= want and not fut.done():
+            fut.set_result(None)
+
+    pump = asyncio.create_task(session.pump(write))
+    try:
+        deadline = time.monotonic() + 30
+        while not (replica.is_leader and replica.writable()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the one-member group elected no leader")
+            await asyncio.sleep(0.01)
+        rng = random.Random(1)
+        messages = [node_pb2.DataRequests(requests=updates(batch, rng)) for _ in range(rounds)]
+        out = []
+        for rep in range(reps + 1):
+            answered.clear()
+            t0 = time.thread_time()
+            for msg in messages:
+                want = len(answered) + batch
+                session.feed(msg)
+                if len(answered) < want:
+                    waiting[:] = [loop.create_future(), want]
+                    await waiting[0]
+            spent = time.thread_time() - t0
+            failed = [r for r in answered if r.status != node_pb2.OK]
+            if failed:
+                raise RuntimeError(f"{len(failed)} writes failed, the first: {failed[0]}")
+            if rep:
+                out.append(1e6 * spent / (rounds * batch))
+        return out
+    finally:
+        session.close()
+        pump.cancel()
+        await engine.stop()
+        storage.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.leader_path", description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=100, help="messages per repetition (default 100)")
+    p.add_argument("--batch", type=int, default=16, help="updates per message (default 16)")
+    p.add_argument("--reps", type=int, default=3, help="measured repetitions, after one warm-up (default 3)")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="trireme-leader-path-") as d:
+        reps = asyncio.run(run(args.rounds, args.batch, args.reps, Path(d)))
+    print("loop thread CPU us per write:", " ".join(f"{x:.1f}" for x in reps), f"(min {min(reps):.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
