@@ -26,6 +26,7 @@ class NodeConfig:
     remote_regions: dict[str, str] = field(default_factory=dict)  # region -> its router URL via the link
     remote_peers: dict[str, str] = field(default_factory=dict)  # region -> the link's peer port for it
     peer_clusters: list[str] = field(default_factory=list)  # other regions' cluster ids, admitted on the peer port
+    key_file: Path | None = None  # the cluster master key (cluster/kms.py): users' secrets, the internal credential
 
     @property
     def functions_dir(self) -> Path:

@@ -48,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(Raft of strongly consistent global tables)")
     p.add_argument("--peer-clusters", default="",
                    help="ID,...: the other regions' cluster ids, whose nodes this node admits on its peer port")
+    p.add_argument("--key-file", type=Path, default=None,
+                   help="the cluster master key (cluster/kms.py): wraps users' secrets, signs the node's calls "
+                        "to routers of a cluster run with --auth (`trireme up` gives DATA_DIR/kms/master.key)")
     p.add_argument("--parent-pid", type=int, default=0,
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                      join=[a for a in args.join.split(",") if a], dead_after_s=args.dead_after,
                      partitions_per_table=args.partitions_per_table, router_endpoint=args.router_endpoint,
                      region=args.region, remote_regions=remote_regions, remote_peers=remote_peers,
-                     peer_clusters=[c for c in args.peer_clusters.split(",") if c])
+                     peer_clusters=[c for c in args.peer_clusters.split(",") if c], key_file=args.key_file)
     try:
         return asyncio.run(_serve(cfg, args.parent_pid))
     except (OSError, TimeoutError) as exc:
