@@ -28,7 +28,7 @@ NONCE_BYTES = 12
 INTERNAL_PREFIX = "TRIR"  # the internal credential's key id starts so (users' keys: AKIA, sessions: ASIA)
 
 
-class KeyFileError(Exception):
+class KeyFileError(ValueError):
     """A key file that is missing or malformed, or a wrapped value that does not unwrap."""
 
 

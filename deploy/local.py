@@ -27,6 +27,8 @@ from cluster.identity import new_cluster_id
 from cluster.lifetime import start_time
 from cluster.regions import DEFAULT_REGION, azs_of, format_remote_peers, format_remote_regions
 
+PROFILE = "trireme"  # the credentials file's profile (AWS_PROFILE=trireme)
+ADMIN_USER = "admin"
 PEER_PORT_OFFSET = 100  # a node's peer (Raft) port is its gRPC port + this, with a fixed --node-base-port
 
 
@@ -96,6 +98,8 @@ class LocalCluster:
     cluster_id: str = ""  # made by plan() when the cluster is founded
     owner_pid: int = 0  # the process its nodes and routers live no longer than
     owner_started: int = 0  # and its start time (a pid may be reused)
+    auth: bool = False  # routers enforce signatures and users (`trireme up --auth`); else open mode
+    key_file: str = ""  # the cluster master key (cluster/kms.py); "": DATA_DIR/kms/master.key
 
     # --- layout -----------------------------------------------------------
 
@@ -106,6 +110,30 @@ class LocalCluster:
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.router_port}"
+
+    @property
+    def master_key_file(self) -> Path:
+        return Path(self.key_file) if self.key_file else Path(self.data_dir) / "kms" / "master.key"
+
+    @property
+    def credentials_file(self) -> Path:
+        """The admin user's keys as an AWS shared credentials file (profile `trireme`), with --auth."""
+        return Path(self.data_dir) / "credentials"
+
+    def credentials(self) -> tuple[str, str] | None:
+        """What the `trireme` CLI signs its calls to routers with: None in open
+        mode; else the admin's keys (the credentials file), or before they
+        exist the cluster's internal credential (derived from the master key)."""
+        if not self.auth:
+            return None
+        if self.credentials_file.exists():
+            from configparser import ConfigParser
+            parser = ConfigParser()
+            parser.read(self.credentials_file)
+            if parser.has_section(PROFILE):
+                return parser[PROFILE]["aws_access_key_id"], parser[PROFILE]["aws_secret_access_key"]
+        from cluster.kms import load_key
+        return load_key(self.master_key_file).internal_credential()
 
     def node_ids(self) -> list[str]:
         return [p.name for p in self.procs.values() if p.kind == "node"]
@@ -123,6 +151,8 @@ class LocalCluster:
             self.cluster_id = saved.get("cluster_id", "")
             self.region = saved.get("region", self.region)
             self.remote_regions = saved.get("remote_regions", self.remote_regions)
+            self.auth = saved.get("auth", self.auth)
+            self.key_file = saved.get("key_file", self.key_file)
             if not self.cluster_id:  # saved before clusters had ids: the nodes adopt this one
                 self.cluster_id = new_cluster_id()
                 for p in self.procs.values():
@@ -250,6 +280,7 @@ class LocalCluster:
                                    "endpoint": self.endpoint, "cluster_id": self.cluster_id,
                                    "owner_pid": self.owner_pid, "owner_started": self.owner_started,
                                    "log_level": self.log_level, "access_log": self.access_log,
+                                   "auth": self.auth, "key_file": self.key_file,
                                    "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
         tmp.replace(self.layout_file)
 
@@ -264,9 +295,38 @@ class LocalCluster:
     # --- processes ------------------------------------------------------------
 
     def start(self, wait_s: float = 60.0) -> None:
-        """Start every process, owned by this one (they stop when it ends)."""
+        """Start every process, owned by this one (they stop when it ends);
+        with --auth, make sure the admin user and its credentials file exist."""
         self.launch()
         self.wait_ready(wait_s)
+        if self.auth:
+            self.ensure_admin()
+
+    def ensure_admin(self) -> None:
+        """The admin user (`admin`, every permission) and its keys in
+        DATA_DIR/credentials (mode 0600), made once per cluster."""
+        if self.credentials_file.exists():
+            return
+        import asyncio
+
+        from cluster.rpc import Channels, meta_call
+
+        async def create() -> dict:
+            ch = Channels(self.cluster_id)
+            try:
+                addrs = [p.addr for p in self.procs.values() if p.kind == "node"]
+                made = await meta_call(ch, addrs, "create_user", {"name": ADMIN_USER, "admin": True,
+                                                                  "with_key": True}, deadline_s=20.0)
+                if made.get("error") == "EntityAlreadyExists":  # the file was lost: a new key
+                    made = await meta_call(ch, addrs, "create_access_key", {"name": ADMIN_USER}, deadline_s=20.0)
+                return made
+            finally:
+                await ch.close()
+        made = asyncio.run(create())
+        if not made.get("ok"):
+            raise RuntimeError(f"cannot create the admin user's keys: {made.get('message')}")
+        write_credentials(self.credentials_file, made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"],
+                          self.region)
 
     def launch(self) -> None:
         """Start every process without waiting for them (`deploy.regions`
@@ -275,6 +335,8 @@ class LocalCluster:
             self.plan()
         self.owner_pid, self.owner_started = os.getpid(), start_time(os.getpid()) or 0
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        from cluster.kms import create_key_file
+        create_key_file(self.master_key_file)
         for name in self.procs:
             self.start_proc(name)
 
@@ -291,7 +353,8 @@ class LocalCluster:
             ["--access-log"] if self.access_log and p.kind == "router" else []) + (
             ["--functions-dir", str(self.data_dir / p.name / "functions"),
              "--exports-dir", str(self.data_dir / "exports")] if p.kind == "router" else
-            ["--router-endpoint", self.endpoint])  # event source mappings' handlers reach the cluster there
+            ["--router-endpoint", self.endpoint]) + (  # event source mappings' handlers reach the cluster there
+            ["--key-file", str(self.master_key_file)]) + (["--auth"] if self.auth and p.kind == "router" else [])
         with open(p.log, "ab") as logf:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
@@ -358,7 +421,8 @@ class LocalCluster:
                                        + f"; see {p.log}")
             try:
                 if self.routers:
-                    status, body = post(self.endpoint, "ListTables", {}, timeout=2.0)
+                    status, body = post(self.endpoint, "ListTables", {}, timeout=2.0, credentials=self._internal(),
+                                        region=self.region)
                     if status == 200 and self._nodes_joined():
                         return
                     last = body.decode(errors="replace") if status != 200 else "metadata not settled"
@@ -369,6 +433,13 @@ class LocalCluster:
             time.sleep(0.1)
         raise TimeoutError(f"cluster not ready after {timeout:.0f}s (last: {last}); logs in {self.data_dir}")
 
+
+    def _internal(self) -> tuple[str, str] | None:
+        """The internal credential with --auth (readiness checks come before the admin user)."""
+        if not self.auth:
+            return None
+        from cluster.kms import load_key
+        return load_key(self.master_key_file).internal_credential()
 
     def _nodes_joined(self) -> bool:
         """Every node is in the metadata and the metadata group has a leader,
@@ -396,17 +467,31 @@ class LocalCluster:
         return asyncio.run(ask())
 
 
-def post(endpoint: str, op: str, body: dict, timeout: float = 5.0,
-         prefix: str = "DynamoDB_20120810") -> tuple[int, bytes]:
+def post(endpoint: str, op: str, body: dict, timeout: float = 5.0, prefix: str = "DynamoDB_20120810",
+         credentials: tuple[str, str] | None = None, region: str = DEFAULT_REGION) -> tuple[int, bytes]:
     """One raw call, without boto3 (readiness checks; a router's admin ops
-    with prefix TriremeAdmin_1)."""
-    req = urllib.request.Request(endpoint, data=json.dumps(body).encode(), method="POST", headers={
-        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"{prefix}.{op}"})
+    with prefix TriremeAdmin_1), signed when `credentials` are given."""
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"{prefix}.{op}"}
+    if credentials is not None:
+        from ddb.iam.sigv4 import sign
+        headers["Host"] = endpoint.split("//", 1)[-1].split("/", 1)[0]
+        headers.update(sign("POST", "/", headers, data, access_key=credentials[0], secret=credentials[1],
+                            region=region, service="dynamodb", now=time.time()))
+    req = urllib.request.Request(endpoint, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def write_credentials(path: Path, key_id: str, secret: str, region: str) -> None:
+    """An AWS shared credentials file (mode 0600) with profile `trireme`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"[{PROFILE}]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+                f"region = {region}\n")
 
 
 def ours(pid: int, addr: str, cluster_id: str) -> bool:

@@ -41,6 +41,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exports-dir", default="exports",
                    help="where ExportTableToPointInTime writes and ImportTable reads: an S3 bucket is a directory "
                         "here (default ./exports; `trireme up` gives DATA_DIR/exports)")
+    p.add_argument("--auth", action="store_true",
+                   help="enforce authentication: every request must be signed (SigV4) with a user's key "
+                        "(`trireme users`); default: open mode, any credentials or none pass")
+    p.add_argument("--key-file", default="",
+                   help="the cluster master key (cluster/kms.py; needed with --auth): unwraps users' secrets and "
+                        "derives the credential routers and nodes sign their own calls with")
     p.set_defaults(func=run)
 
 
@@ -69,6 +75,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from router.strong_tables import operations as strong_operations
     from router.protocol import Dispatcher
     from router.streams import StreamsApi
+    from router.auth.sts import Sts
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -84,6 +91,8 @@ async def _serve(args: argparse.Namespace) -> int:
         except TimeoutError as exc:
             raise TimeoutError(f"cannot learn the cluster id from --seeds: {exc}") from None
     host, _, port = args.listen.rpartition(":")
+    if args.auth and not args.key_file:
+        raise ValueError("--auth needs --key-file (the cluster master key)")
     cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
     cluster.region = args.region  # MRSC groups name members REGION/NODE
     api = Api(cluster, region=args.region, endpoint=args.listen,
@@ -99,11 +108,14 @@ async def _serve(args: argparse.Namespace) -> int:
         replication.update({name: api.with_metadata(op) for name, op in strong_operations(api).items()})
         scaling = {name: api.with_metadata(op)
                    for name, op in AutoScalingApi(api, cluster, args.region).operations().items()}
+        authenticate = _authenticator(args, cluster)
         server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
                                                       admin=_admin_ops(cluster, cluster_id, streams_api),
-                                                      replication=replication, scaling=scaling)),
+                                                      replication=replication, scaling=scaling,
+                                                      authenticate=authenticate,
+                                                      sts=Sts(cluster.meta, authenticate))),
                              host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
-                             rest=functions, rest_prefixes=PREFIXES)
+                             rest=_authenticated_rest(functions, authenticate), rest_prefixes=PREFIXES)
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None
@@ -114,6 +126,45 @@ async def _serve(args: argparse.Namespace) -> int:
     await functions.close()
     await cluster.close()
     return 0
+
+
+def _authenticator(args: argparse.Namespace, cluster):
+    """Enforced (--auth) against the cluster's users, or open: said once at start-up either way."""
+    from cluster.kms import load_key
+    from router.auth.authenticate import Authenticator
+    from router.auth.users import Users
+
+    log = logging.getLogger(__name__)
+    if not args.auth:
+        log.warning("OPEN MODE: requests are not authenticated (any credentials or none pass); "
+                    "start with --auth (`trireme up --auth`) to enforce signatures and users")
+        return Authenticator(None, args.region)
+    log.info("authentication enforced: every request must be signed with a user's key (SigV4)")
+    return Authenticator(Users(lambda: cluster.state, load_key(Path(args.key_file))), args.region)
+
+
+def _authenticated_rest(rest, authenticate):
+    """The Lambda REST API behind authentication (service `lambda`), its
+    refusals in Lambda's shape (403 and x-amzn-ErrorType). Function URLs are
+    served as AuthType NONE URLs are: public. The pseudo-headers of
+    router/http.py are dropped before the API sees the headers."""
+    from ddb.errors import DynamoDBError
+    from router.auth.authenticate import CALLER, LAMBDA
+    from router.lambda_api import RestResponse
+    from router.function_urls import SERVE_PREFIX
+
+    async def handle(method: str, url: str, headers: dict[str, str], body: bytes):
+        plain = {k: v for k, v in headers.items() if k[0] != ":"}
+        if authenticate.enforced and not url.startswith(SERVE_PREFIX):
+            try:
+                CALLER.set(authenticate(headers, body, LAMBDA))
+            except DynamoDBError as exc:
+                import orjson
+                return RestResponse(403 if exc.status < 500 else exc.status,
+                                    orjson.dumps({"message": exc.message, "Type": "User"}),
+                                    {"Content-Type": "application/json", "x-amzn-ErrorType": exc.code})
+        return await rest(method, url, plain, body)
+    return handle
 
 
 def _admin_ops(cluster, cluster_id: str, streams_api):

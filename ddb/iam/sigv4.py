@@ -17,7 +17,7 @@ import calendar
 import hashlib
 import hmac
 import time
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
@@ -259,16 +259,42 @@ class SigningKeys:
         self.capacity = capacity
         self._keys: dict[tuple[str, str, str, str], bytes] = {}
 
-    def get(self, secret: str, signed: Signed) -> bytes:
+    def get(self, signed: Signed, secret: Callable[[], str]) -> bytes:
+        """The key for `signed`'s scope; `secret()` is asked only on a miss
+        (unwrapping a stored secret costs more than the derivation)."""
         slot = (signed.access_key, signed.date, signed.region, signed.service)
         key = self._keys.get(slot)
         if key is None:
             if len(self._keys) >= self.capacity:
                 self._keys.clear()
-            key = self._keys[slot] = signing_key(secret, signed.date, signed.region, signed.service)
+            key = self._keys[slot] = signing_key(secret(), signed.date, signed.region, signed.service)
         return key
 
     def forget(self, access_key: str) -> None:
         """Drop one key id's entries (its key was deleted or deactivated)."""
         for slot in [s for s in self._keys if s[0] == access_key]:
             del self._keys[slot]
+
+
+def sign(method: str, url: str, headers: Mapping[str, str], body: bytes, *, access_key: str, secret: str,
+         region: str, service: str, now: float, token: str | None = None) -> dict[str, str]:
+    """The headers that sign a request (X-Amz-Date, Authorization and, for
+    session credentials, X-Amz-Security-Token): the cluster's own calls to
+    routers, without botocore. `headers` lower-cased, with `host`; every one
+    given is signed."""
+    timestamp = _stamp(now)
+    out = {"x-amz-date": timestamp, **({"x-amz-security-token": token} if token else {})}
+    signed_headers = {**{k.lower(): v for k, v in headers.items()}, **out}
+    names = sorted(signed_headers)
+    path, _, query = url.partition("?")
+    pairs = [pair.partition("=") for pair in query.split("&")] if query else []
+    canonical = "\n".join((method.upper(), canonical_uri(path), canonical_query(pairs),
+                           canonical_headers(names, signed_headers), ";".join(names),
+                           hashlib.sha256(body).hexdigest()))
+    scope = f"{timestamp[:8]}/{region}/{service}/aws4_request"
+    string_to_sign = "\n".join((ALGORITHM, timestamp, scope, hashlib.sha256(canonical.encode()).hexdigest()))
+    signature = hmac.new(signing_key(secret, timestamp[:8], region, service), string_to_sign.encode(),
+                         hashlib.sha256).hexdigest()
+    out["authorization"] = (f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, "
+                            f"Signature={signature}")
+    return out
