@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, cost_cmd, elastic_cmd, logs_cmd, sim_cmd
+from . import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, cost_cmd, elastic_cmd, logs_cmd, sim_cmd, users_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs_cmd.add_parser(sub)
     elastic_cmd.add_parser(sub)
     cost_cmd.add_parser(sub)
+    users_cmd.add_parser(sub)
     return parser
 
 

@@ -56,6 +56,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--region-latency-ms", type=float, default=None,
                     help=f"with --regions: one-way latency of the cross-region link (default "
                          f"{DEFAULT_LATENCY_MS:g}; a request and its answer cost twice this)")
+    up.add_argument("--auth", action="store_true",
+                    help="enforce authentication: requests must be signed with a user's keys (`trireme users`); "
+                         "creates the admin user and DATA_DIR/credentials (profile trireme). Once a cluster "
+                         "runs with --auth it stays so. Default: open mode, any credentials pass")
+    up.add_argument("--key-file", type=Path, default=None,
+                    help="the cluster master key file (default DATA_DIR/kms/master.key, made on first start); "
+                         "keep it out of the data directory you back up or share")
     up.set_defaults(func=cmd_up)
 
     stop = sub.add_parser("stop", help="stop the local cluster (also one left behind by a killed `trireme up`)",
@@ -91,6 +98,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     if args.regions or is_multi_region(args.data_dir):
+        if args.auth or args.key_file:
+            print("trireme up: --auth and --key-file are for a one-region cluster for now", file=sys.stderr)
+            return 2
         return _up_regions(args)
     if args.region_latency_ms is not None:
         print("trireme up: --region-latency-ms goes with --regions", file=sys.stderr)
@@ -112,6 +122,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             return 2
     cluster.log_level = args.log_level
     cluster.access_log = args.access_log
+    cluster.auth = cluster.auth or args.auth
+    if args.key_file is not None:
+        cluster.key_file = str(args.key_file.resolve())
     taken = _taken_port(cluster, saved)
     if taken:
         print(f"trireme up: {taken}", file=sys.stderr)
@@ -173,10 +186,28 @@ def _serve(target: LocalCluster | MultiRegion, banner, reload) -> int:
     return 0
 
 
+def _auth_banner(cluster: LocalCluster) -> str:
+    ep, region, creds = cluster.endpoint, cluster.region, cluster.credentials_file
+    return f"""
+Trireme is running: DynamoDB endpoint {ep} (region {region}), AUTHENTICATION ENFORCED
+
+  The admin user's keys are in {creds} (profile trireme):
+    export AWS_SHARED_CREDENTIALS_FILE={creds} AWS_PROFILE=trireme AWS_DEFAULT_REGION={region}
+    aws dynamodb list-tables --endpoint-url {ep}
+    python -c 'import boto3; print(boto3.client("dynamodb", endpoint_url="{ep}").list_tables())'
+
+  users of their own: trireme users add NAME; trireme users put-policy NAME POLICY FILE; trireme users list
+  trireme status | trireme kill n2 | trireme start n2      Ctrl-C or `trireme stop` stops the cluster
+  cluster id {cluster.cluster_id}; master key {cluster.master_key_file}; logs in {cluster.data_dir}
+"""
+
+
 def _banner(cluster: LocalCluster) -> str:
+    if cluster.auth:
+        return _auth_banner(cluster)
     ep, region = cluster.endpoint, cluster.region
     return f"""
-Trireme is running: DynamoDB endpoint {ep} (region {region}, any credentials)
+Trireme is running: DynamoDB endpoint {ep} (region {region}, OPEN MODE: any credentials; --auth enforces them)
 
   nodes: {', '.join(f'{p.name} {p.az} {p.addr}' for p in cluster.procs.values() if p.kind == 'node')}
 
