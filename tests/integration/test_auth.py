@@ -85,7 +85,10 @@ def _meta(cluster: LocalCluster, op: str, body: dict) -> dict:
 def _new_user(cluster: LocalCluster, name: str) -> tuple[str, str]:
     made = _meta(cluster, "create_user", {"name": name, "with_key": True})
     assert made["ok"], made
-    return made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"]
+    key, secret = made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"]
+    # As in IAM, a new key works once the change has reached the router (its metadata watch).
+    wait_until(lambda: _client(cluster, key, secret).list_tables(), 10, "the router to know the new key")
+    return key, secret
 
 
 def test_admin_credentials_file_works_with_boto3(cluster):
@@ -160,7 +163,7 @@ def test_session_token_works_then_expires(cluster):
     creds = sts.get_session_token(DurationSeconds=SESSION_S)["Credentials"]
     assert creds["AccessKeyId"].startswith("ASIA")
     temp = _client(cluster, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
-    assert "TableNames" in temp.list_tables()
+    assert wait_until(lambda: temp.list_tables(), 10, "the session credential to reach the router")
     with pytest.raises(ClientError) as err:  # the token is part of the credential
         _client(cluster, creds["AccessKeyId"], creds["SecretAccessKey"], "forged").list_tables()
     assert _error(err)[0] == "UnrecognizedClientException"
@@ -185,3 +188,31 @@ def test_internal_operations_need_an_admin(cluster):
     assert status == 400 and b"AccessDeniedException" in body
     status, _ = post(cluster.endpoint, "Faults", {}, prefix="TriremeAdmin_1", credentials=cluster.credentials())
     assert status == 200
+
+
+def test_chaos_tools_work_with_auth(cluster):
+    """`trireme chaos` signs its router calls with the admin's keys."""
+    from chaos.faults import LocalChaos
+
+    chaos = LocalChaos(cluster)
+    chaos.latency(["router1"], 1.0)
+    try:
+        router = next(r for r in chaos.in_effect() if r.get("node") == "router1" or r.get("router") == "router1")
+        assert router["state"] == "up" and router["faults"], router
+    finally:
+        chaos.heal()
+
+
+def test_users_cli(cluster, capsys):
+    from client.cli import main
+
+    assert main(["users", "--data-dir", str(cluster.data_dir), "add", "carol"]) == 0
+    out = capsys.readouterr().out
+    key = out.split("access key id:")[1].split()[0]
+    secret = out.split("secret access key:")[1].split()[0]
+    assert wait_until(lambda: _client(cluster, key, secret).list_tables(), 10, "carol's key to work")
+    assert main(["users", "--data-dir", str(cluster.data_dir), "keys", "deactivate", "carol", key]) == 0
+    assert main(["users", "--data-dir", str(cluster.data_dir), "list"]) == 0
+    assert f"{key} (inactive)" in capsys.readouterr().out
+    assert main(["users", "--data-dir", str(cluster.data_dir), "remove", "nobody"]) == 1
+    assert "The user with name nobody cannot be found." in capsys.readouterr().err
