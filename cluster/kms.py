@@ -18,10 +18,13 @@ import base64
 import hashlib
 import hmac
 import os
+import time
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ddb.iam.sigv4 import sign
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12
@@ -86,3 +89,37 @@ def load_key(path: Path) -> MasterKey:
         return MasterKey(bytes.fromhex(text))
     except ValueError:
         raise KeyFileError(f"{path} does not hold a master key ({KEY_BYTES * 2} hex digits)") from None
+
+
+# --- this process's own credential -----------------------------------------------
+# What a router or node signs its calls to routers with (region to region,
+# replication, triggers, functions): the internal credential when the process
+# was given the master key, else a placeholder that open-mode routers accept.
+OPEN_CREDENTIAL = ("trireme", "trireme")
+_own: tuple[str, str] = OPEN_CREDENTIAL
+
+
+def use_key_file(path: Path | str | None) -> MasterKey | None:
+    """Load the master key (None: none given) and sign this process's calls with its internal credential."""
+    global _own
+    if not path:
+        return None
+    master = load_key(Path(path))
+    _own = master.internal_credential()
+    return master
+
+
+def own_credential() -> tuple[str, str]:
+    return _own
+
+
+def signature(host: str, port: int, target: str, data: bytes, region: str) -> str:
+    """Header lines (CRLF-ended) signing a DynamoDB-protocol POST to
+    `region`'s router at host:port with this process's own credential:
+    routers run with --auth accept it as the cluster's (the regions of one
+    deployment share the master key)."""
+    key_id, secret = _own
+    headers = {"host": f"{host}:{port}", "content-type": "application/x-amz-json-1.0", "x-amz-target": target}
+    added = sign("POST", "/", headers, data, access_key=key_id, secret=secret, region=region, service="dynamodb",
+                 now=time.time())
+    return "".join(f"{name}: {value}\r\n" for name, value in added.items())

@@ -87,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
                      partitions_per_table=args.partitions_per_table, router_endpoint=args.router_endpoint,
                      region=args.region, remote_regions=remote_regions, remote_peers=remote_peers,
                      peer_clusters=[c for c in args.peer_clusters.split(",") if c], key_file=args.key_file)
+    from cluster.kms import use_key_file
+    try:
+        use_key_file(cfg.key_file)  # the node signs its calls to routers (replication, triggers) with it
+    except ValueError as exc:
+        return _fail(str(exc), 2)
     try:
         return asyncio.run(_serve(cfg, args.parent_pid))
     except (OSError, TimeoutError) as exc:

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    from cluster.kms import use_key_file
     from cluster.lifetime import watch_parent
     from cluster.partitions import Cluster
     from cluster.regions import parse_remote_regions
@@ -93,6 +94,7 @@ async def _serve(args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     if args.auth and not args.key_file:
         raise ValueError("--auth needs --key-file (the cluster master key)")
+    master = use_key_file(args.key_file)  # also signs this router's calls to other regions
     cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
     cluster.region = args.region  # MRSC groups name members REGION/NODE
     api = Api(cluster, region=args.region, endpoint=args.listen,
@@ -108,7 +110,7 @@ async def _serve(args: argparse.Namespace) -> int:
         replication.update({name: api.with_metadata(op) for name, op in strong_operations(api).items()})
         scaling = {name: api.with_metadata(op)
                    for name, op in AutoScalingApi(api, cluster, args.region).operations().items()}
-        authenticate = _authenticator(args, cluster)
+        authenticate = _authenticator(args, cluster, master)
         server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
                                                       admin=_admin_ops(cluster, cluster_id, streams_api),
                                                       replication=replication, scaling=scaling,
@@ -128,9 +130,8 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _authenticator(args: argparse.Namespace, cluster):
+def _authenticator(args: argparse.Namespace, cluster, master):
     """Enforced (--auth) against the cluster's users, or open: said once at start-up either way."""
-    from cluster.kms import load_key
     from router.auth.authenticate import Authenticator
     from router.auth.users import Users
 
@@ -140,7 +141,7 @@ def _authenticator(args: argparse.Namespace, cluster):
                     "start with --auth (`trireme up --auth`) to enforce signatures and users")
         return Authenticator(None, args.region)
     log.info("authentication enforced: every request must be signed with a user's key (SigV4)")
-    return Authenticator(Users(lambda: cluster.state, load_key(Path(args.key_file))), args.region)
+    return Authenticator(Users(lambda: cluster.state, master), args.region)
 
 
 def _authenticated_rest(rest, authenticate):

@@ -216,3 +216,44 @@ def test_users_cli(cluster, capsys):
     assert f"{key} (inactive)" in capsys.readouterr().out
     assert main(["users", "--data-dir", str(cluster.data_dir), "remove", "nobody"]) == 1
     assert "The user with name nobody cannot be found." in capsys.readouterr().err
+
+
+def test_global_table_across_regions_with_auth(tmp_path):
+    """Both regions enforce signatures: the calls between them (replica
+    creation, replication of writes) carry the cluster's internal credential,
+    derived from the master key the two regions share."""
+    from deploy.local import free_port
+
+    us, eu = "us-east-1", "eu-west-1"
+    ports = {us: free_port(), eu: free_port()}
+    key_file = str(tmp_path / "kms" / "master.key")
+    started: list[LocalCluster] = []
+    try:
+        for region, other in ((us, eu), (eu, us)):
+            c = LocalCluster(tmp_path / region, router_port=ports[region], node_base_port=0, region=region,
+                             remote_regions={other: f"http://127.0.0.1:{ports[other]}"}, auth=True,
+                             key_file=key_file)
+            started.append(c)
+            c.plan()
+            c.start(wait_s=60)
+        clients = {}
+        for c in started:
+            key, secret = c.credentials()
+            clients[c.region] = boto3.client("dynamodb", endpoint_url=c.endpoint, region_name=c.region,
+                                             aws_access_key_id=key, aws_secret_access_key=secret)
+        a, b = clients[us], clients[eu]
+        a.create_table(TableName="glob", BillingMode="PAY_PER_REQUEST",
+                       KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                       StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        wait_until(lambda: a.describe_table(TableName="glob")["Table"]["TableStatus"] == "ACTIVE", 60, "ACTIVE")
+        a.update_table(TableName="glob", ReplicaUpdates=[{"Create": {"RegionName": eu}}])
+        wait_until(lambda: all(r["ReplicaStatus"] == "ACTIVE" for r in
+                               a.describe_table(TableName="glob")["Table"].get("Replicas", [{"ReplicaStatus": "-"}])),
+                   90, "the replica in eu-west-1 ACTIVE")
+        a.put_item(TableName="glob", Item={"pk": {"S": "from-us"}})
+        wait_until(lambda: b.get_item(TableName="glob", Key={"pk": {"S": "from-us"}}).get("Item"), 30,
+                   "the write replicated to eu-west-1")
+    finally:
+        for c in started:
+            c.stop()
