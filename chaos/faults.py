@@ -125,8 +125,12 @@ class Chaos(EventLog):
         """What calls to the routers are signed with (None: the cluster runs in open mode)."""
         return None
 
+    def admin_endpoints(self) -> dict[str, str]:
+        """Router name -> its admin endpoint (fault injection), where it differs from its DynamoDB one."""
+        return self.routers()
+
     def _router_call(self, name: str, op: str, body: dict | None = None) -> dict:
-        status, answer = post(self.routers()[name], op, body or {}, timeout=3, prefix="TriremeAdmin_1",
+        status, answer = post(self.admin_endpoints()[name], op, body or {}, timeout=3, prefix="TriremeAdmin_1",
                               credentials=self.credentials(), region=self.region)
         if status != 200:
             raise RuntimeError(f"{name} answered {op} with {status}: {answer[:200]!r}")
@@ -446,6 +450,9 @@ class LocalChaos(Chaos):
 
     def credentials(self) -> tuple[str, str] | None:
         return self.cluster.credentials()
+
+    def admin_endpoints(self) -> dict[str, str]:
+        return {name: self.cluster.admin_endpoint(name) for name in self.routers()}
 
     @property
     def region(self) -> str:

@@ -92,7 +92,7 @@ def stream_reads(cluster: LocalCluster) -> dict[str, int]:
         if p.kind != "router":
             continue
         try:
-            status, body = post(f"http://{p.addr}", "Usage", {}, timeout=3, prefix="TriremeAdmin_1",
+            status, body = post(f"http://{p.admin_addr}", "Usage", {}, timeout=3, prefix="TriremeAdmin_1",
                                 credentials=cluster.credentials(), region=cluster.region)
         except OSError:
             continue

@@ -74,6 +74,7 @@ class Proc:
     log: str
     pid: int = 0
     peer_addr: str = ""  # a node's Raft port (--peer-listen)
+    admin_addr: str = ""  # a router's admin endpoint (--admin-listen: TriremeAdmin_1, fault injection)
 
 
 @dataclass
@@ -110,6 +111,10 @@ class LocalCluster:
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.router_port}"
+
+    def admin_endpoint(self, router: str = "router1") -> str:
+        """A router's admin endpoint (TriremeAdmin_1: fault injection, usage)."""
+        return f"http://{self.procs[router].admin_addr}"
 
     @property
     def master_key_file(self) -> Path:
@@ -163,6 +168,8 @@ class LocalCluster:
             self.nodes_per_az = len(self.node_ids()) // 3
             self.node_base_port = int(self.procs["n1"].addr.rsplit(":", 1)[1]) if "n1" in self.procs else 0
             for p in self.procs.values():
+                if p.kind == "router" and not p.admin_addr:  # saved before routers had admin endpoints
+                    p.admin_addr = f"{self.host}:{free_port(self.host)}"
                 if p.kind == "node" and "--peer-listen" not in p.argv:  # saved before nodes had peer ports
                     host, _, port = p.addr.rpartition(":")
                     p.peer_addr = f"{host}:{int(port) + PEER_PORT_OFFSET}"
@@ -210,7 +217,8 @@ class LocalCluster:
             addr = f"{self.host}:{port}"
             argv = py + ["router", "--listen", addr, "--az", az, "--seeds", seeds, "--cluster-id", self.cluster_id,
                          "--deadline", str(self.router_deadline_s)] + regional
-            self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"))
+            self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"),
+                                    admin_addr=f"{self.host}:{free_port(self.host)}")
 
     def add_node(self, az: str) -> Proc:
         """Plan one more storage node in ``az`` (`trireme node add`): the next
@@ -352,7 +360,7 @@ class LocalCluster:
             ["--parent-pid", str(self.owner_pid)] if self.owner_pid else []) + (
             ["--access-log"] if self.access_log and p.kind == "router" else []) + (
             ["--functions-dir", str(self.data_dir / p.name / "functions"),
-             "--exports-dir", str(self.data_dir / "exports")] if p.kind == "router" else
+             "--exports-dir", str(self.data_dir / "exports"), "--admin-listen", p.admin_addr] if p.kind == "router" else
             ["--router-endpoint", self.endpoint]) + (  # event source mappings' handlers reach the cluster there
             ["--key-file", str(self.master_key_file)]) + (["--auth"] if self.auth and p.kind == "router" else [])
         with open(p.log, "ab") as logf:

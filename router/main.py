@@ -41,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exports-dir", default="exports",
                    help="where ExportTableToPointInTime writes and ImportTable reads: an S3 bucket is a directory "
                         "here (default ./exports; `trireme up` gives DATA_DIR/exports)")
+    p.add_argument("--admin-listen", default="",
+                   help="HOST:PORT of the admin endpoint (TriremeAdmin_1: fault injection, usage), apart from the "
+                        "DynamoDB port; with --auth only admin credentials pass (default: no admin endpoint)")
     p.add_argument("--auth", action="store_true",
                    help="enforce authentication: every request must be signed (SigV4) with a user's key "
                         "(`trireme users`); default: open mode, any credentials or none pass")
@@ -112,7 +115,6 @@ async def _serve(args: argparse.Namespace) -> int:
                    for name, op in AutoScalingApi(api, cluster, args.region).operations().items()}
         authenticate = _authenticator(args, cluster, master)
         server = await serve(Api.with_host(Dispatcher(api.operations(), streams=streams,
-                                                      admin=_admin_ops(cluster, cluster_id, streams_api),
                                                       replication=replication, scaling=scaling,
                                                       authenticate=authenticate,
                                                       sts=Sts(cluster.meta, authenticate))),
@@ -121,10 +123,24 @@ async def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None
+    servers = [server]
+    if args.admin_listen:  # the admin plane: its own port, admin callers only when enforced
+        admin_host, _, admin_port = args.admin_listen.rpartition(":")
+        try:
+            servers.append(await serve(Dispatcher({}, admin=_admin_ops(cluster, cluster_id, streams_api), checks={},
+                                                  authenticate=authenticate),
+                                       admin_host or "127.0.0.1", int(admin_port), region=args.region))
+        except OSError as exc:
+            server.close()
+            raise OSError(f"cannot listen on {args.admin_listen}: {exc.strerror or exc}; "
+                          "choose another port with --admin-listen") from None
     cluster.start()
-    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on http://%s", cluster_id, args.listen)
+    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on http://%s, its admin endpoint on %s",
+                                     cluster_id, args.listen, f"http://{args.admin_listen}" if args.admin_listen
+                                     else "no port (no --admin-listen)")
     await stop.wait()
-    server.close()
+    for s in servers:
+        s.close()
     await functions.close()
     await cluster.close()
     return 0

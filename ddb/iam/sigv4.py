@@ -17,6 +17,7 @@ import calendar
 import hashlib
 import hmac
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -123,11 +124,20 @@ def _header_timestamp(headers: Mapping[str, str], auth: str) -> str:
 
 def _iso_basic(value: str) -> str:
     try:
-        time.strptime(value, "%Y%m%dT%H%M%SZ")
+        _epoch(value)
     except ValueError:
         raise IncompleteSignatureException(f"Date must be in ISO-8601 'basic format'. Got '{value}'. See "
                                            "http://en.wikipedia.org/wiki/ISO_8601") from None
     return value
+
+
+def _epoch(stamp: str) -> int:
+    """YYYYMMDDTHHMMSSZ -> epoch seconds (strptime costs ~100 us; this ~2)."""
+    if len(stamp) != 16 or stamp[8] != "T" or stamp[15] != "Z" or not (stamp[:8] + stamp[9:15]).isdigit():
+        raise ValueError(stamp)
+    when = datetime(int(stamp[:4]), int(stamp[4:6]), int(stamp[6:8]), int(stamp[9:11]), int(stamp[11:13]),
+                    int(stamp[13:15]), tzinfo=timezone.utc)  # validates the ranges
+    return int(when.timestamp())
 
 
 def _expires(value: str | None) -> int:
@@ -159,7 +169,7 @@ def canonical_uri(path: str) -> str:
     """The raw path with dot segments and empty segments removed, then
     percent-encoded once more (botocore's `_normalize_url_path`: an encoded
     `%3A` in a Lambda function ARN is signed as `%253A`)."""
-    if not path:
+    if not path or path == "/":
         return "/"
     segments = [s for s in path.split("/") if s and s != "."]
     out: list[str] = []
@@ -177,6 +187,8 @@ def canonical_query(pairs: list[tuple[str, str, str]]) -> str:
     """Each name and value percent-encoded as AWS wants (RFC 3986 unreserved
     characters kept), sorted. Decoding first makes a client that encoded
     differently (`+`, lower-case hex) sign the same string botocore does."""
+    if not pairs:
+        return ""
     encoded = sorted((quote(unquote(k), safe=_QUERY_SAFE), quote(unquote(v), safe=_QUERY_SAFE))
                      for k, _, v in pairs)
     return "&".join(f"{k}={v}" for k, v in encoded)
@@ -215,7 +227,7 @@ def check_scope(signed: Signed, region: str, services: Container[str]) -> None:
 def check_time(signed: Signed, now: float, window_s: int = WINDOW_S) -> None:
     """The header form's date within `window_s` of `now`, either way; a
     presigned request within its X-Amz-Expires (and not from the future)."""
-    signed_at = calendar.timegm(time.strptime(signed.timestamp, "%Y%m%dT%H%M%SZ"))
+    signed_at = _epoch(signed.timestamp)
     stamp = _stamp(now)
     if signed_at > now + window_s:
         raise InvalidSignatureException(f"Signature not yet current: {signed.timestamp} is still later than "
@@ -237,14 +249,14 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     """kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")."""
     key = ("AWS4" + secret).encode()
     for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        key = hmac.digest(key, part.encode(), "sha256")
     return key
 
 
 def verify(signed: Signed, key: bytes) -> None:
     """Raises InvalidSignatureException unless `key` (the derived signing key)
     signed the request. Constant-time comparison."""
-    expected = hmac.new(key, signed.string_to_sign.encode(), hashlib.sha256).hexdigest()
+    expected = hmac.digest(key, signed.string_to_sign.encode(), "sha256").hex()
     if not hmac.compare_digest(expected, signed.signature):
         raise InvalidSignatureException(MISMATCH)
 

@@ -182,12 +182,24 @@ def test_session_token_works_then_expires(cluster):
     wait_until(expired, SESSION_S + 10, "the session token expired", interval=0.5)
 
 
-def test_internal_operations_need_an_admin(cluster):
+def test_admin_endpoint_needs_an_admin(cluster):
     key, secret = _new_user(cluster, "notadmin")
-    status, body = post(cluster.endpoint, "Faults", {}, prefix="TriremeAdmin_1", credentials=(key, secret))
+    admin = cluster.admin_endpoint()
+    status, body = post(admin, "Faults", {}, prefix="TriremeAdmin_1", credentials=(key, secret))
     assert status == 400 and b"AccessDeniedException" in body
-    status, _ = post(cluster.endpoint, "Faults", {}, prefix="TriremeAdmin_1", credentials=cluster.credentials())
+    status, body = post(admin, "Faults", {}, prefix="TriremeAdmin_1")
+    assert status == 400 and b"MissingAuthenticationTokenException" in body
+    status, _ = post(admin, "Faults", {}, prefix="TriremeAdmin_1", credentials=cluster.credentials())
     assert status == 200
+    # The DynamoDB port does not serve the admin operations at all (not even to the admin).
+    status, body = post(cluster.endpoint, "Faults", {}, prefix="TriremeAdmin_1", credentials=cluster.credentials())
+    assert status == 400 and b"UnknownOperationException" in body
+
+
+def test_replication_operations_need_an_admin(cluster):
+    key, secret = _new_user(cluster, "notinternal")
+    status, body = post(cluster.endpoint, "Replicate", {}, prefix="TriremeReplication_1", credentials=(key, secret))
+    assert status == 400 and b"AccessDeniedException" in body
 
 
 def test_chaos_tools_work_with_auth(cluster):
