@@ -45,6 +45,7 @@ except Exception as exc:
 def regions() -> Iterator[Compose]:
     yield from running("trireme-regions-test", lambda: {
         "TRIREME_PORT_A": str(free_port()), "TRIREME_PORT_B": str(free_port()), "TRIREME_LINK_PORT": str(free_port()),
+        "TRIREME_ADMIN_PORT_A": str(free_port()), "TRIREME_ADMIN_PORT_B": str(free_port()),
         "TRIREME_NET_A": NET[US], "TRIREME_NET_B": NET[EU], "TRIREME_LATENCY_MS": "40"}, file=REGIONS_COMPOSE_FILE)
 
 
