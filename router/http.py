@@ -22,6 +22,7 @@ requests, all to `/`, pay one comparison for it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import os
@@ -403,6 +404,7 @@ class _Conn(asyncio.Protocol):
             return
         encoding = headers.get("content-encoding")
         if encoding is not None:
+            headers[":body-sha256"] = hashlib.sha256(body).hexdigest()  # a signature covers the body as sent
             body = self._decode(body, encoding, headers, keep_alive)
             if body is None:
                 return

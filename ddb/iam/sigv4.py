@@ -50,9 +50,11 @@ class Signed:
     string_to_sign: str
 
 
-def parse(method: str, url: str, headers: Mapping[str, str], body: bytes, *, secure: bool = False) -> Signed:
+def parse(method: str, url: str, headers: Mapping[str, str], body: bytes, *, secure: bool = False,
+          body_sha256: str | None = None) -> Signed:
     """The request's signature claims. `headers` lower-cased; `url` the raw
-    request target (path and query as sent). Raises
+    request target (path and query as sent); `body_sha256` the hash of the
+    body as sent when `body` is already decoded (Content-Encoding). Raises
     MissingAuthenticationTokenException (no signature at all) or
     IncompleteSignatureException (a malformed one)."""
     path, _, query = url.partition("?")
@@ -83,7 +85,7 @@ def parse(method: str, url: str, headers: Mapping[str, str], body: bytes, *, sec
     names = signed_headers.split(";")
     canonical = "\n".join((method.upper(), canonical_uri(path), canonical_query(pairs),
                            canonical_headers(names, headers), signed_headers,
-                           _payload_hash(headers, body, secure)))
+                           _payload_hash(headers, body, secure, body_sha256)))
     string_to_sign = "\n".join((ALGORITHM, timestamp, f"{date}/{region}/{service}/aws4_request",
                                 hashlib.sha256(canonical.encode()).hexdigest()))
     return Signed(access_key, timestamp, date, region, service, signature, token or None, expires, string_to_sign)
@@ -200,11 +202,12 @@ def canonical_headers(names: list[str], headers: Mapping[str, str]) -> str:
     return "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in names)
 
 
-def _payload_hash(headers: Mapping[str, str], body: bytes, secure: bool) -> str:
+def _payload_hash(headers: Mapping[str, str], body: bytes, secure: bool, actual: str | None) -> str:
     """The body's hash, as signed: botocore signs `x-amz-content-sha256` when
     sent. An unsigned payload is accepted only over TLS (on plain HTTP the
     body could be changed on the way)."""
-    actual = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+    if actual is None:
+        actual = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
     claimed = headers.get("x-amz-content-sha256")
     if claimed is None:
         return actual

@@ -53,7 +53,7 @@ class Authenticator:
         if users is None:
             return ANONYMOUS
         signed = sigv4.parse(headers.get(":method", "POST"), headers.get(":path", "/"), headers, body,
-                             secure=":secure" in headers)
+                             secure=":secure" in headers, body_sha256=headers.get(":body-sha256"))
         sigv4.check_scope(signed, self.region, services)
         now = self.clock()
         sigv4.check_time(signed, now)
