@@ -269,3 +269,18 @@ def test_global_table_across_regions_with_auth(tmp_path):
     finally:
         for c in started:
             c.stop()
+
+
+def test_lambda_api_needs_a_signature_and_trireme_logs_signs(cluster):
+    from client.logs_cmd import fetch
+
+    with pytest.raises(urllib.error.HTTPError) as err:  # unsigned: Lambda's 403
+        fetch(cluster.endpoint, "nofunction", 0)
+    assert err.value.code == 403 and err.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert fetch(cluster.endpoint, "nofunction", 0, credentials=cluster.credentials()) is None  # signed: a 404
+    admin_key, admin_secret = cluster.credentials()
+    lam = _client(cluster, admin_key, admin_secret, service="lambda")
+    assert lam.list_functions()["Functions"] == []
+    with pytest.raises(ClientError) as denied:
+        _client(cluster, admin_key, "wrong", service="lambda").list_functions()
+    assert _error(denied)[0] == "InvalidSignatureException"
