@@ -44,25 +44,35 @@ def check_user_name(name: Any) -> str | None:
     return None
 
 
-def check_policy(policy_name: Any, document: Any) -> str | None:
-    """IAM's message for a policy name or document that cannot be stored, or
-    None. The grammar itself is ddb/iam/policy.py's (authorization) once it
-    is there; here: JSON, an object with Version and Statement."""
+def check_policy(policy_name: Any, document: Any) -> tuple[str, str] | None:
+    """IAM's (error code, message) for a policy name or document that cannot
+    be stored, or None. The grammar itself is ddb/iam/policy.py's
+    (authorization) where it is there; else: JSON, an object with Version
+    and Statement."""
     if not isinstance(policy_name, str) or not _POLICY_NAME.fullmatch(policy_name):
-        return (f"1 validation error detected: Value '{policy_name}' at 'policyName' failed to satisfy constraint: "
-                "Member must satisfy regular expression pattern: [\\w+=,.@-]+ and length between 1 and 128")
+        return "ValidationError", (f"1 validation error detected: Value '{policy_name}' at 'policyName' failed to "
+                                   "satisfy constraint: Member must satisfy regular expression pattern: "
+                                   "[\\w+=,.@-]+ and length between 1 and 128")
     if not isinstance(document, str):
-        return "The policy document must be a string of JSON text."
+        return "MalformedPolicyDocument", "The policy document must be a string of JSON text."
     if len(re.sub(r"\s", "", document)) > POLICY_MAX_CHARS:
-        return f"Maximum policy size of {POLICY_MAX_CHARS} bytes exceeded for user"
+        return "LimitExceeded", f"Maximum policy size of {POLICY_MAX_CHARS} bytes exceeded for user"
     try:
         parsed = json.loads(document)
     except ValueError:
-        return "Syntax errors in policy."
+        return "MalformedPolicyDocument", "Syntax errors in policy."
     if not isinstance(parsed, dict) or "Statement" not in parsed:
-        return "Syntax errors in policy."
+        return "MalformedPolicyDocument", "Syntax errors in policy."
     if parsed.get("Version") not in ("2012-10-17", "2008-10-17"):
-        return "The policy must contain a valid version string"
+        return "MalformedPolicyDocument", "The policy must contain a valid version string"
+    try:  # the whole grammar, from the authorization half of issue 19 once it is merged
+        from ddb.iam.policy import MalformedPolicyDocument, parse_policy
+    except ImportError:
+        return None
+    try:
+        parse_policy(document, resource_based=False)
+    except MalformedPolicyDocument as exc:
+        return "MalformedPolicyDocument", exc.message
     return None
 
 

@@ -75,8 +75,7 @@ async def user_op(key_file: Path | None, mr: MetaReplica, op: str, body: dict) -
     if op == "put_user_policy":
         problem = check_policy(body.get("policy_name"), body.get("document"))
         if problem:
-            return _refused("MalformedPolicyDocument" if "policy" in problem.lower() and "policyName" not in problem
-                            else "ValidationError", problem)
+            return _refused(*problem)
     return await mr.run({**{k: body.get(k) for k in ("name", "key_id", "status", "policy_name", "document")},
                          "op": op})
 

@@ -77,6 +77,8 @@ def test_name_and_policy_checks():
     assert check_user_name("alice.b@x") is None
     assert "userName" in check_user_name("bad name")
     assert check_policy("p", '{"Version": "2012-10-17", "Statement": []}') is None
-    assert check_policy("p", "{not json") == "Syntax errors in policy."
-    assert check_policy("p", '{"Statement": []}') == "The policy must contain a valid version string"
-    assert "policyName" in check_policy("bad name", "{}")
+    assert check_policy("p", "{not json") == ("MalformedPolicyDocument", "Syntax errors in policy.")
+    assert check_policy("p", '{"Statement": []}') == ("MalformedPolicyDocument",
+                                                      "The policy must contain a valid version string")
+    code, message = check_policy("bad name", "{}")
+    assert code == "ValidationError" and "policyName" in message
