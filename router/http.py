@@ -17,6 +17,12 @@ A REST API may share the port (the Lambda API, `router/lambda_api.py`): a
 request whose path starts with one of its prefixes goes to its handler, and
 its answer is sent with the status and headers it gives; DynamoDB's
 requests, all to `/`, pay one comparison for it.
+
+Authentication (router/auth/authenticate.py) needs more of a request than
+its headers: they come in the headers dict under pseudo-header names no
+client can send (a header name cannot hold ':'): `:peer`, `:secure`,
+`:method` and `:path` (unless `POST /`), `:body-sha256` (of a body as sent,
+before its Content-Encoding was undone).
 """
 
 from __future__ import annotations
@@ -205,8 +211,8 @@ _Job = tuple
 
 class _Conn(asyncio.Protocol):
     __slots__ = ("cfg", "handler", "loop", "transport", "parser", "headers", "body", "body_len", "url", "peer",
-                 "secure", "_queue", "_task", "_closing", "_idle", "_last_data", "_in_head", "_chunk", "_recv", "_slack",
-                 "_read_paused", "_write_paused")
+                 "secure", "_queue", "_task", "_closing", "_idle", "_last_data", "_in_head", "_chunk", "_recv",
+                 "_slack", "_read_paused", "_write_paused")
 
     def __init__(self, cfg: _Config) -> None:
         self.cfg = cfg

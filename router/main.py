@@ -165,6 +165,8 @@ def _authenticated_rest(rest, authenticate):
     refusals in Lambda's shape (403 and x-amzn-ErrorType). Function URLs are
     served as AuthType NONE URLs are: public. The pseudo-headers of
     router/http.py are dropped before the API sees the headers."""
+    import orjson
+
     from ddb.errors import DynamoDBError
     from router.auth.authenticate import CALLER, LAMBDA
     from router.lambda_api import RestResponse
@@ -176,7 +178,6 @@ def _authenticated_rest(rest, authenticate):
             try:
                 CALLER.set(authenticate(headers, body, LAMBDA))
             except DynamoDBError as exc:
-                import orjson
                 return RestResponse(403 if exc.status < 500 else exc.status,
                                     orjson.dumps({"message": exc.message, "Type": "User"}),
                                     {"Content-Type": "application/json", "x-amzn-ErrorType": exc.code})
