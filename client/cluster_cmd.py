@@ -98,9 +98,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     if args.regions or is_multi_region(args.data_dir):
-        if args.auth or args.key_file:
-            print("trireme up: --auth and --key-file are for a one-region cluster for now", file=sys.stderr)
-            return 2
         return _up_regions(args)
     if args.region_latency_ms is not None:
         print("trireme up: --region-latency-ms goes with --regions", file=sys.stderr)
@@ -240,7 +237,10 @@ def _up_regions(args: argparse.Namespace) -> int:
                     router_port=8000 if args.port is None else args.port,
                     node_base_port=7101 if args.node_base_port is None else args.node_base_port,
                     latency_ms=DEFAULT_LATENCY_MS if args.region_latency_ms is None else args.region_latency_ms,
-                    cluster_args={"dead_after_s": 30.0 if args.dead_after is None else args.dead_after})
+                    cluster_args={"dead_after_s": 30.0 if args.dead_after is None else args.dead_after,
+                                  # One master key for every region: their routers accept each other's calls.
+                                  "key_file": str((args.key_file or args.data_dir / "kms" / "master.key").resolve()),
+                                  "auth": args.auth})
     saved = m.layout_file.resolve().exists()
     try:
         m.plan()
@@ -254,6 +254,7 @@ def _up_regions(args: argparse.Namespace) -> int:
         return 2
     for c in m.clusters.values():
         c.log_level, c.access_log = args.log_level, args.access_log
+        c.auth = c.auth or args.auth
         taken = _taken_port(c, saved)
         if taken:
             print(f"trireme up: {c.region}: {taken}", file=sys.stderr)
@@ -280,22 +281,32 @@ def _regions_banner(m: MultiRegion) -> str:
         f'    {" " * len(r)}{" " * len(" = boto3.client(")}aws_access_key_id="x", aws_secret_access_key="x")'
         for r, ep in m.endpoints().items())
     first, second = m.regions[0], m.regions[1]
+    usage = _regions_auth(m) if any(c.auth for c in m.clusters.values()) else (
+        "  boto3 (one client per region; the endpoint picks the region, region_name must match it):\n"
+        f"    import boto3\n{clients}\n")
     return f"""
 Trireme is running {len(m.regions)} regions, joined by a cross-region link \
 ({"/".join(f"{x:g}" for x in latency)} ms one way):
 
 {_indent(table(["REGION", "DYNAMODB ENDPOINT", "NODES"], rows))}
 
-  boto3 (one client per region; the endpoint picks the region, region_name must match it):
-    import boto3
-{clients}
-
+{usage}
   trireme status                              every region, the link, replica tables
   trireme chaos isolate-region {second:<14} cut it off (then: trireme chaos heal-regions)
   trireme chaos region-latency {first} {second} 100   one-way ms between two regions
   trireme chaos kill-region {second:<17} every process of it (then: start-region {second})
   trireme kill n2 --region {second:<18} one process of a region (trireme start n2 --region ...)
   Ctrl-C or `trireme stop` stops everything; logs in {m.data_dir}/REGION/ and {m.link_log}
+"""
+
+
+def _regions_auth(m: MultiRegion) -> str:
+    """How to use the admin keys of each region (AUTHENTICATION ENFORCED)."""
+    lines = "\n".join(f"    {r}: AWS_SHARED_CREDENTIALS_FILE={c.credentials_file} AWS_PROFILE=trireme "
+                       f"AWS_DEFAULT_REGION={r} aws dynamodb list-tables --endpoint-url {c.endpoint}"
+                       for r, c in m.clusters.items())
+    return f"""  AUTHENTICATION ENFORCED: each region's admin keys are in DATA_DIR/REGION/credentials (profile trireme):
+{lines}
 """
 
 
