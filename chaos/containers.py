@@ -48,6 +48,10 @@ class ComposeChaos(Chaos):
     def routers(self) -> dict[str, str]:
         return {"router": self.endpoint} if self.process_state("router") == "up" else {}
 
+    def admin_endpoints(self) -> dict[str, str]:
+        port = self.compose.settings.get("TRIREME_ADMIN_PORT", "8100")
+        return {name: f"http://127.0.0.1:{port}" for name in self.routers()}
+
     def _container(self, name: str) -> str:
         return f"{self.compose.project}-{name}-1"
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
+from cluster.regions import DEFAULT_REGION
 from cluster.rpc import Channels, call_once, meta_call
 from deploy import link
 from deploy.local import LocalCluster, alive, post
@@ -118,8 +119,19 @@ class Chaos(EventLog):
         finally:
             await ch.close()
 
+    region = DEFAULT_REGION  # the routers' (their signatures' scope)
+
+    def credentials(self) -> tuple[str, str] | None:
+        """What calls to the routers are signed with (None: the cluster runs in open mode)."""
+        return None
+
+    def admin_endpoints(self) -> dict[str, str]:
+        """Router name -> its admin endpoint (fault injection), where it differs from its DynamoDB one."""
+        return self.routers()
+
     def _router_call(self, name: str, op: str, body: dict | None = None) -> dict:
-        status, answer = post(self.routers()[name], op, body or {}, timeout=3, prefix="TriremeAdmin_1")
+        status, answer = post(self.admin_endpoints()[name], op, body or {}, timeout=3, prefix="TriremeAdmin_1",
+                              credentials=self.credentials(), region=self.region)
         if status != 200:
             raise RuntimeError(f"{name} answered {op} with {status}: {answer[:200]!r}")
         return json.loads(answer)
@@ -435,6 +447,16 @@ class LocalChaos(Chaos):
     @classmethod
     def load(cls, data_dir: Path) -> LocalChaos:
         return cls(LocalCluster.load(data_dir))
+
+    def credentials(self) -> tuple[str, str] | None:
+        return self.cluster.credentials()
+
+    def admin_endpoints(self) -> dict[str, str]:
+        return {name: self.cluster.admin_endpoint(name) for name in self.routers()}
+
+    @property
+    def region(self) -> str:
+        return self.cluster.region
 
     def nodes(self) -> dict[str, tuple[str, str]]:
         return {p.name: (p.addr, p.az) for p in self.cluster.procs.values() if p.kind == "node"}

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import (bench_cmd, chaos_cmd, check_cmd, cluster_cmd, cost_cmd, elastic_cmd, keys_cmd, logs_cmd,
-               probe_cmd, sim_cmd)
+               probe_cmd, sim_cmd, users_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost_cmd.add_parser(sub)
     keys_cmd.add_parser(sub)
     probe_cmd.add_parser(sub)
+    users_cmd.add_parser(sub)
     return parser
 
 

@@ -64,6 +64,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="HTTPS on the routers and mutual TLS between nodes and routers, with a local CA and "
                          "certificates made in DATA_DIR/tls (trust DATA_DIR/tls/ca.pem: AWS_CA_BUNDLE, boto3's "
                          "verify=); fixed once the cluster exists")
+    up.add_argument("--auth", action="store_true",
+                    help="enforce authentication: requests must be signed with a user's keys (`trireme users`); "
+                         "creates the admin user and DATA_DIR/credentials (profile trireme). Once a cluster "
+                         "runs with --auth it stays so. Default: open mode, any credentials pass")
+    up.add_argument("--key-file", type=Path, default=None,
+                    help="the cluster master key file (default DATA_DIR/kms/master.key, made on first start); "
+                         "keep it out of the data directory you back up or share")
     up.set_defaults(func=cmd_up)
 
     stop = sub.add_parser("stop", help="stop the local cluster (also one left behind by a killed `trireme up`)",
@@ -126,6 +133,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     cluster.log_level = args.log_level
     cluster.access_log = args.access_log
     cluster.log_format = args.log_format
+    cluster.auth = cluster.auth or args.auth
+    if args.key_file is not None:
+        cluster.key_file = str(args.key_file.resolve())
     taken = _taken_port(cluster, saved)
     if taken:
         print(f"trireme up: {taken}", file=sys.stderr)
@@ -187,10 +197,28 @@ def _serve(target: LocalCluster | MultiRegion, banner, reload) -> int:
     return 0
 
 
+def _auth_banner(cluster: LocalCluster) -> str:
+    ep, region, creds = cluster.endpoint, cluster.region, cluster.credentials_file
+    return f"""
+Trireme is running: DynamoDB endpoint {ep} (region {region}), AUTHENTICATION ENFORCED
+
+  The admin user's keys are in {creds} (profile trireme):
+    export AWS_SHARED_CREDENTIALS_FILE={creds} AWS_PROFILE=trireme AWS_DEFAULT_REGION={region}
+    aws dynamodb list-tables --endpoint-url {ep}
+    python -c 'import boto3; print(boto3.client("dynamodb", endpoint_url="{ep}").list_tables())'
+
+  users of their own: trireme users add NAME; trireme users put-policy NAME POLICY FILE; trireme users list
+  trireme status | trireme kill n2 | trireme start n2      Ctrl-C or `trireme stop` stops the cluster
+  cluster id {cluster.cluster_id}; master key {cluster.master_key_file}; logs in {cluster.data_dir}
+"""
+
+
 def _banner(cluster: LocalCluster) -> str:
+    if cluster.auth:
+        return _auth_banner(cluster)
     ep, region = cluster.endpoint, cluster.region
     return f"""
-Trireme is running: DynamoDB endpoint {ep} (region {region}, any credentials)
+Trireme is running: DynamoDB endpoint {ep} (region {region}, OPEN MODE: any credentials; --auth enforces them)
 
   nodes: {', '.join(f'{p.name} {p.az} {p.addr}' for p in cluster.procs.values() if p.kind == 'node')}
 
@@ -243,7 +271,9 @@ def _up_regions(args: argparse.Namespace) -> int:
                     node_base_port=7101 if args.node_base_port is None else args.node_base_port,
                     latency_ms=DEFAULT_LATENCY_MS if args.region_latency_ms is None else args.region_latency_ms,
                     cluster_args={"dead_after_s": 30.0 if args.dead_after is None else args.dead_after,
-                                  "tls": args.tls})
+                                  # One master key for every region: their routers accept each other's calls.
+                                  "key_file": str((args.key_file or args.data_dir / "kms" / "master.key").resolve()),
+                                  "auth": args.auth, "tls": args.tls})
     saved = m.layout_file.resolve().exists()
     try:
         m.plan()
@@ -260,6 +290,7 @@ def _up_regions(args: argparse.Namespace) -> int:
         return 2
     for c in m.clusters.values():
         c.log_level, c.access_log, c.log_format = args.log_level, args.access_log, args.log_format
+        c.auth = c.auth or args.auth
         taken = _taken_port(c, saved)
         if taken:
             print(f"trireme up: {c.region}: {taken}", file=sys.stderr)
@@ -286,22 +317,32 @@ def _regions_banner(m: MultiRegion) -> str:
         f'    {" " * len(r)}{" " * len(" = boto3.client(")}aws_access_key_id="x", aws_secret_access_key="x")'
         for r, ep in m.endpoints().items())
     first, second = m.regions[0], m.regions[1]
+    usage = _regions_auth(m) if any(c.auth for c in m.clusters.values()) else (
+        "  boto3 (one client per region; the endpoint picks the region, region_name must match it):\n"
+        f"    import boto3\n{clients}\n")
     return f"""
 Trireme is running {len(m.regions)} regions, joined by a cross-region link \
 ({"/".join(f"{x:g}" for x in latency)} ms one way):
 
 {_indent(table(["REGION", "DYNAMODB ENDPOINT", "NODES"], rows))}
 
-  boto3 (one client per region; the endpoint picks the region, region_name must match it):
-    import boto3
-{clients}
-{_tls_note(next(iter(m.clusters.values())))}
+{usage}{_tls_note(next(iter(m.clusters.values())))}
   trireme status                              every region, the link, replica tables
   trireme chaos isolate-region {second:<14} cut it off (then: trireme chaos heal-regions)
   trireme chaos region-latency {first} {second} 100   one-way ms between two regions
   trireme chaos kill-region {second:<17} every process of it (then: start-region {second})
   trireme kill n2 --region {second:<18} one process of a region (trireme start n2 --region ...)
   Ctrl-C or `trireme stop` stops everything; logs in {m.data_dir}/REGION/ and {m.link_log}
+"""
+
+
+def _regions_auth(m: MultiRegion) -> str:
+    """How to use the admin keys of each region (AUTHENTICATION ENFORCED)."""
+    lines = "\n".join(f"    {r}: AWS_SHARED_CREDENTIALS_FILE={c.credentials_file} AWS_PROFILE=trireme "
+                       f"AWS_DEFAULT_REGION={r} aws dynamodb list-tables --endpoint-url {c.endpoint}"
+                       for r, c in m.clusters.items())
+    return f"""  AUTHENTICATION ENFORCED: each region's admin keys are in DATA_DIR/REGION/credentials (profile trireme):
+{lines}
 """
 
 

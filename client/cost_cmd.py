@@ -92,7 +92,8 @@ def stream_reads(cluster: LocalCluster) -> dict[str, int]:
         if p.kind != "router":
             continue
         try:
-            status, body = post(cluster.url(p), "Usage", {}, timeout=3, prefix="TriremeAdmin_1")
+            status, body = post(cluster.admin_endpoint(p.name), "Usage", {}, timeout=3, prefix="TriremeAdmin_1",
+                                credentials=cluster.credentials(), region=cluster.region)
         except OSError:
             continue
         if status == 200:

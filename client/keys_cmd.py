@@ -119,11 +119,12 @@ def cmd_rotate_master(args: argparse.Namespace) -> int:
     cluster = _load(args, "rotate-master")
     if cluster is None:
         return 2
-    if not cluster.key_file:
-        print("trireme keys rotate-master: the cluster runs without a key file", file=sys.stderr)
+    if not cluster.master_key_file.exists():
+        print(f"trireme keys rotate-master: the cluster runs without a key file ({cluster.master_key_file})",
+              file=sys.stderr)
         return 1
     try:
-        new_id = MasterKeys.load(cluster.key_file).add()
+        new_id = MasterKeys.load(cluster.master_key_file).add()
         done = asyncio.run(meta(cluster, "rewrap_keys", {}))
     except KeyFileError as exc:
         print(f"trireme keys rotate-master: {exc}", file=sys.stderr)
@@ -132,6 +133,6 @@ def cmd_rotate_master(args: argparse.Namespace) -> int:
         print(f"trireme keys rotate-master: {exc.message or exc} (the key file has the new key {new_id}; "
               f"the data keys are still wrapped under the older one, which stays in the file)", file=sys.stderr)
         return 1
-    print(f"master key {done['master']} is current in {cluster.key_file}; {done['rewrapped']} data key "
+    print(f"master key {done['master']} is current in {cluster.master_key_file}; {done['rewrapped']} data key "
           f"version(s) rewrapped under it")
     return 0

@@ -90,11 +90,22 @@ def fetch_node(addr: str, cluster_id: str, name: str, offset: int, timeout: floa
     return base64.b64decode(answer["data"]), answer["next"]
 
 
-def fetch(endpoint: str, name: str, offset: int, timeout: float = 10.0) -> tuple[bytes, int] | None:
-    """New log bytes of ``name`` from one router and the next offset; None if it has no such function."""
-    url = f"{endpoint}/trireme/functions/{quote(name, safe='')}/logs?offset={offset}"
+def fetch(endpoint: str, name: str, offset: int, timeout: float = 10.0,
+          credentials: tuple[str, str] | None = None, region: str = "us-east-1") -> tuple[bytes, int] | None:
+    """New log bytes of ``name`` from one router and the next offset; None if
+    it has no such function. Signed (service lambda) when `credentials` are given."""
+    target = f"/trireme/functions/{quote(name, safe='')}/logs?offset={offset}"
+    headers = {}
+    if credentials is not None:
+        import time
+
+        from ddb.iam.sigv4 import sign
+        headers = {"Host": endpoint.split("//", 1)[-1]}
+        headers.update(sign("GET", target, headers, b"", access_key=credentials[0], secret=credentials[1],
+                            region=region, service="lambda", now=time.time()))
     try:
-        with urllib.request.urlopen(url, timeout=timeout, context=tls.https_context(url)) as resp:
+        with urllib.request.urlopen(urllib.request.Request(endpoint + target, headers=headers),
+                                    timeout=timeout, context=tls.https_context(endpoint)) as resp:
             return resp.read(), int(resp.headers["x-trireme-next-offset"])
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
@@ -111,6 +122,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"trireme logs: {exc}", file=sys.stderr)
         return 1
+    credentials, region = None, "us-east-1"
+    if not args.endpoint:  # the local cluster's own: signed when it runs with --auth
+        from deploy.local import LocalCluster
+        cluster = LocalCluster.load(_cluster_dir(args.data_dir, args.region))
+        credentials, region = cluster.credentials(), cluster.region
     offsets = dict.fromkeys([*routers, *nodes], 0)
     unreachable: set[str] = set()
     first = True
@@ -118,7 +134,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         found = False
         for endpoint in routers:
             try:
-                got = fetch(endpoint, args.function, offsets[endpoint])
+                got = fetch(endpoint, args.function, offsets[endpoint], credentials=credentials, region=region)
             except OSError as exc:
                 if endpoint not in unreachable:
                     print(f"trireme logs: {endpoint}: {exc}", file=sys.stderr)

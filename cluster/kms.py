@@ -7,25 +7,40 @@ copy of a data directory holds no key that opens it. It holds one key a line,
 that data keys wrapped before a rotation still unwrap (``trireme keys
 rotate-master`` appends a key, then rewraps every data key under it).
 
-Data keys are wrapped with AES-GCM; a wrapped key is ``ID:BASE64(nonce |
-ciphertext)``, so the master key that wrapped it is named.
+Data keys (encryption at rest) and users' secret access keys (the metadata
+holds them wrapped) are wrapped with AES-GCM; a wrapped value is
+``ID:BASE64(nonce | ciphertext)``, so the master key that wrapped it is named,
+and a context (the record's identity) is bound as associated data: a wrapped
+secret moved to another record does not unwrap.
+
+The key file also yields the cluster's internal credential: the key id and
+secret that routers and nodes sign their calls to routers with (between
+regions too: the regions of one deployment share the key file), derived from
+its first key (so a rotation keeps it) and never stored anywhere.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import secrets
+import time
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ddb.iam.sigv4 import sign
 
 KEY_BYTES = 32  # AES-256
 _NONCE = 12
 _WRAP_AAD = b"trireme data key"
+INTERNAL_PREFIX = "TRIR"  # the internal credential's key id starts so (users' keys: AKIA, sessions: ASIA)
 
 
-class KeyFileError(Exception):
+class KeyFileError(ValueError):
     """The key file is missing, unreadable or malformed, or lacks a key a value names."""
 
 
@@ -43,6 +58,7 @@ class MasterKeys:
         self.path = path
         self._keys = dict(keys)
         self.current = keys[-1][0]
+        self._first = keys[0][1]
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> MasterKeys:
@@ -76,24 +92,41 @@ class MasterKeys:
         fresh = MasterKeys.load(self.path)
         self._keys, self.current = fresh._keys, fresh.current
 
-    def wrap(self, data_key: bytes) -> str:
+    def wrap(self, data: bytes, context: str | None = None) -> str:
+        """``data`` sealed under the current key; ``context`` (default: a data key's) bound as associated data."""
         nonce = secrets.token_bytes(_NONCE)
-        sealed = AESGCM(self._keys[self.current]).encrypt(nonce, data_key, _WRAP_AAD)
+        sealed = AESGCM(self._keys[self.current]).encrypt(nonce, data, _aad(context))
         return f"{self.current}:{base64.b64encode(nonce + sealed).decode()}"
 
-    def unwrap(self, wrapped: str) -> bytes:
-        """The data key; reloads the file once when the wrapping key is not known yet."""
+    def unwrap(self, wrapped: str, context: str | None = None) -> bytes:
+        """What ``wrap`` sealed; reloads the file once when the wrapping key is not known yet."""
         key_id, _, blob = wrapped.partition(":")
         if key_id not in self._keys:
             self.reload()
         master = self._keys.get(key_id)
         if master is None:
             raise KeyFileError(f"the key file {self.path} has no master key {key_id!r}")
-        raw = base64.b64decode(blob)
-        return AESGCM(master).decrypt(raw[:_NONCE], raw[_NONCE:], _WRAP_AAD)
+        try:
+            raw = base64.b64decode(blob, validate=True)
+            return AESGCM(master).decrypt(raw[:_NONCE], raw[_NONCE:], _aad(context))
+        except (InvalidTag, ValueError) as exc:
+            raise KeyFileError(f"cannot unwrap a value for {context or 'a data key'}: "
+                               "wrong master key or damaged record") from exc
+
+    def internal_credential(self) -> tuple[str, str]:
+        """(access key id, secret) of the cluster's own calls: the same for every
+        process holding this key file, so it needs no storage and no distribution."""
+        def derive(label: str) -> bytes:
+            return hmac.new(self._first, label.encode(), hashlib.sha256).digest()
+        key_id = INTERNAL_PREFIX + base64.b32encode(derive("internal key id")).decode()[:16]
+        return key_id, base64.b64encode(derive("internal secret")).decode()[:40]
 
     def wrapped_by(self, wrapped: str) -> str:
         return wrapped.partition(":")[0]
+
+
+def _aad(context: str | None) -> bytes:
+    return _WRAP_AAD if context is None else context.encode()
 
 
 def _parse(path: Path, text: str) -> list[tuple[str, bytes]]:
@@ -123,3 +156,37 @@ def _write(path: Path, keys: list[tuple[str, bytes]]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+# --- this process's own credential -----------------------------------------------
+# What a router or node signs its calls to routers with (region to region,
+# replication, triggers, functions): the internal credential when the process
+# was given the key file, else a placeholder that open-mode routers accept.
+OPEN_CREDENTIAL = ("trireme", "trireme")
+_own: tuple[str, str] = OPEN_CREDENTIAL
+
+
+def use_key_file(path: Path | str | None) -> MasterKeys | None:
+    """Load the key file (None: none given) and sign this process's calls with its internal credential."""
+    global _own
+    if not path:
+        return None
+    master = MasterKeys.load(path)
+    _own = master.internal_credential()
+    return master
+
+
+def own_credential() -> tuple[str, str]:
+    return _own
+
+
+def signature(host: str, port: int, target: str, data: bytes, region: str) -> str:
+    """Header lines (CRLF-ended) signing a DynamoDB-protocol POST to
+    `region`'s router at host:port with this process's own credential:
+    routers run with --auth accept it as the cluster's (the regions of one
+    deployment share the key file)."""
+    key_id, secret = _own
+    headers = {"host": f"{host}:{port}", "content-type": "application/x-amz-json-1.0", "x-amz-target": target}
+    added = sign("POST", "/", headers, data, access_key=key_id, secret=secret, region=region, service="dynamodb",
+                 now=time.time())
+    return "".join(f"{name}: {value}\r\n" for name, value in added.items())

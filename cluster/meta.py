@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cluster.users import ACCESS_KEYS_PER_USER, prune_expired
 from ddb.errors import DynamoDBError, ValidationException
 from ddb.resource_policies import change as change_policy
 from ddb.streams import GLOBAL_STREAM_STAYS, already_enabled, nothing_to_disable, stream_label
@@ -193,6 +194,8 @@ class MetaState:
     # On-demand backups by BackupArn (ddb/backups.py records; their data is in BACKUP_TABLE), and
     # exports and imports by their ARN (``kind`` "export", "import": router/exports.py).
     backups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # IAM users by name (cluster/users.py records: wrapped secrets, identity policies); see the "users" block.
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def bootstrap(cls, nodes: list[dict]) -> MetaState:
@@ -801,6 +804,90 @@ class MetaState:
         t.spec = spec
         return {"ok": True, "version": self.version + 1}
 
+    # --- users (cluster/users.py records; node/control/users.py makes the secrets) ---
+
+    def user_by_key(self, key_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(user, key record) holding access key `key_id`."""
+        for user in self.users.values():
+            key = user["keys"].get(key_id)
+            if key is not None:
+                return user, key
+        return None
+
+    def _user(self, name: str) -> dict[str, Any] | dict:
+        user = self.users.get(name)
+        return user if user is not None else _err("NoSuchEntity", f"The user with name {name} cannot be found.")
+
+    def _op_create_user(self, c: dict) -> dict:
+        name = c["user"]["name"]
+        if name in self.users:
+            return _err("EntityAlreadyExists", f"User with name {name} already exists.")
+        self.users[name] = c["user"]
+        return {"ok": True}
+
+    def _op_delete_user(self, c: dict) -> dict:
+        if self.users.pop(c["name"], None) is None:
+            return self._user(c["name"])
+        return {"ok": True}
+
+    def _op_put_access_key(self, c: dict) -> dict:
+        """Add a key (long-term: at most ACCESS_KEYS_PER_USER, as IAM), dropping
+        the user's session credentials expired by `now`."""
+        user = self._user(c["name"])
+        if "ok" in user:
+            return user
+        user = prune_expired(user, c["now"])
+        if c["key"].get("expires") is None and sum(
+                1 for k in user["keys"].values() if k.get("expires") is None) >= ACCESS_KEYS_PER_USER:
+            return _err("LimitExceeded", f"Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}")
+        self.users[c["name"]] = {**user, "keys": {**user["keys"], c["key_id"]: c["key"]}}
+        return {"ok": True}
+
+    def _user_key(self, c: dict) -> tuple[dict, dict] | dict:
+        user = self._user(c["name"])
+        if "ok" in user:
+            return user
+        key = user["keys"].get(c["key_id"])
+        if key is None:
+            return _err("NoSuchEntity", f"The Access Key with id {c['key_id']} cannot be found.")
+        return user, key
+
+    def _op_delete_access_key(self, c: dict) -> dict:
+        found = self._user_key(c)
+        if isinstance(found, dict):
+            return found
+        user = found[0]
+        self.users[c["name"]] = {**user, "keys": {k: v for k, v in user["keys"].items() if k != c["key_id"]}}
+        return {"ok": True}
+
+    def _op_set_access_key_status(self, c: dict) -> dict:
+        found = self._user_key(c)
+        if isinstance(found, dict):
+            return found
+        user, key = found
+        if c["status"] not in ("Active", "Inactive"):
+            return _err("ValidationError", f"Value '{c['status']}' at 'status' failed to satisfy constraint: "
+                                           "Member must satisfy enum value set: [Active, Inactive]")
+        self.users[c["name"]] = {**user, "keys": {**user["keys"], c["key_id"]: {**key, "status": c["status"]}}}
+        return {"ok": True}
+
+    def _op_put_user_policy(self, c: dict) -> dict:
+        user = self._user(c["name"])
+        if "ok" in user:
+            return user
+        self.users[c["name"]] = {**user, "policies": {**user["policies"], c["policy_name"]: c["document"]}}
+        return {"ok": True}
+
+    def _op_delete_user_policy(self, c: dict) -> dict:
+        user = self._user(c["name"])
+        if "ok" in user:
+            return user
+        if c["policy_name"] not in user["policies"]:
+            return _err("NoSuchEntity", f"The user policy with name {c['policy_name']} cannot be found.")
+        self.users[c["name"]] = {**user, "policies": {k: v for k, v in user["policies"].items()
+                                                      if k != c["policy_name"]}}
+        return {"ok": True}
+
     # --- snapshots ------------------------------------------------------------
 
     def to_json(self) -> dict:
@@ -816,6 +903,7 @@ class MetaState:
             "mapping_status": dict(self.mapping_status),
             "scaling": dict(self.scaling),
             "backups": dict(self.backups),
+            "users": dict(self.users),
         }
 
     @classmethod
@@ -832,6 +920,7 @@ class MetaState:
             mapping_status=d.get("mapping_status", {}),
             scaling=d.get("scaling") or {"targets": {}, "policies": {}, "activities": {}},
             backups=d.get("backups", {}),
+            users=d.get("users", {}),
         )
 
 

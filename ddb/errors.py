@@ -129,6 +129,14 @@ class UnrecognizedClientException(DynamoDBError):
     default_message = "The security token included in the request is invalid."
 
 
+class ExpiredTokenException(DynamoDBError):
+    """Session (temporary) credentials past their expiry."""
+
+    code = "ExpiredTokenException"
+    namespace = CORAL_SERVICE_NS
+    default_message = "The security token included in the request is expired"
+
+
 class ThrottlingException(DynamoDBError):
     code = "ThrottlingException"
     namespace = CORAL_AVAILABILITY_NS

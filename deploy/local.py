@@ -29,6 +29,8 @@ from cluster.kms import MasterKeys
 from cluster.lifetime import start_time
 from cluster.regions import DEFAULT_REGION, azs_of, format_remote_peers, format_remote_regions
 
+PROFILE = "trireme"  # the credentials file's profile (AWS_PROFILE=trireme)
+ADMIN_USER = "admin"
 PEER_PORT_OFFSET = 100  # a node's peer (Raft) port is its gRPC port + this, with a fixed --node-base-port
 METRICS_PORT_OFFSET = 2000  # and its Prometheus port (--metrics-listen) its gRPC port + this (9101-)
 
@@ -76,6 +78,7 @@ class Proc:
     pid: int = 0
     peer_addr: str = ""  # a node's Raft port (--peer-listen)
     metrics_addr: str = ""  # a node's Prometheus port (--metrics-listen); a router's is its addr
+    admin_addr: str = ""  # a router's admin endpoint (--admin-listen: TriremeAdmin_1, fault injection)
 
 
 @dataclass
@@ -98,12 +101,13 @@ class LocalCluster:
     remote_peers: dict[str, str] = field(default_factory=dict)  # the link's peer port per other region (nodes)
     peer_clusters: list[str] = field(default_factory=list)  # other regions' cluster ids, admitted by the nodes
     procs: dict[str, Proc] = field(default_factory=dict)
-    key_file: str = ""  # the master key file (cluster/kms.py); "": DATA_DIR/kms/master.key, made by plan()
+    key_file: str = ""  # the master key file (cluster/kms.py); "": DATA_DIR/kms/master.key, made at launch
     cluster_id: str = ""  # made by plan() when the cluster is founded
     owner_pid: int = 0  # the process its nodes and routers live no longer than
     owner_started: int = 0  # and its start time (a pid may be reused)
     tls: bool = False  # HTTPS routers, mutual TLS between nodes and routers (cluster/tls.py)
     ca_dir: Path | None = None  # where the CA is (made if missing): default DATA_DIR/tls
+    auth: bool = False  # routers enforce signatures and users (`trireme up --auth`); else open mode
 
     # --- layout -----------------------------------------------------------
 
@@ -145,6 +149,33 @@ class LocalCluster:
                 if p.kind == "router":
                     tls.trust(self.url(p), self.tls_dir / "ca.pem")
 
+    def admin_endpoint(self, router: str = "router1") -> str:
+        """A router's admin endpoint (TriremeAdmin_1: fault injection, usage)."""
+        return f"{'https' if self.tls else 'http'}://{self.procs[router].admin_addr}"
+
+    @property
+    def master_key_file(self) -> Path:
+        return Path(self.key_file) if self.key_file else Path(self.data_dir) / "kms" / "master.key"
+
+    @property
+    def credentials_file(self) -> Path:
+        """The admin user's keys as an AWS shared credentials file (profile `trireme`), with --auth."""
+        return Path(self.data_dir) / "credentials"
+
+    def credentials(self) -> tuple[str, str] | None:
+        """What the `trireme` CLI signs its calls to routers with: None in open
+        mode; else the admin's keys (the credentials file), or before they
+        exist the cluster's internal credential (derived from the master key)."""
+        if not self.auth:
+            return None
+        if self.credentials_file.exists():
+            from configparser import ConfigParser
+            parser = ConfigParser()
+            parser.read(self.credentials_file)
+            if parser.has_section(PROFILE):
+                return parser[PROFILE]["aws_access_key_id"], parser[PROFILE]["aws_secret_access_key"]
+        return MasterKeys.load(self.master_key_file).internal_credential()
+
     def node_ids(self) -> list[str]:
         return [p.name for p in self.procs.values() if p.kind == "node"]
 
@@ -160,10 +191,11 @@ class LocalCluster:
             self.access_log = saved.get("access_log", self.access_log)
             self.log_format = saved.get("log_format", self.log_format)
             self.cluster_id = saved.get("cluster_id", "")
-            self.key_file = saved.get("key_file", "")
             self.region = saved.get("region", self.region)
             self.remote_regions = saved.get("remote_regions", self.remote_regions)
             self.tls = saved.get("tls", False)
+            self.auth = saved.get("auth", self.auth)
+            self.key_file = saved.get("key_file", self.key_file)
             if not self.cluster_id:  # saved before clusters had ids: the nodes adopt this one
                 self.cluster_id = new_cluster_id()
                 for p in self.procs.values():
@@ -174,6 +206,8 @@ class LocalCluster:
             self.nodes_per_az = len(self.node_ids()) // 3
             self.node_base_port = int(self.procs["n1"].addr.rsplit(":", 1)[1]) if "n1" in self.procs else 0
             for p in self.procs.values():
+                if p.kind == "router" and not p.admin_addr:  # saved before routers had admin endpoints
+                    p.admin_addr = f"{self.host}:{free_port(self.host)}"
                 if p.kind == "node" and "--peer-listen" not in p.argv:  # saved before nodes had peer ports
                     host, _, port = p.addr.rpartition(":")
                     p.peer_addr = f"{host}:{int(port) + PEER_PORT_OFFSET}"
@@ -206,16 +240,12 @@ class LocalCluster:
         initial = ",".join(f"{n}={addr}@{az}" for n, az, addr in founders)
         seeds = ",".join(addr for _, _, addr in founders)
         py = [sys.executable, "-m", "client.cli"]
-        key_file = Path(self.key_file) if self.key_file else self.data_dir / "kms" / "master.key"
-        MasterKeys.create(key_file)  # outside every node's data directory
-        self.key_file = str(key_file.resolve())
         for name, az, addr in nodes:
             peer_addr = peers[name]
             argv = py + ["node", "--id", name, "--az", az, "--listen", addr, "--peer-listen", peer_addr,
                          "--metrics-listen", metrics[name], "--cluster-id", self.cluster_id,
                          "--data-dir", str(self.data_dir / name), "--dead-after", str(self.dead_after_s),
-                         "--partitions-per-table", str(self.partitions_per_table),
-                         "--key-file", self.key_file] + regional
+                         "--partitions-per-table", str(self.partitions_per_table)] + regional
             if self.remote_peers:
                 argv += ["--remote-peers", format_remote_peers(self.remote_peers),
                          "--peer-clusters", ",".join(self.peer_clusters)]
@@ -239,7 +269,8 @@ class LocalCluster:
                 mine = tls.Identity.in_dir(self.tls_dir, name)
                 argv += ["--tls-cert", str(mine.cert_file), "--tls-key", str(mine.key_file),
                          "--tls-ca", str(mine.ca_file)]
-            self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"))
+            self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"),
+                                    admin_addr=f"{self.host}:{free_port(self.host)}")
         if self.tls:
             self._issue("admin", "admin")
             self._trust()
@@ -317,7 +348,7 @@ class LocalCluster:
                                    "endpoint": self.endpoint, "cluster_id": self.cluster_id,
                                    "owner_pid": self.owner_pid, "owner_started": self.owner_started,
                                    "log_level": self.log_level, "access_log": self.access_log, "tls": self.tls,
-                                   "log_format": self.log_format, "key_file": self.key_file,
+                                   "log_format": self.log_format, "auth": self.auth, "key_file": self.key_file,
                                    "procs": {n: asdict(p) for n, p in self.procs.items()}}, indent=2))
         tmp.replace(self.layout_file)
 
@@ -332,9 +363,38 @@ class LocalCluster:
     # --- processes ------------------------------------------------------------
 
     def start(self, wait_s: float = 60.0) -> None:
-        """Start every process, owned by this one (they stop when it ends)."""
+        """Start every process, owned by this one (they stop when it ends);
+        with --auth, make sure the admin user and its credentials file exist."""
         self.launch()
         self.wait_ready(wait_s)
+        if self.auth:
+            self.ensure_admin()
+
+    def ensure_admin(self) -> None:
+        """The admin user (`admin`, every permission) and its keys in
+        DATA_DIR/credentials (mode 0600), made once per cluster."""
+        if self.credentials_file.exists():
+            return
+        import asyncio
+
+        from cluster.rpc import Channels, meta_call
+
+        async def create() -> dict:
+            ch = Channels(self.cluster_id)
+            try:
+                addrs = [p.addr for p in self.procs.values() if p.kind == "node"]
+                made = await meta_call(ch, addrs, "create_user", {"name": ADMIN_USER, "admin": True,
+                                                                  "with_key": True}, deadline_s=20.0)
+                if made.get("error") == "EntityAlreadyExists":  # the file was lost: a new key
+                    made = await meta_call(ch, addrs, "create_access_key", {"name": ADMIN_USER}, deadline_s=20.0)
+                return made
+            finally:
+                await ch.close()
+        made = asyncio.run(create())
+        if not made.get("ok"):
+            raise RuntimeError(f"cannot create the admin user's keys: {made.get('message')}")
+        write_credentials(self.credentials_file, made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"],
+                          self.region)
 
     def launch(self) -> None:
         """Start every process without waiting for them (`deploy.regions`
@@ -343,6 +403,7 @@ class LocalCluster:
             self.plan()
         self.owner_pid, self.owner_started = os.getpid(), start_time(os.getpid()) or 0
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        MasterKeys.create(self.master_key_file)  # outside every node's data directory
         for name in self.procs:
             self.start_proc(name)
 
@@ -360,8 +421,9 @@ class LocalCluster:
             ["--parent-pid", str(self.owner_pid)] if self.owner_pid else []) + (
             ["--access-log"] if self.access_log and p.kind == "router" else []) + (
             ["--functions-dir", str(self.data_dir / p.name / "functions"),
-             "--exports-dir", str(self.data_dir / "exports")] if p.kind == "router" else
-            ["--router-endpoint", self.endpoint])  # event source mappings' handlers reach the cluster there
+             "--exports-dir", str(self.data_dir / "exports"), "--admin-listen", p.admin_addr] if p.kind == "router" else
+            ["--router-endpoint", self.endpoint]) + (  # event source mappings' handlers reach the cluster there
+            ["--key-file", str(self.master_key_file)]) + (["--auth"] if self.auth and p.kind == "router" else [])
         with open(p.log, "ab") as logf:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
@@ -428,7 +490,8 @@ class LocalCluster:
                                        + f"; see {p.log}")
             try:
                 if self.routers:
-                    status, body = post(self.endpoint, "ListTables", {}, timeout=2.0)
+                    status, body = post(self.endpoint, "ListTables", {}, timeout=2.0, credentials=self._internal(),
+                                        region=self.region)
                     if status == 200 and self._nodes_joined():
                         return
                     last = body.decode(errors="replace") if status != 200 else "metadata not settled"
@@ -439,6 +502,12 @@ class LocalCluster:
             time.sleep(0.1)
         raise TimeoutError(f"cluster not ready after {timeout:.0f}s (last: {last}); logs in {self.data_dir}")
 
+
+    def _internal(self) -> tuple[str, str] | None:
+        """The internal credential with --auth (readiness checks come before the admin user)."""
+        if not self.auth:
+            return None
+        return MasterKeys.load(self.master_key_file).internal_credential()
 
     def _nodes_joined(self) -> bool:
         """Every node is in the metadata and the metadata group has a leader,
@@ -466,18 +535,32 @@ class LocalCluster:
         return asyncio.run(ask())
 
 
-def post(endpoint: str, op: str, body: dict, timeout: float = 5.0,
-         prefix: str = "DynamoDB_20120810") -> tuple[int, bytes]:
+def post(endpoint: str, op: str, body: dict, timeout: float = 5.0, prefix: str = "DynamoDB_20120810",
+         credentials: tuple[str, str] | None = None, region: str = DEFAULT_REGION) -> tuple[int, bytes]:
     """One raw call, without boto3 (readiness checks; a router's admin ops
-    with prefix TriremeAdmin_1). An https endpoint of a cluster this process
-    opened is verified with its CA (cluster/tls.py)."""
-    req = urllib.request.Request(endpoint, data=json.dumps(body).encode(), method="POST", headers={
-        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"{prefix}.{op}"})
+    with prefix TriremeAdmin_1), signed when `credentials` are given.
+    An https endpoint of a cluster this process opened is verified with its CA (cluster/tls.py)."""
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"{prefix}.{op}"}
+    if credentials is not None:
+        from ddb.iam.sigv4 import sign
+        headers["Host"] = endpoint.split("//", 1)[-1].split("/", 1)[0]
+        headers.update(sign("POST", "/", headers, data, access_key=credentials[0], secret=credentials[1],
+                            region=region, service="dynamodb", now=time.time()))
+    req = urllib.request.Request(endpoint, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=tls.https_context(endpoint)) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def write_credentials(path: Path, key_id: str, secret: str, region: str) -> None:
+    """An AWS shared credentials file (mode 0600) with profile `trireme`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"[{PROFILE}]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+                f"region = {region}\n")
 
 
 def ours(pid: int, addr: str, cluster_id: str) -> bool:

@@ -211,6 +211,9 @@ class MultiRegion:
         deadline = time.monotonic() + wait_s
         for c in self.clusters.values():
             c.wait_ready(max(1.0, deadline - time.monotonic()))
+        for c in self.clusters.values():
+            if c.auth:  # each region its admin user and DATA_DIR/REGION/credentials
+                c.ensure_admin()
 
     def link_running(self) -> bool:
         if not self.link_pid or not alive(self.link_pid):

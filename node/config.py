@@ -31,7 +31,8 @@ class NodeConfig:
     remote_regions: dict[str, str] = field(default_factory=dict)  # region -> its router URL via the link
     remote_peers: dict[str, str] = field(default_factory=dict)  # region -> the link's peer port for it
     peer_clusters: list[str] = field(default_factory=list)  # other regions' cluster ids, admitted on the peer port
-    key_file: Path | None = None  # the master key file (cluster/kms.py): encryption at rest; None: off
+    # the master key file (cluster/kms.py): encryption at rest, users' secrets, the internal credential; None: off
+    key_file: Path | None = None
     tls: Identity | None = None  # mutual TLS on the gRPC and peer ports (cluster/tls.py)
 
     @property

@@ -60,7 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="stop when the process with this pid ends (`trireme up` passes its own)")
     p.add_argument("--key-file", type=Path, default=None,
                    help="the cluster master key file (cluster/kms.py; `trireme up` makes DATA_DIR/kms/master.key): "
-                        "tables' data are encrypted at rest under keys it wraps; without it they are not")
+                        "tables' data are encrypted at rest under keys it wraps (without it they are not), users' "
+                        "secrets are wrapped with it, and the node signs its calls to routers run with --auth")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     p.add_argument("--log-format", default="text", choices=("text", "json"),
                    help="text (default) or json: one JSON object per line (time, level, logger, message, "
@@ -111,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
                      region=args.region, remote_regions=remote_regions, remote_peers=remote_peers,
                      peer_clusters=[c for c in args.peer_clusters.split(",") if c], key_file=args.key_file,
                      tls=ident)
+    from cluster.kms import use_key_file
+    try:
+        use_key_file(cfg.key_file)  # the node signs its calls to routers (replication, triggers) with it
+    except ValueError as exc:
+        return _fail(str(exc), 2)
     try:
         return asyncio.run(_serve(cfg, args.parent_pid))
     except (OSError, TimeoutError) as exc:

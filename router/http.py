@@ -20,11 +20,17 @@ headers it gives; DynamoDB's requests, all to `/`, pay one comparison for it.
 An answer with a `stream` (the console's server-sent events) keeps the
 connection: its chunks are written as they come, and the connection closes
 when the stream ends.
+Authentication (router/auth/authenticate.py) needs more of a request than
+its headers: they come in the headers dict under pseudo-header names no
+client can send (a header name cannot hold ':'): `:peer`, `:secure`,
+`:method` and `:path` (unless `POST /`), `:body-sha256` (of a body as sent,
+before its Content-Encoding was undone).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import os
@@ -207,9 +213,9 @@ _Job = tuple
 
 
 class _Conn(asyncio.Protocol):
-    __slots__ = ("cfg", "handler", "loop", "transport", "parser", "headers", "body", "body_len", "url",
-                 "_queue", "_task", "_closing", "_idle", "_last_data", "_in_head", "_chunk", "_recv", "_slack",
-                 "_read_paused", "_write_paused", "_stream")
+    __slots__ = ("cfg", "handler", "loop", "transport", "parser", "headers", "body", "body_len", "url", "peer",
+                 "secure", "_queue", "_task", "_closing", "_idle", "_last_data", "_in_head", "_chunk", "_recv",
+                 "_slack", "_read_paused", "_write_paused", "_stream")
 
     def __init__(self, cfg: _Config) -> None:
         self.cfg = cfg
@@ -221,6 +227,8 @@ class _Conn(asyncio.Protocol):
         self.body: list[bytes] = []
         self.body_len = 0
         self.url = b""
+        self.peer = ""  # the client's HOST:PORT, for authentication (aws:SourceIp)
+        self.secure = False  # came over TLS
         # Answers not yet written, in request order: rendered bytes, or a job;
         # the first job in the queue is the one running (`_task`, held: the loop keeps only weak references).
         self._queue: deque[bytes | _Job] = deque()
@@ -244,6 +252,9 @@ class _Conn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
+        self.secure = transport.get_extra_info("sslcontext") is not None
         self._arm_idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -383,6 +394,14 @@ class _Conn(asyncio.Protocol):
         headers = self.headers
         method = self.parser.get_method()
         url = self.url
+        # What a signature covers beyond the headers, under names no client can
+        # send (router/auth/authenticate.py): the method and path unless POST /.
+        headers[":peer"] = self.peer
+        if self.secure:
+            headers[":secure"] = "1"
+        if url != b"/" or method != b"POST":
+            headers[":method"] = method.decode("latin-1")
+            headers[":path"] = url.decode("latin-1")
         if url != b"/" and url.startswith(self.cfg.rest_prefixes):  # DynamoDB's requests all go to "/"
             self._push(_Rest(method, url, headers, body, keep_alive, self._started()))
             return
@@ -397,6 +416,7 @@ class _Conn(asyncio.Protocol):
             return
         encoding = headers.get("content-encoding")
         if encoding is not None:
+            headers[":body-sha256"] = hashlib.sha256(body).hexdigest()  # a signature covers the body as sent
             body = self._decode(body, encoding, headers, keep_alive)
             if body is None:
                 return

@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, quote, unquote
 
 import orjson
 
+from cluster.kms import own_credential
 from cluster.partitions import Cluster
 from ddb.errors import DynamoDBError
 from functions import model
@@ -88,8 +89,10 @@ class LambdaApi:
         self.endpoint = endpoint
         self.code = CodeStore(cluster)
         functions_dir = Path(functions_dir)
+        key_id, secret = own_credential()  # functions call the cluster as the cluster (see README, Security)
         self.runtime = FunctionRuntime(code_dir=functions_dir / "code", log_dir=functions_dir / "logs",
-                                       endpoint_url=f"http://{endpoint}", region=region)
+                                       endpoint_url=f"http://{endpoint}", region=region,
+                                       access_key=key_id, secret_key=secret)
         self._background: set[asyncio.Task] = set()
         self.urls = function_urls.FunctionUrls(self)
         self.mappings = MappingsApi(self, _json)

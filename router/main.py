@@ -52,6 +52,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tls-ca", type=Path, default=None,
                    help="the cluster's CA: dial the nodes with mutual TLS, presenting --tls-cert (then a "
                         "certificate of the cluster, made by `trireme up --tls`)")
+    p.add_argument("--admin-listen", default="",
+                   help="HOST:PORT of the admin endpoint (TriremeAdmin_1: fault injection, usage), apart from the "
+                        "DynamoDB port; with --auth only admin credentials pass (default: no admin endpoint)")
+    p.add_argument("--auth", action="store_true",
+                   help="enforce authentication: every request must be signed (SigV4) with a user's key "
+                        "(`trireme users`); default: open mode, any credentials or none pass")
+    p.add_argument("--key-file", default="",
+                   help="the cluster master key (cluster/kms.py; needed with --auth): unwraps users' secrets and "
+                        "derives the credential routers and nodes sign their own calls with")
     p.set_defaults(func=run)
 
 
@@ -65,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    from cluster.kms import use_key_file
     from cluster.lifetime import watch_parent
     from cluster.partitions import Cluster
     from cluster.regions import parse_remote_regions
@@ -81,6 +91,8 @@ async def _serve(args: argparse.Namespace) -> int:
     from router.strong_tables import operations as strong_operations
     from router.protocol import Dispatcher
     from router.streams import StreamsApi
+    from router.auth.authorize import Authorizer
+    from router.auth.sts import Sts
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -97,6 +109,9 @@ async def _serve(args: argparse.Namespace) -> int:
         except TimeoutError as exc:
             raise TimeoutError(f"cannot learn the cluster id from --seeds: {exc}") from None
     host, _, port = args.listen.rpartition(":")
+    if args.auth and not args.key_file:
+        raise ValueError("--auth needs --key-file (the cluster master key)")
+    master = use_key_file(args.key_file)  # also signs this router's calls to other regions
     cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
     cluster.region = args.region  # MRSC groups name members REGION/NODE
     api = Api(cluster, region=args.region, endpoint=args.listen,
@@ -115,24 +130,40 @@ async def _serve(args: argparse.Namespace) -> int:
         replication.update({name: api.with_metadata(op) for name, op in strong_operations(api).items()})
         scaling = {name: api.with_metadata(op)
                    for name, op in AutoScalingApi(api, cluster, args.region).operations().items()}
+        authenticate = _authenticator(args, cluster, master)
+        authorize = Authorizer(lambda: cluster.state, args.region)
         handler = metrics.requests.wrap(Api.with_host(Dispatcher(
-            api.operations(), streams=streams, admin=_admin_ops(cluster, cluster_id, streams_api),
-            replication=replication, scaling=scaling)))
+            api.operations(), streams=streams, replication=replication, scaling=scaling,
+            authenticate=authenticate, authorize=authorize, sts=Sts(cluster.meta, authenticate))))
+        rest = _authenticated_rest(rest_handler(console, functions), authenticate, authorize)
         server = await serve(handler, host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
-                             rest=with_metrics(metrics, rest_handler(console, functions)),
+                             rest=with_metrics(metrics, rest),
                              rest_prefixes=(*PREFIXES, CONSOLE_PREFIX, METRICS_PATH.encode()), ssl=https)
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None
+    servers = [server]
+    if args.admin_listen:  # the admin plane: its own port, admin callers only when enforced
+        admin_host, _, admin_port = args.admin_listen.rpartition(":")
+        try:
+            servers.append(await serve(Dispatcher({}, admin=_admin_ops(cluster, cluster_id, streams_api), checks={},
+                                                  authenticate=authenticate),
+                                       admin_host or "127.0.0.1", int(admin_port), region=args.region, ssl=https))
+        except OSError as exc:
+            server.close()
+            raise OSError(f"cannot listen on {args.admin_listen}: {exc.strerror or exc}; "
+                          "choose another port with --admin-listen") from None
     cluster.start()
     api.backups.start()  # takes over restores and imports whose router died midway
     scheme = "https" if https else "http"
-    logging.getLogger(__name__).info("router of cluster %s serving DynamoDB on %s://%s%s (console: %s://%s/console, "
-                                     "metrics: %s://%s/metrics)", cluster_id, scheme, args.listen,
-                                     " (mutual TLS to the nodes)" if args.tls_ca else "", scheme, args.listen,
-                                     scheme, args.listen)
+    logging.getLogger(__name__).info(
+        "router of cluster %s serving DynamoDB on %s://%s%s (console: %s://%s/console, metrics: %s://%s/metrics), "
+        "its admin endpoint on %s", cluster_id, scheme, args.listen,
+        " (mutual TLS to the nodes)" if args.tls_ca else "", scheme, args.listen, scheme, args.listen,
+        f"{scheme}://{args.admin_listen}" if args.admin_listen else "no port (no --admin-listen)")
     await stop.wait()
-    server.close()
+    for s in servers:
+        s.close()
     await console.close()
     await functions.close()
     await cluster.close()
@@ -159,6 +190,62 @@ def _tls(args: argparse.Namespace):
         return tls.Identity(args.tls_ca or args.tls_cert, args.tls_cert, args.tls_key).server_context()
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(f"cannot use --tls-cert {args.tls_cert} with --tls-key {args.tls_key}: {exc}") from None
+
+
+def _authenticator(args: argparse.Namespace, cluster, master):
+    """Enforced (--auth) against the cluster's users, or open: said once at start-up either way."""
+    from router.auth.authenticate import Authenticator
+    from router.auth.users import Users
+
+    log = logging.getLogger(__name__)
+    if not args.auth:
+        log.warning("OPEN MODE: requests are not authenticated (any credentials or none pass); "
+                    "start with --auth (`trireme up --auth`) to enforce signatures and users")
+        return Authenticator(None, args.region)
+    log.info("authentication enforced: every request must be signed with a user's key (SigV4)")
+    return Authenticator(Users(lambda: cluster.state, master), args.region)
+
+
+def _authenticated_rest(rest, authenticate, authorize):
+    """The Lambda REST API behind authentication (service `lambda`) and
+    authorization (lambda: actions), its refusals in Lambda's shape (403 and
+    x-amzn-ErrorType). Function URLs are served as AuthType NONE URLs are:
+    public; so is GET /metrics (Prometheus scrapes unsigned). The console's
+    requests are unsigned, so with --auth it is refused with a 403 that says
+    so. The pseudo-headers of router/http.py are dropped before the API sees
+    the headers."""
+    import orjson
+
+    from ddb.errors import DynamoDBError
+    from router.auth.authenticate import CALLER, LAMBDA
+    from router.console.app import PREFIX as CONSOLE_PREFIX
+    from router.function_urls import SERVE_PREFIX
+    from router.lambda_api import RestResponse
+
+    console = CONSOLE_PREFIX.decode()
+
+    def refused(exc: DynamoDBError) -> RestResponse:
+        return RestResponse(403 if exc.status < 500 else exc.status,
+                            orjson.dumps({"message": exc.message, "Type": "User"}),
+                            {"Content-Type": "application/json", "x-amzn-ErrorType": exc.code})
+
+    async def handle(method: str, url: str, headers: dict[str, str], body: bytes):
+        plain = {k: v for k, v in headers.items() if k[0] != ":"}
+        if authenticate.enforced and url.startswith(console):
+            return RestResponse(403, orjson.dumps({
+                "message": "The console sends unsigned requests, so it is off while this cluster enforces "
+                           "authentication (--auth); use the AWS CLI or boto3 with a user's keys, or run the "
+                           "cluster in open mode to use the console", "Type": "User"}),
+                {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException"})
+        if authenticate.enforced and not url.startswith(SERVE_PREFIX):
+            try:
+                caller = authenticate(headers, body, LAMBDA)
+                CALLER.set(caller)
+                await authorize.rest(caller, method, url, body)
+            except DynamoDBError as exc:
+                return refused(exc)
+        return await rest(method, url, plain, body)
+    return handle
 
 
 def _admin_ops(cluster, cluster_id: str, streams_api):

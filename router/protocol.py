@@ -10,9 +10,11 @@ from typing import Any
 
 import orjson
 
-from ddb.errors import (DynamoDBError, InternalServerError, SerializationException,
+from ddb.errors import (AccessDeniedException, DynamoDBError, InternalServerError, SerializationException,
                         UnknownOperationException)
 from ddb.shapes import Check, compile_model
+from router.auth.authenticate import CALLER, DYNAMODB, SCALING, Authenticator
+from router.auth.caller import Caller
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,11 @@ Op = Callable[[dict], Awaitable[Any]]
 PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.", "TriremeAdmin_1.", "TriremeReplication_1.",
             "AnyScaleFrontendService.")  # the last: Application Auto Scaling (router/autoscaling_api.py)
 CONTENT_TYPES = ("application/x-amz-json-1.0", "application/x-amz-json-1.1")
+INTERNAL = (PREFIXES[2], PREFIXES[3])  # the cluster's own operations: admin callers only when enforced
+FORM = "application/x-www-form-urlencoded"
+# The authorization hook (router/auth/authorize.py): raises AccessDeniedException.
+Authorize = Callable[[Caller, str, dict], Awaitable[None]]
+Sts = Callable[[dict[str, str], bytes], Awaitable[tuple[int, bytes]]]
 
 
 def service_checks() -> dict[str, Check]:
@@ -41,17 +48,32 @@ class Dispatcher:
 
     def __init__(self, operations: Mapping[str, Op], streams: Mapping[str, Op] | None = None,
                  admin: Mapping[str, Op] | None = None, checks: Mapping[str, Check] | None = None,
-                 replication: Mapping[str, Op] | None = None, scaling: Mapping[str, Op] | None = None) -> None:
+                 replication: Mapping[str, Op] | None = None, scaling: Mapping[str, Op] | None = None,
+                 authenticate: Authenticator | None = None, authorize: Authorize | None = None,
+                 sts: Sts | None = None) -> None:
         self.ops = {PREFIXES[0] + name: op for name, op in operations.items()}
         self.ops.update({PREFIXES[1] + name: op for name, op in (streams or {}).items()})
         self.ops.update({PREFIXES[2] + name: op for name, op in (admin or {}).items()})
         self.ops.update({PREFIXES[3] + name: op for name, op in (replication or {}).items()})
         self.ops.update({PREFIXES[4] + name: op for name, op in (scaling or {}).items()})
         self.checks = service_checks() if checks is None else checks
+        # Open mode (the default): every request is ANONYMOUS and no policy is evaluated.
+        self.authenticate = authenticate or Authenticator(None, "")
+        self.authorize = authorize
+        self.sts = sts  # STS's query protocol (router/auth/sts.py): POST / without a target, a form body
 
     async def __call__(self, target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         try:
+            if target is None and self.sts is not None and headers.get("content-type", "").startswith(FORM):
+                return await self.sts(headers, body)
+            caller = self.authenticate(headers, body, SCALING if target and target.startswith(PREFIXES[4])
+                                       else DYNAMODB)
+            CALLER.set(caller)
             op = self.ops.get(target or "")
+            if op is not None and caller.enforced and not caller.admin and target.startswith(INTERNAL):
+                # The cluster's own calls (fault injection, replication between regions): its credential only.
+                raise AccessDeniedException(f"User: {caller.arn} is not authorized to perform: {target} "
+                                            "(an internal operation of the cluster)")
             if op is None:
                 # Real DynamoDB answers a missing or unknown target, and a body
                 # that is not the JSON content type, with UnknownOperation.
@@ -70,6 +92,8 @@ class Dispatcher:
             check = self.checks.get(target)  # type: ignore[arg-type]
             if check is not None:
                 check(request)
+            if self.authorize is not None and caller.enforced:
+                await self.authorize(caller, target, request)
             result = await op(request)
         except DynamoDBError as exc:
             status, wire = exc.to_wire()

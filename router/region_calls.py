@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from cluster import tls
+from cluster.kms import signature
 from ddb.errors import from_wire
 from router.protocol import PREFIXES
 
@@ -47,7 +48,8 @@ async def call(region: str, url: str, target: str, body: dict, timeout: float) -
     host, port, secure = u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80), u.scheme == "https"
     data = orjson.dumps(body)
     head = (f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-amz-json-1.0\r\n"
-            f"X-Amz-Target: {target}\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+            f"X-Amz-Target: {target}\r\n{signature(host, port, target, data, region)}"
+            f"Content-Length: {len(data)}\r\n\r\n").encode()
     pool = _pools.setdefault(asyncio.get_running_loop(), {}).setdefault((host, port, secure), [])
     conn = _idle(pool)
     if conn is None:

@@ -29,6 +29,7 @@ from node.control.placement import place, replacement
 from node.control.splits import SplitPlanner
 from node.control.stats import table_totals
 from node.control.throughput import Consumption, lent_rates
+from node.control.users import USER_OPS, user_op
 from node.groups.replica import Rejected
 from node.partition.split import splittable
 
@@ -244,6 +245,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         return await mr.run({**body, "op": "scaling"})
     if op in BACKUP_OPS:  # router/backups.py
         return await _propose(mr, {**body, "op": op})
+    if op in USER_OPS:  # IAM users (`trireme users`, STS GetSessionToken): node/control/users.py
+        return await user_op(control.cfg.key_file, mr, op, body)
     if op == "put_function_url":  # a function's URL config (router/function_urls.py)
         return await function_op(mr, op, {k: body.get(k) for k in ("name", "mode", "url")})
     raise from_wire({"__type": "ValidationException", "message": f"unknown metadata call {op!r}"})

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from cluster import tls
+from cluster.kms import signature
 
 
 class RemoteError(Exception):
@@ -24,7 +25,7 @@ class RemoteError(Exception):
         self.status = status
 
 
-async def post_json(url: str, target: str, body: bytes, timeout_s: float) -> dict:
+async def post_json(url: str, target: str, body: bytes, timeout_s: float, region: str) -> dict:
     """POST ``body`` with ``X-Amz-Target: target``; the answer's JSON. Raises
     OSError, TimeoutError or RemoteError."""
     parts = urlsplit(url)
@@ -37,7 +38,8 @@ async def post_json(url: str, target: str, body: bytes, timeout_s: float) -> dic
             writer.write(b"".join((
                 b"POST / HTTP/1.1\r\nHost: ", f"{host}:{port}".encode(),
                 b"\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: ", target.encode(),
-                b"\r\nConnection: close\r\nContent-Length: ", str(len(body)).encode(), b"\r\n\r\n", body)))
+                b"\r\n", signature(host, port, target, body, region).encode(),
+                b"Connection: close\r\nContent-Length: ", str(len(body)).encode(), b"\r\n\r\n", body)))
             await writer.drain()
             status_line = await reader.readline()
             length = None

@@ -214,7 +214,7 @@ class Replicator:
                 if changes:
                     try:
                         await post_json(self.remote_regions[region], TARGET,
-                                        request_body(table, self.region, changes), TIMEOUT_S)
+                                        request_body(table, self.region, changes), TIMEOUT_S, region)
                     except (OSError, TimeoutError, RemoteError, ValueError) as exc:
                         log.info("%s: replication to %s failed (retrying in %.1fs): %r", group, region, backoff,
                                  exc)

@@ -1,4 +1,5 @@
-"""The master key file: created private, wraps and unwraps data keys, rotates."""
+"""The master key file: created private, wraps and unwraps data keys and
+secrets (bound to their context), rotates, derives the internal credential."""
 
 from __future__ import annotations
 
@@ -50,3 +51,28 @@ def test_bad_key_files_say_what_is_wrong(tmp_path, text, why):
         MasterKeys.load(path)
     with pytest.raises(KeyFileError, match="cannot read"):
         MasterKeys.load(tmp_path / "missing.key")
+
+
+def test_wrap_unwrap_of_a_secret_is_bound_to_its_context(tmp_path):
+    key = MasterKeys.create(tmp_path / "k")
+    wrapped = key.wrap(b"secret", "access-key:AKIA1")
+    assert b"secret" not in wrapped.encode()
+    assert key.unwrap(wrapped, "access-key:AKIA1") == b"secret"
+    with pytest.raises(KeyFileError):
+        key.unwrap(wrapped, "access-key:AKIA2")  # moved to another record
+    with pytest.raises(KeyFileError):
+        key.unwrap(wrapped)  # not a data key
+    other = MasterKeys.create(tmp_path / "other")
+    with pytest.raises(KeyFileError):
+        other.unwrap(wrapped, "access-key:AKIA1")  # another cluster's key file
+
+
+def test_internal_credential_is_derived_alike_by_every_holder_and_kept_across_rotation(tmp_path):
+    path = tmp_path / "k"
+    key = MasterKeys.create(path)
+    key_id, secret = key.internal_credential()
+    assert (key_id, secret) == MasterKeys.load(path).internal_credential()
+    assert key_id.startswith("TRIR") and len(key_id) == 20 and len(secret) == 40
+    key.add()
+    assert MasterKeys.load(path).internal_credential() == (key_id, secret)
+    assert MasterKeys.create(tmp_path / "k2").internal_credential() != (key_id, secret)

@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.serial]  # containers restarting: al
 @pytest.fixture(scope="module")
 def compose() -> Iterator[Compose]:
     yield from running("trireme-test", lambda: {"TRIREME_PORT": str(free_port("127.0.0.1")),
+                                                "TRIREME_ADMIN_PORT": str(free_port("127.0.0.1")),
                                                 "TRIREME_NET": "10.213.9"})
 
 

@@ -48,6 +48,7 @@ except Exception as exc:
 def regions() -> Iterator[Compose]:
     yield from running("trireme-regions-test", lambda: {
         **{PORT_SETTING[r]: str(free_port()) for r in (US, EU, AP)}, "TRIREME_LINK_PORT": str(free_port()),
+        **{f"TRIREME_ADMIN_PORT_{x}": str(free_port()) for x in "ABC"},
         "TRIREME_NET_A": NET[US], "TRIREME_NET_B": NET[EU], "TRIREME_NET_C": NET[AP], "TRIREME_LATENCY_MS": "40"},
         file=REGIONS_COMPOSE_FILE)
 

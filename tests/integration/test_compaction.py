@@ -134,7 +134,7 @@ def digests(cluster) -> dict[str, str]:
     out = {}
     for name in cluster.node_ids():
         h = hashlib.sha256()
-        with Storage.open(Path(cluster.data_dir) / name / "db", master=MasterKeys.load(cluster.key_file)) as db:
+        with Storage.open(Path(cluster.data_dir) / name / "db", master=MasterKeys.load(cluster.master_key_file)) as db:
             for key, value in db.iter_range(DATA, b"", None):
                 h.update(key + b"\0" + value)
             for key, value in db.iter_range(STREAMS, b"R", b"S"):  # stream records (cluster/keys.py)

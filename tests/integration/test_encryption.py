@@ -84,7 +84,7 @@ def test_no_file_under_any_node_holds_the_marker(own_cluster):
     assert wait_until(lambda: stream_holds(cluster, MARKER), 30, "the stream record")
 
     cluster.stop()
-    master = MasterKeys.load(cluster.key_file)
+    master = MasterKeys.load(cluster.master_key_file)
     needle = MARKER.encode()
     for name in cluster.node_ids():
         # Every node holds the item (three nodes, three replicas): readable
@@ -188,7 +188,7 @@ def test_sse_settings_show_and_key_rotation_keeps_reads_working_during_writes(ow
     assert got["v"]["S"] == f"{MARKER}-3"
 
     cluster.stop()
-    master = MasterKeys.load(cluster.key_file)
+    master = MasterKeys.load(cluster.master_key_file)
     assert master.current == "m2"
     with Storage.open(Path(cluster.data_dir) / "n2" / "db", master=master) as db:
         lo, hi = keys.table_bounds(table_id)

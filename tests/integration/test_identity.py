@@ -204,7 +204,7 @@ def test_frames_and_calls_stating_another_cluster_are_refused(first):
     ({"heal": "yes"}, "heal"), ({"jitter": 5}, "jitter"), ({"jitter_ms": None}, "jitter_ms"),
 ])
 def test_set_faults_with_a_malformed_body_is_a_400_naming_the_field(first, body, field):
-    router = f"http://{first.procs['router1'].addr}"
+    router = first.admin_endpoint("router1")
     status, answer = post(router, "SetFaults", dict(body, ClusterId=first.cluster_id), prefix="TriremeAdmin_1")
     error = json.loads(answer)
     assert status == 400 and error["__type"].endswith("#ValidationException"), answer
@@ -217,7 +217,7 @@ def test_set_faults_with_a_malformed_body_is_a_400_naming_the_field(first, body,
 
 
 def test_set_faults_states_the_cluster(first):
-    router = f"http://{first.procs['router1'].addr}"
+    router = first.admin_endpoint("router1")
     for stated in ({}, {"ClusterId": "x"}):
         status, answer = post(router, "SetFaults", dict(stated, loss=0.5), prefix="TriremeAdmin_1")
         assert status == 400 and b"cluster id mismatch" in answer

@@ -108,7 +108,7 @@ def test_a_dead_coordinators_transaction_is_in_progress_until_recovered(own_clus
     wait_until(lambda: live.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE", 30, "the table")
     wait_until(lambda: doomed.describe_table(TableName=table), 10, "router1 to see the table")
     live.put_item(TableName=table, Item={"pk": {"S": "x"}, "v": {"S": "before"}})
-    status, answer = post(_router(c, 1), "SetFaults", {"ClusterId": c.cluster_id, "txn_crash_at": "after_prepare:1"},
+    status, answer = post(c.admin_endpoint("router1"), "SetFaults", {"ClusterId": c.cluster_id, "txn_crash_at": "after_prepare:1"},
                           prefix="TriremeAdmin_1")
     assert status == 200, answer
     token = str(uuid.uuid4())
@@ -149,4 +149,4 @@ def test_a_dead_coordinators_transaction_is_in_progress_until_recovered(own_clus
     wait_until(retried, 30, "the token's retry to commit")
     assert live.get_item(TableName=table, Key={"pk": {"S": "x"}}, ConsistentRead=True)["Item"]["v"] == {"S": "after"}
     live.put_item(TableName=table, Item={"pk": {"S": "x"}, "v": {"S": "single"}})  # no lock is left
-    assert json.loads(post(_router(c, 2), "Faults", {}, prefix="TriremeAdmin_1")[1])["txn_crash_at"] == ""
+    assert json.loads(post(c.admin_endpoint("router2"), "Faults", {}, prefix="TriremeAdmin_1")[1])["txn_crash_at"] == ""

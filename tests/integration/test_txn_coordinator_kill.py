@@ -45,7 +45,7 @@ def _doomed(cluster: LocalCluster, step: str):
     proc = cluster.start_proc("router2")
     client = make_client(f"http://{proc.addr}", read_timeout=20)
     wait_until(lambda: client.list_tables() is not None, 30, "router2 serving")
-    status, answer = post(f"http://{proc.addr}", "SetFaults", {"txn_crash_at": step, "ClusterId": cluster.cluster_id},
+    status, answer = post(cluster.admin_endpoint("router2"), "SetFaults", {"txn_crash_at": step, "ClusterId": cluster.cluster_id},
                           prefix="TriremeAdmin_1")
     assert status == 200, answer
     return client, proc

@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 
 from cluster.function_code import CodeStore
+from cluster.kms import own_credential
 from cluster.meta import MetaState
 from cluster.partitions import Cluster
 from ddb import streams as ds
@@ -72,7 +73,8 @@ class TriggerContext:
         if rt is None:  # up to ParallelizationFactor lanes of one shard run one function at once
             rt = self._runtimes[region] = FunctionRuntime(
                 code_dir=self.functions_dir / "code", log_dir=self.functions_dir / "logs",
-                endpoint_url=self.endpoint_url, region=region, max_concurrency=PARALLEL_MAX)
+                endpoint_url=self.endpoint_url, region=region, max_concurrency=PARALLEL_MAX,
+                access_key=own_credential()[0], secret_key=own_credential()[1])
         return rt
 
     def function(self, arn: str) -> tuple[Function | None, str | None]:
@@ -112,8 +114,8 @@ class TriggerContext:
         client = self._tables.get(region)
         if client is None:
             client = self._tables[region] = boto3.client(
-                "dynamodb", endpoint_url=self.endpoint_url, region_name=region, aws_access_key_id="trireme",
-                aws_secret_access_key="trireme",
+                "dynamodb", endpoint_url=self.endpoint_url, region_name=region,
+                aws_access_key_id=own_credential()[0], aws_secret_access_key=own_credential()[1],
                 config=Config(retries={"total_max_attempts": 5, "mode": "standard"}, connect_timeout=3,
                               read_timeout=15))
         await asyncio.to_thread(client.put_item, TableName=table, Item=item)
