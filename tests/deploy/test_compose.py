@@ -131,9 +131,14 @@ def test_a_node_added_takes_replicas_and_is_drained_before_its_container_stops(c
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         env = dict(os.environ, **compose.settings)
-        removed = subprocess.run([sys.executable, "-m", "client.cli", "node", "remove", "n4", "--compose",
-                                  "--project", compose.project, "--timeout", "75"],
-                                 env=env, capture_output=True, text=True, timeout=100)
+
+        def remove(node: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "client.cli", "node", "remove", node, "--compose",
+                                   "--project", compose.project, "--timeout", "75"],
+                                  env=env, capture_output=True, text=True, timeout=100)
+        unknown = remove("n9")
+        assert unknown.returncode == 2 and "no node 'n9'; known: n1, n2, n3, n4" in unknown.stderr, unknown.stderr
+        removed = remove("n4")
         done.set()
         watcher.join(30)
         print(removed.stdout)
