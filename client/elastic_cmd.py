@@ -35,14 +35,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_split)
 
 
-async def meta(cluster: LocalCluster, op: str, body: dict, deadline_s: float = 15.0) -> Any:
-    """A metadata call to the cluster's meta leader."""
-    channels = Channels(cluster.cluster_id)
+async def meta_at(cluster_id: str, addrs: list[str], op: str, body: dict, deadline_s: float = 15.0) -> Any:
+    """A metadata call to the meta leader, found from ``addrs``."""
+    channels = Channels(cluster_id)
     try:
-        addrs = [p.addr for p in cluster.procs.values() if p.kind == "node"]
         return await meta_call(channels, addrs, op, body, deadline_s=deadline_s)
     finally:
         await channels.close()
+
+
+async def meta(cluster: LocalCluster, op: str, body: dict, deadline_s: float = 15.0) -> Any:
+    """A metadata call to the local cluster's meta leader."""
+    addrs = [p.addr for p in cluster.procs.values() if p.kind == "node"]
+    return await meta_at(cluster.cluster_id, addrs, op, body, deadline_s)
 
 
 def cmd_split(args: argparse.Namespace) -> int:
@@ -183,13 +188,7 @@ def _remove_compose_node(args: argparse.Namespace) -> int:
     seeds = compose_meta_seeds(compose)
 
     def meta_of(op: str, body: dict) -> Any:
-        async def go() -> Any:
-            channels = Channels(compose.cluster_id)
-            try:
-                return await meta_call(channels, seeds, op, body, deadline_s=15.0)
-            finally:
-                await channels.close()
-        return asyncio.run(go())
+        return asyncio.run(meta_at(compose.cluster_id, seeds, op, body))
 
     try:
         known = meta_of("nodes", {})["nodes"]
