@@ -2,19 +2,23 @@
 partition now (the controller also splits by size and heat by itself;
 node/partition/split.py); `trireme node add --az AZ` starts one more storage
 node, which the controller moves replicas onto; `trireme node remove NODE`
-drains a node (its replicas move away), then stops it."""
+drains a node (its replicas move away), then stops it (`--compose`: a node
+of the compose deployment, whose container is then removed)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cluster.rpc import CallError, Channels, meta_call
+from deploy.containers import Compose, ContainerError, compose_meta_seeds, ensure_engine, remove_node_container
 from deploy.local import LocalCluster
 
 DATA_DIR_HELP = "the local cluster's directory (default: data)"
@@ -31,14 +35,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_split)
 
 
-async def meta(cluster: LocalCluster, op: str, body: dict, deadline_s: float = 15.0) -> Any:
-    """A metadata call to the cluster's meta leader."""
-    channels = Channels(cluster.cluster_id)
+async def meta_at(cluster_id: str, addrs: list[str], op: str, body: dict, deadline_s: float = 15.0) -> Any:
+    """A metadata call to the meta leader, found from ``addrs``."""
+    channels = Channels(cluster_id)
     try:
-        addrs = [p.addr for p in cluster.procs.values() if p.kind == "node"]
         return await meta_call(channels, addrs, op, body, deadline_s=deadline_s)
     finally:
         await channels.close()
+
+
+async def meta(cluster: LocalCluster, op: str, body: dict, deadline_s: float = 15.0) -> Any:
+    """A metadata call to the local cluster's meta leader."""
+    addrs = [p.addr for p in cluster.procs.values() if p.kind == "node"]
+    return await meta_at(cluster.cluster_id, addrs, op, body, deadline_s)
 
 
 def cmd_split(args: argparse.Namespace) -> int:
@@ -69,6 +78,10 @@ def node_parser() -> argparse.ArgumentParser:
     rm.add_argument("node", help="the node to remove (n1, n2, ...)")
     rm.add_argument("--data-dir", type=Path, default=Path("data"), help=DATA_DIR_HELP)
     rm.add_argument("--timeout", type=float, default=300.0, help="how long to wait for the drain (seconds)")
+    rm.add_argument("--compose", action="store_true",
+                    help="a node of the compose cluster (deploy/docker-compose.yml; TRIREME_NET and "
+                         "TRIREME_CLUSTER_ID from the environment): drained, then its container and volume removed")
+    rm.add_argument("--project", default="trireme", help="the compose project (with --compose; default trireme)")
     rm.set_defaults(func=cmd_node_remove)
     return parser
 
@@ -117,28 +130,82 @@ def holds(state: dict, node: str) -> list[str]:
     return sorted(p["id"] for p in state["partitions"].values() if node in p["voters"] + p.get("learners", []))
 
 
+Meta = Callable[[str, dict], Any]
+
+
+def drain(meta: Meta, node: str, timeout: float) -> bool:
+    """Mark ``node`` draining and wait until no partition names it, printing
+    each change (the controller moves a replica at a time). False, after
+    saying why, when it still holds some at the deadline."""
+    try:
+        meta("drain_node", {"id": node})
+    except CallError as exc:
+        print(f"trireme node remove: {exc.message or exc}", file=sys.stderr)
+        return False
+    print(f"draining {node}: its replicas move to the other nodes", flush=True)
+    deadline = time.monotonic() + timeout
+    shown: list[str] = []
+    while left := holds(meta("nodes", {}), node):
+        if left != shown:
+            print(f"  {node} still holds {len(left)} replica(s): {', '.join(left)}", flush=True)
+            shown = left
+        if time.monotonic() > deadline:
+            print(f"trireme node remove: {node} still holds {', '.join(left)} after {timeout:.0f} s "
+                  "(no other node in its AZ, or not enough nodes?); it stays, draining", file=sys.stderr)
+            return False
+        time.sleep(0.5)
+    print(f"  {node} holds no replica any more", flush=True)
+    return True
+
+
 def cmd_node_remove(args: argparse.Namespace) -> int:
+    if args.compose:
+        return _remove_compose_node(args)
     cluster = _running_cluster("node remove", args.data_dir)
     if cluster is None:
         return 1
     if cluster.procs.get(args.node, None) is None or cluster.procs[args.node].kind != "node":
         print(f"trireme node remove: no node {args.node!r}; known: {', '.join(cluster.node_ids())}", file=sys.stderr)
         return 2
-    try:
-        asyncio.run(meta(cluster, "drain_node", {"id": args.node}))
-    except CallError as exc:
-        print(f"trireme node remove: {exc.message or exc}", file=sys.stderr)
+    if not drain(lambda op, body: asyncio.run(meta(cluster, op, body)), args.node, args.timeout):
         return 1
-    print(f"draining {args.node}: its replicas move to the other nodes")
-    deadline = time.monotonic() + args.timeout
-    while left := holds(asyncio.run(meta(cluster, "nodes", {})), args.node):
-        if time.monotonic() > deadline:
-            print(f"trireme node remove: {args.node} still holds {', '.join(left)} after {args.timeout:.0f} s "
-                  "(no other node in its AZ, or not enough nodes?); it stays, draining", file=sys.stderr)
-            return 1
-        time.sleep(0.5)
     cluster.kill(args.node, signal.SIGTERM)
     asyncio.run(meta(cluster, "forget_node", {"id": args.node}))
     cluster.forget(args.node)
     print(f"removed {args.node}: it held no replica any more and is stopped")
+    return 0
+
+
+def _remove_compose_node(args: argparse.Namespace) -> int:
+    """The same drain against the compose cluster's metadata (the host reaches
+    the nodes on their bridge addresses), then the container goes."""
+    settings = {k: v for k, v in os.environ.items() if k.startswith("TRIREME_")}
+    try:
+        compose = Compose(ensure_engine(install=False), project=args.project, settings=settings)
+    except ContainerError as exc:
+        print(f"trireme node remove: {exc}", file=sys.stderr)
+        return 1
+    seeds = compose_meta_seeds(compose)
+
+    def meta_of(op: str, body: dict) -> Any:
+        return asyncio.run(meta_at(compose.cluster_id, seeds, op, body))
+
+    try:
+        known = meta_of("nodes", {})["nodes"]
+    except CallError as exc:
+        print(f"trireme node remove: cannot reach the compose cluster ({exc.message or exc}); "
+              "is it up (make compose-up), with the same TRIREME_NET and TRIREME_CLUSTER_ID?", file=sys.stderr)
+        return 1
+    if args.node not in known:
+        print(f"trireme node remove: no node {args.node!r}; known: {', '.join(sorted(known))}", file=sys.stderr)
+        return 2
+    if not drain(meta_of, args.node, args.timeout):
+        return 1
+    try:
+        remove_node_container(compose, args.node)
+    except ContainerError as exc:
+        print(f"trireme node remove: {exc}", file=sys.stderr)
+        return 1
+    meta_of("forget_node", {"id": args.node})
+    print(f"removed {args.node}: it held no replica any more; its container and volume are gone")
     return 0

@@ -229,6 +229,20 @@ class Compose:
                     env=env, timeout=timeout, check=check)
 
 
+def compose_meta_seeds(compose: Compose) -> list[str]:
+    """The gRPC addresses of the compose cluster's three initial nodes (they
+    hold the metadata group), reachable from the host on the bridge."""
+    net = compose.settings.get("TRIREME_NET") or "10.213.7"
+    return [f"{net}.{i}:7101" for i in (11, 12, 13)]
+
+
+def remove_node_container(compose: Compose, node: str) -> None:
+    """Stop and remove a drained node's container and its data volume (a node
+    that left the membership must never come back with its old Raft state)."""
+    compose("--profile", "elastic", "rm", "--stop", "--force", node, timeout=120)
+    compose.engine.docker("volume", "rm", f"{compose.project}_{node}", timeout=60, check=False)
+
+
 def choose_base(engine: Engine, wanted: str) -> str:
     """``auto``: python:3.11-slim when the engine has it or can pull it, else a debootstrap base."""
     if wanted == "local":

@@ -1,6 +1,7 @@
 """The compose cluster for real: build the image, bring deploy/docker-compose.yml
 up, use it with boto3, kill a node container, restart the whole cluster, run
-a Jepsen-style check under container faults, take it down.
+a Jepsen-style check under container faults, add a fourth node and remove it
+again with `trireme node remove --compose`, take it down.
 
 Runs in CI (``CI=true``) and wherever ``TRIREME_COMPOSE_TEST=1``; it may
 install and start a Docker engine (root on Debian), so elsewhere it skips.
@@ -8,6 +9,10 @@ install and start a Docker engine (root on Debian), so elsewhere it skips.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -15,7 +20,8 @@ import pytest
 
 from chaos.containers import ComposeChaos
 from chaos.runner import CheckConfig, run_check
-from deploy.containers import Compose
+from client.elastic_cmd import holds
+from deploy.containers import Compose, remove_node_container
 from deploy.local import free_port
 from tests.deploy.compose_support import running
 from tests.integration.conftest import make_client, wait_until
@@ -92,3 +98,62 @@ def test_histories_check_out_under_container_faults(compose, ddb, tmp_path):
     assert sum(1 for e in report.history if e.is_nemesis and e.f in ("kill", "pause", "isolate", "disconnect")) >= 3
     assert chaos.blocked() == [], "heal must remove every DROP rule it added"
     assert all(s["state"] == "up" for s in chaos.in_effect())
+
+
+def test_a_node_added_takes_replicas_and_is_drained_before_its_container_stops(compose, ddb):
+    """`--profile elastic up -d n4`, then `trireme node remove n4 --compose`:
+    every replica leaves n4 before its container stops, and no item is lost."""
+    chaos = ComposeChaos(compose)
+    chaos.nodes()  # n1-n3, the metadata group's nodes: asked after n4 is gone too
+    for name in ("elastic_a", "elastic_b"):
+        ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        wait_until(lambda n=name: ddb.describe_table(TableName=n)["Table"]["TableStatus"] == "ACTIVE",
+                   60, f"{name} to become ACTIVE", interval=0.2)
+        for i in range(20):
+            ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "v": {"N": str(i)}})
+    try:
+        compose("--profile", "elastic", "up", "-d", "n4", timeout=120)
+        wait_until(lambda: holds(chaos._meta("nodes", {}), "n4"), 90, "the controller to move a replica onto n4",
+                   interval=0.5)
+
+        samples: list[tuple[float, bool, bool]] = []  # (when, n4 still named by a partition, its container running)
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                running = chaos.process_state("n4") == "up"
+                try:
+                    named = bool(holds(chaos._meta("nodes", {}), "n4"))
+                except Exception:  # noqa: BLE001 (a leader change: sample again)
+                    continue
+                samples.append((time.monotonic(), named, running))
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        env = dict(os.environ, **compose.settings)
+
+        def remove(node: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "client.cli", "node", "remove", node, "--compose",
+                                   "--project", compose.project, "--timeout", "75"],
+                                  env=env, capture_output=True, text=True, timeout=100)
+        unknown = remove("n9")
+        assert unknown.returncode == 2 and "no node 'n9'; known: n1, n2, n3, n4" in unknown.stderr, unknown.stderr
+        removed = remove("n4")
+        done.set()
+        watcher.join(30)
+        print(removed.stdout)
+        assert removed.returncode == 0, removed.stderr + removed.stdout
+        assert "n4 still holds" in removed.stdout and "removed n4" in removed.stdout, removed.stdout
+        stopped_at = min((t for t, _, running in samples if not running), default=None)
+        assert stopped_at is not None, "the watcher never saw n4's container stopped"
+        assert not [t for t, named, _ in samples if named and t >= stopped_at], \
+            "n4's container stopped while a partition still named it"
+        assert chaos.process_state("n4") == "down"
+        assert "n4" not in chaos._meta("nodes", {})["nodes"]
+        for name in ("elastic_a", "elastic_b"):
+            for i in range(20):
+                got = ddb.get_item(TableName=name, Key={"pk": {"S": f"k{i}"}}, ConsistentRead=True)
+                assert got.get("Item", {}).get("v") == {"N": str(i)}, f"{name} k{i}: {got.get('Item')}"
+    finally:
+        remove_node_container(compose, "n4")  # also after a failure: the next run starts without n4 and its volume
