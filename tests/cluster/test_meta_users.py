@@ -76,7 +76,9 @@ def test_users_survive_snapshots_and_listings_hide_secrets():
 def test_name_and_policy_checks():
     assert check_user_name("alice.b@x") is None
     assert "userName" in check_user_name("bad name")
-    assert check_policy("p", '{"Version": "2012-10-17", "Statement": []}') is None
+    assert check_policy("p", '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", '
+                             '"Resource": "*"}]}') is None
+    assert check_policy("p", '{"Version": "2012-10-17", "Statement": []}')[0] == "MalformedPolicyDocument"
     assert check_policy("p", "{not json") == ("MalformedPolicyDocument", "Syntax errors in policy.")
     assert check_policy("p", '{"Statement": []}') == ("MalformedPolicyDocument",
                                                       "The policy must contain a valid version string")
