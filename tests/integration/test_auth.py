@@ -82,9 +82,15 @@ def _meta(cluster: LocalCluster, op: str, body: dict) -> dict:
     return asyncio.run(call())
 
 
+LIST_TABLES = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:ListTables", ' \
+              '"Resource": "*"}]}'  # what these tests call; a user without a policy is denied everything
+
+
 def _new_user(cluster: LocalCluster, name: str) -> tuple[str, str]:
     made = _meta(cluster, "create_user", {"name": name, "with_key": True})
     assert made["ok"], made
+    attached = _meta(cluster, "put_user_policy", {"name": name, "policy_name": "list", "document": LIST_TABLES})
+    assert attached["ok"], attached
     key, secret = made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"]
     # As in IAM, a new key works once the change has reached the router (its metadata watch).
     wait_until(lambda: _client(cluster, key, secret).list_tables(), 10, "the router to know the new key")
@@ -215,13 +221,16 @@ def test_chaos_tools_work_with_auth(cluster):
         chaos.heal()
 
 
-def test_users_cli(cluster, capsys):
+def test_users_cli(cluster, capsys, tmp_path):
     from client.cli import main
 
     assert main(["users", "--data-dir", str(cluster.data_dir), "add", "carol"]) == 0
     out = capsys.readouterr().out
     key = out.split("access key id:")[1].split()[0]
     secret = out.split("secret access key:")[1].split()[0]
+    (tmp_path / "list.json").write_text(LIST_TABLES)
+    assert main(["users", "--data-dir", str(cluster.data_dir), "put-policy", "carol", "list",
+                 str(tmp_path / "list.json")]) == 0
     assert wait_until(lambda: _client(cluster, key, secret).list_tables(), 10, "carol's key to work")
     assert main(["users", "--data-dir", str(cluster.data_dir), "keys", "deactivate", "carol", key]) == 0
     assert main(["users", "--data-dir", str(cluster.data_dir), "list"]) == 0
