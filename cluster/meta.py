@@ -23,6 +23,7 @@ from ddb.ttl import TtlState, update_ttl
 HASH_SPACE = 1 << 64
 LAST_HASH = HASH_SPACE - 1  # ranges are inclusive: JSON has no 2**64
 META_GROUP = "meta"
+EVENTS_KEPT = 20  # the controller's recent splits and moves kept in the metadata (`trireme status`)
 
 
 @dataclass
@@ -196,6 +197,9 @@ class MetaState:
     backups: dict[str, dict[str, Any]] = field(default_factory=dict)
     # IAM users by name (cluster/users.py records: wrapped secrets, identity policies); see the "users" block.
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The controller's recent splits and moves ([time, text], oldest first), for `trireme status`: in the
+    # log, so a new metadata leader (the drained node's successor, say) still shows what its predecessor did.
+    events: list[list[Any]] = field(default_factory=list)
 
     @classmethod
     def bootstrap(cls, nodes: list[dict]) -> MetaState:
@@ -888,6 +892,10 @@ class MetaState:
                                                       if k != c["policy_name"]}}
         return {"ok": True}
 
+    def _op_record_event(self, c: dict) -> dict:
+        self.events = [*self.events, [c["at"], c["text"]]][-EVENTS_KEPT:]
+        return {"ok": True}
+
     # --- snapshots ------------------------------------------------------------
 
     def to_json(self) -> dict:
@@ -904,6 +912,7 @@ class MetaState:
             "scaling": dict(self.scaling),
             "backups": dict(self.backups),
             "users": dict(self.users),
+            "events": list(self.events),
         }
 
     @classmethod
@@ -921,6 +930,7 @@ class MetaState:
             scaling=d.get("scaling") or {"targets": {}, "policies": {}, "activities": {}},
             backups=d.get("backups", {}),
             users=d.get("users", {}),
+            events=d.get("events", []),
         )
 
 

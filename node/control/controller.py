@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 DOWN_AFTER_S = 3.0
 MAX_MOVES = 2
-EVENTS_KEPT = 20
 
 
 class Control(Protocol):
@@ -63,7 +62,6 @@ class ControllerMemory:
     seen: dict[str, float] = field(default_factory=dict)
     reports: dict[str, dict] = field(default_factory=dict)
     stats: dict[str, list] = field(default_factory=dict)  # partition -> its latest counts (node/control/stats.py)
-    events: list[tuple[float, str]] = field(default_factory=list)  # recent splits and moves, for `trireme status`
     splits: SplitPlanner = field(default_factory=SplitPlanner)  # sizes and heat: when to split by itself
     consumption: Consumption = field(default_factory=Consumption)  # units metered (node/control/throughput.py)
     tracking: dict[str, Tracking] = field(default_factory=dict)  # auto scaling policy -> its alarms' state
@@ -238,7 +236,7 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
     if op in ("drain_node", "forget_node"):  # `trireme node remove`
         return await _propose(mr, {"op": op, "id": body["id"]})
     if op == "events":  # recent splits and moves (soft state, like table_stats), for `trireme status`
-        return {"events": _memory(control, mr).events}
+        return {"events": mr.state.events}
     if op in FUNCTION_OPS:
         return await function_op(mr, op, body)
     if op == "scaling":  # Application Auto Scaling's records (router/autoscaling_api.py); refusals answered
@@ -271,9 +269,13 @@ async def split_table(control: Control, mr: MetaReplica, body: dict) -> dict:
     return await _split(control, mr, pid, body.get("mid"))
 
 
-def _event(mem: ControllerMemory, text: str) -> None:
-    mem.events.append((time.time(), text))
-    del mem.events[:-EVENTS_KEPT]
+async def _event(mr: MetaReplica, text: str) -> None:
+    """Record a split or move in the metadata (`trireme status` shows them);
+    a leader that just lost its leadership records nothing, and says so."""
+    try:
+        await mr.run({"op": "record_event", "at": time.time(), "text": text})
+    except Exception as exc:  # noqa: BLE001 (the event is a report; the move goes on without it)
+        log.info("not recorded (%s): %s", exc, text)
 
 
 async def _auto_split(control: Control, mr: MetaReplica, state: MetaState, mem: ControllerMemory,
@@ -308,7 +310,7 @@ async def _split(control: Control, mr: MetaReplica, pid: str, mid: int | None, b
     await mr.run({"op": "split_partition", "parent": pid, "now_ms": int(time.time() * 1000), **{k: done[k] for k in (
         "child", "mid", "index", "voters", "learners")}})
     mem.splits.split(pid, done["child"], time.monotonic())
-    _event(mem, f"split {pid} ({by}) at {done['mid']:016x}: {done['child']} takes the upper half")
+    await _event(mr, f"split {pid} ({by}) at {done['mid']:016x}: {done['child']} takes the upper half")
     log.info("%s split at %#x: %s", pid, done["mid"], done["child"])
     return {"ok": True, "parent": pid, **done}
 
@@ -433,7 +435,7 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
                 why = "draining" if lost in draining else "dead"
                 log.info("%s: replacing %s %s with %s", p.id, why, lost, new)
                 moving += 1
-                _event(mem, f"{p.id}: moving from {why} {lost} to {new}")
+                await _event(mr, f"{p.id}: moving from {why} {lost} to {new}")
                 await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": [new],
                               "expect_epoch": p.epoch})
             continue
@@ -444,7 +446,7 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
         add = [n for n in desired if n not in p.voters]
         if add and len(desired) == len(p.voters):
             log.info("%s: rebalancing toward %s", p.id, desired)
-            _event(mem, f"{p.id}: moving a replica to {add[0]} (rebalancing toward {', '.join(desired)})")
+            await _event(mr, f"{p.id}: moving a replica to {add[0]} (rebalancing toward {', '.join(desired)})")
             moving += 1
             await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": add[:1],
                           "expect_epoch": p.epoch})
@@ -509,7 +511,7 @@ async def _continue_move(control: Control, mr: MetaReplica, p: PartitionInfo, de
         return
     if status.get("done"):
         log.info("%s: replicas now %s", p.id, target)
-        _event(_memory(control, mr), f"{p.id}: moved, replicas now {', '.join(target)}")
+        await _event(mr, f"{p.id}: moved, replicas now {', '.join(target)}")
         await mr.run({"op": "set_replicas", "id": p.id, "voters": target, "learners": [],
                       "expect_epoch": p.epoch})
 
