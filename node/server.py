@@ -50,8 +50,6 @@ class Node:
     def __init__(self, cfg: NodeConfig) -> None:
         self.cfg = cfg
         master = MasterKeys.load(cfg.key_file) if cfg.key_file else None
-        if master is None:
-            log.warning("no --key-file: tables created now are NOT encrypted at rest")
         self.storage = Storage.open(cfg.data_dir / "db", master=master)
         self.engine = Engine(cfg.id, self.storage, lambda node_id: self.control.address_of(node_id))
         self.engine.factories = {"partition": PartitionReplica, "meta": MetaReplica}
@@ -140,6 +138,8 @@ class Node:
                  self.cfg.az, self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen,
                  " (mutual TLS)" if self.cfg.tls is not None else "",
                  f"http://{self.cfg.metrics_listen}/metrics" if self.cfg.metrics_listen else "none")
+        if self.cfg.key_file is None:  # said once the node serves (a node that cannot start says only why)
+            log.warning("no --key-file: tables created now are NOT encrypted at rest")
 
     async def stop(self) -> None:
         if self.metrics_server is not None:
