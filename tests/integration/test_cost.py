@@ -69,7 +69,7 @@ def test_cost_follows_the_units_consumed(cluster, ddb):
     [usage] = report["tables"]
     month = 730 * 3600 / usage["window_s"]
     assert writes["month"] == pytest.approx(writes["observed"] * month)
-    assert writes["cost"] == pytest.approx(writes["month"] * 1.25 / 1e6)
+    assert writes["cost"] == pytest.approx(writes["month"] * 0.625 / 1e6)
     assert report["monthly_total"] == pytest.approx(sum(x["cost"] for x in report["lines"]))
 
 
