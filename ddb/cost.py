@@ -4,9 +4,9 @@ the console's Cost view both show it).
 
 Pure: the usage (`Usage`, from the cluster metadata with the meta leader's
 counts: `usages`) and the price table (ddb/prices.json or the user's copy)
-in, the lines out. Every line keeps its arithmetic (quantity x price / per = cost) so that
-the report shows why a bill is what it is: a Scan that reads 10,000 items of
-4 KB costs 5,000 read units however few items it returns.
+in, the lines out. Every line keeps its arithmetic (quantity x price / per =
+cost) so that the report shows why a bill is what it is: a Scan that reads
+10,000 items of 4 KB costs 5,000 read units however few items it returns.
 
 Request-based quantities (request units, stream reads) were observed over a
 window (since the table was created) and are projected to a month of
@@ -190,7 +190,8 @@ def explained(report: dict) -> list[dict]:
     out = []
     for x in report["lines"]:
         w = windows.get(x["table"])
-        observed = (f"{number(x['observed'])} {x['unit']} in {window_text(w)}" if x["entry"] in OBSERVED and w is not None
+        measured = x["entry"] in OBSERVED and w is not None
+        observed = (f"{number(x['observed'])} {x['unit']} in {window_text(w)}" if measured
                     else "-" if x["table"] == "(account)" or x["note"] else "now")
         out.append({**x, "observed_text": observed,
                     "arithmetic": arithmetic(x) + (f"  ({x['note']})" if x["note"] else "")})

@@ -7,11 +7,11 @@ import json
 import urllib.error
 import urllib.request
 
-import boto3
 import pytest
 
 from tests.conformance.test_lambda import ROLE, lambda_client, zipped
 from tests.integration.conftest import make_client, start_cluster, wait_until
+from tests.integration.test_cost import get_records
 
 
 PRINTER = zipped("""
@@ -131,13 +131,7 @@ def test_cost_lines_add_up_from_the_units_consumed(cluster):
     ddb.get_waiter("table_exists").wait(TableName="Bill", WaiterConfig={"Delay": 0.2})
     for i in range(5):  # each item between 1 and 2 KB: two write units
         ddb.put_item(TableName="Bill", Item={"k": {"S": f"{i}"}, "pad": {"S": "x" * 1500}})
-    arn = ddb.describe_table(TableName="Bill")["Table"]["LatestStreamArn"]
-    streams = boto3.client("dynamodbstreams", endpoint_url=cluster.endpoint, region_name="us-east-1",
-                           aws_access_key_id="test", aws_secret_access_key="test")
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-    for _ in range(2):
-        it = streams.get_records(ShardIterator=it)["NextShardIterator"]
+    get_records(cluster.endpoint, ddb.describe_table(TableName="Bill")["Table"]["LatestStreamArn"], 2)
 
     def lines(bill: dict) -> dict:
         return {x["entry"]: x for x in bill["lines"] if x["table"] == "Bill"}

@@ -1,4 +1,5 @@
-"""The bill's arithmetic (ddb/cost.py), against the default price table (today's list: on-demand halved on 1 Nov 2024)."""
+"""The bill's arithmetic (ddb/cost.py), against the default price table
+(today's list: on-demand halved on 1 Nov 2024)."""
 
 import json
 
