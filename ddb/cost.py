@@ -166,7 +166,7 @@ def _per(per: float, unit: str) -> str:
 
 
 def arithmetic(x: dict) -> str:
-    """`219,000,000 WRU x $1.25 per 1M WRU = $273.75`."""
+    """`219,000,000 WRU x $0.625 per 1M WRU = $136.8750`."""
     sign = "-" if x["cost"] < 0 else ""
     return (f"{number(x['month'])} {x['unit']} x ${x['price']:g} per {_per(x['per'], x['unit'])} "
             f"= {sign}${abs(x['cost']):,.4f}")
