@@ -585,8 +585,8 @@ async function loadCost() {
   for (const name of [...new Set(bill.lines.map((x) => x.table))]) {
     const lines = bill.lines.filter((x) => x.table === name);
     for (const x of lines) rows.push(el("tr", {}, el("td", {}, x.table), el("td", {}, x.item), el("td", {}, x.observed_text), el("td", {}, x.arithmetic)));
-    rows.push(el("tr", { class: "subtotal" }, el("td", {}, name), el("td", { colspan: 2 }, "per month"),
-      el("td", {}, money(lines.reduce((s, x) => s + x.cost, 0)))));
+    if (name !== "(account)") rows.push(el("tr", { class: "subtotal" }, el("td", {}, name), el("td", { colspan: 2 }, "per month"),
+      el("td", {}, money(lines.reduce((s, x) => s + x.cost, 0)))));  // the free tier is the account's, not a table's
   }
   $("#cost").replaceChildren(
     el("table", { class: "grid" }, el("thead", {}, el("tr", {}, ...["Table", "Item", "Observed", "Per month x price = cost"].map((h) => el("th", {}, h)))),
