@@ -1,6 +1,6 @@
 """`trireme cost [TABLE]`: the monthly bill estimated from a running cluster
-(`--data-dir`, as `trireme status`), priced by client/prices.json or a copy
-of it (`--prices FILE`). The arithmetic is client/cost.py's."""
+(`--data-dir`, as `trireme status`), priced by ddb/prices.json or a copy
+of it (`--prices FILE`). The arithmetic is ddb/cost.py's, the text client/cost.py's."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from client.cost import Usage, capacity_hours, estimate, render
+from client.cost import render
 from client.status import gather_cluster
+from ddb.cost import DEFAULT_PRICES, estimate, usages
 from deploy.local import LocalCluster, post
 from deploy.regions import MultiRegion, is_multi_region
-
-DEFAULT_PRICES = Path(__file__).with_name("prices.json")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,58 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"a price table in JSON (default: {DEFAULT_PRICES})")
     p.add_argument("--json", action="store_true", help="the estimate as JSON")
     p.set_defaults(func=cmd_cost)
-
-
-def usages(meta: dict, stream_reads: dict[str, int], now: float) -> list[Usage]:
-    """One Usage per user table from the metadata (with the meta leader's
-    counts merged in, as `trireme status` gathers it); a global index's
-    units, capacity and bytes are its base table's."""
-    tables = meta.get("tables", {})
-    backups = _backup_bytes(meta)
-    out = []
-    for t in sorted(tables.values(), key=lambda t: t["name"]):
-        spec = t.get("spec", {})
-        if "IndexOf" in spec or "System" in spec:
-            continue
-        parts = [t] + [x for x in tables.values() if x.get("spec", {}).get("IndexOf") == t["name"]]
-        consumed = [x.get("consumed") or {} for x in parts]
-        pts = [spec.get("ProvisionedThroughput") or {}] + [
-            g.get("ProvisionedThroughput") or {} for g in spec.get("GlobalSecondaryIndexes") or []]
-        history = (t.get("updated") or {}).get("CapacityHistory")
-        if history:  # the table's own capacity changed: its hours as they were, the indexes' current ones
-            index_pts = pts[1:]
-            rcu_h, wcu_h = capacity_hours(history, now)
-            hours = (now - history[0][0]) / 3600
-            rcu_h += sum(p.get("ReadCapacityUnits", 0) for p in index_pts) * hours
-            wcu_h += sum(p.get("WriteCapacityUnits", 0) for p in index_pts) * hours
-        else:
-            rcu_h = wcu_h = None
-        out.append(Usage(
-            table=t["name"], billing=spec.get("BillingMode", "PROVISIONED"),
-            table_class=spec.get("TableClass") or "STANDARD",
-            rcu=sum(p.get("ReadCapacityUnits", 0) for p in pts), wcu=sum(p.get("WriteCapacityUnits", 0) for p in pts),
-            global_table=bool(t.get("replicas")),
-            read_units=sum(c.get("read_units_total", 0.0) for c in consumed),
-            write_units=sum(c.get("write_units_total", 0.0) for c in consumed),
-            stream_reads=stream_reads.get(t["name"], 0),
-            size_bytes=sum(int(x.get("size_bytes", 0)) for x in parts),
-            backup_bytes=None if backups is None else backups.get(t["name"], 0),
-            window_s=max(now - float(t.get("created", now)), 1.0), rcu_hours=rcu_h, wcu_hours=wcu_h))
-    return out
-
-
-def _backup_bytes(meta: dict) -> dict[str, int] | None:
-    """The bytes of each table's on-demand backups (the metadata's backup
-    records: ListBackups' BackupSizeBytes); None where the cluster keeps no
-    backup records (a version without backups)."""
-    if "backups" not in meta:
-        return None
-    out: dict[str, int] = {}
-    for b in meta["backups"].values():
-        if b.get("status") == "AVAILABLE":
-            name = b["table"]["name"]
-            out[name] = out.get(name, 0) + int(b.get("size", 0))
-    return out
 
 
 def stream_reads(cluster: LocalCluster) -> dict[str, int]:

@@ -123,6 +123,7 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         streams_api = StreamsApi(cluster, args.region, cluster_id)
         metrics.collector.stream_ages = streams_api.iterator_age_ms
+        console.stream_reads = lambda: dict(streams_api.get_records_calls)  # the Cost view's stream reads
         streams = {name: api.with_metadata(op) for name, op in streams_api.operations().items()}
         replication = {name: api.with_metadata(op) for name, op in internal_operations(api).items()}
         replication.update({name: api.with_metadata(op) for name, op in settings_operations(api).items()})

@@ -1,7 +1,7 @@
 """The console's HTTP side: its page and files under ``/console``, and a
 small JSON API under ``/console/api/`` for what DynamoDB's API does not
 answer (the cluster's nodes and partitions, the timeline, chaos, capacity
-history). The page sends its DynamoDB, Streams and Lambda requests to the
+history, the month's cost estimate). The page sends its DynamoDB, Streams and Lambda requests to the
 router's ordinary endpoints, as any client would.
 
 `rest_handler` is the router's REST handler (router/http.py): console
@@ -11,6 +11,7 @@ paths are answered here, every other REST path goes on to the Lambda API.
 from __future__ import annotations
 
 import mimetypes
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import orjson
 
 from cluster.partitions import Cluster
 from cluster.rpc import CallError
+from ddb.cost import DEFAULT_PRICES, estimate, explained, usages
 from ddb.errors import DynamoDBError
 from router.console.chaos import Chaos
 from router.console.errors import describe
@@ -58,6 +60,8 @@ class Console:
         self.cluster_id = cluster_id
         self.monitor = Monitor(cluster, region)
         self.chaos = Chaos(cluster)
+        # GetRecords calls per table that this router served (router/main.py sets it to the Streams API's count)
+        self.stream_reads: Callable[[], dict[str, int]] = dict
 
     async def close(self) -> None:
         await self.monitor.close()
@@ -70,7 +74,7 @@ class Console:
         if path.startswith("/console/static/") and method == "GET":
             return self._file(path[len("/console/static/"):])
         route = {("GET", "/console/api/state"): self._state, ("GET", "/console/api/events"): self._events,
-                 ("GET", "/console/api/capacity"): self._capacity,
+                 ("GET", "/console/api/capacity"): self._capacity, ("GET", "/console/api/cost"): self._cost,
                  ("GET", "/console/api/function_log"): self._function_log,
                  ("POST", "/console/api/chaos"): self._chaos}.get((method, path))
         if route is None:
@@ -105,6 +109,20 @@ class Console:
     async def _capacity(self, query: dict) -> Answer:
         return _json(200, {"interval_s": CAPACITY_INTERVAL_S,
                            "tables": {n: list(s) for n, s in self.monitor.capacity.items()}})
+
+    async def _cost(self, query: dict) -> Answer:
+        """The month's estimate as `trireme cost` makes it, from the same
+        metadata and counts; stream reads are this router's only (the CLI asks
+        every router of the cluster), priced by the default list."""
+        meta = await self.monitor.metadata()
+        if meta is None:
+            return _error(503, "ServiceUnavailable", "this router has no cluster metadata yet")
+        found = usages(meta, self.stream_reads(), time.time())
+        if query.get("table"):
+            found = [u for u in found if u.table == query["table"]]
+        report = estimate(found, orjson.loads(DEFAULT_PRICES.read_bytes()))
+        return _json(200, {**report, "lines": explained(report), "prices": "ddb/prices.json",
+                           "stream_reads_from": "this router"})
 
     async def _chaos(self, body: bytes) -> Answer:
         try:

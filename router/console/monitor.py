@@ -122,10 +122,7 @@ class Monitor:
             got = await asyncio.gather(*(self._node(state.nodes[i].addr) for i in ids))
             answers = dict(zip(ids, got))
             stats, events = await asyncio.gather(self._meta("table_stats"), self._meta("events"))
-            for name, counts in ((stats or {}).get("tables") or {}).items():
-                if name in meta["tables"]:
-                    meta["tables"][name].update({k: counts[k] for k in ("item_count", "size_bytes", "consumed")
-                                                 if k in counts})
+            _with_counts(meta, stats)
             self._controller_events((events or {}).get("events") or [])
         snap = view.snapshot(meta, answers, self.region, time.time())
         self.timeline.extend(view.changes(self.current, snap))
@@ -133,6 +130,16 @@ class Monitor:
             self.current = snap
             self._changed.notify_all()
         return snap
+
+    async def metadata(self) -> dict | None:
+        """The router's metadata with the meta leader's counts merged in (items,
+        bytes, consumed units: what `trireme status` and `trireme cost` read);
+        None before the router has any."""
+        state = self.cluster.state
+        if state is None:
+            return None
+        meta = state.to_json()
+        return _with_counts(meta, await self._meta("table_stats"))
 
     def _controller_events(self, events: list) -> None:
         """The meta leader's recent splits and moves not seen before (its list
@@ -181,3 +188,12 @@ class Monitor:
             for name in [n for n in self.capacity if self.cluster.state and n not in self.cluster.state.tables]:
                 del self.capacity[name]
             await asyncio.sleep(CAPACITY_INTERVAL_S)
+
+
+def _with_counts(meta: dict, stats: dict | None) -> dict:
+    """``meta`` with the meta leader's ``table_stats`` counts in its tables
+    (none when no meta leader answered)."""
+    for name, counts in ((stats or {}).get("tables") or {}).items():
+        if name in meta["tables"]:
+            meta["tables"][name].update({k: counts[k] for k in ("item_count", "size_bytes", "consumed") if k in counts})
+    return meta

@@ -177,6 +177,8 @@ def test_console(cluster, page):
     page.click("#tabs button[data-tab=capacity]")
     page.wait_for_selector("#capacity h3:has-text('Music')")
     assert page.locator("#capacity svg.chart").count() == 3  # read, write, throttled
+    page.wait_for_selector("#cost tr.subtotal:has-text('Music')")  # the month's estimate, per table and in total
+    assert page.inner_text("#cost .cost-total").startswith("Estimated monthly total: $")
     page.screenshot(path=str(DOCS / "capacity.png"))
 
     # Delete the table from the list.

@@ -1,5 +1,5 @@
 """The console's JSON API against a real cluster: the snapshot, the event
-stream, and chaos through the nodes' Admin service (router/console/)."""
+stream, chaos through the nodes' Admin service, the cost estimate (router/console/)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from tests.conformance.test_lambda import ROLE, lambda_client, zipped
 from tests.integration.conftest import make_client, start_cluster, wait_until
+from tests.integration.test_cost import get_records
 
 
 PRINTER = zipped("""
@@ -118,3 +119,33 @@ def test_a_triggers_position_lag_and_log(cluster):
     # Every partition that had records checkpointed past them; the leader's applied index is not behind it.
     got = wait_until(positions, 30, "the mapping's position in the partitions")
     assert all(index > 0 and behind >= 0 for index, behind in got.values())
+
+
+def test_cost_lines_add_up_from_the_units_consumed(cluster):
+    """/console/api/cost: the month's bill from the same metadata, counts and
+    stream reads as `trireme cost`, every line's arithmetic and the total."""
+    ddb = make_client(cluster.endpoint, retries=3)
+    ddb.create_table(TableName="Bill", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    ddb.get_waiter("table_exists").wait(TableName="Bill", WaiterConfig={"Delay": 0.2})
+    for i in range(5):  # each item between 1 and 2 KB: two write units
+        ddb.put_item(TableName="Bill", Item={"k": {"S": f"{i}"}, "pad": {"S": "x" * 1500}})
+    get_records(cluster.endpoint, ddb.describe_table(TableName="Bill")["Table"]["LatestStreamArn"], 2)
+
+    def lines(bill: dict) -> dict:
+        return {x["entry"]: x for x in bill["lines"] if x["table"] == "Bill"}
+    bill = wait_until(lambda: (b := get(cluster, "/console/api/cost?table=Bill"))
+                      and lines(b).get("write_request_units", {}).get("observed", 0) >= 10 and b,
+                      20, "the writes metered in the console's estimate")
+    mine = lines(bill)
+    assert {x["table"] for x in bill["lines"]} <= {"Bill", "(account)"}  # ?table= keeps one table
+    assert mine["write_request_units"]["observed"] == 10
+    assert mine["stream_read_requests"]["observed"] == 2  # this router served both GetRecords calls
+    writes = mine["write_request_units"]
+    assert writes["price"] == 0.625 and writes["per"] == 1e6
+    assert writes["arithmetic"].startswith(f"{writes['month']:,.0f} WRU x $0.625 per 1M WRU = $")
+    for x in bill["lines"]:
+        assert x["cost"] == pytest.approx(x["month"] * x["price"] / x["per"])
+    assert bill["monthly_total"] == pytest.approx(sum(x["cost"] for x in bill["lines"]))
+    assert bill["monthly_total"] > 0 and "Bill" in {t["table"] for t in bill["tables"]}

@@ -145,7 +145,7 @@ function openTab(name) {
   $$("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
   $$(".tab").forEach((s) => { s.hidden = s.id !== `tab-${name}`; });
   if (name === "streams") loadStreams().catch(fail);
-  if (name === "capacity") loadCapacity().catch(fail);
+  if (name === "capacity") { loadCost().catch(fail); loadCapacity().catch(fail); }
   if (name === "items") fillBrowseTables();
 }
 
@@ -571,8 +571,31 @@ async function loadCapacity() {
       el("div", { class: "chart-box" }, chart(samples, [[3, "#cf222e"], [4, "#9a6700"]], 0, "throttled read / write units / s")),
       el("p", { class: "note" }, `now: ${last[1].toFixed(1)} read and ${last[2].toFixed(1)} write units per second; ` +
         `throttled ${last[3].toFixed(1)} / ${last[4].toFixed(1)}; ${samples.length} samples. ` +
-        "The monthly bill these rates make: trireme cost " + t.TableName));
+        "The monthly bill these rates make: the Cost table above, or trireme cost " + t.TableName));
   }
+}
+
+// --- cost ---------------------------------------------------------------------------------
+
+// The month's bill from /console/api/cost (ddb/cost.py's lines, each with its arithmetic): per table, then the total.
+async function loadCost() {
+  const bill = await consoleApi("cost");
+  const money = (x) => (x < 0 ? "-$" : "$") + Math.abs(x).toFixed(2);
+  const rows = [];
+  for (const name of [...new Set(bill.lines.map((x) => x.table))]) {
+    const lines = bill.lines.filter((x) => x.table === name);
+    for (const x of lines) rows.push(el("tr", {}, el("td", {}, x.table), el("td", {}, x.item), el("td", {}, x.observed_text), el("td", {}, x.arithmetic)));
+    if (name !== "(account)") rows.push(el("tr", { class: "subtotal" }, el("td", {}, name), el("td", { colspan: 2 }, "per month"),
+      el("td", {}, money(lines.reduce((s, x) => s + x.cost, 0)))));  // the free tier is the account's, not a table's
+  }
+  $("#cost").replaceChildren(
+    el("table", { class: "grid" }, el("thead", {}, el("tr", {}, ...["Table", "Item", "Observed", "Per month x price = cost"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...rows)),
+    el("p", { class: "cost-total" }, `Estimated monthly total: ${money(bill.monthly_total)}`),
+    el("p", { class: "note" }, `A month is ${bill.hours_per_month} hours. Requests are projected from the rate observed since each table was created; ` +
+      "capacity and storage are what each table has now. Prices: DynamoDB's us-east-1 list in " + bill.prices +
+      " (price with your own copy: trireme cost --prices FILE). Stream reads are those " + bill.stream_reads_from +
+      " served; trireme cost adds every router's."));
 }
 
 // --- start -------------------------------------------------------------------------------
