@@ -97,7 +97,7 @@ def splittable(table: TableInfo | None) -> str | None:
     """Why a table's partitions may not split now (None: they may)."""
     if table is None:
         return "no such table"
-    if table.replicas and table.consistency == "STRONG":
+    if table.consistency == "STRONG":
         return ("strongly consistent global tables (MRSC) do not split: each partition's Raft group spans "
                 "the regions")
     if any(r["status"] == "CREATING" for r in table.replicas):
