@@ -28,6 +28,12 @@ backfill is acknowledged, its leader tells the metadata (the meta call
 A replica whose creation failed (CREATION_FAILED) gets nothing: a retried
 creation starts it afresh, backfill included.
 
+Splits (node/partition/split.py): the parent's log up to the SPLIT entry
+holds changes to both halves and its sender goes on with it; the child's
+sender to a region first waits until the parent's checkpoint there passed
+the split (`parent_first`), then sends the child's own log from its start,
+so an item's changes reach each region in order across the split.
+
 The leader also collects its partition's tombstones once they are older than
 the stream retention (node/partition/versions.py), looking every tenth of it.
 
@@ -85,6 +91,26 @@ def request_body(table: str, source: str, changes: list[node_pb2.ReplicationChan
     return orjson.dumps({"TableName": table, "SourceRegion": source, "Changes": [
         {"Keys": orjson.Fragment(c.keys), "NewImage": orjson.Fragment(c.new_image) if c.new_image else None,
          "Version": {"Ts": c.version.ts, "Region": c.version.region}, "ByTtl": c.by_ttl} for c in changes]})
+
+
+def parent_first(engine: Engine, config: dict, region: str) -> bool:
+    """Must this partition, a split's child, wait for the partition it split
+    from to send ``region`` its changes up to the split? The parent's
+    checkpoint is read from its replica on this node (a split leaves both on
+    the same nodes; once the parent moved away, the child goes on: the
+    receivers' version check keeps the items right either way)."""
+    if "split_from" not in config:
+        return False
+    end = config["split_index"]
+    mine = (config.get("replication") or {}).get("checkpoints", {}).get(region)
+    parent = engine.replicas.get(config["split_from"])
+    if mine is None or mine > [end + 1, 0] or not isinstance(parent, PartitionReplica):
+        return False
+    at = parent.checkpoint_of(region)
+    if at is None:
+        return False
+    left = read_changes(engine.storage, parent.group, at, 1)
+    return bool(left) and left[0][0][0] <= end
 
 
 class Replicator:
@@ -246,7 +272,7 @@ class Replicator:
             return changes, node_pb2.ReplicationCheckpoint(region=region, backfilled=last or b"",
                                                            backfill_done=last is None)
         self._backfilled[key] = None
-        if not logged:
+        if not logged or parent_first(self.engine, replica.config, region):
             return None
         index, offset = logged[-1][0]
         return [c for _, c in logged], node_pb2.ReplicationCheckpoint(region=region, index=index, offset=offset + 1)

@@ -26,9 +26,19 @@ them from that batch on. What stays with the parent, and why:
   later records are the lower half's); the child's starts right after the
   SPLIT entry, once the parent's has delivered up to it
   (node/feed/triggers/shard.py), so an item's records keep their order;
-* the change log and tombstones of global tables: splits are refused while
-  the table has replicas in other regions (`splittable`): their replicator
-  reads each partition's change log by partition and does not follow a split.
+* a global table's (MREC) change log: the parent's log up to the SPLIT
+  entry holds changes to both halves and stays the parent's; its replicator
+  goes on sending it, and the child's sender to a region waits until the
+  parent's checkpoint there passed the split (node/feed/replicator.py), then
+  sends the child's own log from its start (after the SPLIT entry). The
+  child inherits the replication settings (regions, checkpoints, the trim
+  point), so nothing is skipped, and the receivers' version check (last
+  writer wins) makes any change sent twice harmless. The tombstones of the
+  child's items move to its list (`move_tombstones`): the child collects
+  them, and the parent never drops a version that is no longer its own.
+  Splits are refused while a replica is being created (its backfill reads
+  each partition whole) and for MRSC tables, whose Raft groups span regions
+  (`splittable`).
 
 Log positions continue across the split (the child's log starts after the
 SPLIT entry's index), so versions and index shipments stay ordered. A write
@@ -42,8 +52,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from cluster.keys import split_item_key, txn_lock_key
+from cluster.keys import (hash_range_bounds, split_item_key, tombstone_bounds, tombstone_entry, tombstone_key,
+                          txn_lock_key)
 from cluster.meta import split_child_id
+from cluster.versions import unpack
 from node.net.raft_codec import encode_hard_state, encode_snapshot
 from node.partition import global_indexes as gsi
 from node.raft.messages import Entry, HardState, Snapshot, SnapshotMeta
@@ -85,9 +97,11 @@ def splittable(table: TableInfo | None) -> str | None:
     """Why a table's partitions may not split now (None: they may)."""
     if table is None:
         return "no such table"
-    if table.replicas:
-        return ("global tables (replicas in other regions) do not split yet: their replication reads each "
-                "partition's change log and does not follow a split")
+    if table.consistency == "STRONG":
+        return ("strongly consistent global tables (MRSC) do not split: each partition's Raft group spans "
+                "the regions")
+    if any(r["status"] == "CREATING" for r in table.replicas):
+        return "a replica is being created (its backfill reads every partition whole): split once it is ACTIVE"
     if table.status != "ACTIVE":
         return f"the table is {table.status}, not ACTIVE"
     return None
@@ -112,6 +126,8 @@ def apply_split(replica: Any, batch: Batch, entry: Entry, sp: node_pb2.SplitComm
         child_config["streams"] = [child_stream(s, entry.index) for s in c["streams"]]
     if c.get("checkpoints"):  # every mapping resumes the child right after the split (triggers/shard.py)
         child_config["checkpoints"] = {m: [entry.index + 1, 0] for m in c["checkpoints"]}
+    if c.get("replication"):  # a global table: the child replicates its own log from its start
+        child_config["replication"] = child_replication(c["replication"], c["table_id"], sp.mid)
     replica.config = {**c, "hi": sp.mid - 1}
     batch.set_group_config(group, orjson.dumps(replica.config))
     batch.set_group_config(child, orjson.dumps(child_config))
@@ -126,9 +142,35 @@ def apply_split(replica: Any, batch: Batch, entry: Entry, sp: node_pb2.SplitComm
         lock = locks.pop(key)
         batch.delete(STREAMS, txn_lock_key(group, key))
         batch.put(STREAMS, txn_lock_key(child, key), lock.SerializeToString())
+    move_tombstones(replica, batch, child)
     replica.split_pending = (child, child_config)
     return {"child": child, "mid": sp.mid, "index": entry.index, "voters": list(conf.voters),
             "learners": list(conf.learners)}
+
+
+def child_replication(settings: dict, table_id: int, mid: int) -> dict:
+    """A global table's replication settings in the child of a split at
+    ``mid``: the parent's (regions, checkpoints and trim point: the child's
+    log starts after them), a backfill going on resuming at the child's first
+    item if it had not reached it yet."""
+    first = hash_range_bounds(table_id, mid, mid)[0].hex()
+    backfills = {r: at if at > first else "" for r, at in settings.get("backfills", {}).items()}
+    return {**settings, "backfills": backfills}
+
+
+def move_tombstones(replica: Any, batch: Batch, child: str) -> None:
+    """Move the tombstone entries of the items the split gave away (the
+    parent is narrowed already) to the child's list, those of this batch's
+    earlier entries (not in storage yet) included."""
+    group = replica.group
+    entries = [tombstone_entry(group, e) for e, _ in replica.engine.storage.iter_range(
+        STREAMS, *tombstone_bounds(group))]
+    entries += [(unpack(v)[0].ts, k) for k, v in replica._versions_applying.items()
+                if v is not None and unpack(v)[1]]
+    for ts, key in entries:
+        if not replica.owns(key):
+            batch.delete(STREAMS, tombstone_key(group, ts, key))
+            batch.put(STREAMS, tombstone_key(child, ts, key), b"")
 
 
 def copy_fences(replica: Any, batch: Batch, mid: int) -> None:

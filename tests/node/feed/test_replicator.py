@@ -3,7 +3,8 @@ sending to a stand-in for another region's router (a small HTTP server that
 records what it is sent, and can refuse): the partition's settings follow the
 metadata, changes arrive in order and once acknowledged the checkpoint moves;
 an unreachable region is retried with backoff while the lag grows; old
-tombstones are collected."""
+tombstones are collected; a split partition's changes arrive in order, the
+parent's up to the split first."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from cluster.meta import MetaState, TableInfo
 from node.feed import replicator as rep
 from node.feed.replicator import Replicator, request_body, wanted_settings
 from node.partition import versions
+from node.partition.split import median_hash
 from node.partition.versions import read_changes
 from node.storage import VERSIONS
+from tests.node.partition.test_split import key_and_hash, put
 from tests.node.partition.test_versions import GROUP, Req, key_of, put_req, started, stopped
 from trireme_pb import node_pb2
 
@@ -34,6 +37,7 @@ class Remote:
 
     def __init__(self) -> None:
         self.bodies: list[dict] = []
+        self.arrived: list[dict] = []  # every request as it came in, answered or not yet
         self.refuse = False
         self.gate = asyncio.Event()  # cleared: requests wait for it before they are answered
         self.gate.set()
@@ -48,6 +52,7 @@ class Remote:
         length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
         body = orjson.loads(await reader.readexactly(length))
         assert b"X-Amz-Target: TriremeReplication_1.Replicate" in head
+        self.arrived.append(body)
         await self.gate.wait()
         if self.refuse:
             out = b'{"__type": "ServiceUnavailable"}'
@@ -185,3 +190,38 @@ def test_a_region_being_created_is_backfilled_first_then_turns_active(tmp_path, 
         await until(lambda: state.tables["t"].replica("eu-west-1")["status"] == "ACTIVE", 10, "ACTIVE")
         assert state.tables["t"].replica("eu-west-1") == {"region": "eu-west-1", "status": "ACTIVE"}
     run(tmp_path, test, status="CREATING", before=before)
+
+
+def test_a_split_sends_the_parents_changes_up_to_the_split_then_the_childs(tmp_path):
+    """Writes on both sides of a split while the region holds the parent's
+    first request: the child's sender waits for the parent's to pass the
+    split, so each item's changes arrive in order, each exactly once (the
+    delete's tombstone moved to the child's list)."""
+    async def test(replica, replicator, remote, state):
+        await until(lambda: replica.replication is not None, 10, "the settings")
+        pks = [f"p{i}" for i in range(12)]
+        remote.gate.clear()  # the region answers nothing yet: the parent's first request waits
+        await replica.write(put(pks[0], 0))
+        await until(lambda: remote.arrived, 10, "the first request")
+        for i, pk in enumerate(pks[1:], 1):  # (the parent's next request: once the first is answered)
+            await replica.write(put(pk, i))
+        mid = median_hash(replica.engine.storage, *replica.data_range(), 0)
+        right = [pk for pk in pks if key_and_hash(pk)[1] >= mid]
+        await replica.write(Req(op=Req.DELETE, key=key_and_hash(right[0])[0]))
+        child = replica.engine.replicas[(await replica.propose_split(mid))["child"]]
+        assert child.replication["checkpoints"] == replica.replication["checkpoints"]
+        assert child.oldest_tombstone() is not None and replica.oldest_tombstone() is None
+        await until(lambda: child.is_leader and child.writable(), 10, "the child's leader")
+        for i, pk in enumerate(pks):
+            await (child if pk in right else replica).write(put(pk, 100 + i))
+        key = (child.group, "eu-west-1")
+        await until(lambda: (replicator._oldest.get(key) or (0, None))[1] is not None, 10, "the child's sender")
+        remote.gate.set()
+        await until(lambda: sum(len(b["Changes"]) for b in remote.bodies) >= 25, 10, "every change")
+        seen: dict[str, list] = {}
+        for body in remote.arrived:
+            for c in body["Changes"]:
+                image = c["NewImage"]
+                seen.setdefault(c["Keys"]["pk"]["S"], []).append(int(image["v"]["N"]) if image else None)
+        assert seen == {pk: [i, *([None] if pk == right[0] else []), 100 + i] for i, pk in enumerate(pks)}
+    run(tmp_path, test)

@@ -12,14 +12,14 @@ import time
 import orjson
 import pytest
 
-from cluster.keys import item_key, table_bounds, txn_lock_bounds
+from cluster.keys import hash_range_bounds, item_key, table_bounds, txn_lock_bounds
 from cluster.meta import LAST_HASH, TableInfo, split_child_id
 from ddb.encoding import encode_key, encode_partition_key, hash64
 from node.groups.engine import Engine
 from node.groups.replica import Rejected
 from node.partition.replica import PartitionReplica
-from node.partition.split import (WRONG_GROUP, child_stream, median_hash, parent_outbox_pending, split_command,
-                                  splittable)
+from node.partition.split import (WRONG_GROUP, child_replication, child_stream, median_hash, parent_outbox_pending,
+                                  split_command, splittable)
 from node.storage import STREAMS, Storage
 from tests.node.feed.test_ttl_sweeper import GROUP, LOCAL, SCHEMA
 from tests.node.partition.test_versions import PKL
@@ -156,11 +156,12 @@ def test_a_split_narrows_the_parent_and_founds_the_child_on_the_same_storage(tmp
     asyncio.run(go())
 
 
-def test_a_split_childs_streams_start_at_the_split_and_global_tables_do_not_split():
+def test_a_split_childs_streams_start_at_the_split_and_which_global_tables_split():
     """The child of a split at log index 40 records its open stream from
     there (its shard follows the parent's, which closes at 40); a stream
-    that had ended leaves it an empty one. Tables with a stream split;
-    global tables (replicas in other regions) do not, with the reason."""
+    that had ended leaves it an empty one. Tables with a stream split, MREC
+    global tables too, except while a replica is being created; MRSC tables
+    never do (their groups span regions), with the reason."""
     open_ = {"label": "b", "view": "KEYS_ONLY", "keys": ["pk"], "start": 9, "start_ms": 1, "end": None}
     closed = {**open_, "label": "a", "end": 7, "start": 3}
     assert child_stream(open_, 40) == {**open_, "start": 40}
@@ -168,4 +169,17 @@ def test_a_split_childs_streams_start_at_the_split_and_global_tables_do_not_spli
     table = TableInfo("t", 1, "u", "ACTIVE", 0.0, {}, streams=[{"label": "b"}])
     assert splittable(table) is None
     table.replicas = [{"region": "eu-west-1", "status": "ACTIVE"}]
-    assert "global tables" in splittable(table) and "change log" in splittable(table)
+    assert splittable(table) is None
+    table.replicas.append({"region": "ap-south-1", "status": "CREATING"})
+    assert "being created" in splittable(table)
+    table.replicas, table.consistency = table.replicas[:1], "STRONG"
+    assert "MRSC" in splittable(table) and "span" in splittable(table)
+
+
+def test_a_split_childs_replication_resumes_a_backfill_at_its_first_item():
+    """The child inherits the checkpoints and trim point; a backfill that had
+    not reached the child's first item resumes there, one past it goes on."""
+    first = hash_range_bounds(1, 1 << 40, 1 << 40)[0]
+    settings = {"region": "us-east-1", "regions": ["a", "b"], "checkpoints": {"a": [5, 0], "b": [7, 1]},
+                "trimmed": 3, "backfills": {"a": (first[:-1]).hex(), "b": (first + b"x").hex()}}
+    assert child_replication(settings, 1, 1 << 40) == {**settings, "backfills": {"a": "", "b": (first + b"x").hex()}}
