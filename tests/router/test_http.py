@@ -549,7 +549,7 @@ def test_every_5xx_is_logged_with_its_request_id(client, caplog):
              for m in [re.search(r"request_id=(\w+)", r.getMessage())] if m}
     assert len(lines) == 2
     assert lines[first.headers["x-amzn-requestid"]].startswith(
-        "500 request_id=%s operation=Fail table=orders partition=t7.p1 cause=InternalServerError: The outcome"
+        "500 request_id=%s operation=Fail table=orders partition=t7.p1 node=- cause=InternalServerError: The outcome"
         % first.headers["x-amzn-requestid"])
     assert "operation=Put" in lines[second.headers["x-amzn-requestid"]]
     assert "not valid gzip data" in lines[second.headers["x-amzn-requestid"]]
