@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -40,9 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "request_id, ...)")
     p.add_argument("--access-log", action="store_true",
                    help="log one line per request: operation, table, status, latency and request id")
-    p.add_argument("--slow-ms", type=float, default=1000.0,
+    p.add_argument("--slow-ms", type=float, default=float(os.environ.get("TRIREME_SLOW_MS") or 1000),
                    help="log a request that takes this many milliseconds or longer, under the same request id "
-                        "as its node's line about it (default 1000; 0: none)")
+                        "as its node's line about it (default $TRIREME_SLOW_MS or 1000; 0: none)")
     p.add_argument("--functions-dir", default="",
                    help="where this router unpacks functions' code and writes the logs of the invocations "
                         "it runs (default: a new temporary directory; `trireme up` gives DATA_DIR/ROUTER/functions)")
