@@ -33,8 +33,8 @@ import asyncio
 import contextvars
 import hashlib
 import itertools
-import math
 import logging
+import math
 import os
 import re
 import ssl as ssl_

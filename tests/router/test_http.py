@@ -599,7 +599,8 @@ def test_a_slow_request_is_logged_with_its_request_id_and_a_quick_one_is_not(cap
     lines = [r.getMessage() for r in caplog.records if r.name == "router.http"]
     assert len(lines) == 2, lines
     rid = slow.headers["x-amzn-requestid"]
-    assert re.fullmatch(rf"slow request_id={rid} operation=Sleep table=- status=200 latency_ms=\d+\.\d node=-", lines[0])
+    assert re.fullmatch(rf"slow request_id={rid} operation=Sleep table=- status=200 latency_ms=\d+\.\d node=-",
+                        lines[0])
     assert re.fullmatch(rf"slow request_id={tag} operation=Noted table=- status=200 latency_ms=\d+\.\d node=n3",
                         lines[1])
     assert quick.headers["x-amzn-requestid"] not in " ".join(lines)
