@@ -41,7 +41,8 @@ def _error_response(req_id: int, exc: BaseException, prefix: str) -> node_pb2.Da
         return node_pb2.DataResponse(id=req_id, status=node_pb2.Status.Value(exc.status),
                                      message=str(exc), leader=exc.leader or "")
     if isinstance(exc, UnknownOutcome):
-        log.warning("500 request_id=%s outcome unknown: %s", tag(prefix, req_id), exc)
+        # INFO: the router logs the client's 5xx (an index shipper retries); this is its detail.
+        log.info("500 request_id=%s outcome unknown: %s", tag(prefix, req_id), exc)
         return node_pb2.DataResponse(id=req_id, status=node_pb2.UNKNOWN, message=str(exc))
     # Deterministic: the same request would fail again, so it is logged once
     # here and answered INTERNAL, which the router never retries.
@@ -162,10 +163,11 @@ class DataSession:
         self._answer_timed(req, resp, started)
 
     def _answer_timed(self, req: node_pb2.DataRequest, resp: node_pb2.DataResponse, started: float) -> None:
-        """Answer, logging the request when it took the caller's slow threshold or longer."""
+        """Answer, logging the request when it took the caller's slow threshold or longer (at INFO: the
+        caller decides what is worth a warning, and a loaded machine would otherwise fill the log with them)."""
         took = self._clock() - started
         if took >= self.slow_s:
-            log.warning("slow request_id=%s partition=%s op=%s status=%s latency_ms=%.1f", tag(self.tag_prefix, req.id),
+            log.info("slow request_id=%s partition=%s op=%s status=%s latency_ms=%.1f", tag(self.tag_prefix, req.id),
                         req.group, Req.Op.Name(req.op), node_pb2.Status.Name(resp.status), took * 1000)
         self.answer(resp)
 
