@@ -168,7 +168,7 @@ class DataSession:
         took = self._clock() - started
         if took >= self.slow_s:
             log.info("slow request_id=%s partition=%s op=%s status=%s latency_ms=%.1f", tag(self.tag_prefix, req.id),
-                        req.group, Req.Op.Name(req.op), node_pb2.Status.Name(resp.status), took * 1000)
+                     req.group, Req.Op.Name(req.op), node_pb2.Status.Name(resp.status), took * 1000)
         self.answer(resp)
 
     async def _handle(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
