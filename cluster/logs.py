@@ -4,10 +4,11 @@ for log shippers).
 
 A JSON line holds time (UTC, ISO 8601), level, logger, process (`router`
 or the node's id), message, and the record's `request_id` and `operation`,
-`table`, `status`, `partition` fields when the code logged them as
-`key=value` words in the message (the router's access and failure lines do,
-and so do the node's lines about a request that failed or was slow), so a
-request id can be followed from the router's line to the node's.
+`table`, `status`, `partition`, `latency_ms` and `node` fields when the code
+logged them as `key=value` words in the message (the router's access, failure
+and slow lines do, and so do the node's lines about a request that failed or
+was slow, under the same request id: cluster/nodes.py), so a request id can
+be followed from the router's line to the node's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import orjson
 
 FORMATS = ("text", "json")
 # `key=value` words worth a field of their own (values run to the next space).
-_FIELDS = re.compile(r"\b(request_id|operation|table|status|partition|latency_ms)=(\S+)")
+_FIELDS = re.compile(r"\b(request_id|operation|table|status|partition|latency_ms|node)=(\S+)")
 
 
 class JsonFormatter(logging.Formatter):

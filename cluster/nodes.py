@@ -12,6 +12,13 @@ their commit, so the cadence becomes the commit's and the messages half as
 many, where the first (read) answer would clock thin messages. The stream
 states the caller's cluster id in its metadata; a node of another cluster
 refuses it.
+
+Request ids that tie a router's log line to a node's, at no cost per
+request: the stream's metadata also states a random tag prefix of this
+client and the slow threshold once, so the node names a request that failed
+or was slow by `prefix + its DataRequest id` (`tag`) in its log. A router
+answers such a request with that tag as its x-amzn-RequestId (`NOTE`), and
+logs it too: one grep finds both lines.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+from contextvars import ContextVar
 
 import grpc
 
@@ -33,6 +42,27 @@ log = logging.getLogger(__name__)
 _refusals = Throttled(log)
 
 SWEEP_S = 0.05  # how often timed-out calls are failed: a call may wait this much past its timeout
+
+
+STREAM_TAG_KEY = "trireme-stream-tag"  # stream metadata: this client's tag prefix
+SLOW_MS_KEY = "trireme-slow-ms"  # stream metadata: the node logs requests slower than this
+SLOW_MS = 1000.0
+_ID_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_TO_ID_CHARS = bytes.maketrans(bytes(range(256)), bytes(_ID_CHARS[b % 36] for b in range(256)))
+
+# The router's request this task serves: a one-item list that data calls fill
+# with (tag, node id) when one failed or was slow (None: no request, or none yet).
+NOTE: ContextVar[list | None] = ContextVar("request_note", default=None)
+
+
+def id_prefix() -> bytes:
+    """40 random characters like the start of DynamoDB's request ids (uppercase letters and digits)."""
+    return os.urandom(40).translate(_TO_ID_CHARS)
+
+
+def tag(prefix: str, data_id: int) -> str:
+    """The request id of DataRequest `data_id` on a stream with tag `prefix` (52 characters)."""
+    return f"{prefix}{data_id:012X}"
 
 
 class NodeDown(Exception):
@@ -51,11 +81,14 @@ DEEP_HOLD_S = 0.005  # ... this long at most
 
 
 class NodeClient:
-    def __init__(self, addr: str, *, cluster_id: str, tls: tls_.Identity | None = None) -> None:
+    def __init__(self, addr: str, *, cluster_id: str, tls: tls_.Identity | None = None,
+                 slow_ms: float = SLOW_MS) -> None:
         """`addr`: the node's gRPC address; `cluster_id`: the caller's cluster;
-        `tls`: the certificate to dial with."""
+        `tls`: the certificate to dial with; `slow_ms`: the node logs requests slower than this."""
         self.addr = addr
         self.cluster_id = cluster_id
+        self.tag_prefix = id_prefix().decode()  # with a request's id, its `tag`: see the module's doc
+        self.slow_ms = slow_ms
         self.tls = tls  # None: the one this process dials the cluster's nodes with (cluster/tls.py)
         self._channel: grpc.aio.Channel | None = None
         self._ids = itertools.count(1)
@@ -115,7 +148,8 @@ class NodeClient:
         then, so nothing is sent to a node that is down or refuses us."""
         if self._channel is None:
             self._channel = tls_.channel(self.addr, GRPC_OPTIONS, self.tls or tls_.for_cluster(self.cluster_id))
-        call = node_pb2_grpc.DataStub(self._channel).Stream(metadata=((METADATA_KEY, self.cluster_id),))
+        call = node_pb2_grpc.DataStub(self._channel).Stream(metadata=(
+            (METADATA_KEY, self.cluster_id), (STREAM_TAG_KEY, self.tag_prefix), (SLOW_MS_KEY, f"{self.slow_ms:g}")))
         try:
             await within(call.initial_metadata(), OPEN_TIMEOUT_S)
             if call.done():
@@ -232,14 +266,15 @@ def _describe(exc: Exception) -> str:
 
 
 class NodeClients:
-    def __init__(self, cluster_id: str) -> None:
+    def __init__(self, cluster_id: str, slow_ms: float = SLOW_MS) -> None:
         self._clients: dict[str, NodeClient] = {}
         self.cluster_id = cluster_id
+        self.slow_ms = slow_ms
 
     def get(self, addr: str) -> NodeClient:
         c = self._clients.get(addr)
         if c is None:
-            c = self._clients[addr] = NodeClient(addr, cluster_id=self.cluster_id)
+            c = self._clients[addr] = NodeClient(addr, cluster_id=self.cluster_id, slow_ms=self.slow_ms)
         return c
 
     async def close(self) -> None:

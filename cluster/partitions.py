@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import math
 import random
 import time
 from contextvars import ContextVar
@@ -31,7 +32,7 @@ import orjson
 from cluster.faults import Faults
 from cluster.identity import Throttled
 from cluster.meta import META_GROUP, MetaState
-from cluster.nodes import NodeClients, NodeDown
+from cluster.nodes import NOTE, SLOW_MS, NodeClient, NodeClients, NodeDown, tag
 from cluster.regions import split_qualified
 from cluster.rpc import CallError, Channels, meta_call, refused
 from cluster.tasks import within
@@ -85,8 +86,10 @@ class _Route:
 
 
 class Cluster:
-    def __init__(self, seeds: list[str], az: str, *, cluster_id: str, deadline_s: float = DEADLINE_S) -> None:
-        """`cluster_id`: stated on every connection to a node (required: a node refuses any other)."""
+    def __init__(self, seeds: list[str], az: str, *, cluster_id: str, deadline_s: float = DEADLINE_S,
+                 slow_ms: float = SLOW_MS) -> None:
+        """`cluster_id`: stated on every connection to a node (required: a node refuses any other);
+        `slow_ms`: a data call this slow or slower is noted (`NOTE`) and logged by its node (0: none)."""
         self.seeds = seeds
         self.az = az
         self.region = ""  # this router's region: members `REGION/NODE` of others are reached through them
@@ -98,7 +101,9 @@ class Cluster:
         self._routes: dict[str, _Route] = {}  # group -> orders, for `_routes_of` (see _targets)
         self._routes_of: tuple[MetaState | None, int] = (None, 0)  # state and version
         self._changed = asyncio.Event()
-        self.nodes = NodeClients(cluster_id)  # every connection states the cluster id
+        slow_ms = slow_ms if slow_ms > 0 else math.inf  # 0: no request is slow
+        self.slow_s = slow_ms / 1000
+        self.nodes = NodeClients(cluster_id, slow_ms)  # every connection states the cluster id
         self.channels = Channels(cluster_id)
         self._task: asyncio.Task | None = None
         # Chaos on this router's links to the nodes (`trireme chaos cut ROUTER NODE`).
@@ -288,6 +293,7 @@ class Cluster:
                 node = self.state.nodes.get(node_id)
                 if node is None:
                     continue
+                client = self.nodes.get(node.addr)
                 try:
                     if self.faults.active():
                         await self._impair(node_id)
@@ -300,13 +306,16 @@ class Cluster:
                     else:
                         msg, handed = req, True
                     msg.group = group
-                    resp = await self.nodes.get(node.addr).call(msg, timeout=min(left, 3.0))
+                    resp = await client.call(msg, timeout=min(left, 3.0))
+                    if deadline - time.monotonic() <= left - self.slow_s:  # slow: the node logged it too
+                        _note(client, msg, node_id)
                 except (NodeDown, TimeoutError) as exc:
                     last = f"{node_id} unreachable ({exc or 'timeout'})"
                     down += 1
                     if self._leaders.get(group) == node_id:
                         del self._leaders[group]
                     if not idempotent and getattr(exc, "sent", True):
+                        _note(client, msg, node_id)
                         raise InternalServerError(
                             f"The outcome of this write is unknown: {node_id}, leading partition {group}, stopped "
                             "answering after the write was sent. Read the item to see whether it was applied."
@@ -323,8 +332,10 @@ class Cluster:
                         body["Item"] = orjson.loads(resp.item)
                     raise from_wire(body)
                 if st == node_pb2.INTERNAL:  # deterministic: the node logged it; again would fail again
+                    _note(client, msg, node_id)
                     raise EvaluationFailed()
-                if st == node_pb2.UNKNOWN:
+                if st == node_pb2.UNKNOWN:  # the node logged it
+                    _note(client, msg, node_id)
                     raise InternalServerError(
                         f"The outcome of this write is unknown: partition {group} lost its leader "
                         "before the write was confirmed. Read the item to see whether it was applied.")
@@ -375,6 +386,13 @@ class Cluster:
             raise NodeDown(f"link to {node_id} cut (chaos)", sent=False)
         if f.delay_ms or f.jitter_ms:
             await asyncio.sleep((f.delay_ms + random.random() * f.jitter_ms) / 1000)
+
+
+def _note(client: NodeClient, msg: node_pb2.DataRequest, node_id: str) -> None:
+    """Note, for the router's request this task serves, the id its node logs `msg` under (cluster/nodes.py)."""
+    note = NOTE.get()
+    if note is not None:
+        note[0] = (tag(client.tag_prefix, msg.id), node_id)
 
 
 __all__ = ["Cluster", "DynamoDBError", "LeaderElsewhere", "RangeMoved"]

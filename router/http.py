@@ -30,9 +30,11 @@ before its Content-Encoding was undone).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import itertools
 import logging
+import math
 import os
 import re
 import ssl as ssl_
@@ -45,6 +47,7 @@ from typing import Any
 import httptools
 import orjson
 
+from cluster.nodes import NOTE, SLOW_MS, id_prefix
 from router import codings
 
 log = logging.getLogger(__name__)
@@ -67,8 +70,6 @@ _REASONS = {100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted", 204
             413: b"Request Entity Too Large", 429: b"Too Many Requests", 431: b"Request Header Fields Too Large",
             500: b"Internal Server Error", 502: b"Bad Gateway", 503: b"Service Unavailable"}
 _STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in _REASONS.items()}
-_ID_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_TO_ID_CHARS = bytes.maketrans(bytes(range(256)), bytes(_ID_CHARS[b % 36] for b in range(256)))
 _RESPONSE = (b"%sx-amzn-RequestId: %s\r\nx-amz-crc32: %d\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
              b"Date: %s\r\n%s%s\r\n%s")
 _JSON = b"application/x-amz-json-1.0"
@@ -89,7 +90,7 @@ _URL_PATH = b"/trireme/url/"
 
 def _new_id_prefix() -> None:
     global _id_prefix, _id_counter
-    _id_prefix = os.urandom(40).translate(_TO_ID_CHARS)
+    _id_prefix = id_prefix()
     _id_counter = itertools.count(1)
 
 
@@ -160,17 +161,18 @@ def _tables(request: bytes) -> str:
     return "-"
 
 
-def _log_failure(rid: bytes, target: str | None, request: bytes, status: int, answer: bytes) -> None:
+def _log_failure(rid: bytes, target: str | None, request: bytes, status: int, answer: bytes, node: str) -> None:
     """One line per 5xx: request id (as sent to the client), operation, table,
-    the partition when the error names one, and the cause."""
+    the partition when the error names one, the node whose log has the same
+    request id (`-`: none), and the cause."""
     try:
         err = orjson.loads(answer)
         cause = f"{err.get('__type', '').rpartition('#')[2]}: {err.get('message') or err.get('Message') or ''}"
     except (orjson.JSONDecodeError, AttributeError):
         cause = answer[:500].decode(errors="replace")
     m = _PARTITION.search(cause)
-    log.error("%d request_id=%s operation=%s table=%s partition=%s cause=%s", status, rid.decode(),
-              _operation(target), _tables(request), m.group(1) if m else "-", cause)
+    log.error("%d request_id=%s operation=%s table=%s partition=%s node=%s cause=%s", status, rid.decode(),
+              _operation(target), _tables(request), m.group(1) if m else "-", node, cause)
 
 
 class _Stop(Exception):
@@ -178,12 +180,15 @@ class _Stop(Exception):
 
 
 class _Config:
-    __slots__ = ("handler", "max_body", "health", "access_log", "rest", "rest_prefixes", "rest_max_body")
+    __slots__ = ("handler", "max_body", "health", "access_log", "rest", "rest_prefixes", "rest_max_body", "slow_s",
+                 "timed")
 
     def __init__(self, handler: Handler, max_body: int, region: str, access_log: bool,
                  rest: RestHandler | None = None, rest_prefixes: tuple[bytes, ...] = (),
-                 rest_max_body: int = REST_MAX_BODY) -> None:
+                 rest_max_body: int = REST_MAX_BODY, slow_ms: float = SLOW_MS) -> None:
         self.handler = handler
+        self.slow_s = slow_ms / 1000 if slow_ms > 0 else math.inf
+        self.timed = access_log or slow_ms > 0  # requests note their start
         self.max_body = max_body
         self.health = health_body(region)
         self.access_log = access_log
@@ -215,7 +220,7 @@ _Job = tuple
 class _Conn(asyncio.Protocol):
     __slots__ = ("cfg", "handler", "loop", "transport", "parser", "headers", "body", "body_len", "url", "peer",
                  "secure", "_queue", "_task", "_closing", "_idle", "_last_data", "_in_head", "_chunk", "_recv",
-                 "_slack", "_read_paused", "_write_paused", "_stream")
+                 "_slack", "_read_paused", "_write_paused", "_stream", "_note")
 
     def __init__(self, cfg: _Config) -> None:
         self.cfg = cfg
@@ -233,6 +238,7 @@ class _Conn(asyncio.Protocol):
         # the first job in the queue is the one running (`_task`, held: the loop keeps only weak references).
         self._queue: deque[bytes | _Job] = deque()
         self._task: asyncio.Task | None = None
+        self._note: list = [None]  # the running job's NOTE (cluster/nodes.py)
         self._closing = False
         self._idle: asyncio.TimerHandle | None = None
         self._last_data = 0.0
@@ -423,8 +429,8 @@ class _Conn(asyncio.Protocol):
         self._push((headers.get("x-amz-target"), body, headers, keep_alive, self._started()))
 
     def _started(self) -> float:
-        """The start time the access log measures latency from (0.0: no access log)."""
-        return self.loop.time() if self.cfg.access_log else 0.0
+        """The start time the access and slow logs measure latency from (0.0: neither is on)."""
+        return self.loop.time() if self.cfg.timed else 0.0
 
     def _decode(self, body: bytes, encoding: str, headers: dict[str, str], keep_alive: bool) -> bytes | None:
         """The body without its Content-Encoding, or None when an error was
@@ -484,7 +490,12 @@ class _Conn(asyncio.Protocol):
         if type(job) is _Rest:
             self._task = self.loop.create_task(self.cfg.rest(job.method, job.url, job.headers, job.body))
         else:
-            self._task = self.loop.create_task(self.handler(job[0], job[1], job[2]))
+            # The task's own context (create_task would copy one anyway) holds
+            # its NOTE: a node's log names a failed or slow data call by it.
+            note = self._note = [None]
+            ctx = contextvars.copy_context()
+            ctx.run(NOTE.set, note)
+            self._task = self.loop.create_task(self.handler(job[0], job[1], job[2]), context=ctx)
         self._task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task) -> None:
@@ -520,7 +531,7 @@ class _Conn(asyncio.Protocol):
         except Exception:  # noqa: BLE001 (a handler bug becomes a 500, never a dropped connection)
             log.exception("request handler failed")
             status, body = 500, _error_body(_INTERNAL, "Internal server error")
-        return self._answer(job, status, body)
+        return self._answer(job, status, body, self._note[0])
 
     def _rest_answer(self, job: _Rest, task: asyncio.Task) -> bytes:
         """The REST handler's answer: its status, headers and body as they are."""
@@ -543,7 +554,7 @@ class _Conn(asyncio.Protocol):
             extra += _CORS
         if status >= 500:
             log.error("%d %s %s: %s", status, job.method, job.url, body[:500].decode(errors="replace"))
-        if job.started:
+        if self.cfg.access_log and job.started:
             access_log.info("operation=%s %s status=%d latency_ms=%.1f request_id=%s", job.method,
                             job.url.partition("?")[0], status, (self.loop.time() - job.started) * 1000, rid_bytes.decode())
         return render(status, body, keep_alive=job.keep_alive, content_type=ctype, date=_Date.get(self.loop),
@@ -580,10 +591,22 @@ class _Conn(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
 
-    def _answer(self, job: _Job, status: int, body: bytes) -> bytes:
-        rid = request_id()
-        if status >= 500:
-            _log_failure(rid, job[0], job[1], status, body)
+    def _answer(self, job: _Job, status: int, body: bytes, note: tuple[str, str] | None = None) -> bytes:
+        """The rendered answer. A 5xx or slow one is logged, with the id of the
+        data call a node logged when there was one (`note`: its id and node),
+        which the client gets as its request id: one grep finds both lines."""
+        started = job[4]
+        took = self.loop.time() - started if started else 0.0
+        if status >= 500 or took >= self.cfg.slow_s:
+            rid = note[0].encode() if note else request_id()
+            node = note[1] if note else "-"
+            if status >= 500:
+                _log_failure(rid, job[0], job[1], status, body, node)
+            else:
+                log.warning("slow request_id=%s operation=%s table=%s status=%d latency_ms=%.1f node=%s",
+                            rid.decode(), _operation(job[0]), _tables(job[1]), status, took * 1000, node)
+        else:
+            rid = request_id()
         headers = job[2]
         extra = b""
         if len(body) >= _COMPRESS_MIN:
@@ -596,9 +619,9 @@ class _Conn(asyncio.Protocol):
                 extra = b"Content-Encoding: %s\r\n" % coding.encode()
         if "origin" in headers:
             extra += _CORS
-        if job[4]:
+        if self.cfg.access_log:
             access_log.info("operation=%s table=%s status=%d latency_ms=%.1f request_id=%s", _operation(job[0]),
-                            _tables(job[1]), status, (self.loop.time() - job[4]) * 1000, rid.decode())
+                            _tables(job[1]), status, took * 1000, rid.decode())
         return render(status, body, keep_alive=job[3], date=_Date.get(self.loop), extra=extra, rid=rid)
 
     def _write(self, data: bytes) -> None:
@@ -621,11 +644,12 @@ def _stream_of(task: asyncio.Task) -> Any:
 async def serve(handler: Handler, host: str, port: int, *, max_body: int = MAX_BODY,
                 region: str = "us-east-1", access_log: bool = False, rest: RestHandler | None = None,
                 rest_prefixes: tuple[bytes, ...] = (), rest_max_body: int = REST_MAX_BODY,
-                ssl: ssl_.SSLContext | None = None) -> asyncio.Server:
+                ssl: ssl_.SSLContext | None = None, slow_ms: float = SLOW_MS) -> asyncio.Server:
     """Serve `handler` on host:port (HTTPS with `ssl`). `access_log`: one line per request to the
-    `router.access` logger (operation, table, status, latency, request id).
+    `router.access` logger (operation, table, status, latency, request id); `slow_ms`: a request
+    that took this long or longer is logged (0: none).
     The port is never shared (no SO_REUSEPORT): a second router on it fails.
     `rest` serves the requests whose path starts with one of `rest_prefixes`."""
     loop = asyncio.get_running_loop()
-    cfg = _Config(handler, max_body, region, access_log, rest, rest_prefixes, rest_max_body)
+    cfg = _Config(handler, max_body, region, access_log, rest, rest_prefixes, rest_max_body, slow_ms)
     return await loop.create_server(lambda: _Conn(cfg), host, port, reuse_port=False, backlog=1024, ssl=ssl)

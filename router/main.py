@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -40,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "request_id, ...)")
     p.add_argument("--access-log", action="store_true",
                    help="log one line per request: operation, table, status, latency and request id")
+    p.add_argument("--slow-ms", type=float, default=float(os.environ.get("TRIREME_SLOW_MS") or 1000),
+                   help="log a request that takes this many milliseconds or longer, under the same request id "
+                        "as its node's line about it (default $TRIREME_SLOW_MS or 1000; 0: none)")
     p.add_argument("--functions-dir", default="",
                    help="where this router unpacks functions' code and writes the logs of the invocations "
                         "it runs (default: a new temporary directory; `trireme up` gives DATA_DIR/ROUTER/functions)")
@@ -112,7 +116,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.auth and not args.key_file:
         raise ValueError("--auth needs --key-file (the cluster master key)")
     master = use_key_file(args.key_file)  # also signs this router's calls to other regions
-    cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id)
+    cluster = Cluster(seeds, args.az, deadline_s=args.deadline, cluster_id=cluster_id, slow_ms=args.slow_ms)
     cluster.region = args.region  # MRSC groups name members REGION/NODE
     api = Api(cluster, region=args.region, endpoint=args.listen,
               remote_regions=parse_remote_regions(args.remote_regions), exports_dir=Path(args.exports_dir))
@@ -139,7 +143,8 @@ async def _serve(args: argparse.Namespace) -> int:
         rest = _authenticated_rest(rest_handler(console, functions), authenticate, authorize)
         server = await serve(handler, host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
                              rest=with_metrics(metrics, rest),
-                             rest_prefixes=(*PREFIXES, CONSOLE_PREFIX, METRICS_PATH.encode()), ssl=https)
+                             rest_prefixes=(*PREFIXES, CONSOLE_PREFIX, METRICS_PATH.encode()), ssl=https,
+                             slow_ms=args.slow_ms)
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None

@@ -1,6 +1,11 @@
 """The node's `Data` gRPC service: routers' and index shippers' requests to
 this node's partition replicas, one session per stream, answered by request
 id, out of order, in batches (see proto/trireme_pb/node.proto).
+
+A request that fails (a 5xx: INTERNAL or UNKNOWN) or takes longer than the
+caller's slow threshold is logged with `request_id=` its tag, the caller's
+tag prefix (stream metadata) and its id: the router answers the client with
+the same id (cluster/nodes.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import grpc
 import orjson
 
+from cluster.nodes import SLOW_MS, SLOW_MS_KEY, STREAM_TAG_KEY, tag
 from ddb.errors import ConditionalCheckFailedException, DynamoDBError
 from node.groups.replica import Rejected, UnknownOutcome
 from node.partition.capacity import THROTTLES
@@ -23,7 +29,8 @@ from trireme_pb import node_pb2, node_pb2_grpc
 log = logging.getLogger(__name__)
 
 
-def _error_response(req_id: int, exc: BaseException) -> node_pb2.DataResponse:
+def _error_response(req_id: int, exc: BaseException, prefix: str) -> node_pb2.DataResponse:
+    """The answer to a failed request; `prefix`: its caller's tag prefix, to log a 5xx under."""
     if isinstance(exc, DynamoDBError):
         resp = node_pb2.DataResponse(id=req_id, status=node_pb2.DDB_ERROR, error_type=exc.type_name.split("#")[-1],
                                      message=exc.message or "")
@@ -34,10 +41,12 @@ def _error_response(req_id: int, exc: BaseException) -> node_pb2.DataResponse:
         return node_pb2.DataResponse(id=req_id, status=node_pb2.Status.Value(exc.status),
                                      message=str(exc), leader=exc.leader or "")
     if isinstance(exc, UnknownOutcome):
+        # INFO: the router logs the client's 5xx (an index shipper retries); this is its detail.
+        log.info("500 request_id=%s outcome unknown: %s", tag(prefix, req_id), exc)
         return node_pb2.DataResponse(id=req_id, status=node_pb2.UNKNOWN, message=str(exc))
     # Deterministic: the same request would fail again, so it is logged once
     # here and answered INTERNAL, which the router never retries.
-    log.error("request %s failed", req_id, exc_info=exc)
+    log.error("500 request_id=%s failed", tag(prefix, req_id), exc_info=exc)
     return node_pb2.DataResponse(id=req_id, status=node_pb2.INTERNAL,
                                  message=f"internal error: {type(exc).__name__}: {exc}")
 
@@ -54,8 +63,12 @@ class DataSession:
     """
 
     def __init__(self, replicas: Mapping[str, object], address_of: Callable[[str], str | None],
-                 node_id: str) -> None:
+                 node_id: str, tag_prefix: str = "", slow_ms: float = SLOW_MS) -> None:
+        """`tag_prefix` and `slow_ms`: the caller's, from the stream's metadata (cluster/nodes.py)."""
         self.replicas = replicas  # group id -> replica (the engine's)
+        self.tag_prefix = tag_prefix
+        self.slow_s = slow_ms / 1000
+        self._clock = asyncio.get_running_loop().time
         self.address_of = address_of  # node id -> its gRPC address, for NOT_LEADER hints
         self.node_id = node_id
         self._out: list[node_pb2.DataResponse] = []
@@ -114,38 +127,48 @@ class DataSession:
                         self.answer(got)
                         return
                 else:
-                    replica.write(req).add_done_callback(functools.partial(self._written, req.id))
+                    replica.write(req).add_done_callback(functools.partial(self._written, req, self._clock()))
                     return
             except DynamoDBError as exc:
                 if op == Req.GET or isinstance(exc, THROTTLES):  # a throttled write changed nothing
-                    self.answer(_error_response(req.id, exc))
+                    self.answer(_error_response(req.id, exc, self.tag_prefix))
                     return
                 # A refused write is answered only after a ReadIndex: see write_checked.
             except Exception as exc:  # noqa: BLE001 (every failure becomes an answer)
-                self.answer(_error_response(req.id, exc))
+                self.answer(_error_response(req.id, exc, self.tag_prefix))
                 return
         task = asyncio.create_task(self._handle_task(req))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _written(self, rid: int, fut: asyncio.Future) -> None:
+    def _written(self, req: node_pb2.DataRequest, started: float, fut: asyncio.Future) -> None:
         if fut.cancelled():
             return
         exc = fut.exception()
         if exc is not None:
-            self.answer(_error_response(rid, exc))
+            resp = _error_response(req.id, exc, self.tag_prefix)
         else:
             resp = fut.result()
-            resp.id = rid
-            self.answer(resp)
+            resp.id = req.id
+        self._answer_timed(req, resp, started)
 
     async def _handle_task(self, req: node_pb2.DataRequest) -> None:
+        started = self._clock()
         try:
             resp = await self._handle(req)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 (every failure becomes an answer)
-            resp = _error_response(req.id, exc)
+            resp = _error_response(req.id, exc, self.tag_prefix)
+        self._answer_timed(req, resp, started)
+
+    def _answer_timed(self, req: node_pb2.DataRequest, resp: node_pb2.DataResponse, started: float) -> None:
+        """Answer, logging the request when it took the caller's slow threshold or longer (at INFO: the
+        caller decides what is worth a warning, and a loaded machine would otherwise fill the log with them)."""
+        took = self._clock() - started
+        if took >= self.slow_s:
+            log.info("slow request_id=%s partition=%s op=%s status=%s latency_ms=%.1f", tag(self.tag_prefix, req.id),
+                     req.group, Req.Op.Name(req.op), node_pb2.Status.Name(resp.status), took * 1000)
         self.answer(resp)
 
     async def _handle(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
@@ -180,6 +203,16 @@ class DataSession:
         return resp
 
 
+def _caller(context) -> tuple[str, float]:
+    """The caller's tag prefix and slow threshold, from the stream's metadata (cluster/nodes.py)."""
+    md = dict(context.invocation_metadata() or ())
+    try:
+        slow_ms = float(md.get(SLOW_MS_KEY, SLOW_MS))
+    except ValueError:
+        slow_ms = SLOW_MS
+    return str(md.get(STREAM_TAG_KEY, ""))[:40], slow_ms
+
+
 class DataServicer(node_pb2_grpc.DataServicer):
     """One `DataSession` per admitted stream: requests are read in a task,
     answers written by the handler (grpc.aio allows one of each at a time)."""
@@ -194,7 +227,7 @@ class DataServicer(node_pb2_grpc.DataServicer):
     async def Stream(self, request_iterator, context):  # noqa: N802
         await self.admission.admit(context, roles=DATA_ROLES)
         await context.send_initial_metadata(())  # admitted: the caller may send
-        session = DataSession(self.replicas, self.address_of, self.node_id)
+        session = DataSession(self.replicas, self.address_of, self.node_id, *_caller(context))
 
         async def read() -> None:
             try:

@@ -27,6 +27,12 @@ def test_fields_and_key_value_words():
     assert got["time"].endswith("Z") and "T" in got["time"]
 
 
+def test_a_slow_line_names_its_node():
+    got = orjson.loads(JsonFormatter("router").format(record(
+        "slow request_id=R1 operation=PutItem table=t1 status=200 latency_ms=1200.5 node=n2")))
+    assert (got["request_id"], got["latency_ms"], got["node"]) == ("R1", "1200.5", "n2")
+
+
 def test_an_exception_stays_on_its_line():
     try:
         raise ValueError("boom")

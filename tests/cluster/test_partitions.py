@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from cluster.meta import MetaState, NodeInfo, PartitionInfo, TableInfo
-from cluster.nodes import NodeDown
+from cluster.nodes import NOTE, NodeDown
 from cluster.partitions import Cluster
 from ddb.errors import EvaluationFailed, InternalServerError, ServiceUnavailable
 from router.batches import retryable
@@ -80,11 +80,13 @@ def test_orders_follow_metadata_changes():
 
 
 class _FakeNode:
-    def __init__(self, calls: list, outcome) -> None:
-        self.calls, self.outcome = calls, outcome
+    def __init__(self, calls: list, outcome, tag_prefix: str = "", delay: float = 0.0) -> None:
+        self.calls, self.outcome, self.tag_prefix, self.delay = calls, outcome, tag_prefix, delay
 
     async def call(self, req, timeout):
+        req.id = len(self.calls) + 1
         self.calls.append((req, req.group))
+        await asyncio.sleep(self.delay)
         if isinstance(self.outcome, BaseException):
             raise self.outcome
         return self.outcome
@@ -146,3 +148,41 @@ def test_a_node_that_failed_evaluating_the_request_is_asked_once():
 def test_a_batch_entry_that_failed_on_its_node_is_not_unprocessed():
     assert retryable(ServiceUnavailable()) and retryable(InternalServerError("outcome unknown"))
     assert not retryable(EvaluationFailed()) and not retryable(ValueError())
+
+
+def _noted(c: Cluster, outcome, *, delay: float = 0.0, **send) -> tuple[tuple[str, str] | None, BaseException | None]:
+    """What a send to a1 (answering `outcome` after `delay`) noted for the request, and what it raised."""
+    c._leaders["g"] = "a1"
+    c.nodes.get = {"addr-a1": _FakeNode([], outcome, "P" * 40, delay)}.__getitem__
+
+    async def go() -> tuple[tuple[str, str] | None, BaseException | None]:
+        note = [None]
+        NOTE.set(note)
+        try:
+            await c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True, **send)
+        except Exception as exc:  # noqa: BLE001
+            return note[0], exc
+        return note[0], None
+    return asyncio.run(go())
+
+
+def test_a_failed_or_slow_data_call_notes_the_id_its_node_logs_it_under():
+    """The tag prefix of the node's stream and the DataRequest id: what the node logs (node/services/data.py)."""
+    c = Cluster([], "az-a", cluster_id="c1", slow_ms=50)
+    c.install(_state({"g": ["a1"]}))
+    tag = ("P" * 40 + "000000000001", "a1")
+    assert _noted(c, node_pb2.DataResponse(status=node_pb2.OK)) == (None, None)
+    assert _noted(c, node_pb2.DataResponse(status=node_pb2.OK), delay=0.06) == (tag, None)
+    for status, raised in ((node_pb2.INTERNAL, EvaluationFailed), (node_pb2.UNKNOWN, InternalServerError)):
+        note, exc = _noted(c, node_pb2.DataResponse(status=status))
+        assert note == tag and isinstance(exc, raised)
+    note, exc = _noted(c, NodeDown("gone", sent=True), idempotent=False)
+    assert note == tag and isinstance(exc, InternalServerError)
+    note, exc = _noted(c, node_pb2.DataResponse(status=node_pb2.DDB_ERROR, error_type="ValidationException"))
+    assert note is None and exc is not None  # a 4xx: nothing to tie
+
+
+def test_no_data_call_is_slow_with_slow_ms_0():
+    c = Cluster([], "az-a", cluster_id="c1", slow_ms=0)
+    c.install(_state({"g": ["a1"]}))
+    assert _noted(c, node_pb2.DataResponse(status=node_pb2.OK), delay=0.01) == (None, None)

@@ -171,5 +171,5 @@ def test_router_restart_access_log_and_failure_log(own_cluster):
     rid = e.value.response["ResponseMetadata"]["RequestId"]
     errors = [ln for ln in _log(cluster).splitlines() if f"request_id={rid}" in ln and "ERROR" in ln]
     assert len(errors) == 1, _log(cluster)[-3000:]
-    assert re.search(rf" {status} request_id={rid} operation=PutItem table=tbl0 partition=(t\d+\.p\d+) "
+    assert re.search(rf" {status} request_id={rid} operation=PutItem table=tbl0 partition=(t\d+\.p\d+) node=\S+ "
                      rf"cause={e.value.response['Error']['Code']}: .*partition \1", errors[0], re.I)

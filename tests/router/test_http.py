@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from ddb.errors import InternalServerError
+from cluster.nodes import NOTE
 from router import codings
 from router.http import MAX_HEADER_COUNT, MAX_HEADERS, render, request_id, serve
 from router.protocol import Dispatcher
@@ -103,6 +104,16 @@ class _Ops:
             await asyncio.sleep(body["s"])
             return {}
 
+        async def noted(body: dict) -> dict:
+            """A data call (in a task of its own, as a batch's are) that a node logged under `body["tag"]`."""
+            async def call() -> None:
+                NOTE.get()[0] = (body["tag"], "n3")
+            await asyncio.gather(call())
+            await asyncio.sleep(body.get("s", 0))
+            if body.get("fail"):
+                raise InternalServerError("The outcome of this write is unknown: partition t7.p1 lost its leader.")
+            return {}
+
         async def fail(body: dict) -> dict:
             raise InternalServerError("The outcome of this write is unknown: n2, leading partition t7.p1, "
                                       "stopped answering after the write was sent.")
@@ -110,7 +121,8 @@ class _Ops:
         async def big(body: dict) -> bytes:
             return orjson.dumps({"Items": [{"k": {"S": "x" * 100}}] * body["n"]})
 
-        return {"Echo": echo, "Put": put, "Get": get, "Sleep": sleep, "Fail": fail, "Big": big}
+        return {"Echo": echo, "Put": put, "Get": get, "Sleep": sleep, "Fail": fail, "Big": big,
+                "Noted": noted}
 
 
 class Server:
@@ -549,10 +561,49 @@ def test_every_5xx_is_logged_with_its_request_id(client, caplog):
              for m in [re.search(r"request_id=(\w+)", r.getMessage())] if m}
     assert len(lines) == 2
     assert lines[first.headers["x-amzn-requestid"]].startswith(
-        "500 request_id=%s operation=Fail table=orders partition=t7.p1 cause=InternalServerError: The outcome"
+        "500 request_id=%s operation=Fail table=orders partition=t7.p1 node=- cause=InternalServerError: The outcome"
         % first.headers["x-amzn-requestid"])
     assert "operation=Put" in lines[second.headers["x-amzn-requestid"]]
     assert "not valid gzip data" in lines[second.headers["x-amzn-requestid"]]
+
+
+def test_a_5xx_after_a_noted_data_call_answers_with_the_id_its_node_logged(client, caplog):
+    """The node logged the failed call under its tag: the client gets that id, the router's line names the node."""
+    caplog.set_level(logging.ERROR, logger="router.http")
+    tag = "T" * 40 + "00000000002A"
+    client.send(request("Noted", {"tag": tag, "fail": True}) + request("Fail"))
+    noted, other = client.read(), client.read()
+    assert (noted.status, other.status) == (500, 500)
+    assert noted.headers["x-amzn-requestid"] == tag
+    assert other.headers["x-amzn-requestid"] != tag  # the next request starts with no note
+    line = next(r.getMessage() for r in caplog.records if tag in r.getMessage())
+    assert line.startswith(f"500 request_id={tag} operation=Noted table=- partition=t7.p1 node=n3 cause=")
+
+
+def test_a_slow_request_is_logged_with_its_request_id_and_a_quick_one_is_not(caplog):
+    caplog.set_level(logging.WARNING, logger="router.http")
+    s = Server(slow_ms=100)
+    c = s.connect()
+    tag = "S" * 40 + "000000000007"
+    try:
+        answers = []
+        for req in (request("Sleep", {"s": 0.15}), request("Echo", {"TableName": "orders"}),
+                    request("Noted", {"tag": tag, "s": 0.15}), request("Noted", {"tag": "Q" * 52})):
+            c.send(req)  # one at a time: a pipelined request's latency includes its wait behind the others
+            answers.append(c.read())
+        slow, quick, noted, quick_noted = answers
+    finally:
+        c.close()
+        s.close()
+    assert noted.headers["x-amzn-requestid"] == tag and quick_noted.headers["x-amzn-requestid"] != "Q" * 52
+    lines = [r.getMessage() for r in caplog.records if r.name == "router.http"]
+    assert len(lines) == 2, lines
+    rid = slow.headers["x-amzn-requestid"]
+    assert re.fullmatch(rf"slow request_id={rid} operation=Sleep table=- status=200 latency_ms=\d+\.\d node=-",
+                        lines[0])
+    assert re.fullmatch(rf"slow request_id={tag} operation=Noted table=- status=200 latency_ms=\d+\.\d node=n3",
+                        lines[1])
+    assert quick.headers["x-amzn-requestid"] not in " ".join(lines)
 
 
 def test_access_log(caplog):
