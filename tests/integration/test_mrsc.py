@@ -180,7 +180,7 @@ def test_each_region_s_stream_has_every_change_once_in_order(regions):
 
 def _router_faults(m: MultiRegion, region: str, faults: dict) -> None:
     c = m.clusters[region]
-    status, answer = post(c.endpoint, "SetFaults", {"ClusterId": c.cluster_id, **faults}, prefix="TriremeAdmin_1")
+    status, answer = post(c.admin_endpoint(), "SetFaults", {"ClusterId": c.cluster_id, **faults}, prefix="TriremeAdmin_1")
     assert status == 200, answer
 
 
