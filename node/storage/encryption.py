@@ -72,10 +72,16 @@ class _TableKeys:
         self.head = b""
 
 
+# A data key's table id carries an index space above bit 24 (ddb/indexes.py
+# SPACE_SHIFT: local index entries, item collection sizes, index fences): those
+# values are their table's, sealed under its key.
+_TABLE_ID_MASK = (1 << 24) - 1
+
+
 def table_of(cf: str, key: bytes, groups: dict[bytes, int | None]) -> int | None:
     """The table owning a stored key, or None (the meta group, unknown layouts)."""
     if cf == DATA or cf == VERSIONS:
-        return _TABLE.unpack_from(key)[0] if len(key) >= 4 else None
+        return _TABLE.unpack_from(key)[0] & _TABLE_ID_MASK if len(key) >= 4 else None
     if cf == RAFT:  # log entries and the snapshot record; hard states and marks hold no data
         if not key or len(key) <= 1 + key[0] or key[1 + key[0]] not in _RAFT_SEALED:
             return None

@@ -63,6 +63,20 @@ def test_every_table_family_is_sealed_and_reads_back(db):
     assert db.raft.entries("t7.h8000000000000000", 3, 4) == [MARKER]
 
 
+def test_a_tables_index_spaces_are_sealed_under_its_key(db):
+    """Local index entries, item collection sizes and index fences live in
+    index spaces of the table id (ddb/indexes.py); they are the table's."""
+    from ddb.indexes import COLLECTION_NUMBER, FENCE_NUMBER, index_space
+
+    for number in (1, 5, FENCE_NUMBER, COLLECTION_NUMBER):
+        k = _item(table=index_space(7, number))
+        b = db.batch()
+        b.put(DATA, k, MARKER)
+        db.write(b)
+        assert MARKER not in _raw(db, DATA, k), number
+        assert db.get(DATA, k) == MARKER
+
+
 def test_metadata_the_meta_group_and_raft_hard_states_stay_plain(db):
     hard_state = keys.raft_key(keys.encode_group("t7.p0"), keys.RAFT_HARD_STATE)
     b = db.batch()
