@@ -204,9 +204,9 @@ Trireme is running: DynamoDB endpoint {ep} (region {region}), AUTHENTICATION ENF
 
   The admin user's keys are in {creds} (profile trireme):
     export AWS_SHARED_CREDENTIALS_FILE={creds} AWS_PROFILE=trireme AWS_DEFAULT_REGION={region}
-    aws dynamodb list-tables --endpoint-url {ep}
-    python -c 'import boto3; print(boto3.client("dynamodb", endpoint_url="{ep}").list_tables())'
-
+    {_ca_bundle(cluster)}aws dynamodb list-tables --endpoint-url {ep}
+    python -c 'import boto3; print(boto3.client("dynamodb", endpoint_url="{ep}"{_verify_inline(cluster)}).list_tables())'
+{_tls_note(cluster)}
   users of their own: trireme users add NAME; trireme users put-policy NAME POLICY FILE; trireme users list
   trireme status | trireme kill n2 | trireme start n2      Ctrl-C or `trireme stop` stops the cluster
   cluster id {cluster.cluster_id}; master key {cluster.master_key_file}; logs in {cluster.data_dir}
@@ -238,6 +238,10 @@ Trireme is running: DynamoDB endpoint {ep} (region {region}, OPEN MODE: any cred
 
 def _verify(cluster: LocalCluster) -> str:
     return f',\n                       verify="{cluster.ca_file}"' if cluster.tls else ""
+
+
+def _verify_inline(cluster: LocalCluster) -> str:
+    return f', verify="{cluster.ca_file}"' if cluster.tls else ""
 
 
 def _ca_bundle(cluster: LocalCluster) -> str:

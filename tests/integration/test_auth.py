@@ -293,3 +293,46 @@ def test_lambda_api_needs_a_signature_and_trireme_logs_signs(cluster):
     with pytest.raises(ClientError) as denied:
         _client(cluster, admin_key, "wrong", service="lambda").list_functions()
     assert _error(denied)[0] == "InvalidSignatureException"
+
+
+def test_auth_and_tls_together_serve_a_created_user_over_https(tmp_path, capsys):
+    """`trireme up --auth --tls`: a user made with `trireme users` reaches the
+    HTTPS endpoint with boto3 trusting the cluster's CA, and its policy decides."""
+    from client.cli import main
+
+    c = start_cluster(tmp_path / "c", auth=True, tls=True)
+    try:
+        assert c.endpoint.startswith("https://")
+        assert main(["users", "--data-dir", str(c.data_dir), "add", "dana"]) == 0
+        out = capsys.readouterr().out
+        key = out.split("access key id:")[1].split()[0]
+        secret = out.split("secret access key:")[1].split()[0]
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
+            "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:GetItem"]}]}
+        (tmp_path / "p.json").write_text(json.dumps(policy))
+        assert main(["users", "--data-dir", str(c.data_dir), "put-policy", "dana", "rw", str(tmp_path / "p.json")]) == 0
+        ddb = boto3.client("dynamodb", endpoint_url=c.endpoint, region_name="us-east-1", aws_access_key_id=key,
+                           aws_secret_access_key=secret, verify=str(c.ca_file),
+                           config=Config(retries={"total_max_attempts": 1}))
+        wait_until(lambda: _known(ddb), 15, "the router to know dana's key and policy")
+        ddb.create_table(TableName="secure", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        wait_until(lambda: ddb.describe_table(TableName="secure")["Table"]["TableStatus"] == "ACTIVE", 30,
+                   "the table to become ACTIVE")
+        ddb.put_item(TableName="secure", Item={"pk": {"S": "a"}, "v": {"S": "x"}})
+        assert ddb.get_item(TableName="secure", Key={"pk": {"S": "a"}})["Item"]["v"] == {"S": "x"}
+        with pytest.raises(ClientError) as e:
+            ddb.delete_table(TableName="secure")
+        assert _error(e)[0] == "AccessDeniedException" and "dynamodb:DeleteTable" in _error(e)[1]
+    finally:
+        c.stop()
+
+
+def _known(ddb) -> bool:
+    """The router knows the key and its policy: a DescribeTable of a missing table is not found, not denied."""
+    try:
+        ddb.describe_table(TableName="missing-table")
+    except ClientError as exc:
+        return exc.response["Error"]["Code"] == "ResourceNotFoundException"
+    return False
