@@ -77,3 +77,67 @@ def test_a_server_that_closes_after_each_answer():
             c.close()
             server.close()
     asyncio.run(go())
+
+
+class _CaptureProto(asyncio.Protocol):
+    """Keeps each request's head and body and answers 200 {}."""
+
+    seen: list[tuple[bytes, bytes]] = []
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buf = b""
+
+    def data_received(self, data):
+        self.buf += data
+        head, sep, rest = self.buf.partition(b"\r\n\r\n")
+        if not sep:
+            return
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        if len(rest) < length:
+            return
+        self.seen.append((head, rest[:length]))
+        self.buf = rest[length:]
+        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+
+def _verify(head: bytes, body: bytes, secret: str) -> str:
+    """What the router does with a request's signature; the access key it names."""
+    import time
+
+    from ddb.iam import sigv4
+    lines = head.decode().split("\r\n")
+    method, url, _ = lines[0].split(" ")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    signed = sigv4.parse(method, url, headers, body)
+    sigv4.check_scope(signed, "eu-west-1", ("dynamodb",))
+    sigv4.check_time(signed, time.time())
+    sigv4.verify(signed, sigv4.signing_key(secret, signed.date, signed.region, signed.service))
+    return signed.access_key
+
+
+def test_requests_to_an_auth_endpoint_carry_a_signature_the_router_accepts():
+    import pytest
+
+    from bench.http import sign_for
+    from ddb.errors import InvalidSignatureException
+
+    async def go():
+        _CaptureProto.seen = []
+        server = await asyncio.get_running_loop().create_server(_CaptureProto, "127.0.0.1", 0)
+        endpoint = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        sign_for(endpoint, "AKIDBENCH", "s3cret", "eu-west-1")
+        c = Client(endpoint)
+        try:
+            for op, body in (("GetItem", b'{"TableName":"t"}'), ("UpdateItem", b'{"a":"\xc3\xa9"}'), ("Query", b"")):
+                assert await c.call(op, body) == (200, b"{}")
+        finally:
+            c.close()
+            server.close()
+    asyncio.run(go())
+    assert len(_CaptureProto.seen) == 3
+    for head, body in _CaptureProto.seen:
+        assert _verify(head, body, "s3cret") == "AKIDBENCH"
+        with pytest.raises(InvalidSignatureException):
+            _verify(head, body, "another secret")
+    assert all(b"Signature=" + b"0" * 64 not in head for head, _ in _CaptureProto.seen)  # not the peers' fake one
