@@ -223,10 +223,26 @@ class Compose:
         """The id the compose cluster's nodes and routers were started with."""
         return self.settings.get("TRIREME_CLUSTER_ID") or COMPOSE_CLUSTER_ID
 
+    @property
+    def credentials_file(self) -> Path:
+        """Where the `admin` service writes the admin user's keys (TRIREME_SECRETS,
+        relative to the compose file's directory as compose takes it)."""
+        return self.file.parent / self.settings.get("TRIREME_SECRETS", "secrets") / "credentials"
+
+    @property
+    def auth(self) -> bool:
+        """Whether the router enforces signed requests (TRIREME_AUTH, on unless off)."""
+        return self.settings.get("TRIREME_AUTH", "on") != "off"
+
     def __call__(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        env = dict(self.engine.env, **self.settings)
+        env = _with_owner(dict(self.engine.env, **self.settings))
         return _run(["docker", "compose", "-f", str(self.file), "-p", self.project, *args],
                     env=env, timeout=timeout, check=check)
+
+
+def _with_owner(env: dict[str, str]) -> dict[str, str]:
+    """The credentials file goes to the user who runs compose (TRIREME_OWNER)."""
+    return {"TRIREME_OWNER": f"{os.getuid()}:{os.getgid()}", **env}
 
 
 def compose_meta_seeds(compose: Compose) -> list[str]:
@@ -278,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "compose":
             file, project = (REGIONS_COMPOSE_FILE, "trireme-regions") if args.regions else (COMPOSE_FILE, "trireme")
             compose_cmd = ["docker", "compose", "-f", str(file), "-p", project, *args.args]
-            return subprocess.call(compose_cmd, env=engine.env)
+            return subprocess.call(compose_cmd, env=_with_owner(engine.env))
         build_image(engine, args.tag, choose_base(engine, args.base_image))
     except ContainerError as exc:
         _say(f"error: {exc}")
