@@ -45,8 +45,8 @@ def test_many_clients_at_once():
     asyncio.run(_with_server(go))
 
 
-class _ClosingProto(asyncio.Protocol):
-    """Answers one request with `Connection: close` and closes, as moto's server does."""
+class _Requests(asyncio.Protocol):
+    """A server's side: each whole request (head, body) goes to `answer`."""
 
     def connection_made(self, transport):
         self.transport = transport
@@ -60,7 +60,18 @@ class _ClosingProto(asyncio.Protocol):
         length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
         if len(rest) < length:
             return
-        body = b'{"n":%d}' % length
+        self.buf = rest[length:]
+        self.answer(head, rest[:length])
+
+    def answer(self, head: bytes, body: bytes) -> None:
+        raise NotImplementedError
+
+
+class _ClosingProto(_Requests):
+    """Answers one request with `Connection: close` and closes, as moto's server does."""
+
+    def answer(self, head, request):
+        body = b'{"n":%d}' % len(request)
         self.transport.write(b"HTTP/1.1 400 BAD REQUEST\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
                              % (len(body), body))
         self.transport.close()
@@ -79,25 +90,13 @@ def test_a_server_that_closes_after_each_answer():
     asyncio.run(go())
 
 
-class _CaptureProto(asyncio.Protocol):
+class _CaptureProto(_Requests):
     """Keeps each request's head and body and answers 200 {}."""
 
     seen: list[tuple[bytes, bytes]] = []
 
-    def connection_made(self, transport):
-        self.transport = transport
-        self.buf = b""
-
-    def data_received(self, data):
-        self.buf += data
-        head, sep, rest = self.buf.partition(b"\r\n\r\n")
-        if not sep:
-            return
-        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-        if len(rest) < length:
-            return
-        self.seen.append((head, rest[:length]))
-        self.buf = rest[length:]
+    def answer(self, head, body):
+        self.seen.append((head, body))
         self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
 
 
