@@ -2,8 +2,8 @@
 (`admin` in deploy/docker-compose.yml) that waits for the nodes' metadata,
 makes the admin user with a key and writes them as an AWS shared
 credentials file (profile `trireme`) into a directory the host mounts, as
-`trireme up --auth` writes DATA_DIR/credentials. Once written, later runs
-leave it alone. With `--mode off` (TRIREME_AUTH=off: open mode) it does nothing.
+`trireme up --auth` writes DATA_DIR/credentials. Later runs keep the keys
+written while the cluster knows them. With `--mode off` (TRIREME_AUTH=off: open mode) it does nothing.
 
     python -m deploy.compose_admin --seeds A:7101,B:7101 --cluster-id ID --out /secrets/credentials
 """
@@ -18,19 +18,21 @@ import time
 from pathlib import Path
 
 from cluster.regions import DEFAULT_REGION
-from deploy.local import admin_key, write_credentials
+from cluster.rpc import Channels, meta_call
+from deploy.local import admin_key, read_credentials, write_credentials
 
 
 def ensure(seeds: list[str], cluster_id: str, out: Path, region: str, wait_s: float) -> str:
-    """Write `out` unless it is there; what was done, for the log. Retries
-    while the nodes start (no metadata leader yet) until `wait_s` passed."""
-    if out.exists():
-        return f"{out} exists: the admin user's keys are there"
+    """Make `out` hold working admin keys; what was done, for the log. Keys
+    already there are kept while the metadata knows them (a cluster made
+    again on new volumes does not: new keys). Retries while the nodes start
+    (no metadata leader yet) until `wait_s` passed."""
+    kept = read_credentials(out) if out.exists() else None
     deadline = time.monotonic() + wait_s
     while True:
+        left = deadline - time.monotonic()
         try:
-            left = deadline - time.monotonic()
-            made = asyncio.run(admin_key(seeds, cluster_id, deadline_s=min(10.0, max(1.0, left))))
+            made = asyncio.run(_keys(seeds, cluster_id, kept, min(10.0, max(1.0, left))))
             if made.get("ok"):
                 break
             problem = f"{made.get('error')}: {made.get('message')}"
@@ -39,9 +41,24 @@ def ensure(seeds: list[str], cluster_id: str, out: Path, region: str, wait_s: fl
         if time.monotonic() > deadline:
             raise RuntimeError(f"cannot make the admin user's keys within {wait_s:.0f} s ({problem})")
         time.sleep(1.0)
+    if "key" not in made:
+        return f"{out} holds the admin user's keys"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_credentials(out, made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"], region)
     return f"wrote the admin user's keys to {out} (profile trireme)"
+
+
+async def _keys(seeds: list[str], cluster_id: str, kept: tuple[str, str] | None, deadline_s: float) -> dict:
+    """{"ok": True} if the metadata knows `kept`'s key id, else admin_key's answer (new keys)."""
+    if kept is not None:
+        ch = Channels(cluster_id)
+        try:
+            users = await meta_call(ch, seeds, "users", {}, deadline_s=deadline_s)
+        finally:
+            await ch.close()
+        if any(kept[0] in u.get("keys", {}) for u in users.get("users", [])):
+            return {"ok": True}
+    return await admin_key(seeds, cluster_id, deadline_s=deadline_s)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,20 +48,19 @@ def test_the_admin_service_writes_the_keys_to_the_hosts_secrets_directory():
     assert set(admin["depends_on"]) == {"n1", "n2", "n3"}
 
 
-def test_compose_admin_does_nothing_in_open_mode_or_once_the_keys_exist(tmp_path, capsys):
+def test_compose_admin_does_nothing_in_open_mode(tmp_path, capsys):
     out = tmp_path / "credentials"
-    unreachable = "127.0.0.1:9"  # asked only if it had to make keys
-    assert compose_admin.main(["--seeds", unreachable, "--out", str(out), "--mode", "off"]) == 0
+    assert compose_admin.main(["--seeds", "127.0.0.1:9", "--out", str(out), "--mode", "off"]) == 0
     assert not out.exists() and "open mode" in capsys.readouterr().out
-    write_credentials(out, "AKIDKEPT", "kept", "us-east-1")
-    assert compose_admin.main(["--seeds", unreachable, "--out", str(out), "--wait", "0"]) == 0
-    assert "exists" in capsys.readouterr().out and "AKIDKEPT" in out.read_text()
 
 
 def test_compose_admin_gives_up_clearly_when_no_node_answers(tmp_path, capsys):
     out = tmp_path / "credentials"
     assert compose_admin.main(["--seeds", "127.0.0.1:9", "--out", str(out), "--wait", "0"]) == 1
     assert "cannot make the admin user's keys" in capsys.readouterr().err and not out.exists()
+    write_credentials(out, "AKIDKEPT", "kept", "us-east-1")  # kept only once the metadata says they work
+    assert compose_admin.main(["--seeds", "127.0.0.1:9", "--out", str(out), "--wait", "0"]) == 1
+    assert "AKIDKEPT" in out.read_text()
 
 
 def test_chaos_and_check_sign_with_the_keys_the_admin_service_wrote(tmp_path):
@@ -82,3 +81,33 @@ def test_chaos_and_check_sign_with_the_keys_the_admin_service_wrote(tmp_path):
     finally:
         del _KEYS[chaos.endpoint]
     assert _client(chaos.endpoint)._request_signer._credentials.access_key == "check"
+
+
+def test_compose_admin_makes_working_keys_keeps_them_and_replaces_stale_ones(tmp_path):
+    """Against a real cluster with --auth: the keys written work with boto3;
+    a second run keeps them; keys the metadata does not know are replaced."""
+    import boto3
+
+    from deploy.local import read_credentials
+    from tests.integration.conftest import start_cluster
+    cluster = start_cluster(tmp_path, auth=True)
+    try:
+        seeds = [p.addr for p in cluster.procs.values() if p.kind == "node"]
+        out = tmp_path / "secrets" / "credentials"
+
+        def works() -> bool:
+            key_id, secret = read_credentials(out)
+            client = boto3.client("dynamodb", endpoint_url=cluster.endpoint, region_name=cluster.region,
+                                  aws_access_key_id=key_id, aws_secret_access_key=secret)
+            return "TableNames" in client.list_tables()
+
+        assert "wrote" in compose_admin.ensure(seeds, cluster.cluster_id, out, cluster.region, 60)
+        written = out.read_text()
+        assert works()
+        assert "holds" in compose_admin.ensure(seeds, cluster.cluster_id, out, cluster.region, 60)
+        assert out.read_text() == written
+        write_credentials(out, "AKIDSTALE", "stale", cluster.region)  # a cluster made again on new volumes
+        assert "wrote" in compose_admin.ensure(seeds, cluster.cluster_id, out, cluster.region, 60)
+        assert "AKIDSTALE" not in out.read_text() and works()
+    finally:
+        cluster.stop()
