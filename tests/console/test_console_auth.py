@@ -97,7 +97,7 @@ def test_signing_in_in_the_browser(cluster, page):  # noqa: F811 (the fixture)
     page.fill("#create-table input[name=pk]", "pk")
     page.click("#create-table button[type=submit]")
     page.wait_for_selector("#tables-list tr[data-table=Signed] >> text=ACTIVE")
-    page.wait_for_selector("#partitions tr[data-partition]")  # the console API's state, signed
+    page.wait_for_selector("#partitions tr[data-partition]", state="attached")  # the console API's state, signed
 
     page.click("#signout")
     page.wait_for_selector("#signin:not([hidden])")
