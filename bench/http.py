@@ -11,9 +11,13 @@ connection, as a YCSB client thread does.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import time
 from urllib.parse import urlsplit
 
 from cluster import tls
+from ddb.iam import sigv4
 
 # A SigV4-shaped Authorization that the peers accept without checking the
 # signature. Both need it: dynalite rejects a request without it (or without
@@ -24,6 +28,52 @@ AUTH_HEADERS: dict[str, str] = {
                       "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64),
     "X-Amz-Date": "20261125T000000Z",
 }
+
+
+_CREDENTIALS: dict[str, tuple[str, str, str]] = {}  # endpoint -> (access key, secret, region)
+
+
+def sign_for(endpoint: str, access_key: str, secret: str, region: str) -> None:
+    """Sign every request this process's Clients send to `endpoint` (a
+    cluster started with --auth) with these keys, as boto3 would."""
+    _CREDENTIALS[endpoint.rstrip("/")] = (access_key, secret, region)
+
+
+class Signer:
+    """SigV4 headers for one endpoint's requests, as an SDK makes them: the
+    signing key derived once a day and cached, the timestamp once a second;
+    per request the body's SHA-256, the canonical request's and one HMAC."""
+
+    SIGNED = b"content-type;host;x-amz-date;x-amz-target"
+
+    def __init__(self, access_key: str, secret: str, region: str, host: str) -> None:
+        self.access_key, self.secret, self.region = access_key, secret, region
+        self.host = host.encode()
+        self._second = -1
+        self._date = ""
+        self._stamp = self._scope = self._key = b""
+
+    def headers(self, target: bytes, body: bytes) -> bytes:
+        """X-Amz-Date and Authorization header lines for a POST / of `body`
+        with X-Amz-Target `target` and the Content-Type and Host the Client sends."""
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+            if stamp[:8] != self._date:
+                self._date = stamp[:8]
+                self._key = sigv4.signing_key(self.secret, self._date, self.region, "dynamodb")
+                self._scope = f"{self._date}/{self.region}/dynamodb/aws4_request".encode()
+            self._stamp = stamp.encode()
+        canonical = (b"POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:" + self.host + b"\nx-amz-date:"
+                     + self._stamp + b"\nx-amz-target:" + target + b"\n\n" + self.SIGNED + b"\n"
+                     + hashlib.sha256(body).hexdigest().encode())
+        to_sign = (b"AWS4-HMAC-SHA256\n" + self._stamp + b"\n" + self._scope + b"\n"
+                   + hashlib.sha256(canonical).hexdigest().encode())
+        signature = hmac.digest(self._key, to_sign, "sha256").hex().encode()
+        return (b"X-Amz-Date: " + self._stamp + b"\r\nAuthorization: AWS4-HMAC-SHA256 Credential="
+                + self.access_key.encode() + b"/" + self._scope + b", SignedHeaders=" + self.SIGNED
+                + b", Signature=" + signature + b"\r\n")
 
 
 class HttpError(Exception):
@@ -89,9 +139,11 @@ class Client:
         u = urlsplit(endpoint)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80)
         self._ssl = tls.https_context(endpoint)  # https: the CA of the cluster this process started
+        keys = _CREDENTIALS.get(endpoint.rstrip("/"))
+        self._signer = Signer(*keys, host=f"{self.host}:{self.port}") if keys else None
         self._prefix = (f"POST / HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                         "Content-Type: application/x-amz-json-1.0\r\n"
-                        + "".join(f"{k}: {v}\r\n" for k, v in AUTH_HEADERS.items())).encode()
+                        + ("" if keys else "".join(f"{k}: {v}\r\n" for k, v in AUTH_HEADERS.items()))).encode()
         self._targets: dict[str, bytes] = {}
         self._conn: _Conn | None = None
 
@@ -108,6 +160,8 @@ class Client:
         conn = self._conn
         if conn is None or conn.transport is None:
             conn = self._conn = await self._connect()
+        if self._signer is not None:
+            head += self._signer.headers(b"DynamoDB_20120810." + op.encode(), body)
         fut = conn.waiter = asyncio.get_running_loop().create_future()
         conn.transport.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)  # type: ignore[union-attr]
         try:

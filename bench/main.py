@@ -28,6 +28,8 @@ from bench import run as runner
 DEFAULT_WORKLOADS = "C,B,A,Q,T,H"
 DEFAULT_CLIENTS = {"B": 16, "T": 16, "H": 16}  # the rest: 64
 READS = ("C", "B", "A", "Q", "S")
+SECURED = {"trireme-auth": "--auth", "trireme-tls": "--tls"}  # --security: the same cluster, secured
+SECURED_WORKLOADS = ("C", "A")  # what --security runs against them (eventually consistent reads)
 TARGETS = {  # (workload, consistent) -> Trireme's wanted median ratio to dynalite in memory
     ("C", False): 1.0, ("C", True): 0.8, ("A", False): 0.5, ("Q", False): 1.0}
 
@@ -45,14 +47,22 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def start_trireme(data_dir: Path, routers: int = 1) -> System:
+def start_trireme(data_dir: Path, routers: int = 1, name: str = "trireme") -> System:
+    """A fresh cluster; `name` trireme-auth starts it with --auth (the load
+    generator signs with the admin's keys), trireme-tls with --tls."""
+    from bench.http import sign_for
     from deploy.local import LocalCluster
-    cluster = LocalCluster(data_dir, router_port=0, node_base_port=0, routers=routers)
+    cluster = LocalCluster(data_dir, router_port=0, node_base_port=0, routers=routers,
+                           auth=name == "trireme-auth", tls=name == "trireme-tls")
     cluster.plan()
     cluster.start(wait_s=90)
     pids = {p.name: p.pid for p in cluster.procs.values()}
-    endpoints = [f"http://{p.addr}" for p in cluster.procs.values() if p.kind == "router"]
-    return System("trireme", cluster.endpoint, endpoints, pids, cluster.stop)
+    endpoints = [cluster.url(p) for p in cluster.procs.values() if p.kind == "router"]
+    keys = cluster.credentials()
+    if keys is not None:
+        for endpoint in {cluster.endpoint, *endpoints}:
+            sign_for(endpoint, *keys, cluster.region)
+    return System(name, cluster.endpoint, endpoints, pids, cluster.stop)
 
 
 def start_peer(name: str, data_dir: Path) -> System:
@@ -121,6 +131,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="strongly consistent reads: no, yes, or both (each read workload twice); "
                         "default: C both, the others no")
     p.add_argument("--routers", type=int, default=1, help="Trireme routers (default 1)")
+    p.add_argument("--security", action="store_true",
+                   help="also run " + " and ".join(SECURED_WORKLOADS) + " against a cluster started with --auth "
+                        "(signed requests) and one with --tls: the cost of each per request, next to the plain "
+                        "numbers (about 4 minutes more with the defaults)")
     p.add_argument("--ceiling", action="store_true",
                    help="also run the workloads against a trivial server: the load generator's own limit")
     p.add_argument("--index-probes", type=int, default=200,
@@ -153,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
             systems.append(start_trivial())
         _say(f"starting trireme (3 nodes, {args.routers} router(s)) in {tmp} ...")
         systems.append(start_trireme(tmp / "trireme", args.routers))
+        for name, flag in SECURED.items() if args.security else ():
+            _say(f"starting trireme {flag} (3 nodes, {args.routers} router(s)) ...")
+            systems.append(start_trireme(tmp / name, args.routers, name))
         for name in peers:
             _say(f"starting {name} ...")
             systems.append(start_peer(name, tmp))
@@ -165,11 +182,11 @@ def run(args: argparse.Namespace) -> int:
             if s.name == "trireme" and any(w in transfers.WORKLOADS for w in workloads):
                 asyncio.run(runner.prime_transactions(s.endpoint, args.records))
         plan = run_plan(workloads, args.clients, args.consistent)
-        total = args.reps * sum(len(_runs_on(systems, w)) for w, _, _ in plan)
+        total = args.reps * sum(len(_runs_on(systems, w, cons)) for w, _, cons in plan)
         step = 0
         for rep in range(args.reps):
             for w, c, consistent in plan:
-                for s in _runs_on(systems, w):
+                for s in _runs_on(systems, w, consistent):
                     step += 1
                     _say(f"[{step}/{total}] rep {rep + 1}: {s.name} {w} clients={c}"
                          f"{' consistent' if consistent else ''} ...")
@@ -189,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     repl = _replication(args) if args.replication_probes > 0 else []
     print(render(results, load_rates, [s.name for s in systems]))
+    if any(r.system in SECURED for r in results):
+        print("\n" + render_security(results))
     if any(r.workload in transfers.WORKLOADS for r in results):
         print("\n" + render_transactions(results, args.records))
     if lags:
@@ -221,12 +240,13 @@ def _replication(args: argparse.Namespace) -> list[replication.ReplResult]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _runs_on(systems: list[System], workload: str) -> list[System]:
+def _runs_on(systems: list[System], workload: str, consistent: bool = False) -> list[System]:
     """The peers have no transactions (dynalite) or no atomic ones (moto),
-    and the trivial server answers none: the transactions workloads run on Trireme only."""
-    if workload not in transfers.WORKLOADS:
-        return systems
-    return [s for s in systems if s.name == "trireme"]
+    and the trivial server answers none: the transactions workloads run on Trireme only.
+    The secured clusters run SECURED_WORKLOADS only (their cost, not a second full bench)."""
+    secured = workload in SECURED_WORKLOADS and not consistent
+    return [s for s in systems if (secured or s.name not in SECURED)
+            and (workload not in transfers.WORKLOADS or s.name == "trireme")]
 
 
 def run_plan(workloads: list[str], clients: str, consistent: str) -> list[tuple[str, int, bool]]:
@@ -278,6 +298,36 @@ def render(results: list[runner.Result], load_rates: dict[str, float], systems: 
                  "ERRORS", "CPU CORES", "TRIREME / THIS"], rows)
     loads = ", ".join(f"{s} {load_rates[s]:,.0f} items/s" for s in systems if s in load_rates)
     return out + f"\n\nloading with BatchWriteItem: {loads}"
+
+
+def render_security(results: list[runner.Result]) -> str:
+    """Per workload, the secured clusters next to the plain one: throughput
+    (and its ratio to plain, per repetition), median latency, and the servers'
+    CPU per request, whose difference is what auth or TLS costs a request."""
+    from client.status import table
+    groups: dict[tuple, list[runner.Result]] = {}
+    for r in results:
+        if r.system == "trireme" or r.system in SECURED:
+            groups.setdefault((r.workload, r.clients, r.consistent, r.system), []).append(r)
+
+    def cpu_us(rs: list[runner.Result]) -> float:  # server CPU microseconds per request
+        return statistics.median(1e6 * sum(r.cpu.values()) / r.ops_per_s for r in rs if r.ops_per_s)
+
+    rows = []
+    for (w, c, cons, system), rs in groups.items():
+        plain = groups.get((w, c, cons, "trireme"), [])
+        if system == "trireme" or not plain:
+            continue
+        ratios = [b.ops_per_s / a.ops_per_s for a, b in zip(plain, rs) if a.ops_per_s]
+        base, mine = cpu_us(plain), cpu_us(rs)
+        rows.append([w + (" SC" if cons else ""), str(c), f"trireme {SECURED[system]}",
+                     _fmt([r.ops_per_s for r in plain]), _fmt([r.ops_per_s for r in rs]),
+                     f"{statistics.median(ratios):.2f}" if ratios else "-",
+                     f"{statistics.median(r.p50_ms for r in plain):.1f} -> {statistics.median(r.p50_ms for r in rs):.1f}",
+                     f"{base:,.0f} -> {mine:,.0f} ({mine - base:+,.0f})", str(sum(r.errors for r in rs))])
+    return "COST OF AUTH AND TLS (the same cluster plain and secured)\n" + table(
+        ["WORKLOAD", "CLIENTS", "SECURED", "PLAIN OPS/S", "SECURED OPS/S", "SECURED / PLAIN", "P50 MS",
+         "SERVER CPU US/REQUEST", "ERRORS"], rows)
 
 
 def render_transactions(results: list[runner.Result], records: int) -> str:

@@ -158,12 +158,17 @@ class Recorder:
                 f"{done.get(h.INFO, 0)} unknown, {pending} in flight)")
 
 
+_KEYS: dict[str, tuple[str, str]] = {}  # endpoint -> the keys to sign with (a cluster that enforces auth)
+
+
 def _client(endpoint: str, service: str = "dynamodb", attempts: int = 1, read_timeout: int = 15,
             region: str = "us-east-1") -> Any:
     """A boto3 client of the cluster: one attempt for the recorded operations
-    (each outcome is the history's), more for setup and final reads."""
-    return boto3.client(service, endpoint_url=endpoint, region_name=region, aws_access_key_id="check",
-                        aws_secret_access_key="check", verify=tls.ca_for(endpoint),
+    (each outcome is the history's), more for setup and final reads; signed
+    with the cluster's admin keys when it enforces auth (run_check notes them)."""
+    key_id, secret = _KEYS.get(endpoint.rstrip("/"), ("check", "check"))
+    return boto3.client(service, endpoint_url=endpoint, region_name=region, aws_access_key_id=key_id,
+                        aws_secret_access_key=secret, verify=tls.ca_for(endpoint),
                         config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
                                       read_timeout=read_timeout, connect_timeout=3))
 
@@ -716,6 +721,9 @@ def run_check(chaos: Chaos, cfg: CheckConfig, workload_class: type[Workload] | N
         if fault not in FAULTS and fault != "none":
             raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
     rng = random.Random(cfg.seed)
+    keys = chaos.credentials()
+    if keys is not None:
+        _KEYS[chaos.endpoint.rstrip("/")] = keys
     setup = _client(chaos.endpoint)
     _make_table(setup, stream=cfg.workload in ("stream", "trigger"))
     rec = Recorder(Path(cfg.out_dir) / "history.jsonl")

@@ -168,13 +168,7 @@ class LocalCluster:
         exist the cluster's internal credential (derived from the master key)."""
         if not self.auth:
             return None
-        if self.credentials_file.exists():
-            from configparser import ConfigParser
-            parser = ConfigParser()
-            parser.read(self.credentials_file)
-            if parser.has_section(PROFILE):
-                return parser[PROFILE]["aws_access_key_id"], parser[PROFILE]["aws_secret_access_key"]
-        return MasterKeys.load(self.master_key_file).internal_credential()
+        return read_credentials(self.credentials_file) or MasterKeys.load(self.master_key_file).internal_credential()
 
     def node_ids(self) -> list[str]:
         return [p.name for p in self.procs.values() if p.kind == "node"]
@@ -376,21 +370,7 @@ class LocalCluster:
         if self.credentials_file.exists():
             return
         import asyncio
-
-        from cluster.rpc import Channels, meta_call
-
-        async def create() -> dict:
-            ch = Channels(self.cluster_id)
-            try:
-                addrs = [p.addr for p in self.procs.values() if p.kind == "node"]
-                made = await meta_call(ch, addrs, "create_user", {"name": ADMIN_USER, "admin": True,
-                                                                  "with_key": True}, deadline_s=20.0)
-                if made.get("error") == "EntityAlreadyExists":  # the file was lost: a new key
-                    made = await meta_call(ch, addrs, "create_access_key", {"name": ADMIN_USER}, deadline_s=20.0)
-                return made
-            finally:
-                await ch.close()
-        made = asyncio.run(create())
+        made = asyncio.run(admin_key([p.addr for p in self.procs.values() if p.kind == "node"], self.cluster_id))
         if not made.get("ok"):
             raise RuntimeError(f"cannot create the admin user's keys: {made.get('message')}")
         write_credentials(self.credentials_file, made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"],
@@ -555,12 +535,38 @@ def post(endpoint: str, op: str, body: dict, timeout: float = 5.0, prefix: str =
         return exc.code, exc.read()
 
 
+async def admin_key(addrs: list[str], cluster_id: str, deadline_s: float = 20.0) -> dict:
+    """Make the admin user (every permission) with a key, through the meta
+    leader among `addrs`; if it exists (its credentials file was lost), a new
+    key. The metadata's answer: {"ok", "key": {"AccessKeyId", "SecretAccessKey"}} or the error."""
+    from cluster.rpc import Channels, meta_call
+    ch = Channels(cluster_id)
+    try:
+        made = await meta_call(ch, addrs, "create_user", {"name": ADMIN_USER, "admin": True, "with_key": True},
+                               deadline_s=deadline_s)
+        if made.get("error") == "EntityAlreadyExists":
+            made = await meta_call(ch, addrs, "create_access_key", {"name": ADMIN_USER}, deadline_s=deadline_s)
+        return made
+    finally:
+        await ch.close()
+
+
 def write_credentials(path: Path, key_id: str, secret: str, region: str) -> None:
     """An AWS shared credentials file (mode 0600) with profile `trireme`."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(f"[{PROFILE}]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
                 f"region = {region}\n")
+
+
+def read_credentials(path: Path) -> tuple[str, str] | None:
+    """The keys of profile `trireme` in a credentials file, or None if there are none."""
+    from configparser import ConfigParser
+    parser = ConfigParser()
+    parser.read(path)
+    if not parser.has_section(PROFILE):
+        return None
+    return parser[PROFILE]["aws_access_key_id"], parser[PROFILE]["aws_secret_access_key"]
 
 
 def ours(pid: int, addr: str, cluster_id: str) -> bool:

@@ -217,32 +217,44 @@ def _authenticated_rest(rest, authenticate, authorize):
     authorization (lambda: actions), its refusals in Lambda's shape (403 and
     x-amzn-ErrorType). Function URLs are served as AuthType NONE URLs are:
     public; so is GET /metrics (Prometheus scrapes unsigned). The console's
-    requests are unsigned, so with --auth it is refused with a 403 that says
-    so. The pseudo-headers of router/http.py are dropped before the API sees
-    the headers."""
+    page and files are public; its API wants the signature the page makes
+    after sign-in (router/console/static/auth.js; the event stream's in its
+    query), and its fault injection an admin. The pseudo-headers of
+    router/http.py are dropped before the API sees the headers."""
     import orjson
 
-    from ddb.errors import DynamoDBError
-    from router.auth.authenticate import CALLER, LAMBDA
+    from ddb.errors import AccessDeniedException, DynamoDBError
+    from router.auth.authenticate import CALLER, DYNAMODB, LAMBDA
     from router.console.app import PREFIX as CONSOLE_PREFIX
     from router.function_urls import SERVE_PREFIX
     from router.lambda_api import RestResponse
 
     console = CONSOLE_PREFIX.decode()
+    api, chaos = console + "/api/", console + "/api/chaos"
 
     def refused(exc: DynamoDBError) -> RestResponse:
         return RestResponse(403 if exc.status < 500 else exc.status,
                             orjson.dumps({"message": exc.message, "Type": "User"}),
                             {"Content-Type": "application/json", "x-amzn-ErrorType": exc.code})
 
+    def console_api(url: str, headers: dict[str, str], body: bytes) -> RestResponse | None:
+        """The console API's refusal, if any (in its own shape: __type, message)."""
+        try:
+            caller = authenticate(headers, body, DYNAMODB)
+            if url.partition("?")[0] == chaos and not caller.admin:
+                raise AccessDeniedException(f"User: {caller.arn} is not authorized to perform: the console's fault "
+                                            "injection (it needs an admin user)")
+        except DynamoDBError as exc:
+            return RestResponse(403 if exc.status < 500 else exc.status,
+                                orjson.dumps({"__type": exc.code, "message": exc.message}),
+                                {"Content-Type": "application/json"})
+        return None
+
     async def handle(method: str, url: str, headers: dict[str, str], body: bytes):
         plain = {k: v for k, v in headers.items() if k[0] != ":"}
-        if authenticate.enforced and url.startswith(console):
-            return RestResponse(403, orjson.dumps({
-                "message": "The console sends unsigned requests, so it is off while this cluster enforces "
-                           "authentication (--auth); use the AWS CLI or boto3 with a user's keys, or run the "
-                           "cluster in open mode to use the console", "Type": "User"}),
-                {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException"})
+        if url.startswith(console) and (len(url) == len(console) or url[len(console)] in "/?"):  # as rest_handler
+            refusal = console_api(url, headers, body) if authenticate.enforced and url.startswith(api) else None
+            return refusal or await rest(method, url, plain, body)
         if authenticate.enforced and not url.startswith(SERVE_PREFIX):
             try:
                 caller = authenticate(headers, body, LAMBDA)

@@ -41,3 +41,18 @@ def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):
     assert [(r["phase"], r["probes"], r["missing"]) for r in repl] == [("idle", 3, 0), ("under load", 3, 0)]
     assert all(r["p50_ms"] >= 10 for r in repl)  # at least the link's one-way latency
     assert repl[1]["writes_per_s"] > 0 and repl[1]["replicated_per_s"] > 0
+
+
+def test_security_runs_c_and_a_against_clusters_with_auth_and_with_tls(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--workloads", "C,A,B", "--security", "--clients", "4", "--records", "200",
+                 "--seconds", "0.7", "--warmup", "0.3", "--reps", "1", "--index-probes", "0",
+                 "--replication-probes", "0", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "COST OF AUTH AND TLS" in table and "trireme --auth" in table and "trireme --tls" in table
+    results = json.loads(out.read_text())["results"]
+    runs = {(r["system"], r["workload"], r["consistent"]) for r in results}
+    for system in ("trireme-auth", "trireme-tls"):
+        assert {(w, c) for s, w, c in runs if s == system} == {("C", False), ("A", False)}
+    for r in results:
+        assert r["ops"] > 0 and r["errors"] == 0, r  # a bad signature would make every request an error

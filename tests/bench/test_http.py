@@ -45,8 +45,8 @@ def test_many_clients_at_once():
     asyncio.run(_with_server(go))
 
 
-class _ClosingProto(asyncio.Protocol):
-    """Answers one request with `Connection: close` and closes, as moto's server does."""
+class _Requests(asyncio.Protocol):
+    """A server's side: each whole request (head, body) goes to `answer`."""
 
     def connection_made(self, transport):
         self.transport = transport
@@ -60,7 +60,18 @@ class _ClosingProto(asyncio.Protocol):
         length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
         if len(rest) < length:
             return
-        body = b'{"n":%d}' % length
+        self.buf = rest[length:]
+        self.answer(head, rest[:length])
+
+    def answer(self, head: bytes, body: bytes) -> None:
+        raise NotImplementedError
+
+
+class _ClosingProto(_Requests):
+    """Answers one request with `Connection: close` and closes, as moto's server does."""
+
+    def answer(self, head, request):
+        body = b'{"n":%d}' % len(request)
         self.transport.write(b"HTTP/1.1 400 BAD REQUEST\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
                              % (len(body), body))
         self.transport.close()
@@ -77,3 +88,55 @@ def test_a_server_that_closes_after_each_answer():
             c.close()
             server.close()
     asyncio.run(go())
+
+
+class _CaptureProto(_Requests):
+    """Keeps each request's head and body and answers 200 {}."""
+
+    seen: list[tuple[bytes, bytes]] = []
+
+    def answer(self, head, body):
+        self.seen.append((head, body))
+        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+
+def _verify(head: bytes, body: bytes, secret: str) -> str:
+    """What the router does with a request's signature; the access key it names."""
+    import time
+
+    from ddb.iam import sigv4
+    lines = head.decode().split("\r\n")
+    method, url, _ = lines[0].split(" ")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    signed = sigv4.parse(method, url, headers, body)
+    sigv4.check_scope(signed, "eu-west-1", ("dynamodb",))
+    sigv4.check_time(signed, time.time())
+    sigv4.verify(signed, sigv4.signing_key(secret, signed.date, signed.region, signed.service))
+    return signed.access_key
+
+
+def test_requests_to_an_auth_endpoint_carry_a_signature_the_router_accepts():
+    import pytest
+
+    from bench.http import sign_for
+    from ddb.errors import InvalidSignatureException
+
+    async def go():
+        _CaptureProto.seen = []
+        server = await asyncio.get_running_loop().create_server(_CaptureProto, "127.0.0.1", 0)
+        endpoint = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        sign_for(endpoint, "AKIDBENCH", "s3cret", "eu-west-1")
+        c = Client(endpoint)
+        try:
+            for op, body in (("GetItem", b'{"TableName":"t"}'), ("UpdateItem", b'{"a":"\xc3\xa9"}'), ("Query", b"")):
+                assert await c.call(op, body) == (200, b"{}")
+        finally:
+            c.close()
+            server.close()
+    asyncio.run(go())
+    assert len(_CaptureProto.seen) == 3
+    for head, body in _CaptureProto.seen:
+        assert _verify(head, body, "s3cret") == "AKIDBENCH"
+        with pytest.raises(InvalidSignatureException):
+            _verify(head, body, "another secret")
+    assert all(b"Signature=" + b"0" * 64 not in head for head, _ in _CaptureProto.seen)  # not the peers' fake one

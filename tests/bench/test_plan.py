@@ -20,6 +20,33 @@ def test_transactions_run_on_trireme_only():
     assert [s.name for s in _runs_on(systems, "C")] == ["trivial", "trireme", "dynalite-mem", "moto"]
 
 
+def test_the_secured_clusters_run_eventually_consistent_c_and_a_only():
+    from bench.main import System, _runs_on
+    systems = [System(name, "", [], {}, None) for name in ("trireme", "trireme-auth", "trireme-tls", "moto")]
+    everyone = ["trireme", "trireme-auth", "trireme-tls", "moto"]
+    assert [s.name for s in _runs_on(systems, "C", False)] == everyone
+    assert [s.name for s in _runs_on(systems, "A", False)] == everyone
+    assert [s.name for s in _runs_on(systems, "C", True)] == ["trireme", "moto"]
+    assert [s.name for s in _runs_on(systems, "B", False)] == ["trireme", "moto"]
+    assert [s.name for s in _runs_on(systems, "T", False)] == ["trireme"]
+
+
+def test_the_cost_table_sets_each_secured_cluster_beside_the_plain_one():
+    from bench.main import render_security
+    from bench.run import Result
+
+    def result(system, ops, cpu, rep):
+        return Result(system, "C", 64, False, 10.0, int(ops * 10), ops, 0, 2.0 + rep, 3.0, 4.0, 5.0,
+                      {"n1": cpu / 2, "router1": cpu / 2})
+    results = [result(name, ops, cpu, rep) for rep in range(3)
+               for name, ops, cpu in (("trireme", 1000, 1.0), ("trireme-auth", 800, 1.0), ("trireme-tls", 500, 1.0))]
+    out = render_security(results)
+    auth = next(line for line in out.splitlines() if "--auth" in line)
+    tls = next(line for line in out.splitlines() if "--tls" in line)
+    assert "0.80" in auth and "1,000 -> 1,250 (+250)" in auth  # CPU us per request: 1e6 * 1.0 / ops
+    assert "0.50" in tls and "1,000 -> 2,000 (+1,000)" in tls
+
+
 def test_a_transfer_moves_an_amount_between_two_accounts_with_the_funds_condition_on_the_source():
     import json
     import random

@@ -40,7 +40,7 @@ function record(service, operation, params, error) {
 }
 
 async function call(service, operation, params = {}) {
-  const res = await fetch("/", {
+  const res = await SigV4.signedFetch("/", {
     method: "POST",
     headers: { "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": `${service}.${operation}` },
     body: JSON.stringify(params),
@@ -61,7 +61,7 @@ const streams = (op, params) => call("DynamoDBStreams_20120810", op, params);
 
 // The Lambda REST API: `operation` and `params` name the boto3 call it is.
 async function lambda(operation, params, path) {
-  const res = await fetch(path);
+  const res = await SigV4.signedFetch(path, {}, "lambda");
   const body = await res.json().catch(() => ({}));
   record("lambda", operation, params, res.ok ? null : (body.message || body.Message || res.statusText));
   if (!res.ok) throw new RequestError(body.Type || "Error", body.message || body.Message || res.statusText);
@@ -69,7 +69,7 @@ async function lambda(operation, params, path) {
 }
 
 async function consoleApi(path, body) {
-  const res = await fetch("/console/api/" + path, body === undefined ? {} :
+  const res = await SigV4.signedFetch("/console/api/" + path, body === undefined ? {} :
     { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const out = await res.json();
   if (!res.ok) throw new RequestError(out.__type || "Error", out.message);
@@ -390,15 +390,22 @@ const deleteItem = () => withEditorItem(async (s, item) => {
 
 // --- cluster (live) ------------------------------------------------------------------
 
-function connectLive() {
-  const source = new EventSource("/console/api/events");
+async function connectLive() {
+  const source = new EventSource(await SigV4.eventUrl("/console/api/events"));
   source.addEventListener("state", (ev) => {
     state.cluster = JSON.parse(ev.data);
     $("#live").textContent = "live";
     $("#live").classList.add("live");
     renderCluster();
   });
-  source.onerror = () => { $("#live").textContent = "reconnecting"; $("#live").classList.remove("live"); };
+  source.onerror = () => {
+    $("#live").textContent = "reconnecting";
+    $("#live").classList.remove("live");
+    if (SigV4.credentials()) { // a presigned URL expires: reconnect with a fresh one
+      source.close();
+      setTimeout(() => connectLive().catch(fail), 2000);
+    }
+  };
 }
 
 function faultText(f) {
@@ -629,8 +636,40 @@ function start() {
   $("#refresh-streams").addEventListener("click", () => loadStreams().catch(fail));
   $("#where").textContent = ENDPOINT;
   consoleApi("state").then((s) => { REGION = s.region || REGION; $("#where").textContent = `${ENDPOINT} (${REGION}, cluster ${s.cluster_id})`; state.cluster = s; renderCluster(); }).catch(fail);
-  connectLive();
+  connectLive().catch(fail);
   loadTables().catch(fail);
 }
 
-start();
+// --- signing in (a cluster started with --auth) ------------------------------------
+
+const AUTH_ERRORS = ["MissingAuthenticationTokenException", "UnrecognizedClientException",
+  "InvalidSignatureException", "IncompleteSignatureException", "ExpiredTokenException"];
+
+// The console starts once a ListTables passes: unsigned in open mode, else signed with the keys given at sign-in.
+async function begin() {
+  $("#signin").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    SigV4.signIn({ accessKeyId: f.key.value.trim(), secretAccessKey: f.secret.value.trim(),
+      sessionToken: f.token.value.trim() || undefined, region: f.region.value.trim() || "us-east-1" });
+    location.reload();
+  });
+  $("#signout").addEventListener("click", () => { SigV4.signOut(); location.reload(); });
+  const res = await SigV4.signedFetch("/", { method: "POST", body: "{}",
+    headers: { "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.ListTables" } });
+  const body = await res.json().catch(() => ({}));
+  const type = (body.__type || "").split("#").pop();
+  if (!res.ok && AUTH_ERRORS.includes(type)) {
+    const signedIn = SigV4.credentials();
+    SigV4.signOut();
+    $("#signin-message").textContent = signedIn ? `Refused: ${type}: ${body.message || ""}`
+      : "This cluster enforces authentication (--auth): sign in with a user's access key (trireme users add NAME).";
+    $("#signin").hidden = false;
+    $("main").hidden = true;
+    return;
+  }
+  $("#signout").hidden = !SigV4.credentials();
+  start();
+}
+
+begin().catch(fail);
