@@ -35,20 +35,28 @@ PEER_PORT_OFFSET = 100  # a node's peer (Raft) port is its gRPC port + this, wit
 METRICS_PORT_OFFSET = 2000  # and its Prometheus port (--metrics-listen) its gRPC port + this (9101-)
 
 
+_handed_out: set[int] = set()  # the ports free_port gave this process
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free now, below the kernel's ephemeral range: the ports of
     outgoing connections and of the nodes' own frame listeners come from
     that range and could take it before the process that is told to use it
-    binds it (then it fails to start: no listener shares a port)."""
+    binds it (then it fails to start: no listener shares a port). Never the
+    same port twice in one process: a plan asks for dozens before any of its
+    processes binds one, and a repeat would collide with itself."""
     lo, _ = _ephemeral_range()
     for _ in range(100):
         port = random.randrange(10_000, max(lo, 10_001))
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host, port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     with socket.socket() as s:
         s.bind((host, 0))
