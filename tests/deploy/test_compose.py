@@ -144,7 +144,8 @@ def test_a_node_added_takes_replicas_and_is_drained_before_its_container_stops(c
         watcher.join(30)
         print(removed.stdout)
         assert removed.returncode == 0, removed.stderr + removed.stdout
-        assert "n4 still holds" in removed.stdout and "removed n4" in removed.stdout, removed.stdout
+        # Progress ("n4 still holds ...") shows only while a drain outlasts a poll; a quick one goes straight to done.
+        assert "n4 holds no replica any more" in removed.stdout and "removed n4" in removed.stdout, removed.stdout
         stopped_at = min((t for t, _, running in samples if not running), default=None)
         assert stopped_at is not None, "the watcher never saw n4's container stopped"
         assert not [t for t, named, _ in samples if named and t >= stopped_at], \
