@@ -11,8 +11,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 
 from cluster.function_code import CodeStore
 from cluster.kms import own_credential
@@ -113,6 +111,9 @@ class TriggerContext:
         stream follow as for any write (botocore retries what is retryable)."""
         client = self._tables.get(region)
         if client is None:
+            import boto3  # here, not at import: a fifth of a node's start-up, for on-failure destinations only
+            from botocore.config import Config
+
             client = self._tables[region] = boto3.client(
                 "dynamodb", endpoint_url=self.endpoint_url, region_name=region,
                 aws_access_key_id=own_credential()[0], aws_secret_access_key=own_credential()[1],
