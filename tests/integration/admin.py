@@ -6,7 +6,7 @@ import asyncio
 import base64
 from typing import Any
 
-from cluster.rpc import Channels, call_once
+from cluster.rpc import Channels, call_once, meta_call as _meta_call
 from deploy.local import LocalCluster
 
 
@@ -15,6 +15,17 @@ def admin(addr: str, op: str, body: Any = None, timeout: float = 3.0) -> Any:
         ch = Channels()
         try:
             return await call_once(ch, addr, "admin", op, body, timeout=timeout)
+        finally:
+            await ch.close()
+    return asyncio.run(go())
+
+
+def meta_call(cluster: LocalCluster, op: str, body: dict) -> dict:
+    """A metadata call (the meta leader's `handle_meta_call`), as routers and the CLI make them."""
+    async def go() -> dict:
+        ch = Channels(cluster.cluster_id)
+        try:
+            return await _meta_call(ch, [p.addr for p in cluster.procs.values() if p.kind == "node"], op, body)
         finally:
             await ch.close()
     return asyncio.run(go())

@@ -19,6 +19,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from deploy.local import LocalCluster, post
+from tests.integration.admin import meta_call
 from tests.integration.conftest import start_cluster, wait_until
 
 SESSION_S = 3  # TRIREME_SESSION_MIN_S: the shortest session this cluster grants (STS's is 900)
@@ -68,28 +69,14 @@ def _error(exc_info) -> tuple[str, str]:
     return err["Code"], err.get("Message", "")
 
 
-def _meta(cluster: LocalCluster, op: str, body: dict) -> dict:
-    import asyncio
-
-    from cluster.rpc import Channels, meta_call
-
-    async def call():
-        ch = Channels(cluster.cluster_id)
-        try:
-            return await meta_call(ch, [p.addr for p in cluster.procs.values() if p.kind == "node"], op, body)
-        finally:
-            await ch.close()
-    return asyncio.run(call())
-
-
 LIST_TABLES = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:ListTables", ' \
               '"Resource": "*"}]}'  # what these tests call; a user without a policy is denied everything
 
 
 def _new_user(cluster: LocalCluster, name: str) -> tuple[str, str]:
-    made = _meta(cluster, "create_user", {"name": name, "with_key": True})
+    made = meta_call(cluster, "create_user", {"name": name, "with_key": True})
     assert made["ok"], made
-    attached = _meta(cluster, "put_user_policy", {"name": name, "policy_name": "list", "document": LIST_TABLES})
+    attached = meta_call(cluster, "put_user_policy", {"name": name, "policy_name": "list", "document": LIST_TABLES})
     assert attached["ok"], attached
     key, secret = made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"]
     # As in IAM, a new key works once the change has reached the router (its metadata watch).
@@ -153,7 +140,7 @@ def test_created_user_keys_work_and_deactivated_key_is_refused(cluster):
     key, secret = _new_user(cluster, "alice")
     client = _client(cluster, key, secret)
     assert "TableNames" in client.list_tables()
-    assert _meta(cluster, "set_access_key_status", {"name": "alice", "key_id": key, "status": "Inactive"})["ok"]
+    assert meta_call(cluster, "set_access_key_status", {"name": "alice", "key_id": key, "status": "Inactive"})["ok"]
 
     def refused():
         try:

@@ -5,7 +5,6 @@ meta calls): skipped on a tree without it."""
 
 from __future__ import annotations
 
-import asyncio
 import configparser
 import inspect
 import json
@@ -18,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from deploy.local import LocalCluster
+from tests.integration.admin import meta_call
 from tests.integration.conftest import start_cluster, wait_until
 
 pytestmark = pytest.mark.skipif("auth" not in inspect.signature(LocalCluster.__init__).parameters,
@@ -38,26 +38,14 @@ def _client(cluster: LocalCluster, key: str, secret: str):
                         config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30))
 
 
-def _meta(cluster: LocalCluster, op: str, body: dict) -> dict:
-    from cluster.rpc import Channels, meta_call
-
-    async def call():
-        ch = Channels(cluster.cluster_id)
-        try:
-            return await meta_call(ch, [p.addr for p in cluster.procs.values() if p.kind == "node"], op, body)
-        finally:
-            await ch.close()
-    return asyncio.run(call())
-
-
 def _user(cluster: LocalCluster, name: str, *statements: dict, ready: Callable[[Any], object]):
     """A new user with an identity policy, once the router's metadata view has
     both (``ready(client)`` passes)."""
-    made = _meta(cluster, "create_user", {"name": name, "with_key": True})
+    made = meta_call(cluster, "create_user", {"name": name, "with_key": True})
     assert made["ok"], made
     if statements:
         doc = json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-        assert _meta(cluster, "put_user_policy", {"name": name, "policy_name": "p", "document": doc})["ok"]
+        assert meta_call(cluster, "put_user_policy", {"name": name, "policy_name": "p", "document": doc})["ok"]
     client = _client(cluster, made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"])
 
     def passes() -> bool:
@@ -137,7 +125,7 @@ def test_explicit_deny_and_resource_policy(cluster, admin):
 
 
 def test_lambda_api_is_authorized_too(cluster, admin):
-    made = _meta(cluster, "create_user", {"name": "dave", "with_key": True})
+    made = meta_call(cluster, "create_user", {"name": "dave", "with_key": True})
     assert made["ok"], made
     lam = boto3.client("lambda", endpoint_url=cluster.endpoint, region_name="us-east-1",
                        aws_access_key_id=made["key"]["AccessKeyId"],
