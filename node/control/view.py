@@ -170,9 +170,11 @@ class Control:
             except TimeoutError:
                 pass
             view = self.view
-            if view is None or view.version < self._floor:
+            if view is None:
                 continue
-            seen = view.version
+            seen = view.version  # older than the floor too: wait for a newer view, never spin on this one
+            if view.version < self._floor:
+                continue
             try:
                 self.reconcile(view)
             except Exception:

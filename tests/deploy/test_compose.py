@@ -79,8 +79,12 @@ def test_compose_cluster_serves_survives_a_node_kill_and_a_restart(compose, ddb)
     # The whole cluster stops and starts again: the volumes keep every item.
     compose("stop", timeout=120)
     compose("start", timeout=120)
-    wait_until(lambda: ddb.describe_table(TableName="compose")["Table"]["TableStatus"] == "ACTIVE",
-               90, "the cluster to serve after a restart", interval=0.5)
+    try:
+        wait_until(lambda: ddb.describe_table(TableName="compose")["Table"]["TableStatus"] == "ACTIVE",
+                   90, "the cluster to serve after a restart", interval=0.5)
+    except AssertionError:
+        print(compose("logs", "--no-color", "--tail", "60", check=False).stdout.decode(errors="replace"))
+        raise
     wait_until(lambda: ddb.get_item(TableName="compose", Key={"pk": {"S": "k0"}}, ConsistentRead=True),
                60, "strongly consistent reads after a restart", interval=0.5)
     _assert_all(ddb, 70)
