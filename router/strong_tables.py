@@ -258,11 +258,16 @@ def forwarding(api: Api, name: str, op: Op) -> Op:
 
     async def strong(body: dict) -> Any:
         deadline = time.monotonic() + cluster.deadline_s
+        asked_here = False
         while True:
             try:
                 return await op(body)
             except LeaderElsewhere as e:
-                if FORWARDED.get():  # never twice: the caller's region retries
+                if FORWARDED.get():  # never forwarded twice: the caller's region retries
+                    if not asked_here:  # the leader noted here may be stale: ask this region's member once
+                        asked_here = True
+                        cluster.forget_leader(e.group)
+                        continue
                     raise ServiceUnavailable(f"The leader of partition {e.group} is in region {e.region} now; "
                                              "retry the request.") from None
                 left = deadline - time.monotonic()
