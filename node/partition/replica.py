@@ -53,6 +53,9 @@ CONFLICT, ABSENT = "conflict", "absent"  # apply results of transaction entries 
 FROZEN = "frozen"  # apply result: item writes are frozen (FREEZE), so this one was not applied
 FROZEN_MESSAGE = ("The table is being made a global table with MultiRegionConsistency STRONG; its writes "
                   "resume in a moment. Retry the request.")
+FREEZE_DRAIN_S = 2.0  # how long a freeze waits for the transactions prepared before it to end
+LOCKED_MESSAGE = ("The table cannot be made a global table with MultiRegionConsistency STRONG while transactions "
+                  "on its items are in progress. Retry the request.")
 HOT_KEYS = 512  # written keys a leader remembers, to split a hot partition where its writes divide
 STAMP_KEYS = 100_000  # keys whose last write index a leader keeps for TransactGetItems' stamps
 RETURN_VALUES = {v.number: v.name for v in Req.ReturnValues.DESCRIPTOR.values}  # as ddb.items names them
@@ -71,6 +74,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         self.locks = TxnLocks(self.engine.storage, self.group)
         self._installed_locks: dict | None = None  # from a snapshot being installed
         self._txn_inflight: dict[tuple, asyncio.Future] = {}  # (key, id, attempt, op) -> its proposal's answer
+        self._drain_waiters: list[asyncio.Future] = []  # freezes waiting for the applied locks to end
         # Leader, once a TransactGetItems read came: key -> index of its last
         # applied write; keys not in it were last written at or before the floor.
         self._stamps: dict[bytes, int] | None = None
@@ -462,6 +466,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             if same_attempt(held.txn, ref):
                 return _answered(Resp())
             raise TransactionConflictException()
+        if "frozen" in self.config:  # (a prepare proposed before the freeze applies is refused at apply)
+            raise TransactionConflictException()
         if self.locks.ended(key, ref):  # a late duplicate: the attempt is over here
             raise TransactionConflictException()
         op = TXN_KINDS.get(ref.kind)
@@ -574,6 +580,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             if result == WRONG_GROUP:
                 raise Rejected("WRONG_GROUP", f"key outside {self.group} (it split before this write applied)")
             if result == FROZEN:
+                if lock is not None and lock[1] is not None:  # a prepare after the freeze: cancelled, nothing locked
+                    raise TransactionConflictException()
                 raise ServiceUnavailable(FROZEN_MESSAGE)
             return answer(result)
 
@@ -619,7 +627,9 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             batch.set_group_config(self.group, orjson.dumps(self.config))
             return None
         if key is not None and "frozen" in self.config and not unlocking:
-            return FROZEN  # (a prepared transaction still commits or releases)
+            # A transaction prepared before the freeze still commits or releases: the
+            # freeze is only answered once none is left (`freeze`), so no commit follows it.
+            return FROZEN
         if cmd.HasField("checkpoint"):
             return self._apply_checkpoint(batch, cmd.checkpoint)
         if locking:
@@ -638,9 +648,22 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     async def freeze(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
         """FREEZE: stop (or resume) item writes at this point of the log, so
         whoever reads the partition strongly afterwards has seen its last
-        write until it is thawed. Answers once applied here."""
+        write until it is thawed. Answers once applied here and no
+        transaction prepared before it holds a lock any more (their commits
+        apply first); ServiceUnavailable (retryable) when some still do after
+        FREEZE_DRAIN_S, so a commit can never follow the freeze's answer."""
         self.check_leader()
         await self.propose(node_pb2.WriteCommand(freeze=req.freeze, thaw=not req.freeze).SerializeToString())
+        if req.freeze and self.locks.applied:
+            waiter = asyncio.get_running_loop().create_future()
+            self._drain_waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, FREEZE_DRAIN_S)
+            except TimeoutError:
+                raise ServiceUnavailable(LOCKED_MESSAGE) from None
+            finally:
+                if waiter in self._drain_waiters:
+                    self._drain_waiters.remove(waiter)
         return Resp()
 
     def _apply_checkpoint(self, batch: Batch, cp: node_pb2.TriggerCheckpoint) -> None:
@@ -670,6 +693,11 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         return (at[0], at[1]) if at is not None else None
 
     def after(self, rd: Any, results: list, now: float) -> None:
+        if self._drain_waiters and not self.locks.applied:  # (durable now: a freeze waiting on them answers)
+            waiters, self._drain_waiters = self._drain_waiters, []
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
         pending, self.split_pending = self.split_pending, None
         if pending is not None:  # the split's batch is written: its new group's replica opens from it
             child = self.engine.open(*pending)

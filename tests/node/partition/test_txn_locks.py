@@ -13,12 +13,12 @@ import orjson
 import pytest
 
 from cluster.keys import txn_lock_bounds
-from ddb.errors import ConditionalCheckFailedException, TransactionConflictException
+from ddb.errors import ConditionalCheckFailedException, ServiceUnavailable, TransactionConflictException
 from ddb.expressions import Context, parse_condition, parse_update
 from node.groups.engine import Engine
 from node.groups.snapshots import encode_records
 from node.partition import streams
-from node.partition.replica import PartitionReplica
+from node.partition.replica import FREEZE_DRAIN_S, PartitionReplica
 from node.storage import STREAMS, Storage
 from tests.node.feed.test_ttl_sweeper import GROUP, LOCAL, key_of
 from tests.node.partition.test_versions import (PKL, enable_stream, item, local_entries, put_req, run, started,
@@ -245,4 +245,39 @@ def test_a_deposed_leader_forgets_its_pending_locks(tmp_path):
         assert replica.locks.holder(key_of("z")) is not None
         replica.on_role(type(replica.raft.role).FOLLOWER)
         assert replica.locks.holder(key_of("z")) is None and replica._stamps is None
+    run(tmp_path, test)
+
+
+def test_a_freeze_answers_only_once_the_transactions_prepared_before_it_ended(tmp_path):
+    """FREEZE (making a table MRSC) and transactions exclude each other: a
+    freeze waits for the locks prepared before it (their commits still apply)
+    and answers a retryable 503 if they outlast FREEZE_DRAIN_S; a prepare
+    after the freeze (evaluated before it applied, or after) is cancelled with
+    TransactionConflict and locks nothing. So no commit ever follows the freeze's
+    answer, the point after which the router finds the table empty."""
+    async def test(replica):
+        await replica.prepare(prepare_put("a", 1, "t1"))
+        freeze = asyncio.ensure_future(replica.freeze(Req(op=Req.FREEZE, freeze=True)))
+        await asyncio.sleep(0)  # the freeze is proposed first
+        late = replica.prepare(prepare_put("b", 1, "t2"))  # evaluated before the freeze applied
+        with pytest.raises(TransactionConflictException):
+            await late
+        assert "frozen" in replica.config and not freeze.done()  # frozen, but t1 still holds "a"
+        with pytest.raises(TransactionConflictException):
+            replica.prepare(prepare_put("c", 1, "t3"))
+        assert not (await replica.txn_commit(step(Req.TXN_COMMIT, "a", "t1"))).txn_absent  # commits while frozen
+        await asyncio.wait_for(freeze, 5)  # ... and then the freeze answers
+        assert value_of(replica, "a")["v"] == {"N": "1"}
+        assert value_of(replica, "b") is None and value_of(replica, "c") is None
+        assert not replica.locks.applied
+        # A lock that outlasts the wait: the freeze is refused (the router thaws and the caller retries).
+        await replica.freeze(Req(op=Req.FREEZE, freeze=False))
+        await replica.prepare(prepare_put("d", 1, "t4"))
+        t0 = time.monotonic()
+        with pytest.raises(ServiceUnavailable, match="transactions on its items are in progress"):
+            await replica.freeze(Req(op=Req.FREEZE, freeze=True))
+        assert time.monotonic() - t0 >= FREEZE_DRAIN_S * 0.9
+        await replica.freeze(Req(op=Req.FREEZE, freeze=False))
+        await replica.txn_release(step(Req.TXN_RELEASE, "d", "t4"))
+        await replica.freeze(Req(op=Req.FREEZE, freeze=True))  # no lock: answered at once
     run(tmp_path, test)
