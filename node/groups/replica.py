@@ -196,7 +196,7 @@ class Replica:
                 staged = self.streams.staged
                 if staged is None or staged[0] != rd.snapshot.meta:
                     raise RuntimeError(f"{self.group}: snapshot {rd.snapshot.meta} was not staged")
-                self.write_state(batch, staged[1])
+                self.write_state(batch, staged[0], staged[1])
             elif self.snapshot_mode != "inline":
                 raise RuntimeError(f"{self.group}: this replica cannot install snapshots")
             log.save_snapshot(batch, self.group, encode_snapshot(rd.snapshot))
@@ -346,7 +346,7 @@ class Replica:
         two writes) and read lazily, from another thread."""
         raise RuntimeError(f"{self.group}: cannot stream a snapshot")
 
-    def write_state(self, batch: Batch, chunks: list[bytes]) -> None:
+    def write_state(self, batch: Batch, meta: SnapshotMeta, chunks: list[bytes]) -> None:
         """Replace this replica's stored state with a streamed snapshot's."""
         raise RuntimeError(f"{self.group}: cannot install a streamed snapshot")
 

@@ -16,6 +16,7 @@ key and every base item has at most one entry per index.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -27,6 +28,7 @@ from ddb.multikeys import IndexKeys
 from trireme_pb import node_pb2
 
 _HEADER = 12
+CATCH_UP_CHANGES = 256  # index changes per outbox record rebuilt after a snapshot (one shipment each, at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,36 @@ def changes(indexes: list[GlobalIndex], base_key: bytes, old: dict | None,
         if after is not None and (before is None or before[2] != after[2] or before[1] != after[1]):
             out.append(node_pb2.GsiChange(table=ix.name, hash=after[0], key=after[1], value=orjson.dumps(after[2])))
     return out
+
+
+def catch_up_changes(indexes: list[GlobalIndex], old: Iterable[tuple[bytes, bytes]],
+                     new: dict[bytes, bytes]) -> list[node_pb2.GsiChange]:
+    """The index changes that take a partition's items from ``old`` to ``new``
+    (storage key -> stored item): what an MRSC member that skipped entries by
+    installing a snapshot owes its own region's indexes for them (the sender's
+    outbox is another region's)."""
+    rest = dict(new)
+    out: list[node_pb2.GsiChange] = []
+    for key, before in old:
+        after = rest.pop(key, None)
+        if after != before:
+            out += changes(indexes, key, orjson.loads(before), orjson.loads(after) if after is not None else None)
+    for key in sorted(rest):
+        out += changes(indexes, key, None, orjson.loads(rest[key]))
+    return out
+
+
+def catch_up_records(changes: list[node_pb2.GsiChange], first: int, last: int,
+                     per_record: int = CATCH_UP_CHANGES) -> list[tuple[int, node_pb2.GsiChanges]]:
+    """``changes`` as outbox records at consecutive log indexes ending at
+    ``last`` and none before ``first`` (the entries a snapshot covered), at
+    most ``per_record`` each unless those indexes are too few."""
+    if not changes:
+        return []
+    n = len(changes)
+    count = min(max(1, last - first + 1), -(-n // per_record))
+    parts = [changes[i * n // count:(i + 1) * n // count] for i in range(count)]
+    return [(last - len(parts) + 1 + i, node_pb2.GsiChanges(changes=part)) for i, part in enumerate(parts)]
 
 
 def fence_key(tid: int, lo: int, source: str) -> bytes:

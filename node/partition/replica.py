@@ -59,6 +59,7 @@ LOCKED_MESSAGE = ("The table cannot be made a global table with MultiRegionConsi
 HOT_KEYS = 512  # written keys a leader remembers, to split a hot partition where its writes divide
 STAMP_KEYS = 100_000  # keys whose last write index a leader keeps for TransactGetItems' stamps
 RETURN_VALUES = {v.number: v.name for v in Req.ReturnValues.DESCRIPTOR.values}  # as ddb.items names them
+REGIONAL = ("member", "witness")  # an MRSC member's own settings, which a snapshot from another region keeps
 _ITEM_HEADER = 12  # an item key's table id (4 bytes) and hash (8), as cluster.keys lays it out
 _KEY_HASH = struct.Struct(">Q")
 
@@ -73,6 +74,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         self._installed_config: dict | None = None  # from a snapshot being installed
         self.locks = TxnLocks(self.engine.storage, self.group)
         self._installed_locks: dict | None = None  # from a snapshot being installed
+        self._caught_up_to = 0  # the last outbox record a snapshot being installed added (an MRSC member)
         self._txn_inflight: dict[tuple, asyncio.Future] = {}  # (key, id, attempt, op) -> its proposal's answer
         self._drain_waiters: list[asyncio.Future] = []  # freezes waiting for the applied locks to end
         # Leader, once a TransactGetItems read came: key -> index of its last
@@ -766,20 +768,53 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             yield META, self._CONFIG, config
         return meta, records()
 
-    def write_state(self, batch: Batch, chunks: list[bytes]) -> None:
+    def write_state(self, batch: Batch, meta: SnapshotMeta, chunks: list[bytes]) -> None:
+        """Install a snapshot's state. A member of a group spanning regions
+        (MRSC, ``member``) keeps its own settings (`REGIONAL`) and its own
+        region's index outbox, not the sender's (another region's, shipped
+        there), and adds the index changes of the entries it skipped."""
+        regional = "member" in self.config
+        outbox = gsi.outbox_bounds(self.group)
         for cf, lo, hi in self.state_ranges():
-            batch.delete_range(cf, lo, hi)
+            if not (regional and cf == STREAMS and lo == outbox[0]):
+                batch.delete_range(cf, lo, hi)
+        table = self.config["table_id"].to_bytes(4, "big")
+        items: dict[bytes, bytes] = {}  # (a member's: the items at the snapshot)
         locks: list[tuple[bytes, bytes]] = []
         for chunk in chunks:
             for cf, key, value in decode_records(chunk):
                 if cf == META:
-                    batch.set_group_config(self.group, value)
-                    self._installed_config = orjson.loads(value)
-                else:
-                    batch.put(cf, key, value)
-                    if cf == STREAMS:
-                        locks.append((key, value))
+                    config = orjson.loads(value)
+                    if regional:
+                        config = {**{k: v for k, v in config.items() if k not in REGIONAL},
+                                  **{k: self.config[k] for k in REGIONAL if k in self.config}}
+                    batch.set_group_config(self.group, orjson.dumps(config))
+                    self._installed_config = config
+                    continue
+                if cf == STREAMS:
+                    if regional and outbox[0] <= key < outbox[1]:
+                        continue
+                    locks.append((key, value))
+                elif regional and cf == DATA and key.startswith(table):
+                    items[key] = value
+                batch.put(cf, key, value)
         self._installed_locks = self.locks.decode(locks)
+        config = self._installed_config
+        if regional and config is not None and config.get("gsi") and not config.get("witness"):
+            self._catch_up_outbox(batch, meta.index, config, items)
+
+    def _catch_up_outbox(self, batch: Batch, index: int, config: dict, items: dict[bytes, bytes]) -> None:
+        """Outbox records for the entries between this member's applied index
+        and the snapshot's ``index``, which it never applied: the index changes
+        from its items now to the snapshot's (``items``), so its region's
+        indexes, shipped its own outbox in order, converge to the snapshot's items."""
+        storage = self.engine.storage
+        changes = gsi.catch_up_changes(gsi.global_indexes(config["gsi"]),
+                                       storage.iter_range(DATA, *self._base_bounds()), items)
+        records = gsi.catch_up_records(changes, storage.applied_index(self.group) + 1, index)
+        for at, record in records:
+            batch.put(STREAMS, gsi.outbox_key(self.group, at), record.SerializeToString())
+        self._caught_up_to = records[-1][0] if records else 0
 
     def install_snapshot(self, snap: Any) -> None:
         self.streams.staged = None
@@ -789,6 +824,9 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             self.locks.applied, self._installed_locks = self._installed_locks, None
         self._stamps = None
         self._init_gsi()  # (and the stream settings)
+        if self._caught_up_to:  # this member's region's outbox has records to ship
+            self.outbox_last, self._caught_up_to = self._caught_up_to, 0
+            self.engine.outbox_filled(self.group)
 
     # --- raw access for tests and convergence checks --------------------------
 

@@ -219,14 +219,14 @@ def test_a_snapshot_carries_the_locks(tmp_path):
         try:
             await replica.write(put_req("a", 1))
             await replica.prepare(prepare_put("a", 2, "t1"))
-            _, records = replica.snapshot_state()
+            meta, records = replica.snapshot_state()
             chunks = list(encode_records(records))
         finally:
             await stopped(storage, engine)
         storage, engine, other = await started(tmp_path / "b")
         try:
             batch = storage.batch()
-            other.write_state(batch, chunks)
+            other.write_state(batch, meta, chunks)
             storage.write(batch)
             other.install_snapshot(None)
             assert list(other.locks.applied) == [key_of("a")]
