@@ -1,7 +1,8 @@
 """Edge cases of multi-Region strong consistency on the storage nodes, across
 three real regions (deploy/regions.py MultiRegion) driven with boto3: a
 region's member that catches up by a snapshot (the log compacted past it)
-keeps its region's global index exact."""
+keeps its region's global index exact; a transaction committed before a
+table is made strong is never lost with its old partitions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
+from deploy.local import alive, post
 from deploy.regions import MultiRegion
 from tests.integration.admin import replicas
 from tests.integration.conftest import make_client, wait_until
@@ -26,6 +29,7 @@ SPEC = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
                                     "Projection": {"ProjectionType": "ALL"}}],
         "BillingMode": "PAY_PER_REQUEST"}
 GROUPS = ("a", "b", "c")
+TXN_TIMEOUT_S = 15  # a transaction's locks outlive its dead coordinator this long (then recovery settles them)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +38,8 @@ def regions(tmp_path_factory):
                     node_base_port=0, latency_ms=10,
                     cluster_args={"router_deadline_s": 6.0,
                                   "extra_env": {"TRIREME_RAFT_COMPACT_EVERY": str(COMPACT_EVERY),
-                                                "TRIREME_RAFT_COMPACT_LAG": str(COMPACT_LAG)}})
+                                                "TRIREME_RAFT_COMPACT_LAG": str(COMPACT_LAG),
+                                                "TRIREME_TXN_TIMEOUT_S": str(TXN_TIMEOUT_S)}})
     try:
         m.start(wait_s=120)
         yield m
@@ -129,3 +134,46 @@ def test_a_region_caught_up_by_snapshot_has_exactly_the_items_in_its_index(regio
     wait_until(lambda: index_of(m, USW, name) == expected(), 30, "the index in us-west-2 after its snapshots")
     for region in (US1, US2):
         assert index_of(m, region, name) == expected(), region
+
+
+def test_a_transaction_committed_before_a_table_is_made_strong_is_not_lost(regions):
+    """us-east-1's router decides a transaction COMMITTED and dies before
+    committing its locks (recovery commits them after TXN_TIMEOUT_S). Making
+    the table strong meanwhile is refused with a retryable 503 (its partitions
+    hold locks: the freeze waits for them, then gives up); once recovery
+    committed them the table holds the items and is not made strong. Before,
+    the freeze ignored the locks, the table was found empty and moved, and the
+    committed items went with the dropped partitions."""
+    m = regions
+    c = m.clusters[US1]
+    us = ddb(m, US1)
+    name = f"edges-{uuid.uuid4().hex[:8]}"
+    us.create_table(TableName=name, **SPEC)
+    us.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    status, answer = post(c.admin_endpoint(), "SetFaults", {"ClusterId": c.cluster_id, "txn_crash_at": "after_decide"},
+                          prefix="TriremeAdmin_1")
+    assert status == 200, answer
+    router = c.procs["router1"]
+    with pytest.raises(BotoCoreError):  # the router exits once the transaction is decided
+        ddb(m, US1, retries=0).transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": {"pk": {"S": k}, "g": {"S": "a"}}}} for k in ("t1", "t2")])
+    wait_until(lambda: not alive(router.pid), 10, "router1 to exit after the decision")
+    c.start_proc("router1")
+    wait_until(lambda: ddb(m, US1).list_tables() is not None, 30, "router1 serving again")
+
+    convert = ddb(m, US1, retries=0)
+    with pytest.raises(ClientError) as e:
+        convert.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": US2}},
+                                                             {"Create": {"RegionName": USW}}],
+                             MultiRegionConsistency="STRONG")
+    err = e.value.response["Error"]
+    assert (err["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("ServiceUnavailable", 503), err
+    assert "transactions on its items are in progress" in err["Message"]
+    wait_until(lambda: all("Item" in us.get_item(TableName=name, Key={"pk": {"S": k}}, ConsistentRead=True)
+                           for k in ("t1", "t2")), TXN_TIMEOUT_S + 30, "recovery to commit the transaction")
+    with pytest.raises(ClientError) as e:
+        convert.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": US2}},
+                                                             {"Create": {"RegionName": USW}}],
+                             MultiRegionConsistency="STRONG")
+    assert "holds items" in e.value.response["Error"]["Message"]
+    assert us.describe_table(TableName=name)["Table"].get("MultiRegionConsistency", "EVENTUAL") == "EVENTUAL"
