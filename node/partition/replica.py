@@ -774,12 +774,13 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         region's index outbox, not the sender's (another region's, shipped
         there), and adds the index changes of the entries it skipped."""
         regional = "member" in self.config
+        owes = regional and bool(self.config.get("gsi")) and not self.config.get("witness")  # index changes
         outbox = gsi.outbox_bounds(self.group)
         for cf, lo, hi in self.state_ranges():
             if not (regional and cf == STREAMS and lo == outbox[0]):
                 batch.delete_range(cf, lo, hi)
         table = self.config["table_id"].to_bytes(4, "big")
-        items: dict[bytes, bytes] = {}  # (a member's: the items at the snapshot)
+        items: dict[bytes, bytes] = {}  # the snapshot's items (if it owes its region their index changes)
         locks: list[tuple[bytes, bytes]] = []
         for chunk in chunks:
             for cf, key, value in decode_records(chunk):
@@ -795,22 +796,20 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                     if regional and outbox[0] <= key < outbox[1]:
                         continue
                     locks.append((key, value))
-                elif regional and cf == DATA and key.startswith(table):
+                elif owes and cf == DATA and key.startswith(table):
                     items[key] = value
                 batch.put(cf, key, value)
         self._installed_locks = self.locks.decode(locks)
-        config = self._installed_config
-        if regional and config is not None and config.get("gsi") and not config.get("witness"):
-            self._catch_up_outbox(batch, meta.index, config, items)
+        if owes:
+            self._catch_up_outbox(batch, meta.index, items)
 
-    def _catch_up_outbox(self, batch: Batch, index: int, config: dict, items: dict[bytes, bytes]) -> None:
+    def _catch_up_outbox(self, batch: Batch, index: int, items: dict[bytes, bytes]) -> None:
         """Outbox records for the entries between this member's applied index
         and the snapshot's ``index``, which it never applied: the index changes
         from its items now to the snapshot's (``items``), so its region's
         indexes, shipped its own outbox in order, converge to the snapshot's items."""
         storage = self.engine.storage
-        changes = gsi.catch_up_changes(gsi.global_indexes(config["gsi"]),
-                                       storage.iter_range(DATA, *self._base_bounds()), items)
+        changes = gsi.catch_up_changes(self.globals, storage.iter_range(DATA, *self._base_bounds()), items)
         records = gsi.catch_up_records(changes, storage.applied_index(self.group) + 1, index)
         for at, record in records:
             batch.put(STREAMS, gsi.outbox_key(self.group, at), record.SerializeToString())
