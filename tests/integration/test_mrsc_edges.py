@@ -6,6 +6,7 @@ table is made strong is never lost with its old partitions."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -177,3 +178,58 @@ def test_a_transaction_committed_before_a_table_is_made_strong_is_not_lost(regio
                              MultiRegionConsistency="STRONG")
     assert "holds items" in e.value.response["Error"]["Message"]
     assert us.describe_table(TableName=name)["Table"].get("MultiRegionConsistency", "EVENTUAL") == "EVENTUAL"
+
+
+def test_a_transaction_on_a_table_being_made_strong_is_cancelled_cleanly(regions):
+    """Once the conversion froze the table (the router holds it there for
+    `strong_pause_s`), a transaction on it is cancelled (TransactionConflict,
+    nothing locked or written): the conversion then finds the table empty and
+    completes."""
+    m = regions
+    c = m.clusters[US1]
+    us = ddb(m, US1)
+    name = f"edges-{uuid.uuid4().hex[:8]}"
+    us.create_table(TableName=name, **SPEC)
+    us.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    status, answer = post(c.admin_endpoint(), "SetFaults", {"ClusterId": c.cluster_id, "strong_pause_s": 4.0},
+                          prefix="TriremeAdmin_1")
+    assert status == 200, answer
+    outcome: list = []
+    try:
+        converter = threading.Thread(target=lambda: outcome.append(convert(us, name)))
+        converter.start()
+        once = ddb(m, US1, retries=0)
+
+        def frozen() -> bool:  # a write that changes nothing either way: refused (503) once frozen
+            try:
+                once.put_item(TableName=name, Item={"pk": {"S": "probe"}}, ConditionExpression="attribute_exists(pk)")
+            except ClientError as exc:
+                return exc.response["Error"]["Code"] == "ServiceUnavailable"
+            return False
+        wait_until(frozen, 30, "the conversion to freeze the table")
+        with pytest.raises(ClientError) as e:
+            once.transact_write_items(TransactItems=[{"Put": {"TableName": name, "Item": {"pk": {"S": k}}}}
+                                                     for k in ("t1", "t2")])
+        err = e.value.response
+        assert err["Error"]["Code"] == "TransactionCanceledException", err
+        assert {r["Code"] for r in err["CancellationReasons"]} <= {"TransactionConflict", "None"}, err
+        assert any(r["Code"] == "TransactionConflict" for r in err["CancellationReasons"]), err
+        converter.join(60)
+    finally:
+        post(c.admin_endpoint(), "SetFaults", {"ClusterId": c.cluster_id, "heal": True}, prefix="TriremeAdmin_1")
+    assert outcome == ["ok"], outcome
+    for region in (US1, US2, USW):  # (its groups may still be electing leaders: retried)
+        for k in ("t1", "t2"):
+            got = wait_until(lambda: ddb(m, region).get_item(TableName=name, Key={"pk": {"S": k}},
+                                                             ConsistentRead=True), 30, f"a read in {region}")
+            assert "Item" not in got, (region, got)
+
+
+def convert(c, name: str) -> str:
+    try:
+        c.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": US2}},
+                                                       {"Create": {"RegionName": USW}}],
+                       MultiRegionConsistency="STRONG")
+        return "ok"
+    except ClientError as exc:
+        return exc.response["Error"]["Message"]
