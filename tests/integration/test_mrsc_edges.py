@@ -2,7 +2,8 @@
 three real regions (deploy/regions.py MultiRegion) driven with boto3: a
 region's member that catches up by a snapshot (the log compacted past it)
 keeps its region's global index exact; a transaction committed before a
-table is made strong is never lost with its old partitions."""
+table is made strong is never lost with its old partitions, and one during
+the conversion is cancelled cleanly."""
 
 from __future__ import annotations
 
@@ -54,16 +55,42 @@ def ddb(m: MultiRegion, region: str, retries: int = 2):
     return c
 
 
-def strong_table(m: MultiRegion) -> str:
+def plain_table(m: MultiRegion) -> str:
     name = f"edges-{uuid.uuid4().hex[:8]}"
     c = ddb(m, US1)
     c.create_table(TableName=name, **SPEC)
     c.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return name
+
+
+def make_strong(c, name: str) -> None:
     c.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": US2}}, {"Create": {"RegionName": USW}}],
                    MultiRegionConsistency="STRONG")
+
+
+def convert(c, name: str) -> str:
+    """`make_strong`'s outcome: "ok" or the error's message."""
+    try:
+        make_strong(c, name)
+        return "ok"
+    except ClientError as exc:
+        return exc.response["Error"]["Message"]
+
+
+def strong_table(m: MultiRegion) -> str:
+    name = plain_table(m)
+    make_strong(ddb(m, US1), name)
     for region in (US2, USW):
         ddb(m, region).get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     return name
+
+
+def set_faults(m: MultiRegion, faults: dict) -> None:
+    """Faults of us-east-1's router (its admin endpoint)."""
+    c = m.clusters[US1]
+    status, answer = post(c.admin_endpoint(), "SetFaults", {"ClusterId": c.cluster_id, **faults},
+                          prefix="TriremeAdmin_1")
+    assert status == 200, answer
 
 
 def members(m: MultiRegion, region: str) -> dict[str, tuple[str, dict]]:
@@ -148,12 +175,8 @@ def test_a_transaction_committed_before_a_table_is_made_strong_is_not_lost(regio
     m = regions
     c = m.clusters[US1]
     us = ddb(m, US1)
-    name = f"edges-{uuid.uuid4().hex[:8]}"
-    us.create_table(TableName=name, **SPEC)
-    us.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    status, answer = post(c.admin_endpoint(), "SetFaults", {"ClusterId": c.cluster_id, "txn_crash_at": "after_decide"},
-                          prefix="TriremeAdmin_1")
-    assert status == 200, answer
+    name = plain_table(m)
+    set_faults(m, {"txn_crash_at": "after_decide"})
     router = c.procs["router1"]
     with pytest.raises(BotoCoreError):  # the router exits once the transaction is decided
         ddb(m, US1, retries=0).transact_write_items(TransactItems=[
@@ -162,21 +185,15 @@ def test_a_transaction_committed_before_a_table_is_made_strong_is_not_lost(regio
     c.start_proc("router1")
     wait_until(lambda: ddb(m, US1).list_tables() is not None, 30, "router1 serving again")
 
-    convert = ddb(m, US1, retries=0)
+    once = ddb(m, US1, retries=0)
     with pytest.raises(ClientError) as e:
-        convert.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": US2}},
-                                                             {"Create": {"RegionName": USW}}],
-                             MultiRegionConsistency="STRONG")
+        make_strong(once, name)
     err = e.value.response["Error"]
     assert (err["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("ServiceUnavailable", 503), err
     assert "transactions on its items are in progress" in err["Message"]
     wait_until(lambda: all("Item" in us.get_item(TableName=name, Key={"pk": {"S": k}}, ConsistentRead=True)
                            for k in ("t1", "t2")), TXN_TIMEOUT_S + 30, "recovery to commit the transaction")
-    with pytest.raises(ClientError) as e:
-        convert.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": US2}},
-                                                             {"Create": {"RegionName": USW}}],
-                             MultiRegionConsistency="STRONG")
-    assert "holds items" in e.value.response["Error"]["Message"]
+    assert "holds items" in convert(once, name)
     assert us.describe_table(TableName=name)["Table"].get("MultiRegionConsistency", "EVENTUAL") == "EVENTUAL"
 
 
@@ -186,14 +203,9 @@ def test_a_transaction_on_a_table_being_made_strong_is_cancelled_cleanly(regions
     nothing locked or written): the conversion then finds the table empty and
     completes."""
     m = regions
-    c = m.clusters[US1]
     us = ddb(m, US1)
-    name = f"edges-{uuid.uuid4().hex[:8]}"
-    us.create_table(TableName=name, **SPEC)
-    us.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    status, answer = post(c.admin_endpoint(), "SetFaults", {"ClusterId": c.cluster_id, "strong_pause_s": 4.0},
-                          prefix="TriremeAdmin_1")
-    assert status == 200, answer
+    name = plain_table(m)
+    set_faults(m, {"strong_pause_s": 4.0})
     outcome: list = []
     try:
         converter = threading.Thread(target=lambda: outcome.append(convert(us, name)))
@@ -216,7 +228,7 @@ def test_a_transaction_on_a_table_being_made_strong_is_cancelled_cleanly(regions
         assert any(r["Code"] == "TransactionConflict" for r in err["CancellationReasons"]), err
         converter.join(60)
     finally:
-        post(c.admin_endpoint(), "SetFaults", {"ClusterId": c.cluster_id, "heal": True}, prefix="TriremeAdmin_1")
+        set_faults(m, {"heal": True})
     assert outcome == ["ok"], outcome
     for region in (US1, US2, USW):  # (its groups may still be electing leaders: retried)
         for k in ("t1", "t2"):
@@ -224,12 +236,3 @@ def test_a_transaction_on_a_table_being_made_strong_is_cancelled_cleanly(regions
                                                              ConsistentRead=True), 30, f"a read in {region}")
             assert "Item" not in got, (region, got)
 
-
-def convert(c, name: str) -> str:
-    try:
-        c.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": US2}},
-                                                       {"Create": {"RegionName": USW}}],
-                       MultiRegionConsistency="STRONG")
-        return "ok"
-    except ClientError as exc:
-        return exc.response["Error"]["Message"]
