@@ -22,7 +22,9 @@ from tests.integration.conftest import make_client, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
-US, EU, AP = "us-east-1", "eu-west-1", "ap-southeast-1"
+# Three regions of DynamoDB's US Region set (an MRSC table's regions must share one); the names keep
+# this file's roles: US makes the tables, EU and AP are the two others.
+US, EU, AP = "us-east-1", "us-east-2", "us-west-2"
 KEYS = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
         "BillingMode": "PAY_PER_REQUEST"}
@@ -76,7 +78,7 @@ def test_a_write_in_one_region_is_read_strongly_in_every_other(regions):
     name = _strong_table(m)
     desc = ddb(m, EU).describe_table(TableName=name)["Table"]
     assert desc["MultiRegionConsistency"] == "STRONG"
-    assert sorted(r["RegionName"] for r in desc["Replicas"]) == [AP, US]
+    assert sorted(r["RegionName"] for r in desc["Replicas"]) == sorted([AP, US])
     for i, (writer, reader) in enumerate([(EU, AP), (AP, US), (US, EU), (EU, US)]):
         ddb(m, writer).put_item(TableName=name, Item={"pk": {"S": "k"}, "v": {"N": str(i)}})
         item = ddb(m, reader).get_item(TableName=name, Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]
@@ -88,7 +90,7 @@ def test_a_write_in_one_region_is_read_strongly_in_every_other(regions):
     assert _error(e)[0] == "ConditionalCheckFailedException"
     # Eventually consistent reads are served in the region: they catch up.
     wait_until(lambda: ddb(m, AP).get_item(TableName=name, Key={"pk": {"S": "k"}}).get("Item", {}).get("v")
-               == {"N": "3"}, 10, "the eventually consistent read in ap-southeast-1")
+               == {"N": "3"}, 10, f"the eventually consistent read in {AP}")
     # Every region counts its own copy (wherever the leaders are).
     for region in (US, EU, AP):
         wait_until(lambda: ddb(m, region).describe_table(TableName=name)["Table"]["ItemCount"] == 1, 30,
@@ -258,10 +260,10 @@ def test_two_replicas_and_a_witness(regions):
     assert ddb(m, US).get_item(TableName=name, Key={"pk": {"S": "w"}}, ConsistentRead=True)["Item"]["v"] == {"N": "1"}
     m.kill_region(EU)  # the witness and one replica are a majority: still writable
     try:
-        wait_until(lambda: _put(ddb(m, US), name, "w2"), 30, "a write with eu-west-1 down")
+        wait_until(lambda: _put(ddb(m, US), name, "w2"), 30, f"a write with {EU} down")
     finally:
         m.start_region(EU)
-    wait_until(lambda: _has(ddb(m, EU), name, "w2"), 60, "eu-west-1 catching up")
+    wait_until(lambda: _has(ddb(m, EU), name, "w2"), 60, f"{EU} catching up")
 
 
 def test_making_a_table_strong_is_checked_as_dynamodb_does(regions):
@@ -273,6 +275,14 @@ def test_making_a_table_strong_is_checked_as_dynamodb_does(regions):
         us.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": EU}}],
                         MultiRegionConsistency="STRONG")
     assert _error(e)[0] == "ValidationException" and "exactly three Regions" in _error(e)[1]
+    for outside in ({"ReplicaUpdates": [{"Create": {"RegionName": EU}}, {"Create": {"RegionName": "eu-west-1"}}]},
+                    {"ReplicaUpdates": [{"Create": {"RegionName": EU}}],
+                     "GlobalTableWitnessUpdates": [{"Create": {"RegionName": "ap-northeast-1"}}]}):
+        with pytest.raises(ClientError) as e:  # DynamoDB's Region-set rule (an MREC replica may be anywhere)
+            us.update_table(TableName=name, MultiRegionConsistency="STRONG", **outside)
+        assert _error(e)[0] == "ValidationException" and "must all be in one Region set" in _error(e)[1]
+        assert _error(e)[1].endswith(f"not in the US Region set of {US}"), _error(e)[1]
+    assert "Replicas" not in us.describe_table(TableName=name)["Table"]  # refused before anything was made
     us.put_item(TableName=name, Item={"pk": {"S": "x"}})
     with pytest.raises(ClientError) as e:
         us.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": EU}}, {"Create": {"RegionName": AP}}],
@@ -342,7 +352,7 @@ def test_two_regions_serve_while_the_third_is_down_and_it_catches_up(regions):
         assert time.monotonic() - start < 60
     finally:
         m.start_region(AP)
-    wait_until(lambda: _has(ddb(m, AP), name, "k4"), 60, "ap-southeast-1 catching up")
+    wait_until(lambda: _has(ddb(m, AP), name, "k4"), 60, f"{AP} catching up")
     ddb(m, AP).put_item(TableName=name, Item={"pk": {"S": "after"}})
     assert ddb(m, US).get_item(TableName=name, Key={"pk": {"S": "after"}}, ConsistentRead=True).get("Item")
 
