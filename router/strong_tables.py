@@ -34,7 +34,8 @@ import orjson
 
 from cluster.meta import TableInfo, split_range
 from cluster.partitions import ORIGIN_REGION, LeaderElsewhere
-from cluster.regions import qualify
+from cluster.regions import qualify, split_qualified
+from cluster.rpc import CallError, call_once
 from ddb import global_tables as gt
 from ddb import strong_tables as st
 from ddb.indexes import index_table_name
@@ -240,6 +241,35 @@ async def create_strong(api: Api, body: dict) -> dict:
     return {}
 
 
+# --- a partition's member in another region: its backup and point-in-time reads ----
+
+MEMBER_OPS = frozenset({"backup_read", "pitr_read", "pitr_trim"})  # the admin ops `MemberAdmin` passes on
+
+
+async def member_admin(api: Api, region: str, group: str, op: str, body: dict) -> dict:
+    """Admin op ``op`` of shared partition ``group`` at ``region``'s member of
+    it (router/backups.py reads a partition at its leader, which may be there)."""
+    return await _remote(api, region, "MemberAdmin", {"Group": group, "Op": op, "Body": body}, timeout=15.0)
+
+
+async def _member_admin_here(api: Api, body: dict) -> dict:
+    """`MemberAdmin`: run an admin op at this region's member of a shared partition."""
+    group, op, request = body.get("Group"), body.get("Op"), body.get("Body")
+    if op not in MEMBER_OPS or not isinstance(group, str) or not isinstance(request, dict):
+        raise ValidationException(f"MemberAdmin needs Group, Op (one of {', '.join(sorted(MEMBER_OPS))}) and Body")
+    state = api.cluster.state
+    p = state.partitions.get(group) if state is not None else None
+    here = [n for r, n in map(split_qualified, p.voters) if r == api.region] if p is not None else []
+    node = state.nodes.get(here[0]) if here else None  # (a regional partition's voters name no region)
+    if node is None:
+        raise ServiceUnavailable(f"Region {api.region} holds no member of partition {group}")
+    try:
+        return await call_once(api.cluster.channels, node.addr, "admin", op, request, timeout=10.0)
+    except CallError as exc:  # not the leader here, or down: the caller tries the next member
+        raise ServiceUnavailable(f"The member of partition {group} in {api.region} did not answer {op}: "
+                                 f"{exc}") from None
+
+
 # --- requests: forwarded to the leader's region ----------------------------------
 
 
@@ -311,8 +341,12 @@ def operations(api: Api) -> dict[str, Callable[[dict], Awaitable[Any]]]:
             FORWARDED.reset(tokens[0])
             ORIGIN_REGION.reset(tokens[1])
 
+    async def pitr_hold(body: dict) -> dict:  # (router/pitr.py: point-in-time recovery of MRSC tables)
+        return api.exports.pitr.hold_here(body)
+
     return {"PlaceStrong": lambda body: place_strong(api, body), "CreateStrong": lambda body: create_strong(api, body),
-            "Forward": forward}
+            "Forward": forward, "MemberAdmin": lambda body: _member_admin_here(api, body),
+            "PitrPeer": lambda body: api.exports.pitr.peer_here(body), "PitrHold": pitr_hold}
 
 
 __all__ = ["applies", "check_update", "describe_fields", "forwarding", "make_strong", "operations"]

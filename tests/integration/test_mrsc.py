@@ -4,6 +4,8 @@ ports carry the shared Raft groups), driven with boto3 clients per region."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import threading
 import time
 import uuid
@@ -18,6 +20,8 @@ from chaos.runner import CheckConfig
 from chaos.strong_check import run_strong_check
 from deploy.local import post
 from deploy.regions import MultiRegion
+from cluster.rpc import Channels, call_once
+from tests.integration.admin import leader_of, meta, node_addr
 from tests.integration.conftest import make_client, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
@@ -383,3 +387,141 @@ def test_the_register_across_the_three_regions_is_linearizable_under_region_faul
     for kind in cfg.nemesis:  # a seeded rotation: each kind gets its turn in 12 s
         assert f"{kind} x" in report.summary, report.summary
     assert "write ok" in report.summary and "read ok" in report.summary
+
+
+def _pitr(c, name: str) -> dict:
+    return c.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]
+
+
+def _items(c, name: str, keys: list[str] | None = None) -> dict[str, dict]:
+    """The table's items by key: a scan of a regional table, or strongly consistent reads of ``keys``."""
+    if keys is not None:
+        got = {k: c.get_item(TableName=name, Key={"pk": {"S": k}}, ConsistentRead=True).get("Item") for k in keys}
+        return {k: it for k, it in got.items() if it}
+    items, kwargs = {}, {"TableName": name}
+    while True:
+        page = c.scan(**kwargs)
+        items.update({it["pk"]["S"]: it for it in page["Items"]})
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _admin_call(cluster, node: str, op: str, body: dict) -> dict:
+    """An admin op at one node, stating the node's cluster id (as its own cluster's callers do)."""
+    async def go() -> dict:
+        ch = Channels(cluster.cluster_id)
+        try:
+            return await call_once(ch, node_addr(cluster, node), "admin", op, body, timeout=3.0)
+        finally:
+            await ch.close()
+    return asyncio.run(go())
+
+
+def _lead_from(m: MultiRegion, name: str, region: str) -> None:
+    """Every partition of MRSC table ``name`` led by its member in ``region`` (asked of every member)."""
+    here = meta(m.clusters[region])
+    groups = {g: next(v for v in here["partitions"][g]["voters"] if v.startswith(region + "/"))
+              for g in here["tables"][name]["partitions"]}
+
+    def led() -> bool:
+        for group, member in groups.items():
+            if leader_of(m.clusters[region], group) != member.split("/")[1]:
+                for r in (US, EU, AP):
+                    for node in m.clusters[r].node_ids():
+                        try:
+                            _admin_call(m.clusters[r], node, "transfer_leader", {"group": group, "to": member})
+                        except Exception:  # noqa: BLE001 (no member there, or not its leader)
+                            pass
+                return False
+        return True
+    wait_until(led, 30, f"the partitions of {name} led from {region}", interval=0.5)
+
+
+def _restore_at(m: MultiRegion, region: str, name: str, at: float) -> dict[str, dict]:
+    c = ddb(m, region)
+    target = f"{name}-{region}-{int(at)}"
+    c.restore_table_to_point_in_time(SourceTableName=name, TargetTableName=target, RestoreDateTime=at)
+    c.get_waiter("table_exists").wait(TableName=target, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return _items(c, target)
+
+
+def _refused(m: MultiRegion, region: str, name: str) -> None:
+    assert _pitr(ddb(m, region), name) == {"PointInTimeRecoveryStatus": "DISABLED"}
+    with pytest.raises(ClientError) as e:
+        ddb(m, region).restore_table_to_point_in_time(SourceTableName=name, TargetTableName=f"{name}-no",
+                                                      UseLatestRestorableTime=True)
+    assert _error(e)[0] == "PointInTimeRecoveryUnavailableException"
+
+
+def test_point_in_time_recovery_is_each_region_s_own(regions):
+    """Each region's replica has its own PointInTimeRecovery setting, over the
+    partitions' one shared log: a region with it off reports DISABLED and
+    refuses restores; one with it on restores exactly, whichever region wrote,
+    even while every leader is in a region with it off (which keeps the log
+    for it, and is where its base and log are read)."""
+    m = regions
+    name = _strong_table(m)
+    _lead_from(m, name, EU)
+    on = ddb(m, US).update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert on["PointInTimeRecoveryStatus"] == "ENABLED" and "EarliestRestorableDateTime" in on, on
+    _refused(m, EU, name)
+    keys = [f"k{i}" for i in range(6)]
+    for i, writer in enumerate([US, EU, AP, EU, AP, US]):
+        ddb(m, writer).put_item(TableName=name, Item={"pk": {"S": keys[i]}, "v": {"N": "1"}})
+    want = _items(ddb(m, US), name, keys)
+    assert len(want) == 6
+    mark = _next_second()
+    ddb(m, EU).put_item(TableName=name, Item={"pk": {"S": "k0"}, "v": {"N": "2"}})
+    ddb(m, AP).delete_item(TableName=name, Key={"pk": {"S": "k1"}})
+    assert _restore_at(m, US, name, mark) == want
+
+    # Recovery on in us-east-2, then off in us-east-1, whose members now lead: the log goes on for us-east-2.
+    ddb(m, EU).update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 3})
+    ddb(m, US).update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": False})
+    _refused(m, US, name)
+    assert _pitr(ddb(m, EU), name)["RecoveryPeriodInDays"] == 3
+    _lead_from(m, name, US)
+    for writer, key in ((US, "k2"), (AP, "k6")):
+        ddb(m, writer).put_item(TableName=name, Item={"pk": {"S": key}, "v": {"N": "3"}})
+    want = _items(ddb(m, EU), name, [*keys, "k6"])
+    mark = _next_second()
+    ddb(m, US).delete_item(TableName=name, Key={"pk": {"S": "k2"}})
+    assert _restore_at(m, EU, name, mark) == want
+
+
+def test_the_shared_log_is_trimmed_no_further_than_every_region_s_window_allows(regions):
+    """us-east-2 turns recovery on first (its base at an older log index),
+    then us-east-1, whose first trim would drop the log up to its own, newer
+    base: it stops at what us-east-2's base still needs, so us-east-2 still
+    restores exactly to a moment before us-east-1's base."""
+    m = regions
+    name = _strong_table(m)
+    keys = [f"k{i}" for i in range(4)]
+    ddb(m, EU).update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})
+    for i, writer in enumerate([US, EU, AP, US]):
+        ddb(m, writer).put_item(TableName=name, Item={"pk": {"S": keys[i]}, "v": {"N": "1"}})
+    want = _items(ddb(m, EU), name, keys)
+    mark = _next_second()
+    ddb(m, AP).put_item(TableName=name, Item={"pk": {"S": "k0"}, "v": {"N": "2"}})
+    ddb(m, US).update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 1})
+    uuid = meta(m.clusters[US])["tables"][name]["uuid"]
+
+    def us_trim_ran() -> bool:  # held back (or, were it not, done)
+        return any(b.get("held") or b.get("trimmed") for b in meta(m.clusters[US])["backups"].values()
+                   if b.get("kind") == "pitr-base" and b["table"]["uuid"] == uuid)
+    wait_until(us_trim_ran, 30, "us-east-1's first trim of the log")
+    assert _restore_at(m, EU, name, mark) == want
+
+
+def _next_second() -> int:
+    """The next whole second, once the clock has passed it: writes from now on are later than it."""
+    mark = math.ceil(time.time())
+    wait_until(lambda: time.time() > mark + 0.02, 3, "the clock to pass a second")
+    return mark
