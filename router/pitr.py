@@ -41,6 +41,7 @@ from cluster.meta import TableInfo, hidden
 from ddb import backups as backup_model
 from ddb.errors import BackupInUseException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema, extract_key
+from ddb.strong_tables import STRONG
 from router import strong_tables
 from router.backups import Admin
 from router.region_calls import RegionUnreachable
@@ -248,11 +249,11 @@ class Pitr:
         """Tell the other serving regions of an MRSC table whether this one
         keeps a point-in-time window now (``days``; None: off), so that their
         leaders keep the shared log for it and their trims leave it what it needs."""
-        if t.consistency != strong_tables.st.STRONG:
+        if t.consistency != STRONG:
             return
         for region in (r["region"] for r in t.replicas):
             try:
-                await strong_tables._remote(self.api, region, "PitrPeer", {
+                await strong_tables.remote(self.api, region, "PitrPeer", {
                     "TableName": t.name, "Region": self.api.region, "Days": days})
             except RegionUnreachable as exc:
                 if days is not None:  # its leader could turn the log off: not enabled until it knows
@@ -266,7 +267,7 @@ class Pitr:
         name, region, days = body.get("TableName"), body.get("Region"), body.get("Days")
         state = self.cluster.state
         t = state.tables.get(name) if state is not None and isinstance(name, str) else None
-        if t is None or t.consistency != strong_tables.st.STRONG or not isinstance(region, str):
+        if t is None or t.consistency != STRONG or not isinstance(region, str):
             raise ValidationException(f"PitrPeer needs an MRSC table of this region ({name}) and a Region")
         peers = {r: d for r, d in (t.spec.get("PitrRegions") or {}).items() if r != region}
         if days is not None:
@@ -292,9 +293,9 @@ class Pitr:
         by partition lo (empty for any other table; a region that does not
         answer holds the trim back: raised, tried again at the next tick)."""
         holds: dict[int, int] = {}
-        for region in (t.spec.get("PitrRegions") or {}) if t.consistency == strong_tables.st.STRONG else ():
+        for region in (t.spec.get("PitrRegions") or {}) if t.consistency == STRONG else ():
             try:
-                answer = await strong_tables._remote(self.api, region, "PitrHold", {"TableName": t.name})
+                answer = await strong_tables.remote(self.api, region, "PitrHold", {"TableName": t.name})
             except RegionUnreachable as exc:
                 raise ServiceUnavailable(f"region {region} did not say what of the log it needs: {exc}") from None
             for lo, applied in answer["Parts"].items():

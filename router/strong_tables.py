@@ -126,7 +126,7 @@ async def _convert(api: Api, t: TableInfo, plan: st.StrongPlan) -> dict:
     members = {api.region: pick_members(api, t.name, count)}
     for region in plan.replicas:
         try:
-            answer = await _remote(api, region, "PlaceStrong", {"TableName": t.name, "Partitions": count,
+            answer = await remote(api, region, "PlaceStrong", {"TableName": t.name, "Partitions": count,
                                                                 "Witness": region == plan.witness})
         except RegionUnreachable as exc:
             raise gt.unreachable(f"Region {region} did not answer", exc) from None
@@ -142,7 +142,7 @@ async def _convert(api: Api, t: TableInfo, plan: st.StrongPlan) -> dict:
     created: list[str] = []
     for region in plan.replicas:
         try:
-            await _remote(api, region, "CreateStrong", {
+            await remote(api, region, "CreateStrong", {
                 "TableName": t.name, "Spec": gt.replica_spec(t.spec), "TableId": table_id, "Uuid": t.uuid,
                 "Partitions": partitions, "Replicas": [r for r in serving if r != region], "Witness": plan.witness,
                 "IndexIds": index_ids,
@@ -197,14 +197,15 @@ async def _empty(api: Api, name: str) -> bool:
 async def _undo(api: Api, name: str, witness: str, regions: list[str]) -> None:
     for region in regions:
         try:
-            await _remote(api, region, "DeleteTable", {"TableName": WITNESS_PREFIX + name if region == witness
+            await remote(api, region, "DeleteTable", {"TableName": WITNESS_PREFIX + name if region == witness
                                                        else name}, internal=False)
         except (DynamoDBError, RegionUnreachable) as exc:
             log.warning("MRSC table %s: could not remove the copy in %s: %s", name, region, exc)
 
 
-async def _remote(api: Api, region: str, op: str, body: dict, *, internal: bool = True,
-                  timeout: float = REMOTE_TIMEOUT_S) -> Any:
+async def remote(api: Api, region: str, op: str, body: dict, *, internal: bool = True,
+                 timeout: float = REMOTE_TIMEOUT_S) -> Any:
+    """An operation of ``region``'s router: an internal one (TriremeReplication_1.) or DynamoDB's."""
     url = api.remote_regions.get(region)
     if url is None:
         raise ServiceUnavailable(f"Region {region} is not reachable from {api.region}")
@@ -249,7 +250,7 @@ MEMBER_OPS = frozenset({"backup_read", "pitr_read", "pitr_trim"})  # the admin o
 async def member_admin(api: Api, region: str, group: str, op: str, body: dict) -> dict:
     """Admin op ``op`` of shared partition ``group`` at ``region``'s member of
     it (router/backups.py reads a partition at its leader, which may be there)."""
-    return await _remote(api, region, "MemberAdmin", {"Group": group, "Op": op, "Body": body}, timeout=15.0)
+    return await remote(api, region, "MemberAdmin", {"Group": group, "Op": op, "Body": body}, timeout=15.0)
 
 
 async def _member_admin_here(api: Api, body: dict) -> dict:
@@ -302,7 +303,7 @@ def forwarding(api: Api, name: str, op: Op) -> Op:
                                              "retry the request.") from None
                 left = deadline - time.monotonic()
                 try:
-                    return await _remote(api, e.region, "Forward", {
+                    return await remote(api, e.region, "Forward", {
                         "Operation": name, "Body": body, "SourceRegion": ORIGIN_REGION.get() or api.region},
                         timeout=max(1.0, left))
                 except (RegionUnreachable, ServiceUnavailable, ResourceNotFoundException) as exc:

@@ -5,7 +5,6 @@ ports carry the shared Raft groups), driven with boto3 clients per region."""
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from deploy.regions import MultiRegion
 from cluster.rpc import Channels, call_once
 from tests.integration.admin import leader_of, meta, node_addr
 from tests.integration.conftest import make_client, wait_until
+from tests.integration.test_pitr import _next_second
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
@@ -519,9 +519,3 @@ def test_the_shared_log_is_trimmed_no_further_than_every_region_s_window_allows(
     wait_until(us_trim_ran, 30, "us-east-1's first trim of the log")
     assert _restore_at(m, EU, name, mark) == want
 
-
-def _next_second() -> int:
-    """The next whole second, once the clock has passed it: writes from now on are later than it."""
-    mark = math.ceil(time.time())
-    wait_until(lambda: time.time() > mark + 0.02, 3, "the clock to pass a second")
-    return mark
