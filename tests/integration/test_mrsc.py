@@ -22,6 +22,7 @@ from deploy.regions import MultiRegion
 from cluster.rpc import Channels, call_once
 from tests.integration.admin import leader_of, meta, node_addr
 from tests.integration.conftest import make_client, wait_until
+from tests.integration.test_backups import _available
 from tests.integration.test_pitr import _next_second
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
@@ -519,3 +520,21 @@ def test_the_shared_log_is_trimmed_no_further_than_every_region_s_window_allows(
     wait_until(us_trim_ran, 30, "us-east-1's first trim of the log")
     assert _restore_at(m, EU, name, mark) == want
 
+
+
+def test_an_on_demand_backup_reads_each_partition_where_it_is_led(regions):
+    """CreateBackup in a region whose members lead nothing: each partition is
+    read at its leader in another region, through that region's router."""
+    m = regions
+    name = _strong_table(m)
+    keys = [f"k{i}" for i in range(5)]
+    for i, key in enumerate(keys):
+        ddb(m, (US, EU, AP)[i % 3]).put_item(TableName=name, Item={"pk": {"S": key}, "v": {"N": str(i)}})
+    want = _items(ddb(m, AP), name, keys)
+    _lead_from(m, name, US)
+    ap = ddb(m, AP)
+    arn = ap.create_backup(TableName=name, BackupName="mrsc-backup")["BackupDetails"]["BackupArn"]
+    _available(ap, arn)
+    ap.restore_table_from_backup(TargetTableName=f"{name}-bk", BackupArn=arn)
+    ap.get_waiter("table_exists").wait(TableName=f"{name}-bk", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    assert _items(ap, f"{name}-bk") == want
