@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError
 from chaos.faults import LocalRegionChaos
 from chaos.runner import CheckConfig
 from chaos.strong_check import run_strong_check
+from cluster.rpc import Channels, call_once
 from deploy.local import post
 from deploy.regions import MultiRegion
-from cluster.rpc import Channels, call_once
 from tests.integration.admin import leader_of, meta, node_addr
 from tests.integration.conftest import make_client, wait_until
 from tests.integration.test_backups import _available
