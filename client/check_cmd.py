@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--consistency", choices=("eventual", "strong"), default="eventual",
                    help="with --regions: eventual (the global workload on an MREC table, the default) or strong "
                         "(the register workload on an MRSC table, clients in all three regions, checked "
-                        "linearizable; --regions 3)")
+                        "linearizable; --regions 3: us-east-1,us-east-2,us-west-2, or three of one Region set)")
     p.add_argument("--nemesis", default=None,
                    help=f"comma-separated faults from: {', '.join(FAULTS)}, or none (default kill,pause; "
                         f"for global: isolate-region,region-latency,kill-region,kill)")
@@ -144,6 +144,7 @@ def _regions(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]
     from chaos.faults import LocalRegionChaos
     from chaos.global_check import DEFAULT_NEMESIS, GLOBAL_FAULTS, REGIONS, run_global_check
     from chaos.strong_check import run_strong_check
+    from ddb.strong_tables import REGION_SETS, region_set
     from deploy.regions import MultiRegion, parse_regions
     strong = args.consistency == "strong"
     if args.workload not in ((None, "register") if strong else (None, "global")) or args.compose:
@@ -158,11 +159,15 @@ def _regions(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]
     if text.isdigit():
         if not 2 <= int(text) <= len(REGIONS):
             raise ValueError(f"--regions takes 2 to {len(REGIONS)} (or the regions' names, like us-east-1,eu-west-1)")
-        regions = list(REGIONS[:int(text)])
+        # MRSC: three regions of one Region set (ddb/strong_tables.py), as DynamoDB requires.
+        regions = list(REGION_SETS["US"] if strong and text == "3" else REGIONS[:int(text)])
     else:
         regions = parse_regions(text)
     if strong and len(regions) != 3:
         raise ValueError("--consistency strong runs across exactly three regions (--regions 3)")
+    if strong and (len({region_set(r) for r in regions}) != 1 or not region_set(regions[0])):
+        raise ValueError("--consistency strong runs across three regions of one Region set, as DynamoDB's MRSC "
+                         "(the default: us-east-1,us-east-2,us-west-2)")
 
     def start() -> tuple[Any, Any]:
         if not own:

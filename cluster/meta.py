@@ -86,6 +86,13 @@ class TableInfo:
     def stream(self, label: str) -> dict[str, Any] | None:
         return next((s for s in self.streams if s["label"] == label), None)
 
+    def keeps_pitr_log(self) -> bool:
+        """Do its partitions log every item write for point-in-time recovery
+        (router/pitr.py)? While this region has recovery on, or, for a strongly
+        consistent global table whose partitions' log is shared, another of its
+        regions has (``PitrRegions``: {region: days}, told by that region)."""
+        return "PointInTimeRecovery" in self.spec or bool(self.spec.get("PitrRegions"))
+
     def enabled_stream(self) -> dict[str, Any] | None:
         return self.streams[-1] if self.streams and self.streams[-1]["status"] == "ENABLED" else None
 

@@ -20,6 +20,11 @@ INVALID = "One or more parameter values were invalid: "
 THREE_REGIONS = (INVALID + "A global table with MultiRegionConsistency STRONG spans exactly three Regions: "
                  "give two replicas in ReplicaUpdates (Create), or one replica and one witness in "
                  "GlobalTableWitnessUpdates (Create)")
+# The Region sets an MRSC table's three Regions must all come from (DynamoDB's
+# CreateGlobalTableWitnessGroupMemberAction; its replicas follow the same rule).
+REGION_SETS = {"US": ("us-east-1", "us-east-2", "us-west-2"),
+               "EU": ("eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"),
+               "AP": ("ap-northeast-1", "ap-northeast-2", "ap-northeast-3")}
 CONFLICT = ("The request was rejected because one or more items in the request are being modified by a request "
             "in another Region.")
 
@@ -28,6 +33,26 @@ CONFLICT = ("The request was rejected because one or more items in the request a
 class StrongPlan:
     replicas: list[str]  # the two other Regions, in the order given (a witness is one of them)
     witness: str  # "" when there is none
+
+
+def region_set(region: str) -> str:
+    """The name of the Region set ``region`` belongs to ("" when none)."""
+    return next((name for name, members in REGION_SETS.items() if region in members), "")
+
+
+def check_region_set(own_region: str, regions: list[str]) -> None:
+    """An MRSC table's Regions (this one, its replicas and witness) all lie in
+    one Region set. DynamoDB documents the rule but not its error's text: this
+    one names the sets and the Regions outside."""
+    home = region_set(own_region)
+    outside = [r for r in regions if not home or region_set(r) != home]
+    if home and not outside:
+        return
+    sets = "; ".join(f"{name}: {', '.join(members)}" for name, members in REGION_SETS.items())
+    where = (f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} not in the {home} Region set of "
+             f"{own_region}" if home else f"{own_region} is in no Region set")
+    raise ValidationException(INVALID + "The Regions of a global table with MultiRegionConsistency STRONG must "
+                              f"all be in one Region set ({sets}): {where}")
 
 
 def is_strong_request(body: dict) -> bool:
@@ -93,6 +118,7 @@ def parse_strong(body: dict, *, own_region: str, known_regions: list[str], table
     regions = new + witnesses
     if len(regions) != 2 or not new:
         raise ValidationException(THREE_REGIONS)
+    check_region_set(own_region, [r for r in regions if r != own_region])
     for region in regions:
         if region == own_region:
             raise ValidationException(INVALID + f"Cannot add a replica or witness in this table's own Region "

@@ -25,8 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "deploy" / "docker-compose.yml"
 REGIONS_COMPOSE_FILE = REPO / "deploy" / "docker-compose.regions.yml"  # three regions and the link
 # Its regions: region -> (prefix of its services, the setting of its router's host port, its default).
-COMPOSE_REGIONS = {"us-east-1": ("us", "TRIREME_PORT_A", "8000"), "eu-west-1": ("eu", "TRIREME_PORT_B", "8001"),
-                   "ap-southeast-1": ("ap", "TRIREME_PORT_C", "8002")}
+# One Region set (us-east-1, us-east-2, us-west-2), as an MRSC table's regions must be.
+COMPOSE_REGIONS = {"us-east-1": ("us", "TRIREME_PORT_A", "8000"), "us-east-2": ("eu", "TRIREME_PORT_B", "8001"),
+                   "us-west-2": ("ap", "TRIREME_PORT_C", "8002")}
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "trireme" / "containers"
 ENGINE_PACKAGES = ("docker.io", "iptables", "debootstrap")

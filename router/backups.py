@@ -44,6 +44,7 @@ import orjson
 
 from cluster.function_code import CodeStore
 from cluster.meta import BACKUP_TABLE, TableInfo, hidden
+from cluster.regions import split_qualified
 from cluster.rpc import CallError, call_once
 from cluster.tasks import cancel, every
 from ddb import backups as model
@@ -51,10 +52,13 @@ from ddb import tables as ddb_tables
 from ddb.errors import (BackupInUseException, ResourceInUseException, ServiceUnavailable, TableAlreadyExistsException,
                         TableInUseException, TableNotFoundException)
 from ddb.keys import extract_key
+from router import strong_tables
+from router.region_calls import RegionUnreachable
 from trireme_pb import node_pb2
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Admin = Callable[[str, dict], Awaitable[dict]]  # an admin op (name, body) at one partition member
 
 RETRY_S = 120.0  # how long a backup or restore keeps retrying its partitions before giving up
 PARALLEL_PUTS = 16
@@ -286,40 +290,57 @@ class Backups:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    async def _on_a_voter(self, pid: str, read: Callable[[str], Awaitable[T]], deadline: float) -> T:
-        """``read(addr)`` (paging an admin op of partition `pid` at one node) at
-        the first voter that answers. One error policy for every such read: a
-        node that fails the call (down, no replica there any more, a view lost
-        midway) passes the turn to the next voter; when none answered, or the
-        read found its data not ready (ServiceUnavailable), all is tried again
-        from the first voter, with backoff, until `deadline`."""
+    async def _on_a_voter(self, pid: str, read: Callable[[Admin], Awaitable[T]], deadline: float) -> T:
+        """``read(admin)`` (paging admin ops of partition `pid` at one node:
+        ``admin(op, body)``) at the first voter that answers. One error policy
+        for every such read: a node that fails the call (down, no replica
+        there any more, not the leader, a view lost midway) passes the turn to
+        the next voter; when none answered, or the read found its data not
+        ready (ServiceUnavailable), all is tried again from the first voter,
+        with backoff, until `deadline`. A partition of a strongly consistent
+        global table (voters ``REGION/NODE``) is read at this region's member,
+        else at another region's, through that region's router (its leader
+        may be there: router/strong_tables.py `member_admin`)."""
         async def attempt() -> T:
             state = self.cluster.state
             p = state.partitions.get(pid)
             if p is None:
                 raise ServiceUnavailable(f"partition {pid} is gone")
             last: Exception = ServiceUnavailable(f"no replica of {pid} answered")
-            for node_id in p.voters:
-                node = state.nodes.get(node_id)
-                if node is None:
-                    continue
+            for admin in self._admins(state, p):
                 try:
-                    return await read(node.addr)
-                except (CallError, grpc.aio.AioRpcError) as exc:
+                    return await read(admin)
+                except (CallError, grpc.aio.AioRpcError, ServiceUnavailable, RegionUnreachable) as exc:
                     last = exc
             raise last
         return await self._retrying(attempt, deadline)
+
+    def _admins(self, state: Any, p: Any) -> list[Admin]:
+        """A partition's voters to read at, as admin callers: this region's nodes, then other regions'."""
+        def local(addr: str) -> Admin:
+            return lambda op, body: call_once(self.cluster.channels, addr, "admin", op, body, timeout=10.0)
+
+        def remote(region: str) -> Admin:
+            return lambda op, body: strong_tables.member_admin(self.api, region, p.id, op, body)
+        here, there = [], []
+        for voter in p.voters:
+            region, node_id = split_qualified(voter)
+            node = state.nodes.get(node_id) if region in (None, self.api.region) else None
+            if node is not None:
+                here.append(local(node.addr))
+            elif region not in (None, self.api.region, p.witness):  # (a witness never leads)
+                there.append(remote(region))
+        return here + there
 
     async def _read_partition(self, pid: str, deadline: float, pitr: bool = False) -> tuple[int, list[bytes]]:
         """Every item of partition `pid` from one view at its leader, and that view's applied index;
         a view lost midway (a leader change, a killed node) is read again from the start.
         `pitr`: a view that includes the start of its point-in-time recovery log (router/pitr.py)."""
-        async def read(addr: str) -> tuple[int, list[bytes]]:
-            page = await call_once(self.cluster.channels, addr, "admin", "backup_read", {"group": pid}, timeout=10.0)
+        async def read(admin: Admin) -> tuple[int, list[bytes]]:
+            page = await admin("backup_read", {"group": pid})
             items = [i.encode() for i in page["items"]]
             while page["cursor"]:
-                page = await call_once(self.cluster.channels, addr, "admin", "backup_read",
-                                       {"cursor": page["cursor"]}, timeout=10.0)
+                page = await admin("backup_read", {"cursor": page["cursor"]})
                 items += [i.encode() for i in page["items"]]
             if pitr and page.get("pitr_start") is None:
                 raise ServiceUnavailable(f"partition {pid} has not started its point-in-time log yet")

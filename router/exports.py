@@ -83,8 +83,12 @@ class Exports:
         spec = {k: v for k, v in t.spec.items() if k != "PointInTimeRecovery"}
         if pitr:
             spec["PointInTimeRecovery"] = pitr
+        if pitr and pitr != old:  # an MRSC table's other regions keep the shared log for this one first
+            await self.pitr.tell_peers(t, days)
         if pitr != old:
             await self.cluster.meta("update_table", {"name": name, "spec": spec, "updated": {}})
+        if old and not pitr:
+            await self.pitr.tell_peers(t, None)
         if pitr and not old:
             await self.pitr.enabled(t)
         elif old and not pitr:

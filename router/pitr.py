@@ -17,11 +17,20 @@ second). The window opens when the base is complete and reaches back at most
 ``RecoveryPeriodInDays``; newer bases are taken as time goes on and the log
 before the oldest one still needed is dropped (`Pitr.roll`); disabling drops
 the log and the bases.
+
+A strongly consistent global table (MRSC) has its setting per region, as on
+DynamoDB, but one log: its partitions' Raft groups span the regions, and the
+leader (in any of them) switches the log on and off. So each region tells the
+others whether it keeps a window (`tell_peers`; their ``PitrRegions``), the
+log runs while any region asks (TableInfo.keeps_pitr_log), each region's
+bases and window are its own, and the log is trimmed only up to what every
+region's oldest base still needs (`_holds`): the longest window asked.
 """
 
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import time
 from typing import Any, Awaitable
@@ -29,12 +38,18 @@ from typing import Any, Awaitable
 import orjson
 
 from cluster.meta import TableInfo, hidden
-from cluster.rpc import call_once
 from ddb import backups as backup_model
-from ddb.errors import BackupInUseException, ServiceUnavailable
+from ddb.errors import BackupInUseException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema, extract_key
+from ddb.strong_tables import STRONG
+from router import strong_tables
+from router.backups import Admin
+from router.region_calls import RegionUnreachable
+
+log = logging.getLogger(__name__)
 
 BASE_WAIT_S = 10.0  # UpdateContinuousBackups waits this long for the base snapshot
+HOLD_RETRY_S = 5.0  # a trim held back by another region's base is tried again after this
 DAY_S = float(os.environ.get("TRIREME_PITR_DAY_S", "86400"))  # a day of RecoveryPeriodInDays (tests: seconds)
 
 
@@ -86,6 +101,7 @@ class Pitr:
         self.backups = backups
         self.cluster = backups.cluster
         self.api = backups.api
+        self._held: dict[str, float] = {}  # table uuid -> when to try again a trim another region held back
 
     async def enabled(self, t: TableInfo) -> None:
         """Start the base snapshot of a table that just got point-in-time recovery."""
@@ -144,7 +160,7 @@ class Pitr:
         period = period_s(t)
         if len(ready) >= 2 and ready[1]["done"] <= now - period:
             return self._retire(ready[0])
-        if not ready[0].get("trimmed"):
+        if not ready[0].get("trimmed") and self._held.get(t.uuid, 0.0) <= time.monotonic():
             return self._trim(t, ready[0])
         if ready[-1]["created"] <= now - period / 2:
             return self._next_base(t, 1 + max(b.get("gen", 0) for b in bases))
@@ -158,14 +174,24 @@ class Pitr:
         await self.cluster.wait_for(lambda s: arn in s.backups, 5.0)
 
     async def _trim(self, t: TableInfo, base: dict) -> None:
-        """Drop each base partition's log up to the base's index, then mark the base trimmed."""
+        """Drop each base partition's log up to the base's index (no further
+        than another region of an MRSC table still needs), then mark the base
+        trimmed; held back by another region, it is tried again later."""
         deadline = time.monotonic() + 60.0
+        holds = await self._holds(t)
+        held = False
         for part in base["parts"]:
             group = next((g for g in t.partitions if self.cluster.state.partitions[g].lo == part["lo"]), None)
+            upto = min(part["applied"], holds.get(part["lo"], part["applied"]))
+            held = held or upto < part["applied"]
             if group is not None:
-                await self.backups._on_a_voter(group, lambda addr, group=group, part=part: call_once(
-                    self.cluster.channels, addr, "admin", "pitr_trim", {"group": group, "upto": part["applied"]},
-                    timeout=10.0), deadline)
+                await self.backups._on_a_voter(group, lambda admin, group=group, upto=upto: admin(
+                    "pitr_trim", {"group": group, "upto": upto}), deadline)
+        if held:  # noted on the base (DescribeBackup shows nothing of it), tried again later
+            self._held[t.uuid] = time.monotonic() + HOLD_RETRY_S
+            if not base.get("held"):
+                await self.cluster.meta("put_backup", {"record": {**base, "held": True}, "expect_status": "AVAILABLE"})
+            return
         result = await self.cluster.meta("put_backup", {"record": {**base, "trimmed": True},
                                                         "expect_status": "AVAILABLE"})
         if result.get("ok"):
@@ -201,12 +227,11 @@ class Pitr:
 
     async def _log(self, pid: str, applied: int, at_ms: int, deadline: float) -> list[list]:
         """The partition's log records after its base's index, up to the first later than `at_ms`."""
-        async def read(addr: str) -> list[list]:
+        async def read(admin: Admin) -> list[list]:
             out: list[list] = []
             after = [applied, (1 << 32) - 1]
             while True:
-                page = await call_once(self.cluster.channels, addr, "admin", "pitr_read",
-                                       {"group": pid, "after": after}, timeout=10.0)
+                page = await admin("pitr_read", {"group": pid, "after": after})
                 if page["start"] is None or page["start"] > applied:
                     raise ServiceUnavailable(f"the point-in-time log of {pid} does not reach its base")
                 for rec in page["records"]:
@@ -217,3 +242,62 @@ class Pitr:
                     return out
                 after = page["records"][-1][:2]
         return await self.backups._on_a_voter(pid, read, deadline)
+
+    # --- strongly consistent global tables: one log, a window per region --------------
+
+    async def tell_peers(self, t: TableInfo, days: int | None) -> None:
+        """Tell the other serving regions of an MRSC table whether this one
+        keeps a point-in-time window now (``days``; None: off), so that their
+        leaders keep the shared log for it and their trims leave it what it needs."""
+        if t.consistency != STRONG:
+            return
+        for region in (r["region"] for r in t.replicas):
+            try:
+                await strong_tables.remote(self.api, region, "PitrPeer", {
+                    "TableName": t.name, "Region": self.api.region, "Days": days})
+            except RegionUnreachable as exc:
+                if days is not None:  # its leader could turn the log off: not enabled until it knows
+                    raise ServiceUnavailable(f"Region {region} of global table {t.name} did not answer: point-"
+                                             f"in-time recovery is not enabled; retry: {exc}") from None
+                log.warning("table %s: region %s was not told that %s stopped point-in-time recovery (its "
+                            "log is kept for it until told): %s", t.name, region, self.api.region, exc)
+
+    async def peer_here(self, body: dict) -> dict:
+        """`PitrPeer`: note whether another region of an MRSC table keeps a point-in-time window."""
+        name, region, days = body.get("TableName"), body.get("Region"), body.get("Days")
+        state = self.cluster.state
+        t = state.tables.get(name) if state is not None and isinstance(name, str) else None
+        if t is None or t.consistency != STRONG or not isinstance(region, str):
+            raise ValidationException(f"PitrPeer needs an MRSC table of this region ({name}) and a Region")
+        peers = {r: d for r, d in (t.spec.get("PitrRegions") or {}).items() if r != region}
+        if days is not None:
+            peers[region] = int(days)
+        if peers != (t.spec.get("PitrRegions") or {}):
+            spec = {k: v for k, v in t.spec.items() if k != "PitrRegions"}
+            await self.cluster.meta("update_table", {"name": t.name, "spec": {**spec, **(
+                {"PitrRegions": peers} if peers else {})}, "updated": {}})
+        return {}
+
+    def hold_here(self, body: dict) -> dict:
+        """`PitrHold`: the log index each partition's oldest base here starts
+        from (by the partition's lo), which another region's trim must keep."""
+        state = self.cluster.state
+        t = state.tables.get(body.get("TableName")) if state is not None else None
+        base = base_of(state, t) if t is not None and t.spec.get("PointInTimeRecovery") else None
+        if base is None or base["status"] != "AVAILABLE":  # (one being taken starts later than any trim)
+            return {"Parts": {}}
+        return {"Parts": {str(p["lo"]): p["applied"] for p in base["parts"]}}
+
+    async def _holds(self, t: TableInfo) -> dict[int, int]:
+        """The lowest log index another region of an MRSC table still needs,
+        by partition lo (empty for any other table; a region that does not
+        answer holds the trim back: raised, tried again at the next tick)."""
+        holds: dict[int, int] = {}
+        for region in (t.spec.get("PitrRegions") or {}) if t.consistency == STRONG else ():
+            try:
+                answer = await strong_tables.remote(self.api, region, "PitrHold", {"TableName": t.name})
+            except RegionUnreachable as exc:
+                raise ServiceUnavailable(f"region {region} did not say what of the log it needs: {exc}") from None
+            for lo, applied in answer["Parts"].items():
+                holds[int(lo)] = min(applied, holds.get(int(lo), applied))
+        return holds

@@ -34,7 +34,8 @@ import orjson
 
 from cluster.meta import TableInfo, split_range
 from cluster.partitions import ORIGIN_REGION, LeaderElsewhere
-from cluster.regions import qualify
+from cluster.regions import qualify, split_qualified
+from cluster.rpc import CallError, call_once
 from ddb import global_tables as gt
 from ddb import strong_tables as st
 from ddb.indexes import index_table_name
@@ -125,7 +126,7 @@ async def _convert(api: Api, t: TableInfo, plan: st.StrongPlan) -> dict:
     members = {api.region: pick_members(api, t.name, count)}
     for region in plan.replicas:
         try:
-            answer = await _remote(api, region, "PlaceStrong", {"TableName": t.name, "Partitions": count,
+            answer = await remote(api, region, "PlaceStrong", {"TableName": t.name, "Partitions": count,
                                                                 "Witness": region == plan.witness})
         except RegionUnreachable as exc:
             raise gt.unreachable(f"Region {region} did not answer", exc) from None
@@ -141,7 +142,7 @@ async def _convert(api: Api, t: TableInfo, plan: st.StrongPlan) -> dict:
     created: list[str] = []
     for region in plan.replicas:
         try:
-            await _remote(api, region, "CreateStrong", {
+            await remote(api, region, "CreateStrong", {
                 "TableName": t.name, "Spec": gt.replica_spec(t.spec), "TableId": table_id, "Uuid": t.uuid,
                 "Partitions": partitions, "Replicas": [r for r in serving if r != region], "Witness": plan.witness,
                 "IndexIds": index_ids,
@@ -196,14 +197,15 @@ async def _empty(api: Api, name: str) -> bool:
 async def _undo(api: Api, name: str, witness: str, regions: list[str]) -> None:
     for region in regions:
         try:
-            await _remote(api, region, "DeleteTable", {"TableName": WITNESS_PREFIX + name if region == witness
+            await remote(api, region, "DeleteTable", {"TableName": WITNESS_PREFIX + name if region == witness
                                                        else name}, internal=False)
         except (DynamoDBError, RegionUnreachable) as exc:
             log.warning("MRSC table %s: could not remove the copy in %s: %s", name, region, exc)
 
 
-async def _remote(api: Api, region: str, op: str, body: dict, *, internal: bool = True,
-                  timeout: float = REMOTE_TIMEOUT_S) -> Any:
+async def remote(api: Api, region: str, op: str, body: dict, *, internal: bool = True,
+                 timeout: float = REMOTE_TIMEOUT_S) -> Any:
+    """An operation of ``region``'s router: an internal one (TriremeReplication_1.) or DynamoDB's."""
     url = api.remote_regions.get(region)
     if url is None:
         raise ServiceUnavailable(f"Region {region} is not reachable from {api.region}")
@@ -240,6 +242,35 @@ async def create_strong(api: Api, body: dict) -> dict:
     return {}
 
 
+# --- a partition's member in another region: its backup and point-in-time reads ----
+
+MEMBER_OPS = frozenset({"backup_read", "pitr_read", "pitr_trim"})  # the admin ops `MemberAdmin` passes on
+
+
+async def member_admin(api: Api, region: str, group: str, op: str, body: dict) -> dict:
+    """Admin op ``op`` of shared partition ``group`` at ``region``'s member of
+    it (router/backups.py reads a partition at its leader, which may be there)."""
+    return await remote(api, region, "MemberAdmin", {"Group": group, "Op": op, "Body": body}, timeout=15.0)
+
+
+async def _member_admin_here(api: Api, body: dict) -> dict:
+    """`MemberAdmin`: run an admin op at this region's member of a shared partition."""
+    group, op, request = body.get("Group"), body.get("Op"), body.get("Body")
+    if op not in MEMBER_OPS or not isinstance(group, str) or not isinstance(request, dict):
+        raise ValidationException(f"MemberAdmin needs Group, Op (one of {', '.join(sorted(MEMBER_OPS))}) and Body")
+    state = api.cluster.state
+    p = state.partitions.get(group) if state is not None else None
+    here = [n for r, n in map(split_qualified, p.voters) if r == api.region] if p is not None else []
+    node = state.nodes.get(here[0]) if here else None  # (a regional partition's voters name no region)
+    if node is None:
+        raise ServiceUnavailable(f"Region {api.region} holds no member of partition {group}")
+    try:
+        return await call_once(api.cluster.channels, node.addr, "admin", op, request, timeout=10.0)
+    except CallError as exc:  # not the leader here, or down: the caller tries the next member
+        raise ServiceUnavailable(f"The member of partition {group} in {api.region} did not answer {op}: "
+                                 f"{exc}") from None
+
+
 # --- requests: forwarded to the leader's region ----------------------------------
 
 
@@ -272,7 +303,7 @@ def forwarding(api: Api, name: str, op: Op) -> Op:
                                              "retry the request.") from None
                 left = deadline - time.monotonic()
                 try:
-                    return await _remote(api, e.region, "Forward", {
+                    return await remote(api, e.region, "Forward", {
                         "Operation": name, "Body": body, "SourceRegion": ORIGIN_REGION.get() or api.region},
                         timeout=max(1.0, left))
                 except (RegionUnreachable, ServiceUnavailable, ResourceNotFoundException) as exc:
@@ -311,8 +342,12 @@ def operations(api: Api) -> dict[str, Callable[[dict], Awaitable[Any]]]:
             FORWARDED.reset(tokens[0])
             ORIGIN_REGION.reset(tokens[1])
 
+    async def pitr_hold(body: dict) -> dict:  # (router/pitr.py: point-in-time recovery of MRSC tables)
+        return api.exports.pitr.hold_here(body)
+
     return {"PlaceStrong": lambda body: place_strong(api, body), "CreateStrong": lambda body: create_strong(api, body),
-            "Forward": forward}
+            "Forward": forward, "MemberAdmin": lambda body: _member_admin_here(api, body),
+            "PitrPeer": lambda body: api.exports.pitr.peer_here(body), "PitrHold": pitr_hold}
 
 
 __all__ = ["applies", "check_update", "describe_fields", "forwarding", "make_strong", "operations"]

@@ -127,7 +127,7 @@ class StreamKeeper:
         in every region and each member starts with them (node/control/view.py)."""
         if not replica.is_leader:
             return self._report(t, replica)
-        pitr = "PointInTimeRecovery" in t.spec  # point-in-time recovery's log (router/pitr.py) goes the same way
+        pitr = t.keeps_pitr_log()  # point-in-time recovery's log (router/pitr.py) goes the same way
         if pitr != ("pitr" in replica.config):
             cmd = node_pb2.WriteCommand(pitr_config=orjson.dumps({"enabled": pitr}),
                                         timestamp_ms=int(time.time() * 1000))

@@ -15,6 +15,7 @@ from client.cli import main
     (["--regions", "2", "--workload", "set"], "--regions runs the global workload"),
     (["--regions", "2", "--compose"], "--regions runs the global workload"),
     (["--regions", "2", "--consistency", "strong"], "exactly three regions"),
+    (["--regions", "us-east-1,eu-west-1,us-west-2", "--consistency", "strong"], "one Region set"),
     (["--consistency", "strong", "--workload", "set"], "with --consistency strong the register workload"),
     (["--consistency", "strong", "--nemesis", "leader-kill"], "unknown fault 'leader-kill' for the global"),
     (["--regions", "2", "--nemesis", "isolate-region,leader-kill"], "unknown fault 'leader-kill' for the global"),

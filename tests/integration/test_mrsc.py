@@ -4,6 +4,7 @@ ports carry the shared Raft groups), driven with boto3 clients per region."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -16,13 +17,19 @@ from botocore.exceptions import ClientError
 from chaos.faults import LocalRegionChaos
 from chaos.runner import CheckConfig
 from chaos.strong_check import run_strong_check
+from cluster.rpc import Channels, call_once
 from deploy.local import post
 from deploy.regions import MultiRegion
+from tests.integration.admin import leader_of, meta, node_addr
 from tests.integration.conftest import make_client, wait_until
+from tests.integration.test_backups import _available
+from tests.integration.test_pitr import _next_second
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
-US, EU, AP = "us-east-1", "eu-west-1", "ap-southeast-1"
+# Three regions of DynamoDB's US Region set (an MRSC table's regions must share one); the names keep
+# this file's roles: US makes the tables, EU and AP are the two others.
+US, EU, AP = "us-east-1", "us-east-2", "us-west-2"
 KEYS = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
         "BillingMode": "PAY_PER_REQUEST"}
@@ -76,7 +83,7 @@ def test_a_write_in_one_region_is_read_strongly_in_every_other(regions):
     name = _strong_table(m)
     desc = ddb(m, EU).describe_table(TableName=name)["Table"]
     assert desc["MultiRegionConsistency"] == "STRONG"
-    assert sorted(r["RegionName"] for r in desc["Replicas"]) == [AP, US]
+    assert sorted(r["RegionName"] for r in desc["Replicas"]) == sorted([AP, US])
     for i, (writer, reader) in enumerate([(EU, AP), (AP, US), (US, EU), (EU, US)]):
         ddb(m, writer).put_item(TableName=name, Item={"pk": {"S": "k"}, "v": {"N": str(i)}})
         item = ddb(m, reader).get_item(TableName=name, Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]
@@ -88,7 +95,7 @@ def test_a_write_in_one_region_is_read_strongly_in_every_other(regions):
     assert _error(e)[0] == "ConditionalCheckFailedException"
     # Eventually consistent reads are served in the region: they catch up.
     wait_until(lambda: ddb(m, AP).get_item(TableName=name, Key={"pk": {"S": "k"}}).get("Item", {}).get("v")
-               == {"N": "3"}, 10, "the eventually consistent read in ap-southeast-1")
+               == {"N": "3"}, 10, f"the eventually consistent read in {AP}")
     # Every region counts its own copy (wherever the leaders are).
     for region in (US, EU, AP):
         wait_until(lambda: ddb(m, region).describe_table(TableName=name)["Table"]["ItemCount"] == 1, 30,
@@ -258,10 +265,10 @@ def test_two_replicas_and_a_witness(regions):
     assert ddb(m, US).get_item(TableName=name, Key={"pk": {"S": "w"}}, ConsistentRead=True)["Item"]["v"] == {"N": "1"}
     m.kill_region(EU)  # the witness and one replica are a majority: still writable
     try:
-        wait_until(lambda: _put(ddb(m, US), name, "w2"), 30, "a write with eu-west-1 down")
+        wait_until(lambda: _put(ddb(m, US), name, "w2"), 30, f"a write with {EU} down")
     finally:
         m.start_region(EU)
-    wait_until(lambda: _has(ddb(m, EU), name, "w2"), 60, "eu-west-1 catching up")
+    wait_until(lambda: _has(ddb(m, EU), name, "w2"), 60, f"{EU} catching up")
 
 
 def test_making_a_table_strong_is_checked_as_dynamodb_does(regions):
@@ -273,6 +280,14 @@ def test_making_a_table_strong_is_checked_as_dynamodb_does(regions):
         us.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": EU}}],
                         MultiRegionConsistency="STRONG")
     assert _error(e)[0] == "ValidationException" and "exactly three Regions" in _error(e)[1]
+    for outside in ({"ReplicaUpdates": [{"Create": {"RegionName": EU}}, {"Create": {"RegionName": "eu-west-1"}}]},
+                    {"ReplicaUpdates": [{"Create": {"RegionName": EU}}],
+                     "GlobalTableWitnessUpdates": [{"Create": {"RegionName": "ap-northeast-1"}}]}):
+        with pytest.raises(ClientError) as e:  # DynamoDB's Region-set rule (an MREC replica may be anywhere)
+            us.update_table(TableName=name, MultiRegionConsistency="STRONG", **outside)
+        assert _error(e)[0] == "ValidationException" and "must all be in one Region set" in _error(e)[1]
+        assert _error(e)[1].endswith(f"not in the US Region set of {US}"), _error(e)[1]
+    assert "Replicas" not in us.describe_table(TableName=name)["Table"]  # refused before anything was made
     us.put_item(TableName=name, Item={"pk": {"S": "x"}})
     with pytest.raises(ClientError) as e:
         us.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": EU}}, {"Create": {"RegionName": AP}}],
@@ -342,7 +357,7 @@ def test_two_regions_serve_while_the_third_is_down_and_it_catches_up(regions):
         assert time.monotonic() - start < 60
     finally:
         m.start_region(AP)
-    wait_until(lambda: _has(ddb(m, AP), name, "k4"), 60, "ap-southeast-1 catching up")
+    wait_until(lambda: _has(ddb(m, AP), name, "k4"), 60, f"{AP} catching up")
     ddb(m, AP).put_item(TableName=name, Item={"pk": {"S": "after"}})
     assert ddb(m, US).get_item(TableName=name, Key={"pk": {"S": "after"}}, ConsistentRead=True).get("Item")
 
@@ -373,3 +388,153 @@ def test_the_register_across_the_three_regions_is_linearizable_under_region_faul
     for kind in cfg.nemesis:  # a seeded rotation: each kind gets its turn in 12 s
         assert f"{kind} x" in report.summary, report.summary
     assert "write ok" in report.summary and "read ok" in report.summary
+
+
+def _pitr(c, name: str) -> dict:
+    return c.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]
+
+
+def _items(c, name: str, keys: list[str] | None = None) -> dict[str, dict]:
+    """The table's items by key: a scan of a regional table, or strongly consistent reads of ``keys``."""
+    if keys is not None:
+        got = {k: c.get_item(TableName=name, Key={"pk": {"S": k}}, ConsistentRead=True).get("Item") for k in keys}
+        return {k: it for k, it in got.items() if it}
+    items, kwargs = {}, {"TableName": name}
+    while True:
+        page = c.scan(**kwargs)
+        items.update({it["pk"]["S"]: it for it in page["Items"]})
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _admin_call(cluster, node: str, op: str, body: dict) -> dict:
+    """An admin op at one node, stating the node's cluster id (as its own cluster's callers do)."""
+    async def go() -> dict:
+        ch = Channels(cluster.cluster_id)
+        try:
+            return await call_once(ch, node_addr(cluster, node), "admin", op, body, timeout=3.0)
+        finally:
+            await ch.close()
+    return asyncio.run(go())
+
+
+def _lead_from(m: MultiRegion, name: str, region: str) -> None:
+    """Every partition of MRSC table ``name`` led by its member in ``region`` (asked of every member)."""
+    here = meta(m.clusters[region])
+    groups = {g: next(v for v in here["partitions"][g]["voters"] if v.startswith(region + "/"))
+              for g in here["tables"][name]["partitions"]}
+
+    def led() -> bool:
+        for group, member in groups.items():
+            if leader_of(m.clusters[region], group) != member.split("/")[1]:
+                for r in (US, EU, AP):
+                    for node in m.clusters[r].node_ids():
+                        try:
+                            _admin_call(m.clusters[r], node, "transfer_leader", {"group": group, "to": member})
+                        except Exception:  # noqa: BLE001 (no member there, or not its leader)
+                            pass
+                return False
+        return True
+    wait_until(led, 30, f"the partitions of {name} led from {region}", interval=0.5)
+
+
+def _restore_at(m: MultiRegion, region: str, name: str, at: float) -> dict[str, dict]:
+    c = ddb(m, region)
+    target = f"{name}-{region}-{int(at)}"
+    c.restore_table_to_point_in_time(SourceTableName=name, TargetTableName=target, RestoreDateTime=at)
+    c.get_waiter("table_exists").wait(TableName=target, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return _items(c, target)
+
+
+def _refused(m: MultiRegion, region: str, name: str) -> None:
+    assert _pitr(ddb(m, region), name) == {"PointInTimeRecoveryStatus": "DISABLED"}
+    with pytest.raises(ClientError) as e:
+        ddb(m, region).restore_table_to_point_in_time(SourceTableName=name, TargetTableName=f"{name}-no",
+                                                      UseLatestRestorableTime=True)
+    assert _error(e)[0] == "PointInTimeRecoveryUnavailableException"
+
+
+def test_point_in_time_recovery_is_each_region_s_own(regions):
+    """Each region's replica has its own PointInTimeRecovery setting, over the
+    partitions' one shared log: a region with it off reports DISABLED and
+    refuses restores; one with it on restores exactly, whichever region wrote,
+    even while every leader is in a region with it off (which keeps the log
+    for it, and is where its base and log are read)."""
+    m = regions
+    name = _strong_table(m)
+    _lead_from(m, name, EU)
+    on = ddb(m, US).update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert on["PointInTimeRecoveryStatus"] == "ENABLED" and "EarliestRestorableDateTime" in on, on
+    _refused(m, EU, name)
+    keys = [f"k{i}" for i in range(6)]
+    for i, writer in enumerate([US, EU, AP, EU, AP, US]):
+        ddb(m, writer).put_item(TableName=name, Item={"pk": {"S": keys[i]}, "v": {"N": "1"}})
+    want = _items(ddb(m, US), name, keys)
+    assert len(want) == 6
+    mark = _next_second()
+    ddb(m, EU).put_item(TableName=name, Item={"pk": {"S": "k0"}, "v": {"N": "2"}})
+    ddb(m, AP).delete_item(TableName=name, Key={"pk": {"S": "k1"}})
+    assert _restore_at(m, US, name, mark) == want
+
+    # Recovery on in us-east-2, then off in us-east-1, whose members now lead: the log goes on for us-east-2.
+    ddb(m, EU).update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 3})
+    ddb(m, US).update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": False})
+    _refused(m, US, name)
+    assert _pitr(ddb(m, EU), name)["RecoveryPeriodInDays"] == 3
+    _lead_from(m, name, US)
+    for writer, key in ((US, "k2"), (AP, "k6")):
+        ddb(m, writer).put_item(TableName=name, Item={"pk": {"S": key}, "v": {"N": "3"}})
+    want = _items(ddb(m, EU), name, [*keys, "k6"])
+    mark = _next_second()
+    ddb(m, US).delete_item(TableName=name, Key={"pk": {"S": "k2"}})
+    assert _restore_at(m, EU, name, mark) == want
+
+
+def test_the_shared_log_is_trimmed_no_further_than_every_region_s_window_allows(regions):
+    """us-east-2 turns recovery on first (its base at an older log index),
+    then us-east-1, whose first trim would drop the log up to its own, newer
+    base: it stops at what us-east-2's base still needs, so us-east-2 still
+    restores exactly to a moment before us-east-1's base."""
+    m = regions
+    name = _strong_table(m)
+    keys = [f"k{i}" for i in range(4)]
+    ddb(m, EU).update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})
+    for i, writer in enumerate([US, EU, AP, US]):
+        ddb(m, writer).put_item(TableName=name, Item={"pk": {"S": keys[i]}, "v": {"N": "1"}})
+    want = _items(ddb(m, EU), name, keys)
+    mark = _next_second()
+    ddb(m, AP).put_item(TableName=name, Item={"pk": {"S": "k0"}, "v": {"N": "2"}})
+    ddb(m, US).update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 1})
+    uuid = meta(m.clusters[US])["tables"][name]["uuid"]
+
+    def us_trim_ran() -> bool:  # held back (or, were it not, done)
+        return any(b.get("held") or b.get("trimmed") for b in meta(m.clusters[US])["backups"].values()
+                   if b.get("kind") == "pitr-base" and b["table"]["uuid"] == uuid)
+    wait_until(us_trim_ran, 30, "us-east-1's first trim of the log")
+    assert _restore_at(m, EU, name, mark) == want
+
+
+
+def test_an_on_demand_backup_reads_each_partition_where_it_is_led(regions):
+    """CreateBackup in a region whose members lead nothing: each partition is
+    read at its leader in another region, through that region's router."""
+    m = regions
+    name = _strong_table(m)
+    keys = [f"k{i}" for i in range(5)]
+    for i, key in enumerate(keys):
+        ddb(m, (US, EU, AP)[i % 3]).put_item(TableName=name, Item={"pk": {"S": key}, "v": {"N": str(i)}})
+    want = _items(ddb(m, AP), name, keys)
+    _lead_from(m, name, US)
+    ap = ddb(m, AP)
+    arn = ap.create_backup(TableName=name, BackupName="mrsc-backup")["BackupDetails"]["BackupArn"]
+    _available(ap, arn)
+    ap.restore_table_from_backup(TargetTableName=f"{name}-bk", BackupArn=arn)
+    ap.get_waiter("table_exists").wait(TableName=f"{name}-bk", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    assert _items(ap, f"{name}-bk") == want
