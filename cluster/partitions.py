@@ -12,7 +12,9 @@ A strongly consistent global table's partition is one Raft group whose
 members are in three regions (`REGION/NODE`): the client reaches this
 region's member; when the group's leader is in another region, a request for
 the leader raises LeaderElsewhere, and the router forwards the whole call to
-that region (router/strong_tables.py).
+that region (router/strong_tables.py). A strongly consistent read is sent
+there on its own (`read_elsewhere`): a Scan or BatchGetItem spans partitions
+whose leaders may be in different regions.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import math
 import random
 import time
 from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 _refusals = Throttled(log)
 
 DEADLINE_S = 8.0
+_LEADER_READS = frozenset({node_pb2.DataRequest.GET, node_pb2.DataRequest.RANGE})  # may be sent to another region
 
 
 # The region a request came from (a call forwarded from another region's
@@ -106,6 +110,10 @@ class Cluster:
         self.nodes = NodeClients(cluster_id, slow_ms)  # every connection states the cluster id
         self.channels = Channels(cluster_id)
         self._task: asyncio.Task | None = None
+        # A read for the leader of a group led from another region, sent to that region's router
+        # (router/strong_tables.py sets it): its answer, or None when that region cannot serve it now.
+        self.read_elsewhere: Callable[[str, str, int, node_pb2.DataRequest, float],
+                                      Awaitable[node_pb2.DataResponse | None]] | None = None
         # Chaos on this router's links to the nodes (`trireme chaos cut ROUTER NODE`).
         self.faults = Faults()
 
@@ -253,7 +261,8 @@ class Cluster:
                 for i in range(max(1, len(local))) for j in range(max(1, len(rest)))]
 
     async def send(self, table: str, hash64: int, req: node_pb2.DataRequest, *,
-                   to_leader: bool, idempotent: bool = True, ranged: bool = False) -> node_pb2.DataResponse:
+                   to_leader: bool, idempotent: bool = True, ranged: bool = False,
+                   elsewhere: bool = True) -> node_pb2.DataResponse:
         """Send `req` to the partition of `hash64`; retry stale routing until the deadline.
 
         A request that may have reached a node that then went silent is only
@@ -267,6 +276,9 @@ class Cluster:
         ``ranged``: `req` reads up to its partition's end as this map knows it;
         once a node refused it (WRONG_GROUP: the partition split) and the map
         has moved on, `RangeMoved` tells the caller to build it again.
+
+        ``elsewhere``: a read for the leader of a group led from another region
+        goes to that region (`read_elsewhere`); else LeaderElsewhere is raised.
         """
         deadline = time.monotonic() + self.deadline_s
         version = self.state.version if self.state is not None else -1
@@ -280,7 +292,20 @@ class Cluster:
                 raise ServiceUnavailable(f"No partition of table {table} is known to this router.")
             lead = self._leaders.get(group)
             if to_leader and lead is not None and "/" in lead:
-                raise LeaderElsewhere(split_qualified(lead)[0] or "", group)
+                region = split_qualified(lead)[0] or ""
+                if not elsewhere or self.read_elsewhere is None or req.op not in _LEADER_READS:
+                    raise LeaderElsewhere(region, group)
+                resp = await self.read_elsewhere(region, table, hash64, req, max(0.5, deadline - time.monotonic()))
+                if resp is not None:
+                    return resp
+                del self._leaders[group]  # that region no longer leads it, or did not answer: ask ours again
+                last = f"region {region} could not serve the read"
+                if time.monotonic() >= deadline:
+                    raise ServiceUnavailable(f"Partition {group} of table {table} did not answer within "
+                                             f"{self.deadline_s:.0f}s (last: {last}).")
+                await asyncio.sleep(min(backoff * (1 + random.random()), max(0.0, deadline - time.monotonic())))
+                backoff = min(backoff * 2, 0.5)
+                continue
             if group in self._cross_region and not req.origin_region:
                 req.origin_region = ORIGIN_REGION.get() or self.region
             targets = self._targets(group, to_leader)

@@ -23,6 +23,8 @@ while another region's write of it is uncommitted
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import hashlib
 import logging
 import time
@@ -274,11 +276,52 @@ async def _member_admin_here(api: Api, body: dict) -> dict:
 # --- requests: forwarded to the leader's region ----------------------------------
 
 
+async def read_elsewhere(api: Api, region: str, table: str, hash64: int, req: node_pb2.DataRequest,
+                         timeout: float) -> node_pb2.DataResponse | None:
+    """A strongly consistent read of one partition led from ``region``, served
+    there (`ReadAt`); None when that region cannot serve it now. Reads go on
+    their own, not as a whole call: a Scan or BatchGetItem spans partitions
+    whose leaders may be in three regions."""
+    try:
+        out = await remote(api, region, "ReadAt", {
+            "TableName": table, "Hash": str(hash64), "Request": base64.b64encode(req.SerializeToString()).decode()},
+            timeout=timeout)
+    except (RegionUnreachable, ServiceUnavailable) as exc:
+        log.debug("read of %s at %s: %s", table, region, exc)
+        return None
+    return node_pb2.DataResponse.FromString(base64.b64decode(out["Response"]))
+
+
+async def _read_here(api: Api, body: dict) -> dict:
+    """`ReadAt`: a read another region's router sends to this region's leader
+    (never on to a third region: that region asks its own member again)."""
+    table, hash_text, raw = body.get("TableName"), body.get("Hash"), body.get("Request")
+    if not isinstance(table, str) or not isinstance(hash_text, str) or not hash_text.isdigit() \
+            or not isinstance(raw, str):
+        raise ValidationException("ReadAt needs TableName, Hash and Request")
+    req = node_pb2.DataRequest.FromString(base64.b64decode(raw))
+    if req.op not in (node_pb2.DataRequest.GET, node_pb2.DataRequest.RANGE):
+        raise ValidationException("ReadAt serves reads only")
+    for attempt in range(2):
+        try:
+            resp = await api.cluster.send(table, int(hash_text), req, to_leader=True, elsewhere=False)
+            return {"Response": base64.b64encode(resp.SerializeToString()).decode()}
+        except LeaderElsewhere as e:
+            if attempt:
+                raise ServiceUnavailable(f"The leader of partition {e.group} is in region {e.region} now; "
+                                         "retry the request.") from None
+            api.cluster.forget_leader(e.group)  # noted here, maybe stale: ask this region's member
+    raise AssertionError("unreachable")
+
+
 def forwarding(api: Api, name: str, op: Op) -> Op:
     """``op`` (a data operation named ``name``), forwarded to the region of
     its partition's leader when that is another region (MRSC tables only:
-    for any other table this is ``op`` itself, with no extra frame)."""
+    for any other table this is ``op`` itself, with no extra frame).
+    Strongly consistent reads are sent on their own (`read_elsewhere`)."""
     cluster = api.cluster
+    if cluster.read_elsewhere is None:
+        cluster.read_elsewhere = functools.partial(read_elsewhere, api)
     seen: list[Any] = [None, False]  # a metadata state, and whether it has an MRSC table
 
     def strong_tables() -> bool:
@@ -346,7 +389,7 @@ def operations(api: Api) -> dict[str, Callable[[dict], Awaitable[Any]]]:
         return api.exports.pitr.hold_here(body)
 
     return {"PlaceStrong": lambda body: place_strong(api, body), "CreateStrong": lambda body: create_strong(api, body),
-            "Forward": forward, "MemberAdmin": lambda body: _member_admin_here(api, body),
+            "Forward": forward, "ReadAt": lambda body: _read_here(api, body), "MemberAdmin": lambda body: _member_admin_here(api, body),
             "PitrPeer": lambda body: api.exports.pitr.peer_here(body), "PitrHold": pitr_hold}
 
 

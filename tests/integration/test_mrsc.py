@@ -107,6 +107,25 @@ def test_a_write_in_one_region_is_read_strongly_in_every_other(regions):
     assert ddb(m, US).get_item(TableName=name, Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]["v"] == {"N": "4"}
 
 
+def test_strongly_consistent_scans_and_batches_read_partitions_led_from_different_regions(regions):
+    """A Scan or BatchGetItem spans partitions: each strongly consistent read
+    goes to its own partition's leader region, wherever the others are led."""
+    m = regions
+    name = _strong_table(m)
+    keys = [f"k{i}" for i in range(24)]
+    for k in keys:
+        ddb(m, US).put_item(TableName=name, Item={"pk": {"S": k}, "v": {"S": k}})
+    assert len(meta(m.clusters[US])["tables"][name]["partitions"]) >= 2
+    _lead_from(m, name, [US, AP])  # p0 from one region, p1 from another, neither the reader's
+    for reader in (EU, US, AP):
+        got = ddb(m, reader).scan(TableName=name, ConsistentRead=True)
+        assert sorted(i["pk"]["S"] for i in got["Items"]) == sorted(keys), reader
+        batch = ddb(m, reader).batch_get_item(RequestItems={name: {
+            "Keys": [{"pk": {"S": k}} for k in keys], "ConsistentRead": True}})
+        assert sorted(i["pk"]["S"] for i in batch["Responses"][name]) == sorted(keys), reader
+        assert not batch.get("UnprocessedKeys"), reader
+
+
 def test_a_global_secondary_index_is_kept_in_every_region(regions):
     """Each region's member of a partition ships the writes it applies to its
     own region's index partitions: the index converges everywhere, whichever
@@ -420,15 +439,17 @@ def _admin_call(cluster, node: str, op: str, body: dict) -> dict:
     return asyncio.run(go())
 
 
-def _lead_from(m: MultiRegion, name: str, region: str) -> None:
-    """Every partition of MRSC table ``name`` led by its member in ``region`` (asked of every member)."""
-    here = meta(m.clusters[region])
-    groups = {g: next(v for v in here["partitions"][g]["voters"] if v.startswith(region + "/"))
-              for g in here["tables"][name]["partitions"]}
+def _lead_from(m: MultiRegion, name: str, region: str | list[str]) -> None:
+    """Every partition of MRSC table ``name`` led by its member in ``region``
+    (a list: partition i from region i modulo its length), asked of every member."""
+    regions = [region] if isinstance(region, str) else region
+    here = meta(m.clusters[regions[0]])
+    groups = {g: next(v for v in here["partitions"][g]["voters"] if v.startswith(regions[i % len(regions)] + "/"))
+              for i, g in enumerate(here["tables"][name]["partitions"])}
 
     def led() -> bool:
         for group, member in groups.items():
-            if leader_of(m.clusters[region], group) != member.split("/")[1]:
+            if leader_of(m.clusters[member.split("/")[0]], group) != member.split("/")[1]:
                 for r in (US, EU, AP):
                     for node in m.clusters[r].node_ids():
                         try:
@@ -437,7 +458,7 @@ def _lead_from(m: MultiRegion, name: str, region: str) -> None:
                             pass
                 return False
         return True
-    wait_until(led, 30, f"the partitions of {name} led from {region}", interval=0.5)
+    wait_until(led, 30, f"the partitions of {name} led from {regions}", interval=0.5)
 
 
 def _restore_at(m: MultiRegion, region: str, name: str, at: float) -> dict[str, dict]:

@@ -18,6 +18,7 @@ class _Cluster:
     metadata, the deadline, and the leaders it noted."""
 
     deadline_s = 2.0
+    read_elsewhere = None
 
     def __init__(self) -> None:
         self.state = MetaState(version=1, tables={"t": TableInfo(name="t", id=1, uuid="u", status="ACTIVE", created=0.0, spec={},
