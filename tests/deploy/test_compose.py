@@ -1,5 +1,6 @@
 """The compose cluster for real: build the image, bring deploy/docker-compose.yml
-up, use it with boto3, kill a node container, restart the whole cluster, run
+up (enforcing auth, as by default), use it with boto3 and the admin keys it
+wrote, kill a node container, restart the whole cluster, run
 a Jepsen-style check under container faults, add a fourth node and remove it
 again with `trireme node remove --compose`, take it down.
 
@@ -16,30 +17,50 @@ import threading
 import time
 from collections.abc import Iterator
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from chaos.containers import ComposeChaos
 from chaos.runner import CheckConfig, run_check
 from client.elastic_cmd import holds
 from deploy.containers import Compose, remove_node_container
-from deploy.local import free_port
+from deploy.local import free_port, read_credentials
 from tests.deploy.compose_support import running
 from tests.integration.conftest import make_client, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]  # containers restarting: alone, as in the serial phase
 
 @pytest.fixture(scope="module")
-def compose() -> Iterator[Compose]:
+def compose(tmp_path_factory) -> Iterator[Compose]:
+    secrets = tmp_path_factory.mktemp("secrets")  # the admin service writes the admin user's keys here
     yield from running("trireme-test", lambda: {"TRIREME_PORT": str(free_port("127.0.0.1")),
                                                 "TRIREME_ADMIN_PORT": str(free_port("127.0.0.1")),
-                                                "TRIREME_NET": "10.213.9"})
+                                                "TRIREME_NET": "10.213.9", "TRIREME_SECRETS": str(secrets)})
 
 
 @pytest.fixture(scope="module")
 def ddb(compose):
-    client = make_client(f"http://127.0.0.1:{compose.settings['TRIREME_PORT']}", retries=3)
+    """boto3 with the admin keys the compose deployment wrote (it enforces auth by default)."""
+    wait_until(lambda: read_credentials(compose.credentials_file), 120, "the admin service to write the keys",
+               interval=0.5)
+    key_id, secret = read_credentials(compose.credentials_file)
+    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{compose.settings['TRIREME_PORT']}",
+                          region_name="us-east-1", aws_access_key_id=key_id, aws_secret_access_key=secret,
+                          config=Config(retries={"total_max_attempts": 4, "mode": "standard"}, read_timeout=30,
+                                        connect_timeout=5))
     wait_until(lambda: client.list_tables() is not None, 90, "the compose cluster to serve", interval=0.5)
     return client
+
+
+def test_compose_cluster_enforces_auth(compose, ddb):
+    """Other keys are refused; the admin's (ddb) pass."""
+    stranger = make_client(f"http://127.0.0.1:{compose.settings['TRIREME_PORT']}")
+    with pytest.raises(ClientError) as refused:
+        stranger.list_tables()
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    assert "TableNames" in ddb.list_tables()
 
 
 def _put_all(ddb, start: int, count: int) -> None:
