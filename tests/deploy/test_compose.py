@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -54,13 +55,36 @@ def ddb(compose):
     return client
 
 
-def test_compose_cluster_enforces_auth(compose, ddb):
-    """Other keys are refused; the admin's (ddb) pass."""
-    stranger = make_client(f"http://127.0.0.1:{compose.settings['TRIREME_PORT']}")
+def test_compose_cluster_enforces_auth(compose, ddb, monkeypatch):
+    """Other keys are refused; the admin's (ddb) pass, also as the README has
+    users take them: the AWS CLI and a boto3 session with profile trireme."""
+    endpoint = f"http://127.0.0.1:{compose.settings['TRIREME_PORT']}"
+    stranger = make_client(endpoint)
     with pytest.raises(ClientError) as refused:
         stranger.list_tables()
     assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
     assert "TableNames" in ddb.list_tables()
+    for name, value in (("AWS_SHARED_CREDENTIALS_FILE", str(compose.credentials_file)), ("AWS_PROFILE", "trireme"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    aws = subprocess.run([str(Path(sys.executable).with_name("aws")), "dynamodb", "list-tables", "--endpoint-url",
+                          endpoint], capture_output=True, text=True, timeout=120)
+    assert aws.returncode == 0 and "TableNames" in aws.stdout, aws.stderr
+    profile = boto3.Session(profile_name="trireme")
+    assert "TableNames" in profile.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1").list_tables()
+    temporary = profile.client("sts", endpoint_url=endpoint, region_name="us-east-1").get_session_token(
+        DurationSeconds=900)["Credentials"]
+    session = profile.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                             aws_access_key_id=temporary["AccessKeyId"],
+                             aws_secret_access_key=temporary["SecretAccessKey"],
+                             aws_session_token=temporary["SessionToken"])
+
+    def session_works() -> bool:
+        try:
+            return "TableNames" in session.list_tables()
+        except ClientError:  # the router learns a new key from the metadata a moment later
+            return False
+    wait_until(session_works, 30, "the temporary keys to work", interval=0.3)
 
 
 def _put_all(ddb, start: int, count: int) -> None:
@@ -97,7 +121,8 @@ def test_compose_cluster_serves_survives_a_node_kill_and_a_restart(compose, ddb)
     _assert_all(ddb, 70)
     compose("start", "n3")
 
-    # The whole cluster stops and starts again: the volumes keep every item.
+    # The whole cluster stops and starts again: the volumes keep every item, and the admin keys stay.
+    keys = compose.credentials_file.read_text()
     compose("stop", timeout=120)
     compose("start", timeout=120)
     try:
@@ -109,6 +134,9 @@ def test_compose_cluster_serves_survives_a_node_kill_and_a_restart(compose, ddb)
     wait_until(lambda: ddb.get_item(TableName="compose", Key={"pk": {"S": "k0"}}, ConsistentRead=True),
                60, "strongly consistent reads after a restart", interval=0.5)
     _assert_all(ddb, 70)
+    wait_until(lambda: "holds the admin user's keys" in compose("logs", "admin").stdout.decode(), 60,
+               "the admin service to find its keys known after the restart", interval=0.5)
+    assert compose.credentials_file.read_text() == keys
 
 
 def test_histories_check_out_under_container_faults(compose, ddb, tmp_path):
