@@ -20,7 +20,7 @@ import time
 from chaos.faults import Chaos, Event, RegionChaos
 from cluster.rpc import Channels, call_once
 from deploy.containers import CACHE, COMPOSE_REGIONS, REGIONS_COMPOSE_FILE, Compose, ensure_engine
-from deploy.local import post
+from deploy.local import post, read_credentials
 
 RULE_TAG = "trireme-chaos"
 CHAIN = "DOCKER-USER"
@@ -47,6 +47,16 @@ class ComposeChaos(Chaos):
 
     def routers(self) -> dict[str, str]:
         return {"router": self.endpoint} if self.process_state("router") == "up" else {}
+
+    def credentials(self) -> tuple[str, str] | None:
+        """The admin user's keys the `admin` service wrote (None with TRIREME_AUTH=off)."""
+        if not self.compose.auth:
+            return None
+        keys = read_credentials(self.compose.credentials_file)
+        if keys is None:
+            raise RuntimeError(f"no admin keys in {self.compose.credentials_file} yet (the compose cluster enforces "
+                               "auth; see `docker compose logs admin`, or set TRIREME_AUTH=off for open mode)")
+        return keys
 
     def admin_endpoints(self) -> dict[str, str]:
         port = self.compose.settings.get("TRIREME_ADMIN_PORT", "8100")

@@ -224,10 +224,34 @@ class Compose:
         """The id the compose cluster's nodes and routers were started with."""
         return self.settings.get("TRIREME_CLUSTER_ID") or COMPOSE_CLUSTER_ID
 
+    @property
+    def credentials_file(self) -> Path:
+        """Where the `admin` service writes the admin user's keys (in TRIREME_SECRETS)."""
+        return _secrets_dir(self.file, self.settings) / "credentials"
+
+    @property
+    def auth(self) -> bool:
+        """Whether the router enforces signed requests (TRIREME_AUTH, on unless off)."""
+        return self.settings.get("TRIREME_AUTH", "on") != "off"
+
     def __call__(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        env = dict(self.engine.env, **self.settings)
+        env = _compose_env(self.file, dict(self.engine.env, **self.settings))
         return _run(["docker", "compose", "-f", str(self.file), "-p", self.project, *args],
                     env=env, timeout=timeout, check=check)
+
+
+def _compose_env(file: Path, env: dict[str, str]) -> dict[str, str]:
+    """`docker compose`'s environment: the credentials file goes to the user
+    who runs compose (TRIREME_OWNER), in a secrets directory made here as that
+    user (docker would make a missing one root's)."""
+    if file == COMPOSE_FILE:
+        _secrets_dir(file, env).mkdir(parents=True, exist_ok=True)
+    return {"TRIREME_OWNER": f"{os.getuid()}:{os.getgid()}", **env}
+
+
+def _secrets_dir(file: Path, settings: dict[str, str]) -> Path:
+    """TRIREME_SECRETS, relative to the compose file's directory as compose takes it."""
+    return file.parent / (settings.get("TRIREME_SECRETS") or "secrets")
 
 
 def compose_meta_seeds(compose: Compose) -> list[str]:
@@ -279,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "compose":
             file, project = (REGIONS_COMPOSE_FILE, "trireme-regions") if args.regions else (COMPOSE_FILE, "trireme")
             compose_cmd = ["docker", "compose", "-f", str(file), "-p", project, *args.args]
-            return subprocess.call(compose_cmd, env=engine.env)
+            return subprocess.call(compose_cmd, env=_compose_env(file, engine.env))
         build_image(engine, args.tag, choose_base(engine, args.base_image))
     except ContainerError as exc:
         _say(f"error: {exc}")

@@ -1,5 +1,6 @@
 """The compose cluster for real: build the image, bring deploy/docker-compose.yml
-up, use it with boto3, kill a node container, restart the whole cluster, run
+up (enforcing auth, as by default), use it with boto3 and the admin keys it
+wrote, kill a node container, restart the whole cluster, run
 a Jepsen-style check under container faults, add a fourth node and remove it
 again with `trireme node remove --compose`, take it down.
 
@@ -15,31 +16,75 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from chaos.containers import ComposeChaos
 from chaos.runner import CheckConfig, run_check
 from client.elastic_cmd import holds
 from deploy.containers import Compose, remove_node_container
-from deploy.local import free_port
+from deploy.local import free_port, read_credentials
 from tests.deploy.compose_support import running
 from tests.integration.conftest import make_client, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]  # containers restarting: alone, as in the serial phase
 
 @pytest.fixture(scope="module")
-def compose() -> Iterator[Compose]:
+def compose(tmp_path_factory) -> Iterator[Compose]:
+    secrets = tmp_path_factory.mktemp("secrets")  # the admin service writes the admin user's keys here
     yield from running("trireme-test", lambda: {"TRIREME_PORT": str(free_port("127.0.0.1")),
                                                 "TRIREME_ADMIN_PORT": str(free_port("127.0.0.1")),
-                                                "TRIREME_NET": "10.213.9"})
+                                                "TRIREME_NET": "10.213.9", "TRIREME_SECRETS": str(secrets)})
 
 
 @pytest.fixture(scope="module")
 def ddb(compose):
-    client = make_client(f"http://127.0.0.1:{compose.settings['TRIREME_PORT']}", retries=3)
+    """boto3 with the admin keys the compose deployment wrote (it enforces auth by default)."""
+    wait_until(lambda: read_credentials(compose.credentials_file), 120, "the admin service to write the keys",
+               interval=0.5)
+    key_id, secret = read_credentials(compose.credentials_file)
+    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{compose.settings['TRIREME_PORT']}",
+                          region_name="us-east-1", aws_access_key_id=key_id, aws_secret_access_key=secret,
+                          config=Config(retries={"total_max_attempts": 4, "mode": "standard"}, read_timeout=30,
+                                        connect_timeout=5))
     wait_until(lambda: client.list_tables() is not None, 90, "the compose cluster to serve", interval=0.5)
     return client
+
+
+def test_compose_cluster_enforces_auth(compose, ddb, monkeypatch):
+    """Other keys are refused; the admin's (ddb) pass, also as the README has
+    users take them: the AWS CLI and a boto3 session with profile trireme."""
+    endpoint = f"http://127.0.0.1:{compose.settings['TRIREME_PORT']}"
+    stranger = make_client(endpoint)
+    with pytest.raises(ClientError) as refused:
+        stranger.list_tables()
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    assert "TableNames" in ddb.list_tables()
+    for name, value in (("AWS_SHARED_CREDENTIALS_FILE", str(compose.credentials_file)), ("AWS_PROFILE", "trireme"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    aws = subprocess.run([str(Path(sys.executable).with_name("aws")), "dynamodb", "list-tables", "--endpoint-url",
+                          endpoint], capture_output=True, text=True, timeout=120)
+    assert aws.returncode == 0 and "TableNames" in aws.stdout, aws.stderr
+    profile = boto3.Session(profile_name="trireme")
+    assert "TableNames" in profile.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1").list_tables()
+    temporary = profile.client("sts", endpoint_url=endpoint, region_name="us-east-1").get_session_token(
+        DurationSeconds=900)["Credentials"]
+    session = profile.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                             aws_access_key_id=temporary["AccessKeyId"],
+                             aws_secret_access_key=temporary["SecretAccessKey"],
+                             aws_session_token=temporary["SessionToken"])
+
+    def session_works() -> bool:
+        try:
+            return "TableNames" in session.list_tables()
+        except ClientError:  # the router learns a new key from the metadata a moment later
+            return False
+    wait_until(session_works, 30, "the temporary keys to work", interval=0.3)
 
 
 def _put_all(ddb, start: int, count: int) -> None:
@@ -76,7 +121,8 @@ def test_compose_cluster_serves_survives_a_node_kill_and_a_restart(compose, ddb)
     _assert_all(ddb, 70)
     compose("start", "n3")
 
-    # The whole cluster stops and starts again: the volumes keep every item.
+    # The whole cluster stops and starts again: the volumes keep every item, and the admin keys stay.
+    keys = compose.credentials_file.read_text()
     compose("stop", timeout=120)
     compose("start", timeout=120)
     try:
@@ -88,6 +134,9 @@ def test_compose_cluster_serves_survives_a_node_kill_and_a_restart(compose, ddb)
     wait_until(lambda: ddb.get_item(TableName="compose", Key={"pk": {"S": "k0"}}, ConsistentRead=True),
                60, "strongly consistent reads after a restart", interval=0.5)
     _assert_all(ddb, 70)
+    wait_until(lambda: "holds the admin user's keys" in compose("logs", "admin").stdout.decode(), 60,
+               "the admin service to find its keys known after the restart", interval=0.5)
+    assert compose.credentials_file.read_text() == keys
 
 
 def test_histories_check_out_under_container_faults(compose, ddb, tmp_path):
