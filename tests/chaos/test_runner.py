@@ -151,3 +151,36 @@ def test_a_fault_that_cannot_be_injected_keeps_its_turn(tmp_path):
     rec.close()
     kinds = [e.f for e in h.read_jsonl(rec.path) if e.process == "nemesis"]
     assert kinds[:3] == ["skip", "skip", "partition"], kinds
+
+
+class _SlowToCatchUp(_Refusing):
+    """A killed node that takes three looks to catch up after its restart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    def caught_up(self, node: str) -> bool:
+        self.looks += 1
+        return self.looks >= 3
+
+
+def test_settle_makes_the_next_fault_wait_until_a_restarted_node_caught_up(tmp_path):
+    rec = Recorder(tmp_path / "history.jsonl")
+    cluster = _SlowToCatchUp()
+    cfg = CheckConfig(workload="set", nemesis=("kill",), duration=1, interval=0.01, seed=1, settle=True)
+    nemesis = Nemesis(cfg, cluster, rec, random.Random(2))
+    nemesis.thread.start()
+    wait_until(lambda: nemesis.injected["kill"] >= 2, 10, "two kills")
+    nemesis.stop.set()
+    nemesis.thread.join(5)
+    rec.close()
+    assert cluster.looks >= 3  # the second kill came only once the first victim caught up
+    without = _SlowToCatchUp()
+    nemesis = Nemesis(CheckConfig(workload="set", nemesis=("kill",), duration=1, interval=0.01, seed=1),
+                      without, Recorder(tmp_path / "h2.jsonl"), random.Random(2))
+    nemesis.thread.start()
+    wait_until(lambda: nemesis.injected["kill"] >= 2, 10, "two kills")
+    nemesis.stop.set()
+    nemesis.thread.join(5)
+    assert without.looks == 0
