@@ -47,8 +47,8 @@ DEADLINE_S = 8.0
 # followed, for this long: its former followers may not have noticed yet.
 DOWN_S = 1.0
 # A leader that is elected but not yet writable (its first entry not yet
-# applied) is asked again after this long, not after the growing backoff.
-NOT_READY_RETRY_S = 0.01
+# applied) is asked again within this long, not after the backoff (to 0.5 s).
+NOT_READY_RETRY_S = 0.05
 
 
 # The region a request came from (a call forwarded from another region's
@@ -368,7 +368,7 @@ class Cluster:
                 elif st == node_pb2.UNAVAILABLE and to_leader and leader == node_id:
                     # Just elected, not writable yet: it is the one to ask, in a moment.
                     self._note_leader(group, node_id)
-                    pause = NOT_READY_RETRY_S
+                    pause = min(backoff * (1 + random.random()), NOT_READY_RETRY_S)
                     break
                 elif self._leaders.get(group) == node_id:
                     del self._leaders[group]
@@ -386,7 +386,7 @@ class Cluster:
                 else:
                     # Until the backoff passes or another request finds the group's leader.
                     await self._leader_found(group, min(backoff * (1 + random.random()), left))
-                    backoff = min(backoff * 2, 0.5)
+                backoff = min(backoff * 2, 0.5)
 
     def _note_leader(self, group: str, node_id: str) -> None:
         """`node_id` leads `group` (it answered, or a replica named it): the

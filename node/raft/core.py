@@ -360,7 +360,6 @@ class Raft:
         leader (the leader's lease relies on that) or restarted."""
         return self.cfg.check_quorum and (self.role == Role.LEADER or self.now < self._promise_end)
 
-
     def step(self, m: Message) -> None:
         """Handle a message from a peer."""
         if m.term > self.term:

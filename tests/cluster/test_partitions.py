@@ -239,11 +239,11 @@ def test_a_new_leader_that_is_not_ready_yet_is_asked_again_at_once():
     c = _cluster({"g": ["a1", "b1", "c1"]})
     c._leaders["g"] = "b1"
     not_ready = _resp(node_pb2.UNAVAILABLE, "b1")
-    log = _scripted(c, {"b1": [not_ready] * 4 + [_resp(node_pb2.OK)], "a1": [_resp(node_pb2.NOT_LEADER, "b1")],
+    log = _scripted(c, {"b1": [not_ready] * 8 + [_resp(node_pb2.OK)], "a1": [_resp(node_pb2.NOT_LEADER, "b1")],
                         "c1": [_resp(node_pb2.NOT_LEADER, "b1")]})
     resp = asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True, idempotent=False))
-    assert resp.status == node_pb2.OK and [n for n, _ in log] == ["b1"] * 5
-    assert log[-1][1] - log[0][1] < 0.2  # not the growing backoff (0.02 + 0.04 + 0.08 + 0.16 s at least)
+    assert resp.status == node_pb2.OK and [n for n, _ in log] == ["b1"] * 9
+    assert log[-1][1] - log[0][1] < 1.0  # at most 50 ms apart; the backoff would wait 2.1 s at least
 
 
 def test_requests_waiting_to_retry_go_as_soon_as_another_finds_the_leader():
