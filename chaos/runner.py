@@ -911,7 +911,7 @@ class _Stalls:
         parts = []
         for f, xs in sorted(gaps.items()):
             xs.sort()
-            parts.append(f"{f} p50 {_rank(xs, 0.5):.2f}s p99 {_rank(xs, 0.99):.2f}s "
+            parts.append(f"{f} p50 {_rank(xs, 0.5):.2f}s p90 {_rank(xs, 0.9):.2f}s p99 {_rank(xs, 0.99):.2f}s "
                          f"max {xs[-1]:.2f}s (n={len(xs)})")
         return "write stalls per fault (worst key: last ack before it to first ack after): " + "; ".join(parts)
 

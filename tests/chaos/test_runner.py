@@ -61,7 +61,7 @@ def test_judge_reads_the_history_back_and_measures_stalls(tmp_path):
     report = judge(CheckConfig(workload="register", out_dir=tmp_path), path, Counter(kill=1), (True, "ok"))
     assert report.valid is True
     # a: last ack 1.0 before the kill, first after 6.0; b: 3.0 to 9.0: the worst key counts.
-    assert "kill p50 6.00s p99 6.00s max 6.00s (n=1)" in report.summary
+    assert "kill p50 6.00s p90 6.00s p99 6.00s max 6.00s (n=1)" in report.summary
     assert report.history == evs
     assert (tmp_path / "summary.txt").read_text().startswith(report.summary)
 
@@ -73,7 +73,7 @@ def test_stall_quantiles_by_nearest_rank(tmp_path):
     path.write_text(h.to_jsonl(evs))
     report = judge(CheckConfig(workload="register", out_dir=tmp_path), path, Counter(kill=2), (True, "ok"))
     # Gaps 1.5 s and 4 s: p99 of two stalls is the larger one (it was the smaller, below the p50).
-    assert "kill p50 1.50s p99 4.00s max 4.00s (n=2)" in report.summary
+    assert "kill p50 1.50s p90 4.00s p99 4.00s max 4.00s (n=2)" in report.summary
 
 
 def test_judge_of_a_run_cut_short_counts_pending_operations_as_unknown(tmp_path):
