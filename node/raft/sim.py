@@ -171,7 +171,7 @@ class Simulation:
         # (as the leader says), or past a member lagging more than compact_lag.
         self.compact_behind = rng.random() < 0.5
         self.compact_lag = rng.choice((0, 0, 15, 60))
-        # Its own stream, so the seeds' other choices stay what they were.
+        # Its own stream: with the signals off, every seed runs as it did before they existed.
         self.conn_rng = random.Random(seed ^ 0x5EED) if opts.connection_signals else None
         self.blocked: set[tuple[str, str]] = set()
         self.now = 0
