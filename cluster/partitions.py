@@ -401,9 +401,10 @@ class Cluster:
 
     async def _leader_found(self, group: str, timeout: float) -> None:
         """Wait `timeout` seconds, or less if a leader of `group` is noted meanwhile."""
+        loop = asyncio.get_running_loop()
         found = self._found.get(group)
-        if found is None or found.done():
-            found = self._found[group] = asyncio.get_running_loop().create_future()
+        if found is None or found.done() or found.get_loop() is not loop:
+            found = self._found[group] = loop.create_future()
         await asyncio.wait((found,), timeout=timeout)
 
     def _recently_down(self, node_id: str) -> bool:
