@@ -318,6 +318,12 @@ class Raft:
         if self.cfg.pre_vote and self._promotable():
             self._campaign(pre=True)
 
+    def lost_leader_recently(self) -> bool:
+        """Did this replica hear its leader within the promise period, and
+        lose it only by a closed connection (`peer_lost`)? Its state is then
+        as recent as a follower's, though it no longer names a leader."""
+        return self._lost is not None and self.now < self._promise_end
+
     def _campaign(self, pre: bool, force: bool = False) -> None:
         if pre:
             self._become_pre_candidate()

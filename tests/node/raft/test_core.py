@@ -667,3 +667,17 @@ def test_a_deposed_leaders_lease_is_never_outlived_by_an_early_election():
         assert ticks <= a.cfg.election_tick + 1
         assert not (a.lease_valid() and c["b"].role == Role.CANDIDATE)
     assert ticks >= a.cfg.lease_ticks  # b needed votes only a's expired lease allowed
+
+
+def test_a_replica_that_lost_its_leader_by_a_closed_connection_counts_as_recent_only_within_its_promise():
+    c = Cluster(ABC)
+    a = c.elect("a")
+    c.tick_all(1)
+    b = c["b"]
+    assert not b.lost_leader_recently()  # it has a leader
+    c.isolate("a")
+    _lose(c, "a", "b")
+    assert b.lead is None and b.lost_leader_recently()  # pre-voting, but its copy is as fresh as before
+    c.tick("b", a.cfg.promise_ticks)
+    assert not b.lost_leader_recently()
+    assert not c.restart("c").lost_leader_recently()  # a restart never heard anyone
