@@ -71,6 +71,10 @@ class CheckConfig:
     # The cluster outlives the check (`--data-dir`, `--compose`): whatever
     # happens, heal it and delete the table the check created.
     leave_clean: bool = False
+    # The next fault waits until a killed node restarted and caught up: each
+    # kill hits a whole cluster, so the write stalls measure one failover
+    # (not a second fault while a slow machine still starts the first victim).
+    settle: bool = False
 
 
 @dataclass
@@ -558,6 +562,12 @@ class Nemesis:
             def undo() -> None:
                 (chaos.resume if paused else chaos.restart)(victim)
                 self._note("resume" if paused else "restart", victim)
+                if self.cfg.settle and not paused:
+                    try:
+                        _wait(lambda: self.stop.is_set() or chaos.caught_up(victim), 60,
+                              f"{victim} to catch up after its restart")
+                    except TimeoutError as exc:
+                        self.rec.nemesis("skip", str(exc))
             return undo
         if fault == "split":
             groups = chaos.partitions(TABLE)
@@ -901,7 +911,7 @@ class _Stalls:
         parts = []
         for f, xs in sorted(gaps.items()):
             xs.sort()
-            parts.append(f"{f} p50 {_rank(xs, 0.5):.2f}s p99 {_rank(xs, 0.99):.2f}s "
+            parts.append(f"{f} p50 {_rank(xs, 0.5):.2f}s p90 {_rank(xs, 0.9):.2f}s p99 {_rank(xs, 0.99):.2f}s "
                          f"max {xs[-1]:.2f}s (n={len(xs)})")
         return "write stalls per fault (worst key: last ack before it to first ack after): " + "; ".join(parts)
 

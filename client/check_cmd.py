@@ -50,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keys", type=int, default=4,
                    help="keys the register and global clients write (default 4; bank: twice as many accounts)")
     p.add_argument("--interval", type=float, default=4.0, help="seconds each fault lasts and between faults")
+    p.add_argument("--settle", action="store_true",
+                   help="after a kill's restart, wait until the node caught up before the next fault "
+                        "(each kill then hits a whole cluster: the write stalls measure one failover)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("check"), help="where history and timeline go")
     p.add_argument("--data-dir", type=Path, default=None, help="check a running local cluster instead")
@@ -107,7 +110,8 @@ def _config(args: argparse.Namespace, workload: str, nemesis: str, own: bool) ->
     from chaos.runner import CheckConfig
     return CheckConfig(workload=workload, nemesis=tuple(x for x in (args.nemesis or nemesis).split(",") if x),
                        duration=args.duration, clients=args.clients, seed=args.seed, keys=args.keys,
-                       interval=args.interval, out_dir=args.out, progress_s=args.progress, leave_clean=not own)
+                       interval=args.interval, out_dir=args.out, progress_s=args.progress, leave_clean=not own,
+                       settle=args.settle)
 
 
 def _single(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]:

@@ -34,6 +34,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drift", type=float, default=None,
                    help="clock-rate spread between replicas, e.g. 0.3 for ±30%% (default: within the "
                         "5%% bound leases are configured for; beyond it stale reads become possible)")
+    p.add_argument("--election-tick", type=int, default=SimOptions.election_tick,
+                   help="election timeout in ticks (randomised up to twice that)")
+    p.add_argument("--promise-tick", type=int, default=SimOptions.promise_tick,
+                   help="ticks a follower owes its leader's lease (0: the election timeout)")
+    p.add_argument("--heartbeat-tick", type=int, default=SimOptions.heartbeat_tick, help="heartbeat period in ticks")
+    p.add_argument("--node-timing", action="store_true",
+                   help="the storage node's timing (node/groups/engine.py): overrides the three above")
     p.add_argument("--no-lease", action="store_true", help="serve every read through ReadIndex")
     p.add_argument("--no-membership", action="store_true", help="no membership changes")
     p.add_argument("--no-snapshots", action="store_true", help="never compact logs")
@@ -48,9 +55,14 @@ def _run_one(args: tuple[int, SimOptions]) -> SimResult:
 
 
 def run(args: argparse.Namespace) -> int:
+    timing = (args.election_tick, args.promise_tick, args.heartbeat_tick)
+    if args.node_timing:
+        from node.groups.engine import ELECTION_TICKS, HEARTBEAT_TICKS, PROMISE_TICKS
+        timing = (ELECTION_TICKS, PROMISE_TICKS, HEARTBEAT_TICKS)
     opts = SimOptions(replicas=args.replicas, chaos_ticks=args.chaos_ticks, drift=args.drift,
                       lease_reads=not args.no_lease, membership=not args.no_membership,
-                      snapshots=not args.no_snapshots)
+                      snapshots=not args.no_snapshots, election_tick=timing[0], promise_tick=timing[1],
+                      heartbeat_tick=timing[2])
     first = args.seed if args.seed is not None else 0
     count = args.seeds if args.seeds is not None else (1 if args.seed is not None else 100)
     seeds = range(first, first + count)

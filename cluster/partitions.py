@@ -47,6 +47,12 @@ _refusals = Throttled(log)
 
 DEADLINE_S = 8.0
 _LEADER_READS = frozenset({node_pb2.DataRequest.GET, node_pb2.DataRequest.RANGE})  # may be sent to another region
+# A node whose connection broke is tried last, and hints naming it are not
+# followed, for this long: its former followers may not have noticed yet.
+DOWN_S = 1.0
+# A leader that is elected but not yet writable (its first entry not yet
+# applied) is asked again within this long, not after the backoff (to 0.5 s).
+NOT_READY_RETRY_S = 0.05
 
 
 # The region a request came from (a call forwarded from another region's
@@ -101,6 +107,8 @@ class Cluster:
         self.state: MetaState | None = None
         self._maps: dict[str, _TableMap] = {}
         self._leaders: dict[str, str] = {}  # group -> node id (`REGION/NODE`: another region's)
+        self._down: dict[str, float] = {}  # node id -> when its connection last broke (see DOWN_S)
+        self._found: dict[str, asyncio.Future] = {}  # group -> resolved when a leader is noted (_note_leader)
         self._cross_region: frozenset[str] = frozenset()  # groups spanning regions (MRSC tables')
         self._routes: dict[str, _Route] = {}  # group -> orders, for `_routes_of` (see _targets)
         self._routes_of: tuple[MetaState | None, int] = (None, 0)  # state and version
@@ -298,7 +306,7 @@ class Cluster:
                 resp = await self.read_elsewhere(region, table, hash64, req, max(0.5, deadline - time.monotonic()))
                 if resp is not None:
                     return resp
-                del self._leaders[group]  # that region no longer leads it, or did not answer: ask ours again
+                self.forget_leader(group)  # that region no longer leads it, or did not answer: ask ours again
                 last = f"region {region} could not serve the read"
                 if time.monotonic() >= deadline:
                     raise ServiceUnavailable(f"Partition {group} of table {table} did not answer within "
@@ -309,7 +317,10 @@ class Cluster:
             if group in self._cross_region and not req.origin_region:
                 req.origin_region = ORIGIN_REGION.get() or self.region
             targets = self._targets(group, to_leader)
+            if self._down:
+                targets = self._down_last(targets)
             progressed = False
+            pause = None  # seconds until the next round (None: the backoff)
             down = 0  # of `targets`, unreachable
             for node_id in targets:
                 left = deadline - time.monotonic()
@@ -337,6 +348,8 @@ class Cluster:
                 except (NodeDown, TimeoutError) as exc:
                     last = f"{node_id} unreachable ({exc or 'timeout'})"
                     down += 1
+                    if isinstance(exc, NodeDown):
+                        self._down[node_id] = time.monotonic()
                     if self._leaders.get(group) == node_id:
                         del self._leaders[group]
                     if not idempotent and getattr(exc, "sent", True):
@@ -349,7 +362,7 @@ class Cluster:
                 st = resp.status
                 if st == node_pb2.OK:
                     if to_leader:
-                        self._leaders[group] = node_id
+                        self._note_leader(group, node_id)
                     return resp
                 if st == node_pb2.DDB_ERROR:
                     body = {"__type": resp.error_type, "message": resp.message}
@@ -373,10 +386,15 @@ class Cluster:
                     region, node = split_qualified(leader)
                     leader = node if region == self.region else leader
                 if st == node_pb2.NOT_LEADER and leader and leader != node_id:
-                    if self._leaders.get(group) != leader:
-                        self._leaders[group] = leader
+                    if self._leaders.get(group) != leader and not self._recently_down(leader):
+                        self._note_leader(group, leader)
                         progressed = True
                         break
+                elif st == node_pb2.UNAVAILABLE and to_leader and leader == node_id:
+                    # Just elected, not writable yet: it is the one to ask, in a moment.
+                    self._note_leader(group, node_id)
+                    pause = min(backoff * (1 + random.random()), NOT_READY_RETRY_S)
+                    break
                 elif self._leaders.get(group) == node_id:
                     del self._leaders[group]
             if down and down == len(targets) and group in self._cross_region:
@@ -387,8 +405,46 @@ class Cluster:
                     f"(last: {last}). A majority of its replicas may be down or partitioned; "
                     "see `trireme status`.")
             if not progressed:
-                await asyncio.sleep(min(backoff * (1 + random.random()), max(0.0, deadline - time.monotonic())))
+                left = max(0.0, deadline - time.monotonic())
+                if pause is not None:
+                    await asyncio.sleep(min(pause, left))
+                else:
+                    # Until the backoff passes or another request finds the group's leader.
+                    await self._leader_found(group, min(backoff * (1 + random.random()), left))
                 backoff = min(backoff * 2, 0.5)
+
+    def _note_leader(self, group: str, node_id: str) -> None:
+        """`node_id` leads `group` (it answered, or a replica named it): the
+        requests waiting to retry that group go now."""
+        self._leaders[group] = node_id
+        if self._down:
+            self._down.pop(node_id, None)
+        if self._found:
+            found = self._found.pop(group, None)
+            if found is not None and not found.done():
+                found.set_result(None)
+
+    async def _leader_found(self, group: str, timeout: float) -> None:
+        """Wait `timeout` seconds, or less if a leader of `group` is noted meanwhile."""
+        loop = asyncio.get_running_loop()
+        found = self._found.get(group)
+        if found is None or found.done() or found.get_loop() is not loop:
+            found = self._found[group] = loop.create_future()
+        await asyncio.wait((found,), timeout=timeout)
+
+    def _recently_down(self, node_id: str) -> bool:
+        at = self._down.get(node_id)
+        if at is None:
+            return False
+        if time.monotonic() - at < DOWN_S:
+            return True
+        del self._down[node_id]
+        return False
+
+    def _down_last(self, targets: Order) -> Order:
+        """`targets` with the nodes whose connection broke moments ago last."""
+        down = [t for t in targets if self._recently_down(t)]
+        return (*(t for t in targets if t not in down), *down) if down else targets
 
     def _elsewhere(self, group: str) -> None:
         """Raise LeaderElsewhere for another serving region of a group that spans regions (none: return)."""

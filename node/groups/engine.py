@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from cluster.histogram import Buckets
+from cluster.regions import split_qualified
 from node.groups.clock import Clock
 from node.groups.disk_log import MEMORY_ENTRIES, DiskLog, trim
 from node.raft.core import Config, Raft, bootstrap
@@ -34,8 +35,13 @@ from node.net.raft_codec import decode_entry, decode_hard_state, decode_snapshot
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.1          # one Raft tick
-ELECTION_TICKS = 10   # election timeout 1-2 s
+TICK_S = 0.05         # one Raft tick
+ELECTION_TICKS = 20   # election timeout 1-2 s (missed heartbeats)
+# A follower owes its leader's lease 0.5 s after it last heard it (the lease:
+# 0.4 s, renewed by every heartbeat): a leader whose connections closed
+# (its process died) is replaced that soon (node.raft.core.Raft.peer_lost).
+PROMISE_TICKS = 10
+HEARTBEAT_TICKS = 2   # 0.1 s
 MAX_CATCH_UP = 3 * ELECTION_TICKS
 # Compaction leaves a member that lags this far behind to a snapshot.
 COMPACT_LAG = int(os.environ.get("TRIREME_RAFT_COMPACT_LAG", "20000"))
@@ -52,7 +58,9 @@ class Engine:
         self.election_ticks = election_ticks
         self.replicas: dict[str, Replica] = {}
         self.transport = Transport(node_id, address_of, self._deliver)
+        self.transport.on_lost = self._peer_lost
         self._inbox: dict[str, list[Message]] = {}
+        self._lost_peers: set[str] = set()  # connections that ended since the last turn
         self._wake = asyncio.Event()
         self._rng = random.Random(seed)
         self.clock = Clock()
@@ -111,7 +119,8 @@ class Engine:
         group spanning regions the `REGION/NODE` it has there (`member`); a
         `witness` member never campaigns."""
         return Config(id=config.get("member") or self.node_id, campaigns=not config.get("witness"),
-                      election_tick=self.election_ticks, heartbeat_tick=2,
+                      election_tick=self.election_ticks, promise_tick=PROMISE_TICKS,
+                      heartbeat_tick=HEARTBEAT_TICKS,
                       max_msg_entries=256, max_inflight=512, compact_lag=COMPACT_LAG)
 
     def recover(self) -> None:
@@ -189,6 +198,25 @@ class Engine:
         self._inbox.setdefault(group, []).append(m)
         self._wake.set()
 
+    def _peer_lost(self, peer: str) -> None:
+        self._lost_peers.add(peer)
+        self._wake.set()
+
+    def _tell_lost(self) -> None:
+        """Tell the replicas whose leader's connection ended (Raft.peer_lost),
+        after the messages that arrived before the end were stepped. Members
+        of groups spanning regions are `REGION/NODE`; this region's travel
+        under their plain ids."""
+        lost, self._lost_peers = self._lost_peers, set()
+        region = self.transport.region
+        for r in self.replicas.values():
+            lead = r.raft.lead
+            if lead is None or lead == r.raft.id:
+                continue
+            home, node = split_qualified(lead)
+            if lead in lost or (home == region and node in lost):
+                r.raft.peer_lost(lead)
+
     # --- the loop -------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -245,6 +273,8 @@ class Engine:
                     r.raft.step(m)
                 except Exception:
                     log.exception("%s: step %s failed", group, m)
+        if self._lost_peers:
+            self._tell_lost()
         readies: list[tuple[Replica, Ready]] = []
         for r in list(self.replicas.values()):
             r.feed(now)

@@ -26,6 +26,13 @@ Raft tolerates lost messages, so the transport never retries a message: when
 a connection breaks, what was queued is dropped and the connection is
 re-dialled with backoff. A full queue (a paused or slow peer) drops the
 oldest messages.
+
+A connection that closes says more than missed heartbeats: when a node's
+process dies its kernel closes its sockets, and its peers see the end of the
+stream at once. The transport reports every such end (`lost`), inbound or
+outbound, so a follower of that node can start a pre-vote without waiting
+for an election timeout (node.raft.core.Raft.peer_lost says why that is
+safe when the connection merely flapped).
 """
 
 from __future__ import annotations
@@ -133,6 +140,8 @@ class _Peer:
             finally:
                 if writer is not None:
                     writer.close()
+            if writer is not None:  # a connection that was open ended (the peer closed it, or it broke)
+                self.t.lost(self.peer)
             self.queue.clear()
             await asyncio.sleep(backoff * (1 + random.random()))
             backoff = min(backoff * 2, 1.0)
@@ -155,6 +164,9 @@ class Transport:
         self.node_id = node_id
         self.address_of = address_of
         self._deliver = deliver
+        # A peer's connection (inbound or outbound) ended: its process may have died.
+        self.on_lost: Callable[[str], None] = lambda peer: None
+        self._closing = False
         self._peers: dict[str, _Peer] = {}
         self.faults = Faults()
         self._server: asyncio.Server | None = None
@@ -205,6 +217,7 @@ class Transport:
         return host.strip("[]"), int(port)
 
     async def close(self) -> None:
+        self._closing = True
         for p in self._peers.values():
             p.task.cancel()
         await asyncio.gather(*(p.task for p in self._peers.values()), return_exceptions=True)
@@ -226,6 +239,11 @@ class Transport:
         """Accept peers' Raft connections on the bound port."""
         assert self._server is not None
         await self._server.start_serving()
+
+    def lost(self, peer: str) -> None:
+        """A connection with `peer` ended (not when this transport closes)."""
+        if not self._closing:
+            self.on_lost(peer)
 
     def refused_by(self, peer: str, addr: str, answer: bytes) -> None:
         """Log the refusal a peer sent before closing our Raft connection."""
@@ -290,6 +308,10 @@ class _Inbound(asyncio.Protocol):
         early, self.early = self.early, []
         for data in early:
             self.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.shake.state == "open":  # an admitted peer's connection ended
+            self.t.lost(self.shake.frm)
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn

@@ -97,10 +97,11 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         return self.engine.storage.get_item(key)
 
     def serves_eventual_reads(self) -> bool:
-        """A voter that knows a leader (or is one) holds a recent copy; a
+        """A voter that knows a leader (or is one, or lost it a moment ago by
+        a closed connection and is electing the next) holds a recent copy; a
         fresh learner may hold nothing yet."""
         r = self.raft
-        return r.id in r.conf.voters and (r.lead is not None or r.role == Role.LEADER)
+        return r.id in r.conf.voters and (r.lead is not None or r.role == Role.LEADER or r.lost_leader_recently())
 
     def _read_ready(self, consistent: bool) -> bool:
         """May this replica serve the read now? False: a strongly consistent

@@ -33,6 +33,12 @@ class Config:
     id: str
     election_tick: int = 10
     heartbeat_tick: int = 1
+    # Ticks a follower refuses to help elect anyone but the leader it last
+    # heard (its promise, on which the leader's lease rests); 0: election_tick.
+    # Shorter than the election timeout, a dead leader whose connections
+    # closed (`Raft.peer_lost`) is replaced sooner while missed heartbeats
+    # alone still take a whole timeout to start an election.
+    promise_tick: int = 0
     max_msg_entries: int = 64
     max_inflight: int = 256
     pre_vote: bool = True
@@ -48,19 +54,23 @@ class Config:
     campaigns: bool = True
 
     @property
+    def promise_ticks(self) -> int:
+        return self.promise_tick or self.election_tick
+
+    @property
     def lease_ticks(self) -> int:
         """How long an acknowledged heartbeat keeps the leader's lease.
 
         A follower that acknowledged a heartbeat refuses to vote for anyone
-        else for `election_tick` of its own ticks, at least
-        (election_tick - 1) periods after the leader sent it. The lease must
+        else for `promise_ticks` of its own ticks, at least
+        (promise_ticks - 1) periods after the leader sent it. The lease must
         end before that, even when the leader's clock runs slow and the
         follower's fast, hence the drift factor.
         """
         if not self.check_quorum:
             return 0
         rho = self.max_clock_drift
-        return int((self.election_tick - 1) * (1 - rho) / (1 + rho))
+        return int((self.promise_ticks - 1) * (1 - rho) / (1 + rho))
 
 
 def bootstrap(voters: list[str] | tuple[str, ...]) -> tuple[list[Entry], HardState]:
@@ -86,8 +96,10 @@ class Raft:
         A restart may hold only the entries after `base` in memory; `reader`
         serves the older ones from the driver's storage (see RaftLog.evict).
         """
-        if cfg.heartbeat_tick >= cfg.election_tick:
-            raise ValueError("heartbeat_tick must be smaller than election_tick")
+        if cfg.heartbeat_tick >= cfg.promise_ticks:
+            raise ValueError("heartbeat_tick must be smaller than election_tick and promise_tick")
+        if cfg.promise_ticks > cfg.election_tick:
+            raise ValueError("promise_tick must not exceed election_tick")
         self.cfg = cfg
         self.id = cfg.id
         self._rng = rng
@@ -100,11 +112,16 @@ class Raft:
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self._randomized_timeout = cfg.election_tick
-        # A restarted replica may have acknowledged a leader's heartbeat just
-        # before it went down: it must respect that leader's lease too. Only
-        # a replica that has seen a term past bootstrap (1) can have done so,
-        # because it persists a leader's term before answering it.
-        self._fresh = hard_state.term > 1
+        # The tick until which this replica helps elect nobody but the leader
+        # it last heard (see `_in_lease`). A restarted replica may have
+        # acknowledged a leader's heartbeat just before it went down: it must
+        # respect that leader's lease too. Only a replica that has seen a term
+        # past bootstrap (1) can have done so, because it persists a leader's
+        # term before answering it.
+        self._promise_end = cfg.promise_ticks if hard_state.term > 1 else 0
+        self._lost: str | None = None  # our leader, whose connection the driver saw close
+        self._pre_won = False  # pre-vote won while still bound by our promise: campaign at its end
+        self._deferred_vote: Message | None = None  # a vote asked of us, leaderless, before our promise ended
         self._confs: list[tuple[int, ConfState]] = [(self.log.offset, self.log.snapshot.meta.conf)]
         self._rebuild_conf(self.log.first_index())
         self._prs: dict[str, Progress] = {}
@@ -185,6 +202,7 @@ class Raft:
         self._reset_timeout()
         self.lead_transferee = None
         self._votes = {}
+        self._pre_won = False
         self._prs = {}
         self._acked = {}
         self._seq_sent = {}
@@ -207,6 +225,7 @@ class Raft:
         self.role = Role.PRE_CANDIDATE
         self.lead = None
         self._votes = {}
+        self._pre_won = False
 
     def _become_candidate(self) -> None:
         self._reset(self.term + 1)
@@ -236,8 +255,15 @@ class Raft:
 
     def _tick_election(self) -> None:
         self.election_elapsed += 1
-        if self.election_elapsed >= self.cfg.election_tick:
-            self._fresh = False
+        if not self._in_lease():
+            # Our promise to the old leader is over: answer the vote we held
+            # back, then run if our early pre-vote (`peer_lost`) won.
+            deferred, self._deferred_vote = self._deferred_vote, None
+            if deferred is not None:
+                self.step(deferred)
+            if self._pre_won and self.role == Role.PRE_CANDIDATE:
+                self._campaign(pre=False)
+                return
         if self._promotable() and self.election_elapsed >= self._randomized_timeout:
             self.election_elapsed = 0
             self._campaign(pre=self.cfg.pre_vote)
@@ -274,6 +300,30 @@ class Raft:
         if self.role != Role.LEADER and self._promotable():
             self._campaign(pre=self.cfg.pre_vote)
 
+    def peer_lost(self, peer: str) -> None:
+        """The driver saw its connection with `peer` close (the peer's process
+        died, most likely: its kernel closed the sockets). When `peer` is our
+        leader, start a pre-vote now instead of waiting for missed heartbeats.
+
+        Safe against a connection that merely flapped: a pre-vote moves no
+        term, the other voters grant it only when they too lost the leader
+        (a live leader's heartbeats keep them bound), and the real election
+        still waits until every promise made to the old leader has run out
+        (`_in_lease`), so its lease stays sound. A leader that is alive
+        reconnects and its next heartbeat makes us its follower again.
+        """
+        if self.role != Role.FOLLOWER or self.lead != peer or not self.cfg.check_quorum:
+            return
+        self._lost = peer
+        if self.cfg.pre_vote and self._promotable():
+            self._campaign(pre=True)
+
+    def lost_leader_recently(self) -> bool:
+        """Did this replica hear its leader within the promise period, and
+        lose it only by a closed connection (`peer_lost`)? Its state is then
+        as recent as a follower's, though it no longer names a leader."""
+        return self._lost is not None and self.now < self._promise_end
+
     def _campaign(self, pre: bool, force: bool = False) -> None:
         if pre:
             self._become_pre_candidate()
@@ -298,6 +348,9 @@ class Raft:
         q = self._quorum()
         if yes >= q:
             if self.role == Role.PRE_CANDIDATE:
+                if self._in_lease():
+                    self._pre_won = True  # we still owe the old leader our vote: see _tick_election
+                    return True
                 self._campaign(pre=False, force=False)
             else:
                 self._become_leader()
@@ -308,15 +361,22 @@ class Raft:
         return False
 
     def _in_lease(self) -> bool:
-        """True while this replica must not help elect anyone but its leader."""
-        return (self.cfg.check_quorum and (self.lead is not None or self._fresh)
-                and self.election_elapsed < self.cfg.election_tick)
+        """True while this replica must not help elect anyone but its leader:
+        while it leads, and for `promise_ticks` after it last heard the
+        leader (the leader's lease relies on that) or restarted."""
+        return self.cfg.check_quorum and (self.role == Role.LEADER or self.now < self._promise_end)
 
     def step(self, m: Message) -> None:
         """Handle a message from a peer."""
         if m.term > self.term:
             if m.type in (MsgType.PRE_VOTE, MsgType.VOTE) and not m.force and self._in_lease():
-                return
+                if self._lost is None or self.role == Role.LEADER:
+                    return
+                # We lost our leader too: a pre-vote is harmless, a vote waits
+                # until our promise to the old leader ends (_tick_election).
+                if m.type == MsgType.VOTE:
+                    self._deferred_vote = m
+                    return
             if m.type == MsgType.PRE_VOTE or (m.type == MsgType.PRE_VOTE_RESP and not m.reject):
                 pass  # a pre-vote moves no terms
             else:
@@ -350,6 +410,10 @@ class Raft:
             if m.type == MsgType.VOTE:
                 self.election_elapsed = 0
                 self.vote = m.frm
+            elif self.role == Role.PRE_CANDIDATE and self._in_lease() and m.frm < self.id:
+                # Two voters that lost the leader at once both run early; the
+                # lower id goes on alone, so their votes do not split.
+                self._become_follower(self.term, None)
         else:
             self._msgs.append(Message(resp, m.frm, self.id, self.term, reject=True))
 
@@ -365,6 +429,9 @@ class Raft:
         if m.type in (MsgType.APP, MsgType.HEARTBEAT, MsgType.SNAP):
             self.election_elapsed = 0
             self.lead = m.frm
+            self._promise_end = self.now + self.cfg.promise_ticks
+            self._lost = None
+            self._deferred_vote = None
             if m.type == MsgType.APP:
                 self._handle_append(m)
             elif m.type == MsgType.HEARTBEAT:

@@ -70,6 +70,7 @@ class SimOptions:
     heal_ticks: int = 200  # liveness bound after the heal
     election_tick: int = 10
     heartbeat_tick: int = 1
+    promise_tick: int = 0  # 0: election_tick (node.raft.core.Config.promise_tick)
     drift: float | None = None  # actual clock-rate spread; None: within the configured bound
     max_clock_drift: float = 0.05  # the bound the leases are configured for
     lease_reads: bool = True
@@ -77,6 +78,10 @@ class SimOptions:
     partitions: bool = True
     membership: bool = True
     snapshots: bool = True
+    # A crash closes the crashed replica's connections: the others hear of it
+    # (`Raft.peer_lost`) a moment later; and connections flap now and then,
+    # telling replicas that a live peer was lost.
+    connection_signals: bool = True
     trace: bool = False
 
 
@@ -166,6 +171,8 @@ class Simulation:
         # (as the leader says), or past a member lagging more than compact_lag.
         self.compact_behind = rng.random() < 0.5
         self.compact_lag = rng.choice((0, 0, 15, 60))
+        # Its own stream: with the signals off, every seed runs as it did before they existed.
+        self.conn_rng = random.Random(seed ^ 0x5EED) if opts.connection_signals else None
         self.blocked: set[tuple[str, str]] = set()
         self.now = 0
         self._seq = 0
@@ -175,7 +182,7 @@ class Simulation:
         self.trace: list[str] = []
         self.stats = {k: 0 for k in ("messages", "dropped", "elections", "commits", "writes_acked",
                                      "lease_reads", "index_reads", "snapshots_sent", "conf_changes",
-                                     "transfers", "crashes", "partitions")}
+                                     "transfers", "crashes", "partitions", "flaps")}
         # Global knowledge for the invariants.
         self.leaders: dict[int, str] = {}
         self.entry_registry: dict[tuple[int, int], tuple[bytes, int, int]] = {}
@@ -210,7 +217,7 @@ class Simulation:
         if d.snapshot is not None and d.snapshot.data:
             node.sm.restore(d.snapshot.data)
         node.reads = []
-        cfg = Config(node.id, election_tick=self.opts.election_tick,
+        cfg = Config(node.id, election_tick=self.opts.election_tick, promise_tick=self.opts.promise_tick,
                      heartbeat_tick=self.opts.heartbeat_tick, lease_reads=self.opts.lease_reads,
                      max_clock_drift=self.opts.max_clock_drift, max_msg_entries=8, max_inflight=16,
                      compact_lag=self.compact_lag)
@@ -276,6 +283,36 @@ class Simulation:
                 self._at(self.now + self.rng.randrange(5 * TICK, 40 * TICK), "nemesis", None)
         elif kind == "heal":
             self._heal()
+        elif kind == "lost":
+            nid, peer = payload  # type: ignore[misc]
+            node = self.nodes[nid]
+            if node.up:
+                self._log(f"  {nid} saw its connection with {peer} close")
+                node.raft.peer_lost(peer)
+                self._process(node)
+
+    def _connections_closed(self, peer: str, observers: list[str] | None = None) -> None:
+        """`peer`'s connections closed (it crashed, or they flapped): tell the
+        replicas that are up, a moment later, as their transports would."""
+        rng = self.conn_rng
+        if rng is None:
+            return
+        for nid in observers if observers is not None else list(self.nodes):
+            if nid != peer and self.nodes[nid].up:
+                self._at(self.now + rng.randrange(1, 30), "lost", (nid, peer))
+
+    def _flap(self) -> None:
+        """Sometimes a live leader's connections to some replicas close and
+        reopen: it must not be deposed while they still hear it."""
+        rng = self.conn_rng
+        leader = self._leader()
+        if rng is None or leader is None or rng.random() >= 0.3:
+            return
+        others = [n for n in self.nodes if n != leader.id]
+        seen = rng.sample(others, rng.randrange(1, len(others) + 1))
+        self.stats["flaps"] += 1
+        self._log(f"NEMESIS connections of {leader.id} flap at " + ",".join(sorted(seen)))
+        self._connections_closed(leader.id, seen)
 
     def _deliver(self, m: Message) -> None:
         node = self.nodes[m.to]
@@ -329,6 +366,7 @@ class Simulation:
             return False
         node.up = False
         self.stats["crashes"] += 1
+        self._connections_closed(node.id)
         self._log(f"NEMESIS crash {node.id} while writing {rd.entries[0].index}..{rd.entries[-1].index} "
                   f"(sent, not durable)")
         return True
@@ -595,6 +633,7 @@ class Simulation:
                 node = rng.choice(up)
                 node.up = False
                 self.stats["crashes"] += 1
+                self._connections_closed(node.id)
                 self._log(f"NEMESIS crash {node.id} (durable: term {node.disk.hard_state.term}, "
                           f"{len(node.disk.entries)} entries)")
         elif opts.crashes:
@@ -603,6 +642,7 @@ class Simulation:
                 node = rng.choice(down)
                 self._log(f"NEMESIS restart {node.id}")
                 self._start(node)
+        self._flap()
         if rng.random() < 0.2:
             self.drop = rng.choice((0.0, 0.01, 0.05, 0.15, 0.3))
             self._log(f"NEMESIS message loss now {self.drop:.0%}")

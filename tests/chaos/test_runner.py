@@ -61,7 +61,7 @@ def test_judge_reads_the_history_back_and_measures_stalls(tmp_path):
     report = judge(CheckConfig(workload="register", out_dir=tmp_path), path, Counter(kill=1), (True, "ok"))
     assert report.valid is True
     # a: last ack 1.0 before the kill, first after 6.0; b: 3.0 to 9.0: the worst key counts.
-    assert "kill p50 6.00s p99 6.00s max 6.00s (n=1)" in report.summary
+    assert "kill p50 6.00s p90 6.00s p99 6.00s max 6.00s (n=1)" in report.summary
     assert report.history == evs
     assert (tmp_path / "summary.txt").read_text().startswith(report.summary)
 
@@ -73,7 +73,7 @@ def test_stall_quantiles_by_nearest_rank(tmp_path):
     path.write_text(h.to_jsonl(evs))
     report = judge(CheckConfig(workload="register", out_dir=tmp_path), path, Counter(kill=2), (True, "ok"))
     # Gaps 1.5 s and 4 s: p99 of two stalls is the larger one (it was the smaller, below the p50).
-    assert "kill p50 1.50s p99 4.00s max 4.00s (n=2)" in report.summary
+    assert "kill p50 1.50s p90 4.00s p99 4.00s max 4.00s (n=2)" in report.summary
 
 
 def test_judge_of_a_run_cut_short_counts_pending_operations_as_unknown(tmp_path):
@@ -151,3 +151,36 @@ def test_a_fault_that_cannot_be_injected_keeps_its_turn(tmp_path):
     rec.close()
     kinds = [e.f for e in h.read_jsonl(rec.path) if e.process == "nemesis"]
     assert kinds[:3] == ["skip", "skip", "partition"], kinds
+
+
+class _SlowToCatchUp(_Refusing):
+    """A killed node that takes three looks to catch up after its restart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    def caught_up(self, node: str) -> bool:
+        self.looks += 1
+        return self.looks >= 3
+
+
+def test_settle_makes_the_next_fault_wait_until_a_restarted_node_caught_up(tmp_path):
+    rec = Recorder(tmp_path / "history.jsonl")
+    cluster = _SlowToCatchUp()
+    cfg = CheckConfig(workload="set", nemesis=("kill",), duration=1, interval=0.01, seed=1, settle=True)
+    nemesis = Nemesis(cfg, cluster, rec, random.Random(2))
+    nemesis.thread.start()
+    wait_until(lambda: nemesis.injected["kill"] >= 2, 10, "two kills")
+    nemesis.stop.set()
+    nemesis.thread.join(5)
+    rec.close()
+    assert cluster.looks >= 3  # the second kill came only once the first victim caught up
+    without = _SlowToCatchUp()
+    nemesis = Nemesis(CheckConfig(workload="set", nemesis=("kill",), duration=1, interval=0.01, seed=1),
+                      without, Recorder(tmp_path / "h2.jsonl"), random.Random(2))
+    nemesis.thread.start()
+    wait_until(lambda: nemesis.injected["kill"] >= 2, 10, "two kills")
+    nemesis.stop.set()
+    nemesis.thread.join(5)
+    assert without.looks == 0

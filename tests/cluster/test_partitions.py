@@ -123,7 +123,7 @@ def test_a_write_whose_node_went_silent_is_not_retried():
             asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True, idempotent=False))
         assert len(calls) == 1 and "g" not in c._leaders
     # Not sent: safe to send elsewhere.
-    c._leaders["g"] = "a1"
+    c._note_leader("g", "a1")  # (it answered again since: no longer noted down)
     calls = _with_fakes(c, {"a1": NodeDown("refused", sent=False), "b1": ok, "c1": ok})
     asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True, idempotent=False))
     assert len(calls) == 2
@@ -186,3 +186,75 @@ def test_no_data_call_is_slow_with_slow_ms_0():
     c = Cluster([], "az-a", cluster_id="c1", slow_ms=0)
     c.install(_state({"g": ["a1"]}))
     assert _noted(c, node_pb2.DataResponse(status=node_pb2.OK), delay=0.01) == (None, None)
+
+
+# --- failover: finding a new leader without a metadata round ---------------
+
+class _Scripted:
+    """A node answering from a list, the last answer for ever after."""
+
+    def __init__(self, name: str, log: list, answers: list) -> None:
+        self.name, self.log, self.answers, self.tag_prefix = name, log, answers, ""
+
+    async def call(self, req, timeout):
+        self.log.append((self.name, asyncio.get_running_loop().time()))
+        out = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+
+def _scripted(c: Cluster, answers: dict) -> list:
+    log: list = []
+    fakes = {f"addr-{n}": _Scripted(n, log, list(a)) for n, a in answers.items()}
+    c.nodes.get = fakes.__getitem__
+    return log
+
+
+def _resp(status, leader: str = "") -> node_pb2.DataResponse:
+    return node_pb2.DataResponse(status=status, leader=leader)
+
+
+def test_a_dead_leader_named_by_followers_that_have_not_noticed_is_not_asked_again():
+    for _ in range(20):  # the order of b1 and c1 is random
+        c = _cluster({"g": ["a1", "b1", "c1"]})
+        c._leaders["g"] = "a1"
+        log = _scripted(c, {"a1": [NodeDown("refused", sent=False)], "b1": [_resp(node_pb2.NOT_LEADER, "a1")],
+                            "c1": [_resp(node_pb2.OK)]})
+        resp = asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True,
+                                  idempotent=False))
+        assert resp.status == node_pb2.OK and c._leaders["g"] == "c1"
+        assert [n for n, _ in log].count("a1") == 1, log
+
+
+def test_nodes_whose_connection_just_broke_are_tried_last():
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    c._down["a1"] = __import__("time").monotonic()
+    assert all(c._down_last(c._targets("g", True))[-1] == "a1" for _ in range(20))
+    c._down["a1"] -= 5  # long ago: a1 is local, first again
+    assert c._down_last(c._targets("g", True))[0] == "a1" and "a1" not in c._down
+
+
+def test_a_new_leader_that_is_not_ready_yet_is_asked_again_at_once():
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    c._leaders["g"] = "b1"
+    not_ready = _resp(node_pb2.UNAVAILABLE, "b1")
+    log = _scripted(c, {"b1": [not_ready] * 8 + [_resp(node_pb2.OK)], "a1": [_resp(node_pb2.NOT_LEADER, "b1")],
+                        "c1": [_resp(node_pb2.NOT_LEADER, "b1")]})
+    resp = asyncio.run(c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True, idempotent=False))
+    assert resp.status == node_pb2.OK and [n for n, _ in log] == ["b1"] * 9
+    assert log[-1][1] - log[0][1] < 1.0  # at most 50 ms apart; the backoff would wait 2.1 s at least
+
+
+def test_requests_waiting_to_retry_go_as_soon_as_another_finds_the_leader():
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+
+    async def go() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        waiting = asyncio.ensure_future(c._leader_found("g", 5.0))
+        await asyncio.sleep(0.01)
+        c._note_leader("g", "c1")
+        await waiting
+        return loop.time() - started
+    assert asyncio.run(go()) < 1.0

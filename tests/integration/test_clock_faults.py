@@ -66,7 +66,7 @@ def _skewed_leader_read(cluster, rate: float) -> tuple[str, str | None]:
     others = [n for n in m["partitions"][group]["voters"] if n != old]
 
     chaos = LocalChaos(cluster)
-    # Cut first, then slow the clock at once (well inside the 0.8 s the lease
+    # Cut first, then slow the clock at once (inside the 0.4 s the lease
     # has left): slowed first, its sparse heartbeats would let the followers
     # elect someone else before the cut, deposing it.
     chaos.split([old], others)

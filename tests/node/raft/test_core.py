@@ -593,3 +593,91 @@ def test_a_member_that_does_not_campaign_votes_and_replicates_but_never_leads():
     c.process("c")
     c.deliver()
     assert c["c"].role != Role.LEADER
+
+
+# --- a closed connection to the leader (Raft.peer_lost) ----------------------
+
+def _lose(c: Cluster, leader: str, *observers: str) -> None:
+    for nid in observers:
+        c[nid].peer_lost(leader)
+        c.process(nid)
+    c.deliver()
+
+
+def test_a_flapping_connection_does_not_depose_a_live_leader():
+    c = Cluster(ABC)
+    a = c.elect("a")
+    c.tick_all(1)
+    term = a.term
+    _lose(c, "a", "c")  # c's connection to a broke; b still hears a
+    assert c["c"].role == Role.PRE_CANDIDATE and c["b"].lead == "a"
+    c.tick_all(a.cfg.heartbeat_tick)  # a's next heartbeat over the re-dialled connection
+    assert a.role == Role.LEADER and a.term == term
+    assert c["c"].role == Role.FOLLOWER and c["c"].lead == "a" and c["c"].term == term
+
+
+def test_both_followers_losing_a_live_leader_wait_out_its_lease():
+    """Both connections flapped: the early pre-vote wins (both lost a), but
+    no one votes for real while their promise to a stands, so a's lease
+    stays sound and its next heartbeat ends the episode."""
+    c = Cluster(ABC)
+    a = c.elect("a")
+    c.tick_all(1)
+    term = a.term
+    _lose(c, "a", "b", "c")
+    assert c["b"].role == Role.PRE_CANDIDATE and c["b"]._pre_won
+    assert all(c[n].term == term for n in ABC) and a.lease_valid()
+    c.tick_all(a.cfg.heartbeat_tick)
+    assert a.role == Role.LEADER and a.term == term
+    assert [c[n].lead for n in ABC] == ["a", "a", "a"]
+
+
+def test_a_dead_leader_is_replaced_once_the_promise_ends_not_after_a_random_timeout():
+    c = Cluster(ABC)
+    a = c.elect("a")
+    c.tick_all(1)
+    c.isolate("a")  # killed: its connections close
+    _lose(c, "a", "b", "c")
+    # b and c ran at once; c defers to the lower id, b won its pre-vote.
+    assert c["b"]._pre_won and c["c"].role == Role.FOLLOWER
+    e = a.cfg.election_tick
+    for _ in range(e - 1):
+        c.tick("b")
+        c.tick("c")
+        c.deliver()
+        assert c.leader() == "a" and c["b"].term == a.term  # no vote while the promise to a lasts
+    c.tick("b")  # b's promise ends a tick before c's
+    c.deliver()
+    assert c["b"].role == Role.CANDIDATE and c["c"].term == a.term  # c still bound: b's request held back
+    c.tick("c")
+    c.deliver()
+    assert c.leader() == "b" and c["b"].term == a.term + 1  # one election, no split vote
+
+
+def test_a_deposed_leaders_lease_is_never_outlived_by_an_early_election():
+    c = Cluster(ABC)
+    a = c.elect("a")
+    c.tick_all(1)
+    c.isolate("a")
+    _lose(c, "a", "b", "c")
+    ticks = 0
+    while c.leader() != "b" or c["b"].term == a.term:
+        c.tick_all(1)
+        ticks += 1
+        assert ticks <= a.cfg.election_tick + 1
+        assert not (a.lease_valid() and c["b"].role == Role.CANDIDATE)
+    assert ticks >= a.cfg.lease_ticks  # b needed votes only a's expired lease allowed
+
+
+def test_a_replica_that_lost_its_leader_by_a_closed_connection_counts_as_recent_only_within_its_promise():
+    c = Cluster(ABC)
+    a = c.elect("a")
+    c.tick_all(1)
+    b = c["b"]
+    assert not b.lost_leader_recently()  # it has a leader
+    c.isolate("a")
+    _lose(c, "a", "b")
+    assert b.lead is None and b.lost_leader_recently()  # pre-voting, but its copy is as fresh as before
+    c.tick("b", a.cfg.promise_ticks)
+    assert not b.lost_leader_recently()
+    assert not c.restart("c").lost_leader_recently()  # a restart never heard anyone

@@ -40,7 +40,7 @@ def test_runs_exercise_every_feature():
         for k, v in run_seed(seed).stats.items():
             totals[k] = totals.get(k, 0) + v
     for feature in ("elections", "commits", "lease_reads", "index_reads", "snapshots_sent",
-                    "conf_changes", "transfers", "crashes", "partitions", "dropped"):
+                    "conf_changes", "transfers", "crashes", "partitions", "dropped", "flaps"):
         assert totals[feature] > 0, feature
 
 
@@ -85,11 +85,13 @@ def test_catches_a_lost_election(monkeypatch):
 
 def test_clock_drift_beyond_the_lease_bound_shows_stale_reads():
     # Leases assume clocks within 5%; at ±90% a slow old leader outlives its
-    # lease in real time, and the checker sees the stale read.
-    r = _first_violation(range(300), SimOptions(drift=0.9))
+    # lease in real time, and the checker sees the stale read. (Without
+    # connection signals: the seeds that show it fast were found so.)
+    opts = SimOptions(drift=0.9, connection_signals=False)
+    r = _first_violation(range(300), opts)
     assert r is not None and r.violation.invariant == INVARIANTS[5]
     # The same seeds with leases off (ReadIndex only) stay linearizable.
-    assert _first_violation(range(r.seed + 1), SimOptions(drift=0.9, lease_reads=False)) is None
+    assert _first_violation(range(r.seed + 1), replace(opts, lease_reads=False)) is None
 
 
 def test_feature_switches():
@@ -109,3 +111,31 @@ def test_late_votes_may_elect_a_leader_of_an_older_term():
     r = run_seed(1079, SimOptions(trace=True))
     assert r.ok, r.violation
     assert any("is LEADER in term 2" in line for line in r.trace)
+
+
+# The storage node's timing (node/groups/engine.py): a promise shorter than the
+# election timeout, so a leader whose connections closed is replaced sooner.
+NODE_TIMING = SimOptions(election_tick=20, promise_tick=10, heartbeat_tick=2)
+
+
+def test_node_timing_holds_every_invariant():
+    from node.groups.engine import ELECTION_TICKS, HEARTBEAT_TICKS, PROMISE_TICKS
+    assert (ELECTION_TICKS, PROMISE_TICKS, HEARTBEAT_TICKS) == (20, 10, 2)  # keep NODE_TIMING the node's
+    bad = [(r.seed, str(r.violation)) for r in (run_seed(s, NODE_TIMING) for s in range(60)) if not r.ok]
+    assert bad == []
+
+
+def test_catches_a_lease_that_outlives_the_promise(monkeypatch):
+    monkeypatch.setattr(core.Config, "lease_ticks",
+                        property(lambda self: int((self.election_tick - 1) * 0.95 / 1.05)))
+    r = _first_violation(range(30), NODE_TIMING)
+    assert r is not None and r.violation.invariant == INVARIANTS[5]
+
+
+def test_catches_votes_given_early_because_a_connection_closed(monkeypatch):
+    """Dropping the promise when the leader's connection closes (instead of
+    only pre-voting early) lets a new leader commit under a live lease."""
+    in_lease = core.Raft._in_lease
+    monkeypatch.setattr(core.Raft, "_in_lease", lambda self: self._lost is None and in_lease(self))
+    r = _first_violation(range(60), NODE_TIMING)
+    assert r is not None and r.violation.invariant == INVARIANTS[5]
