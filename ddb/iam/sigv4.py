@@ -102,10 +102,10 @@ def _auth_fields(auth: str) -> dict[str, str]:
         name, eq, value = part.strip().partition("=")
         if eq:
             fields[name] = value
-    missing = [f"Authorization header requires '{name}' parameter." for name in ("Credential", "Signature",
-                                                                                  "SignedHeaders")
-               if not fields.get(name)]
-    if missing:
+    if not (fields.get("Credential") and fields.get("Signature") and fields.get("SignedHeaders")):
+        missing = [f"Authorization header requires '{name}' parameter." for name in ("Credential", "Signature",
+                                                                                      "SignedHeaders")
+                   if not fields.get(name)]
         raise IncompleteSignatureException(" ".join(missing) + f" Authorization={auth}")
     return fields
 
@@ -203,7 +203,7 @@ def canonical_query(pairs: list[tuple[str, str, str]]) -> str:
 def canonical_headers(names: list[str], headers: Mapping[str, str]) -> str:
     """`name:value` lines (runs of whitespace in a value folded to one space),
     and the blank line that ends them."""
-    return "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in names)
+    return "".join([f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in names])
 
 
 def _payload_hash(headers: Mapping[str, str], body: bytes, secure: bool, actual: str | None) -> str:
