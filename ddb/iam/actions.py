@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
@@ -367,20 +368,33 @@ def checks(target: str, body: dict, *, region: str, keys_of: KeysOf) -> list[Che
 def global_keys(*, username: str, principal: str, source_ip: str, secure: bool, now: float,
                 session: bool = False, region: str = "") -> dict[str, Any]:
     """The global condition keys of every request (aws:...)."""
+    return {**_principal_keys(username, principal, source_ip, secure, session, region), **_time_keys(int(now), session)}
+
+
+@lru_cache(maxsize=1024)
+def _principal_keys(username: str, principal: str, source_ip: str, secure: bool, session: bool,
+                    region: str) -> dict[str, Any]:
+    """The keys that depend on who calls from where (the same for each of their requests; never mutated)."""
     keys: dict[str, Any] = {
         "aws:username": username, "aws:userid": username, "aws:PrincipalArn": principal,
         "aws:PrincipalAccount": principal.split(":")[4] if principal.count(":") >= 5 else ACCOUNT,
-        "aws:PrincipalType": "User", "aws:SecureTransport": secure,
-        "aws:CurrentTime": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "aws:EpochTime": str(int(now)), "aws:MultiFactorAuthPresent": False,
+        "aws:PrincipalType": "User", "aws:SecureTransport": secure, "aws:MultiFactorAuthPresent": False,
         "aws:ViaAWSService": False,
     }
     if source_ip:
         keys["aws:SourceIp"] = source_ip
     if region:
         keys["aws:RequestedRegion"] = region
+    return keys
+
+
+@lru_cache(maxsize=4)
+def _time_keys(second: int, session: bool) -> dict[str, Any]:
+    """The keys of the current time (the same for every request of one second; never mutated)."""
+    now = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    keys: dict[str, Any] = {"aws:CurrentTime": now, "aws:EpochTime": str(second)}
     if session:
-        keys["aws:TokenIssueTime"] = keys["aws:CurrentTime"]
+        keys["aws:TokenIssueTime"] = now
     return keys
 
 

@@ -253,30 +253,62 @@ def _text(value: Any) -> str:
 # --- matching -------------------------------------------------------------------------
 
 
+def _glob_body(pattern: str, any_char: str = ".") -> str:
+    """A regular expression's text for a glob: `*` any run of `any_char`, `?` one, the rest literal."""
+    return "".join(any_char + "*" if c == "*" else any_char if c == "?" else re.escape(c) for c in pattern)
+
+
 @lru_cache(maxsize=4096)
 def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     """`*` any run of characters, `?` any one character, everything else literal."""
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+    return re.compile(_glob_body(pattern), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
 def like(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     return _glob(pattern, ignore_case).fullmatch(value) is not None
 
 
+_NOTHING = re.compile(r"(?!)")
+
+
+@lru_cache(maxsize=4096)
+def _actions(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One expression for a statement's action patterns (compiled once per
+    set of patterns, not per request)."""
+    if not patterns:
+        return _NOTHING
+    return re.compile("|".join(f"(?:{_glob_body(p)})" for p in patterns), re.DOTALL | re.IGNORECASE)
+
+
 def action_matches(pattern: str, action: str) -> bool:
     """Actions compare case-insensitively; `*` alone is every action."""
-    return pattern == "*" or like(pattern, action, ignore_case=True)
+    return pattern == "*" or _actions((pattern,)).fullmatch(action) is not None
+
+
+def _arn_body(pattern: str) -> str | None:
+    """An ARN pattern as one expression: a wildcard in the first five parts
+    stays within its part (it never matches a colon), in the last it may
+    span colons. None when the pattern has no six parts (it matches nothing)."""
+    if pattern == "*":
+        return ".*"
+    parts = pattern.split(":", 5)
+    if len(parts) != 6:
+        return None
+    return ":".join([*(_glob_body(p, "[^:]") for p in parts[:5]), _glob_body(parts[5])])
+
+
+@lru_cache(maxsize=4096)
+def _arns(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One expression for a statement's resource patterns."""
+    bodies = [b for b in map(_arn_body, patterns) if b is not None]
+    return re.compile("|".join(f"(?:{b})" for b in bodies), re.DOTALL) if bodies else _NOTHING
 
 
 def arn_matches(pattern: str, arn: str) -> bool:
     """ARNs compare case-sensitively, each of the six colon-separated parts on
     its own (a wildcard never spans a colon except in the last, the resource);
     `*` alone is every resource."""
-    if pattern == "*":
-        return True
-    want, have = pattern.split(":", 5), arn.split(":", 5)
-    return len(want) == len(have) == 6 and all(like(w, h) for w, h in zip(want, have))
+    return _arns((pattern,)).fullmatch(arn) is not None
 
 
 VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -310,10 +342,10 @@ def substitute(text: str, context: Mapping[str, Any]) -> str | None:
     return None if missing else out
 
 
-def _expand(values: Iterable[str], policy: Policy, context: Mapping[str, Any]) -> list[str]:
-    if not policy.variables:
-        return list(values)
-    return [v for v in (substitute(x, context) for x in values) if v is not None]
+def _expand(values: tuple[str, ...], policy: Policy, context: Mapping[str, Any]) -> tuple[str, ...]:
+    if not policy.variables or not any("${" in v for v in values):
+        return values
+    return tuple(v for v in (substitute(x, context) for x in values) if v is not None)
 
 
 def _principal_matches(p: Principals, caller: str, account: str, *, granting: bool) -> bool:
@@ -330,14 +362,14 @@ def _principal_matches(p: Principals, caller: str, account: str, *, granting: bo
 def statement_applies(st: Statement, policy: Policy, req: Request, context: Mapping[str, Any],
                       *, resource_based: bool = False) -> bool:
     if st.actions is not None:
-        if not any(action_matches(a, req.action) for a in st.actions):
+        if _actions(st.actions).fullmatch(req.action) is None:
             return False
-    elif any(action_matches(a, req.action) for a in st.not_actions or ()):
+    elif _actions(st.not_actions or ()).fullmatch(req.action) is not None:
         return False
     if st.resources is not None:
-        if not any(arn_matches(r, req.resource) for r in _expand(st.resources, policy, context)):
+        if _arns(_expand(st.resources, policy, context)).fullmatch(req.resource) is None:
             return False
-    elif any(arn_matches(r, req.resource) for r in _expand(st.not_resources or (), policy, context)):
+    elif _arns(_expand(st.not_resources or (), policy, context)).fullmatch(req.resource) is not None:
         return False
     if resource_based:
         granting = st.effect == ALLOW
@@ -426,7 +458,7 @@ def condition_holds(c: Condition, policy: Policy, context: Mapping[str, Any]) ->
             return False
         return c.if_exists or c.operator in NEGATED
     have = [_text(v) for v in (raw if isinstance(raw, list) else [raw])]
-    want = _expand(c.values, policy, context) if c.operator in VARIABLE_OPERATORS else list(c.values)
+    want = _expand(c.values, policy, context) if c.operator in VARIABLE_OPERATORS else c.values
     negated = c.operator in NEGATED
     base = _positive(c.operator) if negated else c.operator
 

@@ -13,7 +13,6 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable, Container
-from dataclasses import replace
 
 from ddb.errors import ExpiredTokenException, ServiceUnavailable, UnrecognizedClientException
 from ddb.iam import sigv4
@@ -67,5 +66,4 @@ class Authenticator:
         if entry.expires is not None and entry.expires <= now:
             raise ExpiredTokenException()
         sigv4.verify(signed, users.keys.get(signed, lambda: users.secret(entry)))
-        ip, secure = peer_ip(headers), ":secure" in headers
-        return replace(entry.caller, source_ip=ip, secure=secure) if ip or secure else entry.caller
+        return entry.at(peer_ip(headers), ":secure" in headers)

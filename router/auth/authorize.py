@@ -11,19 +11,16 @@ first denied check raises AccessDeniedException with AWS's message. Open mode
 
 from __future__ import annotations
 
-import json
-import logging
 import time
-from functools import lru_cache
 from typing import Callable
 
 from cluster.meta import MetaState
 from ddb.errors import AccessDeniedException, ValidationException
 from ddb.iam import actions
 from ddb.iam.policy import Decision, MalformedPolicyDocument, Policy, Request, evaluate, parse_policy
+from router.auth import policies
 from router.auth.caller import ACCOUNT, Caller
 
-log = logging.getLogger(__name__)
 # No capture of DynamoDB's wording is known.
 REMOVES_SELF = ("One or more parameter values were invalid: The policy would remove your permission to change the "
                 "resource's policy; set ConfirmRemoveSelfResourceAccess to true to confirm")
@@ -37,19 +34,9 @@ def denied_message(principal: str, action: str, resource: str, decision: Decisio
     return f"User: {principal} is not authorized to perform: {action} on resource: {resource} {why}"
 
 
-@lru_cache(maxsize=1024)
-def _parsed(text: str, resource_based: bool) -> Policy | None:
-    try:
-        return parse_policy(text, resource_based=resource_based)
-    except MalformedPolicyDocument as exc:  # stored before a check existed, or edited by hand: it grants nothing
-        log.warning("ignoring a malformed %s policy: %s", "resource" if resource_based else "identity", exc.message)
-        return None
-
-
-def identity_policies(caller: Caller) -> list[Policy]:
-    # As text (the cache's key), with any non-Latin-1 character \u-escaped as IAM's own documents have them.
-    texts = (p if isinstance(p, str) else json.dumps(p, sort_keys=True) for p in caller.policies)
-    return [p for p in (_parsed(t, False) for t in texts) if p is not None]
+def identity_policies(caller: Caller) -> tuple[Policy, ...]:
+    """Parsed once per user and metadata version (router/auth/users.py), else from the caller's documents."""
+    return caller.identity if caller.identity is not None else policies.identity(caller.policies)
 
 
 def key_schema(state: MetaState | None) -> actions.KeysOf:
@@ -78,7 +65,7 @@ def resource_policy(state: MetaState | None, arn: str) -> Policy | None:
         return None
     kind, _, label = rest.partition("/")
     entry = t.resource_policies.get(label if kind == "stream" else "")
-    return _parsed(entry["policy"], True) if entry else None
+    return policies.parsed(entry["policy"], True) if entry else None
 
 
 class Authorizer:

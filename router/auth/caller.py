@@ -4,6 +4,10 @@ authorization and to the operations that log or record who acted."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ddb.iam.policy import Policy
 
 ACCOUNT = "000000000000"  # the one account a Trireme cluster serves (as DynamoDB Local does)
 
@@ -23,6 +27,8 @@ class Caller:
     enforced: bool = False
     session: bool = False  # authenticated with temporary (session) credentials
     secure: bool = False  # the request came over TLS (the aws:SecureTransport condition key)
+    # `policies` parsed (router/auth/policies.py), when the user's entry made them: once per metadata version.
+    identity: tuple[Policy, ...] | None = field(default=None, compare=False, repr=False)
 
 
 def user_arn(name: str) -> str:

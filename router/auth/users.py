@@ -3,9 +3,10 @@ read from the metadata the router already watches (cluster/meta.py
 MetaState.users), with the secrets unwrapped only when a signing key must be
 derived (cluster/kms.py), and the cluster's internal credential.
 
-Entries are cached per key id and rebuilt when the metadata changes (each
-new snapshot brings new records), so a deleted or deactivated key stops
-working with the first metadata version that says so.
+Entries, with their users' identity policies parsed, are cached per key id
+and rebuilt when the metadata changes (each new snapshot brings new records
+and a new version), so a deleted or deactivated key, or a changed policy,
+takes effect with the first metadata version that says so.
 """
 
 from __future__ import annotations
@@ -13,26 +14,41 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from cluster.kms import MasterKeys
 from cluster.meta import MetaState
 from cluster.users import key_context, token_digest
 from ddb.iam.sigv4 import SigningKeys
 from router.auth.caller import Caller, user_arn
+from router.auth.policies import identity
 
 INTERNAL_USER = "trireme-internal"  # the name routers and nodes act under
+
+
+PEERS_PER_KEY = 256  # callers kept per key, one per client address (a fresh set past it)
 
 
 @dataclass(frozen=True)
 class Entry:
     """One access key and the caller it authenticates."""
 
-    caller: Caller  # source_ip left empty: filled per request
+    caller: Caller  # source_ip left empty: filled per request (`at`)
     active: bool
     expires: float | None  # session credentials
     token: str | None  # sha256 hex of the session token
     wrapped: str  # the secret, wrapped (empty for the internal credential)
+    _at: dict[tuple[str, bool], Caller] = field(default_factory=dict, compare=False, repr=False)
+
+    def at(self, ip: str, secure: bool) -> Caller:
+        """The caller as it calls from `ip` (over TLS or not): made once per
+        address, not per request (an entry lives as long as its metadata version)."""
+        caller = self._at.get((ip, secure))
+        if caller is None:
+            if len(self._at) >= PEERS_PER_KEY:
+                self._at.clear()
+            caller = self._at[ip, secure] = replace(self.caller, source_ip=ip, secure=secure)
+        return caller
 
     def token_ok(self, token: str | None) -> bool:
         """A session key needs its token; a long-term key must come without one."""
@@ -49,7 +65,8 @@ class Users:
         key_id, self._internal_secret = master.internal_credential()
         self._internal = Entry(Caller(INTERNAL_USER, user_arn(INTERNAL_USER), key_id, admin=True, enforced=True),
                                True, None, None, "")
-        self._cache: dict[str, tuple[object, Entry | None]] = {}  # key id -> (the users dict it came from, entry)
+        # key id -> (the users dict and the metadata version it came from, entry)
+        self._cache: dict[str, tuple[object, int, Entry | None]] = {}
 
     @property
     def ready(self) -> bool:
@@ -62,12 +79,12 @@ class Users:
         if state is None:
             return None
         cached = self._cache.get(key_id)
-        if cached is not None and cached[0] is state.users:
-            return cached[1]
+        if cached is not None and cached[0] is state.users and cached[1] == state.version:
+            return cached[2]
         if len(self._cache) > 10_000:
             self._cache.clear()
         entry = self._entry(state, key_id)
-        self._cache[key_id] = (state.users, entry)
+        self._cache[key_id] = (state.users, state.version, entry)
         if entry is None or not entry.active:
             self.keys.forget(key_id)
         return entry
@@ -85,7 +102,7 @@ class Users:
             except ValueError:  # stored only after validation: never expected
                 continue
         caller = Caller(user["name"], user["arn"], key_id, tuple(policies), bool(user.get("admin")),
-                        enforced=True, session=key.get("expires") is not None)
+                        enforced=True, session=key.get("expires") is not None, identity=identity(policies))
         return Entry(caller, key["status"] == "Active", key.get("expires"), key.get("token"), key["secret"])
 
     def secret(self, entry: Entry) -> str:

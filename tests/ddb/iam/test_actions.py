@@ -221,6 +221,21 @@ def test_global_keys():
     assert keys["aws:PrincipalAccount"] == "000000000000" and keys["aws:RequestedRegion"] == REGION
 
 
+def test_global_keys_are_made_once_a_second_and_per_caller_but_each_request_gets_its_own():
+    def at(now: float, **who) -> dict:
+        return global_keys(**{"username": "bob", "principal": BOB, "source_ip": "10.1.2.3", "secure": False,
+                              "now": now, **who})
+
+    keys = at(1.8e9 + 0.2)
+    keys["aws:username"] = "mallory"  # a caller's copy: never the cached one
+    assert at(1.8e9 + 0.9) == {**keys, "aws:username": "bob"}
+    later = at(1.8e9 + 1)
+    assert (later["aws:EpochTime"], later["aws:CurrentTime"]) == ("1800000001", "2027-01-15T08:00:01Z")
+    other = at(1.8e9, username="alice", source_ip="10.9.9.9", secure=True, session=True)
+    assert (other["aws:username"], other["aws:SourceIp"], other["aws:SecureTransport"]) == ("alice", "10.9.9.9", True)
+    assert other["aws:TokenIssueTime"] == "2027-01-15T08:00:00Z" and "aws:TokenIssueTime" not in keys
+
+
 @pytest.mark.parametrize("method,path,action,resource", [
     ("POST", "/2015-03-31/functions", "lambda:CreateFunction", "*"),
     ("GET", "/2015-03-31/functions/", "lambda:ListFunctions", "*"),

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ddb.iam.policy import (Condition, MalformedPolicyDocument, Policy, Request, action_matches, arn_matches,
-                            condition_holds, evaluate, like, parse_policy, substitute)
+from ddb.iam.policy import (Condition, MalformedPolicyDocument, Policy, Request, Statement, action_matches,
+                            arn_matches, condition_holds, evaluate, like, parse_policy, substitute)
 
 BOB = "arn:aws:iam::000000000000:user/bob"
 TABLE = "arn:aws:dynamodb:us-east-1:000000000000:table/T"
@@ -136,6 +136,39 @@ def test_like_agrees_with_a_reference_matcher(pattern, value):
             return ref(p[1:], v) or (bool(v) and ref(p, v[1:]))
         return bool(v) and (p[0] == "?" or p[0] == v[0]) and ref(p[1:], v[1:])
     assert like(pattern, value) == ref(pattern, value)
+
+
+ARN_TEXT = st.text(alphabet="ab:*?/", max_size=12)
+
+
+@given(st.lists(ARN_TEXT, min_size=1, max_size=3), ARN_TEXT)
+def test_a_statements_resources_match_as_each_part_of_each_pattern_would(patterns, arn):
+    """The statement's patterns are one compiled expression; it agrees with
+    matching the six parts of each pattern on their own (IAM's definition)."""
+    def by_parts(pattern: str) -> bool:
+        if pattern == "*":
+            return True
+        want, have = pattern.split(":", 5), arn.split(":", 5)
+        return len(want) == len(have) == 6 and all(like(w, h) for w, h in zip(want, have))
+
+    hit = any(by_parts(p) for p in patterns)
+    assert all(arn_matches(p, arn) == by_parts(p) for p in patterns)
+    req, patterns = Request(BOB, "dynamodb:GetItem", arn), tuple(patterns)  # built directly: not all are valid ARNs
+    assert evaluate(req, [Policy("2012-10-17", (Statement("Allow", actions=("*",), resources=patterns),))]).allowed \
+        == hit
+    assert evaluate(req, [Policy("2012-10-17", (Statement("Allow", actions=("*",), resources=("*",)), Statement(
+        "Deny", actions=("*",), not_resources=patterns)))]).allowed == hit
+
+
+@given(st.lists(st.text(alphabet="aB:*?", min_size=1, max_size=8), min_size=1, max_size=3),
+       st.text(alphabet="Ab:", max_size=8))
+def test_a_statements_actions_match_as_each_pattern_would(patterns, action):
+    hit = any(p == "*" or like(p, action, ignore_case=True) for p in patterns)
+    req, patterns = Request(BOB, action, TABLE), tuple(patterns)
+    assert evaluate(req, [Policy("2012-10-17", (Statement("Allow", actions=patterns, resources=("*",)),))]).allowed \
+        == hit
+    assert evaluate(req, [Policy("2012-10-17", (Statement("Allow", not_actions=patterns, resources=("*",)),))]) \
+        .allowed == (not hit)
 
 
 @given(st.text(alphabet="abAB-_.", min_size=1, max_size=12))

@@ -17,9 +17,10 @@ from botocore.credentials import Credentials
 from cluster.kms import MasterKeys
 from cluster.meta import MetaState
 from cluster.users import key_context, new_user, token_digest
-from ddb.errors import (ExpiredTokenException, InvalidSignatureException, MissingAuthenticationTokenException,
-                        ServiceUnavailable, UnrecognizedClientException)
+from ddb.errors import (AccessDeniedException, ExpiredTokenException, InvalidSignatureException,
+                        MissingAuthenticationTokenException, ServiceUnavailable, UnrecognizedClientException)
 from router.auth.authenticate import SCALING, Authenticator
+from router.auth.authorize import Authorizer
 from router.auth.caller import ANONYMOUS
 from router.auth.users import Users
 from router.protocol import Dispatcher
@@ -168,3 +169,43 @@ def test_a_compressed_body_is_verified_as_sent(auth):
     assert auth(headers, b'{"Limit": 5}').name == "bob"
     with pytest.raises(InvalidSignatureException):
         auth({k: v for k, v in headers.items() if k != ":body-sha256"}, b'{"Limit": 5}')
+
+
+def test_what_is_cached_per_key_follows_each_metadata_change():
+    """Entries (with the parsed identity policies) are cached per key id and
+    metadata version: a change applied to the same state object (its version
+    moves) or a new snapshot is seen by the very next request."""
+    state = _state(time.time())
+    current = [state]
+    auth = Authenticator(Users(lambda: current[0], MASTER), "us-east-1")
+    authorize = Authorizer(lambda: current[0], "us-east-1")
+    get = ("DynamoDB_20120810.GetItem", {"TableName": "notes", "Key": {"k": {"S": "1"}}})
+    first = auth(*_signed("AKIABOB", "bob-secret"))
+    assert auth(*_signed("AKIABOB", "bob-secret")) is first  # unchanged metadata: the same caller
+    asyncio.run(authorize(first, *get))
+    deny = '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}'
+    assert state.apply({"op": "put_user_policy", "name": "bob", "policy_name": "all", "document": deny})["ok"]
+    with pytest.raises(AccessDeniedException, match="explicit deny"):
+        asyncio.run(authorize(auth(*_signed("AKIABOB", "bob-secret")), *get))
+    assert state.apply({"op": "set_access_key_status", "name": "bob", "key_id": "AKIABOB", "status": "Inactive"})["ok"]
+    with pytest.raises(UnrecognizedClientException):
+        auth(*_signed("AKIABOB", "bob-secret"))
+    current[0] = _state(time.time())  # a new snapshot
+    asyncio.run(authorize(auth(*_signed("AKIABOB", "bob-secret")), *get))
+
+
+def test_a_caller_is_made_once_per_address_and_says_where_it_calls_from(auth):
+    def signed_from(peer: str, secure: bool = False):
+        headers, body = _signed("AKIABOB", "bob-secret")
+        headers[":peer"] = peer
+        if secure:
+            headers[":secure"] = "1"
+        return headers, body
+
+    a = auth(*signed_from("10.0.0.1:1000"))
+    assert auth(*signed_from("10.0.0.1:2000")) is a  # another connection from the same address
+    b, c = auth(*signed_from("10.0.0.2:1000")), auth(*signed_from("10.0.0.1:1000", secure=True))
+    assert (a.source_ip, a.secure, b.source_ip, b.secure, c.source_ip, c.secure) == (
+        "10.0.0.1", False, "10.0.0.2", False, "10.0.0.1", True)
+    for i in range(300):  # past the bound: a fresh set, still right
+        assert auth(*signed_from(f"10.1.{i // 250}.{i % 250}:1")).source_ip == f"10.1.{i // 250}.{i % 250}"
