@@ -25,11 +25,17 @@ trireme_pb/%_pb2.py: proto/trireme_pb/%.proto $(STAMP)
 
 proto: $(PB_OUT)
 
+# Compiled bytecode kept in .venv/pycache (the tree stays clean), also where the environment
+# says PYTHONDONTWRITEBYTECODE: else every node, router and CLI process a test starts compiles
+# the project anew (0.55 s of CPU per node start instead of 0.28 s) and each phase's collection
+# rewrites every test module's asserts again (11 s of CPU instead of 4.5 s).
+PYCACHE := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache
+
 # Two phases: most suites on PYTEST_WORKERS processes (each file whole on one worker, its
 # clusters on free ports), then the timing- and load-sensitive ones (marker `serial`) alone.
 test: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m serial $(PYTEST_ARGS)
+	$(PYCACHE) $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(PYCACHE) $(PY) -m pytest -q -m serial $(PYTEST_ARGS)
 
 # Coverage of the pure cores (the issue's bar: ddb/ and node/raft/ at 90% or more).
 cov: install

@@ -14,8 +14,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--workloads", "C,B,A,Q,W,S,T,H", "--clients", "4", "--records", "300", "--seconds", "0.7",
-                 "--warmup", "0.3", "--reps", "1", "--consistent", "both", "--ceiling", "--index-probes", "5",
+    assert main(["bench", "--workloads", "C,B,A,Q,W,S,T,H", "--clients", "4", "--records", "300", "--seconds", "0.4",
+                 "--warmup", "0.1", "--reps", "1", "--consistent", "both", "--ceiling", "--index-probes", "5",
                  "--replication-probes", "3", "--region-latency-ms", "10",
                  "--out", str(out)]) == 0
     table = capsys.readouterr().out
@@ -46,7 +46,7 @@ def test_every_workload_runs_against_a_fresh_cluster(tmp_path, capsys):
 def test_security_runs_c_and_a_against_clusters_with_auth_and_with_tls(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--workloads", "C,A,B", "--security", "--clients", "4", "--records", "200",
-                 "--seconds", "0.7", "--warmup", "0.3", "--reps", "1", "--index-probes", "0",
+                 "--seconds", "0.4", "--warmup", "0.1", "--reps", "1", "--index-probes", "0",
                  "--replication-probes", "0", "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "COST OF AUTH AND TLS" in table and "trireme --auth" in table and "trireme --tls" in table

@@ -166,7 +166,7 @@ def test_insert_then_duplicate(ddb):
     t = fresh(ddb)
     assert run(ddb, f"INSERT INTO \"{t}\" VALUE {{'pk': ?, 'sk': 1, 'tags': <<'x', 'y'>>, "
                     f"'m': {{'a': [1, TRUE, NULL]}}}}", S("a"))["Items"] == []
-    item = ddb.get_item(TableName=t, Key={"pk": S("a"), "sk": N(1)})["Item"]
+    item = ddb.get_item(TableName=t, Key={"pk": S("a"), "sk": N(1)}, ConsistentRead=True)["Item"]
     assert item == {"pk": S("a"), "sk": N(1), "tags": SS("x", "y"),
                     "m": M(a=L(N(1), {"BOOL": True}, {"NULL": True}))}
     assert error_of(ddb.execute_statement, Statement=f"INSERT INTO \"{t}\" VALUE {{'pk': 'a', 'sk': 1}}") == (
@@ -179,7 +179,7 @@ def test_update_set_arithmetic_list_append_nested_and_remove(ddb):
                                     "gone": S("x"), "s": SS("a")})
     run(ddb, f"UPDATE \"{t}\" SET n = n + 2 SET l = list_append(l, [2, 3]), m.x = ?, m.y = 'new' "
              f"SET s = set_add(s, <<'b'>>) REMOVE gone WHERE pk = 'u' AND sk = 1", N(9))
-    item = ddb.get_item(TableName=t, Key={"pk": S("u"), "sk": N(1)})["Item"]
+    item = ddb.get_item(TableName=t, Key={"pk": S("u"), "sk": N(1)}, ConsistentRead=True)["Item"]
     assert item == {"pk": S("u"), "sk": N(1), "n": N(3), "l": L(N(1), N(2), N(3)), "m": M(x=N(9), y=S("new")),
                     "s": SS("a", "b")}
 
@@ -214,7 +214,7 @@ def test_update_of_a_missing_item_fails_and_creates_nothing(ddb):
     t = fresh(ddb)
     assert error_of(ddb.execute_statement, Statement=f"UPDATE \"{t}\" SET n = 1 WHERE pk = 'x' AND sk = 1")[0] == \
         "ConditionalCheckFailedException"
-    assert "Item" not in ddb.get_item(TableName=t, Key={"pk": S("x"), "sk": N(1)})
+    assert "Item" not in ddb.get_item(TableName=t, Key={"pk": S("x"), "sk": N(1)}, ConsistentRead=True)
 
 
 def test_delete_with_and_without_condition(ddb):
@@ -223,7 +223,7 @@ def test_delete_with_and_without_condition(ddb):
     assert error_of(ddb.execute_statement, Statement=f"DELETE FROM \"{t}\" WHERE pk = 'd' AND sk = 1 AND n = 2")[0] \
         == "ConditionalCheckFailedException"
     run(ddb, f"DELETE FROM \"{t}\" WHERE pk = 'd' AND sk = 1 AND n = 1", ReturnConsumedCapacity="TOTAL")
-    assert "Item" not in ddb.get_item(TableName=t, Key={"pk": S("d"), "sk": N(1)})
+    assert "Item" not in ddb.get_item(TableName=t, Key={"pk": S("d"), "sk": N(1)}, ConsistentRead=True)
     run(ddb, f"DELETE FROM \"{t}\" WHERE pk = 'd' AND sk = 1")  # no item: nothing to do
 
 
@@ -263,7 +263,7 @@ def test_aliases_are_refused(ddb, music):
 def test_number_literals_and_comments(ddb):
     t = create_table(ddb, f"pq_num_{next(_seq)}", ("pk", "N"))
     run(ddb, f"INSERT INTO \"{t}\" VALUE {{'pk': 7.32e6}} -- a note")
-    assert ddb.get_item(TableName=t, Key={"pk": N(7320000)})["Item"] == {"pk": N(7320000)}
+    assert ddb.get_item(TableName=t, Key={"pk": N(7320000)}, ConsistentRead=True)["Item"] == {"pk": N(7320000)}
     for literal in ("7320000", "7.32E6", "732e4", "/* x */ .732e7"):
         assert run(ddb, f"SELECT * FROM \"{t}\" WHERE pk = {literal}")["Items"] == [{"pk": N(7320000)}]
 
@@ -336,7 +336,7 @@ def test_batch_writes_each_with_its_own_error(ddb):
                              "Item": {"pk": S("old"), "sk": N(1), "n": N(1)}}
     assert r[4]["Error"]["Code"] == "ResourceNotFound"
     assert out["ConsumedCapacity"] == [{"TableName": t, "CapacityUnits": 2.0}]
-    assert "Item" in ddb.get_item(TableName=t, Key={"pk": S("new"), "sk": N(1)})
+    assert "Item" in ddb.get_item(TableName=t, Key={"pk": S("new"), "sk": N(1)}, ConsistentRead=True)
 
 
 def test_batch_rules(ddb, raw_ddb, music):
