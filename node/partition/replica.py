@@ -547,16 +547,18 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         unlock = self.locks.pend(*lock) if lock is not None else None
         # Later writes evaluate against these values until they apply.
         overlay = self._overlay
+        keys = []
         for m in cmd.mutations:
-            slot = overlay.get(m.key)
+            key = m.key  # (each protobuf field read makes a new object: once)
+            keys.append(key)
+            slot = overlay.get(key)
             value = None if m.delete else m.value
             if slot is None:
-                overlay[m.key] = [value, 1, origin]
+                overlay[key] = [value, 1, origin]
             else:
                 slot[0] = value
                 slot[1] += 1
                 slot[2] = slot[2] or origin
-        keys = [m.key for m in cmd.mutations]
 
         def done(_applied: bool) -> None:
             for k in keys:
@@ -579,7 +581,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
         # A plain item write (no version, no lock) may share its entry (`combine`).
         plain = version is None and lock is None
-        return self.propose(cmd.SerializeToString(), done, applied, len(cmd.mutations) if plain else None)
+        return self.propose(cmd.SerializeToString(), done, applied, len(keys) if plain else None)
 
     def combine(self, parts: list[tuple[bytes, int]]) -> bytes:
         """Plain write commands concatenate into one (protobuf merges repeated
