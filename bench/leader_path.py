@@ -13,6 +13,11 @@ count the machine's load hardly moves:
     for R in 20 60; do valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \\
         python -m bench.leader_path --rounds $R; done    # (refs(60) - refs(20)) / (40 * 16 * 4)
 
+`--members 3` runs the group's two followers in the same process, their
+Raft messages over loopback TCP (the peer transport, frames and codec), so
+the count covers what a write costs all three nodes but the router's
+`Data` stream: what the followers' append, fsync and apply cost too.
+
 Run it from the source tree to measure (PYTHONPATH), so two trees compare
 with the same driver. Without valgrind it prints the loop thread's CPU per
 write, for a rough look.
@@ -42,6 +47,7 @@ from trireme_pb import node_pb2
 
 GROUP = "bench-p0"
 LAST_HASH = (1 << 64) - 1
+TICK_S = 2.0
 SCHEMA = KeySchema.from_wire([{"AttributeName": "key", "KeyType": "HASH"}],
                              [{"AttributeName": "key", "AttributeType": "S"}], has_indexes=True)
 
@@ -61,14 +67,41 @@ def updates(n: int, rng: random.Random, records: int = 1000) -> list[node_pb2.Da
     return out
 
 
-async def run(rounds: int, batch: int, reps: int, data_dir: Path) -> list[float]:
+async def start_engines(members: int, data_dir: Path) -> tuple[list[Storage], list[Engine]]:
+    """`members` engines founding GROUP, their Raft peers on loopback ports of
+    this process (dialled straight, not looked up through the Admin service)."""
+    ids = [f"n{i + 1}" for i in range(members)]
+    storages = [Storage.open(data_dir / node_id) for node_id in ids]
+    # Long ticks: under valgrind a turn takes 50 times longer, and heartbeats
+    # or an election must not take turns of their own (nor count as writes).
+    engines = [Engine(node_id, storage, lambda node_id: node_id, tick_s=TICK_S)
+               for node_id, storage in zip(ids, storages)]
+    ports: dict[str, int] = {}
+    for engine in engines:
+        engine.factories = {"partition": PartitionReplica}
+        engine.create(GROUP, {"kind": "partition", "table_id": 1, "lo": 0, "hi": LAST_HASH}, ids)
+        if members > 1:
+            engine.transport.cluster_id = "bench"
+            await engine.transport.bind("127.0.0.1", 0)
+            ports[engine.node_id] = engine.transport._server.sockets[0].getsockname()[1]  # noqa: SLF001
+
+            async def endpoint(addr: str) -> tuple[str, int]:
+                return "127.0.0.1", ports[addr]
+            engine.transport.raft_endpoint = endpoint
+            await engine.transport.serve()
+        engine.start()
+    engines[0].replicas[GROUP].raft.campaign()  # the first leads
+    engines[0].wake()
+    return storages, engines
+
+
+async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int = 1) -> list[float]:
     """Loop-thread CPU µs per write for each repetition (after one warm-up):
-    `rounds` messages of `batch` updates, each message answered before the next."""
-    storage = Storage.open(data_dir / "db")
-    engine = Engine("n1", storage, lambda node_id: None)
-    engine.factories = {"partition": PartitionReplica}
-    replica = engine.create(GROUP, {"kind": "partition", "table_id": 1, "lo": 0, "hi": LAST_HASH}, ["n1"])
-    engine.start()
+    `rounds` messages of `batch` updates, each message answered before the next.
+    With `members` > 1 the group's other members run in this process too."""
+    storages, engines = await start_engines(members, data_dir)
+    engine = engines[0]
+    replica = engine.replicas[GROUP]
     session = DataSession(engine.replicas, lambda node_id: None, "n1")
     loop = asyncio.get_running_loop()
     answered: list[node_pb2.DataResponse] = []
@@ -85,7 +118,7 @@ async def run(rounds: int, batch: int, reps: int, data_dir: Path) -> list[float]
         deadline = time.monotonic() + 30
         while not (replica.is_leader and replica.writable()):
             if time.monotonic() > deadline:
-                raise RuntimeError("the one-member group elected no leader")
+                raise RuntimeError("the group elected no leader")
             await asyncio.sleep(0.01)
         rng = random.Random(1)
         messages = [node_pb2.DataRequests(requests=updates(batch, rng)) for _ in range(rounds)]
@@ -109,8 +142,9 @@ async def run(rounds: int, batch: int, reps: int, data_dir: Path) -> list[float]
     finally:
         session.close()
         pump.cancel()
-        await engine.stop()
-        storage.close()
+        for engine, storage in zip(engines, storages):
+            await engine.stop()
+            storage.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,9 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=100, help="messages per repetition (default 100)")
     p.add_argument("--batch", type=int, default=16, help="updates per message (default 16)")
     p.add_argument("--reps", type=int, default=3, help="measured repetitions, after one warm-up (default 3)")
+    p.add_argument("--members", type=int, default=1,
+                   help="the group's members, all in this process, the others' Raft over loopback (default 1)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="trireme-leader-path-") as d:
-        reps = asyncio.run(run(args.rounds, args.batch, args.reps, Path(d)))
+        reps = asyncio.run(run(args.rounds, args.batch, args.reps, Path(d), args.members))
     print("loop thread CPU us per write:", " ".join(f"{x:.1f}" for x in reps), f"(min {min(reps):.1f})")
     return 0
 

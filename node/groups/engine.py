@@ -4,8 +4,10 @@ Each turn of the loop ticks the cores by wall-clock time, feeds them what
 arrived (messages, proposals, reads), then handles all their Readies together:
 one RocksDB write batch holding every group's new log entries, hard states and
 applied data, one fsync for all of it (group commit), then the messages to
-each peer in one frame, then the answers. Requests that arrive during the
-fsync ride the next turn.
+each peer in one frame, then the answers. A leader's appends leave before
+the fsync, and so do its answers for entries already committed (their
+durability is the quorum's, not this batch's). Requests that arrive during
+the fsync ride the next turn.
 """
 
 from __future__ import annotations
@@ -301,7 +303,16 @@ class Engine:
         self.storage.write(batch, sync=False)
         written = time.perf_counter()
         self.append_seconds.observe(written - started)
+        early = [False] * len(readies)
         if must_sync:
+            # A leader's answers vouch only for entries already committed,
+            # durable on a quorum, and their applied state is written: they
+            # need not wait for this batch's fsync (the new entries' own).
+            now = time.monotonic()
+            for i, ((r, rd), res) in enumerate(zip(readies, results)):
+                if rd.send_first and rd.soft_state is None and (rd.committed or rd.read_states):
+                    early[i] = True
+                    r.after(rd, res, now)
             self.fsyncs += 1
             await self._syncer.sync()
             self.fsync_seconds.observe(time.perf_counter() - written)
@@ -310,8 +321,9 @@ class Engine:
                 self._send(r, rd)
         now = time.monotonic()
         compacted = None
-        for (r, rd), res in zip(readies, results):
-            r.after(rd, res, now)
+        for (r, rd), res, answered in zip(readies, results, early):
+            if not answered:
+                r.after(rd, res, now)
             r.raft.advance(rd)
             if rd.committed and r.compact_due() and r.group in self.replicas:
                 compacted = compacted or self.storage.batch()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from node.raft.core import Raft
 from node.raft.messages import (ConfChange, ConfChangeType, Entry, EntryKind, NotLeader,
                                 ProposalDropped, Ready, Role, Snapshot, SnapshotMeta)
+from node.groups.merge import Queued, merge_runs
 from node.groups.snapshots import Streams
 from node.storage import Batch
 from node.net.raft_codec import encode_entry, encode_hard_state, encode_snapshot
@@ -70,8 +71,8 @@ class Replica:
         self.group = group
         self.raft = raft
         self.config = config  # kind, table id, hash range... (persisted)
-        self._queued: list[tuple[bytes | ConfChange, asyncio.Future, Callable[[bool], None] | None,
-                                 Callable[[Any], Any] | None]] = []
+        self._queued: list[Queued] = []
+        self._mergeable = 0  # queued proposals with a merge tag (node/groups/merge.py)
         self._proposals: dict[int, _Proposal] = {}
         self._read_queue: list[tuple[bytes, asyncio.Future]] = []
         self._reads: dict[bytes, asyncio.Future] = {}
@@ -123,16 +124,24 @@ class Replica:
     # --- inputs (queued; the engine feeds them to the core) ----------------
 
     def propose(self, data: bytes | ConfChange, on_done: Callable[[bool], None] | None = None,
-                answer: Callable[[Any], Any] | None = None) -> asyncio.Future:
+                answer: Callable[[Any], Any] | None = None, merge: Any = None) -> asyncio.Future:
         """Queue a proposal. The future resolves to `apply_entry`'s result once
         applied (to ``answer(result)``, or the exception it raises, when given:
         one future and one loop callback less than chaining another), or fails
         with Rejected (never applied) or UnknownOutcome. `on_done(applied)`
-        runs first, when the outcome is known."""
+        runs first, when the outcome is known. ``merge``: a tag that lets the
+        proposal share an entry with its tagged neighbours (`combine`)."""
         fut = asyncio.get_running_loop().create_future()
-        self._queued.append((data, fut, on_done, answer))
+        self._queued.append((data, fut, on_done, answer, merge))
+        if merge is not None:
+            self._mergeable += 1
         self.engine.wake()
         return fut
+
+    def combine(self, parts: list[tuple[bytes, Any]]) -> bytes:
+        """The entry of several merged proposals' (data, merge tag); its
+        `apply_entry` returns a list of their results, in order."""
+        raise NotImplementedError
 
     def lease_read_ok(self) -> bool:
         """Can this leader read its own state now, without a quorum round?"""
@@ -159,7 +168,10 @@ class Replica:
         """Hand queued proposals and reads to the core (between readies)."""
         r = self.raft
         queued, self._queued = self._queued, []
-        for i, (data, fut, on_done, answer) in enumerate(queued):
+        if self._mergeable > 1:
+            queued = merge_runs(queued, self.combine)
+        self._mergeable = 0
+        for i, (data, fut, on_done, answer, _) in enumerate(queued):
             try:
                 if isinstance(data, ConfChange):
                     term, index = r.propose_conf_change(data)
@@ -170,7 +182,7 @@ class Replica:
                 # that will not be: none of it was proposed.
                 err = Rejected("NOT_LEADER" if isinstance(exc, NotLeader) else "UNAVAILABLE",
                                str(exc), r.lead)
-                for _, f, cb, _ in queued[i:]:
+                for _, f, cb, _, _ in queued[i:]:
                     if cb is not None:
                         cb(False)
                     if not f.done():
@@ -305,7 +317,7 @@ class Replica:
 
     def close(self, reason: str) -> None:
         err = Rejected("UNAVAILABLE", reason)
-        for _, fut, cb, _ in self._queued:
+        for _, fut, cb, _, _ in self._queued:
             if cb is not None:
                 cb(False)
             if not fut.done():
@@ -319,6 +331,7 @@ class Replica:
             if not fut.done():
                 fut.set_exception(err)
         self._queued.clear()
+        self._mergeable = 0
         self._proposals.clear()
         self._reads.clear()
         self._reads_at.clear()

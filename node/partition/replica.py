@@ -556,16 +556,18 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         unlock = self.locks.pend(*lock) if lock is not None else None
         # Later writes evaluate against these values until they apply.
         overlay = self._overlay
+        keys = []
         for m in cmd.mutations:
-            slot = overlay.get(m.key)
+            key = m.key  # (each protobuf field read makes a new object: once)
+            keys.append(key)
+            slot = overlay.get(key)
             value = None if m.delete else m.value
             if slot is None:
-                overlay[m.key] = [value, 1, origin]
+                overlay[key] = [value, 1, origin]
             else:
                 slot[0] = value
                 slot[1] += 1
                 slot[2] = slot[2] or origin
-        keys = [m.key for m in cmd.mutations]
 
         def done(_applied: bool) -> None:
             for k in keys:
@@ -588,7 +590,15 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                 raise ServiceUnavailable(FROZEN_MESSAGE)
             return answer(result)
 
-        return self.propose(cmd.SerializeToString(), done, applied)
+        # A plain item write (no version, no lock) may share its entry (`combine`).
+        plain = version is None and lock is None
+        return self.propose(cmd.SerializeToString(), done, applied, len(keys) if plain else None)
+
+    def combine(self, parts: list[tuple[bytes, int]]) -> bytes:
+        """Plain write commands concatenate into one (protobuf merges repeated
+        fields by appending), with each one's count of mutations (`parts`)."""
+        return b"".join([data for data, _ in parts]) + node_pb2.WriteCommand(
+            parts=[n for _, n in parts]).SerializeToString()
 
     def _local_indexes(self, key: bytes, req: node_pb2.DataRequest, old: dict | None,
                        new: dict | None, limit: bool = True) -> tuple[list[node_pb2.Mutation], int]:
@@ -615,6 +625,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def apply_entry(self, batch: Batch, entry: Entry) -> Any:
         cmd = node_pb2.WriteCommand.FromString(entry.data)
+        if cmd.parts:
+            return self._apply_merged(batch, entry.index, cmd)
         if cmd.HasField("split"):
             return apply_split(self, batch, entry, cmd.split)
         # (each field asked once: a plain write's entry pays for every feature's check)
@@ -647,6 +659,30 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         if stamps is not None:
             self._note_stamps(stamps, cmd, entry.index)
         return result
+
+    def _apply_merged(self, batch: Batch, index: int, cmd: node_pb2.WriteCommand) -> list:
+        """A merged entry's writes, as each alone would apply: each one's
+        result, in order (node/groups/merge.py)."""
+        if "frozen" in self.config:
+            return [FROZEN] * len(cmd.parts)
+        results: list = []
+        keep: list[node_pb2.Mutation] = []
+        mutations = cmd.mutations
+        at = 0
+        for n in cmd.parts:
+            if self.owns(mutations[at].key):
+                results.append(None)
+                keep.extend(mutations[at:at + n])
+            else:
+                results.append(WRONG_GROUP)  # proposed before this replica's split applied
+            at += n
+        if len(keep) < len(mutations):
+            cmd = node_pb2.WriteCommand(mutations=keep, timestamp_ms=cmd.timestamp_ms)
+        if keep:
+            self.apply_command(batch, index, cmd)
+            if self._stamps is not None:
+                self._note_stamps(self._stamps, cmd, index)
+        return results
 
     async def freeze(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
         """FREEZE: stop (or resume) item writes at this point of the log, so

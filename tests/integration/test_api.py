@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.admin import meta, raw_items
+from tests.integration.admin import meta, raw_items, replicas
 from tests.integration.conftest import wait_until
 
 KEYS = dict(
@@ -180,6 +180,42 @@ def test_each_write_reaches_all_three_replicas_in_three_azs(ddb, table, cluster)
         copies = wait_until(same_everywhere, 10, f"replicas of {p['id']} to agree")
         total += sum(1 for v in copies[0].values() if '"r' in v)
     assert total == 40
+
+
+def test_a_batch_write_takes_about_one_raft_entry_per_partition(ddb, cluster):
+    """BatchWriteItem's items reach a partition's leader together and share its
+    Raft entries (node/groups/merge.py), each still applied on every replica."""
+    ddb.create_table(TableName="batched", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    wait_until(lambda: ddb.describe_table(TableName="batched")["Table"]["TableStatus"] == "ACTIVE", 30, "ACTIVE")
+    ddb.put_item(TableName="batched", Item={"pk": {"S": "old"}})
+    m = meta(cluster)
+    tid = m["tables"]["batched"]["id"]
+    groups = [p["id"] for p in m["partitions"].values() if p.get("table_id") == tid]
+
+    def last_indexes() -> dict[str, int]:
+        out = {}
+        for node in cluster.node_ids():
+            for g, r in replicas(cluster, node).items():
+                if g in groups and r["role"] == "LEADER":
+                    out[g] = r["last_index"]
+        return out
+    before = wait_until(lambda: (lambda li: li if len(li) == len(groups) else None)(last_indexes()), 10, "leaders")
+    r = ddb.batch_write_item(RequestItems={"batched": [{"DeleteRequest": {"Key": {"pk": {"S": "old"}}}}] + [
+        {"PutRequest": {"Item": {"pk": {"S": f"b{i}"}, "n": {"N": str(i)}}}} for i in range(24)]})
+    assert r["UnprocessedItems"] == {}
+    after = last_indexes()
+    entries = sum(after[g] - before[g] for g in groups)
+    # One entry per partition per request message that reached its leader
+    # (a message or two: the router's stream batches what waits); 25 unmerged.
+    assert 0 < entries <= 3 * len(groups), (before, after)
+    for g in groups:
+        copies = wait_until(lambda g=g: (lambda c: c if all(x == c[0] for x in c) else None)(
+            [raw_items(cluster, v, g) for v in m["partitions"][g]["voters"]]), 10, f"replicas of {g} to agree")
+        assert not any('"old"' in v for v in copies[0].values())
+    got = ddb.scan(TableName="batched", ConsistentRead=True)["Items"]
+    assert sorted(int(i["n"]["N"]) for i in got) == list(range(24))
 
 
 def _raw(endpoint: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict | str]:

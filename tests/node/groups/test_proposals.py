@@ -4,6 +4,8 @@ it rather than waiting for its deadline); on_done runs first."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.node.partition.test_versions import put_req, run
@@ -29,4 +31,33 @@ def test_an_exception_in_answer_reaches_the_caller(tmp_path):
             await replica.propose(NOTHING, None, broken)
         # and the replica goes on answering writes
         assert (await replica.write(put_req("a", 1))).status == node_pb2.OK
+    run(tmp_path, test)
+
+
+def test_a_committed_write_is_answered_without_waiting_for_the_next_fsync(tmp_path):
+    """Under load a turn applies committed entries and appends new ones: the
+    applied writes are answered before the new entries' fsync (which only
+    they need), not after it."""
+    async def test(replica):
+        syncer = replica.engine._syncer  # noqa: SLF001
+        real, calls = syncer.sync, []
+        first, b_queued, gate = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+        async def sync():
+            calls.append(1)
+            if len(calls) == 1:  # A's own: B is proposed meanwhile
+                first.set()
+                await b_queued.wait()
+            else:  # B's, in the turn that applies A: held
+                await gate.wait()
+            await real()
+        syncer.sync = sync
+        a = replica.write(put_req("a", 1))
+        await first.wait()
+        b = replica.write(put_req("b", 2))
+        b_queued.set()
+        assert (await asyncio.wait_for(a, 5)).status == node_pb2.OK
+        assert len(calls) == 2 and not b.done()  # B's fsync still held
+        gate.set()
+        assert (await asyncio.wait_for(b, 5)).status == node_pb2.OK
     run(tmp_path, test)
