@@ -9,9 +9,12 @@ Two halves, on the router's port (`router/lambda_api.py` hands them over):
   The config lives in the function's entry of the cluster metadata
   (``MetaState.functions[NAME]["url"]``, written by the ``put_function_url``
   meta call), so every router serves every URL and deleting the function
-  deletes its URL, as in Lambda. AuthType AWS_IAM is accepted and stored,
-  but no request signature is checked (no URL is private here);
-  InvokeMode RESPONSE_STREAM is accepted and answered buffered.
+  deletes its URL, as in Lambda. Under enforced auth (`trireme up --auth`),
+  a URL with AuthType AWS_IAM serves only requests signed (SigV4, service
+  ``lambda``) by a caller allowed ``lambda:InvokeFunctionUrl`` on the
+  function (router/main.py checks, with `private_function`); others get
+  Lambda's 403 ``{"Message":"Forbidden"}``. AuthType NONE URLs are public, as
+  in Lambda. InvokeMode RESPONSE_STREAM is accepted and answered buffered.
 - serving: any request to ``http://ROUTER/trireme/url/URL_ID/PATH?QUERY``
   invokes the function with API Gateway's HTTP API payload format 2.0 (the
   event Lambda gives function URLs; ``rawPath`` is ``/PATH``) and turns its
@@ -376,6 +379,14 @@ class FunctionUrls:
             self._by_id = {e["url"]["UrlId"]: n for n, e in state.functions.items() if e.get("url")}
             self._by_id_version = state.version
         return self._by_id.get(url_id)
+
+    def private_function(self, url: str) -> str | None:
+        """The function's ARN when the URL ``url`` (under SERVE_PREFIX) has AuthType AWS_IAM, else None."""
+        url_id = url[len(SERVE_PREFIX):].partition("/")[0].partition("?")[0]
+        name = self._function_of(url_id)
+        if name is None or self.api.cluster.state.functions[name]["url"].get("AuthType") != "AWS_IAM":
+            return None
+        return model.function_arn(name, self.api.region)
 
     async def serve(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Any:
         """A request to a function's URL: the function's answer as HTTP."""

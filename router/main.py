@@ -140,7 +140,7 @@ async def _serve(args: argparse.Namespace) -> int:
         handler = metrics.requests.wrap(Api.with_host(Dispatcher(
             api.operations(), streams=streams, replication=replication, scaling=scaling,
             authenticate=authenticate, authorize=authorize, sts=Sts(cluster.meta, authenticate))))
-        rest = _authenticated_rest(rest_handler(console, functions), authenticate, authorize)
+        rest = _authenticated_rest(rest_handler(console, functions), authenticate, authorize, functions.urls)
         server = await serve(handler, host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
                              rest=with_metrics(metrics, rest),
                              rest_prefixes=(*PREFIXES, CONSOLE_PREFIX, METRICS_PATH.encode()), ssl=https,
@@ -212,12 +212,13 @@ def _authenticator(args: argparse.Namespace, cluster, master):
     return Authenticator(Users(lambda: cluster.state, master), args.region)
 
 
-def _authenticated_rest(rest, authenticate, authorize):
+def _authenticated_rest(rest, authenticate, authorize, urls):
     """The Lambda REST API behind authentication (service `lambda`) and
     authorization (lambda: actions), its refusals in Lambda's shape (403 and
-    x-amzn-ErrorType). Function URLs are served as AuthType NONE URLs are:
-    public; so is GET /metrics (Prometheus scrapes unsigned). The console's
-    page and files are public; its API wants the signature the page makes
+    x-amzn-ErrorType). A function URL with AuthType AWS_IAM wants a signed
+    request allowed lambda:InvokeFunctionUrl (Lambda's 403 Forbidden
+    otherwise); one with AuthType NONE is public, as in Lambda; so is GET
+    /metrics (Prometheus scrapes unsigned). The console's page and files are public; its API wants the signature the page makes
     after sign-in (router/console/static/auth.js; the event stream's in its
     query), and its fault injection an admin. The pseudo-headers of
     router/http.py are dropped before the API sees the headers."""
@@ -262,6 +263,14 @@ def _authenticated_rest(rest, authenticate, authorize):
                 await authorize.rest(caller, method, url, body)
             except DynamoDBError as exc:
                 return refused(exc)
+        elif authenticate.enforced:
+            private = urls.private_function(url)  # AuthType AWS_IAM: signed, and allowed InvokeFunctionUrl
+            if private is not None:
+                try:
+                    authorize.function_url(authenticate(headers, body, LAMBDA), private)
+                except DynamoDBError as exc:
+                    return RestResponse(403, b'{"Message":"Forbidden"}',
+                                        {"Content-Type": "application/json", "x-amzn-ErrorType": exc.code})
         return await rest(method, url, plain, body)
     return handle
 

@@ -119,6 +119,13 @@ class Authorizer:
         if not evaluate(req, identity_policies(caller), new).allowed:
             raise ValidationException(REMOVES_SELF)
 
+    def function_url(self, caller: Caller, function_arn: str) -> None:
+        """A request to a function URL with AuthType AWS_IAM: Lambda's check."""
+        if not caller.enforced or caller.admin:
+            return
+        self._decide(caller, [actions.Check("lambda:InvokeFunctionUrl", function_arn,
+                                            {"lambda:FunctionUrlAuthType": "AWS_IAM"})], self.state())
+
     async def rest(self, caller: Caller, method: str, path: str, body: bytes = b"") -> None:
         """The Lambda REST API's check (none for a path it answers itself)."""
         if not caller.enforced or caller.admin:

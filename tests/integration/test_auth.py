@@ -324,3 +324,46 @@ def _known(ddb) -> bool:
     except ClientError as exc:
         return exc.response["Error"]["Code"] == "ResourceNotFoundException"
     return False
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=60) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _signed_get(url: str, key: str, secret: str) -> tuple[int, bytes]:
+    req = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials(key, secret), "lambda", "us-east-1").add_auth(req)
+    return _get(url, dict(req.headers))
+
+
+def test_a_function_url_with_aws_iam_auth_serves_only_allowed_signed_callers(cluster):
+    from tests.conformance.test_lambda import ROLE, zipped
+
+    code = zipped("def handler(event, context):\n    return {'statusCode': 200, 'body': 'hello'}\n")
+    admin_key, admin_secret = cluster.credentials()
+    lam = _client(cluster, admin_key, admin_secret, service="lambda")
+    urls = {}
+    for name, auth in (("private-fn", "AWS_IAM"), ("public-fn", "NONE")):
+        lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                            Code={"ZipFile": code})
+        urls[auth] = lam.create_function_url_config(FunctionName=name, AuthType=auth)["FunctionUrl"]
+    private = urls["AWS_IAM"]
+    wait_until(lambda: _signed_get(private, admin_key, admin_secret) == (200, b"hello"), 30,
+               "the admin's signed request to the private URL")
+    assert _get(urls["NONE"]) == (200, b"hello")  # AuthType NONE: public, as in Lambda
+    assert _get(private) == (403, b'{"Message":"Forbidden"}')  # unsigned
+    assert _signed_get(private, admin_key, "wrong")[0] == 403
+    key, secret = _new_user(cluster, "url-caller")  # may list tables, nothing else
+    assert _signed_get(private, key, secret) == (403, b'{"Message":"Forbidden"}')
+    allowed = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunctionUrl",
+               "Resource": "arn:aws:lambda:us-east-1:000000000000:function:private-fn",
+               "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}}]}
+    put = meta_call(cluster, "put_user_policy", {"name": "url-caller", "policy_name": "url",
+                                                 "document": json.dumps(allowed)})
+    assert put["ok"], put
+    wait_until(lambda: _signed_get(private, key, secret) == (200, b"hello"), 10,
+               "the router to learn the user's new policy")
