@@ -320,7 +320,7 @@ def forwarding(api: Api, name: str, op: Op) -> Op:
     for any other table this is ``op`` itself, with no extra frame).
     Strongly consistent reads are sent on their own (`read_elsewhere`)."""
     cluster = api.cluster
-    if cluster.read_elsewhere is None:
+    if cluster is not None and cluster.read_elsewhere is None:  # (None: an Api without a cluster, in tests)
         cluster.read_elsewhere = functools.partial(read_elsewhere, api)
     seen: list[Any] = [None, False]  # a metadata state, and whether it has an MRSC table
 
