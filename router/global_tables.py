@@ -192,7 +192,9 @@ async def _create_replica(api: Regions, t: TableInfo, action: gt.ReplicaAction) 
             raise unreachable(f"The replica in region {region} was not created", exc) from None
         raise
     _background(announce_active(api, name, region))
-    return api.table(name, any_status=True)
+    # As the request found it (the replica CREATING), as DynamoDB answers: the
+    # copy may already have finished and been announced while it was asked for.
+    return t
 
 
 _TASKS: set[asyncio.Task] = set()
