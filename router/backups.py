@@ -66,7 +66,7 @@ LOAD_SWEEP_S = 1.0  # how often a router looks for restores and imports to take 
 # A restore's or import's filler renews its lease a few times within it; past it, another router takes over.
 LOAD_LEASE_S = float(os.environ.get("TRIREME_LOAD_LEASE_S", "30"))
 LEASE_S = 30.0  # a backup's creator renews its lease after every partition; past it, another router takes over
-CREATE_WAIT_S = 5.0  # CreateBackup waits this long for its backup to be AVAILABLE
+CREATE_WAIT_S = 15.0  # CreateBackup waits this long for its backup to be AVAILABLE (5 s was short on a loaded machine)
 
 
 class LeaseLost(Exception):
