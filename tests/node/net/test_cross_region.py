@@ -14,6 +14,7 @@ from deploy.link import Link, Pair
 from deploy.local import free_port
 from node.net.peers import Transport
 from node.raft.messages import Message, MsgType
+from tests.node.net.support import until
 
 
 def test_the_peer_header_names_the_node():
@@ -36,15 +37,6 @@ async def _node(node_id: str, region: str, cluster: str, peers: dict[str, str], 
     return t, port, got
 
 
-async def _until(cond, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await asyncio.sleep(0.02)
-    return cond()
-
-
 def _hb(to: str, frm: str, term: int) -> Message:
     return Message(MsgType.HEARTBEAT, to=to, frm=frm, term=term)
 
@@ -64,7 +56,7 @@ def test_messages_reach_another_regions_node_through_the_link():
         try:
             sent = time.monotonic()
             us.send("g1", [_hb("eu-west-1/n2", "us-east-1/n1", 1)])
-            assert await _until(lambda: eu_got, 5.0)
+            assert await until(lambda: eu_got, 5.0)
             assert time.monotonic() - sent >= 0.04  # one way through the link at least
             group, m = eu_got[0]
             assert (group, m.to, m.frm, m.term) == ("g1", "eu-west-1/n2", "us-east-1/n1", 1)
@@ -78,7 +70,7 @@ def test_messages_reach_another_regions_node_through_the_link():
             await asyncio.sleep(0.4)
             assert [m.term for _, m in eu_got] == [1]  # a cut carries nothing
             link.state.apply({"op": "heal"})
-            assert await _until(lambda: [m.term for _, m in eu_got] == [1, 2], 5.0)
+            assert await until(lambda: [m.term for _, m in eu_got] == [1, 2], 5.0)
         finally:
             for t in (us, eu, stranger):
                 await t.close()
@@ -100,7 +92,7 @@ def test_an_unknown_node_behind_the_link_gets_no_connection():
             await asyncio.sleep(0.5)
             assert not eu_got
             us.send("g1", [_hb("eu-west-1/n2", "us-east-1/n1", 3)])
-            assert await _until(lambda: eu_got, 5.0)
+            assert await until(lambda: eu_got, 5.0)
         finally:
             for t in (us, eu):
                 await t.close()

@@ -5,11 +5,11 @@ heartbeats (node.raft.core.Raft.peer_lost)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from deploy.local import free_port
 from node.net.peers import Transport
 from node.raft.messages import Message, MsgType
+from tests.node.net.support import until
 
 
 async def _transport(node_id: str, got: list, lost: list) -> Transport:
@@ -17,15 +17,6 @@ async def _transport(node_id: str, got: list, lost: list) -> Transport:
     t.cluster_id = "c1"
     t.on_lost = lost.append
     return t
-
-
-async def _until(cond, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await asyncio.sleep(0.02)
-    return cond()
 
 
 def test_a_peer_whose_connection_ends_is_reported_and_a_closing_transport_reports_nothing():
@@ -41,10 +32,10 @@ def test_a_peer_whose_connection_ends_is_reported_and_a_closing_transport_report
         a.raft_endpoint = endpoint  # instead of asking b's admin port
         try:
             a.send("g1", [Message(MsgType.HEARTBEAT, to="b", frm="a", term=2)])
-            assert await _until(lambda: b_got, 5.0)
+            assert await until(lambda: b_got, 5.0)
             assert b_lost == []
             await a.close()  # as a's process dying closes its sockets
-            assert await _until(lambda: b_lost, 2.0), "b did not notice a's connection end"
+            assert await until(lambda: b_lost, 2.0), "b did not notice a's connection end"
             assert b_lost == ["a"] and a_lost == []
         finally:
             await a.close()
