@@ -381,8 +381,32 @@ class LocalCluster:
         made = asyncio.run(admin_key([p.addr for p in self.procs.values() if p.kind == "node"], self.cluster_id))
         if not made.get("ok"):
             raise RuntimeError(f"cannot create the admin user's keys: {made.get('message')}")
-        write_credentials(self.credentials_file, made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"],
-                          self.region)
+        key = (made["key"]["AccessKeyId"], made["key"]["SecretAccessKey"])
+        self._wait_known(key)
+        write_credentials(self.credentials_file, *key, self.region)
+
+    def _wait_known(self, key: tuple[str, str], timeout: float = 30.0) -> None:
+        """Until every router accepts `key`: a router learns of users from the
+        metadata it watches, a moment after the meta leader made them (IAM's
+        keys likewise take a moment to work everywhere); the credentials file
+        appears only once they do."""
+        deadline = time.monotonic() + timeout
+        for p in self.procs.values():
+            if p.kind != "router":
+                continue
+            status, body = 0, b""
+            while time.monotonic() < deadline:
+                try:
+                    status, body = post(self.url(p), "ListTables", {}, timeout=2.0, credentials=key,
+                                        region=self.region)
+                except OSError as exc:
+                    body = str(exc).encode()
+                if status == 200:
+                    break
+                time.sleep(0.1)
+            else:
+                raise TimeoutError(f"{p.name} did not accept the admin user's key within {timeout:.0f}s "
+                                   f"(last: {body.decode(errors='replace')}); see {p.log}")
 
     def launch(self) -> None:
         """Start every process without waiting for them (`deploy.regions`

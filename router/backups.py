@@ -119,7 +119,9 @@ class Backups:
         # DynamoDB answers CREATING; a small table's backup is done within
         # moments, and answering it AVAILABLE then lets scripts restore at once.
         arn = record["arn"]
-        await self.cluster.wait_for(lambda s: s.backups.get(arn, {}).get("status") != "CREATING", CREATE_WAIT_S)
+        # (until this router's metadata has the record: it may lag the meta leader's answer)
+        await self.cluster.wait_for(lambda s: s.backups.get(arn, {}).get("status", "CREATING") != "CREATING",
+                                    CREATE_WAIT_S)
         return {"BackupDetails": model.details(self._backups().get(arn, record))}
 
     async def describe_backup(self, body: dict) -> dict:
