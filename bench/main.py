@@ -22,16 +22,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import index_lag, replication, transfers
+from bench import hot_split, index_lag, replication, targets, transfers
 from bench import run as runner
 
-DEFAULT_WORKLOADS = "C,B,A,Q,T,H"
+DEFAULT_WORKLOADS = "C,B,A,W,Q,K,T,H"
 DEFAULT_CLIENTS = {"B": 16, "T": 16, "H": 16}  # the rest: 64
 READS = ("C", "B", "A", "Q", "S")
 SECURED = {"trireme-auth": "--auth", "trireme-tls": "--tls"}  # --security: the same cluster, secured
 SECURED_WORKLOADS = ("C", "A")  # what --security runs against them (eventually consistent reads)
-TARGETS = {  # (workload, consistent) -> Trireme's wanted median ratio to dynalite in memory
-    ("C", False): 1.0, ("C", True): 0.8, ("A", False): 0.5, ("Q", False): 1.0}
 
 
 @dataclass
@@ -140,6 +138,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-probes", type=int, default=200,
                    help="global index propagation lag: probes on an idle cluster and again under write load "
                         "(Trireme only; default 200 each, 0 skips)")
+    p.add_argument("--hot-split-keys", type=int, default=hot_split.KEYS,
+                   help=f"a hot spot that splits: a fresh cluster splitting for heat, {hot_split.CLIENTS} clients "
+                        f"updating this many keys, throughput before and after the split (Trireme only; "
+                        f"default {hot_split.KEYS}, 0 skips)")
     p.add_argument("--replication-probes", type=int, default=100,
                    help="global table replication: two regions behind the cross-region link, probes of the "
                         "lag idle and under write load, and the writes per second replicated (default 100 "
@@ -204,23 +206,44 @@ def run(args: argparse.Namespace) -> int:
         for s in systems:
             s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    split = _hot_split(args) if args.hot_split_keys > 0 else None
     repl = _replication(args) if args.replication_probes > 0 else []
     print(render(results, load_rates, [s.name for s in systems]))
+    hot = render_hot_updates(results)
+    if hot:
+        print("\n" + hot)
     if any(r.system in SECURED for r in results):
         print("\n" + render_security(results))
     if any(r.workload in transfers.WORKLOADS for r in results):
         print("\n" + render_transactions(results, args.records))
     if lags:
         print("\n" + index_lag.render(lags))
+    if split is not None:
+        print("\n" + hot_split.render(split))
     if repl:
         print("\n" + replication.render(repl))
+    print("\n" + targets.render(targets.evaluate(results, load_rates, lags)))
     args.out.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": _args_json(args),
                                     "load_items_per_s": load_rates,
                                     "results": [r.to_json() for r in results],
                                     "index_lag": [r.to_json() for r in lags],
+                                    "hot_split": split.to_json() if split is not None else None,
                                     "replication": [r.to_json() for r in repl]}, indent=1))
     print(f"\nraw results in {args.out}")
     return 0
+
+
+def _hot_split(args: argparse.Namespace) -> hot_split.SplitResult:
+    """A fresh cluster that splits for heat, its hot set measured, stopped."""
+    tmp = Path(tempfile.mkdtemp(prefix="trireme-bench-hot-"))
+    _say(f"hot spot: a cluster splitting for heat, {hot_split.CLIENTS} clients on {args.hot_split_keys} keys ...")
+    cluster = hot_split.start_cluster(tmp)
+    try:
+        addrs = [p.addr for p in cluster.procs.values() if p.kind == "node"]
+        return asyncio.run(hot_split.measure(cluster.endpoint, addrs, args.hot_split_keys))
+    finally:
+        cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _replication(args: argparse.Namespace) -> list[replication.ReplResult]:
@@ -287,9 +310,6 @@ def render(results: list[runner.Result], load_rates: dict[str, float], systems: 
             pairs = [a.ops_per_s / b.ops_per_s for a, b in zip(mine, rs) if b.ops_per_s]
             if pairs:
                 ratio = f"{statistics.median(pairs):.2f}"
-                target = TARGETS.get((w, cons)) if system == "dynalite-mem" else None
-                if target is not None:
-                    ratio += f" ({'meets' if statistics.median(pairs) >= target else 'below'} {target:g})"
         cpu = statistics.median(sum(r.cpu.values()) for r in rs)
         rows.append([w + (" SC" if cons else ""), str(c), system, _fmt([r.ops_per_s for r in rs]),
                      _fmt([r.p50_ms for r in rs], 1), _fmt([r.p99_ms for r in rs], 1),
@@ -298,6 +318,28 @@ def render(results: list[runner.Result], load_rates: dict[str, float], systems: 
                  "ERRORS", "CPU CORES", "TRIREME / THIS"], rows)
     loads = ", ".join(f"{s} {load_rates[s]:,.0f} items/s" for s in systems if s in load_rates)
     return out + f"\n\nloading with BatchWriteItem: {loads}"
+
+
+def render_hot_updates(results: list[runner.Result]) -> str:
+    """YCSB-A's UpdateItem latency on the zipfian's hottest 1% of keys and on the others, per system."""
+    from client.status import table
+    groups: dict[tuple, list[runner.Result]] = {}
+    for r in results:
+        if r.by_class:
+            groups.setdefault((r.workload, r.clients, r.system), []).append(r)
+    rows = []
+    for (w, c, system), rs in groups.items():
+        for cls in (runner.HOT_UPDATES, runner.COLD_UPDATES):
+            has = [r for r in rs if r.by_class.get(cls, {}).get("ops")]
+            xs = [r.by_class[cls] for r in has]
+            if xs:
+                rows.append([w, str(c), system, cls, _fmt([x["ops"] / r.seconds for x, r in zip(xs, has)]),
+                             _fmt([x["p50_ms"] for x in xs], 1), _fmt([x["p99_ms"] for x in xs], 1),
+                             f"{max(x['max_ms'] for x in xs):.0f}"])
+    if not rows:
+        return ""
+    return "HOT KEYS (YCSB-A's UpdateItem by the zipfian's rank of its key)\n" + table(
+        ["WORKLOAD", "CLIENTS", "SYSTEM", "REQUESTS", "OPS/S median (min-max)", "P50 MS", "P99 MS", "MAX MS"], rows)
 
 
 def render_security(results: list[runner.Result]) -> str:

@@ -26,6 +26,7 @@ WORKLOADS = {
     "A": "50% GetItem, 50% UpdateItem SET",
     "Q": f"Query of one {ycsb.QITEMS}-item partition",
     "W": "100% PutItem",
+    "K": "100% UpdateItem of one hot key (every client the same item)",
     "S": "parallel Scan of the whole table (one segment per client)",
     **transfers.WORKLOADS,
 }
@@ -50,6 +51,9 @@ class Result:
     items_per_s: float = 0.0  # Scan: items returned per second
     error_kinds: dict[str, int] = field(default_factory=dict)
     cancelled: int = 0  # transactions: TransactionCanceledException answers (not errors, not operations)
+    # latency per class of request (A: UpdateItem on the zipfian's hottest 1% of keys, and on the others):
+    # class -> {"ops", "p50_ms", "p99_ms", "max_ms"}
+    by_class: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def cancel_rate(self) -> float:
@@ -68,6 +72,10 @@ def cpu_seconds(pid: int, stat: str = "") -> float:
         return (int(fields[11]) + int(fields[12])) / TICKS
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+HOT_UPDATES = "UpdateItem hottest 1%"  # YCSB-A's updates of the keys in the zipfian's hottest 1% of ranks
+COLD_UPDATES = "UpdateItem other keys"
 
 
 def _percentile(sorted_ns: list[int], p: float) -> float:
@@ -206,6 +214,9 @@ async def run(system: str, endpoint: str | list[str], pids: dict[str, int], work
     qrecords = min(records, 1000)
     master = random.Random(seed)
     lat: list[int] = []
+    classes: dict[str, list[int]] = {}
+    hot_ranks = ycsb.hottest(records)
+    one_key = ycsb.fnv64(0) % records  # K: the zipfian's hottest key
     errors: Counter[str] = Counter()
     state = {"measuring": False, "stop": False, "ops": 0, "items": 0, "cancelled": 0}
 
@@ -216,15 +227,21 @@ async def run(system: str, endpoint: str | list[str], pids: dict[str, int], work
         blob = ycsb.values_blob(rng)
         c = Client(endpoints[i % len(endpoints)])
         scan_start: bytes | None = None
+        ranked = isinstance(pick, ycsb.Zipfian)
         try:
             while not state["stop"]:
                 r = rng.random()
+                cls = None
                 if workload == "C" or (workload == "B" and r < 0.95) or (workload == "A" and r < 0.5):
                     op, body = "GetItem", bodies.get(pick())
                 elif workload in ("B", "W"):
                     op, body = "PutItem", bodies.put(pick(), blob)
                 elif workload == "A":
                     op, body = "UpdateItem", bodies.update(pick())
+                    if ranked:
+                        cls = HOT_UPDATES if pick.last_rank < hot_ranks else COLD_UPDATES
+                elif workload == "K":
+                    op, body = "UpdateItem", bodies.update(one_key)
                 elif workload == "Q":
                     op, body = "Query", bodies.query(pick())
                 elif workload in transfers.WORKLOADS:
@@ -256,6 +273,8 @@ async def run(system: str, endpoint: str | list[str], pids: dict[str, int], work
                         state["items"] += resp.count(b'"field0"')
                 if state["measuring"]:
                     lat.append(t1 - t0)
+                    if cls is not None:
+                        classes.setdefault(cls, []).append(t1 - t0)
         finally:
             c.close()
 
@@ -274,7 +293,12 @@ async def run(system: str, endpoint: str | list[str], pids: dict[str, int], work
     return Result(system, workload, clients, consistent, round(elapsed, 2), len(lat), round(len(lat) / elapsed, 1),
                   sum(errors.values()), _percentile(lat, 0.5), _percentile(lat, 0.95), _percentile(lat, 0.99),
                   lat[-1] / 1e6 if lat else 0.0, cpu, round(state["items"] / elapsed, 1), dict(errors),
-                  state["cancelled"])
+                  state["cancelled"], {k: _summary(v) for k, v in sorted(classes.items())})
+
+
+def _summary(ns: list[int]) -> dict[str, float]:
+    ns.sort()
+    return {"ops": len(ns), "p50_ms": _percentile(ns, 0.5), "p99_ms": _percentile(ns, 0.99), "max_ms": ns[-1] / 1e6}
 
 
 def _last_key(resp: bytes) -> bytes | None:

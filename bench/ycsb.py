@@ -53,6 +53,7 @@ class Zipfian:
         self.alpha = 1.0 / (1.0 - theta)
         self.eta = (1 - (2.0 / n) ** (1 - theta)) / (1 - zeta2 / zetan)
         self.half_pow = 1.0 + 0.5 ** theta
+        self.last_rank = 0  # the rank behind the last key drawn (0: the hottest)
 
     def rank(self) -> int:
         u = self.rng.random()
@@ -64,7 +65,14 @@ class Zipfian:
         return min(self.n - 1, int(self.n * (self.eta * u - self.eta + 1) ** self.alpha))
 
     def __call__(self) -> int:
-        return fnv64(self.rank()) % self.n
+        self.last_rank = r = self.rank()
+        return fnv64(r) % self.n
+
+
+def hottest(n: int, share: float = 0.01) -> int:
+    """How many of the zipfian's ranks make its hottest `share` of `n` keys
+    (YCSB-A's hot keys: the hottest 1%; at least one)."""
+    return max(1, int(n * share))
 
 
 def chooser(distribution: str, n: int, rng: random.Random) -> Callable[[], int]:

@@ -8,6 +8,16 @@ def test_default_plan_covers_the_targets():
         ("C", 64, False), ("C", 64, True), ("B", 16, False), ("A", 64, False), ("Q", 64, False)]
 
 
+def test_the_default_workloads_run_everything_the_targets_read():
+    from bench.main import DEFAULT_WORKLOADS
+    from bench.targets import TARGETS
+    plan = run_plan(DEFAULT_WORKLOADS.split(","), "", "")
+    for t in TARGETS:
+        if hasattr(t, "workload"):
+            assert (t.workload, t.clients, getattr(t, "consistent", False)) in plan, t
+    assert ("K", 64, False) in plan  # the hot key
+
+
 def test_explicit_levels_and_modes_apply_to_every_read_workload():
     assert run_plan(["C", "W"], "16,64", "yes") == [("C", 16, True), ("C", 64, True), ("W", 16, False),
                                                     ("W", 64, False)]

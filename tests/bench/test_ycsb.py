@@ -50,3 +50,16 @@ def test_bodies_are_valid_dynamodb_json(k, consistent):
     assert upd["UpdateExpression"] == "SET #f = :v" and upd["ExpressionAttributeNames"]["#f"].startswith("field")
     q = orjson.loads(b.query(k))
     assert q["TableName"] == ycsb.QTABLE and q["ExpressionAttributeValues"][":k"]["S"] == ycsb.key_name(k)
+
+
+def test_the_zipfian_names_the_rank_behind_each_key_and_its_hottest_1_percent_takes_most_draws():
+    z = ycsb.Zipfian(20_000, rng=random.Random(5))
+    hot = ycsb.hottest(20_000)
+    assert hot == 200 and ycsb.hottest(50) == 1
+    draws = 20_000
+    hits = 0
+    for _ in range(draws):
+        k = z()
+        assert k == ycsb.fnv64(z.last_rank) % 20_000
+        hits += z.last_rank < hot
+    assert 0.45 < hits / draws < 0.7  # zeta(200) / zeta(20,000) at theta 0.99: about 56%
