@@ -25,7 +25,7 @@ from pathlib import Path
 from bench import hot_split, index_lag, replication, targets, transfers
 from bench import run as runner
 
-DEFAULT_WORKLOADS = "C,B,A,W,Q,K,T,H"
+DEFAULT_WORKLOADS = "C,B,A,W,Q,K"
 DEFAULT_CLIENTS = {"B": 16, "T": 16, "H": 16}  # the rest: 64
 READS = ("C", "B", "A", "Q", "S")
 SECURED = {"trireme-auth": "--auth", "trireme-tls": "--tls"}  # --security: the same cluster, secured

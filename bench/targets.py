@@ -36,7 +36,7 @@ class Throughput:
 
     @property
     def wanted_text(self) -> str:
-        return f">= {self.wanted:g}x"
+        return f">= {self.wanted:.1f}x"
 
 
 @dataclass(frozen=True)

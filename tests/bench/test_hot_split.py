@@ -22,13 +22,13 @@ def test_before_is_from_the_warm_up_to_the_split_and_after_starts_once_settled()
     assert r.after_ops_per_s == 30.0 and r.after_p99_ms == 2.0  # seconds 5 + SETTLE_S..12
     assert WARMUP_S < split_at and split_at + SETTLE_S < 12
     out = render(r)
-    assert "3.00x" in out and "before the split" in out and "100 writes/s for 6 s" in out
+    assert "3.00x" in out and "before the split" in out and "100 log entries/s for 6 s" in out
 
 
 def test_no_split_says_so():
     r = summarize(SplitResult(20, 8, 100, 6, None), None, [2] * 4, [(0.5, 1_000_000)], 0)
     assert r.split_at_s is None and r.before_ops_per_s == 0.0
-    assert "no split within 4 s" in render(r)
+    assert "no split within 4 s" in render(r) and "partitions per second: 2 2 2 2" in render(r)
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ def test_a_throughput_target_is_the_median_of_the_per_repetition_ratios():
     assert [(r.issue, r.ratio, r.verdict) for r in rows] == [(21, "1.10x", "met"), (14, "1.10x", "met")]
     assert rows[0].trireme == "1,000" and rows[0].peer == "1,000"
     rows = evaluate(results, {}, [], [Throughput(21, "A", 64, False, 1.2)])
-    assert rows[0].verdict == "missed" and rows[0].wanted == ">= 1.2x"
+    assert rows[0].verdict == "missed" and rows[0].wanted == ">= 1.2x" and rows[0].issue == 21
 
 
 def test_a_target_not_run_at_its_concurrency_or_without_the_peer_is_not_measured():
