@@ -34,10 +34,10 @@ def test_no_split_says_so():
 @pytest.mark.slow
 @pytest.mark.serial
 def test_a_hot_set_splits_its_table_and_both_phases_are_measured(tmp_path):
-    cluster = hot_split.start_cluster(tmp_path, units_per_s=20, hot_s=2)
+    cluster = hot_split.start_cluster(tmp_path, units_per_s=2, hot_s=2)
     try:
         addrs = [p.addr for p in cluster.procs.values() if p.kind == "node"]
-        r = asyncio.run(hot_split.measure(cluster.endpoint, addrs, keys=20, clients=8, units_per_s=20, hot_s=2,
+        r = asyncio.run(hot_split.measure(cluster.endpoint, addrs, keys=20, clients=8, units_per_s=2, hot_s=2,
                                           after_s=2, give_up_s=40))
     finally:
         cluster.stop()
