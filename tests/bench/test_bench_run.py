@@ -57,7 +57,7 @@ def test_security_runs_c_and_a_against_clusters_with_auth_and_with_tls(tmp_path,
     out = tmp_path / "bench.json"
     assert main(["bench", "--workloads", "C,A,B", "--security", "--clients", "4", "--records", "200",
                  "--seconds", "0.4", "--warmup", "0.1", "--reps", "1", "--index-probes", "0",
-                 "--replication-probes", "0", "--out", str(out)]) == 0
+                 "--replication-probes", "0", "--hot-split-keys", "0", "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "COST OF AUTH AND TLS" in table and "trireme --auth" in table and "trireme --tls" in table
     results = json.loads(out.read_text())["results"]
