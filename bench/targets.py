@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench.index_lag import LagResult
 from bench.run import HOT_UPDATES, Result
 
 PEER = "dynalite-mem"
@@ -137,10 +138,10 @@ def _verdict(met: bool) -> str:
     return "met" if met else "missed"
 
 
-def evaluate(results: Sequence[Result], load_rates: dict[str, float], index_lags: Sequence[object],
+def evaluate(results: Sequence[Result], load_rates: dict[str, float], index_lags: Sequence[LagResult],
              targets: Sequence[Target] = TARGETS, peer: str = PEER) -> list[Row]:
-    """One row per target. `index_lags`: bench/index_lag.py's LagResults
-    (anything with `phase`, `p99_ms` and `missing`)."""
+    """One row per target: `results` of the workload runs, `load_rates` (system -> items/s of the
+    BatchWriteItem load), `index_lags` (bench/index_lag.py's idle and loaded phases)."""
     rows = []
     for t in targets:
         if isinstance(t, Throughput):
@@ -173,7 +174,7 @@ def evaluate(results: Sequence[Result], load_rates: dict[str, float], index_lags
             if lag is None:
                 rows.append(Row(t.issue, t.label, t.wanted_text, "-", "-", "-", f"{NOT_MEASURED} (--index-probes 0)"))
                 continue
-            missing = getattr(lag, "missing", 0)
+            missing = lag.missing
             # a probe never seen is a lag beyond the give-up time: the target is missed whatever the p99 says
             rows.append(Row(t.issue, t.label, t.wanted_text,
                             f"{lag.p99_ms:.1f}" + (f" ({missing} never seen)" if missing else ""), "-", "-",
