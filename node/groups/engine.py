@@ -171,7 +171,10 @@ class Engine:
             self.storage.raft.append_entries(batch, group, [(e.index, encode_entry(e)) for e in entries])
             self.storage.raft.save_hard_state(batch, group, encode_hard_state(hs))
         self.storage.write(batch, sync=True)
-        return self._load(group, config)
+        replica = self._load(group, config)
+        if voters and replica.raft.id == voters[0]:
+            replica.raft.campaign()  # a new group's first voter runs at once, not after an election timeout
+        return replica
 
     def destroy(self, group: str) -> None:
         """Remove a replica: its Raft state and every key range its state
