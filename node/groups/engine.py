@@ -75,6 +75,8 @@ class Engine:
         self.role_changed: Callable[[Replica], None] = lambda replica: None
         # A leader applied writes that leave global-index changes to ship (node.feed.index_shipper).
         self.outbox_filled: Callable[[str], None] = lambda group: None
+        # Is this global index (its hidden table) still being created? (node.feed.index_shipper)
+        self.index_creating: Callable[[str], bool] = lambda table: False
         # A partition split: its new group's replica was opened here (node.control.view registers it).
         self.split_applied: Callable[[Replica], None] = lambda child: None
         self.loop_turns = 0
