@@ -162,9 +162,13 @@ class Api:
             raise _not_found(name)
         return t
 
-    async def describe(self, t: TableInfo) -> dict:
-        """The table's TableDescription (with its counts, stream and global table fields)."""
-        return {**ddb_tables.describe_table(await self._counted(t), region=self.region, now=time.time()),
+    async def describe(self, t: TableInfo, *, creating: str | None = None) -> dict:
+        """The table's TableDescription (with its counts, stream and global table
+        fields); ``creating``: a global index shown CREATING whatever its state."""
+        record = await self._counted(t)
+        if creating is not None and creating in record.get("indexes", {}):
+            record["indexes"][creating] = {**record["indexes"][creating], "status": "CREATING"}
+        return {**ddb_tables.describe_table(record, region=self.region, now=time.time()),
                 **table_stream_fields(self.region, t),
                 **ddb_global_tables.table_fields(t.status, t.replicas, t.global_version),
                 **strong_tables.describe_fields(t),
@@ -261,11 +265,16 @@ class Api:
         action, index = change
         if action == "create":
             spec["GlobalSecondaryIndexes"] = [*(spec.get("GlobalSecondaryIndexes") or []), index]
-            await self.cluster.meta("create_index", {"name": name, "spec": spec, "index": index})
+            result = await self.cluster.meta("create_index", {"name": name, "spec": spec, "index": index})
         else:
             spec = without_index(spec, index["IndexName"])
             await self.cluster.meta("delete_index", {"name": name, "spec": spec, "index": index["IndexName"]})
         await self.cluster.wait_for(lambda s: name in s.tables and s.tables[name].spec == spec, CREATE_WAIT_S)
+        if action == "create":
+            # As the request left it (the table UPDATING, the index CREATING), as DynamoDB
+            # answers: a small table's backfill may be done, the index ACTIVE, by now.
+            return {"TableDescription": await self.describe(TableInfo(**result["table"]),
+                                                            creating=index["IndexName"])}
         return {"TableDescription": await self.describe(self.table(name, any_status=True))}
 
     async def _update_sse(self, body: dict, t: TableInfo) -> TableInfo:

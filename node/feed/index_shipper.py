@@ -66,6 +66,7 @@ class IndexShipper:
         self._failures: dict[str, int] = {}  # group -> index work failures in a row
         self._task: asyncio.Task | None = None
         engine.outbox_filled = self.notify
+        engine.index_creating = self.index_creating
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -74,6 +75,14 @@ class IndexShipper:
         await cancel([self._task, *(d[0] for d in self._drivers.values())])
         if self.cluster is not None:
             await self.cluster.close()
+
+    def index_creating(self, table: str) -> bool:
+        """Is this global index (its hidden table) being created, by the
+        node's metadata view? Unknown counts as yes: a write answered while it
+        is held (index_writes.py ``hold_for_index``) costs only a wait."""
+        view = self.control.view
+        t = view.tables.get(table) if view is not None else None
+        return t is None or t.status == "CREATING"
 
     def notify(self, group: str) -> None:
         self._due.add(group)
@@ -248,6 +257,7 @@ class IndexShipper:
             # with nothing to index.
             replica.outbox_last = 0
             self._shipped[replica.group] = (term, replica.applied)
+            replica.note_shipped(replica.applied)
             return False
         cluster = self._router()
         live = {c["name"] for c in replica.config.get("gsi", [])} & self._live(replica)
@@ -270,6 +280,7 @@ class IndexShipper:
             return False  # a newer leader of this partition ships now
         last = gsi.outbox_index(records[-1][0])
         self._shipped[replica.group] = (term, last)
+        replica.note_shipped(last)
         if "member" in replica.config:
             # An MRSC member's outbox is its region's alone (each region's member ships to its
             # own index partitions): trimmed here, not through the log every region shares.

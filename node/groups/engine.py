@@ -75,6 +75,8 @@ class Engine:
         self.role_changed: Callable[[Replica], None] = lambda replica: None
         # A leader applied writes that leave global-index changes to ship (node.feed.index_shipper).
         self.outbox_filled: Callable[[str], None] = lambda group: None
+        # Is this global index (its hidden table) still being created? (node.feed.index_shipper)
+        self.index_creating: Callable[[str], bool] = lambda table: False
         # A partition split: its new group's replica was opened here (node.control.view registers it).
         self.split_applied: Callable[[Replica], None] = lambda child: None
         self.loop_turns = 0
@@ -171,7 +173,10 @@ class Engine:
             self.storage.raft.append_entries(batch, group, [(e.index, encode_entry(e)) for e in entries])
             self.storage.raft.save_hard_state(batch, group, encode_hard_state(hs))
         self.storage.write(batch, sync=True)
-        return self._load(group, config)
+        replica = self._load(group, config)
+        if voters and replica.raft.id == voters[0]:
+            replica.raft.campaign()  # a new group's first voter runs at once, not after an election timeout
+        return replica
 
     def destroy(self, group: str) -> None:
         """Remove a replica: its Raft state and every key range its state

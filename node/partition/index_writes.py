@@ -6,10 +6,21 @@ write leaves for its indexes, and backfill chunks that send existing items
 to a new index. As an index partition: shipped changes, applied unless their
 base leader's term is older than one already seen (a deposed leader that
 still ships must not undo what its successor shipped).
+
+The hand-off from backfill to ACTIVE: a partition reports its backfill done
+once the outbox is shipped up to its last chunk, so a write applied after
+that chunk may still be in the outbox when the index turns ACTIVE. While an
+index this partition has backfilled is CREATING, a write is therefore
+answered only once the outbox is shipped up to it (``hold_for_index``): every
+write answered before the index is ACTIVE is in it when it is. Writes applied
+before the last chunk need no wait (the report waits for them), and so do
+writes while every index is ACTIVE.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,7 +29,7 @@ from cluster.keys import hash_range_bounds, pitr_bounds, pitr_key, read_u64, spl
 from node.partition import global_indexes as gsi
 from node.partition import streams
 from node.partition.capacity import raw_write_units
-from node.groups.replica import Rejected
+from node.groups.replica import Rejected, UnknownOutcome
 from node.storage import DATA, STREAMS, Batch
 from trireme_pb import node_pb2
 
@@ -35,6 +46,10 @@ class GsiReplicaMixin:
         self.globals = gsi.global_indexes(self.config.get("gsi", []))
         self.outbox_last = 0  # highest log index with an outbox record (0: look in storage)
         self.stream = streams.open_stream(self.config)  # the enabled stream's settings, or None
+        self._shipped_upto = 0  # every outbox record up to this log index is acknowledged by its index
+        self._applied_command = 0  # the log index of the last write command applied
+        # Answers held until the outbox is shipped that far: (log index, answer, its future).
+        self._ship_waiters: list[tuple[int, Callable[[], None], asyncio.Future]] = []
 
     # --- applying ----------------------------------------------------------------
 
@@ -45,6 +60,7 @@ class GsiReplicaMixin:
         return value  # type: ignore[return-value]
 
     def apply_command(self, batch: Batch, index: int, cmd: node_pb2.WriteCommand) -> Any:
+        self._applied_command = index
         if cmd.config:
             self._apply_config(batch, orjson.loads(cmd.config))
             return None
@@ -112,6 +128,7 @@ class GsiReplicaMixin:
         if cmd.trim_outbox:
             lo, _ = gsi.outbox_bounds(self.group)
             batch.delete_range(STREAMS, lo, gsi.outbox_key(self.group, cmd.trim_outbox + 1))
+            self.note_shipped(cmd.trim_outbox)  # (whichever leader shipped them: held answers may go)
         if changes and not self.config.get("witness"):  # (a witness region has no indexes to ship to)
             batch.put(STREAMS, gsi.outbox_key(self.group, index),
                       node_pb2.GsiChanges(changes=changes).SerializeToString())
@@ -187,6 +204,87 @@ class GsiReplicaMixin:
         conf = {**conf, "cursor": None if done else upto.hex(), "backfill": not done, "done_at": log_index}
         self._set_config(batch, [conf if c["name"] == bf.index else c for c in self.config["gsi"]])
         return {"done": done}
+
+    # --- the hand-off from backfill to ACTIVE ------------------------------------
+
+    def hold_for_index(self, fut: asyncio.Future) -> asyncio.Future:
+        """``fut`` (a proposed write's answer), held after it applies until the
+        outbox is shipped up to it if an index this partition has backfilled is
+        still CREATING then: the index turns ACTIVE once every base partition
+        reported its backfill, and nothing answered before that may be missing
+        from it. Only while an index of the table is being created."""
+        creating = self.engine.index_creating  # type: ignore[attr-defined]
+        if not any(creating(ix.name) for ix in self.globals):
+            return fut  # (an index created later starts with a backfill that reaches this write)
+        out = fut.get_loop().create_future()
+        fut.add_done_callback(lambda f: self._answer_after_hand_off(f, out))
+        return out
+
+    def _answer_after_hand_off(self, fut: asyncio.Future, out: asyncio.Future) -> None:
+        if out.done():
+            return
+        if fut.cancelled():
+            out.cancel()
+            return
+
+        def answer() -> None:
+            if not out.done():
+                exc = fut.exception()
+                if exc is not None:
+                    out.set_exception(exc)
+                else:
+                    out.set_result(fut.result())
+
+        if fut.exception() is not None or not self._handing_over():
+            answer()
+            return
+        # (the engine moves `applied` after a batch's answers: this write's own index may be past it)
+        self._when_shipped(max(self.applied, self._applied_command), answer, out)  # type: ignore[attr-defined]
+
+    def _handing_over(self) -> bool:
+        """Has this partition finished backfilling an index that is not ACTIVE yet?"""
+        creating = self.engine.index_creating  # type: ignore[attr-defined]
+        return any(not c["backfill"] and "done_at" in c and creating(c["name"]) for c in self.config.get("gsi", []))
+
+    def _when_shipped(self, upto: int, then: Callable[[], None], out: asyncio.Future) -> None:
+        """Call ``then`` once no outbox record up to log index ``upto`` is unshipped."""
+        if self._unshipped(upto):
+            self._ship_waiters.append((upto, then, out))
+        else:
+            then()
+
+    def _unshipped(self, upto: int) -> bool:
+        """Does the outbox hold a record up to ``upto`` not known shipped?"""
+        if upto <= self._shipped_upto:
+            return False
+        lo = gsi.outbox_key(self.group, self._shipped_upto + 1)
+        hi = gsi.outbox_key(self.group, upto + 1)
+        return any(True for _ in self.engine.storage.iter_range(STREAMS, lo, hi, limit=1))  # type: ignore[attr-defined]
+
+    def note_shipped(self, upto: int) -> None:
+        """Every outbox record up to log index ``upto`` is acknowledged by its
+        index partitions (this leader's shipment, or a trim entry applied):
+        answers held until then go."""
+        if upto <= self._shipped_upto:
+            return
+        self._shipped_upto = upto
+        if self._ship_waiters:
+            waiting, self._ship_waiters = self._ship_waiters, []
+            for w in waiting:
+                if w[2].done():
+                    continue
+                if self._unshipped(w[0]):
+                    self._ship_waiters.append(w)
+                else:
+                    w[1]()
+
+    def close(self, reason: str) -> None:
+        """Held answers end as outcome unknown: applied, not known to be in the index yet."""
+        super().close(reason)  # type: ignore[misc]
+        waiters, self._ship_waiters = self._ship_waiters, []
+        for _, _, out in waiters:
+            if not out.done():
+                out.set_exception(UnknownOutcome(reason))
 
     def _fence_ok(self, batch: Batch, source: str, term: int) -> bool:
         known = self._fences.get(source)

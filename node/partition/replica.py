@@ -592,7 +592,8 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
         # A plain item write (no version, no lock) may share its entry (`combine`).
         plain = version is None and lock is None
-        return self.propose(cmd.SerializeToString(), done, applied, len(keys) if plain else None)
+        fut = self.propose(cmd.SerializeToString(), done, applied, len(keys) if plain else None)
+        return self.hold_for_index(fut) if self.globals else fut  # (the hand-off to a new index: index_writes.py)
 
     def combine(self, parts: list[tuple[bytes, int]]) -> bytes:
         """Plain write commands concatenate into one (protobuf merges repeated
