@@ -35,9 +35,11 @@ class StorageConfig:
     @classmethod
     def from_env(cls) -> StorageConfig:
         """Defaults, with the memtable and WAL caps (which bound the data
-        directory) taken from TRIREME_WRITE_BUFFER_MB and TRIREME_WAL_MB."""
+        directory) taken from TRIREME_WRITE_BUFFER_MB and TRIREME_WAL_MB, and
+        the memory ones from TRIREME_BLOCK_CACHE_MB and TRIREME_MEMTABLES_MB."""
         mb = {name: int(os.environ[var]) << 20 for name, var in
-              (("write_buffer_bytes", "TRIREME_WRITE_BUFFER_MB"), ("max_total_wal_bytes", "TRIREME_WAL_MB"))
+              (("write_buffer_bytes", "TRIREME_WRITE_BUFFER_MB"), ("max_total_wal_bytes", "TRIREME_WAL_MB"),
+               ("block_cache_bytes", "TRIREME_BLOCK_CACHE_MB"), ("db_write_buffer_bytes", "TRIREME_MEMTABLES_MB"))
               if os.environ.get(var)}
         return cls(**mb)
 
