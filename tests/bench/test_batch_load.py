@@ -7,6 +7,7 @@ import random
 import os
 
 import orjson
+import pytest
 
 from bench import batch_load, ycsb
 
@@ -26,6 +27,7 @@ def test_status_and_dir_sizes(tmp_path):
     assert batch_load.dir_bytes(tmp_path) >= 10_000
 
 
+@pytest.mark.slow  # a cluster of its own (as bench.cpu's run): ~10 s idle, longer on a loaded machine
 def test_a_small_load_reports_rate_memory_disk_and_cpu(tmp_path, capsys):
     out = tmp_path / "load.json"
     assert batch_load.main(["--items", "300", "--clients", "4", "--settle-s", "10", "--json", str(out)]) == 0
