@@ -120,7 +120,7 @@ class DataSession:
         op = req.op
         if op == Req.BATCH_WRITE and isinstance(replica, PartitionReplica):
             try:
-                fut = replica.write_batch(req, self._part_error)
+                fut = replica.write_batch(req, functools.partial(self._part_error, req.id))
             except Exception as exc:  # noqa: BLE001 (not the leader: nothing was proposed)
                 self.answer(_error_response(req.id, exc, self.tag_prefix))
                 return
@@ -149,9 +149,9 @@ class DataSession:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _part_error(self, exc: BaseException) -> node_pb2.DataResponse:
-        """A BATCH_WRITE part's answer when it failed."""
-        return _error_response(0, exc, self.tag_prefix)
+    def _part_error(self, req_id: int, exc: BaseException) -> node_pb2.DataResponse:
+        """A failed BATCH_WRITE part's answer (logged, if at all, under its request's id)."""
+        return _error_response(req_id, exc, self.tag_prefix)
 
     def _written(self, req: node_pb2.DataRequest, started: float, fut: asyncio.Future) -> None:
         if fut.cancelled():
