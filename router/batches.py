@@ -13,7 +13,7 @@ import asyncio
 import orjson
 
 from ddb import batches as ddb_batches
-from ddb.errors import (EvaluationFailed, InternalServerError, ProvisionedThroughputExceededException,
+from ddb.errors import (EvaluationFailed, from_wire, InternalServerError, ProvisionedThroughputExceededException,
                         ServiceUnavailable, ThrottlingException)
 from ddb.indexes import check_index_keys
 from router import capacity
@@ -21,6 +21,7 @@ from router.context import Tables
 from trireme_pb import node_pb2
 
 GET, PUT, DELETE = node_pb2.DataRequest.GET, node_pb2.DataRequest.PUT, node_pb2.DataRequest.DELETE
+BATCH_WRITE = node_pb2.DataRequest.BATCH_WRITE
 # Failures that leave a key unprocessed rather than failing the whole batch.
 RETRYABLE = (ServiceUnavailable, InternalServerError, ProvisionedThroughputExceededException,
              ThrottlingException)  # but never EvaluationFailed: see retryable()
@@ -87,12 +88,17 @@ async def batch_get_item(api: Tables, body: dict) -> bytes:
 
 
 async def batch_write_item(api: Tables, body: dict) -> dict:
+    """Every partition's items go in one BATCH_WRITE request (one message
+    and one answer for the node, not 25), each item evaluated and answered
+    there as if it came alone; an item the node did not propose (its
+    partition split, its leader moved, or a refusal it could not yet vouch
+    for) goes again on its own, as a PutItem or DeleteItem would."""
     entries = ddb_batches.parse_batch_write(body)
     by_table: dict[str, list[ddb_batches.WriteEntry]] = {}
     for e in entries:
         by_table.setdefault(e.table, []).append(e)
-    calls = []
     order: list[ddb_batches.WriteEntry] = []
+    sends: list[tuple[str, int, dict]] = []  # (table, hash, request fields) of each item, in order
     tables = {name: api.table(name) for name in by_table}
     bound = {name: ddb_batches.bind_writes(group, api.schema(tables[name])) for name, group in by_table.items()}
     for name, group in by_table.items():  # the whole batch is refused before anything is written
@@ -100,16 +106,18 @@ async def batch_write_item(api: Tables, body: dict) -> dict:
     for name, group in by_table.items():
         t = tables[name]
         keys = bound[name]
+        plain = api.with_capacity(body, api.with_indexes(t, keys[0], {}), t) if keys else {}
+        per_item = "partition_key_length" in plain  # (its length differs from item to item)
         for e, key in zip(group, keys):
             h, skey = api.locate(t, key)
-            fields = api.with_capacity(body, api.with_indexes(t, key, {}), t)
+            fields = api.with_capacity(body, api.with_indexes(t, key, {}), t) if per_item else plain
             if e.put is not None:
-                req = node_pb2.DataRequest(op=PUT, key=skey, item=orjson.dumps(e.put), **fields)
+                fields = {"op": PUT, "key": skey, "item": orjson.dumps(e.put), **fields}
             else:
-                req = node_pb2.DataRequest(op=DELETE, key=skey, **fields)
-            calls.append(api.cluster.send(t.name, h, req, to_leader=True, idempotent=False))
+                fields = {"op": DELETE, "key": skey, **fields}
+            sends.append((t.name, h, fields))
             order.append(e)
-    results = await asyncio.gather(*calls, return_exceptions=True)
+    results = await _send_writes(api, sends)
     all_throttled(results)
     unprocessed: dict[str, list[dict]] = {}
     tally = capacity.Tally()
@@ -125,3 +133,67 @@ async def batch_write_item(api: Tables, body: dict) -> dict:
     if how != "NONE":
         out["ConsumedCapacity"] = tally.consumed(list(by_table), how)
     return out
+
+
+# A part the node never proposed: sent again on its own (Cluster.send follows splits and leaders).
+_AGAIN = (node_pb2.NOT_LEADER, node_pb2.WRONG_GROUP, node_pb2.UNAVAILABLE)
+
+
+async def _send_writes(api: Tables, sends: list[tuple[str, int, dict]]) -> list:
+    """Each write's response or exception, in order: the writes of one
+    partition (as this router's map has it) in one BATCH_WRITE."""
+    cluster = api.cluster
+    by_group: dict[tuple[str, str | None], list[int]] = {}
+    for i, (table, h, _) in enumerate(sends):
+        by_group.setdefault((table, cluster.group_for(table, h)), []).append(i)
+    calls = []
+    for (table, _), idx in by_group.items():
+        if len(idx) == 1:
+            _, h, fields = sends[idx[0]]
+            calls.append(cluster.send(table, h, node_pb2.DataRequest(**fields), to_leader=True, idempotent=False))
+        else:
+            batch = node_pb2.DataRequest(op=BATCH_WRITE)
+            add = batch.parts.add
+            for i in idx:
+                add(**sends[i][2])
+            calls.append(cluster.send(table, sends[idx[0]][1], batch, to_leader=True, idempotent=False))
+    answers = await asyncio.gather(*calls, return_exceptions=True)
+    results: list = [None] * len(sends)
+    again: list[int] = []
+    for idx, answer in zip(by_group.values(), answers):
+        if len(idx) == 1 or isinstance(answer, BaseException):
+            for i in idx:
+                results[i] = answer
+            continue
+        if len(answer.parts) != len(idx):  # a node that does not know BATCH_WRITE would not answer OK
+            raise EvaluationFailed()
+        for i, part in zip(idx, answer.parts):
+            if part.status in _AGAIN:
+                again.append(i)
+            else:
+                results[i] = part_outcome(part)
+    if again:
+        retried = await asyncio.gather(*(cluster.send(sends[i][0], sends[i][1], node_pb2.DataRequest(**sends[i][2]),
+                                                      to_leader=True, idempotent=False) for i in again),
+                                       return_exceptions=True)
+        for i, r in zip(again, retried):
+            results[i] = r
+    return results
+
+
+def part_outcome(resp: node_pb2.DataResponse) -> node_pb2.DataResponse | BaseException:
+    """A BATCH_WRITE part's answer as `Cluster.send` turns a whole answer
+    into its result or error (statuses to send again aside)."""
+    st = resp.status
+    if st == node_pb2.OK:
+        return resp
+    if st == node_pb2.DDB_ERROR:
+        err: dict = {"__type": resp.error_type, "message": resp.message}
+        if resp.item:
+            err["Item"] = orjson.loads(resp.item)
+        return from_wire(err)
+    if st == node_pb2.INTERNAL:  # deterministic: the node logged it
+        return EvaluationFailed()
+    return InternalServerError(  # UNKNOWN: the node logged it
+        "The outcome of this write is unknown: its partition lost its leader before the write was "
+        "confirmed. Read the item to see whether it was applied.")

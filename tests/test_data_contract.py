@@ -93,7 +93,10 @@ class _Recording(Cluster):
         back = node_pb2.DataRequest.FromString(wire)
         assert back == req and back.SerializeToString() == wire
         self.sent.append(back)
-        return node_pb2.DataResponse()
+        resp = node_pb2.DataResponse()
+        if req.op == Req.BATCH_WRITE:
+            resp.parts.extend(node_pb2.DataResponse() for _ in req.parts)
+        return resp
 
 
 def _sent(op: str, body: dict) -> list[node_pb2.DataRequest]:
@@ -165,10 +168,12 @@ def test_scan_count():
 def test_batches():
     [g] = _sent("BatchGetItem", {"RequestItems": {"things": {"Keys": [KEY], "ProjectionExpression": "a"}}})
     assert g.op == Req.GET and orjson.loads(g.projection) == [["a"]]
-    put, delete = _sent("BatchWriteItem", {"RequestItems": {"things": [
+    [batch] = _sent("BatchWriteItem", {"RequestItems": {"things": [
         {"PutRequest": {"Item": {**KEY, "v": {"S": "1"}}}}, {"DeleteRequest": {"Key": {**KEY, "sk": {"S": "t"}}}}]},
-        **CAP})
-    assert put.op == Req.PUT and delete.op == Req.DELETE
+        **CAP})  # one partition's items (one partition key here): one request
+    assert batch.op == Req.BATCH_WRITE
+    put, delete = batch.parts
+    assert put.op == Req.PUT and delete.op == Req.DELETE and not put.group and not put.id
     assert put.local_indexes and put.measure_capacity and len(delete.capacity_indexes) == 2
 
 

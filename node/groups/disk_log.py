@@ -15,6 +15,11 @@ from node.net.raft_codec import decode_entry
 # Entries kept in memory per group: enough for followers a few round trips
 # behind. Past twice this many, the oldest durable and applied ones go.
 MEMORY_ENTRIES = int(os.environ.get("TRIREME_RAFT_MEMORY_ENTRIES", "512"))
+# And about this many bytes of them: merged BatchWriteItem entries carry tens
+# of KB each, and 1,024 of them held 40-75 MB per group (a node's RSS passed
+# 250 MB loading 200,000 items, `python -m bench.batch_load`).
+MEMORY_BYTES = int(os.environ.get("TRIREME_RAFT_MEMORY_MB", "8")) << 20
+MEMORY_MIN = 16  # entries kept whatever their size
 
 # A membership entry's encoding ends with its kind field (4, varint 1); a
 # normal entry leaves the field out. A cheap filter before decoding.
@@ -42,8 +47,14 @@ class DiskLog:
         return out
 
 
-def trim(log, keep: int = MEMORY_ENTRIES) -> int:
-    """Evict the oldest entries once more than 2 x `keep` are in memory."""
-    if len(log.entries) <= 2 * keep:
+def trim(log, keep: int = MEMORY_ENTRIES, budget: int = MEMORY_BYTES) -> int:
+    """Evict the oldest entries once more than 2 x `keep` are in memory, or
+    more than twice the `budget` in bytes, estimated from the newest entry's
+    size (one look a turn, not a sum; entries of one workload are alike)."""
+    entries = log.entries
+    n = len(entries)
+    if n > 2 * MEMORY_MIN:
+        keep = min(keep, max(MEMORY_MIN, budget // (len(entries[-1].data) or 1)))
+    if n <= 2 * keep:
         return 0
     return log.evict(log.last_index() - keep)

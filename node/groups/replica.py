@@ -29,6 +29,9 @@ PROPOSAL_TIMEOUT_S = 8.0
 # A group compacts its stored log once this many entries lie behind the point
 # it may compact to: the log on disk stays within about this many entries.
 COMPACT_EVERY = int(os.environ.get("TRIREME_RAFT_COMPACT_EVERY", "2000"))
+# Or once about this many bytes of them do (estimated from the newest entry):
+# 2,000 merged BatchWriteItem entries are 60 MB or more per group on disk.
+COMPACT_BYTES = int(os.environ.get("TRIREME_RAFT_COMPACT_MB", "16")) << 20
 STEP_DOWN_GRACE_S = 0.5  # after losing leadership, see on_role
 
 
@@ -371,8 +374,12 @@ class Replica:
         return self.raft.log.applied if self.snapshot_mode == "inline" else self.raft.compactable()
 
     def compact_due(self) -> bool:
-        """Do `compact_every` entries lie behind the point we may compact to?"""
-        return self.compact_to() - self.raft.log.offset >= self.compact_every
+        """Do `compact_every` entries, or about `COMPACT_BYTES`, lie behind the point we may compact to?"""
+        behind = self.compact_to() - self.raft.log.offset
+        if behind >= self.compact_every:
+            return True
+        entries = self.raft.log.entries
+        return behind > 0 and bool(entries) and behind * len(entries[-1].data) >= COMPACT_BYTES
 
     def compact(self, batch: Batch) -> None:
         """Drop the stored log up to `compact_to`, recording the snapshot (its

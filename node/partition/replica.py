@@ -38,7 +38,7 @@ from node.partition.versions import VersionsMixin
 from node.partition.local_indexes import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
 from node.raft.messages import Entry, Role, SnapshotMeta
-from node.groups.replica import Rejected, Replica
+from node.groups.replica import Rejected, Replica, UnknownOutcome
 from node.groups.snapshots import decode_records
 from node.storage import DATA, META, STREAMS, VERSIONS, Batch
 from trireme_pb import node_pb2
@@ -334,6 +334,59 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         new, extra, resp = self._evaluate(req, req.op)
         cmd, version = self._command(req.key, new, extra, req.ttl_delete)
         return self._propose_write(cmd, version, lambda _result: resp, origin=origin)
+
+    def write_batch(self, req: node_pb2.DataRequest,
+                    error: Callable[[BaseException], node_pb2.DataResponse]) -> asyncio.Future:
+        """BATCH_WRITE: each part `write` as if it came alone (one request
+        and one answer for a BatchWriteItem's items of this partition instead
+        of one each), answered in ``parts`` in order, a failed part by
+        ``error(exc)``. Raises Rejected (nothing proposed) when not the leader.
+        A refused part is only answered so while the lease shows this
+        leader's state current (as `write_checked` makes sure); otherwise it
+        answers UNAVAILABLE, and the router sends it again on its own."""
+        self.check_leader()
+        origin = req.origin_region
+        parts: list[asyncio.Future | node_pb2.DataResponse] = []
+        for part in req.parts:
+            if origin:
+                part.origin_region = origin
+            try:
+                parts.append(self.write(part))
+            except THROTTLES as exc:
+                parts.append(error(exc))
+            except DynamoDBError as exc:
+                if self.raft.lease_valid() and self.engine.clock_fresh():
+                    parts.append(error(exc))
+                else:
+                    parts.append(error(Rejected("UNAVAILABLE", f"{self.group}: confirming leadership")))
+            except Exception as exc:  # noqa: BLE001 (Rejected, or a bug: that part's answer)
+                parts.append(error(exc))
+        out: asyncio.Future = asyncio.get_running_loop().create_future()
+        left = [sum(1 for p in parts if isinstance(p, asyncio.Future))]
+
+        def answer() -> None:
+            resp = Resp()
+            for p in parts:
+                if isinstance(p, Resp):
+                    resp.parts.append(p)
+                elif p.cancelled():
+                    resp.parts.append(error(UnknownOutcome(f"{self.group}: proposal cancelled")))
+                elif p.exception() is not None:
+                    resp.parts.append(error(p.exception()))  # type: ignore[arg-type]
+                else:
+                    resp.parts.append(p.result())
+            out.set_result(resp)
+
+        def one(_f: asyncio.Future) -> None:
+            left[0] -= 1
+            if left[0] == 0 and not out.done():
+                answer()
+        if not left[0]:
+            answer()
+        for p in parts:
+            if isinstance(p, asyncio.Future):
+                p.add_done_callback(one)
+        return out
 
     def _evaluate(self, req: node_pb2.DataRequest, op: int, *, commit: bool = False,
                   charge: int = 1) -> tuple[bytes | None, list[node_pb2.Mutation], node_pb2.DataResponse]:

@@ -118,6 +118,14 @@ class DataSession:
         waiting for (the common case): a task per request costs more."""
         replica = self.replicas.get(req.group)
         op = req.op
+        if op == Req.BATCH_WRITE and isinstance(replica, PartitionReplica):
+            try:
+                fut = replica.write_batch(req, functools.partial(self._part_error, req.id))
+            except Exception as exc:  # noqa: BLE001 (not the leader: nothing was proposed)
+                self.answer(_error_response(req.id, exc, self.tag_prefix))
+                return
+            fut.add_done_callback(functools.partial(self._written, req, self._clock()))
+            return
         if isinstance(replica, PartitionReplica) and op in _FAST_OPS:
             try:
                 if op == Req.GET:
@@ -140,6 +148,10 @@ class DataSession:
         task = asyncio.create_task(self._handle_task(req))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _part_error(self, req_id: int, exc: BaseException) -> node_pb2.DataResponse:
+        """A failed BATCH_WRITE part's answer (logged, if at all, under its request's id)."""
+        return _error_response(req_id, exc, self.tag_prefix)
 
     def _written(self, req: node_pb2.DataRequest, started: float, fut: asyncio.Future) -> None:
         if fut.cancelled():

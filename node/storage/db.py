@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rocksdict import Cache, ColumnFamily, Options, Rdict, WriteOptions
+from rocksdict import Cache, ColumnFamily, CompactOptions, Options, Rdict, WriteOptions
 
 from cluster import keys
 from .batch import Batch
@@ -22,11 +22,14 @@ from .errors import StorageClosed, StorageError
 from .families import DATA, FAMILIES, META, RAFT, STREAMS
 from .options import StorageConfig, db_options, family_options
 from .raftlog import RaftLog
+from .reclaim import Reclaimer
 
 if TYPE_CHECKING:
     from cluster.kms import MasterKeys
 
 Item = tuple[bytes, bytes]
+_SHARED_COMPACTION = CompactOptions()
+_SHARED_COMPACTION.set_exclusive_manual_compaction(False)  # the data family's own compactions go on meanwhile
 
 
 class Storage:
@@ -62,6 +65,11 @@ class Storage:
         # (and its LOCK file) is really released.
         self._scans: weakref.WeakSet[Iterator[Item]] = weakref.WeakSet()
         self.raft = RaftLog(self)
+        raft = self._views[RAFT]
+        self._reclaimer = Reclaimer(
+            lambda: (raft.property_int_value("rocksdb.total-sst-files-size") or 0,
+                     raft.property_int_value("rocksdb.estimate-live-data-size") or 0),
+            lambda: raft.compact_range(None, None, _SHARED_COMPACTION)) if config.reclaim_raft else None
         meta = self._meta
         self.cipher = ValueCipher(master, lambda: self._scan(meta, *key_record_bounds(), False, None))
         self._open = self.cipher.open if self.cipher.enabled else None
@@ -85,9 +93,11 @@ class Storage:
 
     def close(self) -> None:
         """Close the database; idempotent. Open scans are ended, batches disowned."""
-        db, self._db = self._db, None
-        if db is None:
+        if self._db is None:
             return
+        if self._reclaimer is not None:
+            self._reclaimer.stop()
+        db, self._db = self._db, None
         for scan in list(self._scans):
             try:
                 scan.close()  # type: ignore[attr-defined]

@@ -81,3 +81,26 @@ def test_ids_are_52_characters_like_dynamodbs():
     rid = tag(client.tag_prefix, 5)
     assert re.fullmatch(r"[A-Z0-9]{52}", rid) and rid.endswith("000000000005")
     assert NodeClient("127.0.0.1:1", cluster_id="c1").tag_prefix != client.tag_prefix
+
+
+def test_a_batch_write_over_the_wire_answers_each_part_in_order(tmp_path):
+    from tests.node.partition.test_split import leading
+
+    async def test(replica: PartitionReplica, client: NodeClient) -> None:
+        await leading(replica)
+        req = node_pb2.DataRequest(op=node_pb2.DataRequest.BATCH_WRITE, group=GROUP)
+        for i in range(3):
+            req.parts.add(op=node_pb2.DataRequest.PUT, key=b"\x00\x00\x00\x01" + bytes(8) + b"k%d" % i,
+                          item=b'{"pk":{"S":"k%d"}}' % i)
+        req.parts.add(op=node_pb2.DataRequest.PUT, key=b"\x00\x00\x00\x02" + bytes(8) + b"x",
+                      item=b'{"pk":{"S":"x"}}')  # another table's key: this partition refuses it alone
+        resp = await client.call(req, 10)
+        assert resp.status == node_pb2.OK and resp.id == req.id
+        assert [p.status for p in resp.parts[:3]] == [node_pb2.OK] * 3
+        # Refused (a retryable 503 while the leader's lease vouches for it, else UNAVAILABLE: sent again alone).
+        refused = resp.parts[3]
+        assert (refused.status, refused.error_type) in ((node_pb2.DDB_ERROR, "ServiceUnavailable"),
+                                                        (node_pb2.UNAVAILABLE, ""))
+        assert replica.engine.storage.get_item(b"\x00\x00\x00\x01" + bytes(8) + b"k2") == b'{"pk":{"S":"k2"}}'
+
+    asyncio.run(_with_node(tmp_path, 10_000, test))
