@@ -434,27 +434,16 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"trireme start: the cluster in {cluster.data_dir} is not running (its `trireme up` is gone); "
               f"start it with `trireme up --data-dir {args.data_dir}`", file=sys.stderr)
         return 1
-    if cluster.procs[args.node].shared:  # only `trireme up` holds the socket: it restarts a worker itself
-        return _await_worker(cluster, args.node)
-    p = cluster.start_proc(args.node)
+    try:
+        p = cluster.start_proc(args.node)
+    except RuntimeError as exc:  # a router worker its `trireme up` did not start again
+        print(f"trireme start: {exc}", file=sys.stderr)
+        return 1
+    if p.shared:
+        print(f"{args.node} runs (pid {p.pid}): `trireme up` starts a router worker again by itself; log in {p.log}")
+        return 0
     print(f"started {args.node} (pid {p.pid}), log in {p.log}")
     return 0
-
-
-def _await_worker(cluster: LocalCluster, name: str, timeout: float = 15.0) -> int:
-    """`trireme start` of a router worker: wait for its `trireme up` to have started it again."""
-    deadline = time.monotonic() + timeout
-    while True:
-        p = cluster.procs[name]
-        if cluster.running(p):
-            print(f"{name} runs (pid {p.pid}; `trireme up` starts a router worker again by itself), log in {p.log}")
-            return 0
-        if time.monotonic() >= deadline:
-            print(f"trireme start: {name} is a router worker, which its `trireme up` (pid {cluster.owner_pid}) "
-                  f"starts again by itself, but it has not within {timeout:.0f} s; see {p.log}", file=sys.stderr)
-            return 1
-        time.sleep(0.2)
-        cluster = LocalCluster.load(cluster.data_dir)
 
 
 def _load(command: str, data_dir: Path) -> LocalCluster | MultiRegion | None:

@@ -512,9 +512,8 @@ class LocalCluster:
             return p
         shared: tuple[int, ...] = ()
         if p.shared:  # a router worker: accepts on the socket this process holds
-            if self._listener is None:
-                raise RuntimeError(f"{name} is a router worker: only its `trireme up` (pid {self.owner_pid}) holds "
-                                   "the DynamoDB port's socket, and it starts a worker that exited again by itself")
+            if self._listener is None:  # held by `trireme up` only, which starts the worker again itself
+                return self._restarted(p)
             shared = (self._listener.fileno(),)
         Path(p.log).parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
@@ -535,6 +534,21 @@ class LocalCluster:
                                     start_new_session=True, pass_fds=shared)
         p.pid = proc.pid
         self.save()
+        return p
+
+    def _restarted(self, p: Proc, timeout: float = 15.0) -> Proc:
+        """A router worker, once its `trireme up` started it again (`trireme
+        start`, chaos restart: only `up` holds the DynamoDB port's socket)."""
+        deadline = time.monotonic() + timeout
+        while not self.running(p):
+            if time.monotonic() >= deadline or not self.owner_alive():
+                raise RuntimeError(f"{p.name} is a router worker, which its `trireme up` (pid {self.owner_pid}) "
+                                   f"starts again by itself, but it has not within {timeout:.0f} s; see {p.log}")
+            time.sleep(0.1)
+            try:
+                p.pid = json.loads(self.layout_file.read_text())["procs"][p.name]["pid"]
+            except (OSError, ValueError, KeyError):
+                pass
         return p
 
     def owner_alive(self) -> bool:

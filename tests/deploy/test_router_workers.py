@@ -84,6 +84,9 @@ def test_a_killed_worker_leaves_the_port_serving_and_is_started_again(cluster):
     assert "router2 (pid %d) exited; starting it again" % old in Path(victim.log).read_text()
     wait_until(lambda: list_tables_on_new_connections(cluster.endpoint, 4) or served(victim.admin_addr) > 0, 30,
                "the new router2 to take connections", interval=0)
+    start = subprocess.run([sys.executable, "-m", "client.cli", "start", "router2", "--data-dir",
+                            str(cluster.data_dir)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert start.returncode == 0 and f"router2 runs (pid {victim.pid})" in start.stdout, start.stderr
 
 
 def test_no_other_router_can_bind_the_shared_port(cluster):
