@@ -167,6 +167,8 @@ class LocalCluster:
             for p in self.procs.values():
                 if p.kind == "router":
                     tls.trust(self.url(p), self.tls_dir / "ca.pem")
+                    if p.admin_addr:
+                        tls.trust(self.admin_endpoint(p.name), self.tls_dir / "ca.pem")
 
     def admin_endpoint(self, router: str = "router1") -> str:
         """A router's admin endpoint (TriremeAdmin_1: fault injection, usage)."""
@@ -358,7 +360,8 @@ class LocalCluster:
                 f"or give a new --data-dir for a new cluster")
         for p in self.procs.values():
             if router_port is not None and p.kind == "router":
-                addr = f"{self.host}:{router_port + int(p.name.removeprefix('router')) - 1}"
+                offset = 0 if p.shared else int(p.name.removeprefix('router')) - 1  # workers share one port
+                addr = f"{self.host}:{router_port + offset}"
                 p.argv[p.argv.index(p.addr)] = p.addr = addr
             if dead_after_s is not None and p.kind == "node":
                 p.argv[p.argv.index("--dead-after") + 1] = str(dead_after_s)
@@ -382,6 +385,7 @@ class LocalCluster:
                 del self.procs[p.name]
             self.router_workers, self.routers = router_workers, 1
             self._plan_routers(base)
+            self._trust()
 
     def save(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

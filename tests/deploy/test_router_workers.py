@@ -159,3 +159,23 @@ def test_the_compose_router_runs_trireme_router_workers():
         argv = subprocess.run(["sh", "-c", script, *router["entrypoint"][3:], *router["command"]], env=env,
                               capture_output=True, text=True, check=True).stdout.split()
         assert argv[argv.index("--workers") + 1] == want and argv[-1] == "--auth"
+
+
+def test_a_saved_layout_keeps_its_workers_on_one_port_and_takes_a_new_count(tmp_path):
+    """Without processes: the count is saved with the cluster, a new --port
+    moves every worker to it, and --router-workers replans the routers."""
+    c = LocalCluster(tmp_path / "data", router_port=0, node_base_port=0, router_workers=3)
+    c.plan()
+    c.save()
+    saved = LocalCluster.load(tmp_path / "data")
+    assert saved.router_workers == 3 and [p.shared for p in saved.procs.values() if p.kind == "router"] == [True] * 3
+    saved.apply(router_port=18123)
+    assert {p.addr for p in saved.procs.values() if p.kind == "router"} == {"127.0.0.1:18123"}
+    assert all("127.0.0.1:18123" in p.argv for p in saved.procs.values() if p.kind == "router")
+    saved.apply(router_workers=1)
+    routers = [p for p in saved.procs.values() if p.kind == "router"]
+    assert [(p.name, p.shared, p.addr) for p in routers] == [("router1", False, "127.0.0.1:18123")]
+    argv = routers[0].argv
+    assert argv.count("--listen") == 1 and argv.count("--az") == 1 and "--seeds" in argv
+    with pytest.raises(ValueError, match="share one port"):
+        LocalCluster(tmp_path / "other", router_port=0, node_base_port=0, routers=2, router_workers=2).plan()
