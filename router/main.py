@@ -199,7 +199,9 @@ async def _serve(args: argparse.Namespace) -> int:
     logging.getLogger(__name__).info(
         "router of cluster %s serving DynamoDB on %s://%s%s (console: %s://%s/console, metrics: %s://%s/metrics), "
         "its admin endpoint on %s", cluster_id, scheme, args.listen,
-        " (mutual TLS to the nodes)" if args.tls_ca else "", scheme, args.listen, scheme, args.listen,
+        (" (mutual TLS to the nodes)" if args.tls_ca else "") + (
+            f" (a worker: accepting on the shared socket, fd {args.listen_fd})" if shared is not None else ""),
+        scheme, args.listen, scheme, args.listen,
         f"{scheme}://{args.admin_listen}" if args.admin_listen else "no port (no --admin-listen)")
     await stop.wait()
     for s in servers:
