@@ -46,16 +46,18 @@ def _say(msg: str) -> None:
 
 
 def start_trireme(data_dir: Path, routers: int = 1, name: str = "trireme") -> System:
-    """A fresh cluster; `name` trireme-auth starts it with --auth (the load
-    generator signs with the admin's keys), trireme-tls with --tls."""
+    """A fresh cluster with `routers` router processes sharing the one
+    DynamoDB port (`trireme up --router-workers`); `name` trireme-auth
+    starts it with --auth (the load generator signs with the admin's keys),
+    trireme-tls with --tls."""
     from bench.http import sign_for
     from deploy.local import LocalCluster
-    cluster = LocalCluster(data_dir, router_port=0, node_base_port=0, routers=routers,
+    cluster = LocalCluster(data_dir, router_port=0, node_base_port=0, router_workers=routers,
                            auth=name == "trireme-auth", tls=name == "trireme-tls")
     cluster.plan()
     cluster.start(wait_s=90)
     pids = {p.name: p.pid for p in cluster.procs.values()}
-    endpoints = [cluster.url(p) for p in cluster.procs.values() if p.kind == "router"]
+    endpoints = [cluster.endpoint]  # one port, however many routers serve it
     keys = cluster.credentials()
     if keys is not None:
         for endpoint in {cluster.endpoint, *endpoints}:

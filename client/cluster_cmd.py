@@ -36,6 +36,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--port", type=int, default=None,
                     help="port of the DynamoDB endpoint (the router) on 127.0.0.1 (default 8000; "
                          "may change between runs)")
+    up.add_argument("--router-workers", type=int, default=None, metavar="N",
+                    help="router processes behind the DynamoDB port (default 1): `trireme up` makes the port's "
+                         "listening socket and hands it to each, the kernel spreads connections over them, and "
+                         "one that exits is started again; each has its own admin endpoint (`trireme status`). "
+                         "A router is one process, so one core: more use more cores")
     up.add_argument("--node-base-port", type=int, default=None,
                     help="port of the first storage node; the others use the next ports (default 7101, "
                          "so 7101-7103), their peer (Raft) ports are 100 above (7201-7203) and their metrics ports "
@@ -106,14 +111,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     if args.regions or is_multi_region(args.data_dir):
+        if args.router_workers is not None:
+            print("trireme up: --router-workers goes without --regions (each region has one router)",
+                  file=sys.stderr)
+            return 2
         return _up_regions(args)
     if args.region_latency_ms is not None:
         print("trireme up: --region-latency-ms goes with --regions", file=sys.stderr)
         return 2
+    if args.router_workers is not None and args.router_workers < 1:
+        print(f"trireme up: --router-workers wants 1 or more, not {args.router_workers}", file=sys.stderr)
+        return 2
     cluster = LocalCluster(args.data_dir, nodes_per_az=args.nodes_per_az or 1,
                            router_port=8000 if args.port is None else args.port,
                            node_base_port=7101 if args.node_base_port is None else args.node_base_port,
-                           dead_after_s=30.0 if args.dead_after is None else args.dead_after, tls=args.tls)
+                           dead_after_s=30.0 if args.dead_after is None else args.dead_after, tls=args.tls,
+                           router_workers=args.router_workers or 1)
     saved = cluster.layout_file.resolve().exists()
     cluster.plan()
     if _still_running(cluster, args):
@@ -126,7 +139,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if saved:
         try:
             cluster.apply(router_port=args.port, node_base_port=args.node_base_port,
-                          nodes_per_az=args.nodes_per_az, dead_after_s=args.dead_after)
+                          nodes_per_az=args.nodes_per_az, dead_after_s=args.dead_after,
+                          router_workers=args.router_workers)
         except LayoutConflict as exc:
             print(f"trireme up: {exc}", file=sys.stderr)
             return 2
@@ -140,9 +154,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     if taken:
         print(f"trireme up: {taken}", file=sys.stderr)
         return 1
-    print(f"starting {len(cluster.node_ids())} nodes and a router (data in {cluster.data_dir}) ...",
-          flush=True)
-    return _serve(cluster, lambda: _banner(cluster), lambda: LocalCluster.load(cluster.data_dir))
+    workers = f"{cluster.router_workers} router workers on one port" if cluster.router_workers > 1 else "a router"
+    print(f"starting {len(cluster.node_ids())} nodes and {workers} (data in {cluster.data_dir}) ...", flush=True)
+
+    def reload() -> LocalCluster:
+        cluster.halt_supervision()  # stopping: no router worker is started again
+        return LocalCluster.load(cluster.data_dir)
+    return _serve(cluster, lambda: _banner(cluster), reload)
 
 
 def _running(target: LocalCluster | MultiRegion) -> list[str]:
@@ -220,7 +238,7 @@ def _banner(cluster: LocalCluster) -> str:
     return f"""
 Trireme is running: DynamoDB endpoint {ep} (region {region}, OPEN MODE: any credentials; --auth enforces them)
 
-  nodes: {', '.join(f'{p.name} {p.az} {p.addr}' for p in cluster.procs.values() if p.kind == 'node')}
+  nodes: {', '.join(f'{p.name} {p.az} {p.addr}' for p in cluster.procs.values() if p.kind == 'node')}{_workers(cluster)}
 
   boto3:
     import boto3
@@ -234,6 +252,15 @@ Trireme is running: DynamoDB endpoint {ep} (region {region}, OPEN MODE: any cred
   trireme status | trireme kill n2 | trireme start n2      Ctrl-C or `trireme stop` stops the cluster
   cluster id {cluster.cluster_id}; logs: --log-level {cluster.log_level} in {cluster.data_dir}
 """
+
+
+def _workers(cluster: LocalCluster) -> str:
+    """The banner's line about router workers (none with one router)."""
+    workers = [p for p in cluster.procs.values() if p.shared]
+    if not workers:
+        return ""
+    return (f"\n  router workers on port {cluster.router_port}: "
+            + ", ".join(f"{p.name} pid {p.pid}" for p in workers))
 
 
 def _verify(cluster: LocalCluster) -> str:
@@ -388,6 +415,10 @@ def cmd_kill(args: argparse.Namespace) -> int:
         print(f"{args.node} is not running")
         return 0
     cluster.kill(args.node)
+    if p.shared:
+        print(f"killed {args.node} (pid {p.pid}); the other router workers serve port {cluster.router_port}, and "
+              f"`trireme up` starts {args.node} again by itself")
+        return 0
     print(f"killed {args.node} (pid {p.pid}); `trireme start {args.node}{_where(args)}` brings it back")
     return 0
 
@@ -403,7 +434,14 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"trireme start: the cluster in {cluster.data_dir} is not running (its `trireme up` is gone); "
               f"start it with `trireme up --data-dir {args.data_dir}`", file=sys.stderr)
         return 1
-    p = cluster.start_proc(args.node)
+    try:
+        p = cluster.start_proc(args.node)
+    except RuntimeError as exc:  # a router worker its `trireme up` did not start again
+        print(f"trireme start: {exc}", file=sys.stderr)
+        return 1
+    if p.shared:
+        print(f"{args.node} runs (pid {p.pid}): `trireme up` starts a router worker again by itself; log in {p.log}")
+        return 0
     print(f"started {args.node} (pid {p.pid}), log in {p.log}")
     return 0
 
@@ -472,9 +510,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         ok = all(r.get("meta") for r in report["regions"].values())
     else:
         report = asyncio.run(gather_cluster(target))
+        report["routers"] = _routers(target)
         ok = bool(report.get("meta"))
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
+    elif isinstance(target, MultiRegion):
+        print(render_regions(report))
     else:
-        print(render_regions(report) if isinstance(target, MultiRegion) else render(report))
+        print(render(report))
+        print("\n" + table(["ROUTER", "PID", "STATE", "DYNAMODB PORT", "ADMIN ENDPOINT"], [
+            [r["name"], r["pid"] or "-", r["state"], r["addr"] + (" (shared)" if r["shared"] else ""), r["admin"]]
+            for r in report["routers"]]))
     return 0 if ok else 1
+
+
+def _routers(cluster: LocalCluster) -> list[dict]:
+    """The routers as `trireme status` shows them: router workers share one port."""
+    return [{"name": p.name, "pid": p.pid if cluster.running(p) else 0,
+             "state": "running" if cluster.running(p) else "stopped", "addr": p.addr, "admin": p.admin_addr,
+             "shared": p.shared} for p in cluster.procs.values() if p.kind == "router"]

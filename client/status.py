@@ -66,10 +66,12 @@ async def gather(addrs: list[str], procs: dict[str, Any] | None = None, timeout:
 
 
 def metrics_urls(procs: dict[str, Any]) -> dict[str, str]:
-    """Process name -> its Prometheus endpoint: a router's DynamoDB port, a node's --metrics-listen."""
+    """Process name -> its Prometheus endpoint: a router's DynamoDB port (a router worker's admin
+    endpoint: the shared port answers from any worker), a node's --metrics-listen."""
     out = {}
     for name, p in procs.items():
-        addr = p.addr if p.kind == "router" else getattr(p, "metrics_addr", "")
+        addr = (p.admin_addr if getattr(p, "shared", False) else p.addr) if p.kind == "router" else \
+            getattr(p, "metrics_addr", "")
         if addr:
             out[name] = f"http://{addr}/metrics"
     return out

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,11 +29,14 @@ from cluster.identity import new_cluster_id
 from cluster.kms import MasterKeys
 from cluster.lifetime import start_time
 from cluster.regions import DEFAULT_REGION, azs_of, format_remote_peers, format_remote_regions
+from router.workers import listen_socket
 
 PROFILE = "trireme"  # the credentials file's profile (AWS_PROFILE=trireme)
 ADMIN_USER = "admin"
 PEER_PORT_OFFSET = 100  # a node's peer (Raft) port is its gRPC port + this, with a fixed --node-base-port
 METRICS_PORT_OFFSET = 2000  # and its Prometheus port (--metrics-listen) its gRPC port + this (9101-)
+SUPERVISE_S = 0.2  # how often `trireme up` looks for a router worker that died
+RESTART_DELAY_S = (0.2, 5.0)  # and starts it again after this, doubling while it keeps dying at once
 
 
 _handed_out: set[int] = set()  # the ports free_port gave this process
@@ -86,7 +90,8 @@ class Proc:
     pid: int = 0
     peer_addr: str = ""  # a node's Raft port (--peer-listen)
     metrics_addr: str = ""  # a node's Prometheus port (--metrics-listen); a router's is its addr
-    admin_addr: str = ""  # a router's admin endpoint (--admin-listen: TriremeAdmin_1, fault injection)
+    admin_addr: str = ""  # a router's admin endpoint (--admin-listen: TriremeAdmin_1, fault injection, GET /metrics)
+    shared: bool = False  # a router worker: accepts on the DynamoDB port's socket, which its `trireme up` holds
 
 
 @dataclass
@@ -96,7 +101,8 @@ class LocalCluster:
     router_port: int = 8000
     node_base_port: int = 7101  # 0: pick free ports
     host: str = "127.0.0.1"
-    routers: int = 1
+    routers: int = 1  # each on its own port, from router_port
+    router_workers: int = 1  # more than 1: that many routers share router_port's socket (router/workers.py)
     dead_after_s: float = 30.0
     partitions_per_table: int = 2
     router_deadline_s: float = 8.0
@@ -116,6 +122,11 @@ class LocalCluster:
     tls: bool = False  # HTTPS routers, mutual TLS between nodes and routers (cluster/tls.py)
     ca_dir: Path | None = None  # where the CA is (made if missing): default DATA_DIR/tls
     auth: bool = False  # routers enforce signatures and users (`trireme up --auth`); else open mode
+    # The router workers' shared socket and their supervision (in the owner only: `start`).
+    _listener: socket.socket | None = field(default=None, init=False, repr=False, compare=False)
+    _halt: threading.Event = field(default_factory=threading.Event, init=False, repr=False, compare=False)
+    _supervisor: threading.Thread | None = field(default=None, init=False, repr=False, compare=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
 
     # --- layout -----------------------------------------------------------
 
@@ -156,6 +167,8 @@ class LocalCluster:
             for p in self.procs.values():
                 if p.kind == "router":
                     tls.trust(self.url(p), self.tls_dir / "ca.pem")
+                    if p.admin_addr:
+                        tls.trust(self.admin_endpoint(p.name), self.tls_dir / "ca.pem")
 
     def admin_endpoint(self, router: str = "router1") -> str:
         """A router's admin endpoint (TriremeAdmin_1: fault injection, usage)."""
@@ -205,6 +218,8 @@ class LocalCluster:
             routers = [p for p in self.procs.values() if p.kind == "router"]
             if routers:
                 self.router_port = int(routers[0].addr.rsplit(":", 1)[1])
+            shared = sum(p.shared for p in routers)
+            self.router_workers, self.routers = (shared, 1) if shared else (1, len(routers))
             self.nodes_per_az = len(self.node_ids()) // 3
             self.node_base_port = int(self.procs["n1"].addr.rsplit(":", 1)[1]) if "n1" in self.procs else 0
             for p in self.procs.values():
@@ -257,25 +272,34 @@ class LocalCluster:
                 argv += ["--tls-dir", str(self.tls_dir)]
             self.procs[name] = Proc(name, "node", az, addr, argv, str(self.data_dir / name / "node.log"),
                                     peer_addr=peer_addr, metrics_addr=metrics[name])
-        for i in range(self.routers):
-            port = self.router_port + i if self.router_port else free_port(self.host)
+        self._plan_routers(py + ["router", "--seeds", seeds, "--cluster-id", self.cluster_id,
+                                 "--deadline", str(self.router_deadline_s)] + regional)
+        if self.tls:
+            self._issue("admin", "admin")
+            self._trust()
+
+    def _plan_routers(self, base: list[str]) -> None:
+        """Routers router1, router2, ... from `base` (their command line but
+        --listen, --az and TLS files): `routers` of them on ports from
+        router_port, or `router_workers` on router_port, sharing its socket."""
+        workers = self.router_workers > 1
+        if workers and self.routers > 1:
+            raise ValueError(f"router workers share one port: {self.router_workers} workers go with one router "
+                             f"port, not {self.routers}")
+        azs = azs_of(self.region)
+        for i in range(self.router_workers if workers else self.routers):
+            port = (self.router_port + (0 if workers else i)) if self.router_port else free_port(self.host)
             if i == 0:
                 self.router_port = port
-            az = azs[i % 3]
-            name = f"router{i + 1}"
-            addr = f"{self.host}:{port}"
-            argv = py + ["router", "--listen", addr, "--az", az, "--seeds", seeds, "--cluster-id", self.cluster_id,
-                         "--deadline", str(self.router_deadline_s)] + regional
+            az, name, addr = azs[i % 3], f"router{i + 1}", f"{self.host}:{port}"
+            argv = base + ["--listen", addr, "--az", az]
             if self.tls:
                 self._issue(name, "router")
                 mine = tls.Identity.in_dir(self.tls_dir, name)
                 argv += ["--tls-cert", str(mine.cert_file), "--tls-key", str(mine.key_file),
                          "--tls-ca", str(mine.ca_file)]
             self.procs[name] = Proc(name, "router", az, addr, argv, str(self.data_dir / f"{name}.log"),
-                                    admin_addr=f"{self.host}:{free_port(self.host)}")
-        if self.tls:
-            self._issue("admin", "admin")
-            self._trust()
+                                    admin_addr=f"{self.host}:{free_port(self.host)}", shared=workers)
 
     def add_node(self, az: str) -> Proc:
         """Plan one more storage node in ``az`` (`trireme node add`): the next
@@ -317,10 +341,12 @@ class LocalCluster:
         self.save()
 
     def apply(self, router_port: int | None = None, node_base_port: int | None = None,
-              nodes_per_az: int | None = None, dead_after_s: float | None = None) -> None:
-        """Flags given to `trireme up` on a saved layout: the router port and
-        --dead-after are applied; node ports and counts are part of the
-        cluster's metadata, so a change is refused (LayoutConflict)."""
+              nodes_per_az: int | None = None, dead_after_s: float | None = None,
+              router_workers: int | None = None) -> None:
+        """Flags given to `trireme up` on a saved layout: the router port,
+        --router-workers and --dead-after are applied (routers keep no
+        state); node ports and counts are part of the cluster's metadata, so
+        a change is refused (LayoutConflict)."""
         where = self.layout_file
         if node_base_port is not None and node_base_port != self.node_base_port:
             raise LayoutConflict(
@@ -334,7 +360,8 @@ class LocalCluster:
                 f"or give a new --data-dir for a new cluster")
         for p in self.procs.values():
             if router_port is not None and p.kind == "router":
-                addr = f"{self.host}:{router_port + int(p.name.removeprefix('router')) - 1}"
+                offset = 0 if p.shared else int(p.name.removeprefix('router')) - 1  # workers share one port
+                addr = f"{self.host}:{router_port + offset}"
                 p.argv[p.argv.index(p.addr)] = p.addr = addr
             if dead_after_s is not None and p.kind == "node":
                 p.argv[p.argv.index("--dead-after") + 1] = str(dead_after_s)
@@ -342,6 +369,23 @@ class LocalCluster:
             self.router_port = router_port
         if dead_after_s is not None:
             self.dead_after_s = dead_after_s
+        if router_workers is not None and router_workers != self.router_workers:
+            routers = [p for p in self.procs.values() if p.kind == "router"]
+            if not routers:
+                return
+            base, skip = [], 0
+            for i, arg in enumerate(routers[0].argv):  # router1's command line but what is each router's own
+                if skip:
+                    skip -= 1
+                elif arg in ("--listen", "--az", "--tls-cert", "--tls-key", "--tls-ca"):
+                    skip = 1
+                else:
+                    base.append(arg)
+            for p in routers:
+                del self.procs[p.name]
+            self.router_workers, self.routers = router_workers, 1
+            self._plan_routers(base)
+            self._trust()
 
     def save(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -371,6 +415,46 @@ class LocalCluster:
         self.wait_ready(wait_s)
         if self.auth:
             self.ensure_admin()
+        if self._listener is not None:
+            self._supervisor = threading.Thread(target=self._supervise, name="router-workers", daemon=True)
+            self._supervisor.start()
+
+    def _supervise(self) -> None:
+        """Start again a router worker that exited (only this process holds
+        their socket): at once, then after a pause doubling up to 5 s while
+        it keeps exiting within a few seconds. The port serves meanwhile:
+        the other workers accept on it."""
+        delay: dict[str, float] = {}
+        due: dict[str, float] = {}
+        started: dict[str, float] = {}
+        while not self._halt.wait(SUPERVISE_S):
+            with self._lock:
+                for p in [p for p in self.procs.values() if p.shared]:
+                    if self._halt.is_set():
+                        return
+                    if self.running(p):
+                        continue
+                    now = time.monotonic()
+                    if p.name not in due:
+                        quick = now - started.get(p.name, -1e9) < 10.0
+                        delay[p.name] = min(max(delay.get(p.name, 0.0), RESTART_DELAY_S[0] / 2) * 2,
+                                            RESTART_DELAY_S[1]) if quick else 0.0
+                        due[p.name] = now + delay[p.name]
+                        _note(p.log, f"trireme up: {p.name} (pid {p.pid}) exited; starting it again"
+                                     f"{f' in {delay[p.name]:.1f} s' if delay[p.name] else ''}")
+                    if now >= due[p.name]:
+                        del due[p.name]
+                        started[p.name] = now
+                        try:
+                            self.start_proc(p.name)
+                        except OSError as exc:
+                            _note(p.log, f"trireme up: cannot start {p.name}: {exc}")
+
+    def halt_supervision(self) -> None:
+        """No more restarts of router workers (the cluster is stopping)."""
+        self._halt.set()
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join(10.0)
 
     def ensure_admin(self) -> None:
         """The admin user (`admin`, every permission) and its keys in
@@ -396,9 +480,10 @@ class LocalCluster:
                 continue
             status, body = 0, b""
             while time.monotonic() < deadline:
-                try:
-                    status, body = post(self.url(p), "ListTables", {}, timeout=2.0, credentials=key,
-                                        region=self.region)
+                try:  # a worker through its own admin endpoint: the shared port may answer from another
+                    status, body = post(self.admin_endpoint(p.name), "Faults", {}, timeout=2.0, credentials=key,
+                                        region=self.region, prefix="TriremeAdmin_1") if p.shared else \
+                        post(self.url(p), "ListTables", {}, timeout=2.0, credentials=key, region=self.region)
                 except OSError as exc:
                     body = str(exc).encode()
                 if status == 200:
@@ -416,6 +501,12 @@ class LocalCluster:
         self.owner_pid, self.owner_started = os.getpid(), start_time(os.getpid()) or 0
         self.data_dir.mkdir(parents=True, exist_ok=True)
         MasterKeys.create(self.master_key_file)  # outside every node's data directory
+        if any(p.shared for p in self.procs.values()) and self._listener is None:
+            try:
+                self._listener = listen_socket(self.host, self.router_port)
+            except OSError as exc:
+                raise RuntimeError(f"cannot listen on {self.host}:{self.router_port}: {exc.strerror or exc}; "
+                                   "choose another port with --port") from None
         for name in self.procs:
             self.start_proc(name)
 
@@ -423,6 +514,11 @@ class LocalCluster:
         p = self.procs[name]
         if self.running(p):
             return p
+        shared: tuple[int, ...] = ()
+        if p.shared:  # a router worker: accepts on the socket this process holds
+            if self._listener is None:  # held by `trireme up` only, which starts the worker again itself
+                return self._restarted(p)
+            shared = (self._listener.fileno(),)
         Path(p.log).parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
         root = str(Path(__file__).resolve().parent.parent)
@@ -435,12 +531,28 @@ class LocalCluster:
             ["--functions-dir", str(self.data_dir / p.name / "functions"),
              "--exports-dir", str(self.data_dir / "exports"), "--admin-listen", p.admin_addr] if p.kind == "router" else
             ["--router-endpoint", self.endpoint]) + (  # event source mappings' handlers reach the cluster there
-            ["--key-file", str(self.master_key_file)]) + (["--auth"] if self.auth and p.kind == "router" else [])
+            ["--key-file", str(self.master_key_file)]) + (["--auth"] if self.auth and p.kind == "router" else []) + (
+            ["--listen-fd", str(shared[0])] if shared else [])
         with open(p.log, "ab") as logf:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
+                                    start_new_session=True, pass_fds=shared)
         p.pid = proc.pid
         self.save()
+        return p
+
+    def _restarted(self, p: Proc, timeout: float = 15.0) -> Proc:
+        """A router worker, once its `trireme up` started it again (`trireme
+        start`, chaos restart: only `up` holds the DynamoDB port's socket)."""
+        deadline = time.monotonic() + timeout
+        while not self.running(p):
+            if time.monotonic() >= deadline or not self.owner_alive():
+                raise RuntimeError(f"{p.name} is a router worker, which its `trireme up` (pid {self.owner_pid}) "
+                                   f"starts again by itself, but it has not within {timeout:.0f} s; see {p.log}")
+            time.sleep(0.1)
+            try:
+                p.pid = json.loads(self.layout_file.read_text())["procs"][p.name]["pid"]
+            except (OSError, ValueError, KeyError):
+                pass
         return p
 
     def owner_alive(self) -> bool:
@@ -460,6 +572,14 @@ class LocalCluster:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM everything, then SIGKILL what is left after `timeout`."""
+        self.halt_supervision()
+        with self._lock:
+            self._stop(timeout)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def _stop(self, timeout: float) -> None:
         if self.layout_file.exists():
             # Another command (`trireme start`, `trireme chaos restart`) may have
             # started a process since: stop the one running now.
@@ -504,7 +624,7 @@ class LocalCluster:
                 if self.routers:
                     status, body = post(self.endpoint, "ListTables", {}, timeout=2.0, credentials=self._internal(),
                                         region=self.region)
-                    if status == 200 and self._nodes_joined():
+                    if status == 200 and self._workers_serve() and self._nodes_joined():
                         return
                     last = body.decode(errors="replace") if status != 200 else "metadata not settled"
                 elif self._nodes_joined():
@@ -514,6 +634,20 @@ class LocalCluster:
             time.sleep(0.1)
         raise TimeoutError(f"cluster not ready after {timeout:.0f}s (last: {last}); logs in {self.data_dir}")
 
+
+    def _workers_serve(self) -> bool:
+        """Every router worker answers on its admin endpoint, which it opens
+        once it accepts on the shared port (router/main.py)."""
+        for p in self.procs.values():
+            if p.shared:
+                try:
+                    status, _ = post(self.admin_endpoint(p.name), "Faults", {}, timeout=2.0, prefix="TriremeAdmin_1",
+                                     credentials=self._internal(), region=self.region)
+                except OSError:
+                    return False
+                if status != 200:
+                    return False
+        return True
 
     def _internal(self) -> tuple[str, str] | None:
         """The internal credential with --auth (readiness checks come before the admin user)."""
@@ -611,6 +745,15 @@ def ours(pid: int, addr: str, cluster_id: str) -> bool:
     except OSError:
         return False
     return "client.cli" in args and addr in args and cluster_id in args
+
+
+def _note(log: str, line: str) -> None:
+    """A line of `trireme up`'s own in a process's log."""
+    try:
+        with open(log, "a") as f:
+            f.write(line + "\n")
+    except OSError:
+        pass
 
 
 def exit_cause(log: str) -> str:

@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import re
+import socket
 import ssl as ssl_
 import zlib
 from collections import deque
@@ -641,15 +642,66 @@ def _stream_of(task: asyncio.Task) -> Any:
     return answer if getattr(answer, "stream", None) is not None else None
 
 
+class SharedAccept:
+    """Accepting on a listening socket other processes accept on too (the
+    router workers of `trireme up --router-workers`, router/workers.py): one
+    connection per readiness, not asyncio's up to a backlog's worth, so that
+    a burst of connections (a benchmark's clients opening at once) spreads
+    over the workers that are free to accept instead of going to whichever
+    woke first. `close` stops accepting here; the socket stays open in the
+    other processes."""
+
+    def __init__(self, sock: socket.socket, cfg: _Config, ssl: ssl_.SSLContext | None) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.sock, self.cfg, self.ssl = sock, cfg, ssl
+        self.sockets = [sock]
+        self._tasks: set[asyncio.Task] = set()
+        sock.setblocking(False)
+        self.loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # another worker took it
+        except OSError as exc:  # out of descriptors or memory: pause, as asyncio does
+            log.error("accepting a connection failed: %s; trying again in 1 s", exc)
+            self.loop.remove_reader(self.sock.fileno())
+            self.loop.call_later(1.0, self.loop.add_reader, self.sock.fileno(), self._accept)
+            return
+        conn.setblocking(False)
+        task = self.loop.create_task(self._connect(conn))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        cfg = self.cfg
+        try:
+            await self.loop.connect_accepted_socket(lambda: _Conn(cfg), conn, ssl=self.ssl)
+        except (OSError, ssl_.SSLError, asyncio.TimeoutError) as exc:  # a failed TLS handshake, a reset
+            log.debug("a connection failed before its first request: %s", exc)
+            conn.close()
+
+    def close(self) -> None:
+        if self.sock.fileno() >= 0:
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
 async def serve(handler: Handler, host: str, port: int, *, max_body: int = MAX_BODY,
                 region: str = "us-east-1", access_log: bool = False, rest: RestHandler | None = None,
                 rest_prefixes: tuple[bytes, ...] = (), rest_max_body: int = REST_MAX_BODY,
-                ssl: ssl_.SSLContext | None = None, slow_ms: float = SLOW_MS) -> asyncio.Server:
+                ssl: ssl_.SSLContext | None = None, slow_ms: float = SLOW_MS,
+                sock: socket.socket | None = None) -> asyncio.Server | SharedAccept:
     """Serve `handler` on host:port (HTTPS with `ssl`). `access_log`: one line per request to the
     `router.access` logger (operation, table, status, latency, request id); `slow_ms`: a request
     that took this long or longer is logged (0: none).
-    The port is never shared (no SO_REUSEPORT): a second router on it fails.
+    The port is never shared through SO_REUSEPORT (any process setting it too could join): a second
+    router on it fails. Router workers share it another way: `sock` is a listening socket their
+    parent made and handed to each (router/workers.py), accepted on here.
     `rest` serves the requests whose path starts with one of `rest_prefixes`."""
     loop = asyncio.get_running_loop()
     cfg = _Config(handler, max_body, region, access_log, rest, rest_prefixes, rest_max_body, slow_ms)
+    if sock is not None:
+        return SharedAccept(sock, cfg, ssl)
     return await loop.create_server(lambda: _Conn(cfg), host, port, reuse_port=False, backlog=1024, ssl=ssl)

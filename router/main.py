@@ -21,6 +21,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Serve the DynamoDB JSON protocol over HTTP and route requests to "
                                    "the storage nodes.")
     p.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT (default 127.0.0.1:8000)")
+    p.add_argument("--listen-fd", type=int, default=None,
+                   help="accept on this inherited listening socket (a file descriptor) instead of binding --listen, "
+                        "which then only names the address: several router workers share one port "
+                        "(`trireme up --router-workers N`, --workers)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="run N router processes on the --listen port: this one makes the listening socket, hands it "
+                        "to each (--listen-fd), gives worker i the --admin-listen port + i, and starts again one "
+                        "that dies (default 1: this process serves; the compose router's TRIREME_ROUTER_WORKERS)")
     p.add_argument("--az", required=True, help="the router's availability zone: eventually consistent "
                                                 "reads prefer replicas there")
     p.add_argument("--seeds", required=True, help="HOST:PORT,... of storage nodes")
@@ -66,10 +74,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the cluster master key (cluster/kms.py; needed with --auth): unwraps users' secrets and "
                         "derives the credential routers and nodes sign their own calls with")
     p.set_defaults(func=run)
+    global _PARSER
+    _PARSER = p
+
+
+_PARSER: argparse.ArgumentParser | None = None  # the workers' command lines are made from it (router/workers.py)
 
 
 def run(args: argparse.Namespace) -> int:
     configure(args.log_level, args.log_format, "router")
+    if args.workers != 1:
+        from router.workers import supervise
+        if args.workers < 1 or args.listen_fd is not None:
+            print("trireme router: --workers wants a positive count, and not --listen-fd (a worker is one process)",
+                  file=sys.stderr, flush=True)
+            return 2
+        return supervise(_PARSER, args)
     try:
         return asyncio.run(_serve(args))
     except (OSError, TimeoutError, ValueError) as exc:
@@ -141,31 +161,47 @@ async def _serve(args: argparse.Namespace) -> int:
             api.operations(), streams=streams, replication=replication, scaling=scaling,
             authenticate=authenticate, authorize=authorize, sts=Sts(cluster.meta, authenticate))))
         rest = _authenticated_rest(rest_handler(console, functions), authenticate, authorize, functions.urls)
-        server = await serve(handler, host or "127.0.0.1", int(port), region=args.region, access_log=args.access_log,
-                             rest=with_metrics(metrics, rest),
-                             rest_prefixes=(*PREFIXES, CONSOLE_PREFIX, METRICS_PATH.encode()), ssl=https,
-                             slow_ms=args.slow_ms)
+
+        async def serve_api():
+            return await serve(handler, host or "127.0.0.1", int(port), region=args.region,
+                               access_log=args.access_log, rest=with_metrics(metrics, rest),
+                               rest_prefixes=(*PREFIXES, CONSOLE_PREFIX, METRICS_PATH.encode()), ssl=https,
+                               slow_ms=args.slow_ms, sock=shared)
+        shared = None
+        if args.listen_fd is None:
+            server = await serve_api()
+        else:  # a worker: the metadata first, so that no connection waits on a worker still starting
+            from router.workers import inherited
+            shared = inherited(args.listen_fd)
+            cluster.start()
+            if not await cluster.wait_for(lambda s: True, args.deadline):
+                logging.getLogger(__name__).warning("no metadata after %.0f s: accepting anyway", args.deadline)
+            server = await serve_api()
     except OSError as exc:
         raise OSError(f"cannot listen on {args.listen}: {exc.strerror or exc}; "
                       "choose another port with --listen") from None
     servers = [server]
     if args.admin_listen:  # the admin plane: its own port, admin callers only when enforced
         admin_host, _, admin_port = args.admin_listen.rpartition(":")
-        try:
+        try:  # with GET /metrics too: a worker's own counts (the DynamoDB port's may answer from another worker)
             servers.append(await serve(Dispatcher({}, admin=_admin_ops(cluster, cluster_id, streams_api), checks={},
                                                   authenticate=authenticate),
-                                       admin_host or "127.0.0.1", int(admin_port), region=args.region, ssl=https))
+                                       admin_host or "127.0.0.1", int(admin_port), region=args.region, ssl=https,
+                                       rest=with_metrics(metrics, _no_rest), rest_prefixes=(METRICS_PATH.encode(),)))
         except OSError as exc:
             server.close()
             raise OSError(f"cannot listen on {args.admin_listen}: {exc.strerror or exc}; "
                           "choose another port with --admin-listen") from None
-    cluster.start()
+    if shared is None:
+        cluster.start()
     api.backups.start()  # takes over restores and imports whose router died midway
     scheme = "https" if https else "http"
     logging.getLogger(__name__).info(
         "router of cluster %s serving DynamoDB on %s://%s%s (console: %s://%s/console, metrics: %s://%s/metrics), "
         "its admin endpoint on %s", cluster_id, scheme, args.listen,
-        " (mutual TLS to the nodes)" if args.tls_ca else "", scheme, args.listen, scheme, args.listen,
+        (" (mutual TLS to the nodes)" if args.tls_ca else "") + (
+            f" (a worker: accepting on the shared socket, fd {args.listen_fd})" if shared is not None else ""),
+        scheme, args.listen, scheme, args.listen,
         f"{scheme}://{args.admin_listen}" if args.admin_listen else "no port (no --admin-listen)")
     await stop.wait()
     for s in servers:
@@ -174,6 +210,12 @@ async def _serve(args: argparse.Namespace) -> int:
     await functions.close()
     await cluster.close()
     return 0
+
+
+async def _no_rest(method: str, url: str, headers: dict[str, str], body: bytes):
+    """The admin endpoint's REST side beside GET /metrics: nothing (its prefix admits only /metrics)."""
+    from router.lambda_api import RestResponse
+    return RestResponse(404, b'{"Message":"Not Found"}', {"Content-Type": "application/json"})
 
 
 def _tls(args: argparse.Namespace):

@@ -1,6 +1,6 @@
 """The compose cluster for real: build the image, bring deploy/docker-compose.yml
-up (enforcing auth, as by default), use it with boto3 and the admin keys it
-wrote, kill a node container, restart the whole cluster, run
+up (enforcing auth, as by default; two router workers), use it with boto3 and the admin keys it
+wrote, kill a router worker and a node container, restart the whole cluster, run
 a Jepsen-style check under container faults, add a fourth node and remove it
 again with `trireme node remove --compose`, take it down.
 
@@ -38,7 +38,8 @@ def compose(tmp_path_factory) -> Iterator[Compose]:
     secrets = tmp_path_factory.mktemp("secrets")  # the admin service writes the admin user's keys here
     yield from running("trireme-test", lambda: {"TRIREME_PORT": str(free_port("127.0.0.1")),
                                                 "TRIREME_ADMIN_PORT": str(free_port("127.0.0.1")),
-                                                "TRIREME_NET": "10.213.9", "TRIREME_SECRETS": str(secrets)})
+                                                "TRIREME_NET": "10.213.9", "TRIREME_SECRETS": str(secrets),
+                                                "TRIREME_ROUTER_WORKERS": "2"})
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,56 @@ def test_compose_cluster_enforces_auth(compose, ddb, monkeypatch):
         except ClientError:  # the router learns a new key from the metadata a moment later
             return False
     wait_until(session_works, 30, "the temporary keys to work", interval=0.3)
+
+
+_WORKERS = """
+import json, os, urllib.request
+pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+def argv(pid):
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\\0")
+    except OSError:
+        return []
+workers = sorted((pid, argv(pid)) for pid in pids if "--listen-fd" in argv(pid))
+out = {}
+for pid, args in workers:
+    admin = args[args.index("--admin-listen") + 1].rpartition(":")[2]
+    text = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5).read().decode()
+    out[pid] = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("trireme_router_requests_total{"))
+print(json.dumps(out))
+"""
+
+
+def _router_workers(compose) -> dict[int, float]:
+    """The router container's workers (pid -> DynamoDB requests it answered), from inside the container."""
+    import json
+    out = compose("exec", "-T", "router", "python", "-c", _WORKERS, timeout=60).stdout
+    return {int(pid): n for pid, n in json.loads(out).items()}
+
+
+def test_two_router_workers_share_the_router_port(compose, ddb):
+    """TRIREME_ROUTER_WORKERS=2: both workers answer on the published port;
+    a worker killed in the container leaves the port serving and comes back."""
+    endpoint = f"http://127.0.0.1:{compose.settings['TRIREME_PORT']}"
+    key_id, secret = read_credentials(compose.credentials_file)
+
+    def fresh_calls(n: int) -> None:  # a client each: a new connection, which the kernel gives to one worker
+        for _ in range(n):
+            client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                                  aws_access_key_id=key_id, aws_secret_access_key=secret)
+            assert "TableNames" in client.list_tables()
+
+    workers = wait_until(lambda: len(_router_workers(compose)) == 2 and _router_workers(compose), 60,
+                         "two router workers in the router container", interval=0.5)
+    wait_until(lambda: fresh_calls(4) or all(n > 0 for n in _router_workers(compose).values()), 60,
+               "both workers to answer requests", interval=0)
+    victim = max(workers)
+    compose("exec", "-T", "router", "python", "-c", f"import os; os.kill({victim}, 9)")
+    fresh_calls(10)  # the other worker takes every connection meanwhile
+    wait_until(lambda: len(_router_workers(compose)) == 2 and victim not in _router_workers(compose), 60,
+               "the supervisor to start the killed worker again", interval=0.5)
+    fresh_calls(2)
 
 
 def _put_all(ddb, start: int, count: int) -> None:
