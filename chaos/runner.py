@@ -875,45 +875,59 @@ WRITES = ("write", "cas", "add", "incr", "transfer")
 class _Stalls:
     """How long writes stalled at each fault: per key, from the last write
     acknowledged before the fault to the first after it; the worst key counts
-    (keys on partitions the fault did not touch go on meanwhile).  Fed the
+    (keys on partitions the fault did not touch go on meanwhile).  Also from
+    the fault itself to each key's first ack after it (worst key): without
+    the time a key had gone unwritten before the fault, which grows with how
+    slow operations are on a loaded machine, not with the failover.  Fed the
     events in time order; memory: the last ack per key and the open faults."""
 
     def __init__(self, faults: tuple[str, ...] = FAULTS, writes: tuple[str, ...] = WRITES) -> None:
         self.faults, self.writes = faults, writes
         self._last: dict[Any, float] = {}
-        self._open: list[tuple[str, dict[Any, float], list[float]]] = []  # fault, last ack per key, worst gap
+        # fault, its time, last ack per key, worst gaps (from the last ack, from the fault)
+        self._open: list[tuple[str, float, dict[Any, float], list[float], list[float]]] = []
         self.gaps: dict[str, list[float]] = {}
+        self.from_fault: dict[str, list[float]] = {}
 
     def feed(self, ev: h.Event) -> None:
         if ev.is_nemesis:
             if ev.f in self.faults and self._last:
-                self._open.append((ev.f, dict(self._last), []))
+                self._open.append((ev.f, ev.time, dict(self._last), [], []))
             return
         if ev.type != h.OK or ev.f not in self.writes:
             return
         self._last[ev.key] = ev.time
-        for fault, before, worst in self._open:
+        for _, at, before, worst, since in self._open:
             if ev.key in before:
                 worst.append(ev.time - before.pop(ev.key))
-        if any(not before for _, before, _ in self._open):
-            for fault, before, worst in self._open:
+                since.append(ev.time - at)
+        if any(not o[2] for o in self._open):
+            for fault, _, before, worst, since in self._open:
                 if not before:
                     self.gaps.setdefault(fault, []).append(max(worst))
-            self._open = [o for o in self._open if o[1]]
+                    self.from_fault.setdefault(fault, []).append(max(since))
+            self._open = [o for o in self._open if o[2]]
 
     def text(self) -> str:
         gaps = {f: list(xs) for f, xs in self.gaps.items()}
-        for fault, _, worst in self._open:  # keys that never acked again do not count
+        since = {f: list(xs) for f, xs in self.from_fault.items()}
+        for fault, _, _, worst, after in self._open:  # keys that never acked again do not count
             if worst:
                 gaps.setdefault(fault, []).append(max(worst))
+                since.setdefault(fault, []).append(max(after))
         if not gaps:
             return "write stalls: none measured"
-        parts = []
-        for f, xs in sorted(gaps.items()):
-            xs.sort()
-            parts.append(f"{f} p50 {_rank(xs, 0.5):.2f}s p90 {_rank(xs, 0.9):.2f}s p99 {_rank(xs, 0.99):.2f}s "
-                         f"max {xs[-1]:.2f}s (n={len(xs)})")
-        return "write stalls per fault (worst key: last ack before it to first ack after): " + "; ".join(parts)
+        return ("write stalls per fault (worst key: last ack before it to first ack after): " + _quantiles(gaps)
+                + "\nfrom the fault to the worst key's first ack after it: " + _quantiles(since))
+
+
+def _quantiles(gaps: dict[str, list[float]]) -> str:
+    parts = []
+    for f, xs in sorted(gaps.items()):
+        xs.sort()
+        parts.append(f"{f} p50 {_rank(xs, 0.5):.2f}s p90 {_rank(xs, 0.9):.2f}s p99 {_rank(xs, 0.99):.2f}s "
+                     f"max {xs[-1]:.2f}s (n={len(xs)})")
+    return "; ".join(parts)
 
 
 def _rank(xs: list[float], q: float) -> float:

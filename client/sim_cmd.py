@@ -38,9 +38,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="election timeout in ticks (randomised up to twice that)")
     p.add_argument("--promise-tick", type=int, default=SimOptions.promise_tick,
                    help="ticks a follower owes its leader's lease (0: the election timeout)")
+    p.add_argument("--campaign-tick", type=int, default=SimOptions.campaign_tick,
+                   help="ticks without a leader before a follower campaigns, randomised up to twice that "
+                        "(0: the election timeout)")
     p.add_argument("--heartbeat-tick", type=int, default=SimOptions.heartbeat_tick, help="heartbeat period in ticks")
     p.add_argument("--node-timing", action="store_true",
-                   help="the storage node's timing (node/groups/engine.py): overrides the three above")
+                   help="the storage node's timing (node/groups/engine.py): overrides the four above")
     p.add_argument("--no-lease", action="store_true", help="serve every read through ReadIndex")
     p.add_argument("--no-membership", action="store_true", help="no membership changes")
     p.add_argument("--no-snapshots", action="store_true", help="never compact logs")
@@ -55,14 +58,14 @@ def _run_one(args: tuple[int, SimOptions]) -> SimResult:
 
 
 def run(args: argparse.Namespace) -> int:
-    timing = (args.election_tick, args.promise_tick, args.heartbeat_tick)
+    timing = (args.election_tick, args.promise_tick, args.heartbeat_tick, args.campaign_tick)
     if args.node_timing:
-        from node.groups.engine import ELECTION_TICKS, HEARTBEAT_TICKS, PROMISE_TICKS
-        timing = (ELECTION_TICKS, PROMISE_TICKS, HEARTBEAT_TICKS)
+        from node.groups.engine import CAMPAIGN_TICKS, ELECTION_TICKS, HEARTBEAT_TICKS, PROMISE_TICKS
+        timing = (ELECTION_TICKS, PROMISE_TICKS, HEARTBEAT_TICKS, CAMPAIGN_TICKS)
     opts = SimOptions(replicas=args.replicas, chaos_ticks=args.chaos_ticks, drift=args.drift,
                       lease_reads=not args.no_lease, membership=not args.no_membership,
                       snapshots=not args.no_snapshots, election_tick=timing[0], promise_tick=timing[1],
-                      heartbeat_tick=timing[2])
+                      heartbeat_tick=timing[2], campaign_tick=timing[3])
     first = args.seed if args.seed is not None else 0
     count = args.seeds if args.seeds is not None else (1 if args.seed is not None else 100)
     seeds = range(first, first + count)
@@ -127,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
         print("  " + line, file=out)
     print(f"\nreproduce: trireme sim --seed {worst.seed} --trace"
           + (f" --drift {args.drift}" if args.drift is not None else "")
-          + (f" --replicas {args.replicas}" if args.replicas else ""), file=out)
+          + (f" --replicas {args.replicas}" if args.replicas else "")
+          + (" --node-timing" if args.node_timing else
+             "".join(f" --{k}-tick {v}" for k, v in zip(("election", "promise", "heartbeat", "campaign"), timing)
+                     if v != getattr(SimOptions, f"{k}_tick"))), file=out)
     return 1
 
 

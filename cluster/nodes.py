@@ -92,7 +92,8 @@ class NodeClient:
         self.tls = tls  # None: the one this process dials the cluster's nodes with (cluster/tls.py)
         self._channel: grpc.aio.Channel | None = None
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[asyncio.Future, float]] = {}  # id -> (answer, deadline)
+        self._pending: dict[int, tuple[asyncio.Future, float, str]] = {}  # id -> (answer, deadline, group)
+        self._heard_at = 0.0  # loop time of the last answer, or of a call made while none was pending
         self._queue: list[node_pb2.DataRequest] = []
         self._wake: asyncio.Future | None = None  # the writer waits on it (see _nap)
         self._sent_at: float | None = None  # when the last message left, until it was answered
@@ -121,7 +122,9 @@ class NodeClient:
         loop = asyncio.get_running_loop()
         rid = req.id = next(self._ids)
         fut = loop.create_future()
-        self._pending[rid] = (fut, loop.time() + timeout)
+        if not self._pending:
+            self._heard_at = loop.time()
+        self._pending[rid] = (fut, loop.time() + timeout, req.group)
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep(), name=f"timeouts-{self.addr}")
         self._queue.append(req)
@@ -139,7 +142,7 @@ class NodeClient:
         while self._pending:
             await asyncio.sleep(SWEEP_S)
             now = loop.time()
-            for fut, deadline in self._pending.values():
+            for fut, deadline, _ in self._pending.values():
                 if deadline <= now and not fut.done():
                     fut.set_exception(TimeoutError())
 
@@ -198,6 +201,7 @@ class NodeClient:
                         return
                     pending = self._pending
                     unanswered = self._unanswered
+                    self._heard_at = loop.time()
                     for resp in batch.responses:
                         if unanswered:
                             unanswered.discard(resp.id)
@@ -209,9 +213,9 @@ class NodeClient:
                         if self._queue:
                             self._wake_up()
 
+            loop = asyncio.get_running_loop()
             read_task = asyncio.create_task(read())
             read_task.add_done_callback(self._wake_up)
-            loop = asyncio.get_running_loop()
             try:
                 while not read_task.done():
                     delay = self._hold(loop.time())
@@ -237,7 +241,7 @@ class NodeClient:
                 _refusals.warning(self.addr, f"{self.addr} refused our data stream: {exc.details()}")
             message = str(exc) if isinstance(exc, NodeDown) else f"{self.addr}: {_describe(exc)}"
             unsent = {r.id for r in self._queue}
-            for rid, (fut, _) in self._pending.items():
+            for rid, (fut, _, _) in self._pending.items():
                 if not fut.done():
                     fut.set_exception(NodeDown(message, sent=rid not in unsent))
             self._pending.clear()
@@ -249,6 +253,19 @@ class NodeClient:
                 self._task = None
             if call is not None:
                 call.cancel()
+
+    def silent_for(self, now: float) -> float:
+        """Seconds this node has answered nothing while calls wait (0: none
+        waits): a paused or cut-off node stays silent however long, a slow
+        one answers something now and then. `now`: the loop's time."""
+        return now - self._heard_at if self._pending else 0.0
+
+    def abandon(self, group: str, exc: Exception) -> None:
+        """Fail the waiting calls for `group` with `exc` (its leader moved
+        while this node was silent: they need not wait out their timeout)."""
+        for fut, _, g in list(self._pending.values()):
+            if g == group and not fut.done():
+                fut.set_exception(exc)
 
     async def close(self) -> None:
         await cancel((self._task, self._sweeper))

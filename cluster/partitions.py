@@ -53,6 +53,15 @@ DOWN_S = 1.0
 # A leader that is elected but not yet writable (its first entry not yet
 # applied) is asked again within this long, not after the backoff (to 0.5 s).
 NOT_READY_RETRY_S = 0.05
+# A leader that answered nothing for this long while requests waited (paused,
+# cut off) is asked no more until it answers or another leader is named; the
+# requests it holds are given up once one is (its followers elect one within
+# about a second: node/groups/engine.py CAMPAIGN_TICKS), not at their timeout.
+SILENT_S = 0.75
+
+
+class _LeaderMoved(NodeDown):
+    """The node was silent and another replica now leads the group."""
 
 
 # The region a request came from (a call forwarded from another region's
@@ -109,6 +118,7 @@ class Cluster:
         self._leaders: dict[str, str] = {}  # group -> node id (`REGION/NODE`: another region's)
         self._down: dict[str, float] = {}  # node id -> when its connection last broke (see DOWN_S)
         self._found: dict[str, asyncio.Future] = {}  # group -> resolved when a leader is noted (_note_leader)
+        self._lost: dict[str, tuple[str, float]] = {}  # group -> the leader that failed us, and when (logged)
         self._cross_region: frozenset[str] = frozenset()  # groups spanning regions (MRSC tables')
         self._routes: dict[str, _Route] = {}  # group -> orders, for `_routes_of` (see _targets)
         self._routes_of: tuple[MetaState | None, int] = (None, 0)  # state and version
@@ -319,6 +329,7 @@ class Cluster:
             targets = self._targets(group, to_leader)
             if self._down:
                 targets = self._down_last(targets)
+            silent = lead if to_leader and lead is not None and self._silent(lead) else None
             progressed = False
             pause = None  # seconds until the next round (None: the backoff)
             down = 0  # of `targets`, unreachable
@@ -328,6 +339,9 @@ class Cluster:
                     break
                 node = self.state.nodes.get(node_id)
                 if node is None:
+                    continue
+                if node_id == silent:
+                    last = f"{node_id} answered nothing for {SILENT_S:g} s or more"
                     continue
                 client = self.nodes.get(node.addr)
                 try:
@@ -351,7 +365,7 @@ class Cluster:
                     if isinstance(exc, NodeDown):
                         self._down[node_id] = time.monotonic()
                     if self._leaders.get(group) == node_id:
-                        del self._leaders[group]
+                        self._drop_leader(group, node_id)
                     if not idempotent and getattr(exc, "sent", True):
                         _note(client, msg, node_id)
                         raise InternalServerError(
@@ -396,7 +410,7 @@ class Cluster:
                     pause = min(backoff * (1 + random.random()), NOT_READY_RETRY_S)
                     break
                 elif self._leaders.get(group) == node_id:
-                    del self._leaders[group]
+                    self._drop_leader(group, node_id)
             if down and down == len(targets) and group in self._cross_region:
                 self._elsewhere(group)  # a group spanning regions whose member here is down: another region's
             if time.monotonic() >= deadline:
@@ -415,14 +429,29 @@ class Cluster:
 
     def _note_leader(self, group: str, node_id: str) -> None:
         """`node_id` leads `group` (it answered, or a replica named it): the
-        requests waiting to retry that group go now."""
+        requests waiting to retry that group go now, and those held by a
+        silent former leader give up (`SILENT_S`)."""
+        prev = self._leaders.get(group)
         self._leaders[group] = node_id
+        if prev is not None and prev != node_id and self._silent(prev):
+            client = self.nodes.get(self.state.nodes[prev].addr)
+            client.abandon(group, _LeaderMoved(f"{prev} went silent and {node_id} leads {group} now"))
         if self._down:
             self._down.pop(node_id, None)
+        if self._lost:
+            lost = self._lost.pop(group, None)
+            if lost is not None and lost[0] != node_id:
+                log.info("%s: leader %s, %.0f ms after %s failed a request", group, node_id,
+                         (time.monotonic() - lost[1]) * 1000, lost[0])
         if self._found:
             found = self._found.pop(group, None)
             if found is not None and not found.done():
                 found.set_result(None)
+
+    def _drop_leader(self, group: str, node_id: str) -> None:
+        """`node_id` no longer leads `group` as far as we know (it failed or refused a request)."""
+        del self._leaders[group]
+        self._lost.setdefault(group, (node_id, time.monotonic()))
 
     async def _leader_found(self, group: str, timeout: float) -> None:
         """Wait `timeout` seconds, or less if a leader of `group` is noted meanwhile."""
@@ -431,6 +460,13 @@ class Cluster:
         if found is None or found.done() or found.get_loop() is not loop:
             found = self._found[group] = loop.create_future()
         await asyncio.wait((found,), timeout=timeout)
+
+    def _silent(self, node_id: str) -> bool:
+        """Has `node_id` answered nothing for `SILENT_S` while requests waited?"""
+        node = self.state.nodes.get(node_id) if self.state is not None else None
+        if node is None:
+            return False
+        return self.nodes.get(node.addr).silent_for(asyncio.get_running_loop().time()) >= SILENT_S
 
     def _recently_down(self, node_id: str) -> bool:
         at = self._down.get(node_id)

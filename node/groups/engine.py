@@ -38,12 +38,16 @@ from node.net.raft_codec import decode_entry, decode_hard_state, decode_snapshot
 log = logging.getLogger(__name__)
 
 TICK_S = 0.05         # one Raft tick
-ELECTION_TICKS = 20   # election timeout 1-2 s (missed heartbeats)
-# A follower owes its leader's lease 0.5 s after it last heard it (the lease:
-# 0.4 s, renewed by every heartbeat): a leader whose connections closed
+# A leader that heard no quorum for an election timeout (1 s) steps down.
+ELECTION_TICKS = 20
+# A follower owes its leader's lease 0.3 s after it last heard it (the lease:
+# 0.2 s, renewed by every heartbeat): a leader whose connections closed
 # (its process died) is replaced that soon (node.raft.core.Raft.peer_lost).
-PROMISE_TICKS = 10
-HEARTBEAT_TICKS = 2   # 0.1 s
+PROMISE_TICKS = 6
+HEARTBEAT_TICKS = 1   # 0.05 s: a lease outlives a heartbeat answered within 0.15 s
+# A follower that heard nothing for 0.7-1.4 s (a paused or cut-off leader) campaigns
+# (not sooner: a leader whose messages lag 0.5 s is slow, not gone).
+CAMPAIGN_TICKS = 14
 MAX_CATCH_UP = 3 * ELECTION_TICKS
 # Compaction leaves a member that lags this far behind to a snapshot.
 COMPACT_LAG = int(os.environ.get("TRIREME_RAFT_COMPACT_LAG", "20000"))
@@ -63,6 +67,7 @@ class Engine:
         self.transport.on_lost = self._peer_lost
         self._inbox: dict[str, list[Message]] = {}
         self._lost_peers: set[str] = set()  # connections that ended since the last turn
+        self._elected: dict[str, float] = {}  # group -> when this node became its leader, until writable
         self._wake = asyncio.Event()
         self._rng = random.Random(seed)
         self.clock = Clock()
@@ -124,7 +129,7 @@ class Engine:
         `witness` member never campaigns."""
         return Config(id=config.get("member") or self.node_id, campaigns=not config.get("witness"),
                       election_tick=self.election_ticks, promise_tick=PROMISE_TICKS,
-                      heartbeat_tick=HEARTBEAT_TICKS,
+                      campaign_tick=min(CAMPAIGN_TICKS, self.election_ticks), heartbeat_tick=HEARTBEAT_TICKS,
                       max_msg_entries=256, max_inflight=512, compact_lag=COMPACT_LAG)
 
     def recover(self) -> None:
@@ -223,6 +228,8 @@ class Engine:
             home, node = split_qualified(lead)
             if lead in lost or (home == region and node in lost):
                 r.raft.peer_lost(lead)
+                log.info("%s: connection to leader %s closed; %s at term %d", r.group, lead,
+                         r.raft.role.name.lower(), r.raft.term)
 
     # --- the loop -------------------------------------------------------------
 
@@ -289,6 +296,9 @@ class Engine:
                 readies.append((r, r.raft.ready()))
         if not readies:
             return
+        for r, rd in readies:
+            if rd.soft_state is not None:
+                self._role_changed(r, rd.soft_state.role, now)
         # Leaders' appends leave first, so the followers' fsyncs overlap this
         # node's own (the core counts the leader's entries only once stable).
         for r, rd in readies:
@@ -333,8 +343,31 @@ class Engine:
             trim(r.raft.log)
         if compacted is not None:
             self.storage.write(compacted, sync=False)
+        if self._elected:
+            self._note_writable(now)
         if any(r.raft.has_ready() for r, _ in readies):
             self._wake.set()
+
+    def _role_changed(self, r: Replica, role: Role, now: float) -> None:
+        """Log an election step: where a failover's time went is read off
+        these lines (a closed connection, pre-vote, vote, leader, writable)."""
+        raft = r.raft
+        log.info("%s: %s at term %d (leader %s)", r.group, role.name.lower(), raft.term, raft.lead)
+        if role == Role.LEADER:
+            self._elected[r.group] = now
+        else:
+            self._elected.pop(r.group, None)
+
+    def _note_writable(self, now: float) -> None:
+        """Log when a new leader applied its term's first entry (writable)."""
+        for group, since in list(self._elected.items()):
+            r = self.replicas.get(group)
+            if r is None or r.raft.role != Role.LEADER:
+                del self._elected[group]
+            elif r.writable():
+                del self._elected[group]
+                log.info("%s: writable at term %d, %.0f ms after its election", group, r.raft.term,
+                         (now - since) * 1000)
 
     def _send(self, r: Replica, rd: Ready) -> None:
         if rd.messages and r.group in self.replicas:

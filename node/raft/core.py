@@ -39,6 +39,13 @@ class Config:
     # closed (`Raft.peer_lost`) is replaced sooner while missed heartbeats
     # alone still take a whole timeout to start an election.
     promise_tick: int = 0
+    # Ticks without a word from a leader before a follower campaigns,
+    # randomized in [campaign_tick, 2 * campaign_tick); 0: election_tick.
+    # Between the promise and the election timeout, a silent (paused, cut
+    # off) leader is replaced sooner than after a whole election timeout,
+    # while a leader still steps down only when a quorum stayed silent that
+    # long (CheckQuorum); pre-votes still win only once the promises ended.
+    campaign_tick: int = 0
     max_msg_entries: int = 64
     max_inflight: int = 256
     pre_vote: bool = True
@@ -56,6 +63,10 @@ class Config:
     @property
     def promise_ticks(self) -> int:
         return self.promise_tick or self.election_tick
+
+    @property
+    def campaign_ticks(self) -> int:
+        return self.campaign_tick or self.election_tick
 
     @property
     def lease_ticks(self) -> int:
@@ -100,6 +111,8 @@ class Raft:
             raise ValueError("heartbeat_tick must be smaller than election_tick and promise_tick")
         if cfg.promise_ticks > cfg.election_tick:
             raise ValueError("promise_tick must not exceed election_tick")
+        if not cfg.promise_ticks <= cfg.campaign_ticks <= cfg.election_tick:
+            raise ValueError("campaign_tick must lie between promise_tick and election_tick")
         self.cfg = cfg
         self.id = cfg.id
         self._rng = rng
@@ -111,7 +124,7 @@ class Raft:
         self.now = 0
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
-        self._randomized_timeout = cfg.election_tick
+        self._randomized_timeout = cfg.campaign_ticks
         # The tick until which this replica helps elect nobody but the leader
         # it last heard (see `_in_lease`). A restarted replica may have
         # acknowledged a leader's heartbeat just before it went down: it must
@@ -189,8 +202,8 @@ class Raft:
     # ------------------------------------------------------------------
     # Role changes
     def _reset_timeout(self) -> None:
-        e = self.cfg.election_tick
-        self._randomized_timeout = e + self._rng.randrange(e)
+        c = self.cfg.campaign_ticks
+        self._randomized_timeout = c + self._rng.randrange(c)
 
     def _reset(self, term: int) -> None:
         if term != self.term:

@@ -71,6 +71,7 @@ class SimOptions:
     election_tick: int = 10
     heartbeat_tick: int = 1
     promise_tick: int = 0  # 0: election_tick (node.raft.core.Config.promise_tick)
+    campaign_tick: int = 0  # 0: election_tick (node.raft.core.Config.campaign_tick)
     drift: float | None = None  # actual clock-rate spread; None: within the configured bound
     max_clock_drift: float = 0.05  # the bound the leases are configured for
     lease_reads: bool = True
@@ -218,6 +219,7 @@ class Simulation:
             node.sm.restore(d.snapshot.data)
         node.reads = []
         cfg = Config(node.id, election_tick=self.opts.election_tick, promise_tick=self.opts.promise_tick,
+                     campaign_tick=self.opts.campaign_tick,
                      heartbeat_tick=self.opts.heartbeat_tick, lease_reads=self.opts.lease_reads,
                      max_clock_drift=self.opts.max_clock_drift, max_msg_entries=8, max_inflight=16,
                      compact_lag=self.compact_lag)

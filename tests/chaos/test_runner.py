@@ -62,6 +62,8 @@ def test_judge_reads_the_history_back_and_measures_stalls(tmp_path):
     assert report.valid is True
     # a: last ack 1.0 before the kill, first after 6.0; b: 3.0 to 9.0: the worst key counts.
     assert "kill p50 6.00s p90 6.00s p99 6.00s max 6.00s (n=1)" in report.summary
+    # From the kill at 5.0: a acked again at 6.0, b at 9.0.
+    assert "from the fault to the worst key's first ack after it: kill p50 4.00s p90 4.00s" in report.summary
     assert report.history == evs
     assert (tmp_path / "summary.txt").read_text().startswith(report.summary)
 

@@ -70,7 +70,7 @@ def test_ttl_deletes_every_unrescued_expired_item_under_leader_kills_and_pauses(
 
 def test_a_leader_kill_stalls_writes_well_under_a_second_at_the_median(own_cluster, tmp_path):
     """Failover (issue 21): followers see the dead leader's connections close
-    and pre-vote at once, the vote follows when their 0.5 s promise to it ends,
+    and pre-vote at once, the vote follows when their 0.3 s promise to it ends,
     and routers find the new leader without a metadata round. It took p50
     1.60 s (max 1.81 s) before; the bound is generous for a loaded machine."""
     cluster = own_cluster(router_deadline_s=3.0)

@@ -83,6 +83,9 @@ class _FakeNode:
     def __init__(self, calls: list, outcome, tag_prefix: str = "", delay: float = 0.0) -> None:
         self.calls, self.outcome, self.tag_prefix, self.delay = calls, outcome, tag_prefix, delay
 
+    def silent_for(self, now: float) -> float:
+        return 0.0
+
     async def call(self, req, timeout):
         req.id = len(self.calls) + 1
         self.calls.append((req, req.group))
@@ -196,6 +199,9 @@ class _Scripted:
     def __init__(self, name: str, log: list, answers: list) -> None:
         self.name, self.log, self.answers, self.tag_prefix = name, log, answers, ""
 
+    def silent_for(self, now: float) -> float:
+        return 0.0
+
     async def call(self, req, timeout):
         self.log.append((self.name, asyncio.get_running_loop().time()))
         out = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
@@ -258,3 +264,57 @@ def test_requests_waiting_to_retry_go_as_soon_as_another_finds_the_leader():
         await waiting
         return loop.time() - started
     assert asyncio.run(go()) < 1.0
+
+
+class _Paused:
+    """A node that answers nothing (SIGSTOP), failing waiting calls only when abandoned."""
+
+    def __init__(self, log: list) -> None:
+        self.log, self.tag_prefix, self.waiting, self.since = log, "", [], None
+
+    async def call(self, req, timeout):
+        loop = asyncio.get_running_loop()
+        self.log.append(("a1", loop.time()))
+        if self.since is None:
+            self.since = loop.time()
+        fut = loop.create_future()
+        self.waiting.append((fut, req.group))
+        return await asyncio.wait_for(fut, timeout)
+
+    def silent_for(self, now: float) -> float:
+        return now - self.since if self.since is not None and any(not f.done() for f, _ in self.waiting) else 0.0
+
+    def abandon(self, group: str, exc: Exception) -> None:
+        for fut, g in self.waiting:
+            if g == group and not fut.done():
+                fut.set_exception(exc)
+
+
+def test_a_silent_leaders_requests_give_up_once_another_leads_and_new_ones_skip_it():
+    import cluster.partitions as partitions
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    c.deadline_s = 6.0
+    c._leaders["g"] = "a1"
+    log: list = []
+    paused = _Paused(log)
+    followers = {n: _Scripted(n, log, [_resp(node_pb2.NOT_LEADER, "a1")] * 3 + [_resp(node_pb2.NOT_LEADER, "b1")])
+                 for n in ("b1", "c1")}
+    followers["b1"].answers = [_resp(node_pb2.NOT_LEADER, "a1")] * 3 + [_resp(node_pb2.OK)]
+    fakes = {"addr-a1": paused, "addr-b1": followers["b1"], "addr-c1": followers["c1"]}
+    c.nodes.get = fakes.__getitem__
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        held = asyncio.ensure_future(c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True,
+                                            idempotent=False))
+        await asyncio.sleep(partitions.SILENT_S + 0.05)
+        # a1 silent: a new request asks the followers (they name a1 a while, then b1 answers) and never a1.
+        resp = await c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k2"), to_leader=True, idempotent=False)
+        assert resp.status == node_pb2.OK and c._leaders["g"] == "b1"
+        with pytest.raises(InternalServerError, match="outcome of this write is unknown"):
+            await held  # given up when b1 was found, not after its 3 s timeout
+        return loop.time() - started
+    took = asyncio.run(go())
+    assert took < 2.5, took
+    assert [n for n, _ in log].count("a1") == 1, log

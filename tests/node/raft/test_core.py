@@ -88,6 +88,30 @@ def test_check_quorum_makes_an_isolated_leader_step_down():
     assert a.role == Role.FOLLOWER
 
 
+def test_a_silent_leader_is_replaced_after_the_campaign_timeout_while_it_steps_down_only_after_the_election_timeout():
+    c = Cluster(ABC, election_tick=20, promise_tick=6, campaign_tick=8)
+    a = c.elect("a")
+    c.tick_all(1)
+    c.isolate("a")  # paused or cut off: no connection closes, its heartbeats just stop
+    ticks = 0
+    while c["b"].role != Role.LEADER and c["c"].role != Role.LEADER:
+        c.tick("b")
+        c.tick("c")
+        c.deliver()
+        ticks += 1
+        assert ticks < 2 * 8 + 1  # the campaign timeout is randomised in [8, 16)
+    assert ticks >= 8 and a.role == Role.LEADER  # a steps down only once a whole window passed without a quorum
+    c.tick("a", 2 * 20)
+    assert a.role == Role.FOLLOWER
+
+
+def test_campaign_tick_lies_between_the_promise_and_the_election_timeout():
+    assert Config("a", election_tick=20).campaign_ticks == 20
+    for bad in (4, 21):  # shorter than the promise: its pre-votes could not win; longer than the election timeout
+        with pytest.raises(ValueError):
+            Raft(Config("a", election_tick=20, promise_tick=6, campaign_tick=bad), random.Random(0))
+
+
 def test_vote_denied_to_a_candidate_with_a_stale_log():
     c = Cluster(ABC, pre_vote=False, check_quorum=False)
     a = c.elect("a")
