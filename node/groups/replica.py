@@ -169,6 +169,8 @@ class Replica:
 
     def feed(self, now: float) -> None:
         """Hand queued proposals and reads to the core (between readies)."""
+        if not self._queued and not self._read_queue:
+            return  # the common case for most groups on most turns: nothing to allocate
         r = self.raft
         queued, self._queued = self._queued, []
         if self._mergeable > 1:

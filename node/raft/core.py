@@ -724,13 +724,14 @@ class Raft:
     # ------------------------------------------------------------------
     # Ready / advance
     def has_ready(self) -> bool:
-        log = self.log
+        log, hs, ss = self.log, self._prev_hs, self._prev_ss
         return bool(self._msgs or self._bcast or self._bcast_commit or self._hb_needed
                     or log.stable < log.last_index() or log.pending_snapshot is not None
                     or log.commit > max(log.applied, log.offset)
                     or self._read_states or self._dropped_reads
-                    or HardState(self.term, self.vote, log.commit) != self._prev_hs
-                    or SoftState(self.lead, self.role) != self._prev_ss)
+                    # (fields compared, not new HardState/SoftState: this runs for every group every turn)
+                    or self.term != hs.term or self.vote != hs.vote or log.commit != hs.commit
+                    or self.lead != ss.leader or self.role != ss.role)
 
     def ready(self) -> Ready:
         """Collect the work the driver must do; call `advance` when done."""
