@@ -122,6 +122,7 @@ class Cluster:
         self._cross_region: frozenset[str] = frozenset()  # groups spanning regions (MRSC tables')
         self._routes: dict[str, _Route] = {}  # group -> orders, for `_routes_of` (see _targets)
         self._routes_of: tuple[MetaState | None, int] = (None, 0)  # state and version
+        self._catching_up: asyncio.Future | None = None  # the shared `catch_up` in flight
         self._changed = asyncio.Event()
         slow_ms = slow_ms if slow_ms > 0 else math.inf  # 0: no request is slow
         self.slow_s = slow_ms / 1000
@@ -194,6 +195,25 @@ class Cluster:
         self._maps = maps
         self._cross_region = frozenset(g for g, p in state.partitions.items() if p.cross_region)
         self._changed.set()
+
+    async def catch_up(self, timeout: float = 2.0) -> bool:
+        """Whether this router's metadata was behind the meta leader's and
+        has caught up now: a table another router made ACTIVE a moment ago
+        is known here too before a request is told it does not exist.
+        Concurrent callers share one question to the leader."""
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.ensure_future(self._catch_up(timeout))
+        return await asyncio.shield(self._catching_up)
+
+    async def _catch_up(self, timeout: float) -> bool:
+        before = self.state.version if self.state is not None else -1
+        try:
+            leader = (await within(self.meta("version", {}), timeout))["version"]
+        except (DynamoDBError, CallError, KeyError, TypeError, TimeoutError, OSError):
+            return False  # no leader now (or a node without the op): answer as the state says
+        if before >= leader:
+            return False
+        return await self.wait_for(lambda s: s.version >= leader, timeout)
 
     async def wait_for(self, predicate, timeout: float) -> bool:
         """Wait until `predicate(state)` holds or the timeout passes."""

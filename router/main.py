@@ -159,7 +159,8 @@ async def _serve(args: argparse.Namespace) -> int:
         authorize = Authorizer(lambda: cluster.state, args.region)
         handler = metrics.requests.wrap(Api.with_host(Dispatcher(
             api.operations(), streams=streams, replication=replication, scaling=scaling,
-            authenticate=authenticate, authorize=authorize, sts=Sts(cluster.meta, authenticate))))
+            authenticate=authenticate, authorize=authorize, sts=Sts(cluster.meta, authenticate),
+            catch_up=cluster.catch_up)))
         rest = _authenticated_rest(rest_handler(console, functions), authenticate, authorize, functions.urls)
 
         async def serve_api():

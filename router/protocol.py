@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from ddb.errors import (AccessDeniedException, DynamoDBError, InternalServerError, SerializationException,
-                        UnknownOperationException)
+from ddb.errors import (AccessDeniedException, DynamoDBError, InternalServerError, ResourceNotFoundException,
+                        SerializationException, UnknownOperationException)
 from ddb.shapes import Check, compile_model
 from router.auth.authenticate import CALLER, DYNAMODB, SCALING, Authenticator
 from router.auth.caller import Caller
@@ -50,7 +50,7 @@ class Dispatcher:
                  admin: Mapping[str, Op] | None = None, checks: Mapping[str, Check] | None = None,
                  replication: Mapping[str, Op] | None = None, scaling: Mapping[str, Op] | None = None,
                  authenticate: Authenticator | None = None, authorize: Authorize | None = None,
-                 sts: Sts | None = None) -> None:
+                 sts: Sts | None = None, catch_up: Callable[[], Awaitable[bool]] | None = None) -> None:
         self.ops = {PREFIXES[0] + name: op for name, op in operations.items()}
         self.ops.update({PREFIXES[1] + name: op for name, op in (streams or {}).items()})
         self.ops.update({PREFIXES[2] + name: op for name, op in (admin or {}).items()})
@@ -61,6 +61,9 @@ class Dispatcher:
         self.authenticate = authenticate or Authenticator(None, "")
         self.authorize = authorize
         self.sts = sts  # STS's query protocol (router/auth/sts.py): POST / without a target, a form body
+        # Whether the router's metadata lagged the meta leader's and caught up
+        # (Cluster.catch_up): a request that met ResourceNotFound runs once more then.
+        self.catch_up = catch_up
 
     async def __call__(self, target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         try:
@@ -94,7 +97,15 @@ class Dispatcher:
                 check(request)
             if self.authorize is not None and caller.enforced:
                 await self.authorize(caller, target, request)
-            result = await op(request)
+            try:
+                result = await op(request)
+            except ResourceNotFoundException:
+                # Another router may have made the table a moment ago: this one's
+                # metadata follows the leader's by a watch. Told "not found" only
+                # once it caught up (nothing was written: the table was not found).
+                if self.catch_up is None or not await self.catch_up():
+                    raise
+                result = await op(request)
         except DynamoDBError as exc:
             status, wire = exc.to_wire()
             return status, orjson.dumps(wire)

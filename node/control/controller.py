@@ -143,6 +143,8 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
         if old is None or _roles(old) != _roles(body):
             control.plan_now.set()
         return {"ok": True, "lent": lent_rates(state, mem.consumption, consumed, now)}
+    if op == "version":  # a router that may lag (a table it does not know) catches up to this
+        return {"version": state.version}
     if op == "table_stats":
         # Soft state, never in the log: a new meta leader relearns it from the
         # next heartbeats (every HEARTBEAT_S), and its answers are partial until then.

@@ -52,3 +52,35 @@ def test_operations_regions_call_on_each_other_have_their_own_prefix() -> None:
     assert (status, orjson.loads(out)) == (200, {"got": {"TableName": "t"}})
     status, out = asyncio.run(d("DynamoDB_20120810.SetReplicas", b"{}", HEADERS))
     assert status == 400 and b"UnknownOperationException" in out
+
+
+def test_a_table_not_found_is_asked_again_once_the_metadata_caught_up() -> None:
+    """A router whose metadata lagged (another router made the table a moment
+    ago) runs the request once more after catching up, and only then answers
+    ResourceNotFound; a router that was current answers it at once."""
+    from ddb.errors import ResourceNotFoundException
+
+    known: set[str] = set()
+    calls: list[str] = []
+
+    async def put_item(body: dict) -> dict:
+        calls.append(body["TableName"])
+        if body["TableName"] not in known:
+            raise ResourceNotFoundException(f"Requested resource not found: Table: {body['TableName']} not found")
+        return {}
+
+    behind = {"t": True}
+
+    async def catch_up() -> bool:
+        lagged = behind["t"]
+        behind["t"] = False
+        known.add("late")  # what the leader's metadata held
+        return lagged
+
+    d = Dispatcher({"PutItem": put_item}, catch_up=catch_up)
+    item = {"k": {"S": "1"}}
+    assert call(d, "PutItem", {"TableName": "late", "Item": item}) == (200, {})
+    assert calls == ["late", "late"]
+    status, out = call(d, "PutItem", {"TableName": "missing", "Item": item})
+    assert status == 400 and out["__type"].endswith("ResourceNotFoundException")
+    assert calls[2:] == ["missing"]  # current metadata: not asked twice
