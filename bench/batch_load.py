@@ -279,7 +279,7 @@ def rep_row(cluster: Cluster, first: int, args: argparse.Namespace, blobs: list[
         spies += [cpu.py_spy(pid, spy_dir / f"{n}.txt") for n, pid in cluster.pids.items() if n in cluster.nodes]
         time.sleep(1)
     with RssSampler(cluster.pids) as rss:
-        (wall, stats), used = _measured(cluster.pids, lambda: asyncio.run(
+        (wall, stats), used = cpu.measure(cluster.pids, lambda: asyncio.run(
             load(cluster.endpoint, first, args.items, args.clients, blobs, progress=args.items >= 100_000)))
     for spy in spies:
         spy.send_signal(signal.SIGINT)
@@ -293,19 +293,6 @@ def rep_row(cluster: Cluster, first: int, args: argparse.Namespace, blobs: list[
     row["cpu us/item"]["total"] = sum(v for n, v in row["cpu us/item"].items()
                                       if n in cluster.pids and not n.endswith(".loop"))
     return row
-
-
-def _measured(pids: dict[str, int], run) -> tuple[object, dict[str, float]]:
-    """`run()`'s result and the CPU seconds each process (and its main thread, `.loop`) used meanwhile."""
-    def sample() -> dict[str, float]:
-        out = {}
-        for name, pid in pids.items():
-            out[name] = runner.cpu_seconds(pid)
-            out[name + ".loop"] = runner.cpu_seconds(pid, f"/proc/{pid}/task/{pid}/stat")
-        return out
-    before = sample()
-    result = run()
-    return result, {n: s - before[n] for n, s in sample().items()}
 
 
 def storage_row(cluster: Cluster, logical: int, args: argparse.Namespace) -> dict:
