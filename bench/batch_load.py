@@ -119,14 +119,7 @@ async def create_table(endpoint: str, wcu: int) -> None:
     c = Client(endpoint)
     try:
         await runner._call_ok(c, "CreateTable", orjson.dumps(spec))
-        deadline = time.monotonic() + 60
-        while True:
-            resp = orjson.loads(await runner._call_ok(c, "DescribeTable", orjson.dumps({"TableName": ycsb.TABLE})))
-            if resp["Table"]["TableStatus"] == "ACTIVE":
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{ycsb.TABLE} not ACTIVE after 60 s")
-            await asyncio.sleep(0.1)
+        await runner.wait_active(c, ycsb.TABLE)
     finally:
         c.close()
 

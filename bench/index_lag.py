@@ -23,7 +23,7 @@ import orjson
 
 from bench import ycsb
 from bench.http import Client
-from bench.run import _batch, _call_ok, _wait_gone
+from bench.run import _batch, _call_ok, _wait_gone, wait_active
 
 TABLE = "bench_gsi"
 INDEX = "by_g"
@@ -63,15 +63,10 @@ async def _create(c: Client) -> None:
     if status == 200:
         await _wait_gone(c, TABLE)
     await _call_ok(c, "CreateTable", _spec())
-    deadline = time.monotonic() + 60
-    while not _active(orjson.loads(await _call_ok(c, "DescribeTable", orjson.dumps({"TableName": TABLE})))):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{TABLE} not ACTIVE after 60 s")
-        await asyncio.sleep(0.1)
+    await wait_active(c, TABLE, _active)
 
 
-def _active(desc: dict) -> bool:
-    t = desc["Table"]
+def _active(t: dict) -> bool:
     return t["TableStatus"] == "ACTIVE" and all(i["IndexStatus"] == "ACTIVE" for i in t["GlobalSecondaryIndexes"])
 
 

@@ -107,16 +107,18 @@ async def create_tables(endpoint: str) -> None:
             if status == 200:
                 await _wait_gone(c, name)
             await _call_ok(c, "CreateTable", orjson.dumps(ycsb.table_spec(name, sort)))
-            deadline = time.monotonic() + 60
-            while True:
-                resp = orjson.loads(await _call_ok(c, "DescribeTable", orjson.dumps({"TableName": name})))
-                if resp["Table"]["TableStatus"] == "ACTIVE":
-                    break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} not ACTIVE after 60 s")
-                await asyncio.sleep(0.1)
+            await wait_active(c, name)
     finally:
         c.close()
+
+
+async def wait_active(c: Client, name: str, ready=lambda t: t["TableStatus"] == "ACTIVE") -> None:
+    """Until DescribeTable's table passes `ready` (ACTIVE), at most 60 s."""
+    deadline = time.monotonic() + 60
+    while not ready(orjson.loads(await _call_ok(c, "DescribeTable", orjson.dumps({"TableName": name})))["Table"]):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} not ACTIVE after 60 s")
+        await asyncio.sleep(0.1)
 
 
 async def _wait_gone(c: Client, name: str) -> None:
