@@ -480,10 +480,8 @@ class LocalCluster:
                 continue
             status, body = 0, b""
             while time.monotonic() < deadline:
-                try:  # a worker through its own admin endpoint: the shared port may answer from another
-                    status, body = post(self.admin_endpoint(p.name), "Faults", {}, timeout=2.0, credentials=key,
-                                        region=self.region, prefix="TriremeAdmin_1") if p.shared else \
-                        post(self.url(p), "ListTables", {}, timeout=2.0, credentials=key, region=self.region)
+                try:
+                    status, body = self._probe(p, key)
                 except OSError as exc:
                     body = str(exc).encode()
                 if status == 200:
@@ -641,13 +639,21 @@ class LocalCluster:
         for p in self.procs.values():
             if p.shared:
                 try:
-                    status, _ = post(self.admin_endpoint(p.name), "Faults", {}, timeout=2.0, prefix="TriremeAdmin_1",
-                                     credentials=self._internal(), region=self.region)
+                    status, _ = self._probe(p, self._internal())
                 except OSError:
                     return False
                 if status != 200:
                     return False
         return True
+
+    def _probe(self, p: Proc, credentials: tuple[str, str] | None) -> tuple[int, bytes]:
+        """One call that router `p` itself answers: a worker through its own
+        admin endpoint (the shared port may answer from another worker), any
+        other router ListTables on its port."""
+        if p.shared:
+            return post(self.admin_endpoint(p.name), "Faults", {}, timeout=2.0, prefix="TriremeAdmin_1",
+                        credentials=credentials, region=self.region)
+        return post(self.url(p), "ListTables", {}, timeout=2.0, credentials=credentials, region=self.region)
 
     def _internal(self) -> tuple[str, str] | None:
         """The internal credential with --auth (readiness checks come before the admin user)."""
