@@ -60,6 +60,26 @@ NOT_READY_RETRY_S = 0.05
 SILENT_S = 0.75
 
 
+def answer_error(resp: node_pb2.DataResponse, group: str) -> DynamoDBError | None:
+    """The error a node's final answer carries: the DynamoDB error it
+    evaluated (DDB_ERROR), a deterministic failure that would fail again
+    (INTERNAL), or a write whose outcome is unknown (UNKNOWN); None for OK
+    and for the statuses worth asking again (not the leader, not ready, ...)."""
+    st = resp.status
+    if st == node_pb2.DDB_ERROR:
+        body = {"__type": resp.error_type, "message": resp.message}
+        if resp.item:
+            body["Item"] = orjson.loads(resp.item)
+        return from_wire(body)
+    if st == node_pb2.INTERNAL:
+        return EvaluationFailed()
+    if st == node_pb2.UNKNOWN:
+        return InternalServerError(
+            f"The outcome of this write is unknown: partition {group} lost its leader "
+            "before the write was confirmed. Read the item to see whether it was applied.")
+    return None
+
+
 class _LeaderMoved(NodeDown):
     """The node was silent and another replica now leads the group."""
 
@@ -398,19 +418,11 @@ class Cluster:
                     if to_leader:
                         self._note_leader(group, node_id)
                     return resp
-                if st == node_pb2.DDB_ERROR:
-                    body = {"__type": resp.error_type, "message": resp.message}
-                    if resp.item:
-                        body["Item"] = orjson.loads(resp.item)
-                    raise from_wire(body)
-                if st == node_pb2.INTERNAL:  # deterministic: the node logged it; again would fail again
-                    _note(client, msg, node_id)
-                    raise EvaluationFailed()
-                if st == node_pb2.UNKNOWN:  # the node logged it
-                    _note(client, msg, node_id)
-                    raise InternalServerError(
-                        f"The outcome of this write is unknown: partition {group} lost its leader "
-                        "before the write was confirmed. Read the item to see whether it was applied.")
+                final = answer_error(resp, group)
+                if final is not None:
+                    if st != node_pb2.DDB_ERROR:  # the node logged it
+                        _note(client, msg, node_id)
+                    raise final
                 last = f"{node_id}: {node_pb2.Status.Name(st)} {resp.message}"
                 if ranged and st == node_pb2.WRONG_GROUP and self.state is not None \
                         and self.state.version != version:

@@ -13,8 +13,9 @@ import asyncio
 import orjson
 
 from ddb import batches as ddb_batches
-from ddb.errors import (EvaluationFailed, from_wire, InternalServerError, ProvisionedThroughputExceededException,
+from ddb.errors import (EvaluationFailed, InternalServerError, ProvisionedThroughputExceededException,
                         ServiceUnavailable, ThrottlingException)
+from cluster.partitions import answer_error
 from ddb.indexes import check_index_keys
 from router import capacity
 from router.context import Tables
@@ -160,7 +161,7 @@ async def _send_writes(api: Tables, sends: list[tuple[str, int, dict]]) -> list:
     answers = await asyncio.gather(*calls, return_exceptions=True)
     results: list = [None] * len(sends)
     again: list[int] = []
-    for idx, answer in zip(by_group.values(), answers):
+    for ((table, group), idx), answer in zip(by_group.items(), answers):
         if len(idx) == 1 or isinstance(answer, BaseException):
             for i in idx:
                 results[i] = answer
@@ -170,8 +171,10 @@ async def _send_writes(api: Tables, sends: list[tuple[str, int, dict]]) -> list:
         for i, part in zip(idx, answer.parts):
             if part.status in _AGAIN:
                 again.append(i)
-            else:
-                results[i] = part_outcome(part)
+            elif part.status == node_pb2.OK:
+                results[i] = part
+            else:  # as Cluster.send answers a whole request
+                results[i] = answer_error(part, group or table)
     if again:
         retried = await asyncio.gather(*(cluster.send(sends[i][0], sends[i][1], node_pb2.DataRequest(**sends[i][2]),
                                                       to_leader=True, idempotent=False) for i in again),
@@ -179,21 +182,3 @@ async def _send_writes(api: Tables, sends: list[tuple[str, int, dict]]) -> list:
         for i, r in zip(again, retried):
             results[i] = r
     return results
-
-
-def part_outcome(resp: node_pb2.DataResponse) -> node_pb2.DataResponse | BaseException:
-    """A BATCH_WRITE part's answer as `Cluster.send` turns a whole answer
-    into its result or error (statuses to send again aside)."""
-    st = resp.status
-    if st == node_pb2.OK:
-        return resp
-    if st == node_pb2.DDB_ERROR:
-        err: dict = {"__type": resp.error_type, "message": resp.message}
-        if resp.item:
-            err["Item"] = orjson.loads(resp.item)
-        return from_wire(err)
-    if st == node_pb2.INTERNAL:  # deterministic: the node logged it
-        return EvaluationFailed()
-    return InternalServerError(  # UNKNOWN: the node logged it
-        "The outcome of this write is unknown: its partition lost its leader before the write was "
-        "confirmed. Read the item to see whether it was applied.")
