@@ -45,6 +45,7 @@ class SplitResult:
     split_at_s: float | None  # seconds into the run when the table first had more partitions (None: never)
     partitions: list[int] = field(default_factory=list)  # per second of the run
     ops: list[int] = field(default_factory=list)  # per second of the run
+    before_from_s: float = WARMUP_S  # the warm-up, shortened when the split comes before it ends
     before_ops_per_s: float = 0.0
     after_ops_per_s: float = 0.0
     before_p99_ms: float = 0.0
@@ -156,7 +157,9 @@ def summarize(r: SplitResult, split_at: float | None, partitions: list[int], lat
     r.partitions, r.ops, r.errors = partitions, ops, errors
     if split_at is None:
         return r
-    windows = {"before": (WARMUP_S, split_at), "after": (split_at + SETTLE_S, float(seconds))}
+    # a split can come as early as the second sample (a short HOT_S): the warm-up then gives way to it
+    r.before_from_s = round(min(WARMUP_S, split_at / 2), 1)
+    windows = {"before": (r.before_from_s, split_at), "after": (split_at + SETTLE_S, float(seconds))}
     for name, (a, b) in windows.items():
         ns = sorted(x for at, x in lat if a <= at < b)
         if b > a:
@@ -174,7 +177,7 @@ def render(r: SplitResult) -> str:
     if r.split_at_s is None:
         return (head + f"no split within {len(r.partitions)} s ({r.partitions[-1] if r.partitions else 0} "
                 f"partitions); errors {r.errors}\n" + seconds)
-    rows = [["before the split", f"{WARMUP_S:g}-{r.split_at_s:g} s", str(r.partitions[0]),
+    rows = [["before the split", f"{r.before_from_s:g}-{r.split_at_s:g} s", str(r.partitions[0]),
              f"{r.before_ops_per_s:,.0f}", f"{r.before_p99_ms:.1f}"],
             ["after it", f"{r.split_at_s + SETTLE_S:g}-{len(r.partitions)} s", str(r.partitions[-1]),
              f"{r.after_ops_per_s:,.0f}", f"{r.after_p99_ms:.1f}"]]

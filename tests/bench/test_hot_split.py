@@ -25,6 +25,14 @@ def test_before_is_from_the_warm_up_to_the_split_and_after_starts_once_settled()
     assert "3.00x" in out and "before the split" in out and "100 log entries/s for 6 s" in out
 
 
+def test_a_split_at_the_end_of_the_warm_up_shortens_it():
+    # CI once saw the first split at the second sample (2.0 s = WARMUP_S): "before" was empty, 0 updates/s
+    lat = [(i / 100, 1_000_000) for i in range(500)]
+    r = summarize(SplitResult(20, 8, 2, 2, None), 2.0, [2, 2, 3, 4, 4], lat, 0)
+    assert r.before_from_s == 1.0 and r.before_ops_per_s == 100.0
+    assert "1-2 s" in render(r)
+
+
 def test_no_split_says_so():
     r = summarize(SplitResult(20, 8, 100, 6, None), None, [2] * 4, [(0.5, 1_000_000)], 0)
     assert r.split_at_s is None and r.before_ops_per_s == 0.0
