@@ -93,6 +93,8 @@ class Engine:
         self.snapshots_sent = 0
         self.snapshots_received = 0
         self.proposals = 0
+        # Strongly consistent reads that needed a ReadIndex round (the leader's lease had lapsed)
+        self.read_index_rounds = 0
         self._syncer = Syncer(lambda: self.storage.flush_wal(True), name=f"wal-sync-{node_id}")
 
     # --- lifecycle --------------------------------------------------------
@@ -116,10 +118,13 @@ class Engine:
     def wake(self) -> None:
         self._wake.set()
 
-    def clock_fresh(self) -> bool:
-        """Has the loop ticked the cores within the last tick? Lease reads
-        trust the cores' clocks only then (a stalled loop means stale ticks)."""
-        return self.clock.now() - self._last_tick < self.tick_s
+    def ticks_late(self) -> float:
+        """The time since the cores last ticked, in ticks: a lease read adds it
+        to the cores' clocks, which stand still between ticks (and a busy or
+        stalled loop ticks late). Without it, a read that found the loop a
+        moment late for its tick had to take a ReadIndex round (about 1% of
+        YCSB-C's strongly consistent reads at 64 clients)."""
+        return (self.clock.now() - self._last_tick) / self.tick_s
 
     # --- replicas -----------------------------------------------------------
 

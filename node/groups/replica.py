@@ -146,10 +146,14 @@ class Replica:
         `apply_entry` returns a list of their results, in order."""
         raise NotImplementedError
 
+    def lease_held(self) -> bool:
+        """Does this replica lead under a lease now (real time, not the last tick's)?"""
+        return self.raft.lease_valid(self.engine.ticks_late())
+
     def lease_read_ok(self) -> bool:
         """Can this leader read its own state now, without a quorum round?"""
         r = self.raft
-        return (r.role == Role.LEADER and r.lease_valid() and self.engine.clock_fresh()
+        return (r.role == Role.LEADER and self.lease_held()
                 and r.log.applied >= r.log.commit and r.log.applied >= r.term_start)
 
     def linearizable_read(self) -> asyncio.Future:
@@ -161,6 +165,7 @@ class Replica:
             fut.set_result(self.raft.log.applied)
             return fut
         self._read_seq += 1
+        self.engine.read_index_rounds += 1
         self._read_queue.append((self._read_seq.to_bytes(8, "big"), fut))
         self.engine.wake()
         return fut

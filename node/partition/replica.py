@@ -302,8 +302,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         except THROTTLES:
             raise
         except DynamoDBError:
-            r = self.raft
-            if r.lease_valid() and self.engine.clock_fresh():
+            if self.lease_held():
                 raise
             await self.linearizable_read()
             fut = write(req)
@@ -355,7 +354,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             except THROTTLES as exc:
                 parts.append(error(exc))
             except DynamoDBError as exc:
-                if self.raft.lease_valid() and self.engine.clock_fresh():
+                if self.lease_held():
                     parts.append(error(exc))
                 else:
                     parts.append(error(Rejected("UNAVAILABLE", f"{self.group}: confirming leadership")))

@@ -580,13 +580,17 @@ class Raft:
             self._pending_reads.append((self._read_seq + 1, self.log.commit, ctx))
             self._hb_needed = True
 
-    def lease_valid(self) -> bool:
-        """Can the leader answer a strongly consistent read without a round trip?"""
+    def lease_valid(self, late: float = 0.0) -> bool:
+        """Can the leader answer a strongly consistent read without a round trip?
+
+        `late`: the time, in ticks, that has passed since the last `tick()`
+        (a caller between ticks, or whose ticks run late, counts it so that
+        the lease ends on time)."""
         if self.role != Role.LEADER or not self.cfg.lease_reads or self._lease_broken:
             return False
         if len(self.conf.voters) == 1:
             return True
-        return self.now < self._lease_until
+        return self.now + late < self._lease_until
 
     def _ack_read(self, frm: str, seq: int) -> None:
         voters = self.conf.voters

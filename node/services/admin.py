@@ -78,6 +78,7 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                               "uptime_s": time.time() - self.started, "replicas": len(engine.replicas),
                               "meta_version": self.control.view.version if self.control.view else 0,
                               "loop_turns": engine.loop_turns, "fsyncs": engine.fsyncs,
+                              "read_index_rounds": engine.read_index_rounds,
                               "peer_addr": cfg.peer_addr})
             if op == "replicas":
                 return reply({"node": cfg.id, "replicas": engine.status()})

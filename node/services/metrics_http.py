@@ -57,6 +57,9 @@ class NodeCollector:
                     _histogram("trireme_node_raft_fsync_seconds", "One group-commit fsync of the WAL", e.fsync_seconds))
         for name, doc, value in (("trireme_node_raft_fsyncs", "Group-commit fsyncs", e.fsyncs),
                                  ("trireme_node_raft_proposals", "Entries proposed by the leaders here", e.proposals),
+                                 ("trireme_node_raft_read_index_rounds",
+                                  "Strongly consistent reads that confirmed leadership by a quorum round (no lease)",
+                                  e.read_index_rounds),
                                  ("trireme_node_snapshots_sent", "Snapshot streams started to followers",
                                   e.snapshots_sent),
                                  ("trireme_node_snapshots_received", "Snapshot streams received in full",

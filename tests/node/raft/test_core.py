@@ -184,6 +184,18 @@ def test_divergent_uncommitted_entries_are_overwritten():
     assert all(e.data not in (b"lost1", b"lost2") for e in a.log.entries)
 
 
+def test_a_lease_counts_the_time_since_the_last_tick():
+    c = Cluster(ABC)
+    a = c.elect("a")
+    c.tick_all(1)
+    c.isolate("a")  # no more acks: the lease runs out lease_ticks after the last acknowledged heartbeat
+    left = next(n for n in range(a.cfg.lease_ticks + 2) if not a.lease_valid(float(n)))
+    assert 0 < left <= a.cfg.lease_ticks
+    assert a.lease_valid(left - 0.01) and not a.lease_valid(left - 0.0)
+    c.tick("a", left - 1)
+    assert a.lease_valid(0.99) and not a.lease_valid(1.0)  # a tick late is as good as the tick
+
+
 def test_lease_read_is_local_and_expires_without_acks():
     c = Cluster(ABC)
     a = c.elect("a")
@@ -200,6 +212,7 @@ def test_lease_read_is_local_and_expires_without_acks():
     a.read_index(b"r2")
     c.process("a")
     assert c.replicas["a"].reads == []  # needs a heartbeat round now
+
     c.heal()
     c.deliver()
     assert [r.ctx for r in c.replicas["a"].reads] == [b"r2"]
