@@ -260,6 +260,11 @@ class NodeClient:
         one answers something now and then. `now`: the loop's time."""
         return now - self._heard_at if self._pending else 0.0
 
+    def waiting_groups(self) -> set[str]:
+        """The groups whose calls wait on this node (the router probes the
+        other replicas of those a silent node holds)."""
+        return {g for _, _, g in self._pending.values()}
+
     def abandon(self, group: str, exc: Exception) -> None:
         """Fail the waiting calls for `group` with `exc` (its leader moved
         while this node was silent: they need not wait out their timeout)."""

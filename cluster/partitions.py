@@ -34,6 +34,7 @@ import orjson
 
 from cluster.faults import Faults
 from cluster.identity import Throttled
+from cluster.keys import item_key
 from cluster.meta import META_GROUP, MetaState
 from cluster.nodes import NOTE, SLOW_MS, NodeClient, NodeClients, NodeDown, tag
 from cluster.regions import split_qualified
@@ -58,6 +59,11 @@ NOT_READY_RETRY_S = 0.05
 # requests it holds are given up once one is (its followers elect one within
 # about a second: node/groups/engine.py CAMPAIGN_TICKS), not at their timeout.
 SILENT_S = 0.75
+# While a leader is silent with requests waiting on it, the group's other
+# replicas are asked who leads this often (`_sentinel`): when every client
+# waits on that leader, no new request would ask them.
+PROBE_EVERY_S = 0.1
+PROBE_TIMEOUT_S = 0.5
 
 
 def answer_error(resp: node_pb2.DataResponse, group: str) -> DynamoDBError | None:
@@ -149,6 +155,8 @@ class Cluster:
         self.nodes = NodeClients(cluster_id, slow_ms)  # every connection states the cluster id
         self.channels = Channels(cluster_id)
         self._task: asyncio.Task | None = None
+        self._sentinel: asyncio.Task | None = None  # probes the groups of silent leaders (`_sentinel_run`)
+        self._probing: set[str] = set()  # groups whose replicas are being asked who leads
         # A read for the leader of a group led from another region, sent to that region's router
         # (router/strong_tables.py sets it): its answer, or None when that region cannot serve it now.
         self.read_elsewhere: Callable[[str, str, int, node_pb2.DataRequest, float],
@@ -162,9 +170,10 @@ class Cluster:
         self._task = asyncio.create_task(self._watch())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in (self._task, self._sentinel) if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.nodes.close()
         await self.channels.close()
 
@@ -340,6 +349,8 @@ class Cluster:
         """
         deadline = time.monotonic() + self.deadline_s
         version = self.state.version if self.state is not None else -1
+        if to_leader and (self._sentinel is None or self._sentinel.done()):
+            self._sentinel = asyncio.create_task(self._sentinel_run(), name="silent-leaders")
         backoff = 0.02
         last = "no attempt"
         handed = False  # `req` went to a node client: later attempts send copies
@@ -499,6 +510,60 @@ class Cluster:
         if node is None:
             return False
         return self.nodes.get(node.addr).silent_for(asyncio.get_running_loop().time()) >= SILENT_S
+
+    async def _sentinel_run(self) -> None:
+        """Find the new leader of a group whose leader went silent (SIGSTOP,
+        cut off) while requests wait on it: ask its other replicas every
+        PROBE_EVERY_S; the first to name another leader (`_note_leader`)
+        frees those requests. Without it they waited for their 3 s timeout
+        whenever no new request came to ask the followers."""
+        loop = asyncio.get_running_loop()
+        probes: set[asyncio.Task] = set()
+        while True:
+            await asyncio.sleep(PROBE_EVERY_S)
+            if not self._leaders or self.state is None:
+                continue
+            now = loop.time()
+            for node_id in set(self._leaders.values()):
+                node = self.state.nodes.get(node_id)
+                if node is None:
+                    continue  # another region's member, or gone from the metadata
+                client = self.nodes.get(node.addr)
+                if client.silent_for(now) < SILENT_S:
+                    continue
+                for group in client.waiting_groups():
+                    if group not in self._probing and self._leaders.get(group) == node_id:
+                        self._probing.add(group)
+                        task = asyncio.create_task(self._probe(group, node_id))
+                        probes.add(task)
+                        task.add_done_callback(probes.discard)
+
+    async def _probe(self, group: str, silent: str) -> None:
+        """Ask `group`'s replicas other than `silent` who leads it: a strongly
+        consistent read of no item, which a follower refuses naming its leader
+        and a leader answers (it changes nothing)."""
+        try:
+            p = self.state.partitions.get(group) if self.state is not None else None
+            if p is None or p.cross_region:
+                return
+            key = item_key(p.table_id, p.lo, b"")
+            await asyncio.gather(*(self._ask_leader(group, key, n, silent) for n in p.voters if n != silent))
+        finally:
+            self._probing.discard(group)
+
+    async def _ask_leader(self, group: str, key: bytes, node_id: str, silent: str) -> None:
+        node = self.state.nodes.get(node_id)
+        if node is None:
+            return
+        req = node_pb2.DataRequest(op=node_pb2.DataRequest.GET, group=group, key=key, consistent=True)
+        try:
+            resp = await self.nodes.get(node.addr).call(req, timeout=PROBE_TIMEOUT_S)
+        except (NodeDown, TimeoutError):
+            return
+        lead = node_id if resp.status == node_pb2.OK else resp.leader
+        if (lead and lead != silent and "/" not in lead and self._leaders.get(group) == silent
+                and not self._recently_down(lead)):
+            self._note_leader(group, lead)
 
     def _recently_down(self, node_id: str) -> bool:
         at = self._down.get(node_id)

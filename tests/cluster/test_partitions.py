@@ -284,6 +284,9 @@ class _Paused:
     def silent_for(self, now: float) -> float:
         return now - self.since if self.since is not None and any(not f.done() for f, _ in self.waiting) else 0.0
 
+    def waiting_groups(self) -> set[str]:
+        return {g for f, g in self.waiting if not f.done()}
+
     def abandon(self, group: str, exc: Exception) -> None:
         for fut, g in self.waiting:
             if g == group and not fut.done():
@@ -318,3 +321,37 @@ def test_a_silent_leaders_requests_give_up_once_another_leads_and_new_ones_skip_
     took = asyncio.run(go())
     assert took < 2.5, took
     assert [n for n, _ in log].count("a1") == 1, log
+
+
+def test_requests_all_held_by_a_silent_leader_are_freed_by_probing_its_followers():
+    """No new request comes (every client waits on the paused leader): the
+    router asks the followers itself, finds b1, gives up the held write
+    (outcome unknown) and retries the held read at b1, long before 3 s."""
+    import cluster.partitions as partitions
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    c.deadline_s = 6.0
+    c._leaders["g"] = "a1"
+    log: list = []
+    paused = _Paused(log)
+    # The followers name a1 until they elect b1 (a probe every 0.1 s: about 0.3 s more).
+    followers = {"b1": _Scripted("b1", log, [_resp(node_pb2.NOT_LEADER, "a1")] * 3 + [_resp(node_pb2.OK)]),
+                 "c1": _Scripted("c1", log, [_resp(node_pb2.NOT_LEADER, "a1")] * 3
+                                 + [_resp(node_pb2.NOT_LEADER, "b1")])}
+    fakes = {"addr-a1": paused, **{f"addr-{n}": f for n, f in followers.items()}}
+    c.nodes.get = fakes.__getitem__
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        write = asyncio.ensure_future(c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True,
+                                             idempotent=False))
+        read = asyncio.ensure_future(c.send("t", 5, node_pb2.DataRequest(op="GET", key=b"k", consistent=True),
+                                            to_leader=True))
+        with pytest.raises(InternalServerError, match="outcome of this write is unknown"):
+            await write
+        assert (await read).status == node_pb2.OK
+        return loop.time() - started
+    took = asyncio.run(go())
+    assert partitions.SILENT_S < took < partitions.SILENT_S + 1.0, took
+    assert c._leaders["g"] == "b1"
+    assert [n for n, _ in log].count("a1") == 2, log  # each request once; the probes asked only b1 and c1
