@@ -59,10 +59,10 @@ NOT_READY_RETRY_S = 0.05
 # requests it holds are given up once one is (its followers elect one within
 # about a second: node/groups/engine.py CAMPAIGN_TICKS), not at their timeout.
 SILENT_S = 0.75
-# While a leader is silent with requests waiting on it, the group's other
-# replicas are asked who leads this often (`_sentinel`): when every client
-# waits on that leader, no new request would ask them.
-PROBE_EVERY_S = 0.1
+# While requests wait for a group's leader (it failed them, or it is silent
+# with requests waiting on it), the group's replicas are asked who leads this
+# often (`_sentinel_run`), by one probe rather than every request's retries.
+PROBE_EVERY_S = 0.05
 PROBE_TIMEOUT_S = 0.5
 
 
@@ -157,6 +157,7 @@ class Cluster:
         self._task: asyncio.Task | None = None
         self._sentinel: asyncio.Task | None = None  # probes the groups of silent leaders (`_sentinel_run`)
         self._probing: set[str] = set()  # groups whose replicas are being asked who leads
+        self._waiting: dict[str, int] = {}  # group -> requests waiting for its leader (`_leader_found`)
         # A read for the leader of a group led from another region, sent to that region's router
         # (router/strong_tables.py sets it): its answer, or None when that region cannot serve it now.
         self.read_elsewhere: Callable[[str, str, int, node_pb2.DataRequest, float],
@@ -502,7 +503,15 @@ class Cluster:
         found = self._found.get(group)
         if found is None or found.done() or found.get_loop() is not loop:
             found = self._found[group] = loop.create_future()
-        await asyncio.wait((found,), timeout=timeout)
+        waiting = self._waiting
+        waiting[group] = waiting.get(group, 0) + 1
+        try:
+            await asyncio.wait((found,), timeout=timeout)
+        finally:
+            if waiting[group] > 1:
+                waiting[group] -= 1
+            else:
+                del waiting[group]
 
     def _silent(self, node_id: str) -> bool:
         """Has `node_id` answered nothing for `SILENT_S` while requests waited?"""
@@ -512,16 +521,33 @@ class Cluster:
         return self.nodes.get(node.addr).silent_for(asyncio.get_running_loop().time()) >= SILENT_S
 
     async def _sentinel_run(self) -> None:
-        """Find the new leader of a group whose leader went silent (SIGSTOP,
-        cut off) while requests wait on it: ask its other replicas every
-        PROBE_EVERY_S; the first to name another leader (`_note_leader`)
-        frees those requests. Without it they waited for their 3 s timeout
-        whenever no new request came to ask the followers."""
+        """Find a group's new leader while requests wait for it, by asking
+        its replicas every PROBE_EVERY_S; the first to name a leader
+        (`_note_leader`) sends the waiting requests there at once.
+
+        A leader that failed requests (killed): they wait out a backoff that
+        had grown to 0.16-0.64 s by the time the election ended, and found
+        the new leader only when one of them retried. A leader silent with
+        requests waiting on it (SIGSTOP, cut off): those requests waited for
+        their 3 s timeout whenever no new request came to ask the followers."""
         loop = asyncio.get_running_loop()
         probes: set[asyncio.Task] = set()
+
+        def probe(group: str, gone: str | None) -> None:
+            self._probing.add(group)
+            task = asyncio.create_task(self._probe(group, gone))
+            probes.add(task)
+            task.add_done_callback(probes.discard)
+
         while True:
             await asyncio.sleep(PROBE_EVERY_S)
-            if not self._leaders or self.state is None:
+            if self.state is None:
+                continue
+            for group in self._waiting:
+                if group not in self._leaders and group not in self._probing:
+                    lost = self._lost.get(group)
+                    probe(group, lost[0] if lost is not None else None)
+            if not self._leaders:
                 continue
             now = loop.time()
             for node_id in set(self._leaders.values()):
@@ -533,25 +559,24 @@ class Cluster:
                     continue
                 for group in client.waiting_groups():
                     if group not in self._probing and self._leaders.get(group) == node_id:
-                        self._probing.add(group)
-                        task = asyncio.create_task(self._probe(group, node_id))
-                        probes.add(task)
-                        task.add_done_callback(probes.discard)
+                        probe(group, node_id)
 
-    async def _probe(self, group: str, silent: str) -> None:
-        """Ask `group`'s replicas other than `silent` who leads it: a strongly
-        consistent read of no item, which a follower refuses naming its leader
-        and a leader answers (it changes nothing)."""
+    async def _probe(self, group: str, gone: str | None) -> None:
+        """Ask `group`'s replicas other than `gone` (the leader that failed or
+        went silent) who leads it: a strongly consistent read of no item,
+        which a follower refuses naming its leader and a leader answers (it
+        changes nothing)."""
         try:
             p = self.state.partitions.get(group) if self.state is not None else None
             if p is None or p.cross_region:
                 return
             key = item_key(p.table_id, p.lo, b"")
-            await asyncio.gather(*(self._ask_leader(group, key, n, silent) for n in p.voters if n != silent))
+            await asyncio.gather(*(self._ask_leader(group, key, n, gone) for n in p.voters
+                                   if n != gone and not self._recently_down(n)))
         finally:
             self._probing.discard(group)
 
-    async def _ask_leader(self, group: str, key: bytes, node_id: str, silent: str) -> None:
+    async def _ask_leader(self, group: str, key: bytes, node_id: str, gone: str | None) -> None:
         node = self.state.nodes.get(node_id)
         if node is None:
             return
@@ -561,7 +586,8 @@ class Cluster:
         except (NodeDown, TimeoutError):
             return
         lead = node_id if resp.status == node_pb2.OK else resp.leader
-        if (lead and lead != silent and "/" not in lead and self._leaders.get(group) == silent
+        known = self._leaders.get(group)
+        if (lead and lead != gone and "/" not in lead and known in (None, gone)
                 and not self._recently_down(lead)):
             self._note_leader(group, lead)
 

@@ -355,3 +355,45 @@ def test_requests_all_held_by_a_silent_leader_are_freed_by_probing_its_followers
     assert partitions.SILENT_S < took < partitions.SILENT_S + 1.0, took
     assert c._leaders["g"] == "b1"
     assert [n for n, _ in log].count("a1") == 2, log  # each request once; the probes asked only b1 and c1
+
+
+class _Electing:
+    """A follower that names no leader until `at` (loop time), then `leader` (itself: answers OK)."""
+
+    def __init__(self, name: str, leader: str, at: list) -> None:
+        self.name, self.leader, self.at, self.tag_prefix = name, leader, at, ""
+
+    def silent_for(self, now: float) -> float:
+        return 0.0
+
+    async def call(self, req, timeout):
+        if asyncio.get_running_loop().time() < self.at[0]:
+            return _resp(node_pb2.NOT_LEADER)
+        return _resp(node_pb2.OK) if self.leader == self.name else _resp(node_pb2.NOT_LEADER, self.leader)
+
+
+def test_requests_backing_off_after_a_leader_died_go_as_soon_as_a_probe_finds_the_next(monkeypatch):
+    """The retries' backoff has grown to 0.32-0.64 s by the time the
+    election ends (here 0.65 s after the kill, with the largest jitter: the
+    next retry at 1.6 s): the router's probe finds the new leader within
+    PROBE_EVERY_S instead, and the waiting request goes then."""
+    import random
+    monkeypatch.setattr(random, "random", lambda: 0.999)
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    c._leaders["g"] = "a1"
+    at = [0.0]
+    log: list = []
+    fakes = {"addr-a1": _Scripted("a1", log, [NodeDown("refused", sent=False)]),
+             "addr-b1": _Electing("b1", "b1", at), "addr-c1": _Electing("c1", "b1", at)}
+    c.nodes.get = fakes.__getitem__
+
+    async def go() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        at[0] = started + 0.65
+        resp = await c.send("t", 5, node_pb2.DataRequest(op="PUT", key=b"k"), to_leader=True, idempotent=False)
+        assert resp.status == node_pb2.OK
+        return loop.time() - started
+    took = asyncio.run(go())
+    assert 0.65 <= took < 1.2, took
+    assert c._leaders["g"] == "b1"
