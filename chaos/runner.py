@@ -878,47 +878,61 @@ class _Stalls:
     (keys on partitions the fault did not touch go on meanwhile).  Also from
     the fault itself to each key's first ack after it (worst key): without
     the time a key had gone unwritten before the fault, which grows with how
-    slow operations are on a loaded machine, not with the failover.  Fed the
-    events in time order; memory: the last ack per key and the open faults."""
+    slow operations are on a loaded machine, not with the failover.  The
+    slowest faults are named with their time, to be looked up in the nodes'
+    and routers' logs (each logs its election steps).  Fed the events in
+    time order; memory: the last ack per key and the open faults."""
+
+    SLOWEST = 3  # faults named in the summary
 
     def __init__(self, faults: tuple[str, ...] = FAULTS, writes: tuple[str, ...] = WRITES) -> None:
         self.faults, self.writes = faults, writes
         self._last: dict[Any, float] = {}
-        # fault, its time, last ack per key, worst gaps (from the last ack, from the fault)
-        self._open: list[tuple[str, float, dict[Any, float], list[float], list[float]]] = []
+        # fault, its time, last ack per key, worst gaps (from the last ack, from the fault), its target
+        self._open: list[tuple[str, float, dict[Any, float], list[float], list[float], Any]] = []
         self.gaps: dict[str, list[float]] = {}
         self.from_fault: dict[str, list[float]] = {}
+        self.slowest: list[tuple[float, str, Any, float]] = []  # from the fault, fault, target, its time
 
     def feed(self, ev: h.Event) -> None:
         if ev.is_nemesis:
             if ev.f in self.faults and self._last:
-                self._open.append((ev.f, ev.time, dict(self._last), [], []))
+                self._open.append((ev.f, ev.time, dict(self._last), [], [], ev.value))
             return
         if ev.type != h.OK or ev.f not in self.writes:
             return
         self._last[ev.key] = ev.time
-        for _, at, before, worst, since in self._open:
+        for _, at, before, worst, since, _ in self._open:
             if ev.key in before:
                 worst.append(ev.time - before.pop(ev.key))
                 since.append(ev.time - at)
         if any(not o[2] for o in self._open):
-            for fault, _, before, worst, since in self._open:
+            for fault, at, before, worst, since, target in self._open:
                 if not before:
                     self.gaps.setdefault(fault, []).append(max(worst))
                     self.from_fault.setdefault(fault, []).append(max(since))
+                    self._rank_slowest((max(since), fault, target, at))
             self._open = [o for o in self._open if o[2]]
+
+    def _rank_slowest(self, stall: tuple[float, str, Any, float]) -> None:
+        self.slowest = sorted([*self.slowest, stall], key=lambda s: -s[0])[:self.SLOWEST]
 
     def text(self) -> str:
         gaps = {f: list(xs) for f, xs in self.gaps.items()}
         since = {f: list(xs) for f, xs in self.from_fault.items()}
-        for fault, _, _, worst, after in self._open:  # keys that never acked again do not count
+        slowest = list(self.slowest)
+        for fault, at, _, worst, after, target in self._open:  # keys that never acked again do not count
             if worst:
                 gaps.setdefault(fault, []).append(max(worst))
                 since.setdefault(fault, []).append(max(after))
+                slowest.append((max(after), fault, target, at))
         if not gaps:
             return "write stalls: none measured"
+        slowest = sorted(slowest, key=lambda s: -s[0])[:self.SLOWEST]
         return ("write stalls per fault (worst key: last ack before it to first ack after): " + _quantiles(gaps)
-                + "\nfrom the fault to the worst key's first ack after it: " + _quantiles(since))
+                + "\nfrom the fault to the worst key's first ack after it: " + _quantiles(since)
+                + "\nslowest from the fault (history time; see the logs): "
+                + ", ".join(f"{s:.2f}s {f} {t} at {at:.1f}s" for s, f, t, at in slowest))
 
 
 def _quantiles(gaps: dict[str, list[float]]) -> str:

@@ -64,6 +64,7 @@ def test_judge_reads_the_history_back_and_measures_stalls(tmp_path):
     assert "kill p50 6.00s p90 6.00s p99 6.00s max 6.00s (n=1)" in report.summary
     # From the kill at 5.0: a acked again at 6.0, b at 9.0.
     assert "from the fault to the worst key's first ack after it: kill p50 4.00s p90 4.00s" in report.summary
+    assert "slowest from the fault (history time; see the logs): 4.00s kill n1 at 5.0s" in report.summary
     assert report.history == evs
     assert (tmp_path / "summary.txt").read_text().startswith(report.summary)
 
@@ -76,6 +77,8 @@ def test_stall_quantiles_by_nearest_rank(tmp_path):
     report = judge(CheckConfig(workload="register", out_dir=tmp_path), path, Counter(kill=2), (True, "ok"))
     # Gaps 1.5 s and 4 s: p99 of two stalls is the larger one (it was the smaller, below the p50).
     assert "kill p50 1.50s p90 4.00s p99 4.00s max 4.00s (n=2)" in report.summary
+    assert "slowest from the fault (history time; see the logs): 3.50s kill n2 at 3.0s, 1.00s kill n1 at 1.5s" \
+        in report.summary
 
 
 def test_judge_of_a_run_cut_short_counts_pending_operations_as_unknown(tmp_path):
