@@ -293,18 +293,23 @@ class _Paused:
                 fut.set_exception(exc)
 
 
-def test_a_silent_leaders_requests_give_up_once_another_leads_and_new_ones_skip_it():
-    import cluster.partitions as partitions
-    c = _cluster({"g": ["a1", "b1", "c1"]})
+def _paused_a1(c: Cluster) -> list:
+    """a1 leads `g` and is paused; b1 and c1 name a1 three times, then b1 leads. The calls' log."""
     c.deadline_s = 6.0
     c._leaders["g"] = "a1"
     log: list = []
-    paused = _Paused(log)
-    followers = {n: _Scripted(n, log, [_resp(node_pb2.NOT_LEADER, "a1")] * 3 + [_resp(node_pb2.NOT_LEADER, "b1")])
-                 for n in ("b1", "c1")}
-    followers["b1"].answers = [_resp(node_pb2.NOT_LEADER, "a1")] * 3 + [_resp(node_pb2.OK)]
-    fakes = {"addr-a1": paused, "addr-b1": followers["b1"], "addr-c1": followers["c1"]}
+    followers = {"b1": _Scripted("b1", log, [_resp(node_pb2.NOT_LEADER, "a1")] * 3 + [_resp(node_pb2.OK)]),
+                 "c1": _Scripted("c1", log, [_resp(node_pb2.NOT_LEADER, "a1")] * 3
+                                 + [_resp(node_pb2.NOT_LEADER, "b1")])}
+    fakes = {"addr-a1": _Paused(log), **{f"addr-{n}": f for n, f in followers.items()}}
     c.nodes.get = fakes.__getitem__
+    return log
+
+
+def test_a_silent_leaders_requests_give_up_once_another_leads_and_new_ones_skip_it():
+    import cluster.partitions as partitions
+    c = _cluster({"g": ["a1", "b1", "c1"]})
+    log = _paused_a1(c)
 
     async def go():
         loop = asyncio.get_running_loop()
@@ -329,16 +334,7 @@ def test_requests_all_held_by_a_silent_leader_are_freed_by_probing_its_followers
     (outcome unknown) and retries the held read at b1, long before 3 s."""
     import cluster.partitions as partitions
     c = _cluster({"g": ["a1", "b1", "c1"]})
-    c.deadline_s = 6.0
-    c._leaders["g"] = "a1"
-    log: list = []
-    paused = _Paused(log)
-    # The followers name a1 until they elect b1 (a probe every 0.1 s: about 0.3 s more).
-    followers = {"b1": _Scripted("b1", log, [_resp(node_pb2.NOT_LEADER, "a1")] * 3 + [_resp(node_pb2.OK)]),
-                 "c1": _Scripted("c1", log, [_resp(node_pb2.NOT_LEADER, "a1")] * 3
-                                 + [_resp(node_pb2.NOT_LEADER, "b1")])}
-    fakes = {"addr-a1": paused, **{f"addr-{n}": f for n, f in followers.items()}}
-    c.nodes.get = fakes.__getitem__
+    log = _paused_a1(c)  # (probes every 0.05 s: b1 is named by the fourth, about 0.15 s after the first)
 
     async def go():
         loop = asyncio.get_running_loop()
@@ -357,14 +353,12 @@ def test_requests_all_held_by_a_silent_leader_are_freed_by_probing_its_followers
     assert [n for n, _ in log].count("a1") == 2, log  # each request once; the probes asked only b1 and c1
 
 
-class _Electing:
+class _Electing(_Scripted):
     """A follower that names no leader until `at` (loop time), then `leader` (itself: answers OK)."""
 
     def __init__(self, name: str, leader: str, at: list) -> None:
-        self.name, self.leader, self.at, self.tag_prefix = name, leader, at, ""
-
-    def silent_for(self, now: float) -> float:
-        return 0.0
+        super().__init__(name, [], [None])
+        self.leader, self.at = leader, at
 
     async def call(self, req, timeout):
         if asyncio.get_running_loop().time() < self.at[0]:
