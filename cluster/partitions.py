@@ -479,6 +479,8 @@ class Cluster:
         self._leaders[group] = node_id
         if prev is not None and prev != node_id and self._silent(prev):
             client = self.nodes.get(self.state.nodes[prev].addr)
+            log.info("%s: leader %s, %.0f ms after %s went silent with requests waiting", group, node_id,
+                     client.silent_for(asyncio.get_running_loop().time()) * 1000, prev)
             client.abandon(group, _LeaderMoved(f"{prev} went silent and {node_id} leads {group} now"))
         if self._down:
             self._down.pop(node_id, None)
