@@ -54,6 +54,8 @@ class Result:
     # latency per class of request (A: UpdateItem on the zipfian's hottest 1% of keys, and on the others):
     # class -> {"ops", "p50_ms", "p99_ms", "max_ms"}
     by_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    routers: int = 0  # Trireme's router processes and storage nodes per AZ in this run (0: a peer's)
+    nodes_per_az: int = 0
 
     @property
     def cancel_rate(self) -> float:
