@@ -142,13 +142,6 @@ def measure(points: list[Point], plan: list[tuple[str, int, bool]], args, start:
     return results, rounds
 
 
-def _fmt(xs: list[float], digits: int = 0) -> str:
-    med = statistics.median(xs)
-    if len(xs) == 1:
-        return f"{med:,.{digits}f}"
-    return f"{med:,.{digits}f} ({min(xs):,.{digits}f}-{max(xs):,.{digits}f})"
-
-
 def render(results: list[runner.Result], rounds: list[Round]) -> str:
     """One row per workload and point: throughput (median, min-max over
     rounds), its ratio to the grid's first point (median of the per-round
@@ -166,8 +159,9 @@ def render(results: list[runner.Result], rounds: list[Round]) -> str:
             procs = sorted({p for r in rs for p in r.cpu}, key=_process_order)
             each = " ".join(f"{p} {statistics.median(r.cpu.get(p, 0.0) for r in rs):.2f}" for p in procs)
             rows.append([w + (" SC" if cons else ""), str(c), str(point.routers), str(point.nodes_per_az),
-                         _fmt([r.ops_per_s for r in rs]), f"{statistics.median(ratios):.2f}" if ratios else "-",
-                         _fmt([r.p99_ms for r in rs], 1), str(sum(r.errors for r in rs)),
+                         runner.spread([r.ops_per_s for r in rs]),
+                         f"{statistics.median(ratios):.2f}" if ratios else "-",
+                         runner.spread([r.p99_ms for r in rs], 1), str(sum(r.errors for r in rs)),
                          f"{statistics.median(sum(r.cpu.values()) for r in rs):.2f}", each])
     out = "THROUGHPUT AGAINST ROUTERS AND NODES (one fresh cluster per point and round)\n" + table(
         ["WORKLOAD", "CLIENTS", "ROUTERS", "NODES/AZ", "OPS/S median (min-max)", "VS FIRST", "P99 MS",

@@ -345,13 +345,6 @@ def _args_json(args: argparse.Namespace) -> dict:
     return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "func"}
 
 
-def _fmt(xs: list[float], digits: int = 0) -> str:
-    med = statistics.median(xs)
-    if len(xs) == 1:
-        return f"{med:,.{digits}f}"
-    return f"{med:,.{digits}f} ({min(xs):,.{digits}f}-{max(xs):,.{digits}f})"
-
-
 def render(results: list[runner.Result], load_rates: dict[str, float], systems: list[str]) -> str:
     """One row per workload, concurrency, read mode and system: medians
     (min-max) over repetitions, and Trireme's ratio to each peer."""
@@ -368,8 +361,8 @@ def render(results: list[runner.Result], load_rates: dict[str, float], systems: 
             if pairs:
                 ratio = f"{statistics.median(pairs):.2f}"
         cpu = statistics.median(sum(r.cpu.values()) for r in rs)
-        rows.append([w + (" SC" if cons else ""), str(c), system, _fmt([r.ops_per_s for r in rs]),
-                     _fmt([r.p50_ms for r in rs], 1), _fmt([r.p99_ms for r in rs], 1),
+        rows.append([w + (" SC" if cons else ""), str(c), system, runner.spread([r.ops_per_s for r in rs]),
+                     runner.spread([r.p50_ms for r in rs], 1), runner.spread([r.p99_ms for r in rs], 1),
                      f"{max(r.max_ms for r in rs):.0f}", str(sum(r.errors for r in rs)), f"{cpu:.2f}", ratio])
     out = table(["WORKLOAD", "CLIENTS", "SYSTEM", "OPS/S median (min-max)", "P50 MS", "P99 MS", "MAX MS",
                  "ERRORS", "CPU CORES", "TRIREME / THIS"], rows)
@@ -390,8 +383,8 @@ def render_hot_updates(results: list[runner.Result]) -> str:
             has = [r for r in rs if r.by_class.get(cls, {}).get("ops")]
             xs = [r.by_class[cls] for r in has]
             if xs:
-                rows.append([w, str(c), system, cls, _fmt([x["ops"] / r.seconds for x, r in zip(xs, has)]),
-                             _fmt([x["p50_ms"] for x in xs], 1), _fmt([x["p99_ms"] for x in xs], 1),
+                rows.append([w, str(c), system, cls, runner.spread([x["ops"] / r.seconds for x, r in zip(xs, has)]),
+                             runner.spread([x["p50_ms"] for x in xs], 1), runner.spread([x["p99_ms"] for x in xs], 1),
                              f"{max(x['max_ms'] for x in xs):.0f}"])
     if not rows:
         return ""
@@ -420,7 +413,7 @@ def render_security(results: list[runner.Result]) -> str:
         ratios = [b.ops_per_s / a.ops_per_s for a, b in zip(plain, rs) if a.ops_per_s]
         base, mine = cpu_us(plain), cpu_us(rs)
         rows.append([w + (" SC" if cons else ""), str(c), f"trireme {SECURED[system]}",
-                     _fmt([r.ops_per_s for r in plain]), _fmt([r.ops_per_s for r in rs]),
+                     runner.spread([r.ops_per_s for r in plain]), runner.spread([r.ops_per_s for r in rs]),
                      f"{statistics.median(ratios):.2f}" if ratios else "-",
                      f"{statistics.median(r.p50_ms for r in plain):.1f} -> {statistics.median(r.p50_ms for r in rs):.1f}",
                      f"{base:,.0f} -> {mine:,.0f} ({mine - base:+,.0f})", str(sum(r.errors for r in rs))])
@@ -436,9 +429,9 @@ def render_transactions(results: list[runner.Result], records: int) -> str:
     for r in results:
         if r.workload in transfers.WORKLOADS and r.system == "trireme":
             groups.setdefault((r.workload, r.clients), []).append(r)
-    rows = [[w, f"{transfers.accounts(w, records):,}", str(c), _fmt([r.ops_per_s for r in rs]),
-             _fmt([r.p50_ms for r in rs], 1), _fmt([r.p99_ms for r in rs], 1),
-             _fmt([100 * r.cancel_rate for r in rs], 1), str(sum(r.errors for r in rs))]
+    rows = [[w, f"{transfers.accounts(w, records):,}", str(c), runner.spread([r.ops_per_s for r in rs]),
+             runner.spread([r.p50_ms for r in rs], 1), runner.spread([r.p99_ms for r in rs], 1),
+             runner.spread([100 * r.cancel_rate for r in rs], 1), str(sum(r.errors for r in rs))]
             for (w, c), rs in groups.items()]
     return "TRANSACTIONS (2-item transfers by TransactWriteItems)\n" + table(
         ["WORKLOAD", "ACCOUNTS", "CLIENTS", "COMMITTED/S median (min-max)", "P50 MS", "P99 MS", "CANCELLED %",
