@@ -145,7 +145,9 @@ def measure(points: list[Point], plan: list[tuple[str, int, bool]], args, start:
 def render(results: list[runner.Result], rounds: list[Round]) -> str:
     """One row per workload and point: throughput (median, min-max over
     rounds), its ratio to the grid's first point (median of the per-round
-    ratios), p99, the cores the cluster used and each process's share."""
+    ratios), p99, the cores the cluster used, its CPU microseconds per
+    operation (steadier than throughput on a shared machine) and each
+    process's cores."""
     from client.status import table
     groups: dict[tuple, dict[Point, list[runner.Result]]] = {}
     for r in results:
@@ -162,10 +164,12 @@ def render(results: list[runner.Result], rounds: list[Round]) -> str:
                          runner.spread([r.ops_per_s for r in rs]),
                          f"{statistics.median(ratios):.2f}" if ratios else "-",
                          runner.spread([r.p99_ms for r in rs], 1), str(sum(r.errors for r in rs)),
-                         f"{statistics.median(sum(r.cpu.values()) for r in rs):.2f}", each])
+                         f"{statistics.median(sum(r.cpu.values()) for r in rs):.2f}",
+                         f"{statistics.median(1e6 * sum(r.cpu.values()) / r.ops_per_s for r in rs if r.ops_per_s):,.0f}"
+                         if any(r.ops_per_s for r in rs) else "-", each])
     out = "THROUGHPUT AGAINST ROUTERS AND NODES (one fresh cluster per point and round)\n" + table(
         ["WORKLOAD", "CLIENTS", "ROUTERS", "NODES/AZ", "OPS/S median (min-max)", "VS FIRST", "P99 MS",
-         "ERRORS", "CPU CORES", "CORES BY PROCESS (median)"], rows)
+         "ERRORS", "CPU CORES", "CPU US/OP", "CORES BY PROCESS (median)"], rows)
     seen: dict[Point, list[str]] = {}
     for rd in rounds:
         text = render_layout(rd.layout)

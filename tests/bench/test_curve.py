@@ -69,6 +69,7 @@ def test_the_table_gives_each_point_its_ratio_to_the_first_and_each_process_its_
     assert "900 (800-1,000)" in rows["1"] and " 1.00 " in rows["1"]
     assert "1,550 (1,500-1,600)" in rows["2"] and " 1.75 " in rows["2"]  # median of 1.5 and 2.0
     assert "router1 0.25 n1 0.50 n2 0.50 n3 0.50" in rows["1"]
+    assert " 1.75 " in rows["1"] and " 1,969 " in rows["1"]  # cores, then us/op: median of 1.75e6/1000 and /800
     assert "router1 0.25 n1 0.25 n2 0.25 n3 0.25 n4 0.25 n5 0.25 n6 0.25" in rows["2"]
     assert "n1 2/6, n2 2/6, n3 2/6" in out
     assert out.count("n1 1/3, n2 1/3, n3 1/3, n4 1/3, n5 1/3, n6 1/3") == 1  # the same layout twice: shown once
