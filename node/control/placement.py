@@ -11,7 +11,7 @@ its tokens.
 from __future__ import annotations
 
 import bisect
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 
 from ddb.encoding import hash64
@@ -79,15 +79,17 @@ def _shift_one(placements: list[list[str]], first: list[int], count: Counter[str
     """One leadership moved along a chain of partitions (A leads p, p's
     member B leads q, q's member C ...) from a node to one leading at least
     two fewer; False when no such chain exists (the spread is then even)."""
+    leads: dict[str, list[int]] = {}
+    for k, members in enumerate(placements):
+        if members:
+            leads.setdefault(members[first[k]], []).append(k)
     for source in sorted(count, key=lambda n: -count[n]):
         back: dict[str, tuple[str, int]] = {source: ("", -1)}  # node -> (node before it, partition passed on)
-        todo = [source]
+        todo = deque([source])
         while todo:
-            node = todo.pop(0)
-            for k, members in enumerate(placements):
-                if not members or members[first[k]] != node:
-                    continue
-                for m in members:
+            node = todo.popleft()
+            for k in leads.get(node, ()):
+                for m in placements[k]:
                     if m in back:
                         continue
                     back[m] = (node, k)
