@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import hot_split, index_lag, replication, targets, transfers
+from bench import curve, hot_split, index_lag, replication, targets, transfers, ycsb
 from bench import run as runner
 
 DEFAULT_WORKLOADS = "C,B,A,W,Q,K"
@@ -39,20 +39,24 @@ class System:
     endpoints: list[str]  # clients spread over these (Trireme's routers)
     pids: dict[str, int]
     stop: object  # () -> None
+    cluster: object = None  # Trireme's LocalCluster (its layout is read from it)
 
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def start_trireme(data_dir: Path, routers: int = 1, name: str = "trireme") -> System:
+def start_trireme(data_dir: Path, routers: int = 1, name: str = "trireme", nodes_per_az: int = 1,
+                  partitions: int = 2) -> System:
     """A fresh cluster with `routers` router processes sharing the one
-    DynamoDB port (`trireme up --router-workers`); `name` trireme-auth
-    starts it with --auth (the load generator signs with the admin's keys),
-    trireme-tls with --tls."""
+    DynamoDB port (`trireme up --router-workers`), `nodes_per_az` storage
+    nodes in each of the three AZs and `partitions` per table; `name`
+    trireme-auth starts it with --auth (the load generator signs with the
+    admin's keys), trireme-tls with --tls."""
     from bench.http import sign_for
     from deploy.local import LocalCluster
     cluster = LocalCluster(data_dir, router_port=0, node_base_port=0, router_workers=routers,
+                           nodes_per_az=nodes_per_az, partitions_per_table=partitions,
                            auth=name == "trireme-auth", tls=name == "trireme-tls")
     cluster.plan()
     cluster.start(wait_s=90)
@@ -62,7 +66,7 @@ def start_trireme(data_dir: Path, routers: int = 1, name: str = "trireme") -> Sy
     if keys is not None:
         for endpoint in {cluster.endpoint, *endpoints}:
             sign_for(endpoint, *keys, cluster.region)
-    return System(name, cluster.endpoint, endpoints, pids, cluster.stop)
+    return System(name, cluster.endpoint, endpoints, pids, cluster.stop, cluster)
 
 
 def start_peer(name: str, data_dir: Path) -> System:
@@ -130,7 +134,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--consistent", choices=("no", "yes", "both"), default="",
                    help="strongly consistent reads: no, yes, or both (each read workload twice); "
                         "default: C both, the others no")
-    p.add_argument("--routers", type=int, default=1, help="Trireme routers (default 1)")
+    p.add_argument("--routers", default="1",
+                   help="Trireme's router processes on the DynamoDB port (default 1); comma-separated (1,2) "
+                        "for a curve of throughput against them")
+    p.add_argument("--nodes-per-az", default="1",
+                   help="Trireme's storage nodes in each of the three AZs (default 1); comma-separated (1,2) for "
+                        "a curve, with --routers a grid: one fresh cluster per point and round, Trireme alone, "
+                        "the workloads only (no peers, probes or hot split)")
+    p.add_argument("--partitions", type=int, default=0,
+                   help="partitions of the YCSB tables (trireme up --partitions-per-table; default 2, or with "
+                        "more than one node per AZ 3 x the most nodes per AZ, so that every node can lead one)")
     p.add_argument("--security", action="store_true",
                    help="also run " + " and ".join(SECURED_WORKLOADS) + " against a cluster started with --auth "
                         "(signed requests) and one with --tls: the cost of each per request, next to the plain "
@@ -161,19 +174,34 @@ def run(args: argparse.Namespace) -> int:
         _say(f"trireme bench: unknown workload(s) {', '.join(bad)}; workloads: {', '.join(runner.WORKLOADS)}")
         return 2
     peers = [x for x in args.peers.split(",") if x]
+    try:
+        points = curve.grid(args.routers, args.nodes_per_az)
+    except ValueError as exc:
+        _say(f"trireme bench: {exc}")
+        return 2
+    parts = curve.partitions(args.partitions, points)
+    if len(points) > 1:
+        if peers or args.security or args.ceiling:
+            _say("trireme bench: a curve (several --routers or --nodes-per-az) runs Trireme alone: "
+                 "leave out --peers, --security and --ceiling")
+            return 2
+        return run_curve(args, workloads, points, parts)
+    point = points[0]
     tmp = Path(tempfile.mkdtemp(prefix="trireme-bench-"))
     systems: list[System] = []
     results: list[runner.Result] = []
     lags: list[index_lag.LagResult] = []
     load_rates: dict[str, float] = {}
+    spread: dict[str, list[int]] = {}
     try:
         if args.ceiling:
             systems.append(start_trivial())
-        _say(f"starting trireme (3 nodes, {args.routers} router(s)) in {tmp} ...")
-        systems.append(start_trireme(tmp / "trireme", args.routers))
+        shape = f"{3 * point.nodes_per_az} nodes, {point.routers} router(s), {parts} partitions a table"
+        _say(f"starting trireme ({shape}) in {tmp} ...")
+        systems.append(start_trireme(tmp / "trireme", point.routers, "trireme", point.nodes_per_az, parts))
         for name, flag in SECURED.items() if args.security else ():
-            _say(f"starting trireme {flag} (3 nodes, {args.routers} router(s)) ...")
-            systems.append(start_trireme(tmp / name, args.routers, name))
+            _say(f"starting trireme {flag} ({shape}) ...")
+            systems.append(start_trireme(tmp / name, point.routers, name, point.nodes_per_az, parts))
         for name in peers:
             _say(f"starting {name} ...")
             systems.append(start_peer(name, tmp))
@@ -185,6 +213,9 @@ def run(args: argparse.Namespace) -> int:
             load_rates[s.name] = asyncio.run(runner.load(s.endpoint, args.records, progress=_progress(s.name)))
             if s.name == "trireme" and any(w in transfers.WORKLOADS for w in workloads):
                 asyncio.run(runner.prime_transactions(s.endpoint, args.records))
+            if s.name == "trireme":
+                spread = asyncio.run(curve.read_layout(s.cluster))
+                _say(f"  {ycsb.TABLE} leaders/replicas by node: {curve.render_layout(spread)}")
         plan = run_plan(workloads, args.clients, args.consistent)
         total = args.reps * sum(len(_runs_on(systems, w, cons)) for w, _, cons in plan)
         step = 0
@@ -199,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
                                                distribution=args.distribution, consistent=consistent,
                                                seed=rep + 1))
                     _say(f"    {r.ops_per_s:,.0f} ops/s, p99 {r.p99_ms:.1f} ms, errors {r.errors}")
+                    if s.cluster is not None:
+                        r.routers, r.nodes_per_az = point.routers, point.nodes_per_az
                     results.append(r)
         if args.index_probes > 0:
             trireme = next(s for s in systems if s.name == "trireme")
@@ -226,11 +259,33 @@ def run(args: argparse.Namespace) -> int:
         print("\n" + replication.render(repl))
     print("\n" + targets.render(targets.evaluate(results, load_rates, lags)))
     args.out.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": _args_json(args),
-                                    "load_items_per_s": load_rates,
+                                    "load_items_per_s": load_rates, "partitions": parts, "layout": spread,
                                     "results": [r.to_json() for r in results],
                                     "index_lag": [r.to_json() for r in lags],
                                     "hot_split": split.to_json() if split is not None else None,
                                     "replication": [r.to_json() for r in repl]}, indent=1))
+    print(f"\nraw results in {args.out}")
+    return 0
+
+
+def run_curve(args: argparse.Namespace, workloads: list[str], points: list[curve.Point], parts: int) -> int:
+    """Throughput against routers and nodes: the grid's points in turn, each
+    round; a table of them and the raw results."""
+    plan = run_plan(workloads, args.clients, args.consistent)
+    tmp = Path(tempfile.mkdtemp(prefix="trireme-bench-curve-"))
+    _say(f"a curve over {len(points)} clusters, one at a time, {parts} partitions a table, in {tmp}; "
+         "Trireme alone, no index, hot split or replication probes")
+
+    def start(data_dir: Path, point: curve.Point) -> System:
+        return start_trireme(data_dir, point.routers, "trireme", point.nodes_per_az, parts)
+    try:
+        results, rounds = curve.measure(points, plan, args, start, tmp, _say)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(curve.render(results, rounds))
+    args.out.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": _args_json(args),
+                                    "partitions": parts, "rounds": [r.to_json() for r in rounds],
+                                    "results": [r.to_json() for r in results]}, indent=1))
     print(f"\nraw results in {args.out}")
     return 0
 
@@ -290,13 +345,6 @@ def _args_json(args: argparse.Namespace) -> dict:
     return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "func"}
 
 
-def _fmt(xs: list[float], digits: int = 0) -> str:
-    med = statistics.median(xs)
-    if len(xs) == 1:
-        return f"{med:,.{digits}f}"
-    return f"{med:,.{digits}f} ({min(xs):,.{digits}f}-{max(xs):,.{digits}f})"
-
-
 def render(results: list[runner.Result], load_rates: dict[str, float], systems: list[str]) -> str:
     """One row per workload, concurrency, read mode and system: medians
     (min-max) over repetitions, and Trireme's ratio to each peer."""
@@ -313,8 +361,8 @@ def render(results: list[runner.Result], load_rates: dict[str, float], systems: 
             if pairs:
                 ratio = f"{statistics.median(pairs):.2f}"
         cpu = statistics.median(sum(r.cpu.values()) for r in rs)
-        rows.append([w + (" SC" if cons else ""), str(c), system, _fmt([r.ops_per_s for r in rs]),
-                     _fmt([r.p50_ms for r in rs], 1), _fmt([r.p99_ms for r in rs], 1),
+        rows.append([w + (" SC" if cons else ""), str(c), system, runner.spread([r.ops_per_s for r in rs]),
+                     runner.spread([r.p50_ms for r in rs], 1), runner.spread([r.p99_ms for r in rs], 1),
                      f"{max(r.max_ms for r in rs):.0f}", str(sum(r.errors for r in rs)), f"{cpu:.2f}", ratio])
     out = table(["WORKLOAD", "CLIENTS", "SYSTEM", "OPS/S median (min-max)", "P50 MS", "P99 MS", "MAX MS",
                  "ERRORS", "CPU CORES", "TRIREME / THIS"], rows)
@@ -335,8 +383,8 @@ def render_hot_updates(results: list[runner.Result]) -> str:
             has = [r for r in rs if r.by_class.get(cls, {}).get("ops")]
             xs = [r.by_class[cls] for r in has]
             if xs:
-                rows.append([w, str(c), system, cls, _fmt([x["ops"] / r.seconds for x, r in zip(xs, has)]),
-                             _fmt([x["p50_ms"] for x in xs], 1), _fmt([x["p99_ms"] for x in xs], 1),
+                rows.append([w, str(c), system, cls, runner.spread([x["ops"] / r.seconds for x, r in zip(xs, has)]),
+                             runner.spread([x["p50_ms"] for x in xs], 1), runner.spread([x["p99_ms"] for x in xs], 1),
                              f"{max(x['max_ms'] for x in xs):.0f}"])
     if not rows:
         return ""
@@ -365,7 +413,7 @@ def render_security(results: list[runner.Result]) -> str:
         ratios = [b.ops_per_s / a.ops_per_s for a, b in zip(plain, rs) if a.ops_per_s]
         base, mine = cpu_us(plain), cpu_us(rs)
         rows.append([w + (" SC" if cons else ""), str(c), f"trireme {SECURED[system]}",
-                     _fmt([r.ops_per_s for r in plain]), _fmt([r.ops_per_s for r in rs]),
+                     runner.spread([r.ops_per_s for r in plain]), runner.spread([r.ops_per_s for r in rs]),
                      f"{statistics.median(ratios):.2f}" if ratios else "-",
                      f"{statistics.median(r.p50_ms for r in plain):.1f} -> {statistics.median(r.p50_ms for r in rs):.1f}",
                      f"{base:,.0f} -> {mine:,.0f} ({mine - base:+,.0f})", str(sum(r.errors for r in rs))])
@@ -381,9 +429,9 @@ def render_transactions(results: list[runner.Result], records: int) -> str:
     for r in results:
         if r.workload in transfers.WORKLOADS and r.system == "trireme":
             groups.setdefault((r.workload, r.clients), []).append(r)
-    rows = [[w, f"{transfers.accounts(w, records):,}", str(c), _fmt([r.ops_per_s for r in rs]),
-             _fmt([r.p50_ms for r in rs], 1), _fmt([r.p99_ms for r in rs], 1),
-             _fmt([100 * r.cancel_rate for r in rs], 1), str(sum(r.errors for r in rs))]
+    rows = [[w, f"{transfers.accounts(w, records):,}", str(c), runner.spread([r.ops_per_s for r in rs]),
+             runner.spread([r.p50_ms for r in rs], 1), runner.spread([r.p99_ms for r in rs], 1),
+             runner.spread([100 * r.cancel_rate for r in rs], 1), str(sum(r.errors for r in rs))]
             for (w, c), rs in groups.items()]
     return "TRANSACTIONS (2-item transfers by TransactWriteItems)\n" + table(
         ["WORKLOAD", "ACCOUNTS", "CLIENTS", "COMMITTED/S median (min-max)", "P50 MS", "P99 MS", "CANCELLED %",

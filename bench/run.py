@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import statistics
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -54,6 +55,8 @@ class Result:
     # latency per class of request (A: UpdateItem on the zipfian's hottest 1% of keys, and on the others):
     # class -> {"ops", "p50_ms", "p99_ms", "max_ms"}
     by_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    routers: int = 0  # Trireme's router processes and storage nodes per AZ in this run (0: a peer's)
+    nodes_per_az: int = 0
 
     @property
     def cancel_rate(self) -> float:
@@ -296,6 +299,14 @@ async def run(system: str, endpoint: str | list[str], pids: dict[str, int], work
                   sum(errors.values()), _percentile(lat, 0.5), _percentile(lat, 0.95), _percentile(lat, 0.99),
                   lat[-1] / 1e6 if lat else 0.0, cpu, round(state["items"] / elapsed, 1), dict(errors),
                   state["cancelled"], {k: _summary(v) for k, v in sorted(classes.items())})
+
+
+def spread(xs: list[float], digits: int = 0) -> str:
+    """`median (min-max)` of repetitions' figures, as the tables print them (one figure: itself)."""
+    med = statistics.median(xs)
+    if len(xs) == 1:
+        return f"{med:,.{digits}f}"
+    return f"{med:,.{digits}f} ({min(xs):,.{digits}f}-{max(xs):,.{digits}f})"
 
 
 def _summary(ns: list[int]) -> dict[str, float]:

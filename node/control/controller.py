@@ -14,6 +14,7 @@ import logging
 import os
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,7 +26,7 @@ from ddb.autoscaling import Tracking
 from ddb.errors import from_wire
 from ddb.indexes import index_table_name, index_table_spec
 from node.control.autoscaler import autoscale
-from node.control.placement import place, replacement
+from node.control.placement import lead_evenly, place, replacement
 from node.control.splits import SplitPlanner
 from node.control.stats import table_totals
 from node.control.throughput import Consumption, lent_rates
@@ -164,12 +165,14 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
     if op == "create_table":
         count = int(body.get("partitions") or control.cfg.partitions_per_table)
         live = state.placeable()
-        placements = [place(pid, live) for pid in state.next_partition_ids(count)]
+        led = _first_voters(state)
+        placements = lead_evenly([place(pid, live) for pid in state.next_partition_ids(count)], led)
         indexes = []
         for k, gsi in enumerate(body["spec"].get("GlobalSecondaryIndexes") or [], start=1):
             indexes.append({"name": index_table_name(body["name"], gsi["IndexName"]),
                             "spec": index_table_spec(body["name"], gsi, body["spec"]),
-                            "placements": [place(pid, live) for pid in state.next_partition_ids(count, k)]})
+                            "placements": lead_evenly([place(pid, live) for pid in state.next_partition_ids(count, k)],
+                                                      led)})
         return await _propose(mr, {"op": "create_table", "name": body["name"], "spec": body["spec"],
                                    "uuid": str(uuid.uuid4()), "now": time.time(),
                                    "placements": placements, "indexes": indexes,
@@ -183,7 +186,9 @@ async def meta_op(control: Control, mr: MetaReplica, op: str, body: dict) -> Any
                                    "now": time.time(), "data_keys": _data_keys(control, 1), "index": {
                                        "name": index_table_name(body["name"], gsi["IndexName"]),
                                        "spec": index_table_spec(body["name"], gsi, body["spec"]),
-                                       "placements": [place(pid, live) for pid in state.next_partition_ids(count)]}})
+                                       "placements": lead_evenly([place(pid, live) for pid in
+                                                                  state.next_partition_ids(count)],
+                                                                 _first_voters(state))}})
     if op == "delete_index":
         return await _propose(mr, {"op": "delete_index", "name": body["name"], "spec": body["spec"],
                                    "index": index_table_name(body["name"], body["index"])})
@@ -452,6 +457,11 @@ async def controller_tick(control: Control, mr: MetaReplica) -> None:
             moving += 1
             await mr.run({"op": "set_replicas", "id": p.id, "voters": p.voters, "learners": add[:1],
                           "expect_epoch": p.epoch})
+
+
+def _first_voters(state: MetaState) -> Counter[str]:
+    """How many partitions each node was made first voter of (so led from the start)."""
+    return Counter(p.voters[0] for p in state.partitions.values() if p.voters and not p.cross_region)
 
 
 def _roles(report: dict) -> dict[str, str]:
