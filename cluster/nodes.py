@@ -9,7 +9,13 @@ its first answer (or HOLD_S after it left), with everything queued meanwhile
 message carries DEEP requests or more (the router is loaded), the next one
 waits for all of its answers (or DEEP_HOLD_S): writes answer only after
 their commit, so the cadence becomes the commit's and the messages half as
-many, where the first (read) answer would clock thin messages. The stream
+many, where the first (read) answer would clock thin messages. Once a
+message carried more than one request, the next also waits COALESCE_TURNS
+turns of the event loop after its clock released it: a client's request
+read from its socket in the first reaches `call` in the second, so requests
+already on their way ride along (a fifth fewer messages each way at 64
+clients; a loop turn is microseconds when idle, and alone a request never
+waits). The stream
 states the caller's cluster id in its metadata; a node of another cluster
 refuses it.
 
@@ -78,6 +84,7 @@ OPEN_TIMEOUT_S = 3.0  # to connect and be admitted
 HOLD_S = 0.002  # longest a message waits for the previous one's first answer
 DEEP = 8  # a message of this many requests or more: the next waits for all its answers ...
 DEEP_HOLD_S = 0.005  # ... this long at most
+COALESCE_TURNS = 2  # after a message of several requests, loop turns the next one waits for more
 
 
 class NodeClient:
@@ -99,6 +106,9 @@ class NodeClient:
         self._sent_at: float | None = None  # when the last message left, until it was answered
         self._unanswered: set[int] | None = None  # a deep last message's ids not answered yet
         self._hold_s = HOLD_S
+        self._last_size = 0  # requests in the last message sent
+        self.messages = 0  # sent, and the requests they carried: batching at a glance
+        self.requests = 0
         self._task: asyncio.Task | None = None
         self._sweeper: asyncio.Task | None = None
         self.failures = 0
@@ -190,7 +200,7 @@ class NodeClient:
 
     async def _run(self) -> None:
         call: grpc.aio.StreamStreamCall | None = None
-        self._sent_at, self._unanswered = None, None
+        self._sent_at, self._unanswered, self._last_size = None, None, 0
         try:
             call = await self._open()
 
@@ -222,9 +232,17 @@ class NodeClient:
                     if delay != 0.0:
                         await self._nap(delay)
                         continue
+                    if self._last_size > 1:  # loaded: let the requests already on their way join
+                        for _ in range(COALESCE_TURNS):
+                            await asyncio.sleep(0)
+                        if read_task.done():
+                            break
                     reqs, self._queue = self._queue, []
+                    self._last_size = n = len(reqs)
+                    self.messages += 1
+                    self.requests += n
                     self._sent_at = loop.time()
-                    deep = len(reqs) >= DEEP
+                    deep = n >= DEEP
                     self._unanswered = {r.id for r in reqs} if deep else None
                     self._hold_s = DEEP_HOLD_S if deep else HOLD_S
                     # Once handed to gRPC they may reach the node, whatever happens next.

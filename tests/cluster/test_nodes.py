@@ -117,6 +117,28 @@ def test_after_a_deep_message_the_next_waits_for_all_its_answers_after_a_thin_on
     _run(go)
 
 
+def test_after_a_message_of_several_requests_the_next_waits_two_loop_turns_for_more():
+    async def go(node, client):
+        def get(key: bytes) -> asyncio.Task:
+            return asyncio.create_task(client.call(node_pb2.DataRequest(op="GET", key=key), 5.0))
+
+        async def a_then_b_one_turn_later() -> int:
+            node.messages = 0
+            a = get(b"a")
+            await asyncio.sleep(0)  # a reaches call() in the next turn, b in the one after
+            b = get(b"b")
+            assert [r.item for r in await asyncio.gather(a, b)] == [b"a", b"b"]
+            return node.messages
+
+        await client.call(node_pb2.DataRequest(op="GET", key=b"open"), 5.0)  # alone: the next goes at once
+        assert await a_then_b_one_turn_later() == 2
+        await asyncio.gather(*(get(b"%d" % i) for i in range(3)))  # several: the next waits for more
+        assert client._last_size == 3
+        assert await a_then_b_one_turn_later() == 1
+        assert (client.messages, client.requests) == (5, 8)  # open, a, b, the three, a and b
+    _run(go)
+
+
 def test_a_call_times_out_and_leaves_nothing_pending():
     async def go(node, client):
         t = time.monotonic()
