@@ -1,11 +1,11 @@
-"""The plaintext of recently written and read items (the ``data`` family).
+"""The plaintext of recently read items (the ``data`` family), kept current by their writes.
 
 A leader reads the item an UpdateItem (or a conditional write) changes, and
 every replica reads the items GetItem asks for: with encryption at rest each
 such read opened the value again (AES-GCM; about a tenth of a leader's CPU
 under YCSB-A) and went through RocksDB, though the hot keys were written or
-read a moment before. This keeps what ``Storage`` last wrote or read of a
-key, within a byte budget, oldest out first.
+read a moment before. This keeps what ``Storage`` last read of a key, and
+what was written to it since, within a byte budget, oldest out first.
 
 It can never answer a stale value: every batch that writes the ``data``
 family changes it at the one place all writes pass (``Storage.write``),
@@ -48,10 +48,12 @@ class ItemCache:
             if gen == self._gen and key not in self._items:
                 self._put(key, value)
 
-    def begin_write(self, keys: list[bytes] | None) -> int:
+    def begin_write(self, keys: list[bytes] | None) -> tuple[int, set[bytes]]:
         """Before a batch writes the database: forget the keys it writes (None:
-        it deletes a range, forget everything). Answers a token for `end_write`."""
+        it deletes a range, forget everything). Answers a token for `end_write`:
+        the generation and the keys that were held."""
         items = self._items
+        held: set[bytes] = set()
         with self._lock:
             self._gen += 1
             if keys is None:
@@ -62,21 +64,28 @@ class ItemCache:
                     v = items.pop(k, MISSING)
                     if v is not MISSING:
                         self.size -= _cost(k, v)  # type: ignore[arg-type]
-            return self._gen
+                        held.add(k)
+            return self._gen, held
 
-    def end_write(self, token: int, writes: list[tuple[bytes, bytes | None]]) -> None:
-        """After the write: keep its values (the newest of each key), unless
-        another write began meanwhile (then its keys are forgotten)."""
+    def end_write(self, token: tuple[int, set[bytes]], writes: list[tuple[bytes, bytes | None]]) -> None:
+        """After the write: the keys that were held take its values (the newest
+        of each), unless another write began meanwhile (then they stay
+        forgotten). Keys not held are not added: a read adds them, so a bulk
+        load does not push out what is read."""
+        gen, held = token
         with self._lock:
-            same = token == self._gen
+            same = gen == self._gen
             self._gen += 1  # a read that began before this point may hold the old value
+            if not held:
+                return
             items = self._items
             for k, v in writes:
-                old = items.pop(k, MISSING)
-                if old is not MISSING:  # (another write's value: which reached RocksDB last is unknown)
-                    self.size -= _cost(k, old)  # type: ignore[arg-type]
-                if same:
-                    self._put(k, v)
+                if k in held:
+                    old = items.pop(k, MISSING)
+                    if old is not MISSING:  # (an earlier value of this batch's, or another write's)
+                        self.size -= _cost(k, old)  # type: ignore[arg-type]
+                    if same:
+                        self._put(k, v)
 
     def clear(self) -> None:
         with self._lock:

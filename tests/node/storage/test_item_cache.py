@@ -58,23 +58,30 @@ def test_a_failed_write_leaves_the_key_forgotten_not_stale(db):
     assert db.get_item(k) == b"v2"
 
 
+def _held(cache, key, value):
+    cache.fill(cache.generation(), key, value)
+    assert cache.get(key) == value
+
+
 def test_a_read_overtaken_by_a_write_does_not_fill():
     cache = ItemCache(1 << 20)
     gen = cache.generation()  # a read starts, finds "old" in the database...
     token = cache.begin_write([b"k"])  # ...a write of "new" begins and ends meanwhile
     cache.end_write(token, [(b"k", b"new")])
     cache.fill(gen, b"k", b"old")
-    assert cache.get(b"k") == b"new"
+    assert cache.get(b"k") is MISSING
+    _held(cache, b"k", b"new")
     gen = cache.generation()
     token = cache.begin_write([b"k"])
     cache.fill(gen, b"k", b"new")  # read before the write's end: not kept
     assert cache.get(b"k") is MISSING
     cache.end_write(token, [(b"k", b"newer")])
-    assert cache.get(b"k") == b"newer"
+    assert cache.get(b"k") == b"newer"  # (held when the write began: it takes the write's value)
 
 
 def test_two_writes_at_once_leave_the_key_forgotten():
     cache = ItemCache(1 << 20)
+    _held(cache, b"k", b"before")
     first = cache.begin_write([b"k"])
     second = cache.begin_write([b"k"])
     cache.end_write(second, [(b"k", b"second")])
@@ -85,13 +92,19 @@ def test_two_writes_at_once_leave_the_key_forgotten():
 def test_the_budget_holds_and_the_oldest_go_first():
     cache = ItemCache(1000)
     for i in range(20):
-        token = cache.begin_write([bytes([i])])
-        cache.end_write(token, [(bytes([i]), b"x" * 100)])
+        cache.fill(cache.generation(), bytes([i]), b"x" * 100)
     assert cache.size <= 1000
     assert cache.get(bytes([19])) == b"x" * 100 and cache.get(bytes([0])) is MISSING
-    token = cache.begin_write([b"big"])
-    cache.end_write(token, [(b"big", b"x" * 5000)])  # larger than the whole budget: not kept
+    cache.fill(cache.generation(), b"big", b"x" * 5000)  # larger than the whole budget: not kept
     assert cache.get(b"big") is MISSING and cache.size <= 1000
+
+
+def test_writes_keep_held_keys_current_and_add_no_others():
+    cache = ItemCache(1 << 20)
+    _held(cache, b"read", b"v1")
+    token = cache.begin_write([b"read", b"unread"])
+    cache.end_write(token, [(b"read", b"v2"), (b"unread", b"w"), (b"read", b"v3")])
+    assert cache.get(b"read") == b"v3" and cache.get(b"unread") is MISSING
 
 
 def test_reads_on_another_thread_never_see_an_older_value_after_a_newer_one(db):
