@@ -18,6 +18,10 @@ Raft messages over loopback TCP (the peer transport, frames and codec), so
 the count covers what a write costs all three nodes but the router's
 `Data` stream: what the followers' append, fsync and apply cost too.
 
+`--encrypt` gives the nodes a master key and the table a data key, as
+`trireme up` does: items and Raft entries are sealed and opened (AES-GCM,
+node/storage/encryption.py) as in a real cluster.
+
 Run it from the source tree to measure (PYTHONPATH), so two trees compare
 with the same driver. Without valgrind it prints the loop thread's CPU per
 write, for a rough look.
@@ -31,10 +35,12 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import orjson
 
 from cluster.keys import item_key
+from cluster.kms import MasterKeys, new_data_key
 from ddb import items as ddb_items
 from ddb.encoding import encode_key, encode_partition_key, hash64
 from ddb.keys import KeySchema
@@ -45,7 +51,7 @@ from node.storage import Storage
 from router.node_requests import item_fields
 from trireme_pb import node_pb2
 
-GROUP = "bench-p0"
+GROUP = "t1.p0"  # a partition of table id 1, as a real group is named (encryption keys on it)
 LAST_HASH = (1 << 64) - 1
 TICK_S = 2.0
 SCHEMA = KeySchema.from_wire([{"AttributeName": "key", "KeyType": "HASH"}],
@@ -67,11 +73,23 @@ def updates(n: int, rng: random.Random, records: int = 1000) -> list[node_pb2.Da
     return out
 
 
-async def start_engines(members: int, data_dir: Path) -> tuple[list[Storage], list[Engine]]:
+def table_keys(data_dir: Path) -> tuple[MasterKeys, SimpleNamespace]:
+    """A master key and table id 1's data key wrapped under it (as the metadata holds it)."""
+    master = MasterKeys.create(data_dir / "kms" / "master.key")
+    return master, SimpleNamespace(id=1, keys=[{"id": 1, "wrapped": master.wrap(new_data_key()), "created": 0.0}],
+                                   key_version=1)
+
+
+async def start_engines(members: int, data_dir: Path, encrypt: bool = False) -> tuple[list[Storage], list[Engine]]:
     """`members` engines founding GROUP, their Raft peers on loopback ports of
-    this process (dialled straight, not looked up through the Admin service)."""
+    this process (dialled straight, not looked up through the Admin service);
+    with `encrypt`, their storage seals table 1's values."""
     ids = [f"n{i + 1}" for i in range(members)]
-    storages = [Storage.open(data_dir / node_id) for node_id in ids]
+    master, table = table_keys(data_dir) if encrypt else (None, None)
+    storages = [Storage.open(data_dir / node_id, master=master) for node_id in ids]
+    if table is not None:
+        for storage in storages:
+            storage.learn_keys([table])
     # Long ticks: under valgrind a turn takes 50 times longer, and heartbeats
     # or an election must not take turns of their own (nor count as writes).
     engines = [Engine(node_id, storage, lambda node_id: node_id, tick_s=TICK_S)
@@ -95,11 +113,12 @@ async def start_engines(members: int, data_dir: Path) -> tuple[list[Storage], li
     return storages, engines
 
 
-async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int = 1) -> list[float]:
+async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int = 1,
+              encrypt: bool = False) -> list[float]:
     """Loop-thread CPU µs per write for each repetition (after one warm-up):
     `rounds` messages of `batch` updates, each message answered before the next.
     With `members` > 1 the group's other members run in this process too."""
-    storages, engines = await start_engines(members, data_dir)
+    storages, engines = await start_engines(members, data_dir, encrypt)
     engine = engines[0]
     replica = engine.replicas[GROUP]
     session = DataSession(engine.replicas, lambda node_id: None, "n1")
@@ -154,9 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3, help="measured repetitions, after one warm-up (default 3)")
     p.add_argument("--members", type=int, default=1,
                    help="the group's members, all in this process, the others' Raft over loopback (default 1)")
+    p.add_argument("--encrypt", action="store_true",
+                   help="seal items and Raft entries as a cluster with a master key does")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="trireme-leader-path-") as d:
-        reps = asyncio.run(run(args.rounds, args.batch, args.reps, Path(d), args.members))
+        reps = asyncio.run(run(args.rounds, args.batch, args.reps, Path(d), args.members, args.encrypt))
     print("loop thread CPU us per write:", " ".join(f"{x:.1f}" for x in reps), f"(min {min(reps):.1f})")
     return 0
 

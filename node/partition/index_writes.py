@@ -90,10 +90,23 @@ class GsiReplicaMixin:
         if replicated and self.superseded(cmd, cmd.mutations[0].key):  # type: ignore[attr-defined]
             return "superseded"
         versioned = replicated or cmd.version_ts != 0
-        changes: list[node_pb2.GsiChange] = []
-        table = self.config["table_id"].to_bytes(4, "big")
         stream = self.stream
         pitr = self.config.get("pitr")
+        if not (pitr is not None or self.globals or stream is not None or versioned or cmd.HasField("backfill")
+                or cmd.trim_outbox):
+            # A plain item write (the common entry): its items and nothing else.
+            applying = self._applying
+            for m in cmd.mutations:
+                key = m.key  # (each protobuf field read makes a new object: once)
+                if m.delete:
+                    applying[key] = None
+                    batch.delete_item(key)
+                else:
+                    applying[key] = value = m.value
+                    batch.put_item(key, value)
+            return None
+        changes: list[node_pb2.GsiChange] = []
+        table = self.config["table_id"].to_bytes(4, "big")
         recorded = logged = 0
         for offset, m in enumerate(cmd.mutations):
             value = None if m.delete else m.value

@@ -718,20 +718,26 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         result, in order (node/groups/merge.py)."""
         if "frozen" in self.config:
             return [FROZEN] * len(cmd.parts)
-        results: list = []
-        keep: list[node_pb2.Mutation] = []
         mutations = cmd.mutations
+        parts = cmd.parts
+        c = self.config
+        lo, hi = c["lo"], c["hi"]
         at = 0
-        for n in cmd.parts:
-            if self.owns(mutations[at].key):
-                results.append(None)
-                keep.extend(mutations[at:at + n])
-            else:
-                results.append(WRONG_GROUP)  # proposed before this replica's split applied
+        results: list = []
+        for n in parts:  # (`owns` inlined: a merged entry asks it of every part on every replica)
+            key = mutations[at].key
+            results.append(None if len(key) < _ITEM_HEADER or lo <= _KEY_HASH.unpack_from(key, 4)[0] <= hi
+                           else WRONG_GROUP)  # proposed before this replica's split applied
             at += n
-        if len(keep) < len(mutations):
+        keep: list[node_pb2.Mutation] | None = None
+        if WRONG_GROUP in results:
+            keep, at = [], 0
+            for n, result in zip(parts, results):
+                if result is None:
+                    keep.extend(mutations[at:at + n])
+                at += n
             cmd = node_pb2.WriteCommand(mutations=keep, timestamp_ms=cmd.timestamp_ms)
-        if keep:
+        if keep is None or keep:
             self.apply_command(batch, index, cmd)
             if self._stamps is not None:
                 self._note_stamps(self._stamps, cmd, index)

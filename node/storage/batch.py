@@ -24,9 +24,10 @@ class Batch:
     survives. Create with ``Storage.batch()``.
     """
 
-    __slots__ = ("_wb", "_handles", "_written", "_seal")
+    __slots__ = ("_wb", "_handles", "_written", "_seal", "items", "ranged")
 
-    def __init__(self, handles: Mapping[str, ColumnFamily], cipher: ValueCipher | None = None) -> None:
+    def __init__(self, handles: Mapping[str, ColumnFamily], cipher: ValueCipher | None = None,
+                 track: bool = False) -> None:
         # ``handles`` is the storage's own dict, emptied on close, so a batch
         # outliving the storage does not keep the database (and its lock) open.
         self._handles = handles
@@ -34,6 +35,10 @@ class Batch:
         self._seal = cipher.seal if cipher is not None and cipher.enabled else None
         self._wb = WriteBatch(raw_mode=True)
         self._written = False
+        # With ``track``, the data family's writes in order, as plaintext (None:
+        # deleted), and whether a range of it is deleted: the item cache's changes.
+        self.items: list[tuple[bytes, bytes | None]] | None = [] if track else None
+        self.ranged = False
 
     def _cf(self, cf: str) -> ColumnFamily:
         try:
@@ -46,24 +51,36 @@ class Batch:
     # --- generic --------------------------------------------------------
 
     def put(self, cf: str, key: bytes, value: bytes) -> None:
+        if cf == DATA and self.items is not None:
+            self.items.append((key, value))
         if self._seal is not None and cf != META:
             value = self._seal(cf, key, value)
         self._wb.put(key, value, self._cf(cf))
 
     def delete(self, cf: str, key: bytes) -> None:
+        if cf == DATA and self.items is not None:
+            self.items.append((key, None))
         self._wb.delete(key, self._cf(cf))
 
     def delete_range(self, cf: str, lo: bytes, hi: bytes) -> None:
         """Delete every key in ``[lo, hi)`` with one range tombstone."""
         if lo < hi:
+            if cf == DATA:
+                self.ranged = True
             self._wb.delete_range(lo, hi, self._cf(cf))
 
     # --- domain conveniences -------------------------------------------
 
     def put_item(self, key: bytes, value: bytes) -> None:
-        self.put(DATA, key, value)
+        if self.items is not None:
+            self.items.append((key, value))
+        if self._seal is not None:
+            value = self._seal(DATA, key, value)
+        self._wb.put(key, value, self._cf(DATA))
 
     def delete_item(self, key: bytes) -> None:
+        if self.items is not None:
+            self.items.append((key, None))
         self._wb.delete(key, self._cf(DATA))
 
     def put_stream_record(self, key: bytes, value: bytes) -> None:

@@ -19,6 +19,7 @@ from cluster import keys
 from .batch import Batch
 from .encryption import ValueCipher, key_record_bounds
 from .errors import StorageClosed, StorageError
+from .item_cache import MISSING, ItemCache
 from .families import DATA, FAMILIES, META, RAFT, STREAMS
 from .options import StorageConfig, db_options, family_options
 from .raftlog import RaftLog
@@ -73,6 +74,7 @@ class Storage:
         meta = self._meta
         self.cipher = ValueCipher(master, lambda: self._scan(meta, *key_record_bounds(), False, None))
         self._open = self.cipher.open if self.cipher.enabled else None
+        self._items = ItemCache(config.item_cache_bytes) if config.item_cache_bytes > 0 else None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], config: StorageConfig | None = None,
@@ -110,6 +112,8 @@ class Storage:
             view.close()
         self._views.clear()
         self._data = self._meta = None  # type: ignore[assignment]
+        if self._items is not None:
+            self._items.clear()
         db.close()
 
     @property
@@ -135,7 +139,7 @@ class Storage:
     def batch(self) -> Batch:
         if self._db is None:
             raise StorageClosed("storage is closed")
-        return Batch(self._handles, self.cipher)
+        return Batch(self._handles, self.cipher, self._items is not None)
 
     def write(self, batch: Batch, sync: bool = True) -> None:
         """Commit ``batch`` atomically.
@@ -146,7 +150,15 @@ class Storage:
         """
         if self._db is None:
             raise StorageClosed("storage is closed")
+        cache, items = self._items, batch.items
+        if cache is None or not (items or batch.ranged):
+            self._db.write(batch._take(), self._wo_sync if sync else self._wo_nosync)
+            return
+        # The item cache forgets what the batch writes first, learns it after (item_cache.py).
+        token = cache.begin_write(None if batch.ranged else [k for k, _ in items])  # type: ignore[union-attr]
         self._db.write(batch._take(), self._wo_sync if sync else self._wo_nosync)
+        if not batch.ranged:
+            cache.end_write(token, items)  # type: ignore[arg-type]
 
     def flush_wal(self, sync: bool = True) -> None:
         """Make every write so far durable with one fsync (group commit)."""
@@ -257,10 +269,22 @@ class Storage:
     # --- items (data family) -------------------------------------------
 
     def get_item(self, key: bytes) -> bytes | None:
+        """An item's value (plaintext), from the item cache when it holds the key."""
         if self._data is None:
             raise StorageClosed("storage is closed")
+        cache = self._items
+        if cache is None:
+            value = self._data.get(key)
+            return value if self._open is None or value is None else self._open(DATA, key, value)
+        value = cache.get(key)
+        if value is not MISSING:
+            return value  # type: ignore[return-value]
+        gen = cache.generation()
         value = self._data.get(key)
-        return value if self._open is None or value is None else self._open(DATA, key, value)
+        if self._open is not None and value is not None:
+            value = self._open(DATA, key, value)
+        cache.fill(gen, key, value)
+        return value
 
     def put_item(self, key: bytes, value: bytes, *, sync: bool = True) -> None:
         """Write one item on its own; replicas apply entries through batches instead."""

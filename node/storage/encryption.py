@@ -64,12 +64,17 @@ class DecryptionError(StorageError):
 
 
 class _TableKeys:
-    __slots__ = ("aeads", "current", "head")
+    __slots__ = ("aeads", "current", "head", "aad")
 
     def __init__(self) -> None:
         self.aeads: dict[int, AESGCM] = {}
         self.current = 0
         self.head = b""
+        self.aad = b""  # the current version's associated data: the header and the table id
+
+    def set_current(self, table_id: int, version: int) -> None:
+        self.current, self.head = version, _HEAD.pack(MAGIC, version)
+        self.aad = self.head + _TABLE.pack(table_id)
 
 
 # A data key's table id carries an index space above bit 24 (ddb/indexes.py
@@ -139,7 +144,7 @@ class ValueCipher:
         t.aeads[version] = AESGCM(self.master.unwrap(wrapped))
         self._wrapped[(table_id, version)] = wrapped
         if version > t.current:
-            t.current, t.head = version, _HEAD.pack(MAGIC, version)
+            t.set_current(table_id, version)
         return True
 
     def learn(self, tables: Iterable[Any]) -> list[tuple[bytes, bytes]]:
@@ -154,8 +159,7 @@ class ValueCipher:
                     out.append((key_record(t.id, k["id"]), k["wrapped"].encode()))
             cur = self._tables.get(t.id)
             if cur is not None and getattr(t, "key_version", 0) in cur.aeads:
-                cur.current = t.key_version  # a rotation moves it; never to a version not held
-                cur.head = _HEAD.pack(MAGIC, cur.current)
+                cur.set_current(t.id, t.key_version)  # a rotation moves it; never to a version not held
         return out
 
     def versions(self, table_id: int) -> tuple[int, list[int]]:
@@ -178,8 +182,7 @@ class ValueCipher:
                 log.warning("table id %d has no data key here: its values are stored unencrypted", tid)
             return value
         nonce = os.urandom(_NONCE)
-        head = t.head
-        return head + nonce + t.aeads[t.current].encrypt(nonce, value, head + _TABLE.pack(tid))
+        return b"".join((t.head, nonce, t.aeads[t.current].encrypt(nonce, value, t.aad)))
 
     def stale(self, cf: str, key: bytes, value: bytes) -> bool:
         """Is ``value`` sealed under an older key version than its table's current one?"""

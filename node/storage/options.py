@@ -35,15 +35,20 @@ class StorageConfig:
     # A thread compacts the raft family once compacted logs leave enough dead
     # bytes in its files (reclaim.py); off in tests that count files.
     reclaim_raft: bool = True
+    # The plaintext of recently written and read items (item_cache.py): a hot
+    # item is neither read from RocksDB nor opened (decrypted) again.
+    item_cache_bytes: int = 16 << 20
 
     @classmethod
     def from_env(cls) -> StorageConfig:
         """Defaults, with the memtable and WAL caps (which bound the data
         directory) taken from TRIREME_WRITE_BUFFER_MB and TRIREME_WAL_MB, and
-        the memory ones from TRIREME_BLOCK_CACHE_MB and TRIREME_MEMTABLES_MB."""
+        the memory ones from TRIREME_BLOCK_CACHE_MB, TRIREME_MEMTABLES_MB and
+        TRIREME_ITEM_CACHE_MB (0: no item cache)."""
         mb = {name: int(os.environ[var]) << 20 for name, var in
               (("write_buffer_bytes", "TRIREME_WRITE_BUFFER_MB"), ("max_total_wal_bytes", "TRIREME_WAL_MB"),
-               ("block_cache_bytes", "TRIREME_BLOCK_CACHE_MB"), ("db_write_buffer_bytes", "TRIREME_MEMTABLES_MB"))
+               ("block_cache_bytes", "TRIREME_BLOCK_CACHE_MB"), ("db_write_buffer_bytes", "TRIREME_MEMTABLES_MB"),
+               ("item_cache_bytes", "TRIREME_ITEM_CACHE_MB"))
               if os.environ.get(var)}
         return cls(**mb)
 
