@@ -87,6 +87,9 @@ _INTERNAL = "com.amazonaws.dynamodb.v20120810#InternalServerError"
 # Function URLs by host, URL_ID.lambda-url.REGION.localhost[:PORT]: served as /trireme/url/URL_ID/...
 _URL_HOST = ".lambda-url."
 _URL_PATH = b"/trireme/url/"
+# Header names as sent -> lowercased text: clients send the same few names on every request.
+_HEADER_NAMES: dict[bytes, str] = {}
+_HEADER_NAMES_MAX = 512
 
 
 def _new_id_prefix() -> None:
@@ -352,7 +355,12 @@ class _Conn(asyncio.Protocol):
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        key = _HEADER_NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_HEADER_NAMES) < _HEADER_NAMES_MAX:
+                _HEADER_NAMES[name] = key
+        self.headers[key] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self._in_head = False
