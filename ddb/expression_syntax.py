@@ -395,6 +395,8 @@ class _Parser:
 def _check_text(text: Any, kind: str) -> None:
     if not isinstance(text, str) or not text.strip():
         raise ValidationException(f"Invalid {kind}: The expression can not be empty;")
+    if len(text) * 4 <= MAX_EXPRESSION_BYTES:  # 4 bytes a character at most: short texts need no encoding
+        return
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_EXPRESSION_BYTES:
         raise ValidationException(

@@ -221,7 +221,7 @@ def check_params(body: dict, legacy: tuple[str, ...], expressions: tuple[str, ..
                 f"Non-expression parameters: {{{', '.join(mixed)}}} Expression parameters: {{{', '.join(used)}}}")
     elif get("ExpressionAttributeNames") is not None:
         raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
-    if get("ExpressionAttributeValues") is not None and all(p == "ProjectionExpression" for p in used):
+    if get("ExpressionAttributeValues") is not None and (not used or used == ["ProjectionExpression"]):
         with_values = [p for p in expressions if p != "ProjectionExpression"]
         if with_values:
             raise ValidationException("ExpressionAttributeValues can only be specified when using expressions: "

@@ -106,7 +106,7 @@ def request_id() -> bytes:
     """52 characters like DynamoDB's request ids (uppercase letters and
     digits), unique: a random prefix per process and a counter (random bytes
     per id cost several microseconds)."""
-    return b"%s%012X" % (_id_prefix, next(_id_counter))
+    return _id_prefix + b"%012X" % next(_id_counter)
 
 
 def health_body(region: str) -> bytes:
