@@ -20,7 +20,7 @@ request, a count the machine's load hardly moves:
 (each run makes one warm-up and `--reps` (3) measured passes). Run it from the
 source tree to measure (PYTHONPATH), so two trees compare with the same
 requests. Without valgrind it prints the process CPU µs per request, for a
-rough look; `--profile` adds cProfile's top functions.
+rough look (under `py-spy record --` for a profile).
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import time
 from typing import Any
 
 import orjson
 
 from bench import ycsb
+from bench.auth_path import drive  # the same connection and driving loop, other requests
 from cluster.meta import MetaState
 from router import http
 from router.api import Api
@@ -87,28 +87,6 @@ def requests(op: str, n: int, rng: random.Random) -> list[bytes]:
     return [out[i % len(out)] for i in range(n)]
 
 
-class _Transport:
-    """What the connection writes to: answers counted, nothing sent."""
-
-    def __init__(self) -> None:
-        self.answered = 0
-        self.failed = b""
-        self.waiter: asyncio.Future | None = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("10.0.0.7", 50123) if name == "peername" else default
-
-    def write(self, data: bytes) -> None:
-        if not data.startswith(b"HTTP/1.1 200"):
-            self.failed = self.failed or data
-        self.answered += 1
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-    def close(self) -> None:
-        pass
-
-
 def handler(meta: MetaState) -> http.Handler:
     """The router's handler as router/main.py assembles it, over the answering cluster."""
     item = orjson.dumps({"key": {"S": ycsb.key_name(1)}, **ycsb.fields(random.Random(7))})
@@ -116,51 +94,17 @@ def handler(meta: MetaState) -> http.Handler:
     return RequestMetrics().wrap(Api.with_host(Dispatcher(api.operations())))
 
 
-async def drive(handle: http.Handler, wires: list[bytes], reps: int) -> list[float]:
-    """Process CPU µs per request of each repetition (after one warm-up)."""
-    loop = asyncio.get_running_loop()
-    conn = http._Conn(http._Config(handle, http.MAX_BODY, "us-east-1", access_log=False, slow_ms=0))
-    transport = _Transport()
-    conn.connection_made(transport)  # type: ignore[arg-type]
-    out = []
-    try:
-        for rep in range(reps + 1):
-            t0 = time.process_time()
-            for data in wires:
-                want = transport.answered + 1
-                conn.data_received(data)
-                if transport.answered < want:
-                    transport.waiter = loop.create_future()
-                    await transport.waiter
-                if transport.failed:
-                    raise RuntimeError(f"a request failed: {transport.failed[-300:]!r}")
-            if rep:
-                out.append(1e6 * (time.process_time() - t0) / len(wires))
-    finally:
-        conn.connection_lost(None)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.router_path", description=__doc__.split("\n\n")[0])
     p.add_argument("--op", choices=OPS, action="append", help="GetItem, PutItem or UpdateItem (default: all)")
     p.add_argument("--requests", type=int, default=4000, help="requests per repetition (default 4000)")
     p.add_argument("--reps", type=int, default=3, help="measured repetitions, after one warm-up (default 3)")
-    p.add_argument("--profile", action="store_true", help="cProfile one repetition of each operation")
     args = p.parse_args(argv)
     meta = state()
     for op in args.op or OPS:
-        handle = handler(meta)
-        wires = requests(op, args.requests, random.Random(1))
-        reps = asyncio.run(drive(handle, wires, args.reps))
-        print(f"{op:10}: process CPU us per request:", " ".join(f"{x:.1f}" for x in reps),
-              f"(min {min(reps):.1f})", flush=True)
-        if args.profile:
-            import cProfile
-            import pstats
-            prof = cProfile.Profile()
-            prof.runcall(asyncio.run, drive(handle, wires, 1))
-            pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+        reps = asyncio.run(drive(handler(meta), requests(op, args.requests, random.Random(1)), args.reps))
+        print(f"{op:10}: process CPU us per request: {' '.join(f'{x:.1f}' for x in reps)} (min {min(reps):.1f})",
+              flush=True)
     return 0
 
 
