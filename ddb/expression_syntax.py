@@ -395,6 +395,8 @@ class _Parser:
 def _check_text(text: Any, kind: str) -> None:
     if not isinstance(text, str) or not text.strip():
         raise ValidationException(f"Invalid {kind}: The expression can not be empty;")
+    if len(text) * 4 <= MAX_EXPRESSION_BYTES:  # 4 bytes a character at most: short texts need no encoding
+        return
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_EXPRESSION_BYTES:
         raise ValidationException(
@@ -770,7 +772,7 @@ def condition(text: Any, ctx: Any, kind: str) -> dict:
     checker = _Checker(ctx, kind, _CONDITION_ORDER, _CONDITION_GROUP)
     out = checker.condition(raw)
     checker.raise_first()
-    return _shippable(out, kind)
+    return _shippable(out, kind, text)
 
 
 def update(text: Any, ctx: Any) -> dict:
@@ -780,7 +782,7 @@ def update(text: Any, ctx: Any) -> dict:
     checker = _Checker(ctx, kind, _UPDATE_ORDER)
     out = checker.update(sections)
     checker.raise_first()
-    return _shippable(out, kind)
+    return _shippable(out, kind, text)
 
 
 def projection(text: Any, ctx: Any) -> list[list]:
@@ -795,16 +797,38 @@ def projection(text: Any, ctx: Any) -> list[list]:
     return paths
 
 
-def _shippable(ast: Any, kind: str) -> Any:
+# Containers an expression attribute value adds below its operand: two per
+# nesting level ({"M": {name: ...}}, {"L": [...]}) of the 32 ddb.values allows.
+_VALUE_DEPTH = 2 * 32 + 2
+# (kind, text) -> depth of the text's AST with each operand's value a leaf:
+# the same for every request sending that text (placeholders resolve to
+# strings and values), so a text once found shallow is not walked again.
+_SKELETONS: dict[tuple[str, str], int] = {}
+_SKELETONS_MAX = 1024
+
+
+def _shippable(ast: Any, kind: str, text: str) -> Any:
     """``ast``, unless it nests too deeply to travel as JSON (hundreds of
     nested NOTs or parentheses; DynamoDB itself would accept them)."""
-    stack = [(ast, 1)]
+    known = _SKELETONS.get((kind, text))
+    if known is not None:
+        if known + _VALUE_DEPTH <= MAX_AST_DEPTH:
+            return ast
+    stack = [(ast, 1, False)]
+    skeleton = 0
     while stack:
-        node, depth = stack.pop()
+        node, depth, in_value = stack.pop()
         if depth > MAX_AST_DEPTH:
             raise ValidationException(f"Invalid {kind}: The expression has too many nesting levels")
+        if not in_value and depth > skeleton:
+            skeleton = depth
         if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+            stack.extend((v, depth + 1, in_value or k == "value") for k, v in node.items()
+                         if isinstance(v, (dict, list)))
         elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+            stack.extend((v, depth + 1, in_value) for v in node if isinstance(v, (dict, list)))
+    if known is None:
+        if len(_SKELETONS) >= _SKELETONS_MAX:
+            _SKELETONS.clear()
+        _SKELETONS[(kind, text)] = skeleton
     return ast

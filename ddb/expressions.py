@@ -71,6 +71,10 @@ __all__ = [
 
 _NAME_KEY = re.compile(r"#[A-Za-z0-9_]+")
 _VALUE_KEY = re.compile(r":[A-Za-z0-9_]+")
+# Placeholder keys seen valid ("#f", ":v"): clients send the same few, the pattern runs once per key.
+_GOOD_NAME_KEYS: set[str] = set()
+_GOOD_VALUE_KEYS: set[str] = set()
+_GOOD_KEYS_MAX = 4096
 
 
 @dataclass
@@ -85,11 +89,15 @@ class Context:
     def __post_init__(self) -> None:
         """Placeholder keys must be ``#`` or ``:`` and then ``[A-Za-z0-9_]+``;
         names must be attribute names (not empty, at most 65,535 bytes)."""
-        for param, keys, pattern in (("ExpressionAttributeNames", self.names, _NAME_KEY),
-                                     ("ExpressionAttributeValues", self.values, _VALUE_KEY)):
+        for param, keys, pattern, good in (("ExpressionAttributeNames", self.names, _NAME_KEY, _GOOD_NAME_KEYS),
+                                           ("ExpressionAttributeValues", self.values, _VALUE_KEY, _GOOD_VALUE_KEYS)):
             for key in keys or {}:
+                if key in good:
+                    continue
                 if not isinstance(key, str) or not pattern.fullmatch(key):
                     raise ValidationException(f'{param} contains invalid key: Syntax error; key: "{key}"')
+                if len(good) < _GOOD_KEYS_MAX:
+                    good.add(key)
         for key, name in (self.names or {}).items():
             if name is None or name == "":  # the service's message (AWS SDK users quote it verbatim)
                 raise ValidationException(f"ExpressionAttributeNames contains invalid value: Empty attribute name "
@@ -99,7 +107,11 @@ class Context:
             check_name_size(name)
 
     def check_unused(self) -> None:
-        unused = sorted(set(self.names or {}) - self.used_names)
+        # The used sets only ever hold keys of their dicts: equal sizes, nothing unused.
+        names, values = self.names, self.values
+        if (not names or len(self.used_names) == len(names)) and (not values or len(self.used_values) == len(values)):
+            return
+        unused = sorted(set(names or {}) - self.used_names)
         if unused:
             raise ValidationException(
                 "Value provided in ExpressionAttributeNames unused in expressions: keys: {"

@@ -43,9 +43,9 @@ class ItemRequest:
 
     def bind(self, schema: KeySchema) -> dict:
         """The item's key, checked against the table's schema."""
-        self.key_names = schema.names
-        for path in updated_paths(self.update or {}):
-            if path[0] in schema.names:
+        names = self.key_names = schema.names
+        for path in updated_paths(self.update) if self.update else ():
+            if path[0] in names:
                 raise ValidationException(f"One or more parameter values were invalid: Cannot update attribute "
                                           f"{path[0]}. This attribute is part of the key")
         if self.item is not None:
@@ -116,19 +116,29 @@ def parse_delete_item(body: dict) -> ItemRequest:
     return req
 
 
+# A GetItem of only these members (most are: YCSB's, an SDK's get by key) has
+# no legacy parameters, placeholders or projection to check.
+_GET_PLAIN = frozenset(("TableName", "Key", "ConsistentRead", "ReturnConsumedCapacity"))
+
+
 def parse_get_item(body: dict) -> ItemRequest:
     errors: list[str] = []
     if body.get("Key") is None:
         errors.append("Value null at 'key' failed to satisfy constraint: Member must not be null")
     errors += table_name_errors(body.get("TableName"))
     cr = body.get("ConsistentRead", False)
-    errors += legacy.constraint_errors(body, ("AttributesToGet",))
+    plain = body.keys() <= _GET_PLAIN
+    if not plain:
+        errors += legacy.constraint_errors(body, ("AttributesToGet",))
     if errors:
         raise constraint_failure(errors)
     if not isinstance(cr, bool):
         raise boolean_error(cr)
-    legacy.check_params(body, ("AttributesToGet",), ("ProjectionExpression",))
     req = ItemRequest(body["TableName"], consistent_read=cr)
+    if plain:
+        req.key = validate_item(body["Key"])
+        return req
+    legacy.check_params(body, ("AttributesToGet",), ("ProjectionExpression",))
     req.key = validate_item(body["Key"])
     ctx = request_context(body, "ProjectionExpression" in body)
     if "ProjectionExpression" in body:

@@ -305,8 +305,15 @@ def validate_key(schema: KeySchema, key: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- names
 
 
+# Names seen valid (each request names its table: the pattern once per name).
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_MAX = 4096
+
+
 def table_name_errors(name: Any, param: str = "tableName") -> list[str]:
     """Coral's constraint violations for a table (or index) name."""
+    if type(name) is str and name in _VALID_NAMES:
+        return []
     if name is None:
         return [constraint_error(None, param, "Member must not be null")]
     if type(name) is not str:
@@ -320,6 +327,10 @@ def table_name_errors(name: Any, param: str = "tableName") -> list[str]:
         errors.append(constraint_error(name, param, "Member must have length greater than or equal to 3"))
     elif len(name) > 255:
         errors.append(constraint_error(name, param, "Member must have length less than or equal to 255"))
+    if not errors:
+        if len(_VALID_NAMES) >= _VALID_NAMES_MAX:
+            _VALID_NAMES.clear()
+        _VALID_NAMES.add(name)
     return errors
 
 

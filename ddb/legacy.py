@@ -210,21 +210,24 @@ def check_params(body: dict, legacy: tuple[str, ...], expressions: tuple[str, ..
 
     ``legacy`` and ``expressions`` list the operation's parameters in the
     order DynamoDB names them in its message."""
-    used = [p for p in expressions if _present(body, p)]
+    get = body.get  # (every request passes here: plain lookups, no helper calls)
+    used = [p for p in expressions if get(p) is not None]
     if used:
-        mixed = [p for p in legacy if _present(body, p)
+        mixed = [p for p in legacy if get(p) is not None
                  and (p != "KeyConditions" or "KeyConditionExpression" in used)]
         if mixed:
             raise ValidationException(
                 "Can not use both expression and non-expression parameters in the same request: "
                 f"Non-expression parameters: {{{', '.join(mixed)}}} Expression parameters: {{{', '.join(used)}}}")
-    if _present(body, "ExpressionAttributeNames") and not used:
+    elif get("ExpressionAttributeNames") is not None:
         raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
-    with_values = [p for p in expressions if p != "ProjectionExpression"]
-    if with_values and _present(body, "ExpressionAttributeValues") and not any(_present(body, p) for p in with_values):
-        raise ValidationException("ExpressionAttributeValues can only be specified when using expressions: "
-                                  f"{' and '.join(with_values)} {'are' if len(with_values) > 1 else 'is'} null")
-    if _present(body, "ConditionalOperator"):
+    if get("ExpressionAttributeValues") is not None and (not used or used == ["ProjectionExpression"]):
+        with_values = [p for p in expressions if p != "ProjectionExpression"]
+        if with_values:
+            raise ValidationException("ExpressionAttributeValues can only be specified when using expressions: "
+                                      f"{' and '.join(with_values)} {'are' if len(with_values) > 1 else 'is'} "
+                                      "null")
+    if get("ConditionalOperator") is not None:
         entries = body.get(conditions) if conditions else None
         if not entries:
             raise ValidationException("ConditionalOperator cannot be used without Filter or Expected")

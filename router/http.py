@@ -87,6 +87,9 @@ _INTERNAL = "com.amazonaws.dynamodb.v20120810#InternalServerError"
 # Function URLs by host, URL_ID.lambda-url.REGION.localhost[:PORT]: served as /trireme/url/URL_ID/...
 _URL_HOST = ".lambda-url."
 _URL_PATH = b"/trireme/url/"
+# Header names as sent -> lowercased text: clients send the same few names on every request.
+_HEADER_NAMES: dict[bytes, str] = {}
+_HEADER_NAMES_MAX = 512
 
 
 def _new_id_prefix() -> None:
@@ -103,7 +106,7 @@ def request_id() -> bytes:
     """52 characters like DynamoDB's request ids (uppercase letters and
     digits), unique: a random prefix per process and a counter (random bytes
     per id cost several microseconds)."""
-    return b"%s%012X" % (_id_prefix, next(_id_counter))
+    return _id_prefix + b"%012X" % next(_id_counter)
 
 
 def health_body(region: str) -> bytes:
@@ -352,7 +355,12 @@ class _Conn(asyncio.Protocol):
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        key = _HEADER_NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_HEADER_NAMES) < _HEADER_NAMES_MAX:
+                _HEADER_NAMES[name] = key
+        self.headers[key] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -490,28 +498,52 @@ class _Conn(asyncio.Protocol):
     def _start(self, job: _Job | _Rest) -> None:
         if type(job) is _Rest:
             self._task = self.loop.create_task(self.cfg.rest(job.method, job.url, job.headers, job.body))
+            self._task.add_done_callback(self._done)
         else:
             # The task's own context (create_task would copy one anyway) holds
             # its NOTE: a node's log names a failed or slow data call by it.
             note = self._note = [None]
             ctx = contextvars.copy_context()
             ctx.run(NOTE.set, note)
-            self._task = self.loop.create_task(self.handler(job[0], job[1], job[2]), context=ctx)
-        self._task.add_done_callback(self._done)
+            self._task = self.loop.create_task(self._serve(job), context=ctx)
+
+    async def _serve(self, job: _Job) -> None:
+        """Run a DynamoDB request and write its answer as soon as the handler
+        returns (no done callback: one turn of the loop less per request)."""
+        try:
+            status, body = await self.handler(job[0], job[1], job[2])
+        except asyncio.CancelledError:  # the router is shutting down
+            self._finish(job, 503, _error_body("com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
+                                               "The router is shutting down; retry the request."))
+            raise
+        except Exception:  # noqa: BLE001 (a handler bug becomes a 500, never a dropped connection)
+            log.exception("request handler failed")
+            status, body = 500, _error_body(_INTERNAL, "Internal server error")
+        self._finish(job, status, body)
+
+    def _finish(self, job: _Job, status: int, body: bytes) -> None:
+        self._task = None
+        if self.transport is None:  # connection lost: the queue is gone
+            return
+        self._queue.popleft()  # `job`, the first
+        self._write(self._answer(job, status, body, self._note[0]))
+        self._next()
 
     def _done(self, task: asyncio.Task) -> None:
+        """A REST request finished."""
         self._task = None
         if self.transport is None:  # connection lost: the queue is gone
             return
         job = self._queue.popleft()
-        if type(job) is _Rest:
-            stream = _stream_of(task)
-            if stream is not None:
-                self._open_stream(job, stream)
-                return
-            self._write(self._rest_answer(job, task))
-        else:
-            self._write(self._answered(job, task))
+        stream = _stream_of(task)
+        if stream is not None:
+            self._open_stream(job, stream)
+            return
+        self._write(self._rest_answer(job, task))
+        self._next()
+
+    def _next(self) -> None:
+        """Write the answers queued behind the finished request, up to the next request, and start it."""
         queue = self._queue
         while queue:
             item = queue[0]
@@ -522,17 +554,6 @@ class _Conn(asyncio.Protocol):
             self._write(item)
         if self._read_paused:
             self._flow()
-
-    def _answered(self, job: _Job, task: asyncio.Task) -> bytes:
-        try:
-            status, body = task.result()
-        except asyncio.CancelledError:  # the router is shutting down
-            status, body = 503, _error_body("com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
-                                            "The router is shutting down; retry the request.")
-        except Exception:  # noqa: BLE001 (a handler bug becomes a 500, never a dropped connection)
-            log.exception("request handler failed")
-            status, body = 500, _error_body(_INTERNAL, "Internal server error")
-        return self._answer(job, status, body, self._note[0])
 
     def _rest_answer(self, job: _Rest, task: asyncio.Task) -> bytes:
         """The REST handler's answer: its status, headers and body as they are."""

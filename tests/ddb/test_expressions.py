@@ -275,6 +275,28 @@ def test_deep_nesting_is_refused_cleanly():
     assert cond_error("(" * 4000).startswith('Invalid ConditionExpression: Syntax error; token: "<EOF>"')
 
 
+def test_a_text_seen_shallow_is_still_refused_with_a_value_that_makes_it_too_deep():
+    # The depth walk is skipped for a text known to be shallow enough for any
+    # value (values nest 32 levels at most); near the limit every request is walked.
+    def nested(levels: int) -> dict:
+        value: dict = {"S": "x"}
+        for _ in range(levels - 1):
+            value = {"M": {"a": value}}
+        return value
+
+    too_deep = "Invalid ConditionExpression: The expression has too many nesting levels"
+    for nots, deep_ok in ((100, True), (176, False), (236, False)):
+        text = "NOT " * nots + "a = :v"
+        for _ in range(2):  # the second time, the text is known
+            parse_condition(text, Context(None, {":v": {"S": "x"}}))
+            if deep_ok:
+                parse_condition(text, Context(None, {":v": nested(32)}))
+            else:
+                with pytest.raises(ValidationException) as e:
+                    parse_condition(text, Context(None, {":v": nested(32)}))
+                assert e.value.message == too_deep
+
+
 def test_every_reserved_word_is_rejected_bare_and_accepted_as_a_name():
     assert len(RESERVED) == 573
     for word in sorted(RESERVED):

@@ -762,3 +762,40 @@ def test_a_finished_stream_closes_its_connection():
         assert c.buf == b"data: only\n\n"  # the pipelined request after it is not served: the connection closed
     finally:
         s.close()
+
+
+def test_a_failing_or_cancelled_handler_is_answered_and_the_connection_goes_on():
+    """A handler bug answers 500, a request cancelled (the router stopping) 503,
+    and the requests pipelined behind them still run, in order."""
+    async def main() -> list[tuple[int, bytes]]:
+        hanging: list[asyncio.Task] = []
+        started = asyncio.Event()
+
+        async def handler(target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+            if target.endswith(".Bug"):
+                raise RuntimeError("a bug")
+            if target.endswith(".Hang"):
+                hanging.append(asyncio.current_task())
+                started.set()
+                await asyncio.sleep(60)
+            return 200, b'{"op":"%s"}' % target.rpartition(".")[2].encode()
+
+        server = await serve(handler, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        writer.write(request("Bug") + request("Echo") + request("Hang") + request("After"))
+        await asyncio.wait_for(started.wait(), 10)
+        hanging[0].cancel()
+        out = []
+        for _ in range(4):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+            out.append((int(head.split(b" ", 2)[1]), await reader.readexactly(length)))
+        writer.close()
+        server.close()
+        return out
+
+    answers = asyncio.run(main())
+    assert [status for status, _ in answers] == [500, 200, 503, 200]
+    assert orjson.loads(answers[0][1])["message"] == "Internal server error"
+    assert orjson.loads(answers[2][1])["__type"].endswith("#ServiceUnavailable")
+    assert answers[1][1] == b'{"op":"Echo"}' and answers[3][1] == b'{"op":"After"}'
