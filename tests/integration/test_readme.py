@@ -163,8 +163,13 @@ def test_readme_backups_cli_session_runs(cluster, tmp_path):
         assert r.returncode == 0, (c, r.stderr)
     wait_until(lambda: ddb.describe_table(TableName="users-restored")["Table"]["TableStatus"] == "ACTIVE", 60,
                "the restored table")
+    # The Time to Live example's item expires a minute after it was written: the sweeper may delete it from
+    # users after the backup took it (the restored table keeps it: a restore does not carry TTL, as in DynamoDB)
+    import time
+    live = lambda items: sorted(repr(i) for i in items if int(i.get("expires", {}).get("N", "0")) == 0
+                                or int(i["expires"]["N"]) > time.time() + 120)  # noqa: E731
     source = ddb.scan(TableName="users", ConsistentRead=True)["Items"]
     restored = ddb.scan(TableName="users-restored", ConsistentRead=True)["Items"]
-    assert sorted(map(repr, restored)) == sorted(map(repr, source))  # nothing written to users meanwhile
+    assert live(restored) == live(source) and len(live(source)) >= 5  # nothing written to users meanwhile
     wait_until(lambda: list((cluster.data_dir / "exports" / "my-exports").rglob("manifest-summary.json")), 60,
                "the export's manifest")
