@@ -64,7 +64,7 @@ def engine_with_image() -> Iterator[Engine]:
             pytest.skip(f"no Docker engine could be started: {exc}")
         try:
             # The tree does not change during a run: a later module reuses the image an earlier one
-            # built (wheels and build are 10-20 s a module), unless the tag now names another image.
+            # built (wheels and build took 95 s at load 20-30), unless the tag now names another image.
             if not _BUILT.get(TAG) or _image_id(engine) != _BUILT[TAG]:
                 build_image(engine, TAG, os.environ.get("TRIREME_BASE_IMAGE") or ensure_local_base(engine))
                 _BUILT[TAG] = _image_id(engine)
