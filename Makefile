@@ -8,7 +8,7 @@ PB_OUT := $(patsubst proto/trireme_pb/%.proto,trireme_pb/%_pb2.py,$(PROTOS))
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: all install proto test cov sim snapshot-catch-up compaction-bound run bench soak check-global check-bank image compose-up compose-down clean
+.PHONY: all install proto test test-long cov sim snapshot-catch-up compaction-bound run bench soak check-global check-bank image compose-up compose-down clean
 
 all: test
 
@@ -33,9 +33,14 @@ PYCACHE := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/
 
 # Two phases: most suites on PYTEST_WORKERS processes (each file whole on one worker, its
 # clusters on free ports), then the timing- and load-sensitive ones (marker `serial`) alone.
+# The long variants (marker `long`) are left to `make test-long`.
 test: install
-	$(PYCACHE) $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
-	$(PYCACHE) $(PY) -m pytest -q -m serial $(PYTEST_ARGS)
+	$(PYCACHE) $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial and not long" $(PYTEST_ARGS)
+	$(PYCACHE) $(PY) -m pytest -q -m "serial and not long" $(PYTEST_ARGS)
+
+# The long variants of make test's bounded runs (the full chaos matrix, longer failover runs), alone.
+test-long: install
+	$(PYCACHE) $(PY) -m pytest -q -m long $(PYTEST_ARGS)
 
 # Coverage of the pure cores (the issue's bar: ddb/ and node/raft/ at 90% or more).
 cov: install

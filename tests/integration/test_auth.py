@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from deploy.local import LocalCluster, post
 from tests.integration.admin import meta_call
-from tests.integration.conftest import start_cluster, wait_until
+from tests.integration.conftest import discard, start_cluster, wait_until
 
 SESSION_S = 3  # TRIREME_SESSION_MIN_S: the shortest session this cluster grants (STS's is 900)
 
@@ -29,7 +29,7 @@ SESSION_S = 3  # TRIREME_SESSION_MIN_S: the shortest session this cluster grants
 def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
     c = start_cluster(tmp_path_factory.mktemp("auth"), auth=True, extra_env={"TRIREME_SESSION_MIN_S": str(SESSION_S)})
     yield c
-    c.stop()
+    discard(c)
 
 
 def _client(cluster: LocalCluster, key: str, secret: str, token: str | None = None, service: str = "dynamodb"):

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from deploy.local import LocalCluster
 from tests.integration.admin import meta_call
-from tests.integration.conftest import start_cluster, wait_until
+from tests.integration.conftest import discard, start_cluster, wait_until
 
 pytestmark = pytest.mark.skipif("auth" not in inspect.signature(LocalCluster.__init__).parameters,
                                 reason="authentication (LocalCluster(auth=True)) is not in this tree")
@@ -29,7 +29,7 @@ ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/"
 def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
     c = start_cluster(tmp_path_factory.mktemp("authz"), auth=True)
     yield c
-    c.stop()
+    discard(c)
 
 
 def _client(cluster: LocalCluster, key: str, secret: str):

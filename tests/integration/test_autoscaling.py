@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import make_client, start_cluster, wait_until
+from tests.integration.conftest import discard, make_client, start_cluster, wait_until
 
 pytestmark = pytest.mark.serial  # rates and latencies: make test runs it alone
 
@@ -27,7 +27,7 @@ def scaled(tmp_path_factory):
     c = start_cluster(tmp_path_factory.mktemp("autoscaling"),
                       extra_env={"TRIREME_BURST_S": "1", "TRIREME_SCALE_OUT_S": "1", "TRIREME_SCALE_IN_S": "2"})
     yield c
-    c.stop()
+    discard(c)
 
 
 def autoscaling(endpoint: str):

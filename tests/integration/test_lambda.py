@@ -24,7 +24,7 @@ from deploy.local import LocalCluster
 from cluster.function_code import CHUNK
 from tests.conformance.test_lambda import ROLE, lambda_client
 from tests.integration.admin import leader_of, meta, raw_items
-from tests.integration.conftest import start_cluster, wait_until
+from tests.integration.conftest import discard, start_cluster, wait_until
 
 TRIREME = [str(Path(sys.executable).with_name("trireme"))]
 # Random bytes beside the handler: a zip of three chunks, spread over the code table's partitions.
@@ -51,7 +51,7 @@ def package(with_filler: bool = True) -> bytes:
 def two_routers(tmp_path_factory) -> Iterator[LocalCluster]:
     c = start_cluster(tmp_path_factory.mktemp("lambda"), routers=2)
     yield c
-    c.stop()
+    discard(c)
 
 
 def endpoints(cluster: LocalCluster) -> list[str]:

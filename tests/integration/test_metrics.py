@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from client.status import gather_cluster, render
 from tests.conformance.test_lambda import ROLE, lambda_client, zipped
 from tests.integration.admin import leader_of, meta
-from tests.integration.conftest import make_client, start_cluster, wait_until
+from tests.integration.conftest import discard, make_client, start_cluster, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def cluster(tmp_path_factory):
     c = start_cluster(tmp_path_factory.mktemp("metrics"), extra_env={"TRIREME_BURST_S": "1"},
                       log_format="json", access_log=True)
     yield c
-    c.stop()
+    discard(c)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from cluster.rpc import Channels, call_once
 from tests.integration.admin import leader_of, meta
-from tests.integration.conftest import make_client, start_cluster, wait_until
+from tests.integration.conftest import discard, make_client, start_cluster, wait_until
 
 
 @pytest.fixture(scope="module", params=["text", "json"])
@@ -24,7 +24,7 @@ def cluster(request, tmp_path_factory):
     c = start_cluster(tmp_path_factory.mktemp(f"request-ids-{request.param}"), log_format=request.param,
                       partitions_per_table=1, extra_env={"TRIREME_SLOW_MS": "300"})
     yield c
-    c.stop()
+    discard(c)
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cluster.rpc import Channels, meta_call
-from tests.integration.conftest import make_client, start_cluster, wait_until
+from tests.integration.conftest import discard, make_client, start_cluster, wait_until
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     c = start_cluster(tmp_path_factory.mktemp("router-lag"), routers=2)
     yield c
-    c.stop()
+    discard(c)
 
 
 def _client(cluster, n: int):

@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from client.status import gather_cluster
-from tests.integration.conftest import make_client, start_cluster, wait_until
+from tests.integration.conftest import discard, make_client, start_cluster, wait_until
 
 pytestmark = pytest.mark.serial  # rates and latencies: make test runs it alone
 
@@ -38,7 +38,7 @@ def throttled(tmp_path_factory):
                                  "TRIREME_ON_DEMAND_WRITE_UNITS": str(ON_DEMAND_WRITE),
                                  "TRIREME_ON_DEMAND_WARM_WRITE_UNITS": str(WARM_WRITE)})
     yield c
-    c.stop()
+    discard(c)
 
 
 def create(ddb, *, rcu: int = 100, wcu: int = 100, gsi_wcu: int | None = None, on_demand: bool = False) -> str:

@@ -25,7 +25,7 @@ from cluster.identity import METADATA_KEY
 from cluster.rpc import Channels, call_once
 from deploy.local import LocalCluster, free_port, post
 from node.net.hello import opening
-from tests.integration.conftest import make_client, start_cluster, wait_until
+from tests.integration.conftest import discard, make_client, start_cluster, wait_until
 from trireme_pb import node_pb2, node_pb2_grpc
 
 TRIREME = [sys.executable, "-m", "client.cli"]
@@ -36,7 +36,7 @@ ROOT = str(Path(__file__).resolve().parents[2])
 def secure(tmp_path_factory):
     c = start_cluster(tmp_path_factory.mktemp("tls"), tls=True)
     yield c
-    c.stop()
+    discard(c)
 
 
 @pytest.fixture(scope="module")

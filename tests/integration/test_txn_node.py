@@ -22,7 +22,7 @@ from ddb.encoding import encode_key, encode_key_value, encode_partition_key, has
 from ddb.indexes import indexes_of
 from ddb.keys import KeySchema
 from tests.integration.admin import leader_of
-from tests.integration.conftest import make_client, start_cluster, wait_until
+from tests.integration.conftest import discard, make_client, start_cluster, wait_until
 from tests.integration.test_streams_faults import read_shards
 from trireme_pb import node_pb2
 
@@ -48,7 +48,7 @@ def tcluster(tmp_path_factory):
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
     wait_until(lambda: ddb.describe_table(TableName=TABLE)["Table"]["TableStatus"] == "ACTIVE", 60, "ACTIVE")
     yield c
-    c.stop()
+    discard(c)
 
 
 def item(pk: str, v: int) -> dict:
