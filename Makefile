@@ -38,9 +38,11 @@ test: install
 	$(PYCACHE) $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial and not long" $(PYTEST_ARGS)
 	$(PYCACHE) $(PY) -m pytest -q -m "serial and not long" $(PYTEST_ARGS)
 
-# The long variants of make test's bounded runs (the full chaos matrix, longer failover runs), alone.
+# The long variants of make test's bounded runs (the full chaos matrix, longer failover runs,
+# five times the fuzzing's examples), alone.
 test-long: install
 	$(PYCACHE) $(PY) -m pytest -q -m long $(PYTEST_ARGS)
+	TRIREME_FUZZ_EXAMPLES=200 $(PYCACHE) $(PY) -m pytest -q -n $(PYTEST_WORKERS) tests/integration/test_fuzz.py $(PYTEST_ARGS)
 
 # Coverage of the pure cores (the issue's bar: ddb/ and node/raft/ at 90% or more).
 cov: install
