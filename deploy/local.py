@@ -622,7 +622,7 @@ class LocalCluster:
                 if self.routers:
                     status, body = post(self.endpoint, "ListTables", {}, timeout=2.0, credentials=self._internal(),
                                         region=self.region)
-                    if status == 200 and self._workers_serve() and self._nodes_joined():
+                    if status == 200 and self._routers_serve() and self._nodes_joined():
                         return
                     last = body.decode(errors="replace") if status != 200 else "metadata not settled"
                 elif self._nodes_joined():
@@ -633,11 +633,13 @@ class LocalCluster:
         raise TimeoutError(f"cluster not ready after {timeout:.0f}s (last: {last}); logs in {self.data_dir}")
 
 
-    def _workers_serve(self) -> bool:
-        """Every router worker answers on its admin endpoint, which it opens
-        once it accepts on the shared port (router/main.py)."""
+    def _routers_serve(self) -> bool:
+        """Every router (every worker) answers on its admin endpoint, which it
+        opens once it listens on the DynamoDB port (router/main.py). The port
+        alone proves nothing: another cluster's router may hold it while ours
+        fails to bind it."""
         for p in self.procs.values():
-            if p.shared:
+            if p.kind == "router":
                 try:
                     status, _ = self._probe(p, self._internal())
                 except OSError:
@@ -647,10 +649,11 @@ class LocalCluster:
         return True
 
     def _probe(self, p: Proc, credentials: tuple[str, str] | None) -> tuple[int, bytes]:
-        """One call that router `p` itself answers: a worker through its own
-        admin endpoint (the shared port may answer from another worker), any
-        other router ListTables on its port."""
-        if p.shared:
+        """One call that router `p` itself answers: through its own admin
+        endpoint (the DynamoDB port may answer from another worker, or from
+        another cluster's router that holds it); ListTables on its port for a
+        router saved without one."""
+        if p.admin_addr:
             return post(self.admin_endpoint(p.name), "Faults", {}, timeout=2.0, prefix="TriremeAdmin_1",
                         credentials=credentials, region=self.region)
         return post(self.url(p), "ListTables", {}, timeout=2.0, credentials=credentials, region=self.region)
