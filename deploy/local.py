@@ -48,10 +48,13 @@ def free_port(host: str = "127.0.0.1") -> int:
     that range and could take it before the process that is told to use it
     binds it (then it fails to start: no listener shares a port). Never the
     same port twice in one process: a plan asks for dozens before any of its
-    processes binds one, and a repeat would collide with itself."""
-    lo, _ = _ephemeral_range()
+    processes binds one, and a repeat would collide with itself.
+    TRIREME_PORT_RANGE=LO-HI narrows the choice (make test gives each of its
+    parallel workers a range of its own: two workers' plans could pick the
+    same free port before either bound it)."""
+    lo, hi = _port_range()
     for _ in range(100):
-        port = random.randrange(10_000, max(lo, 10_001))
+        port = random.randrange(lo, hi)
         if port in _handed_out:
             continue
         with socket.socket() as s:
@@ -65,6 +68,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def _port_range() -> tuple[int, int]:
+    """Where free_port picks: TRIREME_PORT_RANGE, else 10000 up to the ephemeral range."""
+    lo, hi = 10_000, max(_ephemeral_range()[0], 10_001)
+    spec = os.environ.get("TRIREME_PORT_RANGE", "")
+    if spec:
+        a, _, b = spec.partition("-")
+        lo, hi = int(a), int(b)
+    return lo, hi
 
 
 def _ephemeral_range() -> tuple[int, int]:

@@ -5,6 +5,8 @@ workers share instead of one worker finishing a long file alone."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 LATE = ("tests/ddb/", "tests/router/", "tests/node/", "tests/cluster/", "tests/test_")
@@ -21,3 +23,17 @@ def late(nodeid: str) -> bool:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: late(item.nodeid))  # stable: each file's tests keep their order
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each parallel worker picks its clusters' ports from a range of its own
+    (deploy.local.free_port): the workers' plans could otherwise pick the same
+    free port before either bound it (a full run met it once: a node that
+    could not listen, and another worker's region link refused)."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker.startswith("gw") and count > 1 and "TRIREME_PORT_RANGE" not in os.environ:
+        from deploy.local import _ephemeral_range
+        lo, hi = 10_000, _ephemeral_range()[0]
+        width = (hi - lo) // count
+        start = lo + int(worker[2:]) * width
+        os.environ["TRIREME_PORT_RANGE"] = f"{start}-{start + width}"
