@@ -139,6 +139,8 @@ class Backups:
         result = await self.cluster.meta("delete_backup", {"arn": arn})
         old = result["replaced"]
         self._spawn(self._drop(old))
+        # A ListBackups on this router right after must not show it: its metadata may lag the meta leader's answer
+        await self.cluster.wait_for(lambda s: arn not in s.backups, CREATE_WAIT_S)
         desc = model.description(old, self.api.region)
         desc["BackupDetails"]["BackupStatus"] = "DELETED"
         return {"BackupDescription": desc}
