@@ -49,8 +49,8 @@ from cluster.rpc import CallError, call_once
 from cluster.tasks import cancel, every
 from ddb import backups as model
 from ddb import tables as ddb_tables
-from ddb.errors import (BackupInUseException, ResourceInUseException, ServiceUnavailable, TableAlreadyExistsException,
-                        TableInUseException, TableNotFoundException)
+from ddb.errors import (BackupInUseException, BackupNotFoundException, ResourceInUseException, ServiceUnavailable,
+                        TableAlreadyExistsException, TableInUseException, TableNotFoundException)
 from ddb.keys import extract_key
 from router import strong_tables
 from router.region_calls import RegionUnreachable
@@ -136,14 +136,26 @@ class Backups:
     async def delete_backup(self, body: dict) -> dict:
         arn = model.parse_backup_arn(body)
         model.find(self._backups(), arn)
-        result = await self.cluster.meta("delete_backup", {"arn": arn})
-        old = result["replaced"]
-        self._spawn(self._drop(old))
-        # A ListBackups on this router right after must not show it: its metadata may lag the meta leader's answer
-        await self.cluster.wait_for(lambda s: arn not in s.backups, CREATE_WAIT_S)
+        old = await self.delete(arn, CREATE_WAIT_S)
         desc = model.description(old, self.api.region)
         desc["BackupDetails"]["BackupStatus"] = "DELETED"
         return {"BackupDescription": desc}
+
+    async def delete(self, arn: str, wait_s: float, missing_ok: bool = False) -> dict | None:
+        """Delete a backup record (a user's backup or a PITR base), then its
+        chunks in the background; answers once this router's metadata no
+        longer lists it (it may lag the meta leader's answer), up to `wait_s`.
+        The deleted record, or None when it was gone already (`missing_ok`)."""
+        try:
+            old = (await self.cluster.meta("delete_backup", {"arn": arn}))["replaced"]
+        except BackupNotFoundException:
+            if not missing_ok:
+                raise
+            old = None
+        if old is not None:
+            self._spawn(self._drop(old))
+        await self.cluster.wait_for(lambda s: arn not in s.backups, wait_s)
+        return old
 
     async def restore_table_from_backup(self, body: dict) -> dict:
         arn = model.parse_backup_arn(body)

@@ -39,7 +39,7 @@ import orjson
 
 from cluster.meta import TableInfo, hidden
 from ddb import backups as backup_model
-from ddb.errors import BackupInUseException, BackupNotFoundException, ServiceUnavailable, ValidationException
+from ddb.errors import BackupInUseException, ServiceUnavailable, ValidationException
 from ddb.keys import KeySchema, extract_key
 from ddb.strong_tables import STRONG
 from router import strong_tables
@@ -130,14 +130,8 @@ class Pitr:
     async def _retire(self, base: dict) -> None:
         """Delete a complete base and its chunks (another router may have just done it)."""
         if base["status"] == "AVAILABLE":
-            arn = base["arn"]
-            try:
-                result = await self.cluster.meta("delete_backup", {"arn": arn})
-            except BackupNotFoundException:
-                result = None  # gone already: this router's metadata lagged the one that retired it
-            if result is not None:
-                self.backups._spawn(self.backups._drop(result["replaced"]))
-            await self.cluster.wait_for(lambda s: arn not in s.backups, 5.0)
+            # gone already is no error: this router's metadata may lag the one that retired it
+            await self.backups.delete(base["arn"], 5.0, missing_ok=True)
 
     # --- keeping the log to the window ------------------------------------------------
 
