@@ -280,6 +280,8 @@ class Raft:
         if self._promotable() and self.election_elapsed >= self._randomized_timeout:
             self.election_elapsed = 0
             self._campaign(pre=self.cfg.pre_vote)
+        elif self.role == Role.PRE_CANDIDATE and not self._pre_won:
+            self._ask_again()
 
     def _tick_leader(self) -> None:
         self.heartbeat_elapsed += 1
@@ -351,6 +353,20 @@ class Raft:
             if v != self.id:
                 self._msgs.append(Message(mtype, v, self.id, term, index=last, log_term=last_term,
                                           force=force))
+
+    def _ask_again(self) -> None:
+        """Ask the voters that have not granted our pre-vote once more. A
+        voter that still heard the leader when our first request came (we saw
+        its connection close a moment sooner) ignored it, and may have lost
+        the leader since; without asking again the election waits for a
+        random timeout (0.7-1.4 s) instead of the promise (0.3 s). A pre-vote
+        moves no term, so asking again disturbs nobody."""
+        self._votes = {v: g for v, g in self._votes.items() if g}
+        last, last_term = self.log.last_index(), self.log.last_term()
+        for v in self.conf.voters:
+            if v not in self._votes:
+                self._msgs.append(Message(MsgType.PRE_VOTE, v, self.id, self.term + 1, index=last,
+                                          log_term=last_term))
 
     def _poll(self, frm: str, granted: bool) -> bool:
         """Count a vote; True if the election was decided by it."""
