@@ -10,17 +10,30 @@ indexed table: 64 clients, half GetItem and half UpdateItem of 1,000 items of
 1 KB picked by YCSB's zipfian, each update rewriting a field and moving the
 item's index entry (so every write also writes the index; YCSB-A's own
 table has no index).
+
+Alone, on a fresh local cluster (three nodes, one router, as `trireme bench`)::
+
+    python -m bench.index_lag --probes 200          # idle, then under load
+    python -m bench.index_lag --probes 200 --idle   # idle only
+    python -m bench.index_lag --probes 100 --reps 3 --against /tmp/base   # this tree and another, in turn
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import random
+import shutil
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import orjson
 
+from bench import run as runner
 from bench import ycsb
 from bench.http import Client
 from bench.run import _batch, _call_ok, _wait_gone, wait_active
@@ -43,6 +56,7 @@ class LagResult:
     missing: int  # probes never seen within GIVE_UP_S
     load_writes_per_s: float
     load_reads_per_s: float = 0.0
+    seconds: float = 0.0  # the phase's length
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -103,7 +117,8 @@ async def _phase(c: Client, phase: str, probes: int, writes: list[int], reads: l
     def pct(p: float) -> float:
         return round(lags[min(len(lags) - 1, int(p * len(lags)))], 2) if lags else 0.0
     return LagResult(phase, probes, pct(0.5), pct(0.99), round(lags[-1], 2) if lags else 0.0, missing,
-                     round((writes[0] - w0) / max(took, 1e-9), 1), round((reads[0] - r0) / max(took, 1e-9), 1))
+                     round((writes[0] - w0) / max(took, 1e-9), 1), round((reads[0] - r0) / max(took, 1e-9), 1),
+                     round(took, 2))
 
 
 async def _load_items(endpoint: str, writers: int = 16) -> None:
@@ -131,7 +146,8 @@ def _update(k: int, g: int, rng: random.Random) -> bytes:
 
 
 async def measure(endpoint: str, probes: int, load_clients: int = LOAD_CLIENTS) -> list[LagResult]:
-    """Probe the lag idle, then under ``load_clients`` YCSB-A-like clients of indexed items."""
+    """Probe the lag idle, then (unless ``load_clients`` is 0) under that
+    many YCSB-A-like clients of indexed items."""
     c = Client(endpoint)
     writes, reads = [0], [0]
     stop = asyncio.Event()
@@ -156,6 +172,9 @@ async def measure(endpoint: str, probes: int, load_clients: int = LOAD_CLIENTS) 
     try:
         await _create(c)
         out = [await _phase(c, "idle", probes, writes, reads)]
+        if load_clients <= 0:
+            await c.call("DeleteTable", orjson.dumps({"TableName": TABLE}))
+            return out
         await _load_items(endpoint)
         tasks = [asyncio.create_task(client(i)) for i in range(load_clients)]
         try:
@@ -178,3 +197,49 @@ def render(results: list[LagResult]) -> str:
     return table(["INDEX LAG", "PROBES", "P50 MS", "P99 MS", "MAX MS", "NEVER SEEN", "INDEXED UPDATES/S",
                   "GETS/S"], rows) + (f"\nunder load: {LOAD_CLIENTS} clients, YCSB-A's mix on {LOAD_KEYS:,} indexed "
                                       "1 KB items (zipfian), every update moving an index entry")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.index_lag", description=__doc__.split("\n\n")[0])
+    p.add_argument("--probes", type=int, default=200, help="probes per phase (default 200)")
+    p.add_argument("--idle", action="store_true", help="the idle phase only")
+    p.add_argument("--clients", type=int, default=LOAD_CLIENTS, help=f"load clients (default {LOAD_CLIENTS})")
+    p.add_argument("--reps", type=int, default=1, help="repetitions (default 1)")
+    p.add_argument("--against", type=Path, help="another source tree (e.g. `git archive main` unpacked, with its "
+                   "trireme_pb): its cluster runs too, the repetitions alternate")
+    args = p.parse_args(argv)
+    from bench.batch_load import Cluster
+    trees = {"this": Path(__file__).resolve().parent.parent}
+    if args.against:
+        trees["against"] = args.against.resolve()
+    tmp = Path(tempfile.mkdtemp(prefix="trireme-index-lag-"))
+    clusters: dict[str, Cluster] = {}
+    runs: dict[str, list[LagResult]] = {k: [] for k in trees}
+    try:
+        for k, tree in trees.items():
+            clusters[k] = Cluster(tree, tmp / k, {"partitions_per_table": 2})
+        for rep in range(args.reps):
+            for k, c in clusters.items():
+                cpu0 = sum(runner.cpu_seconds(pid) for pid in c.pids.values())
+                got = asyncio.run(measure(c.endpoint, args.probes, 0 if args.idle else args.clients))
+                cpu = sum(runner.cpu_seconds(pid) for pid in c.pids.values()) - cpu0
+                ops = sum(r.probes + (r.load_writes_per_s + r.load_reads_per_s) * r.seconds for r in got)
+                runs[k] += got
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                print(f"rep {rep + 1} {k}: " + ", ".join(f"{r.phase} p50 {r.p50_ms:.1f} p99 {r.p99_ms:.1f} ms"
+                                                          for r in got)
+                      + f"; cluster CPU {1e6 * cpu / max(ops, 1):.0f} us per operation (probe writes, "
+                      f"load updates and gets) (load average {load})", file=sys.stderr)
+    finally:
+        for c in clusters.values():
+            c.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    for k, tree in trees.items():
+        print(f"{k} ({tree}):")
+        print(render(runs[k]))
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -64,6 +64,8 @@ class IndexShipper:
         # next shipment starts after it without waiting for the trim entry to apply.
         self._shipped: dict[str, tuple[int, int]] = {}
         self._failures: dict[str, int] = {}  # group -> index work failures in a row
+        self._trims: dict[str, asyncio.Future] = {}  # group -> its trim entry proposed last
+        self._trim_due: dict[str, int] = {}  # group -> the outbox index to trim to once that one ends
         self._task: asyncio.Task | None = None
         engine.outbox_filled = self.notify
         engine.index_creating = self.index_creating
@@ -113,6 +115,9 @@ class IndexShipper:
                     del self._shipped[gone]
                 for gone in self._failures.keys() - set(groups):
                     del self._failures[gone]
+                for gone in self._trims.keys() - set(groups):
+                    del self._trims[gone]
+                    self._trim_due.pop(gone, None)
             else:
                 groups = list(self._due)
             self._due.clear()
@@ -290,11 +295,30 @@ class IndexShipper:
         else:
             # The records leave the outbox through the log; the next shipment does
             # not wait for that (a new leader ships again what is left: at least once).
-            trim = replica.propose(node_pb2.WriteCommand(trim_outbox=last).SerializeToString())
-            trim.add_done_callback(_quiet)
+            self._trim(replica, last)
         # A full page left more behind (after a restart or a change of leader);
         # records applied while this shipment was in flight go out next, now.
         return len(records) == SHIP_RECORDS or replica.outbox_last > last
+
+    def _trim(self, replica: PartitionReplica, upto: int) -> None:
+        """Propose the trim of the outbox up to ``upto``, one trim entry in
+        flight per partition: one asked for meanwhile waits and goes when it
+        ends, covering every shipment acknowledged until then (under load
+        one trim entry every few shipments, each a Raft round on the base
+        partition's three replicas)."""
+        group = replica.group
+        flying = self._trims.get(group)
+        if flying is not None and not flying.done():
+            self._trim_due[group] = upto
+            return
+        trim = self._trims[group] = replica.propose(node_pb2.WriteCommand(trim_outbox=upto).SerializeToString())
+        trim.add_done_callback(_quiet)
+        trim.add_done_callback(lambda _: self._trim_next(replica))
+
+    def _trim_next(self, replica: PartitionReplica) -> None:
+        due = self._trim_due.pop(replica.group, None)
+        if due is not None and ships(replica) and self.engine.replicas.get(replica.group) is replica:
+            self._trim(replica, due)
 
 
 def ships(replica: PartitionReplica) -> bool:
