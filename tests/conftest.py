@@ -6,6 +6,7 @@ workers share instead of one worker finishing a long file alone."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -21,8 +22,17 @@ def late(nodeid: str) -> bool:
     return path.startswith(LATE) and path not in EARLY
 
 
+SERIAL_MARK = re.compile(r"pytest\.mark\.serial")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: late(item.nodeid))  # stable: each file's tests keep their order
+    # make test's serial phase collects only the files a grep finds the mark in (Makefile SERIAL_FILES).
+    unseen = sorted({str(item.path) for item in items
+                     if item.get_closest_marker("serial") and not SERIAL_MARK.search(item.path.read_text())})
+    if unseen:
+        raise pytest.UsageError(f"tests marked serial without `pytest.mark.serial` in their file "
+                                f"(make test's serial phase would not collect them): {unseen}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
