@@ -10,6 +10,7 @@ TYPE_ONLY_CIRCLES.
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -46,9 +47,8 @@ def _type_checking_only(tree: ast.AST) -> set[int]:
     return skip
 
 
-def _imports(name: str, path: Path, mods: dict[str, Path], annotations: bool = False) -> set[str]:
+def _imports(name: str, path: Path, mods: dict[str, Path], tree: ast.AST, annotations: bool = False) -> set[str]:
     """Every module `name` imports (project modules and third-party top-level names)."""
-    tree = ast.parse(path.read_text(), str(path))
     skip = set() if annotations else _type_checking_only(tree)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
@@ -72,15 +72,33 @@ def _imports(name: str, path: Path, mods: dict[str, Path], annotations: bool = F
 
 
 MODULES = _modules()
-GRAPH = {m: _imports(m, p, MODULES) for m, p in MODULES.items()}
+
+
+@functools.cache
+def _graphs() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """The import graph without and with annotation imports, each file parsed
+    once, on first use: at module level every pytest process's collection
+    (both parallel workers, then the serial phase) parsed the project twice
+    over (6 s of CPU each) for tests one process runs."""
+    plain, annotated = {}, {}
+    for m, p in MODULES.items():
+        tree = ast.parse(p.read_text(), str(p))
+        plain[m] = _imports(m, p, MODULES, tree)
+        annotated[m] = _imports(m, p, MODULES, tree, annotations=True)
+    return plain, annotated
+
+
+def _graph() -> dict[str, set[str]]:
+    return _graphs()[0]
 
 
 def _project(targets: set[str]) -> set[str]:
     return {t for t in targets if t in MODULES}
 
 
-def _cycles(graph: dict[str, set[str]] = GRAPH) -> list[list[str]]:
+def _cycles(graph: dict[str, set[str]] | None = None) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan)."""
+    graph = _graph() if graph is None else graph
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -120,15 +138,16 @@ def _within(m: str, pkg: str) -> bool:
 
 def _crossing(src: str, allowed: tuple[str, ...]) -> list[str]:
     """src's modules' imports of project modules outside `allowed` packages."""
-    return sorted(f"{m} -> {t}" for m in GRAPH if _within(m, src)
-                  for t in _project(GRAPH[m]) if not any(_within(t, a) for a in allowed))
+    graph = _graph()
+    return sorted(f"{m} -> {t}" for m in graph if _within(m, src)
+                  for t in _project(graph[m]) if not any(_within(t, a) for a in allowed))
 
 
 def test_the_graph_sees_the_packages():
     # A guard against a test that passes by reading nothing.
     assert {"router.api", "node.server", "cluster.partitions", "ddb.items", "node.raft.core"} <= set(MODULES)
-    assert "cluster.partitions" in GRAPH["router.api"]
-    assert "node.raft.core" in GRAPH["node.groups.replica"]
+    assert "cluster.partitions" in _graph()["router.api"]
+    assert "node.raft.core" in _graph()["node.groups.replica"]
 
 
 def test_no_import_circles():
@@ -136,8 +155,7 @@ def test_no_import_circles():
 
 
 def test_annotations_close_no_other_circle():
-    with_annotations = {m: _imports(m, p, MODULES, annotations=True) for m, p in MODULES.items()}
-    assert sorted(_cycles(with_annotations)) == sorted(TYPE_ONLY_CIRCLES)
+    assert sorted(_cycles(_graphs()[1])) == sorted(TYPE_ONLY_CIRCLES)
 
 
 def test_router_and_node_meet_only_in_the_shared_package():
@@ -149,7 +167,7 @@ def test_router_and_node_meet_only_in_the_shared_package():
 
 def test_the_shared_package_depends_on_no_process():
     assert _crossing("cluster", ("cluster", "ddb")) == []
-    storage = sorted(m for m in GRAPH if _within(m, "cluster") and "rocksdict" in GRAPH[m])
+    storage = sorted(m for m, imports in _graph().items() if _within(m, "cluster") and "rocksdict" in imports)
     assert storage == []
 
 
@@ -170,12 +188,9 @@ def test_raft_core_imports_only_itself():
 
 def test_a_cycle_is_found():
     # The cycle finder itself: a known circle in a copy of the graph is reported.
-    saved = GRAPH["ddb.errors"]
-    GRAPH["ddb.errors"] = saved | {"ddb.items"}
-    try:
-        assert any("ddb.errors" in c and "ddb.items" in c for c in _cycles())
-    finally:
-        GRAPH["ddb.errors"] = saved
+    graph = dict(_graph())
+    graph["ddb.errors"] = graph["ddb.errors"] | {"ddb.items"}
+    assert any("ddb.errors" in c and "ddb.items" in c for c in _cycles(graph))
 
 
 @pytest.mark.parametrize("module", ["router.api", "router.main", "cluster.partitions"])

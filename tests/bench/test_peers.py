@@ -15,7 +15,9 @@ import pytest
 
 from bench.peers import PEERS, Peer, free_port, start_peer
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial]
+# Not serial: nothing here is timed (a start waits up to 60 s), and no other test installs or starts
+# the peers; the first run installs them (npm, a venv): in the parallel phase that waiting overlaps other files.
+pytestmark = pytest.mark.slow
 
 
 def client(peer: Peer):

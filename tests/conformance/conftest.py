@@ -1,9 +1,10 @@
-"""One real cluster shared by the whole conformance suite; each module makes
-its own tables, and each case is one documented behaviour."""
+"""One real cluster shared by the conformance modules a process runs in a
+row; each module makes its own tables, and each case is one documented
+behaviour."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -22,21 +23,46 @@ TTL_SWEEP_S = 0.3
 LAMBDA_RETRY_DELAYS = "0.2,0.2"
 
 
-@pytest.fixture(scope="session")
-def conformance_cluster(tmp_path_factory) -> Iterator[LocalCluster]:
-    c = start_cluster(tmp_path_factory.mktemp("conformance"), extra_env={
-        "TRIREME_TTL_COOLDOWN_S": str(TTL_COOLDOWN_S), "TRIREME_TTL_SWEEP_S": str(TTL_SWEEP_S),
-        "TRIREME_LAMBDA_RETRY_DELAYS": LAMBDA_RETRY_DELAYS})
-    yield c
-    c.stop()
+# The cluster this process's conformance modules share while they run one after another. It was
+# session-scoped: each make test worker kept its own up, idle, from its first conformance module to the
+# end of the phase (10-15 minutes of three nodes at 5-9% of a core each, with TTL sweeps every 0.3 s),
+# beside the integration and unit suites that came after. Each module makes its own tables.
+_running: list[LocalCluster] = []
+SUITE = Path(__file__).parent
 
 
-@pytest.fixture(scope="session")
+def _stop() -> None:
+    while _running:
+        _running.pop().stop()
+
+
+@pytest.fixture(scope="module")
+def conformance_cluster(tmp_path_factory) -> LocalCluster:
+    if not _running:
+        _running.append(start_cluster(tmp_path_factory.mktemp("conformance"), extra_env={
+            "TRIREME_TTL_COOLDOWN_S": str(TTL_COOLDOWN_S), "TRIREME_TTL_SWEEP_S": str(TTL_SWEEP_S),
+            "TRIREME_LAMBDA_RETRY_DELAYS": LAMBDA_RETRY_DELAYS}))
+    return _running[0]
+
+
+@pytest.hookimpl(trylast=True)  # after the module's own fixtures were torn down (they may delete tables)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the cluster once the next test this process runs is not a conformance test
+    (a pytest-xdist worker knows its next test before it runs the current one)."""
+    if nextitem is None or SUITE not in nextitem.path.parents:
+        _stop()
+
+
+def pytest_sessionfinish() -> None:
+    _stop()
+
+
+@pytest.fixture(scope="module")
 def ddb(conformance_cluster):
     return make_client(conformance_cluster.endpoint, retries=2)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def raw_ddb(conformance_cluster):
     """A client that sends what it is given: botocore's own checks off, to
     reach the server's validation (Limit=0, wrong types, ...)."""

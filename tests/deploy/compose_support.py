@@ -5,12 +5,14 @@ on Debian), so elsewhere they skip."""
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -21,21 +23,38 @@ TAG = "trireme:test"
 _BUILT: dict[str, str] = {}  # tag -> id of the image this process built from the tree (once per pytest run)
 
 
-@contextmanager
-def _one_at_a_time() -> Iterator[None]:
-    """The compose tests share one Docker engine, which each starts and stops:
-    under pytest-xdist (make test runs two workers) they take turns."""
-    with open(Path(tempfile.gettempdir()) / "trireme-compose-tests.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+# The engine this process holds, with the lock file that keeps other processes' compose tests
+# waiting, until it exits.
+_engine: Engine | None = None
+_lock: IO[str] | None = None
+
+
+def _hold() -> Engine:
+    global _engine, _lock
+    if _engine is None:
+        _lock = open(Path(tempfile.gettempdir()) / "trireme-compose-tests.lock", "w")
+        fcntl.flock(_lock, fcntl.LOCK_EX)
+        atexit.register(_release)
+        _engine = ensure_engine()
+    return _engine
+
+
+def _release() -> None:
+    """Stop the engine (if this process started it) and let another process have it."""
+    global _engine, _lock
+    engine, _engine = _engine, None
+    if engine is not None:
+        engine.stop()
+    if _lock is not None:
+        fcntl.flock(_lock, fcntl.LOCK_UN)
+        _lock.close()
+        _lock = None
 
 
 def running(project: str, settings: Callable[[], dict[str, str]], file: Path | None = None) -> Iterator[Compose]:
     """A fixture's body: the engine, the test image, the project up (after
-    clearing an interrupted run's leftovers); down and the engine stopped after."""
+    clearing an interrupted run's leftovers); down after (the engine stays up
+    for the process's next compose module)."""
     with engine_with_image() as engine:
         c = Compose(engine, project=project, settings={"TRIREME_IMAGE": TAG, **settings()},
                     **({"file": file} if file is not None else {}))
@@ -49,28 +68,27 @@ def running(project: str, settings: Callable[[], dict[str, str]], file: Path | N
 
 @contextmanager
 def engine_with_image() -> Iterator[Engine]:
-    """The engine (started here if need be, stopped after) with the test
-    image TAG built, held by one test module at a time; skips where the
-    container tests are not wanted or no engine can start."""
+    """The engine (started here if need be, stopped when this process exits)
+    with the test image TAG built, held by one pytest process at a time; skips
+    where the container tests are not wanted or no engine can start."""
     if not WANTED:
         pytest.skip("the container tests install and start a Docker engine: they run with CI=true "
                     "or TRIREME_COMPOSE_TEST=1 (root on Debian, or a running engine)")
-    with _one_at_a_time():
-        try:
-            engine = ensure_engine()
-        except ContainerError as exc:
-            if os.environ.get("CI"):
-                raise
-            pytest.skip(f"no Docker engine could be started: {exc}")
-        try:
-            # The tree does not change during a run: a later module reuses the image an earlier one
-            # built (wheels and build took 95 s at load 20-30), unless the tag now names another image.
-            if not _BUILT.get(TAG) or _image_id(engine) != _BUILT[TAG]:
-                build_image(engine, TAG, os.environ.get("TRIREME_BASE_IMAGE") or ensure_local_base(engine))
-                _BUILT[TAG] = _image_id(engine)
-            yield engine
-        finally:
-            engine.stop()
+    # One engine for all of a process's compose modules (make test runs them in its serial phase, one
+    # process): starting and stopping dockerd for each took 6 s at load 20.
+    try:
+        engine = _hold()
+    except ContainerError as exc:
+        _release()
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Docker engine could be started: {exc}")
+    # The tree does not change during a run: a later module reuses the image an earlier one
+    # built (wheels and build took 95 s at load 20-30), unless the tag now names another image.
+    if not _BUILT.get(TAG) or _image_id(engine) != _BUILT[TAG]:
+        build_image(engine, TAG, os.environ.get("TRIREME_BASE_IMAGE") or ensure_local_base(engine))
+        _BUILT[TAG] = _image_id(engine)
+    yield engine
 
 
 def _image_id(engine: Engine) -> str:
