@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import os
 from contextvars import ContextVar
 
@@ -100,6 +101,7 @@ class NodeClient:
         self._channel: grpc.aio.Channel | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[asyncio.Future, float, str]] = {}  # id -> (answer, deadline, group)
+        self._earliest = math.inf  # no deadline in `_pending` is earlier (`_sweep`)
         self._heard_at = 0.0  # loop time of the last answer, or of a call made while none was pending
         self._queue: list[node_pb2.DataRequest] = []
         self._wake: asyncio.Future | None = None  # the writer waits on it (see _nap)
@@ -113,10 +115,6 @@ class NodeClient:
         self._sweeper: asyncio.Task | None = None
         self.failures = 0
 
-    def _ensure(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name=f"data-{self.addr}")
-
     def _wake_up(self, _=None) -> None:
         w = self._wake
         if w is not None and not w.done():
@@ -128,13 +126,18 @@ class NodeClient:
         `req` goes out as is, with its id set here, and may still wait in the
         queue after a timeout: the caller must not change or send it again
         (send a copy instead)."""
-        self._ensure()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"data-{self.addr}")
         loop = asyncio.get_running_loop()
         rid = req.id = next(self._ids)
         fut = loop.create_future()
+        now = loop.time()
         if not self._pending:
-            self._heard_at = loop.time()
-        self._pending[rid] = (fut, loop.time() + timeout, req.group)
+            self._heard_at = now
+        deadline = now + timeout
+        self._pending[rid] = (fut, deadline, req.group)
+        if deadline < self._earliest:
+            self._earliest = deadline
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep(), name=f"timeouts-{self.addr}")
         self._queue.append(req)
@@ -147,14 +150,24 @@ class NodeClient:
 
     async def _sweep(self) -> None:
         """Fail calls past their deadline: one periodic check is much cheaper
-        than a timer per call (asyncio.wait_for)."""
+        than a timer per call (asyncio.wait_for). The calls are looked
+        through only once the earliest deadline noted (`_earliest`) has
+        passed, not on every check: answered in milliseconds, most are gone
+        by then."""
         loop = asyncio.get_running_loop()
         while self._pending:
             await asyncio.sleep(SWEEP_S)
             now = loop.time()
+            if now < self._earliest:
+                continue
+            earliest = math.inf
             for fut, deadline, _ in self._pending.values():
-                if deadline <= now and not fut.done():
-                    fut.set_exception(TimeoutError())
+                if deadline <= now:
+                    if not fut.done():
+                        fut.set_exception(TimeoutError())
+                elif deadline < earliest:
+                    earliest = deadline
+            self._earliest = earliest
 
     async def _open(self) -> grpc.aio.StreamStreamCall:
         """A stream the node admitted: it sends its initial metadata only

@@ -15,8 +15,8 @@ from ddb.errors import ValidationException, constraint_failure
 from ddb.expressions import Context, parse_projection
 from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
 from ddb.serialization import boolean_error, map_error
-from ddb.size import check_item_size
-from ddb.values import validate_item
+from ddb.size import ITEM_TOO_LARGE, MAX_ITEM_SIZE
+from ddb.values import validate_item, validate_sized_item
 
 MAX_GET_KEYS = 100
 MAX_WRITES = 25
@@ -46,6 +46,7 @@ class WriteEntry:
     put: dict | None  # the item, or None for a delete
     key: dict | None
     raw: dict  # the WriteRequest as sent, to hand back in UnprocessedItems
+    size: int = 0  # of `put` (ddb.size), counted while it was validated
 
 
 def _request_items(body: dict) -> dict:
@@ -139,7 +140,8 @@ def parse_batch_write(body: dict) -> list[WriteEntry]:
                 if type(put) is not dict or put.get("Item") is None:
                     raise constraint_failure([f"Value null at 'requestItems.{name}.member.putRequest.item' failed "
                                               "to satisfy constraint: Member must not be null"])
-                out.append(WriteEntry(name, validate_item(put["Item"]), None, raw))
+                item, size = validate_sized_item(put["Item"])
+                out.append(WriteEntry(name, item, None, raw, size))
             else:
                 if type(delete) is not dict or delete.get("Key") is None:
                     raise constraint_failure([f"Value null at 'requestItems.{name}.member.deleteRequest.key' "
@@ -157,7 +159,8 @@ def bind_writes(entries: list[WriteEntry], schema: KeySchema) -> list[dict]:
     for e in entries:
         if e.put is not None:
             key = extract_key(schema, e.put)
-            check_item_size(e.put)
+            if e.size > MAX_ITEM_SIZE:
+                raise ValidationException(ITEM_TOO_LARGE)
         else:
             key = validate_key(schema, e.key)
         enc = encode_key(schema, key)

@@ -16,8 +16,8 @@ from ddb.expressions import (apply_update, evaluate, parse_condition, parse_proj
                              request_context, updated_attributes, updated_paths)
 from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
 from ddb.serialization import boolean_error
-from ddb.size import UPDATE_TOO_LARGE, check_item_size
-from ddb.values import EMPTY_NAME, check_name_size, check_nesting, validate_item
+from ddb.size import ITEM_TOO_LARGE, MAX_ITEM_SIZE, UPDATE_TOO_LARGE, check_item_size
+from ddb.values import EMPTY_NAME, check_name_size, check_nesting, validate_item, validate_sized_item
 
 RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 
@@ -40,6 +40,7 @@ class ItemRequest:
     return_on_failure: str = "NONE"
     consistent_read: bool = False
     key_names: tuple[str, ...] = field(default_factory=tuple)
+    item_size: int = 0  # of `item` (ddb.size), counted while it was validated
 
     def bind(self, schema: KeySchema) -> dict:
         """The item's key, checked against the table's schema."""
@@ -50,7 +51,8 @@ class ItemRequest:
                                           f"{path[0]}. This attribute is part of the key")
         if self.item is not None:
             key = extract_key(schema, self.item)
-            check_item_size(self.item)
+            if self.item_size > MAX_ITEM_SIZE:
+                raise ValidationException(ITEM_TOO_LARGE)
         else:
             key = validate_key(schema, self.key)
         return key
@@ -90,7 +92,7 @@ def parse_put_item(body: dict) -> ItemRequest:
         errors.append("Value null at 'item' failed to satisfy constraint: Member must not be null")
     req = _common(body, errors, ("NONE", "ALL_OLD"))
     legacy.check_params(body, _PUT_LEGACY, ("ConditionExpression",), "Expected")
-    req.item = validate_item(body["Item"])
+    req.item, req.item_size = validate_sized_item(body["Item"])
     ctx = request_context(body, "ConditionExpression" in body)
     if "ConditionExpression" in body:
         req.condition = parse_condition(body["ConditionExpression"], ctx)

@@ -158,7 +158,10 @@ class _Compiler:
             for member, v in value.items():
                 if v is not None:
                     c = get(member)
-                    if c is not None:
+                    if c is _string:  # inline: most members, and each AttributeValue's S, are strings
+                        if type(v) is not str:
+                            raise string_error(v)
+                    elif c is not None:
                         c(v)
         return check
 

@@ -35,7 +35,7 @@ from typing import Any, Callable
 from ddb.binary import b64_length, b64decode_strict
 from ddb.errors import ValidationException, render_value
 from ddb.numbers import format_number, parse_number
-from ddb.size import utf8_length
+from ddb.size import utf8_length, value_size
 from ddb.serialization import (
     boolean_error,
     list_error,
@@ -80,7 +80,7 @@ KEY_TYPES = frozenset(("S", "N", "B"))
 
 __all__ = [  # b64decode_strict and b64_length live in ddb.binary; re-exported for callers
     "attribute_type", "b64_length", "b64decode_strict", "check_name_size", "check_nesting", "nesting_depth",
-    "validate_expression_attribute_values", "validate_item", "validate_value",
+    "validate_expression_attribute_values", "validate_item", "validate_value", "validate_sized_item",
 ]
 
 
@@ -296,18 +296,35 @@ def validate_item(item: Any) -> dict[str, Any]:
     ``ddb.size``) because they need the table schema or come later in
     DynamoDB's order.
     """
+    return validate_sized_item(item)[0]
+
+
+def validate_sized_item(item: Any) -> tuple[dict[str, Any], int]:
+    """`validate_item`, and the item's size (``ddb.size.item_size``) counted in
+    the same walk: a written item is walked once, not once more for its size.
+    The size is for the caller to check where DynamoDB's order puts the 400 KB
+    limit (after the key)."""
     if type(item) is not dict:
         raise map_error(item)
     walk = _Walk()
+    size = 0
     for name, value in item.items():
         if not name:
             walk.fail(EMPTY_NAME)
         elif len(name) > _SHORT_NAME:
             check_name_size(name)
+        if type(value) is dict and len(value) == 1:  # the common case, a string, checked and sized inline
+            s = value.get("S")
+            if type(s) is str:
+                size += (len(name) if name.isascii() else utf8_length(name)) + (
+                    len(s) if s.isascii() else utf8_length(s))
+                continue
         _value(value, 1, walk)
+        if walk.error is None:  # (an invalid value has no size; the item is refused below)
+            size += utf8_length(name) + value_size(value)
     if walk.error is not None:
         raise ValidationException(walk.error)
-    return item
+    return item, size
 
 
 def validate_expression_attribute_values(values: Any) -> dict[str, Any]:

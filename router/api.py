@@ -385,7 +385,9 @@ class Api:
         req = ddb_items.parse_put_item(body)
         t = self.table(req.table_name)
         key = req.bind(self.schema(t))
-        check_index_keys(self.indexes(t), req.item)
+        indexes = self.indexes(t)
+        if indexes:
+            check_index_keys(indexes, req.item)
         h, skey = self.locate(t, key)
         fields = self.with_capacity(body, self.with_indexes(t, key, item_fields(req)), t)
         resp = await self.cluster.send(t.name, h, node_pb2.DataRequest(

@@ -103,7 +103,9 @@ async def batch_write_item(api: Tables, body: dict) -> dict:
     tables = {name: api.table(name) for name in by_table}
     bound = {name: ddb_batches.bind_writes(group, api.schema(tables[name])) for name, group in by_table.items()}
     for name, group in by_table.items():  # the whole batch is refused before anything is written
-        check_index_keys(api.indexes(tables[name]), *(e.put for e in group if e.put is not None))
+        indexes = api.indexes(tables[name])
+        if indexes:
+            check_index_keys(indexes, *(e.put for e in group if e.put is not None))
     for name, group in by_table.items():
         t = tables[name]
         keys = bound[name]
@@ -122,16 +124,17 @@ async def batch_write_item(api: Tables, body: dict) -> dict:
     all_throttled(results)
     unprocessed: dict[str, list[dict]] = {}
     tally = capacity.Tally()
+    how = capacity.mode(body)
+    counted = how != "NONE"  # (the units are added up only when asked for)
     for e, r in zip(order, results):
-        if retryable(r):
+        if isinstance(r, BaseException):
+            if not retryable(r):
+                raise r
             unprocessed.setdefault(e.table, []).append(e.raw)
-        elif isinstance(r, BaseException):
-            raise r
-        else:
+        elif counted:
             tally.add(e.table, capacity.write_units(r.size), capacity.index_units(r))
     out: dict = {"UnprocessedItems": unprocessed}
-    how = capacity.mode(body)
-    if how != "NONE":
+    if counted:
         out["ConsumedCapacity"] = tally.consumed(list(by_table), how)
     return out
 

@@ -153,6 +153,22 @@ def test_a_call_times_out_and_leaves_nothing_pending():
     _run(go)
 
 
+def test_a_short_call_times_out_on_time_behind_longer_ones():
+    """The sweep looks only once the earliest deadline passed: a later call
+    with a shorter timeout moves that deadline forward."""
+    async def go(node, client):
+        long = asyncio.create_task(client.call(node_pb2.DataRequest(op="GET", group="hang"), 5.0))
+        await asyncio.sleep(SWEEP_S * 3)  # swept meanwhile: nothing due
+        t = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await client.call(node_pb2.DataRequest(op="GET", group="hang"), 0.2)
+        assert 0.2 <= time.monotonic() - t < 0.2 + SWEEP_S + 0.5
+        assert not long.done() and len(client._pending) == 1
+        long.cancel()
+        await asyncio.gather(long, return_exceptions=True)
+    _run(go)
+
+
 def test_a_cancelled_call_leaves_nothing_pending():
     async def go(node, client):
         task = asyncio.create_task(client.call(node_pb2.DataRequest(op="GET", group="hang"), 5.0))

@@ -387,3 +387,35 @@ attribute_values = st.recursive(
 def test_valid_items_validate_and_normalisation_is_idempotent(item: dict[str, Any]) -> None:
     once = copy.deepcopy(v.validate_item(item))
     assert v.validate_item(copy.deepcopy(once)) == once
+
+
+_SCALARS = st.one_of(
+    st.text(max_size=8).map(lambda s: {"S": s}),
+    number_texts.map(lambda n: {"N": n}),
+    st.binary(max_size=8).map(lambda b: {"B": b64(b)}),
+    st.booleans().map(lambda b: {"BOOL": b}),
+    st.just({"NULL": True}),
+    st.lists(st.text(max_size=4), min_size=1, max_size=3, unique=True).map(lambda ss: {"SS": ss}),
+)
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3).map(lambda xs: {"L": xs}),
+    st.dictionaries(st.text(max_size=4), inner, max_size=3).map(lambda m: {"M": m})), max_leaves=8)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.text(min_size=1, max_size=6), _VALUES, min_size=1, max_size=6))
+def test_validate_sized_item_counts_what_item_size_counts(item: dict[str, Any]) -> None:
+    # One walk validates a written item and sizes it: the size must be ddb.size's, numbers normalised first.
+    from ddb.size import item_size
+
+    checked, size = v.validate_sized_item(copy.deepcopy(item))
+    assert checked == v.validate_item(copy.deepcopy(item))
+    assert size == item_size(checked)
+
+
+def test_validate_sized_item_refuses_what_validate_item_refuses() -> None:
+    with pytest.raises(ValidationException) as info:
+        v.validate_sized_item({"a": {"S": "x"}, "b": {"NULL": False}})
+    assert info.value.message == v.NULL_NOT_TRUE
+    with pytest.raises(SerializationException):
+        v.validate_sized_item({"a": {"S": 5}})
