@@ -157,8 +157,6 @@ class Cluster:
         self._task: asyncio.Task | None = None
         self._sentinel: asyncio.Task | None = None  # probes the groups of silent leaders (`_sentinel_run`)
         self._probing: set[str] = set()  # groups whose replicas are being asked who leads
-        self._probes: set[asyncio.Task] = set()  # those askings
-        self._sending = 0  # requests in `send` now
         self._waiting: dict[str, int] = {}  # group -> requests waiting for its leader (`_leader_found`)
         # A read for the leader of a group led from another region, sent to that region's router
         # (router/strong_tables.py sets it): its answer, or None when that region cannot serve it now.
@@ -350,132 +348,128 @@ class Cluster:
         ``elsewhere``: a read for the leader of a group led from another region
         goes to that region (`read_elsewhere`); else LeaderElsewhere is raised.
         """
-        if to_leader:
-            self._watch_leaders()
-        self._sending += 1  # (the sentinel runs while any request is being sent)
-        try:
-            deadline = time.monotonic() + self.deadline_s
-            version = self.state.version if self.state is not None else -1
-            backoff = 0.02
-            last = "no attempt"
-            handed = False  # `req` went to a node client: later attempts send copies
-            group = None
-            while True:
-                group = self.group_for(table, hash64)
-                if group is None:
-                    raise ServiceUnavailable(f"No partition of table {table} is known to this router.")
-                lead = self._leaders.get(group)
-                if to_leader and lead is not None and "/" in lead:
-                    region = split_qualified(lead)[0] or ""
-                    if not elsewhere or self.read_elsewhere is None or req.op not in _LEADER_READS:
-                        raise LeaderElsewhere(region, group)
-                    resp = await self.read_elsewhere(region, table, hash64, req, max(0.5, deadline - time.monotonic()))
-                    if resp is not None:
-                        return resp
-                    self.forget_leader(group)  # that region no longer leads it, or did not answer: ask ours again
-                    last = f"region {region} could not serve the read"
-                    if time.monotonic() >= deadline:
-                        raise ServiceUnavailable(f"Partition {group} of table {table} did not answer within "
-                                                 f"{self.deadline_s:.0f}s (last: {last}).")
-                    await asyncio.sleep(min(backoff * (1 + random.random()), max(0.0, deadline - time.monotonic())))
-                    backoff = min(backoff * 2, 0.5)
-                    continue
-                if group in self._cross_region and not req.origin_region:
-                    req.origin_region = ORIGIN_REGION.get() or self.region
-                targets = self._targets(group, to_leader)
-                if self._down:
-                    targets = self._down_last(targets)
-                silent = lead if to_leader and lead is not None and self._silent(lead) else None
-                progressed = False
-                pause = None  # seconds until the next round (None: the backoff)
-                down = 0  # of `targets`, unreachable
-                for node_id in targets:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    node = self.state.nodes.get(node_id)
-                    if node is None:
-                        continue
-                    if node_id == silent:
-                        last = f"{node_id} answered nothing for {SILENT_S:g} s or more"
-                        continue
-                    client = self.nodes.get(node.addr)
-                    try:
-                        if self.faults.active():
-                            await self._impair(node_id)
-                        # The first attempt's message may still wait in that node's
-                        # queue (after a timeout), where changing its id or group would
-                        # garble it: only the first attempt sends `req` itself.
-                        if handed:
-                            msg = node_pb2.DataRequest()
-                            msg.CopyFrom(req)
-                        else:
-                            msg, handed = req, True
-                        msg.group = group
-                        resp = await client.call(msg, timeout=min(left, 3.0))
-                        if deadline - time.monotonic() <= left - self.slow_s:  # slow: the node logged it too
-                            _note(client, msg, node_id)
-                    except (NodeDown, TimeoutError) as exc:
-                        last = f"{node_id} unreachable ({exc or 'timeout'})"
-                        down += 1
-                        if isinstance(exc, NodeDown):
-                            self._down[node_id] = time.monotonic()
-                        if self._leaders.get(group) == node_id:
-                            self._drop_leader(group, node_id)
-                        if not idempotent and getattr(exc, "sent", True):
-                            _note(client, msg, node_id)
-                            raise InternalServerError(
-                                f"The outcome of this write is unknown: {node_id}, leading partition {group}, stopped "
-                                "answering after the write was sent. Read the item to see whether it was applied."
-                            ) from None
-                        continue
-                    st = resp.status
-                    if st == node_pb2.OK:
-                        if to_leader:
-                            self._note_leader(group, node_id)
-                        return resp
-                    final = answer_error(resp, group)
-                    if final is not None:
-                        if st != node_pb2.DDB_ERROR:  # the node logged it
-                            _note(client, msg, node_id)
-                        raise final
-                    last = f"{node_id}: {node_pb2.Status.Name(st)} {resp.message}"
-                    if ranged and st == node_pb2.WRONG_GROUP and self.state is not None \
-                            and self.state.version != version:
-                        raise RangeMoved(last)
-                    leader = resp.leader
-                    if "/" in leader:  # a group spanning regions
-                        region, node = split_qualified(leader)
-                        leader = node if region == self.region else leader
-                    if st == node_pb2.NOT_LEADER and leader and leader != node_id:
-                        if self._leaders.get(group) != leader and not self._recently_down(leader):
-                            self._note_leader(group, leader)
-                            progressed = True
-                            break
-                    elif st == node_pb2.UNAVAILABLE and to_leader and leader == node_id:
-                        # Just elected, not writable yet: it is the one to ask, in a moment.
-                        self._note_leader(group, node_id)
-                        pause = min(backoff * (1 + random.random()), NOT_READY_RETRY_S)
-                        break
-                    elif self._leaders.get(group) == node_id:
-                        self._drop_leader(group, node_id)
-                if down and down == len(targets) and group in self._cross_region:
-                    self._elsewhere(group)  # a group spanning regions whose member here is down: another region's
+        deadline = time.monotonic() + self.deadline_s
+        version = self.state.version if self.state is not None else -1
+        if to_leader and (self._sentinel is None or self._sentinel.done()):
+            self._sentinel = asyncio.create_task(self._sentinel_run(), name="silent-leaders")
+        backoff = 0.02
+        last = "no attempt"
+        handed = False  # `req` went to a node client: later attempts send copies
+        group = None
+        while True:
+            group = self.group_for(table, hash64)
+            if group is None:
+                raise ServiceUnavailable(f"No partition of table {table} is known to this router.")
+            lead = self._leaders.get(group)
+            if to_leader and lead is not None and "/" in lead:
+                region = split_qualified(lead)[0] or ""
+                if not elsewhere or self.read_elsewhere is None or req.op not in _LEADER_READS:
+                    raise LeaderElsewhere(region, group)
+                resp = await self.read_elsewhere(region, table, hash64, req, max(0.5, deadline - time.monotonic()))
+                if resp is not None:
+                    return resp
+                self.forget_leader(group)  # that region no longer leads it, or did not answer: ask ours again
+                last = f"region {region} could not serve the read"
                 if time.monotonic() >= deadline:
-                    raise ServiceUnavailable(
-                        f"Partition {group} of table {table} did not answer within {self.deadline_s:.0f}s "
-                        f"(last: {last}). A majority of its replicas may be down or partitioned; "
-                        "see `trireme status`.")
-                if not progressed:
-                    left = max(0.0, deadline - time.monotonic())
-                    if pause is not None:
-                        await asyncio.sleep(min(pause, left))
+                    raise ServiceUnavailable(f"Partition {group} of table {table} did not answer within "
+                                             f"{self.deadline_s:.0f}s (last: {last}).")
+                await asyncio.sleep(min(backoff * (1 + random.random()), max(0.0, deadline - time.monotonic())))
+                backoff = min(backoff * 2, 0.5)
+                continue
+            if group in self._cross_region and not req.origin_region:
+                req.origin_region = ORIGIN_REGION.get() or self.region
+            targets = self._targets(group, to_leader)
+            if self._down:
+                targets = self._down_last(targets)
+            silent = lead if to_leader and lead is not None and self._silent(lead) else None
+            progressed = False
+            pause = None  # seconds until the next round (None: the backoff)
+            down = 0  # of `targets`, unreachable
+            for node_id in targets:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                node = self.state.nodes.get(node_id)
+                if node is None:
+                    continue
+                if node_id == silent:
+                    last = f"{node_id} answered nothing for {SILENT_S:g} s or more"
+                    continue
+                client = self.nodes.get(node.addr)
+                try:
+                    if self.faults.active():
+                        await self._impair(node_id)
+                    # The first attempt's message may still wait in that node's
+                    # queue (after a timeout), where changing its id or group would
+                    # garble it: only the first attempt sends `req` itself.
+                    if handed:
+                        msg = node_pb2.DataRequest()
+                        msg.CopyFrom(req)
                     else:
-                        # Until the backoff passes or another request finds the group's leader.
-                        await self._leader_found(group, min(backoff * (1 + random.random()), left))
-                    backoff = min(backoff * 2, 0.5)
-        finally:
-            self._sending -= 1
+                        msg, handed = req, True
+                    msg.group = group
+                    resp = await client.call(msg, timeout=min(left, 3.0))
+                    if deadline - time.monotonic() <= left - self.slow_s:  # slow: the node logged it too
+                        _note(client, msg, node_id)
+                except (NodeDown, TimeoutError) as exc:
+                    last = f"{node_id} unreachable ({exc or 'timeout'})"
+                    down += 1
+                    if isinstance(exc, NodeDown):
+                        self._down[node_id] = time.monotonic()
+                    if self._leaders.get(group) == node_id:
+                        self._drop_leader(group, node_id)
+                    if not idempotent and getattr(exc, "sent", True):
+                        _note(client, msg, node_id)
+                        raise InternalServerError(
+                            f"The outcome of this write is unknown: {node_id}, leading partition {group}, stopped "
+                            "answering after the write was sent. Read the item to see whether it was applied."
+                        ) from None
+                    continue
+                st = resp.status
+                if st == node_pb2.OK:
+                    if to_leader:
+                        self._note_leader(group, node_id)
+                    return resp
+                final = answer_error(resp, group)
+                if final is not None:
+                    if st != node_pb2.DDB_ERROR:  # the node logged it
+                        _note(client, msg, node_id)
+                    raise final
+                last = f"{node_id}: {node_pb2.Status.Name(st)} {resp.message}"
+                if ranged and st == node_pb2.WRONG_GROUP and self.state is not None \
+                        and self.state.version != version:
+                    raise RangeMoved(last)
+                leader = resp.leader
+                if "/" in leader:  # a group spanning regions
+                    region, node = split_qualified(leader)
+                    leader = node if region == self.region else leader
+                if st == node_pb2.NOT_LEADER and leader and leader != node_id:
+                    if self._leaders.get(group) != leader and not self._recently_down(leader):
+                        self._note_leader(group, leader)
+                        progressed = True
+                        break
+                elif st == node_pb2.UNAVAILABLE and to_leader and leader == node_id:
+                    # Just elected, not writable yet: it is the one to ask, in a moment.
+                    self._note_leader(group, node_id)
+                    pause = min(backoff * (1 + random.random()), NOT_READY_RETRY_S)
+                    break
+                elif self._leaders.get(group) == node_id:
+                    self._drop_leader(group, node_id)
+            if down and down == len(targets) and group in self._cross_region:
+                self._elsewhere(group)  # a group spanning regions whose member here is down: another region's
+            if time.monotonic() >= deadline:
+                raise ServiceUnavailable(
+                    f"Partition {group} of table {table} did not answer within {self.deadline_s:.0f}s "
+                    f"(last: {last}). A majority of its replicas may be down or partitioned; "
+                    "see `trireme status`.")
+            if not progressed:
+                left = max(0.0, deadline - time.monotonic())
+                if pause is not None:
+                    await asyncio.sleep(min(pause, left))
+                else:
+                    # Until the backoff passes or another request finds the group's leader.
+                    await self._leader_found(group, min(backoff * (1 + random.random()), left))
+                backoff = min(backoff * 2, 0.5)
 
     def _note_leader(self, group: str, node_id: str) -> None:
         """`node_id` leads `group` (it answered, or a replica named it): the
@@ -507,7 +501,6 @@ class Cluster:
 
     async def _leader_found(self, group: str, timeout: float) -> None:
         """Wait `timeout` seconds, or less if a leader of `group` is noted meanwhile."""
-        self._watch_leaders()  # (it stops while no request waits)
         loop = asyncio.get_running_loop()
         found = self._found.get(group)
         if found is None or found.done() or found.get_loop() is not loop:
@@ -529,11 +522,6 @@ class Cluster:
             return False
         return self.nodes.get(node.addr).silent_for(asyncio.get_running_loop().time()) >= SILENT_S
 
-    def _watch_leaders(self) -> None:
-        """Start `_sentinel_run` unless it runs."""
-        if self._sentinel is None or self._sentinel.done():
-            self._sentinel = asyncio.create_task(self._sentinel_run(), name="silent-leaders")
-
     async def _sentinel_run(self) -> None:
         """Find a group's new leader while requests wait for it, by asking
         its replicas every PROBE_EVERY_S; the first to name a leader
@@ -543,13 +531,9 @@ class Cluster:
         had grown to 0.16-0.64 s by the time the election ended, and found
         the new leader only when one of them retried. A leader silent with
         requests waiting on it (SIGSTOP, cut off): those requests waited for
-        their 3 s timeout whenever no new request came to ask the followers.
-
-        It ends once no request waits for a leader or on a node (an idle
-        router does not wake every PROBE_EVERY_S); `send` and
-        `_leader_found` start it again."""
+        their 3 s timeout whenever no new request came to ask the followers."""
         loop = asyncio.get_running_loop()
-        probes = self._probes
+        probes: set[asyncio.Task] = set()
 
         def probe(group: str, gone: str | None) -> None:
             self._probing.add(group)
@@ -559,8 +543,6 @@ class Cluster:
 
         while True:
             await asyncio.sleep(PROBE_EVERY_S)
-            if not self._sending and not self._waiting:
-                return
             if self.state is None:
                 continue
             for group in self._waiting:
