@@ -80,7 +80,8 @@ def table_keys(data_dir: Path) -> tuple[MasterKeys, SimpleNamespace]:
                                    key_version=1)
 
 
-async def start_engines(members: int, data_dir: Path, encrypt: bool = False) -> tuple[list[Storage], list[Engine]]:
+async def start_engines(members: int, data_dir: Path, encrypt: bool = False,
+                        tick_s: float = TICK_S) -> tuple[list[Storage], list[Engine]]:
     """`members` engines founding GROUP, their Raft peers on loopback ports of
     this process (dialled straight, not looked up through the Admin service);
     with `encrypt`, their storage seals table 1's values."""
@@ -92,7 +93,7 @@ async def start_engines(members: int, data_dir: Path, encrypt: bool = False) -> 
             storage.learn_keys([table])
     # Long ticks: under valgrind a turn takes 50 times longer, and heartbeats
     # or an election must not take turns of their own (nor count as writes).
-    engines = [Engine(node_id, storage, lambda node_id: node_id, tick_s=TICK_S)
+    engines = [Engine(node_id, storage, lambda node_id: node_id, tick_s=tick_s)
                for node_id, storage in zip(ids, storages)]
     ports: dict[str, int] = {}
     for engine in engines:
@@ -114,11 +115,11 @@ async def start_engines(members: int, data_dir: Path, encrypt: bool = False) -> 
 
 
 async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int = 1,
-              encrypt: bool = False) -> list[float]:
+              encrypt: bool = False, tick_s: float = TICK_S) -> list[float]:
     """Loop-thread CPU µs per write for each repetition (after one warm-up):
     `rounds` messages of `batch` updates, each message answered before the next.
     With `members` > 1 the group's other members run in this process too."""
-    storages, engines = await start_engines(members, data_dir, encrypt)
+    storages, engines = await start_engines(members, data_dir, encrypt, tick_s)
     engine = engines[0]
     replica = engine.replicas[GROUP]
     session = DataSession(engine.replicas, lambda node_id: None, "n1")
@@ -175,9 +176,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="the group's members, all in this process, the others' Raft over loopback (default 1)")
     p.add_argument("--encrypt", action="store_true",
                    help="seal items and Raft entries as a cluster with a master key does")
+    p.add_argument("--tick-s", type=float, default=TICK_S,
+                   help=f"the engines' Raft tick (default {TICK_S}): on a machine so loaded that a run under "
+                        "valgrind lasts minutes, a longer one keeps heartbeats out of the count")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="trireme-leader-path-") as d:
-        reps = asyncio.run(run(args.rounds, args.batch, args.reps, Path(d), args.members, args.encrypt))
+        reps = asyncio.run(run(args.rounds, args.batch, args.reps, Path(d), args.members, args.encrypt,
+                               args.tick_s))
     print("loop thread CPU us per write:", " ".join(f"{x:.1f}" for x in reps), f"(min {min(reps):.1f})")
     return 0
 

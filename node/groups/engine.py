@@ -309,6 +309,7 @@ class Engine:
         for r, rd in readies:
             if rd.send_first:
                 self._send(r, rd)
+        self.transport.flush()
         batch = self.storage.batch()
         must_sync = False
         results = []
@@ -336,6 +337,7 @@ class Engine:
         for r, rd in readies:
             if not rd.send_first:
                 self._send(r, rd)
+        self.transport.flush()
         now = time.monotonic()
         compacted = None
         for (r, rd), res, answered in zip(readies, results, early):

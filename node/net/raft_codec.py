@@ -103,6 +103,7 @@ def message_to_pb(m: Message, group: str, out: pb.Message | None = None) -> pb.M
         p.snapshot.data = m.snapshot.data
     p.force = m.force
     p.compact = m.compact
+    p.quiet = m.quiet
     return p
 
 
@@ -115,5 +116,5 @@ def message_from_pb(p: pb.Message) -> tuple[str, Message]:
     m = Message(t if t is not None else MsgType(p.type), p.to, p.frm, p.term, index=p.index, log_term=p.log_term,
                 entries=tuple(map(entry_from_pb, p.entries)) if p.entries else (), commit=p.commit,
                 reject=p.reject, reject_hint=p.reject_hint, seq=p.seq, snapshot=snap, force=p.force,
-                compact=p.compact)
+                compact=p.compact, quiet=p.quiet)
     return p.group, m

@@ -484,7 +484,8 @@ class Raft:
             last_new, changed = res
             if changed is not None:
                 self._rebuild_conf(changed)
-            self._msgs.append(Message(MsgType.APP_RESP, m.frm, self.id, self.term, index=last_new))
+            if not m.quiet:
+                self._msgs.append(Message(MsgType.APP_RESP, m.frm, self.id, self.term, index=last_new))
             return
         hint = log.find_conflict_by_term(min(m.index, log.last_index()), m.log_term)
         self._msgs.append(Message(MsgType.APP_RESP, m.frm, self.id, self.term, index=m.index,
@@ -698,8 +699,11 @@ class Raft:
         ents = log.slice(pr.next, log.last_index() + 1, self.cfg.max_msg_entries)
         if not ents and not send_empty:
             return False
+        # An empty APP to a follower in REPLICATE only tells it the commit index:
+        # its answer would say nothing new (quiet), half the messages of a lone write.
         self._msgs.append(Message(MsgType.APP, to, self.id, self.term, index=prev, log_term=prev_term,
-                                  entries=tuple(ents), commit=log.commit))
+                                  entries=tuple(ents), commit=log.commit,
+                                  quiet=not ents and pr.state == ProgressState.REPLICATE))
         pr.sent(ents[-1].index if ents else prev, len(ents))
         return True
 

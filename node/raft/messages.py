@@ -158,6 +158,10 @@ class Message:
     snapshot: Snapshot | None = None
     force: bool = False  # VOTE during leadership transfer: ignore leader leases
     compact: int = 0  # HEARTBEAT: every member holds the log up to here (followers may compact to it)
+    # APP without entries to a follower in REPLICATE: it carries only the commit
+    # index, and the follower answers only a rejection (the leader's flow waits
+    # on no answer to it; heartbeats keep the follower's liveness known).
+    quiet: bool = False
 
     def __str__(self) -> str:
         t = self.type
@@ -168,7 +172,8 @@ class Message:
             return f"{head} {'reject' if self.reject else 'grant'}"
         if t == MsgType.APP:
             ents = ",".join(str(e) for e in self.entries)
-            return f"{head} prev={self.index}@{self.log_term} [{ents}] commit={self.commit}"
+            return f"{head} prev={self.index}@{self.log_term} [{ents}] commit={self.commit}" + (
+                " quiet" if self.quiet else "")
         if t == MsgType.APP_RESP:
             if self.reject:
                 return f"{head} reject {self.index} hint={self.reject_hint}@{self.log_term}"

@@ -447,6 +447,42 @@ def test_probe_sends_one_message_until_an_answer():
     assert a._prs["c"].state == ProgressState.REPLICATE and c.data("c") == [b"x"] * 3
 
 
+def test_commit_only_appends_go_unanswered_unless_rejected():
+    c = Cluster(ABC)
+    a = c.elect("a")
+    c.tick_all(1)
+    _, index = a.propose(b"x")
+    c.deliver(only=lambda m: m.type != MsgType.APP or m.entries)  # the entry, not yet its commit
+    assert a.log.commit == index and c["b"].log.commit < index
+    commits, c.queue = c.queue, []
+    assert sorted(m.to for m in commits) == ["b", "c"]
+    assert all(m.type == MsgType.APP and m.quiet and not m.entries and m.commit == index for m in commits)
+    for m in commits:
+        c[m.to].step(m)
+    for n in ("b", "c"):
+        rd = c[n].ready()
+        assert rd.messages == [] and [e.index for e in rd.committed] == [index]  # applied, not answered
+        c[n].advance(rd)
+    # One that does not match the follower's log is still answered: the leader must hear of it.
+    c["b"].step(Message(MsgType.APP, "b", "a", a.term, index=index + 5, log_term=a.term, commit=index, quiet=True))
+    rd = c["b"].ready()
+    assert [(m.type, m.reject) for m in rd.messages] == [(MsgType.APP_RESP, True)]
+    c["b"].advance(rd)
+
+
+def test_probes_are_answered_even_without_entries():
+    c = Cluster(ABC)
+    a = c.elect("a")
+    c.tick_all(1)
+    pr = a._prs["c"]
+    assert pr.match == a.log.last_index()
+    pr.become_probe()  # as after a rejection: c holds everything, the leader does not know it yet
+    a._send_append("c")
+    probe = [m for m in a.ready().messages if m.to == "c" and m.type == MsgType.APP]
+    assert len(probe) == 1 and not probe[0].entries and not probe[0].quiet  # the leader waits for its answer
+    assert pr.paused(a.cfg.max_inflight)
+
+
 def test_restart_recovers_durable_state_and_reapplies():
     c = Cluster(ABC)
     a = c.elect("a")
