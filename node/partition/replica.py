@@ -402,10 +402,13 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         extra: list = []
         resp = Resp()
         cap = self.capacity
-        measure = req.measure_capacity or cap.exact
-        if op == PUT and not (self.globals or req.condition or req.return_values or req.local_indexes or measure):
+        wanted = req.measure_capacity  # the caller's ConsumedCapacity needs the exact size
+        measure = wanted or cap.exact
+        if op == PUT and not (wanted or self.globals or req.condition or req.return_values or req.local_indexes):
+            # A plain put: nothing needs the old item but (a provisioned table's) exact price.
             if charge:
-                cap.write(charge * raw_write_units(len(req.item)), time.monotonic())
+                cap.write(charge * (self._exact_put_units(key, req.item) if measure else raw_write_units(len(req.item))),
+                          time.monotonic())
             return req.item, extra, resp
         old_raw = self.current(key)
         old = orjson.loads(old_raw) if old_raw is not None else None
@@ -454,6 +457,17 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         cap.write(charge * units, time.monotonic(), self._index_units(cap, resp, old, outcome.new_item, units)
                   if cap.limits.gsi_write else None)
         return new, extra, resp
+
+    def _exact_put_units(self, key: bytes, item: bytes) -> int:
+        """A put's write units at DynamoDB's price (the larger of the item
+        before and after). The stored JSON bounds an item's size from above
+        (it spells every name and value, plus type descriptors), so the old
+        item is parsed and measured only when that bound could cost more."""
+        units = raw_write_units(item_size(orjson.loads(item)))
+        old_raw = self.current(key)
+        if old_raw is not None and raw_write_units(len(old_raw)) > units:
+            units = max(units, raw_write_units(item_size(orjson.loads(old_raw))))
+        return units
 
     def _index_units(self, cap: PartitionCapacity, resp: Resp, old: dict | None, new: dict | None,
                      units: int) -> dict[str, float]:
