@@ -173,10 +173,12 @@ async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int =
     waiting: list = [None, 0]  # (future, answers it waits for)
 
     async def write(msg: node_pb2.DataResponses) -> None:
+        refused = False  # (a BATCH_WRITE refused whole answers no parts: do not wait for them)
         for r in msg.responses:  # (a BATCH_WRITE's answer: its parts')
             answered.extend(r.parts or (r,))
+            refused = refused or r.status != node_pb2.OK
         fut, want = waiting
-        if fut is not None and len(answered) >= want and not fut.done():
+        if fut is not None and (len(answered) >= want or refused) and not fut.done():
             fut.set_result(None)
 
     pump = asyncio.create_task(session.pump(write))
