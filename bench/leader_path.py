@@ -18,6 +18,12 @@ Raft messages over loopback TCP (the peer transport, frames and codec), so
 the count covers what a write costs all three nodes but the router's
 `Data` stream: what the followers' append, fsync and apply cost too.
 
+`--op put` sends YCSB-W's PutItem (a 1 KB record, ten 100-byte fields)
+instead, and `--op batch` a BatchWriteItem's share of one partition: each
+message one BATCH_WRITE of `--batch` such puts (the count is then per item).
+`--provisioned` gives the partition a provisioned table's limits, so each
+write is priced exactly (DynamoDB's item size, as `bench.batch_load`'s table is).
+
 `--encrypt` gives the nodes a master key and the table a data key, as
 `trireme up` does: items and Raft entries are sealed and opened (AES-GCM,
 node/storage/encryption.py) as in a real cluster.
@@ -45,6 +51,7 @@ from ddb import items as ddb_items
 from ddb.encoding import encode_key, encode_partition_key, hash64
 from ddb.keys import KeySchema
 from node.groups.engine import Engine
+from node.partition.capacity import Limits
 from node.partition.replica import PartitionReplica
 from node.services.data import DataSession
 from node.storage import Storage
@@ -71,6 +78,45 @@ def updates(n: int, rng: random.Random, records: int = 1000) -> list[node_pb2.Da
         out.append(node_pb2.DataRequest(id=i, group=GROUP, op=node_pb2.DataRequest.UPDATE, key=skey,
                                         item=orjson.dumps(key), **item_fields(req)))
     return out
+
+
+def puts(n: int, rng: random.Random, records: int = 1000) -> list[node_pb2.DataRequest]:
+    """YCSB-W's PutItem (a record of ten 100-byte fields) as the router sends it."""
+    chars = "abcdefghijklmnopqrstuvwxyz0123456789"
+    out = []
+    for i in range(n):
+        item = {"key": {"S": f"user{rng.randrange(records)}"},
+                **{f"field{f}": {"S": "".join(rng.choices(chars, k=100))} for f in range(10)}}
+        req = ddb_items.parse_put_item({"TableName": "usertable", "Item": item})
+        key = req.bind(SCHEMA)
+        skey = item_key(1, hash64(encode_partition_key(SCHEMA, key)), encode_key(SCHEMA, key))
+        out.append(node_pb2.DataRequest(id=i, group=GROUP, op=node_pb2.DataRequest.PUT, key=skey,
+                                        item=orjson.dumps(req.item), **item_fields(req)))
+    return out
+
+
+PUT_MESSAGES = 8  # distinct messages the puts cycle through
+
+
+def messages_of(op: str, rounds: int, batch: int, rng: random.Random) -> list[node_pb2.DataRequests]:
+    """`rounds` messages of `batch` writes each (for "batch": one BATCH_WRITE of
+    `batch` parts). Puts cycle through PUT_MESSAGES messages made once, so the
+    difference of two runs holds no making of 1 KB records (updates are each
+    made anew, as they always were: their counts stay comparable)."""
+    if op == "update":
+        return [node_pb2.DataRequests(requests=updates(batch, rng)) for _ in range(rounds)]
+    pool = []
+    for i in range(PUT_MESSAGES):
+        parts = puts(batch, rng)
+        if op == "put":
+            pool.append(node_pb2.DataRequests(requests=parts))
+            continue
+        for part in parts:
+            part.ClearField("id")
+            part.ClearField("group")
+        pool.append(node_pb2.DataRequests(requests=[node_pb2.DataRequest(
+            id=i, group=GROUP, op=node_pb2.DataRequest.BATCH_WRITE, parts=parts)]))
+    return [pool[i % PUT_MESSAGES] for i in range(rounds)]
 
 
 def table_keys(data_dir: Path) -> tuple[MasterKeys, SimpleNamespace]:
@@ -115,7 +161,8 @@ async def start_engines(members: int, data_dir: Path, encrypt: bool = False,
 
 
 async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int = 1,
-              encrypt: bool = False, tick_s: float = TICK_S) -> list[float]:
+              encrypt: bool = False, tick_s: float = TICK_S, op: str = "update",
+              provisioned: bool = False) -> list[float]:
     """Loop-thread CPU µs per write for each repetition (after one warm-up):
     `rounds` messages of `batch` updates, each message answered before the next.
     With `members` > 1 the group's other members run in this process too."""
@@ -128,9 +175,12 @@ async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int =
     waiting: list = [None, 0]  # (future, answers it waits for)
 
     async def write(msg: node_pb2.DataResponses) -> None:
-        answered.extend(msg.responses)
+        refused = False  # (a BATCH_WRITE refused whole answers no parts: do not wait for them)
+        for r in msg.responses:  # (a BATCH_WRITE's answer: its parts')
+            answered.extend(r.parts or (r,))
+            refused = refused or r.status != node_pb2.OK
         fut, want = waiting
-        if fut is not None and len(answered) >= want and not fut.done():
+        if fut is not None and (len(answered) >= want or refused) and not fut.done():
             fut.set_result(None)
 
     pump = asyncio.create_task(session.pump(write))
@@ -140,8 +190,9 @@ async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int =
             if time.monotonic() > deadline:
                 raise RuntimeError("the group elected no leader")
             await asyncio.sleep(0.01)
-        rng = random.Random(1)
-        messages = [node_pb2.DataRequests(requests=updates(batch, rng)) for _ in range(rounds)]
+        if provisioned:  # a provisioned table's limits, never reached: writes are priced exactly
+            replica.capacity.configure(Limits(read=1e9, write=1e9), time.monotonic())
+        messages = messages_of(op, rounds, batch, random.Random(1))
         out = []
         for rep in range(reps + 1):
             answered.clear()
@@ -179,10 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tick-s", type=float, default=TICK_S,
                    help=f"the engines' Raft tick (default {TICK_S}): on a machine so loaded that a run under "
                         "valgrind lasts minutes, a longer one keeps heartbeats out of the count")
+    p.add_argument("--op", choices=("update", "put", "batch"), default="update",
+                   help="YCSB-A's UpdateItem, YCSB-W's PutItem, or puts in one BATCH_WRITE (default update)")
+    p.add_argument("--provisioned", action="store_true",
+                   help="a provisioned table's limits: every write priced exactly (DynamoDB's item size)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="trireme-leader-path-") as d:
         reps = asyncio.run(run(args.rounds, args.batch, args.reps, Path(d), args.members, args.encrypt,
-                               args.tick_s))
+                               args.tick_s, args.op, args.provisioned))
     print("loop thread CPU us per write:", " ".join(f"{x:.1f}" for x in reps), f"(min {min(reps):.1f})")
     return 0
 

@@ -104,7 +104,7 @@ class PartitionCapacity:
     and, when limited, its buckets."""
 
     __slots__ = ("read_units", "write_units", "throttled_reads", "throttled_writes", "limits", "_read", "_write",
-                 "_gsi")
+                 "_gsi", "exact")
 
     def __init__(self) -> None:
         self.read_units = 0.0
@@ -115,20 +115,19 @@ class PartitionCapacity:
         self._read: TokenBucket | None = None
         self._write: TokenBucket | None = None
         self._gsi: dict[str, TokenBucket] = {}
+        # Price requests exactly (DynamoDB's item size): a provisioned table's
+        # limits. An on-demand table's ceilings make do with the stored length.
+        # (Kept with the limits: every write asks.)
+        self.exact = False
 
     @property
     def enforced(self) -> bool:
         lim = self.limits
         return lim.read is not None or lim.write is not None or bool(lim.gsi_write)
 
-    @property
-    def exact(self) -> bool:
-        """Price requests exactly (DynamoDB's item size): a provisioned table's
-        limits. An on-demand table's ceilings make do with the stored length."""
-        return self.enforced and not self.limits.on_demand
-
     def configure(self, limits: Limits, now: float) -> None:
         self.limits = limits
+        self.exact = self.enforced and not limits.on_demand
         self._read = _bucket(self._read, limits.read, limits.burst_s, now)
         self._write = _bucket(self._write, limits.write, limits.burst_s, now)
         self._gsi = {name: b for name, rate in limits.gsi_write.items()

@@ -330,9 +330,11 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                 raise ReplicatedWriteConflictException(
                     "The request was rejected because one or more items in the request are being modified by "
                     "a request in another Region.")
+        key = req.key
         new, extra, resp = self._evaluate(req, req.op)
-        cmd, version = self._command(req.key, new, extra, req.ttl_delete)
-        return self._propose_write(cmd, version, lambda _result: resp, origin=origin)
+        cmd, version = self._command(key, new, extra, req.ttl_delete)
+        return self._propose_write(cmd, version, lambda _result: resp, origin=origin,
+                                   writes=None if extra else ((key, new),))
 
     def write_batch(self, req: node_pb2.DataRequest,
                     error: Callable[[BaseException], node_pb2.DataResponse]) -> asyncio.Future:
@@ -400,10 +402,13 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         extra: list = []
         resp = Resp()
         cap = self.capacity
-        measure = req.measure_capacity or cap.exact
-        if op == PUT and not (self.globals or req.condition or req.return_values or req.local_indexes or measure):
+        wanted = req.measure_capacity  # the caller's ConsumedCapacity needs the exact size
+        measure = wanted or cap.exact
+        if op == PUT and not (wanted or self.globals or req.condition or req.return_values or req.local_indexes):
+            # A plain put: nothing needs the old item but (a provisioned table's) exact price.
             if charge:
-                cap.write(charge * raw_write_units(len(req.item)), time.monotonic())
+                cap.write(charge * (self._exact_put_units(key, req.item) if measure else raw_write_units(len(req.item))),
+                          time.monotonic())
             return req.item, extra, resp
         old_raw = self.current(key)
         old = orjson.loads(old_raw) if old_raw is not None else None
@@ -453,6 +458,17 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                   if cap.limits.gsi_write else None)
         return new, extra, resp
 
+    def _exact_put_units(self, key: bytes, item: bytes) -> int:
+        """A put's write units at DynamoDB's price (the larger of the item
+        before and after). The stored JSON bounds an item's size from above
+        (it spells every name and value, plus type descriptors), so the old
+        item is parsed and measured only when that bound could cost more."""
+        units = raw_write_units(item_size(orjson.loads(item)))
+        old_raw = self.current(key)
+        if old_raw is not None and raw_write_units(len(old_raw)) > units:
+            units = max(units, raw_write_units(item_size(orjson.loads(old_raw))))
+        return units
+
     def _index_units(self, cap: PartitionCapacity, resp: Resp, old: dict | None, new: dict | None,
                      units: int) -> dict[str, float]:
         """The writes a write causes to each global index, for an index's
@@ -470,8 +486,14 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def _command(self, key: bytes, new: bytes | None, extra: list[node_pb2.Mutation],
                  by_ttl: bool) -> tuple[node_pb2.WriteCommand, Version | None]:
         """The entry of an evaluated write, and the item's version (global tables)."""
-        cmd = node_pb2.WriteCommand(mutations=[node_pb2.Mutation(
-            key=key, value=new or b"", delete=new is None, by_ttl=by_ttl and new is None)])
+        cmd = node_pb2.WriteCommand()
+        # (only the fields set: the entry's bytes are the same, one message less to build and copy)
+        if new is not None:
+            cmd.mutations.add(key=key, value=new)
+        elif by_ttl:
+            cmd.mutations.add(key=key, delete=True, by_ttl=True)
+        else:
+            cmd.mutations.add(key=key, delete=True)
         if extra:
             cmd.mutations.extend(extra)
         version = None
@@ -595,25 +617,29 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def _propose_write(self, cmd: node_pb2.WriteCommand, version: Version | None,
                        answer: Callable[[Any], node_pb2.DataResponse],
                        lock: tuple[bytes, node_pb2.TxnLock | None] | None = None,
-                       origin: str = "") -> asyncio.Future:
+                       origin: str = "", writes: tuple[tuple[bytes, bytes | None], ...] | None = None
+                       ) -> asyncio.Future:
         """Propose an evaluated write; the future answers ``answer(applied result)``
         (or fails with the DynamoDBError it raises). ``lock``: the (key, lock
         or None) the entry leaves, for later evaluations to see meanwhile.
-        ``origin``: the region a strongly consistent global table's write came from."""
+        ``origin``: the region a strongly consistent global table's write came from.
+        ``writes``: the command's mutations as (key, value or None: deleted),
+        when the caller has them (reading them back from ``cmd`` copies each value)."""
         if self.stream is not None or "pitr" in self.config:
             cmd.timestamp_ms = int(time.time() * 1000)  # the records' ApproximateCreationDateTime, PITR's time
-        item_key = cmd.mutations[0].key if cmd.mutations else b""
+        item_key = b""
         if version is not None:
+            item_key = cmd.mutations[0].key if cmd.mutations else b""
             self.pend_version(item_key, version)
         unlock = self.locks.pend(*lock) if lock is not None else None
+        if writes is None:  # (each protobuf field read makes a new object: once)
+            writes = tuple((m.key, None if m.delete else m.value) for m in cmd.mutations)
         # Later writes evaluate against these values until they apply.
         overlay = self._overlay
         keys = []
-        for m in cmd.mutations:
-            key = m.key  # (each protobuf field read makes a new object: once)
+        for key, value in writes:
             keys.append(key)
             slot = overlay.get(key)
-            value = None if m.delete else m.value
             if slot is None:
                 overlay[key] = [value, 1, origin]
             else:

@@ -17,3 +17,15 @@ def test_the_updates_are_the_routers_encoding_of_ycsb_a():
 def test_a_short_run_answers_every_write_and_reports_each_repetition(tmp_path):
     reps = asyncio.run(leader_path.run(rounds=3, batch=4, reps=2, data_dir=tmp_path))
     assert len(reps) == 2 and all(x > 0 for x in reps)
+
+
+def test_the_puts_are_the_routers_encoding_of_a_ycsb_record():
+    reqs = leader_path.puts(3, random.Random(1))
+    assert all(r.op == r.PUT and len(r.item) > 1000 and not r.update for r in reqs)
+
+
+def test_puts_alone_and_in_one_batch_write_are_each_answered(tmp_path):
+    for op in ("put", "batch"):  # (each run fails if any write is not answered OK)
+        reps = asyncio.run(leader_path.run(rounds=3, batch=4, reps=1, data_dir=tmp_path / op, encrypt=True, op=op,
+                                           provisioned=op == "batch"))
+        assert len(reps) == 1 and reps[0] > 0

@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from decimal import Context, Decimal
 
+import orjson
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ddb import size as s
 from ddb.errors import ValidationException
 from ddb.numbers import format_number, normalize_number
 from tests.ddb.strategies import b64, number_texts, parsed_numbers
+from tests.ddb.test_values import attribute_values
 
 
 def test_limits_page_example() -> None:
@@ -125,3 +128,12 @@ def test_limit_with_numbers() -> None:
 @given(number_texts)
 def test_any_spelling_has_the_size_of_its_canonical_form(text: str) -> None:
     assert s.number_size(text) == s.number_size(normalize_number(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=4), attribute_values)
+def test_the_json_of_an_item_bounds_its_size_from_above(name: str, value: dict) -> None:
+    """A leader prices a provisioned put without parsing the old item when its
+    stored JSON's length already costs no more (node/partition/replica.py).
+    (One attribute: an item's size and its JSON's length both add up over its attributes.)"""
+    assert s.item_size({name: value}) <= len(orjson.dumps({name: value}))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import orjson
 import pytest
 
 from node.groups.replica import Rejected
@@ -14,7 +15,7 @@ from node.partition.capacity import Limits
 from node.partition.split import key_hash
 from node.services.data import _error_response
 from tests.node.partition.test_merged_writes import delete_req
-from tests.node.partition.test_versions import put_req, run, value_of
+from tests.node.partition.test_versions import item, key_of, put_req, run, value_of
 from trireme_pb import node_pb2
 
 Req = node_pb2.DataRequest
@@ -76,4 +77,19 @@ def test_not_the_leader_refuses_the_whole_request(tmp_path):
             replica.write_batch(batch(put_req("a", 1)), _error)
         assert e.value.status == "NOT_LEADER"
         await asyncio.sleep(0)
+    run(tmp_path, test)
+
+
+def test_a_provisioned_tables_put_is_priced_by_the_larger_of_the_item_before_and_after(tmp_path):
+    async def test(replica):
+        big = Req(op=Req.PUT, key=key_of("a"), item=orjson.dumps({**item("a", 1), "pad": {"S": "x" * 3000}}))
+        small = Req(op=Req.PUT, key=key_of("a"), item=orjson.dumps(item("a", 2)))
+        replica.capacity.configure(Limits(write=1e6), time.monotonic())
+        charged = []
+        for req in (big, small, small, big):
+            before = replica.capacity.write_units
+            await replica.write(req)
+            charged.append(replica.capacity.write_units - before)
+        # 3 KB and more: three units; over a 3 KB item too; a small one over a small one: one.
+        assert charged == [3, 3, 1, 3]
     run(tmp_path, test)
