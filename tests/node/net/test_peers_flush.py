@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from deploy.local import free_port
 from node.net.peers import Transport
 from node.raft.messages import Entry, Message, MsgType
-from tests.node.net.support import until
+from tests.node.net.support import serve_to, until
 
 
 def _app(seq: int) -> Message:
@@ -23,13 +22,7 @@ def test_an_open_connection_is_written_from_flush_in_order_and_faults_go_through
         a = Transport("a", lambda _: "somewhere", lambda group, m: None)
         b = Transport("b", lambda _: "somewhere", lambda group, m: got.append(m))
         a.cluster_id = b.cluster_id = "c1"
-        port = free_port()
-        await b.bind("127.0.0.1", port)
-        await b.serve()
-
-        async def endpoint(addr: str) -> tuple[str, int]:
-            return "127.0.0.1", port
-        a.raft_endpoint = endpoint  # instead of asking b's admin port
+        await serve_to(b, a)
         try:
             a.send("g1", [_app(0)])
             assert await until(lambda: len(got) == 1, 5.0)

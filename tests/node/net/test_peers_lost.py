@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from deploy.local import free_port
 from node.net.peers import Transport
 from node.raft.messages import Message, MsgType
-from tests.node.net.support import until
+from tests.node.net.support import serve_to, until
 
 
 async def _transport(node_id: str, got: list, lost: list) -> Transport:
@@ -23,13 +22,7 @@ def test_a_peer_whose_connection_ends_is_reported_and_a_closing_transport_report
     async def run() -> None:
         a_got, a_lost, b_got, b_lost = [], [], [], []
         a, b = await _transport("a", a_got, a_lost), await _transport("b", b_got, b_lost)
-        port = free_port()
-        await b.bind("127.0.0.1", port)
-        await b.serve()
-
-        async def endpoint(addr: str) -> tuple[str, int]:
-            return "127.0.0.1", port
-        a.raft_endpoint = endpoint  # instead of asking b's admin port
+        await serve_to(b, a)
         try:
             a.send("g1", [Message(MsgType.HEARTBEAT, to="b", frm="a", term=2)])
             assert await until(lambda: b_got, 5.0)
