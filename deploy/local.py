@@ -595,6 +595,9 @@ class LocalCluster:
             # Another command (`trireme start`, `trireme chaos restart`) may have
             # started a process since: stop the one running now.
             saved = json.loads(self.layout_file.read_text())["procs"]
+            for name, raw in saved.items():
+                if name not in self.procs:  # added since (`trireme node add`): it is the cluster's too
+                    self.procs[name] = Proc(**raw)
             for name, p in self.procs.items():
                 pid = saved.get(name, {}).get("pid", 0)
                 if pid and pid != p.pid and alive(pid) and ours(pid, p.addr, self.cluster_id):

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from deploy.local import alive
 from tests.integration.admin import meta
 from tests.integration.conftest import make_client, wait_until
 
@@ -214,7 +215,7 @@ def test_a_partition_past_the_size_limit_splits_by_itself(own_cluster):
 
 
 def test_a_node_added_takes_replicas_and_a_node_removed_is_drained_first(own_cluster):
-    cluster = own_cluster()
+    cluster = first = own_cluster()
     ddb = make_client(cluster.endpoint, retries=3)
     for name in ("aaa", "bbb"):
         ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
@@ -240,6 +241,9 @@ def test_a_node_added_takes_replicas_and_a_node_removed_is_drained_first(own_clu
         assert len(paginate(ddb, "scan", TableName=name, ConsistentRead=True)) == 30
     status = cli(cluster, "status")
     assert "moving from draining n1 to n4" in status.stdout, status.stdout
+    n4 = cluster.procs["n4"].pid
+    first.stop(timeout=0)  # the object that started the cluster stops the node added since too
+    assert n4 and not alive(n4)
 
 
 def test_a_partition_kept_hot_splits_by_itself_where_its_writes_divide(own_cluster):
