@@ -121,7 +121,14 @@ class LambdaApi:
                                     {"Content-Type": "application/json", "x-amzn-ErrorType": "UnknownOperationException"})
             handler, name = route
             await self._metadata()
-            return await handler(name, query, headers, body)
+            try:
+                return await handler(name, query, headers, body)
+            except ResourceNotFoundException:
+                # Another router may have made the function a moment ago: this one's
+                # metadata follows the leader's by a watch (as for tables, router/protocol.py).
+                if not await self.cluster.catch_up():
+                    raise
+                return await handler(name, query, headers, body)
         except LambdaError as exc:
             return _error(exc)
         except DynamoDBError as exc:  # the cluster's answer (unavailable, unknown outcome): a service error
