@@ -15,7 +15,7 @@ from ddb.errors import ValidationException, constraint_failure
 from ddb.expressions import Context, parse_projection
 from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
 from ddb.serialization import boolean_error, map_error
-from ddb.size import ITEM_TOO_LARGE, MAX_ITEM_SIZE
+from ddb.size import check_size
 from ddb.values import validate_item, validate_sized_item
 
 MAX_GET_KEYS = 100
@@ -159,8 +159,7 @@ def bind_writes(entries: list[WriteEntry], schema: KeySchema) -> list[dict]:
     for e in entries:
         if e.put is not None:
             key = extract_key(schema, e.put)
-            if e.size > MAX_ITEM_SIZE:
-                raise ValidationException(ITEM_TOO_LARGE)
+            check_size(e.size)
         else:
             key = validate_key(schema, e.key)
         enc = encode_key(schema, key)

@@ -16,7 +16,7 @@ from ddb.expressions import (apply_update, evaluate, parse_condition, parse_proj
                              request_context, updated_attributes, updated_paths)
 from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
 from ddb.serialization import boolean_error
-from ddb.size import ITEM_TOO_LARGE, MAX_ITEM_SIZE, UPDATE_TOO_LARGE, check_item_size
+from ddb.size import UPDATE_TOO_LARGE, check_item_size, check_size
 from ddb.values import EMPTY_NAME, check_name_size, check_nesting, validate_item, validate_sized_item
 
 RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
@@ -51,8 +51,7 @@ class ItemRequest:
                                           f"{path[0]}. This attribute is part of the key")
         if self.item is not None:
             key = extract_key(schema, self.item)
-            if self.item_size > MAX_ITEM_SIZE:
-                raise ValidationException(ITEM_TOO_LARGE)
+            check_size(self.item_size)
         else:
             key = validate_key(schema, self.key)
         return key

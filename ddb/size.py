@@ -123,7 +123,11 @@ def check_item_size(item: dict[str, Any], *, message: str = ITEM_TOO_LARGE) -> i
     UpdateItem reports ``UPDATE_TOO_LARGE`` instead (dynalite
     actions/updateItem.js); pass that as ``message``.
     """
-    size = item_size(item)
+    return check_size(item_size(item), message=message)
+
+
+def check_size(size: int, *, message: str = ITEM_TOO_LARGE) -> int:
+    """`check_item_size` for a size already counted (``ddb.values.validate_sized_item``)."""
     if size > MAX_ITEM_SIZE:
         raise ValidationException(message)
     return size
