@@ -70,14 +70,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def default_port_range() -> tuple[int, int]:
+    """Where free_port picks without TRIREME_PORT_RANGE: 10000 up to the ephemeral range."""
+    return 10_000, max(_ephemeral_range()[0], 10_001)
+
+
 def _port_range() -> tuple[int, int]:
-    """Where free_port picks: TRIREME_PORT_RANGE, else 10000 up to the ephemeral range."""
-    lo, hi = 10_000, max(_ephemeral_range()[0], 10_001)
+    """Where free_port picks: TRIREME_PORT_RANGE, else `default_port_range`."""
     spec = os.environ.get("TRIREME_PORT_RANGE", "")
     if spec:
         a, _, b = spec.partition("-")
-        lo, hi = int(a), int(b)
-    return lo, hi
+        return int(a), int(b)
+    return default_port_range()
 
 
 def _ephemeral_range() -> tuple[int, int]:

@@ -52,8 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
     could not listen, and another worker's region link refused)."""
     worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if worker.startswith("gw") and count > 1 and "TRIREME_PORT_RANGE" not in os.environ:
-        from deploy.local import _ephemeral_range
-        lo, hi = 10_000, _ephemeral_range()[0]
+        from deploy.local import default_port_range
+        lo, hi = default_port_range()
         width = (hi - lo) // count
         start = lo + int(worker[2:]) * width
         os.environ["TRIREME_PORT_RANGE"] = f"{start}-{start + width}"
