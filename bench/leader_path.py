@@ -45,6 +45,7 @@ from types import SimpleNamespace
 
 import orjson
 
+from bench import ycsb
 from cluster.keys import item_key
 from cluster.kms import MasterKeys, new_data_key
 from ddb import items as ddb_items
@@ -65,6 +66,12 @@ SCHEMA = KeySchema.from_wire([{"AttributeName": "key", "KeyType": "HASH"}],
                              [{"AttributeName": "key", "AttributeType": "S"}], has_indexes=True)
 
 
+def _bound(req: ddb_items.ItemRequest) -> tuple[dict, bytes]:
+    """A request's key, checked against the table's schema, and its storage key."""
+    key = req.bind(SCHEMA)
+    return key, item_key(1, hash64(encode_partition_key(SCHEMA, key)), encode_key(SCHEMA, key))
+
+
 def updates(n: int, rng: random.Random, records: int = 1000) -> list[node_pb2.DataRequest]:
     """YCSB-A's UpdateItem (one of ten fields set to 100 bytes) as the router sends it."""
     out = []
@@ -73,8 +80,7 @@ def updates(n: int, rng: random.Random, records: int = 1000) -> list[node_pb2.Da
                 "UpdateExpression": "SET #f = :v", "ExpressionAttributeNames": {"#f": f"field{rng.randrange(10)}"},
                 "ExpressionAttributeValues": {":v": {"S": "x" * 100}}}
         req = ddb_items.parse_update_item(body)
-        key = req.bind(SCHEMA)
-        skey = item_key(1, hash64(encode_partition_key(SCHEMA, key)), encode_key(SCHEMA, key))
+        key, skey = _bound(req)
         out.append(node_pb2.DataRequest(id=i, group=GROUP, op=node_pb2.DataRequest.UPDATE, key=skey,
                                         item=orjson.dumps(key), **item_fields(req)))
     return out
@@ -82,14 +88,11 @@ def updates(n: int, rng: random.Random, records: int = 1000) -> list[node_pb2.Da
 
 def puts(n: int, rng: random.Random, records: int = 1000) -> list[node_pb2.DataRequest]:
     """YCSB-W's PutItem (a record of ten 100-byte fields) as the router sends it."""
-    chars = "abcdefghijklmnopqrstuvwxyz0123456789"
     out = []
     for i in range(n):
-        item = {"key": {"S": f"user{rng.randrange(records)}"},
-                **{f"field{f}": {"S": "".join(rng.choices(chars, k=100))} for f in range(10)}}
+        item = {"key": {"S": f"user{rng.randrange(records)}"}, **ycsb.fields(rng)}
         req = ddb_items.parse_put_item({"TableName": "usertable", "Item": item})
-        key = req.bind(SCHEMA)
-        skey = item_key(1, hash64(encode_partition_key(SCHEMA, key)), encode_key(SCHEMA, key))
+        _, skey = _bound(req)
         out.append(node_pb2.DataRequest(id=i, group=GROUP, op=node_pb2.DataRequest.PUT, key=skey,
                                         item=orjson.dumps(req.item), **item_fields(req)))
     return out
