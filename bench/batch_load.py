@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wcu", type=int, default=40_000,
                    help="the table's provisioned write units (default 40,000, DynamoDB's table quota); 0: on "
                         "demand (a new table's warm throughput, 4,000 units, then throttled)")
-    p.add_argument("--partitions", type=int, default=2, help="partitions per table (trireme up's default 2)")
+    p.add_argument("--partitions", type=int, default=1, help="partitions per table (trireme up's default 1)")
     p.add_argument("--compact-every", type=int, default=int(os.environ.get("TRIREME_RAFT_COMPACT_EVERY", 2000)),
                    help="the nodes' TRIREME_RAFT_COMPACT_EVERY (what a compacted log may keep)")
     p.add_argument("--settle-s", type=float, default=120.0, help="longest wait for compaction after the load")

@@ -46,14 +46,14 @@ def grid(routers: str, nodes_per_az: str) -> list[Point]:
 
 
 def partitions(asked: int, points: list[Point]) -> int:
-    """The YCSB tables' partitions: `asked`, else trireme up's 2 where there
+    """The YCSB tables' partitions: `asked`, else trireme up's 1 where there
     is one node per AZ, else one per node of the largest point (3 x its
-    nodes per AZ), so each of its nodes can lead one (2 partitions leave 4
+    nodes per AZ), so each of its nodes can lead one (1 partition leaves 5
     of 6 nodes leading none) and every point runs the same table."""
     if asked:
         return asked
     most = max(p.nodes_per_az for p in points)
-    return 2 if most == 1 else 3 * most
+    return 1 if most == 1 else 3 * most
 
 
 def layout(report: dict, table: str) -> dict[str, list[int]]:

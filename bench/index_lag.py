@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[LagResult]] = {k: [] for k in trees}
     try:
         for k, tree in trees.items():
-            clusters[k] = Cluster(tree, tmp / k, {"partitions_per_table": 2})
+            clusters[k] = Cluster(tree, tmp / k, {"partitions_per_table": 1})
         for rep in range(args.reps):
             for k, c in clusters.items():
                 cpu0 = sum(runner.cpu_seconds(pid) for pid in c.pids.values())

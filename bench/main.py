@@ -47,7 +47,7 @@ def _say(msg: str) -> None:
 
 
 def start_trireme(data_dir: Path, routers: int = 1, name: str = "trireme", nodes_per_az: int = 1,
-                  partitions: int = 2) -> System:
+                  partitions: int = 1) -> System:
     """A fresh cluster with `routers` router processes sharing the one
     DynamoDB port (`trireme up --router-workers`), `nodes_per_az` storage
     nodes in each of the three AZs and `partitions` per table; `name`
@@ -142,7 +142,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "a curve, with --routers a grid: one fresh cluster per point and round, Trireme alone, "
                         "the workloads only (no peers, probes or hot split)")
     p.add_argument("--partitions", type=int, default=0,
-                   help="partitions of the YCSB tables (trireme up --partitions-per-table; default 2, or with "
+                   help="partitions of the YCSB tables (trireme up --partitions-per-table; default 1, or with "
                         "more than one node per AZ 3 x the most nodes per AZ, so that every node can lead one)")
     p.add_argument("--security", action="store_true",
                    help="also run " + " and ".join(SECURED_WORKLOADS) + " against a cluster started with --auth "

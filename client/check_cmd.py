@@ -129,7 +129,8 @@ def _single(args: argparse.Namespace) -> tuple[CheckConfig, Callable, Callable]:
         if not own:
             return LocalChaos.load(args.data_dir), None
         cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="trireme-check-")), router_port=0,
-                               node_base_port=0, router_deadline_s=3.0,
+                               node_base_port=0, router_deadline_s=3.0, partitions_per_table=2,  # (writes
+                               # and transactions that cross partitions, moved leaders of more groups)
                                extra_env={"TRIREME_TTL_SWEEP_S": "1"} if cfg.workload == "ttl" else {})
         return LocalChaos(_launch(cluster, "a temporary cluster", 90)), cluster
 

@@ -187,7 +187,6 @@ class MetaState:
     tables: dict[str, TableInfo] = field(default_factory=dict)
     partitions: dict[str, PartitionInfo] = field(default_factory=dict)
     next_table_id: int = 1
-    settings: dict[str, Any] = field(default_factory=lambda: {"partitions_per_table": 2})
     # Lambda-compatible functions: name -> {"record": functions.model.Function's record, "code": the key of its
     # zip's chunks in the FUNCTION_CODE_TABLE}; see the "functions" block below.
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -912,7 +911,6 @@ class MetaState:
             "tables": {k: asdict(v) for k, v in self.tables.items()},
             "partitions": {k: asdict(v) for k, v in self.partitions.items()},
             "next_table_id": self.next_table_id,
-            "settings": dict(self.settings),
             "functions": dict(self.functions),
             "mappings": dict(self.mappings),
             "mapping_status": dict(self.mapping_status),
@@ -930,7 +928,6 @@ class MetaState:
             tables={k: _table(v) for k, v in d["tables"].items()},
             partitions={k: PartitionInfo(**v) for k, v in d["partitions"].items()},
             next_table_id=d["next_table_id"],
-            settings=d.get("settings", {}),
             functions=d.get("functions", {}),
             mappings=d.get("mappings", {}),
             mapping_status=d.get("mapping_status", {}),

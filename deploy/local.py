@@ -121,7 +121,7 @@ class LocalCluster:
     routers: int = 1  # each on its own port, from router_port
     router_workers: int = 1  # more than 1: that many routers share router_port's socket (router/workers.py)
     dead_after_s: float = 30.0
-    partitions_per_table: int = 2
+    partitions_per_table: int = 1  # (node/config.py says why)
     router_deadline_s: float = 8.0
     log_level: str = "INFO"
     access_log: bool = False  # routers log one line per request

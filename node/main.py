@@ -36,8 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--join", default="", help="HOST:PORT,... of existing nodes, to join a running cluster")
     p.add_argument("--dead-after", type=float, default=30.0,
                    help="seconds a node may be down before its replicas move elsewhere (default 30)")
-    p.add_argument("--partitions-per-table", type=int, default=2,
-                   help="partitions a new table starts with (default 2)")
+    p.add_argument("--partitions-per-table", type=int, default=1,
+                   help="partitions a new table starts with (default 1; they split as they grow)")
     p.add_argument("--router-endpoint", default="",
                    help="http://HOST:PORT of a router: AWS_ENDPOINT_URL for the handlers of event source "
                         "mappings run on this node (`trireme up` sets it)")

@@ -23,7 +23,7 @@ def test_counts_and_the_grid_vary_nodes_per_az_fastest():
 
 
 def test_partitions_let_every_node_of_the_largest_point_lead():
-    assert curve.partitions(0, [curve.Point(1, 1), curve.Point(2, 1)]) == 2  # trireme up's default
+    assert curve.partitions(0, [curve.Point(1, 1), curve.Point(2, 1)]) == 1  # trireme up's default
     assert curve.partitions(0, curve.grid("1", "1,2")) == 6
     assert curve.partitions(0, curve.grid("1", "3")) == 9
     assert curve.partitions(4, curve.grid("1", "1,2")) == 4  # --partitions wins

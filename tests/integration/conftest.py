@@ -25,6 +25,10 @@ def make_client(endpoint: str, retries: int = 0, read_timeout: float = 30.0):
 
 
 def start_cluster(tmp_path, **kwargs) -> LocalCluster:
+    """A started cluster. Its tables start with two partitions unless a test
+    asks otherwise (the product's default is one), so that scans, batches,
+    transactions and indexes cross a partition boundary in every test."""
+    kwargs.setdefault("partitions_per_table", 2)
     cluster = LocalCluster(tmp_path / "data", router_port=0, node_base_port=0, **kwargs)
     cluster.plan()
     try:

@@ -18,7 +18,7 @@ from trireme_pb import node_pb2
 
 @pytest.fixture
 def nodes(tmp_path):
-    c = LocalCluster(tmp_path / "data", router_port=0, node_base_port=0, routers=0)
+    c = LocalCluster(tmp_path / "data", router_port=0, node_base_port=0, routers=0, partitions_per_table=2)
     c.plan()
     try:
         c.start(wait_s=60)
