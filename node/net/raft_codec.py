@@ -24,19 +24,26 @@ def entry_to_pb(e: Entry, out: pb.Entry | None = None) -> pb.Entry:
 # small message's decoding (an unknown value still raises ValueError).
 _KINDS = {k.value: k for k in EntryKind}
 _TYPES = {t.value: t for t in MsgType}
+_set = object.__setattr__  # Entry is frozen; its `wire` is a cache of what the other fields say
 
 
-def entry_from_pb(p: pb.Entry) -> Entry:
+def entry_from_pb(p: pb.Entry, wire: bytes | None = None) -> Entry:
     kind = _KINDS.get(p.kind)
-    return Entry(p.term, p.index, p.data, kind if kind is not None else EntryKind(p.kind))
+    return Entry(p.term, p.index, p.data, kind if kind is not None else EntryKind(p.kind), wire)
 
 
 def encode_entry(e: Entry) -> bytes:
-    return entry_to_pb(e).SerializeToString()
+    """The entry's encoding, made once per entry: the leader's log and each
+    follower's frame reuse it, and a received entry keeps the bytes it came in."""
+    data = e.wire
+    if data is None:
+        data = entry_to_pb(e).SerializeToString()
+        _set(e, "wire", data)
+    return data
 
 
 def decode_entry(data: bytes) -> Entry:
-    return entry_from_pb(pb.Entry.FromString(data))
+    return entry_from_pb(pb.Entry.FromString(data), data)
 
 
 def encode_hard_state(hs: HardState) -> bytes:
@@ -92,8 +99,8 @@ def message_to_pb(m: Message, group: str, out: pb.Message | None = None) -> pb.M
     p.term = m.term
     p.index = m.index
     p.log_term = m.log_term
-    for e in m.entries:
-        entry_to_pb(e, p.entries.add())
+    if m.entries:
+        p.entries.extend(map(encode_entry, m.entries))
     p.commit = m.commit
     p.reject = m.reject
     p.reject_hint = m.reject_hint
@@ -114,7 +121,7 @@ def message_from_pb(p: pb.Message) -> tuple[str, Message]:
         snap = Snapshot(_meta_from_pb(p.snapshot.meta), p.snapshot.data)
     t = _TYPES.get(p.type)
     m = Message(t if t is not None else MsgType(p.type), p.to, p.frm, p.term, index=p.index, log_term=p.log_term,
-                entries=tuple(map(entry_from_pb, p.entries)) if p.entries else (), commit=p.commit,
+                entries=tuple(map(decode_entry, p.entries)) if p.entries else (), commit=p.commit,
                 reject=p.reject, reject_hint=p.reject_hint, seq=p.seq, snapshot=snap, force=p.force,
                 compact=p.compact, quiet=p.quiet)
     return p.group, m
