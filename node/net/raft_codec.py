@@ -90,27 +90,38 @@ def decode_snapshot(data: bytes) -> Snapshot:
     return Snapshot(_meta_from_pb(p.meta), p.data)
 
 
-def message_to_pb(m: Message, group: str, out: pb.Message | None = None) -> pb.Message:
-    p = out if out is not None else pb.Message()
+def message_to_pb(m: Message, group: str) -> pb.Message:
+    """Sets only the fields a message uses (a protobuf setter costs more than
+    the test: an APP_RESP or a HEARTBEAT leaves most at their default)."""
+    p = pb.Message()
     p.group = group
     p.type = m.type
     p.to = m.to
     p.frm = m.frm
     p.term = m.term
-    p.index = m.index
-    p.log_term = m.log_term
+    if m.index:
+        p.index = m.index
+    if m.log_term:
+        p.log_term = m.log_term
     if m.entries:
         p.entries.extend(map(encode_entry, m.entries))
-    p.commit = m.commit
-    p.reject = m.reject
-    p.reject_hint = m.reject_hint
-    p.seq = m.seq
+    if m.commit:
+        p.commit = m.commit
+    if m.reject:
+        p.reject = True
+    if m.reject_hint:
+        p.reject_hint = m.reject_hint
+    if m.seq:
+        p.seq = m.seq
     if m.snapshot is not None:
         _meta_to_pb(m.snapshot.meta, p.snapshot.meta)
         p.snapshot.data = m.snapshot.data
-    p.force = m.force
-    p.compact = m.compact
-    p.quiet = m.quiet
+    if m.force:
+        p.force = True
+    if m.compact:
+        p.compact = m.compact
+    if m.quiet:
+        p.quiet = True
     return p
 
 
