@@ -126,13 +126,15 @@ def message_to_pb(m: Message, group: str) -> pb.Message:
 
 
 def message_from_pb(p: pb.Message) -> tuple[str, Message]:
-    """The message and the group it belongs to."""
+    """The message and the group it belongs to. Its entries keep the bytes
+    they came in (`Entry.wire`): the follower's log stores them as they are."""
     snap = None
     if p.HasField("snapshot"):
         snap = Snapshot(_meta_from_pb(p.snapshot.meta), p.snapshot.data)
     t = _TYPES.get(p.type)
-    m = Message(t if t is not None else MsgType(p.type), p.to, p.frm, p.term, index=p.index, log_term=p.log_term,
-                entries=tuple(map(decode_entry, p.entries)) if p.entries else (), commit=p.commit,
-                reject=p.reject, reject_hint=p.reject_hint, seq=p.seq, snapshot=snap, force=p.force,
-                compact=p.compact, quiet=p.quiet)
+    ents = p.entries
+    # (positional: Message's field order; keywords cost a dataclass __init__ more)
+    m = Message(t if t is not None else MsgType(p.type), p.to, p.frm, p.term, p.index, p.log_term,
+                tuple(map(decode_entry, ents)) if ents else (), p.commit, p.reject, p.reject_hint, p.seq, snap,
+                p.force, p.compact, p.quiet)
     return p.group, m
