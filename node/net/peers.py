@@ -257,16 +257,18 @@ class Transport:
                                                 f"raft connection with {who}: {why}")
         return not why
 
-    def send(self, group: str, messages: list[Message]) -> None:
-        """Queue messages; they leave at `flush`, which runs soon on its own
-        (the engine calls it after a turn's sends: one frame per peer)."""
+    def send(self, group: str, messages: list[Message], *, flush_soon: bool = True) -> None:
+        """Queue messages; they leave at `flush`, which runs soon on its own,
+        or with `flush_soon=False` when the caller flushes (the engine, after
+        a turn's sends: one frame per peer, and no callback a turn to find
+        nothing left to write)."""
         for m in messages:
             peer = self._peers.get(m.to)
             if peer is None:
                 peer = self._peers[m.to] = _Peer(self, m.to)
             peer.push(message_to_pb(m, group).SerializeToString())
             self._dirty.add(peer)
-        if not self._flush_soon and self._dirty:
+        if flush_soon and not self._flush_soon and self._dirty:
             self._flush_soon = True
             asyncio.get_running_loop().call_soon(self.flush)
 
