@@ -27,9 +27,9 @@ _TYPES = {t.value: t for t in MsgType}
 _set = object.__setattr__  # Entry is frozen; its `wire` is a cache of what the other fields say
 
 
-def entry_from_pb(p: pb.Entry, wire: bytes | None = None) -> Entry:
+def entry_from_pb(p: pb.Entry) -> Entry:
     kind = _KINDS.get(p.kind)
-    return Entry(p.term, p.index, p.data, kind if kind is not None else EntryKind(p.kind), wire)
+    return Entry(p.term, p.index, p.data, kind if kind is not None else EntryKind(p.kind))
 
 
 def encode_entry(e: Entry) -> bytes:
@@ -43,7 +43,9 @@ def encode_entry(e: Entry) -> bytes:
 
 
 def decode_entry(data: bytes) -> Entry:
-    return entry_from_pb(pb.Entry.FromString(data), data)
+    e = entry_from_pb(pb.Entry.FromString(data))
+    _set(e, "wire", data)
+    return e
 
 
 def encode_hard_state(hs: HardState) -> bytes:

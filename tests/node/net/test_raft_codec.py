@@ -101,3 +101,10 @@ def test_an_entry_is_encoded_once_and_a_received_one_keeps_its_bytes():
     m = Message(MsgType.APP, "b", "a", 2, index=6, log_term=2, entries=(e,))
     p = wire.message_to_pb(m, "g")
     assert list(p.entries) == [first]
+
+
+def test_an_entry_made_from_another_does_not_inherit_its_bytes():
+    import dataclasses
+    e = wire.decode_entry(wire.encode_entry(Entry(2, 7, b"put")))
+    other = dataclasses.replace(e, data=b"delete")
+    assert other.wire is None and wire.decode_entry(wire.encode_entry(other)).data == b"delete"
