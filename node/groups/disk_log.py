@@ -50,11 +50,14 @@ class DiskLog:
 def trim(log, keep: int = MEMORY_ENTRIES, budget: int = MEMORY_BYTES) -> int:
     """Evict the oldest entries once more than 2 x `keep` are in memory, or
     more than twice the `budget` in bytes, estimated from the newest entry's
-    size (one look a turn, not a sum; entries of one workload are alike)."""
+    size (one look a turn, not a sum; entries of one workload are alike):
+    its data and, once encoded, its encoding (`Entry.wire`) too."""
     entries = log.entries
     n = len(entries)
     if n > 2 * MEMORY_MIN:
-        keep = min(keep, max(MEMORY_MIN, budget // (len(entries[-1].data) or 1)))
+        last = entries[-1]
+        size = len(last.data) + (len(last.wire) if last.wire is not None else 0)
+        keep = min(keep, max(MEMORY_MIN, budget // (size or 1)))
     if n <= 2 * keep:
         return 0
     return log.evict(log.last_index() - keep)

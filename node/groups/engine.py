@@ -378,7 +378,7 @@ class Engine:
 
     def _send(self, r: Replica, rd: Ready) -> None:
         if rd.messages and r.group in self.replicas:
-            self.transport.send(r.group, self._sendable(r, rd.messages))
+            self.transport.send(r.group, self._sendable(r, rd.messages), flush_soon=False)  # _turn flushes
 
     def _sendable(self, r: Replica, msgs: list[Message]) -> list[Message]:
         """SNAP messages as the replica's snapshots travel: inline as they

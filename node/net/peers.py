@@ -47,7 +47,7 @@ from typing import Any
 
 from cluster import tls as tls_
 from cluster.faults import Faults
-from cluster.frames import frame, tune
+from cluster.frames import tune
 from cluster.identity import Throttled, mismatch
 from cluster.regions import peer_header, qualify, split_qualified
 from cluster.rpc import Channels, call_once
@@ -65,11 +65,35 @@ MAX_QUEUE = 20_000
 DIRECT_BUFFER = 1 << 20
 
 
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def batch_frame(msgs: list[bytes]) -> bytes:
+    """The frame of a `RaftFrame{batch: MessageBatch{messages}}` holding these
+    encoded messages, put together from their bytes: a RaftFrame built of
+    message objects copied each one into it, then encoded them all again."""
+    parts = []
+    for m in msgs:
+        parts.append(b"\x0a" + _varint(len(m)))  # MessageBatch.messages (1, length-delimited)
+        parts.append(m)
+    batch = b"".join(parts)
+    body = b"\x12" + _varint(len(batch)) + batch  # RaftFrame.batch (2, length-delimited)
+    return len(body).to_bytes(4, "big") + body
+
+
 class _Peer:
     def __init__(self, transport: Transport, peer: str) -> None:
         self.t = transport
         self.peer = peer
-        self.queue: deque[raft_pb2.Message] = deque()
+        self.queue: deque[bytes] = deque()  # encoded raft_pb2.Message
         self.ready = asyncio.Event()
         # The open connection's writer while frames may be written straight from
         # `flush` (no fault injection, the peer reading fast enough); else None.
@@ -77,7 +101,7 @@ class _Peer:
         self.dialled: tuple[str, str] | None = None  # (node, address) of a direct local connection
         self.task = asyncio.create_task(self._run(), name=f"raft-peer-{peer}")
 
-    def push(self, m: raft_pb2.Message) -> None:
+    def push(self, m: bytes) -> None:
         if len(self.queue) >= MAX_QUEUE:
             self.queue.popleft()
         self.queue.append(m)
@@ -101,7 +125,7 @@ class _Peer:
             return
         msgs = list(self.queue)
         self.queue.clear()
-        writer.write(frame(node_pb2.RaftFrame(batch=raft_pb2.MessageBatch(messages=msgs))))
+        writer.write(batch_frame(msgs))
 
     async def _run(self) -> None:
         backoff = 0.05
@@ -155,7 +179,7 @@ class _Peer:
                             msgs = await self._impair(msgs, faults)
                             if not msgs:
                                 continue
-                        writer.write(frame(node_pb2.RaftFrame(batch=raft_pb2.MessageBatch(messages=msgs))))
+                        writer.write(batch_frame(msgs))
                         await writer.drain()
                         if not remote and addr != self.t.address_of(node):
                             break  # the peer moved: re-dial
@@ -177,7 +201,7 @@ class _Peer:
             await asyncio.sleep(backoff * (1 + random.random()))
             backoff = min(backoff * 2, 1.0)
 
-    async def _impair(self, msgs: list[raft_pb2.Message], f: Faults) -> list[raft_pb2.Message]:
+    async def _impair(self, msgs: list[bytes], f: Faults) -> list[bytes]:
         if self.peer in f.drop_to:
             return []
         if f.loss:
@@ -233,16 +257,18 @@ class Transport:
                                                 f"raft connection with {who}: {why}")
         return not why
 
-    def send(self, group: str, messages: list[Message]) -> None:
-        """Queue messages; they leave at `flush`, which runs soon on its own
-        (the engine calls it after a turn's sends: one frame per peer)."""
+    def send(self, group: str, messages: list[Message], *, flush_soon: bool = True) -> None:
+        """Queue messages; they leave at `flush`, which runs soon on its own,
+        or with `flush_soon=False` when the caller flushes (the engine, after
+        a turn's sends: one frame per peer, and no callback a turn to find
+        nothing left to write)."""
         for m in messages:
             peer = self._peers.get(m.to)
             if peer is None:
                 peer = self._peers[m.to] = _Peer(self, m.to)
-            peer.push(message_to_pb(m, group))
+            peer.push(message_to_pb(m, group).SerializeToString())
             self._dirty.add(peer)
-        if not self._flush_soon and self._dirty:
+        if flush_soon and not self._flush_soon and self._dirty:
             self._flush_soon = True
             asyncio.get_running_loop().call_soon(self.flush)
 

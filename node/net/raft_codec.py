@@ -24,6 +24,7 @@ def entry_to_pb(e: Entry, out: pb.Entry | None = None) -> pb.Entry:
 # small message's decoding (an unknown value still raises ValueError).
 _KINDS = {k.value: k for k in EntryKind}
 _TYPES = {t.value: t for t in MsgType}
+_set = object.__setattr__  # Entry is frozen; its `wire` is a cache of what the other fields say
 
 
 def entry_from_pb(p: pb.Entry) -> Entry:
@@ -32,11 +33,19 @@ def entry_from_pb(p: pb.Entry) -> Entry:
 
 
 def encode_entry(e: Entry) -> bytes:
-    return entry_to_pb(e).SerializeToString()
+    """The entry's encoding, made once per entry: the leader's log and each
+    follower's frame reuse it, and a received entry keeps the bytes it came in."""
+    data = e.wire
+    if data is None:
+        data = entry_to_pb(e).SerializeToString()
+        _set(e, "wire", data)
+    return data
 
 
 def decode_entry(data: bytes) -> Entry:
-    return entry_from_pb(pb.Entry.FromString(data))
+    e = entry_from_pb(pb.Entry.FromString(data))
+    _set(e, "wire", data)
+    return e
 
 
 def encode_hard_state(hs: HardState) -> bytes:
@@ -83,38 +92,51 @@ def decode_snapshot(data: bytes) -> Snapshot:
     return Snapshot(_meta_from_pb(p.meta), p.data)
 
 
-def message_to_pb(m: Message, group: str, out: pb.Message | None = None) -> pb.Message:
-    p = out if out is not None else pb.Message()
+def message_to_pb(m: Message, group: str) -> pb.Message:
+    """Sets only the fields a message uses (a protobuf setter costs more than
+    the test: an APP_RESP or a HEARTBEAT leaves most at their default)."""
+    p = pb.Message()
     p.group = group
     p.type = m.type
     p.to = m.to
     p.frm = m.frm
     p.term = m.term
-    p.index = m.index
-    p.log_term = m.log_term
-    for e in m.entries:
-        entry_to_pb(e, p.entries.add())
-    p.commit = m.commit
-    p.reject = m.reject
-    p.reject_hint = m.reject_hint
-    p.seq = m.seq
+    if m.index:
+        p.index = m.index
+    if m.log_term:
+        p.log_term = m.log_term
+    if m.entries:
+        p.entries.extend(map(encode_entry, m.entries))
+    if m.commit:
+        p.commit = m.commit
+    if m.reject:
+        p.reject = True
+    if m.reject_hint:
+        p.reject_hint = m.reject_hint
+    if m.seq:
+        p.seq = m.seq
     if m.snapshot is not None:
         _meta_to_pb(m.snapshot.meta, p.snapshot.meta)
         p.snapshot.data = m.snapshot.data
-    p.force = m.force
-    p.compact = m.compact
-    p.quiet = m.quiet
+    if m.force:
+        p.force = True
+    if m.compact:
+        p.compact = m.compact
+    if m.quiet:
+        p.quiet = True
     return p
 
 
 def message_from_pb(p: pb.Message) -> tuple[str, Message]:
-    """The message and the group it belongs to."""
+    """The message and the group it belongs to. Its entries keep the bytes
+    they came in (`Entry.wire`): the follower's log stores them as they are."""
     snap = None
     if p.HasField("snapshot"):
         snap = Snapshot(_meta_from_pb(p.snapshot.meta), p.snapshot.data)
     t = _TYPES.get(p.type)
-    m = Message(t if t is not None else MsgType(p.type), p.to, p.frm, p.term, index=p.index, log_term=p.log_term,
-                entries=tuple(map(entry_from_pb, p.entries)) if p.entries else (), commit=p.commit,
-                reject=p.reject, reject_hint=p.reject_hint, seq=p.seq, snapshot=snap, force=p.force,
-                compact=p.compact, quiet=p.quiet)
+    ents = p.entries
+    # (positional: Message's field order; keywords cost a dataclass __init__ more)
+    m = Message(t if t is not None else MsgType(p.type), p.to, p.frm, p.term, p.index, p.log_term,
+                tuple(map(decode_entry, ents)) if ents else (), p.commit, p.reject, p.reject_hint, p.seq, snap,
+                p.force, p.compact, p.quiet)
     return p.group, m

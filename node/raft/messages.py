@@ -50,6 +50,13 @@ class Entry:
     index: int
     data: bytes = b""
     kind: EntryKind = EntryKind.NORMAL
+    # The entry's encoding, opaque to the core: set by the driver's codec
+    # when it first encodes the entry or received it encoded, so the leader
+    # encodes an entry once for its log and every follower's frame, and a
+    # follower stores the bytes it received (node/net/raft_codec.py). Not an
+    # argument: an entry made from another's fields (`dataclasses.replace`)
+    # never inherits bytes that say something else.
+    wire: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.index}@{self.term}" + ("*" if self.kind == EntryKind.CONF else "")

@@ -7,6 +7,7 @@ group's applied index in one batch, so after any crash they agree.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from rocksdict import ColumnFamily, WriteBatch
 
@@ -14,6 +15,11 @@ from cluster import keys
 from .encryption import ValueCipher
 from .errors import StorageClosed, StorageError
 from .families import DATA, META, STREAMS
+
+
+# A group's encoded id, asked for by every turn's log append, hard state and
+# applied index: made once per group, not three times a turn.
+encode_group = lru_cache(maxsize=4096)(keys.encode_group)
 
 
 class Batch:
@@ -90,7 +96,7 @@ class Batch:
         self._wb.delete(key, self._cf(STREAMS))
 
     def set_applied_index(self, group: str | bytes, index: int) -> None:
-        key = keys.meta_key(keys.META_APPLIED, keys.encode_group(group))
+        key = keys.meta_key(keys.META_APPLIED, encode_group(group))
         self._wb.put(key, keys.u64(index), self._cf(META))
 
     def set_group_config(self, group: str | bytes, data: bytes) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cluster import keys
-from .batch import Batch
+from .batch import Batch, encode_group
 from .errors import LogCompacted, LogUnavailable
 from .families import RAFT
 
@@ -34,7 +34,7 @@ class RaftLog:
     def append_entries(self, batch: Batch, group: str | bytes, entries: Sequence[tuple[int, bytes]]) -> None:
         """Put consecutive ``(index, entry)`` pairs. Does not truncate: on a
         conflict call :meth:`truncate_suffix` first, in the same batch."""
-        enc = keys.encode_group(group)
+        enc = encode_group(group)
         prev = -1
         for index, data in entries:
             if prev >= 0 and index != prev + 1:
@@ -44,12 +44,12 @@ class RaftLog:
 
     def truncate_suffix(self, batch: Batch, group: str | bytes, from_index: int) -> None:
         """Delete entries with index >= ``from_index`` (a follower's conflicting tail)."""
-        enc = keys.encode_group(group)
+        enc = encode_group(group)
         batch.delete_range(RAFT, keys.raft_log_bound(enc, from_index), keys.raft_log_bounds(enc)[1])
 
     def compact(self, batch: Batch, group: str | bytes, upto_index: int) -> None:
         """Delete entries with index <= ``upto_index`` (covered by a snapshot)."""
-        enc = keys.encode_group(group)
+        enc = encode_group(group)
         current = self.compacted_index(group)
         if upto_index < current:
             raise ValueError(f"compact to {upto_index} below compacted index {current}")
@@ -58,35 +58,35 @@ class RaftLog:
         batch.put(RAFT, keys.raft_key(enc, keys.RAFT_COMPACTED), keys.u64(upto_index))
 
     def save_hard_state(self, batch: Batch, group: str | bytes, data: bytes) -> None:
-        batch.put(RAFT, keys.raft_key(keys.encode_group(group), keys.RAFT_HARD_STATE), data)
+        batch.put(RAFT, keys.raft_key(encode_group(group), keys.RAFT_HARD_STATE), data)
 
     def save_snapshot(self, batch: Batch, group: str | bytes, data: bytes) -> None:
         """The group's latest snapshot (its metadata, and the state when the
         state travels in it): where a restart's log begins."""
-        batch.put(RAFT, keys.raft_key(keys.encode_group(group), keys.RAFT_SNAPSHOT_META), data)
+        batch.put(RAFT, keys.raft_key(encode_group(group), keys.RAFT_SNAPSHOT_META), data)
 
     # --- reads ----------------------------------------------------------
 
     def hard_state(self, group: str | bytes) -> bytes | None:
-        return self._storage.get(RAFT, keys.raft_key(keys.encode_group(group), keys.RAFT_HARD_STATE))
+        return self._storage.get(RAFT, keys.raft_key(encode_group(group), keys.RAFT_HARD_STATE))
 
     def snapshot(self, group: str | bytes) -> bytes | None:
-        return self._storage.get(RAFT, keys.raft_key(keys.encode_group(group), keys.RAFT_SNAPSHOT_META))
+        return self._storage.get(RAFT, keys.raft_key(encode_group(group), keys.RAFT_SNAPSHOT_META))
 
     def compacted_index(self, group: str | bytes) -> int:
         """Highest index removed by :meth:`compact`; 0 when never compacted."""
-        value = self._storage.get(RAFT, keys.raft_key(keys.encode_group(group), keys.RAFT_COMPACTED))
+        value = self._storage.get(RAFT, keys.raft_key(encode_group(group), keys.RAFT_COMPACTED))
         return 0 if value is None else keys.read_u64(value)
 
     def first_index(self, group: str | bytes) -> int:
-        enc = keys.encode_group(group)
+        enc = encode_group(group)
         lo, hi = keys.raft_log_bounds(enc)
         for key, _ in self._storage.iter_range(RAFT, lo, hi, limit=1):
             return keys.raft_log_index(key)
         return self.compacted_index(group) + 1
 
     def last_index(self, group: str | bytes) -> int:
-        enc = keys.encode_group(group)
+        enc = encode_group(group)
         lo, hi = keys.raft_log_bounds(enc)
         for key, _ in self._storage.iter_range(RAFT, lo, hi, reverse=True, limit=1):
             return keys.raft_log_index(key)
@@ -101,7 +101,7 @@ class RaftLog:
         """
         if lo >= hi:
             return []
-        enc = keys.encode_group(group)
+        enc = encode_group(group)
         out: list[bytes] = []
         size = 0
         expected = lo

@@ -41,3 +41,14 @@ def test_large_entries_are_bounded_by_bytes():
 def test_a_small_keep_holds_below_the_floor():
     log = _Log([10] * 9)
     assert trim(log, keep=4) == 5 and len(log.entries) == 4
+
+
+def test_encoded_entries_count_their_encoding_too():
+    """An entry the leader encoded once for its log and its followers holds
+    those bytes beside its data: the budget counts both."""
+    from node.net.raft_codec import encode_entry
+    log = _Log([64 << 10] * 300)
+    for e in log.entries:
+        encode_entry(e)
+    trim(log, keep=512, budget=4 << 20)
+    assert len(log.entries) == (4 << 20) // (2 * (64 << 10) + 10)  # 31 entries of ~128 KB in memory

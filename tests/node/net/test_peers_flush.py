@@ -44,3 +44,16 @@ def test_an_open_connection_is_written_from_flush_in_order_and_faults_go_through
             await a.close()
             await b.close()
     asyncio.run(run())
+
+
+def test_a_frame_put_together_from_encoded_messages_is_the_protobuf_frame():
+    """batch_frame joins messages encoded at `send`: byte for byte the frame of
+    the RaftFrame holding them (lengths of one, two and three varint bytes)."""
+    from cluster.frames import frame
+    from node.net.peers import batch_frame
+    from trireme_pb import node_pb2, raft_pb2
+    for sizes in ([], [0], [5, 200], [100, 20_000, 3]):
+        msgs = [raft_pb2.Message(group="t1.p0", term=3, entries=[b"e" * n] if n else []) for n in sizes]
+        want = frame(node_pb2.RaftFrame(batch=raft_pb2.MessageBatch(messages=msgs)))
+        got = batch_frame([m.SerializeToString() for m in msgs])
+        assert got == want
