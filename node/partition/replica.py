@@ -421,9 +421,11 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             outcome = ddb_items.evaluate_delete(old, cond, rv, rvf)
             new = None
         elif op == UPDATE:
+            key_item, update = req.item, req.update
+            # (the JSON bounds the sizes from above: see evaluate_update)
             outcome = ddb_items.evaluate_update(
-                old, orjson.loads(req.item), orjson.loads(req.update) if req.update else {},
-                tuple(req.key_names), cond, rv, rvf)
+                old, orjson.loads(key_item), orjson.loads(update) if update else {},
+                tuple(req.key_names), cond, rv, rvf, size_bound=len(old_raw or key_item) + len(update))
             new = orjson.dumps(outcome.new_item) if outcome.new_item is not None else None
         elif op == CHECK:
             ddb_items.evaluate_delete(old, cond, "NONE", rvf)  # the condition, nothing changed
