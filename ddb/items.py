@@ -198,18 +198,19 @@ def evaluate_delete(old: dict | None, condition: dict | None = None, return_valu
     return WriteOutcome(None, old if return_values == "ALL_OLD" and old else None)
 
 
-def plain_sets(update: dict) -> list[tuple[str, dict]] | None:
+def plain_sets(update: dict, key_names: tuple[str, ...] = ()) -> list[tuple[str, dict]] | None:
     """The (attribute, value) pairs of an update that only SETs top-level
-    attributes to values the request gives, none a map or list (YCSB's and
-    most updates' shape), or None. Such an update resolves no document path
-    and nests nothing deeper: the new item is the old one with those values."""
+    attributes, none a key attribute, to values the request gives, none a
+    map or list (YCSB's and most updates' shape), or None. Such an update
+    resolves no document path and nests nothing deeper: the new item is the
+    old one with those values."""
     sets = update.get("set")
     if not sets or len(update) != (2 if "legacy" in update else 1):
         return None
     out = []
     for path, expr in sets:
         value = expr.get("value") if len(path) == 1 else None
-        if value is None or "M" in value or "L" in value:
+        if value is None or "M" in value or "L" in value or path[0] in key_names:
             return None
         out.append((path[0], value))
     return out
@@ -219,15 +220,16 @@ def evaluate_update(old: dict | None, key: dict, update: dict, key_names: tuple[
                     condition: dict | None = None, return_values: str = "NONE",
                     return_old_on_failure: bool = False, size_bound: int | None = None) -> WriteOutcome:
     """The item ``update`` makes of ``old`` (``key``: the item's key, the start
-    of an item it creates), refused if it would change a key attribute.
+    of an item it creates: read only when ``old`` is None), refused if it
+    would change a key attribute.
 
     ``size_bound``: an upper bound of ``old``'s (else ``key``'s) size plus
     ``update``'s values' and names' (their JSON's lengths: DynamoDB JSON spells
     every name and value, and more). When it is within the 400 KB limit, an
     update of `plain_sets` cannot exceed it, and the new item is not measured."""
     _check(old, condition, return_old_on_failure)
-    sets = plain_sets(update)
-    if sets is not None and not any(name in key_names for name, _ in sets):
+    sets = plain_sets(update, key_names)
+    if sets is not None:
         new = dict(old if old is not None else key)
         for name, value in sets:
             new[name] = value

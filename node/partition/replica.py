@@ -107,9 +107,12 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         """May this replica serve the read now? False: a strongly consistent
         read must first confirm leadership (ReadIndex). Raises Rejected."""
         if consistent:
-            if self.raft.role != Role.LEADER:
-                raise Rejected("NOT_LEADER", f"not the leader of {self.group}", self.raft.lead)
-            return self.lease_read_ok()
+            r = self.raft
+            if r.role != Role.LEADER:
+                raise Rejected("NOT_LEADER", f"not the leader of {self.group}", r.lead)
+            # (`lease_read_ok` inlined, its cheap checks first: every strongly consistent read asks)
+            log = r.log
+            return log.applied >= log.commit and log.applied >= r.term_start and self.lease_held()
         if not self.serves_eventual_reads():
             raise Rejected("UNAVAILABLE", f"replica of {self.group} is not caught up", self.raft.lead)
         return True
@@ -125,9 +128,11 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         return self.read_item(req)
 
     def get_now(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse | None:
-        """`get` without a task when no wait is needed (None: it is)."""
-        self.check_owns(req.key)
-        return self.read_item(req) if self._read_ready(req.consistent) else None
+        """`get` without a task when no wait is needed (None: it is).
+        (Each field read once: a protobuf field read makes a new object.)"""
+        key, consistent = req.key, req.consistent
+        self.check_owns(key)
+        return self.read_item(req, key, consistent) if self._read_ready(consistent) else None
 
     def owns(self, key: bytes) -> bool:
         """Is item ``key`` in this partition's hash range (a split may have given it away)?
@@ -153,29 +158,33 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             raise ServiceUnavailable("The table moved to new partitions (it was made a global table with "
                                      "MultiRegionConsistency STRONG). Retry the request.")
 
-    def read_item(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
-        """A GET's answer (without its id). Raises the throttling error when
-        the partition's read capacity is spent."""
-        value = self.engine.storage.get_item(req.key)
+    def read_item(self, req: node_pb2.DataRequest, key: bytes | None = None,
+                  consistent: bool | None = None) -> node_pb2.DataResponse:
+        """A GET's answer (without its id); ``key`` and ``consistent``: the
+        request's, when the caller read them already. Raises the throttling
+        error when the partition's read capacity is spent."""
+        if key is None:
+            key, consistent = req.key, req.consistent
+        value = self.engine.storage.get_item(key)
         cap = self.capacity
-        if value is None or not (req.measure_capacity or cap.exact):
-            units = raw_read_units(len(value) if value else 0, req.consistent or req.txn_read)
+        txn_read, measure = req.txn_read, req.measure_capacity
+        if value is None or not (measure or cap.exact):
+            units = raw_read_units(len(value) if value else 0, consistent or txn_read)
         else:
-            units = raw_read_units(item_size(orjson.loads(value)), req.consistent or req.txn_read)
+            units = raw_read_units(item_size(orjson.loads(value)), consistent or txn_read)
         cap.read(units, time.monotonic())
-        if req.txn_read:
-            resp = self._item_answer(req, value)
-            key = req.key
+        if txn_read:
+            resp = self._item_answer(req, value, measure)
             # Held also while its commit or release is only proposed: the item may change any moment.
             resp.txn_locked = key in self.locks.applied or self.locks.holder(key) is not None
             resp.item_stamp = self.item_stamp(key)
             return resp
-        return self._item_answer(req, value)
+        return self._item_answer(req, value, measure)
 
-    def _item_answer(self, req: node_pb2.DataRequest, value: bytes | None) -> node_pb2.DataResponse:
+    def _item_answer(self, req: node_pb2.DataRequest, value: bytes | None, measure: bool) -> node_pb2.DataResponse:
         if value is None:
             return Resp()
-        proj, measure = req.projection, req.measure_capacity
+        proj = req.projection
         if not (proj or measure):
             return Resp(item=value)
         item = orjson.loads(value)
@@ -316,22 +325,22 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         future of the response (without its id).
         """
         self.check_leader()
-        self.check_owns(req.key)
+        key = req.key  # (each protobuf field read makes a new object: once)
+        self.check_owns(key)
         if "frozen" in self.config:
             raise ServiceUnavailable(FROZEN_MESSAGE)
-        self.hot_keys.append(req.key)
+        self.hot_keys.append(key)
         locks = self.locks
         if locks.applied or locks.pending:  # the one check a write pays while no transaction runs
-            locks.check_free(req.key)
+            locks.check_free(key)
         origin = req.origin_region
         if origin:  # a strongly consistent global table: one region's write of an item at a time
-            pending = self._overlay.get(req.key)
+            pending = self._overlay.get(key)
             if pending is not None and pending[2] and pending[2] != origin:
                 raise ReplicatedWriteConflictException(
                     "The request was rejected because one or more items in the request are being modified by "
                     "a request in another Region.")
-        key = req.key
-        new, extra, resp = self._evaluate(req, req.op)
+        new, extra, resp = self._evaluate(req, req.op, key=key)
         cmd, version = self._command(key, new, extra, req.ttl_delete)
         return self._propose_write(cmd, version, lambda _result: resp, origin=origin,
                                    writes=None if extra else ((key, new),))
@@ -389,16 +398,18 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
                 p.add_done_callback(one)
         return out
 
-    def _evaluate(self, req: node_pb2.DataRequest, op: int, *, commit: bool = False,
-                  charge: int = 1) -> tuple[bytes | None, list[node_pb2.Mutation], node_pb2.DataResponse]:
+    def _evaluate(self, req: node_pb2.DataRequest, op: int, *, commit: bool = False, charge: int = 1,
+                  key: bytes | None = None) -> tuple[bytes | None, list[node_pb2.Mutation], node_pb2.DataResponse]:
         """Evaluate ``req`` as the write ``op`` (or CHECK: the condition only)
         against the newest state: the item's new value (None: deleted), the
         local index mutations and the answer. ``commit``: a prepared
         transaction's write, checked at its prepare, so no limit refuses it.
         ``charge``: the write's units are metered (and admitted by the
         partition's buckets) this many times: 2 for a transaction's prepare,
-        0 for its commit. Raises DynamoDBError (throttling too)."""
-        key = req.key
+        0 for its commit. ``key``: the request's, when the caller read it.
+        Raises DynamoDBError (throttling too)."""
+        if key is None:
+            key = req.key
         extra: list = []
         resp = Resp()
         cap = self.capacity
@@ -406,25 +417,26 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         measure = wanted or cap.exact
         if op == PUT and not (wanted or self.globals or req.condition or req.return_values or req.local_indexes):
             # A plain put: nothing needs the old item but (a provisioned table's) exact price.
+            item = req.item  # (a copy of the item each read: once)
             if charge:
-                cap.write(charge * (self._exact_put_units(key, req.item) if measure else raw_write_units(len(req.item))),
+                cap.write(charge * (self._exact_put_units(key, item) if measure else raw_write_units(len(item))),
                           time.monotonic())
-            return req.item, extra, resp
+            return item, extra, resp
         old_raw = self.current(key)
         old = orjson.loads(old_raw) if old_raw is not None else None
         cond = orjson.loads(req.condition) if req.condition else None
         rv, rvf = RETURN_VALUES[req.return_values], req.return_old_on_condition_failure
         if op == PUT:
-            outcome = ddb_items.evaluate_put(old, orjson.loads(req.item), cond, rv, rvf)
             new = req.item
+            outcome = ddb_items.evaluate_put(old, orjson.loads(new), cond, rv, rvf)
         elif op == DELETE:
             outcome = ddb_items.evaluate_delete(old, cond, rv, rvf)
             new = None
         elif op == UPDATE:
             key_item, update = req.item, req.update
-            # (the JSON bounds the sizes from above: see evaluate_update)
+            # (the JSON bounds the sizes from above: see evaluate_update; the key starts a new item only)
             outcome = ddb_items.evaluate_update(
-                old, orjson.loads(key_item), orjson.loads(update) if update else {},
+                old, orjson.loads(key_item) if old is None else {}, orjson.loads(update) if update else {},
                 tuple(req.key_names), cond, rv, rvf, size_bound=len(old_raw or key_item) + len(update))
             new = orjson.dumps(outcome.new_item) if outcome.new_item is not None else None
         elif op == CHECK:

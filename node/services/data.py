@@ -92,10 +92,14 @@ class DataSession:
             w.set_result(None)
 
     def answer(self, resp: node_pb2.DataResponse) -> None:
-        if self._closed:
-            return
         if resp.status == node_pb2.NOT_LEADER and resp.leader:
             resp.leader_addr = self.address_of(resp.leader) or ""
+        self._send(resp)
+
+    def _send(self, resp: node_pb2.DataResponse) -> None:
+        """Queue an answer that names no leader (`answer` adds its address)."""
+        if self._closed:
+            return
         self._out.append(resp)
         self._wake_up()
 
@@ -132,7 +136,7 @@ class DataSession:
                     got = replica.get_now(req)
                     if got is not None:
                         got.id = req.id
-                        self.answer(got)
+                        self._send(got)  # (OK: a refusal raises)
                         return
                 else:
                     replica.write(req).add_done_callback(functools.partial(self._written, req, self._clock()))
