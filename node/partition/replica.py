@@ -62,6 +62,7 @@ RETURN_VALUES = {v.number: v.name for v in Req.ReturnValues.DESCRIPTOR.values}  
 REGIONAL = ("member", "witness")  # an MRSC member's own settings, which a snapshot from another region keeps
 _ITEM_HEADER = 12  # an item key's table id (4 bytes) and hash (8), as cluster.keys lays it out
 _KEY_HASH = struct.Struct(">Q")
+_LAST_HASH = (1 << 64) - 1  # a partition's `hi` when it holds the table's whole hash range
 
 
 class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
@@ -762,13 +763,16 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         parts = cmd.parts
         c = self.config
         lo, hi = c["lo"], c["hi"]
-        at = 0
-        results: list = []
-        for n in parts:  # (`owns` inlined: a merged entry asks it of every part on every replica)
-            key = mutations[at].key
-            results.append(None if len(key) < _ITEM_HEADER or lo <= _KEY_HASH.unpack_from(key, 4)[0] <= hi
-                           else WRONG_GROUP)  # proposed before this replica's split applied
-            at += n
+        results: list
+        if lo == 0 and hi == _LAST_HASH:  # the whole hash range (a table of one partition): every part owned
+            results = [None] * len(parts)
+        else:
+            results, at = [], 0
+            for n in parts:  # (`owns` inlined: a merged entry asks it of every part on every replica)
+                key = mutations[at].key
+                results.append(None if len(key) < _ITEM_HEADER or lo <= _KEY_HASH.unpack_from(key, 4)[0] <= hi
+                               else WRONG_GROUP)  # proposed before this replica's split applied
+                at += n
         keep: list[node_pb2.Mutation] | None = None
         if WRONG_GROUP in results:
             keep, at = [], 0
