@@ -8,6 +8,7 @@ Subclasses say what applying an entry means (`apply_entry`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +25,8 @@ from node.net.raft_codec import encode_entry, encode_hard_state, encode_snapshot
 
 if TYPE_CHECKING:
     from node.groups.engine import Engine
+
+log = logging.getLogger(__name__)
 
 PROPOSAL_TIMEOUT_S = 8.0
 # A group compacts its stored log once this many entries lie behind the point
@@ -52,10 +55,48 @@ class UnknownOutcome(Exception):
     index not yet reached before the deadline)."""
 
 
+class Reply:
+    """A proposal's outcome handed to ``callback(result, exception)`` the
+    moment it is known: for a caller that only wants a callback, what a future
+    does without the future and the loop turn that runs its callbacks (a
+    request stream answers its writes so: node/services/data.py). As much of
+    a future as the proposal path uses; `cancel` hands over a CancelledError."""
+
+    __slots__ = ("_callback", "_done")
+
+    def __init__(self, callback: Callable[[Any, BaseException | None], None]) -> None:
+        self._callback = callback
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: Any) -> None:
+        self._finish(result, None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._finish(None, exc)
+
+    def cancel(self) -> bool:
+        if self._done:
+            return False
+        self._finish(None, asyncio.CancelledError())
+        return True
+
+    def _finish(self, result: Any, exc: BaseException | None) -> None:
+        if self._done:
+            raise asyncio.InvalidStateError("the reply was given already")
+        self._done = True
+        try:
+            self._callback(result, exc)
+        except Exception:  # noqa: BLE001 (as a future's callback: logged, never the proposer's failure)
+            log.exception("a proposal's reply failed")
+
+
 @dataclass(slots=True)
 class _Proposal:
     term: int
-    future: asyncio.Future
+    future: asyncio.Future | Reply
     deadline: float
     on_done: Callable[[bool], None] | None
     answer: Callable[[Any], Any] | None  # the future's value from the applied result
@@ -127,14 +168,16 @@ class Replica:
     # --- inputs (queued; the engine feeds them to the core) ----------------
 
     def propose(self, data: bytes | ConfChange, on_done: Callable[[bool], None] | None = None,
-                answer: Callable[[Any], Any] | None = None, merge: Any = None) -> asyncio.Future:
+                answer: Callable[[Any], Any] | None = None, merge: Any = None,
+                reply: Reply | None = None) -> asyncio.Future | Reply:
         """Queue a proposal. The future resolves to `apply_entry`'s result once
         applied (to ``answer(result)``, or the exception it raises, when given:
         one future and one loop callback less than chaining another), or fails
         with Rejected (never applied) or UnknownOutcome. `on_done(applied)`
         runs first, when the outcome is known. ``merge``: a tag that lets the
-        proposal share an entry with its tagged neighbours (`combine`)."""
-        fut = asyncio.get_running_loop().create_future()
+        proposal share an entry with its tagged neighbours (`combine`).
+        ``reply``: given the outcome instead of a future, and returned."""
+        fut = reply if reply is not None else asyncio.get_running_loop().create_future()
         self._queued.append((data, fut, on_done, answer, merge))
         if merge is not None:
             self._mergeable += 1

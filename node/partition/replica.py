@@ -10,6 +10,7 @@ proposal happen in one step of the event loop. The entry carries the result
 from __future__ import annotations
 
 import asyncio
+import functools
 import struct
 import time
 from collections import deque
@@ -38,7 +39,7 @@ from node.partition.versions import VersionsMixin
 from node.partition.local_indexes import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
 from node.raft.messages import Entry, Role, SnapshotMeta
-from node.groups.replica import Rejected, Replica, UnknownOutcome
+from node.groups.replica import Rejected, Replica, Reply, UnknownOutcome
 from node.groups.snapshots import decode_records
 from node.storage import DATA, META, STREAMS, VERSIONS, Batch
 from trireme_pb import node_pb2
@@ -318,12 +319,13 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             fut = write(req)
         return await fut
 
-    def write(self, req: node_pb2.DataRequest) -> asyncio.Future:
+    def write(self, req: node_pb2.DataRequest, reply: Reply | None = None) -> asyncio.Future | Reply:
         """Evaluate a put/delete/update now and propose its result.
 
         Raises DynamoDBError (a failed condition, a bad update, an item a
         transaction holds) or Rejected synchronously; otherwise returns a
-        future of the response (without its id).
+        future of the response (without its id): ``reply`` when given and
+        the table has no global index (whose hand-off may hold the answer).
         """
         self.check_leader()
         key = req.key  # (each protobuf field read makes a new object: once)
@@ -344,7 +346,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         new, extra, resp = self._evaluate(req, req.op, key=key)
         cmd, version = self._command(key, new, extra, req.ttl_delete)
         return self._propose_write(cmd, version, lambda _result: resp, origin=origin,
-                                   writes=None if extra else ((key, new),))
+                                   writes=None if extra else ((key, new),), reply=reply)
 
     def write_batch(self, req: node_pb2.DataRequest,
                     error: Callable[[BaseException], node_pb2.DataResponse]) -> asyncio.Future:
@@ -357,46 +359,47 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         answers UNAVAILABLE, and the router sends it again on its own."""
         self.check_leader()
         origin = req.origin_region
-        parts: list[asyncio.Future | node_pb2.DataResponse] = []
-        for part in req.parts:
-            if origin:
-                part.origin_region = origin
-            try:
-                parts.append(self.write(part))
-            except THROTTLES as exc:
-                parts.append(error(exc))
-            except DynamoDBError as exc:
-                if self.lease_held():
-                    parts.append(error(exc))
-                else:
-                    parts.append(error(Rejected("UNAVAILABLE", f"{self.group}: confirming leadership")))
-            except Exception as exc:  # noqa: BLE001 (Rejected, or a bug: that part's answer)
-                parts.append(error(exc))
         out: asyncio.Future = asyncio.get_running_loop().create_future()
-        left = [sum(1 for p in parts if isinstance(p, asyncio.Future))]
+        answers: list[node_pb2.DataResponse | None] = []
+        left = [1]  # the parts not answered yet, and one until every part is proposed
 
-        def answer() -> None:
-            resp = Resp()
-            for p in parts:
-                if isinstance(p, Resp):
-                    resp.parts.append(p)
-                elif p.cancelled():
-                    resp.parts.append(error(UnknownOutcome(f"{self.group}: proposal cancelled")))
-                elif p.exception() is not None:
-                    resp.parts.append(error(p.exception()))  # type: ignore[arg-type]
-                else:
-                    resp.parts.append(p.result())
-            out.set_result(resp)
-
-        def one(_f: asyncio.Future) -> None:
+        def finish() -> None:
             left[0] -= 1
             if left[0] == 0 and not out.done():
-                answer()
-        if not left[0]:
-            answer()
-        for p in parts:
-            if isinstance(p, asyncio.Future):
-                p.add_done_callback(one)
+                out.set_result(Resp(parts=answers))
+
+        def settle(i: int, resp: node_pb2.DataResponse | None, exc: BaseException | None) -> None:
+            if exc is not None:
+                resp = error(UnknownOutcome(f"{self.group}: proposal cancelled")
+                             if isinstance(exc, asyncio.CancelledError) else exc)
+            answers[i] = resp
+            finish()
+
+        def settled(i: int, fut: asyncio.Future) -> None:  # (a future: the answer waits for an index's hand-off)
+            exc = asyncio.CancelledError() if fut.cancelled() else fut.exception()
+            settle(i, None if exc is not None else fut.result(), exc)
+
+        for i, part in enumerate(req.parts):
+            if origin:
+                part.origin_region = origin
+            answers.append(None)
+            try:
+                reply = Reply(functools.partial(settle, i))  # (each part's outcome, without a future)
+                fut = self.write(part, reply)
+            except THROTTLES as exc:
+                answers[i] = error(exc)
+                continue
+            except DynamoDBError as exc:
+                answers[i] = error(exc if self.lease_held() else
+                                   Rejected("UNAVAILABLE", f"{self.group}: confirming leadership"))
+                continue
+            except Exception as exc:  # noqa: BLE001 (Rejected, or a bug: that part's answer)
+                answers[i] = error(exc)
+                continue
+            left[0] += 1
+            if fut is not reply:
+                fut.add_done_callback(functools.partial(settled, i))
+        finish()
         return out
 
     def _evaluate(self, req: node_pb2.DataRequest, op: int, *, commit: bool = False, charge: int = 1,
@@ -632,14 +635,16 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def _propose_write(self, cmd: node_pb2.WriteCommand, version: Version | None,
                        answer: Callable[[Any], node_pb2.DataResponse],
                        lock: tuple[bytes, node_pb2.TxnLock | None] | None = None,
-                       origin: str = "", writes: tuple[tuple[bytes, bytes | None], ...] | None = None
-                       ) -> asyncio.Future:
+                       origin: str = "", writes: tuple[tuple[bytes, bytes | None], ...] | None = None,
+                       reply: Reply | None = None) -> asyncio.Future | Reply:
         """Propose an evaluated write; the future answers ``answer(applied result)``
         (or fails with the DynamoDBError it raises). ``lock``: the (key, lock
         or None) the entry leaves, for later evaluations to see meanwhile.
         ``origin``: the region a strongly consistent global table's write came from.
         ``writes``: the command's mutations as (key, value or None: deleted),
-        when the caller has them (reading them back from ``cmd`` copies each value)."""
+        when the caller has them (reading them back from ``cmd`` copies each value).
+        ``reply``: given the outcome instead of a future (`Replica.propose`), unless
+        the answer may wait for an index's hand-off."""
         if self.stream is not None or "pitr" in self.config:
             cmd.timestamp_ms = int(time.time() * 1000)  # the records' ApproximateCreationDateTime, PITR's time
         item_key = b""
@@ -685,8 +690,10 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
         # A plain item write (no version, no lock) may share its entry (`combine`).
         plain = version is None and lock is None
-        fut = self.propose(cmd.SerializeToString(), done, applied, len(keys) if plain else None)
-        return self.hold_for_index(fut) if self.globals else fut  # (the hand-off to a new index: index_writes.py)
+        if self.globals:
+            return self.hold_for_index(self.propose(cmd.SerializeToString(), done, applied,
+                                                    len(keys) if plain else None))
+        return self.propose(cmd.SerializeToString(), done, applied, len(keys) if plain else None, reply)  # (the hand-off to a new index: index_writes.py)
 
     def combine(self, parts: list[tuple[bytes, int]]) -> bytes:
         """Plain write commands concatenate into one (protobuf merges repeated

@@ -20,7 +20,7 @@ import orjson
 
 from cluster.nodes import SLOW_MS, SLOW_MS_KEY, STREAM_TAG_KEY, tag
 from ddb.errors import ConditionalCheckFailedException, DynamoDBError
-from node.groups.replica import Rejected, UnknownOutcome
+from node.groups.replica import Rejected, Reply, UnknownOutcome
 from node.partition.capacity import THROTTLES
 from node.partition.replica import PartitionReplica
 from node.services.admission import DATA_ROLES, Admission
@@ -119,7 +119,8 @@ class DataSession:
 
     def start(self, req: node_pb2.DataRequest) -> None:
         """Answer gets and start writes right here when nothing needs
-        waiting for (the common case): a task per request costs more."""
+        waiting for (the common case): a task per request costs more. A
+        write's outcome comes back through a `Reply` (no future, no loop turn)."""
         replica = self.replicas.get(req.group)
         op = req.op
         if op == Req.BATCH_WRITE and isinstance(replica, PartitionReplica):
@@ -139,7 +140,11 @@ class DataSession:
                         self._send(got)  # (OK: a refusal raises)
                         return
                 else:
-                    replica.write(req).add_done_callback(functools.partial(self._written, req, self._clock()))
+                    started = self._clock()
+                    reply = Reply(functools.partial(self._replied, req, started))
+                    fut = replica.write(req, reply)
+                    if fut is not reply:
+                        fut.add_done_callback(functools.partial(self._written, req, started))
                     return
             except DynamoDBError as exc:
                 if op == Req.GET or isinstance(exc, THROTTLES):  # a throttled write changed nothing
@@ -161,12 +166,18 @@ class DataSession:
         if fut.cancelled():
             return
         exc = fut.exception()
+        self._replied(req, started, None if exc is not None else fut.result(), exc)
+
+    def _replied(self, req: node_pb2.DataRequest, started: float, resp: node_pb2.DataResponse | None,
+                 exc: BaseException | None) -> None:
+        """A write's outcome (a `Reply`'s, or a future's through `_written`)."""
         if exc is not None:
+            if isinstance(exc, asyncio.CancelledError):
+                return
             resp = _error_response(req.id, exc, self.tag_prefix)
         else:
-            resp = fut.result()
-            resp.id = req.id
-        self._answer_timed(req, resp, started)
+            resp.id = req.id  # type: ignore[union-attr]
+        self._answer_timed(req, resp, started)  # type: ignore[arg-type]
 
     async def _handle_task(self, req: node_pb2.DataRequest) -> None:
         started = self._clock()
