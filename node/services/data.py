@@ -53,6 +53,7 @@ def _error_response(req_id: int, exc: BaseException, prefix: str) -> node_pb2.Da
 
 Req = node_pb2.DataRequest
 _FAST_OPS = frozenset((Req.GET, Req.PUT, Req.DELETE, Req.UPDATE))
+GET, BATCH_WRITE, NOT_LEADER = Req.GET, Req.BATCH_WRITE, node_pb2.NOT_LEADER  # (a protobuf class attribute costs a lookup)
 
 
 class DataSession:
@@ -92,7 +93,7 @@ class DataSession:
             w.set_result(None)
 
     def answer(self, resp: node_pb2.DataResponse) -> None:
-        if resp.status == node_pb2.NOT_LEADER and resp.leader:
+        if resp.status == NOT_LEADER and resp.leader:
             resp.leader_addr = self.address_of(resp.leader) or ""
         self._send(resp)
 
@@ -123,7 +124,7 @@ class DataSession:
         write's outcome comes back through a `Reply` (no future, no loop turn)."""
         replica = self.replicas.get(req.group)
         op = req.op
-        if op == Req.BATCH_WRITE and isinstance(replica, PartitionReplica):
+        if op == BATCH_WRITE and isinstance(replica, PartitionReplica):
             try:
                 fut = replica.write_batch(req, functools.partial(self._part_error, req.id))
             except Exception as exc:  # noqa: BLE001 (not the leader: nothing was proposed)
@@ -133,7 +134,7 @@ class DataSession:
             return
         if isinstance(replica, PartitionReplica) and op in _FAST_OPS:
             try:
-                if op == Req.GET:
+                if op == GET:
                     got = replica.get_now(req)
                     if got is not None:
                         got.id = req.id
@@ -147,7 +148,7 @@ class DataSession:
                         fut.add_done_callback(functools.partial(self._written, req, started))
                     return
             except DynamoDBError as exc:
-                if op == Req.GET or isinstance(exc, THROTTLES):  # a throttled write changed nothing
+                if op == GET or isinstance(exc, THROTTLES):  # a throttled write changed nothing
                     self.answer(_error_response(req.id, exc, self.tag_prefix))
                     return
                 # A refused write is answered only after a ReadIndex: see write_checked.
