@@ -39,7 +39,7 @@ from node.partition.versions import VersionsMixin
 from node.partition.local_indexes import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
 from node.raft.messages import Entry, Role, SnapshotMeta
-from node.groups.replica import Rejected, Replica, Reply, UnknownOutcome
+from node.groups.replica import LEADER, Rejected, Replica, Reply, UnknownOutcome
 from node.groups.snapshots import decode_records
 from node.storage import DATA, META, STREAMS, VERSIONS, Batch
 from trireme_pb import node_pb2
@@ -103,14 +103,14 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         a closed connection and is electing the next) holds a recent copy; a
         fresh learner may hold nothing yet."""
         r = self.raft
-        return r.id in r.conf.voters and (r.lead is not None or r.role == Role.LEADER or r.lost_leader_recently())
+        return r.id in r.conf.voters and (r.lead is not None or r.role == LEADER or r.lost_leader_recently())
 
     def _read_ready(self, consistent: bool) -> bool:
         """May this replica serve the read now? False: a strongly consistent
         read must first confirm leadership (ReadIndex). Raises Rejected."""
         if consistent:
             r = self.raft
-            if r.role != Role.LEADER:
+            if r.role != LEADER:
                 raise Rejected("NOT_LEADER", f"not the leader of {self.group}", r.lead)
             # (`lease_read_ok` inlined, its cheap checks first: every strongly consistent read asks)
             log = r.log
@@ -266,7 +266,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def item_stamp(self, key: bytes) -> int:
         """A number that changes whenever the item may have changed (at this
         leader: its last write's index; another leader: another term)."""
-        if self.raft.role != Role.LEADER:
+        if self.raft.role != LEADER:
             raise Rejected("NOT_LEADER", f"not the leader of {self.group}", self.raft.lead)
         stamps = self._stamps
         if stamps is None:
@@ -873,7 +873,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def on_role(self, role: Role) -> None:
         super().on_role(role)
-        if role != Role.LEADER:
+        if role != LEADER:
             # Pending proposals resolve when their index applies; what the
             # next leader decides does not go through our overlay.
             self._overlay.clear()
