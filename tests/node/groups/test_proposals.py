@@ -5,6 +5,8 @@ it rather than waiting for its deadline); on_done runs first."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -64,17 +66,23 @@ def test_a_committed_write_is_answered_without_waiting_for_the_next_fsync(tmp_pa
     run(tmp_path, test)
 
 
+def recorder() -> tuple[list, asyncio.Event, Callable[[Any, BaseException | None], None]]:
+    """A Reply's callback that records each (result, exception) and sets the event."""
+    got: list = []
+    done = asyncio.Event()
+
+    def callback(result: Any, exc: BaseException | None) -> None:
+        got.append((result, exc))
+        done.set()
+    return got, done, callback
+
+
 def test_a_reply_is_given_the_outcome_when_it_is_known(tmp_path, caplog):
     """A Reply instead of a future: its callback gets (result, None) or (None,
     exception) once, inside the turn that learns it; a callback that fails is
     logged and the replica goes on."""
     async def test(replica):
-        got: list = []
-        done = asyncio.Event()
-
-        def callback(result, exc):
-            got.append((result, exc))
-            done.set()
+        got, done, callback = recorder()
         reply = Reply(callback)
         assert replica.propose(NOTHING, None, lambda result: ("answered", result), reply=reply) is reply
         await asyncio.wait_for(done.wait(), 5)
@@ -99,12 +107,7 @@ def test_a_reply_is_given_the_outcome_when_it_is_known(tmp_path, caplog):
 
 def test_a_write_given_a_reply_answers_through_it(tmp_path):
     async def test(replica):
-        got: list = []
-        done = asyncio.Event()
-
-        def callback(result, exc):
-            got.append((result, exc))
-            done.set()
+        got, done, callback = recorder()
         reply = Reply(callback)
         assert replica.write(put_req("a", 1), reply) is reply
         await asyncio.wait_for(done.wait(), 5)
