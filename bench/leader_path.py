@@ -21,6 +21,10 @@ the count covers what a write costs all three nodes but the router's
 `--op put` sends YCSB-W's PutItem (a 1 KB record, ten 100-byte fields)
 instead, and `--op batch` a BatchWriteItem's share of one partition: each
 message one BATCH_WRITE of `--batch` such puts (the count is then per item).
+`--op get` sends GetItems of records the run puts first (eventually
+consistent; `--consistent`: strongly, so the leader checks its lease), the
+path of YCSB-A's other half, B's 95% and C.
+
 `--provisioned` gives the partition a provisioned table's limits, so each
 write is priced exactly (DynamoDB's item size, as `bench.batch_load`'s table is).
 
@@ -98,18 +102,44 @@ def puts(n: int, rng: random.Random, records: int = 1000) -> list[node_pb2.DataR
     return out
 
 
-PUT_MESSAGES = 8  # distinct messages the puts cycle through
+def gets(n: int, rng: random.Random, consistent: bool, records: int = 1000) -> list[node_pb2.DataRequest]:
+    """YCSB's GetItem of a record, as the router sends it (strongly consistent: to the leader)."""
+    out = []
+    for i in range(n):
+        req = ddb_items.parse_get_item({"TableName": "usertable", "Key": {"key": {"S": f"user{rng.randrange(records)}"}},
+                                        "ConsistentRead": consistent})
+        _, skey = _bound(req)
+        out.append(node_pb2.DataRequest(id=i, group=GROUP, op=node_pb2.DataRequest.GET, key=skey,
+                                        consistent=consistent, **item_fields(req)))
+    return out
 
 
-def messages_of(op: str, rounds: int, batch: int, rng: random.Random) -> list[node_pb2.DataRequests]:
+def load_messages(batch: int, rng: random.Random, records: int = 1000) -> list[node_pb2.DataRequests]:
+    """Puts of every record, `batch` a message: what the gets read."""
+    reqs = [node_pb2.DataRequest(id=i, group=GROUP, op=node_pb2.DataRequest.PUT,
+                                 key=_bound(ddb_items.parse_get_item({"TableName": "usertable", "Key": key}))[1],
+                                 item=orjson.dumps({**key, **ycsb.fields(rng)}))
+            for i, key in enumerate({"key": {"S": f"user{r}"}} for r in range(records))]
+    return [node_pb2.DataRequests(requests=reqs[i:i + batch]) for i in range(0, records, batch)]
+
+
+PUT_MESSAGES = 8  # distinct messages the puts (and gets) cycle through
+
+
+def messages_of(op: str, rounds: int, batch: int, rng: random.Random,
+                consistent: bool = False) -> list[node_pb2.DataRequests]:
     """`rounds` messages of `batch` writes each (for "batch": one BATCH_WRITE of
-    `batch` parts). Puts cycle through PUT_MESSAGES messages made once, so the
-    difference of two runs holds no making of 1 KB records (updates are each
-    made anew, as they always were: their counts stay comparable)."""
+    `batch` parts; for "get": reads). Puts and gets cycle through PUT_MESSAGES
+    messages made once, so the difference of two runs holds no making of 1 KB
+    records (updates are each made anew, as they always were: their counts
+    stay comparable)."""
     if op == "update":
         return [node_pb2.DataRequests(requests=updates(batch, rng)) for _ in range(rounds)]
     pool = []
     for i in range(PUT_MESSAGES):
+        if op == "get":
+            pool.append(node_pb2.DataRequests(requests=gets(batch, rng, consistent)))
+            continue
         parts = puts(batch, rng)
         if op == "put":
             pool.append(node_pb2.DataRequests(requests=parts))
@@ -165,10 +195,12 @@ async def start_engines(members: int, data_dir: Path, encrypt: bool = False,
 
 async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int = 1,
               encrypt: bool = False, tick_s: float = TICK_S, op: str = "update",
-              provisioned: bool = False) -> list[float]:
-    """Loop-thread CPU µs per write for each repetition (after one warm-up):
-    `rounds` messages of `batch` updates, each message answered before the next.
-    With `members` > 1 the group's other members run in this process too."""
+              provisioned: bool = False, consistent: bool = False) -> list[float]:
+    """Loop-thread CPU µs per request for each repetition (after one warm-up):
+    `rounds` messages of `batch` requests, each message answered before the next.
+    With `members` > 1 the group's other members run in this process too.
+    The answers are serialized as gRPC sends them and parsed (as the router
+    does: the same bytes, so the same cost, whichever tree runs)."""
     storages, engines = await start_engines(members, data_dir, encrypt, tick_s)
     engine = engines[0]
     replica = engine.replicas[GROUP]
@@ -177,7 +209,8 @@ async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int =
     answered: list[node_pb2.DataResponse] = []
     waiting: list = [None, 0]  # (future, answers it waits for)
 
-    async def write(msg: node_pb2.DataResponses) -> None:
+    async def write(msg: node_pb2.DataResponses | bytes) -> None:
+        msg = node_pb2.DataResponses.FromString(msg if isinstance(msg, bytes) else msg.SerializeToString())
         refused = False  # (a BATCH_WRITE refused whole answers no parts: do not wait for them)
         for r in msg.responses:  # (a BATCH_WRITE's answer: its parts')
             answered.extend(r.parts or (r,))
@@ -195,21 +228,29 @@ async def run(rounds: int, batch: int, reps: int, data_dir: Path, members: int =
             await asyncio.sleep(0.01)
         if provisioned:  # a provisioned table's limits, never reached: writes are priced exactly
             replica.capacity.configure(Limits(read=1e9, write=1e9), time.monotonic())
-        messages = messages_of(op, rounds, batch, random.Random(1))
-        out = []
-        for rep in range(reps + 1):
+        rng = random.Random(1)
+
+        async def send(msgs: list[node_pb2.DataRequests]) -> None:
             answered.clear()
-            t0 = time.thread_time()
-            for msg in messages:
-                want = len(answered) + batch
+            for msg in msgs:
+                want = len(answered) + len(msg.requests[0].parts or msg.requests)
                 session.feed(msg)
                 if len(answered) < want:
                     waiting[:] = [loop.create_future(), want]
                     await waiting[0]
-            spent = time.thread_time() - t0
             failed = [r for r in answered if r.status != node_pb2.OK]
             if failed:
-                raise RuntimeError(f"{len(failed)} writes failed, the first: {failed[0]}")
+                raise RuntimeError(f"{len(failed)} requests failed, the first: {failed[0]}")
+        if op == "get":
+            await send(load_messages(batch, rng))
+        messages = messages_of(op, rounds, batch, rng, consistent)
+        out = []
+        for rep in range(reps + 1):
+            t0 = time.thread_time()
+            await send(messages)
+            spent = time.thread_time() - t0
+            if op == "get" and not all(r.item for r in answered):
+                raise RuntimeError("a get found no item")
             if rep:
                 out.append(1e6 * spent / (rounds * batch))
         return out
@@ -233,15 +274,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tick-s", type=float, default=TICK_S,
                    help=f"the engines' Raft tick (default {TICK_S}): on a machine so loaded that a run under "
                         "valgrind lasts minutes, a longer one keeps heartbeats out of the count")
-    p.add_argument("--op", choices=("update", "put", "batch"), default="update",
-                   help="YCSB-A's UpdateItem, YCSB-W's PutItem, or puts in one BATCH_WRITE (default update)")
+    p.add_argument("--op", choices=("update", "put", "batch", "get"), default="update",
+                   help="YCSB-A's UpdateItem, YCSB-W's PutItem, puts in one BATCH_WRITE, or GetItem of "
+                        "records loaded first (default update)")
+    p.add_argument("--consistent", action="store_true", help="--op get: strongly consistent reads")
     p.add_argument("--provisioned", action="store_true",
                    help="a provisioned table's limits: every write priced exactly (DynamoDB's item size)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="trireme-leader-path-") as d:
         reps = asyncio.run(run(args.rounds, args.batch, args.reps, Path(d), args.members, args.encrypt,
-                               args.tick_s, args.op, args.provisioned))
-    print("loop thread CPU us per write:", " ".join(f"{x:.1f}" for x in reps), f"(min {min(reps):.1f})")
+                               args.tick_s, args.op, args.provisioned, args.consistent))
+    print("loop thread CPU us per request:", " ".join(f"{x:.1f}" for x in reps), f"(min {min(reps):.1f})")
     return 0
 
 

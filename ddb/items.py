@@ -16,7 +16,7 @@ from ddb.expressions import (apply_update, evaluate, parse_condition, parse_proj
                              request_context, updated_attributes, updated_paths)
 from ddb.keys import KeySchema, extract_key, table_name_errors, validate_key
 from ddb.serialization import boolean_error
-from ddb.size import UPDATE_TOO_LARGE, check_item_size, check_size
+from ddb.size import MAX_ITEM_SIZE, UPDATE_TOO_LARGE, check_item_size, check_size
 from ddb.values import EMPTY_NAME, check_name_size, check_nesting, validate_item, validate_sized_item
 
 RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
@@ -198,12 +198,44 @@ def evaluate_delete(old: dict | None, condition: dict | None = None, return_valu
     return WriteOutcome(None, old if return_values == "ALL_OLD" and old else None)
 
 
+def plain_sets(update: dict, key_names: tuple[str, ...] = ()) -> list[tuple[str, dict]] | None:
+    """The (attribute, value) pairs of an update that only SETs top-level
+    attributes, none a key attribute, to values the request gives, none a
+    map or list (YCSB's and most updates' shape), or None. Such an update
+    resolves no document path and nests nothing deeper: the new item is the
+    old one with those values."""
+    sets = update.get("set")
+    if not sets or len(update) != (2 if "legacy" in update else 1):
+        return None
+    out = []
+    for path, expr in sets:
+        value = expr.get("value") if len(path) == 1 else None
+        if value is None or "M" in value or "L" in value or path[0] in key_names:
+            return None
+        out.append((path[0], value))
+    return out
+
+
 def evaluate_update(old: dict | None, key: dict, update: dict, key_names: tuple[str, ...] = (),
                     condition: dict | None = None, return_values: str = "NONE",
-                    return_old_on_failure: bool = False) -> WriteOutcome:
+                    return_old_on_failure: bool = False, size_bound: int | None = None) -> WriteOutcome:
     """The item ``update`` makes of ``old`` (``key``: the item's key, the start
-    of an item it creates), refused if it would change a key attribute."""
+    of an item it creates: read only when ``old`` is None), refused if it
+    would change a key attribute.
+
+    ``size_bound``: an upper bound of ``old``'s (else ``key``'s) size plus
+    ``update``'s values' and names' (their JSON's lengths: DynamoDB JSON spells
+    every name and value, and more). When it is within the 400 KB limit, an
+    update of `plain_sets` cannot exceed it, and the new item is not measured."""
     _check(old, condition, return_old_on_failure)
+    sets = plain_sets(update, key_names)
+    if sets is not None:
+        new = dict(old if old is not None else key)
+        for name, value in sets:
+            new[name] = value
+        if size_bound is None or size_bound > MAX_ITEM_SIZE:
+            check_item_size(new, message=UPDATE_TOO_LARGE)
+        return WriteOutcome(new, _update_returns(old, new, update, return_values))
     if old is None and update and not update.get("set") and not update.get("add"):
         # Only removals on an item that does not exist: DynamoDB creates nothing.
         return WriteOutcome(None, None)
@@ -211,11 +243,15 @@ def evaluate_update(old: dict | None, key: dict, update: dict, key_names: tuple[
     new = apply_update(update, base, key_names)
     check_nesting(new, {path[0] for path in updated_paths(update)})
     check_item_size(new, message=UPDATE_TOO_LARGE)
-    returned: dict | None = None
+    return WriteOutcome(new, _update_returns(old, new, update, return_values))
+
+
+def _update_returns(old: dict | None, new: dict, update: dict, return_values: str) -> dict | None:
+    """What an update's ReturnValues answer."""
     if return_values == "ALL_OLD":
-        returned = old or None
-    elif return_values == "ALL_NEW":
-        returned = new
-    elif return_values in ("UPDATED_OLD", "UPDATED_NEW"):
-        returned = updated_attributes(update, (old or {}) if return_values == "UPDATED_OLD" else new) or None
-    return WriteOutcome(new, returned)
+        return old or None
+    if return_values == "ALL_NEW":
+        return new
+    if return_values in ("UPDATED_OLD", "UPDATED_NEW"):
+        return updated_attributes(update, (old or {}) if return_values == "UPDATED_OLD" else new) or None
+    return None

@@ -8,6 +8,7 @@ Subclasses say what applying an entry means (`apply_entry`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +26,10 @@ from node.net.raft_codec import encode_entry, encode_hard_state, encode_snapshot
 if TYPE_CHECKING:
     from node.groups.engine import Engine
 
+log = logging.getLogger(__name__)
+
+# (An enum member looked up on its class costs a few hundred ns on Python 3.11: every request asks the role.)
+LEADER, NORMAL = Role.LEADER, EntryKind.NORMAL
 PROPOSAL_TIMEOUT_S = 8.0
 # A group compacts its stored log once this many entries lie behind the point
 # it may compact to: the log on disk stays within about this many entries.
@@ -52,10 +57,48 @@ class UnknownOutcome(Exception):
     index not yet reached before the deadline)."""
 
 
+class Reply:
+    """A proposal's outcome handed to ``callback(result, exception)`` the
+    moment it is known: for a caller that only wants a callback, what a future
+    does without the future and the loop turn that runs its callbacks (a
+    request stream answers its writes so: node/services/data.py). As much of
+    a future as the proposal path uses; `cancel` hands over a CancelledError."""
+
+    __slots__ = ("_callback", "_done")
+
+    def __init__(self, callback: Callable[[Any, BaseException | None], None]) -> None:
+        self._callback = callback
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: Any) -> None:
+        self._finish(result, None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._finish(None, exc)
+
+    def cancel(self) -> bool:
+        if self._done:
+            return False
+        self._finish(None, asyncio.CancelledError())
+        return True
+
+    def _finish(self, result: Any, exc: BaseException | None) -> None:
+        if self._done:
+            raise asyncio.InvalidStateError("the reply was given already")
+        self._done = True
+        try:
+            self._callback(result, exc)
+        except Exception:  # noqa: BLE001 (as a future's callback: logged, never the proposer's failure)
+            log.exception("a proposal's reply failed")
+
+
 @dataclass(slots=True)
 class _Proposal:
     term: int
-    future: asyncio.Future
+    future: asyncio.Future | Reply
     deadline: float
     on_done: Callable[[bool], None] | None
     answer: Callable[[Any], Any] | None  # the future's value from the applied result
@@ -89,7 +132,7 @@ class Replica:
 
     @property
     def is_leader(self) -> bool:
-        return self.raft.role == Role.LEADER
+        return self.raft.role == LEADER
 
     @property
     def leader(self) -> str | None:
@@ -102,7 +145,7 @@ class Replica:
     def writable(self) -> bool:
         """Leader whose state includes every entry of earlier terms."""
         r = self.raft
-        return r.role == Role.LEADER and r.lead_transferee is None and r.log.applied >= r.term_start
+        return r.role == LEADER and r.lead_transferee is None and r.log.applied >= r.term_start
 
     def in_touch(self) -> bool:
         """Leader, or a follower that heard from its leader within an election
@@ -112,13 +155,13 @@ class Replica:
         out of touch instead, which is how the node learns not to trust it.
         """
         r = self.raft
-        if r.role == Role.LEADER:
+        if r.role == LEADER:
             return self.writable()
         return (r.role == Role.FOLLOWER and r.lead is not None
                 and r.election_elapsed < r.cfg.election_tick and r.log.applied >= r.log.commit)
 
     def check_leader(self) -> None:
-        if self.raft.role != Role.LEADER:
+        if self.raft.role != LEADER:
             raise Rejected("NOT_LEADER", f"{self.engine.node_id} is not the leader of {self.group}",
                            self.raft.lead)
         if not self.writable():
@@ -127,14 +170,16 @@ class Replica:
     # --- inputs (queued; the engine feeds them to the core) ----------------
 
     def propose(self, data: bytes | ConfChange, on_done: Callable[[bool], None] | None = None,
-                answer: Callable[[Any], Any] | None = None, merge: Any = None) -> asyncio.Future:
+                answer: Callable[[Any], Any] | None = None, merge: Any = None,
+                reply: Reply | None = None) -> asyncio.Future | Reply:
         """Queue a proposal. The future resolves to `apply_entry`'s result once
         applied (to ``answer(result)``, or the exception it raises, when given:
         one future and one loop callback less than chaining another), or fails
         with Rejected (never applied) or UnknownOutcome. `on_done(applied)`
         runs first, when the outcome is known. ``merge``: a tag that lets the
-        proposal share an entry with its tagged neighbours (`combine`)."""
-        fut = asyncio.get_running_loop().create_future()
+        proposal share an entry with its tagged neighbours (`combine`).
+        ``reply``: given the outcome instead of a future, and returned."""
+        fut = reply if reply is not None else asyncio.get_running_loop().create_future()
         self._queued.append((data, fut, on_done, answer, merge))
         if merge is not None:
             self._mergeable += 1
@@ -153,7 +198,7 @@ class Replica:
     def lease_read_ok(self) -> bool:
         """Can this leader read its own state now, without a quorum round?"""
         r = self.raft
-        return (r.role == Role.LEADER and self.lease_held()
+        return (r.role == LEADER and self.lease_held()
                 and r.log.applied >= r.log.commit and r.log.applied >= r.term_start)
 
     def linearizable_read(self) -> asyncio.Future:
@@ -249,7 +294,7 @@ class Replica:
             self.install_snapshot(rd.snapshot)
         for e in rd.committed:
             result = None
-            if e.kind == EntryKind.NORMAL and e.data:
+            if e.kind == NORMAL and e.data:
                 result = self.apply_entry(batch, e)
             out.append((e, result))
         if rd.committed:
@@ -303,7 +348,7 @@ class Replica:
 
     def on_role(self, role: Role) -> None:
         self.engine.role_changed(self)
-        if role != Role.LEADER:
+        if role != LEADER:
             # A deposed leader learns its proposals' fate only from the new
             # leader's log; cut off, it never will. Wait briefly, then answer
             # "unknown" rather than hold clients until the full timeout.
@@ -408,7 +453,7 @@ class Replica:
         (handing leadership away first if that is us).
         """
         r = self.raft
-        if r.role != Role.LEADER:
+        if r.role != LEADER:
             raise Rejected("NOT_LEADER", f"not the leader of {self.group}", r.lead)
         conf = r.conf
         target_v, target_l = list(voters), [n for n in learners if n not in voters]
@@ -457,7 +502,7 @@ class Replica:
                 "in_memory": len(r.log.entries), "voters": list(r.conf.voters),
                 "learners": list(r.conf.learners), "lease": r.lease_valid(),
                 "match": {p: r.match_of(p) for p in r.conf.members() if p != r.id}
-                if r.role == Role.LEADER else {}}
+                if r.role == LEADER else {}}
 
 
 def now() -> float:

@@ -10,6 +10,7 @@ proposal happen in one step of the event loop. The entry carries the result
 from __future__ import annotations
 
 import asyncio
+import functools
 import struct
 import time
 from collections import deque
@@ -38,7 +39,7 @@ from node.partition.versions import VersionsMixin
 from node.partition.local_indexes import (ITEM_COLLECTION_LIMIT, base_key_of, collection_bytes, collection_key,
                            index_mutations)
 from node.raft.messages import Entry, Role, SnapshotMeta
-from node.groups.replica import Rejected, Replica, UnknownOutcome
+from node.groups.replica import LEADER, Rejected, Replica, Reply, UnknownOutcome
 from node.groups.snapshots import decode_records
 from node.storage import DATA, META, STREAMS, VERSIONS, Batch
 from trireme_pb import node_pb2
@@ -62,6 +63,7 @@ RETURN_VALUES = {v.number: v.name for v in Req.ReturnValues.DESCRIPTOR.values}  
 REGIONAL = ("member", "witness")  # an MRSC member's own settings, which a snapshot from another region keeps
 _ITEM_HEADER = 12  # an item key's table id (4 bytes) and hash (8), as cluster.keys lays it out
 _KEY_HASH = struct.Struct(">Q")
+_LAST_HASH = (1 << 64) - 1  # a partition's `hi` when it holds the table's whole hash range
 
 
 class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
@@ -101,15 +103,18 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         a closed connection and is electing the next) holds a recent copy; a
         fresh learner may hold nothing yet."""
         r = self.raft
-        return r.id in r.conf.voters and (r.lead is not None or r.role == Role.LEADER or r.lost_leader_recently())
+        return r.id in r.conf.voters and (r.lead is not None or r.role == LEADER or r.lost_leader_recently())
 
     def _read_ready(self, consistent: bool) -> bool:
         """May this replica serve the read now? False: a strongly consistent
         read must first confirm leadership (ReadIndex). Raises Rejected."""
         if consistent:
-            if self.raft.role != Role.LEADER:
-                raise Rejected("NOT_LEADER", f"not the leader of {self.group}", self.raft.lead)
-            return self.lease_read_ok()
+            r = self.raft
+            if r.role != LEADER:
+                raise Rejected("NOT_LEADER", f"not the leader of {self.group}", r.lead)
+            # (`lease_read_ok` inlined, its cheap checks first: every strongly consistent read asks)
+            log = r.log
+            return log.applied >= log.commit and log.applied >= r.term_start and self.lease_held()
         if not self.serves_eventual_reads():
             raise Rejected("UNAVAILABLE", f"replica of {self.group} is not caught up", self.raft.lead)
         return True
@@ -125,9 +130,11 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         return self.read_item(req)
 
     def get_now(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse | None:
-        """`get` without a task when no wait is needed (None: it is)."""
-        self.check_owns(req.key)
-        return self.read_item(req) if self._read_ready(req.consistent) else None
+        """`get` without a task when no wait is needed (None: it is).
+        (Each field read once: a protobuf field read makes a new object.)"""
+        key, consistent = req.key, req.consistent
+        self.check_owns(key)
+        return self.read_item(req, key, consistent) if self._read_ready(consistent) else None
 
     def owns(self, key: bytes) -> bool:
         """Is item ``key`` in this partition's hash range (a split may have given it away)?
@@ -153,29 +160,33 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             raise ServiceUnavailable("The table moved to new partitions (it was made a global table with "
                                      "MultiRegionConsistency STRONG). Retry the request.")
 
-    def read_item(self, req: node_pb2.DataRequest) -> node_pb2.DataResponse:
-        """A GET's answer (without its id). Raises the throttling error when
-        the partition's read capacity is spent."""
-        value = self.engine.storage.get_item(req.key)
+    def read_item(self, req: node_pb2.DataRequest, key: bytes | None = None,
+                  consistent: bool | None = None) -> node_pb2.DataResponse:
+        """A GET's answer (without its id); ``key`` and ``consistent``: the
+        request's, when the caller read them already. Raises the throttling
+        error when the partition's read capacity is spent."""
+        if key is None:
+            key, consistent = req.key, req.consistent
+        value = self.engine.storage.get_item(key)
         cap = self.capacity
-        if value is None or not (req.measure_capacity or cap.exact):
-            units = raw_read_units(len(value) if value else 0, req.consistent or req.txn_read)
+        txn_read, measure = req.txn_read, req.measure_capacity
+        if value is None or not (measure or cap.exact):
+            units = raw_read_units(len(value) if value else 0, consistent or txn_read)
         else:
-            units = raw_read_units(item_size(orjson.loads(value)), req.consistent or req.txn_read)
+            units = raw_read_units(item_size(orjson.loads(value)), consistent or txn_read)
         cap.read(units, time.monotonic())
-        if req.txn_read:
-            resp = self._item_answer(req, value)
-            key = req.key
+        if txn_read:
+            resp = self._item_answer(req, value, measure)
             # Held also while its commit or release is only proposed: the item may change any moment.
             resp.txn_locked = key in self.locks.applied or self.locks.holder(key) is not None
             resp.item_stamp = self.item_stamp(key)
             return resp
-        return self._item_answer(req, value)
+        return self._item_answer(req, value, measure)
 
-    def _item_answer(self, req: node_pb2.DataRequest, value: bytes | None) -> node_pb2.DataResponse:
+    def _item_answer(self, req: node_pb2.DataRequest, value: bytes | None, measure: bool) -> node_pb2.DataResponse:
         if value is None:
             return Resp()
-        proj, measure = req.projection, req.measure_capacity
+        proj = req.projection
         if not (proj or measure):
             return Resp(item=value)
         item = orjson.loads(value)
@@ -255,7 +266,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def item_stamp(self, key: bytes) -> int:
         """A number that changes whenever the item may have changed (at this
         leader: its last write's index; another leader: another term)."""
-        if self.raft.role != Role.LEADER:
+        if self.raft.role != LEADER:
             raise Rejected("NOT_LEADER", f"not the leader of {self.group}", self.raft.lead)
         stamps = self._stamps
         if stamps is None:
@@ -308,33 +319,34 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             fut = write(req)
         return await fut
 
-    def write(self, req: node_pb2.DataRequest) -> asyncio.Future:
+    def write(self, req: node_pb2.DataRequest, reply: Reply | None = None) -> asyncio.Future | Reply:
         """Evaluate a put/delete/update now and propose its result.
 
         Raises DynamoDBError (a failed condition, a bad update, an item a
         transaction holds) or Rejected synchronously; otherwise returns a
-        future of the response (without its id).
+        future of the response (without its id): ``reply`` when given and
+        the table has no global index (whose hand-off may hold the answer).
         """
         self.check_leader()
-        self.check_owns(req.key)
+        key = req.key  # (each protobuf field read makes a new object: once)
+        self.check_owns(key)
         if "frozen" in self.config:
             raise ServiceUnavailable(FROZEN_MESSAGE)
-        self.hot_keys.append(req.key)
+        self.hot_keys.append(key)
         locks = self.locks
         if locks.applied or locks.pending:  # the one check a write pays while no transaction runs
-            locks.check_free(req.key)
+            locks.check_free(key)
         origin = req.origin_region
         if origin:  # a strongly consistent global table: one region's write of an item at a time
-            pending = self._overlay.get(req.key)
+            pending = self._overlay.get(key)
             if pending is not None and pending[2] and pending[2] != origin:
                 raise ReplicatedWriteConflictException(
                     "The request was rejected because one or more items in the request are being modified by "
                     "a request in another Region.")
-        key = req.key
-        new, extra, resp = self._evaluate(req, req.op)
+        new, extra, resp = self._evaluate(req, req.op, key=key)
         cmd, version = self._command(key, new, extra, req.ttl_delete)
         return self._propose_write(cmd, version, lambda _result: resp, origin=origin,
-                                   writes=None if extra else ((key, new),))
+                                   writes=None if extra else ((key, new),), reply=reply)
 
     def write_batch(self, req: node_pb2.DataRequest,
                     error: Callable[[BaseException], node_pb2.DataResponse]) -> asyncio.Future:
@@ -347,58 +359,61 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         answers UNAVAILABLE, and the router sends it again on its own."""
         self.check_leader()
         origin = req.origin_region
-        parts: list[asyncio.Future | node_pb2.DataResponse] = []
-        for part in req.parts:
-            if origin:
-                part.origin_region = origin
-            try:
-                parts.append(self.write(part))
-            except THROTTLES as exc:
-                parts.append(error(exc))
-            except DynamoDBError as exc:
-                if self.lease_held():
-                    parts.append(error(exc))
-                else:
-                    parts.append(error(Rejected("UNAVAILABLE", f"{self.group}: confirming leadership")))
-            except Exception as exc:  # noqa: BLE001 (Rejected, or a bug: that part's answer)
-                parts.append(error(exc))
         out: asyncio.Future = asyncio.get_running_loop().create_future()
-        left = [sum(1 for p in parts if isinstance(p, asyncio.Future))]
+        answers: list[node_pb2.DataResponse | None] = []
+        left = [1]  # the parts not answered yet, and one until every part is proposed
 
-        def answer() -> None:
-            resp = Resp()
-            for p in parts:
-                if isinstance(p, Resp):
-                    resp.parts.append(p)
-                elif p.cancelled():
-                    resp.parts.append(error(UnknownOutcome(f"{self.group}: proposal cancelled")))
-                elif p.exception() is not None:
-                    resp.parts.append(error(p.exception()))  # type: ignore[arg-type]
-                else:
-                    resp.parts.append(p.result())
-            out.set_result(resp)
-
-        def one(_f: asyncio.Future) -> None:
+        def finish() -> None:
             left[0] -= 1
             if left[0] == 0 and not out.done():
-                answer()
-        if not left[0]:
-            answer()
-        for p in parts:
-            if isinstance(p, asyncio.Future):
-                p.add_done_callback(one)
+                out.set_result(Resp(parts=answers))
+
+        def settle(i: int, resp: node_pb2.DataResponse | None, exc: BaseException | None) -> None:
+            if exc is not None:
+                resp = error(UnknownOutcome(f"{self.group}: proposal cancelled")
+                             if isinstance(exc, asyncio.CancelledError) else exc)
+            answers[i] = resp
+            finish()
+
+        def settled(i: int, fut: asyncio.Future) -> None:  # (a future: the answer waits for an index's hand-off)
+            exc = asyncio.CancelledError() if fut.cancelled() else fut.exception()
+            settle(i, None if exc is not None else fut.result(), exc)
+
+        for i, part in enumerate(req.parts):
+            if origin:
+                part.origin_region = origin
+            answers.append(None)
+            try:
+                reply = Reply(functools.partial(settle, i))  # (each part's outcome, without a future)
+                fut = self.write(part, reply)
+            except THROTTLES as exc:
+                answers[i] = error(exc)
+                continue
+            except DynamoDBError as exc:
+                answers[i] = error(exc if self.lease_held() else
+                                   Rejected("UNAVAILABLE", f"{self.group}: confirming leadership"))
+                continue
+            except Exception as exc:  # noqa: BLE001 (Rejected, or a bug: that part's answer)
+                answers[i] = error(exc)
+                continue
+            left[0] += 1
+            if fut is not reply:
+                fut.add_done_callback(functools.partial(settled, i))
+        finish()
         return out
 
-    def _evaluate(self, req: node_pb2.DataRequest, op: int, *, commit: bool = False,
-                  charge: int = 1) -> tuple[bytes | None, list[node_pb2.Mutation], node_pb2.DataResponse]:
+    def _evaluate(self, req: node_pb2.DataRequest, op: int, *, commit: bool = False, charge: int = 1,
+                  key: bytes | None = None) -> tuple[bytes | None, list[node_pb2.Mutation], node_pb2.DataResponse]:
         """Evaluate ``req`` as the write ``op`` (or CHECK: the condition only)
         against the newest state: the item's new value (None: deleted), the
         local index mutations and the answer. ``commit``: a prepared
         transaction's write, checked at its prepare, so no limit refuses it.
         ``charge``: the write's units are metered (and admitted by the
         partition's buckets) this many times: 2 for a transaction's prepare,
-        0 for its commit. Raises DynamoDBError (throttling too)."""
-        key = req.key
+        0 for its commit. ``key``: the request's, when the caller read it.
+        Raises DynamoDBError (throttling too)."""
+        if key is None:
+            key = req.key
         extra: list = []
         resp = Resp()
         cap = self.capacity
@@ -406,24 +421,27 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         measure = wanted or cap.exact
         if op == PUT and not (wanted or self.globals or req.condition or req.return_values or req.local_indexes):
             # A plain put: nothing needs the old item but (a provisioned table's) exact price.
+            item = req.item  # (a copy of the item each read: once)
             if charge:
-                cap.write(charge * (self._exact_put_units(key, req.item) if measure else raw_write_units(len(req.item))),
+                cap.write(charge * (self._exact_put_units(key, item) if measure else raw_write_units(len(item))),
                           time.monotonic())
-            return req.item, extra, resp
+            return item, extra, resp
         old_raw = self.current(key)
         old = orjson.loads(old_raw) if old_raw is not None else None
         cond = orjson.loads(req.condition) if req.condition else None
         rv, rvf = RETURN_VALUES[req.return_values], req.return_old_on_condition_failure
         if op == PUT:
-            outcome = ddb_items.evaluate_put(old, orjson.loads(req.item), cond, rv, rvf)
             new = req.item
+            outcome = ddb_items.evaluate_put(old, orjson.loads(new), cond, rv, rvf)
         elif op == DELETE:
             outcome = ddb_items.evaluate_delete(old, cond, rv, rvf)
             new = None
         elif op == UPDATE:
+            key_item, update = req.item, req.update
+            # (the JSON bounds the sizes from above: see evaluate_update; the key starts a new item only)
             outcome = ddb_items.evaluate_update(
-                old, orjson.loads(req.item), orjson.loads(req.update) if req.update else {},
-                tuple(req.key_names), cond, rv, rvf)
+                old, orjson.loads(key_item) if old is None else {}, orjson.loads(update) if update else {},
+                tuple(req.key_names), cond, rv, rvf, size_bound=len(old_raw or key_item) + len(update))
             new = orjson.dumps(outcome.new_item) if outcome.new_item is not None else None
         elif op == CHECK:
             ddb_items.evaluate_delete(old, cond, "NONE", rvf)  # the condition, nothing changed
@@ -617,14 +635,16 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
     def _propose_write(self, cmd: node_pb2.WriteCommand, version: Version | None,
                        answer: Callable[[Any], node_pb2.DataResponse],
                        lock: tuple[bytes, node_pb2.TxnLock | None] | None = None,
-                       origin: str = "", writes: tuple[tuple[bytes, bytes | None], ...] | None = None
-                       ) -> asyncio.Future:
+                       origin: str = "", writes: tuple[tuple[bytes, bytes | None], ...] | None = None,
+                       reply: Reply | None = None) -> asyncio.Future | Reply:
         """Propose an evaluated write; the future answers ``answer(applied result)``
         (or fails with the DynamoDBError it raises). ``lock``: the (key, lock
         or None) the entry leaves, for later evaluations to see meanwhile.
         ``origin``: the region a strongly consistent global table's write came from.
         ``writes``: the command's mutations as (key, value or None: deleted),
-        when the caller has them (reading them back from ``cmd`` copies each value)."""
+        when the caller has them (reading them back from ``cmd`` copies each value).
+        ``reply``: given the outcome instead of a future (`Replica.propose`), unless
+        the answer may wait for an index's hand-off."""
         if self.stream is not None or "pitr" in self.config:
             cmd.timestamp_ms = int(time.time() * 1000)  # the records' ApproximateCreationDateTime, PITR's time
         item_key = b""
@@ -670,8 +690,10 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
         # A plain item write (no version, no lock) may share its entry (`combine`).
         plain = version is None and lock is None
-        fut = self.propose(cmd.SerializeToString(), done, applied, len(keys) if plain else None)
-        return self.hold_for_index(fut) if self.globals else fut  # (the hand-off to a new index: index_writes.py)
+        if self.globals:
+            return self.hold_for_index(self.propose(cmd.SerializeToString(), done, applied,
+                                                    len(keys) if plain else None))
+        return self.propose(cmd.SerializeToString(), done, applied, len(keys) if plain else None, reply)  # (the hand-off to a new index: index_writes.py)
 
     def combine(self, parts: list[tuple[bytes, int]]) -> bytes:
         """Plain write commands concatenate into one (protobuf merges repeated
@@ -748,13 +770,16 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         parts = cmd.parts
         c = self.config
         lo, hi = c["lo"], c["hi"]
-        at = 0
-        results: list = []
-        for n in parts:  # (`owns` inlined: a merged entry asks it of every part on every replica)
-            key = mutations[at].key
-            results.append(None if len(key) < _ITEM_HEADER or lo <= _KEY_HASH.unpack_from(key, 4)[0] <= hi
-                           else WRONG_GROUP)  # proposed before this replica's split applied
-            at += n
+        results: list
+        if lo == 0 and hi == _LAST_HASH:  # the whole hash range (a table of one partition): every part owned
+            results = [None] * len(parts)
+        else:
+            results, at = [], 0
+            for n in parts:  # (`owns` inlined: a merged entry asks it of every part on every replica)
+                key = mutations[at].key
+                results.append(None if len(key) < _ITEM_HEADER or lo <= _KEY_HASH.unpack_from(key, 4)[0] <= hi
+                               else WRONG_GROUP)  # proposed before this replica's split applied
+                at += n
         keep: list[node_pb2.Mutation] | None = None
         if WRONG_GROUP in results:
             keep, at = [], 0
@@ -848,7 +873,7 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
 
     def on_role(self, role: Role) -> None:
         super().on_role(role)
-        if role != Role.LEADER:
+        if role != LEADER:
             # Pending proposals resolve when their index applies; what the
             # next leader decides does not go through our overlay.
             self._overlay.clear()

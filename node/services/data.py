@@ -20,7 +20,7 @@ import orjson
 
 from cluster.nodes import SLOW_MS, SLOW_MS_KEY, STREAM_TAG_KEY, tag
 from ddb.errors import ConditionalCheckFailedException, DynamoDBError
-from node.groups.replica import Rejected, UnknownOutcome
+from node.groups.replica import Rejected, Reply, UnknownOutcome
 from node.partition.capacity import THROTTLES
 from node.partition.replica import PartitionReplica
 from node.services.admission import DATA_ROLES, Admission
@@ -53,6 +53,7 @@ def _error_response(req_id: int, exc: BaseException, prefix: str) -> node_pb2.Da
 
 Req = node_pb2.DataRequest
 _FAST_OPS = frozenset((Req.GET, Req.PUT, Req.DELETE, Req.UPDATE))
+GET, BATCH_WRITE, NOT_LEADER = Req.GET, Req.BATCH_WRITE, node_pb2.NOT_LEADER  # (a protobuf class attribute costs a lookup)
 
 
 class DataSession:
@@ -92,10 +93,14 @@ class DataSession:
             w.set_result(None)
 
     def answer(self, resp: node_pb2.DataResponse) -> None:
+        if resp.status == NOT_LEADER and resp.leader:
+            resp.leader_addr = self.address_of(resp.leader) or ""
+        self._send(resp)
+
+    def _send(self, resp: node_pb2.DataResponse) -> None:
+        """Queue an answer that names no leader (`answer` adds its address)."""
         if self._closed:
             return
-        if resp.status == node_pb2.NOT_LEADER and resp.leader:
-            resp.leader_addr = self.address_of(resp.leader) or ""
         self._out.append(resp)
         self._wake_up()
 
@@ -115,10 +120,11 @@ class DataSession:
 
     def start(self, req: node_pb2.DataRequest) -> None:
         """Answer gets and start writes right here when nothing needs
-        waiting for (the common case): a task per request costs more."""
+        waiting for (the common case): a task per request costs more. A
+        write's outcome comes back through a `Reply` (no future, no loop turn)."""
         replica = self.replicas.get(req.group)
         op = req.op
-        if op == Req.BATCH_WRITE and isinstance(replica, PartitionReplica):
+        if op == BATCH_WRITE and isinstance(replica, PartitionReplica):
             try:
                 fut = replica.write_batch(req, functools.partial(self._part_error, req.id))
             except Exception as exc:  # noqa: BLE001 (not the leader: nothing was proposed)
@@ -128,17 +134,21 @@ class DataSession:
             return
         if isinstance(replica, PartitionReplica) and op in _FAST_OPS:
             try:
-                if op == Req.GET:
+                if op == GET:
                     got = replica.get_now(req)
                     if got is not None:
                         got.id = req.id
-                        self.answer(got)
+                        self._send(got)  # (OK: a refusal raises)
                         return
                 else:
-                    replica.write(req).add_done_callback(functools.partial(self._written, req, self._clock()))
+                    started = self._clock()
+                    reply = Reply(functools.partial(self._replied, req, started))
+                    fut = replica.write(req, reply)
+                    if fut is not reply:
+                        fut.add_done_callback(functools.partial(self._written, req, started))
                     return
             except DynamoDBError as exc:
-                if op == Req.GET or isinstance(exc, THROTTLES):  # a throttled write changed nothing
+                if op == GET or isinstance(exc, THROTTLES):  # a throttled write changed nothing
                     self.answer(_error_response(req.id, exc, self.tag_prefix))
                     return
                 # A refused write is answered only after a ReadIndex: see write_checked.
@@ -157,12 +167,18 @@ class DataSession:
         if fut.cancelled():
             return
         exc = fut.exception()
+        self._replied(req, started, None if exc is not None else fut.result(), exc)
+
+    def _replied(self, req: node_pb2.DataRequest, started: float, resp: node_pb2.DataResponse | None,
+                 exc: BaseException | None) -> None:
+        """A write's outcome (a `Reply`'s, or a future's through `_written`)."""
         if exc is not None:
+            if isinstance(exc, asyncio.CancelledError):
+                return
             resp = _error_response(req.id, exc, self.tag_prefix)
         else:
-            resp = fut.result()
-            resp.id = req.id
-        self._answer_timed(req, resp, started)
+            resp.id = req.id  # type: ignore[union-attr]
+        self._answer_timed(req, resp, started)  # type: ignore[arg-type]
 
     async def _handle_task(self, req: node_pb2.DataRequest) -> None:
         started = self._clock()

@@ -29,3 +29,12 @@ def test_puts_alone_and_in_one_batch_write_are_each_answered(tmp_path):
         reps = asyncio.run(leader_path.run(rounds=3, batch=4, reps=1, data_dir=tmp_path / op, encrypt=True, op=op,
                                            provisioned=op == "batch"))
         assert len(reps) == 1 and reps[0] > 0
+
+
+def test_gets_read_the_loaded_records_eventually_and_strongly(tmp_path):
+    reqs = leader_path.gets(3, random.Random(1), consistent=True)
+    assert all(r.op == r.GET and r.consistent and r.key for r in reqs)
+    for consistent in (False, True):  # (each run fails if a get is refused or finds no item)
+        reps = asyncio.run(leader_path.run(rounds=3, batch=4, reps=1, data_dir=tmp_path / str(consistent), op="get",
+                                           consistent=consistent))
+        assert len(reps) == 1 and reps[0] > 0
