@@ -5,7 +5,7 @@ cluster stubbed in-process; what it leaves out is most of a router's CPU in
 a YCSB run: the event loop, the client sockets' reads and writes, the
 `Data` stream to the node (grpc.aio, `cluster/nodes.py`'s batching) and the
 answers fanned back to the waiting requests. Here this process serves the
-router's handler (router/http.py, the metrics wrapper, the Dispatcher,
+router's handler (router/http.py with the metrics as its observer, the Dispatcher,
 router/api.py, `NodeClient`) on a real port, on the event loop `trireme
 router` runs (`router.main.event_loop`); `bench.cpu`'s load generator runs
 in a child process (64 keep-alive connections, YCSB's requests), and a
@@ -116,8 +116,8 @@ async def run(workload: str, ops: int, clients: int) -> tuple[float, NodeClient,
         meta = router_path.state()
         api = Api(Forwarding(meta, client), region="us-east-1", endpoint=router_path.HOST)  # type: ignore[arg-type]
         metrics = RequestMetrics()
-        handler = metrics.wrap(Api.with_host(Dispatcher(api.operations())))
-        server = await http.serve(handler, "127.0.0.1", 0, slow_ms=0)
+        server = await http.serve(Api.with_host(Dispatcher(api.operations())), "127.0.0.1", 0, slow_ms=0,
+                                  observe=metrics.record)
         endpoint = "http://127.0.0.1:%d" % server.sockets[0].getsockname()[1]
         t0 = time.process_time()
         load = await asyncio.create_subprocess_exec(sys.executable, "-c", _LOAD, endpoint, workload, str(ops),

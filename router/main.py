@@ -170,17 +170,17 @@ async def _serve(args: argparse.Namespace) -> int:
                    for name, op in AutoScalingApi(api, cluster, args.region).operations().items()}
         authenticate = _authenticator(args, cluster, master)
         authorize = Authorizer(lambda: cluster.state, args.region)
-        handler = metrics.requests.wrap(Api.with_host(Dispatcher(
+        handler = Api.with_host(Dispatcher(
             api.operations(), streams=streams, replication=replication, scaling=scaling,
             authenticate=authenticate, authorize=authorize, sts=Sts(cluster.meta, authenticate),
-            catch_up=cluster.catch_up)))
+            catch_up=cluster.catch_up))
         rest = _authenticated_rest(rest_handler(console, functions), authenticate, authorize, functions.urls)
 
         async def serve_api():
             return await serve(handler, host or "127.0.0.1", int(port), region=args.region,
                                access_log=args.access_log, rest=with_metrics(metrics, rest),
                                rest_prefixes=(*PREFIXES, CONSOLE_PREFIX, METRICS_PATH.encode()), ssl=https,
-                               slow_ms=args.slow_ms, sock=shared)
+                               slow_ms=args.slow_ms, sock=shared, observe=metrics.requests.record)
         shared = None
         if args.listen_fd is None:
             server = await serve_api()
