@@ -36,7 +36,6 @@ import sys
 import time
 from typing import Any
 
-import grpc
 import orjson
 
 from bench import router_path, ycsb
@@ -46,13 +45,12 @@ from router.api import Api
 from router.main import event_loop
 from router.metrics import RequestMetrics
 from router.protocol import Dispatcher
-from trireme_pb import node_pb2, node_pb2_grpc
+from trireme_pb import node_pb2
 
 CLUSTER_ID = "bench-router-loop"
 _NODE = """
 import asyncio, sys
-import grpc
-from trireme_pb import node_pb2, node_pb2_grpc
+from trireme_pb import node_pb2
 GET, OK = node_pb2.DataRequest.GET, node_pb2.OK
 item = sys.argv[1].encode()
 
