@@ -50,7 +50,8 @@ from trireme_pb import node_pb2
 CLUSTER_ID = "bench-router-loop"
 _NODE = """
 import asyncio, sys
-from trireme_pb import node_pb2
+import grpc
+from trireme_pb import node_pb2, node_pb2_grpc
 GET, OK = node_pb2.DataRequest.GET, node_pb2.OK
 item = sys.argv[1].encode()
 
