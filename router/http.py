@@ -528,9 +528,15 @@ class _Conn(asyncio.Protocol):
         except Exception:  # noqa: BLE001 (a handler bug becomes a 500, never a dropped connection)
             log.exception("request handler failed")
             status, body = 500, _error_body(_INTERNAL, "Internal server error")
-        if observe is not None:  # here, not in a wrapper: a coroutine frame less per request
-            observe(job[0], job[1], status, body, perf_counter() - start)
-        self._finish(job, status, body)
+        if observe is None:
+            self._finish(job, status, body)
+            return
+        took = perf_counter() - start
+        self._finish(job, status, body)  # answered first: a failing observer cannot hold the answer back
+        try:  # here, not in a wrapper around the handler: a coroutine frame less per request
+            observe(job[0], job[1], status, body, took)
+        except Exception:  # noqa: BLE001
+            log.exception("observing a request failed")
 
     def _finish(self, job: _Job, status: int, body: bytes) -> None:
         self._task = None

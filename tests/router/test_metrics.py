@@ -89,6 +89,27 @@ def test_a_failing_handler_counts_as_a_system_error():
                                                 ("table", "t")))] == 1
 
 
+def test_a_failing_observer_does_not_hold_the_answer_back():
+    async def ok(target, body, headers):
+        return 200, b"{}"
+
+    def broken(*_):
+        raise RuntimeError("bug")
+
+    async def main():
+        server = await serve(ok, "127.0.0.1", 0, observe=broken)
+        try:
+            reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+            for _ in range(2):  # and the connection serves on
+                writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+                assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 200")
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n{}"), 10)
+            writer.close()
+        finally:
+            server.close()
+    asyncio.run(main())
+
+
 def test_table_labels_are_bounded(monkeypatch):
     monkeypatch.setattr(m, "MAX_SERIES", 3)
     r = m.RequestMetrics()
