@@ -104,7 +104,9 @@ def event_loop() -> Callable[[], asyncio.AbstractEventLoop]:
     TRIREME_ROUTER_LOOP=asyncio. The router is the busiest process per
     request, and on asyncio's loop a fifth of its instructions per request
     (bench.router_loop) were the loop's own: readiness, callbacks, the
-    sockets' reads and writes in Python."""
+    sockets' reads and writes in Python. libuv starts child processes with
+    fork(): gRPC's fork handlers must be off (client/cli.py sets
+    GRPC_ENABLE_FORK_SUPPORT=false before gRPC loads)."""
     if os.environ.get("TRIREME_ROUTER_LOOP", "uvloop") == "asyncio":
         return asyncio.new_event_loop
     import uvloop
