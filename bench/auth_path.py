@@ -142,10 +142,12 @@ def dispatcher(mode: str, meta: MetaState) -> Dispatcher:
                       authenticate=Authenticator(users, REGION), authorize=Authorizer(lambda: meta, REGION))
 
 
-async def drive(handler: Dispatcher, requests: list[bytes], reps: int) -> list[float]:
-    """Process CPU µs per request for each repetition (after one warm-up)."""
+async def drive(handler: Dispatcher, requests: list[bytes], reps: int,
+                observe: http.Observer | None = None) -> list[float]:
+    """Process CPU µs per request for each repetition (after one warm-up);
+    `observe`: the connection's observer of answers (the router's metrics)."""
     loop = asyncio.get_running_loop()
-    conn = http._Conn(http._Config(handler, http.MAX_BODY, REGION, access_log=False, slow_ms=0))
+    conn = http._Conn(http._Config(handler, http.MAX_BODY, REGION, access_log=False, slow_ms=0, observe=observe))
     transport = _Transport()
     conn.connection_made(transport)  # type: ignore[arg-type]
     out = []

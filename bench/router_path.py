@@ -2,7 +2,7 @@
 
 YCSB's requests, as `bench.http`'s load generator sends them, go through the
 router's request handling as `trireme router` assembles it: router/http.py's
-connection (parsing, keep-alive, the response), the metrics wrapper, the
+connection (parsing, keep-alive, the response), the metrics (its observer), the
 Dispatcher (target, content type, JSON, the service model's type checks, open
 mode's caller) and the operations of router/api.py (validation, the key's
 hash and storage key, the node's DataRequest built, the answer). Only the
@@ -105,10 +105,11 @@ def requests(op: str, n: int, rng: random.Random) -> list[bytes]:
 
 
 def handler(meta: MetaState) -> http.Handler:
-    """The router's handler as router/main.py assembles it, over the answering cluster."""
+    """The router's handler as router/main.py assembles it, over the answering cluster (its metrics are
+    the connection's observer: `drive(..., observe=RequestMetrics().record)`)."""
     item = orjson.dumps({"key": {"S": ycsb.key_name(1)}, **ycsb.fields(random.Random(7))})
     api = Api(Answering(meta, item), region="us-east-1", endpoint=HOST)  # type: ignore[arg-type]
-    return RequestMetrics().wrap(Api.with_host(Dispatcher(api.operations())))
+    return Api.with_host(Dispatcher(api.operations()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     meta = state()
     for op in args.op or OPS:
-        reps = asyncio.run(drive(handler(meta), requests(op, args.requests, random.Random(1)), args.reps))
+        reps = asyncio.run(drive(handler(meta), requests(op, args.requests, random.Random(1)), args.reps,
+                                 RequestMetrics().record))
         print(f"{op:10}: process CPU us per request: {' '.join(f'{x:.1f}' for x in reps)} (min {min(reps):.1f})",
               flush=True)
     return 0

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+# Before gRPC is loaded (it reads this once): no trireme process uses gRPC in
+# a forked child, and the router's event loop (uvloop, router/main.py) starts
+# children with fork(), where gRPC's fork handlers, with its threads busy,
+# left some children (functions' workers) dead before their exec.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 from . import (bench_cmd, chaos_cmd, check_cmd, cluster_cmd, cost_cmd, elastic_cmd, keys_cmd, logs_cmd,
                probe_cmd, sim_cmd, users_cmd)

@@ -86,6 +86,10 @@ HOLD_S = 0.002  # longest a message waits for the previous one's first answer
 DEEP = 8  # a message of this many requests or more: the next waits for all its answers ...
 DEEP_HOLD_S = 0.005  # ... this long at most
 COALESCE_TURNS = 2  # after a message of several requests, loop turns the next one waits for more
+# uvloop's clock and timers (the router's loop) count whole milliseconds: a
+# shorter wait would be no timer at all, and with the clock not moved yet the
+# writer would wait again and again, spinning until it ticks.
+MIN_WAIT_S = 0.0006  # (call_later rounds to the millisecond: half of one is none)
 
 
 class NodeClient:
@@ -197,7 +201,8 @@ class NodeClient:
             return None
         if self._sent_at is None:
             return 0.0
-        return max(0.0, self._sent_at + self._hold_s - now)
+        delay = self._sent_at + self._hold_s - now
+        return delay if delay >= MIN_WAIT_S else 0.0
 
     async def _nap(self, delay: float | None) -> None:
         """Until woken (a request queued, an answer, the reader's end) or `delay` passed."""

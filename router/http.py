@@ -30,7 +30,6 @@ before its Content-Encoding was undone).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import itertools
 import logging
@@ -43,6 +42,7 @@ import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from time import perf_counter
 from typing import Any
 
 import httptools
@@ -59,6 +59,9 @@ Handler = Callable[[str | None, bytes, dict[str, str]], Awaitable[tuple[int, byt
 # whose path starts with one of its prefixes go to it as (method, url, headers,
 # body) and it answers an object with status, body, headers and request_id.
 RestHandler = Callable[[str, str, dict[str, str], bytes], Awaitable[Any]]
+# Told of each DynamoDB request answered (router/metrics.py): target, request
+# body, status, answer, seconds the handler took.
+Observer = Callable[[str | None, bytes, int, bytes, float], None]
 
 MAX_BODY = 16 * 1024 * 1024
 REST_MAX_BODY = 72 * 1024 * 1024  # a CreateFunction's 50 MB zip, in base64 in JSON
@@ -184,16 +187,19 @@ class _Stop(Exception):
 
 
 class _Config:
-    __slots__ = ("handler", "max_body", "health", "access_log", "rest", "rest_prefixes", "rest_max_body", "slow_s",
-                 "timed")
+    __slots__ = ("handler", "max_body", "max_body_digits", "health", "access_log", "rest", "rest_prefixes",
+                 "rest_max_body", "slow_s", "timed", "observe")
 
     def __init__(self, handler: Handler, max_body: int, region: str, access_log: bool,
                  rest: RestHandler | None = None, rest_prefixes: tuple[bytes, ...] = (),
-                 rest_max_body: int = REST_MAX_BODY, slow_ms: float = SLOW_MS) -> None:
+                 rest_max_body: int = REST_MAX_BODY, slow_ms: float = SLOW_MS,
+                 observe: Observer | None = None) -> None:
         self.handler = handler
+        self.observe = observe
         self.slow_s = slow_ms / 1000 if slow_ms > 0 else math.inf
         self.timed = access_log or slow_ms > 0  # requests note their start
         self.max_body = max_body
+        self.max_body_digits = len(str(max_body))
         self.health = health_body(region)
         self.access_log = access_log
         self.rest = rest
@@ -304,7 +310,7 @@ class _Conn(asyncio.Protocol):
 
     def _on_idle(self) -> None:
         due = self._last_data + IDLE_TIMEOUT_S
-        if due > self.loop.time():
+        if due > self.loop.time() + 0.001:  # uvloop's timers count whole milliseconds: none shorter
             self._idle = self.loop.call_at(due, self._on_idle)
             return
         self._idle = None  # busy: the next data arms it again
@@ -366,11 +372,13 @@ class _Conn(asyncio.Protocol):
         self._in_head = False
         if self._recv > MAX_HEADERS or len(self.headers) > MAX_HEADER_COUNT:
             self._check_head()
-        length = self.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.cfg.max_body \
-                and int(length) > self._max_body():
+        headers = self.headers
+        length = headers.get("content-length")
+        # Parsed only when it has as many digits as the cap: a length with fewer is below it.
+        if length is not None and len(length) >= self.cfg.max_body_digits and length.isdigit() \
+                and int(length) > self.cfg.max_body and int(length) > self._max_body():
             self._body_too_large()
-        if self.headers.get("expect", "").lower() == "100-continue" and self.transport is not None:
+        if "expect" in headers and headers["expect"].lower() == "100-continue" and self.transport is not None:
             if self._queue:
                 self._queue.append(_CONTINUE)
             else:
@@ -500,16 +508,17 @@ class _Conn(asyncio.Protocol):
             self._task = self.loop.create_task(self.cfg.rest(job.method, job.url, job.headers, job.body))
             self._task.add_done_callback(self._done)
         else:
-            # The task's own context (create_task would copy one anyway) holds
-            # its NOTE: a node's log names a failed or slow data call by it.
             note = self._note = [None]
-            ctx = contextvars.copy_context()
-            ctx.run(NOTE.set, note)
-            self._task = self.loop.create_task(self._serve(job), context=ctx)
+            self._task = self.loop.create_task(self._serve(job, note))
 
-    async def _serve(self, job: _Job) -> None:
+    async def _serve(self, job: _Job, note: list) -> None:
         """Run a DynamoDB request and write its answer as soon as the handler
         returns (no done callback: one turn of the loop less per request)."""
+        # In the task's own context (create_task copied one): a node's log
+        # names a failed or slow data call by the request's NOTE.
+        NOTE.set(note)
+        observe = self.cfg.observe
+        start = perf_counter() if observe is not None else 0.0
         try:
             status, body = await self.handler(job[0], job[1], job[2])
         except asyncio.CancelledError:  # the router is shutting down
@@ -519,7 +528,15 @@ class _Conn(asyncio.Protocol):
         except Exception:  # noqa: BLE001 (a handler bug becomes a 500, never a dropped connection)
             log.exception("request handler failed")
             status, body = 500, _error_body(_INTERNAL, "Internal server error")
-        self._finish(job, status, body)
+        if observe is None:
+            self._finish(job, status, body)
+            return
+        took = perf_counter() - start
+        self._finish(job, status, body)  # answered first: a failing observer cannot hold the answer back
+        try:  # here, not in a wrapper around the handler: a coroutine frame less per request
+            observe(job[0], job[1], status, body, took)
+        except Exception:  # noqa: BLE001
+            log.exception("observing a request failed")
 
     def _finish(self, job: _Job, status: int, body: bytes) -> None:
         self._task = None
@@ -713,16 +730,17 @@ async def serve(handler: Handler, host: str, port: int, *, max_body: int = MAX_B
                 region: str = "us-east-1", access_log: bool = False, rest: RestHandler | None = None,
                 rest_prefixes: tuple[bytes, ...] = (), rest_max_body: int = REST_MAX_BODY,
                 ssl: ssl_.SSLContext | None = None, slow_ms: float = SLOW_MS,
-                sock: socket.socket | None = None) -> asyncio.Server | SharedAccept:
+                sock: socket.socket | None = None, observe: Observer | None = None) -> asyncio.Server | SharedAccept:
     """Serve `handler` on host:port (HTTPS with `ssl`). `access_log`: one line per request to the
     `router.access` logger (operation, table, status, latency, request id); `slow_ms`: a request
     that took this long or longer is logged (0: none).
     The port is never shared through SO_REUSEPORT (any process setting it too could join): a second
     router on it fails. Router workers share it another way: `sock` is a listening socket their
     parent made and handed to each (router/workers.py), accepted on here.
-    `rest` serves the requests whose path starts with one of `rest_prefixes`."""
+    `rest` serves the requests whose path starts with one of `rest_prefixes`; `observe` is told of
+    each DynamoDB request answered (router/metrics.py)."""
     loop = asyncio.get_running_loop()
-    cfg = _Config(handler, max_body, region, access_log, rest, rest_prefixes, rest_max_body, slow_ms)
+    cfg = _Config(handler, max_body, region, access_log, rest, rest_prefixes, rest_max_body, slow_ms, observe)
     if sock is not None:
         return SharedAccept(sock, cfg, ssl)
     return await loop.create_server(lambda: _Conn(cfg), host, port, reuse_port=False, backlog=1024, ssl=ssl)

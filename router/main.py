@@ -10,6 +10,7 @@ import signal
 import ssl
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from cluster.logs import configure
@@ -91,10 +92,25 @@ def run(args: argparse.Namespace) -> int:
             return 2
         return supervise(_PARSER, args)
     try:
-        return asyncio.run(_serve(args))
+        with asyncio.Runner(loop_factory=event_loop()) as runner:
+            return runner.run(_serve(args))
     except (OSError, TimeoutError, ValueError) as exc:
         print(f"trireme router: {exc}", file=sys.stderr, flush=True)
         return 1
+
+
+def event_loop() -> Callable[[], asyncio.AbstractEventLoop]:
+    """The router's event loop: uvloop's (libuv, in C) unless
+    TRIREME_ROUTER_LOOP=asyncio. The router is the busiest process per
+    request, and on asyncio's loop a fifth of its instructions per request
+    (bench.router_loop) were the loop's own: readiness, callbacks, the
+    sockets' reads and writes in Python. libuv starts child processes with
+    fork(): gRPC's fork handlers must be off (client/cli.py sets
+    GRPC_ENABLE_FORK_SUPPORT=false before gRPC loads)."""
+    if os.environ.get("TRIREME_ROUTER_LOOP", "uvloop") == "asyncio":
+        return asyncio.new_event_loop
+    import uvloop
+    return uvloop.new_event_loop
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -157,17 +173,17 @@ async def _serve(args: argparse.Namespace) -> int:
                    for name, op in AutoScalingApi(api, cluster, args.region).operations().items()}
         authenticate = _authenticator(args, cluster, master)
         authorize = Authorizer(lambda: cluster.state, args.region)
-        handler = metrics.requests.wrap(Api.with_host(Dispatcher(
+        handler = Api.with_host(Dispatcher(
             api.operations(), streams=streams, replication=replication, scaling=scaling,
             authenticate=authenticate, authorize=authorize, sts=Sts(cluster.meta, authenticate),
-            catch_up=cluster.catch_up)))
+            catch_up=cluster.catch_up))
         rest = _authenticated_rest(rest_handler(console, functions), authenticate, authorize, functions.urls)
 
         async def serve_api():
             return await serve(handler, host or "127.0.0.1", int(port), region=args.region,
                                access_log=args.access_log, rest=with_metrics(metrics, rest),
                                rest_prefixes=(*PREFIXES, CONSOLE_PREFIX, METRICS_PATH.encode()), ssl=https,
-                               slow_ms=args.slow_ms, sock=shared)
+                               slow_ms=args.slow_ms, sock=shared, observe=metrics.requests.record)
         shared = None
         if args.listen_fd is None:
             server = await serve_api()

@@ -20,7 +20,6 @@ where CloudWatch reports milliseconds.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -33,7 +32,7 @@ from cluster.histogram import Buckets
 from cluster.partitions import Cluster
 from cluster.tasks import within
 from ddb.errors import DynamoDBError
-from router.http import Handler, _operation, _tables
+from router.http import _operation, _tables
 from router.lambda_api import RestResponse
 
 PATH = "/metrics"
@@ -64,23 +63,9 @@ class RequestMetrics:
         # (operation, table, exception name, a 5xx?) -> count
         self.errors: dict[tuple[str, str, str, bool], int] = {}
 
-    def wrap(self, handler: Handler) -> Handler:
-        """The HTTP handler, timing and counting each DynamoDB request."""
-        clock = time.perf_counter
-        record = self.record
-
-        async def handle(target: str | None, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-            start = clock()
-            try:
-                status, answer = await handler(target, body, headers)
-            except Exception:  # (router/http.py answers it 500; a cancellation is the router stopping)
-                record(target, body, 500, b"", clock() - start)
-                raise
-            record(target, body, status, answer, clock() - start)
-            return status, answer
-        return handle
-
     def record(self, target: str | None, body: bytes, status: int, answer: bytes, seconds: float) -> None:
+        """Count a DynamoDB request answered: router/http.py's observer (`serve(observe=...)`),
+        called with the time its handler took."""
         key = (_operation(target), table_of(body))
         s = self.series.get(key)
         if s is None:

@@ -13,19 +13,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from router import metrics as m
+from router.http import serve
 
 PREFIX = "DynamoDB_20120810."
 
 
-def answers(status: int, body: bytes):
-    async def handler(target, body_in, headers):
-        return status, body
-    return handler
-
-
 def run(requests: m.RequestMetrics, status: int, answer: bytes, op: str, table: str) -> None:
-    handle = requests.wrap(answers(status, answer))
-    asyncio.run(handle(PREFIX + op, orjson.dumps({"TableName": table}), {}))
+    requests.record(PREFIX + op, orjson.dumps({"TableName": table}), status, answer, 0.002)
 
 
 def scrape(requests: m.RequestMetrics, capacity: dict | None = None) -> dict:
@@ -72,15 +66,48 @@ def test_throttles_count_under_their_names(op, event):
 
 
 def test_a_failing_handler_counts_as_a_system_error():
+    """Through a real connection: router/http.py answers a handler's bug 500 and tells the metrics."""
     r = m.RequestMetrics()
 
     async def broken(target, body, headers):
         raise RuntimeError("bug")
-    with pytest.raises(RuntimeError):
-        asyncio.run(r.wrap(broken)(PREFIX + "Scan", b'{"TableName":"t"}', {}))
+
+    async def main():
+        server = await serve(broken, "127.0.0.1", 0, observe=r.record)
+        try:
+            reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+            body = b'{"TableName":"t"}'
+            writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: %s\r\nContent-Length: %d\r\n\r\n%s"
+                         % (PREFIX.encode() + b"Scan", len(body), body))
+            assert (await reader.readline()).startswith(b"HTTP/1.1 500")
+            writer.close()
+        finally:
+            server.close()
+    asyncio.run(main())
     got = scrape(r)
     assert got[("trireme_router_errors_total", (("error", "InternalServerError"), ("operation", "Scan"),
                                                 ("table", "t")))] == 1
+
+
+def test_a_failing_observer_does_not_hold_the_answer_back():
+    async def ok(target, body, headers):
+        return 200, b"{}"
+
+    def broken(*_):
+        raise RuntimeError("bug")
+
+    async def main():
+        server = await serve(ok, "127.0.0.1", 0, observe=broken)
+        try:
+            reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+            for _ in range(2):  # and the connection serves on
+                writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+                assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 200")
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n{}"), 10)
+            writer.close()
+        finally:
+            server.close()
+    asyncio.run(main())
 
 
 def test_table_labels_are_bounded(monkeypatch):
