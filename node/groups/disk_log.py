@@ -49,12 +49,15 @@ class DiskLog:
 
 def trim(log, keep: int = MEMORY_ENTRIES, budget: int = MEMORY_BYTES) -> int:
     """Evict the oldest entries once more than 2 x `keep` are in memory, or
-    more than twice the `budget` in bytes, estimated from the newest entry's
-    size (one look a turn, not a sum; entries of one workload are alike)."""
+    more than twice the `budget` in bytes, estimated from the largest of five
+    entries spread over the tail (a few looks a turn, not a sum). The newest
+    entry alone was no estimate: merged BatchWriteItem entries range from one
+    batch to a dozen, and a small newest one let 30 MB stay per group."""
     entries = log.entries
     n = len(entries)
     if n > 2 * MEMORY_MIN:
-        keep = min(keep, max(MEMORY_MIN, budget // (len(entries[-1].data) or 1)))
+        size = max(len(entries[i].data) for i in (0, n >> 2, n >> 1, n - (n >> 2) - 1, n - 1))
+        keep = min(keep, max(MEMORY_MIN, budget // (size or 1)))
     if n <= 2 * keep:
         return 0
     return log.evict(log.last_index() - keep)
