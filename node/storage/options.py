@@ -13,18 +13,22 @@ from rocksdict import (
     Options,
 )
 
-from .families import DATA, META, VERSIONS
+from .families import DATA, META, RAFT, VERSIONS
 
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     """Tunables; the defaults suit a node sharing a machine with others."""
 
-    # A node's RSS is about 85 MB of Python plus these two and the Raft logs'
-    # in-memory tails (node/groups/disk_log.py): 64 and 128 MB let it pass 200 MB
-    # under a BatchWriteItem load (`python -m bench.batch_load`).
+    # A node's RSS under a BatchWriteItem load (`python -m bench.batch_load`,
+    # the admin op `memory` per consumer, at a leader's peak): 42 MB of mapped
+    # files (libraries), about 50 MB of Python objects, the block cache (32),
+    # the item cache (16, a leader's: it reads each item it writes), the
+    # memtables (two families filling, one flushing: 32-40), the Raft logs'
+    # in-memory tails (8-16, node/groups/disk_log.py), and whatever glibc keeps
+    # freed (node/malloc.py trims it back).
     block_cache_bytes: int = 32 << 20  # shared by all families
-    write_buffer_bytes: int = 16 << 20  # memtable size per family
+    write_buffer_bytes: int = 16 << 20  # memtable size per family (the raft family's: half)
     db_write_buffer_bytes: int = 64 << 20  # cap on all memtables together
     # Families share one WAL; a rarely written family (meta) would pin old WAL
     # files forever unless this forces it to flush. It is also what the WAL
@@ -74,7 +78,10 @@ def family_options(name: str, config: StorageConfig, cache: Cache) -> Options:
     if name in (DATA, META, VERSIONS):  # point lookups: GetItem, applied index, an item's version
         table.set_bloom_filter(config.bloom_bits_per_key, False)
     opts.set_block_based_table_factory(table)
-    opts.set_write_buffer_size(config.write_buffer_bytes)
+    # A Raft entry is read back from its memtable only by a follower that fell
+    # out of the in-memory tail, and deleted long after it flushed (compact
+    # every 2,000 entries): a larger memtable saves no write, only holds memory.
+    opts.set_write_buffer_size(config.write_buffer_bytes // 2 if name == RAFT else config.write_buffer_bytes)
     opts.set_compression_type(DBCompressionType.lz4())
     opts.set_level_compaction_dynamic_level_bytes(True)
     return opts
