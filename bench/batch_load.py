@@ -175,24 +175,34 @@ async def load(endpoint: str, first: int, items: int, clients: int, blobs: list[
     return time.monotonic() - t0, stats
 
 
-class RssSampler:
-    """Each process's resident set (VmRSS) every `every` seconds, in a
-    thread; `peak` holds the highest seen per process, in bytes."""
+class _Sampler:
+    """A thread that samples from the start of a `with` block to its end."""
 
-    def __init__(self, pids: dict[str, int], every: float = 0.2) -> None:
-        self.pids = pids
+    def __init__(self, every: float) -> None:
         self.every = every
-        self.peak: dict[str, int] = {name: 0 for name in pids}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self):  # noqa: ANN204 (the subclass)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class RssSampler(_Sampler):
+    """Each process's resident set (VmRSS) every `every` seconds, in a
+    thread; `peak` holds the highest seen per process, in bytes."""
+
+    def __init__(self, pids: dict[str, int], every: float = 0.2) -> None:
+        super().__init__(every)
+        self.pids = pids
+        self.peak: dict[str, int] = {name: 0 for name in pids}
 
     def _run(self) -> None:
         while True:
@@ -202,37 +212,30 @@ class RssSampler:
                 return
 
 
-class MemorySampler:
+class MemorySampler(_Sampler):
     """Each node's memory report (admin op ``memory``, node/services/memory.py)
     every `every` seconds, in a thread; `at_peak` holds, per node, the report
     with the highest RSS seen, so a peak can be broken down by consumer."""
 
     def __init__(self, cluster: Cluster, every: float = 2.0, top: int = 0) -> None:
+        super().__init__(every)
         self.cluster = cluster
-        self.every = every
         self.top = top
         self.at_peak: dict[str, dict] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
-    def __enter__(self) -> MemorySampler:
-        self._thread.start()
-        return self
+    def _run(self) -> None:
+        asyncio.run(self._sample())
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    async def _run(self) -> None:
-        from cluster.rpc import CallError, Channels, call_once
+    async def _sample(self) -> None:
+        from cluster.rpc import Channels, call_once
         channels = Channels(self.cluster.cluster_id)
         try:
             while True:
                 for node, addr in self.cluster.nodes.items():
                     try:
                         rep = await call_once(channels, addr, "admin", "memory", {"top": self.top})
-                    except (CallError, OSError):
-                        continue  # an older tree without the op, or a busy node: keep the last
+                    except Exception:  # noqa: BLE001 (an older tree without the op, a busy node's timeout)
+                        continue  # keep the last
                     if rep.get("smaps", {}).get("Rss", 0) >= self.at_peak.get(node, {}).get("smaps", {}).get("Rss", 0):
                         self.at_peak[node] = rep
                 until = time.monotonic() + self.every

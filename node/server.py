@@ -32,7 +32,7 @@ from node.feed.ttl_sweeper import TtlSweeper
 from node.feed.streams import StreamKeeper
 from node.feed.triggers import Triggers
 from node.feed.txn_recovery import TxnRecovery
-from node.malloc import Trimmer
+from node.services.malloc import Trimmer
 from node.groups.engine import Engine
 from node.groups.replica import Replica
 from node.services.metrics_http import NodeCollector, registry_of, serve as serve_metrics
@@ -54,7 +54,7 @@ class Node:
         self.storage = Storage.open(cfg.data_dir / "db", master=master)
         self.engine = Engine(cfg.id, self.storage, lambda node_id: self.control.address_of(node_id))
         self.engine.factories = {"partition": PartitionReplica, "meta": MetaReplica}
-        self.trimmer = Trimmer()  # glibc's freed pages back to the kernel (node/malloc.py)
+        self.trimmer = Trimmer()  # glibc's freed pages back to the kernel (node/services/malloc.py)
         self.engine.transport.cluster_id = cfg.cluster_id
         self.engine.transport.region = cfg.region
         self.engine.transport.remote_peers = cfg.remote_peers

@@ -16,7 +16,7 @@ from ddb.errors import ValidationException
 from node.config import NodeConfig
 from node.control.view import Control
 from node.groups.engine import Engine
-from node.malloc import Trimmer
+from node.services.malloc import Trimmer
 from node.groups.replica import Rejected
 from node.partition.replica import PartitionReplica
 from node.partition.split import WRONG_GROUP, median_hash
@@ -63,7 +63,7 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
         self.engine = engine
         self.control = control
         self.admission = admission
-        self.trimmer = trimmer  # node/malloc.py: what it gave back, in the memory op
+        self.trimmer = trimmer  # node/services/malloc.py: what it gave back, in the memory op
         self.replication = replication  # global tables' replication lag from here (node/feed/replicator.py)
         self.started = time.time()
         self.backup_reads = BackupReads(engine)

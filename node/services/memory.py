@@ -10,7 +10,7 @@ import sys
 import tracemalloc
 from typing import Any
 
-from node import malloc
+from node.services import malloc
 from node.storage.families import FAMILIES
 
 _ROCKS_PER_FAMILY = ("rocksdb.cur-size-all-mem-tables", "rocksdb.estimate-table-readers-mem")

@@ -26,7 +26,7 @@ class StorageConfig:
     # the item cache (16, a leader's: it reads each item it writes), the
     # memtables (two families filling, one flushing: 32-40), the Raft logs'
     # in-memory tails (8-16, node/groups/disk_log.py), and whatever glibc keeps
-    # freed (node/malloc.py trims it back).
+    # freed (node/services/malloc.py trims it back).
     block_cache_bytes: int = 32 << 20  # shared by all families
     write_buffer_bytes: int = 16 << 20  # memtable size per family (the raft family's: half)
     db_write_buffer_bytes: int = 64 << 20  # cap on all memtables together

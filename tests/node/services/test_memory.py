@@ -7,7 +7,7 @@ import time
 
 from node.groups.engine import Engine
 from node.partition.replica import PartitionReplica
-from node import malloc
+from node.services import malloc
 from node.services import memory
 from node.storage import DATA, Storage
 
