@@ -18,7 +18,9 @@ MEMORY_ENTRIES = int(os.environ.get("TRIREME_RAFT_MEMORY_ENTRIES", "512"))
 # And about this many bytes of them: merged BatchWriteItem entries carry tens
 # of KB each, and 1,024 of them held 40-75 MB per group (a node's RSS passed
 # 250 MB loading 200,000 items, `python -m bench.batch_load`).
-MEMORY_BYTES = int(os.environ.get("TRIREME_RAFT_MEMORY_MB", "8")) << 20
+# 4 MB is two seconds of a 1,000,000-item BatchWriteItem load's entries (one
+# leader for the table, 2,200 items/s): a node holds 4-8 MB, not 8-16.
+MEMORY_BYTES = int(os.environ.get("TRIREME_RAFT_MEMORY_MB", "4")) << 20
 MEMORY_MIN = 16  # entries kept whatever their size
 
 # A membership entry's encoding ends with its kind field (4, varint 1); a

@@ -23,7 +23,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # RSS growth (MB) since the last trim that makes the next; 0 turns trimming off.
-TRIM_MB = int(os.environ.get("TRIREME_MALLOC_TRIM_MB", "8"))
+TRIM_MB = int(os.environ.get("TRIREME_MALLOC_TRIM_MB", "4"))
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -80,7 +80,7 @@ class Trimmer:
     lowest it was since the last trim (a look at statm otherwise: a trim
     walks every arena, 0.5-10 ms, so only when there is memory to gain)."""
 
-    def __init__(self, slack: int = TRIM_MB << 20, every: float = 1.0) -> None:
+    def __init__(self, slack: int = TRIM_MB << 20, every: float = 0.5) -> None:
         self.slack = slack
         self.every = every
         self.trims = 0
