@@ -43,6 +43,12 @@ def rocksdb(storage: Any) -> dict[str, int]:
     return out
 
 
+def block_cache_entries(storage: Any) -> str:
+    """What the block cache holds by role (data, filter, index blocks: RocksDB's own line)."""
+    text = storage._views[FAMILIES[0]].property_value("rocksdb.block-cache-entry-stats") or ""  # noqa: SLF001
+    return next((line for line in text.splitlines() if line.startswith("Block cache entry stats")), "")
+
+
 def raft_tails(engine: Any) -> dict[str, int]:
     """The Raft logs' in-memory entries, and their payload bytes, over all groups."""
     entries = size = 0
@@ -64,6 +70,7 @@ def report(engine: Any, top: int = 0, trim_first: bool = False,
         "smaps": smaps(),
         "malloc": malloc.info(),
         "rocksdb": rocksdb(storage),
+        "block_cache_entries": block_cache_entries(storage),
         "python": {"allocated_blocks": sys.getallocatedblocks(), "gc_count": list(gc.get_count())},
         "raft_tails": raft_tails(engine),
         "item_cache": items.size if items is not None else 0,
