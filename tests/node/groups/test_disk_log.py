@@ -41,3 +41,11 @@ def test_large_entries_are_bounded_by_bytes():
 def test_a_small_keep_holds_below_the_floor():
     log = _Log([10] * 9)
     assert trim(log, keep=4) == 5 and len(log.entries) == 4
+
+
+def test_a_small_newest_entry_does_not_hide_large_ones():
+    # Merged BatchWriteItem entries range from one batch to a dozen: the
+    # newest being small must not let the large ones before it stay.
+    log = _Log([256 << 10] * 300 + [16 << 10])
+    assert trim(log, keep=512, budget=4 << 20) > 0
+    assert sum(len(e.data) for e in log.entries) <= 2 * (4 << 20)
