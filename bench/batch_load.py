@@ -175,18 +175,15 @@ async def load(endpoint: str, first: int, items: int, clients: int, blobs: list[
     return time.monotonic() - t0, stats
 
 
-class RssSampler:
-    """Each process's resident set (VmRSS) every `every` seconds, in a
-    thread; `peak` holds the highest seen per process, in bytes."""
+class _Sampler:
+    """A thread that samples from the start of a `with` block to its end."""
 
-    def __init__(self, pids: dict[str, int], every: float = 0.2) -> None:
-        self.pids = pids
+    def __init__(self, every: float) -> None:
         self.every = every
-        self.peak: dict[str, int] = {name: 0 for name in pids}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self):  # noqa: ANN204 (the subclass)
         self._thread.start()
         return self
 
@@ -195,11 +192,82 @@ class RssSampler:
         self._thread.join()
 
     def _run(self) -> None:
+        raise NotImplementedError
+
+
+class RssSampler(_Sampler):
+    """Each process's resident set (VmRSS) every `every` seconds, in a
+    thread; `peak` holds the highest seen per process, in bytes."""
+
+    def __init__(self, pids: dict[str, int], every: float = 0.2) -> None:
+        super().__init__(every)
+        self.pids = pids
+        self.peak: dict[str, int] = {name: 0 for name in pids}
+
+    def _run(self) -> None:
         while True:
             for name, pid in self.pids.items():
                 self.peak[name] = max(self.peak[name], status_bytes(pid, "VmRSS"))
             if self._stop.wait(self.every):
                 return
+
+
+class MemorySampler(_Sampler):
+    """Each node's memory report (admin op ``memory``, node/services/memory.py)
+    every `every` seconds, in a thread; `at_peak` holds, per node, the report
+    with the highest RSS seen, so a peak can be broken down by consumer."""
+
+    def __init__(self, cluster: Cluster, every: float = 2.0, top: int = 0) -> None:
+        super().__init__(every)
+        self.cluster = cluster
+        self.top = top
+        self.at_peak: dict[str, dict] = {}
+
+    def _run(self) -> None:
+        asyncio.run(self._sample())
+
+    async def _sample(self) -> None:
+        from cluster.rpc import Channels, call_once
+        channels = Channels(self.cluster.cluster_id)
+        try:
+            while True:
+                for node, addr in self.cluster.nodes.items():
+                    try:
+                        rep = await call_once(channels, addr, "admin", "memory", {"top": self.top})
+                    except Exception:  # noqa: BLE001 (an older tree without the op, a busy node's timeout)
+                        continue  # keep the last
+                    if rep.get("smaps", {}).get("Rss", 0) >= self.at_peak.get(node, {}).get("smaps", {}).get("Rss", 0):
+                        self.at_peak[node] = rep
+                until = time.monotonic() + self.every
+                while time.monotonic() < until:
+                    if self._stop.is_set():
+                        return
+                    await asyncio.sleep(0.1)
+        finally:
+            await channels.close()
+
+
+def memory_lines(at_peak: dict[str, dict]) -> list[str]:
+    """Per node, MB per consumer in its report at its peak RSS."""
+    mb = 2 ** 20
+    out = []
+    for node, r in sorted(at_peak.items()):
+        sm, ma, rx = r.get("smaps", {}), r.get("malloc", {}), r.get("rocksdb", {})
+        parts = [("rss", sm.get("Rss", 0)), ("anon", sm.get("Anonymous", 0)),
+                 ("file", sm.get("Rss", 0) - sm.get("Anonymous", 0)),
+                 ("malloc in use", ma.get("in_use", 0)), ("malloc free kept", ma.get("free_kept", 0)),
+                 ("memtables", rx.get("cur-size-all-mem-tables", 0)), ("block cache", rx.get("block-cache-usage", 0)),
+                 ("pinned", rx.get("block-cache-pinned-usage", 0)),
+                 ("table readers", rx.get("estimate-table-readers-mem", 0)),
+                 ("item cache", r.get("item_cache", 0)), ("raft tails", r.get("raft_tails", {}).get("bytes", 0)),
+                 ("peer send", r.get("peer_send_buffers", 0))]
+        if "tracemalloc" in r:
+            parts.append(("tracemalloc", r["tracemalloc"]["current"]))
+        out.append(f"    {node:6s} " + ", ".join(f"{k} {v / mb:.1f}" for k, v in parts) +
+                   f", python blocks {r.get('python', {}).get('allocated_blocks', 0):,}")
+        for where, size, count in r.get("tracemalloc", {}).get("top", [])[:12]:
+            out.append(f"      {size / mb:6.1f} MB {count:8,}  {where}")
+    return out
 
 
 def status_bytes(pid: int, field: str) -> int:
@@ -271,7 +339,7 @@ def rep_row(cluster: Cluster, first: int, args: argparse.Namespace, blobs: list[
         spies = [cpu.py_spy(cluster.pids[router], spy_dir / "router.txt")]
         spies += [cpu.py_spy(pid, spy_dir / f"{n}.txt") for n, pid in cluster.pids.items() if n in cluster.nodes]
         time.sleep(1)
-    with RssSampler(cluster.pids) as rss:
+    with RssSampler(cluster.pids) as rss, MemorySampler(cluster, top=args.memory_top) as mem:
         (wall, stats), used = cpu.measure(cluster.pids, lambda: asyncio.run(
             load(cluster.endpoint, first, args.items, args.clients, blobs, progress=args.items >= 100_000)))
     for spy in spies:
@@ -281,7 +349,7 @@ def rep_row(cluster: Cluster, first: int, args: argparse.Namespace, blobs: list[
     row: dict = {"items/s": args.items / wall, "seconds": wall, "resent": stats.get("unprocessed", 0),
                  "errors": {k: v for k, v in stats.items() if k.startswith("error")},
                  "cpu us/item": {n: 1e6 * s / args.items for n, s in used.items()},
-                 "peak rss MB": {n: b / 2**20 for n, b in rss.peak.items()}}
+                 "peak rss MB": {n: b / 2**20 for n, b in rss.peak.items()}, "memory at peak": mem.at_peak}
     row["cpu us/item"]["nodes"] = sum(v for n, v in row["cpu us/item"].items() if n in cluster.nodes)
     row["cpu us/item"]["total"] = sum(v for n, v in row["cpu us/item"].items()
                                       if n in cluster.pids and not n.endswith(".loop"))
@@ -318,6 +386,10 @@ def report(label: str, rows: list[dict], storage: dict, args: argparse.Namespace
     for name in rows[0]["peak rss MB"]:
         print(f"    {name:13s} {max(r['peak rss MB'][name] for r in rows):7.1f} / "
               f"{storage['VmHWM MB'].get(name, 0):.1f}")
+    at_peak = max(rows, key=lambda r: max(r["peak rss MB"].values())).get("memory at peak", {})
+    if at_peak:
+        print("  memory MB by consumer at each node's highest sampled RSS (admin op memory, every 2 s):")
+        print("\n".join(memory_lines(at_peak)))
     print(f"  data: {storage['logical MB']:.1f} MB logical (keys and values, one replica); per node RocksDB MB "
           f"at the end / after compaction ({storage['settle s']:.0f} s) / ratio:")
     for n in storage["db MB at end"]:
@@ -341,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="an environment variable for the cluster's processes (e.g. a node setting); repeatable")
     p.add_argument("--against", type=Path, help="another source tree: its cluster runs too, reps alternate")
     p.add_argument("--profile", type=Path, help="py-spy the router and nodes during this tree's first rep")
+    p.add_argument("--memory-top", type=int, default=0,
+                   help="lines of tracemalloc's top allocations per node (with --env PYTHONTRACEMALLOC=1)")
     p.add_argument("--json", type=Path, help="write the measurements here")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="trireme-batch-"))

@@ -32,6 +32,7 @@ from node.feed.ttl_sweeper import TtlSweeper
 from node.feed.streams import StreamKeeper
 from node.feed.triggers import Triggers
 from node.feed.txn_recovery import TxnRecovery
+from node.services.malloc import Trimmer
 from node.groups.engine import Engine
 from node.groups.replica import Replica
 from node.services.metrics_http import NodeCollector, registry_of, serve as serve_metrics
@@ -53,6 +54,7 @@ class Node:
         self.storage = Storage.open(cfg.data_dir / "db", master=master)
         self.engine = Engine(cfg.id, self.storage, lambda node_id: self.control.address_of(node_id))
         self.engine.factories = {"partition": PartitionReplica, "meta": MetaReplica}
+        self.trimmer = Trimmer()  # glibc's freed pages back to the kernel (node/services/malloc.py)
         self.engine.transport.cluster_id = cfg.cluster_id
         self.engine.transport.region = cfg.region
         self.engine.transport.remote_peers = cfg.remote_peers
@@ -113,7 +115,8 @@ class Node:
                               "choose another port with --metrics-listen") from None
         node_pb2_grpc.add_MetaServicer_to_server(MetaServicer(self.control, self.admission), server)
         node_pb2_grpc.add_AdminServicer_to_server(
-            AdminServicer(self.cfg, self.engine, self.control, self.admission, self.replicator.status), server)
+            AdminServicer(self.cfg, self.engine, self.control, self.admission, self.replicator.status,
+                          self.trimmer), server)
         node_pb2_grpc.add_DataServicer_to_server(
             DataServicer(self.engine.replicas, self.control.address_of, self.cfg.id, self.admission), server)
         self.engine.recover()
@@ -134,6 +137,7 @@ class Node:
         self.replicator.start()
         self.txn_recovery.start()
         self.stats.start()
+        self.trimmer.start()
         log.info("node %s (%s) of cluster %s serving gRPC on %s, Raft on %s%s, metrics on %s", self.cfg.id,
                  self.cfg.az, self.cfg.cluster_id, self.cfg.listen, self.cfg.peer_listen,
                  " (mutual TLS)" if self.cfg.tls is not None else "",
@@ -151,6 +155,7 @@ class Node:
         await self.replicator.stop()
         await self.txn_recovery.stop()
         await self.stats.stop()
+        self.trimmer.stop()
         await self.control.stop()
         if self.server is not None:
             await self.server.stop(0.5)

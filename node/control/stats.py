@@ -2,7 +2,11 @@
 
 DynamoDB refreshes ItemCount and TableSizeBytes about every six hours; here a
 leader counts its partition's items every few seconds, off the write path (a
-range scan in a worker thread), and reports them in its heartbeats. The meta
+range scan in a worker thread), and reports them in its heartbeats. A pass
+costs about 3.4 us of CPU an item (200,000 1 KB items: 0.67 s), holding the
+GIL as it goes, so passes are spaced by PACE times the last one's length: a
+twentieth of the time at most, not a pass every 5 s however long they grow
+(a 1,000,000-item partition: 3.4 s of every 8.4). The meta
 leader keeps the latest counts in memory and sums them per table when a
 router asks (DescribeTable): soft state that never enters the metadata log.
 """
@@ -25,7 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATS_S = 5.0
+STATS_S = 5.0  # between passes, at least
+PACE = 20  # and at least this many times the last pass's length
 
 
 def count_range(storage: Storage, lo: bytes, hi: bytes) -> tuple[int, int]:
@@ -96,8 +101,10 @@ class PartitionStats:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
+        took = 0.0
         while True:
-            await asyncio.sleep(STATS_S)
+            await asyncio.sleep(max(STATS_S, PACE * took))
+            started = loop.time()
             latest: dict[str, list[int]] = {}
             view = self.view()
             for group, replica in list(self.engine.replicas.items()):
@@ -112,3 +119,4 @@ class PartitionStats:
                 except Exception as exc:  # noqa: BLE001 (the storage may be closing)
                     log.debug("stats of %s: %r", group, exc)
             self.latest = latest
+            took = loop.time() - started

@@ -18,7 +18,9 @@ MEMORY_ENTRIES = int(os.environ.get("TRIREME_RAFT_MEMORY_ENTRIES", "512"))
 # And about this many bytes of them: merged BatchWriteItem entries carry tens
 # of KB each, and 1,024 of them held 40-75 MB per group (a node's RSS passed
 # 250 MB loading 200,000 items, `python -m bench.batch_load`).
-MEMORY_BYTES = int(os.environ.get("TRIREME_RAFT_MEMORY_MB", "8")) << 20
+# 4 MB is two seconds of a 1,000,000-item BatchWriteItem load's entries (one
+# leader for the table, 2,200 items/s): a node holds 4-8 MB, not 8-16.
+MEMORY_BYTES = int(os.environ.get("TRIREME_RAFT_MEMORY_MB", "4")) << 20
 MEMORY_MIN = 16  # entries kept whatever their size
 
 # A membership entry's encoding ends with its kind field (4, varint 1); a
@@ -47,16 +49,21 @@ class DiskLog:
         return out
 
 
+def _held(e: Entry) -> int:
+    return len(e.data) + (len(e.wire) if e.wire is not None else 0)
+
+
 def trim(log, keep: int = MEMORY_ENTRIES, budget: int = MEMORY_BYTES) -> int:
     """Evict the oldest entries once more than 2 x `keep` are in memory, or
-    more than twice the `budget` in bytes, estimated from the newest entry's
-    size (one look a turn, not a sum; entries of one workload are alike):
-    its data and, once encoded, its encoding (`Entry.wire`) too."""
+    more than twice the `budget` in bytes, estimated from the largest of five
+    entries spread over the tail (a few looks a turn, not a sum), each its
+    data and, once encoded, its encoding (`Entry.wire`) too. The newest entry
+    alone was no estimate: merged BatchWriteItem entries range from one batch
+    to a dozen, and a small newest one let 30 MB stay per group."""
     entries = log.entries
     n = len(entries)
     if n > 2 * MEMORY_MIN:
-        last = entries[-1]
-        size = len(last.data) + (len(last.wire) if last.wire is not None else 0)
+        size = max(_held(entries[i]) for i in (0, n >> 2, n >> 1, n - (n >> 2) - 1, n - 1))
         keep = min(keep, max(MEMORY_MIN, budget // (size or 1)))
     if n <= 2 * keep:
         return 0

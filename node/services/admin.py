@@ -16,11 +16,13 @@ from ddb.errors import ValidationException
 from node.config import NodeConfig
 from node.control.view import Control
 from node.groups.engine import Engine
+from node.services.malloc import Trimmer
 from node.groups.replica import Rejected
 from node.partition.replica import PartitionReplica
 from node.partition.split import WRONG_GROUP, median_hash
 from node.services.admission import Admission
 from node.services.backup_reads import BackupReads
+from node.services import memory
 from node.services.bodies import json_body
 from node.services.reencrypt import Reencryption
 from trireme_pb import node_pb2, node_pb2_grpc
@@ -56,11 +58,12 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
     membership steps and leadership transfer."""
 
     def __init__(self, cfg: NodeConfig, engine: Engine, control: Control, admission: Admission,
-                 replication: Callable[[], list[dict]] = list) -> None:
+                 replication: Callable[[], list[dict]] = list, trimmer: Trimmer | None = None) -> None:
         self.cfg = cfg
         self.engine = engine
         self.control = control
         self.admission = admission
+        self.trimmer = trimmer  # node/services/malloc.py: what it gave back, in the memory op
         self.replication = replication  # global tables' replication lag from here (node/feed/replicator.py)
         self.started = time.time()
         self.backup_reads = BackupReads(engine)
@@ -82,6 +85,9 @@ class AdminServicer(node_pb2_grpc.AdminServicer):
                               "peer_addr": cfg.peer_addr})
             if op == "replicas":
                 return reply({"node": cfg.id, "replicas": engine.status()})
+            if op == "memory":  # what holds this node's memory (node/services/memory.py)
+                return reply({"node": cfg.id, **memory.report(engine, int(body.get("top", 0)), bool(body.get("trim")),
+                                                                  self.trimmer)})
             if op == "replication":  # per (table, region) of the partitions led here: lag of the oldest unsent change
                 return reply({"node": cfg.id, "region": cfg.region, "replication": self.replication()})
             if op == "meta":

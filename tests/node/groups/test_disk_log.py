@@ -52,3 +52,11 @@ def test_encoded_entries_count_their_encoding_too():
         encode_entry(e)
     trim(log, keep=512, budget=4 << 20)
     assert len(log.entries) == (4 << 20) // (2 * (64 << 10) + 10)  # 31 entries of ~128 KB in memory
+
+
+def test_a_small_newest_entry_does_not_hide_large_ones():
+    # Merged BatchWriteItem entries range from one batch to a dozen: the
+    # newest being small must not let the large ones before it stay.
+    log = _Log([256 << 10] * 300 + [16 << 10])
+    assert trim(log, keep=512, budget=4 << 20) > 0
+    assert sum(len(e.data) for e in log.entries) <= 2 * (4 << 20)
