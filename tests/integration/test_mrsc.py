@@ -38,7 +38,8 @@ KEYS = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
 @pytest.fixture(scope="module")
 def regions(tmp_path_factory):
     m = MultiRegion(tmp_path_factory.mktemp("mrsc") / "data", [US, EU, AP], router_port=0, node_base_port=0,
-                    latency_ms=10, cluster_args={"router_deadline_s": 6.0})
+                    latency_ms=10, cluster_args={"router_deadline_s": 6.0,
+                                                 "partitions_per_table": 2})  # (partitions led from different regions)
     try:
         m.start(wait_s=120)
         yield m
