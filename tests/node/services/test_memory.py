@@ -43,10 +43,17 @@ def test_the_trimmer_trims_once_the_rss_grows_past_its_slack():
     trimmer = malloc.Trimmer(slack=4 << 20, every=0.01)
     trimmer.start()
     try:
-        held = [bytearray(64 << 10) for _ in range(256)]  # 16 MB from the heap, touched
-        for i in range(0, len(held), 2):
-            held[i] = None  # type: ignore[call-overload]  # freed between live blocks
+        # 16 MB more from the heap, written, until the RSS has grown past the
+        # slack: the free memory glibc kept from this process's earlier tests
+        # (an xdist worker's) is used first without growing the RSS at all.
+        held: list = []
         deadline = time.monotonic() + 10
+        while trimmer.trims == 0 and time.monotonic() < deadline and len(held) < 256 * 20:
+            chunk = [b"x" * (64 << 10) for _ in range(256)]
+            for i in range(0, len(chunk), 2):
+                chunk[i] = None  # freed between live blocks
+            held += chunk
+            time.sleep(0.05)
         while trimmer.trims == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert trimmer.trims >= 1
