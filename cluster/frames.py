@@ -38,7 +38,11 @@ class FrameTooLarge(ValueError):
 
 def frame(msg: Any) -> bytes:
     """A protobuf message, length-prefixed."""
-    body = msg.SerializeToString()
+    return prefixed(msg.SerializeToString())
+
+
+def prefixed(body: bytes) -> bytes:
+    """An encoded protobuf's frame: its 4-byte big-endian length, then it."""
     return len(body).to_bytes(4, "big") + body
 
 

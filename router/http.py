@@ -518,7 +518,7 @@ class _Conn(asyncio.Protocol):
         # names a failed or slow data call by the request's NOTE.
         NOTE.set(note)
         observe = self.cfg.observe
-        start = perf_counter() if observe is not None else 0.0
+        start = perf_counter()
         try:
             status, body = await self.handler(job[0], job[1], job[2])
         except asyncio.CancelledError:  # the router is shutting down
@@ -528,15 +528,13 @@ class _Conn(asyncio.Protocol):
         except Exception:  # noqa: BLE001 (a handler bug becomes a 500, never a dropped connection)
             log.exception("request handler failed")
             status, body = 500, _error_body(_INTERNAL, "Internal server error")
-        if observe is None:
-            self._finish(job, status, body)
-            return
         took = perf_counter() - start
         self._finish(job, status, body)  # answered first: a failing observer cannot hold the answer back
-        try:  # here, not in a wrapper around the handler: a coroutine frame less per request
-            observe(job[0], job[1], status, body, took)
-        except Exception:  # noqa: BLE001
-            log.exception("observing a request failed")
+        if observe is not None:  # here, not in a wrapper around the handler: a coroutine frame less per request
+            try:
+                observe(job[0], job[1], status, body, took)
+            except Exception:  # noqa: BLE001
+                log.exception("observing a request failed")
 
     def _finish(self, job: _Job, status: int, body: bytes) -> None:
         self._task = None

@@ -49,7 +49,8 @@ class DiskLog:
         return out
 
 
-def _held(e: Entry) -> int:
+def held_bytes(e: Entry) -> int:
+    """What an entry in memory holds: its data and, once encoded, its encoding."""
     return len(e.data) + (len(e.wire) if e.wire is not None else 0)
 
 
@@ -63,7 +64,7 @@ def trim(log, keep: int = MEMORY_ENTRIES, budget: int = MEMORY_BYTES) -> int:
     entries = log.entries
     n = len(entries)
     if n > 2 * MEMORY_MIN:
-        size = max(_held(entries[i]) for i in (0, n >> 2, n >> 1, n - (n >> 2) - 1, n - 1))
+        size = max(held_bytes(entries[i]) for i in (0, n >> 2, n >> 1, n - (n >> 2) - 1, n - 1))
         keep = min(keep, max(MEMORY_MIN, budget // (size or 1)))
     if n <= 2 * keep:
         return 0

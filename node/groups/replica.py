@@ -196,10 +196,12 @@ class Replica:
         return self.raft.lease_valid(self.engine.ticks_late())
 
     def lease_read_ok(self) -> bool:
-        """Can this leader read its own state now, without a quorum round?"""
+        """Can this leader read its own state now, without a quorum round?
+        (The lease last: the other checks are cheaper, and every strongly
+        consistent read asks.)"""
         r = self.raft
-        return (r.role == LEADER and self.lease_held()
-                and r.log.applied >= r.log.commit and r.log.applied >= r.term_start)
+        log = r.log
+        return r.role == LEADER and log.applied >= log.commit and log.applied >= r.term_start and self.lease_held()
 
     def linearizable_read(self) -> asyncio.Future:
         """Resolves when this leader's applied state reflects every write

@@ -47,7 +47,7 @@ from typing import Any
 
 from cluster import tls as tls_
 from cluster.faults import Faults
-from cluster.frames import tune
+from cluster.frames import prefixed, tune
 from cluster.identity import Throttled, mismatch
 from cluster.regions import peer_header, qualify, split_qualified
 from cluster.rpc import Channels, call_once
@@ -85,8 +85,7 @@ def batch_frame(msgs: list[bytes]) -> bytes:
         parts.append(b"\x0a" + _varint(len(m)))  # MessageBatch.messages (1, length-delimited)
         parts.append(m)
     batch = b"".join(parts)
-    body = b"\x12" + _varint(len(batch)) + batch  # RaftFrame.batch (2, length-delimited)
-    return len(body).to_bytes(4, "big") + body
+    return prefixed(b"\x12" + _varint(len(batch)) + batch)  # RaftFrame.batch (2, length-delimited)
 
 
 class _Peer:

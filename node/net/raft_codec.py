@@ -11,8 +11,8 @@ from node.raft.messages import (ConfState, Entry, EntryKind, HardState, Message,
 from trireme_pb import raft_pb2 as pb
 
 
-def entry_to_pb(e: Entry, out: pb.Entry | None = None) -> pb.Entry:
-    p = out if out is not None else pb.Entry()
+def entry_to_pb(e: Entry) -> pb.Entry:
+    p = pb.Entry()
     p.term = e.term
     p.index = e.index
     p.data = e.data

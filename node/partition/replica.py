@@ -109,12 +109,9 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
         """May this replica serve the read now? False: a strongly consistent
         read must first confirm leadership (ReadIndex). Raises Rejected."""
         if consistent:
-            r = self.raft
-            if r.role != LEADER:
-                raise Rejected("NOT_LEADER", f"not the leader of {self.group}", r.lead)
-            # (`lease_read_ok` inlined, its cheap checks first: every strongly consistent read asks)
-            log = r.log
-            return log.applied >= log.commit and log.applied >= r.term_start and self.lease_held()
+            if self.raft.role != LEADER:
+                raise Rejected("NOT_LEADER", f"not the leader of {self.group}", self.raft.lead)
+            return self.lease_read_ok()
         if not self.serves_eventual_reads():
             raise Rejected("UNAVAILABLE", f"replica of {self.group} is not caught up", self.raft.lead)
         return True
@@ -689,11 +686,10 @@ class PartitionReplica(VersionsMixin, GsiReplicaMixin, Replica):
             return answer(result)
 
         # A plain item write (no version, no lock) may share its entry (`combine`).
-        plain = version is None and lock is None
-        if self.globals:
-            return self.hold_for_index(self.propose(cmd.SerializeToString(), done, applied,
-                                                    len(keys) if plain else None))
-        return self.propose(cmd.SerializeToString(), done, applied, len(keys) if plain else None, reply)  # (the hand-off to a new index: index_writes.py)
+        merge = len(keys) if version is None and lock is None else None
+        if self.globals:  # the hand-off to a new index may hold the answer (index_writes.py): a future
+            return self.hold_for_index(self.propose(cmd.SerializeToString(), done, applied, merge))
+        return self.propose(cmd.SerializeToString(), done, applied, merge, reply)
 
     def combine(self, parts: list[tuple[bytes, int]]) -> bytes:
         """Plain write commands concatenate into one (protobuf merges repeated

@@ -10,6 +10,7 @@ import sys
 import tracemalloc
 from typing import Any
 
+from node.groups.disk_log import held_bytes
 from node.services import malloc
 from node.storage.families import FAMILIES
 
@@ -50,12 +51,12 @@ def block_cache_entries(storage: Any) -> str:
 
 
 def raft_tails(engine: Any) -> dict[str, int]:
-    """The Raft logs' in-memory entries, and their payload bytes, over all groups."""
+    """The Raft logs' in-memory entries, and the bytes they hold (as `disk_log.trim` counts them), over all groups."""
     entries = size = 0
     for r in list(engine.replicas.values()):
         log = r.raft.log.entries
         entries += len(log)
-        size += sum(len(e.data) for e in log)
+        size += sum(map(held_bytes, log))
     return {"entries": entries, "bytes": size}
 
 
